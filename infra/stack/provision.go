@@ -1,0 +1,154 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/netauto/netauto/internal/resources"
+)
+
+// Names are the physical names of one provisioned set of resources.
+type Names struct {
+	// Tables maps a table's logical ID to its physical name.
+	Tables map[string]string
+	// Queues maps a queue's logical ID to its URL.
+	Queues map[string]string
+	// QueueARNs maps a queue's logical ID to its ARN.
+	QueueARNs map[string]string
+}
+
+// Env returns each resource's environment variable (as the functions read them) and value.
+func (n Names) Env() map[string]string {
+	env := map[string]string{}
+	for _, t := range resources.Tables() {
+		env[t.EnvVar] = n.Tables[t.LogicalID]
+	}
+	for _, q := range resources.Queues() {
+		env[q.EnvVar] = n.Queues[q.LogicalID]
+	}
+	return env
+}
+
+// Provision creates every table (with its TTL setting) and every queue (with its redrive policy)
+// of internal/resources, each named prefix+suffix, and waits until the tables are active.
+func Provision(ctx context.Context, ep Endpoints, prefix string) (Names, error) {
+	names := Names{Tables: map[string]string{}, Queues: map[string]string{}, QueueARNs: map[string]string{}}
+	ddb := DynamoDBClient(ep.DynamoDB)
+	for _, t := range resources.Tables() {
+		name := prefix + t.Suffix
+		if err := createTable(ctx, ddb, t, name); err != nil {
+			return names, err
+		}
+		names.Tables[t.LogicalID] = name
+	}
+	q := SQSClient(ep.SQS)
+	for _, def := range resources.Queues() {
+		url, arn, err := createQueue(ctx, q, def, prefix+def.Suffix, names.QueueARNs)
+		if err != nil {
+			return names, err
+		}
+		names.Queues[def.LogicalID] = url
+		names.QueueARNs[def.LogicalID] = arn
+	}
+	return names, nil
+}
+
+// CreateTableInput translates a table definition into the API request that creates it.
+func CreateTableInput(t resources.Table, name string) *dynamodb.CreateTableInput {
+	attrs := map[string]ddbtypes.ScalarAttributeType{}
+	keySchema := func(pk, sk resources.Attribute) []ddbtypes.KeySchemaElement {
+		ks := []ddbtypes.KeySchemaElement{{AttributeName: aws.String(pk.Name), KeyType: ddbtypes.KeyTypeHash}}
+		attrs[pk.Name] = ddbtypes.ScalarAttributeType(pk.Type)
+		if sk.Name != "" {
+			ks = append(ks, ddbtypes.KeySchemaElement{AttributeName: aws.String(sk.Name), KeyType: ddbtypes.KeyTypeRange})
+			attrs[sk.Name] = ddbtypes.ScalarAttributeType(sk.Type)
+		}
+		return ks
+	}
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+		KeySchema:   keySchema(t.PartitionKey, t.SortKey),
+	}
+	for _, idx := range t.Indexes {
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
+			IndexName:  aws.String(idx.Name),
+			KeySchema:  keySchema(idx.PartitionKey, idx.SortKey),
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+		})
+	}
+	if t.Stream {
+		in.StreamSpecification = &ddbtypes.StreamSpecification{
+			StreamEnabled:  aws.Bool(true),
+			StreamViewType: ddbtypes.StreamViewTypeOldImage,
+		}
+	}
+	for n, typ := range attrs {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
+			AttributeName: aws.String(n), AttributeType: typ,
+		})
+	}
+	return in
+}
+
+func createTable(ctx context.Context, ddb *dynamodb.Client, t resources.Table, name string) error {
+	if _, err := ddb.CreateTable(ctx, CreateTableInput(t, name)); err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(ddb, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 50 * time.Millisecond // DynamoDB Local creates tables at once
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
+		return fmt.Errorf("wait for table %s: %w", name, err)
+	}
+	if t.TTLAttribute != "" {
+		_, err := ddb.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+			TableName: aws.String(name),
+			TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
+				AttributeName: aws.String(t.TTLAttribute), Enabled: aws.Bool(true),
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("enable TTL on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func createQueue(ctx context.Context, client *sqs.Client, def resources.Queue, name string, arns map[string]string) (url, arn string, err error) {
+	attrs := map[string]string{
+		string(sqstypes.QueueAttributeNameVisibilityTimeout):      strconv.Itoa(def.VisibilityTimeoutSeconds),
+		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(def.MessageRetentionSeconds),
+	}
+	if def.DeadLetter != "" {
+		dlq, ok := arns[def.DeadLetter]
+		if !ok {
+			return "", "", fmt.Errorf("queue %s: dead-letter queue %s is not created yet", def.LogicalID, def.DeadLetter)
+		}
+		policy, _ := json.Marshal(map[string]string{
+			"deadLetterTargetArn": dlq, "maxReceiveCount": strconv.Itoa(def.MaxReceiveCount),
+		})
+		attrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = string(policy)
+	}
+	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	got, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       out.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("get ARN of queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), got.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], nil
+}

@@ -1,0 +1,166 @@
+// Package resources declares NetAuto's storage and messaging resources (DynamoDB tables and SQS
+// queues) as plain data. It is the single source of truth that the local stack provisions from and
+// that the template test compares template.yaml against, so the two can never drift apart.
+//
+// The package imports no AWS SDK: adapters translate these definitions into API calls.
+package resources
+
+// KeyType is the DynamoDB key attribute type of a key attribute.
+type KeyType string
+
+// Key attribute types used by NetAuto tables.
+const (
+	String KeyType = "S"
+	Number KeyType = "N"
+)
+
+// Attribute is a key attribute: a name and its scalar type.
+type Attribute struct {
+	Name string
+	Type KeyType
+}
+
+// Index is a global secondary index. All NetAuto indexes project every attribute.
+type Index struct {
+	Name         string
+	PartitionKey Attribute
+	SortKey      Attribute
+}
+
+// Table describes one DynamoDB table as template.yaml declares it.
+type Table struct {
+	// LogicalID is the resource's logical ID in template.yaml.
+	LogicalID string
+	// EnvVar is the environment variable through which functions receive the table name.
+	EnvVar string
+	// Suffix is appended to a stack prefix to make the physical name locally.
+	Suffix       string
+	PartitionKey Attribute
+	SortKey      Attribute
+	Indexes      []Index
+	// TTLAttribute names the epoch-seconds attribute DynamoDB TTL deletes items by.
+	TTLAttribute string
+	// Stream is true when the table streams old images (the retention TTL consumer reads it).
+	Stream bool
+}
+
+// Queue describes one SQS queue as template.yaml declares it.
+type Queue struct {
+	LogicalID string
+	// EnvVar is the environment variable through which functions receive the queue URL.
+	EnvVar string
+	Suffix string
+	// VisibilityTimeoutSeconds is how long a received message stays invisible.
+	VisibilityTimeoutSeconds int
+	// MessageRetentionSeconds is how long an unreceived message is kept.
+	MessageRetentionSeconds int
+	// DeadLetter names the LogicalID of the queue that receives messages after MaxReceiveCount
+	// receives; empty for a queue without redrive.
+	DeadLetter      string
+	MaxReceiveCount int
+}
+
+// TTLAttribute is the attribute name every NetAuto table uses for DynamoDB TTL.
+const TTLAttribute = "expires_at"
+
+// Key attribute names shared by the tables.
+const (
+	AttrPK     = "pk"
+	AttrSK     = "sk"
+	AttrGSI1PK = "gsi1pk"
+	AttrGSI1SK = "gsi1sk"
+	AttrGSI2PK = "gsi2pk"
+	AttrGSI2SK = "gsi2sk"
+)
+
+// Index names.
+const (
+	// IndexRunsByDevice lists a device's runs by creation time (newest first, or oldest first for
+	// the byte-cap purge).
+	IndexRunsByDevice = "by_device"
+	// IndexRunsByDay lists runs created on one UTC day, so the age purge reads only what is due.
+	IndexRunsByDay = "by_day"
+)
+
+var (
+	pk = Attribute{Name: AttrPK, Type: String}
+	sk = Attribute{Name: AttrSK, Type: String}
+)
+
+// Logical IDs, referenced by code that needs a specific resource.
+const (
+	DevicesTable     = "DevicesTable"
+	RunsTable        = "RunsTable"
+	JobsTable        = "JobsTable"
+	ConnectionsTable = "ConnectionsTable"
+	BulkQueue        = "BulkQueue"
+	BulkDLQ          = "BulkDeadLetterQueue"
+)
+
+// ExecutorTimeoutSeconds is the executor function's timeout; the bulk queue's visibility timeout
+// is six times this, as AWS recommends for SQS event sources.
+const ExecutorTimeoutSeconds = 120
+
+// Tables returns every DynamoDB table NetAuto uses.
+func Tables() []Table {
+	return []Table{
+		{
+			LogicalID: DevicesTable, EnvVar: "NET_AUTO_DEVICES_TABLE", Suffix: "devices",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+		},
+		{
+			LogicalID: RunsTable, EnvVar: "NET_AUTO_RUNS_TABLE", Suffix: "runs",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute, Stream: true,
+			Indexes: []Index{
+				{Name: IndexRunsByDevice, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}},
+				{Name: IndexRunsByDay, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}},
+			},
+		},
+		{
+			LogicalID: JobsTable, EnvVar: "NET_AUTO_JOBS_TABLE", Suffix: "jobs",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+		},
+		{
+			LogicalID: ConnectionsTable, EnvVar: "NET_AUTO_CONNECTIONS_TABLE", Suffix: "connections",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+		},
+	}
+}
+
+// Queues returns every SQS queue NetAuto uses, dead-letter queues first so that a queue's
+// redrive target always exists before it is created.
+func Queues() []Queue {
+	return []Queue{
+		{
+			LogicalID: BulkDLQ, EnvVar: "NET_AUTO_BULK_DLQ_URL", Suffix: "bulk-dlq",
+			VisibilityTimeoutSeconds: 6 * ExecutorTimeoutSeconds,
+			MessageRetentionSeconds:  14 * 24 * 3600,
+		},
+		{
+			LogicalID: BulkQueue, EnvVar: "NET_AUTO_BULK_QUEUE_URL", Suffix: "bulk",
+			VisibilityTimeoutSeconds: 6 * ExecutorTimeoutSeconds,
+			MessageRetentionSeconds:  4 * 24 * 3600,
+			DeadLetter:               BulkDLQ, MaxReceiveCount: 5,
+		},
+	}
+}
+
+// TableByID returns the table with the given logical ID and whether it exists.
+func TableByID(logicalID string) (Table, bool) {
+	for _, t := range Tables() {
+		if t.LogicalID == logicalID {
+			return t, true
+		}
+	}
+	return Table{}, false
+}
+
+// QueueByID returns the queue with the given logical ID and whether it exists.
+func QueueByID(logicalID string) (Queue, bool) {
+	for _, q := range Queues() {
+		if q.LogicalID == logicalID {
+			return q, true
+		}
+	}
+	return Queue{}, false
+}
