@@ -1,0 +1,433 @@
+// Package devicesim is an SSH device simulator: one process serves a fleet of
+// simulated network devices on loopback, one TCP port per device (all on the
+// same address, 127.0.0.1 by default), each with a platform personality
+// (banner, prompt, echo, CRLF, paging with --More--, show commands whose
+// output differs per device, error markers, exec channel accepted or refused)
+// and an optional fault mode.
+//
+// Tests start a fleet in-process:
+//
+//	fleet, err := devicesim.Start(devicesim.Spec{Count: 10, Seed: 1})
+//	if err != nil { ... }
+//	defer fleet.Close()
+//	for _, d := range fleet.Inventory() { ... d.Host, d.Port, d.Password, d.HostKey ... }
+//
+// The same library backs the devicesim command (infra/cmd/devicesim).
+package devicesim
+
+import (
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/netauto/netauto/internal/platform"
+)
+
+// Fault is a misbehaviour a simulated device can be given.
+type Fault string
+
+// The fault modes. A device has at most one.
+const (
+	// FaultNone is a healthy device.
+	FaultNone Fault = ""
+	// FaultRefuse: nothing listens on the device's port (connection refused).
+	FaultRefuse Fault = "refuse"
+	// FaultWrongCredentials: the device accepts none of the inventory's credentials.
+	FaultWrongCredentials Fault = "wrong_credentials"
+	// FaultChangedHostKey: the device presents a host key other than the inventory's.
+	FaultChangedHostKey Fault = "changed_host_key"
+	// FaultHangBeforeBanner: TCP is accepted but no SSH banner is ever sent.
+	FaultHangBeforeBanner Fault = "hang_before_banner"
+	// FaultHangMidOutput: a command's output stops after a few lines and the
+	// device then stays silent with the connection open.
+	FaultHangMidOutput Fault = "hang_mid_output"
+	// FaultSlowDrip: output arrives one line per Spec.DripInterval, so a
+	// command takes far longer than usual without ever going idle.
+	FaultSlowDrip Fault = "slow_drip"
+	// FaultEndlessOutput: every command prints forever.
+	FaultEndlessOutput Fault = "endless_output"
+	// FaultDisconnectMidOutput: the TCP connection is dropped after a few
+	// lines of output.
+	FaultDisconnectMidOutput Fault = "disconnect_mid_output"
+	// FaultExecUnsupported: exec channel requests are refused even where the
+	// platform normally accepts them.
+	FaultExecUnsupported Fault = "exec_unsupported"
+	// FaultLargeOutput: the running configuration is Spec.LargeOutputBytes
+	// long (5 MiB by default).
+	FaultLargeOutput Fault = "large_output"
+	// FaultPagingIgnored: the paging-disable command is accepted but paging
+	// stays on, so the client must answer --More--.
+	FaultPagingIgnored Fault = "paging_ignored"
+)
+
+// Faults lists every fault mode (without FaultNone).
+func Faults() []Fault {
+	return []Fault{FaultRefuse, FaultWrongCredentials, FaultChangedHostKey, FaultHangBeforeBanner,
+		FaultHangMidOutput, FaultSlowDrip, FaultEndlessOutput, FaultDisconnectMidOutput,
+		FaultExecUnsupported, FaultLargeOutput, FaultPagingIgnored}
+}
+
+// Weighted is a name with a weight, used for the platform mix.
+type Weighted struct {
+	Name   string
+	Weight int
+}
+
+// FaultCount asks for Count devices with the given fault.
+type FaultCount struct {
+	Fault Fault
+	Count int
+}
+
+// DeviceSpec describes one device explicitly (see Spec.Devices).
+type DeviceSpec struct {
+	// Platform is a name known to internal/platform.
+	Platform string
+	// Fault is the device's fault mode (FaultNone for a healthy device).
+	Fault Fault
+	// Version selects the software version: an index into the platform's
+	// version table (taken modulo its length).
+	Version int
+	// Legacy makes the device speak only diffie-hellman-group14-sha1 with an
+	// ssh-rsa (SHA-1) host key, like older network gear.
+	Legacy bool
+}
+
+// Spec describes a fleet. The zero value of every field has a sensible
+// default, so Spec{Count: 10} is a fleet of ten cisco_iosxe devices.
+type Spec struct {
+	// Count is the number of devices when Devices is empty.
+	Count int
+	// Seed makes host names' serial numbers, uptimes, addresses and host keys
+	// deterministic: the same seed gives the same fleet.
+	Seed int64
+	// Platforms is the platform mix, assigned round-robin by weight
+	// (default: cisco_iosxe only).
+	Platforms []Weighted
+	// Faults gives that many devices (picked by a seeded shuffle) a fault.
+	Faults []FaultCount
+	// Versions is the number of distinct software versions per platform
+	// (default 1; at most the size of the platform's version table, 3).
+	Versions int
+	// Legacy is the number of devices (after the faulty ones in shuffle order)
+	// that only speak legacy algorithms.
+	Legacy int
+	// Devices, when set, lists the devices explicitly and overrides Count,
+	// Platforms, Faults, Versions and Legacy.
+	Devices []DeviceSpec
+
+	// Address is the loopback address to listen on (default 127.0.0.1).
+	Address string
+	// BasePort, when non-zero, puts device i on BasePort+i; otherwise the OS
+	// picks a free port per device.
+	BasePort int
+	// Username and Password are the credentials of every device (defaults
+	// "netauto" and "netauto-sim").
+	Username, Password string
+	// AuthorizedKeys are client public keys accepted by every device
+	// (publickey authentication), optional.
+	AuthorizedKeys []ssh.PublicKey
+
+	// LargeOutputBytes is the size of the configuration of FaultLargeOutput
+	// devices (default 5 MiB).
+	LargeOutputBytes int
+	// DripInterval is the delay between lines of FaultSlowDrip devices
+	// (default 100ms).
+	DripInterval time.Duration
+	// FaultAfterLines is how many output lines FaultHangMidOutput and
+	// FaultDisconnectMidOutput devices send first (default 5).
+	FaultAfterLines int
+}
+
+// InventoryDevice is one entry of the inventory, in the JSON shape accepted by
+// POST /v1/devices/import.
+type InventoryDevice struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Host       string            `json:"host"`
+	Port       int               `json:"port"`
+	Platform   string            `json:"platform"`
+	Username   string            `json:"username"`
+	Password   string            `json:"password"`
+	AuthMethod string            `json:"auth_method"`
+	Tags       map[string]string `json:"tags"`
+	Site       string            `json:"site"`
+	// HostKey is the device's public host key in authorized_keys format.
+	HostKey string `json:"host_key"`
+	// LegacyAlgorithms is set for devices that only speak legacy algorithms.
+	LegacyAlgorithms bool `json:"legacy_algorithms,omitempty"`
+	// Fault is the simulated fault (also in Tags["sim_fault"]); not sent to
+	// the import endpoint.
+	Fault Fault `json:"-"`
+	// Version is the simulated software version (also in Tags["os_version"]).
+	Version string `json:"-"`
+}
+
+// Addr returns host:port.
+func (d InventoryDevice) Addr() string { return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) }
+
+// Fleet is a running set of simulated devices. Close stops it.
+type Fleet struct {
+	spec    Spec
+	devices []*device
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// Start starts the fleet described by spec and returns once every device
+// listens. Call Close to stop it.
+func Start(spec Spec) (*Fleet, error) {
+	spec = withDefaults(spec)
+	devSpecs, err := plan(spec)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fleet{spec: spec, done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+	for i, ds := range devSpecs {
+		d, err := newDevice(f, i, ds)
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("device %d: %w", i, err)
+		}
+		f.devices = append(f.devices, d)
+	}
+	for _, d := range f.devices {
+		if err := d.listen(); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("device %s: %w", d.inv.Name, err)
+		}
+	}
+	return f, nil
+}
+
+func withDefaults(s Spec) Spec {
+	if len(s.Platforms) == 0 {
+		s.Platforms = []Weighted{{Name: "cisco_iosxe", Weight: 1}}
+	}
+	if s.Versions <= 0 {
+		s.Versions = 1
+	}
+	if s.Address == "" {
+		s.Address = "127.0.0.1"
+	}
+	if s.Username == "" {
+		s.Username = "netauto"
+	}
+	if s.Password == "" {
+		s.Password = "netauto-sim"
+	}
+	if s.LargeOutputBytes <= 0 {
+		s.LargeOutputBytes = 5 << 20
+	}
+	if s.DripInterval <= 0 {
+		s.DripInterval = 100 * time.Millisecond
+	}
+	if s.FaultAfterLines <= 0 {
+		s.FaultAfterLines = 5
+	}
+	return s
+}
+
+// plan turns the mix description into one DeviceSpec per device.
+func plan(s Spec) ([]DeviceSpec, error) {
+	if len(s.Devices) > 0 {
+		for _, d := range s.Devices {
+			if err := checkDevice(d); err != nil {
+				return nil, err
+			}
+		}
+		return slices.Clone(s.Devices), nil
+	}
+	if s.Count <= 0 {
+		return nil, errors.New("fleet needs Count > 0 or Devices")
+	}
+	var cycle []string
+	for _, w := range s.Platforms {
+		if !platform.IsKnown(w.Name) {
+			return nil, fmt.Errorf("unknown platform %q (known: %s)", w.Name, strings.Join(platform.Known(), ", "))
+		}
+		if w.Weight < 0 {
+			return nil, fmt.Errorf("platform %s: negative weight", w.Name)
+		}
+		for range w.Weight {
+			cycle = append(cycle, w.Name)
+		}
+	}
+	if len(cycle) == 0 {
+		return nil, errors.New("platform mix has no weight")
+	}
+	out := make([]DeviceSpec, s.Count)
+	for i := range out {
+		out[i] = DeviceSpec{Platform: cycle[i%len(cycle)], Version: i % s.Versions}
+	}
+	// A seeded shuffle decides which devices get a fault or legacy algorithms.
+	order := rand.New(rand.NewPCG(uint64(s.Seed), 0x5eed)).Perm(s.Count)
+	next := 0
+	for _, fc := range s.Faults {
+		if !slices.Contains(Faults(), fc.Fault) {
+			return nil, fmt.Errorf("unknown fault %q", fc.Fault)
+		}
+		for range fc.Count {
+			if next >= s.Count {
+				return nil, fmt.Errorf("more faulty devices than devices (%d)", s.Count)
+			}
+			out[order[next]].Fault = fc.Fault
+			next++
+		}
+	}
+	for range s.Legacy {
+		if next >= s.Count {
+			return nil, errors.New("more faulty and legacy devices than devices")
+		}
+		out[order[next]].Legacy = true
+		next++
+	}
+	return out, nil
+}
+
+func checkDevice(d DeviceSpec) error {
+	if !platform.IsKnown(d.Platform) {
+		return fmt.Errorf("unknown platform %q", d.Platform)
+	}
+	if d.Fault != FaultNone && !slices.Contains(Faults(), d.Fault) {
+		return fmt.Errorf("unknown fault %q", d.Fault)
+	}
+	return nil
+}
+
+// Inventory returns the fleet's devices in the import format.
+func (f *Fleet) Inventory() []InventoryDevice {
+	out := make([]InventoryDevice, len(f.devices))
+	for i, d := range f.devices {
+		out[i] = d.inv
+		out[i].Tags = make(map[string]string, len(d.inv.Tags))
+		for k, v := range d.inv.Tags {
+			out[i].Tags[k] = v
+		}
+	}
+	return out
+}
+
+// WriteInventory writes the inventory as an indented JSON array.
+func (f *Fleet) WriteInventory(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f.Inventory()); err != nil {
+		return fmt.Errorf("encode inventory: %w", err)
+	}
+	return nil
+}
+
+// WriteKnownHosts writes an OpenSSH known_hosts file with every device's
+// (inventory) host key, e.g. "[127.0.0.1]:40001 ssh-ed25519 AAAA...".
+func (f *Fleet) WriteKnownHosts(w io.Writer) error {
+	for _, d := range f.devices {
+		line := knownhosts.Line([]string{d.inv.Addr()}, d.invKey)
+		if _, err := io.WriteString(w, line+"\n"); err != nil {
+			return fmt.Errorf("write known hosts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close stops every device, drops every connection and waits for the
+// simulator's goroutines to finish.
+func (f *Fleet) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	close(f.done)
+	for c := range f.conns {
+		_ = c.Close()
+	}
+	f.mu.Unlock()
+	var errs []error
+	for _, d := range f.devices {
+		if d.ln != nil {
+			if err := d.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	f.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// track registers a live connection so Close can drop it; it reports false
+// when the fleet is already closed.
+func (f *Fleet) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.conns[c] = struct{}{}
+	return true
+}
+
+func (f *Fleet) untrack(c net.Conn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+}
+
+// hostKeys returns the signer a device serves and the public key written in
+// the inventory (they differ for FaultChangedHostKey).
+func hostKeys(seed int64, index int, ds DeviceSpec) (ssh.Signer, ssh.PublicKey, error) {
+	mk := func(variant string) (ssh.Signer, error) {
+		s := sha256.Sum256(fmt.Appendf(nil, "devicesim/%d/%d/%s", seed, index, variant))
+		if ds.Legacy {
+			// RSA key generation is not deterministic across Go versions;
+			// legacy devices get a fresh key per start.
+			key, err := rsa.GenerateKey(crand.Reader, 2048)
+			if err != nil {
+				return nil, fmt.Errorf("generate rsa host key: %w", err)
+			}
+			signer, err := ssh.NewSignerFromKey(key)
+			if err != nil {
+				return nil, fmt.Errorf("rsa signer: %w", err)
+			}
+			as, ok := signer.(ssh.AlgorithmSigner)
+			if !ok {
+				return nil, errors.New("rsa signer without algorithms")
+			}
+			return ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSA})
+		}
+		priv := ed25519.NewKeyFromSeed(s[:])
+		return ssh.NewSignerFromKey(priv)
+	}
+	served, err := mk("host")
+	if err != nil {
+		return nil, nil, err
+	}
+	if ds.Fault != FaultChangedHostKey {
+		return served, served.PublicKey(), nil
+	}
+	listed, err := mk("listed")
+	if err != nil {
+		return nil, nil, err
+	}
+	return served, listed.PublicKey(), nil
+}

@@ -1,0 +1,477 @@
+package devicesim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+)
+
+// personality is how one platform looks and behaves on the wire.
+type personality struct {
+	prefix        string   // host name prefix
+	serverVersion string   // SSH identification string
+	kbdOnly       bool     // offers keyboard-interactive only (no "password" method)
+	versions      []string // software version table
+	model         string
+	more          string // pager prompt
+	moreErase     string // written after the pager key press
+	// prompt renders the prompt for a device.
+	prompt func(f *facts) string
+	// motd is written when the shell starts, before the first prompt.
+	motd func(f *facts) string
+	// commands maps canonical command word sequences to handlers.
+	commands []command
+	// invalid renders the error for an unknown command typed after prompt.
+	invalid func(prompt string, words []string) []string
+}
+
+// facts are a device's deterministic, seeded particulars.
+type facts struct {
+	hostname, version, serial, model, site, username string
+	uptimeWeeks, uptimeDays, uptimeHours int
+	interfaces, routes                   int
+	octet2, octet3                       int
+	mac                                  [3]int
+}
+
+// action is what a command does.
+type action int
+
+const (
+	actOutput     action = iota // print output (subject to faults and paging)
+	actPagingOff                // disable paging (argument "0") or set page length
+	actSilent                   // accepted, prints nothing
+	actExit                     // close the session
+	actInfoOutput               // short informational output, no faults
+)
+
+// command is one CLI command, matched IOS-style: each typed word may be a
+// prefix of the canonical word; "<n>" matches a number.
+type command struct {
+	words  []string
+	act    action
+	output func(f *facts, emit func(string) bool, cfgBytes int)
+}
+
+func cmd(words string, act action, out func(f *facts, emit func(string) bool, cfgBytes int)) command {
+	return command{words: strings.Fields(words), act: act, output: out}
+}
+
+// match finds the command for the typed words. It returns the command and the
+// numeric argument, if any.
+func match(cmds []command, typed []string) (command, string, bool) {
+	for _, c := range cmds {
+		if len(c.words) != len(typed) {
+			continue
+		}
+		arg := ""
+		ok := true
+		for i, w := range c.words {
+			t := strings.ToLower(typed[i])
+			if w == "<n>" {
+				if _, err := strconv.Atoi(t); err != nil {
+					ok = false
+					break
+				}
+				arg = t
+				continue
+			}
+			if t == "" || !strings.HasPrefix(w, t) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return c, arg, true
+		}
+	}
+	return command{}, "", false
+}
+
+var personalities = map[string]*personality{}
+
+func init() {
+	ciscoCommon := func(runCfg string) []command {
+		return []command{
+			cmd("show version", actOutput, ciscoVersion),
+			cmd(runCfg, actOutput, iosConfig),
+			cmd("show interfaces", actOutput, iosInterfaces),
+			cmd("show ip route", actOutput, iosRoutes),
+			cmd("show clock", actInfoOutput, func(f *facts, emit func(string) bool, _ int) {
+				emit("*12:34:56.789 UTC Mon Jan 6 2025")
+			}),
+			cmd("terminal length <n>", actPagingOff, nil),
+			cmd("terminal width <n>", actSilent, nil),
+			cmd("exit", actExit, nil),
+			cmd("logout", actExit, nil),
+			cmd("quit", actExit, nil),
+		}
+	}
+	caretError := func(msg string) func(string, []string) []string {
+		return func(prompt string, _ []string) []string {
+			return []string{strings.Repeat(" ", len(prompt)) + "^", msg, ""}
+		}
+	}
+	ciscoMOTD := func(f *facts) string {
+		return "\r\n*************************************************\r\n" +
+			"* " + f.hostname + ": authorised access only      \r\n" +
+			"*************************************************\r\n\r\n"
+	}
+	personalities["cisco_ios"] = &personality{
+		prefix: "r", serverVersion: "SSH-2.0-Cisco-1.25",
+		versions: []string{"15.9(3)M8", "15.7(3)M9", "15.2(4)M11"}, model: "CISCO2911/K9",
+		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
+		prompt:   func(f *facts) string { return f.hostname + "#" },
+		motd:     ciscoMOTD,
+		commands: ciscoCommon("show running-config"),
+		invalid:  caretError("% Invalid input detected at '^' marker."),
+	}
+	personalities["cisco_iosxe"] = &personality{
+		prefix: "ce", serverVersion: "SSH-2.0-Cisco-1.25",
+		versions: []string{"17.9.4a", "17.12.2", "17.6.5"}, model: "C9300-48P",
+		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
+		prompt:   func(f *facts) string { return f.hostname + "#" },
+		motd:     ciscoMOTD,
+		commands: ciscoCommon("show running-config"),
+		invalid:  caretError("% Invalid input detected at '^' marker."),
+	}
+	personalities["cisco_nxos"] = &personality{
+		prefix: "nx", serverVersion: "SSH-2.0-OpenSSH_8.3",
+		versions: []string{"10.3(4a)", "9.3(12)", "10.2(6)"}, model: "N9K-C93180YC-FX",
+		more: " --More-- ", moreErase: "\r          \r",
+		prompt: func(f *facts) string { return f.hostname + "#" },
+		motd: func(f *facts) string {
+			return "Cisco Nexus Operating System (NX-OS) Software\r\nTAC support: http://www.cisco.com/tac\r\n"
+		},
+		commands: ciscoCommon("show running-config"),
+		invalid:  caretError("% Invalid command at '^' marker."),
+	}
+	personalities["cisco_iosxr"] = &personality{
+		prefix: "xr", serverVersion: "SSH-2.0-Cisco-2.0", kbdOnly: true,
+		versions: []string{"7.9.2", "7.11.1", "24.1.1"}, model: "ASR-9901",
+		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
+		prompt: func(f *facts) string { return "RP/0/RP0/CPU0:" + f.hostname + "#" },
+		motd: func(f *facts) string {
+			return "\r\n" + f.hostname + " (IOS XR) - unauthorised access prohibited\r\n\r\n"
+		},
+		commands: append(ciscoCommon("show running-config"), cmd("show route", actOutput, iosRoutes)),
+		invalid:  caretError("% Invalid input detected at '^' marker."),
+	}
+	personalities["arista_eos"] = &personality{
+		prefix: "sw", serverVersion: "SSH-2.0-OpenSSH_7.8",
+		versions: []string{"4.30.4M", "4.31.2F", "4.29.6M"}, model: "DCS-7050SX3-48YC8",
+		more: " --More-- ", moreErase: "\r          \r",
+		prompt: func(f *facts) string { return f.hostname + "#" },
+		motd: func(f *facts) string {
+			return "Last login: Mon Jan  6 12:00:00 2025 from 10.0.0.1\r\n"
+		},
+		commands: ciscoCommon("show running-config"),
+		invalid: func(string, []string) []string {
+			return []string{"% Invalid input"}
+		},
+	}
+	personalities["juniper_junos"] = &personality{
+		prefix: "mx", serverVersion: "SSH-2.0-OpenSSH_7.5", kbdOnly: true,
+		versions: []string{"22.4R3-S2", "23.2R1.14", "21.4R3-S5"}, model: "mx204",
+		more: "---(more)---", moreErase: "\r            \r",
+		prompt: func(f *facts) string { return f.username + "@" + f.hostname + "> " },
+		motd: func(f *facts) string {
+			return "--- JUNOS " + f.version + " Kernel 64-bit  JNPR-12.1-20230901\r\n"
+		},
+		commands: []command{
+			cmd("show version", actOutput, junosVersion),
+			cmd("show configuration", actOutput, junosConfig),
+			cmd("show interfaces", actOutput, junosInterfaces),
+			cmd("show route", actOutput, junosRoutes),
+			cmd("set cli screen-length <n>", actPagingOff, nil),
+			cmd("set cli screen-width <n>", actSilent, nil),
+			cmd("set cli complete-on-space off", actSilent, nil),
+			cmd("exit", actExit, nil),
+			cmd("quit", actExit, nil),
+		},
+		invalid: func(prompt string, words []string) []string {
+			caret := strings.Repeat(" ", len(prompt)) + "^"
+			if len(words) > 0 && (strings.HasPrefix("show", words[0]) || strings.HasPrefix("set", words[0])) {
+				return []string{caret, "syntax error, expecting <command>."}
+			}
+			return []string{caret, "unknown command."}
+		},
+	}
+	personalities["generic"] = &personality{
+		prefix: "fw", serverVersion: "SSH-2.0-dropbear_2022.83",
+		versions: []string{"3.4.0", "3.2.1", "2.9.8"}, model: "vFW-100",
+		more: "-- More --", moreErase: "\r          \r",
+		prompt: func(f *facts) string { return f.hostname + "> " },
+		motd:   func(f *facts) string { return "Welcome to " + f.hostname + "\r\n" },
+		commands: []command{
+			cmd("show version", actOutput, ciscoVersion),
+			cmd("show config", actOutput, iosConfig),
+			cmd("show interfaces", actOutput, iosInterfaces),
+			cmd("show route", actOutput, iosRoutes),
+			cmd("exit", actExit, nil),
+		},
+		invalid: func(_ string, words []string) []string {
+			return []string{"% Unknown command: " + strings.Join(words, " ")}
+		},
+	}
+	personalities["linux"] = &personality{
+		prefix: "srv", serverVersion: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+		versions: []string{"6.1.0-28-amd64", "6.12.12-amd64", "5.10.0-33-amd64"}, model: "x86_64",
+		more: "--More--", moreErase: "\r        \r",
+		prompt: func(f *facts) string { return f.username + "@" + f.hostname + ":~$ " },
+		motd: func(f *facts) string {
+			return "Linux " + f.hostname + " " + f.version + " #1 SMP Debian x86_64\r\n\r\nLast login: Mon Jan  6 12:00:00 2025\r\n"
+		},
+		commands: []command{
+			cmd("exit", actExit, nil),
+			cmd("logout", actExit, nil),
+		},
+		invalid: func(_ string, words []string) []string {
+			return []string{"-bash: " + words[0] + ": command not found"}
+		},
+	}
+}
+
+// newFacts derives a device's particulars from the seed and its index.
+func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username string) *facts {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(index)+1))
+	const alnum = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+	serial := make([]byte, 11)
+	for i := range serial {
+		serial[i] = alnum[rng.IntN(len(alnum))]
+	}
+	return &facts{
+		hostname:    fmt.Sprintf("%s%d", p.prefix, index+1),
+		version:     p.versions[ds.Version%len(p.versions)],
+		serial:      string(serial),
+		model:       p.model,
+		site:        fmt.Sprintf("site-%02d", index/25+1),
+		username:    username,
+		uptimeWeeks: rng.IntN(150),
+		uptimeDays:  rng.IntN(7),
+		uptimeHours: rng.IntN(24),
+		interfaces:  8 + rng.IntN(24),
+		routes:      10 + rng.IntN(30),
+		octet2:      rng.IntN(256),
+		octet3:      rng.IntN(256),
+		mac:         [3]int{rng.IntN(256), rng.IntN(256), rng.IntN(256)},
+	}
+}
+
+func (f *facts) uptime() string {
+	return fmt.Sprintf("%d weeks, %d days, %d hours, %d minutes", f.uptimeWeeks, f.uptimeDays, f.uptimeHours, (f.uptimeWeeks*7+f.uptimeDays)%60)
+}
+
+func ciscoVersion(f *facts, emit func(string) bool, _ int) {
+	lines := []string{
+		"Cisco IOS XE Software, Version " + f.version,
+		"Cisco IOS Software, " + f.model + " Software, Version " + f.version + ", RELEASE SOFTWARE (fc2)",
+		"Technical Support: http://www.cisco.com/techsupport",
+		"Copyright (c) 1986-2024 by Cisco Systems, Inc.",
+		"Compiled Tue 10-Dec-24 09:12 by mcpre",
+		"",
+		"ROM: System Bootstrap, Version 17.9.1r, RELEASE SOFTWARE (P)",
+		"BOOTLDR: System Bootstrap, Version 17.9.1r",
+		"",
+		f.hostname + " uptime is " + f.uptime(),
+		"Uptime for this control processor is " + f.uptime(),
+		"System returned to ROM by Reload Command",
+		"System image file is \"flash:packages.conf\"",
+		"Last reload reason: Reload Command",
+		"",
+		"cisco " + f.model + " (X86) processor with 1419044K/6147K bytes of memory.",
+		"Processor board ID " + f.serial,
+		fmt.Sprintf("%d Gigabit Ethernet interfaces", f.interfaces),
+		"2048K bytes of non-volatile configuration memory.",
+		"8388608K bytes of physical memory.",
+		"1638400K bytes of Crash Files at crashinfo:.",
+		"11264000K bytes of Flash at flash:.",
+		"",
+		fmt.Sprintf("Base Ethernet MAC Address          : 00:1e:7a:%02x:%02x:%02x", f.mac[0], f.mac[1], f.mac[2]),
+		"Motherboard Assembly Number        : 73-18775-03",
+		"Motherboard Serial Number          : " + f.serial,
+		"Model Revision Number              : B0",
+		"Model Number                       : " + f.model,
+		"System Serial Number               : " + f.serial,
+		"",
+		"Switch Ports Model              SW Version        SW Image",
+		"------ ----- -----              ----------        ----------",
+		fmt.Sprintf("*    1 %-5d %-18s %-17s CAT9K_IOSXE", f.interfaces, f.model, f.version),
+		"",
+		"Configuration register is 0x102",
+	}
+	for _, l := range lines {
+		if !emit(l) {
+			return
+		}
+	}
+}
+
+// iosConfig prints an IOS-style configuration; with cfgBytes > 0 it pads the
+// configuration with interface blocks up to that many bytes.
+func iosConfig(f *facts, emit func(string) bool, cfgBytes int) {
+	n := 0
+	out := func(s string) bool { n += len(s) + 1; return emit(s) }
+	head := []string{
+		"Building configuration...", "", "Current configuration : 8123 bytes", "!",
+		"version " + f.version, "service timestamps debug datetime msec", "service password-encryption", "!",
+		"hostname " + f.hostname, "!", "boot-start-marker", "boot-end-marker", "!",
+		"aaa new-model", "aaa authentication login default local", "!",
+		"ip domain name " + f.site + ".example.net", "ip name-server 10.0.0.53", "!",
+		"username netauto privilege 15 secret 9 $9$abcdefghijklmn$opqrstuvwxyz0123456789", "!",
+	}
+	for _, l := range head {
+		if !out(l) {
+			return
+		}
+	}
+	for i := 1; ; i++ {
+		if cfgBytes <= 0 && i > f.interfaces {
+			break
+		}
+		if cfgBytes > 0 && n >= cfgBytes-200 {
+			break
+		}
+		block := []string{
+			fmt.Sprintf("interface GigabitEthernet1/0/%d", i),
+			fmt.Sprintf(" description %s-port-%d", f.hostname, i),
+			fmt.Sprintf(" ip address 10.%d.%d.%d 255.255.255.252", f.octet2, i%256, (i*4+1)%256),
+			" no shutdown", "!",
+		}
+		for _, l := range block {
+			if !out(l) {
+				return
+			}
+		}
+	}
+	for _, l := range []string{"ip route 0.0.0.0 0.0.0.0 10.0.0.1", "!", "line vty 0 15", " transport input ssh", "!", "end"} {
+		if !out(l) {
+			return
+		}
+	}
+}
+
+func iosInterfaces(f *facts, emit func(string) bool, _ int) {
+	for i := 1; i <= f.interfaces; i++ {
+		lines := []string{
+			fmt.Sprintf("GigabitEthernet1/0/%d is up, line protocol is up (connected)", i),
+			fmt.Sprintf("  Hardware is Gigabit Ethernet, address is 001e.7a%02x.%02x%02x (bia 001e.7a%02x.%02x%02x)", f.mac[0], f.mac[1], i%256, f.mac[0], f.mac[1], i%256),
+			fmt.Sprintf("  Description: %s-port-%d", f.hostname, i),
+			"  MTU 1500 bytes, BW 1000000 Kbit/sec, DLY 10 usec,",
+			"     reliability 255/255, txload 1/255, rxload 1/255",
+			fmt.Sprintf("     %d packets input, %d bytes", 1000*i+f.uptimeHours, 64000*i+f.uptimeDays),
+		}
+		for _, l := range lines {
+			if !emit(l) {
+				return
+			}
+		}
+	}
+}
+
+func iosRoutes(f *facts, emit func(string) bool, _ int) {
+	head := []string{
+		"Codes: L - local, C - connected, S - static, R - RIP, M - mobile, B - BGP",
+		"       D - EIGRP, EX - EIGRP external, O - OSPF, IA - OSPF inter area",
+		"",
+		"Gateway of last resort is 10.0.0.1 to network 0.0.0.0",
+		"",
+		"S*    0.0.0.0/0 [1/0] via 10.0.0.1",
+	}
+	for _, l := range head {
+		if !emit(l) {
+			return
+		}
+	}
+	for i := 1; i <= f.routes; i++ {
+		l := fmt.Sprintf("O     10.%d.%d.0/24 [110/%d] via 10.%d.0.%d, 2w1d, GigabitEthernet1/0/%d", f.octet2, i, 10+i, f.octet2, i%254+1, i%f.interfaces+1)
+		if !emit(l) {
+			return
+		}
+	}
+}
+
+func junosVersion(f *facts, emit func(string) bool, _ int) {
+	lines := []string{
+		"Hostname: " + f.hostname,
+		"Model: " + f.model,
+		"Family: junos",
+		"Junos: " + f.version,
+		"JUNOS OS Kernel 64-bit  [20230901.abcd_builder_stable_12]",
+		"JUNOS OS libs [20230901.abcd_builder_stable_12]",
+		"JUNOS OS runtime [20230901.abcd_builder_stable_12]",
+		"JUNOS Packet Forwarding Engine Support (MX Common) [" + f.version + "]",
+		"JUNOS Routing Software Suite [" + f.version + "]",
+		"Serial number: " + f.serial,
+		"Uptime: " + f.uptime(),
+	}
+	for _, l := range lines {
+		if !emit(l) {
+			return
+		}
+	}
+}
+
+func junosConfig(f *facts, emit func(string) bool, cfgBytes int) {
+	n := 0
+	out := func(s string) bool { n += len(s) + 1; return emit(s) }
+	for _, l := range []string{"## Last commit: 2025-01-06 12:00:00 UTC by netauto", "version " + f.version + ";", "system {", "    host-name " + f.hostname + ";", "    services {", "        ssh;", "    }", "}", "interfaces {"} {
+		if !out(l) {
+			return
+		}
+	}
+	for i := 0; ; i++ {
+		if cfgBytes <= 0 && i >= f.interfaces {
+			break
+		}
+		if cfgBytes > 0 && n >= cfgBytes-100 {
+			break
+		}
+		block := []string{
+			fmt.Sprintf("    ge-0/0/%d {", i),
+			fmt.Sprintf("        description %s-port-%d;", f.hostname, i),
+			fmt.Sprintf("        unit 0 { family inet { address 10.%d.%d.1/30; } }", f.octet2, i%256),
+			"    }",
+		}
+		for _, l := range block {
+			if !out(l) {
+				return
+			}
+		}
+	}
+	out("}")
+}
+
+func junosInterfaces(f *facts, emit func(string) bool, _ int) {
+	for i := 0; i < f.interfaces; i++ {
+		lines := []string{
+			fmt.Sprintf("Physical interface: ge-0/0/%d, Enabled, Physical link is Up", i),
+			fmt.Sprintf("  Interface index: %d, SNMP ifIndex: %d", 148+i, 520+i),
+			fmt.Sprintf("  Description: %s-port-%d", f.hostname, i),
+			"  Link-level type: Ethernet, MTU: 1514, Speed: 1000mbps",
+			fmt.Sprintf("  Current address: 00:05:86:%02x:%02x:%02x", f.mac[0], f.mac[1], i%256),
+		}
+		for _, l := range lines {
+			if !emit(l) {
+				return
+			}
+		}
+	}
+}
+
+func junosRoutes(f *facts, emit func(string) bool, _ int) {
+	if !emit(fmt.Sprintf("inet.0: %d destinations, %d routes (%d active, 0 holddown, 0 hidden)", f.routes, f.routes, f.routes)) {
+		return
+	}
+	emit("+ = Active Route, - = Last Active, * = Both")
+	emit("")
+	for i := 1; i <= f.routes; i++ {
+		if !emit(fmt.Sprintf("10.%d.%d.0/24     *[OSPF/10] 2w1d 04:00:00, metric %d", f.octet2, i, 10+i)) {
+			return
+		}
+		if !emit(fmt.Sprintf("                    >  to 10.%d.0.%d via ge-0/0/%d.0", f.octet2, i%254+1, i%f.interfaces)) {
+			return
+		}
+	}
+}

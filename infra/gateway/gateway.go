@@ -1,0 +1,197 @@
+// Package gateway is NetAuto's local stand-in for API Gateway: one HTTP server that turns requests
+// under /v1 into the same API Gateway HTTP API (payload 2.0) events AWS would send, invokes the api
+// function's handler with them, and serves the static UI from web/ at /. Later parts (WebSocket,
+// SQS event source, schedule) hang off the same server.
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/netauto/netauto/internal/api"
+	"github.com/netauto/netauto/internal/app"
+)
+
+// MaxBodyBytes is API Gateway's request payload limit (10 MB).
+const MaxBodyBytes = 10 << 20
+
+// DefaultAddr is where the gateway listens unless NET_AUTO_LOCAL_ADDR says otherwise.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Options configures a Gateway.
+type Options struct {
+	// API is the api function's handler.
+	API app.HTTPHandler
+	// WebDir is the folder served at /; empty serves no UI.
+	WebDir string
+	Logger *slog.Logger
+}
+
+// Gateway is the local API Gateway.
+type Gateway struct {
+	opts  Options
+	mux   *http.ServeMux
+	reqID atomic.Uint64
+}
+
+// New returns a Gateway; serve it with Serve or use it as an http.Handler.
+func New(opts Options) (*Gateway, error) {
+	if opts.API == nil {
+		return nil, errors.New("gateway: no API handler")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	g := &Gateway{opts: opts, mux: http.NewServeMux()}
+	g.mux.HandleFunc("/v1/", g.serveAPI)
+	g.mux.HandleFunc("/v1", g.serveAPI)
+	if opts.WebDir != "" {
+		g.mux.Handle("/", http.FileServer(http.Dir(opts.WebDir)))
+	}
+	return g, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, &api.Error{Code: "bad_request", Message: "read request body: " + err.Error()})
+		return
+	}
+	if len(body) > MaxBodyBytes {
+		api.WriteError(w, http.StatusRequestEntityTooLarge, &api.Error{Code: "payload_too_large", Message: fmt.Sprintf("request body exceeds %d bytes", MaxBodyBytes)})
+		return
+	}
+	ev := g.event(r, body)
+	resp, err := g.opts.API(r.Context(), ev)
+	if err != nil {
+		g.opts.Logger.Error("api handler failed", "request_id", ev.RequestContext.RequestID, "err", err)
+		api.WriteError(w, http.StatusInternalServerError, &api.Error{Code: "internal", Message: "Internal Server Error"})
+		return
+	}
+	writeResponse(w, resp)
+}
+
+// event builds the API Gateway HTTP API payload 2.0 event for r, as AWS documents it.
+func (g *Gateway) event(r *http.Request, body []byte) events.APIGatewayV2HTTPRequest {
+	now := time.Now()
+	id := fmt.Sprintf("local-%d-%d", now.UnixNano(), g.reqID.Add(1))
+	headers := map[string]string{}
+	for k, vs := range r.Header {
+		if strings.EqualFold(k, "Cookie") {
+			continue
+		}
+		headers[strings.ToLower(k)] = strings.Join(vs, ",")
+	}
+	var cookies []string
+	for _, c := range r.Cookies() {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	var query map[string]string
+	if r.URL.RawQuery != "" {
+		query = map[string]string{}
+		for k, vs := range r.URL.Query() {
+			query[k] = strings.Join(vs, ",")
+		}
+	}
+	sourceIP, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              "$default",
+		RawPath:               r.URL.EscapedPath(),
+		RawQueryString:        r.URL.RawQuery,
+		Cookies:               cookies,
+		Headers:               headers,
+		QueryStringParameters: query,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:     "$default",
+			AccountID:    "000000000000",
+			Stage:        "$default",
+			RequestID:    id,
+			APIID:        "local",
+			DomainName:   r.Host,
+			DomainPrefix: "local",
+			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:    now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method:    r.Method,
+				Path:      r.URL.Path,
+				Protocol:  r.Proto,
+				SourceIP:  sourceIP,
+				UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			ev.Body = string(body)
+		} else {
+			ev.Body = base64.StdEncoding.EncodeToString(body)
+			ev.IsBase64Encoded = true
+		}
+	}
+	return ev
+}
+
+func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) {
+	h := w.Header()
+	for k, v := range resp.Headers {
+		h.Set(k, v)
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		h.Del(k)
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	for _, c := range resp.Cookies {
+		h.Add("Set-Cookie", c)
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		decoded, err := base64.StdEncoding.DecodeString(resp.Body)
+		if err != nil {
+			api.WriteError(w, http.StatusBadGateway, &api.Error{Code: "bad_gateway", Message: "handler returned invalid base64 body"})
+			return
+		}
+		body = decoded
+	}
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,132 @@
+// Package localdev runs the whole NetAuto system on one machine: the AWS stand-ins, the tables
+// and queues, and the local gateway serving the API and the UI. `make dev` runs it; `make test`
+// uses Exec to share one stack among all test packages.
+package localdev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/netauto/netauto/infra/gateway"
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/config"
+)
+
+// EnvAddr names the gateway's listen address.
+const EnvAddr = "NET_AUTO_LOCAL_ADDR"
+
+// Options configures Run.
+type Options struct {
+	// Addr is the gateway's address; default $NET_AUTO_LOCAL_ADDR or 127.0.0.1:8080.
+	Addr string
+	// DynamoDBPort and SQSPort pin the stand-ins' ports; 0 picks free ones.
+	DynamoDBPort, SQSPort int
+	// Prefix names the tables and queues; default "netauto-dev-".
+	Prefix string
+	Logger *slog.Logger
+}
+
+// Run starts the stand-ins, provisions resources and serves the gateway until ctx ends, then
+// stops everything it started. ready, if not nil, is called once the gateway accepts requests.
+func Run(ctx context.Context, opts Options, ready func(addr string)) error {
+	if opts.Addr == "" {
+		opts.Addr = os.Getenv(EnvAddr)
+	}
+	if opts.Addr == "" {
+		opts.Addr = gateway.DefaultAddr
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "netauto-dev-"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	// Take the gateway's port first: a busy port should fail before anything starts.
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set %s to use another address): %w", opts.Addr, EnvAddr, err)
+	}
+	defer ln.Close()
+
+	st, err := stack.Start(ctx, stack.Options{DynamoDBPort: opts.DynamoDBPort, SQSPort: opts.SQSPort, Logger: opts.Logger})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	names, err := stack.Provision(ctx, st.Endpoints, opts.Prefix)
+	if err != nil {
+		return err
+	}
+	// The handlers read the same variables as in AWS; the SDK reads the endpoint overrides.
+	for k, v := range st.Endpoints.Env() {
+		os.Setenv(k, v)
+	}
+	for k, v := range names.Env() {
+		os.Setenv(k, v)
+	}
+	cfg, err := config.Load(config.API, os.Getenv)
+	if err != nil {
+		return err
+	}
+	versions := stack.Versions()
+	health := map[string]any{
+		"runtime": "local",
+		"stand_ins": map[string]any{
+			"dynamodb": map[string]string{"version": versions["dynamodb"], "endpoint": st.Endpoints.DynamoDB},
+			"sqs":      map[string]string{"version": versions["sqs"], "endpoint": st.Endpoints.SQS},
+		},
+		"tables": names.Tables,
+		"queues": names.Queues,
+	}
+	handler, err := app.NewAPI(ctx, cfg, app.APIOptions{Health: health, Logger: opts.Logger})
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Options{API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger})
+	if err != nil {
+		return err
+	}
+	opts.Logger.Info("NetAuto is running", "url", "http://"+ln.Addr().String(), "health", "http://"+ln.Addr().String()+"/v1/health")
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return gw.Serve(ctx, ln)
+}
+
+// Exec starts the stand-ins, runs argv with NET_AUTO_TEST_DYNAMODB and NET_AUTO_TEST_SQS naming
+// them (so every test binary reuses one stack), stops the stack and returns the command's exit
+// code.
+func Exec(ctx context.Context, logger *slog.Logger, argv []string) (int, error) {
+	if len(argv) == 0 {
+		return 2, errors.New("exec: no command given")
+	}
+	st, err := stack.Start(ctx, stack.Options{Logger: logger})
+	if err != nil {
+		return 1, err
+	}
+	defer st.Close()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		stacktest.EnvDynamoDB+"="+st.Endpoints.DynamoDB,
+		stacktest.EnvSQS+"="+st.Endpoints.SQS)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	if err != nil {
+		return 1, fmt.Errorf("run %s: %w", argv[0], err)
+	}
+	return 0, nil
+}

@@ -1,0 +1,202 @@
+// Package config reads NetAuto's configuration from environment variables. Each function declares
+// the variables it reads (Vars), so the template test can check that template.yaml sets every one,
+// and Load fails fast with a message naming the variable and the rule it broke.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/netauto/netauto/internal/resources"
+)
+
+// Function names one of NetAuto's Lambda functions.
+type Function string
+
+// The functions, named as their folders under functions/.
+const (
+	API       Function = "api"
+	WS        Function = "ws"
+	Executor  Function = "executor"
+	Retention Function = "retention"
+)
+
+// Functions lists every function.
+func Functions() []Function { return []Function{API, WS, Executor, Retention} }
+
+// Variable names that are not resource names.
+const (
+	EnvLogLevel       = "NET_AUTO_LOG_LEVEL"
+	EnvRunMaxDays     = "NET_AUTO_RUN_MAX_DAYS"
+	EnvRunMaxBytes    = "NET_AUTO_RUN_MAX_BYTES"
+	EnvRetentionCron  = "NET_AUTO_RETENTION_CRON"
+	EnvBatchSize      = "NET_AUTO_BATCH_SIZE"
+	EnvOutputCapBytes = "NET_AUTO_OUTPUT_CAP_BYTES"
+	EnvWSEndpoint     = "NET_AUTO_WS_ENDPOINT"
+)
+
+// Defaults.
+const (
+	DefaultRunMaxDays     = 30
+	DefaultRetentionCron  = "@daily"
+	DefaultBatchSize      = 50
+	MaxBatchSize          = 50
+	DefaultOutputCapBytes = 1 << 20
+)
+
+// Var describes one environment variable a function reads.
+type Var struct {
+	Name     string
+	Required bool
+	Doc      string
+}
+
+var common = []Var{
+	{Name: EnvLogLevel, Doc: "log level: debug, info, warn or error (default info)"},
+}
+
+// Vars returns the variables fn reads, resource names first.
+func Vars(fn Function) []Var {
+	table := func(id string) Var {
+		t, _ := resources.TableByID(id)
+		return Var{Name: t.EnvVar, Required: true, Doc: "name of the " + id}
+	}
+	queue := func(id string) Var {
+		q, _ := resources.QueueByID(id)
+		return Var{Name: q.EnvVar, Required: true, Doc: "URL of the " + id}
+	}
+	retention := []Var{
+		{Name: EnvRunMaxDays, Doc: "days a run is kept; 0 or infinity keeps runs forever (default 30)"},
+		{Name: EnvRunMaxBytes, Doc: "bytes of output kept per device; unset means no cap"},
+		{Name: EnvRetentionCron, Doc: "purge schedule: 5-field cron or @daily/@hourly (default @daily)"},
+	}
+	var vs []Var
+	switch fn {
+	case API:
+		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
+			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}}
+		vs = append(vs, retention...)
+	case WS:
+		vs = []Var{table(resources.ConnectionsTable), table(resources.JobsTable)}
+	case Executor:
+		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable),
+			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
+			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
+			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}}
+	case Retention:
+		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
+		vs = append(vs, retention...)
+	}
+	return append(vs, common...)
+}
+
+// Config is the parsed configuration of one function.
+type Config struct {
+	// Tables maps a table's logical ID to its name.
+	Tables map[string]string
+	// Queues maps a queue's logical ID to its URL.
+	Queues map[string]string
+	// RunMaxDays is the age limit of runs; 0 means no limit.
+	RunMaxDays int
+	// RunMaxBytes is the per-device output cap; 0 means no cap.
+	RunMaxBytes int64
+	// RetentionCron is the purge schedule as given.
+	RetentionCron string
+	// BatchSize is the number of devices per bulk message.
+	BatchSize int
+	// OutputCapBytes is the per-run output cap.
+	OutputCapBytes int64
+	// WSEndpoint is the WebSocket management endpoint.
+	WSEndpoint string
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+}
+
+// Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
+// every problem into one error that names each variable.
+func Load(fn Function, getenv func(string) string) (Config, error) {
+	c := Config{
+		Tables: map[string]string{}, Queues: map[string]string{},
+		RunMaxDays: DefaultRunMaxDays, RetentionCron: DefaultRetentionCron,
+		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo,
+	}
+	var errs []error
+	bad := func(name, value, rule string) {
+		errs = append(errs, fmt.Errorf("%s=%q: %s", name, value, rule))
+	}
+	for _, v := range Vars(fn) {
+		raw := strings.TrimSpace(getenv(v.Name))
+		if raw == "" {
+			if v.Required {
+				errs = append(errs, fmt.Errorf("%s: required but not set", v.Name))
+			}
+			continue
+		}
+		switch v.Name {
+		case EnvLogLevel:
+			if err := c.LogLevel.UnmarshalText([]byte(raw)); err != nil {
+				bad(v.Name, raw, "must be debug, info, warn or error")
+			}
+		case EnvRunMaxDays:
+			if strings.EqualFold(raw, "infinity") {
+				c.RunMaxDays = 0
+			} else if n, err := strconv.Atoi(raw); err != nil || n < 0 || n > 36500 {
+				bad(v.Name, raw, "must be a whole number of days from 0 to 36500, or infinity")
+			} else {
+				c.RunMaxDays = n
+			}
+		case EnvRunMaxBytes:
+			if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n < 1 {
+				bad(v.Name, raw, "must be a positive whole number of bytes (unset for no cap)")
+			} else {
+				c.RunMaxBytes = n
+			}
+		case EnvRetentionCron:
+			c.RetentionCron = raw
+		case EnvBatchSize:
+			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > MaxBatchSize {
+				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxBatchSize))
+			} else {
+				c.BatchSize = n
+			}
+		case EnvOutputCapBytes:
+			if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n < 1024 || n > 64<<20 {
+				bad(v.Name, raw, "must be a whole number of bytes from 1024 to 67108864")
+			} else {
+				c.OutputCapBytes = n
+			}
+		case EnvWSEndpoint:
+			if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {
+				bad(v.Name, raw, "must be an http(s) URL")
+			}
+			c.WSEndpoint = raw
+		default:
+			if !resourceVar(v.Name, raw, &c) {
+				bad(v.Name, raw, "unknown variable")
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("%s function configuration: %w", fn, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+func resourceVar(name, value string, c *Config) bool {
+	for _, t := range resources.Tables() {
+		if t.EnvVar == name {
+			c.Tables[t.LogicalID] = value
+			return true
+		}
+	}
+	for _, q := range resources.Queues() {
+		if q.EnvVar == name {
+			c.Queues[q.LogicalID] = value
+			return true
+		}
+	}
+	return false
+}
