@@ -2,6 +2,7 @@
 //
 //	localdev [-addr 127.0.0.1:8080] [-dynamodb-port N] [-sqs-port N]
 //	localdev exec -- COMMAND [ARG...]   # run COMMAND against one shared local stack
+//	localdev fetch                      # only download the stand-ins into .cache
 //
 // It stops every process it started on Ctrl-C or SIGTERM, and its children die with it.
 package main
@@ -16,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/netauto/netauto/infra/localdev"
+	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/logging"
 )
 
@@ -23,6 +25,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := logging.New(os.Stderr, slog.LevelInfo)
+	if len(os.Args) > 1 && os.Args[1] == "fetch" {
+		if _, err := stack.Fetch(ctx, stack.CacheDir()); err != nil {
+			fmt.Fprintln(os.Stderr, "localdev:", err)
+			stop()
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "exec" {
 		argv := os.Args[2:]
 		if len(argv) > 0 && argv[0] == "--" {

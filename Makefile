@@ -1,0 +1,85 @@
+# NetAuto — see README.md. `make dev` runs the whole system locally, `make test` runs everything CI runs.
+SHELL := /bin/bash
+GO ?= go
+GOFLAGS_BUILD := -trimpath -tags lambda.norpc -ldflags="-s -w"
+STATICCHECK_VERSION := 2025.1.1
+CACHE := $(CURDIR)/.cache
+GOBIN_CACHE := $(CACHE)/bin
+export PATH := $(GOBIN_CACHE):$(PATH)
+
+FUNCTIONS := api ws executor retention
+
+.PHONY: dev test deps lint unit build deploy bench rie-smoke token clean fmt
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make dev      run the whole system locally (stand-ins, gateway on 127.0.0.1:8080, UI)"
+	@echo "make test     install what the tests need, lint, run every test with -race"
+	@echo "make bench    run the benchmarks"
+	@echo "make build    build every Lambda function (what sam build does)"
+	@echo "make deploy   sam build && sam deploy (samconfig.toml; ENV=prod for production)"
+	@echo "make lint     gofmt, go vet, staticcheck"
+
+## dev: the whole system on this machine; Ctrl-C stops everything it started.
+dev: deps-dev
+	$(GO) run ./infra/cmd/localdev
+
+## deps: everything the tests need, installed idempotently (Debian packages, npm stand-ins, Go tools).
+deps: deps-dev
+	@need=""; \
+	for pair in sshd:openssh-server; do \
+	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || need="$$need $$pkg"; \
+	done; \
+	if [ -n "$$need" ]; then \
+	  echo "installing Debian packages:$$need"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need; \
+	fi
+	@test -x $(GOBIN_CACHE)/staticcheck || GOBIN=$(GOBIN_CACHE) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+deps-dev:
+	$(GO) mod download
+	$(GO) run ./infra/cmd/localdev fetch
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+	@cp go.mod /tmp/netauto-go.mod.bak; cp go.sum /tmp/netauto-go.sum.bak; $(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum: run it and commit"; \
+	  cp /tmp/netauto-go.mod.bak go.mod; cp /tmp/netauto-go.sum.bak go.sum; exit 1; fi
+
+## test: lint, then every package's tests with -race against one shared local stack.
+test: lint
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -race -count=1 -timeout 15m ./...
+
+unit:
+	$(GO) test -short -count=1 ./...
+
+rie-smoke:
+	$(GO) test -count=1 -run TestRIE -v ./infra/rie/
+
+bench: deps
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+## build-<LogicalId>: what `sam build` calls (BuildMethod: makefile) for each function.
+define build_function
+	GOOS=linux GOARCH=$(or $(GOARCH_LAMBDA),arm64) CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(or $(ARTIFACTS_DIR),$(CURDIR)/bin/$(1))/bootstrap ./functions/$(1)
+endef
+build-ApiFunction: ; $(call build_function,api)
+build-WsFunction: ; $(call build_function,ws)
+build-ExecutorFunction: ; $(call build_function,executor)
+build-RetentionFunction: ; $(call build_function,retention)
+
+build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction
+
+ENV ?= default
+deploy:
+	sam build --config-env $(ENV)
+	sam deploy --config-env $(ENV)
+
+clean:
+	rm -rf bin .aws-sam
