@@ -1,0 +1,89 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func retentionEnv(extra map[string]string) map[string]string {
+	m := map[string]string{"NET_AUTO_RUNS_TABLE": "runs", "NET_AUTO_JOBS_TABLE": "jobs"}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestLoadRetention(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantErr   string
+		wantDays  int
+		wantBytes int64
+	}{
+		{name: "defaults", env: retentionEnv(nil), wantDays: 30},
+		{name: "explicit days and bytes", env: retentionEnv(map[string]string{EnvRunMaxDays: "7", EnvRunMaxBytes: "1048576"}), wantDays: 7, wantBytes: 1 << 20},
+		{name: "infinity disables age", env: retentionEnv(map[string]string{EnvRunMaxDays: "infinity"}), wantDays: 0},
+		{name: "zero disables age", env: retentionEnv(map[string]string{EnvRunMaxDays: "0"}), wantDays: 0},
+		{name: "negative days", env: retentionEnv(map[string]string{EnvRunMaxDays: "-1"}), wantErr: EnvRunMaxDays},
+		{name: "words for days", env: retentionEnv(map[string]string{EnvRunMaxDays: "thirty"}), wantErr: EnvRunMaxDays},
+		{name: "zero bytes", env: retentionEnv(map[string]string{EnvRunMaxBytes: "0"}), wantErr: EnvRunMaxBytes},
+		{name: "bytes with unit", env: retentionEnv(map[string]string{EnvRunMaxBytes: "10MB"}), wantErr: EnvRunMaxBytes},
+		{name: "missing table", env: map[string]string{"NET_AUTO_JOBS_TABLE": "jobs"}, wantErr: "NET_AUTO_RUNS_TABLE: required"},
+		{name: "bad log level", env: retentionEnv(map[string]string{EnvLogLevel: "loud"}), wantErr: EnvLogLevel},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(Retention, env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load error = %v, want one naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.RunMaxDays != tc.wantDays || c.RunMaxBytes != tc.wantBytes {
+				t.Errorf("days, bytes = %d, %d; want %d, %d", c.RunMaxDays, c.RunMaxBytes, tc.wantDays, tc.wantBytes)
+			}
+			if c.Tables["RunsTable"] != "runs" {
+				t.Errorf("runs table = %q", c.Tables["RunsTable"])
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(API, env(map[string]string{EnvBatchSize: "51"}))
+	if err == nil {
+		t.Fatal("Load accepted an empty environment")
+	}
+	for _, want := range []string{"NET_AUTO_DEVICES_TABLE", "NET_AUTO_BULK_QUEUE_URL", EnvBatchSize} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+func TestEveryFunctionHasVars(t *testing.T) {
+	for _, fn := range Functions() {
+		seen := map[string]bool{}
+		for _, v := range Vars(fn) {
+			if seen[v.Name] {
+				t.Errorf("%s lists %s twice", fn, v.Name)
+			}
+			seen[v.Name] = true
+			if v.Doc == "" {
+				t.Errorf("%s: %s has no doc", fn, v.Name)
+			}
+		}
+		if !seen[EnvLogLevel] {
+			t.Errorf("%s does not read %s", fn, EnvLogLevel)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+// Package sshexec runs one CLI command on one network device over SSH and
+// streams its output to a Sink as it arrives.
+//
+// The device's platform profile (internal/platform) picks the mode: the SSH
+// exec channel (linux and alike, with an exit status) or a PTY shell (wait for
+// the prompt, disable paging, send the command, strip the echo, normalise
+// CRLF, read to the next prompt, answer --More--, detect error markers).
+//
+// Every run ends in a Result with a Status; the engine never panics on device
+// behaviour, never logs, and never puts credentials in errors or messages.
+//
+//	r, err := sshexec.New(sshexec.Options{})
+//	res := r.Run(ctx, target, "show version", sink)
+//	if res.Status != sshexec.StatusSucceeded { ... res.Reason, res.Message ... }
+package sshexec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Status is the outcome of a run. The values are the terminal per-device
+// statuses of the public API (queued and running belong to the job layer).
+type Status string
+
+// Run outcomes.
+const (
+	// StatusSucceeded: the command ran and its output was read completely.
+	StatusSucceeded Status = "succeeded"
+	// StatusFailed: the command ran but failed (see Result.Reason): error
+	// marker, non-zero exit status, exec refused, connection lost, output cap.
+	StatusFailed Status = "failed"
+	// StatusTimedOut: a connect (after TCP), auth, prompt, idle or total
+	// timeout expired, or the context's deadline passed.
+	StatusTimedOut Status = "timed_out"
+	// StatusUnreachable: no TCP connection (refused, no route, TCP connect
+	// timeout) or the peer closed before speaking SSH.
+	StatusUnreachable Status = "unreachable"
+	// StatusAuthFailed: the device rejected the credentials.
+	StatusAuthFailed Status = "auth_failed"
+	// StatusHostKeyMismatch: the device's host key differs from the pinned
+	// one, or no key is pinned and trust-on-first-use is off. Nothing is sent
+	// to such a device.
+	StatusHostKeyMismatch Status = "host_key_mismatch"
+	// StatusCancelled: the caller's context was cancelled (not a deadline).
+	StatusCancelled Status = "cancelled"
+)
+
+// Reason refines a Status, mostly StatusFailed; it is empty on success.
+type Reason string
+
+// Reasons.
+const (
+	ReasonCommandError    Reason = "command_error"    // a platform error marker in the output
+	ReasonExitStatus      Reason = "exit_status"      // exec: non-zero exit status
+	ReasonExecUnsupported Reason = "exec_unsupported" // exec channel refused
+	ReasonShellRefused    Reason = "shell_refused"    // PTY or shell request refused
+	ReasonDisconnected    Reason = "disconnected"     // connection lost before the command finished
+	ReasonOutputCap       Reason = "output_cap"       // output exceeded Options.MaxOutputBytes (Truncated is set)
+	ReasonSinkError       Reason = "sink_error"       // the Sink returned an error
+	ReasonInvalidTarget   Reason = "invalid_target"   // bad Target or command (unknown platform, bad key, empty command)
+	ReasonHandshake       Reason = "handshake"        // SSH protocol failure, e.g. no common algorithm
+	ReasonRefused         Reason = "connection_refused"
+	ReasonNetwork         Reason = "network"         // other dial error
+	ReasonClosedEarly     Reason = "closed_early"    // peer closed before the SSH banner
+	ReasonConnectTimeout  Reason = "connect_timeout" // TCP connect did not complete (unreachable)
+	ReasonBannerTimeout   Reason = "banner_timeout"  // TCP up but no SSH key exchange in time (timed_out)
+	ReasonAuthTimeout     Reason = "auth_timeout"
+	ReasonPromptTimeout   Reason = "prompt_timeout"
+	ReasonIdleTimeout     Reason = "idle_timeout"
+	ReasonTotalTimeout    Reason = "total_timeout"
+	ReasonDeadline        Reason = "deadline" // the caller's context deadline
+	ReasonCancelled       Reason = "cancelled"
+	ReasonHostKeyChanged  Reason = "host_key_changed"
+	ReasonHostKeyUnknown  Reason = "host_key_unknown"
+	ReasonAuthRejected    Reason = "auth_rejected"
+)
+
+// AuthMethod names how the engine authenticates.
+type AuthMethod string
+
+// Authentication methods.
+const (
+	// AuthPassword offers "password" and, with the same secret,
+	// "keyboard-interactive" (many network OSes only offer the latter).
+	AuthPassword AuthMethod = "password"
+	// AuthKeyboardInteractive offers "keyboard-interactive" first, answering
+	// hidden prompts with the password and echoed ones with the user name,
+	// then "password".
+	AuthKeyboardInteractive AuthMethod = "keyboard-interactive"
+	// AuthPublicKey authenticates with Target.PrivateKeyPEM (and Passphrase).
+	AuthPublicKey AuthMethod = "publickey"
+)
+
+// Target is one device and its secret material.
+type Target struct {
+	Host     string
+	Port     int // default 22
+	Platform string
+	Username string
+
+	AuthMethod    AuthMethod
+	Password      string
+	PrivateKeyPEM []byte
+	Passphrase    string
+
+	// HostKey is the pinned public host key in authorized_keys format
+	// ("ssh-ed25519 AAAA..."). When set it is always enforced.
+	HostKey string
+	// TrustOnFirstUse accepts any host key when HostKey is empty and returns
+	// it in Result.LearnedHostKey so the caller can pin it.
+	TrustOnFirstUse bool
+	// LegacyAlgorithms adds the insecure algorithms older gear needs
+	// (diffie-hellman-group14-sha1 / group1, ssh-rsa host keys, CBC ciphers)
+	// after the modern defaults.
+	LegacyAlgorithms bool
+}
+
+// Options are the engine's limits. Zero fields take the defaults.
+type Options struct {
+	ConnectTimeout time.Duration // TCP connect + SSH key exchange up to host key verification (default 10s)
+	AuthTimeout    time.Duration // user authentication (default 10s)
+	PromptTimeout  time.Duration // shell: first prompt and each paging command (default 10s)
+	IdleTimeout    time.Duration // no output for this long while a command runs (default 30s)
+	TotalTimeout   time.Duration // the whole run (default 5m); a context deadline also bounds it
+	MaxOutputBytes int64         // output cap per run (default 1 MiB); beyond it the session is closed
+	TerminalWidth  int           // PTY columns (default 511, at least 200)
+}
+
+// Default values of Options.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultAuthTimeout    = 10 * time.Second
+	DefaultPromptTimeout  = 10 * time.Second
+	DefaultIdleTimeout    = 30 * time.Second
+	DefaultTotalTimeout   = 5 * time.Minute
+	DefaultMaxOutputBytes = 1 << 20
+	DefaultTerminalWidth  = 511
+)
+
+func (o Options) withDefaults() (Options, error) {
+	for _, d := range []struct {
+		v    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&o.ConnectTimeout, DefaultConnectTimeout, "connect"},
+		{&o.AuthTimeout, DefaultAuthTimeout, "auth"},
+		{&o.PromptTimeout, DefaultPromptTimeout, "prompt"},
+		{&o.IdleTimeout, DefaultIdleTimeout, "idle"},
+		{&o.TotalTimeout, DefaultTotalTimeout, "total"},
+	} {
+		if *d.v < 0 {
+			return o, fmt.Errorf("%s timeout is negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if o.MaxOutputBytes < 0 {
+		return o, errors.New("output cap is negative")
+	}
+	if o.MaxOutputBytes == 0 {
+		o.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if o.TerminalWidth == 0 {
+		o.TerminalWidth = DefaultTerminalWidth
+	}
+	if o.TerminalWidth < 200 {
+		return o, fmt.Errorf("terminal width %d is below 200 columns", o.TerminalWidth)
+	}
+	return o, nil
+}
+
+// Sink receives a run's output in order, as it arrives. Write is called from
+// one goroutine at a time and must not retain p. An error from Write stops
+// the run (ReasonSinkError). Shell-mode output has the echo and prompts
+// removed and "\n" line endings; exec-mode output is passed through as is
+// (stdout and stderr interleaved).
+type Sink interface {
+	Write(p []byte) (n int, err error)
+}
+
+// Timings are the durations of a run's phases.
+type Timings struct {
+	Connect   time.Duration // TCP connect and key exchange up to host key verification
+	Auth      time.Duration // user authentication
+	FirstByte time.Duration // from sending the command to its first output byte (0 if none)
+	Total     time.Duration // the whole run
+}
+
+// Result is the outcome of one run.
+type Result struct {
+	Status Status
+	Reason Reason
+	// Message is a short human-readable explanation; for ReasonCommandError
+	// it is the device's own error line.
+	Message string
+	// ExitStatus is set when the device reported one (exec mode).
+	ExitStatus *int
+	// Bytes is the number of output bytes delivered to the sink.
+	Bytes int64
+	// Truncated is set when the output cap was hit.
+	Truncated bool
+	// LearnedHostKey is the device's host key in authorized_keys format,
+	// set when trust-on-first-use accepted it.
+	LearnedHostKey string
+	Timings        Timings
+	// Err is the underlying error (nil on success), free of secrets.
+	Err error
+}
+
+var _ Sink = io.Discard
