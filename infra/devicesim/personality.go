@@ -14,6 +14,7 @@ type personality struct {
 	kbdOnly       bool     // offers keyboard-interactive only (no "password" method)
 	versions      []string // software version table
 	model         string
+	product       string // first line of "show version"
 	more          string // pager prompt
 	moreErase     string // written after the pager key press
 	// prompt renders the prompt for a device.
@@ -28,11 +29,11 @@ type personality struct {
 
 // facts are a device's deterministic, seeded particulars.
 type facts struct {
-	hostname, version, serial, model, site, username string
-	uptimeWeeks, uptimeDays, uptimeHours int
-	interfaces, routes                   int
-	octet2, octet3                       int
-	mac                                  [3]int
+	hostname, version, serial, model, site, username, product string
+	uptimeWeeks, uptimeDays, uptimeHours                      int
+	interfaces, routes                                        int
+	octet2, octet3                                            int
+	mac                                                       [3]int
 }
 
 // action is what a command does.
@@ -119,7 +120,8 @@ func init() {
 			"*************************************************\r\n\r\n"
 	}
 	personalities["cisco_ios"] = &personality{
-		prefix: "r", serverVersion: "SSH-2.0-Cisco-1.25",
+		product: "Cisco IOS Software",
+		prefix:  "r", serverVersion: "SSH-2.0-Cisco-1.25",
 		versions: []string{"15.9(3)M8", "15.7(3)M9", "15.2(4)M11"}, model: "CISCO2911/K9",
 		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
 		prompt:   func(f *facts) string { return f.hostname + "#" },
@@ -128,7 +130,8 @@ func init() {
 		invalid:  caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["cisco_iosxe"] = &personality{
-		prefix: "ce", serverVersion: "SSH-2.0-Cisco-1.25",
+		product: "Cisco IOS XE Software",
+		prefix:  "ce", serverVersion: "SSH-2.0-Cisco-1.25",
 		versions: []string{"17.9.4a", "17.12.2", "17.6.5"}, model: "C9300-48P",
 		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
 		prompt:   func(f *facts) string { return f.hostname + "#" },
@@ -137,7 +140,8 @@ func init() {
 		invalid:  caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["cisco_nxos"] = &personality{
-		prefix: "nx", serverVersion: "SSH-2.0-OpenSSH_8.3",
+		product: "Cisco Nexus Operating System (NX-OS) Software",
+		prefix:  "nx", serverVersion: "SSH-2.0-OpenSSH_8.3",
 		versions: []string{"10.3(4a)", "9.3(12)", "10.2(6)"}, model: "N9K-C93180YC-FX",
 		more: " --More-- ", moreErase: "\r          \r",
 		prompt: func(f *facts) string { return f.hostname + "#" },
@@ -148,7 +152,8 @@ func init() {
 		invalid:  caretError("% Invalid command at '^' marker."),
 	}
 	personalities["cisco_iosxr"] = &personality{
-		prefix: "xr", serverVersion: "SSH-2.0-Cisco-2.0", kbdOnly: true,
+		product: "Cisco IOS XR Software",
+		prefix:  "xr", serverVersion: "SSH-2.0-Cisco-2.0", kbdOnly: true,
 		versions: []string{"7.9.2", "7.11.1", "24.1.1"}, model: "ASR-9901",
 		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
 		prompt: func(f *facts) string { return "RP/0/RP0/CPU0:" + f.hostname + "#" },
@@ -159,7 +164,8 @@ func init() {
 		invalid:  caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["arista_eos"] = &personality{
-		prefix: "sw", serverVersion: "SSH-2.0-OpenSSH_7.8",
+		product: "Arista EOS",
+		prefix:  "sw", serverVersion: "SSH-2.0-OpenSSH_7.8",
 		versions: []string{"4.30.4M", "4.31.2F", "4.29.6M"}, model: "DCS-7050SX3-48YC8",
 		more: " --More-- ", moreErase: "\r          \r",
 		prompt: func(f *facts) string { return f.hostname + "#" },
@@ -172,7 +178,8 @@ func init() {
 		},
 	}
 	personalities["juniper_junos"] = &personality{
-		prefix: "mx", serverVersion: "SSH-2.0-OpenSSH_7.5", kbdOnly: true,
+		product: "Junos OS",
+		prefix:  "mx", serverVersion: "SSH-2.0-OpenSSH_7.5", kbdOnly: true,
 		versions: []string{"22.4R3-S2", "23.2R1.14", "21.4R3-S5"}, model: "mx204",
 		more: "---(more)---", moreErase: "\r            \r",
 		prompt: func(f *facts) string { return f.username + "@" + f.hostname + "> " },
@@ -199,7 +206,8 @@ func init() {
 		},
 	}
 	personalities["generic"] = &personality{
-		prefix: "fw", serverVersion: "SSH-2.0-dropbear_2022.83",
+		product: "vFW OS",
+		prefix:  "fw", serverVersion: "SSH-2.0-dropbear_2022.83",
 		versions: []string{"3.4.0", "3.2.1", "2.9.8"}, model: "vFW-100",
 		more: "-- More --", moreErase: "\r          \r",
 		prompt: func(f *facts) string { return f.hostname + "> " },
@@ -216,7 +224,8 @@ func init() {
 		},
 	}
 	personalities["linux"] = &personality{
-		prefix: "srv", serverVersion: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+		product: "Debian GNU/Linux",
+		prefix:  "srv", serverVersion: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
 		versions: []string{"6.1.0-28-amd64", "6.12.12-amd64", "5.10.0-33-amd64"}, model: "x86_64",
 		more: "--More--", moreErase: "\r        \r",
 		prompt: func(f *facts) string { return f.username + "@" + f.hostname + ":~$ " },
@@ -246,6 +255,7 @@ func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username str
 		version:     p.versions[ds.Version%len(p.versions)],
 		serial:      string(serial),
 		model:       p.model,
+		product:     p.product,
 		site:        fmt.Sprintf("site-%02d", index/25+1),
 		username:    username,
 		uptimeWeeks: rng.IntN(150),
@@ -265,7 +275,7 @@ func (f *facts) uptime() string {
 
 func ciscoVersion(f *facts, emit func(string) bool, _ int) {
 	lines := []string{
-		"Cisco IOS XE Software, Version " + f.version,
+		f.product + ", Version " + f.version,
 		"Cisco IOS Software, " + f.model + " Software, Version " + f.version + ", RELEASE SOFTWARE (fc2)",
 		"Technical Support: http://www.cisco.com/techsupport",
 		"Copyright (c) 1986-2024 by Cisco Systems, Inc.",

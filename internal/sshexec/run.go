@@ -1,0 +1,591 @@
+package sshexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/netauto/netauto/internal/platform"
+)
+
+// Runner runs commands on devices. It is safe for concurrent use; each Run
+// uses its own connection.
+type Runner struct {
+	opts Options
+}
+
+// New returns a Runner with opts (zero fields take the defaults).
+func New(opts Options) (*Runner, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("sshexec options: %w", err)
+	}
+	return &Runner{opts: o}, nil
+}
+
+// Options returns the effective options.
+func (r *Runner) Options() Options { return r.opts }
+
+// Run connects to t, runs command and streams its output to sink (nil
+// discards it). It returns when the run has ended and its connection and
+// goroutines are gone. Cancelling ctx ends the run at once with
+// StatusCancelled; a ctx deadline ends it with StatusTimedOut.
+func (r *Runner) Run(ctx context.Context, t Target, command string, sink Sink) Result {
+	start := time.Now()
+	if sink == nil {
+		sink = io.Discard
+	}
+	ru := &run{opts: r.opts, t: t, command: command, start: start}
+	ru.out = output{r: ru, sink: sink, max: r.opts.MaxOutputBytes}
+	res := ru.do(ctx)
+	res.Bytes = ru.out.bytes()
+	res.Truncated = ru.out.isTruncated()
+	res.Timings.Total = time.Since(start)
+	if fb := ru.out.firstByteAt(); !fb.IsZero() && !ru.sentAt.IsZero() {
+		res.Timings.FirstByte = fb.Sub(ru.sentAt)
+	}
+	if res.Status == "" {
+		res.Status = StatusSucceeded
+	}
+	return redact(res, t)
+}
+
+// abortCause is why a run was stopped from outside its reading loop.
+type abortCause struct {
+	status  Status
+	reason  Reason
+	message string
+}
+
+func (c *abortCause) Error() string { return c.message }
+
+// run is the state of one Run call.
+type run struct {
+	opts    Options
+	t       Target
+	command string
+	prof    platform.Profile
+	start   time.Time
+	out     output
+
+	mu          sync.Mutex
+	conn        net.Conn
+	cause       *abortCause
+	timer       *time.Timer
+	idle        bool
+	hostKeyErr  *abortCause
+	hostKeyAt   time.Time
+	authTried   bool
+	learnedKey  string
+	sentAt      time.Time
+	dialDoneAt  time.Time
+	errorMarker string
+}
+
+// abort records the first cause and closes the connection, which unblocks
+// every read and write of the run.
+func (r *run) abort(c *abortCause) {
+	r.mu.Lock()
+	if r.cause == nil {
+		r.cause = c
+	}
+	conn := r.conn
+	r.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+}
+
+func (r *run) getCause() *abortCause {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cause
+}
+
+// setConn installs the connection; it reports false when the run was
+// aborted already (the connection is then closed).
+func (r *run) setConn(c net.Conn) bool {
+	r.mu.Lock()
+	r.conn = c
+	aborted := r.cause != nil
+	r.mu.Unlock()
+	if aborted {
+		_ = c.Close()
+	}
+	return !aborted
+}
+
+// phase arms the phase timer: when d passes, the run is aborted with c. Any
+// previous phase timer is stopped.
+func (r *run) phase(d time.Duration, c *abortCause, idle bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.idle = idle
+	r.timer = time.AfterFunc(d, func() { r.abort(c) })
+}
+
+func (r *run) stopPhase() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+	r.idle = false
+}
+
+// touch restarts the idle timer after output arrived.
+func (r *run) touch() {
+	r.mu.Lock()
+	if r.idle && r.timer != nil {
+		r.timer.Reset(r.opts.IdleTimeout)
+	}
+	r.mu.Unlock()
+}
+
+func fail(status Status, reason Reason, msg string, err error) Result {
+	if err == nil {
+		err = errors.New(msg)
+	}
+	return Result{Status: status, Reason: reason, Message: msg, Err: err}
+}
+
+func fromCause(c *abortCause) Result {
+	return Result{Status: c.status, Reason: c.reason, Message: c.message, Err: c}
+}
+
+func (r *run) do(parent context.Context) Result {
+	t := r.t
+	prof, ok := platform.Lookup(t.Platform)
+	if !ok {
+		return fail(StatusFailed, ReasonInvalidTarget, fmt.Sprintf("unknown platform %q", t.Platform), nil)
+	}
+	r.prof = prof
+	if strings.TrimSpace(r.command) == "" || strings.ContainsAny(r.command, "\r\n") {
+		return fail(StatusFailed, ReasonInvalidTarget, "command is empty or contains a line break", nil)
+	}
+	if t.Host == "" {
+		return fail(StatusFailed, ReasonInvalidTarget, "target has no host", nil)
+	}
+	port := t.Port
+	if port == 0 {
+		port = 22
+	}
+	cfg, err := r.clientConfig()
+	if err != nil {
+		return fail(StatusFailed, ReasonInvalidTarget, err.Error(), err)
+	}
+
+	ctx, cancel := context.WithTimeout(parent, r.opts.TotalTimeout)
+	defer cancel()
+	stopWatch := context.AfterFunc(ctx, func() { r.abort(ctxCause(parent)) })
+	defer stopWatch()
+	defer r.stopPhase()
+
+	addr := net.JoinHostPort(t.Host, strconv.Itoa(port))
+	dialer := net.Dialer{Timeout: r.opts.ConnectTimeout}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	r.dialDoneAt = time.Now()
+	if err != nil {
+		if c := r.getCause(); c != nil {
+			return fromCause(c)
+		}
+		if ctx.Err() != nil {
+			return fromCause(ctxCause(parent))
+		}
+		return classifyDial(addr, err)
+	}
+	if !r.setConn(conn) {
+		return fromCause(r.getCause())
+	}
+	defer conn.Close()
+	remaining := r.opts.ConnectTimeout - time.Since(r.start)
+	r.phase(max(remaining, time.Millisecond), &abortCause{StatusTimedOut, ReasonBannerTimeout,
+		fmt.Sprintf("no SSH key exchange with %s within the connect timeout (%s)", addr, r.opts.ConnectTimeout)}, false)
+
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	r.stopPhase()
+	if err != nil {
+		return r.classifyHandshake(addr, err)
+	}
+	client := ssh.NewClient(c, chans, reqs)
+	defer func() {
+		_ = client.Close()
+		_ = client.Wait()
+	}()
+	authDone := time.Now()
+	res := Result{LearnedHostKey: r.learnedKey}
+	res.Timings.Connect = r.hostKeyAt.Sub(r.start)
+	res.Timings.Auth = authDone.Sub(r.hostKeyAt)
+
+	var out Result
+	if prof.Mode == platform.ModeExec {
+		out = r.runExec(client)
+	} else {
+		out = r.runShell(client)
+	}
+	out.LearnedHostKey = res.LearnedHostKey
+	out.Timings = res.Timings
+	return out
+}
+
+// ctxCause maps the end of the run's context to a cause: the parent's
+// cancellation, the parent's deadline, or the total timeout.
+func ctxCause(parent context.Context) *abortCause {
+	switch parent.Err() {
+	case context.Canceled:
+		return &abortCause{StatusCancelled, ReasonCancelled, "run cancelled"}
+	case context.DeadlineExceeded:
+		return &abortCause{StatusTimedOut, ReasonDeadline, "context deadline exceeded"}
+	}
+	return &abortCause{StatusTimedOut, ReasonTotalTimeout, "total timeout exceeded"}
+}
+
+func classifyDial(addr string, err error) Result {
+	wrapped := fmt.Errorf("dial %s: %w", addr, err)
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fail(StatusUnreachable, ReasonRefused, "connection refused by "+addr, wrapped)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fail(StatusUnreachable, ReasonConnectTimeout, "TCP connect to "+addr+" timed out", wrapped)
+	}
+	return fail(StatusUnreachable, ReasonNetwork, wrapped.Error(), wrapped)
+}
+
+func (r *run) classifyHandshake(addr string, err error) Result {
+	wrapped := fmt.Errorf("ssh handshake with %s: %w", addr, err)
+	if c := r.getCause(); c != nil {
+		return fromCause(c)
+	}
+	r.mu.Lock()
+	hk, verified, tried := r.hostKeyErr, !r.hostKeyAt.IsZero(), r.authTried
+	r.mu.Unlock()
+	if hk != nil {
+		return Result{Status: hk.status, Reason: hk.reason, Message: hk.message, Err: fmt.Errorf("ssh handshake with %s: %w", addr, hk)}
+	}
+	msg := err.Error()
+	if verified {
+		if strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "reason 14") ||
+			strings.Contains(strings.ToLower(msg), "authentication") ||
+			(tried && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET))) {
+			return fail(StatusAuthFailed, ReasonAuthRejected, "authentication failed for user "+strconv.Quote(r.t.Username), wrapped)
+		}
+		return fail(StatusFailed, ReasonHandshake, wrapped.Error(), wrapped)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return fail(StatusUnreachable, ReasonClosedEarly, addr+" closed the connection before the SSH handshake completed", wrapped)
+	}
+	return fail(StatusFailed, ReasonHandshake, wrapped.Error(), wrapped)
+}
+
+// clientConfig builds the SSH client configuration: algorithms, host key
+// verification and authentication.
+func (r *run) clientConfig() (*ssh.ClientConfig, error) {
+	t := r.t
+	var pinned ssh.PublicKey
+	if strings.TrimSpace(t.HostKey) != "" {
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.HostKey))
+		if err != nil {
+			return nil, fmt.Errorf("parse pinned host key: %w", err)
+		}
+		pinned = k
+	}
+	auth, err := r.authMethods()
+	if err != nil {
+		return nil, err
+	}
+	modern, legacy := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
+	cfg := &ssh.ClientConfig{
+		User:            t.Username,
+		Auth:            auth,
+		HostKeyCallback: r.verifyHostKey(pinned),
+		Timeout:         0, // the run's phase timers bound the handshake
+	}
+	cfg.KeyExchanges = modern.KeyExchanges
+	cfg.Ciphers = modern.Ciphers
+	cfg.MACs = modern.MACs
+	hostKeyAlgos := modern.HostKeys
+	if t.LegacyAlgorithms {
+		cfg.KeyExchanges = append(slices.Clone(modern.KeyExchanges), legacy.KeyExchanges...)
+		cfg.Ciphers = append(slices.Clone(modern.Ciphers), legacy.Ciphers...)
+		cfg.MACs = append(slices.Clone(modern.MACs), legacy.MACs...)
+		hostKeyAlgos = append(slices.Clone(modern.HostKeys), legacy.HostKeys...)
+	}
+	if pinned != nil {
+		// Ask for the pinned key's type so a server with several host keys
+		// presents the one we know.
+		hostKeyAlgos = algorithmsFor(pinned.Type(), t.LegacyAlgorithms)
+	}
+	cfg.HostKeyAlgorithms = hostKeyAlgos
+	return cfg, nil
+}
+
+func algorithmsFor(keyType string, legacy bool) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		algos := []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+		if legacy {
+			algos = append(algos, ssh.KeyAlgoRSA)
+		}
+		return algos
+	}
+	return []string{keyType}
+}
+
+func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
+	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.hostKeyAt = time.Now()
+		switch {
+		case pinned != nil && !bytes.Equal(key.Marshal(), pinned.Marshal()):
+			r.hostKeyErr = &abortCause{StatusHostKeyMismatch, ReasonHostKeyChanged, fmt.Sprintf(
+				"host key mismatch: device presented %s %s, pinned %s %s",
+				key.Type(), ssh.FingerprintSHA256(key), pinned.Type(), ssh.FingerprintSHA256(pinned))}
+			return r.hostKeyErr
+		case pinned == nil && !r.t.TrustOnFirstUse:
+			r.hostKeyErr = &abortCause{StatusHostKeyMismatch, ReasonHostKeyUnknown, fmt.Sprintf(
+				"no pinned host key and trust-on-first-use is off (device presented %s %s)", key.Type(), ssh.FingerprintSHA256(key))}
+			return r.hostKeyErr
+		case pinned == nil:
+			r.learnedKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+		}
+		// Key exchange done: the auth phase starts.
+		if r.timer != nil {
+			r.timer.Stop()
+		}
+		c := &abortCause{StatusTimedOut, ReasonAuthTimeout, fmt.Sprintf("authentication did not complete within %s", r.opts.AuthTimeout)}
+		r.timer = time.AfterFunc(r.opts.AuthTimeout, func() { r.abort(c) })
+		return nil
+	}
+}
+
+func (r *run) markAuthTried() {
+	r.mu.Lock()
+	r.authTried = true
+	r.mu.Unlock()
+}
+
+func (r *run) authMethods() ([]ssh.AuthMethod, error) {
+	t := r.t
+	password := ssh.PasswordCallback(func() (string, error) {
+		r.markAuthTried()
+		return t.Password, nil
+	})
+	kbd := ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
+		r.markAuthTried()
+		answers := make([]string, len(questions))
+		for i := range questions {
+			if i < len(echos) && echos[i] {
+				answers[i] = t.Username
+			} else {
+				answers[i] = t.Password
+			}
+		}
+		return answers, nil
+	})
+	switch t.AuthMethod {
+	case AuthPassword, "":
+		if t.Password == "" {
+			return nil, errors.New("password auth without a password")
+		}
+		return []ssh.AuthMethod{password, kbd}, nil
+	case AuthKeyboardInteractive:
+		if t.Password == "" {
+			return nil, errors.New("keyboard-interactive auth without a password")
+		}
+		return []ssh.AuthMethod{kbd, password}, nil
+	case AuthPublicKey:
+		if len(t.PrivateKeyPEM) == 0 {
+			return nil, errors.New("publickey auth without a private key")
+		}
+		var signer ssh.Signer
+		var err error
+		if t.Passphrase != "" {
+			signer, err = ssh.ParsePrivateKeyWithPassphrase(t.PrivateKeyPEM, []byte(t.Passphrase))
+		} else {
+			signer, err = ssh.ParsePrivateKey(t.PrivateKeyPEM)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse private key: %w", err)
+		}
+		return []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+			r.markAuthTried()
+			return []ssh.Signer{signer}, nil
+		})}, nil
+	}
+	return nil, fmt.Errorf("unknown auth method %q", t.AuthMethod)
+}
+
+// output counts, caps and forwards output to the sink.
+type output struct {
+	r    *run
+	sink Sink
+	max  int64
+
+	mu        sync.Mutex
+	n         int64
+	truncated bool
+	failed    bool
+	firstByte time.Time
+}
+
+var errOutputCap = errors.New("output cap reached")
+
+func (o *output) write(p []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.truncated || o.failed {
+		return errOutputCap
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if o.firstByte.IsZero() {
+		o.firstByte = time.Now()
+	}
+	over := false
+	if room := o.max - o.n; int64(len(p)) > room {
+		p = p[:room]
+		over = true
+	}
+	if len(p) > 0 {
+		n, err := o.sink.Write(p)
+		o.n += int64(n)
+		if err == nil && n < len(p) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			o.failed = true
+			o.r.abort(&abortCause{StatusFailed, ReasonSinkError, "output sink: " + err.Error()})
+			return err
+		}
+	}
+	if over {
+		o.truncated = true
+		o.r.abort(&abortCause{StatusFailed, ReasonOutputCap, fmt.Sprintf("output exceeded the cap of %d bytes; truncated", o.max)})
+		return errOutputCap
+	}
+	return nil
+}
+
+func (o *output) bytes() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n
+}
+
+func (o *output) isTruncated() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.truncated
+}
+
+func (o *output) firstByteAt() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.firstByte
+}
+
+// execWriter feeds exec-mode stdout and stderr into the output.
+type execWriter struct{ r *run }
+
+func (w execWriter) Write(p []byte) (int, error) {
+	w.r.touch()
+	if err := w.r.out.write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (r *run) runExec(client *ssh.Client) Result {
+	sess, err := client.NewSession()
+	if err != nil {
+		if c := r.getCause(); c != nil {
+			return fromCause(c)
+		}
+		return fail(StatusFailed, ReasonShellRefused, "device refused a session channel", fmt.Errorf("open session: %w", err))
+	}
+	defer sess.Close()
+	w := execWriter{r}
+	sess.Stdout = w
+	sess.Stderr = w
+	r.phase(r.opts.IdleTimeout, r.idleCause(), true)
+	r.sentAt = time.Now()
+	if err := sess.Start(r.command); err != nil {
+		if c := r.getCause(); c != nil {
+			return fromCause(c)
+		}
+		return fail(StatusFailed, ReasonExecUnsupported, "device refused the exec channel", fmt.Errorf("exec: %w", err))
+	}
+	err = sess.Wait()
+	r.stopPhase()
+	if c := r.getCause(); c != nil {
+		return fromCause(c)
+	}
+	var exitErr *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	switch {
+	case err == nil:
+		zero := 0
+		return Result{Status: StatusSucceeded, ExitStatus: &zero}
+	case errors.As(err, &exitErr):
+		code := exitErr.ExitStatus()
+		msg := fmt.Sprintf("exit status %d", code)
+		if exitErr.Signal() != "" {
+			msg = "killed by signal " + exitErr.Signal()
+		}
+		res := fail(StatusFailed, ReasonExitStatus, msg, fmt.Errorf("exec: %w", err))
+		res.ExitStatus = &code
+		return res
+	case errors.As(err, &missing):
+		if r.prof.ExecExitStatus {
+			return fail(StatusFailed, ReasonDisconnected, "session ended without an exit status (connection lost?)", fmt.Errorf("exec: %w", err))
+		}
+		return Result{Status: StatusSucceeded}
+	}
+	return fail(StatusFailed, ReasonDisconnected, "connection lost while the command ran", fmt.Errorf("exec: %w", err))
+}
+
+func (r *run) idleCause() *abortCause {
+	return &abortCause{StatusTimedOut, ReasonIdleTimeout, fmt.Sprintf("no output for %s", r.opts.IdleTimeout)}
+}
+
+// redact removes the target's secrets from the result's texts.
+func redact(res Result, t Target) Result {
+	secrets := []string{t.Password, t.Passphrase}
+	clean := func(s string) string {
+		for _, sec := range secrets {
+			if len(sec) >= 3 {
+				s = strings.ReplaceAll(s, sec, "[redacted]")
+			}
+		}
+		return s
+	}
+	res.Message = clean(res.Message)
+	if res.Err != nil {
+		if msg := res.Err.Error(); clean(msg) != msg {
+			res.Err = &redactedError{msg: clean(msg)}
+		}
+	}
+	return res
+}
+
+// redactedError replaces an error whose text contained a secret.
+type redactedError struct{ msg string }
+
+func (e *redactedError) Error() string { return e.msg }
