@@ -89,7 +89,6 @@ type run struct {
 	authTried   bool
 	learnedKey  string
 	sentAt      time.Time
-	dialDoneAt  time.Time
 	errorMarker string
 }
 
@@ -198,8 +197,8 @@ func (r *run) do(parent context.Context) Result {
 
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(port))
 	dialer := net.Dialer{Timeout: r.opts.ConnectTimeout}
+	dialStart := time.Now()
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
-	r.dialDoneAt = time.Now()
 	if err != nil {
 		if c := r.getCause(); c != nil {
 			return fromCause(c)
@@ -213,7 +212,7 @@ func (r *run) do(parent context.Context) Result {
 		return fromCause(r.getCause())
 	}
 	defer conn.Close()
-	remaining := r.opts.ConnectTimeout - time.Since(r.start)
+	remaining := r.opts.ConnectTimeout - time.Since(dialStart)
 	r.phase(max(remaining, time.Millisecond), &abortCause{StatusTimedOut, ReasonBannerTimeout,
 		fmt.Sprintf("no SSH key exchange with %s within the connect timeout (%s)", addr, r.opts.ConnectTimeout)}, false)
 
@@ -229,7 +228,7 @@ func (r *run) do(parent context.Context) Result {
 	}()
 	authDone := time.Now()
 	res := Result{LearnedHostKey: r.learnedKey}
-	res.Timings.Connect = r.hostKeyAt.Sub(r.start)
+	res.Timings.Connect = r.hostKeyAt.Sub(dialStart)
 	res.Timings.Auth = authDone.Sub(r.hostKeyAt)
 
 	var out Result
@@ -279,6 +278,10 @@ func (r *run) classifyHandshake(addr string, err error) Result {
 		return Result{Status: hk.status, Reason: hk.reason, Message: hk.message, Err: fmt.Errorf("ssh handshake with %s: %w", addr, hk)}
 	}
 	msg := err.Error()
+	if r.t.HostKey != "" && strings.Contains(msg, "no common algorithm for host key") {
+		// The device has no key of the pinned type any more: it changed.
+		return fail(StatusHostKeyMismatch, ReasonHostKeyChanged, "host key mismatch: device offers no host key of the pinned type", wrapped)
+	}
 	if verified {
 		if strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "reason 14") ||
 			strings.Contains(strings.ToLower(msg), "authentication") ||
