@@ -22,6 +22,7 @@ import (
 
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
 )
 
 // MaxBodyBytes is API Gateway's request payload limit (10 MB).
@@ -36,8 +37,13 @@ type Options struct {
 	API app.HTTPHandler
 	// WebDir is the folder served at /; empty serves no UI.
 	WebDir string
-	Logger *slog.Logger
+	// Verifier checks bearer tokens as API Gateway's JWT authorizer does; required.
+	Verifier *auth.Verifier
+	Logger   *slog.Logger
 }
+
+// publicRoutes skip the authorizer, as in template.yaml.
+var publicRoutes = map[string]bool{"GET /v1/health": true, "GET /v1/openapi.json": true}
 
 // Gateway is the local API Gateway.
 type Gateway struct {
@@ -50,6 +56,9 @@ type Gateway struct {
 func New(opts Options) (*Gateway, error) {
 	if opts.API == nil {
 		return nil, errors.New("gateway: no API handler")
+	}
+	if opts.Verifier == nil {
+		return nil, errors.New("gateway: no token verifier")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -95,6 +104,18 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := g.event(r, body)
+	if !publicRoutes[r.Method+" "+r.URL.Path] {
+		claims, reason := g.authorize(r)
+		if claims == nil {
+			g.opts.Logger.Info("request refused by the authorizer", "request_id", ev.RequestContext.RequestID, "path", r.URL.Path, "reason", reason)
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			api.WriteError(w, http.StatusUnauthorized, &api.Error{Code: "unauthorized", Message: reason})
+			return
+		}
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: nil},
+		}
+	}
 	resp, err := g.opts.API(r.Context(), ev)
 	if err != nil {
 		g.opts.Logger.Error("api handler failed", "request_id", ev.RequestContext.RequestID, "err", err)
@@ -102,6 +123,44 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// authorize returns the validated claims of the request's bearer token, or nil and a reason that
+// names no secret.
+func (g *Gateway) authorize(r *http.Request) (map[string]string, string) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" {
+		return nil, "a bearer token is required (Authorization: Bearer <JWT>)"
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return nil, "the Authorization header must be 'Bearer <JWT>'"
+	}
+	claims, err := g.opts.Verifier.Verify(strings.TrimSpace(token))
+	if err != nil {
+		return nil, "the bearer token was rejected: " + tokenReason(err)
+	}
+	return claims, ""
+}
+
+// tokenReason names why a token failed without echoing the token.
+func tokenReason(err error) string {
+	msg := err.Error()
+	for _, r := range []struct{ needle, reason string }{
+		{"expired", "it has expired"},
+		{"not valid yet", "it is not valid yet"},
+		{"audience", "it is for another audience"},
+		{"issuer", "it is from another issuer"},
+		{"signature", "its signature is invalid"},
+		{"unknown signing key", "it is signed by an unknown key"},
+		{"signing method", "it uses an unsupported signing method"},
+		{"malformed", "it is malformed"},
+	} {
+		if strings.Contains(msg, r.needle) {
+			return r.reason
+		}
+	}
+	return "it is invalid"
 }
 
 // event builds the API Gateway HTTP API payload 2.0 event for r, as AWS documents it.

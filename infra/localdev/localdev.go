@@ -18,11 +18,28 @@ import (
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/config"
 )
 
 // EnvAddr names the gateway's listen address.
 const EnvAddr = "NET_AUTO_LOCAL_ADDR"
+
+// EnvStateDir names the folder of local state (signing key, device credentials).
+const EnvStateDir = "NET_AUTO_STATE_DIR"
+
+// StateDir returns $NET_AUTO_STATE_DIR or .state at the repository root.
+func StateDir() string {
+	if d := os.Getenv(EnvStateDir); d != "" {
+		return d
+	}
+	return filepath.Join(stack.RepoRoot(), ".state")
+}
+
+// Signer returns the local identity provider's signing key, created on first use.
+func Signer() (*auth.Signer, error) {
+	return auth.LoadOrCreateSigner(filepath.Join(StateDir(), "jwt-signing-key.pem"))
+}
 
 // Options configures Run.
 type Options struct {
@@ -73,6 +90,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	for k, v := range names.Env() {
 		os.Setenv(k, v)
 	}
+	os.Setenv(config.EnvSecrets, "file:"+filepath.Join(StateDir(), "secrets"))
+	signer, err := Signer()
+	if err != nil {
+		return err
+	}
 	cfg, err := config.Load(config.API, os.Getenv)
 	if err != nil {
 		return err
@@ -91,7 +113,10 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Options{API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger})
+	gw, err := gateway.New(gateway.Options{
+		API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger,
+		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
+	})
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,44 @@
 // Package api is NetAuto's HTTPS API as one http.Handler. The api Lambda serves it behind API
 // Gateway through an event adapter, and the local gateway serves the very same handler.
+//
+// Authentication happens in front of the handler (API Gateway's JWT authorizer in AWS, the local
+// gateway's check locally); the handler reads the caller's identity from the request context and
+// enforces roles.
 package api
 
 import (
+	"context"
+	_ "embed"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
 )
 
 // Version is NetAuto's API version string reported by the health route.
 const Version = "0.1.0"
+
+//go:embed openapi.yaml
+var openAPIYAML []byte
+
+// OpenAPIYAML returns the OpenAPI 3 document of this API.
+func OpenAPIYAML() []byte { return openAPIYAML }
+
+// Devices is the inventory the API serves; *device.Inventory implements it.
+type Devices interface {
+	Create(ctx context.Context, in device.Input) (device.Device, error)
+	Get(ctx context.Context, id string) (device.Device, error)
+	List(ctx context.Context, f device.Filter, p device.Page) ([]device.Device, string, error)
+	Update(ctx context.Context, id string, p device.Patch) (device.Device, error)
+	Delete(ctx context.Context, id string) error
+	Import(ctx context.Context, rows []device.Input, mode device.ImportMode) (device.ImportResult, error)
+}
 
 // Options configures the handler.
 type Options struct {
@@ -18,12 +47,15 @@ type Options struct {
 	// Health is added to the health route's answer under "deployment": where the function runs and
 	// which backing services (or local stand-ins) it uses. It must hold no secrets.
 	Health map[string]any
+	// Devices is the inventory; required.
+	Devices Devices
 }
 
 // Server is the API handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts        Options
+	mux         *http.ServeMux
+	openAPIJSON []byte
 }
 
 // New returns the API handler.
@@ -31,8 +63,28 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux()}
+	if opts.Devices == nil {
+		return nil, errors.New("new api: no device inventory")
+	}
+	var doc any
+	if err := yaml.Unmarshal(openAPIYAML, &doc); err != nil {
+		return nil, fmt.Errorf("parse openapi.yaml: %w", err)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi document: %w", err)
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), openAPIJSON: js}
 	s.mux.HandleFunc("GET /v1/health", s.health)
+	s.mux.HandleFunc("GET /v1/openapi.json", s.openAPI)
+
+	s.route("POST /v1/devices", auth.Admin, s.createDevice)
+	s.route("GET /v1/devices", auth.Viewer, s.listDevices)
+	s.route("POST /v1/devices/import", auth.Admin, s.importDevices)
+	s.route("GET /v1/devices/{id}", auth.Viewer, s.getDevice)
+	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
+	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Message: "no route for " + r.Method + " " + r.URL.Path})
 	})
@@ -44,6 +96,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// route registers an authenticated handler that needs at least role need.
+func (s *Server) route(pattern string, need auth.Role, h func(http.ResponseWriter, *http.Request, auth.Identity)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		id, ok := auth.FromContext(r.Context())
+		if !ok {
+			WriteError(w, http.StatusUnauthorized, &Error{Code: "unauthorized", Message: "a valid bearer token is required"})
+			return
+		}
+		if !id.Can(need) {
+			WriteError(w, http.StatusForbidden, &Error{Code: "forbidden", Message: fmt.Sprintf("this needs the %s role", need)})
+			return
+		}
+		h(w, r, id)
+	})
+}
+
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"status":     "ok",
@@ -52,11 +120,19 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// Error is the body of every error answer: {"error": {"code", "message", "field"}}.
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(s.openAPIJSON)
+}
+
+// Error is the body of every error answer: {"error": {"code", "message", "field"}}. Details
+// lists every rejected field when there are several.
 type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Field   string              `json:"field,omitempty"`
+	Details []device.FieldError `json:"details,omitempty"`
 }
 
 // Error implements error.
@@ -77,5 +153,36 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// fail maps a domain error to its status and writes it; unexpected errors are logged (they never
+// hold secrets: stores and secret stores keep values out of their errors) and answered 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var verr *device.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		e := &Error{Code: "invalid", Message: verr.Error()}
+		if len(verr.Fields) > 0 {
+			e.Field = verr.Fields[0].Field
+			e.Message = verr.Fields[0].Message
+			e.Details = verr.Fields
+		}
+		WriteError(w, http.StatusBadRequest, e)
+	case errors.Is(err, device.ErrNotFound):
+		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Message: "no device with this id", Field: "id"})
+	case errors.Is(err, device.ErrExists):
+		WriteError(w, http.StatusConflict, &Error{Code: "already_exists", Message: "a device with this id already exists", Field: "id"})
+	case errors.Is(err, device.ErrConflict):
+		WriteError(w, http.StatusConflict, &Error{Code: "version_conflict", Message: "the device was changed by someone else; read it again and retry", Field: "version"})
+	case errors.Is(err, device.ErrBadCursor):
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Message: "is not a cursor this API issued", Field: "cursor"})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		WriteError(w, http.StatusServiceUnavailable, &Error{Code: "timeout", Message: "the request took too long; try again"})
+	default:
+		s.opts.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, http.StatusInternalServerError, &Error{Code: "internal", Message: "internal error; it has been logged"})
+	}
 }

@@ -10,10 +10,19 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/netauto/netauto/internal/api"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/secrets"
 )
 
 // HTTPHandler is the signature of the api function's Lambda handler (API Gateway HTTP API,
@@ -27,16 +36,65 @@ type APIOptions struct {
 	Logger *slog.Logger
 }
 
-// NewAPI builds the api function's handler from its configuration.
-func NewAPI(_ context.Context, cfg config.Config, opts APIOptions) (HTTPHandler, error) {
-	if opts.Health == nil {
-		opts.Health = map[string]any{"runtime": "aws-lambda", "region": os.Getenv("AWS_REGION"), "tables": cfg.Tables}
+// AWSConfig loads the SDK configuration the standard way (environment, shared config, the
+// Lambda role). AWS_ENDPOINT_URL_<SERVICE> variables point it at local stand-ins.
+func AWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	srv, err := api.New(api.Options{Logger: opts.Logger, Health: opts.Health})
+	return cfg, nil
+}
+
+// Inventory builds the device inventory over DynamoDB and the configured secret store.
+func Inventory(ctx context.Context, cfg config.Config, awsCfg aws.Config) (*device.Inventory, error) {
+	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, err
+	}
+	var sec device.SecretStore
+	if cfg.SecretsDir != "" {
+		if sec, err = secrets.NewFileStore(cfg.SecretsDir); err != nil {
+			return nil, err
+		}
+	} else if sec, err = secrets.NewSecretsManagerStore(secretsmanager.NewFromConfig(awsCfg), secrets.DefaultPrefix); err != nil {
+		return nil, err
+	}
+	return device.NewInventory(store, sec)
+}
+
+// NewAPI builds the api function's handler from its configuration.
+func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandler, error) {
+	if opts.Health == nil {
+		opts.Health = map[string]any{"runtime": "aws-lambda", "region": os.Getenv("AWS_REGION")}
+	}
+	awsCfg, err := AWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := Inventory(ctx, cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Options{Logger: opts.Logger, Health: opts.Health, Devices: inv})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}
-	return httpadapter.NewV2(srv).ProxyWithContext, nil
+	return WithIdentity(httpadapter.NewV2(srv).ProxyWithContext), nil
+}
+
+// WithIdentity puts the caller's identity, from the claims API Gateway's JWT authorizer validated,
+// into the context the http.Handler sees. Without claims the request carries no identity and the
+// handler answers 401 on every protected route.
+func WithIdentity(next HTTPHandler) HTTPHandler {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
+			if id, err := auth.FromClaims(a.JWT.Claims); err == nil {
+				ctx = auth.WithIdentity(ctx, id)
+			}
+		}
+		return next(ctx, ev)
+	}
 }
 
 // NotYet returns a handler for a function whose capability has not landed: it refuses every event

@@ -36,6 +36,7 @@ const (
 	EnvBatchSize      = "NET_AUTO_BATCH_SIZE"
 	EnvOutputCapBytes = "NET_AUTO_OUTPUT_CAP_BYTES"
 	EnvWSEndpoint     = "NET_AUTO_WS_ENDPOINT"
+	EnvSecrets        = "NET_AUTO_SECRETS"
 )
 
 // Defaults.
@@ -53,6 +54,8 @@ type Var struct {
 	Required bool
 	Doc      string
 }
+
+var secretsVar = Var{Name: EnvSecrets, Doc: "where device credentials live: secretsmanager (default; names under netauto/) or file:DIR (local development)"}
 
 var common = []Var{
 	{Name: EnvLogLevel, Doc: "log level: debug, info, warn or error (default info)"},
@@ -77,7 +80,7 @@ func Vars(fn Function) []Var {
 	switch fn {
 	case API:
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
-			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}}
+			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar}
 		vs = append(vs, retention...)
 	case WS:
 		vs = []Var{table(resources.ConnectionsTable), table(resources.JobsTable)}
@@ -85,7 +88,7 @@ func Vars(fn Function) []Var {
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable),
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
 			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
-			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}}
+			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar}
 	case Retention:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
 		vs = append(vs, retention...)
@@ -113,6 +116,9 @@ type Config struct {
 	WSEndpoint string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// SecretsDir is set when credentials live in files (NET_AUTO_SECRETS=file:DIR); empty means
+	// AWS Secrets Manager.
+	SecretsDir string
 }
 
 // Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
@@ -167,6 +173,14 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, "must be a whole number of bytes from 1024 to 67108864")
 			} else {
 				c.OutputCapBytes = n
+			}
+		case EnvSecrets:
+			switch {
+			case raw == "secretsmanager":
+			case strings.HasPrefix(raw, "file:") && len(raw) > len("file:"):
+				c.SecretsDir = strings.TrimPrefix(raw, "file:")
+			default:
+				bad(v.Name, raw, "must be secretsmanager or file:DIR")
 			}
 		case EnvWSEndpoint:
 			if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {

@@ -3,6 +3,7 @@
 //	localdev [-addr 127.0.0.1:8080] [-dynamodb-port N] [-sqs-port N]
 //	localdev exec -- COMMAND [ARG...]   # run COMMAND against one shared local stack
 //	localdev fetch                      # only download the stand-ins into .cache
+//	localdev token [-role admin] [-email dev@netauto.local] [-ttl 12h]   # print a dev token
 //
 // It stops every process it started on Ctrl-C or SIGTERM, and its children die with it.
 package main
@@ -15,9 +16,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/netauto/netauto/infra/localdev"
 	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/logging"
 )
 
@@ -30,6 +33,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "localdev:", err)
 			stop()
 			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := token(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "localdev token:", err)
+			stop()
+			os.Exit(2)
 		}
 		return
 	}
@@ -56,4 +67,28 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// token prints a token the local gateway accepts, for curl and the CLI.
+func token(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	role := fs.String("role", "admin", "role: viewer, operator or admin")
+	email := fs.String("email", "dev@netauto.local", "the identity's email (becomes requested_by)")
+	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, ok := auth.ParseRole(*role); !ok {
+		return fmt.Errorf("-role %q: must be viewer, operator or admin", *role)
+	}
+	signer, err := localdev.Signer()
+	if err != nil {
+		return err
+	}
+	tok, err := signer.Issue(auth.TokenSpec{Subject: *email, Email: *email, Groups: []string{*role}, TTL: *ttl})
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
 }

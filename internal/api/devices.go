@@ -1,0 +1,350 @@
+package api
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
+)
+
+// deviceInput is the JSON body of a create or import row: the device fields plus the write-only
+// credential fields.
+type deviceInput struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Host              string            `json:"host"`
+	Port              int               `json:"port"`
+	Platform          string            `json:"platform"`
+	Username          string            `json:"username"`
+	AuthMethod        device.AuthMethod `json:"auth_method"`
+	Tags              map[string]string `json:"tags"`
+	Site              string            `json:"site"`
+	HostKey           string            `json:"host_key"`
+	TrustOnFirstUse   bool              `json:"trust_on_first_use"`
+	LegacyAlgorithms  bool              `json:"legacy_algorithms"`
+	CredentialProfile string            `json:"credential_profile"`
+	Password          string            `json:"password"`
+	PrivateKey        string            `json:"private_key"`
+	Passphrase        string            `json:"passphrase"`
+}
+
+func (in deviceInput) input() device.Input {
+	return device.Input{
+		Device: device.Device{
+			ID: in.ID, Name: in.Name, Host: in.Host, Port: in.Port, Platform: in.Platform, Username: in.Username,
+			AuthMethod: in.AuthMethod, Tags: in.Tags, Site: in.Site, HostKey: in.HostKey,
+			TrustOnFirstUse: in.TrustOnFirstUse, LegacyAlgorithms: in.LegacyAlgorithms, CredentialProfile: in.CredentialProfile,
+		},
+		Credential: device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase},
+	}
+}
+
+func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	body, e, status := readBody(r, maxBodyBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	var in deviceInput
+	if e := decodeStrict(body, &in); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	d, err := s.opts.Devices.Create(r.Context(), in.input())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/devices/"+d.ID)
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
+	WriteJSON(w, http.StatusCreated, d)
+}
+
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id := r.PathValue("id")
+	if !device.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
+		return
+	}
+	d, err := s.opts.Devices.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
+	WriteJSON(w, http.StatusOK, d)
+}
+
+// deviceList is the body of GET /v1/devices.
+type deviceList struct {
+	Items []device.Device `json:"items"`
+	Next  string          `json:"next,omitempty"`
+}
+
+var listParams = map[string]bool{"platform": true, "site": true, "tag": true, "limit": true, "cursor": true}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	q := r.URL.Query()
+	for k, vs := range q {
+		if !listParams[k] {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "unknown_parameter", Field: k, Message: "is not a known query parameter (platform, site, tag, limit, cursor)"})
+			return
+		}
+		if len(vs) > 1 {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: k, Message: "may be given once"})
+			return
+		}
+	}
+	f := device.Filter{Platform: q.Get("platform"), Site: q.Get("site")}
+	if tag := q.Get("tag"); tag != "" {
+		k, v, _ := strings.Cut(tag, "=")
+		probe := device.Device{Tags: map[string]string{k: v}}
+		if err := probe.Validate(); err != nil {
+			for _, fe := range err.(*device.ValidationError).Fields {
+				if strings.HasPrefix(fe.Field, "tags") {
+					WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "tag", Message: "must be KEY or KEY=VALUE with a valid tag key"})
+					return
+				}
+			}
+		}
+		f.TagKey, f.TagValue = k, v
+	}
+	p := device.Page{Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > device.MaxPageSize {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", device.MaxPageSize)})
+			return
+		}
+		p.Limit = n
+	}
+	items, next, err := s.opts.Devices.List(r.Context(), f, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if items == nil {
+		items = []device.Device{}
+	}
+	WriteJSON(w, http.StatusOK, deviceList{Items: items, Next: next})
+}
+
+func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id := r.PathValue("id")
+	if !device.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
+		return
+	}
+	body, e, status := readBody(r, maxBodyBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	var p device.Patch
+	if e := decodeStrict(body, &p); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		v, err := strconv.ParseInt(strings.Trim(m, `"`), 10, 64)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "If-Match", Message: "must be the device's ETag (its version)"})
+			return
+		}
+		if p.Version != nil && *p.Version != v {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "version", Message: "differs from the If-Match header"})
+			return
+		}
+		p.Version = &v
+	}
+	d, err := s.opts.Devices.Update(r.Context(), id, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
+	WriteJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id := r.PathValue("id")
+	if !device.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
+		return
+	}
+	if err := s.opts.Devices.Delete(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	mode := device.ImportMode(r.URL.Query().Get("mode"))
+	switch mode {
+	case "":
+		mode = device.ImportAtomic
+	case device.ImportAtomic, device.ImportPerRow:
+	default:
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "mode", Message: "must be atomic or per-row"})
+		return
+	}
+	body, e, status := readBody(r, maxImportBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var rows []deviceInput
+	switch ct {
+	case "application/json", "":
+		if e := decodeStrict(body, &rows); e != nil {
+			if e.Field != "" && !strings.HasPrefix(e.Field, "rows") {
+				e.Field = "rows." + e.Field
+			}
+			WriteError(w, http.StatusBadRequest, e)
+			return
+		}
+	case "text/csv":
+		var e *Error
+		if rows, e = parseCSV(body); e != nil {
+			WriteError(w, http.StatusBadRequest, e)
+			return
+		}
+	default:
+		WriteError(w, http.StatusUnsupportedMediaType, &Error{Code: "unsupported_media_type", Field: "Content-Type", Message: "must be application/json or text/csv"})
+		return
+	}
+	if len(rows) == 0 {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "rows", Message: "must hold at least one device"})
+		return
+	}
+	if len(rows) > device.MaxImportRows {
+		WriteError(w, http.StatusRequestEntityTooLarge, &Error{Code: "payload_too_large", Field: "rows", Message: fmt.Sprintf("at most %d devices per import", device.MaxImportRows)})
+		return
+	}
+	inputs := make([]device.Input, len(rows))
+	for i, row := range rows {
+		inputs[i] = row.input()
+	}
+	res, err := s.opts.Devices.Import(r.Context(), inputs, mode)
+	switch {
+	case errors.Is(err, device.ErrImportRejected):
+		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error":  &Error{Code: "import_rejected", Field: "rows", Message: err.Error()},
+			"result": res,
+		})
+	case errors.Is(err, device.ErrExists):
+		WriteJSON(w, http.StatusConflict, map[string]any{
+			"error":  &Error{Code: "already_exists", Field: "rows", Message: "a device was created by someone else during the import; nothing was kept"},
+			"result": res,
+		})
+	case err != nil:
+		s.fail(w, r, err)
+	case res.Created == len(inputs):
+		WriteJSON(w, http.StatusCreated, res)
+	default:
+		WriteJSON(w, http.StatusOK, res)
+	}
+}
+
+// csvColumns are the columns a CSV import understands; id, name, host and username are required.
+var csvColumns = []string{"id", "name", "host", "port", "platform", "username", "auth_method", "site", "tags",
+	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "password", "private_key", "passphrase"}
+
+// parseCSV reads a header row and device rows. tags is "k=v;k2=v2".
+func parseCSV(body []byte) ([]deviceInput, *Error) {
+	rd := csv.NewReader(bytes.NewReader(body))
+	rd.FieldsPerRecord = 0
+	header, err := rd.Read()
+	if err == io.EOF {
+		return nil, &Error{Code: "invalid_csv", Field: "rows", Message: "CSV is empty; the first row must name the columns"}
+	}
+	if err != nil {
+		return nil, &Error{Code: "invalid_csv", Field: "rows", Message: "malformed CSV header: " + csvReason(err)}
+	}
+	known := map[string]bool{}
+	for _, c := range csvColumns {
+		known[c] = true
+	}
+	idx := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !known[h] {
+			return nil, &Error{Code: "unknown_field", Field: h, Message: "is not a known CSV column (" + strings.Join(csvColumns, ", ") + ")"}
+		}
+		if _, dup := idx[h]; dup {
+			return nil, &Error{Code: "invalid_csv", Field: h, Message: "column appears twice"}
+		}
+		idx[h] = i
+	}
+	var rows []deviceInput
+	for line := 2; ; line++ {
+		rec, err := rd.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, &Error{Code: "invalid_csv", Field: fmt.Sprintf("rows[%d]", line-1), Message: "malformed CSV: " + csvReason(err)}
+		}
+		get := func(col string) string {
+			if i, ok := idx[col]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		field := func(col string) string { return fmt.Sprintf("rows[%d].%s", line-1, col) }
+		in := deviceInput{
+			ID: get("id"), Name: get("name"), Host: get("host"), Platform: get("platform"), Username: get("username"),
+			AuthMethod: device.AuthMethod(get("auth_method")), Site: get("site"), HostKey: get("host_key"),
+			CredentialProfile: get("credential_profile"), Password: get("password"), PrivateKey: get("private_key"), Passphrase: get("passphrase"),
+		}
+		if p := get("port"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return nil, &Error{Code: "invalid_type", Field: field("port"), Message: "must be a whole number"}
+			}
+			in.Port = n
+		}
+		for col, dst := range map[string]*bool{"trust_on_first_use": &in.TrustOnFirstUse, "legacy_algorithms": &in.LegacyAlgorithms} {
+			if v := get(col); v != "" {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, &Error{Code: "invalid_type", Field: field(col), Message: "must be true or false"}
+				}
+				*dst = b
+			}
+		}
+		if t := get("tags"); t != "" {
+			in.Tags = map[string]string{}
+			for _, pair := range strings.Split(t, ";") {
+				k, v, ok := strings.Cut(pair, "=")
+				if !ok || strings.TrimSpace(k) == "" {
+					return nil, &Error{Code: "invalid", Field: field("tags"), Message: "must be key=value pairs separated by ';'"}
+				}
+				in.Tags[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+		}
+		rows = append(rows, in)
+		if len(rows) > device.MaxImportRows {
+			return rows, nil
+		}
+	}
+}
+
+func csvReason(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return "unreadable"
+}
+

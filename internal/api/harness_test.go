@@ -1,0 +1,264 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/netauto/netauto/infra/gateway"
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/api"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/secrets"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+// env is one test's whole API: its own tables on DynamoDB Local, a file secret store, the api
+// handler behind the Lambda adapter, and the local gateway with its JWT check, on a real socket.
+type env struct {
+	t       *testing.T
+	url     string
+	signer  *auth.Signer
+	tokens  map[auth.Role]string
+	store   *dynamo.DeviceStore
+	secrets *secrets.FileStore
+	logs    *syncBuffer
+	// seen collects every response body, so a test can assert no secret ever left the API.
+	seen *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var (
+	specOnce   sync.Once
+	specRouter routers.Router
+	specErr    error
+)
+
+func openAPIRouter(t *testing.T) routers.Router {
+	t.Helper()
+	specOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(api.OpenAPIYAML())
+		if err != nil {
+			specErr = err
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			specErr = err
+			return
+		}
+		doc.Servers = nil // match any host
+		specRouter, specErr = gorillamux.NewRouter(doc)
+	})
+	if specErr != nil {
+		t.Fatalf("openapi.yaml: %v", specErr)
+	}
+	return specRouter
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st := stacktest.New(t)
+	store, err := dynamo.NewDeviceStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := secrets.NewFileStore(t.TempDir() + "/secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := device.NewInventory(store, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := api.New(api.Options{Devices: inv, Logger: logger, Health: map[string]any{"runtime": "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Options{
+		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
+		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
+		Logger:   logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(gw)
+	t.Cleanup(hs.Close)
+	e := &env{t: t, url: hs.URL, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
+	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
+		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[r] = tok
+	}
+	return e
+}
+
+// response is a finished request: status, headers and body.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r response) JSON(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("body %q is not JSON: %v", r.Body, err)
+	}
+}
+
+// errorBody is the API's error shape.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// do sends a request with the given token ("" for none) and validates the response against the
+// OpenAPI document: an undocumented status, header or body shape fails the test.
+func (e *env) do(token, method, path, contentType string, body []byte, header ...string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, _ = e.seen.Write(out)
+	e.validate(req, body, resp, out)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: out}
+}
+
+func (e *env) validate(req *http.Request, reqBody []byte, resp *http.Response, body []byte) {
+	e.t.Helper()
+	router := openAPIRouter(e.t)
+	vreq := req.Clone(context.Background())
+	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := router.FindRoute(vreq)
+	if err != nil {
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			return // an undocumented route is expected to be refused
+		}
+		e.t.Errorf("%s %s answered %d but is not in openapi.yaml: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		e.t.Errorf("%s %s: response %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, truncate(body))
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 600 {
+		return string(b[:600]) + "…"
+	}
+	return string(b)
+}
+
+// mustJSON encodes v.
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// deviceJSON is a valid device body with overrides applied.
+func deviceJSON(id string, overrides map[string]any) map[string]any {
+	d := map[string]any{
+		"id": id, "name": "router " + id, "host": "10.0.0.1", "port": 22, "platform": "cisco_ios",
+		"username": "netops", "password": "s3cret-" + id, "tags": map[string]string{"role": "core"}, "site": "ams1",
+	}
+	for k, v := range overrides {
+		if v == nil {
+			delete(d, k)
+			continue
+		}
+		d[k] = v
+	}
+	return d
+}
+
+// assertNoSecrets fails when any of the secrets appears in a response body or a log line.
+func (e *env) assertNoSecrets(secrets ...string) {
+	e.t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(e.seen.String(), s) {
+			e.t.Errorf("a response contains the secret %q", s)
+		}
+		if strings.Contains(e.logs.String(), s) {
+			e.t.Errorf("a log line contains the secret %q", s)
+		}
+	}
+}

@@ -1,0 +1,282 @@
+// Package device is NetAuto's device inventory domain: what a device is, how its fields are
+// validated, and the inventory operations the API offers (create, get, update, delete, list,
+// import) over small storage and secret interfaces this package owns. It imports no AWS SDK.
+package device
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/netauto/netauto/internal/platform"
+)
+
+// AuthMethod is how NetAuto authenticates to a device.
+type AuthMethod string
+
+// Authentication methods.
+const (
+	AuthPassword            AuthMethod = "password"
+	AuthKeyboardInteractive AuthMethod = "keyboard-interactive"
+	AuthPrivateKey          AuthMethod = "private-key"
+)
+
+// Limits on device fields.
+const (
+	MaxIDLen        = 64
+	MaxNameLen      = 128
+	MaxHostLen      = 253
+	MaxUsernameLen  = 64
+	MaxSiteLen      = 64
+	MaxTags         = 32
+	MaxTagKeyLen    = 64
+	MaxTagValueLen  = 256
+	MaxHostKeyLen   = 16 << 10
+	MaxPasswordLen  = 1024
+	MaxPrivateKey   = 32 << 10
+	MaxProfileLen   = 64
+	DefaultPort     = 22
+	DefaultPlatform = "linux"
+)
+
+// Device is one inventory entry. Credentials are never part of it: they live in a secret store
+// and the device only knows whether it has one (HasCredential) or which profile it uses.
+type Device struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Host       string            `json:"host"`
+	Port       int               `json:"port"`
+	Platform   string            `json:"platform"`
+	Username   string            `json:"username"`
+	AuthMethod AuthMethod        `json:"auth_method"`
+	Tags       map[string]string `json:"tags"`
+	Site       string            `json:"site"`
+	// HostKey is the device's pinned SSH host key in authorized_keys form ("ssh-ed25519 AAAA...").
+	HostKey string `json:"host_key,omitempty"`
+	// TrustOnFirstUse lets the first connection learn and pin the host key when none is pinned.
+	TrustOnFirstUse bool `json:"trust_on_first_use"`
+	// LegacyAlgorithms enables older key exchanges and host key types for old gear.
+	LegacyAlgorithms bool `json:"legacy_algorithms"`
+	// CredentialProfile names a shared credential set used instead of a per-device secret.
+	CredentialProfile string `json:"credential_profile,omitempty"`
+	// HasCredential is true when a per-device secret is stored.
+	HasCredential bool      `json:"has_credential"`
+	Version       int64     `json:"version"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Credential is a device's secret material. It is write-only: accepted by create, update and
+// import, stored through a SecretStore, never returned, logged or put in an error.
+type Credential struct {
+	Password   string `json:"password,omitempty"`
+	PrivateKey string `json:"private_key,omitempty"`
+	Passphrase string `json:"passphrase,omitempty"`
+}
+
+// Empty reports whether c holds no secret at all.
+func (c Credential) Empty() bool {
+	return c.Password == "" && c.PrivateKey == "" && c.Passphrase == ""
+}
+
+// String hides the secret in any accidental formatting.
+func (c Credential) String() string { return "[credential redacted]" }
+
+// GoString hides the secret in %#v formatting.
+func (c Credential) GoString() string { return "device.Credential{redacted}" }
+
+// FieldError is one rejected field: the field's JSON name and the rule it broke.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every rejected field of one input.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error implements error, naming the first field.
+func (e *ValidationError) Error() string {
+	if len(e.Fields) == 0 {
+		return "invalid device"
+	}
+	f := e.Fields[0]
+	msg := f.Field + ": " + f.Message
+	if n := len(e.Fields) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Errors the inventory returns; adapters wrap them.
+var (
+	ErrNotFound = errors.New("device not found")
+	ErrExists   = errors.New("device already exists")
+	ErrConflict = errors.New("device was changed by someone else")
+)
+
+var (
+	idPattern       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	hostnamePattern = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+	tagKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_:/-]*$`)
+	profilePattern  = idPattern
+)
+
+// ValidID reports whether id is a URL-safe device id.
+func ValidID(id string) bool {
+	return len(id) <= MaxIDLen && idPattern.MatchString(id)
+}
+
+// printable rejects control characters and invalid UTF-8 in free text.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks every field of d and returns a *ValidationError naming each bad one.
+func (d *Device) Validate() error {
+	v := &ValidationError{}
+	switch {
+	case d.ID == "":
+		v.add("id", "is required")
+	case !ValidID(d.ID):
+		v.add("id", "must be 1-%d characters of letters, digits, '.', '_' or '-', starting with a letter or digit", MaxIDLen)
+	}
+	switch {
+	case strings.TrimSpace(d.Name) == "":
+		v.add("name", "is required")
+	case utf8.RuneCountInString(d.Name) > MaxNameLen:
+		v.add("name", "must be at most %d characters", MaxNameLen)
+	case !printable(d.Name):
+		v.add("name", "must not contain control characters")
+	}
+	switch {
+	case d.Host == "":
+		v.add("host", "is required")
+	case len(d.Host) > MaxHostLen:
+		v.add("host", "must be at most %d characters", MaxHostLen)
+	case net.ParseIP(d.Host) == nil && !hostnamePattern.MatchString(d.Host):
+		v.add("host", "must be an IPv4 or IPv6 address or a DNS hostname")
+	}
+	if d.Port < 1 || d.Port > 65535 {
+		v.add("port", "must be from 1 to 65535")
+	}
+	if !platform.IsKnown(d.Platform) {
+		v.add("platform", "must be one of %s", strings.Join(platform.Known(), ", "))
+	}
+	switch {
+	case d.Username == "":
+		v.add("username", "is required")
+	case len(d.Username) > MaxUsernameLen:
+		v.add("username", "must be at most %d characters", MaxUsernameLen)
+	case !printable(d.Username) || strings.ContainsAny(d.Username, " \t"):
+		v.add("username", "must not contain spaces or control characters")
+	}
+	switch d.AuthMethod {
+	case AuthPassword, AuthKeyboardInteractive, AuthPrivateKey:
+	default:
+		v.add("auth_method", "must be one of password, keyboard-interactive, private-key")
+	}
+	if len(d.Tags) > MaxTags {
+		v.add("tags", "must have at most %d tags", MaxTags)
+	}
+	keys := make([]string, 0, len(d.Tags))
+	for k := range d.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		val := d.Tags[k]
+		switch {
+		case len(k) > MaxTagKeyLen || !tagKeyPattern.MatchString(k):
+			v.add("tags", "key %q must be 1-%d characters of letters, digits, '_', ':', '/' or '-'", truncate(k, 80), MaxTagKeyLen)
+		case utf8.RuneCountInString(val) > MaxTagValueLen:
+			v.add("tags."+k, "must be at most %d characters", MaxTagValueLen)
+		case !printable(val):
+			v.add("tags."+k, "must not contain control characters")
+		}
+	}
+	switch {
+	case utf8.RuneCountInString(d.Site) > MaxSiteLen:
+		v.add("site", "must be at most %d characters", MaxSiteLen)
+	case !printable(d.Site):
+		v.add("site", "must not contain control characters")
+	}
+	if d.HostKey != "" {
+		if len(d.HostKey) > MaxHostKeyLen || !printable(d.HostKey) || !looksLikeAuthorizedKey(d.HostKey) {
+			v.add("host_key", "must be one public key in authorized_keys form, e.g. \"ssh-ed25519 AAAA...\"")
+		}
+	}
+	if d.CredentialProfile != "" && (len(d.CredentialProfile) > MaxProfileLen || !profilePattern.MatchString(d.CredentialProfile)) {
+		v.add("credential_profile", "must be 1-%d characters of letters, digits, '.', '_' or '-'", MaxProfileLen)
+	}
+	return v.orNil()
+}
+
+func looksLikeAuthorizedKey(s string) bool {
+	fields := strings.Fields(s)
+	if len(fields) < 2 {
+		return false
+	}
+	return strings.HasPrefix(fields[0], "ssh-") || strings.HasPrefix(fields[0], "ecdsa-sha2-") ||
+		strings.HasPrefix(fields[0], "sk-")
+}
+
+// ValidateCredential checks c against the device's auth method.
+func ValidateCredential(method AuthMethod, c Credential, profile string) error {
+	v := &ValidationError{}
+	if len(c.Password) > MaxPasswordLen {
+		v.add("password", "must be at most %d bytes", MaxPasswordLen)
+	}
+	if len(c.PrivateKey) > MaxPrivateKey {
+		v.add("private_key", "must be at most %d bytes", MaxPrivateKey)
+	}
+	if len(c.Passphrase) > MaxPasswordLen {
+		v.add("passphrase", "must be at most %d bytes", MaxPasswordLen)
+	}
+	if c.PrivateKey != "" && !strings.Contains(c.PrivateKey, "PRIVATE KEY-----") {
+		v.add("private_key", "must be a PEM or OpenSSH private key")
+	}
+	if method == AuthPrivateKey && c.Password != "" {
+		v.add("password", "is not used with auth_method private-key; give private_key")
+	}
+	if (method == AuthPassword || method == AuthKeyboardInteractive) && c.PrivateKey != "" {
+		v.add("private_key", "is only used with auth_method private-key")
+	}
+	if !c.Empty() && profile != "" {
+		v.add("credential_profile", "give either a credential or a credential_profile, not both")
+	}
+	return v.orNil()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

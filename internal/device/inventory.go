@@ -1,0 +1,447 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Store keeps devices. Create fails with ErrExists when the id is taken; Update and Delete fail
+// with ErrConflict when the stored version differs from the one given and with ErrNotFound when
+// the device is gone.
+type Store interface {
+	Create(ctx context.Context, d Device) error
+	Get(ctx context.Context, id string) (Device, error)
+	Update(ctx context.Context, d Device, prevVersion int64) error
+	Delete(ctx context.Context, id string, version int64) error
+	List(ctx context.Context, f Filter, p Page) ([]Device, string, error)
+	// Existing returns the subset of ids that are taken.
+	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
+// SecretStore keeps credentials by name. Get fails with ErrNotFound for an unknown name; Delete
+// of an unknown name succeeds.
+type SecretStore interface {
+	Put(ctx context.Context, name string, c Credential) error
+	Get(ctx context.Context, name string) (Credential, error)
+	Delete(ctx context.Context, name string) error
+}
+
+// Filter narrows a listing; empty fields match everything.
+type Filter struct {
+	Platform string
+	Site     string
+	TagKey   string
+	TagValue string
+}
+
+// Page asks for at most Limit devices after Cursor (an opaque token from a previous page).
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Page size limits.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+	// MaxImportRows bounds one import request.
+	MaxImportRows = 5000
+)
+
+// ErrBadCursor is returned (wrapped) for a page cursor that is not one this inventory issued.
+var ErrBadCursor = errors.New("invalid page cursor")
+
+// SecretName returns the secret name of a device's own credential.
+func SecretName(id string) string { return "devices/" + id }
+
+// ProfileSecretName returns the secret name of a shared credential profile.
+func ProfileSecretName(profile string) string { return "profiles/" + profile }
+
+// Inventory is the device inventory service.
+type Inventory struct {
+	store   Store
+	secrets SecretStore
+	now     func() time.Time
+}
+
+// NewInventory returns an Inventory over store and secrets.
+func NewInventory(store Store, secrets SecretStore) (*Inventory, error) {
+	if store == nil || secrets == nil {
+		return nil, errors.New("new inventory: store and secret store are required")
+	}
+	return &Inventory{store: store, secrets: secrets, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// Input is a device to create with its write-only credential.
+type Input struct {
+	Device
+	Credential
+}
+
+// Normalize fills defaults (port 22, platform linux, auth method password, empty tags).
+func (in *Input) Normalize() {
+	if in.Port == 0 {
+		in.Port = DefaultPort
+	}
+	if in.Platform == "" {
+		in.Platform = DefaultPlatform
+	}
+	if in.AuthMethod == "" {
+		if in.PrivateKey != "" {
+			in.AuthMethod = AuthPrivateKey
+		} else {
+			in.AuthMethod = AuthPassword
+		}
+	}
+	if in.Tags == nil {
+		in.Tags = map[string]string{}
+	}
+}
+
+// Validate checks the device and its credential.
+func (in *Input) Validate() error {
+	var fields []FieldError
+	if err := in.Device.Validate(); err != nil {
+		fields = append(fields, err.(*ValidationError).Fields...)
+	}
+	if err := ValidateCredential(in.AuthMethod, in.Credential, in.CredentialProfile); err != nil {
+		fields = append(fields, err.(*ValidationError).Fields...)
+	}
+	if len(fields) > 0 {
+		return &ValidationError{Fields: fields}
+	}
+	return nil
+}
+
+// Create validates and stores a new device and its credential.
+func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
+	in.Normalize()
+	if err := in.Validate(); err != nil {
+		return Device{}, err
+	}
+	d := in.Device
+	now := inv.now()
+	d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
+	d.HasCredential = !in.Credential.Empty()
+	if err := inv.store.Create(ctx, d); err != nil {
+		return Device{}, fmt.Errorf("create device %s: %w", d.ID, err)
+	}
+	if d.HasCredential {
+		if err := inv.secrets.Put(ctx, SecretName(d.ID), in.Credential); err != nil {
+			// Roll back so no device is left pointing at a credential that was never stored.
+			if derr := inv.store.Delete(ctx, d.ID, d.Version); derr != nil {
+				return Device{}, fmt.Errorf("store credential of %s: %w (and roll back the device: %v)", d.ID, err, derr)
+			}
+			return Device{}, fmt.Errorf("store credential of %s: %w", d.ID, err)
+		}
+	}
+	return d, nil
+}
+
+// Get returns one device.
+func (inv *Inventory) Get(ctx context.Context, id string) (Device, error) {
+	d, err := inv.store.Get(ctx, id)
+	if err != nil {
+		return Device{}, fmt.Errorf("get device %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// List returns a page of devices matching f and the cursor of the next page ("" at the end).
+func (inv *Inventory) List(ctx context.Context, f Filter, p Page) ([]Device, string, error) {
+	if p.Limit <= 0 {
+		p.Limit = DefaultPageSize
+	}
+	if p.Limit > MaxPageSize {
+		p.Limit = MaxPageSize
+	}
+	ds, next, err := inv.store.List(ctx, f, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("list devices: %w", err)
+	}
+	return ds, next, nil
+}
+
+// Patch changes some fields of a device; nil fields stay as they are. Tags, when given, replace
+// the whole tag map. Version, when given, must match the stored version (optimistic concurrency);
+// without it the update still fails with ErrConflict if the device changes between read and write.
+type Patch struct {
+	Name              *string            `json:"name"`
+	Host              *string            `json:"host"`
+	Port              *int               `json:"port"`
+	Platform          *string            `json:"platform"`
+	Username          *string            `json:"username"`
+	AuthMethod        *AuthMethod        `json:"auth_method"`
+	Tags              *map[string]string `json:"tags"`
+	Site              *string            `json:"site"`
+	HostKey           *string            `json:"host_key"`
+	TrustOnFirstUse   *bool              `json:"trust_on_first_use"`
+	LegacyAlgorithms  *bool              `json:"legacy_algorithms"`
+	CredentialProfile *string            `json:"credential_profile"`
+	Password          *string            `json:"password"`
+	PrivateKey        *string            `json:"private_key"`
+	Passphrase        *string            `json:"passphrase"`
+	Version           *int64             `json:"version"`
+}
+
+func (p Patch) credential() (Credential, bool) {
+	var c Credential
+	set := false
+	for _, f := range []struct {
+		src *string
+		dst *string
+	}{{p.Password, &c.Password}, {p.PrivateKey, &c.PrivateKey}, {p.Passphrase, &c.Passphrase}} {
+		if f.src != nil {
+			*f.dst = *f.src
+			set = true
+		}
+	}
+	return c, set
+}
+
+// Update applies p to device id and returns the stored result.
+func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, error) {
+	cur, err := inv.store.Get(ctx, id)
+	if err != nil {
+		return Device{}, fmt.Errorf("update device %s: %w", id, err)
+	}
+	if p.Version != nil && *p.Version != cur.Version {
+		return Device{}, fmt.Errorf("update device %s: version %d given, stored version is %d: %w", id, *p.Version, cur.Version, ErrConflict)
+	}
+	d := cur
+	setIf(&d.Name, p.Name)
+	setIf(&d.Host, p.Host)
+	setIf(&d.Port, p.Port)
+	setIf(&d.Platform, p.Platform)
+	setIf(&d.Username, p.Username)
+	setIf(&d.AuthMethod, p.AuthMethod)
+	setIf(&d.Tags, p.Tags)
+	setIf(&d.Site, p.Site)
+	setIf(&d.HostKey, p.HostKey)
+	setIf(&d.TrustOnFirstUse, p.TrustOnFirstUse)
+	setIf(&d.LegacyAlgorithms, p.LegacyAlgorithms)
+	setIf(&d.CredentialProfile, p.CredentialProfile)
+	if d.Tags == nil {
+		d.Tags = map[string]string{}
+	}
+	cred, newCred := p.credential()
+	if err := d.Validate(); err != nil {
+		return Device{}, err
+	}
+	if newCred {
+		profile := ""
+		if p.CredentialProfile != nil {
+			profile = *p.CredentialProfile
+		}
+		if err := ValidateCredential(d.AuthMethod, cred, profile); err != nil {
+			return Device{}, err
+		}
+		d.HasCredential = !cred.Empty()
+	}
+	if d.CredentialProfile != "" && !newCred && p.CredentialProfile != nil {
+		// Switching to a profile drops the device's own secret.
+		d.HasCredential = false
+	}
+	d.Version = cur.Version + 1
+	d.UpdatedAt = inv.now()
+	if err := inv.store.Update(ctx, d, cur.Version); err != nil {
+		return Device{}, fmt.Errorf("update device %s: %w", id, err)
+	}
+	switch {
+	case newCred && !cred.Empty():
+		if err := inv.secrets.Put(ctx, SecretName(id), cred); err != nil {
+			return Device{}, fmt.Errorf("store credential of %s: %w", id, err)
+		}
+	case cur.HasCredential && !d.HasCredential:
+		if err := inv.secrets.Delete(ctx, SecretName(id)); err != nil {
+			return Device{}, fmt.Errorf("delete credential of %s: %w", id, err)
+		}
+	}
+	return d, nil
+}
+
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// Delete removes a device and its credential.
+func (inv *Inventory) Delete(ctx context.Context, id string) error {
+	cur, err := inv.store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete device %s: %w", id, err)
+	}
+	if err := inv.store.Delete(ctx, id, cur.Version); err != nil {
+		return fmt.Errorf("delete device %s: %w", id, err)
+	}
+	if cur.HasCredential {
+		if err := inv.secrets.Delete(ctx, SecretName(id)); err != nil {
+			return fmt.Errorf("delete credential of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// CredentialFor returns the credential the device authenticates with: its own, or its profile's.
+func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, error) {
+	name := SecretName(d.ID)
+	if d.CredentialProfile != "" {
+		name = ProfileSecretName(d.CredentialProfile)
+	} else if !d.HasCredential {
+		return Credential{}, nil
+	}
+	c, err := inv.secrets.Get(ctx, name)
+	if err != nil {
+		return Credential{}, fmt.Errorf("credential of device %s: %w", d.ID, err)
+	}
+	return c, nil
+}
+
+// ImportMode says what an import does when some rows are rejected.
+type ImportMode string
+
+// Import modes.
+const (
+	// ImportAtomic writes nothing unless every row is valid and new.
+	ImportAtomic ImportMode = "atomic"
+	// ImportPerRow writes every valid new row and reports the others.
+	ImportPerRow ImportMode = "per-row"
+)
+
+// Row statuses in an import result.
+const (
+	RowCreated = "created"
+	RowInvalid = "invalid"
+	RowExists  = "exists"
+	RowSkipped = "skipped"
+	RowFailed  = "failed"
+)
+
+// RowResult is the outcome of one import row (rows count from 1).
+type RowResult struct {
+	Row    int          `json:"row"`
+	ID     string       `json:"id,omitempty"`
+	Status string       `json:"status"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// ImportResult is the outcome of an import.
+type ImportResult struct {
+	Mode    ImportMode  `json:"mode"`
+	Created int         `json:"created"`
+	Failed  int         `json:"failed"`
+	Rows    []RowResult `json:"rows"`
+}
+
+// ErrImportRejected is returned (wrapped) by an atomic import that wrote nothing because some
+// rows were rejected; the result says which.
+var ErrImportRejected = errors.New("import rejected")
+
+// importWorkers bounds concurrent writes during an import.
+const importWorkers = 16
+
+// Import creates many devices at once. Each row is validated and checked against the inventory
+// and against the other rows (a repeated id is rejected) before anything is written.
+func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode) (ImportResult, error) {
+	res := ImportResult{Mode: mode, Rows: make([]RowResult, len(rows))}
+	seen := map[string]int{}
+	var ids []string
+	for i := range rows {
+		rows[i].Normalize()
+		r := &res.Rows[i]
+		r.Row, r.ID, r.Status = i+1, rows[i].ID, RowCreated
+		if err := rows[i].Validate(); err != nil {
+			r.Status, r.Errors = RowInvalid, err.(*ValidationError).Fields
+			continue
+		}
+		if first, dup := seen[rows[i].ID]; dup {
+			r.Status = RowInvalid
+			r.Errors = []FieldError{{Field: "id", Message: fmt.Sprintf("repeats the id of row %d", first)}}
+			continue
+		}
+		seen[rows[i].ID] = i + 1
+		ids = append(ids, rows[i].ID)
+	}
+	existing, err := inv.store.Existing(ctx, ids)
+	if err != nil {
+		return res, fmt.Errorf("import: check existing ids: %w", err)
+	}
+	var todo []int
+	for i := range res.Rows {
+		r := &res.Rows[i]
+		if r.Status != RowCreated {
+			continue
+		}
+		if existing[r.ID] {
+			r.Status = RowExists
+			r.Errors = []FieldError{{Field: "id", Message: "a device with this id already exists"}}
+			continue
+		}
+		todo = append(todo, i)
+	}
+	rejected := len(rows) - len(todo)
+	if mode == ImportAtomic && rejected > 0 {
+		for _, i := range todo {
+			res.Rows[i].Status = RowSkipped
+		}
+		res.Failed = rejected
+		return res, fmt.Errorf("import: %d of %d rows rejected, nothing written: %w", rejected, len(rows), ErrImportRejected)
+	}
+
+	var mu sync.Mutex
+	var created []string
+	var firstErr error
+	sem := make(chan struct{}, importWorkers)
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := inv.Create(ctx, rows[i])
+			mu.Lock()
+			defer mu.Unlock()
+			r := &res.Rows[i]
+			switch {
+			case err == nil:
+				created = append(created, r.ID)
+			case errors.Is(err, ErrExists):
+				r.Status = RowExists
+				r.Errors = []FieldError{{Field: "id", Message: "a device with this id already exists"}}
+				if firstErr == nil {
+					firstErr = err
+				}
+			default:
+				r.Status = RowFailed
+				r.Errors = []FieldError{{Field: "", Message: "could not be stored"}}
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	if mode == ImportAtomic && firstErr != nil {
+		// Someone raced us; undo what this import wrote so it stays all-or-nothing.
+		for _, id := range created {
+			if err := inv.Delete(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+				return res, fmt.Errorf("import: roll back %s after %v: %w", id, firstErr, err)
+			}
+		}
+		for i := range res.Rows {
+			if res.Rows[i].Status == RowCreated {
+				res.Rows[i].Status = RowSkipped
+			}
+		}
+		res.Failed = len(rows)
+		return res, fmt.Errorf("import: rolled back: %w", firstErr)
+	}
+	res.Created = len(created)
+	res.Failed = len(rows) - len(created)
+	return res, nil
+}

@@ -1,0 +1,306 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/resources"
+)
+
+const (
+	devicePrefix = "DEV#"
+	deviceSK     = "DEV"
+	// maxScanCalls bounds the work one filtered page may do before it returns what it found.
+	maxScanCalls = 50
+)
+
+// DeviceStore keeps the inventory in the devices table, one item per device.
+type DeviceStore struct {
+	db    API
+	table string
+}
+
+// NewDeviceStore returns a store over the named devices table.
+func NewDeviceStore(db API, table string) (*DeviceStore, error) {
+	if db == nil || table == "" {
+		return nil, errors.New("new device store: client and table name are required")
+	}
+	return &DeviceStore{db: db, table: table}, nil
+}
+
+type deviceItem struct {
+	PK                string            `dynamodbav:"pk"`
+	SK                string            `dynamodbav:"sk"`
+	ID                string            `dynamodbav:"id"`
+	Name              string            `dynamodbav:"name"`
+	Host              string            `dynamodbav:"host"`
+	Port              int               `dynamodbav:"port"`
+	Platform          string            `dynamodbav:"platform"`
+	Username          string            `dynamodbav:"username"`
+	AuthMethod        string            `dynamodbav:"auth_method"`
+	Tags              map[string]string `dynamodbav:"tags"`
+	Site              string            `dynamodbav:"site"`
+	HostKey           string            `dynamodbav:"host_key,omitempty"`
+	TrustOnFirstUse   bool              `dynamodbav:"tofu"`
+	LegacyAlgorithms  bool              `dynamodbav:"legacy_algorithms"`
+	CredentialProfile string            `dynamodbav:"credential_profile,omitempty"`
+	HasCredential     bool              `dynamodbav:"has_credential"`
+	Version           int64             `dynamodbav:"version"`
+	CreatedAt         time.Time         `dynamodbav:"created_at"`
+	UpdatedAt         time.Time         `dynamodbav:"updated_at"`
+}
+
+func deviceKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: devicePrefix + id},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: deviceSK},
+	}
+}
+
+func toItem(d device.Device) deviceItem {
+	tags := d.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return deviceItem{
+		PK: devicePrefix + d.ID, SK: deviceSK, ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port,
+		Platform: d.Platform, Username: d.Username, AuthMethod: string(d.AuthMethod), Tags: tags,
+		Site: d.Site, HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
+		CredentialProfile: d.CredentialProfile, HasCredential: d.HasCredential, Version: d.Version,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+	}
+}
+
+func (it deviceItem) device() device.Device {
+	tags := it.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return device.Device{
+		ID: it.ID, Name: it.Name, Host: it.Host, Port: it.Port, Platform: it.Platform, Username: it.Username,
+		AuthMethod: device.AuthMethod(it.AuthMethod), Tags: tags, Site: it.Site, HostKey: it.HostKey,
+		TrustOnFirstUse: it.TrustOnFirstUse, LegacyAlgorithms: it.LegacyAlgorithms,
+		CredentialProfile: it.CredentialProfile, HasCredential: it.HasCredential, Version: it.Version,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+	}
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// Create stores a new device; ErrExists when the id is taken.
+func (s *DeviceStore) Create(ctx context.Context, d device.Device) error {
+	item, err := attributevalue.MarshalMap(toItem(d))
+	if err != nil {
+		return fmt.Errorf("marshal device %s: %w", d.ID, err)
+	}
+	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(resources.AttrPK))).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	})
+	if isConditionFailed(err) {
+		return device.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("put device %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Get returns one device; ErrNotFound when there is none.
+func (s *DeviceStore) Get(ctx context.Context, id string) (device.Device, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: deviceKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return device.Device{}, fmt.Errorf("get device %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return device.Device{}, device.ErrNotFound
+	}
+	var it deviceItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return device.Device{}, fmt.Errorf("unmarshal device %s: %w", id, err)
+	}
+	return it.device(), nil
+}
+
+// Update replaces a device if its stored version is prevVersion; ErrConflict otherwise.
+func (s *DeviceStore) Update(ctx context.Context, d device.Device, prevVersion int64) error {
+	item, err := attributevalue.MarshalMap(toItem(d))
+	if err != nil {
+		return fmt.Errorf("marshal device %s: %w", d.ID, err)
+	}
+	cond, err := expression.NewBuilder().WithCondition(
+		expression.AttributeExists(expression.Name(resources.AttrPK)).
+			And(expression.Name("version").Equal(expression.Value(prevVersion)))).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if isConditionFailed(err) {
+		var ccf *types.ConditionalCheckFailedException
+		errors.As(err, &ccf)
+		if ccf.Item == nil {
+			return device.ErrNotFound
+		}
+		return device.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("update device %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a device if its stored version is version.
+func (s *DeviceStore) Delete(ctx context.Context, id string, version int64) error {
+	cond, err := expression.NewBuilder().WithCondition(
+		expression.Name("version").Equal(expression.Value(version))).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table), Key: deviceKey(id),
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if isConditionFailed(err) {
+		var ccf *types.ConditionalCheckFailedException
+		errors.As(err, &ccf)
+		if ccf.Item == nil {
+			return device.ErrNotFound
+		}
+		return device.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("delete device %s: %w", id, err)
+	}
+	return nil
+}
+
+// List scans the devices matching f, at most p.Limit of them, resuming at p.Cursor.
+func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) ([]device.Device, string, error) {
+	start, ok := decodeCursor(p.Cursor, resources.AttrPK, resources.AttrSK)
+	if !ok {
+		return nil, "", device.ErrBadCursor
+	}
+	cond := expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK))
+	if f.Platform != "" {
+		cond = cond.And(expression.Name("platform").Equal(expression.Value(f.Platform)))
+	}
+	if f.Site != "" {
+		cond = cond.And(expression.Name("site").Equal(expression.Value(f.Site)))
+	}
+	if f.TagKey != "" {
+		tag := expression.Name("tags." + f.TagKey)
+		if f.TagValue != "" {
+			cond = cond.And(tag.Equal(expression.Value(f.TagValue)))
+		} else {
+			cond = cond.And(expression.AttributeExists(tag))
+		}
+	}
+	expr, err := expression.NewBuilder().WithFilter(cond).Build()
+	if err != nil {
+		return nil, "", fmt.Errorf("build filter: %w", err)
+	}
+	var out []device.Device
+	for calls := 0; calls < maxScanCalls; calls++ {
+		res, err := s.db.Scan(ctx, &dynamodb.ScanInput{
+			TableName: aws.String(s.table), ExclusiveStartKey: start, Limit: aws.Int32(int32(p.Limit - len(out))),
+			FilterExpression: expr.Filter(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("scan devices: %w", err)
+		}
+		var items []deviceItem
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
+			return nil, "", fmt.Errorf("unmarshal devices: %w", err)
+		}
+		for _, it := range items {
+			out = append(out, it.device())
+		}
+		start = res.LastEvaluatedKey
+		if len(start) == 0 || len(out) >= p.Limit {
+			break
+		}
+	}
+	next, err := encodeCursor(start)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// Existing returns which of ids are taken, with BatchGetItem (100 keys a call).
+func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("id"))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build projection: %w", err)
+	}
+	for startIdx := 0; startIdx < len(ids); startIdx += 100 {
+		chunk := ids[startIdx:min(startIdx+100, len(ids))]
+		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+		for _, id := range chunk {
+			keys = append(keys, deviceKey(id))
+		}
+		req := map[string]types.KeysAndAttributes{s.table: {
+			Keys: keys, ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(), ConsistentRead: aws.Bool(true),
+		}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 10 {
+				return nil, fmt.Errorf("batch get devices: unprocessed keys after %d attempts", attempt)
+			}
+			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("batch get devices: %w", err)
+			}
+			for _, item := range out.Responses[s.table] {
+				var it struct {
+					ID string `dynamodbav:"id"`
+				}
+				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+					return nil, fmt.Errorf("unmarshal device id: %w", err)
+				}
+				found[it.ID] = true
+			}
+			req = out.UnprocessedKeys
+			if len(req) > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return found, nil
+}
+
+// backoff waits before retrying unprocessed batch items: 10 ms doubling, at most 1 s.
+func backoff(ctx context.Context, attempt int) error {
+	d := min(10*time.Millisecond<<attempt, time.Second)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

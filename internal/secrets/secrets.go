@@ -1,0 +1,200 @@
+// Package secrets stores device credentials: in AWS Secrets Manager (one secret per name under a
+// prefix) and, for local development, in files with 0600 permissions under the ignored state
+// folder. Both implement device.SecretStore. Secret values never appear in their errors.
+package secrets
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/netauto/netauto/internal/device"
+)
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+
+func checkName(name string) error {
+	if len(name) > 256 || !namePattern.MatchString(name) {
+		return fmt.Errorf("secret name %q is not allowed", name)
+	}
+	return nil
+}
+
+// FileStore keeps each secret as a JSON file (mode 0600) in a folder (mode 0700).
+type FileStore struct {
+	dir string
+}
+
+// NewFileStore returns a store in dir, creating it when missing.
+func NewFileStore(dir string) (*FileStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create secret folder %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict secret folder %s: %w", dir, err)
+	}
+	return &FileStore{dir: dir}, nil
+}
+
+func (s *FileStore) path(name string) string {
+	return filepath.Join(s.dir, strings.ReplaceAll(name, "/", "__")+".json")
+}
+
+// Put writes the secret atomically.
+func (s *FileStore) Put(_ context.Context, name string, c device.Credential) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode secret %s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write secret %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write secret %s: %w", name, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write secret %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write secret %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), s.path(name)); err != nil {
+		return fmt.Errorf("write secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// Get reads a secret; device.ErrNotFound when there is none.
+func (s *FileStore) Get(_ context.Context, name string) (device.Credential, error) {
+	if err := checkName(name); err != nil {
+		return device.Credential{}, err
+	}
+	data, err := os.ReadFile(s.path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return device.Credential{}, fmt.Errorf("secret %s: %w", name, device.ErrNotFound)
+	}
+	if err != nil {
+		return device.Credential{}, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	var c device.Credential
+	if err := json.Unmarshal(data, &c); err != nil {
+		return device.Credential{}, fmt.Errorf("secret %s is not valid JSON", name)
+	}
+	return c, nil
+}
+
+// Delete removes a secret; a missing one is not an error.
+func (s *FileStore) Delete(_ context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// SecretsManagerAPI is the part of the Secrets Manager client the store uses.
+type SecretsManagerAPI interface {
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	DeleteSecret(ctx context.Context, in *secretsmanager.DeleteSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error)
+}
+
+// DefaultPrefix is prepended to every secret name in Secrets Manager; the functions' IAM policies
+// grant access to this prefix only.
+const DefaultPrefix = "netauto/"
+
+// SecretsManagerStore keeps each credential as one Secrets Manager secret (a JSON string).
+type SecretsManagerStore struct {
+	client SecretsManagerAPI
+	prefix string
+}
+
+// NewSecretsManagerStore returns a store whose secret names start with prefix.
+func NewSecretsManagerStore(client SecretsManagerAPI, prefix string) (*SecretsManagerStore, error) {
+	if client == nil {
+		return nil, errors.New("new secrets manager store: no client")
+	}
+	return &SecretsManagerStore{client: client, prefix: prefix}, nil
+}
+
+func notFound(err error) bool {
+	var nf *smtypes.ResourceNotFoundException
+	return errors.As(err, &nf)
+}
+
+// Put creates the secret or stores a new version of it.
+func (s *SecretsManagerStore) Put(ctx context.Context, name string, c device.Credential) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode secret %s: %w", name, err)
+	}
+	id := s.prefix + name
+	_, err = s.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(string(data))})
+	if notFound(err) {
+		_, err = s.client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name: aws.String(id), SecretString: aws.String(string(data)),
+			Description: aws.String("NetAuto device credential"),
+			Tags:        []smtypes.Tag{{Key: aws.String("app"), Value: aws.String("netauto")}},
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store secret %s: %w", id, err)
+	}
+	return nil
+}
+
+// Get reads the current version of a secret; device.ErrNotFound when there is none.
+func (s *SecretsManagerStore) Get(ctx context.Context, name string) (device.Credential, error) {
+	if err := checkName(name); err != nil {
+		return device.Credential{}, err
+	}
+	id := s.prefix + name
+	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	if notFound(err) {
+		return device.Credential{}, fmt.Errorf("secret %s: %w", id, device.ErrNotFound)
+	}
+	if err != nil {
+		return device.Credential{}, fmt.Errorf("read secret %s: %w", id, err)
+	}
+	var c device.Credential
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &c); err != nil {
+		return device.Credential{}, fmt.Errorf("secret %s is not valid JSON", id)
+	}
+	return c, nil
+}
+
+// Delete removes a secret at once (no recovery window, so a device can be re-created with the
+// same id); a missing one is not an error.
+func (s *SecretsManagerStore) Delete(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	id := s.prefix + name
+	_, err := s.client.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("delete secret %s: %w", id, err)
+	}
+	return nil
+}
