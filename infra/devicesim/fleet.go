@@ -276,8 +276,12 @@ func plan(s Spec) ([]DeviceSpec, error) {
 		return nil, errors.New("platform mix has no weight")
 	}
 	out := make([]DeviceSpec, s.Count)
+	seen := map[string]int{}
 	for i := range out {
-		out[i] = DeviceSpec{Platform: cycle[i%len(cycle)], Version: i % s.Versions}
+		p := cycle[i%len(cycle)]
+		// Versions alternate within each platform.
+		out[i] = DeviceSpec{Platform: p, Version: seen[p] % s.Versions}
+		seen[p]++
 	}
 	// A seeded shuffle decides which devices get a fault or legacy algorithms.
 	order := rand.New(rand.NewPCG(uint64(s.Seed), 0x5eed)).Perm(s.Count)
@@ -430,4 +434,60 @@ func hostKeys(seed int64, index int, ds DeviceSpec) (ssh.Signer, ssh.PublicKey, 
 		return nil, nil, err
 	}
 	return served, listed.PublicKey(), nil
+}
+
+// ParsePlatforms parses a platform mix such as "cisco_iosxe=3,arista_eos=1,linux"
+// (a missing weight is 1).
+func ParsePlatforms(s string) ([]Weighted, error) {
+	var out []Weighted
+	for _, part := range splitList(s) {
+		name, weight, err := nameCount(part)
+		if err != nil {
+			return nil, fmt.Errorf("platform mix: %w", err)
+		}
+		if !platform.IsKnown(name) {
+			return nil, fmt.Errorf("platform mix: unknown platform %q (known: %s)", name, strings.Join(platform.Known(), ", "))
+		}
+		out = append(out, Weighted{Name: name, Weight: weight})
+	}
+	return out, nil
+}
+
+// ParseFaults parses a fault mix such as "refuse=2,slow_drip=1" (a missing
+// count is 1).
+func ParseFaults(s string) ([]FaultCount, error) {
+	var out []FaultCount
+	for _, part := range splitList(s) {
+		name, n, err := nameCount(part)
+		if err != nil {
+			return nil, fmt.Errorf("fault mix: %w", err)
+		}
+		if !slices.Contains(Faults(), Fault(name)) {
+			return nil, fmt.Errorf("fault mix: unknown fault %q", name)
+		}
+		out = append(out, FaultCount{Fault: Fault(name), Count: n})
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func nameCount(s string) (string, int, error) {
+	name, num, found := strings.Cut(s, "=")
+	if !found {
+		return strings.TrimSpace(name), 1, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 0 {
+		return "", 0, fmt.Errorf("bad count in %q", s)
+	}
+	return strings.TrimSpace(name), n, nil
 }

@@ -347,4 +347,3 @@ func csvReason(err error) string {
 	}
 	return "unreadable"
 }
-
