@@ -59,6 +59,12 @@ test: lint
 unit:
 	$(GO) test -short -count=1 ./...
 
+## token: print a token the local gateway accepts (ROLE=viewer|operator|admin, EMAIL=...).
+ROLE ?= admin
+EMAIL ?= dev@netauto.local
+token:
+	@$(GO) run ./infra/cmd/localdev token -role $(ROLE) -email $(EMAIL)
+
 rie-smoke:
 	$(GO) test -count=1 -run TestRIE -v ./infra/rie/
 
