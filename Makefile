@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 GOFLAGS_BUILD := -trimpath -tags lambda.norpc -ldflags="-s -w"
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 CACHE := $(CURDIR)/.cache
 GOBIN_CACHE := $(CACHE)/bin
 export PATH := $(GOBIN_CACHE):$(PATH)
