@@ -262,3 +262,105 @@ func (e *env) assertNoSecrets(secrets ...string) {
 		}
 	}
 }
+
+// forT returns a copy of e whose requests report to t, so subtests (also parallel ones) can
+// share one env's tables and gateway.
+func (e *env) forT(t *testing.T) *env {
+	t.Helper()
+	c := *e
+	c.t = t
+	return &c
+}
+
+// snapshot is what the inventory holds: every device id with its version.
+func (e *env) snapshot() map[string]int64 {
+	e.t.Helper()
+	out := map[string]int64{}
+	p := device.Page{Limit: device.MaxPageSize}
+	for {
+		ds, next, err := e.store.List(context.Background(), device.Filter{}, p)
+		if err != nil {
+			e.t.Fatalf("list store: %v", err)
+		}
+		for _, d := range ds {
+			out[d.ID] = d.Version
+		}
+		if next == "" {
+			return out
+		}
+		p.Cursor = next
+	}
+}
+
+// assertUnchanged fails when the inventory differs from before (a device added, removed or
+// changed) or when any of ids has a stored credential.
+func (e *env) assertUnchanged(before map[string]int64, ids ...string) {
+	e.t.Helper()
+	after := e.snapshot()
+	for id, v := range after {
+		if bv, ok := before[id]; !ok {
+			e.t.Errorf("device %q was written", id)
+		} else if bv != v {
+			e.t.Errorf("device %q changed from version %d to %d", id, bv, v)
+		}
+	}
+	for id := range before {
+		if _, ok := after[id]; !ok {
+			e.t.Errorf("device %q was deleted", id)
+		}
+	}
+	for _, id := range ids {
+		if _, err := e.secrets.Get(context.Background(), device.SecretName(id)); err == nil {
+			e.t.Errorf("a credential was stored for %q", id)
+		}
+	}
+}
+
+// benchEnv is newEnv for benchmarks: the same tables, secret store, api handler and gateway with
+// its JWT check, without the per-response OpenAPI validation.
+type benchEnv struct {
+	url   string
+	admin string
+	store *dynamo.DeviceStore
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	st := stacktest.New(b)
+	store, err := dynamo.NewDeviceStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
+	if err != nil {
+		b.Fatal(err)
+	}
+	sec, err := secrets.NewFileStore(b.TempDir() + "/secrets")
+	if err != nil {
+		b.Fatal(err)
+	}
+	inv, err := device.NewInventory(store, sec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv, err := api.New(api.Options{Devices: inv, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := auth.LoadOrCreateSigner(b.TempDir() + "/key.pem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Options{
+		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
+		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
+		Logger:   logger,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(gw)
+	b.Cleanup(hs.Close)
+	tok, err := signer.Issue(auth.TokenSpec{Subject: "bench", Groups: []string{string(auth.Admin)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchEnv{url: hs.URL, admin: tok, store: store}
+}

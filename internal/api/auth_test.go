@@ -1,0 +1,321 @@
+package api_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/netauto/netauto/internal/auth"
+)
+
+// protectedRoute is one authenticated route with a request that would change (or read) the
+// inventory if it were let through.
+type protectedRoute struct {
+	name   string
+	method string
+	path   string
+	ctype  string
+	body   []byte
+}
+
+// protectedRoutes are every device route. The writes target device "seed" or create "new1" and
+// "imp1", so a test can check that nothing happened.
+func protectedRoutes(t *testing.T) []protectedRoute {
+	t.Helper()
+	return []protectedRoute{
+		{"list", "GET", "/v1/devices", "", nil},
+		{"create", "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("new1", map[string]any{"password": "new1-secret"}))},
+		{"import", "POST", "/v1/devices/import", "application/json", mustJSON(t, []any{deviceJSON("imp1", map[string]any{"password": "imp1-secret"})})},
+		{"get", "GET", "/v1/devices/seed", "", nil},
+		{"patch", "PATCH", "/v1/devices/seed", "application/json", []byte(`{"site":"changed","password":"patched-secret"}`)},
+		{"delete", "DELETE", "/v1/devices/seed", "", nil},
+	}
+}
+
+// seedDevice creates device "seed" with a credential as admin.
+func seedDevice(e *env) {
+	e.t.Helper()
+	if r := e.do(e.tokens[auth.Admin], "POST", "/v1/devices", "application/json", mustJSON(e.t, deviceJSON("seed", nil))); r.Status != http.StatusCreated {
+		e.t.Fatalf("seed: %d %s", r.Status, r.Body)
+	}
+}
+
+// jwtPart encodes one JWT segment.
+func jwtPart(t *testing.T, v any) string {
+	t.Helper()
+	return base64.RawURLEncoding.EncodeToString(mustJSON(t, v))
+}
+
+// tokenParts splits a compact JWT and decodes its header.
+func tokenParts(t *testing.T, tok string) (header map[string]any, parts []string) {
+	t.Helper()
+	parts = strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts", len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &header); err != nil {
+		t.Fatal(err)
+	}
+	return header, parts
+}
+
+// trustedKey reads the signer's public key from its JWKS.
+func trustedKey(t *testing.T, s *auth.Signer) *rsa.PublicKey {
+	t.Helper()
+	var set struct {
+		Keys []struct{ N, E string }
+	}
+	if err := json.Unmarshal(s.JWKS(), &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("JWKS: %v", err)
+	}
+	n, err1 := base64.RawURLEncoding.DecodeString(set.Keys[0].N)
+	ex, err2 := base64.RawURLEncoding.DecodeString(set.Keys[0].E)
+	if err1 != nil || err2 != nil {
+		t.Fatal("JWKS key is not base64url")
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(ex).Int64())}
+}
+
+func TestProtectedRoutesRejectBadTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedDevice(e)
+	before := e.snapshot()
+
+	issue := func(s *auth.Signer, spec auth.TokenSpec) string {
+		t.Helper()
+		if spec.Subject == "" {
+			spec.Subject = "mallory"
+		}
+		if spec.Groups == nil {
+			spec.Groups = []string{string(auth.Admin)}
+		}
+		tok, err := s.Issue(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := auth.NewSigner(otherKey)
+	good := issue(e.signer, auth.TokenSpec{})
+	header, parts := tokenParts(t, good)
+	kid, _ := header["kid"].(string)
+	now := time.Now()
+	adminClaims := jwt.MapClaims{
+		"sub": "mallory", "iss": auth.LocalIssuer, "aud": auth.LocalAudience, "iat": now.Unix(), "nbf": now.Unix(),
+		"exp": now.Add(time.Hour).Unix(), auth.GroupsClaim: []string{"admin"},
+	}
+	// Another key that claims to be the trusted one (same kid): only the signature tells them apart.
+	sameKid := jwt.NewWithClaims(jwt.SigningMethodRS256, adminClaims)
+	sameKid.Header["kid"] = kid
+	sameKidTok, err := sameKid.SignedString(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Algorithm confusion: HS256 keyed with the trusted public key (from the signer's JWKS).
+	pubDER, err := x509.MarshalPKIXPublicKey(trustedKey(t, e.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, adminClaims)
+	hs.Header["kid"] = kid
+	hsTok, err := hs.SignedString(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noneTok := jwtPart(t, map[string]any{"alg": "none", "typ": "JWT", "kid": kid}) + "." + jwtPart(t, adminClaims) + "."
+	noneUpperTok := jwtPart(t, map[string]any{"alg": "NONE", "typ": "JWT", "kid": kid}) + "." + jwtPart(t, adminClaims) + "." + parts[2]
+	// A viewer token whose payload was swapped for one that claims admin, signature kept.
+	_, viewerParts := tokenParts(t, e.tokens[auth.Viewer])
+	tampered := viewerParts[0] + "." + jwtPart(t, adminClaims) + "." + viewerParts[2]
+
+	cases := []struct {
+		name  string
+		token string   // sent as "Bearer <token>" unless empty
+		raw   []string // extra header pairs, e.g. a raw Authorization header
+	}{
+		{name: "missing"},
+		{name: "expired", token: issue(e.signer, auth.TokenSpec{Now: now.Add(-2 * time.Hour), TTL: time.Hour})},
+		{name: "not valid yet", token: issue(e.signer, auth.TokenSpec{Now: now.Add(time.Hour)})},
+		{name: "signed by another signer", token: issue(other, auth.TokenSpec{})},
+		{name: "another key with the trusted kid", token: sameKidTok},
+		{name: "wrong audience", token: issue(e.signer, auth.TokenSpec{Audience: "someone-else"})},
+		{name: "wrong issuer", token: issue(e.signer, auth.TokenSpec{Issuer: "https://evil.example"})},
+		{name: "alg none", token: noneTok},
+		{name: "alg NONE with a signature", token: noneUpperTok},
+		{name: "HS256 keyed with a public key", token: hsTok},
+		{name: "payload swapped, signature kept", token: tampered},
+		{name: "signature stripped", token: parts[0] + "." + parts[1] + "."},
+		{name: "malformed: one segment", token: "not-a-jwt"},
+		{name: "malformed: garbage segments", token: "a.b.c"},
+		{name: "malformed: four segments", token: good + ".x"},
+		{name: "malformed: non-base64 header", token: "!!!." + parts[1] + "." + parts[2]},
+		{name: "malformed: header not JSON", token: base64.RawURLEncoding.EncodeToString([]byte("hello")) + "." + parts[1] + "." + parts[2]},
+		{name: "empty bearer", raw: []string{"Authorization", "Bearer "}},
+		{name: "basic scheme", raw: []string{"Authorization", "Basic YWRtaW46YWRtaW4="}},
+		{name: "token without scheme", raw: []string{"Authorization", good}},
+		{name: "token in another header", raw: []string{"X-Api-Key", good}},
+	}
+	t.Run("routes", func(t *testing.T) {
+		for _, tc := range cases {
+			for _, rt := range protectedRoutes(t) {
+				t.Run(tc.name+"/"+rt.name, func(t *testing.T) {
+					t.Parallel()
+					e := e.forT(t)
+					r := e.do(tc.token, rt.method, rt.path, rt.ctype, rt.body, tc.raw...)
+					var eb errorBody
+					r.JSON(t, &eb)
+					if r.Status != http.StatusUnauthorized || eb.Error.Code != "unauthorized" {
+						t.Errorf("%s %s: %d %s, want 401 unauthorized", rt.method, rt.path, r.Status, r.Body)
+					}
+					if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+						t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
+					}
+				})
+			}
+		}
+	})
+	e.assertUnchanged(before, "new1", "imp1")
+	if _, err := e.secrets.Get(t.Context(), "devices/seed"); err != nil {
+		t.Errorf("the seed's credential is gone: %v", err)
+	}
+	e.assertNoSecrets("new1-secret", "imp1-secret", "patched-secret", good)
+}
+
+func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
+	// want[route] is what a reader and an admin get; readers are viewer and operator.
+	type want struct{ reader, admin int }
+	wants := map[string]want{
+		"list":   {http.StatusOK, http.StatusOK},
+		"get":    {http.StatusOK, http.StatusOK},
+		"create": {http.StatusForbidden, http.StatusCreated},
+		"import": {http.StatusForbidden, http.StatusCreated},
+		"patch":  {http.StatusForbidden, http.StatusOK},
+		"delete": {http.StatusForbidden, http.StatusNoContent},
+	}
+	callers := []struct {
+		name   string
+		groups []string
+		// level: 0 nothing, 1 reader, 2 admin
+		level int
+	}{
+		{"viewer", []string{"viewer"}, 1},
+		{"operator", []string{"operator"}, 1},
+		{"admin", []string{"admin"}, 2},
+		{"viewer and admin groups", []string{"viewer", "admin"}, 2},
+		{"role in other case", []string{"Operator"}, 1},
+		{"no groups", nil, 0},
+		{"unknown group", []string{"netops"}, 0},
+		{"group that only looks like a role", []string{"admins"}, 0},
+	}
+	for _, c := range callers {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			seedDevice(e)
+			tok, err := e.signer.Issue(auth.TokenSpec{Subject: c.name, Groups: c.groups})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Routes run in order: reads first, delete last, so every allowed write has a target.
+			for _, rt := range protectedRoutes(t) {
+				w := wants[rt.name]
+				expect := http.StatusForbidden
+				switch c.level {
+				case 1:
+					expect = w.reader
+				case 2:
+					expect = w.admin
+				}
+				before := e.snapshot()
+				r := e.do(tok, rt.method, rt.path, rt.ctype, rt.body)
+				if r.Status != expect {
+					t.Errorf("%s %s: %d %s, want %d", rt.method, rt.path, r.Status, truncate(r.Body), expect)
+					continue
+				}
+				if expect == http.StatusForbidden {
+					var eb errorBody
+					r.JSON(t, &eb)
+					if eb.Error.Code != "forbidden" || !strings.Contains(eb.Error.Message, "role") {
+						t.Errorf("%s %s: 403 body %s, want code forbidden naming the role", rt.method, rt.path, r.Body)
+					}
+					e.assertUnchanged(before, "new1", "imp1")
+					continue
+				}
+				after := e.snapshot()
+				switch rt.name {
+				case "create":
+					if _, ok := after["new1"]; !ok {
+						t.Error("create answered 201 but stored nothing")
+					}
+				case "import":
+					if _, ok := after["imp1"]; !ok {
+						t.Error("import answered 201 but stored nothing")
+					}
+				case "patch":
+					if after["seed"] != before["seed"]+1 {
+						t.Errorf("patch answered 200 but the version went %d -> %d", before["seed"], after["seed"])
+					}
+				case "delete":
+					if _, ok := after["seed"]; ok {
+						t.Error("delete answered 204 but the device is still there")
+					}
+				}
+			}
+			if c.level < 2 {
+				if _, err := e.secrets.Get(t.Context(), "devices/seed"); err != nil {
+					t.Errorf("the seed's credential is gone: %v", err)
+				}
+			}
+			e.assertNoSecrets("new1-secret", "imp1-secret", "patched-secret")
+		})
+	}
+}
+
+func TestPublicRoutesNeedNoToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name   string
+		token  string
+		header []string
+	}{
+		{name: "no token"},
+		{name: "garbage token", token: "garbage"},
+		{name: "basic auth", header: []string{"Authorization", "Basic Zm9vOmJhcg=="}},
+	} {
+		for _, path := range []string{"/v1/health", "/v1/openapi.json"} {
+			t.Run(tc.name+path, func(t *testing.T) {
+				e := e.forT(t)
+				r := e.do(tc.token, "GET", path, "", nil, tc.header...)
+				if r.Status != http.StatusOK {
+					t.Fatalf("GET %s: %d %s", path, r.Status, truncate(r.Body))
+				}
+				var v map[string]any
+				r.JSON(t, &v)
+				if len(v) == 0 {
+					t.Errorf("GET %s: empty document", path)
+				}
+			})
+		}
+	}
+}
