@@ -12,14 +12,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/eventsource"
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/resources"
 )
 
 // EnvAddr names the gateway's listen address.
@@ -49,7 +55,9 @@ type Options struct {
 	DynamoDBPort, SQSPort int
 	// Prefix names the tables and queues; default "netauto-dev-".
 	Prefix string
-	Logger *slog.Logger
+	// FleetSize is the number of simulated devices started and put in the inventory (0: none).
+	FleetSize int
+	Logger    *slog.Logger
 }
 
 // Run starts the stand-ins, provisions resources and serves the gateway until ctx ends, then
@@ -113,6 +121,18 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
+	stopWorkers, err := startExecutor(ctx, st.Endpoints, names, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+	if opts.FleetSize > 0 {
+		fleet, err := seedFleet(ctx, opts.FleetSize, opts.Logger)
+		if err != nil {
+			return err
+		}
+		defer fleet.Close()
+	}
 	gw, err := gateway.New(gateway.Options{
 		API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger,
 		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
@@ -154,4 +174,78 @@ func Exec(ctx context.Context, logger *slog.Logger, argv []string) (int, error) 
 		return 1, fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	return 0, nil
+}
+
+// startExecutor runs the executor function behind local event source mappings on the bulk queue
+// and its dead-letter queue, as the template's event sources do in AWS.
+func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, logger *slog.Logger) (func(), error) {
+	cfg, err := config.Load(config.Executor, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	handler, _, err := app.NewExecutor(ctx, cfg, app.ExecutorOptions{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	client := stack.SQSClient(ep.SQS)
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, m := range []*eventsource.Mapping{
+		{QueueURL: names.Queues[resources.BulkQueue], QueueARN: names.QueueARNs[resources.BulkQueue], Concurrency: 8},
+		{QueueURL: names.Queues[resources.BulkDLQ], QueueARN: names.QueueARNs[resources.BulkDLQ], Concurrency: 1},
+	} {
+		m.Client, m.Handler, m.Logger, m.BatchSize = client, eventsource.Handler(handler), logger, 1
+		m.Timeout = time.Duration(resources.ExecutorTimeoutSeconds) * time.Second
+		m.RetryDelay = 2 * time.Second
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.Run(wctx)
+		}()
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}
+
+// seedFleet starts a small mixed fleet of simulated devices and imports it into the inventory,
+// so the first screen a new user sees is real.
+func seedFleet(ctx context.Context, n int, logger *slog.Logger) (*devicesim.Fleet, error) {
+	fleet, err := devicesim.Start(devicesim.Spec{
+		Count: n, Seed: 1, Versions: 2,
+		Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 3}, {Name: "arista_eos", Weight: 2}, {Name: "juniper_junos", Weight: 2},
+			{Name: "cisco_nxos", Weight: 1}, {Name: "linux", Weight: 2}},
+		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start simulated fleet: %w", err)
+	}
+	cfg, err := config.Load(config.API, os.Getenv)
+	if err != nil {
+		fleet.Close()
+		return nil, err
+	}
+	awsCfg, err := app.AWSConfig(ctx)
+	if err != nil {
+		fleet.Close()
+		return nil, err
+	}
+	inv, err := app.Inventory(ctx, cfg, awsCfg)
+	if err != nil {
+		fleet.Close()
+		return nil, err
+	}
+	rows := make([]device.Input, 0, n)
+	for _, d := range fleet.Inventory() {
+		rows = append(rows, device.Input{
+			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
+				AuthMethod: device.AuthMethod(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey, LegacyAlgorithms: d.LegacyAlgorithms},
+			Credential: device.Credential{Password: d.Password},
+		})
+	}
+	res, err := inv.Import(ctx, rows, device.ImportPerRow)
+	if err != nil {
+		fleet.Close()
+		return nil, fmt.Errorf("seed inventory: %w", err)
+	}
+	logger.Info("simulated fleet ready and in the inventory", "devices", res.Created)
+	return fleet, nil
 }

@@ -18,7 +18,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/run"
 )
 
 // Version is NetAuto's API version string reported by the health route.
@@ -49,6 +51,10 @@ type Options struct {
 	Health map[string]any
 	// Devices is the inventory; required.
 	Devices Devices
+	// Bulk, Jobs and Runs serve runs and bulk jobs; required.
+	Bulk Bulk
+	Jobs Jobs
+	Runs Runs
 }
 
 // Server is the API handler.
@@ -63,8 +69,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Devices == nil {
-		return nil, errors.New("new api: no device inventory")
+	if opts.Devices == nil || opts.Bulk == nil || opts.Jobs == nil || opts.Runs == nil {
+		return nil, errors.New("new api: devices, bulk, jobs and runs are required")
 	}
 	var doc any
 	if err := yaml.Unmarshal(openAPIYAML, &doc); err != nil {
@@ -84,6 +90,17 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/devices/{id}", auth.Viewer, s.getDevice)
 	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
 	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)
+	s.route("GET /v1/devices/{id}/runs", auth.Viewer, s.deviceRuns)
+
+	s.route("POST /v1/runs", auth.Operator, s.createRun)
+	s.route("GET /v1/runs/{id}", auth.Viewer, s.getRun)
+	s.route("GET /v1/runs/{id}/output", auth.Viewer, s.runOutput)
+
+	s.route("POST /v1/bulk", auth.Operator, s.createBulk)
+	s.route("GET /v1/bulk/{job_id}", auth.Viewer, s.getBulk)
+	s.route("GET /v1/bulk/{job_id}/devices", auth.Viewer, s.bulkDevices)
+	s.route("GET /v1/bulk/{job_id}/events", auth.Viewer, s.bulkEvents)
+	s.route("POST /v1/bulk/{job_id}/cancel", auth.Operator, s.cancelBulk)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Message: "no route for " + r.Method + " " + r.URL.Path})
@@ -162,7 +179,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // hold secrets: stores and secret stores keep values out of their errors) and answered 500.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var verr *device.ValidationError
+	var unknown *bulk.UnknownDevicesError
 	switch {
+	case errors.As(err, &unknown), errors.Is(err, bulk.ErrJobNotFound), errors.Is(err, run.ErrNotFound),
+		errors.Is(err, bulk.ErrJobFinished), errors.Is(err, bulk.ErrBadCursor), errors.Is(err, run.ErrBadCursor):
+		s.failBulk(w, r, err, "")
 	case errors.As(err, &verr):
 		e := &Error{Code: "invalid", Message: verr.Error()}
 		if len(verr.Fields) > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/getkin/kin-openapi/openapi3"
@@ -24,8 +25,10 @@ import (
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/secrets"
 )
@@ -108,7 +111,21 @@ func newEnv(t *testing.T) *env {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := api.New(api.Options{Devices: inv, Logger: logger, Health: map[string]any{"runtime": "test"}})
+	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
+	jobs, err := dynamo.NewJobStore(ddb, st.Names.Tables[resources.JobsTable])
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := dynamo.NewRunStore(ddb, st.Names.Tables[resources.RunsTable], time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
+	if err != nil {
+		t.Fatal(err)
+	}
+	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
+	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Logger: logger, Health: map[string]any{"runtime": "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

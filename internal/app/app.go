@@ -8,19 +8,23 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/secrets"
 )
@@ -34,6 +38,8 @@ type APIOptions struct {
 	// Health is reported by GET /v1/health under "deployment".
 	Health map[string]any
 	Logger *slog.Logger
+	// Publisher pushes the progress events the API itself records (a failed enqueue, a cancel).
+	Publisher bulk.Publisher
 }
 
 // AWSConfig loads the SDK configuration the standard way (environment, shared config, the
@@ -76,7 +82,28 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Logger: opts.Logger, Health: opts.Health, Devices: inv})
+	db := dynamodb.NewFromConfig(awsCfg)
+	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
+	if err != nil {
+		return nil, err
+	}
+	runs, err := dynamo.NewRunStore(db, cfg.Tables[resources.RunsTable], time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := dynamo.NewDeviceStore(db, cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, err
+	}
+	sender, err := queue.NewSender(sqs.NewFromConfig(awsCfg), cfg.Queues[resources.BulkQueue])
+	if err != nil {
+		return nil, err
+	}
+	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher}
+	if cfg.RunMaxDays > 0 {
+		enq.JobTTL = time.Duration(cfg.RunMaxDays) * 24 * time.Hour
+	}
+	srv, err := api.New(api.Options{Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}

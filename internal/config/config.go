@@ -86,6 +86,7 @@ func Vars(fn Function) []Var {
 		vs = []Var{table(resources.ConnectionsTable), table(resources.JobsTable)}
 	case Executor:
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable),
+			queue(resources.BulkQueue), queue(resources.BulkDLQ),
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
 			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
 			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar}

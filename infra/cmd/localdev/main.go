@@ -60,6 +60,7 @@ func main() {
 	flag.StringVar(&opts.Addr, "addr", "", "gateway address (default $NET_AUTO_LOCAL_ADDR or 127.0.0.1:8080)")
 	flag.IntVar(&opts.DynamoDBPort, "dynamodb-port", 0, "DynamoDB Local port (default: a free port)")
 	flag.IntVar(&opts.SQSPort, "sqs-port", 0, "SQS stand-in port (default: a free port)")
+	flag.IntVar(&opts.FleetSize, "fleet", 20, "simulated devices to start and put in the inventory (0: none)")
 	flag.Parse()
 	opts.Logger = logger
 	if err := localdev.Run(ctx, opts, nil); err != nil {

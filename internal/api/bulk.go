@@ -1,0 +1,296 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Bulk accepts and cancels jobs; *bulk.Enqueuer implements it.
+type Bulk interface {
+	Enqueue(ctx context.Context, req bulk.Request, requestedBy string, mayOverride bool) (bulk.Accepted, error)
+	Cancel(ctx context.Context, jobID string) (bulk.Job, error)
+}
+
+// Jobs reads jobs; the DynamoDB job store implements it.
+type Jobs interface {
+	GetJob(ctx context.Context, id string) (bulk.Job, error)
+	Devices(ctx context.Context, jobID, cursor string, limit int) ([]bulk.DeviceState, string, error)
+	Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error)
+}
+
+// Runs reads runs; the DynamoDB run store implements it.
+type Runs interface {
+	Get(ctx context.Context, id string) (run.Run, error)
+	WriteOutput(ctx context.Context, id string, w interface{ Write([]byte) (int, error) }) error
+	ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error)
+}
+
+func validJobID(id string) bool { return len(id) > 0 && len(id) <= 64 && device.ValidID(id) }
+
+func validRunID(id string) bool { return len(id) > 0 && len(id) <= 160 && idChars(id) }
+
+func idChars(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// runRequest is the body of POST /v1/runs.
+type runRequest struct {
+	DeviceID    string       `json:"device_id"`
+	Command     string       `json:"command"`
+	RequestedBy string       `json:"requested_by"`
+	Options     bulk.Options `json:"options"`
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	body, e, status := readBody(r, maxBodyBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	var in runRequest
+	if e := decodeStrict(body, &in); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	if in.DeviceID == "" {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "device_id", Message: "is required"})
+		return
+	}
+	acc, err := s.opts.Bulk.Enqueue(r.Context(), bulk.Request{
+		Command: in.Command, DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: in.Options,
+	}, id.Name(), id.Can(auth.Admin))
+	if err != nil {
+		s.failBulk(w, r, err, "device_id")
+		return
+	}
+	runID := bulk.RunID(acc.JobID, in.DeviceID)
+	w.Header().Set("Location", "/v1/runs/"+runID)
+	WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID, "job_id": acc.JobID})
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id := r.PathValue("id")
+	if !validRunID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid run id"})
+		return
+	}
+	rn, err := s.opts.Runs.Get(r.Context(), id)
+	if err != nil {
+		s.failBulk(w, r, err, "id")
+		return
+	}
+	WriteJSON(w, http.StatusOK, rn)
+}
+
+func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id := r.PathValue("id")
+	if !validRunID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid run id"})
+		return
+	}
+	rn, err := s.opts.Runs.Get(r.Context(), id)
+	if err != nil {
+		s.failBulk(w, r, err, "id")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Run-Status", string(rn.Status))
+	h.Set("X-Output-Bytes", strconv.FormatInt(rn.Bytes, 10))
+	h.Set("X-Output-Truncated", strconv.FormatBool(rn.Truncated))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if err := s.opts.Runs.WriteOutput(r.Context(), id, w); err != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "write run output", "run_id", id, "err", err)
+	}
+}
+
+// runList is the body of GET /v1/devices/{id}/runs.
+type runList struct {
+	Items []run.Run `json:"items"`
+	Next  string    `json:"next,omitempty"`
+}
+
+func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id := r.PathValue("id")
+	if !device.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
+		return
+	}
+	limit, ok := s.limitParam(w, r, 50, 200)
+	if !ok {
+		return
+	}
+	if _, err := s.opts.Devices.Get(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	items, next, err := s.opts.Runs.ListByDevice(r.Context(), id, r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.failBulk(w, r, err, "cursor")
+		return
+	}
+	if items == nil {
+		items = []run.Run{}
+	}
+	WriteJSON(w, http.StatusOK, runList{Items: items, Next: next})
+}
+
+// limitParam reads ?limit= (default def, 1..max), answering 400 on a bad value.
+func (s *Server) limitParam(w http.ResponseWriter, r *http.Request, def, maxN int) (int, bool) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > maxN {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", maxN)})
+		return 0, false
+	}
+	return n, true
+}
+
+func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	body, e, status := readBody(r, maxImportBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	var req bulk.Request
+	if e := decodeStrict(body, &req); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	acc, err := s.opts.Bulk.Enqueue(r.Context(), req, id.Name(), id.Can(auth.Admin))
+	if err != nil {
+		s.failBulk(w, r, err, "device_ids")
+		return
+	}
+	w.Header().Set("Location", "/v1/bulk/"+acc.JobID)
+	WriteJSON(w, http.StatusAccepted, acc)
+}
+
+func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("job_id")
+	if !validJobID(id) {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "job_id", Message: "is not a valid job id"})
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.opts.Jobs.GetJob(r.Context(), id)
+	if err != nil {
+		s.failBulk(w, r, err, "job_id")
+		return
+	}
+	WriteJSON(w, http.StatusOK, j)
+}
+
+// jobDevices is the body of GET /v1/bulk/{job_id}/devices.
+type jobDevices struct {
+	Items []bulk.DeviceState `json:"items"`
+	Next  string             `json:"next,omitempty"`
+}
+
+func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	limit, ok := s.limitParam(w, r, 500, 2000)
+	if !ok {
+		return
+	}
+	items, next, err := s.opts.Jobs.Devices(r.Context(), id, r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.failBulk(w, r, err, "cursor")
+		return
+	}
+	if items == nil {
+		items = []bulk.DeviceState{}
+	}
+	WriteJSON(w, http.StatusOK, jobDevices{Items: items, Next: next})
+}
+
+func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	since := int64(0)
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "since", Message: "must be a sequence number (0 or more)"})
+			return
+		}
+		since = n
+	}
+	limit, ok := s.limitParam(w, r, 500, 1000)
+	if !ok {
+		return
+	}
+	if _, err := s.opts.Jobs.GetJob(r.Context(), id); err != nil {
+		s.failBulk(w, r, err, "job_id")
+		return
+	}
+	events, err := s.opts.Jobs.Events(r.Context(), id, since, limit)
+	if err != nil {
+		s.failBulk(w, r, err, "")
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"items": events})
+}
+
+func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	id, ok := s.jobID(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.opts.Bulk.Cancel(r.Context(), id)
+	if err != nil {
+		s.failBulk(w, r, err, "job_id")
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, j)
+}
+
+// failBulk maps bulk and run errors to statuses; field names the input a 404 refers to.
+func (s *Server) failBulk(w http.ResponseWriter, r *http.Request, err error, field string) {
+	var unknown *bulk.UnknownDevicesError
+	switch {
+	case errors.As(err, &unknown):
+		e := &Error{Code: "unknown_devices", Field: field, Message: fmt.Sprintf("%d devices are not in the inventory", len(unknown.IDs))}
+		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": e, "unknown_ids": unknown.IDs})
+	case errors.Is(err, bulk.ErrJobNotFound):
+		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Field: field, Message: "no job with this id"})
+	case errors.Is(err, run.ErrNotFound):
+		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Field: field, Message: "no run with this id"})
+	case errors.Is(err, bulk.ErrJobFinished):
+		WriteError(w, http.StatusConflict, &Error{Code: "job_finished", Field: field, Message: "the job has already finished"})
+	case errors.Is(err, bulk.ErrBadCursor), errors.Is(err, run.ErrBadCursor):
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "cursor", Message: "is not a cursor this API issued"})
+	default:
+		s.fail(w, r, err)
+	}
+}

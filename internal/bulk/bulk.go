@@ -1,0 +1,275 @@
+// Package bulk runs one command on many devices: it validates and splits a bulk request into
+// batches of at most 50 devices (Enqueuer), and runs one batch on its devices, exactly once in
+// effect under at-least-once delivery (Executor). It imports no AWS SDK and no Lambda events:
+// the job store, the queue, the SSH engine and the progress publisher are small interfaces.
+package bulk
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Limits of a bulk request.
+const (
+	MaxCommandLen   = 4096
+	MaxDevices      = 10000
+	MaxBatchSize    = 50
+	MaxTimeout      = 15 * time.Minute
+	DefaultTimeout  = 60 * time.Second
+	MaxRequestedBy  = 256
+	maxErrorsMaxLen = 16
+)
+
+// JobStatus is a bulk job's state.
+type JobStatus string
+
+// Job statuses. A job is done when every device is terminal.
+const (
+	JobQueued    JobStatus = "queued"
+	JobRunning   JobStatus = "running"
+	JobCompleted JobStatus = "completed"
+	JobCancelled JobStatus = "cancelled"
+	// JobStopped means max_errors stopped the job; its remaining devices were cancelled.
+	JobStopped JobStatus = "stopped"
+	// JobFailed means the job could not be enqueued; its unsent devices were cancelled.
+	JobFailed JobStatus = "failed"
+)
+
+// Terminal reports whether the job has ended.
+func (s JobStatus) Terminal() bool {
+	return s == JobCompleted || s == JobCancelled || s == JobStopped || s == JobFailed
+}
+
+// Options tune a job.
+type Options struct {
+	// TimeoutS bounds each device's run in seconds (default 60, at most 900).
+	TimeoutS int `json:"timeout_s,omitempty"`
+	// MaxConcurrency bounds how many devices run at once across the job (0: no bound beyond
+	// the executors' own).
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
+	// MaxErrors stops the job when more devices than this fail: a count ("10") or a percentage
+	// of the job's devices ("5%"). Empty: never stop.
+	MaxErrors string `json:"max_errors,omitempty"`
+	// AllowMultiline permits newlines in the command (sent as several lines).
+	AllowMultiline bool `json:"allow_multiline,omitempty"`
+}
+
+// Timeout returns the per-device timeout.
+func (o Options) Timeout() time.Duration {
+	if o.TimeoutS <= 0 {
+		return DefaultTimeout
+	}
+	return time.Duration(o.TimeoutS) * time.Second
+}
+
+// ErrorLimit returns how many failed devices a job of n devices tolerates; -1 means no limit.
+func (o Options) ErrorLimit(n int) int {
+	s := strings.TrimSpace(o.MaxErrors)
+	if s == "" {
+		return -1
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, _ := strconv.ParseFloat(p, 64)
+		return int(math.Floor(f / 100 * float64(n)))
+	}
+	v, _ := strconv.Atoi(s)
+	return v
+}
+
+// Request is a bulk request as the API receives it.
+type Request struct {
+	Command     string   `json:"command"`
+	DeviceIDs   []string `json:"device_ids"`
+	RequestedBy string   `json:"requested_by,omitempty"`
+	Options     Options  `json:"options"`
+}
+
+// ValidationError is a rejected request: the field and the rule.
+type ValidationError = device.ValidationError
+
+// FieldError is one rejected field.
+type FieldError = device.FieldError
+
+func fieldErr(field, format string, args ...any) error {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
+}
+
+// ValidateCommand checks a command line.
+func ValidateCommand(cmd string, multiline bool) error {
+	switch {
+	case strings.TrimSpace(cmd) == "":
+		return fieldErr("command", "is required")
+	case len(cmd) > MaxCommandLen:
+		return fieldErr("command", "must be at most %d bytes", MaxCommandLen)
+	case !utf8.ValidString(cmd):
+		return fieldErr("command", "must be valid UTF-8")
+	}
+	for _, r := range cmd {
+		if r == '\n' {
+			if !multiline {
+				return fieldErr("command", "must be one line; set options.allow_multiline to send several")
+			}
+			continue
+		}
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return fieldErr("command", "must not contain control characters (found U+%04X)", r)
+		}
+	}
+	return nil
+}
+
+// Normalize validates req, trims the command, and de-duplicates device ids in their first-seen
+// order. It returns the devices to run on.
+func (req *Request) Normalize() ([]string, error) {
+	req.Command = strings.TrimRight(strings.TrimLeft(req.Command, " \t"), " \t\n")
+	if err := ValidateCommand(req.Command, req.Options.AllowMultiline); err != nil {
+		return nil, err
+	}
+	o := req.Options
+	if o.TimeoutS < 0 || time.Duration(o.TimeoutS)*time.Second > MaxTimeout {
+		return nil, fieldErr("options.timeout_s", "must be from 1 to %d seconds", int(MaxTimeout/time.Second))
+	}
+	if o.MaxConcurrency < 0 || o.MaxConcurrency > MaxDevices {
+		return nil, fieldErr("options.max_concurrency", "must be from 1 to %d", MaxDevices)
+	}
+	if s := strings.TrimSpace(o.MaxErrors); s != "" {
+		if len(s) > maxErrorsMaxLen || !validMaxErrors(s) {
+			return nil, fieldErr("options.max_errors", "must be a whole number of devices (\"10\") or a percentage (\"5%%\")")
+		}
+	}
+	if len(req.RequestedBy) > MaxRequestedBy || strings.ContainsFunc(req.RequestedBy, unicode.IsControl) {
+		return nil, fieldErr("requested_by", "must be at most %d characters without control characters", MaxRequestedBy)
+	}
+	if len(req.DeviceIDs) == 0 {
+		return nil, fieldErr("device_ids", "must name at least one device")
+	}
+	if len(req.DeviceIDs) > MaxDevices {
+		return nil, fieldErr("device_ids", "must name at most %d devices", MaxDevices)
+	}
+	seen := make(map[string]bool, len(req.DeviceIDs))
+	ids := make([]string, 0, len(req.DeviceIDs))
+	for i, id := range req.DeviceIDs {
+		if !device.ValidID(id) {
+			return nil, fieldErr(fmt.Sprintf("device_ids[%d]", i), "is not a valid device id")
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+func validMaxErrors(s string) bool {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		return err == nil && f >= 0 && f <= 100 && !math.IsNaN(f)
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0
+}
+
+// Split cuts ids into batches of at most size devices.
+func Split(ids []string, size int) [][]string {
+	if size <= 0 || size > MaxBatchSize {
+		size = MaxBatchSize
+	}
+	var out [][]string
+	for len(ids) > 0 {
+		n := min(size, len(ids))
+		out = append(out, ids[:n:n])
+		ids = ids[n:]
+	}
+	return out
+}
+
+// Job is a bulk job's summary.
+type Job struct {
+	ID          string             `json:"job_id"`
+	Command     string             `json:"command"`
+	RequestedBy string             `json:"requested_by"`
+	DeviceCount int                `json:"device_count"`
+	Batches     int                `json:"batches"`
+	Status      JobStatus          `json:"status"`
+	Options     Options            `json:"options"`
+	Counts      map[run.Status]int `json:"counts"`
+	// Seq is the sequence number of the job's latest progress event.
+	Seq        int64      `json:"seq"`
+	Error      string     `json:"error,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// CancelRequested is set by a cancel, by max_errors or by a failed enqueue; executors start
+	// no more devices and the job ends with StopStatus once every device is terminal.
+	CancelRequested bool      `json:"cancel_requested"`
+	StopStatus      JobStatus `json:"stop_status,omitempty"`
+	// BatchesDone counts batches whose devices are all terminal.
+	BatchesDone int `json:"batches_done"`
+	// ExpiresAt is when the job's records may be deleted (zero: never).
+	ExpiresAt time.Time `json:"-"`
+}
+
+// DeviceState is one device's place in a job.
+type DeviceState struct {
+	DeviceID string     `json:"device_id"`
+	Status   run.Status `json:"status"`
+	RunID    string     `json:"run_id,omitempty"`
+	Reason   string     `json:"reason,omitempty"`
+	// DurationMS is the run's duration once terminal.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+	// Seq is the job event that last changed this device.
+	Seq int64 `json:"seq"`
+	// Batch is the index of the device's batch.
+	Batch int `json:"batch"`
+}
+
+// Message is one batch: the body of one SQS message.
+type Message struct {
+	JobID       string   `json:"job_id"`
+	Batch       int      `json:"batch"`
+	DeviceIDs   []string `json:"device_ids"`
+	Command     string   `json:"command"`
+	RequestedBy string   `json:"requested_by"`
+	Options     Options  `json:"options"`
+}
+
+// Validate checks a message read off the queue.
+func (m Message) Validate() error {
+	switch {
+	case m.JobID == "":
+		return errors.New("message has no job_id")
+	case len(m.DeviceIDs) == 0 || len(m.DeviceIDs) > MaxBatchSize:
+		return fmt.Errorf("message has %d devices, want 1-%d", len(m.DeviceIDs), MaxBatchSize)
+	case m.Batch < 0:
+		return fmt.Errorf("message has batch %d", m.Batch)
+	}
+	return ValidateCommand(m.Command, m.Options.AllowMultiline)
+}
+
+// RunID is the deterministic run id of a device in a job, so a redelivered batch finds the run
+// it created before.
+func RunID(jobID, deviceID string) string { return jobID + "." + deviceID }
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns a time-ordered, URL-safe random id (48-bit milliseconds + 80 random bits).
+func NewID(now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
+	return idEncoding.EncodeToString(b[:])
+}

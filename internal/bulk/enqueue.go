@@ -1,0 +1,227 @@
+package bulk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Errors of job stores and the enqueuer.
+var (
+	ErrJobNotFound = errors.New("job not found")
+	// ErrUnknownDevices is wrapped by an UnknownDevicesError.
+	ErrUnknownDevices = errors.New("unknown devices")
+	// ErrJobFinished means the job has already ended (a cancel of a finished job, say).
+	ErrJobFinished = errors.New("job already finished")
+	// ErrBadCursor is returned for a page cursor this API did not issue.
+	ErrBadCursor = errors.New("invalid page cursor")
+)
+
+// UnknownDevicesError lists the requested devices that are not in the inventory.
+type UnknownDevicesError struct{ IDs []string }
+
+// Error implements error.
+func (e *UnknownDevicesError) Error() string {
+	return fmt.Sprintf("%d unknown device ids", len(e.IDs))
+}
+
+// Unwrap makes errors.Is(err, ErrUnknownDevices) work.
+func (e *UnknownDevicesError) Unwrap() error { return ErrUnknownDevices }
+
+// Inventory tells which devices exist.
+type Inventory interface {
+	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
+// Queue sends batch messages. SendAll returns the indexes of the messages it could not send
+// after its own retries (nil when all were sent).
+type Queue interface {
+	SendAll(ctx context.Context, msgs []Message) (failed []int, err error)
+}
+
+// JobStore keeps jobs, their batches and their devices' states.
+type JobStore interface {
+	// CreateJob stores a new job and its batches; batches from index sent on are pending (they
+	// are sent later, as running batches finish, to honour max_concurrency).
+	CreateJob(ctx context.Context, j Job, batches [][]string, sent int) error
+	// GetJob returns a job's summary.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// AbortBatches makes every non-terminal device of the given batches cancelled with reason,
+	// marks the batches done, and sets the job's status (failed, cancelled or stopped) unless it
+	// has ended; it returns the events it recorded.
+	AbortBatches(ctx context.Context, jobID string, batches []int, status JobStatus, reason string) ([]Event, error)
+	// RequestStop flags the job so executors start no more devices and records why (cancelled,
+	// or stopped by max_errors); ErrJobFinished if it has ended.
+	RequestStop(ctx context.Context, jobID string, status JobStatus) (Job, error)
+	// PendingBatches lists the job's batches that were never sent.
+	PendingBatches(ctx context.Context, jobID string) ([]int, error)
+	// Devices returns a page of the job's devices in batch order.
+	Devices(ctx context.Context, jobID string, cursor string, limit int) ([]DeviceState, string, error)
+}
+
+// Publisher pushes progress events to subscribers; failures are its own to log and count: they
+// never fail a run.
+type Publisher interface {
+	Publish(ctx context.Context, events []Event)
+}
+
+// Event is a progress message: a device's state change ("bulk_progress") or the end of a job
+// ("job_done").
+type Event struct {
+	Type       string             `json:"type"`
+	JobID      string             `json:"job_id"`
+	DeviceID   string             `json:"device_id,omitempty"`
+	Status     string             `json:"status"`
+	RunID      string             `json:"run_id,omitempty"`
+	Reason     string             `json:"reason,omitempty"`
+	DurationMS int64              `json:"duration_ms,omitempty"`
+	Seq        int64              `json:"seq"`
+	Counts     map[run.Status]int `json:"counts"`
+	At         time.Time          `json:"at"`
+}
+
+// Event types.
+const (
+	EventProgress = "bulk_progress"
+	EventJobDone  = "job_done"
+)
+
+// Enqueuer accepts bulk requests.
+type Enqueuer struct {
+	Inventory Inventory
+	Jobs      JobStore
+	Queue     Queue
+	Publisher Publisher
+	// BatchSize is the number of devices per message (1-50).
+	BatchSize int
+	// JobTTL is how long job records are kept (0: forever).
+	JobTTL time.Duration
+	Now    func() time.Time
+}
+
+// Accepted is the answer to an accepted bulk request.
+type Accepted struct {
+	JobID       string `json:"job_id"`
+	DeviceCount int    `json:"device_count"`
+	Batches     int    `json:"batches"`
+}
+
+// Enqueue validates req, creates the job and sends its batches. requestedBy is the caller's
+// identity, used unless req.RequestedBy is given and mayOverride is true.
+func (e *Enqueuer) Enqueue(ctx context.Context, req Request, requestedBy string, mayOverride bool) (Accepted, error) {
+	ids, err := req.Normalize()
+	if err != nil {
+		return Accepted{}, err
+	}
+	if req.RequestedBy != "" && req.RequestedBy != requestedBy && !mayOverride {
+		return Accepted{}, fieldErr("requested_by", "only an admin may run a job on someone else's behalf")
+	}
+	if req.RequestedBy == "" || !mayOverride {
+		req.RequestedBy = requestedBy
+	}
+	existing, err := e.Inventory.Existing(ctx, ids)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("check devices: %w", err)
+	}
+	var unknown []string
+	for _, id := range ids {
+		if !existing[id] {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return Accepted{}, &UnknownDevicesError{IDs: unknown}
+	}
+
+	now := e.now()
+	batches := Split(ids, e.BatchSize)
+	sent := len(batches)
+	if m := req.Options.MaxConcurrency; m > 0 {
+		// Run at most m devices at once: m/batch-size batches in flight, each finishing batch
+		// sends the next pending one.
+		size := len(batches[0])
+		sent = min(len(batches), max(1, m/size))
+	}
+	job := Job{
+		ID: NewID(now), Command: req.Command, RequestedBy: req.RequestedBy, DeviceCount: len(ids),
+		Batches: len(batches), Status: JobQueued, Options: req.Options, CreatedAt: now,
+		Counts: map[run.Status]int{run.Queued: len(ids)},
+	}
+	if e.JobTTL > 0 {
+		job.ExpiresAt = now.Add(e.JobTTL)
+	}
+	if err := e.Jobs.CreateJob(ctx, job, batches, sent); err != nil {
+		return Accepted{}, fmt.Errorf("create job: %w", err)
+	}
+	msgs := make([]Message, sent)
+	for i := range sent {
+		msgs[i] = MessageFor(job, i, batches[i])
+	}
+	failed, err := e.Queue.SendAll(ctx, msgs)
+	if err != nil || len(failed) > 0 {
+		// No ghost jobs: every batch that did not go out is cancelled now, and the job is marked
+		// failed so executors cancel the devices of the batches that did. When the queue cannot
+		// say which went out, all are cancelled: a cancelled device is never run.
+		var unsent []int
+		if err != nil {
+			for i := range batches {
+				unsent = append(unsent, i)
+			}
+		} else {
+			unsent = append(unsent, failed...)
+			for i := sent; i < len(batches); i++ {
+				unsent = append(unsent, i)
+			}
+			err = fmt.Errorf("%d of %d batches could not be sent", len(failed), sent)
+		}
+		events, aerr := e.Jobs.AbortBatches(context.WithoutCancel(ctx), job.ID, unsent, JobFailed, "enqueue_failed")
+		if aerr != nil {
+			return Accepted{}, fmt.Errorf("enqueue job %s: %w (and marking it failed: %v)", job.ID, err, aerr)
+		}
+		if e.Publisher != nil {
+			e.Publisher.Publish(ctx, events)
+		}
+		return Accepted{}, fmt.Errorf("enqueue job %s: %w", job.ID, err)
+	}
+	return Accepted{JobID: job.ID, DeviceCount: len(ids), Batches: len(batches)}, nil
+}
+
+// MessageFor builds the message of batch i of job j.
+func MessageFor(j Job, i int, ids []string) Message {
+	return Message{JobID: j.ID, Batch: i, DeviceIDs: ids, Command: j.Command, RequestedBy: j.RequestedBy, Options: j.Options}
+}
+
+func (e *Enqueuer) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now().UTC()
+}
+
+// Cancel asks a job to stop: running devices finish, devices not started become cancelled.
+func (e *Enqueuer) Cancel(ctx context.Context, jobID string) (Job, error) {
+	_, err := e.Jobs.RequestStop(ctx, jobID, JobCancelled)
+	if err != nil {
+		return Job{}, err
+	}
+	// Batches never sent (max_concurrency) will not be picked up by any executor: cancel now.
+	pending, err := e.Jobs.PendingBatches(ctx, jobID)
+	if err != nil {
+		return Job{}, err
+	}
+	if len(pending) > 0 {
+		events, err := e.Jobs.AbortBatches(ctx, jobID, pending, JobCancelled, "cancelled")
+		if err != nil {
+			return Job{}, err
+		}
+		if e.Publisher != nil {
+			e.Publisher.Publish(ctx, events)
+		}
+	}
+	return e.Jobs.GetJob(ctx, jobID)
+}

@@ -1,0 +1,464 @@
+package bulk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/sshexec"
+)
+
+// Change is one device's state transition within a batch.
+type Change struct {
+	DeviceID   string
+	From       run.Status
+	To         run.Status
+	RunID      string
+	Reason     string
+	DurationMS int64
+}
+
+// ErrStateChanged means a device's stored state was not the one a Change starts from: someone
+// else (a duplicate delivery) moved it. The caller reloads and retries.
+var ErrStateChanged = errors.New("device state changed concurrently")
+
+// ExecStore is what the executor needs of the job store.
+type ExecStore interface {
+	JobStore
+	// BatchStates returns the stored state of each device of a batch.
+	BatchStates(ctx context.Context, jobID string, batch int) (map[string]DeviceState, error)
+	// Record applies changes atomically (every From must match the stored state, else
+	// ErrStateChanged and nothing is applied), updates the job's counts and returns one event per
+	// change with its sequence number.
+	Record(ctx context.Context, jobID string, batch int, changes []Change) ([]Event, error)
+	// MarkRunning moves a queued job to running.
+	MarkRunning(ctx context.Context, jobID string) error
+	// FinishBatch marks a batch done (once) and, when it was the job's last, ends the job and
+	// returns its job_done event.
+	FinishBatch(ctx context.Context, jobID string, batch int) ([]Event, error)
+	// ClaimPendingBatch takes the next never-sent batch, if any, so exactly one caller sends it.
+	ClaimPendingBatch(ctx context.Context, jobID string) (int, []string, bool, error)
+}
+
+// RunStore is what the executor needs of the run store.
+type RunStore interface {
+	run.Store
+	// Abandon marks a non-terminal run failed with reason; terminal runs are left alone.
+	Abandon(ctx context.Context, id, reason string) error
+}
+
+// DeadLetter makes every device of a batch that exhausted its deliveries terminal (failed,
+// reason delivery_failed), so the job still ends.
+func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
+	if m.JobID == "" {
+		return errors.New("dead letter without job_id")
+	}
+	for attempt := 0; ; attempt++ {
+		states, err := x.Jobs.BatchStates(ctx, m.JobID, m.Batch)
+		if errors.Is(err, ErrJobNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var changes []Change
+		for _, id := range m.DeviceIDs {
+			st, ok := states[id]
+			if !ok || st.Status.Terminal() {
+				continue
+			}
+			runID := RunID(m.JobID, id)
+			if err := x.Runs.Abandon(ctx, runID, "delivery_failed"); err != nil {
+				return err
+			}
+			changes = append(changes, Change{DeviceID: id, From: st.Status, To: run.Failed, RunID: runID, Reason: "delivery_failed"})
+		}
+		events, err := x.Jobs.Record(ctx, m.JobID, m.Batch, changes)
+		if errors.Is(err, ErrStateChanged) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		x.publish(ctx, events)
+		break
+	}
+	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
+	if err != nil {
+		return err
+	}
+	x.publish(ctx, events)
+	x.logger().Warn("batch dead-lettered; its unfinished devices failed", "job_id", m.JobID, "batch", m.Batch)
+	return nil
+}
+
+// DeviceSource resolves devices and their credentials.
+type DeviceSource interface {
+	Get(ctx context.Context, id string) (device.Device, error)
+	CredentialFor(ctx context.Context, d device.Device) (device.Credential, error)
+}
+
+// Engine runs one command on one device.
+type Engine interface {
+	Run(ctx context.Context, t sshexec.Target, command string, sink sshexec.Sink) sshexec.Result
+}
+
+// Executor runs batches.
+type Executor struct {
+	Jobs      ExecStore
+	Runs      RunStore
+	Devices   DeviceSource
+	Engine    Engine
+	Queue     Queue
+	Publisher Publisher
+	Logger    *slog.Logger
+	// Concurrency bounds devices run at once per batch (default 50).
+	Concurrency int
+	// RunTTL sets runs' expiry (0: never).
+	RunTTL time.Duration
+	// DeadlineMargin is kept free before the invocation's deadline: a device is not started
+	// unless its timeout fits before deadline-margin (default 5 s).
+	DeadlineMargin time.Duration
+	// FlushInterval groups state changes into one write (default 20 ms).
+	FlushInterval time.Duration
+	// JobRefresh is how stale the executor's view of the job (cancel, failures) may be
+	// (default 250 ms).
+	JobRefresh time.Duration
+	Now        func() time.Time
+}
+
+// Outcome says what became of a message.
+type Outcome struct {
+	// Retry is set when some devices were left for a redelivery (deadline, a run held by
+	// another attempt, a store error).
+	Retry bool
+	// Ran counts devices this invocation ran.
+	Ran int
+	// Skipped counts devices already terminal.
+	Skipped int
+}
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now().UTC()
+}
+
+func (x *Executor) logger() *slog.Logger {
+	if x.Logger != nil {
+		return x.Logger
+	}
+	return slog.Default()
+}
+
+// Handle runs one batch. It returns an error only for a message that can never succeed (bad
+// body); a batch with devices left over returns Outcome.Retry so the queue redelivers it.
+func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
+	if err := m.Validate(); err != nil {
+		return Outcome{}, fmt.Errorf("invalid batch message: %w", err)
+	}
+	log := x.logger().With("job_id", m.JobID, "batch", m.Batch)
+	job, err := x.Jobs.GetJob(ctx, m.JobID)
+	if errors.Is(err, ErrJobNotFound) {
+		log.Warn("batch of an unknown job dropped")
+		return Outcome{}, nil
+	}
+	if err != nil {
+		return Outcome{Retry: true}, fmt.Errorf("get job: %w", err)
+	}
+	states, err := x.Jobs.BatchStates(ctx, m.JobID, m.Batch)
+	if err != nil {
+		return Outcome{Retry: true}, fmt.Errorf("get batch states: %w", err)
+	}
+	if job.Status == JobQueued {
+		if err := x.Jobs.MarkRunning(ctx, m.JobID); err != nil {
+			return Outcome{Retry: true}, fmt.Errorf("mark job running: %w", err)
+		}
+	}
+	rec := newRecorder(x, m, states)
+	view := &jobView{x: x, job: job, at: x.now()}
+
+	concurrency := x.Concurrency
+	if concurrency <= 0 || concurrency > MaxBatchSize {
+		concurrency = MaxBatchSize
+	}
+	if mc := m.Options.MaxConcurrency; mc > 0 && mc < concurrency {
+		concurrency = mc
+	}
+	var (
+		out   Outcome
+		outMu sync.Mutex
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, concurrency)
+	)
+	timeout := m.Options.Timeout()
+	margin := x.DeadlineMargin
+	if margin == 0 {
+		margin = 5 * time.Second
+	}
+	for _, id := range m.DeviceIDs {
+		cur := rec.state(id)
+		if cur.Terminal() {
+			outMu.Lock()
+			out.Skipped++
+			outMu.Unlock()
+			continue
+		}
+		sem <- struct{}{}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
+			<-sem
+			out.Retry = true // no time left to run this device: the redelivery will
+			continue
+		}
+		if ctx.Err() != nil {
+			<-sem
+			out.Retry = true
+			continue
+		}
+		if stop, reason := view.stopping(ctx); stop {
+			<-sem
+			rec.add(Change{DeviceID: id, From: cur, To: run.Cancelled, RunID: RunID(m.JobID, id), Reason: reason})
+			continue
+		}
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ran, retry := x.device(ctx, log, m, id, rec, view)
+			outMu.Lock()
+			if ran {
+				out.Ran++
+			}
+			out.Retry = out.Retry || retry
+			outMu.Unlock()
+		}(id)
+	}
+	wg.Wait()
+	if err := rec.close(ctx); err != nil {
+		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
+	}
+	if out.Retry {
+		return out, nil
+	}
+	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
+	if err != nil {
+		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("finish batch: %w", err)
+	}
+	x.publish(ctx, events)
+	if err := x.sendNext(ctx, m.JobID, view); err != nil {
+		log.Error("send next pending batch", "err", err)
+	}
+	return out, nil
+}
+
+// sendNext sends the job's next never-sent batch (jobs with max_concurrency send batches one
+// after another), unless the job is stopping.
+func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) error {
+	if stop, _ := view.stopping(ctx); stop || x.Queue == nil {
+		return nil
+	}
+	i, ids, ok, err := x.Jobs.ClaimPendingBatch(ctx, jobID)
+	if err != nil || !ok {
+		return err
+	}
+	failed, err := x.Queue.SendAll(ctx, []Message{MessageFor(view.current(), i, ids)})
+	if err != nil || len(failed) > 0 {
+		if err == nil {
+			err = errors.New("queue refused the message")
+		}
+		events, aerr := x.Jobs.AbortBatches(context.WithoutCancel(ctx), jobID, []int{i}, JobFailed, "enqueue_failed")
+		x.publish(ctx, events)
+		return errors.Join(err, aerr)
+	}
+	return nil
+}
+
+func (x *Executor) publish(ctx context.Context, events []Event) {
+	if x.Publisher != nil && len(events) > 0 {
+		x.Publisher.Publish(ctx, events)
+	}
+}
+
+// device runs one device; it reports whether it ran and whether the message must be retried.
+func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, view *jobView) (ran, retry bool) {
+	log = log.With("device_id", id)
+	runID := RunID(m.JobID, id)
+	from := rec.state(id)
+	defer func() {
+		if p := recover(); p != nil {
+			// One device's bug never takes the others down: record it as failed.
+			log.Error("device run panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			rec.add(Change{DeviceID: id, From: rec.state(id), To: run.Failed, RunID: runID, Reason: "internal_error"})
+		}
+	}()
+	now := x.now()
+	r := run.Run{ID: runID, DeviceID: id, Command: m.Command, JobID: m.JobID, RequestedBy: m.RequestedBy, CreatedAt: now}
+	if x.RunTTL > 0 {
+		r.ExpiresAt = now.Add(x.RunTTL)
+	}
+	started, err := x.Runs.Start(ctx, r)
+	switch {
+	case errors.Is(err, run.ErrFinished):
+		// An earlier delivery ran it; make sure the job knows how it ended.
+		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS})
+		return false, false
+	case errors.Is(err, run.ErrLeased):
+		return false, true
+	case err != nil:
+		log.Error("start run", "err", err)
+		return false, true
+	}
+	rec.add(Change{DeviceID: id, From: from, To: run.Running, RunID: runID})
+
+	final := x.execute(ctx, log, m, id, started)
+	if err := x.Runs.Finish(context.WithoutCancel(ctx), final.run, final.seq, final.pending); err != nil {
+		if errors.Is(err, run.ErrFinished) {
+			return true, false
+		}
+		log.Error("finish run", "err", err)
+		return true, true
+	}
+	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS})
+	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
+	return true, false
+}
+
+type finished struct {
+	run     run.Run
+	seq     int
+	pending []byte
+}
+
+// execute resolves the device and runs the command, streaming output into chunks.
+func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id string, r run.Run) finished {
+	fail := func(status run.Status, reason, msg string) finished {
+		end := x.now()
+		r.Status, r.Reason, r.Message, r.FinishedAt = status, reason, msg, &end
+		return finished{run: r}
+	}
+	d, err := x.Devices.Get(ctx, id)
+	if errors.Is(err, device.ErrNotFound) {
+		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+	}
+	if err != nil {
+		log.Error("get device", "err", err)
+		return fail(run.Failed, "internal_error", "could not read the device")
+	}
+	cred, err := x.Devices.CredentialFor(ctx, d)
+	if err != nil {
+		log.Error("get credential", "err", err)
+		return fail(run.AuthFailed, "credential_unavailable", "the device's credential could not be read")
+	}
+	target := sshexec.Target{
+		Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
+		Password: cred.Password, PrivateKeyPEM: []byte(cred.PrivateKey), Passphrase: cred.Passphrase,
+		HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
+	}
+	switch d.AuthMethod {
+	case device.AuthKeyboardInteractive:
+		target.AuthMethod = sshexec.AuthKeyboardInteractive
+	case device.AuthPrivateKey:
+		target.AuthMethod = sshexec.AuthPublicKey
+	default:
+		target.AuthMethod = sshexec.AuthPassword
+	}
+	rctx, cancel := context.WithTimeout(ctx, m.Options.Timeout())
+	defer cancel()
+	// The engine enforces the output cap: past it the session is closed and Truncated set.
+	sink := run.NewChunkWriter(ctx, x.Runs, r)
+	res := x.Engine.Run(rctx, target, m.Command, sink)
+	end := x.now()
+	r.Status = run.Status(res.Status)
+	if res.Status == sshexec.StatusCancelled {
+		r.Status = run.Cancelled
+	}
+	r.Reason, r.Message, r.ExitStatus = string(res.Reason), res.Message, res.ExitStatus
+	r.Truncated = res.Truncated
+	r.Bytes, r.Chunks = sink.Bytes(), sink.Chunks()
+	r.FinishedAt = &end
+	r.Timings = run.Timings{
+		ConnectMS: res.Timings.Connect.Milliseconds(), AuthMS: res.Timings.Auth.Milliseconds(),
+		FirstByteMS: res.Timings.FirstByte.Milliseconds(), TotalMS: res.Timings.Total.Milliseconds(),
+	}
+	seq, pending := sink.Pending()
+	return finished{run: r, seq: seq, pending: pending}
+}
+
+// jobView is the executor's cached view of its job: cancel requests and failures.
+type jobView struct {
+	x   *Executor
+	mu  sync.Mutex
+	job Job
+	at  time.Time
+}
+
+func (v *jobView) current() Job {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.job
+}
+
+// stopping reports whether devices not yet started must be cancelled, and why.
+func (v *jobView) stopping(ctx context.Context) (bool, string) {
+	refresh := v.x.JobRefresh
+	if refresh == 0 {
+		refresh = 250 * time.Millisecond
+	}
+	v.mu.Lock()
+	stale := v.x.now().Sub(v.at) >= refresh
+	v.mu.Unlock()
+	if stale {
+		if j, err := v.x.Jobs.GetJob(ctx, v.job.ID); err == nil {
+			v.mu.Lock()
+			v.job, v.at = j, v.x.now()
+			v.mu.Unlock()
+		}
+	}
+	v.mu.Lock()
+	j := v.job
+	v.mu.Unlock()
+	if j.CancelRequested || j.Status.Terminal() {
+		return true, StopReason(j.StopStatus)
+	}
+	limit := j.Options.ErrorLimit(j.DeviceCount)
+	if limit < 0 {
+		return false, ""
+	}
+	failures := 0
+	for s, n := range j.Counts {
+		if s.IsFailure() {
+			failures += n
+		}
+	}
+	if failures > limit {
+		if _, err := v.x.Jobs.RequestStop(ctx, j.ID, JobStopped); err != nil && !errors.Is(err, ErrJobFinished) {
+			v.x.logger().Error("stop job at max_errors", "job_id", j.ID, "err", err)
+		}
+		v.mu.Lock()
+		if !v.job.CancelRequested {
+			v.job.CancelRequested, v.job.StopStatus = true, JobStopped
+		}
+		v.mu.Unlock()
+		return true, "max_errors"
+	}
+	return false, ""
+}
+
+// StopReason is the reason recorded on devices cancelled because a job stopped with status s.
+func StopReason(s JobStatus) string {
+	switch s {
+	case JobFailed:
+		return "enqueue_failed"
+	case JobStopped:
+		return "max_errors"
+	default:
+		return "cancelled"
+	}
+}

@@ -1,0 +1,674 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Item layout of the jobs table:
+//
+//	JOB#<id>  META           the job: command, options, status, counts (c_<status>), seq,
+//	                         batches_done, cancel_requested, stop_status
+//	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
+//	                         device id to {s: status, r: run id, why: reason, ms, q: seq})
+//	JOB#<id>  EVT#<seq>      one progress event, for clients catching up
+//
+// Device ids may contain dots, so device paths in update expressions use placeholders written
+// here rather than the expression builder (which splits names on dots).
+const (
+	jobPrefix   = "JOB#"
+	jobMetaSK   = "META"
+	batchPrefix = "BATCH#"
+	eventPrefix = "EVT#"
+
+	batchPending = "pending"
+	batchSent    = "sent"
+	batchDone    = "done"
+)
+
+// JobStore keeps bulk jobs in the jobs table; it implements bulk.ExecStore.
+type JobStore struct {
+	db    API
+	table string
+	now   func() time.Time
+}
+
+// NewJobStore returns a store over the named jobs table.
+func NewJobStore(db API, table string) (*JobStore, error) {
+	if db == nil || table == "" {
+		return nil, errors.New("new job store: client and table name are required")
+	}
+	return &JobStore{db: db, table: table, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+type jobItem struct {
+	PK              string         `dynamodbav:"pk"`
+	SK              string         `dynamodbav:"sk"`
+	ID              string         `dynamodbav:"id"`
+	Command         string         `dynamodbav:"command"`
+	RequestedBy     string         `dynamodbav:"requested_by"`
+	DeviceCount     int            `dynamodbav:"device_count"`
+	Batches         int            `dynamodbav:"batches"`
+	Status          string         `dynamodbav:"status"`
+	Options         bulk.Options   `dynamodbav:"options"`
+	Seq             int64          `dynamodbav:"seq"`
+	Error           string         `dynamodbav:"error,omitempty"`
+	CreatedAt       time.Time      `dynamodbav:"created_at"`
+	FinishedAt      *time.Time     `dynamodbav:"finished_at,omitempty"`
+	CancelRequested bool           `dynamodbav:"cancel_requested"`
+	StopStatus      string         `dynamodbav:"stop_status,omitempty"`
+	BatchesDone     int            `dynamodbav:"batches_done"`
+	ExpiresAt       int64          `dynamodbav:"expires_at,omitempty"`
+	Counts          map[string]int `dynamodbav:"-"`
+}
+
+func countAttr(s run.Status) string { return "c_" + string(s) }
+
+func jobKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: jobPrefix + id},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: jobMetaSK},
+	}
+}
+
+func batchKey(jobID string, batch int) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: jobPrefix + jobID},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: batchSK(batch)},
+	}
+}
+
+func batchSK(i int) string { return fmt.Sprintf("%s%05d", batchPrefix, i) }
+
+func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
+	var it jobItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return bulk.Job{}, fmt.Errorf("unmarshal job: %w", err)
+	}
+	j := bulk.Job{
+		ID: it.ID, Command: it.Command, RequestedBy: it.RequestedBy, DeviceCount: it.DeviceCount,
+		Batches: it.Batches, Status: bulk.JobStatus(it.Status), Options: it.Options, Seq: it.Seq,
+		Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, CancelRequested: it.CancelRequested,
+		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{},
+	}
+	for _, s := range run.Statuses() {
+		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
+			n, _ := strconv.Atoi(v.Value)
+			j.Counts[s] = n
+		} else {
+			j.Counts[s] = 0
+		}
+	}
+	if it.ExpiresAt > 0 {
+		j.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	return j, nil
+}
+
+type devState struct {
+	S   string `dynamodbav:"s"`
+	R   string `dynamodbav:"r,omitempty"`
+	Why string `dynamodbav:"why,omitempty"`
+	MS  int64  `dynamodbav:"ms,omitempty"`
+	Q   int64  `dynamodbav:"q,omitempty"`
+}
+
+type batchItem struct {
+	PK        string              `dynamodbav:"pk"`
+	SK        string              `dynamodbav:"sk"`
+	Batch     int                 `dynamodbav:"batch"`
+	DeviceIDs []string            `dynamodbav:"device_ids"`
+	State     string              `dynamodbav:"state"`
+	Devs      map[string]devState `dynamodbav:"devs"`
+	ExpiresAt int64               `dynamodbav:"expires_at,omitempty"`
+}
+
+// CreateJob writes the job and its batch items (BatchWriteItem, 25 a call).
+func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string, sent int) error {
+	it := jobItem{
+		PK: jobPrefix + j.ID, SK: jobMetaSK, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
+		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
+		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt),
+	}
+	meta, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("marshal job %s: %w", j.ID, err)
+	}
+	for _, st := range run.Statuses() {
+		meta[countAttr(st)] = &types.AttributeValueMemberN{Value: "0"}
+	}
+	meta[countAttr(run.Queued)] = &types.AttributeValueMemberN{Value: strconv.Itoa(j.DeviceCount)}
+	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(resources.AttrPK))).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: meta,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	}); err != nil {
+		return fmt.Errorf("put job %s: %w", j.ID, err)
+	}
+	var writes []types.WriteRequest
+	for i, ids := range batches {
+		state := batchSent
+		if i >= sent {
+			state = batchPending
+		}
+		devs := make(map[string]devState, len(ids))
+		for _, id := range ids {
+			devs[id] = devState{S: string(run.Queued), R: bulk.RunID(j.ID, id)}
+		}
+		item, err := attributevalue.MarshalMap(batchItem{
+			PK: jobPrefix + j.ID, SK: batchSK(i), Batch: i, DeviceIDs: ids, State: state, Devs: devs, ExpiresAt: expiry(j.ExpiresAt),
+		})
+		if err != nil {
+			return fmt.Errorf("marshal batch %d: %w", i, err)
+		}
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	return s.batchWrite(ctx, writes)
+}
+
+// batchWrite writes requests 25 at a time, retrying unprocessed items with backoff.
+func (s *JobStore) batchWrite(ctx context.Context, writes []types.WriteRequest) error {
+	for len(writes) > 0 {
+		n := min(25, len(writes))
+		req := map[string][]types.WriteRequest{s.table: writes[:n]}
+		writes = writes[n:]
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 10 {
+				return errors.New("batch write: unprocessed items after 10 attempts")
+			}
+			out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
+			if err != nil {
+				return fmt.Errorf("batch write: %w", err)
+			}
+			req = out.UnprocessedItems
+			if len(req) > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// GetJob returns a job's summary; bulk.ErrJobNotFound when there is none.
+func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: jobKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return bulk.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return bulk.Job{}, bulk.ErrJobNotFound
+	}
+	return decodeJob(out.Item)
+}
+
+// MarkRunning moves a queued job to running; a job in any other state is left alone.
+func (s *JobStore) MarkRunning(ctx context.Context, jobID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: jobKey(jobID),
+		UpdateExpression:          aws.String("SET #st = :running"),
+		ConditionExpression:       aws.String("#st = :queued"),
+		ExpressionAttributeNames:  map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":running": sv(string(bulk.JobRunning)), ":queued": sv(string(bulk.JobQueued))},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("mark job %s running: %w", jobID, err)
+	}
+	return nil
+}
+
+func sv(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func nv(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// BatchStates returns the stored state of each device of a batch.
+func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (map[string]bulk.DeviceState, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: batchKey(jobID, batch), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get batch %d of job %s: %w", batch, jobID, err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("batch %d of job %s: %w", batch, jobID, bulk.ErrJobNotFound)
+	}
+	var it batchItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return nil, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
+	}
+	states := make(map[string]bulk.DeviceState, len(it.Devs))
+	for id, d := range it.Devs {
+		states[id] = bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: d.R, Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: batch}
+	}
+	return states, nil
+}
+
+// Record applies changes to a batch atomically with the job's counts (see bulk.ExecStore).
+func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes []bulk.Change) ([]bulk.Event, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	// Reserve one sequence number per change; a crash after this leaves a gap, never a repeat.
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: jobKey(jobID),
+		UpdateExpression:          aws.String("ADD #seq :k"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#seq": "seq"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": nv(int64(len(changes)))},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if isConditionFailed(err) {
+		return nil, bulk.ErrJobNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reserve event numbers of job %s: %w", jobID, err)
+	}
+	job, err := decodeJob(out.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	first := job.Seq - int64(len(changes)) + 1
+
+	names := map[string]string{"#devs": "devs", "#s": "s"}
+	values := map[string]types.AttributeValue{}
+	var sets, conds []string
+	deltas := map[run.Status]int{}
+	events := make([]bulk.Event, len(changes))
+	now := s.now()
+	for i, c := range changes {
+		seq := first + int64(i)
+		d := fmt.Sprintf("#d%d", i)
+		names[d] = c.DeviceID
+		st, err := attributevalue.MarshalMap(devState{S: string(c.To), R: c.RunID, Why: c.Reason, MS: c.DurationMS, Q: seq})
+		if err != nil {
+			return nil, fmt.Errorf("marshal device state: %w", err)
+		}
+		values[fmt.Sprintf(":v%d", i)] = &types.AttributeValueMemberM{Value: st}
+		values[fmt.Sprintf(":f%d", i)] = sv(string(c.From))
+		sets = append(sets, fmt.Sprintf("#devs.%s = :v%d", d, i))
+		conds = append(conds, fmt.Sprintf("#devs.%s.#s = :f%d", d, i))
+		deltas[c.From]--
+		deltas[c.To]++
+		events[i] = bulk.Event{
+			Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
+			Reason: c.Reason, DurationMS: c.DurationMS, Seq: seq, At: now,
+		}
+	}
+	var adds []string
+	metaValues := map[string]types.AttributeValue{}
+	metaNames := map[string]string{}
+	for st, n := range deltas {
+		if n == 0 {
+			continue
+		}
+		k := "#c_" + string(st)
+		metaNames[k] = countAttr(st)
+		metaValues[":n_"+string(st)] = nv(int64(n))
+		adds = append(adds, fmt.Sprintf("%s :n_%s", k, st))
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:          aws.String("SET " + strings.Join(sets, ", ")),
+		ConditionExpression:       aws.String(strings.Join(conds, " AND ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}}
+	if len(adds) > 0 {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: jobKey(jobID),
+			UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ")),
+			ExpressionAttributeNames:  metaNames,
+			ExpressionAttributeValues: metaValues,
+		}})
+	}
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		if onlyConditionFailed(err) {
+			return nil, bulk.ErrStateChanged
+		}
+		return nil, fmt.Errorf("record %d changes of job %s: %w", len(changes), jobID, err)
+	}
+	// The counts in the events are the job's as of this write (others may be in flight).
+	counts := map[run.Status]int{}
+	for st, n := range job.Counts {
+		counts[st] = n + deltas[st]
+	}
+	for i := range events {
+		events[i].Counts = counts
+	}
+	if err := s.putEvents(ctx, jobID, events, job.ExpiresAt); err != nil {
+		return events, err
+	}
+	return events, nil
+}
+
+// putEvents appends events to the job's event log.
+func (s *JobStore) putEvents(ctx context.Context, jobID string, events []bulk.Event, expires time.Time) error {
+	writes := make([]types.WriteRequest, 0, len(events))
+	for _, e := range events {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		item := map[string]types.AttributeValue{
+			resources.AttrPK: sv(jobPrefix + jobID),
+			resources.AttrSK: sv(fmt.Sprintf("%s%012d", eventPrefix, e.Seq)),
+			"event":          sv(string(body)),
+		}
+		if x := expiry(expires); x > 0 {
+			item[resources.TTLAttribute] = nv(x)
+		}
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	return s.batchWrite(ctx, writes)
+}
+
+// Events returns up to limit of the job's events with a sequence number above since.
+func (s *JobStore) Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error) {
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(jobPrefix + jobID)).
+		And(expression.Key(resources.AttrSK).Between(expression.Value(fmt.Sprintf("%s%012d", eventPrefix, since+1)), expression.Value(eventPrefix+"~")))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		Limit: aws.Int32(int32(limit)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query events of job %s: %w", jobID, err)
+	}
+	events := make([]json.RawMessage, 0, len(out.Items))
+	for _, item := range out.Items {
+		if v, ok := item["event"].(*types.AttributeValueMemberS); ok {
+			events = append(events, json.RawMessage(v.Value))
+		}
+	}
+	return events, nil
+}
+
+// FinishBatch marks a batch done once and ends the job after its last batch.
+func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) ([]bulk.Event, error) {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+			UpdateExpression:          aws.String("SET #state = :done"),
+			ConditionExpression:       aws.String("attribute_exists(pk) AND #state <> :done"),
+			ExpressionAttributeNames:  map[string]string{"#state": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":done": sv(batchDone)},
+		}},
+		{Update: &types.Update{
+			TableName: aws.String(s.table), Key: jobKey(jobID),
+			UpdateExpression:          aws.String("ADD #bd :one"),
+			ExpressionAttributeNames:  map[string]string{"#bd": "batches_done"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": nv(1)},
+		}},
+	}})
+	if err != nil && !onlyConditionFailed(err) {
+		return nil, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
+	}
+	return s.completeIfDone(ctx, jobID)
+}
+
+// completeIfDone ends the job when all its batches are done; it is idempotent.
+func (s *JobStore) completeIfDone(ctx context.Context, jobID string) ([]bulk.Event, error) {
+	job, err := s.GetJob(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if job.BatchesDone < job.Batches || job.Status.Terminal() {
+		return nil, nil
+	}
+	final := bulk.JobCompleted
+	if job.StopStatus != "" {
+		final = job.StopStatus
+	}
+	now := s.now()
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: jobKey(jobID),
+		UpdateExpression:    aws.String("SET #st = :final, finished_at = :now ADD #seq :one"),
+		ConditionExpression: aws.String("NOT (#st IN (:c1, :c2, :c3, :c4))"),
+		ExpressionAttributeNames: map[string]string{
+			"#st": "status", "#seq": "seq",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":final": sv(string(final)), ":now": sv(now.Format(time.RFC3339Nano)), ":one": nv(1),
+			":c1": sv(string(bulk.JobCompleted)), ":c2": sv(string(bulk.JobCancelled)),
+			":c3": sv(string(bulk.JobStopped)), ":c4": sv(string(bulk.JobFailed)),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if isConditionFailed(err) {
+		return nil, nil // someone else ended it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete job %s: %w", jobID, err)
+	}
+	done, err := decodeJob(out.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	ev := bulk.Event{Type: bulk.EventJobDone, JobID: jobID, Status: string(done.Status), Seq: done.Seq, Counts: done.Counts, At: now}
+	if err := s.putEvents(ctx, jobID, []bulk.Event{ev}, done.ExpiresAt); err != nil {
+		return []bulk.Event{ev}, err
+	}
+	return []bulk.Event{ev}, nil
+}
+
+// RequestStop flags the job to stop with status (the first reason wins).
+func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.JobStatus) (bulk.Job, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: jobKey(jobID),
+		UpdateExpression:    aws.String("SET cancel_requested = :t, stop_status = if_not_exists(stop_status, :s)"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND NOT (#st IN (:c1, :c2, :c3, :c4))"),
+		ExpressionAttributeNames: map[string]string{
+			"#st": "status",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":t": &types.AttributeValueMemberBOOL{Value: true}, ":s": sv(string(status)),
+			":c1": sv(string(bulk.JobCompleted)), ":c2": sv(string(bulk.JobCancelled)),
+			":c3": sv(string(bulk.JobStopped)), ":c4": sv(string(bulk.JobFailed)),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if isConditionFailed(err) {
+		var ccf *types.ConditionalCheckFailedException
+		errors.As(err, &ccf)
+		if ccf.Item == nil {
+			return bulk.Job{}, bulk.ErrJobNotFound
+		}
+		return bulk.Job{}, bulk.ErrJobFinished
+	}
+	if err != nil {
+		return bulk.Job{}, fmt.Errorf("stop job %s: %w", jobID, err)
+	}
+	return decodeJob(out.Attributes)
+}
+
+// AbortBatches cancels the non-terminal devices of batches that no executor will run.
+func (s *JobStore) AbortBatches(ctx context.Context, jobID string, batches []int, status bulk.JobStatus, reason string) ([]bulk.Event, error) {
+	if _, err := s.RequestStop(ctx, jobID, status); err != nil && !errors.Is(err, bulk.ErrJobFinished) {
+		return nil, err
+	}
+	if status == bulk.JobFailed {
+		_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: jobKey(jobID),
+			UpdateExpression:          aws.String("SET #e = :e"),
+			ExpressionAttributeNames:  map[string]string{"#e": "error"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": sv("some batches could not be enqueued; their devices were cancelled")},
+		})
+	}
+	var events []bulk.Event
+	for _, b := range batches {
+		for attempt := 0; ; attempt++ {
+			states, err := s.BatchStates(ctx, jobID, b)
+			if err != nil {
+				return events, err
+			}
+			var changes []bulk.Change
+			ids := make([]string, 0, len(states))
+			for id := range states {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			for _, id := range ids {
+				st := states[id]
+				if !st.Status.Terminal() {
+					changes = append(changes, bulk.Change{DeviceID: id, From: st.Status, To: run.Cancelled, RunID: st.RunID, Reason: reason})
+				}
+			}
+			evs, err := s.Record(ctx, jobID, b, changes)
+			if errors.Is(err, bulk.ErrStateChanged) && attempt < 5 {
+				continue
+			}
+			if err != nil {
+				return events, err
+			}
+			events = append(events, evs...)
+			break
+		}
+		evs, err := s.FinishBatch(ctx, jobID, b)
+		if err != nil {
+			return events, err
+		}
+		events = append(events, evs...)
+	}
+	return events, nil
+}
+
+// PendingBatches lists the job's never-sent batches in order.
+func (s *JobStore) PendingBatches(ctx context.Context, jobID string) ([]int, error) {
+	items, err := s.queryBatches(ctx, jobID, "", true)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, it := range items {
+		if it.State == batchPending {
+			out = append(out, it.Batch)
+		}
+	}
+	return out, nil
+}
+
+// ClaimPendingBatch marks the first pending batch sent and returns it.
+func (s *JobStore) ClaimPendingBatch(ctx context.Context, jobID string) (int, []string, bool, error) {
+	items, err := s.queryBatches(ctx, jobID, "", true)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	for _, it := range items {
+		if it.State != batchPending {
+			continue
+		}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: batchKey(jobID, it.Batch),
+			UpdateExpression:          aws.String("SET #state = :sent"),
+			ConditionExpression:       aws.String("#state = :pending"),
+			ExpressionAttributeNames:  map[string]string{"#state": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":sent": sv(batchSent), ":pending": sv(batchPending)},
+		})
+		if isConditionFailed(err) {
+			continue // another executor claimed it
+		}
+		if err != nil {
+			return 0, nil, false, fmt.Errorf("claim batch %d of job %s: %w", it.Batch, jobID, err)
+		}
+		return it.Batch, it.DeviceIDs, true, nil
+	}
+	return 0, nil, false, nil
+}
+
+// queryBatches reads the job's batch items from startSK on (all when empty).
+func (s *JobStore) queryBatches(ctx context.Context, jobID, startSK string, onlyState bool) ([]batchItem, error) {
+	lower := batchPrefix
+	if startSK != "" {
+		lower = startSK
+	}
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(jobPrefix + jobID)).
+		And(expression.Key(resources.AttrSK).Between(expression.Value(lower), expression.Value(batchPrefix+"~")))
+	b := expression.NewBuilder().WithKeyCondition(kc)
+	if onlyState {
+		b = b.WithProjection(expression.NamesList(expression.Name("batch"), expression.Name("state"), expression.Name("device_ids")))
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	}
+	if onlyState {
+		in.ProjectionExpression = expr.Projection()
+	}
+	var out []batchItem
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query batches of job %s: %w", jobID, err)
+		}
+		var items []batchItem
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+			return nil, fmt.Errorf("unmarshal batches of job %s: %w", jobID, err)
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}
+
+// Devices returns a page of the job's devices in batch order; the cursor is the next batch.
+func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, limit int) ([]bulk.DeviceState, string, error) {
+	if _, err := s.GetJob(ctx, jobID); err != nil {
+		return nil, "", err
+	}
+	start := 0
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 0 {
+			return nil, "", bulk.ErrBadCursor
+		}
+		start = n
+	}
+	if limit <= 0 {
+		limit = 500
+	}
+	items, err := s.queryBatches(ctx, jobID, batchSK(start), false)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []bulk.DeviceState
+	next := ""
+	for _, it := range items {
+		if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
+			next = strconv.Itoa(it.Batch)
+			break
+		}
+		for _, id := range it.DeviceIDs {
+			d := it.Devs[id]
+			out = append(out, bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: d.R, Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: it.Batch})
+		}
+	}
+	return out, next, nil
+}

@@ -1,0 +1,491 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Item layout of the runs table:
+//
+//	RUN#<id>        META            the run (GSI by_device: DEV#<device> / <created>#<id>;
+//	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
+//	RUN#<id>        CHUNK#<000000>  one output chunk, in order
+//	DEVBYTES#<dev>  COUNTER         the device's stored output bytes
+const (
+	runPrefix      = "RUN#"
+	runMetaSK      = "META"
+	chunkPrefix    = "CHUNK#"
+	counterPrefix  = "DEVBYTES#"
+	counterSK      = "COUNTER"
+	devIndexPrefix = "DEV#"
+	dayIndexPrefix = "DAY#"
+	// timeLayout sorts lexically in time order (fixed width, UTC).
+	timeLayout = "2006-01-02T15:04:05.000000000Z"
+)
+
+// RunStore keeps runs, their output chunks and the per-device byte counters in the runs table.
+type RunStore struct {
+	db    API
+	table string
+	// Lease is how long a started run is protected from being taken over by a redelivered
+	// message; it must exceed the executor's timeout so a live attempt is never taken over.
+	Lease time.Duration
+	now   func() time.Time
+}
+
+// NewRunStore returns a store over the named runs table.
+func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
+	if db == nil || table == "" {
+		return nil, errors.New("new run store: client and table name are required")
+	}
+	if lease <= 0 {
+		return nil, errors.New("new run store: lease must be positive")
+	}
+	return &RunStore{db: db, table: table, Lease: lease, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+type runItem struct {
+	PK          string     `dynamodbav:"pk"`
+	SK          string     `dynamodbav:"sk"`
+	GSI1PK      string     `dynamodbav:"gsi1pk"`
+	GSI1SK      string     `dynamodbav:"gsi1sk"`
+	GSI2PK      string     `dynamodbav:"gsi2pk"`
+	GSI2SK      string     `dynamodbav:"gsi2sk"`
+	ID          string     `dynamodbav:"id"`
+	DeviceID    string     `dynamodbav:"device_id"`
+	Command     string     `dynamodbav:"command"`
+	JobID       string     `dynamodbav:"job_id,omitempty"`
+	RequestedBy string     `dynamodbav:"requested_by"`
+	Status      string     `dynamodbav:"status"`
+	Reason      string     `dynamodbav:"reason,omitempty"`
+	Message     string     `dynamodbav:"message,omitempty"`
+	ExitStatus  *int       `dynamodbav:"exit_status,omitempty"`
+	Bytes       int64      `dynamodbav:"bytes"`
+	Chunks      int        `dynamodbav:"chunks"`
+	Truncated   bool       `dynamodbav:"truncated"`
+	Attempt     int        `dynamodbav:"attempt"`
+	LeaseUntil  int64      `dynamodbav:"lease_until"`
+	CreatedAt   time.Time  `dynamodbav:"created_at"`
+	StartedAt   *time.Time `dynamodbav:"started_at,omitempty"`
+	FinishedAt  *time.Time `dynamodbav:"finished_at,omitempty"`
+	ConnectMS   int64      `dynamodbav:"connect_ms"`
+	AuthMS      int64      `dynamodbav:"auth_ms"`
+	FirstByteMS int64      `dynamodbav:"first_byte_ms"`
+	TotalMS     int64      `dynamodbav:"total_ms"`
+	ExpiresAt   int64      `dynamodbav:"expires_at,omitempty"`
+}
+
+func runKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + id},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: runMetaSK},
+	}
+}
+
+func counterKey(deviceID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: counterSK},
+	}
+}
+
+func chunkSK(seq int) string { return fmt.Sprintf("%s%06d", chunkPrefix, seq) }
+
+func expiry(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func toRunItem(r run.Run, leaseUntil time.Time) runItem {
+	created := r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID
+	return runItem{
+		PK: runPrefix + r.ID, SK: runMetaSK,
+		GSI1PK: devIndexPrefix + r.DeviceID, GSI1SK: created,
+		GSI2PK: dayIndexPrefix + r.CreatedAt.UTC().Format("2006-01-02"), GSI2SK: created,
+		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
+		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
+		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Attempt: r.Attempt,
+		LeaseUntil: leaseUntil.UnixMilli(), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
+		ExpiresAt: expiry(r.ExpiresAt),
+	}
+}
+
+func (it runItem) run() run.Run {
+	r := run.Run{
+		ID: it.ID, DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
+		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
+		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, Attempt: it.Attempt,
+		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
+		Timings: run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
+	}
+	if it.ExpiresAt > 0 {
+		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	return r
+}
+
+// Start records r as running (see run.Store). It returns run.ErrLeased while a previous attempt's
+// lease has not expired.
+func (s *RunStore) Start(ctx context.Context, r run.Run) (run.Run, error) {
+	now := s.now()
+	r.Status = run.Running
+	if r.Attempt == 0 {
+		r.Attempt = 1
+	}
+	r.StartedAt = &now
+	item, err := attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
+	if err != nil {
+		return run.Run{}, fmt.Errorf("marshal run %s: %w", r.ID, err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return r, nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return run.Run{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	var old runItem
+	if err := attributevalue.UnmarshalMap(ccf.Item, &old); err != nil {
+		return run.Run{}, fmt.Errorf("unmarshal run %s: %w", r.ID, err)
+	}
+	if run.Status(old.Status).Terminal() {
+		return old.run(), run.ErrFinished
+	}
+	if old.LeaseUntil > now.UnixMilli() {
+		return old.run(), run.ErrLeased
+	}
+	// The previous attempt died: drop its partial output, then take the run over.
+	if err := s.deleteChunks(ctx, old.ID, old.DeviceID); err != nil {
+		return run.Run{}, err
+	}
+	r.Attempt = old.Attempt + 1
+	r.CreatedAt = old.CreatedAt
+	item, err = attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
+	if err != nil {
+		return run.Run{}, fmt.Errorf("marshal run %s: %w", r.ID, err)
+	}
+	cond, err := expression.NewBuilder().WithCondition(expression.Name("attempt").Equal(expression.Value(old.Attempt))).Build()
+	if err != nil {
+		return run.Run{}, fmt.Errorf("build condition: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+	})
+	if isConditionFailed(err) {
+		return old.run(), run.ErrLeased // another redelivery took it over first
+	}
+	if err != nil {
+		return run.Run{}, fmt.Errorf("take over run %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+// deleteChunks removes every chunk of a run, decrementing the device's counter with each.
+func (s *RunStore) deleteChunks(ctx context.Context, runID, deviceID string) error {
+	chunks, err := s.chunkSizes(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := s.deleteChunk(ctx, runID, deviceID, c.SK, c.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type chunkRef struct {
+	SK   string `dynamodbav:"sk"`
+	Size int64  `dynamodbav:"size"`
+}
+
+func (s *RunStore) chunkSizes(ctx context.Context, runID string) ([]chunkRef, error) {
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + runID)).
+		And(expression.Key(resources.AttrSK).BeginsWith(chunkPrefix))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).
+		WithProjection(expression.NamesList(expression.Name(resources.AttrSK), expression.Name("size"))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	var out []chunkRef
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ConsistentRead: aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query chunks of %s: %w", runID, err)
+		}
+		var refs []chunkRef
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &refs); err != nil {
+			return nil, fmt.Errorf("unmarshal chunks of %s: %w", runID, err)
+		}
+		out = append(out, refs...)
+	}
+	return out, nil
+}
+
+// deleteChunk deletes one chunk and decrements the counter in one transaction; a chunk that is
+// already gone changes nothing, so concurrent or repeated deletes never decrement twice.
+func (s *RunStore) deleteChunk(ctx context.Context, runID, deviceID, sk string, size int64) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName: aws.String(s.table),
+			Key: map[string]types.AttributeValue{
+				resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + runID},
+				resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
+			},
+			ConditionExpression: aws.String("attribute_exists(pk)"),
+		}},
+		counterAdd(s.table, deviceID, -size),
+	}})
+	if err != nil && !onlyConditionFailed(err) {
+		return fmt.Errorf("delete chunk %s of %s: %w", sk, runID, err)
+	}
+	return nil
+}
+
+func counterAdd(table, deviceID string, delta int64) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:        aws.String(table),
+		Key:              counterKey(deviceID),
+		UpdateExpression: aws.String("ADD #b :n SET #d = :d"),
+		ExpressionAttributeNames: map[string]string{
+			"#b": "bytes", "#d": "device_id",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":n": &types.AttributeValueMemberN{Value: strconv.FormatInt(delta, 10)},
+			":d": &types.AttributeValueMemberS{Value: deviceID},
+		},
+	}}
+}
+
+// onlyConditionFailed reports whether a transaction was cancelled solely by condition checks.
+func onlyConditionFailed(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	failed := false
+	for _, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "", "None":
+		case "ConditionalCheckFailed":
+			failed = true
+		default:
+			return false
+		}
+	}
+	return failed
+}
+
+func chunkPut(table string, r run.Run, seq int, data []byte) types.TransactWriteItem {
+	item := map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + r.ID},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: chunkSK(seq)},
+		"data":           &types.AttributeValueMemberB{Value: data},
+		"size":           &types.AttributeValueMemberN{Value: strconv.Itoa(len(data))},
+		"device_id":      &types.AttributeValueMemberS{Value: r.DeviceID},
+	}
+	if e := expiry(r.ExpiresAt); e > 0 {
+		item[resources.TTLAttribute] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e, 10)}
+	}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(table), Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}}
+}
+
+// AppendChunk stores chunk seq and adds its size to the device's counter in one transaction.
+func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []byte) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		chunkPut(s.table, r, seq, data),
+		counterAdd(s.table, r.DeviceID, int64(len(data))),
+	}})
+	if err != nil && !onlyConditionFailed(err) {
+		return fmt.Errorf("append chunk %d of run %s: %w", seq, r.ID, err)
+	}
+	return nil
+}
+
+// Finish stores the run's terminal state together with its last, partial chunk (if any) and the
+// counter increment, in one transaction: a small output costs one round trip.
+func (s *RunStore) Finish(ctx context.Context, r run.Run, seq int, data []byte) error {
+	if !r.Status.Terminal() {
+		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
+	}
+	it := toRunItem(r, time.Time{})
+	item, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("marshal run %s: %w", r.ID, err)
+	}
+	delete(item, "lease_until")
+	cond, err := expression.NewBuilder().WithCondition(
+		expression.Name("attempt").Equal(expression.Value(r.Attempt)).
+			And(expression.Name("status").Equal(expression.Value(string(run.Running))))).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+	}}}
+	if len(data) > 0 {
+		items = append(items, chunkPut(s.table, r, seq, data), counterAdd(s.table, r.DeviceID, int64(len(data))))
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err != nil {
+		if onlyConditionFailed(err) {
+			return fmt.Errorf("finish run %s: %w", r.ID, run.ErrFinished)
+		}
+		return fmt.Errorf("finish run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Get returns one run; run.ErrNotFound when there is none or it has expired.
+func (s *RunStore) Get(ctx context.Context, id string) (run.Run, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: runKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return run.Run{}, fmt.Errorf("get run %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return run.Run{}, run.ErrNotFound
+	}
+	var it runItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return run.Run{}, fmt.Errorf("unmarshal run %s: %w", id, err)
+	}
+	if it.ExpiresAt > 0 && it.ExpiresAt <= s.now().Unix() {
+		return run.Run{}, run.ErrNotFound // expired, waiting for TTL to delete it
+	}
+	return it.run(), nil
+}
+
+// DeviceBytes returns the device's byte counter.
+func (s *RunStore) DeviceBytes(ctx context.Context, deviceID string) (int64, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: counterKey(deviceID), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, fmt.Errorf("get byte counter of %s: %w", deviceID, err)
+	}
+	var c struct {
+		Bytes int64 `dynamodbav:"bytes"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
+		return 0, fmt.Errorf("unmarshal byte counter of %s: %w", deviceID, err)
+	}
+	return c.Bytes, nil
+}
+
+// WriteOutput streams a run's stored output, in order, to w.
+func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Write([]byte) (int, error) }) error {
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + id)).
+		And(expression.Key(resources.AttrSK).BeginsWith(chunkPrefix))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return fmt.Errorf("build query: %w", err)
+	}
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("query output of %s: %w", id, err)
+		}
+		for _, item := range page.Items {
+			b, ok := item["data"].(*types.AttributeValueMemberB)
+			if !ok {
+				return fmt.Errorf("output chunk of %s has no data", id)
+			}
+			if _, err := w.Write(b.Value); err != nil {
+				return fmt.Errorf("write output of %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ListByDevice returns a device's runs, newest first, at most limit, after cursor.
+func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
+	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
+	if !ok {
+		return nil, "", run.ErrBadCursor
+	}
+	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, "", fmt.Errorf("build query: %w", err)
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexRunsByDevice),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("query runs of device %s: %w", deviceID, err)
+	}
+	var items []runItem
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+		return nil, "", fmt.Errorf("unmarshal runs of device %s: %w", deviceID, err)
+	}
+	now := s.now().Unix()
+	runs := make([]run.Run, 0, len(items))
+	for _, it := range items {
+		if it.ExpiresAt > 0 && it.ExpiresAt <= now {
+			continue // expired, waiting for TTL
+		}
+		runs = append(runs, it.run())
+	}
+	next, err := encodeCursor(out.LastEvaluatedKey)
+	if err != nil {
+		return nil, "", err
+	}
+	return runs, next, nil
+}
+
+// Abandon marks a run that will never finish (its batch went to the dead-letter queue) as
+// failed with reason; a terminal or missing run is left alone.
+func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
+	now := s.now()
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: runKey(id),
+		UpdateExpression:    aws.String("SET #st = :failed, reason = :why, finished_at = :now REMOVE lease_until"),
+		ConditionExpression: aws.String("#st = :running"),
+		ExpressionAttributeNames: map[string]string{
+			"#st": "status",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":failed": &types.AttributeValueMemberS{Value: string(run.Failed)}, ":why": &types.AttributeValueMemberS{Value: reason},
+			":now": &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)}, ":running": &types.AttributeValueMemberS{Value: string(run.Running)},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("abandon run %s: %w", id, err)
+	}
+	return nil
+}

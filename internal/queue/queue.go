@@ -1,0 +1,112 @@
+// Package queue sends NetAuto's bulk batch messages to SQS: SendMessageBatch with ten entries a
+// call, several calls at once, and retries of the entries SQS did not take.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/netauto/netauto/internal/bulk"
+)
+
+// API is the part of the SQS client the sender uses.
+type API interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// Sender sends batch messages to one queue; it implements bulk.Queue.
+type Sender struct {
+	client API
+	url    string
+	// Parallel is the number of SendMessageBatch calls in flight (default 4).
+	Parallel int
+	// Attempts is how often an entry is tried before it counts as failed (default 4).
+	Attempts int
+}
+
+// NewSender returns a Sender to the queue at url.
+func NewSender(client API, url string) (*Sender, error) {
+	if client == nil || url == "" {
+		return nil, errors.New("new sender: client and queue URL are required")
+	}
+	return &Sender{client: client, url: url, Parallel: 4, Attempts: 4}, nil
+}
+
+// SendAll sends msgs and returns the indexes of those that could not be sent.
+func (s *Sender) SendAll(ctx context.Context, msgs []bulk.Message) ([]int, error) {
+	bodies := make([]string, len(msgs))
+	for i, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("encode message %d: %w", i, err)
+		}
+		bodies[i] = string(b)
+	}
+	var (
+		mu     sync.Mutex
+		failed []int
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, max(1, s.Parallel))
+	)
+	for start := 0; start < len(msgs); start += 10 {
+		idx := make([]int, 0, 10)
+		for i := start; i < min(start+10, len(msgs)); i++ {
+			idx = append(idx, i)
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(idx []int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if bad := s.send(ctx, idx, bodies); len(bad) > 0 {
+				mu.Lock()
+				failed = append(failed, bad...)
+				mu.Unlock()
+			}
+		}(idx)
+	}
+	wg.Wait()
+	return failed, nil
+}
+
+// send sends one group of at most ten messages, retrying the entries that fail.
+func (s *Sender) send(ctx context.Context, idx []int, bodies []string) []int {
+	attempts := max(1, s.Attempts)
+	for attempt := 0; attempt < attempts && len(idx) > 0; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(time.Duration(50<<attempt) * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return idx
+			case <-t.C:
+			}
+		}
+		entries := make([]types.SendMessageBatchRequestEntry, len(idx))
+		for k, i := range idx {
+			entries[k] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(bodies[i])}
+		}
+		out, err := s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.url), Entries: entries})
+		if err != nil {
+			continue // the whole call failed: retry every entry
+		}
+		var retry []int
+		for _, f := range out.Failed {
+			i, err := strconv.Atoi(aws.ToString(f.Id))
+			if err == nil {
+				retry = append(retry, i)
+			}
+		}
+		idx = retry
+	}
+	return idx
+}

@@ -1,0 +1,171 @@
+// Package run is the domain of one command run on one device: its record, its statuses, and how
+// its output is cut into ordered chunks while it streams. It imports no AWS SDK.
+package run
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is a run's (and a bulk job device's) state.
+type Status string
+
+// Statuses. Queued and Running are transient; the others are terminal.
+const (
+	Queued          Status = "queued"
+	Running         Status = "running"
+	Succeeded       Status = "succeeded"
+	Failed          Status = "failed"
+	TimedOut        Status = "timed_out"
+	Unreachable     Status = "unreachable"
+	AuthFailed      Status = "auth_failed"
+	HostKeyMismatch Status = "host_key_mismatch"
+	Cancelled       Status = "cancelled"
+)
+
+// Statuses lists every status in display order.
+func Statuses() []Status {
+	return []Status{Queued, Running, Succeeded, Failed, TimedOut, Unreachable, AuthFailed, HostKeyMismatch, Cancelled}
+}
+
+// Terminal reports whether s is final.
+func (s Status) Terminal() bool {
+	switch s {
+	case Succeeded, Failed, TimedOut, Unreachable, AuthFailed, HostKeyMismatch, Cancelled:
+		return true
+	}
+	return false
+}
+
+// IsFailure reports whether s counts against a job's max_errors.
+func (s Status) IsFailure() bool {
+	return s.Terminal() && s != Succeeded && s != Cancelled
+}
+
+// Run is one command on one device.
+type Run struct {
+	ID          string `json:"id"`
+	DeviceID    string `json:"device_id"`
+	Command     string `json:"command"`
+	JobID       string `json:"job_id,omitempty"`
+	RequestedBy string `json:"requested_by"`
+	Status      Status `json:"status"`
+	// Reason refines a failed status (e.g. command_error, exit_status, delivery_failed).
+	Reason     string     `json:"reason,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	ExitStatus *int       `json:"exit_status,omitempty"`
+	Bytes      int64      `json:"bytes"`
+	Chunks     int        `json:"chunks"`
+	Truncated  bool       `json:"truncated"`
+	Attempt    int        `json:"attempt"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Timings    Timings    `json:"timings"`
+	// ExpiresAt is when DynamoDB TTL may delete the run (zero: never).
+	ExpiresAt time.Time `json:"-"`
+}
+
+// Timings are a run's phase durations in milliseconds.
+type Timings struct {
+	ConnectMS   int64 `json:"connect_ms"`
+	AuthMS      int64 `json:"auth_ms"`
+	FirstByteMS int64 `json:"first_byte_ms"`
+	TotalMS     int64 `json:"total_ms"`
+}
+
+// Errors of run stores.
+var (
+	ErrNotFound = errors.New("run not found")
+	// ErrFinished means the run already reached a terminal status, so it is not run again.
+	ErrFinished = errors.New("run already finished")
+	// ErrLeased means another attempt holds the run and may still be running it: retry later
+	// rather than run the device twice at once.
+	ErrLeased = errors.New("run is held by another attempt")
+	// ErrBadCursor is returned for a page cursor this API did not issue.
+	ErrBadCursor = errors.New("invalid page cursor")
+)
+
+// ChunkSize is the most output bytes one stored chunk holds: well under DynamoDB's 400 KB item
+// limit, large enough that a 1 MiB output is 16 writes.
+const ChunkSize = 64 << 10
+
+// Store keeps runs and their output.
+type Store interface {
+	// Start records r as running. A run that does not exist is created; a run left running by
+	// an attempt that died is taken over (its partial output is deleted, Attempt increases);
+	// a terminal run is left alone and ErrFinished returned with the stored run.
+	Start(ctx context.Context, r Run) (Run, error)
+	// AppendChunk stores output chunk seq (from 0) of a run and adds its size to the device's
+	// byte counter, atomically; storing the same chunk twice has no effect.
+	AppendChunk(ctx context.Context, r Run, seq int, data []byte) error
+	// Finish stores the run's terminal state together with its last, partial chunk seq (data
+	// may be empty), atomically. ErrFinished when the run is no longer this attempt's.
+	Finish(ctx context.Context, r Run, seq int, data []byte) error
+	// Get returns one run.
+	Get(ctx context.Context, id string) (Run, error)
+}
+
+// ChunkWriter is a Sink that cuts streamed output into ChunkSize pieces and stores each when it
+// is full, so a run's output is never held whole in memory. The last, partial chunk (Pending) is
+// stored by Store.Finish together with the run's terminal state.
+type ChunkWriter struct {
+	ctx   context.Context
+	store Store
+	run   Run
+	buf   []byte
+	seq   int
+	bytes int64
+}
+
+// NewChunkWriter returns a ChunkWriter for r.
+func NewChunkWriter(ctx context.Context, store Store, r Run) *ChunkWriter {
+	return &ChunkWriter{ctx: ctx, store: store, run: r}
+}
+
+// Write buffers p and stores every full chunk.
+func (w *ChunkWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, min(ChunkSize, max(len(p), 4096)))
+		}
+		take := min(ChunkSize-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:take]...)
+		p = p[take:]
+		if len(w.buf) == ChunkSize {
+			if err := w.flush(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (w *ChunkWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if err := w.store.AppendChunk(w.ctx, w.run, w.seq, w.buf); err != nil {
+		return err
+	}
+	w.seq++
+	w.bytes += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Pending returns the sequence number and bytes of the partial chunk not stored yet.
+func (w *ChunkWriter) Pending() (int, []byte) { return w.seq, w.buf }
+
+// Chunks is the number of chunks, counting a non-empty pending one.
+func (w *ChunkWriter) Chunks() int {
+	if len(w.buf) > 0 {
+		return w.seq + 1
+	}
+	return w.seq
+}
+
+// Bytes is the number of bytes written, stored or pending.
+func (w *ChunkWriter) Bytes() int64 { return w.bytes + int64(len(w.buf)) }
