@@ -134,4 +134,3 @@ func queueName(s string) string {
 	}
 	return s
 }
-
