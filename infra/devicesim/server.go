@@ -119,6 +119,9 @@ func (d *device) serverConfig(hostKey ssh.Signer) *ssh.ServerConfig {
 			return nil, errors.New("publickey: not authorised")
 		}
 	}
+	// Like most network gear (and OpenSSH before 9.9): no post-quantum key
+	// exchange, curve25519 first.
+	cfg.KeyExchanges = []string{ssh.KeyExchangeCurve25519, ssh.KeyExchangeECDHP256, ssh.KeyExchangeDH14SHA256}
 	if d.spec.Legacy {
 		cfg.KeyExchanges = []string{"diffie-hellman-group14-sha1"}
 		cfg.Ciphers = []string{"aes128-ctr", "aes128-cbc"}
