@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -28,24 +29,25 @@ type protectedRoute struct {
 	body   []byte
 }
 
-// protectedRoutes are every device route. The writes target device "seed" or create "new1" and
-// "imp1", so a test can check that nothing happened.
-func protectedRoutes(t *testing.T) []protectedRoute {
+// protectedRoutes are every device route, in an order where each allowed write has its target
+// (reads first, delete last). The writes target device seed or create new<suffix> and
+// imp<suffix>, so a test can check that nothing happened.
+func protectedRoutes(t *testing.T, seed, suffix string) []protectedRoute {
 	t.Helper()
 	return []protectedRoute{
 		{"list", "GET", "/v1/devices", "", nil},
-		{"create", "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("new1", map[string]any{"password": "new1-secret"}))},
-		{"import", "POST", "/v1/devices/import", "application/json", mustJSON(t, []any{deviceJSON("imp1", map[string]any{"password": "imp1-secret"})})},
-		{"get", "GET", "/v1/devices/seed", "", nil},
-		{"patch", "PATCH", "/v1/devices/seed", "application/json", []byte(`{"site":"changed","password":"patched-secret"}`)},
-		{"delete", "DELETE", "/v1/devices/seed", "", nil},
+		{"get", "GET", "/v1/devices/" + seed, "", nil},
+		{"create", "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("new"+suffix, map[string]any{"password": "new-secret"}))},
+		{"import", "POST", "/v1/devices/import", "application/json", mustJSON(t, []any{deviceJSON("imp"+suffix, map[string]any{"password": "imp-secret"})})},
+		{"patch", "PATCH", "/v1/devices/" + seed, "application/json", []byte(`{"site":"changed","password":"patched-secret"}`)},
+		{"delete", "DELETE", "/v1/devices/" + seed, "", nil},
 	}
 }
 
-// seedDevice creates device "seed" with a credential as admin.
-func seedDevice(e *env) {
+// seedDevice creates device id with a credential as admin.
+func seedDevice(e *env, id string) {
 	e.t.Helper()
-	if r := e.do(e.tokens[auth.Admin], "POST", "/v1/devices", "application/json", mustJSON(e.t, deviceJSON("seed", nil))); r.Status != http.StatusCreated {
+	if r := e.do(e.tokens[auth.Admin], "POST", "/v1/devices", "application/json", mustJSON(e.t, deviceJSON(id, nil))); r.Status != http.StatusCreated {
 		e.t.Fatalf("seed: %d %s", r.Status, r.Body)
 	}
 }
@@ -93,7 +95,7 @@ func trustedKey(t *testing.T, s *auth.Signer) *rsa.PublicKey {
 func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	seedDevice(e)
+	seedDevice(e, "seed")
 	before := e.snapshot()
 
 	issue := func(s *auth.Signer, spec auth.TokenSpec) string {
@@ -176,7 +178,7 @@ func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 	}
 	t.Run("routes", func(t *testing.T) {
 		for _, tc := range cases {
-			for _, rt := range protectedRoutes(t) {
+			for _, rt := range protectedRoutes(t, "seed", "1") {
 				t.Run(tc.name+"/"+rt.name, func(t *testing.T) {
 					t.Parallel()
 					e := e.forT(t)
@@ -197,12 +199,12 @@ func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 	if _, err := e.secrets.Get(t.Context(), "devices/seed"); err != nil {
 		t.Errorf("the seed's credential is gone: %v", err)
 	}
-	e.assertNoSecrets("new1-secret", "imp1-secret", "patched-secret", good)
+	e.assertNoSecrets("new-secret", "imp-secret", "patched-secret", good)
 }
 
 func TestRoleMatrix(t *testing.T) {
 	t.Parallel()
-	// want[route] is what a reader and an admin get; readers are viewer and operator.
+	// What a reader (viewer, operator) and an admin get on each route.
 	type want struct{ reader, admin int }
 	wants := map[string]want{
 		"list":   {http.StatusOK, http.StatusOK},
@@ -212,38 +214,43 @@ func TestRoleMatrix(t *testing.T) {
 		"patch":  {http.StatusForbidden, http.StatusOK},
 		"delete": {http.StatusForbidden, http.StatusNoContent},
 	}
+	const (
+		nothing = iota
+		reader
+		admin
+	)
 	callers := []struct {
 		name   string
 		groups []string
-		// level: 0 nothing, 1 reader, 2 admin
-		level int
+		level  int
 	}{
-		{"viewer", []string{"viewer"}, 1},
-		{"operator", []string{"operator"}, 1},
-		{"admin", []string{"admin"}, 2},
-		{"viewer and admin groups", []string{"viewer", "admin"}, 2},
-		{"role in other case", []string{"Operator"}, 1},
-		{"no groups", nil, 0},
-		{"unknown group", []string{"netops"}, 0},
-		{"group that only looks like a role", []string{"admins"}, 0},
+		{"viewer", []string{"viewer"}, reader},
+		{"operator", []string{"operator"}, reader},
+		{"admin", []string{"admin"}, admin},
+		{"viewer and admin groups", []string{"viewer", "admin"}, admin},
+		{"role in other case", []string{"Operator"}, reader},
+		{"no groups", nil, nothing},
+		{"unknown group", []string{"netops"}, nothing},
+		{"group that only looks like a role", []string{"admins"}, nothing},
 	}
-	for _, c := range callers {
+	// One env; callers take turns, each on its own seed device and new ids.
+	e := newEnv(t)
+	for i, c := range callers {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			seedDevice(e)
+			e := e.forT(t)
+			seed, suffix := fmt.Sprintf("seed%d", i), fmt.Sprint(i)
+			seedDevice(e, seed)
 			tok, err := e.signer.Issue(auth.TokenSpec{Subject: c.name, Groups: c.groups})
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Routes run in order: reads first, delete last, so every allowed write has a target.
-			for _, rt := range protectedRoutes(t) {
+			for _, rt := range protectedRoutes(t, seed, suffix) {
 				w := wants[rt.name]
 				expect := http.StatusForbidden
 				switch c.level {
-				case 1:
+				case reader:
 					expect = w.reader
-				case 2:
+				case admin:
 					expect = w.admin
 				}
 				before := e.snapshot()
@@ -258,37 +265,37 @@ func TestRoleMatrix(t *testing.T) {
 					if eb.Error.Code != "forbidden" || !strings.Contains(eb.Error.Message, "role") {
 						t.Errorf("%s %s: 403 body %s, want code forbidden naming the role", rt.method, rt.path, r.Body)
 					}
-					e.assertUnchanged(before, "new1", "imp1")
+					e.assertUnchanged(before, "new"+suffix, "imp"+suffix)
 					continue
 				}
 				after := e.snapshot()
 				switch rt.name {
 				case "create":
-					if _, ok := after["new1"]; !ok {
+					if _, ok := after["new"+suffix]; !ok {
 						t.Error("create answered 201 but stored nothing")
 					}
 				case "import":
-					if _, ok := after["imp1"]; !ok {
+					if _, ok := after["imp"+suffix]; !ok {
 						t.Error("import answered 201 but stored nothing")
 					}
 				case "patch":
-					if after["seed"] != before["seed"]+1 {
-						t.Errorf("patch answered 200 but the version went %d -> %d", before["seed"], after["seed"])
+					if after[seed] != before[seed]+1 {
+						t.Errorf("patch answered 200 but the version went %d -> %d", before[seed], after[seed])
 					}
 				case "delete":
-					if _, ok := after["seed"]; ok {
+					if _, ok := after[seed]; ok {
 						t.Error("delete answered 204 but the device is still there")
 					}
 				}
 			}
-			if c.level < 2 {
-				if _, err := e.secrets.Get(t.Context(), "devices/seed"); err != nil {
+			if c.level != admin {
+				if _, err := e.secrets.Get(t.Context(), "devices/"+seed); err != nil {
 					t.Errorf("the seed's credential is gone: %v", err)
 				}
 			}
-			e.assertNoSecrets("new1-secret", "imp1-secret", "patched-secret")
 		})
 	}
+	e.assertNoSecrets("new-secret", "imp-secret", "patched-secret")
 }
 
 func TestPublicRoutesNeedNoToken(t *testing.T) {

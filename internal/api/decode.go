@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -23,16 +24,20 @@ func readBody(r *http.Request, limit int64) ([]byte, *Error, int) {
 		return nil, &Error{Code: "bad_request", Message: "could not read the request body"}, http.StatusBadRequest
 	}
 	if int64(len(body)) > limit {
-		return nil, &Error{Code: "payload_too_large", Message: fmt.Sprintf("request body exceeds %d bytes", limit)}, http.StatusRequestEntityTooLarge
+		return nil, &Error{Code: "payload_too_large", Field: "body", Message: fmt.Sprintf("request body exceeds %d bytes", limit)}, http.StatusRequestEntityTooLarge
 	}
 	return body, nil, 0
 }
 
+// bodyField is the field an error names when the body as a whole is wrong (empty, malformed,
+// trailing data, a JSON value of the wrong kind, too large).
+const bodyField = "body"
+
 // decodeStrict decodes one JSON value into v, rejecting unknown fields, trailing data and type
-// mismatches with an error that names the field.
+// mismatches with an error that names the field (bodyField for the body as a whole).
 func decodeStrict(body []byte, v any) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return &Error{Code: "invalid_json", Message: "request body is empty; send a JSON object"}
+		return &Error{Code: "invalid_json", Field: bodyField, Message: "request body is empty; send a JSON value"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -40,10 +45,10 @@ func decodeStrict(body []byte, v any) *Error {
 		return jsonError(err)
 	}
 	if dec.More() {
-		return &Error{Code: "invalid_json", Message: "request body holds more than one JSON value"}
+		return &Error{Code: "invalid_json", Field: bodyField, Message: "request body holds more than one JSON value"}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &Error{Code: "invalid_json", Message: "request body holds data after the JSON value"}
+		return &Error{Code: "invalid_json", Field: bodyField, Message: "request body holds data after the JSON value"}
 	}
 	return nil
 }
@@ -54,35 +59,46 @@ func jsonError(err error) *Error {
 	switch {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
+		if field == "" {
+			field = bodyField
+		}
 		return &Error{Code: "invalid_type", Field: field,
-			Message: fmt.Sprintf("must be %s, not a JSON %s", describeType(typeErr.Type.String()), typeErr.Value)}
+			Message: fmt.Sprintf("must be %s, not a JSON %s", describeType(typeErr.Type), typeErr.Value)}
 	case errors.As(err, &syntaxErr):
-		return &Error{Code: "invalid_json", Message: fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)}
+		return &Error{Code: "invalid_json", Field: bodyField, Message: fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return &Error{Code: "unknown_field", Field: field, Message: "is not a known field"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &Error{Code: "invalid_json", Message: "JSON ends early"}
+		return &Error{Code: "invalid_json", Field: bodyField, Message: "JSON ends early"}
 	default:
-		return &Error{Code: "invalid_json", Message: "request body is not valid JSON"}
+		return &Error{Code: "invalid_json", Field: bodyField, Message: "request body is not valid JSON"}
 	}
 }
 
-func describeType(t string) string {
-	switch {
-	case strings.Contains(t, "int"):
+// describeType names a Go type in JSON terms, never leaking Go type names.
+func describeType(t reflect.Type) string {
+	if t == nil {
+		return "another JSON type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return "a whole number"
-	case strings.Contains(t, "float"):
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case t == "string" || strings.HasSuffix(t, "AuthMethod"):
+	case reflect.String:
 		return "a string"
-	case t == "bool":
+	case reflect.Bool:
 		return "true or false"
-	case strings.HasPrefix(t, "map"):
+	case reflect.Map, reflect.Struct:
 		return "an object"
-	case strings.HasPrefix(t, "[]"):
+	case reflect.Slice, reflect.Array:
 		return "an array"
 	default:
-		return "a " + t
+		return "another JSON type"
 	}
 }

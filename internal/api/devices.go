@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ type deviceInput struct {
 	ID                string            `json:"id"`
 	Name              string            `json:"name"`
 	Host              string            `json:"host"`
-	Port              int               `json:"port"`
+	Port              *int              `json:"port"` // nil: the default; an explicit 0 is refused
 	Platform          string            `json:"platform"`
 	Username          string            `json:"username"`
 	AuthMethod        device.AuthMethod `json:"auth_method"`
@@ -36,10 +37,23 @@ type deviceInput struct {
 	Passphrase        string            `json:"passphrase"`
 }
 
+// check refuses what the domain cannot see after decoding: an explicit port 0, which the domain
+// would take for "not given" and replace with the default. prefix is prepended to the field.
+func (in deviceInput) check(prefix string) *Error {
+	if in.Port != nil && *in.Port == 0 {
+		return &Error{Code: "invalid", Field: prefix + "port", Message: "must be from 1 to 65535"}
+	}
+	return nil
+}
+
 func (in deviceInput) input() device.Input {
+	port := 0
+	if in.Port != nil {
+		port = *in.Port
+	}
 	return device.Input{
 		Device: device.Device{
-			ID: in.ID, Name: in.Name, Host: in.Host, Port: in.Port, Platform: in.Platform, Username: in.Username,
+			ID: in.ID, Name: in.Name, Host: in.Host, Port: port, Platform: in.Platform, Username: in.Username,
 			AuthMethod: in.AuthMethod, Tags: in.Tags, Site: in.Site, HostKey: in.HostKey,
 			TrustOnFirstUse: in.TrustOnFirstUse, LegacyAlgorithms: in.LegacyAlgorithms, CredentialProfile: in.CredentialProfile,
 		},
@@ -55,6 +69,10 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	}
 	var in deviceInput
 	if e := decodeStrict(body, &in); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	if e := in.check(""); e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
@@ -105,17 +123,28 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 	}
 	f := device.Filter{Platform: q.Get("platform"), Site: q.Get("site")}
 	if tag := q.Get("tag"); tag != "" {
-		k, v, _ := strings.Cut(tag, "=")
-		probe := device.Device{Tags: map[string]string{k: v}}
-		if err := probe.Validate(); err != nil {
-			for _, fe := range err.(*device.ValidationError).Fields {
-				if strings.HasPrefix(fe.Field, "tags") {
-					WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "tag", Message: "must be KEY or KEY=VALUE with a valid tag key"})
-					return
-				}
+		f.TagKey, f.TagValue, _ = strings.Cut(tag, "=")
+	}
+	// The filters are checked by the rules of the fields they match: a value no device can have
+	// is a mistake worth naming, not an empty page.
+	probe := device.Device{Platform: f.Platform, Site: f.Site}
+	if f.TagKey != "" || f.TagValue != "" {
+		probe.Tags = map[string]string{f.TagKey: f.TagValue}
+	}
+	if err := probe.Validate(); err != nil {
+		for _, fe := range err.(*device.ValidationError).Fields {
+			switch {
+			case fe.Field == "platform" && f.Platform != "":
+				WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "platform", Message: fe.Message})
+				return
+			case fe.Field == "site":
+				WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "site", Message: fe.Message})
+				return
+			case strings.HasPrefix(fe.Field, "tags"):
+				WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "tag", Message: "must be KEY or KEY=VALUE with a valid tag key and value"})
+				return
 			}
 		}
-		f.TagKey, f.TagValue = k, v
 	}
 	p := device.Page{Cursor: q.Get("cursor")}
 	if l := q.Get("limit"); l != "" {
@@ -188,7 +217,18 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 }
 
 func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	mode := device.ImportMode(r.URL.Query().Get("mode"))
+	q := r.URL.Query()
+	for k, vs := range q {
+		if k != "mode" {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "unknown_parameter", Field: k, Message: "is not a known query parameter (mode)"})
+			return
+		}
+		if len(vs) > 1 {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: k, Message: "may be given once"})
+			return
+		}
+	}
+	mode := device.ImportMode(q.Get("mode"))
 	switch mode {
 	case "":
 		mode = device.ImportAtomic
@@ -202,15 +242,23 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 		WriteError(w, status, e)
 		return
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := ""
+	if h := r.Header.Get("Content-Type"); h != "" {
+		var err error
+		if ct, _, err = mime.ParseMediaType(h); err != nil {
+			ct = "unparsable"
+		}
+	}
 	var rows []deviceInput
 	switch ct {
 	case "application/json", "":
-		if e := decodeStrict(body, &rows); e != nil {
-			if e.Field != "" && !strings.HasPrefix(e.Field, "rows") {
-				e.Field = "rows." + e.Field
+		var e *Error
+		if rows, e = parseJSONRows(body); e != nil {
+			status := http.StatusBadRequest
+			if e.Code == "payload_too_large" {
+				status = http.StatusRequestEntityTooLarge
 			}
-			WriteError(w, http.StatusBadRequest, e)
+			WriteError(w, status, e)
 			return
 		}
 	case "text/csv":
@@ -256,6 +304,37 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 	}
 }
 
+// parseJSONRows reads a JSON array of devices; an error names the row ("rows[3].port", rows
+// counting from 1 as in the import result).
+func parseJSONRows(body []byte) ([]deviceInput, *Error) {
+	var raws []json.RawMessage
+	if e := decodeStrict(body, &raws); e != nil {
+		if e.Code == "invalid_type" && e.Field == bodyField {
+			e.Field, e.Message = "rows", "must be a JSON array of devices"
+		}
+		return nil, e
+	}
+	if len(raws) > device.MaxImportRows {
+		return nil, &Error{Code: "payload_too_large", Field: "rows", Message: fmt.Sprintf("at most %d devices per import", device.MaxImportRows)}
+	}
+	rows := make([]deviceInput, len(raws))
+	for i, raw := range raws {
+		at := fmt.Sprintf("rows[%d]", i+1)
+		if e := decodeStrict(raw, &rows[i]); e != nil {
+			if e.Field == bodyField {
+				e.Field = at
+			} else {
+				e.Field = at + "." + e.Field
+			}
+			return nil, e
+		}
+		if e := rows[i].check(at + "."); e != nil {
+			return nil, e
+		}
+	}
+	return rows, nil
+}
+
 // csvColumns are the columns a CSV import understands; id, name, host and username are required.
 var csvColumns = []string{"id", "name", "host", "port", "platform", "username", "auth_method", "site", "tags",
 	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "password", "private_key", "passphrase"}
@@ -278,6 +357,9 @@ func parseCSV(body []byte) ([]deviceInput, *Error) {
 	idx := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if h == "" {
+			return nil, &Error{Code: "invalid_csv", Field: "header", Message: fmt.Sprintf("column %d has no name", i+1)}
+		}
 		if !known[h] {
 			return nil, &Error{Code: "unknown_field", Field: h, Message: "is not a known CSV column (" + strings.Join(csvColumns, ", ") + ")"}
 		}
@@ -312,7 +394,10 @@ func parseCSV(body []byte) ([]deviceInput, *Error) {
 			if err != nil {
 				return nil, &Error{Code: "invalid_type", Field: field("port"), Message: "must be a whole number"}
 			}
-			in.Port = n
+			in.Port = &n
+		}
+		if e := in.check(field("")); e != nil {
+			return nil, e
 		}
 		for col, dst := range map[string]*bool{"trust_on_first_use": &in.TrustOnFirstUse, "legacy_algorithms": &in.LegacyAlgorithms} {
 			if v := get(col); v != "" {

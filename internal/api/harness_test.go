@@ -357,7 +357,21 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv, err := api.New(api.Options{Devices: inv, Logger: logger})
+	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
+	jobs, err := dynamo.NewJobStore(ddb, st.Names.Tables[resources.JobsTable])
+	if err != nil {
+		b.Fatal(err)
+	}
+	runs, err := dynamo.NewRunStore(ddb, st.Names.Tables[resources.RunsTable], time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
+	if err != nil {
+		b.Fatal(err)
+	}
+	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
+	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}

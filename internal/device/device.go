@@ -4,6 +4,7 @@
 package device
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/internal/platform"
 )
@@ -145,13 +148,19 @@ func ValidID(id string) bool {
 	return len(id) <= MaxIDLen && idPattern.MatchString(id)
 }
 
-// printable rejects control characters and invalid UTF-8 in free text.
+// printable rejects control characters, invalid UTF-8 and invisible format characters in free
+// text: bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make a name read
+// differently from what it is, zero-width spaces, byte order marks and the like (Unicode category
+// Cf). The zero-width joiner and non-joiner stay allowed: scripts and emoji sequences need them.
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+		if unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d' {
 			return false
 		}
 	}
@@ -238,13 +247,11 @@ func (d *Device) Validate() error {
 	return v.orNil()
 }
 
+// looksLikeAuthorizedKey reports whether s is exactly one public key in authorized_keys form
+// that parses (type, base64 blob of that type, optional comment), without options.
 func looksLikeAuthorizedKey(s string) bool {
-	fields := strings.Fields(s)
-	if len(fields) < 2 {
-		return false
-	}
-	return strings.HasPrefix(fields[0], "ssh-") || strings.HasPrefix(fields[0], "ecdsa-sha2-") ||
-		strings.HasPrefix(fields[0], "sk-")
+	_, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(s))
+	return err == nil && len(options) == 0 && len(bytes.TrimSpace(rest)) == 0
 }
 
 // ValidateCredential checks c against the device's auth method.

@@ -232,11 +232,9 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 		return Device{}, err
 	}
 	if newCred {
-		profile := ""
-		if p.CredentialProfile != nil {
-			profile = *p.CredentialProfile
-		}
-		if err := ValidateCredential(d.AuthMethod, cred, profile); err != nil {
+		// Checked against the profile the device ends up with, so a new credential for a device
+		// that keeps its profile is refused as on create.
+		if err := ValidateCredential(d.AuthMethod, cred, d.CredentialProfile); err != nil {
 			return Device{}, err
 		}
 		d.HasCredential = !cred.Empty()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -198,7 +199,7 @@ func (s *DeviceStore) Delete(ctx context.Context, id string, version int64) erro
 // List scans the devices matching f, at most p.Limit of them, resuming at p.Cursor.
 func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) ([]device.Device, string, error) {
 	start, ok := decodeCursor(p.Cursor, resources.AttrPK, resources.AttrSK)
-	if !ok {
+	if !ok || (start != nil && !isDeviceKey(start)) {
 		return nil, "", device.ErrBadCursor
 	}
 	cond := expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK))
@@ -246,6 +247,17 @@ func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) 
 		return nil, "", err
 	}
 	return out, next, nil
+}
+
+// isDeviceKey reports whether key is a whole device item key (a cursor this store issued holds
+// one); anything else would make DynamoDB refuse the scan with a validation error.
+func isDeviceKey(key map[string]types.AttributeValue) bool {
+	if len(key) != 2 {
+		return false
+	}
+	pk, ok1 := key[resources.AttrPK].(*types.AttributeValueMemberS)
+	sk, ok2 := key[resources.AttrSK].(*types.AttributeValueMemberS)
+	return ok1 && ok2 && len(pk.Value) > len(devicePrefix) && strings.HasPrefix(pk.Value, devicePrefix) && sk.Value == deviceSK
 }
 
 // Existing returns which of ids are taken, with BatchGetItem (100 keys a call).
