@@ -29,7 +29,6 @@ type device struct {
 	invKey  ssh.PublicKey
 	config  *ssh.ServerConfig
 	ln      net.Listener
-	addr    string
 	execOK  bool
 	cfgSize int
 }

@@ -459,29 +459,13 @@ func TestHostKeys(t *testing.T) {
 
 // TestAuthMethods: password with keyboard-interactive fallback, public key.
 func TestAuthMethods(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("key-passphrase-42"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	encPEM := pem.EncodeToMemory(block)
-	block, err = ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plainPEM := pem.EncodeToMemory(block)
+	keys := clientKeys(t)
+	sshPub, plainPEM, encPEM := keys.pub, keys.plainPEM, keys.encPEM
 	_, otherPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err = ssh.MarshalPrivateKey(otherPriv, "")
+	block, err := ssh.MarshalPrivateKey(otherPriv, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +492,7 @@ func TestAuthMethods(t *testing.T) {
 		{"public key with passphrase", linux, func(tg *Target) {
 			tg.AuthMethod = AuthPublicKey
 			tg.PrivateKeyPEM = encPEM
-			tg.Passphrase = "key-passphrase-42"
+			tg.Passphrase = testKeyPassphrase
 		}, StatusSucceeded, ""},
 		{"public key wrong passphrase", linux, func(tg *Target) {
 			tg.AuthMethod = AuthPublicKey

@@ -59,6 +59,46 @@ var sshdUserOnce = sync.OnceValues(func() (string, error) {
 	return password, nil
 })
 
+const testKeyPassphrase = "client-key-passphrase"
+
+// testKeys is a client key pair in OpenSSH PEM form, plain and encrypted.
+type testKeys struct {
+	pub              ssh.PublicKey
+	plainPEM, encPEM []byte
+}
+
+// clientKeys makes the client key pair once per test binary: encrypting it
+// (bcrypt) is slow, especially under the race detector.
+var clientKeysOnce = sync.OnceValues(func() (testKeys, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return testKeys{}, err
+	}
+	k := testKeys{}
+	if k.pub, err = ssh.NewPublicKey(pub); err != nil {
+		return k, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		return k, err
+	}
+	k.plainPEM = pem.EncodeToMemory(block)
+	if block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(testKeyPassphrase)); err != nil {
+		return k, err
+	}
+	k.encPEM = pem.EncodeToMemory(block)
+	return k, nil
+})
+
+func clientKeys(t *testing.T) testKeys {
+	t.Helper()
+	k, err := clientKeysOnce()
+	if err != nil {
+		t.Fatalf("client keys: %v", err)
+	}
+	return k
+}
+
 type sshdServer struct {
 	port         int
 	hostKey      ssh.PublicKey
@@ -95,44 +135,23 @@ func startSSHD(t *testing.T, extra ...string) *sshdServer {
 	}
 	srv := &sshdServer{password: password}
 
-	writeKey := func(name string, priv ed25519.PrivateKey, passphrase string) []byte {
-		t.Helper()
-		var block *pem.Block
-		var err error
-		if passphrase != "" {
-			block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(passphrase))
-		} else {
-			block, err = ssh.MarshalPrivateKey(priv, "")
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := pem.EncodeToMemory(block)
-		if name != "" {
-			if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return data
-	}
 	hostPub, hostPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeKey("host_ed25519", hostPriv, "")
+	block, err := ssh.MarshalPrivateKey(hostPriv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "host_ed25519"), pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if srv.hostKey, err = ssh.NewPublicKey(hostPub); err != nil {
 		t.Fatal(err)
 	}
-	clientPub, clientPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.clientPEM = writeKey("", clientPriv, "")
-	srv.clientEncPEM = writeKey("", clientPriv, "client-key-passphrase")
-	cpub, err := ssh.NewPublicKey(clientPub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := clientKeys(t)
+	srv.clientPEM, srv.clientEncPEM = keys.plainPEM, keys.encPEM
+	cpub := keys.pub
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(cpub), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +245,7 @@ func (s *sshdServer) target() Target {
 }
 
 func TestOpenSSH(t *testing.T) {
+	t.Parallel()
 	srv := startSSHD(t)
 	other, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -258,7 +278,7 @@ func TestOpenSSH(t *testing.T) {
 		{"public key with passphrase", func(tg *Target) {
 			tg.AuthMethod = AuthPublicKey
 			tg.PrivateKeyPEM = srv.clientEncPEM
-			tg.Passphrase = "client-key-passphrase"
+			tg.Passphrase = testKeyPassphrase
 		}, "echo key2", StatusSucceeded, "", "key2\n", 0, false},
 		{"wrong password", func(tg *Target) { tg.Password = "wrong-password" }, "true", StatusAuthFailed, ReasonAuthRejected, "", -1, false},
 		{"host key mismatch", func(tg *Target) {
@@ -271,6 +291,7 @@ func TestOpenSSH(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			tg := srv.target()
 			tt.mutate(&tg)
 			res, out := runCmd(t, r, tg, tt.command)
@@ -300,6 +321,7 @@ func TestOpenSSH(t *testing.T) {
 // own: the server offers no "password" method, and the password method falls
 // back to it.
 func TestOpenSSHKeyboardInteractiveOnly(t *testing.T) {
+	t.Parallel()
 	srv := startSSHD(t, "PasswordAuthentication no", "PubkeyAuthentication no")
 	opts := fastOpts
 	opts.AuthTimeout = 10 * time.Second // PAM delays a failure by about two seconds
@@ -326,6 +348,7 @@ func TestOpenSSHKeyboardInteractiveOnly(t *testing.T) {
 }
 
 func TestOpenSSHCancelAndIdle(t *testing.T) {
+	t.Parallel()
 	srv := startSSHD(t)
 	opts := fastOpts
 	opts.IdleTimeout = 400 * time.Millisecond
