@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -369,6 +370,10 @@ func (f *Fleet) Close() error {
 	f.mu.Unlock()
 	var errs []error
 	for _, d := range f.devices {
+		if d.holder >= 0 {
+			_ = syscall.Close(d.holder)
+			d.holder = -1
+		}
 		if d.ln != nil {
 			if err := d.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)

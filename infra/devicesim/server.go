@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -29,6 +30,7 @@ type device struct {
 	invKey  ssh.PublicKey
 	config  *ssh.ServerConfig
 	ln      net.Listener
+	holder  int // refuse fault: a socket bound to the port but never listening, or -1
 	execOK  bool
 	cfgSize int
 }
@@ -136,16 +138,22 @@ func (d *device) listen() error {
 	if d.fleet.spec.BasePort > 0 {
 		port = d.fleet.spec.BasePort + d.index
 	}
+	d.holder = -1
+	if d.spec.Fault == FaultRefuse {
+		// A socket bound to the port but never listening: connections are refused, and
+		// nothing else (another fleet in the same test run, say) can take the port.
+		fd, p, err := bindOnly(d.fleet.spec.Address, port)
+		if err != nil {
+			return fmt.Errorf("reserve refused port: %w", err)
+		}
+		d.holder, d.inv.Port = fd, p
+		return nil
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(d.fleet.spec.Address, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	d.inv.Port = ln.Addr().(*net.TCPAddr).Port
-	if d.spec.Fault == FaultRefuse {
-		// Nothing listens: connections are refused. The port was free a
-		// moment ago, so it stays refused unless another process grabs it.
-		return ln.Close()
-	}
 	d.ln = ln
 	d.fleet.wg.Add(1)
 	go d.acceptLoop()
@@ -608,4 +616,28 @@ func (s *simSession) linux(w *writer, cmdline string) int {
 		stderr("sh: 1: " + fields[0] + ": not found")
 		return 127
 	}
+}
+
+// bindOnly binds a TCP socket to addr:port (0 picks a port) without listening and returns it.
+func bindOnly(addr string, port int) (int, int, error) {
+	ip := net.ParseIP(addr).To4()
+	if ip == nil {
+		return -1, 0, fmt.Errorf("refuse fault needs an IPv4 address, not %q", addr)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, 0, fmt.Errorf("socket: %w", err)
+	}
+	sa := &syscall.SockaddrInet4{Port: port}
+	copy(sa.Addr[:], ip)
+	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
+		return -1, 0, fmt.Errorf("bind %s:%d: %w", addr, port, err)
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		return -1, 0, fmt.Errorf("getsockname: %w", err)
+	}
+	return fd, got.(*syscall.SockaddrInet4).Port, nil
 }

@@ -33,6 +33,8 @@ type ExecutorOptions struct {
 	Engine sshexec.Options
 	// Lease overrides the run lease (default: the executor timeout plus a minute).
 	Lease time.Duration
+	// Concurrency bounds devices run at once per batch (default 50).
+	Concurrency int
 }
 
 // NewExecutor builds the executor function's handler: batches from the bulk queue are run,
@@ -78,7 +80,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
-		Logger: opts.Logger, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
+		Logger: opts.Logger, Concurrency: opts.Concurrency, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
 	return ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), x, nil
 }

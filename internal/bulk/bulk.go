@@ -25,7 +25,8 @@ const (
 	MaxCommandLen   = 4096
 	MaxDevices      = 10000
 	MaxBatchSize    = 50
-	MaxTimeout      = 15 * time.Minute
+	// MaxTimeout leaves a minute of the executor's five for the rest of its batch.
+	MaxTimeout      = 240 * time.Second
 	DefaultTimeout  = 60 * time.Second
 	MaxRequestedBy  = 256
 	maxErrorsMaxLen = 16

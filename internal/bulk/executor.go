@@ -259,10 +259,21 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 }
 
 // sendNext sends the job's next never-sent batch (jobs with max_concurrency send batches one
-// after another), unless the job is stopping.
+// after another). When the job is stopping, the never-sent batches are cancelled instead, so
+// the job still ends.
 func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) error {
-	if stop, _ := view.stopping(ctx); stop || x.Queue == nil {
+	if x.Queue == nil {
 		return nil
+	}
+	if stop, _ := view.stopping(ctx); stop {
+		pending, err := x.Jobs.PendingBatches(ctx, jobID)
+		if err != nil || len(pending) == 0 {
+			return err
+		}
+		j := view.current()
+		events, err := x.Jobs.AbortBatches(ctx, jobID, pending, j.StopStatus, StopReason(j.StopStatus))
+		x.publish(ctx, events)
+		return err
 	}
 	i, ids, ok, err := x.Jobs.ClaimPendingBatch(ctx, jobID)
 	if err != nil || !ok {

@@ -99,7 +99,7 @@ const (
 
 // ExecutorTimeoutSeconds is the executor function's timeout; the bulk queue's visibility timeout
 // is six times this, as AWS recommends for SQS event sources.
-const ExecutorTimeoutSeconds = 120
+const ExecutorTimeoutSeconds = 300
 
 // Tables returns every DynamoDB table NetAuto uses.
 func Tables() []Table {

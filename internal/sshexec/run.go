@@ -147,6 +147,16 @@ func (r *run) stopPhase() {
 	r.idle = false
 }
 
+// holdIdle stops the idle timer while output is handed to the sink: a slow sink (a database
+// write) is not the device going quiet. touch re-arms it.
+func (r *run) holdIdle() {
+	r.mu.Lock()
+	if r.idle && r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Unlock()
+}
+
 // touch restarts the idle timer after output arrived.
 func (r *run) touch() {
 	r.mu.Lock()
@@ -467,7 +477,9 @@ func (o *output) write(p []byte) error {
 		over = true
 	}
 	if len(p) > 0 {
+		o.r.holdIdle()
 		n, err := o.sink.Write(p)
+		o.r.touch()
 		o.n += int64(n)
 		if err == nil && n < len(p) {
 			err = io.ErrShortWrite

@@ -1,0 +1,386 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/sshexec"
+)
+
+// expectation is how a device with a fault ends a "show version" job.
+type expectation struct {
+	status    run.Status
+	reason    string
+	truncated bool
+}
+
+var faultOutcome = map[devicesim.Fault]expectation{
+	devicesim.FaultNone:                {status: run.Succeeded},
+	devicesim.FaultRefuse:              {status: run.Unreachable, reason: "connection_refused"},
+	devicesim.FaultWrongCredentials:    {status: run.AuthFailed, reason: "auth_rejected"},
+	devicesim.FaultChangedHostKey:      {status: run.HostKeyMismatch, reason: "host_key_changed"},
+	devicesim.FaultHangBeforeBanner:    {status: run.TimedOut, reason: "banner_timeout"},
+	devicesim.FaultHangMidOutput:       {status: run.TimedOut, reason: "idle_timeout"},
+	devicesim.FaultSlowDrip:            {status: run.TimedOut},
+	devicesim.FaultEndlessOutput:       {status: run.Failed, reason: "output_cap", truncated: true},
+	devicesim.FaultDisconnectMidOutput: {status: run.Failed, reason: "disconnected"},
+	devicesim.FaultPagingIgnored:       {status: run.Succeeded},
+}
+
+// reference runs the command on a device directly with the engine, for the exact expected output.
+func reference(t *testing.T, d devicesim.InventoryDevice, command string) (sshexec.Result, []byte) {
+	t.Helper()
+	engine, err := sshexec.New(engineOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res := engine.Run(ctx, sshexec.Target{Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
+		AuthMethod: sshexec.AuthMethod(d.AuthMethod), Password: d.Password, HostKey: d.HostKey}, command, &buf)
+	return res, buf.Bytes()
+}
+
+func TestBulkMixedFleetWithFaults(t *testing.T) {
+	t.Parallel()
+	platforms := []string{"cisco_iosxe", "cisco_ios", "cisco_nxos", "cisco_iosxr", "arista_eos", "juniper_junos", "generic"}
+	faults := []devicesim.Fault{devicesim.FaultRefuse, devicesim.FaultWrongCredentials, devicesim.FaultChangedHostKey,
+		devicesim.FaultHangBeforeBanner, devicesim.FaultHangMidOutput, devicesim.FaultSlowDrip, devicesim.FaultEndlessOutput,
+		devicesim.FaultDisconnectMidOutput, devicesim.FaultPagingIgnored}
+	var specs []devicesim.DeviceSpec
+	for i := range 200 {
+		ds := devicesim.DeviceSpec{Platform: platforms[i%len(platforms)], Version: i % 2}
+		if i%4 == 0 {
+			ds.Fault = faults[(i/4)%len(faults)]
+		}
+		specs = append(specs, ds)
+	}
+	e := newBulkEnv(t, devicesim.Spec{Devices: specs, Seed: 7, DripInterval: 400 * time.Millisecond})
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.DeviceCount != 200 || acc.Batches != 4 {
+		t.Fatalf("accepted %+v, want 200 devices in 4 batches", acc)
+	}
+	j := e.waitJob(t, acc.JobID, 90*time.Second)
+	if j.Status != bulk.JobCompleted {
+		t.Errorf("job ended %s, want completed", j.Status)
+	}
+	states := e.allDevices(t, acc.JobID)
+	if len(states) != 200 {
+		t.Fatalf("%d devices in the job, want 200", len(states))
+	}
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for id, d := range e.devs {
+		want := faultOutcome[d.Fault]
+		st := states[id]
+		if st.Status != want.status || (want.reason != "" && st.Reason != want.reason) {
+			t.Errorf("%s (%s, fault %q): %s/%s, want %s/%s", id, d.Platform, d.Fault, st.Status, st.Reason, want.status, want.reason)
+			continue
+		}
+		r, err := e.runs.Get(context.Background(), st.RunID)
+		if err != nil {
+			t.Fatalf("run of %s: %v", id, err)
+		}
+		if r.Truncated != want.truncated || r.RequestedBy != "tester@example.com" || r.Attempt != 1 {
+			t.Errorf("%s: truncated %v (want %v), requested_by %q, attempt %d", id, r.Truncated, want.truncated, r.RequestedBy, r.Attempt)
+		}
+		if want.truncated && r.Bytes != engineOptions.MaxOutputBytes {
+			t.Errorf("%s: truncated run stored %d bytes, want the cap %d", id, r.Bytes, engineOptions.MaxOutputBytes)
+		}
+		if want.status != run.Succeeded {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(id string, d devicesim.InventoryDevice) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res, ref := reference(t, d, "show version")
+			got := e.output(t, bulk.RunID(acc.JobID, id))
+			mu.Lock()
+			defer mu.Unlock()
+			if res.Status != sshexec.StatusSucceeded {
+				t.Errorf("%s: reference run %s", id, res.Status)
+			} else if !bytes.Equal(got, ref) || len(got) == 0 {
+				t.Errorf("%s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
+			}
+		}(id, d)
+	}
+	wg.Wait()
+	e.checkAccounting(t, j, states)
+}
+
+func TestBulkCancelMidJob(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 60, Seed: 3, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 60}}, DripInterval: 30 * time.Millisecond})
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
+		Options: bulk.Options{TimeoutS: 10, MaxConcurrency: 5}}, "op@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cancel once some devices have finished.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j, err := e.jobs.GetJob(context.Background(), acc.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Counts[run.Succeeded] >= 5 {
+			break
+		}
+		if time.Now().After(deadline) || j.Status.Terminal() {
+			t.Fatalf("job did not progress: %+v", j)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := e.enq.Cancel(context.Background(), acc.JobID); err != nil {
+		t.Fatal(err)
+	}
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	if j.Status != bulk.JobCancelled {
+		t.Errorf("job ended %s, want cancelled", j.Status)
+	}
+	states := e.allDevices(t, acc.JobID)
+	if j.Counts[run.Cancelled] < 30 || j.Counts[run.Succeeded] < 5 {
+		t.Errorf("counts %v: want most devices cancelled and the finished ones kept", j.Counts)
+	}
+	e.checkAccounting(t, j, states)
+	if _, err := e.enq.Cancel(context.Background(), acc.JobID); !errors.Is(err, bulk.ErrJobFinished) {
+		t.Errorf("cancel of a finished job = %v, want ErrJobFinished", err)
+	}
+}
+
+func TestBulkMaxErrorsStopsTheJob(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 80, Seed: 5, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 40}}})
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
+		Options: bulk.Options{TimeoutS: 5, MaxConcurrency: 2, MaxErrors: "3"}}, "op@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	if j.Status != bulk.JobStopped {
+		t.Errorf("job ended %s, want stopped", j.Status)
+	}
+	failures := j.Counts[run.Unreachable]
+	if failures <= 3 || failures >= 40 {
+		t.Errorf("%d devices failed: want more than max_errors (3) and the job stopped well before all 40", failures)
+	}
+	if j.Counts[run.Cancelled] == 0 {
+		t.Errorf("no device was cancelled: %v", j.Counts)
+	}
+	states := e.allDevices(t, acc.JobID)
+	for id, st := range states {
+		if st.Status == run.Cancelled && st.Reason != "max_errors" {
+			t.Errorf("%s cancelled with reason %q, want max_errors", id, st.Reason)
+		}
+	}
+	e.checkAccounting(t, j, states)
+}
+
+func TestBulkDeadLetteredBatchFailsItsDevices(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 6, Seed: 9})
+	// A run held by a lease that never expires makes every delivery of the batch retry until
+	// SQS moves it to the dead-letter queue.
+	ctx := context.Background()
+	long, err := dynamoRunStore(e, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec.Runs = long
+	handler := app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := e.ids[0]
+	if _, err := long.Start(ctx, run.Run{ID: bulk.RunID(acc.JobID, held), DeviceID: held, Command: "show version", JobID: acc.JobID, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(t, handler)
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	states := e.allDevices(t, acc.JobID)
+	if st := states[held]; st.Status != run.Failed || st.Reason != "delivery_failed" {
+		t.Errorf("held device ended %s/%s, want failed/delivery_failed", st.Status, st.Reason)
+	}
+	if j.Counts[run.Succeeded] != 5 || j.Status != bulk.JobCompleted {
+		t.Errorf("job %s with counts %v, want completed with 5 succeeded", j.Status, j.Counts)
+	}
+	if r, err := e.runs.Get(ctx, bulk.RunID(acc.JobID, held)); err != nil || r.Status != run.Failed {
+		t.Errorf("held run: %v %v, want failed", r.Status, err)
+	}
+}
+
+// failingQueue sends the first n messages and refuses the rest.
+type failingQueue struct {
+	real bulk.Queue
+	n    int
+}
+
+func (q failingQueue) SendAll(ctx context.Context, msgs []bulk.Message) ([]int, error) {
+	var failed []int
+	if len(msgs) > q.n {
+		if _, err := q.real.SendAll(ctx, msgs[:q.n]); err != nil {
+			return nil, err
+		}
+		for i := q.n; i < len(msgs); i++ {
+			failed = append(failed, i)
+		}
+	}
+	return failed, nil
+}
+
+func TestEnqueueFailureLeavesNoGhostJob(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 120, Seed: 11})
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	e.enq.Queue = failingQueue{real: e.enq.Queue, n: 1}
+	_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
+	if err == nil {
+		t.Fatal("enqueue with a failing queue succeeded")
+	}
+	// The job exists (its id is in the error path's records) and must end.
+	items, err := jobIDs(e)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("jobs %v, %v: want exactly one", items, err)
+	}
+	j := e.waitJob(t, items[0], 60*time.Second)
+	if j.Status != bulk.JobFailed || j.Error == "" {
+		t.Errorf("job %s (%q), want failed with an error", j.Status, j.Error)
+	}
+	states := e.allDevices(t, j.ID)
+	for id, st := range states {
+		// The one batch that went out may have run before the job was marked failed
+		// (harmless); every device of the batches that did not go out is cancelled.
+		if st.Batch == 0 && (st.Status == run.Succeeded || st.Status == run.Cancelled) {
+			continue
+		}
+		if st.Status != run.Cancelled || st.Reason != "enqueue_failed" {
+			t.Errorf("%s (batch %d): %s/%s, want cancelled/enqueue_failed", id, st.Batch, st.Status, st.Reason)
+		}
+	}
+	e.checkAccounting(t, j, states)
+}
+
+// ---- the executor killed mid-batch ----
+
+const childEnv = "NET_AUTO_TEST_CHILD_EXECUTOR"
+
+// runChildExecutor is the body of the executor process the kill test starts (and kills): the
+// real executor wiring (app.NewExecutor, configured from the environment) behind an event source
+// mapping on the bulk queue.
+func runChildExecutor() int {
+	cfg, err := config.Load(config.Executor, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	opts := app.ExecutorOptions{Engine: engineOptions, Lease: 2 * time.Second, Concurrency: 10}
+	handler, _, err := app.NewExecutor(ctx, cfg, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ep := stack.Endpoints{DynamoDB: os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQS: os.Getenv("AWS_ENDPOINT_URL_SQS")}
+	return runMapping(ctx, ep, cfg, handler)
+}
+
+func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 13, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 100}}, DripInterval: 15 * time.Millisecond})
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "op@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), childEnv+"=1", config.EnvSecrets+"=file:"+e.secrets)
+	for k, v := range e.st.Endpoints.Env() {
+		env = append(env, k+"="+v)
+	}
+	for k, v := range e.st.Names.Env() {
+		env = append(env, k+"="+v)
+	}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = env
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	done := func() int {
+		j, err := e.jobs.GetJob(context.Background(), acc.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Counts[run.Succeeded]
+	}
+	for kill := 1; kill <= 3; kill++ {
+		before := done()
+		cmd := start()
+		deadline := time.Now().Add(60 * time.Second)
+		for done() < before+5 {
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %d: executor made no progress", kill)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = cmd.Process.Kill() // SIGKILL mid-batch: no cleanup, no last write
+		_ = cmd.Wait()
+		t.Logf("kill %d after %d devices succeeded", kill, done())
+	}
+	final := start()
+	defer func() { _ = final.Process.Kill(); _ = final.Wait() }()
+	j := e.waitJob(t, acc.JobID, 120*time.Second)
+	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
+		t.Fatalf("job %s with %v, want completed with 100 succeeded", j.Status, j.Counts)
+	}
+	states := e.allDevices(t, acc.JobID)
+	e.checkAccounting(t, j, states)
+	reran := 0
+	for id, d := range e.devs {
+		r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Attempt > 1 {
+			reran++
+		}
+		_, ref := reference(t, d, "show version")
+		if got := e.output(t, r.ID); !bytes.Equal(got, ref) {
+			t.Errorf("%s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
+		}
+	}
+	// Only devices in flight at a kill run again: at most 10 per batch per kill.
+	if reran > 3*2*10 {
+		t.Errorf("%d devices ran more than once, want at most the ones in flight at the kills", reran)
+	}
+	t.Logf("%d of 100 devices were re-run after a kill", reran)
+}

@@ -1,0 +1,291 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/eventsource"
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/queue"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/secrets"
+	"github.com/netauto/netauto/internal/sshexec"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChildExecutor())
+	}
+	stacktest.Main(m)
+}
+
+// engineOptions are short timeouts so fault devices end quickly.
+var engineOptions = sshexec.Options{
+	ConnectTimeout: time.Second, AuthTimeout: time.Second, PromptTimeout: time.Second,
+	IdleTimeout: 1200 * time.Millisecond, MaxOutputBytes: 64 << 10,
+}
+
+// bulkEnv is the bulk pipeline on the local stack: per-test tables and queues, a simulated fleet
+// in the inventory, the enqueuer, and the executor behind local event source mappings.
+type bulkEnv struct {
+	st      *stacktest.Env
+	fleet   *devicesim.Fleet
+	devs    map[string]devicesim.InventoryDevice
+	ids     []string
+	jobs    *dynamo.JobStore
+	runs    *dynamo.RunStore
+	devices *dynamo.DeviceStore
+	inv     *device.Inventory
+	enq     *bulk.Enqueuer
+	exec    *bulk.Executor
+	secrets string
+	logs    *bytes.Buffer
+	stopMu  sync.Mutex
+	stop    func()
+}
+
+func newBulkEnv(t *testing.T, spec devicesim.Spec) *bulkEnv {
+	t.Helper()
+	e := &bulkEnv{st: stacktest.New(t), devs: map[string]devicesim.InventoryDevice{}, secrets: t.TempDir()}
+	fleet, err := devicesim.Start(spec)
+	if err != nil {
+		t.Fatalf("start fleet: %v", err)
+	}
+	t.Cleanup(func() { fleet.Close() })
+	e.fleet = fleet
+	ddb := stack.DynamoDBClient(e.st.Endpoints.DynamoDB)
+	if e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable]); err != nil {
+		t.Fatal(err)
+	}
+	if e.jobs, err = dynamo.NewJobStore(ddb, e.st.Names.Tables[resources.JobsTable]); err != nil {
+		t.Fatal(err)
+	}
+	if e.runs, err = dynamo.NewRunStore(ddb, e.st.Names.Tables[resources.RunsTable], 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := secrets.NewFileStore(e.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.inv, err = device.NewInventory(e.devices, sec); err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]device.Input, 0)
+	for _, d := range fleet.Inventory() {
+		e.devs[d.ID] = d
+		e.ids = append(e.ids, d.ID)
+		rows = append(rows, device.Input{
+			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
+				AuthMethod: device.AuthMethod(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey, LegacyAlgorithms: d.LegacyAlgorithms},
+			Credential: device.Credential{Password: d.Password},
+		})
+	}
+	if _, err := e.inv.Import(context.Background(), rows, device.ImportAtomic); err != nil {
+		t.Fatalf("import fleet: %v", err)
+	}
+	sender, err := queue.NewSender(stack.SQSClient(e.st.Endpoints.SQS), e.st.Names.Queues[resources.BulkQueue])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.enq = &bulk.Enqueuer{Inventory: e.devices, Jobs: e.jobs, Queue: sender, BatchSize: 50}
+	engine, err := sshexec.New(engineOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.logs = &bytes.Buffer{}
+	e.exec = &bulk.Executor{Jobs: e.jobs, Runs: e.runs, Devices: e.inv, Engine: engine, Queue: sender,
+		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)), DeadlineMargin: time.Second}
+	return e
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// startWorkers runs the executor behind event source mappings on the bulk queue and the DLQ.
+func (e *bulkEnv) startWorkers(t *testing.T, handler app.SQSHandler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	client := stack.SQSClient(e.st.Endpoints.SQS)
+	var wg sync.WaitGroup
+	for _, id := range []string{resources.BulkQueue, resources.BulkDLQ} {
+		m := &eventsource.Mapping{
+			Client: client, QueueURL: e.st.Names.Queues[id], QueueARN: e.st.Names.QueueARNs[id],
+			Handler: eventsource.Handler(handler), BatchSize: 1, Concurrency: 4, Timeout: 30 * time.Second,
+			VisibilityTimeout: 3 * time.Second, RetryDelay: time.Second,
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.Run(ctx)
+		}()
+	}
+	e.stopMu.Lock()
+	e.stop = func() { cancel(); wg.Wait() }
+	e.stopMu.Unlock()
+	t.Cleanup(e.stopWorkers)
+}
+
+func (e *bulkEnv) stopWorkers() {
+	e.stopMu.Lock()
+	stop := e.stop
+	e.stop = nil
+	e.stopMu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// waitJob polls the job until it ends or the bound passes.
+func (e *bulkEnv) waitJob(t *testing.T, id string, bound time.Duration) bulk.Job {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		j, err := e.jobs.GetJob(context.Background(), id)
+		if err != nil {
+			t.Fatalf("get job: %v", err)
+		}
+		if j.Status.Terminal() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s did not end within %s: %+v", id, bound, j)
+		}
+		time.Sleep(50 * time.Millisecond) // polling an asynchronous outcome, bounded
+	}
+}
+
+// allDevices reads every device state of a job.
+func (e *bulkEnv) allDevices(t *testing.T, jobID string) map[string]bulk.DeviceState {
+	t.Helper()
+	out := map[string]bulk.DeviceState{}
+	cursor := ""
+	for {
+		items, next, err := e.jobs.Devices(context.Background(), jobID, cursor, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range items {
+			if _, dup := out[d.DeviceID]; dup {
+				t.Fatalf("device %s listed twice", d.DeviceID)
+			}
+			out[d.DeviceID] = d
+		}
+		if next == "" {
+			return out
+		}
+		cursor = next
+	}
+}
+
+// output returns a run's stored output.
+func (e *bulkEnv) output(t *testing.T, runID string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := e.runs.WriteOutput(context.Background(), runID, &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// checkAccounting asserts, for each device, exactly one run in the job, a byte counter equal to
+// its stored output, and the job's counts equal to a recount of its device states.
+func (e *bulkEnv) checkAccounting(t *testing.T, j bulk.Job, states map[string]bulk.DeviceState) {
+	t.Helper()
+	ctx := context.Background()
+	recount := map[run.Status]int{}
+	for id, st := range states {
+		recount[st.Status]++
+		if !st.Status.Terminal() {
+			t.Errorf("device %s ended %s, want a terminal status", id, st.Status)
+		}
+		r, err := e.runs.Get(ctx, bulk.RunID(j.ID, id))
+		if st.Reason == "cancelled" || st.Reason == "max_errors" || st.Reason == "enqueue_failed" {
+			if err == nil && r.Status != run.Cancelled && !r.Status.Terminal() {
+				t.Errorf("cancelled device %s has a run in status %s", id, r.Status)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("run of %s: %v", id, err)
+			continue
+		}
+		if r.Status != st.Status {
+			t.Errorf("device %s: job says %s, run says %s", id, st.Status, r.Status)
+		}
+		out := e.output(t, r.ID)
+		if int64(len(out)) != r.Bytes {
+			t.Errorf("run %s: stored %d bytes, record says %d", r.ID, len(out), r.Bytes)
+		}
+		counter, err := e.runs.DeviceBytes(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counter != int64(len(out)) {
+			t.Errorf("device %s: byte counter %d, stored output %d", id, counter, len(out))
+		}
+	}
+	for _, s := range run.Statuses() {
+		if j.Counts[s] != recount[s] {
+			t.Errorf("job counts %s = %d, recount %d", s, j.Counts[s], recount[s])
+		}
+	}
+}
+
+func dynamoRunStore(e *bulkEnv, lease time.Duration) (*dynamo.RunStore, error) {
+	return dynamo.NewRunStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.RunsTable], lease)
+}
+
+// jobIDs lists the ids of every job in the test's jobs table.
+func jobIDs(e *bulkEnv) ([]string, error) {
+	out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).Scan(context.Background(), &dynamodb.ScanInput{
+		TableName: aws.String(e.st.Names.Tables[resources.JobsTable]),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, item := range out.Items {
+		if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok && sk.Value == "META" {
+			ids = append(ids, item["id"].(*types.AttributeValueMemberS).Value)
+		}
+	}
+	return ids, nil
+}
+
+// runMapping serves the bulk queue with handler until the process is killed.
+func runMapping(ctx context.Context, ep stack.Endpoints, cfg config.Config, handler app.SQSHandler) int {
+	url := cfg.Queues[resources.BulkQueue]
+	m := &eventsource.Mapping{
+		Client: stack.SQSClient(ep.SQS), QueueURL: url, QueueARN: url, Handler: eventsource.Handler(handler),
+		BatchSize: 1, Concurrency: 2, Timeout: 60 * time.Second, VisibilityTimeout: 3 * time.Second, RetryDelay: time.Second,
+	}
+	if err := m.Run(ctx); err != nil {
+		return 1
+	}
+	return 0
+}
