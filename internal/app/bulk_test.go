@@ -49,7 +49,7 @@ func reference(t *testing.T, d devicesim.InventoryDevice, command string) (sshex
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res := engine.Run(ctx, sshexec.Target{Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
 		AuthMethod: sshexec.AuthMethod(d.AuthMethod), Password: d.Password, HostKey: d.HostKey}, command, &buf)
@@ -73,7 +73,7 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Devices: specs, Seed: 7, DripInterval: 400 * time.Millisecond})
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
 
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}}, "tester@example.com", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,9 @@ func runChildExecutor() int {
 		return 2
 	}
 	ctx := context.Background()
-	opts := app.ExecutorOptions{Engine: engineOptions, Lease: 2 * time.Second, Concurrency: 10}
+	// A short function timeout (5 s) and lease (6 s) so a killed executor's batch comes back fast;
+	// each device takes well under a second.
+	opts := app.ExecutorOptions{Engine: engineOptions, Lease: 6 * time.Second, Concurrency: 10, DeadlineMargin: 500 * time.Millisecond}
 	handler, _, err := app.NewExecutor(ctx, cfg, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -311,10 +313,11 @@ func runChildExecutor() int {
 	return runMapping(ctx, ep, cfg, handler)
 }
 
+// TestBulkSurvivesExecutorKilledThreeTimes runs alone (not in parallel): its executor process has
+// a short function timeout so that killed batches come back quickly.
 func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
-	t.Parallel()
-	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 13, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 100}}, DripInterval: 15 * time.Millisecond})
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "op@example.com", false)
+	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 13, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 100}}, DripInterval: 5 * time.Millisecond})
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 3}}, "op@example.com", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +336,7 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return cmd
 	}
 	done := func() int {
@@ -353,11 +357,9 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		_ = cmd.Process.Kill() // SIGKILL mid-batch: no cleanup, no last write
-		_ = cmd.Wait()
 		t.Logf("kill %d after %d devices succeeded", kill, done())
 	}
-	final := start()
-	defer func() { _ = final.Process.Kill(); _ = final.Wait() }()
+	start()
 	j := e.waitJob(t, acc.JobID, 120*time.Second)
 	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
 		t.Fatalf("job %s with %v, want completed with 100 succeeded", j.Status, j.Counts)

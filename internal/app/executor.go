@@ -35,6 +35,8 @@ type ExecutorOptions struct {
 	Lease time.Duration
 	// Concurrency bounds devices run at once per batch (default 50).
 	Concurrency int
+	// DeadlineMargin is kept free before the invocation's deadline (default 5 s).
+	DeadlineMargin time.Duration
 }
 
 // NewExecutor builds the executor function's handler: batches from the bulk queue are run,
@@ -80,7 +82,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
-		Logger: opts.Logger, Concurrency: opts.Concurrency, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
+		Logger: opts.Logger, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
 	return ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), x, nil
 }

@@ -77,7 +77,8 @@ func newBulkEnv(t *testing.T, spec devicesim.Spec) *bulkEnv {
 	if e.jobs, err = dynamo.NewJobStore(ddb, e.st.Names.Tables[resources.JobsTable]); err != nil {
 		t.Fatal(err)
 	}
-	if e.runs, err = dynamo.NewRunStore(ddb, e.st.Names.Tables[resources.RunsTable], 2*time.Second); err != nil {
+	// The lease outlives the mapping's 30 s timeout, as in AWS (executor timeout plus a minute).
+	if e.runs, err = dynamo.NewRunStore(ddb, e.st.Names.Tables[resources.RunsTable], 40*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	sec, err := secrets.NewFileStore(e.secrets)
@@ -136,7 +137,7 @@ func (e *bulkEnv) startWorkers(t *testing.T, handler app.SQSHandler) {
 		m := &eventsource.Mapping{
 			Client: client, QueueURL: e.st.Names.Queues[id], QueueARN: e.st.Names.QueueARNs[id],
 			Handler: eventsource.Handler(handler), BatchSize: 1, Concurrency: 4, Timeout: 30 * time.Second,
-			VisibilityTimeout: 3 * time.Second, RetryDelay: time.Second,
+			VisibilityTimeout: 40 * time.Second, RetryDelay: time.Second,
 		}
 		wg.Add(1)
 		go func() {
@@ -282,7 +283,7 @@ func runMapping(ctx context.Context, ep stack.Endpoints, cfg config.Config, hand
 	url := cfg.Queues[resources.BulkQueue]
 	m := &eventsource.Mapping{
 		Client: stack.SQSClient(ep.SQS), QueueURL: url, QueueARN: url, Handler: eventsource.Handler(handler),
-		BatchSize: 1, Concurrency: 2, Timeout: 60 * time.Second, VisibilityTimeout: 3 * time.Second, RetryDelay: time.Second,
+		BatchSize: 1, Concurrency: 2, Timeout: 5 * time.Second, VisibilityTimeout: 6 * time.Second, RetryDelay: time.Second,
 	}
 	if err := m.Run(ctx); err != nil {
 		return 1

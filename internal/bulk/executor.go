@@ -329,6 +329,11 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	rec.add(Change{DeviceID: id, From: from, To: run.Running, RunID: runID})
 
 	final := x.execute(ctx, log, m, id, started)
+	if final.retry || ctx.Err() != nil {
+		// The invocation is ending (or a store failed), not the device: leave the run to its
+		// lease, and the redelivery takes it over.
+		return true, true
+	}
 	if err := x.Runs.Finish(context.WithoutCancel(ctx), final.run, final.seq, final.pending); err != nil {
 		if errors.Is(err, run.ErrFinished) {
 			return true, false
@@ -345,6 +350,8 @@ type finished struct {
 	run     run.Run
 	seq     int
 	pending []byte
+	// retry is set when the run could not be attempted for a reason of ours (a store error).
+	retry bool
 }
 
 // execute resolves the device and runs the command, streaming output into chunks.
@@ -360,7 +367,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	if err != nil {
 		log.Error("get device", "err", err)
-		return fail(run.Failed, "internal_error", "could not read the device")
+		return finished{retry: true}
 	}
 	cred, err := x.Devices.CredentialFor(ctx, d)
 	if err != nil {
