@@ -22,9 +22,9 @@ import (
 
 // Limits of a bulk request.
 const (
-	MaxCommandLen   = 4096
-	MaxDevices      = 10000
-	MaxBatchSize    = 50
+	MaxCommandLen = 4096
+	MaxDevices    = 10000
+	MaxBatchSize  = 50
 	// MaxTimeout leaves a minute of the executor's five for the rest of its batch.
 	MaxTimeout      = 240 * time.Second
 	DefaultTimeout  = 60 * time.Second
