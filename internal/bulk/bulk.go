@@ -62,8 +62,6 @@ type Options struct {
 	// MaxErrors stops the job when more devices than this fail: a count ("10") or a percentage
 	// of the job's devices ("5%"). Empty: never stop.
 	MaxErrors string `json:"max_errors,omitempty"`
-	// AllowMultiline permits newlines in the command (sent as several lines).
-	AllowMultiline bool `json:"allow_multiline,omitempty"`
 }
 
 // Timeout returns the per-device timeout.
@@ -106,8 +104,9 @@ func fieldErr(field, format string, args ...any) error {
 	return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
 }
 
-// ValidateCommand checks a command line.
-func ValidateCommand(cmd string, multiline bool) error {
+// ValidateCommand checks a command line: one line (the SSH engine sends exactly one command and
+// reads to the next prompt), no control characters, bounded.
+func ValidateCommand(cmd string) error {
 	switch {
 	case strings.TrimSpace(cmd) == "":
 		return fieldErr("command", "is required")
@@ -117,11 +116,8 @@ func ValidateCommand(cmd string, multiline bool) error {
 		return fieldErr("command", "must be valid UTF-8")
 	}
 	for _, r := range cmd {
-		if r == '\n' {
-			if !multiline {
-				return fieldErr("command", "must be one line; set options.allow_multiline to send several")
-			}
-			continue
+		if r == '\n' || r == '\r' {
+			return fieldErr("command", "must be one line; run several commands as several jobs")
 		}
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return fieldErr("command", "must not contain control characters (found U+%04X)", r)
@@ -134,7 +130,7 @@ func ValidateCommand(cmd string, multiline bool) error {
 // order. It returns the devices to run on.
 func (req *Request) Normalize() ([]string, error) {
 	req.Command = strings.TrimRight(strings.TrimLeft(req.Command, " \t"), " \t\n")
-	if err := ValidateCommand(req.Command, req.Options.AllowMultiline); err != nil {
+	if err := ValidateCommand(req.Command); err != nil {
 		return nil, err
 	}
 	o := req.Options
@@ -254,7 +250,7 @@ func (m Message) Validate() error {
 	case m.Batch < 0:
 		return fmt.Errorf("message has batch %d", m.Batch)
 	}
-	return ValidateCommand(m.Command, m.Options.AllowMultiline)
+	return ValidateCommand(m.Command)
 }
 
 // RunID is the deterministic run id of a device in a job, so a redelivered batch finds the run
