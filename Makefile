@@ -68,8 +68,10 @@ token:
 rie-smoke:
 	$(GO) test -count=1 -run TestRIE -v ./infra/rie/
 
+## bench: the SSH engine fan-out and memory benchmarks, then the API ones on the local stack.
 bench: deps
-	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./internal/sshexec/
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/api/
 
 ## build-<LogicalId>: what `sam build` calls (BuildMethod: makefile) for each function.
 define build_function
