@@ -223,7 +223,7 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 	}
 	items, next, err := s.opts.Jobs.Devices(r.Context(), id, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		s.failBulk(w, r, err, "cursor")
+		s.failBulk(w, r, err, "job_id")
 		return
 	}
 	if items == nil {

@@ -38,7 +38,9 @@ func TestMain(m *testing.M) { stacktest.Main(m) }
 // env is one test's whole API: its own tables on DynamoDB Local, a file secret store, the api
 // handler behind the Lambda adapter, and the local gateway with its JWT check, on a real socket.
 type env struct {
-	t       *testing.T
+	t *testing.T
+	// st is the test's own tables and queues on the local stack.
+	st      *stacktest.Env
 	url     string
 	signer  *auth.Signer
 	tokens  map[auth.Role]string
@@ -143,7 +145,7 @@ func newEnv(t *testing.T) *env {
 	}
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, url: hs.URL, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
+	e := &env{t: t, st: st, url: hs.URL, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		if err != nil {
