@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netauto/netauto/internal/cronexpr"
 	"github.com/netauto/netauto/internal/resources"
 )
 
@@ -162,7 +163,11 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				c.RunMaxBytes = n
 			}
 		case EnvRetentionCron:
-			c.RetentionCron = raw
+			if err := cronexpr.Validate(raw); err != nil {
+				bad(v.Name, raw, "must be a 5-field cron (UTC) or @daily/@hourly/@weekly/@monthly/@every <minutes>: "+err.Error())
+			} else {
+				c.RetentionCron = raw
+			}
 		case EnvBatchSize:
 			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > MaxBatchSize {
 				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxBatchSize))

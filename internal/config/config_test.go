@@ -24,8 +24,16 @@ func TestLoadRetention(t *testing.T) {
 		wantErr   string
 		wantDays  int
 		wantBytes int64
+		wantCron  string
 	}{
-		{name: "defaults", env: retentionEnv(nil), wantDays: 30},
+		{name: "defaults", env: retentionEnv(nil), wantDays: 30, wantCron: "@daily"},
+		{name: "hourly cron", env: retentionEnv(map[string]string{EnvRetentionCron: "@hourly"}), wantDays: 30, wantCron: "@hourly"},
+		{name: "five-field cron", env: retentionEnv(map[string]string{EnvRetentionCron: "30 3 * * 1-5"}), wantDays: 30, wantCron: "30 3 * * 1-5"},
+		{name: "cron with four fields", env: retentionEnv(map[string]string{EnvRetentionCron: "0 3 * *"}), wantErr: EnvRetentionCron},
+		{name: "cron out of range", env: retentionEnv(map[string]string{EnvRetentionCron: "0 25 * * *"}), wantErr: EnvRetentionCron},
+		{name: "cron unknown descriptor", env: retentionEnv(map[string]string{EnvRetentionCron: "@sometimes"}), wantErr: EnvRetentionCron},
+		{name: "cron both day fields", env: retentionEnv(map[string]string{EnvRetentionCron: "0 3 1 * 1"}), wantErr: EnvRetentionCron},
+		{name: "cron seconds rate", env: retentionEnv(map[string]string{EnvRetentionCron: "@every 10s"}), wantErr: EnvRetentionCron},
 		{name: "explicit days and bytes", env: retentionEnv(map[string]string{EnvRunMaxDays: "7", EnvRunMaxBytes: "1048576"}), wantDays: 7, wantBytes: 1 << 20},
 		{name: "infinity disables age", env: retentionEnv(map[string]string{EnvRunMaxDays: "infinity"}), wantDays: 0},
 		{name: "zero disables age", env: retentionEnv(map[string]string{EnvRunMaxDays: "0"}), wantDays: 0},
@@ -50,6 +58,9 @@ func TestLoadRetention(t *testing.T) {
 			}
 			if c.RunMaxDays != tc.wantDays || c.RunMaxBytes != tc.wantBytes {
 				t.Errorf("days, bytes = %d, %d; want %d, %d", c.RunMaxDays, c.RunMaxBytes, tc.wantDays, tc.wantBytes)
+			}
+			if tc.wantCron != "" && c.RetentionCron != tc.wantCron {
+				t.Errorf("cron = %q, want %q", c.RetentionCron, tc.wantCron)
 			}
 			if c.Tables["RunsTable"] != "runs" {
 				t.Errorf("runs table = %q", c.Tables["RunsTable"])
