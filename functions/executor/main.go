@@ -1,17 +1,19 @@
-// Command executor is the Lambda function for the bulk queue's SQS event source: it runs each batch's command on its devices over SSH.
-// Until its capability lands (bulk fan-out, issue 5) it refuses every event with a clear error.
+// Command executor is the Lambda function behind the bulk queue's SQS event source: it runs each
+// batch's command on its devices over SSH, stores runs and output, and records progress. Records
+// from the dead-letter queue (its second event source) fail their batch's unfinished devices.
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/logging"
+	"github.com/netauto/netauto/internal/metrics"
 )
 
 func main() {
@@ -20,6 +22,12 @@ func main() {
 		slog.Error("configuration", "err", err)
 		os.Exit(1)
 	}
-	slog.SetDefault(logging.New(os.Stdout, cfg.LogLevel))
-	lambda.Start(app.NotYet[events.SQSEvent](config.Executor, "bulk fan-out, issue 5"))
+	logger := logging.New(os.Stdout, cfg.LogLevel)
+	slog.SetDefault(logger)
+	handler, _, err := app.NewExecutor(context.Background(), cfg, app.ExecutorOptions{Logger: logger, Metrics: metrics.New(os.Stdout)})
+	if err != nil {
+		logger.Error("start", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(handler)
 }

@@ -82,7 +82,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
-		Logger: opts.Logger, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
+		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
 	return ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), x, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -118,6 +119,8 @@ type Executor struct {
 	Queue     Queue
 	Publisher Publisher
 	Logger    *slog.Logger
+	// Metrics receives one EMF line per device outcome and per finished job (optional).
+	Metrics *metrics.Emitter
 	// Concurrency bounds devices run at once per batch (default 50).
 	Concurrency int
 	// RunTTL sets runs' expiry (0: never).
@@ -292,8 +295,41 @@ func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) er
 }
 
 func (x *Executor) publish(ctx context.Context, events []Event) {
+	for _, e := range events {
+		if e.Type == EventJobDone {
+			x.jobDone(ctx, e)
+		}
+	}
 	if x.Publisher != nil && len(events) > 0 {
 		x.Publisher.Publish(ctx, events)
+	}
+}
+
+// jobDone logs and measures a finished job.
+func (x *Executor) jobDone(ctx context.Context, e Event) {
+	j, err := x.Jobs.GetJob(ctx, e.JobID)
+	if err != nil {
+		return
+	}
+	duration := e.At.Sub(j.CreatedAt).Milliseconds()
+	args := []any{"job_id", j.ID, "status", j.Status, "devices", j.DeviceCount, "duration_ms", duration}
+	ms := []metrics.Metric{
+		{Name: "Jobs", Value: 1, Unit: metrics.Count},
+		{Name: "JobDuration", Value: float64(duration), Unit: metrics.Milliseconds},
+		{Name: "JobDevices", Value: float64(j.DeviceCount), Unit: metrics.Count},
+	}
+	for _, s := range run.Statuses() {
+		if s.Terminal() {
+			args = append(args, "count_"+string(s), j.Counts[s])
+		}
+	}
+	x.logger().InfoContext(ctx, "job finished", args...)
+	if x.Metrics != nil {
+		props := map[string]any{"job_id": j.ID, "requested_by": j.RequestedBy}
+		for s, n := range j.Counts {
+			props["count_"+string(s)] = n
+		}
+		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "JobStatus": string(j.Status)}, props, ms...)
 	}
 }
 
@@ -343,6 +379,13 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	}
 	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS})
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
+	if x.Metrics != nil {
+		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(final.run.Status)},
+			map[string]any{"job_id": m.JobID, "device_id": id, "run_id": runID, "reason": final.run.Reason},
+			metrics.Metric{Name: "DeviceRuns", Value: 1, Unit: metrics.Count},
+			metrics.Metric{Name: "DeviceDuration", Value: float64(final.run.Timings.TotalMS), Unit: metrics.Milliseconds},
+			metrics.Metric{Name: "OutputBytes", Value: float64(final.run.Bytes), Unit: metrics.Bytes})
+	}
 	return true, false
 }
 
