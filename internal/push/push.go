@@ -1,0 +1,331 @@
+// Package push delivers bulk progress to WebSocket subscribers: Publisher is the bulk.Publisher
+// the executor and the API call after they store progress events, and Client posts one message
+// to one connection through API Gateway's management API (PostToConnection).
+//
+// Publish never blocks on the network: events are queued and one worker delivers them, in the
+// order they were published, to every subscriber of their job, many connections at once. The
+// subscriber list of a job is read at most once per CacheTTL. A connection that is gone (410) is
+// deleted with its subscriptions; throttling is retried with backoff; any other failure is logged
+// and counted and never fails a run.
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/live"
+)
+
+// Subscriptions is the part of the connection store the publisher uses.
+type Subscriptions interface {
+	Subscribers(ctx context.Context, jobID string) ([]string, error)
+	DeleteConnection(ctx context.Context, id string) error
+}
+
+// Options configures a Publisher.
+type Options struct {
+	Subscriptions Subscriptions
+	Poster        live.Poster
+	Logger        *slog.Logger
+	// CacheTTL is how long a job's subscriber list is reused (default and most 1 s).
+	CacheTTL time.Duration
+	// Concurrency bounds connections posted to at once (default 16).
+	Concurrency int
+	// MaxQueued bounds events waiting for delivery; beyond it events are dropped and counted
+	// (default 20,000). Clients recover them from a snapshot or the events route.
+	MaxQueued int
+	// PostTimeout bounds one post, retries included (default 5 s).
+	PostTimeout time.Duration
+}
+
+// Stats counts deliveries since the publisher started.
+type Stats struct {
+	// Sent counts messages posted.
+	Sent int64
+	// Failed counts messages that could not be posted (not counting gone connections).
+	Failed int64
+	// Gone counts connections found gone and deleted.
+	Gone int64
+	// Dropped counts events dropped because the queue was full.
+	Dropped int64
+	// LookupErrors counts failed subscriber lookups.
+	LookupErrors int64
+}
+
+// Publisher is a bulk.Publisher that pushes events to WebSocket subscribers.
+type Publisher struct {
+	opts Options
+
+	mu       sync.Mutex
+	queue    []bulk.Event
+	enqueued uint64
+	done     uint64
+	progress chan struct{} // closed and replaced whenever done advances
+	kick     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+	closing  sync.Once
+
+	// cache is touched by the worker only.
+	cache map[string]*jobSubs
+
+	sent, failed, gone, dropped, lookupErrs atomic.Int64
+}
+
+// jobSubs is a job's cached subscriber list and the events delivered since it was read: a
+// connection that shows up in the next read subscribed after it and is sent those first.
+type jobSubs struct {
+	conns  []string
+	readAt time.Time
+	recent []message
+	used   time.Time
+}
+
+type message struct {
+	seq  int64
+	data []byte
+}
+
+// maxRecent bounds the events remembered per job for connections that subscribe meanwhile.
+const maxRecent = 5000
+
+var _ bulk.Publisher = (*Publisher)(nil)
+
+// New starts a publisher; Close stops it.
+func New(opts Options) (*Publisher, error) {
+	if opts.Subscriptions == nil || opts.Poster == nil {
+		return nil, errors.New("push: subscriptions and poster are required")
+	}
+	if opts.CacheTTL <= 0 || opts.CacheTTL > time.Second {
+		opts.CacheTTL = time.Second
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = 20000
+	}
+	if opts.PostTimeout <= 0 {
+		opts.PostTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	p := &Publisher{
+		opts: opts, progress: make(chan struct{}), kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), stopped: make(chan struct{}), cache: map[string]*jobSubs{},
+	}
+	go p.loop()
+	return p, nil
+}
+
+// Publish queues events for delivery and returns at once.
+func (p *Publisher) Publish(_ context.Context, events []bulk.Event) {
+	if len(events) == 0 {
+		return
+	}
+	p.mu.Lock()
+	room := p.opts.MaxQueued - len(p.queue)
+	n := min(max(room, 0), len(events))
+	p.queue = append(p.queue, events[:n]...)
+	p.enqueued += uint64(n)
+	p.mu.Unlock()
+	if n < len(events) {
+		p.dropped.Add(int64(len(events) - n))
+		p.opts.Logger.Warn("push queue full; progress events dropped", "dropped", len(events)-n)
+	}
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every event published before it was delivered (or given up on), or ctx ends.
+// A Lambda handler calls it before returning, since a frozen environment delivers nothing.
+func (p *Publisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	target := p.enqueued
+	for p.done < target {
+		ch := p.progress
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.stopped:
+			return errors.New("push: publisher closed")
+		}
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Close delivers what is queued (bounded by ctx) and stops the worker.
+func (p *Publisher) Close(ctx context.Context) error {
+	err := p.Flush(ctx)
+	p.closing.Do(func() { close(p.stop) })
+	<-p.stopped
+	return err
+}
+
+// Stats returns the delivery counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{Sent: p.sent.Load(), Failed: p.failed.Load(), Gone: p.gone.Load(), Dropped: p.dropped.Load(), LookupErrors: p.lookupErrs.Load()}
+}
+
+func (p *Publisher) loop() {
+	defer close(p.stopped)
+	for {
+		select {
+		case <-p.kick:
+		case <-p.stop:
+			return
+		}
+		for {
+			p.mu.Lock()
+			batch := p.queue
+			p.queue = nil
+			p.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			p.deliver(batch)
+			p.mu.Lock()
+			p.done += uint64(len(batch))
+			close(p.progress)
+			p.progress = make(chan struct{})
+			p.mu.Unlock()
+		}
+	}
+}
+
+// deliver sends a batch of events, in order, to every subscriber of each event's job.
+func (p *Publisher) deliver(batch []bulk.Event) {
+	ctx := context.Background()
+	now := time.Now()
+	perConn := map[string][][]byte{}
+	var order []string
+	add := func(conn string, data []byte) {
+		if _, ok := perConn[conn]; !ok {
+			order = append(order, conn)
+		}
+		perConn[conn] = append(perConn[conn], data)
+	}
+	var jobs []string
+	byJob := map[string][]message{}
+	for _, ev := range batch {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			p.failed.Add(1)
+			continue
+		}
+		if _, ok := byJob[ev.JobID]; !ok {
+			jobs = append(jobs, ev.JobID)
+		}
+		byJob[ev.JobID] = append(byJob[ev.JobID], message{seq: ev.Seq, data: data})
+	}
+	for _, job := range jobs {
+		msgs := byJob[job]
+		subs := p.cache[job]
+		if subs == nil || now.Sub(subs.readAt) >= p.opts.CacheTTL {
+			conns, err := p.opts.Subscriptions.Subscribers(ctx, job)
+			if err != nil {
+				p.lookupErrs.Add(1)
+				p.opts.Logger.Warn("push: subscriber lookup failed; using the last list", "job_id", job, "err", err)
+				if subs == nil {
+					subs = &jobSubs{}
+					p.cache[job] = subs
+				}
+			} else {
+				fresh := &jobSubs{conns: conns, readAt: now}
+				if subs != nil {
+					// Connections that subscribed since the last read missed what was
+					// delivered meanwhile: send it to them first.
+					for _, c := range conns {
+						if !slices.Contains(subs.conns, c) {
+							for _, m := range subs.recent {
+								add(c, m.data)
+							}
+						}
+					}
+				}
+				subs = fresh
+				p.cache[job] = subs
+			}
+		}
+		subs.used = now
+		for _, c := range subs.conns {
+			for _, m := range msgs {
+				add(c, m.data)
+			}
+		}
+		subs.recent = append(subs.recent, msgs...)
+		if extra := len(subs.recent) - maxRecent; extra > 0 {
+			subs.recent = slices.Delete(subs.recent, 0, extra)
+		}
+	}
+	for job, subs := range p.cache {
+		if now.Sub(subs.used) > time.Minute {
+			delete(p.cache, job)
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
+	sem := make(chan struct{}, p.opts.Concurrency)
+	var wg sync.WaitGroup
+	var goneMu sync.Mutex
+	var gone []string
+	for _, conn := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if p.sendAll(ctx, conn, perConn[conn]) {
+				goneMu.Lock()
+				gone = append(gone, conn)
+				goneMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, conn := range gone {
+		for _, subs := range p.cache {
+			subs.conns = slices.DeleteFunc(subs.conns, func(c string) bool { return c == conn })
+		}
+	}
+}
+
+// sendAll posts msgs to conn in order; it reports whether the connection is gone (and deleted).
+func (p *Publisher) sendAll(ctx context.Context, conn string, msgs [][]byte) bool {
+	for i, data := range msgs {
+		pctx, cancel := context.WithTimeout(ctx, p.opts.PostTimeout)
+		err := p.opts.Poster.Post(pctx, conn, data)
+		cancel()
+		switch {
+		case err == nil:
+			p.sent.Add(1)
+		case errors.Is(err, live.ErrGone):
+			p.gone.Add(1)
+			p.failed.Add(int64(len(msgs) - i - 1))
+			dctx, cancel := context.WithTimeout(ctx, p.opts.PostTimeout)
+			if derr := p.opts.Subscriptions.DeleteConnection(dctx, conn); derr != nil {
+				p.opts.Logger.Warn("push: delete gone connection", "connection_id", conn, "err", derr)
+			}
+			cancel()
+			return true
+		default:
+			p.failed.Add(1)
+			p.opts.Logger.Warn("push: post failed", "connection_id", conn, "err", err)
+		}
+	}
+	return false
+}
