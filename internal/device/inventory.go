@@ -261,6 +261,49 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 	return d, nil
 }
 
+// createBatch creates rows[idx...] (validated, new) with one CreateBatch call, then stores their
+// credentials, and reports each row through record. When the batch is refused (an id was taken
+// meanwhile, or the store failed) the rows are created one by one instead, so each gets its own
+// outcome.
+func (inv *Inventory) createBatch(ctx context.Context, bc BatchCreator, rows []Input, idx []int, record func(int, error)) {
+	now := inv.now()
+	ds := make([]Device, len(idx))
+	for k, i := range idx {
+		d := rows[i].Device
+		d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
+		d.HasCredential = !rows[i].Credential.Empty()
+		ds[k] = d
+	}
+	if err := bc.CreateBatch(ctx, ds); err != nil {
+		if ctx.Err() != nil {
+			for _, i := range idx {
+				record(i, err)
+			}
+			return
+		}
+		for _, i := range idx {
+			_, err := inv.Create(ctx, rows[i])
+			record(i, err)
+		}
+		return
+	}
+	for k, i := range idx {
+		if !ds[k].HasCredential {
+			record(i, nil)
+			continue
+		}
+		if err := inv.secrets.Put(ctx, SecretName(ds[k].ID), rows[i].Credential); err != nil {
+			// As in Create: no device is left pointing at a credential that was never stored.
+			if derr := inv.store.Delete(ctx, ds[k].ID, ds[k].Version); derr != nil {
+				err = fmt.Errorf("%w (and roll back the device: %v)", err, derr)
+			}
+			record(i, fmt.Errorf("store credential of %s: %w", ds[k].ID, err))
+			continue
+		}
+		record(i, nil)
+	}
+}
+
 func setIf[T any](dst *T, src *T) {
 	if src != nil {
 		*dst = *src
@@ -342,6 +385,17 @@ var ErrImportRejected = errors.New("import rejected")
 // importWorkers bounds concurrent writes during an import.
 const importWorkers = 16
 
+// BatchCreator is a Store that can create several new devices in one all-or-nothing call (a
+// DynamoDB transaction). Import uses it when the store offers it: one call per batch instead of
+// one per device.
+type BatchCreator interface {
+	// CreateBatch stores all of ds or none; it fails with ErrExists (wrapped) when an id is taken.
+	CreateBatch(ctx context.Context, ds []Device) error
+}
+
+// importBatch is how many devices one CreateBatch call carries.
+const importBatch = 25
+
 // Import creates many devices at once. Each row is validated and checked against the inventory
 // and against the other rows (a repeated id is rejected) before anything is written.
 func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode) (ImportResult, error) {
@@ -393,35 +447,52 @@ func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode)
 	var mu sync.Mutex
 	var created []string
 	var firstErr error
+	record := func(i int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		r := &res.Rows[i]
+		switch {
+		case err == nil:
+			created = append(created, r.ID)
+		case errors.Is(err, ErrExists):
+			r.Status = RowExists
+			r.Errors = []FieldError{{Field: "id", Message: "a device with this id already exists"}}
+			if firstErr == nil {
+				firstErr = err
+			}
+		default:
+			r.Status = RowFailed
+			r.Errors = []FieldError{{Field: "", Message: "could not be stored"}}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	// Writes run on importWorkers goroutines: one row each, or one batch each when the store
+	// can create a batch at once.
 	sem := make(chan struct{}, importWorkers)
 	var wg sync.WaitGroup
-	for _, i := range todo {
+	spawn := func(f func()) {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(i int) {
+		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := inv.Create(ctx, rows[i])
-			mu.Lock()
-			defer mu.Unlock()
-			r := &res.Rows[i]
-			switch {
-			case err == nil:
-				created = append(created, r.ID)
-			case errors.Is(err, ErrExists):
-				r.Status = RowExists
-				r.Errors = []FieldError{{Field: "id", Message: "a device with this id already exists"}}
-				if firstErr == nil {
-					firstErr = err
-				}
-			default:
-				r.Status = RowFailed
-				r.Errors = []FieldError{{Field: "", Message: "could not be stored"}}
-				if firstErr == nil {
-					firstErr = err
-				}
-			}
-		}(i)
+			f()
+		}()
+	}
+	if bc, ok := inv.store.(BatchCreator); ok {
+		for start := 0; start < len(todo); start += importBatch {
+			chunk := todo[start:min(start+importBatch, len(todo))]
+			spawn(func() { inv.createBatch(ctx, bc, rows, chunk, record) })
+		}
+	} else {
+		for _, i := range todo {
+			spawn(func() {
+				_, err := inv.Create(ctx, rows[i])
+				record(i, err)
+			})
+		}
 	}
 	wg.Wait()
 	if mode == ImportAtomic && firstErr != nil {

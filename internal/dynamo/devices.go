@@ -123,6 +123,48 @@ func (s *DeviceStore) Create(ctx context.Context, d device.Device) error {
 	return nil
 }
 
+// maxTransactItems is DynamoDB's limit on the items of one transaction.
+const maxTransactItems = 100
+
+// CreateBatch stores new devices in one transaction, all or none (device.BatchCreator); it fails
+// with device.ErrExists when any of the ids is taken.
+func (s *DeviceStore) CreateBatch(ctx context.Context, ds []device.Device) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if len(ds) > maxTransactItems {
+		return fmt.Errorf("create devices: %d in one batch, at most %d", len(ds), maxTransactItems)
+	}
+	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(resources.AttrPK))).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	items := make([]types.TransactWriteItem, len(ds))
+	for i, d := range ds {
+		item, err := attributevalue.MarshalMap(toItem(d))
+		if err != nil {
+			return fmt.Errorf("marshal device %s: %w", d.ID, err)
+		}
+		items[i] = types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: item,
+			ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+		}}
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for i, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(ds) {
+				return fmt.Errorf("create device %s: %w", ds[i].ID, device.ErrExists)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create %d devices: %w", len(ds), err)
+	}
+	return nil
+}
+
 // Get returns one device; ErrNotFound when there is none.
 func (s *DeviceStore) Get(ctx context.Context, id string) (device.Device, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: deviceKey(id), ConsistentRead: aws.Bool(true)})
