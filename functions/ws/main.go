@@ -1,12 +1,13 @@
-// Command ws is the Lambda function for the WebSocket API's $connect, $disconnect, subscribe and unsubscribe routes.
-// Until its capability lands (live progress, issue 6) it refuses every event with a clear error.
+// Command ws is the Lambda function for the WebSocket API's $connect, $disconnect, subscribe and
+// unsubscribe routes: it checks the token on $connect, keeps connections and subscriptions, and
+// answers a subscribe with a snapshot of the job (live progress, docs/websocket.md).
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/netauto/netauto/internal/app"
@@ -20,6 +21,12 @@ func main() {
 		slog.Error("configuration", "err", err)
 		os.Exit(1)
 	}
-	slog.SetDefault(logging.New(os.Stdout, cfg.LogLevel))
-	lambda.Start(app.NotYet[events.APIGatewayWebsocketProxyRequest](config.WS, "live progress, issue 6"))
+	logger := logging.New(os.Stdout, cfg.LogLevel)
+	slog.SetDefault(logger)
+	handler, err := app.NewWS(context.Background(), cfg, app.WSOptions{Logger: logger})
+	if err != nil {
+		logger.Error("start", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(handler)
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// Verifier checks bearer tokens as API Gateway's JWT authorizer does; required.
 	Verifier *auth.Verifier
 	Logger   *slog.Logger
+	// WS is the ws function's handler; when set the gateway serves the WebSocket API at /ws
+	// and its management endpoint at /@connections/{id} (ws.go).
+	WS app.WSHandler
 }
 
 // publicRoutes skip the authorizer, as in template.yaml.
@@ -50,6 +53,7 @@ type Gateway struct {
 	opts  Options
 	mux   *http.ServeMux
 	reqID atomic.Uint64
+	ws    wsHub
 }
 
 // New returns a Gateway; serve it with Serve or use it as an http.Handler.
@@ -63,7 +67,11 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g := &Gateway{opts: opts, mux: http.NewServeMux()}
+	g := &Gateway{opts: opts, mux: http.NewServeMux(), ws: wsHub{conns: map[string]*wsConn{}}}
+	if opts.WS != nil {
+		g.mux.HandleFunc("GET /ws", g.serveWS)
+		g.mux.HandleFunc("/@connections/{id}", g.serveConnections)
+	}
 	g.mux.HandleFunc("/v1/", g.serveAPI)
 	g.mux.HandleFunc("/v1", g.serveAPI)
 	if opts.WebDir != "" {
@@ -78,6 +86,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // Serve serves on ln until ctx ends, then shuts down gracefully.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(g.ws.closeAll) // hijacked WebSocket connections are not shut down by the server
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -99,6 +99,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		os.Setenv(k, v)
 	}
 	os.Setenv(config.EnvSecrets, "file:"+filepath.Join(StateDir(), "secrets"))
+	// Live progress: the executor and the api push to this gateway's management endpoint; the ws
+	// function checks tokens of the local issuer.
+	os.Setenv(config.EnvWSEndpoint, "http://"+ln.Addr().String())
+	os.Setenv(config.EnvJWTIssuer, auth.LocalIssuer)
+	os.Setenv(config.EnvJWTAudience, auth.LocalAudience)
 	signer, err := Signer()
 	if err != nil {
 		return err
@@ -133,14 +138,24 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		}
 		defer fleet.Close()
 	}
+	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
+	wsCfg, err := config.Load(config.WS, os.Getenv)
+	if err != nil {
+		return err
+	}
+	wsHandler, err := app.NewWS(ctx, wsCfg, app.WSOptions{Logger: opts.Logger, Verifier: verifier})
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Options{
 		API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger,
-		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
+		Verifier: verifier, WS: wsHandler,
 	})
 	if err != nil {
 		return err
 	}
-	opts.Logger.Info("NetAuto is running", "url", "http://"+ln.Addr().String(), "health", "http://"+ln.Addr().String()+"/v1/health")
+	opts.Logger.Info("NetAuto is running", "url", "http://"+ln.Addr().String(), "health", "http://"+ln.Addr().String()+"/v1/health",
+		"websocket", "ws://"+ln.Addr().String()+"/ws?token=<JWT>")
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -99,6 +99,15 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
+	if opts.Publisher == nil { // live progress (issue 6): push what the api records itself
+		pub, err := NewPublisher(cfg, awsCfg, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if pub != nil {
+			opts.Publisher = pub
+		}
+	}
 	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher}
 	if cfg.RunMaxDays > 0 {
 		enq.JobTTL = time.Duration(cfg.RunMaxDays) * 24 * time.Hour
@@ -107,7 +116,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}
-	return WithIdentity(httpadapter.NewV2(srv).ProxyWithContext), nil
+	return flushHTTP(WithIdentity(httpadapter.NewV2(srv).ProxyWithContext), opts.Publisher, opts.Logger), nil
 }
 
 // WithIdentity puts the caller's identity, from the claims API Gateway's JWT authorizer validated,

@@ -80,11 +80,20 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 			return nil, nil, err
 		}
 	}
+	if opts.Publisher == nil { // live progress (issue 6)
+		pub, err := NewPublisher(cfg, awsCfg, opts.Logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pub != nil {
+			opts.Publisher = pub
+		}
+	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
 		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
-	return ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), x, nil
+	return flushAfter(ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), opts.Publisher, opts.Logger), x, nil
 }
 
 // ExecutorHandler adapts an executor to SQS events: records from the dead-letter queue (named by

@@ -38,6 +38,10 @@ const (
 	EnvOutputCapBytes = "NET_AUTO_OUTPUT_CAP_BYTES"
 	EnvWSEndpoint     = "NET_AUTO_WS_ENDPOINT"
 	EnvSecrets        = "NET_AUTO_SECRETS"
+	// Live progress (issue 6): the ws function checks the token on $connect itself.
+	EnvJWTIssuer   = "NET_AUTO_JWT_ISSUER"
+	EnvJWTAudience = "NET_AUTO_JWT_AUDIENCE"
+	EnvJWKSURL     = "NET_AUTO_JWKS_URL"
 )
 
 // Defaults.
@@ -83,8 +87,10 @@ func Vars(fn Function) []Var {
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
 			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar}
 		vs = append(vs, retention...)
+		vs = append(vs, apiPushVars()...)
 	case WS:
 		vs = []Var{table(resources.ConnectionsTable), table(resources.JobsTable)}
+		vs = append(vs, liveVars...)
 	case Executor:
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable),
 			queue(resources.BulkQueue), queue(resources.BulkDLQ),
@@ -96,6 +102,24 @@ func Vars(fn Function) []Var {
 		vs = append(vs, retention...)
 	}
 	return append(vs, common...)
+}
+
+// liveVars are the ws function's token and push settings (issue 6).
+var liveVars = []Var{
+	{Name: EnvJWTIssuer, Required: true, Doc: "issuer the ws function requires of a $connect token (the Cognito user pool's URL in AWS)"},
+	{Name: EnvJWTAudience, Required: true, Doc: "audience (client ID) the ws function requires of a $connect token"},
+	{Name: EnvJWKSURL, Doc: "where the issuer's signing keys are (default: the issuer's /.well-known/jwks.json)"},
+	{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint (default: https://<domainName>/<stage> of the event)"},
+}
+
+// apiPushVars let the api function push the progress it records itself (cancel, failed
+// enqueue); without them it pushes nothing.
+func apiPushVars() []Var {
+	t, _ := resources.TableByID(resources.ConnectionsTable)
+	return []Var{
+		{Name: t.EnvVar, Doc: "name of the ConnectionsTable, to push progress the api records (cancel)"},
+		{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
+	}
 }
 
 // Config is the parsed configuration of one function.
@@ -116,6 +140,8 @@ type Config struct {
 	OutputCapBytes int64
 	// WSEndpoint is the WebSocket management endpoint.
 	WSEndpoint string
+	// JWTIssuer, JWTAudience and JWKSURL check WebSocket $connect tokens.
+	JWTIssuer, JWTAudience, JWKSURL string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 	// SecretsDir is set when credentials live in files (NET_AUTO_SECRETS=file:DIR); empty means
@@ -188,6 +214,15 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 			default:
 				bad(v.Name, raw, "must be secretsmanager or file:DIR")
 			}
+		case EnvJWTIssuer:
+			c.JWTIssuer = raw
+		case EnvJWTAudience:
+			c.JWTAudience = raw
+		case EnvJWKSURL:
+			if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {
+				bad(v.Name, raw, "must be an http(s) URL")
+			}
+			c.JWKSURL = raw
 		case EnvWSEndpoint:
 			if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {
 				bad(v.Name, raw, "must be an http(s) URL")

@@ -91,7 +91,8 @@ type Poster interface {
 	Post(ctx context.Context, connID string, data []byte) error
 }
 
-// Verifier validates a token and returns its claims, flattened as API Gateway passes them.
+// Verifier validates a token and returns its claims, flattened as API Gateway passes them; a
+// rejected token's error wraps auth.ErrUnauthorized, any other error means it could not be checked.
 type Verifier interface {
 	Verify(raw string) (map[string]string, error)
 }
@@ -131,8 +132,12 @@ func (s *Server) Connect(ctx context.Context, connID, token string) (Connection,
 		return Connection{}, fmt.Errorf("%w: a token is required (?token=<JWT>)", ErrUnauthorized)
 	}
 	claims, err := s.Verifier.Verify(token)
-	if err != nil {
+	if errors.Is(err, auth.ErrUnauthorized) {
 		return Connection{}, fmt.Errorf("%w: the token was rejected: %v", ErrUnauthorized, err)
+	}
+	if err != nil {
+		// The token could not be checked (the key set is unreachable): not the caller's fault.
+		return Connection{}, fmt.Errorf("connect %s: verify token: %w", connID, err)
 	}
 	id, err := auth.FromClaims(claims)
 	if err != nil {

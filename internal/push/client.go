@@ -45,7 +45,9 @@ func NewClient(cfg aws.Config, endpoint string) (*Client, error) {
 }
 
 // NewClientFrom wraps an existing management client.
-func NewClientFrom(api PostAPI) *Client { return &Client{api: api, Retries: 4, Backoff: 25 * time.Millisecond} }
+func NewClientFrom(api PostAPI) *Client {
+	return &Client{api: api, Retries: 4, Backoff: 25 * time.Millisecond}
+}
 
 // Post sends data to the connection; live.ErrGone when API Gateway answers 410.
 func (c *Client) Post(ctx context.Context, connID string, data []byte) error {
