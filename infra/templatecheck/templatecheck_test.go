@@ -97,7 +97,7 @@ func TestCheckerCatches(t *testing.T) {
 		{"undeclared condition in If", []mutation{{"!If [HasAlarmTopic,", "!If [HasAlarmTopics,"}},
 			templatecheck.CheckConditions, `condition "HasAlarmTopics"`},
 		{"missing env var", []mutation{{"          NET_AUTO_CONNECTIONS_TABLE: !Ref ConnectionsTable\n", ""}},
-			templatecheck.CheckEnv, "NET_AUTO_CONNECTIONS_TABLE is read by the ws function (config.Vars) but not set"},
+			templatecheck.CheckEnv, "NET_AUTO_CONNECTIONS_TABLE is read by the api function (config.Vars) but not set"},
 		{"unknown env var", []mutation{{"          NET_AUTO_SECRETS: secretsmanager\n", "          NET_AUTO_SECRETS: secretsmanager\n          NET_AUTO_BOGUS: x\n"}},
 			templatecheck.CheckEnv, "the api function does not read NET_AUTO_BOGUS"},
 		{"env var names the wrong table", []mutation{{"NET_AUTO_JOBS_TABLE: !Ref JobsTable", "NET_AUTO_JOBS_TABLE: !Ref RunsTable"}},
