@@ -70,10 +70,11 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 		}
 		specs = append(specs, ds)
 	}
-	e := newBulkEnv(t, devicesim.Spec{Devices: specs, Seed: 7, DripInterval: 400 * time.Millisecond})
-	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	e := newBulkEnv(t, devicesim.Spec{Devices: specs, Seed: 7, DripInterval: 500 * time.Millisecond})
+	e.exec.Concurrency = 25
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 12}}, "tester@example.com", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 func TestBulkCancelMidJob(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 60, Seed: 3, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 60}}, DripInterval: 30 * time.Millisecond})
-	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
 		Options: bulk.Options{TimeoutS: 10, MaxConcurrency: 5}}, "op@example.com", false)
 	if err != nil {
@@ -176,7 +177,7 @@ func TestBulkCancelMidJob(t *testing.T) {
 func TestBulkMaxErrorsStopsTheJob(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 80, Seed: 5, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 40}}})
-	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
 		Options: bulk.Options{TimeoutS: 5, MaxConcurrency: 2, MaxErrors: "3"}}, "op@example.com", false)
 	if err != nil {
@@ -222,7 +223,7 @@ func TestBulkDeadLetteredBatchFailsItsDevices(t *testing.T) {
 	if _, err := long.Start(ctx, run.Run{ID: bulk.RunID(acc.JobID, held), DeviceID: held, Command: "show version", JobID: acc.JobID, CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
-	e.startWorkers(t, handler)
+	e.startWorkers(t, handler, 4)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	states := e.allDevices(t, acc.JobID)
 	if st := states[held]; st.Status != run.Failed || st.Reason != "delivery_failed" {
@@ -258,7 +259,7 @@ func (q failingQueue) SendAll(ctx context.Context, msgs []bulk.Message) ([]int, 
 func TestEnqueueFailureLeavesNoGhostJob(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 120, Seed: 11})
-	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil))
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	e.enq.Queue = failingQueue{real: e.enq.Queue, n: 1}
 	_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
 	if err == nil {
@@ -301,9 +302,9 @@ func runChildExecutor() int {
 		return 2
 	}
 	ctx := context.Background()
-	// A short function timeout (5 s) and lease (6 s) so a killed executor's batch comes back fast;
-	// each device takes well under a second.
-	opts := app.ExecutorOptions{Engine: engineOptions, Lease: 6 * time.Second, Concurrency: 10, DeadlineMargin: 500 * time.Millisecond}
+	// A short function timeout (10 s) and lease (12 s) so a killed executor's batch comes back
+	// fast; each device takes well under a second.
+	opts := app.ExecutorOptions{Engine: engineOptions, Lease: 12 * time.Second, Concurrency: 10, DeadlineMargin: 500 * time.Millisecond}
 	handler, _, err := app.NewExecutor(ctx, cfg, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -317,7 +318,7 @@ func runChildExecutor() int {
 // a short function timeout so that killed batches come back quickly.
 func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 13, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 100}}, DripInterval: 5 * time.Millisecond})
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 3}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 8}}, "op@example.com", false)
 	if err != nil {
 		t.Fatal(err)
 	}

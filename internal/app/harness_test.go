@@ -3,13 +3,18 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -36,10 +41,11 @@ func TestMain(m *testing.M) {
 	stacktest.Main(m)
 }
 
-// engineOptions are short timeouts so fault devices end quickly.
+// engineOptions are timeouts short enough that fault devices end quickly, yet long enough for
+// hundreds of concurrent handshakes under the race detector on two cores.
 var engineOptions = sshexec.Options{
-	ConnectTimeout: time.Second, AuthTimeout: time.Second, PromptTimeout: time.Second,
-	IdleTimeout: 1200 * time.Millisecond, MaxOutputBytes: 64 << 10,
+	ConnectTimeout: 5 * time.Second, AuthTimeout: 5 * time.Second, PromptTimeout: 5 * time.Second,
+	IdleTimeout: 3 * time.Second, MaxOutputBytes: 64 << 10,
 }
 
 // bulkEnv is the bulk pipeline on the local stack: per-test tables and queues, a simulated fleet
@@ -57,20 +63,29 @@ type bulkEnv struct {
 	exec    *bulk.Executor
 	secrets string
 	logs    *bytes.Buffer
+	writes  *writeCounter
 	stopMu  sync.Mutex
 	stop    func()
 }
 
-func newBulkEnv(t *testing.T, spec devicesim.Spec) *bulkEnv {
+func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	t.Helper()
-	e := &bulkEnv{st: stacktest.New(t), devs: map[string]devicesim.InventoryDevice{}, secrets: t.TempDir()}
+	var o envOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e := &bulkEnv{st: stacktest.New(t), devs: map[string]devicesim.InventoryDevice{}, secrets: t.TempDir(), writes: &writeCounter{}}
 	fleet, err := devicesim.Start(spec)
 	if err != nil {
 		t.Fatalf("start fleet: %v", err)
 	}
 	t.Cleanup(func() { fleet.Close() })
 	e.fleet = fleet
-	ddb := stack.DynamoDBClient(e.st.Endpoints.DynamoDB)
+	ddb := dynamodb.New(dynamodb.Options{
+		Region: stack.Region, BaseEndpoint: aws.String(e.st.Endpoints.DynamoDB),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient:  &http.Client{Transport: &countingTransport{next: http.DefaultTransport, c: e.writes}},
+	})
 	if e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable]); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +107,15 @@ func newBulkEnv(t *testing.T, spec devicesim.Spec) *bulkEnv {
 	for _, d := range fleet.Inventory() {
 		e.devs[d.ID] = d
 		e.ids = append(e.ids, d.ID)
-		rows = append(rows, device.Input{
+		in := device.Input{
 			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
 				AuthMethod: device.AuthMethod(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey, LegacyAlgorithms: d.LegacyAlgorithms},
 			Credential: device.Credential{Password: d.Password},
-		})
+		}
+		if o.clientKeyPEM != "" {
+			in.AuthMethod, in.Credential = device.AuthPrivateKey, device.Credential{PrivateKey: o.clientKeyPEM}
+		}
+		rows = append(rows, in)
 	}
 	if _, err := e.inv.Import(context.Background(), rows, device.ImportAtomic); err != nil {
 		t.Fatalf("import fleet: %v", err)
@@ -128,7 +147,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // startWorkers runs the executor behind event source mappings on the bulk queue and the DLQ.
-func (e *bulkEnv) startWorkers(t *testing.T, handler app.SQSHandler) {
+func (e *bulkEnv) startWorkers(t testing.TB, handler app.SQSHandler, concurrency int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	client := stack.SQSClient(e.st.Endpoints.SQS)
@@ -136,7 +155,7 @@ func (e *bulkEnv) startWorkers(t *testing.T, handler app.SQSHandler) {
 	for _, id := range []string{resources.BulkQueue, resources.BulkDLQ} {
 		m := &eventsource.Mapping{
 			Client: client, QueueURL: e.st.Names.Queues[id], QueueARN: e.st.Names.QueueARNs[id],
-			Handler: eventsource.Handler(handler), BatchSize: 1, Concurrency: 4, Timeout: 30 * time.Second,
+			Handler: eventsource.Handler(handler), BatchSize: 1, Concurrency: concurrency, Timeout: 30 * time.Second,
 			VisibilityTimeout: 40 * time.Second, RetryDelay: time.Second,
 		}
 		wg.Add(1)
@@ -162,7 +181,7 @@ func (e *bulkEnv) stopWorkers() {
 }
 
 // waitJob polls the job until it ends or the bound passes.
-func (e *bulkEnv) waitJob(t *testing.T, id string, bound time.Duration) bulk.Job {
+func (e *bulkEnv) waitJob(t testing.TB, id string, bound time.Duration) bulk.Job {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for {
@@ -283,10 +302,60 @@ func runMapping(ctx context.Context, ep stack.Endpoints, cfg config.Config, hand
 	url := cfg.Queues[resources.BulkQueue]
 	m := &eventsource.Mapping{
 		Client: stack.SQSClient(ep.SQS), QueueURL: url, QueueARN: url, Handler: eventsource.Handler(handler),
-		BatchSize: 1, Concurrency: 2, Timeout: 5 * time.Second, VisibilityTimeout: 6 * time.Second, RetryDelay: time.Second,
+		BatchSize: 1, Concurrency: 2, Timeout: 10 * time.Second, VisibilityTimeout: 12 * time.Second, RetryDelay: time.Second,
 	}
 	if err := m.Run(ctx); err != nil {
 		return 1
 	}
 	return 0
+}
+
+// envOptions tune newBulkEnv.
+type envOptions struct {
+	clientKeyPEM string
+}
+
+type envOption func(*envOptions)
+
+// withClientKey makes every device authenticate NetAuto by this private key.
+func withClientKey(pem string) envOption {
+	return func(o *envOptions) { o.clientKeyPEM = pem }
+}
+
+// writeCounter counts DynamoDB write requests and the items they write.
+type writeCounter struct {
+	calls, items atomic.Int64
+}
+
+// countingTransport counts the DynamoDB write operations that pass through it.
+type countingTransport struct {
+	next http.RoundTripper
+	c    *writeCounter
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	target := r.Header.Get("X-Amz-Target")
+	op := target[strings.LastIndex(target, ".")+1:]
+	switch op {
+	case "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem":
+		n := int64(1)
+		if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.GetBody != nil {
+			if body, err := r.GetBody(); err == nil {
+				var req struct {
+					TransactItems []json.RawMessage
+					RequestItems  map[string][]json.RawMessage
+				}
+				if json.NewDecoder(body).Decode(&req) == nil {
+					n = int64(len(req.TransactItems))
+					for _, items := range req.RequestItems {
+						n += int64(len(items))
+					}
+				}
+				body.Close()
+			}
+		}
+		t.c.calls.Add(1)
+		t.c.items.Add(n)
+	}
+	return t.next.RoundTrip(r)
 }

@@ -1,0 +1,215 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// benchFleet is the fleet every tool of the fan-out benchmark runs on: linux devices answering
+// `uname -a` on the exec channel, authenticating one client key.
+type benchFleet struct {
+	env      *bulkEnv
+	dir      string
+	keyPEM   string
+	signer   ssh.Signer
+	aliases  []string
+	sshCfg   string
+	hostsTxt string
+}
+
+func newBenchFleet(b *testing.B, n int) *benchFleet {
+	b.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "netauto bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(block))
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := newBulkEnv(b, devicesim.Spec{Count: n, Seed: 21, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
+		AuthorizedKeys: []ssh.PublicKey{sshPub}}, withClientKey(keyPEM))
+	f := &benchFleet{env: env, dir: b.TempDir(), keyPEM: keyPEM, signer: signer}
+
+	// An OpenSSH client configuration naming every device, for parallel-ssh and pdsh.
+	keyFile := filepath.Join(f.dir, "id_ed25519")
+	if err := os.WriteFile(keyFile, []byte(keyPEM), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var kh bytes.Buffer
+	if err := env.fleet.WriteKnownHosts(&kh); err != nil {
+		b.Fatal(err)
+	}
+	khFile := filepath.Join(f.dir, "known_hosts")
+	if err := os.WriteFile(khFile, kh.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var cfg, hosts strings.Builder
+	fmt.Fprintf(&cfg, "Host d*\n  HostName 127.0.0.1\n  User netauto\n  IdentityFile %s\n  IdentitiesOnly yes\n"+
+		"  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  KexAlgorithms curve25519-sha256\n  BatchMode yes\n"+
+		"  LogLevel ERROR\n  ConnectTimeout 10\n", keyFile, khFile)
+	for i, id := range env.ids {
+		alias := fmt.Sprintf("d%05d", i)
+		f.aliases = append(f.aliases, alias)
+		fmt.Fprintf(&cfg, "Host %s\n  Port %d\n", alias, env.devs[id].Port)
+		hosts.WriteString(alias + "\n")
+	}
+	f.sshCfg = filepath.Join(f.dir, "ssh_config")
+	f.hostsTxt = filepath.Join(f.dir, "hosts")
+	if err := os.WriteFile(f.sshCfg, []byte(cfg.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(f.hostsTxt, []byte(hosts.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// rawFanout runs the command on every device with a bare x/crypto/ssh exec loop that stores
+// nothing: the ceiling for any Go fan-out.
+func (f *benchFleet) rawFanout(b *testing.B, workers int) time.Duration {
+	b.Helper()
+	var failed atomic.Int64
+	ids := make(chan string)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				d := f.env.devs[id]
+				pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.HostKey))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				c, err := ssh.Dial("tcp", d.Addr(), &ssh.ClientConfig{User: d.Username, Auth: []ssh.AuthMethod{ssh.PublicKeys(f.signer)},
+					HostKeyCallback: ssh.FixedHostKey(pk), Timeout: 10 * time.Second})
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				s, err := c.NewSession()
+				if err == nil {
+					s.Stdout = io.Discard
+					err = s.Run("uname -a")
+				}
+				if err != nil {
+					failed.Add(1)
+				}
+				c.Close()
+			}
+		}()
+	}
+	for _, id := range f.env.ids {
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("raw fan-out: %d devices failed", n)
+	}
+	return time.Since(start)
+}
+
+// tool runs an OpenSSH-based fan-out tool and returns its wall time.
+func (f *benchFleet) tool(b *testing.B, name string, args []string, env ...string) time.Duration {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s: %v\n%s", name, err, tail(out.String()))
+	}
+	return time.Since(start)
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return s[len(s)-2000:]
+	}
+	return s
+}
+
+// BenchmarkBulkFanout1000 measures a whole bulk job of 1,000 simulated devices on the local stack
+// (enqueue, SQS, executor, SSH, every run and its output stored, progress recorded) against
+// parallel-ssh, pdsh and a raw Go fan-out that stores nothing, on the same fleet in the same run.
+func BenchmarkBulkFanout1000(b *testing.B) {
+	const n = 1000
+	for _, tool := range []string{"parallel-ssh", "pdsh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Fatalf("%s is not installed (make bench installs pssh and pdsh): %v", tool, err)
+		}
+	}
+	f := newBenchFleet(b, n)
+	e := f.env
+	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 8)
+	var best = map[string]time.Duration{}
+	keep := func(k string, d time.Duration) {
+		if cur, ok := best[k]; !ok || d < cur {
+			best[k] = d
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		calls0, items0 := e.writes.calls.Load(), e.writes.items.Load()
+		start := time.Now()
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 30}}, "bench@example.com", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		j := e.waitJob(b, acc.JobID, 5*time.Minute)
+		keep("netauto", time.Since(start))
+		if j.Counts[run.Succeeded] != n {
+			b.Fatalf("job ended %s with %v, want %d succeeded", j.Status, j.Counts, n)
+		}
+		b.ReportMetric(float64(e.writes.calls.Load()-calls0)/n, "ddb-write-calls/device")
+		b.ReportMetric(float64(e.writes.items.Load()-items0)/n, "ddb-write-items/device")
+
+		keep("raw", f.rawFanout(b, 256))
+		for _, p := range []string{"32", "64", "128"} {
+			keep("parallel-ssh", f.tool(b, "parallel-ssh", []string{"-h", f.hostsTxt, "-p", p, "-t", "60", "-x", "-F " + f.sshCfg, "uname -a"}))
+			keep("pdsh", f.tool(b, "pdsh", []string{"-R", "ssh", "-f", p, "-w", "^" + f.hostsTxt, "uname -a"}, "PDSH_SSH_ARGS_APPEND=-F "+f.sshCfg))
+		}
+	}
+	b.StopTimer()
+	rate := func(k string) float64 { return n / best[k].Seconds() }
+	for _, k := range []string{"netauto", "raw", "parallel-ssh", "pdsh"} {
+		b.ReportMetric(rate(k), k+"-devices/s")
+	}
+	b.ReportMetric(rate("netauto")/rate("parallel-ssh"), "netauto/parallel-ssh")
+	b.ReportMetric(rate("netauto")/rate("pdsh"), "netauto/pdsh")
+	b.ReportMetric(rate("netauto")/rate("raw"), "netauto/raw")
+}
