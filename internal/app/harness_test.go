@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
-	"sync/atomic"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
