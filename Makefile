@@ -25,9 +25,10 @@ dev: deps-dev
 	$(GO) run ./infra/cmd/localdev
 
 ## deps: everything the tests need, installed idempotently (Debian packages, npm stand-ins, Go tools).
+DEBIAN_PACKAGES := sshd:openssh-server
 deps: deps-dev
 	@need=""; \
-	for pair in sshd:openssh-server; do \
+	for pair in $(DEBIAN_PACKAGES); do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || need="$$need $$pkg"; \
 	done; \
@@ -68,10 +69,13 @@ token:
 rie-smoke:
 	$(GO) test -count=1 -run TestRIE -v ./infra/rie/
 
-## bench: the SSH engine fan-out and memory benchmarks, then the API ones on the local stack.
+## bench: the SSH engine fan-out and memory benchmarks, then the ones on the local stack: device
+## import, and a 1,000-device bulk job against parallel-ssh, pdsh and a raw Go fan-out.
+bench: DEBIAN_PACKAGES += parallel-ssh:pssh pdsh:pdsh
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./internal/sshexec/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/api/
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m ./internal/app/
 
 ## build-<LogicalId>: what `sam build` calls (BuildMethod: makefile) for each function.
 define build_function
