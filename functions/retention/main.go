@@ -1,12 +1,13 @@
-// Command retention is the Lambda function for the EventBridge retention schedule: it purges runs by age and by bytes per device.
-// Until its capability lands (retention, issue 7) it refuses every event with a clear error.
+// Command retention is the Lambda function for the EventBridge retention schedule (it purges runs
+// by age and by bytes per device) and for the runs table's stream filtered to TTL deletions (it
+// keeps the per-device byte counters exact). The handler tells the two events apart.
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/netauto/netauto/internal/app"
@@ -21,5 +22,10 @@ func main() {
 		os.Exit(1)
 	}
 	slog.SetDefault(logging.New(os.Stdout, cfg.LogLevel))
-	lambda.Start(app.NotYet[events.EventBridgeEvent](config.Retention, "retention, issue 7"))
+	handler, err := app.NewRetention(context.Background(), cfg, app.RetentionOptions{Logger: slog.Default()})
+	if err != nil {
+		slog.Error("retention function", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(handler)
 }

@@ -55,6 +55,8 @@ type Options struct {
 	Bulk Bulk
 	Jobs Jobs
 	Runs Runs
+	// Retention serves GET /v1/retention and POST /v1/retention/purge; nil answers them 503.
+	Retention Retention
 }
 
 // Server is the API handler.
@@ -101,6 +103,9 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/bulk/{job_id}/devices", auth.Viewer, s.bulkDevices)
 	s.route("GET /v1/bulk/{job_id}/events", auth.Viewer, s.bulkEvents)
 	s.route("POST /v1/bulk/{job_id}/cancel", auth.Operator, s.cancelBulk)
+
+	s.route("GET /v1/retention", auth.Viewer, s.getRetention)
+	s.route("POST /v1/retention/purge", auth.Admin, s.purgeRetention)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Message: "no route for " + r.Method + " " + r.URL.Path})

@@ -127,7 +127,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
-	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Logger: logger, Health: map[string]any{"runtime": "test"}})
+	purger, err := newPurger(ddb, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

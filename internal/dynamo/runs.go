@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,7 +24,12 @@ import (
 //	RUN#<id>        META            the run (GSI by_device: DEV#<device> / <created>#<id>;
 //	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
 //	RUN#<id>        CHUNK#<000000>  one output chunk, in order
-//	DEVBYTES#<dev>  COUNTER         the device's stored output bytes
+//	DEVBYTES#<dev>  COUNTER         the device's stored output bytes (bytes); while it has grown
+//	                                since the byte-cap purge last looked, it is also in GSI by_day
+//	                                under DEVCHG#<shard 00-15> / <dev> (see retention.go)
+//	RETENTION       AGE_WATERMARK   the last day the age purge has wholly purged (retention.go)
+//	RETENTION       REPORT          the last purge report (retention.go)
+//	TTLDEL#RUN#<id> CHUNK#<000000>  a TTL-deleted chunk already subtracted from its counter
 const (
 	runPrefix      = "RUN#"
 	runMetaSK      = "META"
@@ -203,12 +210,12 @@ func (s *RunStore) Start(ctx context.Context, r run.Run) (run.Run, error) {
 
 // deleteChunks removes every chunk of a run, decrementing the device's counter with each.
 func (s *RunStore) deleteChunks(ctx context.Context, runID, deviceID string) error {
-	chunks, err := s.chunkSizes(ctx, runID)
+	chunks, err := chunkSizes(ctx, s.db, s.table, runID)
 	if err != nil {
 		return err
 	}
 	for _, c := range chunks {
-		if err := s.deleteChunk(ctx, runID, deviceID, c.SK, c.Size); err != nil {
+		if _, err := deleteChunk(ctx, s.db, s.table, runID, deviceID, c.SK, c.Size); err != nil {
 			return err
 		}
 	}
@@ -220,7 +227,7 @@ type chunkRef struct {
 	Size int64  `dynamodbav:"size"`
 }
 
-func (s *RunStore) chunkSizes(ctx context.Context, runID string) ([]chunkRef, error) {
+func chunkSizes(ctx context.Context, db API, table, runID string) ([]chunkRef, error) {
 	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + runID)).
 		And(expression.Key(resources.AttrSK).BeginsWith(chunkPrefix))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).
@@ -229,8 +236,8 @@ func (s *RunStore) chunkSizes(ctx context.Context, runID string) ([]chunkRef, er
 		return nil, fmt.Errorf("build query: %w", err)
 	}
 	var out []chunkRef
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+	p := dynamodb.NewQueryPaginator(db, &dynamodb.QueryInput{
+		TableName: aws.String(table), KeyConditionExpression: expr.KeyCondition(),
 		ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		ConsistentRead: aws.Bool(true),
 	})
@@ -249,38 +256,89 @@ func (s *RunStore) chunkSizes(ctx context.Context, runID string) ([]chunkRef, er
 }
 
 // deleteChunk deletes one chunk and decrements the counter in one transaction; a chunk that is
-// already gone changes nothing, so concurrent or repeated deletes never decrement twice.
-func (s *RunStore) deleteChunk(ctx context.Context, runID, deviceID, sk string, size int64) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+// already gone changes nothing, so concurrent or repeated deletes never decrement twice. It
+// reports whether this call deleted the chunk.
+func deleteChunk(ctx context.Context, db API, table, runID, deviceID, sk string, size int64) (bool, error) {
+	err := transact(ctx, db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{
-			TableName: aws.String(s.table),
+			TableName: aws.String(table),
 			Key: map[string]types.AttributeValue{
 				resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + runID},
 				resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
 			},
 			ConditionExpression: aws.String("attribute_exists(pk)"),
 		}},
-		counterAdd(s.table, deviceID, -size),
+		counterAdd(table, deviceID, -size),
 	}})
-	if err != nil && !onlyConditionFailed(err) {
-		return fmt.Errorf("delete chunk %s of %s: %w", sk, runID, err)
+	if err != nil {
+		if onlyConditionFailed(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("delete chunk %s of %s: %w", sk, runID, err)
 	}
-	return nil
+	return true, nil
 }
 
+// counterAdd adds delta to a device's byte counter. A growing counter (delta > 0) also puts the
+// device in the changed set the byte-cap purge reads, so the purge never scans for counters.
 func counterAdd(table, deviceID string, delta int64) types.TransactWriteItem {
+	expr := "ADD #b :n SET #d = :d"
+	names := map[string]string{"#b": "bytes", "#d": "device_id"}
+	values := map[string]types.AttributeValue{
+		":n": &types.AttributeValueMemberN{Value: strconv.FormatInt(delta, 10)},
+		":d": &types.AttributeValueMemberS{Value: deviceID},
+	}
+	if delta > 0 {
+		expr += ", #cp = :cp, #cs = :d"
+		names["#cp"], names["#cs"] = resources.AttrGSI2PK, resources.AttrGSI2SK
+		values[":cp"] = &types.AttributeValueMemberS{Value: changedShardKey(deviceID)}
+	}
 	return types.TransactWriteItem{Update: &types.Update{
-		TableName:        aws.String(table),
-		Key:              counterKey(deviceID),
-		UpdateExpression: aws.String("ADD #b :n SET #d = :d"),
-		ExpressionAttributeNames: map[string]string{
-			"#b": "bytes", "#d": "device_id",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":n": &types.AttributeValueMemberN{Value: strconv.FormatInt(delta, 10)},
-			":d": &types.AttributeValueMemberS{Value: deviceID},
-		},
+		TableName: aws.String(table), Key: counterKey(deviceID), UpdateExpression: aws.String(expr),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}}
+}
+
+// transact runs a transaction, retrying it (with jittered backoff, a few times) when it was
+// cancelled only because another transaction touched one of its items at the same moment, as
+// concurrent purges and writers of one device's counter do.
+func transact(ctx context.Context, db API, in *dynamodb.TransactWriteItemsInput) error {
+	backoff := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		_, err := db.TransactWriteItems(ctx, in)
+		if err == nil || attempt == 8 || !onlyConflict(err) {
+			return err
+		}
+		t := time.NewTimer(backoff + time.Duration(rand.Int64N(int64(backoff))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+// onlyConflict reports whether a transaction was cancelled by conflicts (and maybe conditions
+// that only failed because of them), not by a definite condition failure.
+func onlyConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		var tip *types.TransactionInProgressException
+		return errors.As(err, &tip)
+	}
+	conflict := false
+	for _, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "", "None":
+		case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+			conflict = true
+		default:
+			return false
+		}
+	}
+	return conflict
 }
 
 // onlyConditionFailed reports whether a transaction was cancelled solely by condition checks.
@@ -321,7 +379,7 @@ func chunkPut(table string, r run.Run, seq int, data []byte) types.TransactWrite
 
 // AppendChunk stores chunk seq and adds its size to the device's counter in one transaction.
 func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []byte) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		chunkPut(s.table, r, seq, data),
 		counterAdd(s.table, r.DeviceID, int64(len(data))),
 	}})
@@ -356,7 +414,7 @@ func (s *RunStore) Finish(ctx context.Context, r run.Run, seq int, data []byte) 
 	if len(data) > 0 {
 		items = append(items, chunkPut(s.table, r, seq, data), counterAdd(s.table, r.DeviceID, int64(len(data))))
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
 		if onlyConditionFailed(err) {
 			return fmt.Errorf("finish run %s: %w", r.ID, run.ErrFinished)
@@ -433,7 +491,7 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 // ListByDevice returns a device's runs, newest first, at most limit, after cursor.
 func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
-	if !ok {
+	if !ok || (start != nil && !isRunIndexKey(start, deviceID)) {
 		return nil, "", run.ErrBadCursor
 	}
 	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
@@ -488,4 +546,18 @@ func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("abandon run %s: %w", id, err)
 	}
 	return nil
+}
+
+// isRunIndexKey reports whether key is a by_device position of this device's runs: all four key
+// attributes, with the layout's prefixes (a forged or foreign cursor would make DynamoDB fail).
+func isRunIndexKey(key map[string]types.AttributeValue, deviceID string) bool {
+	str := func(name string) string {
+		v, _ := key[name].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), runPrefix) && len(str(resources.AttrPK)) > len(runPrefix) &&
+		str(resources.AttrSK) == runMetaSK && str(resources.AttrGSI1PK) == devIndexPrefix+deviceID && str(resources.AttrGSI1SK) != ""
 }

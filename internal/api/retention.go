@@ -1,0 +1,67 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/retention"
+)
+
+// Retention serves the retention routes; *retention.Purger implements it.
+type Retention interface {
+	// Limits returns the configured retention settings.
+	Limits() retention.Settings
+	// LastReport returns the last purge's report (retention.ErrNoReport when none ran yet).
+	LastReport(ctx context.Context) (retention.Report, error)
+	// Purge runs a purge now and returns its report.
+	Purge(ctx context.Context, trigger string) (retention.Report, error)
+}
+
+// retentionView is the answer of GET /v1/retention.
+type retentionView struct {
+	Settings   retention.Settings `json:"settings"`
+	LastReport *retention.Report  `json:"last_report"`
+}
+
+func (s *Server) retentionReady(w http.ResponseWriter) bool {
+	if s.opts.Retention == nil {
+		WriteError(w, http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: "retention is not configured on this deployment"})
+		return false
+	}
+	return true
+}
+
+func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	if !s.retentionReady(w) {
+		return
+	}
+	view := retentionView{Settings: s.opts.Retention.Limits()}
+	rep, err := s.opts.Retention.LastReport(r.Context())
+	switch {
+	case err == nil:
+		view.LastReport = &rep
+	case !errors.Is(err, retention.ErrNoReport):
+		s.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, view)
+}
+
+func (s *Server) purgeRetention(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	if !s.retentionReady(w) {
+		return
+	}
+	if r.ContentLength > 0 {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Message: "this route takes no body", Field: "body"})
+		return
+	}
+	s.opts.Logger.InfoContext(r.Context(), "retention purge requested", "by", id.Email)
+	rep, err := s.opts.Retention.Purge(r.Context(), "api")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,464 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/retention"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Retention items of the runs table (see the layout at the top of runs.go):
+//
+//   - The changed set: a byte counter that grows gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device> (a
+//     sparse entry in GSI by_day, spread over 16 shards so a busy fleet never makes one hot GSI
+//     partition); the byte purge reads those 16 partitions and removes the pair once the device
+//     is at or below the cap, on condition that the counter did not move meanwhile.
+//   - RETENTION/AGE_WATERMARK {day}: every run created on or before day is gone.
+//   - RETENTION/REPORT {report}: the last purge report, as JSON.
+//   - TTLDEL#RUN#<id>/CHUNK#<n>: a chunk TTL deleted whose size the stream consumer has subtracted
+//     (so a redelivered stream record never subtracts twice); it expires after a week.
+const (
+	changedPrefix   = "DEVCHG#"
+	changedShards   = 16
+	retentionPK     = "RETENTION"
+	watermarkSK     = "AGE_WATERMARK"
+	reportSK        = "REPORT"
+	ttlMarkerPrefix = "TTLDEL#"
+	ttlMarkerKeep   = 7 * 24 * time.Hour
+)
+
+func changedShardKey(deviceID string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(deviceID))
+	return fmt.Sprintf("%s%02d", changedPrefix, h.Sum32()%changedShards)
+}
+
+// RetentionStore is the runs (and jobs) table as the retention purge and the TTL stream consumer
+// see them; it implements retention.Store and retention.Jobs.
+type RetentionStore struct {
+	db        API
+	runs      string
+	jobs      string
+	now       func() time.Time
+	projected *string
+	names     map[string]string
+}
+
+// NewRetentionStore returns a store over the named runs and jobs tables.
+func NewRetentionStore(db API, runsTable, jobsTable string) (*RetentionStore, error) {
+	if db == nil || runsTable == "" || jobsTable == "" {
+		return nil, errors.New("new retention store: client, runs and jobs table names are required")
+	}
+	return &RetentionStore{
+		db: db, runs: runsTable, jobs: jobsTable, now: func() time.Time { return time.Now().UTC() },
+		projected: aws.String("#pk, #sk, #g1p, #g1s, #g2p, #g2s, #id, #dev, #job, #st, #ca, #by, #ch"),
+		names: map[string]string{
+			"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#g1p": resources.AttrGSI1PK, "#g1s": resources.AttrGSI1SK,
+			"#g2p": resources.AttrGSI2PK, "#g2s": resources.AttrGSI2SK, "#id": "id", "#dev": "device_id", "#job": "job_id",
+			"#st": "status", "#ca": "created_at", "#by": "bytes", "#ch": "chunks",
+		},
+	}, nil
+}
+
+var (
+	_ retention.Store = (*RetentionStore)(nil)
+	_ retention.Jobs  = (*RetentionStore)(nil)
+)
+
+func retentionKey(sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: retentionPK},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// AgeWatermark implements retention.Store.
+func (s *RetentionStore) AgeWatermark(ctx context.Context) (time.Time, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.runs), Key: retentionKey(watermarkSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("get age watermark: %w", err)
+	}
+	v, ok := out.Item["day"].(*types.AttributeValueMemberS)
+	if !ok {
+		return time.Time{}, nil
+	}
+	d, err := time.Parse(time.DateOnly, v.Value)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse age watermark %q: %w", v.Value, err)
+	}
+	return d, nil
+}
+
+// SetAgeWatermark implements retention.Store; it never moves the watermark backwards.
+func (s *RetentionStore) SetAgeWatermark(ctx context.Context, day time.Time) error {
+	d := day.UTC().Format(time.DateOnly)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.runs), Key: retentionKey(watermarkSK),
+		UpdateExpression:          aws.String("SET #d = :d"),
+		ConditionExpression:       aws.String("attribute_not_exists(#d) OR #d < :d"),
+		ExpressionAttributeNames:  map[string]string{"#d": "day"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberS{Value: d}},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("set age watermark %s: %w", d, err)
+	}
+	return nil
+}
+
+type candidateItem struct {
+	ID        string    `dynamodbav:"id"`
+	DeviceID  string    `dynamodbav:"device_id"`
+	JobID     string    `dynamodbav:"job_id"`
+	Status    string    `dynamodbav:"status"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	Bytes     int64     `dynamodbav:"bytes"`
+	Chunks    int       `dynamodbav:"chunks"`
+}
+
+func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.QueryInput, cursor string, gsiPK, gsiSK string) ([]retention.Candidate, string, error) {
+	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, gsiPK, gsiSK)
+	if !ok {
+		return nil, "", run.ErrBadCursor
+	}
+	in.TableName, in.ExclusiveStartKey, in.ProjectionExpression = aws.String(s.runs), start, s.projected
+	for k, v := range s.names {
+		in.ExpressionAttributeNames[k] = v
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", err
+	}
+	var items []candidateItem
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+		return nil, "", fmt.Errorf("unmarshal runs: %w", err)
+	}
+	cands := make([]retention.Candidate, len(items))
+	for i, it := range items {
+		cands[i] = retention.Candidate{ID: it.ID, DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
+			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks}
+	}
+	next, err := encodeCursor(out.LastEvaluatedKey)
+	if err != nil {
+		return nil, "", err
+	}
+	return cands, next, nil
+}
+
+// RunsOfDay implements retention.Store with the by_day index, stopping at `before` by sort key.
+func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, cursor string, limit int) ([]retention.Candidate, string, error) {
+	d := day.UTC().Format(time.DateOnly)
+	cands, next, err := s.queryCandidates(ctx, &dynamodb.QueryInput{
+		IndexName:                aws.String(resources.IndexRunsByDay),
+		KeyConditionExpression:   aws.String("#kp = :p AND #ks < :b"),
+		ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI2PK, "#ks": resources.AttrGSI2SK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: dayIndexPrefix + d},
+			":b": &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)},
+		},
+		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(limit)),
+	}, cursor, resources.AttrGSI2PK, resources.AttrGSI2SK)
+	if err != nil {
+		return nil, "", fmt.Errorf("query runs of day %s: %w", d, err)
+	}
+	return cands, next, nil
+}
+
+// RunsOfDevice implements retention.Store with the by_device index, oldest first.
+func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor string, limit int) ([]retention.Candidate, string, error) {
+	cands, next, err := s.queryCandidates(ctx, &dynamodb.QueryInput{
+		IndexName:                aws.String(resources.IndexRunsByDevice),
+		KeyConditionExpression:   aws.String("#kp = :p"),
+		ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI1PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: devIndexPrefix + deviceID},
+		},
+		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(limit)),
+	}, cursor, resources.AttrGSI1PK, resources.AttrGSI1SK)
+	if err != nil {
+		return nil, "", fmt.Errorf("query runs of device %s: %w", deviceID, err)
+	}
+	return cands, next, nil
+}
+
+func (s *RetentionStore) metaDelete(c retention.Candidate) *types.Delete {
+	return &types.Delete{
+		TableName: aws.String(s.runs), Key: runKey(c.ID),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND #st = :st"),
+		ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":st": &types.AttributeValueMemberS{Value: string(c.Status)},
+		},
+	}
+}
+
+// DeleteRun implements retention.Store. The run's chunks and the counter decrement go in as few
+// transactions as DynamoDB allows (the run item in the last one), each chunk deletion conditional
+// on the chunk existing; when a condition fails (another purge or TTL got there first) it falls
+// back to one transaction per chunk, so every byte is subtracted exactly once. The run item goes
+// last, so a purge that dies half way finds the run again.
+func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (retention.Deleted, error) {
+	var del retention.Deleted
+	chunks, err := chunkSizes(ctx, s.db, s.runs, c.ID)
+	if err != nil {
+		return del, err
+	}
+	for len(chunks) > 0 || !del.Run {
+		n := min(len(chunks), maxTransactItems-2)
+		group := chunks[:n]
+		chunks = chunks[n:]
+		last := len(chunks) == 0
+		var items []types.TransactWriteItem
+		var size int64
+		for _, ch := range group {
+			size += ch.Size
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+				TableName: aws.String(s.runs),
+				Key: map[string]types.AttributeValue{
+					resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + c.ID},
+					resources.AttrSK: &types.AttributeValueMemberS{Value: ch.SK},
+				},
+				ConditionExpression: aws.String("attribute_exists(pk)"),
+			}})
+		}
+		if size != 0 {
+			items = append(items, counterAdd(s.runs, c.DeviceID, -size))
+		}
+		if last {
+			items = append(items, types.TransactWriteItem{Delete: s.metaDelete(c)})
+		}
+		if len(items) == 1 && last {
+			return s.deleteMeta(ctx, c, del)
+		}
+		err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			del.Chunks += int64(len(group))
+			del.Bytes += size
+			del.Run = last
+			if last {
+				return del, nil
+			}
+			continue
+		}
+		if !onlyConditionFailed(err) {
+			return del, fmt.Errorf("delete run %s: %w", c.ID, err)
+		}
+		// Someone else deleted part of it: one chunk at a time, each exactly once.
+		for _, ch := range group {
+			ok, err := deleteChunk(ctx, s.db, s.runs, c.ID, c.DeviceID, ch.SK, ch.Size)
+			if err != nil {
+				return del, err
+			}
+			if ok {
+				del.Chunks++
+				del.Bytes += ch.Size
+			}
+		}
+		if last {
+			return s.deleteMeta(ctx, c, del)
+		}
+	}
+	return del, nil
+}
+
+func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, del retention.Deleted) (retention.Deleted, error) {
+	d := s.metaDelete(c)
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: d.TableName, Key: d.Key, ConditionExpression: d.ConditionExpression,
+		ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return del, nil
+		}
+		return del, fmt.Errorf("delete run %s: %w", c.ID, err)
+	}
+	del.Run = true
+	return del, nil
+}
+
+type changedCursor struct {
+	Shard int    `json:"s"`
+	Key   string `json:"k,omitempty"`
+}
+
+// ChangedDevices implements retention.Store: the devices whose counter grew since the byte purge
+// last cleared them, read from the 16 DEVCHG shards of GSI by_day (the counter's own bytes are
+// projected, so no extra read per device).
+func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]retention.DeviceBytes, string, error) {
+	var cur changedCursor
+	if cursor != "" {
+		if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Shard < 0 || cur.Shard >= changedShards {
+			return nil, "", run.ErrBadCursor
+		}
+	}
+	for cur.Shard < changedShards {
+		start, ok := decodeCursor(cur.Key, resources.AttrPK, resources.AttrSK, resources.AttrGSI2PK, resources.AttrGSI2SK)
+		if !ok {
+			return nil, "", run.ErrBadCursor
+		}
+		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(s.runs), IndexName: aws.String(resources.IndexRunsByDay),
+			KeyConditionExpression:   aws.String("#kp = :p"),
+			ProjectionExpression:     aws.String("#dev, #by"),
+			ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI2PK, "#dev": "device_id", "#by": "bytes"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":p": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s%02d", changedPrefix, cur.Shard)},
+			},
+			ExclusiveStartKey: start, Limit: aws.Int32(int32(limit)),
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("query changed devices: %w", err)
+		}
+		var items []struct {
+			DeviceID string `dynamodbav:"device_id"`
+			Bytes    int64  `dynamodbav:"bytes"`
+		}
+		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+			return nil, "", fmt.Errorf("unmarshal changed devices: %w", err)
+		}
+		if len(out.LastEvaluatedKey) > 0 {
+			if cur.Key, err = encodeCursor(out.LastEvaluatedKey); err != nil {
+				return nil, "", err
+			}
+		} else {
+			cur.Shard, cur.Key = cur.Shard+1, ""
+		}
+		next := ""
+		if cur.Shard < changedShards {
+			b, err := json.Marshal(cur)
+			if err != nil {
+				return nil, "", fmt.Errorf("encode cursor: %w", err)
+			}
+			next = string(b)
+		}
+		if len(items) > 0 || next == "" {
+			devs := make([]retention.DeviceBytes, len(items))
+			for i, it := range items {
+				devs[i] = retention.DeviceBytes{DeviceID: it.DeviceID, Bytes: it.Bytes}
+			}
+			return devs, next, nil
+		}
+	}
+	return nil, "", nil
+}
+
+// DeviceBytes implements retention.Store.
+func (s *RetentionStore) DeviceBytes(ctx context.Context, deviceID string) (int64, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.runs), Key: counterKey(deviceID), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#b"), ExpressionAttributeNames: map[string]string{"#b": "bytes"},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("get byte counter of %s: %w", deviceID, err)
+	}
+	var c struct {
+		Bytes int64 `dynamodbav:"bytes"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
+		return 0, fmt.Errorf("unmarshal byte counter of %s: %w", deviceID, err)
+	}
+	return c.Bytes, nil
+}
+
+// ClearChanged implements retention.Store.
+func (s *RetentionStore) ClearChanged(ctx context.Context, deviceID string, seen int64) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.runs), Key: counterKey(deviceID),
+		UpdateExpression:         aws.String("REMOVE #cp, #cs"),
+		ConditionExpression:      aws.String("#b = :b"),
+		ExpressionAttributeNames: map[string]string{"#cp": resources.AttrGSI2PK, "#cs": resources.AttrGSI2SK, "#b": "bytes"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":b": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("clear changed mark of %s: %w", deviceID, err)
+	}
+	return nil
+}
+
+// SaveReport implements retention.Store.
+func (s *RetentionStore) SaveReport(ctx context.Context, r retention.Report) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode retention report: %w", err)
+	}
+	item := retentionKey(reportSK)
+	item["report"] = &types.AttributeValueMemberS{Value: string(b)}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.runs), Item: item}); err != nil {
+		return fmt.Errorf("put retention report: %w", err)
+	}
+	return nil
+}
+
+// LastReport implements retention.Store.
+func (s *RetentionStore) LastReport(ctx context.Context) (retention.Report, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.runs), Key: retentionKey(reportSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return retention.Report{}, fmt.Errorf("get retention report: %w", err)
+	}
+	v, ok := out.Item["report"].(*types.AttributeValueMemberS)
+	if !ok {
+		return retention.Report{}, retention.ErrNoReport
+	}
+	var r retention.Report
+	if err := json.Unmarshal([]byte(v.Value), &r); err != nil {
+		return retention.Report{}, fmt.Errorf("decode retention report: %w", err)
+	}
+	return r, nil
+}
+
+// JobRunning implements retention.Jobs: a job that does not exist (expired) does not run.
+func (s *RetentionStore) JobRunning(ctx context.Context, jobID string) (bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.jobs), Key: jobKey(jobID), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#st"), ExpressionAttributeNames: map[string]string{"#st": "status"},
+	})
+	if err != nil {
+		return false, fmt.Errorf("get job %s: %w", jobID, err)
+	}
+	v, ok := out.Item["status"].(*types.AttributeValueMemberS)
+	if !ok {
+		return false, nil
+	}
+	return !bulk.JobStatus(v.Value).Terminal(), nil
+}
+
+// ForgetTTLChunk subtracts a chunk that DynamoDB TTL deleted from its device's counter, exactly
+// once per chunk: a marker item written in the same transaction makes a redelivered stream
+// record a no-op. It reports whether this call subtracted.
+func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error) {
+	if !strings.HasPrefix(pk, runPrefix) || !strings.HasPrefix(sk, chunkPrefix) || deviceID == "" {
+		return false, fmt.Errorf("forget TTL chunk %s/%s: not a run chunk with a device", pk, sk)
+	}
+	marker := map[string]types.AttributeValue{
+		resources.AttrPK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + pk},
+		resources.AttrSK:       &types.AttributeValueMemberS{Value: sk},
+		resources.TTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(ttlMarkerKeep).Unix(), 10)},
+	}
+	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(s.runs), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		counterAdd(s.runs, deviceID, -size),
+	}})
+	if err != nil {
+		if onlyConditionFailed(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("forget TTL chunk %s/%s: %w", pk, sk, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,121 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// SeedRun is one finished run and its whole output (at most run.ChunkSize bytes: one chunk) for
+// SeedRuns.
+type SeedRun struct {
+	Run    run.Run
+	Output []byte
+}
+
+// SeedRuns bulk-loads finished runs in the run store's exact layout with BatchWriteItem from
+// `workers` goroutines, and sets each seeded device's byte counter to the sum of its seeded output
+// (marked changed, as a write would). It is a loader for benchmarks and tests on a table that
+// holds none of these devices' runs yet: it uses no transactions and must not race with writers.
+func (s *RunStore) SeedRuns(ctx context.Context, runs []SeedRun, workers int) error {
+	totals := map[string]int64{}
+	var reqs []types.WriteRequest
+	for _, sr := range runs {
+		r := sr.Run
+		if !r.Status.Terminal() {
+			return fmt.Errorf("seed run %s: status %q is not terminal", r.ID, r.Status)
+		}
+		if len(sr.Output) > run.ChunkSize {
+			return fmt.Errorf("seed run %s: output over one chunk", r.ID)
+		}
+		r.Bytes = int64(len(sr.Output))
+		r.Chunks = 0
+		if len(sr.Output) > 0 {
+			r.Chunks = 1
+		}
+		item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
+		if err != nil {
+			return fmt.Errorf("marshal run %s: %w", r.ID, err)
+		}
+		delete(item, "lease_until")
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		if len(sr.Output) > 0 {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: chunkPut(s.table, r, 0, sr.Output).Put.Item}})
+			totals[r.DeviceID] += int64(len(sr.Output))
+		}
+	}
+	for dev, n := range totals {
+		item := counterKey(dev)
+		item["bytes"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+		item["device_id"] = &types.AttributeValueMemberS{Value: dev}
+		item[resources.AttrGSI2PK] = &types.AttributeValueMemberS{Value: changedShardKey(dev)}
+		item[resources.AttrGSI2SK] = &types.AttributeValueMemberS{Value: dev}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	return batchWriteParallel(ctx, s.db, s.table, reqs, workers)
+}
+
+// batchWriteParallel writes reqs in batches of 25 from `workers` goroutines, resending
+// unprocessed items.
+func batchWriteParallel(ctx context.Context, db API, table string, reqs []types.WriteRequest, workers int) error {
+	workers = max(workers, 1)
+	batches := make(chan []types.WriteRequest)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				if err := batchWriteOne(ctx, db, table, b); err != nil {
+					mu.Lock()
+					first = errors.Join(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < len(reqs); i += 25 {
+		batches <- reqs[i:min(i+25, len(reqs))]
+	}
+	close(batches)
+	wg.Wait()
+	return first
+}
+
+func batchWriteOne(ctx context.Context, db API, table string, reqs []types.WriteRequest) error {
+	backoff := 10 * time.Millisecond
+	for attempt := 0; len(reqs) > 0; attempt++ {
+		out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
+		if err != nil {
+			return fmt.Errorf("batch write: %w", err)
+		}
+		reqs = out.UnprocessedItems[table]
+		if len(reqs) == 0 {
+			return nil
+		}
+		if attempt == 10 {
+			return fmt.Errorf("batch write: %d items still unprocessed", len(reqs))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+	return nil
+}
