@@ -186,7 +186,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	for range b.N {
 		calls0, items0 := e.writes.calls.Load(), e.writes.items.Load()
 		start := time.Now()
-		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 30}}, "bench@example.com", false)
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)
 		if err != nil {
 			b.Fatal(err)
 		}
