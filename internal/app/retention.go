@@ -42,6 +42,8 @@ type RetentionOptions struct {
 	DB dynamo.API
 	// Budget bounds one purge (0: the invocation's deadline).
 	Budget time.Duration
+	// Lookback replaces retention.DefaultLookback (tests).
+	Lookback time.Duration
 }
 
 // NewPurger builds the retention purger from a function's configuration.
@@ -69,7 +71,7 @@ func NewPurger(ctx context.Context, cfg config.Config, opts RetentionOptions) (*
 		return nil, nil, fmt.Errorf("%s: %w", config.EnvRetentionCron, err)
 	}
 	p := &retention.Purger{
-		Store: store, Jobs: store, Logger: opts.Logger, Metrics: opts.Metrics, Budget: opts.Budget,
+		Store: store, Jobs: store, Logger: opts.Logger, Metrics: opts.Metrics, Budget: opts.Budget, Lookback: opts.Lookback,
 		Settings: retention.Settings{MaxDays: cfg.RunMaxDays, MaxBytes: cfg.RunMaxBytes, Cron: cfg.RetentionCron, Schedule: schedule},
 	}
 	if err := p.Validate(); err != nil {
