@@ -83,6 +83,12 @@ func NewWS(ctx context.Context, cfg config.Config, opts WSOptions) (WSHandler, e
 	return wsHandler(srv, byEvent, opts.Logger), nil
 }
 
+// WSHandlerFor adapts a live.Server to API Gateway WebSocket events (the local gateway's tests
+// build their own server).
+func WSHandlerFor(srv *live.Server, logger *slog.Logger) WSHandler {
+	return wsHandler(srv, nil, cmp.Or(logger, slog.Default()))
+}
+
 // wsHandler adapts a live.Server to API Gateway WebSocket events. posters, when not nil, picks
 // the management endpoint from each event.
 func wsHandler(srv *live.Server, posters *eventPosters, logger *slog.Logger) WSHandler {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -37,9 +38,12 @@ func NewClient(cfg aws.Config, endpoint string) (*Client, error) {
 	if endpoint == "" {
 		return nil, errors.New("push: no WebSocket management endpoint")
 	}
+	// Keep a connection per concurrent post alive (the SDK's default keeps 10 per host).
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 64 })
 	api := apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.RetryMaxAttempts = 1
+		o.HTTPClient = hc
 	})
 	return NewClientFrom(api), nil
 }

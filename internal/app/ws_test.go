@@ -1,0 +1,560 @@
+package app_test
+
+// Live progress end to end: real WebSocket clients (coder/websocket) on the local gateway, the ws
+// handler, the push publisher in the executor, DynamoDB Local and a simulated fleet.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/coder/websocket"
+
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/gateway"
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/live"
+	"github.com/netauto/netauto/internal/push"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+)
+
+var (
+	signerOnce sync.Once
+	testSigner *auth.Signer
+)
+
+func signer(t testing.TB) *auth.Signer {
+	t.Helper()
+	signerOnce.Do(func() {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		testSigner = auth.NewSigner(key)
+	})
+	return testSigner
+}
+
+// wsEnv is the bulk pipeline plus the WebSocket side: the local gateway serving /ws and
+// /@connections, the ws handler, and a push publisher wired into the executor.
+type wsEnv struct {
+	*bulkEnv
+	conns *dynamo.ConnectionStore
+	pub   *push.Publisher
+	base  string // http://host:port of the gateway
+}
+
+func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
+	t.Helper()
+	e := &wsEnv{bulkEnv: newBulkEnv(t, spec)}
+	var err error
+	if e.conns, err = dynamo.NewConnectionStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.ConnectionsTable]); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.base = "http://" + ln.Addr().String()
+	awsCfg := aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+	client, err := push.NewClient(awsCfg, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := e.exec.Logger
+	srv := &live.Server{Store: e.conns, Jobs: e.jobs, Poster: client, Verifier: auth.NewVerifier(signer(t), auth.LocalIssuer, auth.LocalAudience), Logger: logger}
+	noAPI := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNotFound}, nil
+	}
+	gw, err := gateway.New(gateway.Options{API: noAPI, Verifier: auth.NewVerifier(signer(t), auth.LocalIssuer, auth.LocalAudience),
+		WS: app.WSHandlerFor(srv, logger), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, ln) }()
+	if e.pub, err = push.New(push.Options{Subscriptions: e.conns, Poster: client, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	e.exec.Publisher = e.pub
+	t.Cleanup(func() {
+		e.stopWorkers()
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
+		_ = e.pub.Close(cctx)
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	return e
+}
+
+func (e *wsEnv) token(t testing.TB, groups ...string) string {
+	t.Helper()
+	tok, err := signer(t).Issue(auth.TokenSpec{Subject: "watcher", Email: "watcher@example.com", Groups: groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// received is one message a client got, decoded enough to check it.
+type received struct {
+	at  time.Time
+	raw []byte
+	msg struct {
+		Type     string             `json:"type"`
+		JobID    string             `json:"job_id"`
+		DeviceID string             `json:"device_id"`
+		Status   string             `json:"status"`
+		Seq      int64              `json:"seq"`
+		Code     string             `json:"code"`
+		Counts   map[run.Status]int `json:"counts"`
+		Part     int                `json:"part"`
+		Parts    int                `json:"parts"`
+		Job      *bulk.Job          `json:"job"`
+		Devices  []live.DeviceEntry `json:"devices"`
+	}
+}
+
+// wsClient is a WebSocket client that reads every message into a channel.
+type wsClient struct {
+	c    *websocket.Conn
+	in   chan received
+	done chan struct{}
+}
+
+func (e *wsEnv) dial(t testing.TB, token string) (*wsClient, *http.Response, error) {
+	t.Helper()
+	u := "ws" + e.base[len("http"):] + "/ws"
+	if token != "" {
+		u += "?token=" + url.QueryEscape(token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	c.SetReadLimit(1 << 20)
+	cl := &wsClient{c: c, in: make(chan received, 100000), done: make(chan struct{})}
+	go func() {
+		defer close(cl.done)
+		defer close(cl.in)
+		for {
+			_, data, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			r := received{at: time.Now(), raw: data}
+			_ = json.Unmarshal(data, &r.msg)
+			cl.in <- r
+		}
+	}()
+	t.Cleanup(cl.close)
+	return cl, resp, nil
+}
+
+func (cl *wsClient) close() {
+	_ = cl.c.Close(websocket.StatusNormalClosure, "")
+	<-cl.done
+}
+
+func (cl *wsClient) send(t testing.TB, v any) {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.c.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+// next returns the next message or fails after bound.
+func (cl *wsClient) next(t testing.TB, bound time.Duration) received {
+	t.Helper()
+	select {
+	case r, ok := <-cl.in:
+		if !ok {
+			t.Fatal("connection closed while a message was expected")
+		}
+		return r
+	case <-time.After(bound):
+		t.Fatalf("no message within %s", bound)
+	}
+	return received{}
+}
+
+// view is a client's picture of a job: a snapshot with the events applied by per-device seq.
+type view struct {
+	status    map[string]run.Status
+	seq       map[string]int64
+	progress  map[string][]int64 // seqs of the bulk_progress events seen per device, in order
+	terminal  map[string]int     // terminal bulk_progress events per device
+	done      bool
+	doneCount map[run.Status]int
+}
+
+func newView() *view {
+	return &view{status: map[string]run.Status{}, seq: map[string]int64{}, progress: map[string][]int64{}, terminal: map[string]int{}}
+}
+
+func (v *view) apply(t testing.TB, r received) {
+	t.Helper()
+	m := r.msg
+	switch m.Type {
+	case live.TypeSnapshot:
+		for _, d := range m.Devices {
+			if d.Seq >= v.seq[d.DeviceID] {
+				v.status[d.DeviceID], v.seq[d.DeviceID] = d.Status, d.Seq
+			}
+		}
+		if m.Job != nil && m.Job.Status.Terminal() {
+			v.done = true
+		}
+	case bulk.EventProgress:
+		v.progress[m.DeviceID] = append(v.progress[m.DeviceID], m.Seq)
+		if run.Status(m.Status).Terminal() {
+			v.terminal[m.DeviceID]++
+		}
+		if m.Seq > v.seq[m.DeviceID] {
+			v.status[m.DeviceID], v.seq[m.DeviceID] = run.Status(m.Status), m.Seq
+		}
+	case bulk.EventJobDone:
+		v.done, v.doneCount = true, m.Counts
+	case live.TypeError:
+		t.Fatalf("error message: %s", r.raw)
+	}
+	if len(r.raw) > live.MaxFrameBytes {
+		t.Errorf("a %d-byte message exceeds the %d-byte frame", len(r.raw), live.MaxFrameBytes)
+	}
+}
+
+// subscribe sends a subscribe and reads the whole snapshot into v.
+func (cl *wsClient) subscribe(t testing.TB, jobID string, v *view) {
+	t.Helper()
+	cl.send(t, map[string]string{"action": "subscribe", "job_id": jobID})
+	for {
+		r := cl.next(t, 10*time.Second)
+		v.apply(t, r)
+		if r.msg.Type == live.TypeSnapshot && r.msg.Part == r.msg.Parts {
+			return
+		}
+	}
+}
+
+// follow applies messages until job_done, or until stop says to stop.
+func (cl *wsClient) follow(t testing.TB, v *view, bound time.Duration, stop func(received) bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !v.done {
+		r := cl.next(t, time.Until(deadline))
+		v.apply(t, r)
+		if stop != nil && stop(r) {
+			return
+		}
+	}
+}
+
+func (v *view) check(t testing.TB, who string, want map[string]bulk.DeviceState) {
+	t.Helper()
+	if !v.done {
+		t.Errorf("%s: job not seen done", who)
+	}
+	for id, st := range want {
+		if v.status[id] != st.Status {
+			t.Errorf("%s: device %s is %q, stored %q", who, id, v.status[id], st.Status)
+		}
+	}
+	if len(v.status) != len(want) {
+		t.Errorf("%s: %d devices, want %d", who, len(v.status), len(want))
+	}
+}
+
+func TestLiveProgress(t *testing.T) {
+	t.Parallel()
+	e := newWSEnv(t, devicesim.Spec{Count: 100, Seed: 11,
+		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 3}, {Fault: devicesim.FaultWrongCredentials, Count: 2}}})
+	ctx := context.Background()
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token(t, "viewer")
+	// Both clients subscribe while the job waits on the queue: every change is pushed live.
+	a, _, err := e.dial(t, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	va := newView()
+	a.subscribe(t, acc.JobID, va)
+	if len(va.status) != 100 || va.status[e.ids[0]] != run.Queued {
+		t.Fatalf("snapshot: %d devices, first %q; want 100 queued", len(va.status), va.status[e.ids[0]])
+	}
+	b, _, err := e.dial(t, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb := newView()
+	b.subscribe(t, acc.JobID, vb)
+	// A connection that vanished without $disconnect: the gateway answers 410 for it.
+	ghost := "ghostConnection="
+	if err := e.conns.PutConnection(ctx, live.Connection{ID: ghost, Identity: auth.Identity{Subject: "gone", Role: auth.Viewer},
+		ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.conns.Subscribe(ctx, ghost, acc.JobID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	e.exec.Concurrency = 25 // a job that lasts long enough to drop a client in the middle
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), 2)
+
+	var wg sync.WaitGroup
+	var b2 *wsClient
+	vb2 := newView()
+	wg.Add(1)
+	go func() { // B drops after 30 progress events, reconnects and re-subscribes
+		defer wg.Done()
+		n := 0
+		b.follow(t, vb, time.Minute, func(r received) bool {
+			if r.msg.Type == bulk.EventProgress {
+				n++
+			}
+			return n == 30
+		})
+		b.close()
+		var err error
+		if b2, _, err = e.dial(t, tok); err != nil {
+			t.Errorf("reconnect: %v", err)
+			return
+		}
+		b2.subscribe(t, acc.JobID, vb2)
+		b2.follow(t, vb2, time.Minute, nil)
+	}()
+	a.follow(t, va, time.Minute, nil)
+	wg.Wait()
+	if vb.done {
+		t.Fatal("B saw the job end before it dropped; the reconnect case tested nothing")
+	}
+
+	j := e.waitJob(t, acc.JobID, 10*time.Second)
+	stored := e.allDevices(t, acc.JobID)
+	va.check(t, "A", stored)
+	vb2.check(t, "B after reconnect", stored)
+	for _, id := range e.ids {
+		if va.terminal[id] != 1 {
+			t.Errorf("A got %d terminal events for %s, want 1", va.terminal[id], id)
+		}
+		if !slices.IsSorted(va.progress[id]) || len(slices.Compact(slices.Clone(va.progress[id]))) != len(va.progress[id]) {
+			t.Errorf("A got %s's events out of seq order: %v", id, va.progress[id])
+		}
+	}
+	total := 0
+	for _, n := range va.doneCount {
+		total += n
+	}
+	if total != 100 || va.doneCount[run.Unreachable] != 3 || va.doneCount[run.AuthFailed] != 2 || j.Counts[run.Succeeded] != 95 {
+		t.Errorf("job_done counts %v (job %v), want 95 succeeded, 3 unreachable, 2 auth_failed", va.doneCount, j.Counts)
+	}
+
+	// The ghost was deleted on its 410, with its subscription.
+	if _, err := e.conns.GetConnection(ctx, ghost); !errors.Is(err, live.ErrNotFound) {
+		t.Errorf("ghost connection: %v, want deleted", err)
+	}
+	if st := e.pub.Stats(); st.Gone < 1 || st.Sent == 0 {
+		t.Errorf("publisher stats %+v, want the ghost counted gone", st)
+	}
+	// Everyone leaves: $disconnect removes the connections and their subscriptions.
+	a.close()
+	b2.close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		subs, err := e.conns.Subscribers(ctx, acc.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(subs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscribers left after every client closed: %v", subs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the gateway's asynchronous $disconnect, bounded
+	}
+}
+
+func TestLiveRefusals(t *testing.T) {
+	t.Parallel()
+	e := newWSEnv(t, devicesim.Spec{Count: 1, Seed: 5})
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(s *auth.Signer, spec auth.TokenSpec) string {
+		tok, err := s.Issue(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	viewer := auth.TokenSpec{Subject: "u1", Groups: []string{"viewer"}}
+	expired := viewer
+	expired.Now, expired.TTL = time.Now().Add(-2*time.Hour), time.Hour
+	foreignAud := viewer
+	foreignAud.Audience = "someone-else"
+	foreignIss := viewer
+	foreignIss.Issuer = "https://idp.example.com"
+	for _, tc := range []struct{ name, token string }{
+		{"no token", ""},
+		{"garbage", "not-a-jwt"},
+		{"expired", issue(signer(t), expired)},
+		{"another audience", issue(signer(t), foreignAud)},
+		{"another issuer", issue(signer(t), foreignIss)},
+		{"another key", issue(auth.NewSigner(other), viewer)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, resp, err := e.dial(t, tc.token)
+			if err == nil {
+				c.close()
+				t.Fatal("connection accepted")
+			}
+			if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("dial: %v (response %v), want 401", err, resp)
+			}
+		})
+	}
+
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show clock", DeviceIDs: e.ids}, "t@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRole, _, err := e.dial(t, issue(signer(t), auth.TokenSpec{Subject: "nobody"}))
+	if err != nil {
+		t.Fatalf("a valid token without a role may connect: %v", err)
+	}
+	ok, _, err := e.dial(t, issue(signer(t), viewer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		c        *wsClient
+		msg      any
+		wantCode string
+	}{
+		{"no role", noRole, map[string]string{"action": "subscribe", "job_id": acc.JobID}, "forbidden"},
+		{"unknown job", ok, map[string]string{"action": "subscribe", "job_id": "nosuchjob"}, "not_found"},
+		{"bad job id", ok, map[string]string{"action": "subscribe", "job_id": "../x"}, "bad_request"},
+		{"unknown action", ok, map[string]string{"action": "dance"}, ""},
+		{"not JSON", ok, "{", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s, isStr := tc.msg.(string); isStr {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := tc.c.c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				tc.c.send(t, tc.msg)
+			}
+			r := tc.c.next(t, 10*time.Second)
+			if tc.wantCode == "" { // no route matched: API Gateway's own answer
+				var m map[string]string
+				if json.Unmarshal(r.raw, &m) != nil || m["message"] != "Forbidden" {
+					t.Fatalf("got %s, want API Gateway's Forbidden", r.raw)
+				}
+				return
+			}
+			if r.msg.Type != live.TypeError || r.msg.Code != tc.wantCode {
+				t.Fatalf("got %s, want an error %q", r.raw, tc.wantCode)
+			}
+		})
+	}
+	subs, err := e.conns.Subscribers(context.Background(), acc.JobID)
+	if err != nil || len(subs) != 0 {
+		t.Errorf("subscribers %v (%v), want none after refused subscribes", subs, err)
+	}
+}
+
+// TestManagementEndpoint checks the local @connections API against the real SDK client: ids are
+// URL-escaped by the SDK, unknown ids are 410 and map to live.ErrGone.
+func TestManagementEndpoint(t *testing.T) {
+	t.Parallel()
+	e := newWSEnv(t, devicesim.Spec{Count: 1, Seed: 6})
+	c, _, err := e.dial(t, e.token(t, "viewer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Learn the connection's id from the store (the only connection of this test's table).
+	ids := e.connectionIDs(t)
+	if len(ids) != 1 {
+		t.Fatalf("connections %v, want 1", ids)
+	}
+	client, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.Post(ctx, ids[0], []byte(`{"type":"hello"}`)); err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	if r := c.next(t, 5*time.Second); string(r.raw) != `{"type":"hello"}` {
+		t.Errorf("client got %s", r.raw)
+	}
+	if err := client.Post(ctx, "noSuchConnection=", []byte("x")); !errors.Is(err, live.ErrGone) {
+		t.Errorf("post to an unknown id: %v, want ErrGone", err)
+	}
+	resp, err := http.Post(e.base+"/@connections/"+url.PathEscape(ids[0]), "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unsigned post: %s, want 403", resp.Status)
+	}
+}
+
+func (e *wsEnv) connectionIDs(t testing.TB) []string {
+	t.Helper()
+	out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).Scan(context.Background(), &dynamodb.ScanInput{
+		TableName: aws.String(e.st.Names.Tables[resources.ConnectionsTable]),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range out.Items {
+		pk, _ := it["pk"].(*types.AttributeValueMemberS)
+		sk, _ := it["sk"].(*types.AttributeValueMemberS)
+		if pk != nil && sk != nil && sk.Value == "META" {
+			ids = append(ids, strings.TrimPrefix(pk.Value, "CONN#"))
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
