@@ -19,6 +19,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/eventsource"
 	"github.com/netauto/netauto/infra/gateway"
+	"github.com/netauto/netauto/infra/schedule"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/app"
@@ -131,6 +132,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return err
 	}
 	defer stopWorkers()
+	stopRetention, err := startRetention(ctx, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopRetention()
 	if opts.FleetSize > 0 {
 		fleet, err := seedFleet(ctx, opts.FleetSize, opts.Logger)
 		if err != nil {
@@ -263,4 +269,27 @@ func seedFleet(ctx context.Context, n int, logger *slog.Logger) (*devicesim.Flee
 	}
 	logger.Info("simulated fleet ready and in the inventory", "devices", res.Created)
 	return fleet, nil
+}
+
+// startRetention runs the retention purge on NET_AUTO_RETENTION_CRON (UTC), as the EventBridge
+// schedule runs the retention function in AWS. (TTL never deletes on DynamoDB Local, so there is
+// no stream consumer to run.)
+func startRetention(ctx context.Context, logger *slog.Logger) (func(), error) {
+	cfg, err := config.Load(config.Retention, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	purger, _, err := app.NewPurger(ctx, cfg, app.RetentionOptions{Logger: logger, Budget: 10 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	sched, err := schedule.Start(ctx, cfg.RetentionCron, func(ctx context.Context) {
+		if _, err := purger.Purge(ctx, app.TriggerLocal); err != nil {
+			logger.Error("retention purge", "err", err)
+		}
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvRetentionCron, err)
+	}
+	return sched.Stop, nil
 }

@@ -7,7 +7,8 @@
 //	@yearly @annually @monthly @weekly @daily @midnight @hourly
 //	@every <duration>          whole minutes, e.g. @every 6h or @every 90m
 //	m h dom mon dow            5-field cron: *, n, a-b, */s, a-b/s, n/s and lists; month and
-//	                           day-of-week names (JAN, MON); day-of-week 0-7 (0 and 7 are Sunday)
+//	                           day-of-week names (JAN, MON); day-of-week 0-6 (0 is Sunday; 7 is refused, as
+//	                           the local scheduler refuses it)
 //
 // EventBridge cron has six fields (a year is added) and needs `?` in day-of-month or day-of-week,
 // numbers days of the week 1-7 from Sunday and has no step in day-of-week; the translation handles
@@ -36,7 +37,7 @@ var (
 	domField    = field{name: "day-of-month", min: 1, max: 31}
 	monthField  = field{name: "month", min: 1, max: 12, names: map[string]int{
 		"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6, "JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}}
-	dowField = field{name: "day-of-week", min: 0, max: 7, names: map[string]int{
+	dowField = field{name: "day-of-week", min: 0, max: 6, names: map[string]int{
 		"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}}
 )
 
@@ -179,7 +180,7 @@ func weekdays(s string) (string, error) {
 	}
 	days := make([]int, 0, 7)
 	for v := range set {
-		days = append(days, v%7)
+		days = append(days, v)
 	}
 	slices.Sort(days)
 	days = slices.Compact(days)
@@ -228,9 +229,6 @@ func expandPart(part string, f field, set map[int]bool) error {
 	lo, hi := f.min, f.max
 	switch {
 	case rng == "*":
-		if f.name == dowField.name {
-			hi = 6 // 7 is Sunday again
-		}
 	case strings.Contains(rng, "-"):
 		a, b, _ := strings.Cut(rng, "-")
 		var err error
