@@ -62,7 +62,7 @@ func TestStartRunsAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next := s.Next(); next.IsZero() || next.Sub(time.Now()) > time.Minute+time.Second {
+	if next := s.Next(); next.IsZero() || time.Until(next) > time.Minute+time.Second {
 		t.Errorf("next run %s", next)
 	}
 	s.Stop() // returns once stopped; the job never ran in this short life

@@ -97,4 +97,3 @@ func TestRetentionRoutes(t *testing.T) {
 		t.Errorf("last report (the refused POST ran none) = %s", res.Body)
 	}
 }
-
