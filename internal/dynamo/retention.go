@@ -29,8 +29,9 @@ import (
 //     is at or below the cap, on condition that the counter did not move meanwhile.
 //   - RETENTION/AGE_WATERMARK {day}: every run created on or before day is gone.
 //   - RETENTION/REPORT {report}: the last purge report, as JSON.
-//   - TTLDEL#RUN#<id>/CHUNK#<n>: a chunk TTL deleted whose size the stream consumer has subtracted
-//     (so a redelivered stream record never subtracts twice); it expires after a week.
+//   - TTLDEL#RUN#<id>/TTLDEL#CHUNK#<n>: a chunk TTL deleted whose size the stream consumer has
+//     subtracted (so a redelivered stream record never subtracts twice); it expires after a week,
+//     and its own TTL deletion does not pass the stream filter (sk prefix CHUNK#).
 const (
 	changedPrefix   = "DEVCHG#"
 	changedShards   = 16
@@ -453,7 +454,7 @@ func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID st
 	}
 	marker := map[string]types.AttributeValue{
 		resources.AttrPK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + pk},
-		resources.AttrSK:       &types.AttributeValueMemberS{Value: sk},
+		resources.AttrSK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + sk},
 		resources.TTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(ttlMarkerKeep).Unix(), 10)},
 	}
 	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{

@@ -29,7 +29,7 @@ import (
 //	                                under DEVCHG#<shard 00-15> / <dev> (see retention.go)
 //	RETENTION       AGE_WATERMARK   the last day the age purge has wholly purged (retention.go)
 //	RETENTION       REPORT          the last purge report (retention.go)
-//	TTLDEL#RUN#<id> CHUNK#<000000>  a TTL-deleted chunk already subtracted from its counter
+//	TTLDEL#RUN#<id> TTLDEL#CHUNK#<n> a TTL-deleted chunk already subtracted from its counter
 const (
 	runPrefix      = "RUN#"
 	runMetaSK      = "META"
@@ -50,6 +50,9 @@ type RunStore struct {
 	// message; it must exceed the executor's timeout so a live attempt is never taken over.
 	Lease time.Duration
 	now   func() time.Time
+
+	starts   *coalescer[*startReq]
+	finishes *coalescer[*finishReq]
 }
 
 // NewRunStore returns a store over the named runs table.
@@ -60,7 +63,10 @@ func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
 	if lease <= 0 {
 		return nil, errors.New("new run store: lease must be positive")
 	}
-	return &RunStore{db: db, table: table, Lease: lease, now: func() time.Time { return time.Now().UTC() }}, nil
+	s := &RunStore{db: db, table: table, Lease: lease, now: func() time.Time { return time.Now().UTC() }}
+	s.starts = newCoalescer(5*time.Millisecond, 50, s.startMany)
+	s.finishes = newCoalescer(10*time.Millisecond, 33, s.finishMany)
+	return s, nil
 }
 
 type runItem struct {
@@ -147,8 +153,62 @@ func (it runItem) run() run.Run {
 }
 
 // Start records r as running (see run.Store). It returns run.ErrLeased while a previous attempt's
-// lease has not expired.
+// lease has not expired. Starts that arrive together are written in one transaction.
 func (s *RunStore) Start(ctx context.Context, r run.Run) (run.Run, error) {
+	req := &startReq{r: r}
+	if err := s.starts.do(ctx, req); err != nil {
+		return req.out, err
+	}
+	return req.out, nil
+}
+
+type startReq struct {
+	r   run.Run
+	out run.Run
+}
+
+// startMany writes first attempts of many runs in one transaction; if any of them exists already
+// (a redelivery), every run goes the one-by-one way, which handles each case.
+func (s *RunStore) startMany(ctx context.Context, reqs []*startReq) []error {
+	errs := make([]error, len(reqs))
+	one := func() []error {
+		for i, req := range reqs {
+			req.out, errs[i] = s.startOne(ctx, req.r)
+		}
+		return errs
+	}
+	if len(reqs) == 1 {
+		return one()
+	}
+	now := s.now()
+	items := make([]types.TransactWriteItem, 0, len(reqs))
+	started := make([]run.Run, len(reqs))
+	for i, req := range reqs {
+		r := req.r
+		r.Status, r.StartedAt = run.Running, &now
+		if r.Attempt == 0 {
+			r.Attempt = 1
+		}
+		item, err := attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
+		if err != nil {
+			return one()
+		}
+		started[i] = r
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}})
+	}
+	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		return one()
+	}
+	for i, req := range reqs {
+		req.out = started[i]
+	}
+	return errs
+}
+
+// startOne records one run as running, taking over a dead attempt's run.
+func (s *RunStore) startOne(ctx context.Context, r run.Run) (run.Run, error) {
 	now := s.now()
 	r.Status = run.Running
 	if r.Attempt == 0 {
@@ -390,22 +450,32 @@ func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []b
 }
 
 // Finish stores the run's terminal state together with its last, partial chunk (if any) and the
-// counter increment, in one transaction: a small output costs one round trip.
+// counter increment, in one transaction. Finishes that arrive together share transactions.
 func (s *RunStore) Finish(ctx context.Context, r run.Run, seq int, data []byte) error {
 	if !r.Status.Terminal() {
 		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
 	}
-	it := toRunItem(r, time.Time{})
-	item, err := attributevalue.MarshalMap(it)
+	return s.finishes.do(ctx, &finishReq{r: r, seq: seq, data: append([]byte(nil), data...)})
+}
+
+type finishReq struct {
+	r    run.Run
+	seq  int
+	data []byte
+}
+
+// finishItems are the transaction items of one finish.
+func (s *RunStore) finishItems(r run.Run, seq int, data []byte) ([]types.TransactWriteItem, error) {
+	item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
 	if err != nil {
-		return fmt.Errorf("marshal run %s: %w", r.ID, err)
+		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
 	delete(item, "lease_until")
 	cond, err := expression.NewBuilder().WithCondition(
 		expression.Name("attempt").Equal(expression.Value(r.Attempt)).
 			And(expression.Name("status").Equal(expression.Value(string(run.Running))))).Build()
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return nil, fmt.Errorf("build condition: %w", err)
 	}
 	items := []types.TransactWriteItem{{Put: &types.Put{
 		TableName: aws.String(s.table), Item: item,
@@ -413,6 +483,63 @@ func (s *RunStore) Finish(ctx context.Context, r run.Run, seq int, data []byte) 
 	}}}
 	if len(data) > 0 {
 		items = append(items, chunkPut(s.table, r, seq, data), counterAdd(s.table, r.DeviceID, int64(len(data))))
+	}
+	return items, nil
+}
+
+// maxTxnItems and maxTxnBytes keep a grouped transaction within DynamoDB's limits (100 items,
+// 4 MB).
+const (
+	maxTxnItems = 99
+	maxTxnBytes = 3 << 20
+)
+
+// finishMany writes many finishes in as few transactions as the limits allow (never two counter
+// updates of one device in one transaction); a transaction that fails is redone finish by finish.
+func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
+	errs := make([]error, len(reqs))
+	var group []int
+	var items []types.TransactWriteItem
+	size := 0
+	devices := map[string]bool{}
+	flush := func() {
+		if len(group) == 0 {
+			return
+		}
+		var err error
+		if len(group) > 1 {
+			err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		}
+		if len(group) == 1 || err != nil {
+			for _, i := range group {
+				errs[i] = s.finishOne(ctx, reqs[i].r, reqs[i].seq, reqs[i].data)
+			}
+		}
+		group, items, size, devices = nil, nil, 0, map[string]bool{}
+	}
+	for i, req := range reqs {
+		its, err := s.finishItems(req.r, req.seq, req.data)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if len(items)+len(its) > maxTxnItems || size+len(req.data) > maxTxnBytes || devices[req.r.DeviceID] {
+			flush()
+		}
+		group = append(group, i)
+		items = append(items, its...)
+		size += len(req.data) + 2048
+		devices[req.r.DeviceID] = true
+	}
+	flush()
+	return errs
+}
+
+// finishOne stores one run's terminal state with its last chunk in one transaction.
+func (s *RunStore) finishOne(ctx context.Context, r run.Run, seq int, data []byte) error {
+	items, err := s.finishItems(r, seq, data)
+	if err != nil {
+		return err
 	}
 	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
