@@ -99,6 +99,18 @@ func (m *memStore) List(_ context.Context, _ device.Filter, p device.Page) ([]de
 	return out[:min(len(out), p.Limit)], "", nil
 }
 
+func (m *memStore) GetMany(_ context.Context, ids []string) (map[string]device.Device, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	found := map[string]device.Device{}
+	for _, id := range ids {
+		if d, ok := m.devices[id]; ok {
+			found[id] = d
+		}
+	}
+	return found, nil
+}
+
 func (m *memStore) Existing(_ context.Context, ids []string) (map[string]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -339,19 +340,22 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	switch op {
 	case "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem":
 		n := int64(1)
-		if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.GetBody != nil {
-			if body, err := r.GetBody(); err == nil {
-				var req struct {
-					TransactItems []json.RawMessage
-					RequestItems  map[string][]json.RawMessage
+		if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.Body != nil {
+			body, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var req struct {
+				TransactItems []json.RawMessage
+				RequestItems  map[string][]json.RawMessage
+			}
+			if json.Unmarshal(body, &req) == nil {
+				n = int64(len(req.TransactItems))
+				for _, items := range req.RequestItems {
+					n += int64(len(items))
 				}
-				if json.NewDecoder(body).Decode(&req) == nil {
-					n = int64(len(req.TransactItems))
-					for _, items := range req.RequestItems {
-						n += int64(len(items))
-					}
-				}
-				body.Close()
 			}
 		}
 		t.c.calls.Add(1)

@@ -101,8 +101,38 @@ func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 
 // DeviceSource resolves devices and their credentials.
 type DeviceSource interface {
-	Get(ctx context.Context, id string) (device.Device, error)
+	// GetMany returns the devices among ids that exist.
+	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	CredentialFor(ctx context.Context, d device.Device) (device.Credential, error)
+}
+
+// batchDevices is one batch's devices, read in one call, and the credentials of shared profiles,
+// read once per batch.
+type batchDevices struct {
+	src     DeviceSource
+	devices map[string]device.Device
+	mu      sync.Mutex
+	shared  map[string]device.Credential
+}
+
+func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.Credential, error) {
+	if d.CredentialProfile == "" {
+		return b.src.CredentialFor(ctx, d)
+	}
+	b.mu.Lock()
+	c, ok := b.shared[d.CredentialProfile]
+	b.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := b.src.CredentialFor(ctx, d)
+	if err != nil {
+		return c, err
+	}
+	b.mu.Lock()
+	b.shared[d.CredentialProfile] = c
+	b.mu.Unlock()
+	return c, nil
 }
 
 // Engine runs one command on one device.
@@ -185,6 +215,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			return Outcome{Retry: true}, fmt.Errorf("mark job running: %w", err)
 		}
 	}
+	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
+	if err != nil {
+		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
+	}
+	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}}
 	rec := newRecorder(x, m, states)
 	view := &jobView{x: x, job: job, at: x.now()}
 
@@ -234,7 +269,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ran, retry := x.device(ctx, log, m, id, rec, view)
+			ran, retry := x.device(ctx, log, m, id, rec, bd)
 			outMu.Lock()
 			if ran {
 				out.Ran++
@@ -334,7 +369,7 @@ func (x *Executor) jobDone(ctx context.Context, e Event) {
 }
 
 // device runs one device; it reports whether it ran and whether the message must be retried.
-func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, view *jobView) (ran, retry bool) {
+func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, bd *batchDevices) (ran, retry bool) {
 	log = log.With("device_id", id)
 	runID := RunID(m.JobID, id)
 	from := rec.state(id)
@@ -364,7 +399,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	}
 	rec.add(Change{DeviceID: id, From: from, To: run.Running, RunID: runID})
 
-	final := x.execute(ctx, log, m, id, started)
+	final := x.execute(ctx, log, m, id, started, bd)
 	if final.retry || ctx.Err() != nil {
 		// The invocation is ending (or a store failed), not the device: leave the run to its
 		// lease, and the redelivery takes it over.
@@ -398,24 +433,23 @@ type finished struct {
 }
 
 // execute resolves the device and runs the command, streaming output into chunks.
-func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id string, r run.Run) finished {
+func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id string, r run.Run, bd *batchDevices) finished {
 	fail := func(status run.Status, reason, msg string) finished {
 		end := x.now()
 		r.Status, r.Reason, r.Message, r.FinishedAt = status, reason, msg, &end
 		return finished{run: r}
 	}
-	d, err := x.Devices.Get(ctx, id)
-	if errors.Is(err, device.ErrNotFound) {
+	d, ok := bd.devices[id]
+	if !ok {
 		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
 	}
-	if err != nil {
-		log.Error("get device", "err", err)
-		return finished{retry: true}
+	cred, err := bd.credential(ctx, d)
+	if errors.Is(err, device.ErrNotFound) {
+		return fail(run.AuthFailed, "credential_unavailable", "the device has no stored credential")
 	}
-	cred, err := x.Devices.CredentialFor(ctx, d)
 	if err != nil {
 		log.Error("get credential", "err", err)
-		return fail(run.AuthFailed, "credential_unavailable", "the device's credential could not be read")
+		return finished{retry: true}
 	}
 	target := sshexec.Target{
 		Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,

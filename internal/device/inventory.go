@@ -19,6 +19,8 @@ type Store interface {
 	List(ctx context.Context, f Filter, p Page) ([]Device, string, error)
 	// Existing returns the subset of ids that are taken.
 	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+	// GetMany returns the devices among ids that exist.
+	GetMany(ctx context.Context, ids []string) (map[string]Device, error)
 }
 
 // SecretStore keeps credentials by name. Get fails with ErrNotFound for an unknown name; Delete
@@ -139,6 +141,15 @@ func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
 		}
 	}
 	return d, nil
+}
+
+// GetMany returns the devices among ids that exist, keyed by id.
+func (inv *Inventory) GetMany(ctx context.Context, ids []string) (map[string]Device, error) {
+	ds, err := inv.store.GetMany(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get %d devices: %w", len(ids), err)
+	}
+	return ds, nil
 }
 
 // Get returns one device.

@@ -309,41 +309,72 @@ func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bo
 	if err != nil {
 		return nil, fmt.Errorf("build projection: %w", err)
 	}
+	err = s.batchGet(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
+		var it struct {
+			ID string `dynamodbav:"id"`
+		}
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("unmarshal device id: %w", err)
+		}
+		found[it.ID] = true
+		return nil
+	})
+	return found, err
+}
+
+// GetMany returns the devices among ids that exist, with BatchGetItem (100 keys a call).
+func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]device.Device, error) {
+	out := make(map[string]device.Device, len(ids))
+	err := s.batchGet(ctx, ids, nil, func(item map[string]types.AttributeValue) error {
+		var it deviceItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("unmarshal device: %w", err)
+		}
+		out[it.ID] = it.device()
+		return nil
+	})
+	return out, err
+}
+
+// batchGet reads the devices of ids (projected when proj is set), retrying unprocessed keys.
+func (s *DeviceStore) batchGet(ctx context.Context, ids []string, proj *expression.Expression, each func(map[string]types.AttributeValue) error) error {
 	for startIdx := 0; startIdx < len(ids); startIdx += 100 {
 		chunk := ids[startIdx:min(startIdx+100, len(ids))]
 		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+		seen := map[string]bool{}
 		for _, id := range chunk {
-			keys = append(keys, deviceKey(id))
+			if !seen[id] {
+				seen[id] = true
+				keys = append(keys, deviceKey(id))
+			}
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {
-			Keys: keys, ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(), ConsistentRead: aws.Bool(true),
-		}}
+		ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
+		if proj != nil {
+			ka.ProjectionExpression, ka.ExpressionAttributeNames = proj.Projection(), proj.Names()
+		}
+		req := map[string]types.KeysAndAttributes{s.table: ka}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt > 10 {
-				return nil, fmt.Errorf("batch get devices: unprocessed keys after %d attempts", attempt)
+				return fmt.Errorf("batch get devices: unprocessed keys after %d attempts", attempt)
 			}
 			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, fmt.Errorf("batch get devices: %w", err)
+				return fmt.Errorf("batch get devices: %w", err)
 			}
 			for _, item := range out.Responses[s.table] {
-				var it struct {
-					ID string `dynamodbav:"id"`
+				if err := each(item); err != nil {
+					return err
 				}
-				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-					return nil, fmt.Errorf("unmarshal device id: %w", err)
-				}
-				found[it.ID] = true
 			}
 			req = out.UnprocessedKeys
 			if len(req) > 0 {
 				if err := backoff(ctx, attempt); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		}
 	}
-	return found, nil
+	return nil
 }
 
 // backoff waits before retrying unprocessed batch items: 10 ms doubling, at most 1 s.
