@@ -1,0 +1,160 @@
+package retention_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/metrics"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/retention"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// countingDB counts the items every read returns or examines: Query and Scan by ScannedCount
+// (items read before any filter), GetItem by the item found, BatchGetItem by its responses.
+type countingDB struct {
+	dynamo.API
+	read atomic.Int64
+}
+
+func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.API.Query(ctx, in, opts...)
+	if err == nil {
+		c.read.Add(int64(out.ScannedCount))
+	}
+	return out, err
+}
+
+func (c *countingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	out, err := c.API.Scan(ctx, in, opts...)
+	if err == nil {
+		c.read.Add(int64(out.ScannedCount))
+	}
+	return out, err
+}
+
+func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := c.API.GetItem(ctx, in, opts...)
+	if err == nil && out.Item != nil {
+		c.read.Add(1)
+	}
+	return out, err
+}
+
+func (c *countingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out, err := c.API.BatchGetItem(ctx, in, opts...)
+	if err == nil {
+		for _, items := range out.Responses {
+			c.read.Add(int64(len(items)))
+		}
+	}
+	return out, err
+}
+
+// BenchmarkPurgeAge seeds a runs table of NETAUTO_RETENTION_BENCH_RUNS runs (default 200,000)
+// over 1,000 devices, created evenly over 100 days, half of them with one small output chunk and
+// a third in one of 100 finished bulk jobs, then purges with a 90-day limit (10% due). It reports
+// items read per item deleted, deleted items per second and the seed time. The table is seeded
+// once; run it with -benchtime 1x.
+func BenchmarkPurgeAge(b *testing.B) {
+	n := 200_000
+	if v := os.Getenv("NETAUTO_RETENTION_BENCH_RUNS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			b.Fatalf("NETAUTO_RETENTION_BENCH_RUNS=%q: want a number >= 1000", v)
+		}
+	}
+	const devices, days, maxDays = 1000, 100, 90
+	st := stacktest.New(b)
+	raw := stack.DynamoDBClient(st.Endpoints.DynamoDB)
+	runsTable, jobsTable := st.Names.Tables[resources.RunsTable], st.Names.Tables[resources.JobsTable]
+	runs, err := dynamo.NewRunStore(raw, runsTable, time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	seedStart := time.Now()
+	for j := range days {
+		_, err := raw.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(jobsTable), Item: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("JOB#bench-%03d", j)}, "sk": &types.AttributeValueMemberS{Value: "META"},
+			"status": &types.AttributeValueMemberS{Value: "completed"},
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	seed := make([]dynamo.SeedRun, 0, n)
+	output := []byte("Router uptime 42d")
+	due := 0
+	for i := range n {
+		// Evenly over the days, oldest first; the last 10 days' worth are due.
+		age := time.Duration(float64(days*24*time.Hour) * (float64(i) + 0.5) / float64(n))
+		r := run.Run{ID: fmt.Sprintf("bench-%07d", i), DeviceID: fmt.Sprintf("dev-%04d", i%devices), Command: "show version",
+			RequestedBy: "bench", Status: run.Succeeded, CreatedAt: now.Add(-age)}
+		if i%3 == 0 {
+			r.JobID = fmt.Sprintf("bench-%03d", int(age/(24*time.Hour)))
+		}
+		sr := dynamo.SeedRun{Run: r}
+		if i%2 == 0 {
+			sr.Output = output
+		}
+		if age > maxDays*24*time.Hour {
+			due++
+		}
+		seed = append(seed, sr)
+	}
+	if err := runs.SeedRuns(ctx, seed, 8); err != nil {
+		b.Fatal(err)
+	}
+	seedTime := time.Since(seedStart)
+	b.Logf("seeded %d runs (%d due) on 1,000 devices in %s (%.0f runs/s)", n, due, seedTime.Round(time.Millisecond), float64(n)/seedTime.Seconds())
+
+	db := &countingDB{API: raw}
+	store, err := dynamo.NewRetentionStore(db, runsTable, jobsTable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rep retention.Report
+	var elapsed time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := &retention.Purger{Store: store, Jobs: store, Settings: retention.Settings{MaxDays: maxDays},
+			Now: func() time.Time { return now }, Lookback: 30 * 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(io.Discard)}
+		start := time.Now()
+		r, err := p.Purge(ctx, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+		if i == 0 {
+			rep = r
+		}
+	}
+	b.StopTimer()
+	a := rep.Age
+	deleted := a.RunsDeleted + a.ChunksDeleted
+	if a.RunsDeleted != int64(due) || !rep.Complete {
+		b.Fatalf("purge deleted %d runs (complete %v), want %d", a.RunsDeleted, rep.Complete, due)
+	}
+	read := db.read.Load()
+	b.ReportMetric(float64(read)/float64(deleted), "items_read/item_deleted")
+	b.ReportMetric(float64(deleted)/rep.FinishedAt.Sub(rep.StartedAt).Seconds(), "deleted_items/s")
+	b.ReportMetric(seedTime.Seconds(), "seed_s")
+	b.Logf("purge: %d runs + %d chunks deleted (%d bytes) in %s; %d items read (all iterations: %d, %s)",
+		a.RunsDeleted, a.ChunksDeleted, a.BytesFreed, rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond), read, b.N, elapsed.Round(time.Millisecond))
+}
