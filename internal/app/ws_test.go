@@ -131,6 +131,7 @@ type received struct {
 		DeviceID string             `json:"device_id"`
 		Status   string             `json:"status"`
 		Seq      int64              `json:"seq"`
+		At       time.Time          `json:"at"`
 		Code     string             `json:"code"`
 		Counts   map[run.Status]int `json:"counts"`
 		Part     int                `json:"part"`

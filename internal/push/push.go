@@ -36,7 +36,7 @@ type Options struct {
 	Logger        *slog.Logger
 	// CacheTTL is how long a job's subscriber list is reused (default and most 1 s).
 	CacheTTL time.Duration
-	// Concurrency bounds connections posted to at once (default 16).
+	// Concurrency bounds posts in flight (default 32).
 	Concurrency int
 	// MaxQueued bounds events waiting for delivery; beyond it events are dropped and counted
 	// (default 20,000). Clients recover them from a snapshot or the events route.
@@ -89,8 +89,11 @@ type jobSubs struct {
 }
 
 type message struct {
-	seq  int64
-	data []byte
+	seq int64
+	// device orders messages: one device's messages are posted one after another, different
+	// devices' at once; a job-level message (job_done, device "") waits for all before it.
+	device string
+	data   []byte
 }
 
 // maxRecent bounds the events remembered per job for connections that subscribe meanwhile.
@@ -107,7 +110,7 @@ func New(opts Options) (*Publisher, error) {
 		opts.CacheTTL = time.Second
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
+		opts.Concurrency = 32
 	}
 	if opts.MaxQueued <= 0 {
 		opts.MaxQueued = 20000
@@ -211,13 +214,13 @@ func (p *Publisher) loop() {
 func (p *Publisher) deliver(batch []bulk.Event) {
 	ctx := context.Background()
 	now := time.Now()
-	perConn := map[string][][]byte{}
+	perConn := map[string][]message{}
 	var order []string
-	add := func(conn string, data []byte) {
+	add := func(conn string, m message) {
 		if _, ok := perConn[conn]; !ok {
 			order = append(order, conn)
 		}
-		perConn[conn] = append(perConn[conn], data)
+		perConn[conn] = append(perConn[conn], m)
 	}
 	var jobs []string
 	byJob := map[string][]message{}
@@ -230,7 +233,7 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 		if _, ok := byJob[ev.JobID]; !ok {
 			jobs = append(jobs, ev.JobID)
 		}
-		byJob[ev.JobID] = append(byJob[ev.JobID], message{seq: ev.Seq, data: data})
+		byJob[ev.JobID] = append(byJob[ev.JobID], message{seq: ev.Seq, device: ev.DeviceID, data: data})
 	}
 	for _, job := range jobs {
 		msgs := byJob[job]
@@ -252,7 +255,7 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 					for _, c := range conns {
 						if !slices.Contains(subs.conns, c) {
 							for _, m := range subs.recent {
-								add(c, m.data)
+								add(c, m)
 							}
 						}
 					}
@@ -264,7 +267,7 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 		subs.used = now
 		for _, c := range subs.conns {
 			for _, m := range msgs {
-				add(c, m.data)
+				add(c, m)
 			}
 		}
 		subs.recent = append(subs.recent, msgs...)
@@ -285,11 +288,10 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 	var goneMu sync.Mutex
 	var gone []string
 	for _, conn := range order {
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if p.sendAll(ctx, conn, perConn[conn]) {
+			defer wg.Done()
+			if p.sendConn(ctx, conn, perConn[conn], sem) {
 				goneMu.Lock()
 				gone = append(gone, conn)
 				goneMu.Unlock()
@@ -304,28 +306,77 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 	}
 }
 
-// sendAll posts msgs to conn in order; it reports whether the connection is gone (and deleted).
-func (p *Publisher) sendAll(ctx context.Context, conn string, msgs [][]byte) bool {
-	for i, data := range msgs {
+// sendConn posts msgs to conn: each device's messages in order, different devices' at once
+// (bounded by sem), a job-level message after everything before it. It reports whether the
+// connection is gone (and deleted).
+func (p *Publisher) sendConn(ctx context.Context, conn string, msgs []message, sem chan struct{}) bool {
+	var isGone atomic.Bool
+	post := func(m message) {
+		if isGone.Load() {
+			p.failed.Add(1)
+			return
+		}
 		pctx, cancel := context.WithTimeout(ctx, p.opts.PostTimeout)
-		err := p.opts.Poster.Post(pctx, conn, data)
+		err := p.opts.Poster.Post(pctx, conn, m.data)
 		cancel()
 		switch {
 		case err == nil:
 			p.sent.Add(1)
 		case errors.Is(err, live.ErrGone):
-			p.gone.Add(1)
-			p.failed.Add(int64(len(msgs) - i - 1))
-			dctx, cancel := context.WithTimeout(ctx, p.opts.PostTimeout)
-			if derr := p.opts.Subscriptions.DeleteConnection(dctx, conn); derr != nil {
-				p.opts.Logger.Warn("push: delete gone connection", "connection_id", conn, "err", derr)
+			if isGone.CompareAndSwap(false, true) {
+				p.gone.Add(1)
+			} else {
+				p.failed.Add(1)
 			}
-			cancel()
-			return true
 		default:
 			p.failed.Add(1)
 			p.opts.Logger.Warn("push: post failed", "connection_id", conn, "err", err)
 		}
 	}
-	return false
+	for len(msgs) > 0 && !isGone.Load() {
+		// The segment up to the next job-level message.
+		n := slices.IndexFunc(msgs, func(m message) bool { return m.device == "" })
+		if n == 0 {
+			post(msgs[0])
+			msgs = msgs[1:]
+			continue
+		}
+		if n < 0 {
+			n = len(msgs)
+		}
+		var chains [][]message
+		idx := map[string]int{}
+		for _, m := range msgs[:n] {
+			i, ok := idx[m.device]
+			if !ok {
+				i = len(chains)
+				idx[m.device] = i
+				chains = append(chains, nil)
+			}
+			chains[i] = append(chains[i], m)
+		}
+		msgs = msgs[n:]
+		var wg sync.WaitGroup
+		for _, chain := range chains {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				for _, m := range chain {
+					post(m)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if !isGone.Load() {
+		return false
+	}
+	p.failed.Add(int64(len(msgs)))
+	dctx, cancel := context.WithTimeout(ctx, p.opts.PostTimeout)
+	defer cancel()
+	if err := p.opts.Subscriptions.DeleteConnection(dctx, conn); err != nil {
+		p.opts.Logger.Warn("push: delete gone connection", "connection_id", conn, "err", err)
+	}
+	return true
 }
