@@ -1,0 +1,220 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/live"
+)
+
+// fakeSubs is an in-memory subscription store.
+type fakeSubs struct {
+	mu      sync.Mutex
+	subs    map[string][]string
+	lookups int
+	deleted []string
+}
+
+func (f *fakeSubs) Subscribers(_ context.Context, job string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	return slices.Clone(f.subs[job]), nil
+}
+
+func (f *fakeSubs) DeleteConnection(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted = append(f.deleted, id)
+	for j, cs := range f.subs {
+		f.subs[j] = slices.DeleteFunc(cs, func(c string) bool { return c == id })
+	}
+	return nil
+}
+
+// fakePoster records what each connection got; connections in gone answer ErrGone.
+type fakePoster struct {
+	mu   sync.Mutex
+	got  map[string][]bulk.Event
+	gone map[string]bool
+}
+
+func (f *fakePoster) Post(_ context.Context, conn string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone[conn] {
+		return live.ErrGone
+	}
+	var ev bulk.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return err
+	}
+	f.got[conn] = append(f.got[conn], ev)
+	return nil
+}
+
+func progress(job, dev string, seq int64) bulk.Event {
+	return bulk.Event{Type: bulk.EventProgress, JobID: job, DeviceID: dev, Status: "running", Seq: seq}
+}
+
+func newTestPublisher(t *testing.T, subs *fakeSubs, poster *fakePoster) *Publisher {
+	t.Helper()
+	p, err := New(Options{Subscriptions: subs, Poster: poster, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	return p
+}
+
+func flush(t *testing.T, p *Publisher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPublisherOrderGoneAndCache(t *testing.T) {
+	subs := &fakeSubs{subs: map[string][]string{"j1": {"a", "b", "ghost"}}}
+	poster := &fakePoster{got: map[string][]bulk.Event{}, gone: map[string]bool{"ghost": true}}
+	p := newTestPublisher(t, subs, poster)
+	var seq int64
+	for range 20 {
+		var evs []bulk.Event
+		for _, d := range []string{"d1", "d2", "d3"} {
+			seq++
+			evs = append(evs, progress("j1", d, seq))
+		}
+		p.Publish(context.Background(), evs)
+	}
+	seq++
+	p.Publish(context.Background(), []bulk.Event{{Type: bulk.EventJobDone, JobID: "j1", Status: "completed", Seq: seq}})
+	flush(t, p)
+
+	for _, conn := range []string{"a", "b"} {
+		got := poster.got[conn]
+		if len(got) != 61 {
+			t.Fatalf("%s got %d events, want 61", conn, len(got))
+		}
+		if last := got[len(got)-1]; last.Type != bulk.EventJobDone {
+			t.Errorf("%s: last event %s, want job_done", conn, last.Type)
+		}
+		perDev := map[string][]int64{}
+		for _, ev := range got {
+			perDev[ev.DeviceID] = append(perDev[ev.DeviceID], ev.Seq)
+		}
+		for d, seqs := range perDev {
+			if !slices.IsSorted(seqs) {
+				t.Errorf("%s: %s out of order: %v", conn, d, seqs)
+			}
+		}
+	}
+	if !slices.Equal(subs.deleted, []string{"ghost"}) {
+		t.Errorf("deleted %v, want [ghost]", subs.deleted)
+	}
+	if st := p.Stats(); st.Gone != 1 || st.Sent != 122 {
+		t.Errorf("stats %+v, want 1 gone, 122 sent", st)
+	}
+	if subs.lookups > 2 {
+		t.Errorf("%d subscriber lookups for one job within a second, want at most 2", subs.lookups)
+	}
+}
+
+// TestPublisherLateSubscriber: a connection that subscribes while the list is cached gets,
+// at the next read, the events it missed, before newer ones.
+func TestPublisherLateSubscriber(t *testing.T) {
+	subs := &fakeSubs{subs: map[string][]string{"j1": {"a"}}}
+	poster := &fakePoster{got: map[string][]bulk.Event{}}
+	p, err := New(Options{Subscriptions: subs, Poster: poster, CacheTTL: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	// Freeze the cache: a TTL long enough that the second publish reuses the first read.
+	p.opts.CacheTTL = time.Hour
+	p.Publish(context.Background(), []bulk.Event{progress("j1", "d1", 1)})
+	flush(t, p)
+	subs.mu.Lock()
+	subs.subs["j1"] = []string{"a", "late"}
+	subs.mu.Unlock()
+	p.Publish(context.Background(), []bulk.Event{progress("j1", "d2", 2)})
+	flush(t, p)
+	if len(poster.got["late"]) != 0 {
+		t.Fatalf("late subscriber seen before the cache expired")
+	}
+	p.opts.CacheTTL = 0 // the next delivery reads the list again
+	p.Publish(context.Background(), []bulk.Event{progress("j1", "d1", 3)})
+	flush(t, p)
+	perDev := map[string][]int64{}
+	for _, ev := range poster.got["late"] {
+		perDev[ev.DeviceID] = append(perDev[ev.DeviceID], ev.Seq)
+	}
+	if !slices.Equal(perDev["d1"], []int64{1, 3}) || !slices.Equal(perDev["d2"], []int64{2}) {
+		t.Errorf("late subscriber got %v, want d1 [1 3] in order and d2 [2]", perDev)
+	}
+}
+
+// fakeAPI answers PostToConnection with a scripted list of errors.
+type fakeAPI struct {
+	errs  []error
+	calls int
+}
+
+func (f *fakeAPI) PostToConnection(context.Context, *apigatewaymanagementapi.PostToConnectionInput, ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error) {
+	f.calls++
+	if len(f.errs) == 0 {
+		return &apigatewaymanagementapi.PostToConnectionOutput{}, nil
+	}
+	err := f.errs[0]
+	f.errs = f.errs[1:]
+	return nil, err
+}
+
+func httpErr(status int) error {
+	return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: errors.New("boom")}
+}
+
+func TestClientPost(t *testing.T) {
+	tests := []struct {
+		name      string
+		errs      []error
+		wantGone  bool
+		wantErr   bool
+		wantCalls int
+	}{
+		{name: "ok", wantCalls: 1},
+		{name: "gone exception", errs: []error{&types.GoneException{}}, wantGone: true, wantErr: true, wantCalls: 1},
+		{name: "410 status", errs: []error{httpErr(410)}, wantGone: true, wantErr: true, wantCalls: 1},
+		{name: "throttled then ok", errs: []error{&types.LimitExceededException{}, httpErr(429)}, wantCalls: 3},
+		{name: "5xx then ok", errs: []error{httpErr(503)}, wantCalls: 2},
+		{name: "throttled beyond retries", errs: []error{httpErr(429), httpErr(429), httpErr(429), httpErr(429), httpErr(429)}, wantErr: true, wantCalls: 5},
+		{name: "forbidden is not retried", errs: []error{&types.ForbiddenException{}}, wantErr: true, wantCalls: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeAPI{errs: tc.errs}
+			c := NewClientFrom(api)
+			c.Backoff = time.Millisecond
+			err := c.Post(context.Background(), "c1", []byte("{}"))
+			if (err != nil) != tc.wantErr || errors.Is(err, live.ErrGone) != tc.wantGone {
+				t.Errorf("err %v; want error %v, gone %v", err, tc.wantErr, tc.wantGone)
+			}
+			if api.calls != tc.wantCalls {
+				t.Errorf("%d calls, want %d", api.calls, tc.wantCalls)
+			}
+		})
+	}
+}
