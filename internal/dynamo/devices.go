@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -336,45 +337,83 @@ func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]dev
 	return out, err
 }
 
-// batchGet reads the devices of ids (projected when proj is set), retrying unprocessed keys.
+// batchGetParallel bounds the BatchGetItem calls of one batchGet in flight at once.
+const batchGetParallel = 8
+
+// batchGet reads the devices of ids (projected when proj is set), 100 keys a call, several calls
+// at once, retrying unprocessed keys; each is called for every item, one at a time.
 func (s *DeviceStore) batchGet(ctx context.Context, ids []string, proj *expression.Expression, each func(map[string]types.AttributeValue) error) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, batchGetParallel)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
 	for startIdx := 0; startIdx < len(ids); startIdx += 100 {
 		chunk := ids[startIdx:min(startIdx+100, len(ids))]
-		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
-		seen := map[string]bool{}
-		for _, id := range chunk {
-			if !seen[id] {
-				seen[id] = true
-				keys = append(keys, deviceKey(id))
-			}
-		}
-		ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
-		if proj != nil {
-			ka.ProjectionExpression, ka.ExpressionAttributeNames = proj.Projection(), proj.Names()
-		}
-		req := map[string]types.KeysAndAttributes{s.table: ka}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 10 {
-				return fmt.Errorf("batch get devices: unprocessed keys after %d attempts", attempt)
-			}
-			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			items, err := s.batchGetChunk(ctx, chunk, proj)
 			if err != nil {
-				return fmt.Errorf("batch get devices: %w", err)
+				fail(err)
+				return
 			}
-			for _, item := range out.Responses[s.table] {
-				if err := each(item); err != nil {
-					return err
+			mu.Lock()
+			defer mu.Unlock()
+			for _, item := range items {
+				if err := each(item); err != nil && firstErr == nil {
+					firstErr = err
 				}
 			}
-			req = out.UnprocessedKeys
-			if len(req) > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return err
-				}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// batchGetChunk reads at most 100 devices with one BatchGetItem, retrying unprocessed keys.
+func (s *DeviceStore) batchGetChunk(ctx context.Context, chunk []string, proj *expression.Expression) ([]map[string]types.AttributeValue, error) {
+	keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+	seen := map[string]bool{}
+	for _, id := range chunk {
+		if !seen[id] {
+			seen[id] = true
+			keys = append(keys, deviceKey(id))
+		}
+	}
+	ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
+	if proj != nil {
+		ka.ProjectionExpression, ka.ExpressionAttributeNames = proj.Projection(), proj.Names()
+	}
+	req := map[string]types.KeysAndAttributes{s.table: ka}
+	var out []map[string]types.AttributeValue
+	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt > 10 {
+			return nil, fmt.Errorf("batch get devices: unprocessed keys after %d attempts", attempt)
+		}
+		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, fmt.Errorf("batch get devices: %w", err)
+		}
+		out = append(out, res.Responses[s.table]...)
+		req = res.UnprocessedKeys
+		if len(req) > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // backoff waits before retrying unprocessed batch items: 10 ms doubling, at most 1 s.
