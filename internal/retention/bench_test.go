@@ -130,7 +130,7 @@ func BenchmarkPurgeAge(b *testing.B) {
 		b.Fatal(err)
 	}
 	var rep retention.Report
-	var elapsed time.Duration
+	var elapsed, first time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := &retention.Purger{Store: store, Jobs: store, Settings: retention.Settings{MaxDays: maxDays},
@@ -142,7 +142,7 @@ func BenchmarkPurgeAge(b *testing.B) {
 		}
 		elapsed += time.Since(start)
 		if i == 0 {
-			rep = r
+			rep, first = r, time.Since(start)
 		}
 	}
 	b.StopTimer()
@@ -153,8 +153,8 @@ func BenchmarkPurgeAge(b *testing.B) {
 	}
 	read := db.read.Load()
 	b.ReportMetric(float64(read)/float64(deleted), "items_read/item_deleted")
-	b.ReportMetric(float64(deleted)/rep.FinishedAt.Sub(rep.StartedAt).Seconds(), "deleted_items/s")
+	b.ReportMetric(float64(deleted)/first.Seconds(), "deleted_items/s")
 	b.ReportMetric(seedTime.Seconds(), "seed_s")
 	b.Logf("purge: %d runs + %d chunks deleted (%d bytes) in %s; %d items read (all iterations: %d, %s)",
-		a.RunsDeleted, a.ChunksDeleted, a.BytesFreed, rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond), read, b.N, elapsed.Round(time.Millisecond))
+		a.RunsDeleted, a.ChunksDeleted, a.BytesFreed, first.Round(time.Millisecond), read, b.N, elapsed.Round(time.Millisecond))
 }
