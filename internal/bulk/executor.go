@@ -252,12 +252,16 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		sem <- struct{}{}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
 			<-sem
+			outMu.Lock()
 			out.Retry = true // no time left to run this device: the redelivery will
+			outMu.Unlock()
 			continue
 		}
 		if ctx.Err() != nil {
 			<-sem
+			outMu.Lock()
 			out.Retry = true
+			outMu.Unlock()
 			continue
 		}
 		if stop, reason := view.stopping(ctx); stop {
