@@ -22,6 +22,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -212,4 +213,44 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	b.ReportMetric(rate("netauto")/rate("parallel-ssh"), "netauto/parallel-ssh")
 	b.ReportMetric(rate("netauto")/rate("pdsh"), "netauto/pdsh")
 	b.ReportMetric(rate("netauto")/rate("raw"), "netauto/raw")
+}
+
+// BenchmarkEnqueue10000 measures POST /v1/bulk's work for 10,000 devices: validation, the
+// existence check, the job and its 200 batch items, and 200 SQS messages.
+func BenchmarkEnqueue10000(b *testing.B) {
+	e := newBulkEnv(b, devicesim.Spec{Count: 1, Seed: 1})
+	const n = 10000
+	ids := make([]string, n)
+	rows := make([]device.Device, n)
+	now := time.Now().UTC()
+	for i := range n {
+		ids[i] = fmt.Sprintf("e%05d", i)
+		rows[i] = device.Device{ID: ids[i], Name: ids[i], Host: "192.0.2.1", Port: 22, Platform: "linux", Username: "u",
+			AuthMethod: device.AuthPassword, Tags: map[string]string{}, CredentialProfile: "lab", Version: 1, CreatedAt: now, UpdatedAt: now}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, d := range rows {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(d device.Device) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := e.devices.Create(context.Background(), d); err != nil {
+				b.Error(err)
+			}
+		}(d)
+	}
+	wg.Wait()
+	b.ResetTimer()
+	for range b.N {
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: ids}, "bench@example.com", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if acc.DeviceCount != n || acc.Batches != n/50 {
+			b.Fatalf("accepted %+v", acc)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/enqueue")
 }
