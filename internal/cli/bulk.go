@@ -1,0 +1,477 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// jobFlags are the options of a bulk job and of a run.
+type jobFlags struct {
+	timeout        time.Duration
+	maxConcurrency int
+	maxErrors      string
+}
+
+func (f *jobFlags) add(cmd *cobra.Command, bulk bool) {
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "per-device timeout, e.g. 30s (1s to 240s; server default 60s)")
+	if bulk {
+		cmd.Flags().IntVar(&f.maxConcurrency, "max-concurrency", 0, "devices running at once across the job")
+		cmd.Flags().StringVar(&f.maxErrors, "max-errors", "", `stop after more failures than a count ("10") or share ("5%")`)
+	}
+}
+
+func (f jobFlags) options() *Options {
+	o := Options{MaxConcurrency: f.maxConcurrency, MaxErrors: f.maxErrors}
+	if f.timeout > 0 {
+		o.TimeoutS = int(math.Ceil(f.timeout.Seconds()))
+	}
+	if o == (Options{}) {
+		return nil
+	}
+	return &o
+}
+
+// reportFlags say how a finished job is reported.
+type reportFlags struct {
+	out string
+}
+
+func (a *app) bulkCommand() *cobra.Command {
+	var jf jobFlags
+	var rf reportFlags
+	var f deviceFilter
+	var ids []string
+	var file string
+	cmd := &cobra.Command{
+		Use:   "bulk [--ids a,b | --tag k=v | --site S | --platform P | --file F] -- COMMAND",
+		Short: "Run one command on many devices, with live progress",
+		Long: `Run one command on many devices (POST /v1/bulk) and follow the job until it ends.
+
+Devices come from --ids, --file (one id per line, # comments) or the inventory filters
+--tag, --site and --platform (every page of GET /v1/devices). A progress bar with counts
+per status is drawn on a terminal. At the end a table of devices is printed (--json: one
+JSON object per line, per device, then the job), and --out DIR writes each device's output
+to DIR/<device>.txt. The exit code is 2 when any device did not succeed.
+
+Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it cancels).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			command := strings.Join(args, " ")
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			devs, err := a.selectDevices(ctx, c, ids, file, f)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"command": command, "device_ids": devs}
+			if o := jf.options(); o != nil {
+				body["options"] = o
+			}
+			var acc struct {
+				JobID       string `json:"job_id"`
+				DeviceCount int    `json:"device_count"`
+			}
+			if err := c.Do(ctx, "POST", "/bulk", nil, body, "", &acc); err != nil {
+				return fmt.Errorf("start bulk job: %w", err)
+			}
+			if !a.json {
+				fmt.Fprintf(a.io.Err, "job %s: %q on %d devices\n", acc.JobID, command, acc.DeviceCount)
+			}
+			return a.follow(ctx, c, acc.JobID, acc.DeviceCount, rf)
+		},
+	}
+	cmd.Flags().StringSliceVar(&ids, "ids", nil, "device ids, comma-separated")
+	cmd.Flags().StringVar(&file, "file", "", "file with one device id per line (- for stdin)")
+	f.flags(cmd)
+	jf.add(cmd, true)
+	cmd.Flags().StringVar(&rf.out, "out", "", "write each device's output to DIR/<device>.txt")
+	cmd.Flags().BoolVarP(&a.yes, "yes", "y", false, "on Ctrl-C cancel the job without asking")
+	return cmd
+}
+
+// selectDevices resolves the device selection to ids.
+func (a *app) selectDevices(ctx context.Context, c *Client, ids []string, file string, f deviceFilter) ([]string, error) {
+	n := 0
+	for _, set := range []bool{len(ids) > 0, file != "", !f.empty()} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("select devices with exactly one of --ids, --file, or --tag/--site/--platform")
+	}
+	switch {
+	case len(ids) > 0:
+		return ids, nil
+	case file != "":
+		var data []byte
+		var err error
+		if file == "-" {
+			data, err = readAll(a.io.In)
+		} else {
+			data, err = os.ReadFile(file)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read device file: %w", err)
+		}
+		var out []string
+		for line := range strings.Lines(string(data)) {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				out = append(out, line)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%s names no devices", file)
+		}
+		return out, nil
+	}
+	ds, err := listDevices(ctx, c, f)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, errors.New("no device matches the filters")
+	}
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out, nil
+}
+
+// follow waits for the job, then reports it: outputs to --out, a table or JSON lines, and an
+// exit error when any device did not succeed.
+func (a *app) follow(ctx context.Context, c *Client, jobID string, total int, rf reportFlags) error {
+	w := a.newWatcher(c, jobID, total, !a.json && isTerminal(a.io.Err))
+	job, err := w.wait(ctx)
+	if err != nil {
+		return err
+	}
+	devs, err := jobDevices(ctx, c, jobID)
+	if err != nil {
+		return err
+	}
+	files := map[string]string{}
+	if rf.out != "" {
+		if files, err = writeOutputs(ctx, c, rf.out, devs); err != nil {
+			return err
+		}
+	}
+	if err := a.report(job, devs, files); err != nil {
+		return err
+	}
+	bad := 0
+	for _, d := range devs {
+		if d.Status != "succeeded" {
+			bad++
+		}
+	}
+	if bad > 0 || job.Status != "completed" {
+		return &exitError{code: ExitFailed, msg: fmt.Sprintf("job %s %s: %d of %d devices did not succeed", jobID, job.Status, bad, len(devs))}
+	}
+	return nil
+}
+
+func jobDevices(ctx context.Context, c *Client, jobID string) ([]JobDevice, error) {
+	q := url.Values{"limit": {"2000"}}
+	var all []JobDevice
+	for {
+		var page struct {
+			Items []JobDevice `json:"items"`
+			Next  string      `json:"next"`
+		}
+		if err := c.Do(ctx, "GET", "/bulk/"+url.PathEscape(jobID)+"/devices", q, nil, "", &page); err != nil {
+			return nil, fmt.Errorf("job %s devices: %w", jobID, err)
+		}
+		all = append(all, page.Items...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.Set("cursor", page.Next)
+	}
+}
+
+// writeOutputs fetches every device's run output into dir/<device>.txt, eight at a time, and
+// returns the files written by device id. Devices without a run (cancelled before starting)
+// get no file.
+func writeOutputs(ctx context.Context, c *Client, dir string, devs []JobDevice) (map[string]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output dir: %w", err)
+	}
+	var mu sync.Mutex
+	files := map[string]string{}
+	var firstErr error
+	work := make(chan JobDevice)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for d := range work {
+				p, err := writeOutput(ctx, c, dir, d)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if p != "" {
+					files[d.DeviceID] = p
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, d := range devs {
+		if d.RunID != "" {
+			work <- d
+		}
+	}
+	close(work)
+	wg.Wait()
+	return files, firstErr
+}
+
+func writeOutput(ctx context.Context, c *Client, dir string, d JobDevice) (string, error) {
+	name := d.DeviceID + ".txt"
+	if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("device id %q is not a safe file name", d.DeviceID)
+	}
+	resp, err := c.DoRaw(ctx, "GET", "/runs/"+url.PathEscape(d.RunID)+"/output")
+	if isStatus(err, 404) {
+		return "", nil // the device never started
+	}
+	if err != nil {
+		return "", fmt.Errorf("output of %s: %w", d.DeviceID, err)
+	}
+	defer resp.Body.Close()
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		return "", fmt.Errorf("write output of %s: %w", d.DeviceID, err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write output of %s: %w", d.DeviceID, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write output of %s: %w", d.DeviceID, err)
+	}
+	return p, nil
+}
+
+// DeviceLine is one line of `bulk --json`: a device's outcome.
+type DeviceLine struct {
+	Type string `json:"type"` // "device"
+	JobDevice
+	JobID string `json:"job_id"`
+	// OutputFile is where --out wrote the device's output.
+	OutputFile string `json:"output_file,omitempty"`
+}
+
+// JobLine is the last line of `bulk --json`: the job's summary.
+type JobLine struct {
+	Type string `json:"type"` // "job"
+	Job
+}
+
+func (a *app) report(job Job, devs []JobDevice, files map[string]string) error {
+	if a.json {
+		enc := json.NewEncoder(a.io.Out)
+		for _, d := range devs {
+			if err := enc.Encode(DeviceLine{Type: "device", JobDevice: d, JobID: job.JobID, OutputFile: files[d.DeviceID]}); err != nil {
+				return fmt.Errorf("write json: %w", err)
+			}
+		}
+		if err := enc.Encode(JobLine{Type: "job", Job: job}); err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSTATUS\tREASON\tDURATION\tOUTPUT")
+	for _, d := range devs {
+		dur := ""
+		if d.DurationMS > 0 {
+			dur = (time.Duration(d.DurationMS) * time.Millisecond).String()
+		}
+		out := files[d.DeviceID]
+		if out == "" {
+			out = d.RunID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.DeviceID, d.Status, d.Reason, dur, out)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	fmt.Fprintf(a.io.Out, "job %s %s: %s\n", job.JobID, job.Status, formatCounts(job.Counts))
+	return nil
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var jf jobFlags
+	cmd := &cobra.Command{
+		Use:   "run DEVICE -- COMMAND",
+		Short: "Run one command on one device and print its output",
+		Long: `Run one command on one device (POST /v1/runs), wait for it to finish and print its
+output. The exit code is 2 when the run did not succeed; --json prints the run record with
+its output.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"device_id": args[0], "command": strings.Join(args[1:], " ")}
+			if o := jf.options(); o != nil {
+				body["options"] = o
+			}
+			var acc struct {
+				RunID string `json:"run_id"`
+				JobID string `json:"job_id"`
+			}
+			if err := c.Do(ctx, "POST", "/runs", nil, body, "", &acc); err != nil {
+				return fmt.Errorf("start run: %w", err)
+			}
+			if _, err := a.newWatcher(c, acc.JobID, 1, false).wait(ctx); err != nil {
+				return err
+			}
+			var r Run
+			if err := c.Do(ctx, "GET", "/runs/"+url.PathEscape(acc.RunID), nil, nil, "", &r); err != nil {
+				return fmt.Errorf("get run %s: %w", acc.RunID, err)
+			}
+			resp, err := c.DoRaw(ctx, "GET", "/runs/"+url.PathEscape(acc.RunID)+"/output")
+			if err != nil {
+				return fmt.Errorf("output of run %s: %w", acc.RunID, err)
+			}
+			defer resp.Body.Close()
+			if a.json {
+				out, err := readAll(resp.Body)
+				if err != nil {
+					return fmt.Errorf("output of run %s: %w", acc.RunID, err)
+				}
+				if err := a.printJSON(struct {
+					Run
+					Output string `json:"output"`
+				}{r, string(out)}); err != nil {
+					return err
+				}
+			} else if _, err := io.Copy(a.io.Out, resp.Body); err != nil {
+				return fmt.Errorf("output of run %s: %w", acc.RunID, err)
+			}
+			if r.Status != "succeeded" {
+				msg := fmt.Sprintf("run %s %s", r.ID, r.Status)
+				if r.Reason != "" {
+					msg += " (" + r.Reason + ")"
+				}
+				if r.Message != "" {
+					msg += ": " + r.Message
+				}
+				return &exitError{code: ExitFailed, msg: msg}
+			}
+			return nil
+		},
+	}
+	jf.add(cmd, false)
+	return cmd
+}
+
+func (a *app) jobCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "job", Short: "Show, cancel or wait for a bulk job"}
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a job's summary and counts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			j, err := a.newWatcher(c, args[0], 0, false).job(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.printJob(j)
+		},
+	}
+	cancel := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a job: running devices finish, the rest end cancelled",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var j Job
+			if err := c.Do(cmd.Context(), "POST", "/bulk/"+url.PathEscape(args[0])+"/cancel", nil, nil, "", &j); err != nil {
+				return fmt.Errorf("cancel job %s: %w", args[0], err)
+			}
+			return a.printJob(j)
+		},
+	}
+	var rf reportFlags
+	wait := &cobra.Command{
+		Use:   "wait ID",
+		Short: "Follow a job until it ends, then report it as bulk does",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			j, err := a.newWatcher(c, args[0], 0, false).job(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.follow(cmd.Context(), c, args[0], j.DeviceCount, rf)
+		},
+	}
+	wait.Flags().StringVar(&rf.out, "out", "", "write each device's output to DIR/<device>.txt")
+	wait.Flags().BoolVarP(&a.yes, "yes", "y", false, "on Ctrl-C cancel the job without asking")
+	cmd.AddCommand(show, cancel, wait)
+	return cmd
+}
+
+func (a *app) printJob(j Job) error {
+	if a.json {
+		return a.printJSON(j)
+	}
+	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+	rows := [][2]string{
+		{"job_id", j.JobID}, {"status", j.Status}, {"command", j.Command}, {"requested_by", j.RequestedBy},
+		{"devices", strconv.Itoa(j.DeviceCount)}, {"batches", fmt.Sprintf("%d of %d done", j.BatchesDone, j.Batches)},
+		{"counts", formatCounts(j.Counts)}, {"created_at", j.CreatedAt.Format(time.RFC3339)},
+	}
+	if j.FinishedAt != nil {
+		rows = append(rows, [2]string{"finished_at", j.FinishedAt.Format(time.RFC3339)})
+	}
+	if j.CancelRequested {
+		rows = append(rows, [2]string{"cancel_requested", "true"})
+	}
+	if j.StopStatus != "" {
+		rows = append(rows, [2]string{"stop_status", j.StopStatus})
+	}
+	if j.Error != "" {
+		rows = append(rows, [2]string{"error", j.Error})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,333 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) devicesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "devices", Aliases: []string{"device"}, Short: "List, show, add, remove and import devices"}
+	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesRm(), a.devicesImport())
+	return cmd
+}
+
+// deviceFilter selects devices by GET /v1/devices filters.
+type deviceFilter struct {
+	tag, site, platform string
+}
+
+func (f deviceFilter) empty() bool { return f.tag == "" && f.site == "" && f.platform == "" }
+
+func (f *deviceFilter) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.tag, "tag", "", "only devices with this tag: KEY or KEY=VALUE")
+	cmd.Flags().StringVar(&f.site, "site", "", "only devices at this site")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "only devices of this platform")
+}
+
+// listDevices reads every page of GET /v1/devices with the filter.
+func listDevices(ctx context.Context, c *Client, f deviceFilter) ([]Device, error) {
+	q := url.Values{"limit": {"1000"}}
+	for k, v := range map[string]string{"tag": f.tag, "site": f.site, "platform": f.platform} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	var all []Device
+	for {
+		var page struct {
+			Items []Device `json:"items"`
+			Next  string   `json:"next"`
+		}
+		if err := c.Do(ctx, "GET", "/devices", q, nil, "", &page); err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		all = append(all, page.Items...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.Set("cursor", page.Next)
+	}
+}
+
+func (a *app) devicesList() *cobra.Command {
+	var f deviceFilter
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List devices (every page), optionally filtered",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ds, err := listDevices(cmd.Context(), c, f)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if ds == nil {
+					ds = []Device{}
+				}
+				return a.printJSON(ds)
+			}
+			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tHOST\tPORT\tPLATFORM\tSITE\tTAGS")
+			for _, d := range ds {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Name, d.Host, d.Port, d.Platform, d.Site, formatTags(d.Tags))
+			}
+			return tw.Flush()
+		},
+	}
+	f.flags(cmd)
+	return cmd
+}
+
+func formatTags(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + tags[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a *app) devicesGet() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show one device",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var d Device
+			if err := c.Do(cmd.Context(), "GET", "/devices/"+url.PathEscape(args[0]), nil, nil, "", &d); err != nil {
+				return fmt.Errorf("get device %s: %w", args[0], err)
+			}
+			if a.json {
+				return a.printJSON(d)
+			}
+			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+			for _, kv := range [][2]string{
+				{"id", d.ID}, {"name", d.Name}, {"host", d.Host}, {"port", strconv.Itoa(d.Port)}, {"platform", d.Platform},
+				{"username", d.Username}, {"auth_method", d.AuthMethod}, {"site", d.Site}, {"tags", formatTags(d.Tags)},
+				{"credential_profile", d.CredentialProfile}, {"has_credential", strconv.FormatBool(d.HasCredential)},
+				{"trust_on_first_use", strconv.FormatBool(d.TrustOnFirstUse)}, {"legacy_algorithms", strconv.FormatBool(d.LegacyAlgorithms)},
+				{"host_key", d.HostKey}, {"version", strconv.FormatInt(d.Version, 10)},
+				{"created_at", d.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}, {"updated_at", d.UpdatedAt.Format("2006-01-02 15:04:05Z07:00")},
+			} {
+				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) devicesAdd() *cobra.Command {
+	var in DeviceInput
+	var tags []string
+	var passwordStdin bool
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "add --id ID --name NAME --host HOST --username USER [flags]",
+		Short: "Create a device",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if in.Tags, err = parseTags(tags); err != nil {
+				return err
+			}
+			if passwordStdin {
+				if in.Password, err = a.readToken(); err != nil {
+					return fmt.Errorf("password: %w", err)
+				}
+			}
+			if keyFile != "" {
+				data, err := os.ReadFile(keyFile)
+				if err != nil {
+					return fmt.Errorf("read private key: %w", err)
+				}
+				in.PrivateKey = string(data)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var d Device
+			if err := c.Do(cmd.Context(), "POST", "/devices", nil, in, "", &d); err != nil {
+				return fmt.Errorf("add device %s: %w", in.ID, err)
+			}
+			if a.json {
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.io.Out, "created %s (version %d)\n", d.ID, d.Version)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&in.ID, "id", "", "device id (letters, digits, . _ -)")
+	fl.StringVar(&in.Name, "name", "", "display name")
+	fl.StringVar(&in.Host, "host", "", "address or DNS name")
+	fl.IntVar(&in.Port, "port", 0, "SSH port (default 22)")
+	fl.StringVar(&in.Platform, "platform", "", "platform, e.g. cisco_iosxe, arista_eos, linux")
+	fl.StringVar(&in.Username, "username", "", "SSH user")
+	fl.StringVar(&in.AuthMethod, "auth-method", "", "password, keyboard-interactive or private-key")
+	fl.StringVar(&in.Password, "password", "", "SSH password (prefer --password-stdin)")
+	fl.BoolVar(&passwordStdin, "password-stdin", false, "read the SSH password from standard input")
+	fl.StringVar(&keyFile, "private-key-file", "", "file with the SSH private key (PEM)")
+	fl.StringVar(&in.Passphrase, "passphrase", "", "the private key's passphrase")
+	fl.StringVar(&in.CredentialProfile, "credential-profile", "", "shared credential set instead of a password or key")
+	fl.StringVar(&in.Site, "site", "", "site")
+	fl.StringArrayVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
+	fl.StringVar(&in.HostKey, "host-key", "", "pinned host key, authorized_keys form")
+	fl.BoolVar(&in.TrustOnFirstUse, "trust-on-first-use", false, "pin the host key seen on first connect")
+	fl.BoolVar(&in.LegacyAlgorithms, "legacy-algorithms", false, "allow legacy SSH algorithms")
+	return cmd
+}
+
+func parseTags(tags []string) (map[string]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(tags))
+	for _, t := range tags {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("tag %q: want KEY=VALUE", t)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (a *app) devicesRm() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm ID...",
+		Aliases: []string{"delete"},
+		Short:   "Delete devices and their credentials",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			for _, id := range args {
+				if err := c.Do(cmd.Context(), "DELETE", "/devices/"+url.PathEscape(id), nil, nil, "", nil); err != nil {
+					return fmt.Errorf("delete device %s: %w", id, err)
+				}
+				if !a.json {
+					fmt.Fprintf(a.io.Out, "deleted %s\n", id)
+				}
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"deleted": args})
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) devicesImport() *cobra.Command {
+	var format, mode string
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Create many devices from a JSON array or a CSV file (by extension or --format)",
+		Long: `Create many devices at once with POST /v1/devices/import.
+
+FILE is a JSON array of devices or CSV with a header row (id,name,host,port,platform,username,
+auth_method,site,tags,...; tags as k=v;k2=v2). "-" reads standard input (give --format).
+--mode atomic (default) writes nothing unless every row is good; --mode per-row writes the
+good rows. The exit code is 2 when any row was rejected.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ct, err := importContentType(args[0], format)
+			if err != nil {
+				return err
+			}
+			var data []byte
+			if args[0] == "-" {
+				data, err = readAll(a.io.In)
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", args[0], err)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var res ImportResult
+			err = c.Do(cmd.Context(), "POST", "/devices/import", url.Values{"mode": {mode}}, data, ct, &res)
+			var ie *ImportError
+			if asImportError(err, &ie) {
+				res = ie.Result
+				a.printImport(res)
+				return &exitError{code: ExitFailed, msg: "import: " + ie.APIError.Error()}
+			}
+			if err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			a.printImport(res)
+			if res.Failed > 0 {
+				return &exitError{code: ExitFailed, msg: fmt.Sprintf("import: %d rows rejected", res.Failed)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "json or csv (default: by the file's extension)")
+	cmd.Flags().StringVar(&mode, "mode", "atomic", "atomic or per-row")
+	return cmd
+}
+
+func importContentType(file, format string) (string, error) {
+	if format == "" {
+		format = strings.TrimPrefix(strings.ToLower(filepath.Ext(file)), ".")
+	}
+	switch strings.ToLower(format) {
+	case "json":
+		return "application/json", nil
+	case "csv":
+		return "text/csv", nil
+	}
+	return "", fmt.Errorf("import %s: unknown format %q: name a .json or .csv file or pass --format json|csv", file, format)
+}
+
+func (a *app) printImport(res ImportResult) {
+	if a.json {
+		_ = a.printJSON(res)
+		return
+	}
+	fmt.Fprintf(a.io.Out, "created %d, rejected %d (mode %s)\n", res.Created, res.Failed, res.Mode)
+	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+	header := false
+	for _, r := range res.Rows {
+		if r.Status == "created" {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw, "ROW\tID\tSTATUS\tPROBLEM")
+			header = true
+		}
+		var probs []string
+		for _, e := range r.Errors {
+			probs = append(probs, e.Field+": "+e.Message)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Row, r.ID, r.Status, strings.Join(probs, "; "))
+	}
+	_ = tw.Flush()
+}
