@@ -102,7 +102,8 @@ func TestNewIDIsTimeOrderedAndURLSafe(t *testing.T) {
 	if !(a < b) {
 		t.Errorf("%s !< %s", a, b)
 	}
-	if NewID(time.UnixMilli(5)) == NewID(time.UnixMilli(5)) {
+	same := time.UnixMilli(5)
+	if x, y := NewID(same), NewID(same); x == y {
 		t.Error("two ids of the same millisecond are equal")
 	}
 	for _, r := range a {
