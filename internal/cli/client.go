@@ -46,6 +46,9 @@ func (e *APIError) Error() string {
 		b.WriteString(" (" + e.Code + ")")
 	}
 	for _, d := range e.Details {
+		if d.Field == e.Field && d.Message == e.Message {
+			continue // the same as the headline
+		}
 		fmt.Fprintf(&b, "\n  %s: %s", d.Field, d.Message)
 	}
 	if len(e.UnknownIDs) > 0 {

@@ -277,7 +277,7 @@ good rows. The exit code is 2 when any row was rejected.`,
 			if asImportError(err, &ie) {
 				res = ie.Result
 				a.printImport(res)
-				return &exitError{code: ExitFailed, msg: "import: " + ie.APIError.Error()}
+				return &exitError{code: ExitFailed, msg: fmt.Sprintf("import: %d of %d rows rejected, nothing written (%s)", res.Failed, len(res.Rows), ie.Code)}
 			}
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
