@@ -76,6 +76,10 @@ Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it can
 			if err != nil {
 				return err
 			}
+			// Interrupts are caught from here on, so a Ctrl-C right after the job starts still
+			// offers to cancel it.
+			sigs, stop := a.signals.Notify()
+			defer stop()
 			devs, err := a.selectDevices(ctx, c, ids, file, f)
 			if err != nil {
 				return err
@@ -94,7 +98,7 @@ Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it can
 			if !a.json {
 				fmt.Fprintf(a.io.Err, "job %s: %q on %d devices\n", acc.JobID, command, acc.DeviceCount)
 			}
-			return a.follow(ctx, c, acc.JobID, acc.DeviceCount, rf)
+			return a.follow(ctx, c, acc.JobID, acc.DeviceCount, rf, sigs)
 		},
 	}
 	cmd.Flags().StringSliceVar(&ids, "ids", nil, "device ids, comma-separated")
@@ -159,8 +163,8 @@ func (a *app) selectDevices(ctx context.Context, c *Client, ids []string, file s
 
 // follow waits for the job, then reports it: outputs to --out, a table or JSON lines, and an
 // exit error when any device did not succeed.
-func (a *app) follow(ctx context.Context, c *Client, jobID string, total int, rf reportFlags) error {
-	w := a.newWatcher(c, jobID, total, !a.json && isTerminal(a.io.Err))
+func (a *app) follow(ctx context.Context, c *Client, jobID string, total int, rf reportFlags, sigs <-chan os.Signal) error {
+	w := a.newWatcher(c, jobID, total, !a.json && isTerminal(a.io.Err), sigs)
 	job, err := w.wait(ctx)
 	if err != nil {
 		return err
@@ -303,7 +307,11 @@ func (a *app) report(job Job, devs []JobDevice, files map[string]string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSTATUS\tREASON\tDURATION\tOUTPUT")
+	last := "RUN"
+	if len(files) > 0 {
+		last = "OUTPUT"
+	}
+	fmt.Fprintln(tw, "DEVICE\tSTATUS\tREASON\tDURATION\t"+last)
 	for _, d := range devs {
 		dur := ""
 		if d.DurationMS > 0 {
@@ -341,6 +349,8 @@ its output.`,
 			if o := jf.options(); o != nil {
 				body["options"] = o
 			}
+			sigs, stop := a.signals.Notify()
+			defer stop()
 			var acc struct {
 				RunID string `json:"run_id"`
 				JobID string `json:"job_id"`
@@ -348,7 +358,7 @@ its output.`,
 			if err := c.Do(ctx, "POST", "/runs", nil, body, "", &acc); err != nil {
 				return fmt.Errorf("start run: %w", err)
 			}
-			if _, err := a.newWatcher(c, acc.JobID, 1, false).wait(ctx); err != nil {
+			if _, err := a.newWatcher(c, acc.JobID, 1, false, sigs).wait(ctx); err != nil {
 				return err
 			}
 			var r Run
@@ -402,7 +412,7 @@ func (a *app) jobCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := a.newWatcher(c, args[0], 0, false).job(cmd.Context())
+			j, err := a.newWatcher(c, args[0], 0, false, nil).job(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -435,11 +445,13 @@ func (a *app) jobCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := a.newWatcher(c, args[0], 0, false).job(cmd.Context())
+			sigs, stop := a.signals.Notify()
+			defer stop()
+			j, err := a.newWatcher(c, args[0], 0, false, nil).job(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return a.follow(cmd.Context(), c, args[0], j.DeviceCount, rf)
+			return a.follow(cmd.Context(), c, args[0], j.DeviceCount, rf, sigs)
 		},
 	}
 	wait.Flags().StringVar(&rf.out, "out", "", "write each device's output to DIR/<device>.txt")

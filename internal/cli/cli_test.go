@@ -60,6 +60,7 @@ func inventoryCSV(t *testing.T, devs []devicesim.InventoryDevice) []byte {
 // TestCLI drives the netauto binary against one stack with a simulated fleet of five devices,
 // one of which refuses connections. The subtests run in order: the first ones import the fleet.
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	e := newStack(t, devicesim.Spec{Count: 5, Seed: 7, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}}})
 	inv := e.fleet.Inventory()
 	byID := map[string]devicesim.InventoryDevice{}

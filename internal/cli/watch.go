@@ -35,6 +35,8 @@ type watcher struct {
 	a     *app
 	c     *Client
 	jobID string
+	// sigs delivers Ctrl-C; nil never does.
+	sigs  <-chan os.Signal
 	total int
 	bar   *progressbar.ProgressBar
 	// seq is the last event applied; counts are those of the event with the highest seq.
@@ -43,9 +45,10 @@ type watcher struct {
 	cancelled bool
 }
 
-// newWatcher returns a watcher of job; showBar draws a progress bar on standard error.
-func (a *app) newWatcher(c *Client, jobID string, total int, showBar bool) *watcher {
-	w := &watcher{a: a, c: c, jobID: jobID, total: total, counts: map[string]int{}}
+// newWatcher returns a watcher of job; showBar draws a progress bar on standard error; sigs
+// (optional) delivers Ctrl-C.
+func (a *app) newWatcher(c *Client, jobID string, total int, showBar bool, sigs <-chan os.Signal) *watcher {
+	w := &watcher{a: a, c: c, jobID: jobID, total: total, counts: map[string]int{}, sigs: sigs}
 	if showBar && total > 0 {
 		w.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(a.io.Err),
@@ -120,8 +123,6 @@ func (w *watcher) poll(ctx context.Context) (bool, bool, error) {
 
 // wait follows the job until it ends and returns its final summary.
 func (w *watcher) wait(ctx context.Context) (Job, error) {
-	sigs, stop := w.a.signals.Notify()
-	defer stop()
 	interval := 200 * time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -129,7 +130,7 @@ func (w *watcher) wait(ctx context.Context) (Job, error) {
 		select {
 		case <-ctx.Done():
 			return Job{}, ctx.Err()
-		case <-sigs:
+		case <-w.sigs:
 			if err := w.interrupted(ctx); err != nil {
 				return Job{}, err
 			}
