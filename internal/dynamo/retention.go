@@ -213,15 +213,12 @@ func (s *RetentionStore) metaDelete(c retention.Candidate) *types.Delete {
 // last, so a purge that dies half way finds the run again.
 func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (retention.Deleted, error) {
 	var del retention.Deleted
-	var chunks []chunkRef
-	// Finish records every stored chunk on the run, so a finished run without chunks needs no
-	// chunk query; a failed run may have been abandoned with a dead attempt's chunks, so it is
-	// always looked at.
-	if c.Chunks > 0 || c.Status == run.Failed {
-		var err error
-		if chunks, err = chunkSizes(ctx, s.db, s.runs, c.ID); err != nil {
-			return del, err
-		}
+	// Always read the chunks: the run's own chunk count is what its writer said (an abandoned
+	// run, or a writer that did not count, may hold chunks it does not list), and a chunk left
+	// behind would keep its bytes in the counter.
+	chunks, err := chunkSizes(ctx, s.db, s.runs, c.ID)
+	if err != nil {
+		return del, err
 	}
 	for len(chunks) > 0 || !del.Run {
 		n := min(len(chunks), maxTransactItems-2)
