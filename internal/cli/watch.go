@@ -89,8 +89,8 @@ func (w *watcher) update(counts map[string]int) {
 			done += n
 		}
 	}
-	w.bar.Describe(formatCounts(counts))
 	_ = w.bar.Set(done)
+	w.bar.Describe(formatCounts(counts))
 }
 
 // poll applies new events and reports whether the job_done event was among them.
