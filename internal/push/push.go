@@ -73,8 +73,12 @@ type Publisher struct {
 	stopped  chan struct{}
 	closing  sync.Once
 
-	// cache is touched by the worker only.
+	// cache and trailing are touched by the worker only.
 	cache map[string]*jobSubs
+	// trailing holds jobs whose last delivery used a cached subscriber list: when the cache
+	// expires the list is read once more, and connections that subscribed meanwhile are sent
+	// what they missed, even if the job sends nothing after that.
+	trailing map[string]time.Time
 
 	sent, failed, gone, dropped, lookupErrs atomic.Int64
 }
@@ -124,6 +128,7 @@ func New(opts Options) (*Publisher, error) {
 	p := &Publisher{
 		opts: opts, progress: make(chan struct{}), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{}), cache: map[string]*jobSubs{},
+		trailing: map[string]time.Time{},
 	}
 	go p.loop()
 	return p, nil
@@ -186,9 +191,15 @@ func (p *Publisher) Stats() Stats {
 
 func (p *Publisher) loop() {
 	defer close(p.stopped)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		timer.Reset(p.nextTrailing())
 		select {
 		case <-p.kick:
+		case <-timer.C:
+			p.refreshTrailing()
+			continue
 		case <-p.stop:
 			return
 		}
@@ -210,16 +221,50 @@ func (p *Publisher) loop() {
 	}
 }
 
+// nextTrailing is how long until the earliest trailing refresh is due (an hour when none is).
+func (p *Publisher) nextTrailing() time.Duration {
+	next := time.Hour
+	for _, due := range p.trailing {
+		next = min(next, max(time.Until(due), time.Millisecond))
+	}
+	return next
+}
+
+// refreshTrailing reads the subscribers of the jobs whose trailing refresh is due and sends new
+// connections the events they missed.
+func (p *Publisher) refreshTrailing() {
+	now := time.Now()
+	perConn := map[string][]message{}
+	for job, due := range p.trailing {
+		if due.After(now) {
+			continue
+		}
+		delete(p.trailing, job)
+		subs := p.cache[job]
+		if subs == nil {
+			continue
+		}
+		conns, err := p.opts.Subscriptions.Subscribers(context.Background(), job)
+		if err != nil {
+			p.lookupErrs.Add(1)
+			continue
+		}
+		for _, c := range conns {
+			if !slices.Contains(subs.conns, c) {
+				perConn[c] = append(perConn[c], subs.recent...)
+			}
+		}
+		subs.conns, subs.readAt = conns, now
+	}
+	p.send(perConn)
+}
+
 // deliver sends a batch of events, in order, to every subscriber of each event's job.
 func (p *Publisher) deliver(batch []bulk.Event) {
 	ctx := context.Background()
 	now := time.Now()
 	perConn := map[string][]message{}
-	var order []string
 	add := func(conn string, m message) {
-		if _, ok := perConn[conn]; !ok {
-			order = append(order, conn)
-		}
 		perConn[conn] = append(perConn[conn], m)
 	}
 	var jobs []string
@@ -265,6 +310,9 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 			}
 		}
 		subs.used = now
+		if subs.readAt.Before(now) {
+			p.trailing[job] = subs.readAt.Add(p.opts.CacheTTL)
+		}
 		for _, c := range subs.conns {
 			for _, m := range msgs {
 				add(c, m)
@@ -278,20 +326,27 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 	for job, subs := range p.cache {
 		if now.Sub(subs.used) > time.Minute {
 			delete(p.cache, job)
+			delete(p.trailing, job)
 		}
 	}
-	if len(order) == 0 {
+	p.send(perConn)
+}
+
+// send posts each connection's messages and forgets connections that are gone.
+func (p *Publisher) send(perConn map[string][]message) {
+	if len(perConn) == 0 {
 		return
 	}
+	ctx := context.Background()
 	sem := make(chan struct{}, p.opts.Concurrency)
 	var wg sync.WaitGroup
 	var goneMu sync.Mutex
 	var gone []string
-	for _, conn := range order {
+	for conn, msgs := range perConn {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if p.sendConn(ctx, conn, perConn[conn], sem) {
+			if p.sendConn(ctx, conn, msgs, sem) {
 				goneMu.Lock()
 				gone = append(gone, conn)
 				goneMu.Unlock()

@@ -218,3 +218,38 @@ func TestClientPost(t *testing.T) {
 		})
 	}
 }
+
+// TestPublisherTrailingRefresh: a connection that subscribes after a job's last delivery (while
+// the cached subscriber list was still fresh) is still sent what it missed.
+func TestPublisherTrailingRefresh(t *testing.T) {
+	subs := &fakeSubs{subs: map[string][]string{"j1": {"a"}}}
+	poster := &fakePoster{got: map[string][]bulk.Event{}}
+	p, err := New(Options{Subscriptions: subs, Poster: poster, CacheTTL: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	p.Publish(context.Background(), []bulk.Event{progress("j1", "d1", 1)})
+	flush(t, p)
+	subs.mu.Lock()
+	subs.subs["j1"] = []string{"a", "late"}
+	subs.mu.Unlock()
+	p.Publish(context.Background(), []bulk.Event{progress("j1", "d2", 2)}) // the job's last event, sent on the cached list
+	flush(t, p)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		poster.mu.Lock()
+		n := len(poster.got["late"])
+		poster.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("late subscriber got %d events, want both", n)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for the trailing refresh, bounded
+	}
+	if got := len(poster.got["a"]); got != 2 {
+		t.Errorf("a got %d events, want 2 (no repeats)", got)
+	}
+}
