@@ -277,10 +277,6 @@ func (e *bulkEnv) checkAccounting(t *testing.T, j bulk.Job, states map[string]bu
 	}
 }
 
-func dynamoRunStore(e *bulkEnv, lease time.Duration) (*dynamo.RunStore, error) {
-	return dynamo.NewRunStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.RunsTable], lease)
-}
-
 // jobIDs lists the ids of every job in the test's jobs table.
 func jobIDs(e *bulkEnv) ([]string, error) {
 	out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).Scan(context.Background(), &dynamodb.ScanInput{

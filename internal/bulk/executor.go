@@ -175,6 +175,8 @@ type Outcome struct {
 	Ran int
 	// Skipped counts devices already terminal.
 	Skipped int
+	// Continued counts devices handed to a new message of the same batch.
+	Continued int
 }
 
 func (x *Executor) now() time.Time {
@@ -231,11 +233,21 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		concurrency = mc
 	}
 	var (
-		out   Outcome
-		outMu sync.Mutex
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, concurrency)
+		out       Outcome
+		outMu     sync.Mutex
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, concurrency)
+		later     []string  // devices left for a later invocation
+		holdUntil time.Time // when the last of their runs' holds ends
 	)
+	leave := func(id string, until time.Time) {
+		outMu.Lock()
+		later = append(later, id)
+		if until.After(holdUntil) {
+			holdUntil = until
+		}
+		outMu.Unlock()
+	}
 	timeout := m.Options.Timeout()
 	margin := x.DeadlineMargin
 	if margin == 0 {
@@ -250,18 +262,9 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			continue
 		}
 		sem <- struct{}{}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
+		if dl, ok := ctx.Deadline(); (ok && time.Until(dl) < timeout+margin) || ctx.Err() != nil {
 			<-sem
-			outMu.Lock()
-			out.Retry = true // no time left to run this device: the redelivery will
-			outMu.Unlock()
-			continue
-		}
-		if ctx.Err() != nil {
-			<-sem
-			outMu.Lock()
-			out.Retry = true
-			outMu.Unlock()
+			leave(id, time.Time{}) // no time left to run this device: a later invocation will
 			continue
 		}
 		if stop, reason := view.stopping(ctx); stop {
@@ -273,12 +276,15 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ran, retry := x.device(ctx, log, m, id, rec, bd)
+			res := x.device(ctx, log, m, id, rec, bd)
+			if res.later {
+				leave(id, res.holdUntil)
+			}
 			outMu.Lock()
-			if ran {
+			if res.ran {
 				out.Ran++
 			}
-			out.Retry = out.Retry || retry
+			out.Retry = out.Retry || res.retry
 			outMu.Unlock()
 		}(id)
 	}
@@ -289,6 +295,9 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if out.Retry {
 		return out, nil
 	}
+	if len(later) > 0 {
+		return x.continueLater(ctx, log, m, out, later, holdUntil)
+	}
 	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
 	if err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("finish batch: %w", err)
@@ -297,6 +306,39 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err := x.sendNext(ctx, m.JobID, view); err != nil {
 		log.Error("send next pending batch", "err", err)
 	}
+	return out, nil
+}
+
+// DelayedQueue sends a message that becomes visible after a delay (SQS DelaySeconds).
+type DelayedQueue interface {
+	SendDelayed(ctx context.Context, m Message, delay time.Duration) error
+}
+
+// maxContinuationDelay is SQS's largest message delay.
+const maxContinuationDelay = 15 * time.Minute
+
+// continueLater hands the devices this invocation could not finish to a new message of the same
+// batch, visible once the runs they wait for are free, and lets the current message go. Passing
+// work on instead of failing the message keeps a long batch (slow devices, a small
+// max_concurrency) from reaching the dead-letter queue's receive limit while it makes progress.
+// An invocation that could do nothing at all still fails, so a batch that can never run ends in
+// the dead-letter queue.
+func (x *Executor) continueLater(ctx context.Context, log *slog.Logger, m Message, out Outcome, later []string, holdUntil time.Time) (Outcome, error) {
+	dq, ok := x.Queue.(DelayedQueue)
+	if !ok || (out.Ran == 0 && holdUntil.IsZero()) {
+		out.Retry = true
+		return out, nil
+	}
+	delay := min(max(time.Until(holdUntil), 0), maxContinuationDelay)
+	next := m
+	next.DeviceIDs = later
+	if err := dq.SendDelayed(context.WithoutCancel(ctx), next, delay); err != nil {
+		log.Error("send continuation", "devices", len(later), "err", err)
+		out.Retry = true
+		return out, nil
+	}
+	log.Info("batch continues in a new message", "devices", len(later), "delay_ms", delay.Milliseconds())
+	out.Continued = len(later)
 	return out, nil
 }
 
@@ -372,8 +414,20 @@ func (x *Executor) jobDone(ctx context.Context, e Event) {
 	}
 }
 
-// device runs one device; it reports whether it ran and whether the message must be retried.
-func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, bd *batchDevices) (ran, retry bool) {
+// deviceResult says what became of one device in this invocation.
+type deviceResult struct {
+	// ran is set when the device's command was run.
+	ran bool
+	// later is set when the device is left for a later invocation (the invocation is ending, or
+	// another attempt holds its run until holdUntil).
+	later     bool
+	holdUntil time.Time
+	// retry is set when a store failed: the message is redelivered.
+	retry bool
+}
+
+// device runs one device.
+func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, bd *batchDevices) (res deviceResult) {
 	log = log.With("device_id", id)
 	runID := RunID(m.JobID, id)
 	from := rec.state(id)
@@ -382,6 +436,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 			// One device's bug never takes the others down: record it as failed.
 			log.Error("device run panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			rec.add(Change{DeviceID: id, From: rec.state(id), To: run.Failed, RunID: runID, Reason: "internal_error"})
+			res = deviceResult{ran: true}
 		}
 	}()
 	now := x.now()
@@ -394,27 +449,30 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	case errors.Is(err, run.ErrFinished):
 		// An earlier delivery ran it; make sure the job knows how it ended.
 		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS})
-		return false, false
+		return deviceResult{}
 	case errors.Is(err, run.ErrLeased):
-		return false, true
+		return deviceResult{later: true, holdUntil: started.LeaseUntil}
 	case err != nil:
 		log.Error("start run", "err", err)
-		return false, true
+		return deviceResult{retry: true}
 	}
 	rec.add(Change{DeviceID: id, From: from, To: run.Running, RunID: runID})
 
 	final := x.execute(ctx, log, m, id, started, bd)
-	if final.retry || ctx.Err() != nil {
-		// The invocation is ending (or a store failed), not the device: leave the run to its
-		// lease, and the redelivery takes it over.
-		return true, true
+	if ctx.Err() != nil {
+		// The invocation is ending, not the device: the run stays under this attempt's lease
+		// and a later invocation takes it over once that expires.
+		return deviceResult{ran: true, later: true, holdUntil: started.LeaseUntil}
+	}
+	if final.retry {
+		return deviceResult{ran: true, retry: true}
 	}
 	if err := x.Runs.Finish(context.WithoutCancel(ctx), final.run, final.seq, final.pending); err != nil {
 		if errors.Is(err, run.ErrFinished) {
-			return true, false
+			return deviceResult{ran: true}
 		}
 		log.Error("finish run", "err", err)
-		return true, true
+		return deviceResult{ran: true, retry: true}
 	}
 	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS})
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
@@ -425,7 +483,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 			metrics.Metric{Name: "DeviceDuration", Value: float64(final.run.Timings.TotalMS), Unit: metrics.Milliseconds},
 			metrics.Metric{Name: "OutputBytes", Value: float64(final.run.Bytes), Unit: metrics.Bytes})
 	}
-	return true, false
+	return deviceResult{ran: true}
 }
 
 type finished struct {

@@ -149,6 +149,9 @@ func (it runItem) run() run.Run {
 	if it.ExpiresAt > 0 {
 		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
 	}
+	if it.LeaseUntil > 0 && run.Status(it.Status) == run.Running {
+		r.LeaseUntil = time.UnixMilli(it.LeaseUntil).UTC()
+	}
 	return r
 }
 
@@ -185,7 +188,7 @@ func (s *RunStore) startMany(ctx context.Context, reqs []*startReq) []error {
 	started := make([]run.Run, len(reqs))
 	for i, req := range reqs {
 		r := req.r
-		r.Status, r.StartedAt = run.Running, &now
+		r.Status, r.StartedAt, r.LeaseUntil = run.Running, &now, now.Add(s.Lease)
 		if r.Attempt == 0 {
 			r.Attempt = 1
 		}
@@ -214,7 +217,7 @@ func (s *RunStore) startOne(ctx context.Context, r run.Run) (run.Run, error) {
 	if r.Attempt == 0 {
 		r.Attempt = 1
 	}
-	r.StartedAt = &now
+	r.StartedAt, r.LeaseUntil = &now, now.Add(s.Lease)
 	item, err := attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
 	if err != nil {
 		return run.Run{}, fmt.Errorf("marshal run %s: %w", r.ID, err)

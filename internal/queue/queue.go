@@ -21,6 +21,7 @@ import (
 // API is the part of the SQS client the sender uses.
 type API interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
 // Sender sends batch messages to one queue; it implements bulk.Queue.
@@ -110,3 +111,21 @@ func (s *Sender) send(ctx context.Context, idx []int, bodies []string) []int {
 	}
 	return idx
 }
+
+// SendDelayed sends one message that becomes visible after delay (rounded up to whole seconds,
+// at most 15 minutes, as SQS allows).
+func (s *Sender) SendDelayed(ctx context.Context, m bulk.Message, delay time.Duration) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	secs := int32(min((delay+time.Second-1)/time.Second, 900))
+	if _, err := s.client.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(s.url), MessageBody: aws.String(string(body)), DelaySeconds: secs,
+	}); err != nil {
+		return fmt.Errorf("send continuation of job %s batch %d: %w", m.JobID, m.Batch, err)
+	}
+	return nil
+}
+
+var _ bulk.DelayedQueue = (*Sender)(nil)

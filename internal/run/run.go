@@ -65,6 +65,8 @@ type Run struct {
 	Timings    Timings    `json:"timings"`
 	// ExpiresAt is when DynamoDB TTL may delete the run (zero: never).
 	ExpiresAt time.Time `json:"-"`
+	// LeaseUntil is when a running attempt's hold on the run ends (zero when not running).
+	LeaseUntil time.Time `json:"-"`
 }
 
 // Timings are a run's phase durations in milliseconds.
