@@ -75,7 +75,8 @@ bench: DEBIAN_PACKAGES += parallel-ssh:pssh pdsh:pdsh
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./internal/sshexec/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/api/
-	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m ./internal/app/
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./internal/app/
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench Purge -benchtime 1x -count 1 -timeout 40m ./internal/retention/
 
 ## build-<LogicalId>: what `sam build` calls (BuildMethod: makefile) for each function.
 define build_function
@@ -88,10 +89,14 @@ build-RetentionFunction: ; $(call build_function,retention)
 
 build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction
 
+## deploy: sam build + sam deploy. The retention schedule comes from NET_AUTO_RETENTION_CRON (default
+## @daily), translated to an EventBridge expression into a copy of samconfig.toml under .aws-sam/.
 ENV ?= default
 deploy:
 	sam build --config-env $(ENV)
-	sam deploy --config-env $(ENV)
+	@mkdir -p .aws-sam
+	$(GO) run ./infra/cmd/cronexpr -samconfig samconfig.toml -o .aws-sam/samconfig.deploy.toml
+	sam deploy --config-file .aws-sam/samconfig.deploy.toml --config-env $(ENV)
 
 clean:
 	rm -rf bin .aws-sam

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,5 +39,46 @@ func TestRun(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", errb.String(), c.wantErr)
 			}
 		})
+	}
+}
+
+func TestSamconfigCopy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.toml"), filepath.Join(dir, "out.toml")
+	src := `[default.deploy.parameters]
+parameter_overrides = [
+  "Stage=dev",
+  "RetentionCron=@daily",
+  "RetentionScheduleExpression=rate(1 day)",
+]
+[prod.deploy.parameters]
+parameter_overrides = ["Stage=prod", "RetentionCron=@daily", "RetentionScheduleExpression=rate(1 day)"]
+`
+	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"NET_AUTO_RETENTION_CRON": "30 3 * * 1-5"}
+	if code := run([]string{"-samconfig", in, "-o", out}, func(k string) string { return env[k] }, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"Stage=dev"`, `"Stage=prod"`, `"RetentionCron=30 3 * * 1-5"`, `"RetentionScheduleExpression=cron(30 3 ? * MON-FRI *)"`} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("copy lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(string(got), "rate(1 day)") || strings.Count(string(got), "RetentionScheduleExpression=cron") != 2 {
+		t.Errorf("not every environment was rewritten:\n%s", got)
+	}
+	if err := os.WriteFile(in, []byte("[default]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"-samconfig", in, "-o", out}, func(string) string { return "" }, &stdout, &stderr); code != 1 {
+		t.Errorf("a samconfig without the overrides: exit %d, want 1", code)
 	}
 }
