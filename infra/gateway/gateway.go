@@ -97,7 +97,12 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+		// Requests still running after the grace period (a post to a client that stopped
+		// reading, say) are cut off: stopping must not hang.
+		g.opts.Logger.Warn("gateway: requests still running at shutdown were closed", "addr", ln.Addr().String(), "err", err)
+		if cerr := srv.Close(); cerr != nil {
+			return fmt.Errorf("close %s: %w", ln.Addr(), cerr)
+		}
 	}
 	return nil
 }

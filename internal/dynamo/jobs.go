@@ -27,7 +27,8 @@ import (
 //	                         batches_done, cancel_requested, stop_status
 //	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
 //	                         device id to {s: status, r: run id, why: reason, ms, q: seq})
-//	JOB#<id>  EVT#<seq>      one progress event, for clients catching up
+//	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
+//	                         for clients catching up
 //
 // Device ids may contain dots, so device paths in update expressions use placeholders written
 // here rather than the expression builder (which splits names on dots).
@@ -360,18 +361,26 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	return events, nil
 }
 
-// putEvents appends events to the job's event log.
+// eventsPerItem bounds the events one event-log item holds (about 350 bytes each: far under the
+// 400 KB item limit).
+const eventsPerItem = 500
+
+// putEvents appends events (in seq order, as Record numbers them) to the job's event log: one
+// item per group, keyed by the group's last seq, so a group of changes costs one write.
 func (s *JobStore) putEvents(ctx context.Context, jobID string, events []bulk.Event, expires time.Time) error {
-	writes := make([]types.WriteRequest, 0, len(events))
-	for _, e := range events {
-		body, err := json.Marshal(e)
+	var writes []types.WriteRequest
+	for len(events) > 0 {
+		group := events[:min(eventsPerItem, len(events))]
+		events = events[len(group):]
+		body, err := json.Marshal(group)
 		if err != nil {
-			return fmt.Errorf("encode event: %w", err)
+			return fmt.Errorf("encode events: %w", err)
 		}
 		item := map[string]types.AttributeValue{
 			resources.AttrPK: sv(jobPrefix + jobID),
-			resources.AttrSK: sv(fmt.Sprintf("%s%012d", eventPrefix, e.Seq)),
-			"event":          sv(string(body)),
+			resources.AttrSK: sv(fmt.Sprintf("%s%012d", eventPrefix, group[len(group)-1].Seq)),
+			"first":          nv(group[0].Seq),
+			"events":         sv(string(body)),
 		}
 		if x := expiry(expires); x > 0 {
 			item[resources.TTLAttribute] = nv(x)
@@ -381,26 +390,43 @@ func (s *JobStore) putEvents(ctx context.Context, jobID string, events []bulk.Ev
 	return s.batchWrite(ctx, writes)
 }
 
-// Events returns up to limit of the job's events with a sequence number above since.
+// Events returns up to limit of the job's events with a sequence number above since, in order.
 func (s *JobStore) Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error) {
+	// Items are keyed by their last seq: every item with a last seq above since holds events
+	// the caller has not seen.
 	kc := expression.Key(resources.AttrPK).Equal(expression.Value(jobPrefix + jobID)).
 		And(expression.Key(resources.AttrSK).Between(expression.Value(fmt.Sprintf("%s%012d", eventPrefix, since+1)), expression.Value(eventPrefix+"~")))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		Limit: aws.Int32(int32(limit)), ConsistentRead: aws.Bool(true),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("query events of job %s: %w", jobID, err)
-	}
-	events := make([]json.RawMessage, 0, len(out.Items))
-	for _, item := range out.Items {
-		if v, ok := item["event"].(*types.AttributeValueMemberS); ok {
-			events = append(events, json.RawMessage(v.Value))
+	events := make([]json.RawMessage, 0, min(limit, 1024))
+	for p.HasMorePages() && len(events) < limit {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query events of job %s: %w", jobID, err)
+		}
+		for _, item := range page.Items {
+			v, ok := item["events"].(*types.AttributeValueMemberS)
+			if !ok {
+				continue
+			}
+			var group []json.RawMessage
+			if err := json.Unmarshal([]byte(v.Value), &group); err != nil {
+				return nil, fmt.Errorf("decode events of job %s: %w", jobID, err)
+			}
+			for _, raw := range group {
+				var head struct {
+					Seq int64 `json:"seq"`
+				}
+				if json.Unmarshal(raw, &head) == nil && head.Seq > since && len(events) < limit {
+					events = append(events, raw)
+				}
+			}
 		}
 	}
 	return events, nil
