@@ -165,6 +165,7 @@ func (a *app) selectDevices(ctx context.Context, c *Client, ids []string, file s
 // exit error when any device did not succeed.
 func (a *app) follow(ctx context.Context, c *Client, jobID string, total int, rf reportFlags, sigs <-chan os.Signal) error {
 	w := a.newWatcher(c, jobID, total, !a.json && isTerminal(a.io.Err), sigs)
+	w.ws = a.wsURL(c.Base)
 	job, err := w.wait(ctx)
 	if err != nil {
 		return err
@@ -179,7 +180,7 @@ func (a *app) follow(ctx context.Context, c *Client, jobID string, total int, rf
 			return err
 		}
 	}
-	if err := a.report(job, devs, files); err != nil {
+	if err := a.report(job, devs, files, w.live); err != nil {
 		return err
 	}
 	bad := 0
@@ -291,9 +292,11 @@ type DeviceLine struct {
 type JobLine struct {
 	Type string `json:"type"` // "job"
 	Job
+	// Live says how progress was followed: "websocket" or "polling".
+	Live string `json:"live,omitempty"`
 }
 
-func (a *app) report(job Job, devs []JobDevice, files map[string]string) error {
+func (a *app) report(job Job, devs []JobDevice, files map[string]string, live string) error {
 	if a.json {
 		enc := json.NewEncoder(a.io.Out)
 		for _, d := range devs {
@@ -301,7 +304,7 @@ func (a *app) report(job Job, devs []JobDevice, files map[string]string) error {
 				return fmt.Errorf("write json: %w", err)
 			}
 		}
-		if err := enc.Encode(JobLine{Type: "job", Job: job}); err != nil {
+		if err := enc.Encode(JobLine{Type: "job", Job: job, Live: live}); err != nil {
 			return fmt.Errorf("write json: %w", err)
 		}
 		return nil

@@ -219,6 +219,9 @@ func TestCLI(t *testing.T) {
 		if job.Status != "completed" || job.Counts["succeeded"] != len(healthy) || job.Counts["unreachable"] != 1 {
 			t.Errorf("job line = %+v", job.Job)
 		}
+		if job.Live != cli.LiveWebSocket {
+			t.Errorf("progress followed by %q, want %q (the local gateway's /ws)", job.Live, cli.LiveWebSocket)
+		}
 	})
 
 	t.Run("job show and wait", func(t *testing.T) {
@@ -230,6 +233,13 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("bulk = %d %q (%v)", r.code, r.stdout, err)
 		}
 		failedJob := last.JobID
+		// A WebSocket URL where nothing listens: the CLI falls back to polling and still ends.
+		r = e.run(t, cmd{args: []string{"bulk", "--ids", healthy[0], "--json", "--ws", "ws://127.0.0.1:1/ws", "--", "show", "clock"}})
+		lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+		var polled cli.JobLine
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &polled); err != nil || r.code != cli.ExitOK || polled.Live != cli.LivePolling {
+			t.Errorf("bulk with an unreachable --ws = %d, live %q (%v), want 0 and %q", r.code, polled.Live, err, cli.LivePolling)
+		}
 		r = e.run(t, cmd{args: []string{"job", "show", failedJob, "--json"}})
 		var j cli.Job
 		if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || r.code != 0 || j.JobID != failedJob || j.DeviceCount != 2 {

@@ -19,6 +19,7 @@ import (
 // Config is what `netauto login` stores: os.UserConfigDir()/netauto/config.json, mode 0600.
 type Config struct {
 	API   string `json:"api,omitempty"`
+	WS    string `json:"ws,omitempty"`
 	Token string `json:"token,omitempty"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -16,7 +17,10 @@ import (
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/netauto/netauto/infra/devicesim"
+
 	"github.com/netauto/netauto/infra/eventsource"
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/infra/stack"
@@ -27,6 +31,8 @@ import (
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/live"
+	"github.com/netauto/netauto/internal/push"
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/retention"
@@ -107,14 +113,34 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	must(err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	must(err)
+	// The WebSocket side, as make dev runs it: /ws into the ws handler, and the executor pushing
+	// progress through the gateway's @connections endpoint with the real SDK client.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	base := "http://" + ln.Addr().String()
+	conns, err := dynamo.NewConnectionStore(ddb, st.Names.Tables[resources.ConnectionsTable])
+	must(err)
+	poster, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, base)
+	must(err)
+	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
+	wsSrv := &live.Server{Store: conns, Jobs: jobs, Poster: poster, Verifier: verifier, Logger: logger}
+	pub, err := push.New(push.Options{Subscriptions: conns, Poster: poster, Logger: logger})
+	must(err)
 	gw, err := gateway.New(gateway.Options{
 		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
-		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
-		Logger:   logger,
+		Verifier: verifier, WS: app.WSHandlerFor(wsSrv, logger),
+		Logger: logger,
 	})
 	must(err)
-	hs := httptest.NewServer(gw)
-	t.Cleanup(hs.Close)
+	hs := httptest.NewUnstartedServer(gw)
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(func() {
+		_ = pub.Close(context.Background())
+		hs.CloseClientConnections()
+		hs.Close()
+	})
 
 	fleet, err := devicesim.Start(spec)
 	must(err)
@@ -122,7 +148,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	engine, err := sshexec.New(sshexec.Options{ConnectTimeout: 5 * time.Second, AuthTimeout: 5 * time.Second,
 		PromptTimeout: 5 * time.Second, IdleTimeout: 3 * time.Second, MaxOutputBytes: 64 << 10})
 	must(err)
-	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second}
+	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, Publisher: pub}
 	handler := app.ExecutorHandler(x, st.Names.Queues[resources.BulkDLQ], logger, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -43,6 +43,10 @@ type watcher struct {
 	seq       int64
 	counts    map[string]int
 	cancelled bool
+	// live is how progress arrived: LiveWebSocket or LivePolling.
+	live string
+	// ws is the WebSocket API's URL ("" to poll only).
+	ws string
 }
 
 // newWatcher returns a watcher of job; showBar draws a progress bar on standard error; sigs
@@ -121,8 +125,19 @@ func (w *watcher) poll(ctx context.Context) (bool, bool, error) {
 	}
 }
 
-// wait follows the job until it ends and returns its final summary.
+// wait follows the job until it ends and returns its final summary. With a WebSocket
+// subscription every pushed message triggers a read of the event log at once, and polling only
+// backs it up (every few seconds); without one it polls.
 func (w *watcher) wait(ctx context.Context) (Job, error) {
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	kick := w.listen(lctx, w.ws, w.c.Token)
+	w.live = LivePolling
+	maxInterval := time.Second
+	if kick != nil {
+		w.live = LiveWebSocket
+		maxInterval = 3 * time.Second
+	}
 	interval := 200 * time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -135,6 +150,10 @@ func (w *watcher) wait(ctx context.Context) (Job, error) {
 				return Job{}, err
 			}
 			continue
+		case _, ok := <-kick:
+			if !ok {
+				kick, maxInterval = nil, time.Second // the socket closed: poll from here on
+			}
 		case <-timer.C:
 		}
 		done, got, err := w.poll(ctx)
@@ -154,10 +173,16 @@ func (w *watcher) wait(ctx context.Context) (Job, error) {
 				return j, nil
 			}
 		}
-		if got {
+		if got && kick == nil {
 			interval = 200 * time.Millisecond
-		} else if interval < time.Second {
-			interval += interval / 2
+		} else if interval < maxInterval {
+			interval = min(interval+interval/2, maxInterval)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
 		timer.Reset(interval)
 	}
