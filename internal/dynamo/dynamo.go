@@ -73,3 +73,22 @@ func decodeCursor(cursor string, allowed ...string) (map[string]types.AttributeV
 	}
 	return key, true
 }
+
+// queryAll reads every page of a query and unmarshals the items into T; what names the items in
+// errors.
+func queryAll[T any](ctx context.Context, db API, in *dynamodb.QueryInput, what string) ([]T, error) {
+	var out []T
+	p := dynamodb.NewQueryPaginator(db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", what, err)
+		}
+		var items []T
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+			return nil, fmt.Errorf("unmarshal %s: %w", what, err)
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}

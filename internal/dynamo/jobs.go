@@ -648,20 +648,7 @@ func (s *JobStore) queryBatches(ctx context.Context, jobID, startSK string, only
 	if onlyState {
 		in.ProjectionExpression = expr.Projection()
 	}
-	var out []batchItem
-	p := dynamodb.NewQueryPaginator(s.db, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query batches of job %s: %w", jobID, err)
-		}
-		var items []batchItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("unmarshal batches of job %s: %w", jobID, err)
-		}
-		out = append(out, items...)
-	}
-	return out, nil
+	return queryAll[batchItem](ctx, s.db, in, "batches of job "+jobID)
 }
 
 // Devices returns a page of the job's devices in batch order; the cursor is the next batch.

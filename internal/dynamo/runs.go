@@ -298,24 +298,11 @@ func chunkSizes(ctx context.Context, db API, table, runID string) ([]chunkRef, e
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
-	var out []chunkRef
-	p := dynamodb.NewQueryPaginator(db, &dynamodb.QueryInput{
+	return queryAll[chunkRef](ctx, db, &dynamodb.QueryInput{
 		TableName: aws.String(table), KeyConditionExpression: expr.KeyCondition(),
 		ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		ConsistentRead: aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query chunks of %s: %w", runID, err)
-		}
-		var refs []chunkRef
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &refs); err != nil {
-			return nil, fmt.Errorf("unmarshal chunks of %s: %w", runID, err)
-		}
-		out = append(out, refs...)
-	}
-	return out, nil
+	}, "chunks of "+runID)
 }
 
 // deleteChunk deletes one chunk and decrements the counter in one transaction; a chunk that is
