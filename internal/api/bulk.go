@@ -82,29 +82,30 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID, "job_id": acc.JobID})
 }
 
-func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+// runFromPath reads the run named by the path's id, answering 400 or 404 itself.
+func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (run.Run, bool) {
 	id := r.PathValue("id")
 	if !validRunID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid run id"})
-		return
+		return run.Run{}, false
 	}
 	rn, err := s.opts.Runs.Get(r.Context(), id)
 	if err != nil {
 		s.failBulk(w, r, err, "id")
-		return
+		return run.Run{}, false
 	}
-	WriteJSON(w, http.StatusOK, rn)
+	return rn, true
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	if rn, ok := s.runFromPath(w, r); ok {
+		WriteJSON(w, http.StatusOK, rn)
+	}
 }
 
 func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	id := r.PathValue("id")
-	if !validRunID(id) {
-		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid run id"})
-		return
-	}
-	rn, err := s.opts.Runs.Get(r.Context(), id)
-	if err != nil {
-		s.failBulk(w, r, err, "id")
+	rn, ok := s.runFromPath(w, r)
+	if !ok {
 		return
 	}
 	h := w.Header()
@@ -114,8 +115,8 @@ func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identi
 	h.Set("X-Output-Truncated", strconv.FormatBool(rn.Truncated))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if err := s.opts.Runs.WriteOutput(r.Context(), id, w); err != nil {
-		s.opts.Logger.ErrorContext(r.Context(), "write run output", "run_id", id, "err", err)
+	if err := s.opts.Runs.WriteOutput(r.Context(), rn.ID, w); err != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "write run output", "run_id", rn.ID, "err", err)
 	}
 }
 
