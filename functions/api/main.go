@@ -4,27 +4,13 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
-	"github.com/netauto/netauto/internal/logging"
 )
 
 func main() {
-	cfg, err := config.Load(config.API, os.Getenv)
-	if err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	logger := logging.New(os.Stdout, cfg.LogLevel)
-	slog.SetDefault(logger)
-	handler, err := app.NewAPI(context.Background(), cfg, app.APIOptions{Logger: logger})
-	if err != nil {
-		logger.Error("start", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler)
+	app.Start(config.API, func(ctx context.Context, cfg config.Config, logger *slog.Logger) (app.HTTPHandler, error) {
+		return app.NewAPI(ctx, cfg, app.APIOptions{Logger: logger})
+	})
 }

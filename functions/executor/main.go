@@ -8,26 +8,14 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
-	"github.com/netauto/netauto/internal/logging"
 	"github.com/netauto/netauto/internal/metrics"
 )
 
 func main() {
-	cfg, err := config.Load(config.Executor, os.Getenv)
-	if err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	logger := logging.New(os.Stdout, cfg.LogLevel)
-	slog.SetDefault(logger)
-	handler, _, err := app.NewExecutor(context.Background(), cfg, app.ExecutorOptions{Logger: logger, Metrics: metrics.New(os.Stdout)})
-	if err != nil {
-		logger.Error("start", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler)
+	app.Start(config.Executor, func(ctx context.Context, cfg config.Config, logger *slog.Logger) (app.SQSHandler, error) {
+		handler, _, err := app.NewExecutor(ctx, cfg, app.ExecutorOptions{Logger: logger, Metrics: metrics.New(os.Stdout)})
+		return handler, err
+	})
 }

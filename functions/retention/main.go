@@ -6,26 +6,13 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
-	"github.com/netauto/netauto/internal/logging"
 )
 
 func main() {
-	cfg, err := config.Load(config.Retention, os.Getenv)
-	if err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	slog.SetDefault(logging.New(os.Stdout, cfg.LogLevel))
-	handler, err := app.NewRetention(context.Background(), cfg, app.RetentionOptions{Logger: slog.Default()})
-	if err != nil {
-		slog.Error("retention function", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler)
+	app.Start(config.Retention, func(ctx context.Context, cfg config.Config, logger *slog.Logger) (app.RetentionHandler, error) {
+		return app.NewRetention(ctx, cfg, app.RetentionOptions{Logger: logger})
+	})
 }

@@ -6,27 +6,13 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
-	"github.com/netauto/netauto/internal/logging"
 )
 
 func main() {
-	cfg, err := config.Load(config.WS, os.Getenv)
-	if err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	logger := logging.New(os.Stdout, cfg.LogLevel)
-	slog.SetDefault(logger)
-	handler, err := app.NewWS(context.Background(), cfg, app.WSOptions{Logger: logger})
-	if err != nil {
-		logger.Error("start", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler)
+	app.Start(config.WS, func(ctx context.Context, cfg config.Config, logger *slog.Logger) (app.WSHandler, error) {
+		return app.NewWS(ctx, cfg, app.WSOptions{Logger: logger})
+	})
 }

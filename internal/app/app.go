@@ -138,11 +138,3 @@ func WithIdentity(next HTTPHandler) HTTPHandler {
 		return next(ctx, ev)
 	}
 }
-
-// NotYet returns a handler for a function whose capability has not landed: it refuses every event
-// with an error that says so, instead of pretending to work.
-func NotYet[E any](fn config.Function, issue string) func(context.Context, E) (any, error) {
-	return func(context.Context, E) (any, error) {
-		return nil, fmt.Errorf("netauto %s function: not implemented yet (%s); this build refuses every event", fn, issue)
-	}
-}
