@@ -565,6 +565,9 @@ func (s *simSession) linux(w *writer, cmdline string) int {
 		if len(fields) > 1 && fields[1] == "-a" {
 			return lines("Linux " + f.hostname + " " + f.version + " #1 SMP PREEMPT_DYNAMIC Debian (2025-01-06) x86_64 GNU/Linux")
 		}
+		if len(fields) > 1 && fields[1] == "-r" {
+			return lines(f.version) // the same on every device of a version
+		}
 		return lines("Linux")
 	case "hostname":
 		return lines(f.hostname)

@@ -1,7 +1,8 @@
 // Package gateway is NetAuto's local stand-in for API Gateway: one HTTP server that turns requests
 // under /v1 into the same API Gateway HTTP API (payload 2.0) events AWS would send, invokes the api
-// function's handler with them, and serves the static UI from web/ at /. Later parts (WebSocket,
-// SQS event source, schedule) hang off the same server.
+// function's handler with them, and serves the static UI from web/ at / with its /config.json
+// (and, for local development only, a dev sign-in at /dev/token). The WebSocket API hangs off
+// the same server.
 package gateway
 
 import (
@@ -43,6 +44,9 @@ type Options struct {
 	// WS is the ws function's handler; when set the gateway serves the WebSocket API at /ws
 	// and its management endpoint at /@connections/{id} (ws.go).
 	WS app.WSHandler
+	// DevSignIn, when set, serves POST /dev/token: a token for any email and role, signed by
+	// this signer (ui.go). Local development only; there is no such route in AWS.
+	DevSignIn *auth.Signer
 }
 
 // publicRoutes skip the authorizer, as in template.yaml.
@@ -74,7 +78,11 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("/v1/", g.serveAPI)
 	g.mux.HandleFunc("/v1", g.serveAPI)
+	if opts.DevSignIn != nil {
+		g.mux.HandleFunc("POST /dev/token", g.serveDevToken)
+	}
 	if opts.WebDir != "" {
+		g.mux.HandleFunc("GET /config.json", g.serveConfig)
 		g.mux.Handle("/", http.FileServer(http.Dir(opts.WebDir)))
 	}
 	return g, nil

@@ -58,7 +58,12 @@ type Options struct {
 	Prefix string
 	// FleetSize is the number of simulated devices started and put in the inventory (0: none).
 	FleetSize int
-	Logger    *slog.Logger
+	// Fleet, when set, describes the simulated fleet instead of FleetSize's default mix.
+	Fleet  *devicesim.Spec
+	Logger *slog.Logger
+	// Endpoints, when set, names running stand-ins to use instead of starting them (tests pass
+	// the shared stack of `localdev exec`); give them a Prefix of their own.
+	Endpoints *stack.Endpoints
 }
 
 // Run starts the stand-ins, provisions resources and serves the gateway until ctx ends, then
@@ -83,17 +88,23 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	}
 	defer ln.Close()
 
-	st, err := stack.Start(ctx, stack.Options{DynamoDBPort: opts.DynamoDBPort, SQSPort: opts.SQSPort, Logger: opts.Logger})
-	if err != nil {
-		return err
+	var ep stack.Endpoints
+	if opts.Endpoints != nil {
+		ep = *opts.Endpoints
+	} else {
+		st, err := stack.Start(ctx, stack.Options{DynamoDBPort: opts.DynamoDBPort, SQSPort: opts.SQSPort, Logger: opts.Logger})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		ep = st.Endpoints
 	}
-	defer st.Close()
-	names, err := stack.Provision(ctx, st.Endpoints, opts.Prefix)
+	names, err := stack.Provision(ctx, ep, opts.Prefix)
 	if err != nil {
 		return err
 	}
 	// The handlers read the same variables as in AWS; the SDK reads the endpoint overrides.
-	for k, v := range st.Endpoints.Env() {
+	for k, v := range ep.Env() {
 		os.Setenv(k, v)
 	}
 	for k, v := range names.Env() {
@@ -117,8 +128,8 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	health := map[string]any{
 		"runtime": "local",
 		"stand_ins": map[string]any{
-			"dynamodb": map[string]string{"version": versions["dynamodb"], "endpoint": st.Endpoints.DynamoDB},
-			"sqs":      map[string]string{"version": versions["sqs"], "endpoint": st.Endpoints.SQS},
+			"dynamodb": map[string]string{"version": versions["dynamodb"], "endpoint": ep.DynamoDB},
+			"sqs":      map[string]string{"version": versions["sqs"], "endpoint": ep.SQS},
 		},
 		"tables": names.Tables,
 		"queues": names.Queues,
@@ -127,7 +138,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	stopWorkers, err := startExecutor(ctx, st.Endpoints, names, opts.Logger)
+	stopWorkers, err := startExecutor(ctx, ep, names, opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -137,8 +148,16 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return err
 	}
 	defer stopRetention()
-	if opts.FleetSize > 0 {
-		fleet, err := seedFleet(ctx, opts.FleetSize, opts.Logger)
+	if opts.Fleet == nil && opts.FleetSize > 0 {
+		opts.Fleet = &devicesim.Spec{
+			Count: opts.FleetSize, Seed: 1, Versions: 2,
+			Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 3}, {Name: "arista_eos", Weight: 2}, {Name: "juniper_junos", Weight: 2},
+				{Name: "cisco_nxos", Weight: 1}, {Name: "linux", Weight: 2}},
+			Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
+		}
+	}
+	if opts.Fleet != nil {
+		fleet, err := seedFleet(ctx, *opts.Fleet, opts.Logger)
 		if err != nil {
 			return err
 		}
@@ -153,9 +172,10 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
+	// The dev sign-in (POST /dev/token) exists only here, on the local gateway.
 	gw, err := gateway.New(gateway.Options{
 		API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger,
-		Verifier: verifier, WS: wsHandler,
+		Verifier: verifier, WS: wsHandler, DevSignIn: signer,
 	})
 	if err != nil {
 		return err
@@ -227,15 +247,10 @@ func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, l
 	return func() { cancel(); wg.Wait() }, nil
 }
 
-// seedFleet starts a small mixed fleet of simulated devices and imports it into the inventory,
-// so the first screen a new user sees is real.
-func seedFleet(ctx context.Context, n int, logger *slog.Logger) (*devicesim.Fleet, error) {
-	fleet, err := devicesim.Start(devicesim.Spec{
-		Count: n, Seed: 1, Versions: 2,
-		Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 3}, {Name: "arista_eos", Weight: 2}, {Name: "juniper_junos", Weight: 2},
-			{Name: "cisco_nxos", Weight: 1}, {Name: "linux", Weight: 2}},
-		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
-	})
+// seedFleet starts a fleet of simulated devices and imports it into the inventory, so the first
+// screen a new user sees is real.
+func seedFleet(ctx context.Context, spec devicesim.Spec, logger *slog.Logger) (*devicesim.Fleet, error) {
+	fleet, err := devicesim.Start(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start simulated fleet: %w", err)
 	}
@@ -254,7 +269,7 @@ func seedFleet(ctx context.Context, n int, logger *slog.Logger) (*devicesim.Flee
 		fleet.Close()
 		return nil, err
 	}
-	rows := make([]device.Input, 0, n)
+	rows := make([]device.Input, 0, len(fleet.Inventory()))
 	for _, d := range fleet.Inventory() {
 		rows = append(rows, device.Input{
 			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,

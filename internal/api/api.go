@@ -89,6 +89,7 @@ func New(opts Options) (*Server, error) {
 	s.route("POST /v1/devices", auth.Admin, s.createDevice)
 	s.route("GET /v1/devices", auth.Viewer, s.listDevices)
 	s.route("POST /v1/devices/import", auth.Admin, s.importDevices)
+	s.route("POST /v1/devices/last-runs", auth.Viewer, s.lastRuns)
 	s.route("GET /v1/devices/{id}", auth.Viewer, s.getDevice)
 	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
 	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)

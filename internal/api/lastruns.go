@@ -1,0 +1,95 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// MaxLastRunsIDs bounds the device ids of one POST /v1/devices/last-runs.
+const MaxLastRunsIDs = 1000
+
+// lastRunsParallel bounds the index queries one request has in flight.
+const lastRunsParallel = 16
+
+// lastRunsRequest is the body of POST /v1/devices/last-runs.
+type lastRunsRequest struct {
+	DeviceIDs []string `json:"device_ids"`
+}
+
+// lastRunsResponse maps each device id that has a run to its newest run.
+type lastRunsResponse struct {
+	Items map[string]run.Run `json:"items"`
+}
+
+// lastRuns answers the newest run of each of many devices at once, so a page listing devices
+// shows every device's last status with a bounded number of requests (one per 1,000 devices)
+// instead of one per device. Devices without runs (or unknown ids) are absent from the answer.
+func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	body, e, status := readBody(r, maxBodyBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	var in lastRunsRequest
+	if e := decodeStrict(body, &in); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	switch {
+	case len(in.DeviceIDs) == 0:
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "device_ids", Message: "must name at least one device"})
+		return
+	case len(in.DeviceIDs) > MaxLastRunsIDs:
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "device_ids", Message: fmt.Sprintf("must name at most %d devices", MaxLastRunsIDs)})
+		return
+	}
+	ids := make([]string, 0, len(in.DeviceIDs))
+	seen := make(map[string]bool, len(in.DeviceIDs))
+	for i, id := range in.DeviceIDs {
+		if !device.ValidID(id) {
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: fmt.Sprintf("device_ids[%d]", i), Message: "is not a valid device id"})
+			return
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	out := lastRunsResponse{Items: make(map[string]run.Run, len(ids))}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan string)
+	for range min(lastRunsParallel, len(ids)) {
+		wg.Go(func() {
+			for id := range next {
+				runs, _, err := s.opts.Runs.ListByDevice(r.Context(), id, "", 1)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil && len(runs) > 0 {
+					out.Items[id] = runs[0]
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range ids {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		s.fail(w, r, firstErr)
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
