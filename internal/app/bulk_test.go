@@ -118,7 +118,7 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 		}
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(id string, d devicesim.InventoryDevice) {
+		go func(id string, d devicesim.InventoryDevice, st bulk.DeviceState, r run.Run) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			res, ref := reference(t, d, "show version")
@@ -129,8 +129,10 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 				t.Errorf("%s: reference run %s", id, res.Status)
 			} else if !bytes.Equal(got, ref) || len(got) == 0 {
 				t.Errorf("%s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
+			} else if want := run.OutputDigest(ref); st.OutputDigest != want || r.OutputDigest != want {
+				t.Errorf("%s: output digest %q in the job and %q on the run, want %q", id, st.OutputDigest, r.OutputDigest, want)
 			}
-		}(id, d)
+		}(id, d, st, r)
 	}
 	wg.Wait()
 	e.checkAccounting(t, j, states)

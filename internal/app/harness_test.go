@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -319,9 +321,67 @@ func withClientKey(pem string) envOption {
 	return func(o *envOptions) { o.clientKeyPEM = pem }
 }
 
-// writeCounter counts DynamoDB write requests and the items they write.
+// writeCounter counts DynamoDB write requests and the items they write, and every operation's
+// calls, items and time spent waiting for DynamoDB.
 type writeCounter struct {
 	calls, items atomic.Int64
+	mu           sync.Mutex
+	ops          map[string]*opStat
+}
+
+// opStat is one DynamoDB operation's totals.
+type opStat struct {
+	Calls, Items int64
+	Wait         time.Duration
+}
+
+func (c *writeCounter) record(op string, items int64, wait time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ops == nil {
+		c.ops = map[string]*opStat{}
+	}
+	s := c.ops[op]
+	if s == nil {
+		s = &opStat{}
+		c.ops[op] = s
+	}
+	s.Calls++
+	s.Items += items
+	s.Wait += wait
+}
+
+// snapshot returns a copy of the per-operation totals.
+func (c *writeCounter) snapshot() map[string]opStat {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]opStat, len(c.ops))
+	for k, v := range c.ops {
+		out[k] = *v
+	}
+	return out
+}
+
+// report formats the per-operation totals since before, per device.
+func (c *writeCounter) report(before map[string]opStat, devices int) string {
+	var b strings.Builder
+	now := c.snapshot()
+	ops := make([]string, 0, len(now))
+	for op := range now {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	for _, op := range ops {
+		d := now[op]
+		p := before[op]
+		calls, items, wait := d.Calls-p.Calls, d.Items-p.Items, d.Wait-p.Wait
+		if calls == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "  %-20s calls %6d (%.3f/device)  items %6d (%.3f/device)  mean %6.2f ms/call\n", op, calls,
+			float64(calls)/float64(devices), items, float64(items)/float64(devices), float64(wait.Microseconds())/1000/float64(calls))
+	}
+	return b.String()
 }
 
 // countingTransport counts the DynamoDB write operations that pass through it.
@@ -333,9 +393,9 @@ type countingTransport struct {
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	target := r.Header.Get("X-Amz-Target")
 	op := target[strings.LastIndex(target, ".")+1:]
+	n := int64(1)
 	switch op {
 	case "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem":
-		n := int64(1)
 		if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.Body != nil {
 			body, err := io.ReadAll(r.Body)
 			r.Body.Close()
@@ -357,5 +417,8 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.c.calls.Add(1)
 		t.c.items.Add(n)
 	}
-	return t.next.RoundTrip(r)
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	t.c.record(op, n, time.Since(start))
+	return resp, err
 }

@@ -224,6 +224,9 @@ type DeviceState struct {
 	Reason   string     `json:"reason,omitempty"`
 	// DurationMS is the run's duration once terminal.
 	DurationMS int64 `json:"duration_ms,omitempty"`
+	// OutputDigest identifies the device's output up to whitespace (run.OutputDigest): devices
+	// with equal digests printed the same thing.
+	OutputDigest string `json:"output_digest,omitempty"`
 	// Seq is the job event that last changed this device.
 	Seq int64 `json:"seq"`
 	// Batch is the index of the device's batch.

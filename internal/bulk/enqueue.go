@@ -72,16 +72,18 @@ type Publisher interface {
 // Event is a progress message: a device's state change ("bulk_progress") or the end of a job
 // ("job_done").
 type Event struct {
-	Type       string             `json:"type"`
-	JobID      string             `json:"job_id"`
-	DeviceID   string             `json:"device_id,omitempty"`
-	Status     string             `json:"status"`
-	RunID      string             `json:"run_id,omitempty"`
-	Reason     string             `json:"reason,omitempty"`
-	DurationMS int64              `json:"duration_ms,omitempty"`
-	Seq        int64              `json:"seq"`
-	Counts     map[run.Status]int `json:"counts"`
-	At         time.Time          `json:"at"`
+	Type       string `json:"type"`
+	JobID      string `json:"job_id"`
+	DeviceID   string `json:"device_id,omitempty"`
+	Status     string `json:"status"`
+	RunID      string `json:"run_id,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	// OutputDigest is set on a finished device's event (run.OutputDigest).
+	OutputDigest string             `json:"output_digest,omitempty"`
+	Seq          int64              `json:"seq"`
+	Counts       map[run.Status]int `json:"counts"`
+	At           time.Time          `json:"at"`
 }
 
 // Event types.

@@ -23,6 +23,8 @@ type Change struct {
 	RunID      string
 	Reason     string
 	DurationMS int64
+	// OutputDigest is the finished run's output digest (run.OutputDigest).
+	OutputDigest string
 }
 
 // ErrStateChanged means a device's stored state was not the one a Change starts from: someone
@@ -448,7 +450,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	switch {
 	case errors.Is(err, run.ErrFinished):
 		// An earlier delivery ran it; make sure the job knows how it ended.
-		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS})
+		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS, OutputDigest: started.OutputDigest})
 		return deviceResult{}
 	case errors.Is(err, run.ErrLeased):
 		return deviceResult{later: true, holdUntil: started.LeaseUntil}
@@ -474,7 +476,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		log.Error("finish run", "err", err)
 		return deviceResult{ran: true, retry: true}
 	}
-	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS})
+	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS, OutputDigest: final.run.OutputDigest})
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
 	if x.Metrics != nil {
 		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(final.run.Status)},
@@ -538,7 +540,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	r.Reason, r.Message, r.ExitStatus = string(res.Reason), res.Message, res.ExitStatus
 	r.Truncated = res.Truncated
-	r.Bytes, r.Chunks = sink.Bytes(), sink.Chunks()
+	r.Bytes, r.Chunks, r.OutputDigest = sink.Bytes(), sink.Chunks(), sink.Digest()
 	r.FinishedAt = &end
 	r.Timings = run.Timings{
 		ConnectMS: res.Timings.Connect.Milliseconds(), AuthMS: res.Timings.Auth.Milliseconds(),

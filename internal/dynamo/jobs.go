@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,6 +129,25 @@ type devState struct {
 	Why string `dynamodbav:"why,omitempty"`
 	MS  int64  `dynamodbav:"ms,omitempty"`
 	Q   int64  `dynamodbav:"q,omitempty"`
+	// H is the output digest (run.OutputDigest) as its 16 raw bytes: half the size of the hex
+	// string in every batch item.
+	H []byte `dynamodbav:"h,omitempty"`
+}
+
+func packDigest(hexDigest string) []byte {
+	b, err := hex.DecodeString(hexDigest)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func (d devState) state(id string, batch int) bulk.DeviceState {
+	st := bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: d.R, Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: batch}
+	if len(d.H) > 0 {
+		st.OutputDigest = hex.EncodeToString(d.H)
+	}
+	return st
 }
 
 type batchItem struct {
@@ -258,7 +278,7 @@ func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (ma
 	}
 	states := make(map[string]bulk.DeviceState, len(it.Devs))
 	for id, d := range it.Devs {
-		states[id] = bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: d.R, Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: batch}
+		states[id] = d.state(id, batch)
 	}
 	return states, nil
 }
@@ -299,7 +319,7 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		seq := first + int64(i)
 		d := fmt.Sprintf("#d%d", i)
 		names[d] = c.DeviceID
-		st, err := attributevalue.MarshalMap(devState{S: string(c.To), R: c.RunID, Why: c.Reason, MS: c.DurationMS, Q: seq})
+		st, err := attributevalue.MarshalMap(devState{S: string(c.To), R: c.RunID, Why: c.Reason, MS: c.DurationMS, Q: seq, H: packDigest(c.OutputDigest)})
 		if err != nil {
 			return nil, fmt.Errorf("marshal device state: %w", err)
 		}
@@ -312,6 +332,7 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		events[i] = bulk.Event{
 			Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
 			Reason: c.Reason, DurationMS: c.DurationMS, Seq: seq, At: now,
+			OutputDigest: hex.EncodeToString(packDigest(c.OutputDigest)),
 		}
 	}
 	var adds []string
@@ -680,7 +701,7 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 		}
 		for _, id := range it.DeviceIDs {
 			d := it.Devs[id]
-			out = append(out, bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: d.R, Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: it.Batch})
+			out = append(out, d.state(id, it.Batch))
 		}
 	}
 	return out, next, nil

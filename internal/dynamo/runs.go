@@ -88,6 +88,7 @@ type runItem struct {
 	Bytes       int64      `dynamodbav:"bytes"`
 	Chunks      int        `dynamodbav:"chunks"`
 	Truncated   bool       `dynamodbav:"truncated"`
+	Digest      string     `dynamodbav:"digest,omitempty"`
 	Attempt     int        `dynamodbav:"attempt"`
 	LeaseUntil  int64      `dynamodbav:"lease_until"`
 	CreatedAt   time.Time  `dynamodbav:"created_at"`
@@ -131,7 +132,7 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		GSI2PK: dayIndexPrefix + r.CreatedAt.UTC().Format("2006-01-02"), GSI2SK: created,
 		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
-		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Attempt: r.Attempt,
+		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: r.OutputDigest, Attempt: r.Attempt,
 		LeaseUntil: leaseUntil.UnixMilli(), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
 		ExpiresAt: expiry(r.ExpiresAt),
@@ -142,7 +143,7 @@ func (it runItem) run() run.Run {
 	r := run.Run{
 		ID: it.ID, DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
 		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
-		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, Attempt: it.Attempt,
+		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: it.Digest, Attempt: it.Attempt,
 		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
 		Timings: run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
 	}

@@ -4,7 +4,10 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"hash"
 	"time"
 )
 
@@ -52,17 +55,20 @@ type Run struct {
 	RequestedBy string `json:"requested_by"`
 	Status      Status `json:"status"`
 	// Reason refines a failed status (e.g. command_error, exit_status, delivery_failed).
-	Reason     string     `json:"reason,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	ExitStatus *int       `json:"exit_status,omitempty"`
-	Bytes      int64      `json:"bytes"`
-	Chunks     int        `json:"chunks"`
-	Truncated  bool       `json:"truncated"`
-	Attempt    int        `json:"attempt"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Timings    Timings    `json:"timings"`
+	Reason     string `json:"reason,omitempty"`
+	Message    string `json:"message,omitempty"`
+	ExitStatus *int   `json:"exit_status,omitempty"`
+	Bytes      int64  `json:"bytes"`
+	Chunks     int    `json:"chunks"`
+	Truncated  bool   `json:"truncated"`
+	// OutputDigest identifies the output up to whitespace (see OutputDigest); empty when the
+	// command did not run or printed nothing.
+	OutputDigest string     `json:"output_digest,omitempty"`
+	Attempt      int        `json:"attempt"`
+	CreatedAt    time.Time  `json:"created_at"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	Timings      Timings    `json:"timings"`
 	// ExpiresAt is when DynamoDB TTL may delete the run (zero: never).
 	ExpiresAt time.Time `json:"-"`
 	// LeaseUntil is when a running attempt's hold on the run ends (zero when not running).
@@ -113,12 +119,13 @@ type Store interface {
 // is full, so a run's output is never held whole in memory. The last, partial chunk (Pending) is
 // stored by Store.Finish together with the run's terminal state.
 type ChunkWriter struct {
-	ctx   context.Context
-	store Store
-	run   Run
-	buf   []byte
-	seq   int
-	bytes int64
+	ctx    context.Context
+	store  Store
+	run    Run
+	buf    []byte
+	seq    int
+	bytes  int64
+	digest digester
 }
 
 // NewChunkWriter returns a ChunkWriter for r.
@@ -129,6 +136,7 @@ func NewChunkWriter(ctx context.Context, store Store, r Run) *ChunkWriter {
 // Write buffers p and stores every full chunk.
 func (w *ChunkWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	w.digest.write(p)
 	for len(p) > 0 {
 		if w.buf == nil {
 			w.buf = make([]byte, 0, min(ChunkSize, max(len(p), 4096)))
@@ -171,3 +179,57 @@ func (w *ChunkWriter) Chunks() int {
 
 // Bytes is the number of bytes written, stored or pending.
 func (w *ChunkWriter) Bytes() int64 { return w.bytes + int64(len(w.buf)) }
+
+// Digest returns the output's digest (see OutputDigest), or "" when nothing was written.
+func (w *ChunkWriter) Digest() string {
+	if w.Bytes() == 0 {
+		return ""
+	}
+	return w.digest.sum()
+}
+
+// OutputDigest returns the first 128 bits of the SHA-256 of output, in hex, after turning every
+// run of whitespace into one space and dropping leading and trailing whitespace: outputs that
+// differ only in spacing or line endings get the same digest. The UI groups identical outputs
+// by it.
+func OutputDigest(output []byte) string {
+	var d digester
+	d.write(output)
+	return d.sum()
+}
+
+// digester hashes a stream as OutputDigest describes, a piece at a time.
+type digester struct {
+	h       hash.Hash
+	started bool // a non-space byte has been hashed
+	space   bool // whitespace seen since the last non-space byte
+	out     []byte
+}
+
+func (d *digester) write(p []byte) {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	d.out = d.out[:0]
+	for _, c := range p {
+		switch c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			d.space = d.started
+		default:
+			if d.space {
+				d.out = append(d.out, ' ')
+				d.space = false
+			}
+			d.out = append(d.out, c)
+			d.started = true
+		}
+	}
+	d.h.Write(d.out)
+}
+
+func (d *digester) sum() string {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	return hex.EncodeToString(d.h.Sum(nil)[:16])
+}

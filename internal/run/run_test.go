@@ -1,0 +1,82 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"testing"
+)
+
+func TestOutputDigest(t *testing.T) {
+	base := OutputDigest([]byte("Cisco IOS XE 17.9.4\nuptime is 3 weeks"))
+	tests := []struct {
+		name   string
+		output string
+		same   bool
+	}{
+		{name: "identical", output: "Cisco IOS XE 17.9.4\nuptime is 3 weeks", same: true},
+		{name: "CRLF line endings", output: "Cisco IOS XE 17.9.4\r\nuptime is 3 weeks", same: true},
+		{name: "runs of spaces and tabs", output: "Cisco  IOS\tXE 17.9.4 \n uptime   is 3 weeks", same: true},
+		{name: "leading and trailing whitespace", output: "\n\n  Cisco IOS XE 17.9.4\nuptime is 3 weeks\n\n", same: true},
+		{name: "other version", output: "Cisco IOS XE 17.12.1\nuptime is 3 weeks"},
+		{name: "whitespace removed inside a word boundary", output: "Cisco IOS XE 17.9.4uptime is 3 weeks"},
+		{name: "empty", output: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := OutputDigest([]byte(tc.output))
+			if len(got) != 32 {
+				t.Fatalf("digest %q is not 32 hex digits", got)
+			}
+			if (got == base) != tc.same {
+				t.Errorf("digest of %q equal to base: %v, want %v", tc.output, got == base, tc.same)
+			}
+		})
+	}
+}
+
+// nopStore keeps chunks in memory: the ChunkWriter's own logic is under test.
+type nopStore struct {
+	Store
+	chunks [][]byte
+}
+
+func (s *nopStore) AppendChunk(_ context.Context, _ Run, _ int, data []byte) error {
+	s.chunks = append(s.chunks, append([]byte(nil), data...))
+	return nil
+}
+
+func TestChunkWriterDigestMatchesWholeOutput(t *testing.T) {
+	out := bytes.Repeat([]byte("interface Gi0/1\n  description uplink   \r\n"), 5000) // > 3 chunks
+	tests := []struct {
+		name  string
+		split int
+	}{
+		{name: "one write", split: len(out)},
+		{name: "1-byte writes", split: 1},
+		{name: "7-byte writes splitting whitespace runs", split: 7},
+		{name: "chunk-sized writes", split: ChunkSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &nopStore{}
+			w := NewChunkWriter(context.Background(), st, Run{ID: "r"})
+			for p := out; len(p) > 0; {
+				n := min(tc.split, len(p))
+				if _, err := w.Write(p[:n]); err != nil {
+					t.Fatal(err)
+				}
+				p = p[n:]
+			}
+			if got, want := w.Digest(), OutputDigest(out); got != want {
+				t.Errorf("streamed digest %s, want %s", got, want)
+			}
+			_, pending := w.Pending()
+			if got := append(bytes.Join(st.chunks, nil), pending...); !bytes.Equal(got, out) {
+				t.Errorf("chunks hold %d bytes, want the %d written", len(got), len(out))
+			}
+		})
+	}
+	if d := NewChunkWriter(context.Background(), &nopStore{}, Run{}).Digest(); d != "" {
+		t.Errorf("digest of no output %q, want empty", d)
+	}
+}
