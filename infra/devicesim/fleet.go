@@ -332,6 +332,17 @@ func (f *Fleet) Inventory() []InventoryDevice {
 	return out
 }
 
+// Sessions returns how many shells and commands the device with this inventory id has started
+// (0 for an unknown id): a test's count of how often a device really ran something.
+func (f *Fleet) Sessions(id string) int {
+	for _, d := range f.devices {
+		if d.inv.ID == id {
+			return int(d.sessions.Load())
+		}
+	}
+	return 0
+}
+
 // WriteInventory writes the inventory as an indented JSON array.
 func (f *Fleet) WriteInventory(w io.Writer) error {
 	enc := json.NewEncoder(w)

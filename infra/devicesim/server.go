@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +34,8 @@ type device struct {
 	holder  int // refuse fault: a socket bound to the port but never listening, or -1
 	execOK  bool
 	cfgSize int
+	// sessions counts the shells and commands the device started.
+	sessions atomic.Int64
 }
 
 func newDevice(f *Fleet, index int, ds DeviceSpec) (*device, error) {
@@ -262,6 +265,7 @@ func (s *simSession) serve(reqs <-chan *ssh.Request) {
 				continue
 			}
 			s.started = true
+			s.d.sessions.Add(1)
 			_ = req.Reply(true, nil)
 			s.wg.Add(1)
 			go func() {
@@ -276,6 +280,7 @@ func (s *simSession) serve(reqs <-chan *ssh.Request) {
 				continue
 			}
 			s.started = true
+			s.d.sessions.Add(1)
 			_ = req.Reply(true, nil)
 			s.wg.Add(1)
 			go func() {

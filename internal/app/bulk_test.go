@@ -138,6 +138,55 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 	e.checkAccounting(t, j, states)
 }
 
+// TestBulkDuplicateDeliveryRunsEachDeviceOnce delivers one batch three times, two of them at the
+// same moment, as SQS's at-least-once delivery may: every device runs once.
+func TestBulkDuplicateDeliveryRunsEachDeviceOnce(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 20, Seed: 4, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 20}}, DripInterval: 20 * time.Millisecond})
+	ctx := context.Background()
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}}, "op@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := e.jobs.GetJob(ctx, acc.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := bulk.MessageFor(job, 0, e.ids)
+	var wg sync.WaitGroup
+	outcomes := make([]bulk.Outcome, 2)
+	for i := range outcomes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := e.exec.Handle(ctx, m)
+			if err != nil {
+				t.Errorf("delivery %d: %v", i, err)
+			}
+			outcomes[i] = out
+		}()
+	}
+	wg.Wait()
+	if ran := outcomes[0].Ran + outcomes[1].Ran; ran != 20 || outcomes[0].Retry || outcomes[1].Retry {
+		t.Errorf("two deliveries at once: outcomes %+v, want 20 devices run between them and no retry", outcomes)
+	}
+	// The queued original is the third delivery: it finds every device done.
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 20 {
+		t.Fatalf("job %s with %v, want completed with 20 succeeded", j.Status, j.Counts)
+	}
+	e.checkAccounting(t, j, e.allDevices(t, acc.JobID))
+	for _, id := range e.ids {
+		if n := e.fleet.Sessions(id); n != 1 {
+			t.Errorf("%s ran the command %d times, want once", id, n)
+		}
+		if r, err := e.runs.Get(ctx, bulk.RunID(acc.JobID, id)); err != nil || r.Attempt != 1 {
+			t.Errorf("run of %s: attempt %d, err %v; want attempt 1", id, r.Attempt, err)
+		}
+	}
+}
+
 func TestBulkCancelMidJob(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 60, Seed: 3, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 60}}, DripInterval: 30 * time.Millisecond})

@@ -134,7 +134,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	}
 	e.logs = &bytes.Buffer{}
 	e.exec = &bulk.Executor{Jobs: e.jobs, Runs: e.runs, Devices: e.inv, Engine: engine, Queue: sender,
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)), DeadlineMargin: time.Second}
+		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)), DeadlineMargin: time.Second, BatchLease: 40 * time.Second}
 	return e
 }
 

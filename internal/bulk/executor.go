@@ -31,9 +31,29 @@ type Change struct {
 // else (a duplicate delivery) moved it. The caller reloads and retries.
 var ErrStateChanged = errors.New("device state changed concurrently")
 
+// ErrBatchLeased means another invocation holds the batch (a duplicate delivery of its
+// message); Claim.HeldUntil says until when.
+var ErrBatchLeased = errors.New("batch is held by another invocation")
+
+// Claim is a batch lease taken by one invocation.
+type Claim struct {
+	// States is the stored state of each device of the batch.
+	States map[string]DeviceState
+	// First is set when no invocation ever held the batch before: none of its runs can exist
+	// yet, so they are created without reading or conditions.
+	First bool
+	// HeldUntil is when another holder's lease ends (with ErrBatchLeased).
+	HeldUntil time.Time
+}
+
 // ExecStore is what the executor needs of the job store.
 type ExecStore interface {
 	JobStore
+	// ClaimBatch takes the batch's lease for holder until until, unless another holder's lease
+	// is still running (ErrBatchLeased). One invocation at a time runs a batch's devices.
+	ClaimBatch(ctx context.Context, jobID string, batch int, holder string, until time.Time) (Claim, error)
+	// ReleaseBatch ends holder's lease early, so a continuation can claim the batch at once.
+	ReleaseBatch(ctx context.Context, jobID string, batch int, holder string) error
 	// BatchStates returns the stored state of each device of a batch.
 	BatchStates(ctx context.Context, jobID string, batch int) (map[string]DeviceState, error)
 	// Record applies changes atomically (every From must match the stored state, else
@@ -52,6 +72,9 @@ type ExecStore interface {
 // RunStore is what the executor needs of the run store.
 type RunStore interface {
 	run.Store
+	// StartNew records a run the caller knows does not exist yet (it holds its batch's first
+	// lease), without the reads and conditions Start needs to find an earlier attempt.
+	StartNew(ctx context.Context, r run.Run) (run.Run, error)
 	// Abandon marks a non-terminal run failed with reason; terminal runs are left alone.
 	Abandon(ctx context.Context, id, reason string) error
 }
@@ -113,8 +136,10 @@ type DeviceSource interface {
 type batchDevices struct {
 	src     DeviceSource
 	devices map[string]device.Device
-	mu      sync.Mutex
-	shared  map[string]device.Credential
+	// first is set when this invocation holds the batch's first lease: no run exists yet.
+	first  bool
+	mu     sync.Mutex
+	shared map[string]device.Credential
 }
 
 func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.Credential, error) {
@@ -155,6 +180,9 @@ type Executor struct {
 	Metrics *metrics.Emitter
 	// Concurrency bounds devices run at once per batch (default 50).
 	Concurrency int
+	// BatchLease is how long an invocation holds its batch: longer than the function timeout,
+	// so a live invocation's batch is never taken over (0: a minute past the deadline).
+	BatchLease time.Duration
 	// RunTTL sets runs' expiry (0: never).
 	RunTTL time.Duration
 	// DeadlineMargin is kept free before the invocation's deadline: a device is not started
@@ -210,10 +238,32 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("get job: %w", err)
 	}
-	states, err := x.Jobs.BatchStates(ctx, m.JobID, m.Batch)
-	if err != nil {
-		return Outcome{Retry: true}, fmt.Errorf("get batch states: %w", err)
+	holder := NewID(x.now())
+	claim, err := x.Jobs.ClaimBatch(ctx, m.JobID, m.Batch, holder, x.leaseUntil(ctx))
+	switch {
+	case errors.Is(err, ErrJobNotFound):
+		log.Warn("batch of an unknown job dropped")
+		return Outcome{}, nil
+	case errors.Is(err, ErrBatchLeased):
+		// Another invocation holds the batch: a duplicate delivery while it runs, or this very
+		// message back after its holder died before the lease ran out. Which one cannot be told,
+		// so look again once the lease ends; the devices the holder finished are then skipped.
+		log.Info("batch held by another invocation; continuing when its lease ends", "held_until", claim.HeldUntil)
+		return x.continueLater(ctx, log, m, Outcome{}, m.DeviceIDs, claim.HeldUntil)
+	case err != nil:
+		return Outcome{Retry: true}, fmt.Errorf("claim batch: %w", err)
 	}
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		if err := x.Jobs.ReleaseBatch(context.WithoutCancel(ctx), m.JobID, m.Batch, holder); err != nil {
+			log.Error("release batch", "err", err)
+		}
+	}
+	defer release()
 	if job.Status == JobQueued {
 		if err := x.Jobs.MarkRunning(ctx, m.JobID); err != nil {
 			return Outcome{Retry: true}, fmt.Errorf("mark job running: %w", err)
@@ -223,8 +273,8 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
 	}
-	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}}
-	rec := newRecorder(x, m, states)
+	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
+	rec := newRecorder(x, m, claim.States)
 	view := &jobView{x: x, job: job, at: x.now()}
 
 	concurrency := x.Concurrency
@@ -294,6 +344,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err := rec.close(ctx); err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
 	}
+	release() // before any continuation is sent, so it can claim the batch at once
 	if out.Retry {
 		return out, nil
 	}
@@ -309,6 +360,18 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		log.Error("send next pending batch", "err", err)
 	}
 	return out, nil
+}
+
+// leaseUntil is when this invocation's batch lease ends: BatchLease from now, or else a minute
+// after the invocation's deadline, when the Lambda runtime has certainly stopped it.
+func (x *Executor) leaseUntil(ctx context.Context) time.Time {
+	if x.BatchLease > 0 {
+		return time.Now().Add(x.BatchLease)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		return dl.Add(time.Minute)
+	}
+	return time.Now().Add(6 * time.Minute) // the five-minute function timeout plus a minute
 }
 
 // DelayedQueue sends a message that becomes visible after a delay (SQS DelaySeconds).
@@ -446,7 +509,11 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	if x.RunTTL > 0 {
 		r.ExpiresAt = now.Add(x.RunTTL)
 	}
-	started, err := x.Runs.Start(ctx, r)
+	start := x.Runs.Start
+	if bd.first {
+		start = x.Runs.StartNew
+	}
+	started, err := start(ctx, r)
 	switch {
 	case errors.Is(err, run.ErrFinished):
 		// An earlier delivery ran it; make sure the job knows how it ended.

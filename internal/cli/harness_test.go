@@ -148,7 +148,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	engine, err := sshexec.New(sshexec.Options{ConnectTimeout: 5 * time.Second, AuthTimeout: 5 * time.Second,
 		PromptTimeout: 5 * time.Second, IdleTimeout: 3 * time.Second, MaxOutputBytes: 64 << 10})
 	must(err)
-	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, Publisher: pub}
+	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, BatchLease: 100 * time.Second, Publisher: pub}
 	handler := app.ExecutorHandler(x, st.Names.Queues[resources.BulkDLQ], logger, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -91,4 +92,30 @@ func queryAll[T any](ctx context.Context, db API, in *dynamodb.QueryInput, what 
 		out = append(out, items...)
 	}
 	return out, nil
+}
+
+// batchWrite writes requests to table 25 at a time (BatchWriteItem's limit), retrying
+// unprocessed items with backoff.
+func batchWrite(ctx context.Context, db API, table string, writes []types.WriteRequest) error {
+	for len(writes) > 0 {
+		n := min(25, len(writes))
+		req := map[string][]types.WriteRequest{table: writes[:n]}
+		writes = writes[n:]
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 10 {
+				return errors.New("batch write: unprocessed items after 10 attempts")
+			}
+			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
+			if err != nil {
+				return fmt.Errorf("batch write: %w", err)
+			}
+			req = out.UnprocessedItems
+			if len(req) > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

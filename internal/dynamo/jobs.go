@@ -208,27 +208,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 
 // batchWrite writes requests 25 at a time, retrying unprocessed items with backoff.
 func (s *JobStore) batchWrite(ctx context.Context, writes []types.WriteRequest) error {
-	for len(writes) > 0 {
-		n := min(25, len(writes))
-		req := map[string][]types.WriteRequest{s.table: writes[:n]}
-		writes = writes[n:]
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 10 {
-				return errors.New("batch write: unprocessed items after 10 attempts")
-			}
-			out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
-			if err != nil {
-				return fmt.Errorf("batch write: %w", err)
-			}
-			req = out.UnprocessedItems
-			if len(req) > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
+	return batchWrite(ctx, s.db, s.table, writes)
 }
 
 // GetJob returns a job's summary; bulk.ErrJobNotFound when there is none.
@@ -281,6 +261,68 @@ func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (ma
 		states[id] = d.state(id, batch)
 	}
 	return states, nil
+}
+
+// ClaimBatch takes the batch's lease until until for holder (see bulk.ExecStore): one
+// conditional write that also returns the devices' stored states.
+func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, holder string, until time.Time) (bulk.Claim, error) {
+	now := s.now()
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:    aws.String("SET #lu = :until, #lb = :me ADD #claims :one"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND (attribute_not_exists(#lu) OR #lu <= :now)"),
+		ExpressionAttributeNames: map[string]string{
+			"#lu": "lease_until", "#lb": "lease_by", "#claims": "claims",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until": nv(until.UnixMilli()), ":me": sv(holder), ":one": nv(1), ":now": nv(now.UnixMilli()),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if len(ccf.Item) == 0 {
+			return bulk.Claim{}, fmt.Errorf("batch %d of job %s: %w", batch, jobID, bulk.ErrJobNotFound)
+		}
+		var held struct {
+			LeaseUntil int64 `dynamodbav:"lease_until"`
+		}
+		if err := attributevalue.UnmarshalMap(ccf.Item, &held); err != nil {
+			return bulk.Claim{}, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
+		}
+		return bulk.Claim{HeldUntil: time.UnixMilli(held.LeaseUntil).UTC()}, bulk.ErrBatchLeased
+	}
+	if err != nil {
+		return bulk.Claim{}, fmt.Errorf("claim batch %d of job %s: %w", batch, jobID, err)
+	}
+	var it struct {
+		batchItem
+		Claims int `dynamodbav:"claims"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return bulk.Claim{}, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
+	}
+	states := make(map[string]bulk.DeviceState, len(it.Devs))
+	for id, d := range it.Devs {
+		states[id] = d.state(id, batch)
+	}
+	return bulk.Claim{States: states, First: it.Claims == 1}, nil
+}
+
+// ReleaseBatch ends holder's lease on the batch, if it still holds it.
+func (s *JobStore) ReleaseBatch(ctx context.Context, jobID string, batch int, holder string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:          aws.String("SET #lu = :zero"),
+		ConditionExpression:       aws.String("#lb = :me"),
+		ExpressionAttributeNames:  map[string]string{"#lu": "lease_until", "#lb": "lease_by"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": nv(0), ":me": sv(holder)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release batch %d of job %s: %w", batch, jobID, err)
+	}
+	return nil
 }
 
 // Record applies changes to a batch atomically with the job's counts (see bulk.ExecStore).

@@ -51,8 +51,9 @@ type RunStore struct {
 	Lease time.Duration
 	now   func() time.Time
 
-	starts   *coalescer[*startReq]
-	finishes *coalescer[*finishReq]
+	starts    *coalescer[*startReq]
+	newStarts *coalescer[*startReq]
+	finishes  *coalescer[*finishReq]
 }
 
 // NewRunStore returns a store over the named runs table.
@@ -65,6 +66,7 @@ func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
 	}
 	s := &RunStore{db: db, table: table, Lease: lease, now: func() time.Time { return time.Now().UTC() }}
 	s.starts = newCoalescer(5*time.Millisecond, 50, s.startMany)
+	s.newStarts = newCoalescer(5*time.Millisecond, 50, s.startNewMany)
 	s.finishes = newCoalescer(10*time.Millisecond, 33, s.finishMany)
 	return s, nil
 }
@@ -164,6 +166,42 @@ func (s *RunStore) Start(ctx context.Context, r run.Run) (run.Run, error) {
 		return req.out, err
 	}
 	return req.out, nil
+}
+
+// StartNew records a run that cannot exist yet as running (see bulk.RunStore): plain puts,
+// many in one BatchWriteItem, with no condition to check.
+func (s *RunStore) StartNew(ctx context.Context, r run.Run) (run.Run, error) {
+	req := &startReq{r: r}
+	if err := s.newStarts.do(ctx, req); err != nil {
+		return run.Run{}, err
+	}
+	return req.out, nil
+}
+
+// startNewMany writes new runs 25 a call, retrying unprocessed ones.
+func (s *RunStore) startNewMany(ctx context.Context, reqs []*startReq) []error {
+	errs := make([]error, len(reqs))
+	now := s.now()
+	writes := make([]types.WriteRequest, 0, len(reqs))
+	for i, req := range reqs {
+		r := req.r
+		r.Status, r.StartedAt, r.LeaseUntil, r.Attempt = run.Running, &now, now.Add(s.Lease), 1
+		item, err := attributevalue.MarshalMap(toRunItem(r, r.LeaseUntil))
+		if err != nil {
+			errs[i] = fmt.Errorf("marshal run %s: %w", r.ID, err)
+			continue
+		}
+		req.out = r
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	if err := batchWrite(ctx, s.db, s.table, writes); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("start %d runs: %w", len(writes), err)
+			}
+		}
+	}
+	return errs
 }
 
 type startReq struct {
