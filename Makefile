@@ -9,7 +9,7 @@ export PATH := $(GOBIN_CACHE):$(PATH)
 
 FUNCTIONS := api ws executor retention
 
-.PHONY: dev test deps lint unit build deploy bench rie-smoke token clean fmt
+.PHONY: dev test deps web-deps lint unit build deploy deploy-ui bench rie-smoke token clean fmt
 .DEFAULT_GOAL := help
 
 help:
@@ -25,7 +25,8 @@ dev: deps-dev
 	$(GO) run ./infra/cmd/localdev
 
 ## deps: everything the tests need, installed idempotently (Debian packages, npm stand-ins, Go tools).
-DEBIAN_PACKAGES := sshd:openssh-server
+## chromium runs the UI's end-to-end tests (web/e2e).
+DEBIAN_PACKAGES := sshd:openssh-server chromium:chromium
 deps: deps-dev
 	@need=""; \
 	for pair in $(DEBIAN_PACKAGES); do \
@@ -38,9 +39,19 @@ deps: deps-dev
 	fi
 	@test -x $(GOBIN_CACHE)/staticcheck || GOBIN=$(GOBIN_CACHE) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-deps-dev:
+deps-dev: web-deps
 	$(GO) mod download
 	$(GO) run ./infra/cmd/localdev fetch
+
+## web-deps: the UI's npm packages at the versions of web/package-lock.json; the two runtime
+## libraries (Preact, htm: plain ES modules) are copied to web/vendor/, which the UI imports.
+WEB_VENDOR := web/node_modules/preact/dist/preact.mjs web/node_modules/preact/hooks/dist/hooks.mjs web/node_modules/htm/dist/htm.mjs
+web-deps: web/vendor/.installed
+web/vendor/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p web/vendor
+	cp $(WEB_VENDOR) web/vendor/
+	touch $@
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -77,6 +88,7 @@ bench: deps
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/api/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./internal/app/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench Purge -benchtime 1x -count 1 -timeout 40m ./internal/retention/
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench DevicesPage -benchtime 1x -count 1 ./web/
 
 ## build-<LogicalId>: what `sam build` calls (BuildMethod: makefile) for each function.
 define build_function
@@ -97,6 +109,22 @@ deploy:
 	@mkdir -p .aws-sam
 	$(GO) run ./infra/cmd/cronexpr -samconfig samconfig.toml -o .aws-sam/samconfig.deploy.toml
 	sam deploy --config-file .aws-sam/samconfig.deploy.toml --config-env $(ENV)
+	$(MAKE) --no-print-directory deploy-ui ENV=$(ENV)
+
+## deploy-ui: the static UI (web/ without its tests and npm folder) into the stack's UiBucket, with
+## a config.json made from the stack's outputs, then a CloudFront invalidation.
+deploy-ui: web-deps
+	@set -euo pipefail; \
+	section() { sed -n "/^\[$(ENV)\.global\.parameters\]/,/^\[/s/^$$1 *= *\"\(.*\)\"/\1/p" samconfig.toml; }; \
+	stack=$$(section stack_name); region=$$(section region); \
+	rm -rf .aws-sam/ui && mkdir -p .aws-sam/ui && cp -r web/index.html web/style.css web/js web/vendor .aws-sam/ui/ && rm -f .aws-sam/ui/vendor/.installed; \
+	aws cloudformation describe-stacks --region "$$region" --stack-name "$$stack" --query 'Stacks[0].Outputs' --output json > .aws-sam/outputs.json; \
+	node web/tools/ui-config.mjs .aws-sam/outputs.json config > .aws-sam/ui/config.json; \
+	bucket=$$(node web/tools/ui-config.mjs .aws-sam/outputs.json output UiBucketName); \
+	dist=$$(node web/tools/ui-config.mjs .aws-sam/outputs.json output UiDistributionId); \
+	aws s3 sync .aws-sam/ui/ "s3://$$bucket/" --region "$$region" --delete --cache-control no-cache; \
+	aws cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' >/dev/null; \
+	echo "UI: $$(node web/tools/ui-config.mjs .aws-sam/outputs.json output UiUrl)"
 
 clean:
 	rm -rf bin .aws-sam

@@ -1,0 +1,79 @@
+// Shared helpers of the end-to-end scripts: launch Debian's Chromium through playwright-core,
+// sign in through the local gateway's dev sign-in, take named screenshots, run named steps.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+export const BASE_URL = process.env.BASE_URL || "http://127.0.0.1:8080";
+export const ARTIFACTS = process.env.ARTIFACTS || new URL("./artifacts/", import.meta.url).pathname;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** newPage opens a page that fails the run on any page error or failed same-origin request. */
+export async function newPage(browser, problems) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 880 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+  page.on("requestfailed", (r) => {
+    if (r.url().startsWith(BASE_URL) && !/\/ws\?/.test(r.url())) problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
+  });
+  page.on("request", (r) => {
+    const u = r.url();
+    if (!u.startsWith(BASE_URL) && !u.startsWith(BASE_URL.replace(/^http/, "ws")) && !u.startsWith("data:") && !u.startsWith("blob:")) {
+      problems.push(`request outside the app (the UI must work offline): ${u}`);
+    }
+  });
+  return page;
+}
+
+export async function signIn(page, role = "admin", email = "e2e-admin@netauto.local") {
+  await page.goto(BASE_URL + "/");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Role").selectOption(role);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#whoami").waitFor();
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, name + ".png"), fullPage: false });
+}
+
+let failures = 0;
+/** step runs fn, logging its duration; a failure is recorded with a screenshot and rethrown. */
+export async function step(page, name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e.stack || e}`);
+    try {
+      await shot(page, "FAILED-" + name.replace(/[^a-z0-9]+/gi, "-"));
+    } catch {}
+    throw e;
+  }
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error("assertion failed: " + msg);
+}
+
+/** tabTo presses Tab until the focused element matches selector (keyboard-only navigation). */
+export async function tabTo(page, selector, max = 60) {
+  for (let i = 0; i < max; i++) {
+    if (await page.evaluate((s) => !!document.activeElement && document.activeElement.matches(s), selector)) return i;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}

@@ -1,0 +1,216 @@
+// End-to-end test of the UI against the local stack and a simulated fleet (run by web/e2e_test.go
+// under `make test`; BASE_URL names the gateway). The fleet: linux devices in two software
+// versions, one refusing connections and one printing slowly (one line per 100 ms), so a job's
+// progress is observably partial for a few seconds. Screenshots go to ARTIFACTS.
+import { BASE_URL, launch, newPage, signIn, shot, step, assert, tabTo } from "./lib.mjs";
+
+const FLEET = Number(process.env.FLEET_SIZE || 10);
+const problems = [];
+const browser = await launch();
+let exitCode = 0;
+try {
+  const page = await newPage(browser, problems);
+  page.on("dialog", (d) => d.accept());
+  let slowId = "", jobId = "";
+
+  await step(page, "sign in with the dev sign-in", async () => {
+    await page.goto(BASE_URL + "/");
+    await page.getByLabel("Role").waitFor();
+    await shot(page, "01-sign-in");
+    await signIn(page, "admin", "e2e-admin@netauto.local");
+    await page.getByText(`${FLEET} of ${FLEET} devices match`).waitFor();
+    await shot(page, "02-devices");
+  });
+
+  await step(page, "filter and select devices", async () => {
+    await page.locator("#filter-tag").fill("sim_fault");
+    await page.getByText(`2 of ${FLEET} devices match`).waitFor();
+    await page.locator("#filter-tag").fill("sim_fault=slow_drip");
+    await page.getByText(`1 of ${FLEET} devices match`).waitFor();
+    slowId = await page.locator("tr[data-id]").first().getAttribute("data-id");
+    await page.locator("#filter-tag").fill("");
+    await page.locator("#filter-platform").selectOption("linux");
+    await page.getByText(`${FLEET} of ${FLEET} devices match`).waitFor();
+    await page.locator("#filter-q").fill("zzz-no-such-device");
+    await page.getByText("No device matches these filters.").waitFor();
+    await page.locator("#filter-q").fill("");
+    // Shift-click selects a range.
+    const boxes = page.locator("tr[data-id] input[type=checkbox]");
+    await boxes.nth(1).click();
+    await boxes.nth(5).click({ modifiers: ["Shift"] });
+    await page.locator("#selection-count", { hasText: "5 selected" }).waitFor();
+    await shot(page, "03-devices-range-selected");
+    await page.locator("#clear-selection").click();
+    await page.locator("#selection-count", { hasText: "0 selected" }).waitFor();
+    await page.locator("#select-all").click();
+    await page.locator("#selection-count", { hasText: `${FLEET} selected` }).waitFor();
+  });
+
+  await step(page, "submit a bulk command", async () => {
+    await page.locator("#run-bulk").click();
+    const dialog = page.getByRole("dialog", { name: "Run a bulk command" });
+    await dialog.waitFor();
+    assert((await page.locator("#bulk-requested-by").inputValue()) === "e2e-admin@netauto.local", "requested_by is pre-filled with the signed-in user");
+    assert((await page.locator("#bulk-count").innerText()).includes(`${FLEET} devices selected`), "the dialog shows the device count");
+    await page.locator("#bulk-command").fill("seq 40");
+    await page.locator("#bulk-max-errors").fill("50%");
+    await shot(page, "04-bulk-dialog");
+    await page.locator("#bulk-submit").click();
+    await page.locator("#flash-job-link").waitFor();
+    jobId = new URL(await page.locator("#flash-job-link").getAttribute("href"), BASE_URL).searchParams.get("job");
+    assert(jobId, "the flash links to the job");
+    await shot(page, "05-flash-job-started");
+  });
+
+  await step(page, "watch the job progress live, survive a dropped socket, reach completion", async () => {
+    await page.evaluate(() => { window.e2eNoReload = true; });
+    await page.locator("#flash-job-link").click();
+    await page.locator("#job-progress").waitFor();
+    // Intermediate progress, pushed over the WebSocket: some but not all devices done.
+    await page.waitForFunction(() => {
+      const p = document.querySelector("#job-progress");
+      const done = Number(p.dataset.done), total = Number(p.dataset.total);
+      return done > 0 && done < total && document.querySelector("#connection-state").textContent === "live";
+    }, null, { timeout: 15000 });
+    const mid = await page.locator("#progress-text").innerText();
+    await shot(page, "06-job-live-progress");
+    // Drop the socket as a flaky network would: the page reconnects and catches up on its own.
+    await page.evaluate(() => window.netautoFeed.dropConnection());
+    await page.waitForFunction(() => document.querySelector("#job-status").textContent === "completed", null, { timeout: 30000 });
+    assert(await page.evaluate(() => window.e2eNoReload === true), "the page was not reloaded");
+    const text = await page.locator("#progress-text").innerText();
+    assert(text === `${FLEET} of ${FLEET} devices done`, `final progress ${text} (mid-way it said ${mid})`);
+    const ok = await page.locator("[data-count=succeeded]").innerText();
+    const unreachable = await page.locator("[data-count=unreachable]").innerText();
+    assert(ok === String(FLEET - 1) && unreachable === "1", `counts: ${ok} succeeded, ${unreachable} unreachable`);
+    // Every device row agrees with the counts: no event was lost.
+    await page.waitForFunction((n) => document.querySelectorAll("tr[data-device][data-status=succeeded]").length === n, FLEET - 1);
+    await shot(page, "07-job-completed");
+  });
+
+  await step(page, "open a device's output", async () => {
+    await page.getByRole("link", { name: "Output of " + slowId }).click();
+    await page.locator("#run-output").waitFor();
+    const out = await page.locator("#run-output").innerText();
+    assert(out.trim().split("\n").length === 40 && out.includes("\n40"), `output of seq 40 on ${slowId}: ${JSON.stringify(out.slice(0, 80))}`);
+    assert((await page.locator("#output-truncated").innerText()) === "no", "truncated flag shown");
+    await page.getByRole("heading", { name: `Recent runs on ${slowId}` }).waitFor();
+    await shot(page, "08-run-output");
+    const download = page.waitForEvent("download");
+    await page.locator("#download-output").click();
+    assert((await download).suggestedFilename().endsWith(".txt"), "download offers a .txt file");
+    await page.getByRole("link", { name: `All runs of ${slowId}` }).click();
+    await page.getByRole("heading", { name: "Runs" }).waitFor();
+    await shot(page, "09-device-history");
+  });
+
+  await step(page, "see the API's validation errors inline", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
+    await page.locator("#select-all").click();
+    await page.locator("#run-bulk").click();
+    await page.locator("#bulk-submit").click();
+    await page.locator("#bulk-command-error", { hasText: "is required" }).waitFor();
+    await page.locator("#bulk-command").fill("show version");
+    await page.locator("#bulk-timeout").fill("999");
+    await page.locator("#bulk-submit").click();
+    await page.locator("#bulk-timeout-error", { hasText: "must be from 1 to 240 seconds" }).waitFor();
+    assert((await page.locator("#bulk-timeout").getAttribute("aria-invalid")) === "true", "the field is marked invalid");
+    assert(await page.evaluate(() => document.activeElement.id === "bulk-timeout"), "focus moves to the field in error");
+    await shot(page, "10-validation-error");
+    await page.keyboard.press("Escape");
+    await page.getByRole("dialog").waitFor({ state: "detached" });
+  });
+
+  await step(page, "group by identical output splits the two software versions", async () => {
+    await page.locator("#run-bulk").click();
+    await page.locator("#bulk-command").fill("uname -r");
+    await page.locator("#bulk-submit").click();
+    await page.locator("#flash-job-link").click();
+    await page.waitForFunction(() => document.querySelector("#job-status")?.textContent === "completed", null, { timeout: 30000 });
+    await page.locator("#tab-groups").click();
+    await page.waitForFunction(() => document.querySelectorAll("[data-group=output] pre.group-output").length >= 2, null, { timeout: 10000 });
+    const groups = await page.locator("[data-group=output]").count();
+    const outputs = await page.locator("[data-group=output] pre.group-output").allInnerTexts();
+    const sizes = await page.locator("[data-group=output]").evaluateAll((els) => els.map((e) => Number(e.dataset.size)));
+    assert(groups === 2, `${groups} output groups, want 2 (two software versions)`);
+    assert(outputs[0].trim() !== outputs[1].trim(), "the groups' outputs differ");
+    assert(sizes[0] + sizes[1] === FLEET - 1, `groups hold ${sizes} devices, want ${FLEET - 1} in all`);
+    assert((await page.locator("[data-group=status]").count()) === 1, "the unreachable device forms its own status group");
+    await shot(page, "11-group-by-output");
+  });
+
+  await step(page, "cancel a job", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
+    // The slow device first, then the rest: with one device at a time the others wait behind it.
+    await page.locator("#filter-tag").fill("sim_fault=slow_drip");
+    await page.locator("#select-all").click();
+    await page.locator("#filter-tag").fill("");
+    await page.locator("#select-all").click();
+    await page.locator("#selection-count", { hasText: `${FLEET} selected` }).waitFor();
+    await page.locator("#run-bulk").click();
+    await page.locator("#bulk-command").fill("seq 50");
+    await page.locator("#bulk-concurrency").fill("1");
+    await page.locator("#bulk-submit").click();
+    await page.locator("#flash-job-link").click();
+    await page.locator("#cancel-job").click();
+    await page.waitForFunction(() => document.querySelector("#job-status")?.textContent === "cancelled", null, { timeout: 30000 });
+    const cancelled = Number(await page.locator("[data-count=cancelled]").innerText());
+    assert(cancelled >= 1, `${cancelled} devices cancelled`);
+    await shot(page, "12-job-cancelled");
+  });
+
+  await step(page, "keyboard-only bulk flow (operator)", async () => {
+    const kb = await newPage(browser, problems);
+    await kb.goto(BASE_URL + "/");
+    await kb.getByLabel("Role").waitFor();
+    await tabTo(kb, "#signin-email");
+    await kb.keyboard.press("Control+A");
+    await kb.keyboard.type("keyboard@netauto.local");
+    await tabTo(kb, "#signin-role");
+    // The role select starts at operator.
+    await tabTo(kb, "#signin-submit");
+    await kb.keyboard.press("Enter");
+    await kb.locator("#whoami", { hasText: "keyboard@netauto.local" }).waitFor();
+    await kb.getByText(`${FLEET} of ${FLEET} devices match`).waitFor();
+    await tabTo(kb, "#filter-q");
+    await kb.keyboard.type("srv");
+    await tabTo(kb, "#select-all");
+    const matching = await kb.locator("#select-all").innerText();
+    await kb.keyboard.press("Enter");
+    await kb.locator("#selection-count", { hasText: /^[1-9]\d* selected$/ }).waitFor();
+    await tabTo(kb, "#run-bulk");
+    await kb.keyboard.press("Enter");
+    await kb.getByRole("dialog").waitFor();
+    assert(await kb.evaluate(() => document.activeElement.id === "bulk-command"), "the dialog opens with focus in the command");
+    assert((await kb.locator("#bulk-requested-by").getAttribute("readonly")) !== null, "an operator cannot change requested_by");
+    await kb.keyboard.type("uname -r");
+    await tabTo(kb, "#bulk-submit");
+    await shot(kb, "15-keyboard-dialog");
+    await kb.keyboard.press("Enter");
+    await kb.locator("#flash-job-link").waitFor();
+    assert(await kb.evaluate(() => document.activeElement.id === "flash-job-link"), "focus moves to the new job's link");
+    await kb.keyboard.press("Enter");
+    await kb.waitForFunction(() => document.querySelector("#job-status")?.textContent === "completed", null, { timeout: 30000 });
+    await shot(kb, "16-keyboard-job-done");
+    console.log(`     keyboard flow: ${matching}`);
+    await kb.context().close();
+  });
+
+  await step(page, "retention page and purge now", async () => {
+    await page.getByRole("link", { name: "Retention" }).click();
+    await page.locator("#retention-settings").waitFor();
+    await shot(page, "13-retention");
+    await page.locator("#purge-now").click();
+    await page.getByText(/Purge finished/).waitFor({ timeout: 30000 });
+    await page.locator("#retention-report", { hasText: "triggered by" }).waitFor();
+    await shot(page, "14-retention-purged");
+  });
+
+  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
+} catch (e) {
+  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
+  exitCode = 1;
+} finally {
+  await browser.close();
+}
+process.exit(exitCode);

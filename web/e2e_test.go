@@ -1,0 +1,154 @@
+// Package web_test runs the UI's end-to-end tests: the whole local system as `make dev` wires it
+// (infra/localdev: gateway with the dev sign-in, WebSocket API, executor behind the local event
+// source mapping) on the shared test stack, with a simulated fleet, driven by Debian's Chromium
+// through playwright-core (web/e2e/*.mjs).
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/localdev"
+	"github.com/netauto/netauto/infra/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+// chromium is Debian's Chromium, which `make deps` installs.
+const chromium = "/usr/bin/chromium"
+
+// artifacts is where the scripts put screenshots and the stack's log (ignored by git; CI keeps it).
+func artifacts(tb testing.TB) string {
+	tb.Helper()
+	dir, err := filepath.Abs(filepath.Join("e2e", "artifacts"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// needBrowser skips under -short and fails with the fix when the browser or the npm packages are
+// missing.
+func needBrowser(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("the UI tests drive Chromium against the local stack; skipped with -short")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		tb.Fatalf("%s is missing: run `make deps` (installs the Debian package chromium)", chromium)
+	}
+	for _, f := range []string{"node_modules/playwright-core/package.json", "vendor/preact.mjs"} {
+		if _, err := os.Stat(f); err != nil {
+			tb.Fatalf("web/%s is missing: run `make deps` (npm ci in web/)", f)
+		}
+	}
+}
+
+// startSystem runs the local system on the shared stack with its own tables and queues and the
+// given fleet, and returns the gateway's URL; it stops when the test ends.
+func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string) string {
+	tb.Helper()
+	ep := stacktest.Endpoints(tb)
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Setenv(localdev.EnvStateDir, tb.TempDir())
+	logFile, err := os.Create(filepath.Join(artifacts(tb), logName))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- localdev.Run(ctx, localdev.Options{
+			Addr: "127.0.0.1:0", Prefix: "ui" + hex.EncodeToString(b[:]) + "-", Endpoints: &ep, Fleet: fleet,
+			Logger: slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		}, func(addr string) { addrc <- addr })
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			tb.Errorf("local system: %v", err)
+		}
+		logFile.Close()
+	})
+	select {
+	case addr := <-addrc:
+		return "http://" + addr
+	case err := <-errc:
+		errc <- err
+		tb.Fatalf("local system did not start: %v", err)
+	case <-time.After(2 * time.Minute):
+		tb.Fatal("local system not ready within 2 minutes")
+	}
+	return ""
+}
+
+// node runs one of the e2e scripts and returns its output, failing the test on a non-zero exit.
+func node(tb testing.TB, script string, env ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Env = append(os.Environ(), append(env, "ARTIFACTS="+artifacts(tb), "CHROMIUM="+chromium)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	tb.Logf("node %s:\n%s", script, out.String())
+	if err != nil {
+		tb.Fatalf("node %s: %v (screenshots and the stack's log are in %s)", script, err, artifacts(tb))
+	}
+	return out.String()
+}
+
+// TestUI drives the UI through every page against a fleet of linux devices in two software
+// versions, one of which refuses connections and one of which prints slowly: sign in, filter and
+// select, a bulk command watched live, a device's output, validation errors, group by output,
+// cancel, retention, and the bulk flow by keyboard only.
+func TestUI(t *testing.T) {
+	needBrowser(t)
+	const size = 10
+	url := startSystem(t, &devicesim.Spec{
+		Count: size, Seed: 11, Versions: 2, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
+		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
+		// The slow device prints one line per 100 ms: `seq 40` keeps a job partly done for 4 s.
+		DripInterval: 100 * time.Millisecond,
+	}, "ui-test-stack.log")
+	node(t, "e2e/ui.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size))
+}
+
+var metric = regexp.MustCompile(`(?m)^METRIC (\S+) ([0-9.]+)$`)
+
+// BenchmarkDevicesPage measures the devices page with 2,000 devices in Chromium: time to the
+// first rendered rows and time to select all (see web/e2e/devices.bench.mjs).
+func BenchmarkDevicesPage(b *testing.B) {
+	needBrowser(b)
+	url := startSystem(b, nil, "bench-stack.log")
+	for range b.N {
+		out := node(b, "e2e/devices.bench.mjs", "BASE_URL="+url, "DEVICES=2000")
+		for _, m := range metric.FindAllStringSubmatch(out, -1) {
+			v, err := strconv.ParseFloat(m[2], 64)
+			if err != nil {
+				b.Fatal(fmt.Errorf("metric %s: %w", m[1], err))
+			}
+			b.ReportMetric(v, m[1])
+		}
+	}
+}

@@ -1,0 +1,146 @@
+// The API client: config.json, the signed-in identity, and fetch with the bearer token. Errors
+// become ApiError with the API's code, message and field, so forms can show them where they belong.
+
+let config = null;
+let token = null;
+const TOKEN_KEY = "netauto.token";
+const listeners = new Set();
+
+/** ApiError is a non-2xx answer of the API (or a network failure, status 0). */
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || (status ? `HTTP ${status}` : "the API could not be reached"));
+    this.status = status;
+    this.code = e.code || "";
+    this.field = e.field || "";
+    this.details = e.details || (e.field ? [{ field: e.field, message: e.message }] : []);
+    this.body = body;
+  }
+  /** text names the field and the problem, e.g. "options.timeout_s: must be from 1 to 240 seconds". */
+  get text() {
+    return this.field ? `${this.field}: ${this.message}` : this.message;
+  }
+}
+
+/** loadConfig reads config.json (written at deploy in AWS, served by the local gateway). */
+export async function loadConfig() {
+  if (config) return config;
+  const r = await fetch("config.json", { cache: "no-store" });
+  if (!r.ok) throw new Error(`config.json: HTTP ${r.status}`);
+  config = await r.json();
+  config.api_url = (config.api_url || "").replace(/\/$/, "");
+  config.auth = config.auth || { mode: "token" };
+  return config;
+}
+
+export function getConfig() {
+  return config;
+}
+
+/** claims decodes a JWT's payload (for display only; the API checks the signature). */
+export function claims(tok) {
+  try {
+    const part = tok.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = decodeURIComponent(
+      atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="))
+        .split("")
+        .map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0"))
+        .join(""),
+    );
+    return JSON.parse(json);
+  } catch {
+    return null;
+  }
+}
+
+const RANK = { viewer: 1, operator: 2, admin: 3 };
+
+/** identity of the signed-in user: {email, role, exp}, or null. */
+export function identity() {
+  if (!token) return null;
+  const c = claims(token);
+  if (!c) return null;
+  let groups = c["cognito:groups"] || [];
+  if (typeof groups === "string") groups = groups.replace(/^\[|\]$/g, "").split(/[ ,]+/);
+  let role = "";
+  for (const g of groups) if (RANK[g] && (!role || RANK[g] > RANK[role])) role = g;
+  return { email: c.email || c.sub || "", role, exp: c.exp || 0 };
+}
+
+/** can reports whether the signed-in user holds at least role need. */
+export function can(need) {
+  const id = identity();
+  return !!id && (RANK[id.role] || 0) >= RANK[need];
+}
+
+export function getToken() {
+  return token;
+}
+
+/** setToken stores (or with null, forgets) the token for this browser tab. */
+export function setToken(t) {
+  token = t;
+  if (t) sessionStorage.setItem(TOKEN_KEY, t);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  for (const fn of listeners) fn(identity());
+}
+
+/** restoreToken takes the tab's token back from sessionStorage unless it has expired. */
+export function restoreToken() {
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  if (!t) return;
+  const c = claims(t);
+  if (c && (!c.exp || c.exp * 1000 > Date.now() + 30000)) token = t;
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** onAuthChange calls fn with the identity whenever it changes (null: signed out or expired). */
+export function onAuthChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/**
+ * request calls the API: path under /v1, JSON body (or raw with contentType), the answer as JSON
+ * (or the Response itself with raw: true). A 401 signs the user out.
+ */
+export async function request(method, path, { body, contentType, raw, signal } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = "Bearer " + token;
+  let payload;
+  if (body !== undefined) {
+    if (contentType) {
+      headers["Content-Type"] = contentType;
+      payload = body;
+    } else {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+  }
+  let r;
+  try {
+    r = await fetch(config.api_url + path, { method, headers, body: payload, signal });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, { error: { code: "network", message: "the API could not be reached: " + e.message } });
+  }
+  if (raw && r.ok) return r;
+  const text = await r.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: { message: text.slice(0, 200) || `HTTP ${r.status}` } };
+  }
+  if (!r.ok) {
+    if (r.status === 401 && token) {
+      setToken(null);
+    }
+    throw new ApiError(r.status, data);
+  }
+  return data;
+}
+
+export const get = (path, opts) => request("GET", path, opts);
+export const post = (path, body, opts) => request("POST", path, { ...opts, body });

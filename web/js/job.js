@@ -1,0 +1,201 @@
+// The job page: live progress over the WebSocket API (JobFeed), counts per status, the per-device
+// list, cancel, and "group by identical output": devices whose outputs match after normalising
+// whitespace (same output_digest) form one group, so the odd ones out are visible at once.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { html } from "./html.js";
+import { post, can, request } from "./api.js";
+import { JobFeed } from "./live.js";
+import { StatusBadge, Link, useVirtual, fmtDuration, fmtTime, STATUSES } from "./ui.js";
+
+const ROW = 34;
+const JOB_STATUS_TEXT = { queued: "queued", running: "running", finishing: "finishing…", cancelling: "cancelling…", completed: "completed", cancelled: "cancelled", stopped: "stopped (max errors)", failed: "failed" };
+
+export function JobPage({ jobId, flash }) {
+  const [, setTick] = useState(0);
+  const [error, setError] = useState(null);
+  const [view, setView] = useState("devices");
+  const [statusFilter, setStatusFilter] = useState("");
+  const [cancelling, setCancelling] = useState(false);
+  const feedRef = useRef(null);
+
+  useEffect(() => {
+    const feed = new JobFeed(jobId, () => setTick((n) => n + 1));
+    feedRef.current = feed;
+    window.netautoFeed = feed; // for the end-to-end tests (drop the socket, read state)
+    feed.start().catch((e) => setError(e));
+    return () => feed.close();
+  }, [jobId]);
+
+  const feed = feedRef.current;
+  if (error) return html`<main id="main"><h1>Job ${jobId}</h1><p class="error" role="alert">${error.status === 404 ? "No such job." : error.text || error.message}</p></main>`;
+  if (!feed || !feed.job) return html`<main id="main"><h1>Job ${jobId}</h1><p aria-busy="true">Loading…</p></main>`;
+
+  const job = feed.job;
+  const total = job.device_count;
+  const done = feed.doneCount();
+  const pct = total ? Math.round((done / total) * 100) : 0;
+  const finished = feed.state === "done";
+  const jobStatus = finished ? job.status : job.cancel_requested ? "cancelling" : total && done >= total ? "finishing" : done > 0 || feed.counts.running ? "running" : job.status;
+
+  async function cancel() {
+    if (!confirm(`Cancel job ${jobId}? Devices already running finish; the rest end cancelled.`)) return;
+    setCancelling(true);
+    try {
+      const j = await post(`/v1/bulk/${encodeURIComponent(jobId)}/cancel`);
+      feed.applyJob(j);
+      setTick((n) => n + 1);
+      flash({ kind: "ok", text: "Cancel requested: devices not yet started will be cancelled." });
+    } catch (e) {
+      flash({ kind: "error", text: `Cancel: ${e.text || e.message}` });
+    } finally {
+      setCancelling(false);
+    }
+  }
+
+  const connection = {
+    connecting: "connecting…", live: "live", reconnecting: "connection lost — reconnecting and catching up…",
+    polling: "no WebSocket — refreshing every 2 s", done: "finished", closed: "",
+  }[feed.state];
+
+  return html`
+    <main id="main" class="job-page">
+      <div class="page-head">
+        <div>
+          <p class="crumbs"><${Link} to="?">Devices</${Link}> / job</p>
+          <h1>Job <code>${jobId}</code></h1>
+        </div>
+        <div class="actions">
+          ${can("operator") && !finished && html`<button class="danger" id="cancel-job" onClick=${cancel}
+            disabled=${cancelling || job.cancel_requested}>${job.cancel_requested ? "Cancel requested" : "Cancel job"}</button>`}
+        </div>
+      </div>
+      <dl class="summary">
+        <div><dt>Command</dt><dd><code>${job.command}</code></dd></div>
+        <div><dt>Requested by</dt><dd>${job.requested_by}</dd></div>
+        <div><dt>Started</dt><dd>${fmtTime(job.created_at)}</dd></div>
+        ${job.finished_at && html`<div><dt>Finished</dt><dd>${fmtTime(job.finished_at)}</dd></div>`}
+        <div><dt>Status</dt><dd><span class=${"job-status j-" + jobStatus} id="job-status">${JOB_STATUS_TEXT[jobStatus] || jobStatus}</span></dd></div>
+        ${job.options && Object.keys(job.options).length > 0 && html`<div><dt>Options</dt><dd class="small">${Object.entries(job.options).map(([k, v]) => `${k}=${v}`).join(", ")}</dd></div>`}
+      </dl>
+      <section class="progress-block" aria-label="Progress">
+        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax=${total} aria-valuenow=${done}
+             aria-valuetext=${`${done} of ${total} devices done`} id="job-progress" data-done=${done} data-total=${total}>
+          <div class="bar" style=${{ width: pct + "%" }}></div>
+        </div>
+        <p class="progress-text" aria-live="polite" aria-atomic="true"><strong id="progress-text">${done} of ${total} devices done</strong>
+          <span class="muted"> (${pct}%)</span> <span class=${"conn c-" + feed.state} id="connection-state">${connection}</span></p>
+        <ul class="counts" aria-label="Devices per status">
+          ${Object.keys(STATUSES).map((s) => html`<li>
+            <button class=${"count-chip" + (statusFilter === s ? " active" : "")} aria-pressed=${statusFilter === s}
+              disabled=${!feed.counts[s] && statusFilter !== s}
+              onClick=${() => { setStatusFilter(statusFilter === s ? "" : s); setView("devices"); }} data-status=${s}>
+              <${StatusBadge} status=${s} /> <span class="n" data-count=${s}>${feed.counts[s] || 0}</span></button></li>`)}
+        </ul>
+      </section>
+      <div class="tabs" role="tablist" aria-label="View">
+        <button role="tab" id="tab-devices" aria-selected=${view === "devices"} onClick=${() => setView("devices")}>Devices</button>
+        <button role="tab" id="tab-groups" aria-selected=${view === "groups"} onClick=${() => setView("groups")}>Group by identical output</button>
+      </div>
+      ${view === "devices" ? html`<${DeviceList} feed=${feed} statusFilter=${statusFilter} clearFilter=${() => setStatusFilter("")} />`
+        : html`<${OutputGroups} feed=${feed} finished=${finished} />`}
+    </main>`;
+}
+
+function DeviceList({ feed, statusFilter, clearFilter }) {
+  const all = [...feed.devices.values()];
+  const rows = statusFilter ? all.filter((d) => d.status === statusFilter) : all;
+  const v = useVirtual(rows.length, ROW);
+  return html`
+    <section aria-label="Devices of the job" class="job-devices">
+      ${statusFilter && html`<p>Showing ${rows.length} ${statusFilter.replace(/_/g, " ")} device${rows.length === 1 ? "" : "s"}.
+        <button class="link" onClick=${clearFilter}>Show all</button></p>`}
+      <div class="table-scroll short" ref=${v.ref} onScroll=${v.onScroll} tabindex="-1">
+        <table class="plain job-table">
+          <thead><tr><th scope="col">Device</th><th scope="col">Status</th><th scope="col">Duration</th><th scope="col">Reason</th><th scope="col">Output</th></tr></thead>
+          <tbody>
+            ${v.before > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan="5" style=${{ height: v.before + "px" }}></td></tr>`}
+            ${rows.slice(v.start, v.end).map((d) => html`<tr key=${d.device_id} data-device=${d.device_id} data-status=${d.status}>
+              <td class="mono"><${Link} to=${"?device=" + encodeURIComponent(d.device_id)}>${d.device_id}</${Link}></td>
+              <td><${StatusBadge} status=${d.status} reason=${d.reason} /></td>
+              <td>${fmtDuration(d.duration_ms)}</td>
+              <td class="small">${d.reason && d.reason !== d.status ? d.reason.replace(/_/g, " ") : ""}</td>
+              <td>${d.run_id && d.status !== "queued" && d.status !== "cancelled"
+                ? html`<${Link} to=${"?run=" + encodeURIComponent(d.run_id)} aria-label=${"Output of " + d.device_id}>${d.status === "running" ? "live output" : "output"}</${Link}>` : ""}</td>
+            </tr>`)}
+            ${v.after > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan="5" style=${{ height: v.after + "px" }}></td></tr>`}
+          </tbody>
+        </table>
+      </div>
+    </section>`;
+}
+
+/** groupDevices clusters devices by output_digest; the others by status. Largest groups first. */
+export function groupDevices(devices) {
+  const groups = new Map();
+  for (const d of devices) {
+    const byOutput = d.status === "succeeded" && d.output_digest;
+    const key = byOutput ? "digest:" + d.output_digest : "status:" + d.status;
+    if (!groups.has(key)) groups.set(key, { key, digest: byOutput ? d.output_digest : "", status: d.status, devices: [] });
+    groups.get(key).devices.push(d);
+  }
+  return [...groups.values()].sort((a, b) =>
+    (a.digest ? 0 : 1) - (b.digest ? 0 : 1) || b.devices.length - a.devices.length || (a.key < b.key ? -1 : 1));
+}
+
+const outputCache = new Map(); // digest -> Promise<{text, truncated}>
+
+function representativeOutput(group) {
+  if (!outputCache.has(group.digest)) {
+    const runId = group.devices[0].run_id;
+    outputCache.set(group.digest, request("GET", `/v1/runs/${encodeURIComponent(runId)}/output`, { raw: true }).then(async (r) => ({
+      text: await r.text(), truncated: r.headers.get("X-Output-Truncated") === "true", runId,
+    })).catch((e) => { outputCache.delete(group.digest); throw e; }));
+  }
+  return outputCache.get(group.digest);
+}
+
+function OutputGroups({ feed, finished }) {
+  const groups = groupDevices([...feed.devices.values()]);
+  const outputGroups = groups.filter((g) => g.digest);
+  const letters = new Map(outputGroups.map((g, i) => [g.key, String.fromCharCode(65 + (i % 26)) + (i >= 26 ? Math.floor(i / 26) : "")]));
+  const missingDigest = groups.some((g) => !g.digest && g.status === "succeeded");
+  return html`
+    <section class="groups" aria-label="Devices grouped by identical output">
+      <p class="muted" id="groups-summary">
+        ${outputGroups.length === 0 ? "No output to compare yet." : outputGroups.length === 1
+          ? `All ${outputGroups[0].devices.length} devices with output returned the same output.`
+          : `${outputGroups.length} different outputs among ${outputGroups.reduce((n, g) => n + g.devices.length, 0)} devices that succeeded.`}${" "}
+        ${!finished && " Still running: groups grow as devices finish."}
+        ${missingDigest && "Some succeeded devices carry no output digest (older API) and are grouped by status. "}
+        Whitespace differences are ignored.</p>
+      ${groups.map((g) => html`<${Group} key=${g.key} group=${g} letter=${letters.get(g.key)} />`)}
+    </section>`;
+}
+
+function Group({ group, letter }) {
+  const [open, setOpen] = useState(!!group.digest);
+  const [out, setOut] = useState(null);
+  const [err, setErr] = useState(null);
+  useEffect(() => {
+    if (!group.digest || !open) return;
+    representativeOutput(group).then(setOut, (e) => setErr(e.text || e.message));
+  }, [group.digest, open]);
+  const n = group.devices.length;
+  const title = group.digest
+    ? html`Output ${letter} <span class="muted small">· ${n} device${n === 1 ? "" : "s"}</span>`
+    : html`<${StatusBadge} status=${group.status} /> <span class="muted small">· ${n} device${n === 1 ? "" : "s"} without comparable output</span>`;
+  const reasons = !group.digest ? [...new Set(group.devices.map((d) => d.reason).filter(Boolean))] : [];
+  return html`<article class="group" data-group=${group.digest ? "output" : "status"} data-size=${n}>
+    <h3><button class="group-toggle" aria-expanded=${open} onClick=${() => setOpen(!open)}>
+      <span aria-hidden="true">${open ? "▾" : "▸"}</span> ${title}</button></h3>
+    ${open && html`<div class="group-body">
+      <p class="group-devices">${group.devices.slice(0, 200).map((d, i) => html`${i ? ", " : ""}<${Link}
+        to=${"?run=" + encodeURIComponent(d.run_id || "")}>${d.device_id}</${Link}>`)}${n > 200 ? ` and ${n - 200} more` : ""}</p>
+      ${reasons.length > 0 && html`<p class="small">Reasons: ${reasons.join(", ")}</p>`}
+      ${group.digest && (err ? html`<p class="error">Could not load the output: ${err}</p>`
+        : out ? html`<pre class="output group-output">${out.text.length > 20000 ? out.text.slice(0, 20000) + "\n…" : out.text}</pre>
+          ${out.truncated && html`<p class="warn">This output was truncated at the per-run cap.</p>`}`
+        : html`<p aria-busy="true">Loading output…</p>`)}
+    </div>`}
+  </article>`;
+}

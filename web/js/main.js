@@ -1,0 +1,128 @@
+// NetAuto's UI: one page, routed by the query string (?job=, ?run=, ?device=, ?page=retention),
+// so any static host (S3 + CloudFront, the local gateway) serves it without rewrite rules.
+import { render } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { html } from "./html.js";
+import { loadConfig, restoreToken, identity, onAuthChange, can } from "./api.js";
+import { SignIn, finishCognito, signOut } from "./auth.js";
+import { Link, navigate } from "./ui.js";
+import { DevicesPage } from "./devices.js";
+import { JobPage } from "./job.js";
+import { RunPage, DevicePage } from "./run.js";
+import { RetentionPage } from "./retention.js";
+import { recentJobs } from "./bulk.js";
+
+function useRoute() {
+  const [search, setSearch] = useState(location.search);
+  useEffect(() => {
+    const on = () => setSearch(location.search);
+    addEventListener("popstate", on);
+    return () => removeEventListener("popstate", on);
+  }, []);
+  return new URLSearchParams(search);
+}
+
+function Flash({ flash, onDismiss }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    if (flash && flash.focus && ref.current) {
+      const link = ref.current.querySelector("a");
+      (link || ref.current).focus();
+    }
+  }, [flash]);
+  if (!flash) return null;
+  return html`<div class=${"flash " + flash.kind} role=${flash.kind === "error" ? "alert" : "status"} ref=${ref} tabindex="-1" id="flash">
+    <span>${flash.content || flash.text}</span>
+    <button class="icon" aria-label="Dismiss message" onClick=${onDismiss}>×</button></div>`;
+}
+
+function RecentJobs() {
+  const jobs = recentJobs();
+  if (!jobs.length) return null;
+  return html`<details class="recent"><summary>Recent jobs</summary><ul>
+    ${jobs.map((j) => html`<li><${Link} to=${"?job=" + encodeURIComponent(j.job_id)}><code>${j.command}</code></${Link}>
+      <span class="muted small"> ${j.device_count} devices · ${new Date(j.at).toLocaleTimeString()}</span></li>`)}</ul></details>`;
+}
+
+function App({ initialMessage }) {
+  const [me, setMe] = useState(identity());
+  const [flash, setFlash] = useState(null);
+  const [message, setMessage] = useState(initialMessage || "");
+  const route = useRoute();
+  useEffect(() => onAuthChange((id) => {
+    setMe(id);
+    if (!id) setMessage("You are signed out (or your session expired). Sign in again.");
+  }), []);
+  // A flash survives one navigation (the job link in it), then goes.
+  const flashRoute = useRef(location.search);
+  useEffect(() => {
+    if (location.search !== flashRoute.current && flash && !flash.sticky) {
+      flashRoute.current = location.search;
+      setFlash((f) => (f && f.shown ? null : f && { ...f, shown: true }));
+    }
+  }, [route.toString()]);
+  function showFlash(f) {
+    flashRoute.current = location.search;
+    setFlash(f);
+  }
+
+  let page, title;
+  if (route.get("job")) {
+    page = html`<${JobPage} jobId=${route.get("job")} flash=${showFlash} key=${route.get("job")} />`;
+    title = "Job";
+  } else if (route.get("run")) {
+    page = html`<${RunPage} runId=${route.get("run")} flash=${showFlash} key=${route.get("run")} />`;
+    title = "Run output";
+  } else if (route.get("device")) {
+    page = html`<${DevicePage} deviceId=${route.get("device")} key=${route.get("device")} />`;
+    title = route.get("device");
+  } else if (route.get("page") === "retention") {
+    page = html`<${RetentionPage} flash=${showFlash} />`;
+    title = "Retention";
+  } else {
+    page = html`<${DevicesPage} flash=${showFlash} />`;
+    title = "Devices";
+  }
+  useEffect(() => { document.title = `${me ? title : "Sign in"} · NetAuto`; }, [title, !!me]);
+  if (!me) return html`<${SignIn} message=${message} />`;
+  const here = route.get("page") === "retention" ? "retention" : [...route.keys()].length ? "" : "devices";
+
+  return html`
+    <a class="skip" href="#main">Skip to content</a>
+    <header class="top">
+      <${Link} to="?" class="brand">NetAuto</${Link}>
+      <nav aria-label="Main">
+        <${Link} to="?" aria-current=${here === "devices" ? "page" : undefined}>Devices</${Link}>
+        ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
+      </nav>
+      <${RecentJobs} />
+      <div class="me"><span id="whoami">${me.email}</span> <span class=${"role r-" + me.role}>${me.role || "no role"}</span>
+        <button class="small" onClick=${signOut}>Sign out</button></div>
+    </header>
+    <${Flash} flash=${flash} onDismiss=${() => setFlash(null)} />
+    ${page}`;
+}
+
+async function boot() {
+  const root = document.getElementById("app");
+  try {
+    await loadConfig();
+  } catch (e) {
+    root.textContent = "NetAuto cannot start: " + e.message;
+    return;
+  }
+  restoreToken();
+  let message = "";
+  try {
+    const back = await finishCognito();
+    if (back !== null) history.replaceState(null, "", location.pathname + back);
+  } catch (e) {
+    message = e.message;
+    history.replaceState(null, "", location.pathname);
+  }
+  root.textContent = "";
+  render(html`<${App} initialMessage=${message} />`, root);
+  window.netautoNavigate = navigate;
+}
+
+boot();
