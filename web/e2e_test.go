@@ -131,6 +131,10 @@ func TestUI(t *testing.T) {
 		// The slow device prints one line per 100 ms: `seq 40` keeps a job partly done for 4 s.
 		DripInterval: 100 * time.Millisecond,
 	}, "ui-test-stack.log")
+	old, _ := filepath.Glob(filepath.Join(artifacts(t), "*.png"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	node(t, "e2e/ui.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size))
 }
 

@@ -185,25 +185,61 @@ try {
     assert((await kb.locator("#bulk-requested-by").getAttribute("readonly")) !== null, "an operator cannot change requested_by");
     await kb.keyboard.type("uname -r");
     await tabTo(kb, "#bulk-submit");
-    await shot(kb, "15-keyboard-dialog");
+    await shot(kb, "14-keyboard-dialog");
     await kb.keyboard.press("Enter");
     await kb.locator("#flash-job-link").waitFor();
     assert(await kb.evaluate(() => document.activeElement.id === "flash-job-link"), "focus moves to the new job's link");
     await kb.keyboard.press("Enter");
     await kb.waitForFunction(() => document.querySelector("#job-status")?.textContent === "completed", null, { timeout: 30000 });
-    await shot(kb, "16-keyboard-job-done");
+    await shot(kb, "15-keyboard-job-done");
     console.log(`     keyboard flow: ${matching}`);
     await kb.context().close();
+  });
+
+  await step(page, "add, edit, delete and import devices (admin)", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
+    await page.getByRole("button", { name: "Add device" }).click();
+    await page.getByRole("dialog", { name: "Add a device" }).waitFor();
+    await page.locator("#dev-id").fill("e2e-new");
+    await page.locator("#dev-name").fill("E2E router");
+    await page.locator("#dev-host").fill("10.9.9.9");
+    await page.locator("#dev-port").fill("70000");
+    await page.locator("#dev-username").fill("ops");
+    await page.locator("#dev-password").fill("s3cret");
+    await page.locator("#dev-tags").fill("role=core; pod=7");
+    await page.getByRole("button", { name: "Add device", exact: true }).last().click();
+    await page.locator("#dev-port-error", { hasText: "must be from 1 to 65535" }).waitFor();
+    await shot(page, "16-device-form-error");
+    await page.locator("#dev-port").fill("22");
+    await page.getByRole("dialog").getByRole("button", { name: "Add device" }).click();
+    await page.getByText("Added e2e-new.").waitFor();
+    await page.locator("#filter-q").fill("e2e-new");
+    await page.getByText(`1 of ${FLEET + 1} devices match`).waitFor();
+    await page.getByRole("button", { name: "Edit e2e-new" }).click();
+    await page.locator("#dev-name").fill("E2E renamed");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.locator("tr[data-id=e2e-new]", { hasText: "E2E renamed" }).waitFor();
+    await page.getByRole("button", { name: "Delete e2e-new" }).click();
+    await page.getByText("Deleted e2e-new.").waitFor();
+    await page.locator("#filter-q").fill("");
+    const csv = "id,name,host,username,password,site,tags\ne2e-imp-1,Imported 1,10.8.0.1,ops,pw1,lab,role=edge\ne2e-imp-2,Imported 2,,ops,pw2,lab,\n";
+    await page.locator("input[type=file]").setInputFiles({ name: "devices.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    const result = page.getByRole("dialog", { name: "Import of devices.csv" });
+    await result.getByText("1 created, 1 rejected").waitFor();
+    await result.getByText(/host: /).waitFor();
+    await shot(page, "17-import-result");
+    await result.getByRole("button", { name: "Close" }).last().click();
+    await page.getByText(`${FLEET + 1} of ${FLEET + 1} devices match`).waitFor();
   });
 
   await step(page, "retention page and purge now", async () => {
     await page.getByRole("link", { name: "Retention" }).click();
     await page.locator("#retention-settings").waitFor();
-    await shot(page, "13-retention");
+    await shot(page, "18-retention");
     await page.locator("#purge-now").click();
     await page.getByText(/Purge finished/).waitFor({ timeout: 30000 });
     await page.locator("#retention-report", { hasText: "triggered by" }).waitFor();
-    await shot(page, "14-retention-purged");
+    await shot(page, "19-retention-purged");
   });
 
   assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
