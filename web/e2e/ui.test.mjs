@@ -78,6 +78,7 @@ try {
     await page.evaluate(() => window.netautoFeed.dropConnection());
     await page.waitForFunction(() => document.querySelector("#job-status").textContent === "completed", null, { timeout: 30000 });
     assert(await page.evaluate(() => window.e2eNoReload === true), "the page was not reloaded");
+    assert(await page.evaluate(() => window.netautoFeed.connects >= 2 || window.netautoFeed.state === "done"), "the page reconnected");
     const text = await page.locator("#progress-text").innerText();
     assert(text === `${FLEET} of ${FLEET} devices done`, `final progress ${text} (mid-way it said ${mid})`);
     const ok = await page.locator("[data-count=succeeded]").innerText();
@@ -136,6 +137,7 @@ try {
     assert(outputs[0].trim() !== outputs[1].trim(), "the groups' outputs differ");
     assert(sizes[0] + sizes[1] === FLEET - 1, `groups hold ${sizes} devices, want ${FLEET - 1} in all`);
     assert((await page.locator("[data-group=status]").count()) === 1, "the unreachable device forms its own status group");
+    await page.locator("[data-group=output] .diff-note", { hasText: "1 line not in Output A" }).waitFor();
     await shot(page, "11-group-by-output");
   });
 

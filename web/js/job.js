@@ -168,18 +168,36 @@ function OutputGroups({ feed, finished }) {
         ${!finished && " Still running: groups grow as devices finish."}
         ${missingDigest && "Some succeeded devices carry no output digest (older API) and are grouped by status. "}
         Whitespace differences are ignored.</p>
-      ${groups.map((g) => html`<${Group} key=${g.key} group=${g} letter=${letters.get(g.key)} />`)}
+      ${groups.map((g) => html`<${Group} key=${g.key} group=${g} letter=${letters.get(g.key)} reference=${g !== outputGroups[0] ? outputGroups[0] : null} />`)}
     </section>`;
 }
 
-function Group({ group, letter }) {
+const norm = (line) => line.replace(/\s+/g, " ").trim();
+
+/** OutputLines shows an output; with a reference, lines the reference lacks are marked. */
+function OutputLines({ text, refText }) {
+  const shown = text.length > 20000 ? text.slice(0, 20000) + "\n…" : text;
+  if (refText == null) return html`<pre class="output group-output">${shown}</pre>`;
+  const have = new Set(refText.split("\n").map(norm));
+  const lines = shown.split("\n");
+  const differ = lines.filter((l) => !have.has(norm(l))).length;
+  return html`<p class="small diff-note">${differ} line${differ === 1 ? "" : "s"} not in Output A (marked).</p>
+    <pre class="output group-output">${lines.map((l, i) => {
+      const mark = !have.has(norm(l));
+      return html`<span class=${mark ? "diff-line" : ""}>${mark ? html`<span class="visually-hidden">differs: </span>` : ""}${l}${i < lines.length - 1 ? "\n" : ""}</span>`;
+    })}</pre>`;
+}
+
+function Group({ group, letter, reference }) {
   const [open, setOpen] = useState(!!group.digest);
   const [out, setOut] = useState(null);
+  const [refOut, setRefOut] = useState(null);
   const [err, setErr] = useState(null);
   useEffect(() => {
     if (!group.digest || !open) return;
     representativeOutput(group).then(setOut, (e) => setErr(e.text || e.message));
-  }, [group.digest, open]);
+    if (reference && reference.digest) representativeOutput(reference).then(setRefOut, () => {});
+  }, [group.digest, open, reference && reference.digest]);
   const n = group.devices.length;
   const title = group.digest
     ? html`Output ${letter} <span class="muted small">· ${n} device${n === 1 ? "" : "s"}</span>`
@@ -193,7 +211,7 @@ function Group({ group, letter }) {
         to=${"?run=" + encodeURIComponent(d.run_id || "")}>${d.device_id}</${Link}>`)}${n > 200 ? ` and ${n - 200} more` : ""}</p>
       ${reasons.length > 0 && html`<p class="small">Reasons: ${reasons.join(", ")}</p>`}
       ${group.digest && (err ? html`<p class="error">Could not load the output: ${err}</p>`
-        : out ? html`<pre class="output group-output">${out.text.length > 20000 ? out.text.slice(0, 20000) + "\n…" : out.text}</pre>
+        : out ? html`<${OutputLines} text=${out.text} refText=${reference ? (refOut ? refOut.text : null) : null} />
           ${out.truncated && html`<p class="warn">This output was truncated at the per-run cap.</p>`}`
         : html`<p aria-busy="true">Loading output…</p>`)}
     </div>`}

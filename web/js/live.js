@@ -77,6 +77,7 @@ export class JobFeed {
       this.emit();
       return;
     }
+    this.connects = (this.connects || 0) + 1;
     const ws = new WebSocket(cfg.ws_url + (cfg.ws_url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(getToken()));
     this.ws = ws;
     ws.onopen = () => {
