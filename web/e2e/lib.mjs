@@ -16,7 +16,7 @@ export async function launch() {
 }
 
 /** newPage opens a page that fails the run on any page error or failed same-origin request. */
-export async function newPage(browser, problems) {
+export async function newPage(browser, problems, allowOrigins = []) {
   const context = await browser.newContext({ viewport: { width: 1360, height: 880 }, acceptDownloads: true });
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
@@ -29,7 +29,8 @@ export async function newPage(browser, problems) {
   });
   page.on("request", (r) => {
     const u = r.url();
-    if (!u.startsWith(BASE_URL) && !u.startsWith(BASE_URL.replace(/^http/, "ws")) && !u.startsWith("data:") && !u.startsWith("blob:")) {
+    if (!u.startsWith(BASE_URL) && !u.startsWith(BASE_URL.replace(/^http/, "ws")) && !u.startsWith("data:") && !u.startsWith("blob:") &&
+      !allowOrigins.some((o) => u.startsWith(o))) {
       problems.push(`request outside the app (the UI must work offline): ${u}`);
     }
   });

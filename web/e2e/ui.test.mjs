@@ -234,6 +234,47 @@ try {
     await page.getByText(`${FLEET + 1} of ${FLEET + 1} devices match`).waitFor();
   });
 
+  await step(page, "Cognito hosted UI sign-in: authorization code with PKCE (identity provider stubbed)", async () => {
+    // config.json in AWS mode; the hosted UI's authorize and token endpoints are answered here,
+    // checking what the UI sends: S256 challenge, state, redirect URI, and a verifier that
+    // hashes to the challenge.
+    const idp = "https://netauto-test.auth.example.test";
+    const p = await newPage(browser, problems, [idp]);
+    const tok = await (await fetch(BASE_URL + "/dev/token", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: "cognito-user@example.com", role: "viewer" }) })).json();
+    let challenge = "", checked = false;
+    await p.route(BASE_URL + "/config.json", (r) => r.fulfill({ json: { api_url: "", ws_url: BASE_URL.replace(/^http/, "ws") + "/ws",
+      auth: { mode: "cognito", domain: idp, client_id: "test-client" } } }));
+    await p.route(idp + "/**", async (r) => {
+      const u = new URL(r.request().url());
+      if (u.pathname === "/oauth2/authorize") {
+        const q = u.searchParams;
+        assert(q.get("response_type") === "code" && q.get("client_id") === "test-client" && q.get("code_challenge_method") === "S256",
+          "authorize request " + u.search);
+        assert(q.get("redirect_uri") === BASE_URL + "/", "redirect_uri " + q.get("redirect_uri"));
+        challenge = q.get("code_challenge");
+        return r.fulfill({ status: 302, headers: { Location: `${BASE_URL}/?code=the-code&state=${q.get("state")}` } });
+      }
+      if (u.pathname === "/oauth2/token") {
+        const f = new URLSearchParams(r.request().postData());
+        const { createHash } = await import("node:crypto");
+        const hashed = createHash("sha256").update(f.get("code_verifier")).digest("base64url");
+        assert(f.get("grant_type") === "authorization_code" && f.get("code") === "the-code" && hashed === challenge, "token request with a matching verifier");
+        checked = true;
+        return r.fulfill({ json: { id_token: tok.token, access_token: "unused", token_type: "Bearer", expires_in: 3600 },
+          headers: { "Access-Control-Allow-Origin": "*" } });
+      }
+      return r.fulfill({ status: 404 });
+    });
+    await p.goto(BASE_URL + "/?page=retention");
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.locator("#whoami", { hasText: "cognito-user@example.com" }).waitFor();
+    assert(checked, "the token endpoint was called");
+    assert(!new URL(p.url()).searchParams.has("code"), "the code is removed from the address bar");
+    assert(new URL(p.url()).searchParams.get("page") === "retention", "the page asked for before signing in is shown");
+    await p.context().close();
+  });
+
   await step(page, "retention page and purge now", async () => {
     await page.getByRole("link", { name: "Retention" }).click();
     await page.locator("#retention-settings").waitFor();
