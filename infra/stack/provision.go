@@ -83,7 +83,7 @@ func CreateTableInput(t resources.Table, name string) *dynamodb.CreateTableInput
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
 			IndexName:  aws.String(idx.Name),
 			KeySchema:  keySchema(idx.PartitionKey, idx.SortKey),
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(idx.Projection()), NonKeyAttributes: idx.Include},
 		})
 	}
 	if t.Stream {

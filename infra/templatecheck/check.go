@@ -595,8 +595,17 @@ func checkTables(t *Template) []Problem {
 			}
 			delete(gotIdx, ix.Name)
 			keys(ipath+".KeySchema", g["KeySchema"], ix.PartitionKey, ix.SortKey)
-			if pt := asMap(g["Projection"])["ProjectionType"]; pt != "ALL" {
-				bad(ipath+".Projection", "ProjectionType is %v, want ALL", pt)
+			proj := asMap(g["Projection"])
+			if pt := proj["ProjectionType"]; pt != ix.Projection() {
+				bad(ipath+".Projection", "ProjectionType is %v, want %s", pt, ix.Projection())
+			}
+			var include []string
+			for _, a := range toSlice(proj["NonKeyAttributes"]) {
+				s, _ := a.(string)
+				include = append(include, s)
+			}
+			if !slices.Equal(include, ix.Include) {
+				bad(ipath+".Projection.NonKeyAttributes", "are %v, want %v", include, ix.Include)
 			}
 		}
 		for _, n := range sortedKeys(gotIdx) {

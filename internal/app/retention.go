@@ -127,10 +127,10 @@ type TTLForgetter interface {
 	ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error)
 }
 
-// StreamHandler handles runs-table stream records: for every chunk that DynamoDB TTL removed
-// (eventName REMOVE, userIdentity.principalId dynamodb.amazonaws.com) it subtracts the chunk's
-// size from its device's counter, exactly once. Other records (the purge's own deletes, run
-// items, inserts) are ignored. A record it cannot handle is reported as a batch item failure so
+// StreamHandler handles runs-table stream records: for every chunk, and every run item with an
+// inline output tail, that DynamoDB TTL removed (eventName REMOVE, userIdentity.principalId
+// dynamodb.amazonaws.com) it subtracts the output's size from its device's counter, exactly once.
+// Other records (the purge's own deletes, run items without output, inserts) are ignored. A record it cannot handle is reported as a batch item failure so
 // Lambda retries from it.
 func StreamHandler(store TTLForgetter, logger *slog.Logger) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	if logger == nil {
@@ -185,13 +185,23 @@ func ttlChunk(r events.DynamoDBEventRecord) (pk, sk, dev string, size int64, ok 
 			sk = k.String()
 		}
 	}
-	if !strings.HasPrefix(pk, "RUN#") || !strings.HasPrefix(sk, "CHUNK#") {
-		return "", "", "", 0, false, nil // a run item or anything else: no bytes of its own
+	sizeAttr := "size"
+	switch {
+	case !strings.HasPrefix(pk, "RUN#"):
+		return "", "", "", 0, false, nil // not a run's: no output bytes
+	case sk == "META":
+		// A run item: its inline output tail, if it has one, is counted.
+		if _, found := img["tail_size"]; !found {
+			return "", "", "", 0, false, nil
+		}
+		sizeAttr = "tail_size"
+	case !strings.HasPrefix(sk, "CHUNK#"):
+		return "", "", "", 0, false, nil
 	}
 	dev = str("device_id")
-	sv, found := img["size"]
+	sv, found := img[sizeAttr]
 	if dev == "" || !found || sv.DataType() != events.DataTypeNumber {
-		return "", "", "", 0, false, fmt.Errorf("TTL-deleted chunk %s/%s: old image lacks device_id or size (is the stream OLD_IMAGE?)", pk, sk)
+		return "", "", "", 0, false, fmt.Errorf("TTL-deleted output %s/%s: old image lacks device_id or %s (is the stream OLD_IMAGE?)", pk, sk, sizeAttr)
 	}
 	size, err = strconv.ParseInt(sv.Number(), 10, 64)
 	if err != nil || size < 0 {

@@ -29,9 +29,10 @@ import (
 //     is at or below the cap, on condition that the counter did not move meanwhile.
 //   - RETENTION/AGE_WATERMARK {day}: every run created on or before day is gone.
 //   - RETENTION/REPORT {report}: the last purge report, as JSON.
-//   - TTLDEL#RUN#<id>/TTLDEL#CHUNK#<n>: a chunk TTL deleted whose size the stream consumer has
-//     subtracted (so a redelivered stream record never subtracts twice); it expires after a week,
-//     and its own TTL deletion does not pass the stream filter (sk prefix CHUNK#).
+//   - TTLDEL#RUN#<id>/TTLDEL#CHUNK#<n> (or TTLDEL#META for a run item's inline tail): output TTL
+//     deleted whose size the stream consumer has subtracted (so a redelivered stream record never
+//     subtracts twice); it expires after a week, and its own TTL deletion does not pass the
+//     stream filter (sk prefix CHUNK#, or META with a tail_size).
 const (
 	changedPrefix   = "DEVCHG#"
 	changedShards   = 16
@@ -55,7 +56,7 @@ type RetentionStore struct {
 	runs      string
 	jobs      string
 	now       func() time.Time
-	projected *string
+	projected string
 	names     map[string]string
 }
 
@@ -66,11 +67,10 @@ func NewRetentionStore(db API, runsTable, jobsTable string) (*RetentionStore, er
 	}
 	return &RetentionStore{
 		db: db, runs: runsTable, jobs: jobsTable, now: func() time.Time { return time.Now().UTC() },
-		projected: aws.String("#pk, #sk, #g1p, #g1s, #g2p, #g2s, #id, #dev, #job, #st, #ca, #by, #ch"),
+		projected: "#pk, #sk, #gp, #gs, #id, #dev, #job, #st, #ca, #by, #ch, #ts",
 		names: map[string]string{
-			"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#g1p": resources.AttrGSI1PK, "#g1s": resources.AttrGSI1SK,
-			"#g2p": resources.AttrGSI2PK, "#g2s": resources.AttrGSI2SK, "#id": "id", "#dev": "device_id", "#job": "job_id",
-			"#st": "status", "#ca": "created_at", "#by": "bytes", "#ch": "chunks",
+			"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#id": "id", "#dev": "device_id", "#job": "job_id",
+			"#st": "status", "#ca": "created_at", "#by": "bytes", "#ch": "chunks", "#ts": tailSizeAttr,
 		},
 	}, nil
 }
@@ -128,6 +128,7 @@ type candidateItem struct {
 	CreatedAt time.Time `dynamodbav:"created_at"`
 	Bytes     int64     `dynamodbav:"bytes"`
 	Chunks    int       `dynamodbav:"chunks"`
+	TailSize  int64     `dynamodbav:"tail_size"`
 }
 
 func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.QueryInput, cursor string, gsiPK, gsiSK string) ([]retention.Candidate, string, error) {
@@ -135,10 +136,12 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.Query
 	if !ok {
 		return nil, "", run.ErrBadCursor
 	}
-	in.TableName, in.ExclusiveStartKey, in.ProjectionExpression = aws.String(s.runs), start, s.projected
+	// Each index carries only its own keys besides the table's: the projection names those.
+	in.TableName, in.ExclusiveStartKey, in.ProjectionExpression = aws.String(s.runs), start, aws.String(s.projected)
 	for k, v := range s.names {
 		in.ExpressionAttributeNames[k] = v
 	}
+	in.ExpressionAttributeNames["#gp"], in.ExpressionAttributeNames["#gs"] = gsiPK, gsiSK
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return nil, "", err
@@ -150,7 +153,7 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.Query
 	cands := make([]retention.Candidate, len(items))
 	for i, it := range items {
 		cands[i] = retention.Candidate{ID: it.ID, DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
-			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks}
+			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
 	}
 	next, err := encodeCursor(out.LastEvaluatedKey)
 	if err != nil {
@@ -238,6 +241,9 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 				ConditionExpression: aws.String("attribute_exists(pk)"),
 			}})
 		}
+		if last {
+			size += c.InlineBytes // the run item's inline tail goes with it
+		}
 		if size != 0 {
 			items = append(items, counterAdd(s.runs, c.DeviceID, -size))
 		}
@@ -250,6 +256,9 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 		err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			del.Chunks += int64(len(group))
+			if last && c.InlineBytes > 0 {
+				del.Chunks++ // the inline tail is the run's last chunk
+			}
 			del.Bytes += size
 			del.Run = last
 			if last {
@@ -278,19 +287,34 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 	return del, nil
 }
 
+// deleteMeta deletes the run item, with its inline tail's counter decrement when it has one.
 func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, del retention.Deleted) (retention.Deleted, error) {
 	d := s.metaDelete(c)
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: d.TableName, Key: d.Key, ConditionExpression: d.ConditionExpression,
-		ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues,
-	})
-	if err != nil {
+	var err error
+	if c.InlineBytes > 0 {
+		err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Delete: d}, counterAdd(s.runs, c.DeviceID, -c.InlineBytes),
+		}})
+		if onlyConditionFailed(err) {
+			return del, nil
+		}
+	} else {
+		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: d.TableName, Key: d.Key, ConditionExpression: d.ConditionExpression,
+			ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues,
+		})
 		if isConditionFailed(err) {
 			return del, nil
 		}
+	}
+	if err != nil {
 		return del, fmt.Errorf("delete run %s: %w", c.ID, err)
 	}
 	del.Run = true
+	if c.InlineBytes > 0 {
+		del.Chunks++ // the inline tail is the run's last chunk
+		del.Bytes += c.InlineBytes
+	}
 	return del, nil
 }
 
@@ -442,12 +466,12 @@ func (s *RetentionStore) JobRunning(ctx context.Context, jobID string) (bool, er
 	return !bulk.JobStatus(v.Value).Terminal(), nil
 }
 
-// ForgetTTLChunk subtracts a chunk that DynamoDB TTL deleted from its device's counter, exactly
-// once per chunk: a marker item written in the same transaction makes a redelivered stream
-// record a no-op. It reports whether this call subtracted.
+// ForgetTTLChunk subtracts output that DynamoDB TTL deleted (a chunk, or a run item's inline
+// tail) from its device's counter, exactly once per item: a marker item written in the same
+// transaction makes a redelivered stream record a no-op. It reports whether this call subtracted.
 func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error) {
-	if !strings.HasPrefix(pk, runPrefix) || !strings.HasPrefix(sk, chunkPrefix) || deviceID == "" {
-		return false, fmt.Errorf("forget TTL chunk %s/%s: not a run chunk with a device", pk, sk)
+	if !strings.HasPrefix(pk, runPrefix) || !(strings.HasPrefix(sk, chunkPrefix) || sk == runMetaSK) || deviceID == "" {
+		return false, fmt.Errorf("forget TTL chunk %s/%s: not a run chunk or run item with a device", pk, sk)
 	}
 	marker := map[string]types.AttributeValue{
 		resources.AttrPK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + pk},

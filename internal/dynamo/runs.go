@@ -23,7 +23,9 @@ import (
 //
 //	RUN#<id>        META            the run (GSI by_device: DEV#<device> / <created>#<id>;
 //	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
-//	RUN#<id>        CHUNK#<000000>  one output chunk, in order
+//	                                The output's last piece (under ChunkSize) is kept inline in
+//	                                META (tail, tail_size): a short output costs no extra item.
+//	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
 //	DEVBYTES#<dev>  COUNTER         the device's stored output bytes (bytes); while it has grown
 //	                                since the byte-cap purge last looked, it is also in GSI by_day
 //	                                under DEVCHG#<shard 00-15> / <dev> (see retention.go)
@@ -493,13 +495,30 @@ type finishReq struct {
 	data []byte
 }
 
-// finishItems are the transaction items of one finish.
+// Attributes of the inline output tail on a run item.
+const (
+	tailAttr     = "tail"
+	tailSizeAttr = "tail_size"
+)
+
+// withTail stores data as the run item's inline output tail.
+func withTail(item map[string]types.AttributeValue, data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	item[tailAttr] = &types.AttributeValueMemberB{Value: data}
+	item[tailSizeAttr] = &types.AttributeValueMemberN{Value: strconv.Itoa(len(data))}
+}
+
+// finishItems are the transaction items of one finish: the run item, carrying the output's last
+// piece inline, and the device's counter increment for that piece.
 func (s *RunStore) finishItems(r run.Run, seq int, data []byte) ([]types.TransactWriteItem, error) {
 	item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
 	if err != nil {
 		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
 	delete(item, "lease_until")
+	withTail(item, data)
 	cond, err := expression.NewBuilder().WithCondition(
 		expression.Name("attempt").Equal(expression.Value(r.Attempt)).
 			And(expression.Name("status").Equal(expression.Value(string(run.Running))))).Build()
@@ -511,7 +530,7 @@ func (s *RunStore) finishItems(r run.Run, seq int, data []byte) ([]types.Transac
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	}}}
 	if len(data) > 0 {
-		items = append(items, chunkPut(s.table, r, seq, data), counterAdd(s.table, r.DeviceID, int64(len(data))))
+		items = append(items, counterAdd(s.table, r.DeviceID, int64(len(data))))
 	}
 	return items, nil
 }
@@ -614,10 +633,10 @@ func (s *RunStore) DeviceBytes(ctx context.Context, deviceID string) (int64, err
 	return c.Bytes, nil
 }
 
-// WriteOutput streams a run's stored output, in order, to w.
+// WriteOutput streams a run's stored output, in order, to w: its chunks, then the tail kept in
+// the run item (which sorts after them).
 func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Write([]byte) (int, error) }) error {
-	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + id)).
-		And(expression.Key(resources.AttrSK).BeginsWith(chunkPrefix))
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + id))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return fmt.Errorf("build query: %w", err)
@@ -632,9 +651,25 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 			return fmt.Errorf("query output of %s: %w", id, err)
 		}
 		for _, item := range page.Items {
-			b, ok := item["data"].(*types.AttributeValueMemberB)
+			sk, _ := item[resources.AttrSK].(*types.AttributeValueMemberS)
+			var piece types.AttributeValue
+			switch {
+			case sk == nil:
+				continue
+			case strings.HasPrefix(sk.Value, chunkPrefix):
+				if piece = item["data"]; piece == nil {
+					return fmt.Errorf("output chunk of %s has no data", id)
+				}
+			case sk.Value == runMetaSK:
+				if piece = item[tailAttr]; piece == nil {
+					continue // no tail (yet)
+				}
+			default:
+				continue
+			}
+			b, ok := piece.(*types.AttributeValueMemberB)
 			if !ok {
-				return fmt.Errorf("output chunk of %s has no data", id)
+				return fmt.Errorf("output of %s: %s holds no bytes", id, sk.Value)
 			}
 			if _, err := w.Write(b.Value); err != nil {
 				return fmt.Errorf("write output of %s: %w", id, err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/resources"
@@ -48,13 +47,14 @@ func (s *RunStore) SeedRuns(ctx context.Context, runs []SeedRun, workers int) er
 			return fmt.Errorf("marshal run %s: %w", r.ID, err)
 		}
 		delete(item, "lease_until")
+		withTail(item, sr.Output) // under one chunk: all of it is the inline tail
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		if len(sr.Output) > 0 {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: chunkPut(s.table, r, 0, sr.Output).Put.Item}})
-			totals[r.DeviceID] += int64(len(sr.Output))
-		}
+		totals[r.DeviceID] += int64(len(sr.Output))
 	}
 	for dev, n := range totals {
+		if n == 0 {
+			continue
+		}
 		item := counterKey(dev)
 		item["bytes"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 		item["device_id"] = &types.AttributeValueMemberS{Value: dev}
@@ -80,7 +80,7 @@ func batchWriteParallel(ctx context.Context, db API, table string, reqs []types.
 		go func() {
 			defer wg.Done()
 			for b := range batches {
-				if err := batchWriteOne(ctx, db, table, b); err != nil {
+				if err := batchWrite(ctx, db, table, b); err != nil {
 					mu.Lock()
 					first = errors.Join(first, err)
 					mu.Unlock()
@@ -94,28 +94,4 @@ func batchWriteParallel(ctx context.Context, db API, table string, reqs []types.
 	close(batches)
 	wg.Wait()
 	return first
-}
-
-func batchWriteOne(ctx context.Context, db API, table string, reqs []types.WriteRequest) error {
-	backoff := 10 * time.Millisecond
-	for attempt := 0; len(reqs) > 0; attempt++ {
-		out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
-		if err != nil {
-			return fmt.Errorf("batch write: %w", err)
-		}
-		reqs = out.UnprocessedItems[table]
-		if len(reqs) == 0 {
-			return nil
-		}
-		if attempt == 10 {
-			return fmt.Errorf("batch write: %d items still unprocessed", len(reqs))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
-	}
-	return nil
 }

@@ -20,12 +20,35 @@ type Attribute struct {
 	Type KeyType
 }
 
-// Index is a global secondary index. All NetAuto indexes project every attribute.
+// Index is a global secondary index.
 type Index struct {
 	Name         string
 	PartitionKey Attribute
 	SortKey      Attribute
+	// Include lists the non-key attributes the index carries (projection INCLUDE); empty
+	// projects every attribute (ALL).
+	Include []string
 }
+
+// Projection returns the index's DynamoDB projection type: INCLUDE or ALL.
+func (ix Index) Projection() string {
+	if len(ix.Include) > 0 {
+		return "INCLUDE"
+	}
+	return "ALL"
+}
+
+// runAttributes are a run item's attributes that its indexes carry: all but the inline output
+// tail, which only reads of the output need and which would otherwise be written three times.
+var runAttributes = []string{
+	"id", "device_id", "command", "job_id", "requested_by", "status", "reason", "message", "exit_status",
+	"bytes", "chunks", "truncated", "digest", "attempt", "lease_until", "created_at", "started_at",
+	"finished_at", "connect_ms", "auth_ms", "first_byte_ms", "total_ms", "expires_at", "tail_size",
+}
+
+// purgeAttributes are what the purges read from the by_day index: runs due by age and the
+// changed byte counters.
+var purgeAttributes = []string{"id", "device_id", "job_id", "status", "created_at", "bytes", "chunks", "tail_size"}
 
 // Table describes one DynamoDB table as template.yaml declares it.
 type Table struct {
@@ -112,8 +135,8 @@ func Tables() []Table {
 			LogicalID: RunsTable, EnvVar: "NET_AUTO_RUNS_TABLE", Suffix: "runs",
 			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute, Stream: true,
 			Indexes: []Index{
-				{Name: IndexRunsByDevice, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}},
-				{Name: IndexRunsByDay, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}},
+				{Name: IndexRunsByDevice, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}, Include: runAttributes},
+				{Name: IndexRunsByDay, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}, Include: purgeAttributes},
 			},
 		},
 		{

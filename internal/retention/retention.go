@@ -53,13 +53,17 @@ type Candidate struct {
 	Bytes int64
 	// Chunks is the number of output chunks recorded on the run.
 	Chunks int
+	// InlineBytes is the part of the output the store keeps in the run item itself (its last
+	// piece), which goes with the run item rather than with a chunk.
+	InlineBytes int64
 }
 
 // Deleted is what deleting one run removed. A run another purge (or TTL) removed first counts
 // only what this call removed, so concurrent purges never count (or decrement) twice.
 type Deleted struct {
 	// Run is true when this call deleted the run item.
-	Run    bool
+	Run bool
+	// Chunks counts the output pieces deleted: chunk items and a run item's inline tail.
 	Chunks int64
 	Bytes  int64
 }

@@ -233,6 +233,10 @@ func (f *fixture) scan() tableState {
 			switch {
 			case strings.HasPrefix(pk, "RUN#") && sk == "META":
 				s.runs[strings.TrimPrefix(pk, "RUN#")] = true
+				if _, ok := it["tail"]; ok { // the output's last piece, kept inline: counted as a chunk
+					s.chunks[strings.TrimPrefix(pk, "RUN#")]++
+					s.recount[str(it, "device_id")] += num(it, "tail_size")
+				}
 			case strings.HasPrefix(pk, "RUN#") && strings.HasPrefix(sk, "CHUNK#"):
 				s.chunks[strings.TrimPrefix(pk, "RUN#")]++
 				s.recount[str(it, "device_id")] += num(it, "size")
@@ -586,12 +590,17 @@ func TestTTLStreamConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The run item carries the output's last piece (300 bytes) inline: its record counts it.
 	meta := streamRecord("1", "RUN#ttl-1", "META", "dev-a", 0, "dynamodb.amazonaws.com")
 	delete(meta.Change.OldImage, "size")
+	meta.Change.OldImage["tail_size"] = events.NewNumberAttribute("300")
+	// A run item without output has no bytes of its own: ignored.
+	empty := streamRecord("3", "RUN#ttl-0", "META", "dev-a", 0, "dynamodb.amazonaws.com")
+	delete(empty.Change.OldImage, "size")
 	ev := events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		meta,
 		streamRecord("2", "RUN#ttl-1", "CHUNK#000000", "dev-a", 500, "dynamodb.amazonaws.com"),
-		streamRecord("3", "RUN#ttl-1", "CHUNK#000001", "dev-a", 300, "dynamodb.amazonaws.com"),
+		empty,
 		// A purge's own delete (the function's role) is not TTL: ignored.
 		streamRecord("4", "RUN#ttl-2", "CHUNK#000000", "dev-a", 700, "AROAEXAMPLE:netauto-retention"),
 	}}

@@ -109,7 +109,8 @@ type Store interface {
 	// byte counter, atomically; storing the same chunk twice has no effect.
 	AppendChunk(ctx context.Context, r Run, seq int, data []byte) error
 	// Finish stores the run's terminal state together with its last, partial chunk seq (data
-	// may be empty), atomically. ErrFinished when the run is no longer this attempt's.
+	// may be empty; a store may keep it inline in the run's own record), atomically.
+	// ErrFinished when the run is no longer this attempt's.
 	Finish(ctx context.Context, r Run, seq int, data []byte) error
 	// Get returns one run.
 	Get(ctx context.Context, id string) (Run, error)
