@@ -128,8 +128,8 @@ func TestUI(t *testing.T) {
 	url := startSystem(t, &devicesim.Spec{
 		Count: size, Seed: 11, Versions: 2, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
 		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
-		// The slow device prints one line per 100 ms: `seq 40` keeps a job partly done for 4 s.
-		DripInterval: 100 * time.Millisecond,
+		// The slow device prints one line per 150 ms: `seq 40` keeps a job partly done for 6 s, long enough to see under load.
+		DripInterval: 150 * time.Millisecond,
 	}, "ui-test-stack.log")
 	old, _ := filepath.Glob(filepath.Join(artifacts(t), "*.png"))
 	for _, f := range old {

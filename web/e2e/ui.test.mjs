@@ -1,6 +1,6 @@
 // End-to-end test of the UI against the local stack and a simulated fleet (run by web/e2e_test.go
 // under `make test`; BASE_URL names the gateway). The fleet: linux devices in two software
-// versions, one refusing connections and one printing slowly (one line per 100 ms), so a job's
+// versions, one refusing connections and one printing slowly (one line per 150 ms), so a job's
 // progress is observably partial for a few seconds. Screenshots go to ARTIFACTS.
 import { BASE_URL, launch, newPage, signIn, shot, step, assert, tabTo } from "./lib.mjs";
 
