@@ -155,32 +155,12 @@ func (s *ConnectionStore) DeleteConnection(ctx context.Context, id string) error
 
 // deleteKeys deletes items in batches of 25, retrying unprocessed ones.
 func (s *ConnectionStore) deleteKeys(ctx context.Context, keys []map[string]types.AttributeValue) error {
-	for len(keys) > 0 {
-		n := min(25, len(keys))
-		reqs := make([]types.WriteRequest, 0, n)
-		for _, k := range keys[:n] {
-			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
-		}
-		keys = keys[n:]
-		for attempt := 0; len(reqs) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt > 6 {
-					return fmt.Errorf("delete %d connection items: still unprocessed", len(reqs))
-				}
-				t := time.NewTimer(time.Duration(10<<attempt) * time.Millisecond)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctx.Err()
-				case <-t.C:
-				}
-			}
-			out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
-			if err != nil {
-				return fmt.Errorf("delete %d connection items: %w", len(reqs), err)
-			}
-			reqs = out.UnprocessedItems[s.table]
-		}
+	reqs := make([]types.WriteRequest, 0, len(keys))
+	for _, k := range keys {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+	}
+	if err := batchWrite(ctx, s.db, s.table, reqs); err != nil {
+		return fmt.Errorf("delete %d connection items: %w", len(reqs), err)
 	}
 	return nil
 }
