@@ -29,8 +29,13 @@ export class JobFeed {
     this.events = 0; // pushed messages received (for tests and the status line)
   }
 
+  /** emit tells the page once per animation frame, however many events arrived in it. */
   emit() {
-    if (!this.closed) this.onChange(this);
+    if (this.closed || this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      if (!this.closed) this.onChange(this);
+    });
   }
 
   async start() {
@@ -266,6 +271,7 @@ export class JobFeed {
     this.closed = true;
     clearTimeout(this.timer);
     clearTimeout(this.refreshTimer);
+    cancelAnimationFrame(this.frame);
     clearInterval(this.pollTimer);
     if (this.ws) {
       const ws = this.ws;
