@@ -130,6 +130,7 @@ type received struct {
 		JobID    string             `json:"job_id"`
 		DeviceID string             `json:"device_id"`
 		Status   string             `json:"status"`
+		Digest   string             `json:"output_digest"`
 		Seq      int64              `json:"seq"`
 		At       time.Time          `json:"at"`
 		Code     string             `json:"code"`
@@ -212,6 +213,7 @@ func (cl *wsClient) next(t testing.TB, bound time.Duration) received {
 // view is a client's picture of a job: a snapshot with the events applied by per-device seq.
 type view struct {
 	status    map[string]run.Status
+	digest    map[string]string // output_digest per device, from snapshots and events
 	seq       map[string]int64
 	progress  map[string][]int64 // seqs of the bulk_progress events seen per device, in order
 	terminal  map[string]int     // terminal bulk_progress events per device
@@ -220,7 +222,7 @@ type view struct {
 }
 
 func newView() *view {
-	return &view{status: map[string]run.Status{}, seq: map[string]int64{}, progress: map[string][]int64{}, terminal: map[string]int{}}
+	return &view{status: map[string]run.Status{}, digest: map[string]string{}, seq: map[string]int64{}, progress: map[string][]int64{}, terminal: map[string]int{}}
 }
 
 func (v *view) apply(t testing.TB, r received) {
@@ -230,7 +232,7 @@ func (v *view) apply(t testing.TB, r received) {
 	case live.TypeSnapshot:
 		for _, d := range m.Devices {
 			if d.Seq >= v.seq[d.DeviceID] {
-				v.status[d.DeviceID], v.seq[d.DeviceID] = d.Status, d.Seq
+				v.status[d.DeviceID], v.seq[d.DeviceID], v.digest[d.DeviceID] = d.Status, d.Seq, d.OutputDigest
 			}
 		}
 		if m.Job != nil && m.Job.Status.Terminal() {
@@ -242,7 +244,7 @@ func (v *view) apply(t testing.TB, r received) {
 			v.terminal[m.DeviceID]++
 		}
 		if m.Seq > v.seq[m.DeviceID] {
-			v.status[m.DeviceID], v.seq[m.DeviceID] = run.Status(m.Status), m.Seq
+			v.status[m.DeviceID], v.seq[m.DeviceID], v.digest[m.DeviceID] = run.Status(m.Status), m.Seq, m.Digest
 		}
 	case bulk.EventJobDone:
 		v.done, v.doneCount = true, m.Counts
@@ -288,6 +290,9 @@ func (v *view) check(t testing.TB, who string, want map[string]bulk.DeviceState)
 	for id, st := range want {
 		if v.status[id] != st.Status {
 			t.Errorf("%s: device %s is %q, stored %q", who, id, v.status[id], st.Status)
+		}
+		if v.digest[id] != st.OutputDigest || (st.Status == run.Succeeded && st.OutputDigest == "") {
+			t.Errorf("%s: device %s has output digest %q, stored %q", who, id, v.digest[id], st.OutputDigest)
 		}
 	}
 	if len(v.status) != len(want) {

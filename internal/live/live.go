@@ -260,6 +260,10 @@ type DeviceEntry struct {
 	Status   run.Status `json:"status"`
 	RunID    string     `json:"run_id,omitempty"`
 	Reason   string     `json:"reason,omitempty"`
+	// DurationMS is the run's duration once terminal.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+	// OutputDigest identifies the output up to whitespace (run.OutputDigest).
+	OutputDigest string `json:"output_digest,omitempty"`
 	// Seq is the job event that last changed the device: a pushed event for this device applies
 	// only when its seq is greater.
 	Seq int64 `json:"seq"`
@@ -292,7 +296,8 @@ func (s *Server) Snapshot(ctx context.Context, jobID string) ([][]byte, error) {
 			return nil, err
 		}
 		for _, d := range page {
-			devs = append(devs, DeviceEntry{DeviceID: d.DeviceID, Status: d.Status, RunID: d.RunID, Reason: d.Reason, Seq: d.Seq})
+			devs = append(devs, DeviceEntry{DeviceID: d.DeviceID, Status: d.Status, RunID: d.RunID, Reason: d.Reason,
+				DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Seq: d.Seq})
 		}
 		if next == "" {
 			break
