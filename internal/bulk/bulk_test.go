@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,25 +114,28 @@ func TestNewIDIsTimeOrderedAndURLSafe(t *testing.T) {
 	}
 }
 
-func TestSplitRoundAndRebase(t *testing.T) {
+func TestMergeAndRebase(t *testing.T) {
 	cs := []Change{
-		{DeviceID: "a", From: run.Queued, To: run.Running},
-		{DeviceID: "b", From: run.Queued, To: run.Running},
-		{DeviceID: "a", From: run.Running, To: run.Succeeded},
+		{DeviceID: "a", From: run.Queued, To: run.Running, RunID: "j.a"},
+		{DeviceID: "b", From: run.Queued, To: run.Running, RunID: "j.b"},
+		{DeviceID: "a", From: run.Running, To: run.Succeeded, RunID: "j.a", DurationMS: 40, OutputDigest: "d1"},
+		{DeviceID: "c", From: run.Queued, To: run.Cancelled, Reason: "cancelled"},
 	}
-	round, rest := splitRound(cs)
-	if len(round) != 2 || len(rest) != 1 || rest[0].To != run.Succeeded {
-		t.Fatalf("round %v rest %v", round, rest)
+	got := merge(cs)
+	want := []Change{
+		{DeviceID: "a", From: run.Queued, To: run.Succeeded, RunID: "j.a", DurationMS: 40, OutputDigest: "d1"},
+		{DeviceID: "b", From: run.Queued, To: run.Running, RunID: "j.b"},
+		{DeviceID: "c", From: run.Queued, To: run.Cancelled, Reason: "cancelled"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("merge = %+v\nwant %+v", got, want)
 	}
 	stored := map[string]DeviceState{
-		"a": {Status: run.Running},   // already applied
+		"a": {Status: run.Succeeded}, // already applied
 		"b": {Status: run.Cancelled}, // terminal: never moved again
+		"c": {Status: run.Running},   // moved on: rebased
 	}
-	if got := rebase(round, stored); len(got) != 0 {
-		t.Errorf("rebase kept %v", got)
-	}
-	got := rebase(rest, map[string]DeviceState{"a": {Status: run.Queued}})
-	if len(got) != 1 || got[0].From != run.Queued || got[0].To != run.Succeeded {
-		t.Errorf("rebase = %v, want a from queued", got)
+	if got := rebase(got, stored); len(got) != 1 || got[0].DeviceID != "c" || got[0].From != run.Running {
+		t.Errorf("rebase = %+v, want only c, from running", got)
 	}
 }

@@ -99,57 +99,56 @@ func (r *recorder) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	// A device may change twice within one interval (running, then done): store the
-	// transitions in order, one Record per round so each From is exact.
-	for len(batch) > 0 {
-		round, rest := splitRound(batch)
-		var events []Event
-		var err error
-		for attempt := 0; ; attempt++ {
-			events, err = r.x.Jobs.Record(ctx, r.m.JobID, r.m.Batch, round)
-			if err == nil || attempt >= 5 {
-				break
-			}
-			if errors.Is(err, ErrStateChanged) {
-				stored, lerr := r.x.Jobs.BatchStates(ctx, r.m.JobID, r.m.Batch)
-				if lerr != nil {
-					err = lerr
-					continue
-				}
-				round = rebase(round, stored)
-				if len(round) == 0 {
-					err = nil
-					break
-				}
+	// A device that changed twice since the last write (running, then done) is stored once, from
+	// its first state to its last: one Record per flush, and the superseded state is never shown.
+	round := merge(batch)
+	var events []Event
+	var err error
+	for attempt := 0; ; attempt++ {
+		events, err = r.x.Jobs.Record(ctx, r.m.JobID, r.m.Batch, round)
+		if err == nil || attempt >= 5 {
+			break
+		}
+		if errors.Is(err, ErrStateChanged) {
+			stored, lerr := r.x.Jobs.BatchStates(ctx, r.m.JobID, r.m.Batch)
+			if lerr != nil {
+				err = lerr
 				continue
 			}
-			time.Sleep(time.Duration(10<<attempt) * time.Millisecond) // back off a failing store
+			if round = rebase(round, stored); len(round) == 0 {
+				return nil
+			}
+			continue
 		}
-		if err != nil {
-			r.mu.Lock()
-			r.pending = append(append(round, rest...), r.pending...)
-			r.mu.Unlock()
-			return fmt.Errorf("record %d changes: %w", len(round), err)
-		}
-		r.x.publish(ctx, events)
-		batch = rest
+		time.Sleep(time.Duration(10<<attempt) * time.Millisecond) // back off a failing store
 	}
+	if err != nil {
+		r.mu.Lock()
+		r.pending = append(round, r.pending...)
+		r.mu.Unlock()
+		return fmt.Errorf("record %d changes: %w", len(round), err)
+	}
+	r.x.publish(ctx, events)
 	return nil
 }
 
-// splitRound takes the first change of each device; later changes of the same device wait for
-// the next round.
-func splitRound(cs []Change) (round, rest []Change) {
-	seen := map[string]bool{}
+// merge folds each device's consecutive changes into one, from the first change's From to the
+// last one's To (with the last one's details), keeping the devices in first-change order.
+func merge(cs []Change) []Change {
+	at := make(map[string]int, len(cs))
+	out := make([]Change, 0, len(cs))
 	for _, c := range cs {
-		if seen[c.DeviceID] {
-			rest = append(rest, c)
+		i, ok := at[c.DeviceID]
+		if !ok {
+			at[c.DeviceID] = len(out)
+			out = append(out, c)
 			continue
 		}
-		seen[c.DeviceID] = true
-		round = append(round, c)
+		from := out[i].From
+		out[i] = c
+		out[i].From = from
 	}
-	return round, rest
+	return out
 }
 
 // rebase sets each change's From to the stored state and drops the ones already applied.
