@@ -232,7 +232,7 @@ func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, l
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, m := range []*eventsource.Mapping{
-		{QueueURL: names.Queues[resources.BulkQueue], QueueARN: names.QueueARNs[resources.BulkQueue], Concurrency: 8},
+		{QueueURL: names.Queues[resources.BulkQueue], QueueARN: names.QueueARNs[resources.BulkQueue], Concurrency: resources.ExecutorMaxConcurrency},
 		{QueueURL: names.Queues[resources.BulkDLQ], QueueARN: names.QueueARNs[resources.BulkDLQ], Concurrency: 1},
 	} {
 		m.Client, m.Handler, m.Logger, m.BatchSize = client, eventsource.Handler(handler), logger, 1

@@ -644,6 +644,9 @@ func checkQueues(t *Template) []Problem {
 	bad := func(path, format string, args ...any) {
 		ps = append(ps, Problem{Check: CheckQueues, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
+	if d := asMap(t.Parameters["ExecutorMaxConcurrency"])["Default"]; !numEq(d, resources.ExecutorMaxConcurrency) {
+		bad("Parameters.ExecutorMaxConcurrency.Default", "is %v, want resources.ExecutorMaxConcurrency (%d)", d, resources.ExecutorMaxConcurrency)
+	}
 	want := map[string]bool{}
 	for _, q := range resources.Queues() {
 		want[q.LogicalID] = true

@@ -23,6 +23,7 @@ import (
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -176,7 +177,8 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	f := newBenchFleet(b, n)
 	e := f.env
-	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 8)
+	// As many executors at once as the deployed event source runs (ScalingConfig).
+	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), resources.ExecutorMaxConcurrency)
 	// One job first, untimed: DynamoDB Local is a JVM, and its first thousands of requests run
 	// before the JIT compiler has caught up (the first job is 1.5-2x slower than the third).
 	warm, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)

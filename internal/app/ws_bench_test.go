@@ -11,6 +11,7 @@ import (
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -146,7 +147,7 @@ func BenchmarkPushLatency(b *testing.B) {
 		v := newView()
 		var got []received
 		var jobID string
-		e.runJob(b, q, 8, func(id string) { jobID = id; c.subscribe(b, id, v) })
+		e.runJob(b, q, resources.ExecutorMaxConcurrency, func(id string) { jobID = id; c.subscribe(b, id, v) })
 		_ = jobID
 		for !v.done {
 			r := c.next(b, time.Minute)

@@ -124,6 +124,11 @@ const (
 // is six times this, as AWS recommends for SQS event sources.
 const ExecutorTimeoutSeconds = 300
 
+// ExecutorMaxConcurrency is how many executor invocations the bulk queue's event source runs at
+// once by default (template parameter ExecutorMaxConcurrency; the local gateway's poller uses it
+// too): 20 batches of 50 devices, so a 1,000-device job runs all at once.
+const ExecutorMaxConcurrency = 20
+
 // Tables returns every DynamoDB table NetAuto uses.
 func Tables() []Table {
 	return []Table{
