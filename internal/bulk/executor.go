@@ -58,8 +58,11 @@ type ExecStore interface {
 	BatchStates(ctx context.Context, jobID string, batch int) (map[string]DeviceState, error)
 	// Record applies changes atomically (every From must match the stored state, else
 	// ErrStateChanged and nothing is applied), updates the job's counts and returns one event per
-	// change with its sequence number.
+	// change with its sequence number. The events reach the job's event log with LogEvents.
 	Record(ctx context.Context, jobID string, batch int, changes []Change) ([]Event, error)
+	// LogEvents appends recorded events to the job's event log, which catch-up reads; the log
+	// expires with the job.
+	LogEvents(ctx context.Context, jobID string, events []Event, expires time.Time) error
 	// MarkRunning moves a queued job to running.
 	MarkRunning(ctx context.Context, jobID string) error
 	// FinishBatch marks a batch done (once) and, when it was the job's last, ends the job and
@@ -113,6 +116,9 @@ func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 			return err
 		}
 		x.publish(ctx, events)
+		if err := x.logEvents(ctx, m.JobID, events); err != nil {
+			return err
+		}
 		break
 	}
 	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
@@ -274,7 +280,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
 	}
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
-	rec := newRecorder(x, m, claim.States)
+	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
 	view := &jobView{x: x, job: job, at: x.now()}
 
 	concurrency := x.Concurrency
@@ -438,6 +444,18 @@ func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) er
 		return errors.Join(err, aerr)
 	}
 	return nil
+}
+
+// logEvents writes recorded events to the job's event log, expiring with the job.
+func (x *Executor) logEvents(ctx context.Context, jobID string, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	j, err := x.Jobs.GetJob(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("get job %s: %w", jobID, err)
+	}
+	return x.Jobs.LogEvents(ctx, jobID, events, j.ExpiresAt)
 }
 
 func (x *Executor) publish(ctx context.Context, events []Event) {

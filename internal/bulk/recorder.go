@@ -16,6 +16,7 @@ import (
 type recorder struct {
 	x       *Executor
 	m       Message
+	expires time.Time // the job's, for its event log
 	mu      sync.Mutex
 	states  map[string]DeviceState
 	pending []Change
@@ -25,11 +26,11 @@ type recorder struct {
 	err     error
 }
 
-func newRecorder(x *Executor, m Message, states map[string]DeviceState) *recorder {
+func newRecorder(x *Executor, m Message, states map[string]DeviceState, expires time.Time) *recorder {
 	if states == nil {
 		states = map[string]DeviceState{}
 	}
-	r := &recorder{x: x, m: m, states: states, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	r := &recorder{x: x, m: m, expires: expires, states: states, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -128,7 +129,20 @@ func (r *recorder) flush(ctx context.Context) error {
 		r.mu.Unlock()
 		return fmt.Errorf("record %d changes: %w", len(round), err)
 	}
+	// Pushed first, logged after: the log only serves catch-up, and a client that reconnects
+	// before the write lands still gets every device's state from its snapshot.
 	r.x.publish(ctx, events)
+	for attempt := 0; ; attempt++ {
+		err := r.x.Jobs.LogEvents(ctx, r.m.JobID, events, r.expires)
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			r.x.logger().Error("write progress events to the job's event log", "job_id", r.m.JobID, "events", len(events), "err", err)
+			break
+		}
+		time.Sleep(time.Duration(20<<attempt) * time.Millisecond) // back off a failing store
+	}
 	return nil
 }
 

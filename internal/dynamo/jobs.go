@@ -418,10 +418,12 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	for i := range events {
 		events[i].Counts = counts
 	}
-	if err := s.putEvents(ctx, jobID, events, job.ExpiresAt); err != nil {
-		return events, err
-	}
 	return events, nil
+}
+
+// LogEvents appends recorded events to the job's event log (see bulk.ExecStore).
+func (s *JobStore) LogEvents(ctx context.Context, jobID string, events []bulk.Event, expires time.Time) error {
+	return s.putEvents(ctx, jobID, events, expires)
 }
 
 // eventsPerItem bounds the events one event-log item holds (about 350 bytes each: far under the
@@ -596,9 +598,11 @@ func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.Jo
 
 // AbortBatches cancels the non-terminal devices of batches that no executor will run.
 func (s *JobStore) AbortBatches(ctx context.Context, jobID string, batches []int, status bulk.JobStatus, reason string) ([]bulk.Event, error) {
-	if _, err := s.RequestStop(ctx, jobID, status); err != nil && !errors.Is(err, bulk.ErrJobFinished) {
+	job, err := s.RequestStop(ctx, jobID, status)
+	if err != nil && !errors.Is(err, bulk.ErrJobFinished) {
 		return nil, err
 	}
+	expires := job.ExpiresAt
 	if status == bulk.JobFailed {
 		_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(s.table), Key: jobKey(jobID),
@@ -629,6 +633,9 @@ func (s *JobStore) AbortBatches(ctx context.Context, jobID string, batches []int
 			evs, err := s.Record(ctx, jobID, b, changes)
 			if errors.Is(err, bulk.ErrStateChanged) && attempt < 5 {
 				continue
+			}
+			if err == nil {
+				err = s.LogEvents(ctx, jobID, evs, expires)
 			}
 			if err != nil {
 				return events, err
