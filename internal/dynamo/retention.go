@@ -216,12 +216,16 @@ func (s *RetentionStore) metaDelete(c retention.Candidate) *types.Delete {
 // last, so a purge that dies half way finds the run again.
 func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (retention.Deleted, error) {
 	var del retention.Deleted
-	// Always read the chunks: the run's own chunk count is what its writer said (an abandoned
-	// run, or a writer that did not count, may hold chunks it does not list), and a chunk left
-	// behind would keep its bytes in the counter.
-	chunks, err := chunkSizes(ctx, s.db, s.runs, c.ID)
-	if err != nil {
-		return del, err
+	// Read the chunks unless the whole output is the inline tail (a finished run whose writer
+	// stored nothing else; a run that took over a dead attempt deleted that attempt's chunks
+	// first). Otherwise the run's own chunk count is only what its writer said (an abandoned run
+	// may hold chunks it does not list), and a chunk left behind would keep its bytes counted.
+	var chunks []chunkRef
+	if c.InlineBytes == 0 || c.Bytes != c.InlineBytes {
+		var err error
+		if chunks, err = chunkSizes(ctx, s.db, s.runs, c.ID); err != nil {
+			return del, err
+		}
 	}
 	for len(chunks) > 0 || !del.Run {
 		n := min(len(chunks), maxTransactItems-2)
