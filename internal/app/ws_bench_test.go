@@ -96,6 +96,7 @@ func BenchmarkExecutorSubscribers(b *testing.B) {
 	tok := e.token(b, "viewer")
 	e.runJob(b, q, 4, nil) // warm up connections and the simulator
 	var total [2]time.Duration
+	before := e.pub.Stats()
 	for b.Loop() {
 		for i, subs := range []int{0, 10} {
 			var clients []*wsClient
@@ -123,6 +124,9 @@ func BenchmarkExecutorSubscribers(b *testing.B) {
 	b.ReportMetric(float64(total[0].Milliseconds())/n, "ms/job-0subs")
 	b.ReportMetric(float64(total[1].Milliseconds())/n, "ms/job-10subs")
 	b.ReportMetric(float64(total[1])/float64(total[0]), "ratio")
+	if st := e.pub.Stats(); st.Sent > before.Sent {
+		b.ReportMetric(float64(st.Posts-before.Posts)/float64(st.Sent-before.Sent), "messages/event")
+	}
 }
 
 // BenchmarkPushLatency measures, over a 1,000-device job, the time from a device's terminal state

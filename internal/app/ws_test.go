@@ -171,7 +171,24 @@ func (e *wsEnv) dial(t testing.TB, token string) (*wsClient, *http.Response, err
 			if err != nil {
 				return
 			}
-			r := received{at: time.Now(), raw: data}
+			now := time.Now()
+			if len(data) > live.MaxFrameBytes {
+				t.Errorf("a %d-byte message exceeds the %d-byte frame", len(data), live.MaxFrameBytes)
+			}
+			// A burst of events comes as one events message: each is handled on its own.
+			var batch struct {
+				Type   string            `json:"type"`
+				Events []json.RawMessage `json:"events"`
+			}
+			if json.Unmarshal(data, &batch) == nil && batch.Type == live.TypeEvents {
+				for _, ev := range batch.Events {
+					r := received{at: now, raw: ev}
+					_ = json.Unmarshal(ev, &r.msg)
+					cl.in <- r
+				}
+				continue
+			}
+			r := received{at: now, raw: data}
 			_ = json.Unmarshal(data, &r.msg)
 			cl.in <- r
 		}

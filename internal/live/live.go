@@ -41,7 +41,14 @@ const (
 	TypeSnapshot     = "snapshot"
 	TypeUnsubscribed = "unsubscribed"
 	TypeError        = "error"
+	// TypeEvents is several events of one job in one message, in order: {"type":"events",
+	// "job_id":"…","events":[{"type":"bulk_progress",…},…]}. A single event is sent bare.
+	TypeEvents = "events"
 )
+
+// EventsBudget is the size the events of one TypeEvents message stay under, leaving room below
+// MaxFrameBytes for its envelope.
+const EventsBudget = 28 << 10
 
 // Errors of the stores, the poster and the server.
 var (

@@ -47,8 +47,10 @@ type Options struct {
 
 // Stats counts deliveries since the publisher started.
 type Stats struct {
-	// Sent counts messages posted.
+	// Sent counts events posted.
 	Sent int64
+	// Posts counts messages posted (an events message carries several events).
+	Posts int64
 	// Failed counts messages that could not be posted (not counting gone connections).
 	Failed int64
 	// Gone counts connections found gone and deleted.
@@ -80,7 +82,7 @@ type Publisher struct {
 	// what they missed, even if the job sends nothing after that.
 	trailing map[string]time.Time
 
-	sent, failed, gone, dropped, lookupErrs atomic.Int64
+	sent, posts, failed, gone, dropped, lookupErrs atomic.Int64
 }
 
 // jobSubs is a job's cached subscriber list and the events delivered since it was read: a
@@ -93,9 +95,8 @@ type jobSubs struct {
 }
 
 type message struct {
-	seq int64
-	// device orders messages: one device's messages are posted one after another, different
-	// devices' at once; a job-level message (job_done, device "") waits for all before it.
+	seq    int64
+	job    string
 	device string
 	data   []byte
 }
@@ -186,7 +187,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 // Stats returns the delivery counters.
 func (p *Publisher) Stats() Stats {
-	return Stats{Sent: p.sent.Load(), Failed: p.failed.Load(), Gone: p.gone.Load(), Dropped: p.dropped.Load(), LookupErrors: p.lookupErrs.Load()}
+	return Stats{Sent: p.sent.Load(), Posts: p.posts.Load(), Failed: p.failed.Load(), Gone: p.gone.Load(), Dropped: p.dropped.Load(), LookupErrors: p.lookupErrs.Load()}
 }
 
 func (p *Publisher) loop() {
@@ -278,7 +279,7 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 		if _, ok := byJob[ev.JobID]; !ok {
 			jobs = append(jobs, ev.JobID)
 		}
-		byJob[ev.JobID] = append(byJob[ev.JobID], message{seq: ev.Seq, device: ev.DeviceID, data: data})
+		byJob[ev.JobID] = append(byJob[ev.JobID], message{seq: ev.Seq, job: ev.JobID, device: ev.DeviceID, data: data})
 	}
 	for _, job := range jobs {
 		msgs := byJob[job]
@@ -361,70 +362,39 @@ func (p *Publisher) send(perConn map[string][]message) {
 	}
 }
 
-// sendConn posts msgs to conn: each device's messages in order, different devices' at once
-// (bounded by sem), a job-level message after everything before it. It reports whether the
-// connection is gone (and deleted).
+// sendConn posts msgs to conn, in order, several to a message: a run of consecutive events of
+// one job goes as one TypeEvents message of at most live.EventsBudget bytes of events (a lone
+// event bare), so a burst of progress costs a few posts per subscriber, not one per event. It
+// reports whether the connection is gone (and deleted).
 func (p *Publisher) sendConn(ctx context.Context, conn string, msgs []message, sem chan struct{}) bool {
-	var isGone atomic.Bool
-	post := func(m message) {
-		if isGone.Load() {
-			p.failed.Add(1)
-			return
-		}
+	isGone := false
+	sent := 0
+	for _, f := range frames(msgs) {
+		sem <- struct{}{}
 		pctx, cancel := context.WithTimeout(ctx, p.opts.PostTimeout)
-		err := p.opts.Poster.Post(pctx, conn, m.data)
+		err := p.opts.Poster.Post(pctx, conn, f.data)
 		cancel()
+		<-sem
 		switch {
 		case err == nil:
-			p.sent.Add(1)
+			p.posts.Add(1)
+			p.sent.Add(int64(f.events))
+			sent += f.events
+			continue
 		case errors.Is(err, live.ErrGone):
-			if isGone.CompareAndSwap(false, true) {
-				p.gone.Add(1)
-			} else {
-				p.failed.Add(1)
-			}
+			isGone = true
+			p.gone.Add(1)
+			sent += f.events // what follows is counted as failed
 		default:
-			p.failed.Add(1)
+			p.failed.Add(int64(f.events))
+			sent += f.events
 			p.opts.Logger.Warn("push: post failed", "connection_id", conn, "err", err)
-		}
-	}
-	for len(msgs) > 0 && !isGone.Load() {
-		// The segment up to the next job-level message.
-		n := slices.IndexFunc(msgs, func(m message) bool { return m.device == "" })
-		if n == 0 {
-			post(msgs[0])
-			msgs = msgs[1:]
 			continue
 		}
-		if n < 0 {
-			n = len(msgs)
-		}
-		var chains [][]message
-		idx := map[string]int{}
-		for _, m := range msgs[:n] {
-			i, ok := idx[m.device]
-			if !ok {
-				i = len(chains)
-				idx[m.device] = i
-				chains = append(chains, nil)
-			}
-			chains[i] = append(chains[i], m)
-		}
-		msgs = msgs[n:]
-		var wg sync.WaitGroup
-		for _, chain := range chains {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				for _, m := range chain {
-					post(m)
-				}
-			}()
-		}
-		wg.Wait()
+		break
 	}
-	if !isGone.Load() {
+	msgs = msgs[sent:]
+	if !isGone {
 		return false
 	}
 	p.failed.Add(int64(len(msgs)))
@@ -434,4 +404,48 @@ func (p *Publisher) sendConn(ctx context.Context, conn string, msgs []message, s
 		p.opts.Logger.Warn("push: delete gone connection", "connection_id", conn, "err", err)
 	}
 	return true
+}
+
+// frame is one message to post: the encoded events it carries.
+type frame struct {
+	data   []byte
+	events int
+}
+
+// frames packs msgs, in order, into messages: consecutive events of one job share a
+// live.TypeEvents message up to live.EventsBudget bytes of events; a message holding one event
+// is that event, bare.
+func frames(msgs []message) []frame {
+	var out []frame
+	for len(msgs) > 0 {
+		n, size := 1, len(msgs[0].data)
+		for n < len(msgs) && msgs[n].job == msgs[0].job && size+len(msgs[n].data)+1 <= live.EventsBudget {
+			size += len(msgs[n].data) + 1
+			n++
+		}
+		if n == 1 {
+			out = append(out, frame{data: msgs[0].data, events: 1})
+		} else {
+			b := make([]byte, 0, size+64+len(msgs[0].job))
+			b = append(b, `{"type":"`+live.TypeEvents+`","job_id":`...)
+			b, _ = appendJSONString(b, msgs[0].job)
+			b = append(b, `,"events":[`...)
+			for i, m := range msgs[:n] {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, m.data...)
+			}
+			b = append(b, "]}"...)
+			out = append(out, frame{data: b, events: n})
+		}
+		msgs = msgs[n:]
+	}
+	return out
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	q, err := json.Marshal(s)
+	return append(b, q...), err
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,11 +45,13 @@ func (f *fakeSubs) DeleteConnection(_ context.Context, id string) error {
 	return nil
 }
 
-// fakePoster records what each connection got; connections in gone answer ErrGone.
+// fakePoster records what each connection got, unpacking events messages; connections in gone
+// answer ErrGone.
 type fakePoster struct {
-	mu   sync.Mutex
-	got  map[string][]bulk.Event
-	gone map[string]bool
+	mu    sync.Mutex
+	got   map[string][]bulk.Event
+	posts map[string]int
+	gone  map[string]bool
 }
 
 func (f *fakePoster) Post(_ context.Context, conn string, data []byte) error {
@@ -55,6 +59,33 @@ func (f *fakePoster) Post(_ context.Context, conn string, data []byte) error {
 	defer f.mu.Unlock()
 	if f.gone[conn] {
 		return live.ErrGone
+	}
+	if len(data) > live.MaxFrameBytes {
+		return fmt.Errorf("a %d-byte message exceeds the frame", len(data))
+	}
+	var head struct {
+		Type   string       `json:"type"`
+		JobID  string       `json:"job_id"`
+		Events []bulk.Event `json:"events"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return err
+	}
+	if f.posts == nil {
+		f.posts = map[string]int{}
+	}
+	f.posts[conn]++
+	if head.Type == live.TypeEvents {
+		if len(head.Events) < 2 {
+			return fmt.Errorf("an events message with %d events (one is sent bare)", len(head.Events))
+		}
+		for _, ev := range head.Events {
+			if ev.JobID != head.JobID {
+				return fmt.Errorf("event of job %s in a message of job %s", ev.JobID, head.JobID)
+			}
+		}
+		f.got[conn] = append(f.got[conn], head.Events...)
+		return nil
 	}
 	var ev bulk.Event
 	if err := json.Unmarshal(data, &ev); err != nil {
@@ -251,5 +282,41 @@ func TestPublisherTrailingRefresh(t *testing.T) {
 	}
 	if got := len(poster.got["a"]); got != 2 {
 		t.Errorf("a got %d events, want 2 (no repeats)", got)
+	}
+}
+
+func TestPublisherPacksBurstsIntoFewMessages(t *testing.T) {
+	subs := &fakeSubs{subs: map[string][]string{"j": {"a", "b"}}}
+	poster := &fakePoster{got: map[string][]bulk.Event{}}
+	p := newTestPublisher(t, subs, poster)
+	var evs []bulk.Event
+	for i := range 500 {
+		ev := progress("j", fmt.Sprintf("device-%04d", i%50), int64(i+1))
+		ev.Reason = strings.Repeat("r", 100) // about 250 bytes an event: 500 need several messages
+		evs = append(evs, ev)
+	}
+	evs = append(evs, bulk.Event{Type: bulk.EventJobDone, JobID: "j", Status: "completed", Seq: 501})
+	p.Publish(context.Background(), evs)
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	poster.mu.Lock()
+	defer poster.mu.Unlock()
+	for _, conn := range []string{"a", "b"} {
+		got := poster.got[conn]
+		if len(got) != 501 {
+			t.Fatalf("%s got %d events, want 501", conn, len(got))
+		}
+		for i, ev := range got {
+			if ev.Seq != int64(i+1) {
+				t.Fatalf("%s: event %d has seq %d: out of order", conn, i, ev.Seq)
+			}
+		}
+		if n := poster.posts[conn]; n < 2 || n > 10 {
+			t.Errorf("%s: %d posts for 501 events, want a few messages under the frame limit", conn, n)
+		}
+	}
+	if st := p.Stats(); st.Sent != 1002 || st.Failed != 0 || int(st.Posts) != poster.posts["a"]+poster.posts["b"] {
+		t.Errorf("stats %+v, want 1002 events sent in %d posts", st, poster.posts["a"]+poster.posts["b"])
 	}
 }

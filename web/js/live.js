@@ -98,8 +98,11 @@ export class JobFeed {
         return;
       }
       if (m.job_id && m.job_id !== this.jobId) return;
-      this.events++;
-      this.onMessage(m);
+      // A burst of events comes as one "events" message holding them in order.
+      for (const e of m.type === "events" ? m.events || [] : [m]) {
+        this.events++;
+        this.onMessage(e);
+      }
     };
     ws.onclose = () => {
       if (this.ws !== ws) return;
@@ -120,8 +123,8 @@ export class JobFeed {
         if (m.job) this.applyJob(m.job);
         let thin = false;
         for (const d of m.devices || []) {
-          // Snapshot entries carry status and run id, not duration or output digest: a device that
-          // finished before we subscribed gets those from the device list.
+          // Snapshot entries carry duration and output digest; an older server's lack them, and a
+          // device that finished before we subscribed then gets them from the device list.
           if (this.applyDevice(d) && TERMINAL.includes(d.status) && d.duration_ms === undefined) thin = true;
         }
         if (thin) this.refreshDevicesSoon();
