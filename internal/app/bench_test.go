@@ -252,6 +252,7 @@ func BenchmarkEnqueue10000(b *testing.B) {
 		}(d)
 	}
 	wg.Wait()
+	ops0 := e.writes.snapshot()
 	b.ResetTimer()
 	for range b.N {
 		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: ids}, "bench@example.com", false)
@@ -263,4 +264,5 @@ func BenchmarkEnqueue10000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/enqueue")
+	b.Logf("DynamoDB requests of %d enqueues (per device):\n%s", b.N, e.writes.report(ops0, n*b.N))
 }
