@@ -48,7 +48,7 @@ const (
 
 // EventsBudget is the size the events of one TypeEvents message stay under, leaving room below
 // MaxFrameBytes for its envelope.
-const EventsBudget = 28 << 10
+const EventsBudget = 16 << 10
 
 // Errors of the stores, the poster and the server.
 var (
