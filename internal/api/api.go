@@ -99,6 +99,7 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/runs/{id}", auth.Viewer, s.getRun)
 	s.route("GET /v1/runs/{id}/output", auth.Viewer, s.runOutput)
 
+	s.route("GET /v1/bulk", auth.Viewer, s.listBulk)
 	s.route("POST /v1/bulk", auth.Operator, s.createBulk)
 	s.route("GET /v1/bulk/{job_id}", auth.Viewer, s.getBulk)
 	s.route("GET /v1/bulk/{job_id}/devices", auth.Viewer, s.bulkDevices)

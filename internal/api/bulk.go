@@ -23,6 +23,8 @@ type Bulk interface {
 // Jobs reads jobs; the DynamoDB job store implements it.
 type Jobs interface {
 	GetJob(ctx context.Context, id string) (bulk.Job, error)
+	// ListJobs returns jobs newest first, at most limit, after cursor.
+	ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error)
 	Devices(ctx context.Context, jobID, cursor string, limit int) ([]bulk.DeviceState, string, error)
 	Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error)
 }
@@ -208,6 +210,28 @@ func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity
 }
 
 // jobDevices is the body of GET /v1/bulk/{job_id}/devices.
+type jobList struct {
+	Items []bulk.JobSummary `json:"items"`
+	Next  string            `json:"next,omitempty"`
+}
+
+// listBulk answers the jobs, newest first, a page at a time.
+func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	limit, ok := s.limitParam(w, r, 50, 200)
+	if !ok {
+		return
+	}
+	items, next, err := s.opts.Jobs.ListJobs(r.Context(), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.failBulk(w, r, err, "cursor")
+		return
+	}
+	if items == nil {
+		items = []bulk.JobSummary{}
+	}
+	WriteJSON(w, http.StatusOK, jobList{Items: items, Next: next})
+}
+
 type jobDevices struct {
 	Items []bulk.DeviceState `json:"items"`
 	Next  string             `json:"next,omitempty"`

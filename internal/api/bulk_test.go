@@ -139,6 +139,31 @@ func TestBulkAccepted(t *testing.T) {
 	if r.Status != http.StatusAccepted {
 		t.Errorf("cancel: %d %s", r.Status, r.Body)
 	}
+
+	// The job list: newest first, a page at a time, to every viewer.
+	var list struct {
+		Items []bulk.JobSummary `json:"items"`
+		Next  string            `json:"next"`
+	}
+	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/bulk?limit=2", "", nil)
+	r.JSON(t, &list)
+	if r.Status != 200 || len(list.Items) != 2 || list.Next == "" {
+		t.Fatalf("job list: %d %s, want 2 jobs and a cursor", r.Status, r.Body)
+	}
+	if first := list.Items[0]; first.ID != run.JobID || first.Command != "show clock" || first.DeviceCount != 1 || first.RequestedBy != "operator@example.com" {
+		t.Errorf("newest job %+v, want the single run's", first)
+	}
+	if second := list.Items[1]; second.ID != acc.JobID || second.RequestedBy != "noc-robot" || second.Status != bulk.JobQueued {
+		t.Errorf("second job %+v, want the admin's", second)
+	}
+	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/bulk?limit=2&cursor="+list.Next, "", nil)
+	r.JSON(t, &list)
+	if r.Status != 200 || len(list.Items) != 1 || list.Items[0].DeviceCount != 120 || list.Items[0].CreatedAt.IsZero() {
+		t.Errorf("job list page 2: %d %s, want the 120-device job", r.Status, r.Body)
+	}
+	if r = e.do("", "GET", "/v1/bulk", "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("job list without a token: %d, want 401", r.Status)
+	}
 }
 
 func (e *env) doJob(t *testing.T, id string) (bulk.Job, int) {
@@ -227,6 +252,10 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 		{name: "get run bad id", method: "GET", path: "/v1/runs/a%20b", status: 400, field: "id"},
 		{name: "get run unknown", method: "GET", path: "/v1/runs/nojob.d1", status: 404, field: "id"},
 		{name: "run output unknown", method: "GET", path: "/v1/runs/nojob.d1/output", status: 404, field: "id"},
+		{name: "job list bad cursor", method: "GET", path: "/v1/bulk?cursor=" + b64(`{"pk":"JOB#x","sk":"META","gsi1pk":"OTHER","gsi1sk":"x"}`), status: 400, field: "cursor"},
+		{name: "job list cursor not base64", method: "GET", path: "/v1/bulk?cursor=not!base64", status: 400, field: "cursor"},
+		{name: "job list limit zero", method: "GET", path: "/v1/bulk?limit=0", status: 400, field: "limit"},
+		{name: "job list limit too big", method: "GET", path: "/v1/bulk?limit=201", status: 400, field: "limit"},
 		{name: "device runs bad cursor", method: "GET", path: "/v1/devices/d1/runs?cursor=" + b64(`{"pk":"RUN#x","sk":"META","evil":"1"}`), status: 400, field: "cursor"},
 		{name: "device runs bad limit", method: "GET", path: "/v1/devices/d1/runs?limit=0", status: 400, field: "limit"},
 		{name: "device runs unknown device", method: "GET", path: "/v1/devices/ghost/runs", status: 404, field: "id"},

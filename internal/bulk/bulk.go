@@ -216,6 +216,19 @@ type Job struct {
 	ExpiresAt time.Time `json:"-"`
 }
 
+// JobSummary is a job as the job list shows it: what ran, by whom, on how many devices, and how
+// it stands (the counts are in the job itself).
+type JobSummary struct {
+	ID          string     `json:"job_id"`
+	Command     string     `json:"command"`
+	RequestedBy string     `json:"requested_by"`
+	DeviceCount int        `json:"device_count"`
+	Status      JobStatus  `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}
+
 // DeviceState is one device's place in a job.
 type DeviceState struct {
 	DeviceID string     `json:"device_id"`

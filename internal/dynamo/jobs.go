@@ -62,6 +62,8 @@ func NewJobStore(db API, table string) (*JobStore, error) {
 type jobItem struct {
 	PK              string         `dynamodbav:"pk"`
 	SK              string         `dynamodbav:"sk"`
+	GSI1PK          string         `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK          string         `dynamodbav:"gsi1sk,omitempty"`
 	ID              string         `dynamodbav:"id"`
 	Command         string         `dynamodbav:"command"`
 	RequestedBy     string         `dynamodbav:"requested_by"`
@@ -163,7 +165,7 @@ type batchItem struct {
 // CreateJob writes the job and its batch items (BatchWriteItem, 25 a call).
 func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string, sent int) error {
 	it := jobItem{
-		PK: jobPrefix + j.ID, SK: jobMetaSK, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
+		PK: jobPrefix + j.ID, SK: jobMetaSK, GSI1PK: jobListPK, GSI1SK: j.CreatedAt.UTC().Format(timeLayout) + "#" + j.ID, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
 		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
 		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt),
 	}
@@ -209,6 +211,62 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 // batchWrite writes requests 25 at a time, retrying unprocessed items with backoff.
 func (s *JobStore) batchWrite(ctx context.Context, writes []types.WriteRequest) error {
 	return batchWrite(ctx, s.db, s.table, writes)
+}
+
+// jobListPK is the by_created index partition of every job.
+const jobListPK = "JOBS"
+
+// ListJobs returns jobs newest first, at most limit, after cursor (see api.Jobs).
+func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error) {
+	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
+	if !ok || (start != nil && !isJobIndexKey(start)) {
+		return nil, "", bulk.ErrBadCursor
+	}
+	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(jobListPK))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, "", fmt.Errorf("build query: %w", err)
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexJobsByCreated),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("query jobs: %w", err)
+	}
+	var items []jobItem
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+		return nil, "", fmt.Errorf("unmarshal jobs: %w", err)
+	}
+	now := s.now().Unix()
+	jobs := make([]bulk.JobSummary, 0, len(items))
+	for _, it := range items {
+		if it.ExpiresAt > 0 && it.ExpiresAt <= now {
+			continue // expired, waiting for TTL
+		}
+		jobs = append(jobs, bulk.JobSummary{ID: it.ID, Command: it.Command, RequestedBy: it.RequestedBy, DeviceCount: it.DeviceCount,
+			Status: bulk.JobStatus(it.Status), Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt})
+	}
+	next, err := encodeCursor(out.LastEvaluatedKey)
+	if err != nil {
+		return nil, "", err
+	}
+	return jobs, next, nil
+}
+
+// isJobIndexKey reports whether key is a by_created position: the four key attributes with the
+// layout's values (a forged or foreign cursor would make DynamoDB fail).
+func isJobIndexKey(key map[string]types.AttributeValue) bool {
+	str := func(name string) string {
+		v, _ := key[name].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), jobPrefix) && len(str(resources.AttrPK)) > len(jobPrefix) &&
+		str(resources.AttrSK) == jobMetaSK && str(resources.AttrGSI1PK) == jobListPK && str(resources.AttrGSI1SK) != ""
 }
 
 // GetJob returns a job's summary; bulk.ErrJobNotFound when there is none.

@@ -46,6 +46,10 @@ var runAttributes = []string{
 	"finished_at", "connect_ms", "auth_ms", "first_byte_ms", "total_ms", "expires_at", "tail_size",
 }
 
+// jobListAttributes are a job's fields the job list shows: none that change with progress, so
+// recording progress never writes the index.
+var jobListAttributes = []string{"id", "command", "requested_by", "device_count", "status", "created_at", "finished_at", "error", "expires_at"}
+
 // purgeAttributes are what the purges read from the by_day index: runs due by age and the
 // changed byte counters.
 var purgeAttributes = []string{"id", "device_id", "job_id", "status", "created_at", "bytes", "chunks", "tail_size"}
@@ -103,6 +107,9 @@ const (
 	IndexRunsByDevice = "by_device"
 	// IndexRunsByDay lists runs created on one UTC day, so the age purge reads only what is due.
 	IndexRunsByDay = "by_day"
+	// IndexJobsByCreated lists bulk jobs newest first (one partition: jobs are created at the
+	// pace of people and scripts, far below a partition's 1,000 writes a second).
+	IndexJobsByCreated = "by_created"
 )
 
 var (
@@ -147,6 +154,9 @@ func Tables() []Table {
 		{
 			LogicalID: JobsTable, EnvVar: "NET_AUTO_JOBS_TABLE", Suffix: "jobs",
 			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+			Indexes: []Index{
+				{Name: IndexJobsByCreated, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}, Include: jobListAttributes},
+			},
 		},
 		{
 			LogicalID: ConnectionsTable, EnvVar: "NET_AUTO_CONNECTIONS_TABLE", Suffix: "connections",

@@ -141,6 +141,16 @@ try {
     await shot(page, "11-group-by-output");
   });
 
+  await step(page, "recent jobs lists the jobs from the API, newest first", async () => {
+    await page.locator("details.recent summary").click();
+    const items = page.locator("details.recent li a code");
+    await items.first().waitFor();
+    const commands = await items.allInnerTexts();
+    assert(commands[0] === "uname -r" && commands.includes("seq 40"), `recent jobs: ${JSON.stringify(commands)}`);
+    await shot(page, "11b-recent-jobs");
+    await page.locator("details.recent summary").click();
+  });
+
   await step(page, "cancel a job", async () => {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
     // The slow device first, then the rest: with one device at a time the others wait behind it.

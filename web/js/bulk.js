@@ -5,22 +5,6 @@ import { html } from "./html.js";
 import { post, identity, can } from "./api.js";
 import { Modal, FieldError, Link } from "./ui.js";
 
-const RECENT_KEY = "netauto.recentJobs";
-
-/** recentJobs lists the jobs started from this browser, newest first. */
-export function recentJobs() {
-  try {
-    return JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
-  } catch {
-    return [];
-  }
-}
-
-function remember(job) {
-  const list = [job, ...recentJobs().filter((j) => j.job_id !== job.job_id)].slice(0, 20);
-  localStorage.setItem(RECENT_KEY, JSON.stringify(list));
-}
-
 export function BulkModal({ deviceIds, onClose, flash }) {
   const me = identity();
   const admin = can("admin");
@@ -46,7 +30,6 @@ export function BulkModal({ deviceIds, onClose, flash }) {
     if (admin && f.requested_by && f.requested_by !== (me && me.email)) body.requested_by = f.requested_by;
     try {
       const acc = await post("/v1/bulk", body);
-      remember({ job_id: acc.job_id, command: f.command.trim(), device_count: acc.device_count, at: new Date().toISOString() });
       onClose();
       flash({
         kind: "ok", focus: true,

@@ -3,14 +3,13 @@
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { loadConfig, restoreToken, identity, onAuthChange, can } from "./api.js";
+import { loadConfig, restoreToken, identity, onAuthChange, can, get } from "./api.js";
 import { SignIn, finishCognito, signOut } from "./auth.js";
-import { Link, navigate } from "./ui.js";
+import { Link, navigate, StatusBadge, fmtAgo } from "./ui.js";
 import { DevicesPage } from "./devices.js";
 import { JobPage } from "./job.js";
 import { RunPage, DevicePage } from "./run.js";
 import { RetentionPage } from "./retention.js";
-import { recentJobs } from "./bulk.js";
 
 function useRoute() {
   const [search, setSearch] = useState(location.search);
@@ -36,12 +35,25 @@ function Flash({ flash, onDismiss }) {
     <button class="icon" aria-label="Dismiss message" onClick=${onDismiss}>×</button></div>`;
 }
 
+// RecentJobs lists the newest jobs (GET /v1/bulk), whoever started them, read when opened.
 function RecentJobs() {
-  const jobs = recentJobs();
-  if (!jobs.length) return null;
-  return html`<details class="recent"><summary>Recent jobs</summary><ul>
-    ${jobs.map((j) => html`<li><${Link} to=${"?job=" + encodeURIComponent(j.job_id)}><code>${j.command}</code></${Link}>
-      <span class="muted small"> ${j.device_count} devices · ${new Date(j.at).toLocaleTimeString()}</span></li>`)}</ul></details>`;
+  const [state, setState] = useState({ jobs: null, error: "" });
+  async function load(ev) {
+    if (!ev.currentTarget.open) return;
+    try {
+      const page = await get("/v1/bulk?limit=15");
+      setState({ jobs: page.items, error: "" });
+    } catch (e) {
+      setState({ jobs: null, error: e.message });
+    }
+  }
+  return html`<details class="recent" onToggle=${load}><summary>Recent jobs</summary><ul>
+    ${state.error && html`<li class="error">${state.error}</li>`}
+    ${!state.error && !state.jobs && html`<li class="muted small">Loading…</li>`}
+    ${state.jobs && !state.jobs.length && html`<li class="muted small">No jobs yet.</li>`}
+    ${(state.jobs || []).map((j) => html`<li><${Link} to=${"?job=" + encodeURIComponent(j.job_id)}><code>${j.command}</code></${Link}>
+      <span class="muted small"> ${j.device_count} devices · ${j.requested_by} · ${fmtAgo(j.created_at)}</span>
+      <span class="small"> <${StatusBadge} status=${j.status} /></span></li>`)}</ul></details>`;
 }
 
 function App({ initialMessage }) {

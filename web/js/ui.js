@@ -8,13 +8,15 @@ export const STATUSES = {
   queued: "○", running: "◔", succeeded: "✓", failed: "✗", timed_out: "◷", unreachable: "⊘",
   auth_failed: "⚷", host_key_mismatch: "⚠", cancelled: "–",
 };
+// JOB_GLYPHS are the glyphs of job statuses that are not device statuses.
+const JOB_GLYPHS = { completed: "✓", stopped: "■" };
 export const TERMINAL = ["succeeded", "failed", "timed_out", "unreachable", "auth_failed", "host_key_mismatch", "cancelled"];
 
 export function StatusBadge({ status, reason }) {
   if (!status) return html`<span class="muted">never run</span>`;
   const label = status.replace(/_/g, " ");
   return html`<span class=${"badge s-" + status} title=${reason ? `${label}: ${reason}` : label}>
-    <span aria-hidden="true">${STATUSES[status] || "•"}</span> ${label}</span>`;
+    <span aria-hidden="true">${STATUSES[status] || JOB_GLYPHS[status] || "•"}</span> ${label}</span>`;
 }
 
 /** navigate changes the route (the query string) without a reload. */
