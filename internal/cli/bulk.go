@@ -405,7 +405,41 @@ its output.`,
 }
 
 func (a *app) jobCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "job", Short: "Show, cancel or wait for a bulk job"}
+	cmd := &cobra.Command{Use: "job", Short: "List, show, cancel or wait for bulk jobs"}
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the newest jobs, whoever started them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 200 {
+				return fmt.Errorf("--limit must be from 1 to 200")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var page struct {
+				Items []JobSummary `json:"items"`
+			}
+			if err := c.Do(cmd.Context(), "GET", "/bulk", url.Values{"limit": {strconv.Itoa(limit)}}, nil, "", &page); err != nil {
+				return fmt.Errorf("list jobs: %w", err)
+			}
+			if a.json {
+				if page.Items == nil {
+					page.Items = []JobSummary{}
+				}
+				return a.printJSON(page.Items)
+			}
+			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSTATUS\tDEVICES\tREQUESTED BY\tCREATED\tCOMMAND")
+			for _, j := range page.Items {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Status, j.DeviceCount, j.RequestedBy, j.CreatedAt.Local().Format("2006-01-02 15:04:05"), j.Command)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 20, "how many jobs (1-200)")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a job's summary and counts",
@@ -459,7 +493,7 @@ func (a *app) jobCommand() *cobra.Command {
 	}
 	wait.Flags().StringVar(&rf.out, "out", "", "write each device's output to DIR/<device>.txt")
 	wait.Flags().BoolVarP(&a.yes, "yes", "y", false, "on Ctrl-C cancel the job without asking")
-	cmd.AddCommand(show, cancel, wait)
+	cmd.AddCommand(list, show, cancel, wait)
 	return cmd
 }
 

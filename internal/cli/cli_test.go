@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -248,6 +249,27 @@ func TestCLI(t *testing.T) {
 		r = e.run(t, cmd{args: []string{"job", "wait", failedJob}})
 		if r.code != cli.ExitFailed || !strings.Contains(r.stdout, refusing) || !strings.Contains(r.stderr, "1 of 2 devices did not succeed") {
 			t.Errorf("job wait = %d %q %q", r.code, r.stdout, r.stderr)
+		}
+		r = e.run(t, cmd{args: []string{"job", "list", "--limit", "200", "--json"}})
+		var jobs []cli.JobSummary
+		if err := json.Unmarshal([]byte(r.stdout), &jobs); err != nil || r.code != 0 {
+			t.Fatalf("job list --json = %d %q (%v)", r.code, r.stdout, err)
+		}
+		found := slices.IndexFunc(jobs, func(j cli.JobSummary) bool { return j.ID == failedJob })
+		if found < 0 || jobs[found].DeviceCount != 2 || jobs[found].Command != "show clock" {
+			t.Errorf("job list lacks %s: %+v", failedJob, jobs)
+		}
+		for i := 1; i < len(jobs); i++ {
+			if jobs[i].CreatedAt.After(jobs[i-1].CreatedAt) {
+				t.Errorf("job list not newest first at %d: %s after %s", i, jobs[i].CreatedAt, jobs[i-1].CreatedAt)
+			}
+		}
+		r = e.run(t, cmd{args: []string{"job", "list"}})
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "JOB") || !strings.Contains(r.stdout, "show clock") {
+			t.Errorf("job list = %d %q", r.code, r.stdout)
+		}
+		if r = e.run(t, cmd{args: []string{"job", "list", "--limit", "0"}}); r.code == 0 || !strings.Contains(r.stderr, "--limit") {
+			t.Errorf("job list --limit 0 = %d %q, want an error naming --limit", r.code, r.stderr)
 		}
 	})
 

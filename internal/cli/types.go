@@ -92,6 +92,18 @@ type Options struct {
 	MaxErrors      string `json:"max_errors,omitempty"`
 }
 
+// JobSummary is one job of the job list.
+type JobSummary struct {
+	ID          string     `json:"job_id"`
+	Command     string     `json:"command"`
+	RequestedBy string     `json:"requested_by"`
+	DeviceCount int        `json:"device_count"`
+	Status      string     `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}
+
 // Job is a bulk job's summary.
 type Job struct {
 	JobID           string         `json:"job_id"`
