@@ -42,7 +42,7 @@ func TestLastRuns(t *testing.T) {
 		if r.status == run.Failed {
 			started.Reason = "exit_status"
 		}
-		if err := runs.Finish(ctx, started, 0, []byte("out\n")); err != nil {
+		if err := runs.Finish(ctx, started, []byte("out\n")); err != nil {
 			t.Fatalf("finish %s: %v", rr.ID, err)
 		}
 	}

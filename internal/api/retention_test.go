@@ -54,7 +54,7 @@ func TestRetentionRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Status = run.Succeeded
-	if err := runs.Finish(ctx, r, 0, []byte("12:00")); err != nil {
+	if err := runs.Finish(ctx, r, []byte("12:00")); err != nil {
 		t.Fatal(err)
 	}
 

@@ -194,7 +194,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		calls0, items0, ops0 := e.writes.calls.Load(), e.writes.items.Load(), e.writes.snapshot()
+		ops0 := e.writes.snapshot()
 		start := time.Now()
 		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)
 		if err != nil {
@@ -205,8 +205,10 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 		if j.Counts[run.Succeeded] != n {
 			b.Fatalf("job ended %s with %v, want %d succeeded", j.Status, j.Counts, n)
 		}
-		b.ReportMetric(float64(e.writes.calls.Load()-calls0)/n, "ddb-write-calls/device")
-		b.ReportMetric(float64(e.writes.items.Load()-items0)/n, "ddb-write-items/device")
+		calls0, items0 := writes(ops0)
+		calls, items := writes(e.writes.snapshot())
+		b.ReportMetric(float64(calls-calls0)/n, "ddb-write-calls/device")
+		b.ReportMetric(float64(items-items0)/n, "ddb-write-items/device")
 		b.Logf("DynamoDB requests of the job (%s):\n%s", time.Since(start).Round(time.Millisecond), e.writes.report(ops0, n))
 
 		keep("raw", f.rawFanout(b, 256))

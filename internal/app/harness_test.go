@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,12 +320,23 @@ func withClientKey(pem string) envOption {
 	return func(o *envOptions) { o.clientKeyPEM = pem }
 }
 
-// writeCounter counts DynamoDB write requests and the items they write, and every operation's
-// calls, items and time spent waiting for DynamoDB.
+// writeCounter counts every DynamoDB operation's calls, items (of transactions and batch writes;
+// one for any other call) and time spent waiting for DynamoDB.
 type writeCounter struct {
-	calls, items atomic.Int64
-	mu           sync.Mutex
-	ops          map[string]*opStat
+	mu  sync.Mutex
+	ops map[string]*opStat
+}
+
+// writeOps are the DynamoDB operations that write.
+var writeOps = []string{"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+// writes returns the write requests and the items they wrote, from a snapshot's totals.
+func writes(ops map[string]opStat) (calls, items int64) {
+	for _, op := range writeOps {
+		calls += ops[op].Calls
+		items += ops[op].Items
+	}
+	return calls, items
 }
 
 // opStat is one DynamoDB operation's totals.
@@ -384,7 +394,7 @@ func (c *writeCounter) report(before map[string]opStat, devices int) string {
 	return b.String()
 }
 
-// countingTransport counts the DynamoDB write operations that pass through it.
+// countingTransport counts the DynamoDB operations that pass through it.
 type countingTransport struct {
 	next http.RoundTripper
 	c    *writeCounter
@@ -394,28 +404,23 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	target := r.Header.Get("X-Amz-Target")
 	op := target[strings.LastIndex(target, ".")+1:]
 	n := int64(1)
-	switch op {
-	case "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem":
-		if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.Body != nil {
-			body, err := io.ReadAll(r.Body)
-			r.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var req struct {
-				TransactItems []json.RawMessage
-				RequestItems  map[string][]json.RawMessage
-			}
-			if json.Unmarshal(body, &req) == nil {
-				n = int64(len(req.TransactItems))
-				for _, items := range req.RequestItems {
-					n += int64(len(items))
-				}
+	if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var req struct {
+			TransactItems []json.RawMessage
+			RequestItems  map[string][]json.RawMessage
+		}
+		if json.Unmarshal(body, &req) == nil {
+			n = int64(len(req.TransactItems))
+			for _, items := range req.RequestItems {
+				n += int64(len(items))
 			}
 		}
-		t.c.calls.Add(1)
-		t.c.items.Add(n)
 	}
 	start := time.Now()
 	resp, err := t.next.RoundTrip(r)

@@ -554,7 +554,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	if final.retry {
 		return deviceResult{ran: true, retry: true}
 	}
-	if err := x.Runs.Finish(context.WithoutCancel(ctx), final.run, final.seq, final.pending); err != nil {
+	if err := x.Runs.Finish(context.WithoutCancel(ctx), final.run, final.pending); err != nil {
 		if errors.Is(err, run.ErrFinished) {
 			return deviceResult{ran: true}
 		}
@@ -575,7 +575,6 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 
 type finished struct {
 	run     run.Run
-	seq     int
 	pending []byte
 	// retry is set when the run could not be attempted for a reason of ours (a store error).
 	retry bool
@@ -631,8 +630,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		ConnectMS: res.Timings.Connect.Milliseconds(), AuthMS: res.Timings.Auth.Milliseconds(),
 		FirstByteMS: res.Timings.FirstByte.Milliseconds(), TotalMS: res.Timings.Total.Milliseconds(),
 	}
-	seq, pending := sink.Pending()
-	return finished{run: r, seq: seq, pending: pending}
+	return finished{run: r, pending: sink.Pending()}
 }
 
 // jobView is the executor's cached view of its job: cancel requests and failures.

@@ -162,6 +162,15 @@ type batchItem struct {
 	ExpiresAt int64               `dynamodbav:"expires_at,omitempty"`
 }
 
+// states returns the stored state of each device of the batch.
+func (it batchItem) states() map[string]bulk.DeviceState {
+	states := make(map[string]bulk.DeviceState, len(it.Devs))
+	for id, d := range it.Devs {
+		states[id] = d.state(id, it.Batch)
+	}
+	return states
+}
+
 // CreateJob writes the job and its batch items (BatchWriteItem, 25 a call).
 func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string, sent int) error {
 	it := jobItem{
@@ -219,7 +228,7 @@ const jobListPK = "JOBS"
 // ListJobs returns jobs newest first, at most limit, after cursor (see api.Jobs).
 func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
-	if !ok || (start != nil && !isJobIndexKey(start)) {
+	if !ok || (start != nil && !isGSI1Position(start, jobPrefix, jobMetaSK, jobListPK)) {
 		return nil, "", bulk.ErrBadCursor
 	}
 	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(jobListPK))
@@ -253,20 +262,6 @@ func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bu
 		return nil, "", err
 	}
 	return jobs, next, nil
-}
-
-// isJobIndexKey reports whether key is a by_created position: the four key attributes with the
-// layout's values (a forged or foreign cursor would make DynamoDB fail).
-func isJobIndexKey(key map[string]types.AttributeValue) bool {
-	str := func(name string) string {
-		v, _ := key[name].(*types.AttributeValueMemberS)
-		if v == nil {
-			return ""
-		}
-		return v.Value
-	}
-	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), jobPrefix) && len(str(resources.AttrPK)) > len(jobPrefix) &&
-		str(resources.AttrSK) == jobMetaSK && str(resources.AttrGSI1PK) == jobListPK && str(resources.AttrGSI1SK) != ""
 }
 
 // GetJob returns a job's summary; bulk.ErrJobNotFound when there is none.
@@ -314,11 +309,7 @@ func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (ma
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return nil, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
 	}
-	states := make(map[string]bulk.DeviceState, len(it.Devs))
-	for id, d := range it.Devs {
-		states[id] = d.state(id, batch)
-	}
-	return states, nil
+	return it.states(), nil
 }
 
 // ClaimBatch takes the batch's lease until until for holder (see bulk.ExecStore): one
@@ -361,11 +352,7 @@ func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, hold
 	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
 		return bulk.Claim{}, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
 	}
-	states := make(map[string]bulk.DeviceState, len(it.Devs))
-	for id, d := range it.Devs {
-		states[id] = d.state(id, batch)
-	}
-	return bulk.Claim{States: states, First: it.Claims == 1}, nil
+	return bulk.Claim{States: it.states(), First: it.Claims == 1}, nil
 }
 
 // ReleaseBatch ends holder's lease on the batch, if it still holds it.

@@ -482,16 +482,15 @@ func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []b
 
 // Finish stores the run's terminal state together with its last, partial chunk (if any) and the
 // counter increment, in one transaction. Finishes that arrive together share transactions.
-func (s *RunStore) Finish(ctx context.Context, r run.Run, seq int, data []byte) error {
+func (s *RunStore) Finish(ctx context.Context, r run.Run, data []byte) error {
 	if !r.Status.Terminal() {
 		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
 	}
-	return s.finishes.do(ctx, &finishReq{r: r, seq: seq, data: append([]byte(nil), data...)})
+	return s.finishes.do(ctx, &finishReq{r: r, data: append([]byte(nil), data...)})
 }
 
 type finishReq struct {
 	r    run.Run
-	seq  int
 	data []byte
 }
 
@@ -512,7 +511,7 @@ func withTail(item map[string]types.AttributeValue, data []byte) {
 
 // finishItems are the transaction items of one finish: the run item, carrying the output's last
 // piece inline, and the device's counter increment for that piece.
-func (s *RunStore) finishItems(r run.Run, seq int, data []byte) ([]types.TransactWriteItem, error) {
+func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteItem, error) {
 	item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
 	if err != nil {
 		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
@@ -560,13 +559,13 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 		}
 		if len(group) == 1 || err != nil {
 			for _, i := range group {
-				errs[i] = s.finishOne(ctx, reqs[i].r, reqs[i].seq, reqs[i].data)
+				errs[i] = s.finishOne(ctx, reqs[i].r, reqs[i].data)
 			}
 		}
 		group, items, size, devices = nil, nil, 0, map[string]bool{}
 	}
 	for i, req := range reqs {
-		its, err := s.finishItems(req.r, req.seq, req.data)
+		its, err := s.finishItems(req.r, req.data)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -584,8 +583,8 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 }
 
 // finishOne stores one run's terminal state with its last chunk in one transaction.
-func (s *RunStore) finishOne(ctx context.Context, r run.Run, seq int, data []byte) error {
-	items, err := s.finishItems(r, seq, data)
+func (s *RunStore) finishOne(ctx context.Context, r run.Run, data []byte) error {
+	items, err := s.finishItems(r, data)
 	if err != nil {
 		return err
 	}
@@ -682,7 +681,7 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 // ListByDevice returns a device's runs, newest first, at most limit, after cursor.
 func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
-	if !ok || (start != nil && !isRunIndexKey(start, deviceID)) {
+	if !ok || (start != nil && !isGSI1Position(start, runPrefix, runMetaSK, devIndexPrefix+deviceID)) {
 		return nil, "", run.ErrBadCursor
 	}
 	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
@@ -739,9 +738,10 @@ func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
 	return nil
 }
 
-// isRunIndexKey reports whether key is a by_device position of this device's runs: all four key
-// attributes, with the layout's prefixes (a forged or foreign cursor would make DynamoDB fail).
-func isRunIndexKey(key map[string]types.AttributeValue, deviceID string) bool {
+// isGSI1Position reports whether key is a position in a GSI1 partition: exactly the table's and
+// the index's key attributes, with the layout's values (a forged or foreign cursor would make
+// DynamoDB fail).
+func isGSI1Position(key map[string]types.AttributeValue, pkPrefix, sk, gsiPK string) bool {
 	str := func(name string) string {
 		v, _ := key[name].(*types.AttributeValueMemberS)
 		if v == nil {
@@ -749,6 +749,6 @@ func isRunIndexKey(key map[string]types.AttributeValue, deviceID string) bool {
 		}
 		return v.Value
 	}
-	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), runPrefix) && len(str(resources.AttrPK)) > len(runPrefix) &&
-		str(resources.AttrSK) == runMetaSK && str(resources.AttrGSI1PK) == devIndexPrefix+deviceID && str(resources.AttrGSI1SK) != ""
+	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), pkPrefix) && len(str(resources.AttrPK)) > len(pkPrefix) &&
+		str(resources.AttrSK) == sk && str(resources.AttrGSI1PK) == gsiPK && str(resources.AttrGSI1SK) != ""
 }

@@ -94,11 +94,10 @@ type jobSubs struct {
 	used   time.Time
 }
 
+// message is one encoded event and the job it belongs to.
 type message struct {
-	seq    int64
-	job    string
-	device string
-	data   []byte
+	job  string
+	data []byte
 }
 
 // maxRecent bounds the events remembered per job for connections that subscribe meanwhile.
@@ -279,7 +278,7 @@ func (p *Publisher) deliver(batch []bulk.Event) {
 		if _, ok := byJob[ev.JobID]; !ok {
 			jobs = append(jobs, ev.JobID)
 		}
-		byJob[ev.JobID] = append(byJob[ev.JobID], message{seq: ev.Seq, job: ev.JobID, device: ev.DeviceID, data: data})
+		byJob[ev.JobID] = append(byJob[ev.JobID], message{job: ev.JobID, data: data})
 	}
 	for _, job := range jobs {
 		msgs := byJob[job]
@@ -426,9 +425,10 @@ func frames(msgs []message) []frame {
 		if n == 1 {
 			out = append(out, frame{data: msgs[0].data, events: 1})
 		} else {
-			b := make([]byte, 0, size+64+len(msgs[0].job))
+			job, _ := json.Marshal(msgs[0].job) // a string always encodes
+			b := make([]byte, 0, size+64+len(job))
 			b = append(b, `{"type":"`+live.TypeEvents+`","job_id":`...)
-			b, _ = appendJSONString(b, msgs[0].job)
+			b = append(b, job...)
 			b = append(b, `,"events":[`...)
 			for i, m := range msgs[:n] {
 				if i > 0 {
@@ -442,10 +442,4 @@ func frames(msgs []message) []frame {
 		msgs = msgs[n:]
 	}
 	return out
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) ([]byte, error) {
-	q, err := json.Marshal(s)
-	return append(b, q...), err
 }

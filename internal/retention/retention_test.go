@@ -118,7 +118,7 @@ func (f *fixture) seedRun(id, device string, created time.Time, status run.Statu
 			r.Bytes += int64(c)
 		}
 		r.Chunks = len(chunks)
-		if err := f.runs.Finish(ctx, r, seq, last); err != nil {
+		if err := f.runs.Finish(ctx, r, last); err != nil {
 			f.t.Fatalf("finish %s: %v", id, err)
 		}
 	} else if len(chunks) > 0 {

@@ -108,10 +108,10 @@ type Store interface {
 	// AppendChunk stores output chunk seq (from 0) of a run and adds its size to the device's
 	// byte counter, atomically; storing the same chunk twice has no effect.
 	AppendChunk(ctx context.Context, r Run, seq int, data []byte) error
-	// Finish stores the run's terminal state together with its last, partial chunk seq (data
-	// may be empty; a store may keep it inline in the run's own record), atomically.
+	// Finish stores the run's terminal state together with the output's last piece, shorter
+	// than ChunkSize (tail may be empty), atomically: the store keeps it in the run's own record.
 	// ErrFinished when the run is no longer this attempt's.
-	Finish(ctx context.Context, r Run, seq int, data []byte) error
+	Finish(ctx context.Context, r Run, tail []byte) error
 	// Get returns one run.
 	Get(ctx context.Context, id string) (Run, error)
 }
@@ -167,8 +167,8 @@ func (w *ChunkWriter) flush() error {
 	return nil
 }
 
-// Pending returns the sequence number and bytes of the partial chunk not stored yet.
-func (w *ChunkWriter) Pending() (int, []byte) { return w.seq, w.buf }
+// Pending returns the bytes of the partial chunk not stored yet: the output's tail.
+func (w *ChunkWriter) Pending() []byte { return w.buf }
 
 // Chunks is the number of chunks, counting a non-empty pending one.
 func (w *ChunkWriter) Chunks() int {

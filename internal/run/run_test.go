@@ -70,7 +70,7 @@ func TestChunkWriterDigestMatchesWholeOutput(t *testing.T) {
 			if got, want := w.Digest(), OutputDigest(out); got != want {
 				t.Errorf("streamed digest %s, want %s", got, want)
 			}
-			_, pending := w.Pending()
+			pending := w.Pending()
 			if got := append(bytes.Join(st.chunks, nil), pending...); !bytes.Equal(got, out) {
 				t.Errorf("chunks hold %d bytes, want the %d written", len(got), len(out))
 			}
