@@ -259,16 +259,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	case err != nil:
 		return Outcome{Retry: true}, fmt.Errorf("claim batch: %w", err)
 	}
-	released := false
-	release := func() {
-		if released {
-			return
-		}
-		released = true
+	release := sync.OnceFunc(func() {
 		if err := x.Jobs.ReleaseBatch(context.WithoutCancel(ctx), m.JobID, m.Batch, holder); err != nil {
 			log.Error("release batch", "err", err)
 		}
-	}
+	})
 	defer release()
 	if job.Status == JobQueued {
 		if err := x.Jobs.MarkRunning(ctx, m.JobID); err != nil {
