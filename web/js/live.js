@@ -121,13 +121,8 @@ export class JobFeed {
     switch (m.type) {
       case "snapshot": {
         if (m.job) this.applyJob(m.job);
-        let thin = false;
-        for (const d of m.devices || []) {
-          // Snapshot entries carry duration and output digest; an older server's lack them, and a
-          // device that finished before we subscribed then gets them from the device list.
-          if (this.applyDevice(d) && TERMINAL.includes(d.status) && d.duration_ms === undefined) thin = true;
-        }
-        if (thin) this.refreshDevicesSoon();
+        // Snapshot entries carry each device's status, duration and output digest.
+        for (const d of m.devices || []) this.applyDevice(d);
         if (m.seq > this.contig && (!m.parts || m.part === m.parts)) this.advanceTo(m.seq);
         if (this.state !== "done") this.state = "live";
         if (m.job && JOB_DONE.includes(m.job.status)) this.finish(m.job.status);
@@ -148,25 +143,6 @@ export class JobFeed {
         return;
     }
     this.emit();
-  }
-
-  /** refreshDevicesSoon re-reads the device list at most once a second, filling in fields. */
-  refreshDevicesSoon() {
-    if (this.refreshTimer) return;
-    this.refreshTimer = setTimeout(async () => {
-      try {
-        for (const d of await this.loadDevices()) {
-          const held = this.devices.get(d.device_id);
-          if (!held || d.seq >= held.seq) this.devices.set(d.device_id, { ...held, ...d });
-          else if (held.duration_ms === undefined && d.duration_ms !== undefined && held.status === d.status) held.duration_ms = d.duration_ms;
-        }
-        this.emit();
-      } catch {
-        // The final read fills them in.
-      } finally {
-        this.refreshTimer = 0;
-      }
-    }, 1000);
   }
 
   /** catchUp reads the events after the last contiguous seq from the API. */
@@ -273,7 +249,6 @@ export class JobFeed {
   close() {
     this.closed = true;
     clearTimeout(this.timer);
-    clearTimeout(this.refreshTimer);
     cancelAnimationFrame(this.frame);
     clearInterval(this.pollTimer);
     if (this.ws) {
