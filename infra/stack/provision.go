@@ -62,7 +62,8 @@ func Provision(ctx context.Context, ep Endpoints, prefix string) (Names, error) 
 	return names, nil
 }
 
-// CreateTableInput translates a table definition into the API request that creates it.
+// CreateTableInput translates a table definition into the API request that creates it on the
+// local stack.
 func CreateTableInput(t resources.Table, name string) *dynamodb.CreateTableInput {
 	attrs := map[string]ddbtypes.ScalarAttributeType{}
 	keySchema := func(pk, sk resources.Attribute) []ddbtypes.KeySchemaElement {
@@ -86,12 +87,11 @@ func CreateTableInput(t resources.Table, name string) *dynamodb.CreateTableInput
 			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(idx.Projection()), NonKeyAttributes: idx.Include},
 		})
 	}
-	if t.Stream {
-		in.StreamSpecification = &ddbtypes.StreamSpecification{
-			StreamEnabled:  aws.Bool(true),
-			StreamViewType: ddbtypes.StreamViewTypeOldImage,
-		}
-	}
+	// No stream, even for a table that has one in AWS (Table.Stream, checked against the template
+	// by templatecheck): nothing reads a stream locally, since DynamoDB Local never deletes by TTL
+	// and TTL deletions are all the stream consumer acts on, while DynamoDB Local keeps every
+	// stream record and slows down as they pile up. Measured with the stream: four 1,000-device
+	// jobs in a row took 7.2 s, then up to 21.7 s each; without it, about 6 s each.
 	for n, typ := range attrs {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
 			AttributeName: aws.String(n), AttributeType: typ,
