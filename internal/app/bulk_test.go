@@ -449,3 +449,102 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 	}
 	t.Logf("%d of 100 devices were re-run after a kill", reran)
 }
+
+// startRecorder notes which runs the executor wrote as running before they finished, and any
+// chunk stored before its run was.
+type startRecorder struct {
+	bulk.RunStore
+	mu          sync.Mutex
+	started     map[string]bool
+	orphanChunk []string
+}
+
+func (s *startRecorder) StartNew(ctx context.Context, r run.Run) (run.Run, error) {
+	s.mu.Lock()
+	s.started[r.ID] = true
+	s.mu.Unlock()
+	return s.RunStore.StartNew(ctx, r)
+}
+
+func (s *startRecorder) AppendChunk(ctx context.Context, r run.Run, seq int, data []byte) error {
+	s.mu.Lock()
+	if !s.started[r.ID] {
+		s.orphanChunk = append(s.orphanChunk, r.ID)
+	}
+	s.mu.Unlock()
+	return s.RunStore.AppendChunk(ctx, r, seq, data)
+}
+
+// TestBulkRunWrittenWhenNeeded checks the lazy start of a batch's first delivery: a run that
+// ends within the start delay is written once, finished; a longer one shows as running while it
+// runs; a run's record is stored before its first chunk (the endless-output devices fill one).
+func TestBulkRunWrittenWhenNeeded(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 12, Seed: 9, DripInterval: 300 * time.Millisecond,
+		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 2}, {Fault: devicesim.FaultEndlessOutput, Count: 2}}})
+	starts := &startRecorder{RunStore: e.runs, started: map[string]bool{}}
+	e.exec.Runs = starts
+	const delay = time.Second
+	e.exec.StartDelay = delay
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
+
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slow string
+	for id, d := range e.devs {
+		if d.Fault == devicesim.FaultSlowDrip {
+			slow = id
+		}
+	}
+	// The slow device's run shows as running while it drips (polled until it does, or ends).
+	seenRunning := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, slow))
+		if err == nil && r.Status == run.Running {
+			seenRunning = true
+			break
+		}
+		if err == nil && r.Status.Terminal() {
+			break
+		}
+	}
+	if !seenRunning {
+		t.Errorf("the slow device's run never showed as running")
+	}
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	states := e.allDevices(t, acc.JobID)
+	starts.mu.Lock()
+	defer starts.mu.Unlock()
+	short := 0
+	for id, d := range e.devs {
+		st := states[id]
+		if want := faultOutcome[d.Fault]; d.Fault != devicesim.FaultSlowDrip && st.Status != want.status {
+			t.Errorf("%s (fault %q): %s, want %s", id, d.Fault, st.Status, want.status)
+		}
+		r, err := e.runs.Get(context.Background(), st.RunID)
+		if err != nil {
+			t.Fatalf("run of %s: %v", id, err)
+		}
+		if r.Status != st.Status || r.Attempt != 1 || r.StartedAt == nil || r.FinishedAt == nil || r.FinishedAt.Before(*r.StartedAt) {
+			t.Fatalf("%s: stored run %s (job says %s) attempt %d started %v finished %v", id, r.Status, st.Status, r.Attempt, r.StartedAt, r.FinishedAt)
+		}
+		took := r.FinishedAt.Sub(*r.StartedAt)
+		switch {
+		case d.Fault != devicesim.FaultNone && !starts.started[st.RunID]:
+			t.Errorf("%s (fault %q, %v): never written as running", id, d.Fault, took)
+		case d.Fault == devicesim.FaultNone && took < delay-200*time.Millisecond && starts.started[st.RunID]:
+			t.Errorf("%s: written as running though it took only %v and stored no chunk", id, took)
+		case d.Fault == devicesim.FaultNone && took < delay-200*time.Millisecond:
+			short++
+		}
+	}
+	if short == 0 {
+		t.Errorf("no run ended within the start delay: nothing showed a run written once")
+	}
+	if len(starts.orphanChunk) > 0 {
+		t.Errorf("chunks stored before their run: %v", starts.orphanChunk)
+	}
+	e.checkAccounting(t, j, states)
+}

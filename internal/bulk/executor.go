@@ -199,7 +199,17 @@ type Executor struct {
 	// JobRefresh is how stale the executor's view of the job (cancel, failures) may be
 	// (default 250 ms).
 	JobRefresh time.Duration
+	// StartDelay is how long a run of a batch's first delivery may last before its running
+	// record is written (default DefaultStartDelay); a shorter run is written once, finished.
+	StartDelay time.Duration
 	Now        func() time.Time
+}
+
+func (x *Executor) startDelay() time.Duration {
+	if x.StartDelay > 0 {
+		return x.StartDelay
+	}
+	return DefaultStartDelay
 }
 
 // Outcome says what became of a message.
@@ -522,11 +532,22 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	if x.RunTTL > 0 {
 		r.ExpiresAt = now.Add(x.RunTTL)
 	}
-	start := x.Runs.Start
+	var (
+		started run.Run
+		lazy    *lazyStart
+		err     error
+	)
 	if bd.first {
-		start = x.Runs.StartNew
+		// No run of the batch exists yet: the run is written when it is needed (lazyStart).
+		started = r
+		started.Status, started.Attempt, started.StartedAt = run.Running, 1, &now
+		lazy = newLazyStart(ctx, x.Runs, started, x.startDelay(), func(err error) {
+			log.Warn("write running run record; it is written when the run finishes", "err", err)
+		})
+		defer lazy.stop()
+	} else {
+		started, err = x.Runs.Start(ctx, r)
 	}
-	started, err := start(ctx, r)
 	switch {
 	case errors.Is(err, run.ErrFinished):
 		// An earlier delivery ran it; make sure the job knows how it ended.
@@ -540,7 +561,18 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	}
 	rec.add(Change{DeviceID: id, From: from, To: run.Running, RunID: runID})
 
-	final := x.execute(ctx, log, m, id, started, bd)
+	var store RunStore = x.Runs
+	if lazy != nil {
+		store = lazyChunks{RunStore: x.Runs, l: lazy}
+	}
+	final := x.execute(ctx, log, m, id, started, bd, store)
+	if lazy != nil {
+		written, ok := lazy.stop()
+		started.LeaseUntil = written.LeaseUntil
+		if !ok {
+			started.LeaseUntil = time.Time{} // nothing stored: a later invocation need not wait
+		}
+	}
 	if ctx.Err() != nil {
 		// The invocation is ending, not the device: the run stays under this attempt's lease
 		// and a later invocation takes it over once that expires.
@@ -576,7 +608,7 @@ type finished struct {
 }
 
 // execute resolves the device and runs the command, streaming output into chunks.
-func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id string, r run.Run, bd *batchDevices) finished {
+func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id string, r run.Run, bd *batchDevices, store run.Store) finished {
 	fail := func(status run.Status, reason, msg string) finished {
 		end := x.now()
 		r.Status, r.Reason, r.Message, r.FinishedAt = status, reason, msg, &end
@@ -610,7 +642,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	rctx, cancel := context.WithTimeout(ctx, m.Options.Timeout())
 	defer cancel()
 	// The engine enforces the output cap: past it the session is closed and Truncated set.
-	sink := run.NewChunkWriter(ctx, x.Runs, r)
+	sink := run.NewChunkWriter(ctx, store, r)
 	res := x.Engine.Run(rctx, target, m.Command, sink)
 	end := x.now()
 	r.Status = run.Status(res.Status)

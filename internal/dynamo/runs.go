@@ -187,7 +187,10 @@ func (s *RunStore) startNewMany(ctx context.Context, reqs []*startReq) []error {
 	writes := make([]types.WriteRequest, 0, len(reqs))
 	for i, req := range reqs {
 		r := req.r
-		r.Status, r.StartedAt, r.LeaseUntil, r.Attempt = run.Running, &now, now.Add(s.Lease), 1
+		r.Status, r.LeaseUntil, r.Attempt = run.Running, now.Add(s.Lease), 1
+		if r.StartedAt == nil {
+			r.StartedAt = &now
+		}
 		item, err := attributevalue.MarshalMap(toRunItem(r, r.LeaseUntil))
 		if err != nil {
 			errs[i] = fmt.Errorf("marshal run %s: %w", r.ID, err)
@@ -518,9 +521,12 @@ func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteIte
 	}
 	delete(item, "lease_until")
 	withTail(item, data)
-	cond, err := expression.NewBuilder().WithCondition(
+	// The run is this attempt's while it runs; a run never written (a bulk run that ended before
+	// its running record was needed) is created finished.
+	cond, err := expression.NewBuilder().WithCondition(expression.Or(
+		expression.AttributeNotExists(expression.Name(resources.AttrPK)),
 		expression.Name("attempt").Equal(expression.Value(r.Attempt)).
-			And(expression.Name("status").Equal(expression.Value(string(run.Running))))).Build()
+			And(expression.Name("status").Equal(expression.Value(string(run.Running)))))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build condition: %w", err)
 	}

@@ -110,7 +110,8 @@ type Store interface {
 	AppendChunk(ctx context.Context, r Run, seq int, data []byte) error
 	// Finish stores the run's terminal state together with the output's last piece, shorter
 	// than ChunkSize (tail may be empty), atomically: the store keeps it in the run's own record.
-	// ErrFinished when the run is no longer this attempt's.
+	// A run that was never started in the store is created finished. ErrFinished when the run is
+	// no longer this attempt's.
 	Finish(ctx context.Context, r Run, tail []byte) error
 	// Get returns one run.
 	Get(ctx context.Context, id string) (Run, error)
