@@ -422,8 +422,8 @@ func (x *Executor) continueLater(ctx context.Context, log *slog.Logger, m Messag
 // after another). When the job is stopping, the never-sent batches are cancelled instead, so
 // the job still ends.
 func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) error {
-	if x.Queue == nil {
-		return nil
+	if x.Queue == nil || view.current().Options.MaxConcurrency <= 0 {
+		return nil // every batch of a job without max_concurrency was sent when it was accepted
 	}
 	if stop, _ := view.stopping(ctx); stop {
 		pending, err := x.Jobs.PendingBatches(ctx, jobID)

@@ -10,7 +10,7 @@ import (
 
 // DefaultStartDelay is how long a bulk run may last before its running record is written (see
 // lazyStart).
-const DefaultStartDelay = time.Second
+const DefaultStartDelay = 5 * time.Second
 
 // lazyStart writes a bulk run's running record only when something needs it: before the first
 // output chunk is stored (chunks never exist without their run), or once the run has lasted the

@@ -25,9 +25,9 @@ export function RunPage({ runId, flash }) {
         if (r.status === "running" || r.status === "queued") timer = setTimeout(load, 1000);
         else get(`/v1/devices/${encodeURIComponent(r.device_id)}/runs?limit=20`).then((h) => live && setHistory(h.items), () => {});
       } catch (e) {
-        // A bulk device's run (id job.device) is stored once it has run for a second, or when it
-        // ends: until then it is not found, so look again a few times before saying so.
-        if (live && e.status === 404 && runId.includes(".") && ++tries <= 6) {
+        // A bulk device's run (id job.device) is stored once it has run for five seconds, or when
+        // it ends: until then it is not found, so look again for a while before saying so.
+        if (live && e.status === 404 && runId.includes(".") && ++tries <= 12) {
           timer = setTimeout(load, 500);
           return;
         }
