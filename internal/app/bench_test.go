@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,7 +168,8 @@ func tail(s string) string {
 
 // BenchmarkBulkFanout1000 measures a whole bulk job of 1,000 simulated devices on the local stack
 // (enqueue, SQS, executor, SSH, every run and its output stored, progress recorded) against
-// parallel-ssh, pdsh and a raw Go fan-out that stores nothing, on the same fleet in the same run.
+// parallel-ssh, pdsh and a raw Go fan-out that stores nothing, on the same fleet in the same run;
+// each is reported by its best of three.
 func BenchmarkBulkFanout1000(b *testing.B) {
 	const n = 1000
 	for _, tool := range []string{"parallel-ssh", "pdsh"} {
@@ -194,24 +196,36 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		ops0 := e.writes.snapshot()
-		start := time.Now()
-		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)
-		if err != nil {
-			b.Fatal(err)
+		// Each tool's best of three: NetAuto's of three jobs, the raw fan-out's of three runs,
+		// parallel-ssh's and pdsh's of three fan-out settings.
+		var jobs []time.Duration
+		for k := range 3 {
+			ops0 := e.writes.snapshot()
+			start := time.Now()
+			acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			j := e.waitJob(b, acc.JobID, 5*time.Minute)
+			took := time.Since(start)
+			keep("netauto", took)
+			jobs = append(jobs, took)
+			if j.Counts[run.Succeeded] != n {
+				b.Fatalf("job ended %s with %v, want %d succeeded", j.Status, j.Counts, n)
+			}
+			if k == 0 {
+				calls0, items0 := writes(ops0)
+				calls, items := writes(e.writes.snapshot())
+				b.ReportMetric(float64(calls-calls0)/n, "ddb-write-calls/device")
+				b.ReportMetric(float64(items-items0)/n, "ddb-write-items/device")
+				b.Logf("DynamoDB requests of the job (%s):\n%s", took.Round(time.Millisecond), e.writes.report(ops0, n))
+			}
 		}
-		j := e.waitJob(b, acc.JobID, 5*time.Minute)
-		keep("netauto", time.Since(start))
-		if j.Counts[run.Succeeded] != n {
-			b.Fatalf("job ended %s with %v, want %d succeeded", j.Status, j.Counts, n)
+		slices.Sort(jobs)
+		b.Logf("NetAuto jobs: %v (median %v)", jobs, jobs[1])
+		for range 3 {
+			keep("raw", f.rawFanout(b, 256))
 		}
-		calls0, items0 := writes(ops0)
-		calls, items := writes(e.writes.snapshot())
-		b.ReportMetric(float64(calls-calls0)/n, "ddb-write-calls/device")
-		b.ReportMetric(float64(items-items0)/n, "ddb-write-items/device")
-		b.Logf("DynamoDB requests of the job (%s):\n%s", time.Since(start).Round(time.Millisecond), e.writes.report(ops0, n))
-
-		keep("raw", f.rawFanout(b, 256))
 		for _, p := range []string{"32", "64", "128"} {
 			keep("parallel-ssh", f.tool(b, "parallel-ssh", []string{"-h", f.hostsTxt, "-p", p, "-t", "60", "-x", "-F " + f.sshCfg, "uname -a"}))
 			keep("pdsh", f.tool(b, "pdsh", []string{"-R", "ssh", "-f", p, "-w", "^" + f.hostsTxt, "uname -a"}, "PDSH_SSH_ARGS_APPEND=-F "+f.sshCfg))
