@@ -338,7 +338,7 @@ func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]dev
 }
 
 // batchGetParallel bounds the BatchGetItem calls of one batchGet in flight at once.
-const batchGetParallel = 8
+const batchGetParallel = 32
 
 // batchGet reads the devices of ids (projected when proj is set), 100 keys a call, several calls
 // at once, retrying unprocessed keys; each is called for every item, one at a time.
