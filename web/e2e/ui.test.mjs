@@ -171,6 +171,25 @@ try {
     await shot(page, "12-job-cancelled");
   });
 
+  await step(page, "follow a running device's live output before its run is stored", async () => {
+    // A bulk run is stored once it has run 5 s (or when it ends): the run page waits for it.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
+    await page.locator("#filter-tag").fill("sim_fault=slow_drip");
+    await page.locator("#select-all").click();
+    await page.locator("#selection-count", { hasText: "1 selected" }).waitFor();
+    await page.locator("#run-bulk").click();
+    await page.locator("#bulk-command").fill("seq 40");
+    await page.locator("#bulk-submit").click();
+    await page.locator("#flash-job-link").click();
+    await page.getByRole("link", { name: "Output of " + slowId, exact: true }).filter({ hasText: "live output" }).click();
+    await page.locator("#run-output").waitFor({ timeout: 15000 });
+    assert(await page.locator(".error").count() === 0, "the run page never said the run does not exist");
+    await page.waitForFunction(() => document.querySelector("#run-output").textContent.trim().split("\n").length === 40, null, { timeout: 20000 });
+    await shot(page, "12b-live-output-before-stored");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
+    await page.locator("#filter-tag").fill("");
+  });
+
   await step(page, "keyboard-only bulk flow (operator)", async () => {
     const kb = await newPage(browser, problems);
     await kb.goto(BASE_URL + "/");
