@@ -224,7 +224,7 @@ func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, l
 	if err != nil {
 		return nil, err
 	}
-	handler, _, err := app.NewExecutor(ctx, cfg, app.ExecutorOptions{Logger: logger})
+	handler, _, err := app.NewExecutor(ctx, cfg, app.ExecutorOptions{Logger: logger, MaxBatches: stack.ExecutorBatches()})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
@@ -179,7 +180,9 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	f := newBenchFleet(b, n)
 	e := f.env
-	// As many executors at once as the deployed event source runs (ScalingConfig).
+	// As many invocations at once as the deployed event source runs (ScalingConfig), running as
+	// many batches at once as the local executor does (stack.ExecutorBatches).
+	e.exec.MaxBatches = stack.ExecutorBatches()
 	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), resources.ExecutorMaxConcurrency)
 	// One job first, untimed: DynamoDB Local is a JVM, and its first thousands of requests run
 	// before the JIT compiler has caught up (the first job is 1.5-2x slower than the third).

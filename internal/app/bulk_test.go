@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -547,4 +549,68 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 		t.Errorf("chunks stored before their run: %v", starts.orphanChunk)
 	}
 	e.checkAccounting(t, j, states)
+}
+
+// spanEngine notes when each device's run started and ended.
+type spanEngine struct {
+	next  bulk.Engine
+	mu    sync.Mutex
+	spans map[string][2]time.Time // host:port -> start, end
+}
+
+func (s *spanEngine) Run(ctx context.Context, tg sshexec.Target, command string, sink sshexec.Sink) sshexec.Result {
+	start := time.Now()
+	res := s.next.Run(ctx, tg, command, sink)
+	s.mu.Lock()
+	s.spans[net.JoinHostPort(tg.Host, strconv.Itoa(tg.Port))] = [2]time.Time{start, time.Now()}
+	s.mu.Unlock()
+	return res
+}
+
+// TestBulkMaxBatchesRunsOneBatchAtATime runs a 4-batch job with four invocations at once and
+// MaxBatches 1 (what the local executor uses on two cores): no two batches' devices ever run at
+// the same time, and the job completes.
+func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 160, Seed: 13})
+	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}}
+	e.exec.Engine = spans
+	e.exec.MaxBatches = 1
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 160 {
+		t.Fatalf("job ended %s with %v, want completed with 160 succeeded", j.Status, j.Counts)
+	}
+	// Each batch's devices run within [first start, last end]; those windows must not overlap.
+	windows := map[int][2]time.Time{}
+	for id, st := range e.allDevices(t, acc.JobID) {
+		d := e.devs[id]
+		span, ok := spans.spans[net.JoinHostPort(d.Host, strconv.Itoa(d.Port))]
+		if !ok {
+			t.Fatalf("%s never ran", id)
+		}
+		w, seen := windows[st.Batch]
+		if !seen || span[0].Before(w[0]) {
+			w[0] = span[0]
+		}
+		if !seen || span[1].After(w[1]) {
+			w[1] = span[1]
+		}
+		windows[st.Batch] = w
+	}
+	if len(windows) != 4 {
+		t.Fatalf("%d batches ran, want 4", len(windows))
+	}
+	for a, wa := range windows {
+		for b, wb := range windows {
+			if a < b && wa[0].Before(wb[1]) && wb[0].Before(wa[1]) {
+				t.Errorf("batches %d (%s–%s) and %d (%s–%s) ran at the same time", a, wa[0].Format("15:04:05.000"), wa[1].Format("15:04:05.000"),
+					b, wb[0].Format("15:04:05.000"), wb[1].Format("15:04:05.000"))
+			}
+		}
+	}
 }

@@ -37,6 +37,9 @@ type ExecutorOptions struct {
 	Concurrency int
 	// DeadlineMargin is kept free before the invocation's deadline (default 5 s).
 	DeadlineMargin time.Duration
+	// MaxBatches bounds the batches run at once in this process (0: no bound; see
+	// bulk.Executor.MaxBatches).
+	MaxBatches int
 }
 
 // NewExecutor builds the executor function's handler: batches from the bulk queue are run,
@@ -91,7 +94,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
-		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
+		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, MaxBatches: opts.MaxBatches, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
 	return flushAfter(ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), opts.Publisher, opts.Logger), x, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
@@ -130,13 +131,16 @@ func BenchmarkExecutorSubscribers(b *testing.B) {
 }
 
 // BenchmarkPushLatency measures, over a 1,000-device job, the time from a device's terminal state
-// (its SSH run returning) to the bulk_progress message arriving at a subscribed WebSocket client.
+// (its SSH run returning) to the bulk_progress message arriving at a subscribed WebSocket client,
+// with the deployed event source's invocations at once, running as many batches at once as the
+// local executor does.
 func BenchmarkPushLatency(b *testing.B) {
 	e := newWSEnv(b, devicesim.Spec{Count: 1000, Seed: 22})
 	q := &capturedQueue{}
 	e.enq.Queue, e.exec.Queue = q, nil
 	te := &timedEngine{next: e.exec.Engine, end: map[string]time.Time{}}
 	e.exec.Engine = te
+	e.exec.MaxBatches = stack.ExecutorBatches()
 	byAddr := map[string]string{}
 	for id, d := range e.devs {
 		byAddr[id] = net.JoinHostPort(d.Host, strconv.Itoa(d.Port))

@@ -202,7 +202,24 @@ type Executor struct {
 	// StartDelay is how long a run of a batch's first delivery may last before its running
 	// record is written (default DefaultStartDelay); a shorter run is written once, finished.
 	StartDelay time.Duration
+	// MaxBatches bounds the batches whose devices run at once in this process (0: no bound). A
+	// Lambda instance runs one invocation, so one batch, at a time; the local event source runs
+	// its invocations in one process, which sets this to the cores it can give them.
+	MaxBatches int
 	Now        func() time.Time
+
+	batchesOnce sync.Once
+	batches     chan struct{}
+}
+
+// batchSlots returns the process's batch slots (nil when unbounded).
+func (x *Executor) batchSlots() chan struct{} {
+	x.batchesOnce.Do(func() {
+		if x.MaxBatches > 0 {
+			x.batches = make(chan struct{}, x.MaxBatches)
+		}
+	})
+	return x.batches
 }
 
 func (x *Executor) startDelay() time.Duration {
@@ -285,6 +302,14 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
 	}
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
+	if slots := x.batchSlots(); slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+			return Outcome{Retry: true}, nil // the invocation ended before the batch could run
+		}
+	}
 	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
 	view := &jobView{x: x, job: job, at: x.now()}
 
