@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/netauto/netauto/internal/queue"
+	"github.com/netauto/netauto/internal/resources"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -613,4 +616,71 @@ func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 			}
 		}
 	}
+}
+
+// gateEngine holds every run until open is closed.
+type gateEngine struct {
+	next bulk.Engine
+	open chan struct{}
+}
+
+func (g *gateEngine) Run(ctx context.Context, tg sshexec.Target, command string, sink sshexec.Sink) sshexec.Result {
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+	}
+	return g.next.Run(ctx, tg, command, sink)
+}
+
+// handOnQueue counts the continuations the executor sends.
+type handOnQueue struct {
+	*queue.Sender
+	delayed atomic.Int64
+}
+
+func (q *handOnQueue) SendDelayed(ctx context.Context, m bulk.Message, delay time.Duration) error {
+	q.delayed.Add(1)
+	return q.Sender.SendDelayed(ctx, m, delay)
+}
+
+// TestBulkBatchWaitingForASlotIsHandedOn holds the one batch slot busy past the point where a
+// waiting invocation could still run a device: that invocation hands its batch to a new message
+// instead of failing it, and the job still completes with every device run once.
+func TestBulkBatchWaitingForASlotIsHandedOn(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 17})
+	gate := &gateEngine{next: e.exec.Engine, open: make(chan struct{})}
+	e.exec.Engine = gate
+	e.exec.MaxBatches = 1
+	sender, err := queue.NewSender(stack.SQSClient(e.st.Endpoints.SQS), e.st.Names.Queues[resources.BulkQueue])
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &handOnQueue{Sender: sender}
+	e.exec.Queue = q
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
+	// The invocations last 30 s and a device may take 25 s (+1 s margin): a batch waits at most
+	// 4 s for the slot.
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 25}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); q.delayed.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiting batch was never handed on")
+		}
+	}
+	close(gate.open)
+	j := e.waitJob(t, acc.JobID, 90*time.Second)
+	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
+		t.Fatalf("job ended %s with %v, want completed with 100 succeeded", j.Status, j.Counts)
+	}
+	states := e.allDevices(t, acc.JobID)
+	for id, st := range states {
+		r, err := e.runs.Get(context.Background(), st.RunID)
+		if err != nil || r.Attempt != 1 || r.Status != run.Succeeded {
+			t.Errorf("%s: run %+v, %v; want succeeded at the first attempt", id, r, err)
+		}
+	}
+	e.checkAccounting(t, j, states)
 }

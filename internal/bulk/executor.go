@@ -302,13 +302,33 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
 	}
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
+	timeout := m.Options.Timeout()
+	margin := x.DeadlineMargin
+	if margin == 0 {
+		margin = 5 * time.Second
+	}
 	if slots := x.batchSlots(); slots != nil {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		case <-ctx.Done():
-			return Outcome{Retry: true}, nil // the invocation ended before the batch could run
+		// Wait for a slot only while this invocation could still run a device after it; past
+		// that, hand the batch to a new message instead of failing this one (which SQS would
+		// only show again after the visibility timeout).
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			wctx, cancel = context.WithDeadline(ctx, dl.Add(-(timeout + margin)))
 		}
+		select {
+		case slots <- struct{}{}: // a free slot is taken even when the wait is over
+		default:
+			select {
+			case slots <- struct{}{}:
+			case <-wctx.Done():
+				cancel()
+				release()
+				log.Info("no batch slot free in time; handing the batch on")
+				return x.continueLater(ctx, log, m, Outcome{}, m.DeviceIDs, time.Now().Add(time.Second))
+			}
+		}
+		cancel()
+		defer func() { <-slots }()
 	}
 	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
 	view := &jobView{x: x, job: job, at: x.now()}
@@ -335,11 +355,6 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			holdUntil = until
 		}
 		outMu.Unlock()
-	}
-	timeout := m.Options.Timeout()
-	margin := x.DeadlineMargin
-	if margin == 0 {
-		margin = 5 * time.Second
 	}
 	for _, id := range m.DeviceIDs {
 		cur := rec.state(id)
