@@ -212,14 +212,37 @@ type Executor struct {
 	batches     chan struct{}
 }
 
-// batchSlots returns the process's batch slots (nil when unbounded).
-func (x *Executor) batchSlots() chan struct{} {
+// takeBatchSlot takes one of the process's MaxBatches slots, waiting for one until until (zero:
+// as long as ctx lasts); a free slot is taken even when until has passed. It returns the slot's
+// release, or false when none came free in time.
+func (x *Executor) takeBatchSlot(ctx context.Context, until time.Time) (func(), bool) {
 	x.batchesOnce.Do(func() {
 		if x.MaxBatches > 0 {
 			x.batches = make(chan struct{}, x.MaxBatches)
 		}
 	})
-	return x.batches
+	slots := x.batches
+	if slots == nil {
+		return func() {}, true
+	}
+	free := func() { <-slots }
+	select {
+	case slots <- struct{}{}:
+		return free, true
+	default:
+	}
+	wait := ctx
+	if !until.IsZero() {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithDeadline(ctx, until)
+		defer cancel()
+	}
+	select {
+	case slots <- struct{}{}:
+		return free, true
+	case <-wait.Done():
+		return nil, false
+	}
 }
 
 func (x *Executor) startDelay() time.Duration {
@@ -264,6 +287,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	}
 	log := x.logger().With("job_id", m.JobID, "batch", m.Batch)
 	job, err := x.Jobs.GetJob(ctx, m.JobID)
+	jobReadAt := x.now()
 	if errors.Is(err, ErrJobNotFound) {
 		log.Warn("batch of an unknown job dropped")
 		return Outcome{}, nil
@@ -297,41 +321,32 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			return Outcome{Retry: true}, fmt.Errorf("mark job running: %w", err)
 		}
 	}
-	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
-	if err != nil {
-		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
-	}
-	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
 	timeout := m.Options.Timeout()
 	margin := x.DeadlineMargin
 	if margin == 0 {
 		margin = 5 * time.Second
 	}
-	if slots := x.batchSlots(); slots != nil {
-		// Wait for a slot only while this invocation could still run a device after it; past
-		// that, hand the batch to a new message instead of failing this one (which SQS would
-		// only show again after the visibility timeout).
-		wctx, cancel := ctx, context.CancelFunc(func() {})
-		if dl, ok := ctx.Deadline(); ok {
-			wctx, cancel = context.WithDeadline(ctx, dl.Add(-(timeout + margin)))
-		}
-		select {
-		case slots <- struct{}{}: // a free slot is taken even when the wait is over
-		default:
-			select {
-			case slots <- struct{}{}:
-			case <-wctx.Done():
-				cancel()
-				release()
-				log.Info("no batch slot free in time; handing the batch on")
-				return x.continueLater(ctx, log, m, Outcome{}, m.DeviceIDs, time.Now().Add(time.Second))
-			}
-		}
-		cancel()
-		defer func() { <-slots }()
+	// Wait for a batch slot only while this invocation could still run a device after it; past
+	// that, hand the batch to a new message instead of failing this one (which SQS would only
+	// show again after the visibility timeout).
+	var until time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		until = dl.Add(-(timeout + margin))
 	}
+	freeSlot, ok := x.takeBatchSlot(ctx, until)
+	if !ok {
+		release()
+		log.Info("no batch slot free in time; handing the batch on")
+		return x.continueLater(ctx, log, m, Outcome{}, m.DeviceIDs, time.Now().Add(time.Second))
+	}
+	defer freeSlot()
+	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
+	if err != nil {
+		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
+	}
+	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
 	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
-	view := &jobView{x: x, job: job, at: x.now()}
+	view := &jobView{x: x, job: job, at: jobReadAt} // stale once the batch waited for its slot
 
 	concurrency := x.Concurrency
 	if concurrency <= 0 || concurrency > MaxBatchSize {

@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/resources"
 )
 
 // API is the part of the DynamoDB client the stores use.
@@ -92,6 +96,38 @@ func queryAll[T any](ctx context.Context, db API, in *dynamodb.QueryInput, what 
 		out = append(out, items...)
 	}
 	return out, nil
+}
+
+// newestFirst reads one page, newest first, of the GSI1 partition partition of index, whose
+// items are keyed pkPrefix<id> / metaSK, after cursor; badCursor when the cursor is not a
+// position in that partition. what names the items in errors.
+func newestFirst[T any](ctx context.Context, db API, table, index, partition, pkPrefix, metaSK, cursor string, limit int, badCursor error, what string) ([]T, string, error) {
+	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
+	if !ok || (start != nil && !isGSI1Position(start, pkPrefix, metaSK, partition)) {
+		return nil, "", badCursor
+	}
+	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(partition))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, "", fmt.Errorf("build query: %w", err)
+	}
+	out, err := db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(table), IndexName: aws.String(index),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("query %s: %w", what, err)
+	}
+	var items []T
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+		return nil, "", fmt.Errorf("unmarshal %s: %w", what, err)
+	}
+	next, err := encodeCursor(out.LastEvaluatedKey)
+	if err != nil {
+		return nil, "", err
+	}
+	return items, next, nil
 }
 
 // batchWrite writes requests to table 25 at a time (BatchWriteItem's limit), up to four calls at

@@ -227,26 +227,10 @@ const jobListPK = "JOBS"
 
 // ListJobs returns jobs newest first, at most limit, after cursor (see api.Jobs).
 func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error) {
-	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
-	if !ok || (start != nil && !isGSI1Position(start, jobPrefix, jobMetaSK, jobListPK)) {
-		return nil, "", bulk.ErrBadCursor
-	}
-	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(jobListPK))
-	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	items, next, err := newestFirst[jobItem](ctx, s.db, s.table, resources.IndexJobsByCreated, jobListPK, jobPrefix, jobMetaSK,
+		cursor, limit, bulk.ErrBadCursor, "jobs")
 	if err != nil {
-		return nil, "", fmt.Errorf("build query: %w", err)
-	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexJobsByCreated),
-		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("query jobs: %w", err)
-	}
-	var items []jobItem
-	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
-		return nil, "", fmt.Errorf("unmarshal jobs: %w", err)
+		return nil, "", err
 	}
 	now := s.now().Unix()
 	jobs := make([]bulk.JobSummary, 0, len(items))
@@ -256,10 +240,6 @@ func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bu
 		}
 		jobs = append(jobs, bulk.JobSummary{ID: it.ID, Command: it.Command, RequestedBy: it.RequestedBy, DeviceCount: it.DeviceCount,
 			Status: bulk.JobStatus(it.Status), Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt})
-	}
-	next, err := encodeCursor(out.LastEvaluatedKey)
-	if err != nil {
-		return nil, "", err
 	}
 	return jobs, next, nil
 }

@@ -686,26 +686,10 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 
 // ListByDevice returns a device's runs, newest first, at most limit, after cursor.
 func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
-	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
-	if !ok || (start != nil && !isGSI1Position(start, runPrefix, runMetaSK, devIndexPrefix+deviceID)) {
-		return nil, "", run.ErrBadCursor
-	}
-	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
-	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	items, next, err := newestFirst[runItem](ctx, s.db, s.table, resources.IndexRunsByDevice, devIndexPrefix+deviceID, runPrefix, runMetaSK,
+		cursor, limit, run.ErrBadCursor, "runs of device "+deviceID)
 	if err != nil {
-		return nil, "", fmt.Errorf("build query: %w", err)
-	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexRunsByDevice),
-		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("query runs of device %s: %w", deviceID, err)
-	}
-	var items []runItem
-	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
-		return nil, "", fmt.Errorf("unmarshal runs of device %s: %w", deviceID, err)
+		return nil, "", err
 	}
 	now := s.now().Unix()
 	runs := make([]run.Run, 0, len(items))
@@ -714,10 +698,6 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 			continue // expired, waiting for TTL
 		}
 		runs = append(runs, it.run())
-	}
-	next, err := encodeCursor(out.LastEvaluatedKey)
-	if err != nil {
-		return nil, "", err
 	}
 	return runs, next, nil
 }
