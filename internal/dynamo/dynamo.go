@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -137,25 +138,55 @@ func batchWrite(ctx context.Context, db API, table string, writes []types.WriteR
 		// A larger set (a 10,000-device job's 200 batch items) goes several calls at once.
 		return batchWriteParallel(ctx, db, table, writes, 4)
 	}
-	for len(writes) > 0 {
-		n := min(25, len(writes))
-		req := map[string][]types.WriteRequest{table: writes[:n]}
-		writes = writes[n:]
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 10 {
-				return errors.New("batch write: unprocessed items after 10 attempts")
-			}
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
-			if err != nil {
-				return fmt.Errorf("batch write: %w", err)
-			}
-			req = out.UnprocessedItems
-			if len(req) > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return err
-				}
+	if len(writes) == 0 {
+		return nil
+	}
+	req := map[string][]types.WriteRequest{table: writes}
+	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt > 10 {
+			return errors.New("batch write: unprocessed items after 10 attempts")
+		}
+		out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
+		if err != nil {
+			return fmt.Errorf("batch write: %w", err)
+		}
+		req = out.UnprocessedItems
+		if len(req) > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// batchWriteParallel writes reqs in batches of 25 from `workers` goroutines, resending
+// unprocessed items.
+func batchWriteParallel(ctx context.Context, db API, table string, reqs []types.WriteRequest, workers int) error {
+	workers = max(workers, 1)
+	batches := make(chan []types.WriteRequest)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				if err := batchWrite(ctx, db, table, b); err != nil {
+					mu.Lock()
+					first = errors.Join(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < len(reqs); i += 25 {
+		batches <- reqs[i:min(i+25, len(reqs))]
+	}
+	close(batches)
+	wg.Wait()
+	return first
 }

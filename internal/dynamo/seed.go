@@ -2,10 +2,8 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -63,35 +61,4 @@ func (s *RunStore) SeedRuns(ctx context.Context, runs []SeedRun, workers int) er
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
 	return batchWriteParallel(ctx, s.db, s.table, reqs, workers)
-}
-
-// batchWriteParallel writes reqs in batches of 25 from `workers` goroutines, resending
-// unprocessed items.
-func batchWriteParallel(ctx context.Context, db API, table string, reqs []types.WriteRequest, workers int) error {
-	workers = max(workers, 1)
-	batches := make(chan []types.WriteRequest)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				if err := batchWrite(ctx, db, table, b); err != nil {
-					mu.Lock()
-					first = errors.Join(first, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := 0; i < len(reqs); i += 25 {
-		batches <- reqs[i:min(i+25, len(reqs))]
-	}
-	close(batches)
-	wg.Wait()
-	return first
 }
