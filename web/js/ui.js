@@ -41,9 +41,16 @@ export function Modal({ title, onClose, children, wide }) {
   const ref = useRef(null);
   useEffect(() => {
     const before = document.activeElement;
-    const first = ref.current.querySelector("[data-autofocus]") || ref.current.querySelector("textarea, input:not([disabled]), select");
-    (first || ref.current).focus();
-    return () => before && before.focus && before.focus();
+    const node = ref.current;
+    const first = node.querySelector("[data-autofocus]") || node.querySelector("textarea, input:not([disabled]), select");
+    (first || node).focus();
+    return () => {
+      // Give focus back unless something outside the dialog took it as it closed (the message
+      // announcing a new job focuses its link): which of the two runs first is not fixed.
+      const active = document.activeElement;
+      const unclaimed = !active || active === document.body || node.contains(active);
+      if (unclaimed && before && before.focus) before.focus();
+    };
   }, []);
   function onKeyDown(ev) {
     if (ev.key === "Escape") {
