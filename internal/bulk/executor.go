@@ -78,6 +78,12 @@ type RunStore interface {
 	// StartNew records a run the caller knows does not exist yet (it holds its batch's first
 	// lease), without the reads and conditions Start needs to find an earlier attempt.
 	StartNew(ctx context.Context, r run.Run) (run.Run, error)
+	// FinishNew stores, finished, a run that was never written and that the caller holds its
+	// batch's first lease for: a plain write without the conditions Finish needs. A crash may
+	// leave its byte accounting half written, which Reconcile repairs.
+	FinishNew(ctx context.Context, r run.Run, data []byte) error
+	// Reconcile makes the byte accounting of a run agree with the stored run (see FinishNew).
+	Reconcile(ctx context.Context, deviceID, runID string) error
 	// Abandon marks a non-terminal run failed with reason; terminal runs are left alone.
 	Abandon(ctx context.Context, id, reason string) error
 }
@@ -104,6 +110,9 @@ func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 			}
 			runID := RunID(m.JobID, id)
 			if err := x.Runs.Abandon(ctx, runID, "delivery_failed"); err != nil {
+				return err
+			}
+			if err := x.Runs.Reconcile(ctx, id, runID); err != nil {
 				return err
 			}
 			changes = append(changes, Change{DeviceID: id, From: st.Status, To: run.Failed, RunID: runID, Reason: "delivery_failed"})
@@ -605,7 +614,12 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	}
 	switch {
 	case errors.Is(err, run.ErrFinished):
-		// An earlier delivery ran it; make sure the job knows how it ended.
+		// An earlier delivery ran it; make sure its output is counted (that delivery may have
+		// died half way through storing it) and that the job knows how it ended.
+		if err := x.Runs.Reconcile(ctx, id, runID); err != nil {
+			log.Error("reconcile finished run", "err", err)
+			return deviceResult{retry: true}
+		}
 		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS, OutputDigest: started.OutputDigest})
 		return deviceResult{}
 	case errors.Is(err, run.ErrLeased):
@@ -621,11 +635,13 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		store = lazyChunks{RunStore: x.Runs, l: lazy}
 	}
 	final := x.execute(ctx, log, m, id, started, bd, store)
+	finish := x.Runs.Finish
 	if lazy != nil {
 		written, ok := lazy.stop()
 		started.LeaseUntil = written.LeaseUntil
 		if !ok {
 			started.LeaseUntil = time.Time{} // nothing stored: a later invocation need not wait
+			finish = x.Runs.FinishNew        // and nothing to find: a plain write will do
 		}
 	}
 	if ctx.Err() != nil {
@@ -636,7 +652,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	if final.retry {
 		return deviceResult{ran: true, retry: true}
 	}
-	if err := x.Runs.Finish(context.WithoutCancel(ctx), final.run, final.pending); err != nil {
+	if err := finish(context.WithoutCancel(ctx), final.run, final.pending); err != nil {
 		if errors.Is(err, run.ErrFinished) {
 			return deviceResult{ran: true}
 		}

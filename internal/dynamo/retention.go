@@ -23,16 +23,17 @@ import (
 
 // Retention items of the runs table (see the layout at the top of runs.go):
 //
-//   - The changed set: a byte counter that grows gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device> (a
-//     sparse entry in GSI by_day, spread over 16 shards so a busy fleet never makes one hot GSI
-//     partition); the byte purge reads those 16 partitions and removes the pair once the device
-//     is at or below the cap, on condition that the counter did not move meanwhile.
+//   - The changed set: a byte counter that grows gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device>, and
+//     a tail ledger item is written with gsi2pk=DEVCHG#<shard>, gsi2sk=<device>#<run> (sparse
+//     entries in GSI by_day, spread over 16 shards so a busy fleet never makes one hot GSI
+//     partition); the byte purge reads those 16 partitions and removes the pairs once the device
+//     is at or below the cap, on condition that its bytes did not move meanwhile.
 //   - RETENTION/AGE_WATERMARK {day}: every run created on or before day is gone.
 //   - RETENTION/REPORT {report}: the last purge report, as JSON.
-//   - TTLDEL#RUN#<id>/TTLDEL#CHUNK#<n> (or TTLDEL#META for a run item's inline tail): output TTL
-//     deleted whose size the stream consumer has subtracted (so a redelivered stream record never
-//     subtracts twice); it expires after a week, and its own TTL deletion does not pass the
-//     stream filter (sk prefix CHUNK#, or META with a tail_size).
+//   - TTLDEL#RUN#<id>/TTLDEL#CHUNK#<n>: a chunk TTL deleted whose size the stream consumer has
+//     subtracted (so a redelivered stream record never subtracts twice); it expires after a week,
+//     and its own TTL deletion does not pass the stream filter (sk prefix CHUNK#, or META with a
+//     tail_size). A run item's inline tail needs no marker: the consumer deletes its ledger item.
 const (
 	changedPrefix   = "DEVCHG#"
 	changedShards   = 16
@@ -245,13 +246,14 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 				ConditionExpression: aws.String("attribute_exists(pk)"),
 			}})
 		}
-		if last {
-			size += c.InlineBytes // the run item's inline tail goes with it
-		}
 		if size != 0 {
 			items = append(items, counterAdd(s.runs, c.DeviceID, -size))
 		}
 		if last {
+			if c.InlineBytes > 0 { // the run item's inline tail goes with it, and so does its ledger item
+				items = append(items, s.tailDelete(c))
+				size += c.InlineBytes
+			}
 			items = append(items, types.TransactWriteItem{Delete: s.metaDelete(c)})
 		}
 		if len(items) == 1 && last {
@@ -291,13 +293,19 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 	return del, nil
 }
 
-// deleteMeta deletes the run item, with its inline tail's counter decrement when it has one.
+// tailDelete deletes the ledger item that counts a run's inline tail (there may be none: a
+// finish cut in half by a crash and not yet reconciled).
+func (s *RetentionStore) tailDelete(c retention.Candidate) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.runs), Key: tailKey(c.DeviceID, c.ID)}}
+}
+
+// deleteMeta deletes the run item, with its inline tail's ledger item when it has one.
 func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, del retention.Deleted) (retention.Deleted, error) {
 	d := s.metaDelete(c)
 	var err error
 	if c.InlineBytes > 0 {
 		err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Delete: d}, counterAdd(s.runs, c.DeviceID, -c.InlineBytes),
+			{Delete: d}, s.tailDelete(c),
 		}})
 		if onlyConditionFailed(err) {
 			return del, nil
@@ -327,9 +335,9 @@ type changedCursor struct {
 	Key   string `json:"k,omitempty"`
 }
 
-// ChangedDevices implements retention.Store: the devices whose counter grew since the byte purge
-// last cleared them, read from the 16 DEVCHG shards of GSI by_day (the counter's own bytes are
-// projected, so no extra read per device).
+// ChangedDevices implements retention.Store: the devices whose counter grew, or that got a tail
+// ledger item, since the byte purge last cleared them, read from the 16 DEVCHG shards of GSI
+// by_day.
 func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]retention.DeviceBytes, string, error) {
 	var cur changedCursor
 	if cursor != "" {
@@ -378,9 +386,14 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 			next = string(b)
 		}
 		if len(items) > 0 || next == "" {
-			devs := make([]retention.DeviceBytes, len(items))
-			for i, it := range items {
-				devs[i] = retention.DeviceBytes{DeviceID: it.DeviceID, Bytes: it.Bytes}
+			// A device is in a shard once for its counter and once per tail item: list it once.
+			devs := make([]retention.DeviceBytes, 0, len(items))
+			seen := map[string]bool{}
+			for _, it := range items {
+				if !seen[it.DeviceID] {
+					seen[it.DeviceID] = true
+					devs = append(devs, retention.DeviceBytes{DeviceID: it.DeviceID, Bytes: it.Bytes})
+				}
 			}
 			return devs, next, nil
 		}
@@ -388,37 +401,49 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 	return nil, "", nil
 }
 
-// DeviceBytes implements retention.Store.
+// DeviceBytes implements retention.Store: the device's counter and tail items.
 func (s *RetentionStore) DeviceBytes(ctx context.Context, deviceID string) (int64, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.runs), Key: counterKey(deviceID), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#b"), ExpressionAttributeNames: map[string]string{"#b": "bytes"},
-	})
-	if err != nil {
-		return 0, fmt.Errorf("get byte counter of %s: %w", deviceID, err)
-	}
-	var c struct {
-		Bytes int64 `dynamodbav:"bytes"`
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
-		return 0, fmt.Errorf("unmarshal byte counter of %s: %w", deviceID, err)
-	}
-	return c.Bytes, nil
+	l, err := readByteLedger(ctx, s.db, s.runs, deviceID)
+	return l.Total, err
 }
 
-// ClearChanged implements retention.Store.
+// ClearChanged implements retention.Store: when the device's bytes still equal seen, its counter
+// (on condition that it did not move) and the tail items that made up seen leave the changed set.
+// A tail item written since is another item and stays in it.
 func (s *RetentionStore) ClearChanged(ctx context.Context, deviceID string, seen int64) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.runs), Key: counterKey(deviceID),
-		UpdateExpression:         aws.String("REMOVE #cp, #cs"),
-		ConditionExpression:      aws.String("#b = :b"),
-		ExpressionAttributeNames: map[string]string{"#cp": resources.AttrGSI2PK, "#cs": resources.AttrGSI2SK, "#b": "bytes"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":b": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)},
-		},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("clear changed mark of %s: %w", deviceID, err)
+	l, err := readByteLedger(ctx, s.db, s.runs, deviceID)
+	if err != nil || l.Total != seen {
+		return err
+	}
+	names := map[string]string{"#cp": resources.AttrGSI2PK, "#cs": resources.AttrGSI2SK}
+	if l.CounterMarked {
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.runs), Key: counterKey(deviceID),
+			UpdateExpression:         aws.String("REMOVE #cp, #cs"),
+			ConditionExpression:      aws.String("#b = :b"),
+			ExpressionAttributeNames: map[string]string{"#cp": resources.AttrGSI2PK, "#cs": resources.AttrGSI2SK, "#b": "bytes"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":b": &types.AttributeValueMemberN{Value: strconv.FormatInt(l.Counter, 10)},
+			},
+		})
+		if err != nil && !isConditionFailed(err) {
+			return fmt.Errorf("clear changed mark of %s: %w", deviceID, err)
+		}
+	}
+	for _, sk := range l.MarkedTails {
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.runs),
+			Key: map[string]types.AttributeValue{
+				resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
+				resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
+			},
+			UpdateExpression:         aws.String("REMOVE #cp, #cs"),
+			ConditionExpression:      aws.String("attribute_exists(#cp)"),
+			ExpressionAttributeNames: names,
+		})
+		if err != nil && !isConditionFailed(err) {
+			return fmt.Errorf("clear changed mark of %s: %w", deviceID, err)
+		}
 	}
 	return nil
 }
@@ -470,12 +495,25 @@ func (s *RetentionStore) JobRunning(ctx context.Context, jobID string) (bool, er
 	return !bulk.JobStatus(v.Value).Terminal(), nil
 }
 
-// ForgetTTLChunk subtracts output that DynamoDB TTL deleted (a chunk, or a run item's inline
-// tail) from its device's counter, exactly once per item: a marker item written in the same
-// transaction makes a redelivered stream record a no-op. It reports whether this call subtracted.
+// ForgetTTLChunk subtracts output that DynamoDB TTL deleted from its device's bytes, exactly once
+// per item: for a chunk, a marker item written in the same transaction as the counter decrement
+// makes a redelivered stream record a no-op; for a run item's inline tail, its ledger item is
+// deleted. It reports whether this call subtracted.
 func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error) {
 	if !strings.HasPrefix(pk, runPrefix) || !(strings.HasPrefix(sk, chunkPrefix) || sk == runMetaSK) || deviceID == "" {
 		return false, fmt.Errorf("forget TTL chunk %s/%s: not a run chunk or run item with a device", pk, sk)
+	}
+	if sk == runMetaSK {
+		// A run item's inline tail is counted by its ledger item: deleting that is exactly once
+		// by itself.
+		out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: aws.String(s.runs), Key: tailKey(deviceID, strings.TrimPrefix(pk, runPrefix)),
+			ReturnValues: types.ReturnValueAllOld,
+		})
+		if err != nil {
+			return false, fmt.Errorf("forget TTL tail of %s: %w", pk, err)
+		}
+		return len(out.Attributes) > 0, nil
 	}
 	marker := map[string]types.AttributeValue{
 		resources.AttrPK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + pk},

@@ -26,9 +26,15 @@ import (
 //	                                The output's last piece (under ChunkSize) is kept inline in
 //	                                META (tail, tail_size): a short output costs no extra item.
 //	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
-//	DEVBYTES#<dev>  COUNTER         the device's stored output bytes (bytes); while it has grown
+//	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes); while it has grown
 //	                                since the byte-cap purge last looked, it is also in GSI by_day
 //	                                under DEVCHG#<shard 00-15> / <dev> (see retention.go)
+//	DEVBYTES#<dev>  TAIL#<run id>   the run's inline tail bytes (bytes): the ledger item that
+//	                                counts them, living exactly as long as the run item, in GSI
+//	                                by_day under DEVCHG#<shard> / <dev>#<run id> until the byte-cap
+//	                                purge has looked. A device's stored bytes are its COUNTER plus
+//	                                its TAIL# items (deviceBytes), so a run can be finished with a
+//	                                plain batch write of two puts instead of a transaction.
 //	RETENTION       AGE_WATERMARK   the last day the age purge has wholly purged (retention.go)
 //	RETENTION       REPORT          the last purge report (retention.go)
 //	TTLDEL#RUN#<id> TTLDEL#CHUNK#<n> a TTL-deleted chunk already subtracted from its counter
@@ -38,6 +44,7 @@ const (
 	chunkPrefix    = "CHUNK#"
 	counterPrefix  = "DEVBYTES#"
 	counterSK      = "COUNTER"
+	tailPrefix     = "TAIL#"
 	devIndexPrefix = "DEV#"
 	dayIndexPrefix = "DAY#"
 	// timeLayout sorts lexically in time order (fixed width, UTC).
@@ -53,9 +60,10 @@ type RunStore struct {
 	Lease time.Duration
 	now   func() time.Time
 
-	starts    *coalescer[*startReq]
-	newStarts *coalescer[*startReq]
-	finishes  *coalescer[*finishReq]
+	starts      *coalescer[*startReq]
+	newStarts   *coalescer[*startReq]
+	finishes    *coalescer[*finishReq]
+	newFinishes *coalescer[*finishReq]
 }
 
 // NewRunStore returns a store over the named runs table.
@@ -70,6 +78,7 @@ func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
 	s.starts = newCoalescer(5*time.Millisecond, 50, s.startMany)
 	s.newStarts = newCoalescer(5*time.Millisecond, 50, s.startNewMany)
 	s.finishes = newCoalescer(10*time.Millisecond, 33, s.finishMany)
+	s.newFinishes = newCoalescer(10*time.Millisecond, 50, s.finishNewMany)
 	return s, nil
 }
 
@@ -120,6 +129,81 @@ func counterKey(deviceID string) map[string]types.AttributeValue {
 }
 
 func chunkSK(seq int) string { return fmt.Sprintf("%s%06d", chunkPrefix, seq) }
+
+func tailKey(deviceID, runID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: tailPrefix + runID},
+	}
+}
+
+// tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
+// marked changed for the byte-cap purge.
+func tailItem(deviceID, runID string, n int64) map[string]types.AttributeValue {
+	it := tailKey(deviceID, runID)
+	it["device_id"] = &types.AttributeValueMemberS{Value: deviceID}
+	it["bytes"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+	it[resources.AttrGSI2PK] = &types.AttributeValueMemberS{Value: changedShardKey(deviceID)}
+	it[resources.AttrGSI2SK] = &types.AttributeValueMemberS{Value: deviceID + "#" + runID}
+	return it
+}
+
+// byteLedger is what a device's stored bytes are made of.
+type byteLedger struct {
+	// Total is the counter plus every tail item: the device's stored output bytes.
+	Total int64
+	// Counter is the counter item's bytes; CounterMarked says it is in the changed set.
+	Counter       int64
+	CounterMarked bool
+	// MarkedTails are the sort keys of the tail items still in the changed set.
+	MarkedTails []string
+}
+
+// readByteLedger reads a device's counter and tail items, strongly consistent.
+func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLedger, error) {
+	var l byteLedger
+	var start map[string]types.AttributeValue
+	for {
+		out, err := db.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			KeyConditionExpression:   aws.String("#pk = :pk"),
+			ProjectionExpression:     aws.String("#sk, #b, #cp"),
+			ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#b": "bytes", "#cp": resources.AttrGSI2PK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
+			},
+			ExclusiveStartKey: start,
+		})
+		if err != nil {
+			return l, fmt.Errorf("read byte counter of %s: %w", deviceID, err)
+		}
+		var items []struct {
+			SK     string `dynamodbav:"sk"`
+			Bytes  int64  `dynamodbav:"bytes"`
+			Marked string `dynamodbav:"gsi2pk"`
+		}
+		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+			return l, fmt.Errorf("unmarshal byte counter of %s: %w", deviceID, err)
+		}
+		for _, it := range items {
+			switch {
+			case it.SK == counterSK:
+				l.Counter, l.CounterMarked = it.Bytes, it.Marked != ""
+			case strings.HasPrefix(it.SK, tailPrefix):
+				if it.Marked != "" {
+					l.MarkedTails = append(l.MarkedTails, it.SK)
+				}
+			default:
+				continue
+			}
+			l.Total += it.Bytes
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return l, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
 
 func expiry(t time.Time) int64 {
 	if t.IsZero() {
@@ -513,7 +597,7 @@ func withTail(item map[string]types.AttributeValue, data []byte) {
 }
 
 // finishItems are the transaction items of one finish: the run item, carrying the output's last
-// piece inline, and the device's counter increment for that piece.
+// piece inline, and the tail ledger item that counts that piece in the device's bytes.
 func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteItem, error) {
 	item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
 	if err != nil {
@@ -535,9 +619,93 @@ func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteIte
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	}}}
 	if len(data) > 0 {
-		items = append(items, counterAdd(s.table, r.DeviceID, int64(len(data))))
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tailItem(r.DeviceID, r.ID, int64(len(data)))}})
 	}
 	return items, nil
+}
+
+// FinishNew stores a run that was never written, finished, with its tail ledger item, in a plain
+// batch write. Only the holder of the run's batch's first lease may call it (see StartNew): no
+// other attempt can have written the run, so it needs no condition, and the two puts need no
+// transaction: a crash between them leaves the run finished without its ledger item, which the
+// redelivery that follows puts back (Reconcile), or the ledger item without its run, which the
+// redelivery overwrites when it runs the device again. Finishes that arrive together share calls.
+func (s *RunStore) FinishNew(ctx context.Context, r run.Run, data []byte) error {
+	if !r.Status.Terminal() {
+		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
+	}
+	return s.newFinishes.do(ctx, &finishReq{r: r, data: append([]byte(nil), data...)})
+}
+
+func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error {
+	errs := make([]error, len(reqs))
+	var writes []types.WriteRequest
+	for i, req := range reqs {
+		item, err := attributevalue.MarshalMap(toRunItem(req.r, time.Time{}))
+		if err != nil {
+			errs[i] = fmt.Errorf("marshal run %s: %w", req.r.ID, err)
+			continue
+		}
+		delete(item, "lease_until")
+		withTail(item, req.data)
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		if len(req.data) > 0 {
+			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: tailItem(req.r.DeviceID, req.r.ID, int64(len(req.data)))}})
+		}
+	}
+	if err := batchWrite(ctx, s.db, s.table, writes); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("finish new runs: %w", err)
+			}
+		}
+	}
+	return errs
+}
+
+// Reconcile makes a run's tail ledger item agree with the run item after a FinishNew that a
+// crash may have cut in half: a finished run with an inline tail gets its ledger item back, and a
+// ledger item whose run does not exist is deleted. Each write is conditioned on the run item as
+// it was read, so a concurrent purge or attempt is never undone.
+func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: runKey(runID), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#st, #ts"), ExpressionAttributeNames: map[string]string{"#st": "status", "#ts": tailSizeAttr},
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile run %s: %w", runID, err)
+	}
+	var it struct {
+		Status   string `dynamodbav:"status"`
+		TailSize int64  `dynamodbav:"tail_size"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return fmt.Errorf("reconcile run %s: %w", runID, err)
+	}
+	check := &types.ConditionCheck{TableName: aws.String(s.table), Key: runKey(runID)}
+	var write types.TransactWriteItem
+	switch {
+	case len(out.Item) == 0:
+		check.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		write = types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: tailKey(deviceID, runID)}}
+	case run.Status(it.Status).Terminal() && it.TailSize > 0:
+		check.ConditionExpression = aws.String("#st = :st AND #ts = :ts")
+		check.ExpressionAttributeNames = map[string]string{"#st": "status", "#ts": tailSizeAttr}
+		check.ExpressionAttributeValues = map[string]types.AttributeValue{
+			":st": &types.AttributeValueMemberS{Value: it.Status},
+			":ts": &types.AttributeValueMemberN{Value: strconv.FormatInt(it.TailSize, 10)},
+		}
+		// Put only when missing: an existing item may already have left the changed set.
+		write = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tailItem(deviceID, runID, it.TailSize),
+			ConditionExpression: aws.String("attribute_not_exists(pk)")}}
+	default:
+		return nil // running, or finished without a tail: no ledger item belongs to it
+	}
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{ConditionCheck: check}, write}})
+	if err != nil && !onlyConditionFailed(err) {
+		return fmt.Errorf("reconcile run %s: %w", runID, err)
+	}
+	return nil
 }
 
 // maxTxnItems and maxTxnBytes keep a grouped transaction within DynamoDB's limits (100 items,
@@ -623,19 +791,10 @@ func (s *RunStore) Get(ctx context.Context, id string) (run.Run, error) {
 	return it.run(), nil
 }
 
-// DeviceBytes returns the device's byte counter.
+// DeviceBytes returns the device's stored output bytes: its counter and its tail items.
 func (s *RunStore) DeviceBytes(ctx context.Context, deviceID string) (int64, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: counterKey(deviceID), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return 0, fmt.Errorf("get byte counter of %s: %w", deviceID, err)
-	}
-	var c struct {
-		Bytes int64 `dynamodbav:"bytes"`
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
-		return 0, fmt.Errorf("unmarshal byte counter of %s: %w", deviceID, err)
-	}
-	return c.Bytes, nil
+	l, err := readByteLedger(ctx, s.db, s.table, deviceID)
+	return l.Total, err
 }
 
 // WriteOutput streams a run's stored output, in order, to w: its chunks, then the tail kept in

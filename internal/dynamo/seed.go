@@ -3,13 +3,11 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -21,11 +19,10 @@ type SeedRun struct {
 }
 
 // SeedRuns bulk-loads finished runs in the run store's exact layout with BatchWriteItem from
-// `workers` goroutines, and sets each seeded device's byte counter to the sum of its seeded output
-// (marked changed, as a write would). It is a loader for benchmarks and tests on a table that
-// holds none of these devices' runs yet: it uses no transactions and must not race with writers.
+// `workers` goroutines: each run item with its output inline and the tail ledger item that counts
+// it (marked changed, as a finish would). It is a loader for benchmarks and tests on a table that
+// holds none of these runs yet.
 func (s *RunStore) SeedRuns(ctx context.Context, runs []SeedRun, workers int) error {
-	totals := map[string]int64{}
 	var reqs []types.WriteRequest
 	for _, sr := range runs {
 		r := sr.Run
@@ -47,18 +44,9 @@ func (s *RunStore) SeedRuns(ctx context.Context, runs []SeedRun, workers int) er
 		delete(item, "lease_until")
 		withTail(item, sr.Output) // under one chunk: all of it is the inline tail
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		totals[r.DeviceID] += int64(len(sr.Output))
-	}
-	for dev, n := range totals {
-		if n == 0 {
-			continue
+		if len(sr.Output) > 0 {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: tailItem(r.DeviceID, r.ID, int64(len(sr.Output)))}})
 		}
-		item := counterKey(dev)
-		item["bytes"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-		item["device_id"] = &types.AttributeValueMemberS{Value: dev}
-		item[resources.AttrGSI2PK] = &types.AttributeValueMemberS{Value: changedShardKey(dev)}
-		item[resources.AttrGSI2SK] = &types.AttributeValueMemberS{Value: dev}
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
 	return batchWriteParallel(ctx, s.db, s.table, reqs, workers)
 }

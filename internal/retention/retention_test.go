@@ -197,8 +197,8 @@ func (l locked) Write(p []byte) (int, error) {
 
 func lockedWriter(b *bytes.Buffer) locked { return locked{b} }
 
-// scan reads the whole runs table (tests only): run ids present, chunks per run, and the sum of
-// chunk sizes and the counter per device.
+// scan reads the whole runs table (tests only): run ids present, chunks per run, and per device
+// the sum of chunk sizes and the sum of its byte items (counter and tail ledger items).
 type tableState struct {
 	runs     map[string]bool
 	chunks   map[string]int
@@ -240,16 +240,16 @@ func (f *fixture) scan() tableState {
 			case strings.HasPrefix(pk, "RUN#") && strings.HasPrefix(sk, "CHUNK#"):
 				s.chunks[strings.TrimPrefix(pk, "RUN#")]++
 				s.recount[str(it, "device_id")] += num(it, "size")
-			case strings.HasPrefix(pk, "DEVBYTES#"):
-				if n := num(it, "bytes"); n != 0 {
-					s.counters[strings.TrimPrefix(pk, "DEVBYTES#")] = n
-				}
+			case strings.HasPrefix(pk, "DEVBYTES#"): // the counter and the tail ledger items
+				s.counters[strings.TrimPrefix(pk, "DEVBYTES#")] += num(it, "bytes")
 			}
 		}
 	}
-	for d, n := range s.recount {
-		if n == 0 {
-			delete(s.recount, d)
+	for _, m := range []map[string]int64{s.recount, s.counters} {
+		for d, n := range m {
+			if n == 0 {
+				delete(m, d)
+			}
 		}
 	}
 	return s
