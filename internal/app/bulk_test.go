@@ -618,6 +618,60 @@ func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 	}
 }
 
+// heldFinishes holds every finish until release is closed.
+type heldFinishes struct {
+	bulk.RunStore
+	release chan struct{}
+}
+
+func (h heldFinishes) Finish(ctx context.Context, r run.Run, data []byte) error {
+	<-h.release
+	return h.RunStore.Finish(ctx, r, data)
+}
+
+func (h heldFinishes) FinishNew(ctx context.Context, r run.Run, data []byte) error {
+	<-h.release
+	return h.RunStore.FinishNew(ctx, r, data)
+}
+
+// TestBulkBatchSlotFreedWhenSessionsEnd holds every run's finish, with MaxBatches 1 and two
+// batches: the second batch's sessions still run, because a batch gives its slot up when its
+// sessions end rather than when its runs are stored.
+func TestBulkBatchSlotFreedWhenSessionsEnd(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 17})
+	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}}
+	e.exec.Engine = spans
+	held := heldFinishes{RunStore: e.exec.Runs, release: make(chan struct{})}
+	e.exec.Runs = held
+	e.exec.MaxBatches = 1
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Batches != 2 {
+		t.Fatalf("%d batches, want 2", acc.Batches)
+	}
+	ran := func() int {
+		spans.mu.Lock()
+		defer spans.mu.Unlock()
+		return len(spans.spans)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ran() < 100; {
+		if time.Now().After(deadline) {
+			close(held.release)
+			t.Fatalf("%d of 100 sessions ran while the first batch's finishes were held, want all", ran())
+		}
+		time.Sleep(20 * time.Millisecond) // polling an asynchronous outcome, bounded
+	}
+	close(held.release)
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
+		t.Fatalf("job ended %s with %v, want completed with 100 succeeded", j.Status, j.Counts)
+	}
+}
+
 // gateEngine holds every run until open is closed.
 type gateEngine struct {
 	next bulk.Engine

@@ -211,9 +211,11 @@ type Executor struct {
 	// StartDelay is how long a run of a batch's first delivery may last before its running
 	// record is written (default DefaultStartDelay); a shorter run is written once, finished.
 	StartDelay time.Duration
-	// MaxBatches bounds the batches whose devices run at once in this process (0: no bound). A
-	// Lambda instance runs one invocation, so one batch, at a time; the local event source runs
-	// its invocations in one process, which sets this to the cores it can give them.
+	// MaxBatches bounds the batches whose SSH sessions run at once in this process (0: no
+	// bound). A batch gives its slot up when its last session ends, so the next batch's sessions
+	// run while its results are still being stored. A Lambda instance runs one invocation, so one
+	// batch, at a time; the local event source runs its invocations in one process, which sets
+	// this to the cores it can give them.
 	MaxBatches int
 	Now        func() time.Time
 
@@ -348,6 +350,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		log.Info("no batch slot free in time; handing the batch on")
 		return x.continueLater(ctx, log, m, Outcome{}, m.DeviceIDs, time.Now().Add(time.Second))
 	}
+	freeSlot = sync.OnceFunc(freeSlot)
 	defer freeSlot()
 	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
 	if err != nil {
@@ -368,6 +371,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		out       Outcome
 		outMu     sync.Mutex
 		wg        sync.WaitGroup
+		sessions  sync.WaitGroup // devices whose SSH session has not ended yet
 		sem       = make(chan struct{}, concurrency)
 		later     []string  // devices left for a later invocation
 		holdUntil time.Time // when the last of their runs' holds ends
@@ -400,10 +404,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			continue
 		}
 		wg.Add(1)
+		sessions.Add(1)
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res := x.device(ctx, log, m, id, rec, bd)
+			res := x.device(ctx, log, m, id, rec, bd, sync.OnceFunc(sessions.Done))
 			if res.later {
 				leave(id, res.holdUntil)
 			}
@@ -415,6 +420,12 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			outMu.Unlock()
 		}(id)
 	}
+	// Every device has started: the batch slot is free once their sessions end, while their
+	// runs are still being stored.
+	go func() {
+		sessions.Wait()
+		freeSlot()
+	}()
 	wg.Wait()
 	if err := rec.close(ctx); err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
@@ -578,8 +589,10 @@ type deviceResult struct {
 	retry bool
 }
 
-// device runs one device.
-func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, bd *batchDevices) (res deviceResult) {
+// device runs one device. It calls sessionOver once the device's SSH session has ended (or when
+// it returns without one).
+func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id string, rec *recorder, bd *batchDevices, sessionOver func()) (res deviceResult) {
+	defer sessionOver()
 	log = log.With("device_id", id)
 	runID := RunID(m.JobID, id)
 	from := rec.state(id)
@@ -635,6 +648,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		store = lazyChunks{RunStore: x.Runs, l: lazy}
 	}
 	final := x.execute(ctx, log, m, id, started, bd, store)
+	sessionOver()
 	finish := x.Runs.Finish
 	if lazy != nil {
 		written, ok := lazy.stop()
