@@ -278,7 +278,6 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	b.ReportMetric(perDevice(bestJob.cpu.self), "netauto+fleet-cpu-ms/device")
 	b.ReportMetric(perDevice(bestRaw.cpu.self), "raw+fleet-cpu-ms/device")
 	b.ReportMetric(100*bestJob.cpu.all.Seconds()/(float64(runtime.NumCPU())*bestJob.took.Seconds()), "netauto-machine-busy-%")
-	b.StopTimer()
 	rate := func(k string) float64 { return n / best[k].Seconds() }
 	for _, k := range []string{"netauto", "raw", "parallel-ssh", "pdsh"} {
 		b.ReportMetric(rate(k), k+"-devices/s")

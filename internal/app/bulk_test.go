@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/netauto/netauto/internal/queue"
-	"github.com/netauto/netauto/internal/resources"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +23,8 @@ import (
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/queue"
+	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -570,20 +570,28 @@ func (s *spanEngine) Run(ctx context.Context, tg sshexec.Target, command string,
 	return res
 }
 
+// spannedJob runs e's executor with MaxBatches 1 on the given number of invocations at once,
+// noting each session's span, and enqueues a job over the whole fleet.
+func spannedJob(t *testing.T, e *bulkEnv, invocations int) (*spanEngine, bulk.Accepted) {
+	t.Helper()
+	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}}
+	e.exec.Engine = spans
+	e.exec.MaxBatches = 1
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), invocations)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spans, acc
+}
+
 // TestBulkMaxBatchesRunsOneBatchAtATime runs a 4-batch job with four invocations at once and
 // MaxBatches 1 (what the local executor uses on two cores): no two batches' devices ever run at
 // the same time, and the job completes.
 func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 160, Seed: 13})
-	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}}
-	e.exec.Engine = spans
-	e.exec.MaxBatches = 1
-	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spans, acc := spannedJob(t, e, 4)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 160 {
 		t.Fatalf("job ended %s with %v, want completed with 160 succeeded", j.Status, j.Counts)
@@ -640,16 +648,9 @@ func (h heldFinishes) FinishNew(ctx context.Context, r run.Run, data []byte) err
 func TestBulkBatchSlotFreedWhenSessionsEnd(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 17})
-	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}}
-	e.exec.Engine = spans
 	held := heldFinishes{RunStore: e.exec.Runs, release: make(chan struct{})}
 	e.exec.Runs = held
-	e.exec.MaxBatches = 1
-	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spans, acc := spannedJob(t, e, 2)
 	if acc.Batches != 2 {
 		t.Fatalf("%d batches, want 2", acc.Batches)
 	}

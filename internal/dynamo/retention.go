@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -338,7 +339,7 @@ type changedCursor struct {
 // ChangedDevices implements retention.Store: the devices whose counter grew, or that got a tail
 // ledger item, since the byte purge last cleared them, read from the 16 DEVCHG shards of GSI
 // by_day.
-func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]retention.DeviceBytes, string, error) {
+func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error) {
 	var cur changedCursor
 	if cursor != "" {
 		if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Shard < 0 || cur.Shard >= changedShards {
@@ -353,8 +354,8 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName: aws.String(s.runs), IndexName: aws.String(resources.IndexRunsByDay),
 			KeyConditionExpression:   aws.String("#kp = :p"),
-			ProjectionExpression:     aws.String("#dev, #by"),
-			ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI2PK, "#dev": "device_id", "#by": "bytes"},
+			ProjectionExpression:     aws.String("#dev"),
+			ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI2PK, "#dev": "device_id"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":p": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s%02d", changedPrefix, cur.Shard)},
 			},
@@ -365,7 +366,6 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 		}
 		var items []struct {
 			DeviceID string `dynamodbav:"device_id"`
-			Bytes    int64  `dynamodbav:"bytes"`
 		}
 		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
 			return nil, "", fmt.Errorf("unmarshal changed devices: %w", err)
@@ -387,12 +387,12 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 		}
 		if len(items) > 0 || next == "" {
 			// A device is in a shard once for its counter and once per tail item: list it once.
-			devs := make([]retention.DeviceBytes, 0, len(items))
+			devs := make([]string, 0, len(items))
 			seen := map[string]bool{}
 			for _, it := range items {
 				if !seen[it.DeviceID] {
 					seen[it.DeviceID] = true
-					devs = append(devs, retention.DeviceBytes{DeviceID: it.DeviceID, Bytes: it.Bytes})
+					devs = append(devs, it.DeviceID)
 				}
 			}
 			return devs, next, nil
@@ -415,34 +415,31 @@ func (s *RetentionStore) ClearChanged(ctx context.Context, deviceID string, seen
 	if err != nil || l.Total != seen {
 		return err
 	}
-	names := map[string]string{"#cp": resources.AttrGSI2PK, "#cs": resources.AttrGSI2SK}
-	if l.CounterMarked {
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.runs), Key: counterKey(deviceID),
-			UpdateExpression:         aws.String("REMOVE #cp, #cs"),
-			ConditionExpression:      aws.String("#b = :b"),
-			ExpressionAttributeNames: map[string]string{"#cp": resources.AttrGSI2PK, "#cs": resources.AttrGSI2SK, "#b": "bytes"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":b": &types.AttributeValueMemberN{Value: strconv.FormatInt(l.Counter, 10)},
-			},
+	// unmark removes the changed-set pair from one byte item, on condition cond.
+	unmark := func(sk string, cond expression.ConditionBuilder) error {
+		upd := expression.Remove(expression.Name(resources.AttrGSI2PK)).Remove(expression.Name(resources.AttrGSI2SK))
+		expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+		if err != nil {
+			return fmt.Errorf("build update: %w", err)
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.runs), Key: bytesKey(deviceID, sk),
+			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		})
 		if err != nil && !isConditionFailed(err) {
 			return fmt.Errorf("clear changed mark of %s: %w", deviceID, err)
 		}
+		return nil
+	}
+	if l.CounterMarked {
+		if err := unmark(counterSK, expression.Name("bytes").Equal(expression.Value(l.Counter))); err != nil {
+			return err
+		}
 	}
 	for _, sk := range l.MarkedTails {
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.runs),
-			Key: map[string]types.AttributeValue{
-				resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
-				resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
-			},
-			UpdateExpression:         aws.String("REMOVE #cp, #cs"),
-			ConditionExpression:      aws.String("attribute_exists(#cp)"),
-			ExpressionAttributeNames: names,
-		})
-		if err != nil && !isConditionFailed(err) {
-			return fmt.Errorf("clear changed mark of %s: %w", deviceID, err)
+		if err := unmark(sk, expression.AttributeExists(expression.Name(resources.AttrGSI2PK))); err != nil {
+			return err
 		}
 	}
 	return nil

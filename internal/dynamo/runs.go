@@ -121,20 +121,22 @@ func runKey(id string) map[string]types.AttributeValue {
 	}
 }
 
-func counterKey(deviceID string) map[string]types.AttributeValue {
+// bytesKey is the key of one of a device's byte items: its counter or a tail ledger item.
+func bytesKey(deviceID, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: counterSK},
+		resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
 	}
+}
+
+func counterKey(deviceID string) map[string]types.AttributeValue {
+	return bytesKey(deviceID, counterSK)
 }
 
 func chunkSK(seq int) string { return fmt.Sprintf("%s%06d", chunkPrefix, seq) }
 
 func tailKey(deviceID, runID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: tailPrefix + runID},
-	}
+	return bytesKey(deviceID, tailPrefix+runID)
 }
 
 // tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
@@ -596,15 +598,28 @@ func withTail(item map[string]types.AttributeValue, data []byte) {
 	item[tailSizeAttr] = &types.AttributeValueMemberN{Value: strconv.Itoa(len(data))}
 }
 
-// finishItems are the transaction items of one finish: the run item, carrying the output's last
-// piece inline, and the tail ledger item that counts that piece in the device's bytes.
-func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteItem, error) {
-	item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
+// finishedItems are the items of a finished run: the run item, carrying the output's last piece
+// inline, and, when there is one, the tail ledger item that counts it in the device's bytes.
+func finishedItems(r run.Run, data []byte) (item, tail map[string]types.AttributeValue, err error) {
+	item, err = attributevalue.MarshalMap(toRunItem(r, time.Time{}))
 	if err != nil {
-		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
+		return nil, nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
 	delete(item, "lease_until")
 	withTail(item, data)
+	if len(data) > 0 {
+		tail = tailItem(r.DeviceID, r.ID, int64(len(data)))
+	}
+	return item, tail, nil
+}
+
+// finishItems are the transaction items of one finish (finishedItems), the run item conditioned
+// on this attempt.
+func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteItem, error) {
+	item, tail, err := finishedItems(r, data)
+	if err != nil {
+		return nil, err
+	}
 	// The run is this attempt's while it runs; a run never written (a bulk run that ended before
 	// its running record was needed) is created finished.
 	cond, err := expression.NewBuilder().WithCondition(expression.Or(
@@ -618,10 +633,20 @@ func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteIte
 		TableName: aws.String(s.table), Item: item,
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	}}}
-	if len(data) > 0 {
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tailItem(r.DeviceID, r.ID, int64(len(data)))}})
+	if tail != nil {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tail}})
 	}
 	return items, nil
+}
+
+// appendPuts appends a put of each non-nil item to writes.
+func appendPuts(writes []types.WriteRequest, items ...map[string]types.AttributeValue) []types.WriteRequest {
+	for _, it := range items {
+		if it != nil {
+			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+	}
+	return writes
 }
 
 // FinishNew stores a run that was never written, finished, with its tail ledger item, in a plain
@@ -641,17 +666,12 @@ func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error
 	errs := make([]error, len(reqs))
 	var writes []types.WriteRequest
 	for i, req := range reqs {
-		item, err := attributevalue.MarshalMap(toRunItem(req.r, time.Time{}))
+		item, tail, err := finishedItems(req.r, req.data)
 		if err != nil {
-			errs[i] = fmt.Errorf("marshal run %s: %w", req.r.ID, err)
+			errs[i] = err
 			continue
 		}
-		delete(item, "lease_until")
-		withTail(item, req.data)
-		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		if len(req.data) > 0 {
-			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: tailItem(req.r.DeviceID, req.r.ID, int64(len(req.data)))}})
-		}
+		writes = appendPuts(writes, item, tail)
 	}
 	if err := batchWrite(ctx, s.db, s.table, writes); err != nil {
 		for i := range errs {

@@ -3,9 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/run"
@@ -37,16 +35,11 @@ func (s *RunStore) SeedRuns(ctx context.Context, runs []SeedRun, workers int) er
 		if len(sr.Output) > 0 {
 			r.Chunks = 1
 		}
-		item, err := attributevalue.MarshalMap(toRunItem(r, time.Time{}))
+		item, tail, err := finishedItems(r, sr.Output) // under one chunk: all of it is the inline tail
 		if err != nil {
-			return fmt.Errorf("marshal run %s: %w", r.ID, err)
+			return err
 		}
-		delete(item, "lease_until")
-		withTail(item, sr.Output) // under one chunk: all of it is the inline tail
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		if len(sr.Output) > 0 {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: tailItem(r.DeviceID, r.ID, int64(len(sr.Output)))}})
-		}
+		reqs = appendPuts(reqs, item, tail)
 	}
 	return batchWriteParallel(ctx, s.db, s.table, reqs, workers)
 }

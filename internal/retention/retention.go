@@ -84,22 +84,16 @@ type Store interface {
 	// DeleteRun deletes a run's chunks and then the run, decrementing the device's byte counter
 	// atomically with each chunk deletion and idempotently.
 	DeleteRun(ctx context.Context, c Candidate) (Deleted, error)
-	// ChangedDevices lists devices whose byte counter grew since the byte purge last cleared
-	// them, with the counter's value, a page at a time.
-	ChangedDevices(ctx context.Context, cursor string, limit int) ([]DeviceBytes, string, error)
-	// DeviceBytes returns a device's byte counter (strongly consistent).
+	// ChangedDevices lists the IDs of devices whose stored bytes grew since the byte purge last
+	// cleared them, a page at a time.
+	ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error)
+	// DeviceBytes returns a device's stored output bytes (strongly consistent).
 	DeviceBytes(ctx context.Context, deviceID string) (int64, error)
-	// ClearChanged removes a device from the changed set if its counter still equals seen.
+	// ClearChanged removes a device from the changed set if its bytes still equal seen.
 	ClearChanged(ctx context.Context, deviceID string, seen int64) error
 	// SaveReport stores the last report; LastReport reads it (ErrNoReport when none).
 	SaveReport(ctx context.Context, r Report) error
 	LastReport(ctx context.Context) (Report, error)
-}
-
-// DeviceBytes is a device's byte counter.
-type DeviceBytes struct {
-	DeviceID string
-	Bytes    int64
 }
 
 // Jobs tells whether a bulk job still runs.
@@ -530,16 +524,16 @@ func (st *purge) bytes(ctx context.Context) (*Stats, error) {
 // capDevice deletes a device's oldest eligible runs until its counter is at or below the cap.
 // over reports the device was over the cap, stillOver that it still is (its remaining runs still
 // run); done is false when the deadline stopped it.
-func (st *purge) capDevice(ctx context.Context, d DeviceBytes, c *counts) (over, stillOver, done bool, err error) {
+func (st *purge) capDevice(ctx context.Context, deviceID string, c *counts) (over, stillOver, done bool, err error) {
 	limit := st.Settings.MaxBytes
-	total, err := st.Store.DeviceBytes(ctx, d.DeviceID)
+	total, err := st.Store.DeviceBytes(ctx, deviceID)
 	if err != nil {
 		return false, false, false, err
 	}
 	over = total > limit
 	cursor := ""
 	for more := over; more; {
-		cands, next, err := st.Store.RunsOfDevice(ctx, d.DeviceID, cursor, pageSize)
+		cands, next, err := st.Store.RunsOfDevice(ctx, deviceID, cursor, pageSize)
 		if err != nil {
 			return over, false, false, err
 		}
@@ -558,7 +552,7 @@ func (st *purge) capDevice(ctx context.Context, d DeviceBytes, c *counts) (over,
 			if _, err := st.deleteAll(ctx, cands[i:j], c); err != nil {
 				return over, false, false, err
 			}
-			if total, err = st.Store.DeviceBytes(ctx, d.DeviceID); err != nil {
+			if total, err = st.Store.DeviceBytes(ctx, deviceID); err != nil {
 				return over, false, false, err
 			}
 			i = j
@@ -567,8 +561,8 @@ func (st *purge) capDevice(ctx context.Context, d DeviceBytes, c *counts) (over,
 		more = total > limit && next != ""
 	}
 	if total > limit {
-		st.log.InfoContext(ctx, "retention.device_over_cap", "device_id", d.DeviceID, "bytes", total, "cap", limit)
+		st.log.InfoContext(ctx, "retention.device_over_cap", "device_id", deviceID, "bytes", total, "cap", limit)
 		return over, true, true, nil // stays in the changed set for the next purge
 	}
-	return over, false, true, st.Store.ClearChanged(ctx, d.DeviceID, total)
+	return over, false, true, st.Store.ClearChanged(ctx, deviceID, total)
 }
