@@ -3,11 +3,8 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/eventsource"
@@ -86,7 +84,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	ddb := dynamodb.New(dynamodb.Options{
 		Region: stack.Region, BaseEndpoint: aws.String(e.st.Endpoints.DynamoDB),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient:  &http.Client{Transport: &countingTransport{next: http.DefaultTransport, c: e.writes}},
+		HTTPClient:  app.HTTPClient(), APIOptions: []func(*middleware.Stack) error{e.writes.count},
 	})
 	if e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable]); err != nil {
 		t.Fatal(err)
@@ -394,36 +392,24 @@ func (c *writeCounter) report(before map[string]opStat, devices int) string {
 	return b.String()
 }
 
-// countingTransport counts the DynamoDB operations that pass through it.
-type countingTransport struct {
-	next http.RoundTripper
-	c    *writeCounter
-}
-
-func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	target := r.Header.Get("X-Amz-Target")
-	op := target[strings.LastIndex(target, ".")+1:]
-	n := int64(1)
-	if (op == "TransactWriteItems" || op == "BatchWriteItem") && r.Body != nil {
-		body, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var req struct {
-			TransactItems []json.RawMessage
-			RequestItems  map[string][]json.RawMessage
-		}
-		if json.Unmarshal(body, &req) == nil {
-			n = int64(len(req.TransactItems))
-			for _, items := range req.RequestItems {
-				n += int64(len(items))
+// count is an SDK middleware that counts each DynamoDB call, the items it writes (read from the
+// typed input: a transaction's or a batch write's items, one for any other call) and the time
+// the call took, retries included.
+func (c *writeCounter) count(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("NetAutoCountOps", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		n := 1
+		switch p := in.Parameters.(type) {
+		case *dynamodb.TransactWriteItemsInput:
+			n = len(p.TransactItems)
+		case *dynamodb.BatchWriteItemInput:
+			n = 0
+			for _, writes := range p.RequestItems {
+				n += len(writes)
 			}
 		}
-	}
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	t.c.record(op, n, time.Since(start))
-	return resp, err
+		start := time.Now()
+		out, md, err := next.HandleInitialize(ctx, in)
+		c.record(middleware.GetOperationName(ctx), int64(n), time.Since(start))
+		return out, md, err
+	}), middleware.After)
 }

@@ -77,7 +77,7 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 		t.Fatal(err)
 	}
 	e.base = "http://" + ln.Addr().String()
-	awsCfg := aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+	awsCfg := aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}
 	client, err := push.NewClient(awsCfg, e.base)
 	if err != nil {
 		t.Fatal(err)
@@ -538,7 +538,7 @@ func TestManagementEndpoint(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("connections %v, want 1", ids)
 	}
-	client, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, e.base)
+	client, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}, e.base)
 	if err != nil {
 		t.Fatal(err)
 	}

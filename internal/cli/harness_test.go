@@ -120,7 +120,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	base := "http://" + ln.Addr().String()
 	conns, err := dynamo.NewConnectionStore(ddb, st.Names.Tables[resources.ConnectionsTable])
 	must(err)
-	poster, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, base)
+	poster, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}, base)
 	must(err)
 	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
 	wsSrv := &live.Server{Store: conns, Jobs: jobs, Poster: poster, Verifier: verifier, Logger: logger}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -34,16 +33,15 @@ type Client struct {
 // NewClient returns a Client for the management endpoint of a WebSocket API stage, e.g.
 // https://abc123.execute-api.eu-west-1.amazonaws.com/v1 (or the local gateway's URL). The SDK's
 // own retries are off: Client retries throttling itself and never retries a gone connection.
+// Posts go through cfg's HTTP client, which should keep a connection per concurrent post alive
+// (app.AWSConfig's does).
 func NewClient(cfg aws.Config, endpoint string) (*Client, error) {
 	if endpoint == "" {
 		return nil, errors.New("push: no WebSocket management endpoint")
 	}
-	// Keep a connection per concurrent post alive (the SDK's default keeps 10 per host).
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 64 })
 	api := apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.RetryMaxAttempts = 1
-		o.HTTPClient = hc
 	})
 	return NewClientFrom(api), nil
 }
