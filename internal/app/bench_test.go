@@ -234,6 +234,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	var bestJob, bestRaw jobRun
 	var firstCalls, firstItems int64
+	var firstUnits float64
 	var firstReport string
 	b.ResetTimer()
 	for range b.N {
@@ -243,9 +244,9 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 		for k := range 3 {
 			r := job()
 			if k == 0 {
-				calls0, items0 := writes(r.ops0)
-				calls, items := writes(e.writes.snapshot())
-				firstCalls, firstItems = calls-calls0, items-items0
+				calls0, items0, units0 := writes(r.ops0)
+				calls, items, units := writes(e.writes.snapshot())
+				firstCalls, firstItems, firstUnits = calls-calls0, items-items0, units-units0
 				firstReport = e.writes.report(r.ops0, n)
 			}
 			if keep("netauto", r.took) {
@@ -272,6 +273,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	b.Logf("DynamoDB requests of the first timed job:\n%s", firstReport)
 	b.ReportMetric(float64(firstCalls)/n, "ddb-write-calls/device")
 	b.ReportMetric(float64(firstItems)/n, "ddb-write-items/device")
+	b.ReportMetric(firstUnits/n, "ddb-wru/device")
 	// Where the best job's CPU went, per device: DynamoDB Local, and this process (the executor,
 	// the simulated fleet and both ends of every SSH session); the raw fan-out's for comparison.
 	b.ReportMetric(perDevice(bestJob.cpu.ddb), "ddb-local-cpu-ms/device")

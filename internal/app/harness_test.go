@@ -328,22 +328,26 @@ type writeCounter struct {
 // writeOps are the DynamoDB operations that write.
 var writeOps = []string{"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 
-// writes returns the write requests and the items they wrote, from a snapshot's totals.
-func writes(ops map[string]opStat) (calls, items int64) {
+// writes returns the write requests, the items they wrote and the WRU they consumed, from a
+// snapshot's totals.
+func writes(ops map[string]opStat) (calls, items int64, units float64) {
 	for _, op := range writeOps {
 		calls += ops[op].Calls
 		items += ops[op].Items
+		units += ops[op].Units
 	}
-	return calls, items
+	return calls, items, units
 }
 
 // opStat is one DynamoDB operation's totals.
 type opStat struct {
 	Calls, Items int64
-	Wait         time.Duration
+	// Units are the capacity units consumed: WRU for writes, RRU for reads.
+	Units float64
+	Wait  time.Duration
 }
 
-func (c *writeCounter) record(op string, items int64, wait time.Duration) {
+func (c *writeCounter) record(op string, items int64, units float64, wait time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ops == nil {
@@ -356,6 +360,7 @@ func (c *writeCounter) record(op string, items int64, wait time.Duration) {
 	}
 	s.Calls++
 	s.Items += items
+	s.Units += units
 	s.Wait += wait
 }
 
@@ -382,34 +387,77 @@ func (c *writeCounter) report(before map[string]opStat, devices int) string {
 	for _, op := range ops {
 		d := now[op]
 		p := before[op]
-		calls, items, wait := d.Calls-p.Calls, d.Items-p.Items, d.Wait-p.Wait
+		calls, items, units, wait := d.Calls-p.Calls, d.Items-p.Items, d.Units-p.Units, d.Wait-p.Wait
 		if calls == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "  %-20s calls %6d (%.3f/device)  items %6d (%.3f/device)  mean %6.2f ms/call\n", op, calls,
-			float64(calls)/float64(devices), items, float64(items)/float64(devices), float64(wait.Microseconds())/1000/float64(calls))
+		fmt.Fprintf(&b, "  %-18s calls %5d (%.3f/device) items %5d (%.3f/device) units %.2f/device, mean %5.1f ms/call\n", op, calls,
+			float64(calls)/float64(devices), items, float64(items)/float64(devices), units/float64(devices), float64(wait.Microseconds())/1000/float64(calls))
 	}
 	return b.String()
 }
 
 // count is an SDK middleware that counts each DynamoDB call, the items it writes (read from the
-// typed input: a transaction's or a batch write's items, one for any other call) and the time
-// the call took, retries included.
+// typed input: a transaction's or a batch write's items, one for any other call), the capacity
+// units DynamoDB Local reports it consumed (asked for with every call, indexes included) and the
+// time the call took, retries included.
 func (c *writeCounter) count(stack *middleware.Stack) error {
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("NetAutoCountOps", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 		n := 1
+		total := types.ReturnConsumedCapacityTotal
 		switch p := in.Parameters.(type) {
 		case *dynamodb.TransactWriteItemsInput:
-			n = len(p.TransactItems)
+			n, p.ReturnConsumedCapacity = len(p.TransactItems), total
 		case *dynamodb.BatchWriteItemInput:
-			n = 0
+			n, p.ReturnConsumedCapacity = 0, total
 			for _, writes := range p.RequestItems {
 				n += len(writes)
 			}
+		case *dynamodb.PutItemInput:
+			p.ReturnConsumedCapacity = total
+		case *dynamodb.UpdateItemInput:
+			p.ReturnConsumedCapacity = total
+		case *dynamodb.DeleteItemInput:
+			p.ReturnConsumedCapacity = total
+		case *dynamodb.GetItemInput:
+			p.ReturnConsumedCapacity = total
+		case *dynamodb.BatchGetItemInput:
+			p.ReturnConsumedCapacity = total
+		case *dynamodb.QueryInput:
+			p.ReturnConsumedCapacity = total
 		}
 		start := time.Now()
 		out, md, err := next.HandleInitialize(ctx, in)
-		c.record(middleware.GetOperationName(ctx), int64(n), time.Since(start))
+		var cu float64
+		add := func(cs ...types.ConsumedCapacity) {
+			for _, c := range cs {
+				cu += aws.ToFloat64(c.CapacityUnits)
+			}
+		}
+		one := func(c *types.ConsumedCapacity) {
+			if c != nil {
+				add(*c)
+			}
+		}
+		switch r := out.Result.(type) {
+		case *dynamodb.TransactWriteItemsOutput:
+			add(r.ConsumedCapacity...)
+		case *dynamodb.BatchWriteItemOutput:
+			add(r.ConsumedCapacity...)
+		case *dynamodb.PutItemOutput:
+			one(r.ConsumedCapacity)
+		case *dynamodb.UpdateItemOutput:
+			one(r.ConsumedCapacity)
+		case *dynamodb.DeleteItemOutput:
+			one(r.ConsumedCapacity)
+		case *dynamodb.GetItemOutput:
+			one(r.ConsumedCapacity)
+		case *dynamodb.BatchGetItemOutput:
+			add(r.ConsumedCapacity...)
+		case *dynamodb.QueryOutput:
+			one(r.ConsumedCapacity)
+		}
+		c.record(middleware.GetOperationName(ctx), int64(n), cu, time.Since(start))
 		return out, md, err
 	}), middleware.After)
 }
