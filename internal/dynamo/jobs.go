@@ -27,7 +27,8 @@ import (
 //	JOB#<id>  META           the job: command, options, status, counts (c_<status>), seq,
 //	                         batches_done, cancel_requested, stop_status
 //	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
-//	                         device id to {s: status, r: run id, why: reason, ms, q: seq})
+//	                         device id to {s: status, why: reason, ms, q: seq, h: output digest};
+//	                         the run id is bulk.RunID(job, device), never stored)
 //	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
 //	                         for clients catching up
 //
