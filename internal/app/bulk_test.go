@@ -554,11 +554,12 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 	e.checkAccounting(t, j, states)
 }
 
-// spanEngine notes when each device's run started and ended.
+// spanEngine notes when each device's run started and ended, and signals ended after each.
 type spanEngine struct {
 	next  bulk.Engine
 	mu    sync.Mutex
 	spans map[string][2]time.Time // host:port -> start, end
+	ended chan struct{}           // one send per ended run (buffered for the whole fleet)
 }
 
 func (s *spanEngine) Run(ctx context.Context, tg sshexec.Target, command string, sink sshexec.Sink) sshexec.Result {
@@ -567,6 +568,10 @@ func (s *spanEngine) Run(ctx context.Context, tg sshexec.Target, command string,
 	s.mu.Lock()
 	s.spans[net.JoinHostPort(tg.Host, strconv.Itoa(tg.Port))] = [2]time.Time{start, time.Now()}
 	s.mu.Unlock()
+	select {
+	case s.ended <- struct{}{}:
+	default: // more runs than the buffer holds: no test counts that far
+	}
 	return res
 }
 
@@ -574,7 +579,7 @@ func (s *spanEngine) Run(ctx context.Context, tg sshexec.Target, command string,
 // noting each session's span, and enqueues a job over the whole fleet.
 func spannedJob(t *testing.T, e *bulkEnv, invocations int) (*spanEngine, bulk.Accepted) {
 	t.Helper()
-	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}}
+	spans := &spanEngine{next: e.exec.Engine, spans: map[string][2]time.Time{}, ended: make(chan struct{}, 2*len(e.ids))}
 	e.exec.Engine = spans
 	e.exec.MaxBatches = 1
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), invocations)
@@ -654,17 +659,14 @@ func TestBulkBatchSlotFreedWhenSessionsEnd(t *testing.T) {
 	if acc.Batches != 2 {
 		t.Fatalf("%d batches, want 2", acc.Batches)
 	}
-	ran := func() int {
-		spans.mu.Lock()
-		defer spans.mu.Unlock()
-		return len(spans.spans)
-	}
-	for deadline := time.Now().Add(20 * time.Second); ran() < 100; {
-		if time.Now().After(deadline) {
+	timeout := time.After(20 * time.Second)
+	for ran := 0; ran < 100; ran++ {
+		select {
+		case <-spans.ended:
+		case <-timeout:
 			close(held.release)
-			t.Fatalf("%d of 100 sessions ran while the first batch's finishes were held, want all", ran())
+			t.Fatalf("%d of 100 sessions ran while the first batch's finishes were held, want all", ran)
 		}
-		time.Sleep(20 * time.Millisecond) // polling an asynchronous outcome, bounded
 	}
 	close(held.release)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
