@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -411,63 +412,49 @@ func (c *writeCounter) report(before map[string]opStat, devices int) string {
 func (c *writeCounter) count(stack *middleware.Stack) error {
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("NetAutoCountOps", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 		n := 1
-		total := types.ReturnConsumedCapacityNone
-		if c.units.Load() {
-			total = types.ReturnConsumedCapacityTotal
-		}
 		switch p := in.Parameters.(type) {
 		case *dynamodb.TransactWriteItemsInput:
-			n, p.ReturnConsumedCapacity = len(p.TransactItems), total
+			n = len(p.TransactItems)
 		case *dynamodb.BatchWriteItemInput:
-			n, p.ReturnConsumedCapacity = 0, total
+			n = 0
 			for _, writes := range p.RequestItems {
 				n += len(writes)
 			}
-		case *dynamodb.PutItemInput:
-			p.ReturnConsumedCapacity = total
-		case *dynamodb.UpdateItemInput:
-			p.ReturnConsumedCapacity = total
-		case *dynamodb.DeleteItemInput:
-			p.ReturnConsumedCapacity = total
-		case *dynamodb.GetItemInput:
-			p.ReturnConsumedCapacity = total
-		case *dynamodb.BatchGetItemInput:
-			p.ReturnConsumedCapacity = total
-		case *dynamodb.QueryInput:
-			p.ReturnConsumedCapacity = total
+		}
+		if c.units.Load() {
+			// Every item operation's input has a ReturnConsumedCapacity field.
+			if f := reflect.ValueOf(in.Parameters).Elem().FieldByName("ReturnConsumedCapacity"); f.IsValid() {
+				f.Set(reflect.ValueOf(types.ReturnConsumedCapacityTotal))
+			}
 		}
 		start := time.Now()
 		out, md, err := next.HandleInitialize(ctx, in)
-		var cu float64
-		add := func(cs ...types.ConsumedCapacity) {
-			for _, c := range cs {
-				cu += aws.ToFloat64(c.CapacityUnits)
-			}
-		}
-		one := func(c *types.ConsumedCapacity) {
-			if c != nil {
-				add(*c)
-			}
-		}
-		switch r := out.Result.(type) {
-		case *dynamodb.TransactWriteItemsOutput:
-			add(r.ConsumedCapacity...)
-		case *dynamodb.BatchWriteItemOutput:
-			add(r.ConsumedCapacity...)
-		case *dynamodb.PutItemOutput:
-			one(r.ConsumedCapacity)
-		case *dynamodb.UpdateItemOutput:
-			one(r.ConsumedCapacity)
-		case *dynamodb.DeleteItemOutput:
-			one(r.ConsumedCapacity)
-		case *dynamodb.GetItemOutput:
-			one(r.ConsumedCapacity)
-		case *dynamodb.BatchGetItemOutput:
-			add(r.ConsumedCapacity...)
-		case *dynamodb.QueryOutput:
-			one(r.ConsumedCapacity)
-		}
-		c.record(middleware.GetOperationName(ctx), int64(n), cu, time.Since(start))
+		c.record(middleware.GetOperationName(ctx), int64(n), consumedUnits(out.Result), time.Since(start))
 		return out, md, err
 	}), middleware.After)
+}
+
+// consumedUnits sums the capacity units an output reports: its ConsumedCapacity field is one
+// *types.ConsumedCapacity or, for batch and transaction calls, a slice of them.
+func consumedUnits(result any) float64 {
+	v := reflect.ValueOf(result)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return 0
+	}
+	field := v.Elem().FieldByName("ConsumedCapacity")
+	if !field.IsValid() {
+		return 0
+	}
+	var cu float64
+	switch f := field.Interface().(type) {
+	case *types.ConsumedCapacity:
+		if f != nil {
+			cu = aws.ToFloat64(f.CapacityUnits)
+		}
+	case []types.ConsumedCapacity:
+		for _, c := range f {
+			cu += aws.ToFloat64(c.CapacityUnits)
+		}
+	}
+	return cu
 }
