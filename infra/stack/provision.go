@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -39,7 +40,9 @@ func (n Names) Env() map[string]string {
 }
 
 // Provision creates every table (with its TTL setting) and every queue (with its redrive policy)
-// of internal/resources, each named prefix+suffix, and waits until the tables are active.
+// of internal/resources, each named prefix+suffix, and waits until the tables are active. It is
+// idempotent: on a database kept from an earlier run the tables are checked and kept, with any
+// index added since then created.
 func Provision(ctx context.Context, ep Endpoints, prefix string) (Names, error) {
 	names := Names{Tables: map[string]string{}, Queues: map[string]string{}, QueueARNs: map[string]string{}}
 	ddb := DynamoDBClient(ep.DynamoDB)
@@ -100,18 +103,33 @@ func CreateTableInput(t resources.Table, name string) *dynamodb.CreateTableInput
 	return in
 }
 
+// createTable creates the table, or brings an existing one (a database kept across restarts) up
+// to its definition: the key schema must match, missing indexes are added, TTL is enabled.
 func createTable(ctx context.Context, ddb *dynamodb.Client, t resources.Table, name string) error {
-	if _, err := ddb.CreateTable(ctx, CreateTableInput(t, name)); err != nil {
+	in := CreateTableInput(t, name)
+	_, err := ddb.CreateTable(ctx, in)
+	var inUse *ddbtypes.ResourceInUseException
+	switch {
+	case errors.As(err, &inUse):
+		if err := upgradeTable(ctx, ddb, in); err != nil {
+			return err
+		}
+	case err != nil:
 		return fmt.Errorf("create table %s: %w", name, err)
-	}
-	waiter := dynamodb.NewTableExistsWaiter(ddb, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay = 50 * time.Millisecond // DynamoDB Local creates tables at once
-	})
-	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
-		return fmt.Errorf("wait for table %s: %w", name, err)
+	default:
+		if err := waitActive(ctx, ddb, name); err != nil {
+			return err
+		}
 	}
 	if t.TTLAttribute != "" {
-		_, err := ddb.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		cur, err := ddb.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+		if err != nil {
+			return fmt.Errorf("describe TTL of %s: %w", name, err)
+		}
+		if d := cur.TimeToLiveDescription; d != nil && d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled && aws.ToString(d.AttributeName) == t.TTLAttribute {
+			return nil
+		}
+		_, err = ddb.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 			TableName: aws.String(name),
 			TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
 				AttributeName: aws.String(t.TTLAttribute), Enabled: aws.Bool(true),
@@ -122,6 +140,94 @@ func createTable(ctx context.Context, ddb *dynamodb.Client, t resources.Table, n
 		}
 	}
 	return nil
+}
+
+func waitActive(ctx context.Context, ddb *dynamodb.Client, name string) error {
+	waiter := dynamodb.NewTableExistsWaiter(ddb, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 50 * time.Millisecond // DynamoDB Local creates tables at once
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
+		return fmt.Errorf("wait for table %s: %w", name, err)
+	}
+	return nil
+}
+
+// upgradeTable checks an existing table against want: a different key schema cannot be changed
+// in place (the error says how to start afresh); an index want has and the table lacks is added.
+// Indexes the table has beyond want are left alone.
+func upgradeTable(ctx context.Context, ddb *dynamodb.Client, want *dynamodb.CreateTableInput) error {
+	name := aws.ToString(want.TableName)
+	if err := waitActive(ctx, ddb, name); err != nil {
+		return err
+	}
+	out, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: want.TableName})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", name, err)
+	}
+	if !sameKeys(out.Table.KeySchema, want.KeySchema) {
+		return fmt.Errorf("table %s exists with another key schema than its definition; "+
+			"start with a fresh database (remove the local state folder, or make dev-reset): %w", name, ErrSchemaMismatch)
+	}
+	have := map[string]bool{}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		have[aws.ToString(g.IndexName)] = true
+	}
+	for _, g := range want.GlobalSecondaryIndexes {
+		if have[aws.ToString(g.IndexName)] {
+			continue
+		}
+		_, err := ddb.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+			TableName:            want.TableName,
+			AttributeDefinitions: want.AttributeDefinitions,
+			GlobalSecondaryIndexUpdates: []ddbtypes.GlobalSecondaryIndexUpdate{{Create: &ddbtypes.CreateGlobalSecondaryIndexAction{
+				IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+			}}},
+		})
+		if err != nil {
+			return fmt.Errorf("add index %s to table %s: %w", aws.ToString(g.IndexName), name, err)
+		}
+		if err := waitIndexActive(ctx, ddb, name, aws.ToString(g.IndexName)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrSchemaMismatch means a kept table's keys differ from its definition.
+var ErrSchemaMismatch = errors.New("table schema mismatch")
+
+func sameKeys(a, b []ddbtypes.KeySchemaElement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if aws.ToString(a[i].AttributeName) != aws.ToString(b[i].AttributeName) || a[i].KeyType != b[i].KeyType {
+			return false
+		}
+	}
+	return true
+}
+
+// waitIndexActive waits until a newly added index is active (DynamoDB Local backfills it at once).
+func waitIndexActive(ctx context.Context, ddb *dynamodb.Client, table, index string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for pause := 20 * time.Millisecond; ; pause = min(pause*2, time.Second) {
+		out, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err != nil {
+			return fmt.Errorf("wait for index %s of %s: %w", index, table, err)
+		}
+		for _, g := range out.Table.GlobalSecondaryIndexes {
+			if aws.ToString(g.IndexName) == index && g.IndexStatus == ddbtypes.IndexStatusActive {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %s of %s: %w", index, table, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
 }
 
 func createQueue(ctx context.Context, client *sqs.Client, def resources.Queue, name string, arns map[string]string) (url, arn string, err error) {

@@ -7,6 +7,7 @@ package stack
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadyTimeout bounds the wait for each stand-in to answer; default 60 s.
 	ReadyTimeout time.Duration
+	// DataDir, when set, is where DynamoDB Local keeps its database (-dbPath), so tables and
+	// items outlive the process; empty keeps everything in memory (-inMemory). The SQS stand-in
+	// always keeps its messages in memory.
+	DataDir string
 }
 
 // Endpoints are the URLs of a running stack.
@@ -128,11 +133,25 @@ func (s *Stack) startDynamoDB(ctx context.Context, dir string, opts Options) err
 			return err
 		}
 	}
-	p, err := startProc("dynamodb-local", dir, nil, opts.Logger,
-		// The throughput collector and a pre-sized heap: 8-15% more writes per second than the
-		// JVM's defaults on two cores (measured with single puts, transactions and batch writes).
-		"java", "-XX:+UseParallelGC", "-Xms512m", "-Xmx2g", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
-		"-inMemory", "-port", strconv.Itoa(port), "-disableTelemetry")
+	// The throughput collector and a pre-sized heap: 8-15% more writes per second than the
+	// JVM's defaults on two cores (measured with single puts, transactions and batch writes).
+	argv := []string{"java", "-XX:+UseParallelGC", "-Xms512m", "-Xmx2g", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar"}
+	if opts.DataDir != "" {
+		// One database file whatever the credentials and region of the caller (-sharedDb), so
+		// an AWS CLI with other credentials sees the same tables.
+		abs, err := filepath.Abs(opts.DataDir)
+		if err != nil {
+			return fmt.Errorf("dynamodb data folder: %w", err)
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return fmt.Errorf("create dynamodb data folder: %w", err)
+		}
+		argv = append(argv, "-dbPath", abs, "-sharedDb")
+	} else {
+		argv = append(argv, "-inMemory")
+	}
+	argv = append(argv, "-port", strconv.Itoa(port), "-disableTelemetry")
+	p, err := startProc("dynamodb-local", dir, nil, opts.Logger, argv...)
 	if err != nil {
 		return err
 	}
@@ -147,7 +166,7 @@ func (s *Stack) startDynamoDB(ctx context.Context, dir string, opts Options) err
 		return fmt.Errorf("dynamodb local on port %d: %w", port, err)
 	}
 	s.Endpoints.DynamoDB = endpoint
-	opts.Logger.Info("stand-in ready", "name", "dynamodb-local", "version", DynamoDBLocalVersion, "endpoint", endpoint)
+	opts.Logger.Info("stand-in ready", "name", "dynamodb-local", "version", DynamoDBLocalVersion, "endpoint", endpoint, "data", cmp.Or(opts.DataDir, "in memory"))
 	return nil
 }
 
