@@ -3,6 +3,11 @@
 // timeout), deletes the records the handler did not report as failed (ReportBatchItemFailures),
 // and leaves the rest to become visible again, so SQS's receive count and redrive to the
 // dead-letter queue work as in AWS.
+//
+// Stopping can be graceful (Mapping.StopGrace): polling stops at once, and the running
+// invocations see their deadline move to the end of the grace period, so a handler that plans
+// its work by its deadline (the bulk executor starts no device whose timeout does not fit)
+// winds down as it does at a Lambda timeout: work in flight finishes, the rest is handed on.
 package eventsource
 
 import (
@@ -12,6 +17,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -48,7 +54,14 @@ type Mapping struct {
 	// RetryDelay, when set, makes failed records visible again after this long instead of
 	// after the queue's visibility timeout (local development does not want to wait minutes).
 	RetryDelay time.Duration
-	Logger     *slog.Logger
+	// StopGrace is how long running invocations may go on once Run's context ends: their
+	// deadline becomes the end of the grace period (or stays, if earlier), and their context is
+	// cancelled when it passes. Zero cancels them at once.
+	StopGrace time.Duration
+	Logger    *slog.Logger
+
+	// stopAt is when the grace period ends (Unix nanoseconds; 0 while running).
+	stopAt atomic.Int64
 }
 
 // Run polls until ctx ends, then waits for running invocations.
@@ -68,19 +81,51 @@ func (m *Mapping) Run(ctx context.Context) error {
 	if m.Logger == nil {
 		m.Logger = slog.Default()
 	}
+	// Invocations run under base, which outlives ctx by the grace period.
+	base, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	stopped := context.AfterFunc(ctx, func() {
+		if m.StopGrace <= 0 {
+			hardStop()
+			return
+		}
+		m.stopAt.Store(time.Now().Add(m.StopGrace).UnixNano())
+		time.AfterFunc(m.StopGrace, hardStop)
+	})
+	defer stopped()
 	var wg sync.WaitGroup
 	for range m.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.worker(ctx)
+			m.worker(ctx, base)
 		}()
 	}
 	wg.Wait()
 	return nil
 }
 
-func (m *Mapping) worker(ctx context.Context) {
+// invocationContext is a handler's context: its deadline is the function timeout's, or the end
+// of the stop grace period once stopping began, whichever is earlier.
+type invocationContext struct {
+	context.Context
+	m *Mapping
+}
+
+// Deadline reports the earlier of the timeout's deadline and the end of the stop grace period.
+// Unlike most contexts' it can move, once, earlier: a handler that looks at it before each
+// piece of work (as the bulk executor does before each device) sees the stop in time.
+func (c invocationContext) Deadline() (time.Time, bool) {
+	dl, ok := c.Context.Deadline()
+	if at := c.m.stopAt.Load(); at != 0 {
+		if stop := time.Unix(0, at); !ok || stop.Before(dl) {
+			return stop, true
+		}
+	}
+	return dl, ok
+}
+
+func (m *Mapping) worker(ctx, base context.Context) {
 	for ctx.Err() == nil {
 		out, err := m.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(m.QueueURL), MaxNumberOfMessages: int32(m.BatchSize), WaitTimeSeconds: 1,
@@ -102,7 +147,7 @@ func (m *Mapping) worker(ctx context.Context) {
 		if len(out.Messages) == 0 {
 			continue
 		}
-		m.invoke(ctx, out.Messages)
+		m.invoke(base, out.Messages)
 	}
 }
 
@@ -121,7 +166,7 @@ func (m *Mapping) invoke(ctx context.Context, msgs []types.Message) {
 		}
 	}
 	hctx, cancel := context.WithTimeout(ctx, m.Timeout)
-	resp, err := m.safeCall(hctx, ev)
+	resp, err := m.safeCall(invocationContext{Context: hctx, m: m}, ev)
 	cancel()
 	failed := map[string]bool{}
 	if err != nil {
