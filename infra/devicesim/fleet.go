@@ -16,10 +16,6 @@
 package devicesim
 
 import (
-	"crypto/ed25519"
-	crand "crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,8 +131,18 @@ type Spec struct {
 	// Address is the loopback address to listen on (default 127.0.0.1).
 	Address string
 	// BasePort, when non-zero, puts device i on BasePort+i; otherwise the OS
-	// picks a free port per device.
+	// picks a free port per device (or StateFile's port).
 	BasePort int
+	// StateFile, when set, makes the fleet come back the same after a restart:
+	// Start reads each device's port and host keys from it (when it exists and
+	// holds a device of the same id, platform, fault and algorithms), draws new
+	// devices' ports from below the kernel's ephemeral port range (so no
+	// outgoing connection takes them while the fleet is down), and writes the
+	// file once every device listens. A saved port that is taken fails Start.
+	StateFile string
+	// CommandLog, when set, receives one line per command a device runs
+	// (exec request or shell command line): "<device id>\t<command>\n".
+	CommandLog io.Writer
 	// Username and Password are the credentials of every device (defaults
 	// "netauto" and "netauto-sim").
 	Username, Password string
@@ -192,6 +198,8 @@ type Fleet struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+
+	logMu sync.Mutex // serialises CommandLog lines
 }
 
 // Start starts the fleet described by spec and returns once every device
@@ -202,22 +210,53 @@ func Start(spec Spec) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	saved := map[string]savedDevice{}
+	if spec.StateFile != "" {
+		if saved, err = readState(spec.StateFile); err != nil {
+			return nil, err
+		}
+	}
 	f := &Fleet{spec: spec, done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
 	for i, ds := range devSpecs {
-		d, err := newDevice(f, i, ds)
+		d, err := newDevice(f, i, ds, saved)
 		if err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("device %d: %w", i, err)
 		}
 		f.devices = append(f.devices, d)
 	}
+	taken := map[int]bool{}
 	for _, d := range f.devices {
-		if err := d.listen(); err != nil {
+		taken[d.port] = d.port != 0
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(spec.Seed)))
+	for _, d := range f.devices {
+		if err := d.listen(taken, rng); err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("device %s: %w", d.inv.Name, err)
+			if spec.StateFile != "" && d.port != 0 {
+				err = fmt.Errorf("%w (the port is kept in %s; free it, or remove that file to give the fleet new ports)", err, spec.StateFile)
+			}
+			return nil, fmt.Errorf("device %s: %w", d.inv.ID, err)
+		}
+	}
+	if spec.StateFile != "" {
+		if err := f.writeState(spec.StateFile, saved); err != nil {
+			_ = f.Close()
+			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// logCommand writes one line to Spec.CommandLog.
+func (f *Fleet) logCommand(id, command string) {
+	if f.spec.CommandLog == nil {
+		return
+	}
+	line := id + "\t" + strings.ReplaceAll(strings.TrimSpace(command), "\n", " ") + "\n"
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	_, _ = io.WriteString(f.spec.CommandLog, line)
 }
 
 func withDefaults(s Spec) Spec {
@@ -411,45 +450,6 @@ func (f *Fleet) untrack(c net.Conn) {
 	f.mu.Lock()
 	delete(f.conns, c)
 	f.mu.Unlock()
-}
-
-// hostKeys returns the signer a device serves and the public key written in
-// the inventory (they differ for FaultChangedHostKey).
-func hostKeys(seed int64, index int, ds DeviceSpec) (ssh.Signer, ssh.PublicKey, error) {
-	mk := func(variant string) (ssh.Signer, error) {
-		s := sha256.Sum256(fmt.Appendf(nil, "devicesim/%d/%d/%s", seed, index, variant))
-		if ds.Legacy {
-			// RSA key generation is not deterministic across Go versions;
-			// legacy devices get a fresh key per start.
-			key, err := rsa.GenerateKey(crand.Reader, 2048)
-			if err != nil {
-				return nil, fmt.Errorf("generate rsa host key: %w", err)
-			}
-			signer, err := ssh.NewSignerFromKey(key)
-			if err != nil {
-				return nil, fmt.Errorf("rsa signer: %w", err)
-			}
-			as, ok := signer.(ssh.AlgorithmSigner)
-			if !ok {
-				return nil, errors.New("rsa signer without algorithms")
-			}
-			return ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSA})
-		}
-		priv := ed25519.NewKeyFromSeed(s[:])
-		return ssh.NewSignerFromKey(priv)
-	}
-	served, err := mk("host")
-	if err != nil {
-		return nil, nil, err
-	}
-	if ds.Fault != FaultChangedHostKey {
-		return served, served.PublicKey(), nil
-	}
-	listed, err := mk("listed")
-	if err != nil {
-		return nil, nil, err
-	}
-	return served, listed.PublicKey(), nil
 }
 
 // ParsePlatforms parses a platform mix such as "cisco_iosxe=3,arista_eos=1,linux"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -21,37 +22,51 @@ import (
 
 // device is one simulated device.
 type device struct {
-	fleet   *Fleet
-	index   int
-	spec    DeviceSpec
-	pers    *personality
-	prof    platform.Profile
-	facts   *facts
-	inv     InventoryDevice
-	invKey  ssh.PublicKey
-	config  *ssh.ServerConfig
-	ln      net.Listener
-	holder  int // refuse fault: a socket bound to the port but never listening, or -1
+	fleet  *Fleet
+	index  int
+	spec   DeviceSpec
+	pers   *personality
+	prof   platform.Profile
+	facts  *facts
+	inv    InventoryDevice
+	invKey ssh.PublicKey
+	config *ssh.ServerConfig
+	ln     net.Listener
+	holder int // refuse fault: a socket bound to the port but never listening, or -1
+	// port is the port the device must listen on (BasePort+index or its saved one; 0: any).
+	port int
+	// saved is the device's entry for Spec.StateFile.
+	saved   savedDevice
 	execOK  bool
 	cfgSize int
 	// sessions counts the shells and commands the device started.
 	sessions atomic.Int64
 }
 
-func newDevice(f *Fleet, index int, ds DeviceSpec) (*device, error) {
+func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice) (*device, error) {
 	pers, ok := personalities[ds.Platform]
 	if !ok {
 		return nil, fmt.Errorf("no personality for platform %q", ds.Platform)
 	}
 	prof, _ := platform.Lookup(ds.Platform)
-	served, listed, err := hostKeys(f.spec.Seed, index, ds)
+	id := fmt.Sprintf("sim-%04d", index+1)
+	prev, reuse := saved[id]
+	reuse = reuse && prev.Kind == ds.kind()
+	served, listed, rec, err := hostKeys(f.spec.Seed, index, ds, prev, reuse)
 	if err != nil {
 		return nil, err
 	}
+	rec.ID = id
 	fa := newFacts(f.spec.Seed, index, ds, pers, f.spec.Username)
 	d := &device{
 		fleet: f, index: index, spec: ds, pers: pers, prof: prof, facts: fa, invKey: listed,
-		execOK: prof.ExecSupported && ds.Fault != FaultExecUnsupported,
+		execOK: prof.ExecSupported && ds.Fault != FaultExecUnsupported, saved: rec,
+	}
+	switch {
+	case f.spec.BasePort > 0:
+		d.port = f.spec.BasePort + index
+	case reuse:
+		d.port = prev.Port
 	}
 	if ds.Fault == FaultLargeOutput {
 		d.cfgSize = f.spec.LargeOutputBytes
@@ -65,7 +80,7 @@ func newDevice(f *Fleet, index int, ds DeviceSpec) (*device, error) {
 		tags["sim_fault"] = string(ds.Fault)
 	}
 	d.inv = InventoryDevice{
-		ID:               fmt.Sprintf("sim-%04d", index+1),
+		ID:               id,
 		Name:             fa.hostname,
 		Host:             f.spec.Address,
 		Platform:         ds.Platform,
@@ -135,12 +150,29 @@ func (d *device) serverConfig(hostKey ssh.Signer) *ssh.ServerConfig {
 	return cfg
 }
 
-// listen opens the device's port and starts serving it.
-func (d *device) listen() error {
-	port := 0
-	if d.fleet.spec.BasePort > 0 {
-		port = d.fleet.spec.BasePort + d.index
+// listen opens the device's port and starts serving it: its own port when it has one, else
+// one drawn from the stable range (not in taken) when the fleet keeps a state file, else any.
+func (d *device) listen(taken map[int]bool, rng *rand.Rand) error {
+	lo, hi, ok := stableRange()
+	if d.port != 0 || d.fleet.spec.StateFile == "" || !ok {
+		return d.listenOn(d.port)
 	}
+	for range 500 {
+		p := lo + rng.IntN(hi-lo+1)
+		if taken[p] {
+			continue
+		}
+		if err := d.listenOn(p); err != nil {
+			continue // taken by another program
+		}
+		taken[p] = true
+		return nil
+	}
+	return fmt.Errorf("no free port between %d and %d", lo, hi)
+}
+
+// listenOn opens port (0: any) and starts serving it.
+func (d *device) listenOn(port int) error {
 	d.holder = -1
 	if d.spec.Fault == FaultRefuse {
 		// A socket bound to the port but never listening: connections are refused, and
@@ -149,7 +181,7 @@ func (d *device) listen() error {
 		if err != nil {
 			return fmt.Errorf("reserve refused port: %w", err)
 		}
-		d.holder, d.inv.Port = fd, p
+		d.holder, d.inv.Port, d.saved.Port = fd, p, p
 		return nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(d.fleet.spec.Address, strconv.Itoa(port)))
@@ -157,6 +189,7 @@ func (d *device) listen() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	d.inv.Port = ln.Addr().(*net.TCPAddr).Port
+	d.saved.Port = d.inv.Port
 	d.ln = ln
 	d.fleet.wg.Add(1)
 	go d.acceptLoop()
@@ -281,6 +314,7 @@ func (s *simSession) serve(reqs <-chan *ssh.Request) {
 			}
 			s.started = true
 			s.d.sessions.Add(1)
+			s.d.fleet.logCommand(s.d.inv.ID, p.Command)
 			_ = req.Reply(true, nil)
 			s.wg.Add(1)
 			go func() {
@@ -468,6 +502,7 @@ func (s *simSession) shell() {
 			w.raw(prompt)
 			continue
 		}
+		d.fleet.logCommand(d.inv.ID, strings.Join(words, " "))
 		c, arg, ok := match(d.pers.commands, words)
 		if !ok {
 			for _, l := range d.pers.invalid(prompt, words) {
