@@ -27,6 +27,8 @@ type Jobs interface {
 	ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error)
 	Devices(ctx context.Context, jobID, cursor string, limit int) ([]bulk.DeviceState, string, error)
 	Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error)
+	// JobDevice returns a job and one device's state in it, for runs not stored yet.
+	JobDevice(ctx context.Context, jobID, deviceID string) (bulk.Job, bulk.DeviceState, error)
 }
 
 // Runs reads runs; the DynamoDB run store implements it.
@@ -84,29 +86,30 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID, "job_id": acc.JobID})
 }
 
-// runFromPath reads the run named by the path's id, answering 400 or 404 itself.
-func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (run.Run, bool) {
+// runFromPath reads the run named by the path's id, answering 400 or 404 itself. A run not
+// stored yet reads as its job's batch has it (bulk.GetRun); stored says which.
+func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (rn run.Run, stored, ok bool) {
 	id := r.PathValue("id")
 	if !validRunID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid run id"})
-		return run.Run{}, false
+		return run.Run{}, false, false
 	}
-	rn, err := s.opts.Runs.Get(r.Context(), id)
+	rn, stored, err := bulk.GetRun(r.Context(), s.opts.Runs, s.opts.Jobs, id)
 	if err != nil {
 		s.failBulk(w, r, err, "id")
-		return run.Run{}, false
+		return run.Run{}, false, false
 	}
-	return rn, true
+	return rn, stored, true
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	if rn, ok := s.runFromPath(w, r); ok {
+	if rn, _, ok := s.runFromPath(w, r); ok {
 		WriteJSON(w, http.StatusOK, rn)
 	}
 }
 
 func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	rn, ok := s.runFromPath(w, r)
+	rn, stored, ok := s.runFromPath(w, r)
 	if !ok {
 		return
 	}
@@ -117,6 +120,9 @@ func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identi
 	h.Set("X-Output-Truncated", strconv.FormatBool(rn.Truncated))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	if !stored {
+		return // no run stored, so no output: its chunks are never written before it
+	}
 	if err := s.opts.Runs.WriteOutput(r.Context(), rn.ID, w); err != nil {
 		s.opts.Logger.ErrorContext(r.Context(), "write run output", "run_id", rn.ID, "err", err)
 	}

@@ -258,12 +258,15 @@ func writeOutput(ctx context.Context, c *Client, dir string, d JobDevice) (strin
 	}
 	resp, err := c.DoRaw(ctx, "GET", "/runs/"+url.PathEscape(d.RunID)+"/output")
 	if isStatus(err, 404) {
-		return "", nil // the device never started
+		return "", nil // the run is gone (expired or purged)
 	}
 	if err != nil {
 		return "", fmt.Errorf("output of %s: %w", d.DeviceID, err)
 	}
 	defer resp.Body.Close()
+	if d.Status == "cancelled" && resp.Header.Get("X-Output-Bytes") == "0" {
+		return "", nil // cancelled before it printed anything (or started): no file
+	}
 	p := filepath.Join(dir, name)
 	f, err := os.Create(p)
 	if err != nil {

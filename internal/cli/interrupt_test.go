@@ -29,7 +29,8 @@ func TestInterruptCancelsJob(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	p := exec.CommandContext(ctx, binary, "bulk", "--tag", "simulated=true", "--max-concurrency", "1", "--", "show", "running-config")
+	out := t.TempDir()
+	p := exec.CommandContext(ctx, binary, "bulk", "--tag", "simulated=true", "--max-concurrency", "1", "--out", out, "--", "show", "running-config")
 	p.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(),
 		"NET_AUTO_API=" + e.url, "NET_AUTO_TOKEN=" + e.tokens[auth.Operator]}
 	var stdout bytes.Buffer
@@ -70,6 +71,19 @@ func TestInterruptCancelsJob(t *testing.T) {
 	job := jobIDOf(t, first)
 	if !strings.Contains(stdout.String(), "job "+job+" cancelled: ") || !strings.Contains(stdout.String(), " cancelled ") {
 		t.Errorf("report does not show a cancelled job with cancelled devices:\n%s", stdout.String())
+	}
+	// Devices cancelled before they started read as cancelled runs with no output: no file.
+	files, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) > 1 {
+		t.Errorf("--out wrote %d files, want at most 1 (one device ran before the cancel)", len(files))
+	}
+	for _, f := range files {
+		if fi, err := f.Info(); err != nil || fi.Size() == 0 {
+			t.Errorf("--out wrote %s empty (%v): a device that never printed gets no file", f.Name(), err)
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 //	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
 //	                         device id to {s: status, why: reason, ms, q: seq, h: output digest};
 //	                         the run id is bulk.RunID(job, device), never stored)
+//	JOB#<id>  LOC            which batch holds each device, by fingerprint (jobs_lookup.go)
 //	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
 //	                         for clients catching up
 //
@@ -216,6 +217,11 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 			return fmt.Errorf("marshal batch %d: %w", i, err)
 		}
 		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	if loc, ok, err := locatorWrite(j.ID, batches, expiry(j.ExpiresAt)); err != nil {
+		return err
+	} else if ok {
+		writes = append(writes, loc)
 	}
 	return s.batchWrite(ctx, writes)
 }

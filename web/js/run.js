@@ -13,7 +13,6 @@ export function RunPage({ runId, flash }) {
   useEffect(() => {
     let live = true;
     let timer = 0;
-    let tries = 0;
     async function load() {
       try {
         const r = await get(`/v1/runs/${encodeURIComponent(runId)}`);
@@ -25,12 +24,8 @@ export function RunPage({ runId, flash }) {
         if (r.status === "running" || r.status === "queued") timer = setTimeout(load, 1000);
         else get(`/v1/devices/${encodeURIComponent(r.device_id)}/runs?limit=20`).then((h) => live && setHistory(h.items), () => {});
       } catch (e) {
-        // A bulk device's run (id job.device) is stored once it has run for five seconds, or when
-        // it ends: until then it is not found, so look again for a while before saying so.
-        if (live && e.status === 404 && runId.includes(".") && ++tries <= 12) {
-          timer = setTimeout(load, 500);
-          return;
-        }
+        // A run reads (queued, or as its job has it) from the moment its id is handed out: a 404
+        // means there is no such run.
         if (live) setError(e);
       }
     }
