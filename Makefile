@@ -9,20 +9,28 @@ export PATH := $(GOBIN_CACHE):$(PATH)
 
 FUNCTIONS := api ws executor retention
 
-.PHONY: dev test deps web-deps lint unit build deploy deploy-ui bench rie-smoke token clean fmt
+.PHONY: dev dev-reset test deps web-deps lint unit build deploy deploy-ui bench rie-smoke token clean fmt
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make dev      run the whole system locally (stand-ins, gateway on 127.0.0.1:8080, UI)"
+	@echo "make dev      run the whole system locally (stand-ins, gateway on 127.0.0.1:8080, UI); state kept in .state (MEMORY=1: in memory)"
+	@echo "make dev-reset  forget the local database, simulated fleet and credentials kept in .state"
 	@echo "make test     install what the tests need, lint, run every test with -race"
 	@echo "make bench    run the benchmarks"
 	@echo "make build    build every Lambda function (what sam build does)"
 	@echo "make deploy   sam build && sam deploy (samconfig.toml; ENV=prod for production)"
 	@echo "make lint     gofmt, go vet, staticcheck"
 
-## dev: the whole system on this machine; Ctrl-C stops everything it started.
+## dev: the whole system on this machine; Ctrl-C stops everything it started. The database, the
+## simulated fleet's ports and host keys are kept under .state ($NET_AUTO_STATE_DIR); MEMORY=1
+## (or NET_AUTO_DEV_MEMORY=1) keeps the database in memory instead. dev-reset forgets the kept
+## database, fleet and credentials (the signing key stays, so tokens remain valid).
+STATE_DIR := $(or $(NET_AUTO_STATE_DIR),$(CURDIR)/.state)
 dev: deps-dev
-	$(GO) run ./infra/cmd/localdev
+	$(if $(MEMORY),NET_AUTO_DEV_MEMORY=$(MEMORY)) $(GO) run ./infra/cmd/localdev
+
+dev-reset:
+	rm -rf $(STATE_DIR)/dynamodb $(STATE_DIR)/fleet $(STATE_DIR)/secrets
 
 ## deps: everything the tests need, installed idempotently (Debian packages, npm stand-ins, Go tools).
 ## chromium runs the UI's end-to-end tests (web/e2e).

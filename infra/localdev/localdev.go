@@ -4,6 +4,7 @@
 package localdev
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,6 @@ import (
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/config"
-	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/resources"
 )
 
@@ -64,6 +64,13 @@ type Options struct {
 	// Endpoints, when set, names running stand-ins to use instead of starting them (tests pass
 	// the shared stack of `localdev exec`); give them a Prefix of their own.
 	Endpoints *stack.Endpoints
+	// Memory keeps the database in memory, forgotten on exit. Otherwise DynamoDB Local keeps it
+	// under the state folder (StateDir), with the simulated fleet's ports and host keys, and a
+	// restart finds the inventory, jobs and runs again. Ignored with Endpoints.
+	Memory bool
+	// StopGrace is how long the devices in flight may finish once ctx ends before they are cut
+	// short (0: DefaultStopGrace).
+	StopGrace time.Duration
 }
 
 // Run starts the stand-ins, provisions resources and serves the gateway until ctx ends, then
@@ -92,7 +99,16 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	if opts.Endpoints != nil {
 		ep = *opts.Endpoints
 	} else {
-		st, err := stack.Start(ctx, stack.Options{DynamoDBPort: opts.DynamoDBPort, SQSPort: opts.SQSPort, Logger: opts.Logger})
+		dataDir := ""
+		if !opts.Memory {
+			unlock, err := lockState(StateDir())
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			dataDir = filepath.Join(StateDir(), dynamoDir)
+		}
+		st, err := stack.Start(ctx, stack.Options{DynamoDBPort: opts.DynamoDBPort, SQSPort: opts.SQSPort, Logger: opts.Logger, DataDir: dataDir})
 		if err != nil {
 			return err
 		}
@@ -138,7 +154,20 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	stopWorkers, err := startExecutor(ctx, ep, names, opts.Logger)
+	// The fleet starts before the executor, so it stops after it: the devices in flight when
+	// ctx ends finish (see startExecutor).
+	if opts.Fleet == nil && opts.FleetSize > 0 {
+		spec := DefaultFleet(opts.FleetSize)
+		opts.Fleet = &spec
+	}
+	if opts.Fleet != nil {
+		stopFleet, err := seedFleet(ctx, *opts.Fleet, ep, names, opts.Endpoints == nil && !opts.Memory, opts.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopFleet()
+	}
+	stopWorkers, err := startExecutor(ctx, ep, names, cmp.Or(opts.StopGrace, DefaultStopGrace), opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -148,21 +177,6 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return err
 	}
 	defer stopRetention()
-	if opts.Fleet == nil && opts.FleetSize > 0 {
-		opts.Fleet = &devicesim.Spec{
-			Count: opts.FleetSize, Seed: 1, Versions: 2,
-			Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 3}, {Name: "arista_eos", Weight: 2}, {Name: "juniper_junos", Weight: 2},
-				{Name: "cisco_nxos", Weight: 1}, {Name: "linux", Weight: 2}},
-			Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
-		}
-	}
-	if opts.Fleet != nil {
-		fleet, err := seedFleet(ctx, *opts.Fleet, opts.Logger)
-		if err != nil {
-			return err
-		}
-		defer fleet.Close()
-	}
 	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
 	wsCfg, err := config.Load(config.WS, os.Getenv)
 	if err != nil {
@@ -218,8 +232,11 @@ func Exec(ctx context.Context, logger *slog.Logger, argv []string) (int, error) 
 }
 
 // startExecutor runs the executor function behind local event source mappings on the bulk queue
-// and its dead-letter queue, as the template's event sources do in AWS.
-func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, logger *slog.Logger) (func(), error) {
+// and its dead-letter queue, as the template's event sources do in AWS. When ctx ends they stop
+// taking messages and the running batches wind down as at a Lambda deadline that is grace away:
+// no device starts whose timeout does not fit, the devices in flight finish (or are cut short
+// when grace passes), and the rest are handed on. The returned stop waits for that.
+func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, grace time.Duration, logger *slog.Logger) (func(), error) {
 	cfg, err := config.Load(config.Executor, os.Getenv)
 	if err != nil {
 		return nil, err
@@ -238,6 +255,7 @@ func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, l
 		m.Client, m.Handler, m.Logger, m.BatchSize = client, eventsource.Handler(handler), logger, 1
 		m.Timeout = time.Duration(resources.ExecutorTimeoutSeconds) * time.Second
 		m.RetryDelay = 2 * time.Second
+		m.StopGrace = grace
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -245,45 +263,6 @@ func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, l
 		}()
 	}
 	return func() { cancel(); wg.Wait() }, nil
-}
-
-// seedFleet starts a fleet of simulated devices and imports it into the inventory, so the first
-// screen a new user sees is real.
-func seedFleet(ctx context.Context, spec devicesim.Spec, logger *slog.Logger) (*devicesim.Fleet, error) {
-	fleet, err := devicesim.Start(spec)
-	if err != nil {
-		return nil, fmt.Errorf("start simulated fleet: %w", err)
-	}
-	cfg, err := config.Load(config.API, os.Getenv)
-	if err != nil {
-		fleet.Close()
-		return nil, err
-	}
-	awsCfg, err := app.AWSConfig(ctx)
-	if err != nil {
-		fleet.Close()
-		return nil, err
-	}
-	inv, err := app.Inventory(ctx, cfg, awsCfg)
-	if err != nil {
-		fleet.Close()
-		return nil, err
-	}
-	rows := make([]device.Input, 0, len(fleet.Inventory()))
-	for _, d := range fleet.Inventory() {
-		rows = append(rows, device.Input{
-			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
-				AuthMethod: device.AuthMethod(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey, LegacyAlgorithms: d.LegacyAlgorithms},
-			Credential: device.Credential{Password: d.Password},
-		})
-	}
-	res, err := inv.Import(ctx, rows, device.ImportPerRow)
-	if err != nil {
-		fleet.Close()
-		return nil, fmt.Errorf("seed inventory: %w", err)
-	}
-	logger.Info("simulated fleet ready and in the inventory", "devices", res.Created)
-	return fleet, nil
 }
 
 // startRetention runs the retention purge on NET_AUTO_RETENTION_CRON (UTC), as the EventBridge

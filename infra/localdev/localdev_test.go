@@ -26,7 +26,8 @@ func startLocaldev(t *testing.T) (*exec.Cmd, string, []string) {
 		t.Fatalf("build localdev: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "NET_AUTO_LOCAL_ADDR=127.0.0.1:0")
+	// A state folder of its own: the kept database and fleet must not be the developer's.
+	cmd.Env = append(os.Environ(), "NET_AUTO_LOCAL_ADDR=127.0.0.1:0", "NET_AUTO_STATE_DIR="+t.TempDir())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
