@@ -262,7 +262,11 @@ func startExecutor(ctx context.Context, ep stack.Endpoints, names stack.Names, g
 			_ = m.Run(wctx)
 		}()
 	}
-	return func() { cancel(); wg.Wait() }, nil
+	return func() {
+		logger.Info("stopping: the devices in flight may finish", "grace", grace.String())
+		cancel()
+		wg.Wait()
+	}, nil
 }
 
 // startRetention runs the retention purge on NET_AUTO_RETENTION_CRON (UTC), as the EventBridge

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,36 +12,87 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
-// startLocaldev builds and starts the real `make dev` program on a free port and returns the
-// process, its gateway URL and the stand-ins' endpoints from its health answer.
-func startLocaldev(t *testing.T) (*exec.Cmd, string, []string) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "localdev")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/localdev")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build localdev: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
-	// A state folder of its own: the kept database and fleet must not be the developer's.
-	cmd.Env = append(os.Environ(), "NET_AUTO_LOCAL_ADDR=127.0.0.1:0", "NET_AUTO_STATE_DIR="+t.TempDir())
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start localdev: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildBin  string
+	buildErr  error
+)
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// localdevBinary builds the real `make dev` program, once per test binary.
+func localdevBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "localdev-test-"); buildErr != nil {
+			return
+		}
+		buildBin = filepath.Join(buildDir, "localdev")
+		out, err := exec.Command("go", "build", "-o", buildBin, "../cmd/localdev").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build localdev: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return buildBin
+}
+
+// instance is one running `make dev` program.
+type instance struct {
+	cmd  *exec.Cmd
+	done chan error // receives the process's exit once
+	url  string
+	// endpoints are the stand-ins' URLs by name (dynamodb, sqs); tables the table names by
+	// logical id, both from the health answer.
+	endpoints map[string]string
+	tables    map[string]string
+	logPath   string
+}
+
+// startLocaldev starts the program with its gateway on a free port and its state in stateDir,
+// waits until it is ready and reads its health answer. Its log goes to a file that a failing
+// test prints the end of.
+func startLocaldev(t *testing.T, stateDir string, args ...string) *instance {
+	t.Helper()
+	bin := localdevBinary(t)
+	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		// The developer's own settings must not leak in: a state folder, memory switch or address.
+		if !strings.HasPrefix(kv, "NET_AUTO_STATE_DIR=") && !strings.HasPrefix(kv, "NET_AUTO_DEV_MEMORY=") && !strings.HasPrefix(kv, "NET_AUTO_LOCAL_ADDR=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "NET_AUTO_LOCAL_ADDR=127.0.0.1:0", "NET_AUTO_STATE_DIR="+stateDir)
+	logFile, err := os.CreateTemp(t.TempDir(), "localdev-*.log")
+	require.NoError(t, err)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start(), "start localdev")
+	in := &instance{cmd: cmd, done: make(chan error, 1), logPath: logFile.Name()}
 	urlc := make(chan string, 1)
+	copied := make(chan struct{})
 	go func() {
+		defer close(copied)
+		defer close(urlc)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
+			_, _ = logFile.Write(append(sc.Bytes(), '\n'))
 			var line struct {
 				Msg string `json:"msg"`
 				URL string `json:"url"`
@@ -49,49 +101,79 @@ func startLocaldev(t *testing.T) (*exec.Cmd, string, []string) {
 				urlc <- line.URL
 			}
 		}
-		close(urlc)
 	}()
-	var url string
+	go func() {
+		<-copied // Wait closes the pipe: read it to the end first
+		in.done <- cmd.Wait()
+		logFile.Close()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-copied
+		if t.Failed() {
+			t.Logf("end of the localdev log %s:\n%s", in.logPath, tail(in.logPath, 40))
+		}
+	})
 	select {
 	case u, ok := <-urlc:
-		if !ok {
-			t.Fatal("localdev exited before it was ready")
-		}
-		url = u
+		require.True(t, ok, "localdev exited before it was ready:\n%s", tail(in.logPath, 40))
+		in.url = u
 	case <-time.After(3 * time.Minute):
 		t.Fatal("localdev not ready within 3 minutes")
 	}
 
-	resp, err := http.Get(url + "/v1/health")
-	if err != nil {
-		t.Fatalf("health: %v", err)
-	}
+	resp, err := http.Get(in.url + "/v1/health")
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("health status %d: %s", resp.StatusCode, body)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "health: %s", body)
 	var health struct {
 		Status     string `json:"status"`
 		Deployment struct {
 			StandIns map[string]struct{ Version, Endpoint string } `json:"stand_ins"`
+			Tables   map[string]string                             `json:"tables"`
 		} `json:"deployment"`
 	}
-	if err := json.Unmarshal(body, &health); err != nil {
-		t.Fatalf("health body %s: %v", body, err)
-	}
-	if health.Status != "ok" {
-		t.Fatalf("health status %q", health.Status)
-	}
-	var addrs []string
+	require.NoError(t, json.Unmarshal(body, &health), "health body %s", body)
+	require.Equal(t, "ok", health.Status)
+	in.endpoints, in.tables = map[string]string{}, health.Deployment.Tables
 	for _, name := range []string{"dynamodb", "sqs"} {
 		si, ok := health.Deployment.StandIns[name]
-		if !ok || si.Version == "" || si.Endpoint == "" {
-			t.Fatalf("health names no %s stand-in: %s", name, body)
-		}
-		addrs = append(addrs, strings.TrimPrefix(si.Endpoint, "http://"))
+		require.True(t, ok && si.Version != "" && si.Endpoint != "", "health names no %s stand-in: %s", name, body)
+		in.endpoints[name] = si.Endpoint
 	}
-	return cmd, url, append(addrs, strings.TrimPrefix(url, "http://"))
+	return in
+}
+
+// addrs returns the stand-ins' and the gateway's host:port.
+func (in *instance) addrs() []string {
+	return []string{
+		strings.TrimPrefix(in.endpoints["dynamodb"], "http://"), strings.TrimPrefix(in.endpoints["sqs"], "http://"),
+		strings.TrimPrefix(in.url, "http://"),
+	}
+}
+
+// stop sends sig and waits (bounded) for the process to exit, returning how it exited.
+func (in *instance) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	require.NoError(t, in.cmd.Process.Signal(sig))
+	select {
+	case err := <-in.done:
+		return err
+	case <-time.After(90 * time.Second):
+		t.Fatalf("localdev did not exit within 90 s of %v", sig)
+		return nil
+	}
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // waitClosed waits (bounded) until nothing accepts connections on addr.
@@ -126,15 +208,13 @@ func TestLocaldevLeavesNothingBehind(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd, _, addrs := startLocaldev(t)
-			if err := cmd.Process.Signal(tc.signal); err != nil {
-				t.Fatal(err)
+			// A state folder of its own: the kept database and fleet must not be the developer's.
+			in := startLocaldev(t, t.TempDir())
+			err := in.stop(t, tc.signal)
+			if tc.signal == syscall.SIGINT {
+				require.NoError(t, err, "localdev did not exit cleanly after Ctrl-C")
 			}
-			err := cmd.Wait()
-			if tc.signal == syscall.SIGINT && err != nil {
-				t.Fatalf("localdev exited with %v after Ctrl-C, want a clean exit", err)
-			}
-			for _, a := range addrs {
+			for _, a := range in.addrs() {
 				waitClosed(t, a)
 			}
 		})
