@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/localdev"
 	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/config"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
@@ -60,8 +62,9 @@ func needBrowser(tb testing.TB) {
 }
 
 // startSystem runs the local system on the shared stack with its own tables and queues and the
-// given fleet, and returns the gateway's URL; it stops when the test ends.
-func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string) string {
+// given fleet, and returns the gateway's URL; it stops when the test ends. With ui set, the UI is
+// also served there as an origin of its own that calls the gateway cross-origin.
+func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string, ui net.Listener) string {
 	tb.Helper()
 	ep := stacktest.Endpoints(tb)
 	var b [4]byte
@@ -78,7 +81,7 @@ func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string) string {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- localdev.Run(ctx, localdev.Options{
-			Addr: "127.0.0.1:0", Prefix: "ui" + hex.EncodeToString(b[:]) + "-", Endpoints: &ep, Fleet: fleet,
+			Addr: "127.0.0.1:0", Prefix: "ui" + hex.EncodeToString(b[:]) + "-", Endpoints: &ep, Fleet: fleet, UIListener: ui,
 			Logger: slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		}, func(addr string) { addrc <- addr })
 	}()
@@ -130,12 +133,32 @@ func TestUI(t *testing.T) {
 		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
 		// The slow device prints one line per 150 ms: `seq 40` keeps a job partly done for 6 s, long enough to see under load.
 		DripInterval: 150 * time.Millisecond,
-	}, "ui-test-stack.log")
+	}, "ui-test-stack.log", nil)
 	old, _ := filepath.Glob(filepath.Join(artifacts(t), "*.png"))
 	for _, f := range old {
 		_ = os.Remove(f)
 	}
 	node(t, "e2e/ui.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size))
+}
+
+// TestUICrossOrigin serves the UI from an origin of its own, as CloudFront serves it in AWS, with
+// a config.json naming the gateway's origin as API and WebSocket API: signing in, a bulk command
+// watched live and a truncated output's flag (an exposed header) must all work through CORS.
+func TestUICrossOrigin(t *testing.T) {
+	needBrowser(t)
+	const size = 4
+	// A small output cap, so that the endless device's run is truncated at once.
+	t.Setenv(config.EnvOutputCapBytes, "4096")
+	ui, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := startSystem(t, &devicesim.Spec{
+		Count: size, Seed: 12, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
+		Faults:       []devicesim.FaultCount{{Fault: devicesim.FaultEndlessOutput, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
+		DripInterval: 150 * time.Millisecond,
+	}, "ui-cross-origin-stack.log", ui)
+	node(t, "e2e/crossorigin.test.mjs", "BASE_URL=http://"+ui.Addr().String(), "API_URL="+api, "FLEET_SIZE="+strconv.Itoa(size))
 }
 
 var metric = regexp.MustCompile(`(?m)^METRIC (\S+) ([0-9.]+)$`)
@@ -144,7 +167,7 @@ var metric = regexp.MustCompile(`(?m)^METRIC (\S+) ([0-9.]+)$`)
 // first rendered rows and time to select all (see web/e2e/devices.bench.mjs).
 func BenchmarkDevicesPage(b *testing.B) {
 	needBrowser(b)
-	url := startSystem(b, nil, "bench-stack.log")
+	url := startSystem(b, nil, "bench-stack.log", nil)
 	for range b.N {
 		out := node(b, "e2e/devices.bench.mjs", "BASE_URL="+url, "DEVICES=2000")
 		for _, m := range metric.FindAllStringSubmatch(out, -1) {

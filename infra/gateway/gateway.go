@@ -2,7 +2,8 @@
 // under /v1 into the same API Gateway HTTP API (payload 2.0) events AWS would send, invokes the api
 // function's handler with them, and serves the static UI from web/ at / with its /config.json
 // (and, for local development only, a dev sign-in at /dev/token). The WebSocket API hangs off
-// the same server.
+// the same server. It answers CORS as the HTTP API's CorsConfiguration does (cors.go), so the UI
+// can also be served from an origin of its own (NewUIOrigin), as CloudFront serves it in AWS.
 package gateway
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/resources"
 )
 
 // MaxBodyBytes is API Gateway's request payload limit (10 MB).
@@ -47,6 +49,10 @@ type Options struct {
 	// DevSignIn, when set, serves POST /dev/token: a token for any email and role, signed by
 	// this signer (ui.go). Local development only; there is no such route in AWS.
 	DevSignIn *auth.Signer
+	// CORSOrigins are the origins allowed to call the API from a browser, as the HTTP API's
+	// CorsConfiguration AllowOrigins (the UI's CloudFront domain in AWS); the rest of that
+	// configuration is resources.HTTPAPICORS() (cors.go). Empty allows none; "*" allows any.
+	CORSOrigins []string
 }
 
 // publicRoutes skip the authorizer, as in template.yaml.
@@ -56,6 +62,7 @@ var publicRoutes = map[string]bool{"GET /v1/health": true, "GET /v1/openapi.json
 type Gateway struct {
 	opts  Options
 	mux   *http.ServeMux
+	cors  *cors
 	reqID atomic.Uint64
 	ws    wsHub
 }
@@ -71,15 +78,24 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g := &Gateway{opts: opts, mux: http.NewServeMux(), ws: wsHub{conns: map[string]*wsConn{}}}
+	c, err := newCORS(resources.HTTPAPICORS(), opts.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: cors: %w", err)
+	}
+	g := &Gateway{opts: opts, mux: http.NewServeMux(), cors: c, ws: wsHub{conns: map[string]*wsConn{}}}
 	if opts.WS != nil {
 		g.mux.HandleFunc("GET /ws", g.serveWS)
 		g.mux.HandleFunc("/@connections/{id}", g.serveConnections)
 	}
-	g.mux.HandleFunc("/v1/", g.serveAPI)
-	g.mux.HandleFunc("/v1", g.serveAPI)
+	g.mux.HandleFunc("/v1/", c.wrap(g.serveAPI))
+	g.mux.HandleFunc("/v1", c.wrap(g.serveAPI))
 	if opts.DevSignIn != nil {
-		g.mux.HandleFunc("POST /dev/token", g.serveDevToken)
+		// The UI may be served from another origin than the gateway (see localdev's UI origin).
+		g.mux.HandleFunc("POST /dev/token", c.wrap(g.serveDevToken))
+		g.mux.HandleFunc("OPTIONS /dev/token", c.wrap(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}))
 	}
 	if opts.WebDir != "" {
 		g.mux.HandleFunc("GET /config.json", g.serveConfig)

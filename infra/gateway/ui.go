@@ -103,3 +103,16 @@ func checkEmail(s string) string {
 	}
 	return ""
 }
+
+// NewUIOrigin serves the static UI from webDir as S3 behind CloudFront does in AWS: on an origin
+// of its own, with a config.json (cfg) naming the API and the WebSocket API of another origin,
+// so every call the UI makes is cross-origin and must pass the gateway's CORS.
+func NewUIOrigin(webDir string, cfg UIConfig) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		api.WriteJSON(w, http.StatusOK, cfg)
+	})
+	mux.Handle("GET /", http.FileServer(http.Dir(webDir)))
+	return mux
+}

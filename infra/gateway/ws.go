@@ -137,7 +137,10 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, resp.Body)
 		return
 	}
-	conn, err := websocket.Accept(w, r, nil)
+	// Browsers send the page's Origin with the upgrade; the UI's origin may be another than the
+	// gateway's (CloudFront and execute-api in AWS, whose WebSocket API checks no origin: the
+	// token is the authorization). Locally the origins allowed by CORS are accepted.
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: g.cors.origins})
 	if err != nil {
 		g.opts.Logger.Info("websocket upgrade failed", "connection_id", c.id, "err", err)
 		g.wsDisconnect(r, c, int(websocket.StatusAbnormalClosure), "upgrade failed")

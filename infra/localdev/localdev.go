@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +34,14 @@ import (
 
 // EnvAddr names the gateway's listen address.
 const EnvAddr = "NET_AUTO_LOCAL_ADDR"
+
+// EnvCORSOrigins names further origins (comma-separated) the gateway allows to call the API from
+// a browser, as the HTTP API's CorsConfiguration allows the UI's CloudFront origin in AWS.
+const EnvCORSOrigins = "NET_AUTO_CORS_ORIGINS"
+
+// EnvUIAddr names an address where the UI is also served as an origin of its own (as CloudFront
+// serves it in AWS), calling the gateway cross-origin.
+const EnvUIAddr = "NET_AUTO_UI_ADDR"
 
 // EnvStateDir names the folder of local state (signing key, device credentials).
 const EnvStateDir = "NET_AUTO_STATE_DIR"
@@ -71,6 +82,12 @@ type Options struct {
 	// StopGrace is how long the devices in flight may finish once ctx ends before they are cut
 	// short (0: DefaultStopGrace).
 	StopGrace time.Duration
+	// UIListener, when set, also serves the UI on it as an origin of its own, whose config.json
+	// names the gateway as the API and WebSocket API; the gateway allows that origin by CORS.
+	// Without it, $NET_AUTO_UI_ADDR names where to listen (unset: nowhere).
+	UIListener net.Listener
+	// CORSOrigins are further origins the gateway allows; nil reads $NET_AUTO_CORS_ORIGINS.
+	CORSOrigins []string
 }
 
 // Run starts the stand-ins, provisions resources and serves the gateway until ctx ends, then
@@ -94,6 +111,13 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return fmt.Errorf("listen on %s (set %s to use another address): %w", opts.Addr, EnvAddr, err)
 	}
 	defer ln.Close()
+	uiLn, corsOrigins, err := uiOrigin(opts)
+	if err != nil {
+		return err
+	}
+	if uiLn != nil {
+		defer uiLn.Close()
+	}
 
 	var ep stack.Endpoints
 	if opts.Endpoints != nil {
@@ -189,10 +213,18 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	// The dev sign-in (POST /dev/token) exists only here, on the local gateway.
 	gw, err := gateway.New(gateway.Options{
 		API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger,
-		Verifier: verifier, WS: wsHandler, DevSignIn: signer,
+		Verifier: verifier, WS: wsHandler, DevSignIn: signer, CORSOrigins: corsOrigins,
 	})
 	if err != nil {
 		return err
+	}
+	if uiLn != nil {
+		ui := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: gateway.NewUIOrigin(filepath.Join(stack.RepoRoot(), "web"), gateway.UIConfig{
+			APIURL: "http://" + ln.Addr().String(), WSURL: "ws://" + ln.Addr().String() + "/ws", Auth: gateway.UIAuth{Mode: "dev"},
+		})}
+		go func() { _ = ui.Serve(uiLn) }()
+		defer ui.Close()
+		opts.Logger.Info("the UI is also served on an origin of its own, calling the gateway cross-origin", "url", "http://"+uiLn.Addr().String())
 	}
 	opts.Logger.Info("NetAuto is running", "url", "http://"+ln.Addr().String(), "health", "http://"+ln.Addr().String()+"/v1/health",
 		"websocket", "ws://"+ln.Addr().String()+"/ws?token=<JWT>")
@@ -290,4 +322,34 @@ func startRetention(ctx context.Context, logger *slog.Logger) (func(), error) {
 		return nil, fmt.Errorf("%s: %w", config.EnvRetentionCron, err)
 	}
 	return sched.Stop, nil
+}
+
+// uiOrigin returns the listener of the UI's own origin (Options.UIListener, or one on
+// $NET_AUTO_UI_ADDR) and the origins the gateway allows: Options.CORSOrigins or
+// $NET_AUTO_CORS_ORIGINS, and the UI's origin.
+func uiOrigin(opts Options) (net.Listener, []string, error) {
+	origins := opts.CORSOrigins
+	if origins == nil {
+		for o := range strings.SplitSeq(os.Getenv(EnvCORSOrigins), ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				if _, err := gateway.NormalizeOrigin(o); err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", EnvCORSOrigins, err)
+				}
+				origins = append(origins, o)
+			}
+		}
+	}
+	ln := opts.UIListener
+	if ln == nil {
+		if addr := os.Getenv(EnvUIAddr); addr != "" {
+			var err error
+			if ln, err = net.Listen("tcp", addr); err != nil {
+				return nil, nil, fmt.Errorf("listen on %s (%s): %w", addr, EnvUIAddr, err)
+			}
+		}
+	}
+	if ln != nil {
+		origins = append(slices.Clip(origins), "http://"+ln.Addr().String())
+	}
+	return ln, origins, nil
 }

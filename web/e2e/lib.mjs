@@ -5,6 +5,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 export const BASE_URL = process.env.BASE_URL || "http://127.0.0.1:8080";
+// API_URL is the gateway's origin when the UI is served from another one (as CloudFront and
+// execute-api are in AWS); by default the UI's own.
+export const API_URL = process.env.API_URL || BASE_URL;
 export const ARTIFACTS = process.env.ARTIFACTS || new URL("./artifacts/", import.meta.url).pathname;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -15,7 +18,7 @@ export async function launch() {
   });
 }
 
-/** newPage opens a page that fails the run on any page error or failed same-origin request. */
+/** newPage opens a page that fails the run on any page error or failed request to the UI or the API. */
 export async function newPage(browser, problems, allowOrigins = []) {
   const context = await browser.newContext({ viewport: { width: 1360, height: 880 }, acceptDownloads: true });
   const page = await context.newPage();
@@ -25,11 +28,11 @@ export async function newPage(browser, problems, allowOrigins = []) {
     if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) problems.push(`console error: ${m.text()}`);
   });
   page.on("requestfailed", (r) => {
-    if (r.url().startsWith(BASE_URL) && !/\/ws\?/.test(r.url())) problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
+    if ((r.url().startsWith(BASE_URL) || r.url().startsWith(API_URL)) && !/\/ws\?/.test(r.url())) problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
   });
   page.on("request", (r) => {
     const u = r.url();
-    if (!u.startsWith(BASE_URL) && !u.startsWith(BASE_URL.replace(/^http/, "ws")) && !u.startsWith("data:") && !u.startsWith("blob:") &&
+    if (![BASE_URL, API_URL, API_URL.replace(/^http/, "ws")].some((o) => u.startsWith(o)) && !u.startsWith("data:") && !u.startsWith("blob:") &&
       !allowOrigins.some((o) => u.startsWith(o))) {
       problems.push(`request outside the app (the UI must work offline): ${u}`);
     }

@@ -79,7 +79,8 @@ export function SignIn({ message }) {
     setBusy(true);
     setError(null);
     try {
-      const r = await fetch("dev/token", {
+      // The dev sign-in is on the local gateway, the API's origin (the UI may be served elsewhere).
+      const r = await fetch(getConfig().api_url + "/dev/token", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, role }),
       });
       const body = await r.json();
