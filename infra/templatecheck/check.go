@@ -71,6 +71,7 @@ func Check(t *Template, opts Options) error {
 	ps = append(ps, checkEvents(t)...)
 	ps = append(ps, checkPolicies(t, opts)...)
 	ps = append(ps, checkSchema(t)...)
+	ps = append(ps, checkCORS(t)...)
 	if len(ps) == 0 {
 		return nil
 	}
