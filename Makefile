@@ -7,7 +7,7 @@ CACHE := $(CURDIR)/.cache
 GOBIN_CACHE := $(CACHE)/bin
 export PATH := $(GOBIN_CACHE):$(PATH)
 
-FUNCTIONS := api ws executor retention
+FUNCTIONS := api ws executor retention watchdog
 
 .PHONY: dev dev-reset test deps web-deps lint unit build deploy deploy-ui bench rie-smoke token clean fmt
 .DEFAULT_GOAL := help
@@ -106,8 +106,9 @@ build-ApiFunction: ; $(call build_function,api)
 build-WsFunction: ; $(call build_function,ws)
 build-ExecutorFunction: ; $(call build_function,executor)
 build-RetentionFunction: ; $(call build_function,retention)
+build-WatchdogFunction: ; $(call build_function,watchdog)
 
-build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction
+build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction build-WatchdogFunction
 
 ## deploy: sam build + sam deploy. The retention schedule comes from NET_AUTO_RETENTION_CRON (default
 ## @daily), translated to an EventBridge expression into a copy of samconfig.toml under .aws-sam/.

@@ -135,6 +135,15 @@ func TestEvents(t *testing.T) {
 				t.Error("scheduled event lacks time or its rule ARN")
 			}
 		}},
+		{"schedule-watchdog.json", func(t *testing.T, file string) {
+			var e events.EventBridgeEvent
+			load(t, file, &e)
+			expect(t, "source", e.Source, "aws.events")
+			expect(t, "detail-type", e.DetailType, "Scheduled Event")
+			if e.Time.IsZero() || len(e.Resources) != 1 || !strings.Contains(e.Resources[0], "WatchdogFunction") {
+				t.Error("scheduled event lacks time or the watchdog rule's ARN")
+			}
+		}},
 		{"dynamodb-ttl-delete.json", func(t *testing.T, file string) {
 			var e events.DynamoDBEvent
 			load(t, file, &e)
@@ -166,7 +175,7 @@ func TestEveryEventFileIsTested(t *testing.T) {
 	}
 	tested := map[string]bool{"env.json": true, "http-health.json": true, "http-bulk-post.json": true,
 		"ws-connect.json": true, "ws-disconnect.json": true, "ws-subscribe.json": true,
-		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "dynamodb-ttl-delete.json": true}
+		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "schedule-watchdog.json": true, "dynamodb-ttl-delete.json": true}
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".json") && !tested[e.Name()] {
 			t.Errorf("%s has no test in TestEvents", e.Name())

@@ -28,6 +28,7 @@ import (
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/resources"
 )
@@ -201,6 +202,17 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return err
 	}
 	defer stopRetention()
+	stopWatchdog, watchdog, err := startWatchdog(ctx, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopWatchdog()
+	// The queue stand-in keeps nothing across a restart: every sent but unfinished batch of an
+	// unfinished job goes again. A device that already ran is not run again (the executor runs
+	// each device once). A failure is not fatal: the watchdog's sweeps re-send stale batches too.
+	if _, err := watchdog.ResendUnfinished(ctx); err != nil {
+		opts.Logger.Error("re-send the batches of unfinished jobs after a restart", "err", err)
+	}
 	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
 	wsCfg, err := config.Load(config.WS, os.Getenv)
 	if err != nil {
@@ -322,6 +334,29 @@ func startRetention(ctx context.Context, logger *slog.Logger) (func(), error) {
 		return nil, fmt.Errorf("%s: %w", config.EnvRetentionCron, err)
 	}
 	return sched.Stop, nil
+}
+
+// startWatchdog runs the bulk watchdog every resources.WatchdogPeriod, as its EventBridge rule
+// runs the watchdog function in AWS. It returns the schedule's stop and the watchdog.
+func startWatchdog(ctx context.Context, logger *slog.Logger) (func(), *bulk.Watchdog, error) {
+	cfg, err := config.Load(config.Watchdog, os.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, w, err := app.NewWatchdog(ctx, cfg, app.WatchdogOptions{Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	spec := fmt.Sprintf("@every %dm", int(resources.WatchdogPeriod/time.Minute))
+	sched, err := schedule.Start(ctx, spec, func(ctx context.Context) {
+		if _, err := w.Sweep(ctx); err != nil {
+			logger.Error("watchdog sweep", "err", err)
+		}
+	}, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("watchdog schedule: %w", err)
+	}
+	return sched.Stop, w, nil
 }
 
 // uiOrigin returns the listener of the UI's own origin (Options.UIListener, or one on

@@ -1,6 +1,7 @@
 package bulk
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,19 +89,52 @@ type RunStore interface {
 	Abandon(ctx context.Context, id, reason string) error
 }
 
+// Reasons of devices failed because their batch's message was not delivered.
+const (
+	// ReasonDeliveryFailed: the batch's message exhausted its receives and reached the
+	// dead-letter queue.
+	ReasonDeliveryFailed = "delivery_failed"
+	// ReasonDeliveryLost: the batch's message vanished (a purged queue, a dead-letter consumer
+	// that failed) and the watchdog's re-send brought no progress either.
+	ReasonDeliveryLost = "delivery_lost"
+)
+
+// RunAbandoner ends the runs of devices whose batch will never run them.
+type RunAbandoner interface {
+	// Abandon marks a non-terminal run failed with reason; terminal runs are left alone.
+	Abandon(ctx context.Context, id, reason string) error
+	// Reconcile makes the byte accounting of a run agree with the stored run.
+	Reconcile(ctx context.Context, deviceID, runID string) error
+}
+
 // DeadLetter makes every device of a batch that exhausted its deliveries terminal (failed,
 // reason delivery_failed), so the job still ends.
 func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 	if m.JobID == "" {
 		return errors.New("dead letter without job_id")
 	}
+	failed, err := x.failBatch(ctx, x.Runs, m, ReasonDeliveryFailed)
+	if err != nil {
+		return err
+	}
+	x.logger().Warn("batch dead-lettered; its unfinished devices failed", "job_id", m.JobID, "batch", m.Batch,
+		"devices", failed, "reason", ReasonDeliveryFailed)
+	return nil
+}
+
+// failBatch ends every non-terminal device of m's batch failed with reason (one conditional
+// write, retried when a device moved meanwhile), publishes their progress, marks the batch done
+// (which ends the job after its last batch) and sends the job's next never-sent batch, if any. It
+// returns how many devices it failed. The dead-letter consumer and the watchdog share it.
+func (x *Executor) failBatch(ctx context.Context, runs RunAbandoner, m Message, reason string) (int, error) {
+	failed := 0
 	for attempt := 0; ; attempt++ {
 		states, err := x.Jobs.BatchStates(ctx, m.JobID, m.Batch)
 		if errors.Is(err, ErrJobNotFound) {
-			return nil
+			return 0, nil
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		var changes []Change
 		for _, id := range m.DeviceIDs {
@@ -109,34 +143,41 @@ func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 				continue
 			}
 			runID := RunID(m.JobID, id)
-			if err := x.Runs.Abandon(ctx, runID, "delivery_failed"); err != nil {
-				return err
+			if err := runs.Abandon(ctx, runID, reason); err != nil {
+				return 0, err
 			}
-			if err := x.Runs.Reconcile(ctx, id, runID); err != nil {
-				return err
+			if err := runs.Reconcile(ctx, id, runID); err != nil {
+				return 0, err
 			}
-			changes = append(changes, Change{DeviceID: id, From: st.Status, To: run.Failed, RunID: runID, Reason: "delivery_failed"})
+			changes = append(changes, Change{DeviceID: id, From: st.Status, To: run.Failed, RunID: runID, Reason: reason})
 		}
 		events, err := x.Jobs.Record(ctx, m.JobID, m.Batch, changes)
 		if errors.Is(err, ErrStateChanged) && attempt < 5 {
 			continue
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
+		failed = len(changes)
 		x.publish(ctx, events)
 		if err := x.logEvents(ctx, m.JobID, events); err != nil {
-			return err
+			return failed, err
 		}
 		break
 	}
 	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
 	if err != nil {
-		return err
+		return failed, err
 	}
 	x.publish(ctx, events)
-	x.logger().Warn("batch dead-lettered; its unfinished devices failed", "job_id", m.JobID, "batch", m.Batch)
-	return nil
+	// A job that sends its batches one after another (max_concurrency) would otherwise wait
+	// forever for this batch to send the next.
+	if job, err := x.Jobs.GetJob(ctx, m.JobID); err == nil && !job.Status.Terminal() {
+		if err := x.sendNext(ctx, m.JobID, &jobView{x: x, job: job, at: x.now()}); err != nil {
+			x.logger().Error("send next pending batch", "job_id", m.JobID, "err", err)
+		}
+	}
+	return failed, nil
 }
 
 // DeviceSource resolves devices and their credentials.
@@ -221,6 +262,8 @@ type Executor struct {
 
 	batchesOnce sync.Once
 	batches     chan struct{}
+	// function names the Lambda function in metrics when it is not the executor (the watchdog).
+	function string
 }
 
 // takeBatchSlot takes one of the process's MaxBatches slots, waiting for one until until (zero:
@@ -573,7 +616,7 @@ func (x *Executor) jobDone(ctx context.Context, e Event) {
 		for s, n := range j.Counts {
 			props["count_"+string(s)] = n
 		}
-		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "JobStatus": string(j.Status)}, props, ms...)
+		_ = x.Metrics.Emit(map[string]string{"Function": cmp.Or(x.function, "executor"), "JobStatus": string(j.Status)}, props, ms...)
 	}
 }
 

@@ -23,10 +23,12 @@ const (
 	WS        Function = "ws"
 	Executor  Function = "executor"
 	Retention Function = "retention"
+	// Watchdog ends bulk jobs whose queue messages were lost (EventBridge, every 5 minutes).
+	Watchdog Function = "watchdog"
 )
 
 // Functions lists every function.
-func Functions() []Function { return []Function{API, WS, Executor, Retention} }
+func Functions() []Function { return []Function{API, WS, Executor, Retention, Watchdog} }
 
 // Variable names that are not resource names.
 const (
@@ -100,6 +102,9 @@ func Vars(fn Function) []Var {
 	case Retention:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
 		vs = append(vs, retention...)
+	case Watchdog:
+		vs = []Var{table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable), queue(resources.BulkQueue),
+			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"}}
 	}
 	return append(vs, common...)
 }

@@ -28,8 +28,13 @@ import (
 //	                         batches_done, cancel_requested, stop_status
 //	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
 //	                         device id to {s: status, why: reason, ms, q: seq, h: output digest};
-//	                         the run id is bulk.RunID(job, device), never stored)
+//	                         the run id is bulk.RunID(job, device), never stored), updated_at
+//	                         (epoch ms of its last change: every write to it sets it) and
+//	                         resent_at (epoch ms of the watchdog's re-send, if any)
 //	JOB#<id>  LOC            which batch holds each device, by fingerprint (jobs_lookup.go)
+//	UNFINISHED JOB#<id>      one per job until it ends (written with the job, deleted when it
+//	                         ends): the watchdog lists unfinished jobs from this partition, so
+//	                         its cost follows the unfinished jobs, not the history
 //	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
 //	                         for clients catching up
 //
@@ -164,6 +169,9 @@ type batchItem struct {
 	State     string              `dynamodbav:"state"`
 	Devs      map[string]devState `dynamodbav:"devs"`
 	ExpiresAt int64               `dynamodbav:"expires_at,omitempty"`
+	// UpdatedAt and ResentAt are epoch milliseconds (see the item layout).
+	UpdatedAt int64 `dynamodbav:"updated_at,omitempty"`
+	ResentAt  int64 `dynamodbav:"resent_at,omitempty"`
 }
 
 // states returns the stored state of each device of the batch.
@@ -194,12 +202,14 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	if err != nil {
 		return fmt.Errorf("build condition: %w", err)
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: meta,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
-	}); err != nil {
+	// The job and its unfinished marker are written together: the watchdog sees every job.
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, expiry(j.ExpiresAt))}},
+	}}); err != nil {
 		return fmt.Errorf("put job %s: %w", j.ID, err)
 	}
+	createdMS := s.now().UnixMilli()
 	var writes []types.WriteRequest
 	for i, ids := range batches {
 		state := batchSent
@@ -212,6 +222,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		}
 		item, err := attributevalue.MarshalMap(batchItem{
 			PK: jobPrefix + j.ID, SK: batchSK(i), Batch: i, DeviceIDs: ids, State: state, Devs: devs, ExpiresAt: expiry(j.ExpiresAt),
+			UpdatedAt: createdMS,
 		})
 		if err != nil {
 			return fmt.Errorf("marshal batch %d: %w", i, err)
@@ -307,10 +318,10 @@ func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, hold
 	now := s.now()
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
-		UpdateExpression:    aws.String("SET #lu = :until, #lb = :me ADD #claims :one"),
+		UpdateExpression:    aws.String("SET #lu = :until, #lb = :me, #ua = :now ADD #claims :one"),
 		ConditionExpression: aws.String("attribute_exists(pk) AND (attribute_not_exists(#lu) OR #lu <= :now)"),
 		ExpressionAttributeNames: map[string]string{
-			"#lu": "lease_until", "#lb": "lease_by", "#claims": "claims",
+			"#lu": "lease_until", "#lb": "lease_by", "#claims": "claims", "#ua": attrUpdatedAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":until": nv(until.UnixMilli()), ":me": sv(holder), ":one": nv(1), ":now": nv(now.UnixMilli()),
@@ -348,10 +359,10 @@ func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, hold
 func (s *JobStore) ReleaseBatch(ctx context.Context, jobID string, batch int, holder string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
-		UpdateExpression:          aws.String("SET #lu = :zero"),
+		UpdateExpression:          aws.String("SET #lu = :zero, #ua = :now"),
 		ConditionExpression:       aws.String("#lb = :me"),
-		ExpressionAttributeNames:  map[string]string{"#lu": "lease_until", "#lb": "lease_by"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": nv(0), ":me": sv(holder)},
+		ExpressionAttributeNames:  map[string]string{"#lu": "lease_until", "#lb": "lease_by", "#ua": attrUpdatedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": nv(0), ":me": sv(holder), ":now": nv(s.now().UnixMilli())},
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("release batch %d of job %s: %w", batch, jobID, err)
@@ -385,12 +396,14 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	}
 	first := job.Seq - int64(len(changes)) + 1
 
-	names := map[string]string{"#devs": "devs", "#s": "s"}
+	names := map[string]string{"#devs": "devs", "#s": "s", "#ua": attrUpdatedAt}
 	values := map[string]types.AttributeValue{}
-	var sets, conds []string
+	sets := []string{"#ua = :ua"}
+	var conds []string
 	deltas := map[run.Status]int{}
 	events := make([]bulk.Event, len(changes))
 	now := s.now()
+	values[":ua"] = nv(now.UnixMilli())
 	for i, c := range changes {
 		seq := first + int64(i)
 		d := fmt.Sprintf("#d%d", i)
@@ -536,10 +549,10 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) ([]
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: batchKey(jobID, batch),
-			UpdateExpression:          aws.String("SET #state = :done"),
+			UpdateExpression:          aws.String("SET #state = :done, #ua = :now"),
 			ConditionExpression:       aws.String("attribute_exists(pk) AND #state <> :done"),
-			ExpressionAttributeNames:  map[string]string{"#state": "state"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":done": sv(batchDone)},
+			ExpressionAttributeNames:  map[string]string{"#state": "state", "#ua": attrUpdatedAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":done": sv(batchDone), ":now": nv(s.now().UnixMilli())},
 		}},
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: jobKey(jobID),
@@ -592,6 +605,8 @@ func (s *JobStore) completeIfDone(ctx context.Context, jobID string) ([]bulk.Eve
 	if err != nil {
 		return nil, err
 	}
+	// Best effort: a marker left behind is dropped by the watchdog, which finds the job ended.
+	_ = s.ForgetUnfinished(ctx, jobID)
 	ev := bulk.Event{Type: bulk.EventJobDone, JobID: jobID, Status: string(done.Status), Seq: done.Seq, Counts: done.Counts, At: now}
 	if err := s.putEvents(ctx, jobID, []bulk.Event{ev}, done.ExpiresAt); err != nil {
 		return []bulk.Event{ev}, err
@@ -713,10 +728,10 @@ func (s *JobStore) ClaimPendingBatch(ctx context.Context, jobID string) (int, []
 		}
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(s.table), Key: batchKey(jobID, it.Batch),
-			UpdateExpression:          aws.String("SET #state = :sent"),
+			UpdateExpression:          aws.String("SET #state = :sent, #ua = :now"),
 			ConditionExpression:       aws.String("#state = :pending"),
-			ExpressionAttributeNames:  map[string]string{"#state": "state"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":sent": sv(batchSent), ":pending": sv(batchPending)},
+			ExpressionAttributeNames:  map[string]string{"#state": "state", "#ua": attrUpdatedAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":sent": sv(batchSent), ":pending": sv(batchPending), ":now": nv(s.now().UnixMilli())},
 		})
 		if isConditionFailed(err) {
 			continue // another executor claimed it

@@ -5,6 +5,8 @@
 // The package imports no AWS SDK: adapters translate these definitions into API calls.
 package resources
 
+import "time"
+
 // KeyType is the DynamoDB key attribute type of a key attribute.
 type KeyType string
 
@@ -135,6 +137,13 @@ const ExecutorTimeoutSeconds = 300
 // once by default (template parameter ExecutorMaxConcurrency; the local gateway's poller uses it
 // too): 20 batches of 50 devices, so a 1,000-device job runs all at once.
 const ExecutorMaxConcurrency = 20
+
+// WatchdogPeriod is how often the watchdog function runs: its EventBridge rule is
+// WatchdogSchedule in template.yaml, and the local stack runs it as often.
+const WatchdogPeriod = 5 * time.Minute
+
+// WatchdogSchedule is WatchdogPeriod as an EventBridge schedule expression.
+const WatchdogSchedule = "rate(5 minutes)"
 
 // Tables returns every DynamoDB table NetAuto uses.
 func Tables() []Table {

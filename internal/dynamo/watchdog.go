@@ -1,0 +1,195 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/resources"
+)
+
+// The watchdog's view of the jobs table (see the item layout in jobs.go): the UNFINISHED
+// partition lists the jobs that have not ended, and each batch item's updated_at and resent_at
+// say when it last changed and when the watchdog re-sent it.
+const (
+	unfinishedPK  = "UNFINISHED"
+	attrUpdatedAt = "updated_at"
+	attrResentAt  = "resent_at"
+)
+
+var _ bulk.WatchStore = (*JobStore)(nil)
+
+func unfinishedKey(jobID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{resources.AttrPK: sv(unfinishedPK), resources.AttrSK: sv(jobPrefix + jobID)}
+}
+
+// unfinishedItem is a job's marker in the UNFINISHED partition; it expires with the job.
+func unfinishedItem(jobID string, expires int64) map[string]types.AttributeValue {
+	item := unfinishedKey(jobID)
+	item["job_id"] = sv(jobID)
+	if expires > 0 {
+		item[resources.TTLAttribute] = nv(expires)
+	}
+	return item
+}
+
+// UnfinishedJobs returns a page of the ids of jobs that have not ended (see bulk.WatchStore).
+func (s *JobStore) UnfinishedJobs(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK)
+	if !ok || (start != nil && !isUnfinishedKey(start)) {
+		return nil, "", bulk.ErrBadCursor
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": resources.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(unfinishedPK)},
+		Limit:                     aws.Int32(int32(limit)), ExclusiveStartKey: start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("query unfinished jobs: %w", err)
+	}
+	ids := make([]string, 0, len(out.Items))
+	for _, item := range out.Items {
+		if v, ok := item[resources.AttrSK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(v.Value, jobPrefix) {
+			ids = append(ids, strings.TrimPrefix(v.Value, jobPrefix))
+		}
+	}
+	next, err := encodeCursor(out.LastEvaluatedKey)
+	if err != nil {
+		return nil, "", err
+	}
+	return ids, next, nil
+}
+
+func isUnfinishedKey(key map[string]types.AttributeValue) bool {
+	pk, _ := key[resources.AttrPK].(*types.AttributeValueMemberS)
+	sk, _ := key[resources.AttrSK].(*types.AttributeValueMemberS)
+	return len(key) == 2 && pk != nil && pk.Value == unfinishedPK && sk != nil && strings.HasPrefix(sk.Value, jobPrefix)
+}
+
+// ForgetUnfinished drops the job's marker from the UNFINISHED partition.
+func (s *JobStore) ForgetUnfinished(ctx context.Context, jobID string) error {
+	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: unfinishedKey(jobID)}); err != nil {
+		return fmt.Errorf("forget unfinished job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// Deliveries returns every batch of the job in order, with its delivery times.
+func (s *JobStore) Deliveries(ctx context.Context, jobID string) ([]bulk.Delivery, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+		ProjectionExpression:   aws.String("#b, #state, #ids, #ua, #ra"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#b": "batch", "#state": "state", "#ids": "device_ids",
+			"#ua": attrUpdatedAt, "#ra": attrResentAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": sv(jobPrefix + jobID), ":lo": sv(batchPrefix), ":hi": sv(batchPrefix + "~"),
+		},
+		ConsistentRead: aws.Bool(true),
+	}
+	items, err := queryAll[batchItem](ctx, s.db, in, "batches of job "+jobID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bulk.Delivery, len(items))
+	for i, it := range items {
+		out[i] = bulk.Delivery{Batch: it.Batch, State: bulk.BatchState(it.State), DeviceIDs: it.DeviceIDs,
+			UpdatedAt: msTime(it.UpdatedAt), ResentAt: msTime(it.ResentAt)}
+	}
+	return out, nil
+}
+
+func msTime(ms int64) time.Time {
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// MarkResent records the watchdog's re-send of a sent batch unchanged since seen and not re-sent
+// since; bulk.ErrBatchChanged otherwise.
+func (s *JobStore) MarkResent(ctx context.Context, jobID string, batch int, seen, at time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:          aws.String("SET #ra = :at"),
+		ConditionExpression:       aws.String("#state = :sent AND #ua = :seen AND (attribute_not_exists(#ra) OR #ra < :seen)"),
+		ExpressionAttributeNames:  map[string]string{"#ra": attrResentAt, "#ua": attrUpdatedAt, "#state": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": nv(at.UnixMilli()), ":seen": nv(seen.UnixMilli()), ":sent": sv(batchSent)},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("mark batch %d of job %s re-sent: %w", batch, jobID, bulk.ErrBatchChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("mark batch %d of job %s re-sent: %w", batch, jobID, err)
+	}
+	return nil
+}
+
+// UnmarkResent takes back MarkResent(at), if it is still the batch's latest re-send.
+func (s *JobStore) UnmarkResent(ctx context.Context, jobID string, batch int, at time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:          aws.String("REMOVE #ra"),
+		ConditionExpression:       aws.String("#ra = :at"),
+		ExpressionAttributeNames:  map[string]string{"#ra": attrResentAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": nv(at.UnixMilli())},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("unmark batch %d of job %s re-sent: %w", batch, jobID, err)
+	}
+	return nil
+}
+
+// ClaimStale takes a sent batch's lease for holder, like ClaimBatch, only while it is unchanged
+// since seen and no other lease runs; bulk.ErrBatchChanged otherwise. The claim counts as one, so
+// no later executor takes the batch for never claimed.
+func (s *JobStore) ClaimStale(ctx context.Context, jobID string, batch int, seen time.Time, holder string, until, now time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:    aws.String("SET #lu = :until, #lb = :me, #ua = :now ADD #claims :one"),
+		ConditionExpression: aws.String("#state = :sent AND #ua = :seen AND (attribute_not_exists(#lu) OR #lu <= :now)"),
+		ExpressionAttributeNames: map[string]string{
+			"#lu": "lease_until", "#lb": "lease_by", "#claims": "claims", "#ua": attrUpdatedAt, "#state": "state",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until": nv(until.UnixMilli()), ":me": sv(holder), ":one": nv(1), ":now": nv(now.UnixMilli()),
+			":seen": nv(seen.UnixMilli()), ":sent": sv(batchSent),
+		},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("claim stale batch %d of job %s: %w", batch, jobID, bulk.ErrBatchChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("claim stale batch %d of job %s: %w", batch, jobID, err)
+	}
+	return nil
+}
+
+// Touch restarts a sent batch's staleness clock at at (a fresh delivery); other batches are left
+// alone.
+func (s *JobStore) Touch(ctx context.Context, jobID string, batch int, at time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		UpdateExpression:          aws.String("SET #ua = :at REMOVE #ra"),
+		ConditionExpression:       aws.String("#state = :sent"),
+		ExpressionAttributeNames:  map[string]string{"#ua": attrUpdatedAt, "#ra": attrResentAt, "#state": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": nv(at.UnixMilli()), ":sent": sv(batchSent)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("touch batch %d of job %s: %w", batch, jobID, err)
+	}
+	return nil
+}
