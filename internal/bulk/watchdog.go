@@ -70,7 +70,7 @@ const (
 	// DefaultWatchdogPeriod is how often the watchdog runs (its EventBridge rule's rate).
 	DefaultWatchdogPeriod = 5 * time.Minute
 	// watchdogLease bounds how long the watchdog holds a lost batch while it fails its devices.
-	watchdogLease = 10 * time.Minute
+	watchdogLease = 15 * time.Minute
 	// defaultWatchdogPage is how many unfinished jobs one store call lists.
 	defaultWatchdogPage = 100
 )
