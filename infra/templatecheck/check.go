@@ -45,6 +45,9 @@ type Options struct {
 	// FunctionNames maps an AWS::Serverless::Function logical ID to the config.Function it runs;
 	// nil uses DefaultFunctionNames.
 	FunctionNames map[string]config.Function
+	// Samconfig is the samconfig.toml whose parameter_overrides the samconfig check reads; empty
+	// uses Root's samconfig.toml when there is one.
+	Samconfig string
 }
 
 // DefaultFunctionNames maps NetAuto's function logical IDs to their config.Function names.
@@ -72,6 +75,12 @@ func Check(t *Template, opts Options) error {
 	ps = append(ps, checkEvents(t)...)
 	ps = append(ps, checkPolicies(t, opts)...)
 	ps = append(ps, checkSchema(t)...)
+	ps = append(ps, checkRoutes(t)...)
+	ps = append(ps, checkStages(t)...)
+	ps = append(ps, checkRetain(t)...)
+	ps = append(ps, checkStreams(t)...)
+	ps = append(ps, checkSecrets(t, opts)...)
+	ps = append(ps, checkSamconfig(t, opts)...)
 	ps = append(ps, checkCORS(t)...)
 	if len(ps) == 0 {
 		return nil
@@ -680,9 +689,11 @@ func checkQueues(t *Template) []Problem {
 			bad(path+".RedrivePolicy.maxReceiveCount", "is %v, want %d", m["maxReceiveCount"], q.MaxReceiveCount)
 		}
 	}
+	// A stream's on-failure queue exists in AWS only: the local runs table has no stream.
+	failureQueues := streamFailureQueues(t)
 	for _, id := range sortedKeys(t.Resources) {
-		if t.Resources[id].Type == "AWS::SQS::Queue" && !want[id] {
-			bad("Resources."+id, "queue is not declared in internal/resources.Queues()")
+		if t.Resources[id].Type == "AWS::SQS::Queue" && !want[id] && !failureQueues[id] {
+			bad("Resources."+id, "queue is not declared in internal/resources.Queues() (nor the on-failure destination of a stream event source)")
 		}
 	}
 	return ps

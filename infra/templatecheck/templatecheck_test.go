@@ -136,7 +136,7 @@ func TestCheckerCatches(t *testing.T) {
 			templatecheck.CheckPolicies, "grants access to table DevicesTable, but the ws function does not read NET_AUTO_DEVICES_TABLE"},
 		{"policy names a queue the function does not read", []mutation{{"        - DynamoDBReadPolicy: {TableName: !Ref JobsTable}\n", "        - DynamoDBReadPolicy: {TableName: !Ref JobsTable}\n        - SQSSendMessagePolicy: {QueueName: !GetAtt BulkQueue.QueueName}\n"}},
 			templatecheck.CheckPolicies, "grants access to queue BulkQueue, but the ws function does not read NET_AUTO_BULK_QUEUE_URL"},
-		{"wildcard resource", []mutation{{`Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/devices/*"`, `Resource: "*"`}},
+		{"wildcard resource", []mutation{{`Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/devices/*"`, `Resource: "*"`}},
 			templatecheck.CheckPolicies, `secretsmanager:CreateSecret is granted on Resource "*"`},
 		{"misspelt property", []mutation{{"MessageRetentionPeriod: 345600", "MessageRetentionPeriode: 345600"}},
 			templatecheck.CheckSchema, `unknown field "MessageRetentionPeriode"`},

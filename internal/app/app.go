@@ -79,7 +79,7 @@ func Inventory(ctx context.Context, cfg config.Config, awsCfg aws.Config) (*devi
 		if sec, err = secrets.NewFileStore(cfg.SecretsDir); err != nil {
 			return nil, err
 		}
-	} else if sec, err = secrets.NewSecretsManagerStore(secretsmanager.NewFromConfig(awsCfg), secrets.DefaultPrefix); err != nil {
+	} else if sec, err = secrets.NewSecretsManagerStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretsPrefix); err != nil {
 		return nil, err
 	}
 	return device.NewInventory(store, sec)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,9 @@ const (
 	EnvOutputCapBytes = "NET_AUTO_OUTPUT_CAP_BYTES"
 	EnvWSEndpoint     = "NET_AUTO_WS_ENDPOINT"
 	EnvSecrets        = "NET_AUTO_SECRETS"
+	// EnvSecretsPrefix is the Secrets Manager name prefix of the stack's credentials; the template
+	// sets it to netauto/<stack name>/ and grants the functions that prefix only.
+	EnvSecretsPrefix = "NET_AUTO_SECRETS_PREFIX"
 	// Live progress (issue 6): the ws function checks the token on $connect itself.
 	EnvJWTIssuer   = "NET_AUTO_JWT_ISSUER"
 	EnvJWTAudience = "NET_AUTO_JWT_AUDIENCE"
@@ -53,7 +57,15 @@ const (
 	DefaultBatchSize      = 50
 	MaxBatchSize          = 50
 	DefaultOutputCapBytes = 1 << 20
+	// DefaultSecretsPrefix is the Secrets Manager name prefix when NET_AUTO_SECRETS_PREFIX is unset.
+	DefaultSecretsPrefix = "netauto/"
+	// MaxSecretsPrefixLen leaves room in Secrets Manager's 512-character names for the longest
+	// credential name (256 characters).
+	MaxSecretsPrefixLen = 256
 )
+
+// secretsPrefixPattern is one or more Secrets Manager name segments, each followed by a slash.
+var secretsPrefixPattern = regexp.MustCompile(`^([A-Za-z0-9_+=.@-]+/)+$`)
 
 // Var describes one environment variable a function reads.
 type Var struct {
@@ -62,7 +74,10 @@ type Var struct {
 	Doc      string
 }
 
-var secretsVar = Var{Name: EnvSecrets, Doc: "where device credentials live: secretsmanager (default; names under netauto/) or file:DIR (local development)"}
+var (
+	secretsVar       = Var{Name: EnvSecrets, Doc: "where device credentials live: secretsmanager (default) or file:DIR (local development)"}
+	secretsPrefixVar = Var{Name: EnvSecretsPrefix, Doc: "Secrets Manager name prefix of the credentials, e.g. netauto/<stack>/ (default netauto/)"}
+)
 
 var common = []Var{
 	{Name: EnvLogLevel, Doc: "log level: debug, info, warn or error (default info)"},
@@ -87,7 +102,7 @@ func Vars(fn Function) []Var {
 	switch fn {
 	case API:
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
-			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar}
+			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar}
 		vs = append(vs, retention...)
 		vs = append(vs, apiPushVars()...)
 	case WS:
@@ -98,7 +113,7 @@ func Vars(fn Function) []Var {
 			queue(resources.BulkQueue), queue(resources.BulkDLQ),
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
 			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
-			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar}
+			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar, secretsPrefixVar}
 	case Retention:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
 		vs = append(vs, retention...)
@@ -152,6 +167,8 @@ type Config struct {
 	// SecretsDir is set when credentials live in files (NET_AUTO_SECRETS=file:DIR); empty means
 	// AWS Secrets Manager.
 	SecretsDir string
+	// SecretsPrefix starts every Secrets Manager name of the credentials (ends with a slash).
+	SecretsPrefix string
 }
 
 // Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
@@ -161,6 +178,7 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 		Tables: map[string]string{}, Queues: map[string]string{},
 		RunMaxDays: DefaultRunMaxDays, RetentionCron: DefaultRetentionCron,
 		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo,
+		SecretsPrefix: DefaultSecretsPrefix,
 	}
 	var errs []error
 	bad := func(name, value, rule string) {
@@ -218,6 +236,12 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				c.SecretsDir = strings.TrimPrefix(raw, "file:")
 			default:
 				bad(v.Name, raw, "must be secretsmanager or file:DIR")
+			}
+		case EnvSecretsPrefix:
+			if len(raw) > MaxSecretsPrefixLen || !secretsPrefixPattern.MatchString(raw) {
+				bad(v.Name, raw, fmt.Sprintf("must be Secrets Manager name segments (letters, digits, _+=.@-) each ending in a slash, e.g. netauto/<stack>/, at most %d characters", MaxSecretsPrefixLen))
+			} else {
+				c.SecretsPrefix = raw
 			}
 		case EnvJWTIssuer:
 			c.JWTIssuer = raw

@@ -3,6 +3,9 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func env(m map[string]string) func(string) string {
@@ -96,5 +99,54 @@ func TestEveryFunctionHasVars(t *testing.T) {
 		if !seen[EnvLogLevel] {
 			t.Errorf("%s does not read %s", fn, EnvLogLevel)
 		}
+	}
+}
+
+func TestLoadSecretsPrefix(t *testing.T) {
+	executorEnv := func(prefix string) map[string]string {
+		m := map[string]string{
+			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j",
+			"NET_AUTO_CONNECTIONS_TABLE": "c", "NET_AUTO_BULK_QUEUE_URL": "q", "NET_AUTO_BULK_DLQ_URL": "dlq",
+		}
+		if prefix != "" {
+			m[EnvSecretsPrefix] = prefix
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		prefix  string
+		want    string
+		wantErr bool
+	}{
+		{name: "unset is the local default", want: "netauto/"},
+		{name: "stack scoped", prefix: "netauto/netauto-dev/", want: "netauto/netauto-dev/"},
+		{name: "no trailing slash", prefix: "netauto/netauto-dev", wantErr: true},
+		{name: "leading slash", prefix: "/netauto/", wantErr: true},
+		{name: "empty segment", prefix: "netauto//", wantErr: true},
+		{name: "space", prefix: "netauto/my stack/", wantErr: true},
+		{name: "wildcard", prefix: "netauto/*/", wantErr: true},
+		{name: "too long", prefix: strings.Repeat("a", MaxSecretsPrefixLen) + "/", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, fn := range []Function{API, Executor} {
+				env := executorEnv(tc.prefix)
+				c, err := Load(fn, func(k string) string {
+					if fn == API && k == "NET_AUTO_BULK_DLQ_URL" {
+						return ""
+					}
+					return env[k]
+				})
+				if tc.wantErr {
+					require.Error(t, err, "%s accepted %q", fn, tc.prefix)
+					assert.Contains(t, err.Error(), EnvSecretsPrefix)
+					assert.Contains(t, err.Error(), "ending in a slash")
+					continue
+				}
+				require.NoError(t, err, fn)
+				assert.Equal(t, tc.want, c.SecretsPrefix, fn)
+			}
+		})
 	}
 }

@@ -116,22 +116,32 @@ type SecretsManagerAPI interface {
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	DeleteSecret(ctx context.Context, in *secretsmanager.DeleteSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error)
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	RestoreSecret(ctx context.Context, in *secretsmanager.RestoreSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.RestoreSecretOutput, error)
 }
 
-// DefaultPrefix is prepended to every secret name in Secrets Manager; the functions' IAM policies
-// grant access to this prefix only.
-const DefaultPrefix = "netauto/"
+// RecoveryWindowDays is how long a deleted credential can still be restored (aws secretsmanager
+// restore-secret) before Secrets Manager erases it: the shortest window it allows.
+const RecoveryWindowDays = 7
 
-// SecretsManagerStore keeps each credential as one Secrets Manager secret (a JSON string).
+var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9_+=.@-]+/)+$`)
+
+// SecretsManagerStore keeps each credential as one Secrets Manager secret (a JSON string) named
+// prefix + name. Deleting schedules the secret's deletion with a recovery window; storing a
+// credential under a name pending deletion restores the secret and stores a new version.
 type SecretsManagerStore struct {
 	client SecretsManagerAPI
 	prefix string
 }
 
-// NewSecretsManagerStore returns a store whose secret names start with prefix.
+// NewSecretsManagerStore returns a store whose secret names start with prefix, such as
+// "netauto/<stack>/" (config.Config.SecretsPrefix): name segments, each ending in a slash.
 func NewSecretsManagerStore(client SecretsManagerAPI, prefix string) (*SecretsManagerStore, error) {
 	if client == nil {
 		return nil, errors.New("new secrets manager store: no client")
+	}
+	if !prefixPattern.MatchString(prefix) {
+		return nil, fmt.Errorf("new secrets manager store: prefix %q must be name segments (letters, digits, _+=.@-) each ending in a slash", prefix)
 	}
 	return &SecretsManagerStore{client: client, prefix: prefix}, nil
 }
@@ -141,7 +151,20 @@ func notFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// Put creates the secret or stores a new version of it.
+// pendingDeletion reports whether err is Secrets Manager refusing to work on secret id because
+// it is scheduled for deletion (an InvalidRequestException, also used for other refusals, so
+// the secret's DeletedDate decides).
+func (s *SecretsManagerStore) pendingDeletion(ctx context.Context, id string, err error) bool {
+	var ir *smtypes.InvalidRequestException
+	if !errors.As(err, &ir) {
+		return false
+	}
+	out, derr := s.client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+	return derr == nil && out.DeletedDate != nil
+}
+
+// Put creates the secret or stores a new version of it, restoring it first when it is pending
+// deletion.
 func (s *SecretsManagerStore) Put(ctx context.Context, name string, c device.Credential) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -151,13 +174,26 @@ func (s *SecretsManagerStore) Put(ctx context.Context, name string, c device.Cre
 		return fmt.Errorf("encode secret %s: %w", name, err)
 	}
 	id := s.prefix + name
-	_, err = s.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(string(data))})
-	if notFound(err) {
+	put := func() error {
+		_, err := s.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(string(data))})
+		return err
+	}
+	err = put()
+	switch {
+	case notFound(err):
 		_, err = s.client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 			Name: aws.String(id), SecretString: aws.String(string(data)),
 			Description: aws.String("NetAuto device credential"),
 			Tags:        []smtypes.Tag{{Key: aws.String("app"), Value: aws.String("netauto")}},
 		})
+		var exists *smtypes.ResourceExistsException
+		if errors.As(err, &exists) {
+			err = put() // created by a concurrent Put since ours found none
+		}
+	case s.pendingDeletion(ctx, id, err):
+		if _, err = s.client.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String(id)}); err == nil {
+			err = put()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("store secret %s: %w", id, err)
@@ -165,14 +201,15 @@ func (s *SecretsManagerStore) Put(ctx context.Context, name string, c device.Cre
 	return nil
 }
 
-// Get reads the current version of a secret; device.ErrNotFound when there is none.
+// Get reads the current version of a secret; device.ErrNotFound when there is none or it is
+// pending deletion.
 func (s *SecretsManagerStore) Get(ctx context.Context, name string) (device.Credential, error) {
 	if err := checkName(name); err != nil {
 		return device.Credential{}, err
 	}
 	id := s.prefix + name
 	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
-	if notFound(err) {
+	if notFound(err) || s.pendingDeletion(ctx, id, err) {
 		return device.Credential{}, fmt.Errorf("secret %s: %w", id, device.ErrNotFound)
 	}
 	if err != nil {
@@ -185,15 +222,16 @@ func (s *SecretsManagerStore) Get(ctx context.Context, name string) (device.Cred
 	return c, nil
 }
 
-// Delete removes a secret at once (no recovery window, so a device can be re-created with the
-// same id); a missing one is not an error.
+// Delete schedules a secret's deletion after RecoveryWindowDays, never at once, so a credential
+// deleted by mistake can be restored; a missing secret, or one already pending deletion, is not
+// an error.
 func (s *SecretsManagerStore) Delete(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
 	id := s.prefix + name
-	_, err := s.client.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), ForceDeleteWithoutRecovery: aws.Bool(true)})
-	if err != nil && !notFound(err) {
+	_, err := s.client.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), RecoveryWindowInDays: aws.Int64(RecoveryWindowDays)})
+	if err != nil && !notFound(err) && !s.pendingDeletion(ctx, id, err) {
 		return fmt.Errorf("delete secret %s: %w", id, err)
 	}
 	return nil

@@ -15,16 +15,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/device"
 )
 
 // fakeSecretsManager speaks the Secrets Manager JSON 1.1 protocol (X-Amz-Target dispatch) for
-// the four operations the store calls, keeping secrets in memory.
+// the operations the store calls, keeping secrets in memory. Like Secrets Manager, it refuses to
+// read, write, create or delete again a secret pending deletion (InvalidRequestException) until
+// it is restored, and it rejects a deletion without a recovery window.
 type fakeSecretsManager struct {
 	mu      sync.Mutex
 	secrets map[string]string
+	deleted map[string]bool
+	// refuse makes every call on these secret IDs fail with InvalidRequestException although
+	// they are not pending deletion (another reason, such as a KMS key being disabled).
+	refuse  map[string]bool
 	calls   []string
+	deletes []map[string]any
 }
 
 func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,66 +51,96 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, target)
-	notFound := func() {
+	fail := func(typ, msg string) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.WriteHeader(400)
-		_, _ = w.Write([]byte(`{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}`))
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 	}
+	notFound := func() { fail("ResourceNotFoundException", "Secrets Manager can't find the specified secret.") }
 	reply := func(v any) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		_ = json.NewEncoder(w).Encode(v)
 	}
+	id, _ := in["SecretId"].(string)
+	if name, ok := in["Name"].(string); ok {
+		id = name
+	}
+	if f.refuse[id] && target != "DescribeSecret" {
+		fail("InvalidRequestException", "You can't perform this operation on the secret because the KMS key is disabled.")
+		return
+	}
+	if f.deleted[id] && target != "DescribeSecret" && target != "RestoreSecret" {
+		fail("InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion.")
+		return
+	}
+	_, exists := f.secrets[id]
 	switch target {
 	case "CreateSecret":
-		name := in["Name"].(string)
-		f.secrets[name] = in["SecretString"].(string)
-		reply(map[string]any{"ARN": "arn:aws:secretsmanager:us-east-1:0:secret:" + name, "Name": name})
+		if exists {
+			fail("ResourceExistsException", "The operation failed because the secret already exists.")
+			return
+		}
+		f.secrets[id] = in["SecretString"].(string)
+		reply(map[string]any{"ARN": "arn:aws:secretsmanager:us-east-1:0:secret:" + id, "Name": id})
 	case "PutSecretValue":
-		id := in["SecretId"].(string)
-		if _, ok := f.secrets[id]; !ok {
+		if !exists {
 			notFound()
 			return
 		}
 		f.secrets[id] = in["SecretString"].(string)
 		reply(map[string]any{"Name": id})
 	case "GetSecretValue":
-		id := in["SecretId"].(string)
-		v, ok := f.secrets[id]
-		if !ok {
+		if !exists {
 			notFound()
 			return
 		}
-		reply(map[string]any{"Name": id, "SecretString": v})
-	case "DeleteSecret":
-		id := in["SecretId"].(string)
-		if _, ok := f.secrets[id]; !ok {
+		reply(map[string]any{"Name": id, "SecretString": f.secrets[id]})
+	case "DescribeSecret":
+		if !exists {
 			notFound()
 			return
 		}
-		if in["ForceDeleteWithoutRecovery"] != true {
-			http.Error(w, "expected a forced delete", 400)
+		out := map[string]any{"Name": id}
+		if f.deleted[id] {
+			out["DeletedDate"] = 1.7e9
+		}
+		reply(out)
+	case "RestoreSecret":
+		if !exists {
+			notFound()
 			return
 		}
-		delete(f.secrets, id)
+		delete(f.deleted, id)
 		reply(map[string]any{"Name": id})
+	case "DeleteSecret":
+		f.deletes = append(f.deletes, in)
+		if !exists {
+			notFound()
+			return
+		}
+		days, _ := in["RecoveryWindowInDays"].(float64)
+		if in["ForceDeleteWithoutRecovery"] == true || days < 7 || days > 30 {
+			fail("InvalidParameterException", "a recovery window of 7 to 30 days is required")
+			return
+		}
+		f.deleted[id] = true
+		reply(map[string]any{"Name": id, "DeletionDate": 1.7e9})
 	default:
 		http.Error(w, "unknown target "+target, 400)
 	}
 }
 
-func newSMStore(t *testing.T) (*SecretsManagerStore, *fakeSecretsManager) {
+func newSMStore(t *testing.T, prefix string) (*SecretsManagerStore, *fakeSecretsManager) {
 	t.Helper()
-	fake := &fakeSecretsManager{secrets: map[string]string{}}
+	fake := &fakeSecretsManager{secrets: map[string]string{}, deleted: map[string]bool{}, refuse: map[string]bool{}}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	client := secretsmanager.New(secretsmanager.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
 	})
-	store, err := NewSecretsManagerStore(client, DefaultPrefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, err := NewSecretsManagerStore(client, prefix)
+	require.NoError(t, err)
 	return store, fake
 }
 
@@ -120,7 +159,7 @@ func TestStores(t *testing.T) {
 		store func(t *testing.T) device.SecretStore
 	}{
 		{"file", func(t *testing.T) device.SecretStore { return newFileStore(t) }},
-		{"secrets manager", func(t *testing.T) device.SecretStore { s, _ := newSMStore(t); return s }},
+		{"secrets manager", func(t *testing.T) device.SecretStore { s, _ := newSMStore(t, "netauto/test-stack/"); return s }},
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -166,20 +205,100 @@ func TestStores(t *testing.T) {
 }
 
 func TestSecretsManagerUsesPrefixAndCreatesOnce(t *testing.T) {
-	s, fake := newSMStore(t)
+	s, fake := newSMStore(t, "netauto/netauto-dev/")
 	ctx := context.Background()
-	if err := s.Put(ctx, "profiles/lab", device.Credential{Password: "x"}); err != nil {
-		t.Fatal(err)
+	require.NoError(t, s.Put(ctx, "profiles/lab", device.Credential{Password: "x"}))
+	require.NoError(t, s.Put(ctx, "profiles/lab", device.Credential{Password: "y"}))
+	assert.Contains(t, fake.secrets, "netauto/netauto-dev/profiles/lab", "secrets are named under the stack's prefix")
+	assert.Len(t, fake.secrets, 1)
+	assert.Equal(t, "PutSecretValue,CreateSecret,PutSecretValue", strings.Join(fake.calls, ","))
+}
+
+// TestSecretsManagerDeletion covers deletion with a recovery window: a deleted secret reads as
+// missing, deleting it again is not an error, and storing it again restores it.
+func TestSecretsManagerDeletion(t *testing.T) {
+	const name, id = "devices/r1", "netauto/s1/devices/r1"
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s *SecretsManagerStore, fake *fakeSecretsManager)
+	}{
+		{"delete schedules deletion with a recovery window", func(t *testing.T, s *SecretsManagerStore, fake *fakeSecretsManager) {
+			require.NoError(t, s.Delete(ctx, name))
+			require.Len(t, fake.deletes, 1)
+			assert.Equal(t, map[string]any{"SecretId": id, "RecoveryWindowInDays": float64(RecoveryWindowDays)}, fake.deletes[0])
+			assert.True(t, fake.deleted[id], "the secret is pending deletion, not gone")
+		}},
+		{"a secret pending deletion reads as missing", func(t *testing.T, s *SecretsManagerStore, _ *fakeSecretsManager) {
+			require.NoError(t, s.Delete(ctx, name))
+			_, err := s.Get(ctx, name)
+			assert.ErrorIs(t, err, device.ErrNotFound)
+		}},
+		{"deleting twice is not an error", func(t *testing.T, s *SecretsManagerStore, _ *fakeSecretsManager) {
+			require.NoError(t, s.Delete(ctx, name))
+			assert.NoError(t, s.Delete(ctx, name))
+		}},
+		{"storing again restores the secret with the new value", func(t *testing.T, s *SecretsManagerStore, fake *fakeSecretsManager) {
+			require.NoError(t, s.Delete(ctx, name))
+			require.NoError(t, s.Put(ctx, name, device.Credential{Password: "new"}))
+			got, err := s.Get(ctx, name)
+			require.NoError(t, err)
+			assert.Equal(t, "new", got.Password)
+			assert.Contains(t, fake.calls, "RestoreSecret")
+		}},
+		{"another refusal is an error on store", func(t *testing.T, s *SecretsManagerStore, fake *fakeSecretsManager) {
+			fake.refuse[id] = true
+			err := s.Put(ctx, name, device.Credential{Password: "new"})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "store secret "+id)
+			assert.NotContains(t, fake.calls, "RestoreSecret")
+		}},
+		{"another refusal is an error on read", func(t *testing.T, s *SecretsManagerStore, fake *fakeSecretsManager) {
+			fake.refuse[id] = true
+			_, err := s.Get(ctx, name)
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, device.ErrNotFound)
+		}},
+		{"another refusal is an error on delete", func(t *testing.T, s *SecretsManagerStore, fake *fakeSecretsManager) {
+			fake.refuse[id] = true
+			err := s.Delete(ctx, name)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "delete secret "+id)
+		}},
 	}
-	if err := s.Put(ctx, "profiles/lab", device.Credential{Password: "y"}); err != nil {
-		t.Fatal(err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, fake := newSMStore(t, "netauto/s1/")
+			require.NoError(t, s.Put(ctx, name, device.Credential{Password: "old"}))
+			fake.calls = nil
+			tc.run(t, s, fake)
+		})
 	}
-	if _, ok := fake.secrets["netauto/profiles/lab"]; !ok {
-		t.Fatalf("secrets stored under %v, want netauto/profiles/lab", fake.secrets)
+}
+
+func TestNewSecretsManagerStorePrefix(t *testing.T) {
+	client := secretsmanager.New(secretsmanager.Options{Region: "us-east-1"})
+	tests := []struct {
+		name, prefix string
+		ok           bool
+	}{
+		{"stack scoped", "netauto/netauto-dev/", true},
+		{"default", "netauto/", true},
+		{"empty", "", false},
+		{"no trailing slash", "netauto/netauto-dev", false},
+		{"empty segment", "netauto//", false},
+		{"wildcard", "netauto/*/", false},
 	}
-	want := "PutSecretValue,CreateSecret,PutSecretValue"
-	if got := strings.Join(fake.calls, ","); got != want {
-		t.Errorf("calls %s, want %s", got, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewSecretsManagerStore(client, tc.prefix)
+			if tc.ok {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "prefix")
+		})
 	}
 }
 
