@@ -111,13 +111,16 @@ build-WatchdogFunction: ; $(call build_function,watchdog)
 build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction build-WatchdogFunction
 
 ## deploy: sam build + sam deploy. The retention schedule comes from NET_AUTO_RETENTION_CRON (default
-## @daily), translated to an EventBridge expression into a copy of samconfig.toml under .aws-sam/.
+## @daily), translated to an EventBridge expression into a copy of samconfig.toml under .aws-sam/
+## (values quoted so SAM CLI keeps them whole, read back as SAM CLI reads them before the deploy).
+## The copy's path is absolute: SAM CLI may resolve a relative --config-file against the template's
+## folder. See docs/deploy.md.
 ENV ?= default
 deploy:
 	sam build --config-env $(ENV)
 	@mkdir -p .aws-sam
 	$(GO) run ./infra/cmd/cronexpr -samconfig samconfig.toml -o .aws-sam/samconfig.deploy.toml
-	sam deploy --config-file .aws-sam/samconfig.deploy.toml --config-env $(ENV)
+	sam deploy --config-file $(CURDIR)/.aws-sam/samconfig.deploy.toml --config-env $(ENV)
 	$(MAKE) --no-print-directory deploy-ui ENV=$(ENV)
 
 ## deploy-ui: the static UI (web/ without its tests and npm folder) into the stack's UiBucket, with
