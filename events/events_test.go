@@ -61,7 +61,7 @@ func TestEvents(t *testing.T) {
 			load(t, file, &e)
 			expect(t, "method", e.RequestContext.HTTP.Method, "POST")
 			expect(t, "path", e.RawPath, "/v1/bulk")
-			expect(t, "routeKey", e.RouteKey, "ANY /v1/{proxy+}")
+			expect(t, "routeKey", e.RouteKey, "POST /v1/{proxy+}")
 			if e.RequestContext.Authorizer == nil || e.RequestContext.Authorizer.JWT == nil {
 				t.Fatal("no JWT authorizer block")
 			}
