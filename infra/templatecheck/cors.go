@@ -29,7 +29,6 @@ func checkCORS(t *Template) []Problem {
 		bad("Resources."+id, "the template has no AWS::Serverless::HttpApi %s, whose CORS configuration resources.HTTPAPICORS() describes", id)
 		return ps
 	}
-	ps = append(ps, checkPreflightRoutes(t, id)...)
 	path := "Resources." + id + ".Properties.CorsConfiguration"
 	cc, ok := r.Properties["CorsConfiguration"].(map[string]any)
 	if !ok {
@@ -92,44 +91,6 @@ func checkCORSOrigins(t *Template, path string, v any) []Problem {
 		dist := strings.TrimSuffix(strings.TrimPrefix(s, "https://${"), ".DomainName}")
 		if r, ok := t.Resources[dist]; !ok || r.Type != "AWS::CloudFront::Distribution" {
 			bad("[%d] names %q, which is not a CloudFront distribution of the template (the UI is served by one)", i, dist)
-		}
-	}
-	return ps
-}
-
-// checkPreflightRoutes finds routes of the API that catch a CORS preflight (method ANY or
-// OPTIONS, or the $default route) behind an authorizer. API Gateway answers a preflight itself
-// only when no route matches OPTIONS on its path; a matching route sends it on, and its
-// authorizer refuses it, since browsers never send credentials with a preflight.
-func checkPreflightRoutes(t *Template, apiID string) []Problem {
-	var ps []Problem
-	auth := asMap(t.Resources[apiID].Properties["Auth"])
-	defaultAuth, _ := auth["DefaultAuthorizer"].(string)
-	for _, fid := range functionIDs(t) {
-		events := asMap(t.Resources[fid].Properties["Events"])
-		for _, name := range sortedKeys(events) {
-			e := asMap(events[name])
-			p := asMap(e["Properties"])
-			if e["Type"] != "HttpApi" {
-				continue
-			}
-			if fn, arg, _ := intrinsic(p["ApiId"]); fn != "Ref" || arg != apiID {
-				continue
-			}
-			method, _ := p["Method"].(string)
-			route, _ := p["Path"].(string)
-			catches := strings.EqualFold(method, "ANY") || strings.EqualFold(method, "OPTIONS") || route == "$default"
-			authorizer := defaultAuth
-			if a, ok := asMap(p["Auth"])["Authorizer"].(string); ok {
-				authorizer = a
-			}
-			if !catches || authorizer == "" || authorizer == "NONE" {
-				continue
-			}
-			ps = append(ps, Problem{Check: CheckCORS, Path: "Resources." + fid + ".Properties.Events." + name,
-				Msg: fmt.Sprintf("route %s %s catches CORS preflights (OPTIONS) and sends them to the %s authorizer, which refuses them "+
-					"(browsers send no token with a preflight), so API Gateway never answers them; declare the methods the API uses "+
-					"(%s) instead of %s", method, route, authorizer, strings.Join(apiMethods(), ", "), method)})
 		}
 	}
 	return ps

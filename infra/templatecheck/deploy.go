@@ -73,8 +73,8 @@ func httpRoutes(t *Template, apiID string) []httpRoute {
 // ProxyPath for each method the API allows (resources.HTTPAPICORS, OPTIONS aside), and no route that matches
 // OPTIONS. With no such route API Gateway answers a browser's CORS preflight itself from the
 // CorsConfiguration; a route matching OPTIONS hands the preflight (which carries no token) to its
-// authorizer, which refuses it, or to the api function, which has no OPTIONS handler. (The CORS
-// check reports authorized routes that catch preflights too, naming the CORS configuration.)
+// authorizer, which refuses it, or to the api function, which has no OPTIONS handler; so does the
+// $default route, which matches every method.
 func checkRoutes(t *Template) []Problem {
 	var ps []Problem
 	bad := func(path, format string, args ...any) {
@@ -95,7 +95,7 @@ func checkRoutes(t *Template) []Problem {
 	for _, r := range httpRoutes(t, apiID) {
 		public := r.authorizer == "" || r.authorizer == "NONE"
 		switch {
-		case r.method == "ANY" || r.method == "OPTIONS":
+		case r.method == "ANY" || r.method == "OPTIONS" || r.route == "$default":
 			bad(r.path, "route %s matches CORS preflights (OPTIONS), which then reach its authorizer or the function instead of API Gateway's CORS answer; declare one route per method (%s)", r.key(), strings.Join(apiMethods(), ", "))
 		case public && !slices.Contains(PublicRoutes, r.key()):
 			bad(r.path, "route %s has no authorizer; only %s are public", r.key(), strings.Join(PublicRoutes, " and "))

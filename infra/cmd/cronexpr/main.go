@@ -20,9 +20,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -117,7 +118,7 @@ func rewrite(text string, values map[string]string) (string, error) {
 		return tok
 	})
 	if replaced == 0 {
-		return "", fmt.Errorf("sets no %s override to replace", strings.Join(sortedKeys(values), " / "))
+		return "", fmt.Errorf("sets no %s override to replace", strings.Join(slices.Sorted(maps.Keys(values)), " / "))
 	}
 	return text, verify(text, values)
 }
@@ -130,9 +131,9 @@ func verify(text string, values map[string]string) error {
 		return fmt.Errorf("the rewritten copy is not TOML: %w", err)
 	}
 	var errs []error
-	for _, env := range sortedKeys(doc) {
+	for _, env := range slices.Sorted(maps.Keys(doc)) {
 		section, _ := doc[env].(map[string]any)
-		for _, cmd := range sortedKeys(section) {
+		for _, cmd := range slices.Sorted(maps.Keys(section)) {
 			params, _ := section[cmd].(map[string]any)["parameters"].(map[string]any)
 			po, ok := params["parameter_overrides"]
 			if !ok {
@@ -151,7 +152,7 @@ func verify(text string, values map[string]string) error {
 			if !touched {
 				continue
 			}
-			for _, k := range sortedKeys(values) {
+			for _, k := range slices.Sorted(maps.Keys(values)) {
 				if got[k] != values[k] {
 					errs = append(errs, fmt.Errorf("[%s.%s.parameters] SAM CLI would read %s as %q, not %q", env, cmd, k, got[k], values[k]))
 				}
@@ -167,13 +168,4 @@ func tomlString(s string) string {
 		return "'" + s + "'"
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
