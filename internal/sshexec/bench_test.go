@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -54,9 +55,7 @@ func benchFleet(b *testing.B, key string, spec devicesim.Spec) *devicesim.Fleet 
 		return f
 	}
 	f, err := devicesim.Start(spec)
-	if err != nil {
-		b.Fatalf("start fleet: %v", err)
-	}
+	require.NoError(b, err, "start fleet")
 	if benchFleets.fleets == nil {
 		benchFleets.fleets = map[string]*devicesim.Fleet{}
 	}
@@ -142,9 +141,7 @@ func BenchmarkFanout1000(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			devs := benchDevices(b, bc.name, bc.platform)
 			r, err := New(Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err, "new runner")
 			var engineTime, rawTime time.Duration
 			var engineBytes atomic.Int64
 			b.ResetTimer()
@@ -159,9 +156,7 @@ func BenchmarkFanout1000(b *testing.B) {
 						return rawExec(d, bc.command)
 					})
 					rawTime += time.Since(start)
-					if failed > 0 {
-						b.Fatalf("raw: %d failures, first: %v", failed, err)
-					}
+					require.Zero(b, failed, "raw fan-out failures; first: %v", err)
 					start = time.Now()
 					failed, err = fanout(part, fanoutWorkers, func(d devicesim.InventoryDevice) error {
 						res := r.Run(context.Background(), targetFor(d), bc.command, nil)
@@ -172,9 +167,7 @@ func BenchmarkFanout1000(b *testing.B) {
 						return nil
 					})
 					engineTime += time.Since(start)
-					if failed > 0 {
-						b.Fatalf("engine: %d failures, first: %v", failed, err)
-					}
+					require.Zero(b, failed, "engine fan-out failures; first: %v", err)
 				}
 			}
 			n := float64(b.N * len(devs))
@@ -201,13 +194,9 @@ func benchDevices(b *testing.B, key, platformName string) []devicesim.InventoryD
 		return f.Inventory()
 	}
 	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "read inventory")
 	var all, devs []devicesim.InventoryDevice
-	if err := json.Unmarshal(data, &all); err != nil {
-		b.Fatalf("%s: %v", path, err)
-	}
+	require.NoError(b, json.Unmarshal(data, &all), "decode inventory %s", path)
 	for _, d := range all {
 		if d.Platform == platformName && d.Tags["sim_fault"] == "" {
 			devs = append(devs, d)
@@ -235,21 +224,15 @@ func BenchmarkMemory50x1MiB(b *testing.B) {
 	})
 	path := filepath.Join(b.TempDir(), "inventory.json")
 	data, err := json.Marshal(f.Inventory())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "encode inventory")
+	require.NoError(b, os.WriteFile(path, data, 0o600), "write inventory")
 	b.ResetTimer()
 	var last map[string]float64
 	for range b.N {
 		cmd := exec.Command(os.Args[0], "-test.run", "^$", "-test.bench", "^BenchmarkMemoryChild$", "-test.benchtime", "1x")
 		cmd.Env = append(os.Environ(), memChildEnv+"="+path)
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("child: %v\n%s", err, out)
-		}
+		require.NoError(b, err, "child:\n%s", out)
 		last = map[string]float64{}
 		sc := bufio.NewScanner(strings.NewReader(string(out)))
 		for sc.Scan() {
@@ -261,9 +244,8 @@ func BenchmarkMemory50x1MiB(b *testing.B) {
 				}
 			}
 		}
-		if last["failures"] != 0 || last["bytes"] < 50*(1<<20-4096) {
-			b.Fatalf("child did not fetch 50 MiB cleanly: %v\n%s", last, out)
-		}
+		require.Zero(b, last["failures"], "child's failures:\n%s", out)
+		require.GreaterOrEqual(b, last["bytes"], float64(50*(1<<20-4096)), "bytes the child fetched: want 50 MiB\n%s", out)
 	}
 	b.ReportMetric(last["vmhwm_kib"]/1024, "peak-RSS-MiB")
 	b.ReportMetric(last["heap_sys_bytes"]/(1<<20), "heap-sys-MiB")
@@ -279,17 +261,11 @@ func BenchmarkMemoryChild(b *testing.B) {
 		b.Skip("only run as the child of BenchmarkMemory50x1MiB")
 	}
 	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "read inventory")
 	var devs []devicesim.InventoryDevice
-	if err := json.Unmarshal(data, &devs); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, json.Unmarshal(data, &devs), "decode inventory %s", path)
 	r, err := New(Options{MaxOutputBytes: 2 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "new runner")
 	// Sample the heap while the runs are in flight.
 	var maxInuse atomic.Uint64
 	stop := make(chan struct{})

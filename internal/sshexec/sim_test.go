@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/ssh"
 
@@ -37,14 +39,8 @@ func TestMain(m *testing.M) {
 func startFleet(t *testing.T, spec devicesim.Spec) *devicesim.Fleet {
 	t.Helper()
 	f, err := devicesim.Start(spec)
-	if err != nil {
-		t.Fatalf("start fleet: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("close fleet: %v", err)
-		}
-	})
+	require.NoError(t, err, "start fleet")
+	t.Cleanup(func() { assert.NoError(t, f.Close(), "close fleet") })
 	return f
 }
 
@@ -60,9 +56,7 @@ func targetFor(d devicesim.InventoryDevice) Target {
 func newRunner(t *testing.T, opts Options) *Runner {
 	t.Helper()
 	r, err := New(opts)
-	if err != nil {
-		t.Fatalf("new runner: %v", err)
-	}
+	require.NoError(t, err, "new runner")
 	return r
 }
 
@@ -73,6 +67,14 @@ var fastOpts = Options{
 	PromptTimeout:  2 * time.Second,
 	IdleTimeout:    2 * time.Second,
 	TotalTimeout:   10 * time.Second,
+}
+
+// requireOutcome stops the test unless the run ended with status and reason; the failure shows
+// the run's message, error and output.
+func requireOutcome(t *testing.T, res Result, status Status, reason Reason, out string) {
+	t.Helper()
+	require.Equal(t, string(status)+"/"+string(reason), string(res.Status)+"/"+string(res.Reason),
+		"status/reason; message %q, error %v, output %q", res.Message, res.Err, out)
 }
 
 // runCmd runs command on target and returns the result and the output.
@@ -129,38 +131,27 @@ func TestPlatforms(t *testing.T) {
 		t.Run(tt.platform+"/"+tt.command, func(t *testing.T) {
 			d := devs[tt.platform]
 			res, out := runCmd(t, r, targetFor(d), tt.command)
-			if res.Status != StatusSucceeded {
-				t.Fatalf("status %s (%s: %s), output %q", res.Status, res.Reason, res.Message, out)
-			}
+			requireOutcome(t, res, StatusSucceeded, "", out)
 			for _, w := range tt.want {
 				w = strings.NewReplacer("{host}", d.Name, "{version}", d.Version).Replace(w)
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
+				assert.Contains(t, out, w, "output of %s", d.Name)
 			}
-			if n := strings.Count(out, "\n"); n < tt.wantLines {
-				t.Errorf("output has %d lines, want at least %d", n, tt.wantLines)
+			assert.GreaterOrEqual(t, strings.Count(out, "\n"), tt.wantLines, "lines of output of %s", d.Name)
+			assert.NotContains(t, out, "\r", "output of %s still has carriage returns", d.Name)
+			if tt.platform != "juniper_junos" {
+				assert.NotContains(t, strings.ToLower(out), "more", "pager prompt in the output of %s", d.Name)
 			}
-			if strings.Contains(out, "\r") {
-				t.Error("output still has carriage returns")
-			}
-			if strings.Contains(strings.ToLower(out), "more") && tt.platform != "juniper_junos" {
-				t.Errorf("pager prompt in output:\n%s", out)
-			}
-			if strings.Contains(out, tt.command) {
-				t.Errorf("echo of %q not stripped:\n%s", tt.command, out)
-			}
+			assert.NotContains(t, out, tt.command, "echo of the command not stripped from the output of %s", d.Name)
 			prof, _ := platform.Lookup(tt.platform)
 			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-			if last := lines[len(lines)-1]; prof.Mode == platform.ModeShell && prof.Prompt.MatchString(last) {
-				t.Errorf("prompt %q left in output", last)
+			if last := lines[len(lines)-1]; prof.Mode == platform.ModeShell {
+				assert.False(t, prof.Prompt.MatchString(last), "prompt %q left in the output of %s", last, d.Name)
 			}
-			if res.Bytes != int64(len(out)) {
-				t.Errorf("Bytes = %d, sink got %d", res.Bytes, len(out))
-			}
-			if res.Timings.Connect <= 0 || res.Timings.Auth <= 0 || res.Timings.FirstByte <= 0 || res.Timings.Total < res.Timings.Connect {
-				t.Errorf("implausible timings %+v", res.Timings)
-			}
+			assert.Equal(t, int64(len(out)), res.Bytes, "Bytes against what the sink got")
+			assert.Positive(t, res.Timings.Connect, "Timings.Connect")
+			assert.Positive(t, res.Timings.Auth, "Timings.Auth")
+			assert.Positive(t, res.Timings.FirstByte, "Timings.FirstByte")
+			assert.GreaterOrEqual(t, res.Timings.Total, res.Timings.Connect, "Timings.Total against Timings.Connect")
 		})
 	}
 }
@@ -191,25 +182,20 @@ func TestCommandErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.platform+"/"+tt.command, func(t *testing.T) {
 			res, out := runCmd(t, r, targetFor(devs[tt.platform]), tt.command)
-			if res.Status != StatusFailed || res.Reason != tt.reason {
-				t.Fatalf("got %s/%s (%s), want failed/%s; output %q", res.Status, res.Reason, res.Message, tt.reason, out)
+			requireOutcome(t, res, StatusFailed, tt.reason, out)
+			assert.Equal(t, tt.message, res.Message, "message")
+			if tt.exit >= 0 && assert.NotNil(t, res.ExitStatus, "exit status") {
+				assert.Equal(t, tt.exit, *res.ExitStatus, "exit status")
 			}
-			if res.Message != tt.message {
-				t.Errorf("message %q, want %q", res.Message, tt.message)
-			}
-			if tt.exit >= 0 && (res.ExitStatus == nil || *res.ExitStatus != tt.exit) {
-				t.Errorf("exit status %v, want %d", res.ExitStatus, tt.exit)
-			}
-			if res.Err == nil {
-				t.Error("no error for a failed run")
-			}
+			assert.Error(t, res.Err, "error of a failed run")
 		})
 	}
 	t.Run("linux/exit status zero", func(t *testing.T) {
 		res, out := runCmd(t, r, targetFor(devs["linux"]), "echo hello world")
-		if res.Status != StatusSucceeded || res.ExitStatus == nil || *res.ExitStatus != 0 || out != "hello world\n" {
-			t.Fatalf("got %+v, output %q", res, out)
-		}
+		requireOutcome(t, res, StatusSucceeded, "", out)
+		require.NotNil(t, res.ExitStatus, "exit status")
+		require.Equal(t, 0, *res.ExitStatus, "exit status")
+		require.Equal(t, "hello world\n", out, "output")
 	})
 }
 
@@ -226,23 +212,17 @@ func TestPagingAnswered(t *testing.T) {
 			d := f.Inventory()[0]
 			r := newRunner(t, fastOpts)
 			res, paged := runCmd(t, r, targetFor(d), cmd)
-			if res.Status != StatusSucceeded {
-				t.Fatalf("paged: %s/%s %s", res.Status, res.Reason, res.Message)
-			}
+			requireOutcome(t, res, StatusSucceeded, "", paged)
 			// The same device over the exec channel: no pager at all.
 			tg := targetFor(d)
 			tg.Platform = "linux" // exec mode; output keeps CRLF
 			res2, plain := runCmd(t, r, tg, cmd)
-			if res2.Status != StatusSucceeded && res2.Reason != ReasonDisconnected {
-				t.Fatalf("exec: %s/%s %s", res2.Status, res2.Reason, res2.Message)
+			if res2.Status != StatusSucceeded {
+				require.Equal(t, ReasonDisconnected, res2.Reason, "exec run: %s %s", res2.Status, res2.Message)
 			}
 			plain = strings.ReplaceAll(plain, "\r\n", "\n")
-			if paged != plain {
-				t.Fatalf("paged output differs from unpaged output:\npaged:\n%s\nplain:\n%s", paged, plain)
-			}
-			if strings.Count(paged, "\n") < 50 {
-				t.Fatalf("output too short to page: %d lines", strings.Count(paged, "\n"))
-			}
+			require.Equal(t, plain, paged, "paged output against unpaged output of %s", d.Name)
+			require.GreaterOrEqual(t, strings.Count(paged, "\n"), 50, "lines of output: too short to page")
 		})
 	}
 }
@@ -296,24 +276,15 @@ func TestFaults(t *testing.T) {
 			start := time.Now()
 			res, out := runCmd(t, r, targetFor(inv[i]), tt.command)
 			took := time.Since(start)
-			if res.Status != tt.status || res.Reason != tt.reason {
-				t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, tt.status, tt.reason)
+			requireOutcome(t, res, tt.status, tt.reason, "")
+			assert.LessOrEqual(t, took, tt.within, "time to the outcome")
+			assert.Equal(t, tt.truncate, res.Truncated, "Truncated")
+			if tt.truncate {
+				assert.Equal(t, opts.MaxOutputBytes, res.Bytes, "Bytes of a capped run")
 			}
-			if took > tt.within {
-				t.Errorf("took %s, want within %s", took, tt.within)
-			}
-			if res.Truncated != tt.truncate {
-				t.Errorf("Truncated = %v, want %v", res.Truncated, tt.truncate)
-			}
-			if tt.truncate && res.Bytes != opts.MaxOutputBytes {
-				t.Errorf("Bytes = %d, want the cap %d", res.Bytes, opts.MaxOutputBytes)
-			}
-			if res.Bytes != int64(len(out)) {
-				t.Errorf("Bytes = %d, sink got %d", res.Bytes, len(out))
-			}
-			if strings.Contains(res.Message, inv[i].Password) || strings.Contains(fmt.Sprint(res.Err), inv[i].Password) {
-				t.Errorf("secret in result: %q / %v", res.Message, res.Err)
-			}
+			assert.Equal(t, int64(len(out)), res.Bytes, "Bytes against what the sink got")
+			assert.NotContains(t, res.Message, inv[i].Password, "secret in the message")
+			assert.NotContains(t, fmt.Sprint(res.Err), inv[i].Password, "secret in the error")
 		})
 	}
 }
@@ -327,18 +298,12 @@ func TestLargeOutputWithinCap(t *testing.T) {
 	r := newRunner(t, opts)
 	var sink countSink
 	res := r.Run(context.Background(), targetFor(f.Inventory()[0]), "show running-config", &sink)
-	if res.Status != StatusSucceeded || res.Truncated {
-		t.Fatalf("got %s/%s %s", res.Status, res.Reason, res.Message)
-	}
-	if res.Bytes < 5<<20-1024 || res.Bytes > 5<<20+1024 || res.Bytes != sink.n {
-		t.Fatalf("Bytes = %d (sink %d), want about 5 MiB", res.Bytes, sink.n)
-	}
-	if sink.writes < 10 {
-		t.Errorf("output came in %d writes; want it streamed in chunks", sink.writes)
-	}
-	if !bytes.HasSuffix(sink.last, []byte("end\n")) {
-		t.Errorf("output does not end with the configuration's end: %q", sink.last)
-	}
+	requireOutcome(t, res, StatusSucceeded, "", "")
+	require.False(t, res.Truncated, "Truncated")
+	require.InDelta(t, 5<<20, res.Bytes, 1024, "Bytes: want about 5 MiB")
+	require.Equal(t, sink.n, res.Bytes, "Bytes against what the sink got")
+	assert.GreaterOrEqual(t, sink.writes, int64(10), "writes to the sink: want the output streamed in chunks")
+	assert.True(t, bytes.HasSuffix(sink.last, []byte("end\n")), "output does not end with the configuration's end: %q", sink.last)
 }
 
 type countSink struct {
@@ -388,70 +353,97 @@ func TestStreamingAndCancel(t *testing.T) {
 			select {
 			case <-sink.first:
 			case res := <-done:
-				t.Fatalf("run ended before streaming anything: %+v", res)
+				require.FailNow(t, "run ended before streaming anything", "%s: %+v", d.Name, res)
 			case <-time.After(5 * time.Second):
-				t.Fatal("no output streamed within 5s")
+				require.FailNow(t, "no output streamed within 5s", d.Name)
 			}
 			cancelled := time.Now()
 			cancel()
 			select {
 			case res := <-done:
-				if res.Status != StatusCancelled || res.Reason != ReasonCancelled {
-					t.Fatalf("got %s/%s, want cancelled", res.Status, res.Reason)
-				}
-				if d := time.Since(cancelled); d > 500*time.Millisecond {
-					t.Errorf("cancel took %s", d)
-				}
+				requireOutcome(t, res, StatusCancelled, ReasonCancelled, "")
+				assert.LessOrEqual(t, time.Since(cancelled), 500*time.Millisecond, "time from cancel to the end of the run")
 			case <-time.After(5 * time.Second):
-				t.Fatal("run did not stop after cancel")
+				require.FailNow(t, "run did not stop after cancel", d.Name)
 			}
 		})
 	}
 }
 
+// newHostKey returns a fresh ed25519 public key in authorized_keys format: a key of the same
+// type as an ordinary device's that is not the device's.
+func newHostKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err, "generate ed25519 key")
+	k, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err, "ssh public key")
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
+
+// keyType returns the type of a key in authorized_keys format.
+func keyType(t *testing.T, authorizedKey string) string {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorizedKey))
+	require.NoError(t, err, "parse %q", authorizedKey)
+	return k.Type()
+}
+
 // TestHostKeys: pinned match, mismatch, unknown without TOFU, TOFU learning,
-// legacy algorithms opt-in.
+// legacy algorithms opt-in. A wrong pinned key of the device's own type is
+// refused by comparing the keys' bytes; one of another type is refused
+// earlier, because the device offers no host key of that type.
 func TestHostKeys(t *testing.T) {
 	f := startFleet(t, devicesim.Spec{Seed: 9, Devices: []devicesim.DeviceSpec{
 		{Platform: "cisco_iosxe"},
 		{Platform: "cisco_ios", Legacy: true},
 	}})
 	inv := f.Inventory()
-	other := f.Inventory()[1].HostKey
+	otherType := inv[1].HostKey // ssh-rsa: device 0 serves ssh-ed25519
+	sameType := newHostKey(t)
+	require.Equal(t, keyType(t, inv[0].HostKey), keyType(t, sameType), "the same-type wrong key's type")
+	require.NotEqual(t, keyType(t, inv[0].HostKey), keyType(t, otherType), "the other-type wrong key's type")
+	const (
+		byBytes = "host key mismatch: device presented ssh-ed25519"
+		byType  = "device offers no host key of the pinned type"
+	)
 	r := newRunner(t, fastOpts)
 	tests := []struct {
-		name   string
-		dev    int
-		mutate func(*Target)
-		status Status
-		reason Reason
-		learn  bool
+		name    string
+		dev     int
+		mutate  func(*Target)
+		status  Status
+		reason  Reason
+		message string // a substring of the message, when set
+		learn   bool
 	}{
-		{"pinned", 0, func(*Target) {}, StatusSucceeded, "", false},
-		{"pinned wrong", 0, func(tg *Target) { tg.HostKey = other; tg.LegacyAlgorithms = true }, StatusHostKeyMismatch, ReasonHostKeyChanged, false},
-		{"pinned wrong even with TOFU", 0, func(tg *Target) { tg.HostKey = other; tg.TrustOnFirstUse = true; tg.LegacyAlgorithms = true }, StatusHostKeyMismatch, ReasonHostKeyChanged, false},
-		{"unknown without TOFU", 0, func(tg *Target) { tg.HostKey = "" }, StatusHostKeyMismatch, ReasonHostKeyUnknown, false},
-		{"TOFU learns", 0, func(tg *Target) { tg.HostKey = ""; tg.TrustOnFirstUse = true }, StatusSucceeded, "", true},
-		{"legacy device with legacy algorithms", 1, func(*Target) {}, StatusSucceeded, "", false},
-		{"legacy device without legacy algorithms", 1, func(tg *Target) { tg.LegacyAlgorithms = false }, StatusFailed, ReasonHandshake, false},
-		{"legacy device TOFU", 1, func(tg *Target) { tg.HostKey = ""; tg.TrustOnFirstUse = true }, StatusSucceeded, "", true},
+		{"pinned", 0, func(*Target) {}, StatusSucceeded, "", "", false},
+		{"pinned wrong, same type", 0, func(tg *Target) { tg.HostKey = sameType }, StatusHostKeyMismatch, ReasonHostKeyChanged, byBytes, false},
+		{"pinned wrong, same type, even with TOFU", 0, func(tg *Target) { tg.HostKey = sameType; tg.TrustOnFirstUse = true }, StatusHostKeyMismatch, ReasonHostKeyChanged, byBytes, false},
+		{"pinned wrong, another type", 0, func(tg *Target) { tg.HostKey = otherType; tg.LegacyAlgorithms = true }, StatusHostKeyMismatch, ReasonHostKeyChanged, byType, false},
+		{"pinned wrong, another type, even with TOFU", 0, func(tg *Target) { tg.HostKey = otherType; tg.TrustOnFirstUse = true; tg.LegacyAlgorithms = true }, StatusHostKeyMismatch, ReasonHostKeyChanged, byType, false},
+		{"unknown without TOFU", 0, func(tg *Target) { tg.HostKey = "" }, StatusHostKeyMismatch, ReasonHostKeyUnknown, "", false},
+		{"TOFU learns", 0, func(tg *Target) { tg.HostKey = ""; tg.TrustOnFirstUse = true }, StatusSucceeded, "", "", true},
+		{"legacy device with legacy algorithms", 1, func(*Target) {}, StatusSucceeded, "", "", false},
+		{"legacy device without legacy algorithms", 1, func(tg *Target) { tg.LegacyAlgorithms = false }, StatusFailed, ReasonHandshake, "", false},
+		{"legacy device TOFU", 1, func(tg *Target) { tg.HostKey = ""; tg.TrustOnFirstUse = true }, StatusSucceeded, "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tg := targetFor(inv[tt.dev])
 			tt.mutate(&tg)
 			res, out := runCmd(t, r, tg, "show version")
-			if res.Status != tt.status || res.Reason != tt.reason {
-				t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, tt.status, tt.reason)
+			requireOutcome(t, res, tt.status, tt.reason, out)
+			if tt.learn {
+				require.NotEmpty(t, res.LearnedHostKey, "LearnedHostKey")
+				assert.Equal(t, inv[tt.dev].HostKey, res.LearnedHostKey, "learned key against the key of %s", inv[tt.dev].Name)
+			} else {
+				require.Empty(t, res.LearnedHostKey, "LearnedHostKey without TOFU or with a pinned key")
 			}
-			if tt.learn != (res.LearnedHostKey != "") {
-				t.Fatalf("LearnedHostKey = %q", res.LearnedHostKey)
-			}
-			if tt.learn && res.LearnedHostKey != inv[tt.dev].HostKey {
-				t.Errorf("learned %q, device has %q", res.LearnedHostKey, inv[tt.dev].HostKey)
-			}
-			if res.Status == StatusHostKeyMismatch && (out != "" || res.Timings.Auth != 0) {
-				t.Errorf("went further after a host key mismatch: output %q, auth %s", out, res.Timings.Auth)
+			assert.Contains(t, res.Message, tt.message, "message")
+			if res.Status == StatusHostKeyMismatch {
+				assert.Empty(t, out, "output after a host key mismatch")
+				assert.Zero(t, res.Timings.Auth, "Timings.Auth after a host key mismatch")
 			}
 		})
 	}
@@ -462,13 +454,9 @@ func TestAuthMethods(t *testing.T) {
 	keys := clientKeys(t)
 	sshPub, plainPEM, encPEM := keys.pub, keys.plainPEM, keys.encPEM
 	_, otherPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "generate client key")
 	block, err := ssh.MarshalPrivateKey(otherPriv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "marshal client key")
 	otherPEM := pem.EncodeToMemory(block)
 
 	f := startFleet(t, devicesim.Spec{Seed: 4, AuthorizedKeys: []ssh.PublicKey{sshPub}, Devices: []devicesim.DeviceSpec{
@@ -510,15 +498,14 @@ func TestAuthMethods(t *testing.T) {
 				cmd = "hostname"
 			}
 			res, out := runCmd(t, r, tg, cmd)
-			if res.Status != tt.status || res.Reason != tt.reason {
-				t.Fatalf("got %s/%s (%s), want %s/%s; output %q", res.Status, res.Reason, res.Message, tt.status, tt.reason, out)
-			}
+			requireOutcome(t, res, tt.status, tt.reason, out)
 			for _, secret := range []string{tg.Password, tg.Passphrase} {
 				if secret == "" {
 					continue
 				}
-				if strings.Contains(res.Message, secret) || (res.Err != nil && strings.Contains(res.Err.Error(), secret)) {
-					t.Errorf("secret %q leaked: %q / %v", secret, res.Message, res.Err)
+				assert.NotContains(t, res.Message, secret, "secret in the message")
+				if res.Err != nil {
+					assert.NotContains(t, res.Err.Error(), secret, "secret in the error")
 				}
 			}
 		})
@@ -544,12 +531,10 @@ func TestSecretsNeverInErrors(t *testing.T) {
 				}
 			}
 			for _, s := range texts {
-				if strings.Contains(s, secret) {
-					t.Errorf("%s %q: password in result text %q", d.Fault, cmd, s)
-				}
+				assert.NotContains(t, s, secret, "%s %s %q: password in result text", d.Name, d.Fault, cmd)
 			}
-			if cmd == "show version" && d.Fault == devicesim.FaultNone && res.Status != StatusSucceeded {
-				t.Errorf("healthy device: %s %s", res.Status, res.Message)
+			if cmd == "show version" && d.Fault == devicesim.FaultNone {
+				assert.Equal(t, StatusSucceeded, res.Status, "healthy device %s: %s", d.Name, res.Message)
 			}
 		}
 	}
@@ -572,10 +557,10 @@ func TestSinkErrorAndInvalidTargets(t *testing.T) {
 	inv := f.Inventory()
 	r := newRunner(t, fastOpts)
 	for i, cmd := range []string{"show running-config", "cat /etc/netauto/running.conf"} {
-		res := r.Run(context.Background(), targetFor(inv[i]), cmd, &failSink{after: 2})
-		if res.Status != StatusFailed || res.Reason != ReasonSinkError {
-			t.Errorf("%s: got %s/%s %s, want failed/sink_error", inv[i].Platform, res.Status, res.Reason, res.Message)
-		}
+		t.Run("sink error/"+inv[i].Platform, func(t *testing.T) {
+			res := r.Run(context.Background(), targetFor(inv[i]), cmd, &failSink{after: 2})
+			requireOutcome(t, res, StatusFailed, ReasonSinkError, "")
+		})
 	}
 	good := targetFor(inv[0])
 	tests := []struct {
@@ -597,27 +582,33 @@ func TestSinkErrorAndInvalidTargets(t *testing.T) {
 			tg := good
 			tt.mutate(&tg)
 			res, _ := runCmd(t, r, tg, tt.command)
-			if res.Status != StatusFailed || res.Reason != ReasonInvalidTarget || res.Err == nil {
-				t.Fatalf("got %s/%s %v", res.Status, res.Reason, res.Err)
-			}
+			requireOutcome(t, res, StatusFailed, ReasonInvalidTarget, "")
+			require.Error(t, res.Err, "error of an invalid target")
 		})
 	}
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
-	for name, o := range map[string]Options{
-		"negative timeout": {IdleTimeout: -time.Second},
-		"negative cap":     {MaxOutputBytes: -1},
-		"narrow terminal":  {TerminalWidth: 80},
-	} {
-		if _, err := New(o); err == nil {
-			t.Errorf("%s: New accepted %+v", name, o)
-		}
+	tests := []struct {
+		name string
+		opts Options
+	}{
+		{"negative timeout", Options{IdleTimeout: -time.Second}},
+		{"negative cap", Options{MaxOutputBytes: -1}},
+		{"narrow terminal", Options{TerminalWidth: 80}},
 	}
-	r := newRunner(t, Options{})
-	if o := r.Options(); o.MaxOutputBytes != DefaultMaxOutputBytes || o.TerminalWidth != DefaultTerminalWidth || o.TotalTimeout != DefaultTotalTimeout {
-		t.Errorf("defaults not applied: %+v", o)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.opts)
+			assert.Error(t, err, "New accepted %+v", tt.opts)
+		})
 	}
+	t.Run("defaults", func(t *testing.T) {
+		o := newRunner(t, Options{}).Options()
+		assert.Equal(t, int64(DefaultMaxOutputBytes), o.MaxOutputBytes, "MaxOutputBytes")
+		assert.Equal(t, DefaultTerminalWidth, o.TerminalWidth, "TerminalWidth")
+		assert.Equal(t, DefaultTotalTimeout, o.TotalTimeout, "TotalTimeout")
+	})
 }
 
 func TestDeadlineFromContext(t *testing.T) {
@@ -627,12 +618,8 @@ func TestDeadlineFromContext(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	res := r.Run(ctx, targetFor(f.Inventory()[0]), "show version", nil)
-	if res.Status != StatusTimedOut || res.Reason != ReasonDeadline {
-		t.Fatalf("got %s/%s, want timed_out/deadline", res.Status, res.Reason)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("took %s", d)
-	}
+	requireOutcome(t, res, StatusTimedOut, ReasonDeadline, "")
+	assert.LessOrEqual(t, time.Since(start), time.Second, "time to the deadline outcome")
 }
 
 func TestCleanLine(t *testing.T) {
@@ -648,9 +635,7 @@ func TestCleanLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(cleanLine(nil, []byte(tt.in))); got != tt.want {
-				t.Errorf("cleanLine(%q) = %q, want %q", tt.in, got, tt.want)
-			}
+			assert.Equal(t, tt.want, string(cleanLine(nil, []byte(tt.in))), "cleanLine(%q)", tt.in)
 		})
 	}
 }

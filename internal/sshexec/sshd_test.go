@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -93,9 +96,7 @@ var clientKeysOnce = sync.OnceValues(func() (testKeys, error) {
 func clientKeys(t *testing.T) testKeys {
 	t.Helper()
 	k, err := clientKeysOnce()
-	if err != nil {
-		t.Fatalf("client keys: %v", err)
-	}
+	require.NoError(t, err, "client keys")
 	return k
 }
 
@@ -111,55 +112,35 @@ type sshdServer struct {
 // ("Key value" lines) and returns once it listens.
 func startSSHD(t *testing.T, extra ...string) *sshdServer {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Fatalf("OpenSSH server not found at %s (%v): install it with `apt-get install -y openssh-server`", sshdPath, err)
-	}
-	if os.Geteuid() != 0 {
-		t.Fatalf("the sshd tests must run as root (they create the local user %s and start sshd)", sshdUser)
-	}
+	_, err := os.Stat(sshdPath)
+	require.NoError(t, err, "OpenSSH server not found at %s: install it with `apt-get install -y openssh-server`", sshdPath)
+	require.Zero(t, os.Geteuid(), "the sshd tests must run as root (they create the local user %s and start sshd)", sshdUser)
 	password, err := sshdUserOnce()
-	if err != nil {
-		t.Fatalf("prepare test user: %v", err)
-	}
+	require.NoError(t, err, "prepare test user")
 	// sshd's privilege separation needs this directory.
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		t.Fatalf("privsep dir: %v", err)
-	}
+	require.NoError(t, os.MkdirAll("/run/sshd", 0o755), "privsep dir")
 	dir := t.TempDir()
 	// sshd reads authorized_keys as the user: let it into the directory
 	// (and its parent, also private to root).
 	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Chmod(d, 0o755), "chmod %s", d)
 	}
 	srv := &sshdServer{password: password}
 
 	hostPub, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "generate host key")
 	block, err := ssh.MarshalPrivateKey(hostPriv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "host_ed25519"), pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if srv.hostKey, err = ssh.NewPublicKey(hostPub); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "marshal host key")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "host_ed25519"), pem.EncodeToMemory(block), 0o600), "write host key")
+	srv.hostKey, err = ssh.NewPublicKey(hostPub)
+	require.NoError(t, err, "host public key")
 	keys := clientKeys(t)
 	srv.clientPEM, srv.clientEncPEM = keys.plainPEM, keys.encPEM
 	cpub := keys.pub
-	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(cpub), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(cpub), 0o644), "write authorized_keys")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "pick a free port")
 	srv.port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 
@@ -185,17 +166,11 @@ func startSSHD(t *testing.T, extra ...string) *sshdServer {
 	// Later duplicates lose in sshd_config, so extra options go first.
 	conf = append(extra, conf...)
 	cfgPath := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(cfgPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600), "write sshd_config")
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
 	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
-	}
+	require.NoError(t, err, "sshd stderr pipe")
+	require.NoError(t, cmd.Start(), "start sshd")
 	var logMu sync.Mutex
 	var logLines []string
 	ready := make(chan struct{})
@@ -229,9 +204,9 @@ func startSSHD(t *testing.T, extra ...string) *sshdServer {
 	case <-readerDone:
 		logMu.Lock()
 		defer logMu.Unlock()
-		t.Fatalf("sshd exited before listening:\n%s", strings.Join(logLines, "\n"))
+		require.FailNow(t, "sshd exited before listening", strings.Join(logLines, "\n"))
 	case <-time.After(10 * time.Second):
-		t.Fatal("sshd did not report listening within 10s")
+		require.FailNow(t, "sshd did not report listening within 10s")
 	}
 	return srv
 }
@@ -247,14 +222,16 @@ func (s *sshdServer) target() Target {
 func TestOpenSSH(t *testing.T) {
 	t.Parallel()
 	srv := startSSHD(t)
-	other, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherKey, err := ssh.NewPublicKey(other)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Wrong pinned keys: one of the server's own type (refused by comparing the keys' bytes)
+	// and one of another type (refused because the server offers no key of that type).
+	sameType := newHostKey(t)
+	require.Equal(t, srv.hostKey.Type(), keyType(t, sameType), "the same-type wrong key's type")
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err, "generate RSA key")
+	rsaPub, err := ssh.NewPublicKey(&rsaKey.PublicKey)
+	require.NoError(t, err, "RSA public key")
+	otherType := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(rsaPub)))
+	require.NotEqual(t, srv.hostKey.Type(), rsaPub.Type(), "the other-type wrong key's type")
 	// PAM delays every failed password by about two seconds.
 	opts := fastOpts
 	opts.AuthTimeout = 10 * time.Second
@@ -266,28 +243,32 @@ func TestOpenSSH(t *testing.T) {
 		status  Status
 		reason  Reason
 		output  string
-		exit    int // -1: not checked
+		exit    int    // -1: not checked
+		message string // a substring of the message, when set
 		learn   bool
 	}{
-		{"password", func(*Target) {}, "echo hello-$((6*7))", StatusSucceeded, "", "hello-42\n", 0, false},
-		{"whoami", func(*Target) {}, "id -un", StatusSucceeded, "", sshdUser + "\n", 0, false},
-		{"exit status", func(*Target) {}, "echo partial; exit 7", StatusFailed, ReasonExitStatus, "partial\n", 7, false},
-		{"stderr is captured", func(*Target) {}, "echo oops >&2", StatusSucceeded, "", "oops\n", 0, false},
-		{"keyboard-interactive", func(tg *Target) { tg.AuthMethod = AuthKeyboardInteractive }, "echo kbd", StatusSucceeded, "", "kbd\n", 0, false},
-		{"public key", func(tg *Target) { tg.AuthMethod = AuthPublicKey; tg.PrivateKeyPEM = srv.clientPEM; tg.Password = "" }, "echo key", StatusSucceeded, "", "key\n", 0, false},
+		{"password", func(*Target) {}, "echo hello-$((6*7))", StatusSucceeded, "", "hello-42\n", 0, "", false},
+		{"whoami", func(*Target) {}, "id -un", StatusSucceeded, "", sshdUser + "\n", 0, "", false},
+		{"exit status", func(*Target) {}, "echo partial; exit 7", StatusFailed, ReasonExitStatus, "partial\n", 7, "", false},
+		{"stderr is captured", func(*Target) {}, "echo oops >&2", StatusSucceeded, "", "oops\n", 0, "", false},
+		{"keyboard-interactive", func(tg *Target) { tg.AuthMethod = AuthKeyboardInteractive }, "echo kbd", StatusSucceeded, "", "kbd\n", 0, "", false},
+		{"public key", func(tg *Target) { tg.AuthMethod = AuthPublicKey; tg.PrivateKeyPEM = srv.clientPEM; tg.Password = "" }, "echo key", StatusSucceeded, "", "key\n", 0, "", false},
 		{"public key with passphrase", func(tg *Target) {
 			tg.AuthMethod = AuthPublicKey
 			tg.PrivateKeyPEM = srv.clientEncPEM
 			tg.Passphrase = testKeyPassphrase
-		}, "echo key2", StatusSucceeded, "", "key2\n", 0, false},
-		{"wrong password", func(tg *Target) { tg.Password = "wrong-password" }, "true", StatusAuthFailed, ReasonAuthRejected, "", -1, false},
-		{"host key mismatch", func(tg *Target) {
-			tg.HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(otherKey)))
-		}, "true", StatusHostKeyMismatch, ReasonHostKeyChanged, "", -1, false},
-		{"unknown host key", func(tg *Target) { tg.HostKey = "" }, "true", StatusHostKeyMismatch, ReasonHostKeyUnknown, "", -1, false},
-		{"trust on first use", func(tg *Target) { tg.HostKey = ""; tg.TrustOnFirstUse = true }, "echo tofu", StatusSucceeded, "", "tofu\n", 0, true},
-		{"shell mode (generic profile on bash)", func(tg *Target) { tg.Platform = "generic" }, "echo shell-$((6*7))", StatusSucceeded, "", "shell-42\n", -1, false},
-		{"shell mode error marker", func(tg *Target) { tg.Platform = "generic" }, "frobnicate-xyz", StatusFailed, ReasonCommandError, "", -1, false},
+		}, "echo key2", StatusSucceeded, "", "key2\n", 0, "", false},
+		{"wrong password", func(tg *Target) { tg.Password = "wrong-password" }, "true", StatusAuthFailed, ReasonAuthRejected, "", -1, "", false},
+		{"host key mismatch, same type", func(tg *Target) { tg.HostKey = sameType },
+			"true", StatusHostKeyMismatch, ReasonHostKeyChanged, "", -1, "host key mismatch: device presented ssh-ed25519", false},
+		{"host key mismatch, same type, even with TOFU", func(tg *Target) { tg.HostKey = sameType; tg.TrustOnFirstUse = true },
+			"true", StatusHostKeyMismatch, ReasonHostKeyChanged, "", -1, "host key mismatch: device presented ssh-ed25519", false},
+		{"host key mismatch, another type", func(tg *Target) { tg.HostKey = otherType },
+			"true", StatusHostKeyMismatch, ReasonHostKeyChanged, "", -1, "device offers no host key of the pinned type", false},
+		{"unknown host key", func(tg *Target) { tg.HostKey = "" }, "true", StatusHostKeyMismatch, ReasonHostKeyUnknown, "", -1, "", false},
+		{"trust on first use", func(tg *Target) { tg.HostKey = ""; tg.TrustOnFirstUse = true }, "echo tofu", StatusSucceeded, "", "tofu\n", 0, "", true},
+		{"shell mode (generic profile on bash)", func(tg *Target) { tg.Platform = "generic" }, "echo shell-$((6*7))", StatusSucceeded, "", "shell-42\n", -1, "", false},
+		{"shell mode error marker", func(tg *Target) { tg.Platform = "generic" }, "frobnicate-xyz", StatusFailed, ReasonCommandError, "", -1, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,24 +276,24 @@ func TestOpenSSH(t *testing.T) {
 			tg := srv.target()
 			tt.mutate(&tg)
 			res, out := runCmd(t, r, tg, tt.command)
-			if res.Status != tt.status || res.Reason != tt.reason {
-				t.Fatalf("got %s/%s (%s; %v), want %s/%s; output %q", res.Status, res.Reason, res.Message, res.Err, tt.status, tt.reason, out)
+			requireOutcome(t, res, tt.status, tt.reason, out)
+			if tt.output != "" {
+				assert.Equal(t, tt.output, out, "output")
 			}
-			if tt.output != "" && out != tt.output {
-				t.Errorf("output %q, want %q", out, tt.output)
+			if tt.exit >= 0 && assert.NotNil(t, res.ExitStatus, "exit status") {
+				assert.Equal(t, tt.exit, *res.ExitStatus, "exit status")
 			}
-			if tt.exit >= 0 && (res.ExitStatus == nil || *res.ExitStatus != tt.exit) {
-				t.Errorf("exit status %v, want %d", res.ExitStatus, tt.exit)
+			if tt.learn {
+				assert.Equal(t, srv.target().HostKey, res.LearnedHostKey, "learned key")
+			} else {
+				assert.Empty(t, res.LearnedHostKey, "learned a key without TOFU")
 			}
-			if tt.learn && res.LearnedHostKey != srv.target().HostKey {
-				t.Errorf("learned %q, want %q", res.LearnedHostKey, srv.target().HostKey)
+			assert.Contains(t, res.Message, tt.message, "message")
+			if res.Status == StatusHostKeyMismatch {
+				assert.Empty(t, out, "output after a host key mismatch")
+				assert.Zero(t, res.Timings.Auth, "Timings.Auth after a host key mismatch")
 			}
-			if !tt.learn && res.LearnedHostKey != "" {
-				t.Errorf("learned a key without TOFU: %q", res.LearnedHostKey)
-			}
-			if strings.Contains(res.Message+fmt.Sprint(res.Err), srv.password) {
-				t.Errorf("password leaked: %q %v", res.Message, res.Err)
-			}
+			assert.NotContains(t, res.Message+fmt.Sprint(res.Err), srv.password, "password leaked")
 		})
 	}
 }
@@ -331,9 +312,8 @@ func TestOpenSSHKeyboardInteractiveOnly(t *testing.T) {
 			tg := srv.target()
 			tg.AuthMethod = m
 			res, out := runCmd(t, r, tg, "echo only-kbd")
-			if res.Status != StatusSucceeded || out != "only-kbd\n" {
-				t.Fatalf("got %s/%s (%s), output %q", res.Status, res.Reason, res.Message, out)
-			}
+			requireOutcome(t, res, StatusSucceeded, "", out)
+			require.Equal(t, "only-kbd\n", out, "output")
 		})
 	}
 	t.Run("wrong password", func(t *testing.T) {
@@ -341,9 +321,7 @@ func TestOpenSSHKeyboardInteractiveOnly(t *testing.T) {
 		tg.AuthMethod = AuthKeyboardInteractive
 		tg.Password = "nope-nope"
 		res, _ := runCmd(t, r, tg, "true")
-		if res.Status != StatusAuthFailed {
-			t.Fatalf("got %s/%s (%s)", res.Status, res.Reason, res.Message)
-		}
+		require.Equal(t, StatusAuthFailed, res.Status, "status; reason %s, message %q", res.Reason, res.Message)
 	})
 }
 
@@ -355,12 +333,9 @@ func TestOpenSSHCancelAndIdle(t *testing.T) {
 	r := newRunner(t, opts)
 	start := time.Now()
 	res, out := runCmd(t, r, srv.target(), "echo started; sleep 30")
-	if res.Status != StatusTimedOut || res.Reason != ReasonIdleTimeout || out != "started\n" {
-		t.Fatalf("got %s/%s output %q", res.Status, res.Reason, out)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("idle timeout took %s", d)
-	}
+	requireOutcome(t, res, StatusTimedOut, ReasonIdleTimeout, out)
+	require.Equal(t, "started\n", out, "output before the idle timeout")
+	assert.LessOrEqual(t, time.Since(start), 3*time.Second, "time to the idle timeout")
 	ctx, cancel := context.WithCancel(context.Background())
 	sink := &notifySink{first: make(chan struct{})}
 	done := make(chan Result, 1)
@@ -369,10 +344,8 @@ func TestOpenSSHCancelAndIdle(t *testing.T) {
 	cancel()
 	select {
 	case res := <-done:
-		if res.Status != StatusCancelled {
-			t.Fatalf("got %s/%s", res.Status, res.Reason)
-		}
+		require.Equal(t, StatusCancelled, res.Status, "status; reason %s", res.Reason)
 	case <-time.After(3 * time.Second):
-		t.Fatal("cancel did not stop the run")
+		require.FailNow(t, "cancel did not stop the run")
 	}
 }
