@@ -40,8 +40,10 @@ func TestMain(m *testing.M) { stacktest.Main(m) }
 type env struct {
 	t *testing.T
 	// st is the test's own tables and queues on the local stack.
-	st      *stacktest.Env
-	url     string
+	st  *stacktest.Env
+	url string
+	// handler is the api handler itself, for requests that skip the gateway.
+	handler http.Handler
 	signer  *auth.Signer
 	tokens  map[auth.Role]string
 	store   *dynamo.DeviceStore
@@ -149,7 +151,7 @@ func newEnv(t *testing.T) *env {
 	}
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, url: hs.URL, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
+	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		if err != nil {
