@@ -62,10 +62,7 @@ type deviceItem struct {
 }
 
 func deviceKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: devicePrefix + id},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: deviceSK},
-	}
+	return itemKey(devicePrefix+id, deviceSK)
 }
 
 func toItem(d device.Device) deviceItem {
@@ -96,20 +93,15 @@ func (it deviceItem) device() device.Device {
 	}
 }
 
-func isConditionFailed(err error) bool {
-	var ccf *types.ConditionalCheckFailedException
-	return errors.As(err, &ccf)
-}
-
 // Create stores a new device; ErrExists when the id is taken.
 func (s *DeviceStore) Create(ctx context.Context, d device.Device) error {
 	item, err := attributevalue.MarshalMap(toItem(d))
 	if err != nil {
 		return fmt.Errorf("marshal device %s: %w", d.ID, err)
 	}
-	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(resources.AttrPK))).Build()
+	cond, err := buildCondition(itemAbsent())
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return err
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: item,
@@ -124,9 +116,6 @@ func (s *DeviceStore) Create(ctx context.Context, d device.Device) error {
 	return nil
 }
 
-// maxTransactItems is DynamoDB's limit on the items of one transaction.
-const maxTransactItems = 100
-
 // CreateBatch stores new devices in one transaction, all or none (device.BatchCreator); it fails
 // with device.ErrExists when any of the ids is taken.
 func (s *DeviceStore) CreateBatch(ctx context.Context, ds []device.Device) error {
@@ -136,9 +125,9 @@ func (s *DeviceStore) CreateBatch(ctx context.Context, ds []device.Device) error
 	if len(ds) > maxTransactItems {
 		return fmt.Errorf("create devices: %d in one batch, at most %d", len(ds), maxTransactItems)
 	}
-	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(resources.AttrPK))).Build()
+	cond, err := buildCondition(itemAbsent())
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return err
 	}
 	items := make([]types.TransactWriteItem, len(ds))
 	for i, d := range ds {
@@ -151,14 +140,9 @@ func (s *DeviceStore) CreateBatch(ctx context.Context, ds []device.Device) error
 			ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
 		}}
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for i, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(ds) {
-				return fmt.Errorf("create device %s: %w", ds[i].ID, device.ErrExists)
-			}
-		}
+	err = transact(ctx, s.db, items...)
+	if i := failedConditionIndex(err); i >= 0 && i < len(ds) {
+		return fmt.Errorf("create device %s: %w", ds[i].ID, device.ErrExists)
 	}
 	if err != nil {
 		return fmt.Errorf("create %d devices: %w", len(ds), err)
@@ -188,21 +172,17 @@ func (s *DeviceStore) Update(ctx context.Context, d device.Device, prevVersion i
 	if err != nil {
 		return fmt.Errorf("marshal device %s: %w", d.ID, err)
 	}
-	cond, err := expression.NewBuilder().WithCondition(
-		expression.AttributeExists(expression.Name(resources.AttrPK)).
-			And(expression.Name("version").Equal(expression.Value(prevVersion)))).Build()
+	cond, err := buildCondition(itemExists().And(expression.Name("version").Equal(expression.Value(prevVersion))))
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return err
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: item,
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if isConditionFailed(err) {
-		var ccf *types.ConditionalCheckFailedException
-		errors.As(err, &ccf)
-		if ccf.Item == nil {
+	if old, ok := conditionFailedItem(err); ok {
+		if old == nil {
 			return device.ErrNotFound
 		}
 		return device.ErrConflict
@@ -215,20 +195,17 @@ func (s *DeviceStore) Update(ctx context.Context, d device.Device, prevVersion i
 
 // Delete removes a device if its stored version is version.
 func (s *DeviceStore) Delete(ctx context.Context, id string, version int64) error {
-	cond, err := expression.NewBuilder().WithCondition(
-		expression.Name("version").Equal(expression.Value(version))).Build()
+	cond, err := buildCondition(expression.Name("version").Equal(expression.Value(version)))
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return err
 	}
 	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(s.table), Key: deviceKey(id),
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if isConditionFailed(err) {
-		var ccf *types.ConditionalCheckFailedException
-		errors.As(err, &ccf)
-		if ccf.Item == nil {
+	if old, ok := conditionFailedItem(err); ok {
+		if old == nil {
 			return device.ErrNotFound
 		}
 		return device.ErrConflict
@@ -253,7 +230,7 @@ func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) 
 		cond = cond.And(expression.Name("site").Equal(expression.Value(f.Site)))
 	}
 	if f.TagKey != "" {
-		tag := expression.Name("tags." + f.TagKey)
+		tag := expression.Name("tags").AppendName(expression.NameNoDotSplit(f.TagKey))
 		if f.TagValue != "" {
 			cond = cond.And(tag.Equal(expression.Value(f.TagValue)))
 		} else {
@@ -303,14 +280,14 @@ func isDeviceKey(key map[string]types.AttributeValue) bool {
 	return ok1 && ok2 && len(pk.Value) > len(devicePrefix) && strings.HasPrefix(pk.Value, devicePrefix) && sk.Value == deviceSK
 }
 
-// Existing returns which of ids are taken, with BatchGetItem (100 keys a call).
+// Existing returns which of ids are taken, with BatchGetItem.
 func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
 	found := map[string]bool{}
 	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("id"))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build projection: %w", err)
 	}
-	err = s.batchGet(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
+	err = s.getDevices(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
 		var it struct {
 			ID string `dynamodbav:"id"`
 		}
@@ -323,10 +300,10 @@ func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bo
 	return found, err
 }
 
-// GetMany returns the devices among ids that exist, with BatchGetItem (100 keys a call).
+// GetMany returns the devices among ids that exist, with BatchGetItem.
 func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]device.Device, error) {
 	out := make(map[string]device.Device, len(ids))
-	err := s.batchGet(ctx, ids, nil, func(item map[string]types.AttributeValue) error {
+	err := s.getDevices(ctx, ids, nil, func(item map[string]types.AttributeValue) error {
 		var it deviceItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("unmarshal device: %w", err)
@@ -337,12 +314,12 @@ func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]dev
 	return out, err
 }
 
-// batchGetParallel bounds the BatchGetItem calls of one batchGet in flight at once.
+// batchGetParallel bounds the BatchGetItem calls of one getDevices in flight at once.
 const batchGetParallel = 32
 
-// batchGet reads the devices of ids (projected when proj is set), 100 keys a call, several calls
-// at once, retrying unprocessed keys; each is called for every item, one at a time.
-func (s *DeviceStore) batchGet(ctx context.Context, ids []string, proj *expression.Expression, each func(map[string]types.AttributeValue) error) error {
+// getDevices reads the devices of ids (projected when proj is set), maxBatchGetKeys a call,
+// several calls at once; each is called for every item, one at a time.
+func (s *DeviceStore) getDevices(ctx context.Context, ids []string, proj *expression.Expression, each func(map[string]types.AttributeValue) error) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -356,16 +333,24 @@ func (s *DeviceStore) batchGet(ctx context.Context, ids []string, proj *expressi
 		}
 		mu.Unlock()
 	}
-	for startIdx := 0; startIdx < len(ids); startIdx += 100 {
-		chunk := ids[startIdx:min(startIdx+100, len(ids))]
+	for startIdx := 0; startIdx < len(ids); startIdx += maxBatchGetKeys {
+		chunk := ids[startIdx:min(startIdx+maxBatchGetKeys, len(ids))]
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			items, err := s.batchGetChunk(ctx, chunk, proj)
+			keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+			seen := map[string]bool{}
+			for _, id := range chunk {
+				if !seen[id] {
+					seen[id] = true
+					keys = append(keys, deviceKey(id))
+				}
+			}
+			items, err := batchGet(ctx, s.db, s.table, keys, proj)
 			if err != nil {
-				fail(err)
+				fail(fmt.Errorf("get devices: %w", err))
 				return
 			}
 			mu.Lock()
@@ -379,52 +364,4 @@ func (s *DeviceStore) batchGet(ctx context.Context, ids []string, proj *expressi
 	}
 	wg.Wait()
 	return firstErr
-}
-
-// batchGetChunk reads at most 100 devices with one BatchGetItem, retrying unprocessed keys.
-func (s *DeviceStore) batchGetChunk(ctx context.Context, chunk []string, proj *expression.Expression) ([]map[string]types.AttributeValue, error) {
-	keys := make([]map[string]types.AttributeValue, 0, len(chunk))
-	seen := map[string]bool{}
-	for _, id := range chunk {
-		if !seen[id] {
-			seen[id] = true
-			keys = append(keys, deviceKey(id))
-		}
-	}
-	ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
-	if proj != nil {
-		ka.ProjectionExpression, ka.ExpressionAttributeNames = proj.Projection(), proj.Names()
-	}
-	req := map[string]types.KeysAndAttributes{s.table: ka}
-	var out []map[string]types.AttributeValue
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt > 10 {
-			return nil, fmt.Errorf("batch get devices: unprocessed keys after %d attempts", attempt)
-		}
-		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return nil, fmt.Errorf("batch get devices: %w", err)
-		}
-		out = append(out, res.Responses[s.table]...)
-		req = res.UnprocessedKeys
-		if len(req) > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
-}
-
-// backoff waits before retrying unprocessed batch items: 10 ms doubling, at most 1 s.
-func backoff(ctx context.Context, attempt int) error {
-	d := min(10*time.Millisecond<<attempt, time.Second)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -260,7 +260,7 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 		if len(items) == 1 && last {
 			return s.deleteMeta(ctx, c, del)
 		}
-		err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		err := transact(ctx, s.db, items...)
 		if err == nil {
 			del.Chunks += int64(len(group))
 			if last && c.InlineBytes > 0 {
@@ -305,9 +305,9 @@ func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, 
 	d := s.metaDelete(c)
 	var err error
 	if c.InlineBytes > 0 {
-		err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		err = transact(ctx, s.db, []types.TransactWriteItem{
 			{Delete: d}, s.tailDelete(c),
-		}})
+		}...)
 		if onlyConditionFailed(err) {
 			return del, nil
 		}
@@ -517,10 +517,10 @@ func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID st
 		resources.AttrSK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + sk},
 		resources.TTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(ttlMarkerKeep).Unix(), 10)},
 	}
-	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err := transact(ctx, s.db, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(s.runs), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		counterAdd(s.runs, deviceID, -size),
-	}})
+	}...)
 	if err != nil {
 		if onlyConditionFailed(err) {
 			return false, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -47,8 +46,6 @@ const (
 	tailPrefix     = "TAIL#"
 	devIndexPrefix = "DEV#"
 	dayIndexPrefix = "DAY#"
-	// timeLayout sorts lexically in time order (fixed width, UTC).
-	timeLayout = "2006-01-02T15:04:05.000000000Z"
 )
 
 // RunStore keeps runs, their output chunks and the per-device byte counters in the runs table.
@@ -207,13 +204,6 @@ func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLe
 	}
 }
 
-func expiry(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
-
 func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 	created := r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID
 	return runItem{
@@ -331,7 +321,7 @@ func (s *RunStore) startMany(ctx context.Context, reqs []*startReq) []error {
 			TableName: aws.String(s.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		}})
 	}
-	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+	if err := transact(ctx, s.db, items...); err != nil {
 		return one()
 	}
 	for i, req := range reqs {
@@ -439,7 +429,7 @@ func chunkSizes(ctx context.Context, db API, table, runID string) ([]chunkRef, e
 // already gone changes nothing, so concurrent or repeated deletes never decrement twice. It
 // reports whether this call deleted the chunk.
 func deleteChunk(ctx context.Context, db API, table, runID, deviceID, sk string, size int64) (bool, error) {
-	err := transact(ctx, db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err := transact(ctx, db, []types.TransactWriteItem{
 		{Delete: &types.Delete{
 			TableName: aws.String(table),
 			Key: map[string]types.AttributeValue{
@@ -449,7 +439,7 @@ func deleteChunk(ctx context.Context, db API, table, runID, deviceID, sk string,
 			ConditionExpression: aws.String("attribute_exists(pk)"),
 		}},
 		counterAdd(table, deviceID, -size),
-	}})
+	}...)
 	if err != nil {
 		if onlyConditionFailed(err) {
 			return false, nil
@@ -479,67 +469,6 @@ func counterAdd(table, deviceID string, delta int64) types.TransactWriteItem {
 	}}
 }
 
-// transact runs a transaction, retrying it (with jittered backoff, a few times) when it was
-// cancelled only because another transaction touched one of its items at the same moment, as
-// concurrent purges and writers of one device's counter do.
-func transact(ctx context.Context, db API, in *dynamodb.TransactWriteItemsInput) error {
-	backoff := 5 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		_, err := db.TransactWriteItems(ctx, in)
-		if err == nil || attempt == 8 || !onlyConflict(err) {
-			return err
-		}
-		t := time.NewTimer(backoff + time.Duration(rand.Int64N(int64(backoff))))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff *= 2
-	}
-}
-
-// onlyConflict reports whether a transaction was cancelled by conflicts (and maybe conditions
-// that only failed because of them), not by a definite condition failure.
-func onlyConflict(err error) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		var tip *types.TransactionInProgressException
-		return errors.As(err, &tip)
-	}
-	conflict := false
-	for _, r := range tce.CancellationReasons {
-		switch aws.ToString(r.Code) {
-		case "", "None":
-		case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
-			conflict = true
-		default:
-			return false
-		}
-	}
-	return conflict
-}
-
-// onlyConditionFailed reports whether a transaction was cancelled solely by condition checks.
-func onlyConditionFailed(err error) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return false
-	}
-	failed := false
-	for _, r := range tce.CancellationReasons {
-		switch aws.ToString(r.Code) {
-		case "", "None":
-		case "ConditionalCheckFailed":
-			failed = true
-		default:
-			return false
-		}
-	}
-	return failed
-}
-
 func chunkPut(table string, r run.Run, seq int, data []byte) types.TransactWriteItem {
 	item := map[string]types.AttributeValue{
 		resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + r.ID},
@@ -559,10 +488,10 @@ func chunkPut(table string, r run.Run, seq int, data []byte) types.TransactWrite
 
 // AppendChunk stores chunk seq and adds its size to the device's counter in one transaction.
 func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []byte) error {
-	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err := transact(ctx, s.db, []types.TransactWriteItem{
 		chunkPut(s.table, r, seq, data),
 		counterAdd(s.table, r.DeviceID, int64(len(data))),
-	}})
+	}...)
 	if err != nil && !onlyConditionFailed(err) {
 		return fmt.Errorf("append chunk %d of run %s: %w", seq, r.ID, err)
 	}
@@ -721,18 +650,19 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 	default:
 		return nil // running, or finished without a tail: no ledger item belongs to it
 	}
-	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{ConditionCheck: check}, write}})
+	err = transact(ctx, s.db, []types.TransactWriteItem{{ConditionCheck: check}, write}...)
 	if err != nil && !onlyConditionFailed(err) {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
 	return nil
 }
 
-// maxTxnItems and maxTxnBytes keep a grouped transaction within DynamoDB's limits (100 items,
-// 4 MB).
+// A group of finishes sharing a transaction stays under finishGroupBytes of output, counting
+// finishItemOverhead bytes for each finish's keys and attributes besides its output: a margin under
+// maxTransactBytes.
 const (
-	maxTxnItems = 99
-	maxTxnBytes = 3 << 20
+	finishGroupBytes   = maxTransactBytes - 1<<20
+	finishItemOverhead = 2048
 )
 
 // finishMany writes many finishes in as few transactions as the limits allow (never two counter
@@ -749,7 +679,7 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 		}
 		var err error
 		if len(group) > 1 {
-			err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+			err = transact(ctx, s.db, items...)
 		}
 		if len(group) == 1 || err != nil {
 			for _, i := range group {
@@ -764,12 +694,12 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 			errs[i] = err
 			continue
 		}
-		if len(items)+len(its) > maxTxnItems || size+len(req.data) > maxTxnBytes || devices[req.r.DeviceID] {
+		if len(items)+len(its) > maxTransactItems || size+len(req.data) > finishGroupBytes || devices[req.r.DeviceID] {
 			flush()
 		}
 		group = append(group, i)
 		items = append(items, its...)
-		size += len(req.data) + 2048
+		size += len(req.data) + finishItemOverhead
 		devices[req.r.DeviceID] = true
 	}
 	flush()
@@ -782,7 +712,7 @@ func (s *RunStore) finishOne(ctx context.Context, r run.Run, data []byte) error 
 	if err != nil {
 		return err
 	}
-	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = transact(ctx, s.db, items...)
 	if err != nil {
 		if onlyConditionFailed(err) {
 			return fmt.Errorf("finish run %s: %w", r.ID, run.ErrFinished)
@@ -901,19 +831,4 @@ func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("abandon run %s: %w", id, err)
 	}
 	return nil
-}
-
-// isGSI1Position reports whether key is a position in a GSI1 partition: exactly the table's and
-// the index's key attributes, with the layout's values (a forged or foreign cursor would make
-// DynamoDB fail).
-func isGSI1Position(key map[string]types.AttributeValue, pkPrefix, sk, gsiPK string) bool {
-	str := func(name string) string {
-		v, _ := key[name].(*types.AttributeValueMemberS)
-		if v == nil {
-			return ""
-		}
-		return v.Value
-	}
-	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), pkPrefix) && len(str(resources.AttrPK)) > len(pkPrefix) &&
-		str(resources.AttrSK) == sk && str(resources.AttrGSI1PK) == gsiPK && str(resources.AttrGSI1SK) != ""
 }

@@ -1,0 +1,193 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/resources"
+)
+
+func cancelled(codes ...string) error {
+	reasons := make([]types.CancellationReason, len(codes))
+	for i, c := range codes {
+		reasons[i] = types.CancellationReason{Code: aws.String(c)}
+	}
+	return fmt.Errorf("wrapped: %w", &types.TransactionCanceledException{CancellationReasons: reasons})
+}
+
+func TestCancellationReasons(t *testing.T) {
+	tests := []struct {
+		name            string
+		err             error
+		conditionFailed bool
+		conflict        bool
+		failedAt        int
+	}{
+		{"nil", nil, false, false, -1},
+		{"another error", errors.New("boom"), false, false, -1},
+		{"one condition", cancelled("None", "ConditionalCheckFailed"), true, false, 1},
+		{"two conditions", cancelled("ConditionalCheckFailed", "ConditionalCheckFailed"), true, false, 0},
+		{"conflict", cancelled("TransactionConflict", "None"), false, true, -1},
+		{"throttled", cancelled("ThrottlingError"), false, true, -1},
+		{"conflict and condition", cancelled("TransactionConflict", "ConditionalCheckFailed"), false, false, 1},
+		{"validation", cancelled("ValidationError"), false, false, -1},
+		{"no reasons", cancelled(), false, false, -1},
+		{"in progress", &types.TransactionInProgressException{}, false, true, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.conditionFailed, onlyConditionFailed(tt.err), "onlyConditionFailed")
+			assert.Equal(t, tt.conflict, onlyConflict(tt.err), "onlyConflict")
+			assert.Equal(t, tt.failedAt, failedConditionIndex(tt.err), "failedConditionIndex")
+		})
+	}
+}
+
+func TestConditionFailedItem(t *testing.T) {
+	old := itemKey("DEV#a", "DEV")
+	tests := []struct {
+		name   string
+		err    error
+		item   map[string]types.AttributeValue
+		failed bool
+	}{
+		{"with the old item", fmt.Errorf("put: %w", &types.ConditionalCheckFailedException{Item: old}), old, true},
+		{"no item", &types.ConditionalCheckFailedException{}, nil, true},
+		{"another error", errors.New("boom"), nil, false},
+		{"nil", nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			item, failed := conditionFailedItem(tt.err)
+			assert.Equal(t, tt.failed, failed, "failed")
+			assert.Equal(t, tt.failed, isConditionFailed(tt.err), "isConditionFailed")
+			assert.Equal(t, tt.item, item, "item")
+		})
+	}
+}
+
+func TestRetry(t *testing.T) {
+	t.Run("stops when nothing is left", func(t *testing.T) {
+		calls := 0
+		err := retry(context.Background(), func() (bool, error) {
+			calls++
+			return calls < 3, errors.New("left over")
+		})
+		require.Error(t, err, "the last call's error")
+		assert.Equal(t, 3, calls, "calls")
+		assert.NotContains(t, err.Error(), "attempts", "not given up")
+	})
+	t.Run("returns a final error unwrapped", func(t *testing.T) {
+		final := errors.New("final")
+		assert.Same(t, final, retry(context.Background(), func() (bool, error) { return false, final }))
+	})
+	t.Run("gives up after retryAttempts", func(t *testing.T) {
+		calls := 0
+		left := &types.TransactionInProgressException{}
+		err := retry(context.Background(), func() (bool, error) {
+			calls++
+			return true, left
+		})
+		assert.Equal(t, retryAttempts, calls, "calls")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), fmt.Sprintf("after %d attempts", retryAttempts))
+		assert.ErrorIs(t, err, left, "the last error is still wrapped")
+	})
+	t.Run("a cancelled context ends the wait", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		err := retry(ctx, func() (bool, error) {
+			calls++
+			cancel()
+			return true, errors.New("left over")
+		})
+		assert.Equal(t, 1, calls, "calls")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, "left over")
+	})
+}
+
+func TestRetryWait(t *testing.T) {
+	for attempt := range retryAttempts + 40 {
+		full := retryMaxWait
+		if attempt < 30 {
+			full = min(retryBase<<attempt, retryMaxWait)
+		}
+		for range 20 {
+			w := retryWait(attempt)
+			require.GreaterOrEqualf(t, w, full/2, "wait after attempt %d", attempt)
+			require.LessOrEqualf(t, w, full, "wait after attempt %d", attempt)
+		}
+	}
+	assert.Equal(t, retryMaxWait, min(retryBase<<(retryAttempts-1), retryMaxWait), "the last waits reach the cap")
+}
+
+func TestCursor(t *testing.T) {
+	key := map[string]types.AttributeValue{
+		resources.AttrPK: &types.AttributeValueMemberS{Value: "RUN#r1"}, resources.AttrSK: &types.AttributeValueMemberS{Value: "META"},
+		resources.AttrGSI1PK: &types.AttributeValueMemberS{Value: "DEV#d1"}, resources.AttrGSI1SK: &types.AttributeValueMemberS{Value: "2026-01-01T00:00:00.000000000Z#r1"},
+	}
+	c, err := encodeCursor(key)
+	require.NoError(t, err)
+	got, ok := decodeCursor(c, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
+	require.True(t, ok, "decode what was encoded")
+	assert.Equal(t, key, got)
+	assert.True(t, isGSI1Position(got, "RUN#", "META", "DEV#d1"), "a position in the device's partition")
+
+	empty, err := encodeCursor(nil)
+	require.NoError(t, err)
+	assert.Empty(t, empty, "no more pages")
+
+	bad := []struct {
+		name    string
+		cursor  string
+		allowed []string
+	}{
+		{"not base64", "!!!", []string{resources.AttrPK}},
+		{"not JSON", "bm90IGpzb24", []string{resources.AttrPK}},
+		{"empty object", "e30", []string{resources.AttrPK}},
+		{"foreign attribute", c, []string{resources.AttrPK, resources.AttrSK}},
+		{"too long", strings.Repeat("A", maxCursorLen+1), []string{resources.AttrPK}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ok := decodeCursor(tt.cursor, tt.allowed...)
+			assert.False(t, ok)
+		})
+	}
+	t.Run("position in another partition", func(t *testing.T) {
+		assert.False(t, isGSI1Position(got, "RUN#", "META", "DEV#d2"))
+		assert.False(t, isGSI1Position(got, "JOB#", "META", "DEV#d1"))
+		assert.False(t, isGSI1Position(itemKey("RUN#r1", "META"), "RUN#", "META", "DEV#d1"), "a table key only")
+	})
+}
+
+func TestBatchWriteAndGet(t *testing.T) {
+	db, table := newTable(t, resources.DevicesTable)
+	ctx := context.Background()
+	const n = maxBatchGetKeys + 7 // several write calls, several at once
+	writes := make([]types.WriteRequest, n)
+	keys := make([]map[string]types.AttributeValue, n)
+	for i := range n {
+		keys[i] = itemKey(fmt.Sprintf("X#%03d", i), "X")
+		item := itemKey(fmt.Sprintf("X#%03d", i), "X")
+		item["n"] = &types.AttributeValueMemberN{Value: fmt.Sprint(i)}
+		writes[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
+	}
+	require.NoError(t, batchWrite(ctx, db, table, writes))
+	got, err := batchGet(ctx, db, table, keys[:maxBatchGetKeys], nil)
+	require.NoError(t, err)
+	assert.Len(t, got, maxBatchGetKeys, "items read back")
+	_, err = batchGet(ctx, db, table, keys[:maxBatchGetKeys+1], nil)
+	assert.ErrorContains(t, err, "at most", "more keys than one call takes")
+	assert.ErrorContains(t, transact(ctx, db, make([]types.TransactWriteItem, maxTransactItems+1)...), "at most", "more items than one transaction takes")
+	assert.NoError(t, batchWrite(ctx, db, table, nil), "nothing to write")
+}
