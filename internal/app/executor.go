@@ -83,7 +83,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 			return nil, nil, err
 		}
 	}
-	if opts.Publisher == nil { // live progress (issue 6)
+	if opts.Publisher == nil { // live progress: push what the executor records
 		pub, err := NewPublisher(cfg, awsCfg, opts.Logger)
 		if err != nil {
 			return nil, nil, err

@@ -1,6 +1,6 @@
 package app
 
-// Live progress (issue 6): the ws function's handler and the progress publisher that the executor
+// Live progress: the ws function's handler and the progress publisher that the executor
 // and the api function push through.
 
 import (

@@ -44,7 +44,7 @@ const (
 	// EnvSecretsPrefix is the Secrets Manager name prefix of the stack's credentials; the template
 	// sets it to netauto/<stack name>/ and grants the functions that prefix only.
 	EnvSecretsPrefix = "NET_AUTO_SECRETS_PREFIX"
-	// Live progress (issue 6): the ws function checks the token on $connect itself.
+	// Live progress: the ws function checks the token on $connect itself.
 	EnvJWTIssuer   = "NET_AUTO_JWT_ISSUER"
 	EnvJWTAudience = "NET_AUTO_JWT_AUDIENCE"
 	EnvJWKSURL     = "NET_AUTO_JWKS_URL"
@@ -124,7 +124,7 @@ func Vars(fn Function) []Var {
 	return append(vs, common...)
 }
 
-// liveVars are the ws function's token and push settings (issue 6).
+// liveVars are the ws function's token and push settings.
 var liveVars = []Var{
 	{Name: EnvJWTIssuer, Required: true, Doc: "issuer the ws function requires of a $connect token (the Cognito user pool's URL in AWS)"},
 	{Name: EnvJWTAudience, Required: true, Doc: "audience (client ID) the ws function requires of a $connect token"},
