@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/templatecheck"
 	"github.com/netauto/netauto/internal/bulk"
@@ -23,20 +25,14 @@ func decodeStrict(t *testing.T, data []byte, v any) {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-	if dec.More() {
-		t.Fatalf("decode %T: trailing data", v)
-	}
+	require.NoError(t, dec.Decode(v), "decode %T", v)
+	require.False(t, dec.More(), "decode %T: trailing data", v)
 }
 
 func load(t *testing.T, name string, v any) {
 	t.Helper()
 	data, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatalf("read %s: %v", name, err)
-	}
+	require.NoError(t, err, "read %s", name)
 	decodeStrict(t, data, v)
 }
 
@@ -52,9 +48,7 @@ func TestEvents(t *testing.T) {
 			expect(t, "routeKey", e.RouteKey, "GET /v1/health")
 			expect(t, "method", e.RequestContext.HTTP.Method, "GET")
 			expect(t, "path", e.RawPath, "/v1/health")
-			if e.RequestContext.Authorizer != nil {
-				t.Error("the health route has no authorizer, but the event carries one")
-			}
+			assert.Nil(t, e.RequestContext.Authorizer, "the health route has no authorizer, but the event carries one")
 		}},
 		{"http-bulk-post.json", func(t *testing.T, file string) {
 			var e events.APIGatewayV2HTTPRequest
@@ -62,31 +56,27 @@ func TestEvents(t *testing.T) {
 			expect(t, "method", e.RequestContext.HTTP.Method, "POST")
 			expect(t, "path", e.RawPath, "/v1/bulk")
 			expect(t, "routeKey", e.RouteKey, "POST /v1/{proxy+}")
-			if e.RequestContext.Authorizer == nil || e.RequestContext.Authorizer.JWT == nil {
-				t.Fatal("no JWT authorizer block")
-			}
+			require.NotNil(t, e.RequestContext.Authorizer, "no authorizer block")
+			require.NotNil(t, e.RequestContext.Authorizer.JWT, "no JWT authorizer block")
 			claims := e.RequestContext.Authorizer.JWT.Claims
-			if claims["sub"] == "" || !strings.HasPrefix(claims["iss"], "https://cognito-idp.") {
-				t.Errorf("claims lack sub or a Cognito iss: %v", claims)
-			}
+			assert.NotEmpty(t, claims["sub"], "claims lack sub: %v", claims)
+			assert.True(t, strings.HasPrefix(claims["iss"], "https://cognito-idp."), "claims lack a Cognito iss: %v", claims)
 			var body struct {
 				Command   string       `json:"command"`
 				DeviceIDs []string     `json:"device_ids"`
 				Options   bulk.Options `json:"options"`
 			}
 			decodeStrict(t, []byte(e.Body), &body)
-			if body.Command == "" || len(body.DeviceIDs) == 0 {
-				t.Errorf("bulk body lacks command or devices: %+v", body)
-			}
+			assert.NotEmpty(t, body.Command, "bulk body lacks command: %+v", body)
+			assert.NotEmpty(t, body.DeviceIDs, "bulk body lacks devices: %+v", body)
 		}},
 		{"ws-connect.json", func(t *testing.T, file string) {
 			var e events.APIGatewayWebsocketProxyRequest
 			load(t, file, &e)
 			expect(t, "routeKey", e.RequestContext.RouteKey, "$connect")
 			expect(t, "eventType", e.RequestContext.EventType, "CONNECT")
-			if e.QueryStringParameters["token"] == "" || e.RequestContext.ConnectionID == "" {
-				t.Error("connect lacks ?token= or a connection id")
-			}
+			assert.NotEmpty(t, e.QueryStringParameters["token"], "connect lacks ?token=")
+			assert.NotEmpty(t, e.RequestContext.ConnectionID, "connect lacks a connection id")
 		}},
 		{"ws-disconnect.json", func(t *testing.T, file string) {
 			var e events.APIGatewayWebsocketProxyRequest
@@ -105,62 +95,48 @@ func TestEvents(t *testing.T) {
 			}
 			decodeStrict(t, []byte(e.Body), &msg)
 			expect(t, "action", msg.Action, e.RequestContext.RouteKey)
-			if msg.JobID == "" {
-				t.Error("subscribe lacks job_id")
-			}
+			assert.NotEmpty(t, msg.JobID, "subscribe lacks job_id")
 		}},
 		{"sqs-bulk-batch.json", func(t *testing.T, file string) {
 			var e events.SQSEvent
 			load(t, file, &e)
-			if len(e.Records) != 1 {
-				t.Fatalf("%d records, want 1 (the event source's BatchSize is 1)", len(e.Records))
-			}
+			require.Len(t, e.Records, 1, "records (the event source's BatchSize is 1)")
 			r := e.Records[0]
 			expect(t, "eventSource", r.EventSource, "aws:sqs")
-			if r.MessageId == "" || r.Attributes["ApproximateReceiveCount"] == "" {
-				t.Error("record lacks messageId or ApproximateReceiveCount")
-			}
+			assert.NotEmpty(t, r.MessageId, "record lacks messageId")
+			assert.NotEmpty(t, r.Attributes["ApproximateReceiveCount"], "record lacks ApproximateReceiveCount")
 			var m bulk.Message
 			decodeStrict(t, []byte(r.Body), &m)
-			if err := m.Validate(); err != nil {
-				t.Errorf("body is no valid bulk batch message: %v", err)
-			}
+			assert.NoError(t, m.Validate(), "body is no valid bulk batch message")
 		}},
 		{"schedule-retention.json", func(t *testing.T, file string) {
 			var e events.EventBridgeEvent
 			load(t, file, &e)
 			expect(t, "source", e.Source, "aws.events")
 			expect(t, "detail-type", e.DetailType, "Scheduled Event")
-			if e.Time.IsZero() || len(e.Resources) != 1 {
-				t.Error("scheduled event lacks time or its rule ARN")
-			}
+			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
+			assert.Len(t, e.Resources, 1, "scheduled event's resources: its rule ARN")
 		}},
 		{"schedule-watchdog.json", func(t *testing.T, file string) {
 			var e events.EventBridgeEvent
 			load(t, file, &e)
 			expect(t, "source", e.Source, "aws.events")
 			expect(t, "detail-type", e.DetailType, "Scheduled Event")
-			if e.Time.IsZero() || len(e.Resources) != 1 || !strings.Contains(e.Resources[0], "WatchdogFunction") {
-				t.Error("scheduled event lacks time or the watchdog rule's ARN")
-			}
+			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
+			require.Len(t, e.Resources, 1, "scheduled event's resources: the watchdog rule's ARN")
+			assert.Contains(t, e.Resources[0], "WatchdogFunction", "the watchdog rule's ARN")
 		}},
 		{"dynamodb-ttl-delete.json", func(t *testing.T, file string) {
 			var e events.DynamoDBEvent
 			load(t, file, &e)
-			if len(e.Records) == 0 {
-				t.Fatal("no records")
-			}
+			require.NotEmpty(t, e.Records, "no records")
 			r := e.Records[0]
 			expect(t, "eventName", r.EventName, "REMOVE")
-			if r.UserIdentity == nil {
-				t.Fatal("no userIdentity: a TTL deletion carries one")
-			}
+			require.NotNil(t, r.UserIdentity, "no userIdentity: a TTL deletion carries one")
 			expect(t, "userIdentity.type", r.UserIdentity.Type, "Service")
 			expect(t, "userIdentity.principalId", r.UserIdentity.PrincipalID, "dynamodb.amazonaws.com")
 			expect(t, "StreamViewType", r.Change.StreamViewType, "OLD_IMAGE")
-			if _, ok := r.Change.OldImage["expires_at"]; !ok {
-				t.Error("OldImage lacks the TTL attribute expires_at")
-			}
+			assert.Contains(t, r.Change.OldImage, "expires_at", "OldImage lacks the TTL attribute expires_at")
 		}},
 	}
 	for _, tc := range tests {
@@ -170,15 +146,13 @@ func TestEvents(t *testing.T) {
 
 func TestEveryEventFileIsTested(t *testing.T) {
 	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tested := map[string]bool{"env.json": true, "http-health.json": true, "http-bulk-post.json": true,
 		"ws-connect.json": true, "ws-disconnect.json": true, "ws-subscribe.json": true,
 		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "schedule-watchdog.json": true, "dynamodb-ttl-delete.json": true}
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") && !tested[e.Name()] {
-			t.Errorf("%s has no test in TestEvents", e.Name())
+		if strings.HasSuffix(e.Name(), ".json") {
+			assert.True(t, tested[e.Name()], "%s has no test in TestEvents", e.Name())
 		}
 	}
 }
@@ -190,10 +164,8 @@ func TestEnvJSON(t *testing.T) {
 	load(t, "env.json", &env)
 	for id, fn := range templatecheck.DefaultFunctionNames() {
 		t.Run(id, func(t *testing.T) {
-			vars, ok := env[id]
-			if !ok {
-				t.Fatalf("env.json has no %s", id)
-			}
+			require.Contains(t, env, id, "env.json has no %s", id)
+			vars := env[id]
 			var want, got []string
 			for _, v := range config.Vars(fn) {
 				want = append(want, v.Name)
@@ -203,16 +175,12 @@ func TestEnvJSON(t *testing.T) {
 			}
 			sort.Strings(want)
 			sort.Strings(got)
-			if strings.Join(got, " ") != strings.Join(want, " ") {
-				t.Errorf("env.json %s sets %v, config.Vars(%s) reads %v", id, got, fn, want)
-			}
+			assert.Equal(t, want, got, "env.json %s sets (right), config.Vars(%s) reads (left)", id, fn)
 		})
 	}
 }
 
 func expect(t *testing.T, what, got, want string) {
 	t.Helper()
-	if got != want {
-		t.Errorf("%s is %q, want %q", what, got, want)
-	}
+	assert.Equal(t, want, got, what)
 }

@@ -51,36 +51,25 @@ func TestLoadRetention(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Load(Retention, env(tc.env))
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Load error = %v, want one naming %q", err, tc.wantErr)
-				}
+				require.ErrorContains(t, err, tc.wantErr, "Load's error names the variable")
 				return
 			}
-			if err != nil {
-				t.Fatalf("Load: %v", err)
+			require.NoError(t, err, "Load")
+			assert.Equal(t, tc.wantDays, c.RunMaxDays, "RunMaxDays")
+			assert.Equal(t, tc.wantBytes, c.RunMaxBytes, "RunMaxBytes")
+			if tc.wantCron != "" {
+				assert.Equal(t, tc.wantCron, c.RetentionCron, "RetentionCron")
 			}
-			if c.RunMaxDays != tc.wantDays || c.RunMaxBytes != tc.wantBytes {
-				t.Errorf("days, bytes = %d, %d; want %d, %d", c.RunMaxDays, c.RunMaxBytes, tc.wantDays, tc.wantBytes)
-			}
-			if tc.wantCron != "" && c.RetentionCron != tc.wantCron {
-				t.Errorf("cron = %q, want %q", c.RetentionCron, tc.wantCron)
-			}
-			if c.Tables["RunsTable"] != "runs" {
-				t.Errorf("runs table = %q", c.Tables["RunsTable"])
-			}
+			assert.Equal(t, "runs", c.Tables["RunsTable"], "the runs table")
 		})
 	}
 }
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := Load(API, env(map[string]string{EnvBatchSize: "51"}))
-	if err == nil {
-		t.Fatal("Load accepted an empty environment")
-	}
+	require.Error(t, err, "Load accepted an empty environment")
 	for _, want := range []string{"NET_AUTO_DEVICES_TABLE", "NET_AUTO_BULK_QUEUE_URL", EnvBatchSize} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %s", err, want)
-		}
+		assert.ErrorContains(t, err, want, "the error names %s", want)
 	}
 }
 
@@ -88,17 +77,11 @@ func TestEveryFunctionHasVars(t *testing.T) {
 	for _, fn := range Functions() {
 		seen := map[string]bool{}
 		for _, v := range Vars(fn) {
-			if seen[v.Name] {
-				t.Errorf("%s lists %s twice", fn, v.Name)
-			}
+			assert.False(t, seen[v.Name], "%s lists %s twice", fn, v.Name)
 			seen[v.Name] = true
-			if v.Doc == "" {
-				t.Errorf("%s: %s has no doc", fn, v.Name)
-			}
+			assert.NotEmpty(t, v.Doc, "%s: %s has no doc", fn, v.Name)
 		}
-		if !seen[EnvLogLevel] {
-			t.Errorf("%s does not read %s", fn, EnvLogLevel)
-		}
+		assert.True(t, seen[EnvLogLevel], "%s does not read %s", fn, EnvLogLevel)
 	}
 }
 
@@ -140,8 +123,8 @@ func TestLoadSecretsPrefix(t *testing.T) {
 				})
 				if tc.wantErr {
 					require.Error(t, err, "%s accepted %q", fn, tc.prefix)
-					assert.Contains(t, err.Error(), EnvSecretsPrefix)
-					assert.Contains(t, err.Error(), "ending in a slash")
+					assert.ErrorContains(t, err, EnvSecretsPrefix, fn)
+					assert.ErrorContains(t, err, "ending in a slash", fn)
 					continue
 				}
 				require.NoError(t, err, fn)
