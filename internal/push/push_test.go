@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/live"
@@ -102,9 +104,7 @@ func progress(job, dev string, seq int64) bulk.Event {
 func newTestPublisher(t *testing.T, subs *fakeSubs, poster *fakePoster) *Publisher {
 	t.Helper()
 	p, err := New(Options{Subscriptions: subs, Poster: poster, Concurrency: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new publisher")
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	return p
 }
@@ -113,9 +113,7 @@ func flush(t *testing.T, p *Publisher) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := p.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.Flush(ctx), "flush")
 }
 
 func TestPublisherOrderGoneAndCache(t *testing.T) {
@@ -137,31 +135,21 @@ func TestPublisherOrderGoneAndCache(t *testing.T) {
 
 	for _, conn := range []string{"a", "b"} {
 		got := poster.got[conn]
-		if len(got) != 61 {
-			t.Fatalf("%s got %d events, want 61", conn, len(got))
-		}
-		if last := got[len(got)-1]; last.Type != bulk.EventJobDone {
-			t.Errorf("%s: last event %s, want job_done", conn, last.Type)
-		}
+		require.Len(t, got, 61, "events connection %s got", conn)
+		assert.Equal(t, bulk.EventJobDone, got[len(got)-1].Type, "%s: the last event", conn)
 		perDev := map[string][]int64{}
 		for _, ev := range got {
 			perDev[ev.DeviceID] = append(perDev[ev.DeviceID], ev.Seq)
 		}
 		for d, seqs := range perDev {
-			if !slices.IsSorted(seqs) {
-				t.Errorf("%s: %s out of order: %v", conn, d, seqs)
-			}
+			assert.True(t, slices.IsSorted(seqs), "%s: device %s out of order: %v", conn, d, seqs)
 		}
 	}
-	if !slices.Equal(subs.deleted, []string{"ghost"}) {
-		t.Errorf("deleted %v, want [ghost]", subs.deleted)
-	}
-	if st := p.Stats(); st.Gone != 1 || st.Sent != 122 {
-		t.Errorf("stats %+v, want 1 gone, 122 sent", st)
-	}
-	if subs.lookups > 2 {
-		t.Errorf("%d subscriber lookups for one job within a second, want at most 2", subs.lookups)
-	}
+	assert.Equal(t, []string{"ghost"}, subs.deleted, "deleted connections")
+	st := p.Stats()
+	assert.EqualValues(t, 1, st.Gone, "stats %+v: gone", st)
+	assert.EqualValues(t, 122, st.Sent, "stats %+v: sent", st)
+	assert.LessOrEqual(t, subs.lookups, 2, "subscriber lookups for one job within a second")
 }
 
 // TestPublisherLateSubscriber: a connection that subscribes while the list is cached gets,
@@ -170,9 +158,7 @@ func TestPublisherLateSubscriber(t *testing.T) {
 	subs := &fakeSubs{subs: map[string][]string{"j1": {"a"}}}
 	poster := &fakePoster{got: map[string][]bulk.Event{}}
 	p, err := New(Options{Subscriptions: subs, Poster: poster, CacheTTL: time.Nanosecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new publisher")
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	// Freeze the cache: a TTL long enough that the second publish reuses the first read.
 	p.opts.CacheTTL = time.Hour
@@ -183,9 +169,7 @@ func TestPublisherLateSubscriber(t *testing.T) {
 	subs.mu.Unlock()
 	p.Publish(context.Background(), []bulk.Event{progress("j1", "d2", 2)})
 	flush(t, p)
-	if len(poster.got["late"]) != 0 {
-		t.Fatalf("late subscriber seen before the cache expired")
-	}
+	require.Empty(t, poster.got["late"], "late subscriber seen before the cache expired")
 	p.opts.CacheTTL = 0 // the next delivery reads the list again
 	p.Publish(context.Background(), []bulk.Event{progress("j1", "d1", 3)})
 	flush(t, p)
@@ -193,9 +177,7 @@ func TestPublisherLateSubscriber(t *testing.T) {
 	for _, ev := range poster.got["late"] {
 		perDev[ev.DeviceID] = append(perDev[ev.DeviceID], ev.Seq)
 	}
-	if !slices.Equal(perDev["d1"], []int64{1, 3}) || !slices.Equal(perDev["d2"], []int64{2}) {
-		t.Errorf("late subscriber got %v, want d1 [1 3] in order and d2 [2]", perDev)
-	}
+	assert.Equal(t, map[string][]int64{"d1": {1, 3}, "d2": {2}}, perDev, "late subscriber's events per device, in order")
 }
 
 // fakeAPI answers PostToConnection with a scripted list of errors.
@@ -240,12 +222,13 @@ func TestClientPost(t *testing.T) {
 			c := NewClientFrom(api)
 			c.Backoff = time.Millisecond
 			err := c.Post(context.Background(), "c1", []byte("{}"))
-			if (err != nil) != tc.wantErr || errors.Is(err, live.ErrGone) != tc.wantGone {
-				t.Errorf("err %v; want error %v, gone %v", err, tc.wantErr, tc.wantGone)
+			if tc.wantErr {
+				assert.Error(t, err, "post")
+			} else {
+				assert.NoError(t, err, "post")
 			}
-			if api.calls != tc.wantCalls {
-				t.Errorf("%d calls, want %d", api.calls, tc.wantCalls)
-			}
+			assert.Equal(t, tc.wantGone, errors.Is(err, live.ErrGone), "post error %v is live.ErrGone", err)
+			assert.Equal(t, tc.wantCalls, api.calls, "PostToConnection calls")
 		})
 	}
 }
@@ -256,9 +239,7 @@ func TestPublisherTrailingRefresh(t *testing.T) {
 	subs := &fakeSubs{subs: map[string][]string{"j1": {"a"}}}
 	poster := &fakePoster{got: map[string][]bulk.Event{}}
 	p, err := New(Options{Subscriptions: subs, Poster: poster, CacheTTL: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new publisher")
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	p.Publish(context.Background(), []bulk.Event{progress("j1", "d1", 1)})
 	flush(t, p)
@@ -267,22 +248,15 @@ func TestPublisherTrailingRefresh(t *testing.T) {
 	subs.mu.Unlock()
 	p.Publish(context.Background(), []bulk.Event{progress("j1", "d2", 2)}) // the job's last event, sent on the cached list
 	flush(t, p)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// The trailing refresh runs on its own after the cache expires: poll for it, bounded.
+	require.Eventually(t, func() bool {
 		poster.mu.Lock()
-		n := len(poster.got["late"])
-		poster.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("late subscriber got %d events, want both", n)
-		}
-		time.Sleep(10 * time.Millisecond) // waiting for the trailing refresh, bounded
-	}
-	if got := len(poster.got["a"]); got != 2 {
-		t.Errorf("a got %d events, want 2 (no repeats)", got)
-	}
+		defer poster.mu.Unlock()
+		return len(poster.got["late"]) == 2
+	}, 5*time.Second, 10*time.Millisecond, "late subscriber did not get both events")
+	poster.mu.Lock()
+	defer poster.mu.Unlock()
+	assert.Len(t, poster.got["a"], 2, "events connection a got (no repeats)")
 }
 
 func TestPublisherPacksBurstsIntoFewMessages(t *testing.T) {
@@ -297,26 +271,21 @@ func TestPublisherPacksBurstsIntoFewMessages(t *testing.T) {
 	}
 	evs = append(evs, bulk.Event{Type: bulk.EventJobDone, JobID: "j", Status: "completed", Seq: 501})
 	p.Publish(context.Background(), evs)
-	if err := p.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.Flush(context.Background()), "flush")
 	poster.mu.Lock()
 	defer poster.mu.Unlock()
 	for _, conn := range []string{"a", "b"} {
 		got := poster.got[conn]
-		if len(got) != 501 {
-			t.Fatalf("%s got %d events, want 501", conn, len(got))
-		}
+		require.Len(t, got, 501, "events connection %s got", conn)
 		for i, ev := range got {
-			if ev.Seq != int64(i+1) {
-				t.Fatalf("%s: event %d has seq %d: out of order", conn, i, ev.Seq)
-			}
+			require.EqualValues(t, i+1, ev.Seq, "%s: event %d's seq (out of order)", conn, i)
 		}
-		if n := poster.posts[conn]; n < 2 || n > 10 {
-			t.Errorf("%s: %d posts for 501 events, want a few messages under the frame limit", conn, n)
-		}
+		n := poster.posts[conn]
+		assert.GreaterOrEqual(t, n, 2, "%s: posts for 501 events, want a few messages under the frame limit", conn)
+		assert.LessOrEqual(t, n, 10, "%s: posts for 501 events, want a few messages under the frame limit", conn)
 	}
-	if st := p.Stats(); st.Sent != 1002 || st.Failed != 0 || int(st.Posts) != poster.posts["a"]+poster.posts["b"] {
-		t.Errorf("stats %+v, want 1002 events sent in %d posts", st, poster.posts["a"]+poster.posts["b"])
-	}
+	st := p.Stats()
+	assert.EqualValues(t, 1002, st.Sent, "stats %+v: events sent", st)
+	assert.EqualValues(t, 0, st.Failed, "stats %+v: failed", st)
+	assert.EqualValues(t, poster.posts["a"]+poster.posts["b"], st.Posts, "stats %+v: posts", st)
 }
