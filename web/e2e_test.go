@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -19,6 +18,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/localdev"
@@ -35,12 +37,8 @@ const chromium = "/usr/bin/chromium"
 func artifacts(tb testing.TB) string {
 	tb.Helper()
 	dir, err := filepath.Abs(filepath.Join("e2e", "artifacts"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err, "artifacts directory")
+	require.NoError(tb, os.MkdirAll(dir, 0o755), "create %s", dir)
 	return dir
 }
 
@@ -51,13 +49,9 @@ func needBrowser(tb testing.TB) {
 	if testing.Short() {
 		tb.Skip("the UI tests drive Chromium against the local stack; skipped with -short")
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		tb.Fatalf("%s is missing: run `make deps` (installs the Debian package chromium)", chromium)
-	}
+	require.FileExists(tb, chromium, "%s is missing: run `make deps` (installs the Debian package chromium)", chromium)
 	for _, f := range []string{"node_modules/playwright-core/package.json", "vendor/preact.mjs"} {
-		if _, err := os.Stat(f); err != nil {
-			tb.Fatalf("web/%s is missing: run `make deps` (npm ci in web/)", f)
-		}
+		require.FileExists(tb, f, "web/%s is missing: run `make deps` (npm ci in web/)", f)
 	}
 }
 
@@ -68,14 +62,11 @@ func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string, ui net.Li
 	tb.Helper()
 	ep := stacktest.Endpoints(tb)
 	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatal(err)
-	}
+	_, err := rand.Read(b[:])
+	require.NoError(tb, err, "random prefix")
 	tb.Setenv(localdev.EnvStateDir, tb.TempDir())
 	logFile, err := os.Create(filepath.Join(artifacts(tb), logName))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err, "create the stack's log %s", logName)
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
@@ -87,9 +78,7 @@ func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string, ui net.Li
 	}()
 	tb.Cleanup(func() {
 		cancel()
-		if err := <-errc; err != nil {
-			tb.Errorf("local system: %v", err)
-		}
+		assert.NoError(tb, <-errc, "local system")
 		logFile.Close()
 	})
 	select {
@@ -97,9 +86,9 @@ func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string, ui net.Li
 		return "http://" + addr
 	case err := <-errc:
 		errc <- err
-		tb.Fatalf("local system did not start: %v", err)
+		require.FailNow(tb, "local system did not start", "%v", err)
 	case <-time.After(2 * time.Minute):
-		tb.Fatal("local system not ready within 2 minutes")
+		require.FailNow(tb, "local system not ready within 2 minutes")
 	}
 	return ""
 }
@@ -115,9 +104,7 @@ func node(tb testing.TB, script string, env ...string) string {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	tb.Logf("node %s:\n%s", script, out.String())
-	if err != nil {
-		tb.Fatalf("node %s: %v (screenshots and the stack's log are in %s)", script, err, artifacts(tb))
-	}
+	require.NoError(tb, err, "node %s (screenshots and the stack's log are in %s)", script, artifacts(tb))
 	return out.String()
 }
 
@@ -150,9 +137,7 @@ func TestUICrossOrigin(t *testing.T) {
 	// A small output cap, so that the endless device's run is truncated at once.
 	t.Setenv(config.EnvOutputCapBytes, "4096")
 	ui, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "listen for the UI")
 	api := startSystem(t, &devicesim.Spec{
 		Count: size, Seed: 12, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
 		Faults:       []devicesim.FaultCount{{Fault: devicesim.FaultEndlessOutput, Count: 1}, {Fault: devicesim.FaultSlowDrip, Count: 1}},
@@ -172,9 +157,7 @@ func BenchmarkDevicesPage(b *testing.B) {
 		out := node(b, "e2e/devices.bench.mjs", "BASE_URL="+url, "DEVICES=2000")
 		for _, m := range metric.FindAllStringSubmatch(out, -1) {
 			v, err := strconv.ParseFloat(m[2], 64)
-			if err != nil {
-				b.Fatal(fmt.Errorf("metric %s: %w", m[1], err))
-			}
+			require.NoError(b, err, "metric %s", m[1])
 			b.ReportMetric(v, m[1])
 		}
 	}
