@@ -10,6 +10,8 @@ import (
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/app"
 )
@@ -65,8 +67,7 @@ func TestHTTPClientReusesConnections(t *testing.T) {
 						defer done.Done()
 						req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 						resp, err := tc.client.Do(req)
-						if err != nil {
-							t.Error(err)
+						if !assert.NoError(t, err, "request") {
 							return
 						}
 						resp.Body.Close()
@@ -77,12 +78,9 @@ func TestHTTPClientReusesConnections(t *testing.T) {
 				done.Wait()
 				return opened.Load() - before
 			}
-			if n := round(); n != concurrent {
-				t.Fatalf("first round opened %d connections, want %d", n, concurrent)
-			}
-			if n := round(); !tc.reopened(n) {
-				t.Errorf("second round opened %d new connections, want %s", n, tc.want)
-			}
+			require.EqualValues(t, concurrent, round(), "connections the first round opened")
+			n := round()
+			assert.True(t, tc.reopened(n), "second round opened %d new connections, want %s", n, tc.want)
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
@@ -28,9 +30,7 @@ func TestFinishNewHalfWrittenIsReconciled(t *testing.T) {
 		_, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
 			resources.AttrPK: &types.AttributeValueMemberS{Value: pk}, resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
 		}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "delete %s %s", pk, sk)
 	}
 	output := []byte("Linux sim 6.1.0 x86_64\n")
 	cases := []struct {
@@ -50,21 +50,13 @@ func TestFinishNewHalfWrittenIsReconciled(t *testing.T) {
 			now := time.Now().UTC()
 			r := run.Run{ID: "ledgerjob." + dev, DeviceID: dev, Command: "uname -a", JobID: "ledgerjob", RequestedBy: "t@example.com",
 				Status: run.Succeeded, Attempt: 1, CreatedAt: now, StartedAt: &now, FinishedAt: &now, Bytes: int64(len(output)), Chunks: 1}
-			if err := e.runs.FinishNew(ctx, r, output); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, e.runs.FinishNew(ctx, r, output), "finish run %s", r.ID)
 			tc.cut(t, dev, r.ID)
-			for range 2 { // a second redelivery changes nothing more
-				if err := e.runs.Reconcile(ctx, dev, r.ID); err != nil {
-					t.Fatal(err)
-				}
+			for i := range 2 { // a second redelivery changes nothing more
+				require.NoError(t, e.runs.Reconcile(ctx, dev, r.ID), "reconcile %d of device %s", i+1, dev)
 				got, err := e.runs.DeviceBytes(ctx, dev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != tc.want {
-					t.Errorf("device bytes after reconcile: %d, want %d", got, tc.want)
-				}
+				require.NoError(t, err, "device bytes of %s", dev)
+				assert.Equal(t, tc.want, got, "device %s's bytes after reconcile %d", dev, i+1)
 			}
 		})
 	}
