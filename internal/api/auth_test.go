@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/auth"
 )
@@ -66,12 +67,8 @@ func tokenParts(t *testing.T, tok string) (header map[string]any, parts []string
 		t.Fatalf("token has %d parts", len(parts))
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &header); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &header))
 	return header, parts
 }
 
@@ -107,15 +104,11 @@ func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 			spec.Groups = []string{string(auth.Admin)}
 		}
 		tok, err := s.Issue(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return tok
 	}
 	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	other := auth.NewSigner(otherKey)
 	good := issue(e.signer, auth.TokenSpec{})
 	header, parts := tokenParts(t, good)
@@ -129,20 +122,14 @@ func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 	sameKid := jwt.NewWithClaims(jwt.SigningMethodRS256, adminClaims)
 	sameKid.Header["kid"] = kid
 	sameKidTok, err := sameKid.SignedString(otherKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Algorithm confusion: HS256 keyed with the trusted public key (from the signer's JWKS).
 	pubDER, err := x509.MarshalPKIXPublicKey(trustedKey(t, e.signer))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, adminClaims)
 	hs.Header["kid"] = kid
 	hsTok, err := hs.SignedString(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	noneTok := jwtPart(t, map[string]any{"alg": "none", "typ": "JWT", "kid": kid}) + "." + jwtPart(t, adminClaims) + "."
 	noneUpperTok := jwtPart(t, map[string]any{"alg": "NONE", "typ": "JWT", "kid": kid}) + "." + jwtPart(t, adminClaims) + "." + parts[2]
 	// A viewer token whose payload was swapped for one that claims admin, signature kept.
@@ -241,9 +228,7 @@ func TestRoleMatrix(t *testing.T) {
 			seed, suffix := fmt.Sprintf("seed%d", i), fmt.Sprint(i)
 			seedDevice(e, seed)
 			tok, err := e.signer.Issue(auth.TokenSpec{Subject: c.name, Groups: c.groups})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			for _, rt := range protectedRoutes(t, seed, suffix) {
 				w := wants[rt.name]
 				expect := http.StatusForbidden

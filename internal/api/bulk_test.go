@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/auth"
@@ -27,17 +28,13 @@ func (e *env) queued(t *testing.T) []bulk.Message {
 		r, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(e.st.Names.Queues[resources.BulkQueue]), MaxNumberOfMessages: 10, VisibilityTimeout: 30,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(r.Messages) == 0 {
 			return out
 		}
 		for _, m := range r.Messages {
 			var msg bulk.Message
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &msg); err != nil {
-				t.Fatalf("message %q: %v", aws.ToString(m.Body), err)
-			}
+			require.NoError(t, json.Unmarshal([]byte(aws.ToString(m.Body)), &msg), "message %q", aws.ToString(m.Body))
 			out = append(out, msg)
 		}
 	}
@@ -49,9 +46,7 @@ func (e *env) jobCount(t *testing.T) int32 {
 	out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).Scan(context.Background(), &dynamodb.ScanInput{
 		TableName: aws.String(e.st.Names.Tables[resources.JobsTable]), Select: "COUNT",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out.Count
 }
 

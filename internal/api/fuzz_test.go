@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
@@ -316,12 +318,8 @@ func FuzzCreateDecode(f *testing.F) {
 			t.Fatalf("refused a valid device with %d %s: %q", rec.Code, truncate(rec.Body.Bytes()), truncate(body))
 		case rec.Code == http.StatusCreated:
 			got, err := a.store.Get(context.Background(), want.ID)
-			if err != nil {
-				t.Fatalf("answered 201 but stored nothing: %v", err)
-			}
-			if err := got.Validate(); err != nil {
-				t.Fatalf("stored a device that does not validate: %v", err)
-			}
+			require.NoError(t, err, "answered 201 but stored nothing")
+			require.NoError(t, got.Validate(), "stored a device that does not validate")
 			if got.Name != want.Name || got.Host != want.Host || got.Port != want.Port || got.HasCredential != !want.Credential.Empty() {
 				t.Fatalf("stored %+v, sent %+v", got, want.Device)
 			}
@@ -385,9 +383,7 @@ func FuzzImportCSV(f *testing.F) {
 			return
 		}
 		var res device.ImportResult
-		if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
-			t.Fatalf("%d body is not an import result: %v", rec.Code, err)
-		}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &res), "%d body is not an import result", rec.Code)
 		if res.Created != stored {
 			t.Fatalf("result says %d created, the store holds %d", res.Created, stored)
 		}
@@ -409,12 +405,8 @@ func FuzzImportCSV(f *testing.F) {
 				t.Fatalf("row %d has status %s", row.Row, row.Status)
 			}
 			d, err := a.store.Get(context.Background(), row.ID)
-			if err != nil {
-				t.Fatalf("row %d created but %s not stored: %v", row.Row, row.ID, err)
-			}
-			if err := d.Validate(); err != nil {
-				t.Fatalf("stored %s does not validate: %v", row.ID, err)
-			}
+			require.NoError(t, err, "row %d created but %s not stored", row.Row, row.ID)
+			require.NoError(t, d.Validate(), "stored %s does not validate", row.ID)
 		}
 	})
 }
@@ -449,13 +441,9 @@ func FuzzPatchDecode(f *testing.F) {
 		orig := device.Input{Device: device.Device{ID: "r1", Name: "Router 1", Host: "10.0.0.1", Username: "ops",
 			Tags: map[string]string{"role": "core"}}, Credential: device.Credential{Password: "pw"}}
 		inv, err := device.NewInventory(a.store, memSecrets{a.store})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		before, err := inv.Create(ctx, orig)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var header []string
 		if ifMatch != "" {
 			if strings.ContainsAny(ifMatch, "\r\n\x00") {
@@ -466,9 +454,7 @@ func FuzzPatchDecode(f *testing.F) {
 		rec := a.serve("PATCH", "/v1/devices/r1", "application/json", body, header...)
 		checkAnswer(t, rec)
 		after, err := a.store.Get(ctx, "r1")
-		if err != nil {
-			t.Fatalf("the device is gone after %d: %v", rec.Code, err)
-		}
+		require.NoError(t, err, "the device is gone after %d", rec.Code)
 		if rec.Code != http.StatusOK {
 			if after.Version != before.Version || after.Name != before.Name || after.HasCredential != before.HasCredential {
 				t.Fatalf("refused with %d but the device changed: %+v", rec.Code, after)

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/infra/stack"
@@ -102,61 +103,39 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	st := stacktest.New(t)
 	store, err := dynamo.NewDeviceStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sec, err := secrets.NewFileStore(t.TempDir() + "/secrets")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	inv, err := device.NewInventory(store, sec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
 	jobs, err := dynamo.NewJobStore(ddb, st.Names.Tables[resources.JobsTable])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	runs, err := dynamo.NewRunStore(ddb, st.Names.Tables[resources.RunsTable], time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
 	purger, err := newPurger(ddb, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	gw, err := gateway.New(gateway.Options{
 		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
 		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
 		Logger:   logger,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
 	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		e.tokens[r] = tok
 	}
 	return e
@@ -172,9 +151,7 @@ type response struct {
 // JSON decodes the body into v, failing the test when it is not JSON.
 func (r response) JSON(t *testing.T, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("body %q is not JSON: %v", r.Body, err)
-	}
+	require.NoError(t, json.Unmarshal(r.Body, v), "body %q is not JSON", r.Body)
 }
 
 // errorBody is the API's error shape.
@@ -191,9 +168,7 @@ type errorBody struct {
 func (e *env) do(token, method, path, contentType string, body []byte, header ...string) response {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -204,14 +179,10 @@ func (e *env) do(token, method, path, contentType string, body []byte, header ..
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
+	require.NoError(e.t, err, "%s %s", method, path)
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	_, _ = e.seen.Write(out)
 	e.validate(req, body, resp, out)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: out}
@@ -253,9 +224,7 @@ func truncate(b []byte) string {
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }
 
@@ -304,9 +273,7 @@ func (e *env) snapshot() map[string]int64 {
 	p := device.Page{Limit: device.MaxPageSize}
 	for {
 		ds, next, err := e.store.List(context.Background(), device.Filter{}, p)
-		if err != nil {
-			e.t.Fatalf("list store: %v", err)
-		}
+		require.NoError(e.t, err, "list store")
 		for _, d := range ds {
 			out[d.ID] = d.Version
 		}
@@ -353,53 +320,33 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	st := stacktest.New(b)
 	store, err := dynamo.NewDeviceStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	sec, err := secrets.NewFileStore(b.TempDir() + "/secrets")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	inv, err := device.NewInventory(store, sec)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
 	jobs, err := dynamo.NewJobStore(ddb, st.Names.Tables[resources.JobsTable])
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	runs, err := dynamo.NewRunStore(ddb, st.Names.Tables[resources.RunsTable], time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
 	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Logger: logger})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	signer, err := auth.LoadOrCreateSigner(b.TempDir() + "/key.pem")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	gw, err := gateway.New(gateway.Options{
 		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
 		Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience),
 		Logger:   logger,
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	hs := httptest.NewServer(gw)
 	b.Cleanup(hs.Close)
 	tok, err := signer.Issue(auth.TokenSpec{Subject: "bench", Groups: []string{string(auth.Admin)}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return &benchEnv{url: hs.URL, admin: tok, store: store}
 }

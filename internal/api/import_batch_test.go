@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/internal/device"
 )
 
@@ -78,9 +80,7 @@ func TestImportInBatches(t *testing.T) {
 			t.Parallel()
 			store := &racyBatchStore{memStore: newMemStore()}
 			inv, err := device.NewInventory(store, memSecrets{store.memStore})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			res, err := inv.Import(ctx, importRows(120, tc.raceAt), tc.mode)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkImport1000Devices imports 1,000 devices (each with a password, so a credential is
@@ -33,22 +35,16 @@ func BenchmarkImport1000Devices(b *testing.B) {
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		req, err := http.NewRequest("POST", e.url+"/v1/devices/import", bytes.NewReader(bodies[it]))
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		req.Header.Set("Authorization", "Bearer "+e.admin)
 		req.Header.Set("Content-Type", "application/json")
 		start := time.Now()
 		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		total += time.Since(start)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		var res struct {
 			Created int `json:"created"`
 		}

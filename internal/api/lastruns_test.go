@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/dynamo"
@@ -21,9 +23,7 @@ func TestLastRuns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	runs, err := dynamo.NewRunStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.RunsTable], time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	base := time.Now().Add(-time.Hour).UTC()
 	// d0 has three runs (the newest failed), d1 one that succeeded, d2 none.
@@ -35,16 +35,12 @@ func TestLastRuns(t *testing.T) {
 		rr := run.Run{ID: fmt.Sprintf("job%d.%s", i, r.device), DeviceID: r.device, Command: "show version", JobID: fmt.Sprintf("job%d", i),
 			RequestedBy: "t@example.com", Status: run.Running, Attempt: 1, CreatedAt: at, StartedAt: &at}
 		started, err := runs.Start(ctx, rr)
-		if err != nil {
-			t.Fatalf("start %s: %v", rr.ID, err)
-		}
+		require.NoError(t, err, "start %s", rr.ID)
 		started.Status, started.FinishedAt = r.status, &at
 		if r.status == run.Failed {
 			started.Reason = "exit_status"
 		}
-		if err := runs.Finish(ctx, started, []byte("out\n")); err != nil {
-			t.Fatalf("finish %s: %v", rr.ID, err)
-		}
+		require.NoError(t, runs.Finish(ctx, started, []byte("out\n")), "finish %s", rr.ID)
 	}
 	viewer := e.tokens[auth.Viewer]
 	var out struct {

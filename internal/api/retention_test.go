@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/auth"
@@ -45,18 +47,14 @@ func TestRetentionRoutes(t *testing.T) {
 
 	// A run old enough to purge, through the real run store.
 	runs, err := dynamo.NewRunStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.RunsTable], time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	r := run.Run{ID: "old-run", DeviceID: "dev-1", Command: "show clock", RequestedBy: "t", CreatedAt: time.Now().UTC().Add(-40 * 24 * time.Hour)}
 	if r, err = runs.Start(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	r.Status = run.Succeeded
-	if err := runs.Finish(ctx, r, []byte("12:00")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, runs.Finish(ctx, r, []byte("12:00")))
 
 	for _, c := range []struct {
 		name   string

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -47,39 +48,25 @@ type benchFleet struct {
 func newBenchFleet(b *testing.B, n int) *benchFleet {
 	b.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	block, err := ssh.MarshalPrivateKey(priv, "netauto bench")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	keyPEM := string(pem.EncodeToMemory(block))
 	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	env := newBulkEnv(b, devicesim.Spec{Count: n, Seed: 21, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
 		AuthorizedKeys: []ssh.PublicKey{sshPub}}, withClientKey(keyPEM))
 	f := &benchFleet{env: env, dir: b.TempDir(), keyPEM: keyPEM, signer: signer}
 
 	// An OpenSSH client configuration naming every device, for parallel-ssh and pdsh.
 	keyFile := filepath.Join(f.dir, "id_ed25519")
-	if err := os.WriteFile(keyFile, []byte(keyPEM), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, os.WriteFile(keyFile, []byte(keyPEM), 0o600))
 	var kh bytes.Buffer
-	if err := env.fleet.WriteKnownHosts(&kh); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, env.fleet.WriteKnownHosts(&kh))
 	khFile := filepath.Join(f.dir, "known_hosts")
-	if err := os.WriteFile(khFile, kh.Bytes(), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, os.WriteFile(khFile, kh.Bytes(), 0o600))
 	var cfg, hosts strings.Builder
 	fmt.Fprintf(&cfg, "Host d*\n  HostName 127.0.0.1\n  User netauto\n  IdentityFile %s\n  IdentitiesOnly yes\n"+
 		"  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  KexAlgorithms curve25519-sha256\n  BatchMode yes\n"+
@@ -92,12 +79,8 @@ func newBenchFleet(b *testing.B, n int) *benchFleet {
 	}
 	f.sshCfg = filepath.Join(f.dir, "ssh_config")
 	f.hostsTxt = filepath.Join(f.dir, "hosts")
-	if err := os.WriteFile(f.sshCfg, []byte(cfg.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(f.hostsTxt, []byte(hosts.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, os.WriteFile(f.sshCfg, []byte(cfg.String()), 0o600))
+	require.NoError(b, os.WriteFile(f.hostsTxt, []byte(hosts.String()), 0o600))
 	return f
 }
 
@@ -196,9 +179,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 		r := jobRun{ops0: e.writes.snapshot(), cpu: readCPU(b, e.st.Endpoints.DynamoDB)}
 		start := time.Now()
 		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		j := e.waitJob(b, acc.JobID, 5*time.Minute)
 		r.took = time.Since(start)
 		r.cpu = readCPU(b, e.st.Endpoints.DynamoDB).sub(r.cpu)
@@ -318,9 +299,7 @@ func BenchmarkEnqueue10000(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: ids}, "bench@example.com", false)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		if acc.DeviceCount != n || acc.Batches != n/50 {
 			b.Fatalf("accepted %+v", acc)
 		}
@@ -344,9 +323,7 @@ const clockTick = 10 * time.Millisecond
 func procCPU(tb testing.TB, stat string) time.Duration {
 	tb.Helper()
 	b, err := os.ReadFile(stat)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
 	return ticks(tb, f[11]) + ticks(tb, f[12])               // utime, stime
@@ -355,9 +332,7 @@ func procCPU(tb testing.TB, stat string) time.Duration {
 func ticks(tb testing.TB, v string) time.Duration {
 	tb.Helper()
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		tb.Fatalf("parse CPU time %q: %v", v, err)
-	}
+	require.NoError(tb, err, "parse CPU time %q", v)
 	return time.Duration(n) * clockTick
 }
 
@@ -367,9 +342,7 @@ func readCPU(tb testing.TB, endpoint string) cpuSplit {
 	var c cpuSplit
 	port := endpoint[strings.LastIndexByte(endpoint, ':')+1:]
 	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	found := false
 	for _, p := range cmdlines {
 		cmd, err := os.ReadFile(p)
@@ -382,9 +355,7 @@ func readCPU(tb testing.TB, endpoint string) cpuSplit {
 	}
 	c.self = procCPU(tb, "/proc/self/stat")
 	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	// The first line sums every CPU: user nice system idle iowait irq softirq steal ...
 	for i, v := range strings.Fields(strings.SplitN(string(stat), "\n", 2)[0])[1:] {
 		if i != 3 && i != 4 { // not idle, iowait

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
@@ -53,9 +54,7 @@ var faultOutcome = map[devicesim.Fault]expectation{
 func reference(t *testing.T, d devicesim.InventoryDevice, command string) (sshexec.Result, []byte) {
 	t.Helper()
 	engine, err := sshexec.New(engineOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var buf bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -83,9 +82,7 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 12}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if acc.DeviceCount != 200 || acc.Batches != 4 {
 		t.Fatalf("accepted %+v, want 200 devices in 4 batches", acc)
 	}
@@ -109,9 +106,7 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 			continue
 		}
 		r, err := e.runs.Get(context.Background(), st.RunID)
-		if err != nil {
-			t.Fatalf("run of %s: %v", id, err)
-		}
+		require.NoError(t, err, "run of %s", id)
 		if r.Truncated != want.truncated || r.RequestedBy != "tester@example.com" || r.Attempt != 1 {
 			t.Errorf("%s: truncated %v (want %v), requested_by %q, attempt %d", id, r.Truncated, want.truncated, r.RequestedBy, r.Attempt)
 		}
@@ -150,13 +145,9 @@ func TestBulkDuplicateDeliveryRunsEachDeviceOnce(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 20, Seed: 4, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 20}}, DripInterval: 20 * time.Millisecond})
 	ctx := context.Background()
 	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}}, "op@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	job, err := e.jobs.GetJob(ctx, acc.JobID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	m := bulk.MessageFor(job, 0, e.ids)
 	var wg sync.WaitGroup
 	outcomes := make([]bulk.Outcome, 2)
@@ -198,16 +189,12 @@ func TestBulkCancelMidJob(t *testing.T) {
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
 		Options: bulk.Options{TimeoutS: 10, MaxConcurrency: 5}}, "op@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Cancel once some devices have finished.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		j, err := e.jobs.GetJob(context.Background(), acc.JobID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if j.Counts[run.Succeeded] >= 5 {
 			break
 		}
@@ -239,9 +226,7 @@ func TestBulkMaxErrorsStopsTheJob(t *testing.T) {
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
 		Options: bulk.Options{TimeoutS: 5, MaxConcurrency: 2, MaxErrors: "3"}}, "op@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	if j.Status != bulk.JobStopped {
 		t.Errorf("job ended %s, want stopped", j.Status)
@@ -283,9 +268,7 @@ func TestBulkDeadLetteredBatchFailsItsDevices(t *testing.T) {
 		return real(ctx, ev)
 	}
 	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e.startWorkers(t, handler, 4)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	states := e.allDevices(t, acc.JobID)
@@ -386,9 +369,7 @@ func runChildExecutor() int {
 func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 13, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 100}}, DripInterval: 5 * time.Millisecond})
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 8}}, "op@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	env := append(os.Environ(), childEnv+"=1", config.EnvSecrets+"=file:"+e.secrets)
 	for k, v := range e.st.Endpoints.Env() {
 		env = append(env, k+"="+v)
@@ -401,17 +382,13 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 		cmd.Env = env
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, cmd.Start())
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return cmd
 	}
 	done := func() int {
 		j, err := e.jobs.GetJob(context.Background(), acc.JobID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return j.Counts[run.Succeeded]
 	}
 	for kill := 1; kill <= 3; kill++ {
@@ -437,9 +414,7 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 	reran := 0
 	for id, d := range e.devs {
 		r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, id))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if r.Attempt > 1 {
 			reran++
 		}
@@ -494,9 +469,7 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
 
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var slow string
 	for id, d := range e.devs {
 		if d.Fault == devicesim.FaultSlowDrip {
@@ -529,9 +502,7 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 			t.Errorf("%s (fault %q): %s, want %s", id, d.Fault, st.Status, want.status)
 		}
 		r, err := e.runs.Get(context.Background(), st.RunID)
-		if err != nil {
-			t.Fatalf("run of %s: %v", id, err)
-		}
+		require.NoError(t, err, "run of %s", id)
 		if r.Status != st.Status || r.Attempt != 1 || r.StartedAt == nil || r.FinishedAt == nil || r.FinishedAt.Before(*r.StartedAt) {
 			t.Fatalf("%s: stored run %s (job says %s) attempt %d started %v finished %v", id, r.Status, st.Status, r.Attempt, r.StartedAt, r.FinishedAt)
 		}
@@ -584,9 +555,7 @@ func spannedJob(t *testing.T, e *bulkEnv, invocations int) (*spanEngine, bulk.Ac
 	e.exec.MaxBatches = 1
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), invocations)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return spans, acc
 }
 
@@ -710,18 +679,14 @@ func TestBulkBatchWaitingForASlotIsHandedOn(t *testing.T) {
 	e.exec.Engine = gate
 	e.exec.MaxBatches = 1
 	sender, err := queue.NewSender(stack.SQSClient(e.st.Endpoints.SQS), e.st.Names.Queues[resources.BulkQueue])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	q := &handOnQueue{Sender: sender}
 	e.exec.Queue = q
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
 	// The invocations last 30 s and a device may take 25 s (+1 s margin): a batch waits at most
 	// 4 s for the slot.
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 25}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for deadline := time.Now().Add(30 * time.Second); q.delayed.Load() == 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the waiting batch was never handed on")

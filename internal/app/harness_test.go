@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/eventsource"
@@ -78,9 +79,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	}
 	e := &bulkEnv{st: stacktest.New(t), devs: map[string]devicesim.InventoryDevice{}, secrets: t.TempDir(), writes: &writeCounter{}}
 	fleet, err := devicesim.Start(spec)
-	if err != nil {
-		t.Fatalf("start fleet: %v", err)
-	}
+	require.NoError(t, err, "start fleet")
 	t.Cleanup(func() { fleet.Close() })
 	e.fleet = fleet
 	ddb := dynamodb.New(dynamodb.Options{
@@ -99,9 +98,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 		t.Fatal(err)
 	}
 	sec, err := secrets.NewFileStore(e.secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if e.inv, err = device.NewInventory(e.devices, sec); err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +120,10 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 		t.Fatalf("import fleet: %v", err)
 	}
 	sender, err := queue.NewSender(stack.SQSClient(e.st.Endpoints.SQS), e.st.Names.Queues[resources.BulkQueue])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e.enq = &bulk.Enqueuer{Inventory: e.devices, Jobs: e.jobs, Queue: sender, BatchSize: 50}
 	engine, err := sshexec.New(engineOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e.logs = &bytes.Buffer{}
 	e.exec = &bulk.Executor{Jobs: e.jobs, Runs: e.runs, Devices: e.inv, Engine: engine, Queue: sender,
 		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)), DeadlineMargin: time.Second, BatchLease: 40 * time.Second}
@@ -188,9 +181,7 @@ func (e *bulkEnv) waitJob(t testing.TB, id string, bound time.Duration) bulk.Job
 	deadline := time.Now().Add(bound)
 	for {
 		j, err := e.jobs.GetJob(context.Background(), id)
-		if err != nil {
-			t.Fatalf("get job: %v", err)
-		}
+		require.NoError(t, err, "get job")
 		if j.Status.Terminal() {
 			return j
 		}
@@ -208,9 +199,7 @@ func (e *bulkEnv) allDevices(t *testing.T, jobID string) map[string]bulk.DeviceS
 	cursor := ""
 	for {
 		items, next, err := e.jobs.Devices(context.Background(), jobID, cursor, 500)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, d := range items {
 			if _, dup := out[d.DeviceID]; dup {
 				t.Fatalf("device %s listed twice", d.DeviceID)
@@ -228,9 +217,7 @@ func (e *bulkEnv) allDevices(t *testing.T, jobID string) map[string]bulk.DeviceS
 func (e *bulkEnv) output(t *testing.T, runID string) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := e.runs.WriteOutput(context.Background(), runID, &b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.runs.WriteOutput(context.Background(), runID, &b))
 	return b.Bytes()
 }
 
@@ -264,9 +251,7 @@ func (e *bulkEnv) checkAccounting(t *testing.T, j bulk.Job, states map[string]bu
 			t.Errorf("run %s: stored %d bytes, record says %d", r.ID, len(out), r.Bytes)
 		}
 		counter, err := e.runs.DeviceBytes(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if counter != int64(len(out)) {
 			t.Errorf("device %s: byte counter %d, stored output %d", id, counter, len(out))
 		}

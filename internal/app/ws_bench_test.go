@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/bulk"
@@ -59,9 +61,7 @@ func (e *wsEnv) runJob(b *testing.B, q *capturedQueue, invocations int, subscrib
 	b.Helper()
 	ctx := context.Background()
 	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 30}}, "bench@example.com", false)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	msgs := q.take()
 	if subscribe != nil {
 		subscribe(acc.JobID)
@@ -80,9 +80,7 @@ func (e *wsEnv) runJob(b *testing.B, q *capturedQueue, invocations int, subscrib
 		}()
 	}
 	wg.Wait()
-	if err := e.pub.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, e.pub.Flush(ctx))
 	return acc.JobID, time.Since(start)
 }
 
@@ -105,9 +103,7 @@ func BenchmarkExecutorSubscribers(b *testing.B) {
 			subscribe := func(jobID string) {
 				for range subs {
 					c, _, err := e.dial(b, tok)
-					if err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, err)
 					v := newView()
 					c.subscribe(b, jobID, v)
 					clients, views = append(clients, c), append(views, v)
@@ -149,9 +145,7 @@ func BenchmarkPushLatency(b *testing.B) {
 	var lat, pushLat []time.Duration
 	for b.Loop() {
 		c, _, err := e.dial(b, tok)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		v := newView()
 		var got []received
 		var jobID string

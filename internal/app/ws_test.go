@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/gateway"
@@ -73,15 +74,11 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e.base = "http://" + ln.Addr().String()
 	awsCfg := aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}
 	client, err := push.NewClient(awsCfg, e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	logger := e.exec.Logger
 	srv := &live.Server{Store: e.conns, Jobs: e.jobs, Poster: client, Verifier: auth.NewVerifier(signer(t), auth.LocalIssuer, auth.LocalAudience), Logger: logger}
 	noAPI := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -89,9 +86,7 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 	}
 	gw, err := gateway.New(gateway.Options{API: noAPI, Verifier: auth.NewVerifier(signer(t), auth.LocalIssuer, auth.LocalAudience),
 		WS: app.WSHandlerFor(srv, logger), Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- gw.Serve(ctx, ln) }()
@@ -115,9 +110,7 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 func (e *wsEnv) token(t testing.TB, groups ...string) string {
 	t.Helper()
 	tok, err := signer(t).Issue(auth.TokenSpec{Subject: "watcher", Email: "watcher@example.com", Groups: groups})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return tok
 }
 
@@ -207,9 +200,7 @@ func (cl *wsClient) send(t testing.TB, v any) {
 	b, _ := json.Marshal(v)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := cl.c.Write(ctx, websocket.MessageText, b); err != nil {
-		t.Fatalf("send: %v", err)
-	}
+	require.NoError(t, cl.c.Write(ctx, websocket.MessageText, b), "send")
 }
 
 // next returns the next message or fails after bound.
@@ -323,24 +314,18 @@ func TestLiveProgress(t *testing.T) {
 		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 3}, {Fault: devicesim.FaultWrongCredentials, Count: 2}}})
 	ctx := context.Background()
 	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tok := e.token(t, "viewer")
 	// Both clients subscribe while the job waits on the queue: every change is pushed live.
 	a, _, err := e.dial(t, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	va := newView()
 	a.subscribe(t, acc.JobID, va)
 	if len(va.status) != 100 || va.status[e.ids[0]] != run.Queued {
 		t.Fatalf("snapshot: %d devices, first %q; want 100 queued", len(va.status), va.status[e.ids[0]])
 	}
 	b, _, err := e.dial(t, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	vb := newView()
 	b.subscribe(t, acc.JobID, vb)
 	// A connection that vanished without $disconnect: the gateway answers 410 for it.
@@ -349,9 +334,7 @@ func TestLiveProgress(t *testing.T) {
 		ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.conns.Subscribe(ctx, ghost, acc.JobID, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.conns.Subscribe(ctx, ghost, acc.JobID, time.Now().Add(time.Hour)))
 
 	e.exec.Concurrency = 25 // a job that lasts long enough to drop a client in the middle
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), 2)
@@ -417,9 +400,7 @@ func TestLiveProgress(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		subs, err := e.conns.Subscribers(ctx, acc.JobID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(subs) == 0 {
 			break
 		}
@@ -434,14 +415,10 @@ func TestLiveRefusals(t *testing.T) {
 	t.Parallel()
 	e := newWSEnv(t, devicesim.Spec{Count: 1, Seed: 5})
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	issue := func(s *auth.Signer, spec auth.TokenSpec) string {
 		tok, err := s.Issue(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return tok
 	}
 	viewer := auth.TokenSpec{Subject: "u1", Groups: []string{"viewer"}}
@@ -472,17 +449,11 @@ func TestLiveRefusals(t *testing.T) {
 	}
 
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show clock", DeviceIDs: e.ids}, "t@example.com", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	noRole, _, err := e.dial(t, issue(signer(t), auth.TokenSpec{Subject: "nobody"}))
-	if err != nil {
-		t.Fatalf("a valid token without a role may connect: %v", err)
-	}
+	require.NoError(t, err, "a valid token without a role may connect")
 	ok, _, err := e.dial(t, issue(signer(t), viewer))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name     string
 		c        *wsClient
@@ -499,9 +470,7 @@ func TestLiveRefusals(t *testing.T) {
 			if s, isStr := tc.msg.(string); isStr {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				if err := tc.c.c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, tc.c.c.Write(ctx, websocket.MessageText, []byte(s)))
 			} else {
 				tc.c.send(t, tc.msg)
 			}
@@ -530,22 +499,16 @@ func TestManagementEndpoint(t *testing.T) {
 	t.Parallel()
 	e := newWSEnv(t, devicesim.Spec{Count: 1, Seed: 6})
 	c, _, err := e.dial(t, e.token(t, "viewer"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Learn the connection's id from the store (the only connection of this test's table).
 	ids := e.connectionIDs(t)
 	if len(ids) != 1 {
 		t.Fatalf("connections %v, want 1", ids)
 	}
 	client, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}, e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
-	if err := client.Post(ctx, ids[0], []byte(`{"type":"hello"}`)); err != nil {
-		t.Fatalf("post: %v", err)
-	}
+	require.NoError(t, client.Post(ctx, ids[0], []byte(`{"type":"hello"}`)), "post")
 	if r := c.next(t, 5*time.Second); string(r.raw) != `{"type":"hello"}` {
 		t.Errorf("client got %s", r.raw)
 	}
@@ -553,9 +516,7 @@ func TestManagementEndpoint(t *testing.T) {
 		t.Errorf("post to an unknown id: %v, want ErrGone", err)
 	}
 	resp, err := http.Post(e.base+"/@connections/"+url.PathEscape(ids[0]), "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("unsigned post: %s, want 403", resp.Status)
@@ -567,9 +528,7 @@ func (e *wsEnv) connectionIDs(t testing.TB) []string {
 	out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).Scan(context.Background(), &dynamodb.ScanInput{
 		TableName: aws.String(e.st.Names.Tables[resources.ConnectionsTable]),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ids []string
 	for _, it := range out.Items {
 		pk, _ := it["pk"].(*types.AttributeValueMemberS)
