@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/auth"
@@ -48,9 +49,8 @@ func protectedRoutes(t *testing.T, seed, suffix string) []protectedRoute {
 // seedDevice creates device id with a credential as admin.
 func seedDevice(e *env, id string) {
 	e.t.Helper()
-	if r := e.do(e.tokens[auth.Admin], "POST", "/v1/devices", "application/json", mustJSON(e.t, deviceJSON(id, nil))); r.Status != http.StatusCreated {
-		e.t.Fatalf("seed: %d %s", r.Status, r.Body)
-	}
+	r := e.do(e.tokens[auth.Admin], "POST", "/v1/devices", "application/json", mustJSON(e.t, deviceJSON(id, nil)))
+	require.Equal(e.t, http.StatusCreated, r.Status, "seed device %s: %s", id, r.Body)
 }
 
 // jwtPart encodes one JWT segment.
@@ -63,9 +63,7 @@ func jwtPart(t *testing.T, v any) string {
 func tokenParts(t *testing.T, tok string) (header map[string]any, parts []string) {
 	t.Helper()
 	parts = strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
+	require.Len(t, parts, 3, "token parts")
 	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &header))
@@ -78,14 +76,12 @@ func trustedKey(t *testing.T, s *auth.Signer) *rsa.PublicKey {
 	var set struct {
 		Keys []struct{ N, E string }
 	}
-	if err := json.Unmarshal(s.JWKS(), &set); err != nil || len(set.Keys) != 1 {
-		t.Fatalf("JWKS: %v", err)
-	}
-	n, err1 := base64.RawURLEncoding.DecodeString(set.Keys[0].N)
-	ex, err2 := base64.RawURLEncoding.DecodeString(set.Keys[0].E)
-	if err1 != nil || err2 != nil {
-		t.Fatal("JWKS key is not base64url")
-	}
+	require.NoError(t, json.Unmarshal(s.JWKS(), &set), "JWKS")
+	require.Len(t, set.Keys, 1, "JWKS keys")
+	n, err := base64.RawURLEncoding.DecodeString(set.Keys[0].N)
+	require.NoError(t, err, "JWKS key's n is not base64url")
+	ex, err := base64.RawURLEncoding.DecodeString(set.Keys[0].E)
+	require.NoError(t, err, "JWKS key's e is not base64url")
 	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(ex).Int64())}
 }
 
@@ -172,20 +168,16 @@ func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 					r := e.do(tc.token, rt.method, rt.path, rt.ctype, rt.body, tc.raw...)
 					var eb errorBody
 					r.JSON(t, &eb)
-					if r.Status != http.StatusUnauthorized || eb.Error.Code != "unauthorized" {
-						t.Errorf("%s %s: %d %s, want 401 unauthorized", rt.method, rt.path, r.Status, r.Body)
-					}
-					if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
-						t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
-					}
+					assert.Equal(t, http.StatusUnauthorized, r.Status, "%s %s: %s", rt.method, rt.path, r.Body)
+					assert.Equal(t, "unauthorized", eb.Error.Code, "%s %s: error code", rt.method, rt.path)
+					assert.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"), "%s %s: WWW-Authenticate = %q", rt.method, rt.path, r.Header.Get("WWW-Authenticate"))
 				})
 			}
 		}
 	})
 	e.assertUnchanged(before, "new1", "imp1")
-	if _, err := e.secrets.Get(t.Context(), "devices/seed"); err != nil {
-		t.Errorf("the seed's credential is gone: %v", err)
-	}
+	_, err = e.secrets.Get(t.Context(), "devices/seed")
+	assert.NoError(t, err, "the seed's credential is gone")
 	e.assertNoSecrets("new-secret", "imp-secret", "patched-secret", good)
 }
 
@@ -240,43 +232,32 @@ func TestRoleMatrix(t *testing.T) {
 				}
 				before := e.snapshot()
 				r := e.do(tok, rt.method, rt.path, rt.ctype, rt.body)
-				if r.Status != expect {
-					t.Errorf("%s %s: %d %s, want %d", rt.method, rt.path, r.Status, truncate(r.Body), expect)
+				if !assert.Equal(t, expect, r.Status, "%s %s: %s", rt.method, rt.path, truncate(r.Body)) {
 					continue
 				}
 				if expect == http.StatusForbidden {
 					var eb errorBody
 					r.JSON(t, &eb)
-					if eb.Error.Code != "forbidden" || !strings.Contains(eb.Error.Message, "role") {
-						t.Errorf("%s %s: 403 body %s, want code forbidden naming the role", rt.method, rt.path, r.Body)
-					}
+					assert.Equal(t, "forbidden", eb.Error.Code, "%s %s: 403 error code", rt.method, rt.path)
+					assert.Contains(t, eb.Error.Message, "role", "%s %s: the 403 names the role", rt.method, rt.path)
 					e.assertUnchanged(before, "new"+suffix, "imp"+suffix)
 					continue
 				}
 				after := e.snapshot()
 				switch rt.name {
 				case "create":
-					if _, ok := after["new"+suffix]; !ok {
-						t.Error("create answered 201 but stored nothing")
-					}
+					assert.Contains(t, after, "new"+suffix, "create answered 201 but stored nothing")
 				case "import":
-					if _, ok := after["imp"+suffix]; !ok {
-						t.Error("import answered 201 but stored nothing")
-					}
+					assert.Contains(t, after, "imp"+suffix, "import answered 201 but stored nothing")
 				case "patch":
-					if after[seed] != before[seed]+1 {
-						t.Errorf("patch answered 200 but the version went %d -> %d", before[seed], after[seed])
-					}
+					assert.Equal(t, before[seed]+1, after[seed], "patch answered 200: device %s's version", seed)
 				case "delete":
-					if _, ok := after[seed]; ok {
-						t.Error("delete answered 204 but the device is still there")
-					}
+					assert.NotContains(t, after, seed, "delete answered 204 but the device is still there")
 				}
 			}
 			if c.level != admin {
-				if _, err := e.secrets.Get(t.Context(), "devices/"+seed); err != nil {
-					t.Errorf("the seed's credential is gone: %v", err)
-				}
+				_, err := e.secrets.Get(t.Context(), "devices/"+seed)
+				assert.NoError(t, err, "the credential of device %s is gone", seed)
 			}
 		})
 	}
@@ -299,14 +280,10 @@ func TestPublicRoutesNeedNoToken(t *testing.T) {
 			t.Run(tc.name+path, func(t *testing.T) {
 				e := e.forT(t)
 				r := e.do(tc.token, "GET", path, "", nil, tc.header...)
-				if r.Status != http.StatusOK {
-					t.Fatalf("GET %s: %d %s", path, r.Status, truncate(r.Body))
-				}
+				require.Equal(t, http.StatusOK, r.Status, "GET %s: %s", path, truncate(r.Body))
 				var v map[string]any
 				r.JSON(t, &v)
-				if len(v) == 0 {
-					t.Errorf("GET %s: empty document", path)
-				}
+				assert.NotEmpty(t, v, "GET %s: empty document", path)
 			})
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 )
@@ -319,9 +322,8 @@ func TestBadInput(t *testing.T) {
 			"private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----\n"}),
 		deviceJSON("prof1", map[string]any{"password": nil, "credential_profile": "lab"}),
 	} {
-		if r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, d)); r.Status != http.StatusCreated {
-			t.Fatalf("seed %s: %d %s", d["id"], r.Status, r.Body)
-		}
+		r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, d))
+		require.Equal(t, http.StatusCreated, r.Status, "seed %s: %s", d["id"], r.Body)
 	}
 	before := e.snapshot()
 	var cases []badCase
@@ -332,9 +334,7 @@ func TestBadInput(t *testing.T) {
 	cases = append(cases, badImportCases(t)...)
 	seen := map[string]bool{}
 	for _, tc := range cases {
-		if seen[tc.name] {
-			t.Fatalf("two cases named %q", tc.name)
-		}
+		require.False(t, seen[tc.name], "two cases named %q", tc.name)
 		seen[tc.name] = true
 	}
 	t.Logf("%d bad-input cases", len(cases))
@@ -347,47 +347,39 @@ func TestBadInput(t *testing.T) {
 				r := e.do(admin, tc.method, tc.path, tc.ctype, tc.body, tc.header...)
 				// Every case is refused, so the inventory must look as it did before any of them.
 				defer e.assertUnchanged(before, "x1", "x2", "m00000", "c00000")
-				if r.Status != tc.status {
-					t.Errorf("%s %s: %d %s, want %d", tc.method, truncateStr(tc.path), r.Status, truncate(r.Body), tc.status)
-				}
+				assert.Equal(t, tc.status, r.Status, "%s %s: %s", tc.method, truncateStr(tc.path), truncate(r.Body))
 				var body struct {
 					errorBody
 					Result device.ImportResult `json:"result"`
 				}
 				r.JSON(t, &body)
-				if body.Error.Code == "" || body.Error.Message == "" {
-					t.Errorf("answer %s has no error code and message", truncate(r.Body))
-				}
+				assert.NotEmpty(t, body.Error.Code, "answer %s has no error code", truncate(r.Body))
+				assert.NotEmpty(t, body.Error.Message, "answer %s has no error message", truncate(r.Body))
 				if r.Status != http.StatusUnprocessableEntity {
-					if body.Error.Field != tc.field {
-						t.Errorf("error.field = %q (%s), want %q", body.Error.Field, body.Error.Message, tc.field)
-					}
+					assert.Equal(t, tc.field, body.Error.Field, "error.field (%s)", body.Error.Message)
 					return
 				}
-				if body.Error.Field != "rows" {
-					t.Errorf("422 error.field = %q, want rows", body.Error.Field)
-				}
+				assert.Equal(t, "rows", body.Error.Field, "422 error.field")
 				named := false
 				for _, row := range body.Result.Rows {
 					for _, fe := range row.Errors {
 						named = named || fe.Field == tc.field
 					}
 				}
-				if !named {
-					t.Errorf("no rejected row names %q: %+v", tc.field, body.Result.Rows)
-				}
+				assert.True(t, named, "no rejected row names %q: %+v", tc.field, body.Result.Rows)
 			})
 		}
 	})
 	e.assertUnchanged(before, "x1", "x2", "m00000", "c00000")
 	for _, id := range []string{"seed", "prof1", "pk1"} {
 		d, err := e.store.Get(t.Context(), id)
-		if err != nil || d.Version != 1 {
-			t.Errorf("%s: version %d, %v", id, d.Version, err)
+		if assert.NoError(t, err, "device %s", id) {
+			assert.EqualValues(t, 1, d.Version, "device %s's version", id)
 		}
 	}
-	if c, err := e.secrets.Get(t.Context(), device.SecretName("pk1")); err != nil || c.Password != "" {
-		t.Errorf("pk1's credential changed: %v", err)
+	c, err := e.secrets.Get(t.Context(), device.SecretName("pk1"))
+	if assert.NoError(t, err, "pk1's credential") {
+		assert.Empty(t, c.Password, "pk1's credential changed: it has a password")
 	}
 	e.assertNoSecrets("hunter2", "s3cret-x1", "s3cret-x2")
 }

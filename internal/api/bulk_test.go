@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
@@ -61,65 +62,62 @@ func TestBulkAccepted(t *testing.T) {
 		rows = append(rows, deviceJSON(id, map[string]any{"password": nil, "credential_profile": "lab"}))
 		ids = append(ids, id)
 	}
-	if r := e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, rows)); r.Status != http.StatusCreated {
-		t.Fatalf("import: %d %s", r.Status, truncate(r.Body))
-	}
+	r := e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, rows))
+	require.Equal(t, http.StatusCreated, r.Status, "import: %s", truncate(r.Body))
 	// Duplicates are dropped, the order kept.
 	req := map[string]any{"command": "  show version ", "device_ids": append(append([]string{}, ids...), ids[:7]...),
 		"requested_by": "someone-else@example.com", "options": map[string]any{"timeout_s": 30, "max_errors": "5%"}}
-	r := e.do(e.tokens[auth.Operator], "POST", "/v1/bulk", "application/json", mustJSON(t, req))
-	if r.Status != http.StatusBadRequest {
-		t.Errorf("operator setting requested_by for someone else: %d %s, want 400", r.Status, r.Body)
-	}
+	r = e.do(e.tokens[auth.Operator], "POST", "/v1/bulk", "application/json", mustJSON(t, req))
+	assert.Equal(t, http.StatusBadRequest, r.Status, "operator setting requested_by for someone else: %s", r.Body)
 	delete(req, "requested_by")
 	r = e.do(e.tokens[auth.Operator], "POST", "/v1/bulk", "application/json", mustJSON(t, req))
 	var acc bulk.Accepted
 	r.JSON(t, &acc)
-	if r.Status != http.StatusAccepted || acc.DeviceCount != 120 || acc.Batches != 3 || acc.JobID == "" {
-		t.Fatalf("bulk: %d %s, want 202 with 120 devices in 3 batches", r.Status, r.Body)
-	}
+	require.Equal(t, http.StatusAccepted, r.Status, "bulk: %s", r.Body)
+	require.Equal(t, 120, acc.DeviceCount, "bulk: device count in %s", r.Body)
+	require.Equal(t, 3, acc.Batches, "bulk: batches in %s", r.Body)
+	require.NotEmpty(t, acc.JobID, "bulk: job id in %s", r.Body)
 	msgs := e.queued(t)
 	seen := map[string]bool{}
 	for _, m := range msgs {
-		if m.JobID != acc.JobID || m.Command != "show version" || m.RequestedBy != "operator@example.com" || len(m.DeviceIDs) > 50 {
-			t.Errorf("message %+v", m)
-		}
+		assert.Equal(t, acc.JobID, m.JobID, "message %+v: job id", m)
+		assert.Equal(t, "show version", m.Command, "message %+v: command", m)
+		assert.Equal(t, "operator@example.com", m.RequestedBy, "message %+v: requested_by", m)
+		assert.LessOrEqual(t, len(m.DeviceIDs), 50, "message %+v: devices", m)
 		for _, id := range m.DeviceIDs {
-			if seen[id] {
-				t.Errorf("%s in two batches", id)
-			}
+			assert.False(t, seen[id], "device %s in two batches", id)
 			seen[id] = true
 		}
 	}
-	if len(msgs) != 3 || len(seen) != 120 {
-		t.Errorf("%d messages with %d devices, want 3 with 120", len(msgs), len(seen))
-	}
+	assert.Len(t, msgs, 3, "messages queued")
+	assert.Len(t, seen, 120, "devices in the queued messages")
 	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/bulk/"+acc.JobID, "", nil)
 	var job bulk.Job
 	r.JSON(t, &job)
-	if r.Status != 200 || job.Status != bulk.JobQueued || job.Counts["queued"] != 120 || job.Options.MaxErrors != "5%" {
-		t.Errorf("job: %d %+v", r.Status, job)
-	}
+	assert.Equal(t, http.StatusOK, r.Status, "job %s: %s", acc.JobID, r.Body)
+	assert.Equal(t, bulk.JobQueued, job.Status, "job %s: status", acc.JobID)
+	assert.Equal(t, 120, job.Counts["queued"], "job %s: queued count", acc.JobID)
+	assert.Equal(t, "5%", job.Options.MaxErrors, "job %s: max_errors", acc.JobID)
 	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/bulk/"+acc.JobID+"/devices?limit=50", "", nil)
 	var page struct {
 		Items []bulk.DeviceState `json:"items"`
 		Next  string             `json:"next"`
 	}
 	r.JSON(t, &page)
-	if r.Status != 200 || len(page.Items) != 50 || page.Next == "" || page.Items[0].DeviceID != "b000" || page.Items[0].Status != "queued" {
-		t.Errorf("devices page: %d %d items next %q", r.Status, len(page.Items), page.Next)
+	assert.Equal(t, http.StatusOK, r.Status, "devices page: %s", truncate(r.Body))
+	assert.NotEmpty(t, page.Next, "devices page: next")
+	if assert.Len(t, page.Items, 50, "devices page: items") {
+		assert.Equal(t, "b000", page.Items[0].DeviceID, "devices page: the first device")
+		assert.EqualValues(t, "queued", page.Items[0].Status, "devices page: device b000's status")
 	}
 	// Admin may run on someone's behalf.
 	req["requested_by"] = "noc-robot"
 	req["device_ids"] = ids[:1]
 	r = e.do(admin, "POST", "/v1/bulk", "application/json", mustJSON(t, req))
 	r.JSON(t, &acc)
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("admin bulk: %d %s", r.Status, r.Body)
-	}
-	if j, _ := e.doJob(t, acc.JobID); j.RequestedBy != "noc-robot" {
-		t.Errorf("requested_by = %q, want noc-robot", j.RequestedBy)
-	}
+	require.Equal(t, http.StatusAccepted, r.Status, "admin bulk: %s", r.Body)
+	j, _ := e.doJob(t, acc.JobID)
+	assert.Equal(t, "noc-robot", j.RequestedBy, "job %s: requested_by", acc.JobID)
 	// A single run is a job of one device.
 	r = e.do(e.tokens[auth.Operator], "POST", "/v1/runs", "application/json", []byte(`{"device_id":"b001","command":"show clock"}`))
 	var run struct {
@@ -127,13 +125,10 @@ func TestBulkAccepted(t *testing.T) {
 		JobID string `json:"job_id"`
 	}
 	r.JSON(t, &run)
-	if r.Status != http.StatusAccepted || !strings.HasSuffix(run.RunID, ".b001") {
-		t.Errorf("run: %d %s", r.Status, r.Body)
-	}
+	assert.Equal(t, http.StatusAccepted, r.Status, "run: %s", r.Body)
+	assert.True(t, strings.HasSuffix(run.RunID, ".b001"), "run id %q ends in the device id b001", run.RunID)
 	r = e.do(e.tokens[auth.Operator], "POST", "/v1/bulk/"+acc.JobID+"/cancel", "", nil)
-	if r.Status != http.StatusAccepted {
-		t.Errorf("cancel: %d %s", r.Status, r.Body)
-	}
+	assert.Equal(t, http.StatusAccepted, r.Status, "cancel job %s: %s", acc.JobID, r.Body)
 
 	// The job list: newest first, a page at a time, to every viewer.
 	var list struct {
@@ -142,23 +137,27 @@ func TestBulkAccepted(t *testing.T) {
 	}
 	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/bulk?limit=2", "", nil)
 	r.JSON(t, &list)
-	if r.Status != 200 || len(list.Items) != 2 || list.Next == "" {
-		t.Fatalf("job list: %d %s, want 2 jobs and a cursor", r.Status, r.Body)
-	}
-	if first := list.Items[0]; first.ID != run.JobID || first.Command != "show clock" || first.DeviceCount != 1 || first.RequestedBy != "operator@example.com" {
-		t.Errorf("newest job %+v, want the single run's", first)
-	}
-	if second := list.Items[1]; second.ID != acc.JobID || second.RequestedBy != "noc-robot" || second.Status != bulk.JobQueued {
-		t.Errorf("second job %+v, want the admin's", second)
-	}
+	require.Equal(t, http.StatusOK, r.Status, "job list: %s", r.Body)
+	require.Len(t, list.Items, 2, "job list: %s", r.Body)
+	require.NotEmpty(t, list.Next, "job list: cursor")
+	first := list.Items[0]
+	assert.Equal(t, run.JobID, first.ID, "newest job %+v: want the single run's", first)
+	assert.Equal(t, "show clock", first.Command, "newest job %+v: command", first)
+	assert.Equal(t, 1, first.DeviceCount, "newest job %+v: device count", first)
+	assert.Equal(t, "operator@example.com", first.RequestedBy, "newest job %+v: requested_by", first)
+	second := list.Items[1]
+	assert.Equal(t, acc.JobID, second.ID, "second job %+v: want the admin's", second)
+	assert.Equal(t, "noc-robot", second.RequestedBy, "second job %+v: requested_by", second)
+	assert.Equal(t, bulk.JobQueued, second.Status, "second job %+v: status", second)
 	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/bulk?limit=2&cursor="+list.Next, "", nil)
 	r.JSON(t, &list)
-	if r.Status != 200 || len(list.Items) != 1 || list.Items[0].DeviceCount != 120 || list.Items[0].CreatedAt.IsZero() {
-		t.Errorf("job list page 2: %d %s, want the 120-device job", r.Status, r.Body)
+	assert.Equal(t, http.StatusOK, r.Status, "job list page 2: %s", r.Body)
+	if assert.Len(t, list.Items, 1, "job list page 2: want the 120-device job: %s", r.Body) {
+		assert.Equal(t, 120, list.Items[0].DeviceCount, "job list page 2: device count")
+		assert.False(t, list.Items[0].CreatedAt.IsZero(), "job list page 2: created_at")
 	}
-	if r = e.do("", "GET", "/v1/bulk", "", nil); r.Status != http.StatusUnauthorized {
-		t.Errorf("job list without a token: %d, want 401", r.Status)
-	}
+	r = e.do("", "GET", "/v1/bulk", "", nil)
+	assert.Equal(t, http.StatusUnauthorized, r.Status, "job list without a token")
 }
 
 func (e *env) doJob(t *testing.T, id string) (bulk.Job, int) {
@@ -174,9 +173,8 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 	e := newEnv(t)
 	admin, op := e.tokens[auth.Admin], e.tokens[auth.Operator]
 	for _, id := range []string{"d1", "d2"} {
-		if r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON(id, nil))); r.Status != http.StatusCreated {
-			t.Fatalf("seed: %d", r.Status)
-		}
+		r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON(id, nil)))
+		require.Equal(t, http.StatusCreated, r.Status, "seed device %s: %s", id, r.Body)
 	}
 	many := make([]string, bulk.MaxDevices+1)
 	for i := range many {
@@ -271,26 +269,19 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 				ct = "application/json"
 			}
 			r := e.do(op, tc.method, tc.path, ct, tc.body, tc.header...)
-			if r.Status != tc.status {
-				t.Fatalf("%s %s: %d %s, want %d", tc.method, tc.path, r.Status, truncate(r.Body), tc.status)
-			}
+			require.Equal(t, tc.status, r.Status, "%s %s: %s", tc.method, tc.path, truncate(r.Body))
 			var body errorBody
 			r.JSON(t, &body)
-			if body.Error.Code == "" || body.Error.Message == "" {
-				t.Errorf("answer %s has no error code and message", truncate(r.Body))
+			assert.NotEmpty(t, body.Error.Code, "answer %s has no error code", truncate(r.Body))
+			assert.NotEmpty(t, body.Error.Message, "answer %s has no error message", truncate(r.Body))
+			if tc.field != "" {
+				assert.Equal(t, tc.field, body.Error.Field, "error.field (%s)", body.Error.Message)
 			}
-			if tc.field != "" && body.Error.Field != tc.field {
-				t.Errorf("error.field = %q (%s), want %q", body.Error.Field, body.Error.Message, tc.field)
-			}
-			if tc.status == 422 && !strings.Contains(string(r.Body), "ghost") {
-				t.Errorf("422 does not list the unknown ids: %s", r.Body)
+			if tc.status == http.StatusUnprocessableEntity {
+				assert.Contains(t, string(r.Body), "ghost", "422 does not list the unknown ids")
 			}
 		})
 	}
-	if n := len(e.queued(t)); n != 0 {
-		t.Errorf("%d messages enqueued by rejected requests", n)
-	}
-	if n := e.jobCount(t); n != 0 {
-		t.Errorf("%d job items written by rejected requests", n)
-	}
+	assert.Empty(t, e.queued(t), "messages enqueued by rejected requests")
+	assert.Zero(t, e.jobCount(t), "job items written by rejected requests")
 }

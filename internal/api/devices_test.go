@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 )
@@ -19,72 +22,60 @@ func TestDeviceCRUD(t *testing.T) {
 	admin := e.tokens[auth.Admin]
 
 	resp := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("r1", nil)))
-	if resp.Status != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.Status, resp.Body)
-	}
+	require.Equal(t, http.StatusCreated, resp.Status, "create: %s", resp.Body)
 	var created device.Device
 	resp.JSON(t, &created)
-	if created.ID != "r1" || created.Version != 1 || !created.HasCredential || created.Port != 22 || created.AuthMethod != device.AuthPassword {
-		t.Errorf("created = %+v", created)
-	}
-	if resp.Header.Get("Location") != "/v1/devices/r1" {
-		t.Errorf("Location = %q", resp.Header.Get("Location"))
-	}
+	assert.Equal(t, "r1", created.ID, "created %+v: id", created)
+	assert.EqualValues(t, 1, created.Version, "created %+v: version", created)
+	assert.True(t, created.HasCredential, "created %+v: has_credential", created)
+	assert.Equal(t, 22, created.Port, "created %+v: port", created)
+	assert.Equal(t, device.AuthPassword, created.AuthMethod, "created %+v: auth_method", created)
+	assert.Equal(t, "/v1/devices/r1", resp.Header.Get("Location"), "Location")
 	cred, err := e.secrets.Get(context.Background(), device.SecretName("r1"))
-	if err != nil || cred.Password != "s3cret-r1" {
-		t.Errorf("stored credential: %v (password matches: %v)", err, cred.Password == "s3cret-r1")
+	if assert.NoError(t, err, "stored credential of r1") {
+		assert.True(t, cred.Password == "s3cret-r1", "stored credential of r1: the password differs") // not printed
 	}
 
 	resp = e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("r1", map[string]any{"name": "other"})))
 	var eb errorBody
 	resp.JSON(t, &eb)
-	if resp.Status != http.StatusConflict || eb.Error.Field != "id" {
-		t.Errorf("duplicate create: %d %s, want 409 naming id", resp.Status, resp.Body)
-	}
-	if got, _ := e.store.Get(context.Background(), "r1"); got.Name != "router r1" {
-		t.Errorf("duplicate create overwrote the device: name %q", got.Name)
-	}
+	assert.Equal(t, http.StatusConflict, resp.Status, "duplicate create: %s", resp.Body)
+	assert.Equal(t, "id", eb.Error.Field, "duplicate create: error field")
+	stored, _ := e.store.Get(context.Background(), "r1")
+	assert.Equal(t, "router r1", stored.Name, "duplicate create overwrote device r1's name")
 
 	resp = e.do(e.tokens[auth.Viewer], "GET", "/v1/devices/r1", "", nil)
 	var got device.Device
 	resp.JSON(t, &got)
-	if resp.Status != 200 || got.Name != "router r1" || got.Tags["role"] != "core" {
-		t.Errorf("get: %d %+v", resp.Status, got)
-	}
+	assert.Equal(t, http.StatusOK, resp.Status, "get r1: %s", resp.Body)
+	assert.Equal(t, "router r1", got.Name, "get r1: name")
+	assert.Equal(t, "core", got.Tags["role"], "get r1: tags.role")
 
 	resp = e.do(admin, "PATCH", "/v1/devices/r1", "application/json", []byte(`{"site":"fra2","tags":{"role":"edge"},"version":1}`))
 	resp.JSON(t, &got)
-	if resp.Status != 200 || got.Site != "fra2" || got.Tags["role"] != "edge" || got.Version != 2 || got.Name != "router r1" {
-		t.Errorf("patch: %d %+v", resp.Status, got)
-	}
+	assert.Equal(t, http.StatusOK, resp.Status, "patch r1: %s", resp.Body)
+	assert.Equal(t, "fra2", got.Site, "patch r1: site")
+	assert.Equal(t, "edge", got.Tags["role"], "patch r1: tags.role")
+	assert.EqualValues(t, 2, got.Version, "patch r1: version")
+	assert.Equal(t, "router r1", got.Name, "patch r1: name")
 	resp = e.do(admin, "PATCH", "/v1/devices/r1", "application/json", []byte(`{"site":"lon1"}`), "If-Match", `"1"`)
 	resp.JSON(t, &eb)
-	if resp.Status != http.StatusConflict || eb.Error.Field != "version" {
-		t.Errorf("stale If-Match: %d %s, want 409", resp.Status, resp.Body)
-	}
+	assert.Equal(t, http.StatusConflict, resp.Status, "stale If-Match: %s", resp.Body)
+	assert.Equal(t, "version", eb.Error.Field, "stale If-Match: error field")
 	resp = e.do(admin, "PATCH", "/v1/devices/r1", "application/json", []byte(`{"password":"rotated-pw-r1"}`), "If-Match", `"2"`)
-	if resp.Status != 200 || resp.Header.Get("ETag") != `"3"` {
-		t.Fatalf("rotate password: %d %s", resp.Status, resp.Body)
-	}
-	if c, _ := e.secrets.Get(context.Background(), device.SecretName("r1")); c.Password != "rotated-pw-r1" {
-		t.Error("password rotation did not reach the secret store")
-	}
+	require.Equal(t, http.StatusOK, resp.Status, "rotate password: %s", resp.Body)
+	require.Equal(t, `"3"`, resp.Header.Get("ETag"), "rotate password: ETag")
+	c, _ := e.secrets.Get(context.Background(), device.SecretName("r1"))
+	assert.True(t, c.Password == "rotated-pw-r1", "password rotation did not reach the secret store") // not printed
 
 	resp = e.do(admin, "DELETE", "/v1/devices/r1", "", nil)
-	if resp.Status != http.StatusNoContent {
-		t.Errorf("delete: %d %s", resp.Status, resp.Body)
-	}
+	assert.Equal(t, http.StatusNoContent, resp.Status, "delete r1: %s", resp.Body)
 	resp = e.do(admin, "GET", "/v1/devices/r1", "", nil)
-	if resp.Status != http.StatusNotFound {
-		t.Errorf("get after delete: %d", resp.Status)
-	}
-	if _, err := e.secrets.Get(context.Background(), device.SecretName("r1")); err == nil {
-		t.Error("delete left the credential behind")
-	}
+	assert.Equal(t, http.StatusNotFound, resp.Status, "get r1 after delete")
+	_, err = e.secrets.Get(context.Background(), device.SecretName("r1"))
+	assert.Error(t, err, "delete left r1's credential behind")
 	resp = e.do(admin, "DELETE", "/v1/devices/r1", "", nil)
-	if resp.Status != http.StatusNotFound {
-		t.Errorf("second delete: %d, want 404", resp.Status)
-	}
+	assert.Equal(t, http.StatusNotFound, resp.Status, "second delete of r1")
 	e.assertNoSecrets("s3cret-r1", "rotated-pw-r1")
 }
 
@@ -92,9 +83,8 @@ func TestConcurrentUpdatesConflict(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	admin := e.tokens[auth.Admin]
-	if r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("c1", nil))); r.Status != 201 {
-		t.Fatalf("create: %d %s", r.Status, r.Body)
-	}
+	r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("c1", nil)))
+	require.Equal(t, http.StatusCreated, r.Status, "create c1: %s", r.Body)
 	const writers = 8
 	statuses := make([]int, writers)
 	var wg sync.WaitGroup
@@ -109,21 +99,14 @@ func TestConcurrentUpdatesConflict(t *testing.T) {
 	wg.Wait()
 	won := 0
 	for _, s := range statuses {
-		switch s {
-		case 200:
+		assert.Contains(t, []int{http.StatusOK, http.StatusConflict}, s, "a writer's status")
+		if s == http.StatusOK {
 			won++
-		case 409:
-		default:
-			t.Errorf("status %d, want 200 or 409", s)
 		}
 	}
-	if won != 1 {
-		t.Errorf("%d writers won the same version, want exactly 1 (statuses %v)", won, statuses)
-	}
+	assert.Equal(t, 1, won, "writers that won the same version (statuses %v)", statuses)
 	d, _ := e.store.Get(context.Background(), "c1")
-	if d.Version != 2 {
-		t.Errorf("version %d after one successful update, want 2", d.Version)
-	}
+	assert.EqualValues(t, 2, d.Version, "c1's version after one successful update")
 }
 
 func TestListPaginatesAndFilters(t *testing.T) {
@@ -141,9 +124,8 @@ func TestListPaginatesAndFilters(t *testing.T) {
 		}
 		rows[i] = deviceJSON(fmt.Sprintf("d%03d", i), map[string]any{"platform": platform, "site": site, "tags": tags, "password": nil, "credential_profile": "lab"})
 	}
-	if r := e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, rows)); r.Status != 201 {
-		t.Fatalf("import: %d %s", r.Status, truncate(r.Body))
-	}
+	r := e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, rows))
+	require.Equal(t, http.StatusCreated, r.Status, "import: %s", truncate(r.Body))
 
 	tests := []struct {
 		name  string
@@ -173,42 +155,30 @@ func TestListPaginatesAndFilters(t *testing.T) {
 					q += "&cursor=" + cursor
 				}
 				r := e.do(e.tokens[auth.Viewer], "GET", "/v1/devices?"+strings.TrimSuffix(q, "&"), "", nil)
-				if r.Status != 200 {
-					t.Fatalf("list: %d %s", r.Status, r.Body)
-				}
+				require.Equal(t, http.StatusOK, r.Status, "list: %s", r.Body)
 				var page struct {
 					Items []device.Device `json:"items"`
 					Next  string          `json:"next"`
 				}
 				r.JSON(t, &page)
-				if len(page.Items) > 40 {
-					t.Fatalf("page of %d items, limit 40", len(page.Items))
-				}
+				require.LessOrEqual(t, len(page.Items), 40, "items of a page with limit 40")
 				for _, d := range page.Items {
-					if got[d.ID] {
-						t.Fatalf("%s listed twice", d.ID)
-					}
+					require.False(t, got[d.ID], "device %s listed twice", d.ID)
 					got[d.ID] = true
 				}
 				pages++
 				if page.Next == "" {
 					break
 				}
-				if pages > 50 {
-					t.Fatal("pagination does not end")
-				}
+				require.LessOrEqual(t, pages, 50, "pagination does not end")
 				cursor = page.Next
 			}
-			if len(got) != len(want) {
-				t.Fatalf("listed %d devices, want %d", len(got), len(want))
-			}
+			require.Len(t, got, len(want), "devices listed")
 			for id := range want {
-				if !got[id] {
-					t.Errorf("%s missing", id)
-				}
+				assert.True(t, got[id], "device %s missing", id)
 			}
-			if tc.name == "all" && pages < n/40 {
-				t.Errorf("%d pages for %d devices at 40 a page", pages, n)
+			if tc.name == "all" {
+				assert.GreaterOrEqual(t, pages, n/40, "pages for %d devices at 40 a page", n)
 			}
 		})
 	}
@@ -218,9 +188,8 @@ func TestImport(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	admin := e.tokens[auth.Admin]
-	if r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("taken", nil))); r.Status != 201 {
-		t.Fatal(r.Status)
-	}
+	r := e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("taken", nil)))
+	require.Equal(t, http.StatusCreated, r.Status, "create device taken: %s", r.Body)
 	type result struct {
 		Error  errorBody `json:"-"`
 		Result struct {
@@ -238,52 +207,45 @@ func TestImport(t *testing.T) {
 		deviceJSON("ok2", nil),
 	}
 	// atomic (default): nothing written, every row explained.
-	r := e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, mixed))
-	if r.Status != http.StatusUnprocessableEntity {
-		t.Fatalf("atomic import with bad rows: %d %s", r.Status, r.Body)
-	}
+	r = e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, mixed))
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "atomic import with bad rows: %s", r.Body)
 	var res result
 	r.JSON(t, &res)
 	wantStatus := []string{"skipped", "invalid", "exists", "invalid", "skipped"}
+	require.Len(t, res.Result.Rows, len(wantStatus), "atomic import's rows: %s", r.Body)
 	for i, row := range res.Result.Rows {
-		if row.Status != wantStatus[i] {
-			t.Errorf("row %d status %s, want %s", i+1, row.Status, wantStatus[i])
-		}
+		assert.EqualValues(t, wantStatus[i], row.Status, "row %d status", i+1)
 	}
-	if res.Result.Rows[1].Errors[0].Field != "port" || !strings.Contains(res.Result.Rows[3].Errors[0].Message, "row 1") {
-		t.Errorf("row errors = %+v", res.Result.Rows)
-	}
-	if ex, _ := e.store.Existing(context.Background(), []string{"ok1", "ok2"}); len(ex) != 0 {
-		t.Errorf("atomic import wrote %v despite rejected rows", ex)
-	}
+	require.NotEmpty(t, res.Result.Rows[1].Errors, "row 2's errors")
+	assert.Equal(t, "port", res.Result.Rows[1].Errors[0].Field, "row 2's error field: %+v", res.Result.Rows[1])
+	require.NotEmpty(t, res.Result.Rows[3].Errors, "row 4's errors")
+	assert.Contains(t, res.Result.Rows[3].Errors[0].Message, "row 1", "row 4 (a repeated id) names the first row: %+v", res.Result.Rows[3])
+	ex, _ := e.store.Existing(context.Background(), []string{"ok1", "ok2"})
+	assert.Empty(t, ex, "atomic import wrote devices despite rejected rows")
 
 	// per-row: the good rows are written.
 	r = e.do(admin, "POST", "/v1/devices/import?mode=per-row", "application/json", mustJSON(t, mixed))
-	if r.Status != http.StatusOK {
-		t.Fatalf("per-row import: %d %s", r.Status, r.Body)
-	}
+	require.Equal(t, http.StatusOK, r.Status, "per-row import: %s", r.Body)
 	r.JSON(t, &res)
-	if res.Created != 2 {
-		t.Errorf("per-row created %d, want 2: %+v", res.Created, res.Rows)
-	}
-	if ex, _ := e.store.Existing(context.Background(), []string{"ok1", "ok2", "bad1"}); !ex["ok1"] || !ex["ok2"] || ex["bad1"] {
-		t.Errorf("stored %v, want ok1 and ok2 only", ex)
-	}
+	assert.Equal(t, 2, res.Created, "per-row created: %+v", res.Rows)
+	ex, _ = e.store.Existing(context.Background(), []string{"ok1", "ok2", "bad1"})
+	assert.True(t, ex["ok1"], "stored %v, want ok1 and ok2 only", ex)
+	assert.True(t, ex["ok2"], "stored %v, want ok1 and ok2 only", ex)
+	assert.False(t, ex["bad1"], "stored %v, want ok1 and ok2 only", ex)
 
 	// CSV with a header row.
 	csv := "id,name,host,port,platform,username,tags,site,password\n" +
 		"csv1,Core 1,core1.example.net,2222,arista_eos,ops,role=core;pod=7,ams1,csv-secret-1\n" +
 		"csv2,Core 2,2001:db8::2,,juniper_junos,ops,,ams1,csv-secret-2\n"
 	r = e.do(admin, "POST", "/v1/devices/import", "text/csv", []byte(csv))
-	if r.Status != http.StatusCreated {
-		t.Fatalf("csv import: %d %s", r.Status, r.Body)
-	}
+	require.Equal(t, http.StatusCreated, r.Status, "csv import: %s", r.Body)
 	d, err := e.store.Get(context.Background(), "csv1")
-	if err != nil || d.Port != 2222 || d.Tags["pod"] != "7" || d.Platform != "arista_eos" {
-		t.Errorf("csv1 = %+v, %v", d, err)
+	if assert.NoError(t, err, "device csv1") {
+		assert.Equal(t, 2222, d.Port, "csv1 %+v: port", d)
+		assert.Equal(t, "7", d.Tags["pod"], "csv1 %+v: tags.pod", d)
+		assert.Equal(t, "arista_eos", d.Platform, "csv1 %+v: platform", d)
 	}
-	if d, _ := e.store.Get(context.Background(), "csv2"); d.Port != 22 {
-		t.Errorf("csv2 port %d, want default 22", d.Port)
-	}
+	d, _ = e.store.Get(context.Background(), "csv2")
+	assert.Equal(t, 22, d.Port, "csv2's port: the default")
 	e.assertNoSecrets("imp-secret-1", "csv-secret-1", "csv-secret-2", "s3cret-ok2")
 }

@@ -207,9 +207,7 @@ func (a *fuzzAPI) serve(method, target, contentType string, body []byte, header 
 // checkAnswer fails on a 5xx and on a 4xx whose body is not the error shape with a code.
 func checkAnswer(t *testing.T, rec *httptest.ResponseRecorder) {
 	t.Helper()
-	if rec.Code >= 500 {
-		t.Fatalf("status %d: %s", rec.Code, truncate(rec.Body.Bytes()))
-	}
+	require.Less(t, rec.Code, 500, "answer %s", truncate(rec.Body.Bytes()))
 	if rec.Code < 400 {
 		return
 	}
@@ -220,9 +218,10 @@ func checkAnswer(t *testing.T, rec *httptest.ResponseRecorder) {
 			Field   string `json:"field"`
 		} `json:"error"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error == nil || eb.Error.Code == "" || eb.Error.Message == "" {
-		t.Fatalf("status %d with a body that is not the error shape: %s", rec.Code, truncate(rec.Body.Bytes()))
-	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &eb), "status %d with a body that is not JSON: %s", rec.Code, truncate(rec.Body.Bytes()))
+	require.NotNil(t, eb.Error, "status %d with a body that is not the error shape: %s", rec.Code, truncate(rec.Body.Bytes()))
+	require.NotEmpty(t, eb.Error.Code, "status %d without an error code: %s", rec.Code, truncate(rec.Body.Bytes()))
+	require.NotEmpty(t, eb.Error.Message, "status %d without an error message: %s", rec.Code, truncate(rec.Body.Bytes()))
 }
 
 // oracleInput mirrors the documented create body (DeviceInput in openapi.yaml), decoded
@@ -313,26 +312,23 @@ func FuzzCreateDecode(f *testing.F) {
 		}
 		switch {
 		case rec.Code == http.StatusCreated && !valid:
-			t.Fatalf("created a device from input that does not validate: %q", truncate(body))
+			require.Fail(t, "created a device from input that does not validate", "%q", truncate(body))
 		case rec.Code != http.StatusCreated && valid:
-			t.Fatalf("refused a valid device with %d %s: %q", rec.Code, truncate(rec.Body.Bytes()), truncate(body))
+			require.Fail(t, "refused a valid device", "%d %s: %q", rec.Code, truncate(rec.Body.Bytes()), truncate(body))
 		case rec.Code == http.StatusCreated:
 			got, err := a.store.Get(context.Background(), want.ID)
 			require.NoError(t, err, "answered 201 but stored nothing")
 			require.NoError(t, got.Validate(), "stored a device that does not validate")
-			if got.Name != want.Name || got.Host != want.Host || got.Port != want.Port || got.HasCredential != !want.Credential.Empty() {
-				t.Fatalf("stored %+v, sent %+v", got, want.Device)
-			}
-			if c, _ := a.store.secret(device.SecretName(want.ID)); c != want.Credential {
-				t.Fatal("the stored credential differs from the one sent")
-			}
-			if bytes.Contains(rec.Body.Bytes(), []byte(`"password":`)) {
-				t.Fatal("the answer holds a password field")
-			}
+			require.Equal(t, want.Name, got.Name, "stored %+v, sent %+v: name", got, want.Device)
+			require.Equal(t, want.Host, got.Host, "stored %+v, sent %+v: host", got, want.Device)
+			require.Equal(t, want.Port, got.Port, "stored %+v, sent %+v: port", got, want.Device)
+			require.Equal(t, !want.Credential.Empty(), got.HasCredential, "stored %+v, sent %+v: has_credential", got, want.Device)
+			// Compared without printing: a failure must not show the credentials.
+			c, _ := a.store.secret(device.SecretName(want.ID))
+			require.True(t, c == want.Credential, "the stored credential differs from the one sent")
+			require.False(t, bytes.Contains(rec.Body.Bytes(), []byte(`"password":`)), "the answer holds a password field")
 		default:
-			if n := a.store.count(); n != 0 {
-				t.Fatalf("refused with %d but stored %d devices", rec.Code, n)
-			}
+			require.Zero(t, a.store.count(), "refused with %d but stored devices", rec.Code)
 		}
 	})
 }
@@ -374,35 +370,30 @@ func FuzzImportCSV(f *testing.F) {
 		checkAnswer(t, rec)
 		stored := a.store.count()
 		if rec.Code >= 400 {
-			if stored != 0 {
-				t.Fatalf("refused with %d but stored %d devices", rec.Code, stored)
-			}
-			if rec.Code == http.StatusUnprocessableEntity && perRow {
-				t.Fatal("per-row import answered 422")
+			require.Zero(t, stored, "refused with %d but stored devices", rec.Code)
+			if perRow {
+				require.NotEqual(t, http.StatusUnprocessableEntity, rec.Code, "per-row import answered 422")
 			}
 			return
 		}
 		var res device.ImportResult
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &res), "%d body is not an import result", rec.Code)
-		if res.Created != stored {
-			t.Fatalf("result says %d created, the store holds %d", res.Created, stored)
+		require.Equal(t, stored, res.Created, "devices the result says were created against those the store holds")
+		if rec.Code == http.StatusCreated {
+			require.Len(t, res.Rows, res.Created, "201: rows against rows created")
 		}
-		if rec.Code == http.StatusCreated && res.Created != len(res.Rows) {
-			t.Fatalf("201 with %d of %d rows created", res.Created, len(res.Rows))
-		}
-		if !perRow && rec.Code != http.StatusCreated {
-			t.Fatalf("atomic import answered %d", rec.Code)
+		if !perRow {
+			require.Equal(t, http.StatusCreated, rec.Code, "atomic import's status")
 		}
 		for _, row := range res.Rows {
 			switch row.Status {
 			case device.RowCreated:
 			case device.RowInvalid, device.RowExists:
-				if len(row.Errors) == 0 || row.Errors[0].Field == "" {
-					t.Fatalf("row %d %s without an error naming a field: %+v", row.Row, row.Status, row.Errors)
-				}
+				require.NotEmpty(t, row.Errors, "row %d %s without an error", row.Row, row.Status)
+				require.NotEmpty(t, row.Errors[0].Field, "row %d %s without an error naming a field: %+v", row.Row, row.Status, row.Errors)
 				continue
 			default:
-				t.Fatalf("row %d has status %s", row.Row, row.Status)
+				require.Fail(t, "a row status that is none of created, invalid, exists", "row %d has status %s", row.Row, row.Status)
 			}
 			d, err := a.store.Get(context.Background(), row.ID)
 			require.NoError(t, err, "row %d created but %s not stored", row.Row, row.ID)
@@ -456,30 +447,20 @@ func FuzzPatchDecode(f *testing.F) {
 		after, err := a.store.Get(ctx, "r1")
 		require.NoError(t, err, "the device is gone after %d", rec.Code)
 		if rec.Code != http.StatusOK {
-			if after.Version != before.Version || after.Name != before.Name || after.HasCredential != before.HasCredential {
-				t.Fatalf("refused with %d but the device changed: %+v", rec.Code, after)
-			}
-			if c, _ := a.store.secret(device.SecretName("r1")); c.Password != "pw" {
-				t.Fatalf("refused with %d but the credential changed", rec.Code)
-			}
+			require.Equal(t, before.Version, after.Version, "refused with %d but the device changed: %+v", rec.Code, after)
+			require.Equal(t, before.Name, after.Name, "refused with %d but the device changed: %+v", rec.Code, after)
+			require.Equal(t, before.HasCredential, after.HasCredential, "refused with %d but the device changed: %+v", rec.Code, after)
+			c, _ := a.store.secret(device.SecretName("r1"))
+			require.True(t, c.Password == "pw", "refused with %d but the credential changed", rec.Code)
 			return
 		}
-		if after.Version != before.Version+1 {
-			t.Fatalf("200 but version %d -> %d", before.Version, after.Version)
-		}
-		if err := after.Validate(); err != nil {
-			t.Fatalf("patch stored a device that does not validate: %v (body %q)", err, truncate(body))
-		}
-		if after.HasCredential && after.CredentialProfile != "" {
-			t.Fatalf("patch left a device with both its own credential and a profile")
-		}
+		require.Equal(t, before.Version+1, after.Version, "200: the device's version")
+		require.NoError(t, after.Validate(), "patch stored a device that does not validate (body %q)", truncate(body))
+		require.False(t, after.HasCredential && after.CredentialProfile != "", "patch left a device with both its own credential and a profile")
 		var got device.Device
-		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Version != after.Version {
-			t.Fatalf("answer %s is not the stored device: %v", truncate(rec.Body.Bytes()), err)
-		}
-		if bytes.Contains(rec.Body.Bytes(), []byte(`"password":`)) {
-			t.Fatal("the answer holds a password field")
-		}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got), "answer %s is not a device", truncate(rec.Body.Bytes()))
+		require.Equal(t, after.Version, got.Version, "answer %s is not the stored device", truncate(rec.Body.Bytes()))
+		require.False(t, bytes.Contains(rec.Body.Bytes(), []byte(`"password":`)), "the answer holds a password field")
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/gateway"
@@ -93,9 +94,7 @@ func openAPIRouter(t *testing.T) routers.Router {
 		doc.Servers = nil // match any host
 		specRouter, specErr = gorillamux.NewRouter(doc)
 	})
-	if specErr != nil {
-		t.Fatalf("openapi.yaml: %v", specErr)
-	}
+	require.NoError(t, specErr, "openapi.yaml")
 	return specRouter
 }
 
@@ -198,7 +197,7 @@ func (e *env) validate(req *http.Request, reqBody []byte, resp *http.Response, b
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
 			return // an undocumented route is expected to be refused
 		}
-		e.t.Errorf("%s %s answered %d but is not in openapi.yaml: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+		assert.Fail(e.t, "an undocumented route answered", "%s %s answered %d but is not in openapi.yaml: %v", req.Method, req.URL.Path, resp.StatusCode, err)
 		return
 	}
 	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
@@ -208,9 +207,8 @@ func (e *env) validate(req *http.Request, reqBody []byte, resp *http.Response, b
 		Body:    io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		e.t.Errorf("%s %s: response %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, truncate(body))
-	}
+	assert.NoError(e.t, openapi3filter.ValidateResponse(context.Background(), out),
+		"%s %s: response %d does not match openapi.yaml\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, truncate(body))
 }
 
 func truncate(b []byte) string {
@@ -248,12 +246,9 @@ func deviceJSON(id string, overrides map[string]any) map[string]any {
 func (e *env) assertNoSecrets(secrets ...string) {
 	e.t.Helper()
 	for _, s := range secrets {
-		if strings.Contains(e.seen.String(), s) {
-			e.t.Errorf("a response contains the secret %q", s)
-		}
-		if strings.Contains(e.logs.String(), s) {
-			e.t.Errorf("a log line contains the secret %q", s)
-		}
+		// The message names the secret, never the text around it (which may hold others).
+		assert.False(e.t, strings.Contains(e.seen.String(), s), "a response contains the secret %q", s)
+		assert.False(e.t, strings.Contains(e.logs.String(), s), "a log line contains the secret %q", s)
 	}
 }
 
@@ -290,21 +285,16 @@ func (e *env) assertUnchanged(before map[string]int64, ids ...string) {
 	e.t.Helper()
 	after := e.snapshot()
 	for id, v := range after {
-		if bv, ok := before[id]; !ok {
-			e.t.Errorf("device %q was written", id)
-		} else if bv != v {
-			e.t.Errorf("device %q changed from version %d to %d", id, bv, v)
+		if bv, ok := before[id]; assert.True(e.t, ok, "device %q was written", id) {
+			assert.Equal(e.t, bv, v, "device %q's version changed", id)
 		}
 	}
 	for id := range before {
-		if _, ok := after[id]; !ok {
-			e.t.Errorf("device %q was deleted", id)
-		}
+		assert.Contains(e.t, after, id, "device %q was deleted", id)
 	}
 	for _, id := range ids {
-		if _, err := e.secrets.Get(context.Background(), device.SecretName(id)); err == nil {
-			e.t.Errorf("a credential was stored for %q", id)
-		}
+		_, err := e.secrets.Get(context.Background(), device.SecretName(id))
+		assert.Error(e.t, err, "a credential was stored for %q", id)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/device"
@@ -82,15 +83,13 @@ func TestImportInBatches(t *testing.T) {
 			inv, err := device.NewInventory(store, memSecrets{store.memStore})
 			require.NoError(t, err)
 			res, err := inv.Import(ctx, importRows(120, tc.raceAt), tc.mode)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			if tc.wantErr == nil {
+				require.NoError(t, err, "import")
+			} else {
+				require.ErrorIs(t, err, tc.wantErr, "import")
 			}
-			if store.batches < 120/25 {
-				t.Errorf("%d batch calls for 120 rows, want at least %d", store.batches, 120/25)
-			}
-			if res.Created != tc.wantCreated {
-				t.Errorf("created %d, want %d", res.Created, tc.wantCreated)
-			}
+			assert.GreaterOrEqual(t, store.batches, 120/25, "batch calls for 120 rows")
+			assert.Equal(t, tc.wantCreated, res.Created, "rows created")
 			ours := 0
 			for id, d := range store.devices {
 				if d.Name == "created by someone else" {
@@ -98,24 +97,21 @@ func TestImportInBatches(t *testing.T) {
 				}
 				ours++
 				c, ok := store.secret(device.SecretName(id))
-				if !ok || c.Password != "pw-"+id {
-					t.Errorf("%s stored without its credential", id)
+				if assert.True(t, ok, "device %s stored without its credential", id) {
+					assert.Equal(t, "pw-"+id, c.Password, "device %s's stored password", id)
 				}
 			}
-			if ours != tc.wantCreated {
-				t.Errorf("the store holds %d of the import's devices, want %d", ours, tc.wantCreated)
-			}
+			assert.Equal(t, tc.wantCreated, ours, "the import's devices the store holds")
 			if tc.raceAt >= 0 {
+				require.Greater(t, len(res.Rows), tc.raceAt, "import result rows")
 				r := res.Rows[tc.raceAt]
-				if r.Status != device.RowExists || len(r.Errors) == 0 || r.Errors[0].Field != "id" {
-					t.Errorf("raced row = %+v, want exists naming id", r)
+				assert.Equal(t, device.RowExists, r.Status, "raced row %+v: status", r)
+				if assert.NotEmpty(t, r.Errors, "raced row %+v: errors", r) {
+					assert.Equal(t, "id", r.Errors[0].Field, "raced row %+v: the error's field", r)
 				}
-				if d := store.devices["race1"]; d.Name != "created by someone else" {
-					t.Errorf("the other writer's device was overwritten: %+v", d)
-				}
-				if _, ok := store.secret(device.SecretName("race1")); ok {
-					t.Error("the import stored a credential for the other writer's device")
-				}
+				assert.Equal(t, "created by someone else", store.devices["race1"].Name, "the other writer's device was overwritten: %+v", store.devices["race1"])
+				_, ok := store.secret(device.SecretName("race1"))
+				assert.False(t, ok, "the import stored a credential for the other writer's device")
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
@@ -48,15 +49,15 @@ func TestLastRuns(t *testing.T) {
 	}
 	r := e.do(viewer, "POST", "/v1/devices/last-runs", "application/json", []byte(`{"device_ids":["d0","d1","d2","d0"]}`))
 	r.JSON(t, &out)
-	if r.Status != http.StatusOK || len(out.Items) != 2 {
-		t.Fatalf("last runs: %d %s; want 200 with d0 and d1", r.Status, r.Body)
-	}
-	if got := out.Items["d0"]; got.ID != "job3.d0" || got.Status != run.Failed || got.Reason != "exit_status" {
-		t.Errorf("d0's last run = %+v; want job3.d0, failed", got)
-	}
-	if got := out.Items["d1"]; got.ID != "job2.d1" || got.Status != run.Succeeded {
-		t.Errorf("d1's last run = %+v; want job2.d1, succeeded", got)
-	}
+	require.Equal(t, http.StatusOK, r.Status, "last runs: %s", r.Body)
+	require.Len(t, out.Items, 2, "last runs: want d0 and d1: %s", r.Body)
+	d0 := out.Items["d0"]
+	assert.Equal(t, "job3.d0", d0.ID, "d0's last run: id")
+	assert.Equal(t, run.Failed, d0.Status, "d0's last run: status")
+	assert.Equal(t, "exit_status", d0.Reason, "d0's last run: reason")
+	d1 := out.Items["d1"]
+	assert.Equal(t, "job2.d1", d1.ID, "d1's last run: id")
+	assert.Equal(t, run.Succeeded, d1.Status, "d1's last run: status")
 
 	many := make([]string, 1001)
 	for i := range many {
@@ -80,9 +81,8 @@ func TestLastRuns(t *testing.T) {
 			r := e.do(tc.token, "POST", "/v1/devices/last-runs", "application/json", []byte(tc.body))
 			var eb errorBody
 			r.JSON(t, &eb)
-			if r.Status != tc.wantCode || eb.Error.Field != tc.wantField {
-				t.Errorf("%d field %q (%s); want %d field %q", r.Status, eb.Error.Field, eb.Error.Message, tc.wantCode, tc.wantField)
-			}
+			assert.Equal(t, tc.wantCode, r.Status, "status (%s)", eb.Error.Message)
+			assert.Equal(t, tc.wantField, eb.Error.Field, "error field (%s)", eb.Error.Message)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
@@ -33,26 +34,24 @@ func TestRetentionRoutes(t *testing.T) {
 
 	// Before any purge: settings and a null report.
 	res := e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/retention", "", nil)
-	if res.Status != http.StatusOK {
-		t.Fatalf("GET /v1/retention = %d %s", res.Status, res.Body)
-	}
+	require.Equal(t, http.StatusOK, res.Status, "GET /v1/retention: %s", res.Body)
 	var view struct {
 		Settings   retention.Settings `json:"settings"`
 		LastReport *retention.Report  `json:"last_report"`
 	}
 	res.JSON(t, &view)
-	if view.Settings.MaxDays != 30 || view.Settings.MaxBytes != 1<<20 || view.Settings.Cron != "@daily" || view.LastReport != nil {
-		t.Errorf("view before a purge = %+v", view)
-	}
+	assert.Equal(t, 30, view.Settings.MaxDays, "settings before a purge: max_days")
+	assert.EqualValues(t, 1<<20, view.Settings.MaxBytes, "settings before a purge: max_bytes")
+	assert.Equal(t, "@daily", view.Settings.Cron, "settings before a purge: cron")
+	assert.Nil(t, view.LastReport, "last report before a purge")
 
 	// A run old enough to purge, through the real run store.
 	runs, err := dynamo.NewRunStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.RunsTable], time.Minute)
 	require.NoError(t, err)
 	ctx := context.Background()
 	r := run.Run{ID: "old-run", DeviceID: "dev-1", Command: "show clock", RequestedBy: "t", CreatedAt: time.Now().UTC().Add(-40 * 24 * time.Hour)}
-	if r, err = runs.Start(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	r, err = runs.Start(ctx, r)
+	require.NoError(t, err, "start run %s", r.ID)
 	r.Status = run.Succeeded
 	require.NoError(t, runs.Finish(ctx, r, []byte("12:00")))
 
@@ -67,31 +66,31 @@ func TestRetentionRoutes(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := e.do(e.tokens[c.role], http.MethodPost, "/v1/retention/purge", "", nil)
-			if res.Status != c.status {
-				t.Fatalf("POST purge as %s = %d %s", c.role, res.Status, res.Body)
-			}
+			require.Equal(t, c.status, res.Status, "POST purge as %s: %s", c.role, res.Body)
 			if c.status != http.StatusOK {
 				return
 			}
 			var rep retention.Report
 			res.JSON(t, &rep)
-			if rep.Trigger != "api" || rep.Age == nil || rep.Age.RunsDeleted != 1 || rep.Age.BytesFreed != 5 || !rep.Complete {
-				t.Errorf("report = %s", res.Body)
+			assert.Equal(t, "api", rep.Trigger, "report %s: trigger", res.Body)
+			assert.True(t, rep.Complete, "report %s: complete", res.Body)
+			if assert.NotNil(t, rep.Age, "report %s: age part", res.Body) {
+				assert.EqualValues(t, 1, rep.Age.RunsDeleted, "report %s: runs deleted by age", res.Body)
+				assert.EqualValues(t, 5, rep.Age.BytesFreed, "report %s: bytes freed by age", res.Body)
 			}
 		})
 	}
-	if _, err := runs.Get(ctx, "old-run"); err != run.ErrNotFound {
-		t.Errorf("old run after purge: %v, want not found", err)
-	}
-	if res := e.do("", http.MethodGet, "/v1/retention", "", nil); res.Status != http.StatusUnauthorized {
-		t.Errorf("GET without token = %d", res.Status)
-	}
-	if res := e.do(e.tokens[auth.Admin], http.MethodPost, "/v1/retention/purge", "application/json", []byte(`{"x":1}`)); res.Status != http.StatusBadRequest {
-		t.Errorf("POST with a body = %d", res.Status)
-	}
+	_, err = runs.Get(ctx, "old-run")
+	assert.ErrorIs(t, err, run.ErrNotFound, "old run after purge")
+	res = e.do("", http.MethodGet, "/v1/retention", "", nil)
+	assert.Equal(t, http.StatusUnauthorized, res.Status, "GET without token")
+	res = e.do(e.tokens[auth.Admin], http.MethodPost, "/v1/retention/purge", "application/json", []byte(`{"x":1}`))
+	assert.Equal(t, http.StatusBadRequest, res.Status, "POST with a body")
 	res = e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/retention", "", nil)
 	res.JSON(t, &view)
-	if view.LastReport == nil || view.LastReport.Age == nil || view.LastReport.Age.RunsDeleted != 1 || view.LastReport.Trigger != "api" {
-		t.Errorf("last report (the refused POST ran none) = %s", res.Body)
+	require.NotNil(t, view.LastReport, "last report (the refused POST ran none): %s", res.Body)
+	assert.Equal(t, "api", view.LastReport.Trigger, "last report (the refused POST ran none): %s", res.Body)
+	if assert.NotNil(t, view.LastReport.Age, "last report's age part: %s", res.Body) {
+		assert.EqualValues(t, 1, view.LastReport.Age.RunsDeleted, "last report (the refused POST ran none): %s", res.Body)
 	}
 }
