@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
@@ -181,20 +182,26 @@ func (g *Gateway) authorize(r *http.Request) (map[string]string, string) {
 	return claims, ""
 }
 
+// tokenReasons name why a token failed, by the JWT library's (and the verifier's) sentinel, the
+// first that matches winning: a token both expired and from another issuer has expired.
+var tokenReasons = []struct {
+	err    error
+	reason string
+}{
+	{jwt.ErrTokenExpired, "it has expired"},
+	{jwt.ErrTokenNotValidYet, "it is not valid yet"},
+	{jwt.ErrTokenInvalidAudience, "it is for another audience"},
+	{jwt.ErrTokenInvalidIssuer, "it is from another issuer"},
+	{jwt.ErrTokenSignatureInvalid, "its signature is invalid"},
+	{auth.ErrUnknownKey, "it is signed by an unknown key"},
+	{jwt.ErrTokenUnverifiable, "it uses an unsupported signing method"},
+	{jwt.ErrTokenMalformed, "it is malformed"},
+}
+
 // tokenReason names why a token failed without echoing the token.
 func tokenReason(err error) string {
-	msg := err.Error()
-	for _, r := range []struct{ needle, reason string }{
-		{"expired", "it has expired"},
-		{"not valid yet", "it is not valid yet"},
-		{"audience", "it is for another audience"},
-		{"issuer", "it is from another issuer"},
-		{"signature", "its signature is invalid"},
-		{"unknown signing key", "it is signed by an unknown key"},
-		{"signing method", "it uses an unsupported signing method"},
-		{"malformed", "it is malformed"},
-	} {
-		if strings.Contains(msg, r.needle) {
+	for _, r := range tokenReasons {
+		if errors.Is(err, r.err) {
 			return r.reason
 		}
 	}

@@ -18,9 +18,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/netauto/netauto/internal/auth"
-	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
-	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // Version is NetAuto's API version string reported by the health route.
@@ -58,6 +57,9 @@ type Options struct {
 	// Retention serves GET /v1/retention and POST /v1/retention/purge; nil answers them 503.
 	Retention Retention
 }
+
+// errNoToken answers a request that reached an authenticated route without an identity.
+var errNoToken = fault.Wrap(auth.ErrNoIdentity, fault.Unauthorized, "", "a valid bearer token is required")
 
 // Server is the API handler.
 type Server struct {
@@ -125,11 +127,11 @@ func (s *Server) route(pattern string, need auth.Role, h func(http.ResponseWrite
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		id, ok := auth.FromContext(r.Context())
 		if !ok {
-			WriteError(w, http.StatusUnauthorized, &Error{Code: "unauthorized", Message: "a valid bearer token is required"})
+			s.fail(w, r, errNoToken)
 			return
 		}
 		if !id.Can(need) {
-			WriteError(w, http.StatusForbidden, &Error{Code: "forbidden", Message: fmt.Sprintf("this needs the %s role", need)})
+			s.fail(w, r, fault.Errorf(fault.Forbidden, "", "this needs the %s role", need))
 			return
 		}
 		h(w, r, id)
@@ -180,37 +182,4 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
-}
-
-// fail maps a domain error to its status and writes it; unexpected errors are logged (they never
-// hold secrets: stores and secret stores keep values out of their errors) and answered 500.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var verr *device.ValidationError
-	var unknown *bulk.UnknownDevicesError
-	switch {
-	case errors.As(err, &unknown), errors.Is(err, bulk.ErrJobNotFound), errors.Is(err, run.ErrNotFound),
-		errors.Is(err, bulk.ErrJobFinished), errors.Is(err, bulk.ErrBadCursor), errors.Is(err, run.ErrBadCursor):
-		s.failBulk(w, r, err, "")
-	case errors.As(err, &verr):
-		e := &Error{Code: "invalid", Message: verr.Error()}
-		if len(verr.Fields) > 0 {
-			e.Field = verr.Fields[0].Field
-			e.Message = verr.Fields[0].Message
-			e.Details = verr.Fields
-		}
-		WriteError(w, http.StatusBadRequest, e)
-	case errors.Is(err, device.ErrNotFound):
-		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Message: "no device with this id", Field: "id"})
-	case errors.Is(err, device.ErrExists):
-		WriteError(w, http.StatusConflict, &Error{Code: "already_exists", Message: "a device with this id already exists", Field: "id"})
-	case errors.Is(err, device.ErrConflict):
-		WriteError(w, http.StatusConflict, &Error{Code: "version_conflict", Message: "the device was changed by someone else; read it again and retry", Field: "version"})
-	case errors.Is(err, device.ErrBadCursor):
-		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Message: "is not a cursor this API issued", Field: "cursor"})
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		WriteError(w, http.StatusServiceUnavailable, &Error{Code: "timeout", Message: "the request took too long; try again"})
-	default:
-		s.opts.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteError(w, http.StatusInternalServerError, &Error{Code: "internal", Message: "internal error; it has been logged"})
-	}
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -78,7 +77,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 		Command: in.Command, DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: in.Options,
 	}, id.Name(), id.Can(auth.Admin))
 	if err != nil {
-		s.failBulk(w, r, err, "device_id")
+		s.failFor(w, r, err, "device_id", nil)
 		return
 	}
 	runID := bulk.RunID(acc.JobID, in.DeviceID)
@@ -96,7 +95,7 @@ func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (rn run.Run
 	}
 	rn, stored, err := bulk.GetRun(r.Context(), s.opts.Runs, s.opts.Jobs, id)
 	if err != nil {
-		s.failBulk(w, r, err, "id")
+		s.failFor(w, r, err, "id", nil)
 		return run.Run{}, false, false
 	}
 	return rn, stored, true
@@ -150,7 +149,7 @@ func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, _ auth.Ident
 	}
 	items, next, err := s.opts.Runs.ListByDevice(r.Context(), id, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		s.failBulk(w, r, err, "cursor")
+		s.failFor(w, r, err, "cursor", nil)
 		return
 	}
 	if items == nil {
@@ -186,7 +185,7 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 	}
 	acc, err := s.opts.Bulk.Enqueue(r.Context(), req, id.Name(), id.Can(auth.Admin))
 	if err != nil {
-		s.failBulk(w, r, err, "device_ids")
+		s.failFor(w, r, err, "device_ids", nil)
 		return
 	}
 	w.Header().Set("Location", "/v1/bulk/"+acc.JobID)
@@ -209,7 +208,7 @@ func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity
 	}
 	j, err := s.opts.Jobs.GetJob(r.Context(), id)
 	if err != nil {
-		s.failBulk(w, r, err, "job_id")
+		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
 	WriteJSON(w, http.StatusOK, j)
@@ -229,7 +228,7 @@ func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, _ auth.Identit
 	}
 	items, next, err := s.opts.Jobs.ListJobs(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		s.failBulk(w, r, err, "cursor")
+		s.failFor(w, r, err, "cursor", nil)
 		return
 	}
 	if items == nil {
@@ -254,7 +253,7 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 	}
 	items, next, err := s.opts.Jobs.Devices(r.Context(), id, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		s.failBulk(w, r, err, "job_id")
+		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
 	if items == nil {
@@ -282,12 +281,12 @@ func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Ident
 		return
 	}
 	if _, err := s.opts.Jobs.GetJob(r.Context(), id); err != nil {
-		s.failBulk(w, r, err, "job_id")
+		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
 	events, err := s.opts.Jobs.Events(r.Context(), id, since, limit)
 	if err != nil {
-		s.failBulk(w, r, err, "")
+		s.failFor(w, r, err, "", nil)
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"items": events})
@@ -300,28 +299,8 @@ func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, _ auth.Ident
 	}
 	j, err := s.opts.Bulk.Cancel(r.Context(), id)
 	if err != nil {
-		s.failBulk(w, r, err, "job_id")
+		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
 	WriteJSON(w, http.StatusAccepted, j)
-}
-
-// failBulk maps bulk and run errors to statuses; field names the input a 404 refers to.
-func (s *Server) failBulk(w http.ResponseWriter, r *http.Request, err error, field string) {
-	var unknown *bulk.UnknownDevicesError
-	switch {
-	case errors.As(err, &unknown):
-		e := &Error{Code: "unknown_devices", Field: field, Message: fmt.Sprintf("%d devices are not in the inventory", len(unknown.IDs))}
-		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": e, "unknown_ids": unknown.IDs})
-	case errors.Is(err, bulk.ErrJobNotFound):
-		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Field: field, Message: "no job with this id"})
-	case errors.Is(err, run.ErrNotFound):
-		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Field: field, Message: "no run with this id"})
-	case errors.Is(err, bulk.ErrJobFinished):
-		WriteError(w, http.StatusConflict, &Error{Code: "job_finished", Field: field, Message: "the job has already finished"})
-	case errors.Is(err, bulk.ErrBadCursor), errors.Is(err, run.ErrBadCursor):
-		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "cursor", Message: "is not a cursor this API issued"})
-	default:
-		s.fail(w, r, err)
-	}
 }

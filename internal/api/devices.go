@@ -285,18 +285,9 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 	}
 	res, err := s.opts.Devices.Import(r.Context(), inputs, mode)
 	switch {
-	case errors.Is(err, device.ErrImportRejected):
-		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{
-			"error":  &Error{Code: "import_rejected", Field: "rows", Message: err.Error()},
-			"result": res,
-		})
-	case errors.Is(err, device.ErrExists):
-		WriteJSON(w, http.StatusConflict, map[string]any{
-			"error":  &Error{Code: "already_exists", Field: "rows", Message: "a device was created by someone else during the import; nothing was kept"},
-			"result": res,
-		})
 	case err != nil:
-		s.fail(w, r, err)
+		// An import refused as a whole still explains every row.
+		s.failFor(w, r, err, "", map[string]any{"result": res})
 	case res.Created == len(inputs):
 		WriteJSON(w, http.StatusCreated, res)
 	default:

@@ -18,6 +18,7 @@ import (
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // memStore is an in-memory device.Store and device.SecretStore for fuzzing the handlers and the
@@ -89,7 +90,7 @@ func (m *memStore) Delete(_ context.Context, id string, version int64) error {
 
 func (m *memStore) List(_ context.Context, _ device.Filter, p device.Page) ([]device.Device, string, error) {
 	if p.Cursor != "" {
-		return nil, "", device.ErrBadCursor
+		return nil, "", fault.ErrBadCursor
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/retention"
 )
 
@@ -25,16 +26,19 @@ type retentionView struct {
 	LastReport *retention.Report  `json:"last_report"`
 }
 
-func (s *Server) retentionReady(w http.ResponseWriter) bool {
+// errNoRetention answers the retention routes on a deployment without retention.
+var errNoRetention = fault.New(fault.Unavailable, "", "retention is not configured on this deployment")
+
+func (s *Server) retentionReady(w http.ResponseWriter, r *http.Request) bool {
 	if s.opts.Retention == nil {
-		WriteError(w, http.StatusServiceUnavailable, &Error{Code: "unavailable", Message: "retention is not configured on this deployment"})
+		s.fail(w, r, errNoRetention)
 		return false
 	}
 	return true
 }
 
 func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	if !s.retentionReady(w) {
+	if !s.retentionReady(w, r) {
 		return
 	}
 	view := retentionView{Settings: s.opts.Retention.Limits()}
@@ -50,7 +54,7 @@ func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, _ auth.Ide
 }
 
 func (s *Server) purgeRetention(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	if !s.retentionReady(w) {
+	if !s.retentionReady(w, r) {
 		return
 	}
 	if r.ContentLength > 0 {

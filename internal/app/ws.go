@@ -187,7 +187,7 @@ func (j *jwksVerifier) Verify(raw string) (map[string]string, error) {
 		return nil, err
 	}
 	out, err := v.Verify(raw)
-	if err != nil && strings.Contains(err.Error(), "unknown signing key") {
+	if errors.Is(err, auth.ErrUnknownKey) {
 		if v2, ferr := j.verifier(true); ferr == nil && v2 != v {
 			return v2.Verify(raw)
 		}

@@ -6,8 +6,9 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
+
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // Role is a caller's permission level. Each role includes the rights of those below it.
@@ -58,7 +59,7 @@ func (id Identity) Can(need Role) bool {
 }
 
 // ErrNoIdentity means a request reached the handler without validated claims.
-var ErrNoIdentity = errors.New("no authenticated identity")
+var ErrNoIdentity = fault.New(fault.Unauthorized, "", "no authenticated identity")
 
 // FromClaims builds an identity from claims in the form API Gateway's JWT authorizer hands to the
 // function: every value a string, arrays flattened to "[a b c]".

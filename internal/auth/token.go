@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // Local token settings: the issuer and audience the local gateway checks, as API Gateway's JWT
@@ -150,8 +152,13 @@ func NewVerifier(s *Signer, issuer, audience string) *Verifier {
 	return &Verifier{keys: map[string]*rsa.PublicKey{s.kid: &s.key.PublicKey}, issuer: issuer, audience: audience}
 }
 
-// ErrUnauthorized is returned (wrapped) for every rejected token; the wrapped text says why.
-var ErrUnauthorized = errors.New("unauthorized")
+// ErrUnauthorized is returned (wrapped) for every rejected token; the wrapped text says why and
+// the JWT library's sentinels (jwt.ErrTokenExpired, ...) stay visible to errors.Is.
+var ErrUnauthorized = fault.New(fault.Unauthorized, "", "unauthorized")
+
+// ErrUnknownKey is returned (wrapped, under ErrUnauthorized) for a token signed by a key the
+// verifier does not hold: after a key rotation, a reason to fetch the key set again.
+var ErrUnknownKey = errors.New("unknown signing key")
 
 // Verify validates raw and returns its claims flattened as API Gateway passes them to a function.
 func (v *Verifier) Verify(raw string) (map[string]string, error) {
@@ -160,16 +167,16 @@ func (v *Verifier) Verify(raw string) (map[string]string, error) {
 		kid, _ := t.Header["kid"].(string)
 		key, ok := v.keys[kid]
 		if !ok {
-			return nil, fmt.Errorf("unknown signing key %q", kid)
+			return nil, fmt.Errorf("%w %q", ErrUnknownKey, kid)
 		}
 		return key, nil
 	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(v.issuer), jwt.WithExpirationRequired(),
 		jwt.WithLeeway(5*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	if !audienceMatches(claims, v.audience) {
-		return nil, fmt.Errorf("%w: token is not for audience %q", ErrUnauthorized, v.audience)
+		return nil, fmt.Errorf("%w: %w (want %q)", ErrUnauthorized, jwt.ErrTokenInvalidAudience, v.audience)
 	}
 	return flatten(claims), nil
 }

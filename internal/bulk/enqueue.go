@@ -2,23 +2,22 @@ package bulk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
 // Errors of job stores and the enqueuer.
 var (
-	ErrJobNotFound = errors.New("job not found")
+	// ErrJobNotFound means no job has the id (or it has expired).
+	ErrJobNotFound = fault.New(fault.NotFound, "", "no job with this id")
 	// ErrUnknownDevices is wrapped by an UnknownDevicesError.
-	ErrUnknownDevices = errors.New("unknown devices")
+	ErrUnknownDevices = fault.New(fault.Unresolved, "", "unknown devices")
 	// ErrJobFinished means the job has already ended (a cancel of a finished job, say).
-	ErrJobFinished = errors.New("job already finished")
-	// ErrBadCursor is returned for a page cursor this API did not issue.
-	ErrBadCursor = errors.New("invalid page cursor")
+	ErrJobFinished = fault.New(fault.Finished, "", "the job has already finished")
 )
 
 // UnknownDevicesError lists the requested devices that are not in the inventory.
@@ -31,6 +30,20 @@ func (e *UnknownDevicesError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrUnknownDevices) work.
 func (e *UnknownDevicesError) Unwrap() error { return ErrUnknownDevices }
+
+// Kind implements fault.Described: the request names devices that do not exist.
+func (e *UnknownDevicesError) Kind() fault.Kind { return fault.Unresolved }
+
+// Field implements fault.Described: the request's context names the field.
+func (e *UnknownDevicesError) Field() string { return "" }
+
+// Public implements fault.Described.
+func (e *UnknownDevicesError) Public() string {
+	return fmt.Sprintf("%d devices are not in the inventory", len(e.IDs))
+}
+
+// UnknownIDs returns the ids that are not in the inventory.
+func (e *UnknownDevicesError) UnknownIDs() []string { return e.IDs }
 
 // Inventory tells which devices exist.
 type Inventory interface {

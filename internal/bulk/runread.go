@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
 // ErrDeviceNotInJob means the job exists but does not include the device.
-var ErrDeviceNotInJob = errors.New("device not in job")
+var ErrDeviceNotInJob = fault.New(fault.NotFound, "", "the job does not include this device")
 
 // RunGetter reads stored runs; run.ErrNotFound when there is none.
 type RunGetter interface {

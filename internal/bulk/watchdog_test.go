@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -287,7 +288,7 @@ func (s *fakeWatchStore) UnfinishedJobs(_ context.Context, cursor string, _ int)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cursor != "" {
-		return nil, "", ErrBadCursor
+		return nil, "", fault.ErrBadCursor
 	}
 	if !s.listed {
 		return nil, "", nil

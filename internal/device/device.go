@@ -5,7 +5,6 @@ package device
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/platform"
 )
 
@@ -118,6 +118,28 @@ func (e *ValidationError) Error() string {
 	return msg
 }
 
+// Kind implements fault.Described: invalid input.
+func (e *ValidationError) Kind() fault.Kind { return fault.Invalid }
+
+// Field implements fault.Described: the first rejected field.
+func (e *ValidationError) Field() string {
+	if len(e.Fields) == 0 {
+		return ""
+	}
+	return e.Fields[0].Field
+}
+
+// Public implements fault.Described: the first rejected field's rule.
+func (e *ValidationError) Public() string {
+	if len(e.Fields) == 0 {
+		return e.Error()
+	}
+	return e.Fields[0].Message
+}
+
+// FieldErrors lists every rejected field.
+func (e *ValidationError) FieldErrors() []FieldError { return e.Fields }
+
 func (e *ValidationError) add(field, format string, args ...any) {
 	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
@@ -129,11 +151,15 @@ func (e *ValidationError) orNil() error {
 	return e
 }
 
-// Errors the inventory returns; adapters wrap them.
+// Errors the inventory returns; adapters wrap them. Each carries its kind and what the caller
+// is told.
 var (
-	ErrNotFound = errors.New("device not found")
-	ErrExists   = errors.New("device already exists")
-	ErrConflict = errors.New("device was changed by someone else")
+	// ErrNotFound means no device has the id.
+	ErrNotFound = fault.New(fault.NotFound, "id", "no device with this id")
+	// ErrExists means a device with the id already exists.
+	ErrExists = fault.New(fault.Exists, "id", "a device with this id already exists")
+	// ErrConflict means the stored version differs from the one the write was based on.
+	ErrConflict = fault.New(fault.Conflict, "version", "the device was changed by someone else; read it again and retry")
 )
 
 var (

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // Store keeps devices. Create fails with ErrExists when the id is taken; Update and Delete fail
@@ -52,9 +54,6 @@ const (
 	// MaxImportRows bounds one import request.
 	MaxImportRows = 5000
 )
-
-// ErrBadCursor is returned (wrapped) for a page cursor that is not one this inventory issued.
-var ErrBadCursor = errors.New("invalid page cursor")
 
 // SecretName returns the secret name of a device's own credential.
 func SecretName(id string) string { return "devices/" + id }
@@ -391,7 +390,7 @@ type ImportResult struct {
 
 // ErrImportRejected is returned (wrapped) by an atomic import that wrote nothing because some
 // rows were rejected; the result says which.
-var ErrImportRejected = errors.New("import rejected")
+var ErrImportRejected = fault.New(fault.Rejected, "rows", "import rejected")
 
 // importWorkers bounds concurrent writes during an import.
 const importWorkers = 16
@@ -452,7 +451,7 @@ func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode)
 			res.Rows[i].Status = RowSkipped
 		}
 		res.Failed = rejected
-		return res, fmt.Errorf("import: %d of %d rows rejected, nothing written: %w", rejected, len(rows), ErrImportRejected)
+		return res, fault.Errorf(fault.Rejected, "rows", "import: %d of %d rows rejected, nothing written: %w", rejected, len(rows), ErrImportRejected)
 	}
 
 	var mu sync.Mutex
@@ -519,6 +518,9 @@ func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode)
 			}
 		}
 		res.Failed = len(rows)
+		if errors.Is(firstErr, ErrExists) {
+			return res, fault.Wrap(firstErr, fault.Exists, "rows", "a device was created by someone else during the import; nothing was kept")
+		}
 		return res, fmt.Errorf("import: rolled back: %w", firstErr)
 	}
 	res.Created = len(created)

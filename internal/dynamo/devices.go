@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 )
 
@@ -220,7 +221,7 @@ func (s *DeviceStore) Delete(ctx context.Context, id string, version int64) erro
 func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) ([]device.Device, string, error) {
 	start, ok := decodeCursor(p.Cursor, resources.AttrPK, resources.AttrSK)
 	if !ok || (start != nil && !isDeviceKey(start)) {
-		return nil, "", device.ErrBadCursor
+		return nil, "", fault.ErrBadCursor
 	}
 	cond := expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK))
 	if f.Platform != "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -248,7 +249,7 @@ const jobListPK = "JOBS"
 // ListJobs returns jobs newest first, at most limit, after cursor (see api.Jobs).
 func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error) {
 	items, next, err := newestFirst[jobItem](ctx, s.db, s.table, resources.IndexJobsByCreated, jobListPK, jobPrefix, jobMetaSK,
-		cursor, limit, bulk.ErrBadCursor, "jobs")
+		cursor, limit, fault.ErrBadCursor, "jobs")
 	if err != nil {
 		return nil, "", err
 	}
@@ -779,7 +780,7 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 	if cursor != "" {
 		n, err := strconv.Atoi(cursor)
 		if err != nil || n < 0 {
-			return nil, "", bulk.ErrBadCursor
+			return nil, "", fault.ErrBadCursor
 		}
 		start = n
 	}

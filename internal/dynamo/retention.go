@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/retention"
 	"github.com/netauto/netauto/internal/run"
@@ -136,7 +137,7 @@ type candidateItem struct {
 func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.QueryInput, cursor string, gsiPK, gsiSK string) ([]retention.Candidate, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, gsiPK, gsiSK)
 	if !ok {
-		return nil, "", run.ErrBadCursor
+		return nil, "", fault.ErrBadCursor
 	}
 	// Each index carries only its own keys besides the table's: the projection names those.
 	in.TableName, in.ExclusiveStartKey, in.ProjectionExpression = aws.String(s.runs), start, aws.String(s.projected)
@@ -343,13 +344,13 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 	var cur changedCursor
 	if cursor != "" {
 		if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Shard < 0 || cur.Shard >= changedShards {
-			return nil, "", run.ErrBadCursor
+			return nil, "", fault.ErrBadCursor
 		}
 	}
 	for cur.Shard < changedShards {
 		start, ok := decodeCursor(cur.Key, resources.AttrPK, resources.AttrSK, resources.AttrGSI2PK, resources.AttrGSI2SK)
 		if !ok {
-			return nil, "", run.ErrBadCursor
+			return nil, "", fault.ErrBadCursor
 		}
 		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName: aws.String(s.runs), IndexName: aws.String(resources.IndexRunsByDay),

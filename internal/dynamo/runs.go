@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -796,7 +797,7 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 // ListByDevice returns a device's runs, newest first, at most limit, after cursor.
 func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
 	items, next, err := newestFirst[runItem](ctx, s.db, s.table, resources.IndexRunsByDevice, devIndexPrefix+deviceID, runPrefix, runMetaSK,
-		cursor, limit, run.ErrBadCursor, "runs of device "+deviceID)
+		cursor, limit, fault.ErrBadCursor, "runs of device "+deviceID)
 	if err != nil {
 		return nil, "", err
 	}

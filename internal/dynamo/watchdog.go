@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 )
 
@@ -43,7 +44,7 @@ func unfinishedItem(jobID string, expires int64) map[string]types.AttributeValue
 func (s *JobStore) UnfinishedJobs(ctx context.Context, cursor string, limit int) ([]string, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK)
 	if !ok || (start != nil && !isUnfinishedKey(start)) {
-		return nil, "", bulk.ErrBadCursor
+		return nil, "", fault.ErrBadCursor
 	}
 	if limit <= 0 {
 		limit = 100

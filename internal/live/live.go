@@ -19,6 +19,7 @@ import (
 
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -53,11 +54,11 @@ const EventsBudget = 16 << 10
 // Errors of the stores, the poster and the server.
 var (
 	// ErrGone means the connection no longer exists (API Gateway answers 410).
-	ErrGone = errors.New("connection gone")
+	ErrGone = fault.New(fault.NotFound, "", "connection gone")
 	// ErrNotFound means a connection record does not exist.
-	ErrNotFound = errors.New("connection not found")
+	ErrNotFound = fault.New(fault.NotFound, "", "connection not found")
 	// ErrUnauthorized wraps every refused $connect; the wrapped text says why.
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized = fault.New(fault.Unauthorized, "", "unauthorized")
 )
 
 // Connection is an open WebSocket connection and the identity that opened it.
@@ -140,7 +141,7 @@ func (s *Server) Connect(ctx context.Context, connID, token string) (Connection,
 	}
 	claims, err := s.Verifier.Verify(token)
 	if errors.Is(err, auth.ErrUnauthorized) {
-		return Connection{}, fmt.Errorf("%w: the token was rejected: %v", ErrUnauthorized, err)
+		return Connection{}, fmt.Errorf("%w: the token was rejected: %w", ErrUnauthorized, err)
 	}
 	if err != nil {
 		// The token could not be checked (the key set is unreachable): not the caller's fault.
@@ -148,7 +149,7 @@ func (s *Server) Connect(ctx context.Context, connID, token string) (Connection,
 	}
 	id, err := auth.FromClaims(claims)
 	if err != nil {
-		return Connection{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+		return Connection{}, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	now := s.now()
 	c := Connection{ID: connID, Identity: id, ConnectedAt: now, ExpiresAt: now.Add(ConnectionTTL)}

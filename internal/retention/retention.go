@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -40,7 +41,7 @@ const (
 )
 
 // ErrNoReport is returned by Store.LastReport when no purge has run yet.
-var ErrNoReport = errors.New("no retention report yet")
+var ErrNoReport = fault.New(fault.NotFound, "", "no retention report yet")
 
 // Candidate is a run the purge may delete, as read from an index.
 type Candidate struct {

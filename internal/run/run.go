@@ -9,6 +9,8 @@ import (
 	"errors"
 	"hash"
 	"time"
+
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // Status is a run's (and a bulk job device's) state.
@@ -85,14 +87,15 @@ type Timings struct {
 
 // Errors of run stores.
 var (
-	ErrNotFound = errors.New("run not found")
-	// ErrFinished means the run already reached a terminal status, so it is not run again.
+	// ErrNotFound means no run has the id (or it has expired).
+	ErrNotFound = fault.New(fault.NotFound, "", "no run with this id")
+	// ErrFinished means the run already reached a terminal status, so it is not run again. It
+	// is a signal between the executor and the store, handled where it arises, so it has no
+	// kind: one that reached a caller would be answered and logged as the internal error it is.
 	ErrFinished = errors.New("run already finished")
 	// ErrLeased means another attempt holds the run and may still be running it: retry later
-	// rather than run the device twice at once.
+	// rather than run the device twice at once. A signal like ErrFinished, without a kind.
 	ErrLeased = errors.New("run is held by another attempt")
-	// ErrBadCursor is returned for a page cursor this API did not issue.
-	ErrBadCursor = errors.New("invalid page cursor")
 )
 
 // ChunkSize is the most output bytes one stored chunk holds: well under DynamoDB's 400 KB item
