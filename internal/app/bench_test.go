@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
@@ -126,9 +127,7 @@ func (f *benchFleet) rawFanout(b *testing.B, workers int) time.Duration {
 	}
 	close(ids)
 	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("raw fan-out: %d devices failed", n)
-	}
+	require.Zero(b, failed.Load(), "raw fan-out: devices failed")
 	return time.Since(start)
 }
 
@@ -140,9 +139,7 @@ func (f *benchFleet) tool(b *testing.B, name string, args []string, env ...strin
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &out
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("%s: %v\n%s", name, err, tail(out.String()))
-	}
+	require.NoError(b, cmd.Run(), "%s\n%s", name, tail(out.String()))
 	return time.Since(start)
 }
 
@@ -160,9 +157,8 @@ func tail(s string) string {
 func BenchmarkBulkFanout1000(b *testing.B) {
 	const n = 1000
 	for _, tool := range []string{"parallel-ssh", "pdsh"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			b.Fatalf("%s is not installed (make bench installs pssh and pdsh): %v", tool, err)
-		}
+		_, err := exec.LookPath(tool)
+		require.NoError(b, err, "%s is not installed (make bench installs pssh and pdsh)", tool)
 	}
 	f := newBenchFleet(b, n)
 	e := f.env
@@ -183,9 +179,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 		j := e.waitJob(b, acc.JobID, 5*time.Minute)
 		r.took = time.Since(start)
 		r.cpu = readCPU(b, e.st.Endpoints.DynamoDB).sub(r.cpu)
-		if j.Counts[run.Succeeded] != n {
-			b.Fatalf("job ended %s with %v, want %d succeeded", j.Status, j.Counts, n)
-		}
+		require.Equal(b, n, j.Counts[run.Succeeded], "job %s ended %s with %v: succeeded", j.ID, j.Status, j.Counts)
 		return r
 	}
 	perDevice := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
@@ -289,9 +283,7 @@ func BenchmarkEnqueue10000(b *testing.B) {
 		go func(d device.Device) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := e.devices.Create(context.Background(), d); err != nil {
-				b.Error(err)
-			}
+			assert.NoError(b, e.devices.Create(context.Background(), d), "create device %s", d.ID)
 		}(d)
 	}
 	wg.Wait()
@@ -300,9 +292,8 @@ func BenchmarkEnqueue10000(b *testing.B) {
 	for range b.N {
 		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: ids}, "bench@example.com", false)
 		require.NoError(b, err)
-		if acc.DeviceCount != n || acc.Batches != n/50 {
-			b.Fatalf("accepted %+v", acc)
-		}
+		require.Equal(b, n, acc.DeviceCount, "accepted %+v: devices", acc)
+		require.Equal(b, n/50, acc.Batches, "accepted %+v: batches", acc)
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/enqueue")
 	b.Logf("DynamoDB requests of %d enqueues (per device):\n%s", b.N, e.writes.report(ops0, n*b.N))
@@ -350,9 +341,7 @@ func readCPU(tb testing.TB, endpoint string) cpuSplit {
 			c.ddb, found = procCPU(tb, filepath.Join(filepath.Dir(p), "stat")), true
 		}
 	}
-	if !found {
-		tb.Fatalf("no DynamoDB Local process serves port %s", port)
-	}
+	require.True(tb, found, "no DynamoDB Local process serves port %s", port)
 	c.self = procCPU(tb, "/proc/self/stat")
 	stat, err := os.ReadFile("/proc/stat")
 	require.NoError(tb, err)

@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -83,17 +83,12 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 12}}, "tester@example.com", false)
 	require.NoError(t, err)
-	if acc.DeviceCount != 200 || acc.Batches != 4 {
-		t.Fatalf("accepted %+v, want 200 devices in 4 batches", acc)
-	}
+	require.Equal(t, 200, acc.DeviceCount, "accepted %+v: devices", acc)
+	require.Equal(t, 4, acc.Batches, "accepted %+v: batches", acc)
 	j := e.waitJob(t, acc.JobID, 90*time.Second)
-	if j.Status != bulk.JobCompleted {
-		t.Errorf("job ended %s, want completed", j.Status)
-	}
+	assert.Equal(t, bulk.JobCompleted, j.Status, "job %s's status", j.ID)
 	states := e.allDevices(t, acc.JobID)
-	if len(states) != 200 {
-		t.Fatalf("%d devices in the job, want 200", len(states))
-	}
+	require.Len(t, states, 200, "devices in job %s", j.ID)
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -101,17 +96,19 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 	for id, d := range e.devs {
 		want := faultOutcome[d.Fault]
 		st := states[id]
-		if st.Status != want.status || (want.reason != "" && st.Reason != want.reason) {
-			t.Errorf("%s (%s, fault %q): %s/%s, want %s/%s", id, d.Platform, d.Fault, st.Status, st.Reason, want.status, want.reason)
+		if !assert.Equal(t, want.status, st.Status, "device %s (%s, fault %q): status (reason %q)", id, d.Platform, d.Fault, st.Reason) {
+			continue
+		}
+		if want.reason != "" && !assert.Equal(t, want.reason, st.Reason, "device %s (%s, fault %q): reason", id, d.Platform, d.Fault) {
 			continue
 		}
 		r, err := e.runs.Get(context.Background(), st.RunID)
 		require.NoError(t, err, "run of %s", id)
-		if r.Truncated != want.truncated || r.RequestedBy != "tester@example.com" || r.Attempt != 1 {
-			t.Errorf("%s: truncated %v (want %v), requested_by %q, attempt %d", id, r.Truncated, want.truncated, r.RequestedBy, r.Attempt)
-		}
-		if want.truncated && r.Bytes != engineOptions.MaxOutputBytes {
-			t.Errorf("%s: truncated run stored %d bytes, want the cap %d", id, r.Bytes, engineOptions.MaxOutputBytes)
+		assert.Equal(t, want.truncated, r.Truncated, "device %s: truncated", id)
+		assert.Equal(t, "tester@example.com", r.RequestedBy, "device %s: requested_by", id)
+		assert.Equal(t, 1, r.Attempt, "device %s: attempt", id)
+		if want.truncated {
+			assert.EqualValues(t, engineOptions.MaxOutputBytes, r.Bytes, "device %s: a truncated run stores the cap", id)
 		}
 		if want.status != run.Succeeded {
 			continue
@@ -125,13 +122,16 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 			got := e.output(t, bulk.RunID(acc.JobID, id))
 			mu.Lock()
 			defer mu.Unlock()
-			if res.Status != sshexec.StatusSucceeded {
-				t.Errorf("%s: reference run %s", id, res.Status)
-			} else if !bytes.Equal(got, ref) || len(got) == 0 {
-				t.Errorf("%s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
-			} else if want := run.OutputDigest(ref); st.OutputDigest != want || r.OutputDigest != want {
-				t.Errorf("%s: output digest %q in the job and %q on the run, want %q", id, st.OutputDigest, r.OutputDigest, want)
+			if !assert.Equal(t, sshexec.StatusSucceeded, res.Status, "device %s: reference run", id) {
+				return
 			}
+			if !assert.NotEmpty(t, got, "device %s: stored output", id) ||
+				!assert.True(t, bytes.Equal(got, ref), "device %s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref)) {
+				return
+			}
+			want := run.OutputDigest(ref)
+			assert.Equal(t, want, st.OutputDigest, "device %s: output digest in the job", id)
+			assert.Equal(t, want, r.OutputDigest, "device %s: output digest on the run", id)
 		}(id, d, st, r)
 	}
 	wg.Wait()
@@ -156,29 +156,25 @@ func TestBulkDuplicateDeliveryRunsEachDeviceOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			out, err := e.exec.Handle(ctx, m)
-			if err != nil {
-				t.Errorf("delivery %d: %v", i, err)
-			}
+			assert.NoError(t, err, "delivery %d", i)
 			outcomes[i] = out
 		}()
 	}
 	wg.Wait()
-	if ran := outcomes[0].Ran + outcomes[1].Ran; ran != 20 || outcomes[0].Retry || outcomes[1].Retry {
-		t.Errorf("two deliveries at once: outcomes %+v, want 20 devices run between them and no retry", outcomes)
-	}
+	assert.Equal(t, 20, outcomes[0].Ran+outcomes[1].Ran, "two deliveries at once: outcomes %+v: devices run between them", outcomes)
+	assert.False(t, outcomes[0].Retry, "two deliveries at once: outcomes %+v: the first asks for a retry", outcomes)
+	assert.False(t, outcomes[1].Retry, "two deliveries at once: outcomes %+v: the second asks for a retry", outcomes)
 	// The queued original is the third delivery: it finds every device done.
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
-	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 20 {
-		t.Fatalf("job %s with %v, want completed with 20 succeeded", j.Status, j.Counts)
-	}
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
+	require.Equal(t, 20, j.Counts[run.Succeeded], "job %s: succeeded devices (counts %v)", j.ID, j.Counts)
 	e.checkAccounting(t, j, e.allDevices(t, acc.JobID))
 	for _, id := range e.ids {
-		if n := e.fleet.Sessions(id); n != 1 {
-			t.Errorf("%s ran the command %d times, want once", id, n)
-		}
-		if r, err := e.runs.Get(ctx, bulk.RunID(acc.JobID, id)); err != nil || r.Attempt != 1 {
-			t.Errorf("run of %s: attempt %d, err %v; want attempt 1", id, r.Attempt, err)
+		assert.Equal(t, 1, e.fleet.Sessions(id), "times device %s ran the command", id)
+		r, err := e.runs.Get(ctx, bulk.RunID(acc.JobID, id))
+		if assert.NoError(t, err, "run of %s", id) {
+			assert.Equal(t, 1, r.Attempt, "run of %s: attempt", id)
 		}
 	}
 }
@@ -198,26 +194,19 @@ func TestBulkCancelMidJob(t *testing.T) {
 		if j.Counts[run.Succeeded] >= 5 {
 			break
 		}
-		if time.Now().After(deadline) || j.Status.Terminal() {
-			t.Fatalf("job did not progress: %+v", j)
-		}
+		require.False(t, time.Now().After(deadline) || j.Status.Terminal(), "job did not progress: %+v", j)
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := e.enq.Cancel(context.Background(), acc.JobID); err != nil {
-		t.Fatal(err)
-	}
+	_, err = e.enq.Cancel(context.Background(), acc.JobID)
+	require.NoError(t, err, "cancel job %s", acc.JobID)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
-	if j.Status != bulk.JobCancelled {
-		t.Errorf("job ended %s, want cancelled", j.Status)
-	}
+	assert.Equal(t, bulk.JobCancelled, j.Status, "job %s's status", j.ID)
 	states := e.allDevices(t, acc.JobID)
-	if j.Counts[run.Cancelled] < 30 || j.Counts[run.Succeeded] < 5 {
-		t.Errorf("counts %v: want most devices cancelled and the finished ones kept", j.Counts)
-	}
+	assert.GreaterOrEqual(t, j.Counts[run.Cancelled], 30, "counts %v: want most devices cancelled", j.Counts)
+	assert.GreaterOrEqual(t, j.Counts[run.Succeeded], 5, "counts %v: want the finished devices kept", j.Counts)
 	e.checkAccounting(t, j, states)
-	if _, err := e.enq.Cancel(context.Background(), acc.JobID); !errors.Is(err, bulk.ErrJobFinished) {
-		t.Errorf("cancel of a finished job = %v, want ErrJobFinished", err)
-	}
+	_, err = e.enq.Cancel(context.Background(), acc.JobID)
+	assert.ErrorIs(t, err, bulk.ErrJobFinished, "cancel of a finished job")
 }
 
 func TestBulkMaxErrorsStopsTheJob(t *testing.T) {
@@ -228,20 +217,15 @@ func TestBulkMaxErrorsStopsTheJob(t *testing.T) {
 		Options: bulk.Options{TimeoutS: 5, MaxConcurrency: 2, MaxErrors: "3"}}, "op@example.com", false)
 	require.NoError(t, err)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
-	if j.Status != bulk.JobStopped {
-		t.Errorf("job ended %s, want stopped", j.Status)
-	}
+	assert.Equal(t, bulk.JobStopped, j.Status, "job %s's status", j.ID)
 	failures := j.Counts[run.Unreachable]
-	if failures <= 3 || failures >= 40 {
-		t.Errorf("%d devices failed: want more than max_errors (3) and the job stopped well before all 40", failures)
-	}
-	if j.Counts[run.Cancelled] == 0 {
-		t.Errorf("no device was cancelled: %v", j.Counts)
-	}
+	assert.Greater(t, failures, 3, "failed devices: want more than max_errors (3)")
+	assert.Less(t, failures, 40, "failed devices: want the job stopped well before all 40")
+	assert.NotZero(t, j.Counts[run.Cancelled], "no device was cancelled: %v", j.Counts)
 	states := e.allDevices(t, acc.JobID)
 	for id, st := range states {
-		if st.Status == run.Cancelled && st.Reason != "max_errors" {
-			t.Errorf("%s cancelled with reason %q, want max_errors", id, st.Reason)
+		if st.Status == run.Cancelled {
+			assert.Equal(t, "max_errors", st.Reason, "device %s's cancel reason", id)
 		}
 	}
 	e.checkAccounting(t, j, states)
@@ -273,18 +257,14 @@ func TestBulkDeadLetteredBatchFailsItsDevices(t *testing.T) {
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	states := e.allDevices(t, acc.JobID)
 	for id, st := range states {
-		if st.Status != run.Failed || st.Reason != "delivery_failed" {
-			t.Errorf("%s ended %s/%s, want failed/delivery_failed", id, st.Status, st.Reason)
-		}
+		assert.Equal(t, run.Failed, st.Status, "device %s's status", id)
+		assert.Equal(t, "delivery_failed", st.Reason, "device %s's reason", id)
 	}
-	if j.Counts[run.Failed] != 6 || j.Status != bulk.JobCompleted {
-		t.Errorf("job %s with counts %v, want completed with 6 failed", j.Status, j.Counts)
-	}
+	assert.Equal(t, 6, j.Counts[run.Failed], "job %s: failed devices (counts %v)", j.ID, j.Counts)
+	assert.Equal(t, bulk.JobCompleted, j.Status, "job %s's status", j.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	if crashes != 5 {
-		t.Errorf("the batch was delivered %d times before the dead-letter queue, want maxReceiveCount 5", crashes)
-	}
+	assert.Equal(t, 5, crashes, "deliveries of the batch before the dead-letter queue (maxReceiveCount)")
 }
 
 // failingQueue sends the first n messages and refuses the rest.
@@ -312,18 +292,14 @@ func TestEnqueueFailureLeavesNoGhostJob(t *testing.T) {
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	e.enq.Queue = failingQueue{real: e.enq.Queue, n: 1}
 	_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
-	if err == nil {
-		t.Fatal("enqueue with a failing queue succeeded")
-	}
+	require.Error(t, err, "enqueue with a failing queue succeeded")
 	// The job exists (its id is in the error path's records) and must end.
 	items, err := jobIDs(e)
-	if err != nil || len(items) != 1 {
-		t.Fatalf("jobs %v, %v: want exactly one", items, err)
-	}
+	require.NoError(t, err, "list jobs")
+	require.Len(t, items, 1, "jobs")
 	j := e.waitJob(t, items[0], 60*time.Second)
-	if j.Status != bulk.JobFailed || j.Error == "" {
-		t.Errorf("job %s (%q), want failed with an error", j.Status, j.Error)
-	}
+	assert.Equal(t, bulk.JobFailed, j.Status, "job %s's status", j.ID)
+	assert.NotEmpty(t, j.Error, "job %s failed without an error", j.ID)
 	states := e.allDevices(t, j.ID)
 	for id, st := range states {
 		// The one batch that went out may have run before the job was marked failed
@@ -331,9 +307,8 @@ func TestEnqueueFailureLeavesNoGhostJob(t *testing.T) {
 		if st.Batch == 0 && (st.Status == run.Succeeded || st.Status == run.Cancelled) {
 			continue
 		}
-		if st.Status != run.Cancelled || st.Reason != "enqueue_failed" {
-			t.Errorf("%s (batch %d): %s/%s, want cancelled/enqueue_failed", id, st.Batch, st.Status, st.Reason)
-		}
+		assert.Equal(t, run.Cancelled, st.Status, "device %s (batch %d): status", id, st.Batch)
+		assert.Equal(t, "enqueue_failed", st.Reason, "device %s (batch %d): reason", id, st.Batch)
 	}
 	e.checkAccounting(t, j, states)
 }
@@ -396,9 +371,7 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 		cmd := start()
 		deadline := time.Now().Add(60 * time.Second)
 		for done() < before+5 {
-			if time.Now().After(deadline) {
-				t.Fatalf("kill %d: executor made no progress", kill)
-			}
+			require.False(t, time.Now().After(deadline), "kill %d: executor made no progress", kill)
 			time.Sleep(20 * time.Millisecond)
 		}
 		_ = cmd.Process.Kill() // SIGKILL mid-batch: no cleanup, no last write
@@ -406,9 +379,8 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 	}
 	start()
 	j := e.waitJob(t, acc.JobID, 120*time.Second)
-	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
-		t.Fatalf("job %s with %v, want completed with 100 succeeded", j.Status, j.Counts)
-	}
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
+	require.Equal(t, 100, j.Counts[run.Succeeded], "job %s: succeeded devices (counts %v)", j.ID, j.Counts)
 	states := e.allDevices(t, acc.JobID)
 	e.checkAccounting(t, j, states)
 	reran := 0
@@ -419,14 +391,11 @@ func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 			reran++
 		}
 		_, ref := reference(t, d, "show version")
-		if got := e.output(t, r.ID); !bytes.Equal(got, ref) {
-			t.Errorf("%s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
-		}
+		got := e.output(t, r.ID)
+		assert.True(t, bytes.Equal(got, ref), "device %s: stored output (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
 	}
 	// Only devices in flight at a kill run again: at most 10 per batch per kill.
-	if reran > 3*2*10 {
-		t.Errorf("%d devices ran more than once, want at most the ones in flight at the kills", reran)
-	}
+	assert.LessOrEqual(t, reran, 3*2*10, "devices that ran more than once, want at most the ones in flight at the kills")
 	t.Logf("%d of 100 devices were re-run after a kill", reran)
 }
 
@@ -488,9 +457,7 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 			break
 		}
 	}
-	if !seenRunning {
-		t.Errorf("the slow device's run never showed as running")
-	}
+	assert.True(t, seenRunning, "the slow device's run never showed as running")
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	states := e.allDevices(t, acc.JobID)
 	starts.mu.Lock()
@@ -498,30 +465,28 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 	short := 0
 	for id, d := range e.devs {
 		st := states[id]
-		if want := faultOutcome[d.Fault]; d.Fault != devicesim.FaultSlowDrip && st.Status != want.status {
-			t.Errorf("%s (fault %q): %s, want %s", id, d.Fault, st.Status, want.status)
+		if d.Fault != devicesim.FaultSlowDrip {
+			assert.Equal(t, faultOutcome[d.Fault].status, st.Status, "device %s (fault %q): status", id, d.Fault)
 		}
 		r, err := e.runs.Get(context.Background(), st.RunID)
 		require.NoError(t, err, "run of %s", id)
-		if r.Status != st.Status || r.Attempt != 1 || r.StartedAt == nil || r.FinishedAt == nil || r.FinishedAt.Before(*r.StartedAt) {
-			t.Fatalf("%s: stored run %s (job says %s) attempt %d started %v finished %v", id, r.Status, st.Status, r.Attempt, r.StartedAt, r.FinishedAt)
-		}
+		require.Equal(t, st.Status, r.Status, "device %s: the job's status (left) against the stored run's", id)
+		require.Equal(t, 1, r.Attempt, "device %s: attempt", id)
+		require.NotNil(t, r.StartedAt, "device %s: the run has no started_at", id)
+		require.NotNil(t, r.FinishedAt, "device %s: the run has no finished_at", id)
+		require.False(t, r.FinishedAt.Before(*r.StartedAt), "device %s: finished %v before it started %v", id, r.FinishedAt, r.StartedAt)
 		took := r.FinishedAt.Sub(*r.StartedAt)
 		switch {
 		case d.Fault != devicesim.FaultNone && !starts.started[st.RunID]:
-			t.Errorf("%s (fault %q, %v): never written as running", id, d.Fault, took)
+			assert.Fail(t, "a slow run never written as running", "device %s (fault %q, %v)", id, d.Fault, took)
 		case d.Fault == devicesim.FaultNone && took < delay-200*time.Millisecond && starts.started[st.RunID]:
-			t.Errorf("%s: written as running though it took only %v and stored no chunk", id, took)
+			assert.Fail(t, "a short run written as running", "device %s took only %v and stored no chunk", id, took)
 		case d.Fault == devicesim.FaultNone && took < delay-200*time.Millisecond:
 			short++
 		}
 	}
-	if short == 0 {
-		t.Errorf("no run ended within the start delay: nothing showed a run written once")
-	}
-	if len(starts.orphanChunk) > 0 {
-		t.Errorf("chunks stored before their run: %v", starts.orphanChunk)
-	}
+	assert.NotZero(t, short, "no run ended within the start delay: nothing showed a run written once")
+	assert.Empty(t, starts.orphanChunk, "chunks stored before their run")
 	e.checkAccounting(t, j, states)
 }
 
@@ -567,17 +532,14 @@ func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 160, Seed: 13})
 	spans, acc := spannedJob(t, e, 4)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
-	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 160 {
-		t.Fatalf("job ended %s with %v, want completed with 160 succeeded", j.Status, j.Counts)
-	}
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
+	require.Equal(t, 160, j.Counts[run.Succeeded], "job %s: succeeded devices (counts %v)", j.ID, j.Counts)
 	// Each batch's devices run within [first start, last end]; those windows must not overlap.
 	windows := map[int][2]time.Time{}
 	for id, st := range e.allDevices(t, acc.JobID) {
 		d := e.devs[id]
 		span, ok := spans.spans[net.JoinHostPort(d.Host, strconv.Itoa(d.Port))]
-		if !ok {
-			t.Fatalf("%s never ran", id)
-		}
+		require.True(t, ok, "device %s never ran", id)
 		w, seen := windows[st.Batch]
 		if !seen || span[0].Before(w[0]) {
 			w[0] = span[0]
@@ -587,14 +549,12 @@ func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 		}
 		windows[st.Batch] = w
 	}
-	if len(windows) != 4 {
-		t.Fatalf("%d batches ran, want 4", len(windows))
-	}
+	require.Len(t, windows, 4, "batches that ran")
 	for a, wa := range windows {
 		for b, wb := range windows {
-			if a < b && wa[0].Before(wb[1]) && wb[0].Before(wa[1]) {
-				t.Errorf("batches %d (%s–%s) and %d (%s–%s) ran at the same time", a, wa[0].Format("15:04:05.000"), wa[1].Format("15:04:05.000"),
-					b, wb[0].Format("15:04:05.000"), wb[1].Format("15:04:05.000"))
+			if a < b {
+				assert.False(t, wa[0].Before(wb[1]) && wb[0].Before(wa[1]), "batches %d (%s–%s) and %d (%s–%s) ran at the same time",
+					a, wa[0].Format("15:04:05.000"), wa[1].Format("15:04:05.000"), b, wb[0].Format("15:04:05.000"), wb[1].Format("15:04:05.000"))
 			}
 		}
 	}
@@ -625,23 +585,20 @@ func TestBulkBatchSlotFreedWhenSessionsEnd(t *testing.T) {
 	held := heldFinishes{RunStore: e.exec.Runs, release: make(chan struct{})}
 	e.exec.Runs = held
 	spans, acc := spannedJob(t, e, 2)
-	if acc.Batches != 2 {
-		t.Fatalf("%d batches, want 2", acc.Batches)
-	}
+	require.Equal(t, 2, acc.Batches, "batches of job %s", acc.JobID)
 	timeout := time.After(20 * time.Second)
 	for ran := 0; ran < 100; ran++ {
 		select {
 		case <-spans.ended:
 		case <-timeout:
 			close(held.release)
-			t.Fatalf("%d of 100 sessions ran while the first batch's finishes were held, want all", ran)
+			require.FailNow(t, "not every session ran while the first batch's finishes were held", "%d of 100 ran", ran)
 		}
 	}
 	close(held.release)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
-	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
-		t.Fatalf("job ended %s with %v, want completed with 100 succeeded", j.Status, j.Counts)
-	}
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
+	require.Equal(t, 100, j.Counts[run.Succeeded], "job %s: succeeded devices (counts %v)", j.ID, j.Counts)
 }
 
 // gateEngine holds every run until open is closed.
@@ -688,20 +645,18 @@ func TestBulkBatchWaitingForASlotIsHandedOn(t *testing.T) {
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 25}}, "tester@example.com", false)
 	require.NoError(t, err)
 	for deadline := time.Now().Add(30 * time.Second); q.delayed.Load() == 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the waiting batch was never handed on")
-		}
+		require.False(t, time.Now().After(deadline), "the waiting batch was never handed on")
 	}
 	close(gate.open)
 	j := e.waitJob(t, acc.JobID, 90*time.Second)
-	if j.Status != bulk.JobCompleted || j.Counts[run.Succeeded] != 100 {
-		t.Fatalf("job ended %s with %v, want completed with 100 succeeded", j.Status, j.Counts)
-	}
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
+	require.Equal(t, 100, j.Counts[run.Succeeded], "job %s: succeeded devices (counts %v)", j.ID, j.Counts)
 	states := e.allDevices(t, acc.JobID)
 	for id, st := range states {
 		r, err := e.runs.Get(context.Background(), st.RunID)
-		if err != nil || r.Attempt != 1 || r.Status != run.Succeeded {
-			t.Errorf("%s: run %+v, %v; want succeeded at the first attempt", id, r, err)
+		if assert.NoError(t, err, "run of device %s", id) {
+			assert.Equal(t, 1, r.Attempt, "device %s: run %+v: attempt", id, r)
+			assert.Equal(t, run.Succeeded, r.Status, "device %s: run %+v: status", id, r)
 		}
 	}
 	e.checkAccounting(t, j, states)

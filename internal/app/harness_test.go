@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -87,21 +88,17 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		HTTPClient:  app.HTTPClient(), APIOptions: []func(*middleware.Stack) error{e.writes.count},
 	})
-	if e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable]); err != nil {
-		t.Fatal(err)
-	}
-	if e.jobs, err = dynamo.NewJobStore(ddb, e.st.Names.Tables[resources.JobsTable]); err != nil {
-		t.Fatal(err)
-	}
+	e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	e.jobs, err = dynamo.NewJobStore(ddb, e.st.Names.Tables[resources.JobsTable])
+	require.NoError(t, err)
 	// The lease outlives the mapping's 30 s timeout, as in AWS (executor timeout plus a minute).
-	if e.runs, err = dynamo.NewRunStore(ddb, e.st.Names.Tables[resources.RunsTable], 40*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	e.runs, err = dynamo.NewRunStore(ddb, e.st.Names.Tables[resources.RunsTable], 40*time.Second)
+	require.NoError(t, err)
 	sec, err := secrets.NewFileStore(e.secrets)
 	require.NoError(t, err)
-	if e.inv, err = device.NewInventory(e.devices, sec); err != nil {
-		t.Fatal(err)
-	}
+	e.inv, err = device.NewInventory(e.devices, sec)
+	require.NoError(t, err)
 	rows := make([]device.Input, 0)
 	for _, d := range fleet.Inventory() {
 		e.devs[d.ID] = d
@@ -116,9 +113,8 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 		}
 		rows = append(rows, in)
 	}
-	if _, err := e.inv.Import(context.Background(), rows, device.ImportAtomic); err != nil {
-		t.Fatalf("import fleet: %v", err)
-	}
+	_, err = e.inv.Import(context.Background(), rows, device.ImportAtomic)
+	require.NoError(t, err, "import fleet")
 	sender, err := queue.NewSender(stack.SQSClient(e.st.Endpoints.SQS), e.st.Names.Queues[resources.BulkQueue])
 	require.NoError(t, err)
 	e.enq = &bulk.Enqueuer{Inventory: e.devices, Jobs: e.jobs, Queue: sender, BatchSize: 50}
@@ -185,9 +181,7 @@ func (e *bulkEnv) waitJob(t testing.TB, id string, bound time.Duration) bulk.Job
 		if j.Status.Terminal() {
 			return j
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s did not end within %s: %+v", id, bound, j)
-		}
+		require.False(t, time.Now().After(deadline), "job %s did not end within %s: %+v", id, bound, j)
 		time.Sleep(50 * time.Millisecond) // polling an asynchronous outcome, bounded
 	}
 }
@@ -201,9 +195,7 @@ func (e *bulkEnv) allDevices(t *testing.T, jobID string) map[string]bulk.DeviceS
 		items, next, err := e.jobs.Devices(context.Background(), jobID, cursor, 500)
 		require.NoError(t, err)
 		for _, d := range items {
-			if _, dup := out[d.DeviceID]; dup {
-				t.Fatalf("device %s listed twice", d.DeviceID)
-			}
+			require.NotContains(t, out, d.DeviceID, "device %s listed twice", d.DeviceID)
 			out[d.DeviceID] = d
 		}
 		if next == "" {
@@ -229,37 +221,26 @@ func (e *bulkEnv) checkAccounting(t *testing.T, j bulk.Job, states map[string]bu
 	recount := map[run.Status]int{}
 	for id, st := range states {
 		recount[st.Status]++
-		if !st.Status.Terminal() {
-			t.Errorf("device %s ended %s, want a terminal status", id, st.Status)
-		}
+		assert.True(t, st.Status.Terminal(), "device %s ended %s, want a terminal status", id, st.Status)
 		r, err := e.runs.Get(ctx, bulk.RunID(j.ID, id))
 		if st.Reason == "cancelled" || st.Reason == "max_errors" || st.Reason == "enqueue_failed" {
-			if err == nil && r.Status != run.Cancelled && !r.Status.Terminal() {
-				t.Errorf("cancelled device %s has a run in status %s", id, r.Status)
+			if err == nil {
+				assert.True(t, r.Status == run.Cancelled || r.Status.Terminal(), "cancelled device %s has a run in status %s", id, r.Status)
 			}
 			continue
 		}
-		if err != nil {
-			t.Errorf("run of %s: %v", id, err)
+		if !assert.NoError(t, err, "run of device %s", id) {
 			continue
 		}
-		if r.Status != st.Status {
-			t.Errorf("device %s: job says %s, run says %s", id, st.Status, r.Status)
-		}
+		assert.Equal(t, st.Status, r.Status, "device %s: the job's status (left) against the run's (right)", id)
 		out := e.output(t, r.ID)
-		if int64(len(out)) != r.Bytes {
-			t.Errorf("run %s: stored %d bytes, record says %d", r.ID, len(out), r.Bytes)
-		}
+		assert.EqualValues(t, r.Bytes, len(out), "run %s: the record's bytes (left) against the stored output's", r.ID)
 		counter, err := e.runs.DeviceBytes(ctx, id)
-		require.NoError(t, err)
-		if counter != int64(len(out)) {
-			t.Errorf("device %s: byte counter %d, stored output %d", id, counter, len(out))
-		}
+		require.NoError(t, err, "device %s's bytes", id)
+		assert.EqualValues(t, len(out), counter, "device %s: stored output (left) against the byte counter", id)
 	}
 	for _, s := range run.Statuses() {
-		if j.Counts[s] != recount[s] {
-			t.Errorf("job counts %s = %d, recount %d", s, j.Counts[s], recount[s])
-		}
+		assert.Equal(t, recount[s], j.Counts[s], "job %s: count of %s against a recount of the devices", j.ID, s)
 	}
 }
 

@@ -346,8 +346,9 @@ func TestBatchWritesMarkUpdatedAt(t *testing.T) {
 		}},
 		{"sent", 1, func() error {
 			b, _, ok, err := e.jobs.ClaimPendingBatch(ctx, job.ID)
-			if err == nil && (!ok || b != 1) {
-				t.Errorf("claimed pending batch %d (%v), want 1", b, ok)
+			if err == nil {
+				assert.True(t, ok, "no pending batch claimed")
+				assert.Equal(t, 1, b, "claimed pending batch")
 			}
 			return err
 		}},

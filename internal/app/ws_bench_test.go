@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -74,8 +75,9 @@ func (e *wsEnv) runJob(b *testing.B, q *capturedQueue, invocations int, subscrib
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if out, err := e.exec.Handle(ctx, m); err != nil || out.Retry {
-				b.Errorf("batch %d: %+v %v", m.Batch, out, err)
+			out, err := e.exec.Handle(ctx, m)
+			if assert.NoError(b, err, "batch %d", m.Batch) {
+				assert.False(b, out.Retry, "batch %d: %+v asks for a retry", m.Batch, out)
 			}
 		}()
 	}
@@ -168,9 +170,7 @@ func BenchmarkPushLatency(b *testing.B) {
 		}
 		te.mu.Unlock()
 	}
-	if len(lat) == 0 {
-		b.Fatal("no latencies measured")
-	}
+	require.NotEmpty(b, lat, "no latencies measured")
 	slices.Sort(lat)
 	slices.Sort(pushLat)
 	pct := func(l []time.Duration, p float64) float64 {

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -70,9 +70,8 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 	t.Helper()
 	e := &wsEnv{bulkEnv: newBulkEnv(t, spec)}
 	var err error
-	if e.conns, err = dynamo.NewConnectionStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.ConnectionsTable]); err != nil {
-		t.Fatal(err)
-	}
+	e.conns, err = dynamo.NewConnectionStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.ConnectionsTable])
+	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	e.base = "http://" + ln.Addr().String()
@@ -90,9 +89,8 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- gw.Serve(ctx, ln) }()
-	if e.pub, err = push.New(push.Options{Subscriptions: e.conns, Poster: client, Logger: logger}); err != nil {
-		t.Fatal(err)
-	}
+	e.pub, err = push.New(push.Options{Subscriptions: e.conns, Poster: client, Logger: logger})
+	require.NoError(t, err)
 	e.exec.Publisher = e.pub
 	t.Cleanup(func() {
 		e.stopWorkers()
@@ -100,9 +98,7 @@ func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 		defer ccancel()
 		_ = e.pub.Close(cctx)
 		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
+		assert.NoError(t, <-served, "gateway")
 	})
 	return e
 }
@@ -165,9 +161,7 @@ func (e *wsEnv) dial(t testing.TB, token string) (*wsClient, *http.Response, err
 				return
 			}
 			now := time.Now()
-			if len(data) > live.MaxFrameBytes {
-				t.Errorf("a %d-byte message exceeds the %d-byte frame", len(data), live.MaxFrameBytes)
-			}
+			assert.LessOrEqual(t, len(data), live.MaxFrameBytes, "a message's bytes against the frame")
 			// A burst of events comes as one events message: each is handled on its own.
 			var batch struct {
 				Type   string            `json:"type"`
@@ -208,12 +202,10 @@ func (cl *wsClient) next(t testing.TB, bound time.Duration) received {
 	t.Helper()
 	select {
 	case r, ok := <-cl.in:
-		if !ok {
-			t.Fatal("connection closed while a message was expected")
-		}
+		require.True(t, ok, "connection closed while a message was expected")
 		return r
 	case <-time.After(bound):
-		t.Fatalf("no message within %s", bound)
+		require.FailNow(t, "no message", "none within %s", bound)
 	}
 	return received{}
 }
@@ -257,11 +249,9 @@ func (v *view) apply(t testing.TB, r received) {
 	case bulk.EventJobDone:
 		v.done, v.doneCount = true, m.Counts
 	case live.TypeError:
-		t.Fatalf("error message: %s", r.raw)
+		require.FailNow(t, "error message", "%s", r.raw)
 	}
-	if len(r.raw) > live.MaxFrameBytes {
-		t.Errorf("a %d-byte message exceeds the %d-byte frame", len(r.raw), live.MaxFrameBytes)
-	}
+	assert.LessOrEqual(t, len(r.raw), live.MaxFrameBytes, "a message's bytes against the frame")
 }
 
 // subscribe sends a subscribe and reads the whole snapshot into v.
@@ -292,20 +282,15 @@ func (cl *wsClient) follow(t testing.TB, v *view, bound time.Duration, stop func
 
 func (v *view) check(t testing.TB, who string, want map[string]bulk.DeviceState) {
 	t.Helper()
-	if !v.done {
-		t.Errorf("%s: job not seen done", who)
-	}
+	assert.True(t, v.done, "%s: job not seen done", who)
 	for id, st := range want {
-		if v.status[id] != st.Status {
-			t.Errorf("%s: device %s is %q, stored %q", who, id, v.status[id], st.Status)
-		}
-		if v.digest[id] != st.OutputDigest || (st.Status == run.Succeeded && st.OutputDigest == "") {
-			t.Errorf("%s: device %s has output digest %q, stored %q", who, id, v.digest[id], st.OutputDigest)
+		assert.Equal(t, st.Status, v.status[id], "%s: device %s's status, stored (left) against seen", who, id)
+		assert.Equal(t, st.OutputDigest, v.digest[id], "%s: device %s's output digest, stored (left) against seen", who, id)
+		if st.Status == run.Succeeded {
+			assert.NotEmpty(t, st.OutputDigest, "%s: succeeded device %s has no stored output digest", who, id)
 		}
 	}
-	if len(v.status) != len(want) {
-		t.Errorf("%s: %d devices, want %d", who, len(v.status), len(want))
-	}
+	assert.Len(t, v.status, len(want), "%s: devices seen", who)
 }
 
 func TestLiveProgress(t *testing.T) {
@@ -321,19 +306,16 @@ func TestLiveProgress(t *testing.T) {
 	require.NoError(t, err)
 	va := newView()
 	a.subscribe(t, acc.JobID, va)
-	if len(va.status) != 100 || va.status[e.ids[0]] != run.Queued {
-		t.Fatalf("snapshot: %d devices, first %q; want 100 queued", len(va.status), va.status[e.ids[0]])
-	}
+	require.Len(t, va.status, 100, "snapshot: devices")
+	require.Equal(t, run.Queued, va.status[e.ids[0]], "snapshot: device %s's status", e.ids[0])
 	b, _, err := e.dial(t, tok)
 	require.NoError(t, err)
 	vb := newView()
 	b.subscribe(t, acc.JobID, vb)
 	// A connection that vanished without $disconnect: the gateway answers 410 for it.
 	ghost := "ghostConnection="
-	if err := e.conns.PutConnection(ctx, live.Connection{ID: ghost, Identity: auth.Identity{Subject: "gone", Role: auth.Viewer},
-		ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.conns.PutConnection(ctx, live.Connection{ID: ghost, Identity: auth.Identity{Subject: "gone", Role: auth.Viewer},
+		ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}), "put the ghost connection")
 	require.NoError(t, e.conns.Subscribe(ctx, ghost, acc.JobID, time.Now().Add(time.Hour)))
 
 	e.exec.Concurrency = 25 // a job that lasts long enough to drop a client in the middle
@@ -354,8 +336,8 @@ func TestLiveProgress(t *testing.T) {
 		})
 		b.close()
 		var err error
-		if b2, _, err = e.dial(t, tok); err != nil {
-			t.Errorf("reconnect: %v", err)
+		b2, _, err = e.dial(t, tok)
+		if !assert.NoError(t, err, "reconnect") {
 			return
 		}
 		b2.subscribe(t, acc.JobID, vb2)
@@ -363,37 +345,32 @@ func TestLiveProgress(t *testing.T) {
 	}()
 	a.follow(t, va, time.Minute, nil)
 	wg.Wait()
-	if vb.done {
-		t.Fatal("B saw the job end before it dropped; the reconnect case tested nothing")
-	}
+	require.False(t, vb.done, "B saw the job end before it dropped; the reconnect case tested nothing")
 
 	j := e.waitJob(t, acc.JobID, 10*time.Second)
 	stored := e.allDevices(t, acc.JobID)
 	va.check(t, "A", stored)
 	vb2.check(t, "B after reconnect", stored)
 	for _, id := range e.ids {
-		if va.terminal[id] != 1 {
-			t.Errorf("A got %d terminal events for %s, want 1", va.terminal[id], id)
-		}
-		if !slices.IsSorted(va.progress[id]) || len(slices.Compact(slices.Clone(va.progress[id]))) != len(va.progress[id]) {
-			t.Errorf("A got %s's events out of seq order: %v", id, va.progress[id])
-		}
+		assert.Equal(t, 1, va.terminal[id], "A's terminal events for device %s", id)
+		assert.True(t, slices.IsSorted(va.progress[id]), "A got device %s's events out of seq order: %v", id, va.progress[id])
+		assert.Len(t, slices.Compact(slices.Clone(va.progress[id])), len(va.progress[id]), "A got device %s's events repeated: %v", id, va.progress[id])
 	}
 	total := 0
 	for _, n := range va.doneCount {
 		total += n
 	}
-	if total != 100 || va.doneCount[run.Unreachable] != 3 || va.doneCount[run.AuthFailed] != 2 || j.Counts[run.Succeeded] != 95 {
-		t.Errorf("job_done counts %v (job %v), want 95 succeeded, 3 unreachable, 2 auth_failed", va.doneCount, j.Counts)
-	}
+	assert.Equal(t, 100, total, "job_done counts %v: total", va.doneCount)
+	assert.Equal(t, 3, va.doneCount[run.Unreachable], "job_done counts %v: unreachable", va.doneCount)
+	assert.Equal(t, 2, va.doneCount[run.AuthFailed], "job_done counts %v: auth_failed", va.doneCount)
+	assert.Equal(t, 95, j.Counts[run.Succeeded], "job %s's counts %v: succeeded", j.ID, j.Counts)
 
 	// The ghost was deleted on its 410, with its subscription.
-	if _, err := e.conns.GetConnection(ctx, ghost); !errors.Is(err, live.ErrNotFound) {
-		t.Errorf("ghost connection: %v, want deleted", err)
-	}
-	if st := e.pub.Stats(); st.Gone < 1 || st.Sent == 0 {
-		t.Errorf("publisher stats %+v, want the ghost counted gone", st)
-	}
+	_, err = e.conns.GetConnection(ctx, ghost)
+	assert.ErrorIs(t, err, live.ErrNotFound, "the ghost connection is not deleted")
+	st := e.pub.Stats()
+	assert.GreaterOrEqual(t, st.Gone, int64(1), "publisher stats %+v: the ghost counted gone", st)
+	assert.NotZero(t, st.Sent, "publisher stats %+v: sent", st)
 	// Everyone leaves: $disconnect removes the connections and their subscriptions.
 	a.close()
 	b2.close()
@@ -404,9 +381,7 @@ func TestLiveProgress(t *testing.T) {
 		if len(subs) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("subscribers left after every client closed: %v", subs)
-		}
+		require.False(t, time.Now().After(deadline), "subscribers left after every client closed: %v", subs)
 		time.Sleep(20 * time.Millisecond) // polling the gateway's asynchronous $disconnect, bounded
 	}
 }
@@ -440,11 +415,10 @@ func TestLiveRefusals(t *testing.T) {
 			c, resp, err := e.dial(t, tc.token)
 			if err == nil {
 				c.close()
-				t.Fatal("connection accepted")
 			}
-			if resp == nil || resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("dial: %v (response %v), want 401", err, resp)
-			}
+			require.Error(t, err, "connection accepted")
+			require.NotNil(t, resp, "dial: %v without a response, want 401", err)
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "dial: %v", err)
 		})
 	}
 
@@ -477,19 +451,17 @@ func TestLiveRefusals(t *testing.T) {
 			r := tc.c.next(t, 10*time.Second)
 			if tc.wantCode == "" { // no route matched: API Gateway's own answer
 				var m map[string]string
-				if json.Unmarshal(r.raw, &m) != nil || m["message"] != "Forbidden" {
-					t.Fatalf("got %s, want API Gateway's Forbidden", r.raw)
-				}
+				require.NoError(t, json.Unmarshal(r.raw, &m), "got %s, want API Gateway's Forbidden", r.raw)
+				require.Equal(t, "Forbidden", m["message"], "got %s, want API Gateway's Forbidden", r.raw)
 				return
 			}
-			if r.msg.Type != live.TypeError || r.msg.Code != tc.wantCode {
-				t.Fatalf("got %s, want an error %q", r.raw, tc.wantCode)
-			}
+			require.Equal(t, live.TypeError, r.msg.Type, "got %s, want an error %q", r.raw, tc.wantCode)
+			require.Equal(t, tc.wantCode, r.msg.Code, "got %s: error code", r.raw)
 		})
 	}
 	subs, err := e.conns.Subscribers(context.Background(), acc.JobID)
-	if err != nil || len(subs) != 0 {
-		t.Errorf("subscribers %v (%v), want none after refused subscribes", subs, err)
+	if assert.NoError(t, err, "subscribers of job %s", acc.JobID) {
+		assert.Empty(t, subs, "subscribers of job %s after refused subscribes", acc.JobID)
 	}
 }
 
@@ -502,25 +474,17 @@ func TestManagementEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	// Learn the connection's id from the store (the only connection of this test's table).
 	ids := e.connectionIDs(t)
-	if len(ids) != 1 {
-		t.Fatalf("connections %v, want 1", ids)
-	}
+	require.Len(t, ids, 1, "connections")
 	client, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}, e.base)
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, client.Post(ctx, ids[0], []byte(`{"type":"hello"}`)), "post")
-	if r := c.next(t, 5*time.Second); string(r.raw) != `{"type":"hello"}` {
-		t.Errorf("client got %s", r.raw)
-	}
-	if err := client.Post(ctx, "noSuchConnection=", []byte("x")); !errors.Is(err, live.ErrGone) {
-		t.Errorf("post to an unknown id: %v, want ErrGone", err)
-	}
+	assert.Equal(t, `{"type":"hello"}`, string(c.next(t, 5*time.Second).raw), "what the client got")
+	assert.ErrorIs(t, client.Post(ctx, "noSuchConnection=", []byte("x")), live.ErrGone, "post to an unknown id")
 	resp, err := http.Post(e.base+"/@connections/"+url.PathEscape(ids[0]), "application/json", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("unsigned post: %s, want 403", resp.Status)
-	}
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "unsigned post: %s", resp.Status)
 }
 
 func (e *wsEnv) connectionIDs(t testing.TB) []string {
