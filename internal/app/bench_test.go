@@ -184,10 +184,9 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	perDevice := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
 	// Untimed jobs first, until DynamoDB Local's CPU per device stops falling: it is a JVM whose
-	// JIT compiler keeps compiling for several thousand requests (measured: 10.2, 6.8, 5.0, 4.1,
-	// 3.3 ms per device over the first five jobs, then flat), and the benchmark measures the
-	// steady state an operator's stack reaches, not the stand-in's warm-up. Warm means two jobs
-	// in a row that did not beat the lowest so far by 10%.
+	// JIT compiler keeps compiling for several thousand requests (docs/fanout.md has the curve),
+	// and the benchmark measures the steady state an operator's stack reaches, not the stand-in's
+	// warm-up. Warm means two jobs in a row that did not beat the lowest so far by 10%.
 	var warm []string
 	for low, flat := math.Inf(1), 0; flat < 2 && len(warm) < 12; {
 		cur := perDevice(job().cpu.ddb)
