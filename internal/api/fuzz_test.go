@@ -176,17 +176,13 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	f.Helper()
 	store := newMemStore()
 	inv, err := device.NewInventory(store, memSecrets{store})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err, "new inventory")
 	// Fuzzing reaches only the device routes; the other services are never called.
 	srv, err := api.New(api.Options{
 		Devices: inv, Bulk: struct{ api.Bulk }{}, Jobs: struct{ api.Jobs }{}, Runs: struct{ api.Runs }{},
 		Logger: discardLogger(),
 	})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err, "new api")
 	return &fuzzAPI{store: store, srv: srv}
 }
 
