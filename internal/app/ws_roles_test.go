@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/infra/templatecheck"
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
@@ -223,4 +226,36 @@ func TestRoleWebSocketActionMatrix(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestWebSocketRoutesAreDocumented holds the WebSocket API's routes in template.yaml to
+// x-netauto-websocket-actions: every route a client can reach ($disconnect aside, which API
+// Gateway sends on its own) is documented with a role, and every documented action is routed.
+func TestWebSocketRoutesAreDocumented(t *testing.T) {
+	t.Parallel()
+	tmpl, err := templatecheck.ParseFile(filepath.Join("..", "..", "template.yaml"))
+	require.NoError(t, err, "parse template.yaml")
+	var routed []string
+	for name, r := range tmpl.Resources {
+		if r.Type != "AWS::ApiGatewayV2::Route" {
+			continue
+		}
+		api, _ := r.Properties["ApiId"].(map[string]any)
+		if api["Ref"] != "WebSocketApi" {
+			continue
+		}
+		key, ok := r.Properties["RouteKey"].(string)
+		require.True(t, ok, "template.yaml: route %s has no literal RouteKey", name)
+		if key != "$disconnect" {
+			routed = append(routed, key)
+		}
+	}
+	var documented []string
+	for _, a := range documentedWSActions(t) {
+		documented = append(documented, a.Action)
+	}
+	slices.Sort(routed)
+	slices.Sort(documented)
+	require.NotEmpty(t, routed, "template.yaml has no WebSocket route on WebSocketApi")
+	assert.Equal(t, documented, routed, "WebSocket routes in template.yaml (right) against x-netauto-websocket-actions (left)")
 }
