@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ func decodeStrict(body []byte, v any) *Error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, body, reflect.TypeOf(v))
 	}
 	if dec.More() {
 		return &Error{Code: "invalid_json", Field: bodyField, Message: "request body holds more than one JSON value"}
@@ -53,7 +54,8 @@ func decodeStrict(body []byte, v any) *Error {
 	return nil
 }
 
-func jsonError(err error) *Error {
+// jsonError turns the decoder's error for body, decoded into a value of type t, into the API's.
+func jsonError(err error, body []byte, t reflect.Type) *Error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
@@ -66,14 +68,134 @@ func jsonError(err error) *Error {
 			Message: fmt.Sprintf("must be %s, not a JSON %s", describeType(typeErr.Type), typeErr.Value)}
 	case errors.As(err, &syntaxErr):
 		return &Error{Code: "invalid_json", Field: bodyField, Message: fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &Error{Code: "unknown_field", Field: field, Message: "is not a known field"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &Error{Code: "invalid_json", Field: bodyField, Message: "JSON ends early"}
-	default:
-		return &Error{Code: "invalid_json", Field: bodyField, Message: "request body is not valid JSON"}
 	}
+	if field, ok := unknownField(body, t); ok {
+		return &Error{Code: "unknown_field", Field: field, Message: "is not a known field"}
+	}
+	return &Error{Code: "invalid_json", Field: bodyField, Message: "request body is not valid JSON"}
+}
+
+// unknownField returns the first key of body's JSON value, in document order, that names no
+// field of the type t it decodes into: the key encoding/json refuses under
+// DisallowUnknownFields, which it reports in its error's text only. Keys match fields as the
+// decoder matches them: exactly, or else ignoring case.
+func unknownField(body []byte, t reflect.Type) (string, bool) {
+	key, found, _ := firstUnknown(json.NewDecoder(bytes.NewReader(body)), t)
+	return key, found
+}
+
+// firstUnknown reads one JSON value from dec, looking for a key that t has no field for; a nil t
+// accepts anything (a map's keys, an interface, a value of the wrong kind, a type that decodes
+// itself).
+func firstUnknown(dec *json.Decoder, t reflect.Type) (string, bool, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", false, err
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return "", false, nil
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)) {
+		t = nil
+	}
+	switch delim {
+	case '{':
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return "", false, err
+			}
+			key, _ := tok.(string)
+			var vt reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct:
+				ft, known := structField(t, key)
+				if !known {
+					return key, true, nil
+				}
+				vt = ft
+			case t.Kind() == reflect.Map:
+				vt = t.Elem()
+			}
+			if key, found, err := firstUnknown(dec, vt); found || err != nil {
+				return key, found, err
+			}
+		}
+	case '[':
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for dec.More() {
+			if key, found, err := firstUnknown(dec, et); found || err != nil {
+				return key, found, err
+			}
+		}
+	}
+	_, err = dec.Token() // the closing delimiter
+	return "", false, err
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// structField returns the type of t's field that key names, as encoding/json matches it: the
+// exact name first, else the first equal under case folding.
+func structField(t reflect.Type, key string) (reflect.Type, bool) {
+	var folded reflect.Type
+	for _, f := range jsonFields(t) {
+		if f.name == key {
+			return f.typ, true
+		}
+		if folded == nil && strings.EqualFold(f.name, key) {
+			folded = f.typ
+		}
+	}
+	return folded, folded != nil
+}
+
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFields lists the JSON names of t's fields, with an untagged embedded struct's fields
+// promoted as encoding/json promotes them.
+func jsonFields(t reflect.Type) []jsonField {
+	var out []jsonField
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := sf.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if sf.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			out = append(out, jsonFields(ft)...)
+			continue
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		out = append(out, jsonField{name: name, typ: sf.Type})
+	}
+	return out
 }
 
 // describeType names a Go type in JSON terms, never leaking Go type names.
