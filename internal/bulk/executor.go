@@ -29,11 +29,14 @@ type Change struct {
 }
 
 // ErrStateChanged means a device's stored state was not the one a Change starts from: someone
-// else (a duplicate delivery) moved it. The caller reloads and retries.
+// else (a duplicate delivery) moved it. The caller reloads and retries. Like the batch and run
+// lease signals it has no fault kind: it is handled where it arises, and one that reached a
+// caller would be answered and logged as the internal error it then is.
 var ErrStateChanged = errors.New("device state changed concurrently")
 
 // ErrBatchLeased means another invocation holds the batch (a duplicate delivery of its
-// message); Claim.HeldUntil says until when.
+// message); Claim.HeldUntil says until when. A signal without a fault kind, like
+// ErrStateChanged.
 var ErrBatchLeased = errors.New("batch is held by another invocation")
 
 // Claim is a batch lease taken by one invocation.

@@ -37,7 +37,7 @@ type Delivery struct {
 }
 
 // ErrBatchChanged means a batch changed since the watchdog read it: it made progress after all,
-// or another sweep acted on it first.
+// or another sweep acted on it first. A signal without a fault kind, like ErrStateChanged.
 var ErrBatchChanged = errors.New("batch changed since it was read")
 
 // WatchStore is what the watchdog needs of the job store: the executor's view of batches, to fail
