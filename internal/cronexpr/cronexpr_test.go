@@ -1,8 +1,10 @@
 package cronexpr_test
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/cronexpr"
 )
@@ -51,12 +53,8 @@ func TestEventBridge(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := cronexpr.EventBridge(c.in)
-			if err != nil {
-				t.Fatalf("EventBridge(%q): %v", c.in, err)
-			}
-			if got != c.want {
-				t.Errorf("EventBridge(%q) = %q, want %q", c.in, got, c.want)
-			}
+			require.NoError(t, err, "EventBridge(%q)", c.in)
+			assert.Equal(t, c.want, got, "EventBridge(%q)", c.in)
 		})
 	}
 }
@@ -90,15 +88,9 @@ func TestEventBridgeRejects(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := cronexpr.EventBridge(c.in)
-			if err == nil {
-				t.Fatalf("EventBridge(%q) = %q, want an error", c.in, got)
-			}
-			if !strings.Contains(err.Error(), c.wantErr) {
-				t.Errorf("EventBridge(%q) error %q does not mention %q", c.in, err, c.wantErr)
-			}
-			if cronexpr.Validate(c.in) == nil {
-				t.Errorf("Validate(%q) accepted what EventBridge rejected", c.in)
-			}
+			require.Error(t, err, "EventBridge(%q) = %q, want an error", c.in, got)
+			assert.ErrorContains(t, err, c.wantErr, "EventBridge(%q)", c.in)
+			assert.Error(t, cronexpr.Validate(c.in), "Validate(%q) accepted what EventBridge rejected", c.in)
 		})
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestContextAttributesReachEveryLine(t *testing.T) {
@@ -17,12 +20,8 @@ func TestContextAttributesReachEveryLine(t *testing.T) {
 	logger.DebugContext(ctx, "hidden")
 
 	var line map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-		t.Fatalf("want one JSON line, got %q: %v", buf.String(), err)
-	}
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &line), "want one JSON line, got %q", buf.String())
 	for k, want := range map[string]string{"msg": "device done", "request_id": "r1", "job_id": "j1", "device_id": "d1", "status": "succeeded"} {
-		if line[k] != want {
-			t.Errorf("%s = %v, want %s", k, line[k], want)
-		}
+		assert.Equal(t, want, line[k], "attribute %s", k)
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestEmitWritesEMF(t *testing.T) {
@@ -14,9 +17,7 @@ func TestEmitWritesEMF(t *testing.T) {
 	err := e.Emit(map[string]string{"Function": "executor"}, map[string]any{"job_id": "j1"},
 		Metric{Name: "DevicesSucceeded", Value: 3, Unit: Count},
 		Metric{Name: "OutputBytes", Value: 2048, Unit: Bytes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "Emit")
 	var doc struct {
 		AWS struct {
 			Timestamp         int64
@@ -31,29 +32,22 @@ func TestEmitWritesEMF(t *testing.T) {
 		DevicesSucceeded float64 `json:"DevicesSucceeded"`
 		OutputBytes      float64 `json:"OutputBytes"`
 	}
-	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &doc); err != nil {
-		t.Fatalf("line %q is not JSON: %v", buf.String(), err)
-	}
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &doc), "line %q is not JSON", buf.String())
 	cw := doc.AWS.CloudWatchMetrics
-	if doc.AWS.Timestamp != 1700000000000 || len(cw) != 1 || cw[0].Namespace != Namespace {
-		t.Fatalf("metadata = %+v", doc.AWS)
+	require.Equal(t, int64(1700000000000), doc.AWS.Timestamp, "_aws.Timestamp")
+	require.Len(t, cw, 1, "_aws.CloudWatchMetrics")
+	require.Equal(t, Namespace, cw[0].Namespace, "_aws.CloudWatchMetrics[0].Namespace")
+	assert.Equal(t, [][]string{{"Function"}}, cw[0].Dimensions, "dimensions")
+	if assert.Len(t, cw[0].Metrics, 2, "metrics") {
+		assert.Equal(t, "Bytes", cw[0].Metrics[1].Unit, "unit of the second metric")
 	}
-	if len(cw[0].Dimensions) != 1 || len(cw[0].Dimensions[0]) != 1 || cw[0].Dimensions[0][0] != "Function" {
-		t.Errorf("dimensions = %v", cw[0].Dimensions)
-	}
-	if len(cw[0].Metrics) != 2 || cw[0].Metrics[1].Unit != "Bytes" {
-		t.Errorf("metrics = %v", cw[0].Metrics)
-	}
-	if doc.Function != "executor" || doc.JobID != "j1" || doc.DevicesSucceeded != 3 || doc.OutputBytes != 2048 {
-		t.Errorf("values = %+v", doc)
-	}
-	if bytes.Count(buf.Bytes(), []byte("\n")) != 1 {
-		t.Errorf("want exactly one line, got %q", buf.String())
-	}
+	assert.Equal(t, "executor", doc.Function, "Function")
+	assert.Equal(t, "j1", doc.JobID, "job_id")
+	assert.Equal(t, float64(3), doc.DevicesSucceeded, "DevicesSucceeded")
+	assert.Equal(t, float64(2048), doc.OutputBytes, "OutputBytes")
+	assert.Equal(t, 1, bytes.Count(buf.Bytes(), []byte("\n")), "lines written: %q", buf.String())
 }
 
 func TestEmitWithoutMetricsFails(t *testing.T) {
-	if err := New(&bytes.Buffer{}).Emit(nil, nil); err == nil {
-		t.Fatal("Emit with no metric succeeded")
-	}
+	require.Error(t, New(&bytes.Buffer{}).Emit(nil, nil), "Emit with no metric")
 }

@@ -1,39 +1,31 @@
 package platform
 
 import (
-	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestKnownAndLookup(t *testing.T) {
 	want := []string{"arista_eos", "cisco_ios", "cisco_iosxe", "cisco_iosxr", "cisco_nxos", "generic", "juniper_junos", "linux"}
-	if got := Known(); !slices.Equal(got, want) {
-		t.Fatalf("Known() = %v, want %v", got, want)
-	}
+	require.Equal(t, want, Known(), "Known()")
 	for _, name := range want {
 		p, ok := Lookup(name)
-		if !ok || p.Name != name {
-			t.Fatalf("Lookup(%q) = %v, %v", name, p.Name, ok)
-		}
-		if p.Mode != ModeExec && p.Mode != ModeShell {
-			t.Errorf("%s: bad mode %q", name, p.Mode)
-		}
+		require.True(t, ok, "Lookup(%q) found nothing", name)
+		require.Equal(t, name, p.Name, "Name of Lookup(%q)", name)
+		assert.Contains(t, []Mode{ModeExec, ModeShell}, p.Mode, "mode of %s", name)
 	}
-	if _, ok := Lookup("cisco_catos"); ok {
-		t.Fatal("Lookup of an unknown platform succeeded")
-	}
-	if IsKnown("") {
-		t.Fatal("empty platform is known")
-	}
+	_, ok := Lookup("cisco_catos")
+	require.False(t, ok, "Lookup of an unknown platform succeeded")
+	require.False(t, IsKnown(""), "empty platform is known")
 }
 
 func TestLookupReturnsCopies(t *testing.T) {
 	p, _ := Lookup("cisco_iosxe")
 	p.PagingDisable[0] = "mutated"
 	q, _ := Lookup("cisco_iosxe")
-	if q.PagingDisable[0] == "mutated" {
-		t.Fatal("Lookup exposes the shared table")
-	}
+	require.NotEqual(t, "mutated", q.PagingDisable[0], "Lookup exposes the shared table")
 }
 
 func TestPrompts(t *testing.T) {
@@ -62,12 +54,8 @@ func TestPrompts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.platform+"/"+tt.line, func(t *testing.T) {
 			p, ok := Lookup(tt.platform)
-			if !ok {
-				t.Fatalf("no profile %s", tt.platform)
-			}
-			if got := p.Prompt.MatchString(tt.line); got != tt.want {
-				t.Errorf("prompt %q match %q = %v, want %v", p.Prompt, tt.line, got, tt.want)
-			}
+			require.True(t, ok, "no profile %s", tt.platform)
+			assert.Equal(t, tt.want, p.Prompt.MatchString(tt.line), "prompt %q matches %q", p.Prompt, tt.line)
 		})
 	}
 }
@@ -87,15 +75,9 @@ func TestMoreAndErrorMarkers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := Lookup(tt.platform)
-			if !p.More.MatchString(tt.more) {
-				t.Errorf("more %q does not match %q", p.More, tt.more)
-			}
-			if p.ErrorMarker(tt.errLine) == "" {
-				t.Errorf("no error marker in %q", tt.errLine)
-			}
-			if p.ErrorMarker("Cisco IOS XE Software, Version 17.9.4a") != "" {
-				t.Error("error marker in a normal line")
-			}
+			assert.Regexp(t, p.More, tt.more, "more prompt of %s", tt.platform)
+			assert.NotEmpty(t, p.ErrorMarker(tt.errLine), "error marker in %q", tt.errLine)
+			assert.Empty(t, p.ErrorMarker("Cisco IOS XE Software, Version 17.9.4a"), "error marker in a normal line")
 		})
 	}
 }

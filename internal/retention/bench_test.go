@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
@@ -97,18 +98,16 @@ func BenchmarkPurgeAge(b *testing.B) {
 	n := 200_000
 	if v := os.Getenv("NETAUTO_RETENTION_BENCH_RUNS"); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("NETAUTO_RETENTION_BENCH_RUNS=%q: want a number >= 1000", v)
-		}
+		n, err = strconv.Atoi(v)
+		require.NoError(b, err, "NETAUTO_RETENTION_BENCH_RUNS=%q: want a number >= 1000", v)
+		require.GreaterOrEqual(b, n, 1000, "NETAUTO_RETENTION_BENCH_RUNS=%q: want a number >= 1000", v)
 	}
 	const devices, days, maxDays = 1000, 100, 90
 	st := stacktest.New(b)
 	raw := stack.DynamoDBClient(st.Endpoints.DynamoDB)
 	runsTable, jobsTable := st.Names.Tables[resources.RunsTable], st.Names.Tables[resources.JobsTable]
 	runs, err := dynamo.NewRunStore(raw, runsTable, time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "new run store")
 	ctx := context.Background()
 	now := time.Now().UTC()
 	seedStart := time.Now()
@@ -117,9 +116,7 @@ func BenchmarkPurgeAge(b *testing.B) {
 			"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("JOB#bench-%03d", j)}, "sk": &types.AttributeValueMemberS{Value: "META"},
 			"status": &types.AttributeValueMemberS{Value: "completed"},
 		}})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err, "put job bench-%03d", j)
 	}
 	seed := make([]dynamo.SeedRun, 0, n)
 	output := []byte("Router uptime 42d")
@@ -141,17 +138,13 @@ func BenchmarkPurgeAge(b *testing.B) {
 		}
 		seed = append(seed, sr)
 	}
-	if err := runs.SeedRuns(ctx, seed, 8); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, runs.SeedRuns(ctx, seed, 8), "seed runs")
 	seedTime := time.Since(seedStart)
 	b.Logf("seeded %d runs (%d due) on 1,000 devices in %s (%.0f runs/s)", n, due, seedTime.Round(time.Millisecond), float64(n)/seedTime.Seconds())
 
 	db := &countingDB{API: raw}
 	store, err := dynamo.NewRetentionStore(db, runsTable, jobsTable)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "new retention store")
 	var rep retention.Report
 	var elapsed, first time.Duration
 	b.ResetTimer()
@@ -160,9 +153,7 @@ func BenchmarkPurgeAge(b *testing.B) {
 			Now: func() time.Time { return now }, Lookback: 30 * 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(io.Discard)}
 		start := time.Now()
 		r, err := p.Purge(ctx, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err, "purge")
 		elapsed += time.Since(start)
 		if i == 0 {
 			rep, first = r, time.Since(start)
@@ -171,9 +162,8 @@ func BenchmarkPurgeAge(b *testing.B) {
 	b.StopTimer()
 	a := rep.Age
 	deleted := db.deleted.Load() // items: run items and chunk items (an inline tail goes with its run item)
-	if a.RunsDeleted != int64(due) || !rep.Complete {
-		b.Fatalf("purge deleted %d runs (complete %v), want %d", a.RunsDeleted, rep.Complete, due)
-	}
+	require.Equal(b, int64(due), a.RunsDeleted, "runs the purge deleted")
+	require.True(b, rep.Complete, "purge Complete")
 	read := db.read.Load()
 	b.ReportMetric(float64(read)/float64(deleted), "items_read/item_deleted")
 	b.ReportMetric(float64(deleted)/first.Seconds(), "deleted_items/s")

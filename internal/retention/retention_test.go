@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -20,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
@@ -69,13 +70,9 @@ func newFixture(t *testing.T) *fixture {
 	st := stacktest.New(t)
 	db := stack.DynamoDBClient(st.Endpoints.DynamoDB)
 	runs, err := dynamo.NewRunStore(db, st.Names.Tables[resources.RunsTable], time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new run store")
 	store, err := dynamo.NewRetentionStore(db, st.Names.Tables[resources.RunsTable], st.Names.Tables[resources.JobsTable])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new retention store")
 	f := &fixture{t: t, st: st, db: db, runs: runs, store: store, now: time.Now().UTC(), seeded: map[string]seededRun{}}
 	for id, status := range map[string]string{jobLive: "running", jobDone: "completed"} {
 		_, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{
@@ -85,9 +82,7 @@ func newFixture(t *testing.T) *fixture {
 				"id": &types.AttributeValueMemberS{Value: id}, "status": &types.AttributeValueMemberS{Value: status},
 			},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "put job %s", id)
 	}
 	return f
 }
@@ -98,13 +93,9 @@ func (f *fixture) seedRun(id, device string, created time.Time, status run.Statu
 	f.t.Helper()
 	ctx := context.Background()
 	r, err := f.runs.Start(ctx, run.Run{ID: id, DeviceID: device, Command: "show version", JobID: job, RequestedBy: "seed", CreatedAt: created})
-	if err != nil {
-		f.t.Fatalf("start %s: %v", id, err)
-	}
+	require.NoError(f.t, err, "start run %s", id)
 	for i := 0; i < len(chunks)-1; i++ {
-		if err := f.runs.AppendChunk(ctx, r, i, bytes.Repeat([]byte{'x'}, chunks[i])); err != nil {
-			f.t.Fatalf("append %s: %v", id, err)
-		}
+		require.NoError(f.t, f.runs.AppendChunk(ctx, r, i, bytes.Repeat([]byte{'x'}, chunks[i])), "append chunk %d of run %s", i, id)
 	}
 	if status != run.Running {
 		r.Status = status
@@ -118,13 +109,9 @@ func (f *fixture) seedRun(id, device string, created time.Time, status run.Statu
 			r.Bytes += int64(c)
 		}
 		r.Chunks = len(chunks)
-		if err := f.runs.Finish(ctx, r, last); err != nil {
-			f.t.Fatalf("finish %s: %v", id, err)
-		}
+		require.NoError(f.t, f.runs.Finish(ctx, r, last), "finish run %s", id)
 	} else if len(chunks) > 0 {
-		if err := f.runs.AppendChunk(ctx, r, len(chunks)-1, bytes.Repeat([]byte{'z'}, chunks[len(chunks)-1])); err != nil {
-			f.t.Fatalf("append %s: %v", id, err)
-		}
+		require.NoError(f.t, f.runs.AppendChunk(ctx, r, len(chunks)-1, bytes.Repeat([]byte{'z'}, chunks[len(chunks)-1])), "append the last chunk of run %s", id)
 	}
 	r.Status = status
 	f.seeded[id] = seededRun{Run: r, chunks: chunks}
@@ -225,9 +212,7 @@ func (f *fixture) scan() tableState {
 	}
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
-		if err != nil {
-			f.t.Fatal(err)
-		}
+		require.NoError(f.t, err, "scan the runs table")
 		for _, it := range page.Items {
 			pk, sk := str(it, "pk"), str(it, "sk")
 			switch {
@@ -261,19 +246,16 @@ func (f *fixture) checkExact(gone map[string]bool) {
 	f.t.Helper()
 	s := f.scan()
 	for id, r := range f.seeded {
+		desc := fmt.Sprintf("run %s (device %s, created %s, %s, job %q)", id, r.DeviceID, r.CreatedAt.Format(time.RFC3339), r.Status, r.JobID)
 		if gone[id] {
-			if s.runs[id] || s.chunks[id] > 0 {
-				f.t.Errorf("run %s (created %s, %s, job %q) should be purged: meta %v, %d chunks left", id, r.CreatedAt.Format(time.RFC3339), r.Status, r.JobID, s.runs[id], s.chunks[id])
-			}
+			assert.False(f.t, s.runs[id], "%s should be purged: its run item is left", desc)
+			assert.Zero(f.t, s.chunks[id], "%s should be purged: chunks left", desc)
 			continue
 		}
-		if !s.runs[id] || s.chunks[id] != len(r.chunks) {
-			f.t.Errorf("run %s (created %s, %s, job %q) should be kept whole: meta %v, %d of %d chunks", id, r.CreatedAt.Format(time.RFC3339), r.Status, r.JobID, s.runs[id], s.chunks[id], len(r.chunks))
-		}
+		assert.True(f.t, s.runs[id], "%s should be kept: its run item is gone", desc)
+		assert.Equal(f.t, len(r.chunks), s.chunks[id], "%s should be kept whole: chunks", desc)
 	}
-	if !maps.Equal(s.counters, s.recount) {
-		f.t.Errorf("counters differ from a recount:\ncounters %v\nrecount  %v", s.counters, s.recount)
-	}
+	assert.Equal(f.t, s.recount, s.counters, "device byte counters against a recount")
 }
 
 // events returns the retention.purge log events and EMF lines of a type from logs.
@@ -284,9 +266,7 @@ func purgeEvents(t *testing.T, logs *bytes.Buffer, typ string) (logged, emf []ma
 	sc := bufio.NewScanner(bytes.NewReader(logs.Bytes()))
 	for sc.Scan() {
 		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
-		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line %q is not JSON", sc.Text())
 		if m["type"] != typ {
 			continue
 		}
@@ -303,14 +283,12 @@ func purgeEvents(t *testing.T, logs *bytes.Buffer, typ string) (logged, emf []ma
 func checkTelemetry(t *testing.T, logs *bytes.Buffer, s *retention.Stats) {
 	t.Helper()
 	logged, emf := purgeEvents(t, logs, s.Type)
-	if len(logged) != 1 || len(emf) != 1 {
-		t.Fatalf("%s: %d retention.purge log events and %d EMF lines, want 1 and 1", s.Type, len(logged), len(emf))
-	}
+	require.Len(t, logged, 1, "%s: retention.purge log events", s.Type)
+	require.Len(t, emf, 1, "%s: retention.purge EMF lines", s.Type)
 	for _, m := range []map[string]any{logged[0], emf[0]} {
 		for name, want := range map[string]int64{"runs_deleted": s.RunsDeleted, "chunks_deleted": s.ChunksDeleted, "bytes_freed": s.BytesFreed} {
-			if got, _ := m[name].(float64); int64(got) != want {
-				t.Errorf("%s telemetry %s = %v, want %d (%v)", s.Type, name, m[name], want, m)
-			}
+			got, _ := m[name].(float64)
+			assert.Equal(t, want, int64(got), "%s telemetry %s (%v)", s.Type, name, m)
 		}
 	}
 }
@@ -354,45 +332,40 @@ func TestPurgeByAge(t *testing.T) {
 	f.seedRun("edge-due", "dev-edge", cutoff.Add(-time.Second), run.Succeeded, "", 300)
 	f.seedRun("edge-kept", "dev-edge", cutoff.Add(time.Second), run.Succeeded, "", 200)
 	gone, skipped, firstSkip := f.dueByAge(30)
-	if !gone["edge-due"] || gone["edge-kept"] || len(gone) < 40 || skipped < 10 {
-		t.Fatalf("seed does not cover the cases: %d due, %d skipped", len(gone), skipped)
-	}
+	require.True(t, gone["edge-due"], "seed: edge-due is due")
+	require.False(t, gone["edge-kept"], "seed: edge-kept is not due")
+	require.GreaterOrEqual(t, len(gone), 40, "seed: runs due")
+	require.GreaterOrEqual(t, skipped, int64(10), "seed: runs skipped")
 	var logs bytes.Buffer
 	rep, err := f.purger(retention.Settings{MaxDays: 30}, &logs).Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "purge")
 	f.checkExact(gone)
 	runs, chunks, freed := sums(f, gone)
 	a := rep.Age
-	if a == nil || rep.Bytes != nil {
-		t.Fatalf("report %+v: want age stats only", rep)
-	}
-	if a.RunsDeleted != runs || a.ChunksDeleted != chunks || a.BytesFreed != freed || a.RunsSkipped != skipped {
-		t.Errorf("age stats %+v, want runs %d chunks %d bytes %d skipped %d", a, runs, chunks, freed, skipped)
-	}
-	if !rep.Complete || rep.Continuation != "" || !a.Complete {
-		t.Errorf("report not complete: %+v", rep)
-	}
-	if want := firstSkip.Add(-24 * time.Hour).Format(time.DateOnly); a.PurgedThrough != want {
-		t.Errorf("purged through %s, want %s (the day before the first day with a skipped run)", a.PurgedThrough, want)
-	}
+	require.NotNil(t, a, "age stats of report %+v", rep)
+	require.Nil(t, rep.Bytes, "byte stats of an age-only purge")
+	assert.Equal(t, runs, a.RunsDeleted, "RunsDeleted")
+	assert.Equal(t, chunks, a.ChunksDeleted, "ChunksDeleted")
+	assert.Equal(t, freed, a.BytesFreed, "BytesFreed")
+	assert.Equal(t, skipped, a.RunsSkipped, "RunsSkipped")
+	assert.True(t, rep.Complete, "report Complete")
+	assert.Empty(t, rep.Continuation, "report Continuation")
+	assert.True(t, a.Complete, "age stats Complete")
+	assert.Equal(t, firstSkip.Add(-24*time.Hour).Format(time.DateOnly), a.PurgedThrough,
+		"PurgedThrough: the day before the first day with a skipped run")
 	checkTelemetry(t, &logs, a)
 
 	// Stored and served.
 	last, err := f.store.LastReport(context.Background())
-	if err != nil || last.Age == nil || last.Age.RunsDeleted != runs {
-		t.Errorf("last report = %+v, %v", last, err)
+	if assert.NoError(t, err, "last report") && assert.NotNil(t, last.Age, "age stats of the last report") {
+		assert.Equal(t, runs, last.Age.RunsDeleted, "RunsDeleted of the last report")
 	}
 
 	// Again: nothing more is due, the skipped are skipped again, the counters stay exact.
 	rep2, err := f.purger(retention.Settings{MaxDays: 30}, &bytes.Buffer{}).Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep2.Age.RunsDeleted != 0 || rep2.Age.RunsSkipped != skipped {
-		t.Errorf("second purge %+v, want 0 deleted, %d skipped", rep2.Age, skipped)
-	}
+	require.NoError(t, err, "second purge")
+	assert.Zero(t, rep2.Age.RunsDeleted, "RunsDeleted of the second purge")
+	assert.Equal(t, skipped, rep2.Age.RunsSkipped, "RunsSkipped of the second purge")
 	f.checkExact(gone)
 }
 
@@ -435,51 +408,40 @@ func TestPurgeByBytes(t *testing.T) {
 	f.seedRun("busy-2", "dev-busy", f.now.Add(-time.Hour), run.Succeeded, jobLive, 1500)
 	const limit = 4000
 	gone, stillOver := f.dueByBytes(limit)
-	if len(gone) < 20 || stillOver < 1 {
-		t.Fatalf("seed does not cover the cases: %d due, %d still over", len(gone), stillOver)
-	}
+	require.GreaterOrEqual(t, len(gone), 20, "seed: runs due")
+	require.GreaterOrEqual(t, stillOver, 1, "seed: devices still over the cap")
 	var logs bytes.Buffer
 	rep, err := f.purger(retention.Settings{MaxBytes: limit}, &logs).Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "purge")
 	f.checkExact(gone)
 	runs, chunks, freed := sums(f, gone)
 	b := rep.Bytes
-	if b == nil || rep.Age != nil {
-		t.Fatalf("report %+v: want byte stats only", rep)
-	}
-	if b.RunsDeleted != runs || b.ChunksDeleted != chunks || b.BytesFreed != freed || b.DevicesStillOver != int64(stillOver) {
-		t.Errorf("byte stats %+v, want runs %d chunks %d bytes %d still over %d", b, runs, chunks, freed, stillOver)
-	}
+	require.NotNil(t, b, "byte stats of report %+v", rep)
+	require.Nil(t, rep.Age, "age stats of a bytes-only purge")
+	assert.Equal(t, runs, b.RunsDeleted, "RunsDeleted")
+	assert.Equal(t, chunks, b.ChunksDeleted, "ChunksDeleted")
+	assert.Equal(t, freed, b.BytesFreed, "BytesFreed")
+	assert.Equal(t, int64(stillOver), b.DevicesStillOver, "DevicesStillOver")
 	for dev, n := range f.scan().counters {
-		if n > limit && dev != "dev-busy" {
-			t.Errorf("device %s still holds %d bytes > %d", dev, n, limit)
+		if dev != "dev-busy" {
+			assert.LessOrEqual(t, n, int64(limit), "bytes device %s still holds", dev)
 		}
 	}
 	checkTelemetry(t, &logs, b)
 
 	// Devices now at or below the cap left the changed set: only the one still over is read.
 	rep2, err := f.purger(retention.Settings{MaxBytes: limit}, &bytes.Buffer{}).Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep2.Bytes.DevicesChecked != int64(stillOver) || rep2.Bytes.RunsDeleted != 0 {
-		t.Errorf("second purge checked %d devices and deleted %d runs, want %d and 0", rep2.Bytes.DevicesChecked, rep2.Bytes.RunsDeleted, stillOver)
-	}
+	require.NoError(t, err, "second purge")
+	assert.Equal(t, int64(stillOver), rep2.Bytes.DevicesChecked, "DevicesChecked of the second purge")
+	assert.Zero(t, rep2.Bytes.RunsDeleted, "RunsDeleted of the second purge")
 	// A new write puts a device back in the changed set.
 	f.seedRun("new-1", "dev-00", f.now, run.Succeeded, "", 5000)
 	rep3, err := f.purger(retention.Settings{MaxBytes: limit}, &bytes.Buffer{}).Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep3.Bytes.DevicesChecked != int64(stillOver)+1 || rep3.Bytes.RunsDeleted == 0 {
-		t.Errorf("after a write: checked %d devices, deleted %d runs", rep3.Bytes.DevicesChecked, rep3.Bytes.RunsDeleted)
-	}
+	require.NoError(t, err, "purge after a write")
+	assert.Equal(t, int64(stillOver)+1, rep3.Bytes.DevicesChecked, "DevicesChecked after a write to dev-00")
+	assert.NotZero(t, rep3.Bytes.RunsDeleted, "RunsDeleted after a write to dev-00")
 	s := f.scan()
-	if !maps.Equal(s.counters, s.recount) {
-		t.Errorf("counters %v differ from recount %v", s.counters, s.recount)
-	}
+	assert.Equal(t, s.recount, s.counters, "device byte counters against a recount")
 }
 
 func TestConcurrentPurgesKeepCountersExact(t *testing.T) {
@@ -500,9 +462,7 @@ func TestConcurrentPurgesKeepCountersExact(t *testing.T) {
 			p := f.purger(settings, &bytes.Buffer{})
 			p.Workers = 3
 			rep, err := p.Purge(context.Background(), "test")
-			if err != nil {
-				t.Error(err)
-			}
+			assert.NoError(t, err, "concurrent purge")
 			mu.Lock()
 			reports = append(reports, rep)
 			mu.Unlock()
@@ -517,9 +477,9 @@ func TestConcurrentPurgesKeepCountersExact(t *testing.T) {
 		freed += r.Age.BytesFreed
 	}
 	wr, wc, wb := sums(f, goneAge)
-	if runs != wr || chunks != wc || freed != wb {
-		t.Errorf("four purges together deleted %d runs, %d chunks, %d bytes; want each once: %d, %d, %d", runs, chunks, freed, wr, wc, wb)
-	}
+	assert.Equal(t, wr, runs, "runs the four purges deleted together: want each once")
+	assert.Equal(t, wc, chunks, "chunks the four purges deleted together: want each once")
+	assert.Equal(t, wb, freed, "bytes the four purges freed together: want each once")
 }
 
 func TestPurgeStopsAtDeadlineAndContinues(t *testing.T) {
@@ -539,22 +499,15 @@ func TestPurgeStopsAtDeadlineAndContinues(t *testing.T) {
 		return tick
 	}
 	rep, err := p.Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Complete || rep.Age.Complete || rep.Continuation != retention.ContinueNextInvocation {
-		t.Fatalf("a purge out of time reports %+v, want incomplete and continuing", rep)
-	}
-	if rep.Age.RunsDeleted >= int64(len(gone)) {
-		t.Fatalf("the bounded purge deleted all %d runs; the test needs it to stop early", rep.Age.RunsDeleted)
-	}
+	require.NoError(t, err, "bounded purge")
+	require.False(t, rep.Complete, "Complete of a purge out of time")
+	require.False(t, rep.Age.Complete, "age stats Complete of a purge out of time")
+	require.Equal(t, retention.ContinueNextInvocation, rep.Continuation, "Continuation of a purge out of time")
+	require.Less(t, rep.Age.RunsDeleted, int64(len(gone)), "the bounded purge deleted all runs; the test needs it to stop early")
 	rep2, err := f.purger(retention.Settings{MaxDays: 10}, &bytes.Buffer{}).Purge(context.Background(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep2.Complete || rep.Age.RunsDeleted+rep2.Age.RunsDeleted != int64(len(gone)) {
-		t.Errorf("continuation: %+v; together %d runs, want %d", rep2.Age, rep.Age.RunsDeleted+rep2.Age.RunsDeleted, len(gone))
-	}
+	require.NoError(t, err, "continuation purge")
+	assert.True(t, rep2.Complete, "Complete of the continuation: %+v", rep2.Age)
+	assert.Equal(t, int64(len(gone)), rep.Age.RunsDeleted+rep2.Age.RunsDeleted, "runs the two purges deleted together")
 	f.checkExact(gone)
 }
 
@@ -586,9 +539,7 @@ func TestTTLStreamConsumer(t *testing.T) {
 			TableName: aws.String(f.st.Names.Tables[resources.RunsTable]),
 			Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#ttl-1"}, "sk": &types.AttributeValueMemberS{Value: sk}},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "delete RUN#ttl-1 %s", sk)
 	}
 	// The run item carries the output's last piece (300 bytes) inline: its record counts it.
 	meta := streamRecord("1", "RUN#ttl-1", "META", "dev-a", 0, "dynamodb.amazonaws.com")
@@ -609,55 +560,40 @@ func TestTTLStreamConsumer(t *testing.T) {
 		RunMaxDays: 30, RetentionCron: "@daily"}
 	h, err := app.NewRetention(context.Background(), cfg, app.RetentionOptions{DB: f.db, Metrics: metrics.New(&bytes.Buffer{}),
 		Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new retention handler")
 	raw, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "encode the stream event")
 	// Delivered twice (a retried batch): subtracted once.
 	for i := range 2 {
 		out, err := h(context.Background(), raw)
-		if err != nil {
-			t.Fatalf("delivery %d: %v", i, err)
-		}
-		if resp, ok := out.(events.DynamoDBEventResponse); !ok || len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("delivery %d answered %#v", i, out)
-		}
+		require.NoError(t, err, "delivery %d", i)
+		require.IsType(t, events.DynamoDBEventResponse{}, out, "delivery %d", i)
+		require.Empty(t, out.(events.DynamoDBEventResponse).BatchItemFailures, "batch item failures of delivery %d", i)
 	}
 	s := f.scan()
-	if !maps.Equal(s.counters, s.recount) || s.counters["dev-a"] != 700 {
-		t.Errorf("after TTL: counters %v, recount %v; want dev-a 700", s.counters, s.recount)
-	}
+	assert.Equal(t, s.recount, s.counters, "device byte counters after TTL against a recount")
+	assert.Equal(t, int64(700), s.counters["dev-a"], "byte counter of dev-a after TTL")
 
 	// A chunk record without its size cannot be handled: that record fails, nothing after it runs.
 	bad := streamRecord("5", "RUN#ttl-9", "CHUNK#000000", "dev-a", 1, "dynamodb.amazonaws.com")
 	delete(bad.Change.OldImage, "size")
 	raw, _ = json.Marshal(events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{bad, streamRecord("6", "RUN#ttl-9", "CHUNK#000001", "dev-a", 7, "dynamodb.amazonaws.com")}})
 	out, err := h(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp := out.(events.DynamoDBEventResponse); len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "5" {
-		t.Errorf("bad record answered %#v, want failure of sequence 5", resp)
-	}
-	if n := f.scan().counters["dev-a"]; n != 700 {
-		t.Errorf("counter after a failed batch = %d, want 700", n)
-	}
+	require.NoError(t, err, "delivery of a bad record")
+	require.IsType(t, events.DynamoDBEventResponse{}, out, "delivery of a bad record")
+	assert.Equal(t, []events.DynamoDBBatchItemFailure{{ItemIdentifier: "5"}}, out.(events.DynamoDBEventResponse).BatchItemFailures,
+		"batch item failures: want the failure of sequence 5")
+	assert.Equal(t, int64(700), f.scan().counters["dev-a"], "byte counter of dev-a after a failed batch")
 
 	// The sample event decodes and is handled (its chunk is not in this table: the counter goes
 	// negative for that device, which is the point of feeding a TTL record).
 	sample, err := os.ReadFile("../../events/dynamodb-ttl-delete.json")
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err, "read the sample event")
+	out, err = h(context.Background(), sample)
+	if assert.NoError(t, err, "sample stream event") && assert.IsType(t, events.DynamoDBEventResponse{}, out, "sample stream event") {
+		assert.Empty(t, out.(events.DynamoDBEventResponse).BatchItemFailures, "batch item failures of the sample stream event")
 	}
-	if out, err := h(context.Background(), sample); err != nil || len(out.(events.DynamoDBEventResponse).BatchItemFailures) != 0 {
-		t.Errorf("sample stream event: %#v, %v", out, err)
-	}
-	if n := f.scan().counters["dev-core-01"]; n != -65536 {
-		t.Errorf("sample TTL record subtracted to %d, want -65536", n)
-	}
+	assert.Equal(t, int64(-65536), f.scan().counters["dev-core-01"], "byte counter of dev-core-01 after the sample TTL record")
 }
 
 func TestRetentionHandlerDispatch(t *testing.T) {
@@ -670,13 +606,9 @@ func TestRetentionHandlerDispatch(t *testing.T) {
 	var logs bytes.Buffer
 	h, err := app.NewRetention(context.Background(), cfg, app.RetentionOptions{DB: f.db, Metrics: metrics.New(lockedWriter(&logs)), Lookback: 60 * 24 * time.Hour,
 		Logger: slog.New(slog.NewJSONHandler(lockedWriter(&logs), nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new retention handler")
 	sched, err := os.ReadFile("../../events/schedule-retention.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "read the sample schedule event")
 	cases := []struct {
 		name    string
 		event   string
@@ -689,15 +621,17 @@ func TestRetentionHandlerDispatch(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := h(context.Background(), json.RawMessage(c.event))
-			if (err != nil) != c.wantErr {
-				t.Fatalf("handler(%s) = %v, %v", c.name, out, err)
-			}
 			if c.wantErr {
+				require.Error(t, err, "handler answered %v", out)
 				return
 			}
+			require.NoError(t, err, "handler")
 			rep, ok := out.(retention.Report)
-			if !ok || rep.Trigger != app.TriggerSchedule || rep.Age == nil || rep.Age.RunsDeleted != 1 || rep.Age.BytesFreed != 10 {
-				t.Errorf("scheduled purge returned %#v", out)
+			require.True(t, ok, "scheduled purge returned %#v, want a retention.Report", out)
+			assert.Equal(t, app.TriggerSchedule, rep.Trigger, "Trigger")
+			if assert.NotNil(t, rep.Age, "age stats") {
+				assert.Equal(t, int64(1), rep.Age.RunsDeleted, "RunsDeleted")
+				assert.Equal(t, int64(10), rep.Age.BytesFreed, "BytesFreed")
 			}
 		})
 	}

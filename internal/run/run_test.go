@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOutputDigest(t *testing.T) {
@@ -24,12 +27,8 @@ func TestOutputDigest(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := OutputDigest([]byte(tc.output))
-			if len(got) != 32 {
-				t.Fatalf("digest %q is not 32 hex digits", got)
-			}
-			if (got == base) != tc.same {
-				t.Errorf("digest of %q equal to base: %v, want %v", tc.output, got == base, tc.same)
-			}
+			require.Len(t, got, 32, "digest %q: want 32 hex digits", got)
+			assert.Equal(t, tc.same, got == base, "digest of %q equal to the base's", tc.output)
 		})
 	}
 }
@@ -62,21 +61,16 @@ func TestChunkWriterDigestMatchesWholeOutput(t *testing.T) {
 			w := NewChunkWriter(context.Background(), st, Run{ID: "r"})
 			for p := out; len(p) > 0; {
 				n := min(tc.split, len(p))
-				if _, err := w.Write(p[:n]); err != nil {
-					t.Fatal(err)
-				}
+				_, err := w.Write(p[:n])
+				require.NoError(t, err, "write %d bytes", n)
 				p = p[n:]
 			}
-			if got, want := w.Digest(), OutputDigest(out); got != want {
-				t.Errorf("streamed digest %s, want %s", got, want)
-			}
-			pending := w.Pending()
-			if got := append(bytes.Join(st.chunks, nil), pending...); !bytes.Equal(got, out) {
-				t.Errorf("chunks hold %d bytes, want the %d written", len(got), len(out))
-			}
+			assert.Equal(t, OutputDigest(out), w.Digest(), "streamed digest")
+			got := append(bytes.Join(st.chunks, nil), w.Pending()...)
+			assert.True(t, bytes.Equal(got, out), "chunks hold %d bytes, want the %d written", len(got), len(out))
 		})
 	}
-	if d := NewChunkWriter(context.Background(), &nopStore{}, Run{}).Digest(); d != "" {
-		t.Errorf("digest of no output %q, want empty", d)
-	}
+	t.Run("no output", func(t *testing.T) {
+		assert.Empty(t, NewChunkWriter(context.Background(), &nopStore{}, Run{}).Digest(), "digest of no output")
+	})
 }

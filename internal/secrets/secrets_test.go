@@ -3,7 +3,6 @@ package secrets
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -147,9 +146,7 @@ func newSMStore(t *testing.T, prefix string) (*SecretsManagerStore, *fakeSecrets
 func newFileStore(t *testing.T) *FileStore {
 	t.Helper()
 	s, err := NewFileStore(t.TempDir() + "/secrets")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new file store")
 	return s
 }
 
@@ -166,38 +163,25 @@ func TestStores(t *testing.T) {
 			ctx := context.Background()
 			s := st.store(t)
 			secret := device.Credential{Password: "hunter2-very-secret", Passphrase: "pp"}
-			if _, err := s.Get(ctx, "devices/r1"); !errors.Is(err, device.ErrNotFound) {
-				t.Fatalf("Get of a missing secret = %v, want ErrNotFound", err)
-			}
-			if err := s.Put(ctx, "devices/r1", secret); err != nil {
-				t.Fatal(err)
-			}
+			_, err := s.Get(ctx, "devices/r1")
+			require.ErrorIs(t, err, device.ErrNotFound, "Get of a missing secret")
+			require.NoError(t, s.Put(ctx, "devices/r1", secret), "Put")
 			got, err := s.Get(ctx, "devices/r1")
-			if err != nil || got != secret {
-				t.Fatalf("Get = %v, %v; want the stored credential", got.Password == secret.Password, err)
-			}
+			require.NoError(t, err, "Get")
+			// Compared without printing: a failure must not show the secret.
+			require.True(t, got == secret, "Get returned another credential than the one stored")
 			secret.Password = "rotated-secret"
-			if err := s.Put(ctx, "devices/r1", secret); err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := s.Get(ctx, "devices/r1"); got.Password != "rotated-secret" {
-				t.Fatal("Put did not replace the secret")
-			}
-			if err := s.Delete(ctx, "devices/r1"); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Delete(ctx, "devices/r1"); err != nil {
-				t.Fatalf("second Delete = %v, want nil", err)
-			}
-			if _, err := s.Get(ctx, "devices/r1"); !errors.Is(err, device.ErrNotFound) {
-				t.Fatalf("Get after Delete = %v, want ErrNotFound", err)
-			}
+			require.NoError(t, s.Put(ctx, "devices/r1", secret), "Put of a new value")
+			got, _ = s.Get(ctx, "devices/r1")
+			require.Equal(t, "rotated-secret", got.Password, "Put did not replace the secret")
+			require.NoError(t, s.Delete(ctx, "devices/r1"), "Delete")
+			require.NoError(t, s.Delete(ctx, "devices/r1"), "second Delete")
+			_, err = s.Get(ctx, "devices/r1")
+			require.ErrorIs(t, err, device.ErrNotFound, "Get after Delete")
 			for _, bad := range []string{"../etc/passwd", "", "a//b", "devices/ r1"} {
 				err := s.Put(ctx, bad, secret)
-				if err == nil {
-					t.Errorf("Put(%q) accepted a bad name", bad)
-				} else if strings.Contains(err.Error(), secret.Password) {
-					t.Errorf("error leaks the secret: %v", err)
+				if assert.Error(t, err, "Put(%q) accepted a bad name", bad) {
+					assert.NotContains(t, err.Error(), secret.Password, "error of Put(%q) leaks the secret", bad)
 				}
 			}
 		})
@@ -207,11 +191,11 @@ func TestStores(t *testing.T) {
 func TestSecretsManagerUsesPrefixAndCreatesOnce(t *testing.T) {
 	s, fake := newSMStore(t, "netauto/netauto-dev/")
 	ctx := context.Background()
-	require.NoError(t, s.Put(ctx, "profiles/lab", device.Credential{Password: "x"}))
-	require.NoError(t, s.Put(ctx, "profiles/lab", device.Credential{Password: "y"}))
+	require.NoError(t, s.Put(ctx, "profiles/lab", device.Credential{Password: "x"}), "first Put")
+	require.NoError(t, s.Put(ctx, "profiles/lab", device.Credential{Password: "y"}), "second Put")
 	assert.Contains(t, fake.secrets, "netauto/netauto-dev/profiles/lab", "secrets are named under the stack's prefix")
-	assert.Len(t, fake.secrets, 1)
-	assert.Equal(t, "PutSecretValue,CreateSecret,PutSecretValue", strings.Join(fake.calls, ","))
+	assert.Len(t, fake.secrets, 1, "secrets")
+	assert.Equal(t, "PutSecretValue,CreateSecret,PutSecretValue", strings.Join(fake.calls, ","), "Secrets Manager calls")
 }
 
 // TestSecretsManagerDeletion covers deletion with a recovery window: a deleted secret reads as
@@ -304,18 +288,11 @@ func TestNewSecretsManagerStorePrefix(t *testing.T) {
 
 func TestFileStorePermissions(t *testing.T) {
 	s := newFileStore(t)
-	if err := s.Put(context.Background(), "devices/r1", device.Credential{Password: "p"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Put(context.Background(), "devices/r1", device.Credential{Password: "p"}), "Put")
 	fi, err := os.Stat(s.path("devices/r1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("secret file mode %v, want 0600", fi.Mode().Perm())
-	}
-	di, _ := os.Stat(s.dir)
-	if di.Mode().Perm() != 0o700 {
-		t.Errorf("secret folder mode %v, want 0700", di.Mode().Perm())
-	}
+	require.NoError(t, err, "stat the secret file")
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "secret file mode")
+	di, err := os.Stat(s.dir)
+	require.NoError(t, err, "stat the secret folder")
+	assert.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "secret folder mode")
 }
