@@ -128,7 +128,7 @@ func TestStopWindsInvocationsDown(t *testing.T) {
 			select {
 			case <-started:
 			case <-time.After(10 * time.Second):
-				t.Fatal("the handler was never invoked")
+				require.FailNow(t, "the handler was never invoked")
 			}
 			cancel()
 			close(stopped)
@@ -136,7 +136,7 @@ func TestStopWindsInvocationsDown(t *testing.T) {
 			case err := <-done:
 				require.NoError(t, err)
 			case <-time.After(timeout / 2):
-				t.Fatal("Run did not return after its context ended")
+				require.FailNow(t, "Run did not return after its context ended")
 			}
 			if tc.wantDeleted {
 				require.NoError(t, handled)

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/internal/app"
@@ -21,9 +23,7 @@ import (
 func newSigner(t *testing.T) *auth.Signer {
 	t.Helper()
 	s, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "signer")
 	return s
 }
 
@@ -34,19 +34,13 @@ func TestGatewayServesTheAPIHandlerAndTheUI(t *testing.T) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: fmt.Sprintf("path=%s identity=%v role=%s", ev.RawPath, ok, id.Role)}, nil
 	})
 	web := t.TempDir()
-	if err := writeFile(web+"/index.html", "<h1>NetAuto</h1>"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeFile(web+"/index.html", "<h1>NetAuto</h1>"), "write index.html")
 	gw, err := gateway.New(gateway.Options{API: handler, WebDir: web, Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new gateway")
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	token, err := signer.Issue(auth.TokenSpec{Subject: "u1", Groups: []string{"operator"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "issue token")
 
 	tests := []struct {
 		name       string
@@ -72,19 +66,14 @@ func TestGatewayServesTheAPIHandlerAndTheUI(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
 			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "%s %s", tc.method, tc.path)
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.wantStatus {
-				t.Errorf("status %d, want %d (%s)", resp.StatusCode, tc.wantStatus, body)
-			}
-			if !strings.Contains(string(body), tc.wantBody) {
-				t.Errorf("body %s does not contain %s", body, tc.wantBody)
-			}
-			if tc.token != "" && strings.Contains(string(body), tc.token) {
-				t.Errorf("response echoes the token")
+			assert.Equal(t, tc.wantStatus, resp.StatusCode, "status of %s %s (%s)", tc.method, tc.path, body)
+			assert.Contains(t, string(body), tc.wantBody, "body of %s %s", tc.method, tc.path)
+			if tc.token != "" {
+				// Checked without printing the body: a failure must not show the token.
+				assert.False(t, strings.Contains(string(body), tc.token), "response echoes the token")
 			}
 		})
 	}
@@ -97,9 +86,7 @@ func TestGatewayBuildsPayloadV2Events(t *testing.T) {
 		got = ev
 		return events.APIGatewayV2HTTPResponse{StatusCode: 201, Headers: map[string]string{"X-Test": "yes"}, Body: "e30=", IsBase64Encoded: true}, nil
 	}, Verifier: auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "new gateway")
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	req, _ := http.NewRequest("POST", srv.URL+"/v1/devices/r%2F1?tag=a&tag=b", strings.NewReader(`{"x":1}`))
@@ -107,14 +94,12 @@ func TestGatewayBuildsPayloadV2Events(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.AddCookie(&http.Cookie{Name: "c", Value: "1"})
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "POST /v1/devices/r%2F1")
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 201 || resp.Header.Get("X-Test") != "yes" || string(body) != "{}" {
-		t.Errorf("response %d %v %q: want 201, X-Test, decoded body {}", resp.StatusCode, resp.Header, body)
-	}
+	assert.Equal(t, 201, resp.StatusCode, "status")
+	assert.Equal(t, "yes", resp.Header.Get("X-Test"), "X-Test header")
+	assert.Equal(t, "{}", string(body), "decoded body")
 	checks := []struct{ name, got, want string }{
 		{"version", got.Version, "2.0"},
 		{"method", got.RequestContext.HTTP.Method, "POST"},
@@ -128,13 +113,10 @@ func TestGatewayBuildsPayloadV2Events(t *testing.T) {
 		{"stage", got.RequestContext.Stage, "$default"},
 	}
 	for _, c := range checks {
-		if c.got != c.want {
-			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
-		}
+		assert.Equal(t, c.want, c.got, c.name)
 	}
-	if _, err := json.Marshal(got); err != nil {
-		t.Errorf("event does not encode: %v", err)
-	}
+	_, err = json.Marshal(got)
+	assert.NoError(t, err, "event does not encode")
 }
 
 func writeFile(path, content string) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/internal/app"
@@ -24,15 +25,11 @@ func TestConfigAndDevSignIn(t *testing.T) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: id.Name() + " " + string(id.Role)}, nil
 	})
 	web := t.TempDir()
-	if err := writeFile(web+"/index.html", "<h1>NetAuto</h1>"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeFile(web+"/index.html", "<h1>NetAuto</h1>"), "write index.html")
 	newServer := func(t *testing.T, devSignIn *auth.Signer) *httptest.Server {
 		t.Helper()
 		gw, err := gateway.New(gateway.Options{API: handler, WebDir: web, Verifier: verifier, DevSignIn: devSignIn})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "new gateway")
 		srv := httptest.NewServer(gw)
 		t.Cleanup(srv.Close)
 		return srv
@@ -50,17 +47,13 @@ func TestConfigAndDevSignIn(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				srv := newServer(t, tc.signIn)
 				resp, err := http.Get(srv.URL + "/config.json")
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err, "GET /config.json")
 				defer resp.Body.Close()
 				var cfg gateway.UIConfig
-				if err := json.NewDecoder(resp.Body).Decode(&cfg); err != nil {
-					t.Fatal(err)
-				}
-				if resp.StatusCode != 200 || cfg.Auth.Mode != tc.wantMode || cfg.APIURL != "" {
-					t.Fatalf("status %d, config %+v; want mode %s and the page's own origin as API", resp.StatusCode, cfg, tc.wantMode)
-				}
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&cfg), "decode /config.json")
+				require.Equal(t, 200, resp.StatusCode, "status of /config.json")
+				require.Equal(t, tc.wantMode, cfg.Auth.Mode, "auth.mode")
+				require.Empty(t, cfg.APIURL, "api_url: want the page's own origin as API")
 			})
 		}
 	})
@@ -84,9 +77,7 @@ func TestConfigAndDevSignIn(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				resp, err := http.Post(srv.URL+"/dev/token", "application/json", strings.NewReader(tc.body))
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err, "POST /dev/token")
 				defer resp.Body.Close()
 				var out struct {
 					Token string `json:"token"`
@@ -94,26 +85,20 @@ func TestConfigAndDevSignIn(t *testing.T) {
 						Field string `json:"field"`
 					} `json:"error"`
 				}
-				if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-					t.Fatal(err)
-				}
-				if resp.StatusCode != tc.wantStatus || out.Error.Field != tc.wantField {
-					t.Fatalf("status %d field %q; want %d %q", resp.StatusCode, out.Error.Field, tc.wantStatus, tc.wantField)
-				}
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&out), "decode the /dev/token answer")
+				require.Equal(t, tc.wantStatus, resp.StatusCode, "status of POST /dev/token")
+				require.Equal(t, tc.wantField, out.Error.Field, "error.field")
 				if tc.wantAPI == "" {
 					return
 				}
 				req, _ := http.NewRequest("GET", srv.URL+"/v1/devices", nil)
 				req.Header.Set("Authorization", "Bearer "+out.Token)
 				api, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err, "GET /v1/devices with the dev token")
 				defer api.Body.Close()
 				b, _ := io.ReadAll(api.Body)
-				if api.StatusCode != 200 || string(b) != tc.wantAPI {
-					t.Fatalf("API with the dev token: %d %q; want 200 %q", api.StatusCode, b, tc.wantAPI)
-				}
+				require.Equal(t, 200, api.StatusCode, "status of the API with the dev token (%q)", b)
+				require.Equal(t, tc.wantAPI, string(b), "the API's view of the dev token's identity")
 			})
 		}
 	})
@@ -121,12 +106,8 @@ func TestConfigAndDevSignIn(t *testing.T) {
 	t.Run("no dev sign-in unless enabled", func(t *testing.T) {
 		srv := newServer(t, nil)
 		resp, err := http.Post(srv.URL+"/dev/token", "application/json", strings.NewReader(`{"email":"a@example.com","role":"admin"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "POST /dev/token")
 		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			t.Fatal("POST /dev/token issued a token although dev sign-in is off")
-		}
+		require.NotEqual(t, 200, resp.StatusCode, "POST /dev/token issued a token although dev sign-in is off")
 	})
 }

@@ -119,7 +119,7 @@ func startLocaldev(t *testing.T, stateDir string, args ...string) *instance {
 		require.True(t, ok, "localdev exited before it was ready:\n%s", tail(in.logPath, 40))
 		in.url = u
 	case <-time.After(3 * time.Minute):
-		t.Fatal("localdev not ready within 3 minutes")
+		require.FailNow(t, "localdev not ready within 3 minutes", tail(in.logPath, 40))
 	}
 
 	resp, err := http.Get(in.url + "/v1/health")
@@ -161,7 +161,7 @@ func (in *instance) stop(t *testing.T, sig syscall.Signal) error {
 	case err := <-in.done:
 		return err
 	case <-time.After(90 * time.Second):
-		t.Fatalf("localdev did not exit within 90 s of %v", sig)
+		require.FailNow(t, "localdev did not exit in time", "within 90 s of %v", sig)
 		return nil
 	}
 }
@@ -189,7 +189,7 @@ func waitClosed(t *testing.T, addr string) {
 		c.Close()
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s still accepts connections", addr)
+			require.FailNow(t, "still accepts connections", addr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

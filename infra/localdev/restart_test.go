@@ -99,7 +99,7 @@ func (c *client) waitJob(id string, limit time.Duration, cond func(job) bool) jo
 			return j
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("job %s: condition not met within %s; last %+v", id, limit, j)
+			require.FailNow(c.t, "job condition not met in time", "job %s: not met within %s; last %+v", id, limit, j)
 		}
 		<-tick.C
 	}

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/config"
 )
@@ -32,9 +34,7 @@ const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("locate test file")
-	}
+	require.True(t, ok, "locate test file")
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
@@ -42,15 +42,12 @@ func repoRoot(t *testing.T) string {
 func goTool(t *testing.T, ctx context.Context, env []string, args ...string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("find the go command: %v", err)
-	}
+	require.NoError(t, err, "find the go command")
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), out)
 }
 
 // installRIE returns the emulator binary in .cache/bin, installing it there when missing.
@@ -78,9 +75,7 @@ func buildBootstrap(t *testing.T, ctx context.Context, dir string, fn config.Fun
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
+	require.NoError(t, err, "find a free port")
 	defer l.Close()
 	return l.Addr().String()
 }
@@ -130,9 +125,7 @@ func startRIE(t *testing.T, rie, bootstrap string, env map[string]string) *emula
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", rie, err)
-	}
+	require.NoError(t, cmd.Start(), "start %s", rie)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -149,12 +142,12 @@ func startRIE(t *testing.T, rie, bootstrap string, env map[string]string) *emula
 			return &emulator{addr: invokeAddr, output: out}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("emulator did not listen on %s within 20s: %v\noutput:\n%s", invokeAddr, err, out)
+			require.FailNow(t, "emulator did not listen within 20s", "%s: %v\noutput:\n%s", invokeAddr, err, out)
 		}
 		select {
 		case err := <-exited:
 			exited <- err
-			t.Fatalf("emulator exited before listening: %v\noutput:\n%s", err, out)
+			require.FailNow(t, "emulator exited before listening", "%v\noutput:\n%s", err, out)
 		case <-time.After(wait):
 		}
 	}
@@ -164,26 +157,16 @@ func startRIE(t *testing.T, rie, bootstrap string, env map[string]string) *emula
 func (e *emulator) invoke(t *testing.T, ctx context.Context, eventFile string) []byte {
 	t.Helper()
 	event, err := os.ReadFile(eventFile)
-	if err != nil {
-		t.Fatalf("read event: %v", err)
-	}
+	require.NoError(t, err, "read event %s", eventFile)
 	url := "http://" + e.addr + "/2015-03-31/functions/function/invocations"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "invoke request")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("invoke: %v\noutput:\n%s", err, e.output)
-	}
+	require.NoError(t, err, "invoke with %s\noutput:\n%s", eventFile, e.output)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read invoke response: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("invoke answered %s: %s\noutput:\n%s", resp.Status, body, e.output)
-	}
+	require.NoError(t, err, "read invoke response")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "invoke answered %s\noutput:\n%s", body, e.output)
 	return body
 }
 
@@ -223,21 +206,13 @@ func TestRIESmoke(t *testing.T) {
 		var resp events.APIGatewayV2HTTPResponse
 		dec := json.NewDecoder(bytes.NewReader(payload))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&resp); err != nil {
-			t.Fatalf("response is no API Gateway v2 response: %v\n%s", err, payload)
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("statusCode %d, want 200: %s", resp.StatusCode, payload)
-		}
+		require.NoError(t, dec.Decode(&resp), "response is no API Gateway v2 response:\n%s", payload)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "statusCode: %s", payload)
 		var health struct {
 			Status string `json:"status"`
 		}
-		if err := json.Unmarshal([]byte(resp.Body), &health); err != nil {
-			t.Fatalf("body is not JSON: %v\n%s", err, resp.Body)
-		}
-		if health.Status != "ok" {
-			t.Errorf("status %q, want ok; body %s", health.Status, resp.Body)
-		}
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &health), "body is not JSON:\n%s", resp.Body)
+		assert.Equal(t, "ok", health.Status, "status in the body %s", resp.Body)
 	})
 
 	t.Run("ws refuses the sample's unsigned token", func(t *testing.T) {
@@ -248,11 +223,7 @@ func TestRIESmoke(t *testing.T) {
 		var resp events.APIGatewayProxyResponse
 		dec := json.NewDecoder(bytes.NewReader(payload))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&resp); err != nil {
-			t.Fatalf("response is no API Gateway proxy response: %v\n%s", err, payload)
-		}
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("statusCode %d, want 401 (payload %s)", resp.StatusCode, payload)
-		}
+		require.NoError(t, dec.Decode(&resp), "response is no API Gateway proxy response:\n%s", payload)
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "statusCode (payload %s)", payload)
 	})
 }

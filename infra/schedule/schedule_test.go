@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The local schedule and the EventBridge translation must mean the same times: a table of specs
@@ -31,13 +34,10 @@ func TestParseMatchesEventBridgeMeaning(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := Parse(c.spec, from, len(c.want))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "Parse(%q)", c.spec)
+			require.Len(t, got, len(c.want), "runs of %q", c.spec)
 			for i := range c.want {
-				if !got[i].Equal(c.want[i]) {
-					t.Errorf("run %d of %q at %s, want %s", i, c.spec, got[i], c.want[i])
-				}
+				assert.True(t, got[i].Equal(c.want[i]), "run %d of %q at %s, want %s", i, c.spec, got[i], c.want[i])
 			}
 		})
 	}
@@ -45,11 +45,21 @@ func TestParseMatchesEventBridgeMeaning(t *testing.T) {
 
 func TestStartRejectsWhatDeployRejects(t *testing.T) {
 	t.Parallel()
-	for _, spec := range []string{"0 0 1 * 1", "@every 10s", "61 * * * *", "0 4 * * 7", ""} {
-		if s, err := Start(context.Background(), spec, func(context.Context) {}, nil); err == nil {
-			s.Stop()
-			t.Errorf("Start(%q) accepted a schedule EventBridge cannot run", spec)
-		}
+	tests := []struct{ name, spec string }{
+		{"both days restricted", "0 0 1 * 1"},
+		{"seconds", "@every 10s"},
+		{"minute out of range", "61 * * * *"},
+		{"day-of-week 7", "0 4 * * 7"},
+		{"empty", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Start(context.Background(), tt.spec, func(context.Context) {}, nil)
+			if err == nil {
+				s.Stop()
+			}
+			assert.Error(t, err, "Start(%q) accepted a schedule EventBridge cannot run", tt.spec)
+		})
 	}
 }
 
@@ -59,16 +69,14 @@ func TestStartRunsAndStops(t *testing.T) {
 	defer cancel()
 	ran := make(chan struct{}, 1)
 	s, err := Start(ctx, "@every 1m", func(context.Context) { ran <- struct{}{} }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if next := s.Next(); next.IsZero() || time.Until(next) > time.Minute+time.Second {
-		t.Errorf("next run %s", next)
-	}
+	require.NoError(t, err, "Start")
+	next := s.Next()
+	assert.False(t, next.IsZero(), "next run is zero")
+	assert.LessOrEqual(t, time.Until(next), time.Minute+time.Second, "time to the next run %s", next)
 	s.Stop() // returns once stopped; the job never ran in this short life
 	select {
 	case <-ran:
-		t.Error("job ran before its first tick")
+		assert.Fail(t, "job ran before its first tick")
 	default:
 	}
 }

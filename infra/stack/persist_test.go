@@ -35,7 +35,7 @@ func tableWithIndexes(tb testing.TB) resources.Table {
 			return t
 		}
 	}
-	tb.Fatal("no table definition has an index")
+	require.FailNow(tb, "no table definition has an index")
 	return resources.Table{}
 }
 

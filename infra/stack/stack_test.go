@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
@@ -28,30 +30,21 @@ func TestProvisionCreatesTablesFromDefinitions(t *testing.T) {
 		t.Run(def.LogicalID, func(t *testing.T) {
 			name := env.Names.Tables[def.LogicalID]
 			out, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-			if err != nil {
-				t.Fatalf("describe %s: %v", name, err)
-			}
+			require.NoError(t, err, "describe table %s", name)
 			keys := map[string]string{}
 			for _, k := range out.Table.KeySchema {
 				keys[string(k.KeyType)] = aws.ToString(k.AttributeName)
 			}
-			if keys["HASH"] != def.PartitionKey.Name || keys["RANGE"] != def.SortKey.Name {
-				t.Errorf("key schema %v, want hash %s range %s", keys, def.PartitionKey.Name, def.SortKey.Name)
-			}
+			assert.Equal(t, def.PartitionKey.Name, keys["HASH"], "HASH key of %s", name)
+			assert.Equal(t, def.SortKey.Name, keys["RANGE"], "RANGE key of %s", name)
 			var idx []string
 			for _, g := range out.Table.GlobalSecondaryIndexes {
 				idx = append(idx, aws.ToString(g.IndexName))
 			}
-			if len(idx) != len(def.Indexes) {
-				t.Errorf("indexes %v, want %d", idx, len(def.Indexes))
-			}
+			assert.Len(t, idx, len(def.Indexes), "indexes of %s", name)
 			ttl, err := ddb.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
-			if err != nil {
-				t.Fatalf("describe TTL: %v", err)
-			}
-			if got := aws.ToString(ttl.TimeToLiveDescription.AttributeName); got != def.TTLAttribute {
-				t.Errorf("TTL attribute %q, want %q", got, def.TTLAttribute)
-			}
+			require.NoError(t, err, "describe TTL of %s", name)
+			assert.Equal(t, def.TTLAttribute, aws.ToString(ttl.TimeToLiveDescription.AttributeName), "TTL attribute of %s", name)
 		})
 	}
 }
@@ -69,55 +62,34 @@ func TestBulkQueueRedrivesToDLQAfterMaxReceives(t *testing.T) {
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(bulk), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
 	})
-	if err != nil {
-		t.Fatalf("get attributes: %v", err)
-	}
-	if got := attrs.Attributes["VisibilityTimeout"]; got != strconv.Itoa(def.VisibilityTimeoutSeconds) {
-		t.Errorf("VisibilityTimeout = %s, want %d", got, def.VisibilityTimeoutSeconds)
-	}
+	require.NoError(t, err, "get attributes of the bulk queue")
+	assert.Equal(t, strconv.Itoa(def.VisibilityTimeoutSeconds), attrs.Attributes["VisibilityTimeout"], "VisibilityTimeout")
 	var policy struct {
 		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
 		MaxReceiveCount     any    `json:"maxReceiveCount"`
 	}
-	if err := json.Unmarshal([]byte(attrs.Attributes["RedrivePolicy"]), &policy); err != nil {
-		t.Fatalf("redrive policy %q: %v", attrs.Attributes["RedrivePolicy"], err)
-	}
-	if policy.DeadLetterTargetArn != env.Names.QueueARNs[resources.BulkDLQ] {
-		t.Errorf("redrive target %s, want %s", policy.DeadLetterTargetArn, env.Names.QueueARNs[resources.BulkDLQ])
-	}
+	require.NoError(t, json.Unmarshal([]byte(attrs.Attributes["RedrivePolicy"]), &policy), "redrive policy %q", attrs.Attributes["RedrivePolicy"])
+	assert.Equal(t, env.Names.QueueARNs[resources.BulkDLQ], policy.DeadLetterTargetArn, "redrive target")
 
-	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(bulk), MessageBody: aws.String(`{"batch":1}`)}); err != nil {
-		t.Fatalf("send: %v", err)
-	}
+	_, err = client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(bulk), MessageBody: aws.String(`{"batch":1}`)})
+	require.NoError(t, err, "send")
 	// Receive without deleting, making the message visible again at once, until SQS moves it.
 	for i := 1; i <= def.MaxReceiveCount; i++ {
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(bulk), WaitTimeSeconds: 1,
 		})
-		if err != nil {
-			t.Fatalf("receive %d: %v", i, err)
-		}
-		if len(out.Messages) != 1 {
-			t.Fatalf("receive %d: got %d messages, want 1", i, len(out.Messages))
-		}
-		if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		require.NoError(t, err, "receive %d", i)
+		require.Len(t, out.Messages, 1, "messages of receive %d", i)
+		_, err = client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 			QueueUrl: aws.String(bulk), ReceiptHandle: out.Messages[0].ReceiptHandle, VisibilityTimeout: 0,
-		}); err != nil {
-			t.Fatalf("release %d: %v", i, err)
-		}
+		})
+		require.NoError(t, err, "release %d", i)
 	}
 	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(bulk), WaitTimeSeconds: 0})
-	if err != nil {
-		t.Fatalf("receive after max: %v", err)
-	}
-	if len(out.Messages) != 0 {
-		t.Fatalf("message still on the bulk queue after %d receives", def.MaxReceiveCount)
-	}
+	require.NoError(t, err, "receive after max")
+	require.Empty(t, out.Messages, "messages still on the bulk queue after %d receives", def.MaxReceiveCount)
 	dead, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlq), WaitTimeSeconds: 2})
-	if err != nil {
-		t.Fatalf("receive DLQ: %v", err)
-	}
-	if len(dead.Messages) != 1 || aws.ToString(dead.Messages[0].Body) != `{"batch":1}` {
-		t.Fatalf("DLQ holds %v, want the bulk message", dead.Messages)
-	}
+	require.NoError(t, err, "receive DLQ")
+	require.Len(t, dead.Messages, 1, "messages on the DLQ")
+	require.Equal(t, `{"batch":1}`, aws.ToString(dead.Messages[0].Body), "body of the message on the DLQ")
 }

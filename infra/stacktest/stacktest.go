@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/infra/stack"
 )
 
@@ -58,9 +60,7 @@ type Env struct {
 // Endpoints returns the running stack's endpoints; Main must have run.
 func Endpoints(tb testing.TB) stack.Endpoints {
 	tb.Helper()
-	if endpoints.DynamoDB == "" {
-		tb.Fatal("stacktest: no local stack: call stacktest.Main from TestMain")
-	}
+	require.NotEmpty(tb, endpoints.DynamoDB, "stacktest: no local stack: call stacktest.Main from TestMain")
 	return endpoints
 }
 
@@ -69,16 +69,13 @@ func New(tb testing.TB) *Env {
 	tb.Helper()
 	ep := Endpoints(tb)
 	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatalf("random prefix: %v", err)
-	}
+	_, err := rand.Read(b[:])
+	require.NoError(tb, err, "random prefix")
 	prefix := "t" + hex.EncodeToString(b[:]) + "-"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	names, err := stack.Provision(ctx, ep, prefix)
-	if err != nil {
-		tb.Fatalf("provision %s: %v", prefix, err)
-	}
+	require.NoError(tb, err, "provision %s", prefix)
 	return &Env{Endpoints: ep, Names: names, Prefix: prefix}
 }
 

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/infra/templatecheck"
 )
 
@@ -15,35 +18,32 @@ import (
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("locate test file")
-	}
+	require.True(t, ok, "locate test file")
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 func readTemplate(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot(t), "template.yaml"))
-	if err != nil {
-		t.Fatalf("read template: %v", err)
-	}
+	require.NoError(t, err, "read template")
 	return string(data)
 }
 
 func check(t *testing.T, src string) error {
 	t.Helper()
 	tpl, err := templatecheck.Parse([]byte(src))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
+	require.NoError(t, err, "parse template")
 	return templatecheck.Check(tpl, templatecheck.Options{Root: repoRoot(t)})
 }
 
 func TestTemplate(t *testing.T) {
-	if err := check(t, readTemplate(t)); err != nil {
-		for _, p := range templatecheck.Problems(err) {
-			t.Error(p)
-		}
+	err := check(t, readTemplate(t))
+	problems := templatecheck.Problems(err)
+	for _, p := range problems {
+		assert.Fail(t, "template.yaml has a problem", p.Error())
+	}
+	if len(problems) == 0 {
+		assert.NoError(t, err, "template.yaml")
 	}
 }
 
@@ -53,9 +53,7 @@ type mutation struct{ old, new string }
 func apply(t *testing.T, src string, ms []mutation) string {
 	t.Helper()
 	for _, m := range ms {
-		if !strings.Contains(src, m.old) {
-			t.Fatalf("mutation target %q not in template.yaml; update the test", m.old)
-		}
+		require.Contains(t, src, m.old, "mutation target not in template.yaml; update the test")
 		src = strings.Replace(src, m.old, m.new, 1)
 	}
 	return src
@@ -151,15 +149,12 @@ func TestCheckerCatches(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := check(t, apply(t, base, tc.mutations))
-			if err == nil {
-				t.Fatalf("checker passed a template broken by %q", tc.name)
-			}
+			require.Error(t, err, "checker passed a template broken by %q", tc.name)
+			found := false
 			for _, p := range templatecheck.Problems(err) {
-				if p.Check == tc.check && strings.Contains(p.Error(), tc.want) {
-					return
-				}
+				found = found || p.Check == tc.check && strings.Contains(p.Error(), tc.want)
 			}
-			t.Errorf("no %s problem containing %q; got:\n%v", tc.check, tc.want, err)
+			assert.True(t, found, "no %s problem containing %q; got:\n%v", tc.check, tc.want, err)
 		})
 	}
 }
@@ -176,9 +171,7 @@ Resources:
       W: !If [C, !Join [",", [a, b]], !Select [0, !Split [",", "x,y"]]]
 `
 	tpl, err := templatecheck.Parse([]byte(src))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
+	require.NoError(t, err, "parse")
 	p := tpl.Resources["A"].Properties
 	tests := []struct {
 		name string
@@ -192,12 +185,11 @@ Resources:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := fmt.Sprint(tc.got); got != tc.want {
-				t.Errorf("got %s, want %s", got, tc.want)
-			}
+			assert.Equal(t, tc.want, fmt.Sprint(tc.got), "parsed %s", tc.name)
 		})
 	}
-	if _, err := templatecheck.Parse([]byte("A: !Reff B\n")); err == nil || !strings.Contains(err.Error(), "unknown tag !Reff") {
-		t.Errorf("unknown tag: got %v, want an error naming !Reff", err)
-	}
+	t.Run("unknown tag", func(t *testing.T) {
+		_, err := templatecheck.Parse([]byte("A: !Reff B\n"))
+		assert.ErrorContains(t, err, "unknown tag !Reff", "want an error naming !Reff")
+	})
 }

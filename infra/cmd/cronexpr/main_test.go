@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -35,14 +34,10 @@ func TestRun(t *testing.T) {
 			t.Parallel()
 			var out, errb bytes.Buffer
 			code := run(c.args, func(k string) string { return c.env[k] }, &out, &errb)
-			if code != c.wantCode {
-				t.Fatalf("exit %d, want %d (stderr %q)", code, c.wantCode, errb.String())
-			}
-			if out.String() != c.wantOut {
-				t.Errorf("stdout %q, want %q", out.String(), c.wantOut)
-			}
-			if c.wantErr != "" && !strings.Contains(errb.String(), c.wantErr) {
-				t.Errorf("stderr %q lacks %q", errb.String(), c.wantErr)
+			require.Equal(t, c.wantCode, code, "exit code (stderr %q)", errb.String())
+			assert.Equal(t, c.wantOut, out.String(), "stdout")
+			if c.wantErr != "" {
+				assert.Contains(t, errb.String(), c.wantErr, "stderr")
 			}
 		})
 	}
