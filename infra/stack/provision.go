@@ -93,8 +93,7 @@ func CreateTableInput(t resources.Table, name string) *dynamodb.CreateTableInput
 	// No stream, even for a table that has one in AWS (Table.Stream, checked against the template
 	// by templatecheck): nothing reads a stream locally, since DynamoDB Local never deletes by TTL
 	// and TTL deletions are all the stream consumer acts on, while DynamoDB Local keeps every
-	// stream record and slows down as they pile up. Measured with the stream: four 1,000-device
-	// jobs in a row took 7.2 s, then up to 21.7 s each; without it, about 6 s each.
+	// stream record and slows down as they pile up (docs/performance.md has the measurement).
 	for n, typ := range attrs {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
 			AttributeName: aws.String(n), AttributeType: typ,

@@ -133,8 +133,8 @@ func (s *Stack) startDynamoDB(ctx context.Context, dir string, opts Options) err
 			return err
 		}
 	}
-	// The throughput collector and a pre-sized heap: 8-15% more writes per second than the
-	// JVM's defaults on two cores (measured with single puts, transactions and batch writes).
+	// The throughput collector and a pre-sized heap write faster than the JVM's defaults on two
+	// cores (docs/performance.md has the measurement).
 	argv := []string{"java", "-XX:+UseParallelGC", "-Xms512m", "-Xmx2g", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar"}
 	if opts.DataDir != "" {
 		// One database file whatever the credentials and region of the caller (-sharedDb), so
