@@ -32,6 +32,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/platform"
 )
 
@@ -161,23 +162,10 @@ type Spec struct {
 	FaultAfterLines int
 }
 
-// InventoryDevice is one entry of the inventory, in the JSON shape accepted by
-// POST /v1/devices/import.
+// InventoryDevice is one entry of the inventory: the body POST /v1/devices and
+// POST /v1/devices/import accept (its JSON form), and what the simulator knows besides.
 type InventoryDevice struct {
-	ID         string            `json:"id"`
-	Name       string            `json:"name"`
-	Host       string            `json:"host"`
-	Port       int               `json:"port"`
-	Platform   string            `json:"platform"`
-	Username   string            `json:"username"`
-	Password   string            `json:"password"`
-	AuthMethod string            `json:"auth_method"`
-	Tags       map[string]string `json:"tags"`
-	Site       string            `json:"site"`
-	// HostKey is the device's public host key in authorized_keys format.
-	HostKey string `json:"host_key"`
-	// LegacyAlgorithms is set for devices that only speak legacy algorithms.
-	LegacyAlgorithms bool `json:"legacy_algorithms,omitempty"`
+	apiwire.DeviceInput
 	// Fault is the simulated fault (also in Tags["sim_fault"]); not sent to
 	// the import endpoint.
 	Fault Fault `json:"-"`

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/platform"
 )
 
@@ -80,19 +81,21 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 		tags["sim_fault"] = string(ds.Fault)
 	}
 	d.inv = InventoryDevice{
-		ID:               id,
-		Name:             fa.hostname,
-		Host:             f.spec.Address,
-		Platform:         ds.Platform,
-		Username:         f.spec.Username,
-		Password:         f.spec.Password,
-		AuthMethod:       authMethod,
-		Tags:             tags,
-		Site:             fa.site,
-		HostKey:          strings.TrimSpace(string(ssh.MarshalAuthorizedKey(listed))),
-		LegacyAlgorithms: ds.Legacy,
-		Fault:            ds.Fault,
-		Version:          fa.version,
+		DeviceInput: apiwire.DeviceInput{
+			ID:               id,
+			Name:             fa.hostname,
+			Host:             f.spec.Address,
+			Platform:         ds.Platform,
+			Username:         f.spec.Username,
+			Password:         f.spec.Password,
+			AuthMethod:       authMethod,
+			Tags:             tags,
+			Site:             fa.site,
+			HostKey:          strings.TrimSpace(string(ssh.MarshalAuthorizedKey(listed))),
+			LegacyAlgorithms: ds.Legacy,
+		},
+		Fault:   ds.Fault,
+		Version: fa.version,
 	}
 	d.config = d.serverConfig(served)
 	return d, nil

@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
@@ -139,11 +140,7 @@ func (s *Server) route(pattern string, need auth.Role, h func(http.ResponseWrite
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]any{
-		"status":     "ok",
-		"version":    Version,
-		"deployment": s.opts.Health,
-	})
+	WriteJSON(w, http.StatusOK, apiwire.Health{Status: "ok", Version: Version, Deployment: s.opts.Health})
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
@@ -50,21 +51,13 @@ func idChars(s string) bool {
 	return true
 }
 
-// runRequest is the body of POST /v1/runs.
-type runRequest struct {
-	DeviceID    string       `json:"device_id"`
-	Command     string       `json:"command"`
-	RequestedBy string       `json:"requested_by"`
-	Options     bulk.Options `json:"options"`
-}
-
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	body, e, status := readBody(r, maxBodyBytes)
 	if e != nil {
 		WriteError(w, status, e)
 		return
 	}
-	var in runRequest
+	var in apiwire.RunRequest
 	if e := decodeStrict(body, &in); e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
@@ -74,7 +67,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 		return
 	}
 	acc, err := s.opts.Bulk.Enqueue(r.Context(), bulk.Request{
-		Command: in.Command, DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: in.Options,
+		Command: in.Command, DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: optionsFromWire(in.Options),
 	}, id.Name(), id.Can(auth.Admin))
 	if err != nil {
 		s.failFor(w, r, err, "device_id", nil)
@@ -82,7 +75,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	}
 	runID := bulk.RunID(acc.JobID, in.DeviceID)
 	w.Header().Set("Location", "/v1/runs/"+runID)
-	WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID, "job_id": acc.JobID})
+	WriteJSON(w, http.StatusAccepted, apiwire.RunAccepted{RunID: runID, JobID: acc.JobID})
 }
 
 // runFromPath reads the run named by the path's id, answering 400 or 404 itself. A run not
@@ -103,7 +96,7 @@ func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (rn run.Run
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
 	if rn, _, ok := s.runFromPath(w, r); ok {
-		WriteJSON(w, http.StatusOK, rn)
+		WriteJSON(w, http.StatusOK, runToWire(rn))
 	}
 }
 
@@ -127,12 +120,6 @@ func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identi
 	}
 }
 
-// runList is the body of GET /v1/devices/{id}/runs.
-type runList struct {
-	Items []run.Run `json:"items"`
-	Next  string    `json:"next,omitempty"`
-}
-
 func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
 	id := r.PathValue("id")
 	if !device.ValidID(id) {
@@ -152,10 +139,11 @@ func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, _ auth.Ident
 		s.failFor(w, r, err, "cursor", nil)
 		return
 	}
-	if items == nil {
-		items = []run.Run{}
+	list := apiwire.RunList{Items: convertAll(items, runToWire), Next: next}
+	if list.Items == nil {
+		list.Items = []apiwire.Run{}
 	}
-	WriteJSON(w, http.StatusOK, runList{Items: items, Next: next})
+	WriteJSON(w, http.StatusOK, list)
 }
 
 // limitParam reads ?limit= (default def, 1..max), answering 400 on a bad value.
@@ -178,18 +166,18 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 		WriteError(w, status, e)
 		return
 	}
-	var req bulk.Request
+	var req apiwire.BulkRequest
 	if e := decodeStrict(body, &req); e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
-	acc, err := s.opts.Bulk.Enqueue(r.Context(), req, id.Name(), id.Can(auth.Admin))
+	acc, err := s.opts.Bulk.Enqueue(r.Context(), bulkRequestFromWire(req), id.Name(), id.Can(auth.Admin))
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
 		return
 	}
 	w.Header().Set("Location", "/v1/bulk/"+acc.JobID)
-	WriteJSON(w, http.StatusAccepted, acc)
+	WriteJSON(w, http.StatusAccepted, apiwire.BulkAccepted{JobID: acc.JobID, DeviceCount: acc.DeviceCount, Batches: acc.Batches})
 }
 
 func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -211,13 +199,7 @@ func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
-	WriteJSON(w, http.StatusOK, j)
-}
-
-// jobDevices is the body of GET /v1/bulk/{job_id}/devices.
-type jobList struct {
-	Items []bulk.JobSummary `json:"items"`
-	Next  string            `json:"next,omitempty"`
+	WriteJSON(w, http.StatusOK, jobToWire(j))
 }
 
 // listBulk answers the jobs, newest first, a page at a time.
@@ -231,15 +213,11 @@ func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, _ auth.Identit
 		s.failFor(w, r, err, "cursor", nil)
 		return
 	}
-	if items == nil {
-		items = []bulk.JobSummary{}
+	list := apiwire.JobList{Items: convertAll(items, jobSummaryToWire), Next: next}
+	if list.Items == nil {
+		list.Items = []apiwire.JobSummary{}
 	}
-	WriteJSON(w, http.StatusOK, jobList{Items: items, Next: next})
-}
-
-type jobDevices struct {
-	Items []bulk.DeviceState `json:"items"`
-	Next  string             `json:"next,omitempty"`
+	WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -256,10 +234,11 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
-	if items == nil {
-		items = []bulk.DeviceState{}
+	list := apiwire.JobDeviceList{Items: convertAll(items, jobDeviceToWire), Next: next}
+	if list.Items == nil {
+		list.Items = []apiwire.JobDevice{}
 	}
-	WriteJSON(w, http.StatusOK, jobDevices{Items: items, Next: next})
+	WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -289,7 +268,12 @@ func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Ident
 		s.failFor(w, r, err, "", nil)
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"items": events})
+	items, err := eventsToWire(events)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, apiwire.EventList{Items: items})
 }
 
 func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -302,5 +286,5 @@ func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, _ auth.Ident
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
-	WriteJSON(w, http.StatusAccepted, j)
+	WriteJSON(w, http.StatusAccepted, jobToWire(j))
 }

@@ -13,8 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/netauto/netauto/internal/bulk"
-	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 type embeddedInner struct {
@@ -51,16 +50,16 @@ func TestUnknownFieldMatchesTheDecoder(t *testing.T) {
 		body      string
 		wantField string // "" when every key is known
 	}{
-		{name: "device: unknown top-level key", into: &deviceInput{}, body: `{"id":"r1","colour":"red"}`, wantField: "colour"},
-		{name: "device: keys match ignoring case", into: &deviceInput{}, body: `{"ID":"r1","Host_Key":"x"}`},
-		{name: "device: a Kelvin sign folds to k", into: &deviceInput{}, body: `{"host_\u212Aey":"x","kelvin":1}`, wantField: "kelvin"},
-		{name: "device: tags take any key", into: &deviceInput{}, body: `{"tags":{"colour":"red"},"x":1}`, wantField: "x"},
-		{name: "device: the first of two unknown keys", into: &deviceInput{}, body: `{"b":1,"a":2}`, wantField: "b"},
-		{name: "device: unknown key after an unknown value", into: &deviceInput{}, body: `{"extra":{"deep":[1,{"x":2}]},"id":"r1"}`, wantField: "extra"},
-		{name: "patch: pointer to a map", into: &device.Patch{}, body: `{"tags":{"a":"b"},"version":3,"sudo":true}`, wantField: "sudo"},
-		{name: "bulk: nested options", into: &bulk.Request{}, body: `{"command":"x","options":{"timeout_s":5,"priority":1}}`, wantField: "priority"},
-		{name: "run: unknown key", into: &runRequest{}, body: `{"device_id":"d1","command":"x","sudo":true}`, wantField: "sudo"},
-		{name: "last runs: unknown key", into: &lastRunsRequest{}, body: `{"device_ids":["d0"],"all":true}`, wantField: "all"},
+		{name: "device: unknown top-level key", into: &apiwire.DeviceInput{}, body: `{"id":"r1","colour":"red"}`, wantField: "colour"},
+		{name: "device: keys match ignoring case", into: &apiwire.DeviceInput{}, body: `{"ID":"r1","Host_Key":"x"}`},
+		{name: "device: a Kelvin sign folds to k", into: &apiwire.DeviceInput{}, body: `{"host_\u212Aey":"x","kelvin":1}`, wantField: "kelvin"},
+		{name: "device: tags take any key", into: &apiwire.DeviceInput{}, body: `{"tags":{"colour":"red"},"x":1}`, wantField: "x"},
+		{name: "device: the first of two unknown keys", into: &apiwire.DeviceInput{}, body: `{"b":1,"a":2}`, wantField: "b"},
+		{name: "device: unknown key after an unknown value", into: &apiwire.DeviceInput{}, body: `{"extra":{"deep":[1,{"x":2}]},"id":"r1"}`, wantField: "extra"},
+		{name: "patch: pointer to a map", into: &apiwire.DevicePatch{}, body: `{"tags":{"a":"b"},"version":3,"sudo":true}`, wantField: "sudo"},
+		{name: "bulk: nested options", into: &apiwire.BulkRequest{}, body: `{"command":"x","options":{"timeout_s":5,"priority":1}}`, wantField: "priority"},
+		{name: "run: unknown key", into: &apiwire.RunRequest{}, body: `{"device_id":"d1","command":"x","sudo":true}`, wantField: "sudo"},
+		{name: "last runs: unknown key", into: &apiwire.LastRunsRequest{}, body: `{"device_ids":["d0"],"all":true}`, wantField: "all"},
 		{name: "import rows: raw rows take anything", into: &[]json.RawMessage{}, body: `[{"anything":1},{"goes":2}]`},
 		{name: "shapes: promoted fields are known", into: &shapes{}, body: `{"inner":"a","promoted":"b","tagged":"c","Untag":1,"labels":{"k":"v"},"raw":{"z":1},"any":{"z":1},"when":"2026-01-02T03:04:05Z","rows":[{"inner":"x"}]}`},
 		{name: "shapes: a skipped field is unknown", into: &shapes{}, body: `{"Skipped":"x"}`, wantField: "Skipped"},

@@ -12,54 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 )
-
-// deviceInput is the JSON body of a create or import row: the device fields plus the write-only
-// credential fields.
-type deviceInput struct {
-	ID                string            `json:"id"`
-	Name              string            `json:"name"`
-	Host              string            `json:"host"`
-	Port              *int              `json:"port"` // nil: the default; an explicit 0 is refused
-	Platform          string            `json:"platform"`
-	Username          string            `json:"username"`
-	AuthMethod        device.AuthMethod `json:"auth_method"`
-	Tags              map[string]string `json:"tags"`
-	Site              string            `json:"site"`
-	HostKey           string            `json:"host_key"`
-	TrustOnFirstUse   bool              `json:"trust_on_first_use"`
-	LegacyAlgorithms  bool              `json:"legacy_algorithms"`
-	CredentialProfile string            `json:"credential_profile"`
-	Password          string            `json:"password"`
-	PrivateKey        string            `json:"private_key"`
-	Passphrase        string            `json:"passphrase"`
-}
-
-// check refuses what the domain cannot see after decoding: an explicit port 0, which the domain
-// would take for "not given" and replace with the default. prefix is prepended to the field.
-func (in deviceInput) check(prefix string) *Error {
-	if in.Port != nil && *in.Port == 0 {
-		return &Error{Code: "invalid", Field: prefix + "port", Message: "must be from 1 to 65535"}
-	}
-	return nil
-}
-
-func (in deviceInput) input() device.Input {
-	port := 0
-	if in.Port != nil {
-		port = *in.Port
-	}
-	return device.Input{
-		Device: device.Device{
-			ID: in.ID, Name: in.Name, Host: in.Host, Port: port, Platform: in.Platform, Username: in.Username,
-			AuthMethod: in.AuthMethod, Tags: in.Tags, Site: in.Site, HostKey: in.HostKey,
-			TrustOnFirstUse: in.TrustOnFirstUse, LegacyAlgorithms: in.LegacyAlgorithms, CredentialProfile: in.CredentialProfile,
-		},
-		Credential: device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase},
-	}
-}
 
 func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
 	body, e, status := readBody(r, maxBodyBytes)
@@ -67,23 +23,19 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		WriteError(w, status, e)
 		return
 	}
-	var in deviceInput
-	if e := decodeStrict(body, &in); e != nil {
+	in, e := decodeDeviceInput(body)
+	if e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
-	if e := in.check(""); e != nil {
-		WriteError(w, http.StatusBadRequest, e)
-		return
-	}
-	d, err := s.opts.Devices.Create(r.Context(), in.input())
+	d, err := s.opts.Devices.Create(r.Context(), deviceInputFromWire(in))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/devices/"+d.ID)
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
-	WriteJSON(w, http.StatusCreated, d)
+	WriteJSON(w, http.StatusCreated, deviceToWire(d))
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -98,13 +50,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ auth.Identi
 		return
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
-	WriteJSON(w, http.StatusOK, d)
-}
-
-// deviceList is the body of GET /v1/devices.
-type deviceList struct {
-	Items []device.Device `json:"items"`
-	Next  string          `json:"next,omitempty"`
+	WriteJSON(w, http.StatusOK, deviceToWire(d))
 }
 
 var listParams = map[string]bool{"platform": true, "site": true, "tag": true, "limit": true, "cursor": true}
@@ -160,10 +106,11 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 		s.fail(w, r, err)
 		return
 	}
-	if items == nil {
-		items = []device.Device{}
+	list := apiwire.DeviceList{Items: convertAll(items, deviceToWire), Next: next}
+	if list.Items == nil {
+		list.Items = []apiwire.Device{}
 	}
-	WriteJSON(w, http.StatusOK, deviceList{Items: items, Next: next})
+	WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -177,11 +124,12 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		WriteError(w, status, e)
 		return
 	}
-	var p device.Patch
-	if e := decodeStrict(body, &p); e != nil {
+	var wp apiwire.DevicePatch
+	if e := decodeStrict(body, &wp); e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
+	p := patchFromWire(wp)
 	if m := r.Header.Get("If-Match"); m != "" {
 		v, err := strconv.ParseInt(strings.Trim(m, `"`), 10, 64)
 		if err != nil {
@@ -200,7 +148,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		return
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
-	WriteJSON(w, http.StatusOK, d)
+	WriteJSON(w, http.StatusOK, deviceToWire(d))
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -249,7 +197,7 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 			ct = "unparsable"
 		}
 	}
-	var rows []deviceInput
+	var rows []apiwire.DeviceInput
 	switch ct {
 	case "application/json", "":
 		var e *Error
@@ -281,23 +229,23 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 	}
 	inputs := make([]device.Input, len(rows))
 	for i, row := range rows {
-		inputs[i] = row.input()
+		inputs[i] = deviceInputFromWire(row)
 	}
 	res, err := s.opts.Devices.Import(r.Context(), inputs, mode)
 	switch {
 	case err != nil:
 		// An import refused as a whole still explains every row.
-		s.failFor(w, r, err, "", map[string]any{"result": res})
+		s.failFor(w, r, err, "", map[string]any{"result": importResultToWire(res)})
 	case res.Created == len(inputs):
-		WriteJSON(w, http.StatusCreated, res)
+		WriteJSON(w, http.StatusCreated, importResultToWire(res))
 	default:
-		WriteJSON(w, http.StatusOK, res)
+		WriteJSON(w, http.StatusOK, importResultToWire(res))
 	}
 }
 
 // parseJSONRows reads a JSON array of devices; an error names the row ("rows[3].port", rows
 // counting from 1 as in the import result).
-func parseJSONRows(body []byte) ([]deviceInput, *Error) {
+func parseJSONRows(body []byte) ([]apiwire.DeviceInput, *Error) {
 	var raws []json.RawMessage
 	if e := decodeStrict(body, &raws); e != nil {
 		if e.Code == "invalid_type" && e.Field == bodyField {
@@ -308,18 +256,16 @@ func parseJSONRows(body []byte) ([]deviceInput, *Error) {
 	if len(raws) > device.MaxImportRows {
 		return nil, &Error{Code: "payload_too_large", Field: "rows", Message: fmt.Sprintf("at most %d devices per import", device.MaxImportRows)}
 	}
-	rows := make([]deviceInput, len(raws))
+	rows := make([]apiwire.DeviceInput, len(raws))
 	for i, raw := range raws {
 		at := fmt.Sprintf("rows[%d]", i+1)
-		if e := decodeStrict(raw, &rows[i]); e != nil {
+		var e *Error
+		if rows[i], e = decodeDeviceInput(raw); e != nil {
 			if e.Field == bodyField {
 				e.Field = at
 			} else {
 				e.Field = at + "." + e.Field
 			}
-			return nil, e
-		}
-		if e := rows[i].check(at + "."); e != nil {
 			return nil, e
 		}
 	}
@@ -331,7 +277,7 @@ var csvColumns = []string{"id", "name", "host", "port", "platform", "username", 
 	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "password", "private_key", "passphrase"}
 
 // parseCSV reads a header row and device rows. tags is "k=v;k2=v2".
-func parseCSV(body []byte) ([]deviceInput, *Error) {
+func parseCSV(body []byte) ([]apiwire.DeviceInput, *Error) {
 	rd := csv.NewReader(bytes.NewReader(body))
 	rd.FieldsPerRecord = 0
 	header, err := rd.Read()
@@ -359,7 +305,7 @@ func parseCSV(body []byte) ([]deviceInput, *Error) {
 		}
 		idx[h] = i
 	}
-	var rows []deviceInput
+	var rows []apiwire.DeviceInput
 	for line := 2; ; line++ {
 		rec, err := rd.Read()
 		if err == io.EOF {
@@ -375,9 +321,9 @@ func parseCSV(body []byte) ([]deviceInput, *Error) {
 			return ""
 		}
 		field := func(col string) string { return fmt.Sprintf("rows[%d].%s", line-1, col) }
-		in := deviceInput{
+		in := apiwire.DeviceInput{
 			ID: get("id"), Name: get("name"), Host: get("host"), Platform: get("platform"), Username: get("username"),
-			AuthMethod: device.AuthMethod(get("auth_method")), Site: get("site"), HostKey: get("host_key"),
+			AuthMethod: get("auth_method"), Site: get("site"), HostKey: get("host_key"),
 			CredentialProfile: get("credential_profile"), Password: get("password"), PrivateKey: get("private_key"), Passphrase: get("passphrase"),
 		}
 		if p := get("port"); p != "" {
@@ -385,10 +331,10 @@ func parseCSV(body []byte) ([]deviceInput, *Error) {
 			if err != nil {
 				return nil, &Error{Code: "invalid_type", Field: field("port"), Message: "must be a whole number"}
 			}
-			in.Port = &n
-		}
-		if e := in.check(field("")); e != nil {
-			return nil, e
+			if n == 0 {
+				return nil, portZero(field(""))
+			}
+			in.Port = n
 		}
 		for col, dst := range map[string]*bool{"trust_on_first_use": &in.TrustOnFirstUse, "legacy_algorithms": &in.LegacyAlgorithms} {
 			if v := get(col); v != "" {

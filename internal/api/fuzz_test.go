@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/api"
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
@@ -221,25 +222,12 @@ func checkAnswer(t *testing.T, rec *httptest.ResponseRecorder) {
 	require.NotEmpty(t, eb.Error.Message, "status %d without an error message: %s", rec.Code, truncate(rec.Body.Bytes()))
 }
 
-// oracleInput mirrors the documented create body (DeviceInput in openapi.yaml), decoded
-// independently of the handler.
+// oracleInput is the documented create body (apiwire.DeviceInput, held to DeviceInput in
+// openapi.yaml), decoded independently of the handler; the port is read as a pointer to tell an
+// explicit 0 from none.
 type oracleInput struct {
-	ID                string            `json:"id"`
-	Name              string            `json:"name"`
-	Host              string            `json:"host"`
-	Port              *int              `json:"port"`
-	Platform          string            `json:"platform"`
-	Username          string            `json:"username"`
-	AuthMethod        device.AuthMethod `json:"auth_method"`
-	Tags              map[string]string `json:"tags"`
-	Site              string            `json:"site"`
-	HostKey           string            `json:"host_key"`
-	TrustOnFirstUse   bool              `json:"trust_on_first_use"`
-	LegacyAlgorithms  bool              `json:"legacy_algorithms"`
-	CredentialProfile string            `json:"credential_profile"`
-	Password          string            `json:"password"`
-	PrivateKey        string            `json:"private_key"`
-	Passphrase        string            `json:"passphrase"`
+	apiwire.DeviceInput
+	Port *int `json:"port"`
 }
 
 // oracleCreate says whether body is a device the API must create: exactly one JSON object of
@@ -263,7 +251,7 @@ func oracleCreate(body []byte) (device.Input, bool) {
 	}
 	di := device.Input{
 		Device: device.Device{ID: in.ID, Name: in.Name, Host: in.Host, Port: port, Platform: in.Platform, Username: in.Username,
-			AuthMethod: in.AuthMethod, Tags: in.Tags, Site: in.Site, HostKey: in.HostKey, TrustOnFirstUse: in.TrustOnFirstUse,
+			AuthMethod: device.AuthMethod(in.AuthMethod), Tags: in.Tags, Site: in.Site, HostKey: in.HostKey, TrustOnFirstUse: in.TrustOnFirstUse,
 			LegacyAlgorithms: in.LegacyAlgorithms, CredentialProfile: in.CredentialProfile},
 		Credential: device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase},
 	}

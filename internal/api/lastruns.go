@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
-	"github.com/netauto/netauto/internal/run"
 )
 
 // MaxLastRunsIDs bounds the device ids of one POST /v1/devices/last-runs.
@@ -15,16 +15,6 @@ const MaxLastRunsIDs = 1000
 
 // lastRunsParallel bounds the index queries one request has in flight.
 const lastRunsParallel = 16
-
-// lastRunsRequest is the body of POST /v1/devices/last-runs.
-type lastRunsRequest struct {
-	DeviceIDs []string `json:"device_ids"`
-}
-
-// lastRunsResponse maps each device id that has a run to its newest run.
-type lastRunsResponse struct {
-	Items map[string]run.Run `json:"items"`
-}
 
 // lastRuns answers the newest run of each of many devices at once, so a page listing devices
 // shows every device's last status with a bounded number of requests (one per 1,000 devices)
@@ -35,7 +25,7 @@ func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, _ auth.Identit
 		WriteError(w, status, e)
 		return
 	}
-	var in lastRunsRequest
+	var in apiwire.LastRunsRequest
 	if e := decodeStrict(body, &in); e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
@@ -60,7 +50,7 @@ func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, _ auth.Identit
 			ids = append(ids, id)
 		}
 	}
-	out := lastRunsResponse{Items: make(map[string]run.Run, len(ids))}
+	out := apiwire.LastRuns{Items: make(map[string]apiwire.Run, len(ids))}
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -76,7 +66,7 @@ func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, _ auth.Identit
 					firstErr = err
 				}
 				if err == nil && len(runs) > 0 {
-					out.Items[id] = runs[0]
+					out.Items[id] = runToWire(runs[0])
 				}
 				mu.Unlock()
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/retention"
@@ -18,12 +19,6 @@ type Retention interface {
 	LastReport(ctx context.Context) (retention.Report, error)
 	// Purge runs a purge now and returns its report.
 	Purge(ctx context.Context, trigger string) (retention.Report, error)
-}
-
-// retentionView is the answer of GET /v1/retention.
-type retentionView struct {
-	Settings   retention.Settings `json:"settings"`
-	LastReport *retention.Report  `json:"last_report"`
 }
 
 // errNoRetention answers the retention routes on a deployment without retention.
@@ -41,11 +36,12 @@ func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	if !s.retentionReady(w, r) {
 		return
 	}
-	view := retentionView{Settings: s.opts.Retention.Limits()}
+	view := apiwire.RetentionView{Settings: retentionSettingsToWire(s.opts.Retention.Limits())}
 	rep, err := s.opts.Retention.LastReport(r.Context())
 	switch {
 	case err == nil:
-		view.LastReport = &rep
+		wr := retentionReportToWire(rep)
+		view.LastReport = &wr
 	case !errors.Is(err, retention.ErrNoReport):
 		s.fail(w, r, err)
 		return
@@ -67,5 +63,5 @@ func (s *Server) purgeRetention(w http.ResponseWriter, r *http.Request, id auth.
 		s.fail(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, rep)
+	WriteJSON(w, http.StatusOK, retentionReportToWire(rep))
 }

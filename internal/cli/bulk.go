@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 // jobFlags are the options of a bulk job and of a run.
@@ -34,15 +36,13 @@ func (f *jobFlags) add(cmd *cobra.Command, bulk bool) {
 	}
 }
 
-func (f jobFlags) options() *Options {
-	o := Options{MaxConcurrency: f.maxConcurrency, MaxErrors: f.maxErrors}
+// options are the job's options from the flags; zero (every default) is left out of the request.
+func (f jobFlags) options() apiwire.BulkOptions {
+	o := apiwire.BulkOptions{MaxConcurrency: f.maxConcurrency, MaxErrors: f.maxErrors}
 	if f.timeout > 0 {
 		o.TimeoutS = int(math.Ceil(f.timeout.Seconds()))
 	}
-	if o == (Options{}) {
-		return nil
-	}
-	return &o
+	return o
 }
 
 // reportFlags say how a finished job is reported.
@@ -84,14 +84,8 @@ Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it can
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"command": command, "device_ids": devs}
-			if o := jf.options(); o != nil {
-				body["options"] = o
-			}
-			var acc struct {
-				JobID       string `json:"job_id"`
-				DeviceCount int    `json:"device_count"`
-			}
+			body := apiwire.BulkRequest{Command: command, DeviceIDs: devs, Options: jf.options()}
+			var acc apiwire.BulkAccepted
 			if err := c.Do(ctx, "POST", "/bulk", nil, body, "", &acc); err != nil {
 				return fmt.Errorf("start bulk job: %w", err)
 			}
@@ -195,14 +189,11 @@ func (a *app) follow(ctx context.Context, c *Client, jobID string, total int, rf
 	return nil
 }
 
-func jobDevices(ctx context.Context, c *Client, jobID string) ([]JobDevice, error) {
+func jobDevices(ctx context.Context, c *Client, jobID string) ([]apiwire.JobDevice, error) {
 	q := url.Values{"limit": {"2000"}}
-	var all []JobDevice
+	var all []apiwire.JobDevice
 	for {
-		var page struct {
-			Items []JobDevice `json:"items"`
-			Next  string      `json:"next"`
-		}
+		var page apiwire.JobDeviceList
 		if err := c.Do(ctx, "GET", "/bulk/"+url.PathEscape(jobID)+"/devices", q, nil, "", &page); err != nil {
 			return nil, fmt.Errorf("job %s devices: %w", jobID, err)
 		}
@@ -217,14 +208,14 @@ func jobDevices(ctx context.Context, c *Client, jobID string) ([]JobDevice, erro
 // writeOutputs fetches every device's run output into dir/<device>.txt, eight at a time, and
 // returns the files written by device id. Devices without a run (cancelled before starting)
 // get no file.
-func writeOutputs(ctx context.Context, c *Client, dir string, devs []JobDevice) (map[string]string, error) {
+func writeOutputs(ctx context.Context, c *Client, dir string, devs []apiwire.JobDevice) (map[string]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output dir: %w", err)
 	}
 	var mu sync.Mutex
 	files := map[string]string{}
 	var firstErr error
-	work := make(chan JobDevice)
+	work := make(chan apiwire.JobDevice)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -251,7 +242,7 @@ func writeOutputs(ctx context.Context, c *Client, dir string, devs []JobDevice) 
 	return files, firstErr
 }
 
-func writeOutput(ctx context.Context, c *Client, dir string, d JobDevice) (string, error) {
+func writeOutput(ctx context.Context, c *Client, dir string, d apiwire.JobDevice) (string, error) {
 	name := d.DeviceID + ".txt"
 	if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) {
 		return "", fmt.Errorf("device id %q is not a safe file name", d.DeviceID)
@@ -285,7 +276,7 @@ func writeOutput(ctx context.Context, c *Client, dir string, d JobDevice) (strin
 // DeviceLine is one line of `bulk --json`: a device's outcome.
 type DeviceLine struct {
 	Type string `json:"type"` // "device"
-	JobDevice
+	apiwire.JobDevice
 	JobID string `json:"job_id"`
 	// OutputFile is where --out wrote the device's output.
 	OutputFile string `json:"output_file,omitempty"`
@@ -294,12 +285,12 @@ type DeviceLine struct {
 // JobLine is the last line of `bulk --json`: the job's summary.
 type JobLine struct {
 	Type string `json:"type"` // "job"
-	Job
+	apiwire.Job
 	// Live says how progress was followed: "websocket" or "polling".
 	Live string `json:"live,omitempty"`
 }
 
-func (a *app) report(job Job, devs []JobDevice, files map[string]string, live string) error {
+func (a *app) report(job apiwire.Job, devs []apiwire.JobDevice, files map[string]string, live string) error {
 	if a.json {
 		enc := json.NewEncoder(a.io.Out)
 		for _, d := range devs {
@@ -351,23 +342,17 @@ its output.`,
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"device_id": args[0], "command": strings.Join(args[1:], " ")}
-			if o := jf.options(); o != nil {
-				body["options"] = o
-			}
+			body := apiwire.RunRequest{DeviceID: args[0], Command: strings.Join(args[1:], " "), Options: jf.options()}
 			sigs, stop := a.signals.Notify()
 			defer stop()
-			var acc struct {
-				RunID string `json:"run_id"`
-				JobID string `json:"job_id"`
-			}
+			var acc apiwire.RunAccepted
 			if err := c.Do(ctx, "POST", "/runs", nil, body, "", &acc); err != nil {
 				return fmt.Errorf("start run: %w", err)
 			}
 			if _, err := a.newWatcher(c, acc.JobID, 1, false, sigs).wait(ctx); err != nil {
 				return err
 			}
-			var r Run
+			var r apiwire.Run
 			if err := c.Do(ctx, "GET", "/runs/"+url.PathEscape(acc.RunID), nil, nil, "", &r); err != nil {
 				return fmt.Errorf("get run %s: %w", acc.RunID, err)
 			}
@@ -382,7 +367,7 @@ its output.`,
 					return fmt.Errorf("output of run %s: %w", acc.RunID, err)
 				}
 				if err := a.printJSON(struct {
-					Run
+					apiwire.Run
 					Output string `json:"output"`
 				}{r, string(out)}); err != nil {
 					return err
@@ -422,22 +407,20 @@ func (a *app) jobCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var page struct {
-				Items []JobSummary `json:"items"`
-			}
+			var page apiwire.JobList
 			if err := c.Do(cmd.Context(), "GET", "/bulk", url.Values{"limit": {strconv.Itoa(limit)}}, nil, "", &page); err != nil {
 				return fmt.Errorf("list jobs: %w", err)
 			}
 			if a.json {
 				if page.Items == nil {
-					page.Items = []JobSummary{}
+					page.Items = []apiwire.JobSummary{}
 				}
 				return a.printJSON(page.Items)
 			}
 			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "JOB\tSTATUS\tDEVICES\tREQUESTED BY\tCREATED\tCOMMAND")
 			for _, j := range page.Items {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Status, j.DeviceCount, j.RequestedBy, j.CreatedAt.Local().Format("2006-01-02 15:04:05"), j.Command)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", j.JobID, j.Status, j.DeviceCount, j.RequestedBy, j.CreatedAt.Local().Format("2006-01-02 15:04:05"), j.Command)
 			}
 			return tw.Flush()
 		},
@@ -468,7 +451,7 @@ func (a *app) jobCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var j Job
+			var j apiwire.Job
 			if err := c.Do(cmd.Context(), "POST", "/bulk/"+url.PathEscape(args[0])+"/cancel", nil, nil, "", &j); err != nil {
 				return fmt.Errorf("cancel job %s: %w", args[0], err)
 			}
@@ -500,7 +483,7 @@ func (a *app) jobCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) printJob(j Job) error {
+func (a *app) printJob(j apiwire.Job) error {
 	if a.json {
 		return a.printJSON(j)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/cli"
@@ -93,7 +94,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("imported devices are listed as given", func(t *testing.T) {
 		r := e.run(t, cmd{args: []string{"devices", "list", "--json"}})
-		var got []cli.Device
+		var got []apiwire.Device
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 {
 			t.Fatalf("list = %d %q: %v", r.code, r.stdout, err)
 		}
@@ -242,7 +243,7 @@ func TestCLI(t *testing.T) {
 			t.Errorf("bulk with an unreachable --ws = %d, live %q (%v), want 0 and %q", r.code, polled.Live, err, cli.LivePolling)
 		}
 		r = e.run(t, cmd{args: []string{"job", "show", failedJob, "--json"}})
-		var j cli.Job
+		var j apiwire.Job
 		if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || r.code != 0 || j.JobID != failedJob || j.DeviceCount != 2 {
 			t.Errorf("job show = %d %q (%v)", r.code, r.stdout, err)
 		}
@@ -251,11 +252,11 @@ func TestCLI(t *testing.T) {
 			t.Errorf("job wait = %d %q %q", r.code, r.stdout, r.stderr)
 		}
 		r = e.run(t, cmd{args: []string{"job", "list", "--limit", "200", "--json"}})
-		var jobs []cli.JobSummary
+		var jobs []apiwire.JobSummary
 		if err := json.Unmarshal([]byte(r.stdout), &jobs); err != nil || r.code != 0 {
 			t.Fatalf("job list --json = %d %q (%v)", r.code, r.stdout, err)
 		}
-		found := slices.IndexFunc(jobs, func(j cli.JobSummary) bool { return j.ID == failedJob })
+		found := slices.IndexFunc(jobs, func(j apiwire.JobSummary) bool { return j.JobID == failedJob })
 		if found < 0 || jobs[found].DeviceCount != 2 || jobs[found].Command != "show clock" {
 			t.Errorf("job list lacks %s: %+v", failedJob, jobs)
 		}
@@ -276,7 +277,7 @@ func TestCLI(t *testing.T) {
 	t.Run("run", func(t *testing.T) {
 		r := e.run(t, cmd{args: []string{"run", healthy[0], "--json", "--", "show", "version"}})
 		var got struct {
-			cli.Run
+			apiwire.Run
 			Output string `json:"output"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 {

@@ -11,24 +11,20 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
-// APIError is an error answer of the API: {"error": {"code", "message", "field", "details"}}.
+// APIError is an error answer of the API (apiwire.ErrorBody) with its HTTP status.
 type APIError struct {
 	// Status is the HTTP status code.
 	Status  int
-	Code    string       `json:"code"`
-	Message string       `json:"message"`
-	Field   string       `json:"field,omitempty"`
-	Details []FieldError `json:"details,omitempty"`
+	Code    string
+	Message string
+	Field   string
+	Details []apiwire.FieldError
 	// UnknownIDs lists the device ids a run or bulk request named that are not in the inventory.
-	UnknownIDs []string `json:"-"`
-}
-
-// FieldError is one problem of an invalid request.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	UnknownIDs []string
 }
 
 // Error formats the error as "field: message (code)".
@@ -101,7 +97,7 @@ func (c *Client) DoRaw(ctx context.Context, method, path string) (*http.Response
 // per-row results.
 type ImportError struct {
 	*APIError
-	Result ImportResult
+	Result apiwire.ImportResult
 }
 
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body any, contentType string) (*http.Response, error) {
@@ -141,10 +137,11 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	// One shape reads every error answer: apiwire.ErrorBody, UnknownDevicesBody and ImportRejected.
 	var eb struct {
-		Error      *APIError     `json:"error"`
-		UnknownIDs []string      `json:"unknown_ids"`
-		Result     *ImportResult `json:"result"`
+		Error      *apiwire.Error        `json:"error"`
+		UnknownIDs []string              `json:"unknown_ids"`
+		Result     *apiwire.ImportResult `json:"result"`
 	}
 	if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
 		msg := strings.TrimSpace(string(data))
@@ -156,12 +153,12 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		}
 		return nil, &APIError{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), Message: msg}
 	}
-	eb.Error.Status = resp.StatusCode
-	eb.Error.UnknownIDs = eb.UnknownIDs
+	ae := &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field,
+		Details: eb.Error.Details, UnknownIDs: eb.UnknownIDs}
 	if eb.Result != nil {
-		return nil, &ImportError{APIError: eb.Error, Result: *eb.Result}
+		return nil, &ImportError{APIError: ae, Result: *eb.Result}
 	}
-	return nil, eb.Error
+	return nil, ae
 }
 
 // isStatus reports whether err is an API error with the given HTTP status.

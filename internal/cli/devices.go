@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 func (a *app) devicesCommand() *cobra.Command {
@@ -34,19 +36,16 @@ func (f *deviceFilter) flags(cmd *cobra.Command) {
 }
 
 // listDevices reads every page of GET /v1/devices with the filter.
-func listDevices(ctx context.Context, c *Client, f deviceFilter) ([]Device, error) {
+func listDevices(ctx context.Context, c *Client, f deviceFilter) ([]apiwire.Device, error) {
 	q := url.Values{"limit": {"1000"}}
 	for k, v := range map[string]string{"tag": f.tag, "site": f.site, "platform": f.platform} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	var all []Device
+	var all []apiwire.Device
 	for {
-		var page struct {
-			Items []Device `json:"items"`
-			Next  string   `json:"next"`
-		}
+		var page apiwire.DeviceList
 		if err := c.Do(ctx, "GET", "/devices", q, nil, "", &page); err != nil {
 			return nil, fmt.Errorf("list devices: %w", err)
 		}
@@ -75,7 +74,7 @@ func (a *app) devicesList() *cobra.Command {
 			}
 			if a.json {
 				if ds == nil {
-					ds = []Device{}
+					ds = []apiwire.Device{}
 				}
 				return a.printJSON(ds)
 			}
@@ -114,7 +113,7 @@ func (a *app) devicesGet() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var d Device
+			var d apiwire.Device
 			if err := c.Do(cmd.Context(), "GET", "/devices/"+url.PathEscape(args[0]), nil, nil, "", &d); err != nil {
 				return fmt.Errorf("get device %s: %w", args[0], err)
 			}
@@ -138,7 +137,7 @@ func (a *app) devicesGet() *cobra.Command {
 }
 
 func (a *app) devicesAdd() *cobra.Command {
-	var in DeviceInput
+	var in apiwire.DeviceInput
 	var tags []string
 	var passwordStdin bool
 	var keyFile string
@@ -167,7 +166,7 @@ func (a *app) devicesAdd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var d Device
+			var d apiwire.Device
 			if err := c.Do(cmd.Context(), "POST", "/devices", nil, in, "", &d); err != nil {
 				return fmt.Errorf("add device %s: %w", in.ID, err)
 			}
@@ -271,7 +270,7 @@ good rows. The exit code is 2 when any row was rejected.`,
 			if err != nil {
 				return err
 			}
-			var res ImportResult
+			var res apiwire.ImportResult
 			err = c.Do(cmd.Context(), "POST", "/devices/import", url.Values{"mode": {mode}}, data, ct, &res)
 			var ie *ImportError
 			if asImportError(err, &ie) {
@@ -307,7 +306,7 @@ func importContentType(file, format string) (string, error) {
 	return "", fmt.Errorf("import %s: unknown format %q: name a .json or .csv file or pass --format json|csv", file, format)
 }
 
-func (a *app) printImport(res ImportResult) {
+func (a *app) printImport(res apiwire.ImportResult) {
 	if a.json {
 		_ = a.printJSON(res)
 		return

@@ -4,35 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
-
-// retentionReport is the part of a purge report the table shows.
-type retentionReport struct {
-	Trigger    string `json:"trigger"`
-	StartedAt  string `json:"started_at"`
-	FinishedAt string `json:"finished_at"`
-	Complete   bool   `json:"complete"`
-	Error      string `json:"error"`
-	Age        *struct {
-		RunsDeleted int64 `json:"runs_deleted"`
-		BytesFreed  int64 `json:"bytes_freed"`
-		RunsSkipped int64 `json:"runs_skipped"`
-	} `json:"age"`
-	Bytes *struct {
-		RunsDeleted int64 `json:"runs_deleted"`
-		BytesFreed  int64 `json:"bytes_freed"`
-		RunsSkipped int64 `json:"runs_skipped"`
-	} `json:"bytes"`
-}
-
-type retentionSettings struct {
-	MaxDays  int64  `json:"max_days"`
-	MaxBytes int64  `json:"max_bytes"`
-	Cron     string `json:"cron"`
-	Schedule string `json:"schedule"`
-}
 
 func (a *app) retentionCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "retention", Short: "Show retention settings and purge runs now"}
@@ -52,10 +29,7 @@ func (a *app) retentionCommand() *cobra.Command {
 			if a.json {
 				return a.printJSON(raw)
 			}
-			var v struct {
-				Settings   retentionSettings `json:"settings"`
-				LastReport *retentionReport  `json:"last_report"`
-			}
+			var v apiwire.RetentionView
 			if err := json.Unmarshal(raw, &v); err != nil {
 				return fmt.Errorf("decode retention: %w", err)
 			}
@@ -85,7 +59,7 @@ func (a *app) retentionCommand() *cobra.Command {
 			if a.json {
 				return a.printJSON(raw)
 			}
-			var r retentionReport
+			var r apiwire.RetentionReport
 			if err := json.Unmarshal(raw, &r); err != nil {
 				return fmt.Errorf("decode purge report: %w", err)
 			}
@@ -98,8 +72,9 @@ func (a *app) retentionCommand() *cobra.Command {
 	return cmd
 }
 
-func printReport(tw *tabwriter.Writer, r retentionReport) {
-	fmt.Fprintf(tw, "last purge:\t%s → %s (%s), complete %t\n", r.StartedAt, r.FinishedAt, r.Trigger, r.Complete)
+func printReport(tw *tabwriter.Writer, r apiwire.RetentionReport) {
+	fmt.Fprintf(tw, "last purge:\t%s → %s (%s), complete %t\n",
+		r.StartedAt.Format(time.RFC3339Nano), r.FinishedAt.Format(time.RFC3339Nano), r.Trigger, r.Complete)
 	if r.Age != nil {
 		fmt.Fprintf(tw, "by age:\t%d runs deleted, %d bytes freed, %d skipped\n", r.Age.RunsDeleted, r.Age.BytesFreed, r.Age.RunsSkipped)
 	}

@@ -1,9 +1,15 @@
 package cli
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 func TestAPIErrorMessage(t *testing.T) {
@@ -13,10 +19,10 @@ func TestAPIErrorMessage(t *testing.T) {
 		want string
 	}{
 		{name: "field", err: APIError{Status: 400, Code: "invalid", Field: "port", Message: "must be from 1 to 65535",
-			Details: []FieldError{{Field: "port", Message: "must be from 1 to 65535"}}},
+			Details: []apiwire.FieldError{{Field: "port", Message: "must be from 1 to 65535"}}},
 			want: "port: must be from 1 to 65535 (invalid)"},
 		{name: "details", err: APIError{Status: 400, Code: "invalid", Field: "body", Message: "2 problems",
-			Details: []FieldError{{Field: "host", Message: "required"}, {Field: "port", Message: "too big"}}},
+			Details: []apiwire.FieldError{{Field: "host", Message: "required"}, {Field: "port", Message: "too big"}}},
 			want: "body: 2 problems (invalid)\n  host: required\n  port: too big"},
 		{name: "unknown devices", err: APIError{Status: 422, Code: "unknown_devices", Field: "device_ids", Message: "1 devices are not in the inventory", UnknownIDs: []string{"r9"}},
 			want: "device_ids: 1 devices are not in the inventory (unknown_devices)\n  unknown devices: r9"},
@@ -26,9 +32,7 @@ func TestAPIErrorMessage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.err.Error(); got != tc.want {
-				t.Errorf("Error() = %q, want %q", got, tc.want)
-			}
+			assert.Equal(t, tc.want, tc.err.Error())
 		})
 	}
 }
@@ -47,9 +51,12 @@ func TestImportContentType(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := importContentType(tc.file, tc.format)
-			if (err != nil) != tc.wantErr || got != tc.want {
-				t.Errorf("importContentType(%q, %q) = %q, %v", tc.file, tc.format, got, err)
+			if tc.wantErr {
+				assert.Error(t, err, "importContentType(%q, %q)", tc.file, tc.format)
+			} else {
+				assert.NoError(t, err, "importContentType(%q, %q)", tc.file, tc.format)
 			}
+			assert.Equal(t, tc.want, got, "importContentType(%q, %q)", tc.file, tc.format)
 		})
 	}
 }
@@ -58,31 +65,64 @@ func TestJobOptions(t *testing.T) {
 	tests := []struct {
 		name  string
 		flags jobFlags
-		want  *Options
+		want  apiwire.BulkOptions
+		// sent is the request body's options as JSON; absent when every option is the default.
+		sent string
 	}{
-		{name: "none", flags: jobFlags{}, want: nil},
-		{name: "timeout rounds up", flags: jobFlags{timeout: 1500 * time.Millisecond}, want: &Options{TimeoutS: 2}},
-		{name: "all", flags: jobFlags{timeout: time.Minute, maxConcurrency: 5, maxErrors: "10%"}, want: &Options{TimeoutS: 60, MaxConcurrency: 5, MaxErrors: "10%"}},
+		{name: "none", flags: jobFlags{}, want: apiwire.BulkOptions{}, sent: `{"command":"c","device_ids":["d"]}`},
+		{name: "timeout rounds up", flags: jobFlags{timeout: 1500 * time.Millisecond}, want: apiwire.BulkOptions{TimeoutS: 2},
+			sent: `{"command":"c","device_ids":["d"],"options":{"timeout_s":2}}`},
+		{name: "all", flags: jobFlags{timeout: time.Minute, maxConcurrency: 5, maxErrors: "10%"},
+			want: apiwire.BulkOptions{TimeoutS: 60, MaxConcurrency: 5, MaxErrors: "10%"},
+			sent: `{"command":"c","device_ids":["d"],"options":{"timeout_s":60,"max_concurrency":5,"max_errors":"10%"}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.flags.options()
-			if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
-				t.Errorf("options() = %+v, want %+v", got, tc.want)
-			}
+			assert.Equal(t, tc.want, got)
+			body, err := json.Marshal(apiwire.BulkRequest{Command: "c", DeviceIDs: []string{"d"}, Options: got})
+			require.NoError(t, err)
+			assert.JSONEq(t, tc.sent, string(body))
 		})
 	}
 }
 
-func TestParseTagsAndCounts(t *testing.T) {
-	tags, err := parseTags([]string{"role=core", "env=prod=1"})
-	if err != nil || tags["role"] != "core" || tags["env"] != "prod=1" {
-		t.Errorf("parseTags = %v, %v", tags, err)
+func TestParseTags(t *testing.T) {
+	tests := []struct {
+		name    string
+		tags    []string
+		want    map[string]string
+		wantErr bool
+	}{
+		{name: "none", tags: nil, want: nil},
+		{name: "value with =", tags: []string{"role=core", "env=prod=1"}, want: map[string]string{"role": "core", "env": "prod=1"}},
+		{name: "no =", tags: []string{"role"}, wantErr: true},
+		{name: "empty key", tags: []string{"=v"}, wantErr: true},
 	}
-	if _, err := parseTags([]string{"role"}); err == nil {
-		t.Error("parseTags accepted a tag without =")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseTags(tc.tags)
+			if tc.wantErr {
+				assert.Error(t, err, "parseTags(%q)", tc.tags)
+				return
+			}
+			require.NoError(t, err, "parseTags(%q)", tc.tags)
+			assert.Equal(t, tc.want, got)
+		})
 	}
-	if got := formatCounts(map[string]int{"failed": 1, "succeeded": 3, "queued": 0}); got != "succeeded 3 · failed 1" {
-		t.Errorf("formatCounts = %q", got)
+}
+
+func TestFormatCounts(t *testing.T) {
+	tests := []struct {
+		name   string
+		counts map[string]int
+		want   string
+	}{
+		{name: "display order, zeros left out", counts: map[string]int{"failed": 1, "succeeded": 3, "queued": 0}, want: "succeeded 3 · failed 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, formatCounts(tc.counts))
+		})
 	}
 }

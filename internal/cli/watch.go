@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 // signalSource delivers interrupts (Ctrl-C); tests and Main use the process's signals.
@@ -101,9 +103,7 @@ func (w *watcher) update(counts map[string]int) {
 func (w *watcher) poll(ctx context.Context) (bool, bool, error) {
 	got := false
 	for {
-		var page struct {
-			Items []ProgressEvent `json:"items"`
-		}
+		var page apiwire.EventList
 		q := url.Values{"since": {strconv.FormatInt(w.seq, 10)}, "limit": {"1000"}}
 		if err := w.c.Do(ctx, "GET", "/bulk/"+url.PathEscape(w.jobID)+"/events", q, nil, "", &page); err != nil {
 			return false, got, fmt.Errorf("job %s events: %w", w.jobID, err)
@@ -128,7 +128,7 @@ func (w *watcher) poll(ctx context.Context) (bool, bool, error) {
 // wait follows the job until it ends and returns its final summary. With a WebSocket
 // subscription every pushed message triggers a read of the event log at once, and polling only
 // backs it up (every few seconds); without one it polls.
-func (w *watcher) wait(ctx context.Context) (Job, error) {
+func (w *watcher) wait(ctx context.Context) (apiwire.Job, error) {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	kick := w.listen(lctx, w.ws, w.c.Token)
@@ -144,10 +144,10 @@ func (w *watcher) wait(ctx context.Context) (Job, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return Job{}, ctx.Err()
+			return apiwire.Job{}, ctx.Err()
 		case <-w.sigs:
 			if err := w.interrupted(ctx); err != nil {
-				return Job{}, err
+				return apiwire.Job{}, err
 			}
 			continue
 		case _, ok := <-kick:
@@ -158,12 +158,12 @@ func (w *watcher) wait(ctx context.Context) (Job, error) {
 		}
 		done, got, err := w.poll(ctx)
 		if err != nil {
-			return Job{}, err
+			return apiwire.Job{}, err
 		}
 		if done || !got {
 			j, err := w.job(ctx)
 			if err != nil {
-				return Job{}, err
+				return apiwire.Job{}, err
 			}
 			w.update(j.Counts)
 			if terminalJob(j.Status) {
@@ -188,8 +188,8 @@ func (w *watcher) wait(ctx context.Context) (Job, error) {
 	}
 }
 
-func (w *watcher) job(ctx context.Context) (Job, error) {
-	var j Job
+func (w *watcher) job(ctx context.Context) (apiwire.Job, error) {
+	var j apiwire.Job
 	if err := w.c.Do(ctx, "GET", "/bulk/"+url.PathEscape(w.jobID), nil, nil, "", &j); err != nil {
 		return j, fmt.Errorf("get job %s: %w", w.jobID, err)
 	}

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/netauto/netauto/internal/apiwire"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/retention"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// The API's edge: requests decode into apiwire types and become domain values here; domain
+// values become apiwire types before they are written. Nil slices and maps stay nil, so the
+// JSON is what the domain values would have produced.
+
+// decodeDeviceInput decodes a create body or a JSON import row. It also refuses an explicit
+// port 0, which the domain would take for "not given" and replace with the default; the port is
+// read a second time, as a pointer, only when the wire type's is 0.
+func decodeDeviceInput(raw []byte) (apiwire.DeviceInput, *Error) {
+	var in apiwire.DeviceInput
+	if e := decodeStrict(raw, &in); e != nil {
+		return in, e
+	}
+	if in.Port == 0 {
+		var given struct {
+			Port *int `json:"port"`
+		}
+		if json.Unmarshal(raw, &given) == nil && given.Port != nil {
+			return in, portZero("")
+		}
+	}
+	return in, nil
+}
+
+// portZero is the error of an explicit port 0; prefix is prepended to the field.
+func portZero(prefix string) *Error {
+	return &Error{Code: "invalid", Field: prefix + "port", Message: "must be from 1 to 65535"}
+}
+
+// deviceInputFromWire converts a wire device input to the domain's; a zero port means the
+// default.
+func deviceInputFromWire(in apiwire.DeviceInput) device.Input {
+	return device.Input{
+		Device: device.Device{
+			ID: in.ID, Name: in.Name, Host: in.Host, Port: in.Port, Platform: in.Platform, Username: in.Username,
+			AuthMethod: device.AuthMethod(in.AuthMethod), Tags: in.Tags, Site: in.Site, HostKey: in.HostKey,
+			TrustOnFirstUse: in.TrustOnFirstUse, LegacyAlgorithms: in.LegacyAlgorithms, CredentialProfile: in.CredentialProfile,
+		},
+		Credential: device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase},
+	}
+}
+
+// patchFromWire converts a PATCH body to the domain's patch.
+func patchFromWire(p apiwire.DevicePatch) device.Patch {
+	var am *device.AuthMethod
+	if p.AuthMethod != nil {
+		m := device.AuthMethod(*p.AuthMethod)
+		am = &m
+	}
+	return device.Patch{
+		Name: p.Name, Host: p.Host, Port: p.Port, Platform: p.Platform, Username: p.Username, AuthMethod: am,
+		Tags: p.Tags, Site: p.Site, HostKey: p.HostKey, TrustOnFirstUse: p.TrustOnFirstUse,
+		LegacyAlgorithms: p.LegacyAlgorithms, CredentialProfile: p.CredentialProfile,
+		Password: p.Password, PrivateKey: p.PrivateKey, Passphrase: p.Passphrase, Version: p.Version,
+	}
+}
+
+func optionsFromWire(o apiwire.BulkOptions) bulk.Options {
+	return bulk.Options{TimeoutS: o.TimeoutS, MaxConcurrency: o.MaxConcurrency, MaxErrors: o.MaxErrors}
+}
+
+func optionsToWire(o bulk.Options) apiwire.BulkOptions {
+	return apiwire.BulkOptions{TimeoutS: o.TimeoutS, MaxConcurrency: o.MaxConcurrency, MaxErrors: o.MaxErrors}
+}
+
+func bulkRequestFromWire(r apiwire.BulkRequest) bulk.Request {
+	return bulk.Request{Command: r.Command, DeviceIDs: r.DeviceIDs, RequestedBy: r.RequestedBy, Options: optionsFromWire(r.Options)}
+}
+
+func deviceToWire(d device.Device) apiwire.Device {
+	return apiwire.Device{
+		ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
+		AuthMethod: string(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey,
+		TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms, CredentialProfile: d.CredentialProfile,
+		HasCredential: d.HasCredential, Version: d.Version, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+	}
+}
+
+func fieldErrorsToWire(fs []device.FieldError) []apiwire.FieldError {
+	return convertAll(fs, func(f device.FieldError) apiwire.FieldError {
+		return apiwire.FieldError{Field: f.Field, Message: f.Message}
+	})
+}
+
+func importResultToWire(r device.ImportResult) apiwire.ImportResult {
+	return apiwire.ImportResult{
+		Mode: string(r.Mode), Created: r.Created, Failed: r.Failed,
+		Rows: convertAll(r.Rows, func(row device.RowResult) apiwire.RowResult {
+			return apiwire.RowResult{Row: row.Row, ID: row.ID, Status: row.Status, Errors: fieldErrorsToWire(row.Errors)}
+		}),
+	}
+}
+
+func runToWire(r run.Run) apiwire.Run {
+	return apiwire.Run{
+		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
+		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
+		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, OutputDigest: r.OutputDigest, Attempt: r.Attempt,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		Timings: apiwire.Timings{
+			ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
+		},
+	}
+}
+
+func countsToWire(c map[run.Status]int) map[string]int {
+	if c == nil {
+		return nil
+	}
+	out := make(map[string]int, len(c))
+	for k, v := range c {
+		out[string(k)] = v
+	}
+	return out
+}
+
+func jobToWire(j bulk.Job) apiwire.Job {
+	return apiwire.Job{
+		JobID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy, DeviceCount: j.DeviceCount, Batches: j.Batches,
+		Status: string(j.Status), Options: optionsToWire(j.Options), Counts: countsToWire(j.Counts), Seq: j.Seq,
+		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, CancelRequested: j.CancelRequested,
+		StopStatus: string(j.StopStatus), BatchesDone: j.BatchesDone,
+	}
+}
+
+func jobSummaryToWire(j bulk.JobSummary) apiwire.JobSummary {
+	return apiwire.JobSummary{
+		JobID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy, DeviceCount: j.DeviceCount,
+		Status: string(j.Status), Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt,
+	}
+}
+
+func jobDeviceToWire(d bulk.DeviceState) apiwire.JobDevice {
+	return apiwire.JobDevice{
+		DeviceID: d.DeviceID, Status: string(d.Status), RunID: d.RunID, Reason: d.Reason,
+		DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Seq: d.Seq, Batch: d.Batch,
+	}
+}
+
+// eventsToWire reads the stored events (the executor writes them as bulk.Event, which has the
+// ProgressEvent shape) into the wire type.
+func eventsToWire(events []json.RawMessage) ([]apiwire.ProgressEvent, error) {
+	if events == nil {
+		return nil, nil
+	}
+	out := make([]apiwire.ProgressEvent, len(events))
+	for i, raw := range events {
+		if err := json.Unmarshal(raw, &out[i]); err != nil {
+			return nil, fmt.Errorf("decode stored event %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func retentionSettingsToWire(s retention.Settings) apiwire.RetentionSettings {
+	return apiwire.RetentionSettings{MaxDays: s.MaxDays, MaxBytes: s.MaxBytes, Cron: s.Cron, Schedule: s.Schedule}
+}
+
+func retentionStatsToWire(s *retention.Stats) *apiwire.RetentionStats {
+	if s == nil {
+		return nil
+	}
+	return &apiwire.RetentionStats{
+		Type: s.Type, RunsDeleted: s.RunsDeleted, ChunksDeleted: s.ChunksDeleted, BytesFreed: s.BytesFreed,
+		RunsSkipped: s.RunsSkipped, Complete: s.Complete, Cutoff: s.Cutoff, PurgedThrough: s.PurgedThrough,
+		DevicesChecked: s.DevicesChecked, DevicesOverCap: s.DevicesOverCap, DevicesStillOver: s.DevicesStillOver,
+		DurationMS: s.DurationMS,
+	}
+}
+
+func retentionReportToWire(r retention.Report) apiwire.RetentionReport {
+	return apiwire.RetentionReport{
+		Trigger: r.Trigger, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Settings: retentionSettingsToWire(r.Settings),
+		Age: retentionStatsToWire(r.Age), Bytes: retentionStatsToWire(r.Bytes), Complete: r.Complete,
+		Continuation: r.Continuation, Error: r.Error,
+	}
+}
+
+// convertAll converts each element; nil stays nil.
+func convertAll[S ~[]E, E, W any](s S, conv func(E) W) []W {
+	if s == nil {
+		return nil
+	}
+	out := make([]W, len(s))
+	for i, e := range s {
+		out[i] = conv(e)
+	}
+	return out
+}

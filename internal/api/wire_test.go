@@ -1,0 +1,210 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/apiwire"
+	"github.com/netauto/netauto/internal/bulk"
+)
+
+// fill sets every exported field of v, recursively, to a value of its own (distinct strings
+// and numbers, true, a time, one-entry maps and slices), so a field a conversion drops or swaps
+// shows in the JSON.
+func fill(tb testing.TB, v reflect.Value, n *int) {
+	tb.Helper()
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", *n))
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		if v.Type() == reflect.TypeFor[time.Duration]() {
+			v.SetInt(int64(*n) * int64(time.Second))
+			return
+		}
+		v.SetInt(int64(*n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(tb, v.Elem(), n)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(tb, k, n)
+		fill(tb, e, n)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(tb, s.Index(0), n)
+		v.Set(s)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2025, 1, 6, 12, 0, *n, 123456789, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(tb, v.Field(i), n)
+			}
+		}
+	default:
+		tb.Fatalf("fill: no value for a %s", v.Type())
+	}
+}
+
+// filled returns a T with every field set.
+func filled[T any](tb testing.TB) T {
+	tb.Helper()
+	var v T
+	n := 0
+	fill(tb, reflect.ValueOf(&v).Elem(), &n)
+	return v
+}
+
+func marshal(tb testing.TB, v any) string {
+	tb.Helper()
+	data, err := json.Marshal(v)
+	require.NoError(tb, err, "marshal %T", v)
+	return string(data)
+}
+
+// sameJSON checks that the wire value encodes to the very bytes of the domain value, once with
+// every field set and once with none: the API's answers are what they were when it wrote the
+// domain types, field order and omitted fields included.
+func sameJSON[D, W any](t *testing.T, conv func(D) W) {
+	t.Helper()
+	var zero D
+	for name, d := range map[string]D{"filled": filled[D](t), "zero": zero} {
+		assert.Equal(t, marshal(t, d), marshal(t, conv(d)), "%s %T", name, d)
+	}
+}
+
+// TestAnswersKeepTheirBytes holds each conversion of a domain value to its wire type to the
+// domain value's own JSON.
+func TestAnswersKeepTheirBytes(t *testing.T) {
+	tests := []struct {
+		name  string
+		check func(t *testing.T)
+	}{
+		{name: "device", check: func(t *testing.T) { sameJSON(t, deviceToWire) }},
+		{name: "import result", check: func(t *testing.T) { sameJSON(t, importResultToWire) }},
+		{name: "field errors", check: func(t *testing.T) { sameJSON(t, fieldErrorsToWire) }},
+		{name: "run", check: func(t *testing.T) { sameJSON(t, runToWire) }},
+		{name: "job", check: func(t *testing.T) { sameJSON(t, jobToWire) }},
+		{name: "job summary", check: func(t *testing.T) { sameJSON(t, jobSummaryToWire) }},
+		{name: "job device", check: func(t *testing.T) { sameJSON(t, jobDeviceToWire) }},
+		{name: "retention settings", check: func(t *testing.T) { sameJSON(t, retentionSettingsToWire) }},
+		{name: "retention report", check: func(t *testing.T) { sameJSON(t, retentionReportToWire) }},
+		{name: "accepted bulk job", check: func(t *testing.T) {
+			sameJSON(t, func(a bulk.Accepted) apiwire.BulkAccepted {
+				return apiwire.BulkAccepted{JobID: a.JobID, DeviceCount: a.DeviceCount, Batches: a.Batches}
+			})
+		}},
+		{name: "progress event", check: func(t *testing.T) {
+			sameJSON(t, func(ev bulk.Event) apiwire.ProgressEvent {
+				got, err := eventsToWire([]json.RawMessage{json.RawMessage(marshal(t, ev))})
+				require.NoError(t, err)
+				require.Len(t, got, 1)
+				return got[0]
+			})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.check)
+	}
+}
+
+// jsonObject decodes the JSON of v into a map of its fields.
+func jsonObject(tb testing.TB, v any) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	require.NoError(tb, json.Unmarshal([]byte(marshal(tb, v)), &m), "decode %T", v)
+	return m
+}
+
+// TestRequestsReachTheDomain converts each request body with every field set and finds each
+// field, by its JSON name, with its value in the domain value it became.
+func TestRequestsReachTheDomain(t *testing.T) {
+	tests := []struct {
+		name string
+		// wire and domain return the body and what the API made of it, as JSON objects.
+		convert func(t *testing.T) (wire, domain map[string]any)
+	}{
+		{name: "device input", convert: func(t *testing.T) (map[string]any, map[string]any) {
+			in := filled[apiwire.DeviceInput](t)
+			got := deviceInputFromWire(in)
+			domain := jsonObject(t, got.Device)
+			for k, v := range jsonObject(t, got.Credential) {
+				domain[k] = v
+			}
+			return jsonObject(t, in), domain
+		}},
+		{name: "device patch", convert: func(t *testing.T) (map[string]any, map[string]any) {
+			p := filled[apiwire.DevicePatch](t)
+			return jsonObject(t, p), jsonObject(t, patchFromWire(p))
+		}},
+		{name: "bulk request", convert: func(t *testing.T) (map[string]any, map[string]any) {
+			r := filled[apiwire.BulkRequest](t)
+			return jsonObject(t, r), jsonObject(t, bulkRequestFromWire(r))
+		}},
+		{name: "run request options", convert: func(t *testing.T) (map[string]any, map[string]any) {
+			o := filled[apiwire.BulkOptions](t)
+			return jsonObject(t, o), jsonObject(t, optionsFromWire(o))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wire, domain := tc.convert(t)
+			require.NotEmpty(t, wire)
+			for field, want := range wire {
+				assert.Equal(t, want, domain[field], "field %s", field)
+			}
+		})
+	}
+}
+
+// TestEventsKeepNil: no stored events answer "items": null, as before the wire types.
+func TestEventsKeepNil(t *testing.T) {
+	got, err := eventsToWire(nil)
+	require.NoError(t, err)
+	assert.Nil(t, got)
+	_, err = eventsToWire([]json.RawMessage{json.RawMessage(`{"seq":"x"}`)})
+	assert.Error(t, err, "a stored event of the wrong shape")
+}
+
+// TestDecodeDeviceInputPort: an explicit port 0 is refused, naming the field; a missing or null
+// port is the default (0 for the domain).
+func TestDecodeDeviceInputPort(t *testing.T) {
+	tests := []struct {
+		name      string
+		body      string
+		wantPort  int
+		wantField string
+	}{
+		{name: "absent", body: `{"id":"r1"}`, wantPort: 0},
+		{name: "null", body: `{"id":"r1","port":null}`, wantPort: 0},
+		{name: "given", body: `{"id":"r1","port":2222}`, wantPort: 2222},
+		{name: "explicit zero", body: `{"id":"r1","port":0}`, wantField: "port"},
+		{name: "a string", body: `{"id":"r1","port":"22"}`, wantField: "port"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, e := decodeDeviceInput([]byte(tc.body))
+			if tc.wantField != "" {
+				require.NotNil(t, e, "decode %s", tc.body)
+				assert.Equal(t, tc.wantField, e.Field, "decode %s: %s", tc.body, e.Message)
+				return
+			}
+			require.Nil(t, e, "decode %s", tc.body)
+			assert.Equal(t, tc.wantPort, in.Port, "port of %s", tc.body)
+		})
+	}
+}

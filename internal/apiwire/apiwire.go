@@ -1,0 +1,347 @@
+// Package apiwire holds the request and response bodies of NetAuto's HTTPS API, as they travel:
+// one Go type per body or schema of internal/api/openapi.yaml, field for field. The API converts
+// between these and the domain types at its edge; the command-line client and the device
+// simulator speak them directly. A test holds every type to the OpenAPI document: field names,
+// required fields (no omitempty) against optional ones (omitempty or omitzero), and basic types.
+//
+// The package imports no other NetAuto package, so a client links none of the server's code.
+// Enumerations (platform, auth method, statuses) are plain strings here; the domain packages own
+// their values and rules.
+package apiwire
+
+import "time"
+
+// Health is the body of GET /v1/health. Its fields are in the order the API has always sent them.
+type Health struct {
+	// Deployment says where the function runs and which backing services it uses (null when the
+	// deployment gives none).
+	Deployment map[string]any `json:"deployment"`
+	Status     string         `json:"status"`
+	Version    string         `json:"version"`
+}
+
+// Error is the error of every error answer; Field names what is wrong and Details lists every
+// rejected field when there are several.
+type Error struct {
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Field   string       `json:"field,omitempty"`
+	Details []FieldError `json:"details,omitempty"`
+}
+
+// ErrorBody is the body of every error answer: {"error": {...}}.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// UnknownDevicesBody is the 422 answer of POST /v1/runs and POST /v1/bulk when some device ids
+// are not in the inventory.
+type UnknownDevicesBody struct {
+	Error      Error    `json:"error"`
+	UnknownIDs []string `json:"unknown_ids"`
+}
+
+// FieldError is one rejected field of a request or an import row.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Device is a device as the API returns it; credentials are never returned, HasCredential says
+// whether the device has its own.
+type Device struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Host              string            `json:"host"`
+	Port              int               `json:"port"`
+	Platform          string            `json:"platform"`
+	Username          string            `json:"username"`
+	AuthMethod        string            `json:"auth_method"`
+	Tags              map[string]string `json:"tags"`
+	Site              string            `json:"site"`
+	HostKey           string            `json:"host_key,omitempty"`
+	TrustOnFirstUse   bool              `json:"trust_on_first_use"`
+	LegacyAlgorithms  bool              `json:"legacy_algorithms"`
+	CredentialProfile string            `json:"credential_profile,omitempty"`
+	HasCredential     bool              `json:"has_credential"`
+	Version           int64             `json:"version"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+// DeviceInput is the body of POST /v1/devices and one row of a JSON import: the device fields
+// and the write-only credential. A zero Port is left out, which the API takes for the default.
+type DeviceInput struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Host              string            `json:"host"`
+	Port              int               `json:"port,omitempty"`
+	Platform          string            `json:"platform,omitempty"`
+	Username          string            `json:"username"`
+	AuthMethod        string            `json:"auth_method,omitempty"`
+	Tags              map[string]string `json:"tags,omitempty"`
+	Site              string            `json:"site,omitempty"`
+	HostKey           string            `json:"host_key,omitempty"`
+	TrustOnFirstUse   bool              `json:"trust_on_first_use,omitempty"`
+	LegacyAlgorithms  bool              `json:"legacy_algorithms,omitempty"`
+	CredentialProfile string            `json:"credential_profile,omitempty"`
+	Password          string            `json:"password,omitempty"`
+	PrivateKey        string            `json:"private_key,omitempty"`
+	Passphrase        string            `json:"passphrase,omitempty"`
+}
+
+// DevicePatch is the body of PATCH /v1/devices/{id}: nil fields stay as they are; Tags, when
+// given, replaces the whole map; Version is the version read, for a 409 if it changed since.
+type DevicePatch struct {
+	Name              *string            `json:"name,omitempty"`
+	Host              *string            `json:"host,omitempty"`
+	Port              *int               `json:"port,omitempty"`
+	Platform          *string            `json:"platform,omitempty"`
+	Username          *string            `json:"username,omitempty"`
+	AuthMethod        *string            `json:"auth_method,omitempty"`
+	Tags              *map[string]string `json:"tags,omitempty"`
+	Site              *string            `json:"site,omitempty"`
+	HostKey           *string            `json:"host_key,omitempty"`
+	TrustOnFirstUse   *bool              `json:"trust_on_first_use,omitempty"`
+	LegacyAlgorithms  *bool              `json:"legacy_algorithms,omitempty"`
+	CredentialProfile *string            `json:"credential_profile,omitempty"`
+	Password          *string            `json:"password,omitempty"`
+	PrivateKey        *string            `json:"private_key,omitempty"`
+	Passphrase        *string            `json:"passphrase,omitempty"`
+	Version           *int64             `json:"version,omitempty"`
+}
+
+// DeviceList is the body of GET /v1/devices: one page, and the cursor of the next (empty on the
+// last).
+type DeviceList struct {
+	Items []Device `json:"items"`
+	Next  string   `json:"next,omitempty"`
+}
+
+// RowResult is one row of an import: created, or why not.
+type RowResult struct {
+	Row    int          `json:"row"`
+	ID     string       `json:"id,omitempty"`
+	Status string       `json:"status"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// ImportResult is the answer of POST /v1/devices/import.
+type ImportResult struct {
+	Mode    string      `json:"mode"`
+	Created int         `json:"created"`
+	Failed  int         `json:"failed"`
+	Rows    []RowResult `json:"rows"`
+}
+
+// ImportRejected is the answer of an import that wrote nothing (422, or 409 after a concurrent
+// create): the error and the per-row results.
+type ImportRejected struct {
+	Error  Error        `json:"error"`
+	Result ImportResult `json:"result"`
+}
+
+// LastRunsRequest is the body of POST /v1/devices/last-runs.
+type LastRunsRequest struct {
+	DeviceIDs []string `json:"device_ids"`
+}
+
+// LastRuns is the answer of POST /v1/devices/last-runs: each device's newest run by device id;
+// devices without runs are absent.
+type LastRuns struct {
+	Items map[string]Run `json:"items"`
+}
+
+// Run is one command on one device.
+type Run struct {
+	ID          string `json:"id"`
+	DeviceID    string `json:"device_id"`
+	Command     string `json:"command"`
+	JobID       string `json:"job_id,omitempty"`
+	RequestedBy string `json:"requested_by"`
+	Status      string `json:"status"`
+	// Reason refines a failed status (command_error, exit_status, output_cap, ...).
+	Reason       string     `json:"reason,omitempty"`
+	Message      string     `json:"message,omitempty"`
+	ExitStatus   *int       `json:"exit_status,omitempty"`
+	Bytes        int64      `json:"bytes"`
+	Chunks       int        `json:"chunks"`
+	Truncated    bool       `json:"truncated"`
+	OutputDigest string     `json:"output_digest,omitempty"`
+	Attempt      int        `json:"attempt"`
+	CreatedAt    time.Time  `json:"created_at"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	Timings      Timings    `json:"timings"`
+}
+
+// Timings are a run's phases in milliseconds.
+type Timings struct {
+	ConnectMS   int64 `json:"connect_ms"`
+	AuthMS      int64 `json:"auth_ms"`
+	FirstByteMS int64 `json:"first_byte_ms"`
+	TotalMS     int64 `json:"total_ms"`
+}
+
+// RunList is the body of GET /v1/devices/{id}/runs: one page, newest first.
+type RunList struct {
+	Items []Run  `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// BulkOptions are a run's or a bulk job's options; zero fields take the defaults.
+type BulkOptions struct {
+	TimeoutS       int    `json:"timeout_s,omitempty"`
+	MaxConcurrency int    `json:"max_concurrency,omitempty"`
+	MaxErrors      string `json:"max_errors,omitempty"`
+}
+
+// RunRequest is the body of POST /v1/runs.
+type RunRequest struct {
+	DeviceID    string      `json:"device_id"`
+	Command     string      `json:"command"`
+	RequestedBy string      `json:"requested_by,omitempty"`
+	Options     BulkOptions `json:"options,omitzero"`
+}
+
+// RunAccepted is the answer of POST /v1/runs.
+type RunAccepted struct {
+	RunID string `json:"run_id"`
+	JobID string `json:"job_id"`
+}
+
+// BulkRequest is the body of POST /v1/bulk.
+type BulkRequest struct {
+	Command     string      `json:"command"`
+	DeviceIDs   []string    `json:"device_ids"`
+	RequestedBy string      `json:"requested_by,omitempty"`
+	Options     BulkOptions `json:"options,omitzero"`
+}
+
+// BulkAccepted is the answer of POST /v1/bulk.
+type BulkAccepted struct {
+	JobID       string `json:"job_id"`
+	DeviceCount int    `json:"device_count"`
+	Batches     int    `json:"batches"`
+}
+
+// Job is a bulk job with its counts per device status.
+type Job struct {
+	JobID       string         `json:"job_id"`
+	Command     string         `json:"command"`
+	RequestedBy string         `json:"requested_by"`
+	DeviceCount int            `json:"device_count"`
+	Batches     int            `json:"batches"`
+	Status      string         `json:"status"`
+	Options     BulkOptions    `json:"options"`
+	Counts      map[string]int `json:"counts"`
+	// Seq is the sequence number of the job's last progress event.
+	Seq             int64      `json:"seq"`
+	Error           string     `json:"error,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	CancelRequested bool       `json:"cancel_requested"`
+	StopStatus      string     `json:"stop_status,omitempty"`
+	BatchesDone     int        `json:"batches_done"`
+}
+
+// JobSummary is one job of GET /v1/bulk.
+type JobSummary struct {
+	JobID       string     `json:"job_id"`
+	Command     string     `json:"command"`
+	RequestedBy string     `json:"requested_by"`
+	DeviceCount int        `json:"device_count"`
+	Status      string     `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}
+
+// JobList is the body of GET /v1/bulk: one page of jobs, newest first.
+type JobList struct {
+	Items []JobSummary `json:"items"`
+	Next  string       `json:"next,omitempty"`
+}
+
+// JobDevice is one device's state in a job.
+type JobDevice struct {
+	DeviceID     string `json:"device_id"`
+	Status       string `json:"status"`
+	RunID        string `json:"run_id,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	DurationMS   int64  `json:"duration_ms,omitempty"`
+	OutputDigest string `json:"output_digest,omitempty"`
+	Seq          int64  `json:"seq"`
+	Batch        int    `json:"batch"`
+}
+
+// JobDeviceList is the body of GET /v1/bulk/{job_id}/devices: one page, in batch order.
+type JobDeviceList struct {
+	Items []JobDevice `json:"items"`
+	Next  string      `json:"next,omitempty"`
+}
+
+// ProgressEvent is one entry of a job's event log: a device's change (bulk_progress) or the
+// job's end (job_done).
+type ProgressEvent struct {
+	Type         string         `json:"type"`
+	JobID        string         `json:"job_id"`
+	DeviceID     string         `json:"device_id,omitempty"`
+	Status       string         `json:"status"`
+	RunID        string         `json:"run_id,omitempty"`
+	Reason       string         `json:"reason,omitempty"`
+	DurationMS   int64          `json:"duration_ms,omitempty"`
+	OutputDigest string         `json:"output_digest,omitempty"`
+	Seq          int64          `json:"seq"`
+	Counts       map[string]int `json:"counts"`
+	At           time.Time      `json:"at"`
+}
+
+// EventList is the body of GET /v1/bulk/{job_id}/events: the events after a sequence number, in
+// order.
+type EventList struct {
+	Items []ProgressEvent `json:"items"`
+}
+
+// RetentionSettings are the retention limits as configured.
+type RetentionSettings struct {
+	MaxDays  int    `json:"max_days"`
+	MaxBytes int64  `json:"max_bytes"`
+	Cron     string `json:"cron"`
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// RetentionStats are one pass of a purge (by age or by bytes).
+type RetentionStats struct {
+	Type             string     `json:"type"`
+	RunsDeleted      int64      `json:"runs_deleted"`
+	ChunksDeleted    int64      `json:"chunks_deleted"`
+	BytesFreed       int64      `json:"bytes_freed"`
+	RunsSkipped      int64      `json:"runs_skipped"`
+	Complete         bool       `json:"complete"`
+	Cutoff           *time.Time `json:"cutoff,omitempty"`
+	PurgedThrough    string     `json:"purged_through,omitempty"`
+	DevicesChecked   int64      `json:"devices_checked,omitempty"`
+	DevicesOverCap   int64      `json:"devices_over_cap,omitempty"`
+	DevicesStillOver int64      `json:"devices_still_over,omitempty"`
+	DurationMS       int64      `json:"duration_ms"`
+}
+
+// RetentionReport is one purge's report.
+type RetentionReport struct {
+	Trigger      string            `json:"trigger"`
+	StartedAt    time.Time         `json:"started_at"`
+	FinishedAt   time.Time         `json:"finished_at"`
+	Settings     RetentionSettings `json:"settings"`
+	Age          *RetentionStats   `json:"age,omitempty"`
+	Bytes        *RetentionStats   `json:"bytes,omitempty"`
+	Complete     bool              `json:"complete"`
+	Continuation string            `json:"continuation,omitempty"`
+	Error        string            `json:"error,omitempty"`
+}
+
+// RetentionView is the body of GET /v1/retention; LastReport is null before the first purge.
+type RetentionView struct {
+	Settings   RetentionSettings `json:"settings"`
+	LastReport *RetentionReport  `json:"last_report"`
+}
