@@ -3,6 +3,7 @@ package bulk
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -56,24 +57,43 @@ type Queue interface {
 	SendAll(ctx context.Context, msgs []Message) (failed []int, err error)
 }
 
-// JobStore keeps jobs, their batches and their devices' states.
+// JobStore keeps jobs, their batches and their devices' states. It offers primitives and decides
+// nothing: which devices end, how and when a job ends, and the events that tell of it are the
+// state machine's (state.go).
 type JobStore interface {
 	// CreateJob stores a new job and its batches; batches from index sent on are pending (they
-	// are sent later, as running batches finish, to honour max_concurrency).
+	// are sent later, as running batches finish, to honour max_concurrency). The job is listed
+	// as unfinished until ForgetUnfinished.
 	CreateJob(ctx context.Context, j Job, batches [][]string, sent int) error
-	// GetJob returns a job's summary.
+	// GetJob returns a job's summary; ErrJobNotFound when there is none.
 	GetJob(ctx context.Context, id string) (Job, error)
-	// AbortBatches makes every non-terminal device of the given batches cancelled with reason,
-	// marks the batches done, and sets the job's status (failed, cancelled or stopped) unless it
-	// has ended; it returns the events it recorded.
-	AbortBatches(ctx context.Context, jobID string, batches []int, status JobStatus, reason string) ([]Event, error)
-	// RequestStop flags the job so executors start no more devices and records why (cancelled,
-	// or stopped by max_errors); ErrJobFinished if it has ended.
-	RequestStop(ctx context.Context, jobID string, status JobStatus) (Job, error)
-	// PendingBatches lists the job's batches that were never sent.
+	// RequestStop flags the job so executors start no more devices and records the status it
+	// ends with (the first request's status wins) and, unless message is empty, message as the
+	// job's error. It returns the job as flagged; ErrJobFinished if it has ended.
+	RequestStop(ctx context.Context, jobID string, status JobStatus, message string) (Job, error)
+	// PendingBatches lists the job's batches that were never sent, in order.
 	PendingBatches(ctx context.Context, jobID string) ([]int, error)
 	// Devices returns a page of the job's devices in batch order.
 	Devices(ctx context.Context, jobID string, cursor string, limit int) ([]DeviceState, string, error)
+	// BatchStates returns the stored state of each device of a batch (ErrJobNotFound when the
+	// batch does not exist).
+	BatchStates(ctx context.Context, jobID string, batch int) (map[string]DeviceState, error)
+	// Record applies changes to one batch in one conditional write: every change's From must be
+	// the device's stored state, else ErrStateChanged and nothing is applied. It moves the job's
+	// counts with the changes and returns one progress event per change, numbered with the job's
+	// next sequence numbers. The events reach the job's event log with LogEvents.
+	Record(ctx context.Context, jobID string, batch int, changes []Change) ([]Event, error)
+	// LogEvents appends recorded events to the job's event log, which catch-up reads; the log
+	// expires with the job.
+	LogEvents(ctx context.Context, jobID string, events []Event, expires time.Time) error
+	// FinishBatch marks a batch done (counting it in the job's BatchesDone once, however often it
+	// is called) and returns the job as it stands after.
+	FinishBatch(ctx context.Context, jobID string, batch int) (Job, error)
+	// EndJob sets the job's final status and finish time and takes the next sequence number (the
+	// job_done event's), unless the job has ended: ErrJobFinished. It returns the ended job.
+	EndJob(ctx context.Context, jobID string, status JobStatus, at time.Time) (Job, error)
+	// ForgetUnfinished drops the job from the list of unfinished jobs.
+	ForgetUnfinished(ctx context.Context, jobID string) error
 }
 
 // Publisher pushes progress events to subscribers; failures are its own to log and count: they
@@ -194,12 +214,8 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, requestedBy string,
 			}
 			err = fmt.Errorf("%d of %d batches could not be sent", len(failed), sent)
 		}
-		events, aerr := e.Jobs.AbortBatches(context.WithoutCancel(ctx), job.ID, unsent, JobFailed, "enqueue_failed")
-		if aerr != nil {
+		if aerr := e.machine().abort(context.WithoutCancel(ctx), job, unsent, JobFailed); aerr != nil {
 			return Accepted{}, fmt.Errorf("enqueue job %s: %w (and marking it failed: %v)", job.ID, err, aerr)
-		}
-		if e.Publisher != nil {
-			e.Publisher.Publish(ctx, events)
 		}
 		return Accepted{}, fmt.Errorf("enqueue job %s: %w", job.ID, err)
 	}
@@ -218,9 +234,20 @@ func (e *Enqueuer) now() time.Time {
 	return time.Now().UTC()
 }
 
+// machine is the state machine over the enqueuer's job store, publishing to its publisher.
+func (e *Enqueuer) machine() machine {
+	return machine{jobs: e.Jobs, publish: e.publish, now: e.now, logger: slog.Default()}
+}
+
+func (e *Enqueuer) publish(ctx context.Context, events []Event) {
+	if e.Publisher != nil && len(events) > 0 {
+		e.Publisher.Publish(ctx, events)
+	}
+}
+
 // Cancel asks a job to stop: running devices finish, devices not started become cancelled.
 func (e *Enqueuer) Cancel(ctx context.Context, jobID string) (Job, error) {
-	_, err := e.Jobs.RequestStop(ctx, jobID, JobCancelled)
+	job, err := e.Jobs.RequestStop(ctx, jobID, JobCancelled, "")
 	if err != nil {
 		return Job{}, err
 	}
@@ -229,14 +256,8 @@ func (e *Enqueuer) Cancel(ctx context.Context, jobID string) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	if len(pending) > 0 {
-		events, err := e.Jobs.AbortBatches(ctx, jobID, pending, JobCancelled, "cancelled")
-		if err != nil {
-			return Job{}, err
-		}
-		if e.Publisher != nil {
-			e.Publisher.Publish(ctx, events)
-		}
+	if err := e.machine().endBatches(ctx, job, pending, ending{to: run.Cancelled, reason: StopReason(JobCancelled)}); err != nil {
+		return Job{}, err
 	}
 	return e.Jobs.GetJob(ctx, jobID)
 }

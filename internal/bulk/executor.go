@@ -58,20 +58,8 @@ type ExecStore interface {
 	ClaimBatch(ctx context.Context, jobID string, batch int, holder string, until time.Time) (Claim, error)
 	// ReleaseBatch ends holder's lease early, so a continuation can claim the batch at once.
 	ReleaseBatch(ctx context.Context, jobID string, batch int, holder string) error
-	// BatchStates returns the stored state of each device of a batch.
-	BatchStates(ctx context.Context, jobID string, batch int) (map[string]DeviceState, error)
-	// Record applies changes atomically (every From must match the stored state, else
-	// ErrStateChanged and nothing is applied), updates the job's counts and returns one event per
-	// change with its sequence number. The events reach the job's event log with LogEvents.
-	Record(ctx context.Context, jobID string, batch int, changes []Change) ([]Event, error)
-	// LogEvents appends recorded events to the job's event log, which catch-up reads; the log
-	// expires with the job.
-	LogEvents(ctx context.Context, jobID string, events []Event, expires time.Time) error
 	// MarkRunning moves a queued job to running.
 	MarkRunning(ctx context.Context, jobID string) error
-	// FinishBatch marks a batch done (once) and, when it was the job's last, ends the job and
-	// returns its job_done event.
-	FinishBatch(ctx context.Context, jobID string, batch int) ([]Event, error)
 	// ClaimPendingBatch takes the next never-sent batch, if any, so exactly one caller sends it.
 	ClaimPendingBatch(ctx context.Context, jobID string) (int, []string, bool, error)
 }
@@ -110,13 +98,20 @@ type RunAbandoner interface {
 	Reconcile(ctx context.Context, deviceID, runID string) error
 }
 
-// DeadLetter makes every device of a batch that exhausted its deliveries terminal (failed,
-// reason delivery_failed), so the job still ends.
+// DeadLetter makes every unfinished device of a batch that exhausted its deliveries terminal
+// (failed, reason delivery_failed), with its run, so the job still ends.
 func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 	if m.JobID == "" {
 		return errors.New("dead letter without job_id")
 	}
-	failed, err := x.failBatch(ctx, x.Runs, m, ReasonDeliveryFailed)
+	job, err := x.Jobs.GetJob(ctx, m.JobID)
+	if errors.Is(err, ErrJobNotFound) {
+		return nil // expired or never stored: nothing to end
+	}
+	if err != nil {
+		return fmt.Errorf("get job %s: %w", m.JobID, err)
+	}
+	failed, err := x.failBatch(ctx, x.Runs, job, m.Batch, ReasonDeliveryFailed)
 	if err != nil {
 		return err
 	}
@@ -125,62 +120,27 @@ func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 	return nil
 }
 
-// failBatch ends every non-terminal device of m's batch failed with reason (one conditional
-// write, retried when a device moved meanwhile), publishes their progress, marks the batch done
-// (which ends the job after its last batch) and sends the job's next never-sent batch, if any. It
+// failBatch ends a batch whose message will never be run: its unfinished devices and their runs
+// fail with reason (machine.endBatch), and the job's next never-sent batch, if any, is sent. It
 // returns how many devices it failed. The dead-letter consumer and the watchdog share it.
-func (x *Executor) failBatch(ctx context.Context, runs RunAbandoner, m Message, reason string) (int, error) {
-	failed := 0
-	for attempt := 0; ; attempt++ {
-		states, err := x.Jobs.BatchStates(ctx, m.JobID, m.Batch)
-		if errors.Is(err, ErrJobNotFound) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		var changes []Change
-		for _, id := range m.DeviceIDs {
-			st, ok := states[id]
-			if !ok || st.Status.Terminal() {
-				continue
-			}
-			runID := RunID(m.JobID, id)
-			if err := runs.Abandon(ctx, runID, reason); err != nil {
-				return 0, err
-			}
-			if err := runs.Reconcile(ctx, id, runID); err != nil {
-				return 0, err
-			}
-			changes = append(changes, Change{DeviceID: id, From: st.Status, To: run.Failed, RunID: runID, Reason: reason})
-		}
-		events, err := x.Jobs.Record(ctx, m.JobID, m.Batch, changes)
-		if errors.Is(err, ErrStateChanged) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		failed = len(changes)
-		x.publish(ctx, events)
-		if err := x.logEvents(ctx, m.JobID, events); err != nil {
-			return failed, err
-		}
-		break
-	}
-	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
+func (x *Executor) failBatch(ctx context.Context, runs RunAbandoner, job Job, batch int, reason string) (int, error) {
+	failed, err := x.machine().endBatch(ctx, job, batch, ending{to: run.Failed, reason: reason, runs: runs})
 	if err != nil {
 		return failed, err
 	}
-	x.publish(ctx, events)
 	// A job that sends its batches one after another (max_concurrency) would otherwise wait
 	// forever for this batch to send the next.
-	if job, err := x.Jobs.GetJob(ctx, m.JobID); err == nil && !job.Status.Terminal() {
-		if err := x.sendNext(ctx, m.JobID, &jobView{x: x, job: job, at: x.now()}); err != nil {
-			x.logger().Error("send next pending batch", "job_id", m.JobID, "err", err)
+	if job, err := x.Jobs.GetJob(ctx, job.ID); err == nil && !job.Status.Terminal() {
+		if err := x.sendNext(ctx, job.ID, &jobView{x: x, job: job, at: x.now()}); err != nil {
+			x.logger().Error("send next pending batch", "job_id", job.ID, "err", err)
 		}
 	}
 	return failed, nil
+}
+
+// machine is the state machine over the executor's job store, publishing as the executor does.
+func (x *Executor) machine() machine {
+	return machine{jobs: x.Jobs, publish: x.publish, now: x.now, logger: x.logger()}
 }
 
 // DeviceSource resolves devices and their credentials.
@@ -439,14 +399,20 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			continue
 		}
 		sem <- struct{}{}
-		if dl, ok := ctx.Deadline(); (ok && time.Until(dl) < timeout+margin) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			<-sem
-			leave(id, time.Time{}) // no time left to run this device: a later invocation will
+			leave(id, time.Time{}) // the invocation is ending: a later one will run this device
 			continue
 		}
+		// A stopping job's devices not started are cancelled here, never handed on.
 		if stop, reason := view.stopping(ctx); stop {
 			<-sem
 			rec.add(Change{DeviceID: id, From: cur, To: run.Cancelled, RunID: RunID(m.JobID, id), Reason: reason})
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
+			<-sem
+			leave(id, time.Time{}) // no time left to run this device: a later invocation will
 			continue
 		}
 		wg.Add(1)
@@ -483,11 +449,9 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if len(later) > 0 {
 		return x.continueLater(ctx, log, m, out, later, holdUntil)
 	}
-	events, err := x.Jobs.FinishBatch(ctx, m.JobID, m.Batch)
-	if err != nil {
-		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("finish batch: %w", err)
+	if err := x.machine().finishBatch(ctx, m.JobID, m.Batch); err != nil {
+		return Outcome{Retry: true, Ran: out.Ran}, err
 	}
-	x.publish(ctx, events)
 	if err := x.sendNext(ctx, m.JobID, view); err != nil {
 		log.Error("send next pending batch", "err", err)
 	}
@@ -552,9 +516,7 @@ func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) er
 			return err
 		}
 		j := view.current()
-		events, err := x.Jobs.AbortBatches(ctx, jobID, pending, j.StopStatus, StopReason(j.StopStatus))
-		x.publish(ctx, events)
-		return err
+		return x.machine().endBatches(ctx, j, pending, ending{to: run.Cancelled, reason: StopReason(j.StopStatus)})
 	}
 	i, ids, ok, err := x.Jobs.ClaimPendingBatch(ctx, jobID)
 	if err != nil || !ok {
@@ -565,23 +527,9 @@ func (x *Executor) sendNext(ctx context.Context, jobID string, view *jobView) er
 		if err == nil {
 			err = errors.New("queue refused the message")
 		}
-		events, aerr := x.Jobs.AbortBatches(context.WithoutCancel(ctx), jobID, []int{i}, JobFailed, "enqueue_failed")
-		x.publish(ctx, events)
-		return errors.Join(err, aerr)
+		return errors.Join(err, x.machine().abort(context.WithoutCancel(ctx), view.current(), []int{i}, JobFailed))
 	}
 	return nil
-}
-
-// logEvents writes recorded events to the job's event log, expiring with the job.
-func (x *Executor) logEvents(ctx context.Context, jobID string, events []Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	j, err := x.Jobs.GetJob(ctx, jobID)
-	if err != nil {
-		return fmt.Errorf("get job %s: %w", jobID, err)
-	}
-	return x.Jobs.LogEvents(ctx, jobID, events, j.ExpiresAt)
 }
 
 func (x *Executor) publish(ctx context.Context, events []Event) {
@@ -827,18 +775,8 @@ func (v *jobView) stopping(ctx context.Context) (bool, string) {
 	if j.CancelRequested || j.Status.Terminal() {
 		return true, StopReason(j.StopStatus)
 	}
-	limit := j.Options.ErrorLimit(j.DeviceCount)
-	if limit < 0 {
-		return false, ""
-	}
-	failures := 0
-	for s, n := range j.Counts {
-		if s.IsFailure() {
-			failures += n
-		}
-	}
-	if failures > limit {
-		if _, err := v.x.Jobs.RequestStop(ctx, j.ID, JobStopped); err != nil && !errors.Is(err, ErrJobFinished) {
+	if j.OverErrorLimit() {
+		if _, err := v.x.Jobs.RequestStop(ctx, j.ID, JobStopped, ""); err != nil && !errors.Is(err, ErrJobFinished) {
 			v.x.logger().Error("stop job at max_errors", "job_id", j.ID, "err", err)
 		}
 		v.mu.Lock()
@@ -849,16 +787,4 @@ func (v *jobView) stopping(ctx context.Context) (bool, string) {
 		return true, "max_errors"
 	}
 	return false, ""
-}
-
-// StopReason is the reason recorded on devices cancelled because a job stopped with status s.
-func StopReason(s JobStatus) string {
-	switch s {
-	case JobFailed:
-		return "enqueue_failed"
-	case JobStopped:
-		return "max_errors"
-	default:
-		return "cancelled"
-	}
 }

@@ -47,8 +47,6 @@ type WatchStore interface {
 	// UnfinishedJobs returns a page of the ids of jobs that have not ended (a list whose size
 	// follows the unfinished jobs, not the history) and the next page's cursor ("" at the end).
 	UnfinishedJobs(ctx context.Context, cursor string, limit int) ([]string, string, error)
-	// ForgetUnfinished drops an ended or vanished job from that list.
-	ForgetUnfinished(ctx context.Context, jobID string) error
 	// Deliveries returns every batch of the job in order.
 	Deliveries(ctx context.Context, jobID string) ([]Delivery, error)
 	// MarkResent records that the sent batch is re-sent at at, unless it changed since seen (its
@@ -320,9 +318,7 @@ func (w *Watchdog) check(ctx context.Context, job Job, batches []Delivery, now t
 	switch {
 	case allDone && stale:
 		// Every batch is done but the job did not end (its last writer stopped half way).
-		events, err := w.Jobs.FinishBatch(ctx, job.ID, batches[len(batches)-1].Batch)
-		w.exec.publish(ctx, events)
-		return err
+		return w.exec.machine().finishBatch(ctx, job.ID, batches[len(batches)-1].Batch)
 	case pending && !inFlight && stale:
 		// Batches wait their turn, but none runs that would send them.
 		return w.kick(ctx, job, batches, rep)
@@ -363,7 +359,7 @@ func (w *Watchdog) lose(ctx context.Context, job Job, d Delivery, now time.Time)
 			w.logger().ErrorContext(ctx, "release lost batch", "job_id", job.ID, "batch", d.Batch, "err", err)
 		}
 	}()
-	n, err := w.exec.failBatch(ctx, w.Runs, MessageFor(job, d.Batch, d.DeviceIDs), ReasonDeliveryLost)
+	n, err := w.exec.failBatch(ctx, w.Runs, job, d.Batch, ReasonDeliveryLost)
 	if err != nil {
 		return n, err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -545,8 +544,9 @@ func (s *JobStore) Events(ctx context.Context, jobID string, since int64, limit 
 	return events, nil
 }
 
-// FinishBatch marks a batch done once and ends the job after its last batch.
-func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) ([]bulk.Event, error) {
+// FinishBatch marks a batch done, counting it in the job's batches_done once, and returns the job
+// as it stands after (see bulk.JobStore).
+func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bulk.Job, error) {
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: batchKey(jobID, batch),
@@ -563,143 +563,84 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) ([]
 		}},
 	}})
 	if err != nil && !onlyConditionFailed(err) {
-		return nil, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
+		return bulk.Job{}, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
 	}
-	return s.completeIfDone(ctx, jobID)
+	return s.GetJob(ctx, jobID)
 }
 
-// completeIfDone ends the job when all its batches are done; it is idempotent.
-func (s *JobStore) completeIfDone(ctx context.Context, jobID string) ([]bulk.Event, error) {
-	job, err := s.GetJob(ctx, jobID)
-	if err != nil {
-		return nil, err
+// notEnded is the condition that a job item's status (#st) is not one of an ended job's, with
+// its values.
+func notEnded() (string, map[string]types.AttributeValue) {
+	values := map[string]types.AttributeValue{}
+	var keys []string
+	for i, st := range bulk.TerminalJobStatuses() {
+		k := fmt.Sprintf(":ended%d", i)
+		values[k] = sv(string(st))
+		keys = append(keys, k)
 	}
-	if job.BatchesDone < job.Batches || job.Status.Terminal() {
-		return nil, nil
-	}
-	final := bulk.JobCompleted
-	if job.StopStatus != "" {
-		final = job.StopStatus
-	}
-	now := s.now()
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: jobKey(jobID),
-		UpdateExpression:    aws.String("SET #st = :final, finished_at = :now ADD #seq :one"),
-		ConditionExpression: aws.String("NOT (#st IN (:c1, :c2, :c3, :c4))"),
-		ExpressionAttributeNames: map[string]string{
-			"#st": "status", "#seq": "seq",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":final": sv(string(final)), ":now": sv(now.Format(time.RFC3339Nano)), ":one": nv(1),
-			":c1": sv(string(bulk.JobCompleted)), ":c2": sv(string(bulk.JobCancelled)),
-			":c3": sv(string(bulk.JobStopped)), ":c4": sv(string(bulk.JobFailed)),
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	if isConditionFailed(err) {
-		return nil, nil // someone else ended it
-	}
-	if err != nil {
-		return nil, fmt.Errorf("complete job %s: %w", jobID, err)
-	}
-	done, err := decodeJob(out.Attributes)
-	if err != nil {
-		return nil, err
-	}
-	// Best effort: a marker left behind is dropped by the watchdog, which finds the job ended.
-	_ = s.ForgetUnfinished(ctx, jobID)
-	ev := bulk.Event{Type: bulk.EventJobDone, JobID: jobID, Status: string(done.Status), Seq: done.Seq, Counts: done.Counts, At: now}
-	if err := s.putEvents(ctx, jobID, []bulk.Event{ev}, done.ExpiresAt); err != nil {
-		return []bulk.Event{ev}, err
-	}
-	return []bulk.Event{ev}, nil
+	return "NOT (#st IN (" + strings.Join(keys, ", ") + "))", values
 }
 
-// RequestStop flags the job to stop with status (the first reason wins).
-func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.JobStatus) (bulk.Job, error) {
+// EndJob sets the job's final status and finish time and takes the next sequence number, unless
+// the job has ended (see bulk.JobStore).
+func (s *JobStore) EndJob(ctx context.Context, jobID string, status bulk.JobStatus, at time.Time) (bulk.Job, error) {
+	cond, values := notEnded()
+	values[":final"], values[":at"], values[":one"] = sv(string(status)), sv(at.UTC().Format(time.RFC3339Nano)), nv(1)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: jobKey(jobID),
-		UpdateExpression:    aws.String("SET cancel_requested = :t, stop_status = if_not_exists(stop_status, :s)"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND NOT (#st IN (:c1, :c2, :c3, :c4))"),
-		ExpressionAttributeNames: map[string]string{
-			"#st": "status",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":t": &types.AttributeValueMemberBOOL{Value: true}, ":s": sv(string(status)),
-			":c1": sv(string(bulk.JobCompleted)), ":c2": sv(string(bulk.JobCancelled)),
-			":c3": sv(string(bulk.JobStopped)), ":c4": sv(string(bulk.JobFailed)),
-		},
+		UpdateExpression:                    aws.String("SET #st = :final, finished_at = :at ADD #seq :one"),
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND " + cond),
+		ExpressionAttributeNames:            map[string]string{"#st": "status", "#seq": "seq"},
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if isConditionFailed(err) {
-		var ccf *types.ConditionalCheckFailedException
-		errors.As(err, &ccf)
-		if ccf.Item == nil {
-			return bulk.Job{}, bulk.ErrJobNotFound
-		}
-		return bulk.Job{}, bulk.ErrJobFinished
-	}
-	if err != nil {
-		return bulk.Job{}, fmt.Errorf("stop job %s: %w", jobID, err)
+	if err := stopFailure(err); err != nil {
+		return bulk.Job{}, fmt.Errorf("end job %s: %w", jobID, err)
 	}
 	return decodeJob(out.Attributes)
 }
 
-// AbortBatches cancels the non-terminal devices of batches that no executor will run.
-func (s *JobStore) AbortBatches(ctx context.Context, jobID string, batches []int, status bulk.JobStatus, reason string) ([]bulk.Event, error) {
-	job, err := s.RequestStop(ctx, jobID, status)
-	if err != nil && !errors.Is(err, bulk.ErrJobFinished) {
-		return nil, err
+// stopFailure turns a failed condition of an update conditioned on a job existing and not having
+// ended into bulk.ErrJobNotFound or bulk.ErrJobFinished; other errors are returned as they are.
+func stopFailure(err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return err
 	}
-	expires := job.ExpiresAt
-	if status == bulk.JobFailed {
-		_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: jobKey(jobID),
-			UpdateExpression:          aws.String("SET #e = :e"),
-			ExpressionAttributeNames:  map[string]string{"#e": "error"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":e": sv("some batches could not be enqueued; their devices were cancelled")},
-		})
+	if len(ccf.Item) == 0 {
+		return bulk.ErrJobNotFound
 	}
-	var events []bulk.Event
-	for _, b := range batches {
-		for attempt := 0; ; attempt++ {
-			states, err := s.BatchStates(ctx, jobID, b)
-			if err != nil {
-				return events, err
-			}
-			var changes []bulk.Change
-			ids := make([]string, 0, len(states))
-			for id := range states {
-				ids = append(ids, id)
-			}
-			sort.Strings(ids)
-			for _, id := range ids {
-				st := states[id]
-				if !st.Status.Terminal() {
-					changes = append(changes, bulk.Change{DeviceID: id, From: st.Status, To: run.Cancelled, RunID: st.RunID, Reason: reason})
-				}
-			}
-			evs, err := s.Record(ctx, jobID, b, changes)
-			if errors.Is(err, bulk.ErrStateChanged) && attempt < 5 {
-				continue
-			}
-			if err == nil {
-				err = s.LogEvents(ctx, jobID, evs, expires)
-			}
-			if err != nil {
-				return events, err
-			}
-			events = append(events, evs...)
-			break
+	return bulk.ErrJobFinished
+}
+
+// RequestStop flags the job to stop with status (the first request's status wins) and records
+// message as its error unless message is empty (see bulk.JobStore).
+func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.JobStatus, message string) (bulk.Job, error) {
+	cond, values := notEnded()
+	values[":t"], values[":s"] = &types.AttributeValueMemberBOOL{Value: true}, sv(string(status))
+	update := "SET cancel_requested = :t, stop_status = if_not_exists(stop_status, :s)"
+	names := map[string]string{"#st": "status"}
+	if message != "" {
+		update += ", #err = :err"
+		names["#err"], values[":err"] = "error", sv(message)
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: jobKey(jobID),
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND " + cond),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err := stopFailure(err); err != nil {
+		if errors.Is(err, bulk.ErrJobNotFound) || errors.Is(err, bulk.ErrJobFinished) {
+			return bulk.Job{}, err
 		}
-		evs, err := s.FinishBatch(ctx, jobID, b)
-		if err != nil {
-			return events, err
-		}
-		events = append(events, evs...)
+		return bulk.Job{}, fmt.Errorf("stop job %s: %w", jobID, err)
 	}
-	return events, nil
+	return decodeJob(out.Attributes)
 }
 
 // PendingBatches lists the job's never-sent batches in order.

@@ -1,0 +1,210 @@
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// Runs keeps runs and their output; it implements bulk.RunStore (and so run.Store) and
+// bulk.RunAbandoner with the DynamoDB run store's rules: a finished run is never started again, a
+// running attempt's run is not taken over while its lease runs, and a finish that is no longer
+// its attempt's is refused.
+type Runs struct {
+	// Lease is how long a started run is held by its attempt (default a minute).
+	Lease time.Duration
+	// Now is the store's clock (default: the wall clock, UTC).
+	Now func() time.Time
+
+	mu   sync.Mutex
+	runs map[string]*storedRun
+	// chunks holds each run's full output chunks by sequence number, apart from the run as
+	// the DynamoDB store keeps them in items of their own.
+	chunks map[string]map[int][]byte
+	// starts counts, per run, the running records written (Start, StartNew, a takeover).
+	starts map[string]int
+}
+
+var (
+	_ bulk.RunStore     = (*Runs)(nil)
+	_ bulk.RunAbandoner = (*Runs)(nil)
+)
+
+type storedRun struct {
+	r    run.Run
+	tail []byte
+}
+
+// NewRuns returns an empty run store.
+func NewRuns() *Runs {
+	return &Runs{runs: map[string]*storedRun{}, chunks: map[string]map[int][]byte{}, starts: map[string]int{}}
+}
+
+func (s *Runs) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Runs) lease() time.Duration {
+	if s.Lease > 0 {
+		return s.Lease
+	}
+	return time.Minute
+}
+
+// Start records r as running: a new run is created, a run whose attempt's lease ran out is taken
+// over (its partial output dropped, Attempt increased), a finished run is left alone
+// (run.ErrFinished with the stored run) and a held one too (run.ErrLeased).
+func (s *Runs) Start(_ context.Context, r run.Run) (run.Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	r.Status = run.Running
+	if r.Attempt == 0 {
+		r.Attempt = 1
+	}
+	r.StartedAt, r.LeaseUntil = &now, now.Add(s.lease())
+	old, ok := s.runs[r.ID]
+	if ok {
+		switch {
+		case old.r.Status.Terminal():
+			return old.r, fmt.Errorf("start run %s: %w", r.ID, run.ErrFinished)
+		case old.r.LeaseUntil.After(now):
+			return old.r, fmt.Errorf("start run %s: %w", r.ID, run.ErrLeased)
+		}
+		// The previous attempt died: drop its partial output, then take the run over.
+		r.Attempt, r.CreatedAt = old.r.Attempt+1, old.r.CreatedAt
+		delete(s.chunks, r.ID)
+	}
+	s.runs[r.ID] = &storedRun{r: r}
+	s.starts[r.ID]++
+	return r, nil
+}
+
+// StartNew records a run its caller knows does not exist yet as running: a plain write.
+func (s *Runs) StartNew(_ context.Context, r run.Run) (run.Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	r.Status, r.LeaseUntil, r.Attempt = run.Running, now.Add(s.lease()), 1
+	if r.StartedAt == nil {
+		r.StartedAt = &now
+	}
+	s.runs[r.ID] = &storedRun{r: r}
+	s.starts[r.ID]++
+	return r, nil
+}
+
+// AppendChunk stores output chunk seq of a run; storing the same chunk twice has no effect.
+func (s *Runs) AppendChunk(_ context.Context, r run.Run, seq int, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	chunks, ok := s.chunks[r.ID]
+	if !ok {
+		chunks = map[int][]byte{}
+		s.chunks[r.ID] = chunks
+	}
+	if _, ok := chunks[seq]; !ok {
+		chunks[seq] = slices.Clone(data)
+	}
+	return nil
+}
+
+// Finish stores the run finished with the output's last piece, unless the run is no longer this
+// attempt's (run.ErrFinished). A run never written is created finished.
+func (s *Runs) Finish(_ context.Context, r run.Run, tail []byte) error {
+	if !r.Status.Terminal() {
+		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.runs[r.ID]; ok && (old.r.Attempt != r.Attempt || old.r.Status != run.Running) {
+		return fmt.Errorf("finish run %s: %w", r.ID, run.ErrFinished)
+	}
+	s.store(r, tail)
+	return nil
+}
+
+// FinishNew stores, finished, a run its caller knows was never written: a plain write.
+func (s *Runs) FinishNew(_ context.Context, r run.Run, tail []byte) error {
+	if !r.Status.Terminal() {
+		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store(r, tail)
+	return nil
+}
+
+// store keeps r finished with its tail; the caller holds s.mu.
+func (s *Runs) store(r run.Run, tail []byte) {
+	r.LeaseUntil = time.Time{}
+	s.runs[r.ID] = &storedRun{r: r, tail: slices.Clone(tail)}
+}
+
+// Get returns one run; run.ErrNotFound when there is none.
+func (s *Runs) Get(_ context.Context, id string) (run.Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sr, ok := s.runs[id]
+	if !ok {
+		return run.Run{}, fmt.Errorf("run %s: %w", id, run.ErrNotFound)
+	}
+	return sr.r, nil
+}
+
+// Abandon marks a running run failed with reason; terminal or missing runs are left alone.
+func (s *Runs) Abandon(_ context.Context, id, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sr, ok := s.runs[id]
+	if !ok || sr.r.Status != run.Running {
+		return nil
+	}
+	now := s.now()
+	sr.r.Status, sr.r.Reason, sr.r.FinishedAt, sr.r.LeaseUntil = run.Failed, reason, &now, time.Time{}
+	return nil
+}
+
+// Reconcile has nothing to repair: this store keeps no separate byte accounting.
+func (s *Runs) Reconcile(context.Context, string, string) error { return nil }
+
+// Output returns a run's stored output: its chunks in order, then its tail.
+func (s *Runs) Output(id string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b bytes.Buffer
+	for seq := 0; ; seq++ {
+		c, ok := s.chunks[id][seq]
+		if !ok {
+			break
+		}
+		b.Write(c)
+	}
+	if sr, ok := s.runs[id]; ok {
+		b.Write(sr.tail)
+	}
+	return b.Bytes()
+}
+
+// Starts returns how many running records of the run were written.
+func (s *Runs) Starts(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starts[id]
+}
+
+// Put stores r as it is, as a test arranging an earlier attempt needs.
+func (s *Runs) Put(r run.Run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs[r.ID] = &storedRun{r: r}
+}
