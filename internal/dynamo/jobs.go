@@ -203,7 +203,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		return fmt.Errorf("build condition: %w", err)
 	}
 	// The job and its unfinished marker are written together: the watchdog sees every job.
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
 		{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, expiry(j.ExpiresAt))}},
 	}}); err != nil {
@@ -451,7 +451,9 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 			ExpressionAttributeValues: metaValues,
 		}})
 	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+	// A transaction that met another on the same items (a duplicate delivery recording at the
+	// same moment) is retried; then its conditions tell whether the device moved.
+	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 		if onlyConditionFailed(err) {
 			return nil, bulk.ErrStateChanged
 		}
@@ -547,7 +549,7 @@ func (s *JobStore) Events(ctx context.Context, jobID string, since int64, limit 
 // FinishBatch marks a batch done, counting it in the job's batches_done once, and returns the job
 // as it stands after (see bulk.JobStore).
 func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bulk.Job, error) {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: batchKey(jobID, batch),
 			UpdateExpression:          aws.String("SET #state = :done, #ua = :now"),
