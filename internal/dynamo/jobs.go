@@ -91,18 +91,10 @@ type jobItem struct {
 
 func countAttr(s run.Status) string { return "c_" + string(s) }
 
-func jobKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: jobPrefix + id},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: jobMetaSK},
-	}
-}
+func jobKey(id string) map[string]types.AttributeValue { return itemKey(jobPrefix+id, jobMetaSK) }
 
 func batchKey(jobID string, batch int) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: jobPrefix + jobID},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: batchSK(batch)},
-	}
+	return itemKey(jobPrefix+jobID, batchSK(batch))
 }
 
 func batchSK(i int) string { return fmt.Sprintf("%s%05d", batchPrefix, i) }
@@ -195,18 +187,18 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		return fmt.Errorf("marshal job %s: %w", j.ID, err)
 	}
 	for _, st := range run.Statuses() {
-		meta[countAttr(st)] = &types.AttributeValueMemberN{Value: "0"}
+		meta[countAttr(st)] = nv(0)
 	}
-	meta[countAttr(run.Queued)] = &types.AttributeValueMemberN{Value: strconv.Itoa(j.DeviceCount)}
-	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(resources.AttrPK))).Build()
+	meta[countAttr(run.Queued)] = nv(int64(j.DeviceCount))
+	cond, err := buildCondition(itemAbsent())
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return err
 	}
 	// The job and its unfinished marker are written together: the watchdog sees every job.
-	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, expiry(j.ExpiresAt))}},
-	}}); err != nil {
+	if err := transact(ctx, s.db,
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, expiry(j.ExpiresAt))}},
+	); err != nil {
 		return fmt.Errorf("put job %s: %w", j.ID, err)
 	}
 	createdMS := s.now().UnixMilli()
@@ -234,11 +226,6 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	} else if ok {
 		writes = append(writes, loc)
 	}
-	return s.batchWrite(ctx, writes)
-}
-
-// batchWrite writes requests 25 at a time, retrying unprocessed items with backoff.
-func (s *JobStore) batchWrite(ctx context.Context, writes []types.WriteRequest) error {
 	return batchWrite(ctx, s.db, s.table, writes)
 }
 
@@ -329,15 +316,14 @@ func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, hold
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		if len(ccf.Item) == 0 {
+	if old, ok := conditionFailedItem(err); ok {
+		if len(old) == 0 {
 			return bulk.Claim{}, fmt.Errorf("batch %d of job %s: %w", batch, jobID, bulk.ErrJobNotFound)
 		}
 		var held struct {
 			LeaseUntil int64 `dynamodbav:"lease_until"`
 		}
-		if err := attributevalue.UnmarshalMap(ccf.Item, &held); err != nil {
+		if err := attributevalue.UnmarshalMap(old, &held); err != nil {
 			return bulk.Claim{}, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
 		}
 		return bulk.Claim{HeldUntil: time.UnixMilli(held.LeaseUntil).UTC()}, bulk.ErrBatchLeased
@@ -453,7 +439,7 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	}
 	// A transaction that met another on the same items (a duplicate delivery recording at the
 	// same moment) is retried; then its conditions tell whether the device moved.
-	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+	if err := transact(ctx, s.db, items...); err != nil {
 		if onlyConditionFailed(err) {
 			return nil, bulk.ErrStateChanged
 		}
@@ -501,7 +487,7 @@ func (s *JobStore) putEvents(ctx context.Context, jobID string, events []bulk.Ev
 		}
 		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
-	return s.batchWrite(ctx, writes)
+	return batchWrite(ctx, s.db, s.table, writes)
 }
 
 // Events returns up to limit of the job's events with a sequence number above since, in order.
@@ -549,21 +535,21 @@ func (s *JobStore) Events(ctx context.Context, jobID string, since int64, limit 
 // FinishBatch marks a batch done, counting it in the job's batches_done once, and returns the job
 // as it stands after (see bulk.JobStore).
 func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bulk.Job, error) {
-	err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
+	err := transact(ctx, s.db,
+		types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table), Key: batchKey(jobID, batch),
 			UpdateExpression:          aws.String("SET #state = :done, #ua = :now"),
 			ConditionExpression:       aws.String("attribute_exists(pk) AND #state <> :done"),
 			ExpressionAttributeNames:  map[string]string{"#state": "state", "#ua": attrUpdatedAt},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":done": sv(batchDone), ":now": nv(s.now().UnixMilli())},
 		}},
-		{Update: &types.Update{
+		types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table), Key: jobKey(jobID),
 			UpdateExpression:          aws.String("ADD #bd :one"),
 			ExpressionAttributeNames:  map[string]string{"#bd": "batches_done"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":one": nv(1)},
 		}},
-	}})
+	)
 	if err != nil && !onlyConditionFailed(err) {
 		return bulk.Job{}, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
 	}
@@ -606,11 +592,11 @@ func (s *JobStore) EndJob(ctx context.Context, jobID string, status bulk.JobStat
 // stopFailure turns a failed condition of an update conditioned on a job existing and not having
 // ended into bulk.ErrJobNotFound or bulk.ErrJobFinished; other errors are returned as they are.
 func stopFailure(err error) error {
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	old, ok := conditionFailedItem(err)
+	if !ok {
 		return err
 	}
-	if len(ccf.Item) == 0 {
+	if len(old) == 0 {
 		return bulk.ErrJobNotFound
 	}
 	return bulk.ErrJobFinished

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/bulk"
-	"github.com/netauto/netauto/internal/resources"
 )
 
 // A job of more than one batch also has a locator item, written with its batches, that finds a
@@ -108,9 +107,7 @@ func (s *JobStore) deviceBatches(ctx context.Context, job bulk.Job, deviceID str
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{
-			resources.AttrPK: sv(jobPrefix + job.ID), resources.AttrSK: sv(locatorSK),
-		},
+		Key: itemKey(jobPrefix+job.ID, locatorSK),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get locator of job %s: %w", job.ID, err)

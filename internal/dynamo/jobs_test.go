@@ -1,58 +1,26 @@
-package dynamo_test
+package dynamo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/netauto/netauto/infra/stack"
-	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/bulk/bulktest"
-	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
 
-// newJobStore returns a job store over a jobs table of its own on the DynamoDB Local that
-// `localdev exec` names (stacktest.EnvDynamoDB); the test is skipped under -short or without one.
-func newJobStore(t *testing.T) *dynamo.JobStore {
+// newJobStore returns a job store over a jobs table of its own on DynamoDB Local (newTable).
+func newJobStore(t *testing.T) *JobStore {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs DynamoDB Local (skipped with -short)")
-	}
-	endpoint := os.Getenv(stacktest.EnvDynamoDB)
-	if endpoint == "" {
-		t.Skipf("needs DynamoDB Local: run under `go run ./infra/cmd/localdev exec` (%s is not set)", stacktest.EnvDynamoDB)
-	}
-	var def resources.Table
-	for _, tb := range resources.Tables() {
-		if tb.LogicalID == resources.JobsTable {
-			def = tb
-		}
-	}
-	var b [4]byte
-	_, err := rand.Read(b[:])
-	require.NoError(t, err)
-	name := "t" + hex.EncodeToString(b[:]) + "-" + def.Suffix
-	db := stack.DynamoDBClient(endpoint)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err = db.CreateTable(ctx, stack.CreateTableInput(def, name))
-	require.NoError(t, err, "create table %s", name)
-	require.NoError(t, dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &name}, time.Minute), "table %s", name)
-	t.Cleanup(func() {
-		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name})
-	})
-	s, err := dynamo.NewJobStore(db, name)
+	db, name := newTable(t, resources.JobsTable)
+	s, err := NewJobStore(db, name)
 	require.NoError(t, err)
 	return s
 }
@@ -61,7 +29,7 @@ func TestJobStoreContract(t *testing.T) {
 	bulktest.JobStoreContract(t, newJobStore(t))
 }
 
-func createJob(t *testing.T, s *dynamo.JobStore, batches [][]string, created time.Time) bulk.Job {
+func createJob(t *testing.T, s *JobStore, batches [][]string, created time.Time) bulk.Job {
 	t.Helper()
 	n := 0
 	for _, ids := range batches {
@@ -186,5 +154,5 @@ func TestJobStoreListJobs(t *testing.T) {
 	}
 	assert.Equal(t, want, got, "jobs newest first")
 	_, _, err := s.ListJobs(ctx, "not-a-cursor", 2)
-	require.ErrorIs(t, err, bulk.ErrBadCursor)
+	require.ErrorIs(t, err, fault.ErrBadCursor)
 }

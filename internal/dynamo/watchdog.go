@@ -27,7 +27,7 @@ const (
 var _ bulk.WatchStore = (*JobStore)(nil)
 
 func unfinishedKey(jobID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{resources.AttrPK: sv(unfinishedPK), resources.AttrSK: sv(jobPrefix + jobID)}
+	return itemKey(unfinishedPK, jobPrefix+jobID)
 }
 
 // unfinishedItem is a job's marker in the UNFINISHED partition; it expires with the job.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -374,7 +375,7 @@ func testDevicesPaging(t *testing.T, s bulk.WatchStore) {
 	assert.Equal(t, want, got, "devices in batch order")
 	assert.Equal(t, 3, pages, "pages of whole batches, at most 3 devices each")
 	_, _, err := s.Devices(ctx, j.ID, "not-a-cursor", 3)
-	require.ErrorIs(t, err, bulk.ErrBadCursor)
+	require.ErrorIs(t, err, fault.ErrBadCursor)
 	_, _, err = s.Devices(ctx, bulk.NewID(time.Now()), "", 3)
 	require.ErrorIs(t, err, bulk.ErrJobNotFound)
 }
@@ -411,7 +412,7 @@ func testUnfinished(t *testing.T, s bulk.WatchStore) {
 	assert.NotContains(t, ids, b.ID, "forgotten job %s", b.ID)
 	assert.Contains(t, ids, a.ID, "job %s listed", a.ID)
 	_, _, err := s.UnfinishedJobs(context.Background(), "not-a-cursor", 2)
-	require.ErrorIs(t, err, bulk.ErrBadCursor)
+	require.ErrorIs(t, err, fault.ErrBadCursor)
 }
 
 func testMarkRunning(t *testing.T, s bulk.WatchStore) {
