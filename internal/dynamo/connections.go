@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -46,22 +47,43 @@ func NewConnectionStore(db API, table string) (*ConnectionStore, error) {
 	return &ConnectionStore{db: db, table: table, now: time.Now}, nil
 }
 
-func connKey(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{resources.AttrPK: sv(pk), resources.AttrSK: sv(sk)}
+var _ live.Store = (*ConnectionStore)(nil)
+
+// connItem is a connection's META item.
+type connItem struct {
+	PK          string    `dynamodbav:"pk"`
+	SK          string    `dynamodbav:"sk"`
+	Subject     string    `dynamodbav:"sub"`
+	Email       string    `dynamodbav:"email,omitempty"`
+	Role        string    `dynamodbav:"role,omitempty"`
+	ConnectedAt time.Time `dynamodbav:"connected_at"`
+	ExpiresAt   int64     `dynamodbav:"expires_at"`
+}
+
+// subItem is a subscription, or a connection's record of one: a key that expires.
+type subItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+}
+
+// epoch is a TTL attribute as a time; the zero time when it is unset.
+func epoch(secs int64) time.Time {
+	if secs <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(secs, 0).UTC()
 }
 
 // PutConnection stores a new connection.
 func (s *ConnectionStore) PutConnection(ctx context.Context, c live.Connection) error {
-	item := connKey(connPrefix+c.ID, connMetaSK)
-	item["sub"] = sv(c.Identity.Subject)
-	if c.Identity.Email != "" {
-		item["email"] = sv(c.Identity.Email)
+	item, err := attributevalue.MarshalMap(connItem{
+		PK: connPrefix + c.ID, SK: connMetaSK, Subject: c.Identity.Subject, Email: c.Identity.Email,
+		Role: string(c.Identity.Role), ConnectedAt: c.ConnectedAt.UTC(), ExpiresAt: c.ExpiresAt.Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("marshal connection %s: %w", c.ID, err)
 	}
-	if c.Identity.Role != "" {
-		item["role"] = sv(string(c.Identity.Role))
-	}
-	item["connected_at"] = sv(c.ConnectedAt.UTC().Format(time.RFC3339Nano))
-	item[resources.TTLAttribute] = nv(c.ExpiresAt.Unix())
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
 		return fmt.Errorf("put connection %s: %w", c.ID, err)
 	}
@@ -71,7 +93,7 @@ func (s *ConnectionStore) PutConnection(ctx context.Context, c live.Connection) 
 // GetConnection returns a connection; live.ErrNotFound when it does not exist or has expired.
 func (s *ConnectionStore) GetConnection(ctx context.Context, id string) (live.Connection, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: connKey(connPrefix+id, connMetaSK), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: itemKey(connPrefix+id, connMetaSK), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return live.Connection{}, fmt.Errorf("get connection %s: %w", id, err)
@@ -79,12 +101,17 @@ func (s *ConnectionStore) GetConnection(ctx context.Context, id string) (live.Co
 	if out.Item == nil {
 		return live.Connection{}, live.ErrNotFound
 	}
-	c := live.Connection{ID: id, Identity: auth.Identity{Subject: attrStr(out.Item["sub"]), Email: attrStr(out.Item["email"])}}
-	if r, ok := auth.ParseRole(attrStr(out.Item["role"])); ok {
+	var it connItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return live.Connection{}, fmt.Errorf("unmarshal connection %s: %w", id, err)
+	}
+	c := live.Connection{
+		ID: id, Identity: auth.Identity{Subject: it.Subject, Email: it.Email},
+		ConnectedAt: it.ConnectedAt, ExpiresAt: epoch(it.ExpiresAt),
+	}
+	if r, ok := auth.ParseRole(it.Role); ok {
 		c.Identity.Role = r
 	}
-	c.ConnectedAt, _ = time.Parse(time.RFC3339Nano, attrStr(out.Item["connected_at"]))
-	c.ExpiresAt = attrEpoch(out.Item[resources.TTLAttribute])
 	if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(s.now()) {
 		return live.Connection{}, live.ErrNotFound
 	}
@@ -94,19 +121,26 @@ func (s *ConnectionStore) GetConnection(ctx context.Context, id string) (live.Co
 // Subscribe writes the subscription and the connection's record of it in one transaction that
 // requires the connection to exist.
 func (s *ConnectionStore) Subscribe(ctx context.Context, connID, jobID string, expires time.Time) error {
-	exp := nv(expires.Unix())
-	sub := connKey(subPrefix+jobID, connID)
-	sub[resources.TTLAttribute] = exp
-	own := connKey(connPrefix+connID, subPrefix+jobID)
-	own[resources.TTLAttribute] = exp
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(s.table), Key: connKey(connPrefix+connID, connMetaSK),
-			ConditionExpression: aws.String("attribute_exists(pk)"),
+	sub, err := attributevalue.MarshalMap(subItem{PK: subPrefix + jobID, SK: connID, ExpiresAt: expires.Unix()})
+	if err != nil {
+		return fmt.Errorf("marshal subscription of %s to %s: %w", connID, jobID, err)
+	}
+	own, err := attributevalue.MarshalMap(subItem{PK: connPrefix + connID, SK: subPrefix + jobID, ExpiresAt: expires.Unix()})
+	if err != nil {
+		return fmt.Errorf("marshal subscription of %s to %s: %w", connID, jobID, err)
+	}
+	connected, err := buildCondition(itemExists())
+	if err != nil {
+		return err
+	}
+	err = transact(ctx, s.db,
+		types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(s.table), Key: itemKey(connPrefix+connID, connMetaSK),
+			ConditionExpression: connected.Condition(), ExpressionAttributeNames: connected.Names(),
 		}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: sub}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: own}},
-	}})
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: sub}},
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: own}},
+	)
 	if onlyConditionFailed(err) {
 		return live.ErrNotFound
 	}
@@ -118,42 +152,47 @@ func (s *ConnectionStore) Subscribe(ctx context.Context, connID, jobID string, e
 
 // Unsubscribe removes a subscription and the connection's record of it.
 func (s *ConnectionStore) Unsubscribe(ctx context.Context, connID, jobID string) error {
-	return s.deleteKeys(ctx, []map[string]types.AttributeValue{connKey(subPrefix+jobID, connID), connKey(connPrefix+connID, subPrefix+jobID)})
+	return s.deleteKeys(ctx, []map[string]types.AttributeValue{itemKey(subPrefix+jobID, connID), itemKey(connPrefix+connID, subPrefix+jobID)})
+}
+
+// partition reads the given attributes of every item of partition pk, strongly consistent.
+func (s *ConnectionStore) partition(ctx context.Context, pk string, what string, attrs ...string) ([]subItem, error) {
+	proj := expression.NamesList(expression.Name(resources.AttrSK))
+	for _, a := range attrs {
+		proj = proj.AddNames(expression.Name(a))
+	}
+	expr, err := expression.NewBuilder().
+		WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(pk))).WithProjection(proj).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	return queryAll[subItem](ctx, s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	}, what)
 }
 
 // DeleteConnection removes a connection, its subscriptions and its records of them.
 func (s *ConnectionStore) DeleteConnection(ctx context.Context, id string) error {
+	items, err := s.partition(ctx, connPrefix+id, "items of connection "+id)
+	if err != nil {
+		return err
+	}
 	var keys []map[string]types.AttributeValue
-	var start map[string]types.AttributeValue
-	for {
-		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(connPrefix + id)},
-			ProjectionExpression:      aws.String("sk"), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			return fmt.Errorf("list items of connection %s: %w", id, err)
+	for _, it := range items {
+		keys = append(keys, itemKey(connPrefix+id, it.SK))
+		if job, ok := strings.CutPrefix(it.SK, subPrefix); ok {
+			keys = append(keys, itemKey(subPrefix+job, id))
 		}
-		for _, it := range out.Items {
-			sk := attrStr(it[resources.AttrSK])
-			keys = append(keys, connKey(connPrefix+id, sk))
-			if job, ok := strings.CutPrefix(sk, subPrefix); ok {
-				keys = append(keys, connKey(subPrefix+job, id))
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		start = out.LastEvaluatedKey
 	}
 	// The META item may be gone already; delete it anyway so a half-finished cleanup completes.
 	if len(keys) == 0 {
-		keys = append(keys, connKey(connPrefix+id, connMetaSK))
+		keys = append(keys, itemKey(connPrefix+id, connMetaSK))
 	}
 	return s.deleteKeys(ctx, keys)
 }
 
-// deleteKeys deletes items in batches of 25, retrying unprocessed ones.
+// deleteKeys deletes items with batch writes.
 func (s *ConnectionStore) deleteKeys(ctx context.Context, keys []map[string]types.AttributeValue) error {
 	reqs := make([]types.WriteRequest, 0, len(keys))
 	for _, k := range keys {
@@ -167,43 +206,17 @@ func (s *ConnectionStore) deleteKeys(ctx context.Context, keys []map[string]type
 
 // Subscribers lists the unexpired connections subscribed to a job.
 func (s *ConnectionStore) Subscribers(ctx context.Context, jobID string) ([]string, error) {
-	var conns []string
-	var start map[string]types.AttributeValue
+	items, err := s.partition(ctx, subPrefix+jobID, "subscribers of job "+jobID, resources.TTLAttribute)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
-	for {
-		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(subPrefix + jobID)},
-			ProjectionExpression:      aws.String("sk, " + resources.TTLAttribute), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list subscribers of job %s: %w", jobID, err)
+	var conns []string
+	for _, it := range items {
+		if exp := epoch(it.ExpiresAt); !exp.IsZero() && exp.Before(now) {
+			continue
 		}
-		for _, it := range out.Items {
-			if exp := attrEpoch(it[resources.TTLAttribute]); !exp.IsZero() && exp.Before(now) {
-				continue
-			}
-			conns = append(conns, attrStr(it[resources.AttrSK]))
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return conns, nil
-		}
-		start = out.LastEvaluatedKey
+		conns = append(conns, it.SK)
 	}
-}
-
-func attrStr(v types.AttributeValue) string {
-	if s, ok := v.(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
-}
-
-func attrEpoch(v types.AttributeValue) time.Time {
-	if n, ok := v.(*types.AttributeValueMemberN); ok {
-		if secs, err := strconv.ParseInt(n.Value, 10, 64); err == nil && secs > 0 {
-			return time.Unix(secs, 0).UTC()
-		}
-	}
-	return time.Time{}
+	return conns, nil
 }

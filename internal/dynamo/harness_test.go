@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
@@ -73,4 +74,17 @@ func newTable(tb testing.TB, logicalID string) (API, string) {
 	_, err = db.CreateTable(ctx, stack.CreateTableInput(def, name))
 	require.NoErrorf(tb, err, "create table %s", name)
 	return db, name
+}
+
+// fakeAPI is a client that is never called.
+type fakeAPI struct{ API }
+
+// mustCursor encodes a key of string attributes as a page cursor.
+func mustCursor(tb testing.TB, key map[string]string) string {
+	tb.Helper()
+	av, err := attributevalue.MarshalMap(key)
+	require.NoError(tb, err)
+	c, err := encodeCursor(av)
+	require.NoError(tb, err)
+	return c
 }

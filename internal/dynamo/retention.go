@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,44 +21,14 @@ import (
 	"github.com/netauto/netauto/internal/run"
 )
 
-// Retention items of the runs table (see the layout at the top of runs.go):
-//
-//   - The changed set: a byte counter that grows gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device>, and
-//     a tail ledger item is written with gsi2pk=DEVCHG#<shard>, gsi2sk=<device>#<run> (sparse
-//     entries in GSI by_day, spread over 16 shards so a busy fleet never makes one hot GSI
-//     partition); the byte purge reads those 16 partitions and removes the pairs once the device
-//     is at or below the cap, on condition that its bytes did not move meanwhile.
-//   - RETENTION/AGE_WATERMARK {day}: every run created on or before day is gone.
-//   - RETENTION/REPORT {report}: the last purge report, as JSON.
-//   - TTLDEL#RUN#<id>/TTLDEL#CHUNK#<n>: a chunk TTL deleted whose size the stream consumer has
-//     subtracted (so a redelivered stream record never subtracts twice); it expires after a week,
-//     and its own TTL deletion does not pass the stream filter (sk prefix CHUNK#, or META with a
-//     tail_size). A run item's inline tail needs no marker: the consumer deletes its ledger item.
-const (
-	changedPrefix   = "DEVCHG#"
-	changedShards   = 16
-	retentionPK     = "RETENTION"
-	watermarkSK     = "AGE_WATERMARK"
-	reportSK        = "REPORT"
-	ttlMarkerPrefix = "TTLDEL#"
-	ttlMarkerKeep   = 7 * 24 * time.Hour
-)
-
-func changedShardKey(deviceID string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(deviceID))
-	return fmt.Sprintf("%s%02d", changedPrefix, h.Sum32()%changedShards)
-}
-
 // RetentionStore is the runs (and jobs) table as the retention purge and the TTL stream consumer
-// see them; it implements retention.Store and retention.Jobs.
+// see them (runs_table.go holds the runs table's layout); it implements retention.Store and
+// retention.Jobs.
 type RetentionStore struct {
-	db        API
-	runs      string
-	jobs      string
-	now       func() time.Time
-	projected string
-	names     map[string]string
+	db   API
+	runs string
+	jobs string
+	now  func() time.Time
 }
 
 // NewRetentionStore returns a store over the named runs and jobs tables.
@@ -68,14 +36,7 @@ func NewRetentionStore(db API, runsTable, jobsTable string) (*RetentionStore, er
 	if db == nil || runsTable == "" || jobsTable == "" {
 		return nil, errors.New("new retention store: client, runs and jobs table names are required")
 	}
-	return &RetentionStore{
-		db: db, runs: runsTable, jobs: jobsTable, now: func() time.Time { return time.Now().UTC() },
-		projected: "#pk, #sk, #gp, #gs, #id, #dev, #job, #st, #ca, #by, #ch, #ts",
-		names: map[string]string{
-			"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#id": "id", "#dev": "device_id", "#job": "job_id",
-			"#st": "status", "#ca": "created_at", "#by": "bytes", "#ch": "chunks", "#ts": tailSizeAttr,
-		},
-	}, nil
+	return &RetentionStore{db: db, runs: runsTable, jobs: jobsTable, now: func() time.Time { return time.Now().UTC() }}, nil
 }
 
 var (
@@ -83,26 +44,24 @@ var (
 	_ retention.Jobs  = (*RetentionStore)(nil)
 )
 
-func retentionKey(sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: retentionPK},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
 // AgeWatermark implements retention.Store.
 func (s *RetentionStore) AgeWatermark(ctx context.Context) (time.Time, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.runs), Key: retentionKey(watermarkSK), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("get age watermark: %w", err)
 	}
-	v, ok := out.Item["day"].(*types.AttributeValueMemberS)
-	if !ok {
+	var it struct {
+		Day string `dynamodbav:"day"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return time.Time{}, fmt.Errorf("unmarshal age watermark: %w", err)
+	}
+	if it.Day == "" {
 		return time.Time{}, nil
 	}
-	d, err := time.Parse(time.DateOnly, v.Value)
+	d, err := time.Parse(time.DateOnly, it.Day)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("parse age watermark %q: %w", v.Value, err)
+		return time.Time{}, fmt.Errorf("parse age watermark %q: %w", it.Day, err)
 	}
 	return d, nil
 }
@@ -110,12 +69,17 @@ func (s *RetentionStore) AgeWatermark(ctx context.Context) (time.Time, error) {
 // SetAgeWatermark implements retention.Store; it never moves the watermark backwards.
 func (s *RetentionStore) SetAgeWatermark(ctx context.Context, day time.Time) error {
 	d := day.UTC().Format(time.DateOnly)
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	dayAttr := expression.Name("day")
+	expr, err := expression.NewBuilder().
+		WithUpdate(expression.Set(dayAttr, expression.Value(d))).
+		WithCondition(expression.AttributeNotExists(dayAttr).Or(dayAttr.LessThan(expression.Value(d)))).Build()
+	if err != nil {
+		return fmt.Errorf("build update: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.runs), Key: retentionKey(watermarkSK),
-		UpdateExpression:          aws.String("SET #d = :d"),
-		ConditionExpression:       aws.String("attribute_not_exists(#d) OR #d < :d"),
-		ExpressionAttributeNames:  map[string]string{"#d": "day"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberS{Value: d}},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("set age watermark %s: %w", d, err)
@@ -123,29 +87,28 @@ func (s *RetentionStore) SetAgeWatermark(ctx context.Context, day time.Time) err
 	return nil
 }
 
-type candidateItem struct {
-	ID        string    `dynamodbav:"id"`
-	DeviceID  string    `dynamodbav:"device_id"`
-	JobID     string    `dynamodbav:"job_id"`
-	Status    string    `dynamodbav:"status"`
-	CreatedAt time.Time `dynamodbav:"created_at"`
-	Bytes     int64     `dynamodbav:"bytes"`
-	Chunks    int       `dynamodbav:"chunks"`
-	TailSize  int64     `dynamodbav:"tail_size"`
-}
-
-func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.QueryInput, cursor string, gsiPK, gsiSK string) ([]retention.Candidate, string, error) {
+// queryCandidates reads one page of runs from an index, keyed by gsiPK and gsiSK, after cursor.
+func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiSK string, kc expression.KeyConditionBuilder, cursor string, limit int) ([]retention.Candidate, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, gsiPK, gsiSK)
 	if !ok {
 		return nil, "", fault.ErrBadCursor
 	}
 	// Each index carries only its own keys besides the table's: the projection names those.
-	in.TableName, in.ExclusiveStartKey, in.ProjectionExpression = aws.String(s.runs), start, aws.String(s.projected)
-	for k, v := range s.names {
-		in.ExpressionAttributeNames[k] = v
+	names := []string{resources.AttrPK, resources.AttrSK, gsiPK, gsiSK}
+	proj := expression.NamesList(expression.Name(names[0]))
+	for _, n := range append(names[1:], candidateAttrs...) {
+		proj = proj.AddNames(expression.Name(n))
 	}
-	in.ExpressionAttributeNames["#gp"], in.ExpressionAttributeNames["#gs"] = gsiPK, gsiSK
-	out, err := s.db.Query(ctx, in)
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).WithProjection(proj).Build()
+	if err != nil {
+		return nil, "", fmt.Errorf("build query: %w", err)
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.runs), IndexName: aws.String(index),
+		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
+	})
 	if err != nil {
 		return nil, "", err
 	}
@@ -168,16 +131,9 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, in *dynamodb.Query
 // RunsOfDay implements retention.Store with the by_day index, stopping at `before` by sort key.
 func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, cursor string, limit int) ([]retention.Candidate, string, error) {
 	d := day.UTC().Format(time.DateOnly)
-	cands, next, err := s.queryCandidates(ctx, &dynamodb.QueryInput{
-		IndexName:                aws.String(resources.IndexRunsByDay),
-		KeyConditionExpression:   aws.String("#kp = :p AND #ks < :b"),
-		ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI2PK, "#ks": resources.AttrGSI2SK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": &types.AttributeValueMemberS{Value: dayIndexPrefix + d},
-			":b": &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)},
-		},
-		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(limit)),
-	}, cursor, resources.AttrGSI2PK, resources.AttrGSI2SK)
+	kc := expression.Key(resources.AttrGSI2PK).Equal(expression.Value(dayIndexPrefix + d)).
+		And(expression.Key(resources.AttrGSI2SK).LessThan(expression.Value(before.UTC().Format(timeLayout))))
+	cands, next, err := s.queryCandidates(ctx, resources.IndexRunsByDay, resources.AttrGSI2PK, resources.AttrGSI2SK, kc, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("query runs of day %s: %w", d, err)
 	}
@@ -186,31 +142,29 @@ func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, c
 
 // RunsOfDevice implements retention.Store with the by_device index, oldest first.
 func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor string, limit int) ([]retention.Candidate, string, error) {
-	cands, next, err := s.queryCandidates(ctx, &dynamodb.QueryInput{
-		IndexName:                aws.String(resources.IndexRunsByDevice),
-		KeyConditionExpression:   aws.String("#kp = :p"),
-		ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": &types.AttributeValueMemberS{Value: devIndexPrefix + deviceID},
-		},
-		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(limit)),
-	}, cursor, resources.AttrGSI1PK, resources.AttrGSI1SK)
+	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
+	cands, next, err := s.queryCandidates(ctx, resources.IndexRunsByDevice, resources.AttrGSI1PK, resources.AttrGSI1SK, kc, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("query runs of device %s: %w", deviceID, err)
 	}
 	return cands, next, nil
 }
 
-func (s *RetentionStore) metaDelete(c retention.Candidate) *types.Delete {
+// metaDelete deletes the run item on condition that it is still as the candidate says.
+func (s *RetentionStore) metaDelete(c retention.Candidate) (*types.Delete, error) {
+	cond, err := buildCondition(itemExists().And(expression.Name("status").Equal(expression.Value(string(c.Status)))))
+	if err != nil {
+		return nil, err
+	}
 	return &types.Delete{
 		TableName: aws.String(s.runs), Key: runKey(c.ID),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #st = :st"),
-		ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#st": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":st": &types.AttributeValueMemberS{Value: string(c.Status)},
-		},
-	}
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+	}, nil
 }
+
+// deleteGroupChunks is the most chunks one transaction of DeleteRun deletes: the rest of the
+// transaction is the counter update, and in the last one the tail ledger item and the run item.
+const deleteGroupChunks = maxTransactItems - 3
 
 // DeleteRun implements retention.Store. The run's chunks and the counter decrement go in as few
 // transactions as DynamoDB allows (the run item in the last one), each chunk deletion conditional
@@ -231,7 +185,7 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 		}
 	}
 	for len(chunks) > 0 || !del.Run {
-		n := min(len(chunks), maxTransactItems-2)
+		n := min(len(chunks), deleteGroupChunks)
 		group := chunks[:n]
 		chunks = chunks[n:]
 		last := len(chunks) == 0
@@ -239,24 +193,29 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 		var size int64
 		for _, ch := range group {
 			size += ch.Size
-			items = append(items, types.TransactWriteItem{Delete: &types.Delete{
-				TableName: aws.String(s.runs),
-				Key: map[string]types.AttributeValue{
-					resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + c.ID},
-					resources.AttrSK: &types.AttributeValueMemberS{Value: ch.SK},
-				},
-				ConditionExpression: aws.String("attribute_exists(pk)"),
-			}})
+			d, err := chunkDelete(s.runs, c.ID, ch.SK)
+			if err != nil {
+				return del, err
+			}
+			items = append(items, d)
 		}
 		if size != 0 {
-			items = append(items, counterAdd(s.runs, c.DeviceID, -size))
+			sub, err := counterAdd(s.runs, c.DeviceID, -size)
+			if err != nil {
+				return del, err
+			}
+			items = append(items, sub)
 		}
 		if last {
 			if c.InlineBytes > 0 { // the run item's inline tail goes with it, and so does its ledger item
 				items = append(items, s.tailDelete(c))
 				size += c.InlineBytes
 			}
-			items = append(items, types.TransactWriteItem{Delete: s.metaDelete(c)})
+			meta, err := s.metaDelete(c)
+			if err != nil {
+				return del, err
+			}
+			items = append(items, types.TransactWriteItem{Delete: meta})
 		}
 		if len(items) == 1 && last {
 			return s.deleteMeta(ctx, c, del)
@@ -303,12 +262,12 @@ func (s *RetentionStore) tailDelete(c retention.Candidate) types.TransactWriteIt
 
 // deleteMeta deletes the run item, with its inline tail's ledger item when it has one.
 func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, del retention.Deleted) (retention.Deleted, error) {
-	d := s.metaDelete(c)
-	var err error
+	d, err := s.metaDelete(c)
+	if err != nil {
+		return del, err
+	}
 	if c.InlineBytes > 0 {
-		err = transact(ctx, s.db, []types.TransactWriteItem{
-			{Delete: d}, s.tailDelete(c),
-		}...)
+		err = transact(ctx, s.db, types.TransactWriteItem{Delete: d}, s.tailDelete(c))
 		if onlyConditionFailed(err) {
 			return del, nil
 		}
@@ -332,14 +291,15 @@ func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, 
 	return del, nil
 }
 
+// changedCursor is a position in the changed set: a shard and a cursor within it.
 type changedCursor struct {
 	Shard int    `json:"s"`
 	Key   string `json:"k,omitempty"`
 }
 
 // ChangedDevices implements retention.Store: the devices whose counter grew, or that got a tail
-// ledger item, since the byte purge last cleared them, read from the 16 DEVCHG shards of GSI
-// by_day.
+// ledger item, since the byte purge last cleared them, read from the changed set's shards of
+// GSI by_day.
 func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error) {
 	var cur changedCursor
 	if cursor != "" {
@@ -352,14 +312,16 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 		if !ok {
 			return nil, "", fault.ErrBadCursor
 		}
+		expr, err := expression.NewBuilder().
+			WithKeyCondition(expression.Key(resources.AttrGSI2PK).Equal(expression.Value(changedShard(cur.Shard)))).
+			WithProjection(expression.NamesList(expression.Name("device_id"))).Build()
+		if err != nil {
+			return nil, "", fmt.Errorf("build query: %w", err)
+		}
 		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName: aws.String(s.runs), IndexName: aws.String(resources.IndexRunsByDay),
-			KeyConditionExpression:   aws.String("#kp = :p"),
-			ProjectionExpression:     aws.String("#dev"),
-			ExpressionAttributeNames: map[string]string{"#kp": resources.AttrGSI2PK, "#dev": "device_id"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":p": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s%02d", changedPrefix, cur.Shard)},
-			},
+			KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 			ExclusiveStartKey: start, Limit: aws.Int32(int32(limit)),
 		})
 		if err != nil {
@@ -452,26 +414,31 @@ func (s *RetentionStore) SaveReport(ctx context.Context, r retention.Report) err
 	if err != nil {
 		return fmt.Errorf("encode retention report: %w", err)
 	}
-	item := retentionKey(reportSK)
-	item["report"] = &types.AttributeValueMemberS{Value: string(b)}
+	item, err := attributevalue.MarshalMap(reportItem{PK: retentionPK, SK: reportSK, Report: string(b)})
+	if err != nil {
+		return fmt.Errorf("marshal retention report: %w", err)
+	}
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.runs), Item: item}); err != nil {
 		return fmt.Errorf("put retention report: %w", err)
 	}
 	return nil
 }
 
-// LastReport implements retention.Store.
+// LastReport implements retention.Store; retention.ErrNoReport before the first.
 func (s *RetentionStore) LastReport(ctx context.Context) (retention.Report, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.runs), Key: retentionKey(reportSK), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return retention.Report{}, fmt.Errorf("get retention report: %w", err)
 	}
-	v, ok := out.Item["report"].(*types.AttributeValueMemberS)
-	if !ok {
+	var it reportItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return retention.Report{}, fmt.Errorf("unmarshal retention report: %w", err)
+	}
+	if it.Report == "" {
 		return retention.Report{}, retention.ErrNoReport
 	}
 	var r retention.Report
-	if err := json.Unmarshal([]byte(v.Value), &r); err != nil {
+	if err := json.Unmarshal([]byte(it.Report), &r); err != nil {
 		return retention.Report{}, fmt.Errorf("decode retention report: %w", err)
 	}
 	return r, nil
@@ -479,18 +446,27 @@ func (s *RetentionStore) LastReport(ctx context.Context) (retention.Report, erro
 
 // JobRunning implements retention.Jobs: a job that does not exist (expired) does not run.
 func (s *RetentionStore) JobRunning(ctx context.Context, jobID string) (bool, error) {
+	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("status"))).Build()
+	if err != nil {
+		return false, fmt.Errorf("build projection: %w", err)
+	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.jobs), Key: jobKey(jobID), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#st"), ExpressionAttributeNames: map[string]string{"#st": "status"},
+		ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(),
 	})
 	if err != nil {
 		return false, fmt.Errorf("get job %s: %w", jobID, err)
 	}
-	v, ok := out.Item["status"].(*types.AttributeValueMemberS)
-	if !ok {
+	var it struct {
+		Status string `dynamodbav:"status"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return false, fmt.Errorf("unmarshal job %s: %w", jobID, err)
+	}
+	if it.Status == "" {
 		return false, nil
 	}
-	return !bulk.JobStatus(v.Value).Terminal(), nil
+	return !bulk.JobStatus(it.Status).Terminal(), nil
 }
 
 // ForgetTTLChunk subtracts output that DynamoDB TTL deleted from its device's bytes, exactly once
@@ -498,14 +474,15 @@ func (s *RetentionStore) JobRunning(ctx context.Context, jobID string) (bool, er
 // makes a redelivered stream record a no-op; for a run item's inline tail, its ledger item is
 // deleted. It reports whether this call subtracted.
 func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error) {
-	if !strings.HasPrefix(pk, runPrefix) || !(strings.HasPrefix(sk, chunkPrefix) || sk == runMetaSK) || deviceID == "" {
+	runID, isRun := strings.CutPrefix(pk, runPrefix)
+	if !isRun || !(strings.HasPrefix(sk, chunkPrefix) || sk == runMetaSK) || deviceID == "" {
 		return false, fmt.Errorf("forget TTL chunk %s/%s: not a run chunk or run item with a device", pk, sk)
 	}
 	if sk == runMetaSK {
 		// A run item's inline tail is counted by its ledger item: deleting that is exactly once
 		// by itself.
 		out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName: aws.String(s.runs), Key: tailKey(deviceID, strings.TrimPrefix(pk, runPrefix)),
+			TableName: aws.String(s.runs), Key: tailKey(deviceID, runID),
 			ReturnValues: types.ReturnValueAllOld,
 		})
 		if err != nil {
@@ -513,15 +490,24 @@ func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID st
 		}
 		return len(out.Attributes) > 0, nil
 	}
-	marker := map[string]types.AttributeValue{
-		resources.AttrPK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + pk},
-		resources.AttrSK:       &types.AttributeValueMemberS{Value: ttlMarkerPrefix + sk},
-		resources.TTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(ttlMarkerKeep).Unix(), 10)},
+	marker, err := attributevalue.MarshalMap(ttlMarker{
+		PK: ttlMarkerPrefix + pk, SK: ttlMarkerPrefix + sk, ExpiresAt: s.now().Add(ttlMarkerKeep).Unix(),
+	})
+	if err != nil {
+		return false, fmt.Errorf("marshal TTL marker of %s/%s: %w", pk, sk, err)
 	}
-	err := transact(ctx, s.db, []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(s.runs), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		counterAdd(s.runs, deviceID, -size),
-	}...)
+	absent, err := buildCondition(itemAbsent())
+	if err != nil {
+		return false, err
+	}
+	sub, err := counterAdd(s.runs, deviceID, -size)
+	if err != nil {
+		return false, err
+	}
+	err = transact(ctx, s.db, types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(s.runs), Item: marker,
+		ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names(),
+	}}, sub)
 	if err != nil {
 		if onlyConditionFailed(err) {
 			return false, nil

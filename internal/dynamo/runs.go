@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,37 +18,8 @@ import (
 	"github.com/netauto/netauto/internal/run"
 )
 
-// Item layout of the runs table:
-//
-//	RUN#<id>        META            the run (GSI by_device: DEV#<device> / <created>#<id>;
-//	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
-//	                                The output's last piece (under ChunkSize) is kept inline in
-//	                                META (tail, tail_size): a short output costs no extra item.
-//	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
-//	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes); while it has grown
-//	                                since the byte-cap purge last looked, it is also in GSI by_day
-//	                                under DEVCHG#<shard 00-15> / <dev> (see retention.go)
-//	DEVBYTES#<dev>  TAIL#<run id>   the run's inline tail bytes (bytes): the ledger item that
-//	                                counts them, living exactly as long as the run item, in GSI
-//	                                by_day under DEVCHG#<shard> / <dev>#<run id> until the byte-cap
-//	                                purge has looked. A device's stored bytes are its COUNTER plus
-//	                                its TAIL# items (deviceBytes), so a run can be finished with a
-//	                                plain batch write of two puts instead of a transaction.
-//	RETENTION       AGE_WATERMARK   the last day the age purge has wholly purged (retention.go)
-//	RETENTION       REPORT          the last purge report (retention.go)
-//	TTLDEL#RUN#<id> TTLDEL#CHUNK#<n> a TTL-deleted chunk already subtracted from its counter
-const (
-	runPrefix      = "RUN#"
-	runMetaSK      = "META"
-	chunkPrefix    = "CHUNK#"
-	counterPrefix  = "DEVBYTES#"
-	counterSK      = "COUNTER"
-	tailPrefix     = "TAIL#"
-	devIndexPrefix = "DEV#"
-	dayIndexPrefix = "DAY#"
-)
-
-// RunStore keeps runs, their output chunks and the per-device byte counters in the runs table.
+// RunStore keeps runs, their output chunks and the per-device byte counters in the runs table
+// (runs_table.go holds its layout).
 type RunStore struct {
 	db    API
 	table string
@@ -80,165 +50,9 @@ func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
 	return s, nil
 }
 
-type runItem struct {
-	PK          string     `dynamodbav:"pk"`
-	SK          string     `dynamodbav:"sk"`
-	GSI1PK      string     `dynamodbav:"gsi1pk"`
-	GSI1SK      string     `dynamodbav:"gsi1sk"`
-	GSI2PK      string     `dynamodbav:"gsi2pk"`
-	GSI2SK      string     `dynamodbav:"gsi2sk"`
-	ID          string     `dynamodbav:"id"`
-	DeviceID    string     `dynamodbav:"device_id"`
-	Command     string     `dynamodbav:"command"`
-	JobID       string     `dynamodbav:"job_id,omitempty"`
-	RequestedBy string     `dynamodbav:"requested_by"`
-	Status      string     `dynamodbav:"status"`
-	Reason      string     `dynamodbav:"reason,omitempty"`
-	Message     string     `dynamodbav:"message,omitempty"`
-	ExitStatus  *int       `dynamodbav:"exit_status,omitempty"`
-	Bytes       int64      `dynamodbav:"bytes"`
-	Chunks      int        `dynamodbav:"chunks"`
-	Truncated   bool       `dynamodbav:"truncated"`
-	Digest      string     `dynamodbav:"digest,omitempty"`
-	Attempt     int        `dynamodbav:"attempt"`
-	LeaseUntil  int64      `dynamodbav:"lease_until"`
-	CreatedAt   time.Time  `dynamodbav:"created_at"`
-	StartedAt   *time.Time `dynamodbav:"started_at,omitempty"`
-	FinishedAt  *time.Time `dynamodbav:"finished_at,omitempty"`
-	ConnectMS   int64      `dynamodbav:"connect_ms"`
-	AuthMS      int64      `dynamodbav:"auth_ms"`
-	FirstByteMS int64      `dynamodbav:"first_byte_ms"`
-	TotalMS     int64      `dynamodbav:"total_ms"`
-	ExpiresAt   int64      `dynamodbav:"expires_at,omitempty"`
-}
-
-func runKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + id},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: runMetaSK},
-	}
-}
-
-// bytesKey is the key of one of a device's byte items: its counter or a tail ledger item.
-func bytesKey(deviceID, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
-func counterKey(deviceID string) map[string]types.AttributeValue {
-	return bytesKey(deviceID, counterSK)
-}
-
-func chunkSK(seq int) string { return fmt.Sprintf("%s%06d", chunkPrefix, seq) }
-
-func tailKey(deviceID, runID string) map[string]types.AttributeValue {
-	return bytesKey(deviceID, tailPrefix+runID)
-}
-
-// tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
-// marked changed for the byte-cap purge.
-func tailItem(deviceID, runID string, n int64) map[string]types.AttributeValue {
-	it := tailKey(deviceID, runID)
-	it["device_id"] = &types.AttributeValueMemberS{Value: deviceID}
-	it["bytes"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-	it[resources.AttrGSI2PK] = &types.AttributeValueMemberS{Value: changedShardKey(deviceID)}
-	it[resources.AttrGSI2SK] = &types.AttributeValueMemberS{Value: deviceID + "#" + runID}
-	return it
-}
-
-// byteLedger is what a device's stored bytes are made of.
-type byteLedger struct {
-	// Total is the counter plus every tail item: the device's stored output bytes.
-	Total int64
-	// Counter is the counter item's bytes; CounterMarked says it is in the changed set.
-	Counter       int64
-	CounterMarked bool
-	// MarkedTails are the sort keys of the tail items still in the changed set.
-	MarkedTails []string
-}
-
-// readByteLedger reads a device's counter and tail items, strongly consistent.
-func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLedger, error) {
-	var l byteLedger
-	var start map[string]types.AttributeValue
-	for {
-		out, err := db.Query(ctx, &dynamodb.QueryInput{
-			TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-			KeyConditionExpression:   aws.String("#pk = :pk"),
-			ProjectionExpression:     aws.String("#sk, #b, #cp"),
-			ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#b": "bytes", "#cp": resources.AttrGSI2PK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
-			},
-			ExclusiveStartKey: start,
-		})
-		if err != nil {
-			return l, fmt.Errorf("read byte counter of %s: %w", deviceID, err)
-		}
-		var items []struct {
-			SK     string `dynamodbav:"sk"`
-			Bytes  int64  `dynamodbav:"bytes"`
-			Marked string `dynamodbav:"gsi2pk"`
-		}
-		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
-			return l, fmt.Errorf("unmarshal byte counter of %s: %w", deviceID, err)
-		}
-		for _, it := range items {
-			switch {
-			case it.SK == counterSK:
-				l.Counter, l.CounterMarked = it.Bytes, it.Marked != ""
-			case strings.HasPrefix(it.SK, tailPrefix):
-				if it.Marked != "" {
-					l.MarkedTails = append(l.MarkedTails, it.SK)
-				}
-			default:
-				continue
-			}
-			l.Total += it.Bytes
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return l, nil
-		}
-		start = out.LastEvaluatedKey
-	}
-}
-
-func toRunItem(r run.Run, leaseUntil time.Time) runItem {
-	created := r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID
-	return runItem{
-		PK: runPrefix + r.ID, SK: runMetaSK,
-		GSI1PK: devIndexPrefix + r.DeviceID, GSI1SK: created,
-		GSI2PK: dayIndexPrefix + r.CreatedAt.UTC().Format("2006-01-02"), GSI2SK: created,
-		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
-		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
-		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: r.OutputDigest, Attempt: r.Attempt,
-		LeaseUntil: leaseUntil.UnixMilli(), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
-		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
-		ExpiresAt: expiry(r.ExpiresAt),
-	}
-}
-
-func (it runItem) run() run.Run {
-	r := run.Run{
-		ID: it.ID, DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
-		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
-		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: it.Digest, Attempt: it.Attempt,
-		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
-		Timings: run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
-	}
-	if it.ExpiresAt > 0 {
-		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
-	}
-	if it.LeaseUntil > 0 && run.Status(it.Status) == run.Running {
-		r.LeaseUntil = time.UnixMilli(it.LeaseUntil).UTC()
-	}
-	return r
-}
-
 // Start records r as running (see run.Store). It returns run.ErrLeased while a previous attempt's
-// lease has not expired. Starts that arrive together are written in one transaction.
+// lease has not expired, and run.ErrFinished with the stored run when the run has finished.
+// Starts that arrive together are written in one transaction.
 func (s *RunStore) Start(ctx context.Context, r run.Run) (run.Run, error) {
 	req := &startReq{r: r}
 	if err := s.starts.do(ctx, req); err != nil {
@@ -257,7 +71,7 @@ func (s *RunStore) StartNew(ctx context.Context, r run.Run) (run.Run, error) {
 	return req.out, nil
 }
 
-// startNewMany writes new runs 25 a call, retrying unprocessed ones.
+// startNewMany writes new runs with batch writes.
 func (s *RunStore) startNewMany(ctx context.Context, reqs []*startReq) []error {
 	errs := make([]error, len(reqs))
 	now := s.now()
@@ -274,7 +88,7 @@ func (s *RunStore) startNewMany(ctx context.Context, reqs []*startReq) []error {
 			continue
 		}
 		req.out = r
-		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		writes = appendPuts(writes, item)
 	}
 	if err := batchWrite(ctx, s.db, s.table, writes); err != nil {
 		for i := range errs {
@@ -304,6 +118,10 @@ func (s *RunStore) startMany(ctx context.Context, reqs []*startReq) []error {
 	if len(reqs) == 1 {
 		return one()
 	}
+	absent, err := buildCondition(itemAbsent())
+	if err != nil {
+		return one()
+	}
 	now := s.now()
 	items := make([]types.TransactWriteItem, 0, len(reqs))
 	started := make([]run.Run, len(reqs))
@@ -313,13 +131,14 @@ func (s *RunStore) startMany(ctx context.Context, reqs []*startReq) []error {
 		if r.Attempt == 0 {
 			r.Attempt = 1
 		}
-		item, err := attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
+		item, err := attributevalue.MarshalMap(toRunItem(r, r.LeaseUntil))
 		if err != nil {
 			return one()
 		}
 		started[i] = r
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			TableName: aws.String(s.table), Item: item,
+			ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names(),
 		}})
 	}
 	if err := transact(ctx, s.db, items...); err != nil {
@@ -339,24 +158,28 @@ func (s *RunStore) startOne(ctx context.Context, r run.Run) (run.Run, error) {
 		r.Attempt = 1
 	}
 	r.StartedAt, r.LeaseUntil = &now, now.Add(s.Lease)
-	item, err := attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
+	item, err := attributevalue.MarshalMap(toRunItem(r, r.LeaseUntil))
 	if err != nil {
 		return run.Run{}, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
+	absent, err := buildCondition(itemAbsent())
+	if err != nil {
+		return run.Run{}, err
+	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: item,
-		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+		ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
 		return r, nil
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	stored, failed := conditionFailedItem(err)
+	if !failed {
 		return run.Run{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
 	var old runItem
-	if err := attributevalue.UnmarshalMap(ccf.Item, &old); err != nil {
+	if err := attributevalue.UnmarshalMap(stored, &old); err != nil {
 		return run.Run{}, fmt.Errorf("unmarshal run %s: %w", r.ID, err)
 	}
 	if run.Status(old.Status).Terminal() {
@@ -371,17 +194,17 @@ func (s *RunStore) startOne(ctx context.Context, r run.Run) (run.Run, error) {
 	}
 	r.Attempt = old.Attempt + 1
 	r.CreatedAt = old.CreatedAt
-	item, err = attributevalue.MarshalMap(toRunItem(r, now.Add(s.Lease)))
+	item, err = attributevalue.MarshalMap(toRunItem(r, r.LeaseUntil))
 	if err != nil {
 		return run.Run{}, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
-	cond, err := expression.NewBuilder().WithCondition(expression.Name("attempt").Equal(expression.Value(old.Attempt))).Build()
+	sameAttempt, err := buildCondition(expression.Name("attempt").Equal(expression.Value(old.Attempt)))
 	if err != nil {
-		return run.Run{}, fmt.Errorf("build condition: %w", err)
+		return run.Run{}, err
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ConditionExpression: sameAttempt.Condition(), ExpressionAttributeNames: sameAttempt.Names(), ExpressionAttributeValues: sameAttempt.Values(),
 	})
 	if isConditionFailed(err) {
 		return old.run(), run.ErrLeased // another redelivery took it over first
@@ -406,93 +229,27 @@ func (s *RunStore) deleteChunks(ctx context.Context, runID, deviceID string) err
 	return nil
 }
 
-type chunkRef struct {
-	SK   string `dynamodbav:"sk"`
-	Size int64  `dynamodbav:"size"`
-}
-
-func chunkSizes(ctx context.Context, db API, table, runID string) ([]chunkRef, error) {
-	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + runID)).
-		And(expression.Key(resources.AttrSK).BeginsWith(chunkPrefix))
-	expr, err := expression.NewBuilder().WithKeyCondition(kc).
-		WithProjection(expression.NamesList(expression.Name(resources.AttrSK), expression.Name("size"))).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build query: %w", err)
-	}
-	return queryAll[chunkRef](ctx, db, &dynamodb.QueryInput{
-		TableName: aws.String(table), KeyConditionExpression: expr.KeyCondition(),
-		ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ConsistentRead: aws.Bool(true),
-	}, "chunks of "+runID)
-}
-
-// deleteChunk deletes one chunk and decrements the counter in one transaction; a chunk that is
-// already gone changes nothing, so concurrent or repeated deletes never decrement twice. It
-// reports whether this call deleted the chunk.
-func deleteChunk(ctx context.Context, db API, table, runID, deviceID, sk string, size int64) (bool, error) {
-	err := transact(ctx, db, []types.TransactWriteItem{
-		{Delete: &types.Delete{
-			TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{
-				resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + runID},
-				resources.AttrSK: &types.AttributeValueMemberS{Value: sk},
-			},
-			ConditionExpression: aws.String("attribute_exists(pk)"),
-		}},
-		counterAdd(table, deviceID, -size),
-	}...)
-	if err != nil {
-		if onlyConditionFailed(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("delete chunk %s of %s: %w", sk, runID, err)
-	}
-	return true, nil
-}
-
-// counterAdd adds delta to a device's byte counter. A growing counter (delta > 0) also puts the
-// device in the changed set the byte-cap purge reads, so the purge never scans for counters.
-func counterAdd(table, deviceID string, delta int64) types.TransactWriteItem {
-	expr := "ADD #b :n SET #d = :d"
-	names := map[string]string{"#b": "bytes", "#d": "device_id"}
-	values := map[string]types.AttributeValue{
-		":n": &types.AttributeValueMemberN{Value: strconv.FormatInt(delta, 10)},
-		":d": &types.AttributeValueMemberS{Value: deviceID},
-	}
-	if delta > 0 {
-		expr += ", #cp = :cp, #cs = :d"
-		names["#cp"], names["#cs"] = resources.AttrGSI2PK, resources.AttrGSI2SK
-		values[":cp"] = &types.AttributeValueMemberS{Value: changedShardKey(deviceID)}
-	}
-	return types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(table), Key: counterKey(deviceID), UpdateExpression: aws.String(expr),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}}
-}
-
-func chunkPut(table string, r run.Run, seq int, data []byte) types.TransactWriteItem {
-	item := map[string]types.AttributeValue{
-		resources.AttrPK: &types.AttributeValueMemberS{Value: runPrefix + r.ID},
-		resources.AttrSK: &types.AttributeValueMemberS{Value: chunkSK(seq)},
-		"data":           &types.AttributeValueMemberB{Value: data},
-		"size":           &types.AttributeValueMemberN{Value: strconv.Itoa(len(data))},
-		"device_id":      &types.AttributeValueMemberS{Value: r.DeviceID},
-	}
-	if e := expiry(r.ExpiresAt); e > 0 {
-		item[resources.TTLAttribute] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e, 10)}
-	}
-	return types.TransactWriteItem{Put: &types.Put{
-		TableName: aws.String(table), Item: item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}
-}
-
-// AppendChunk stores chunk seq and adds its size to the device's counter in one transaction.
+// AppendChunk stores chunk seq and adds its size to the device's counter in one transaction; a
+// chunk stored already is left as it is and counted once.
 func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []byte) error {
-	err := transact(ctx, s.db, []types.TransactWriteItem{
-		chunkPut(s.table, r, seq, data),
-		counterAdd(s.table, r.DeviceID, int64(len(data))),
-	}...)
+	item, err := attributevalue.MarshalMap(chunkItem{
+		PK: runPrefix + r.ID, SK: chunkSK(seq), Data: data, Size: len(data), DeviceID: r.DeviceID, ExpiresAt: expiry(r.ExpiresAt),
+	})
+	if err != nil {
+		return fmt.Errorf("marshal chunk %d of run %s: %w", seq, r.ID, err)
+	}
+	absent, err := buildCondition(itemAbsent())
+	if err != nil {
+		return err
+	}
+	add, err := counterAdd(s.table, r.DeviceID, int64(len(data)))
+	if err != nil {
+		return err
+	}
+	err = transact(ctx, s.db, types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names(),
+	}}, add)
 	if err != nil && !onlyConditionFailed(err) {
 		return fmt.Errorf("append chunk %d of run %s: %w", seq, r.ID, err)
 	}
@@ -513,32 +270,16 @@ type finishReq struct {
 	data []byte
 }
 
-// Attributes of the inline output tail on a run item.
-const (
-	tailAttr     = "tail"
-	tailSizeAttr = "tail_size"
-)
-
-// withTail stores data as the run item's inline output tail.
-func withTail(item map[string]types.AttributeValue, data []byte) {
-	if len(data) == 0 {
-		return
-	}
-	item[tailAttr] = &types.AttributeValueMemberB{Value: data}
-	item[tailSizeAttr] = &types.AttributeValueMemberN{Value: strconv.Itoa(len(data))}
-}
-
 // finishedItems are the items of a finished run: the run item, carrying the output's last piece
 // inline, and, when there is one, the tail ledger item that counts it in the device's bytes.
 func finishedItems(r run.Run, data []byte) (item, tail map[string]types.AttributeValue, err error) {
-	item, err = attributevalue.MarshalMap(toRunItem(r, time.Time{}))
-	if err != nil {
-		return nil, nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
+	if item, err = finishedRunItem(r, data); err != nil {
+		return nil, nil, err
 	}
-	delete(item, "lease_until")
-	withTail(item, data)
 	if len(data) > 0 {
-		tail = tailItem(r.DeviceID, r.ID, int64(len(data)))
+		if tail, err = tailItem(r.DeviceID, r.ID, int64(len(data))); err != nil {
+			return nil, nil, err
+		}
 	}
 	return item, tail, nil
 }
@@ -552,12 +293,11 @@ func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteIte
 	}
 	// The run is this attempt's while it runs; a run never written (a bulk run that ended before
 	// its running record was needed) is created finished.
-	cond, err := expression.NewBuilder().WithCondition(expression.Or(
-		expression.AttributeNotExists(expression.Name(resources.AttrPK)),
+	cond, err := buildCondition(expression.Or(itemAbsent(),
 		expression.Name("attempt").Equal(expression.Value(r.Attempt)).
-			And(expression.Name("status").Equal(expression.Value(string(run.Running)))))).Build()
+			And(expression.Name("status").Equal(expression.Value(string(run.Running))))))
 	if err != nil {
-		return nil, fmt.Errorf("build condition: %w", err)
+		return nil, err
 	}
 	items := []types.TransactWriteItem{{Put: &types.Put{
 		TableName: aws.String(s.table), Item: item,
@@ -618,9 +358,13 @@ func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error
 // ledger item whose run does not exist is deleted. Each write is conditioned on the run item as
 // it was read, so a concurrent purge or attempt is never undone.
 func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error {
+	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("status"), expression.Name(tailSizeAttr))).Build()
+	if err != nil {
+		return fmt.Errorf("build projection: %w", err)
+	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: runKey(runID), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#st, #ts"), ExpressionAttributeNames: map[string]string{"#st": "status", "#ts": tailSizeAttr},
+		ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(),
 	})
 	if err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
@@ -632,27 +376,40 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
-	check := &types.ConditionCheck{TableName: aws.String(s.table), Key: runKey(runID)}
-	var write types.TransactWriteItem
+	var (
+		asRead expression.ConditionBuilder
+		write  types.TransactWriteItem
+	)
 	switch {
 	case len(out.Item) == 0:
-		check.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		asRead = itemAbsent()
 		write = types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: tailKey(deviceID, runID)}}
 	case run.Status(it.Status).Terminal() && it.TailSize > 0:
-		check.ConditionExpression = aws.String("#st = :st AND #ts = :ts")
-		check.ExpressionAttributeNames = map[string]string{"#st": "status", "#ts": tailSizeAttr}
-		check.ExpressionAttributeValues = map[string]types.AttributeValue{
-			":st": &types.AttributeValueMemberS{Value: it.Status},
-			":ts": &types.AttributeValueMemberN{Value: strconv.FormatInt(it.TailSize, 10)},
+		asRead = expression.Name("status").Equal(expression.Value(it.Status)).
+			And(expression.Name(tailSizeAttr).Equal(expression.Value(it.TailSize)))
+		tail, err := tailItem(deviceID, runID, it.TailSize)
+		if err != nil {
+			return err
 		}
 		// Put only when missing: an existing item may already have left the changed set.
-		write = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tailItem(deviceID, runID, it.TailSize),
-			ConditionExpression: aws.String("attribute_not_exists(pk)")}}
+		absent, err := buildCondition(itemAbsent())
+		if err != nil {
+			return err
+		}
+		write = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tail,
+			ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names()}}
 	default:
 		return nil // running, or finished without a tail: no ledger item belongs to it
 	}
-	err = transact(ctx, s.db, []types.TransactWriteItem{{ConditionCheck: check}, write}...)
-	if err != nil && !onlyConditionFailed(err) {
+	cond, err := buildCondition(asRead)
+	if err != nil {
+		return err
+	}
+	check := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: aws.String(s.table), Key: runKey(runID),
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+	}}
+	if err := transact(ctx, s.db, check, write); err != nil && !onlyConditionFailed(err) {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
 	return nil
@@ -713,8 +470,7 @@ func (s *RunStore) finishOne(ctx context.Context, r run.Run, data []byte) error 
 	if err != nil {
 		return err
 	}
-	err = transact(ctx, s.db, items...)
-	if err != nil {
+	if err := transact(ctx, s.db, items...); err != nil {
 		if onlyConditionFailed(err) {
 			return fmt.Errorf("finish run %s: %w", r.ID, run.ErrFinished)
 		}
@@ -765,28 +521,29 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 		if err != nil {
 			return fmt.Errorf("query output of %s: %w", id, err)
 		}
-		for _, item := range page.Items {
-			sk, _ := item[resources.AttrSK].(*types.AttributeValueMemberS)
-			var piece types.AttributeValue
+		var pieces []struct {
+			SK   string `dynamodbav:"sk"`
+			Data []byte `dynamodbav:"data"`
+			Tail []byte `dynamodbav:"tail"`
+		}
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &pieces); err != nil {
+			return fmt.Errorf("unmarshal output of %s: %w", id, err)
+		}
+		for _, it := range pieces {
+			var piece []byte
 			switch {
-			case sk == nil:
-				continue
-			case strings.HasPrefix(sk.Value, chunkPrefix):
-				if piece = item["data"]; piece == nil {
-					return fmt.Errorf("output chunk of %s has no data", id)
+			case strings.HasPrefix(it.SK, chunkPrefix):
+				if piece = it.Data; piece == nil {
+					return fmt.Errorf("output chunk %s of %s has no data", it.SK, id)
 				}
-			case sk.Value == runMetaSK:
-				if piece = item[tailAttr]; piece == nil {
+			case it.SK == runMetaSK:
+				if piece = it.Tail; piece == nil {
 					continue // no tail (yet)
 				}
 			default:
 				continue
 			}
-			b, ok := piece.(*types.AttributeValueMemberB)
-			if !ok {
-				return fmt.Errorf("output of %s: %s holds no bytes", id, sk.Value)
-			}
-			if _, err := w.Write(b.Value); err != nil {
+			if _, err := w.Write(piece); err != nil {
 				return fmt.Errorf("write output of %s: %w", id, err)
 			}
 		}
@@ -815,18 +572,19 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 // Abandon marks a run that will never finish (its batch went to the dead-letter queue) as
 // failed with reason; a terminal or missing run is left alone.
 func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
-	now := s.now()
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	upd := expression.Set(expression.Name("status"), expression.Value(string(run.Failed))).
+		Set(expression.Name("reason"), expression.Value(reason)).
+		Set(expression.Name("finished_at"), expression.Value(s.now())).
+		Remove(expression.Name("lease_until"))
+	expr, err := expression.NewBuilder().WithUpdate(upd).
+		WithCondition(expression.Name("status").Equal(expression.Value(string(run.Running)))).Build()
+	if err != nil {
+		return fmt.Errorf("build update: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: runKey(id),
-		UpdateExpression:    aws.String("SET #st = :failed, reason = :why, finished_at = :now REMOVE lease_until"),
-		ConditionExpression: aws.String("#st = :running"),
-		ExpressionAttributeNames: map[string]string{
-			"#st": "status",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":failed": &types.AttributeValueMemberS{Value: string(run.Failed)}, ":why": &types.AttributeValueMemberS{Value: reason},
-			":now": &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)}, ":running": &types.AttributeValueMemberS{Value: string(run.Running)},
-		},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("abandon run %s: %w", id, err)

@@ -1,0 +1,386 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+)
+
+// The runs table's layout, the one home of every key, prefix and item shape the run store and the
+// retention store (the purges and the TTL stream consumer behind it) read and write:
+//
+//	RUN#<id>        META            the run (GSI by_device: DEV#<device> / <created>#<id>;
+//	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
+//	                                The output's last piece (under ChunkSize) is kept inline in
+//	                                META (tail, tail_size): a short output costs no extra item.
+//	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
+//	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes); while it has grown
+//	                                since the byte-cap purge last looked, it is in the changed set
+//	DEVBYTES#<dev>  TAIL#<run id>   the run's inline tail bytes (bytes): the ledger item that
+//	                                counts them, living exactly as long as the run item, in the
+//	                                changed set until the byte-cap purge has looked. A device's
+//	                                stored bytes are its COUNTER plus its TAIL# items
+//	                                (readByteLedger), so a run can be finished with a plain batch
+//	                                write of two puts instead of a transaction.
+//	RETENTION       AGE_WATERMARK   {day}: every run created on or before day is gone
+//	RETENTION       REPORT          {report}: the last purge report, as JSON
+//	TTLDEL#RUN#<id> TTLDEL#CHUNK#<n> a chunk TTL deleted whose size the stream consumer has
+//	                                subtracted, so a redelivered stream record never subtracts
+//	                                twice; it expires after ttlMarkerKeep, and its own TTL deletion
+//	                                does not pass the stream filter (sk prefix CHUNK#, or META with
+//	                                a tail_size). A run item's inline tail needs no marker: the
+//	                                consumer deletes its ledger item.
+//
+// The changed set: a byte counter that grows gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device>, and a
+// tail ledger item is written with gsi2pk=DEVCHG#<shard>, gsi2sk=<device>#<run>: sparse entries
+// in GSI by_day, spread over changedShards shards so a busy fleet never makes one hot GSI
+// partition. The byte purge reads those partitions and removes the pairs once the device is at
+// or below the cap, on condition that its bytes did not move meanwhile.
+const (
+	runPrefix       = "RUN#"
+	runMetaSK       = "META"
+	chunkPrefix     = "CHUNK#"
+	counterPrefix   = "DEVBYTES#"
+	counterSK       = "COUNTER"
+	tailPrefix      = "TAIL#"
+	devIndexPrefix  = "DEV#"
+	dayIndexPrefix  = "DAY#"
+	changedPrefix   = "DEVCHG#"
+	changedShards   = 16
+	retentionPK     = "RETENTION"
+	watermarkSK     = "AGE_WATERMARK"
+	reportSK        = "REPORT"
+	ttlMarkerPrefix = "TTLDEL#"
+	ttlMarkerKeep   = 7 * 24 * time.Hour
+)
+
+// Attributes of the runs table's items that the stores name in expressions.
+const (
+	tailAttr     = "tail"
+	tailSizeAttr = "tail_size"
+)
+
+// runItem is a run's META item.
+type runItem struct {
+	PK          string     `dynamodbav:"pk"`
+	SK          string     `dynamodbav:"sk"`
+	GSI1PK      string     `dynamodbav:"gsi1pk"`
+	GSI1SK      string     `dynamodbav:"gsi1sk"`
+	GSI2PK      string     `dynamodbav:"gsi2pk"`
+	GSI2SK      string     `dynamodbav:"gsi2sk"`
+	ID          string     `dynamodbav:"id"`
+	DeviceID    string     `dynamodbav:"device_id"`
+	Command     string     `dynamodbav:"command"`
+	JobID       string     `dynamodbav:"job_id,omitempty"`
+	RequestedBy string     `dynamodbav:"requested_by"`
+	Status      string     `dynamodbav:"status"`
+	Reason      string     `dynamodbav:"reason,omitempty"`
+	Message     string     `dynamodbav:"message,omitempty"`
+	ExitStatus  *int       `dynamodbav:"exit_status,omitempty"`
+	Bytes       int64      `dynamodbav:"bytes"`
+	Chunks      int        `dynamodbav:"chunks"`
+	Truncated   bool       `dynamodbav:"truncated"`
+	Digest      string     `dynamodbav:"digest,omitempty"`
+	Attempt     int        `dynamodbav:"attempt"`
+	LeaseUntil  int64      `dynamodbav:"lease_until,omitempty"`
+	CreatedAt   time.Time  `dynamodbav:"created_at"`
+	StartedAt   *time.Time `dynamodbav:"started_at,omitempty"`
+	FinishedAt  *time.Time `dynamodbav:"finished_at,omitempty"`
+	ConnectMS   int64      `dynamodbav:"connect_ms"`
+	AuthMS      int64      `dynamodbav:"auth_ms"`
+	FirstByteMS int64      `dynamodbav:"first_byte_ms"`
+	TotalMS     int64      `dynamodbav:"total_ms"`
+	ExpiresAt   int64      `dynamodbav:"expires_at,omitempty"`
+	// Tail is the output's last piece, kept inline in a finished run; TailSize its length.
+	Tail     []byte `dynamodbav:"tail,omitempty"`
+	TailSize int64  `dynamodbav:"tail_size,omitempty"`
+}
+
+// toRunItem is r's META item, leased until leaseUntil (none for the zero time).
+func toRunItem(r run.Run, leaseUntil time.Time) runItem {
+	created := r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID
+	it := runItem{
+		PK: runPrefix + r.ID, SK: runMetaSK,
+		GSI1PK: devIndexPrefix + r.DeviceID, GSI1SK: created,
+		GSI2PK: dayIndexPrefix + r.CreatedAt.UTC().Format(time.DateOnly), GSI2SK: created,
+		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
+		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
+		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: r.OutputDigest, Attempt: r.Attempt,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
+		ExpiresAt: expiry(r.ExpiresAt),
+	}
+	if !leaseUntil.IsZero() {
+		it.LeaseUntil = leaseUntil.UnixMilli()
+	}
+	return it
+}
+
+// run is the run the item holds.
+func (it runItem) run() run.Run {
+	r := run.Run{
+		ID: it.ID, DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
+		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
+		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: it.Digest, Attempt: it.Attempt,
+		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
+		Timings: run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
+	}
+	if it.ExpiresAt > 0 {
+		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	if it.LeaseUntil > 0 && run.Status(it.Status) == run.Running {
+		r.LeaseUntil = time.UnixMilli(it.LeaseUntil).UTC()
+	}
+	return r
+}
+
+// finishedRunItem is the META item of a finished run, carrying the output's last piece inline.
+func finishedRunItem(r run.Run, tail []byte) (map[string]types.AttributeValue, error) {
+	it := toRunItem(r, time.Time{})
+	if len(tail) > 0 {
+		it.Tail, it.TailSize = tail, int64(len(tail))
+	}
+	item, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
+	}
+	return item, nil
+}
+
+func runKey(id string) map[string]types.AttributeValue {
+	return itemKey(runPrefix+id, runMetaSK)
+}
+
+// chunkSK is the sort key of output chunk seq: zero-padded, so chunks sort in sequence.
+func chunkSK(seq int) string { return fmt.Sprintf("%s%06d", chunkPrefix, seq) }
+
+// chunkKey is the key of the chunk of run runID with sort key sk.
+func chunkKey(runID, sk string) map[string]types.AttributeValue {
+	return itemKey(runPrefix+runID, sk)
+}
+
+// chunkItem is one full output chunk of a run.
+type chunkItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Data      []byte `dynamodbav:"data"`
+	Size      int    `dynamodbav:"size"`
+	DeviceID  string `dynamodbav:"device_id"`
+	ExpiresAt int64  `dynamodbav:"expires_at,omitempty"`
+}
+
+// chunkRef is a chunk's sort key and size, all the purges and take-overs read of it.
+type chunkRef struct {
+	SK   string `dynamodbav:"sk"`
+	Size int64  `dynamodbav:"size"`
+}
+
+// bytesKey is the key of one of a device's byte items: its counter or a tail ledger item.
+func bytesKey(deviceID, sk string) map[string]types.AttributeValue {
+	return itemKey(counterPrefix+deviceID, sk)
+}
+
+func counterKey(deviceID string) map[string]types.AttributeValue {
+	return bytesKey(deviceID, counterSK)
+}
+
+func tailKey(deviceID, runID string) map[string]types.AttributeValue {
+	return bytesKey(deviceID, tailPrefix+runID)
+}
+
+// ledgerItem is a tail ledger item: the bytes of a run's inline tail, counted in its device's
+// bytes, and its place in the changed set while the byte-cap purge has not looked.
+type ledgerItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	DeviceID  string `dynamodbav:"device_id"`
+	Bytes     int64  `dynamodbav:"bytes"`
+	ChangedPK string `dynamodbav:"gsi2pk,omitempty"`
+	ChangedSK string `dynamodbav:"gsi2sk,omitempty"`
+}
+
+// tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
+// marked changed for the byte-cap purge.
+func tailItem(deviceID, runID string, n int64) (map[string]types.AttributeValue, error) {
+	item, err := attributevalue.MarshalMap(ledgerItem{
+		PK: counterPrefix + deviceID, SK: tailPrefix + runID, DeviceID: deviceID, Bytes: n,
+		ChangedPK: changedShardKey(deviceID), ChangedSK: deviceID + "#" + runID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("marshal tail ledger item of run %s: %w", runID, err)
+	}
+	return item, nil
+}
+
+// changedShard is the partition of GSI by_day that holds changed-set shard i.
+func changedShard(i int) string { return fmt.Sprintf("%s%02d", changedPrefix, i) }
+
+// changedShardKey is the changed-set shard of a device's byte items.
+func changedShardKey(deviceID string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(deviceID))
+	return changedShard(int(h.Sum32() % changedShards))
+}
+
+// counterAdd adds delta to a device's byte counter. A growing counter (delta > 0) also puts the
+// device in the changed set the byte-cap purge reads, so the purge never scans for counters.
+func counterAdd(table, deviceID string, delta int64) (types.TransactWriteItem, error) {
+	upd := expression.Add(expression.Name("bytes"), expression.Value(delta)).
+		Set(expression.Name("device_id"), expression.Value(deviceID))
+	if delta > 0 {
+		upd = upd.Set(expression.Name(resources.AttrGSI2PK), expression.Value(changedShardKey(deviceID))).
+			Set(expression.Name(resources.AttrGSI2SK), expression.Value(deviceID))
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
+	if err != nil {
+		return types.TransactWriteItem{}, fmt.Errorf("build counter update: %w", err)
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(table), Key: counterKey(deviceID), UpdateExpression: expr.Update(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}}, nil
+}
+
+func retentionKey(sk string) map[string]types.AttributeValue {
+	return itemKey(retentionPK, sk)
+}
+
+// reportItem holds the last purge report.
+type reportItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	Report string `dynamodbav:"report"`
+}
+
+// ttlMarker records that a TTL-deleted chunk's size was subtracted from its counter.
+type ttlMarker struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+}
+
+// candidateItem is the part of a run item the purges read from the indexes.
+type candidateItem struct {
+	ID        string    `dynamodbav:"id"`
+	DeviceID  string    `dynamodbav:"device_id"`
+	JobID     string    `dynamodbav:"job_id"`
+	Status    string    `dynamodbav:"status"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	Bytes     int64     `dynamodbav:"bytes"`
+	Chunks    int       `dynamodbav:"chunks"`
+	TailSize  int64     `dynamodbav:"tail_size"`
+}
+
+// candidateAttrs are candidateItem's attributes, which both indexes carry.
+var candidateAttrs = []string{"id", "device_id", "job_id", "status", "created_at", "bytes", "chunks", tailSizeAttr}
+
+// The byte ledger: the operations on a device's byte items that the run store and the retention
+// store share.
+
+// byteLedger is what a device's stored bytes are made of.
+type byteLedger struct {
+	// Total is the counter plus every tail item: the device's stored output bytes.
+	Total int64
+	// Counter is the counter item's bytes; CounterMarked says it is in the changed set.
+	Counter       int64
+	CounterMarked bool
+	// MarkedTails are the sort keys of the tail items still in the changed set.
+	MarkedTails []string
+}
+
+// readByteLedger reads a device's counter and tail items, strongly consistent.
+func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLedger, error) {
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(counterPrefix + deviceID))
+	proj := expression.NamesList(expression.Name(resources.AttrSK), expression.Name("bytes"), expression.Name(resources.AttrGSI2PK))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).WithProjection(proj).Build()
+	if err != nil {
+		return byteLedger{}, fmt.Errorf("build query: %w", err)
+	}
+	items, err := queryAll[struct {
+		SK     string `dynamodbav:"sk"`
+		Bytes  int64  `dynamodbav:"bytes"`
+		Marked string `dynamodbav:"gsi2pk"`
+	}](ctx, db, &dynamodb.QueryInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}, "byte counter of "+deviceID)
+	if err != nil {
+		return byteLedger{}, err
+	}
+	var l byteLedger
+	for _, it := range items {
+		switch {
+		case it.SK == counterSK:
+			l.Counter, l.CounterMarked = it.Bytes, it.Marked != ""
+		case strings.HasPrefix(it.SK, tailPrefix):
+			if it.Marked != "" {
+				l.MarkedTails = append(l.MarkedTails, it.SK)
+			}
+		default:
+			continue
+		}
+		l.Total += it.Bytes
+	}
+	return l, nil
+}
+
+// chunkSizes lists the chunks of a run, strongly consistent.
+func chunkSizes(ctx context.Context, db API, table, runID string) ([]chunkRef, error) {
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + runID)).
+		And(expression.Key(resources.AttrSK).BeginsWith(chunkPrefix))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).
+		WithProjection(expression.NamesList(expression.Name(resources.AttrSK), expression.Name("size"))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	return queryAll[chunkRef](ctx, db, &dynamodb.QueryInput{
+		TableName: aws.String(table), KeyConditionExpression: expr.KeyCondition(),
+		ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ConsistentRead: aws.Bool(true),
+	}, "chunks of "+runID)
+}
+
+// chunkDelete deletes a chunk on condition that it exists, so its bytes are subtracted once.
+func chunkDelete(table, runID, sk string) (types.TransactWriteItem, error) {
+	cond, err := buildCondition(itemExists())
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Delete: &types.Delete{
+		TableName: aws.String(table), Key: chunkKey(runID, sk),
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	}}, nil
+}
+
+// deleteChunk deletes one chunk and decrements the counter in one transaction; a chunk that is
+// already gone changes nothing, so concurrent or repeated deletes never decrement twice. It
+// reports whether this call deleted the chunk.
+func deleteChunk(ctx context.Context, db API, table, runID, deviceID, sk string, size int64) (bool, error) {
+	del, err := chunkDelete(table, runID, sk)
+	if err != nil {
+		return false, err
+	}
+	sub, err := counterAdd(table, deviceID, -size)
+	if err != nil {
+		return false, err
+	}
+	if err := transact(ctx, db, del, sub); err != nil {
+		if onlyConditionFailed(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("delete chunk %s of %s: %w", sk, runID, err)
+	}
+	return true, nil
+}
