@@ -2,8 +2,10 @@
 // by a domain package and decides nothing the domain should: it reads and writes items.
 //
 // Files: mechanics.go holds what every store shares (DynamoDB's limits, the one retry policy,
-// transactions, batch requests, condition failures, keys, page cursors); each store has its own
-// file (devices.go, runs.go, retention.go, connections.go, jobs.go).
+// transactions, batch requests, condition failures, keys, page cursors); runs_table.go is the
+// runs table's layout and byte ledger, which the run store and the retention store share; each
+// store has its own file (devices.go, runs.go, retention.go, connections.go, jobs.go) and its own
+// test against DynamoDB Local (harness_test.go gives each test its own table).
 //
 // One way to build attribute values: items are Go structs marshalled with attributevalue, keys
 // come from itemKey, and condition, update, key-condition and projection expressions are built
