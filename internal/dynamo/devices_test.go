@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 )
 
@@ -215,7 +216,7 @@ func TestDeviceStoreList(t *testing.T) {
 	} {
 		t.Run("bad cursor: "+name, func(t *testing.T) {
 			_, _, err := s.List(ctx, device.Filter{}, device.Page{Limit: 5, Cursor: cursor})
-			assert.ErrorIs(t, err, device.ErrBadCursor)
+			assert.ErrorIs(t, err, fault.ErrBadCursor)
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/retention"
 	"github.com/netauto/netauto/internal/run"
@@ -194,9 +195,9 @@ func TestRetentionStoreRunsOfDay(t *testing.T) {
 	}
 	assert.Equal(t, want, got, "runs of the day created before 06:00, oldest first")
 	_, _, err := rs.RunsOfDay(ctx, day, day.Add(time.Hour), "garbage", 2)
-	assert.ErrorIs(t, err, run.ErrBadCursor)
+	assert.ErrorIs(t, err, fault.ErrBadCursor)
 	_, _, err = rs.RunsOfDevice(ctx, "dev-0", "garbage", 2)
-	assert.ErrorIs(t, err, run.ErrBadCursor)
+	assert.ErrorIs(t, err, fault.ErrBadCursor)
 }
 
 func TestRetentionStoreChangedDevices(t *testing.T) {
@@ -246,7 +247,7 @@ func TestRetentionStoreChangedDevices(t *testing.T) {
 	for name, cursor := range map[string]string{"not JSON": "{", "no such shard": `{"s":16}`, "bad key": `{"s":1,"k":"%%"}`} {
 		t.Run("bad cursor: "+name, func(t *testing.T) {
 			_, _, err := rs.ChangedDevices(ctx, cursor, 3)
-			assert.ErrorIs(t, err, run.ErrBadCursor)
+			assert.ErrorIs(t, err, fault.ErrBadCursor)
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -485,7 +486,7 @@ func TestRunStoreListByDevice(t *testing.T) {
 				device = "dev-list"
 			}
 			_, _, err := rt.ListByDevice(ctx, device, cursor, 2)
-			assert.ErrorIs(t, err, run.ErrBadCursor)
+			assert.ErrorIs(t, err, fault.ErrBadCursor)
 		})
 	}
 }
