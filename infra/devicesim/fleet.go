@@ -33,7 +33,6 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/netauto/netauto/internal/apiwire"
-	"github.com/netauto/netauto/internal/platform"
 )
 
 // Fault is a misbehaviour a simulated device can be given.
@@ -94,7 +93,7 @@ type FaultCount struct {
 
 // DeviceSpec describes one device explicitly (see Spec.Devices).
 type DeviceSpec struct {
-	// Platform is a name known to internal/platform.
+	// Platform names the device's personality: one per platform of internal/platform.
 	Platform string
 	// Fault is the device's fault mode (FaultNone for a healthy device).
 	Fault Fault
@@ -290,8 +289,8 @@ func plan(s Spec) ([]DeviceSpec, error) {
 	}
 	var cycle []string
 	for _, w := range s.Platforms {
-		if !platform.IsKnown(w.Name) {
-			return nil, fmt.Errorf("unknown platform %q (known: %s)", w.Name, strings.Join(platform.Known(), ", "))
+		if personalities[w.Name] == nil {
+			return nil, fmt.Errorf("unknown platform %q (known: %s)", w.Name, strings.Join(platformNames(), ", "))
 		}
 		if w.Weight < 0 {
 			return nil, fmt.Errorf("platform %s: negative weight", w.Name)
@@ -337,7 +336,7 @@ func plan(s Spec) ([]DeviceSpec, error) {
 }
 
 func checkDevice(d DeviceSpec) error {
-	if !platform.IsKnown(d.Platform) {
+	if personalities[d.Platform] == nil {
 		return fmt.Errorf("unknown platform %q", d.Platform)
 	}
 	if d.Fault != FaultNone && !slices.Contains(Faults(), d.Fault) {
@@ -449,8 +448,8 @@ func ParsePlatforms(s string) ([]Weighted, error) {
 		if err != nil {
 			return nil, fmt.Errorf("platform mix: %w", err)
 		}
-		if !platform.IsKnown(name) {
-			return nil, fmt.Errorf("platform mix: unknown platform %q (known: %s)", name, strings.Join(platform.Known(), ", "))
+		if personalities[name] == nil {
+			return nil, fmt.Errorf("platform mix: unknown platform %q (known: %s)", name, strings.Join(platformNames(), ", "))
 		}
 		out = append(out, Weighted{Name: name, Weight: weight})
 	}

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -25,14 +29,8 @@ func TestMain(m *testing.M) {
 func start(t *testing.T, spec Spec) *Fleet {
 	t.Helper()
 	f, err := Start(spec)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	require.NoError(t, err, "start")
+	t.Cleanup(func() { assert.NoError(t, f.Close(), "close") })
 	return f
 }
 
@@ -44,18 +42,14 @@ func TestInventoryFromMix(t *testing.T) {
 	}
 	f := start(t, spec)
 	inv := f.Inventory()
-	if len(inv) != 24 {
-		t.Fatalf("%d devices, want 24", len(inv))
-	}
+	require.Len(t, inv, 24, "devices")
 	ports, names, ids := map[int]bool{}, map[string]bool{}, map[string]bool{}
 	perPlatform := map[string]int{}
 	versions := map[string]map[string]bool{}
 	faults := map[Fault]int{}
 	legacy := 0
 	for _, d := range inv {
-		if ports[d.Port] || names[d.Name] || ids[d.ID] {
-			t.Fatalf("duplicate port, name or id: %+v", d)
-		}
+		require.False(t, ports[d.Port] || names[d.Name] || ids[d.ID], "duplicate port, name or id: %+v", d)
 		ports[d.Port], names[d.Name], ids[d.ID] = true, true, true
 		perPlatform[d.Platform]++
 		if versions[d.Platform] == nil {
@@ -63,40 +57,29 @@ func TestInventoryFromMix(t *testing.T) {
 		}
 		versions[d.Platform][d.Version] = true
 		faults[d.Fault]++
-		if d.Tags["os_version"] != d.Version || d.Tags["sim_fault"] != string(d.Fault) {
-			t.Errorf("tags %v disagree with version %q / fault %q", d.Tags, d.Version, d.Fault)
-		}
+		assert.Equal(t, d.Version, d.Tags["os_version"], "%s: os_version tag", d.ID)
+		assert.Equal(t, string(d.Fault), d.Tags["sim_fault"], "%s: sim_fault tag", d.ID)
 		if d.LegacyAlgorithms {
 			legacy++
 		}
-		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.HostKey)); err != nil {
-			t.Errorf("%s: host key %q: %v", d.Name, d.HostKey, err)
-		}
-		if d.Host != "127.0.0.1" || d.Username == "" || d.Password == "" || d.Site == "" {
-			t.Errorf("incomplete device %+v", d)
-		}
+		_, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.HostKey))
+		assert.NoError(t, err, "%s: host key %q", d.Name, d.HostKey)
+		assert.Equal(t, "127.0.0.1", d.Host, "%s: host", d.ID)
+		assert.NotEmpty(t, d.Username, "%s: username", d.ID)
+		assert.NotEmpty(t, d.Password, "%s: password", d.ID)
+		assert.NotEmpty(t, d.Site, "%s: site", d.ID)
 		wantAuth := "password"
 		if d.Platform == "juniper_junos" {
 			wantAuth = "keyboard-interactive"
 		}
-		if d.AuthMethod != wantAuth {
-			t.Errorf("%s: auth method %q, want %q", d.Platform, d.AuthMethod, wantAuth)
-		}
+		assert.Equal(t, wantAuth, d.AuthMethod, "%s (%s): auth method", d.ID, d.Platform)
 	}
-	if perPlatform["cisco_iosxe"] != 12 || perPlatform["juniper_junos"] != 6 || perPlatform["linux"] != 6 {
-		t.Errorf("platform mix %v, want 12/6/6", perPlatform)
-	}
+	assert.Equal(t, map[string]int{"cisco_iosxe": 12, "juniper_junos": 6, "linux": 6}, perPlatform, "platform mix")
 	for p, v := range versions {
-		if len(v) != 2 {
-			t.Errorf("%s has versions %v, want 2 distinct", p, v)
-		}
+		assert.Len(t, v, 2, "%s's distinct versions", p)
 	}
-	if faults[FaultRefuse] != 2 || faults[FaultSlowDrip] != 3 || faults[FaultNone] != 19 {
-		t.Errorf("fault mix %v", faults)
-	}
-	if legacy != 1 {
-		t.Errorf("%d legacy devices, want 1", legacy)
-	}
+	assert.Equal(t, map[Fault]int{FaultRefuse: 2, FaultSlowDrip: 3, FaultNone: 19}, faults, "fault mix")
+	assert.Equal(t, 1, legacy, "legacy devices")
 }
 
 func TestDeterministicBySeed(t *testing.T) {
@@ -106,12 +89,10 @@ func TestDeterministicBySeed(t *testing.T) {
 	c := start(t, spec)
 	ia, ib, ic := a.Inventory(), b.Inventory(), c.Inventory()
 	for i := range ia {
-		if ia[i].HostKey != ib[i].HostKey || ia[i].Name != ib[i].Name || ia[i].Fault != ib[i].Fault {
-			t.Errorf("device %d differs between two starts with the same seed", i)
-		}
-		if ia[i].HostKey == ic[i].HostKey {
-			t.Errorf("device %d has the same host key with another seed", i)
-		}
+		assert.Equal(t, ia[i].HostKey, ib[i].HostKey, "device %d: host key with the same seed", i)
+		assert.Equal(t, ia[i].Name, ib[i].Name, "device %d: name with the same seed", i)
+		assert.Equal(t, ia[i].Fault, ib[i].Fault, "device %d: fault with the same seed", i)
+		assert.NotEqual(t, ia[i].HostKey, ic[i].HostKey, "device %d: host key with another seed", i)
 	}
 	// The outputs are deterministic too (compared on a device healthy in
 	// all three fleets).
@@ -122,19 +103,13 @@ func TestDeterministicBySeed(t *testing.T) {
 			break
 		}
 	}
-	if healthy < 0 {
-		t.Fatal("no device healthy in both fleets")
-	}
+	require.GreaterOrEqual(t, healthy, 0, "no device healthy in both fleets")
 	out := func(f *Fleet) string {
 		t.Helper()
 		return execOutput(t, f.Inventory()[healthy], "show version")
 	}
-	if out(a) != out(b) {
-		t.Error("show version differs between two starts with the same seed")
-	}
-	if out(a) == out(c) {
-		t.Error("show version is the same with another seed")
-	}
+	assert.Equal(t, out(a), out(b), "show version with the same seed")
+	assert.NotEqual(t, out(a), out(c), "show version with another seed")
 }
 
 func TestPlanErrors(t *testing.T) {
@@ -155,82 +130,90 @@ func TestPlanErrors(t *testing.T) {
 			f, err := Start(tt.spec)
 			if err == nil {
 				_ = f.Close()
-				t.Fatal("Start succeeded")
 			}
+			assert.Error(t, err, "Start(%+v)", tt.spec)
 		})
 	}
 }
 
-func TestParseMixes(t *testing.T) {
-	ps, err := ParsePlatforms("cisco_iosxe=3, linux ,arista_eos=1")
-	if err != nil || len(ps) != 3 || ps[0] != (Weighted{"cisco_iosxe", 3}) || ps[1] != (Weighted{"linux", 1}) {
-		t.Fatalf("ParsePlatforms = %v, %v", ps, err)
+func TestParsePlatforms(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []Weighted
+		wantErr bool
+	}{
+		{name: "weights and a bare name", in: "cisco_iosxe=3, linux ,arista_eos=1",
+			want: []Weighted{{"cisco_iosxe", 3}, {"linux", 1}, {"arista_eos", 1}}},
+		{name: "unknown platform", in: "nope=1", wantErr: true},
+		{name: "weight not a number", in: "linux=x", wantErr: true},
+		{name: "negative weight", in: "linux=-1", wantErr: true},
 	}
-	fs, err := ParseFaults("refuse=2,slow_drip")
-	if err != nil || len(fs) != 2 || fs[0] != (FaultCount{FaultRefuse, 2}) || fs[1] != (FaultCount{FaultSlowDrip, 1}) {
-		t.Fatalf("ParseFaults = %v, %v", fs, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParsePlatforms(tc.in)
+			if tc.wantErr {
+				assert.Error(t, err, "ParsePlatforms(%q)", tc.in)
+				return
+			}
+			require.NoError(t, err, "ParsePlatforms(%q)", tc.in)
+			assert.Equal(t, tc.want, got)
+		})
 	}
-	for _, bad := range []string{"nope=1", "linux=x", "linux=-1"} {
-		if _, err := ParsePlatforms(bad); err == nil {
-			t.Errorf("ParsePlatforms(%q) succeeded", bad)
-		}
+}
+
+func TestParseFaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []FaultCount
+		wantErr bool
+	}{
+		{name: "counts and a bare name", in: "refuse=2,slow_drip", want: []FaultCount{{FaultRefuse, 2}, {FaultSlowDrip, 1}}},
+		{name: "unknown fault", in: "gremlins=1", wantErr: true},
 	}
-	if _, err := ParseFaults("gremlins=1"); err == nil {
-		t.Error("ParseFaults accepted an unknown fault")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseFaults(tc.in)
+			if tc.wantErr {
+				assert.Error(t, err, "ParseFaults(%q)", tc.in)
+				return
+			}
+			require.NoError(t, err, "ParseFaults(%q)", tc.in)
+			assert.Equal(t, tc.want, got)
+		})
 	}
 }
 
 func TestWriteInventoryAndKnownHosts(t *testing.T) {
 	f := start(t, Spec{Count: 3, Seed: 1, Platforms: []Weighted{{"linux", 1}}, Faults: []FaultCount{{FaultChangedHostKey, 1}}})
 	var buf bytes.Buffer
-	if err := f.WriteInventory(&buf); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.WriteInventory(&buf))
 	var raw []map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
-		t.Fatalf("inventory is not a JSON array: %v", err)
-	}
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &raw), "inventory is not a JSON array")
 	want := []string{"auth_method", "host", "host_key", "id", "name", "password", "platform", "port", "site", "tags", "username"}
 	for _, d := range raw {
-		for _, k := range want {
-			if _, ok := d[k]; !ok {
-				t.Errorf("inventory entry lacks %q: %v", k, d)
-			}
-		}
-		if len(d) != len(want) {
-			t.Errorf("inventory entry has extra fields: %v", d)
-		}
-		if _, ok := d["tags"].(map[string]any); !ok {
-			t.Errorf("tags is not an object: %v", d["tags"])
-		}
+		assert.ElementsMatch(t, want, slices.Collect(maps.Keys(d)), "fields of inventory entry %v", d["id"])
+		assert.IsType(t, map[string]any{}, d["tags"], "%v: tags is an object", d["id"])
 	}
 	path := filepath.Join(t.TempDir(), "known_hosts")
 	kh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.WriteKnownHosts(kh); err != nil {
-		t.Fatal(err)
-	}
-	kh.Close()
+	require.NoError(t, err)
+	require.NoError(t, f.WriteKnownHosts(kh))
+	require.NoError(t, kh.Close())
 	cb, err := knownhosts.New(path)
-	if err != nil {
-		t.Fatalf("known_hosts does not parse: %v", err)
-	}
+	require.NoError(t, err, "known_hosts does not parse")
 	for _, d := range f.Inventory() {
 		cfg := &ssh.ClientConfig{User: d.Username, Auth: []ssh.AuthMethod{ssh.Password(d.Password)}, HostKeyCallback: cb, Timeout: 5 * time.Second}
 		c, err := ssh.Dial("tcp", d.Addr(), cfg)
-		var keyErr *knownhosts.KeyError
-		switch {
-		case d.Fault == FaultChangedHostKey:
-			if !errors.As(err, &keyErr) {
-				t.Errorf("%s: changed host key accepted by known_hosts: %v", d.Name, err)
-			}
-		case err != nil:
-			t.Errorf("%s: %v", d.Name, err)
-		}
 		if c != nil {
-			c.Close()
+			_ = c.Close()
+		}
+		if d.Fault == FaultChangedHostKey {
+			var keyErr *knownhosts.KeyError
+			assert.ErrorAs(t, err, &keyErr, "%s: a changed host key is refused by known_hosts", d.Name)
+		} else {
+			assert.NoError(t, err, "%s: dial with known_hosts", d.Name)
 		}
 	}
 }
@@ -239,9 +222,7 @@ func TestWriteInventoryAndKnownHosts(t *testing.T) {
 func dial(t *testing.T, d InventoryDevice) *ssh.Client {
 	t.Helper()
 	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.HostKey))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "%s host key", d.Name)
 	cfg := &ssh.ClientConfig{
 		User: d.Username,
 		Auth: []ssh.AuthMethod{ssh.Password(d.Password), ssh.KeyboardInteractive(func(_, _ string, q []string, _ []bool) ([]string, error) {
@@ -256,9 +237,7 @@ func dial(t *testing.T, d InventoryDevice) *ssh.Client {
 		Timeout:           5 * time.Second,
 	}
 	c, err := ssh.Dial("tcp", d.Addr(), cfg)
-	if err != nil {
-		t.Fatalf("dial %s: %v", d.Name, err)
-	}
+	require.NoError(t, err, "dial %s", d.Name)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -266,14 +245,12 @@ func dial(t *testing.T, d InventoryDevice) *ssh.Client {
 func execOutput(t *testing.T, d InventoryDevice, cmd string) string {
 	t.Helper()
 	s, err := dial(t, d).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "%s: new session", d.Name)
 	defer s.Close()
 	out, err := s.Output(cmd)
 	var missing *ssh.ExitMissingError
 	if err != nil && !errors.As(err, &missing) {
-		t.Fatalf("exec %q: %v", cmd, err)
+		require.NoError(t, err, "%s: exec %q", d.Name, cmd)
 	}
 	return string(out)
 }
@@ -288,17 +265,13 @@ type term struct {
 func openShell(t *testing.T, d InventoryDevice, rows int) *term {
 	t.Helper()
 	s, err := dial(t, d).NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RequestPty("vt100", rows, 200, nil); err != nil {
-		t.Fatal(err)
-	}
-	in, _ := s.StdinPipe()
-	out, _ := s.StdoutPipe()
-	if err := s.Shell(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "%s: new session", d.Name)
+	require.NoError(t, s.RequestPty("vt100", rows, 200, nil), "%s: pty", d.Name)
+	in, err := s.StdinPipe()
+	require.NoError(t, err)
+	out, err := s.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, s.Shell(), "%s: shell", d.Name)
 	return &term{t: t, in: in, out: bufio.NewReader(out)}
 }
 
@@ -308,9 +281,7 @@ func (tm *term) readUntil(suffix string) string {
 	var b strings.Builder
 	for !strings.HasSuffix(b.String(), suffix) {
 		c, err := tm.out.ReadByte()
-		if err != nil {
-			tm.t.Fatalf("read until %q: %v; got %q", suffix, err, b.String())
-		}
+		require.NoError(tm.t, err, "read until %q; got %q", suffix, b.String())
 		b.WriteByte(c)
 	}
 	return b.String()
@@ -318,9 +289,8 @@ func (tm *term) readUntil(suffix string) string {
 
 func (tm *term) send(s string) {
 	tm.t.Helper()
-	if _, err := io.WriteString(tm.in, s); err != nil {
-		tm.t.Fatal(err)
-	}
+	_, err := io.WriteString(tm.in, s)
+	require.NoError(tm.t, err, "send %q", s)
 }
 
 func TestShellPersonalities(t *testing.T) {
@@ -342,18 +312,12 @@ func TestShellPersonalities(t *testing.T) {
 			d := f.Inventory()[0]
 			tm := openShell(t, d, 24)
 			banner := tm.readUntil(tt.prompt)
-			if !strings.Contains(banner, "\r\n") {
-				t.Errorf("banner without CRLF: %q", banner)
-			}
+			assert.Contains(t, banner, "\r\n", "banner ends lines in CRLF")
 			// Echo and CRLF.
 			tm.send("show bogus\n")
 			got := tm.readUntil(tt.prompt)
-			if !strings.HasPrefix(got, "show bogus\r\n") {
-				t.Errorf("no echo: %q", got)
-			}
-			if !strings.Contains(got, tt.unknownErr) {
-				t.Errorf("error %q not in %q", tt.unknownErr, got)
-			}
+			assert.True(t, strings.HasPrefix(got, "show bogus\r\n"), "no echo: %q", got)
+			assert.Contains(t, got, tt.unknownErr, "unknown command's error")
 			if tt.more == "" {
 				return
 			}
@@ -361,9 +325,7 @@ func TestShellPersonalities(t *testing.T) {
 			cmd := "show interfaces"
 			tm.send(cmd + "\n")
 			page := tm.readUntil(tt.more)
-			if n := strings.Count(page, "\r\n"); n != 24 { // echo line + 23 output lines
-				t.Errorf("first page has %d lines, want 24", n)
-			}
+			assert.Equal(t, 24, strings.Count(page, "\r\n"), "lines of the first page: the echo and 23 of output")
 			tm.send("q")
 			tm.readUntil(tt.prompt)
 			if tt.pagingOff == "" {
@@ -373,12 +335,8 @@ func TestShellPersonalities(t *testing.T) {
 			tm.readUntil(tt.prompt)
 			tm.send(cmd + "\n")
 			all := tm.readUntil(tt.prompt)
-			if strings.Contains(all, tt.more) {
-				t.Error("paging still on after disabling it")
-			}
-			if strings.Count(all, "\r\n") < 40 {
-				t.Errorf("short output after disabling paging: %d lines", strings.Count(all, "\r\n"))
-			}
+			assert.NotContains(t, all, tt.more, "paging still on after disabling it")
+			assert.GreaterOrEqual(t, strings.Count(all, "\r\n"), 40, "lines of output after disabling paging")
 		})
 	}
 }
@@ -403,40 +361,32 @@ func TestExecChannel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.cmd, func(t *testing.T) {
 			s, err := linux.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer s.Close()
 			out, err := s.Output(tt.cmd)
 			code := 0
 			var exitErr *ssh.ExitError
 			if errors.As(err, &exitErr) {
 				code = exitErr.ExitStatus()
-			} else if err != nil {
-				t.Fatal(err)
+			} else {
+				require.NoError(t, err, "exec %q", tt.cmd)
 			}
-			if code != tt.exit || !strings.HasPrefix(string(out), tt.out) {
-				t.Errorf("got %q exit %d, want prefix %q exit %d", out, code, tt.out, tt.exit)
-			}
+			assert.Equal(t, tt.exit, code, "exit status of %q", tt.cmd)
+			assert.True(t, strings.HasPrefix(string(out), tt.out), "output of %q is %q, want the prefix %q", tt.cmd, out, tt.out)
 		})
 	}
 	for _, d := range []InventoryDevice{inv[1], inv[2]} {
 		t.Run("refused on "+d.Name, func(t *testing.T) {
 			s, err := dial(t, d).NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer s.Close()
-			if err := s.Start("uname -a"); err == nil {
-				t.Fatal("exec accepted")
-			}
+			assert.Error(t, s.Start("uname -a"), "%s accepted exec", d.Name)
 		})
 	}
 	t.Run("network exec without exit status", func(t *testing.T) {
 		out := execOutput(t, inv[3], "show version")
-		if !strings.Contains(out, "Cisco IOS XE Software") || !strings.Contains(out, "\r\n") {
-			t.Fatalf("output %q", out)
-		}
+		assert.Contains(t, out, "Cisco IOS XE Software")
+		assert.Contains(t, out, "\r\n", "network exec output ends lines in CRLF")
 	})
 }
 
@@ -447,53 +397,53 @@ func TestConnectionFaults(t *testing.T) {
 		{Platform: "cisco_iosxe", Fault: FaultWrongCredentials},
 	}})
 	inv := f.Inventory()
-	if c, err := net.Dial("tcp", inv[0].Addr()); err == nil {
-		c.Close()
-		t.Error("refuse: connection accepted")
-	}
-	c, err := net.Dial("tcp", inv[1].Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if n, err := c.Read(make([]byte, 64)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("hang before banner: read %d bytes, %v", n, err)
-	}
-	key, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(inv[2].HostKey))
-	_, err = ssh.Dial("tcp", inv[2].Addr(), &ssh.ClientConfig{User: inv[2].Username, Auth: []ssh.AuthMethod{ssh.Password(inv[2].Password)}, HostKeyCallback: ssh.FixedHostKey(key)})
-	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
-		t.Errorf("wrong credentials: %v", err)
-	}
+	t.Run("refuse", func(t *testing.T) {
+		c, err := net.Dial("tcp", inv[0].Addr())
+		if c != nil {
+			c.Close()
+		}
+		assert.Error(t, err, "%s: connection accepted", inv[0].Name)
+	})
+	t.Run("hang before banner", func(t *testing.T) {
+		c, err := net.Dial("tcp", inv[1].Addr())
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+		n, err := c.Read(make([]byte, 64))
+		assert.Zero(t, n, "%s: bytes before the banner", inv[1].Name)
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "%s: read", inv[1].Name)
+	})
+	t.Run("wrong credentials", func(t *testing.T) {
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(inv[2].HostKey))
+		require.NoError(t, err)
+		_, err = ssh.Dial("tcp", inv[2].Addr(), &ssh.ClientConfig{User: inv[2].Username, Auth: []ssh.AuthMethod{ssh.Password(inv[2].Password)}, HostKeyCallback: ssh.FixedHostKey(key)})
+		require.Error(t, err, "%s: authenticated with rotated credentials", inv[2].Name)
+		assert.Contains(t, err.Error(), "unable to authenticate", "%s", inv[2].Name)
+	})
 }
 
 func TestCloseDropsConnections(t *testing.T) {
 	f, err := Start(Spec{Seed: 1, Devices: []DeviceSpec{{Platform: "cisco_iosxe", Fault: FaultHangMidOutput}, {Platform: "linux", Fault: FaultHangBeforeBanner}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	inv := f.Inventory()
 	tm := openShell(t, inv[0], 0)
 	tm.readUntil("ce1#")
 	tm.send("show version\n")
 	tm.readUntil("\r\n") // the device now hangs mid-output
 	raw, err := net.Dial("tcp", inv[1].Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer raw.Close()
 	done := make(chan error, 1)
 	go func() { done <- f.Close() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "close")
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs with hanging devices")
+		require.FailNow(t, "Close hangs with hanging devices")
 	}
-	if c, err := net.Dial("tcp", inv[0].Addr()); err == nil {
+	c, err := net.Dial("tcp", inv[0].Addr())
+	if c != nil {
 		c.Close()
-		t.Error("device still listens after Close")
 	}
+	assert.Error(t, err, "%s still listens after Close", inv[0].Name)
 }

@@ -2,12 +2,15 @@ package devicesim
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// personality is how one platform looks and behaves on the wire.
+// personality is how one platform looks and behaves on the wire. The simulator's sessions read
+// everything platform-specific from here: a new row is a new platform, with no code elsewhere.
 type personality struct {
 	prefix        string   // host name prefix
 	serverVersion string   // SSH identification string
@@ -17,6 +20,13 @@ type personality struct {
 	product       string // first line of "show version"
 	more          string // pager prompt
 	moreErase     string // written after the pager key press
+	// exec says whether the device accepts the SSH exec request (internal/platform's
+	// ExecSupported for the real platform).
+	exec bool
+	// execShell, when set, runs exec commands as a Unix shell does: output lines end in "\n"
+	// and the channel closes with the command's exit status. Otherwise exec commands come from
+	// the command table, lines end in "\r\n" and no exit status is sent, as on network gear.
+	execShell func(s *simSession, w *writer, cmdline string) int
 	// prompt renders the prompt for a device.
 	prompt func(f *facts) string
 	// motd is written when the shell starts, before the first prompt.
@@ -53,10 +63,19 @@ type command struct {
 	words  []string
 	act    action
 	output func(f *facts, emit func(string) bool, cfgBytes int)
+	// reply, for a settings command, is the line the shell answers it with (nil: none); arg is
+	// the number typed for "<n>".
+	reply func(arg string) string
 }
 
 func cmd(words string, act action, out func(f *facts, emit func(string) bool, cfgBytes int)) command {
 	return command{words: strings.Fields(words), act: act, output: out}
+}
+
+// withReply returns c answering with reply in the shell.
+func (c command) withReply(reply func(arg string) string) command {
+	c.reply = reply
+	return c
 }
 
 // match finds the command for the typed words. It returns the command and the
@@ -90,7 +109,11 @@ func match(cmds []command, typed []string) (command, string, bool) {
 	return command{}, "", false
 }
 
+// personalities are the simulated platforms by name.
 var personalities = map[string]*personality{}
+
+// platformNames returns the simulated platforms' names, sorted.
+func platformNames() []string { return slices.Sorted(maps.Keys(personalities)) }
 
 func init() {
 	ciscoCommon := func(runCfg string) []command {
@@ -120,6 +143,7 @@ func init() {
 			"*************************************************\r\n\r\n"
 	}
 	personalities["cisco_ios"] = &personality{
+		exec:    true,
 		product: "Cisco IOS Software",
 		prefix:  "r", serverVersion: "SSH-2.0-Cisco-1.25",
 		versions: []string{"15.9(3)M8", "15.7(3)M9", "15.2(4)M11"}, model: "CISCO2911/K9",
@@ -130,6 +154,7 @@ func init() {
 		invalid:  caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["cisco_iosxe"] = &personality{
+		exec:    true,
 		product: "Cisco IOS XE Software",
 		prefix:  "ce", serverVersion: "SSH-2.0-Cisco-1.25",
 		versions: []string{"17.9.4a", "17.12.2", "17.6.5"}, model: "C9300-48P",
@@ -140,6 +165,7 @@ func init() {
 		invalid:  caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["cisco_nxos"] = &personality{
+		exec:    true,
 		product: "Cisco Nexus Operating System (NX-OS) Software",
 		prefix:  "nx", serverVersion: "SSH-2.0-OpenSSH_8.3",
 		versions: []string{"10.3(4a)", "9.3(12)", "10.2(6)"}, model: "N9K-C93180YC-FX",
@@ -152,6 +178,7 @@ func init() {
 		invalid:  caretError("% Invalid command at '^' marker."),
 	}
 	personalities["cisco_iosxr"] = &personality{
+		exec:    true,
 		product: "Cisco IOS XR Software",
 		prefix:  "xr", serverVersion: "SSH-2.0-Cisco-2.0", kbdOnly: true,
 		versions: []string{"7.9.2", "7.11.1", "24.1.1"}, model: "ASR-9901",
@@ -164,6 +191,7 @@ func init() {
 		invalid:  caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["arista_eos"] = &personality{
+		exec:    true,
 		product: "Arista EOS",
 		prefix:  "sw", serverVersion: "SSH-2.0-OpenSSH_7.8",
 		versions: []string{"4.30.4M", "4.31.2F", "4.29.6M"}, model: "DCS-7050SX3-48YC8",
@@ -178,6 +206,7 @@ func init() {
 		},
 	}
 	personalities["juniper_junos"] = &personality{
+		exec:    true,
 		product: "Junos OS",
 		prefix:  "mx", serverVersion: "SSH-2.0-OpenSSH_7.5", kbdOnly: true,
 		versions: []string{"22.4R3-S2", "23.2R1.14", "21.4R3-S5"}, model: "mx204",
@@ -191,8 +220,8 @@ func init() {
 			cmd("show configuration", actOutput, junosConfig),
 			cmd("show interfaces", actOutput, junosInterfaces),
 			cmd("show route", actOutput, junosRoutes),
-			cmd("set cli screen-length <n>", actPagingOff, nil),
-			cmd("set cli screen-width <n>", actSilent, nil),
+			cmd("set cli screen-length <n>", actPagingOff, nil).withReply(func(arg string) string { return "Screen length set to " + arg }),
+			cmd("set cli screen-width <n>", actSilent, nil).withReply(func(arg string) string { return "Screen width set to " + arg }),
 			cmd("set cli complete-on-space off", actSilent, nil),
 			cmd("exit", actExit, nil),
 			cmd("quit", actExit, nil),
@@ -206,6 +235,7 @@ func init() {
 		},
 	}
 	personalities["generic"] = &personality{
+		exec:    false,
 		product: "vFW OS",
 		prefix:  "fw", serverVersion: "SSH-2.0-dropbear_2022.83",
 		versions: []string{"3.4.0", "3.2.1", "2.9.8"}, model: "vFW-100",
@@ -224,6 +254,7 @@ func init() {
 		},
 	}
 	personalities["linux"] = &personality{
+		exec: true, execShell: (*simSession).linux,
 		product: "Debian GNU/Linux",
 		prefix:  "srv", serverVersion: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
 		versions: []string{"6.1.0-28-amd64", "6.12.12-amd64", "5.10.0-33-amd64"}, model: "x86_64",

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/internal/apiwire"
-	"github.com/netauto/netauto/internal/platform"
 )
 
 // device is one simulated device.
@@ -27,7 +26,6 @@ type device struct {
 	index  int
 	spec   DeviceSpec
 	pers   *personality
-	prof   platform.Profile
 	facts  *facts
 	inv    InventoryDevice
 	invKey ssh.PublicKey
@@ -49,7 +47,6 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 	if !ok {
 		return nil, fmt.Errorf("no personality for platform %q", ds.Platform)
 	}
-	prof, _ := platform.Lookup(ds.Platform)
 	id := fmt.Sprintf("sim-%04d", index+1)
 	prev, reuse := saved[id]
 	reuse = reuse && prev.Kind == ds.kind()
@@ -60,8 +57,8 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 	rec.ID = id
 	fa := newFacts(f.spec.Seed, index, ds, pers, f.spec.Username)
 	d := &device{
-		fleet: f, index: index, spec: ds, pers: pers, prof: prof, facts: fa, invKey: listed,
-		execOK: prof.ExecSupported && ds.Fault != FaultExecUnsupported, saved: rec,
+		fleet: f, index: index, spec: ds, pers: pers, facts: fa, invKey: listed,
+		execOK: pers.exec && ds.Fault != FaultExecUnsupported, saved: rec,
 	}
 	switch {
 	case f.spec.BasePort > 0:
@@ -514,6 +511,9 @@ func (s *simSession) shell() {
 			w.raw(prompt)
 			continue
 		}
+		if c.reply != nil {
+			w.raw(c.reply(arg) + "\r\n")
+		}
 		switch c.act {
 		case actExit:
 			w.flush()
@@ -525,13 +525,6 @@ func (s *simSession) shell() {
 				if n > 0 {
 					pageLen = n
 				}
-			}
-			if d.spec.Platform == "juniper_junos" {
-				w.raw("Screen length set to " + arg + "\r\n")
-			}
-		case actSilent:
-			if d.spec.Platform == "juniper_junos" {
-				w.raw("Screen width set to " + arg + "\r\n")
 			}
 		case actOutput, actInfoOutput:
 			w.lines = 0
@@ -557,9 +550,9 @@ func (s *simSession) shell() {
 func (s *simSession) exec(command string) {
 	d := s.d
 	w := &writer{s: s, w: bufio.NewWriterSize(s.ch, 16<<10), eol: "\r\n", faults: true}
-	if d.spec.Platform == "linux" {
+	if d.pers.execShell != nil {
 		w.eol = "\n"
-		status := s.linux(w, command)
+		status := d.pers.execShell(s, w, command)
 		if !w.flush() {
 			return
 		}
@@ -583,7 +576,7 @@ func (s *simSession) exec(command string) {
 	// Network operating systems close the channel without an exit status.
 }
 
-// linux runs a command of the Linux personality and returns its exit status.
+// linux runs an exec command as the Linux personality's shell does and returns its exit status.
 func (s *simSession) linux(w *writer, cmdline string) int {
 	f := s.d.facts
 	fields := strings.Fields(cmdline)

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
@@ -25,18 +28,14 @@ var jobLine = regexp.MustCompile(`job (\S+): `)
 func jobIDOf(t *testing.T, stderr string) string {
 	t.Helper()
 	m := jobLine.FindStringSubmatch(stderr)
-	if m == nil {
-		t.Fatalf("no job id in stderr %q", stderr)
-	}
+	require.NotNil(t, m, "no job id in stderr %q", stderr)
 	return m[1]
 }
 
 func writeFile(t *testing.T, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, data, 0o600), "write %s", name)
 	return p
 }
 
@@ -53,9 +52,7 @@ func inventoryCSV(t *testing.T, devs []devicesim.InventoryDevice) []byte {
 		_ = w.Write([]string{d.ID, d.Name, d.Host, strconv.Itoa(d.Port), d.Platform, d.Username, d.AuthMethod, d.Password, d.Site, strings.Join(tags, ";"), d.HostKey})
 	}
 	w.Flush()
-	if err := w.Error(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Error(), "write the inventory CSV")
 	return b.Bytes()
 }
 
@@ -77,36 +74,33 @@ func TestCLI(t *testing.T) {
 		}
 	}
 	jsonInv, err := json.Marshal(inv[:3])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	// Every subtest needs the fleet in the inventory: import it, three devices from JSON and two
 	// from CSV, before any subtest (so -run can pick one).
 	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", jsonInv)}})
-	if r.code != 0 || !strings.Contains(r.stdout, "created 3, rejected 0") {
-		t.Fatalf("import json = %d %q", r.code, r.stdout)
-	}
+	require.Equal(t, 0, r.code, "import json: %s", r.stdout)
+	require.Contains(t, r.stdout, "created 3, rejected 0", "import json")
 	r = e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.csv", inventoryCSV(t, inv[3:]))}})
-	if r.code != 0 || !strings.Contains(r.stdout, "created 2, rejected 0") {
-		t.Fatalf("import csv = %d %q", r.code, r.stdout)
-	}
+	require.Equal(t, 0, r.code, "import csv: %s", r.stdout)
+	require.Contains(t, r.stdout, "created 2, rejected 0", "import csv")
 
 	t.Run("imported devices are listed as given", func(t *testing.T) {
 		r := e.run(t, cmd{args: []string{"devices", "list", "--json"}})
+		require.Equal(t, 0, r.code, "list: %s", r.stdout)
 		var got []apiwire.Device
-		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 {
-			t.Fatalf("list = %d %q: %v", r.code, r.stdout, err)
-		}
-		if len(got) != len(inv) {
-			t.Fatalf("listed %d devices, want %d", len(got), len(inv))
-		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), "list --json: %s", r.stdout)
+		require.Len(t, got, len(inv), "listed devices")
 		for _, d := range got {
-			want := byID[d.ID]
-			if d.Host != want.Host || d.Port != want.Port || d.Site != want.Site || d.HostKey != want.HostKey ||
-				d.Tags["model"] != want.Tags["model"] || !d.HasCredential || d.AuthMethod != want.AuthMethod {
-				t.Errorf("device %s = %+v, want %+v", d.ID, d, want)
-			}
+			want, ok := byID[d.ID]
+			require.True(t, ok, "listed an unknown device %s", d.ID)
+			assert.Equal(t, want.Host, d.Host, "%s: host", d.ID)
+			assert.Equal(t, want.Port, d.Port, "%s: port", d.ID)
+			assert.Equal(t, want.Site, d.Site, "%s: site", d.ID)
+			assert.Equal(t, want.HostKey, d.HostKey, "%s: host key", d.ID)
+			assert.Equal(t, want.Tags["model"], d.Tags["model"], "%s: model tag", d.ID)
+			assert.True(t, d.HasCredential, "%s: has a credential", d.ID)
+			assert.Equal(t, want.AuthMethod, d.AuthMethod, "%s: auth method", d.ID)
 		}
 	})
 
@@ -129,149 +123,123 @@ func TestCLI(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				r := e.run(t, cmd{args: append([]string{"devices", "import", writeFile(t, tc.file, tc.data)}, tc.extra...)})
-				if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(r.stderr, tc.stderr) {
-					t.Errorf("import = %d, stdout %q, stderr %q; want %d, %q, %q", r.code, r.stdout, r.stderr, tc.code, tc.stdout, tc.stderr)
-				}
+				assert.Equal(t, tc.code, r.code, "import exit code")
+				assert.Contains(t, r.stdout, tc.stdout, "import stdout")
+				assert.Contains(t, r.stderr, tc.stderr, "import stderr")
 			})
 		}
-		if r := e.run(t, cmd{args: []string{"devices", "rm", "new2"}}); r.code != 0 {
-			t.Fatalf("rm new2 = %d", r.code)
-		}
+		r := e.run(t, cmd{args: []string{"devices", "rm", "new2"}})
+		require.Equal(t, 0, r.code, "rm new2: %s", r.stderr)
 	})
 
 	t.Run("API errors name the field", func(t *testing.T) {
 		r := e.run(t, cmd{args: []string{"devices", "add", "--id", "x1", "--name", "x", "--host", "10.0.0.1", "--username", "u", "--port", "70000"}})
-		if r.code != cli.ExitError || r.stderr != "error: add device x1: port: must be from 1 to 65535 (invalid)\n" {
-			t.Errorf("add = %d %q", r.code, r.stderr)
-		}
+		assert.Equal(t, cli.ExitError, r.code, "add exit code")
+		assert.Equal(t, "error: add device x1: port: must be from 1 to 65535 (invalid)\n", r.stderr, "add stderr")
 		r = e.run(t, cmd{args: []string{"bulk", "--ids", healthy[0] + ",nope", "--", "show", "version"}})
-		if r.code != cli.ExitError || !strings.Contains(r.stderr, "unknown devices: nope") {
-			t.Errorf("bulk with an unknown id = %d %q", r.code, r.stderr)
-		}
+		assert.Equal(t, cli.ExitError, r.code, "bulk with an unknown id: exit code")
+		assert.Contains(t, r.stderr, "unknown devices: nope", "bulk with an unknown id: stderr")
 	})
 
 	t.Run("bulk --out writes the stored outputs", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "out")
 		r := e.run(t, cmd{args: []string{"bulk", "--ids", strings.Join(healthy, ","), "--out", dir, "--max-concurrency", "2", "--", "show", "version"}})
-		if r.code != 0 {
-			t.Fatalf("bulk = %d\n%s", r.code, r.stdout)
-		}
+		require.Equal(t, 0, r.code, "bulk: %s", r.stdout)
 		job := jobIDOf(t, r.stderr)
 		for _, id := range healthy {
 			got, err := os.ReadFile(filepath.Join(dir, id+".txt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "%s: output file", id)
 			want := e.storedOutput(t, bulk.RunID(job, id))
-			if want == "" || string(got) != want {
-				t.Errorf("%s: file has %d bytes, store %d", id, len(got), len(want))
-			}
-			if !strings.Contains(r.stdout, id) {
-				t.Errorf("table lacks %s:\n%s", id, r.stdout)
-			}
+			assert.NotEmpty(t, want, "%s: stored output", id)
+			assert.Equal(t, want, string(got), "%s: output file against the store", id)
+			assert.Contains(t, r.stdout, id, "table lists %s", id)
 		}
-		if !strings.Contains(r.stdout, "completed: succeeded 4") {
-			t.Errorf("summary missing:\n%s", r.stdout)
-		}
+		assert.Contains(t, r.stdout, "completed: succeeded 4", "summary")
 	})
 
 	t.Run("bulk --json with a refusing device", func(t *testing.T) {
 		dir := t.TempDir()
 		r := e.run(t, cmd{args: []string{"bulk", "--tag", "simulated=true", "--json", "--out", dir, "--timeout", "20s", "--", "show", "version"}})
-		if r.code != cli.ExitFailed {
-			t.Fatalf("bulk = %d, want %d", r.code, cli.ExitFailed)
-		}
+		require.Equal(t, cli.ExitFailed, r.code, "bulk exit code")
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		if len(lines) != len(inv)+1 {
-			t.Fatalf("%d JSON lines, want %d:\n%s", len(lines), len(inv)+1, r.stdout)
-		}
+		require.Len(t, lines, len(inv)+1, "JSON lines: one per device and the job:\n%s", r.stdout)
 		seen := map[string]bool{}
 		var job cli.JobLine
 		for i, l := range lines {
 			if i == len(lines)-1 {
-				if err := json.Unmarshal([]byte(l), &job); err != nil || job.Type != "job" {
-					t.Fatalf("last line %q: %v", l, err)
-				}
+				require.NoError(t, json.Unmarshal([]byte(l), &job), "last line %q", l)
+				require.Equal(t, "job", job.Type, "last line %q", l)
 				continue
 			}
 			var d cli.DeviceLine
-			if err := json.Unmarshal([]byte(l), &d); err != nil || d.Type != "device" {
-				t.Fatalf("line %q: %v", l, err)
-			}
+			require.NoError(t, json.Unmarshal([]byte(l), &d), "line %q", l)
+			require.Equal(t, "device", d.Type, "line %q", l)
 			seen[d.DeviceID] = true
 			want := "succeeded"
 			if d.DeviceID == refusing {
 				want = "unreachable"
 			}
-			if d.Status != want {
-				t.Errorf("%s: status %s, want %s", d.DeviceID, d.Status, want)
-			}
+			assert.Equal(t, want, d.Status, "%s: status", d.DeviceID)
 			if d.OutputFile != "" {
 				got, err := os.ReadFile(d.OutputFile)
-				if err != nil || string(got) != e.storedOutput(t, d.RunID) {
-					t.Errorf("%s: output file differs from the store (%v)", d.DeviceID, err)
-				}
-			} else if d.Status == "succeeded" {
-				t.Errorf("%s succeeded without an output file", d.DeviceID)
+				require.NoError(t, err, "%s: output file", d.DeviceID)
+				assert.Equal(t, e.storedOutput(t, d.RunID), string(got), "%s: output file against the store", d.DeviceID)
+			} else {
+				assert.NotEqual(t, "succeeded", d.Status, "%s succeeded without an output file", d.DeviceID)
 			}
 		}
-		if len(seen) != len(inv) {
-			t.Errorf("devices seen %v, want all %d", seen, len(inv))
-		}
-		if job.Status != "completed" || job.Counts["succeeded"] != len(healthy) || job.Counts["unreachable"] != 1 {
-			t.Errorf("job line = %+v", job.Job)
-		}
-		if job.Live != cli.LiveWebSocket {
-			t.Errorf("progress followed by %q, want %q (the local gateway's /ws)", job.Live, cli.LiveWebSocket)
-		}
+		assert.Len(t, seen, len(inv), "devices seen: %v", seen)
+		assert.Equal(t, "completed", job.Status, "job status")
+		assert.Equal(t, len(healthy), job.Counts["succeeded"], "job's succeeded count")
+		assert.Equal(t, 1, job.Counts["unreachable"], "job's unreachable count")
+		assert.Equal(t, cli.LiveWebSocket, job.Live, "progress followed through the local gateway's /ws")
 	})
 
 	t.Run("job show and wait", func(t *testing.T) {
 		// A job of its own, one device failing, so the subtest runs alone too.
 		r := e.run(t, cmd{args: []string{"bulk", "--ids", healthy[0] + "," + refusing, "--json", "--", "show", "clock"}})
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		require.Equal(t, cli.ExitFailed, r.code, "bulk: %s", r.stdout)
 		var last cli.JobLine
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || r.code != cli.ExitFailed {
-			t.Fatalf("bulk = %d %q (%v)", r.code, r.stdout, err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last), "bulk's last line: %s", r.stdout)
 		failedJob := last.JobID
 		// A WebSocket URL where nothing listens: the CLI falls back to polling and still ends.
 		r = e.run(t, cmd{args: []string{"bulk", "--ids", healthy[0], "--json", "--ws", "ws://127.0.0.1:1/ws", "--", "show", "clock"}})
 		lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
 		var polled cli.JobLine
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &polled); err != nil || r.code != cli.ExitOK || polled.Live != cli.LivePolling {
-			t.Errorf("bulk with an unreachable --ws = %d, live %q (%v), want 0 and %q", r.code, polled.Live, err, cli.LivePolling)
-		}
+		assert.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &polled), "bulk with an unreachable --ws: last line")
+		assert.Equal(t, cli.ExitOK, r.code, "bulk with an unreachable --ws: exit code")
+		assert.Equal(t, cli.LivePolling, polled.Live, "bulk with an unreachable --ws: followed by polling")
 		r = e.run(t, cmd{args: []string{"job", "show", failedJob, "--json"}})
 		var j apiwire.Job
-		if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || r.code != 0 || j.JobID != failedJob || j.DeviceCount != 2 {
-			t.Errorf("job show = %d %q (%v)", r.code, r.stdout, err)
+		assert.Equal(t, 0, r.code, "job show: %s", r.stderr)
+		if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &j), "job show --json: %s", r.stdout) {
+			assert.Equal(t, failedJob, j.JobID, "job show: job id")
+			assert.Equal(t, 2, j.DeviceCount, "job show %s: devices", failedJob)
 		}
 		r = e.run(t, cmd{args: []string{"job", "wait", failedJob}})
-		if r.code != cli.ExitFailed || !strings.Contains(r.stdout, refusing) || !strings.Contains(r.stderr, "1 of 2 devices did not succeed") {
-			t.Errorf("job wait = %d %q %q", r.code, r.stdout, r.stderr)
-		}
+		assert.Equal(t, cli.ExitFailed, r.code, "job wait %s: exit code", failedJob)
+		assert.Contains(t, r.stdout, refusing, "job wait %s lists the refusing device", failedJob)
+		assert.Contains(t, r.stderr, "1 of 2 devices did not succeed", "job wait %s", failedJob)
 		r = e.run(t, cmd{args: []string{"job", "list", "--limit", "200", "--json"}})
+		require.Equal(t, 0, r.code, "job list --json: %s", r.stderr)
 		var jobs []apiwire.JobSummary
-		if err := json.Unmarshal([]byte(r.stdout), &jobs); err != nil || r.code != 0 {
-			t.Fatalf("job list --json = %d %q (%v)", r.code, r.stdout, err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &jobs), "job list --json: %s", r.stdout)
 		found := slices.IndexFunc(jobs, func(j apiwire.JobSummary) bool { return j.JobID == failedJob })
-		if found < 0 || jobs[found].DeviceCount != 2 || jobs[found].Command != "show clock" {
-			t.Errorf("job list lacks %s: %+v", failedJob, jobs)
+		if assert.GreaterOrEqual(t, found, 0, "job list lacks %s: %+v", failedJob, jobs) {
+			assert.Equal(t, 2, jobs[found].DeviceCount, "job list: devices of %s", failedJob)
+			assert.Equal(t, "show clock", jobs[found].Command, "job list: command of %s", failedJob)
 		}
 		for i := 1; i < len(jobs); i++ {
-			if jobs[i].CreatedAt.After(jobs[i-1].CreatedAt) {
-				t.Errorf("job list not newest first at %d: %s after %s", i, jobs[i].CreatedAt, jobs[i-1].CreatedAt)
-			}
+			assert.False(t, jobs[i].CreatedAt.After(jobs[i-1].CreatedAt), "job list not newest first at %d: %s after %s", i, jobs[i].CreatedAt, jobs[i-1].CreatedAt)
 		}
 		r = e.run(t, cmd{args: []string{"job", "list"}})
-		if r.code != 0 || !strings.HasPrefix(r.stdout, "JOB") || !strings.Contains(r.stdout, "show clock") {
-			t.Errorf("job list = %d %q", r.code, r.stdout)
-		}
-		if r = e.run(t, cmd{args: []string{"job", "list", "--limit", "0"}}); r.code == 0 || !strings.Contains(r.stderr, "--limit") {
-			t.Errorf("job list --limit 0 = %d %q, want an error naming --limit", r.code, r.stderr)
-		}
+		assert.Equal(t, 0, r.code, "job list: %s", r.stderr)
+		assert.True(t, strings.HasPrefix(r.stdout, "JOB"), "job list's header: %q", r.stdout)
+		assert.Contains(t, r.stdout, "show clock", "job list")
+		r = e.run(t, cmd{args: []string{"job", "list", "--limit", "0"}})
+		assert.NotEqual(t, 0, r.code, "job list --limit 0: exit code")
+		assert.Contains(t, r.stderr, "--limit", "job list --limit 0: the error names --limit")
 	})
 
 	t.Run("run", func(t *testing.T) {
@@ -280,20 +248,17 @@ func TestCLI(t *testing.T) {
 			apiwire.Run
 			Output string `json:"output"`
 		}
-		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 {
-			t.Fatalf("run --json = %d %q: %v", r.code, r.stdout, err)
-		}
-		if got.Status != "succeeded" || got.Output == "" || got.Output != e.storedOutput(t, got.ID) {
-			t.Errorf("run = %+v", got)
-		}
+		require.Equal(t, 0, r.code, "run --json: %s", r.stderr)
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), "run --json: %s", r.stdout)
+		assert.Equal(t, "succeeded", got.Status, "run %s: status", got.ID)
+		assert.NotEmpty(t, got.Output, "run %s: output", got.ID)
+		assert.Equal(t, e.storedOutput(t, got.ID), got.Output, "run %s: output against the store", got.ID)
 		r = e.run(t, cmd{args: []string{"run", healthy[1], "--", "show", "version"}})
-		if r.code != 0 || !strings.Contains(r.stdout, byID[healthy[1]].Name) {
-			t.Errorf("run = %d %q", r.code, r.stdout)
-		}
+		assert.Equal(t, 0, r.code, "run on %s: %s", healthy[1], r.stderr)
+		assert.Contains(t, r.stdout, byID[healthy[1]].Name, "run on %s prints its output", healthy[1])
 		r = e.run(t, cmd{args: []string{"run", refusing, "--timeout", "10s", "--", "show", "version"}})
-		if r.code != cli.ExitFailed || !strings.Contains(r.stderr, "unreachable") {
-			t.Errorf("run on the refusing device = %d %q", r.code, r.stderr)
-		}
+		assert.Equal(t, cli.ExitFailed, r.code, "run on the refusing device %s: exit code", refusing)
+		assert.Contains(t, r.stderr, "unreachable", "run on the refusing device %s", refusing)
 	})
 
 	t.Run("retention", func(t *testing.T) {
@@ -303,28 +268,23 @@ func TestCLI(t *testing.T) {
 				MaxDays int `json:"max_days"`
 			} `json:"settings"`
 		}
-		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 0 || v.Settings.MaxDays != 30 {
-			t.Errorf("retention show = %d %q (%v)", r.code, r.stdout, err)
+		assert.Equal(t, 0, r.code, "retention show: %s", r.stderr)
+		if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &v), "retention show --json: %s", r.stdout) {
+			assert.Equal(t, 30, v.Settings.MaxDays, "retention show: max_days")
 		}
 		r = e.run(t, cmd{args: []string{"retention", "purge"}})
-		if r.code != 0 || !strings.Contains(r.stdout, "(api), complete true") {
-			t.Errorf("retention purge = %d %q", r.code, r.stdout)
-		}
+		assert.Equal(t, 0, r.code, "retention purge: %s", r.stderr)
+		assert.Contains(t, r.stdout, "(api), complete true", "retention purge")
 		r = e.run(t, cmd{args: []string{"retention", "purge"}, env: map[string]string{"NET_AUTO_TOKEN": e.tokens[auth.Viewer]}})
-		if r.code != cli.ExitError || !strings.Contains(r.stderr, "(forbidden)") {
-			t.Errorf("purge as viewer = %d %q", r.code, r.stderr)
-		}
+		assert.Equal(t, cli.ExitError, r.code, "purge as viewer: exit code")
+		assert.Contains(t, r.stderr, "(forbidden)", "purge as viewer")
 	})
 
 	t.Run("token errors", func(t *testing.T) {
 		other, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "other.pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		foreign, err := other.Issue(auth.TokenSpec{Subject: "x", Groups: []string{string(auth.Admin)}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		tests := []struct {
 			name, token, stderr string
 		}{
@@ -335,9 +295,9 @@ func TestCLI(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				r := e.run(t, cmd{args: []string{"devices", "list"}, env: map[string]string{"NET_AUTO_TOKEN": tc.token}})
-				if r.code != cli.ExitError || !strings.Contains(r.stderr, tc.stderr) || r.stdout != "" {
-					t.Errorf("devices list = %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, tc.stderr)
-				}
+				assert.Equal(t, cli.ExitError, r.code, "devices list: exit code")
+				assert.Contains(t, r.stderr, tc.stderr, "devices list: stderr")
+				assert.Empty(t, r.stdout, "devices list: stdout")
 			})
 		}
 	})
@@ -347,17 +307,16 @@ func TestCLI(t *testing.T) {
 		env := map[string]string{"NET_AUTO_TOKEN": "", "XDG_CONFIG_HOME": cfg}
 		path := filepath.Join(cfg, "netauto", "config.json")
 		r := e.run(t, cmd{args: []string{"login"}, stdin: "not-a-jwt\n", env: env})
-		if _, err := os.Stat(path); r.code != cli.ExitError || err == nil {
-			t.Fatalf("login with a bad token = %d, config stat %v", r.code, err)
-		}
+		require.Equal(t, cli.ExitError, r.code, "login with a bad token: exit code")
+		_, err := os.Stat(path)
+		require.ErrorIs(t, err, os.ErrNotExist, "login with a bad token wrote the config")
 		r = e.run(t, cmd{args: []string{"login", "--token", e.tokens[auth.Viewer]}, env: env})
+		require.Equal(t, 0, r.code, "login: %s", r.stderr)
 		fi, err := os.Stat(path)
-		if r.code != 0 || err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("login = %d, config %v %v", r.code, fi, err)
-		}
+		require.NoError(t, err, "config after login")
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "config file mode")
 		r = e.run(t, cmd{args: []string{"devices", "get", healthy[0]}, env: env})
-		if r.code != 0 || !strings.Contains(r.stdout, byID[healthy[0]].Name) {
-			t.Errorf("get with the stored token = %d %q", r.code, r.stdout)
-		}
+		assert.Equal(t, 0, r.code, "get with the stored token: %s", r.stderr)
+		assert.Contains(t, r.stdout, byID[healthy[0]].Name, "get %s with the stored token", healthy[0])
 	})
 }

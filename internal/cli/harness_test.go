@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/eventsource"
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/infra/stack"
@@ -84,54 +85,48 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	t.Helper()
 	st := stacktest.New(t)
 	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	store, err := dynamo.NewDeviceStore(ddb, st.Names.Tables[resources.DevicesTable])
-	must(err)
+	require.NoError(t, err)
 	jobs, err := dynamo.NewJobStore(ddb, st.Names.Tables[resources.JobsTable])
-	must(err)
+	require.NoError(t, err)
 	// The lease outlives the mapping's timeout, as in AWS.
 	runs, err := dynamo.NewRunStore(ddb, st.Names.Tables[resources.RunsTable], 100*time.Second)
-	must(err)
+	require.NoError(t, err)
 	sec, err := secrets.NewFileStore(t.TempDir())
-	must(err)
+	require.NoError(t, err)
 	inv, err := device.NewInventory(store, sec)
-	must(err)
+	require.NoError(t, err)
 	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
-	must(err)
+	require.NoError(t, err)
 	rstore, err := dynamo.NewRetentionStore(ddb, st.Names.Tables[resources.RunsTable], st.Names.Tables[resources.JobsTable])
-	must(err)
+	require.NoError(t, err)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	purger := &retention.Purger{Store: rstore, Jobs: rstore, Budget: 20 * time.Second, Lookback: 10 * 24 * time.Hour, Logger: logger,
 		Settings: retention.Settings{MaxDays: 30, MaxBytes: 1 << 20, Cron: "@daily", Schedule: "cron(0 0 * * ? *)"}}
 	srv, err := api.New(api.Options{Devices: inv, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
 		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger})
-	must(err)
+	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
-	must(err)
+	require.NoError(t, err)
 	// The WebSocket side, as make dev runs it: /ws into the ws handler, and the executor pushing
 	// progress through the gateway's @connections endpoint with the real SDK client.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
+	require.NoError(t, err)
 	base := "http://" + ln.Addr().String()
 	conns, err := dynamo.NewConnectionStore(ddb, st.Names.Tables[resources.ConnectionsTable])
-	must(err)
+	require.NoError(t, err)
 	poster, err := push.NewClient(aws.Config{Region: stack.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: app.HTTPClient()}, base)
-	must(err)
+	require.NoError(t, err)
 	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
 	wsSrv := &live.Server{Store: conns, Jobs: jobs, Poster: poster, Verifier: verifier, Logger: logger}
 	pub, err := push.New(push.Options{Subscriptions: conns, Poster: poster, Logger: logger})
-	must(err)
+	require.NoError(t, err)
 	gw, err := gateway.New(gateway.Options{
 		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
 		Verifier: verifier, WS: app.WSHandlerFor(wsSrv, logger),
 		Logger: logger,
 	})
-	must(err)
+	require.NoError(t, err)
 	hs := httptest.NewUnstartedServer(gw)
 	hs.Listener.Close()
 	hs.Listener = ln
@@ -143,11 +138,11 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	})
 
 	fleet, err := devicesim.Start(spec)
-	must(err)
+	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
 	engine, err := sshexec.New(sshexec.Options{ConnectTimeout: 5 * time.Second, AuthTimeout: 5 * time.Second,
 		PromptTimeout: 5 * time.Second, IdleTimeout: 3 * time.Second, MaxOutputBytes: 64 << 10})
-	must(err)
+	require.NoError(t, err)
 	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, BatchLease: 100 * time.Second, Publisher: pub}
 	handler := app.ExecutorHandler(x, st.Names.Queues[resources.BulkDLQ], logger, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -166,7 +161,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	e := &stackEnv{url: hs.URL, tokens: map[auth.Role]string{}, signer: signer, fleet: fleet, runs: runs, jobs: jobs}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
-		must(err)
+		require.NoError(t, err)
 		e.tokens[r] = tok
 	}
 	return e
@@ -213,10 +208,11 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) r
 	p.Stdout, p.Stderr = &out, &errb
 	err := p.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("netauto %v: %v", args, err)
+	} else {
+		require.NoError(t, err, "netauto %v", args)
 	}
 	t.Logf("netauto %v → %d\nstderr: %s", args, code, errb.String())
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
@@ -226,8 +222,6 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) r
 func (e *stackEnv) storedOutput(t *testing.T, runID string) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := e.runs.WriteOutput(context.Background(), runID, &b); err != nil {
-		t.Fatalf("stored output of %s: %v", runID, err)
-	}
+	require.NoError(t, e.runs.WriteOutput(context.Background(), runID, &b), "stored output of %s", runID)
 	return b.String()
 }

@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/internal/auth"
@@ -23,9 +27,7 @@ func TestInterruptCancelsJob(t *testing.T) {
 	// Three devices whose output stops after a few lines: each runs until the idle timeout.
 	e := newStack(t, devicesim.Spec{Count: 3, Seed: 3, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultHangMidOutput, Count: 3}}})
 	r := e.run(t, cmd{args: []string{"devices", "import", "-", "--format", "json"}, stdin: fleetJSON(t, e.fleet)})
-	if r.code != 0 {
-		t.Fatalf("import = %d", r.code)
-	}
+	require.Equal(t, 0, r.code, "import exit code")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -37,61 +39,44 @@ func TestInterruptCancelsJob(t *testing.T) {
 	p.Stdout = &stdout
 	p.Stdin = strings.NewReader("")
 	errPipe, err := p.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, p.Start(), "start netauto bulk")
 	// The job's first line on stderr means it was accepted and the command is following it.
 	br := bufio.NewReader(errPipe)
 	first, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(first, "job ") {
-		t.Fatalf("first stderr line %q: %v", first, err)
-	}
-	if err := p.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "first stderr line %q", first)
+	require.True(t, strings.HasPrefix(first, "job "), "first stderr line %q", first)
+	require.NoError(t, p.Process.Signal(os.Interrupt), "send SIGINT")
 	rest, _ := io.ReadAll(br)
 	err = p.Wait()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
+	} else {
+		require.NoError(t, err, "wait for netauto bulk")
 	}
 	stderr := first + string(rest)
 	t.Logf("stderr: %s\nstdout: %s", stderr, stdout.String())
-	if code != cli.ExitFailed {
-		t.Errorf("exit code %d, want %d", code, cli.ExitFailed)
-	}
-	if !strings.Contains(stderr, "cancelling job") {
-		t.Errorf("stderr does not say the job is being cancelled: %q", stderr)
-	}
+	assert.Equal(t, cli.ExitFailed, code, "exit code")
+	assert.Contains(t, stderr, "cancelling job", "stderr says the job is being cancelled")
 	job := jobIDOf(t, first)
-	if !strings.Contains(stdout.String(), "job "+job+" cancelled: ") || !strings.Contains(stdout.String(), " cancelled ") {
-		t.Errorf("report does not show a cancelled job with cancelled devices:\n%s", stdout.String())
-	}
+	assert.Contains(t, stdout.String(), "job "+job+" cancelled: ", "report shows the job %s cancelled", job)
+	assert.Contains(t, stdout.String(), " cancelled ", "report shows cancelled devices")
 	// Devices cancelled before they started read as cancelled runs with no output: no file.
 	files, err := os.ReadDir(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) > 1 {
-		t.Errorf("--out wrote %d files, want at most 1 (one device ran before the cancel)", len(files))
-	}
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(files), 1, "--out files: at most the one device that ran before the cancel")
 	for _, f := range files {
-		if fi, err := f.Info(); err != nil || fi.Size() == 0 {
-			t.Errorf("--out wrote %s empty (%v): a device that never printed gets no file", f.Name(), err)
-		}
+		fi, err := f.Info()
+		require.NoError(t, err, "--out file %s", f.Name())
+		assert.NotZero(t, fi.Size(), "--out wrote %s empty: a device that never printed gets no file", f.Name())
 	}
 }
 
 func fleetJSON(t *testing.T, f *devicesim.Fleet) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := f.WriteInventory(&b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.WriteInventory(&b), "write the fleet's inventory")
 	return b.String()
 }

@@ -7,6 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 func TestRunWritesInventoryAndKnownHosts(t *testing.T) {
@@ -15,45 +20,39 @@ func TestRunWritesInventoryAndKnownHosts(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-count", "4", "-seed", "3", "-platforms", "cisco_iosxe=1,linux=1", "-faults", "refuse=1",
 		"-versions", "2", "-inventory", inv, "-known-hosts", kh, "-exit"}, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("run: %v (%s)", err, stderr.String())
-	}
+	require.NoError(t, err, "run: %s", stderr.String())
 	data, err := os.ReadFile(inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var devices []struct {
-		ID      string `json:"id"`
-		HostKey string `json:"host_key"`
-		Port    int    `json:"port"`
-	}
-	if err := json.Unmarshal(data, &devices); err != nil || len(devices) != 4 {
-		t.Fatalf("inventory: %v, %d devices", err, len(devices))
-	}
+	require.NoError(t, err)
+	// The inventory is an import body: a JSON array of device inputs, nothing else.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var devices []apiwire.DeviceInput
+	require.NoError(t, dec.Decode(&devices), "inventory")
+	require.Len(t, devices, 4, "inventory devices")
 	for _, d := range devices {
-		if d.ID == "" || d.Port == 0 || !strings.HasPrefix(d.HostKey, "ssh-ed25519 ") {
-			t.Errorf("incomplete device %+v", d)
-		}
+		assert.NotEmpty(t, d.ID, "device id")
+		assert.NotZero(t, d.Port, "%s: port", d.ID)
+		assert.True(t, strings.HasPrefix(d.HostKey, "ssh-ed25519 "), "%s: host key %q", d.ID, d.HostKey)
 	}
 	khData, err := os.ReadFile(kh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(string(khData), "\n"); n != 4 {
-		t.Errorf("known_hosts has %d lines, want 4", n)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 4, strings.Count(string(khData), "\n"), "known_hosts lines")
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-platforms", "nope", "-exit"},
-		{"-faults", "gremlins=1", "-exit"},
-		{"-count", "0", "-exit"},
-		{"-bogus"},
-	} {
-		var out, errOut bytes.Buffer
-		if err := run(args, &out, &errOut); err == nil {
-			t.Errorf("run(%v) succeeded", args)
-		}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{name: "unknown platform", args: []string{"-platforms", "nope", "-exit"}},
+		{name: "unknown fault", args: []string{"-faults", "gremlins=1", "-exit"}},
+		{name: "no devices", args: []string{"-count", "0", "-exit"}},
+		{name: "unknown flag", args: []string{"-bogus"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			assert.Error(t, run(tc.args, &out, &errOut), "run(%v)", tc.args)
+		})
 	}
 }
