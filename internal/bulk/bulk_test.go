@@ -1,11 +1,11 @@
 package bulk
 
 import (
-	"errors"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/run"
 )
@@ -33,17 +33,13 @@ func TestNormalize(t *testing.T) {
 			got, err := tc.req.Normalize()
 			if tc.wantErr != "" {
 				var verr *ValidationError
-				if !errors.As(err, &verr) || verr.Fields[0].Field != tc.wantErr {
-					t.Fatalf("err = %v, want a validation error naming %s", err, tc.wantErr)
-				}
+				require.ErrorAs(t, err, &verr, "want a validation error naming %s", tc.wantErr)
+				require.NotEmpty(t, verr.Fields)
+				assert.Equal(t, tc.wantErr, verr.Fields[0].Field, "field named")
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("ids = %v, want %v", got, tc.want)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got, "device ids")
 		})
 	}
 }
@@ -65,34 +61,34 @@ func TestSplit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Split(ids, tc.size)
-			if len(got) != len(tc.sizes) {
-				t.Fatalf("%d batches, want %d", len(got), len(tc.sizes))
-			}
-			n := 0
+			require.Len(t, got, len(tc.sizes), "batches")
+			var all []string
 			for i, b := range got {
-				if len(b) != tc.sizes[i] {
-					t.Errorf("batch %d has %d, want %d", i, len(b), tc.sizes[i])
-				}
-				n += len(b)
+				assert.Len(t, b, tc.sizes[i], "batch %d", i)
+				all = append(all, b...)
 			}
-			if n != len(ids) {
-				t.Errorf("%d ids in batches, want %d", n, len(ids))
-			}
+			assert.Equal(t, ids, all, "ids in batches, in order")
 		})
 	}
 }
 
 func TestErrorLimit(t *testing.T) {
 	tests := []struct {
+		name      string
 		maxErrors string
 		devices   int
 		want      int
-	}{{"", 100, -1}, {"0", 100, 0}, {"7", 100, 7}, {"5%", 200, 10}, {"2.5%", 100, 2}, {"100%", 3, 3}}
+	}{
+		{name: "unset: no limit", maxErrors: "", devices: 100, want: -1},
+		{name: "zero", maxErrors: "0", devices: 100, want: 0},
+		{name: "count", maxErrors: "7", devices: 100, want: 7},
+		{name: "percentage", maxErrors: "5%", devices: 200, want: 10},
+		{name: "percentage rounded down", maxErrors: "2.5%", devices: 100, want: 2},
+		{name: "every device", maxErrors: "100%", devices: 3, want: 3},
+	}
 	for _, tc := range tests {
-		t.Run(tc.maxErrors, func(t *testing.T) {
-			if got := (Options{MaxErrors: tc.maxErrors}).ErrorLimit(tc.devices); got != tc.want {
-				t.Errorf("ErrorLimit(%d) = %d, want %d", tc.devices, got, tc.want)
-			}
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, (Options{MaxErrors: tc.maxErrors}).ErrorLimit(tc.devices), "ErrorLimit(%d) of %q", tc.devices, tc.maxErrors)
 		})
 	}
 }
@@ -100,18 +96,10 @@ func TestErrorLimit(t *testing.T) {
 func TestNewIDIsTimeOrderedAndURLSafe(t *testing.T) {
 	a := NewID(time.UnixMilli(1_700_000_000_000))
 	b := NewID(time.UnixMilli(1_700_000_000_001))
-	if !(a < b) {
-		t.Errorf("%s !< %s", a, b)
-	}
+	assert.Less(t, a, b, "ids of later milliseconds sort later")
 	same := time.UnixMilli(5)
-	if x, y := NewID(same), NewID(same); x == y {
-		t.Error("two ids of the same millisecond are equal")
-	}
-	for _, r := range a {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z') {
-			t.Fatalf("id %q has %q", a, r)
-		}
-	}
+	assert.NotEqual(t, NewID(same), NewID(same), "two ids of the same millisecond")
+	assert.Regexp(t, `^[0-9a-z]+$`, a, "id characters")
 }
 
 func TestMergeAndRebase(t *testing.T) {
@@ -127,15 +115,12 @@ func TestMergeAndRebase(t *testing.T) {
 		{DeviceID: "b", From: run.Queued, To: run.Running, RunID: "j.b"},
 		{DeviceID: "c", From: run.Queued, To: run.Cancelled, Reason: "cancelled"},
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("merge = %+v\nwant %+v", got, want)
-	}
+	require.Equal(t, want, got, "merge")
 	stored := map[string]DeviceState{
 		"a": {Status: run.Succeeded}, // already applied
 		"b": {Status: run.Cancelled}, // terminal: never moved again
 		"c": {Status: run.Running},   // moved on: rebased
 	}
-	if got := rebase(got, stored); len(got) != 1 || got[0].DeviceID != "c" || got[0].From != run.Running {
-		t.Errorf("rebase = %+v, want only c, from running", got)
-	}
+	assert.Equal(t, []Change{{DeviceID: "c", From: run.Running, To: run.Cancelled, Reason: "cancelled"}}, rebase(got, stored),
+		"rebase: only c, from running")
 }

@@ -126,7 +126,7 @@ func (e *env) drain(t *testing.T) {
 			e.handle(t, s.Message)
 		}
 	}
-	t.Fatal("the queue never drained")
+	require.FailNow(t, "the queue never drained")
 }
 
 func (e *env) job(t *testing.T, id string) bulk.Job {

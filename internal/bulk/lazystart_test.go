@@ -3,10 +3,12 @@ package bulk
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/run"
 )
@@ -77,40 +79,30 @@ func TestLazyStart(t *testing.T) {
 				select {
 				case <-store.started:
 				case <-time.After(10 * time.Second):
-					t.Fatal("the timer never wrote the run")
+					require.FailNow(t, "the timer never wrote the run")
 				}
 			}
 			chunks := lazyChunks{RunStore: store, l: l}
 			for i := range tc.chunks {
-				if err := chunks.AppendChunk(context.Background(), r, i, []byte("x")); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, chunks.AppendChunk(context.Background(), r, i, []byte("x")), "chunk %d", i)
 			}
 			got, written := l.stop()
 			// Nothing is written after stop, even when the timer was due.
-			if err := l.write(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if calls := store.log(); !slices.Equal(calls, tc.wantCalls) {
-				t.Errorf("calls %v, want %v", calls, tc.wantCalls)
-			}
-			if written != tc.wantWritten {
-				t.Errorf("written %v, want %v", written, tc.wantWritten)
-			}
-			if written && got.LeaseUntil.IsZero() {
-				t.Errorf("a written run has no lease: %+v", got)
+			require.NoError(t, l.write(context.Background()))
+			assert.Equal(t, tc.wantCalls, store.log(), "store calls of run %s", r.ID)
+			assert.Equal(t, tc.wantWritten, written, "run %s written", r.ID)
+			if written {
+				assert.False(t, got.LeaseUntil.IsZero(), "a written run has a lease: %+v", got)
 			}
 			if tc.startErr != nil {
 				select {
 				case err := <-reported:
-					if !errors.Is(err, tc.startErr) {
-						t.Errorf("reported %v, want %v", err, tc.startErr)
-					}
+					assert.ErrorIs(t, err, tc.startErr, "reported error")
 				case <-time.After(10 * time.Second):
-					t.Errorf("the failed write was never reported")
+					assert.Fail(t, "the failed write was never reported")
 				}
-			} else if len(reported) > 0 {
-				t.Errorf("reported %v, want nothing", <-reported)
+			} else {
+				assert.Empty(t, reported, "errors reported")
 			}
 		})
 	}

@@ -395,7 +395,7 @@ func unfinished(t *testing.T, s bulk.WatchStore) []string {
 		}
 		cursor = next
 	}
-	t.Fatal("unfinished jobs: no last page")
+	require.FailNow(t, "unfinished jobs: no last page")
 	return nil
 }
 
