@@ -124,16 +124,15 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 	return j, nil
 }
 
-// devState is one device's entry in its batch item. Its run's ID is not stored: it is always
-// bulk.RunID(job, device), and leaving it out keeps every batch item about a third smaller, which
-// each progress record rewrites (and on AWS pays for by size, twice, being transactional).
+// devState is one device's entry in its batch item, kept small because each progress record
+// rewrites the whole item (see docs/performance.md). Its run's ID is not stored: it is always
+// bulk.RunID(job, device).
 type devState struct {
 	S   string `dynamodbav:"s"`
 	Why string `dynamodbav:"why,omitempty"`
 	MS  int64  `dynamodbav:"ms,omitempty"`
 	Q   int64  `dynamodbav:"q,omitempty"`
-	// H is the output digest (run.OutputDigest) as its 16 raw bytes: half the size of the hex
-	// string in every batch item.
+	// H is the output digest (run.OutputDigest) as its 16 raw bytes rather than hex.
 	H []byte `dynamodbav:"h,omitempty"`
 }
 
@@ -461,8 +460,8 @@ func (s *JobStore) LogEvents(ctx context.Context, jobID string, events []bulk.Ev
 	return s.putEvents(ctx, jobID, events, expires)
 }
 
-// eventsPerItem bounds the events one event-log item holds (about 350 bytes each: far under the
-// 400 KB item limit).
+// eventsPerItem bounds the events one event-log item holds, so an item stays far under
+// DynamoDB's item size limit.
 const eventsPerItem = 500
 
 // putEvents appends events (in seq order, as Record numbers them) to the job's event log: one

@@ -20,10 +20,9 @@ import (
 //	JOB#<id>  LOC  size (devices per batch but the last), fp (2 bytes a device, in batch order:
 //	               the device id's fingerprint)
 //
-// Device i is in batch i/size. Looking a device up reads the locator (20 KB for 10,000 devices:
-// 5 read units) and the batch at each position whose fingerprint matches (about 1 + n/65536),
-// instead of every batch item (about 150 read units for 10,000 devices). It costs one write at
-// accept, none per device.
+// Device i is in batch i/size. Looking a device up reads the locator and the batch at each
+// position whose fingerprint matches, instead of every batch item; the locator costs one write
+// when the job is accepted, none per device (the numbers are in docs/performance.md).
 const locatorSK = "LOC"
 
 // fingerprintBytes is the size of one device's fingerprint in the locator.
