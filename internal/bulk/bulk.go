@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,9 +48,9 @@ const (
 	JobFailed JobStatus = "failed"
 )
 
-// Terminal reports whether the job has ended.
+// Terminal reports whether the job has ended (TerminalJobStatuses).
 func (s JobStatus) Terminal() bool {
-	return s == JobCompleted || s == JobCancelled || s == JobStopped || s == JobFailed
+	return slices.Contains(TerminalJobStatuses(), s)
 }
 
 // Options tune a job.
