@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,4 +192,84 @@ func TestBatchWriteAndGet(t *testing.T) {
 	assert.ErrorContains(t, err, "at most", "more keys than one call takes")
 	assert.ErrorContains(t, transact(ctx, db, make([]types.TransactWriteItem, maxTransactItems+1)...), "at most", "more items than one transaction takes")
 	assert.NoError(t, batchWrite(ctx, db, table, nil), "nothing to write")
+}
+
+// flakyAPI answers TransactWriteItems with the queued errors, then success, and
+// BatchWriteItem by handing back the last item of each call as unprocessed while unprocessed
+// is above zero.
+type flakyAPI struct {
+	API
+	mu           sync.Mutex
+	transactErrs []error
+	transacts    int
+	unprocessed  int
+	batchCalls   int
+	written      int
+}
+
+func (f *flakyAPI) TransactWriteItems(_ context.Context, _ *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	f.transacts++
+	if len(f.transactErrs) > 0 {
+		err := f.transactErrs[0]
+		f.transactErrs = f.transactErrs[1:]
+		return nil, err
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+func (f *flakyAPI) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batchCalls++
+	out := &dynamodb.BatchWriteItemOutput{}
+	for table, reqs := range in.RequestItems {
+		if f.unprocessed > 0 && len(reqs) > 0 {
+			f.unprocessed--
+			out.UnprocessedItems = map[string][]types.WriteRequest{table: reqs[len(reqs)-1:]}
+			reqs = reqs[:len(reqs)-1]
+		}
+		f.written += len(reqs)
+	}
+	return out, nil
+}
+
+func TestTransactRetries(t *testing.T) {
+	conflict := cancelled("TransactionConflict")
+	tests := []struct {
+		name  string
+		errs  []error
+		calls int
+		want  func(t *testing.T, err error)
+	}{
+		{"succeeds", nil, 1, func(t *testing.T, err error) { assert.NoError(t, err) }},
+		{"conflicts, then succeeds", []error{conflict, &types.TransactionInProgressException{}, conflict}, 4,
+			func(t *testing.T, err error) { assert.NoError(t, err) }},
+		{"a condition fails: no retry", []error{cancelled("ConditionalCheckFailed")}, 1,
+			func(t *testing.T, err error) {
+				assert.True(t, onlyConditionFailed(err), "the condition failure comes back: %v", err)
+			}},
+		{"another error: no retry", []error{errors.New("boom")}, 1,
+			func(t *testing.T, err error) { assert.EqualError(t, err, "boom") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &flakyAPI{transactErrs: tt.errs}
+			err := transact(context.Background(), f, types.TransactWriteItem{})
+			tt.want(t, err)
+			assert.Equal(t, tt.calls, f.transacts, "calls")
+		})
+	}
+}
+
+func TestBatchWriteRetriesUnprocessed(t *testing.T) {
+	writes := make([]types.WriteRequest, 3*maxBatchWriteItems)
+	f := &flakyAPI{unprocessed: 4}
+	require.NoError(t, batchWrite(context.Background(), f, "t", writes))
+	assert.Equal(t, len(writes), f.written, "every request written once")
+	assert.Equal(t, 3+4, f.batchCalls, "one call per batch and one per unprocessed remainder")
+
+	f = &flakyAPI{unprocessed: retryAttempts}
+	err := batchWrite(context.Background(), f, "t", writes[:1])
+	assert.ErrorContains(t, err, fmt.Sprintf("after %d attempts", retryAttempts), "gives up")
+	assert.Equal(t, retryAttempts, f.batchCalls, "calls")
 }
