@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +207,18 @@ func TestDecodeDeviceInputPort(t *testing.T) {
 			require.Nil(t, e, "decode %s", tc.body)
 			assert.Equal(t, tc.wantPort, in.Port, "port of %s", tc.body)
 		})
+	}
+}
+
+// TestErrorIsTheWireError holds the API's error value to the wire type the clients decode: a
+// filled Error reads strictly as an apiwire.Error and encodes back to the same bytes.
+func TestErrorIsTheWireError(t *testing.T) {
+	for name, e := range map[string]Error{"filled": filled[Error](t), "zero": {}} {
+		data := marshal(t, e)
+		dec := json.NewDecoder(strings.NewReader(data))
+		dec.DisallowUnknownFields()
+		var w apiwire.Error
+		require.NoError(t, dec.Decode(&w), "%s Error %s as apiwire.Error", name, data)
+		assert.Equal(t, data, marshal(t, w), "%s Error", name)
 	}
 }
