@@ -381,6 +381,10 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		sem       = make(chan struct{}, concurrency)
 		later     []string  // devices left for a later invocation
 		holdUntil time.Time // when the last of their runs' holds ends
+		// notStarted are the devices the job's stop request keeps from starting, and
+		// stopReason why; they end cancelled once the devices that started are stored.
+		notStarted []string
+		stopReason string
 	)
 	leave := func(id string, until time.Time) {
 		outMu.Lock()
@@ -404,10 +408,12 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			leave(id, time.Time{}) // the invocation is ending: a later one will run this device
 			continue
 		}
-		// A stopping job's devices not started are cancelled here, never handed on.
+		// A stopping job's devices not started are cancelled once the others are stored (below),
+		// never handed on.
 		if stop, reason := view.stopping(ctx); stop {
 			<-sem
-			rec.add(Change{DeviceID: id, From: cur, To: run.Cancelled, RunID: RunID(m.JobID, id), Reason: reason})
+			notStarted = append(notStarted, id)
+			stopReason = reason
 			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
@@ -441,6 +447,13 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	wg.Wait()
 	if err := rec.close(ctx); err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
+	}
+	if len(notStarted) > 0 {
+		// Still under the batch's lease, so no other invocation starts them meanwhile.
+		end := ending{devices: notStarted, to: run.Cancelled, reason: stopReason}
+		if _, err := x.machine().endDevices(ctx, view.current(), m.Batch, end); err != nil {
+			return Outcome{Retry: true, Ran: out.Ran}, err
+		}
 	}
 	release() // before any continuation is sent, so it can claim the batch at once
 	if out.Retry {

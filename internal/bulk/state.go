@@ -90,8 +90,10 @@ type machine struct {
 
 // ending says how the unfinished devices of a batch end.
 type ending struct {
-	to     run.Status
-	reason string
+	// devices are the devices to end; nil: every unfinished device of the batch.
+	devices []string
+	to      run.Status
+	reason  string
 	// runs, when set, also ends the devices' runs (failed with reason): the batch died while
 	// they may have been running.
 	runs RunAbandoner
@@ -120,17 +122,28 @@ func (m machine) endBatches(ctx context.Context, job Job, batches []int, e endin
 	return nil
 }
 
-// endBatch is the one way a batch ends before its executor finished it (cancel, dead letter,
-// lost delivery, failed enqueue): every unfinished device of the batch ends as e says, in one
-// conditional write that is re-read and retried when a device moved meanwhile; the changes are
-// published and logged; the batch is done and, when it was the job's last, the job ends. It
-// returns how many devices it ended. A batch of a job that no longer exists ends nothing.
+// endBatch is the one way a batch ends before its devices ran (cancel, dead letter, lost
+// delivery, failed enqueue): its unfinished devices end as e says (endDevices), the batch is done
+// and, when it was the job's last, the job ends. It returns how many devices it ended. A batch of
+// a job that no longer exists ends nothing.
 func (m machine) endBatch(ctx context.Context, job Job, batch int, e ending) (int, error) {
-	ended := 0
+	ended, err := m.endDevices(ctx, job, batch, e)
+	if err != nil || ended < 0 {
+		return max(ended, 0), err
+	}
+	return ended, m.finishBatch(ctx, job.ID, batch)
+}
+
+// endDevices makes the unfinished devices e names (all, when it names none) terminal as e says,
+// in one conditional write that is re-read and retried when a device moved meanwhile, and
+// publishes and logs the changes. The executor uses it for the devices a stopping job never
+// starts, endBatch for whole batches. It returns how many devices it ended, or -1 when the batch
+// does not exist (the job expired or never was).
+func (m machine) endDevices(ctx context.Context, job Job, batch int, e ending) (int, error) {
 	for attempt := 1; ; attempt++ {
 		states, err := m.jobs.BatchStates(ctx, job.ID, batch)
 		if errors.Is(err, ErrJobNotFound) {
-			return 0, nil
+			return -1, nil
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read batch %d of job %s: %w", batch, job.ID, err)
@@ -151,27 +164,29 @@ func (m machine) endBatch(ctx context.Context, job Job, batch int, e ending) (in
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("end batch %d of job %s: %w", batch, job.ID, err)
+			return 0, fmt.Errorf("end devices of batch %d of job %s: %w", batch, job.ID, err)
 		}
-		ended = len(changes)
 		m.publish(ctx, events)
 		if len(events) > 0 {
 			if err := m.jobs.LogEvents(ctx, job.ID, events, job.ExpiresAt); err != nil {
-				return ended, fmt.Errorf("log events of job %s: %w", job.ID, err)
+				return len(changes), fmt.Errorf("log events of job %s: %w", job.ID, err)
 			}
 		}
-		break
+		return len(changes), nil
 	}
-	return ended, m.finishBatch(ctx, job.ID, batch)
 }
 
-// endChanges are the changes that end every unfinished device of a batch as e says, in device
-// order.
+// endChanges are the changes that end the unfinished devices e names (every one of the batch
+// when it names none) as e says, in device order.
 func endChanges(jobID string, states map[string]DeviceState, e ending) []Change {
+	ids := e.devices
+	if ids == nil {
+		ids = slices.Sorted(maps.Keys(states))
+	}
 	var changes []Change
-	for _, id := range slices.Sorted(maps.Keys(states)) {
-		st := states[id]
-		if st.Status.Terminal() {
+	for _, id := range ids {
+		st, ok := states[id]
+		if !ok || st.Status.Terminal() {
 			continue
 		}
 		from := st.Status
