@@ -9,6 +9,7 @@ import (
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/device"
@@ -107,11 +108,7 @@ func seedInventory(ctx context.Context, fleet *devicesim.Fleet, ep stack.Endpoin
 		if seeded[d.ID] {
 			continue
 		}
-		rows = append(rows, device.Input{
-			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
-				AuthMethod: device.AuthMethod(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey, LegacyAlgorithms: d.LegacyAlgorithms},
-			Credential: device.Credential{Password: d.Password},
-		})
+		rows = append(rows, api.DeviceInputFromWire(d.DeviceInput))
 	}
 	if len(rows) == 0 {
 		return 0, nil

@@ -28,7 +28,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
-	d, err := s.opts.Devices.Create(r.Context(), deviceInputFromWire(in))
+	d, err := s.opts.Devices.Create(r.Context(), DeviceInputFromWire(in))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -229,7 +229,7 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 	}
 	inputs := make([]device.Input, len(rows))
 	for i, row := range rows {
-		inputs[i] = deviceInputFromWire(row)
+		inputs[i] = DeviceInputFromWire(row)
 	}
 	res, err := s.opts.Devices.Import(r.Context(), inputs, mode)
 	switch {

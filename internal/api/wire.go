@@ -39,9 +39,10 @@ func portZero(prefix string) *Error {
 	return &Error{Code: "invalid", Field: prefix + "port", Message: "must be from 1 to 65535"}
 }
 
-// deviceInputFromWire converts a wire device input to the domain's; a zero port means the
-// default.
-func deviceInputFromWire(in apiwire.DeviceInput) device.Input {
+// DeviceInputFromWire converts a wire device input to the domain's, as the API does for a create
+// body or an import row; a zero port means the default. Code that seeds the inventory with the
+// simulator's devices (apiwire.DeviceInput) converts them with it too.
+func DeviceInputFromWire(in apiwire.DeviceInput) device.Input {
 	return device.Input{
 		Device: device.Device{
 			ID: in.ID, Name: in.Name, Host: in.Host, Port: in.Port, Platform: in.Platform, Username: in.Username,

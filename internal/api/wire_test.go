@@ -141,7 +141,7 @@ func TestRequestsReachTheDomain(t *testing.T) {
 	}{
 		{name: "device input", convert: func(t *testing.T) (map[string]any, map[string]any) {
 			in := filled[apiwire.DeviceInput](t)
-			got := deviceInputFromWire(in)
+			got := DeviceInputFromWire(in)
 			domain := jsonObject(t, got.Device)
 			for k, v := range jsonObject(t, got.Credential) {
 				domain[k] = v

@@ -26,6 +26,7 @@ import (
 	"github.com/netauto/netauto/infra/eventsource"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
@@ -103,11 +104,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	for _, d := range fleet.Inventory() {
 		e.devs[d.ID] = d
 		e.ids = append(e.ids, d.ID)
-		in := device.Input{
-			Device: device.Device{ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
-				AuthMethod: device.AuthMethod(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey, LegacyAlgorithms: d.LegacyAlgorithms},
-			Credential: device.Credential{Password: d.Password},
-		}
+		in := api.DeviceInputFromWire(d.DeviceInput)
 		if o.clientKeyPEM != "" {
 			in.AuthMethod, in.Credential = device.AuthPrivateKey, device.Credential{PrivateKey: o.clientKeyPEM}
 		}
