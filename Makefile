@@ -16,6 +16,7 @@ help:
 	@echo "make dev      run the whole system locally (stand-ins, gateway on 127.0.0.1:8080, UI); state kept in .state (MEMORY=1: in memory)"
 	@echo "make dev-reset  forget the local database, simulated fleet and credentials kept in .state"
 	@echo "make test     install what the tests need, lint, run every test with -race"
+	@echo "make unit     the fast tests (go test -short): no stack, sshd or browser needed"
 	@echo "make bench    run the benchmarks"
 	@echo "make build    build every Lambda function (what sam build does)"
 	@echo "make deploy   sam build && sam deploy (samconfig.toml; ENV=prod for production)"
@@ -76,6 +77,8 @@ lint: deps
 test: lint
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -race -count=1 -timeout 15m ./...
 
+## unit: the fast tests only; under -short every test that needs the stack, sshd or Chromium skips,
+## so nothing from `make deps` is needed.
 unit:
 	$(GO) test -short -count=1 ./...
 

@@ -1,12 +1,14 @@
 // Package stacktest gives integration tests the local stack: Main starts it once per test binary
 // (or reuses the one named by NET_AUTO_TEST_DYNAMODB / NET_AUTO_TEST_SQS), and New provisions a
 // fresh, uniquely named set of tables and queues for one test so tests can run in parallel.
+// Under -short (make unit) Main starts no stack and every test that asks for it is skipped.
 package stacktest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,12 +29,16 @@ const (
 var endpoints stack.Endpoints
 
 // Main runs the tests of a package against the local stack and exits with their status. Call it
-// from TestMain.
+// from TestMain. Under -short it starts no stack: tests that need one skip (see Require).
 func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
 	if d, s := os.Getenv(EnvDynamoDB), os.Getenv(EnvSQS); d != "" && s != "" {
 		endpoints = stack.Endpoints{DynamoDB: d, SQS: s}
 		return m.Run()
@@ -57,9 +63,22 @@ type Env struct {
 	Prefix    string
 }
 
-// Endpoints returns the running stack's endpoints; Main must have run.
+// SkipReason is the message of a test skipped because it needs the local stack under -short.
+const SkipReason = "needs the local stack (DynamoDB Local, SQS stand-in): skipped under -short"
+
+// Require skips the test under -short, where Main starts no stack. Tests that need the stack
+// without calling New or Endpoints (a whole localdev, an SSH server, a browser) call it first.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip(SkipReason)
+	}
+}
+
+// Endpoints returns the running stack's endpoints; Main must have run. Under -short it skips.
 func Endpoints(tb testing.TB) stack.Endpoints {
 	tb.Helper()
+	Require(tb)
 	require.NotEmpty(tb, endpoints.DynamoDB, "stacktest: no local stack: call stacktest.Main from TestMain")
 	return endpoints
 }

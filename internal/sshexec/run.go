@@ -78,6 +78,8 @@ type run struct {
 	prof    platform.Profile
 	start   time.Time
 	out     output
+	// hostKeyAlgos are the host key algorithms offered, to recognise their negotiation failing.
+	hostKeyAlgos []string
 
 	mu          sync.Mutex
 	conn        net.Conn
@@ -287,15 +289,17 @@ func (r *run) classifyHandshake(addr string, err error) Result {
 	if hk != nil {
 		return Result{Status: hk.status, Reason: hk.reason, Message: hk.message, Err: fmt.Errorf("ssh handshake with %s: %w", addr, hk)}
 	}
-	msg := err.Error()
-	if r.t.HostKey != "" && strings.Contains(msg, "no common algorithm for host key") {
+	var algo *ssh.AlgorithmNegotiationError
+	if r.t.HostKey != "" && errors.As(err, &algo) && slices.Equal(algo.SupportedAlgorithms, r.hostKeyAlgos) {
 		// The device has no key of the pinned type any more: it changed.
 		return fail(StatusHostKeyMismatch, ReasonHostKeyChanged, "host key mismatch: device offers no host key of the pinned type", wrapped)
 	}
 	if verified {
-		if strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "reason 14") ||
-			strings.Contains(strings.ToLower(msg), "authentication") ||
-			(tried && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET))) {
+		// After the host key, only authentication remains: the device refused every method we
+		// offer (nextAuth's error), or ended the connection once it had our credentials (OpenSSH
+		// disconnects after MaxAuthTries).
+		var refused *authRefusedError
+		if errors.As(err, &refused) || tried {
 			return fail(StatusAuthFailed, ReasonAuthRejected, "authentication failed for user "+strconv.Quote(r.t.Username), wrapped)
 		}
 		return fail(StatusFailed, ReasonHandshake, wrapped.Error(), wrapped)
@@ -325,7 +329,7 @@ func (r *run) clientConfig() (*ssh.ClientConfig, error) {
 	modern, legacy := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
 	cfg := &ssh.ClientConfig{
 		User:            t.Username,
-		Auth:            auth,
+		AuthCallback:    nextAuth(auth),
 		HostKeyCallback: r.verifyHostKey(pinned),
 		Timeout:         0, // the run's phase timers bound the handshake
 	}
@@ -345,6 +349,7 @@ func (r *run) clientConfig() (*ssh.ClientConfig, error) {
 		hostKeyAlgos = algorithmsFor(pinned.Type(), t.LegacyAlgorithms)
 	}
 	cfg.HostKeyAlgorithms = hostKeyAlgos
+	r.hostKeyAlgos = hostKeyAlgos
 	return cfg, nil
 }
 
@@ -387,19 +392,49 @@ func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
 	}
 }
 
+// authMethod is one authentication method with its name on the wire ("password", ...).
+type authMethod struct {
+	name   string
+	method ssh.AuthMethod
+}
+
+// authRefusedError is the handshake's error when the device refused every authentication
+// method the target offers. x/crypto/ssh reports that case only as text, so nextAuth, which
+// picks the methods, returns this error instead.
+type authRefusedError struct {
+	tried, allowed []string
+}
+
+func (e *authRefusedError) Error() string {
+	return fmt.Sprintf("device refused authentication: tried %v, device allows %v", e.tried, e.allowed)
+}
+
+// nextAuth picks the next method as x/crypto/ssh does (the first of ours not yet refused that
+// the device allows) and returns *authRefusedError when none remains.
+func nextAuth(methods []authMethod) ssh.ClientAuthCallback {
+	return func(ctx *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+		for _, m := range methods {
+			if !slices.Contains(ctx.TriedMethods, m.name) && slices.Contains(ctx.AllowedMethods, m.name) {
+				return m.method, nil
+			}
+		}
+		return nil, &authRefusedError{tried: ctx.TriedMethods, allowed: ctx.AllowedMethods}
+	}
+}
+
 func (r *run) markAuthTried() {
 	r.mu.Lock()
 	r.authTried = true
 	r.mu.Unlock()
 }
 
-func (r *run) authMethods() ([]ssh.AuthMethod, error) {
+func (r *run) authMethods() ([]authMethod, error) {
 	t := r.t
-	password := ssh.PasswordCallback(func() (string, error) {
+	password := authMethod{"password", ssh.PasswordCallback(func() (string, error) {
 		r.markAuthTried()
 		return t.Password, nil
-	})
-	kbd := ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
+	})}
+	kbd := authMethod{"keyboard-interactive", ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
 		r.markAuthTried()
 		answers := make([]string, len(questions))
 		for i := range questions {
@@ -410,18 +445,18 @@ func (r *run) authMethods() ([]ssh.AuthMethod, error) {
 			}
 		}
 		return answers, nil
-	})
+	})}
 	switch t.AuthMethod {
 	case AuthPassword, "":
 		if t.Password == "" {
 			return nil, errors.New("password auth without a password")
 		}
-		return []ssh.AuthMethod{password, kbd}, nil
+		return []authMethod{password, kbd}, nil
 	case AuthKeyboardInteractive:
 		if t.Password == "" {
 			return nil, errors.New("keyboard-interactive auth without a password")
 		}
-		return []ssh.AuthMethod{kbd, password}, nil
+		return []authMethod{kbd, password}, nil
 	case AuthPublicKey:
 		if len(t.PrivateKeyPEM) == 0 {
 			return nil, errors.New("publickey auth without a private key")
@@ -436,10 +471,10 @@ func (r *run) authMethods() ([]ssh.AuthMethod, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse private key: %w", err)
 		}
-		return []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+		return []authMethod{{"publickey", ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
 			r.markAuthTried()
 			return []ssh.Signer{signer}, nil
-		})}, nil
+		})}}, nil
 	}
 	return nil, fmt.Errorf("unknown auth method %q", t.AuthMethod)
 }

@@ -109,9 +109,12 @@ type sshdServer struct {
 }
 
 // startSSHD starts sshd with the private configuration plus extra options
-// ("Key value" lines) and returns once it listens.
+// ("Key value" lines) and returns once it listens. It skips under -short.
 func startSSHD(t *testing.T, extra ...string) *sshdServer {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs OpenSSH's sshd run as root: skipped under -short")
+	}
 	_, err := os.Stat(sshdPath)
 	require.NoError(t, err, "OpenSSH server not found at %s: install it with `apt-get install -y openssh-server`", sshdPath)
 	require.Zero(t, os.Geteuid(), "the sshd tests must run as root (they create the local user %s and start sshd)", sshdUser)
