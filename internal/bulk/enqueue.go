@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/netauto/netauto/internal/fault"
@@ -260,4 +261,24 @@ func (e *Enqueuer) Cancel(ctx context.Context, jobID string) (Job, error) {
 		return Job{}, err
 	}
 	return e.Jobs.GetJob(ctx, jobID)
+}
+
+// DefaultDevicesPage is how many devices a page of a job's devices holds when the caller names no
+// limit; a page ends at a batch boundary, so it may hold fewer.
+const DefaultDevicesPage = 500
+
+// DevicesCursor is the cursor of the page of a job's devices that starts at batch.
+func DevicesCursor(batch int) string { return strconv.Itoa(batch) }
+
+// ParseDevicesCursor returns the batch a devices cursor starts at ("" is the first batch), and
+// fault.ErrBadCursor for any cursor DevicesCursor did not make.
+func ParseDevicesCursor(cursor string) (int, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(cursor)
+	if err != nil || n < 0 {
+		return 0, fault.ErrBadCursor
+	}
+	return n, nil
 }

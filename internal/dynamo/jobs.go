@@ -704,16 +704,12 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 	if _, err := s.GetJob(ctx, jobID); err != nil {
 		return nil, "", err
 	}
-	start := 0
-	if cursor != "" {
-		n, err := strconv.Atoi(cursor)
-		if err != nil || n < 0 {
-			return nil, "", fault.ErrBadCursor
-		}
-		start = n
+	start, err := bulk.ParseDevicesCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	if limit <= 0 {
-		limit = 500
+		limit = bulk.DefaultDevicesPage
 	}
 	items, err := s.queryBatches(ctx, jobID, batchSK(start), false)
 	if err != nil {
@@ -723,7 +719,7 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 	next := ""
 	for _, it := range items {
 		if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
-			next = strconv.Itoa(it.Batch)
+			next = bulk.DevicesCursor(it.Batch)
 			break
 		}
 		for _, id := range it.DeviceIDs {

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -224,22 +223,18 @@ func (s *Jobs) Devices(_ context.Context, jobID string, cursor string, limit int
 	if !ok {
 		return nil, "", bulk.ErrJobNotFound
 	}
-	start := 0
-	if cursor != "" {
-		n, err := strconv.Atoi(cursor)
-		if err != nil || n < 0 {
-			return nil, "", fault.ErrBadCursor
-		}
-		start = n
+	start, err := bulk.ParseDevicesCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	if limit <= 0 {
-		limit = 500
+		limit = bulk.DefaultDevicesPage
 	}
 	var out []bulk.DeviceState
 	for i := start; i < len(jb.batches); i++ {
 		b := jb.batches[i]
 		if len(out) > 0 && len(out)+len(b.ids) > limit {
-			return out, strconv.Itoa(i), nil
+			return out, bulk.DevicesCursor(i), nil
 		}
 		for _, id := range b.ids {
 			out = append(out, b.devs[id])
