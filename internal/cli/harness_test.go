@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,10 +42,16 @@ import (
 	"github.com/netauto/netauto/internal/sshexec"
 )
 
-// binary is the netauto command built once by TestMain.
+// binary is the netauto command built once by TestMain; empty under -short, where every test
+// that runs it skips for want of the stack.
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		stacktest.Main(m) // the tests that need no stack or binary; exits
+		return
+	}
 	// The binary lives in a per-process folder; folders of earlier runs older than an hour are
 	// removed here, since stacktest.Main exits without running deferred calls.
 	tmp := os.TempDir()
@@ -196,6 +203,7 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) r
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	require.NotEmpty(t, binary, "the netauto binary is built by TestMain except under -short")
 	p := exec.CommandContext(ctx, binary, args...)
 	p.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range env {
