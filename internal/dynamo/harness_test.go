@@ -4,10 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
-	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -19,56 +15,23 @@ import (
 	"github.com/netauto/netauto/internal/resources"
 )
 
-// The store tests run against DynamoDB Local: the one named by NET_AUTO_TEST_DYNAMODB (as
-// `go run ./infra/cmd/localdev exec -- go test ./internal/dynamo/` sets it), or else one this
-// test binary starts. Under -short, or when no stack can be started, they skip; the tests of
-// the shared mechanics that need no database still run.
-var (
-	testEndpoint string
-	noStack      = "skipped under -short"
-)
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	if testing.Short() {
-		return m.Run()
-	}
-	if ep := os.Getenv(stacktest.EnvDynamoDB); ep != "" {
-		testEndpoint = ep
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := stack.Start(ctx, stack.Options{Logger: logger})
-	cancel()
-	if err != nil {
-		noStack = fmt.Sprintf("no local stack: %v", err)
-		return m.Run()
-	}
-	defer st.Close()
-	testEndpoint = st.Endpoints.DynamoDB
-	return m.Run()
-}
+// The store tests run against DynamoDB Local through stacktest: the stack `localdev exec` names,
+// or one the test binary starts. Under -short they skip; the mechanics tests that need no
+// database still run.
+func TestMain(m *testing.M) { stacktest.Main(m) }
 
 // newTable creates the table with the given logical ID (resources.RunsTable, ...) under a name
 // unique to the test, on DynamoDB Local, and returns a client and the table's name. It skips
 // the test when there is no local stack.
 func newTable(tb testing.TB, logicalID string) (API, string) {
 	tb.Helper()
-	if testEndpoint == "" {
-		tb.Skip(noStack)
-	}
 	def, ok := resources.TableByID(logicalID)
 	require.Truef(tb, ok, "no table %s in resources", logicalID)
 	var b [4]byte
 	_, err := rand.Read(b[:])
 	require.NoError(tb, err, "random table prefix")
 	name := "t" + hex.EncodeToString(b[:]) + "-" + def.Suffix
-	db := stack.DynamoDBClient(testEndpoint)
+	db := stack.DynamoDBClient(stacktest.Endpoints(tb).DynamoDB)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err = db.CreateTable(ctx, stack.CreateTableInput(def, name))
