@@ -83,12 +83,14 @@ func mustPKCS8(key *rsa.PrivateKey) []byte {
 
 // TokenSpec describes a token to issue.
 type TokenSpec struct {
-	Subject  string
-	Email    string
-	Groups   []string
-	Issuer   string
-	Audience string
-	TTL      time.Duration
+	Subject string
+	Email   string
+	// EmailUnverified issues the email with email_verified false: it then never names the caller.
+	EmailUnverified bool
+	Groups          []string
+	Issuer          string
+	Audience        string
+	TTL             time.Duration
 	// Now is the issue time; zero means time.Now().
 	Now time.Time
 }
@@ -114,6 +116,7 @@ func (s *Signer) Issue(spec TokenSpec) (string, error) {
 	}
 	if spec.Email != "" {
 		claims["email"] = spec.Email
+		claims["email_verified"] = !spec.EmailUnverified
 	}
 	if len(spec.Groups) > 0 {
 		claims[GroupsClaim] = spec.Groups
