@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/netauto/netauto/internal/apiwire"
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
@@ -57,6 +58,8 @@ type Options struct {
 	Runs Runs
 	// Retention serves GET /v1/retention and POST /v1/retention/purge; nil answers them 503.
 	Retention Retention
+	// Audit receives one entry per mutating request; nil logs the entries only.
+	Audit audit.Recorder
 }
 
 // errNoToken answers a request that reached an authenticated route without an identity.
