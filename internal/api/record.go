@@ -32,4 +32,3 @@ func (s *Server) record(r *http.Request, id auth.Identity, action, target string
 		s.opts.Logger.Error("audit record failed", "action", e.Action, "target", e.Target, "err", rerr)
 	}
 }
-
