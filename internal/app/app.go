@@ -133,7 +133,11 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger})
+	trail, err := AuditTrail(cfg, db, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Options{Audit: trail, Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}

@@ -92,9 +92,13 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 			opts.Publisher = pub
 		}
 	}
+	trail, err := AuditTrail(cfg, db, opts.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
-		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, MaxBatches: opts.MaxBatches, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
+		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, MaxBatches: opts.MaxBatches, Audit: trail, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
 	return flushAfter(ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), opts.Publisher, opts.Logger), x, nil
 }

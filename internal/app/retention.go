@@ -88,8 +88,18 @@ type RetentionHandler func(ctx context.Context, raw json.RawMessage) (any, error
 
 // NewRetention builds the retention function's handler.
 func NewRetention(ctx context.Context, cfg config.Config, opts RetentionOptions) (RetentionHandler, error) {
+	if opts.DB == nil {
+		awsCfg, err := AWSConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts.DB = dynamodb.NewFromConfig(awsCfg)
+	}
 	p, store, err := NewPurger(ctx, cfg, opts)
 	if err != nil {
+		return nil, err
+	}
+	if p.Audit, err = AuditTrail(cfg, opts.DB, p.Logger); err != nil {
 		return nil, err
 	}
 	streams := StreamHandler(store, p.Logger)

@@ -78,8 +78,12 @@ func NewWatchdog(ctx context.Context, cfg config.Config, opts WatchdogOptions) (
 			opts.Publisher = pub
 		}
 	}
+	trail, err := AuditTrail(cfg, db, opts.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	w, err := bulk.NewWatchdog(&bulk.Watchdog{
-		Jobs: jobs, Runs: runs, Queue: sender, Publisher: opts.Publisher, Logger: opts.Logger, Metrics: opts.Metrics,
+		Jobs: jobs, Runs: runs, Queue: sender, Publisher: opts.Publisher, Logger: opts.Logger, Metrics: opts.Metrics, Audit: trail,
 		StaleAfter: cmp.Or(opts.StaleAfter, BulkStaleAfter()), Period: cmp.Or(opts.Period, resources.WatchdogPeriod), Now: opts.Now,
 	})
 	if err != nil {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/run"
@@ -197,6 +199,11 @@ type Executor struct {
 	Logger    *slog.Logger
 	// Metrics receives one EMF line per device outcome and per finished job (optional).
 	Metrics *metrics.Emitter
+	// Audit receives the executor's audit entries (optional): a job's start and finish and
+	// every refusal before a device runs (a denied command, a host key that does not match) —
+	// not one entry per device run, whose record is the run itself: a 100,000-device job writes
+	// a handful of entries, not 100,000.
+	Audit audit.Recorder
 	// Concurrency bounds devices run at once per batch (default 50).
 	Concurrency int
 	// BatchLease is how long an invocation holds its batch: longer than the function timeout,
@@ -227,6 +234,8 @@ type Executor struct {
 	batches     chan struct{}
 	// function names the Lambda function in metrics when it is not the executor (the watchdog).
 	function string
+	// actor names the function in audit entries when it is not the executor (the watchdog).
+	actor string
 }
 
 // takeBatchSlot takes one of the process's MaxBatches slots, waiting for one until until (zero:
@@ -289,6 +298,24 @@ func (x *Executor) now() time.Time {
 	return time.Now().UTC()
 }
 
+// audit records e in the audit trail, if there is one, as the executor's (or the watchdog's)
+// entry unless e names another actor. A store failure is logged, never returned: the action it
+// records has happened.
+func (x *Executor) audit(ctx context.Context, e audit.Entry) {
+	if x.Audit == nil {
+		return
+	}
+	if e.Actor == "" {
+		e.Actor, e.Role = cmp.Or(x.actor, audit.ActorExecutor), audit.RoleSystem
+	}
+	if e.Outcome == "" {
+		e.Outcome = audit.OutcomeOK
+	}
+	if err := x.Audit.Record(context.WithoutCancel(ctx), e); err != nil {
+		x.logger().ErrorContext(ctx, "audit record failed", "action", e.Action, "target", e.Target, "err", err)
+	}
+}
+
 func (x *Executor) logger() *slog.Logger {
 	if x.Logger != nil {
 		return x.Logger
@@ -337,6 +364,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		if err := x.Jobs.MarkRunning(ctx, m.JobID); err != nil {
 			return Outcome{Retry: true}, fmt.Errorf("mark job running: %w", err)
 		}
+	}
+	if m.Batch == 0 && claim.First { // once per job: the first claim of its first batch
+		x.audit(ctx, audit.Entry{Action: "job.start", Target: job.ID, Detail: map[string]string{
+			"command": job.Command, "requested_by": job.RequestedBy, "devices": strconv.Itoa(job.DeviceCount),
+		}})
 	}
 	timeout := m.Options.Timeout()
 	margin := x.DeadlineMargin
@@ -575,6 +607,11 @@ func (x *Executor) jobDone(ctx context.Context, e Event) {
 		}
 	}
 	x.logger().InfoContext(ctx, "job finished", args...)
+	detail := map[string]string{"status": string(j.Status), "requested_by": j.RequestedBy, "devices": strconv.Itoa(j.DeviceCount)}
+	for s, n := range j.Counts {
+		detail["count_"+string(s)] = strconv.Itoa(n)
+	}
+	x.audit(ctx, audit.Entry{Action: "job.finish", Target: j.ID, Detail: detail})
 	if x.Metrics != nil {
 		props := map[string]any{"job_id": j.ID, "requested_by": j.RequestedBy}
 		for s, n := range j.Counts {

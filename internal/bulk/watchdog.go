@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/netauto/netauto/internal/audit"
 	"log/slog"
 	"time"
 
@@ -95,7 +96,9 @@ type Watchdog struct {
 	Period time.Duration
 	// PageSize is how many unfinished jobs are listed per store call (default 100).
 	PageSize int
-	Now      func() time.Time
+	// Audit receives an entry for each job the watchdog ends (optional).
+	Audit audit.Recorder
+	Now   func() time.Time
 
 	exec *Executor
 }
@@ -128,7 +131,7 @@ func NewWatchdog(w *Watchdog) (*Watchdog, error) {
 	case w.Period < 0:
 		return nil, errors.New("new watchdog: Period must not be negative")
 	}
-	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, function: "watchdog"}
+	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, Audit: w.Audit, function: "watchdog", actor: audit.ActorWatchdog}
 	return w, nil
 }
 

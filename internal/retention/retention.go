@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/run"
@@ -181,6 +183,9 @@ type Purger struct {
 	Lookback time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Audit receives a "retention.purge" entry for each purge (optional). The API leaves it
+	// unset: its handler records the purge it was asked for itself, as the caller's.
+	Audit audit.Recorder
 }
 
 func (p *Purger) now() time.Time {
@@ -267,9 +272,31 @@ func (p *Purger) Purge(ctx context.Context, trigger string) (Report, error) {
 	if serr := p.Store.SaveReport(sctx, rep); serr != nil {
 		err = errors.Join(err, fmt.Errorf("save retention report: %w", serr))
 	}
+	if p.Audit != nil {
+		e := audit.Entry{Actor: audit.ActorRetention, Role: audit.RoleSystem, Action: "retention.purge", Outcome: audit.OutcomeOK, Detail: AuditDetail(rep)}
+		if rep.Error != "" {
+			e.Outcome, e.Reason = audit.OutcomeFailed, "purge_error"
+		}
+		if aerr := p.Audit.Record(context.WithoutCancel(ctx), e); aerr != nil {
+			st.log.ErrorContext(ctx, "audit record failed", "action", e.Action, "err", aerr)
+		}
+	}
 	st.log.InfoContext(ctx, "retention.done", "trigger", trigger, "complete", rep.Complete, "continuation", rep.Continuation,
 		"duration_ms", rep.FinishedAt.Sub(start).Milliseconds())
 	return rep, err
+}
+
+// AuditDetail is a purge's audit detail: its trigger, what it deleted and whether it finished.
+func AuditDetail(rep Report) map[string]string {
+	d := map[string]string{"trigger": rep.Trigger, "complete": strconv.FormatBool(rep.Complete)}
+	for _, s := range []*Stats{rep.Age, rep.Bytes} {
+		if s != nil {
+			d[s.Type+"_runs_deleted"] = strconv.FormatInt(s.RunsDeleted, 10)
+			d[s.Type+"_chunks_deleted"] = strconv.FormatInt(s.ChunksDeleted, 10)
+			d[s.Type+"_bytes_freed"] = strconv.FormatInt(s.BytesFreed, 10)
+		}
+	}
+	return d
 }
 
 func (st *purge) timeLeft() bool { return st.now().Before(st.deadline) }

@@ -25,6 +25,8 @@ import (
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/audit"
+	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/metrics"
@@ -337,10 +339,23 @@ func TestPurgeByAge(t *testing.T) {
 	require.GreaterOrEqual(t, len(gone), 40, "seed: runs due")
 	require.GreaterOrEqual(t, skipped, int64(10), "seed: runs skipped")
 	var logs bytes.Buffer
-	rep, err := f.purger(retention.Settings{MaxDays: 30}, &logs).Purge(context.Background(), "test")
+	rec := &audittest.Recorder{}
+	p := f.purger(retention.Settings{MaxDays: 30}, &logs)
+	p.Audit = rec
+	rep, err := p.Purge(context.Background(), "test")
 	require.NoError(t, err, "purge")
 	f.checkExact(gone)
 	runs, chunks, freed := sums(f, gone)
+	if entries := rec.Entries(); assert.Len(t, entries, 1, "one audit entry per purge") {
+		e := entries[0]
+		assert.Equal(t, "retention.purge", e.Action)
+		assert.Equal(t, audit.ActorRetention, e.Actor)
+		assert.Equal(t, audit.OutcomeOK, e.Outcome)
+		assert.Equal(t, map[string]string{
+			"trigger": "test", "complete": "true", "age_runs_deleted": strconv.FormatInt(runs, 10),
+			"age_chunks_deleted": strconv.FormatInt(chunks, 10), "age_bytes_freed": strconv.FormatInt(freed, 10),
+		}, e.Detail)
+	}
 	a := rep.Age
 	require.NotNil(t, a, "age stats of report %+v", rep)
 	require.Nil(t, rep.Bytes, "byte stats of an age-only purge")
