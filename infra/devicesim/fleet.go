@@ -70,13 +70,16 @@ const (
 	// FaultPagingIgnored: the paging-disable command is accepted but paging
 	// stays on, so the client must answer --More--.
 	FaultPagingIgnored Fault = "paging_ignored"
+	// FaultOTPPrompt: the device offers keyboard-interactive only and, after a correct password,
+	// asks a hidden "Verification code: " question that no answer passes.
+	FaultOTPPrompt Fault = "otp_prompt"
 )
 
 // Faults lists every fault mode (without FaultNone).
 func Faults() []Fault {
 	return []Fault{FaultRefuse, FaultWrongCredentials, FaultChangedHostKey, FaultHangBeforeBanner,
 		FaultHangMidOutput, FaultSlowDrip, FaultEndlessOutput, FaultDisconnectMidOutput,
-		FaultExecUnsupported, FaultLargeOutput, FaultPagingIgnored}
+		FaultExecUnsupported, FaultLargeOutput, FaultPagingIgnored, FaultOTPPrompt}
 }
 
 // Weighted is a name with a weight, used for the platform mix.

@@ -40,6 +40,8 @@ type device struct {
 	cfgSize int
 	// sessions counts the shells and commands the device started.
 	sessions atomic.Int64
+	// prompts records the keyboard-interactive answers the device received.
+	prompts promptLog
 }
 
 func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice) (*device, error) {
@@ -70,7 +72,7 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 		d.cfgSize = f.spec.LargeOutputBytes
 	}
 	authMethod := "password"
-	if pers.kbdOnly {
+	if pers.kbdOnly || ds.Fault == FaultOTPPrompt {
 		authMethod = "keyboard-interactive"
 	}
 	tags := map[string]string{"os_version": fa.version, "model": fa.model, "simulated": "true"}
@@ -107,20 +109,11 @@ func (d *device) serverConfig(hostKey ssh.Signer) *ssh.ServerConfig {
 		return subtle.ConstantTimeCompare([]byte(u), []byte(user))&subtle.ConstantTimeCompare([]byte(p), []byte(pass)) == 1
 	}
 	cfg := &ssh.ServerConfig{
-		ServerVersion: d.pers.serverVersion,
-		MaxAuthTries:  6,
-		KeyboardInteractiveCallback: func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-			answers, err := client("", "", []string{"Password: "}, []bool{false})
-			if err != nil {
-				return nil, err
-			}
-			if len(answers) == 1 && ok(conn.User(), answers[0]) {
-				return &ssh.Permissions{}, nil
-			}
-			return nil, errors.New("keyboard-interactive: access denied")
-		},
+		ServerVersion:               d.pers.serverVersion,
+		MaxAuthTries:                6,
+		KeyboardInteractiveCallback: d.keyboardInteractive(ok),
 	}
-	if !d.pers.kbdOnly {
+	if !d.pers.kbdOnly && d.spec.Fault != FaultOTPPrompt {
 		cfg.PasswordCallback = func(conn ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
 			if ok(conn.User(), string(password)) {
 				return &ssh.Permissions{}, nil

@@ -92,6 +92,9 @@ type run struct {
 	learnedKey  string
 	sentAt      time.Time
 	errorMarker string
+
+	// promptRefused is the keyboard-interactive question the run would not answer (under mu).
+	promptRefused *promptRefusedError
 }
 
 // abort records the first cause and closes the connection, which unblocks
@@ -294,6 +297,9 @@ func (r *run) classifyHandshake(addr string, err error) Result {
 		// The device has no key of the pinned type any more: it changed.
 		return fail(StatusHostKeyMismatch, ReasonHostKeyChanged, "host key mismatch: device offers no host key of the pinned type", wrapped)
 	}
+	if prompt := r.refusedPrompt(); prompt != nil {
+		return fail(StatusAuthFailed, ReasonAuthPrompt, prompt.Error(), wrapped)
+	}
 	if verified {
 		// After the host key, only authentication remains: the device refused every method we
 		// offer (nextAuth's error), or ended the connection once it had our credentials (OpenSSH
@@ -436,15 +442,11 @@ func (r *run) authMethods() ([]authMethod, error) {
 	})}
 	kbd := authMethod{"keyboard-interactive", ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
 		r.markAuthTried()
-		answers := make([]string, len(questions))
-		for i := range questions {
-			if i < len(echos) && echos[i] {
-				answers[i] = t.Username
-			} else {
-				answers[i] = t.Password
-			}
+		answers, err := answerPrompts(t, questions, echos)
+		if err != nil {
+			r.refusePrompt(err)
 		}
-		return answers, nil
+		return answers, err
 	})}
 	switch t.AuthMethod {
 	case AuthPassword, "":

@@ -76,6 +76,7 @@ const (
 	ReasonHostKeyChanged  Reason = "host_key_changed"
 	ReasonHostKeyUnknown  Reason = "host_key_unknown"
 	ReasonAuthRejected    Reason = "auth_rejected"
+	ReasonAuthPrompt      Reason = "auth_prompt_refused" // keyboard-interactive asked for something other than the password
 )
 
 // AuthMethod names how the engine authenticates.
@@ -87,8 +88,8 @@ const (
 	// "keyboard-interactive" (many network OSes only offer the latter).
 	AuthPassword AuthMethod = "password"
 	// AuthKeyboardInteractive offers "keyboard-interactive" first, answering
-	// hidden prompts with the password and echoed ones with the user name,
-	// then "password".
+	// hidden password prompts with the password and echoed ones with the user
+	// name (any other prompt ends authentication), then "password".
 	AuthKeyboardInteractive AuthMethod = "keyboard-interactive"
 	// AuthPublicKey authenticates with Target.PrivateKeyPEM (and Passphrase).
 	AuthPublicKey AuthMethod = "publickey"
