@@ -18,7 +18,7 @@
 //	-faults MIX            fault=count list; faults: refuse, wrong_credentials,
 //	                       changed_host_key, hang_before_banner, hang_mid_output,
 //	                       slow_drip, endless_output, disconnect_mid_output,
-//	                       exec_unsupported, large_output, paging_ignored
+//	                       exec_unsupported, large_output, paging_ignored, otp_prompt
 //	-versions N            distinct software versions per platform (1-3)
 //	-legacy N              devices that only speak legacy algorithms
 //	-addr IP               loopback address to listen on (default 127.0.0.1)
