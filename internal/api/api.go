@@ -40,6 +40,8 @@ type Devices interface {
 	List(ctx context.Context, f device.Filter, p device.Page) ([]device.Device, string, error)
 	Update(ctx context.Context, id string, p device.Patch) (device.Device, error)
 	Delete(ctx context.Context, id string) error
+	// GetMany returns the devices among ids that exist.
+	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	Import(ctx context.Context, rows []device.Input, mode device.ImportMode) (device.ImportResult, error)
 }
 
@@ -60,6 +62,9 @@ type Options struct {
 	Retention Retention
 	// Audit receives one entry per mutating request; nil logs the entries only.
 	Audit audit.Recorder
+	// Policy keeps the command policy; nil serves the built-in defaults, which then apply to
+	// every run, and refuses changes.
+	Policy Policies
 }
 
 // errNoToken answers a request that reached an authenticated route without an identity.
@@ -112,6 +117,10 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/bulk/{job_id}/events", auth.Viewer, s.bulkEvents)
 	s.route("POST /v1/bulk/{job_id}/cancel", auth.Operator, s.cancelBulk)
 
+	s.route("GET /v1/policy", auth.Admin, s.getPolicy)
+	s.route("PUT /v1/policy", auth.Admin, s.putPolicy)
+	s.route("POST /v1/policy/check", auth.Operator, s.checkPolicy)
+
 	s.route("GET /v1/retention", auth.Viewer, s.getRetention)
 	s.route("POST /v1/retention/purge", auth.Admin, s.purgeRetention)
 
@@ -153,12 +162,15 @@ func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
 }
 
 // Error is the body of every error answer: {"error": {"code", "message", "field"}}. Details
-// lists every rejected field when there are several.
+// lists every rejected field when there are several; a refusal by the command policy names its
+// Rule and the refused Devices.
 type Error struct {
 	Code    string              `json:"code"`
 	Message string              `json:"message"`
 	Field   string              `json:"field,omitempty"`
 	Details []device.FieldError `json:"details,omitempty"`
+	Rule    string              `json:"rule,omitempty"`
+	Devices []string            `json:"devices,omitempty"`
 }
 
 // Error implements error.

@@ -66,9 +66,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "device_id", Message: "is required"})
 		return
 	}
-	acc, err := s.opts.Bulk.Enqueue(r.Context(), bulk.Request{
+	req := bulk.Request{
 		Command: in.Command, DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: optionsFromWire(in.Options),
-	}, id.Name(), id.Can(auth.Admin))
+	}
+	err := s.admit(r.Context(), req, id)
+	var acc bulk.Accepted
+	if err == nil {
+		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, id.Name(), id.Can(auth.Admin))
+	}
 	if err != nil {
 		s.failFor(w, r, err, "device_id", nil)
 		return
@@ -171,7 +176,12 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
-	acc, err := s.opts.Bulk.Enqueue(r.Context(), bulkRequestFromWire(req), id.Name(), id.Can(auth.Admin))
+	breq := bulkRequestFromWire(req)
+	err := s.admit(r.Context(), breq, id)
+	var acc bulk.Accepted
+	if err == nil {
+		acc, err = s.opts.Bulk.Enqueue(r.Context(), breq, id.Name(), id.Can(auth.Admin))
+	}
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
 		return

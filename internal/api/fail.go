@@ -37,6 +37,14 @@ type fieldLister interface{ FieldErrors() []device.FieldError }
 // idLister is an error naming the ids a request gave that do not exist (bulk.UnknownDevicesError).
 type idLister interface{ UnknownIDs() []string }
 
+// refusal is an error of a rule that refused the request on some devices (policy.DeniedError):
+// it has its own error code, and names the rule and the devices.
+type refusal interface {
+	Code() string
+	RuleID() string
+	DeniedIDs() []string
+}
+
 // failure is the status and body the API answers err with: the status and code of err's kind,
 // and the field and message err gives for the caller. field names the input the error concerns
 // when err names none (the path's id, say); extra adds top-level members to the body of an
@@ -66,6 +74,9 @@ func failure(err error, field string, extra map[string]any) (int, map[string]any
 	}
 	if l, ok := d.(idLister); ok {
 		body["unknown_ids"] = l.UnknownIDs()
+	}
+	if rf, ok := d.(refusal); ok {
+		e.Code, e.Rule, e.Devices = rf.Code(), rf.RuleID(), rf.DeniedIDs()
 	}
 	for k, v := range extra {
 		body[k] = v

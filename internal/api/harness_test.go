@@ -119,7 +119,9 @@ func newEnv(t *testing.T) *env {
 	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
 	purger, err := newPurger(ddb, st)
 	require.NoError(t, err)
-	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}})
+	policies, err := dynamo.NewPolicyStore(ddb, st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")
 	require.NoError(t, err)

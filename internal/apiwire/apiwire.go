@@ -21,12 +21,15 @@ type Health struct {
 }
 
 // Error is the error of every error answer; Field names what is wrong and Details lists every
-// rejected field when there are several.
+// rejected field when there are several. A refusal by the command policy (code command_denied)
+// names the refusing Rule and the refused Devices.
 type Error struct {
 	Code    string       `json:"code"`
 	Message string       `json:"message"`
 	Field   string       `json:"field,omitempty"`
 	Details []FieldError `json:"details,omitempty"`
+	Rule    string       `json:"rule,omitempty"`
+	Devices []string     `json:"devices,omitempty"`
 }
 
 // ErrorBody is the body of every error answer: {"error": {...}}.
@@ -344,4 +347,53 @@ type RetentionReport struct {
 type RetentionView struct {
 	Settings   RetentionSettings `json:"settings"`
 	LastReport *RetentionReport  `json:"last_report"`
+}
+
+// PolicyRule is one rule of the command policy (see docs/policy.md).
+type PolicyRule struct {
+	ID        string   `json:"id"`
+	Effect    string   `json:"effect"`
+	Roles     []string `json:"roles,omitempty"`
+	Platforms []string `json:"platforms,omitempty"`
+	Pattern   string   `json:"pattern"`
+	Reason    string   `json:"reason,omitempty"`
+}
+
+// Policy is the answer of GET and PUT /v1/policy: the rules in force, in order. Version 0 with
+// Default set is the built-in policy, never stored.
+type Policy struct {
+	Rules     []PolicyRule `json:"rules"`
+	Version   int64        `json:"version"`
+	Default   bool         `json:"default"`
+	UpdatedAt *time.Time   `json:"updated_at,omitempty"`
+	UpdatedBy string       `json:"updated_by,omitempty"`
+}
+
+// PolicyUpdate is the body of PUT /v1/policy: the whole rule list and the version it replaces
+// (0 replaces the built-in defaults); the If-Match header may carry the version instead.
+type PolicyUpdate struct {
+	Rules   []PolicyRule `json:"rules"`
+	Version *int64       `json:"version,omitempty"`
+}
+
+// PolicyCheckRequest is the body of POST /v1/policy/check.
+type PolicyCheckRequest struct {
+	Command   string   `json:"command"`
+	DeviceIDs []string `json:"device_ids"`
+}
+
+// PolicyVerdict is the policy's decision for one device; Rule and Reason say why it is refused.
+type PolicyVerdict struct {
+	DeviceID string `json:"device_id"`
+	Allowed  bool   `json:"allowed"`
+	Rule     string `json:"rule,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// PolicyCheck is the answer of POST /v1/policy/check: whether the caller may run the command
+// on every device, and the decision for each.
+type PolicyCheck struct {
+	Allowed bool            `json:"allowed"`
+	Version int64           `json:"version"`
+	Devices []PolicyVerdict `json:"devices"`
 }

@@ -137,7 +137,11 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger})
+	policies, err := dynamo.NewPolicyStore(db, cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Options{Audit: trail, Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}

@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netauto/netauto/internal/apiwire"
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/policy"
+)
+
+// Policies keeps the command policy; *dynamo.PolicyStore implements it.
+type Policies interface {
+	GetPolicy(ctx context.Context) (policy.Policy, error)
+	PutPolicy(ctx context.Context, p policy.Policy, expected int64) (policy.Policy, error)
+}
+
+// maxPolicyBytes bounds a PUT /v1/policy body: 500 rules fit, and the stored item stays well
+// inside DynamoDB's 400 KB.
+const maxPolicyBytes = 256 << 10
+
+func policyToWire(p policy.Policy) apiwire.Policy {
+	out := apiwire.Policy{Rules: make([]apiwire.PolicyRule, len(p.Rules)), Version: p.Version, Default: p.Version == 0, UpdatedBy: p.UpdatedBy}
+	for i, r := range p.Rules {
+		out.Rules[i] = apiwire.PolicyRule{ID: r.ID, Effect: string(r.Effect), Roles: r.Roles, Platforms: r.Platforms, Pattern: r.Pattern, Reason: r.Reason}
+	}
+	if !p.UpdatedAt.IsZero() {
+		t := p.UpdatedAt
+		out.UpdatedAt = &t
+	}
+	return out
+}
+
+// getPolicy answers the policy in force: the stored one, or the defaults (version 0).
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+	p, _, err := policy.Current(r.Context(), s.opts.Policy)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(p.Version, 10)))
+	WriteJSON(w, http.StatusOK, policyToWire(p))
+}
+
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	version, err := s.writePolicy(w, r, id)
+	detail := map[string]string{}
+	if version > 0 {
+		detail["version"] = strconv.FormatInt(version, 10)
+	}
+	s.record(r, id, "policy.update", "policy", err, detail)
+}
+
+// writePolicy answers PUT /v1/policy and returns the version it stored (0 on failure) and the
+// error it answered, for the audit entry.
+func (s *Server) writePolicy(w http.ResponseWriter, r *http.Request, id auth.Identity) (int64, error) {
+	if s.opts.Policy == nil {
+		e := &Error{Code: "unavailable", Message: "this deployment has no policy store; the built-in policy applies"}
+		WriteError(w, http.StatusServiceUnavailable, e)
+		return 0, e
+	}
+	body, e, status := readBody(r, maxPolicyBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return 0, e
+	}
+	var in apiwire.PolicyUpdate
+	if e := decodeStrict(body, &in); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return 0, e
+	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		v, err := strconv.ParseInt(strings.Trim(m, `"`), 10, 64)
+		if err != nil || v < 0 {
+			e := &Error{Code: "invalid", Field: "If-Match", Message: "must be the policy's ETag (its version)"}
+			WriteError(w, http.StatusBadRequest, e)
+			return 0, e
+		}
+		if in.Version != nil && *in.Version != v {
+			e := &Error{Code: "invalid", Field: "version", Message: "differs from the If-Match header"}
+			WriteError(w, http.StatusBadRequest, e)
+			return 0, e
+		}
+		in.Version = &v
+	}
+	if in.Version == nil || *in.Version < 0 {
+		e := &Error{Code: "invalid", Field: "version", Message: "is required: the version the change replaces (0 for the built-in defaults), or send If-Match"}
+		WriteError(w, http.StatusBadRequest, e)
+		return 0, e
+	}
+	if in.Rules == nil {
+		e := &Error{Code: "invalid", Field: "rules", Message: "is required (an empty list refuses every command)"}
+		WriteError(w, http.StatusBadRequest, e)
+		return 0, e
+	}
+	rules := make([]policy.Rule, len(in.Rules))
+	for i, wr := range in.Rules {
+		rules[i] = policy.Rule{ID: wr.ID, Effect: policy.Effect(wr.Effect), Roles: wr.Roles, Platforms: wr.Platforms, Pattern: wr.Pattern, Reason: wr.Reason}
+	}
+	if _, err := policy.Compile(rules); err != nil {
+		s.failFor(w, r, err, "rules", nil)
+		return 0, err
+	}
+	stored, err := s.opts.Policy.PutPolicy(r.Context(), policy.Policy{Rules: rules, UpdatedAt: time.Now().UTC(), UpdatedBy: id.Name()}, *in.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return 0, err
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(stored.Version, 10)))
+	WriteJSON(w, http.StatusOK, policyToWire(stored))
+	return stored.Version, nil
+}
+
+func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	body, e, status := readBody(r, maxImportBytes)
+	if e != nil {
+		WriteError(w, status, e)
+		return
+	}
+	var in apiwire.PolicyCheckRequest
+	if e := decodeStrict(body, &in); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	req := bulk.Request{Command: in.Command, DeviceIDs: in.DeviceIDs}
+	ids, err := req.Normalize()
+	if err != nil {
+		s.failFor(w, r, err, "device_ids", nil)
+		return
+	}
+	p, verdicts, err := s.verdicts(r.Context(), req.Command, ids, id)
+	if err != nil {
+		s.failFor(w, r, err, "device_ids", nil)
+		return
+	}
+	out := apiwire.PolicyCheck{Allowed: true, Version: p.Version, Devices: make([]apiwire.PolicyVerdict, len(verdicts))}
+	for i, v := range verdicts {
+		out.Devices[i] = apiwire.PolicyVerdict{DeviceID: v.DeviceID, Allowed: v.Allowed}
+		if !v.Allowed {
+			out.Allowed = false
+			out.Devices[i].Rule, out.Devices[i].Reason = v.Rule, v.Reason
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// verdicts decides command for each of ids (normalised) with the caller's role on each device's
+// site. Devices that do not exist answer bulk.UnknownDevicesError.
+func (s *Server) verdicts(ctx context.Context, command string, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, error) {
+	p, set, err := policy.Current(ctx, s.opts.Policy)
+	if err != nil {
+		return policy.Policy{}, nil, err
+	}
+	found, err := s.opts.Devices.GetMany(ctx, ids)
+	if err != nil {
+		return policy.Policy{}, nil, fmt.Errorf("get devices: %w", err)
+	}
+	devs := make([]device.Device, 0, len(ids))
+	var unknown []string
+	for _, i := range ids {
+		d, ok := found[i]
+		if !ok {
+			unknown = append(unknown, i)
+			continue
+		}
+		devs = append(devs, d)
+	}
+	if len(unknown) > 0 {
+		return policy.Policy{}, nil, &bulk.UnknownDevicesError{IDs: unknown}
+	}
+	return p, set.CheckDevices(command, devs, id), nil
+}
+
+// admit checks a run or bulk request against the command policy before it is enqueued: nil when
+// the caller may run it on every device, a policy.DeniedError naming the rule and the refused
+// devices otherwise. A request the enqueuer will reject as invalid, or that names unknown
+// devices, is left for it to answer.
+func (s *Server) admit(ctx context.Context, req bulk.Request, id auth.Identity) error {
+	ids, err := req.Normalize()
+	if err != nil {
+		return nil
+	}
+	_, verdicts, err := s.verdicts(ctx, req.Command, ids, id)
+	var unknown *bulk.UnknownDevicesError
+	if errors.As(err, &unknown) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return policy.Refusal(verdicts)
+}
