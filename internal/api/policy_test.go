@@ -102,7 +102,11 @@ func TestPolicyRoutes(t *testing.T) {
 		r.JSON(t, &b)
 		assert.Equal(t, tt.field, b.Error.Field, "%s: %s", tt.name, r.Body)
 	}
-	assert.True(t, func() bool { var p apiwire.Policy; e.do(admin, "GET", "/v1/policy", "", nil).JSON(t, &p); return p.Default }(), "nothing was stored")
+	assert.True(t, func() bool {
+		var p apiwire.Policy
+		e.do(admin, "GET", "/v1/policy", "", nil).JSON(t, &p)
+		return p.Default
+	}(), "nothing was stored")
 
 	// Store a policy that lets operators run anything on Linux and nothing else.
 	rules := []apiwire.PolicyRule{

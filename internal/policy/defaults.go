@@ -50,7 +50,7 @@ func Defaults() []Rule {
 		{ID: "deny-enable", Effect: Deny, Platforms: ciscoLike, Pattern: "enable", Reason: "raises the session's privilege level"},
 		{ID: "deny-linux-shell", Effect: Deny, Platforms: shellHosts,
 			Pattern: "{bash,sh,dash,zsh,ksh,csh,tcsh,fish,busybox,python,python2,python3,perl,ruby,php,node,lua,awk,gawk,sudo,su,doas,env,exec,eval,nohup,xargs,nc,ncat,socat,vi,vim,nano,crontab,at}",
-			Reason: "opens a shell or an interpreter or changes user"},
+			Reason:  "opens a shell or an interpreter or changes user"},
 
 		// Disruptive operational commands.
 		{ID: "deny-clear", Effect: Deny, Platforms: network, Pattern: "clear", Reason: "clears sessions, counters or state"},
