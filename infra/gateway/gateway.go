@@ -54,6 +54,9 @@ type Options struct {
 	// CorsConfiguration AllowOrigins (the UI's CloudFront domain in AWS); the rest of that
 	// configuration is resources.HTTPAPICORS() (cors.go). Empty allows none; "*" allows any.
 	CORSOrigins []string
+	// AllowedHosts are further Host header names the gateway answers, beside localhost and
+	// loopback addresses (host.go); requests for any other name get 421.
+	AllowedHosts []string
 }
 
 // publicRoutes skip the authorizer, as in template.yaml.
@@ -63,6 +66,7 @@ var publicRoutes = map[string]bool{"GET /v1/health": true, "GET /v1/openapi.json
 type Gateway struct {
 	opts  Options
 	mux   *http.ServeMux
+	hosts http.Handler
 	cors  *cors
 	reqID atomic.Uint64
 	ws    wsHub
@@ -83,7 +87,12 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: cors: %w", err)
 	}
+	hosts, err := newHostAllowList(opts.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g := &Gateway{opts: opts, mux: http.NewServeMux(), cors: c, ws: wsHub{conns: map[string]*wsConn{}}}
+	g.hosts = hosts.wrap(g.mux)
 	if opts.WS != nil {
 		g.mux.HandleFunc("GET /ws", g.serveWS)
 		g.mux.HandleFunc("/@connections/{id}", g.serveConnections)
@@ -106,7 +115,7 @@ func New(opts Options) (*Gateway, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.hosts.ServeHTTP(w, r) }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {

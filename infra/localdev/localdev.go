@@ -107,12 +107,18 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		opts.Logger = slog.Default()
 	}
 	// Take the gateway's port first: a busy port should fail before anything starts.
-	ln, err := net.Listen("tcp", opts.Addr)
+	allowRemote := os.Getenv(gateway.EnvAllowRemote) == "1"
+	ln, err := gateway.Listen(ctx, opts.Addr, allowRemote)
 	if err != nil {
-		return fmt.Errorf("listen on %s (set %s to use another address): %w", opts.Addr, EnvAddr, err)
+		return fmt.Errorf("%w (set %s to use another address)", err, EnvAddr)
 	}
 	defer ln.Close()
-	uiLn, corsOrigins, err := uiOrigin(opts)
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		opts.Logger.Warn("the local gateway listens on a non-loopback address: anyone who can reach it can sign in as admin with the dev sign-in",
+			"addr", ln.Addr().String(), gateway.EnvAllowRemote, "1")
+	}
+	allowedHosts := gatewayHosts(opts.Addr)
+	uiLn, corsOrigins, err := uiOrigin(ctx, opts, allowRemote)
 	if err != nil {
 		return err
 	}
@@ -225,7 +231,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	// The dev sign-in (POST /dev/token) exists only here, on the local gateway.
 	gw, err := gateway.New(gateway.Options{
 		API: handler, WebDir: filepath.Join(stack.RepoRoot(), "web"), Logger: opts.Logger,
-		Verifier: verifier, WS: wsHandler, DevSignIn: signer, CORSOrigins: corsOrigins,
+		Verifier: verifier, WS: wsHandler, DevSignIn: signer, CORSOrigins: corsOrigins, AllowedHosts: allowedHosts,
 	})
 	if err != nil {
 		return err
@@ -362,7 +368,7 @@ func startWatchdog(ctx context.Context, logger *slog.Logger) (func(), *bulk.Watc
 // uiOrigin returns the listener of the UI's own origin (Options.UIListener, or one on
 // $NET_AUTO_UI_ADDR) and the origins the gateway allows: Options.CORSOrigins or
 // $NET_AUTO_CORS_ORIGINS, and the UI's origin.
-func uiOrigin(opts Options) (net.Listener, []string, error) {
+func uiOrigin(ctx context.Context, opts Options, allowRemote bool) (net.Listener, []string, error) {
 	origins := opts.CORSOrigins
 	if origins == nil {
 		for o := range strings.SplitSeq(os.Getenv(EnvCORSOrigins), ",") {
@@ -378,8 +384,8 @@ func uiOrigin(opts Options) (net.Listener, []string, error) {
 	if ln == nil {
 		if addr := os.Getenv(EnvUIAddr); addr != "" {
 			var err error
-			if ln, err = net.Listen("tcp", addr); err != nil {
-				return nil, nil, fmt.Errorf("listen on %s (%s): %w", addr, EnvUIAddr, err)
+			if ln, err = gateway.Listen(ctx, addr, allowRemote); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", EnvUIAddr, err)
 			}
 		}
 	}
@@ -387,4 +393,19 @@ func uiOrigin(opts Options) (net.Listener, []string, error) {
 		origins = append(slices.Clip(origins), "http://"+ln.Addr().String())
 	}
 	return ln, origins, nil
+}
+
+// gatewayHosts returns the Host names the gateway answers beside localhost and loopback
+// addresses: the host of its listen address and $NET_AUTO_GATEWAY_ALLOWED_HOSTS.
+func gatewayHosts(addr string) []string {
+	var hosts []string
+	if h, _, err := net.SplitHostPort(addr); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	for h := range strings.SplitSeq(os.Getenv(gateway.EnvAllowedHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
