@@ -117,12 +117,12 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/bulk/{job_id}/events", auth.Viewer, s.bulkEvents)
 	s.route("POST /v1/bulk/{job_id}/cancel", auth.Operator, s.cancelBulk)
 
-	s.route("GET /v1/policy", auth.Admin, s.getPolicy)
-	s.route("PUT /v1/policy", auth.Admin, s.putPolicy)
+	s.globalRoute("GET /v1/policy", auth.Admin, s.getPolicy)
+	s.globalRoute("PUT /v1/policy", auth.Admin, s.putPolicy)
 	s.route("POST /v1/policy/check", auth.Operator, s.checkPolicy)
 
-	s.route("GET /v1/retention", auth.Viewer, s.getRetention)
-	s.route("POST /v1/retention/purge", auth.Admin, s.purgeRetention)
+	s.globalRoute("GET /v1/retention", auth.Viewer, s.getRetention)
+	s.globalRoute("POST /v1/retention/purge", auth.Admin, s.purgeRetention)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, &Error{Code: "not_found", Message: "no route for " + r.Method + " " + r.URL.Path})
@@ -133,22 +133,6 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
-}
-
-// route registers an authenticated handler that needs at least role need.
-func (s *Server) route(pattern string, need auth.Role, h func(http.ResponseWriter, *http.Request, auth.Identity)) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		id, ok := auth.FromContext(r.Context())
-		if !ok {
-			s.fail(w, r, errNoToken)
-			return
-		}
-		if !id.Can(need) {
-			s.fail(w, r, fault.Errorf(fault.Forbidden, "", "this needs the %s role", need))
-			return
-		}
-		h(w, r, id)
-	})
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {

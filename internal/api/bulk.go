@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/netauto/netauto/internal/apiwire"
@@ -16,7 +17,8 @@ import (
 
 // Bulk accepts and cancels jobs; *bulk.Enqueuer implements it.
 type Bulk interface {
-	Enqueue(ctx context.Context, req bulk.Request, requestedBy string, mayOverride bool) (bulk.Accepted, error)
+	// Enqueue accepts a job on behalf of by, who needs the operator role on every device's site.
+	Enqueue(ctx context.Context, req bulk.Request, by auth.Identity) (bulk.Accepted, error)
 	Cancel(ctx context.Context, jobID string) (bulk.Job, error)
 }
 
@@ -72,7 +74,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	err := s.admit(r.Context(), req, id)
 	var acc bulk.Accepted
 	if err == nil {
-		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, id.Name(), id.Can(auth.Admin))
+		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, id)
 	}
 	if err != nil {
 		s.failFor(w, r, err, "device_id", nil)
@@ -83,15 +85,19 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	WriteJSON(w, http.StatusAccepted, apiwire.RunAccepted{RunID: runID, JobID: acc.JobID})
 }
 
-// runFromPath reads the run named by the path's id, answering 400 or 404 itself. A run not
-// stored yet reads as its job's batch has it (bulk.GetRun); stored says which.
-func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (rn run.Run, stored, ok bool) {
+// runFromPath reads the run named by the path's id, answering 400 or 404 itself (404 also for a
+// run of a device out of the caller's scope). A run not stored yet reads as its job's batch has
+// it (bulk.GetRun); stored says which.
+func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request, caller auth.Identity) (rn run.Run, stored, ok bool) {
 	id := r.PathValue("id")
 	if !validRunID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid run id"})
 		return run.Run{}, false, false
 	}
 	rn, stored, err := bulk.GetRun(r.Context(), s.opts.Runs, s.opts.Jobs, id)
+	if err == nil {
+		err = s.runInScope(r.Context(), caller, auth.Viewer, rn)
+	}
 	if err != nil {
 		s.failFor(w, r, err, "id", nil)
 		return run.Run{}, false, false
@@ -99,14 +105,14 @@ func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (rn run.Run
 	return rn, stored, true
 }
 
-func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	if rn, _, ok := s.runFromPath(w, r); ok {
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
+	if rn, _, ok := s.runFromPath(w, r, caller); ok {
 		WriteJSON(w, http.StatusOK, runToWire(rn))
 	}
 }
 
-func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	rn, stored, ok := s.runFromPath(w, r)
+func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
+	rn, stored, ok := s.runFromPath(w, r, caller)
 	if !ok {
 		return
 	}
@@ -125,7 +131,7 @@ func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, _ auth.Identi
 	}
 }
 
-func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id := r.PathValue("id")
 	if !device.ValidID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
@@ -135,7 +141,7 @@ func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, _ auth.Ident
 	if !ok {
 		return
 	}
-	if _, err := s.opts.Devices.Get(r.Context(), id); err != nil {
+	if _, err := s.scopedDevice(r.Context(), caller, auth.Viewer, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -180,7 +186,7 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 	err := s.admit(r.Context(), breq, id)
 	var acc bulk.Accepted
 	if err == nil {
-		acc, err = s.opts.Bulk.Enqueue(r.Context(), breq, id.Name(), id.Can(auth.Admin))
+		acc, err = s.opts.Bulk.Enqueue(r.Context(), breq, id)
 	}
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
@@ -199,12 +205,12 @@ func (s *Server) jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id, ok := s.jobID(w, r)
 	if !ok {
 		return
 	}
-	j, err := s.opts.Jobs.GetJob(r.Context(), id)
+	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id)
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
@@ -212,8 +218,10 @@ func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity
 	WriteJSON(w, http.StatusOK, jobToWire(j))
 }
 
-// listBulk answers the jobs, newest first, a page at a time.
-func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+// listBulk answers the jobs, newest first, a page at a time. A caller with a scoped role sees only
+// the jobs all of whose sites are in scope: a page is read, then filtered, so it may hold fewer
+// items than limit (even none) while next still leads on.
+func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	limit, ok := s.limitParam(w, r, 50, 200)
 	if !ok {
 		return
@@ -223,6 +231,9 @@ func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, _ auth.Identit
 		s.failFor(w, r, err, "cursor", nil)
 		return
 	}
+	if !caller.Can(auth.Viewer) {
+		items = slices.DeleteFunc(items, func(j bulk.JobSummary) bool { return !caller.CanOnAll(auth.Viewer, j.Sites) })
+	}
 	list := apiwire.JobList{Items: convertAll(items, jobSummaryToWire), Next: next}
 	if list.Items == nil {
 		list.Items = []apiwire.JobSummary{}
@@ -230,7 +241,7 @@ func (s *Server) listBulk(w http.ResponseWriter, r *http.Request, _ auth.Identit
 	WriteJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id, ok := s.jobID(w, r)
 	if !ok {
 		return
@@ -238,6 +249,12 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 	limit, ok := s.limitParam(w, r, 500, 2000)
 	if !ok {
 		return
+	}
+	if !caller.Can(auth.Viewer) {
+		if _, err := s.scopedJob(r.Context(), caller, auth.Viewer, id); err != nil {
+			s.failFor(w, r, err, "job_id", nil)
+			return
+		}
 	}
 	items, next, err := s.opts.Jobs.Devices(r.Context(), id, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
@@ -251,7 +268,7 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 	WriteJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id, ok := s.jobID(w, r)
 	if !ok {
 		return
@@ -269,7 +286,7 @@ func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Ident
 	if !ok {
 		return
 	}
-	if _, err := s.opts.Jobs.GetJob(r.Context(), id); err != nil {
+	if _, err := s.scopedJob(r.Context(), caller, auth.Viewer, id); err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
@@ -286,10 +303,16 @@ func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, _ auth.Ident
 	WriteJSON(w, http.StatusOK, apiwire.EventList{Items: items})
 }
 
-func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id, ok := s.jobID(w, r)
 	if !ok {
 		return
+	}
+	if !caller.Can(auth.Operator) {
+		if _, err := s.scopedJob(r.Context(), caller, auth.Operator, id); err != nil {
+			s.failFor(w, r, err, "job_id", nil)
+			return
+		}
 	}
 	j, err := s.opts.Bulk.Cancel(r.Context(), id)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/netauto/netauto/internal/device"
 )
 
-func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	body, e, status := readBody(r, maxBodyBytes)
 	if e != nil {
 		WriteError(w, status, e)
@@ -26,6 +26,10 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	in, e := decodeDeviceInput(body)
 	if e != nil {
 		WriteError(w, http.StatusBadRequest, e)
+		return
+	}
+	if !caller.CanOn(auth.Admin, in.Site) {
+		s.fail(w, r, errSiteScope("site", auth.Admin, in.Site))
 		return
 	}
 	d, err := s.opts.Devices.Create(r.Context(), DeviceInputFromWire(in))
@@ -38,13 +42,13 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	WriteJSON(w, http.StatusCreated, deviceToWire(d))
 }
 
-func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id := r.PathValue("id")
 	if !device.ValidID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
 		return
 	}
-	d, err := s.opts.Devices.Get(r.Context(), id)
+	d, err := s.scopedDevice(r.Context(), caller, auth.Viewer, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -55,7 +59,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ auth.Identi
 
 var listParams = map[string]bool{"platform": true, "site": true, "tag": true, "limit": true, "cursor": true}
 
-func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	q := r.URL.Query()
 	for k, vs := range q {
 		if !listParams[k] {
@@ -101,6 +105,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 		}
 		p.Limit = n
 	}
+	siteFilter(caller, auth.Viewer, &f)
 	items, next, err := s.opts.Devices.List(r.Context(), f, p)
 	if err != nil {
 		s.fail(w, r, err)
@@ -113,7 +118,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ auth.Iden
 	WriteJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id := r.PathValue("id")
 	if !device.ValidID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
@@ -142,6 +147,16 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		}
 		p.Version = &v
 	}
+	if !caller.Can(auth.Admin) {
+		if _, err := s.scopedDevice(r.Context(), caller, auth.Admin, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if p.Site != nil && !caller.CanOn(auth.Admin, *p.Site) {
+			s.fail(w, r, errSiteScope("site", auth.Admin, *p.Site))
+			return
+		}
+	}
 	d, err := s.opts.Devices.Update(r.Context(), id, p)
 	if err != nil {
 		s.fail(w, r, err)
@@ -151,11 +166,17 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	WriteJSON(w, http.StatusOK, deviceToWire(d))
 }
 
-func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	id := r.PathValue("id")
 	if !device.ValidID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
 		return
+	}
+	if !caller.Can(auth.Admin) {
+		if _, err := s.scopedDevice(r.Context(), caller, auth.Admin, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	if err := s.opts.Devices.Delete(r.Context(), id); err != nil {
 		s.fail(w, r, err)
@@ -164,7 +185,7 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	q := r.URL.Query()
 	for k, vs := range q {
 		if k != "mode" {
@@ -229,6 +250,10 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, _ auth.Id
 	}
 	inputs := make([]device.Input, len(rows))
 	for i, row := range rows {
+		if !caller.CanOn(auth.Admin, row.Site) {
+			s.fail(w, r, errSiteScope(fmt.Sprintf("rows[%d].site", i+1), auth.Admin, row.Site))
+			return
+		}
 		inputs[i] = DeviceInputFromWire(row)
 	}
 	res, err := s.opts.Devices.Import(r.Context(), inputs, mode)

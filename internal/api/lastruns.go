@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/netauto/netauto/internal/apiwire"
@@ -18,8 +19,9 @@ const lastRunsParallel = 16
 
 // lastRuns answers the newest run of each of many devices at once, so a page listing devices
 // shows every device's last status with a bounded number of requests (one per 1,000 devices)
-// instead of one per device. Devices without runs (or unknown ids) are absent from the answer.
-func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
+// instead of one per device. Devices without runs, unknown ids and devices out of the caller's
+// scope are absent from the answer.
+func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	body, e, status := readBody(r, maxBodyBytes)
 	if e != nil {
 		WriteError(w, status, e)
@@ -49,6 +51,17 @@ func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, _ auth.Identit
 			seen[id] = true
 			ids = append(ids, id)
 		}
+	}
+	if !caller.Can(auth.Viewer) {
+		found, err := s.opts.Devices.GetMany(r.Context(), ids)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool {
+			d, ok := found[id]
+			return !ok || !caller.CanOn(auth.Viewer, d.Site)
+		})
 	}
 	out := apiwire.LastRuns{Items: make(map[string]apiwire.Run, len(ids))}
 	var (

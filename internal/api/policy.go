@@ -152,7 +152,8 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 }
 
 // verdicts decides command for each of ids (normalised) with the caller's role on each device's
-// site. Devices that do not exist answer bulk.UnknownDevicesError.
+// site. Devices that do not exist, or lie out of the caller's operator scope, answer
+// bulk.UnknownDevicesError.
 func (s *Server) verdicts(ctx context.Context, command string, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, error) {
 	p, set, err := policy.Current(ctx, s.opts.Policy)
 	if err != nil {
@@ -166,7 +167,8 @@ func (s *Server) verdicts(ctx context.Context, command string, ids []string, id 
 	var unknown []string
 	for _, i := range ids {
 		d, ok := found[i]
-		if !ok {
+		if !ok || !id.CanOn(auth.Operator, d.Site) {
+			// Out of the caller's scope is as unknown as absent.
 			unknown = append(unknown, i)
 			continue
 		}

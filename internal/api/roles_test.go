@@ -28,9 +28,10 @@ import (
 // rolePublic is the x-netauto-role of a route that needs no token.
 const rolePublic = "public"
 
-// operation is one path and method of openapi.yaml with the role it documents.
+// operation is one path and method of openapi.yaml with the role it documents and, for an
+// authenticated one, how scoped roles apply (x-netauto-scope: site or global).
 type operation struct {
-	method, path, role string
+	method, path, role, scope string
 }
 
 func (o operation) String() string { return o.method + " " + o.path }
@@ -53,14 +54,17 @@ func documentedOperations(t testing.TB) []operation {
 				continue
 			}
 			var op struct {
-				Role string `yaml:"x-netauto-role"`
+				Role  string `yaml:"x-netauto-role"`
+				Scope string `yaml:"x-netauto-scope"`
 			}
 			require.NoError(t, node.Decode(&op), "openapi.yaml: %s %s", key, path)
-			o := operation{method: strings.ToUpper(key), path: path, role: op.Role}
+			o := operation{method: strings.ToUpper(key), path: path, role: op.Role, scope: op.Scope}
 			if o.role != rolePublic {
 				_, ok := auth.ParseRole(o.role)
 				require.True(t, ok && o.role == strings.ToLower(o.role),
 					"openapi.yaml: %s has x-netauto-role %q; want public, viewer, operator or admin", o, o.role)
+				require.True(t, o.scope == scopeSite || o.scope == scopeGlobal,
+					"openapi.yaml: %s has x-netauto-scope %q; want site or global", o, o.scope)
 			}
 			ops = append(ops, o)
 		}
@@ -246,23 +250,36 @@ func TestHandlerRefusesRequestsWithoutIdentity(t *testing.T) {
 // enforces, and every documented operation is registered.
 func TestHandlerRoutesAreDocumented(t *testing.T) {
 	t.Parallel()
-	registered := registeredRoutes(t)
-	documented := map[string]string{}
+	registered, scopes := registeredRoutes(t)
+	documented, documentedScopes := map[string]string{}, map[string]string{}
 	for _, o := range documentedOperations(t) {
 		documented[o.String()] = o.role
+		if o.role != rolePublic {
+			documentedScopes[o.String()] = o.scope
+		}
 	}
 	assert.Equal(t, documented, registered, "routes in the handler (right) against x-netauto-role in openapi.yaml (left)")
+	assert.Equal(t, documentedScopes, scopes, "route (site) or globalRoute (global) in the handler (right) against x-netauto-scope in openapi.yaml (left)")
 }
 
+// Values of x-netauto-scope.
+const (
+	scopeSite   = "site"
+	scopeGlobal = "global"
+)
+
 // registeredRoutes parses the non-test Go files of internal/api for s.route(pattern, auth.Role, …)
-// (an authenticated route) and mux.HandleFunc(pattern, …) (a public one) and returns each pattern
-// with its role.
-func registeredRoutes(t *testing.T) map[string]string {
+// (an authenticated, site-scoped route), s.globalRoute(…) (an authenticated route that needs the
+// role everywhere) and mux.HandleFunc(pattern, …) (a public one) and returns each pattern with its
+// role, and each authenticated pattern with its scope.
+func registeredRoutes(t *testing.T) (roles, scopes map[string]string) {
 	t.Helper()
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)
-	roles := map[string]string{"Viewer": string(auth.Viewer), "Operator": string(auth.Operator), "Admin": string(auth.Admin)}
+	known := map[string]string{"Viewer": string(auth.Viewer), "Operator": string(auth.Operator), "Admin": string(auth.Admin)}
 	out := map[string]string{}
+	scopes = map[string]string{}
+	kinds := map[string]string{"route": scopeSite, "globalRoute": scopeGlobal}
 	fset := token.NewFileSet()
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
@@ -276,7 +293,7 @@ func registeredRoutes(t *testing.T) map[string]string {
 				return true
 			}
 			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok || (sel.Sel.Name != "route" && sel.Sel.Name != "HandleFunc") {
+			if !ok || (kinds[sel.Sel.Name] == "" && sel.Sel.Name != "HandleFunc") {
 				return true
 			}
 			lit, ok := call.Args[0].(*ast.BasicLit)
@@ -289,19 +306,20 @@ func registeredRoutes(t *testing.T) map[string]string {
 				return true // the catch-all 404
 			}
 			role := rolePublic
-			if sel.Sel.Name == "route" {
+			if kind := kinds[sel.Sel.Name]; kind != "" {
 				r, ok := call.Args[1].(*ast.SelectorExpr)
 				require.True(t, ok, "%s: the role of %s is not auth.<Role>", fset.Position(call.Pos()), pattern)
-				role = roles[r.Sel.Name]
+				role = known[r.Sel.Name]
 				require.NotEmpty(t, role, "%s: %s needs the unknown role %s", fset.Position(call.Pos()), pattern, r.Sel.Name)
+				scopes[pattern] = kind
 			}
 			require.NotContains(t, out, pattern, "%s: %s registered twice", fset.Position(call.Pos()), pattern)
 			out[pattern] = role
 			return true
 		})
 	}
-	require.NotEmpty(t, out, "found no route registrations in internal/api; this test reads s.route(...) and mux.HandleFunc(...) calls")
-	return out
+	require.NotEmpty(t, out, "found no route registrations in internal/api; this test reads s.route(...), s.globalRoute(...) and mux.HandleFunc(...) calls")
+	return out, scopes
 }
 
 // serve sends a request straight to the api handler, with id in its context unless it is nil, and

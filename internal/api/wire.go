@@ -132,14 +132,14 @@ func jobToWire(j bulk.Job) apiwire.Job {
 		JobID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy, DeviceCount: j.DeviceCount, Batches: j.Batches,
 		Status: string(j.Status), Options: optionsToWire(j.Options), Counts: countsToWire(j.Counts), Seq: j.Seq,
 		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, CancelRequested: j.CancelRequested,
-		StopStatus: string(j.StopStatus), BatchesDone: j.BatchesDone,
+		StopStatus: string(j.StopStatus), BatchesDone: j.BatchesDone, Sites: j.Sites,
 	}
 }
 
 func jobSummaryToWire(j bulk.JobSummary) apiwire.JobSummary {
 	return apiwire.JobSummary{
 		JobID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy, DeviceCount: j.DeviceCount,
-		Status: string(j.Status), Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt,
+		Status: string(j.Status), Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, Sites: j.Sites,
 	}
 }
 

@@ -246,6 +246,8 @@ type Job struct {
 	CancelRequested bool       `json:"cancel_requested"`
 	StopStatus      string     `json:"stop_status,omitempty"`
 	BatchesDone     int        `json:"batches_done"`
+	// Sites are the sites of the job's devices ("" for devices without a site).
+	Sites []string `json:"sites,omitempty"`
 }
 
 // JobSummary is one job of GET /v1/bulk.
@@ -258,6 +260,8 @@ type JobSummary struct {
 	Error       string     `json:"error,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// Sites are the sites of the job's devices, as Job.Sites.
+	Sites []string `json:"sites,omitempty"`
 }
 
 // JobList is the body of GET /v1/bulk: one page of jobs, newest first.

@@ -28,6 +28,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/resources"
@@ -174,7 +175,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	job := func() jobRun {
 		r := jobRun{ops0: e.writes.snapshot(), cpu: readCPU(b, e.st.Endpoints.DynamoDB)}
 		start := time.Now()
-		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "bench@example.com", false)
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
 		require.NoError(b, err)
 		j := e.waitJob(b, acc.JobID, 5*time.Minute)
 		r.took = time.Since(start)
@@ -289,7 +290,7 @@ func BenchmarkEnqueue10000(b *testing.B) {
 	ops0 := e.writes.snapshot()
 	b.ResetTimer()
 	for range b.N {
-		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: ids}, "bench@example.com", false)
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: ids}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
 		require.NoError(b, err)
 		require.Equal(b, n, acc.DeviceCount, "accepted %+v: devices", acc)
 		require.Equal(b, n/50, acc.Batches, "accepted %+v: batches", acc)

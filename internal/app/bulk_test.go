@@ -22,6 +22,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/queue"
@@ -81,7 +82,7 @@ func TestBulkMixedFleetWithFaults(t *testing.T) {
 	e.exec.Concurrency = 25
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 12}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 12}}, auth.Identity{Subject: "tester@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	require.Equal(t, 200, acc.DeviceCount, "accepted %+v: devices", acc)
 	require.Equal(t, 4, acc.Batches, "accepted %+v: batches", acc)
@@ -144,7 +145,7 @@ func TestBulkDuplicateDeliveryRunsEachDeviceOnce(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 20, Seed: 4, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 20}}, DripInterval: 20 * time.Millisecond})
 	ctx := context.Background()
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	job, err := e.jobs.GetJob(ctx, acc.JobID)
 	require.NoError(t, err)
@@ -184,7 +185,7 @@ func TestBulkCancelMidJob(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 60, Seed: 3, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 60}}, DripInterval: 30 * time.Millisecond})
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
-		Options: bulk.Options{TimeoutS: 10, MaxConcurrency: 5}}, "op@example.com", false)
+		Options: bulk.Options{TimeoutS: 10, MaxConcurrency: 5}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	// Cancel once some devices have finished.
 	deadline := time.Now().Add(30 * time.Second)
@@ -214,7 +215,7 @@ func TestBulkMaxErrorsStopsTheJob(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 80, Seed: 5, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 40}}})
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids,
-		Options: bulk.Options{TimeoutS: 5, MaxConcurrency: 2, MaxErrors: "3"}}, "op@example.com", false)
+		Options: bulk.Options{TimeoutS: 5, MaxConcurrency: 2, MaxErrors: "3"}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	assert.Equal(t, bulk.JobStopped, j.Status, "job %s's status", j.ID)
@@ -251,7 +252,7 @@ func TestBulkDeadLetteredBatchFailsItsDevices(t *testing.T) {
 		}
 		return real(ctx, ev)
 	}
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	e.startWorkers(t, handler, 4)
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
@@ -291,7 +292,7 @@ func TestEnqueueFailureLeavesNoGhostJob(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 120, Seed: 11})
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 4)
 	e.enq.Queue = failingQueue{real: e.enq.Queue, n: 1}
-	_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
+	_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.Error(t, err, "enqueue with a failing queue succeeded")
 	// The job exists (its id is in the error path's records) and must end.
 	items, err := jobIDs(e)
@@ -343,7 +344,7 @@ func runChildExecutor() int {
 // a short function timeout so that killed batches come back quickly.
 func TestBulkSurvivesExecutorKilledThreeTimes(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 13, Faults: []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 100}}, DripInterval: 5 * time.Millisecond})
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 8}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 8}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	env := append(os.Environ(), childEnv+"=1", config.EnvSecrets+"=file:"+e.secrets)
 	for k, v := range e.st.Endpoints.Env() {
@@ -437,7 +438,7 @@ func TestBulkRunWrittenWhenNeeded(t *testing.T) {
 	e.exec.StartDelay = delay
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
 
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, auth.Identity{Subject: "tester@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	var slow string
 	for id, d := range e.devs {
@@ -519,7 +520,7 @@ func spannedJob(t *testing.T, e *bulkEnv, invocations int) (*spanEngine, bulk.Ac
 	e.exec.Engine = spans
 	e.exec.MaxBatches = 1
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), invocations)
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "tester@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	return spans, acc
 }
@@ -642,7 +643,7 @@ func TestBulkBatchWaitingForASlotIsHandedOn(t *testing.T) {
 	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), 2)
 	// The invocations last 30 s and a device may take 25 s (+1 s margin): a batch waits at most
 	// 4 s for the slot.
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 25}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 25}}, auth.Identity{Subject: "tester@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	for deadline := time.Now().Add(30 * time.Second); q.delayed.Load() == 0; time.Sleep(50 * time.Millisecond) {
 		require.False(t, time.Now().After(deadline), "the waiting batch was never handed on")

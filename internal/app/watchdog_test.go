@@ -23,6 +23,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/metrics"
@@ -136,7 +137,7 @@ func TestWatchdogResendsThenFailsLostBatches(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 6, Seed: 21})
 	e.enq.BatchSize = 3
 	ctx := context.Background()
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	require.Equal(t, 2, acc.Batches)
 	// The queue loses both messages before any executor sees them.
@@ -229,7 +230,7 @@ func TestWatchdogResendsThenFailsLostBatches(t *testing.T) {
 func TestWatchdogResentBatchRunsToSuccess(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 6, Seed: 22})
 	ctx := context.Background()
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	require.Len(t, takeMessages(t, e), 1)
 
@@ -270,7 +271,7 @@ func TestWatchdogLeavesProgressingAndWaitingJobsAlone(t *testing.T) {
 	enqueue := func(ids []string, opts bulk.Options) bulk.Accepted {
 		t.Helper()
 		opts.TimeoutS = 5
-		acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: ids, Options: opts}, "op@example.com", false)
+		acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: ids, Options: opts}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 		require.NoError(t, err)
 		return acc
 	}
@@ -317,7 +318,7 @@ func TestBatchWritesMarkUpdatedAt(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 2, Seed: 24})
 	e.enq.BatchSize = 1
 	ctx := context.Background()
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{MaxConcurrency: 1}}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{MaxConcurrency: 1}}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	job, err := e.jobs.GetJob(ctx, acc.JobID)
 	require.NoError(t, err)

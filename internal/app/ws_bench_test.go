@@ -14,6 +14,7 @@ import (
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
@@ -61,7 +62,7 @@ func (t *timedEngine) Run(ctx context.Context, tg sshexec.Target, command string
 func (e *wsEnv) runJob(b *testing.B, q *capturedQueue, invocations int, subscribe func(jobID string)) (string, time.Duration) {
 	b.Helper()
 	ctx := context.Background()
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 30}}, "bench@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 30}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
 	require.NoError(b, err)
 	msgs := q.take()
 	if subscribe != nil {

@@ -298,7 +298,7 @@ func TestLiveProgress(t *testing.T) {
 	e := newWSEnv(t, devicesim.Spec{Count: 100, Seed: 11,
 		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 3}, {Fault: devicesim.FaultWrongCredentials, Count: 2}}})
 	ctx := context.Background()
-	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, "tester@example.com", false)
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show version", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 5}}, auth.Identity{Subject: "tester@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	tok := e.token(t, "viewer")
 	// Both clients subscribe while the job waits on the queue: every change is pushed live.
@@ -422,7 +422,7 @@ func TestLiveRefusals(t *testing.T) {
 		})
 	}
 
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show clock", DeviceIDs: e.ids}, "t@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show clock", DeviceIDs: e.ids}, auth.Identity{Subject: "t@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	noRole, _, err := e.dial(t, issue(signer(t), auth.TokenSpec{Subject: "nobody"}))
 	require.NoError(t, err, "a valid token without a role may connect")

@@ -92,6 +92,24 @@ func (id Identity) CanSomewhere(need Role) bool {
 	return false
 }
 
+// CanOnAll reports whether the identity holds at least role need on every one of sites: what it
+// takes to see a job, whose devices may span sites. An empty list (a job from before jobs recorded
+// their sites) and the empty site (a device without a site) need the role everywhere.
+func (id Identity) CanOnAll(need Role, sites []string) bool {
+	if id.Can(need) {
+		return true
+	}
+	if len(sites) == 0 {
+		return false
+	}
+	for _, s := range sites {
+		if !id.CanOn(need, s) {
+			return false
+		}
+	}
+	return true
+}
+
 // Scope says where the identity holds at least role need: all is true when it holds it
 // everywhere; otherwise sites lists the sites (sorted), possibly none.
 func (id Identity) Scope(need Role) (all bool, sites []string) {

@@ -54,6 +54,11 @@ func TestIdentityScope(t *testing.T) {
 		{"not admin everywhere", scoped.Can(Admin), false},
 		{"operator somewhere", scoped.CanSomewhere(Operator), true},
 		{"nobody without groups", Identity{Subject: "x"}.CanSomewhere(Viewer), false},
+		{"all of a job's sites in scope", scoped.CanOnAll(Operator, []string{"ams1", "fra2"}), true},
+		{"one of a job's sites out of scope", scoped.CanOnAll(Operator, []string{"ams1", "lon1"}), false},
+		{"a job's device without a site", scoped.CanOnAll(Operator, []string{"", "ams1"}), false},
+		{"a job without recorded sites", scoped.CanOnAll(Operator, nil), false},
+		{"a plain role sees a job without recorded sites", scoped.CanOnAll(Viewer, nil), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, tt.got) })

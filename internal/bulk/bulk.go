@@ -215,6 +215,10 @@ type Job struct {
 	BatchesDone int `json:"batches_done"`
 	// ExpiresAt is when the job's records may be deleted (zero: never).
 	ExpiresAt time.Time `json:"-"`
+	// Sites are the sites of the job's devices, sorted, "" standing for devices without a site;
+	// a caller sees the job only with its role on all of them (auth.Identity.CanOnAll). Jobs
+	// accepted before jobs recorded their sites have none and need the role everywhere.
+	Sites []string `json:"sites,omitempty"`
 }
 
 // JobSummary is a job as the job list shows it: what ran, by whom, on how many devices, and how
@@ -228,6 +232,8 @@ type JobSummary struct {
 	Error       string     `json:"error,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// Sites are the job's sites, as Job.Sites.
+	Sites []string `json:"sites,omitempty"`
 }
 
 // DeviceState is one device's place in a job.

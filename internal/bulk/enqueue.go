@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -47,9 +50,11 @@ func (e *UnknownDevicesError) Public() string {
 // UnknownIDs returns the ids that are not in the inventory.
 func (e *UnknownDevicesError) UnknownIDs() []string { return e.IDs }
 
-// Inventory tells which devices exist.
+// Inventory tells which devices exist and where they are.
 type Inventory interface {
-	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+	// Sites returns the site of each of ids that exists ("" for a device without a site);
+	// unknown ids are absent.
+	Sites(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Queue sends batch messages. SendAll returns the indexes of the messages it could not send
@@ -146,26 +151,29 @@ type Accepted struct {
 	Batches     int    `json:"batches"`
 }
 
-// Enqueue validates req, creates the job and sends its batches. requestedBy is the caller's
-// identity, used unless req.RequestedBy is given and mayOverride is true.
-func (e *Enqueuer) Enqueue(ctx context.Context, req Request, requestedBy string, mayOverride bool) (Accepted, error) {
+// Enqueue validates req, creates the job and sends its batches on behalf of by. The job is
+// requested by by.Name() unless req.RequestedBy is given and by is an admin everywhere. by needs
+// the operator role on every device's site: a device out of its scope is refused as unknown, as
+// if it did not exist, so scope does not reveal what other sites hold.
+func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (Accepted, error) {
 	ids, err := req.Normalize()
 	if err != nil {
 		return Accepted{}, err
 	}
+	requestedBy, mayOverride := by.Name(), by.Can(auth.Admin)
 	if req.RequestedBy != "" && req.RequestedBy != requestedBy && !mayOverride {
 		return Accepted{}, fieldErr("requested_by", "only an admin may run a job on someone else's behalf")
 	}
 	if req.RequestedBy == "" || !mayOverride {
 		req.RequestedBy = requestedBy
 	}
-	existing, err := e.Inventory.Existing(ctx, ids)
+	sites, err := e.Inventory.Sites(ctx, ids)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("check devices: %w", err)
 	}
 	var unknown []string
 	for _, id := range ids {
-		if !existing[id] {
+		if site, ok := sites[id]; !ok || !by.CanOn(auth.Operator, site) {
 			unknown = append(unknown, id)
 		}
 	}
@@ -186,7 +194,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, requestedBy string,
 	job := Job{
 		ID: NewID(now), Command: req.Command, RequestedBy: req.RequestedBy, DeviceCount: len(ids),
 		Batches: len(batches), Status: JobQueued, Options: req.Options, CreatedAt: now,
-		Counts: map[run.Status]int{run.Queued: len(ids)},
+		Counts: map[run.Status]int{run.Queued: len(ids)}, Sites: JobSites(sites),
 	}
 	if e.JobTTL > 0 {
 		job.ExpiresAt = now.Add(e.JobTTL)
@@ -221,6 +229,16 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, requestedBy string,
 		return Accepted{}, fmt.Errorf("enqueue job %s: %w", job.ID, err)
 	}
 	return Accepted{JobID: job.ID, DeviceCount: len(ids), Batches: len(batches)}, nil
+}
+
+// JobSites is the sorted set of sites of a job's devices (sites maps each device to its site),
+// with "" when a device has no site.
+func JobSites(sites map[string]string) []string {
+	set := make(map[string]bool, 4)
+	for _, s := range sites {
+		set[s] = true
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // MessageFor builds the message of batch i of job j.

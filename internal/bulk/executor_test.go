@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/bulk/memstore"
 	"github.com/netauto/netauto/internal/device"
@@ -101,7 +102,7 @@ func deviceIDs(prefix string, n int) []string {
 
 func (e *env) enqueue(t *testing.T, ids []string, opts bulk.Options) bulk.Accepted {
 	t.Helper()
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: ids, Options: opts}, "op@example.com", false)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: ids, Options: opts}, auth.Identity{Subject: "op@example.com", Role: auth.Operator})
 	require.NoError(t, err)
 	return acc
 }
@@ -424,7 +425,7 @@ func TestEnqueueFailure(t *testing.T) {
 			e := newEnv(t, ids...)
 			e.enq.BatchSize = 2
 			tc.queue(e.queue)
-			_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: ids}, "op", false)
+			_, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show version", DeviceIDs: ids}, auth.Identity{Subject: "op", Role: auth.Operator})
 			require.Error(t, err)
 			unfinished, _, err := e.jobs.UnfinishedJobs(context.Background(), "", 10)
 			require.NoError(t, err)

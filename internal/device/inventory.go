@@ -39,6 +39,9 @@ type Filter struct {
 	Site     string
 	TagKey   string
 	TagValue string
+	// Sites, when not nil, keeps only devices on one of these sites (a caller's scope); an empty
+	// non-nil list matches nothing.
+	Sites []string
 }
 
 // Page asks for at most Limit devices after Cursor (an opaque token from a previous page).

@@ -230,6 +230,9 @@ func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) 
 	if f.Site != "" {
 		cond = cond.And(expression.Name("site").Equal(expression.Value(f.Site)))
 	}
+	if f.Sites != nil {
+		cond = cond.And(siteIn(f.Sites))
+	}
 	if f.TagKey != "" {
 		tag := expression.Name("tags").AppendName(expression.NameNoDotSplit(f.TagKey))
 		if f.TagValue != "" {
@@ -270,6 +273,23 @@ func (s *DeviceStore) List(ctx context.Context, f device.Filter, p device.Page) 
 	return out, next, nil
 }
 
+// siteIn is the condition "the device's site is one of sites"; no sites matches nothing.
+func siteIn(sites []string) expression.ConditionBuilder {
+	site := expression.Name("site")
+	if len(sites) == 0 {
+		return expression.AttributeNotExists(expression.Name(resources.AttrPK))
+	}
+	c := site.Equal(expression.Value(sites[0]))
+	if len(sites) == 1 {
+		return c
+	}
+	rest := make([]expression.OperandBuilder, 0, len(sites)-1)
+	for _, s := range sites[1:] {
+		rest = append(rest, expression.Value(s))
+	}
+	return site.In(expression.Value(sites[0]), rest...)
+}
+
 // isDeviceKey reports whether key is a whole device item key (a cursor this store issued holds
 // one); anything else would make DynamoDB refuse the scan with a validation error.
 func isDeviceKey(key map[string]types.AttributeValue) bool {
@@ -299,6 +319,28 @@ func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bo
 		return nil
 	})
 	return found, err
+}
+
+// Sites returns the site of each of ids that exists ("" for a device without one), with
+// BatchGetItem; it implements bulk.Inventory.
+func (s *DeviceStore) Sites(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("id"), expression.Name("site"))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build projection: %w", err)
+	}
+	err = s.getDevices(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
+		var it struct {
+			ID   string `dynamodbav:"id"`
+			Site string `dynamodbav:"site"`
+		}
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("unmarshal device site: %w", err)
+		}
+		out[it.ID] = it.Site
+		return nil
+	})
+	return out, err
 }
 
 // GetMany returns the devices among ids that exist, with BatchGetItem.

@@ -86,6 +86,7 @@ type jobItem struct {
 	StopStatus      string         `dynamodbav:"stop_status,omitempty"`
 	BatchesDone     int            `dynamodbav:"batches_done"`
 	ExpiresAt       int64          `dynamodbav:"expires_at,omitempty"`
+	Sites           []string       `dynamodbav:"sites,omitempty"`
 	Counts          map[string]int `dynamodbav:"-"`
 }
 
@@ -108,7 +109,7 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 		ID: it.ID, Command: it.Command, RequestedBy: it.RequestedBy, DeviceCount: it.DeviceCount,
 		Batches: it.Batches, Status: bulk.JobStatus(it.Status), Options: it.Options, Seq: it.Seq,
 		Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, CancelRequested: it.CancelRequested,
-		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{},
+		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{}, Sites: it.Sites,
 	}
 	for _, s := range run.Statuses() {
 		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
@@ -179,7 +180,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	it := jobItem{
 		PK: jobPrefix + j.ID, SK: jobMetaSK, GSI1PK: jobListPK, GSI1SK: j.CreatedAt.UTC().Format(timeLayout) + "#" + j.ID, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
 		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
-		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt),
+		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt), Sites: j.Sites,
 	}
 	meta, err := attributevalue.MarshalMap(it)
 	if err != nil {
@@ -245,7 +246,7 @@ func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bu
 			continue // expired, waiting for TTL
 		}
 		jobs = append(jobs, bulk.JobSummary{ID: it.ID, Command: it.Command, RequestedBy: it.RequestedBy, DeviceCount: it.DeviceCount,
-			Status: bulk.JobStatus(it.Status), Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt})
+			Status: bulk.JobStatus(it.Status), Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, Sites: it.Sites})
 	}
 	return jobs, next, nil
 }

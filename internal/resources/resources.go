@@ -50,7 +50,7 @@ var runAttributes = []string{
 
 // jobListAttributes are a job's fields the job list shows: none that change with progress, so
 // recording progress never writes the index.
-var jobListAttributes = []string{"id", "command", "requested_by", "device_count", "status", "created_at", "finished_at", "error", "expires_at"}
+var jobListAttributes = []string{"id", "command", "requested_by", "device_count", "status", "created_at", "finished_at", "error", "expires_at", "sites"}
 
 // purgeAttributes are what the purges read from the by_day index: runs due by age and the
 // changed byte counters.

@@ -151,6 +151,19 @@ func (d *Devices) CredentialFor(_ context.Context, dev device.Device) (device.Cr
 	return c, nil
 }
 
+// Sites returns the site of each of ids that exists.
+func (d *Devices) Sites(_ context.Context, ids []string) (map[string]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if dev, ok := d.devs[id]; ok {
+			out[id] = dev.Site
+		}
+	}
+	return out, nil
+}
+
 // Existing reports which of ids exist.
 func (d *Devices) Existing(_ context.Context, ids []string) (map[string]bool, error) {
 	d.mu.Lock()
