@@ -259,6 +259,15 @@ var scopeCases = map[string]scopeCase{
 		}
 		wantStatus(t, f.call(t, role, "POST", "/v1/bulk/"+f.jobIn+"/cancel", nil), http.StatusAccepted, "", "cancel the ams1 job")
 	},
+	"POST /v1/policy/check": func(t *testing.T, f *scopeFixture, role auth.Role) {
+		r := f.call(t, role, "POST", "/v1/policy/check", map[string]any{"command": "show clock", "device_ids": []string{f.in}})
+		wantStatus(t, r, http.StatusOK, "", "check on the ams1 device")
+		r = f.call(t, role, "POST", "/v1/policy/check", map[string]any{"command": "reload", "device_ids": []string{f.in, f.out}})
+		wantStatus(t, r, http.StatusUnprocessableEntity, "unknown_devices", "check on ams1 and fra1")
+		assert.NotContains(t, string(r.Body), "rule", "the check of an out-of-scope device names a policy rule")
+	},
+	"GET /v1/policy":           globalOnly,
+	"PUT /v1/policy":           globalOnly,
 	"GET /v1/retention":        globalOnly,
 	"POST /v1/retention/purge": globalOnly,
 }
