@@ -133,7 +133,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	trail, err := AuditTrail(cfg, db, opts.Logger)
+	trail, _, err := AuditTrail(cfg, db, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

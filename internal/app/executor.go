@@ -92,7 +92,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 			opts.Publisher = pub
 		}
 	}
-	trail, err := AuditTrail(cfg, db, opts.Logger)
+	trail, _, err := AuditTrail(cfg, db, opts.Logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -99,7 +99,7 @@ func NewRetention(ctx context.Context, cfg config.Config, opts RetentionOptions)
 	if err != nil {
 		return nil, err
 	}
-	if p.Audit, err = AuditTrail(cfg, opts.DB, p.Logger); err != nil {
+	if p.Audit, _, err = AuditTrail(cfg, opts.DB, p.Logger); err != nil {
 		return nil, err
 	}
 	streams := StreamHandler(store, p.Logger)

@@ -78,7 +78,7 @@ func NewWatchdog(ctx context.Context, cfg config.Config, opts WatchdogOptions) (
 			opts.Publisher = pub
 		}
 	}
-	trail, err := AuditTrail(cfg, db, opts.Logger)
+	trail, _, err := AuditTrail(cfg, db, opts.Logger)
 	if err != nil {
 		return nil, nil, err
 	}

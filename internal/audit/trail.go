@@ -3,7 +3,9 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -28,8 +30,12 @@ const idTime = "20060102T150405.000000Z"
 func NewID(t time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return t.UTC().Format(idTime) + "-" + hex.EncodeToString(b[:])
+	return IDAt(t) + "-" + hex.EncodeToString(b[:])
 }
+
+// IDAt returns the smallest id of time t: every id made at t or later sorts at or after it, every
+// id made before it sorts before it.
+func IDAt(t time.Time) string { return t.UTC().Format(idTime) }
 
 // IDTime returns the time an id (NewID) was made at.
 func IDTime(id string) (time.Time, bool) {
@@ -90,4 +96,39 @@ func (t *Trail) Record(ctx context.Context, e Entry) error {
 	}
 	t.logger.LogAttrs(ctx, level, "audit", attrs...)
 	return err
+}
+
+// ErrDuplicateID means an entry with the same id is already in the trail: the store refused to
+// overwrite it.
+var ErrDuplicateID = errors.New("audit entry id already recorded")
+
+// Filter selects entries of the trail; the zero Filter selects all. Fields set are AND-ed.
+type Filter struct {
+	Actor  string
+	Action string
+	Target string
+	// Since keeps entries made at or after it (zero: no bound).
+	Since time.Time
+}
+
+// Epoch is before the first entry of any trail: listings walk back no further.
+var Epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Cursor returns the page cursor that continues a newest-first listing before id (exclusive).
+func Cursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// ParseCursor returns the id a Cursor continues before; false for a cursor this package did not
+// make.
+func ParseCursor(c string) (string, bool) {
+	if len(c) > 128 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", false
+	}
+	if _, ok := IDTime(string(b)); !ok {
+		return "", false
+	}
+	return string(b), true
 }

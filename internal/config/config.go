@@ -33,8 +33,10 @@ func Functions() []Function { return []Function{API, WS, Executor, Retention, Wa
 
 // Variable names that are not resource names.
 const (
-	EnvLogLevel       = "NET_AUTO_LOG_LEVEL"
-	EnvRunMaxDays     = "NET_AUTO_RUN_MAX_DAYS"
+	EnvLogLevel   = "NET_AUTO_LOG_LEVEL"
+	EnvRunMaxDays = "NET_AUTO_RUN_MAX_DAYS"
+	// EnvAuditMaxDays is how long audit entries are kept (their TTL).
+	EnvAuditMaxDays   = "NET_AUTO_AUDIT_MAX_DAYS"
 	EnvRunMaxBytes    = "NET_AUTO_RUN_MAX_BYTES"
 	EnvRetentionCron  = "NET_AUTO_RETENTION_CRON"
 	EnvBatchSize      = "NET_AUTO_BATCH_SIZE"
@@ -53,6 +55,7 @@ const (
 // Defaults.
 const (
 	DefaultRunMaxDays     = 30
+	DefaultAuditMaxDays   = 365
 	DefaultRetentionCron  = "@daily"
 	DefaultBatchSize      = 50
 	MaxBatchSize          = 50
@@ -98,6 +101,8 @@ func Vars(fn Function) []Var {
 		{Name: EnvRunMaxBytes, Doc: "bytes of output kept per device; unset means no cap"},
 		{Name: EnvRetentionCron, Doc: "purge schedule: 5-field cron or @daily/@hourly (default @daily)"},
 	}
+	auditVars := []Var{table(resources.AuditTable),
+		{Name: EnvAuditMaxDays, Doc: "days an audit entry is kept; 0 or infinity keeps entries forever (default 365)"}}
 	var vs []Var
 	switch fn {
 	case API:
@@ -120,6 +125,9 @@ func Vars(fn Function) []Var {
 	case Watchdog:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable), queue(resources.BulkQueue),
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"}}
+	}
+	if fn != WS { // every function that acts writes the audit trail
+		vs = append(vs, auditVars...)
 	}
 	return append(vs, common...)
 }
@@ -150,6 +158,8 @@ type Config struct {
 	Queues map[string]string
 	// RunMaxDays is the age limit of runs; 0 means no limit.
 	RunMaxDays int
+	// AuditMaxDays is how long audit entries are kept; 0 means forever.
+	AuditMaxDays int
 	// RunMaxBytes is the per-device output cap; 0 means no cap.
 	RunMaxBytes int64
 	// RetentionCron is the purge schedule as given.
@@ -176,7 +186,7 @@ type Config struct {
 func Load(fn Function, getenv func(string) string) (Config, error) {
 	c := Config{
 		Tables: map[string]string{}, Queues: map[string]string{},
-		RunMaxDays: DefaultRunMaxDays, RetentionCron: DefaultRetentionCron,
+		RunMaxDays: DefaultRunMaxDays, AuditMaxDays: DefaultAuditMaxDays, RetentionCron: DefaultRetentionCron,
 		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo,
 		SecretsPrefix: DefaultSecretsPrefix,
 	}
@@ -204,6 +214,14 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, "must be a whole number of days from 0 to 36500, or infinity")
 			} else {
 				c.RunMaxDays = n
+			}
+		case EnvAuditMaxDays:
+			if strings.EqualFold(raw, "infinity") {
+				c.AuditMaxDays = 0
+			} else if n, err := strconv.Atoi(raw); err != nil || n < 0 || n > 36500 {
+				bad(v.Name, raw, "must be a whole number of days from 0 to 36500, or infinity")
+			} else {
+				c.AuditMaxDays = n
 			}
 		case EnvRunMaxBytes:
 			if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n < 1 {

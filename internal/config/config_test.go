@@ -13,7 +13,7 @@ func env(m map[string]string) func(string) string {
 }
 
 func retentionEnv(extra map[string]string) map[string]string {
-	m := map[string]string{"NET_AUTO_RUNS_TABLE": "runs", "NET_AUTO_JOBS_TABLE": "jobs"}
+	m := map[string]string{"NET_AUTO_RUNS_TABLE": "runs", "NET_AUTO_JOBS_TABLE": "jobs", "NET_AUTO_AUDIT_TABLE": "audit"}
 	for k, v := range extra {
 		m[k] = v
 	}
@@ -44,7 +44,7 @@ func TestLoadRetention(t *testing.T) {
 		{name: "words for days", env: retentionEnv(map[string]string{EnvRunMaxDays: "thirty"}), wantErr: EnvRunMaxDays},
 		{name: "zero bytes", env: retentionEnv(map[string]string{EnvRunMaxBytes: "0"}), wantErr: EnvRunMaxBytes},
 		{name: "bytes with unit", env: retentionEnv(map[string]string{EnvRunMaxBytes: "10MB"}), wantErr: EnvRunMaxBytes},
-		{name: "missing table", env: map[string]string{"NET_AUTO_JOBS_TABLE": "jobs"}, wantErr: "NET_AUTO_RUNS_TABLE: required"},
+		{name: "missing table", env: map[string]string{"NET_AUTO_JOBS_TABLE": "jobs", "NET_AUTO_AUDIT_TABLE": "audit"}, wantErr: "NET_AUTO_RUNS_TABLE: required"},
 		{name: "bad log level", env: retentionEnv(map[string]string{EnvLogLevel: "loud"}), wantErr: EnvLogLevel},
 	}
 	for _, tc := range tests {
@@ -88,7 +88,7 @@ func TestEveryFunctionHasVars(t *testing.T) {
 func TestLoadSecretsPrefix(t *testing.T) {
 	executorEnv := func(prefix string) map[string]string {
 		m := map[string]string{
-			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j",
+			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_AUDIT_TABLE": "a",
 			"NET_AUTO_CONNECTIONS_TABLE": "c", "NET_AUTO_BULK_QUEUE_URL": "q", "NET_AUTO_BULK_DLQ_URL": "dlq",
 		}
 		if prefix != "" {
@@ -130,6 +130,34 @@ func TestLoadSecretsPrefix(t *testing.T) {
 				require.NoError(t, err, fn)
 				assert.Equal(t, tc.want, c.SecretsPrefix, fn)
 			}
+		})
+	}
+}
+
+func TestLoadAuditMaxDays(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		want    int
+		wantErr bool
+	}{
+		{name: "default", want: DefaultAuditMaxDays},
+		{name: "days", value: "90", want: 90},
+		{name: "infinity keeps forever", value: "infinity", want: 0},
+		{name: "negative", value: "-1", wantErr: true},
+		{name: "words", value: "a year", wantErr: true},
+		{name: "too many", value: "36501", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(Retention, env(retentionEnv(map[string]string{EnvAuditMaxDays: tc.value})))
+			if tc.wantErr {
+				require.ErrorContains(t, err, EnvAuditMaxDays)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, c.AuditMaxDays)
+			assert.Equal(t, "audit", c.Tables["AuditTable"])
 		})
 	}
 }

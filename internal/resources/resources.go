@@ -112,6 +112,10 @@ const (
 	// IndexJobsByCreated lists bulk jobs newest first (one partition: jobs are created at the
 	// pace of people and scripts, far below a partition's 1,000 writes a second).
 	IndexJobsByCreated = "by_created"
+	// IndexAuditByActor lists one actor's audit entries newest first.
+	IndexAuditByActor = "by_actor"
+	// IndexAuditByTarget lists the audit entries of one target (a device, job, run) newest first.
+	IndexAuditByTarget = "by_target"
 )
 
 var (
@@ -125,8 +129,11 @@ const (
 	RunsTable        = "RunsTable"
 	JobsTable        = "JobsTable"
 	ConnectionsTable = "ConnectionsTable"
-	BulkQueue        = "BulkQueue"
-	BulkDLQ          = "BulkDeadLetterQueue"
+	// AuditTable is the append-only audit trail: every function may put entries, none may update
+	// or delete one (infra/templatecheck enforces it on template.yaml).
+	AuditTable = "AuditTable"
+	BulkQueue  = "BulkQueue"
+	BulkDLQ    = "BulkDeadLetterQueue"
 )
 
 // ExecutorTimeoutSeconds is the executor function's timeout; the bulk queue's visibility timeout
@@ -170,6 +177,16 @@ func Tables() []Table {
 		{
 			LogicalID: ConnectionsTable, EnvVar: "NET_AUTO_CONNECTIONS_TABLE", Suffix: "connections",
 			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+		},
+		{
+			// pk is the entry's UTC day, sk its time-sortable id; the indexes key by actor and
+			// by target. Entries expire after NET_AUTO_AUDIT_MAX_DAYS (TTL only: nothing deletes).
+			LogicalID: AuditTable, EnvVar: "NET_AUTO_AUDIT_TABLE", Suffix: "audit",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+			Indexes: []Index{
+				{Name: IndexAuditByActor, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}},
+				{Name: IndexAuditByTarget, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}},
+			},
 		},
 	}
 }

@@ -571,7 +571,8 @@ func TestTTLStreamConsumer(t *testing.T) {
 		streamRecord("4", "RUN#ttl-2", "CHUNK#000000", "dev-a", 700, "AROAEXAMPLE:netauto-retention"),
 	}}
 	cfg := config.Config{Tables: map[string]string{
-		resources.RunsTable: f.st.Names.Tables[resources.RunsTable], resources.JobsTable: f.st.Names.Tables[resources.JobsTable]},
+		resources.RunsTable: f.st.Names.Tables[resources.RunsTable], resources.JobsTable: f.st.Names.Tables[resources.JobsTable],
+		resources.AuditTable: f.st.Names.Tables[resources.AuditTable]},
 		RunMaxDays: 30, RetentionCron: "@daily"}
 	h, err := app.NewRetention(context.Background(), cfg, app.RetentionOptions{DB: f.db, Metrics: metrics.New(&bytes.Buffer{}),
 		Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))})
@@ -616,7 +617,8 @@ func TestRetentionHandlerDispatch(t *testing.T) {
 	f := newFixture(t)
 	f.seedRun("old", "dev-a", f.now.Add(-45*24*time.Hour), run.Succeeded, "", 10)
 	cfg := config.Config{Tables: map[string]string{
-		resources.RunsTable: f.st.Names.Tables[resources.RunsTable], resources.JobsTable: f.st.Names.Tables[resources.JobsTable]},
+		resources.RunsTable: f.st.Names.Tables[resources.RunsTable], resources.JobsTable: f.st.Names.Tables[resources.JobsTable],
+		resources.AuditTable: f.st.Names.Tables[resources.AuditTable]},
 		RunMaxDays: 30, RetentionCron: "@daily"}
 	var logs bytes.Buffer
 	h, err := app.NewRetention(context.Background(), cfg, app.RetentionOptions{DB: f.db, Metrics: metrics.New(lockedWriter(&logs)), Lookback: 60 * 24 * time.Hour,
@@ -651,4 +653,15 @@ func TestRetentionHandlerDispatch(t *testing.T) {
 		})
 	}
 	checkTelemetry(t, &logs, &retention.Stats{Type: retention.TypeAge, RunsDeleted: 1, ChunksDeleted: 1, BytesFreed: 10})
+
+	// The scheduled purge is in the audit table, as the retention function's.
+	_, trail, err := app.AuditTrail(cfg, f.db, nil)
+	require.NoError(t, err)
+	entries, _, err := trail.List(context.Background(), audit.Filter{Action: "retention.purge"}, "", 10)
+	require.NoError(t, err)
+	if assert.Len(t, entries, 1, "audit entries of the scheduled purge") {
+		assert.Equal(t, audit.ActorRetention, entries[0].Actor)
+		assert.Equal(t, app.TriggerSchedule, entries[0].Detail["trigger"])
+		assert.Equal(t, "1", entries[0].Detail["age_runs_deleted"])
+	}
 }
