@@ -207,20 +207,14 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 			if err := c.LogLevel.UnmarshalText([]byte(raw)); err != nil {
 				bad(v.Name, raw, "must be debug, info, warn or error")
 			}
-		case EnvRunMaxDays:
-			if strings.EqualFold(raw, "infinity") {
-				c.RunMaxDays = 0
-			} else if n, err := strconv.Atoi(raw); err != nil || n < 0 || n > 36500 {
+		case EnvRunMaxDays, EnvAuditMaxDays:
+			n, ok := parseDays(raw)
+			switch {
+			case !ok:
 				bad(v.Name, raw, "must be a whole number of days from 0 to 36500, or infinity")
-			} else {
+			case v.Name == EnvRunMaxDays:
 				c.RunMaxDays = n
-			}
-		case EnvAuditMaxDays:
-			if strings.EqualFold(raw, "infinity") {
-				c.AuditMaxDays = 0
-			} else if n, err := strconv.Atoi(raw); err != nil || n < 0 || n > 36500 {
-				bad(v.Name, raw, "must be a whole number of days from 0 to 36500, or infinity")
-			} else {
+			default:
 				c.AuditMaxDays = n
 			}
 		case EnvRunMaxBytes:
@@ -285,6 +279,15 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s function configuration: %w", fn, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// parseDays reads a retention in days: 0 to 36500, or infinity (0: kept forever).
+func parseDays(raw string) (int, bool) {
+	if strings.EqualFold(raw, "infinity") {
+		return 0, true
+	}
+	n, err := strconv.Atoi(raw)
+	return n, err == nil && n >= 0 && n <= 36500
 }
 
 func resourceVar(name, value string, c *Config) bool {
