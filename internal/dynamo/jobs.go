@@ -676,6 +676,16 @@ func (s *JobStore) ClaimPendingBatch(ctx context.Context, jobID string) (int, []
 
 // queryBatches reads the job's batch items from startSK on (all when empty).
 func (s *JobStore) queryBatches(ctx context.Context, jobID, startSK string, onlyState bool) ([]batchItem, error) {
+	in, err := s.batchQuery(jobID, startSK, onlyState)
+	if err != nil {
+		return nil, err
+	}
+	return queryAll[batchItem](ctx, s.db, in, "batches of job "+jobID)
+}
+
+// batchQuery is the query of the job's batch items from startSK on (all when empty), in order;
+// onlyState projects each to its number, state and device ids.
+func (s *JobStore) batchQuery(jobID, startSK string, onlyState bool) (*dynamodb.QueryInput, error) {
 	lower := batchPrefix
 	if startSK != "" {
 		lower = startSK
@@ -697,12 +707,15 @@ func (s *JobStore) queryBatches(ctx context.Context, jobID, startSK string, only
 	if onlyState {
 		in.ProjectionExpression = expr.Projection()
 	}
-	return queryAll[batchItem](ctx, s.db, in, "batches of job "+jobID)
+	return in, nil
 }
 
-// Devices returns a page of the job's devices in batch order; the cursor is the next batch.
+// Devices returns a page of the job's devices in batch order; the cursor is the next batch. It
+// reads the batches the page needs and one more (to know where the next page starts), never the
+// rest of the job: a page of a 20,000-device job costs what its devices cost.
 func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, limit int) ([]bulk.DeviceState, string, error) {
-	if _, err := s.GetJob(ctx, jobID); err != nil {
+	j, err := s.GetJob(ctx, jobID)
+	if err != nil {
 		return nil, "", err
 	}
 	start, err := bulk.ParseDevicesCursor(cursor)
@@ -712,21 +725,47 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 	if limit <= 0 {
 		limit = bulk.DefaultDevicesPage
 	}
-	items, err := s.queryBatches(ctx, jobID, batchSK(start), false)
+	in, err := s.batchQuery(jobID, batchSK(start), false)
 	if err != nil {
 		return nil, "", err
 	}
-	var out []bulk.DeviceState
-	next := ""
-	for _, it := range items {
-		if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
-			next = bulk.DevicesCursor(it.Batch)
-			break
-		}
-		for _, id := range it.DeviceIDs {
-			d := it.Devs[id]
-			out = append(out, d.state(jobID, id, it.Batch))
-		}
+	// Batches are the same size but the last, so the job's mean batch size says how many
+	// batches the rest of the page takes.
+	perBatch := 1
+	if j.Batches > 0 && j.DeviceCount > j.Batches {
+		perBatch = (j.DeviceCount + j.Batches - 1) / j.Batches
 	}
-	return out, next, nil
+	var out []bulk.DeviceState
+	for {
+		// The batches that fit whole (the first always does), and one to see past the page.
+		n := (limit - len(out)) / perBatch
+		if len(out) == 0 {
+			n = max(n, 1)
+		}
+		in.Limit = aws.Int32(int32(min(n+1, maxBatchesPerRead)))
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("query batches of job %s: %w", jobID, err)
+		}
+		var items []batchItem
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+			return nil, "", fmt.Errorf("unmarshal batches of job %s: %w", jobID, err)
+		}
+		for _, it := range items {
+			if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
+				return out, bulk.DevicesCursor(it.Batch), nil
+			}
+			for _, id := range it.DeviceIDs {
+				out = append(out, it.Devs[id].state(jobID, id, it.Batch))
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }
+
+// maxBatchesPerRead bounds one query of a page of devices (a page holds at most a few thousand
+// devices, so this is never the limit that matters for full batches).
+const maxBatchesPerRead = 1000

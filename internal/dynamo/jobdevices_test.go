@@ -1,0 +1,99 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/resources"
+)
+
+// countingAPI counts the items DynamoDB returns to reads (GetItem and Query) through the real client.
+type countingAPI struct {
+	API
+	items atomic.Int64
+}
+
+func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := c.API.GetItem(ctx, in, opts...)
+	if err == nil && out.Item != nil {
+		c.items.Add(1)
+	}
+	return out, err
+}
+
+func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.API.Query(ctx, in, opts...)
+	if err == nil {
+		c.items.Add(int64(len(out.Items)))
+	}
+	return out, err
+}
+
+// TestJobStoreDevicesReadsOnlyThePage pages through a 20-batch job and counts the items each
+// page reads: the job and the batches the page returns, plus at most one to find the next page,
+// whatever is left of the job.
+func TestJobStoreDevicesReadsOnlyThePage(t *testing.T) {
+	ctx := context.Background()
+	db, name := newTable(t, resources.JobsTable)
+	counter := &countingAPI{API: db}
+	s, err := NewJobStore(counter, name)
+	require.NoError(t, err)
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("d%04d", i)
+	}
+	j := createJob(t, s, bulk.Split(ids, 50), time.Now().UTC())
+
+	tests := []struct {
+		name      string
+		cursor    string
+		limit     int
+		wantFirst string
+		wantCount int
+		wantNext  string
+		maxReads  int64 // the job item, the page's batches and one look-ahead
+	}{
+		{"limit 1 reads one batch and the next", "", 1, "d0000", 50, "1", 1 + 2},
+		{"limit 120 reads three batches", "", 120, "d0000", 100, "2", 1 + 3},
+		{"limit 500 reads eleven batches", "", 500, "d0000", 500, "10", 1 + 11},
+		{"from the middle", "10", 100, "d0500", 100, "12", 1 + 3},
+		{"last page", "18", 500, "d0900", 100, "", 1 + 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := counter.items.Load()
+			got, next, err := s.Devices(ctx, j.ID, tt.cursor, tt.limit)
+			require.NoError(t, err)
+			reads := counter.items.Load() - before
+			require.Len(t, got, tt.wantCount, "devices")
+			assert.Equal(t, tt.wantFirst, got[0].DeviceID, "first device")
+			assert.Equal(t, tt.wantNext, next, "next cursor")
+			assert.LessOrEqual(t, reads, tt.maxReads, "items read for a page of %d devices", len(got))
+		})
+	}
+
+	t.Run("every device once, in order, with limit 1", func(t *testing.T) {
+		var seen []string
+		cursor := ""
+		for range len(ids) {
+			page, next, err := s.Devices(ctx, j.ID, cursor, 1)
+			require.NoError(t, err)
+			for _, d := range page {
+				seen = append(seen, d.DeviceID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		assert.Equal(t, ids, seen)
+	})
+}
