@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,31 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/resources"
 )
-
-// countingAPI counts the items DynamoDB returns to reads (GetItem and Query) through the real client.
-type countingAPI struct {
-	API
-	items atomic.Int64
-}
-
-func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	out, err := c.API.GetItem(ctx, in, opts...)
-	if err == nil && out.Item != nil {
-		c.items.Add(1)
-	}
-	return out, err
-}
-
-func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	out, err := c.API.Query(ctx, in, opts...)
-	if err == nil {
-		c.items.Add(int64(len(out.Items)))
-	}
-	return out, err
-}
 
 // TestJobStoreDevicesReadsOnlyThePage pages through a 20-batch job and counts the items each
 // page reads: the job and the batches the page returns, plus at most one to find the next page,
@@ -43,7 +21,9 @@ func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts .
 func TestJobStoreDevicesReadsOnlyThePage(t *testing.T) {
 	ctx := context.Background()
 	db, name := newTable(t, resources.JobsTable)
-	counter := &countingAPI{API: db}
+	client, ok := db.(*dynamodb.Client)
+	require.True(t, ok, "newTable returns the real client")
+	counter := stacktest.NewReadCounter(client)
 	s, err := NewJobStore(counter, name)
 	require.NoError(t, err)
 	ids := make([]string, 1000)
@@ -69,10 +49,10 @@ func TestJobStoreDevicesReadsOnlyThePage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := counter.items.Load()
+			before := counter.Items()
 			got, next, err := s.Devices(ctx, j.ID, tt.cursor, tt.limit)
 			require.NoError(t, err)
-			reads := counter.items.Load() - before
+			reads := counter.Items() - before
 			require.Len(t, got, tt.wantCount, "devices")
 			assert.Equal(t, tt.wantFirst, got[0].DeviceID, "first device")
 			assert.Equal(t, tt.wantNext, next, "next cursor")
