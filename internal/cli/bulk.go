@@ -329,12 +329,14 @@ func (a *app) report(job apiwire.Job, devs []apiwire.JobDevice, files map[string
 
 func (a *app) runCommand() *cobra.Command {
 	var jf jobFlags
+	var raw bool
 	cmd := &cobra.Command{
 		Use:   "run DEVICE -- COMMAND",
 		Short: "Run one command on one device and print its output",
 		Long: `Run one command on one device (POST /v1/runs), wait for it to finish and print its
 output. The exit code is 2 when the run did not succeed; --json prints the run record with
-its output.`,
+its output. Control characters in the output are printed visibly (ESC as ^[), so a device
+cannot send escape sequences to the terminal; --raw prints the output byte for byte.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -372,7 +374,7 @@ its output.`,
 				}{r, string(out)}); err != nil {
 					return err
 				}
-			} else if _, err := io.Copy(a.io.Out, resp.Body); err != nil {
+			} else if err := copyOutput(a.io.Out, resp.Body, raw); err != nil {
 				return fmt.Errorf("output of run %s: %w", acc.RunID, err)
 			}
 			if r.Status != "succeeded" {
@@ -381,7 +383,7 @@ its output.`,
 					msg += " (" + r.Reason + ")"
 				}
 				if r.Message != "" {
-					msg += ": " + r.Message
+					msg += ": " + terminalSafeString(r.Message)
 				}
 				return &exitError{code: ExitFailed, msg: msg}
 			}
@@ -389,6 +391,7 @@ its output.`,
 		},
 	}
 	jf.add(cmd, false)
+	cmd.Flags().BoolVar(&raw, "raw", false, "print the output byte for byte, terminal control sequences included")
 	return cmd
 }
 
