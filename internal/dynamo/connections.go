@@ -20,12 +20,12 @@ import (
 
 // Item layout of the connections table:
 //
-//	CONN#<conn>  META        the connection: sub, email, role, connected_at
+//	CONN#<conn>  META        the connection: sub, email, role, sites, connected_at
 //	CONN#<conn>  SUB#<job>   the connection's own list of its subscriptions (for cleanup)
 //	SUB#<job>    <conn>      a subscription, found by job when progress is pushed
 //
-// Every item carries expires_at (the connection's end), so DynamoDB TTL removes what a lost
-// $disconnect leaves behind.
+// Every item carries expires_at (the connection's end: its token's expiry, at most API Gateway's
+// two hours), so DynamoDB TTL removes what a lost $disconnect leaves behind.
 const (
 	connPrefix = "CONN#"
 	connMetaSK = "META"
@@ -51,13 +51,15 @@ var _ live.Store = (*ConnectionStore)(nil)
 
 // connItem is a connection's META item.
 type connItem struct {
-	PK          string    `dynamodbav:"pk"`
-	SK          string    `dynamodbav:"sk"`
-	Subject     string    `dynamodbav:"sub"`
-	Email       string    `dynamodbav:"email,omitempty"`
-	Role        string    `dynamodbav:"role,omitempty"`
-	ConnectedAt time.Time `dynamodbav:"connected_at"`
-	ExpiresAt   int64     `dynamodbav:"expires_at"`
+	PK      string `dynamodbav:"pk"`
+	SK      string `dynamodbav:"sk"`
+	Subject string `dynamodbav:"sub"`
+	Email   string `dynamodbav:"email,omitempty"`
+	Role    string `dynamodbav:"role,omitempty"`
+	// Sites are the roles held on single sites, site → role (auth.Identity.Sites).
+	Sites       map[string]string `dynamodbav:"sites,omitempty"`
+	ConnectedAt time.Time         `dynamodbav:"connected_at"`
+	ExpiresAt   int64             `dynamodbav:"expires_at"`
 }
 
 // subItem is a subscription, or a connection's record of one: a key that expires.
@@ -77,10 +79,17 @@ func epoch(secs int64) time.Time {
 
 // PutConnection stores a new connection.
 func (s *ConnectionStore) PutConnection(ctx context.Context, c live.Connection) error {
-	item, err := attributevalue.MarshalMap(connItem{
+	it := connItem{
 		PK: connPrefix + c.ID, SK: connMetaSK, Subject: c.Identity.Subject, Email: c.Identity.Email,
 		Role: string(c.Identity.Role), ConnectedAt: c.ConnectedAt.UTC(), ExpiresAt: c.ExpiresAt.Unix(),
-	})
+	}
+	for site, r := range c.Identity.Sites {
+		if it.Sites == nil {
+			it.Sites = map[string]string{}
+		}
+		it.Sites[site] = string(r)
+	}
+	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return fmt.Errorf("marshal connection %s: %w", c.ID, err)
 	}
@@ -90,7 +99,8 @@ func (s *ConnectionStore) PutConnection(ctx context.Context, c live.Connection) 
 	return nil
 }
 
-// GetConnection returns a connection; live.ErrNotFound when it does not exist or has expired.
+// GetConnection returns a connection; live.ErrNotFound when it does not exist, live.ErrExpired
+// when its token has expired.
 func (s *ConnectionStore) GetConnection(ctx context.Context, id string) (live.Connection, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: itemKey(connPrefix+id, connMetaSK), ConsistentRead: aws.Bool(true),
@@ -112,8 +122,16 @@ func (s *ConnectionStore) GetConnection(ctx context.Context, id string) (live.Co
 	if r, ok := auth.ParseRole(it.Role); ok {
 		c.Identity.Role = r
 	}
-	if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(s.now()) {
-		return live.Connection{}, live.ErrNotFound
+	for site, name := range it.Sites {
+		if r, ok := auth.ParseRole(name); ok {
+			if c.Identity.Sites == nil {
+				c.Identity.Sites = map[string]auth.Role{}
+			}
+			c.Identity.Sites[site] = r
+		}
+	}
+	if !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(s.now()) {
+		return live.Connection{}, live.ErrExpired
 	}
 	return c, nil
 }
@@ -204,7 +222,9 @@ func (s *ConnectionStore) deleteKeys(ctx context.Context, keys []map[string]type
 	return nil
 }
 
-// Subscribers lists the unexpired connections subscribed to a job.
+// Subscribers lists the unexpired connections subscribed to a job. The subscription of a
+// connection whose token has expired is left out and deleted (best effort: TTL removes what a
+// failed delete leaves).
 func (s *ConnectionStore) Subscribers(ctx context.Context, jobID string) ([]string, error) {
 	items, err := s.partition(ctx, subPrefix+jobID, "subscribers of job "+jobID, resources.TTLAttribute)
 	if err != nil {
@@ -213,7 +233,8 @@ func (s *ConnectionStore) Subscribers(ctx context.Context, jobID string) ([]stri
 	now := s.now()
 	var conns []string
 	for _, it := range items {
-		if exp := epoch(it.ExpiresAt); !exp.IsZero() && exp.Before(now) {
+		if exp := epoch(it.ExpiresAt); !exp.IsZero() && !exp.After(now) {
+			_ = s.Unsubscribe(ctx, it.SK, jobID)
 			continue
 		}
 		conns = append(conns, it.SK)

@@ -40,7 +40,8 @@ func TestConnectionStoreConnections(t *testing.T) {
 		name string
 		conn live.Connection
 	}{
-		{"full identity", live.Connection{ID: "c1", Identity: auth.Identity{Subject: "u1", Email: "a@example.com", Role: auth.Operator},
+		{"full identity", live.Connection{ID: "c1", Identity: auth.Identity{Subject: "u1", Email: "a@example.com", Role: auth.Viewer,
+			Sites: map[string]auth.Role{"ams1": auth.Operator, "fra2": auth.Admin}},
 			ConnectedAt: now, ExpiresAt: now.Add(2 * time.Hour).Truncate(time.Second)}},
 		{"subject only", live.Connection{ID: "c2", Identity: auth.Identity{Subject: "u2"},
 			ConnectedAt: now, ExpiresAt: now.Add(time.Hour).Truncate(time.Second)}},
@@ -57,7 +58,7 @@ func TestConnectionStoreConnections(t *testing.T) {
 	assert.ErrorIs(t, err, live.ErrNotFound, "a connection never made")
 	clk.advance(time.Hour + time.Second)
 	_, err = s.GetConnection(ctx, "c2")
-	assert.ErrorIs(t, err, live.ErrNotFound, "an expired connection waiting for TTL")
+	assert.ErrorIs(t, err, live.ErrExpired, "a connection whose token expired, waiting for TTL")
 	_, err = s.GetConnection(ctx, "c1")
 	assert.NoError(t, err, "c1 lives on")
 }
@@ -90,6 +91,12 @@ func TestConnectionStoreSubscriptions(t *testing.T) {
 
 	clk.advance(2 * time.Minute)
 	assert.Equal(t, []string{"c0", "c1"}, subscribers("j1"), "c2's subscription expired")
+	own, err := s.partition(ctx, connPrefix+"c2", "items of c2")
+	require.NoError(t, err)
+	assert.Len(t, own, 1, "c2's expired subscription is deleted, its META stays: %v", own)
+	subs, err := s.partition(ctx, subPrefix+"j1", "subscriptions of j1")
+	require.NoError(t, err)
+	assert.Len(t, subs, 2, "the expired subscription to j1 is deleted: %v", subs)
 
 	require.NoError(t, s.Unsubscribe(ctx, "c0", "j1"))
 	require.NoError(t, s.Unsubscribe(ctx, "c0", "j1"), "unsubscribe again")
@@ -98,7 +105,7 @@ func TestConnectionStoreSubscriptions(t *testing.T) {
 	require.NoError(t, s.DeleteConnection(ctx, "c1"))
 	assert.Empty(t, subscribers("j1"), "c1's subscriptions go with it")
 	assert.Empty(t, subscribers("j2"), "all of them")
-	_, err := s.GetConnection(ctx, "c1")
+	_, err = s.GetConnection(ctx, "c1")
 	assert.ErrorIs(t, err, live.ErrNotFound, "c1 deleted")
 	assert.NoError(t, s.DeleteConnection(ctx, "c1"), "deleting again")
 	assert.NoError(t, s.DeleteConnection(ctx, "never"), "deleting an unknown connection")

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/netauto/netauto/internal/auth"
@@ -57,6 +58,9 @@ var (
 	ErrGone = fault.New(fault.NotFound, "", "connection gone")
 	// ErrNotFound means a connection record does not exist.
 	ErrNotFound = fault.New(fault.NotFound, "", "connection not found")
+	// ErrExpired means a connection exists but its token has expired: it may no longer subscribe
+	// and receives no more progress.
+	ErrExpired = fault.New(fault.Unauthorized, "", "the connection's token has expired")
 	// ErrUnauthorized wraps every refused $connect; the wrapped text says why.
 	ErrUnauthorized = fault.New(fault.Unauthorized, "", "unauthorized")
 )
@@ -66,14 +70,17 @@ type Connection struct {
 	ID          string
 	Identity    auth.Identity
 	ConnectedAt time.Time
-	ExpiresAt   time.Time
+	// ExpiresAt is when the connection stops receiving: its token's expiry, or API Gateway's
+	// two-hour cap on a connection when that comes first.
+	ExpiresAt time.Time
 }
 
 // Store keeps connections and their subscriptions.
 type Store interface {
 	// PutConnection stores a new connection.
 	PutConnection(ctx context.Context, c Connection) error
-	// GetConnection returns a connection; ErrNotFound when it does not exist.
+	// GetConnection returns a connection; ErrNotFound when it does not exist, ErrExpired when it
+	// has passed its ExpiresAt.
 	GetConnection(ctx context.Context, id string) (Connection, error)
 	// DeleteConnection removes a connection and every subscription it holds; removing an
 	// unknown connection is not an error.
@@ -153,10 +160,25 @@ func (s *Server) Connect(ctx context.Context, connID, token string) (Connection,
 	}
 	now := s.now()
 	c := Connection{ID: connID, Identity: id, ConnectedAt: now, ExpiresAt: now.Add(ConnectionTTL)}
+	if exp, ok := tokenExpiry(claims); ok && exp.Before(c.ExpiresAt) {
+		c.ExpiresAt = exp
+	}
+	if !c.ExpiresAt.After(now) {
+		return Connection{}, fmt.Errorf("%w: the token has expired", ErrUnauthorized)
+	}
 	if err := s.Store.PutConnection(ctx, c); err != nil {
 		return Connection{}, fmt.Errorf("connect %s: %w", connID, err)
 	}
 	return c, nil
+}
+
+// tokenExpiry reads the exp claim (seconds since the epoch, as decimal text).
+func tokenExpiry(claims map[string]string) (time.Time, bool) {
+	secs, err := strconv.ParseFloat(claims["exp"], 64)
+	if err != nil || secs <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(secs), 0).UTC(), true
 }
 
 // Disconnect removes the connection and its subscriptions.
@@ -208,6 +230,12 @@ func (s *Server) Message(ctx context.Context, connID string, body []byte) error 
 		return s.reject(ctx, connID, req, "bad_request", "job_id must be a job id (1-64 letters, digits, '_' or '-')")
 	}
 	conn, err := s.Store.GetConnection(ctx, connID)
+	if errors.Is(err, ErrExpired) && req.Action == ActionSubscribe {
+		return s.reject(ctx, connID, req, "token_expired", "the connection's token has expired; reconnect with a fresh token")
+	}
+	if errors.Is(err, ErrExpired) {
+		err = nil // unsubscribing needs no valid token
+	}
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%s from %s: %w", req.Action, connID, ErrGone)
 	}
@@ -220,12 +248,16 @@ func (s *Server) Message(ctx context.Context, connID string, body []byte) error 
 		}
 		return s.send(ctx, connID, map[string]string{"type": TypeUnsubscribed, "job_id": req.JobID})
 	}
-	if !conn.Identity.Can(auth.Viewer) {
+	if !conn.Identity.CanSomewhere(auth.Viewer) {
 		return s.reject(ctx, connID, req, "forbidden", "watching a job needs the viewer role or above")
 	}
-	if _, err := s.Jobs.GetJob(ctx, req.JobID); errors.Is(err, bulk.ErrJobNotFound) {
+	// A job is watched with the viewer role on all its sites (as GET /v1/bulk/{job_id}); one out
+	// of scope answers as one that does not exist.
+	j, err := s.Jobs.GetJob(ctx, req.JobID)
+	if errors.Is(err, bulk.ErrJobNotFound) || (err == nil && !conn.Identity.CanOnAll(auth.Viewer, j.Sites)) {
 		return s.reject(ctx, connID, req, "not_found", "no such job")
-	} else if err != nil {
+	}
+	if err != nil {
 		return fmt.Errorf("subscribe %s to %s: %w", connID, req.JobID, err)
 	}
 	// Subscribe first, then read the snapshot: every change after the snapshot is pushed.
