@@ -96,8 +96,12 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
+	policies, err := dynamo.NewPolicyStore(db, cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, nil, err
+	}
 	x := &bulk.Executor{
-		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher,
+		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher, Policy: policies,
 		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, MaxBatches: opts.MaxBatches, Audit: trail, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}
 	return flushAfter(ExecutorHandler(x, cfg.Queues[resources.BulkDLQ], opts.Logger, opts.Metrics), opts.Publisher, opts.Logger), x, nil

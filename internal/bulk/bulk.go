@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -93,6 +94,25 @@ type Request struct {
 	DeviceIDs   []string `json:"device_ids"`
 	RequestedBy string   `json:"requested_by,omitempty"`
 	Options     Options  `json:"options"`
+}
+
+// Grants are the roles a job's requester held when it was accepted, everywhere and on single
+// sites: the executor checks the command against the policy with them before each device.
+type Grants struct {
+	Role  auth.Role            `json:"role,omitempty" dynamodbav:"role,omitempty"`
+	Sites map[string]auth.Role `json:"sites,omitempty" dynamodbav:"sites,omitempty"`
+}
+
+// GrantsOf returns the roles id holds.
+func GrantsOf(id auth.Identity) Grants { return Grants{Role: id.Role, Sites: id.Sites} }
+
+// RoleOn is the role the requester held on site. A job that recorded no grants (accepted before
+// jobs kept them) counts as an operator's: the least role that may run commands.
+func (g Grants) RoleOn(site string) auth.Role {
+	if g.Role == "" && len(g.Sites) == 0 {
+		return auth.Operator
+	}
+	return auth.Identity{Role: g.Role, Sites: g.Sites}.RoleOn(site)
 }
 
 // ValidationError is a rejected request: the field and the rule.
@@ -219,6 +239,8 @@ type Job struct {
 	// a caller sees the job only with its role on all of them (auth.Identity.CanOnAll). Jobs
 	// accepted before jobs recorded their sites have none and need the role everywhere.
 	Sites []string `json:"sites,omitempty"`
+	// Grants are the requester's roles when the job was accepted.
+	Grants Grants `json:"-"`
 }
 
 // JobSummary is a job as the job list shows it: what ran, by whom, on how many devices, and how

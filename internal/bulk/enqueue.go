@@ -194,7 +194,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 	job := Job{
 		ID: NewID(now), Command: req.Command, RequestedBy: req.RequestedBy, DeviceCount: len(ids),
 		Batches: len(batches), Status: JobQueued, Options: req.Options, CreatedAt: now,
-		Counts: map[run.Status]int{run.Queued: len(ids)}, Sites: JobSites(sites),
+		Counts: map[run.Status]int{run.Queued: len(ids)}, Sites: JobSites(sites), Grants: GrantsOf(by),
 	}
 	if e.JobTTL > 0 {
 		job.ExpiresAt = now.Add(e.JobTTL)

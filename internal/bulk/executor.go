@@ -14,6 +14,7 @@ import (
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/metrics"
+	"github.com/netauto/netauto/internal/policy"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -152,11 +153,14 @@ type DeviceSource interface {
 	CredentialFor(ctx context.Context, d device.Device) (device.Credential, error)
 }
 
-// batchDevices is one batch's devices, read in one call, and the credentials of shared profiles,
-// read once per batch.
+// batchDevices is one batch's devices, read in one call, the credentials of shared profiles,
+// read once per batch, and the command policy in force when the batch started with the roles
+// the job's requester held.
 type batchDevices struct {
 	src     DeviceSource
 	devices map[string]device.Device
+	policy  *policy.Set
+	grants  Grants
 	// first is set when this invocation holds the batch's first lease: no run exists yet.
 	first  bool
 	mu     sync.Mutex
@@ -183,6 +187,15 @@ func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.
 	return c, nil
 }
 
+// PolicySource reads the stored command policy (policy.ErrNotStored when none is stored: the
+// defaults apply); *dynamo.PolicyStore implements it.
+type PolicySource interface {
+	GetPolicy(ctx context.Context) (policy.Policy, error)
+}
+
+// ReasonCommandDenied is the reason of a run the command policy refused before it started.
+const ReasonCommandDenied = policy.Code
+
 // Engine runs one command on one device.
 type Engine interface {
 	Run(ctx context.Context, t sshexec.Target, command string, sink sshexec.Sink) sshexec.Result
@@ -197,6 +210,10 @@ type Executor struct {
 	Queue     Queue
 	Publisher Publisher
 	Logger    *slog.Logger
+	// Policy is the command policy, read once per batch and checked before each device: a
+	// refusal ends the device's run failed with reason command_denied and sends nothing. Nil
+	// checks against the built-in defaults.
+	Policy PolicySource
 	// Metrics receives one EMF line per device outcome and per finished job (optional).
 	Metrics *metrics.Emitter
 	// Audit receives the executor's audit entries (optional): a job's start and finish and
@@ -394,7 +411,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
 	}
-	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First}
+	_, set, err := policy.Current(ctx, x.Policy)
+	if err != nil {
+		return Outcome{Retry: true}, fmt.Errorf("read command policy: %w", err)
+	}
+	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants}
 	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
 	view := &jobView{x: x, job: job, at: jobReadAt} // stale once the batch waited for its slot
 
@@ -746,6 +767,12 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	d, ok := bd.devices[id]
 	if !ok {
 		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+	}
+	// The policy may have changed since the job was accepted: check again before anything,
+	// the credential included, is read or sent.
+	if dec := bd.policy.Check(m.Command, d.Platform, bd.grants.RoleOn(d.Site)); !dec.Allowed {
+		log.Warn("command refused by the policy", "rule", dec.Rule)
+		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses this command: %s (rule %s)", dec.Reason, dec.Rule))
 	}
 	cred, err := bd.credential(ctx, d)
 	if errors.Is(err, device.ErrNotFound) {

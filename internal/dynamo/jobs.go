@@ -87,6 +87,7 @@ type jobItem struct {
 	BatchesDone     int            `dynamodbav:"batches_done"`
 	ExpiresAt       int64          `dynamodbav:"expires_at,omitempty"`
 	Sites           []string       `dynamodbav:"sites,omitempty"`
+	Grants          bulk.Grants    `dynamodbav:"grants"`
 	Counts          map[string]int `dynamodbav:"-"`
 }
 
@@ -109,7 +110,7 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 		ID: it.ID, Command: it.Command, RequestedBy: it.RequestedBy, DeviceCount: it.DeviceCount,
 		Batches: it.Batches, Status: bulk.JobStatus(it.Status), Options: it.Options, Seq: it.Seq,
 		Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, CancelRequested: it.CancelRequested,
-		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{}, Sites: it.Sites,
+		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{}, Sites: it.Sites, Grants: it.Grants,
 	}
 	for _, s := range run.Statuses() {
 		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
@@ -180,7 +181,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	it := jobItem{
 		PK: jobPrefix + j.ID, SK: jobMetaSK, GSI1PK: jobListPK, GSI1SK: j.CreatedAt.UTC().Format(timeLayout) + "#" + j.ID, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
 		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
-		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt), Sites: j.Sites,
+		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt), Sites: j.Sites, Grants: j.Grants,
 	}
 	meta, err := attributevalue.MarshalMap(it)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 const policyKey = "POLICY"
 
 // PolicyStore keeps the command policy as one item holding the ordered rule list and a version
-// for optimistic concurrency; it implements policy.Store.
+// for optimistic concurrency. It implements policy.Reader, bulk.PolicySource and api.Policies.
 type PolicyStore struct {
 	db    API
 	table string

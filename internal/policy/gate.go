@@ -11,12 +11,9 @@ import (
 	"github.com/netauto/netauto/internal/fault"
 )
 
-// Store keeps the policy. GetPolicy returns ErrNotStored when none was ever stored; PutPolicy
-// stores rules as the version after expected (0: none stored yet) and fails with ErrConflict when
-// the stored version is another.
-type Store interface {
+// Reader reads the stored policy; ErrNotStored when none was ever stored.
+type Reader interface {
 	GetPolicy(ctx context.Context) (Policy, error)
-	PutPolicy(ctx context.Context, p Policy, expected int64) (Policy, error)
 }
 
 // ErrConflict means the policy changed since the version a write was based on.
@@ -24,7 +21,7 @@ var ErrConflict = fault.New(fault.Conflict, "version", "the policy was changed b
 
 // Current returns the policy in force, compiled: the stored one, or the defaults (version 0)
 // when none is stored.
-func Current(ctx context.Context, store Store) (Policy, *Set, error) {
+func Current(ctx context.Context, store Reader) (Policy, *Set, error) {
 	if store == nil {
 		return Policy{Rules: Defaults()}, DefaultSet, nil
 	}
