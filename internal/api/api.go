@@ -62,6 +62,8 @@ type Options struct {
 	Retention Retention
 	// Audit receives one entry per mutating request; nil logs the entries only.
 	Audit audit.Recorder
+	// AuditLog serves GET /v1/audit; nil answers it 503.
+	AuditLog AuditLog
 	// Policy keeps the command policy; nil serves the built-in defaults, which then apply to
 	// every run, and refuses changes.
 	Policy Policies
@@ -120,6 +122,8 @@ func New(opts Options) (*Server, error) {
 	s.globalRoute("GET /v1/policy", auth.Admin, s.getPolicy)
 	s.globalRoute("PUT /v1/policy", auth.Admin, s.putPolicy)
 	s.route("POST /v1/policy/check", auth.Operator, s.checkPolicy)
+
+	s.globalRoute("GET /v1/audit", auth.Admin, s.listAudit)
 
 	s.globalRoute("GET /v1/retention", auth.Viewer, s.getRetention)
 	s.globalRoute("POST /v1/retention/purge", auth.Admin, s.purgeRetention)

@@ -76,6 +76,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, id)
 	}
+	s.record(r, id, "run.create", runTarget(acc.JobID, in.DeviceID), err, map[string]string{"command": in.Command, "device_id": in.DeviceID})
 	if err != nil {
 		s.failFor(w, r, err, "device_id", nil)
 		return
@@ -188,6 +189,7 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), breq, id)
 	}
+	s.record(r, id, "job.create", acc.JobID, err, map[string]string{"command": breq.Command, "devices": strconv.Itoa(len(breq.DeviceIDs))})
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
 		return

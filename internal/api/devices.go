@@ -33,6 +33,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, caller aut
 		return
 	}
 	d, err := s.opts.Devices.Create(r.Context(), DeviceInputFromWire(in))
+	s.record(r, caller, "device.create", in.ID, err, nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -158,6 +159,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, caller aut
 		}
 	}
 	d, err := s.opts.Devices.Update(r.Context(), id, p)
+	s.record(r, caller, "device.update", id, err, patchFields(wp))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -257,6 +259,7 @@ func (s *Server) importDevices(w http.ResponseWriter, r *http.Request, caller au
 		inputs[i] = DeviceInputFromWire(row)
 	}
 	res, err := s.opts.Devices.Import(r.Context(), inputs, mode)
+	s.record(r, caller, "device.import", "", err, importDetail(res, len(inputs)))
 	switch {
 	case err != nil:
 		// An import refused as a whole still explains every row.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,8 @@ import (
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/audit"
+	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
@@ -53,11 +56,20 @@ type env struct {
 	logs    *syncBuffer
 	// seen collects every response body, so a test can assert no secret ever left the API.
 	seen *syncBuffer
+	// audit counts the audit entries the handler records; they are stored in the audit table too.
+	audit *audittest.Recorder
 }
 
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+}
+
+// teeRecorder records each entry in both recorders.
+type teeRecorder [2]audit.Recorder
+
+func (t teeRecorder) Record(ctx context.Context, e audit.Entry) error {
+	return errors.Join(t[0].Record(ctx, e), t[1].Record(ctx, e))
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
@@ -121,7 +133,11 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	policies, err := dynamo.NewPolicyStore(ddb, st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
-	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies})
+	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
+	require.NoError(t, err)
+	rec := &audittest.Recorder{}
+	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies,
+		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")
 	require.NoError(t, err)
@@ -133,7 +149,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}}
+	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}, audit: rec}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		require.NoError(t, err)

@@ -59,6 +59,7 @@ func (s *Server) purgeRetention(w http.ResponseWriter, r *http.Request, id auth.
 	}
 	s.opts.Logger.InfoContext(r.Context(), "retention purge requested", "by", id.Email)
 	rep, err := s.opts.Retention.Purge(r.Context(), "api")
+	s.record(r, id, "retention.purge", "", err, retention.AuditDetail(rep))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -38,11 +38,18 @@ func (s *Server) handle(pattern string, need auth.Role, may func(auth.Identity, 
 			s.fail(w, r, errNoToken)
 			return
 		}
-		if !may(id, need) {
-			s.fail(w, r, fault.Errorf(fault.Forbidden, "", "this needs the %s role %s", need, where))
+		serve := func(w http.ResponseWriter, r *http.Request) {
+			if !may(id, need) {
+				s.fail(w, r, fault.Errorf(fault.Forbidden, "", "this needs the %s role %s", need, where))
+				return
+			}
+			h(w, r, id)
+		}
+		if mutating(r.Method) { // one audit entry per request, a refusal included
+			s.audited(pattern, w, r, id, serve)
 			return
 		}
-		h(w, r, id)
+		serve(w, r)
 	})
 }
 

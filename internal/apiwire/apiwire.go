@@ -401,3 +401,24 @@ type PolicyCheck struct {
 	Version int64           `json:"version"`
 	Devices []PolicyVerdict `json:"devices"`
 }
+
+// AuditEntry is one entry of the audit trail: who did what to which target, with what outcome.
+type AuditEntry struct {
+	ID        string            `json:"id"`
+	Time      time.Time         `json:"time"`
+	Actor     string            `json:"actor"`
+	Role      string            `json:"role,omitempty"`
+	Action    string            `json:"action"`
+	Target    string            `json:"target,omitempty"`
+	Outcome   string            `json:"outcome"`
+	Reason    string            `json:"reason,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+	Source    string            `json:"source,omitempty"`
+	Detail    map[string]string `json:"detail,omitempty"`
+}
+
+// AuditList is the body of GET /v1/audit: entries newest first and the next page's cursor.
+type AuditList struct {
+	Items []AuditEntry `json:"items"`
+	Next  string       `json:"next,omitempty"`
+}

@@ -19,6 +19,8 @@ import (
 
 // schemaTypes names the Go type of every object schema in components/schemas.
 var schemaTypes = map[string]reflect.Type{
+	"AuditEntry":         reflect.TypeFor[apiwire.AuditEntry](),
+	"AuditList":          reflect.TypeFor[apiwire.AuditList](),
 	"RetentionSettings":  reflect.TypeFor[apiwire.RetentionSettings](),
 	"RetentionStats":     reflect.TypeFor[apiwire.RetentionStats](),
 	"RetentionReport":    reflect.TypeFor[apiwire.RetentionReport](),

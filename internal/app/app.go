@@ -21,6 +21,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/netauto/netauto/internal/api"
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
@@ -133,7 +134,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	trail, _, err := AuditTrail(cfg, db, opts.Logger)
+	trail, auditLog, err := AuditTrail(cfg, db, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies})
+	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}
@@ -149,10 +150,12 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 }
 
 // WithIdentity puts the caller's identity, from the claims API Gateway's JWT authorizer validated,
-// into the context the http.Handler sees. Without claims the request carries no identity and the
+// and the request's id and source address, which audit entries name, into the context the
+// http.Handler sees. Without claims the request carries no identity and the
 // handler answers 401 on every protected route.
 func WithIdentity(next HTTPHandler) HTTPHandler {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		ctx = audit.WithRequest(ctx, audit.Request{ID: ev.RequestContext.RequestID, Source: ev.RequestContext.HTTP.SourceIP})
 		if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
 			if id, err := auth.FromClaims(a.JWT.Claims); err == nil {
 				ctx = auth.WithIdentity(ctx, id)
