@@ -59,6 +59,7 @@ type Endpoints struct {
 type Stack struct {
 	Endpoints Endpoints
 	procs     []*proc
+	cleanups  []func() // run by Close after the processes stopped (the firewall rule)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -151,6 +152,7 @@ func (s *Stack) startDynamoDB(ctx context.Context, dir string, opts Options) err
 		argv = append(argv, "-inMemory")
 	}
 	argv = append(argv, "-port", strconv.Itoa(port), "-disableTelemetry")
+	s.cleanups = append(s.cleanups, systemFirewall(opts.Logger).protect(ctx, port))
 	p, err := startProc("dynamodb-local", dir, nil, opts.Logger, argv...)
 	if err != nil {
 		return err
@@ -203,7 +205,8 @@ func (s *Stack) startSQS(ctx context.Context, dir string, opts Options) error {
 	return nil
 }
 
-// Close stops both stand-ins: SIGTERM to each process group, SIGKILL after 5 s.
+// Close stops both stand-ins (SIGTERM to each process group, SIGKILL after 5 s) and removes the
+// firewall rule that kept DynamoDB Local from other hosts.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
@@ -211,6 +214,9 @@ func (s *Stack) Close() error {
 			if err := s.procs[i].stop(5 * time.Second); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		for _, undo := range s.cleanups {
+			undo()
 		}
 		s.closeErr = errors.Join(errs...)
 	})
