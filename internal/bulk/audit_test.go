@@ -1,6 +1,7 @@
 package bulk_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +10,7 @@ import (
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/policy"
 	"github.com/netauto/netauto/internal/sshexec"
 )
 
@@ -43,4 +45,34 @@ func TestExecutorAuditsJobStartAndFinishOnce(t *testing.T) {
 	assert.Equal(t, string(bulk.JobCompleted), finish.Detail["status"])
 	assert.Equal(t, "6", finish.Detail["count_succeeded"])
 	assert.Equal(t, "1", finish.Detail["count_unreachable"])
+}
+
+// fixedPolicy is a policy store holding one policy.
+type fixedPolicy policy.Policy
+
+func (p fixedPolicy) GetPolicy(context.Context) (policy.Policy, error) { return policy.Policy(p), nil }
+
+// A command the policy refuses when the device's turn comes (the policy changed after the job
+// was accepted) writes one denied entry per refused device, naming the rule.
+func TestExecutorAuditsCommandDenied(t *testing.T) {
+	ids := deviceIDs("p", 2)
+	e := newEnv(t, ids...)
+	rec := &audittest.Recorder{}
+	e.exec.Audit = rec
+	acc := e.enqueue(t, ids, bulk.Options{TimeoutS: 5})
+	e.exec.Policy = fixedPolicy{Version: 2, Rules: []policy.Rule{{ID: "no-show", Effect: policy.Deny, Pattern: "show"}}}
+	e.drain(t)
+	var denied []audit.Entry
+	for _, en := range rec.Entries() {
+		if en.Action == "run.command_denied" {
+			denied = append(denied, en)
+		}
+	}
+	require.Len(t, denied, 2)
+	for _, en := range denied {
+		assert.Equal(t, audit.OutcomeDenied, en.Outcome)
+		assert.Equal(t, "no-show", en.Reason)
+		assert.Equal(t, acc.JobID, en.Detail["job_id"])
+		assert.Equal(t, bulk.RunID(acc.JobID, en.Detail["device_id"]), en.Target)
+	}
 }

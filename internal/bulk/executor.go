@@ -772,6 +772,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	// the credential included, is read or sent.
 	if dec := bd.policy.Check(m.Command, d.Platform, bd.grants.RoleOn(d.Site)); !dec.Allowed {
 		log.Warn("command refused by the policy", "rule", dec.Rule)
+		x.audit(ctx, audit.Entry{Action: "run.command_denied", Target: r.ID, Outcome: audit.OutcomeDenied, Reason: dec.Rule, Detail: map[string]string{"command": m.Command, "device_id": id, "job_id": m.JobID, "rule": dec.Rule}})
 		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses this command: %s (rule %s)", dec.Reason, dec.Rule))
 	}
 	cred, err := bd.credential(ctx, d)

@@ -278,6 +278,22 @@ func TestCLI(t *testing.T) {
 		r = e.run(t, cmd{args: []string{"retention", "purge"}, env: map[string]string{"NET_AUTO_TOKEN": e.tokens[auth.Viewer]}})
 		assert.Equal(t, cli.ExitError, r.code, "purge as viewer: exit code")
 		assert.Contains(t, r.stderr, "(forbidden)", "purge as viewer")
+
+		// Both purges are in the audit trail, newest first: the viewer's refused, the admin's done.
+		r = e.run(t, cmd{args: []string{"audit", "--action", "retention.purge", "--since", "1h", "--limit", "1"}})
+		assert.Equal(t, 0, r.code, "audit: %s", r.stderr)
+		assert.Regexp(t, `viewer@example.com\s+retention.purge\s+denied\s+forbidden`, r.stdout, "audit, first page")
+		assert.Contains(t, r.stdout, "more: netauto audit --cursor ", "audit prints the next page's cursor")
+		r = e.run(t, cmd{args: []string{"audit", "--action", "retention.purge", "--json"}})
+		var l apiwire.AuditList
+		if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &l), "audit --json: %s", r.stdout) && assert.Len(t, l.Items, 2) {
+			assert.Equal(t, []string{"denied", "ok"}, []string{l.Items[0].Outcome, l.Items[1].Outcome})
+		}
+		r = e.run(t, cmd{args: []string{"audit", "--since", "yesterday"}})
+		assert.Equal(t, cli.ExitError, r.code, "audit --since yesterday")
+		assert.Contains(t, r.stderr, "--since")
+		r = e.run(t, cmd{args: []string{"audit"}, env: map[string]string{"NET_AUTO_TOKEN": e.tokens[auth.Operator]}})
+		assert.Equal(t, cli.ExitError, r.code, "audit as operator: exit code")
 	})
 
 	t.Run("token errors", func(t *testing.T) {

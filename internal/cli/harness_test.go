@@ -28,6 +28,7 @@ import (
 	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/infra/stacktest"
 	"github.com/netauto/netauto/internal/api"
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
@@ -110,8 +111,10 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	purger := &retention.Purger{Store: rstore, Jobs: rstore, Budget: 20 * time.Second, Lookback: 10 * 24 * time.Hour, Logger: logger,
 		Settings: retention.Settings{MaxDays: 30, MaxBytes: 1 << 20, Cron: "@daily", Schedule: "cron(0 0 * * ? *)"}}
+	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
+	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
-		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger})
+		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)
