@@ -12,6 +12,7 @@ import (
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -310,13 +311,15 @@ func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, caller auth.
 	if !ok {
 		return
 	}
-	if !caller.Can(auth.Operator) {
-		if _, err := s.scopedJob(r.Context(), caller, auth.Operator, id); err != nil {
-			s.failFor(w, r, err, "job_id", nil)
-			return
-		}
+	j, err := s.scopedJob(r.Context(), caller, auth.Operator, id)
+	if err == nil && j.RequestedBy != caller.Name() && !caller.Can(auth.Admin) {
+		err = fault.Errorf(fault.Forbidden, "job_id", "only the job's requester (%s) or an admin may cancel it", j.RequestedBy)
 	}
-	j, err := s.opts.Bulk.Cancel(r.Context(), id)
+	if err != nil {
+		s.failFor(w, r, err, "job_id", nil)
+		return
+	}
+	j, err = s.opts.Bulk.Cancel(r.Context(), id)
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return

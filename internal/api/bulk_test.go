@@ -127,7 +127,7 @@ func TestBulkAccepted(t *testing.T) {
 	r.JSON(t, &run)
 	assert.Equal(t, http.StatusAccepted, r.Status, "run: %s", r.Body)
 	assert.True(t, strings.HasSuffix(run.RunID, ".b001"), "run id %q ends in the device id b001", run.RunID)
-	r = e.do(e.tokens[auth.Operator], "POST", "/v1/bulk/"+acc.JobID+"/cancel", "", nil)
+	r = e.do(admin, "POST", "/v1/bulk/"+acc.JobID+"/cancel", "", nil)
 	assert.Equal(t, http.StatusAccepted, r.Status, "cancel job %s: %s", acc.JobID, r.Body)
 
 	// The job list: newest first, a page at a time, to every viewer.

@@ -136,3 +136,32 @@ func TestPolicyRoutes(t *testing.T) {
 	r = e.do(op, "POST", "/v1/policy/check", "application/json", []byte(`{"command":"","device_ids":["ios1"]}`))
 	assert.Equal(t, http.StatusBadRequest, r.Status, "empty command: %s", r.Body)
 }
+
+// TestCancelOnlyByRequesterOrAdmin: another operator may not cancel a job (403 naming the rule),
+// its requester and an admin may.
+func TestCancelOnlyByRequesterOrAdmin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin, op := e.tokens[auth.Admin], e.tokens[auth.Operator]
+	other, err := e.signer.Issue(auth.TokenSpec{Subject: "op2", Email: "op2@example.com", Groups: []string{"operator"}})
+	require.NoError(t, err)
+	r := e.do(admin, "POST", "/v1/devices/import", "application/json", mustJSON(t, []map[string]any{deviceJSON("ios1", nil)}))
+	require.Equal(t, http.StatusCreated, r.Status, "import: %s", truncate(r.Body))
+	newJob := func() string {
+		t.Helper()
+		r := e.do(op, "POST", "/v1/bulk", "application/json", []byte(`{"command":"show version","device_ids":["ios1"],"options":{"max_concurrency":1}}`))
+		require.Equal(t, http.StatusAccepted, r.Status, "bulk: %s", r.Body)
+		var acc apiwire.BulkAccepted
+		r.JSON(t, &acc)
+		return acc.JobID
+	}
+	j1, j2 := newJob(), newJob()
+	r = e.do(other, "POST", "/v1/bulk/"+j1+"/cancel", "", nil)
+	require.Equal(t, http.StatusForbidden, r.Status, "another operator cancels: %s", r.Body)
+	var b errorBody
+	r.JSON(t, &b)
+	assert.Equal(t, "job_id", b.Error.Field)
+	assert.Contains(t, b.Error.Message, "only the job's requester (operator@example.com) or an admin")
+	assert.Equal(t, http.StatusAccepted, e.do(op, "POST", "/v1/bulk/"+j1+"/cancel", "", nil).Status, "the requester cancels")
+	assert.Equal(t, http.StatusAccepted, e.do(admin, "POST", "/v1/bulk/"+j2+"/cancel", "", nil).Status, "an admin cancels")
+}

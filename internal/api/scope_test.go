@@ -257,7 +257,14 @@ var scopeCases = map[string]scopeCase{
 			r.JSON(t, &job)
 			assert.False(t, job.CancelRequested, "the out-of-scope job %s was cancelled", j)
 		}
-		wantStatus(t, f.call(t, role, "POST", "/v1/bulk/"+f.jobIn+"/cancel", nil), http.StatusAccepted, "", "cancel the ams1 job")
+		wantStatus(t, f.call(t, role, "POST", "/v1/bulk/"+f.jobIn+"/cancel", nil), http.StatusForbidden, "forbidden", "cancel the admin's ams1 job")
+		r := f.call(t, role, "POST", "/v1/bulk", map[string]any{"command": "show clock", "device_ids": []string{f.in}})
+		wantStatus(t, r, http.StatusAccepted, "", "bulk on ams1")
+		var acc struct {
+			JobID string `json:"job_id"`
+		}
+		r.JSON(t, &acc)
+		wantStatus(t, f.call(t, role, "POST", "/v1/bulk/"+acc.JobID+"/cancel", nil), http.StatusAccepted, "", "cancel its own ams1 job")
 	},
 	"POST /v1/policy/check": func(t *testing.T, f *scopeFixture, role auth.Role) {
 		r := f.call(t, role, "POST", "/v1/policy/check", map[string]any{"command": "show clock", "device_ids": []string{f.in}})
