@@ -58,6 +58,8 @@ type env struct {
 	seen *syncBuffer
 	// audit counts the audit entries the handler records; they are stored in the audit table too.
 	audit *audittest.Recorder
+	// jobReads counts the items the job store reads from DynamoDB.
+	jobReads *stacktest.ReadCounter
 }
 
 type syncBuffer struct {
@@ -122,7 +124,8 @@ func newEnv(t *testing.T) *env {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
-	jobs, err := dynamo.NewJobStore(ddb, st.Names.Tables[resources.JobsTable])
+	jobReads := stacktest.NewReadCounter(ddb)
+	jobs, err := dynamo.NewJobStore(jobReads, st.Names.Tables[resources.JobsTable])
 	require.NoError(t, err)
 	runs, err := dynamo.NewRunStore(ddb, st.Names.Tables[resources.RunsTable], time.Minute)
 	require.NoError(t, err)
@@ -149,7 +152,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}, audit: rec}
+	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		require.NoError(t, err)
