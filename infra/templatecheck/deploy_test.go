@@ -16,7 +16,8 @@ import (
 func TestDeployChecksCatch(t *testing.T) {
 	const (
 		apiSecrets      = `secret:netauto/${AWS::StackName}/devices/*"` + "\n      Events:"
-		profileSecrets  = `secret:netauto/${AWS::StackName}/profiles/*"`
+		profileSecrets  = `- !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/profiles/*"`
+		profileWrite    = `Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/profiles/*"`
 		patchRoute      = "            Method: PATCH\n            PayloadFormatVersion: \"2.0\"\n"
 		deleteRoute     = "        ProxyDelete:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref HttpApi\n            Path: /v1/{proxy+}\n            Method: DELETE\n            PayloadFormatVersion: \"2.0\"\n"
 		optionsRoute    = "        ProxyOptions:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref HttpApi\n            Path: /v1/{proxy+}\n            Method: OPTIONS\n            PayloadFormatVersion: \"2.0\"\n            Auth:\n              Authorizer: NONE\n"
@@ -74,8 +75,10 @@ func TestDeployChecksCatch(t *testing.T) {
 		// secrets
 		{"write access to every stack's secrets", []mutation{{apiSecrets, `secret:netauto/devices/*"` + "\n      Events:"}},
 			templatecheck.CheckSecrets, `statement "DeviceCredentialsWrite" grants Secrets Manager actions on map[Fn::Sub:arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/devices/*]`},
-		{"read access to every stack's profiles", []mutation{{profileSecrets, `secret:netauto/profiles/*"`}},
+		{"read access to every stack's profiles", []mutation{{profileSecrets, `- !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/profiles/*"`}},
 			templatecheck.CheckSecrets, `statement "DeviceCredentialsRead" grants Secrets Manager actions on`},
+		{"write access to every stack's profiles", []mutation{{profileWrite, `Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/profiles/*"`}},
+			templatecheck.CheckSecrets, `statement "ProfileSecretsWrite" grants Secrets Manager actions on`},
 		{"access to a stack whose name extends this one", []mutation{{apiSecrets, `secret:netauto/${AWS::StackName}-prod/devices/*"` + "\n      Events:"}},
 			templatecheck.CheckSecrets, `want !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/..."`},
 		{"any secret", []mutation{{`Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/devices/*"`, `Resource: "*"`}},

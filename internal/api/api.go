@@ -60,6 +60,8 @@ type Options struct {
 	Runs Runs
 	// Retention serves GET /v1/retention and POST /v1/retention/purge; nil answers them 503.
 	Retention Retention
+	// Profiles serves /v1/credential-profiles; nil answers them 503.
+	Profiles CredentialProfiles
 	// Audit receives one entry per mutating request; nil logs the entries only.
 	Audit audit.Recorder
 	// AuditLog serves GET /v1/audit; nil answers it 503.
@@ -107,6 +109,8 @@ func New(opts Options) (*Server, error) {
 	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
 	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)
 	s.route("GET /v1/devices/{id}/runs", auth.Viewer, s.deviceRuns)
+
+	s.routeProfiles()
 
 	s.route("POST /v1/runs", auth.Operator, s.createRun)
 	s.route("GET /v1/runs/{id}", auth.Viewer, s.getRun)

@@ -165,6 +165,20 @@ func (s memSecrets) Delete(_ context.Context, name string) error {
 	return nil
 }
 
+// openProfiles lets every device use every credential profile: the fuzz targets check decoding
+// and validation, the credential profile tests check the profiles' rules.
+type openProfiles struct{}
+
+func (openProfiles) Rule(context.Context, string) (device.ProfileRule, error) { return allowAll{}, nil }
+
+func (openProfiles) Credential(context.Context, string, device.Device) (device.Credential, error) {
+	return device.Credential{}, device.ErrNotFound
+}
+
+type allowAll struct{}
+
+func (allowAll) Allows(device.Device) error { return nil }
+
 // fuzzAPI is the real handler over an in-memory inventory; one per fuzz target, its requests
 // serialised so each input starts from a known inventory.
 type fuzzAPI struct {
@@ -178,6 +192,7 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	store := newMemStore()
 	inv, err := device.NewInventory(store, memSecrets{store})
 	require.NoError(f, err, "new inventory")
+	inv.UseProfiles(openProfiles{})
 	// Fuzzing reaches only the device routes; the other services are never called.
 	srv, err := api.New(api.Options{
 		Devices: inv, Bulk: struct{ api.Bulk }{}, Jobs: struct{ api.Jobs }{}, Runs: struct{ api.Runs }{},
@@ -418,6 +433,7 @@ func FuzzPatchDecode(f *testing.F) {
 			Tags: map[string]string{"role": "core"}}, Credential: device.Credential{Password: "pw"}}
 		inv, err := device.NewInventory(a.store, memSecrets{a.store})
 		require.NoError(t, err)
+		inv.UseProfiles(openProfiles{})
 		before, err := inv.Create(ctx, orig)
 		require.NoError(t, err)
 		var header []string

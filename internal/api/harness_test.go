@@ -31,6 +31,7 @@ import (
 	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/queue"
@@ -121,6 +122,17 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	inv, err := device.NewInventory(store, sec)
 	require.NoError(t, err)
+	profileStore, err := dynamo.NewProfileStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	profiles, err := credprofile.NewRegistry(profileStore, sec)
+	require.NoError(t, err)
+	inv.UseProfiles(profiles)
+	// "lab" is the shared profile the tests' devices name; it allows every device.
+	_, err = profiles.Create(context.Background(), credprofile.Input{
+		Profile: credprofile.Profile{ID: "lab", AllowedSites: []string{credprofile.AnySite}},
+		Secret:  device.Credential{Password: "lab-secret"},
+	})
+	require.NoError(t, err)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ddb := stack.DynamoDBClient(st.Endpoints.DynamoDB)
@@ -139,7 +151,7 @@ func newEnv(t *testing.T) *env {
 	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
 	require.NoError(t, err)
 	rec := &audittest.Recorder{}
-	srv, err := api.New(api.Options{Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies,
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies,
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")

@@ -25,6 +25,7 @@ import (
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/queue"
@@ -68,21 +69,49 @@ func HTTPClient() *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = maxIdleConnsPerHost })
 }
 
-// Inventory builds the device inventory over DynamoDB and the configured secret store.
+// Inventory builds the device inventory over DynamoDB and the configured secret store, with the
+// credential profile registry checking which devices may use which profile.
 func Inventory(ctx context.Context, cfg config.Config, awsCfg aws.Config) (*device.Inventory, error) {
 	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
-	var sec device.SecretStore
-	if cfg.SecretsDir != "" {
-		if sec, err = secrets.NewFileStore(cfg.SecretsDir); err != nil {
-			return nil, err
-		}
-	} else if sec, err = secrets.NewSecretsManagerStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretsPrefix); err != nil {
+	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
 		return nil, err
 	}
-	return device.NewInventory(store, sec)
+	inv, err := device.NewInventory(store, sec)
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := CredentialProfiles(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	inv.UseProfiles(profiles)
+	return inv, nil
+}
+
+// CredentialProfiles builds the credential profile registry: metadata in the devices table,
+// secrets in the configured secret store.
+func CredentialProfiles(cfg config.Config, awsCfg aws.Config) (*credprofile.Registry, error) {
+	store, err := dynamo.NewProfileStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, err
+	}
+	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	return credprofile.NewRegistry(store, sec)
+}
+
+// secretStore is the file store in dev (cfg.SecretsDir) and Secrets Manager in AWS.
+func secretStore(cfg config.Config, awsCfg aws.Config) (device.SecretStore, error) {
+	if cfg.SecretsDir != "" {
+		return secrets.NewFileStore(cfg.SecretsDir)
+	}
+	return secrets.NewSecretsManagerStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretsPrefix)
 }
 
 // NewAPI builds the api function's handler from its configuration.
@@ -95,6 +124,10 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 		return nil, err
 	}
 	inv, err := Inventory(ctx, cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := CredentialProfiles(cfg, awsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +175,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies})
+	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}

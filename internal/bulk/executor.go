@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -171,8 +173,11 @@ func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.
 	if d.CredentialProfile == "" {
 		return b.src.CredentialFor(ctx, d)
 	}
+	// A profile decides by a device's site and tags whether the device may use it, so a
+	// credential read for one device is reused only by devices with the same site and tags.
+	key := profileKey(d)
 	b.mu.Lock()
-	c, ok := b.shared[d.CredentialProfile]
+	c, ok := b.shared[key]
 	b.mu.Unlock()
 	if ok {
 		return c, nil
@@ -182,9 +187,27 @@ func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.
 		return c, err
 	}
 	b.mu.Lock()
-	b.shared[d.CredentialProfile] = c
+	b.shared[key] = c
 	b.mu.Unlock()
 	return c, nil
+}
+
+// profileKey is what a profile's credential is shared by within a batch: the profile, the
+// device's site and its tags.
+func profileKey(d device.Device) string {
+	keys := make([]string, 0, len(d.Tags))
+	for k := range d.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(strconv.Quote(d.CredentialProfile))
+	b.WriteString(strconv.Quote(d.Site))
+	for _, k := range keys {
+		b.WriteString(strconv.Quote(k))
+		b.WriteString(strconv.Quote(d.Tags[k]))
+	}
+	return b.String()
 }
 
 // PolicySource reads the stored command policy (policy.ErrNotStored when none is stored: the
@@ -779,12 +802,19 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	if errors.Is(err, device.ErrNotFound) {
 		return fail(run.AuthFailed, "credential_unavailable", "the device has no stored credential")
 	}
+	if errors.Is(err, device.ErrCredentialNotAllowed) {
+		return fail(run.Failed, "credential_not_allowed", "the device's credential profile no longer allows it (its allowed sites and tags changed)")
+	}
 	if err != nil {
 		log.Error("get credential", "err", err)
 		return finished{retry: true}
 	}
+	user := d.Username
+	if cred.Login != "" {
+		user = cred.Login
+	}
 	target := sshexec.Target{
-		Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
+		Host: d.Host, Port: d.Port, Platform: d.Platform, Username: user,
 		Password: cred.Password, PrivateKeyPEM: []byte(cred.PrivateKey), Passphrase: cred.Passphrase,
 		HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
 	}

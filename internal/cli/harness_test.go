@@ -32,6 +32,7 @@ import (
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/live"
@@ -104,6 +105,11 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	require.NoError(t, err)
 	inv, err := device.NewInventory(store, sec)
 	require.NoError(t, err)
+	profileStore, err := dynamo.NewProfileStore(ddb, st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	profiles, err := credprofile.NewRegistry(profileStore, sec)
+	require.NoError(t, err)
+	inv.UseProfiles(profiles)
 	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
 	require.NoError(t, err)
 	rstore, err := dynamo.NewRetentionStore(ddb, st.Names.Tables[resources.RunsTable], st.Names.Tables[resources.JobsTable])
@@ -113,7 +119,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 		Settings: retention.Settings{MaxDays: 30, MaxBytes: 1 << 20, Cron: "@daily", Schedule: "cron(0 0 * * ? *)"}}
 	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
 	require.NoError(t, err)
-	srv, err := api.New(api.Options{Devices: inv, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
 		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))

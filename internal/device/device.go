@@ -78,6 +78,8 @@ type Device struct {
 // Credential is a device's secret material. It is write-only: accepted by create, update and
 // import, stored through a SecretStore, never returned, logged or put in an error.
 type Credential struct {
+	// Login, when set, replaces the device's username: a credential profile's user name.
+	Login      string `json:"login,omitempty"`
 	Password   string `json:"password,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"`
 	Passphrase string `json:"passphrase,omitempty"`

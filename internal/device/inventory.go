@@ -64,11 +64,79 @@ func SecretName(id string) string { return "devices/" + id }
 // ProfileSecretName returns the secret name of a shared credential profile.
 func ProfileSecretName(profile string) string { return "profiles/" + profile }
 
+// Profiles resolves the shared credential profiles devices name.
+type Profiles interface {
+	// Rule returns what decides which devices may use profile name; ErrUnknownProfile (wrapped)
+	// when no profile has the name.
+	Rule(ctx context.Context, name string) (ProfileRule, error)
+	// Credential returns the login of profile name for d after checking again that d may use it:
+	// ErrNotFound (wrapped) when the profile or its secret is gone, ErrCredentialNotAllowed
+	// (wrapped) when d may not use it.
+	Credential(ctx context.Context, name string, d Device) (Credential, error)
+}
+
+// ProfileRule decides whether a device may use a credential profile.
+type ProfileRule interface {
+	// Allows returns nil when d may use the profile and ErrCredentialNotAllowed (wrapped, with a
+	// message naming the rule) when not.
+	Allows(d Device) error
+}
+
+// Errors of credential profile checks; the profile registry wraps them with a message that names
+// the profile and the rule.
+var (
+	// ErrUnknownProfile means no credential profile has the name a device gives.
+	ErrUnknownProfile = fault.New(fault.Invalid, "credential_profile", "no credential profile has this name")
+	// ErrCredentialNotAllowed means the device is outside the profile's allowed sites and tags.
+	ErrCredentialNotAllowed = fault.New(fault.Invalid, "credential_profile", "the credential profile is not allowed for this device")
+)
+
 // Inventory is the device inventory service.
 type Inventory struct {
-	store   Store
-	secrets SecretStore
-	now     func() time.Time
+	store    Store
+	secrets  SecretStore
+	profiles Profiles
+	now      func() time.Time
+}
+
+// UseProfiles makes the inventory resolve and check credential profiles through p. Without it a
+// device that names a profile is refused, and has no credential at run time.
+func (inv *Inventory) UseProfiles(p Profiles) { inv.profiles = p }
+
+// checkProfile returns nil when d names no profile or one it may use, and a *ValidationError
+// naming credential_profile when it names another. rules, when not nil, caches the rules an
+// import has already read.
+func (inv *Inventory) checkProfile(ctx context.Context, d Device, rules map[string]ProfileRule) error {
+	if d.CredentialProfile == "" {
+		return nil
+	}
+	refuse := func(err error) error {
+		msg := err.Error()
+		if f, ok := fault.As(err); ok {
+			msg = f.Public()
+		}
+		return &ValidationError{Fields: []FieldError{{Field: "credential_profile", Message: msg}}}
+	}
+	if inv.profiles == nil {
+		return refuse(errors.New("credential profiles are not configured on this deployment"))
+	}
+	rule, ok := rules[d.CredentialProfile]
+	if !ok {
+		var err error
+		if rule, err = inv.profiles.Rule(ctx, d.CredentialProfile); err != nil {
+			if errors.Is(err, ErrUnknownProfile) {
+				return refuse(err)
+			}
+			return fmt.Errorf("read credential profile %s: %w", d.CredentialProfile, err)
+		}
+		if rules != nil {
+			rules[d.CredentialProfile] = rule
+		}
+	}
+	if err := rule.Allows(d); err != nil {
+		return refuse(err)
+	}
+	return nil
 }
 
 // NewInventory returns an Inventory over store and secrets.
@@ -127,6 +195,9 @@ func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
 		return Device{}, err
 	}
 	d := in.Device
+	if err := inv.checkProfile(ctx, d, nil); err != nil {
+		return Device{}, err
+	}
 	now := inv.now()
 	d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
 	d.HasCredential = !in.Credential.Empty()
@@ -241,6 +312,18 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 		d.Tags = map[string]string{}
 	}
 	cred, newCred := p.credential()
+	if d.Host != cur.Host || d.Port != cur.Port {
+		// A credential goes only to the host it was stored for: a new address drops the device's
+		// own secret and its profile unless this same request gives a new secret or names the
+		// profile again (checked below against the profile's allowed sites and tags).
+		if cred.Password == "" && cred.PrivateKey == "" {
+			// A passphrase alone is no secret for the new host.
+			cred, newCred, d.HasCredential = Credential{}, false, false
+		}
+		if p.CredentialProfile == nil {
+			d.CredentialProfile = ""
+		}
+	}
 	if err := d.Validate(); err != nil {
 		return Device{}, err
 	}
@@ -255,6 +338,10 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 	if d.CredentialProfile != "" && !newCred && p.CredentialProfile != nil {
 		// Switching to a profile drops the device's own secret.
 		d.HasCredential = false
+	}
+	// Checked on every update: a new site or tags can take the device out of its profile's reach.
+	if err := inv.checkProfile(ctx, d, nil); err != nil {
+		return Device{}, err
 	}
 	d.Version = cur.Version + 1
 	d.UpdatedAt = inv.now()
@@ -340,15 +427,23 @@ func (inv *Inventory) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// CredentialFor returns the credential the device authenticates with: its own, or its profile's.
+// CredentialFor returns the credential the device authenticates with: its own, or its profile's
+// when the profile still allows it. ErrNotFound (wrapped) when it has none.
 func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, error) {
-	name := SecretName(d.ID)
 	if d.CredentialProfile != "" {
-		name = ProfileSecretName(d.CredentialProfile)
-	} else if !d.HasCredential {
-		return Credential{}, nil
+		if inv.profiles == nil {
+			return Credential{}, fmt.Errorf("credential of device %s: profile %s: credential profiles are not configured: %w", d.ID, d.CredentialProfile, ErrNotFound)
+		}
+		c, err := inv.profiles.Credential(ctx, d.CredentialProfile, d)
+		if err != nil {
+			return Credential{}, fmt.Errorf("credential of device %s: %w", d.ID, err)
+		}
+		return c, nil
 	}
-	c, err := inv.secrets.Get(ctx, name)
+	if !d.HasCredential {
+		return Credential{}, fmt.Errorf("credential of device %s: none stored: %w", d.ID, ErrNotFound)
+	}
+	c, err := inv.secrets.Get(ctx, SecretName(d.ID))
 	if err != nil {
 		return Credential{}, fmt.Errorf("credential of device %s: %w", d.ID, err)
 	}
@@ -414,6 +509,7 @@ const importBatch = 25
 func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode) (ImportResult, error) {
 	res := ImportResult{Mode: mode, Rows: make([]RowResult, len(rows))}
 	seen := map[string]int{}
+	rules := map[string]ProfileRule{}
 	var ids []string
 	for i := range rows {
 		rows[i].Normalize()
@@ -426,6 +522,14 @@ func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode)
 		if first, dup := seen[rows[i].ID]; dup {
 			r.Status = RowInvalid
 			r.Errors = []FieldError{{Field: "id", Message: fmt.Sprintf("repeats the id of row %d", first)}}
+			continue
+		}
+		if err := inv.checkProfile(ctx, rows[i].Device, rules); err != nil {
+			var v *ValidationError
+			if !errors.As(err, &v) {
+				return res, fmt.Errorf("import: %w", err)
+			}
+			r.Status, r.Errors = RowInvalid, v.Fields
 			continue
 		}
 		seen[rows[i].ID] = i + 1

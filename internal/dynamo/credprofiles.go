@@ -1,0 +1,233 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/credprofile"
+	"github.com/netauto/netauto/internal/resources"
+)
+
+// profilePK is the one partition of the devices table that holds every credential profile:
+// profiles are few and change at the pace of people, and one Query lists them all. Device
+// listings read only items whose sort key is deviceSK, so they never see a profile.
+const profilePK = "CPROF"
+
+// ProfileStore keeps credential profile metadata in the devices table (credprofile.Store). The
+// secrets live in the secret store, never here.
+type ProfileStore struct {
+	db    API
+	table string
+}
+
+// NewProfileStore returns a store over the named devices table.
+func NewProfileStore(db API, table string) (*ProfileStore, error) {
+	if db == nil || table == "" {
+		return nil, errors.New("new profile store: client and table name are required")
+	}
+	return &ProfileStore{db: db, table: table}, nil
+}
+
+type profileItem struct {
+	PK           string              `dynamodbav:"pk"`
+	SK           string              `dynamodbav:"sk"`
+	ID           string              `dynamodbav:"id"`
+	Username     string              `dynamodbav:"username,omitempty"`
+	AllowedSites []string            `dynamodbav:"allowed_sites"`
+	AllowedTags  []map[string]string `dynamodbav:"allowed_tags"`
+	HasSecret    bool                `dynamodbav:"has_secret"`
+	Version      int64               `dynamodbav:"version"`
+	CreatedAt    time.Time           `dynamodbav:"created_at"`
+	UpdatedAt    time.Time           `dynamodbav:"updated_at"`
+}
+
+func profileToItem(p credprofile.Profile) profileItem {
+	sites, tags := p.AllowedSites, p.AllowedTags
+	if sites == nil {
+		sites = []string{}
+	}
+	if tags == nil {
+		tags = []map[string]string{}
+	}
+	return profileItem{
+		PK: profilePK, SK: p.ID, ID: p.ID, Username: p.Username, AllowedSites: sites, AllowedTags: tags,
+		HasSecret: p.HasSecret, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+	}
+}
+
+func (it profileItem) profile() credprofile.Profile {
+	p := credprofile.Profile{
+		ID: it.ID, Username: it.Username, AllowedSites: it.AllowedSites, AllowedTags: it.AllowedTags,
+		HasSecret: it.HasSecret, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+	}
+	if p.AllowedSites == nil {
+		p.AllowedSites = []string{}
+	}
+	if p.AllowedTags == nil {
+		p.AllowedTags = []map[string]string{}
+	}
+	return p
+}
+
+// Create stores a new profile; credprofile.ErrExists when the id is taken.
+func (s *ProfileStore) Create(ctx context.Context, p credprofile.Profile) error {
+	item, err := attributevalue.MarshalMap(profileToItem(p))
+	if err != nil {
+		return fmt.Errorf("marshal credential profile %s: %w", p.ID, err)
+	}
+	cond, err := buildCondition(itemAbsent())
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	})
+	if isConditionFailed(err) {
+		return credprofile.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("put credential profile %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// Get returns one profile; credprofile.ErrNotFound when there is none.
+func (s *ProfileStore) Get(ctx context.Context, id string) (credprofile.Profile, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: itemKey(profilePK, id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return credprofile.Profile{}, fmt.Errorf("get credential profile %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return credprofile.Profile{}, credprofile.ErrNotFound
+	}
+	var it profileItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return credprofile.Profile{}, fmt.Errorf("unmarshal credential profile %s: %w", id, err)
+	}
+	return it.profile(), nil
+}
+
+// Update replaces a profile if its stored version is prevVersion.
+func (s *ProfileStore) Update(ctx context.Context, p credprofile.Profile, prevVersion int64) error {
+	item, err := attributevalue.MarshalMap(profileToItem(p))
+	if err != nil {
+		return fmt.Errorf("marshal credential profile %s: %w", p.ID, err)
+	}
+	cond, err := buildCondition(itemExists().And(expression.Name("version").Equal(expression.Value(prevVersion))))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, ok := conditionFailedItem(err); ok {
+		if old == nil {
+			return credprofile.ErrNotFound
+		}
+		return credprofile.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("update credential profile %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a profile if its stored version is version.
+func (s *ProfileStore) Delete(ctx context.Context, id string, version int64) error {
+	cond, err := buildCondition(expression.Name("version").Equal(expression.Value(version)))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table), Key: itemKey(profilePK, id),
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, ok := conditionFailedItem(err); ok {
+		if old == nil {
+			return credprofile.ErrNotFound
+		}
+		return credprofile.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("delete credential profile %s: %w", id, err)
+	}
+	return nil
+}
+
+// List returns every profile by id: one Query of the profiles' partition.
+func (s *ProfileStore) List(ctx context.Context) ([]credprofile.Profile, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(profilePK))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build key condition: %w", err)
+	}
+	var out []credprofile.Profile
+	var start map[string]types.AttributeValue
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(), ExclusiveStartKey: start,
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query credential profiles: %w", err)
+		}
+		var items []profileItem
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
+			return nil, fmt.Errorf("unmarshal credential profiles: %w", err)
+		}
+		for _, it := range items {
+			out = append(out, it.profile())
+		}
+		if start = res.LastEvaluatedKey; len(start) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// UsedBy returns up to limit ids of devices naming profile id. It scans the devices table (a
+// delete of a profile is rare; an index kept for it would cost a write on every device change).
+func (s *ProfileStore) UsedBy(ctx context.Context, id string, limit int) ([]string, error) {
+	expr, err := expression.NewBuilder().
+		WithFilter(expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK)).And(expression.Name("credential_profile").Equal(expression.Value(id)))).
+		WithProjection(expression.NamesList(expression.Name("id"))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build filter: %w", err)
+	}
+	var ids []string
+	var start map[string]types.AttributeValue
+	for {
+		res, err := s.db.Scan(ctx, &dynamodb.ScanInput{
+			TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
+			FilterExpression: expr.Filter(), ProjectionExpression: expr.Projection(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("scan devices of credential profile %s: %w", id, err)
+		}
+		for _, item := range res.Items {
+			var it struct {
+				ID string `dynamodbav:"id"`
+			}
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, fmt.Errorf("unmarshal device id: %w", err)
+			}
+			if ids = append(ids, it.ID); len(ids) >= limit {
+				return ids, nil
+			}
+		}
+		if start = res.LastEvaluatedKey; len(start) == 0 {
+			return ids, nil
+		}
+	}
+}
