@@ -71,6 +71,38 @@ func profileID(r *http.Request) (string, *Error) {
 	return id, nil
 }
 
+// profileTarget checks the caller and the path's profile id of a change, answering the request
+// when either is refused; the error is for the audit entry.
+func (s *Server) profileTarget(w http.ResponseWriter, r *http.Request, id auth.Identity) (string, error) {
+	if err := s.profileAdmin(id); err != nil {
+		s.fail(w, r, err)
+		return "", err
+	}
+	pid, e := profileID(r)
+	if e != nil {
+		return "", refuse(w, http.StatusBadRequest, e)
+	}
+	return pid, nil
+}
+
+// ifMatch returns the version a change is based on: the body's version, or the If-Match header
+// (the ETag of a read of what, a "device" or "profile"), which must agree with it when both
+// are given.
+func ifMatch(r *http.Request, body *int64, what string) (*int64, *Error) {
+	m := r.Header.Get("If-Match")
+	if m == "" {
+		return body, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(m, `"`), 10, 64)
+	if err != nil {
+		return nil, &Error{Code: "invalid", Field: "If-Match", Message: "must be the " + what + "'s ETag (its version)"}
+	}
+	if body != nil && *body != v {
+		return nil, &Error{Code: "invalid", Field: "version", Message: "differs from the If-Match header"}
+	}
+	return &v, nil
+}
+
 func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	if err := s.profileAdmin(id); err != nil {
 		s.fail(w, r, err)
@@ -148,15 +180,9 @@ func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, id auth.I
 
 func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	var err error
-	target := r.PathValue("id")
-	defer func() { s.record(r, id, "credential_profile.update", target, err, nil) }()
-	if err = s.profileAdmin(id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pid, e := profileID(r)
-	if e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	defer func() { s.record(r, id, "credential_profile.update", r.PathValue("id"), err, nil) }()
+	var pid string
+	if pid, err = s.profileTarget(w, r, id); err != nil {
 		return
 	}
 	body, e, status := readBody(r, maxBodyBytes)
@@ -173,17 +199,9 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.I
 		Username: wp.Username, AllowedSites: wp.AllowedSites, AllowedTags: wp.AllowedTags,
 		Password: wp.Password, PrivateKey: wp.PrivateKey, Passphrase: wp.Passphrase, Version: wp.Version,
 	}
-	if m := r.Header.Get("If-Match"); m != "" {
-		v, perr := strconv.ParseInt(strings.Trim(m, `"`), 10, 64)
-		if perr != nil {
-			err = refuse(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "If-Match", Message: "must be the profile's ETag (its version)"})
-			return
-		}
-		if pa.Version != nil && *pa.Version != v {
-			err = refuse(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "version", Message: "differs from the If-Match header"})
-			return
-		}
-		pa.Version = &v
+	if pa.Version, e = ifMatch(r, pa.Version, "profile"); e != nil {
+		err = refuse(w, http.StatusBadRequest, e)
+		return
 	}
 	var p credprofile.Profile
 	p, err = s.opts.Profiles.Update(r.Context(), pid, pa)
@@ -197,15 +215,9 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.I
 
 func (s *Server) deleteProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {
 	var err error
-	target := r.PathValue("id")
-	defer func() { s.record(r, id, "credential_profile.delete", target, err, nil) }()
-	if err = s.profileAdmin(id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pid, e := profileID(r)
-	if e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	defer func() { s.record(r, id, "credential_profile.delete", r.PathValue("id"), err, nil) }()
+	var pid string
+	if pid, err = s.profileTarget(w, r, id); err != nil {
 		return
 	}
 	if err = s.opts.Profiles.Delete(r.Context(), pid); err != nil {

@@ -136,17 +136,9 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, caller aut
 		return
 	}
 	p := patchFromWire(wp)
-	if m := r.Header.Get("If-Match"); m != "" {
-		v, err := strconv.ParseInt(strings.Trim(m, `"`), 10, 64)
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "If-Match", Message: "must be the device's ETag (its version)"})
-			return
-		}
-		if p.Version != nil && *p.Version != v {
-			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "version", Message: "differs from the If-Match header"})
-			return
-		}
-		p.Version = &v
+	if p.Version, e = ifMatch(r, p.Version, "device"); e != nil {
+		WriteError(w, http.StatusBadRequest, e)
+		return
 	}
 	if !caller.Can(auth.Admin) {
 		if _, err := s.scopedDevice(r.Context(), caller, auth.Admin, id); err != nil {

@@ -122,48 +122,24 @@ func (s *ProfileStore) Update(ctx context.Context, p credprofile.Profile, prevVe
 	if err != nil {
 		return fmt.Errorf("marshal credential profile %s: %w", p.ID, err)
 	}
-	cond, err := buildCondition(itemExists().And(expression.Name("version").Equal(expression.Value(prevVersion))))
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if old, ok := conditionFailedItem(err); ok {
-		if old == nil {
-			return credprofile.ErrNotFound
-		}
-		return credprofile.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("update credential profile %s: %w", p.ID, err)
-	}
-	return nil
+	return profileOutcome(putIfVersion(ctx, s.db, s.table, item, prevVersion), "update", p.ID)
 }
 
 // Delete removes a profile if its stored version is version.
 func (s *ProfileStore) Delete(ctx context.Context, id string, version int64) error {
-	cond, err := buildCondition(expression.Name("version").Equal(expression.Value(version)))
-	if err != nil {
-		return err
-	}
-	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(s.table), Key: itemKey(profilePK, id),
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if old, ok := conditionFailedItem(err); ok {
-		if old == nil {
-			return credprofile.ErrNotFound
-		}
+	return profileOutcome(deleteIfVersion(ctx, s.db, s.table, itemKey(profilePK, id), version), "delete", id)
+}
+
+func profileOutcome(err error, op, id string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errVersionGone):
+		return credprofile.ErrNotFound
+	case errors.Is(err, errVersionStale):
 		return credprofile.ErrConflict
 	}
-	if err != nil {
-		return fmt.Errorf("delete credential profile %s: %w", id, err)
-	}
-	return nil
+	return fmt.Errorf("%s credential profile %s: %w", op, id, err)
 }
 
 // List returns every profile by id: one Query of the profiles' partition.

@@ -173,48 +173,24 @@ func (s *DeviceStore) Update(ctx context.Context, d device.Device, prevVersion i
 	if err != nil {
 		return fmt.Errorf("marshal device %s: %w", d.ID, err)
 	}
-	cond, err := buildCondition(itemExists().And(expression.Name("version").Equal(expression.Value(prevVersion))))
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if old, ok := conditionFailedItem(err); ok {
-		if old == nil {
-			return device.ErrNotFound
-		}
-		return device.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("update device %s: %w", d.ID, err)
-	}
-	return nil
+	return deviceOutcome(putIfVersion(ctx, s.db, s.table, item, prevVersion), "update", d.ID)
 }
 
 // Delete removes a device if its stored version is version.
 func (s *DeviceStore) Delete(ctx context.Context, id string, version int64) error {
-	cond, err := buildCondition(expression.Name("version").Equal(expression.Value(version)))
-	if err != nil {
-		return err
-	}
-	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(s.table), Key: deviceKey(id),
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if old, ok := conditionFailedItem(err); ok {
-		if old == nil {
-			return device.ErrNotFound
-		}
+	return deviceOutcome(deleteIfVersion(ctx, s.db, s.table, deviceKey(id), version), "delete", id)
+}
+
+func deviceOutcome(err error, op, id string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errVersionGone):
+		return device.ErrNotFound
+	case errors.Is(err, errVersionStale):
 		return device.ErrConflict
 	}
-	if err != nil {
-		return fmt.Errorf("delete device %s: %w", id, err)
-	}
-	return nil
+	return fmt.Errorf("%s device %s: %w", op, id, err)
 }
 
 // List scans the devices matching f, at most p.Limit of them, resuming at p.Cursor.

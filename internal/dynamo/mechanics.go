@@ -402,3 +402,48 @@ func isGSI1Position(key map[string]types.AttributeValue, pkPrefix, sk, gsiPK str
 	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), pkPrefix) && len(str(resources.AttrPK)) > len(pkPrefix) &&
 		str(resources.AttrSK) == sk && str(resources.AttrGSI1PK) == gsiPK && str(resources.AttrGSI1SK) != ""
 }
+
+// errVersionGone and errVersionStale are what putIfVersion and deleteIfVersion report when the
+// item is missing or holds another version; stores translate them into their domain's errors.
+var (
+	errVersionGone  = errors.New("item not found")
+	errVersionStale = errors.New("item has another version")
+)
+
+// putIfVersion replaces item (marshalled) if the stored one exists with version prevVersion.
+func putIfVersion(ctx context.Context, db API, table string, item map[string]types.AttributeValue, prevVersion int64) error {
+	cond, err := buildCondition(itemExists().And(expression.Name("version").Equal(expression.Value(prevVersion))))
+	if err != nil {
+		return err
+	}
+	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	return versionOutcome(err)
+}
+
+// deleteIfVersion deletes the item at key if its stored version is version.
+func deleteIfVersion(ctx context.Context, db API, table string, key map[string]types.AttributeValue, version int64) error {
+	cond, err := buildCondition(expression.Name("version").Equal(expression.Value(version)))
+	if err != nil {
+		return err
+	}
+	_, err = db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(table), Key: key,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	return versionOutcome(err)
+}
+
+func versionOutcome(err error) error {
+	if old, ok := conditionFailedItem(err); ok {
+		if old == nil {
+			return errVersionGone
+		}
+		return errVersionStale
+	}
+	return err
+}
