@@ -30,11 +30,11 @@ var errNoProfiles = fault.New(fault.Unavailable, "", "credential profiles are no
 // routeProfiles registers the credential profile routes: admins only, on every site, since a
 // profile's secret may reach devices of any site.
 func (s *Server) routeProfiles() {
-	s.route("GET /v1/credential-profiles", auth.Admin, s.listProfiles)
-	s.route("POST /v1/credential-profiles", auth.Admin, s.createProfile)
-	s.route("GET /v1/credential-profiles/{id}", auth.Admin, s.getProfile)
-	s.route("PATCH /v1/credential-profiles/{id}", auth.Admin, s.updateProfile)
-	s.route("DELETE /v1/credential-profiles/{id}", auth.Admin, s.deleteProfile)
+	s.globalRoute("GET /v1/credential-profiles", auth.Admin, s.listProfiles)
+	s.globalRoute("POST /v1/credential-profiles", auth.Admin, s.createProfile)
+	s.globalRoute("GET /v1/credential-profiles/{id}", auth.Admin, s.getProfile)
+	s.globalRoute("PATCH /v1/credential-profiles/{id}", auth.Admin, s.updateProfile)
+	s.globalRoute("DELETE /v1/credential-profiles/{id}", auth.Admin, s.deleteProfile)
 }
 
 // profileAdmin refuses a caller whose admin role is limited to some sites, and a deployment
