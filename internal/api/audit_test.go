@@ -74,6 +74,24 @@ func auditRows() map[string]auditRow {
 		"PUT /v1/policy":           threeWay("/v1/policy", `{"version":0,"rules":[{"id":"all","effect":"allow","pattern":"**"}]}`, `{"rules":[]}`),
 		"POST /v1/policy/check":    threeWay("/v1/policy/check", `{"command":"show version","device_ids":["aud-1"]}`, `{"command":"show version","device_ids":["no-such-device"]}`),
 		"POST /v1/retention/purge": threeWay("/v1/retention/purge", "", "a body"),
+		"POST /v1/credential-profiles": threeWay("/v1/credential-profiles",
+			`{"id":"aud-prof","allowed_sites":["*"],"password":"aud-secret"}`, `{"id":"aud-bad","password":"x","allowed_tags":[{}]}`),
+		"PATCH /v1/credential-profiles/{id}": func(_ *env, ok, denied string) []auditRequest {
+			return []auditRequest{
+				{"ok", ok, "/v1/credential-profiles/lab", `{"allowed_sites":["*","ams1"]}`, audit.OutcomeOK},
+				{"failed", ok, "/v1/credential-profiles/no-such-profile", `{"allowed_sites":["*"]}`, audit.OutcomeFailed},
+				{"denied", denied, "/v1/credential-profiles/lab", `{"password":"stolen"}`, audit.OutcomeDenied},
+			}
+		},
+		"DELETE /v1/credential-profiles/{id}": func(e *env, ok, denied string) []auditRequest {
+			r := e.do(ok, "POST", "/v1/credential-profiles", "application/json", []byte(`{"id":"aud-gone","allowed_sites":["*"],"password":"p"}`))
+			require.Equal(e.t, http.StatusCreated, r.Status, "create profile: %s", r.Body)
+			return []auditRequest{
+				{"denied", denied, "/v1/credential-profiles/aud-gone", "", audit.OutcomeDenied},
+				{"ok", ok, "/v1/credential-profiles/aud-gone", "", audit.OutcomeOK},
+				{"failed", ok, "/v1/credential-profiles/aud-gone", "", audit.OutcomeFailed},
+			}
+		},
 	}
 }
 
