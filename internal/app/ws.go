@@ -162,14 +162,30 @@ func (p *eventPosters) For(domain, stage string) live.Poster {
 	return c
 }
 
-// jwksVerifier fetches the issuer's key set on first use and again (at most once a minute) when a
-// token names a key it does not know, so key rotation needs no redeploy.
+// JWKS refresh bounds. A token naming an unknown key refetches the key set at most once a
+// minute (so junk kids cannot hammer the identity provider); the set is also refetched every
+// jwksRefresh, so a key the issuer stopped publishing stops being trusted within that time; and
+// when refreshing fails the old set is used until jwksMaxStale after its fetch, then no token is
+// accepted until a fetch succeeds.
+const (
+	jwksUnknownKeyInterval = time.Minute
+	jwksRefresh            = 10 * time.Minute
+	jwksMaxStale           = time.Hour
+)
+
+// jwksVerifier fetches the issuer's key set on first use and again when it is older than
+// jwksRefresh or a token names a key it does not know; a refetch replaces the whole set, so
+// retired keys are dropped. Key rotation needs no redeploy.
 type jwksVerifier struct {
 	url, issuer, audience string
 	client                *http.Client
-	mu                    sync.Mutex
-	v                     *auth.Verifier
-	fetched               time.Time
+	// now is the clock (default time.Now).
+	now     func() time.Time
+	mu      sync.Mutex
+	v       *auth.Verifier
+	fetched time.Time
+	// tried is when a fetch was last attempted, successful or not.
+	tried time.Time
 }
 
 // Verify implements live.Verifier.
@@ -195,12 +211,42 @@ func (j *jwksVerifier) Verify(raw string) (map[string]string, error) {
 	return out, err
 }
 
-func (j *jwksVerifier) verifier(refresh bool) (*auth.Verifier, error) {
+func (j *jwksVerifier) clock() time.Time {
+	if j.now != nil {
+		return j.now()
+	}
+	return time.Now()
+}
+
+// verifier returns the key set's verifier, fetching it first when there is none, when it is
+// older than jwksRefresh, or when unknownKey asks and the last attempt is a minute old.
+func (j *jwksVerifier) verifier(unknownKey bool) (*auth.Verifier, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.v != nil && (!refresh || time.Since(j.fetched) < time.Minute) {
+	now := j.clock()
+	age := now.Sub(j.fetched)
+	switch {
+	case j.v == nil:
+	case age >= jwksRefresh && now.Sub(j.tried) >= jwksUnknownKeyInterval:
+	case unknownKey && now.Sub(j.tried) >= jwksUnknownKeyInterval:
+	case age >= jwksMaxStale:
+		return nil, fmt.Errorf("JWKS %s: the key set is %s old and could not be refreshed", j.url, age.Round(time.Second))
+	default:
 		return j.v, nil
 	}
+	j.tried = now
+	v, err := j.fetch()
+	if err != nil {
+		if j.v != nil && age < jwksMaxStale {
+			return j.v, nil // keep the keys we have for a while when the issuer is unreachable
+		}
+		return nil, err
+	}
+	j.v, j.fetched = v, now
+	return v, nil
+}
+
+func (j *jwksVerifier) fetch() (*auth.Verifier, error) {
 	resp, err := j.client.Get(j.url)
 	if err != nil {
 		return nil, fmt.Errorf("fetch JWKS %s: %w", j.url, err)
@@ -213,12 +259,7 @@ func (j *jwksVerifier) verifier(refresh bool) (*auth.Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read JWKS %s: %w", j.url, err)
 	}
-	v, err := auth.NewJWKSVerifier(body, j.issuer, j.audience)
-	if err != nil {
-		return nil, err
-	}
-	j.v, j.fetched = v, time.Now()
-	return v, nil
+	return auth.NewJWKSVerifier(body, j.issuer, j.audience)
 }
 
 // NewPublisher builds the progress publisher for a function whose configuration names the
