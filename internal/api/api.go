@@ -66,6 +66,9 @@ type Options struct {
 	Audit audit.Recorder
 	// AuditLog serves GET /v1/audit; nil answers it 503.
 	AuditLog AuditLog
+	// MaxJobDevices bounds the devices of one run or bulk job by the caller's role (operator,
+	// admin); a role without an entry has no bound beyond the request limit.
+	MaxJobDevices map[auth.Role]int
 	// Policy keeps the command policy; nil serves the built-in defaults, which then apply to
 	// every run, and refuses changes.
 	Policy Policies

@@ -13,6 +13,7 @@ import (
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/policy"
 )
 
@@ -180,7 +181,8 @@ func (s *Server) verdicts(ctx context.Context, command string, ids []string, id 
 	return p, set.CheckDevices(command, devs, id), nil
 }
 
-// admit checks a run or bulk request against the command policy before it is enqueued: nil when
+// admit checks a run or bulk request against the caller's role's device limit and the command
+// policy before it is enqueued: nil when
 // the caller may run it on every device, a policy.DeniedError naming the rule and the refused
 // devices otherwise. A request the enqueuer will reject as invalid, or that names unknown
 // devices, is left for it to answer.
@@ -188,6 +190,13 @@ func (s *Server) admit(ctx context.Context, req bulk.Request, id auth.Identity) 
 	ids, err := req.Normalize()
 	if err != nil {
 		return nil
+	}
+	role := auth.Operator
+	if id.Can(auth.Admin) {
+		role = auth.Admin
+	}
+	if limit := s.opts.MaxJobDevices[role]; limit > 0 && len(ids) > limit {
+		return fault.Errorf(fault.Forbidden, "device_ids", "a job of %d devices is over the %s role's limit of %d devices per job", len(ids), role, limit)
 	}
 	_, verdicts, err := s.verdicts(ctx, req.Command, ids, id)
 	var unknown *bulk.UnknownDevicesError

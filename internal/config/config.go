@@ -36,13 +36,17 @@ const (
 	EnvLogLevel   = "NET_AUTO_LOG_LEVEL"
 	EnvRunMaxDays = "NET_AUTO_RUN_MAX_DAYS"
 	// EnvAuditMaxDays is how long audit entries are kept (their TTL).
-	EnvAuditMaxDays   = "NET_AUTO_AUDIT_MAX_DAYS"
-	EnvRunMaxBytes    = "NET_AUTO_RUN_MAX_BYTES"
-	EnvRetentionCron  = "NET_AUTO_RETENTION_CRON"
-	EnvBatchSize      = "NET_AUTO_BATCH_SIZE"
-	EnvOutputCapBytes = "NET_AUTO_OUTPUT_CAP_BYTES"
-	EnvWSEndpoint     = "NET_AUTO_WS_ENDPOINT"
-	EnvSecrets        = "NET_AUTO_SECRETS"
+	EnvAuditMaxDays  = "NET_AUTO_AUDIT_MAX_DAYS"
+	EnvRunMaxBytes   = "NET_AUTO_RUN_MAX_BYTES"
+	EnvRetentionCron = "NET_AUTO_RETENTION_CRON"
+	EnvBatchSize     = "NET_AUTO_BATCH_SIZE"
+	// EnvMaxJobDevicesOperator and EnvMaxJobDevicesAdmin bound the devices of one job by the
+	// caller's role.
+	EnvMaxJobDevicesOperator = "NET_AUTO_MAX_JOB_DEVICES_OPERATOR"
+	EnvMaxJobDevicesAdmin    = "NET_AUTO_MAX_JOB_DEVICES_ADMIN"
+	EnvOutputCapBytes        = "NET_AUTO_OUTPUT_CAP_BYTES"
+	EnvWSEndpoint            = "NET_AUTO_WS_ENDPOINT"
+	EnvSecrets               = "NET_AUTO_SECRETS"
 	// EnvSecretsPrefix is the Secrets Manager name prefix of the stack's credentials; the template
 	// sets it to netauto/<stack name>/ and grants the functions that prefix only.
 	EnvSecretsPrefix = "NET_AUTO_SECRETS_PREFIX"
@@ -54,12 +58,17 @@ const (
 
 // Defaults.
 const (
-	DefaultRunMaxDays     = 30
-	DefaultAuditMaxDays   = 365
-	DefaultRetentionCron  = "@daily"
-	DefaultBatchSize      = 50
-	MaxBatchSize          = 50
-	DefaultOutputCapBytes = 1 << 20
+	DefaultRunMaxDays    = 30
+	DefaultAuditMaxDays  = 365
+	DefaultRetentionCron = "@daily"
+	DefaultBatchSize     = 50
+	// DefaultMaxJobDevicesOperator and DefaultMaxJobDevicesAdmin are the per-role device limits
+	// of a job; MaxJobDevices is the most any request may name.
+	DefaultMaxJobDevicesOperator = 1000
+	DefaultMaxJobDevicesAdmin    = 10000
+	MaxJobDevices                = 10000
+	MaxBatchSize                 = 50
+	DefaultOutputCapBytes        = 1 << 20
 	// DefaultSecretsPrefix is the Secrets Manager name prefix when NET_AUTO_SECRETS_PREFIX is unset.
 	DefaultSecretsPrefix = "netauto/"
 	// MaxSecretsPrefixLen leaves room in Secrets Manager's 512-character names for the longest
@@ -107,7 +116,9 @@ func Vars(fn Function) []Var {
 	switch fn {
 	case API:
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
-			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar}
+			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar,
+			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-10000 (default 1000)"},
+			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"}}
 		vs = append(vs, retention...)
 		vs = append(vs, apiPushVars()...)
 	case WS:
@@ -166,6 +177,8 @@ type Config struct {
 	RetentionCron string
 	// BatchSize is the number of devices per bulk message.
 	BatchSize int
+	// MaxJobDevicesOperator and MaxJobDevicesAdmin bound a job's devices by the caller's role.
+	MaxJobDevicesOperator, MaxJobDevicesAdmin int
 	// OutputCapBytes is the per-run output cap.
 	OutputCapBytes int64
 	// WSEndpoint is the WebSocket management endpoint.
@@ -188,6 +201,7 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 		Tables: map[string]string{}, Queues: map[string]string{},
 		RunMaxDays: DefaultRunMaxDays, AuditMaxDays: DefaultAuditMaxDays, RetentionCron: DefaultRetentionCron,
 		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo,
+		MaxJobDevicesOperator: DefaultMaxJobDevicesOperator, MaxJobDevicesAdmin: DefaultMaxJobDevicesAdmin,
 		SecretsPrefix: DefaultSecretsPrefix,
 	}
 	var errs []error
@@ -228,6 +242,16 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, "must be a 5-field cron (UTC) or @daily/@hourly/@weekly/@monthly/@every <minutes>: "+err.Error())
 			} else {
 				c.RetentionCron = raw
+			}
+		case EnvMaxJobDevicesOperator, EnvMaxJobDevicesAdmin:
+			n, err := strconv.Atoi(raw)
+			switch {
+			case err != nil || n < 1 || n > MaxJobDevices:
+				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxJobDevices))
+			case v.Name == EnvMaxJobDevicesOperator:
+				c.MaxJobDevicesOperator = n
+			default:
+				c.MaxJobDevicesAdmin = n
 			}
 		case EnvBatchSize:
 			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > MaxBatchSize {
