@@ -350,6 +350,8 @@ func checkDevice(d DeviceSpec) error {
 
 // Inventory returns the fleet's devices in the import format.
 func (f *Fleet) Inventory() []InventoryDevice {
+	f.mu.Lock() // ChangeHostKey changes a device's entry
+	defer f.mu.Unlock()
 	out := make([]InventoryDevice, len(f.devices))
 	for i, d := range f.devices {
 		out[i] = d.inv
@@ -385,6 +387,8 @@ func (f *Fleet) WriteInventory(w io.Writer) error {
 // WriteKnownHosts writes an OpenSSH known_hosts file with every device's
 // (inventory) host key, e.g. "[127.0.0.1]:40001 ssh-ed25519 AAAA...".
 func (f *Fleet) WriteKnownHosts(w io.Writer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, d := range f.devices {
 		line := knownhosts.Line([]string{d.inv.Addr()}, d.invKey)
 		if _, err := io.WriteString(w, line+"\n"); err != nil {

@@ -2,6 +2,7 @@ package devicesim
 
 import (
 	"errors"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -66,7 +67,7 @@ const otpQuestion = "Verification code: "
 // then, on a FaultOTPPrompt device, a hidden verification-code question that no answer passes.
 // Every answer is recorded.
 func (d *device) keyboardInteractive(ok func(user, password string) bool) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-	ask := func(client ssh.KeyboardInteractiveChallenge, q string) ([]string, error) {
+	ask := func(user string, client ssh.KeyboardInteractiveChallenge, q string) ([]string, error) {
 		questions, echos := []string{q}, []bool{false}
 		first := d.prompts.ask(questions, echos)
 		answers, err := client("", "", questions, echos)
@@ -74,10 +75,11 @@ func (d *device) keyboardInteractive(ok func(user, password string) bool) func(s
 			return nil, err
 		}
 		d.prompts.answer(first, answers)
+		d.recv.auth(AuthAttempt{Method: "keyboard-interactive", User: user, Secret: strings.Join(answers, "\n")})
 		return answers, nil
 	}
 	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-		answers, err := ask(client, "Password: ")
+		answers, err := ask(conn.User(), client, "Password: ")
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +89,7 @@ func (d *device) keyboardInteractive(ok func(user, password string) bool) func(s
 		if d.spec.Fault != FaultOTPPrompt {
 			return &ssh.Permissions{}, nil
 		}
-		if _, err := ask(client, otpQuestion); err != nil {
+		if _, err := ask(conn.User(), client, otpQuestion); err != nil {
 			return nil, err
 		}
 		return nil, errors.New("keyboard-interactive: wrong verification code")

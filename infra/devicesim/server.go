@@ -29,7 +29,10 @@ type device struct {
 	facts  *facts
 	inv    InventoryDevice
 	invKey ssh.PublicKey
-	config *ssh.ServerConfig
+	// config is the served configuration; ChangeHostKey replaces it.
+	config atomic.Pointer[ssh.ServerConfig]
+	// recv is what the device received.
+	recv   receiver
 	ln     net.Listener
 	holder int // refuse fault: a socket bound to the port but never listening, or -1
 	// port is the port the device must listen on (BasePort+index or its saved one; 0: any).
@@ -96,7 +99,7 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 		Fault:   ds.Fault,
 		Version: fa.version,
 	}
-	d.config = d.serverConfig(served)
+	d.config.Store(d.serverConfig(served))
 	return d, nil
 }
 
@@ -115,6 +118,7 @@ func (d *device) serverConfig(hostKey ssh.Signer) *ssh.ServerConfig {
 	}
 	if !d.pers.kbdOnly && d.spec.Fault != FaultOTPPrompt {
 		cfg.PasswordCallback = func(conn ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
+			d.recv.auth(AuthAttempt{Method: "password", User: conn.User(), Secret: string(password)})
 			if ok(conn.User(), string(password)) {
 				return &ssh.Permissions{}, nil
 			}
@@ -123,6 +127,7 @@ func (d *device) serverConfig(hostKey ssh.Signer) *ssh.ServerConfig {
 	}
 	if keys := d.fleet.spec.AuthorizedKeys; len(keys) > 0 && d.spec.Fault != FaultWrongCredentials {
 		cfg.PublicKeyCallback = func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			d.recv.auth(AuthAttempt{Method: "publickey", User: conn.User(), Secret: ssh.FingerprintSHA256(key)})
 			for _, k := range keys {
 				if conn.User() == user && subtle.ConstantTimeCompare(k.Marshal(), key.Marshal()) == 1 {
 					return &ssh.Permissions{}, nil
@@ -218,7 +223,7 @@ func (d *device) serveConn(c net.Conn) {
 		_, _ = io.Copy(io.Discard, c)
 		return
 	}
-	sconn, chans, reqs, err := ssh.NewServerConn(c, d.config)
+	sconn, chans, reqs, err := ssh.NewServerConn(c, d.config.Load())
 	if err != nil {
 		return
 	}
@@ -308,6 +313,7 @@ func (s *simSession) serve(reqs <-chan *ssh.Request) {
 			s.started = true
 			s.d.sessions.Add(1)
 			s.d.fleet.logCommand(s.d.inv.ID, p.Command)
+			s.d.recv.command(p.Command)
 			_ = req.Reply(true, nil)
 			s.wg.Add(1)
 			go func() {
@@ -496,6 +502,7 @@ func (s *simSession) shell() {
 			continue
 		}
 		d.fleet.logCommand(d.inv.ID, strings.Join(words, " "))
+		d.recv.command(strings.Join(words, " "))
 		c, arg, ok := match(d.pers.commands, words)
 		if !ok {
 			for _, l := range d.pers.invalid(prompt, words) {

@@ -43,6 +43,8 @@ type Devices interface {
 	// GetMany returns the devices among ids that exist.
 	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	Import(ctx context.Context, rows []device.Input, mode device.ImportMode) (device.ImportResult, error)
+	// AcceptHostKey pins the device's pending host key when fingerprint names it.
+	AcceptHostKey(ctx context.Context, id, fingerprint string) (device.Device, error)
 }
 
 // Options configures the handler.
@@ -112,6 +114,7 @@ func New(opts Options) (*Server, error) {
 	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
 	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)
 	s.route("GET /v1/devices/{id}/runs", auth.Viewer, s.deviceRuns)
+	s.route("POST /v1/devices/{id}/host-key/accept", auth.Admin, s.acceptHostKey)
 
 	s.routeProfiles()
 

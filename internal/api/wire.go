@@ -81,12 +81,20 @@ func bulkRequestFromWire(r apiwire.BulkRequest) bulk.Request {
 }
 
 func deviceToWire(d device.Device) apiwire.Device {
-	return apiwire.Device{
+	out := apiwire.Device{
 		ID: d.ID, Name: d.Name, Host: d.Host, Port: d.Port, Platform: d.Platform, Username: d.Username,
 		AuthMethod: string(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey,
 		TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms, CredentialProfile: d.CredentialProfile,
 		HasCredential: d.HasCredential, Version: d.Version, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		HostKeyLearnedAt: d.HostKeyLearnedAt,
 	}
+	if d.HostKey != "" {
+		out.HostKeyFingerprint = device.HostKeyFingerprint(d.HostKey)
+	}
+	if p := d.PendingHostKey; p != nil {
+		out.PendingHostKey = &apiwire.PendingHostKey{Key: p.Key, Fingerprint: p.Fingerprint, SeenAt: p.SeenAt}
+	}
+	return out
 }
 
 func fieldErrorsToWire(fs []device.FieldError) []apiwire.FieldError {

@@ -53,23 +53,43 @@ type FieldError struct {
 // Device is a device as the API returns it; credentials are never returned, HasCredential says
 // whether the device has its own.
 type Device struct {
-	ID                string            `json:"id"`
-	Name              string            `json:"name"`
-	Host              string            `json:"host"`
-	Port              int               `json:"port"`
-	Platform          string            `json:"platform"`
-	Username          string            `json:"username"`
-	AuthMethod        string            `json:"auth_method"`
-	Tags              map[string]string `json:"tags"`
-	Site              string            `json:"site"`
-	HostKey           string            `json:"host_key,omitempty"`
-	TrustOnFirstUse   bool              `json:"trust_on_first_use"`
-	LegacyAlgorithms  bool              `json:"legacy_algorithms"`
-	CredentialProfile string            `json:"credential_profile,omitempty"`
-	HasCredential     bool              `json:"has_credential"`
-	Version           int64             `json:"version"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Host       string            `json:"host"`
+	Port       int               `json:"port"`
+	Platform   string            `json:"platform"`
+	Username   string            `json:"username"`
+	AuthMethod string            `json:"auth_method"`
+	Tags       map[string]string `json:"tags"`
+	Site       string            `json:"site"`
+	HostKey    string            `json:"host_key,omitempty"`
+	// HostKeyFingerprint is HostKey's SHA-256 fingerprint ("SHA256:...").
+	HostKeyFingerprint string `json:"host_key_fingerprint,omitempty"`
+	// HostKeyLearnedAt is when the key was pinned on first use or accepted by an admin.
+	HostKeyLearnedAt *time.Time `json:"host_key_learned_at,omitempty"`
+	// PendingHostKey is a key the device offered instead of its pinned one, refused until an
+	// admin accepts it.
+	PendingHostKey    *PendingHostKey `json:"pending_host_key,omitempty"`
+	TrustOnFirstUse   bool            `json:"trust_on_first_use"`
+	LegacyAlgorithms  bool            `json:"legacy_algorithms"`
+	CredentialProfile string          `json:"credential_profile,omitempty"`
+	HasCredential     bool            `json:"has_credential"`
+	Version           int64           `json:"version"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+}
+
+// PendingHostKey is a host key a device offered that was refused.
+type PendingHostKey struct {
+	Key         string    `json:"key"`
+	Fingerprint string    `json:"fingerprint"`
+	SeenAt      time.Time `json:"seen_at"`
+}
+
+// HostKeyAccept is the body of POST /v1/devices/{id}/host-key/accept: the fingerprint of the
+// pending key to pin.
+type HostKeyAccept struct {
+	Fingerprint string `json:"fingerprint"`
 }
 
 // DeviceInput is the body of POST /v1/devices and one row of a JSON import: the device fields

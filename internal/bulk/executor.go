@@ -153,6 +153,12 @@ type DeviceSource interface {
 	// GetMany returns the devices among ids that exist.
 	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	CredentialFor(ctx context.Context, d device.Device) (device.Credential, error)
+	// PinHostKey pins key as the host key of device id unless one is pinned already, and
+	// returns the pinned key afterwards (a conditional write: one of concurrent pins wins).
+	PinHostKey(ctx context.Context, id, key string) (string, error)
+	// RecordPendingHostKey records key as the host key device id offered instead of its
+	// pinned one, for an admin to accept.
+	RecordPendingHostKey(ctx context.Context, id, key string) error
 }
 
 // batchDevices is one batch's devices, read in one call, the credentials of shared profiles,
@@ -818,6 +824,10 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		Password: cred.Password, PrivateKeyPEM: []byte(cred.PrivateKey), Passphrase: cred.Passphrase,
 		HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
 	}
+	pin := &hostKeyPin{src: bd.src, deviceID: id}
+	if d.TrustOnFirstUse && d.HostKey == "" {
+		target.Pinner = pin
+	}
 	switch d.AuthMethod {
 	case device.AuthKeyboardInteractive:
 		target.AuthMethod = sshexec.AuthKeyboardInteractive
@@ -831,6 +841,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	// The engine enforces the output cap: past it the session is closed and Truncated set.
 	sink := run.NewChunkWriter(ctx, store, r)
 	res := x.Engine.Run(rctx, target, m.Command, sink)
+	x.hostKeyOutcome(ctx, log, id, pin, res)
 	end := x.now()
 	r.Status = run.Status(res.Status)
 	if res.Status == sshexec.StatusCancelled {

@@ -62,6 +62,12 @@ type Device struct {
 	Site       string            `json:"site"`
 	// HostKey is the device's pinned SSH host key in authorized_keys form ("ssh-ed25519 AAAA...").
 	HostKey string `json:"host_key,omitempty"`
+	// HostKeyLearnedAt is when a connection pinned HostKey (trust on first use) or an admin
+	// accepted it; nil when the key was set by hand or none is pinned.
+	HostKeyLearnedAt *time.Time `json:"host_key_learned_at,omitempty"`
+	// PendingHostKey is the key the device offered instead of its pinned one, waiting for an
+	// admin to accept it.
+	PendingHostKey *PendingHostKey `json:"pending_host_key,omitempty"`
 	// TrustOnFirstUse lets the first connection learn and pin the host key when none is pinned.
 	TrustOnFirstUse bool `json:"trust_on_first_use"`
 	// LegacyAlgorithms enables older key exchanges and host key types for old gear.

@@ -23,6 +23,7 @@ type Store interface {
 	Existing(ctx context.Context, ids []string) (map[string]bool, error)
 	// GetMany returns the devices among ids that exist.
 	GetMany(ctx context.Context, ids []string) (map[string]Device, error)
+	HostKeyStore
 }
 
 // SecretStore keeps credentials by name. Get fails with ErrNotFound for an unknown name; Delete
@@ -305,6 +306,10 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 	setIf(&d.Tags, p.Tags)
 	setIf(&d.Site, p.Site)
 	setIf(&d.HostKey, p.HostKey)
+	if d.HostKey != cur.HostKey {
+		// A key set by hand was not learned, and supersedes any key waiting for acceptance.
+		d.HostKeyLearnedAt, d.PendingHostKey = nil, nil
+	}
 	setIf(&d.TrustOnFirstUse, p.TrustOnFirstUse)
 	setIf(&d.LegacyAlgorithms, p.LegacyAlgorithms)
 	setIf(&d.CredentialProfile, p.CredentialProfile)

@@ -53,6 +53,8 @@ type deviceItem struct {
 	Tags              map[string]string `dynamodbav:"tags"`
 	Site              string            `dynamodbav:"site"`
 	HostKey           string            `dynamodbav:"host_key,omitempty"`
+	HostKeyLearnedAt  *time.Time        `dynamodbav:"host_key_learned_at,omitempty"`
+	PendingHostKey    *pendingKeyItem   `dynamodbav:"pending_host_key,omitempty"`
 	TrustOnFirstUse   bool              `dynamodbav:"tofu"`
 	LegacyAlgorithms  bool              `dynamodbav:"legacy_algorithms"`
 	CredentialProfile string            `dynamodbav:"credential_profile,omitempty"`
@@ -77,6 +79,7 @@ func toItem(d device.Device) deviceItem {
 		Site: d.Site, HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
 		CredentialProfile: d.CredentialProfile, HasCredential: d.HasCredential, Version: d.Version,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		HostKeyLearnedAt: d.HostKeyLearnedAt, PendingHostKey: pendingToItem(d.PendingHostKey),
 	}
 }
 
@@ -91,6 +94,7 @@ func (it deviceItem) device() device.Device {
 		TrustOnFirstUse: it.TrustOnFirstUse, LegacyAlgorithms: it.LegacyAlgorithms,
 		CredentialProfile: it.CredentialProfile, HasCredential: it.HasCredential, Version: it.Version,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		HostKeyLearnedAt: it.HostKeyLearnedAt, PendingHostKey: it.PendingHostKey.pending(),
 	}
 }
 

@@ -80,6 +80,8 @@ type run struct {
 	out     output
 	// hostKeyAlgos are the host key algorithms offered, to recognise their negotiation failing.
 	hostKeyAlgos []string
+	// ctx bounds the run; the host key callback pins with it.
+	ctx context.Context
 
 	mu          sync.Mutex
 	conn        net.Conn
@@ -90,6 +92,7 @@ type run struct {
 	hostKeyAt   time.Time
 	authTried   bool
 	learnedKey  string
+	offeredKey  string
 	sentAt      time.Time
 	errorMarker string
 
@@ -206,6 +209,7 @@ func (r *run) do(parent context.Context) Result {
 
 	ctx, cancel := context.WithTimeout(parent, r.opts.TotalTimeout)
 	defer cancel()
+	r.ctx = ctx
 	stopWatch := context.AfterFunc(ctx, func() { r.abort(ctxCause(parent)) })
 	defer stopWatch()
 	defer r.stopPhase()
@@ -287,10 +291,11 @@ func (r *run) classifyHandshake(addr string, err error) Result {
 		return fromCause(c)
 	}
 	r.mu.Lock()
-	hk, verified, tried := r.hostKeyErr, !r.hostKeyAt.IsZero(), r.authTried
+	hk, verified, tried, offered := r.hostKeyErr, !r.hostKeyAt.IsZero(), r.authTried, r.offeredKey
 	r.mu.Unlock()
 	if hk != nil {
-		return Result{Status: hk.status, Reason: hk.reason, Message: hk.message, Err: fmt.Errorf("ssh handshake with %s: %w", addr, hk)}
+		return Result{Status: hk.status, Reason: hk.reason, Message: hk.message, OfferedHostKey: offered,
+			Err: fmt.Errorf("ssh handshake with %s: %w", addr, hk)}
 	}
 	var algo *ssh.AlgorithmNegotiationError
 	if r.t.HostKey != "" && errors.As(err, &algo) && slices.Equal(algo.SupportedAlgorithms, r.hostKeyAlgos) {
@@ -372,6 +377,26 @@ func algorithmsFor(keyType string, legacy bool) []string {
 
 func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
 	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		offered := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+		if pinned == nil && r.t.TrustOnFirstUse && r.t.Pinner != nil {
+			// The key is pinned before authentication, so no credential ever goes to a key
+			// that lost the race to another first connection. The store is called without
+			// r.mu held: the phase timer's abort needs it meanwhile.
+			winner, err := r.t.Pinner.PinHostKey(r.ctx, offered)
+			if err != nil {
+				return r.refuseHostKey(&abortCause{StatusFailed, ReasonHostKeyPin, fmt.Sprintf(
+					"could not pin the host key learned on first use (nothing was sent): %v", err)}, "")
+			}
+			if wk, _, _, _, perr := ssh.ParseAuthorizedKey([]byte(winner)); perr != nil || !bytes.Equal(wk.Marshal(), key.Marshal()) {
+				fp := "an unreadable key"
+				if perr == nil {
+					fp = wk.Type() + " " + ssh.FingerprintSHA256(wk)
+				}
+				return r.refuseHostKey(&abortCause{StatusHostKeyMismatch, ReasonHostKeyChanged, fmt.Sprintf(
+					"host key mismatch: device presented %s %s, another connection pinned %s first",
+					key.Type(), ssh.FingerprintSHA256(key), fp)}, offered)
+			}
+		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.hostKeyAt = time.Now()
@@ -380,13 +405,15 @@ func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
 			r.hostKeyErr = &abortCause{StatusHostKeyMismatch, ReasonHostKeyChanged, fmt.Sprintf(
 				"host key mismatch: device presented %s %s, pinned %s %s",
 				key.Type(), ssh.FingerprintSHA256(key), pinned.Type(), ssh.FingerprintSHA256(pinned))}
+			r.offeredKey = offered
 			return r.hostKeyErr
 		case pinned == nil && !r.t.TrustOnFirstUse:
 			r.hostKeyErr = &abortCause{StatusHostKeyMismatch, ReasonHostKeyUnknown, fmt.Sprintf(
 				"no pinned host key and trust-on-first-use is off (device presented %s %s)", key.Type(), ssh.FingerprintSHA256(key))}
+			r.offeredKey = offered
 			return r.hostKeyErr
 		case pinned == nil:
-			r.learnedKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+			r.learnedKey = offered
 		}
 		// Key exchange done: the auth phase starts.
 		if r.timer != nil {
@@ -396,6 +423,16 @@ func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
 		r.timer = time.AfterFunc(r.opts.AuthTimeout, func() { r.abort(c) })
 		return nil
 	}
+}
+
+// refuseHostKey ends the handshake with c, recording offered as the key the device presented.
+func (r *run) refuseHostKey(c *abortCause, offered string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hostKeyAt = time.Now()
+	r.hostKeyErr = c
+	r.offeredKey = offered
+	return c
 }
 
 // authMethod is one authentication method with its name on the wire ("password", ...).

@@ -15,6 +15,7 @@
 package sshexec
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,7 @@ const (
 	ReasonCancelled       Reason = "cancelled"
 	ReasonHostKeyChanged  Reason = "host_key_changed"
 	ReasonHostKeyUnknown  Reason = "host_key_unknown"
+	ReasonHostKeyPin      Reason = "host_key_pin_failed" // the learned key could not be pinned (nothing was sent)
 	ReasonAuthRejected    Reason = "auth_rejected"
 	ReasonAuthPrompt      Reason = "auth_prompt_refused" // keyboard-interactive asked for something other than the password
 )
@@ -110,13 +112,26 @@ type Target struct {
 	// HostKey is the pinned public host key in authorized_keys format
 	// ("ssh-ed25519 AAAA..."). When set it is always enforced.
 	HostKey string
-	// TrustOnFirstUse accepts any host key when HostKey is empty and returns
-	// it in Result.LearnedHostKey so the caller can pin it.
+	// TrustOnFirstUse accepts the host key when HostKey is empty and returns
+	// it in Result.LearnedHostKey. With a Pinner the key is pinned during the
+	// handshake, before any credential is sent.
 	TrustOnFirstUse bool
+	// Pinner pins the key a trust-on-first-use connection learns. A run
+	// whose key loses to one pinned concurrently by another run ends
+	// StatusHostKeyMismatch without authenticating.
+	Pinner HostKeyPinner
 	// LegacyAlgorithms adds the insecure algorithms older gear needs
 	// (diffie-hellman-group14-sha1 / group1, ssh-rsa host keys, CBC ciphers)
 	// after the modern defaults.
 	LegacyAlgorithms bool
+}
+
+// HostKeyPinner stores a device's host key on its first connection.
+type HostKeyPinner interface {
+	// PinHostKey pins key (authorized_keys form) as the device's host key
+	// unless one is pinned already, and returns the pinned key afterwards: key
+	// itself, or the one another connection pinned first.
+	PinHostKey(ctx context.Context, key string) (string, error)
 }
 
 // Options are the engine's limits. Zero fields take the defaults.
@@ -208,6 +223,10 @@ type Result struct {
 	// LearnedHostKey is the device's host key in authorized_keys format,
 	// set when trust-on-first-use accepted it.
 	LearnedHostKey string
+	// OfferedHostKey is the key the device presented when it was refused
+	// (StatusHostKeyMismatch), in authorized_keys form, so the caller can
+	// record it for an operator to accept.
+	OfferedHostKey string
 	Timings        Timings
 	// Err is the underlying error (nil on success), free of secrets.
 	Err error

@@ -164,6 +164,49 @@ func (d *Devices) Sites(_ context.Context, ids []string) (map[string]string, err
 	return out, nil
 }
 
+// PinHostKey pins key as the device's host key unless one is pinned, and returns the pinned key.
+func (d *Devices) PinHostKey(_ context.Context, id, key string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dev, ok := d.devs[id]
+	if !ok {
+		return "", device.ErrNotFound
+	}
+	if dev.HostKey == "" {
+		now := time.Now().UTC()
+		dev.HostKey, dev.HostKeyLearnedAt = key, &now
+		dev.Version++
+		d.devs[id] = dev
+	}
+	return dev.HostKey, nil
+}
+
+// RecordPendingHostKey records key as the key the device offered instead of its pinned one.
+func (d *Devices) RecordPendingHostKey(_ context.Context, id, key string) error {
+	p, err := device.NewPendingHostKey(key, time.Now())
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dev, ok := d.devs[id]
+	if !ok {
+		return device.ErrNotFound
+	}
+	dev.PendingHostKey = &p
+	dev.Version++
+	d.devs[id] = dev
+	return nil
+}
+
+// Get returns one device.
+func (d *Devices) Get(id string) (device.Device, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dev, ok := d.devs[id]
+	return dev, ok
+}
+
 // Existing reports which of ids exist.
 func (d *Devices) Existing(_ context.Context, ids []string) (map[string]bool, error) {
 	d.mu.Lock()
