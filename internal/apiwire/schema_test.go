@@ -36,6 +36,8 @@ var schemaTypes = map[string]reflect.Type{
 	"PolicyVerdict":          reflect.TypeFor[apiwire.PolicyVerdict](),
 	"PolicyCheck":            reflect.TypeFor[apiwire.PolicyCheck](),
 	"Device":                 reflect.TypeFor[apiwire.Device](),
+	"PendingHostKey":         reflect.TypeFor[apiwire.PendingHostKey](),
+	"HostKeyAccept":          reflect.TypeFor[apiwire.HostKeyAccept](),
 	"DeviceInput":            reflect.TypeFor[apiwire.DeviceInput](),
 	"DevicePatch":            reflect.TypeFor[apiwire.DevicePatch](),
 	"DeviceList":             reflect.TypeFor[apiwire.DeviceList](),

@@ -841,7 +841,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	// The engine enforces the output cap: past it the session is closed and Truncated set.
 	sink := run.NewChunkWriter(ctx, store, r)
 	res := x.Engine.Run(rctx, target, m.Command, sink)
-	x.hostKeyOutcome(ctx, log, id, pin, res)
+	x.hostKeyOutcome(ctx, log, m, id, pin, res)
 	end := x.now()
 	r.Status = run.Status(res.Status)
 	if res.Status == sshexec.StatusCancelled {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -39,17 +40,25 @@ func (p *hostKeyPin) pinned() string {
 	return p.won
 }
 
-// hostKeyOutcome logs a key this run pinned, and records the key a device offered instead of
-// its pinned one as the device's pending host key. A failure to record is logged: the run has
-// ended host_key_mismatch either way, and nothing was sent to the device.
-func (x *Executor) hostKeyOutcome(ctx context.Context, log *slog.Logger, id string, pin *hostKeyPin, res sshexec.Result) {
+// hostKeyOutcome audits a key this run pinned, and records the key a device offered instead of
+// its pinned one as the device's pending host key, audited too. A failure to record is logged:
+// the run has ended host_key_mismatch either way, and nothing was sent to the device.
+func (x *Executor) hostKeyOutcome(ctx context.Context, log *slog.Logger, m Message, id string, pin *hostKeyPin, res sshexec.Result) {
 	if key := pin.pinned(); key != "" {
-		log.Info("host key pinned on first use", "fingerprint", device.HostKeyFingerprint(key))
+		fp := device.HostKeyFingerprint(key)
+		log.Info("host key pinned on first use", "fingerprint", fp)
+		x.audit(ctx, audit.Entry{Action: "host_key.pin", Target: id, Detail: map[string]string{"fingerprint": fp, "job_id": m.JobID}})
 	}
-	if res.Status != sshexec.StatusHostKeyMismatch || res.OfferedHostKey == "" {
+	if res.Status != sshexec.StatusHostKeyMismatch {
 		return
 	}
-	log.Warn("host key refused; recorded as pending", "reason", res.Reason, "fingerprint", device.HostKeyFingerprint(res.OfferedHostKey))
+	fp := device.HostKeyFingerprint(res.OfferedHostKey)
+	x.audit(ctx, audit.Entry{Action: "host_key.mismatch", Target: id, Outcome: audit.OutcomeDenied, Reason: string(res.Reason),
+		Detail: map[string]string{"fingerprint": fp, "job_id": m.JobID}})
+	if res.OfferedHostKey == "" {
+		return // the device offered no key of the pinned type: nothing to accept
+	}
+	log.Warn("host key refused; recorded as pending", "reason", res.Reason, "fingerprint", fp)
 	if err := x.Devices.RecordPendingHostKey(context.WithoutCancel(ctx), id, res.OfferedHostKey); err != nil {
 		log.Error("record pending host key", "err", err)
 	}

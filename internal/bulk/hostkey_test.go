@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/netauto/netauto/internal/audit"
+	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/run"
@@ -66,11 +68,12 @@ func TestExecutorPinsAndRecordsHostKeys(t *testing.T) {
 		wantStatus  run.Status
 		wantPinned  string
 		wantPending string
+		wantAudit   string // the host-key entry besides the job's start and finish
 	}{
-		{"first use pins", device.Device{TrustOnFirstUse: true}, offeredKey, run.Succeeded, offeredKey, ""},
-		{"pinned key matches", device.Device{HostKey: pinnedKey, TrustOnFirstUse: true}, pinnedKey, run.Succeeded, pinnedKey, ""},
-		{"changed key is pending", device.Device{HostKey: pinnedKey, TrustOnFirstUse: true}, offeredKey, run.HostKeyMismatch, pinnedKey, offeredKey},
-		{"unknown key without TOFU is pending", device.Device{}, offeredKey, run.HostKeyMismatch, "", offeredKey},
+		{"first use pins", device.Device{TrustOnFirstUse: true}, offeredKey, run.Succeeded, offeredKey, "", "host_key.pin"},
+		{"pinned key matches", device.Device{HostKey: pinnedKey, TrustOnFirstUse: true}, pinnedKey, run.Succeeded, pinnedKey, "", ""},
+		{"changed key is pending", device.Device{HostKey: pinnedKey, TrustOnFirstUse: true}, offeredKey, run.HostKeyMismatch, pinnedKey, offeredKey, "host_key.mismatch"},
+		{"unknown key without TOFU is pending", device.Device{}, offeredKey, run.HostKeyMismatch, "", offeredKey, "host_key.mismatch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +82,8 @@ func TestExecutorPinsAndRecordsHostKeys(t *testing.T) {
 			d.ID, d.Name, d.Host, d.Port, d.Platform, d.Username = "r1", "r1", "r1", 22, "cisco_ios", "admin"
 			e.devices.Put(d, device.Credential{Password: "secret"})
 			e.exec.Engine = keyEngine{offers: map[string]string{"r1": tt.offers}}
+			rec := &audittest.Recorder{}
+			e.exec.Audit = rec
 			acc := e.enqueue(t, []string{"r1"}, bulk.Options{TimeoutS: 5})
 			e.drain(t)
 			r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, "r1"))
@@ -86,6 +91,21 @@ func TestExecutorPinsAndRecordsHostKeys(t *testing.T) {
 			assert.Equal(t, tt.wantStatus, r.Status, "run status")
 			got, ok := e.devices.Get("r1")
 			require.True(t, ok)
+			var hostKeyEntries []audit.Entry
+			for _, en := range rec.Entries() {
+				if strings.HasPrefix(en.Action, "host_key.") {
+					hostKeyEntries = append(hostKeyEntries, en)
+				}
+			}
+			if tt.wantAudit == "" {
+				assert.Empty(t, hostKeyEntries, "host-key audit entries")
+			} else if assert.Len(t, hostKeyEntries, 1, "host-key audit entries") {
+				en := hostKeyEntries[0]
+				assert.Equal(t, tt.wantAudit, en.Action, "audit action")
+				assert.Equal(t, "r1", en.Target, "audit target")
+				assert.Equal(t, audit.ActorExecutor, en.Actor, "audit actor")
+				assert.Equal(t, device.HostKeyFingerprint(tt.offers), en.Detail["fingerprint"], "audited fingerprint")
+			}
 			assert.Equal(t, tt.wantPinned, got.HostKey, "pinned key")
 			if tt.dev.HostKey == "" && tt.wantPinned != "" {
 				assert.NotNil(t, got.HostKeyLearnedAt, "learned time")
