@@ -114,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
 	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)
 	s.route("GET /v1/devices/{id}/runs", auth.Viewer, s.deviceRuns)
-	s.route("POST /v1/devices/{id}/host-key/accept", auth.Admin, s.acceptHostKey)
+	s.globalRoute("POST /v1/devices/{id}/host-key/accept", auth.Admin, s.acceptHostKey)
 
 	s.routeProfiles()
 
