@@ -273,15 +273,16 @@ var scopeCases = map[string]scopeCase{
 		wantStatus(t, r, http.StatusUnprocessableEntity, "unknown_devices", "check on ams1 and fra1")
 		assert.NotContains(t, string(r.Body), "rule", "the check of an out-of-scope device names a policy rule")
 	},
-	"GET /v1/policy":                      globalOnly,
-	"PUT /v1/policy":                      globalOnly,
-	"GET /v1/retention":                   globalOnly,
-	"POST /v1/retention/purge":            globalOnly,
-	"GET /v1/credential-profiles":         globalOnly,
-	"POST /v1/credential-profiles":        globalOnly,
-	"GET /v1/credential-profiles/{id}":    globalOnly,
-	"PATCH /v1/credential-profiles/{id}":  globalOnly,
-	"DELETE /v1/credential-profiles/{id}": globalOnly,
+	"POST /v1/devices/{id}/host-key/accept": globalOnly,
+	"GET /v1/policy":                        globalOnly,
+	"PUT /v1/policy":                        globalOnly,
+	"GET /v1/retention":                     globalOnly,
+	"POST /v1/retention/purge":              globalOnly,
+	"GET /v1/credential-profiles":           globalOnly,
+	"POST /v1/credential-profiles":          globalOnly,
+	"GET /v1/credential-profiles/{id}":      globalOnly,
+	"PATCH /v1/credential-profiles/{id}":    globalOnly,
+	"DELETE /v1/credential-profiles/{id}":   globalOnly,
 }
 
 // jobRead is the row of a route reading one job (suffix after its id).
