@@ -82,7 +82,7 @@ test: lint
 unit:
 	$(GO) test -short -count=1 ./...
 
-## token: print a token the local gateway accepts (ROLE=viewer|operator|admin, EMAIL=...).
+## token: print a token the local gateway accepts (ROLE=viewer|operator|admin or <role>:<site>, EMAIL=...).
 ROLE ?= admin
 EMAIL ?= dev@netauto.local
 token:

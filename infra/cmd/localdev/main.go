@@ -3,7 +3,7 @@
 //	localdev [-addr 127.0.0.1:8080] [-memory] [-fleet 20] [-stop-grace 30s] [-dynamodb-port N] [-sqs-port N]
 //	localdev exec -- COMMAND [ARG...]   # run COMMAND against one shared local stack
 //	localdev fetch                      # only download the stand-ins into .cache
-//	localdev token [-role admin] [-email dev@netauto.local] [-ttl 12h]   # print a dev token
+//	localdev token [-role admin|operator:ams1] [-email dev@netauto.local] [-ttl 12h]   # print a dev token
 //
 // State (the database, the simulated fleet's ports and host keys) is kept under .state
 // ($NET_AUTO_STATE_DIR) unless -memory or NET_AUTO_DEV_MEMORY=1 keeps the database in memory.
@@ -120,14 +120,14 @@ func fleetSpec(n int, platforms, faults string, drip time.Duration) (devicesim.S
 // token prints a token the local gateway accepts, for curl and the CLI.
 func token(args []string) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	role := fs.String("role", "admin", "role: viewer, operator or admin")
+	role := fs.String("role", "admin", "role: viewer, operator or admin, everywhere; or <role>:<site> for one site")
 	email := fs.String("email", "dev@netauto.local", "the identity's email (becomes requested_by)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, ok := auth.ParseRole(*role); !ok {
-		return fmt.Errorf("-role %q: must be viewer, operator or admin", *role)
+	if id, err := auth.FromClaims(map[string]string{"sub": "check", auth.GroupsClaim: *role}); err != nil || len(id.Groups()) == 0 {
+		return fmt.Errorf("-role %q: must be viewer, operator or admin, or <role>:<site>", *role)
 	}
 	signer, err := localdev.Signer()
 	if err != nil {
