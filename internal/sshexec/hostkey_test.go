@@ -76,7 +76,7 @@ func TestTrustOnFirstUsePinsBeforeAuth(t *testing.T) {
 			res := r.Run(context.Background(), tg, "show version", nil)
 			assert.Equal(t, tt.wantStatus, res.Status, "status (%s)", res.Message)
 			assert.Equal(t, tt.wantReason, res.Reason, "reason")
-			assert.Len(t, tt.pinner.calls, tt.wantPins, "pin calls")
+			require.Len(t, tt.pinner.calls, tt.wantPins, "pin calls")
 			if tt.wantPins > 0 {
 				assert.Equal(t, d.HostKey, tt.pinner.calls[0], "the pinner got the device's key")
 			}
