@@ -274,6 +274,7 @@ var scopeCases = map[string]scopeCase{
 		assert.NotContains(t, string(r.Body), "rule", "the check of an out-of-scope device names a policy rule")
 	},
 	"POST /v1/devices/{id}/host-key/accept": globalOnly,
+	"GET /v1/audit":                         globalOnly,
 	"GET /v1/policy":                        globalOnly,
 	"PUT /v1/policy":                        globalOnly,
 	"GET /v1/retention":                     globalOnly,
