@@ -39,6 +39,7 @@ export function BulkModal({ deviceIds, onClose, flash }) {
     } catch (e) {
       const errs = {};
       for (const d of e.details || []) errs[d.field] = d.message;
+      if (e.code === "command_denied") errs.command = html`<${Denied} error=${e} />`;
       const known = ["command", "requested_by", "options.timeout_s", "options.max_concurrency", "options.max_errors"];
       if (!e.field || !known.includes(e.field)) setGeneral(e.text || e.message);
       setErrors(errs);
@@ -86,4 +87,16 @@ export function BulkModal({ deviceIds, onClose, flash }) {
       </div>
     </form>
   </${Modal}>`;
+}
+
+/**
+ * Denied shows a command the policy refused: the API's message (with the reason and rule), the
+ * rule id and the refused device ids, so the user can see which devices to leave out.
+ */
+export function Denied({ error }) {
+  const b = (error.body && error.body.error) || {};
+  const ids = b.devices || [];
+  return html`<span class="denied" data-rule=${b.rule || ""}>${error.message}
+    <br />Rule <code class="denied-rule">${b.rule}</code>; refused on ${ids.length} device${ids.length === 1 ? "" : "s"}:
+    <span class="denied-devices mono">${ids.join(", ")}</span></span>`;
 }
