@@ -10,6 +10,7 @@ import { DevicesPage } from "./devices.js";
 import { JobPage } from "./job.js";
 import { RunPage, DevicePage } from "./run.js";
 import { RetentionPage } from "./retention.js";
+import { PolicyPage } from "./policy.js";
 
 function useRoute() {
   const [search, setSearch] = useState(location.search);
@@ -91,13 +92,16 @@ function App({ initialMessage }) {
   } else if (route.get("page") === "retention") {
     page = html`<${RetentionPage} flash=${showFlash} />`;
     title = "Retention";
+  } else if (route.get("page") === "policy") {
+    page = html`<${PolicyPage} flash=${showFlash} />`;
+    title = "Command policy";
   } else {
     page = html`<${DevicesPage} flash=${showFlash} />`;
     title = "Devices";
   }
   useEffect(() => { document.title = `${me ? title : "Sign in"} · NetAuto`; }, [title, !!me]);
   if (!me) return html`<${SignIn} message=${message} />`;
-  const here = route.get("page") === "retention" ? "retention" : [...route.keys()].length ? "" : "devices";
+  const here = route.get("page") ? route.get("page") : [...route.keys()].length ? "" : "devices";
 
   return html`
     <a class="skip" href="#main">Skip to content</a>
@@ -106,6 +110,7 @@ function App({ initialMessage }) {
       <nav aria-label="Main">
         <${Link} to="?" aria-current=${here === "devices" ? "page" : undefined}>Devices</${Link}>
         ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
+        ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
       </nav>
       <${RecentJobs} />
       <div class="me"><span id="whoami">${me.email}</span> <span class=${"role r-" + me.role}>${me.role || "no role"}</span>
