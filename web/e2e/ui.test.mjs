@@ -314,6 +314,22 @@ try {
     await shot(page, "19-retention-purged");
   });
 
+  await step(page, "audit trail: the purge is there, filters and pages", async () => {
+    await page.getByRole("link", { name: "Audit" }).click();
+    await page.locator("#audit-table").waitFor();
+    await page.locator("#audit-table tbody tr", { hasText: "retention.purge" }).first().waitFor();
+    await shot(page, "20-audit");
+    await page.locator('#audit-filters input[name="action"]').fill("retention.purge");
+    await page.locator("#audit-filters button[type=submit]").click();
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-table tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.textContent.includes("retention.purge"));
+    });
+    await page.locator('#audit-filters input[name="action"]').fill("");
+    await page.locator("#audit-filters button[type=submit]").click();
+    await page.locator("#audit-table tbody tr", { hasText: "device." }).first().waitFor();
+  });
+
   assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
 } catch (e) {
   if (problems.length) console.log("browser problems:\n" + problems.join("\n"));

@@ -11,6 +11,7 @@ import { JobPage } from "./job.js";
 import { RunPage, DevicePage } from "./run.js";
 import { RetentionPage } from "./retention.js";
 import { PolicyPage } from "./policy.js";
+import { AuditPage } from "./audit.js";
 
 function useRoute() {
   const [search, setSearch] = useState(location.search);
@@ -89,6 +90,9 @@ function App({ initialMessage }) {
   } else if (route.get("device")) {
     page = html`<${DevicePage} deviceId=${route.get("device")} key=${route.get("device")} />`;
     title = route.get("device");
+  } else if (route.get("page") === "audit") {
+    page = html`<${AuditPage} />`;
+    title = "Audit trail";
   } else if (route.get("page") === "retention") {
     page = html`<${RetentionPage} flash=${showFlash} />`;
     title = "Retention";
@@ -111,6 +115,7 @@ function App({ initialMessage }) {
         <${Link} to="?" aria-current=${here === "devices" ? "page" : undefined}>Devices</${Link}>
         ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
+        ${can("admin") && html`<${Link} to="?page=audit" aria-current=${here === "audit" ? "page" : undefined}>Audit</${Link}>`}
       </nav>
       <${RecentJobs} />
       <div class="me"><span id="whoami">${me.email}</span> <span class=${"role r-" + me.role}>${me.role || "no role"}</span>
