@@ -162,3 +162,12 @@ func BenchmarkDevicesPage(b *testing.B) {
 		}
 	}
 }
+
+// TestUIPolicy edits the command policy on the Policy page, checks a command against it, sees a
+// refused bulk command's rule and devices under the command field, and meets a concurrent save.
+func TestUIPolicy(t *testing.T) {
+	needBrowser(t)
+	const size = 3
+	url := startSystem(t, &devicesim.Spec{Count: size, Seed: 13, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}}, "ui-policy-stack.log", nil)
+	node(t, "e2e/policy.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size))
+}

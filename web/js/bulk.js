@@ -97,6 +97,6 @@ export function Denied({ error }) {
   const b = (error.body && error.body.error) || {};
   const ids = b.devices || [];
   return html`<span class="denied" data-rule=${b.rule || ""}>${error.message}
-    <br />Rule <code class="denied-rule">${b.rule}</code>; refused on ${ids.length} device${ids.length === 1 ? "" : "s"}:
+    <br />Rule <code class="denied-rule">${b.rule}</code>; refused on ${ids.length} device${ids.length === 1 ? "" : "s"}:${" "}
     <span class="denied-devices mono">${ids.join(", ")}</span></span>`;
 }
