@@ -25,6 +25,11 @@ type APIError struct {
 	Details []apiwire.FieldError
 	// UnknownIDs lists the device ids a run or bulk request named that are not in the inventory.
 	UnknownIDs []string
+	// Rule is the policy rule that refused a command (code command_denied).
+	Rule string
+	// Devices lists the devices a refused command was denied on, or the devices that still use
+	// a credential profile that cannot be deleted.
+	Devices []string
 }
 
 // Error formats the error as "field: message (code)".
@@ -49,6 +54,16 @@ func (e *APIError) Error() string {
 	}
 	if len(e.UnknownIDs) > 0 {
 		b.WriteString("\n  unknown devices: " + strings.Join(e.UnknownIDs, ", "))
+	}
+	if e.Rule != "" {
+		b.WriteString("\n  rule: " + terminalSafeString(e.Rule))
+	}
+	if len(e.Devices) > 0 {
+		label := "devices"
+		if e.Code == "command_denied" {
+			label = "denied devices"
+		}
+		b.WriteString("\n  " + label + ": " + terminalSafeString(strings.Join(e.Devices, ", ")))
 	}
 	if e.Status == http.StatusUnauthorized {
 		b.WriteString("\n  the token is missing, expired or invalid: pass --token, set NET_AUTO_TOKEN or run `netauto login`")
@@ -141,6 +156,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	var eb struct {
 		Error      *apiwire.Error        `json:"error"`
 		UnknownIDs []string              `json:"unknown_ids"`
+		DeviceIDs  []string              `json:"device_ids"`
 		Result     *apiwire.ImportResult `json:"result"`
 	}
 	if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
@@ -154,7 +170,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return nil, &APIError{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), Message: msg}
 	}
 	ae := &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field,
-		Details: eb.Error.Details, UnknownIDs: eb.UnknownIDs}
+		Details: eb.Error.Details, UnknownIDs: eb.UnknownIDs, Rule: eb.Error.Rule, Devices: eb.Error.Devices}
+	if len(ae.Devices) == 0 {
+		ae.Devices = eb.DeviceIDs
+	}
 	if eb.Result != nil {
 		return nil, &ImportError{APIError: ae, Result: *eb.Result}
 	}

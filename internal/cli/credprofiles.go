@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netauto/netauto/internal/apiwire"
+)
+
+// profileFlags are the flags create and update share. Secrets never come from a flag value: the
+// password and passphrase are read from stdin, the private key from a file.
+type profileFlags struct {
+	username       string
+	sites          []string
+	tags           []string
+	passwordStdin  bool
+	keyFile        string
+	passphraseStdn bool
+}
+
+func (p *profileFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&p.username, "username", "", "the SSH user name")
+	f.StringArrayVar(&p.sites, "allowed-site", nil, "a site whose devices may use the profile (repeatable)")
+	f.StringArrayVar(&p.tags, "allowed-tag", nil, "k=v: devices with this tag may use the profile (repeatable; k=v,k2=v2 requires both)")
+	f.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from stdin")
+	f.StringVar(&p.keyFile, "private-key-file", "", "read the private key (PEM) from this file")
+	f.BoolVar(&p.passphraseStdn, "passphrase-stdin", false, "read the private key's passphrase from stdin")
+}
+
+// secret reads the password or private key (and passphrase) the flags name; set is false when
+// no secret was asked for.
+func (p *profileFlags) secret(a *app) (password, key, passphrase string, set bool, err error) {
+	if p.passwordStdin && (p.keyFile != "" || p.passphraseStdn) {
+		return "", "", "", false, fmt.Errorf("--password-stdin: give either a password or a private key, not both")
+	}
+	if p.passphraseStdn && p.keyFile == "" {
+		return "", "", "", false, fmt.Errorf("--passphrase-stdin: needs --private-key-file")
+	}
+	switch {
+	case p.passwordStdin:
+		pw, err := readSecretLine(a.io.In)
+		if err != nil {
+			return "", "", "", false, fmt.Errorf("--password-stdin: %w", err)
+		}
+		return pw, "", "", true, nil
+	case p.keyFile != "":
+		data, err := a.readFileArg(p.keyFile)
+		if err != nil {
+			return "", "", "", false, fmt.Errorf("--private-key-file: %w", err)
+		}
+		if p.passphraseStdn {
+			if passphrase, err = readSecretLine(a.io.In); err != nil {
+				return "", "", "", false, fmt.Errorf("--passphrase-stdin: %w", err)
+			}
+		}
+		return "", string(data), passphrase, true, nil
+	}
+	return "", "", "", false, nil
+}
+
+// readSecretLine reads stdin and drops one trailing newline; an empty secret is an error.
+func readSecretLine(r io.Reader) (string, error) {
+	data, err := readAll(r)
+	if err != nil {
+		return "", fmt.Errorf("read stdin: %w", err)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if s == "" {
+		return "", fmt.Errorf("stdin is empty")
+	}
+	return s, nil
+}
+
+// parseAllowedTags reads --allowed-tag values: each is k=v[,k=v...], one tag set a device must
+// carry all of.
+func parseAllowedTags(vals []string) ([]map[string]string, error) {
+	out := make([]map[string]string, 0, len(vals))
+	for _, v := range vals {
+		set := map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, fmt.Errorf("--allowed-tag %q: want key=value", v)
+			}
+			set[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		out = append(out, set)
+	}
+	return out, nil
+}
+
+// credentialProfilesCommand is `netauto credential-profiles`: the shared SSH credentials and the
+// devices allowed to use them (admin).
+func (a *app) credentialProfilesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "credential-profiles", Aliases: []string{"profiles"}, Short: "Manage credential profiles (admin)"}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Every credential profile",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var raw json.RawMessage
+			if err := a.call(cmd, "GET", "/credential-profiles", nil, &raw); err != nil {
+				return fmt.Errorf("credential profiles: %w", err)
+			}
+			if a.json {
+				return a.printJSON(raw)
+			}
+			var l apiwire.CredentialProfileList
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return fmt.Errorf("decode credential profiles: %w", err)
+			}
+			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSERNAME\tALLOWED SITES\tALLOWED TAGS\tSECRET\tVERSION")
+			for _, p := range l.Items {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", terminalSafeString(p.ID), terminalSafeString(p.Username),
+					terminalSafeString(strings.Join(p.AllowedSites, ",")), terminalSafeString(tagSetsString(p.AllowedTags)), secretState(p.HasSecret), p.Version)
+			}
+			return tw.Flush()
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "One credential profile (never its secret)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var raw json.RawMessage
+			if err := a.call(cmd, "GET", "/credential-profiles/"+url.PathEscape(args[0]), nil, &raw); err != nil {
+				return fmt.Errorf("credential profile %s: %w", args[0], err)
+			}
+			return a.printProfile(raw)
+		},
+	}
+	var cf profileFlags
+	create := &cobra.Command{
+		Use:   "create ID --username U (--password-stdin | --private-key-file PATH) [--allowed-site S...] [--allowed-tag k=v...]",
+		Short: "Create a credential profile",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := apiwire.CredentialProfileInput{ID: args[0], Username: cf.username, AllowedSites: cf.sites}
+			tags, err := parseAllowedTags(cf.tags)
+			if err != nil {
+				return err
+			}
+			if len(tags) > 0 {
+				in.AllowedTags = tags
+			}
+			var set bool
+			if in.Password, in.PrivateKey, in.Passphrase, set, err = cf.secret(a); err != nil {
+				return err
+			}
+			if !set {
+				return fmt.Errorf("a secret is required: --password-stdin or --private-key-file")
+			}
+			var raw json.RawMessage
+			if err := a.call(cmd, "POST", "/credential-profiles", in, &raw); err != nil {
+				return fmt.Errorf("create credential profile %s: %w", args[0], err)
+			}
+			return a.printProfile(raw)
+		},
+	}
+	cf.register(create)
+	var uf profileFlags
+	var clearSites, clearTags bool
+	var version int64
+	update := &cobra.Command{
+		Use:   "update ID [--username U] [--allowed-site S...] [--allowed-tag k=v...] [--password-stdin | --private-key-file PATH]",
+		Short: "Change a credential profile; a new password or key replaces the secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			var patch apiwire.CredentialProfilePatch
+			if fl.Changed("username") {
+				patch.Username = &uf.username
+			}
+			if fl.Changed("allowed-site") || clearSites {
+				sites := slices.Clone(uf.sites)
+				if sites == nil {
+					sites = []string{}
+				}
+				patch.AllowedSites = &sites
+			}
+			if fl.Changed("allowed-tag") || clearTags {
+				tags, err := parseAllowedTags(uf.tags)
+				if err != nil {
+					return err
+				}
+				patch.AllowedTags = &tags
+			}
+			pw, key, pass, set, err := uf.secret(a)
+			if err != nil {
+				return err
+			}
+			if set {
+				if key != "" {
+					patch.PrivateKey = &key
+					if pass != "" {
+						patch.Passphrase = &pass
+					}
+				} else {
+					patch.Password = &pw
+				}
+			}
+			if fl.Changed("version") {
+				patch.Version = &version
+			}
+			if patch == (apiwire.CredentialProfilePatch{Version: patch.Version}) {
+				return fmt.Errorf("nothing to change: give --username, --allowed-site, --allowed-tag, --clear-sites, --clear-tags or a new secret")
+			}
+			var raw json.RawMessage
+			if err := a.call(cmd, "PATCH", "/credential-profiles/"+url.PathEscape(args[0]), patch, &raw); err != nil {
+				return fmt.Errorf("update credential profile %s: %w", args[0], err)
+			}
+			return a.printProfile(raw)
+		},
+	}
+	uf.register(update)
+	update.Flags().BoolVar(&clearSites, "clear-sites", false, "allow no site (with no --allowed-site)")
+	update.Flags().BoolVar(&clearTags, "clear-tags", false, "allow no tag set (with no --allowed-tag)")
+	update.Flags().Int64Var(&version, "version", 0, "fail if the profile is no longer at this version")
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a credential profile no device uses",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.call(cmd, "DELETE", "/credential-profiles/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return fmt.Errorf("delete credential profile %s: %w", args[0], err)
+			}
+			fmt.Fprintf(a.io.Out, "deleted credential profile %s\n", terminalSafeString(args[0]))
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, create, update, del)
+	return cmd
+}
+
+// call sends one API request with the invocation's client.
+func (a *app) call(cmd *cobra.Command, method, path string, body, out any) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	return c.Do(cmd.Context(), method, path, nil, body, "", out)
+}
+
+// printProfile prints one profile answer, as JSON with --json.
+func (a *app) printProfile(raw json.RawMessage) error {
+	if a.json {
+		return a.printJSON(raw)
+	}
+	var p apiwire.CredentialProfile
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("decode credential profile: %w", err)
+	}
+	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id:\t%s\nusername:\t%s\nallowed sites:\t%s\nallowed tags:\t%s\nsecret:\t%s\nversion:\t%d\nupdated:\t%s\n",
+		terminalSafeString(p.ID), terminalSafeString(p.Username), terminalSafeString(strings.Join(p.AllowedSites, ",")),
+		terminalSafeString(tagSetsString(p.AllowedTags)), secretState(p.HasSecret), p.Version, p.UpdatedAt.Format(time.RFC3339))
+	return tw.Flush()
+}
+
+// tagSetsString prints tag sets as "k=v,k2=v2; k3=v3", keys sorted.
+func tagSetsString(sets []map[string]string) string {
+	parts := make([]string, 0, len(sets))
+	for _, s := range sets {
+		parts = append(parts, strings.ReplaceAll(detailString(s), " ", ","))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func secretState(has bool) string {
+	if has {
+		return "set"
+	}
+	return "none"
+}
