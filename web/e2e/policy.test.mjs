@@ -9,6 +9,7 @@ const browser = await launch();
 let exitCode = 0;
 try {
   const page = await newPage(browser, problems);
+  page.on("dialog", (d) => d.accept());
   let ids = [];
 
   await step(page, "add a deny rule first and save it", async () => {
@@ -78,6 +79,28 @@ try {
     await page.locator("#policy-reload").click();
     await page.locator("#policy-version", { hasText: "Version 2" }).waitFor();
     assert((await page.getByLabel("Rule 1 id").inputValue()) !== "no-uname", "the reload shows the other save");
+  });
+
+  await step(page, "credential profiles: create, rotate, delete (secrets never shown)", async () => {
+    await page.getByRole("link", { name: "Credentials" }).click();
+    await page.locator("#profiles").waitFor();
+    await page.locator("#profile-new").click();
+    await page.locator("#prof-id").fill("e2e-lab");
+    await page.locator("#prof-username").fill("netops");
+    await page.locator("#prof-sites").fill("ams1");
+    await page.locator("#prof-secret").fill("s3cret-e2e");
+    await page.locator("#profile-save").click();
+    const row = page.locator("#profiles tr[data-id='e2e-lab']");
+    await row.waitFor();
+    assert((await row.innerText()).includes("set"), "has_secret is shown");
+    assert(!(await page.content()).includes("s3cret-e2e"), "the secret is never shown");
+    await row.getByRole("button", { name: "Edit / rotate" }).click();
+    await page.locator("#prof-secret").fill("rotated-e2e");
+    await page.locator("#profile-save").click();
+    await page.getByText(/secret rotated/).waitFor();
+    await shot(page, "p5-credential-profiles");
+    await page.locator("#profiles tr[data-id='e2e-lab']").getByRole("button", { name: "Delete" }).click();
+    await page.getByText("Profile e2e-lab deleted.").waitFor();
   });
 
   assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));

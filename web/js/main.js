@@ -11,6 +11,7 @@ import { JobPage } from "./job.js";
 import { RunPage, DevicePage } from "./run.js";
 import { RetentionPage } from "./retention.js";
 import { PolicyPage } from "./policy.js";
+import { ProfilesPage } from "./credprofiles.js";
 import { AuditPage } from "./audit.js";
 
 function useRoute() {
@@ -99,6 +100,9 @@ function App({ initialMessage }) {
   } else if (route.get("page") === "policy") {
     page = html`<${PolicyPage} flash=${showFlash} />`;
     title = "Command policy";
+  } else if (route.get("page") === "credentials") {
+    page = html`<${ProfilesPage} flash=${showFlash} />`;
+    title = "Credential profiles";
   } else {
     page = html`<${DevicesPage} flash=${showFlash} />`;
     title = "Devices";
@@ -115,6 +119,7 @@ function App({ initialMessage }) {
         <${Link} to="?" aria-current=${here === "devices" ? "page" : undefined}>Devices</${Link}>
         ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
+        ${can("admin") && html`<${Link} to="?page=credentials" aria-current=${here === "credentials" ? "page" : undefined}>Credentials</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=audit" aria-current=${here === "audit" ? "page" : undefined}>Audit</${Link}>`}
       </nav>
       <${RecentJobs} />
