@@ -36,16 +36,21 @@ func (a *app) policyShowCommand() *cobra.Command {
 			if err := c.Do(cmd.Context(), "GET", "/policy", nil, nil, "", &raw); err != nil {
 				return fmt.Errorf("policy: %w", err)
 			}
-			if a.json {
-				return a.printJSON(raw)
-			}
-			var p apiwire.Policy
-			if err := json.Unmarshal(raw, &p); err != nil {
-				return fmt.Errorf("decode policy: %w", err)
-			}
-			return printPolicy(a.io.Out, p)
+			return a.showPolicy(raw)
 		},
 	}
+}
+
+// showPolicy prints a policy answer, as JSON with --json.
+func (a *app) showPolicy(raw json.RawMessage) error {
+	if a.json {
+		return a.printJSON(raw)
+	}
+	var p apiwire.Policy
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("decode policy: %w", err)
+	}
+	return printPolicy(a.io.Out, p)
 }
 
 // printPolicy writes the version line and the rules table.
@@ -118,14 +123,7 @@ func (a *app) policySetCommand() *cobra.Command {
 				}
 				return fmt.Errorf("set policy: %w", err)
 			}
-			if a.json {
-				return a.printJSON(raw)
-			}
-			var p apiwire.Policy
-			if err := json.Unmarshal(raw, &p); err != nil {
-				return fmt.Errorf("decode policy: %w", err)
-			}
-			return printPolicy(a.io.Out, p)
+			return a.showPolicy(raw)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "JSON file of the rules (- reads stdin)")
