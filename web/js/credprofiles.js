@@ -4,8 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, post, request } from "./api.js";
 import { FieldError } from "./ui.js";
-
-const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+import { list } from "./policy.js";
 // Tags edit as "k=v, k2=v2; k=v3": each ";"-separated group is one set of tags a device must all carry.
 const tagsText = (ts) => (ts || []).map((m) => Object.entries(m).map(([k, v]) => `${k}=${v}`).join(", ")).join("; ");
 const parseTags = (s) => s.split(";").map((g) => Object.fromEntries(list(g).map((kv) => { const i = kv.indexOf("="); return i < 0 ? [kv, ""] : [kv.slice(0, i).trim(), kv.slice(i + 1).trim()]; }))).filter((m) => Object.keys(m).length);

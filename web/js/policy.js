@@ -5,7 +5,8 @@ import { html } from "./html.js";
 import { get, post, request } from "./api.js";
 import { FieldError } from "./ui.js";
 
-const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+/** list splits a comma-separated input into its trimmed, non-empty items. */
+export const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
 // toForm turns a wire rule into the strings the inputs edit.
 function toForm(r) {
