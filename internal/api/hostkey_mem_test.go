@@ -9,19 +9,20 @@ import (
 
 // The memStore's host-key writes, with the conditions of the DynamoDB store.
 
-func (m *memStore) PinHostKey(_ context.Context, id, key string, at time.Time) (string, error) {
+func (m *memStore) PinHostKey(_ context.Context, id, key string, at time.Time) (string, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d, ok := m.devices[id]
 	if !ok {
-		return "", device.ErrNotFound
+		return "", false, device.ErrNotFound
 	}
-	if d.HostKey == "" {
-		d.HostKey, d.HostKeyLearnedAt = key, &at
-		d.Version++
-		m.devices[id] = d
+	if d.HostKey != "" {
+		return d.HostKey, false, nil
 	}
-	return d.HostKey, nil
+	d.HostKey, d.HostKeyLearnedAt = key, &at
+	d.Version++
+	m.devices[id] = d
+	return key, true, nil
 }
 
 func (m *memStore) SetPendingHostKey(_ context.Context, id string, p device.PendingHostKey) error {

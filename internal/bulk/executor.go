@@ -154,8 +154,9 @@ type DeviceSource interface {
 	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	CredentialFor(ctx context.Context, d device.Device) (device.Credential, error)
 	// PinHostKey pins key as the host key of device id unless one is pinned already, and
-	// returns the pinned key afterwards (a conditional write: one of concurrent pins wins).
-	PinHostKey(ctx context.Context, id, key string) (string, error)
+	// returns the pinned key afterwards (a conditional write: one of concurrent pins wins, and
+	// only it gets won set, even when the others offered the same key).
+	PinHostKey(ctx context.Context, id, key string) (pinned string, won bool, err error)
 	// RecordPendingHostKey records key as the host key device id offered instead of its
 	// pinned one, for an admin to accept.
 	RecordPendingHostKey(ctx context.Context, id, key string) error
@@ -467,6 +468,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		// stopReason why; they end cancelled once the devices that started are stored.
 		notStarted []string
 		stopReason string
+		short      bool // the invocation's time left was found too short for a device
 	)
 	leave := func(id string, until time.Time) {
 		outMu.Lock()
@@ -500,6 +502,13 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
 			<-sem
+			if !short {
+				// Logged once: a device timeout longer than the whole invocation would
+				// otherwise fail every delivery without a word.
+				log.Info("no time left in this invocation for a device's timeout; handing devices on",
+					"time_left_ms", time.Until(dl).Milliseconds(), "device_timeout_ms", timeout.Milliseconds())
+				short = true
+			}
 			leave(id, time.Time{}) // no time left to run this device: a later invocation will
 			continue
 		}

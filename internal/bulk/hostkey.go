@@ -22,11 +22,11 @@ type hostKeyPin struct {
 
 // PinHostKey implements sshexec.HostKeyPinner.
 func (p *hostKeyPin) PinHostKey(ctx context.Context, key string) (string, error) {
-	pinned, err := p.src.PinHostKey(ctx, p.deviceID, key)
+	pinned, won, err := p.src.PinHostKey(ctx, p.deviceID, key)
 	if err != nil {
 		return "", err
 	}
-	if pinned == key {
+	if won { // another run that pinned the same key first audits it, not this one
 		p.mu.Lock()
 		p.won = key
 		p.mu.Unlock()

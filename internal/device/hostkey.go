@@ -30,8 +30,9 @@ type PendingHostKey struct {
 type HostKeyStore interface {
 	// PinHostKey sets key as the host key of device id, learned at at, when the device has no
 	// host key yet. It returns the device's host key afterwards: key itself, or the key another
-	// writer pinned first. ErrNotFound when the device is gone.
-	PinHostKey(ctx context.Context, id, key string, at time.Time) (string, error)
+	// writer pinned first (which may be the same key); won is set only for the write that
+	// pinned it. ErrNotFound when the device is gone.
+	PinHostKey(ctx context.Context, id, key string, at time.Time) (pinned string, won bool, err error)
 	// SetPendingHostKey records p as the device's pending host key, replacing an earlier one.
 	// ErrNotFound when the device is gone.
 	SetPendingHostKey(ctx context.Context, id string, p PendingHostKey) error
@@ -75,13 +76,13 @@ func HostKeyFingerprint(key string) string {
 }
 
 // PinHostKey pins key as the host key of device id unless one is pinned already, and returns the
-// device's host key afterwards (see HostKeyStore.PinHostKey).
-func (inv *Inventory) PinHostKey(ctx context.Context, id, key string) (string, error) {
-	pinned, err := inv.store.PinHostKey(ctx, id, key, inv.now())
+// device's host key afterwards and whether this call pinned it (see HostKeyStore.PinHostKey).
+func (inv *Inventory) PinHostKey(ctx context.Context, id, key string) (string, bool, error) {
+	pinned, won, err := inv.store.PinHostKey(ctx, id, key, inv.now())
 	if err != nil {
-		return "", fmt.Errorf("pin host key of %s: %w", id, err)
+		return "", false, fmt.Errorf("pin host key of %s: %w", id, err)
 	}
-	return pinned, nil
+	return pinned, won, nil
 }
 
 // RecordPendingHostKey records key as the host key device id offered instead of its pinned one.

@@ -35,11 +35,11 @@ func (it *pendingKeyItem) pending() *device.PendingHostKey {
 }
 
 // PinHostKey sets the device's host key when it has none, with one conditional write: of
-// concurrent first connections exactly one key wins, and the others get it back to compare.
-func (s *DeviceStore) PinHostKey(ctx context.Context, id, key string, at time.Time) (string, error) {
+// concurrent first connections exactly one key wins (won), and the others get it back to compare.
+func (s *DeviceStore) PinHostKey(ctx context.Context, id, key string, at time.Time) (string, bool, error) {
 	when, err := attributevalue.Marshal(at.UTC())
 	if err != nil {
-		return "", fmt.Errorf("marshal time: %w", err)
+		return "", false, fmt.Errorf("marshal time: %w", err)
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: deviceKey(id),
@@ -55,18 +55,18 @@ func (s *DeviceStore) PinHostKey(ctx context.Context, id, key string, at time.Ti
 	})
 	if old, ok := conditionFailedItem(err); ok {
 		if len(old) == 0 {
-			return "", device.ErrNotFound
+			return "", false, device.ErrNotFound
 		}
 		var it deviceItem
 		if err := attributevalue.UnmarshalMap(old, &it); err != nil {
-			return "", fmt.Errorf("unmarshal device %s: %w", id, err)
+			return "", false, fmt.Errorf("unmarshal device %s: %w", id, err)
 		}
-		return it.HostKey, nil
+		return it.HostKey, false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("pin host key of device %s: %w", id, err)
+		return "", false, fmt.Errorf("pin host key of device %s: %w", id, err)
 	}
-	return key, nil
+	return key, true, nil
 }
 
 // SetPendingHostKey records the key a device offered instead of its pinned one.

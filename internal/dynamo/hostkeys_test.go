@@ -43,6 +43,7 @@ func TestDeviceStoreConcurrentPinsOneWins(t *testing.T) {
 		keys[i] = newHostKey(t)
 	}
 	got := make([]string, pinners)
+	won := make([]bool, pinners)
 	errs := make([]error, pinners)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -51,7 +52,7 @@ func TestDeviceStoreConcurrentPinsOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			got[i], errs[i] = s.PinHostKey(ctx, "tofu", keys[i], time.Now())
+			got[i], won[i], errs[i] = s.PinHostKey(ctx, "tofu", keys[i], time.Now())
 		}()
 	}
 	close(start)
@@ -60,8 +61,9 @@ func TestDeviceStoreConcurrentPinsOneWins(t *testing.T) {
 	for i := range pinners {
 		require.NoError(t, errs[i], "pin %d", i)
 		assert.Equal(t, got[0], got[i], "pin %d returns the one pinned key", i)
-		if got[i] == keys[i] {
+		if won[i] {
 			winners++
+			assert.Equal(t, keys[i], got[i], "the winner gets its own key back")
 		}
 	}
 	assert.Equal(t, 1, winners, "exactly one pin wins")
@@ -73,11 +75,16 @@ func TestDeviceStoreConcurrentPinsOneWins(t *testing.T) {
 	require.NotNil(t, d.HostKeyLearnedAt, "learned time")
 	assert.Equal(t, int64(2), d.Version, "the pin raised the version once")
 
-	again, err := s.PinHostKey(ctx, "tofu", newHostKey(t), time.Now())
+	again, againWon, err := s.PinHostKey(ctx, "tofu", newHostKey(t), time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, got[0], again, "a later pin gets the pinned key back")
+	assert.False(t, againWon, "a later pin does not win")
+	same, sameWon, err := s.PinHostKey(ctx, "tofu", got[0], time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, got[0], same, "a later pin of the same key gets it back")
+	assert.False(t, sameWon, "a later pin of the same key does not win either")
 
-	_, err = s.PinHostKey(ctx, "gone", keys[0], time.Now())
+	_, _, err = s.PinHostKey(ctx, "gone", keys[0], time.Now())
 	assert.ErrorIs(t, err, device.ErrNotFound, "pin of an unknown device")
 }
 

@@ -164,21 +164,23 @@ func (d *Devices) Sites(_ context.Context, ids []string) (map[string]string, err
 	return out, nil
 }
 
-// PinHostKey pins key as the device's host key unless one is pinned, and returns the pinned key.
-func (d *Devices) PinHostKey(_ context.Context, id, key string) (string, error) {
+// PinHostKey pins key as the device's host key unless one is pinned, and returns the pinned key
+// and whether this call pinned it.
+func (d *Devices) PinHostKey(_ context.Context, id, key string) (string, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dev, ok := d.devs[id]
 	if !ok {
-		return "", device.ErrNotFound
+		return "", false, device.ErrNotFound
 	}
-	if dev.HostKey == "" {
-		now := time.Now().UTC()
-		dev.HostKey, dev.HostKeyLearnedAt = key, &now
-		dev.Version++
-		d.devs[id] = dev
+	if dev.HostKey != "" {
+		return dev.HostKey, false, nil
 	}
-	return dev.HostKey, nil
+	now := time.Now().UTC()
+	dev.HostKey, dev.HostKeyLearnedAt = key, &now
+	dev.Version++
+	d.devs[id] = dev
+	return key, true, nil
 }
 
 // RecordPendingHostKey records key as the key the device offered instead of its pinned one.
