@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
 )
 
 // auditRequest is one request of the audit matrix and the outcome its one entry must record.
@@ -74,6 +76,21 @@ func auditRows() map[string]auditRow {
 		"PUT /v1/policy":           threeWay("/v1/policy", `{"version":0,"rules":[{"id":"all","effect":"allow","pattern":"**"}]}`, `{"rules":[]}`),
 		"POST /v1/policy/check":    threeWay("/v1/policy/check", `{"command":"show version","device_ids":["aud-1"]}`, `{"command":"show version","device_ids":["no-such-device"]}`),
 		"POST /v1/retention/purge": threeWay("/v1/retention/purge", "", "a body"),
+		"POST /v1/devices/{id}/host-key/accept": func(e *env, ok, denied string) []auditRequest {
+			key := freshHostKey(e.t)
+			r := e.do(ok, "POST", "/v1/devices", "application/json",
+				mustJSON(e.t, deviceJSON("aud-hk", map[string]any{"host_key": freshHostKey(e.t), "trust_on_first_use": true})))
+			require.Equal(e.t, http.StatusCreated, r.Status, "create: %s", r.Body)
+			p, err := device.NewPendingHostKey(key, time.Now())
+			require.NoError(e.t, err)
+			require.NoError(e.t, e.store.SetPendingHostKey(context.Background(), "aud-hk", p))
+			body := `{"fingerprint":"` + p.Fingerprint + `"}`
+			return []auditRequest{
+				{"denied", denied, "/v1/devices/aud-hk/host-key/accept", body, audit.OutcomeDenied},
+				{"ok", ok, "/v1/devices/aud-hk/host-key/accept", body, audit.OutcomeOK},
+				{"failed", ok, "/v1/devices/aud-hk/host-key/accept", body, audit.OutcomeFailed},
+			}
+		},
 		"POST /v1/credential-profiles": threeWay("/v1/credential-profiles",
 			`{"id":"aud-prof","allowed_sites":["*"],"password":"aud-secret"}`, `{"id":"aud-bad","password":"x","allowed_tags":[{}]}`),
 		"PATCH /v1/credential-profiles/{id}": func(_ *env, ok, denied string) []auditRequest {
