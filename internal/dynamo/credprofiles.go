@@ -102,16 +102,12 @@ func (s *ProfileStore) Create(ctx context.Context, p credprofile.Profile) error 
 
 // Get returns one profile; credprofile.ErrNotFound when there is none.
 func (s *ProfileStore) Get(ctx context.Context, id string) (credprofile.Profile, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: itemKey(profilePK, id), ConsistentRead: aws.Bool(true)})
+	it, found, err := getItem[profileItem](ctx, s.db, s.table, itemKey(profilePK, id), "credential profile "+id)
 	if err != nil {
-		return credprofile.Profile{}, fmt.Errorf("get credential profile %s: %w", id, err)
+		return credprofile.Profile{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return credprofile.Profile{}, credprofile.ErrNotFound
-	}
-	var it profileItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return credprofile.Profile{}, fmt.Errorf("unmarshal credential profile %s: %w", id, err)
 	}
 	return it.profile(), nil
 }
@@ -122,24 +118,12 @@ func (s *ProfileStore) Update(ctx context.Context, p credprofile.Profile, prevVe
 	if err != nil {
 		return fmt.Errorf("marshal credential profile %s: %w", p.ID, err)
 	}
-	return profileOutcome(putIfVersion(ctx, s.db, s.table, item, prevVersion), "update", p.ID)
+	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), credprofile.ErrNotFound, credprofile.ErrConflict, "update credential profile "+p.ID)
 }
 
 // Delete removes a profile if its stored version is version.
 func (s *ProfileStore) Delete(ctx context.Context, id string, version int64) error {
-	return profileOutcome(deleteIfVersion(ctx, s.db, s.table, itemKey(profilePK, id), version), "delete", id)
-}
-
-func profileOutcome(err error, op, id string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errVersionGone):
-		return credprofile.ErrNotFound
-	case errors.Is(err, errVersionStale):
-		return credprofile.ErrConflict
-	}
-	return fmt.Errorf("%s credential profile %s: %w", op, id, err)
+	return versioned(deleteIfVersion(ctx, s.db, s.table, itemKey(profilePK, id), version), credprofile.ErrNotFound, credprofile.ErrConflict, "delete credential profile "+id)
 }
 
 // List returns every profile by id: one Query of the profiles' partition.

@@ -157,16 +157,12 @@ func (s *DeviceStore) CreateBatch(ctx context.Context, ds []device.Device) error
 
 // Get returns one device; ErrNotFound when there is none.
 func (s *DeviceStore) Get(ctx context.Context, id string) (device.Device, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: deviceKey(id), ConsistentRead: aws.Bool(true)})
+	it, found, err := getItem[deviceItem](ctx, s.db, s.table, deviceKey(id), "device "+id)
 	if err != nil {
-		return device.Device{}, fmt.Errorf("get device %s: %w", id, err)
+		return device.Device{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return device.Device{}, device.ErrNotFound
-	}
-	var it deviceItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return device.Device{}, fmt.Errorf("unmarshal device %s: %w", id, err)
 	}
 	return it.device(), nil
 }
@@ -177,24 +173,12 @@ func (s *DeviceStore) Update(ctx context.Context, d device.Device, prevVersion i
 	if err != nil {
 		return fmt.Errorf("marshal device %s: %w", d.ID, err)
 	}
-	return deviceOutcome(putIfVersion(ctx, s.db, s.table, item, prevVersion), "update", d.ID)
+	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), device.ErrNotFound, device.ErrConflict, "update device "+d.ID)
 }
 
 // Delete removes a device if its stored version is version.
 func (s *DeviceStore) Delete(ctx context.Context, id string, version int64) error {
-	return deviceOutcome(deleteIfVersion(ctx, s.db, s.table, deviceKey(id), version), "delete", id)
-}
-
-func deviceOutcome(err error, op, id string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errVersionGone):
-		return device.ErrNotFound
-	case errors.Is(err, errVersionStale):
-		return device.ErrConflict
-	}
-	return fmt.Errorf("%s device %s: %w", op, id, err)
+	return versioned(deleteIfVersion(ctx, s.db, s.table, deviceKey(id), version), device.ErrNotFound, device.ErrConflict, "delete device "+id)
 }
 
 // List scans the devices matching f, at most p.Limit of them, resuming at p.Cursor.

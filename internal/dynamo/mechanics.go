@@ -438,6 +438,35 @@ func deleteIfVersion(ctx context.Context, db API, table string, key map[string]t
 	return versionOutcome(err)
 }
 
+// versioned names a versioned write's outcome in a store's own errors: notFound for a missing
+// item, conflict for another version, other failures wrapped with what was being done.
+func versioned(err, notFound, conflict error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errVersionGone):
+		return notFound
+	case errors.Is(err, errVersionStale):
+		return conflict
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// getItem reads the item at key, strongly consistent, into a T; found is false when there is none.
+func getItem[T any](ctx context.Context, db API, table string, key map[string]types.AttributeValue, what string) (it T, found bool, err error) {
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return it, false, fmt.Errorf("get %s: %w", what, err)
+	}
+	if len(out.Item) == 0 {
+		return it, false, nil
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return it, false, fmt.Errorf("unmarshal %s: %w", what, err)
+	}
+	return it, true, nil
+}
+
 func versionOutcome(err error) error {
 	if old, ok := conditionFailedItem(err); ok {
 		if old == nil {

@@ -48,18 +48,12 @@ type policyItem struct {
 // GetPolicy returns the stored policy, read strongly consistent so a change applies to the next
 // check; policy.ErrNotStored when none was stored.
 func (s *PolicyStore) GetPolicy(ctx context.Context) (policy.Policy, error) {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: itemKey(policyKey, policyKey), ConsistentRead: aws.Bool(true),
-	})
+	it, found, err := getItem[policyItem](ctx, s.db, s.table, itemKey(policyKey, policyKey), "policy")
 	if err != nil {
-		return policy.Policy{}, fmt.Errorf("get policy: %w", err)
+		return policy.Policy{}, err
 	}
-	if len(res.Item) == 0 {
+	if !found {
 		return policy.Policy{}, policy.ErrNotStored
-	}
-	var it policyItem
-	if err := attributevalue.UnmarshalMap(res.Item, &it); err != nil {
-		return policy.Policy{}, fmt.Errorf("unmarshal policy: %w", err)
 	}
 	var rules []policy.Rule
 	if err := json.Unmarshal([]byte(it.Rules), &rules); err != nil {
