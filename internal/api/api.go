@@ -105,6 +105,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, mux: http.NewServeMux(), openAPIJSON: js}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.HandleFunc("GET /v1/openapi.json", s.openAPI)
+	s.route("GET /v1/whoami", auth.Viewer, s.whoAmI)
 
 	s.route("POST /v1/devices", auth.Admin, s.createDevice)
 	s.route("GET /v1/devices", auth.Viewer, s.listDevices)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/resources"
@@ -272,6 +273,14 @@ var scopeCases = map[string]scopeCase{
 		r = f.call(t, role, "POST", "/v1/policy/check", map[string]any{"command": "reload", "device_ids": []string{f.in, f.out}})
 		wantStatus(t, r, http.StatusUnprocessableEntity, "unknown_devices", "check on ams1 and fra1")
 		assert.NotContains(t, string(r.Body), "rule", "the check of an out-of-scope device names a policy rule")
+	},
+	"GET /v1/whoami": func(t *testing.T, f *scopeFixture, role auth.Role) {
+		r := f.call(t, role, "GET", "/v1/whoami", nil)
+		wantStatus(t, r, http.StatusOK, "", "whoami")
+		var me apiwire.WhoAmI
+		r.JSON(t, &me)
+		assert.Empty(t, me.Role, "a scoped caller holds no role everywhere")
+		assert.Equal(t, []apiwire.RoleGrant{{Role: string(role), Sites: []string{"ams1"}}}, me.Roles, "the scoped caller's roles")
 	},
 	"POST /v1/devices/{id}/host-key/accept": globalOnly,
 	"GET /v1/audit":                         globalOnly,

@@ -29,6 +29,8 @@ var schemaTypes = map[string]reflect.Type{
 	"ErrorBody":              reflect.TypeFor[apiwire.ErrorBody](),
 	"FieldError":             reflect.TypeFor[apiwire.FieldError](),
 	"Health":                 reflect.TypeFor[apiwire.Health](),
+	"WhoAmI":                 reflect.TypeFor[apiwire.WhoAmI](),
+	"RoleGrant":              reflect.TypeFor[apiwire.RoleGrant](),
 	"PolicyRule":             reflect.TypeFor[apiwire.PolicyRule](),
 	"Policy":                 reflect.TypeFor[apiwire.Policy](),
 	"PolicyUpdate":           reflect.TypeFor[apiwire.PolicyUpdate](),

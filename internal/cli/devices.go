@@ -18,7 +18,7 @@ import (
 
 func (a *app) devicesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "devices", Aliases: []string{"device"}, Short: "List, show, add, remove and import devices"}
-	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesRm(), a.devicesImport())
+	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
 	return cmd
 }
 
@@ -105,9 +105,10 @@ func formatTags(tags map[string]string) string {
 
 func (a *app) devicesGet() *cobra.Command {
 	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show one device",
-		Args:  cobra.ExactArgs(1),
+		Use:     "show ID",
+		Aliases: []string{"get"},
+		Short:   "Show one device, with its pinned and any pending host key",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -126,12 +127,24 @@ func (a *app) devicesGet() *cobra.Command {
 				{"username", d.Username}, {"auth_method", d.AuthMethod}, {"site", d.Site}, {"tags", formatTags(d.Tags)},
 				{"credential_profile", d.CredentialProfile}, {"has_credential", strconv.FormatBool(d.HasCredential)},
 				{"trust_on_first_use", strconv.FormatBool(d.TrustOnFirstUse)}, {"legacy_algorithms", strconv.FormatBool(d.LegacyAlgorithms)},
-				{"host_key", d.HostKey}, {"version", strconv.FormatInt(d.Version, 10)},
-				{"created_at", d.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}, {"updated_at", d.UpdatedAt.Format("2006-01-02 15:04:05Z07:00")},
+				{"host_key", d.HostKey}, {"host_key_fingerprint", d.HostKeyFingerprint}, {"host_key_learned_at", formatTime(d.HostKeyLearnedAt)},
+				{"version", strconv.FormatInt(d.Version, 10)},
+				{"created_at", d.CreatedAt.Format(timeLayout)}, {"updated_at", d.UpdatedAt.Format(timeLayout)},
 			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], terminalSafeString(kv[1]))
 			}
-			return tw.Flush()
+			if p := d.PendingHostKey; p != nil {
+				fmt.Fprintf(tw, "pending_host_key:\t%s (seen %s)\n", terminalSafeString(p.Fingerprint), p.SeenAt.Format(timeLayout))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if p := d.PendingHostKey; p != nil {
+				fmt.Fprintf(a.io.Out, "\nwarning: the device offered a different host key than the pinned one; runs are refused until an admin\n"+
+					"checks the fingerprint with the device's owner and accepts it:\n  netauto devices accept-host-key %s --fingerprint %s\n",
+					terminalSafeString(d.ID), terminalSafeString(p.Fingerprint))
+			}
+			return nil
 		},
 	}
 }

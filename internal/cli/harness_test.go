@@ -78,7 +78,8 @@ func TestMain(m *testing.M) {
 	stacktest.Main(m)
 }
 
-// stackEnv is the server side of one test: its own tables and queues, the api handler behind
+// stackEnv is the server side of one test: its own tables and queues, the api handler (with the
+// stored command policy) behind
 // the local gateway (JWT check with a local signer), the executor behind local event source
 // mappings, and a simulated fleet (not yet in the inventory: tests import it with the CLI).
 type stackEnv struct {
@@ -119,8 +120,10 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 		Settings: retention.Settings{MaxDays: 30, MaxBytes: 1 << 20, Cron: "@daily", Schedule: "cron(0 0 * * ? *)"}}
 	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
 	require.NoError(t, err)
+	policies, err := dynamo.NewPolicyStore(ddb, st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
-		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore})
+		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)
@@ -159,7 +162,8 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	engine, err := sshexec.New(sshexec.Options{ConnectTimeout: 5 * time.Second, AuthTimeout: 5 * time.Second,
 		PromptTimeout: 5 * time.Second, IdleTimeout: 3 * time.Second, MaxOutputBytes: 64 << 10})
 	require.NoError(t, err)
-	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, BatchLease: 100 * time.Second, Publisher: pub}
+	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, BatchLease: 100 * time.Second,
+		Publisher: pub, Policy: policies}
 	handler := app.ExecutorHandler(x, st.Names.Queues[resources.BulkDLQ], logger, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
