@@ -64,6 +64,8 @@ type Options struct {
 	Retention Retention
 	// Profiles serves /v1/credential-profiles; nil answers them 503.
 	Profiles CredentialProfiles
+	// JumpHosts serves /v1/jump-hosts; nil answers them 503.
+	JumpHosts JumpHosts
 	// Audit receives one entry per mutating request; nil logs the entries only.
 	Audit audit.Recorder
 	// AuditLog serves GET /v1/audit; nil answers it 503.
@@ -118,6 +120,7 @@ func New(opts Options) (*Server, error) {
 	s.globalRoute("POST /v1/devices/{id}/host-key/accept", auth.Admin, s.acceptHostKey)
 
 	s.routeProfiles()
+	s.routeJumpHosts()
 
 	s.route("POST /v1/runs", auth.Operator, s.createRun)
 	s.route("GET /v1/runs/{id}", auth.Viewer, s.getRun)

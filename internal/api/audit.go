@@ -51,6 +51,8 @@ var routeActions = map[string]string{
 	"PUT /v1/policy":                "policy.update",
 	"POST /v1/policy/check":         "policy.check",
 	"POST /v1/retention/purge":      "retention.purge",
+	// A jump host's accept is told apart from a device's.
+	"POST /v1/jump-hosts/{id}/host-key/accept": "jump_host.accept_host_key",
 }
 
 // routeAction is the audit action of a mutating route pattern ("POST /v1/jump-hosts/{id}"):
@@ -263,9 +265,10 @@ func importDetail(res device.ImportResult, rows int) map[string]string {
 	return map[string]string{"mode": string(res.Mode), "rows": strconv.Itoa(rows), "created": strconv.Itoa(res.Created), "failed": strconv.Itoa(res.Failed)}
 }
 
-// patchFields is a device update's audit detail: the names of the fields it sets, never their
-// values (a password or key is among them).
-func patchFields(p apiwire.DevicePatch) map[string]string {
+// patchFields is an update's audit detail: the names of the fields patch p (a struct of pointer
+// fields, apiwire.DevicePatch or apiwire.JumpHostPatch) sets, never their values (a password or
+// key is among them).
+func patchFields(p any) map[string]string {
 	var names []string
 	v := reflect.ValueOf(p)
 	for i := range v.NumField() {

@@ -109,6 +109,34 @@ func auditRows() map[string]auditRow {
 				{"failed", ok, "/v1/credential-profiles/aud-gone", "", audit.OutcomeFailed},
 			}
 		},
+		"POST /v1/jump-hosts": threeWay("/v1/jump-hosts",
+			`{"id":"aud-jump","host":"192.0.2.20","username":"u","password":"aud-secret"}`, `{"id":"aud-jump-bad","host":"192.0.2.20","username":"u"}`),
+		"PATCH /v1/jump-hosts/{id}": func(e *env, ok, denied string) []auditRequest {
+			createJumpHost(e, "aud-jump-p", nil)
+			return []auditRequest{
+				{"ok", ok, "/v1/jump-hosts/aud-jump-p", `{"username":"other"}`, audit.OutcomeOK},
+				{"failed", ok, "/v1/jump-hosts/no-such-jump-host", `{"username":"other"}`, audit.OutcomeFailed},
+				{"denied", denied, "/v1/jump-hosts/aud-jump-p", `{"password":"stolen"}`, audit.OutcomeDenied},
+			}
+		},
+		"DELETE /v1/jump-hosts/{id}": func(e *env, ok, denied string) []auditRequest {
+			createJumpHost(e, "aud-jump-gone", nil)
+			return []auditRequest{
+				{"denied", denied, "/v1/jump-hosts/aud-jump-gone", "", audit.OutcomeDenied},
+				{"ok", ok, "/v1/jump-hosts/aud-jump-gone", "", audit.OutcomeOK},
+				{"failed", ok, "/v1/jump-hosts/aud-jump-gone", "", audit.OutcomeFailed},
+			}
+		},
+		"POST /v1/jump-hosts/{id}/host-key/accept": func(e *env, ok, denied string) []auditRequest {
+			createJumpHost(e, "aud-jump-hk", nil)
+			p := pendJumpHostKey(e, "aud-jump-hk")
+			body := `{"fingerprint":"` + p.Fingerprint + `"}`
+			return []auditRequest{
+				{"denied", denied, "/v1/jump-hosts/aud-jump-hk/host-key/accept", body, audit.OutcomeDenied},
+				{"ok", ok, "/v1/jump-hosts/aud-jump-hk/host-key/accept", body, audit.OutcomeOK},
+				{"failed", ok, "/v1/jump-hosts/aud-jump-hk/host-key/accept", body, audit.OutcomeFailed},
+			}
+		},
 	}
 }
 

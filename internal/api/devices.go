@@ -294,9 +294,10 @@ func parseJSONRows(body []byte) ([]apiwire.DeviceInput, *Error) {
 
 // csvColumns are the columns a CSV import understands; id, name, host and username are required.
 var csvColumns = []string{"id", "name", "host", "port", "platform", "username", "auth_method", "site", "tags",
-	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "password", "private_key", "passphrase"}
+	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "jump_host_ids", "password", "private_key", "passphrase"}
 
-// parseCSV reads a header row and device rows. tags is "k=v;k2=v2".
+// parseCSV reads a header row and device rows. tags is "k=v;k2=v2"; jump_host_ids is the chain
+// in order, "first;second".
 func parseCSV(body []byte) ([]apiwire.DeviceInput, *Error) {
 	rd := csv.NewReader(bytes.NewReader(body))
 	rd.FieldsPerRecord = 0
@@ -363,6 +364,11 @@ func parseCSV(body []byte) ([]apiwire.DeviceInput, *Error) {
 					return nil, &Error{Code: "invalid_type", Field: field(col), Message: "must be true or false"}
 				}
 				*dst = b
+			}
+		}
+		if c := get("jump_host_ids"); c != "" {
+			for _, id := range strings.Split(c, ";") {
+				in.JumpHostIDs = append(in.JumpHostIDs, strings.TrimSpace(id))
 			}
 		}
 		if t := get("tags"); t != "" {

@@ -34,6 +34,7 @@ import (
 	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/jumphost"
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/secrets"
@@ -55,6 +56,8 @@ type env struct {
 	store   *dynamo.DeviceStore
 	secrets *secrets.FileStore
 	logs    *syncBuffer
+	// jumpHosts is the jump host registry the API serves, for tests that record pending keys.
+	jumpHosts *jumphost.Registry
 	// seen collects every response body, so a test can assert no secret ever left the API.
 	seen *syncBuffer
 	// audit counts the audit entries the handler records; they are stored in the audit table too.
@@ -127,6 +130,11 @@ func newEnv(t *testing.T) *env {
 	profiles, err := credprofile.NewRegistry(profileStore, sec)
 	require.NoError(t, err)
 	inv.UseProfiles(profiles)
+	jumpStore, err := dynamo.NewJumpHostStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	jumpHosts, err := jumphost.NewRegistry(jumpStore, sec)
+	require.NoError(t, err)
+	inv.UseJumpHosts(jumpHosts)
 	// "lab" is the shared profile the tests' devices name; it allows every device.
 	_, err = profiles.Create(context.Background(), credprofile.Input{
 		Profile: credprofile.Profile{ID: "lab", AllowedSites: []string{credprofile.AnySite}},
@@ -151,7 +159,7 @@ func newEnv(t *testing.T) *env {
 	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
 	require.NoError(t, err)
 	rec := &audittest.Recorder{}
-	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies,
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies,
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")
@@ -164,7 +172,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads}
+	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, jumpHosts: jumpHosts, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		require.NoError(t, err)

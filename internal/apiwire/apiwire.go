@@ -73,6 +73,7 @@ type Device struct {
 	TrustOnFirstUse   bool            `json:"trust_on_first_use"`
 	LegacyAlgorithms  bool            `json:"legacy_algorithms"`
 	CredentialProfile string          `json:"credential_profile,omitempty"`
+	JumpHostIDs       []string        `json:"jump_host_ids,omitempty"`
 	HasCredential     bool            `json:"has_credential"`
 	Version           int64           `json:"version"`
 	CreatedAt         time.Time       `json:"created_at"`
@@ -108,6 +109,7 @@ type DeviceInput struct {
 	TrustOnFirstUse   bool              `json:"trust_on_first_use,omitempty"`
 	LegacyAlgorithms  bool              `json:"legacy_algorithms,omitempty"`
 	CredentialProfile string            `json:"credential_profile,omitempty"`
+	JumpHostIDs       []string          `json:"jump_host_ids,omitempty"`
 	Password          string            `json:"password,omitempty"`
 	PrivateKey        string            `json:"private_key,omitempty"`
 	Passphrase        string            `json:"passphrase,omitempty"`
@@ -128,6 +130,7 @@ type DevicePatch struct {
 	TrustOnFirstUse   *bool              `json:"trust_on_first_use,omitempty"`
 	LegacyAlgorithms  *bool              `json:"legacy_algorithms,omitempty"`
 	CredentialProfile *string            `json:"credential_profile,omitempty"`
+	JumpHostIDs       *[]string          `json:"jump_host_ids,omitempty"`
 	Password          *string            `json:"password,omitempty"`
 	PrivateKey        *string            `json:"private_key,omitempty"`
 	Passphrase        *string            `json:"passphrase,omitempty"`

@@ -60,6 +60,11 @@ var schemaTypes = map[string]reflect.Type{
 	"CredentialProfilePatch": reflect.TypeFor[apiwire.CredentialProfilePatch](),
 	"CredentialProfileList":  reflect.TypeFor[apiwire.CredentialProfileList](),
 	"ProfileInUse":           reflect.TypeFor[apiwire.ProfileInUseBody](),
+	"JumpHost":               reflect.TypeFor[apiwire.JumpHost](),
+	"JumpHostInput":          reflect.TypeFor[apiwire.JumpHostInput](),
+	"JumpHostPatch":          reflect.TypeFor[apiwire.JumpHostPatch](),
+	"JumpHostList":           reflect.TypeFor[apiwire.JumpHostList](),
+	"JumpHostInUse":          reflect.TypeFor[apiwire.JumpHostInUseBody](),
 }
 
 // inlineTypes names the Go type of every body declared inline (not as a $ref), by

@@ -28,6 +28,7 @@ import (
 	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/jumphost"
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/secrets"
@@ -89,7 +90,26 @@ func Inventory(ctx context.Context, cfg config.Config, awsCfg aws.Config) (*devi
 		return nil, err
 	}
 	inv.UseProfiles(profiles)
+	jumpHosts, err := JumpHosts(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	inv.UseJumpHosts(jumpHosts)
 	return inv, nil
+}
+
+// JumpHosts builds the jump host registry: metadata in the devices table, credentials in the
+// configured secret store.
+func JumpHosts(cfg config.Config, awsCfg aws.Config) (*jumphost.Registry, error) {
+	store, err := dynamo.NewJumpHostStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, err
+	}
+	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	return jumphost.NewRegistry(store, sec)
 }
 
 // CredentialProfiles builds the credential profile registry: metadata in the devices table,
@@ -128,6 +148,10 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 		return nil, err
 	}
 	profiles, err := CredentialProfiles(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	jumpHosts, err := JumpHosts(cfg, awsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +199,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies,
+	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies,
 		MaxJobDevices: map[auth.Role]int{auth.Operator: cfg.MaxJobDevicesOperator, auth.Admin: cfg.MaxJobDevicesAdmin}})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)

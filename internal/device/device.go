@@ -44,6 +44,7 @@ const (
 	MaxPasswordLen  = 1024
 	MaxPrivateKey   = 32 << 10
 	MaxProfileLen   = 64
+	MaxJumpHosts    = 3
 	DefaultPort     = 22
 	DefaultPlatform = "linux"
 )
@@ -74,6 +75,9 @@ type Device struct {
 	LegacyAlgorithms bool `json:"legacy_algorithms"`
 	// CredentialProfile names a shared credential set used instead of a per-device secret.
 	CredentialProfile string `json:"credential_profile,omitempty"`
+	// JumpHostIDs is the ordered chain of jump hosts the device is reached through, the first
+	// dialled directly and each next one through the one before; empty for a direct connection.
+	JumpHostIDs []string `json:"jump_host_ids,omitempty"`
 	// HasCredential is true when a per-device secret is stored.
 	HasCredential bool      `json:"has_credential"`
 	Version       int64     `json:"version"`
@@ -275,10 +279,32 @@ func (d *Device) Validate() error {
 			v.add("host_key", "must be one public key in authorized_keys form, e.g. \"ssh-ed25519 AAAA...\"")
 		}
 	}
+	validateChain(v, d.JumpHostIDs)
 	if d.CredentialProfile != "" && (len(d.CredentialProfile) > MaxProfileLen || !profilePattern.MatchString(d.CredentialProfile)) {
 		v.add("credential_profile", "must be 1-%d characters of letters, digits, '.', '_' or '-'", MaxProfileLen)
 	}
 	return v.orNil()
+}
+
+// validateChain checks a jump host chain's shape: at most MaxJumpHosts valid ids, none twice.
+// Whether the ids name jump hosts is the inventory's check.
+func validateChain(v *ValidationError, ids []string) {
+	if len(ids) > MaxJumpHosts {
+		v.add("jump_host_ids", "must name at most %d jump hosts (the chain is dialled in order)", MaxJumpHosts)
+		return
+	}
+	seen := map[string]bool{}
+	for i, id := range ids {
+		switch {
+		case !ValidID(id):
+			v.add("jump_host_ids", "item %d must be a jump host id: 1-%d characters of letters, digits, '.', '_' or '-'", i, MaxIDLen)
+			return
+		case seen[id]:
+			v.add("jump_host_ids", "must not name jump host %q twice", id)
+			return
+		}
+		seen[id] = true
+	}
 }
 
 // looksLikeAuthorizedKey reports whether s is exactly one public key in authorized_keys form

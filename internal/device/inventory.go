@@ -92,12 +92,69 @@ var (
 	ErrCredentialNotAllowed = fault.New(fault.Invalid, "credential_profile", "the credential profile is not allowed for this device")
 )
 
+// JumpHosts tells which jump host ids exist, so a device's chain names only real jump hosts.
+type JumpHosts interface {
+	// Existing returns the subset of ids that name jump hosts.
+	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
 // Inventory is the device inventory service.
 type Inventory struct {
-	store    Store
-	secrets  SecretStore
-	profiles Profiles
-	now      func() time.Time
+	store     Store
+	secrets   SecretStore
+	profiles  Profiles
+	jumpHosts JumpHosts
+	now       func() time.Time
+}
+
+// UseJumpHosts makes the inventory check devices' jump host chains against j. Without it a device
+// that names a jump host is refused.
+func (inv *Inventory) UseJumpHosts(j JumpHosts) { inv.jumpHosts = j }
+
+// checkChains returns, for each of ds with a chain naming a jump host that does not exist, a
+// *ValidationError naming jump_host_ids; nil entries for the others. One lookup serves them all.
+func (inv *Inventory) checkChains(ctx context.Context, ds []Device) ([]error, error) {
+	var ids []string
+	for _, d := range ds {
+		ids = append(ids, d.JumpHostIDs...)
+	}
+	out := make([]error, len(ds))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	refuse := func(msg string) error {
+		return &ValidationError{Fields: []FieldError{{Field: "jump_host_ids", Message: msg}}}
+	}
+	if inv.jumpHosts == nil {
+		for i, d := range ds {
+			if len(d.JumpHostIDs) > 0 {
+				out[i] = refuse("jump hosts are not configured on this deployment")
+			}
+		}
+		return out, nil
+	}
+	exist, err := inv.jumpHosts.Existing(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("check jump hosts: %w", err)
+	}
+	for i, d := range ds {
+		for _, id := range d.JumpHostIDs {
+			if !exist[id] {
+				out[i] = refuse(fmt.Sprintf("names no jump host %q; every item must be an existing jump host id (admin: /v1/jump-hosts)", id))
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// checkChain is checkChains for one device.
+func (inv *Inventory) checkChain(ctx context.Context, d Device) error {
+	errs, err := inv.checkChains(ctx, []Device{d})
+	if err != nil {
+		return err
+	}
+	return errs[0]
 }
 
 // UseProfiles makes the inventory resolve and check credential profiles through p. Without it a
@@ -199,6 +256,9 @@ func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
 	if err := inv.checkProfile(ctx, d, nil); err != nil {
 		return Device{}, err
 	}
+	if err := inv.checkChain(ctx, d); err != nil {
+		return Device{}, err
+	}
 	now := inv.now()
 	d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
 	d.HasCredential = !in.Credential.Empty()
@@ -266,6 +326,7 @@ type Patch struct {
 	TrustOnFirstUse   *bool              `json:"trust_on_first_use"`
 	LegacyAlgorithms  *bool              `json:"legacy_algorithms"`
 	CredentialProfile *string            `json:"credential_profile"`
+	JumpHostIDs       *[]string          `json:"jump_host_ids"`
 	Password          *string            `json:"password"`
 	PrivateKey        *string            `json:"private_key"`
 	Passphrase        *string            `json:"passphrase"`
@@ -313,6 +374,10 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 	setIf(&d.TrustOnFirstUse, p.TrustOnFirstUse)
 	setIf(&d.LegacyAlgorithms, p.LegacyAlgorithms)
 	setIf(&d.CredentialProfile, p.CredentialProfile)
+	setIf(&d.JumpHostIDs, p.JumpHostIDs)
+	if len(d.JumpHostIDs) == 0 {
+		d.JumpHostIDs = nil
+	}
 	if d.Tags == nil {
 		d.Tags = map[string]string{}
 	}
@@ -347,6 +412,11 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 	// Checked on every update: a new site or tags can take the device out of its profile's reach.
 	if err := inv.checkProfile(ctx, d, nil); err != nil {
 		return Device{}, err
+	}
+	if p.JumpHostIDs != nil {
+		if err := inv.checkChain(ctx, d); err != nil {
+			return Device{}, err
+		}
 	}
 	d.Version = cur.Version + 1
 	d.UpdatedAt = inv.now()
@@ -455,6 +525,29 @@ func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, 
 	return c, nil
 }
 
+// checkImportChains refuses the still-valid rows whose chains name jump hosts that do not exist,
+// with one lookup for the whole import.
+func (inv *Inventory) checkImportChains(ctx context.Context, rows []Input, res *ImportResult) error {
+	var idx []int
+	var ds []Device
+	for i := range rows {
+		if res.Rows[i].Status == RowCreated && len(rows[i].JumpHostIDs) > 0 {
+			idx, ds = append(idx, i), append(ds, rows[i].Device)
+		}
+	}
+	errs, err := inv.checkChains(ctx, ds)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	for k, e := range errs {
+		if e == nil {
+			continue
+		}
+		res.Rows[idx[k]].Status, res.Rows[idx[k]].Errors = RowInvalid, e.(*ValidationError).Fields
+	}
+	return nil
+}
+
 // ImportMode says what an import does when some rows are rejected.
 type ImportMode string
 
@@ -539,6 +632,15 @@ func (inv *Inventory) Import(ctx context.Context, rows []Input, mode ImportMode)
 		}
 		seen[rows[i].ID] = i + 1
 		ids = append(ids, rows[i].ID)
+	}
+	if err := inv.checkImportChains(ctx, rows, &res); err != nil {
+		return res, err
+	}
+	ids = ids[:0]
+	for i := range res.Rows {
+		if res.Rows[i].Status == RowCreated {
+			ids = append(ids, res.Rows[i].ID)
+		}
 	}
 	existing, err := inv.store.Existing(ctx, ids)
 	if err != nil {

@@ -1,0 +1,208 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/jumphost"
+	"github.com/netauto/netauto/internal/resources"
+)
+
+// jumpHostPK is the one partition of the devices table that holds every jump host: they are few,
+// and one Query lists them all. Device listings read only items whose sort key is deviceSK.
+const jumpHostPK = "JUMP"
+
+// JumpHostStore keeps jump host metadata in the devices table (jumphost.Store). Credentials live
+// in the secret store, never here.
+type JumpHostStore struct {
+	db    API
+	table string
+}
+
+// NewJumpHostStore returns a store over the named devices table.
+func NewJumpHostStore(db API, table string) (*JumpHostStore, error) {
+	if db == nil || table == "" {
+		return nil, errors.New("new jump host store: client and table name are required")
+	}
+	return &JumpHostStore{db: db, table: table}, nil
+}
+
+type jumpHostItem struct {
+	PK               string          `dynamodbav:"pk"`
+	SK               string          `dynamodbav:"sk"`
+	ID               string          `dynamodbav:"id"`
+	Host             string          `dynamodbav:"host"`
+	Port             int             `dynamodbav:"port"`
+	Username         string          `dynamodbav:"username"`
+	AuthMethod       string          `dynamodbav:"auth_method"`
+	HostKey          string          `dynamodbav:"host_key,omitempty"`
+	HostKeyLearnedAt *time.Time      `dynamodbav:"host_key_learned_at,omitempty"`
+	PendingHostKey   *pendingKeyItem `dynamodbav:"pending_host_key,omitempty"`
+	TrustOnFirstUse  bool            `dynamodbav:"tofu"`
+	HasCredential    bool            `dynamodbav:"has_credential"`
+	Version          int64           `dynamodbav:"version"`
+	CreatedAt        time.Time       `dynamodbav:"created_at"`
+	UpdatedAt        time.Time       `dynamodbav:"updated_at"`
+}
+
+func jumpHostKey(id string) map[string]types.AttributeValue { return itemKey(jumpHostPK, id) }
+
+func jumpHostToItem(h jumphost.JumpHost) jumpHostItem {
+	return jumpHostItem{
+		PK: jumpHostPK, SK: h.ID, ID: h.ID, Host: h.Host, Port: h.Port, Username: h.Username, AuthMethod: string(h.AuthMethod),
+		HostKey: h.HostKey, HostKeyLearnedAt: h.HostKeyLearnedAt, PendingHostKey: pendingToItem(h.PendingHostKey),
+		TrustOnFirstUse: h.TrustOnFirstUse, HasCredential: h.HasCredential, Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
+	}
+}
+
+func (it jumpHostItem) jumpHost() jumphost.JumpHost {
+	return jumphost.JumpHost{
+		ID: it.ID, Host: it.Host, Port: it.Port, Username: it.Username, AuthMethod: device.AuthMethod(it.AuthMethod),
+		HostKey: it.HostKey, HostKeyLearnedAt: it.HostKeyLearnedAt, PendingHostKey: it.PendingHostKey.pending(),
+		TrustOnFirstUse: it.TrustOnFirstUse, HasCredential: it.HasCredential, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+	}
+}
+
+// Create stores a new jump host; jumphost.ErrExists when the id is taken.
+func (s *JumpHostStore) Create(ctx context.Context, h jumphost.JumpHost) error {
+	item, err := attributevalue.MarshalMap(jumpHostToItem(h))
+	if err != nil {
+		return fmt.Errorf("marshal jump host %s: %w", h.ID, err)
+	}
+	cond, err := buildCondition(itemAbsent())
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	})
+	if isConditionFailed(err) {
+		return jumphost.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("put jump host %s: %w", h.ID, err)
+	}
+	return nil
+}
+
+// Get returns one jump host; jumphost.ErrNotFound when there is none.
+func (s *JumpHostStore) Get(ctx context.Context, id string) (jumphost.JumpHost, error) {
+	it, found, err := getItem[jumpHostItem](ctx, s.db, s.table, jumpHostKey(id), "jump host "+id)
+	if err != nil {
+		return jumphost.JumpHost{}, err
+	}
+	if !found {
+		return jumphost.JumpHost{}, jumphost.ErrNotFound
+	}
+	return it.jumpHost(), nil
+}
+
+// Update replaces a jump host if its stored version is prevVersion.
+func (s *JumpHostStore) Update(ctx context.Context, h jumphost.JumpHost, prevVersion int64) error {
+	item, err := attributevalue.MarshalMap(jumpHostToItem(h))
+	if err != nil {
+		return fmt.Errorf("marshal jump host %s: %w", h.ID, err)
+	}
+	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), jumphost.ErrNotFound, jumphost.ErrConflict, "update jump host "+h.ID)
+}
+
+// Delete removes a jump host if its stored version is version.
+func (s *JumpHostStore) Delete(ctx context.Context, id string, version int64) error {
+	return versioned(deleteIfVersion(ctx, s.db, s.table, jumpHostKey(id), version), jumphost.ErrNotFound, jumphost.ErrConflict, "delete jump host "+id)
+}
+
+// List returns every jump host by id: one Query of the jump hosts' partition.
+func (s *JumpHostStore) List(ctx context.Context) ([]jumphost.JumpHost, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(jumpHostPK))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build key condition: %w", err)
+	}
+	items, err := queryAll[jumpHostItem](ctx, s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	}, "jump hosts")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jumphost.JumpHost, len(items))
+	for i, it := range items {
+		out[i] = it.jumpHost()
+	}
+	return out, nil
+}
+
+// UsedBy counts the devices whose chain names id and returns up to limit of their ids. It scans
+// the devices table: deleting a jump host is rare, and an index kept for it would cost a write
+// on every device change.
+func (s *JumpHostStore) UsedBy(ctx context.Context, id string, limit int) (int, []string, error) {
+	expr, err := expression.NewBuilder().
+		WithFilter(expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK)).And(expression.Contains(expression.Name("jump_host_ids"), id))).
+		WithProjection(expression.NamesList(expression.Name("id"))).Build()
+	if err != nil {
+		return 0, nil, fmt.Errorf("build filter: %w", err)
+	}
+	count := 0
+	var ids []string
+	var start map[string]types.AttributeValue
+	for {
+		res, err := s.db.Scan(ctx, &dynamodb.ScanInput{
+			TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
+			FilterExpression: expr.Filter(), ProjectionExpression: expr.Projection(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		})
+		if err != nil {
+			return 0, nil, fmt.Errorf("scan devices of jump host %s: %w", id, err)
+		}
+		for _, item := range res.Items {
+			count++
+			if len(ids) >= limit {
+				continue
+			}
+			var it struct {
+				ID string `dynamodbav:"id"`
+			}
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return 0, nil, fmt.Errorf("unmarshal device id: %w", err)
+			}
+			ids = append(ids, it.ID)
+		}
+		if start = res.LastEvaluatedKey; len(start) == 0 {
+			return count, ids, nil
+		}
+	}
+}
+
+// PinHostKey sets the jump host's key when it has none (see pinHostKey).
+func (s *JumpHostStore) PinHostKey(ctx context.Context, id, key string, at time.Time) (string, bool, error) {
+	pinned, won, err := pinHostKey(ctx, s.db, s.table, jumpHostKey(id), key, at, "jump host "+id)
+	return pinned, won, hostKeyErr(err, jumphost.ErrNotFound, nil)
+}
+
+// SetPendingHostKey records the key a jump host offered instead of its pinned one.
+func (s *JumpHostStore) SetPendingHostKey(ctx context.Context, id string, p device.PendingHostKey) error {
+	return hostKeyErr(setPendingHostKey(ctx, s.db, s.table, jumpHostKey(id), p, "jump host "+id), jumphost.ErrNotFound, nil)
+}
+
+// AcceptHostKey pins the pending key p and clears it, on the condition that the stored pending
+// key still has p's fingerprint.
+func (s *JumpHostStore) AcceptHostKey(ctx context.Context, id string, p device.PendingHostKey, at time.Time) (jumphost.JumpHost, error) {
+	item, err := acceptHostKey(ctx, s.db, s.table, jumpHostKey(id), p, at, "jump host "+id)
+	if err != nil {
+		return jumphost.JumpHost{}, hostKeyErr(err, jumphost.ErrNotFound, jumphost.ErrHostKeyNotPending)
+	}
+	var it jumpHostItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return jumphost.JumpHost{}, fmt.Errorf("unmarshal jump host %s: %w", id, err)
+	}
+	return it.jumpHost(), nil
+}
