@@ -79,25 +79,7 @@ func (it profileItem) profile() credprofile.Profile {
 
 // Create stores a new profile; credprofile.ErrExists when the id is taken.
 func (s *ProfileStore) Create(ctx context.Context, p credprofile.Profile) error {
-	item, err := attributevalue.MarshalMap(profileToItem(p))
-	if err != nil {
-		return fmt.Errorf("marshal credential profile %s: %w", p.ID, err)
-	}
-	cond, err := buildCondition(itemAbsent())
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
-	})
-	if isConditionFailed(err) {
-		return credprofile.ErrExists
-	}
-	if err != nil {
-		return fmt.Errorf("put credential profile %s: %w", p.ID, err)
-	}
-	return nil
+	return putNew(ctx, s.db, s.table, profileToItem(p), credprofile.ErrExists, "credential profile "+p.ID)
 }
 
 // Get returns one profile; credprofile.ErrNotFound when there is none.
@@ -155,39 +137,75 @@ func (s *ProfileStore) List(ctx context.Context) ([]credprofile.Profile, error) 
 	}
 }
 
-// UsedBy returns up to limit ids of devices naming profile id. It scans the devices table (a
-// delete of a profile is rare; an index kept for it would cost a write on every device change).
+// UsedBy returns up to limit ids of devices naming profile id (see scanDeviceIDs).
 func (s *ProfileStore) UsedBy(ctx context.Context, id string, limit int) ([]string, error) {
+	_, ids, err := scanDeviceIDs(ctx, s.db, s.table, expression.Name("credential_profile").Equal(expression.Value(id)), limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan devices of credential profile %s: %w", id, err)
+	}
+	return ids, nil
+}
+
+// putNew stores item (a struct of dynamodbav fields) unless an item with its key exists, which it
+// answers with exists; what names the item in errors.
+func putNew(ctx context.Context, db API, table string, item any, exists error, what string) error {
+	av, err := attributevalue.MarshalMap(item)
+	if err != nil {
+		return fmt.Errorf("marshal %s: %w", what, err)
+	}
+	cond, err := buildCondition(itemAbsent())
+	if err != nil {
+		return err
+	}
+	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(table), Item: av,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	})
+	if isConditionFailed(err) {
+		return exists
+	}
+	if err != nil {
+		return fmt.Errorf("put %s: %w", what, err)
+	}
+	return nil
+}
+
+// scanDeviceIDs counts the devices matching filter and returns up to limit of their ids. It scans
+// the devices table: it serves the deletes of credential profiles and jump hosts, which are rare,
+// and an index kept for them would cost a write on every device change.
+func scanDeviceIDs(ctx context.Context, db API, table string, filter expression.ConditionBuilder, limit int) (int, []string, error) {
 	expr, err := expression.NewBuilder().
-		WithFilter(expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK)).And(expression.Name("credential_profile").Equal(expression.Value(id)))).
+		WithFilter(expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK)).And(filter)).
 		WithProjection(expression.NamesList(expression.Name("id"))).Build()
 	if err != nil {
-		return nil, fmt.Errorf("build filter: %w", err)
+		return 0, nil, fmt.Errorf("build filter: %w", err)
 	}
+	count := 0
 	var ids []string
 	var start map[string]types.AttributeValue
 	for {
-		res, err := s.db.Scan(ctx, &dynamodb.ScanInput{
-			TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
+		res, err := db.Scan(ctx, &dynamodb.ScanInput{
+			TableName: aws.String(table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
 			FilterExpression: expr.Filter(), ProjectionExpression: expr.Projection(),
 			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("scan devices of credential profile %s: %w", id, err)
+			return 0, nil, err
 		}
 		for _, item := range res.Items {
+			if count++; len(ids) >= limit {
+				continue
+			}
 			var it struct {
 				ID string `dynamodbav:"id"`
 			}
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return nil, fmt.Errorf("unmarshal device id: %w", err)
+				return 0, nil, fmt.Errorf("unmarshal device id: %w", err)
 			}
-			if ids = append(ids, it.ID); len(ids) >= limit {
-				return ids, nil
-			}
+			ids = append(ids, it.ID)
 		}
 		if start = res.LastEvaluatedKey; len(start) == 0 {
-			return ids, nil
+			return count, ids, nil
 		}
 	}
 }

@@ -74,25 +74,7 @@ func (it jumpHostItem) jumpHost() jumphost.JumpHost {
 
 // Create stores a new jump host; jumphost.ErrExists when the id is taken.
 func (s *JumpHostStore) Create(ctx context.Context, h jumphost.JumpHost) error {
-	item, err := attributevalue.MarshalMap(jumpHostToItem(h))
-	if err != nil {
-		return fmt.Errorf("marshal jump host %s: %w", h.ID, err)
-	}
-	cond, err := buildCondition(itemAbsent())
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
-	})
-	if isConditionFailed(err) {
-		return jumphost.ErrExists
-	}
-	if err != nil {
-		return fmt.Errorf("put jump host %s: %w", h.ID, err)
-	}
-	return nil
+	return putNew(ctx, s.db, s.table, jumpHostToItem(h), jumphost.ErrExists, "jump host "+h.ID)
 }
 
 // Get returns one jump host; jumphost.ErrNotFound when there is none.
@@ -141,45 +123,14 @@ func (s *JumpHostStore) List(ctx context.Context) ([]jumphost.JumpHost, error) {
 	return out, nil
 }
 
-// UsedBy counts the devices whose chain names id and returns up to limit of their ids. It scans
-// the devices table: deleting a jump host is rare, and an index kept for it would cost a write
-// on every device change.
+// UsedBy counts the devices whose chain names id and returns up to limit of their ids (see
+// scanDeviceIDs).
 func (s *JumpHostStore) UsedBy(ctx context.Context, id string, limit int) (int, []string, error) {
-	expr, err := expression.NewBuilder().
-		WithFilter(expression.Name(resources.AttrSK).Equal(expression.Value(deviceSK)).And(expression.Contains(expression.Name("jump_host_ids"), id))).
-		WithProjection(expression.NamesList(expression.Name("id"))).Build()
+	n, ids, err := scanDeviceIDs(ctx, s.db, s.table, expression.Contains(expression.Name("jump_host_ids"), id), limit)
 	if err != nil {
-		return 0, nil, fmt.Errorf("build filter: %w", err)
+		return 0, nil, fmt.Errorf("scan devices of jump host %s: %w", id, err)
 	}
-	count := 0
-	var ids []string
-	var start map[string]types.AttributeValue
-	for {
-		res, err := s.db.Scan(ctx, &dynamodb.ScanInput{
-			TableName: aws.String(s.table), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
-			FilterExpression: expr.Filter(), ProjectionExpression: expr.Projection(),
-			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		})
-		if err != nil {
-			return 0, nil, fmt.Errorf("scan devices of jump host %s: %w", id, err)
-		}
-		for _, item := range res.Items {
-			count++
-			if len(ids) >= limit {
-				continue
-			}
-			var it struct {
-				ID string `dynamodbav:"id"`
-			}
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return 0, nil, fmt.Errorf("unmarshal device id: %w", err)
-			}
-			ids = append(ids, it.ID)
-		}
-		if start = res.LastEvaluatedKey; len(start) == 0 {
-			return count, ids, nil
-		}
-	}
+	return n, ids, nil
 }
 
 // PinHostKey sets the jump host's key when it has none (see pinHostKey).
