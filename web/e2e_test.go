@@ -171,3 +171,15 @@ func TestUIPolicy(t *testing.T) {
 	url := startSystem(t, &devicesim.Spec{Count: size, Seed: 13, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}}, "ui-policy-stack.log", nil)
 	node(t, "e2e/policy.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size))
 }
+
+// TestUITrust drives the device page's host key (a pending key's warning, Accept as admin and not
+// as operator, a 409 in place) on devices serving a changed key, and the header's roles for an
+// admin and a site-scoped operator.
+func TestUITrust(t *testing.T) {
+	needBrowser(t)
+	url := startSystem(t, &devicesim.Spec{
+		Count: 3, Seed: 15, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}},
+		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultChangedHostKey, Count: 2}},
+	}, "ui-trust-stack.log", nil)
+	node(t, "e2e/trust.test.mjs", "BASE_URL="+url)
+}

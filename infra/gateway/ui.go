@@ -8,6 +8,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -55,10 +56,34 @@ func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, cfg)
 }
 
-// devTokenRequest is the body of POST /dev/token.
+// devTokenRequest is the body of POST /dev/token. With Sites, the token grants the role on those
+// sites only ("<role>:<site>" groups), to try scoped roles locally.
 type devTokenRequest struct {
-	Email string `json:"email"`
-	Role  string `json:"role"`
+	Email string   `json:"email"`
+	Role  string   `json:"role"`
+	Sites []string `json:"sites,omitempty"`
+}
+
+// maxDevSites bounds the sites of one dev token.
+const maxDevSites = 20
+
+// devGroups returns the groups of a dev token: the role everywhere, or on each of sites; field
+// and message name the first problem.
+func devGroups(role auth.Role, sites []string) (groups []string, field, msg string) {
+	if len(sites) == 0 {
+		return []string{string(role)}, "", ""
+	}
+	if len(sites) > maxDevSites {
+		return nil, "sites", fmt.Sprintf("must list at most %d sites", maxDevSites)
+	}
+	for i, site := range sites {
+		g := string(role) + ":" + strings.TrimSpace(site)
+		if id, err := auth.FromClaims(map[string]string{"sub": "check", auth.GroupsClaim: g}); err != nil || len(id.Groups()) != 1 {
+			return nil, fmt.Sprintf("sites[%d]", i), "must be a site name without spaces, commas, colons, brackets or quotes"
+		}
+		groups = append(groups, g)
+	}
+	return groups, "", ""
 }
 
 func (g *Gateway) serveDevToken(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +91,7 @@ func (g *Gateway) serveDevToken(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		api.WriteError(w, http.StatusBadRequest, &api.Error{Code: "invalid_json", Field: "body", Message: "must be {\"email\": \"...\", \"role\": \"viewer|operator|admin\"}"})
+		api.WriteError(w, http.StatusBadRequest, &api.Error{Code: "invalid_json", Field: "body", Message: "must be {\"email\": \"...\", \"role\": \"viewer|operator|admin\", \"sites\": [\"...\"] (optional)}"})
 		return
 	}
 	in.Email = strings.TrimSpace(in.Email)
@@ -79,7 +104,12 @@ func (g *Gateway) serveDevToken(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, &api.Error{Code: "invalid", Field: "role", Message: "must be viewer, operator or admin"})
 		return
 	}
-	tok, err := g.opts.DevSignIn.Issue(auth.TokenSpec{Subject: in.Email, Email: in.Email, Groups: []string{string(role)}, TTL: DevTokenTTL})
+	groups, field, msg := devGroups(role, in.Sites)
+	if msg != "" {
+		api.WriteError(w, http.StatusBadRequest, &api.Error{Code: "invalid", Field: field, Message: msg})
+		return
+	}
+	tok, err := g.opts.DevSignIn.Issue(auth.TokenSpec{Subject: in.Email, Email: in.Email, Groups: groups, TTL: DevTokenTTL})
 	if err != nil {
 		g.opts.Logger.Error("dev sign-in: issue token", "err", err)
 		api.WriteError(w, http.StatusInternalServerError, &api.Error{Code: "internal", Message: "could not issue a token"})

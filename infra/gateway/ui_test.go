@@ -22,7 +22,7 @@ func TestConfigAndDevSignIn(t *testing.T) {
 	verifier := auth.NewVerifier(signer, auth.LocalIssuer, auth.LocalAudience)
 	handler := app.WithIdentity(func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		id, _ := auth.FromContext(ctx)
-		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: id.Name() + " " + string(id.Role)}, nil
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: id.Name() + " " + strings.Join(id.Groups(), ",")}, nil
 	})
 	web := t.TempDir()
 	require.NoError(t, writeFile(web+"/index.html", "<h1>NetAuto</h1>"), "write index.html")
@@ -69,6 +69,13 @@ func TestConfigAndDevSignIn(t *testing.T) {
 		}{
 			{name: "operator", body: `{"email":"ops@example.com","role":"operator"}`, wantStatus: 200, wantAPI: "ops@example.com operator"},
 			{name: "admin", body: `{"email":"boss@example.com","role":"admin"}`, wantStatus: 200, wantAPI: "boss@example.com admin"},
+			{name: "operator on two sites", body: `{"email":"ops@example.com","role":"operator","sites":["fra2"," ams1"]}`, wantStatus: 200,
+				wantAPI: "ops@example.com operator:ams1,operator:fra2"},
+			{name: "no sites is everywhere", body: `{"email":"ops@example.com","role":"viewer","sites":[]}`, wantStatus: 200, wantAPI: "ops@example.com viewer"},
+			{name: "a site with a comma", body: `{"email":"a@example.com","role":"admin","sites":["ams1","x,admin"]}`, wantStatus: 400, wantField: "sites[1]"},
+			{name: "an empty site", body: `{"email":"a@example.com","role":"admin","sites":[""]}`, wantStatus: 400, wantField: "sites[0]"},
+			{name: "too many sites", body: `{"email":"a@example.com","role":"viewer","sites":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20","21"]}`,
+				wantStatus: 400, wantField: "sites"},
 			{name: "unknown role", body: `{"email":"a@example.com","role":"root"}`, wantStatus: 400, wantField: "role"},
 			{name: "no email", body: `{"email":"","role":"viewer"}`, wantStatus: 400, wantField: "email"},
 			{name: "email with a newline", body: `{"email":"a@b\nc","role":"viewer"}`, wantStatus: 400, wantField: "email"},

@@ -56,22 +56,50 @@ export function claims(tok) {
 
 const RANK = { viewer: 1, operator: 2, admin: 3 };
 
-/** identity of the signed-in user: {email, role, exp}, or null. */
+// SITE_BAD are the characters a site name in a "<role>:<site>" group may not hold (as the API reads it).
+const SITE_BAD = /[\s,:[\]"]/;
+
+/**
+ * identity of the signed-in user from the token, for display and to hide what the API would refuse:
+ * {email, role (held everywhere), sites ({site: role} from "<role>:<site>" groups), exp}, or null.
+ * The API's own view is GET /v1/whoami.
+ */
 export function identity() {
   if (!token) return null;
   const c = claims(token);
   if (!c) return null;
   let groups = c["cognito:groups"] || [];
-  if (typeof groups === "string") groups = groups.replace(/^\[|\]$/g, "").split(/[ ,]+/);
+  if (typeof groups === "string") groups = groups.replace(/^\[|\]$/g, "").split(/\s+/);
   let role = "";
-  for (const g of groups) if (RANK[g] && (!role || RANK[g] > RANK[role])) role = g;
-  return { email: c.email || c.sub || "", role, exp: c.exp || 0 };
+  const sites = {};
+  for (const g of groups) {
+    const i = g.indexOf(":");
+    const r = i < 0 ? g : g.slice(0, i);
+    if (!RANK[r]) continue;
+    if (i < 0) {
+      if (!role || RANK[r] > RANK[role]) role = r;
+      continue;
+    }
+    const site = g.slice(i + 1);
+    if (site && !SITE_BAD.test(site) && (!sites[site] || RANK[r] > RANK[sites[site]])) sites[site] = r;
+  }
+  for (const [site, r] of Object.entries(sites)) if (RANK[r] <= (RANK[role] || 0)) delete sites[site];
+  return { email: c.email || c.sub || "", role, sites, exp: c.exp || 0 };
 }
 
-/** can reports whether the signed-in user holds at least role need. */
+/** can reports whether the signed-in user holds at least role need everywhere. */
 export function can(need) {
   const id = identity();
   return !!id && (RANK[id.role] || 0) >= RANK[need];
+}
+
+/**
+ * canSomewhere reports whether the signed-in user holds at least role need everywhere or on some
+ * site: what the API's site-scoped routes let in (they then serve only the user's sites).
+ */
+export function canSomewhere(need) {
+  const id = identity();
+  return !!id && (can(need) || Object.values(id.sites).some((r) => RANK[r] >= RANK[need]));
 }
 
 export function getToken() {

@@ -65,11 +65,17 @@ export function signOut() {
   }
 }
 
+/** siteList reads "ams1, fra2" as ["ams1", "fra2"]. */
+function siteList(s) {
+  return s.split(",").map((x) => x.trim()).filter(Boolean);
+}
+
 /** SignIn is the sign-in page for the configured mode. */
 export function SignIn({ message }) {
   const { auth } = getConfig();
   const [email, setEmail] = useState("dev@netauto.local");
   const [role, setRole] = useState("operator");
+  const [sites, setSites] = useState("");
   const [pasted, setPasted] = useState("");
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -81,7 +87,7 @@ export function SignIn({ message }) {
     try {
       // The dev sign-in is on the local gateway, the API's origin (the UI may be served elsewhere).
       const r = await fetch(getConfig().api_url + "/dev/token", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, role }),
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, role, sites: siteList(sites) }),
       });
       const body = await r.json();
       if (!r.ok) throw new Error(body.error ? `${body.error.field}: ${body.error.message}` : `HTTP ${r.status}`);
@@ -121,6 +127,9 @@ export function SignIn({ message }) {
             <option value="operator">operator — runs commands</option>
             <option value="admin">admin — also manages devices and retention</option>
           </select>
+          <label for="signin-sites">Only on sites <span class="muted small">(optional)</span></label>
+          <input id="signin-sites" value=${sites} onInput=${(e) => setSites(e.target.value)} placeholder="ams1, fra2" aria-describedby="signin-sites-note" />
+          <p id="signin-sites-note" class="muted small">Empty: the role everywhere. Sites: the role on those sites' devices only (groups <code>role:site</code>).</p>
           <button class="primary" type="submit" id="signin-submit" disabled=${busy}>Sign in</button>
         </form>`}
       ${auth.mode === "token" && html`

@@ -4,7 +4,7 @@
 // devices), admin add / edit / delete / import, and the bulk command button.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request, can, ApiError } from "./api.js";
+import { get, post, request, canSomewhere, ApiError } from "./api.js";
 import { StatusBadge, Link, Modal, useVirtual, fmtAgo, FieldError } from "./ui.js";
 import { BulkModal } from "./bulk.js";
 
@@ -179,8 +179,10 @@ export function DevicesPage({ flash }) {
     }
   }
 
-  const admin = can("admin");
-  const operator = can("operator");
+  // Device routes are site-scoped: a role on some site shows the actions, and the list holds that
+  // site's devices only.
+  const admin = canSomewhere("admin");
+  const operator = canSomewhere("operator");
   const selectedIds = useMemo(() => [...selected], [selected]);
 
   if (error) return html`<main id="main"><h1>Devices</h1><p class="error" role="alert">Could not load devices: ${error.text || error.message}</p></main>`;

@@ -3,7 +3,7 @@
 // whitespace (same output_digest) form one group, so the odd ones out are visible at once.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { post, can, request } from "./api.js";
+import { post, canSomewhere, request } from "./api.js";
 import { JobFeed } from "./live.js";
 import { StatusBadge, Link, useVirtual, fmtDuration, fmtTime, STATUSES } from "./ui.js";
 
@@ -65,7 +65,7 @@ export function JobPage({ jobId, flash }) {
           <h1>Job <code>${jobId}</code></h1>
         </div>
         <div class="actions">
-          ${can("operator") && !finished && html`<button class="danger" id="cancel-job" onClick=${cancel}
+          ${canSomewhere("operator") && !finished && html`<button class="danger" id="cancel-job" onClick=${cancel}
             disabled=${cancelling || job.cancel_requested}>${job.cancel_requested ? "Cancel requested" : "Cancel job"}</button>`}
         </div>
       </div>

@@ -13,6 +13,7 @@ import { RetentionPage } from "./retention.js";
 import { PolicyPage } from "./policy.js";
 import { ProfilesPage } from "./credprofiles.js";
 import { AuditPage } from "./audit.js";
+import { Me } from "./whoami.js";
 
 function useRoute() {
   const [search, setSearch] = useState(location.search);
@@ -123,7 +124,7 @@ function App({ initialMessage }) {
         ${can("admin") && html`<${Link} to="?page=audit" aria-current=${here === "audit" ? "page" : undefined}>Audit</${Link}>`}
       </nav>
       <${RecentJobs} />
-      <div class="me"><span id="whoami">${me.email}</span> <span class=${"role r-" + me.role}>${me.role || "no role"}</span>
+      <div class="me"><${Me} />
         <button class="small" onClick=${signOut}>Sign out</button></div>
     </header>
     <${Flash} flash=${flash} onDismiss=${() => setFlash(null)} />

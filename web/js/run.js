@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, request } from "./api.js";
+import { HostKeyPanel } from "./hostkey.js";
 import { StatusBadge, Link, fmtTime, fmtDuration, fmtBytes } from "./ui.js";
 
 export function RunPage({ runId, flash }) {
@@ -72,6 +73,8 @@ export function RunPage({ runId, flash }) {
         <div><dt>Truncated</dt><dd id="output-truncated" class=${out.truncated ? "warn" : ""}>${out.truncated ? "yes — cut at the per-run cap" : "no"}</dd></div>
       </dl>
       ${run.message && html`<p class="notice">${run.message}</p>`}
+      ${run.status === "host_key_mismatch" && html`<p class="notice" id="run-host-key">The device offered a host key other than the pinned one.
+        <${Link} to=${"?device=" + encodeURIComponent(run.device_id)}>See ${run.device_id}'s host key</${Link}> to compare and, as an admin, accept it.</p>`}
       <div class="output-bar">
         <span aria-live="polite">${running ? html`<span class="conn c-live">live — refreshing every second</span>` : ""}</span>
         <button onClick=${copy} id="copy-output">Copy</button>
@@ -125,6 +128,7 @@ export function DevicePage({ deviceId }) {
       <div><dt>User</dt><dd>${device.username} (${device.auth_method}${device.has_credential ? "" : ", no credential of its own"})</dd></div>
       <div><dt>Tags</dt><dd>${Object.entries(device.tags || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"}</dd></div>
     </dl>`}
+    ${device && html`<${HostKeyPanel} device=${device} onChange=${setDevice} />`}
     <h2>Runs</h2>
     <${RunTable} runs=${runs} />
     ${next && html`<button onClick=${() => more(next)}>Load more</button>`}
