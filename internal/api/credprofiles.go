@@ -58,7 +58,7 @@ func refuse(w http.ResponseWriter, status int, e *Error) error {
 func profileToWire(p credprofile.Profile) apiwire.CredentialProfile {
 	return apiwire.CredentialProfile{
 		ID: p.ID, Username: p.Username, AllowedSites: p.AllowedSites, AllowedTags: p.AllowedTags,
-		HasSecret: p.HasSecret, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		HasSecret: p.HasSecret, HasEnable: p.HasEnableSecret, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
 }
 
@@ -167,7 +167,7 @@ func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, id auth.I
 	var p credprofile.Profile
 	p, err = s.opts.Profiles.Create(r.Context(), credprofile.Input{
 		Profile: credprofile.Profile{ID: in.ID, Username: in.Username, AllowedSites: in.AllowedSites, AllowedTags: in.AllowedTags},
-		Secret:  device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase},
+		Secret:  device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase, EnableSecret: in.EnableSecret},
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -197,7 +197,7 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.I
 	}
 	pa := credprofile.Patch{
 		Username: wp.Username, AllowedSites: wp.AllowedSites, AllowedTags: wp.AllowedTags,
-		Password: wp.Password, PrivateKey: wp.PrivateKey, Passphrase: wp.Passphrase, Version: wp.Version,
+		Password: wp.Password, PrivateKey: wp.PrivateKey, Passphrase: wp.Passphrase, EnableSecret: wp.EnableSecret, Version: wp.Version,
 	}
 	if pa.Version, e = ifMatch(r, pa.Version, "profile"); e != nil {
 		err = refuse(w, http.StatusBadRequest, e)

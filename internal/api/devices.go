@@ -294,7 +294,7 @@ func parseJSONRows(body []byte) ([]apiwire.DeviceInput, *Error) {
 
 // csvColumns are the columns a CSV import understands; id, name, host and username are required.
 var csvColumns = []string{"id", "name", "host", "port", "platform", "username", "auth_method", "site", "tags",
-	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "jump_host_ids", "password", "private_key", "passphrase"}
+	"host_key", "trust_on_first_use", "legacy_algorithms", "credential_profile", "jump_host_ids", "password", "private_key", "passphrase", "enable_secret"}
 
 // parseCSV reads a header row and device rows. tags is "k=v;k2=v2"; jump_host_ids is the chain
 // in order, "first;second".
@@ -346,6 +346,7 @@ func parseCSV(body []byte) ([]apiwire.DeviceInput, *Error) {
 			ID: get("id"), Name: get("name"), Host: get("host"), Platform: get("platform"), Username: get("username"),
 			AuthMethod: get("auth_method"), Site: get("site"), HostKey: get("host_key"),
 			CredentialProfile: get("credential_profile"), Password: get("password"), PrivateKey: get("private_key"), Passphrase: get("passphrase"),
+			EnableSecret: get("enable_secret"),
 		}
 		if p := get("port"); p != "" {
 			n, err := strconv.Atoi(p)

@@ -50,7 +50,7 @@ func DeviceInputFromWire(in apiwire.DeviceInput) device.Input {
 			TrustOnFirstUse: in.TrustOnFirstUse, LegacyAlgorithms: in.LegacyAlgorithms, CredentialProfile: in.CredentialProfile,
 			JumpHostIDs: in.JumpHostIDs,
 		},
-		Credential: device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase},
+		Credential: device.Credential{Password: in.Password, PrivateKey: in.PrivateKey, Passphrase: in.Passphrase, EnableSecret: in.EnableSecret},
 	}
 }
 
@@ -65,7 +65,7 @@ func patchFromWire(p apiwire.DevicePatch) device.Patch {
 		Name: p.Name, Host: p.Host, Port: p.Port, Platform: p.Platform, Username: p.Username, AuthMethod: am,
 		Tags: p.Tags, Site: p.Site, HostKey: p.HostKey, TrustOnFirstUse: p.TrustOnFirstUse,
 		LegacyAlgorithms: p.LegacyAlgorithms, CredentialProfile: p.CredentialProfile, JumpHostIDs: p.JumpHostIDs,
-		Password: p.Password, PrivateKey: p.PrivateKey, Passphrase: p.Passphrase, Version: p.Version,
+		Password: p.Password, PrivateKey: p.PrivateKey, Passphrase: p.Passphrase, EnableSecret: p.EnableSecret, Version: p.Version,
 	}
 }
 
@@ -87,7 +87,7 @@ func deviceToWire(d device.Device) apiwire.Device {
 		AuthMethod: string(d.AuthMethod), Tags: d.Tags, Site: d.Site, HostKey: d.HostKey,
 		TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms, CredentialProfile: d.CredentialProfile,
 		HasCredential: d.HasCredential, Version: d.Version, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-		HostKeyLearnedAt: d.HostKeyLearnedAt, JumpHostIDs: d.JumpHostIDs,
+		HostKeyLearnedAt: d.HostKeyLearnedAt, JumpHostIDs: d.JumpHostIDs, HasEnableSecret: d.HasEnableSecret,
 	}
 	if d.HostKey != "" {
 		out.HostKeyFingerprint = device.HostKeyFingerprint(d.HostKey)

@@ -74,6 +74,7 @@ type Device struct {
 	LegacyAlgorithms  bool            `json:"legacy_algorithms"`
 	CredentialProfile string          `json:"credential_profile,omitempty"`
 	JumpHostIDs       []string        `json:"jump_host_ids,omitempty"`
+	HasEnableSecret   bool            `json:"has_enable_secret"`
 	HasCredential     bool            `json:"has_credential"`
 	Version           int64           `json:"version"`
 	CreatedAt         time.Time       `json:"created_at"`
@@ -113,6 +114,7 @@ type DeviceInput struct {
 	Password          string            `json:"password,omitempty"`
 	PrivateKey        string            `json:"private_key,omitempty"`
 	Passphrase        string            `json:"passphrase,omitempty"`
+	EnableSecret      string            `json:"enable_secret,omitempty"`
 }
 
 // DevicePatch is the body of PATCH /v1/devices/{id}: nil fields stay as they are; Tags, when
@@ -134,6 +136,7 @@ type DevicePatch struct {
 	Password          *string            `json:"password,omitempty"`
 	PrivateKey        *string            `json:"private_key,omitempty"`
 	Passphrase        *string            `json:"passphrase,omitempty"`
+	EnableSecret      *string            `json:"enable_secret,omitempty"`
 	Version           *int64             `json:"version,omitempty"`
 }
 

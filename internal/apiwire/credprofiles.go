@@ -10,6 +10,7 @@ type CredentialProfile struct {
 	AllowedSites []string            `json:"allowed_sites"`
 	AllowedTags  []map[string]string `json:"allowed_tags"`
 	HasSecret    bool                `json:"has_secret"`
+	HasEnable    bool                `json:"has_enable_secret"`
 	Version      int64               `json:"version"`
 	CreatedAt    time.Time           `json:"created_at"`
 	UpdatedAt    time.Time           `json:"updated_at"`
@@ -25,6 +26,7 @@ type CredentialProfileInput struct {
 	Password     string              `json:"password,omitempty"`
 	PrivateKey   string              `json:"private_key,omitempty"`
 	Passphrase   string              `json:"passphrase,omitempty"`
+	EnableSecret string              `json:"enable_secret,omitempty"`
 }
 
 // CredentialProfilePatch is the body of PATCH /v1/credential-profiles/{id}: nil fields stay; a
@@ -36,6 +38,7 @@ type CredentialProfilePatch struct {
 	Password     *string              `json:"password,omitempty"`
 	PrivateKey   *string              `json:"private_key,omitempty"`
 	Passphrase   *string              `json:"passphrase,omitempty"`
+	EnableSecret *string              `json:"enable_secret,omitempty"`
 	Version      *int64               `json:"version,omitempty"`
 }
 

@@ -41,6 +41,8 @@ type Profile struct {
 	Version     int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// HasEnableSecret says an enable secret (privileged mode) is stored with the secret.
+	HasEnableSecret bool
 }
 
 // Allows implements device.ProfileRule: d may use the profile when its site is among the
@@ -180,6 +182,8 @@ type Patch struct {
 	Password     *string
 	PrivateKey   *string
 	Passphrase   *string
+	// EnableSecret sets or, empty, removes the enable secret; the login secret stays.
+	EnableSecret *string
 	Version      *int64
 }
 
@@ -294,6 +298,7 @@ func (r *Registry) Create(ctx context.Context, in Input) (Profile, error) {
 	}
 	now := r.now()
 	p.CreatedAt, p.UpdatedAt, p.Version, p.HasSecret = now, now, 1, true
+	p.HasEnableSecret = in.Secret.EnableSecret != ""
 	if err := r.store.Create(ctx, p); err != nil {
 		return Profile{}, fmt.Errorf("create credential profile %s: %w", p.ID, err)
 	}
@@ -357,15 +362,40 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Profile, er
 		}
 		fs = append(fs, validateSecret(secret)...)
 	}
+	if pa.EnableSecret != nil {
+		if err := device.ValidateCredential(device.AuthPassword, device.Credential{EnableSecret: *pa.EnableSecret}, ""); err != nil {
+			fs = append(fs, err.(*device.ValidationError).Fields...)
+		}
+	}
 	if err := invalid(fs); err != nil {
 		return Profile{}, err
 	}
 	p.Version, p.UpdatedAt = cur.Version+1, r.now()
 	p.HasSecret = cur.HasSecret || rotate
+	if pa.EnableSecret != nil {
+		p.HasEnableSecret = *pa.EnableSecret != ""
+	}
+	keep := (!rotate && cur.HasSecret) || (pa.EnableSecret == nil && cur.HasEnableSecret)
+	if keep && (rotate || pa.EnableSecret != nil) {
+		// Only one part changes: the other is read back so the secret stays whole.
+		old, err := r.secrets.Get(ctx, device.ProfileSecretName(id))
+		if err != nil {
+			return Profile{}, fmt.Errorf("read secret of credential profile %s: %w", id, err)
+		}
+		if !rotate {
+			secret = old
+		}
+		if pa.EnableSecret == nil {
+			secret.EnableSecret = old.EnableSecret
+		}
+	}
+	if pa.EnableSecret != nil {
+		secret.EnableSecret = *pa.EnableSecret
+	}
 	if err := r.store.Update(ctx, p, cur.Version); err != nil {
 		return Profile{}, fmt.Errorf("update credential profile %s: %w", id, err)
 	}
-	if rotate {
+	if rotate || pa.EnableSecret != nil {
 		if err := r.secrets.Put(ctx, device.ProfileSecretName(id), secret); err != nil {
 			return Profile{}, fmt.Errorf("store secret of credential profile %s: %w", id, err)
 		}

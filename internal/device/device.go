@@ -78,6 +78,9 @@ type Device struct {
 	// JumpHostIDs is the ordered chain of jump hosts the device is reached through, the first
 	// dialled directly and each next one through the one before; empty for a direct connection.
 	JumpHostIDs []string `json:"jump_host_ids,omitempty"`
+	// HasEnableSecret is true when the device's own enable secret (privileged mode) is stored,
+	// beside its credential or on its own when the device logs in with a profile.
+	HasEnableSecret bool `json:"has_enable_secret"`
 	// HasCredential is true when a per-device secret is stored.
 	HasCredential bool      `json:"has_credential"`
 	Version       int64     `json:"version"`
@@ -93,9 +96,12 @@ type Credential struct {
 	Password   string `json:"password,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"`
 	Passphrase string `json:"passphrase,omitempty"`
+	// EnableSecret is what the device's privileged mode asks for (Cisco's `enable`). It is no
+	// login: Empty ignores it.
+	EnableSecret string `json:"enable_secret,omitempty"`
 }
 
-// Empty reports whether c holds no secret at all.
+// Empty reports whether c holds no login secret (password, key or passphrase).
 func (c Credential) Empty() bool {
 	return c.Password == "" && c.PrivateKey == "" && c.Passphrase == ""
 }
@@ -325,6 +331,9 @@ func ValidateCredential(method AuthMethod, c Credential, profile string) error {
 	}
 	if len(c.Passphrase) > MaxPasswordLen {
 		v.add("passphrase", "must be at most %d bytes", MaxPasswordLen)
+	}
+	if len(c.EnableSecret) > MaxPasswordLen {
+		v.add("enable_secret", "must be at most %d bytes", MaxPasswordLen)
 	}
 	if c.PrivateKey != "" && !strings.Contains(c.PrivateKey, "PRIVATE KEY-----") {
 		v.add("private_key", "must be a PEM or OpenSSH private key")

@@ -261,11 +261,11 @@ func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
 	}
 	now := inv.now()
 	d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
-	d.HasCredential = !in.Credential.Empty()
+	d.HasCredential, d.HasEnableSecret = !in.Credential.Empty(), in.EnableSecret != ""
 	if err := inv.store.Create(ctx, d); err != nil {
 		return Device{}, fmt.Errorf("create device %s: %w", d.ID, err)
 	}
-	if d.HasCredential {
+	if d.HasCredential || d.HasEnableSecret {
 		if err := inv.secrets.Put(ctx, SecretName(d.ID), in.Credential); err != nil {
 			// Roll back so no device is left pointing at a credential that was never stored.
 			if derr := inv.store.Delete(ctx, d.ID, d.Version); derr != nil {
@@ -330,6 +330,7 @@ type Patch struct {
 	Password          *string            `json:"password"`
 	PrivateKey        *string            `json:"private_key"`
 	Passphrase        *string            `json:"passphrase"`
+	EnableSecret      *string            `json:"enable_secret"`
 	Version           *int64             `json:"version"`
 }
 
@@ -382,7 +383,15 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 		d.Tags = map[string]string{}
 	}
 	cred, newCred := p.credential()
+	enable, newEnable := "", p.EnableSecret != nil
+	if newEnable {
+		enable = *p.EnableSecret
+	}
 	if d.Host != cur.Host || d.Port != cur.Port {
+		if !newEnable {
+			// The enable secret goes only to the host it was stored for, like the login.
+			d.HasEnableSecret = false
+		}
 		// A credential goes only to the host it was stored for: a new address drops the device's
 		// own secret and its profile unless this same request gives a new secret or names the
 		// profile again (checked below against the profile's allowed sites and tags).
@@ -409,6 +418,12 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 		// Switching to a profile drops the device's own secret.
 		d.HasCredential = false
 	}
+	if newEnable {
+		if err := ValidateCredential(d.AuthMethod, Credential{EnableSecret: enable}, ""); err != nil {
+			return Device{}, err
+		}
+		d.HasEnableSecret = enable != ""
+	}
 	// Checked on every update: a new site or tags can take the device out of its profile's reach.
 	if err := inv.checkProfile(ctx, d, nil); err != nil {
 		return Device{}, err
@@ -423,17 +438,55 @@ func (inv *Inventory) Update(ctx context.Context, id string, p Patch) (Device, e
 	if err := inv.store.Update(ctx, d, cur.Version); err != nil {
 		return Device{}, fmt.Errorf("update device %s: %w", id, err)
 	}
-	switch {
-	case newCred && !cred.Empty():
-		if err := inv.secrets.Put(ctx, SecretName(id), cred); err != nil {
-			return Device{}, fmt.Errorf("store credential of %s: %w", id, err)
+	if newCred || newEnable || cur.HasCredential != d.HasCredential || cur.HasEnableSecret != d.HasEnableSecret {
+		if newCred && cred.Empty() {
+			newCred = false // an emptied credential is a dropped one
 		}
-	case cur.HasCredential && !d.HasCredential:
-		if err := inv.secrets.Delete(ctx, SecretName(id)); err != nil {
-			return Device{}, fmt.Errorf("delete credential of %s: %w", id, err)
+		if err := inv.storeSecret(ctx, cur, d, cred, newCred, enable, newEnable); err != nil {
+			return Device{}, err
 		}
 	}
 	return d, nil
+}
+
+// storeSecret writes the secret device d keeps after an update of cur: its login (cred when
+// newCred, else the stored one while d still has it) and its enable secret (enable when
+// newEnable, else the stored one while d still has it), or deletes it when d keeps neither.
+func (inv *Inventory) storeSecret(ctx context.Context, cur, d Device, cred Credential, newCred bool, enable string, newEnable bool) error {
+	name := SecretName(d.ID)
+	if !d.HasCredential && !d.HasEnableSecret {
+		if !cur.HasCredential && !cur.HasEnableSecret {
+			return nil
+		}
+		if err := inv.secrets.Delete(ctx, name); err != nil {
+			return fmt.Errorf("delete credential of %s: %w", d.ID, err)
+		}
+		return nil
+	}
+	var old Credential
+	if (d.HasCredential && !newCred) || (d.HasEnableSecret && !newEnable) {
+		var err error
+		if old, err = inv.secrets.Get(ctx, name); err != nil {
+			return fmt.Errorf("read credential of %s: %w", d.ID, err)
+		}
+	}
+	var out Credential
+	switch {
+	case newCred:
+		out = cred
+	case d.HasCredential:
+		out = old
+	}
+	out.Login, out.EnableSecret = "", ""
+	if newEnable {
+		out.EnableSecret = enable
+	} else if d.HasEnableSecret {
+		out.EnableSecret = old.EnableSecret
+	}
+	if err := inv.secrets.Put(ctx, name, out); err != nil {
+		return fmt.Errorf("store credential of %s: %w", d.ID, err)
+	}
+	return nil
 }
 
 // createBatch creates rows[idx...] (validated, new) with one CreateBatch call, then stores their
@@ -446,7 +499,7 @@ func (inv *Inventory) createBatch(ctx context.Context, bc BatchCreator, rows []I
 	for k, i := range idx {
 		d := rows[i].Device
 		d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
-		d.HasCredential = !rows[i].Credential.Empty()
+		d.HasCredential, d.HasEnableSecret = !rows[i].Credential.Empty(), rows[i].EnableSecret != ""
 		ds[k] = d
 	}
 	if err := bc.CreateBatch(ctx, ds); err != nil {
@@ -463,7 +516,7 @@ func (inv *Inventory) createBatch(ctx context.Context, bc BatchCreator, rows []I
 		return
 	}
 	for k, i := range idx {
-		if !ds[k].HasCredential {
+		if !ds[k].HasCredential && !ds[k].HasEnableSecret {
 			record(i, nil)
 			continue
 		}
@@ -494,7 +547,7 @@ func (inv *Inventory) Delete(ctx context.Context, id string) error {
 	if err := inv.store.Delete(ctx, id, cur.Version); err != nil {
 		return fmt.Errorf("delete device %s: %w", id, err)
 	}
-	if cur.HasCredential {
+	if cur.HasCredential || cur.HasEnableSecret {
 		if err := inv.secrets.Delete(ctx, SecretName(id)); err != nil {
 			return fmt.Errorf("delete credential of %s: %w", id, err)
 		}
@@ -512,6 +565,13 @@ func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, 
 		c, err := inv.profiles.Credential(ctx, d.CredentialProfile, d)
 		if err != nil {
 			return Credential{}, fmt.Errorf("credential of device %s: %w", d.ID, err)
+		}
+		if d.HasEnableSecret { // the device's own enable secret wins over its profile's
+			own, err := inv.secrets.Get(ctx, SecretName(d.ID))
+			if err != nil {
+				return Credential{}, fmt.Errorf("enable secret of device %s: %w", d.ID, err)
+			}
+			c.EnableSecret = own.EnableSecret
 		}
 		return c, nil
 	}

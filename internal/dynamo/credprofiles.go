@@ -44,6 +44,7 @@ type profileItem struct {
 	AllowedSites []string            `dynamodbav:"allowed_sites"`
 	AllowedTags  []map[string]string `dynamodbav:"allowed_tags"`
 	HasSecret    bool                `dynamodbav:"has_secret"`
+	HasEnable    bool                `dynamodbav:"has_enable_secret,omitempty"`
 	Version      int64               `dynamodbav:"version"`
 	CreatedAt    time.Time           `dynamodbav:"created_at"`
 	UpdatedAt    time.Time           `dynamodbav:"updated_at"`
@@ -59,14 +60,14 @@ func profileToItem(p credprofile.Profile) profileItem {
 	}
 	return profileItem{
 		PK: profilePK, SK: p.ID, ID: p.ID, Username: p.Username, AllowedSites: sites, AllowedTags: tags,
-		HasSecret: p.HasSecret, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		HasSecret: p.HasSecret, HasEnable: p.HasEnableSecret, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
 }
 
 func (it profileItem) profile() credprofile.Profile {
 	p := credprofile.Profile{
 		ID: it.ID, Username: it.Username, AllowedSites: it.AllowedSites, AllowedTags: it.AllowedTags,
-		HasSecret: it.HasSecret, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		HasSecret: it.HasSecret, HasEnableSecret: it.HasEnable, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 	}
 	if p.AllowedSites == nil {
 		p.AllowedSites = []string{}

@@ -59,6 +59,7 @@ type deviceItem struct {
 	LegacyAlgorithms  bool              `dynamodbav:"legacy_algorithms"`
 	CredentialProfile string            `dynamodbav:"credential_profile,omitempty"`
 	JumpHostIDs       []string          `dynamodbav:"jump_host_ids,omitempty"`
+	HasEnableSecret   bool              `dynamodbav:"has_enable_secret,omitempty"`
 	HasCredential     bool              `dynamodbav:"has_credential"`
 	Version           int64             `dynamodbav:"version"`
 	CreatedAt         time.Time         `dynamodbav:"created_at"`
@@ -79,7 +80,7 @@ func toItem(d device.Device) deviceItem {
 		Platform: d.Platform, Username: d.Username, AuthMethod: string(d.AuthMethod), Tags: tags,
 		Site: d.Site, HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
 		CredentialProfile: d.CredentialProfile, HasCredential: d.HasCredential, Version: d.Version,
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, JumpHostIDs: d.JumpHostIDs,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, JumpHostIDs: d.JumpHostIDs, HasEnableSecret: d.HasEnableSecret,
 		HostKeyLearnedAt: d.HostKeyLearnedAt, PendingHostKey: pendingToItem(d.PendingHostKey),
 	}
 }
@@ -94,7 +95,7 @@ func (it deviceItem) device() device.Device {
 		AuthMethod: device.AuthMethod(it.AuthMethod), Tags: tags, Site: it.Site, HostKey: it.HostKey,
 		TrustOnFirstUse: it.TrustOnFirstUse, LegacyAlgorithms: it.LegacyAlgorithms,
 		CredentialProfile: it.CredentialProfile, HasCredential: it.HasCredential, Version: it.Version,
-		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, JumpHostIDs: it.JumpHostIDs,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, JumpHostIDs: it.JumpHostIDs, HasEnableSecret: it.HasEnableSecret,
 		HostKeyLearnedAt: it.HostKeyLearnedAt, PendingHostKey: it.PendingHostKey.pending(),
 	}
 }
