@@ -15,15 +15,27 @@ import (
 	"github.com/netauto/netauto/internal/apiwire"
 )
 
-// profileFlags are the flags create and update share. Secrets never come from a flag value: the
-// password and passphrase are read from stdin, the private key from a file.
-type profileFlags struct {
-	username       string
-	sites          []string
-	tags           []string
+// secretFlags ask for a login secret. Secrets never come from a flag value: the password and
+// passphrase are read from stdin, the private key from a file.
+type secretFlags struct {
 	passwordStdin  bool
 	keyFile        string
 	passphraseStdn bool
+}
+
+func (p *secretFlags) registerSecret(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from stdin")
+	f.StringVar(&p.keyFile, "private-key-file", "", "read the private key (PEM) from this file")
+	f.BoolVar(&p.passphraseStdn, "passphrase-stdin", false, "read the private key's passphrase from stdin")
+}
+
+// profileFlags are the flags create and update share.
+type profileFlags struct {
+	username string
+	sites    []string
+	tags     []string
+	secretFlags
 }
 
 func (p *profileFlags) register(cmd *cobra.Command) {
@@ -31,14 +43,12 @@ func (p *profileFlags) register(cmd *cobra.Command) {
 	f.StringVar(&p.username, "username", "", "the SSH user name")
 	f.StringArrayVar(&p.sites, "allowed-site", nil, "a site whose devices may use the profile (repeatable)")
 	f.StringArrayVar(&p.tags, "allowed-tag", nil, "k=v: devices with this tag may use the profile (repeatable; k=v,k2=v2 requires both)")
-	f.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from stdin")
-	f.StringVar(&p.keyFile, "private-key-file", "", "read the private key (PEM) from this file")
-	f.BoolVar(&p.passphraseStdn, "passphrase-stdin", false, "read the private key's passphrase from stdin")
+	p.registerSecret(cmd)
 }
 
 // secret reads the password or private key (and passphrase) the flags name; set is false when
 // no secret was asked for.
-func (p *profileFlags) secret(a *app) (password, key, passphrase string, set bool, err error) {
+func (p *secretFlags) secret(a *app) (password, key, passphrase string, set bool, err error) {
 	if p.passwordStdin && (p.keyFile != "" || p.passphraseStdn) {
 		return "", "", "", false, fmt.Errorf("--password-stdin: give either a password or a private key, not both")
 	}

@@ -18,7 +18,7 @@ import (
 
 func (a *app) devicesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "devices", Aliases: []string{"device"}, Short: "List, show, add, remove and import devices"}
-	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
+	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesUpdate(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
 	return cmd
 }
 
@@ -126,6 +126,7 @@ func (a *app) devicesGet() *cobra.Command {
 				{"id", d.ID}, {"name", d.Name}, {"host", d.Host}, {"port", strconv.Itoa(d.Port)}, {"platform", d.Platform},
 				{"username", d.Username}, {"auth_method", d.AuthMethod}, {"site", d.Site}, {"tags", formatTags(d.Tags)},
 				{"credential_profile", d.CredentialProfile}, {"has_credential", strconv.FormatBool(d.HasCredential)},
+				{"has_enable_secret", strconv.FormatBool(d.HasEnableSecret)}, {"jump_host_ids", strings.Join(d.JumpHostIDs, " > ")},
 				{"trust_on_first_use", strconv.FormatBool(d.TrustOnFirstUse)}, {"legacy_algorithms", strconv.FormatBool(d.LegacyAlgorithms)},
 				{"host_key", d.HostKey}, {"host_key_fingerprint", d.HostKeyFingerprint}, {"host_key_learned_at", formatTime(d.HostKeyLearnedAt)},
 				{"version", strconv.FormatInt(d.Version, 10)},
@@ -152,7 +153,7 @@ func (a *app) devicesGet() *cobra.Command {
 func (a *app) devicesAdd() *cobra.Command {
 	var in apiwire.DeviceInput
 	var tags []string
-	var passwordStdin bool
+	var passwordStdin, enableStdin bool
 	var keyFile string
 	cmd := &cobra.Command{
 		Use:   "add --id ID --name NAME --host HOST --username USER [flags]",
@@ -163,9 +164,17 @@ func (a *app) devicesAdd() *cobra.Command {
 			if in.Tags, err = parseTags(tags); err != nil {
 				return err
 			}
+			if passwordStdin && enableStdin {
+				return fmt.Errorf("--enable-secret-stdin: stdin carries one secret; give the password with --credential-profile or add the enable secret later with `netauto devices update`")
+			}
 			if passwordStdin {
 				if in.Password, err = a.readToken(); err != nil {
 					return fmt.Errorf("password: %w", err)
+				}
+			}
+			if enableStdin {
+				if in.EnableSecret, err = readSecretLine(a.io.In); err != nil {
+					return fmt.Errorf("--enable-secret-stdin: %w", err)
 				}
 			}
 			if keyFile != "" {
@@ -208,6 +217,8 @@ func (a *app) devicesAdd() *cobra.Command {
 	fl.StringVar(&in.HostKey, "host-key", "", "pinned host key, authorized_keys form")
 	fl.BoolVar(&in.TrustOnFirstUse, "trust-on-first-use", false, "pin the host key seen on first connect")
 	fl.BoolVar(&in.LegacyAlgorithms, "legacy-algorithms", false, "allow legacy SSH algorithms")
+	fl.StringArrayVar(&in.JumpHostIDs, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3)")
+	fl.BoolVar(&enableStdin, "enable-secret-stdin", false, "read the enable (privileged mode) secret from standard input")
 	return cmd
 }
 

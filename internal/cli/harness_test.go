@@ -35,6 +35,7 @@ import (
 	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/jumphost"
 	"github.com/netauto/netauto/internal/live"
 	"github.com/netauto/netauto/internal/push"
 	"github.com/netauto/netauto/internal/queue"
@@ -111,6 +112,11 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	profiles, err := credprofile.NewRegistry(profileStore, sec)
 	require.NoError(t, err)
 	inv.UseProfiles(profiles)
+	jumpStore, err := dynamo.NewJumpHostStore(ddb, st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	jumpHosts, err := jumphost.NewRegistry(jumpStore, sec)
+	require.NoError(t, err)
+	inv.UseJumpHosts(jumpHosts)
 	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
 	require.NoError(t, err)
 	rstore, err := dynamo.NewRetentionStore(ddb, st.Names.Tables[resources.RunsTable], st.Names.Tables[resources.JobsTable])
@@ -122,7 +128,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	require.NoError(t, err)
 	policies, err := dynamo.NewPolicyStore(ddb, st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
-	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50},
 		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netauto/netauto/internal/apiwire"
+)
+
+// devicesUpdate is `netauto devices update`: the reach of a device — its jump host chain and its
+// enable secret — changed in place (PATCH), the rest of the device untouched.
+func (a *app) devicesUpdate() *cobra.Command {
+	var chain []string
+	var direct, enableStdin, clearEnable bool
+	var version int64
+	cmd := &cobra.Command{
+		Use:   "update ID [--jump-host J...] [--direct] [--enable-secret-stdin | --clear-enable-secret]",
+		Short: "Change how a device is reached: its jump host chain and enable secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			var patch apiwire.DevicePatch
+			switch {
+			case direct && len(chain) > 0:
+				return fmt.Errorf("--direct: give either --direct or --jump-host, not both")
+			case direct:
+				patch.JumpHostIDs = &[]string{}
+			case len(chain) > 0:
+				patch.JumpHostIDs = &chain
+			}
+			switch {
+			case enableStdin && clearEnable:
+				return fmt.Errorf("--clear-enable-secret: give either it or --enable-secret-stdin")
+			case enableStdin:
+				s, err := readSecretLine(a.io.In)
+				if err != nil {
+					return fmt.Errorf("--enable-secret-stdin: %w", err)
+				}
+				patch.EnableSecret = &s
+			case clearEnable:
+				patch.EnableSecret = new(string)
+			}
+			if fl.Changed("version") {
+				patch.Version = &version
+			}
+			if patch.JumpHostIDs == nil && patch.EnableSecret == nil {
+				return fmt.Errorf("nothing to change: give --jump-host, --direct, --enable-secret-stdin or --clear-enable-secret")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var d apiwire.Device
+			if err := c.Do(cmd.Context(), "PATCH", "/devices/"+url.PathEscape(args[0]), nil, patch, "", &d); err != nil {
+				return fmt.Errorf("update device %s: %w", args[0], err)
+			}
+			if a.json {
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.io.Out, "updated %s (version %d)\n", terminalSafeString(d.ID), d.Version)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&chain, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3); replaces the chain")
+	fl.BoolVar(&direct, "direct", false, "connect directly: clear the jump host chain")
+	fl.BoolVar(&enableStdin, "enable-secret-stdin", false, "read the enable (privileged mode) secret from standard input")
+	fl.BoolVar(&clearEnable, "clear-enable-secret", false, "remove the device's own enable secret")
+	fl.Int64Var(&version, "version", 0, "fail if the device is no longer at this version")
+	return cmd
+}
