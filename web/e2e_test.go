@@ -183,3 +183,12 @@ func TestUITrust(t *testing.T) {
 	}, "ui-trust-stack.log", nil)
 	node(t, "e2e/trust.test.mjs", "BASE_URL="+url)
 }
+
+// TestUIReach drives the Jump hosts page (create with a field error, the in-use refusal on delete,
+// a credential dropped by a new address) and the device form's ordered jump chain and enable
+// secret.
+func TestUIReach(t *testing.T) {
+	needBrowser(t)
+	url := startSystem(t, &devicesim.Spec{Count: 2, Seed: 16, Platforms: []devicesim.Weighted{{Name: "cisco_ios", Weight: 1}}}, "ui-reach-stack.log", nil)
+	node(t, "e2e/reach.test.mjs", "BASE_URL="+url)
+}

@@ -4,9 +4,10 @@
 // devices), admin add / edit / delete / import, and the bulk command button.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request, canSomewhere, ApiError } from "./api.js";
+import { get, post, request, can, canSomewhere, ApiError } from "./api.js";
 import { StatusBadge, Link, Modal, useVirtual, fmtAgo, FieldError } from "./ui.js";
 import { BulkModal } from "./bulk.js";
+import { JumpChainField } from "./jumphosts.js";
 
 const ROW = 36;
 const PLATFORMS = ["linux", "cisco_ios", "cisco_iosxe", "cisco_nxos", "cisco_iosxr", "arista_eos", "juniper_junos", "generic"];
@@ -300,6 +301,7 @@ function DeviceForm({ device, onClose, onSaved }) {
     port: device ? String(device.port) : "22", platform: device ? device.platform : "linux",
     username: device ? device.username : "", site: device ? device.site || "" : "", tags: device ? tagText(device.tags).replace(/ /g, "; ") : "",
     host_key: device ? device.host_key || "" : "", trust_on_first_use: device ? !!device.trust_on_first_use : false, password: "",
+    enable_secret: "", jump_host_ids: device ? device.jump_host_ids || [] : [],
   }));
   const [errors, setErrors] = useState({});
   const [general, setGeneral] = useState("");
@@ -317,6 +319,8 @@ function DeviceForm({ device, onClose, onSaved }) {
     };
     if (f.host_key) body.host_key = f.host_key;
     if (f.password) body.password = f.password;
+    if (f.enable_secret) body.enable_secret = f.enable_secret;
+    if (editing || f.jump_host_ids.length) body.jump_host_ids = f.jump_host_ids;
     try {
       let d;
       if (editing) d = await request("PATCH", "/v1/devices/" + encodeURIComponent(device.id), { body: { ...body, version: device.version } });
@@ -347,11 +351,13 @@ function DeviceForm({ device, onClose, onSaved }) {
         ${PLATFORMS.map((p) => html`<option value=${p}>${p}</option>`)}</select>`)}
       ${text("username", "Username", { autocomplete: "off" })}
       ${text("password", editing ? "Password (blank keeps the stored one)" : "Password", { type: "password", autocomplete: "new-password" })}
+      ${text("enable_secret", editing && device.has_enable_secret ? "Enable secret (set; blank keeps it)" : "Enable secret (privileged mode)", { type: "password", autocomplete: "new-password" })}
       ${text("site", "Site")}
       ${text("tags", "Tags (key=value; key2=value2)")}
       ${text("host_key", "Host key (authorized_keys form)")}
       <div class="field check"><label><input type="checkbox" checked=${f.trust_on_first_use} onChange=${set("trust_on_first_use")} />
         Trust the host key on first use</label></div>
+      ${can("admin") && html`<${JumpChainField} value=${f.jump_host_ids} onChange=${(c) => setF({ ...f, jump_host_ids: c })} error=${errors.jump_host_ids} />`}
       ${general && html`<p class="error" role="alert">${general}</p>`}
       <div class="modal-actions">
         <button type="button" onClick=${onClose}>Cancel</button>

@@ -12,6 +12,7 @@ import { RunPage, DevicePage } from "./run.js";
 import { RetentionPage } from "./retention.js";
 import { PolicyPage } from "./policy.js";
 import { ProfilesPage } from "./credprofiles.js";
+import { JumpHostsPage } from "./jumphosts.js";
 import { AuditPage } from "./audit.js";
 import { Me } from "./whoami.js";
 
@@ -101,6 +102,9 @@ function App({ initialMessage }) {
   } else if (route.get("page") === "policy") {
     page = html`<${PolicyPage} flash=${showFlash} />`;
     title = "Command policy";
+  } else if (route.get("page") === "jump-hosts") {
+    page = html`<${JumpHostsPage} flash=${showFlash} />`;
+    title = "Jump hosts";
   } else if (route.get("page") === "credentials") {
     page = html`<${ProfilesPage} flash=${showFlash} />`;
     title = "Credential profiles";
@@ -121,6 +125,7 @@ function App({ initialMessage }) {
         ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=credentials" aria-current=${here === "credentials" ? "page" : undefined}>Credentials</${Link}>`}
+        ${can("admin") && html`<${Link} to="?page=jump-hosts" aria-current=${here === "jump-hosts" ? "page" : undefined}>Jump hosts</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=audit" aria-current=${here === "audit" ? "page" : undefined}>Audit</${Link}>`}
       </nav>
       <${RecentJobs} />

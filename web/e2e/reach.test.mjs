@@ -1,0 +1,113 @@
+// End-to-end test of jump hosts and a device's reach (run by web/e2e_test.go, TestUIReach): an
+// admin creates jump hosts on the Jump hosts page (a missing credential is named under its field),
+// puts a device behind two of them in order with an enable secret in the device form, meets the
+// in-use refusal when deleting one, sees a changed address drop a credential, and takes the
+// device back to a direct connection.
+import { launch, newPage, signIn, shot, step, assert } from "./lib.mjs";
+
+const problems = [];
+const browser = await launch();
+let exitCode = 0;
+
+/** api calls the API from the page with its signed-in token. */
+function api(page, method, path, body) {
+  return page.evaluate(async ({ method, path, body }) => {
+    const cfg = await (await fetch("config.json")).json();
+    const headers = { Authorization: "Bearer " + sessionStorage.getItem("netauto.token"), "Content-Type": "application/json" };
+    const r = await fetch((cfg.api_url || "").replace(/\/$/, "") + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: r.status, body: r.status === 204 ? null : await r.json() };
+  }, { method, path, body });
+}
+
+async function createJumpHost(page, id, host) {
+  await page.locator("#jump-new").click();
+  await page.locator("#jump-id").fill(id);
+  await page.locator("#jump-host").fill(host);
+  await page.locator("#jump-username").fill("jump");
+  await page.locator("#jump-secret").fill("e2e-jump-secret-" + id);
+  await page.locator("#jump-tofu").check();
+  await page.locator("#jump-save").click();
+  await page.locator(`#jump-hosts tr[data-id='${id}']`).waitFor();
+}
+
+try {
+  const page = await newPage(browser, problems);
+  page.on("dialog", (d) => d.accept());
+  let dev = "";
+
+  await step(page, "create jump hosts; a missing credential is named under its field", async () => {
+    await signIn(page, "admin", "e2e-admin@netauto.local");
+    await page.locator("tr[data-id]").first().waitFor();
+    dev = await page.locator("tr[data-id]").first().getAttribute("data-id");
+    await page.getByRole("link", { name: "Jump hosts" }).click();
+    await page.locator("#jump-hosts").waitFor();
+    await page.locator("#jump-new").click();
+    await page.locator("#jump-id").fill("nocred");
+    await page.locator("#jump-host").fill("192.0.2.50");
+    await page.locator("#jump-username").fill("jump");
+    await page.locator("#jump-save").click();
+    await page.locator("#jump-secret-error", { hasText: "is required" }).waitFor();
+    await shot(page, "r1-jump-host-missing-credential");
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await createJumpHost(page, "bastion", "192.0.2.50");
+    await createJumpHost(page, "inner", "192.0.2.51");
+    const row = await page.locator("#jump-hosts tr[data-id='bastion']").innerText();
+    assert(row.includes("192.0.2.50:22") && row.includes("learned on first use") && row.includes("set"), "the row: " + row);
+    assert(!(await page.content()).includes("e2e-jump-secret-"), "no secret on the page");
+    await shot(page, "r2-jump-hosts");
+  });
+
+  await step(page, "put a device behind both, in order, with an enable secret", async () => {
+    await page.getByRole("link", { name: "Devices" }).click();
+    await page.getByRole("button", { name: "Edit " + dev }).click();
+    await page.locator("#dev-jump-0").selectOption("bastion");
+    await page.locator("#dev-jump-1").selectOption("inner");
+    assert((await page.locator("#dev-jump-2 option").allInnerTexts()).join(",") === "none", "a third hop offers no host already in the chain");
+    await page.locator("#dev-enable_secret").fill("e2e-enable-secret");
+    await shot(page, "r3-device-jump-chain");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.locator(".modal").waitFor({ state: "detached" });
+    const d = await api(page, "GET", "/v1/devices/" + encodeURIComponent(dev));
+    assert(JSON.stringify(d.body.jump_host_ids) === JSON.stringify(["bastion", "inner"]), "the chain in order: " + JSON.stringify(d.body));
+    assert(d.body.has_enable_secret === true, "the enable secret is stored");
+  });
+
+  await step(page, "deleting a jump host in use is refused with how many devices use it", async () => {
+    await page.getByRole("link", { name: "Jump hosts" }).click();
+    await page.locator("#jump-hosts tr[data-id='inner']").getByRole("button", { name: "Delete" }).click();
+    await page.getByText(/Jump host inner is still in use: 1 device uses/).waitFor();
+    await shot(page, "r4-jump-host-in-use");
+  });
+
+  await step(page, "a new address drops the credential, and the page says so", async () => {
+    await page.locator("#jump-hosts tr[data-id='bastion']").getByRole("button", { name: "Edit / rotate" }).click();
+    await page.locator("#jump-port").fill("2222");
+    await page.locator("#jump-save").click();
+    await page.getByText(/its address changed, so its credential was dropped/).waitFor();
+    const row = await page.locator("#jump-hosts tr[data-id='bastion']").innerText();
+    assert(row.includes("192.0.2.50:2222") && row.includes("none"), "no credential after the move: " + row);
+  });
+
+  await step(page, "back to a direct connection, then the jump host can go", async () => {
+    await page.getByRole("link", { name: "Devices" }).click();
+    await page.getByRole("button", { name: "Edit " + dev }).click();
+    await page.locator("#dev-jump-0").selectOption("");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.locator(".modal").waitFor({ state: "detached" });
+    const d = await api(page, "GET", "/v1/devices/" + encodeURIComponent(dev));
+    assert(!d.body.jump_host_ids, "no chain: " + JSON.stringify(d.body));
+    await page.getByRole("link", { name: "Jump hosts" }).click();
+    await page.locator("#jump-hosts tr[data-id='inner']").getByRole("button", { name: "Delete" }).click();
+    await page.getByText("Jump host inner deleted.").waitFor();
+    assert((await page.locator("#jump-hosts tr[data-id='inner']").count()) === 0, "the row is gone");
+  });
+
+  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
+} catch (e) {
+  console.log(e.stack || String(e));
+  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
+  exitCode = 1;
+} finally {
+  await browser.close();
+}
+process.exit(exitCode);
