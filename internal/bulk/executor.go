@@ -177,7 +177,8 @@ type batchDevices struct {
 }
 
 func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.Credential, error) {
-	if d.CredentialProfile == "" {
+	if d.CredentialProfile == "" || d.HasEnableSecret {
+		// A device's own enable secret makes its credential its own, shared with no other.
 		return b.src.CredentialFor(ctx, d)
 	}
 	// A profile decides by a device's site and tags whether the device may use it, so a
