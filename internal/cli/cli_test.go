@@ -328,6 +328,7 @@ func TestCLI(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrNotExist, "login with a bad token wrote the config")
 		r = e.run(t, cmd{args: []string{"login", "--token", e.tokens[auth.Viewer]}, env: env})
 		require.Equal(t, 0, r.code, "login: %s", r.stderr)
+		assert.Contains(t, r.stderr, "signed in as viewer@example.com: viewer\n", "login names the roles the token grants")
 		fi, err := os.Stat(path)
 		require.NoError(t, err, "config after login")
 		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "config file mode")

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 // Config is what `netauto login` stores: os.UserConfigDir()/netauto/config.json, mode 0600.
@@ -96,7 +97,8 @@ func (a *app) loginCommand() *cobra.Command {
 The token comes from --token, from NET_AUTO_TOKEN, from --local (runs
 "go run ./infra/cmd/localdev token -role ROLE" in the current directory, which must be
 the NetAuto repository with the local dev stack's key), or is read from standard input.
-It is checked against the API (GET /v1/devices?limit=1) before it is stored.`,
+It is checked against the API (GET /v1/whoami) before it is stored, and the roles it grants
+are printed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -117,8 +119,10 @@ It is checked against the API (GET /v1/devices?limit=1) before it is stored.`,
 			}
 			base := firstNonEmpty(a.api, a.getenv("NET_AUTO_API"), cfg.API, DefaultAPI)
 			c := NewClient(base, token)
-			if err := c.Do(ctx, "GET", "/devices", url.Values{"limit": {"1"}}, nil, "", nil); err != nil && !isStatus(err, 403) {
-				return fmt.Errorf("check token against %s: %w", base, err)
+			var me apiwire.WhoAmI
+			checkErr := c.Do(ctx, "GET", "/whoami", nil, nil, "", &me)
+			if checkErr != nil && !isStatus(checkErr, 403) {
+				return fmt.Errorf("check token against %s: %w", base, checkErr)
 			}
 			cfg.Token = c.Token
 			if a.api != "" {
@@ -129,6 +133,11 @@ It is checked against the API (GET /v1/devices?limit=1) before it is stored.`,
 				return err
 			}
 			fmt.Fprintf(a.io.Err, "token stored in %s\n", p)
+			if checkErr != nil {
+				fmt.Fprintln(a.io.Err, "warning: the token grants no role: the API will refuse every request")
+			} else {
+				fmt.Fprintf(a.io.Err, "signed in as %s: %s\n", terminalSafeString(me.Name), describeGrants(me.Roles))
+			}
 			return nil
 		},
 	}

@@ -80,10 +80,21 @@ func (a *app) devicesList() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tHOST\tPORT\tPLATFORM\tSITE\tTAGS")
+			var pending []string
 			for _, d := range ds {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Name, d.Host, d.Port, d.Platform, d.Site, formatTags(d.Tags))
+				if d.PendingHostKey != nil {
+					pending = append(pending, d.ID)
+				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(pending) > 0 {
+				fmt.Fprintf(a.io.Err, "warning: host key changed on %d of these devices; they refuse runs until an admin accepts the new key: %s\n"+
+					"  see `netauto devices show ID`\n", len(pending), terminalSafeString(strings.Join(pending, ", ")))
+			}
+			return nil
 		},
 	}
 	f.flags(cmd)

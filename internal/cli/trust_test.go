@@ -92,6 +92,22 @@ func TestCLITrust(t *testing.T) {
 				assert.Equal(t, tc.stderr, r.stderr, "stderr")
 			})
 		}
+		for _, tc := range []struct {
+			name   string
+			spec   auth.TokenSpec
+			stderr string
+		}{
+			{name: "login names a scoped role", spec: auth.TokenSpec{Subject: "u-l", Email: "l@example.com", Groups: []string{"viewer", "operator:ams1"}},
+				stderr: "signed in as l@example.com: operator on ams1; viewer\n"},
+			{name: "login warns of a token without a role", spec: auth.TokenSpec{Subject: "u-n", Email: "n@example.com"},
+				stderr: "warning: the token grants no role: the API will refuse every request\n"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := e.run(t, cmd{args: []string{"login", "--token", token(t, tc.spec)}, env: map[string]string{"NET_AUTO_TOKEN": ""}})
+				require.Equal(t, 0, r.code, "login: %s", r.stderr)
+				assert.Contains(t, r.stderr, tc.stderr, "login's stderr")
+			})
+		}
 		r := e.run(t, cmd{args: []string{"whoami", "--json"}, env: as(token(t, auth.TokenSpec{Subject: "u-j", Email: "j@example.com", Groups: []string{"operator:ams1"}}))})
 		require.Equal(t, 0, r.code, "whoami --json: %s", r.stderr)
 		var me apiwire.WhoAmI
@@ -118,6 +134,10 @@ func TestCLITrust(t *testing.T) {
 		assert.Regexp(t, `host_key_fingerprint:\s+`+regexp.QuoteMeta(pinned)+"\n", r.stdout, "the pinned key is kept")
 		assert.Regexp(t, `pending_host_key:\s+`+regexp.QuoteMeta(offered)+` \(seen 20`, r.stdout, "the offered key is pending")
 		assert.Contains(t, r.stdout, "netauto devices accept-host-key "+dev.ID+" --fingerprint "+offered, "how to accept it")
+		r = e.run(t, cmd{args: []string{"devices", "list"}})
+		require.Equal(t, 0, r.code, "list: %s", r.stderr)
+		assert.Equal(t, "warning: host key changed on 1 of these devices; they refuse runs until an admin accepts the new key: "+dev.ID+
+			"\n  see `netauto devices show ID`\n", r.stderr, "list warns of the pending key")
 
 		tests := []cliCase{
 			{name: "fingerprint is required", args: []string{dev.ID}, token: auth.Admin, code: cli.ExitError,

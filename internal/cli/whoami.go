@@ -55,6 +55,18 @@ func printWhoAmI(w io.Writer, me apiwire.WhoAmI) error {
 	return tw.Flush()
 }
 
+// describeGrants reads grants on one line: "operator on ams1, fra2; viewer", or "no role".
+func describeGrants(grants []apiwire.RoleGrant) string {
+	if len(grants) == 0 {
+		return "no role"
+	}
+	parts := make([]string, len(grants))
+	for i, g := range grants {
+		parts[i] = describeGrant(g)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // describeGrant reads a grant as "admin" (everywhere) or "operator on ams1, fra2".
 func describeGrant(g apiwire.RoleGrant) string {
 	if len(g.Sites) == 0 {

@@ -88,6 +88,13 @@ try {
     await shot(page, "t4-host-key-accepted");
   });
 
+  await step(page, "the devices list marks the device still offering a new key", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Devices" }).click();
+    await page.locator(`tr[data-id='${changed[1]}'] .key-pending`).waitFor();
+    assert((await page.locator(".key-pending").count()) === 1, "only the device not yet accepted is marked");
+    await shot(page, "t4b-devices-key-pending");
+  });
+
   await step(page, "an Accept of a key no longer pending shows the 409 in place", async () => {
     const id = changed[1];
     await window_navigate(page, "?device=" + encodeURIComponent(id));
