@@ -42,5 +42,5 @@ export function Me() {
   const top = grants.length ? grants[0].role : "";
   const label = describeGrants(grants);
   return html`<span class="me-id" title=${who && who.subject ? `subject ${who.subject}` : ""}>
-    <span id="whoami">${name}</span> <span id="my-roles" class=${"role r-" + top} data-source=${who ? "api" : "token"}>${label}</span></span>`;
+    <span id="whoami">${name}</span> <span id="my-roles" class=${"role r-" + top} title=${label} data-source=${who ? "api" : "token"}>${label}</span></span>`;
 }
