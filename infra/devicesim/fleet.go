@@ -106,6 +106,10 @@ type DeviceSpec struct {
 	// Legacy makes the device speak only diffie-hellman-group14-sha1 with an
 	// ssh-rsa (SHA-1) host key, like older network gear.
 	Legacy bool
+	// Unprivileged logs the device in at its unprivileged prompt ("r1>"); "enable" with
+	// the fleet's EnableSecret leads to the privileged one. Only platforms with a privileged
+	// mode (cisco_ios, cisco_iosxe, arista_eos) have it.
+	Unprivileged bool
 }
 
 // Spec describes a fleet. The zero value of every field has a sensible
@@ -149,6 +153,9 @@ type Spec struct {
 	// Username and Password are the credentials of every device (defaults
 	// "netauto" and "netauto-sim").
 	Username, Password string
+	// EnableSecret is the enable secret of every Unprivileged device (default
+	// "netauto-enable").
+	EnableSecret string
 	// AuthorizedKeys are client public keys accepted by every device
 	// (publickey authentication), optional.
 	AuthorizedKeys []ssh.PublicKey
@@ -173,7 +180,12 @@ type InventoryDevice struct {
 	Fault Fault `json:"-"`
 	// Version is the simulated software version (also in Tags["os_version"]).
 	Version string `json:"-"`
+	// Unprivileged is set when the device logs in unprivileged (DeviceSpec.Unprivileged).
+	Unprivileged bool `json:"-"`
 }
+
+// EnableSecret returns the fleet's enable secret (Spec.EnableSecret or its default).
+func (f *Fleet) EnableSecret() string { return f.spec.EnableSecret }
 
 // Addr returns host:port.
 func (d InventoryDevice) Addr() string { return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) }
@@ -265,6 +277,9 @@ func withDefaults(s Spec) Spec {
 	if s.Password == "" {
 		s.Password = "netauto-sim"
 	}
+	if s.EnableSecret == "" {
+		s.EnableSecret = "netauto-enable"
+	}
 	if s.LargeOutputBytes <= 0 {
 		s.LargeOutputBytes = 5 << 20
 	}
@@ -344,6 +359,9 @@ func checkDevice(d DeviceSpec) error {
 	}
 	if d.Fault != FaultNone && !slices.Contains(Faults(), d.Fault) {
 		return fmt.Errorf("unknown fault %q", d.Fault)
+	}
+	if d.Unprivileged && personalities[d.Platform].enable == nil {
+		return fmt.Errorf("platform %s has no privileged mode to log in without", d.Platform)
 	}
 	return nil
 }

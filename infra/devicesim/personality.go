@@ -35,6 +35,8 @@ type personality struct {
 	commands []command
 	// invalid renders the error for an unknown command typed after prompt.
 	invalid func(prompt string, words []string) []string
+	// enable is the platform's privileged mode (nil: none).
+	enable *privilege
 }
 
 // facts are a device's deterministic, seeded particulars.
@@ -55,6 +57,10 @@ const (
 	actSilent                   // accepted, prints nothing
 	actExit                     // close the session
 	actInfoOutput               // short informational output, no faults
+	actDialog                   // ask the command's dialog, then act on the answers
+	actEnable                   // enter privileged mode (asks for the enable secret)
+	actDisable                  // leave privileged mode
+	actPing                     // a slow ping of the typed address
 )
 
 // command is one CLI command, matched IOS-style: each typed word may be a
@@ -66,10 +72,25 @@ type command struct {
 	// reply, for a settings command, is the line the shell answers it with (nil: none); arg is
 	// the number typed for "<n>".
 	reply func(arg string) string
+	// dialog is what an actDialog command asks.
+	dialog *dialog
+	// privileged commands are refused at the unprivileged prompt.
+	privileged bool
 }
 
 func cmd(words string, act action, out func(f *facts, emit func(string) bool, cfgBytes int)) command {
 	return command{words: strings.Fields(words), act: act, output: out}
+}
+
+// dialogCmd returns a command that runs dl.
+func dialogCmd(words string, dl *dialog) command {
+	return command{words: strings.Fields(words), act: actDialog, dialog: dl}
+}
+
+// priv returns c refused at the unprivileged prompt.
+func (c command) priv() command {
+	c.privileged = true
+	return c
 }
 
 // withReply returns c answering with reply in the shell.
@@ -89,6 +110,10 @@ func match(cmds []command, typed []string) (command, string, bool) {
 		ok := true
 		for i, w := range c.words {
 			t := strings.ToLower(typed[i])
+			if w == "<any>" {
+				arg = typed[i]
+				continue
+			}
 			if w == "<n>" {
 				if _, err := strconv.Atoi(t); err != nil {
 					ok = false
@@ -119,7 +144,8 @@ func init() {
 	ciscoCommon := func(runCfg string) []command {
 		return []command{
 			cmd("show version", actOutput, ciscoVersion),
-			cmd(runCfg, actOutput, iosConfig),
+			cmd(runCfg, actOutput, iosConfig).priv(),
+			cmd("ping <any>", actPing, nil),
 			cmd("show interfaces", actOutput, iosInterfaces),
 			cmd("show ip route", actOutput, iosRoutes),
 			cmd("show clock", actInfoOutput, func(f *facts, emit func(string) bool, _ int) {
@@ -137,6 +163,23 @@ func init() {
 			return []string{strings.Repeat(" ", len(prompt)) + "^", msg, ""}
 		}
 	}
+	// IOS asks three times for the enable secret and answers a privileged command at ">" as
+	// if it did not exist.
+	iosEnable := &privilege{unprivileged: ">", password: "Password: ", tries: 3,
+		denied: []string{"% Bad secrets", ""}, refused: caretError("% Invalid input detected at '^' marker.")}
+	iosDialogs := []command{
+		cmd("enable", actEnable, nil),
+		cmd("disable", actDisable, nil),
+		dialogCmd("copy running-config startup-config", &dialog{
+			asks: []ask{{question: "Destination filename [startup-config]? "}},
+			done: []string{"Building configuration...", "[OK]"},
+		}).priv(),
+		dialogCmd("clear counters", &dialog{
+			asks: []ask{{question: `Clear "show interface" counters on all interfaces [confirm]`, accept: confirmAnswer}},
+			done: []string{"%CLEAR-5-COUNTERS: Clear counter on all interfaces"},
+		}).priv(),
+		dialogCmd("copy scp: flash:", scpDialog("%Error opening scp://image.bin (Permission denied)")).priv(),
+	}
 	ciscoMOTD := func(f *facts) string {
 		return "\r\n*************************************************\r\n" +
 			"* " + f.hostname + ": authorised access only      \r\n" +
@@ -150,8 +193,9 @@ func init() {
 		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
 		prompt:   func(f *facts) string { return f.hostname + "#" },
 		motd:     ciscoMOTD,
-		commands: ciscoCommon("show running-config"),
+		commands: append(ciscoCommon("show running-config"), iosDialogs...),
 		invalid:  caretError("% Invalid input detected at '^' marker."),
+		enable:   iosEnable,
 	}
 	personalities["cisco_iosxe"] = &personality{
 		exec:    true,
@@ -161,8 +205,9 @@ func init() {
 		more: " --More-- ", moreErase: strings.Repeat("\b", 10) + strings.Repeat(" ", 10) + strings.Repeat("\b", 10),
 		prompt:   func(f *facts) string { return f.hostname + "#" },
 		motd:     ciscoMOTD,
-		commands: ciscoCommon("show running-config"),
+		commands: append(ciscoCommon("show running-config"), iosDialogs...),
 		invalid:  caretError("% Invalid input detected at '^' marker."),
+		enable:   iosEnable,
 	}
 	personalities["cisco_nxos"] = &personality{
 		exec:    true,
@@ -174,8 +219,13 @@ func init() {
 		motd: func(f *facts) string {
 			return "Cisco Nexus Operating System (NX-OS) Software\r\nTAC support: http://www.cisco.com/tac\r\n"
 		},
-		commands: ciscoCommon("show running-config"),
-		invalid:  caretError("% Invalid command at '^' marker."),
+		commands: append(ciscoCommon("show running-config"),
+			dialogCmd("write erase", &dialog{
+				intro: []string{"Warning: This command will erase the startup-configuration."},
+				asks:  []ask{{question: "Do you wish to proceed anyway? (y/n)  [n] ", accept: yesAnswer}},
+			}),
+			dialogCmd("copy scp: bootflash:", scpDialog("% Permission denied"))),
+		invalid: caretError("% Invalid command at '^' marker."),
 	}
 	personalities["cisco_iosxr"] = &personality{
 		exec:    true,
@@ -187,8 +237,12 @@ func init() {
 		motd: func(f *facts) string {
 			return "\r\n" + f.hostname + " (IOS XR) - unauthorised access prohibited\r\n\r\n"
 		},
-		commands: append(ciscoCommon("show running-config"), cmd("show route", actOutput, iosRoutes)),
-		invalid:  caretError("% Invalid input detected at '^' marker."),
+		commands: append(ciscoCommon("show running-config"), cmd("show route", actOutput, iosRoutes),
+			dialogCmd("clear counters", &dialog{
+				asks: []ask{{question: `Clear "show interface" counters on all interfaces [confirm]`, accept: confirmAnswer}},
+			}),
+			dialogCmd("copy scp: harddisk:", scpDialog("%Error opening scp://image.bin (Permission denied)"))),
+		invalid: caretError("% Invalid input detected at '^' marker."),
 	}
 	personalities["arista_eos"] = &personality{
 		exec:    true,
@@ -200,10 +254,18 @@ func init() {
 		motd: func(f *facts) string {
 			return "Last login: Mon Jan  6 12:00:00 2025 from 10.0.0.1\r\n"
 		},
-		commands: ciscoCommon("show running-config"),
+		commands: append(ciscoCommon("show running-config"),
+			cmd("enable", actEnable, nil),
+			cmd("disable", actDisable, nil),
+			dialogCmd("write erase", &dialog{
+				asks: []ask{{question: "Proceed with erasing startup configuration? [confirm]", accept: confirmAnswer}},
+			}).priv(),
+			dialogCmd("copy scp: flash:", scpDialog("% Error copying scp: to flash: (Permission denied)")).priv()),
 		invalid: func(string, []string) []string {
 			return []string{"% Invalid input"}
 		},
+		enable: &privilege{unprivileged: ">", password: "Password: ", tries: 1, denied: []string{"% Access denied"},
+			refused: func(string, []string) []string { return []string{"% Invalid input (privileged mode required)"} }},
 	}
 	personalities["juniper_junos"] = &personality{
 		exec:    true,
@@ -223,6 +285,17 @@ func init() {
 			cmd("set cli screen-length <n>", actPagingOff, nil).withReply(func(arg string) string { return "Screen length set to " + arg }),
 			cmd("set cli screen-width <n>", actSilent, nil).withReply(func(arg string) string { return "Screen width set to " + arg }),
 			cmd("set cli complete-on-space off", actSilent, nil),
+			dialogCmd("request system storage cleanup", &dialog{
+				intro: []string{"", "Please check the list of files to be deleted below.", "List of files to delete:", "",
+					"         Size Date         Name", "        1.2M Jan  6 12:00 /var/log/messages.0.gz", ""},
+				asks: []ask{{question: "Delete these files ? [yes,no] (no) ", accept: yesAnswer}},
+				done: []string{"", "Deleting files..."},
+			}),
+			dialogCmd("file copy scp://backup@10.0.0.5/config.tgz /var/tmp/", &dialog{
+				asks:    []ask{{question: "backup@10.0.0.5's password: ", hidden: true, accept: passwordAnswer}},
+				done:    []string{"config.tgz                              100%  123KB 1.2MB/s   00:00"},
+				refused: []string{"error: file-fetch failed", "error: could not fetch local copy of file"},
+			}),
 			cmd("exit", actExit, nil),
 			cmd("quit", actExit, nil),
 		},
@@ -247,6 +320,11 @@ func init() {
 			cmd("show config", actOutput, iosConfig),
 			cmd("show interfaces", actOutput, iosInterfaces),
 			cmd("show route", actOutput, iosRoutes),
+			dialogCmd("clear counters", &dialog{
+				asks: []ask{{question: "Are you sure? (y/n) ", accept: yesAnswer}},
+				done: []string{"Counters cleared."},
+			}),
+			dialogCmd("copy scp: flash:", scpDialog("% Error: permission denied")),
 			cmd("exit", actExit, nil),
 		},
 		invalid: func(_ string, words []string) []string {

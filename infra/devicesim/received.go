@@ -28,6 +28,9 @@ type AuthAttempt struct {
 type Received struct {
 	Auth     []AuthAttempt
 	Commands []string
+	// Answers are the lines typed in reply to a device's question (a dialog's answers, the
+	// enable secret), in order.
+	Answers []string
 }
 
 // receiver keeps one device's Received.
@@ -48,10 +51,16 @@ func (r *receiver) command(c string) {
 	r.mu.Unlock()
 }
 
+func (r *receiver) answer(a string) {
+	r.mu.Lock()
+	r.got.Answers = append(r.got.Answers, a)
+	r.mu.Unlock()
+}
+
 func (r *receiver) snapshot() Received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Received{Auth: slices.Clone(r.got.Auth), Commands: slices.Clone(r.got.Commands)}
+	return Received{Auth: slices.Clone(r.got.Auth), Commands: slices.Clone(r.got.Commands), Answers: slices.Clone(r.got.Answers)}
 }
 
 // find returns the device with this inventory id.

@@ -96,8 +96,9 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 			HostKey:          strings.TrimSpace(string(ssh.MarshalAuthorizedKey(listed))),
 			LegacyAlgorithms: ds.Legacy,
 		},
-		Fault:   ds.Fault,
-		Version: fa.version,
+		Fault:        ds.Fault,
+		Version:      fa.version,
+		Unprivileged: ds.Unprivileged,
 	}
 	d.config.Store(d.serverConfig(served))
 	return d, nil
@@ -453,7 +454,8 @@ func (s *simSession) shell() {
 		pageLen = s.rows
 	}
 	paging := true
-	prompt := d.pers.prompt(d.facts)
+	privileged := !d.spec.Unprivileged
+	prompt := d.prompt(privileged)
 	if !w.raw(d.pers.motd(d.facts)) || !w.raw(prompt) {
 		return
 	}
@@ -511,10 +513,37 @@ func (s *simSession) shell() {
 			w.raw(prompt)
 			continue
 		}
+		if c.privileged && !privileged {
+			for _, l := range d.pers.enable.refused(prompt, words) {
+				w.raw(l + "\r\n")
+			}
+			w.raw(prompt)
+			continue
+		}
 		if c.reply != nil {
 			w.raw(c.reply(arg) + "\r\n")
 		}
 		switch c.act {
+		case actEnable:
+			if !privileged {
+				granted, ok := s.enable(in, w, d.pers.enable)
+				if !ok {
+					return
+				}
+				privileged = granted
+				prompt = d.prompt(privileged)
+			}
+		case actDisable:
+			privileged = false
+			prompt = d.prompt(privileged)
+		case actDialog:
+			if !s.dialog(in, w, c.dialog) {
+				return
+			}
+		case actPing:
+			if !s.ping(w, arg) {
+				return
+			}
 		case actExit:
 			w.flush()
 			return
@@ -544,6 +573,15 @@ func (s *simSession) shell() {
 			return
 		}
 	}
+}
+
+// prompt is the device's prompt at the given privilege.
+func (d *device) prompt(privileged bool) string {
+	p := d.pers.prompt(d.facts)
+	if privileged || d.pers.enable == nil {
+		return p
+	}
+	return p[:len(p)-1] + d.pers.enable.unprivileged
 }
 
 // exec runs one command on the exec channel.
@@ -597,6 +635,41 @@ func (s *simSession) linux(w *writer, cmdline string) int {
 		return 0
 	}
 	switch fields[0] {
+	case "sudo":
+		// sudo -S reads the password from stdin after asking on stderr.
+		if len(fields) < 3 || fields[1] != "-S" {
+			stderr("usage: sudo -S command")
+			return 1
+		}
+		if !w.flush() {
+			return 1
+		}
+		_, _ = io.WriteString(s.ch.Stderr(), "[sudo] password for "+f.username+": ")
+		answer, ok := s.execAnswer()
+		if !ok {
+			stderr("sudo: no password was provided")
+			return 1
+		}
+		if !passwordAnswer(s.d, answer) {
+			stderr("Sorry, try again.")
+			stderr("sudo: 1 incorrect password attempt")
+			return 1
+		}
+		stderr("")
+		return s.linux(w, strings.Join(fields[2:], " "))
+	case "rm":
+		if len(fields) != 3 || fields[1] != "-i" {
+			stderr("rm: only rm -i FILE is simulated")
+			return 1
+		}
+		if !w.flush() {
+			return 1
+		}
+		_, _ = io.WriteString(s.ch.Stderr(), "rm: remove regular file '"+fields[2]+"'? ")
+		if answer, ok := s.execAnswer(); ok && yesAnswer(s.d, answer) {
+			return 0
+		}
+		return 1
 	case "uname":
 		if len(fields) > 1 && fields[1] == "-a" {
 			return lines("Linux " + f.hostname + " " + f.version + " #1 SMP PREEMPT_DYNAMIC Debian (2025-01-06) x86_64 GNU/Linux")
@@ -654,6 +727,27 @@ func (s *simSession) linux(w *writer, cmdline string) int {
 	default:
 		stderr("sh: 1: " + fields[0] + ": not found")
 		return 127
+	}
+}
+
+// execAnswer reads one line from the exec channel's stdin (without echo: there is no
+// terminal); it reports false at end of input.
+func (s *simSession) execAnswer() (string, bool) {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := s.ch.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				a := strings.TrimSuffix(string(line), "\r")
+				s.d.recv.answer(a)
+				return a, true
+			}
+			line = append(line, b[0])
+		}
+		if err != nil {
+			return "", false
+		}
 	}
 }
 

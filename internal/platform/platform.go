@@ -57,7 +57,25 @@ type Profile struct {
 	ErrorMarkers []string
 	// Exit is the command that leaves the shell politely.
 	Exit string
+	// Enable is how to enter privileged mode; its zero value (Command == "")
+	// means the platform has no such mode (users log in with their privileges).
+	Enable Enable
 }
+
+// Enable describes a platform's privileged mode.
+type Enable struct {
+	// Command enters privileged mode from the unprivileged prompt, e.g. "enable".
+	Command string
+	// Password matches the question for the enable secret (the last output
+	// line, e.g. "Password: ").
+	Password *regexp.Regexp
+	// Unprivileged and Privileged are the last character of the prompt at each
+	// level, e.g. ">" and "#".
+	Unprivileged, Privileged string
+}
+
+// Supported reports whether the platform has a privileged mode.
+func (e Enable) Supported() bool { return e.Command != "" }
 
 // Lookup returns the profile registered under name. Names are matched exactly
 // (they are lower-case identifiers).
@@ -108,6 +126,9 @@ type spec struct {
 	pagingDisable     []string
 	more              string
 	errorMarkers      []string
+	// enable, enablePassword, unprivileged, privileged describe privileged mode
+	// (all empty when the platform has none).
+	enable, enablePassword, unprivileged, privileged string
 }
 
 var registry = func() map[string]Profile {
@@ -127,6 +148,12 @@ var registry = func() map[string]Profile {
 			More:           regexp.MustCompile(s.more),
 			ErrorMarkers:   s.errorMarkers,
 			Exit:           "exit",
+		}
+		if s.enable != "" {
+			p := m[s.name]
+			p.Enable = Enable{Command: s.enable, Password: regexp.MustCompile(s.enablePassword),
+				Unprivileged: s.unprivileged, Privileged: s.privileged}
+			m[s.name] = p
 		}
 	}
 	return m

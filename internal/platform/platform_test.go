@@ -81,3 +81,56 @@ func TestMoreAndErrorMarkers(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorMarkersPerPlatform: each profile recognises the lines its devices print for a
+// rejected command, a refused privilege and a failed operation, and not ordinary output.
+func TestErrorMarkersPerPlatform(t *testing.T) {
+	tests := []struct {
+		platform string
+		lines    []string
+	}{
+		{"cisco_ios", []string{"% Invalid input detected at '^' marker.", "% Incomplete command.", "%Error opening scp://image.bin (Permission denied)", "% Bad secrets"}},
+		{"cisco_iosxe", []string{"% Ambiguous command:  \"sh i\"", "% Authorization failed.", "%Error opening tftp://10.0.0.5/x (Timed out)"}},
+		{"cisco_nxos", []string{"% Invalid command at '^' marker.", "% Permission denied", "% Invalid parameter detected at '^' marker."}},
+		{"cisco_iosxr", []string{"% Invalid input detected at '^' marker.", "% This command is not authorized", "%Error opening scp://image.bin (Permission denied)"}},
+		{"arista_eos", []string{"% Invalid input (privileged mode required)", "% Error copying scp: to flash: (Permission denied)", "% Authorization denied for command 'reload'"}},
+		{"juniper_junos", []string{"syntax error, expecting <command>.", "unknown command.", "error: file-fetch failed"}},
+		{"generic", []string{"% Unknown command: frobnicate", "% Error: permission denied", "sh: frobnicate: command not found"}},
+	}
+	ordinary := []string{"Building configuration...", "[OK]", "GigabitEthernet1/0/1 is up, line protocol is up", "Success rate is 100 percent (5/5)"}
+	for _, tt := range tests {
+		t.Run(tt.platform, func(t *testing.T) {
+			p, ok := Lookup(tt.platform)
+			require.True(t, ok, "no profile %s", tt.platform)
+			for _, l := range tt.lines {
+				if tt.platform == "cisco_ios" && l == "% Bad secrets" {
+					assert.Empty(t, p.ErrorMarker(l), "a refused enable is not a command error: %q", l)
+					continue
+				}
+				assert.NotEmpty(t, p.ErrorMarker(l), "error marker in %q", l)
+			}
+			for _, l := range ordinary {
+				assert.Empty(t, p.ErrorMarker(l), "error marker in ordinary output %q", l)
+			}
+		})
+	}
+}
+
+// TestEnableData: the platforms with a privileged mode say how to enter it; the others do not.
+func TestEnableData(t *testing.T) {
+	for _, name := range Known() {
+		t.Run(name, func(t *testing.T) {
+			p, _ := Lookup(name)
+			switch name {
+			case "cisco_ios", "cisco_iosxe", "arista_eos":
+				require.True(t, p.Enable.Supported(), "privileged mode of %s", name)
+				assert.Equal(t, "enable", p.Enable.Command, "enable command")
+				assert.Regexp(t, p.Enable.Password, "Password: ", "enable secret question")
+				assert.Equal(t, []string{">", "#"}, []string{p.Enable.Unprivileged, p.Enable.Privileged}, "prompt suffixes")
+				assert.True(t, p.Prompt.MatchString("r1>") && p.Prompt.MatchString("r1#"), "prompt pattern takes both levels")
+			default:
+				assert.False(t, p.Enable.Supported(), "%s has no privileged mode to enter", name)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ const (
 	subMode    = `(\([\w.\-@/:+]{0,40}\))?`
 	ciscoMore  = `^\s*-+\s?More\s?-+\s*$`
 	ciscoFails = "% Invalid input detected"
+	// ciscoEnable is the question IOS-like CLIs ask for the enable secret.
+	ciscoEnable = `^Password:\s?$`
 )
 
 // specs is the profile table. To add a platform, append an entry (and, for
@@ -23,26 +25,8 @@ var specs = []spec{
 		more:           `^--More--(\(\d+%\))?\s*$`,
 		errorMarkers:   nil, // the exit status tells
 	},
-	{
-		name:          "cisco_ios",
-		description:   "Cisco IOS",
-		mode:          ModeShell,
-		execSupported: true,
-		prompt:        `^` + hostChars + `{1,63}` + subMode + `[>#]\s?$`,
-		pagingDisable: []string{"terminal length 0", "terminal width 511"},
-		more:          ciscoMore,
-		errorMarkers:  []string{ciscoFails, "% Incomplete command", "% Ambiguous command", "% Unknown command", "% Bad IP address"},
-	},
-	{
-		name:          "cisco_iosxe",
-		description:   "Cisco IOS-XE",
-		mode:          ModeShell,
-		execSupported: true,
-		prompt:        `^` + hostChars + `{1,63}` + subMode + `[>#]\s?$`,
-		pagingDisable: []string{"terminal length 0", "terminal width 511"},
-		more:          ciscoMore,
-		errorMarkers:  []string{ciscoFails, "% Incomplete command", "% Ambiguous command", "% Unknown command", "% Bad IP address"},
-	},
+	ios("cisco_ios", "Cisco IOS"),
+	ios("cisco_iosxe", "Cisco IOS-XE"),
 	{
 		name:          "cisco_nxos",
 		description:   "Cisco NX-OS",
@@ -51,7 +35,7 @@ var specs = []spec{
 		prompt:        `^` + hostChars + `{1,63}(\(maint-mode\))?` + subMode + `[>#]\s?$`,
 		pagingDisable: []string{"terminal length 0", "terminal width 511"},
 		more:          ciscoMore,
-		errorMarkers:  []string{"% Invalid command", ciscoFails, "% Incomplete command", "% Ambiguous command", "% Invalid parameter"},
+		errorMarkers:  []string{"% Invalid command", ciscoFails, "% Incomplete command", "% Ambiguous command", "% Invalid parameter", "% Permission denied", "% Error"},
 	},
 	{
 		name:          "cisco_iosxr",
@@ -61,17 +45,21 @@ var specs = []spec{
 		prompt:        `^` + hostChars + `{1,100}` + subMode + `#\s?$`,
 		pagingDisable: []string{"terminal length 0", "terminal width 512"},
 		more:          ciscoMore,
-		errorMarkers:  []string{ciscoFails, "% Incomplete command", "% Ambiguous command"},
+		errorMarkers:  []string{ciscoFails, "% Incomplete command", "% Ambiguous command", "%Error", "% This command is not authorized", "% Permission denied"},
 	},
 	{
-		name:          "arista_eos",
-		description:   "Arista EOS",
-		mode:          ModeShell,
-		execSupported: true,
-		prompt:        `^` + hostChars + `{1,63}` + subMode + `[>#]\s?$`,
-		pagingDisable: []string{"terminal length 0", "terminal width 32767"},
-		more:          ciscoMore,
-		errorMarkers:  []string{"% Invalid input", "% Incomplete command", "% Ambiguous command", "% Unavailable command", "% Not supported"},
+		name:           "arista_eos",
+		description:    "Arista EOS",
+		mode:           ModeShell,
+		execSupported:  true,
+		prompt:         `^` + hostChars + `{1,63}` + subMode + `[>#]\s?$`,
+		pagingDisable:  []string{"terminal length 0", "terminal width 32767"},
+		more:           ciscoMore,
+		errorMarkers:   []string{"% Invalid input", "% Incomplete command", "% Ambiguous command", "% Unavailable command", "% Not supported", "% Error", "% Authorization denied"},
+		enable:         "enable",
+		enablePassword: ciscoEnable,
+		unprivileged:   ">",
+		privileged:     "#",
 	},
 	{
 		name:          "juniper_junos",
@@ -90,6 +78,26 @@ var specs = []spec{
 		execSupported: false,
 		prompt:        `^[\w.\-@()/:~\[\] ]{1,120}[>#$%]\s?$`,
 		more:          `(?i)^\s*-*\s?\(?more( \d+%)?\)?\s?-*\s*$`,
-		errorMarkers:  []string{"% Invalid", "% Unknown command", "% Incomplete command", "% Ambiguous command", "syntax error", "Invalid command", "Unknown command", "command not found"},
+		errorMarkers:  []string{"% Invalid", "% Unknown command", "% Incomplete command", "% Ambiguous command", "% Error", "syntax error", "Invalid command", "Unknown command", "command not found"},
 	},
+}
+
+// ios is the profile of Cisco IOS and IOS-XE, which share their CLI: "r1>" until "enable"
+// and the enable secret, "r1#" after.
+func ios(name, description string) spec {
+	return spec{
+		name:          name,
+		description:   description,
+		mode:          ModeShell,
+		execSupported: true,
+		prompt:        `^` + hostChars + `{1,63}` + subMode + `[>#]\s?$`,
+		pagingDisable: []string{"terminal length 0", "terminal width 511"},
+		more:          ciscoMore,
+		errorMarkers: []string{ciscoFails, "% Incomplete command", "% Ambiguous command", "% Unknown command",
+			"% Bad IP address", "%Error", "% Error", "% Permission denied", "% Authorization failed"},
+		enable:         "enable",
+		enablePassword: ciscoEnable,
+		unprivileged:   ">",
+		privileged:     "#",
+	}
 }

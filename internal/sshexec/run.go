@@ -40,25 +40,13 @@ func (r *Runner) Options() Options { return r.opts }
 // Run connects to t, runs command and streams its output to sink (nil
 // discards it). It returns when the run has ended and its connection and
 // goroutines are gone. Cancelling ctx ends the run at once with
-// StatusCancelled; a ctx deadline ends it with StatusTimedOut.
+// StatusCancelled; a ctx deadline ends it with StatusTimedOut. It is
+// RunSequence with one command and no prompts.
 func (r *Runner) Run(ctx context.Context, t Target, command string, sink Sink) Result {
-	start := time.Now()
 	if sink == nil {
 		sink = io.Discard
 	}
-	ru := &run{opts: r.opts, t: t, command: command, start: start}
-	ru.out = output{r: ru, sink: sink, max: r.opts.MaxOutputBytes}
-	res := ru.do(ctx)
-	res.Bytes = ru.out.bytes()
-	res.Truncated = ru.out.isTruncated()
-	res.Timings.Total = time.Since(start)
-	if fb := ru.out.firstByteAt(); !fb.IsZero() && !ru.sentAt.IsZero() {
-		res.Timings.FirstByte = fb.Sub(ru.sentAt)
-	}
-	if res.Status == "" {
-		res.Status = StatusSucceeded
-	}
-	return redact(res, t)
+	return r.RunSequence(ctx, t, Sequence{Commands: []Command{{Text: command}}}, plainSink{sink})
 }
 
 // abortCause is why a run was stopped from outside its reading loop.
@@ -70,34 +58,40 @@ type abortCause struct {
 
 func (c *abortCause) Error() string { return c.message }
 
-// run is the state of one Run call.
+// run is the state of one RunSequence call.
 type run struct {
-	opts    Options
-	t       Target
-	command string
-	prof    platform.Profile
-	start   time.Time
-	out     output
+	opts  Options
+	t     Target
+	seq   Sequence
+	sink  SequenceSink
+	prof  platform.Profile
+	start time.Time
+	out   output
 	// hostKeyAlgos are the host key algorithms offered, to recognise their negotiation failing.
 	hostKeyAlgos []string
 	// ctx bounds the run; the host key callback pins with it.
 	ctx context.Context
 
-	mu          sync.Mutex
-	conn        net.Conn
-	cause       *abortCause
-	timer       *time.Timer
-	idle        bool
-	hostKeyErr  *abortCause
-	hostKeyAt   time.Time
-	authTried   bool
-	learnedKey  string
-	offeredKey  string
-	sentAt      time.Time
-	errorMarker string
+	mu         sync.Mutex
+	conn       net.Conn
+	cause      *abortCause
+	timer      *time.Timer
+	idle       bool
+	hostKeyErr *abortCause
+	hostKeyAt  time.Time
+	authTried  bool
+	learnedKey string
+	offeredKey string
+	sentAt     time.Time
 
 	// promptRefused is the keyboard-interactive question the run would not answer (under mu).
 	promptRefused *promptRefusedError
+
+	// started counts the commands begun, results holds the ended ones' outcomes and cmdMark
+	// the output bytes before the current command (all used by the run's goroutine only).
+	started int
+	results []CommandResult
+	cmdMark int64
 }
 
 // abort records the first cause and closes the connection, which unblocks
@@ -192,8 +186,8 @@ func (r *run) do(parent context.Context) Result {
 		return fail(StatusFailed, ReasonInvalidTarget, fmt.Sprintf("unknown platform %q", t.Platform), nil)
 	}
 	r.prof = prof
-	if strings.TrimSpace(r.command) == "" || strings.ContainsAny(r.command, "\r\n") {
-		return fail(StatusFailed, ReasonInvalidTarget, "command is empty or contains a line break", nil)
+	if err := validateSequence(r.seq); err != nil {
+		return fail(StatusFailed, ReasonInvalidTarget, err.Error(), err)
 	}
 	if t.Host == "" {
 		return fail(StatusFailed, ReasonInvalidTarget, "target has no host", nil)
@@ -207,7 +201,11 @@ func (r *run) do(parent context.Context) Result {
 		return fail(StatusFailed, ReasonInvalidTarget, err.Error(), err)
 	}
 
-	ctx, cancel := context.WithTimeout(parent, r.opts.TotalTimeout)
+	total := r.opts.TotalTimeout
+	if r.seq.Timeout > 0 {
+		total = r.seq.Timeout
+	}
+	ctx, cancel := context.WithTimeout(parent, total)
 	defer cancel()
 	r.ctx = ctx
 	stopWatch := context.AfterFunc(ctx, func() { r.abort(ctxCause(parent)) })
@@ -268,6 +266,9 @@ func ctxCause(parent context.Context) *abortCause {
 	case context.Canceled:
 		return &abortCause{StatusCancelled, ReasonCancelled, "run cancelled"}
 	case context.DeadlineExceeded:
+		if errors.Is(context.Cause(parent), ErrInvocationDeadline) {
+			return &abortCause{StatusTimedOut, ReasonInvocationDeadline, ErrInvocationDeadline.Error()}
+		}
 		return &abortCause{StatusTimedOut, ReasonDeadline, "context deadline exceeded"}
 	}
 	return &abortCause{StatusTimedOut, ReasonTotalTimeout, "total timeout exceeded"}
@@ -529,6 +530,7 @@ type output struct {
 	truncated bool
 	failed    bool
 	firstByte time.Time
+	secrets   secretFilter
 }
 
 var errOutputCap = errors.New("output cap reached")
@@ -536,6 +538,33 @@ var errOutputCap = errors.New("output cap reached")
 func (o *output) write(p []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.writeLocked(o.secrets.filter(p))
+}
+
+// setSecrets makes the output drop these strings from now on.
+func (o *output) setSecrets(secrets []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.secrets.secrets = o.secrets.secrets[:0]
+	for _, s := range secrets {
+		o.secrets.secrets = append(o.secrets.secrets, []byte(s))
+	}
+}
+
+// release passes on what the secret filter holds back; it is called where a
+// command's output ends.
+func (o *output) release() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	held := o.secrets.held
+	o.secrets.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	return o.writeLocked(held)
+}
+
+func (o *output) writeLocked(p []byte) error {
 	if o.truncated || o.failed {
 		return errOutputCap
 	}
@@ -590,64 +619,141 @@ func (o *output) firstByteAt() time.Time {
 	return o.firstByte
 }
 
-// execWriter feeds exec-mode stdout and stderr into the output.
-type execWriter struct{ r *run }
+// execWriter feeds exec-mode stdout and stderr into the output and answers
+// the command's prompts through stdin.
+type execWriter struct {
+	r *run
+	e *execAsk
+}
+
+// execAsk is the prompt state of one exec command; stdout and stderr are
+// copied by two goroutines, so it has its own lock.
+type execAsk struct {
+	mu     sync.Mutex
+	ask    *asker
+	stdin  io.Writer
+	tail   []byte
+	asking bool
+	err    error
+}
 
 func (w execWriter) Write(p []byte) (int, error) {
 	w.r.touch()
 	if err := w.r.out.write(p); err != nil {
 		return 0, err
 	}
+	w.e.seen(w.r, p)
 	return len(p), nil
 }
 
+// seen updates the last output line with p and answers or times the question
+// it may be.
+func (e *execAsk) seen(r *run, p []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.asking {
+		e.asking = false
+		r.phase(r.opts.IdleTimeout, r.idleCause(), true)
+	}
+	if i := bytes.LastIndexByte(p, '\n'); i >= 0 {
+		e.tail = append(e.tail[:0], p[i+1:]...)
+	} else {
+		e.tail = append(e.tail, p...)
+	}
+	if len(e.tail) > maxPending {
+		e.tail = e.tail[len(e.tail)-1024:]
+	}
+	if len(e.tail) == 0 {
+		return
+	}
+	tail := string(cleanLine(nil, e.tail))
+	an, _ := e.ask.match(tail)
+	switch {
+	case an != nil && e.stdin != nil:
+		e.tail = e.tail[:0]
+		if _, err := io.WriteString(e.stdin, an.text+"\n"); err != nil && e.err == nil {
+			e.err = err
+		}
+	case looksLikeQuestion(tail):
+		e.asking = true
+		r.phase(r.opts.AskTimeout, r.unansweredCause(tail), false)
+	}
+}
+
+// runExec runs the sequence on one connection, one exec channel per command.
 func (r *run) runExec(client *ssh.Client) Result {
+	for i := range r.seq.Commands {
+		if err := r.startCommand(i); err != nil {
+			return fromCause(r.getCause())
+		}
+		cr, runErr := r.execCommand(client, i)
+		if runErr != nil {
+			return *runErr
+		}
+		if !r.endCommand(cr) {
+			break
+		}
+	}
+	return r.sequenceResult()
+}
+
+// execCommand runs command i on its own exec channel. A failure that ends the
+// run is returned as a Result; otherwise the command's outcome.
+func (r *run) execCommand(client *ssh.Client, i int) (CommandResult, *Result) {
+	cmd := r.seq.Commands[i]
+	runErr := func(res Result) (CommandResult, *Result) {
+		if c := r.getCause(); c != nil {
+			res = fromCause(c)
+		}
+		return CommandResult{}, &res
+	}
 	sess, err := client.NewSession()
 	if err != nil {
-		if c := r.getCause(); c != nil {
-			return fromCause(c)
-		}
-		return fail(StatusFailed, ReasonShellRefused, "device refused a session channel", fmt.Errorf("open session: %w", err))
+		return runErr(fail(StatusFailed, ReasonShellRefused, "device refused a session channel", fmt.Errorf("open session: %w", err)))
 	}
 	defer sess.Close()
-	w := execWriter{r}
+	e := &execAsk{}
+	if len(cmd.Prompts) > 0 {
+		e.ask = newAsker(cmd.Prompts)
+		if e.stdin, err = sess.StdinPipe(); err != nil {
+			return runErr(fail(StatusFailed, ReasonShellRefused, "stdin", fmt.Errorf("stdin pipe: %w", err)))
+		}
+	}
+	w := execWriter{r, e}
 	sess.Stdout = w
 	sess.Stderr = w
 	r.phase(r.opts.IdleTimeout, r.idleCause(), true)
-	r.sentAt = time.Now()
-	if err := sess.Start(r.command); err != nil {
-		if c := r.getCause(); c != nil {
-			return fromCause(c)
-		}
-		return fail(StatusFailed, ReasonExecUnsupported, "device refused the exec channel", fmt.Errorf("exec: %w", err))
+	if r.sentAt.IsZero() {
+		r.sentAt = time.Now()
+	}
+	if err := sess.Start(cmd.Text); err != nil {
+		return runErr(fail(StatusFailed, ReasonExecUnsupported, "device refused the exec channel", fmt.Errorf("exec: %w", err)))
 	}
 	err = sess.Wait()
 	r.stopPhase()
 	if c := r.getCause(); c != nil {
-		return fromCause(c)
+		return runErr(fromCause(c))
 	}
 	var exitErr *ssh.ExitError
 	var missing *ssh.ExitMissingError
 	switch {
 	case err == nil:
 		zero := 0
-		return Result{Status: StatusSucceeded, ExitStatus: &zero}
+		return CommandResult{Status: StatusSucceeded, ExitStatus: &zero}, nil
 	case errors.As(err, &exitErr):
 		code := exitErr.ExitStatus()
 		msg := fmt.Sprintf("exit status %d", code)
 		if exitErr.Signal() != "" {
 			msg = "killed by signal " + exitErr.Signal()
 		}
-		res := fail(StatusFailed, ReasonExitStatus, msg, fmt.Errorf("exec: %w", err))
-		res.ExitStatus = &code
-		return res
+		return CommandResult{Status: StatusFailed, Reason: ReasonExitStatus, Message: msg, ExitStatus: &code}, nil
 	case errors.As(err, &missing):
 		if r.prof.ExecExitStatus {
-			return fail(StatusFailed, ReasonDisconnected, "session ended without an exit status (connection lost?)", fmt.Errorf("exec: %w", err))
+			return runErr(fail(StatusFailed, ReasonDisconnected, "session ended without an exit status (connection lost?)", fmt.Errorf("exec: %w", err)))
 		}
-		return Result{Status: StatusSucceeded}
+		return CommandResult{Status: StatusSucceeded}, nil
 	}
-	return fail(StatusFailed, ReasonDisconnected, "connection lost while the command ran", fmt.Errorf("exec: %w", err))
+	return runErr(fail(StatusFailed, ReasonDisconnected, "connection lost while the command ran", fmt.Errorf("exec: %w", err)))
 }
 
 func (r *run) idleCause() *abortCause {
@@ -655,8 +761,15 @@ func (r *run) idleCause() *abortCause {
 }
 
 // redact removes the target's secrets from the result's texts.
-func redact(res Result, t Target) Result {
-	secrets := []string{t.Password, t.Passphrase}
+func redact(res Result, t Target, seq Sequence) Result {
+	secrets := []string{t.Password, t.Passphrase, t.EnableSecret}
+	for _, c := range seq.Commands {
+		for _, p := range c.Prompts {
+			if p.Secret {
+				secrets = append(secrets, p.Answer)
+			}
+		}
+	}
 	clean := func(s string) string {
 		for _, sec := range secrets {
 			if len(sec) >= 3 {
@@ -666,6 +779,9 @@ func redact(res Result, t Target) Result {
 		return s
 	}
 	res.Message = clean(res.Message)
+	for i := range res.Commands {
+		res.Commands[i].Message = clean(res.Commands[i].Message)
+	}
 	if res.Err != nil {
 		if msg := res.Err.Error(); clean(msg) != msg {
 			res.Err = &redactedError{msg: clean(msg)}

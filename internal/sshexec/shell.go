@@ -33,6 +33,28 @@ type shell struct {
 	scratch []byte
 	prompt  string // the learned prompt, trailing spaces trimmed
 	base    string // the prompt without its final mode character
+	last    string // the most recent prompt seen
+}
+
+// question answers the unterminated last line tail when one of the command's
+// prompts matches it, and otherwise, when it looks like a question, gives the
+// device Options.AskTimeout to go on before the run ends prompt_unanswered.
+func (s *shell) question(c *collect, tail string) error {
+	if c == nil || tail == "" || c.answered {
+		return nil
+	}
+	an, repeat := c.ask.match(tail)
+	switch {
+	case an != nil:
+		c.answered = true
+		return s.send(an.text + "\n")
+	case repeat && c.repeat != nil:
+		return c.repeat
+	case looksLikeQuestion(tail):
+		c.asking = true
+		s.r.phase(s.r.opts.AskTimeout, s.r.unansweredCause(tail), false)
+	}
+	return nil
 }
 
 func (r *run) runShell(client *ssh.Client) Result {
@@ -65,6 +87,9 @@ func (r *run) runShell(client *ssh.Client) Result {
 	if err := s.readToPrompt(nil); err != nil {
 		return r.shellErr(ReasonDisconnected, "connection closed before the first prompt", err)
 	}
+	if res := s.enable(); res != nil {
+		return *res
+	}
 	for _, cmd := range r.prof.PagingDisable {
 		r.phase(r.opts.PromptTimeout, r.promptCause(fmt.Sprintf("the prompt after %q", cmd)), false)
 		if err := s.send(cmd + "\n"); err != nil {
@@ -75,21 +100,43 @@ func (r *run) runShell(client *ssh.Client) Result {
 		}
 	}
 
-	r.phase(r.opts.IdleTimeout, r.idleCause(), true)
-	r.sentAt = time.Now()
-	if err := s.send(r.command + "\n"); err != nil {
-		return r.shellErr(ReasonDisconnected, "connection closed while sending the command", err)
+	for i := range r.seq.Commands {
+		if err := r.startCommand(i); err != nil {
+			return fromCause(r.getCause())
+		}
+		cr, err := s.command(i)
+		if err != nil {
+			return r.shellErr(ReasonDisconnected, "connection closed before the command finished", err)
+		}
+		if !r.endCommand(cr) {
+			break
+		}
 	}
-	if err := s.readToPrompt(&collect{command: strings.TrimSpace(r.command)}); err != nil {
-		return r.shellErr(ReasonDisconnected, "connection closed before the command finished", err)
-	}
-	r.stopPhase()
 	// Leave politely; the connection is closed right after either way.
 	_ = s.send(r.prof.Exit + "\n")
-	if r.errorMarker != "" {
-		return fail(StatusFailed, ReasonCommandError, r.errorMarker, errors.New("device rejected the command: "+r.errorMarker))
+	return r.sequenceResult()
+}
+
+// command sends command i and reads its output up to the prompt.
+func (s *shell) command(i int) (CommandResult, error) {
+	r := s.r
+	cmd := r.seq.Commands[i]
+	r.phase(r.opts.IdleTimeout, r.idleCause(), true)
+	if r.sentAt.IsZero() {
+		r.sentAt = time.Now()
 	}
-	return Result{Status: StatusSucceeded}
+	if err := s.send(cmd.Text + "\n"); err != nil {
+		return CommandResult{}, err
+	}
+	c := &collect{command: strings.TrimSpace(cmd.Text), ask: newAsker(cmd.Prompts)}
+	if err := s.readToPrompt(c); err != nil {
+		return CommandResult{}, err
+	}
+	r.stopPhase()
+	if c.errorLine != "" {
+		return CommandResult{Status: StatusFailed, Reason: ReasonCommandError, Message: c.errorLine}, nil
+	}
+	return CommandResult{Status: StatusSucceeded}, nil
 }
 
 func (r *run) promptCause(what string) *abortCause {
@@ -114,6 +161,19 @@ func (s *shell) send(line string) error {
 type collect struct {
 	command string
 	lines   int
+	// ask answers the command's questions; answered is set from an answer to
+	// the end of that line, asking while output rests on an unanswered question.
+	ask      *asker
+	answered bool
+	asking   bool
+	// repeat, when set, is returned as soon as the device repeats a question
+	// already answered (enable: the secret was refused).
+	repeat error
+	// discard drops the output (enable); lastLine keeps its last non-empty line.
+	discard  bool
+	lastLine string
+	// errorLine is the first line with a platform error marker.
+	errorLine string
 }
 
 // readToPrompt reads until the prompt. With c == nil the output is discarded
@@ -127,6 +187,10 @@ func (s *shell) readToPrompt(c *collect) error {
 		if n > 0 {
 			if c != nil {
 				r.touch()
+				if c.asking {
+					c.asking = false
+					r.phase(r.opts.IdleTimeout, r.idleCause(), true)
+				}
 			}
 			s.pending = append(s.pending, s.buf[:n]...)
 			start := 0
@@ -158,13 +222,17 @@ func (s *shell) readToPrompt(c *collect) error {
 				continue
 			case s.isPrompt(tail):
 				s.pending = s.pending[:0]
+				s.last = strings.TrimRight(tail, " ")
 				if s.prompt == "" {
-					s.prompt = strings.TrimRight(tail, " ")
+					s.prompt = s.last
 					s.base = s.prompt[:len(s.prompt)-1]
 				}
 				return s.flush()
 			}
 			if err := s.flush(); err != nil {
+				return err
+			}
+			if err := s.question(c, tail); err != nil {
 				return err
 			}
 		}
@@ -193,18 +261,29 @@ func (s *shell) line(c *collect, raw []byte, full bool) {
 	if c == nil {
 		return
 	}
+	if full {
+		c.answered = false
+	}
 	start := len(s.emit)
 	s.emit = cleanLine(s.emit, raw)
 	text := s.emit[start:]
+	if c.discard {
+		if t := strings.TrimSpace(string(text)); t != "" && (c.lines > 0 || !strings.Contains(t, c.command)) {
+			c.lastLine = t
+		}
+		c.lines++
+		s.emit = s.emit[:start]
+		return
+	}
 	if c.lines == 0 && full && c.command != "" && bytes.Contains(text, []byte(c.command)) {
 		// The echo of the command.
 		s.emit = s.emit[:start]
 		c.lines++
 		return
 	}
-	if c.lines < markerLines && s.r.errorMarker == "" {
+	if c.lines < markerLines && c.errorLine == "" {
 		if m := s.r.prof.ErrorMarker(string(text)); m != "" {
-			s.r.errorMarker = strings.TrimSpace(string(text))
+			c.errorLine = strings.TrimSpace(string(text))
 		}
 	}
 	c.lines++

@@ -79,6 +79,15 @@ const (
 	ReasonHostKeyPin      Reason = "host_key_pin_failed" // the learned key could not be pinned (nothing was sent)
 	ReasonAuthRejected    Reason = "auth_rejected"
 	ReasonAuthPrompt      Reason = "auth_prompt_refused" // keyboard-interactive asked for something other than the password
+
+	// ReasonPromptUnanswered: a command's output stopped at a question that none of its
+	// Prompts answers (timed_out; Message quotes the question).
+	ReasonPromptUnanswered Reason = "prompt_unanswered"
+	// ReasonEnableFailed: the device refused Target.EnableSecret (auth_failed).
+	ReasonEnableFailed Reason = "enable_failed"
+	// ReasonInvocationDeadline: the caller's context ended with ErrInvocationDeadline as its
+	// cause: the invoking process (a Lambda) runs out of time, not the run's own timeout.
+	ReasonInvocationDeadline Reason = "invocation_deadline"
 )
 
 // AuthMethod names how the engine authenticates.
@@ -124,6 +133,10 @@ type Target struct {
 	// (diffie-hellman-group14-sha1 / group1, ssh-rsa host keys, CBC ciphers)
 	// after the modern defaults.
 	LegacyAlgorithms bool
+	// EnableSecret, when set, takes a shell platform that has a privileged mode (see
+	// platform.Profile.Enable) from its unprivileged prompt into privileged mode before the
+	// paging commands. It is never written to the sink, messages or errors.
+	EnableSecret string
 }
 
 // HostKeyPinner stores a device's host key on its first connection.
@@ -143,6 +156,10 @@ type Options struct {
 	TotalTimeout   time.Duration // the whole run (default 5m); a context deadline also bounds it
 	MaxOutputBytes int64         // output cap per run (default 1 MiB); beyond it the session is closed
 	TerminalWidth  int           // PTY columns (default 511, at least 200)
+	// AskTimeout is how long output may rest on a line that looks like a question ("...?",
+	// "[confirm]", "Password:") that no Prompt of the command answers before the run ends
+	// timed_out / prompt_unanswered (default min(PromptTimeout, 5s), at most IdleTimeout).
+	AskTimeout time.Duration
 }
 
 // Default values of Options.
@@ -154,6 +171,7 @@ const (
 	DefaultTotalTimeout   = 5 * time.Minute
 	DefaultMaxOutputBytes = 1 << 20
 	DefaultTerminalWidth  = 511
+	DefaultAskTimeout     = 5 * time.Second
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -175,6 +193,13 @@ func (o Options) withDefaults() (Options, error) {
 			*d.v = d.def
 		}
 	}
+	if o.AskTimeout < 0 {
+		return o, errors.New("ask timeout is negative")
+	}
+	if o.AskTimeout == 0 {
+		o.AskTimeout = min(o.PromptTimeout, DefaultAskTimeout)
+	}
+	o.AskTimeout = min(o.AskTimeout, o.IdleTimeout)
 	if o.MaxOutputBytes < 0 {
 		return o, errors.New("output cap is negative")
 	}
@@ -228,8 +253,76 @@ type Result struct {
 	// record it for an operator to accept.
 	OfferedHostKey string
 	Timings        Timings
+	// Commands has one entry per command of the sequence that was started, in order
+	// (RunSequence; Run has one).
+	Commands []CommandResult
 	// Err is the underlying error (nil on success), free of secrets.
 	Err error
 }
 
 var _ Sink = io.Discard
+
+// Sequence limits.
+const (
+	MaxCommands = 20 // commands per Sequence
+	MaxPrompts  = 5  // prompts per Command
+)
+
+// ErrInvocationDeadline is the cause a caller gives its context's deadline
+// (context.WithDeadlineCause) when that deadline is the end of the invoking
+// process rather than a limit of the run: a run it ends is timed_out with
+// ReasonInvocationDeadline.
+var ErrInvocationDeadline = errors.New("the invocation's deadline passed before the run could finish")
+
+// Prompt answers one question a command asks.
+type Prompt struct {
+	// Expect is matched against the current last, unterminated output line: a
+	// literal that the line ends with (trailing spaces ignored), or with Regex an
+	// regular expression that must match the whole line (it is anchored).
+	Expect string
+	Regex  bool
+	// Answer is sent followed by "\n". Each Prompt answers at most once.
+	Answer string
+	// Secret answers never appear in output, messages or errors; a device
+	// echoing one has it removed from the output.
+	Secret bool
+}
+
+// Command is one command of a Sequence: Text is one non-empty line, Prompts
+// (at most MaxPrompts) answer the questions it asks.
+type Command struct {
+	Text    string
+	Prompts []Prompt
+}
+
+// Sequence is the commands of one run, sent in order on one SSH session.
+type Sequence struct {
+	// Commands holds 1 to MaxCommands commands.
+	Commands []Command
+	// StopOnError ends the run at the first command that fails; later commands
+	// are not sent. Without it every command runs.
+	StopOnError bool
+	// Timeout, when positive, replaces Options.TotalTimeout for this run (larger
+	// or smaller); the context's deadline still bounds it.
+	Timeout time.Duration
+}
+
+// SequenceSink is a Sink that is told where each command's output starts:
+// everything written after StartCommand(i) belongs to command i (0-based). An
+// error from StartCommand stops the run (ReasonSinkError).
+type SequenceSink interface {
+	Sink
+	StartCommand(i int) error
+}
+
+// CommandResult is the outcome of one command of a sequence. A run-level
+// failure (timeout, lost connection, output cap) is also the outcome of the
+// command it interrupted.
+type CommandResult struct {
+	Status     Status
+	Reason     Reason
+	Message    string
+	ExitStatus *int
+	// Bytes is the number of output bytes of this command delivered to the sink.
+	Bytes int64
+}

@@ -1,0 +1,253 @@
+package sshexec
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RunSequence connects to t and runs seq's commands in order on one SSH
+// session (shell platforms: one PTY shell; exec platforms: one connection, one
+// exec channel per command), streaming each command's output to sink after
+// calling sink.StartCommand(i) (nil discards the output). It answers each
+// command's Prompts, ends the run timed_out / prompt_unanswered when output
+// rests on a question none of them answers, and returns one CommandResult per
+// command started. The run succeeds when every command succeeded; otherwise it
+// has the status, reason and message of the first failure. Cancelling ctx ends
+// the run with StatusCancelled; its deadline with StatusTimedOut (reason
+// invocation_deadline when the deadline's cause is ErrInvocationDeadline).
+func (r *Runner) RunSequence(ctx context.Context, t Target, seq Sequence, sink SequenceSink) Result {
+	start := time.Now()
+	if sink == nil {
+		sink = plainSink{io.Discard}
+	}
+	ru := &run{opts: r.opts, t: t, seq: seq, sink: sink, start: start}
+	ru.out = output{r: ru, sink: sink, max: r.opts.MaxOutputBytes}
+	res := ru.do(ctx)
+	ru.out.release()
+	res.Bytes = ru.out.bytes()
+	res.Truncated = ru.out.isTruncated()
+	res.Timings.Total = time.Since(start)
+	if fb := ru.out.firstByteAt(); !fb.IsZero() && !ru.sentAt.IsZero() {
+		res.Timings.FirstByte = fb.Sub(ru.sentAt)
+	}
+	if res.Status == "" {
+		res.Status = StatusSucceeded
+	}
+	if ru.started > len(ru.results) {
+		// The run ended while this command ran: its outcome is the run's.
+		ru.results = append(ru.results, CommandResult{Status: res.Status, Reason: res.Reason,
+			Message: res.Message, ExitStatus: res.ExitStatus, Bytes: ru.out.bytes() - ru.cmdMark})
+	}
+	res.Commands = ru.results
+	return redact(res, t, seq)
+}
+
+// plainSink turns a Sink into a SequenceSink that ignores command boundaries.
+type plainSink struct{ Sink }
+
+func (plainSink) StartCommand(int) error { return nil }
+
+// validateSequence checks seq's limits; the error names the first broken rule.
+func validateSequence(seq Sequence) error {
+	if n := len(seq.Commands); n == 0 || n > MaxCommands {
+		return fmt.Errorf("a sequence has 1 to %d commands, not %d", MaxCommands, n)
+	}
+	if seq.Timeout < 0 {
+		return fmt.Errorf("sequence timeout %s is negative", seq.Timeout)
+	}
+	for i, c := range seq.Commands {
+		if strings.TrimSpace(c.Text) == "" || strings.ContainsAny(c.Text, "\r\n") {
+			return fmt.Errorf("command %d is empty or contains a line break", i)
+		}
+		if len(c.Prompts) > MaxPrompts {
+			return fmt.Errorf("command %d has %d prompts, at most %d are allowed", i, len(c.Prompts), MaxPrompts)
+		}
+		for j, p := range c.Prompts {
+			if strings.TrimSpace(p.Expect) == "" {
+				return fmt.Errorf("command %d prompt %d: expect is empty", i, j)
+			}
+			if strings.ContainsAny(p.Answer, "\r\n") {
+				return fmt.Errorf("command %d prompt %d: the answer contains a line break", i, j)
+			}
+			if p.Regex {
+				if _, err := compilePrompt(p.Expect); err != nil {
+					return fmt.Errorf("command %d prompt %d: expect is not a valid regular expression: %w", i, j, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func compilePrompt(expr string) (*regexp.Regexp, error) {
+	return regexp.Compile(`^(?:` + expr + `)\s*$`)
+}
+
+// answer is one compiled Prompt.
+type answer struct {
+	literal string
+	re      *regexp.Regexp
+	text    string
+	secret  bool
+	used    bool
+}
+
+// asker answers a command's questions, each Prompt at most once.
+type asker struct{ answers []answer }
+
+// newAsker compiles prompts (validated by validateSequence).
+func newAsker(prompts []Prompt) *asker {
+	a := &asker{}
+	for _, p := range prompts {
+		an := answer{text: p.Answer, secret: p.Secret}
+		if p.Regex {
+			an.re, _ = compilePrompt(p.Expect)
+		} else {
+			an.literal = strings.TrimRight(p.Expect, " ")
+		}
+		a.answers = append(a.answers, an)
+	}
+	return a
+}
+
+// match returns the first unused answer whose prompt matches the last output
+// line and marks it used; repeat reports that only used answers match (the
+// device asks again, most likely because the answer was refused).
+func (a *asker) match(tail string) (an *answer, repeat bool) {
+	if a == nil {
+		return nil, false
+	}
+	trimmed := strings.TrimRight(tail, " ")
+	for i := range a.answers {
+		x := &a.answers[i]
+		ok := x.re != nil && x.re.MatchString(tail) || x.re == nil && strings.HasSuffix(trimmed, x.literal)
+		if !ok {
+			continue
+		}
+		if !x.used {
+			x.used = true
+			return x, false
+		}
+		repeat = true
+	}
+	return nil, repeat
+}
+
+// questionEndings are how a last output line ends when the device waits for an
+// answer: "Destination filename [startup-config]?", "[confirm]", "(yes/no)",
+// "[yes,no] (no)", "Password:".
+var questionEndings = []string{"?", "]", ")", ":"}
+
+// looksLikeQuestion reports whether the unterminated last output line is a
+// question: it ends, spaces aside, in one of questionEndings. A line that
+// merely rests mid-output (a ping's "!!!!") does not.
+func looksLikeQuestion(tail string) bool {
+	t := strings.TrimRight(tail, " \t")
+	for _, e := range questionEndings {
+		if strings.HasSuffix(t, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// unansweredCause ends a run whose output rests on question.
+func (r *run) unansweredCause(question string) *abortCause {
+	return &abortCause{StatusTimedOut, ReasonPromptUnanswered, fmt.Sprintf(
+		"device asked %s and no prompt answers it (waited %s)", strconv.Quote(shortPrompt(question)), r.opts.AskTimeout)}
+}
+
+// startCommand tells the sink that command i's output begins and marks where
+// its bytes start.
+func (r *run) startCommand(i int) error {
+	if err := r.out.release(); err != nil {
+		return err
+	}
+	r.cmdMark = r.out.bytes()
+	r.started = i + 1
+	var secrets []string
+	if s := r.t.EnableSecret; s != "" {
+		secrets = append(secrets, s)
+	}
+	for _, p := range r.seq.Commands[i].Prompts {
+		if p.Secret && p.Answer != "" {
+			secrets = append(secrets, p.Answer)
+		}
+	}
+	r.out.setSecrets(secrets)
+	if err := r.sink.StartCommand(i); err != nil {
+		r.abort(&abortCause{StatusFailed, ReasonSinkError, "output sink: " + err.Error()})
+		return err
+	}
+	return nil
+}
+
+// endCommand records command i's outcome; it reports whether the sequence
+// goes on.
+func (r *run) endCommand(cr CommandResult) bool {
+	_ = r.out.release()
+	cr.Bytes = r.out.bytes() - r.cmdMark
+	if cr.Status == "" {
+		cr.Status = StatusSucceeded
+	}
+	r.results = append(r.results, cr)
+	return cr.Status == StatusSucceeded || !r.seq.StopOnError
+}
+
+// sequenceResult is the run's outcome once its commands have ended without a
+// run-level failure: the first failed command's, or success.
+func (r *run) sequenceResult() Result {
+	for i, c := range r.results {
+		if c.Status == StatusSucceeded {
+			continue
+		}
+		msg := c.Message
+		if len(r.seq.Commands) > 1 {
+			msg = fmt.Sprintf("command %d of %d (%s): %s", i+1, len(r.seq.Commands), r.seq.Commands[i].Text, msg)
+		}
+		res := fail(c.Status, c.Reason, msg, fmt.Errorf("device rejected the command: %s", msg))
+		res.ExitStatus = c.ExitStatus
+		return res
+	}
+	res := Result{Status: StatusSucceeded}
+	if n := len(r.results); n > 0 {
+		res.ExitStatus = r.results[n-1].ExitStatus
+	}
+	return res
+}
+
+// secretFilter removes secrets from a byte stream, holding back a tail that
+// could be the start of one until more arrives or release is called.
+type secretFilter struct {
+	secrets [][]byte
+	held    []byte
+}
+
+// filter returns the bytes of p (after any held ones) that are safe to pass on.
+func (f *secretFilter) filter(p []byte) []byte {
+	if len(f.secrets) == 0 {
+		return p
+	}
+	buf := append(f.held, p...)
+	for _, s := range f.secrets {
+		buf = bytes.ReplaceAll(buf, s, nil)
+	}
+	hold := 0
+	for _, s := range f.secrets {
+		for n := min(len(s)-1, len(buf)); n > hold; n-- {
+			if bytes.HasSuffix(buf, s[:n]) {
+				hold = n
+				break
+			}
+		}
+	}
+	out := buf[:len(buf)-hold]
+	f.held = append([]byte(nil), buf[len(buf)-hold:]...)
+	return out
+}
