@@ -136,7 +136,7 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 	case note.err != nil:
 		kind := fault.KindOf(note.err)
 		e.Outcome, e.Reason = audit.OutcomeFailed, kind.String()
-		if kind == fault.Forbidden {
+		if refused(kind) {
 			e.Outcome = audit.OutcomeDenied
 		}
 		if code, _ := answerCode(aw.body.Bytes()); code != "" {
@@ -144,7 +144,7 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 		}
 	case aw.status >= 400:
 		e.Outcome = audit.OutcomeFailed
-		if aw.status == http.StatusForbidden {
+		if aw.status == http.StatusForbidden || aw.status == http.StatusTooManyRequests {
 			e.Outcome = audit.OutcomeDenied
 		}
 		code, rule := answerCode(aw.body.Bytes())

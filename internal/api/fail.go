@@ -28,6 +28,7 @@ var answers = map[fault.Kind]answer{
 	fault.Rejected:     {http.StatusUnprocessableEntity, "import_rejected", "the request was rejected; nothing was done"},
 	fault.Unavailable:  {http.StatusServiceUnavailable, "unavailable", "this is not available on this deployment"},
 	fault.Timeout:      {http.StatusServiceUnavailable, "timeout", "the request took too long; try again"},
+	fault.OverLimit:    {http.StatusTooManyRequests, "too_many_running_jobs", "too many jobs are running; wait for one to finish"},
 	fault.Internal:     {http.StatusInternalServerError, "internal", "internal error; it has been logged"},
 }
 
@@ -62,7 +63,9 @@ func failure(err error, field string, extra map[string]any) (int, map[string]any
 	if kind == fault.Internal || !described {
 		return a.status, body
 	}
-	e.Field = field
+	if kind != fault.OverLimit { // an over-limit refusal is about no input of the request
+		e.Field = field
+	}
 	if f := d.Field(); f != "" {
 		e.Field = f
 	}

@@ -64,6 +64,10 @@ type env struct {
 	audit *audittest.Recorder
 	// jobReads counts the items the job store reads from DynamoDB.
 	jobReads *stacktest.ReadCounter
+	// enq is the API's enqueuer, for tests that set its limits before their first request; jobs
+	// is its job store.
+	enq  *bulk.Enqueuer
+	jobs *dynamo.JobStore
 }
 
 type syncBuffer struct {
@@ -172,7 +176,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, jumpHosts: jumpHosts, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads}
+	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, jumpHosts: jumpHosts, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads, enq: enq, jobs: jobs}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		require.NoError(t, err)

@@ -181,7 +181,11 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 			opts.Publisher = pub
 		}
 	}
-	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher}
+	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher,
+		MaxRunning: map[auth.Role]bulk.RunningLimit{
+			auth.Operator: {Max: cfg.MaxRunningJobsOperator, Setting: config.EnvMaxRunningJobsOperator},
+			auth.Admin:    {Max: cfg.MaxRunningJobsAdmin, Setting: config.EnvMaxRunningJobsAdmin},
+		}}
 	if cfg.RunMaxDays > 0 {
 		enq.JobTTL = time.Duration(cfg.RunMaxDays) * 24 * time.Hour
 	}

@@ -23,6 +23,9 @@ var (
 	ErrUnknownDevices = fault.New(fault.Unresolved, "", "unknown devices")
 	// ErrJobFinished means the job has already ended (a cancel of a finished job, say).
 	ErrJobFinished = fault.New(fault.Finished, "", "the job has already finished")
+	// ErrTooManyRunningJobs is the cause of the enqueuer's refusal of a job that would take its
+	// requester over the caller's role's limit of unfinished jobs.
+	ErrTooManyRunningJobs = fault.New(fault.OverLimit, "", "too many unfinished jobs")
 )
 
 // UnknownDevicesError lists the requested devices that are not in the inventory.
@@ -100,6 +103,9 @@ type JobStore interface {
 	EndJob(ctx context.Context, jobID string, status JobStatus, at time.Time) (Job, error)
 	// ForgetUnfinished drops the job from the list of unfinished jobs.
 	ForgetUnfinished(ctx context.Context, jobID string) error
+	// RunningJobs counts the unfinished jobs requested by requestedBy. It may stop counting once
+	// it has reached atMost (0: count them all), so a count of atMost or more is a lower bound.
+	RunningJobs(ctx context.Context, requestedBy string, atMost int) (int, error)
 }
 
 // Publisher pushes progress events to subscribers; failures are its own to log and count: they
@@ -141,7 +147,18 @@ type Enqueuer struct {
 	BatchSize int
 	// JobTTL is how long job records are kept (0: forever).
 	JobTTL time.Duration
-	Now    func() time.Time
+	// MaxRunning bounds the unfinished jobs of one requester by the caller's role: an admin
+	// everywhere has the Admin entry, everyone else the Operator one. A role without an entry
+	// (or with Max 0) has no limit.
+	MaxRunning map[auth.Role]RunningLimit
+	Now        func() time.Time
+}
+
+// RunningLimit is the most unfinished jobs one requester may have, and the setting that says so
+// (named in a refusal, so the caller knows what an administrator would change).
+type RunningLimit struct {
+	Max     int
+	Setting string
 }
 
 // Accepted is the answer to an accepted bulk request.
@@ -180,6 +197,9 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		return Accepted{}, &UnknownDevicesError{IDs: unknown}
+	}
+	if err := e.checkRunning(ctx, req.RequestedBy, by); err != nil {
+		return Accepted{}, err
 	}
 
 	now := e.now()
@@ -229,6 +249,31 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 		return Accepted{}, fmt.Errorf("enqueue job %s: %w", job.ID, err)
 	}
 	return Accepted{JobID: job.ID, DeviceCount: len(ids), Batches: len(batches)}, nil
+}
+
+// checkRunning refuses a job that would give requestedBy more unfinished jobs than by's role
+// allows. Count and create are not one transaction: requests accepted at the same moment may
+// each see room for one more, so the limit can be exceeded by the number of simultaneous
+// accepts.
+func (e *Enqueuer) checkRunning(ctx context.Context, requestedBy string, by auth.Identity) error {
+	role := auth.Operator
+	if by.Can(auth.Admin) {
+		role = auth.Admin
+	}
+	limit := e.MaxRunning[role]
+	if limit.Max <= 0 {
+		return nil
+	}
+	n, err := e.Jobs.RunningJobs(ctx, requestedBy, limit.Max)
+	if err != nil {
+		return fmt.Errorf("count running jobs of %s: %w", requestedBy, err)
+	}
+	if n < limit.Max {
+		return nil
+	}
+	return fault.Wrap(ErrTooManyRunningJobs, fault.OverLimit, "", fmt.Sprintf(
+		"%s already has %d unfinished jobs (runs included); the %s role's limit is %d (%s): wait for one to finish or cancel one",
+		requestedBy, n, role, limit.Max, limit.Setting))
 }
 
 // JobSites is the sorted set of sites of a job's devices (sites maps each device to its site),

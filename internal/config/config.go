@@ -44,9 +44,13 @@ const (
 	// caller's role.
 	EnvMaxJobDevicesOperator = "NET_AUTO_MAX_JOB_DEVICES_OPERATOR"
 	EnvMaxJobDevicesAdmin    = "NET_AUTO_MAX_JOB_DEVICES_ADMIN"
-	EnvOutputCapBytes        = "NET_AUTO_OUTPUT_CAP_BYTES"
-	EnvWSEndpoint            = "NET_AUTO_WS_ENDPOINT"
-	EnvSecrets               = "NET_AUTO_SECRETS"
+	// EnvMaxRunningJobsOperator and EnvMaxRunningJobsAdmin bound the unfinished jobs one
+	// requester may have, by the caller's role.
+	EnvMaxRunningJobsOperator = "NET_AUTO_MAX_RUNNING_JOBS_OPERATOR"
+	EnvMaxRunningJobsAdmin    = "NET_AUTO_MAX_RUNNING_JOBS_ADMIN"
+	EnvOutputCapBytes         = "NET_AUTO_OUTPUT_CAP_BYTES"
+	EnvWSEndpoint             = "NET_AUTO_WS_ENDPOINT"
+	EnvSecrets                = "NET_AUTO_SECRETS"
 	// EnvSecretsPrefix is the Secrets Manager name prefix of the stack's credentials; the template
 	// sets it to netauto/<stack name>/ and grants the functions that prefix only.
 	EnvSecretsPrefix = "NET_AUTO_SECRETS_PREFIX"
@@ -67,8 +71,13 @@ const (
 	DefaultMaxJobDevicesOperator = 1000
 	DefaultMaxJobDevicesAdmin    = 10000
 	MaxJobDevices                = 10000
-	MaxBatchSize                 = 50
-	DefaultOutputCapBytes        = 1 << 20
+	// DefaultMaxRunningJobsOperator and DefaultMaxRunningJobsAdmin are the per-role limits of
+	// unfinished jobs per requester; MaxRunningJobs is the highest either may be set to.
+	DefaultMaxRunningJobsOperator = 10
+	DefaultMaxRunningJobsAdmin    = 50
+	MaxRunningJobs                = 1000
+	MaxBatchSize                  = 50
+	DefaultOutputCapBytes         = 1 << 20
 	// DefaultSecretsPrefix is the Secrets Manager name prefix when NET_AUTO_SECRETS_PREFIX is unset.
 	DefaultSecretsPrefix = "netauto/"
 	// MaxSecretsPrefixLen leaves room in Secrets Manager's 512-character names for the longest
@@ -118,7 +127,9 @@ func Vars(fn Function) []Var {
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
 			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar,
 			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-10000 (default 1000)"},
-			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"}}
+			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"},
+			{Name: EnvMaxRunningJobsOperator, Doc: "most unfinished jobs (runs included) one requester may have when an operator asks, 1-1000 (default 10)"},
+			{Name: EnvMaxRunningJobsAdmin, Doc: "the same when an admin asks, 1-1000 (default 50)"}}
 		vs = append(vs, retention...)
 		vs = append(vs, apiPushVars()...)
 	case WS:
@@ -179,6 +190,9 @@ type Config struct {
 	BatchSize int
 	// MaxJobDevicesOperator and MaxJobDevicesAdmin bound a job's devices by the caller's role.
 	MaxJobDevicesOperator, MaxJobDevicesAdmin int
+	// MaxRunningJobsOperator and MaxRunningJobsAdmin bound a requester's unfinished jobs by the
+	// caller's role.
+	MaxRunningJobsOperator, MaxRunningJobsAdmin int
 	// OutputCapBytes is the per-run output cap.
 	OutputCapBytes int64
 	// WSEndpoint is the WebSocket management endpoint.
@@ -202,6 +216,7 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 		RunMaxDays: DefaultRunMaxDays, AuditMaxDays: DefaultAuditMaxDays, RetentionCron: DefaultRetentionCron,
 		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo,
 		MaxJobDevicesOperator: DefaultMaxJobDevicesOperator, MaxJobDevicesAdmin: DefaultMaxJobDevicesAdmin,
+		MaxRunningJobsOperator: DefaultMaxRunningJobsOperator, MaxRunningJobsAdmin: DefaultMaxRunningJobsAdmin,
 		SecretsPrefix: DefaultSecretsPrefix,
 	}
 	var errs []error
@@ -252,6 +267,16 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				c.MaxJobDevicesOperator = n
 			default:
 				c.MaxJobDevicesAdmin = n
+			}
+		case EnvMaxRunningJobsOperator, EnvMaxRunningJobsAdmin:
+			n, err := strconv.Atoi(raw)
+			switch {
+			case err != nil || n < 1 || n > MaxRunningJobs:
+				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxRunningJobs))
+			case v.Name == EnvMaxRunningJobsOperator:
+				c.MaxRunningJobsOperator = n
+			default:
+				c.MaxRunningJobsAdmin = n
 			}
 		case EnvBatchSize:
 			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > MaxBatchSize {

@@ -161,3 +161,46 @@ func TestLoadAuditMaxDays(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadMaxRunningJobs(t *testing.T) {
+	apiEnv := func(extra map[string]string) map[string]string {
+		m := map[string]string{
+			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_AUDIT_TABLE": "a",
+			"NET_AUTO_BULK_QUEUE_URL": "q",
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name          string
+		env           map[string]string
+		wantOp, wantA int
+		wantErr       []string
+	}{
+		{name: "defaults", wantOp: 10, wantA: 50},
+		{name: "both set", env: map[string]string{EnvMaxRunningJobsOperator: "3", EnvMaxRunningJobsAdmin: "1000"}, wantOp: 3, wantA: 1000},
+		{name: "operator zero", env: map[string]string{EnvMaxRunningJobsOperator: "0"}, wantErr: []string{EnvMaxRunningJobsOperator}},
+		{name: "admin over 1000", env: map[string]string{EnvMaxRunningJobsAdmin: "1001"}, wantErr: []string{EnvMaxRunningJobsAdmin}},
+		{name: "words", env: map[string]string{EnvMaxRunningJobsOperator: "ten"}, wantErr: []string{EnvMaxRunningJobsOperator}},
+		{name: "both bad, both named", env: map[string]string{EnvMaxRunningJobsOperator: "-1", EnvMaxRunningJobsAdmin: "5.5"},
+			wantErr: []string{EnvMaxRunningJobsOperator, EnvMaxRunningJobsAdmin}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(API, env(apiEnv(tc.env)))
+			if len(tc.wantErr) > 0 {
+				require.Error(t, err)
+				for _, want := range tc.wantErr {
+					assert.ErrorContains(t, err, want)
+				}
+				assert.ErrorContains(t, err, "must be a whole number from 1 to 1000")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantOp, c.MaxRunningJobsOperator)
+			assert.Equal(t, tc.wantA, c.MaxRunningJobsAdmin)
+		})
+	}
+}

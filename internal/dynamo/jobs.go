@@ -33,8 +33,9 @@ import (
 //	                         resent_at (epoch ms of the watchdog's re-send, if any)
 //	JOB#<id>  LOC            which batch holds each device, by fingerprint (jobs_lookup.go)
 //	UNFINISHED JOB#<id>      one per job until it ends (written with the job, deleted when it
-//	                         ends): the watchdog lists unfinished jobs from this partition, so
-//	                         its cost follows the unfinished jobs, not the history
+//	                         ends), with the job's requested_by: the watchdog lists unfinished
+//	                         jobs from this partition and the enqueuer counts a requester's, so
+//	                         their cost follows the unfinished jobs, not the history
 //	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
 //	                         for clients catching up
 //
@@ -198,7 +199,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	// The job and its unfinished marker are written together: the watchdog sees every job.
 	if err := transact(ctx, s.db,
 		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
-		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, expiry(j.ExpiresAt))}},
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, j.RequestedBy, expiry(j.ExpiresAt))}},
 	); err != nil {
 		return fmt.Errorf("put job %s: %w", j.ID, err)
 	}

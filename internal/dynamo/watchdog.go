@@ -22,6 +22,8 @@ const (
 	unfinishedPK  = "UNFINISHED"
 	attrUpdatedAt = "updated_at"
 	attrResentAt  = "resent_at"
+	// attrRequestedBy on an UNFINISHED marker is the job's requester.
+	attrRequestedBy = "requested_by"
 )
 
 var _ bulk.WatchStore = (*JobStore)(nil)
@@ -30,10 +32,14 @@ func unfinishedKey(jobID string) map[string]types.AttributeValue {
 	return itemKey(unfinishedPK, jobPrefix+jobID)
 }
 
-// unfinishedItem is a job's marker in the UNFINISHED partition; it expires with the job.
-func unfinishedItem(jobID string, expires int64) map[string]types.AttributeValue {
+// unfinishedItem is a job's marker in the UNFINISHED partition, naming its requester
+// (RunningJobs counts by it); it expires with the job.
+func unfinishedItem(jobID, requestedBy string, expires int64) map[string]types.AttributeValue {
 	item := unfinishedKey(jobID)
 	item["job_id"] = sv(jobID)
+	if requestedBy != "" {
+		item[attrRequestedBy] = sv(requestedBy)
+	}
 	if expires > 0 {
 		item[resources.TTLAttribute] = nv(expires)
 	}
@@ -76,6 +82,35 @@ func isUnfinishedKey(key map[string]types.AttributeValue) bool {
 	pk, _ := key[resources.AttrPK].(*types.AttributeValueMemberS)
 	sk, _ := key[resources.AttrSK].(*types.AttributeValueMemberS)
 	return len(key) == 2 && pk != nil && pk.Value == unfinishedPK && sk != nil && strings.HasPrefix(sk.Value, jobPrefix)
+}
+
+// RunningJobs counts the unfinished jobs requested by requestedBy with a filtered, strongly
+// consistent Query of the UNFINISHED partition. Read bound: only the markers are read (about 100
+// bytes each, every requester's: the filter drops the others after the read), so the cost
+// follows the jobs unfinished right now, never the history; paging stops once atMost is
+// reached.
+func (s *JobStore) RunningJobs(ctx context.Context, requestedBy string, atMost int) (int, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		FilterExpression:          aws.String("#by = :by"),
+		ExpressionAttributeNames:  map[string]string{"#pk": resources.AttrPK, "#by": attrRequestedBy},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(unfinishedPK), ":by": sv(requestedBy)},
+		Select:                    types.SelectCount,
+		ConsistentRead:            aws.Bool(true),
+	}
+	n := 0
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, fmt.Errorf("count unfinished jobs of %s: %w", requestedBy, err)
+		}
+		n += int(out.Count)
+		if len(out.LastEvaluatedKey) == 0 || (atMost > 0 && n >= atMost) {
+			return n, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // ForgetUnfinished drops the job's marker from the UNFINISHED partition.

@@ -40,12 +40,15 @@ const (
 	Unavailable
 	// Timeout is a request that ran out of time or was cancelled.
 	Timeout
+	// OverLimit is a request that would take the caller over a limit on what they may have in
+	// flight at once (unfinished jobs); it may succeed once some of it has ended.
+	OverLimit
 )
 
 var kindNames = [...]string{
 	Internal: "internal", Invalid: "invalid", NotFound: "not found", Exists: "exists", Conflict: "conflict",
 	Finished: "finished", Unresolved: "unresolved", Rejected: "rejected", Unauthorized: "unauthorized",
-	Forbidden: "forbidden", Unavailable: "unavailable", Timeout: "timeout",
+	Forbidden: "forbidden", Unavailable: "unavailable", Timeout: "timeout", OverLimit: "over limit",
 }
 
 // String names the kind.

@@ -38,6 +38,7 @@ func JobStoreContract(t *testing.T, store bulk.WatchStore) {
 		{"pending batches: each claimed once", testPendingBatches},
 		{"devices: pages in batch order", testDevicesPaging},
 		{"unfinished jobs: listed until forgotten", testUnfinished},
+		{"running jobs: counted per requester until forgotten", testRunningJobs},
 		{"mark running: only a queued job", testMarkRunning},
 		{"deliveries: re-send, touch and stale claim", testDeliveries},
 	} {
@@ -52,6 +53,12 @@ func JobStoreContract(t *testing.T, store bulk.WatchStore) {
 // them sent, and returns it with its batches.
 func newJob(t *testing.T, s bulk.WatchStore, sizes []int, sent int) (bulk.Job, [][]string) {
 	t.Helper()
+	return newJobBy(t, s, "op@example.com", sizes, sent)
+}
+
+// newJobBy is newJob for a job requested by requestedBy.
+func newJobBy(t *testing.T, s bulk.WatchStore, requestedBy string, sizes []int, sent int) (bulk.Job, [][]string) {
+	t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	id := bulk.NewID(now)
 	var batches [][]string
@@ -65,7 +72,7 @@ func newJob(t *testing.T, s bulk.WatchStore, sizes []int, sent int) (bulk.Job, [
 		batches = append(batches, ids)
 		n += size
 	}
-	j := bulk.Job{ID: id, Command: "show version", RequestedBy: "op@example.com", DeviceCount: n, Batches: len(batches),
+	j := bulk.Job{ID: id, Command: "show version", RequestedBy: requestedBy, DeviceCount: n, Batches: len(batches),
 		Status: bulk.JobQueued, Options: bulk.Options{TimeoutS: 30, MaxErrors: "2"}, CreatedAt: now,
 		Counts: map[run.Status]int{run.Queued: n}, ExpiresAt: now.Add(24 * time.Hour).Truncate(time.Second)}
 	require.NoError(t, s.CreateJob(context.Background(), j, batches, sent), "create job %s", id)
@@ -413,6 +420,32 @@ func testUnfinished(t *testing.T, s bulk.WatchStore) {
 	assert.Contains(t, ids, a.ID, "job %s listed", a.ID)
 	_, _, err := s.UnfinishedJobs(context.Background(), "not-a-cursor", 2)
 	require.ErrorIs(t, err, fault.ErrBadCursor)
+}
+
+func testRunningJobs(t *testing.T, s bulk.WatchStore) {
+	ctx := context.Background()
+	// Requesters of this case only: the other cases run in parallel on the same store.
+	suffix := bulk.NewID(time.Now())
+	alice, bob := "alice-"+suffix+"@example.com", "bob-"+suffix+"@example.com"
+	count := func(by string, atMost int) int {
+		t.Helper()
+		n, err := s.RunningJobs(ctx, by, atMost)
+		require.NoError(t, err, "running jobs of %s", by)
+		return n
+	}
+	assert.Zero(t, count(alice, 0), "no jobs yet")
+	a1, _ := newJobBy(t, s, alice, []int{1}, 1)
+	newJobBy(t, s, alice, []int{2}, 1)
+	newJobBy(t, s, alice, []int{1}, 1)
+	newJobBy(t, s, bob, []int{1}, 1)
+	assert.Equal(t, 3, count(alice, 0), "alice's unfinished jobs")
+	assert.Equal(t, 1, count(bob, 0), "bob's unfinished jobs")
+	assert.GreaterOrEqual(t, count(alice, 2), 2, "a count that stops at 2 reaches it")
+	assert.Zero(t, count("carol-"+suffix+"@example.com", 0), "no jobs of a stranger")
+	_, err := s.EndJob(ctx, a1.ID, bulk.JobCompleted, time.Now().UTC())
+	require.NoError(t, err)
+	require.NoError(t, s.ForgetUnfinished(ctx, a1.ID))
+	assert.Equal(t, 2, count(alice, 0), "an ended job no longer counts")
 }
 
 func testMarkRunning(t *testing.T, s bulk.WatchStore) {

@@ -28,8 +28,9 @@ type Jobs struct {
 
 	mu   sync.Mutex
 	jobs map[string]*job
-	// unfinished lists the jobs that have not ended, as the DynamoDB store's UNFINISHED items.
-	unfinished map[string]bool
+	// unfinished maps each job that has not ended to its requester, as the DynamoDB store's
+	// UNFINISHED items do.
+	unfinished map[string]string
 }
 
 var (
@@ -58,7 +59,7 @@ type batch struct {
 
 // NewJobs returns an empty job store.
 func NewJobs() *Jobs {
-	return &Jobs{jobs: map[string]*job{}, unfinished: map[string]bool{}}
+	return &Jobs{jobs: map[string]*job{}, unfinished: map[string]string{}}
 }
 
 func (s *Jobs) now() time.Time {
@@ -136,7 +137,7 @@ func (s *Jobs) CreateJob(_ context.Context, j bulk.Job, batches [][]string, sent
 		jb.batches = append(jb.batches, b)
 	}
 	s.jobs[j.ID] = jb
-	s.unfinished[j.ID] = true
+	s.unfinished[j.ID] = j.RequestedBy
 	return nil
 }
 
@@ -440,6 +441,19 @@ func (s *Jobs) ForgetUnfinished(_ context.Context, jobID string) error {
 	defer s.mu.Unlock()
 	delete(s.unfinished, jobID)
 	return nil
+}
+
+// RunningJobs counts the unfinished jobs requested by requestedBy.
+func (s *Jobs) RunningJobs(_ context.Context, requestedBy string, _ int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, by := range s.unfinished {
+		if by == requestedBy {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Deliveries returns every batch of the job in order, with its delivery times.
