@@ -258,25 +258,20 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 			} else {
 				c.RetentionCron = raw
 			}
-		case EnvMaxJobDevicesOperator, EnvMaxJobDevicesAdmin:
-			n, err := strconv.Atoi(raw)
-			switch {
-			case err != nil || n < 1 || n > MaxJobDevices:
-				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxJobDevices))
-			case v.Name == EnvMaxJobDevicesOperator:
-				c.MaxJobDevicesOperator = n
-			default:
-				c.MaxJobDevicesAdmin = n
+		case EnvMaxJobDevicesOperator, EnvMaxJobDevicesAdmin, EnvMaxRunningJobsOperator, EnvMaxRunningJobsAdmin:
+			// Per-role limits: each variable, the field it sets and its highest value.
+			limits := map[string]struct {
+				to  *int
+				max int
+			}{
+				EnvMaxJobDevicesOperator: {&c.MaxJobDevicesOperator, MaxJobDevices}, EnvMaxJobDevicesAdmin: {&c.MaxJobDevicesAdmin, MaxJobDevices},
+				EnvMaxRunningJobsOperator: {&c.MaxRunningJobsOperator, MaxRunningJobs}, EnvMaxRunningJobsAdmin: {&c.MaxRunningJobsAdmin, MaxRunningJobs},
 			}
-		case EnvMaxRunningJobsOperator, EnvMaxRunningJobsAdmin:
-			n, err := strconv.Atoi(raw)
-			switch {
-			case err != nil || n < 1 || n > MaxRunningJobs:
-				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxRunningJobs))
-			case v.Name == EnvMaxRunningJobsOperator:
-				c.MaxRunningJobsOperator = n
-			default:
-				c.MaxRunningJobsAdmin = n
+			l := limits[v.Name]
+			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > l.max {
+				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", l.max))
+			} else {
+				*l.to = n
 			}
 		case EnvBatchSize:
 			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > MaxBatchSize {

@@ -184,6 +184,8 @@ func TestLoadMaxRunningJobs(t *testing.T) {
 		{name: "operator zero", env: map[string]string{EnvMaxRunningJobsOperator: "0"}, wantErr: []string{EnvMaxRunningJobsOperator}},
 		{name: "admin over 1000", env: map[string]string{EnvMaxRunningJobsAdmin: "1001"}, wantErr: []string{EnvMaxRunningJobsAdmin}},
 		{name: "words", env: map[string]string{EnvMaxRunningJobsOperator: "ten"}, wantErr: []string{EnvMaxRunningJobsOperator}},
+		{name: "a job devices limit keeps its own range", env: map[string]string{EnvMaxJobDevicesOperator: "1001", EnvMaxRunningJobsOperator: "1001"},
+			wantErr: []string{EnvMaxRunningJobsOperator}},
 		{name: "both bad, both named", env: map[string]string{EnvMaxRunningJobsOperator: "-1", EnvMaxRunningJobsAdmin: "5.5"},
 			wantErr: []string{EnvMaxRunningJobsOperator, EnvMaxRunningJobsAdmin}},
 	}
@@ -196,6 +198,7 @@ func TestLoadMaxRunningJobs(t *testing.T) {
 					assert.ErrorContains(t, err, want)
 				}
 				assert.ErrorContains(t, err, "must be a whole number from 1 to 1000")
+				assert.NotContains(t, err.Error(), EnvMaxJobDevicesOperator, "1001 devices per job is allowed")
 				return
 			}
 			require.NoError(t, err)
