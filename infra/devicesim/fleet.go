@@ -131,8 +131,11 @@ type Spec struct {
 	// Legacy is the number of devices (after the faulty ones in shuffle order)
 	// that only speak legacy algorithms.
 	Legacy int
+	// Unprivileged is the number of devices (after the faulty and legacy ones in shuffle
+	// order, among those whose platform has a privileged mode) that log in unprivileged.
+	Unprivileged int
 	// Devices, when set, lists the devices explicitly and overrides Count,
-	// Platforms, Faults, Versions and Legacy.
+	// Platforms, Faults, Versions, Legacy and Unprivileged.
 	Devices []DeviceSpec
 
 	// Address is the loopback address to listen on (default 127.0.0.1).
@@ -349,6 +352,15 @@ func plan(s Spec) ([]DeviceSpec, error) {
 		}
 		out[order[next]].Legacy = true
 		next++
+	}
+	for left := s.Unprivileged; left > 0; next++ {
+		if next >= s.Count {
+			return nil, fmt.Errorf("fewer devices with a privileged mode left than %d unprivileged ones", s.Unprivileged)
+		}
+		if d := &out[order[next]]; personalities[d.Platform].enable != nil {
+			d.Unprivileged = true
+			left--
+		}
 	}
 	return out, nil
 }

@@ -124,6 +124,8 @@ func TestPlanErrors(t *testing.T) {
 		{"too many faults", Spec{Count: 1, Faults: []FaultCount{{FaultRefuse, 2}}}},
 		{"explicit unknown platform", Spec{Devices: []DeviceSpec{{Platform: "nope"}}}},
 		{"not loopback-free address", Spec{Count: 1, Address: "256.0.0.1"}},
+		{"unprivileged without a privileged mode", Spec{Devices: []DeviceSpec{{Platform: "juniper_junos", Unprivileged: true}}}},
+		{"more unprivileged than privileged-mode devices", Spec{Count: 4, Platforms: []Weighted{{"linux", 1}, {"arista_eos", 1}}, Unprivileged: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -446,4 +448,53 @@ func TestCloseDropsConnections(t *testing.T) {
 		c.Close()
 	}
 	assert.Error(t, err, "%s still listens after Close", inv[0].Name)
+}
+
+// TestUnprivilegedLogin: an unprivileged IOS device logs in at ">", refuses a privileged command
+// there, asks three times for the enable secret without echoing it, and grants "#" to the right
+// one; Received lists the answers.
+func TestUnprivilegedLogin(t *testing.T) {
+	f := start(t, Spec{Seed: 1, EnableSecret: "en-secret", Devices: []DeviceSpec{{Platform: "cisco_ios", Unprivileged: true}}})
+	d := f.Inventory()[0]
+	require.True(t, d.Unprivileged, "inventory marks the device unprivileged")
+	require.Equal(t, "en-secret", d.EnableSecret, "the inventory carries the enable secret to import")
+	tm := openShell(t, d, 0)
+	tm.readUntil("r1>")
+	tm.send("show running-config\n")
+	assert.Contains(t, tm.readUntil("r1>"), "% Invalid input detected at '^' marker.", "privileged command at >")
+	tm.send("enable\n")
+	tm.readUntil("Password: ")
+	tm.send("wrong-1\n")
+	tm.readUntil("Password: ")
+	tm.send("wrong-2\n")
+	tm.readUntil("Password: ")
+	tm.send("wrong-3\n")
+	denied := tm.readUntil("r1>")
+	assert.Contains(t, denied, "% Bad secrets", "after three wrong secrets")
+	assert.NotContains(t, denied, "wrong-", "the secret was echoed")
+	tm.send("enable\n")
+	tm.readUntil("Password: ")
+	tm.send(f.EnableSecret() + "\n")
+	tm.readUntil("r1#")
+	tm.send("clear counters\n")
+	tm.readUntil("[confirm]")
+	tm.send("\n")
+	assert.Contains(t, tm.readUntil("r1#"), "Clear counter on all interfaces", "confirmed dialog")
+	assert.Equal(t, []string{"wrong-1", "wrong-2", "wrong-3", "en-secret", ""}, f.Received(d.ID).Answers, "answers received")
+}
+
+// TestUnprivilegedMix: Spec.Unprivileged picks that many devices among the platforms with a
+// privileged mode.
+func TestUnprivilegedMix(t *testing.T) {
+	f := start(t, Spec{Seed: 2, Count: 6, Platforms: []Weighted{{"linux", 1}, {"cisco_ios", 1}, {"juniper_junos", 1}}, Unprivileged: 2})
+	var unpriv []string
+	for _, d := range f.Inventory() {
+		if d.Unprivileged {
+			unpriv = append(unpriv, d.Platform)
+			assert.Equal(t, f.EnableSecret(), d.EnableSecret, "enable secret of %s", d.ID)
+		} else {
+			assert.Empty(t, d.EnableSecret, "enable secret of privileged %s", d.ID)
+		}
+	}
+	assert.Equal(t, []string{"cisco_ios", "cisco_ios"}, unpriv, "unprivileged devices' platforms")
 }

@@ -100,6 +100,10 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 		Version:      fa.version,
 		Unprivileged: ds.Unprivileged,
 	}
+	if ds.Unprivileged {
+		// Imported, the device enters privileged mode with the fleet's secret.
+		d.inv.EnableSecret = f.spec.EnableSecret
+	}
 	d.config.Store(d.serverConfig(served))
 	return d, nil
 }

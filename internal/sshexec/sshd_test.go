@@ -352,3 +352,53 @@ func TestOpenSSHCancelAndIdle(t *testing.T) {
 		require.FailNow(t, "cancel did not stop the run")
 	}
 }
+
+// TestOpenSSHSequence runs sequences with prompts against real OpenSSH: on exec channels
+// (prompts on stderr, answers on stdin) and in a bash PTY shell (the generic profile). The
+// secret answer is echoed back by the commands and must not reach the output.
+func TestOpenSSHSequence(t *testing.T) {
+	t.Parallel()
+	srv := startSSHD(t)
+	opts := fastOpts
+	opts.AuthTimeout = 10 * time.Second
+	opts.AskTimeout = 500 * time.Millisecond
+	r := newRunner(t, opts)
+	const token = "tok-3f9a-secret"
+	secret := Prompt{Expect: "Token:", Answer: token, Secret: true}
+	t.Run("exec", func(t *testing.T) {
+		seq := Sequence{Commands: []Command{
+			{Text: "echo one"},
+			{Text: `printf 'Proceed? [y/N] ' >&2; read a; echo "answer=$a"`, Prompts: []Prompt{{Expect: "[y/N]", Answer: "y"}}},
+			{Text: `printf 'Token: ' >&2; read t; echo "got $t and again $t."`, Prompts: []Prompt{secret}},
+		}}
+		res, sink := runSeq(t, r, srv.target(), seq)
+		requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
+		assert.Equal(t, "one\n", sink.of(0), "output of command 0")
+		assert.Equal(t, "Proceed? [y/N] answer=y\n", sink.of(1), "output of command 1")
+		assert.Equal(t, "Token: got  and again .\n", sink.of(2), "output of command 2 (secret removed)")
+	})
+	t.Run("shell", func(t *testing.T) {
+		tg := srv.target()
+		tg.Platform = "generic"
+		seq := Sequence{Commands: []Command{
+			{Text: "echo one"},
+			{Text: `read -p 'Proceed? [y/N] ' a; echo "answer=$a"`, Prompts: []Prompt{{Expect: `Proceed\? \[y/N\]`, Regex: true, Answer: "y"}}},
+			{Text: `read -p 'Token: ' t; echo "got $t."`, Prompts: []Prompt{secret}},
+		}}
+		res, sink := runSeq(t, r, tg, seq)
+		requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
+		assert.Equal(t, "one\n", sink.of(0), "output of command 0")
+		assert.Equal(t, "Proceed? [y/N] y\nanswer=y\n", sink.of(1), "output of command 1")
+		assert.Equal(t, "Token: \ngot .\n", sink.of(2), "output of command 2 (echoed secret removed)")
+		assert.NotContains(t, sink.all.String(), token, "secret in the output")
+	})
+	t.Run("shell unanswered", func(t *testing.T) {
+		tg := srv.target()
+		tg.Platform = "generic"
+		start := time.Now()
+		res, sink := runSeq(t, r, tg, Sequence{Commands: []Command{{Text: "read -p 'Really? ' a"}}})
+		requireOutcome(t, res, StatusTimedOut, ReasonPromptUnanswered, sink.all.String())
+		assert.Contains(t, res.Message, `"Really?"`, "message quotes the question")
+		assert.Less(t, time.Since(start), opts.IdleTimeout+opts.AuthTimeout, "time to prompt_unanswered")
+	})
+}

@@ -68,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&faults, "faults", "", "fault mix, e.g. refuse=1,slow_drip=2")
 	fs.IntVar(&spec.Versions, "versions", 1, "distinct software versions per platform (1-3)")
 	fs.IntVar(&spec.Legacy, "legacy", 0, "devices that only speak legacy algorithms")
+	fs.IntVar(&spec.Unprivileged, "unprivileged", 0, "devices (cisco_ios, cisco_iosxe, arista_eos) that log in at > and need enable")
+	fs.StringVar(&spec.EnableSecret, "enable-secret", "netauto-enable", "enable secret of the unprivileged devices")
 	fs.StringVar(&spec.Address, "addr", "127.0.0.1", "loopback address to listen on")
 	fs.IntVar(&spec.BasePort, "base-port", 0, "device i listens on base-port+i (0: OS-chosen ports)")
 	fs.StringVar(&spec.Username, "username", "netauto", "user name of every device")
