@@ -833,6 +833,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		Host: d.Host, Port: d.Port, Platform: d.Platform, Username: user,
 		Password: cred.Password, PrivateKeyPEM: []byte(cred.PrivateKey), Passphrase: cred.Passphrase,
 		HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
+		EnableSecret: cred.EnableSecret,
 	}
 	pin := &hostKeyPin{src: bd.src, deviceID: id}
 	if d.TrustOnFirstUse && d.HostKey == "" {
