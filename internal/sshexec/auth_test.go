@@ -13,18 +13,19 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/sshdtest"
 )
 
 // TestAuthRefused pins the two ways a device refuses authentication that the wrong-password
 // cases do not reach: it allows none of the target's methods (nothing is ever sent), and it
 // disconnects after the first refused attempt instead of answering with a failure.
 func TestAuthRefused(t *testing.T) {
-	keys := clientKeys(t)
+	keys := sshdtest.ClientKeys(t)
 	// The fleet has no authorised keys, so its devices do not offer publickey at all.
 	f := startFleet(t, devicesim.Spec{Seed: 5, Devices: []devicesim.DeviceSpec{{Platform: "linux"}}})
 	noPublicKey := targetFor(f.Inventory()[0])
 	noPublicKey.AuthMethod = AuthPublicKey
-	noPublicKey.PrivateKeyPEM = keys.plainPEM
+	noPublicKey.PrivateKeyPEM = keys.PEM
 
 	tests := []struct {
 		name   string

@@ -71,6 +71,8 @@ type run struct {
 	hostKeyAlgos []string
 	// ctx bounds the run; the host key callback pins with it.
 	ctx context.Context
+	// peer names the other end in messages: "device", or "jump host" for a hop's connection.
+	peer string
 
 	mu         sync.Mutex
 	conn       net.Conn
@@ -192,6 +194,9 @@ func (r *run) do(parent context.Context) Result {
 	if t.Host == "" {
 		return fail(StatusFailed, ReasonInvalidTarget, "target has no host", nil)
 	}
+	if err := checkJumpHosts(t.JumpHosts); err != nil {
+		return fail(StatusFailed, ReasonInvalidTarget, err.Error(), err)
+	}
 	port := t.Port
 	if port == 0 {
 		port = 22
@@ -213,39 +218,44 @@ func (r *run) do(parent context.Context) Result {
 	defer r.stopPhase()
 
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(port))
-	dialer := net.Dialer{Timeout: r.opts.ConnectTimeout}
-	dialStart := time.Now()
-	conn, err := dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
+	connectStart := time.Now()
+	var conn net.Conn
+	var fres Result
+	var ch *chain
+	if len(t.JumpHosts) == 0 {
+		conn, fres = r.dialTCP(ctx, addr)
+	} else {
+		ch, fres = openChain(ctx, r.opts, t)
+		defer ch.close()
+		if fres.Status == "" {
+			conn, fres = ch.dial(ctx, r.opts.ConnectTimeout, addr)
+		}
+	}
+	if fres.Status != "" {
 		if c := r.getCause(); c != nil {
-			return fromCause(c)
+			fres = fromCause(c)
+		} else if ctx.Err() != nil {
+			fres = fromCause(ctxCause(parent))
 		}
-		if ctx.Err() != nil {
-			return fromCause(ctxCause(parent))
-		}
-		return classifyDial(addr, err)
+		fres.LearnedHopKeys = ch.learnedKeys()
+		return fres
 	}
-	if !r.setConn(conn) {
-		return fromCause(r.getCause())
+	client, hres := r.handshake(conn, addr, cfg, time.Now())
+	if client == nil {
+		hres.LearnedHopKeys = ch.learnedKeys()
+		return ch.blame(hres)
 	}
-	defer conn.Close()
-	remaining := r.opts.ConnectTimeout - time.Since(dialStart)
-	r.phase(max(remaining, time.Millisecond), &abortCause{StatusTimedOut, ReasonBannerTimeout,
-		fmt.Sprintf("no SSH key exchange with %s within the connect timeout (%s)", addr, r.opts.ConnectTimeout)}, false)
-
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
-	r.stopPhase()
-	if err != nil {
-		return r.classifyHandshake(addr, err)
-	}
-	client := ssh.NewClient(c, chans, reqs)
 	defer func() {
 		_ = client.Close()
 		_ = client.Wait()
 	}()
+	stopKeepalive := keepalive(client, r.opts, r.abort, "device")
+	defer stopKeepalive()
+	stopHopWatch := ch.watch(r.abort)
+	defer stopHopWatch()
 	authDone := time.Now()
 	res := Result{LearnedHostKey: r.learnedKey}
-	res.Timings.Connect = r.hostKeyAt.Sub(dialStart)
+	res.Timings.Connect = r.hostKeyAt.Sub(connectStart)
 	res.Timings.Auth = authDone.Sub(r.hostKeyAt)
 
 	var out Result
@@ -255,8 +265,42 @@ func (r *run) do(parent context.Context) Result {
 		out = r.runShell(client)
 	}
 	out.LearnedHostKey = res.LearnedHostKey
+	out.LearnedHopKeys = ch.learnedKeys()
 	out.Timings = res.Timings
-	return out
+	return ch.blame(out)
+}
+
+// dialTCP opens the TCP connection to addr within the connect timeout and installs it as the
+// run's connection.
+func (r *run) dialTCP(ctx context.Context, addr string) (net.Conn, Result) {
+	dialer := net.Dialer{Timeout: r.opts.ConnectTimeout}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if c := r.getCause(); c != nil {
+			return nil, fromCause(c)
+		}
+		return nil, classifyDial(addr, err)
+	}
+	return conn, Result{}
+}
+
+// handshake runs the SSH handshake on conn: key exchange and host key verification within what
+// is left of the connect timeout counted from start, then authentication within the auth
+// timeout. On failure the client is nil and the Result says why.
+func (r *run) handshake(conn net.Conn, addr string, cfg *ssh.ClientConfig, start time.Time) (*ssh.Client, Result) {
+	if !r.setConn(conn) {
+		return nil, fromCause(r.getCause())
+	}
+	remaining := r.opts.ConnectTimeout - time.Since(start)
+	r.phase(max(remaining, time.Millisecond), &abortCause{StatusTimedOut, ReasonBannerTimeout,
+		fmt.Sprintf("no SSH key exchange with %s within the connect timeout (%s)", addr, r.opts.ConnectTimeout)}, false)
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	r.stopPhase()
+	if err != nil {
+		_ = conn.Close()
+		return nil, r.classifyHandshake(addr, err)
+	}
+	return ssh.NewClient(c, chans, reqs), Result{}
 }
 
 // ctxCause maps the end of the run's context to a cause: the parent's
@@ -301,7 +345,7 @@ func (r *run) classifyHandshake(addr string, err error) Result {
 	var algo *ssh.AlgorithmNegotiationError
 	if r.t.HostKey != "" && errors.As(err, &algo) && slices.Equal(algo.SupportedAlgorithms, r.hostKeyAlgos) {
 		// The device has no key of the pinned type any more: it changed.
-		return fail(StatusHostKeyMismatch, ReasonHostKeyChanged, "host key mismatch: device offers no host key of the pinned type", wrapped)
+		return fail(StatusHostKeyMismatch, ReasonHostKeyChanged, "host key mismatch: "+r.peer+" offers no host key of the pinned type", wrapped)
 	}
 	if prompt := r.refusedPrompt(); prompt != nil {
 		return fail(StatusAuthFailed, ReasonAuthPrompt, prompt.Error(), wrapped)
@@ -394,8 +438,8 @@ func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
 					fp = wk.Type() + " " + ssh.FingerprintSHA256(wk)
 				}
 				return r.refuseHostKey(&abortCause{StatusHostKeyMismatch, ReasonHostKeyChanged, fmt.Sprintf(
-					"host key mismatch: device presented %s %s, another connection pinned %s first",
-					key.Type(), ssh.FingerprintSHA256(key), fp)}, offered)
+					"host key mismatch: %s presented %s %s, another connection pinned %s first",
+					r.peer, key.Type(), ssh.FingerprintSHA256(key), fp)}, offered)
 			}
 		}
 		r.mu.Lock()
@@ -404,13 +448,13 @@ func (r *run) verifyHostKey(pinned ssh.PublicKey) ssh.HostKeyCallback {
 		switch {
 		case pinned != nil && !bytes.Equal(key.Marshal(), pinned.Marshal()):
 			r.hostKeyErr = &abortCause{StatusHostKeyMismatch, ReasonHostKeyChanged, fmt.Sprintf(
-				"host key mismatch: device presented %s %s, pinned %s %s",
-				key.Type(), ssh.FingerprintSHA256(key), pinned.Type(), ssh.FingerprintSHA256(pinned))}
+				"host key mismatch: %s presented %s %s, pinned %s %s",
+				r.peer, key.Type(), ssh.FingerprintSHA256(key), pinned.Type(), ssh.FingerprintSHA256(pinned))}
 			r.offeredKey = offered
 			return r.hostKeyErr
 		case pinned == nil && !r.t.TrustOnFirstUse:
 			r.hostKeyErr = &abortCause{StatusHostKeyMismatch, ReasonHostKeyUnknown, fmt.Sprintf(
-				"no pinned host key and trust-on-first-use is off (device presented %s %s)", key.Type(), ssh.FingerprintSHA256(key))}
+				"no pinned host key and trust-on-first-use is off (%s presented %s %s)", r.peer, key.Type(), ssh.FingerprintSHA256(key))}
 			r.offeredKey = offered
 			return r.hostKeyErr
 		case pinned == nil:
@@ -763,6 +807,9 @@ func (r *run) idleCause() *abortCause {
 // redact removes the target's secrets from the result's texts.
 func redact(res Result, t Target, seq Sequence) Result {
 	secrets := []string{t.Password, t.Passphrase, t.EnableSecret}
+	for _, h := range t.JumpHosts {
+		secrets = append(secrets, h.Password, h.Passphrase)
+	}
 	for _, c := range seq.Commands {
 		for _, p := range c.Prompts {
 			if p.Secret {

@@ -26,7 +26,7 @@ func (r *Runner) RunSequence(ctx context.Context, t Target, seq Sequence, sink S
 	if sink == nil {
 		sink = plainSink{io.Discard}
 	}
-	ru := &run{opts: r.opts, t: t, seq: seq, sink: sink, start: start}
+	ru := &run{opts: r.opts, t: t, seq: seq, sink: sink, start: start, peer: "device"}
 	ru.out = output{r: ru, sink: sink, max: r.opts.MaxOutputBytes}
 	res := ru.do(ctx)
 	ru.out.release()

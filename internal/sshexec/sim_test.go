@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/sshdtest"
 	"github.com/netauto/netauto/internal/platform"
 )
 
@@ -451,8 +452,8 @@ func TestHostKeys(t *testing.T) {
 
 // TestAuthMethods: password with keyboard-interactive fallback, public key.
 func TestAuthMethods(t *testing.T) {
-	keys := clientKeys(t)
-	sshPub, plainPEM, encPEM := keys.pub, keys.plainPEM, keys.encPEM
+	keys := sshdtest.ClientKeys(t)
+	sshPub, plainPEM, encPEM := keys.Public, keys.PEM, keys.EncryptedPEM
 	_, otherPriv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err, "generate client key")
 	block, err := ssh.MarshalPrivateKey(otherPriv, "")

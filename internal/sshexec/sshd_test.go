@@ -1,226 +1,53 @@
 package sshexec
 
 import (
-	"bufio"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/netauto/netauto/infra/sshdtest"
 )
 
-// The tests in this file run against a real OpenSSH sshd from Debian's
-// openssh-server package: a private configuration and a generated host key in
-// a temporary directory, loopback only, a free high port, started as a child
-// process and stopped when the test ends. They log in as a dedicated local
-// user, created (idempotently, with a fresh random password per run) by the
-// test, which therefore needs root.
-//
-// UsePAM is on so that keyboard-interactive works (OpenSSH on Linux offers
-// keyboard-interactive only through PAM); Debian's stock /etc/pam.d/sshd
-// stack checks the password with pam_unix.
+// The tests in this file run against a real OpenSSH sshd (infra/sshdtest): they need root and
+// are skipped under -short.
 
-const (
-	sshdPath = "/usr/sbin/sshd"
-	sshdUser = "netauto-sshtest"
-)
-
-// sshdUserOnce creates the test user once per test binary.
-var sshdUserOnce = sync.OnceValues(func() (string, error) {
-	if _, err := user.Lookup(sshdUser); err != nil {
-		out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/bash", sshdUser).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("useradd %s: %v: %s", sshdUser, err, out)
-		}
-	}
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	password := "Pw-" + hex.EncodeToString(b[:])
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(sshdUser + ":" + password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("chpasswd: %v: %s", err, out)
-	}
-	return password, nil
-})
-
-const testKeyPassphrase = "client-key-passphrase"
-
-// testKeys is a client key pair in OpenSSH PEM form, plain and encrypted.
-type testKeys struct {
-	pub              ssh.PublicKey
-	plainPEM, encPEM []byte
-}
-
-// clientKeys makes the client key pair once per test binary: encrypting it
-// (bcrypt) is slow, especially under the race detector.
-var clientKeysOnce = sync.OnceValues(func() (testKeys, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return testKeys{}, err
-	}
-	k := testKeys{}
-	if k.pub, err = ssh.NewPublicKey(pub); err != nil {
-		return k, err
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		return k, err
-	}
-	k.plainPEM = pem.EncodeToMemory(block)
-	if block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(testKeyPassphrase)); err != nil {
-		return k, err
-	}
-	k.encPEM = pem.EncodeToMemory(block)
-	return k, nil
-})
-
-func clientKeys(t *testing.T) testKeys {
-	t.Helper()
-	k, err := clientKeysOnce()
-	require.NoError(t, err, "client keys")
-	return k
-}
-
+// sshdServer is a running sshd with the engine's view of it.
 type sshdServer struct {
-	port         int
+	*sshdtest.Server
 	hostKey      ssh.PublicKey
 	password     string
 	clientPEM    []byte
 	clientEncPEM []byte
 }
 
-// startSSHD starts sshd with the private configuration plus extra options
-// ("Key value" lines) and returns once it listens. It skips under -short.
+// startSSHD starts sshd with extra options ("Key value" lines).
 func startSSHD(t *testing.T, extra ...string) *sshdServer {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs OpenSSH's sshd run as root: skipped under -short")
-	}
-	_, err := os.Stat(sshdPath)
-	require.NoError(t, err, "OpenSSH server not found at %s: install it with `apt-get install -y openssh-server`", sshdPath)
-	require.Zero(t, os.Geteuid(), "the sshd tests must run as root (they create the local user %s and start sshd)", sshdUser)
-	password, err := sshdUserOnce()
-	require.NoError(t, err, "prepare test user")
-	// sshd's privilege separation needs this directory.
-	require.NoError(t, os.MkdirAll("/run/sshd", 0o755), "privsep dir")
-	dir := t.TempDir()
-	// sshd reads authorized_keys as the user: let it into the directory
-	// (and its parent, also private to root).
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		require.NoError(t, os.Chmod(d, 0o755), "chmod %s", d)
-	}
-	srv := &sshdServer{password: password}
-
-	hostPub, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err, "generate host key")
-	block, err := ssh.MarshalPrivateKey(hostPriv, "")
-	require.NoError(t, err, "marshal host key")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "host_ed25519"), pem.EncodeToMemory(block), 0o600), "write host key")
-	srv.hostKey, err = ssh.NewPublicKey(hostPub)
-	require.NoError(t, err, "host public key")
-	keys := clientKeys(t)
-	srv.clientPEM, srv.clientEncPEM = keys.plainPEM, keys.encPEM
-	cpub := keys.pub
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(cpub), 0o644), "write authorized_keys")
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err, "pick a free port")
-	srv.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-
-	conf := []string{
-		"ListenAddress 127.0.0.1",
-		"Port " + strconv.Itoa(srv.port),
-		"HostKey " + filepath.Join(dir, "host_ed25519"),
-		"PidFile none",
-		"UsePAM yes",
-		"PermitRootLogin no",
-		"AllowUsers " + sshdUser,
-		"StrictModes no",
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
-		"PubkeyAuthentication yes",
-		"PasswordAuthentication yes",
-		"KbdInteractiveAuthentication yes",
-		"PrintMotd no",
-		"PrintLastLog no",
-		"UseDNS no",
-		"LogLevel VERBOSE",
-		"MaxStartups 100",
-	}
-	// Later duplicates lose in sshd_config, so extra options go first.
-	conf = append(extra, conf...)
-	cfgPath := filepath.Join(dir, "sshd_config")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600), "write sshd_config")
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err, "sshd stderr pipe")
-	require.NoError(t, cmd.Start(), "start sshd")
-	var logMu sync.Mutex
-	var logLines []string
-	ready := make(chan struct{})
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			logMu.Lock()
-			logLines = append(logLines, sc.Text())
-			logMu.Unlock()
-			if !signalled && strings.Contains(sc.Text(), "Server listening on") {
-				signalled = true
-				close(ready)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-readerDone
-		_ = cmd.Wait()
-		if t.Failed() {
-			logMu.Lock()
-			t.Logf("sshd log:\n%s", strings.Join(logLines, "\n"))
-			logMu.Unlock()
-		}
-	})
-	select {
-	case <-ready:
-	case <-readerDone:
-		logMu.Lock()
-		defer logMu.Unlock()
-		require.FailNow(t, "sshd exited before listening", strings.Join(logLines, "\n"))
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "sshd did not report listening within 10s")
-	}
-	return srv
+	srv := sshdtest.Start(t, extra...)
+	return &sshdServer{Server: srv, hostKey: srv.HostKey, password: srv.Password,
+		clientPEM: srv.Keys.PEM, clientEncPEM: srv.Keys.EncryptedPEM}
 }
 
 func (s *sshdServer) target() Target {
 	return Target{
-		Host: "127.0.0.1", Port: s.port, Platform: "linux", Username: sshdUser,
+		Host: "127.0.0.1", Port: s.Port, Platform: "linux", Username: sshdUser,
 		AuthMethod: AuthPassword, Password: s.password,
-		HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.hostKey))),
+		HostKey: s.HostKeyLine(),
 	}
 }
+
+const (
+	sshdUser          = sshdtest.User
+	testKeyPassphrase = sshdtest.KeyPassphrase
+)
 
 func TestOpenSSH(t *testing.T) {
 	t.Parallel()

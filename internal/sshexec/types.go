@@ -88,6 +88,13 @@ const (
 	// ReasonInvocationDeadline: the caller's context ended with ErrInvocationDeadline as its
 	// cause: the invoking process (a Lambda) runs out of time, not the run's own timeout.
 	ReasonInvocationDeadline Reason = "invocation_deadline"
+	// ReasonJumpHostFailed: a jump host could not be reached, refused the credentials or the
+	// forward, or stopped answering (StatusUnreachable, Result.JumpHostID names it).
+	ReasonJumpHostFailed Reason = "jump_host_failed"
+	// ReasonJumpHostKeyMismatch: a jump host's key differs from the pinned one, or none is pinned
+	// and trust-on-first-use is off (StatusHostKeyMismatch, Result.JumpHostID names it). Nothing
+	// was sent through it.
+	ReasonJumpHostKeyMismatch Reason = "jump_host_key_mismatch"
 )
 
 // AuthMethod names how the engine authenticates.
@@ -137,9 +144,40 @@ type Target struct {
 	// platform.Profile.Enable) from its unprivileged prompt into privileged mode before the
 	// paging commands. It is never written to the sink, messages or errors.
 	EnableSecret string
+
+	// JumpHosts is the ordered chain of jump hosts (at most MaxJumpHosts): the first is dialed
+	// over TCP, each next one and finally the device through the one before it (direct-tcpip).
+	JumpHosts []Hop
+	// Tunnels, when set, shares the jump host connections with the other runs that use it;
+	// without it the run opens its own chain and closes it when it ends.
+	Tunnels *Tunnels
 }
 
-// HostKeyPinner stores a device's host key on its first connection.
+// MaxJumpHosts is the longest jump host chain a Target may have.
+const MaxJumpHosts = 3
+
+// Hop is one jump host. It is authenticated with its own credentials by the same rules as a
+// device: its host key is verified (pinned, or trust-on-first-use with the Pinner) before any
+// credential or channel goes through it.
+type Hop struct {
+	// ID names the hop in results and messages (Result.JumpHostID).
+	ID       string
+	Host     string
+	Port     int // default 22
+	Username string
+
+	AuthMethod    AuthMethod
+	Password      string
+	PrivateKeyPEM []byte
+	Passphrase    string
+
+	HostKey          string
+	TrustOnFirstUse  bool
+	Pinner           HostKeyPinner
+	LegacyAlgorithms bool
+}
+
+// HostKeyPinner stores a device's (or a jump host's) host key on its first connection.
 type HostKeyPinner interface {
 	// PinHostKey pins key (authorized_keys form) as the device's host key
 	// unless one is pinned already, and returns the pinned key afterwards: key
@@ -160,6 +198,13 @@ type Options struct {
 	// "[confirm]", "Password:") that no Prompt of the command answers before the run ends
 	// timed_out / prompt_unanswered (default min(PromptTimeout, 5s), at most IdleTimeout).
 	AskTimeout time.Duration
+
+	// KeepaliveInterval is how often a keepalive@openssh.com request goes to every jump host
+	// and device connection (default 15s).
+	KeepaliveInterval time.Duration
+	// KeepaliveMax is how many intervals may pass without an answer before the connection is
+	// declared dead (default 3).
+	KeepaliveMax int
 }
 
 // Default values of Options.
@@ -172,6 +217,9 @@ const (
 	DefaultMaxOutputBytes = 1 << 20
 	DefaultTerminalWidth  = 511
 	DefaultAskTimeout     = 5 * time.Second
+
+	DefaultKeepaliveInterval = 15 * time.Second
+	DefaultKeepaliveMax      = 3
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -205,6 +253,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxOutputBytes == 0 {
 		o.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if o.KeepaliveInterval < 0 {
+		return o, errors.New("keepalive interval is negative")
+	}
+	if o.KeepaliveInterval == 0 {
+		o.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	if o.KeepaliveMax < 0 {
+		return o, errors.New("keepalive max is negative")
+	}
+	if o.KeepaliveMax == 0 {
+		o.KeepaliveMax = DefaultKeepaliveMax
 	}
 	if o.TerminalWidth == 0 {
 		o.TerminalWidth = DefaultTerminalWidth
@@ -252,6 +312,12 @@ type Result struct {
 	// (StatusHostKeyMismatch), in authorized_keys form, so the caller can
 	// record it for an operator to accept.
 	OfferedHostKey string
+	// JumpHostID is the ID of the jump host that failed (ReasonJumpHostFailed) or whose key was
+	// refused (ReasonJumpHostKeyMismatch; OfferedHostKey is then that hop's key).
+	JumpHostID string
+	// LearnedHopKeys maps the ID of each jump host whose key trust-on-first-use accepted to
+	// that key (authorized_keys form), for the caller to record.
+	LearnedHopKeys map[string]string
 	Timings        Timings
 	// Commands has one entry per command of the sequence that was started, in order
 	// (RunSequence; Run has one).
