@@ -816,7 +816,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	cred, err := bd.credential(ctx, d)
 	if errors.Is(err, device.ErrNotFound) {
-		return fail(run.AuthFailed, "credential_unavailable", "the device has no stored credential")
+		return fail(run.AuthFailed, "credential_unavailable", "the device has no stored credential (a new host or port drops it): give it a password, a key or a credential profile")
 	}
 	if errors.Is(err, device.ErrCredentialNotAllowed) {
 		return fail(run.Failed, "credential_not_allowed", "the device's credential profile no longer allows it (its allowed sites and tags changed)")
