@@ -69,6 +69,7 @@ func scpDialog(failure string) *dialog {
 // readAnswer reads one answer line, echoing it unless hidden; it reports false when the
 // connection ended.
 func (s *simSession) readAnswer(in *bufio.Reader, w *writer, hidden bool) (string, bool) {
+	hidden = hidden && s.d.spec.Fault != FaultEchoSecrets
 	var line []byte
 	for {
 		if in.Buffered() == 0 && !w.flush() {

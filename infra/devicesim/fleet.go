@@ -73,13 +73,16 @@ const (
 	// FaultOTPPrompt: the device offers keyboard-interactive only and, after a correct password,
 	// asks a hidden "Verification code: " question that no answer passes.
 	FaultOTPPrompt Fault = "otp_prompt"
+	// FaultEchoSecrets: the device echoes what is typed at hidden questions (the enable
+	// secret, a dialog's password), as a broken terminal setting does.
+	FaultEchoSecrets Fault = "echo_secrets"
 )
 
 // Faults lists every fault mode (without FaultNone).
 func Faults() []Fault {
 	return []Fault{FaultRefuse, FaultWrongCredentials, FaultChangedHostKey, FaultHangBeforeBanner,
 		FaultHangMidOutput, FaultSlowDrip, FaultEndlessOutput, FaultDisconnectMidOutput,
-		FaultExecUnsupported, FaultLargeOutput, FaultPagingIgnored, FaultOTPPrompt}
+		FaultExecUnsupported, FaultLargeOutput, FaultPagingIgnored, FaultOTPPrompt, FaultEchoSecrets}
 }
 
 // Weighted is a name with a weight, used for the platform mix.

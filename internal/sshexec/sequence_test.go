@@ -421,3 +421,31 @@ func TestSecretFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestEchoedSecretsNeverReachTheOutput: devices that echo hidden input (the enable secret, a
+// dialog's password) still deliver neither to the sink, on every shell platform.
+func TestEchoedSecretsNeverReachTheOutput(t *testing.T) {
+	var specs []devicesim.DeviceSpec
+	for _, p := range platform.Known() {
+		prof, _ := platform.Lookup(p)
+		if prof.Mode == platform.ModeShell {
+			specs = append(specs, devicesim.DeviceSpec{Platform: p, Fault: devicesim.FaultEchoSecrets, Unprivileged: prof.Enable.Supported()})
+		}
+	}
+	f := startFleet(t, devicesim.Spec{Seed: 11, Devices: specs, EnableSecret: "echoed-enable"})
+	r := newRunner(t, fastOpts)
+	for _, d := range f.Inventory() {
+		t.Run(d.Platform, func(t *testing.T) {
+			tg := targetFor(d)
+			tg.EnableSecret = d.EnableSecret
+			n := len(f.Received(d.ID).Answers)
+			dl := dialogs(d.Password)[d.Platform]
+			res, sink := runSeq(t, r, tg, Sequence{Commands: []Command{dl[1], {Text: platformCommands[d.Platform].good[0]}}})
+			requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
+			assert.Contains(t, f.Received(d.ID).Answers[n:], d.Password, "the secret answer reached the device")
+			assert.NotContains(t, sink.all.String(), d.Password, "echoed secret answer in the output")
+			assert.NotContains(t, sink.all.String(), "echoed-enable", "enable secret in the output")
+			assert.Equal(t, int64(sink.all.Len()), res.Bytes, "Bytes against what the sink got")
+		})
+	}
+}
