@@ -174,6 +174,28 @@ type batchDevices struct {
 	first  bool
 	mu     sync.Mutex
 	shared map[string]device.Credential
+	// hops are the batch's jump hosts, read once each; tunnels carries the batch's connections
+	// through them (nil when no device of the batch has a chain or the engine cannot share).
+	hops    *hops
+	tunnels *sshexec.Tunnels
+	// mismatched are the jump host keys refused in this batch, recorded once each.
+	mismatched map[string]bool
+}
+
+// firstMismatch reports whether key, offered by jump host id, is refused for the first time in
+// this batch: every device behind the hop is refused with it, and it is recorded once.
+func (b *batchDevices) firstMismatch(id, key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mismatched == nil {
+		b.mismatched = map[string]bool{}
+	}
+	k := id + " " + key
+	if b.mismatched[k] {
+		return false
+	}
+	b.mismatched[k] = true
+	return true
 }
 
 func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.Credential, error) {
@@ -245,6 +267,13 @@ type Executor struct {
 	// refusal ends the device's run failed with reason command_denied and sends nothing. Nil
 	// checks against the built-in defaults.
 	Policy PolicySource
+	// JumpHosts resolves the jump host chains of devices (optional: without it a device with a
+	// chain ends unreachable, jump_host_failed).
+	JumpHosts JumpHostSource
+	// JumpMaxChannels bounds the device connections a batch runs at once through one jump host
+	// (default sshexec's); the batch opens each distinct hop once when the Engine is a
+	// TunnelMaker.
+	JumpMaxChannels int
 	// Metrics receives one EMF line per device outcome and per finished job (optional).
 	Metrics *metrics.Emitter
 	// Audit receives the executor's audit entries (optional): a job's start and finish and
@@ -446,7 +475,13 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("read command policy: %w", err)
 	}
-	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants}
+	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
+		hops: &hops{src: x.JumpHosts}}
+	if tm, ok := x.Engine.(TunnelMaker); ok && anyChain(devs) {
+		// One set of hop connections for the whole batch, closed when its last session ends.
+		bd.tunnels = tm.NewTunnels(x.JumpMaxChannels)
+		defer bd.tunnels.Close()
+	}
 	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
 	view := &jobView{x: x, job: job, at: jobReadAt} // stale once the batch waited for its slot
 
@@ -534,6 +569,9 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// runs are still being stored.
 	go func() {
 		sessions.Wait()
+		if bd.tunnels != nil {
+			_ = bd.tunnels.Close()
+		}
 		freeSlot()
 	}()
 	wg.Wait()
@@ -839,13 +877,17 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	if d.TrustOnFirstUse && d.HostKey == "" {
 		target.Pinner = pin
 	}
-	switch d.AuthMethod {
-	case device.AuthKeyboardInteractive:
-		target.AuthMethod = sshexec.AuthKeyboardInteractive
-	case device.AuthPrivateKey:
-		target.AuthMethod = sshexec.AuthPublicKey
-	default:
-		target.AuthMethod = sshexec.AuthPassword
+	target.AuthMethod = engineAuth(d.AuthMethod)
+	if len(d.JumpHostIDs) > 0 {
+		hops, failed, err := bd.hops.chain(ctx, d.JumpHostIDs)
+		if err != nil {
+			log.Error("read jump hosts", "err", err)
+			return finished{retry: true}
+		}
+		if failed != nil {
+			return fail(hopFailed(failed))
+		}
+		target.JumpHosts, target.Tunnels = hops, bd.tunnels
 	}
 	rctx, cancel := context.WithTimeout(ctx, m.Options.Timeout())
 	defer cancel()
@@ -853,6 +895,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	sink := run.NewChunkWriter(ctx, store, r)
 	res := x.Engine.Run(rctx, target, m.Command, sink)
 	x.hostKeyOutcome(ctx, log, m, id, pin, res)
+	x.hopOutcome(ctx, log, m, bd, res)
 	end := x.now()
 	r.Status = run.Status(res.Status)
 	if res.Status == sshexec.StatusCancelled {

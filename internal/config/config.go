@@ -49,6 +49,7 @@ const (
 	EnvMaxRunningJobsOperator = "NET_AUTO_MAX_RUNNING_JOBS_OPERATOR"
 	EnvMaxRunningJobsAdmin    = "NET_AUTO_MAX_RUNNING_JOBS_ADMIN"
 	EnvOutputCapBytes         = "NET_AUTO_OUTPUT_CAP_BYTES"
+	EnvJumpMaxChannels        = "NET_AUTO_JUMP_MAX_CHANNELS"
 	EnvWSEndpoint             = "NET_AUTO_WS_ENDPOINT"
 	EnvSecrets                = "NET_AUTO_SECRETS"
 	// EnvSecretsPrefix is the Secrets Manager name prefix of the stack's credentials; the template
@@ -78,6 +79,10 @@ const (
 	MaxRunningJobs                = 1000
 	MaxBatchSize                  = 50
 	DefaultOutputCapBytes         = 1 << 20
+	// DefaultJumpMaxChannels bounds the device connections one batch runs through one jump host.
+	DefaultJumpMaxChannels = 10
+	// MaxJumpMaxChannels is as many as a batch has devices.
+	MaxJumpMaxChannels = MaxBatchSize
 	// DefaultSecretsPrefix is the Secrets Manager name prefix when NET_AUTO_SECRETS_PREFIX is unset.
 	DefaultSecretsPrefix = "netauto/"
 	// MaxSecretsPrefixLen leaves room in Secrets Manager's 512-character names for the longest
@@ -140,6 +145,7 @@ func Vars(fn Function) []Var {
 			queue(resources.BulkQueue), queue(resources.BulkDLQ),
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
 			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
+			{Name: EnvJumpMaxChannels, Doc: "device connections a batch runs at once through one jump host (default 10)"},
 			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar, secretsPrefixVar}
 	case Retention:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
@@ -195,6 +201,8 @@ type Config struct {
 	MaxRunningJobsOperator, MaxRunningJobsAdmin int
 	// OutputCapBytes is the per-run output cap.
 	OutputCapBytes int64
+	// JumpMaxChannels bounds the channels a batch opens at once through one jump host.
+	JumpMaxChannels int
 	// WSEndpoint is the WebSocket management endpoint.
 	WSEndpoint string
 	// JWTIssuer, JWTAudience and JWKSURL check WebSocket $connect tokens.
@@ -214,7 +222,7 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 	c := Config{
 		Tables: map[string]string{}, Queues: map[string]string{},
 		RunMaxDays: DefaultRunMaxDays, AuditMaxDays: DefaultAuditMaxDays, RetentionCron: DefaultRetentionCron,
-		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo,
+		BatchSize: DefaultBatchSize, OutputCapBytes: DefaultOutputCapBytes, LogLevel: slog.LevelInfo, JumpMaxChannels: DefaultJumpMaxChannels,
 		MaxJobDevicesOperator: DefaultMaxJobDevicesOperator, MaxJobDevicesAdmin: DefaultMaxJobDevicesAdmin,
 		MaxRunningJobsOperator: DefaultMaxRunningJobsOperator, MaxRunningJobsAdmin: DefaultMaxRunningJobsAdmin,
 		SecretsPrefix: DefaultSecretsPrefix,
@@ -278,6 +286,12 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxBatchSize))
 			} else {
 				c.BatchSize = n
+			}
+		case EnvJumpMaxChannels:
+			if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > MaxJumpMaxChannels {
+				bad(v.Name, raw, fmt.Sprintf("must be a whole number from 1 to %d", MaxJumpMaxChannels))
+			} else {
+				c.JumpMaxChannels = n
 			}
 		case EnvOutputCapBytes:
 			if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n < 1024 || n > 64<<20 {

@@ -1,0 +1,200 @@
+package app_test
+
+// Jump hosts end to end: the executor behind local event source mappings runs a job through a
+// real OpenSSH bastion (infra/sshdtest) in front of a simulated fleet, with the jump host's
+// metadata in DynamoDB Local and its credential in the file secret store.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/sshdtest"
+	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/app"
+	"github.com/netauto/netauto/internal/audit/audittest"
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/jumphost"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/secrets"
+	"github.com/netauto/netauto/internal/sshexec"
+)
+
+// jumpEnv is a bulkEnv whose devices are all behind one jump host, an OpenSSH bastion.
+type jumpEnv struct {
+	*bulkEnv
+	bastion *sshdtest.Server
+	hosts   *jumphost.Registry
+	audit   *audittest.Recorder
+}
+
+// newJumpEnv starts the bastion and a fleet, registers the bastion as jump host "bastion"
+// (password login, its host key pinned) and puts every device of the fleet behind it.
+func newJumpEnv(t testing.TB, spec devicesim.Spec) *jumpEnv {
+	t.Helper()
+	bastion := sshdtest.Start(t, "AllowTcpForwarding yes")
+	e := newBulkEnv(t, spec)
+	store, err := dynamo.NewJumpHostStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	sec, err := secrets.NewFileStore(e.secrets)
+	require.NoError(t, err)
+	hosts, err := jumphost.NewRegistry(store, sec)
+	require.NoError(t, err)
+	e.inv.UseJumpHosts(hosts)
+	ctx := context.Background()
+	_, err = hosts.Create(ctx, jumphost.Input{
+		JumpHost:   jumphost.JumpHost{ID: "bastion", Host: "127.0.0.1", Port: bastion.Port, Username: sshdtest.User, HostKey: bastion.HostKeyLine()},
+		Credential: device.Credential{Password: bastion.Password},
+	})
+	require.NoError(t, err)
+	chain := []string{"bastion"}
+	for _, id := range e.ids {
+		_, err := e.inv.Update(ctx, id, device.Patch{JumpHostIDs: &chain})
+		require.NoError(t, err, "put %s behind the bastion", id)
+	}
+	rec := &audittest.Recorder{}
+	e.exec.JumpHosts, e.exec.JumpMaxChannels, e.exec.Audit = hosts, 10, rec
+	return &jumpEnv{bulkEnv: e, bastion: bastion, hosts: hosts, audit: rec}
+}
+
+// job runs command on every device as one job and returns it with its device states.
+func (e *jumpEnv) job(t *testing.T, command string) (bulk.Accepted, map[string]bulk.DeviceState) {
+	t.Helper()
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: command, DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 15}},
+		auth.Identity{Subject: "tester@example.com", Role: auth.Admin})
+	require.NoError(t, err)
+	j := e.waitJob(t, acc.JobID, 90*time.Second)
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s", j.ID)
+	return acc, e.allDevices(t, acc.JobID)
+}
+
+// TestJobThroughBastion: every device's output, run through an OpenSSH bastion, is stored exactly
+// as the device prints it directly; the bastion sees one login per executor batch; a changed
+// bastion key refuses every device (host_key_mismatch, jump_host_key_mismatch) with nothing sent
+// to any, is recorded as the jump host's pending key, and once accepted the devices run again.
+func TestJobThroughBastion(t *testing.T) {
+	t.Parallel()
+	e := newJumpEnv(t, devicesim.Spec{Count: 60, Seed: 43, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}, {Name: "arista_eos", Weight: 1}}})
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), 2)
+
+	acc, states := e.job(t, "show version")
+	require.Equal(t, 2, acc.Batches, "60 devices are two batches of 50 and 10")
+	for id, d := range e.devs {
+		st := states[id]
+		if !assert.Equal(t, run.Succeeded, st.Status, "%s: reason %q", id, st.Reason) {
+			continue
+		}
+		res, ref := reference(t, d, "show version")
+		require.Equal(t, sshexec.StatusSucceeded, res.Status, "%s: direct reference run", id)
+		got := e.output(t, bulk.RunID(acc.JobID, id))
+		assert.True(t, bytes.Equal(ref, got), "%s: output through the bastion (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
+	}
+	logins := e.bastion.Count("Accepted password for")
+	assert.Equal(t, acc.Batches, logins, "the bastion sees one login per executor batch")
+	assert.LessOrEqual(t, e.bastion.Count("Connection from"), acc.Batches, "and one connection per batch")
+
+	// The bastion's pinned key changes (as if the bastion was replaced): nothing goes through it.
+	ctx := context.Background()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	sp, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	other := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp)))
+	_, err = e.hosts.Update(ctx, "bastion", jumphost.Patch{HostKey: &other})
+	require.NoError(t, err)
+	before := map[string]int{}
+	for _, id := range e.ids {
+		before[id] = len(e.fleet.Received(id).Commands)
+	}
+	e.audit.Reset()
+	_, states = e.job(t, "show clock")
+	for _, id := range e.ids {
+		assert.Equal(t, run.HostKeyMismatch, states[id].Status, "%s", id)
+		assert.Equal(t, string(sshexec.ReasonJumpHostKeyMismatch), states[id].Reason, "%s", id)
+		assert.Equal(t, before[id], len(e.fleet.Received(id).Commands), "%s: nothing reached the device", id)
+	}
+	assert.Equal(t, logins, e.bastion.Count("Accepted password for"), "no credential went to the bastion")
+	h, err := e.hosts.Get(ctx, "bastion")
+	require.NoError(t, err)
+	require.NotNil(t, h.PendingHostKey, "the offered key is pending")
+	assert.Equal(t, ssh.FingerprintSHA256(e.bastion.HostKey), h.PendingHostKey.Fingerprint)
+	mismatches := 0
+	for _, en := range e.audit.Entries() {
+		if en.Action == "jump_host.host_key_mismatch" {
+			mismatches++
+			assert.Equal(t, "bastion", en.Target)
+		}
+	}
+	assert.Equal(t, acc.Batches, mismatches, "one audit entry per batch that met the key, not one per device")
+
+	_, err = e.hosts.AcceptHostKey(ctx, "bastion", h.PendingHostKey.Fingerprint)
+	require.NoError(t, err)
+	_, states = e.job(t, "show clock")
+	for _, id := range e.ids {
+		assert.Equal(t, run.Succeeded, states[id].Status, "%s after the accept: reason %q", id, states[id].Reason)
+	}
+}
+
+// BenchmarkBulkThroughBastion1000 runs one 1,000-device job through one OpenSSH bastion and the
+// same job direct, alternating, on the same fleet in the same run (best of two each), and
+// reports both rates, their ratio and the bastion's logins per batch.
+func BenchmarkBulkThroughBastion1000(b *testing.B) {
+	const n = 1000
+	e := newJumpEnv(b, devicesim.Spec{Count: n, Seed: 47, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}})
+	e.exec.MaxBatches = stack.ExecutorBatches()
+	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), resources.ExecutorMaxConcurrency)
+	ctx := context.Background()
+	setChain := func(chain []string) {
+		for _, id := range e.ids {
+			_, err := e.inv.Update(ctx, id, device.Patch{JumpHostIDs: &chain})
+			require.NoError(b, err)
+		}
+	}
+	job := func() (time.Duration, int) {
+		start := time.Now()
+		acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Admin})
+		require.NoError(b, err)
+		j := e.waitJob(b, acc.JobID, 5*time.Minute)
+		require.Equal(b, n, j.Counts[run.Succeeded], "job %s ended %s with %v", j.ID, j.Status, j.Counts)
+		return time.Since(start), acc.Batches
+	}
+	best := map[string]time.Duration{}
+	batches, logins := 0, 0
+	for range b.N {
+		for round := range 2 {
+			for _, mode := range []string{"bastion", "direct"} {
+				if mode == "bastion" {
+					setChain([]string{"bastion"})
+				} else {
+					setChain(nil)
+				}
+				before := e.bastion.Count("Accepted password for")
+				took, nb := job()
+				if mode == "bastion" && round == 0 {
+					batches, logins = nb, e.bastion.Count("Accepted password for")-before
+				}
+				if cur, ok := best[mode]; !ok || took < cur {
+					best[mode] = took
+				}
+			}
+		}
+	}
+	rate := func(mode string) float64 { return n / best[mode].Seconds() }
+	b.ReportMetric(rate("bastion"), "bastion-devices/s")
+	b.ReportMetric(rate("direct"), "direct-devices/s")
+	b.ReportMetric(rate("bastion")/rate("direct"), "bastion/direct")
+	b.ReportMetric(float64(logins)/float64(batches), "bastion-logins/batch")
+}

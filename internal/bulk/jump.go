@@ -1,0 +1,221 @@
+package bulk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/netauto/netauto/internal/audit"
+	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/jumphost"
+	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/sshexec"
+)
+
+// JumpHostSource reads the jump hosts devices are reached through, with their credentials, and
+// pins and records their host keys; *jumphost.Registry implements it.
+type JumpHostSource interface {
+	Get(ctx context.Context, id string) (jumphost.JumpHost, error)
+	Credential(ctx context.Context, h jumphost.JumpHost) (device.Credential, error)
+	// PinHostKey pins key as jump host id's host key unless one is pinned (a conditional write:
+	// of concurrent pins one wins, and only it gets won set).
+	PinHostKey(ctx context.Context, id, key string) (pinned string, won bool, err error)
+	// RecordPendingHostKey records key as the host key jump host id offered instead of its
+	// pinned one, for an admin to accept.
+	RecordPendingHostKey(ctx context.Context, id, key string) error
+}
+
+// TunnelMaker is an Engine that shares jump host connections between the runs of a batch:
+// *sshexec.Runner implements it.
+type TunnelMaker interface {
+	NewTunnels(maxChannelsPerHop int) *sshexec.Tunnels
+}
+
+// hopFailure ends a device's run before anything is dialled: its chain names a jump host that is
+// gone or has no credential.
+type hopFailure struct {
+	id  string
+	msg string
+}
+
+// hops resolves one batch's jump hosts, each once: the batch's devices share their Hop (and its
+// pinner) as they share its connection.
+type hops struct {
+	src JumpHostSource
+	mu  sync.Mutex
+	got map[string]hopEntry
+}
+
+type hopEntry struct {
+	hop  sshexec.Hop
+	pin  *hopPin
+	fail *hopFailure
+}
+
+// chain returns the hops of a device's chain in order, or the first that cannot be used; err is
+// a failure to read them, worth a retry.
+func (h *hops) chain(ctx context.Context, ids []string) ([]sshexec.Hop, *hopFailure, error) {
+	if h == nil || h.src == nil {
+		return nil, &hopFailure{id: ids[0], msg: "jump hosts are not configured on this executor"}, nil
+	}
+	out := make([]sshexec.Hop, 0, len(ids))
+	for _, id := range ids {
+		e, err := h.entry(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if e.fail != nil {
+			return nil, e.fail, nil
+		}
+		out = append(out, e.hop)
+	}
+	return out, nil, nil
+}
+
+func (h *hops) entry(ctx context.Context, id string) (hopEntry, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock() // one read per jump host and batch, so the few reads are serialised
+	if e, ok := h.got[id]; ok {
+		return e, nil
+	}
+	var e hopEntry
+	j, err := h.src.Get(ctx, id)
+	switch {
+	case errors.Is(err, jumphost.ErrNotFound):
+		e.fail = &hopFailure{id: id, msg: fmt.Sprintf("jump host %s was deleted", id)}
+	case err != nil:
+		return hopEntry{}, fmt.Errorf("read jump host %s: %w", id, err)
+	default:
+		c, err := h.src.Credential(ctx, j)
+		switch {
+		case errors.Is(err, device.ErrNotFound):
+			e.fail = &hopFailure{id: id, msg: fmt.Sprintf("jump host %s has no stored credential (its address changed; give it a new one)", id)}
+		case err != nil:
+			return hopEntry{}, fmt.Errorf("credential of jump host %s: %w", id, err)
+		default:
+			e.hop = sshexec.Hop{
+				ID: j.ID, Host: j.Host, Port: j.Port, Username: j.Username, AuthMethod: engineAuth(j.AuthMethod),
+				Password: c.Password, PrivateKeyPEM: []byte(c.PrivateKey), Passphrase: c.Passphrase,
+				HostKey: j.HostKey, TrustOnFirstUse: j.TrustOnFirstUse,
+			}
+			if j.TrustOnFirstUse && j.HostKey == "" {
+				e.pin = &hopPin{src: h.src, id: id}
+				e.hop.Pinner = e.pin
+			}
+		}
+	}
+	if h.got == nil {
+		h.got = map[string]hopEntry{}
+	}
+	h.got[id] = e
+	return e, nil
+}
+
+// pinned returns the hops whose key this batch pinned on first use, each once.
+func (h *hops) pinned() map[string]string {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]string{}
+	for id, e := range h.got {
+		if e.pin != nil {
+			if key := e.pin.take(); key != "" {
+				out[id] = key
+			}
+		}
+	}
+	return out
+}
+
+// hopPin is the engine's pinner for one trust-on-first-use jump host.
+type hopPin struct {
+	src JumpHostSource
+	id  string
+
+	mu      sync.Mutex
+	won     string
+	audited bool
+}
+
+// PinHostKey implements sshexec.HostKeyPinner.
+func (p *hopPin) PinHostKey(ctx context.Context, key string) (string, error) {
+	pinned, won, err := p.src.PinHostKey(ctx, p.id, key)
+	if err != nil {
+		return "", err
+	}
+	if won {
+		p.mu.Lock()
+		p.won = key
+		p.mu.Unlock()
+	}
+	return pinned, nil
+}
+
+// take returns the key this batch pinned, once.
+func (p *hopPin) take() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.audited {
+		return ""
+	}
+	if p.won != "" {
+		p.audited = true
+	}
+	return p.won
+}
+
+// anyChain reports whether any of ds is reached through jump hosts.
+func anyChain(ds map[string]device.Device) bool {
+	for _, d := range ds {
+		if len(d.JumpHostIDs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// engineAuth is the engine's auth method for an inventory one.
+func engineAuth(m device.AuthMethod) sshexec.AuthMethod {
+	switch m {
+	case device.AuthKeyboardInteractive:
+		return sshexec.AuthKeyboardInteractive
+	case device.AuthPrivateKey:
+		return sshexec.AuthPublicKey
+	}
+	return sshexec.AuthPassword
+}
+
+// hopFailed is the run of a device whose chain cannot be used: unreachable, jump_host_failed, the
+// hop named, nothing dialled.
+func hopFailed(f *hopFailure) (run.Status, string, string) {
+	return run.Unreachable, string(sshexec.ReasonJumpHostFailed), f.msg
+}
+
+// hopOutcome audits the jump host keys this batch pinned on first use, and records the key a jump
+// host offered instead of its pinned one as its pending host key, audited too. The engine ends
+// every device behind that hop host_key_mismatch; the key is recorded once per batch and offered
+// key. A failure to record is logged: nothing was sent through the hop either way.
+func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, bd *batchDevices, res sshexec.Result) {
+	for id, key := range bd.hops.pinned() {
+		fp := device.HostKeyFingerprint(key)
+		log.Info("jump host key pinned on first use", "jump_host_id", id, "fingerprint", fp)
+		x.audit(ctx, audit.Entry{Action: "jump_host.host_key_pin", Target: id, Detail: map[string]string{"fingerprint": fp, "job_id": m.JobID}})
+	}
+	if res.Reason != sshexec.ReasonJumpHostKeyMismatch || res.JumpHostID == "" || res.OfferedHostKey == "" {
+		return
+	}
+	if !bd.firstMismatch(res.JumpHostID, res.OfferedHostKey) {
+		return
+	}
+	fp := device.HostKeyFingerprint(res.OfferedHostKey)
+	x.audit(ctx, audit.Entry{Action: "jump_host.host_key_mismatch", Target: res.JumpHostID, Outcome: audit.OutcomeDenied, Reason: string(res.Reason),
+		Detail: map[string]string{"fingerprint": fp, "job_id": m.JobID}})
+	log.Warn("jump host key refused; recorded as pending", "jump_host_id", res.JumpHostID, "fingerprint", fp)
+	if err := bd.hops.src.RecordPendingHostKey(context.WithoutCancel(ctx), res.JumpHostID, res.OfferedHostKey); err != nil {
+		log.Error("record pending host key of jump host", "jump_host_id", res.JumpHostID, "err", err)
+	}
+}
