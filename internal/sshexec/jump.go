@@ -116,6 +116,7 @@ func (ch *chain) watch(abort func(*abortCause)) (stop func()) {
 		select {
 		case <-last.done:
 			abort(&abortCause{last.end.Status, last.end.Reason, last.end.Message})
+			// blame reports last.end with its JumpHostID.
 		case <-done:
 		}
 	}()
@@ -125,23 +126,22 @@ func (ch *chain) watch(abort func(*abortCause)) (stop func()) {
 	}
 }
 
-// blame turns a failed run whose last hop's connection has ended into that hop's failure: the
-// device's channel died with the hop, so the hop is the cause. The caller's own cancellation
-// and deadlines stay what they are.
+// blame turns a failed run whose hop connection has ended (or is being ended: stopped
+// answering keepalives, Tunnels closed) into that hop's failure: the device's channel died
+// with the hop, so the hop is the cause. The caller's own cancellation and deadlines stay
+// what they are.
 func (ch *chain) blame(res Result) Result {
-	if ch == nil || len(ch.hops) == 0 || res.Status == StatusSucceeded || res.Status == "" || res.Status == StatusCancelled ||
+	if ch == nil || res.Status == StatusSucceeded || res.Status == "" || res.Status == StatusCancelled ||
 		res.Reason == ReasonDeadline || res.Reason == ReasonTotalTimeout {
 		return res
 	}
-	last := ch.hops[len(ch.hops)-1]
-	select {
-	case <-last.done:
-	default:
-		return res
+	for _, hc := range ch.hops {
+		if out, ok := hc.failed(); ok {
+			out.LearnedHostKey, out.LearnedHopKeys, out.Timings, out.Commands = res.LearnedHostKey, res.LearnedHopKeys, res.Timings, res.Commands
+			return out
+		}
 	}
-	out := last.end
-	out.LearnedHostKey, out.LearnedHopKeys, out.Timings, out.Commands = res.LearnedHostKey, res.LearnedHopKeys, res.Timings, res.Commands
-	return out
+	return res
 }
 
 // hopFailure turns the outcome of connecting to hop into the run's outcome: a refused host

@@ -135,13 +135,11 @@ func (tn *Tunnels) acquire(ctx context.Context, hops []Hop) ([]*hopConn, Result)
 			if hc.fail.Status != "" {
 				return open, hc.fail
 			}
-			select {
-			case <-hc.done:
+			if end, dead := hc.failed(); dead {
 				if attempt == 0 {
 					continue // it died since it was opened: the next get opens it again
 				}
-				return open, hc.end
-			default:
+				return open, end
 			}
 			break
 		}
@@ -160,7 +158,7 @@ func (tn *Tunnels) get(key string, h Hop, parent *hopConn) *hopConn {
 	if tn.closed {
 		return nil
 	}
-	if hc := tn.conns[key]; hc != nil && hc.parent == parent && !hc.ended() {
+	if hc := tn.conns[key]; hc != nil && hc.parent == parent && hc.reusable() {
 		return hc
 	}
 	hc := &hopConn{tn: tn, hop: h, key: key, parent: parent, hr: h.newRun(tn.opts, tn.ctx),
@@ -170,6 +168,33 @@ func (tn *Tunnels) get(key string, h Hop, parent *hopConn) *hopConn {
 	tn.wg.Add(1)
 	go tn.open(hc)
 	return hc
+}
+
+// reusable reports whether later runs should use hc: while its connection attempt runs, when
+// that attempt failed (the failure is remembered), and while the connection is alive.
+func (hc *hopConn) reusable() bool {
+	select {
+	case <-hc.ready:
+	default:
+		return true
+	}
+	if hc.fail.Status != "" {
+		return true
+	}
+	_, dead := hc.failed()
+	return !dead
+}
+
+// failed reports the failure of an open hop connection that has ended, or that is being
+// ended for a recorded cause.
+func (hc *hopConn) failed() (Result, bool) {
+	if hc.ended() {
+		return hc.end, true
+	}
+	if c := hc.hr.getCause(); c != nil {
+		return hopFailure(hc.hop, fromCause(c)), true
+	}
+	return Result{}, false
 }
 
 func (hc *hopConn) ended() bool {
