@@ -50,7 +50,7 @@ func needBrowser(tb testing.TB) {
 		tb.Skip("the UI tests drive Chromium against the local stack; skipped with -short")
 	}
 	require.FileExists(tb, chromium, "%s is missing: run `make deps` (installs the Debian package chromium)", chromium)
-	for _, f := range []string{"node_modules/playwright-core/package.json", "vendor/preact.mjs"} {
+	for _, f := range []string{"node_modules/playwright-core/package.json", "node_modules/axe-core/axe.min.js", "vendor/preact.mjs"} {
 		require.FileExists(tb, f, "web/%s is missing: run `make deps` (npm ci in web/)", f)
 	}
 }

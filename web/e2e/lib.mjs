@@ -1,8 +1,17 @@
 // Shared helpers of the end-to-end scripts: launch Debian's Chromium through playwright-core,
-// sign in through the local gateway's dev sign-in, take named screenshots, run named steps.
+// sign in through the local gateway's dev sign-in, take named screenshots (each one also checked
+// with axe-core), run named steps.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+
+// axe-core's browser build (web/package.json pins it); it is evaluated in the page through the
+// DevTools protocol, which the page's Content Security Policy does not govern, so the CSP stays
+// as strict as in production.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+// pageProblems maps each page opened by newPage to the list its problems go to.
+const pageProblems = new WeakMap();
 
 export const BASE_URL = process.env.BASE_URL || "http://127.0.0.1:8080";
 // API_URL is the gateway's origin when the UI is served from another one (as CloudFront and
@@ -23,6 +32,7 @@ export async function newPage(browser, problems, allowOrigins = []) {
   const context = await browser.newContext({ viewport: { width: 1360, height: 880 }, acceptDownloads: true });
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
+  pageProblems.set(page, problems);
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) problems.push(`console error: ${m.text()}`);
@@ -48,8 +58,28 @@ export async function signIn(page, role = "admin", email = "e2e-admin@netauto.lo
   await page.locator("#whoami").waitFor();
 }
 
+/**
+ * shot takes a named screenshot and checks the page as shown with axe-core: every violation (all
+ * of axe's rules but the experimental ones, best practices included) becomes a problem of the
+ * page, which fails the test at its end.
+ */
 export async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, name + ".png"), fullPage: false });
+  const found = await axeViolations(page);
+  for (const v of found) console.log(`a11y ${name}: ${v}`);
+  const problems = pageProblems.get(page);
+  if (problems) problems.push(...found.map((v) => `accessibility (${name}): ${v}`));
+  else if (found.length) throw new Error(`accessibility (${name}):\n` + found.join("\n"));
+}
+
+/** axeViolations runs axe-core on the whole page and describes each violation with its nodes. */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.length} node(s): ` +
+      v.nodes.slice(0, 5).map((n) => n.target.join(" ")).join(" | ") + (v.nodes.length > 5 ? " …" : ""));
+  });
 }
 
 let failures = 0;
@@ -63,7 +93,7 @@ export async function step(page, name, fn) {
     failures++;
     console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e.stack || e}`);
     try {
-      await shot(page, "FAILED-" + name.replace(/[^a-z0-9]+/gi, "-"));
+      await page.screenshot({ path: join(ARTIFACTS, "FAILED-" + name.replace(/[^a-z0-9]+/gi, "-") + ".png") });
     } catch {}
     throw e;
   }

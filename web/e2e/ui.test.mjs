@@ -87,6 +87,12 @@ try {
     // Every device row agrees with the counts: no event was lost.
     await page.waitForFunction((n) => document.querySelectorAll("tr[data-device][data-status=succeeded]").length === n, FLEET - 1);
     await shot(page, "07-job-completed");
+    // One group of 40-line outputs, taller than its box: it must scroll from the keyboard too.
+    await page.locator("#tab-groups").click();
+    await page.locator("[data-group=output] pre.group-output").first().waitFor();
+    assert(await page.locator("[data-group=output] pre.group-output").first().evaluate((e) => e.scrollHeight > e.clientHeight), "the group's output scrolls");
+    await shot(page, "07b-job-groups-scrolling");
+    await page.locator("#tab-devices").click();
   });
 
   await step(page, "open a device's output", async () => {
@@ -181,7 +187,7 @@ try {
     await page.locator("#bulk-command").fill("seq 40");
     await page.locator("#bulk-submit").click();
     await page.locator("#flash-job-link").click();
-    await page.getByRole("link", { name: "Output of " + slowId, exact: true }).filter({ hasText: "live output" }).click();
+    await page.getByRole("link", { name: "live output of " + slowId, exact: true }).click();
     await page.locator("#run-output").waitFor({ timeout: 15000 });
     assert(await page.locator(".error").count() === 0, "the run page never said the run does not exist");
     await page.waitForFunction(() => document.querySelector("#run-output").textContent.trim().split("\n").length === 40, null, { timeout: 20000 });

@@ -82,7 +82,7 @@ export function ProfilesPage({ flash }) {
       <div class="actions"><button class="primary" id="profile-new" onClick=${() => open(null)}>New profile</button></div></div>
     <p class="muted">A device names a profile to use its credential; the profile is used only on devices of its allowed sites and tags. Secrets are write-only.</p>
     <table class="plain" id="profiles"><thead><tr><th scope="col">ID</th><th scope="col">Username</th><th scope="col">Allowed sites</th>
-      <th scope="col">Allowed tags</th><th scope="col">Secret</th><th scope="col">Version</th><th scope="col"></th></tr></thead><tbody>
+      <th scope="col">Allowed tags</th><th scope="col">Secret</th><th scope="col">Version</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
       ${items.length === 0 && html`<tr><td colspan="7" class="muted">No profiles yet.</td></tr>`}
       ${items.map((p) => html`<tr data-id=${p.id}><td><code>${p.id}</code></td><td>${p.username || "—"}</td><td>${(p.allowed_sites || []).join(", ") || "—"}</td>
         <td>${tagsText(p.allowed_tags) || "—"}</td><td>${p.has_secret ? "set" : html`<span class="warn">none</span>`}</td><td>${p.version}</td>

@@ -245,7 +245,7 @@ export function DevicesPage({ flash }) {
                 <td><input type="checkbox" checked=${on} aria-label=${"Select " + d.id} onClick=${(e) => toggle(index, e)} /></td>
                 <td class="mono"><${Link} to=${"?device=" + encodeURIComponent(d.id)}>${d.id}</${Link}>${d.pending_host_key && html` <${Link}
                   to=${"?device=" + encodeURIComponent(d.id)} class="key-pending" title=${"Offered another host key: " + d.pending_host_key.fingerprint}
-                  aria-label=${d.id + " offered another host key"}>⚠ new key</${Link}>`}</td>
+                  ><span aria-hidden="true">⚠</span> new key<span class="visually-hidden">: ${d.id} offered another host key</span></${Link}>`}</td>
                 <td>${d.name}</td>
                 <td class="mono">${d.host}${d.port && d.port !== 22 ? ":" + d.port : ""}</td>
                 <td>${d.platform}</td>

@@ -78,7 +78,7 @@ export function JobPage({ jobId, flash }) {
         ${job.options && Object.keys(job.options).length > 0 && html`<div><dt>Options</dt><dd class="small">${Object.entries(job.options).map(([k, v]) => `${k}=${v}`).join(", ")}</dd></div>`}
       </dl>
       <section class="progress-block" aria-label="Progress">
-        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax=${total} aria-valuenow=${done}
+        <div class="progress" role="progressbar" aria-label="Devices done" aria-valuemin="0" aria-valuemax=${total} aria-valuenow=${done}
              aria-valuetext=${`${done} of ${total} devices done`} id="job-progress" data-done=${done} data-total=${total}>
           <div class="bar" style=${{ width: pct + "%" }}></div>
         </div>
@@ -93,8 +93,8 @@ export function JobPage({ jobId, flash }) {
         </ul>
       </section>
       <div class="tabs" role="tablist" aria-label="View">
-        <button role="tab" id="tab-devices" aria-selected=${view === "devices"} onClick=${() => setView("devices")}>Devices</button>
-        <button role="tab" id="tab-groups" aria-selected=${view === "groups"} onClick=${() => setView("groups")}>Group by identical output</button>
+        <button role="tab" id="tab-devices" aria-controls="job-view" aria-selected=${view === "devices"} onClick=${() => setView("devices")}>Devices</button>
+        <button role="tab" id="tab-groups" aria-controls="job-view" aria-selected=${view === "groups"} onClick=${() => setView("groups")}>Group by identical output</button>
       </div>
       ${view === "devices" ? html`<${DeviceList} feed=${feed} statusFilter=${statusFilter} clearFilter=${() => setStatusFilter("")} />`
         : html`<${OutputGroups} feed=${feed} finished=${finished} />`}
@@ -106,7 +106,7 @@ function DeviceList({ feed, statusFilter, clearFilter }) {
   const rows = statusFilter ? all.filter((d) => d.status === statusFilter) : all;
   const v = useVirtual(rows.length, ROW);
   return html`
-    <section aria-label="Devices of the job" class="job-devices">
+    <section role="tabpanel" id="job-view" aria-labelledby="tab-devices" class="job-devices">
       ${statusFilter && html`<p>Showing ${rows.length} ${statusFilter.replace(/_/g, " ")} device${rows.length === 1 ? "" : "s"}.
         <button class="link" onClick=${clearFilter}>Show all</button></p>`}
       <div class="table-scroll short" ref=${v.ref} onScroll=${v.onScroll} tabindex="-1">
@@ -120,7 +120,7 @@ function DeviceList({ feed, statusFilter, clearFilter }) {
               <td>${fmtDuration(d.duration_ms)}</td>
               <td class="small">${d.reason && d.reason !== d.status ? d.reason.replace(/_/g, " ") : ""}</td>
               <td>${d.run_id && d.status !== "queued" && d.status !== "cancelled"
-                ? html`<${Link} to=${"?run=" + encodeURIComponent(d.run_id)} aria-label=${"Output of " + d.device_id}>${d.status === "running" ? "live output" : "output"}</${Link}>` : ""}</td>
+                ? html`<${Link} to=${"?run=" + encodeURIComponent(d.run_id)}>${d.status === "running" ? "live output" : "output"}<span class="visually-hidden"> of ${d.device_id}</span></${Link}>` : ""}</td>
             </tr>`)}
             ${v.after > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan="5" style=${{ height: v.after + "px" }}></td></tr>`}
           </tbody>
@@ -160,7 +160,7 @@ function OutputGroups({ feed, finished }) {
   const letters = new Map(outputGroups.map((g, i) => [g.key, String.fromCharCode(65 + (i % 26)) + (i >= 26 ? Math.floor(i / 26) : "")]));
   const missingDigest = groups.some((g) => !g.digest && g.status === "succeeded");
   return html`
-    <section class="groups" aria-label="Devices grouped by identical output">
+    <section class="groups" role="tabpanel" id="job-view" aria-labelledby="tab-groups">
       <p class="muted" id="groups-summary">
         ${outputGroups.length === 0 ? "No output to compare yet." : outputGroups.length === 1
           ? `All ${outputGroups[0].devices.length} devices with output returned the same output.`
@@ -175,14 +175,15 @@ function OutputGroups({ feed, finished }) {
 const norm = (line) => line.replace(/\s+/g, " ").trim();
 
 /** OutputLines shows an output; with a reference, lines the reference lacks are marked. */
-function OutputLines({ text, refText }) {
+function OutputLines({ text, refText, label }) {
   const shown = text.length > 20000 ? text.slice(0, 20000) + "\n…" : text;
-  if (refText == null) return html`<pre class="output group-output">${shown}</pre>`;
+  // Focusable and named, so that an output taller than its box scrolls from the keyboard too.
+  if (refText == null) return html`<pre class="output group-output" role="region" tabindex="0" aria-label=${label}>${shown}</pre>`;
   const have = new Set(refText.split("\n").map(norm));
   const lines = shown.split("\n");
   const differ = lines.filter((l) => !have.has(norm(l))).length;
   return html`<p class="small diff-note">${differ} line${differ === 1 ? "" : "s"} not in Output A (marked).</p>
-    <pre class="output group-output">${lines.map((l, i) => {
+    <pre class="output group-output" role="region" tabindex="0" aria-label=${label}>${lines.map((l, i) => {
       const mark = !have.has(norm(l));
       return html`<span class=${mark ? "diff-line" : ""}>${mark ? html`<span class="visually-hidden">differs: </span>` : ""}${l}${i < lines.length - 1 ? "\n" : ""}</span>`;
     })}</pre>`;
@@ -204,14 +205,14 @@ function Group({ group, letter, reference }) {
     : html`<${StatusBadge} status=${group.status} /> <span class="muted small">· ${n} device${n === 1 ? "" : "s"} without comparable output</span>`;
   const reasons = !group.digest ? [...new Set(group.devices.map((d) => d.reason).filter(Boolean))] : [];
   return html`<article class="group" data-group=${group.digest ? "output" : "status"} data-size=${n}>
-    <h3><button class="group-toggle" aria-expanded=${open} onClick=${() => setOpen(!open)}>
-      <span aria-hidden="true">${open ? "▾" : "▸"}</span> ${title}</button></h3>
+    <h2 class="group-title"><button class="group-toggle" aria-expanded=${open} onClick=${() => setOpen(!open)}>
+      <span aria-hidden="true">${open ? "▾" : "▸"}</span> ${title}</button></h2>
     ${open && html`<div class="group-body">
       <p class="group-devices">${group.devices.slice(0, 200).map((d, i) => html`${i ? ", " : ""}<${Link}
         to=${"?run=" + encodeURIComponent(d.run_id || "")}>${d.device_id}</${Link}>`)}${n > 200 ? ` and ${n - 200} more` : ""}</p>
       ${reasons.length > 0 && html`<p class="small">Reasons: ${reasons.join(", ")}</p>`}
       ${group.digest && (err ? html`<p class="error">Could not load the output: ${err}</p>`
-        : out ? html`<${OutputLines} text=${out.text} refText=${reference ? (refOut ? refOut.text : null) : null} />
+        : out ? html`<${OutputLines} text=${out.text} refText=${reference ? (refOut ? refOut.text : null) : null} label=${"Output " + letter} />
           ${out.truncated && html`<p class="warn">This output was truncated at the per-run cap.</p>`}`
         : html`<p aria-busy="true">Loading output…</p>`)}
     </div>`}

@@ -105,7 +105,7 @@ export function JumpHostsPage({ flash }) {
         <div><dt>Seen at</dt><dd>${fmtTime(h.pending_host_key.seen_at)}</dd></div></dl>
       <button class="danger" data-accept=${h.id} onClick=${() => accept(h)}>Accept this key</button></div>`)}
     <table class="plain" id="jump-hosts"><thead><tr><th scope="col">ID</th><th scope="col">Address</th><th scope="col">Username</th>
-      <th scope="col">Host key</th><th scope="col">Credential</th><th scope="col">Version</th><th scope="col"></th></tr></thead><tbody>
+      <th scope="col">Host key</th><th scope="col">Credential</th><th scope="col">Version</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
       ${items.length === 0 && html`<tr><td colspan="7" class="muted">No jump hosts yet.</td></tr>`}
       ${items.map((h) => html`<tr data-id=${h.id}><td><code>${h.id}</code></td><td>${h.host}:${h.port}</td><td>${h.username}</td>
         <td class="mono">${h.pending_host_key ? html`<span class="warn">pending</span>` : h.host_key_fingerprint || (h.trust_on_first_use ? "learned on first use" : html`<span class="warn">none</span>`)}</td>

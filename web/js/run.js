@@ -80,7 +80,7 @@ export function RunPage({ runId, flash }) {
         <button onClick=${copy} id="copy-output">Copy</button>
         <button onClick=${download} id="download-output">Download</button>
       </div>
-      <pre class="output" id="run-output" tabindex="0" aria-label="Output">${out.text || (running ? "" : "(no output)")}</pre>
+      <pre class="output" id="run-output" role="region" tabindex="0" aria-label="Output">${out.text || (running ? "" : "(no output)")}</pre>
       ${history && html`<section aria-labelledby="hist-title">
         <h2 id="hist-title">Recent runs on ${run.device_id}</h2>
         <${RunTable} runs=${history} current=${run.id} />
