@@ -102,6 +102,12 @@ export function canSomewhere(need) {
   return !!id && (can(need) || Object.values(id.sites).some((r) => RANK[r] >= RANK[need]));
 }
 
+/** canOn reports whether the signed-in user holds at least role need on site (or everywhere). */
+export function canOn(need, site) {
+  const id = identity();
+  return !!id && (can(need) || (!!site && RANK[id.sites[site]] >= RANK[need]));
+}
+
 export function getToken() {
   return token;
 }

@@ -1,53 +1,94 @@
-// The bulk command dialog: command, requested_by (the signed-in user; admins may change it), the
-// selected device count and the job options. The API validates; its field errors show inline.
+// The run dialogs: a bulk command on the selected devices and a command on one device. Both take a
+// sequence of commands with prompt answers (commands.js), requested_by (the signed-in user; admins
+// may change it) and the options. Client-side checks mirror the API's; its field errors show
+// under the field they name, a command the policy refuses under the command it names.
 import { useState, useRef } from "preact/hooks";
 import { html } from "./html.js";
 import { post, identity, can } from "./api.js";
-import { Modal, FieldError, Link } from "./ui.js";
+import { Modal, FieldError, Link, navigate } from "./ui.js";
+import { CommandsEditor, newRow, commandsBody, checkCommands, placeErrors } from "./commands.js";
 
+/** BulkModal runs commands on deviceIds as a bulk job and flashes a link to the job. */
 export function BulkModal({ deviceIds, onClose, flash }) {
+  return html`<${CommandDialog} deviceIds=${deviceIds} onClose=${onClose} flash=${flash} base="bulk" />`;
+}
+
+/** RunModal runs commands on one device (POST /v1/runs) and opens the run. */
+export function RunModal({ deviceId, onClose, flash }) {
+  return html`<${CommandDialog} deviceIds=${[deviceId]} single onClose=${onClose} flash=${flash} base="run" />`;
+}
+
+// OPTION_FIELDS are the option fields the dialogs show, by the API's names.
+const OPTION_FIELDS = ["requested_by", "options.timeout_s", "options.max_concurrency", "options.max_errors", "options.stop_on_error"];
+
+function CommandDialog({ deviceIds, single, onClose, flash, base }) {
   const me = identity();
   const admin = can("admin");
-  const [f, setF] = useState({ command: "", requested_by: me ? me.email : "", timeout_s: "", max_concurrency: "", max_errors: "" });
+  const [rows, setRows] = useState(() => [newRow()]);
+  const [f, setF] = useState({ requested_by: me ? me.email : "", timeout_s: "", max_concurrency: "", max_errors: "", stop_on_error: false });
   const [errors, setErrors] = useState({});
   const [general, setGeneral] = useState("");
   const [busy, setBusy] = useState(false);
   const formRef = useRef(null);
-  const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
+  const set = (k) => (e) => setF({ ...f, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+
+  function showErrors(errs) {
+    setErrors(errs);
+    // Focus the first field in error so keyboard and screen reader users land on it.
+    setTimeout(() => {
+      const bad = formRef.current && formRef.current.querySelector("[aria-invalid='true']");
+      if (bad) bad.focus();
+    }, 0);
+  }
 
   async function submit(ev) {
     ev.preventDefault();
-    setBusy(true);
     setErrors({});
     setGeneral("");
+    const { body: cmd, sent } = commandsBody(rows);
+    const problems = checkCommands(sent);
     const options = {};
+    const t = f.timeout_s.trim();
+    if (t !== "") {
+      if (/^\d+$/.test(t) && Number(t) >= 1) options.timeout_s = Number(t);
+      else problems.push({ field: "options.timeout_s", message: "must be a whole number of seconds, at least 1" });
+    }
     // Numbers the browser cannot parse go to the API as they are, so its message names the field.
-    const num = (s) => (s.trim() === "" ? undefined : /^-?\d+$/.test(s.trim()) ? Number(s) : s);
-    if (num(f.timeout_s) !== undefined) options.timeout_s = num(f.timeout_s);
-    if (num(f.max_concurrency) !== undefined) options.max_concurrency = num(f.max_concurrency);
-    if (f.max_errors.trim()) options.max_errors = f.max_errors.trim();
-    const body = { command: f.command, device_ids: deviceIds, options };
+    const mc = f.max_concurrency.trim();
+    if (!single && mc !== "") options.max_concurrency = /^-?\d+$/.test(mc) ? Number(mc) : mc;
+    if (!single && f.max_errors.trim()) options.max_errors = f.max_errors.trim();
+    if (f.stop_on_error) options.stop_on_error = true;
+    if (problems.length) {
+      showErrors(placeErrors(problems, sent));
+      return;
+    }
+    const body = { ...cmd, options };
+    if (single) body.device_id = deviceIds[0];
+    else body.device_ids = deviceIds;
     if (admin && f.requested_by && f.requested_by !== (me && me.email)) body.requested_by = f.requested_by;
+    setBusy(true);
     try {
-      const acc = await post("/v1/bulk", body);
+      const acc = await post(single ? "/v1/runs" : "/v1/bulk", body);
       onClose();
+      if (single) {
+        flash({ kind: "ok", text: `Run ${acc.run_id} started on ${deviceIds[0]}.` });
+        navigate("?run=" + encodeURIComponent(acc.run_id));
+        return;
+      }
       flash({
         kind: "ok", focus: true,
         content: html`Job <code>${acc.job_id}</code> started on ${acc.device_count} device${acc.device_count === 1 ? "" : "s"}.${" "}
           <${Link} to=${"?job=" + encodeURIComponent(acc.job_id)} id="flash-job-link">Open the job</${Link}>`,
       });
     } catch (e) {
-      const errs = {};
-      for (const d of e.details || []) errs[d.field] = d.message;
-      if (e.code === "command_denied") errs.command = html`<${Denied} error=${e} />`;
-      const known = ["command", "requested_by", "options.timeout_s", "options.max_concurrency", "options.max_errors"];
-      if (!e.field || !known.includes(e.field)) setGeneral(e.text || e.message);
-      setErrors(errs);
-      // Focus the first field in error so keyboard and screen reader users land on it.
-      setTimeout(() => {
-        const bad = formRef.current && formRef.current.querySelector("[aria-invalid='true']");
-        if (bad) bad.focus();
-      }, 0);
+      const errs = placeErrors(e.details || [], sent);
+      if (e.code === "command_denied") {
+        const [k] = Object.keys(placeErrors([{ field: e.field || "command", message: "" }], sent));
+        errs[k] = html`<${Denied} error=${e} />`;
+      }
+      const placed = Object.keys(errs).some((k) => k.includes(":") || k === "commands" || OPTION_FIELDS.includes(k));
+      if (!placed) setGeneral(e.text || e.message);
+      showErrors(errs);
     } finally {
       setBusy(false);
     }
@@ -61,29 +102,34 @@ export function BulkModal({ deviceIds, onClose, flash }) {
     id, "aria-invalid": errors[k] ? "true" : "false",
     "aria-describedby": [errors[k] && id + "-error", id + "-hint"].filter(Boolean).join(" "),
   });
+  const n = deviceIds.length;
+  const title = single ? `Run commands on ${deviceIds[0]}` : "Run a bulk command";
 
-  return html`<${Modal} title="Run a bulk command" onClose=${onClose}>
+  return html`<${Modal} title=${title} onClose=${onClose} wide>
     <form onSubmit=${submit} novalidate ref=${formRef}>
-      <p class="lead" id="bulk-count"><strong>${deviceIds.length}</strong> device${deviceIds.length === 1 ? "" : "s"} selected</p>
-      ${field("command", "bulk-command", "Command", html`<textarea ...${attrs("command", "bulk-command")} rows="3" spellcheck="false"
-        value=${f.command} onInput=${set("command")} data-autofocus
-        onKeyDown=${(e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); formRef.current.requestSubmit(); } }}></textarea>`,
-        "One line, e.g. show version. Ctrl+Enter runs it.")}
-      ${field("requested_by", "bulk-requested-by", "Requested by", html`<input ...${attrs("requested_by", "bulk-requested-by")}
+      ${!single && html`<p class="lead" id="bulk-count"><strong>${n}</strong> device${n === 1 ? "" : "s"} selected</p>`}
+      <${CommandsEditor} base=${base} rows=${rows} setRows=${setRows} errors=${errors} onSubmitKey=${() => formRef.current.requestSubmit()} />
+      ${field("requested_by", base + "-requested-by", "Requested by", html`<input ...${attrs("requested_by", base + "-requested-by")}
         value=${f.requested_by} onInput=${set("requested_by")} readonly=${!admin} />`, admin ? "Admins may run on someone's behalf." : "Your signed-in identity.")}
       <fieldset class="options">
         <legend>Options</legend>
-        ${field("options.timeout_s", "bulk-timeout", "Timeout (s)", html`<input ...${attrs("options.timeout_s", "bulk-timeout")}
-          inputmode="numeric" value=${f.timeout_s} onInput=${set("timeout_s")} placeholder="60" size="6" />`, "per device, 1–240")}
-        ${field("options.max_concurrency", "bulk-concurrency", "Max concurrency", html`<input ...${attrs("options.max_concurrency", "bulk-concurrency")}
+        ${field("options.timeout_s", base + "-timeout", "Timeout (s)", html`<input ...${attrs("options.timeout_s", base + "-timeout")}
+          inputmode="numeric" value=${f.timeout_s} onInput=${set("timeout_s")} placeholder="60" size="6" />`, "per device, the whole sequence")}
+        ${!single && field("options.max_concurrency", "bulk-concurrency", "Max concurrency", html`<input ...${attrs("options.max_concurrency", "bulk-concurrency")}
           inputmode="numeric" value=${f.max_concurrency} onInput=${set("max_concurrency")} placeholder="no limit" size="8" />`, "devices at once")}
-        ${field("options.max_errors", "bulk-max-errors", "Max errors", html`<input ...${attrs("options.max_errors", "bulk-max-errors")}
+        ${!single && field("options.max_errors", "bulk-max-errors", "Max errors", html`<input ...${attrs("options.max_errors", "bulk-max-errors")}
           value=${f.max_errors} onInput=${set("max_errors")} placeholder="e.g. 10 or 5%" size="8" />`, "stop after more failures")}
+        <div class="field check">
+          <label><input type="checkbox" ...${attrs("options.stop_on_error", base + "-stop-on-error")} checked=${f.stop_on_error}
+            onChange=${set("stop_on_error")} /> Stop at the first error</label>
+          <p class="hint" id=${base + "-stop-on-error-hint"}>later commands are not sent once one fails (% Invalid input, a non-zero exit status…)</p>
+          <${FieldError} id=${base + "-stop-on-error-error"} error=${errors["options.stop_on_error"]} />
+        </div>
       </fieldset>
-      ${general && html`<p class="error" role="alert" id="bulk-error">${general}</p>`}
+      ${general && html`<p class="error" role="alert" id=${base + "-error"}>${general}</p>`}
       <div class="modal-actions">
         <button type="button" onClick=${onClose}>Cancel</button>
-        <button class="primary" type="submit" id="bulk-submit" disabled=${busy}>Run on ${deviceIds.length} device${deviceIds.length === 1 ? "" : "s"}</button>
+        <button class="primary" type="submit" id=${base + "-submit"} disabled=${busy}>${single ? "Run" : `Run on ${n} device${n === 1 ? "" : "s"}`}</button>
       </div>
     </form>
   </${Modal}>`;

@@ -1,11 +1,15 @@
 // The job page: live progress over the WebSocket API (JobFeed), counts per status, the per-device
 // list, cancel, and "group by identical output": devices whose outputs match after normalising
-// whitespace (same output_digest) form one group, so the odd ones out are visible at once.
+// whitespace (same output_digest) form one group, so the odd ones out are visible at once. A job of
+// several commands lists them, shows each device's commands at a glance, and its groups (by the
+// whole output) have a tab per command.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { post, canSomewhere, request } from "./api.js";
+import { get, post, canSomewhere, request } from "./api.js";
 import { JobFeed } from "./live.js";
-import { StatusBadge, Link, useVirtual, fmtDuration, fmtTime, STATUSES } from "./ui.js";
+import { commandTabs, commandText } from "./commands.js";
+import { readOutput } from "./run.js";
+import { StatusBadge, Link, Tabs, useVirtual, fmtDuration, fmtTime, fmtBytes, STATUSES } from "./ui.js";
 
 const ROW = 34;
 const JOB_STATUS_TEXT = { queued: "queued", running: "running", finishing: "finishing…", cancelling: "cancelling…", completed: "completed", cancelled: "cancelled", stopped: "stopped (max errors)", failed: "failed" };
@@ -70,7 +74,10 @@ export function JobPage({ jobId, flash }) {
         </div>
       </div>
       <dl class="summary">
-        <div><dt>Command</dt><dd><code>${job.command}</code></dd></div>
+        ${job.commands && job.commands.length > 1
+          ? html`<div><dt>Commands</dt><dd><ol class="job-commands" id="job-commands">${job.commands.map((c) => html`<li><code>${commandText(c)}</code>${
+            c.prompts && c.prompts.length ? html` <span class="small muted">(${c.prompts.length} prompt answer${c.prompts.length === 1 ? "" : "s"})</span>` : ""}</li>`)}</ol></dd></div>`
+          : html`<div><dt>Command</dt><dd><code>${job.command}</code></dd></div>`}
         <div><dt>Requested by</dt><dd>${job.requested_by}</dd></div>
         <div><dt>Started</dt><dd>${fmtTime(job.created_at)}</dd></div>
         ${job.finished_at && html`<div><dt>Finished</dt><dd>${fmtTime(job.finished_at)}</dd></div>`}
@@ -92,10 +99,8 @@ export function JobPage({ jobId, flash }) {
               <${StatusBadge} status=${s} /> <span class="n" data-count=${s}>${feed.counts[s] || 0}</span></button></li>`)}
         </ul>
       </section>
-      <div class="tabs" role="tablist" aria-label="View">
-        <button role="tab" id="tab-devices" aria-controls="job-view" aria-selected=${view === "devices"} onClick=${() => setView("devices")}>Devices</button>
-        <button role="tab" id="tab-groups" aria-controls="job-view" aria-selected=${view === "groups"} onClick=${() => setView("groups")}>Group by identical output</button>
-      </div>
+      <${Tabs} label="View" selected=${view} onSelect=${setView} panelId="job-view"
+        tabs=${[{ id: "devices", tabId: "tab-devices", label: "Devices" }, { id: "groups", tabId: "tab-groups", label: "Group by identical output" }]} />
       ${view === "devices" ? html`<${DeviceList} feed=${feed} statusFilter=${statusFilter} clearFilter=${() => setStatusFilter("")} />`
         : html`<${OutputGroups} feed=${feed} finished=${finished} />`}
     </main>`;
@@ -104,6 +109,8 @@ export function JobPage({ jobId, flash }) {
 function DeviceList({ feed, statusFilter, clearFilter }) {
   const all = [...feed.devices.values()];
   const rows = statusFilter ? all.filter((d) => d.status === statusFilter) : all;
+  const seq = isSequence(feed);
+  const cols = seq ? 6 : 5;
   const v = useVirtual(rows.length, ROW);
   return html`
     <section role="tabpanel" id="job-view" aria-labelledby="tab-devices" class="job-devices">
@@ -111,22 +118,38 @@ function DeviceList({ feed, statusFilter, clearFilter }) {
         <button class="link" onClick=${clearFilter}>Show all</button></p>`}
       <div class="table-scroll short" ref=${v.ref} onScroll=${v.onScroll} tabindex="-1">
         <table class="plain job-table">
-          <thead><tr><th scope="col">Device</th><th scope="col">Status</th><th scope="col">Duration</th><th scope="col">Reason</th><th scope="col">Output</th></tr></thead>
+          <thead><tr><th scope="col">Device</th><th scope="col">Status</th><th scope="col">Duration</th><th scope="col">Reason</th>${seq && html`<th scope="col">Commands</th>`}<th scope="col">Output</th></tr></thead>
           <tbody>
-            ${v.before > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan="5" style=${{ height: v.before + "px" }}></td></tr>`}
+            ${v.before > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan=${cols} style=${{ height: v.before + "px" }}></td></tr>`}
             ${rows.slice(v.start, v.end).map((d) => html`<tr key=${d.device_id} data-device=${d.device_id} data-status=${d.status}>
               <td class="mono"><${Link} to=${"?device=" + encodeURIComponent(d.device_id)}>${d.device_id}</${Link}></td>
               <td><${StatusBadge} status=${d.status} reason=${d.reason} /></td>
               <td>${fmtDuration(d.duration_ms)}</td>
               <td class="small">${d.reason && d.reason !== d.status ? d.reason.replace(/_/g, " ") : ""}</td>
+              ${seq && html`<td><${CommandMarks} commands=${d.commands} /></td>`}
               <td>${d.run_id && d.status !== "queued" && d.status !== "cancelled"
                 ? html`<${Link} to=${"?run=" + encodeURIComponent(d.run_id)}>${d.status === "running" ? "live output" : "output"}<span class="visually-hidden"> of ${d.device_id}</span></${Link}>` : ""}</td>
             </tr>`)}
-            ${v.after > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan="5" style=${{ height: v.after + "px" }}></td></tr>`}
+            ${v.after > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan=${cols} style=${{ height: v.after + "px" }}></td></tr>`}
           </tbody>
         </table>
       </div>
     </section>`;
+}
+
+/** isSequence reports whether the job runs several commands (from the job, or any device's run). */
+function isSequence(feed) {
+  if (feed.job.commands) return feed.job.commands.length > 1;
+  for (const d of feed.devices.values()) if (d.commands && d.commands.length > 1) return true;
+  return false;
+}
+
+/** CommandMarks shows a device's commands at a glance: a status glyph per command started. */
+function CommandMarks({ commands }) {
+  if (!commands || !commands.length) return "";
+  const label = commands.map((c, i) => `${i + 1}. ${commandText(c)}: ${(c.status || "").replace(/_/g, " ")}`).join("; ");
+  return html`<span class="command-marks" role="img" aria-label=${label} title=${label}>${commands.map((c) =>
+    html`<span class=${"mark s-" + c.status}>${STATUSES[c.status] || "•"}</span>`)}</span>`;
 }
 
 /** groupDevices clusters devices by output_digest; the others by status. Largest groups first. */
@@ -159,6 +182,7 @@ function OutputGroups({ feed, finished }) {
   const outputGroups = groups.filter((g) => g.digest);
   const letters = new Map(outputGroups.map((g, i) => [g.key, String.fromCharCode(65 + (i % 26)) + (i >= 26 ? Math.floor(i / 26) : "")]));
   const missingDigest = groups.some((g) => !g.digest && g.status === "succeeded");
+  const sequence = isSequence(feed);
   return html`
     <section class="groups" role="tabpanel" id="job-view" aria-labelledby="tab-groups">
       <p class="muted" id="groups-summary">
@@ -168,7 +192,7 @@ function OutputGroups({ feed, finished }) {
         ${!finished && " Still running: groups grow as devices finish."}
         ${missingDigest && "Some succeeded devices carry no output digest (older API) and are grouped by status. "}
         Whitespace differences are ignored.</p>
-      ${groups.map((g) => html`<${Group} key=${g.key} group=${g} letter=${letters.get(g.key)} reference=${g !== outputGroups[0] ? outputGroups[0] : null} />`)}
+      ${groups.map((g) => html`<${Group} key=${g.key} group=${g} letter=${letters.get(g.key)} reference=${g !== outputGroups[0] ? outputGroups[0] : null} sequence=${sequence} />`)}
     </section>`;
 }
 
@@ -189,7 +213,7 @@ function OutputLines({ text, refText, label }) {
     })}</pre>`;
 }
 
-function Group({ group, letter, reference }) {
+function Group({ group, letter, reference, sequence }) {
   const [open, setOpen] = useState(!!group.digest);
   const [out, setOut] = useState(null);
   const [refOut, setRefOut] = useState(null);
@@ -211,10 +235,42 @@ function Group({ group, letter, reference }) {
       <p class="group-devices">${group.devices.slice(0, 200).map((d, i) => html`${i ? ", " : ""}<${Link}
         to=${"?run=" + encodeURIComponent(d.run_id || "")}>${d.device_id}</${Link}>`)}${n > 200 ? ` and ${n - 200} more` : ""}</p>
       ${reasons.length > 0 && html`<p class="small">Reasons: ${reasons.join(", ")}</p>`}
-      ${group.digest && (err ? html`<p class="error">Could not load the output: ${err}</p>`
+      ${group.digest && html`<${GroupOutput} group=${group} letter=${letter} sequence=${sequence} whole=${err ? html`<p class="error">Could not load the output: ${err}</p>`
         : out ? html`<${OutputLines} text=${out.text} refText=${reference ? (refOut ? refOut.text : null) : null} label=${"Output " + letter} />
           ${out.truncated && html`<p class="warn">This output was truncated at the per-run cap.</p>`}`
-        : html`<p aria-busy="true">Loading output…</p>`)}
+        : html`<p aria-busy="true">Loading output…</p>`} />`}
     </div>`}
   </article>`;
+}
+
+/**
+ * GroupOutput is a group's representative output: for a job of several commands, the whole output
+ * (whole, compared with Output A) in one tab and each command's own output in the others.
+ */
+function GroupOutput({ group, letter, sequence, whole }) {
+  const rep = group.devices[0];
+  const [commands, setCommands] = useState(rep.commands || null);
+  const [tab, setTab] = useState(-1);
+  const [out, setOut] = useState(null);
+  useEffect(() => {
+    if (sequence && !commands && rep.run_id) get(`/v1/runs/${encodeURIComponent(rep.run_id)}`).then((r) => setCommands(r.commands || []), () => setCommands([]));
+  }, [sequence, rep.run_id]);
+  useEffect(() => {
+    if (tab < 0) return;
+    setOut(null);
+    readOutput(rep.run_id, tab).then(setOut, (e) => setOut({ command: tab, error: e.text || e.message }));
+  }, [tab, rep.run_id]);
+  const base = `group-${letter}-tab`;
+  const tabs = sequence ? commandTabs(commands, base) : [];
+  if (!tabs.length) return whole;
+  const panel = `group-${letter}-panel`;
+  return html`<div class="group-output-tabs">
+    <${Tabs} label=${`Output ${letter} per command`} tabs=${tabs} selected=${tab} onSelect=${setTab} panelId=${panel} className="command-tabs" />
+    <div role="tabpanel" id=${panel} aria-labelledby=${tab >= 0 ? `${base}-${tab}` : `${base}-all`} data-command=${tab}>
+      ${tab < 0 ? whole : !out || out.command !== tab ? html`<p aria-busy="true">Loading output…</p>`
+        : out.error ? html`<p class="error">Could not load the output: ${out.error}</p>`
+        : html`<p class="small muted">The output of command ${tab + 1} on ${rep.device_id} (${fmtBytes(out.bytes)}).</p>
+          <pre class="output group-output" role="region" tabindex="0" aria-label=${`Output ${letter}, command ${tab + 1}`}>${out.text || "(no output)"}</pre>`}
+    </div>
+  </div>`;
 }

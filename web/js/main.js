@@ -91,7 +91,7 @@ function App({ initialMessage }) {
     page = html`<${RunPage} runId=${route.get("run")} flash=${showFlash} key=${route.get("run")} />`;
     title = "Run output";
   } else if (route.get("device")) {
-    page = html`<${DevicePage} deviceId=${route.get("device")} key=${route.get("device")} />`;
+    page = html`<${DevicePage} deviceId=${route.get("device")} flash=${showFlash} key=${route.get("device")} />`;
     title = route.get("device");
   } else if (route.get("page") === "audit") {
     page = html`<${AuditPage} />`;

@@ -1,44 +1,66 @@
-// A run's whole output (live while it runs), with copy and download, and a device's run history.
-import { useEffect, useState } from "preact/hooks";
+// A run's output (live while it runs), with copy and download, and a device's run history. A run
+// of several commands gets a tab per command (its status, exit status and bytes; the output of
+// that command alone) beside the whole output; a run of one command shows its output as it is.
+import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, request } from "./api.js";
+import { get, request, canOn } from "./api.js";
 import { HostKeyPanel } from "./hostkey.js";
-import { StatusBadge, Link, fmtTime, fmtDuration, fmtBytes } from "./ui.js";
+import { RunModal } from "./bulk.js";
+import { commandTabs, commandText } from "./commands.js";
+import { StatusBadge, Link, Tabs, fmtTime, fmtDuration, fmtBytes } from "./ui.js";
+
+/** readOutput reads a run's output, or with command >= 0 that command's alone. */
+export async function readOutput(runId, command = -1) {
+  const q = command >= 0 ? `?command=${command}` : "";
+  const resp = await request("GET", `/v1/runs/${encodeURIComponent(runId)}/output${q}`, { raw: true });
+  const text = await resp.text();
+  return { command, text, truncated: resp.headers.get("X-Output-Truncated") === "true", bytes: Number(resp.headers.get("X-Output-Bytes") || text.length) };
+}
 
 export function RunPage({ runId, flash }) {
   const [run, setRun] = useState(null);
+  const [tab, setTab] = useState(-1); // -1: the whole output; N: command N's
   const [out, setOut] = useState(null);
+  const [whole, setWhole] = useState(null); // the whole output's size and truncated flag
   const [history, setHistory] = useState(null);
   const [error, setError] = useState(null);
+  const histLoaded = useRef(false);
 
   useEffect(() => {
     let live = true;
     let timer = 0;
     async function load() {
+      let r;
       try {
-        const r = await get(`/v1/runs/${encodeURIComponent(runId)}`);
-        const resp = await request("GET", `/v1/runs/${encodeURIComponent(runId)}/output`, { raw: true });
-        const text = await resp.text();
-        if (!live) return;
-        setRun(r);
-        setOut({ text, truncated: resp.headers.get("X-Output-Truncated") === "true", bytes: Number(resp.headers.get("X-Output-Bytes") || text.length) });
-        if (r.status === "running" || r.status === "queued") timer = setTimeout(load, 1000);
-        else get(`/v1/devices/${encodeURIComponent(r.device_id)}/runs?limit=20`).then((h) => live && setHistory(h.items), () => {});
+        r = await get(`/v1/runs/${encodeURIComponent(runId)}`);
       } catch (e) {
         // A run reads (queued, or as its job has it) from the moment its id is handed out: a 404
         // means there is no such run.
         if (live) setError(e);
+        return;
+      }
+      let o;
+      try {
+        o = await readOutput(runId, tab);
+      } catch (e) {
+        o = { command: tab, error: e.text || e.message, text: "" };
+      }
+      if (!live) return;
+      setRun(r);
+      setOut(o);
+      if (tab < 0 && !o.error) setWhole(o);
+      if (r.status === "running" || r.status === "queued") timer = setTimeout(load, 1000);
+      else if (!histLoaded.current) {
+        histLoaded.current = true;
+        get(`/v1/devices/${encodeURIComponent(r.device_id)}/runs?limit=20`).then((h) => live && setHistory(h.items), () => {});
       }
     }
-    setRun(null);
-    setOut(null);
-    setHistory(null);
     load();
     return () => { live = false; clearTimeout(timer); };
-  }, [runId]);
+  }, [runId, tab]);
 
   if (error) return html`<main id="main"><h1>Run</h1><p class="error" role="alert">${error.status === 404 ? "No such run (it may have been purged)." : error.text || error.message}</p></main>`;
-  if (!run) return html`<main id="main"><h1>Run <code>${runId}</code></h1><p aria-busy="true">Loading…</p></main>`;
+  if (!run || !out) return html`<main id="main"><h1>Run <code>${runId}</code></h1><p aria-busy="true">Loading…</p></main>`;
 
   async function copy() {
     try {
@@ -52,12 +74,18 @@ export function RunPage({ runId, flash }) {
     const url = URL.createObjectURL(new Blob([out.text], { type: "text/plain" }));
     const a = document.createElement("a");
     a.href = url;
-    a.download = `${run.id}.txt`;
+    a.download = out.command >= 0 ? `${run.id}.command-${out.command + 1}.txt` : `${run.id}.txt`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
   const running = run.status === "running" || run.status === "queued";
+  const tabs = commandTabs(run.commands, "output-tab");
+  const loading = out.command !== tab;
+  const cmd = tab >= 0 && run.commands ? run.commands[tab] : null;
+  const pre = html`<pre class="output" id="run-output" role="region" tabindex="0" aria-label=${cmd ? `Output of command ${tab + 1}` : "Output"}
+    aria-busy=${loading ? "true" : "false"}>${out.text || (running || loading ? "" : "(no output)")}</pre>`;
+  const size = whole ? whole.bytes : run.bytes;
   return html`
     <main id="main" class="run-page">
       <p class="crumbs"><${Link} to="?">Devices</${Link}> / <${Link} to=${"?device=" + encodeURIComponent(run.device_id)}>${run.device_id}</${Link}>
@@ -66,21 +94,29 @@ export function RunPage({ runId, flash }) {
       <dl class="summary">
         <div><dt>Status</dt><dd><${StatusBadge} status=${run.status} reason=${run.reason} />${run.reason ? html` <span class="small">${run.reason}</span>` : ""}</dd></div>
         ${run.exit_status != null && html`<div><dt>Exit status</dt><dd>${run.exit_status}</dd></div>`}
+        ${tabs.length > 0 && html`<div><dt>Commands</dt><dd id="run-command-count">${run.commands.length} run</dd></div>`}
         <div><dt>Requested by</dt><dd>${run.requested_by}</dd></div>
         <div><dt>Started</dt><dd>${fmtTime(run.started_at || run.created_at)}</dd></div>
         ${run.timings && run.timings.total_ms ? html`<div><dt>Duration</dt><dd>${fmtDuration(run.timings.total_ms)}</dd></div>` : ""}
-        <div><dt>Size</dt><dd id="output-bytes">${fmtBytes(out.bytes)}</dd></div>
+        <div><dt>Size</dt><dd id="output-bytes">${fmtBytes(size)}</dd></div>
         <div><dt>Truncated</dt><dd id="output-truncated" class=${out.truncated ? "warn" : ""}>${out.truncated ? "yes — cut at the per-run cap" : "no"}</dd></div>
       </dl>
       ${run.message && html`<p class="notice">${run.message}</p>`}
       ${run.status === "host_key_mismatch" && html`<p class="notice" id="run-host-key">The device offered a host key other than the pinned one.
         <${Link} to=${"?device=" + encodeURIComponent(run.device_id)}>See ${run.device_id}'s host key</${Link}> to compare and, as an admin, accept it.</p>`}
-      <div class="output-bar">
-        <span aria-live="polite">${running ? html`<span class="conn c-live">live — refreshing every second</span>` : ""}</span>
-        <button onClick=${copy} id="copy-output">Copy</button>
-        <button onClick=${download} id="download-output">Download</button>
+      ${tabs.length > 0 && html`<${Tabs} label="Output per command" tabs=${tabs} selected=${tab} onSelect=${setTab} panelId="output-panel" className="command-tabs" />`}
+      <div id="output-panel" role=${tabs.length ? "tabpanel" : undefined}
+        aria-labelledby=${tabs.length ? (tab >= 0 ? `output-tab-${tab}` : "output-tab-all") : undefined}>
+        ${cmd && html`<p class="command-head" id="command-summary">Command ${tab + 1} of ${run.commands.length}: <code>${commandText(cmd)}</code>${" "}
+          <${StatusBadge} status=${cmd.status} reason=${cmd.reason} />${cmd.reason && cmd.reason !== cmd.status ? html` <span class="small">${cmd.reason}</span>` : ""}
+          ${cmd.exit_status != null ? ` · exit status ${cmd.exit_status}` : ""} · ${fmtBytes(cmd.bytes || 0)}</p>`}
+        <div class="output-bar">
+          <span aria-live="polite">${running ? html`<span class="conn c-live">live — refreshing every second</span>` : ""}</span>
+          <button onClick=${copy} id="copy-output">Copy</button>
+          <button onClick=${download} id="download-output">Download</button>
+        </div>
+        ${out.error ? html`<p class="error" role="alert" id="output-error">Could not load the output: ${out.error}</p>` : pre}
       </div>
-      <pre class="output" id="run-output" role="region" tabindex="0" aria-label="Output">${out.text || (running ? "" : "(no output)")}</pre>
       ${history && html`<section aria-labelledby="hist-title">
         <h2 id="hist-title">Recent runs on ${run.device_id}</h2>
         <${RunTable} runs=${history} current=${run.id} />
@@ -101,8 +137,9 @@ function RunTable({ runs, current }) {
 }
 
 /** DevicePage shows one device and its run history, newest first, paged. */
-export function DevicePage({ deviceId }) {
+export function DevicePage({ deviceId, flash }) {
   const [device, setDevice] = useState(null);
+  const [running, setRunning] = useState(false);
   const [runs, setRuns] = useState([]);
   const [next, setNext] = useState("");
   const [error, setError] = useState(null);
@@ -120,7 +157,12 @@ export function DevicePage({ deviceId }) {
   if (error) return html`<main id="main"><h1>${deviceId}</h1><p class="error" role="alert">${error.status === 404 ? "No such device." : error.text || error.message}</p></main>`;
   return html`<main id="main">
     <p class="crumbs"><${Link} to="?">Devices</${Link}> / ${deviceId}</p>
-    <h1>${device ? device.name : deviceId} <span class="muted small mono">${deviceId}</span></h1>
+    <div class="page-head">
+      <h1>${device ? device.name : deviceId} <span class="muted small mono">${deviceId}</span></h1>
+      ${device && canOn("operator", device.site) && html`<div class="actions">
+        <button class="primary" id="run-device" onClick=${() => setRunning(true)}>Run commands…</button></div>`}
+    </div>
+    ${running && html`<${RunModal} deviceId=${deviceId} onClose=${() => setRunning(false)} flash=${flash} />`}
     ${device && html`<dl class="summary">
       <div><dt>Host</dt><dd class="mono">${device.host}:${device.port}</dd></div>
       <div><dt>Platform</dt><dd>${device.platform}</dd></div>

@@ -146,3 +146,25 @@ export function FieldError({ id, error }) {
   if (!error) return null;
   return html`<p class="field-error" id=${id} role="alert">${error}</p>`;
 }
+
+/**
+ * Tabs is a WAI-ARIA tab list: tabs are buttons with role tab, only the selected one is in the Tab
+ * order, and the arrow keys, Home and End move to (and select) the others. tabs are
+ * [{id, tabId, label}]; panelId names the tabpanel the caller renders.
+ */
+export function Tabs({ label, tabs, selected, onSelect, panelId, className }) {
+  function onKeyDown(ev) {
+    const i = tabs.findIndex((t) => t.id === selected);
+    const n = tabs.length;
+    const to = { ArrowRight: (i + 1) % n, ArrowLeft: (i - 1 + n) % n, Home: 0, End: n - 1 }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    onSelect(tabs[to].id);
+    const el = ev.currentTarget.querySelectorAll("[role=tab]")[to];
+    if (el) el.focus();
+  }
+  return html`<div class=${"tabs" + (className ? " " + className : "")} role="tablist" aria-label=${label} onKeyDown=${onKeyDown}>
+    ${tabs.map((t) => html`<button type="button" role="tab" key=${t.tabId} id=${t.tabId} aria-selected=${t.id === selected ? "true" : "false"}
+      aria-controls=${panelId} tabindex=${t.id === selected ? "0" : "-1"} onClick=${() => onSelect(t.id)}>${t.label}</button>`)}
+  </div>`;
+}
