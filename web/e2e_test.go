@@ -192,3 +192,14 @@ func TestUIReach(t *testing.T) {
 	url := startSystem(t, &devicesim.Spec{Count: 2, Seed: 16, Platforms: []devicesim.Weighted{{Name: "cisco_ios", Weight: 1}}}, "ui-reach-stack.log", nil)
 	node(t, "e2e/reach.test.mjs", "BASE_URL="+url)
 }
+
+// TestCommandsForm runs the unit tests of the run form's command logic (web/e2e/commands.unit.mjs,
+// node's test runner; no browser): the request body, the checks that mirror the API's rules and
+// where the API's field errors land.
+func TestCommandsForm(t *testing.T) {
+	require.FileExists(t, "node_modules/preact/package.json", "web/node_modules is missing: run `make deps` (npm ci in web/)")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "node", "--test", "e2e/commands.unit.mjs").CombinedOutput()
+	require.NoError(t, err, "node --test e2e/commands.unit.mjs:\n%s", out)
+}

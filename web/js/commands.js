@@ -10,6 +10,8 @@ import { FieldError, StatusBadge, fmtBytes } from "./ui.js";
 export const MAX_COMMANDS = 20;
 export const MAX_PROMPTS = 5;
 export const MAX_COMMAND_BYTES = 4096;
+export const MAX_EXPECT = 256;
+export const MAX_ANSWER = 1024;
 
 let nextKey = 1;
 
@@ -59,12 +61,14 @@ export function checkCommands(sent) {
     r.prompts.forEach((p, j) => {
       const pat = `${at}.prompts[${j}]`;
       if (p.expect.trim() === "") errs.push({ field: pat + ".expect", message: "is required" });
+      else if (bytes(p.expect) > MAX_EXPECT) errs.push({ field: pat + ".expect", message: `must be at most ${MAX_EXPECT} bytes` });
       else if (CONTROL.test(p.expect)) errs.push({ field: pat + ".expect", message: "must not contain control characters" });
       else if (p.regex) {
         const bad = regexProblem(p.expect);
         if (bad) errs.push({ field: pat + ".expect", message: "is not a valid regular expression: " + bad });
       }
-      if (CONTROL.test(p.answer)) errs.push({ field: pat + ".answer", message: "must be one line without control characters" });
+      if (bytes(p.answer) > MAX_ANSWER) errs.push({ field: pat + ".answer", message: `must be at most ${MAX_ANSWER} bytes` });
+      else if (CONTROL.test(p.answer)) errs.push({ field: pat + ".answer", message: "must be one line without control characters" });
     });
   });
   return errs;
