@@ -2,7 +2,7 @@
 // command, Enter adds the next, a paste of many lines adds a row for each, up to five prompt
 // answers per command), the request body it makes, the client-side checks that mirror the API's
 // rules, where the API's field errors land, and the tab labels of a run's commands.
-import { useEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import { html } from "./html.js";
 import { FieldError, StatusBadge, fmtBytes } from "./ui.js";
 
@@ -128,7 +128,8 @@ export const rowID = (base, i) => (i === 0 ? `${base}-command` : `${base}-comman
 export function CommandsEditor({ base, rows, setRows, errors, onSubmitKey }) {
   const boxRef = useRef(null);
   const focusRef = useRef(null); // {key, at}: the row input to focus after the next render
-  useEffect(() => {
+  // A layout effect, so focus has moved before the next key press is handled (fast typists).
+  useLayoutEffect(() => {
     const f = focusRef.current;
     if (!f || !boxRef.current) return;
     focusRef.current = null;

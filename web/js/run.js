@@ -94,7 +94,7 @@ export function RunPage({ runId, flash }) {
       <dl class="summary">
         <div><dt>Status</dt><dd><${StatusBadge} status=${run.status} reason=${run.reason} />${run.reason ? html` <span class="small">${run.reason}</span>` : ""}</dd></div>
         ${run.exit_status != null && html`<div><dt>Exit status</dt><dd>${run.exit_status}</dd></div>`}
-        ${tabs.length > 0 && html`<div><dt>Commands</dt><dd id="run-command-count">${run.commands.length} run</dd></div>`}
+        ${tabs.length > 0 && html`<div><dt>Commands run</dt><dd id="run-command-count">${run.commands.length}</dd></div>`}
         <div><dt>Requested by</dt><dd>${run.requested_by}</dd></div>
         <div><dt>Started</dt><dd>${fmtTime(run.started_at || run.created_at)}</dd></div>
         ${run.timings && run.timings.total_ms ? html`<div><dt>Duration</dt><dd>${fmtDuration(run.timings.total_ms)}</dd></div>` : ""}
