@@ -225,7 +225,9 @@ try {
     await shot(kb, "14-keyboard-dialog");
     await kb.keyboard.press("Enter");
     await kb.locator("#flash-job-link").waitFor();
-    assert(await kb.evaluate(() => document.activeElement.id === "flash-job-link"), "focus moves to the new job's link");
+    // The message focuses its link in an effect, after the paint that shows it: wait for it.
+    await kb.waitForFunction(() => document.activeElement && document.activeElement.id === "flash-job-link", null, { timeout: 5000 })
+      .catch(() => { throw new Error("focus never moved to the new job's link"); });
     await kb.keyboard.press("Enter");
     await kb.waitForFunction(() => document.querySelector("#job-status")?.textContent === "completed", null, { timeout: 30000 });
     await shot(kb, "15-keyboard-job-done");
