@@ -175,6 +175,11 @@ type Spec struct {
 	// FaultAfterLines is how many output lines FaultHangMidOutput and
 	// FaultDisconnectMidOutput devices send first (default 5).
 	FaultAfterLines int
+	// ConfigNoise makes every IOS-style configuration listing carry lines that differ on each
+	// listing, as real devices' do from night to night: the time of the last change and of the
+	// last save, and the ntp clock-period. The configuration itself changes only through
+	// Fleet.ChangeConfig.
+	ConfigNoise bool
 }
 
 // InventoryDevice is one entry of the inventory: the body POST /v1/devices and

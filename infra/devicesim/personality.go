@@ -46,6 +46,8 @@ type facts struct {
 	interfaces, routes                                        int
 	octet2, octet3                                            int
 	mac                                                       [3]int
+	// cfg is what changes in the configuration listing over time (never nil).
+	cfg *configState
 }
 
 // action is what a command does.
@@ -352,7 +354,7 @@ func init() {
 }
 
 // newFacts derives a device's particulars from the seed and its index.
-func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username string) *facts {
+func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username string, noise bool) *facts {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(index)+1))
 	const alnum = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 	serial := make([]byte, 11)
@@ -375,6 +377,7 @@ func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username str
 		octet2:      rng.IntN(256),
 		octet3:      rng.IntN(256),
 		mac:         [3]int{rng.IntN(256), rng.IntN(256), rng.IntN(256)},
+		cfg:         &configState{noise: noise},
 	}
 }
 
@@ -428,17 +431,28 @@ func ciscoVersion(f *facts, emit func(string) bool, _ int) {
 }
 
 // iosConfig prints an IOS-style configuration; with cfgBytes > 0 it pads the
-// configuration with interface blocks up to that many bytes.
+// configuration with interface blocks up to that many bytes. With ConfigNoise its timestamp and
+// ntp clock-period lines differ on every listing; a changed configuration (ChangeConfig) carries
+// an SNMP contact line naming its revision.
 func iosConfig(f *facts, emit func(string) bool, cfgBytes int) {
 	n := 0
 	out := func(s string) bool { n += len(s) + 1; return emit(s) }
-	head := []string{
-		"Building configuration...", "", "Current configuration : 8123 bytes", "!",
-		"version " + f.version, "service timestamps debug datetime msec", "service password-encryption", "!",
-		"hostname " + f.hostname, "!", "boot-start-marker", "boot-end-marker", "!",
+	head := []string{"Building configuration...", "", "Current configuration : 8123 bytes"}
+	var ntp []string
+	if f.cfg.noise {
+		stamps, clock := f.cfg.noiseLines(f, f.cfg.listings.Add(1))
+		head = append(head, stamps...)
+		ntp = []string{clock, "!"}
+	}
+	head = append(head, "!",
+		"version "+f.version, "service timestamps debug datetime msec", "service password-encryption", "!",
+		"hostname "+f.hostname, "!", "boot-start-marker", "boot-end-marker", "!",
 		"aaa new-model", "aaa authentication login default local", "!",
-		"ip domain name " + f.site + ".example.net", "ip name-server 10.0.0.53", "!",
+		"ip domain name "+f.site+".example.net", "ip name-server 10.0.0.53", "!",
 		"username netauto privilege 15 secret 9 $9$abcdefghijklmn$opqrstuvwxyz0123456789", "!",
+	)
+	if r := f.cfg.revision.Load(); r > 0 {
+		head = append(head, fmt.Sprintf("snmp-server contact noc-change-%d@%s.example.net", r, f.site), "!")
 	}
 	for _, l := range head {
 		if !out(l) {
@@ -464,7 +478,7 @@ func iosConfig(f *facts, emit func(string) bool, cfgBytes int) {
 			}
 		}
 	}
-	for _, l := range []string{"ip route 0.0.0.0 0.0.0.0 10.0.0.1", "!", "line vty 0 15", " transport input ssh", "!", "end"} {
+	for _, l := range append(ntp, "ip route 0.0.0.0 0.0.0.0 10.0.0.1", "!", "line vty 0 15", " transport input ssh", "!", "end") {
 		if !out(l) {
 			return
 		}

@@ -49,15 +49,15 @@ func fleetPaths(stateDir string) fleetFiles {
 // back on the ports and with the host keys it had (the inventory kept by the database still
 // reaches it), and a device seeded before is not seeded again: the user's edits, deletions
 // included, stand. Every command the devices run is appended to the fleet's command log. It
-// returns the fleet's stop.
-func seedFleet(ctx context.Context, spec devicesim.Spec, ep stack.Endpoints, names stack.Names, persistent bool, logger *slog.Logger) (func(), error) {
+// returns the fleet and its stop.
+func seedFleet(ctx context.Context, spec devicesim.Spec, ep stack.Endpoints, names stack.Names, persistent bool, logger *slog.Logger) (*devicesim.Fleet, func(), error) {
 	files := fleetPaths(StateDir())
 	if err := os.MkdirAll(filepath.Dir(files.Commands), 0o700); err != nil {
-		return nil, fmt.Errorf("create fleet folder: %w", err)
+		return nil, nil, fmt.Errorf("create fleet folder: %w", err)
 	}
 	cmdLog, err := os.OpenFile(files.Commands, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open the fleet's command log: %w", err)
+		return nil, nil, fmt.Errorf("open the fleet's command log: %w", err)
 	}
 	spec.CommandLog = cmdLog
 	if persistent {
@@ -66,16 +66,16 @@ func seedFleet(ctx context.Context, spec devicesim.Spec, ep stack.Endpoints, nam
 	fleet, err := devicesim.Start(spec)
 	if err != nil {
 		cmdLog.Close()
-		return nil, fmt.Errorf("start simulated fleet: %w", err)
+		return nil, nil, fmt.Errorf("start simulated fleet: %w", err)
 	}
 	closeAll := func() { _ = fleet.Close(); _ = cmdLog.Close() }
 	created, err := seedInventory(ctx, fleet, ep, names, persistent, files.Seeded)
 	if err != nil {
 		closeAll()
-		return nil, err
+		return nil, nil, err
 	}
 	logger.Info("simulated fleet ready", "devices", len(fleet.Inventory()), "seeded", created, "command_log", files.Commands)
-	return closeAll, nil
+	return fleet, closeAll, nil
 }
 
 // seedInventory imports the fleet's devices that were never seeded into this database and are

@@ -71,8 +71,11 @@ type Options struct {
 	// FleetSize is the number of simulated devices started and put in the inventory (0: none).
 	FleetSize int
 	// Fleet, when set, describes the simulated fleet instead of FleetSize's default mix.
-	Fleet  *devicesim.Spec
-	Logger *slog.Logger
+	Fleet *devicesim.Spec
+	// FleetReady, when set, is given the simulated fleet once its devices are in the inventory
+	// (tests change devices through it, e.g. Fleet.ChangeConfig).
+	FleetReady func(*devicesim.Fleet)
+	Logger     *slog.Logger
 	// Endpoints, when set, names running stand-ins to use instead of starting them (tests pass
 	// the shared stack of `localdev exec`); give them a Prefix of their own.
 	Endpoints *stack.Endpoints
@@ -192,11 +195,14 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		opts.Fleet = &spec
 	}
 	if opts.Fleet != nil {
-		stopFleet, err := seedFleet(ctx, *opts.Fleet, ep, names, opts.Endpoints == nil && !opts.Memory, opts.Logger)
+		fleet, stopFleet, err := seedFleet(ctx, *opts.Fleet, ep, names, opts.Endpoints == nil && !opts.Memory, opts.Logger)
 		if err != nil {
 			return err
 		}
 		defer stopFleet()
+		if opts.FleetReady != nil {
+			opts.FleetReady(fleet)
+		}
 	}
 	stopWorkers, err := startExecutor(ctx, ep, names, cmp.Or(opts.StopGrace, DefaultStopGrace), opts.Logger)
 	if err != nil {
