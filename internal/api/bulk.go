@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
@@ -38,6 +39,8 @@ type Jobs interface {
 type Runs interface {
 	Get(ctx context.Context, id string) (run.Run, error)
 	WriteOutput(ctx context.Context, id string, w interface{ Write([]byte) (int, error) }) error
+	// WriteOutputRange writes n bytes of run r's output from offset: one command's.
+	WriteOutputRange(ctx context.Context, r run.Run, offset, n int64, w interface{ Write([]byte) (int, error) }) error
 	ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error)
 }
 
@@ -70,14 +73,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 		return
 	}
 	req := bulk.Request{
-		Command: in.Command, DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: optionsFromWire(in.Options),
+		Command: in.Command, Commands: commandsFromWire(in.Commands), DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: optionsFromWire(in.Options),
 	}
 	err := s.admit(r.Context(), req, id)
 	var acc bulk.Accepted
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, id)
 	}
-	s.record(r, id, "run.create", runTarget(acc.JobID, in.DeviceID), err, map[string]string{"command": in.Command, "device_id": in.DeviceID})
+	s.record(r, id, "run.create", runTarget(acc.JobID, in.DeviceID), err, commandDetail(req, map[string]string{"device_id": in.DeviceID}))
 	if err != nil {
 		s.failFor(w, r, err, "device_id", nil)
 		return
@@ -85,6 +88,28 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	runID := bulk.RunID(acc.JobID, in.DeviceID)
 	w.Header().Set("Location", "/v1/runs/"+runID)
 	WriteJSON(w, http.StatusAccepted, apiwire.RunAccepted{RunID: runID, JobID: acc.JobID})
+}
+
+// commandDetail adds a request's commands to an audit entry's detail: the command, or a sequence's
+// summary and its commands one per line with their prompts' expectations. No answer is recorded:
+// a secret one never may be, and the others are not needed to tell what ran.
+func commandDetail(req bulk.Request, detail map[string]string) map[string]string {
+	seq := req.Sequence()
+	detail["command"] = bulk.Summary(seq)
+	if req.Commands != nil {
+		lines := make([]string, len(seq))
+		for i, c := range seq {
+			lines[i] = c.Command
+			for _, p := range c.Prompts {
+				lines[i] += " [prompt " + strconv.Quote(p.Expect) + "]"
+			}
+		}
+		detail["commands"] = strings.Join(lines, "\n")
+		if req.Options.StopOnError {
+			detail["stop_on_error"] = "true"
+		}
+	}
+	return detail
 }
 
 // runFromPath reads the run named by the path's id, answering 400 or 404 itself (404 also for a
@@ -118,17 +143,39 @@ func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, caller auth.I
 	if !ok {
 		return
 	}
+	bytes := rn.Bytes
+	var one *run.CommandResult
+	if v, given := r.URL.Query()["command"]; given {
+		results := rn.Results()
+		n, err := strconv.Atoi(v[0])
+		if len(v) != 1 || err != nil || n < 0 || n >= len(results) {
+			msg := fmt.Sprintf("must be a command's index, from 0 to %d", len(results)-1)
+			if len(results) == 0 {
+				msg = "must be a command's index, and this run started no command"
+			}
+			WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "command", Message: msg})
+			return
+		}
+		one = &results[n]
+		bytes = one.Bytes
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Run-Status", string(rn.Status))
-	h.Set("X-Output-Bytes", strconv.FormatInt(rn.Bytes, 10))
+	h.Set("X-Output-Bytes", strconv.FormatInt(bytes, 10))
 	h.Set("X-Output-Truncated", strconv.FormatBool(rn.Truncated))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	if !stored {
 		return // no run stored, so no output: its chunks are never written before it
 	}
-	if err := s.opts.Runs.WriteOutput(r.Context(), rn.ID, w); err != nil {
+	var err error
+	if one != nil {
+		err = s.opts.Runs.WriteOutputRange(r.Context(), rn, one.Offset, one.Bytes, w)
+	} else {
+		err = s.opts.Runs.WriteOutput(r.Context(), rn.ID, w)
+	}
+	if err != nil {
 		s.opts.Logger.ErrorContext(r.Context(), "write run output", "run_id", rn.ID, "err", err)
 	}
 }
@@ -190,7 +237,7 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), breq, id)
 	}
-	s.record(r, id, "job.create", acc.JobID, err, map[string]string{"command": breq.Command, "devices": strconv.Itoa(len(breq.DeviceIDs))})
+	s.record(r, id, "job.create", acc.JobID, err, commandDetail(breq, map[string]string{"devices": strconv.Itoa(len(breq.DeviceIDs))}))
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
 		return

@@ -136,7 +136,7 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 		s.failFor(w, r, err, "device_ids", nil)
 		return
 	}
-	p, verdicts, err := s.verdicts(r.Context(), req.Command, ids, id)
+	p, verdicts, err := s.verdicts(r.Context(), req, ids, id)
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
 		return
@@ -152,10 +152,10 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 	WriteJSON(w, http.StatusOK, out)
 }
 
-// verdicts decides command for each of ids (normalised) with the caller's role on each device's
-// site. Devices that do not exist, or lie out of the caller's operator scope, answer
-// bulk.UnknownDevicesError.
-func (s *Server) verdicts(ctx context.Context, command string, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, error) {
+// verdicts decides the normalised request's command or sequence (every command and prompt
+// answer) for each of ids with the caller's role on each device's site. Devices that do not
+// exist, or lie out of the caller's operator scope, answer bulk.UnknownDevicesError.
+func (s *Server) verdicts(ctx context.Context, req bulk.Request, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, error) {
 	p, set, err := policy.Current(ctx, s.opts.Policy)
 	if err != nil {
 		return policy.Policy{}, nil, err
@@ -178,7 +178,13 @@ func (s *Server) verdicts(ctx context.Context, command string, ids []string, id 
 	if len(unknown) > 0 {
 		return policy.Policy{}, nil, &bulk.UnknownDevicesError{IDs: unknown}
 	}
-	return p, set.CheckDevices(command, devs, id), nil
+	seq, single := req.Sequence(), req.Commands == nil
+	verdicts := make([]policy.Verdict, len(devs))
+	for i, d := range devs {
+		dec, field := bulk.CheckSequence(set, seq, single, d.Platform, id.RoleOn(d.Site))
+		verdicts[i] = policy.Verdict{DeviceID: d.ID, Decision: dec, Field: field}
+	}
+	return p, verdicts, nil
 }
 
 // admit checks a run or bulk request against the caller's role's device limit and the command
@@ -198,7 +204,7 @@ func (s *Server) admit(ctx context.Context, req bulk.Request, id auth.Identity) 
 	if limit := s.opts.MaxJobDevices[role]; limit > 0 && len(ids) > limit {
 		return fault.Errorf(fault.Forbidden, "device_ids", "a job of %d devices is over the %s role's limit of %d devices per job", len(ids), role, limit)
 	}
-	_, verdicts, err := s.verdicts(ctx, req.Command, ids, id)
+	_, verdicts, err := s.verdicts(ctx, req, ids, id)
 	var unknown *bulk.UnknownDevicesError
 	if errors.As(err, &unknown) {
 		return nil

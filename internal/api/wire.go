@@ -70,15 +70,65 @@ func patchFromWire(p apiwire.DevicePatch) device.Patch {
 }
 
 func optionsFromWire(o apiwire.BulkOptions) bulk.Options {
-	return bulk.Options{TimeoutS: o.TimeoutS, MaxConcurrency: o.MaxConcurrency, MaxErrors: o.MaxErrors}
+	return bulk.Options{TimeoutS: o.TimeoutS, MaxConcurrency: o.MaxConcurrency, MaxErrors: o.MaxErrors, StopOnError: o.StopOnError}
 }
 
 func optionsToWire(o bulk.Options) apiwire.BulkOptions {
-	return apiwire.BulkOptions{TimeoutS: o.TimeoutS, MaxConcurrency: o.MaxConcurrency, MaxErrors: o.MaxErrors}
+	return apiwire.BulkOptions{TimeoutS: o.TimeoutS, MaxConcurrency: o.MaxConcurrency, MaxErrors: o.MaxErrors, StopOnError: o.StopOnError}
 }
 
 func bulkRequestFromWire(r apiwire.BulkRequest) bulk.Request {
-	return bulk.Request{Command: r.Command, DeviceIDs: r.DeviceIDs, RequestedBy: r.RequestedBy, Options: optionsFromWire(r.Options)}
+	return bulk.Request{Command: r.Command, Commands: commandsFromWire(r.Commands), DeviceIDs: r.DeviceIDs, RequestedBy: r.RequestedBy, Options: optionsFromWire(r.Options)}
+}
+
+// commandsFromWire is a request's sequence (nil when it sent none, so "exactly one of command
+// or commands" can tell an empty list from a missing one).
+func commandsFromWire(items []apiwire.CommandItem) []bulk.Command {
+	if items == nil {
+		return nil
+	}
+	out := make([]bulk.Command, len(items))
+	for i, it := range items {
+		out[i].Command = it.Command
+		for _, p := range it.Prompts {
+			bp := bulk.Prompt{Expect: p.Expect, Secret: p.Secret, Regex: p.Regex}
+			if p.Answer != nil {
+				bp.Answer = *p.Answer
+			}
+			out[i].Prompts = append(out[i].Prompts, bp)
+		}
+	}
+	return out
+}
+
+// commandsToWire is a job's sequence as the API shows it: secret answers left out.
+func commandsToWire(cmds []bulk.Command) []apiwire.CommandItem {
+	if cmds == nil {
+		return nil
+	}
+	out := make([]apiwire.CommandItem, len(cmds))
+	for i, c := range cmds {
+		out[i].Command = c.Command
+		for _, p := range c.Prompts {
+			wp := apiwire.Prompt{Expect: p.Expect, Secret: p.Secret, Regex: p.Regex}
+			if !p.Secret {
+				a := p.Answer
+				wp.Answer = &a
+			}
+			out[i].Prompts = append(out[i].Prompts, wp)
+		}
+	}
+	return out
+}
+
+// runCommandsToWire is a run's per-command results (run.Run.Results), never null.
+func runCommandsToWire(r run.Run) []apiwire.RunCommand {
+	res := r.Results()
+	out := make([]apiwire.RunCommand, len(res))
+	for i, c := range res {
+		out[i] = apiwire.RunCommand{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes}
+	}
+	return out
 }
 
 func deviceToWire(d device.Device) apiwire.Device {
@@ -122,6 +172,7 @@ func runToWire(r run.Run) apiwire.Run {
 		Timings: apiwire.Timings{
 			ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
 		},
+		Commands: runCommandsToWire(r),
 	}
 }
 
@@ -138,7 +189,7 @@ func countsToWire(c map[run.Status]int) map[string]int {
 
 func jobToWire(j bulk.Job) apiwire.Job {
 	return apiwire.Job{
-		JobID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy, DeviceCount: j.DeviceCount, Batches: j.Batches,
+		JobID: j.ID, Command: j.Command, Commands: commandsToWire(j.Commands), RequestedBy: j.RequestedBy, DeviceCount: j.DeviceCount, Batches: j.Batches,
 		Status: string(j.Status), Options: optionsToWire(j.Options), Counts: countsToWire(j.Counts), Seq: j.Seq,
 		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, CancelRequested: j.CancelRequested,
 		StopStatus: string(j.StopStatus), BatchesDone: j.BatchesDone, Sites: j.Sites,

@@ -202,6 +202,9 @@ type Run struct {
 	StartedAt    *time.Time `json:"started_at,omitempty"`
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
 	Timings      Timings    `json:"timings"`
+	// Commands has one entry per command started; Command is then a summary (the first
+	// command, plus " (+N more)").
+	Commands []RunCommand `json:"commands"`
 }
 
 // Timings are a run's phases in milliseconds.
@@ -223,14 +226,17 @@ type BulkOptions struct {
 	TimeoutS       int    `json:"timeout_s,omitempty"`
 	MaxConcurrency int    `json:"max_concurrency,omitempty"`
 	MaxErrors      string `json:"max_errors,omitempty"`
+	StopOnError    bool   `json:"stop_on_error,omitempty"`
 }
 
 // RunRequest is the body of POST /v1/runs.
 type RunRequest struct {
-	DeviceID    string      `json:"device_id"`
-	Command     string      `json:"command"`
-	RequestedBy string      `json:"requested_by,omitempty"`
-	Options     BulkOptions `json:"options,omitzero"`
+	DeviceID string `json:"device_id"`
+	// Command is one command; Commands a sequence (exactly one of the two).
+	Command     string        `json:"command,omitempty"`
+	Commands    []CommandItem `json:"commands,omitempty"`
+	RequestedBy string        `json:"requested_by,omitempty"`
+	Options     BulkOptions   `json:"options,omitzero"`
 }
 
 // RunAccepted is the answer of POST /v1/runs.
@@ -241,10 +247,12 @@ type RunAccepted struct {
 
 // BulkRequest is the body of POST /v1/bulk.
 type BulkRequest struct {
-	Command     string      `json:"command"`
-	DeviceIDs   []string    `json:"device_ids"`
-	RequestedBy string      `json:"requested_by,omitempty"`
-	Options     BulkOptions `json:"options,omitzero"`
+	// Command is one command; Commands a sequence (exactly one of the two).
+	Command     string        `json:"command,omitempty"`
+	Commands    []CommandItem `json:"commands,omitempty"`
+	DeviceIDs   []string      `json:"device_ids"`
+	RequestedBy string        `json:"requested_by,omitempty"`
+	Options     BulkOptions   `json:"options,omitzero"`
 }
 
 // BulkAccepted is the answer of POST /v1/bulk.
@@ -256,8 +264,10 @@ type BulkAccepted struct {
 
 // Job is a bulk job with its counts per device status.
 type Job struct {
-	JobID       string         `json:"job_id"`
-	Command     string         `json:"command"`
+	JobID   string `json:"job_id"`
+	Command string `json:"command"`
+	// Commands is the job's sequence when it was given one (secret answers left out).
+	Commands    []CommandItem  `json:"commands,omitempty"`
 	RequestedBy string         `json:"requested_by"`
 	DeviceCount int            `json:"device_count"`
 	Batches     int            `json:"batches"`

@@ -65,6 +65,9 @@ var schemaTypes = map[string]reflect.Type{
 	"JumpHostPatch":          reflect.TypeFor[apiwire.JumpHostPatch](),
 	"JumpHostList":           reflect.TypeFor[apiwire.JumpHostList](),
 	"JumpHostInUse":          reflect.TypeFor[apiwire.JumpHostInUseBody](),
+	"RunCommand":             reflect.TypeFor[apiwire.RunCommand](),
+	"CommandSpec":            reflect.TypeFor[apiwire.CommandItem](),
+	"Prompt":                 reflect.TypeFor[apiwire.Prompt](),
 }
 
 // inlineTypes names the Go type of every body declared inline (not as a $ref), by
@@ -93,6 +96,7 @@ type schema struct {
 	AdditionalProperties yaml.Node          `yaml:"additionalProperties"`
 	Items                *schema            `yaml:"items"`
 	AllOf                []*schema          `yaml:"allOf"`
+	OneOf                []*schema          `yaml:"oneOf"`
 	Enum                 []any              `yaml:"enum"`
 }
 
@@ -255,6 +259,19 @@ func (c checker) value(at string, s *schema, typ reflect.Type) {
 		}
 	}
 	typ = deref(typ)
+	if len(s.OneOf) > 0 {
+		// A value of one of several kinds decodes itself: a string alternative needs the type
+		// to unmarshal itself, any other alternative is checked against the type.
+		for i, alt := range s.OneOf {
+			if r, _ := c.resolve(alt); r.Type == "string" {
+				assert.True(c.t, reflect.PointerTo(typ).Implements(reflect.TypeFor[json.Unmarshaler]()),
+					"%s: oneOf[%d] is a string: %s must unmarshal itself", at, i, typ)
+				continue
+			}
+			c.value(at, alt, typ)
+		}
+		return
+	}
 	switch s.Type {
 	case "string":
 		if s.Format == "date-time" {

@@ -126,6 +126,15 @@ func CredentialProfiles(cfg config.Config, awsCfg aws.Config) (*credprofile.Regi
 	return credprofile.NewRegistry(store, sec)
 }
 
+// JobAnswers builds the store of jobs' secret prompt answers over the configured secret store.
+func JobAnswers(cfg config.Config, awsCfg aws.Config) (*secrets.JobAnswers, error) {
+	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	return secrets.NewJobAnswers(sec)
+}
+
 // secretStore is the file store in dev (cfg.SecretsDir) and Secrets Manager in AWS.
 func secretStore(cfg config.Config, awsCfg aws.Config) (device.SecretStore, error) {
 	if cfg.SecretsDir != "" {
@@ -181,7 +190,11 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 			opts.Publisher = pub
 		}
 	}
-	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher,
+	answers, err := JobAnswers(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher, Answers: answers,
 		MaxRunning: map[auth.Role]bulk.RunningLimit{
 			auth.Operator: {Max: cfg.MaxRunningJobsOperator, Setting: config.EnvMaxRunningJobsOperator},
 			auth.Admin:    {Max: cfg.MaxRunningJobsAdmin, Setting: config.EnvMaxRunningJobsAdmin},

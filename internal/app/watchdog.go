@@ -82,8 +82,12 @@ func NewWatchdog(ctx context.Context, cfg config.Config, opts WatchdogOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
+	answers, err := JobAnswers(cfg, awsCfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	w, err := bulk.NewWatchdog(&bulk.Watchdog{
-		Jobs: jobs, Runs: runs, Queue: sender, Publisher: opts.Publisher, Logger: opts.Logger, Metrics: opts.Metrics, Audit: trail,
+		Jobs: jobs, Runs: runs, Queue: sender, Publisher: opts.Publisher, Logger: opts.Logger, Metrics: opts.Metrics, Audit: trail, Answers: answers,
 		StaleAfter: cmp.Or(opts.StaleAfter, BulkStaleAfter()), Period: cmp.Or(opts.Period, resources.WatchdogPeriod), Now: opts.Now,
 	})
 	if err != nil {

@@ -27,8 +27,14 @@ const (
 	MaxCommandLen = 4096
 	MaxDevices    = 10000
 	MaxBatchSize  = 50
-	// MaxTimeout leaves a minute of the executor's five for the rest of its batch.
-	MaxTimeout      = 240 * time.Second
+	// MaxTimeout is the executor's invocation budget: its five minutes
+	// (resources.ExecutorTimeoutSeconds) less the deadline margin it keeps to store results. A
+	// device with a timeout over LongRunStart starts only early in an invocation, and a run the
+	// invocation's end cuts short ends timed_out, reason invocation_deadline.
+	MaxTimeout = 295 * time.Second
+	// LongRunStart is the most time a device needs left in an invocation to be started there:
+	// a longer timeout is cut by the invocation's end instead of waiting for a fresh one.
+	LongRunStart    = 240 * time.Second
 	DefaultTimeout  = 60 * time.Second
 	MaxRequestedBy  = 256
 	maxErrorsMaxLen = 16
@@ -64,6 +70,9 @@ type Options struct {
 	// MaxErrors stops the job when more devices than this fail: a count ("10") or a percentage
 	// of the job's devices ("5%"). Empty: never stop.
 	MaxErrors string `json:"max_errors,omitempty"`
+	// StopOnError ends a device's sequence at its first failing command (a platform error
+	// marker, a non-zero exit status); later commands are not sent.
+	StopOnError bool `json:"stop_on_error,omitempty"`
 }
 
 // Timeout returns the per-device timeout.
@@ -90,10 +99,13 @@ func (o Options) ErrorLimit(n int) int {
 
 // Request is a bulk request as the API receives it.
 type Request struct {
-	Command     string   `json:"command"`
-	DeviceIDs   []string `json:"device_ids"`
-	RequestedBy string   `json:"requested_by,omitempty"`
-	Options     Options  `json:"options"`
+	// Command is one command; Commands a sequence of them (exactly one of the two is given).
+	// Normalize sets Command to the sequence's Summary.
+	Command     string    `json:"command"`
+	Commands    []Command `json:"commands,omitempty"`
+	DeviceIDs   []string  `json:"device_ids"`
+	RequestedBy string    `json:"requested_by,omitempty"`
+	Options     Options   `json:"options"`
 }
 
 // Grants are the roles a job's requester held when it was accepted, everywhere and on single
@@ -127,36 +139,62 @@ func fieldErr(field, format string, args ...any) error {
 
 // ValidateCommand checks a command line: one line (the SSH engine sends exactly one command and
 // reads to the next prompt), no control characters, bounded.
-func ValidateCommand(cmd string) error {
+func ValidateCommand(cmd string) error { return validateCommandAt("command", cmd) }
+
+// validateCommandAt is ValidateCommand naming field.
+func validateCommandAt(field, cmd string) error {
 	switch {
 	case strings.TrimSpace(cmd) == "":
-		return fieldErr("command", "is required")
+		return fieldErr(field, "is required")
 	case len(cmd) > MaxCommandLen:
-		return fieldErr("command", "must be at most %d bytes", MaxCommandLen)
+		return fieldErr(field, "must be at most %d bytes", MaxCommandLen)
 	case !utf8.ValidString(cmd):
-		return fieldErr("command", "must be valid UTF-8")
+		return fieldErr(field, "must be valid UTF-8")
 	}
 	for _, r := range cmd {
 		if r == '\n' || r == '\r' {
-			return fieldErr("command", "must be one line; run several commands as several jobs")
+			return fieldErr(field, "must be one line; send several commands as a commands list")
 		}
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return fieldErr("command", "must not contain control characters (found U+%04X)", r)
+			return fieldErr(field, "must not contain control characters (found U+%04X)", r)
 		}
 	}
 	return nil
 }
 
+// Sequence is the request's commands: its Commands, or its one Command.
+func (req Request) Sequence() []Command { return sequenceOf(req.Command, req.Commands) }
+
+func sequenceOf(command string, cmds []Command) []Command {
+	if cmds != nil {
+		return cmds
+	}
+	return []Command{{Command: command}}
+}
+
 // Normalize validates req, trims the command, and de-duplicates device ids in their first-seen
 // order. It returns the devices to run on.
 func (req *Request) Normalize() ([]string, error) {
-	req.Command = strings.TrimRight(strings.TrimLeft(req.Command, " \t"), " \t\n")
-	if err := ValidateCommand(req.Command); err != nil {
-		return nil, err
+	if req.Commands != nil {
+		if req.Command != "" {
+			return nil, fieldErr(commandsField, exactlyOneRule)
+		}
+		if err := normalizeCommands(req.Commands, false); err != nil {
+			return nil, err
+		}
+		req.Command = Summary(req.Commands)
+	} else {
+		req.Command = strings.TrimRight(strings.TrimLeft(req.Command, " \t"), " \t\n")
+		if strings.TrimSpace(req.Command) == "" {
+			return nil, fieldErr(commandsField, exactlyOneRule)
+		}
+		if err := ValidateCommand(req.Command); err != nil {
+			return nil, err
+		}
 	}
 	o := req.Options
 	if o.TimeoutS < 0 || time.Duration(o.TimeoutS)*time.Second > MaxTimeout {
-		return nil, fieldErr("options.timeout_s", "must be from 1 to %d seconds", int(MaxTimeout/time.Second))
+		return nil, fieldErr("options.timeout_s", "must be from 1 to %d seconds (the executor's invocation budget)", int(MaxTimeout/time.Second))
 	}
 	if o.MaxConcurrency < 0 || o.MaxConcurrency > MaxDevices {
 		return nil, fieldErr("options.max_concurrency", "must be from 1 to %d", MaxDevices)
@@ -214,14 +252,19 @@ func Split(ids []string, size int) [][]string {
 
 // Job is a bulk job's summary.
 type Job struct {
-	ID          string             `json:"job_id"`
-	Command     string             `json:"command"`
-	RequestedBy string             `json:"requested_by"`
-	DeviceCount int                `json:"device_count"`
-	Batches     int                `json:"batches"`
-	Status      JobStatus          `json:"status"`
-	Options     Options            `json:"options"`
-	Counts      map[run.Status]int `json:"counts"`
+	ID string `json:"job_id"`
+	// Command is the job's command, or its sequence's Summary.
+	Command string `json:"command"`
+	// Commands is the job's sequence when it was given one, secret answers removed.
+	Commands []Command `json:"commands,omitempty"`
+	// SecretAnswers says the job's secret answers are in the answer store until it ends.
+	SecretAnswers bool               `json:"-"`
+	RequestedBy   string             `json:"requested_by"`
+	DeviceCount   int                `json:"device_count"`
+	Batches       int                `json:"batches"`
+	Status        JobStatus          `json:"status"`
+	Options       Options            `json:"options"`
+	Counts        map[run.Status]int `json:"counts"`
 	// Seq is the sequence number of the job's latest progress event.
 	Seq        int64      `json:"seq"`
 	Error      string     `json:"error,omitempty"`
@@ -277,12 +320,17 @@ type DeviceState struct {
 
 // Message is one batch: the body of one SQS message.
 type Message struct {
-	JobID       string   `json:"job_id"`
-	Batch       int      `json:"batch"`
-	DeviceIDs   []string `json:"device_ids"`
-	Command     string   `json:"command"`
-	RequestedBy string   `json:"requested_by"`
-	Options     Options  `json:"options"`
+	JobID     string   `json:"job_id"`
+	Batch     int      `json:"batch"`
+	DeviceIDs []string `json:"device_ids"`
+	Command   string   `json:"command"`
+	// Commands is the job's sequence, secret answers removed (the executor reads them from the
+	// answer store); empty for a one-command job.
+	Commands []Command `json:"commands,omitempty"`
+	// SecretAnswers says the answers of the secret prompts are in the answer store.
+	SecretAnswers bool    `json:"secret_answers,omitempty"`
+	RequestedBy   string  `json:"requested_by"`
+	Options       Options `json:"options"`
 }
 
 // Validate checks a message read off the queue.
@@ -295,8 +343,14 @@ func (m Message) Validate() error {
 	case m.Batch < 0:
 		return fmt.Errorf("message has batch %d", m.Batch)
 	}
+	if m.Commands != nil {
+		return normalizeCommands(slices.Clone(m.Commands), true)
+	}
 	return ValidateCommand(m.Command)
 }
+
+// Sequence is the message's commands: its Commands, or its one Command.
+func (m Message) Sequence() []Command { return sequenceOf(m.Command, m.Commands) }
 
 // RunID is the deterministic run id of a device in a job, so a redelivered batch finds the run
 // it created before.

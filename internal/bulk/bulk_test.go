@@ -19,12 +19,24 @@ func TestNormalize(t *testing.T) {
 	}{
 		{name: "dedupes keeping order", req: Request{Command: "show version", DeviceIDs: []string{"b", "a", "b", "c", "a"}}, want: []string{"b", "a", "c"}},
 		{name: "trims the command", req: Request{Command: "  show clock \n", DeviceIDs: []string{"a"}}, want: []string{"a"}},
-		{name: "empty command", req: Request{Command: " ", DeviceIDs: []string{"a"}}, wantErr: "command"},
+		{name: "empty command", req: Request{Command: " ", DeviceIDs: []string{"a"}}, wantErr: "commands"},
 		{name: "two lines", req: Request{Command: "show a\nshow b", DeviceIDs: []string{"a"}}, wantErr: "command"},
 		{name: "control character", req: Request{Command: "show\tx\x07", DeviceIDs: []string{"a"}}, wantErr: "command"},
 		{name: "no devices", req: Request{Command: "x"}, wantErr: "device_ids"},
 		{name: "bad device id", req: Request{Command: "x", DeviceIDs: []string{"ok", "no/slash"}}, wantErr: "device_ids[1]"},
-		{name: "timeout too long", req: Request{Command: "x", DeviceIDs: []string{"a"}, Options: Options{TimeoutS: 241}}, wantErr: "options.timeout_s"},
+		{name: "timeout too long", req: Request{Command: "x", DeviceIDs: []string{"a"}, Options: Options{TimeoutS: 296}}, wantErr: "options.timeout_s"},
+		{name: "timeout at the invocation budget", req: Request{Command: "x", DeviceIDs: []string{"a"}, Options: Options{TimeoutS: 295}}, want: []string{"a"}},
+		{name: "command and commands", req: Request{Command: "x", Commands: []Command{{Command: "y"}}, DeviceIDs: []string{"a"}}, wantErr: "commands"},
+		{name: "empty commands", req: Request{Commands: []Command{}, DeviceIDs: []string{"a"}}, wantErr: "commands"},
+		{name: "21 commands", req: Request{Commands: make([]Command, 21), DeviceIDs: []string{"a"}}, wantErr: "commands"},
+		{name: "blank item", req: Request{Commands: []Command{{Command: "a"}, {Command: "b"}, {Command: " "}}, DeviceIDs: []string{"a"}}, wantErr: "commands[2].command"},
+		{name: "two-line item", req: Request{Commands: []Command{{Command: "a\nb"}}, DeviceIDs: []string{"a"}}, wantErr: "commands[0].command"},
+		{name: "six prompts", req: Request{Commands: []Command{{Command: "a", Prompts: make([]Prompt, 6)}}, DeviceIDs: []string{"a"}}, wantErr: "commands[0].prompts"},
+		{name: "blank expect", req: Request{Commands: []Command{{Command: "a", Prompts: []Prompt{{Expect: "?"}, {Expect: " "}}}}, DeviceIDs: []string{"a"}}, wantErr: "commands[0].prompts[1].expect"},
+		{name: "bad regex", req: Request{Commands: []Command{{Command: "a"}, {Command: "b", Prompts: []Prompt{{Expect: "(", Regex: true}}}}, DeviceIDs: []string{"a"}}, wantErr: "commands[1].prompts[0].expect"},
+		{name: "answer with a line break", req: Request{Commands: []Command{{Command: "a", Prompts: []Prompt{{Expect: "?", Answer: "y\nreload"}}}}, DeviceIDs: []string{"a"}}, wantErr: "commands[0].prompts[0].answer"},
+		{name: "empty secret answer", req: Request{Commands: []Command{{Command: "a", Prompts: []Prompt{{Expect: "Password:", Secret: true}}}}, DeviceIDs: []string{"a"}}, wantErr: "commands[0].prompts[0].answer"},
+		{name: "sequence ok", req: Request{Commands: []Command{{Command: " show a "}, {Command: "copy x y", Prompts: []Prompt{{Expect: "[confirm]"}}}}, DeviceIDs: []string{"a"}}, want: []string{"a"}},
 		{name: "max_errors junk", req: Request{Command: "x", DeviceIDs: []string{"a"}, Options: Options{MaxErrors: "lots"}}, wantErr: "options.max_errors"},
 		{name: "max_errors percent ok", req: Request{Command: "x", DeviceIDs: []string{"a"}, Options: Options{MaxErrors: "2.5%"}}, want: []string{"a"}},
 	}
@@ -123,4 +135,29 @@ func TestMergeAndRebase(t *testing.T) {
 	}
 	assert.Equal(t, []Change{{DeviceID: "c", From: run.Running, To: run.Cancelled, Reason: "cancelled"}}, rebase(got, stored),
 		"rebase: only c, from running")
+}
+
+func TestSequenceSummaryAndSecrets(t *testing.T) {
+	req := Request{Commands: []Command{
+		{Command: " show clock"},
+		{Command: "copy scp: flash:", Prompts: []Prompt{{Expect: "Password:", Answer: "s3cret", Secret: true}, {Expect: "[confirm]", Answer: "y"}}},
+		{Command: "show flash"},
+	}, DeviceIDs: []string{"a"}}
+	_, err := req.Normalize()
+	require.NoError(t, err)
+	assert.Equal(t, "show clock (+2 more)", req.Command, "summary")
+	assert.Equal(t, []string{"s3cret"}, SecretAnswers(req.Commands))
+	red := Redacted(req.Commands)
+	assert.Empty(t, red[1].Prompts[0].Answer, "secret answer removed")
+	assert.Equal(t, "y", red[1].Prompts[1].Answer, "plain answer kept")
+	assert.Equal(t, "s3cret", req.Commands[1].Prompts[0].Answer, "Redacted copies")
+	back, err := withAnswers(red, []string{"s3cret"})
+	require.NoError(t, err)
+	assert.Equal(t, req.Commands, back)
+	_, err = withAnswers(red, nil)
+	assert.Error(t, err, "too few answers")
+	m := Message{JobID: "j", DeviceIDs: []string{"a"}, Command: req.Command, Commands: red, SecretAnswers: true}
+	require.NoError(t, m.Validate(), "a redacted sequence is a valid message")
+	m.Commands = req.Commands
+	assert.Error(t, m.Validate(), "a message with a secret answer in clear is refused")
 }

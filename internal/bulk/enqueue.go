@@ -151,7 +151,10 @@ type Enqueuer struct {
 	// everywhere has the Admin entry, everyone else the Operator one. A role without an entry
 	// (or with Max 0) has no limit.
 	MaxRunning map[auth.Role]RunningLimit
-	Now        func() time.Time
+	// Answers keeps the secret prompt answers of jobs until they end (nil: a job with a secret
+	// answer is refused).
+	Answers AnswerStore
+	Now     func() time.Time
 }
 
 // RunningLimit is the most unfinished jobs one requester may have, and the setting that says so
@@ -212,14 +215,29 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 		sent = min(len(batches), max(1, m/size))
 	}
 	job := Job{
-		ID: NewID(now), Command: req.Command, RequestedBy: req.RequestedBy, DeviceCount: len(ids),
+		ID: NewID(now), Command: req.Command, Commands: Redacted(req.Commands), RequestedBy: req.RequestedBy, DeviceCount: len(ids),
 		Batches: len(batches), Status: JobQueued, Options: req.Options, CreatedAt: now,
 		Counts: map[run.Status]int{run.Queued: len(ids)}, Sites: JobSites(sites), Grants: GrantsOf(by),
 	}
 	if e.JobTTL > 0 {
 		job.ExpiresAt = now.Add(e.JobTTL)
 	}
+	if hasSecrets(req.Commands) {
+		// Stored before the job exists, so every executor of it finds them; removed when it ends.
+		if e.Answers == nil {
+			return Accepted{}, fault.New(fault.Unavailable, "commands", "this deployment has no store for secret answers")
+		}
+		if err := e.Answers.PutAnswers(ctx, job.ID, SecretAnswers(req.Commands)); err != nil {
+			return Accepted{}, fmt.Errorf("store secret answers of job %s: %w", job.ID, err)
+		}
+		job.SecretAnswers = true
+	}
 	if err := e.Jobs.CreateJob(ctx, job, batches, sent); err != nil {
+		if job.SecretAnswers {
+			if derr := e.Answers.DeleteAnswers(context.WithoutCancel(ctx), job.ID); derr != nil {
+				slog.Default().ErrorContext(ctx, "delete secret answers of a job not created", "job_id", job.ID, "err", derr)
+			}
+		}
 		return Accepted{}, fmt.Errorf("create job: %w", err)
 	}
 	msgs := make([]Message, sent)
@@ -288,7 +306,8 @@ func JobSites(sites map[string]string) []string {
 
 // MessageFor builds the message of batch i of job j.
 func MessageFor(j Job, i int, ids []string) Message {
-	return Message{JobID: j.ID, Batch: i, DeviceIDs: ids, Command: j.Command, RequestedBy: j.RequestedBy, Options: j.Options}
+	return Message{JobID: j.ID, Batch: i, DeviceIDs: ids, Command: j.Command, Commands: Redacted(j.Commands), SecretAnswers: j.SecretAnswers,
+		RequestedBy: j.RequestedBy, Options: j.Options}
 }
 
 func (e *Enqueuer) now() time.Time {
@@ -300,7 +319,7 @@ func (e *Enqueuer) now() time.Time {
 
 // machine is the state machine over the enqueuer's job store, publishing to its publisher.
 func (e *Enqueuer) machine() machine {
-	return machine{jobs: e.Jobs, publish: e.publish, now: e.now, logger: slog.Default()}
+	return machine{jobs: e.Jobs, publish: e.publish, now: e.now, logger: slog.Default(), answers: e.Answers}
 }
 
 func (e *Enqueuer) publish(ctx context.Context, events []Event) {

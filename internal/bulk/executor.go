@@ -145,7 +145,7 @@ func (x *Executor) failBatch(ctx context.Context, runs RunAbandoner, job Job, ba
 
 // machine is the state machine over the executor's job store, publishing as the executor does.
 func (x *Executor) machine() machine {
-	return machine{jobs: x.Jobs, publish: x.publish, now: x.now, logger: x.logger()}
+	return machine{jobs: x.Jobs, publish: x.publish, now: x.now, logger: x.logger(), answers: x.Answers}
 }
 
 // DeviceSource resolves devices and their credentials.
@@ -171,9 +171,13 @@ type batchDevices struct {
 	policy  *policy.Set
 	grants  Grants
 	// first is set when this invocation holds the batch's first lease: no run exists yet.
-	first  bool
-	mu     sync.Mutex
-	shared map[string]device.Credential
+	first bool
+	// cmds are the batch's commands with their secret answers; answersErr, when set, is why
+	// they could not be read (its devices fail, reason answers_unavailable).
+	cmds       []Command
+	answersErr error
+	mu         sync.Mutex
+	shared     map[string]device.Credential
 	// hops are the batch's jump hosts, read once each; tunnels carries the batch's connections
 	// through them (nil when no device of the batch has a chain or the engine cannot share).
 	hops    *hops
@@ -254,6 +258,12 @@ type Engine interface {
 	Run(ctx context.Context, t sshexec.Target, command string, sink sshexec.Sink) sshexec.Result
 }
 
+// SequenceEngine runs a sequence of commands on one device, telling the sink where each command's
+// output starts; an Engine that implements it runs every device's commands with it.
+type SequenceEngine interface {
+	RunSequence(ctx context.Context, t sshexec.Target, seq sshexec.Sequence, sink sshexec.SequenceSink) sshexec.Result
+}
+
 // Executor runs batches.
 type Executor struct {
 	Jobs      ExecStore
@@ -267,6 +277,10 @@ type Executor struct {
 	// refusal ends the device's run failed with reason command_denied and sends nothing. Nil
 	// checks against the built-in defaults.
 	Policy PolicySource
+	// Answers holds the secret prompt answers of jobs (read once per batch that needs them,
+	// removed when a job ends). Without it a device whose sequence has a secret prompt fails,
+	// reason answers_unavailable.
+	Answers AnswerStore
 	// JumpHosts resolves the jump host chains of devices (optional: without it a device with a
 	// chain ends unreachable, jump_host_failed).
 	JumpHosts JumpHostSource
@@ -448,16 +462,17 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		}})
 	}
 	timeout := m.Options.Timeout()
-	margin := x.DeadlineMargin
-	if margin == 0 {
-		margin = 5 * time.Second
-	}
+	margin := x.deadlineMargin()
+	// A device starts when its timeout fits in what is left of the invocation; one whose timeout
+	// is longer than LongRunStart starts when that much is left, and the invocation's end may
+	// cut it short (invocation_deadline).
+	startNeed := min(timeout, LongRunStart)
 	// Wait for a batch slot only while this invocation could still run a device after it; past
 	// that, hand the batch to a new message instead of failing this one (which SQS would only
 	// show again after the visibility timeout).
 	var until time.Time
 	if dl, ok := ctx.Deadline(); ok {
-		until = dl.Add(-(timeout + margin))
+		until = dl.Add(-(startNeed + margin))
 	}
 	freeSlot, ok := x.takeBatchSlot(ctx, until)
 	if !ok {
@@ -476,7 +491,12 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		return Outcome{Retry: true}, fmt.Errorf("read command policy: %w", err)
 	}
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
-		hops: &hops{src: x.JumpHosts}}
+		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence()}
+	if m.SecretAnswers {
+		if err := x.readAnswers(ctx, m, bd); err != nil {
+			return Outcome{Retry: true}, err
+		}
+	}
 	if tm, ok := x.Engine.(TunnelMaker); ok && anyChain(devs) {
 		// One set of hop connections for the whole batch, closed when its last session ends.
 		bd.tunnels = tm.NewTunnels(x.JumpMaxChannels)
@@ -536,7 +556,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			stopReason = reason
 			continue
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout+margin {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < startNeed+margin {
 			<-sem
 			if !short {
 				// Logged once: a device timeout longer than the whole invocation would
@@ -599,6 +619,38 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		log.Error("send next pending batch", "err", err)
 	}
 	return out, nil
+}
+
+func (x *Executor) deadlineMargin() time.Duration {
+	if x.DeadlineMargin > 0 {
+		return x.DeadlineMargin
+	}
+	return 5 * time.Second
+}
+
+// readAnswers puts the job's secret answers into the batch's commands. Answers that are gone or
+// do not fit the sequence fail the batch's devices (bd.answersErr); a store error is returned so
+// the message is redelivered.
+func (x *Executor) readAnswers(ctx context.Context, m Message, bd *batchDevices) error {
+	if x.Answers == nil {
+		bd.answersErr = errors.New("this executor has no answer store")
+		return nil
+	}
+	answers, err := x.Answers.GetAnswers(ctx, m.JobID)
+	if errors.Is(err, ErrAnswersGone) {
+		bd.answersErr = err
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read secret answers of job %s: %w", m.JobID, err)
+	}
+	cmds, err := withAnswers(m.Commands, answers)
+	if err != nil {
+		bd.answersErr = err
+		return nil
+	}
+	bd.cmds = cmds
+	return nil
 }
 
 // leaseUntil is when this invocation's batch lease ends: BatchLease from now, or else a minute
@@ -845,12 +897,20 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	if !ok {
 		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
 	}
-	// The policy may have changed since the job was accepted: check again before anything,
-	// the credential included, is read or sent.
-	if dec := bd.policy.Check(m.Command, d.Platform, bd.grants.RoleOn(d.Site)); !dec.Allowed {
-		log.Warn("command refused by the policy", "rule", dec.Rule)
-		x.audit(ctx, audit.Entry{Action: "run.command_denied", Target: r.ID, Outcome: audit.OutcomeDenied, Reason: dec.Rule, Detail: map[string]string{"command": m.Command, "device_id": id, "job_id": m.JobID, "rule": dec.Rule}})
-		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses this command: %s (rule %s)", dec.Reason, dec.Rule))
+	if bd.answersErr != nil {
+		log.Warn("secret answers unavailable", "err", bd.answersErr)
+		return fail(run.Failed, ReasonAnswersUnavailable, "the job's secret prompt answers are no longer stored (the job ended or was purged): run the sequence again")
+	}
+	// The policy may have changed since the job was accepted: check every command and answer
+	// again before anything, the credential included, is read or sent.
+	if dec, field := CheckSequence(bd.policy, bd.cmds, m.Commands == nil, d.Platform, bd.grants.RoleOn(d.Site)); !dec.Allowed {
+		log.Warn("command refused by the policy", "rule", dec.Rule, "field", field)
+		x.audit(ctx, audit.Entry{Action: "run.command_denied", Target: r.ID, Outcome: audit.OutcomeDenied, Reason: dec.Rule, Detail: map[string]string{"command": m.Command, "device_id": id, "job_id": m.JobID, "rule": dec.Rule, "field": field}})
+		what := "this command"
+		if field != "" {
+			what = field
+		}
+		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses %s: %s (rule %s)", what, dec.Reason, dec.Rule))
 	}
 	cred, err := bd.credential(ctx, d)
 	if errors.Is(err, device.ErrNotFound) {
@@ -891,9 +951,23 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	rctx, cancel := context.WithTimeout(ctx, m.Options.Timeout())
 	defer cancel()
+	if dl, ok := ctx.Deadline(); ok {
+		// The invocation's end, less the margin kept to store the result, ends the run
+		// timed_out, reason invocation_deadline, rather than leaving it to a redelivery.
+		var cancelDL context.CancelFunc
+		rctx, cancelDL = context.WithDeadlineCause(rctx, dl.Add(-x.deadlineMargin()), sshexec.ErrInvocationDeadline)
+		defer cancelDL()
+	}
 	// The engine enforces the output cap: past it the session is closed and Truncated set.
 	sink := run.NewChunkWriter(ctx, store, r)
-	res := x.Engine.Run(rctx, target, m.Command, sink)
+	var res sshexec.Result
+	if se, ok := x.Engine.(SequenceEngine); ok {
+		res = se.RunSequence(rctx, target, engineSequence(bd.cmds, m.Options.StopOnError), sink)
+	} else if m.Commands == nil {
+		res = x.Engine.Run(rctx, target, m.Command, sink)
+	} else {
+		return fail(run.Failed, "sequence_unsupported", "this executor's engine cannot run command sequences")
+	}
 	x.hostKeyOutcome(ctx, log, m, id, pin, res)
 	x.hopOutcome(ctx, log, m, bd, res)
 	end := x.now()
@@ -904,6 +978,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	r.Reason, r.Message, r.ExitStatus = string(res.Reason), res.Message, res.ExitStatus
 	r.Truncated = res.Truncated
 	r.Bytes, r.Chunks, r.OutputDigest = sink.Bytes(), sink.Chunks(), sink.Digest()
+	r.Commands = commandResults(bd.cmds, res.Commands, sink)
 	r.FinishedAt = &end
 	r.Timings = run.Timings{
 		ConnectMS: res.Timings.Connect.Milliseconds(), AuthMS: res.Timings.Auth.Milliseconds(),
@@ -960,4 +1035,24 @@ func (v *jobView) stopping(ctx context.Context) (bool, string) {
 		return true, "max_errors"
 	}
 	return false, ""
+}
+
+// commandResults are a run's per-command results: the engine's outcome of each command started,
+// with where its output lies in the run's stored output (the sink's marks).
+func commandResults(cmds []Command, results []sshexec.CommandResult, sink *run.ChunkWriter) []run.CommandResult {
+	if len(results) == 0 {
+		return nil
+	}
+	out := make([]run.CommandResult, len(results))
+	for i, cr := range results {
+		out[i] = run.CommandResult{Status: run.Status(cr.Status), Reason: string(cr.Reason), ExitStatus: cr.ExitStatus}
+		if cr.Status == sshexec.StatusCancelled {
+			out[i].Status = run.Cancelled
+		}
+		if i < len(cmds) {
+			out[i].Command = cmds[i].Command
+		}
+		out[i].Offset, out[i].Bytes = sink.CommandSpan(i)
+	}
+	return out
 }

@@ -86,6 +86,8 @@ type machine struct {
 	publish func(context.Context, []Event)
 	now     func() time.Time
 	logger  *slog.Logger
+	// answers, when set, loses a job's secret answers when the job ends.
+	answers AnswerStore
 }
 
 // ending says how the unfinished devices of a batch end.
@@ -226,6 +228,12 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 	// A marker left behind costs nothing: the watchdog drops it when it finds the job ended.
 	if err := m.jobs.ForgetUnfinished(ctx, job.ID); err != nil {
 		m.logger.WarnContext(ctx, "drop ended job from the unfinished list", "job_id", job.ID, "err", err)
+	}
+	if done.SecretAnswers && m.answers != nil {
+		// No device of the job runs again: its secret answers have served.
+		if err := m.answers.DeleteAnswers(context.WithoutCancel(ctx), job.ID); err != nil {
+			m.logger.ErrorContext(ctx, "delete secret answers of an ended job", "job_id", job.ID, "err", err)
+		}
 	}
 	ev := JobDoneEvent(done, at)
 	m.publish(ctx, []Event{ev})

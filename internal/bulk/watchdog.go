@@ -98,7 +98,9 @@ type Watchdog struct {
 	PageSize int
 	// Audit receives an entry for each job the watchdog ends (optional).
 	Audit audit.Recorder
-	Now   func() time.Time
+	// Answers loses the secret prompt answers of the jobs the watchdog ends (optional).
+	Answers AnswerStore
+	Now     func() time.Time
 
 	exec *Executor
 }
@@ -131,7 +133,7 @@ func NewWatchdog(w *Watchdog) (*Watchdog, error) {
 	case w.Period < 0:
 		return nil, errors.New("new watchdog: Period must not be negative")
 	}
-	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, Audit: w.Audit, function: "watchdog", actor: audit.ActorWatchdog}
+	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, Audit: w.Audit, Answers: w.Answers, function: "watchdog", actor: audit.ActorWatchdog}
 	return w, nil
 }
 

@@ -68,28 +68,32 @@ func NewJobStore(db API, table string) (*JobStore, error) {
 }
 
 type jobItem struct {
-	PK              string         `dynamodbav:"pk"`
-	SK              string         `dynamodbav:"sk"`
-	GSI1PK          string         `dynamodbav:"gsi1pk,omitempty"`
-	GSI1SK          string         `dynamodbav:"gsi1sk,omitempty"`
-	ID              string         `dynamodbav:"id"`
-	Command         string         `dynamodbav:"command"`
-	RequestedBy     string         `dynamodbav:"requested_by"`
-	DeviceCount     int            `dynamodbav:"device_count"`
-	Batches         int            `dynamodbav:"batches"`
-	Status          string         `dynamodbav:"status"`
-	Options         bulk.Options   `dynamodbav:"options"`
-	Seq             int64          `dynamodbav:"seq"`
-	Error           string         `dynamodbav:"error,omitempty"`
-	CreatedAt       time.Time      `dynamodbav:"created_at"`
-	FinishedAt      *time.Time     `dynamodbav:"finished_at,omitempty"`
-	CancelRequested bool           `dynamodbav:"cancel_requested"`
-	StopStatus      string         `dynamodbav:"stop_status,omitempty"`
-	BatchesDone     int            `dynamodbav:"batches_done"`
-	ExpiresAt       int64          `dynamodbav:"expires_at,omitempty"`
-	Sites           []string       `dynamodbav:"sites,omitempty"`
-	Grants          bulk.Grants    `dynamodbav:"grants"`
-	Counts          map[string]int `dynamodbav:"-"`
+	PK              string       `dynamodbav:"pk"`
+	SK              string       `dynamodbav:"sk"`
+	GSI1PK          string       `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK          string       `dynamodbav:"gsi1sk,omitempty"`
+	ID              string       `dynamodbav:"id"`
+	Command         string       `dynamodbav:"command"`
+	RequestedBy     string       `dynamodbav:"requested_by"`
+	DeviceCount     int          `dynamodbav:"device_count"`
+	Batches         int          `dynamodbav:"batches"`
+	Status          string       `dynamodbav:"status"`
+	Options         bulk.Options `dynamodbav:"options"`
+	Seq             int64        `dynamodbav:"seq"`
+	Error           string       `dynamodbav:"error,omitempty"`
+	CreatedAt       time.Time    `dynamodbav:"created_at"`
+	FinishedAt      *time.Time   `dynamodbav:"finished_at,omitempty"`
+	CancelRequested bool         `dynamodbav:"cancel_requested"`
+	StopStatus      string       `dynamodbav:"stop_status,omitempty"`
+	BatchesDone     int          `dynamodbav:"batches_done"`
+	ExpiresAt       int64        `dynamodbav:"expires_at,omitempty"`
+	Sites           []string     `dynamodbav:"sites,omitempty"`
+	Grants          bulk.Grants  `dynamodbav:"grants"`
+	// Commands is the job's sequence, secret answers removed; SecretAnswers says they are in the
+	// answer store until the job ends.
+	Commands      []bulk.Command `dynamodbav:"commands,omitempty"`
+	SecretAnswers bool           `dynamodbav:"secret_answers,omitempty"`
+	Counts        map[string]int `dynamodbav:"-"`
 }
 
 func countAttr(s run.Status) string { return "c_" + string(s) }
@@ -112,6 +116,7 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 		Batches: it.Batches, Status: bulk.JobStatus(it.Status), Options: it.Options, Seq: it.Seq,
 		Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, CancelRequested: it.CancelRequested,
 		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{}, Sites: it.Sites, Grants: it.Grants,
+		Commands: it.Commands, SecretAnswers: it.SecretAnswers,
 	}
 	for _, s := range run.Statuses() {
 		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
@@ -183,6 +188,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		PK: jobPrefix + j.ID, SK: jobMetaSK, GSI1PK: jobListPK, GSI1SK: j.CreatedAt.UTC().Format(timeLayout) + "#" + j.ID, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
 		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
 		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt), Sites: j.Sites, Grants: j.Grants,
+		Commands: bulk.Redacted(j.Commands), SecretAnswers: j.SecretAnswers,
 	}
 	meta, err := attributevalue.MarshalMap(it)
 	if err != nil {

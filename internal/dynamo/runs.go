@@ -507,7 +507,36 @@ func (s *RunStore) DeviceBytes(ctx context.Context, deviceID string) (int64, err
 // WriteOutput streams a run's stored output, in order, to w: its chunks, then the tail kept in
 // the run item (which sorts after them).
 func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Write([]byte) (int, error) }) error {
-	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + id))
+	return s.writeOutput(ctx, id, 0, -1, 0, w)
+}
+
+// WriteOutputRange streams n bytes of run r's stored output from offset (one command's output,
+// run.CommandResult), reading only the chunks that hold them, and the run item's tail only when
+// they reach it.
+func (s *RunStore) WriteOutputRange(ctx context.Context, r run.Run, offset, n int64, w interface{ Write([]byte) (int, error) }) error {
+	if offset < 0 || n < 0 {
+		return fmt.Errorf("output range %d+%d of %s is negative", offset, n, r.ID)
+	}
+	if n == 0 {
+		return nil
+	}
+	return s.writeOutput(ctx, r.ID, offset, offset+n, r.Bytes, w)
+}
+
+// writeOutput streams the output bytes [from, to) of a run of total bytes (to < 0: all of it).
+// Every stored chunk holds exactly run.ChunkSize bytes, so chunk k holds [k*ChunkSize,
+// (k+1)*ChunkSize) and the tail, in the run item, starts after the last full chunk.
+func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total int64, w interface{ Write([]byte) (int, error) }) error {
+	first := int(from / run.ChunkSize)
+	upper := runMetaSK // the tail sorts after every chunk
+	if full := total / run.ChunkSize; to >= 0 && to <= full*run.ChunkSize {
+		upper = chunkSK(int((to - 1) / run.ChunkSize)) // the range ends before the tail
+	}
+	kc := expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + id)).
+		And(expression.Key(resources.AttrSK).Between(expression.Value(chunkSK(first)), expression.Value(upper)))
+	if from == 0 && to < 0 {
+		kc = expression.Key(resources.AttrPK).Equal(expression.Value(runPrefix + id))
+	}
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return fmt.Errorf("build query: %w", err)
@@ -516,6 +545,7 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
 	})
+	pos := int64(first) * run.ChunkSize // where the next piece starts in the output
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -543,7 +573,19 @@ func (s *RunStore) WriteOutput(ctx context.Context, id string, w interface{ Writ
 			default:
 				continue
 			}
-			if _, err := w.Write(piece); err != nil {
+			start, end := pos, pos+int64(len(piece))
+			pos = end
+			lo, hi := max(from, start), end
+			if to >= 0 {
+				hi = min(to, end)
+			}
+			if lo >= hi {
+				if to >= 0 && start >= to {
+					return nil
+				}
+				continue
+			}
+			if _, err := w.Write(piece[lo-start : hi-start]); err != nil {
 				return fmt.Errorf("write output of %s: %w", id, err)
 			}
 		}

@@ -105,6 +105,20 @@ type runItem struct {
 	// Tail is the output's last piece, kept inline in a finished run; TailSize its length.
 	Tail     []byte `dynamodbav:"tail,omitempty"`
 	TailSize int64  `dynamodbav:"tail_size,omitempty"`
+	// Cmds are the per-command results of a finished run (run.CommandResult), with short
+	// attribute names: the run item is written once per run.
+	Cmds []cmdItem `dynamodbav:"cmds,omitempty"`
+}
+
+// cmdItem is one command's result in a run item: its output is the Bytes bytes from Offset of
+// the run's output (chunks and tail), so reading one command reads only the chunks holding it.
+type cmdItem struct {
+	Command    string `dynamodbav:"c"`
+	Status     string `dynamodbav:"s"`
+	Reason     string `dynamodbav:"why,omitempty"`
+	ExitStatus *int   `dynamodbav:"x,omitempty"`
+	Bytes      int64  `dynamodbav:"b"`
+	Offset     int64  `dynamodbav:"o"`
 }
 
 // toRunItem is r's META item, leased until leaseUntil (none for the zero time).
@@ -120,6 +134,9 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
 		ExpiresAt: expiry(r.ExpiresAt),
+	}
+	for _, c := range r.Commands {
+		it.Cmds = append(it.Cmds, cmdItem{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes, Offset: c.Offset})
 	}
 	if !leaseUntil.IsZero() {
 		it.LeaseUntil = leaseUntil.UnixMilli()
@@ -138,6 +155,9 @@ func (it runItem) run() run.Run {
 	}
 	if it.ExpiresAt > 0 {
 		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	for _, c := range it.Cmds {
+		r.Commands = append(r.Commands, run.CommandResult{Command: c.Command, Status: run.Status(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes, Offset: c.Offset})
 	}
 	if it.LeaseUntil > 0 && run.Status(it.Status) == run.Running {
 		r.LeaseUntil = time.UnixMilli(it.LeaseUntil).UTC()

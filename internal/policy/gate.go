@@ -43,6 +43,9 @@ func Current(ctx context.Context, store Reader) (Policy, *Set, error) {
 type Verdict struct {
 	DeviceID string
 	Decision
+	// Field names what was refused (commands[1], commands[0].prompts[0].answer); empty: the
+	// command.
+	Field string
 }
 
 // CheckDevices decides command for each device, with the role id holds on the device's site.
@@ -62,7 +65,7 @@ func Refusal(verdicts []Verdict) error {
 			continue
 		}
 		if e == nil {
-			e = &DeniedError{Rule: v.Rule, Reason: v.Reason}
+			e = &DeniedError{Rule: v.Rule, Reason: v.Reason, FieldName: v.Field}
 		}
 		e.Devices = append(e.Devices, v.DeviceID)
 	}
@@ -82,6 +85,8 @@ type DeniedError struct {
 	Rule    string
 	Reason  string
 	Devices []string
+	// FieldName is the refused field (commands[1]); empty: command.
+	FieldName string
 }
 
 // Error implements error.
@@ -90,8 +95,13 @@ func (e *DeniedError) Error() string { return e.Public() }
 // Kind implements fault.Described.
 func (e *DeniedError) Kind() fault.Kind { return fault.Forbidden }
 
-// Field implements fault.Described: the command is what is refused.
-func (e *DeniedError) Field() string { return "command" }
+// Field implements fault.Described: the command, or the item of a sequence, that is refused.
+func (e *DeniedError) Field() string {
+	if e.FieldName != "" {
+		return e.FieldName
+	}
+	return "command"
+}
 
 // Public implements fault.Described.
 func (e *DeniedError) Public() string {
@@ -99,7 +109,11 @@ func (e *DeniedError) Public() string {
 	if len(e.Devices) != 1 {
 		where = fmt.Sprintf("%d devices", len(e.Devices))
 	}
-	return fmt.Sprintf("the command policy refuses this command on %s: %s (rule %s)", where, e.Reason, e.Rule)
+	what := "this command"
+	if e.FieldName != "" {
+		what = e.FieldName
+	}
+	return fmt.Sprintf("the command policy refuses %s on %s: %s (rule %s)", what, where, e.Reason, e.Rule)
 }
 
 // Code is the API error code: command_denied.

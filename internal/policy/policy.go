@@ -207,6 +207,20 @@ func (s *Set) Check(command, p string, role auth.Role) Decision {
 	return last
 }
 
+// DialogReplyRule is the rule that allows a prompt answer that is a plain dialog reply.
+const DialogReplyRule = "dialog-reply"
+
+// CheckAnswer decides whether role may send answer to a question a command asks on platform p. A
+// plain dialog reply (nothing, y, yes, n, no) is allowed; any other answer reaches the device's
+// input like a command (a prompt may match the CLI's own prompt), so it is checked as one.
+func (s *Set) CheckAnswer(answer, p string, role auth.Role) Decision {
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "", "y", "yes", "n", "no":
+		return Decision{Allowed: true, Rule: DialogReplyRule}
+	}
+	return s.Check(answer, p, role)
+}
+
 func (s *Set) segment(seg []string, p, role string, abbrev bool) Decision {
 	for _, r := range s.rules {
 		if r.roles != nil && !r.roles[role] {

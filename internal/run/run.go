@@ -75,6 +75,33 @@ type Run struct {
 	ExpiresAt time.Time `json:"-"`
 	// LeaseUntil is when a running attempt's hold on the run ends (zero when not running).
 	LeaseUntil time.Time `json:"-"`
+	// Commands has one result per command of the run's sequence that started, set when the run
+	// finishes; a run stored before runs kept them has none (Results makes one up).
+	Commands []CommandResult `json:"commands,omitempty"`
+}
+
+// CommandResult is the outcome of one command of a run's sequence and where its output lies in
+// the run's output: Bytes bytes from Offset.
+type CommandResult struct {
+	Command    string `json:"command"`
+	Status     Status `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	ExitStatus *int   `json:"exit_status,omitempty"`
+	Bytes      int64  `json:"bytes"`
+	Offset     int64  `json:"offset"`
+}
+
+// Results returns the run's per-command results: its Commands, or for a finished run that has
+// none (one stored before runs kept them, or a one-command run that ended before its command
+// started) one result standing for the whole run when the run got as far as its command.
+func (r Run) Results() []CommandResult {
+	if len(r.Commands) > 0 || !r.Status.Terminal() {
+		return r.Commands
+	}
+	if r.Bytes == 0 && r.Status != Succeeded && r.ExitStatus == nil && r.Reason != "command_error" {
+		return nil // it never ran its command (unreachable, refused, cancelled)
+	}
+	return []CommandResult{{Command: r.Command, Status: r.Status, Reason: r.Reason, ExitStatus: r.ExitStatus, Bytes: r.Bytes}}
 }
 
 // Timings are a run's phase durations in milliseconds.
@@ -131,6 +158,33 @@ type ChunkWriter struct {
 	seq    int
 	bytes  int64
 	digest digester
+	// marks are where each command's output starts, in bytes from the output's start.
+	marks []int64
+}
+
+// StartCommand marks where command i's output starts (sshexec.SequenceSink).
+func (w *ChunkWriter) StartCommand(i int) error {
+	for len(w.marks) <= i {
+		w.marks = append(w.marks, w.Bytes())
+	}
+	return nil
+}
+
+// CommandSpan returns where command i's output lies: n bytes from offset. Without marks the
+// whole output is command 0's.
+func (w *ChunkWriter) CommandSpan(i int) (offset, n int64) {
+	total := w.Bytes()
+	if i >= len(w.marks) {
+		if i == 0 {
+			return 0, total
+		}
+		return total, 0
+	}
+	end := total
+	if i+1 < len(w.marks) {
+		end = w.marks[i+1]
+	}
+	return w.marks[i], end - w.marks[i]
 }
 
 // NewChunkWriter returns a ChunkWriter for r.
