@@ -300,18 +300,19 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, caller auth
 	if !ok {
 		return
 	}
-	if !caller.Can(auth.Viewer) {
-		if _, err := s.scopedJob(r.Context(), caller, auth.Viewer, id); err != nil {
-			s.failFor(w, r, err, "job_id", nil)
-			return
-		}
+	// The job names the commands of its devices' per-command results (and holds a scoped
+	// caller's scope).
+	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id)
+	if err != nil {
+		s.failFor(w, r, err, "job_id", nil)
+		return
 	}
 	items, next, err := s.opts.Jobs.Devices(r.Context(), id, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
-	list := apiwire.JobDeviceList{Items: convertAll(items, jobDeviceToWire), Next: next}
+	list := apiwire.JobDeviceList{Items: convertAll(items, func(d bulk.DeviceState) apiwire.JobDevice { return jobDeviceToWire(d, j) }), Next: next}
 	if list.Items == nil {
 		list.Items = []apiwire.JobDevice{}
 	}

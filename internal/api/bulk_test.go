@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -180,6 +181,20 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 	for i := range many {
 		many[i] = fmt.Sprintf("x%05d", i)
 	}
+	seqOf := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("show %d", i)
+		}
+		return out
+	}
+	promptsOf := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = map[string]any{"expect": fmt.Sprintf("q%d?", i), "answer": "y"}
+		}
+		return out
+	}
 	bulkBody := func(kv ...any) []byte {
 		m := map[string]any{"command": "show version", "device_ids": []string{"d1", "d2"}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -206,8 +221,8 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 		{name: "bulk trailing data", method: "POST", path: "/v1/bulk", body: append(bulkBody(), []byte(`{}`)...), status: 400},
 		{name: "bulk unknown field", method: "POST", path: "/v1/bulk", body: bulkBody("priority", 5), status: 400, field: "priority"},
 		{name: "bulk unknown option", method: "POST", path: "/v1/bulk", body: bulkBody("options", opts("retries", 3)), status: 400, field: "retries"},
-		{name: "bulk missing command", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil), status: 400, field: "command"},
-		{name: "bulk blank command", method: "POST", path: "/v1/bulk", body: bulkBody("command", "   \t "), status: 400, field: "command"},
+		{name: "bulk missing command", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil), status: 400, field: "commands"},
+		{name: "bulk blank command", method: "POST", path: "/v1/bulk", body: bulkBody("command", "   \t "), status: 400, field: "commands"},
 		{name: "bulk command as number", method: "POST", path: "/v1/bulk", body: bulkBody("command", 42), status: 400, field: "command"},
 		{name: "bulk command too long", method: "POST", path: "/v1/bulk", body: bulkBody("command", strings.Repeat("a", bulk.MaxCommandLen+1)), status: 400, field: "command"},
 		{name: "bulk multi-line command", method: "POST", path: "/v1/bulk", body: bulkBody("command", "show version\nreload"), status: 400, field: "command"},
@@ -235,10 +250,37 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 		{name: "bulk requested_by with control chars", method: "POST", path: "/v1/bulk", body: bulkBody("requested_by", "a\nb"), status: 400, field: "requested_by"},
 		{name: "bulk requested_by too long", method: "POST", path: "/v1/bulk", body: bulkBody("requested_by", strings.Repeat("r", 300)), status: 400, field: "requested_by"},
 		{name: "bulk oversized body", method: "POST", path: "/v1/bulk", body: bulkBody("command", strings.Repeat("a", 11<<20)), status: 413},
+		// Sequences: exactly one of command and commands, 1-20 items, each a string or an object,
+		// 0-5 prompts, each rule named by the field's path.
+		{name: "bulk command and commands", method: "POST", path: "/v1/bulk", body: bulkBody("commands", []any{"show clock"}), status: 400, field: "commands"},
+		{name: "bulk empty commands", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{}), status: 400, field: "commands"},
+		{name: "bulk 21 commands", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", seqOf(21)), status: 400, field: "commands"},
+		{name: "bulk commands as string", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", "show clock"), status: 400, field: "commands"},
+		{name: "bulk command item as number", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{"show clock", 7}), status: 400, field: "commands"},
+		{name: "bulk command item as null", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{"show clock", nil}), status: 400, field: "commands"},
+		{name: "bulk blank command item", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{"show clock", "show ver", " "}), status: 400, field: "commands[2].command"},
+		{name: "bulk blank command object", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": ""}}), status: 400, field: "commands[0].command"},
+		{name: "bulk multi-line command item", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{"show clock", "show ver\nreload"}), status: 400, field: "commands[1].command"},
+		{name: "bulk command item too long", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{strings.Repeat("a", bulk.MaxCommandLen+1)}), status: 400, field: "commands[0].command"},
+		{name: "bulk command item unknown field", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "sudo": true}}), status: 400, field: "sudo"},
+		{name: "bulk prompt unknown field", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "?", "delay": 1}}}}), status: 400, field: "delay"},
+		{name: "bulk six prompts", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": promptsOf(6)}}), status: 400, field: "commands[0].prompts"},
+		{name: "bulk blank expect", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{"a", map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "?"}, map[string]any{"expect": " "}}}}), status: 400, field: "commands[1].prompts[1].expect"},
+		{name: "bulk missing expect", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"answer": "y"}}}}), status: 400, field: "commands[0].prompts[0].expect"},
+		{name: "bulk expect too long", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": strings.Repeat("?", bulk.MaxExpectLen+1)}}}}), status: 400, field: "commands[0].prompts[0].expect"},
+		{name: "bulk bad regex", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "([", "regex": true}}}}), status: 400, field: "commands[0].prompts[0].expect"},
+		{name: "bulk answer with a line break", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "?", "answer": "y\nreload"}}}}), status: 400, field: "commands[0].prompts[0].answer"},
+		{name: "bulk answer too long", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "?", "answer": strings.Repeat("y", bulk.MaxAnswerLen+1)}}}}), status: 400, field: "commands[0].prompts[0].answer"},
+		{name: "bulk empty secret answer", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "Password:", "secret": true}}}}), status: 400, field: "commands[0].prompts[0].answer"},
+		{name: "bulk secret as string", method: "POST", path: "/v1/bulk", body: bulkBody("command", nil, "commands", []any{map[string]any{"command": "x", "prompts": []any{map[string]any{"expect": "Password:", "answer": "pw", "secret": "yes"}}}}), status: 400, field: "commands.prompts.secret"},
+		{name: "bulk stop_on_error as string", method: "POST", path: "/v1/bulk", body: bulkBody("options", opts("stop_on_error", "true")), status: 400, field: "options.stop_on_error"},
+		{name: "bulk timeout over the invocation budget", method: "POST", path: "/v1/bulk", body: bulkBody("options", opts("timeout_s", 296)), status: 400, field: "options.timeout_s"},
+		{name: "run command and commands", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1","command":"x","commands":["y"]}`), status: 400, field: "commands"},
+		{name: "run bad prompt with a secret", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1","commands":[{"command":"copy a b","prompts":[{"expect":"","answer":"hunter2","secret":true}]}]}`), status: 400, field: "commands[0].prompts[0].expect"},
 		{name: "run missing device", method: "POST", path: "/v1/runs", body: []byte(`{"command":"show version"}`), status: 400, field: "device_id"},
 		{name: "run unknown device", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"ghost","command":"show version"}`), status: 422, field: "device_id"},
 		{name: "run bad device id", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"a b","command":"show version"}`), status: 400, field: "device_ids[0]"},
-		{name: "run missing command", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1"}`), status: 400, field: "command"},
+		{name: "run missing command", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1"}`), status: 400, field: "commands"},
 		{name: "run multi-line command", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1","command":"conf t\nno router bgp 1"}`), status: 400, field: "command"},
 		{name: "run unknown field", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1","command":"x","sudo":true}`), status: 400, field: "sudo"},
 		{name: "run bad timeout", method: "POST", path: "/v1/runs", body: []byte(`{"device_id":"d1","command":"x","options":{"timeout_s":0.5}}`), status: 400, field: "options.timeout_s"},
@@ -261,6 +303,12 @@ func TestBulkAndRunsBadInput(t *testing.T) {
 		{name: "cancel unknown job", method: "POST", path: "/v1/bulk/06h0000000000000000000000/cancel", status: 404, field: "job_id"},
 	}
 	t.Logf("%d bad-input cases for runs and bulk", len(cases))
+	defer func() {
+		// A rejected sequence stores no secret answer either.
+		left, err := filepath.Glob(filepath.Join(e.secretsDir, "jobs__*"))
+		require.NoError(t, err)
+		assert.Empty(t, left, "secret answers stored by rejected requests")
+	}()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.forT(t)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+
+	"github.com/netauto/netauto/internal/apiwire"
 )
 
 // Body size limits per kind of request.
@@ -101,7 +103,9 @@ func firstUnknown(dec *json.Decoder, t reflect.Type) (string, bool, error) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t != nil && (reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)) {
+	if t != nil && (reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)) &&
+		!(t.Kind() == reflect.Struct && delim == '{') {
+		// A type that decodes itself from an object (a command item) still has its fields.
 		t = nil
 	}
 	switch delim {
@@ -202,6 +206,9 @@ func jsonFields(t reflect.Type) []jsonField {
 func describeType(t reflect.Type) string {
 	if t == nil {
 		return "another JSON type"
+	}
+	if t == reflect.TypeFor[apiwire.CommandItem]() {
+		return `a string or an object {"command", "prompts"}`
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -55,7 +55,9 @@ type env struct {
 	tokens  map[auth.Role]string
 	store   *dynamo.DeviceStore
 	secrets *secrets.FileStore
-	logs    *syncBuffer
+	// secretsDir is the file secret store's folder.
+	secretsDir string
+	logs       *syncBuffer
 	// jumpHosts is the jump host registry the API serves, for tests that record pending keys.
 	jumpHosts *jumphost.Registry
 	// seen collects every response body, so a test can assert no secret ever left the API.
@@ -125,7 +127,8 @@ func newEnv(t *testing.T) *env {
 	st := stacktest.New(t)
 	store, err := dynamo.NewDeviceStore(stack.DynamoDBClient(st.Endpoints.DynamoDB), st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
-	sec, err := secrets.NewFileStore(t.TempDir() + "/secrets")
+	secretsDir := t.TempDir() + "/secrets"
+	sec, err := secrets.NewFileStore(secretsDir)
 	require.NoError(t, err)
 	inv, err := device.NewInventory(store, sec)
 	require.NoError(t, err)
@@ -155,7 +158,9 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	sender, err := queue.NewSender(stack.SQSClient(st.Endpoints.SQS), st.Names.Queues[resources.BulkQueue])
 	require.NoError(t, err)
-	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50}
+	answers, err := secrets.NewJobAnswers(sec)
+	require.NoError(t, err)
+	enq := &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50, Answers: answers}
 	purger, err := newPurger(ddb, st)
 	require.NoError(t, err)
 	policies, err := dynamo.NewPolicyStore(ddb, st.Names.Tables[resources.DevicesTable])
@@ -176,7 +181,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hs := httptest.NewServer(gw)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, jumpHosts: jumpHosts, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads, enq: enq, jobs: jobs}
+	e := &env{t: t, st: st, url: hs.URL, handler: srv, signer: signer, tokens: map[auth.Role]string{}, store: store, secrets: sec, secretsDir: secretsDir, jumpHosts: jumpHosts, logs: logs, seen: &syncBuffer{}, audit: rec, jobReads: jobReads, enq: enq, jobs: jobs}
 	for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin} {
 		tok, err := signer.Issue(auth.TokenSpec{Subject: string(r) + "-user", Email: string(r) + "@example.com", Groups: []string{string(r)}})
 		require.NoError(t, err)

@@ -63,7 +63,7 @@ func TestRunReadableAfterCreate(t *testing.T) {
 	job, _ := e.doJob(t, acc.JobID)
 	assert.Equal(t, run.Run{
 		ID: acc.RunID, DeviceID: "core.sw-1", Command: "show clock", JobID: acc.JobID, RequestedBy: "operator@example.com",
-		Status: run.Queued, CreatedAt: job.CreatedAt,
+		Status: run.Queued, CreatedAt: job.CreatedAt, Commands: []run.CommandResult{},
 	}, rn)
 
 	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/runs/"+acc.RunID+"/output", "", nil)

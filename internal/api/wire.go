@@ -203,11 +203,16 @@ func jobSummaryToWire(j bulk.JobSummary) apiwire.JobSummary {
 	}
 }
 
-func jobDeviceToWire(d bulk.DeviceState) apiwire.JobDevice {
-	return apiwire.JobDevice{
+// jobDeviceToWire is a device of job j with its per-command results (their commands from j).
+func jobDeviceToWire(d bulk.DeviceState, j bulk.Job) apiwire.JobDevice {
+	out := apiwire.JobDevice{
 		DeviceID: d.DeviceID, Status: string(d.Status), RunID: d.RunID, Reason: d.Reason,
 		DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Seq: d.Seq, Batch: d.Batch,
 	}
+	for _, c := range d.CommandResults(j) {
+		out.Commands = append(out.Commands, apiwire.RunCommand{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes})
+	}
+	return out
 }
 
 // eventsToWire reads the stored events (the executor writes them as bulk.Event, which has the

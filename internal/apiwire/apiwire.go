@@ -316,6 +316,9 @@ type JobDevice struct {
 	OutputDigest string `json:"output_digest,omitempty"`
 	Seq          int64  `json:"seq"`
 	Batch        int    `json:"batch"`
+	// Commands are the device's per-command results once it finished (none until then, and none
+	// when it ended before its first command).
+	Commands []RunCommand `json:"commands,omitempty"`
 }
 
 // JobDeviceList is the body of GET /v1/bulk/{job_id}/devices: one page, in batch order.

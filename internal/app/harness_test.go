@@ -68,6 +68,7 @@ type bulkEnv struct {
 	exec    *bulk.Executor
 	secrets string
 	logs    *bytes.Buffer
+	logw    *lockedWriter
 	writes  *writeCounter
 	stopMu  sync.Mutex
 	stop    func()
@@ -114,13 +115,23 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	require.NoError(t, err, "import fleet")
 	sender, err := queue.NewSender(stack.SQSClient(e.st.Endpoints.SQS), e.st.Names.Queues[resources.BulkQueue])
 	require.NoError(t, err)
-	e.enq = &bulk.Enqueuer{Inventory: e.devices, Jobs: e.jobs, Queue: sender, BatchSize: 50}
+	answers, err := secrets.NewJobAnswers(sec)
+	require.NoError(t, err)
+	e.enq = &bulk.Enqueuer{Inventory: e.devices, Jobs: e.jobs, Queue: sender, BatchSize: 50, Answers: answers}
 	engine, err := sshexec.New(engineOptions)
 	require.NoError(t, err)
 	e.logs = &bytes.Buffer{}
-	e.exec = &bulk.Executor{Jobs: e.jobs, Runs: e.runs, Devices: e.inv, Engine: engine, Queue: sender,
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)), DeadlineMargin: time.Second, BatchLease: 40 * time.Second}
+	e.logw = &lockedWriter{w: e.logs}
+	e.exec = &bulk.Executor{Jobs: e.jobs, Runs: e.runs, Devices: e.inv, Engine: engine, Queue: sender, Answers: answers,
+		Logger: slog.New(slog.NewJSONHandler(e.logw, nil)), DeadlineMargin: time.Second, BatchLease: 40 * time.Second}
 	return e
+}
+
+// logText is what the executor has logged so far.
+func (e *bulkEnv) logText() string {
+	e.logw.mu.Lock()
+	defer e.logw.mu.Unlock()
+	return e.logs.String()
 }
 
 type lockedWriter struct {

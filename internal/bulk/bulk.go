@@ -316,6 +316,29 @@ type DeviceState struct {
 	Seq int64 `json:"seq"`
 	// Batch is the index of the device's batch.
 	Batch int `json:"batch"`
+	// Commands are the device's per-command results once it finished (Change.Commands).
+	Commands []run.CommandResult `json:"commands,omitempty"`
+}
+
+// CommandResults are the device's per-command results with the text of each command from job j.
+// A one-command job keeps none: its device's one result is its own status and reason, once it has
+// run its command (run.Started).
+func (d DeviceState) CommandResults(j Job) []run.CommandResult {
+	if len(d.Commands) == 0 {
+		if j.Commands == nil && d.Status.Terminal() && run.Started(d.Status, d.Reason) {
+			return []run.CommandResult{{Command: j.Command, Status: d.Status, Reason: d.Reason}}
+		}
+		return nil
+	}
+	seq := sequenceOf(j.Command, j.Commands)
+	out := make([]run.CommandResult, len(d.Commands))
+	for i, c := range d.Commands {
+		out[i] = c
+		if i < len(seq) {
+			out[i].Command = seq[i].Command
+		}
+	}
+	return out
 }
 
 // Message is one batch: the body of one SQS message.

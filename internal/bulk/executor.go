@@ -31,6 +31,9 @@ type Change struct {
 	DurationMS int64
 	// OutputDigest is the finished run's output digest (run.OutputDigest).
 	OutputDigest string
+	// Commands are the finished run's per-command results (run.Run.Commands), without their
+	// command text, which the job holds, or their output offsets.
+	Commands []run.CommandResult
 }
 
 // ErrStateChanged means a device's stored state was not the one a Change starts from: someone
@@ -827,7 +830,8 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 			log.Error("reconcile finished run", "err", err)
 			return deviceResult{retry: true}
 		}
-		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS, OutputDigest: started.OutputDigest})
+		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS, OutputDigest: started.OutputDigest,
+			Commands: changeCommands(m, started.Commands)})
 		return deviceResult{}
 	case errors.Is(err, run.ErrLeased):
 		return deviceResult{later: true, holdUntil: started.LeaseUntil}
@@ -867,7 +871,8 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		log.Error("finish run", "err", err)
 		return deviceResult{ran: true, retry: true}
 	}
-	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS, OutputDigest: final.run.OutputDigest})
+	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS, OutputDigest: final.run.OutputDigest,
+		Commands: changeCommands(m, final.run.Commands)})
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
 	if x.Metrics != nil {
 		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(final.run.Status)},
@@ -1053,6 +1058,21 @@ func commandResults(cmds []Command, results []sshexec.CommandResult, sink *run.C
 			out[i].Command = cmds[i].Command
 		}
 		out[i].Offset, out[i].Bytes = sink.CommandSpan(i)
+	}
+	return out
+}
+
+// changeCommands are a run's per-command results as its job keeps them for the device: without
+// the command text (the job has it) and the output offsets (the run has them). A one-command job
+// keeps none (DeviceState.CommandResults): its batch items, rewritten at every progress record,
+// stay as small as before.
+func changeCommands(m Message, results []run.CommandResult) []run.CommandResult {
+	if len(results) == 0 || m.Commands == nil {
+		return nil
+	}
+	out := make([]run.CommandResult, len(results))
+	for i, c := range results {
+		out[i] = run.CommandResult{Status: c.Status, Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes}
 	}
 	return out
 }

@@ -142,6 +142,24 @@ type devState struct {
 	Q   int64  `dynamodbav:"q,omitempty"`
 	// H is the output digest (run.OutputDigest) as its 16 raw bytes rather than hex.
 	H []byte `dynamodbav:"h,omitempty"`
+	// C are the finished device's per-command results (bulk.Change.Commands).
+	C []devCmd `dynamodbav:"c,omitempty"`
+}
+
+// devCmd is one command's result in a device's state: status, reason, exit status, bytes.
+type devCmd struct {
+	S   string `dynamodbav:"s"`
+	Why string `dynamodbav:"why,omitempty"`
+	X   *int   `dynamodbav:"x,omitempty"`
+	B   int64  `dynamodbav:"b,omitempty"`
+}
+
+func packCommands(cmds []run.CommandResult) []devCmd {
+	var out []devCmd
+	for _, c := range cmds {
+		out = append(out, devCmd{S: string(c.Status), Why: c.Reason, X: c.ExitStatus, B: c.Bytes})
+	}
+	return out
 }
 
 func packDigest(hexDigest string) []byte {
@@ -156,6 +174,9 @@ func (d devState) state(jobID, id string, batch int) bulk.DeviceState {
 	st := bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: bulk.RunID(jobID, id), Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: batch}
 	if len(d.H) > 0 {
 		st.OutputDigest = hex.EncodeToString(d.H)
+	}
+	for _, c := range d.C {
+		st.Commands = append(st.Commands, run.CommandResult{Status: run.Status(c.S), Reason: c.Why, ExitStatus: c.X, Bytes: c.B})
 	}
 	return st
 }
@@ -402,7 +423,7 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		seq := first + int64(i)
 		d := fmt.Sprintf("#d%d", i)
 		names[d] = c.DeviceID
-		st, err := attributevalue.MarshalMap(devState{S: string(c.To), Why: c.Reason, MS: c.DurationMS, Q: seq, H: packDigest(c.OutputDigest)})
+		st, err := attributevalue.MarshalMap(devState{S: string(c.To), Why: c.Reason, MS: c.DurationMS, Q: seq, H: packDigest(c.OutputDigest), C: packCommands(c.Commands)})
 		if err != nil {
 			return nil, fmt.Errorf("marshal device state: %w", err)
 		}

@@ -92,16 +92,31 @@ type CommandResult struct {
 }
 
 // Results returns the run's per-command results: its Commands, or for a finished run that has
-// none (one stored before runs kept them, or a one-command run that ended before its command
-// started) one result standing for the whole run when the run got as far as its command.
+// none (one stored before runs kept them) one result standing for the whole run when the run got
+// as far as its command (Started).
 func (r Run) Results() []CommandResult {
-	if len(r.Commands) > 0 || !r.Status.Terminal() {
+	if len(r.Commands) > 0 || !r.Status.Terminal() || !Started(r.Status, r.Reason) {
 		return r.Commands
 	}
-	if r.Bytes == 0 && r.Status != Succeeded && r.ExitStatus == nil && r.Reason != "command_error" {
-		return nil // it never ran its command (unreachable, refused, cancelled)
-	}
 	return []CommandResult{{Command: r.Command, Status: r.Status, Reason: r.Reason, ExitStatus: r.ExitStatus, Bytes: r.Bytes}}
+}
+
+// Started reports whether a run that ended with status and reason had sent its command: it
+// succeeded, or its reason is one a command's own run ends with (an error marker, an exit
+// status, a cut output, a question, a lost session or a timeout while it ran).
+func Started(status Status, reason string) bool {
+	switch {
+	case status == Succeeded:
+		return true
+	case status == Cancelled:
+		return false
+	}
+	switch reason {
+	case "command_error", "exit_status", "output_cap", "prompt_unanswered", "disconnected", "idle_timeout",
+		"total_timeout", "deadline", "invocation_deadline", "sink_error":
+		return true
+	}
+	return false
 }
 
 // Timings are a run's phase durations in milliseconds.
