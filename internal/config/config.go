@@ -152,7 +152,7 @@ func Vars(fn Function) []Var {
 		vs = append(vs, retention...)
 	case Watchdog:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable), queue(resources.BulkQueue),
-			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"}}
+			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"}, secretsVar, secretsPrefixVar}
 	}
 	if fn != WS { // every function that acts writes the audit trail
 		vs = append(vs, auditVars...)

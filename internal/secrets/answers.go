@@ -53,7 +53,13 @@ func (a *JobAnswers) GetAnswers(ctx context.Context, jobID string) ([]string, er
 	return answers, nil
 }
 
-// DeleteAnswers implements bulk.AnswerStore.
+// DeleteAnswers implements bulk.AnswerStore: at once, without the recovery window a deleted
+// credential keeps, when the store can (Purge).
 func (a *JobAnswers) DeleteAnswers(ctx context.Context, jobID string) error {
+	if p, ok := a.store.(interface {
+		Purge(ctx context.Context, name string) error
+	}); ok {
+		return p.Purge(ctx, JobAnswersName(jobID))
+	}
 	return a.store.Delete(ctx, JobAnswersName(jobID))
 }

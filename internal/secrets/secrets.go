@@ -110,6 +110,10 @@ func (s *FileStore) Delete(_ context.Context, name string) error {
 	return nil
 }
 
+// Purge removes a secret at once; a missing one is not an error. The file store keeps no
+// deleted secrets, so it is Delete.
+func (s *FileStore) Purge(ctx context.Context, name string) error { return s.Delete(ctx, name) }
+
 // SecretsManagerAPI is the part of the Secrets Manager client the store uses.
 type SecretsManagerAPI interface {
 	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
@@ -233,6 +237,21 @@ func (s *SecretsManagerStore) Delete(ctx context.Context, name string) error {
 	_, err := s.client.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), RecoveryWindowInDays: aws.Int64(RecoveryWindowDays)})
 	if err != nil && !notFound(err) && !s.pendingDeletion(ctx, id, err) {
 		return fmt.Errorf("delete secret %s: %w", id, err)
+	}
+	return nil
+}
+
+// Purge deletes a secret at once, without a recovery window (ForceDeleteWithoutRecovery): for
+// secrets that have served, such as a finished job's prompt answers, which nobody should be able
+// to restore. A missing secret is not an error.
+func (s *SecretsManagerStore) Purge(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	id := s.prefix + name
+	_, err := s.client.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("purge secret %s: %w", id, err)
 	}
 	return nil
 }
