@@ -24,8 +24,20 @@ import (
 // queued returns the bulk messages waiting on the test's queue (and leaves them there).
 func (e *env) queued(t *testing.T) []bulk.Message {
 	t.Helper()
-	client := stack.SQSClient(e.st.Endpoints.SQS)
 	var out []bulk.Message
+	for _, body := range e.queuedRaw(t) {
+		var msg bulk.Message
+		require.NoError(t, json.Unmarshal([]byte(body), &msg), "message %q", body)
+		out = append(out, msg)
+	}
+	return out
+}
+
+// queuedRaw receives the bodies of the messages on the bulk queue, as sent.
+func (e *env) queuedRaw(t *testing.T) []string {
+	t.Helper()
+	client := stack.SQSClient(e.st.Endpoints.SQS)
+	var out []string
 	for {
 		r, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(e.st.Names.Queues[resources.BulkQueue]), MaxNumberOfMessages: 10, VisibilityTimeout: 30,
@@ -35,9 +47,7 @@ func (e *env) queued(t *testing.T) []bulk.Message {
 			return out
 		}
 		for _, m := range r.Messages {
-			var msg bulk.Message
-			require.NoError(t, json.Unmarshal([]byte(aws.ToString(m.Body)), &msg), "message %q", aws.ToString(m.Body))
-			out = append(out, msg)
+			out = append(out, aws.ToString(m.Body))
 		}
 	}
 }

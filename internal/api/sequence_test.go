@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,25 +20,6 @@ import (
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/secrets"
 )
-
-// queuedBodies returns the raw bodies of the messages on the bulk queue.
-func (e *env) queuedBodies(t *testing.T) string {
-	t.Helper()
-	client := stack.SQSClient(e.st.Endpoints.SQS)
-	var out []string
-	for {
-		r, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(e.st.Names.Queues[resources.BulkQueue]), MaxNumberOfMessages: 10, VisibilityTimeout: 30,
-		})
-		require.NoError(t, err)
-		if len(r.Messages) == 0 {
-			return strings.Join(out, "\n")
-		}
-		for _, m := range r.Messages {
-			out = append(out, aws.ToString(m.Body))
-		}
-	}
-}
 
 // TestSequenceSecretAnswer: a run of a sequence with a secret answer is accepted; the answer is in
 // the secret store under the job's name and nowhere else: not in the answers, the queue message,
@@ -91,7 +70,7 @@ func TestSequenceSecretAnswer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{secret}, answers, "the secret answer is in the secret store")
 
-	assert.NotContains(t, e.queuedBodies(t), secret, "the queue message holds the secret answer")
+	assert.NotContains(t, strings.Join(e.queuedRaw(t), "\n"), secret, "the queue message holds the secret answer")
 	var entries bytes.Buffer
 	for _, en := range e.audit.Entries() {
 		b, err := json.Marshal(en)
