@@ -166,6 +166,11 @@ type Spec struct {
 	// (publickey authentication), optional.
 	AuthorizedKeys []ssh.PublicKey
 
+	// ConfigNoise makes every showing of an IOS-style configuration differ in its noise lines
+	// (the last change and save times, ntp clock-period, the byte count), as real devices'
+	// do; SetConfigRevision makes a real change.
+	ConfigNoise bool
+
 	// LargeOutputBytes is the size of the configuration of FaultLargeOutput
 	// devices (default 5 MiB).
 	LargeOutputBytes int
@@ -175,11 +180,6 @@ type Spec struct {
 	// FaultAfterLines is how many output lines FaultHangMidOutput and
 	// FaultDisconnectMidOutput devices send first (default 5).
 	FaultAfterLines int
-	// ConfigNoise makes every IOS-style configuration listing carry lines that differ on each
-	// listing, as real devices' do from night to night: the time of the last change and of the
-	// last save, and the ntp clock-period. The configuration itself changes only through
-	// Fleet.ChangeConfig.
-	ConfigNoise bool
 }
 
 // InventoryDevice is one entry of the inventory: the body POST /v1/devices and
@@ -410,6 +410,19 @@ func (f *Fleet) Sessions(id string) int {
 		}
 	}
 	return 0
+}
+
+// SetConfigRevision makes a real change in the configuration of the device with this inventory
+// id: from now on it carries a line naming rev (0: no such line). It reports whether the id is
+// the fleet's.
+func (f *Fleet) SetConfigRevision(id string, rev int) bool {
+	for _, d := range f.devices {
+		if d.inv.ID == id {
+			d.facts.revision.Store(int64(rev))
+			return true
+		}
+	}
+	return false
 }
 
 // WriteInventory writes the inventory as an indented JSON array.

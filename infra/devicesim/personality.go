@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // personality is how one platform looks and behaves on the wire. The simulator's sessions read
@@ -46,8 +47,12 @@ type facts struct {
 	interfaces, routes                                        int
 	octet2, octet3                                            int
 	mac                                                       [3]int
-	// cfg is what changes in the configuration listing over time (never nil).
-	cfg *configState
+	// noisy makes the configuration's noise lines (change and save times, ntp clock-period, the
+	// byte count) differ at every showing, as they do on a real device (Spec.ConfigNoise).
+	noisy bool
+	// shown counts the configuration's showings; revision, when non-zero, is a real change in
+	// it (Fleet.SetConfigRevision).
+	shown, revision atomic.Int64
 }
 
 // action is what a command does.
@@ -354,7 +359,7 @@ func init() {
 }
 
 // newFacts derives a device's particulars from the seed and its index.
-func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username string, noise bool) *facts {
+func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username string) *facts {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(index)+1))
 	const alnum = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 	serial := make([]byte, 11)
@@ -377,7 +382,6 @@ func newFacts(seed int64, index int, ds DeviceSpec, p *personality, username str
 		octet2:      rng.IntN(256),
 		octet3:      rng.IntN(256),
 		mac:         [3]int{rng.IntN(256), rng.IntN(256), rng.IntN(256)},
-		cfg:         &configState{noise: noise},
 	}
 }
 
@@ -431,29 +435,31 @@ func ciscoVersion(f *facts, emit func(string) bool, _ int) {
 }
 
 // iosConfig prints an IOS-style configuration; with cfgBytes > 0 it pads the
-// configuration with interface blocks up to that many bytes. With ConfigNoise its timestamp and
-// ntp clock-period lines differ on every listing; a changed configuration (ChangeConfig) carries
-// an SNMP contact line naming its revision.
+// configuration with interface blocks up to that many bytes.
 func iosConfig(f *facts, emit func(string) bool, cfgBytes int) {
 	n := 0
 	out := func(s string) bool { n += len(s) + 1; return emit(s) }
-	head := []string{"Building configuration...", "", "Current configuration : 8123 bytes"}
-	var ntp []string
-	if f.cfg.noise {
-		stamps, clock := f.cfg.noiseLines(f, f.cfg.listings.Add(1))
-		head = append(head, stamps...)
-		ntp = []string{clock, "!"}
+	head := []string{"Building configuration...", "", "Current configuration : 8123 bytes", "!"}
+	if f.noisy {
+		k := f.shown.Add(1)
+		at := fmt.Sprintf("%02d:%02d:%02d UTC Mon Dec 7 2026", k/3600%24, k/60%60, k%60)
+		head = []string{"Building configuration...", "", fmt.Sprintf("Current configuration : %d bytes", 8123+k%97), "!",
+			"! Last configuration change at " + at + " by netauto", "! NVRAM config last updated at " + at + " by netauto", "!"}
 	}
-	head = append(head, "!",
+	head = append(head,
 		"version "+f.version, "service timestamps debug datetime msec", "service password-encryption", "!",
-		"hostname "+f.hostname, "!", "boot-start-marker", "boot-end-marker", "!",
+		"hostname "+f.hostname, "!", "boot-start-marker", "boot-end-marker", "!")
+	if rev := f.revision.Load(); rev > 0 {
+		head = append(head, fmt.Sprintf("snmp-server location %s rack %d", f.site, rev), "!")
+	}
+	if f.noisy {
+		head = append(head, fmt.Sprintf("ntp clock-period %d", 36028797018963968+f.shown.Load()*7919), "!")
+	}
+	head = append(head,
 		"aaa new-model", "aaa authentication login default local", "!",
 		"ip domain name "+f.site+".example.net", "ip name-server 10.0.0.53", "!",
 		"username netauto privilege 15 secret 9 $9$abcdefghijklmn$opqrstuvwxyz0123456789", "!",
 	)
-	if r := f.cfg.revision.Load(); r > 0 {
-		head = append(head, fmt.Sprintf("snmp-server contact noc-change-%d@%s.example.net", r, f.site), "!")
-	}
 	for _, l := range head {
 		if !out(l) {
 			return
@@ -478,7 +484,7 @@ func iosConfig(f *facts, emit func(string) bool, cfgBytes int) {
 			}
 		}
 	}
-	for _, l := range append(ntp, "ip route 0.0.0.0 0.0.0.0 10.0.0.1", "!", "line vty 0 15", " transport input ssh", "!", "end") {
+	for _, l := range []string{"ip route 0.0.0.0 0.0.0.0 10.0.0.1", "!", "line vty 0 15", " transport input ssh", "!", "end"} {
 		if !out(l) {
 			return
 		}

@@ -60,7 +60,8 @@ func newDevice(f *Fleet, index int, ds DeviceSpec, saved map[string]savedDevice)
 		return nil, err
 	}
 	rec.ID = id
-	fa := newFacts(f.spec.Seed, index, ds, pers, f.spec.Username, f.spec.ConfigNoise)
+	fa := newFacts(f.spec.Seed, index, ds, pers, f.spec.Username)
+	fa.noisy = f.spec.ConfigNoise
 	d := &device{
 		fleet: f, index: index, spec: ds, pers: pers, facts: fa, invKey: listed,
 		execOK: pers.exec && ds.Fault != FaultExecUnsupported, saved: rec,
