@@ -139,6 +139,7 @@ type Server struct {
 	// Keys is the client key pair it accepts.
 	Keys Keys
 
+	pid   int
 	mu    sync.Mutex
 	cond  *sync.Cond
 	lines []string
@@ -209,6 +210,7 @@ func Start(tb testing.TB, extra ...string) *Server {
 	stderr, err := cmd.StderrPipe()
 	require.NoError(tb, err, "sshd stderr pipe")
 	require.NoError(tb, cmd.Start(), "start sshd")
+	srv.pid = cmd.Process.Pid
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -244,6 +246,32 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // HostKeyLine returns the host key in authorized_keys form, as a client pins it.
 func (s *Server) HostKeyLine() string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostKey)))
+}
+
+// CPUTime returns the CPU time (user and system) sshd has used so far: the listener's own and
+// that of every connection process that has ended (the kernel adds a reaped child's time to its
+// parent's). A connection still open is not counted yet.
+func (s *Server) CPUTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+	if err != nil {
+		return 0, fmt.Errorf("read sshd's CPU time: %w", err)
+	}
+	// The fields after the command name (which may hold spaces) start at state, field 3;
+	// utime, stime, cutime and cstime are fields 14 to 17, in clock ticks (100 a second).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 15 {
+		return 0, fmt.Errorf("read sshd's CPU time: unexpected /proc stat %q", b)
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read sshd's CPU time: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
 }
 
 // Lines returns sshd's log so far.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -148,11 +149,56 @@ func TestJobThroughBastion(t *testing.T) {
 	}
 }
 
+// gatedTunnels holds every run until open is closed, and shares jump host connections as the
+// engine it wraps does.
+type gatedTunnels struct {
+	*gateEngine
+	tm bulk.TunnelMaker
+}
+
+func (g gatedTunnels) NewTunnels(maxChannelsPerHop int) *sshexec.Tunnels {
+	return g.tm.NewTunnels(maxChannelsPerHop)
+}
+
+// TestJobThroughBastionWarmsWaitingBatch: with one batch slot (MaxBatches 1) and two
+// invocations, the batch waiting for the slot logs in to the bastion while the other one holds
+// the slot, and runs its devices over that same connection once its turn comes: one login per
+// batch, the second one made before the first batch's sessions ended.
+func TestJobThroughBastionWarmsWaitingBatch(t *testing.T) {
+	t.Parallel()
+	e := newJumpEnv(t, devicesim.Spec{Count: 100, Seed: 53, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}})
+	engine, ok := e.exec.Engine.(bulk.TunnelMaker)
+	require.True(t, ok, "the engine shares jump host connections")
+	gate := &gateEngine{next: e.exec.Engine, open: make(chan struct{})}
+	e.exec.Engine = gatedTunnels{gateEngine: gate, tm: engine}
+	e.exec.MaxBatches = 1
+	e.startWorkers(t, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), 2)
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}},
+		auth.Identity{Subject: "tester@example.com", Role: auth.Admin})
+	require.NoError(t, err)
+	require.Equal(t, 2, acc.Batches)
+
+	// The batch holding the slot has not reached the bastion (its runs wait at the gate); the
+	// other one logs in while it waits.
+	warmed := e.bastion.WaitFor(20*time.Second, func(lines []string) bool {
+		return sshdtest.CountLines(lines, "Accepted password for") >= 1
+	})
+	close(gate.open)
+	require.True(t, warmed, "the waiting batch never logged in to the bastion while the other held the slot")
+	j := e.waitJob(t, acc.JobID, 60*time.Second)
+	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
+	require.Equal(t, 100, j.Counts[run.Succeeded], "job %s: %v", j.ID, j.Counts)
+	assert.Equal(t, acc.Batches, e.bastion.Count("Accepted password for"), "one login per batch: the warmed connection served its batch")
+	assert.Equal(t, acc.Batches, e.bastion.Count("Connection from"), "one connection per batch")
+}
+
 // BenchmarkBulkThroughBastion1000 runs one 1,000-device job through one OpenSSH bastion and the
-// same job direct, alternating, on the same fleet in the same run (best of two each), and
-// reports both rates, their ratio and the bastion's logins per batch.
+// same job direct (same fleet, command, batches and concurrency), alternating, three times each
+// in the same run, and reports the best rate of each, their ratio, the bastion's connections and
+// logins per batch (from sshd's log) and where the CPU went per device: this process (executor
+// and simulated fleet), sshd, DynamoDB Local, and everything else on the machine.
 func BenchmarkBulkThroughBastion1000(b *testing.B) {
-	const n = 1000
+	const n, rounds = 1000, 3
 	e := newJumpEnv(b, devicesim.Spec{Count: n, Seed: 47, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}})
 	e.exec.MaxBatches = stack.ExecutorBatches()
 	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), resources.ExecutorMaxConcurrency)
@@ -163,6 +209,11 @@ func BenchmarkBulkThroughBastion1000(b *testing.B) {
 			require.NoError(b, err)
 		}
 	}
+	sshdCPU := func() time.Duration {
+		c, err := e.bastion.CPUTime()
+		require.NoError(b, err)
+		return c
+	}
 	job := func() (time.Duration, int) {
 		start := time.Now()
 		acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Admin})
@@ -172,19 +223,35 @@ func BenchmarkBulkThroughBastion1000(b *testing.B) {
 		return time.Since(start), acc.Batches
 	}
 	best := map[string]time.Duration{}
-	batches, logins := 0, 0
+	cpu := map[string]cpuSplit{}
+	sshd := map[string]time.Duration{}
+	jobs := map[string]int{}
+	batches, logins, conns := 0, 0, 0
 	for range b.N {
-		for round := range 2 {
+		for range rounds {
 			for _, mode := range []string{"bastion", "direct"} {
 				if mode == "bastion" {
 					setChain([]string{"bastion"})
 				} else {
 					setChain(nil)
 				}
-				before := e.bastion.Count("Accepted password for")
+				login0, conn0 := e.bastion.Count("Accepted password for"), e.bastion.Count("Connection from")
+				cpu0, sshd0 := readCPU(b, e.st.Endpoints.DynamoDB), sshdCPU()
 				took, nb := job()
-				if mode == "bastion" && round == 0 {
-					batches, logins = nb, e.bastion.Count("Accepted password for")-before
+				// The batches' bastion connections have closed; sshd counts a connection's CPU
+				// once it has reaped its process.
+				require.Eventually(b, func() bool {
+					return e.bastion.Count("Transferred: sent") >= e.bastion.Count("Accepted password for")
+				}, 10*time.Second, 10*time.Millisecond, "bastion connections closed")
+				d := readCPU(b, e.st.Endpoints.DynamoDB).sub(cpu0)
+				c := cpu[mode]
+				cpu[mode] = cpuSplit{c.ddb + d.ddb, c.self + d.self, c.all + d.all}
+				sshd[mode] += sshdCPU() - sshd0
+				jobs[mode]++
+				if mode == "bastion" {
+					batches += nb
+					logins += e.bastion.Count("Accepted password for") - login0
+					conns += e.bastion.Count("Connection from") - conn0
 				}
 				if cur, ok := best[mode]; !ok || took < cur {
 					best[mode] = took
@@ -197,4 +264,16 @@ func BenchmarkBulkThroughBastion1000(b *testing.B) {
 	b.ReportMetric(rate("direct"), "direct-devices/s")
 	b.ReportMetric(rate("bastion")/rate("direct"), "bastion/direct")
 	b.ReportMetric(float64(logins)/float64(batches), "bastion-logins/batch")
+	b.ReportMetric(float64(conns)/float64(batches), "bastion-connections/batch")
+	for _, mode := range []string{"bastion", "direct"} {
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n*jobs[mode]) }
+		c := cpu[mode]
+		b.ReportMetric(per(c.self), mode+"-self-cpu-ms/device")
+		b.ReportMetric(per(c.ddb), mode+"-ddb-cpu-ms/device")
+		b.ReportMetric(per(sshd[mode]), mode+"-sshd-cpu-ms/device")
+		b.ReportMetric(per(c.all-c.self-c.ddb-sshd[mode]), mode+"-other-cpu-ms/device")
+	}
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average after the run: %s", strings.TrimSpace(string(load)))
+	}
 }

@@ -326,41 +326,78 @@ type Executor struct {
 
 	batchesOnce sync.Once
 	batches     chan struct{}
+	// inLine holds the batches (2×MaxBatches) that wait for a slot with their jump host
+	// connections opening.
+	inLine chan struct{}
+	// chainless remembers the jobs whose devices have no jump host chains (warm need not read them).
+	chainless chainlessJobs
 	// function names the Lambda function in metrics when it is not the executor (the watchdog).
 	function string
 	// actor names the function in audit entries when it is not the executor (the watchdog).
 	actor string
 }
 
-// takeBatchSlot takes one of the process's MaxBatches slots, waiting for one until until (zero:
-// as long as ctx lasts); a free slot is taken even when until has passed. It returns the slot's
-// release, or false when none came free in time.
-func (x *Executor) takeBatchSlot(ctx context.Context, until time.Time) (func(), bool) {
+// batchSlots returns the process's MaxBatches batch slots and the places in line of the batches
+// that open their jump host connections while they wait for one (nil, nil: no bound).
+func (x *Executor) batchSlots() (run, line chan struct{}) {
 	x.batchesOnce.Do(func() {
 		if x.MaxBatches > 0 {
 			x.batches = make(chan struct{}, x.MaxBatches)
+			x.inLine = make(chan struct{}, 2*x.MaxBatches)
 		}
 	})
-	slots := x.batches
+	return x.batches, x.inLine
+}
+
+// takeBatchSlot takes one of the process's MaxBatches slots for m, waiting for one until until
+// (zero: as long as ctx lasts); a free slot is taken even when until has passed. It returns the
+// slot's release, or false when none came free in time. A batch that has to wait, one of the
+// next MaxBatches in line, opens its jump host connections meanwhile (warmed, nil when it has
+// none): their handshakes overlap the sessions of the batches ahead instead of delaying its own.
+func (x *Executor) takeBatchSlot(ctx context.Context, log *slog.Logger, m Message, until time.Time) (func(), *warmed, bool) {
+	slots, line := x.batchSlots()
 	if slots == nil {
-		return func() {}, true
+		return func() {}, nil, true
 	}
+	if free, ok := takeSlot(ctx, slots, time.Time{}, false); ok {
+		return free, nil, true
+	}
+	leave, ok := takeSlot(ctx, line, until, true)
+	if !ok {
+		return nil, nil, false
+	}
+	w := x.warm(ctx, log, m)
+	free, ok := takeSlot(ctx, slots, until, true)
+	leave()
+	if !ok {
+		w.close()
+		return nil, nil, false
+	}
+	return free, w, true
+}
+
+// takeSlot takes a token of slots, at once or, when wait is set, waiting for one until until
+// (zero: as long as ctx lasts). It returns the token's release, or false when none came free.
+func takeSlot(ctx context.Context, slots chan struct{}, until time.Time, wait bool) (func(), bool) {
 	free := func() { <-slots }
 	select {
 	case slots <- struct{}{}:
 		return free, true
 	default:
 	}
-	wait := ctx
+	if !wait {
+		return nil, false
+	}
+	done := ctx
 	if !until.IsZero() {
 		var cancel context.CancelFunc
-		wait, cancel = context.WithDeadline(ctx, until)
+		done, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
 	select {
 	case slots <- struct{}{}:
 		return free, true
-	case <-wait.Done():
+	case <-done.Done():
 		return nil, false
 	}
 }
@@ -477,7 +514,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		until = dl.Add(-(startNeed + margin))
 	}
-	freeSlot, ok := x.takeBatchSlot(ctx, until)
+	freeSlot, warm, ok := x.takeBatchSlot(ctx, log, m, until)
 	if !ok {
 		release()
 		log.Info("no batch slot free in time; handing the batch on")
@@ -485,6 +522,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	}
 	freeSlot = sync.OnceFunc(freeSlot)
 	defer freeSlot()
+	defer warm.close() // unless the batch took its connections over
 	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
@@ -500,10 +538,18 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			return Outcome{Retry: true}, err
 		}
 	}
+	x.chainless.note(m.JobID, !anyChain(devs))
 	if tm, ok := x.Engine.(TunnelMaker); ok && anyChain(devs) {
-		// One set of hop connections for the whole batch, closed when its last session ends.
-		bd.tunnels = tm.NewTunnels(x.JumpMaxChannels)
+		// One set of hop connections for the whole batch, closed when its last session ends:
+		// the ones it opened while it waited for its slot, or new ones.
+		if warm != nil {
+			bd.hops, bd.tunnels = warm.hops, warm.tunnels
+		} else {
+			bd.tunnels = tm.NewTunnels(x.JumpMaxChannels)
+		}
 		defer bd.tunnels.Close()
+	} else {
+		warm.close() // the chains changed while the batch waited
 	}
 	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
 	view := &jobView{x: x, job: job, at: jobReadAt} // stale once the batch waited for its slot

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/netauto/netauto/internal/audit"
@@ -218,4 +219,81 @@ func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, 
 	if err := bd.hops.src.RecordPendingHostKey(context.WithoutCancel(ctx), res.JumpHostID, res.OfferedHostKey); err != nil {
 		log.Error("record pending host key of jump host", "jump_host_id", res.JumpHostID, "err", err)
 	}
+}
+
+// warmed is what a batch prepared while it waited for its slot: its jump hosts, resolved once,
+// and its connections through them, opening.
+type warmed struct {
+	hops    *hops
+	tunnels *sshexec.Tunnels
+}
+
+// close closes the connections of a batch that did not take them over; nil does nothing.
+func (w *warmed) close() {
+	if w != nil {
+		_ = w.tunnels.Close()
+	}
+}
+
+// warm starts opening the jump host connections of m's devices, each distinct chain once, and
+// returns them (nil when the devices have no chains or the engine cannot share connections). The
+// devices read here only say which chains to open: the batch reads them again once its turn
+// comes, and runs those. A failure is left for the batch to meet.
+func (x *Executor) warm(ctx context.Context, log *slog.Logger, m Message) *warmed {
+	tm, ok := x.Engine.(TunnelMaker)
+	if !ok || x.JumpHosts == nil || x.chainless.known(m.JobID) {
+		return nil
+	}
+	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
+	if err != nil {
+		log.Warn("read devices to open their jump host connections early", "err", err)
+		return nil
+	}
+	if !anyChain(devs) {
+		x.chainless.note(m.JobID, true)
+		return nil
+	}
+	w := &warmed{hops: &hops{src: x.JumpHosts}, tunnels: tm.NewTunnels(x.JumpMaxChannels)}
+	seen := map[string]bool{}
+	for _, d := range devs {
+		key := strings.Join(d.JumpHostIDs, "\x00")
+		if len(d.JumpHostIDs) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		if chain, failed, err := w.hops.chain(ctx, d.JumpHostIDs); err == nil && failed == nil {
+			w.tunnels.Warm(chain)
+		}
+	}
+	return w
+}
+
+// maxChainlessJobs bounds the jobs chainlessJobs remembers.
+const maxChainlessJobs = 1000
+
+// chainlessJobs remembers the jobs whose devices have no jump host chains, so their batches skip
+// warm's read while they wait for a slot. Forgetting costs only that read.
+type chainlessJobs struct {
+	mu   sync.Mutex
+	jobs map[string]bool
+}
+
+func (c *chainlessJobs) known(jobID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jobs[jobID]
+}
+
+// note records whether jobID's devices (a batch of them) have no chains.
+func (c *chainlessJobs) note(jobID string, chainless bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !chainless {
+		delete(c.jobs, jobID)
+		return
+	}
+	if c.jobs == nil || len(c.jobs) >= maxChainlessJobs {
+		c.jobs = map[string]bool{}
+	}
+	c.jobs[jobID] = true
 }

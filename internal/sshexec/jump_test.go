@@ -332,6 +332,37 @@ func TestTunnelsShareOneConnection(t *testing.T) {
 	})
 }
 
+// TestTunnelsWarm: Warm logs in to the bastion with no run asking, runs that come later use that
+// connection (one attempt in all), and Warm after Close or of an invalid chain dials nothing.
+func TestTunnelsWarm(t *testing.T) {
+	bastion := startBastion(t)
+	f := startFleet(t, devicesim.Spec{Seed: 9, Count: 3, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}})
+	r := newRunner(t, jumpOpts)
+	tn := r.NewTunnels(4)
+	hop := hopFor(bastion, "bastion")
+	tn.Warm([]Hop{hop})
+	require.True(t, bastion.WaitFor(10*time.Second, func(lines []string) bool {
+		return sshdtest.CountLines(lines, "Accepted password for") == 1
+	}), "Warm logged in to the bastion on its own")
+	for _, d := range f.Inventory() {
+		tg := targetFor(d)
+		tg.JumpHosts, tg.Tunnels = []Hop{hop}, tn
+		var out strings.Builder
+		requireOutcome(t, r.Run(context.Background(), tg, "uname -a", &out), StatusSucceeded, "", out.String())
+	}
+	tn.Warm([]Hop{hop}) // already open: nothing new
+	require.NoError(t, tn.Close(), "close tunnels")
+	assert.Equal(t, TunnelStats{Attempts: 1, Connections: 1, PeakChannels: 1}, tn.Stats(), "tunnel stats")
+
+	tn.Warm([]Hop{hop}) // closed: nothing
+	invalid := r.NewTunnels(4)
+	invalid.Warm([]Hop{{ID: "", Host: "127.0.0.1", Port: bastion.Port}})
+	invalid.Warm(nil)
+	require.NoError(t, invalid.Close(), "close tunnels")
+	assert.Equal(t, TunnelStats{}, invalid.Stats(), "an invalid chain is not dialled")
+	assert.Equal(t, 1, bastion.Count("Connection from"), "connections to the bastion")
+}
+
 // connCounter is a set of TCP proxies in front of devices that count the connections the
 // bastion forwards.
 type connCounter struct {

@@ -112,6 +112,27 @@ func chainKey(hops []Hop) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// Warm starts connecting the chain hops in the background, as the first run through it would,
+// and returns at once: runs that come later find the connections open (or their attempt under
+// way, or its failure remembered). A batch warms its chains while it waits for its turn, so the
+// jump host's handshake overlaps the previous batch's sessions. It does nothing after Close or
+// for an invalid chain (the runs report that).
+func (tn *Tunnels) Warm(hops []Hop) {
+	if len(hops) == 0 || checkJumpHosts(hops) != nil {
+		return
+	}
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	if tn.closed {
+		return
+	}
+	tn.wg.Add(1)
+	go func() {
+		defer tn.wg.Done()
+		_, _ = tn.acquire(tn.ctx, hops)
+	}()
+}
+
 // acquire returns the open connections of hops, in order, opening the missing ones. It fails
 // with the first hop's failure, or when ctx ends while it waits (the caller then reports its
 // own context's cause).
