@@ -29,7 +29,7 @@ type jobFlags struct {
 }
 
 func (f *jobFlags) add(cmd *cobra.Command, bulk bool) {
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "per-device timeout, e.g. 30s (1s to 240s; server default 60s)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "per-device timeout, e.g. 30s (1s to 295s; server default 60s)")
 	if bulk {
 		cmd.Flags().IntVar(&f.maxConcurrency, "max-concurrency", 0, "devices running at once across the job")
 		cmd.Flags().StringVar(&f.maxErrors, "max-errors", "", `stop after more failures than a count ("10") or share ("5%")`)
@@ -56,10 +56,14 @@ func (a *app) bulkCommand() *cobra.Command {
 	var f deviceFilter
 	var ids []string
 	var file string
+	var sf sequenceFlags
 	cmd := &cobra.Command{
-		Use:   "bulk [--ids a,b | --tag k=v | --site S | --platform P | --file F] -- COMMAND",
-		Short: "Run one command on many devices, with live progress",
+		Use:   "bulk [--ids a,b | --tag k=v | --site S | --platform P | --file F] (-- COMMAND | --command C [--prompt E=A] ...)",
+		Short: "Run one command, or a sequence, on many devices, with live progress",
 		Long: `Run one command on many devices (POST /v1/bulk) and follow the job until it ends.
+--command (repeatable) runs a sequence instead, in order on one session per device; --prompt
+EXPECT=ANSWER answers a question of the --command before it, --secret-prompt EXPECT reads
+the answer from stdin (never an argument), --stop-on-error stops at a device's first failure.
 
 Devices come from --ids, --file (one id per line, # comments) or the inventory filters
 --tag, --site and --platform (every page of GET /v1/devices). A progress bar with counts
@@ -68,10 +72,19 @@ JSON object per line, per device, then the job), and --out DIR writes each devic
 to DIR/<device>.txt. The exit code is 2 when any device did not succeed.
 
 Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it cancels).`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			command := strings.Join(args, " ")
+			command := commandLine(args)
+			seq, err := sf.commands(a, args)
+			if err != nil {
+				return err
+			}
+			if seq == nil && strings.TrimSpace(command) == "" {
+				return errors.New("give the command after --, or a sequence with --command")
+			}
+			if seq != nil {
+				command = fmt.Sprintf("%s (%d commands)", seq[0].Command, len(seq))
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -84,7 +97,13 @@ Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it can
 			if err != nil {
 				return err
 			}
-			body := apiwire.BulkRequest{Command: command, DeviceIDs: devs, Options: jf.options()}
+			body := apiwire.BulkRequest{DeviceIDs: devs, Options: jf.options()}
+			body.Options.StopOnError = sf.stop
+			if seq != nil {
+				body.Commands = seq
+			} else {
+				body.Command = command
+			}
 			var acc apiwire.BulkAccepted
 			if err := c.Do(ctx, "POST", "/bulk", nil, body, "", &acc); err != nil {
 				return fmt.Errorf("start bulk job: %w", err)
@@ -99,6 +118,7 @@ Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it can
 	cmd.Flags().StringVar(&file, "file", "", "file with one device id per line (- for stdin)")
 	f.flags(cmd)
 	jf.add(cmd, true)
+	sf.add(cmd)
 	cmd.Flags().StringVar(&rf.out, "out", "", "write each device's output to DIR/<device>.txt")
 	cmd.Flags().BoolVarP(&a.yes, "yes", "y", false, "on Ctrl-C cancel the job without asking")
 	return cmd
@@ -329,22 +349,43 @@ func (a *app) report(job apiwire.Job, devs []apiwire.JobDevice, files map[string
 
 func (a *app) runCommand() *cobra.Command {
 	var jf jobFlags
+	var sf sequenceFlags
 	var raw bool
 	cmd := &cobra.Command{
-		Use:   "run DEVICE -- COMMAND",
-		Short: "Run one command on one device and print its output",
+		Use:   "run DEVICE (-- COMMAND | --command C [--prompt E=A] [--secret-prompt E] ... [--stop-on-error])",
+		Short: "Run one command, or a sequence, on one device and print its output",
 		Long: `Run one command on one device (POST /v1/runs), wait for it to finish and print its
 output. The exit code is 2 when the run did not succeed; --json prints the run record with
 its output. Control characters in the output are printed visibly (ESC as ^[), so a device
-cannot send escape sequences to the terminal; --raw prints the output byte for byte.`,
-		Args: cobra.MinimumNArgs(2),
+cannot send escape sequences to the terminal; --raw prints the output byte for byte.
+
+--command (repeatable) runs a sequence instead, in order on one session; each command's
+output is printed under a line naming it and its status. --prompt EXPECT=ANSWER answers a
+question of the --command before it (the device's last line ends with EXPECT), --prompt-regex
+REGEX=ANSWER matches the whole line, and --secret-prompt EXPECT reads the answer from stdin,
+one line per secret prompt (or asks on a terminal): a secret never goes on the command line.
+--stop-on-error stops at the first failing command.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			seq, err := sf.commands(a, args[1:])
+			if err != nil {
+				return err
+			}
+			body := apiwire.RunRequest{DeviceID: args[0], Options: jf.options()}
+			body.Options.StopOnError = sf.stop
+			switch {
+			case seq != nil:
+				body.Commands = seq
+			case len(args) > 1:
+				body.Command = commandLine(args[1:])
+			default:
+				return errors.New("give the command after the device, or a sequence with --command")
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			body := apiwire.RunRequest{DeviceID: args[0], Command: strings.Join(args[1:], " "), Options: jf.options()}
 			sigs, stop := a.signals.Notify()
 			defer stop()
 			var acc apiwire.RunAccepted
@@ -358,24 +399,8 @@ cannot send escape sequences to the terminal; --raw prints the output byte for b
 			if err := c.Do(ctx, "GET", "/runs/"+url.PathEscape(acc.RunID), nil, nil, "", &r); err != nil {
 				return fmt.Errorf("get run %s: %w", acc.RunID, err)
 			}
-			resp, err := c.DoRaw(ctx, "GET", "/runs/"+url.PathEscape(acc.RunID)+"/output")
-			if err != nil {
-				return fmt.Errorf("output of run %s: %w", acc.RunID, err)
-			}
-			defer resp.Body.Close()
-			if a.json {
-				out, err := readAll(resp.Body)
-				if err != nil {
-					return fmt.Errorf("output of run %s: %w", acc.RunID, err)
-				}
-				if err := a.printJSON(struct {
-					apiwire.Run
-					Output string `json:"output"`
-				}{r, string(out)}); err != nil {
-					return err
-				}
-			} else if err := copyOutput(a.io.Out, resp.Body, raw); err != nil {
-				return fmt.Errorf("output of run %s: %w", acc.RunID, err)
+			if err := a.printRun(ctx, c, r, seq != nil, raw); err != nil {
+				return err
 			}
 			if r.Status != "succeeded" {
 				msg := fmt.Sprintf("run %s %s", r.ID, r.Status)
@@ -391,8 +416,58 @@ cannot send escape sequences to the terminal; --raw prints the output byte for b
 		},
 	}
 	jf.add(cmd, false)
+	sf.add(cmd)
 	cmd.Flags().BoolVar(&raw, "raw", false, "print the output byte for byte, terminal control sequences included")
 	return cmd
+}
+
+// printRun prints a finished run's output: with --json the run record and its output; for a
+// sequence (unless raw) each command's output under a line naming it; else the whole output.
+func (a *app) printRun(ctx context.Context, c *Client, r apiwire.Run, sequence, raw bool) error {
+	base := "/runs/" + url.PathEscape(r.ID) + "/output"
+	if a.json {
+		resp, err := c.DoRaw(ctx, "GET", base)
+		if err != nil {
+			return fmt.Errorf("output of run %s: %w", r.ID, err)
+		}
+		defer resp.Body.Close()
+		out, err := readAll(resp.Body)
+		if err != nil {
+			return fmt.Errorf("output of run %s: %w", r.ID, err)
+		}
+		return a.printJSON(struct {
+			apiwire.Run
+			Output string `json:"output"`
+		}{r, string(out)})
+	}
+	if !sequence || raw {
+		resp, err := c.DoRaw(ctx, "GET", base)
+		if err != nil {
+			return fmt.Errorf("output of run %s: %w", r.ID, err)
+		}
+		defer resp.Body.Close()
+		if err := copyOutput(a.io.Out, resp.Body, raw); err != nil {
+			return fmt.Errorf("output of run %s: %w", r.ID, err)
+		}
+		return nil
+	}
+	for i, rc := range r.Commands {
+		head := fmt.Sprintf("--- [%d/%d] %s: %s", i+1, len(r.Commands), terminalSafeString(rc.Command), rc.Status)
+		if rc.Reason != "" {
+			head += " (" + rc.Reason + ")"
+		}
+		fmt.Fprintln(a.io.Out, head)
+		resp, err := c.DoRaw(ctx, "GET", base+"?command="+strconv.Itoa(i))
+		if err != nil {
+			return fmt.Errorf("output of command %d of run %s: %w", i, r.ID, err)
+		}
+		err = copyOutput(a.io.Out, resp.Body, false)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("output of command %d of run %s: %w", i, r.ID, err)
+		}
+	}
+	return nil
 }
 
 func (a *app) jobCommand() *cobra.Command {
