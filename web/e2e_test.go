@@ -203,3 +203,21 @@ func TestCommandsForm(t *testing.T) {
 	out, err := exec.CommandContext(ctx, "node", "--test", "e2e/commands.unit.mjs").CombinedOutput()
 	require.NoError(t, err, "node --test e2e/commands.unit.mjs:\n%s", out)
 }
+
+// TestUICommands drives command sequences through the UI on simulated Cisco IOS devices: three
+// commands pasted into the bulk dialog, a [confirm] and an scp copy's password (a secret answer)
+// answered, a prompt's field error, a tab per command on the run page and in the job's output
+// groups, an operator's refused command named by its place, and the single-device form.
+func TestUICommands(t *testing.T) {
+	needBrowser(t)
+	var b [6]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err, "random password")
+	// The fleet's password is also the scp copy's: the secret answer the page must never show.
+	secret := "scp-" + hex.EncodeToString(b[:])
+	const size = 3
+	url := startSystem(t, &devicesim.Spec{
+		Count: size, Seed: 17, Platforms: []devicesim.Weighted{{Name: "cisco_ios", Weight: 1}}, Password: secret,
+	}, "ui-commands-stack.log", nil)
+	node(t, "e2e/commands.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size), "SECRET_ANSWER="+secret)
+}

@@ -111,3 +111,24 @@ export async function tabTo(page, selector, max = 60) {
   }
   throw new Error(`Tab never reached ${selector}`);
 }
+
+/**
+ * script runs an end-to-end script's body with a browser and the list its pages' problems go to
+ * (newPage(browser, problems)); a thrown error or any recorded problem exits the process with 1.
+ */
+export async function script(body) {
+  const problems = [];
+  const browser = await launch();
+  let exitCode = 0;
+  try {
+    await body(browser, problems);
+    assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
+  } catch (e) {
+    console.log(e.stack || String(e));
+    if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
+    exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+  process.exit(exitCode);
+}
