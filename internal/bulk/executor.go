@@ -306,8 +306,12 @@ type Executor struct {
 	// RunTTL sets runs' expiry (0: never).
 	RunTTL time.Duration
 	// DeadlineMargin is kept free before the invocation's deadline: a device is not started
-	// unless its timeout fits before deadline-margin (default 5 s).
+	// unless its timeout fits before deadline-margin (default 5 s), and a run still going then
+	// ends timed_out, reason invocation_deadline.
 	DeadlineMargin time.Duration
+	// LongRunStart is the most time left in the invocation a device needs to be started
+	// (default LongRunStart): a device whose timeout is longer starts with this much left.
+	LongRunStart time.Duration
 	// FlushInterval groups state changes into one write (default 20 ms).
 	FlushInterval time.Duration
 	// JobRefresh is how stale the executor's view of the job (cancel, failures) may be
@@ -506,7 +510,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// A device starts when its timeout fits in what is left of the invocation; one whose timeout
 	// is longer than LongRunStart starts when that much is left, and the invocation's end may
 	// cut it short (invocation_deadline).
-	startNeed := min(timeout, LongRunStart)
+	startNeed := min(timeout, cmp.Or(x.LongRunStart, LongRunStart))
 	// Wait for a batch slot only while this invocation could still run a device after it; past
 	// that, hand the batch to a new message instead of failing this one (which SQS would only
 	// show again after the visibility timeout).
