@@ -289,3 +289,48 @@ func TestSequenceBulk(t *testing.T) {
 	wg.Wait()
 	e.checkAccounting(t, j, states)
 }
+
+// BenchmarkSequenceWrites measures what sequences cost in DynamoDB writes per device against one
+// command, on the same 200-device fleet in one run: consumed write units as DynamoDB Local
+// reports them, for one command, the same command as a sequence of one, and three commands.
+func BenchmarkSequenceWrites(b *testing.B) {
+	platforms := []string{"cisco_ios", "cisco_iosxe", "cisco_nxos", "arista_eos"}
+	specs := make([]devicesim.DeviceSpec, 200)
+	for i := range specs {
+		specs[i] = devicesim.DeviceSpec{Platform: platforms[i%len(platforms)]}
+	}
+	e := newBulkEnv(b, devicesim.Spec{Seed: 73, Devices: specs})
+	e.exec.Concurrency = 25
+	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), 2)
+	n := float64(len(e.ids))
+	measure := func(req bulk.Request) (units float64, bytes int64) {
+		req.DeviceIDs, req.Options = e.ids, bulk.Options{TimeoutS: 20}
+		e.writes.units.Store(true)
+		before := e.writes.snapshot()
+		acc, err := e.enq.Enqueue(context.Background(), req, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
+		require.NoError(b, err)
+		j := e.waitJob(b, acc.JobID, 120*time.Second)
+		require.Equal(b, len(e.ids), j.Counts[run.Succeeded], "every device succeeded")
+		e.writes.units.Store(false)
+		_, _, u0 := writes(before)
+		_, _, u := writes(e.writes.snapshot())
+		for _, id := range e.ids[:1] {
+			r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, id))
+			require.NoError(b, err)
+			bytes = r.Bytes
+		}
+		return (u - u0) / n, bytes
+	}
+	b.ResetTimer()
+	for range b.N {
+		one, oneBytes := measure(bulk.Request{Command: "show interfaces"})
+		// The same command as a sequence of one: the per-command bookkeeping alone.
+		seq1, _ := measure(bulk.Request{Commands: []bulk.Command{{Command: "show interfaces"}}})
+		seq, seqBytes := measure(bulk.Request{Commands: []bulk.Command{{Command: "show version"}, {Command: "show interfaces"}, {Command: "show clock"}}})
+		b.ReportMetric(one, "one-command-wru/device")
+		b.ReportMetric(seq1, "sequence-of-one-wru/device")
+		b.ReportMetric(seq, "sequence-of-three-wru/device")
+		b.ReportMetric(seq1/one, "sequence-of-one/one-command")
+		b.Logf("output bytes of the first device: one command %d, sequence of three %d", oneBytes, seqBytes)
+	}
+}
