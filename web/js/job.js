@@ -74,7 +74,7 @@ export function JobPage({ jobId, flash }) {
         </div>
       </div>
       <dl class="summary">
-        ${job.commands && job.commands.length > 1
+        ${job.commands && (job.commands.length > 1 || job.commands.some((c) => c.prompts && c.prompts.length))
           ? html`<div><dt>Commands</dt><dd><ol class="job-commands" id="job-commands">${job.commands.map((c) => html`<li><code>${commandText(c)}</code>${
             c.prompts && c.prompts.length ? html` <span class="small muted">(${c.prompts.length} prompt answer${c.prompts.length === 1 ? "" : "s"})</span>` : ""}</li>`)}</ol></dd></div>`
           : html`<div><dt>Command</dt><dd><code>${job.command}</code></dd></div>`}

@@ -84,7 +84,7 @@ export function RunPage({ runId, flash }) {
   const loading = out.command !== tab;
   const cmd = tab >= 0 && run.commands ? run.commands[tab] : null;
   const pre = html`<pre class="output" id="run-output" role="region" tabindex="0" aria-label=${cmd ? `Output of command ${tab + 1}` : "Output"}
-    aria-busy=${loading ? "true" : "false"}>${out.text || (running || loading ? "" : "(no output)")}</pre>`;
+    aria-busy=${loading ? "true" : "false"}>${loading ? "" : out.text || (running ? "" : "(no output)")}</pre>`;
   const size = whole ? whole.bytes : run.bytes;
   return html`
     <main id="main" class="run-page">
@@ -112,8 +112,8 @@ export function RunPage({ runId, flash }) {
           ${cmd.exit_status != null ? ` · exit status ${cmd.exit_status}` : ""} · ${fmtBytes(cmd.bytes || 0)}</p>`}
         <div class="output-bar">
           <span aria-live="polite">${running ? html`<span class="conn c-live">live — refreshing every second</span>` : ""}</span>
-          <button onClick=${copy} id="copy-output">Copy</button>
-          <button onClick=${download} id="download-output">Download</button>
+          <button onClick=${copy} id="copy-output" disabled=${loading}>Copy</button>
+          <button onClick=${download} id="download-output" disabled=${loading}>Download</button>
         </div>
         ${out.error ? html`<p class="error" role="alert" id="output-error">Could not load the output: ${out.error}</p>` : pre}
       </div>
