@@ -5,13 +5,10 @@
 // preflighted: a gateway that does not answer preflights, or answers them wrongly, fails here.
 // The fleet (web/e2e_test.go): linux devices, one printing endlessly (with a 4 KiB output cap),
 // one printing a line per 150 ms.
-import { API_URL, BASE_URL, launch, newPage, signIn, shot, step, assert } from "./lib.mjs";
+import { API_URL, BASE_URL, script, newPage, signIn, shot, step, assert } from "./lib.mjs";
 
 const FLEET = Number(process.env.FLEET_SIZE || 4);
-const problems = [];
-const browser = await launch();
-let exitCode = 0;
-try {
+await script(async (browser, problems) => {
   assert(new URL(BASE_URL).origin !== new URL(API_URL).origin, `the UI (${BASE_URL}) and the API (${API_URL}) must be different origins`);
   const page = await newPage(browser, problems);
   // Every call to the API must go to the API's origin: the UI's origin serves no API.
@@ -66,13 +63,5 @@ try {
 
   assert(apiCalls.api > 0, "the UI called the API");
   assert(apiCalls.wrongOrigin.length === 0, "API calls to the UI's origin instead of api_url:\n" + apiCalls.wrongOrigin.join("\n"));
-  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
   console.log(`     ${apiCalls.api} API calls from ${BASE_URL} to ${API_URL}`);
-} catch (e) {
-  console.log(`FAIL ${e.stack || e}`);
-  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
-  exitCode = 1;
-} finally {
-  await browser.close();
-}
-process.exit(exitCode);
+});

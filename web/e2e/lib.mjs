@@ -1,6 +1,6 @@
 // Shared helpers of the end-to-end scripts: launch Debian's Chromium through playwright-core,
 // sign in through the local gateway's dev sign-in, take named screenshots (each one also checked
-// with axe-core), run named steps.
+// with axe-core), run named steps, and run a script's body with its browser (script).
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -1,13 +1,10 @@
 // End-to-end test of the command policy's UI (run by web/e2e_test.go, TestUIPolicy): an admin adds
 // a deny rule on the Policy page, moves it first and saves it; the check box and the bulk form show
 // the refusal with its rule and devices; a save over someone else's change is refused with a reload.
-import { BASE_URL, launch, newPage, signIn, shot, step, assert } from "./lib.mjs";
+import { BASE_URL, script, newPage, signIn, shot, step, assert } from "./lib.mjs";
 
 const FLEET = Number(process.env.FLEET_SIZE || 3);
-const problems = [];
-const browser = await launch();
-let exitCode = 0;
-try {
+await script(async (browser, problems) => {
   const page = await newPage(browser, problems);
   page.on("dialog", (d) => d.accept());
   let ids = [];
@@ -102,12 +99,4 @@ try {
     await page.locator("#profiles tr[data-id='e2e-lab']").getByRole("button", { name: "Delete" }).click();
     await page.getByText("Profile e2e-lab deleted.").waitFor();
   });
-
-  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
-} catch (e) {
-  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
-  exitCode = 1;
-} finally {
-  await browser.close();
-}
-process.exit(exitCode);
+});

@@ -3,11 +3,7 @@
 // puts a device behind two of them in order with an enable secret in the device form, meets the
 // in-use refusal when deleting one, sees a changed address drop a credential, and takes the
 // device back to a direct connection.
-import { launch, newPage, signIn, shot, step, assert } from "./lib.mjs";
-
-const problems = [];
-const browser = await launch();
-let exitCode = 0;
+import { script, newPage, signIn, shot, step, assert } from "./lib.mjs";
 
 /** api calls the API from the page with its signed-in token. */
 function api(page, method, path, body) {
@@ -30,7 +26,7 @@ async function createJumpHost(page, id, host) {
   await page.locator(`#jump-hosts tr[data-id='${id}']`).waitFor();
 }
 
-try {
+await script(async (browser, problems) => {
   const page = await newPage(browser, problems);
   page.on("dialog", (d) => d.accept());
   let dev = "";
@@ -102,13 +98,4 @@ try {
     // The list is read again after the message shows: wait for the row to go.
     await page.locator("#jump-hosts tr[data-id='inner']").waitFor({ state: "detached" });
   });
-
-  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
-} catch (e) {
-  console.log(e.stack || String(e));
-  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
-  exitCode = 1;
-} finally {
-  await browser.close();
-}
-process.exit(exitCode);
+});

@@ -4,11 +4,7 @@
 // keys as pending. The device page warns with the offered fingerprint; an operator sees no Accept
 // button; an admin's Accept pins the key (the API then shows it); an Accept over a key that is no
 // longer pending shows the 409 in place. The header shows the roles the API sees, with their sites.
-import { BASE_URL, launch, newPage, signIn, shot, step, assert } from "./lib.mjs";
-
-const problems = [];
-const browser = await launch();
-let exitCode = 0;
+import { BASE_URL, script, newPage, signIn, shot, step, assert } from "./lib.mjs";
 
 /** api calls the API from the page with its signed-in token. */
 function api(page, method, path, body) {
@@ -20,7 +16,7 @@ function api(page, method, path, body) {
   }, { method, path, body });
 }
 
-try {
+await script(async (browser, problems) => {
   const page = await newPage(browser, problems);
   let changed = [];
   const pending = {};
@@ -135,16 +131,7 @@ try {
     await bad.getByRole("alert").filter({ hasText: "sites[1]:" }).waitFor();
     await bad.context().close();
   });
-
-  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
-} catch (e) {
-  console.log(e.stack || String(e));
-  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
-  exitCode = 1;
-} finally {
-  await browser.close();
-}
-process.exit(exitCode);
+});
 
 /** window_navigate routes the single-page app to a query string, as its links do. */
 async function window_navigate(page, to) {

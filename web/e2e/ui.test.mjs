@@ -2,13 +2,10 @@
 // under `make test`; BASE_URL names the gateway). The fleet: linux devices in two software
 // versions, one refusing connections and one printing slowly (one line per 150 ms), so a job's
 // progress is observably partial for a few seconds. Screenshots go to ARTIFACTS.
-import { BASE_URL, launch, newPage, signIn, shot, step, assert, tabTo } from "./lib.mjs";
+import { BASE_URL, script, newPage, signIn, shot, step, assert, tabTo } from "./lib.mjs";
 
 const FLEET = Number(process.env.FLEET_SIZE || 10);
-const problems = [];
-const browser = await launch();
-let exitCode = 0;
-try {
+await script(async (browser, problems) => {
   const page = await newPage(browser, problems);
   page.on("dialog", (d) => d.accept());
   let slowId = "", jobId = "";
@@ -338,12 +335,4 @@ try {
     await page.locator("#audit-filters button[type=submit]").click();
     await page.locator("#audit-table tbody tr", { hasText: "device." }).first().waitFor();
   });
-
-  assert(problems.length === 0, "browser problems:\n" + problems.join("\n"));
-} catch (e) {
-  if (problems.length) console.log("browser problems:\n" + problems.join("\n"));
-  exitCode = 1;
-} finally {
-  await browser.close();
-}
-process.exit(exitCode);
+});
