@@ -60,6 +60,8 @@ type Profile struct {
 	// Enable is how to enter privileged mode; its zero value (Command == "")
 	// means the platform has no such mode (users log in with their privileges).
 	Enable Enable
+	// noise are the built-in noise filters (NoiseFilters).
+	noise []NoiseFilter
 }
 
 // Enable describes a platform's privileged mode.
@@ -129,6 +131,8 @@ type spec struct {
 	// enable, enablePassword, unprivileged, privileged describe privileged mode
 	// (all empty when the platform has none).
 	enable, enablePassword, unprivileged, privileged string
+	// noise are the lines that change without a change on the device (noise.go).
+	noise []NoiseFilter
 }
 
 var registry = func() map[string]Profile {
@@ -148,6 +152,7 @@ var registry = func() map[string]Profile {
 			More:           regexp.MustCompile(s.more),
 			ErrorMarkers:   s.errorMarkers,
 			Exit:           "exit",
+			noise:          s.noise,
 		}
 		if s.enable != "" {
 			p := m[s.name]

@@ -24,6 +24,7 @@ var specs = []spec{
 		prompt:         `^[\w.\-@:~/\[\] ]{1,120}[$#]\s?$`,
 		more:           `^--More--(\(\d+%\))?\s*$`,
 		errorMarkers:   nil, // the exit status tells
+		noise:          noiseOf(linuxNoise, clockNoise),
 	},
 	ios("cisco_ios", "Cisco IOS"),
 	ios("cisco_iosxe", "Cisco IOS-XE"),
@@ -36,6 +37,7 @@ var specs = []spec{
 		pagingDisable: []string{"terminal length 0", "terminal width 511"},
 		more:          ciscoMore,
 		errorMarkers:  []string{"% Invalid command", ciscoFails, "% Incomplete command", "% Ambiguous command", "% Invalid parameter", "% Permission denied", "% Error"},
+		noise:         noiseOf(nxosNoise, ciscoConfigNoise, uptimeNoise, clockNoise),
 	},
 	{
 		name:          "cisco_iosxr",
@@ -46,6 +48,7 @@ var specs = []spec{
 		pagingDisable: []string{"terminal length 0", "terminal width 512"},
 		more:          ciscoMore,
 		errorMarkers:  []string{ciscoFails, "% Incomplete command", "% Ambiguous command", "%Error", "% This command is not authorized", "% Permission denied"},
+		noise:         noiseOf(iosxrNoise, ciscoConfigNoise, uptimeNoise, clockNoise),
 	},
 	{
 		name:           "arista_eos",
@@ -56,6 +59,7 @@ var specs = []spec{
 		pagingDisable:  []string{"terminal length 0", "terminal width 32767"},
 		more:           ciscoMore,
 		errorMarkers:   []string{"% Invalid input", "% Incomplete command", "% Ambiguous command", "% Unavailable command", "% Not supported", "% Error", "% Authorization denied"},
+		noise:          noiseOf(eosNoise, ciscoConfigNoise, uptimeNoise, clockNoise),
 		enable:         "enable",
 		enablePassword: ciscoEnable,
 		unprivileged:   ">",
@@ -70,6 +74,7 @@ var specs = []spec{
 		pagingDisable: []string{"set cli screen-length 0", "set cli screen-width 511", "set cli complete-on-space off"},
 		more:          `^-{2,3}\s?\(more( \d+%)?\)\s?-{2,3}\s*$`,
 		errorMarkers:  []string{"syntax error", "unknown command", "is ambiguous", "No valid completions", "error: "},
+		noise:         noiseOf(junosNoise, clockNoise),
 	},
 	{
 		name:          "generic",
@@ -79,6 +84,7 @@ var specs = []spec{
 		prompt:        `^[\w.\-@()/:~\[\] ]{1,120}[>#$%]\s?$`,
 		more:          `(?i)^\s*-*\s?\(?more( \d+%)?\)?\s?-*\s*$`,
 		errorMarkers:  []string{"% Invalid", "% Unknown command", "% Incomplete command", "% Ambiguous command", "% Error", "syntax error", "Invalid command", "Unknown command", "command not found"},
+		noise:         noiseOf(ciscoConfigNoise, nxosNoise, iosxrNoise, eosNoise, junosNoise, uptimeNoise, clockNoise),
 	},
 }
 
@@ -99,5 +105,6 @@ func ios(name, description string) spec {
 		enablePassword: ciscoEnable,
 		unprivileged:   ">",
 		privileged:     "#",
+		noise:          noiseOf(ciscoConfigNoise, uptimeNoise, clockNoise),
 	}
 }

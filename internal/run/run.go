@@ -65,12 +65,23 @@ type Run struct {
 	Truncated  bool   `json:"truncated"`
 	// OutputDigest identifies the output up to whitespace (see OutputDigest); empty when the
 	// command did not run or printed nothing.
-	OutputDigest string     `json:"output_digest,omitempty"`
-	Attempt      int        `json:"attempt"`
-	CreatedAt    time.Time  `json:"created_at"`
-	StartedAt    *time.Time `json:"started_at,omitempty"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
-	Timings      Timings    `json:"timings"`
+	OutputDigest string `json:"output_digest,omitempty"`
+	// ContentSHA256 is the SHA-256 of the exact output bytes, in hex; empty when the command did
+	// not run or printed nothing.
+	ContentSHA256 string `json:"content_sha256,omitempty"`
+	// FilteredDigest identifies the output's lines after the platform's noise filters (see
+	// FilteredDigest); set on succeeded runs only.
+	FilteredDigest string `json:"filtered_digest,omitempty"`
+	// Changed says whether the filtered output differs from that of PreviousRunID, the previous
+	// successful run of the same command on the same device; nil when there is none or the run
+	// did not succeed.
+	Changed       *bool      `json:"changed"`
+	PreviousRunID string     `json:"previous_run_id,omitempty"`
+	Attempt       int        `json:"attempt"`
+	CreatedAt     time.Time  `json:"created_at"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	Timings       Timings    `json:"timings"`
 	// ExpiresAt is when DynamoDB TTL may delete the run (zero: never).
 	ExpiresAt time.Time `json:"-"`
 	// LeaseUntil is when a running attempt's hold on the run ends (zero when not running).
@@ -166,13 +177,15 @@ type Store interface {
 // is full, so a run's output is never held whole in memory. The last, partial chunk (Pending) is
 // stored by Store.Finish together with the run's terminal state.
 type ChunkWriter struct {
-	ctx    context.Context
-	store  Store
-	run    Run
-	buf    []byte
-	seq    int
-	bytes  int64
-	digest digester
+	ctx      context.Context
+	store    Store
+	run      Run
+	buf      []byte
+	seq      int
+	bytes    int64
+	digest   digester
+	content  hash.Hash
+	filtered *LineDigest
 	// marks are where each command's output starts, in bytes from the output's start.
 	marks []int64
 }
@@ -204,13 +217,19 @@ func (w *ChunkWriter) CommandSpan(i int) (offset, n int64) {
 
 // NewChunkWriter returns a ChunkWriter for r.
 func NewChunkWriter(ctx context.Context, store Store, r Run) *ChunkWriter {
-	return &ChunkWriter{ctx: ctx, store: store, run: r}
+	return &ChunkWriter{ctx: ctx, store: store, run: r, content: sha256.New(), filtered: NewLineDigest(nil)}
 }
+
+// FilterNoise makes the filtered digest skip the lines noise says are noise; call it before the
+// first Write.
+func (w *ChunkWriter) FilterNoise(noise LineFilter) { w.filtered = NewLineDigest(noise) }
 
 // Write buffers p and stores every full chunk.
 func (w *ChunkWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	w.digest.write(p)
+	w.content.Write(p)
+	w.filtered.Write(p)
 	for len(p) > 0 {
 		if w.buf == nil {
 			w.buf = make([]byte, 0, min(ChunkSize, max(len(p), 4096)))
@@ -261,6 +280,18 @@ func (w *ChunkWriter) Digest() string {
 	}
 	return w.digest.sum()
 }
+
+// ContentSHA256 returns the SHA-256 of the exact bytes written, in hex, or "" when nothing was
+// written.
+func (w *ChunkWriter) ContentSHA256() string {
+	if w.Bytes() == 0 {
+		return ""
+	}
+	return hex.EncodeToString(w.content.Sum(nil))
+}
+
+// FilteredDigest returns the digest of the output's lines without noise (see LineDigest).
+func (w *ChunkWriter) FilteredDigest() string { return w.filtered.Sum() }
 
 // OutputDigest returns the first 128 bits of the SHA-256 of output, in hex, after turning every
 // run of whitespace into one space and dropping leading and trailing whitespace: outputs that
