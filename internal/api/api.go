@@ -21,6 +21,7 @@ import (
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/drift"
 	"github.com/netauto/netauto/internal/fault"
 )
 
@@ -76,6 +77,9 @@ type Options struct {
 	// Policy keeps the command policy; nil serves the built-in defaults, which then apply to
 	// every run, and refuses changes.
 	Policy Policies
+	// Filters keeps the admins' noise filters per platform; nil serves the built-in filters
+	// alone and refuses changes.
+	Filters drift.FilterStore
 }
 
 // errNoToken answers a request that reached an authenticated route without an identity.
@@ -125,6 +129,7 @@ func New(opts Options) (*Server, error) {
 	s.route("POST /v1/runs", auth.Operator, s.createRun)
 	s.route("GET /v1/runs/{id}", auth.Viewer, s.getRun)
 	s.route("GET /v1/runs/{id}/output", auth.Viewer, s.runOutput)
+	s.routeDrift()
 
 	s.route("GET /v1/bulk", auth.Viewer, s.listBulk)
 	s.route("POST /v1/bulk", auth.Operator, s.createBulk)

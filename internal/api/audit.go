@@ -40,17 +40,18 @@ func mutating(method string) bool {
 // routeActions names the audit action of each mutating route; a route missing here gets one
 // made from its path (routeAction).
 var routeActions = map[string]string{
-	"POST /v1/devices":              "device.create",
-	"POST /v1/devices/import":       "device.import",
-	"POST /v1/devices/last-runs":    "device.last_runs",
-	"PATCH /v1/devices/{id}":        "device.update",
-	"DELETE /v1/devices/{id}":       "device.delete",
-	"POST /v1/runs":                 "run.create",
-	"POST /v1/bulk":                 "job.create",
-	"POST /v1/bulk/{job_id}/cancel": "job.cancel",
-	"PUT /v1/policy":                "policy.update",
-	"POST /v1/policy/check":         "policy.check",
-	"POST /v1/retention/purge":      "retention.purge",
+	"POST /v1/devices":                 "device.create",
+	"POST /v1/devices/import":          "device.import",
+	"POST /v1/devices/last-runs":       "device.last_runs",
+	"PATCH /v1/devices/{id}":           "device.update",
+	"DELETE /v1/devices/{id}":          "device.delete",
+	"POST /v1/runs":                    "run.create",
+	"POST /v1/bulk":                    "job.create",
+	"POST /v1/bulk/{job_id}/cancel":    "job.cancel",
+	"PUT /v1/platforms/{name}/filters": "noise_filters.update",
+	"PUT /v1/policy":                   "policy.update",
+	"POST /v1/policy/check":            "policy.check",
+	"POST /v1/retention/purge":         "retention.purge",
 	// A jump host's accept is told apart from a device's.
 	"POST /v1/jump-hosts/{id}/host-key/accept": "jump_host.accept_host_key",
 }

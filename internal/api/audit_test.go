@@ -73,9 +73,10 @@ func auditRows() map[string]auditRow {
 				{"denied", denied, "/v1/bulk/" + acc.JobID + "/cancel", "", audit.OutcomeDenied},
 			}
 		},
-		"PUT /v1/policy":           threeWay("/v1/policy", `{"version":0,"rules":[{"id":"all","effect":"allow","pattern":"**"}]}`, `{"rules":[]}`),
-		"POST /v1/policy/check":    threeWay("/v1/policy/check", `{"command":"show version","device_ids":["aud-1"]}`, `{"command":"show version","device_ids":["no-such-device"]}`),
-		"POST /v1/retention/purge": threeWay("/v1/retention/purge", "", "a body"),
+		"PUT /v1/policy":                   threeWay("/v1/policy", `{"version":0,"rules":[{"id":"all","effect":"allow","pattern":"**"}]}`, `{"rules":[]}`),
+		"PUT /v1/platforms/{name}/filters": threeWay("/v1/platforms/cisco_ios/filters", `{"filters":[{"pattern":"^! Site \\d+$"}]}`, `{"filters":[{"pattern":"("}]}`),
+		"POST /v1/policy/check":            threeWay("/v1/policy/check", `{"command":"show version","device_ids":["aud-1"]}`, `{"command":"show version","device_ids":["no-such-device"]}`),
+		"POST /v1/retention/purge":         threeWay("/v1/retention/purge", "", "a body"),
 		"POST /v1/devices/{id}/host-key/accept": func(e *env, ok, denied string) []auditRequest {
 			key := freshHostKey(e.t)
 			r := e.do(ok, "POST", "/v1/devices", "application/json",

@@ -42,6 +42,8 @@ type Runs interface {
 	// WriteOutputRange writes n bytes of run r's output from offset: one command's.
 	WriteOutputRange(ctx context.Context, r run.Run, offset, n int64, w interface{ Write([]byte) (int, error) }) error
 	ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error)
+	// History returns the finished runs of command on a device, newest first.
+	History(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error)
 }
 
 func validJobID(id string) bool { return len(id) > 0 && len(id) <= 64 && device.ValidID(id) }
@@ -300,6 +302,16 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, caller auth
 	if !ok {
 		return
 	}
+	var onlyChanged *bool
+	switch v := r.URL.Query().Get("changed"); v {
+	case "":
+	case "true", "false":
+		b := v == "true"
+		onlyChanged = &b
+	default:
+		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "changed", Message: "must be true or false"})
+		return
+	}
 	// The job names the commands of its devices' per-command results (and holds a scoped
 	// caller's scope).
 	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id)
@@ -311,6 +323,10 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, caller auth
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
+	}
+	if onlyChanged != nil {
+		// A page is read, then filtered: it may hold fewer items than limit while next leads on.
+		items = slices.DeleteFunc(items, func(d bulk.DeviceState) bool { return d.Changed == nil || *d.Changed != *onlyChanged })
 	}
 	list := apiwire.JobDeviceList{Items: convertAll(items, func(d bulk.DeviceState) apiwire.JobDevice { return jobDeviceToWire(d, j) }), Next: next}
 	if list.Items == nil {

@@ -122,6 +122,9 @@ func openAPIRouter(t *testing.T) routers.Router {
 	return specRouter
 }
 
+// A unified diff (GET /v1/runs/{id}/diff) is checked as the plain text it is.
+func init() { openapi3filter.RegisterBodyDecoder("text/x-diff", openapi3filter.PlainBodyDecoder) }
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	st := stacktest.New(t)
@@ -168,7 +171,9 @@ func newEnv(t *testing.T) *env {
 	auditStore, err := dynamo.NewAuditStore(ddb, st.Names.Tables[resources.AuditTable], 0)
 	require.NoError(t, err)
 	rec := &audittest.Recorder{}
-	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies,
+	filters, err := dynamo.NewFilterStore(ddb, st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters,
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")

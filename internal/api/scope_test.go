@@ -286,13 +286,30 @@ var scopeCases = map[string]scopeCase{
 	"GET /v1/audit":                         globalOnly,
 	"GET /v1/policy":                        globalOnly,
 	"PUT /v1/policy":                        globalOnly,
-	"GET /v1/retention":                     globalOnly,
-	"POST /v1/retention/purge":              globalOnly,
-	"GET /v1/credential-profiles":           globalOnly,
-	"POST /v1/credential-profiles":          globalOnly,
-	"GET /v1/credential-profiles/{id}":      globalOnly,
-	"PATCH /v1/credential-profiles/{id}":    globalOnly,
-	"DELETE /v1/credential-profiles/{id}":   globalOnly,
+	"PUT /v1/platforms/{name}/filters":      globalOnly,
+	"GET /v1/platforms": func(t *testing.T, f *scopeFixture, role auth.Role) {
+		wantStatus(t, f.call(t, role, "GET", "/v1/platforms", nil), http.StatusOK, "", "platforms (no site's data)")
+	},
+	"GET /v1/devices/{id}/history": func(t *testing.T, f *scopeFixture, role auth.Role) {
+		r := f.call(t, role, "GET", "/v1/devices/"+f.in+"/history?command=show+running-config", nil)
+		wantStatus(t, r, http.StatusOK, "", "history of the ams1 device")
+		assert.Equal(t, []string{f.runIn}, listedIDs(t, r, "id"), "history of the ams1 device")
+		wantStatus(t, f.call(t, role, "GET", "/v1/devices/"+f.out+"/history?command=show+running-config", nil), http.StatusNotFound, "not_found", "history of the fra1 device")
+	},
+	"GET /v1/runs/{id}/diff": func(t *testing.T, f *scopeFixture, role auth.Role) {
+		wantStatus(t, f.call(t, role, "GET", "/v1/runs/"+f.runIn+"/diff?against="+f.runIn, nil), http.StatusOK, "", "the ams1 run against itself")
+		r := f.call(t, role, "GET", "/v1/runs/"+f.runIn+"/diff?against="+f.runOut, nil)
+		wantStatus(t, r, http.StatusNotFound, "not_found", "the ams1 run against the fra1 run")
+		assert.NotContains(t, string(r.Body), outOfScopeOutput, "the fra1 run's output leaked")
+		wantStatus(t, f.call(t, role, "GET", "/v1/runs/"+f.runOut+"/diff?against="+f.runIn, nil), http.StatusNotFound, "not_found", "the fra1 run")
+	},
+	"GET /v1/retention":                   globalOnly,
+	"POST /v1/retention/purge":            globalOnly,
+	"GET /v1/credential-profiles":         globalOnly,
+	"POST /v1/credential-profiles":        globalOnly,
+	"GET /v1/credential-profiles/{id}":    globalOnly,
+	"PATCH /v1/credential-profiles/{id}":  globalOnly,
+	"DELETE /v1/credential-profiles/{id}": globalOnly,
 }
 
 // jobRead is the row of a route reading one job (suffix after its id).

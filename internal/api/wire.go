@@ -168,6 +168,7 @@ func runToWire(r run.Run) apiwire.Run {
 		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
 		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, OutputDigest: r.OutputDigest, Attempt: r.Attempt,
+		ContentSHA256: r.ContentSHA256, FilteredDigest: r.FilteredDigest, Changed: r.Changed, PreviousRunID: r.PreviousRunID,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		Timings: apiwire.Timings{
 			ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
@@ -207,7 +208,7 @@ func jobSummaryToWire(j bulk.JobSummary) apiwire.JobSummary {
 func jobDeviceToWire(d bulk.DeviceState, j bulk.Job) apiwire.JobDevice {
 	out := apiwire.JobDevice{
 		DeviceID: d.DeviceID, Status: string(d.Status), RunID: d.RunID, Reason: d.Reason,
-		DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Seq: d.Seq, Batch: d.Batch,
+		DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Changed: d.Changed, Seq: d.Seq, Batch: d.Batch,
 	}
 	for _, c := range d.CommandResults(j) {
 		out.Commands = append(out.Commands, apiwire.RunCommand{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes})

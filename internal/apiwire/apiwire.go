@@ -197,7 +197,15 @@ type Run struct {
 	Chunks       int        `json:"chunks"`
 	Truncated    bool       `json:"truncated"`
 	OutputDigest string     `json:"output_digest,omitempty"`
-	Attempt      int        `json:"attempt"`
+	// ContentSHA256 is the SHA-256 of the exact output bytes.
+	ContentSHA256 string `json:"content_sha256,omitempty"`
+	// FilteredDigest identifies the output's lines without the platform's noise lines.
+	FilteredDigest string `json:"filtered_digest,omitempty"`
+	// Changed says whether the output, noise left out, differs from PreviousRunID's: null for a
+	// first run and for runs that did not succeed.
+	Changed       *bool      `json:"changed"`
+	PreviousRunID string     `json:"previous_run_id,omitempty"`
+	Attempt       int        `json:"attempt"`
 	CreatedAt    time.Time  `json:"created_at"`
 	StartedAt    *time.Time `json:"started_at,omitempty"`
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
@@ -314,6 +322,8 @@ type JobDevice struct {
 	Reason       string `json:"reason,omitempty"`
 	DurationMS   int64  `json:"duration_ms,omitempty"`
 	OutputDigest string `json:"output_digest,omitempty"`
+	// Changed is the device's run's drift flag (Run.Changed).
+	Changed *bool `json:"changed"`
 	Seq          int64  `json:"seq"`
 	Batch        int    `json:"batch"`
 	// Commands are the device's per-command results once it finished (none until then, and none
@@ -338,6 +348,7 @@ type ProgressEvent struct {
 	Reason       string         `json:"reason,omitempty"`
 	DurationMS   int64          `json:"duration_ms,omitempty"`
 	OutputDigest string         `json:"output_digest,omitempty"`
+	Changed      *bool          `json:"changed,omitempty"`
 	Seq          int64          `json:"seq"`
 	Counts       map[string]int `json:"counts"`
 	At           time.Time      `json:"at"`

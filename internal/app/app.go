@@ -216,7 +216,11 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies,
+	filters, err := dynamo.NewFilterStore(db, cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies, Filters: filters,
 		MaxJobDevices: map[auth.Role]int{auth.Operator: cfg.MaxJobDevicesOperator, auth.Admin: cfg.MaxJobDevicesAdmin}})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)

@@ -100,6 +100,10 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
+	filters, err := dynamo.NewFilterStore(db, cfg.Tables[resources.DevicesTable])
+	if err != nil {
+		return nil, nil, err
+	}
 	jumpHosts, err := JumpHosts(cfg, awsCfg)
 	if err != nil {
 		return nil, nil, err
@@ -109,7 +113,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 		return nil, nil, err
 	}
 	x := &bulk.Executor{
-		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher, Policy: policies, Answers: answers,
+		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher, Policy: policies, Answers: answers, Noise: filters,
 		JumpHosts: jumpHosts, JumpMaxChannels: cfg.JumpMaxChannels,
 		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, MaxBatches: opts.MaxBatches, Audit: trail, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}

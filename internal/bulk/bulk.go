@@ -312,6 +312,8 @@ type DeviceState struct {
 	// OutputDigest identifies the device's output up to whitespace (run.OutputDigest): devices
 	// with equal digests printed the same thing.
 	OutputDigest string `json:"output_digest,omitempty"`
+	// Changed is the device's run's drift flag once it succeeded (run.Run.Changed).
+	Changed *bool `json:"changed"`
 	// Seq is the job event that last changed this device.
 	Seq int64 `json:"seq"`
 	// Batch is the index of the device's batch.

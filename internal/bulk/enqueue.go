@@ -125,10 +125,13 @@ type Event struct {
 	Reason     string `json:"reason,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
 	// OutputDigest is set on a finished device's event (run.OutputDigest).
-	OutputDigest string             `json:"output_digest,omitempty"`
-	Seq          int64              `json:"seq"`
-	Counts       map[run.Status]int `json:"counts"`
-	At           time.Time          `json:"at"`
+	OutputDigest string `json:"output_digest,omitempty"`
+	// Changed is set on a succeeded device's event when there was a previous run to compare
+	// with (run.Run.Changed).
+	Changed *bool              `json:"changed,omitempty"`
+	Seq     int64              `json:"seq"`
+	Counts  map[run.Status]int `json:"counts"`
+	At      time.Time          `json:"at"`
 }
 
 // Event types.

@@ -15,7 +15,9 @@ import (
 
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/drift"
 	"github.com/netauto/netauto/internal/metrics"
+	"github.com/netauto/netauto/internal/platform"
 	"github.com/netauto/netauto/internal/policy"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
@@ -34,6 +36,8 @@ type Change struct {
 	// Commands are the finished run's per-command results (run.Run.Commands), without their
 	// command text, which the job holds, or their output offsets.
 	Commands []run.CommandResult
+	// Changed is the finished run's drift flag (run.Run.Changed).
+	Changed *bool
 }
 
 // ErrStateChanged means a device's stored state was not the one a Change starts from: someone
@@ -86,6 +90,15 @@ type RunStore interface {
 	Reconcile(ctx context.Context, deviceID, runID string) error
 	// Abandon marks a non-terminal run failed with reason; terminal runs are left alone.
 	Abandon(ctx context.Context, id, reason string) error
+	// Previous returns the newest succeeded run of r's command on r's device created before r;
+	// run.ErrNotFound when there is none.
+	Previous(ctx context.Context, r run.Run) (run.Run, error)
+}
+
+// NoiseSource reads the noise filters admins added per platform; *dynamo.FilterStore
+// implements it.
+type NoiseSource interface {
+	CustomFilters(ctx context.Context) (map[string][]platform.NoiseFilter, error)
 }
 
 // Reasons of devices failed because their batch's message was not delivered.
@@ -173,6 +186,8 @@ type batchDevices struct {
 	devices map[string]device.Device
 	policy  *policy.Set
 	grants  Grants
+	// noises are the batch's noise filters, read once per batch like the policy.
+	noises *drift.Noises
 	// first is set when this invocation holds the batch's first lease: no run exists yet.
 	first bool
 	// cmds are the batch's commands with their secret answers; answersErr, when set, is why
@@ -284,6 +299,9 @@ type Executor struct {
 	// removed when a job ends). Without it a device whose sequence has a secret prompt fails,
 	// reason answers_unavailable.
 	Answers AnswerStore
+	// Noise reads the admins' noise filters once per batch (optional: without it the
+	// platforms' built-in filters alone decide which lines a run's filtered digest leaves out).
+	Noise NoiseSource
 	// JumpHosts resolves the jump host chains of devices (optional: without it a device with a
 	// chain ends unreachable, jump_host_failed).
 	JumpHosts JumpHostSource
@@ -535,8 +553,14 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("read command policy: %w", err)
 	}
+	var custom map[string][]platform.NoiseFilter
+	if x.Noise != nil {
+		if custom, err = x.Noise.CustomFilters(ctx); err != nil {
+			return Outcome{Retry: true}, fmt.Errorf("read noise filters: %w", err)
+		}
+	}
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
-		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence()}
+		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence(), noises: drift.NewNoises(custom)}
 	if m.SecretAnswers {
 		if err := x.readAnswers(ctx, m, bd); err != nil {
 			return Outcome{Retry: true}, err
@@ -881,7 +905,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 			return deviceResult{retry: true}
 		}
 		rec.add(Change{DeviceID: id, From: from, To: started.Status, RunID: runID, Reason: started.Reason, DurationMS: started.Timings.TotalMS, OutputDigest: started.OutputDigest,
-			Commands: changeCommands(m, started.Commands)})
+			Commands: changeCommands(m, started.Commands), Changed: started.Changed})
 		return deviceResult{}
 	case errors.Is(err, run.ErrLeased):
 		return deviceResult{later: true, holdUntil: started.LeaseUntil}
@@ -914,6 +938,9 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	if final.retry {
 		return deviceResult{ran: true, retry: true}
 	}
+	if final.run.Status == run.Succeeded {
+		x.compare(context.WithoutCancel(ctx), log, &final.run)
+	}
 	if err := finish(context.WithoutCancel(ctx), final.run, final.pending); err != nil {
 		if errors.Is(err, run.ErrFinished) {
 			return deviceResult{ran: true}
@@ -922,7 +949,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		return deviceResult{ran: true, retry: true}
 	}
 	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS, OutputDigest: final.run.OutputDigest,
-		Commands: changeCommands(m, final.run.Commands)})
+		Commands: changeCommands(m, final.run.Commands), Changed: final.run.Changed})
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
 	if x.Metrics != nil {
 		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(final.run.Status)},
@@ -932,6 +959,24 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 			metrics.Metric{Name: "OutputBytes", Value: float64(final.run.Bytes), Unit: metrics.Bytes})
 	}
 	return deviceResult{ran: true}
+}
+
+// compare sets a succeeded run's Changed and PreviousRunID against the previous succeeded run of
+// its command on its device. A failure to read leaves them unset (the run is not failed for it).
+func (x *Executor) compare(ctx context.Context, log *slog.Logger, r *run.Run) {
+	prev, err := x.Runs.Previous(ctx, *r)
+	switch {
+	case errors.Is(err, run.ErrNotFound):
+		return // a first run: changed stays null
+	case err != nil:
+		log.Warn("read the previous run to compare with; changed stays unset", "err", err)
+		return
+	}
+	r.PreviousRunID = prev.ID
+	if prev.FilteredDigest != "" && r.FilteredDigest != "" {
+		changed := prev.FilteredDigest != r.FilteredDigest
+		r.Changed = &changed
+	}
 }
 
 type finished struct {
@@ -1015,6 +1060,12 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	// The engine enforces the output cap: past it the session is closed and Truncated set.
 	sink := run.NewChunkWriter(ctx, store, r)
+	noise, err := bd.noises.For(d.Platform, r.Command)
+	if err != nil {
+		log.Error("compile noise filters", "err", err)
+		return finished{retry: true}
+	}
+	sink.FilterNoise(noise)
 	var res sshexec.Result
 	if se, ok := x.Engine.(SequenceEngine); ok {
 		res = se.RunSequence(rctx, target, engineSequence(bd.cmds, m.Options.StopOnError), sink)
@@ -1034,6 +1085,10 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	r.Truncated = res.Truncated
 	r.Bytes, r.Chunks, r.OutputDigest = sink.Bytes(), sink.Chunks(), sink.Digest()
 	r.Commands = commandResults(bd.cmds, res.Commands, sink)
+	r.ContentSHA256 = sink.ContentSHA256()
+	if r.Status == run.Succeeded {
+		r.FilteredDigest = sink.FilteredDigest()
+	}
 	r.FinishedAt = &end
 	r.Timings = run.Timings{
 		ConnectMS: res.Timings.Connect.Milliseconds(), AuthMS: res.Timings.Auth.Milliseconds(),

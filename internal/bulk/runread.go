@@ -41,7 +41,7 @@ func SplitRunID(id string) (jobID, deviceID string, ok bool) {
 func PendingRun(j Job, st DeviceState) run.Run {
 	r := run.Run{
 		ID: RunID(j.ID, st.DeviceID), DeviceID: st.DeviceID, JobID: j.ID, Command: j.Command,
-		RequestedBy: j.RequestedBy, Status: st.Status, Reason: st.Reason, OutputDigest: st.OutputDigest,
+		RequestedBy: j.RequestedBy, Status: st.Status, Reason: st.Reason, OutputDigest: st.OutputDigest, Changed: st.Changed,
 		CreatedAt: j.CreatedAt, ExpiresAt: j.ExpiresAt,
 	}
 	if r.Status == "" {

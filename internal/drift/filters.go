@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
@@ -45,7 +46,7 @@ func ValidateFilters(fs []platform.NoiseFilter) error {
 	for i, f := range fs {
 		for _, e := range []struct {
 			field, expr string
-			required   bool
+			required    bool
 		}{{"pattern", f.Pattern, true}, {"command", f.Command, false}} {
 			switch {
 			case e.expr == "" && e.required:
@@ -90,6 +91,7 @@ func Filters(platformName string, custom map[string][]platform.NoiseFilter) ([]p
 // the runs of one batch or the two sides of a diff. The zero value is not usable; see NewNoises.
 type Noises struct {
 	custom map[string][]platform.NoiseFilter
+	mu     sync.Mutex
 	byKey  map[string]*platform.Noise
 }
 
@@ -99,9 +101,10 @@ func NewNoises(custom map[string][]platform.NoiseFilter) *Noises {
 }
 
 // For returns the noise of command on platformName; an unknown platform has no noise lines.
-// Not safe for concurrent use.
 func (n *Noises) For(platformName, command string) (*platform.Noise, error) {
 	key := platformName + "\x00" + command
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if nz, ok := n.byKey[key]; ok {
 		return nz, nil
 	}

@@ -144,6 +144,8 @@ type devState struct {
 	H []byte `dynamodbav:"h,omitempty"`
 	// C are the finished device's per-command results (bulk.Change.Commands).
 	C []devCmd `dynamodbav:"c,omitempty"`
+	// Chg is the run's drift flag (run.Run.Changed), absent when unknown.
+	Chg *bool `dynamodbav:"chg,omitempty"`
 }
 
 // devCmd is one command's result in a device's state: status, reason, exit status, bytes.
@@ -171,7 +173,7 @@ func packDigest(hexDigest string) []byte {
 }
 
 func (d devState) state(jobID, id string, batch int) bulk.DeviceState {
-	st := bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: bulk.RunID(jobID, id), Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: batch}
+	st := bulk.DeviceState{DeviceID: id, Status: run.Status(d.S), RunID: bulk.RunID(jobID, id), Reason: d.Why, DurationMS: d.MS, Seq: d.Q, Batch: batch, Changed: d.Chg}
 	if len(d.H) > 0 {
 		st.OutputDigest = hex.EncodeToString(d.H)
 	}
@@ -423,7 +425,7 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		seq := first + int64(i)
 		d := fmt.Sprintf("#d%d", i)
 		names[d] = c.DeviceID
-		st, err := attributevalue.MarshalMap(devState{S: string(c.To), Why: c.Reason, MS: c.DurationMS, Q: seq, H: packDigest(c.OutputDigest), C: packCommands(c.Commands)})
+		st, err := attributevalue.MarshalMap(devState{S: string(c.To), Why: c.Reason, MS: c.DurationMS, Q: seq, H: packDigest(c.OutputDigest), C: packCommands(c.Commands), Chg: c.Changed})
 		if err != nil {
 			return nil, fmt.Errorf("marshal device state: %w", err)
 		}
@@ -436,7 +438,7 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		events[i] = bulk.Event{
 			Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
 			Reason: c.Reason, DurationMS: c.DurationMS, Seq: seq, At: now,
-			OutputDigest: hex.EncodeToString(packDigest(c.OutputDigest)),
+			OutputDigest: hex.EncodeToString(packDigest(c.OutputDigest)), Changed: c.Changed,
 		}
 	}
 	var adds []string

@@ -360,11 +360,16 @@ func queryAll[T any](ctx context.Context, db API, in *dynamodb.QueryInput, what 
 // items are keyed pkPrefix<id> / metaSK, after cursor; badCursor when the cursor is not a
 // position in that partition. what names the items in errors.
 func newestFirst[T any](ctx context.Context, db API, table, index, partition, pkPrefix, metaSK, cursor string, limit int, badCursor error, what string) ([]T, string, error) {
-	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
-	if !ok || (start != nil && !isGSI1Position(start, pkPrefix, metaSK, partition)) {
+	return newestFirstOn[T](ctx, db, table, index, resources.AttrGSI1PK, resources.AttrGSI1SK, partition, pkPrefix, metaSK, cursor, limit, badCursor, what)
+}
+
+// newestFirstOn is newestFirst on the index whose keys are gsiPK and gsiSK.
+func newestFirstOn[T any](ctx context.Context, db API, table, index, gsiPK, gsiSK, partition, pkPrefix, metaSK, cursor string, limit int, badCursor error, what string) ([]T, string, error) {
+	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, gsiPK, gsiSK)
+	if !ok || (start != nil && !isGSIPosition(start, gsiPK, gsiSK, pkPrefix, metaSK, partition)) {
 		return nil, "", badCursor
 	}
-	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(partition))
+	kc := expression.Key(gsiPK).Equal(expression.Value(partition))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return nil, "", fmt.Errorf("build query: %w", err)
@@ -388,10 +393,10 @@ func newestFirst[T any](ctx context.Context, db API, table, index, partition, pk
 	return items, next, nil
 }
 
-// isGSI1Position reports whether key is a position in a GSI1 partition: exactly the table's and
-// the index's key attributes, with the layout's values (a forged or foreign cursor would make
-// DynamoDB fail).
-func isGSI1Position(key map[string]types.AttributeValue, pkPrefix, sk, gsiPK string) bool {
+// isGSIPosition reports whether key is a position in partition partition of the index keyed by
+// pkAttr and skAttr: exactly the table's and the index's key attributes, with the layout's values
+// (a forged or foreign cursor would make DynamoDB fail).
+func isGSIPosition(key map[string]types.AttributeValue, pkAttr, skAttr, pkPrefix, sk, partition string) bool {
 	str := func(name string) string {
 		v, _ := key[name].(*types.AttributeValueMemberS)
 		if v == nil {
@@ -400,7 +405,7 @@ func isGSI1Position(key map[string]types.AttributeValue, pkPrefix, sk, gsiPK str
 		return v.Value
 	}
 	return len(key) == 4 && strings.HasPrefix(str(resources.AttrPK), pkPrefix) && len(str(resources.AttrPK)) > len(pkPrefix) &&
-		str(resources.AttrSK) == sk && str(resources.AttrGSI1PK) == gsiPK && str(resources.AttrGSI1SK) != ""
+		str(resources.AttrSK) == sk && str(pkAttr) == partition && str(skAttr) != ""
 }
 
 // errVersionGone and errVersionStale are what putIfVersion and deleteIfVersion report when the

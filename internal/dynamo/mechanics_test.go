@@ -142,7 +142,7 @@ func TestCursor(t *testing.T) {
 	got, ok := decodeCursor(c, resources.AttrPK, resources.AttrSK, resources.AttrGSI1PK, resources.AttrGSI1SK)
 	require.True(t, ok, "decode what was encoded")
 	assert.Equal(t, key, got)
-	assert.True(t, isGSI1Position(got, "RUN#", "META", "DEV#d1"), "a position in the device's partition")
+	assert.True(t, isGSIPosition(got, resources.AttrGSI1PK, resources.AttrGSI1SK, "RUN#", "META", "DEV#d1"), "a position in the device's partition")
 
 	empty, err := encodeCursor(nil)
 	require.NoError(t, err)
@@ -166,9 +166,9 @@ func TestCursor(t *testing.T) {
 		})
 	}
 	t.Run("position in another partition", func(t *testing.T) {
-		assert.False(t, isGSI1Position(got, "RUN#", "META", "DEV#d2"))
-		assert.False(t, isGSI1Position(got, "JOB#", "META", "DEV#d1"))
-		assert.False(t, isGSI1Position(itemKey("RUN#r1", "META"), "RUN#", "META", "DEV#d1"), "a table key only")
+		assert.False(t, isGSIPosition(got, resources.AttrGSI1PK, resources.AttrGSI1SK, "RUN#", "META", "DEV#d2"))
+		assert.False(t, isGSIPosition(got, resources.AttrGSI1PK, resources.AttrGSI1SK, "JOB#", "META", "DEV#d1"))
+		assert.False(t, isGSIPosition(itemKey("RUN#r1", "META"), resources.AttrGSI1PK, resources.AttrGSI1SK, "RUN#", "META", "DEV#d1"), "a table key only")
 	})
 }
 

@@ -633,3 +633,64 @@ func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
 	}
 	return nil
 }
+
+// History returns the finished runs of command on a device, newest first, at most limit, after
+// cursor (GSI by_command).
+func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
+	items, next, err := newestFirstOn[runItem](ctx, s.db, s.table, resources.IndexRunsByCommand, resources.AttrGSI3PK, resources.AttrGSI3SK,
+		commandPartition(deviceID, command), runPrefix, runMetaSK, cursor, limit, fault.ErrBadCursor, "history of device "+deviceID)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now().Unix()
+	runs := make([]run.Run, 0, len(items))
+	for _, it := range items {
+		if it.ExpiresAt > 0 && it.ExpiresAt <= now {
+			continue // expired, waiting for TTL
+		}
+		runs = append(runs, it.run())
+	}
+	return runs, next, nil
+}
+
+// previousPages bounds how many index pages Previous reads past runs that did not succeed.
+const previousPages = 4
+
+// Previous returns the newest succeeded run of r's command on r's device created before r (GSI
+// by_command, eventually consistent: a run that finished within the last second may not show
+// yet); run.ErrNotFound when there is none among the runs it reads. The first page asks for one
+// item, which is the answer nearly always: half a read unit.
+func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
+	kc := expression.Key(resources.AttrGSI3PK).Equal(expression.Value(commandPartition(r.DeviceID, r.Command))).
+		And(expression.Key(resources.AttrGSI3SK).LessThan(expression.Value(r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID)))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return run.Run{}, fmt.Errorf("build query: %w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexRunsByCommand),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(1),
+	}
+	now := s.now().Unix()
+	for range previousPages {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return run.Run{}, fmt.Errorf("query previous run of %s: %w", r.ID, err)
+		}
+		var items []runItem
+		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
+			return run.Run{}, fmt.Errorf("unmarshal previous run of %s: %w", r.ID, err)
+		}
+		for _, it := range items {
+			if run.Status(it.Status) == run.Succeeded && it.ID != r.ID && (it.ExpiresAt == 0 || it.ExpiresAt > now) {
+				return it.run(), nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey, in.Limit = out.LastEvaluatedKey, aws.Int32(25)
+	}
+	return run.Run{}, run.ErrNotFound
+}

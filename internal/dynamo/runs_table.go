@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -24,6 +26,8 @@ import (
 //	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
 //	                                The output's last piece (under ChunkSize) is kept inline in
 //	                                META (tail, tail_size): a short output costs no extra item.
+//	                                A finished run is also in GSI by_command:
+//	                                CMD#<device>#<command hash> / <created>#<id>
 //	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
 //	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes); while it has grown
 //	                                since the byte-cap purge last looked, it is in the changed set
@@ -55,6 +59,7 @@ const (
 	counterSK       = "COUNTER"
 	tailPrefix      = "TAIL#"
 	devIndexPrefix  = "DEV#"
+	cmdIndexPrefix  = "CMD#"
 	dayIndexPrefix  = "DAY#"
 	changedPrefix   = "DEVCHG#"
 	changedShards   = 16
@@ -73,35 +78,42 @@ const (
 
 // runItem is a run's META item.
 type runItem struct {
-	PK          string     `dynamodbav:"pk"`
-	SK          string     `dynamodbav:"sk"`
-	GSI1PK      string     `dynamodbav:"gsi1pk"`
-	GSI1SK      string     `dynamodbav:"gsi1sk"`
-	GSI2PK      string     `dynamodbav:"gsi2pk"`
-	GSI2SK      string     `dynamodbav:"gsi2sk"`
-	ID          string     `dynamodbav:"id"`
-	DeviceID    string     `dynamodbav:"device_id"`
-	Command     string     `dynamodbav:"command"`
-	JobID       string     `dynamodbav:"job_id,omitempty"`
-	RequestedBy string     `dynamodbav:"requested_by"`
-	Status      string     `dynamodbav:"status"`
-	Reason      string     `dynamodbav:"reason,omitempty"`
-	Message     string     `dynamodbav:"message,omitempty"`
-	ExitStatus  *int       `dynamodbav:"exit_status,omitempty"`
-	Bytes       int64      `dynamodbav:"bytes"`
-	Chunks      int        `dynamodbav:"chunks"`
-	Truncated   bool       `dynamodbav:"truncated"`
-	Digest      string     `dynamodbav:"digest,omitempty"`
-	Attempt     int        `dynamodbav:"attempt"`
-	LeaseUntil  int64      `dynamodbav:"lease_until,omitempty"`
-	CreatedAt   time.Time  `dynamodbav:"created_at"`
-	StartedAt   *time.Time `dynamodbav:"started_at,omitempty"`
-	FinishedAt  *time.Time `dynamodbav:"finished_at,omitempty"`
-	ConnectMS   int64      `dynamodbav:"connect_ms"`
-	AuthMS      int64      `dynamodbav:"auth_ms"`
-	FirstByteMS int64      `dynamodbav:"first_byte_ms"`
-	TotalMS     int64      `dynamodbav:"total_ms"`
-	ExpiresAt   int64      `dynamodbav:"expires_at,omitempty"`
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	GSI1PK      string `dynamodbav:"gsi1pk"`
+	GSI1SK      string `dynamodbav:"gsi1sk"`
+	GSI2PK      string `dynamodbav:"gsi2pk"`
+	GSI2SK      string `dynamodbav:"gsi2sk"`
+	GSI3PK      string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK      string `dynamodbav:"gsi3sk,omitempty"`
+	ID          string `dynamodbav:"id"`
+	DeviceID    string `dynamodbav:"device_id"`
+	Command     string `dynamodbav:"command"`
+	JobID       string `dynamodbav:"job_id,omitempty"`
+	RequestedBy string `dynamodbav:"requested_by"`
+	Status      string `dynamodbav:"status"`
+	Reason      string `dynamodbav:"reason,omitempty"`
+	Message     string `dynamodbav:"message,omitempty"`
+	ExitStatus  *int   `dynamodbav:"exit_status,omitempty"`
+	Bytes       int64  `dynamodbav:"bytes"`
+	Chunks      int    `dynamodbav:"chunks"`
+	Truncated   bool   `dynamodbav:"truncated"`
+	Digest      string `dynamodbav:"digest,omitempty"`
+	// ContentSHA256, FilteredDigest, Changed and PreviousRunID are drift's (run.Run).
+	ContentSHA256  string     `dynamodbav:"content_sha256,omitempty"`
+	FilteredDigest string     `dynamodbav:"filtered_digest,omitempty"`
+	Changed        *bool      `dynamodbav:"changed,omitempty"`
+	PreviousRunID  string     `dynamodbav:"previous_run_id,omitempty"`
+	Attempt        int        `dynamodbav:"attempt"`
+	LeaseUntil     int64      `dynamodbav:"lease_until,omitempty"`
+	CreatedAt      time.Time  `dynamodbav:"created_at"`
+	StartedAt      *time.Time `dynamodbav:"started_at,omitempty"`
+	FinishedAt     *time.Time `dynamodbav:"finished_at,omitempty"`
+	ConnectMS      int64      `dynamodbav:"connect_ms"`
+	AuthMS         int64      `dynamodbav:"auth_ms"`
+	FirstByteMS    int64      `dynamodbav:"first_byte_ms"`
+	TotalMS        int64      `dynamodbav:"total_ms"`
+	ExpiresAt      int64      `dynamodbav:"expires_at,omitempty"`
 	// Tail is the output's last piece, kept inline in a finished run; TailSize its length.
 	Tail     []byte `dynamodbav:"tail,omitempty"`
 	TailSize int64  `dynamodbav:"tail_size,omitempty"`
@@ -133,7 +145,11 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: r.OutputDigest, Attempt: r.Attempt,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
-		ExpiresAt: expiry(r.ExpiresAt),
+		ExpiresAt:     expiry(r.ExpiresAt),
+		ContentSHA256: r.ContentSHA256, FilteredDigest: r.FilteredDigest, Changed: r.Changed, PreviousRunID: r.PreviousRunID,
+	}
+	if r.Status.Terminal() {
+		it.GSI3PK, it.GSI3SK = commandPartition(r.DeviceID, r.Command), created
 	}
 	for _, c := range r.Commands {
 		it.Cmds = append(it.Cmds, cmdItem{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes, Offset: c.Offset})
@@ -151,7 +167,8 @@ func (it runItem) run() run.Run {
 		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
 		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: it.Digest, Attempt: it.Attempt,
 		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
-		Timings: run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
+		Timings:       run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
+		ContentSHA256: it.ContentSHA256, FilteredDigest: it.FilteredDigest, Changed: it.Changed, PreviousRunID: it.PreviousRunID,
 	}
 	if it.ExpiresAt > 0 {
 		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
@@ -176,6 +193,13 @@ func finishedRunItem(r run.Run, tail []byte) (map[string]types.AttributeValue, e
 		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
 	return item, nil
+}
+
+// commandPartition is the by_command partition of a device's runs of command: the command's
+// SHA-256 keeps the key short and free of any character a command may hold.
+func commandPartition(deviceID, command string) string {
+	sum := sha256.Sum256([]byte(command))
+	return cmdIndexPrefix + deviceID + "#" + hex.EncodeToString(sum[:16])
 }
 
 func runKey(id string) map[string]types.AttributeValue {

@@ -304,6 +304,8 @@ type DeviceEntry struct {
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	// OutputDigest identifies the output up to whitespace (run.OutputDigest).
 	OutputDigest string `json:"output_digest,omitempty"`
+	// Changed is the run's drift flag once it succeeded (run.Run.Changed).
+	Changed *bool `json:"changed,omitempty"`
 	// Seq is the job event that last changed the device: a pushed event for this device applies
 	// only when its seq is greater.
 	Seq int64 `json:"seq"`
@@ -337,7 +339,7 @@ func (s *Server) Snapshot(ctx context.Context, jobID string) ([][]byte, error) {
 		}
 		for _, d := range page {
 			devs = append(devs, DeviceEntry{DeviceID: d.DeviceID, Status: d.Status, RunID: d.RunID, Reason: d.Reason,
-				DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Seq: d.Seq})
+				DurationMS: d.DurationMS, OutputDigest: d.OutputDigest, Changed: d.Changed, Seq: d.Seq})
 		}
 		if next == "" {
 			break

@@ -48,6 +48,11 @@ var runAttributes = []string{
 	"finished_at", "connect_ms", "auth_ms", "first_byte_ms", "total_ms", "expires_at", "tail_size",
 }
 
+// historyAttributes are what the by_command index carries: a run's fields and what drift adds
+// (the by_device index predates those and keeps its projection: changing a projection means
+// replacing the index).
+var historyAttributes = append(append([]string(nil), runAttributes...), "content_sha256", "filtered_digest", "changed", "previous_run_id")
+
 // jobListAttributes are a job's fields the job list shows: none that change with progress, so
 // recording progress never writes the index.
 var jobListAttributes = []string{"id", "command", "requested_by", "device_count", "status", "created_at", "finished_at", "error", "expires_at", "sites"}
@@ -100,6 +105,8 @@ const (
 	AttrGSI1SK = "gsi1sk"
 	AttrGSI2PK = "gsi2pk"
 	AttrGSI2SK = "gsi2sk"
+	AttrGSI3PK = "gsi3pk"
+	AttrGSI3SK = "gsi3sk"
 )
 
 // Index names.
@@ -109,6 +116,9 @@ const (
 	IndexRunsByDevice = "by_device"
 	// IndexRunsByDay lists runs created on one UTC day, so the age purge reads only what is due.
 	IndexRunsByDay = "by_day"
+	// IndexRunsByCommand lists the finished runs of one command on one device by creation time:
+	// a device's history of that command, and the previous run its output is compared with.
+	IndexRunsByCommand = "by_command"
 	// IndexJobsByCreated lists bulk jobs newest first (one partition: jobs are created at the
 	// pace of people and scripts, far below a partition's 1,000 writes a second).
 	IndexJobsByCreated = "by_created"
@@ -165,6 +175,7 @@ func Tables() []Table {
 			Indexes: []Index{
 				{Name: IndexRunsByDevice, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}, Include: runAttributes},
 				{Name: IndexRunsByDay, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}, Include: purgeAttributes},
+				{Name: IndexRunsByCommand, PartitionKey: Attribute{AttrGSI3PK, String}, SortKey: Attribute{AttrGSI3SK, String}, Include: historyAttributes},
 			},
 		},
 		{

@@ -343,11 +343,11 @@ func (s *Jobs) Record(_ context.Context, jobID string, i int, changes []bulk.Cha
 		jb.j.Seq++
 		digest := normDigest(c.OutputDigest)
 		b.devs[c.DeviceID] = bulk.DeviceState{DeviceID: c.DeviceID, Status: c.To, RunID: bulk.RunID(jobID, c.DeviceID), Reason: c.Reason,
-			DurationMS: c.DurationMS, OutputDigest: digest, Seq: jb.j.Seq, Batch: i, Commands: slices.Clone(c.Commands)}
+			DurationMS: c.DurationMS, OutputDigest: digest, Seq: jb.j.Seq, Batch: i, Commands: slices.Clone(c.Commands), Changed: c.Changed}
 		jb.j.Counts[c.From]--
 		jb.j.Counts[c.To]++
 		events[k] = bulk.Event{Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
-			Reason: c.Reason, DurationMS: c.DurationMS, OutputDigest: digest, Seq: jb.j.Seq, At: now}
+			Reason: c.Reason, DurationMS: c.DurationMS, OutputDigest: digest, Changed: c.Changed, Seq: jb.j.Seq, At: now}
 	}
 	b.updatedAt = ms(now)
 	counts := jb.snapshot().Counts

@@ -208,3 +208,30 @@ func (s *Runs) Put(r run.Run) {
 	defer s.mu.Unlock()
 	s.runs[r.ID] = &storedRun{r: r}
 }
+
+// Previous returns the newest succeeded run of r's command on r's device created before r (by
+// creation time, then id, as the DynamoDB store's index orders them); run.ErrNotFound when none.
+func (s *Runs) Previous(_ context.Context, r run.Run) (run.Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := func(a, b run.Run) bool {
+		return a.CreatedAt.Before(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID
+	}
+	var best *run.Run
+	for _, st := range s.runs {
+		c := st.r
+		if c.DeviceID != r.DeviceID || c.Command != r.Command || c.Status != run.Succeeded || c.ID == r.ID {
+			continue
+		}
+		if !before(c, r) {
+			continue
+		}
+		if best == nil || before(*best, c) {
+			best = &c
+		}
+	}
+	if best == nil {
+		return run.Run{}, run.ErrNotFound
+	}
+	return *best, nil
+}
