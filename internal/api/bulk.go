@@ -183,6 +183,13 @@ func (s *Server) runOutput(w http.ResponseWriter, r *http.Request, caller auth.I
 }
 
 func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
+	s.deviceRunPage(w, r, caller, s.opts.Runs.ListByDevice)
+}
+
+// deviceRunPage answers one page of a device's runs, newest first, as read reads them for the
+// path's device id after ?cursor=, at most ?limit= (1-200, default 50).
+func (s *Server) deviceRunPage(w http.ResponseWriter, r *http.Request, caller auth.Identity,
+	read func(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error)) {
 	id := r.PathValue("id")
 	if !device.ValidID(id) {
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
@@ -196,7 +203,7 @@ func (s *Server) deviceRuns(w http.ResponseWriter, r *http.Request, caller auth.
 		s.fail(w, r, err)
 		return
 	}
-	items, next, err := s.opts.Runs.ListByDevice(r.Context(), id, r.URL.Query().Get("cursor"), limit)
+	items, next, err := read(r.Context(), id, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		s.failFor(w, r, err, "cursor", nil)
 		return

@@ -310,11 +310,6 @@ func (s *Server) runDiff(w http.ResponseWriter, r *http.Request, caller auth.Ide
 }
 
 func (s *Server) deviceHistory(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
-	id := r.PathValue("id")
-	if !device.ValidID(id) {
-		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
-		return
-	}
 	command := r.URL.Query().Get("command")
 	switch {
 	case command == "":
@@ -324,22 +319,7 @@ func (s *Server) deviceHistory(w http.ResponseWriter, r *http.Request, caller au
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "command", Message: fmt.Sprintf("must be at most %d bytes", bulk.MaxCommandLen)})
 		return
 	}
-	limit, ok := s.limitParam(w, r, 50, 200)
-	if !ok {
-		return
-	}
-	if _, err := s.scopedDevice(r.Context(), caller, auth.Viewer, id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	items, next, err := s.opts.Runs.History(r.Context(), id, command, r.URL.Query().Get("cursor"), limit)
-	if err != nil {
-		s.failFor(w, r, err, "cursor", nil)
-		return
-	}
-	list := apiwire.RunList{Items: convertAll(items, runToWire), Next: next}
-	if list.Items == nil {
-		list.Items = []apiwire.Run{}
-	}
-	WriteJSON(w, http.StatusOK, list)
+	s.deviceRunPage(w, r, caller, func(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
+		return s.opts.Runs.History(ctx, deviceID, command, cursor, limit)
+	})
 }

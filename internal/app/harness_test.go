@@ -195,7 +195,7 @@ func (e *bulkEnv) waitJob(t testing.TB, id string, bound time.Duration) bulk.Job
 }
 
 // allDevices reads every device state of a job.
-func (e *bulkEnv) allDevices(t *testing.T, jobID string) map[string]bulk.DeviceState {
+func (e *bulkEnv) allDevices(t testing.TB, jobID string) map[string]bulk.DeviceState {
 	t.Helper()
 	out := map[string]bulk.DeviceState{}
 	cursor := ""

@@ -600,15 +600,20 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 	if err != nil {
 		return nil, "", err
 	}
+	return s.unexpired(items), next, nil
+}
+
+// unexpired returns the runs of items that have not expired (expired ones wait for TTL).
+func (s *RunStore) unexpired(items []runItem) []run.Run {
 	now := s.now().Unix()
 	runs := make([]run.Run, 0, len(items))
 	for _, it := range items {
 		if it.ExpiresAt > 0 && it.ExpiresAt <= now {
-			continue // expired, waiting for TTL
+			continue
 		}
 		runs = append(runs, it.run())
 	}
-	return runs, next, nil
+	return runs
 }
 
 // Abandon marks a run that will never finish (its batch went to the dead-letter queue) as
@@ -642,15 +647,7 @@ func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string
 	if err != nil {
 		return nil, "", err
 	}
-	now := s.now().Unix()
-	runs := make([]run.Run, 0, len(items))
-	for _, it := range items {
-		if it.ExpiresAt > 0 && it.ExpiresAt <= now {
-			continue // expired, waiting for TTL
-		}
-		runs = append(runs, it.run())
-	}
-	return runs, next, nil
+	return s.unexpired(items), next, nil
 }
 
 // previousPages bounds how many index pages Previous reads past runs that did not succeed.
