@@ -190,13 +190,13 @@ type Run struct {
 	RequestedBy string `json:"requested_by"`
 	Status      string `json:"status"`
 	// Reason refines a failed status (command_error, exit_status, output_cap, ...).
-	Reason       string     `json:"reason,omitempty"`
-	Message      string     `json:"message,omitempty"`
-	ExitStatus   *int       `json:"exit_status,omitempty"`
-	Bytes        int64      `json:"bytes"`
-	Chunks       int        `json:"chunks"`
-	Truncated    bool       `json:"truncated"`
-	OutputDigest string     `json:"output_digest,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	Message      string `json:"message,omitempty"`
+	ExitStatus   *int   `json:"exit_status,omitempty"`
+	Bytes        int64  `json:"bytes"`
+	Chunks       int    `json:"chunks"`
+	Truncated    bool   `json:"truncated"`
+	OutputDigest string `json:"output_digest,omitempty"`
 	// ContentSHA256 is the SHA-256 of the exact output bytes.
 	ContentSHA256 string `json:"content_sha256,omitempty"`
 	// FilteredDigest identifies the output's lines without the platform's noise lines.
@@ -206,10 +206,10 @@ type Run struct {
 	Changed       *bool      `json:"changed"`
 	PreviousRunID string     `json:"previous_run_id,omitempty"`
 	Attempt       int        `json:"attempt"`
-	CreatedAt    time.Time  `json:"created_at"`
-	StartedAt    *time.Time `json:"started_at,omitempty"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
-	Timings      Timings    `json:"timings"`
+	CreatedAt     time.Time  `json:"created_at"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	Timings       Timings    `json:"timings"`
 	// Commands has one entry per command started; Command is then a summary (the first
 	// command, plus " (+N more)").
 	Commands []RunCommand `json:"commands"`
@@ -324,8 +324,8 @@ type JobDevice struct {
 	OutputDigest string `json:"output_digest,omitempty"`
 	// Changed is the device's run's drift flag (Run.Changed).
 	Changed *bool `json:"changed"`
-	Seq          int64  `json:"seq"`
-	Batch        int    `json:"batch"`
+	Seq     int64 `json:"seq"`
+	Batch   int   `json:"batch"`
 	// Commands are the device's per-command results once it finished (none until then, and none
 	// when it ended before its first command).
 	Commands []RunCommand `json:"commands,omitempty"`
