@@ -128,10 +128,12 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	require.NoError(t, err)
 	policies, err := dynamo.NewPolicyStore(ddb, st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
+	filters, err := dynamo.NewFilterStore(ddb, st.Names.Tables[resources.DevicesTable])
+	require.NoError(t, err)
 	answers, err := secrets.NewJobAnswers(sec)
 	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50, Answers: answers},
-		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies})
+		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)
@@ -171,7 +173,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 		PromptTimeout: 5 * time.Second, IdleTimeout: 3 * time.Second, MaxOutputBytes: 64 << 10})
 	require.NoError(t, err)
 	x := &bulk.Executor{Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: sender, Logger: logger, DeadlineMargin: time.Second, BatchLease: 100 * time.Second,
-		Publisher: pub, Policy: policies, Answers: answers}
+		Publisher: pub, Policy: policies, Answers: answers, Noise: filters}
 	handler := app.ExecutorHandler(x, st.Names.Queues[resources.BulkDLQ], logger, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
