@@ -44,6 +44,8 @@ type Devices interface {
 	// GetMany returns the devices among ids that exist.
 	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	Import(ctx context.Context, rows []device.Input, mode device.ImportMode) (device.ImportResult, error)
+	// BulkUpdate applies set to every device of ids that may allows, all or nothing.
+	BulkUpdate(ctx context.Context, ids []string, set device.BulkSet, may func(device.Device) bool) ([]device.Device, error)
 	// AcceptHostKey pins the device's pending host key when fingerprint names it.
 	AcceptHostKey(ctx context.Context, id, fingerprint string) (device.Device, error)
 }
@@ -117,6 +119,7 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/devices", auth.Viewer, s.listDevices)
 	s.route("POST /v1/devices/import", auth.Admin, s.importDevices)
 	s.route("POST /v1/devices/last-runs", auth.Viewer, s.lastRuns)
+	s.route("POST /v1/devices/bulk-update", auth.Admin, s.bulkUpdateDevices)
 	s.route("GET /v1/devices/{id}", auth.Viewer, s.getDevice)
 	s.route("PATCH /v1/devices/{id}", auth.Admin, s.updateDevice)
 	s.route("DELETE /v1/devices/{id}", auth.Admin, s.deleteDevice)

@@ -45,6 +45,8 @@ func auditRows() map[string]auditRow {
 		"POST /v1/devices/import": threeWay("/v1/devices/import",
 			`[{"id":"aud-imp","name":"n","host":"192.0.2.11","platform":"cisco_ios","username":"u","password":"p"}]`, `not json`),
 		"POST /v1/devices/last-runs": threeWay("/v1/devices/last-runs", `{"device_ids":["aud-1"]}`, `{}`),
+		"POST /v1/devices/bulk-update": threeWay("/v1/devices/bulk-update",
+			`{"device_ids":["aud-1"],"set":{"jump_host_ids":[]}}`, `{"device_ids":["no-such-device"],"set":{"jump_host_ids":[]}}`),
 		"PATCH /v1/devices/{id}": func(_ *env, ok, denied string) []auditRequest {
 			return []auditRequest{
 				{"ok", ok, "/v1/devices/aud-1", `{"name":"renamed"}`, audit.OutcomeOK},

@@ -176,6 +176,21 @@ var scopeCases = map[string]scopeCase{
 		assert.Contains(t, out.Items, f.in, "the ams1 device's last run")
 		assert.NotContains(t, out.Items, f.out, "the fra1 device's last run")
 	},
+	"POST /v1/devices/bulk-update": func(t *testing.T, f *scopeFixture, role auth.Role) {
+		clear := map[string]any{"jump_host_ids": []string{}}
+		r := f.call(t, role, "POST", "/v1/devices/bulk-update", map[string]any{"device_ids": []string{f.in, f.out, f.bare}, "set": clear})
+		wantStatus(t, r, http.StatusBadRequest, "invalid", "bulk update with fra1 and site-less devices")
+		var rej apiwire.DeviceBulkRejected
+		r.JSON(t, &rej)
+		assert.Equal(t, []string{f.out, f.bare}, rej.UnknownIDs, "the out-of-scope devices are named as unknown")
+		in, err := f.e.store.Get(context.Background(), f.in)
+		require.NoError(t, err)
+		r = f.call(t, role, "POST", "/v1/devices/bulk-update", map[string]any{"device_ids": []string{f.in}, "set": clear})
+		wantStatus(t, r, http.StatusOK, "", "bulk update of the ams1 device")
+		after, err := f.e.store.Get(context.Background(), f.in)
+		require.NoError(t, err)
+		assert.Equal(t, in.Version+1, after.Version, "the ams1 device was written once, by the allowed request")
+	},
 	"GET /v1/devices/{id}": func(t *testing.T, f *scopeFixture, role auth.Role) {
 		wantStatus(t, f.call(t, role, "GET", "/v1/devices/"+f.in, nil), http.StatusOK, "", "get the ams1 device")
 		wantStatus(t, f.call(t, role, "GET", "/v1/devices/"+f.out, nil), http.StatusNotFound, "not_found", "get the fra1 device")

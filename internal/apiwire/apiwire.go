@@ -170,6 +170,31 @@ type ImportRejected struct {
 	Result ImportResult `json:"result"`
 }
 
+// DeviceBulkUpdate is the body of POST /v1/devices/bulk-update: what to set on every device named.
+type DeviceBulkUpdate struct {
+	DeviceIDs []string      `json:"device_ids"`
+	Set       DeviceBulkSet `json:"set"`
+}
+
+// DeviceBulkSet is what a bulk update sets; absent fields stay as they are.
+type DeviceBulkSet struct {
+	// JumpHostIDs is the jump host chain every device gets, in order; [] clears it.
+	JumpHostIDs *[]string `json:"jump_host_ids,omitempty"`
+}
+
+// DeviceBulkUpdated is the answer of POST /v1/devices/bulk-update: every device, as stored.
+type DeviceBulkUpdated struct {
+	Updated int      `json:"updated"`
+	Items   []Device `json:"items"`
+}
+
+// DeviceBulkRejected is the 400 answer of POST /v1/devices/bulk-update; unknown_ids lists the
+// device ids that do not exist or that the caller may not change, when those were the problem.
+type DeviceBulkRejected struct {
+	Error      Error    `json:"error"`
+	UnknownIDs []string `json:"unknown_ids,omitempty"`
+}
+
 // LastRunsRequest is the body of POST /v1/devices/last-runs.
 type LastRunsRequest struct {
 	DeviceIDs []string `json:"device_ids"`

@@ -82,15 +82,18 @@ var schemaTypes = map[string]reflect.Type{
 // "METHOD path status" for an answer, "METHOD path request" for a request, or
 // "responses/Name" for a shared answer.
 var inlineTypes = map[string]reflect.Type{
-	"POST /v1/devices/import request":    reflect.TypeFor[[]apiwire.DeviceInput](),
-	"POST /v1/devices/last-runs request": reflect.TypeFor[apiwire.LastRunsRequest](),
-	"POST /v1/devices/last-runs 200":     reflect.TypeFor[apiwire.LastRuns](),
-	"POST /v1/runs 202":                  reflect.TypeFor[apiwire.RunAccepted](),
-	"GET /v1/bulk 200":                   reflect.TypeFor[apiwire.JobList](),
-	"POST /v1/bulk 202":                  reflect.TypeFor[apiwire.BulkAccepted](),
-	"GET /v1/bulk/{job_id}/devices 200":  reflect.TypeFor[apiwire.JobDeviceList](),
-	"GET /v1/bulk/{job_id}/events 200":   reflect.TypeFor[apiwire.EventList](),
-	"responses/UnknownDevices":           reflect.TypeFor[apiwire.UnknownDevicesBody](),
+	"POST /v1/devices/import request":      reflect.TypeFor[[]apiwire.DeviceInput](),
+	"POST /v1/devices/last-runs request":   reflect.TypeFor[apiwire.LastRunsRequest](),
+	"POST /v1/devices/bulk-update request": reflect.TypeFor[apiwire.DeviceBulkUpdate](),
+	"POST /v1/devices/bulk-update 200":     reflect.TypeFor[apiwire.DeviceBulkUpdated](),
+	"POST /v1/devices/bulk-update 400":     reflect.TypeFor[apiwire.DeviceBulkRejected](),
+	"POST /v1/devices/last-runs 200":       reflect.TypeFor[apiwire.LastRuns](),
+	"POST /v1/runs 202":                    reflect.TypeFor[apiwire.RunAccepted](),
+	"GET /v1/bulk 200":                     reflect.TypeFor[apiwire.JobList](),
+	"POST /v1/bulk 202":                    reflect.TypeFor[apiwire.BulkAccepted](),
+	"GET /v1/bulk/{job_id}/devices 200":    reflect.TypeFor[apiwire.JobDeviceList](),
+	"GET /v1/bulk/{job_id}/events 200":     reflect.TypeFor[apiwire.EventList](),
+	"responses/UnknownDevices":             reflect.TypeFor[apiwire.UnknownDevicesBody](),
 }
 
 // schema is the part of an OpenAPI schema object the check reads.

@@ -157,6 +157,41 @@ func (s *DeviceStore) CreateBatch(ctx context.Context, ds []device.Device) error
 	return nil
 }
 
+// UpdateBatch replaces devices in one transaction, all or none, each only if its stored version
+// is prev[i] (device.BatchUpdater); device.ErrConflict names the first device that changed or
+// is gone.
+func (s *DeviceStore) UpdateBatch(ctx context.Context, ds []device.Device, prev []int64) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if len(ds) > maxTransactItems || len(prev) != len(ds) {
+		return fmt.Errorf("update devices: %d in one batch with %d versions, at most %d", len(ds), len(prev), maxTransactItems)
+	}
+	items := make([]types.TransactWriteItem, len(ds))
+	for i, d := range ds {
+		item, err := attributevalue.MarshalMap(toItem(d))
+		if err != nil {
+			return fmt.Errorf("marshal device %s: %w", d.ID, err)
+		}
+		cond, err := buildCondition(itemExists().And(expression.Name("version").Equal(expression.Value(prev[i]))))
+		if err != nil {
+			return err
+		}
+		items[i] = types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: item,
+			ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+		}}
+	}
+	err := transact(ctx, s.db, items...)
+	if i := failedConditionIndex(err); i >= 0 && i < len(ds) {
+		return fmt.Errorf("update device %s: %w", ds[i].ID, device.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("update %d devices: %w", len(ds), err)
+	}
+	return nil
+}
+
 // Get returns one device; ErrNotFound when there is none.
 func (s *DeviceStore) Get(ctx context.Context, id string) (device.Device, error) {
 	it, found, err := getItem[deviceItem](ctx, s.db, s.table, deviceKey(id), "device "+id)

@@ -107,6 +107,49 @@ func TestDeviceStoreCreateBatch(t *testing.T) {
 	})
 }
 
+// TestDeviceStoreUpdateBatch: devices are replaced together when every stored version matches,
+// and none is when one does not (changed meanwhile, or gone).
+func TestDeviceStoreUpdateBatch(t *testing.T) {
+	s := newDeviceStore(t)
+	ctx := context.Background()
+	for _, id := range []string{"u1", "u2", "u3"} {
+		require.NoError(t, s.Create(ctx, testDevice(id)))
+	}
+	chained := func(id string, version int64) device.Device {
+		d := testDevice(id)
+		d.JumpHostIDs, d.Version = []string{"bastion"}, version
+		return d
+	}
+	tests := []struct {
+		name    string
+		ds      []device.Device
+		prev    []int64
+		wantErr string
+		chains  map[string][]string
+	}{
+		{"stale version: none written", []device.Device{chained("u1", 2), chained("u2", 6)}, []int64{1, 5}, "u2", map[string][]string{"u1": nil, "u2": nil}},
+		{"one gone: none written", []device.Device{chained("u1", 2), chained("gone", 2)}, []int64{1, 1}, "gone", map[string][]string{"u1": nil}},
+		{"all match", []device.Device{chained("u1", 2), chained("u3", 2)}, []int64{1, 1}, "", map[string][]string{"u1": {"bastion"}, "u2": nil, "u3": {"bastion"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.UpdateBatch(ctx, tt.ds, tt.prev)
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, device.ErrConflict)
+				assert.ErrorContains(t, err, tt.wantErr, "the error names the device")
+			} else {
+				require.NoError(t, err)
+			}
+			for id, chain := range tt.chains {
+				d, err := s.Get(ctx, id)
+				require.NoError(t, err)
+				assert.Equal(t, chain, d.JumpHostIDs, "device %s", id)
+			}
+		})
+	}
+	assert.ErrorContains(t, s.UpdateBatch(ctx, []device.Device{chained("u1", 3)}, nil), "versions", "a version per device")
+}
+
 func TestDeviceStoreUpdateDelete(t *testing.T) {
 	s := newDeviceStore(t)
 	ctx := context.Background()
