@@ -18,7 +18,7 @@ import (
 
 func (a *app) devicesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "devices", Aliases: []string{"device"}, Short: "List, show, add, remove and import devices"}
-	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesUpdate(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
+	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesUpdate(), a.devicesSetJumpChain(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,5 +70,52 @@ func (a *app) devicesUpdate() *cobra.Command {
 	fl.BoolVar(&enableStdin, "enable-secret-stdin", false, "read the enable (privileged mode) secret from standard input")
 	fl.BoolVar(&clearEnable, "clear-enable-secret", false, "remove the device's own enable secret")
 	fl.Int64Var(&version, "version", 0, "fail if the device is no longer at this version")
+	return cmd
+}
+
+// devicesSetJumpChain is `netauto devices set-jump-chain`: one jump host chain set on (or
+// cleared from) many devices at once, all or nothing (POST /v1/devices/bulk-update).
+func (a *app) devicesSetJumpChain() *cobra.Command {
+	var chain []string
+	var direct bool
+	cmd := &cobra.Command{
+		Use:   "set-jump-chain (--jump-host J... | --direct) ID...",
+		Short: "Set or clear the jump host chain of many devices at once (all or nothing, up to 100)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var set apiwire.DeviceBulkSet
+			switch {
+			case direct && len(chain) > 0:
+				return fmt.Errorf("--direct: give either --direct or --jump-host, not both")
+			case direct:
+				set.JumpHostIDs = &[]string{}
+			case len(chain) > 0:
+				set.JumpHostIDs = &chain
+			default:
+				return fmt.Errorf("nothing to set: give the chain with --jump-host (repeatable, in order) or clear it with --direct")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out apiwire.DeviceBulkUpdated
+			body := apiwire.DeviceBulkUpdate{DeviceIDs: args, Set: set}
+			if err := c.Do(cmd.Context(), "POST", "/devices/bulk-update", nil, body, "", &out); err != nil {
+				return fmt.Errorf("set the jump host chain of %d devices: %w", len(args), err)
+			}
+			if a.json {
+				return a.printJSON(out)
+			}
+			if direct {
+				fmt.Fprintf(a.io.Out, "cleared the jump host chain of %d devices\n", out.Updated)
+				return nil
+			}
+			fmt.Fprintf(a.io.Out, "set the jump host chain of %d devices: %s\n", out.Updated, terminalSafeString(strings.Join(chain, " → ")))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&chain, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3)")
+	fl.BoolVar(&direct, "direct", false, "connect directly: clear the devices' jump host chains")
 	return cmd
 }

@@ -26,6 +26,8 @@ type cliCase struct {
 	code   int
 	stdout []string
 	stderr string
+	// notStdout, when set, must not appear in stdout.
+	notStdout string
 }
 
 // check runs `netauto <command> <tc.args>` in a subtest named tc.name and checks its output.
@@ -39,6 +41,9 @@ func (e *stackEnv) check(t *testing.T, command string, tc cliCase) result {
 			assert.Contains(t, r.stdout, s, "stdout")
 		}
 		assert.Contains(t, r.stderr, tc.stderr, "stderr")
+		if tc.notStdout != "" {
+			assert.NotContains(t, r.stdout, tc.notStdout, "stdout")
+		}
 	})
 	return r
 }
