@@ -23,13 +23,9 @@ func (a *app) devicesUpdate() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
 			var patch apiwire.DevicePatch
-			switch {
-			case direct && len(chain) > 0:
-				return fmt.Errorf("--direct: give either --direct or --jump-host, not both")
-			case direct:
-				patch.JumpHostIDs = &[]string{}
-			case len(chain) > 0:
-				patch.JumpHostIDs = &chain
+			var err error
+			if patch.JumpHostIDs, err = chainFlags(chain, direct); err != nil {
+				return err
 			}
 			switch {
 			case enableStdin && clearEnable:
@@ -73,6 +69,20 @@ func (a *app) devicesUpdate() *cobra.Command {
 	return cmd
 }
 
+// chainFlags is the jump host chain --jump-host (in order) and --direct (empty) give, nil when
+// neither is given.
+func chainFlags(chain []string, direct bool) (*[]string, error) {
+	switch {
+	case direct && len(chain) > 0:
+		return nil, fmt.Errorf("--direct: give either --direct or --jump-host, not both")
+	case direct:
+		return &[]string{}, nil
+	case len(chain) > 0:
+		return &chain, nil
+	}
+	return nil, nil
+}
+
 // devicesSetJumpChain is `netauto devices set-jump-chain`: one jump host chain set on (or
 // cleared from) many devices at once, all or nothing (POST /v1/devices/bulk-update).
 func (a *app) devicesSetJumpChain() *cobra.Command {
@@ -84,14 +94,11 @@ func (a *app) devicesSetJumpChain() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var set apiwire.DeviceBulkSet
-			switch {
-			case direct && len(chain) > 0:
-				return fmt.Errorf("--direct: give either --direct or --jump-host, not both")
-			case direct:
-				set.JumpHostIDs = &[]string{}
-			case len(chain) > 0:
-				set.JumpHostIDs = &chain
-			default:
+			var err error
+			if set.JumpHostIDs, err = chainFlags(chain, direct); err != nil {
+				return err
+			}
+			if set.JumpHostIDs == nil {
 				return fmt.Errorf("nothing to set: give the chain with --jump-host (repeatable, in order) or clear it with --direct")
 			}
 			c, err := a.client()
