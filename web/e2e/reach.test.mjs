@@ -1,8 +1,8 @@
 // End-to-end test of jump hosts and a device's reach (run by web/e2e_test.go, TestUIReach): an
 // admin creates jump hosts on the Jump hosts page (a missing credential is named under its field),
 // puts a device behind two of them in order with an enable secret in the device form, meets the
-// in-use refusal when deleting one, sees a changed address drop a credential, and takes the
-// device back to a direct connection.
+// in-use refusal when deleting one, sees a changed address drop a credential, takes the device
+// back to a direct connection, and sets one chain on every selected device at once, then clears it.
 import { script, newPage, signIn, shot, step, assert } from "./lib.mjs";
 
 /** api calls the API from the page with its signed-in token. */
@@ -98,4 +98,30 @@ await script(async (browser, problems) => {
     // The list is read again after the message shows: wait for the row to go.
     await page.locator("#jump-hosts tr[data-id='inner']").waitFor({ state: "detached" });
   });
+
+  await step(page, "one chain on every selected device at once, then cleared", async () => {
+    await page.getByRole("link", { name: "Devices" }).click();
+    await page.locator("tr[data-id]").first().waitFor();
+    const ids = await page.locator("tr[data-id]").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    assert(ids.length === 2, "two devices listed: " + ids);
+    await page.locator("#select-all").click();
+    await page.locator("#set-jump-chain").click();
+    await page.locator("#bulk-jump-0").selectOption("bastion");
+    await shot(page, "r5-bulk-jump-chain");
+    await page.locator("#jump-chain-apply").click();
+    await page.getByText("Set the jump chain of 2 devices: bastion.").waitFor();
+    for (const id of ids) {
+      const d = await api(page, "GET", "/v1/devices/" + encodeURIComponent(id));
+      assert(JSON.stringify(d.body.jump_host_ids) === JSON.stringify(["bastion"]), id + ": the chain: " + JSON.stringify(d.body));
+    }
+    await page.locator("#set-jump-chain").click();
+    assert((await page.locator("#jump-chain-apply").innerText()).includes("Clear chains"), "no hop picked clears the chains");
+    await page.locator("#jump-chain-apply").click();
+    await page.getByText("Cleared the jump chain of 2 devices.").waitFor();
+    for (const id of ids) {
+      const d = await api(page, "GET", "/v1/devices/" + encodeURIComponent(id));
+      assert(!d.body.jump_host_ids, id + ": no chain: " + JSON.stringify(d.body));
+    }
+  });
+
 });

@@ -1,7 +1,8 @@
 // The devices page: the whole inventory in a virtualised table (only the rows in view are in the
 // DOM, so 2,000+ devices stay smooth), client-side search, filters and sorting, selection with
 // shift-click ranges and "select all matching", each device's last run (one request per 1,000
-// devices), admin add / edit / delete / import, and the bulk command button.
+// devices), admin add / edit / delete / import, one jump chain set on the selected devices at once,
+// and the bulk command button.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, post, request, can, canSomewhere, ApiError } from "./api.js";
@@ -196,7 +197,9 @@ export function DevicesPage({ flash }) {
           ${admin && html`
             <button onClick=${() => setModal({ kind: "add" })}>Add device</button>
             <button onClick=${() => fileRef.current.click()}>Import JSON or CSV…</button>
-            <input type="file" ref=${fileRef} accept=".json,.csv,application/json,text/csv" hidden onChange=${importFile} aria-label="Import file" />`}
+            <input type="file" ref=${fileRef} accept=".json,.csv,application/json,text/csv" hidden onChange=${importFile} aria-label="Import file" />
+            <button id="set-jump-chain" disabled=${selected.size === 0} onClick=${() => setModal({ kind: "chain" })}
+              title=${selected.size === 0 ? "Select devices first" : ""}>Set jump chain…</button>`}
           ${operator && html`
             <button class="primary" id="run-bulk" disabled=${selected.size === 0}
               onClick=${() => setModal({ kind: "bulk" })}
@@ -271,7 +274,61 @@ export function DevicesPage({ flash }) {
           flash({ kind: "ok", text: `${modal.device ? "Saved" : "Added"} ${d.id}.` });
         }} />`}
       ${modal && modal.kind === "import-result" && html`<${ImportResult} ...${modal} onClose=${() => setModal(null)} />`}
+      ${modal && modal.kind === "chain" && html`<${JumpChainModal} deviceIds=${selectedIds} onClose=${() => setModal(null)}
+        onSaved=${(items, chain) => {
+          const byId = new Map(items.map((d) => [d.id, d]));
+          setDevices((all) => all.map((x) => byId.get(x.id) || x));
+          setModal(null);
+          flash({ kind: "ok", text: chain.length ? `Set the jump chain of ${items.length} devices: ${chain.join(" → ")}.` : `Cleared the jump chain of ${items.length} devices.` });
+        }} />`}
     </main>`;
+}
+
+/** MAX_CHAIN_UPDATE is how many devices one bulk update may name (the API's bound). */
+const MAX_CHAIN_UPDATE = 100;
+
+/**
+ * JumpChainModal sets one jump host chain on the selected devices, or clears it, in one request:
+ * all or nothing, so a refusal (a device deleted meanwhile, a jump host gone) changes none.
+ */
+function JumpChainModal({ deviceIds, onClose, onSaved }) {
+  const [chain, setChain] = useState([]);
+  const [error, setError] = useState("");
+  const [chainError, setChainError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const tooMany = deviceIds.length > MAX_CHAIN_UPDATE;
+
+  async function submit(ev) {
+    ev.preventDefault();
+    setBusy(true);
+    setError("");
+    setChainError("");
+    try {
+      const res = await post("/v1/devices/bulk-update", { device_ids: deviceIds, set: { jump_host_ids: chain } });
+      onSaved(res.items, chain);
+    } catch (e) {
+      if (e.field === "set.jump_host_ids") setChainError(e.message);
+      else if (e.body && e.body.unknown_ids) setError(`Nothing was changed: ${e.message}`);
+      else setError(e.text || e.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return html`<${Modal} title=${`Set the jump chain of ${deviceIds.length} device${deviceIds.length === 1 ? "" : "s"}`} onClose=${onClose}>
+    <form onSubmit=${submit} novalidate id="jump-chain-form">
+      <p class="muted small">Every selected device gets this chain, in order, replacing its own; "none (direct)" clears it.
+        All or nothing: if one device cannot take it, none changes.</p>
+      <${JumpChainField} value=${chain} onChange=${setChain} error=${chainError} idPrefix="bulk-jump" />
+      ${tooMany && html`<p class="error" role="alert">At most ${MAX_CHAIN_UPDATE} devices at once: select fewer.</p>`}
+      ${error && html`<p class="error" role="alert" id="jump-chain-error">${error}</p>`}
+      <div class="modal-actions">
+        <button type="button" onClick=${onClose}>Cancel</button>
+        <button class="primary" type="submit" id="jump-chain-apply" disabled=${busy || tooMany}>
+          ${chain.length ? "Set chain" : "Clear chains"}</button>
+      </div>
+    </form>
+  </${Modal}>`;
 }
 
 function ImportResult({ file, result, error, onClose }) {

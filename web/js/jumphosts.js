@@ -137,7 +137,7 @@ export function JumpHostsPage({ flash }) {
 
 /** JumpChainField picks a device's jump chain: up to three jump hosts in order, each next one
  * offered once the one before is chosen. value is the chain (ids); onChange gets the new chain. */
-export function JumpChainField({ value, onChange, error }) {
+export function JumpChainField({ value, onChange, error, idPrefix = "dev-jump" }) {
   const [hosts, setHosts] = useState(null);
   const [loadError, setLoadError] = useState("");
   useEffect(() => { get("/v1/jump-hosts").then((l) => setHosts(l.items.map((h) => h.id)), (e) => setLoadError(e.text || e.message)); }, []);
@@ -148,14 +148,14 @@ export function JumpChainField({ value, onChange, error }) {
     onChange(next);
   };
   const slots = Math.min(3, chain.length + 1);
-  return html`<fieldset class="field jump-chain" aria-describedby=${error ? "dev-jump_host_ids-error" : undefined}>
+  return html`<fieldset class="field jump-chain" aria-describedby=${error ? idPrefix + "_host_ids-error" : undefined}>
     <legend>Jump hosts, in order</legend>
     ${loadError && html`<p class="muted small">The jump hosts cannot be listed (${loadError}); the chain stays ${chain.join(" → ") || "direct"}.</p>`}
     ${!loadError && hosts && [...Array(slots).keys()].map((i) => html`<label class="chain-hop">${i === 0 ? "First" : "then"}
-      <select id=${"dev-jump-" + i} value=${chain[i] || ""} onChange=${pick(i)}>
+      <select id=${idPrefix + "-" + i} value=${chain[i] || ""} onChange=${pick(i)}>
         <option value="">${i === 0 ? "none (direct)" : "none"}</option>
         ${hosts.filter((h) => h === chain[i] || !chain.includes(h)).map((h) => html`<option value=${h}>${h}</option>`)}
       </select></label>`)}
-    <${FieldError} id="dev-jump_host_ids-error" error=${error} />
+    <${FieldError} id=${idPrefix + "_host_ids-error"} error=${error} />
   </fieldset>`;
 }
