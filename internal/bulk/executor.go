@@ -351,8 +351,8 @@ type Executor struct {
 	// inLine holds the batches (2×MaxBatches) that wait for a slot with their jump host
 	// connections opening.
 	inLine chan struct{}
-	// chainless remembers the jobs whose devices have no jump host chains (warm need not read them).
-	chainless chainlessJobs
+	// jobChains remembers the jump host chains of each job's last batch, for warm.
+	jobChains jobChains
 	// function names the Lambda function in metrics when it is not the executor (the watchdog).
 	function string
 	// actor names the function in audit entries when it is not the executor (the watchdog).
@@ -566,7 +566,9 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			return Outcome{Retry: true}, err
 		}
 	}
-	x.chainless.note(m.JobID, !anyChain(devs))
+	if x.batches != nil {
+		x.jobChains.note(m.JobID, distinctChains(devs))
+	}
 	if tm, ok := x.Engine.(TunnelMaker); ok && anyChain(devs) {
 		// One set of hop connections for the whole batch, closed when its last session ends:
 		// the ones it opened while it waited for its slot, or new ones.

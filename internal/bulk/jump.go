@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -236,64 +237,82 @@ func (w *warmed) close() {
 }
 
 // warm starts opening the jump host connections of m's devices, each distinct chain once, and
-// returns them (nil when the devices have no chains or the engine cannot share connections). The
-// devices read here only say which chains to open: the batch reads them again once its turn
-// comes, and runs those. A failure is left for the batch to meet.
+// returns them (nil when there are none or the engine cannot share connections). The chains are
+// the ones the job's last batch that read its devices had (jobChains), or, when none did yet,
+// read from m's devices; the batch reads its devices again once its turn comes, and runs those.
+// A chain guessed wrong costs one unneeded login: the batch's runs share its Tunnels, so a hop
+// still sees at most one connection per batch. A failure is left for the batch to meet.
 func (x *Executor) warm(ctx context.Context, log *slog.Logger, m Message) *warmed {
 	tm, ok := x.Engine.(TunnelMaker)
-	if !ok || x.JumpHosts == nil || x.chainless.known(m.JobID) {
+	if !ok || x.JumpHosts == nil {
 		return nil
 	}
-	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
-	if err != nil {
-		log.Warn("read devices to open their jump host connections early", "err", err)
-		return nil
+	chains, known := x.jobChains.get(m.JobID)
+	if !known {
+		devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
+		if err != nil {
+			log.Warn("read devices to open their jump host connections early", "err", err)
+			return nil
+		}
+		chains = distinctChains(devs)
+		x.jobChains.note(m.JobID, chains)
 	}
-	if !anyChain(devs) {
-		x.chainless.note(m.JobID, true)
+	if len(chains) == 0 {
 		return nil
 	}
 	w := &warmed{hops: &hops{src: x.JumpHosts}, tunnels: tm.NewTunnels(x.JumpMaxChannels)}
-	seen := map[string]bool{}
-	for _, d := range devs {
-		key := strings.Join(d.JumpHostIDs, "\x00")
-		if len(d.JumpHostIDs) == 0 || seen[key] {
-			continue
-		}
-		seen[key] = true
-		if chain, failed, err := w.hops.chain(ctx, d.JumpHostIDs); err == nil && failed == nil {
+	for _, ids := range chains {
+		if chain, failed, err := w.hops.chain(ctx, ids); err == nil && failed == nil {
 			w.tunnels.Warm(chain)
 		}
 	}
 	return w
 }
 
-// maxChainlessJobs bounds the jobs chainlessJobs remembers.
-const maxChainlessJobs = 1000
+// Bounds of what jobChains remembers.
+const (
+	maxChainJobs = 1000
+	// maxWarmChains bounds the chains a waiting batch warms.
+	maxWarmChains = 8
+)
 
-// chainlessJobs remembers the jobs whose devices have no jump host chains, so their batches skip
-// warm's read while they wait for a slot. Forgetting costs only that read.
-type chainlessJobs struct {
+// distinctChains returns the distinct jump host chains of devs (at most maxWarmChains), in a
+// stable order.
+func distinctChains(devs map[string]device.Device) [][]string {
+	seen := map[string]bool{}
+	var out [][]string
+	for _, d := range devs {
+		key := strings.Join(d.JumpHostIDs, "\x00")
+		if len(d.JumpHostIDs) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, d.JumpHostIDs)
+	}
+	slices.SortFunc(out, func(a, b []string) int { return slices.Compare(a, b) })
+	return out[:min(len(out), maxWarmChains)]
+}
+
+// jobChains remembers, per job, the jump host chains of its last batch that read its devices
+// (none: the job's devices are reached directly), so its batches waiting for a slot warm them
+// without reading their devices once more. Forgetting costs only that read.
+type jobChains struct {
 	mu   sync.Mutex
-	jobs map[string]bool
+	jobs map[string][][]string
 }
 
-func (c *chainlessJobs) known(jobID string) bool {
+func (c *jobChains) get(jobID string) ([][]string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.jobs[jobID]
+	chains, ok := c.jobs[jobID]
+	return chains, ok
 }
 
-// note records whether jobID's devices (a batch of them) have no chains.
-func (c *chainlessJobs) note(jobID string, chainless bool) {
+func (c *jobChains) note(jobID string, chains [][]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !chainless {
-		delete(c.jobs, jobID)
-		return
+	if c.jobs == nil || len(c.jobs) >= maxChainJobs {
+		c.jobs = map[string][][]string{}
 	}
-	if c.jobs == nil || len(c.jobs) >= maxChainlessJobs {
-		c.jobs = map[string]bool{}
-	}
-	c.jobs[jobID] = true
+	c.jobs[jobID] = chains
 }

@@ -123,5 +123,4 @@ await script(async (browser, problems) => {
       assert(!d.body.jump_host_ids, id + ": no chain: " + JSON.stringify(d.body));
     }
   });
-
 });
