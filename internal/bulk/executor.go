@@ -353,6 +353,8 @@ type Executor struct {
 	inLine chan struct{}
 	// jobChains remembers the jump host chains of each job's last batch, for warm.
 	jobChains jobChains
+	// parked holds what batches handed on for want of a slot had warmed, for their continuations.
+	parked parkedWarm
 	// function names the Lambda function in metrics when it is not the executor (the watchdog).
 	function string
 	// actor names the function in audit entries when it is not the executor (the watchdog).
@@ -382,17 +384,21 @@ func (x *Executor) takeBatchSlot(ctx context.Context, log *slog.Logger, m Messag
 		return func() {}, nil, true
 	}
 	if free, ok := takeSlot(ctx, slots, time.Time{}, false); ok {
-		return free, nil, true
+		return free, x.parked.take(m.JobID, m.Batch), true
 	}
 	leave, ok := takeSlot(ctx, line, until, true)
 	if !ok {
 		return nil, nil, false
 	}
-	w := x.warm(ctx, log, m)
+	w := x.parked.take(m.JobID, m.Batch)
+	if w == nil {
+		w = x.warm(ctx, log, m)
+	}
 	free, ok := takeSlot(ctx, slots, until, true)
 	leave()
 	if !ok {
-		w.close()
+		// The batch is handed on: its continuation takes these connections over.
+		x.parked.put(m.JobID, m.Batch, w)
 		return nil, nil, false
 	}
 	return free, w, true

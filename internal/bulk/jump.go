@@ -1,13 +1,16 @@
 package bulk
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/device"
@@ -315,4 +318,56 @@ func (c *jobChains) note(jobID string, chains [][]string) {
 		c.jobs = map[string][][]string{}
 	}
 	c.jobs[jobID] = chains
+}
+
+// parkTTL is how long parked connections wait for their batch's continuation (sent with a
+// second's delay) before they close.
+const parkTTL = 20 * time.Second
+
+// parkedWarm keeps the connections a batch warmed while it waited in vain for its slot, for the
+// continuation that carries the batch on (same job and batch), so a hop sees no second login for
+// the batch; what no continuation claims within ttl (parkTTL when zero) is closed.
+type parkedWarm struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]*warmed
+}
+
+func parkKey(jobID string, batch int) string { return jobID + "/" + strconv.Itoa(batch) }
+
+// put parks w (nil: nothing) for the batch, closing what was parked for it before.
+func (p *parkedWarm) put(jobID string, batch int, w *warmed) {
+	if w == nil {
+		return
+	}
+	key := parkKey(jobID, batch)
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = map[string]*warmed{}
+	}
+	old := p.m[key]
+	p.m[key] = w
+	p.mu.Unlock()
+	old.close()
+	time.AfterFunc(cmp.Or(p.ttl, parkTTL), func() {
+		p.mu.Lock()
+		expired := p.m[key] == w
+		if expired {
+			delete(p.m, key)
+		}
+		p.mu.Unlock()
+		if expired {
+			w.close()
+		}
+	})
+}
+
+// take returns what is parked for the batch and unparks it; nil when nothing is.
+func (p *parkedWarm) take(jobID string, batch int) *warmed {
+	key := parkKey(jobID, batch)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.m[key]
+	delete(p.m, key)
+	return w
 }
