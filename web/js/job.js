@@ -1,15 +1,18 @@
 // The job page: live progress over the WebSocket API (JobFeed), counts per status, the per-device
-// list, cancel, and "group by identical output": devices whose outputs match after normalising
-// whitespace (same output_digest) form one group, so the odd ones out are visible at once. A job of
-// several commands lists them, shows each device's commands at a glance, and its groups (by the
-// whole output) have a tab per command.
+// The job page: live progress over the WebSocket API (JobFeed), counts per status, the per-device
+// list (with whether each device's output changed since its previous run, and a "changed only"
+// filter), cancel, and "group by identical output": devices whose outputs match after normalising
+// whitespace (same output_digest) form one group, so the odd ones out are visible at once, each
+// linked to its diff against the largest group. A job of several commands lists them, shows each
+// device's commands at a glance, and its groups (by the whole output) have a tab per command.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, post, canSomewhere, request } from "./api.js";
 import { JobFeed } from "./live.js";
 import { commandTabs, commandText } from "./commands.js";
 import { readOutput } from "./run.js";
-import { StatusBadge, Link, Tabs, useVirtual, fmtDuration, fmtTime, fmtBytes, STATUSES } from "./ui.js";
+import { diffHref } from "./diff.js";
+import { StatusBadge, ChangedBadge, Link, Tabs, useVirtual, fmtDuration, fmtTime, fmtBytes, STATUSES } from "./ui.js";
 
 const ROW = 34;
 const JOB_STATUS_TEXT = { queued: "queued", running: "running", finishing: "finishing…", cancelling: "cancelling…", completed: "completed", cancelled: "cancelled", stopped: "stopped (max errors)", failed: "failed" };
@@ -19,6 +22,7 @@ export function JobPage({ jobId, flash }) {
   const [error, setError] = useState(null);
   const [view, setView] = useState("devices");
   const [statusFilter, setStatusFilter] = useState("");
+  const [changedOnly, setChangedOnly] = useState(false);
   const [cancelling, setCancelling] = useState(false);
   const feedRef = useRef(null);
 
@@ -101,29 +105,36 @@ export function JobPage({ jobId, flash }) {
       </section>
       <${Tabs} label="View" selected=${view} onSelect=${setView} panelId="job-view"
         tabs=${[{ id: "devices", tabId: "tab-devices", label: "Devices" }, { id: "groups", tabId: "tab-groups", label: "Group by identical output" }]} />
-      ${view === "devices" ? html`<${DeviceList} feed=${feed} statusFilter=${statusFilter} clearFilter=${() => setStatusFilter("")} />`
+      ${view === "devices" ? html`<${DeviceList} feed=${feed} statusFilter=${statusFilter} clearFilter=${() => setStatusFilter("")}
+          changedOnly=${changedOnly} setChangedOnly=${setChangedOnly} />`
         : html`<${OutputGroups} feed=${feed} finished=${finished} />`}
     </main>`;
 }
 
-function DeviceList({ feed, statusFilter, clearFilter }) {
+function DeviceList({ feed, statusFilter, clearFilter, changedOnly, setChangedOnly }) {
   const all = [...feed.devices.values()];
-  const rows = statusFilter ? all.filter((d) => d.status === statusFilter) : all;
+  const changed = all.filter((d) => d.changed === true).length;
+  const rows = all.filter((d) => (!statusFilter || d.status === statusFilter) && (!changedOnly || d.changed === true));
   const seq = isSequence(feed);
-  const cols = seq ? 6 : 5;
+  const cols = seq ? 7 : 6;
   const v = useVirtual(rows.length, ROW);
   return html`
     <section role="tabpanel" id="job-view" aria-labelledby="tab-devices" class="job-devices">
-      ${statusFilter && html`<p>Showing ${rows.length} ${statusFilter.replace(/_/g, " ")} device${rows.length === 1 ? "" : "s"}.
-        <button class="link" onClick=${clearFilter}>Show all</button></p>`}
+      <p class="list-filters"><label class="filter-check"><input type="checkbox" id="changed-only" checked=${changedOnly}
+        onChange=${(e) => setChangedOnly(e.currentTarget.checked)} /> Changed only</label>
+        <span class="muted small" id="changed-count" data-changed=${changed}>${changed} device${changed === 1 ? "" : "s"} changed since their previous run (noise lines aside)</span></p>
+      ${(statusFilter || changedOnly) && html`<p>Showing ${rows.length} ${statusFilter ? statusFilter.replace(/_/g, " ") + " " : ""}${changedOnly ? "changed " : ""}device${rows.length === 1 ? "" : "s"}.
+        <button class="link" onClick=${() => { clearFilter(); setChangedOnly(false); }}>Show all</button></p>`}
       <div class="table-scroll short" ref=${v.ref} onScroll=${v.onScroll} tabindex="-1">
         <table class="plain job-table">
-          <thead><tr><th scope="col">Device</th><th scope="col">Status</th><th scope="col">Duration</th><th scope="col">Reason</th>${seq && html`<th scope="col">Commands</th>`}<th scope="col">Output</th></tr></thead>
+          <thead><tr><th scope="col">Device</th><th scope="col">Status</th><th scope="col">Changed</th><th scope="col">Duration</th><th scope="col">Reason</th>${seq && html`<th scope="col">Commands</th>`}<th scope="col">Output</th></tr></thead>
           <tbody>
             ${v.before > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan=${cols} style=${{ height: v.before + "px" }}></td></tr>`}
             ${rows.slice(v.start, v.end).map((d) => html`<tr key=${d.device_id} data-device=${d.device_id} data-status=${d.status}>
               <td class="mono"><${Link} to=${"?device=" + encodeURIComponent(d.device_id)}>${d.device_id}</${Link}></td>
               <td><${StatusBadge} status=${d.status} reason=${d.reason} /></td>
+              <td>${d.changed === true && d.run_id ? html`<${Link} to=${diffHref(d.run_id)}><${ChangedBadge} run=${d} /><span class="visually-hidden"> (diff of ${d.device_id})</span></${Link}>`
+                : html`<${ChangedBadge} run=${d} />`}</td>
               <td>${fmtDuration(d.duration_ms)}</td>
               <td class="small">${d.reason && d.reason !== d.status ? d.reason.replace(/_/g, " ") : ""}</td>
               ${seq && html`<td><${CommandMarks} commands=${d.commands} /></td>`}
@@ -235,6 +246,9 @@ function Group({ group, letter, reference, sequence }) {
       <p class="group-devices">${group.devices.slice(0, 200).map((d, i) => html`${i ? ", " : ""}<${Link}
         to=${"?run=" + encodeURIComponent(d.run_id || "")}>${d.device_id}</${Link}>`)}${n > 200 ? ` and ${n - 200} more` : ""}</p>
       ${reasons.length > 0 && html`<p class="small">Reasons: ${reasons.join(", ")}</p>`}
+      ${group.digest && reference && reference.digest && html`<p class="small"><${Link} class="group-diff"
+        to=${diffHref(group.devices[0].run_id, reference.devices[0].run_id)}>Diff of Output ${letter} against Output A</${Link}>
+        <span class="muted"> (${group.devices[0].device_id} against ${reference.devices[0].device_id}, noise lines aside)</span></p>`}
       ${group.digest && html`<${GroupOutput} group=${group} letter=${letter} sequence=${sequence} whole=${err ? html`<p class="error">Could not load the output: ${err}</p>`
         : out ? html`<${OutputLines} text=${out.text} refText=${reference ? (refOut ? refOut.text : null) : null} label=${"Output " + letter} />
           ${out.truncated && html`<p class="warn">This output was truncated at the per-run cap.</p>`}`

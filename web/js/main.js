@@ -1,4 +1,4 @@
-// NetAuto's UI: one page, routed by the query string (?job=, ?run=, ?device=, ?page=retention),
+// NetAuto's UI: one page, routed by the query string (?job=, ?run=, ?diff=, ?device=[&command=], ?page=retention),
 // so any static host (S3 + CloudFront, the local gateway) serves it without rewrite rules.
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -9,6 +9,8 @@ import { Link, navigate, StatusBadge, fmtAgo } from "./ui.js";
 import { DevicesPage } from "./devices.js";
 import { JobPage } from "./job.js";
 import { RunPage, DevicePage } from "./run.js";
+import { DiffPage } from "./diff.js";
+import { HistoryPage } from "./history.js";
 import { RetentionPage } from "./retention.js";
 import { PolicyPage } from "./policy.js";
 import { ProfilesPage } from "./credprofiles.js";
@@ -90,6 +92,13 @@ function App({ initialMessage }) {
   } else if (route.get("run")) {
     page = html`<${RunPage} runId=${route.get("run")} flash=${showFlash} key=${route.get("run")} />`;
     title = "Run output";
+  } else if (route.get("diff")) {
+    page = html`<${DiffPage} runId=${route.get("diff")} against=${route.get("against") || ""} view=${route.get("view") || ""}
+      raw=${route.get("raw") === "1"} flash=${showFlash} key=${route.get("diff") + " " + (route.get("against") || "")} />`;
+    title = "Diff";
+  } else if (route.get("device") && route.get("command")) {
+    page = html`<${HistoryPage} deviceId=${route.get("device")} command=${route.get("command")} key=${route.get("device") + "\n" + route.get("command")} />`;
+    title = `History · ${route.get("device")}`;
   } else if (route.get("device")) {
     page = html`<${DevicePage} deviceId=${route.get("device")} flash=${showFlash} key=${route.get("device")} />`;
     title = route.get("device");

@@ -7,7 +7,9 @@ import { get, request, canOn } from "./api.js";
 import { HostKeyPanel } from "./hostkey.js";
 import { RunModal } from "./bulk.js";
 import { commandTabs, commandText } from "./commands.js";
-import { StatusBadge, Link, Tabs, fmtTime, fmtDuration, fmtBytes } from "./ui.js";
+import { diffHref } from "./diff.js";
+import { CommandHistoryForm } from "./history.js";
+import { StatusBadge, ChangedBadge, Link, Tabs, fmtTime, fmtDuration, fmtBytes } from "./ui.js";
 
 /** readOutput reads a run's output, or with command >= 0 that command's alone. */
 export async function readOutput(runId, command = -1) {
@@ -100,6 +102,9 @@ export function RunPage({ runId, flash }) {
         ${run.timings && run.timings.total_ms ? html`<div><dt>Duration</dt><dd>${fmtDuration(run.timings.total_ms)}</dd></div>` : ""}
         <div><dt>Size</dt><dd id="output-bytes">${fmtBytes(size)}</dd></div>
         <div><dt>Truncated</dt><dd id="output-truncated" class=${out.truncated ? "warn" : ""}>${out.truncated ? "yes — cut at the per-run cap" : "no"}</dd></div>
+        ${!running && run.status === "succeeded" && html`<div><dt>Since the previous run</dt><dd id="run-changed"><${ChangedBadge} run=${run} />
+          ${run.previous_run_id && html` <${Link} to=${diffHref(run.id, run.previous_run_id)} id="run-diff-previous">diff with the previous run</${Link}>`}</dd></div>`}
+        ${run.content_sha256 && html`<div><dt>SHA-256</dt><dd class="mono small" id="run-sha256">${run.content_sha256}</dd></div>`}
       </dl>
       ${run.message && html`<p class="notice">${run.message}</p>`}
       ${run.status === "host_key_mismatch" && html`<p class="notice" id="run-host-key">The device offered a host key other than the pinned one.
@@ -120,7 +125,8 @@ export function RunPage({ runId, flash }) {
       ${history && html`<section aria-labelledby="hist-title">
         <h2 id="hist-title">Recent runs on ${run.device_id}</h2>
         <${RunTable} runs=${history} current=${run.id} />
-        <p><${Link} to=${"?device=" + encodeURIComponent(run.device_id)}>All runs of ${run.device_id}</${Link}></p>
+        <p><${Link} to=${"?device=" + encodeURIComponent(run.device_id)}>All runs of ${run.device_id}</${Link}> ·
+          <${Link} to=${`?device=${encodeURIComponent(run.device_id)}&command=${encodeURIComponent(run.command)}`} id="run-command-history">History of <code>${run.command}</code> on ${run.device_id}</${Link}></p>
       </section>`}
     </main>`;
 }
@@ -128,10 +134,13 @@ export function RunPage({ runId, flash }) {
 function RunTable({ runs, current }) {
   if (!runs.length) return html`<p class="muted">No runs yet.</p>`;
   return html`<table class="plain"><thead><tr><th scope="col">When</th><th scope="col">Command</th><th scope="col">Status</th>
-    <th scope="col">Duration</th><th scope="col">Size</th><th scope="col">By</th></tr></thead><tbody>
-    ${runs.map((r) => html`<tr class=${r.id === current ? "current" : ""}>
+    <th scope="col">Changed</th><th scope="col">Duration</th><th scope="col">Size</th><th scope="col">By</th></tr></thead><tbody>
+    ${runs.map((r) => html`<tr class=${r.id === current ? "current" : ""} data-run=${r.id}>
       <td><${Link} to=${"?run=" + encodeURIComponent(r.id)} aria-current=${r.id === current ? "page" : undefined}>${fmtTime(r.created_at)}</${Link}></td>
-      <td><code>${r.command}</code></td><td><${StatusBadge} status=${r.status} reason=${r.reason} /></td>
+      <td><${Link} to=${`?device=${encodeURIComponent(r.device_id)}&command=${encodeURIComponent(r.command)}`}
+        title="This command's history on this device"><code>${r.command}</code></${Link}></td><td><${StatusBadge} status=${r.status} reason=${r.reason} /></td>
+      <td>${r.changed === true && r.previous_run_id ? html`<${Link} to=${diffHref(r.id, r.previous_run_id)}><${ChangedBadge} run=${r} /><span class="visually-hidden"> (diff)</span></${Link}>`
+        : html`<${ChangedBadge} run=${r} />`}</td>
       <td>${r.timings && r.timings.total_ms ? fmtDuration(r.timings.total_ms) : ""}</td><td>${fmtBytes(r.bytes)}</td><td>${r.requested_by}</td></tr>`)}
   </tbody></table>`;
 }
@@ -171,6 +180,9 @@ export function DevicePage({ deviceId, flash }) {
       <div><dt>Tags</dt><dd>${Object.entries(device.tags || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"}</dd></div>
     </dl>`}
     ${device && html`<${HostKeyPanel} device=${device} onChange=${setDevice} />`}
+    <h2 id="config-history-title">Config history</h2>
+    <p class="hint">Every run of one command on this device, newest first, with what changed and any two runs compared.</p>
+    <${CommandHistoryForm} deviceId=${deviceId} commands=${[...new Set(runs.map((r) => r.command))]} />
     <h2>Runs</h2>
     <${RunTable} runs=${runs} />
     ${next && html`<button onClick=${() => more(next)}>Load more</button>`}

@@ -19,6 +19,21 @@ export function StatusBadge({ status, reason }) {
     <span aria-hidden="true">${STATUSES[status] || JOB_GLYPHS[status] || "•"}</span> ${label}</span>`;
 }
 
+/**
+ * ChangedBadge says whether a run's output changed since the previous successful run of its
+ * command on its device (the API's `changed`, compared after noise filters): changed, unchanged,
+ * or, for a succeeded run with nothing to compare with, "first run". Glyph and text, never colour
+ * alone.
+ */
+export function ChangedBadge({ run }) {
+  if (!run) return null;
+  if (run.changed === true) return html`<span class="badge chg-yes" data-changed="true"><span aria-hidden="true">Δ</span> changed</span>`;
+  if (run.changed === false) return html`<span class="badge chg-no" data-changed="false"><span aria-hidden="true">=</span> unchanged</span>`;
+  if (run.status === "succeeded") return html`<span class="badge chg-first" data-changed="null"
+    title="The first successful run of this command on this device (or one from before changes were tracked)"><span aria-hidden="true">☆</span> first run</span>`;
+  return null;
+}
+
 /** navigate changes the route (the query string) without a reload. */
 export function navigate(search) {
   if (search === location.search) return;
