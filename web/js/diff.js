@@ -158,9 +158,9 @@ export function DiffPage({ runId, against, view, raw, flash }) {
   }
 
   return html`<main id="main" class="diff-page">
-    <p class="crumbs"><${Link} to="?">Devices</${Link}> / <${Link} to=${"?device=" + encodeURIComponent(runs.new.device_id)}>${runs.new.device_id}</${Link}>
-      / <${Link} to=${"?device=" + encodeURIComponent(runs.new.device_id) + "&command=" + encodeURIComponent(runs.new.command)}>history</${Link}> / diff</p>
-    <h1>Diff of <code>${runs.new.command}</code> ${sameDevice ? html`on ${runs.new.device_id}` : html`: ${runs.old.device_id} → ${runs.new.device_id}`}</h1>
+    <p class="crumbs"><${Link} to="?">Devices</${Link}> / <${Link} to=${"?device=" + encodeURIComponent(runs.new.device_id)}>${runs.new.device_id}</${Link}>${" / "}<${Link}
+      to=${"?device=" + encodeURIComponent(runs.new.device_id) + "&command=" + encodeURIComponent(runs.new.command)}>history</${Link}> / diff</p>
+    <h1>Diff of <code>${runs.new.command}</code>${sameDevice ? ` on ${runs.new.device_id}` : `: ${runs.old.device_id} → ${runs.new.device_id}`}</h1>
     <dl class="summary">
       <div><dt>Old</dt><dd><${Link} to=${"?run=" + encodeURIComponent(runs.old.id)} id="diff-old-run">${oldLabel}</${Link}> <${StatusBadge} status=${runs.old.status} /></dd></div>
       <div><dt>New</dt><dd><${Link} to=${"?run=" + encodeURIComponent(runs.new.id)} id="diff-new-run">${newLabel}</${Link}> <${StatusBadge} status=${runs.new.status} /></dd></div>

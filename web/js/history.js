@@ -57,7 +57,7 @@ export function HistoryPage({ deviceId, command }) {
         onClick=${() => navigate(diffHref(pick.new, pick.old))}>Compare selected runs</button>
       <span class="muted small">Pick an old and a new run in the first two columns.</span>
     </div>
-    <div class="table-scroll short" role="region" tabindex="0" aria-label=${"Runs of " + command}>
+    <div class="history-scroll" role="region" tabindex="0" aria-label=${"Runs of " + command}>
     <table class="plain history-table" id="history-table">
       <thead><tr><th scope="col">Old</th><th scope="col">New</th><th scope="col">When</th><th scope="col">Changed</th><th scope="col">Status</th>
         <th scope="col">Size</th><th scope="col">SHA-256</th><th scope="col">Diff</th><th scope="col">By</th></tr></thead>

@@ -16,6 +16,7 @@ import { PolicyPage } from "./policy.js";
 import { ProfilesPage } from "./credprofiles.js";
 import { JumpHostsPage } from "./jumphosts.js";
 import { AuditPage } from "./audit.js";
+import { PlatformsPage } from "./platforms.js";
 import { Me } from "./whoami.js";
 
 function useRoute() {
@@ -105,6 +106,9 @@ function App({ initialMessage }) {
   } else if (route.get("page") === "audit") {
     page = html`<${AuditPage} />`;
     title = "Audit trail";
+  } else if (route.get("page") === "platforms") {
+    page = html`<${PlatformsPage} flash=${showFlash} />`;
+    title = "Platforms";
   } else if (route.get("page") === "retention") {
     page = html`<${RetentionPage} flash=${showFlash} />`;
     title = "Retention";
@@ -131,6 +135,7 @@ function App({ initialMessage }) {
       <${Link} to="?" class="brand">NetAuto</${Link}>
       <nav aria-label="Main">
         <${Link} to="?" aria-current=${here === "devices" ? "page" : undefined}>Devices</${Link}>
+        <${Link} to="?page=platforms" aria-current=${here === "platforms" ? "page" : undefined}>Platforms</${Link}>
         ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=credentials" aria-current=${here === "credentials" ? "page" : undefined}>Credentials</${Link}>`}
