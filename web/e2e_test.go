@@ -196,12 +196,21 @@ func TestUIReach(t *testing.T) {
 // TestCommandsForm runs the unit tests of the run form's command logic (web/e2e/commands.unit.mjs,
 // node's test runner; no browser): the request body, the checks that mirror the API's rules and
 // where the API's field errors land.
-func TestCommandsForm(t *testing.T) {
-	require.FileExists(t, "node_modules/preact/package.json", "web/node_modules is missing: run `make deps` (npm ci in web/)")
+func TestCommandsForm(t *testing.T) { nodeUnit(t, "e2e/commands.unit.mjs") }
+
+// TestDiffLayout runs the unit tests of the diff page's layout (web/e2e/diff.unit.mjs): the API's
+// hunks as numbered unified rows and as side-by-side rows (inserted, deleted, replaced and
+// interleaved lines, several hunks).
+func TestDiffLayout(t *testing.T) { nodeUnit(t, "e2e/diff.unit.mjs") }
+
+// nodeUnit runs one file of UI unit tests under node's test runner (no browser).
+func nodeUnit(tb testing.TB, script string) {
+	tb.Helper()
+	require.FileExists(tb, "node_modules/preact/package.json", "web/node_modules is missing: run `make deps` (npm ci in web/)")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "node", "--test", "e2e/commands.unit.mjs").CombinedOutput()
-	require.NoError(t, err, "node --test e2e/commands.unit.mjs:\n%s", out)
+	out, err := exec.CommandContext(ctx, "node", "--test", script).CombinedOutput()
+	require.NoError(tb, err, "node --test %s:\n%s", script, out)
 }
 
 // TestUICommands drives command sequences through the UI on simulated Cisco IOS devices: three
