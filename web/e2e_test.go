@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +62,12 @@ func needBrowser(tb testing.TB) {
 // also served there as an origin of its own that calls the gateway cross-origin.
 func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string, ui net.Listener) string {
 	tb.Helper()
+	return startSystemWith(tb, localdev.Options{Fleet: fleet, UIListener: ui}, logName)
+}
+
+// startSystemWith is startSystem with more of localdev's options (the fleet's FleetReady hook).
+func startSystemWith(tb testing.TB, opts localdev.Options, logName string) string {
+	tb.Helper()
 	ep := stacktest.Endpoints(tb)
 	var b [4]byte
 	_, err := rand.Read(b[:])
@@ -71,10 +79,9 @@ func startSystem(tb testing.TB, fleet *devicesim.Spec, logName string, ui net.Li
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- localdev.Run(ctx, localdev.Options{
-			Addr: "127.0.0.1:0", Prefix: "ui" + hex.EncodeToString(b[:]) + "-", Endpoints: &ep, Fleet: fleet, UIListener: ui,
-			Logger: slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		}, func(addr string) { addrc <- addr })
+		opts.Addr, opts.Prefix, opts.Endpoints = "127.0.0.1:0", "ui"+hex.EncodeToString(b[:])+"-", &ep
+		opts.Logger = slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		errc <- localdev.Run(ctx, opts, func(addr string) { addrc <- addr })
 	}()
 	tb.Cleanup(func() {
 		cancel()
@@ -229,4 +236,34 @@ func TestUICommands(t *testing.T) {
 		Count: size, Seed: 17, Platforms: []devicesim.Weighted{{Name: "cisco_ios", Weight: 1}}, Password: secret,
 	}, "ui-commands-stack.log", nil)
 	node(t, "e2e/commands.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size), "SECRET_ANSWER="+secret)
+}
+
+// TestUIDrift drives the drift views on three IOS-XE devices whose configurations carry noise
+// lines that change on every listing: first runs, a night of noise only, then a real change on
+// one device (POST $CONTROL_URL/change?device=ID&rev=N, Fleet.SetConfigRevision) seen in the job page's
+// changed badges and filter, the diff page (side by side, unified, raw), the device's history,
+// a group's diff against the largest and the Platforms page's noise filters.
+func TestUIDrift(t *testing.T) {
+	needBrowser(t)
+	fleets := make(chan *devicesim.Fleet, 1)
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/change" {
+			http.Error(w, "POST /change?device=ID&rev=N", http.StatusNotFound)
+			return
+		}
+		fleet := <-fleets
+		fleets <- fleet
+		rev, err := strconv.Atoi(r.URL.Query().Get("rev"))
+		if err != nil || !fleet.SetConfigRevision(r.URL.Query().Get("device"), rev) {
+			http.Error(w, "no such device or revision", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(control.Close)
+	url := startSystemWith(t, localdev.Options{
+		Fleet:      &devicesim.Spec{Count: 3, Seed: 17, ConfigNoise: true, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}}},
+		FleetReady: func(f *devicesim.Fleet) { fleets <- f },
+	}, "ui-drift-stack.log")
+	node(t, "e2e/drift.test.mjs", "BASE_URL="+url, "CONTROL_URL="+control.URL)
 }
