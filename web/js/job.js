@@ -122,8 +122,8 @@ function DeviceList({ feed, statusFilter, clearFilter, changedOnly, setChangedOn
     <section role="tabpanel" id="job-view" aria-labelledby="tab-devices" class="job-devices">
       <p class="list-filters"><label class="filter-check"><input type="checkbox" id="changed-only" checked=${changedOnly}
         onChange=${(e) => setChangedOnly(e.currentTarget.checked)} /> Changed only</label>
-        <span class="muted small" id="changed-count" data-changed=${changed}>${changed} device${changed === 1 ? "" : "s"} changed since their previous run (noise lines aside)</span></p>
-      ${(statusFilter || changedOnly) && html`<p>Showing ${rows.length} ${statusFilter ? statusFilter.replace(/_/g, " ") + " " : ""}${changedOnly ? "changed " : ""}device${rows.length === 1 ? "" : "s"}.
+        ${" "}<span class="muted small" id="changed-count" data-changed=${changed}>${changed} device${changed === 1 ? "" : "s"} changed since their previous run (noise lines aside)</span></p>
+      ${(statusFilter || changedOnly) && html`<p>Showing ${rows.length} ${statusFilter ? statusFilter.replace(/_/g, " ") + " " : ""}${changedOnly ? "changed " : ""}device${rows.length === 1 ? "" : "s"}.${" "}
         <button class="link" onClick=${() => { clearFilter(); setChangedOnly(false); }}>Show all</button></p>`}
       <div class="table-scroll short" ref=${v.ref} onScroll=${v.onScroll} tabindex="-1">
         <table class="plain job-table">

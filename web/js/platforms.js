@@ -22,6 +22,8 @@ export function PlatformsPage({ flash }) {
       on every run without the device changing (timestamps, uptime, counters). Diffs and the <em>changed</em> flag leave
       them out. A pattern is a regular expression (RE2) matched against each line; a command pattern limits it to the
       commands it matches. New filters apply to diffs at once and to <em>changed</em> from the next runs on.</p>
+    <nav aria-label="Platforms on this page"><ul class="inline-list">${items.map((p) => html`<li><a href=${"#platform-" + p.name}>${p.name}</a>
+      <span class="muted small">(${p.noise_filters.length})</span></li>`)}</ul></nav>
     ${items.map((p) => html`<${Platform} key=${p.name} platform=${p} onSaved=${saved} flash=${flash} />`)}
   </main>`;
 }
