@@ -164,7 +164,9 @@ await script(async (browser, problems) => {
     await page.evaluate((to) => window.netautoNavigate(to), "?device=" + encodeURIComponent(deviceId));
     await page.locator("#run-device").click();
     await page.getByRole("dialog", { name: `Run commands on ${deviceId}` }).waitFor();
-    assert(await page.evaluate(() => document.activeElement.id === "run-command"), "the dialog opens in the first command");
+    // The dialog focuses its first command in an effect after the paint that shows it: wait for it.
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === "run-command", null, { timeout: 5000 })
+      .catch(() => { throw new Error("the dialog never focused its first command"); });
     await page.keyboard.type("show clock");
     await page.keyboard.press("Enter");
     await page.keyboard.type("show version");
