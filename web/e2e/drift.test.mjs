@@ -183,4 +183,17 @@ await script(async (browser, problems) => {
     await page.getByText("No difference").waitFor();
     await shot(page, "d13-diff-no-difference");
   });
+
+  await step(page, "a viewer reads the filters and the history, and edits nothing", async () => {
+    const viewer = await newPage(browser, problems);
+    await signIn(viewer, "viewer", "e2e-drift-viewer@netauto.local");
+    await viewer.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Platforms" }).click();
+    await viewer.locator("section[data-platform=cisco_iosxe] tr[data-builtin=false] code", { hasText: "^snmp-server location " }).waitFor();
+    assert((await viewer.getByRole("button", { name: /^Edit / }).count()) === 0, "a viewer gets no Edit button");
+    await shot(viewer, "d14-platforms-viewer");
+    await viewer.evaluate(([d, c]) => window.netautoNavigate(`?device=${encodeURIComponent(d)}&command=${encodeURIComponent(c)}`), [changedDevice, COMMAND]);
+    await viewer.locator("#history-table tbody tr").nth(2).waitFor();
+    await shot(viewer, "d15-history-viewer");
+    await viewer.context().close();
+  });
 });
