@@ -55,7 +55,7 @@ func BenchmarkDriftNights(b *testing.B) {
 			}
 			before := e.writes.snapshot()
 			start := time.Now()
-			acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show running-config", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 30}},
+			acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show running-config", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}},
 				auth.Identity{Subject: "nightly@example.com", Role: auth.Operator})
 			require.NoError(b, err, "night %d", night)
 			j := e.waitJob(b, acc.JobID, 10*time.Minute)
@@ -72,7 +72,10 @@ func BenchmarkDriftNights(b *testing.B) {
 				b.ReportMetric(ru/float64(n), "ddb-rru/device-run")
 				b.ReportMetric((after["Query"].Units-before["Query"].Units)/float64(n), "ddb-query-rru/device-run")
 			}
-			require.Equal(b, n, j.Counts[run.Succeeded], "night %d: succeeded devices (counts %v)", night, j.Counts)
+			if j.Counts[run.Succeeded] != n {
+				st := e.allDevices(b, acc.JobID)[e.ids[0]]
+				require.Failf(b, "devices failed", "night %d: counts %v; %s: %s", night, j.Counts, e.ids[0], st.Reason)
+			}
 			wrong := 0
 			for id, st := range e.allDevices(b, acc.JobID) {
 				want := changed[id]
