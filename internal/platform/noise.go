@@ -1,9 +1,12 @@
 package platform
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
+	"strings"
 )
 
 // NoiseFilter marks output lines that change without any change on the device (timestamps,
@@ -27,7 +30,43 @@ func (p Profile) NoiseFilters() []NoiseFilter { return slices.Clone(p.noise) }
 // Noise is the compiled set of filters that applies to one command on one platform. The nil
 // *Noise treats no line as noise.
 type Noise struct {
-	res []*regexp.Regexp
+	ms []matcher
+}
+
+// matcher is one compiled filter. prefix and needle, when set, are literals every line the
+// pattern matches begins with and contains: checked first, so that most lines never enter the
+// expression (docs/performance.md).
+type matcher struct {
+	re             *regexp.Regexp
+	prefix, needle []byte
+}
+
+// requiredLiterals returns, for a pattern that is a concatenation, the literal every matching
+// line begins with when the pattern is anchored at the line's start ("^! Last change" gives
+// "! Last change"), and the longest literal part every match contains (" uptime is " of
+// `^\S+ uptime is `). Either is "" when there is none; case-folded literals are never taken.
+func requiredLiterals(pattern string) (prefix, needle string) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	switch {
+	case err != nil:
+		return "", ""
+	case re.Op == syntax.OpLiteral && re.Flags&syntax.FoldCase == 0:
+		return "", string(re.Rune) // a bare literal, matched anywhere in the line
+	case re.Op != syntax.OpConcat:
+		return "", ""
+	}
+	for i, s := range re.Sub {
+		if s.Op != syntax.OpLiteral || s.Flags&syntax.FoldCase != 0 {
+			continue
+		}
+		lit := string(s.Rune)
+		if i == 1 && (re.Sub[0].Op == syntax.OpBeginText || re.Sub[0].Op == syntax.OpBeginLine) {
+			prefix = lit
+		} else if len(lit) > len(needle) || len(lit) == len(needle) && strings.TrimSpace(needle) == "" {
+			needle = lit // the longest; of equal ones, not blanks, which nearly every line holds
+		}
+	}
+	return prefix, needle
 }
 
 // CompileNoise returns the filters among fs whose command expression matches command, compiled.
@@ -35,7 +74,7 @@ type Noise struct {
 // regexp matches many times faster alone (docs/performance.md). Invalid expressions are an error
 // (stored filters are validated, so this means a bug).
 func CompileNoise(command string, fs []NoiseFilter) (*Noise, error) {
-	var res []*regexp.Regexp
+	var ms []matcher
 	for _, f := range fs {
 		if f.Command != "" {
 			cre, err := regexp.Compile(f.Command)
@@ -50,12 +89,13 @@ func CompileNoise(command string, fs []NoiseFilter) (*Noise, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compile filter pattern %q: %w", f.Pattern, err)
 		}
-		res = append(res, re)
+		prefix, needle := requiredLiterals(f.Pattern)
+		ms = append(ms, matcher{re: re, prefix: []byte(prefix), needle: []byte(needle)})
 	}
-	if len(res) == 0 {
+	if len(ms) == 0 {
 		return nil, nil
 	}
-	return &Noise{res: res}, nil
+	return &Noise{ms: ms}, nil
 }
 
 // Noise reports whether line (without its line ending) is noise.
@@ -63,8 +103,11 @@ func (n *Noise) Noise(line []byte) bool {
 	if n == nil {
 		return false
 	}
-	for _, re := range n.res {
-		if re.Match(line) {
+	for _, m := range n.ms {
+		if len(m.prefix) > 0 && !bytes.HasPrefix(line, m.prefix) || len(m.needle) > 0 && !bytes.Contains(line, m.needle) {
+			continue
+		}
+		if m.re.Match(line) {
 			return true
 		}
 	}
@@ -85,7 +128,7 @@ var (
 	uptimeNoise = []NoiseFilter{
 		{Pattern: `^\S+ uptime is `, Description: "device uptime"},
 		{Pattern: `^Uptime for this control processor is `, Description: "uptime of the route processor"},
-		{Pattern: `(?i)^\s*uptime\s*:`, Description: "uptime"},
+		{Pattern: `^\s*[Uu]ptime\s*:`, Description: "uptime"},
 	}
 	// A clock line on its own: "*10:15:32.123 UTC Mon Dec 7 2026" (show clock) or
 	// "Mon Dec  7 10:15:32.123 UTC" (the time IOS-XR prints before each command's output).

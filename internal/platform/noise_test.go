@@ -114,3 +114,30 @@ func TestCompileNoiseCommandPattern(t *testing.T) {
 	_, err = CompileNoise("show clock", []NoiseFilter{{Pattern: "("}})
 	require.Error(t, err, "an invalid stored pattern is an error")
 }
+
+// TestRequiredLiterals: the literals checked before a filter's expression are only ever ones
+// every matching line begins with or contains.
+func TestRequiredLiterals(t *testing.T) {
+	tests := []struct{ pattern, prefix, needle string }{
+		{`^! Last configuration change at `, "! Last configuration change at ", ""},
+		{`^Current configuration : \d+ bytes$`, "Current configuration : ", " bytes"},
+		{`(?m)^ntp clock-period \d+$`, "ntp clock-period ", ""},
+		{`^\S+ uptime is `, "", " uptime is "},
+		{`(?i)^uptime:`, "", ""},
+		{`^a|^b`, "", ""},
+		{`Last configuration change`, "", "Last configuration change"},
+		{`x\d+ Last configuration`, "", " Last configuration"},
+		{`^(Current|Last) time: `, "", " time: "},
+		{`^(Mon|Tue) +\d \d:\d$`, "", ":"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			prefix, needle := requiredLiterals(tt.pattern)
+			assert.Equal(t, []string{tt.prefix, tt.needle}, []string{prefix, needle}, "literals of %q", tt.pattern)
+		})
+	}
+	n, err := CompileNoise("x", []NoiseFilter{{Pattern: `^a|^b`}, {Pattern: `(?i)^UPTIME:`}})
+	require.NoError(t, err, "compile")
+	assert.True(t, n.Noise([]byte("b1")), "an alternation is matched whole")
+	assert.True(t, n.Noise([]byte("uptime: 3 days")), "a case-folded pattern is matched whole")
+}
