@@ -1,0 +1,151 @@
+package bulk_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/platform"
+	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/sshexec"
+)
+
+// configEngine prints each device's configuration of the moment, or fails it.
+type configEngine struct {
+	mu      sync.Mutex
+	configs map[string]string
+	fail    map[string]bool
+}
+
+func (c *configEngine) Run(_ context.Context, t sshexec.Target, _ string, sink sshexec.Sink) sshexec.Result {
+	c.mu.Lock()
+	out, fail := c.configs[t.Host], c.fail[t.Host]
+	c.mu.Unlock()
+	if fail {
+		return sshexec.Result{Status: sshexec.StatusUnreachable, Reason: sshexec.ReasonRefused}
+	}
+	n, _ := fmt.Fprint(sink, out)
+	return sshexec.Result{Status: sshexec.StatusSucceeded, Bytes: int64(n), Timings: sshexec.Timings{Total: time.Millisecond}}
+}
+
+// noiseSource serves admin filters, or fails.
+type noiseSource struct {
+	filters map[string][]platform.NoiseFilter
+	err     error
+}
+
+func (n noiseSource) CustomFilters(context.Context) (map[string][]platform.NoiseFilter, error) {
+	return n.filters, n.err
+}
+
+func config(stamp, body string) string {
+	return "Building configuration...\r\n\r\nCurrent configuration : 1234 bytes\r\n! Last configuration change at " + stamp +
+		"\r\nntp clock-period 3602879" + stamp[:2] + "\r\n" + body
+}
+
+// TestExecutorChanged: the executor sets changed against the previous succeeded run of the
+// command on the device, after the platform's and the admins' noise filters; null for a first
+// run, a failed run, or a previous run without a filtered digest (stored before drift).
+func TestExecutorChanged(t *testing.T) {
+	ids := []string{"same", "noise", "real", "down", "banner", "legacy"}
+	e := newEnv(t, ids...)
+	eng := &configEngine{configs: map[string]string{}, fail: map[string]bool{}}
+	e.exec.Engine = eng
+	e.exec.Noise = noiseSource{filters: map[string][]platform.NoiseFilter{"cisco_ios": {{Pattern: `^banner motd \d+$`, Command: `^show run`}}}}
+	night := func(stamp string, bodies map[string]string) map[string]run.Run {
+		t.Helper()
+		eng.mu.Lock()
+		for id, b := range bodies {
+			eng.configs[id] = config(stamp, b)
+		}
+		eng.mu.Unlock()
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show running-config", DeviceIDs: ids},
+			auth.Identity{Subject: "admin@example.com", Role: auth.Admin})
+		require.NoError(t, err)
+		e.drain(t)
+		out := map[string]run.Run{}
+		for _, id := range ids {
+			r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, id))
+			require.NoError(t, err, "run of %s", id)
+			out[id] = r
+		}
+		return out
+	}
+	base := map[string]string{}
+	for _, id := range ids {
+		base[id] = "hostname " + id + "\r\ninterface Gi1\r\n shutdown\r\nbanner motd 1\r\nend\r\n"
+	}
+	first := night("01:00:00 UTC Mon Dec 7 2026", base)
+	for id, r := range first {
+		assert.Nil(t, r.Changed, "first night: %s", id)
+		assert.Len(t, r.ContentSHA256, 64, "content hash of %s", id)
+		assert.Len(t, r.FilteredDigest, 32, "filtered digest of %s", id)
+	}
+	// "legacy"'s first run looks stored before drift: no filtered digest to compare with.
+	legacy := first["legacy"]
+	legacy.FilteredDigest = ""
+	e.runs.Put(legacy)
+
+	next := map[string]string{}
+	for id, b := range base {
+		next[id] = b
+	}
+	next["real"] = "hostname real\r\ninterface Gi1\r\n no shutdown\r\nbanner motd 1\r\nend\r\n"
+	next["banner"] = "hostname banner\r\ninterface Gi1\r\n shutdown\r\nbanner motd 2\r\nend\r\n"
+	eng.mu.Lock()
+	eng.fail["down"] = true
+	eng.mu.Unlock()
+	second := night("02:00:00 UTC Tue Dec 8 2026", next) // every noise line differs
+
+	tests := []struct {
+		id      string
+		changed *bool
+	}{
+		{"same", ptr(false)},
+		{"noise", ptr(false)},
+		{"real", ptr(true)},
+		{"down", nil},
+		{"banner", ptr(false)}, // the admin's filter hides it
+		{"legacy", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			r := second[tt.id]
+			assert.Equal(t, tt.changed, r.Changed, "changed of %s", tt.id)
+			if tt.id == "down" {
+				assert.Empty(t, r.PreviousRunID, "a failed run is not compared")
+				assert.Empty(t, r.FilteredDigest, "a failed run has no filtered digest")
+				return
+			}
+			assert.Equal(t, first[tt.id].ID, r.PreviousRunID, "compared with the first night's run")
+			assert.NotEqual(t, first[tt.id].ContentSHA256, r.ContentSHA256, "the exact bytes differ every night")
+		})
+	}
+	states := allDevices(t, e.jobs, second["same"].JobID)
+	assert.Equal(t, ptr(true), states["real"].Changed, "the job's device state carries changed")
+	assert.Equal(t, ptr(false), states["noise"].Changed, "the job's device state carries changed")
+	assert.Nil(t, states["down"].Changed, "a failed device has none")
+
+	t.Run("noise filters unreadable", func(t *testing.T) {
+		e.exec.Noise = noiseSource{err: errors.New("table unavailable")}
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "show running-config", DeviceIDs: ids},
+			auth.Identity{Subject: "admin@example.com", Role: auth.Admin})
+		require.NoError(t, err)
+		sent := e.queue.Take()
+		require.Len(t, sent, 1, "one batch")
+		out, err := e.exec.Handle(context.Background(), sent[0].Message)
+		require.Error(t, err, "the batch fails")
+		assert.True(t, out.Retry, "and is retried rather than run without the admins' filters")
+		assert.Equal(t, 0, e.job(t, acc.JobID).Counts[run.Succeeded], "no device ran")
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
