@@ -927,6 +927,8 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	if lazy != nil {
 		store = lazyChunks{RunStore: x.Runs, l: lazy}
 	}
+	// The run to compare with is looked up while the device runs, off the device's path.
+	previous := x.previous(context.WithoutCancel(ctx), started)
 	final := x.execute(ctx, log, m, id, started, bd, store)
 	sessionOver()
 	finish := x.Runs.Finish
@@ -947,7 +949,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		return deviceResult{ran: true, retry: true}
 	}
 	if final.run.Status == run.Succeeded {
-		x.compare(context.WithoutCancel(ctx), log, &final.run)
+		compare(log, &final.run, previous)
 	}
 	if err := finish(context.WithoutCancel(ctx), final.run, final.pending); err != nil {
 		if errors.Is(err, run.ErrFinished) {
@@ -969,10 +971,29 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	return deviceResult{ran: true}
 }
 
+// previous starts looking up the previous succeeded run of r's command on r's device and returns
+// a function that waits for the answer.
+func (x *Executor) previous(ctx context.Context, r run.Run) func() (run.Run, error) {
+	type answer struct {
+		r   run.Run
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		p, err := x.Runs.Previous(ctx, r)
+		ch <- answer{p, err}
+	}()
+	return sync.OnceValues(func() (run.Run, error) {
+		a := <-ch
+		return a.r, a.err
+	})
+}
+
 // compare sets a succeeded run's Changed and PreviousRunID against the previous succeeded run of
-// its command on its device. A failure to read leaves them unset (the run is not failed for it).
-func (x *Executor) compare(ctx context.Context, log *slog.Logger, r *run.Run) {
-	prev, err := x.Runs.Previous(ctx, *r)
+// its command on its device (previous's answer). A failure to read leaves them unset (the run is
+// not failed for it).
+func compare(log *slog.Logger, r *run.Run, previous func() (run.Run, error)) {
+	prev, err := previous()
 	switch {
 	case errors.Is(err, run.ErrNotFound):
 		return // a first run: changed stays null
