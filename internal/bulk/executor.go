@@ -90,8 +90,8 @@ type RunStore interface {
 	Reconcile(ctx context.Context, deviceID, runID string) error
 	// Abandon marks a non-terminal run failed with reason; terminal runs are left alone.
 	Abandon(ctx context.Context, id, reason string) error
-	// Previous returns the newest succeeded run of r's command on r's device created before r;
-	// run.ErrNotFound when there is none.
+	// Previous returns the newest succeeded run of r's command on r's device created before r
+	// that ran the same commands (run.SameCommands); run.ErrNotFound when there is none.
 	Previous(ctx context.Context, r run.Run) (run.Run, error)
 }
 

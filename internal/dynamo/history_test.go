@@ -103,3 +103,53 @@ func TestRunStoreHistoryAndPrevious(t *testing.T) {
 		})
 	}
 }
+
+// TestRunStorePreviousSequence: two sequences that share a summary ("show run (+1 more)") share
+// the by_command partition, whose items keep their commands, and a run's previous run is the
+// newest one that ran its commands.
+func TestRunStorePreviousSequence(t *testing.T) {
+	ctx := context.Background()
+	rt := newRunStore(t)
+	base := rt.clock.now()
+	stored := func(id string, at int, cmds ...string) run.Run {
+		r := testRun(id, "dev-seq")
+		r.Command = cmds[0] + " (+1 more)"
+		r.CreatedAt, r.Status = base.Add(time.Duration(at)*time.Second), run.Succeeded
+		for _, c := range cmds {
+			r.Commands = append(r.Commands, run.CommandResult{Command: c, Status: run.Succeeded})
+		}
+		return r
+	}
+	for _, r := range []run.Run{
+		stored("nightly-1", 0, "show run", "show version"),
+		stored("adhoc", 1, "show run", "show clock"),
+	} {
+		require.NoError(t, rt.FinishNew(ctx, r, []byte("out")))
+	}
+	hist, _, err := rt.History(ctx, "dev-seq", "show run (+1 more)", "", 10)
+	require.NoError(t, err, "history")
+	require.Len(t, hist, 2, "both sequences are in the summary's history")
+	for _, h := range hist {
+		assert.Len(t, h.Commands, 2, "run %s's history item keeps its commands (the index projects cmds)", h.ID)
+	}
+	tests := []struct {
+		name string
+		r    run.Run
+		want string // "" for none
+	}{
+		{"past a run of other commands", stored("nightly-2", 2, "show run", "show version"), "nightly-1"},
+		{"the newest of its own", stored("adhoc-2", 2, "show run", "show clock"), "adhoc"},
+		{"none of its commands", stored("other", 2, "show run", "show inventory"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev, err := rt.Previous(ctx, tt.r)
+			if tt.want == "" {
+				require.ErrorIs(t, err, run.ErrNotFound, "no previous run")
+				return
+			}
+			require.NoError(t, err, "previous run")
+			assert.Equal(t, tt.want, prev.ID, "previous run")
+		})
+	}
+}

@@ -650,10 +650,12 @@ func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string
 	return s.unexpired(items), next, nil
 }
 
-// previousPages bounds how many index pages Previous reads past runs that did not succeed.
+// previousPages bounds how many index pages Previous reads past runs that did not succeed or
+// ran other commands.
 const previousPages = 4
 
-// Previous returns the newest succeeded run of r's command on r's device created before r (GSI
+// Previous returns the newest succeeded run of r's command on r's device created before r that
+// ran the same commands (run.SameCommands: sequences sharing a summary share the partition) (GSI
 // by_command, eventually consistent: a run that finished within the last second may not show
 // yet); run.ErrNotFound when there is none among the runs it reads. The first page asks for one
 // item, which is the answer nearly always: half a read unit.
@@ -680,8 +682,11 @@ func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
 			return run.Run{}, fmt.Errorf("unmarshal previous run of %s: %w", r.ID, err)
 		}
 		for _, it := range items {
-			if run.Status(it.Status) == run.Succeeded && it.ID != r.ID && (it.ExpiresAt == 0 || it.ExpiresAt > now) {
-				return it.run(), nil
+			if run.Status(it.Status) != run.Succeeded || it.ID == r.ID || it.ExpiresAt > 0 && it.ExpiresAt <= now {
+				continue
+			}
+			if prev := it.run(); run.SameCommands(prev, r) {
+				return prev, nil
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {

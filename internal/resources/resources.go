@@ -48,10 +48,11 @@ var runAttributes = []string{
 	"finished_at", "connect_ms", "auth_ms", "first_byte_ms", "total_ms", "expires_at", "tail_size",
 }
 
-// historyAttributes are what the by_command index carries: a run's fields and what drift adds
-// (the by_device index predates those and keeps its projection: changing a projection means
-// replacing the index).
-var historyAttributes = append(append([]string(nil), runAttributes...), "content_sha256", "filtered_digest", "changed", "previous_run_id")
+// historyAttributes are what the by_command index carries: a run's fields, what drift adds and
+// the per-command results (cmds: a sequence's Command is only its summary, so drift tells two
+// sequences apart by them). The by_device index predates those and keeps its projection:
+// changing a projection means replacing the index.
+var historyAttributes = append(append([]string(nil), runAttributes...), "content_sha256", "filtered_digest", "changed", "previous_run_id", "cmds")
 
 // jobListAttributes are a job's fields the job list shows: none that change with progress, so
 // recording progress never writes the index.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
+	"slices"
 	"time"
 
 	"github.com/netauto/netauto/internal/fault"
@@ -110,6 +111,24 @@ func (r Run) Results() []CommandResult {
 		return r.Commands
 	}
 	return []CommandResult{{Command: r.Command, Status: r.Status, Reason: r.Reason, ExitStatus: r.ExitStatus, Bytes: r.Bytes}}
+}
+
+// SameCommands reports whether runs a and b ran the same commands in the same order: the texts
+// of their Commands, or their one Command when they keep none. A sequence's Command is only its
+// Summary, which two different sequences can share ("show run (+1 more)"), so drift compares a
+// run only with one that SameCommands.
+func SameCommands(a, b Run) bool {
+	texts := func(r Run) []string {
+		if len(r.Commands) == 0 {
+			return []string{r.Command}
+		}
+		out := make([]string, len(r.Commands))
+		for i, c := range r.Commands {
+			out[i] = c.Command
+		}
+		return out
+	}
+	return slices.Equal(texts(a), texts(b))
 }
 
 // Started reports whether a run that ended with status and reason had sent its command: it

@@ -74,3 +74,34 @@ func TestChunkWriterDigestMatchesWholeOutput(t *testing.T) {
 		assert.Empty(t, NewChunkWriter(context.Background(), &nopStore{}, Run{}).Digest(), "digest of no output")
 	})
 }
+
+// TestSameCommands: runs are compared by the commands they ran, not by their Command, which is
+// only a sequence's summary.
+func TestSameCommands(t *testing.T) {
+	seq := func(cmds ...string) Run {
+		r := Run{Command: cmds[0] + " (+1 more)", Status: Succeeded} // Summary's form
+		for _, c := range cmds {
+			r.Commands = append(r.Commands, CommandResult{Command: c, Status: Succeeded})
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		a, b Run
+		want bool
+	}{
+		{"one command each", Run{Command: "show version"}, Run{Command: "show version"}, true},
+		{"other command", Run{Command: "show version"}, Run{Command: "show clock"}, false},
+		{"a sequence of one and its command", Run{Command: "show version", Commands: []CommandResult{{Command: "show version"}}}, Run{Command: "show version"}, true},
+		{"same sequence", seq("show run", "show version"), seq("show run", "show version"), true},
+		{"one summary, other commands", seq("show run", "show version"), seq("show run", "show clock"), false},
+		{"other order", seq("show run", "show version"), seq("show version", "show run"), false},
+		{"a command that reads like a summary", Run{Command: "show run (+1 more)"}, seq("show run", "show version"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, SameCommands(tt.a, tt.b), "a, b")
+			assert.Equal(t, tt.want, SameCommands(tt.b, tt.a), "b, a")
+		})
+	}
+}

@@ -209,8 +209,9 @@ func (s *Runs) Put(r run.Run) {
 	s.runs[r.ID] = &storedRun{r: r}
 }
 
-// Previous returns the newest succeeded run of r's command on r's device created before r (by
-// creation time, then id, as the DynamoDB store's index orders them); run.ErrNotFound when none.
+// Previous returns the newest succeeded run of r's command on r's device created before r that
+// ran the same commands (run.SameCommands; newest by creation time, then id, as the DynamoDB
+// store's index orders them); run.ErrNotFound when none.
 func (s *Runs) Previous(_ context.Context, r run.Run) (run.Run, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,7 +221,7 @@ func (s *Runs) Previous(_ context.Context, r run.Run) (run.Run, error) {
 	var best *run.Run
 	for _, st := range s.runs {
 		c := st.r
-		if c.DeviceID != r.DeviceID || c.Command != r.Command || c.Status != run.Succeeded || c.ID == r.ID {
+		if c.DeviceID != r.DeviceID || c.Command != r.Command || c.Status != run.Succeeded || c.ID == r.ID || !run.SameCommands(c, r) {
 			continue
 		}
 		if !before(c, r) {
