@@ -149,3 +149,48 @@ func TestExecutorChanged(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestExecutorChangedSequence: a sequence's run compares with the previous run of the same
+// commands, not with one of another sequence that shares its summary ("show run (+1 more)").
+func TestExecutorChangedSequence(t *testing.T) {
+	e, _, _ := newSeqEnv(t, "d1")
+	runOf := func(cmds ...string) run.Run {
+		t.Helper()
+		req := bulk.Request{DeviceIDs: []string{"d1"}}
+		for _, c := range cmds {
+			req.Commands = append(req.Commands, bulk.Command{Command: c})
+		}
+		acc, err := e.enq.Enqueue(context.Background(), req, admin)
+		require.NoError(t, err)
+		e.drain(t)
+		r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, "d1"))
+		require.NoError(t, err)
+		require.Equal(t, run.Succeeded, r.Status, "run of %v", cmds)
+		return r
+	}
+	nightly1 := runOf("show run", "show version")
+	adhoc1 := runOf("show run", "show clock")
+	require.Equal(t, nightly1.Command, adhoc1.Command, "the two sequences share a summary")
+	nightly2 := runOf("show run", "show version")
+	adhoc2 := runOf("show run", "show clock")
+
+	tests := []struct {
+		name     string
+		r        run.Run
+		previous string // "" for none
+	}{
+		{"first of its commands, past another sequence", adhoc1, ""},
+		{"the nightly sequence again", nightly2, nightly1.ID},
+		{"the ad hoc sequence again", adhoc2, adhoc1.ID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.previous, tt.r.PreviousRunID, "previous run")
+			if tt.previous == "" {
+				assert.Nil(t, tt.r.Changed, "a first run's changed")
+				return
+			}
+			assert.Equal(t, ptr(false), tt.r.Changed, "the same output")
+		})
+	}
+}

@@ -928,7 +928,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		store = lazyChunks{RunStore: x.Runs, l: lazy}
 	}
 	// The run to compare with is looked up while the device runs, off the device's path.
-	previous := x.previous(context.WithoutCancel(ctx), started)
+	previous := x.previous(context.WithoutCancel(ctx), withCommandTexts(started, m))
 	final := x.execute(ctx, log, m, id, started, bd, store)
 	sessionOver()
 	finish := x.Runs.Finish
@@ -969,6 +969,20 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 			metrics.Metric{Name: "OutputBytes", Value: float64(final.run.Bytes), Unit: metrics.Bytes})
 	}
 	return deviceResult{ran: true}
+}
+
+// withCommandTexts is r carrying the texts of m's sequence as its Commands, before it has run
+// them: a sequence's Command is only its summary, and Previous compares the commands
+// (run.SameCommands).
+func withCommandTexts(r run.Run, m Message) run.Run {
+	if m.Commands == nil {
+		return r
+	}
+	r.Commands = make([]run.CommandResult, len(m.Commands))
+	for i, c := range m.Commands {
+		r.Commands[i] = run.CommandResult{Command: c.Command}
+	}
+	return r
 }
 
 // previous starts looking up the previous succeeded run of r's command on r's device and returns
