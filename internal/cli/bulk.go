@@ -139,13 +139,7 @@ func (a *app) selectDevices(ctx context.Context, c *Client, ids []string, file s
 	case len(ids) > 0:
 		return ids, nil
 	case file != "":
-		var data []byte
-		var err error
-		if file == "-" {
-			data, err = readAll(a.io.In)
-		} else {
-			data, err = os.ReadFile(file)
-		}
+		data, err := a.readFileArg(file)
 		if err != nil {
 			return nil, fmt.Errorf("read device file: %w", err)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -224,13 +223,7 @@ func (a *app) platformsCommand() *cobra.Command {
 			if file == "" {
 				return errors.New("--file is required (- for stdin)")
 			}
-			var data []byte
-			var err error
-			if file == "-" {
-				data, err = readAll(a.io.In)
-			} else {
-				data, err = os.ReadFile(file)
-			}
+			data, err := a.readFileArg(file)
 			if err != nil {
 				return fmt.Errorf("read filters: %w", err)
 			}
