@@ -205,11 +205,7 @@ func hopFailed(f *hopFailure) (run.Status, string, string) {
 // every device behind that hop host_key_mismatch; the key is recorded once per batch and offered
 // key. A failure to record is logged: nothing was sent through the hop either way.
 func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, bd *batchDevices, res sshexec.Result) {
-	for id, key := range bd.hops.pinned() {
-		fp := device.HostKeyFingerprint(key)
-		log.Info("jump host key pinned on first use", "jump_host_id", id, "fingerprint", fp)
-		x.audit(ctx, audit.Entry{Action: "jump_host.host_key_pin", Target: id, Detail: map[string]string{"fingerprint": fp, "job_id": m.JobID}})
-	}
+	x.auditPins(ctx, log, m.JobID, bd.hops)
 	if res.Reason != sshexec.ReasonJumpHostKeyMismatch || res.JumpHostID == "" || res.OfferedHostKey == "" {
 		return
 	}
@@ -225,17 +221,41 @@ func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, 
 	}
 }
 
+// auditPins audits the jump host keys h pinned on first use that are not audited yet.
+func (x *Executor) auditPins(ctx context.Context, log *slog.Logger, jobID string, h *hops) {
+	for id, key := range h.pinned() {
+		fp := device.HostKeyFingerprint(key)
+		log.Info("jump host key pinned on first use", "jump_host_id", id, "fingerprint", fp)
+		x.audit(ctx, audit.Entry{Action: "jump_host.host_key_pin", Target: id, Detail: map[string]string{"fingerprint": fp, "job_id": jobID}})
+	}
+}
+
 // warmed is what a batch prepared while it waited for its slot: its jump hosts, resolved once,
 // and its connections through them, opening.
 type warmed struct {
 	hops    *hops
 	tunnels *sshexec.Tunnels
+	// closed audits the keys the connections pinned on first use that no run reported (the
+	// batch never took them over, or none of its devices ran): a pin is a change either way.
+	closed func()
 }
 
-// close closes the connections of a batch that did not take them over; nil does nothing.
+// newWarmed is a batch's warmed connections through h, over tunnels, for m's job.
+func (x *Executor) newWarmed(ctx context.Context, log *slog.Logger, m Message, h *hops, tunnels *sshexec.Tunnels) *warmed {
+	w := &warmed{hops: h, tunnels: tunnels}
+	w.closed = func() { x.auditPins(context.WithoutCancel(ctx), log, m.JobID, h) }
+	return w
+}
+
+// close closes the connections of a batch that did not take them over (or that is done with
+// them), then audits what they pinned; nil does nothing.
 func (w *warmed) close() {
-	if w != nil {
-		_ = w.tunnels.Close()
+	if w == nil {
+		return
+	}
+	_ = w.tunnels.Close() // waits for the connection attempts, and so for their pins
+	if w.closed != nil {
+		w.closed()
 	}
 }
 
@@ -263,7 +283,7 @@ func (x *Executor) warm(ctx context.Context, log *slog.Logger, m Message) *warme
 	if len(chains) == 0 {
 		return nil
 	}
-	w := &warmed{hops: &hops{src: x.JumpHosts}, tunnels: tm.NewTunnels(x.JumpMaxChannels)}
+	w := x.newWarmed(ctx, log, m, &hops{src: x.JumpHosts}, tm.NewTunnels(x.JumpMaxChannels))
 	for _, ids := range chains {
 		if chain, failed, err := w.hops.chain(ctx, ids); err == nil && failed == nil {
 			w.tunnels.Warm(chain)

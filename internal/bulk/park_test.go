@@ -1,12 +1,18 @@
 package bulk
 
 import (
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
+	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/sshexec"
 )
 
@@ -43,4 +49,42 @@ func TestParkedWarm(t *testing.T) {
 		defer short.mu.Unlock()
 		return len(short.m) == 0
 	}, 5*time.Second, 5*time.Millisecond, "unclaimed connections are closed and forgotten")
+}
+
+// pinSource is a JumpHostSource whose every pin wins.
+type pinSource struct{ JumpHostSource }
+
+func (pinSource) PinHostKey(_ context.Context, _, key string) (string, bool, error) {
+	return key, true, nil
+}
+
+// TestWarmedPinsAudited: a jump host key pinned on first use by connections a batch warmed is
+// audited when they close, also when no run used them (the batch was handed on and its parking
+// expired, or the chains changed while it waited), and only once.
+func TestWarmedPinsAudited(t *testing.T) {
+	ctx := context.Background()
+	r, err := sshexec.New(sshexec.Options{})
+	require.NoError(t, err)
+	pub, _, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	sshPub, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
+
+	rec := &audittest.Recorder{}
+	x := &Executor{Audit: rec}
+	pin := &hopPin{src: pinSource{}, id: "bastion"}
+	h := &hops{got: map[string]hopEntry{"bastion": {pin: pin}}}
+	w := x.newWarmed(ctx, slog.New(slog.DiscardHandler), Message{JobID: "job-1"}, h, r.NewTunnels(1))
+	_, err = pin.PinHostKey(ctx, key)
+	require.NoError(t, err)
+	w.close()
+	w.close()
+
+	entries := rec.Entries()
+	require.Len(t, entries, 1, "one audit entry for the pin")
+	assert.Equal(t, "jump_host.host_key_pin", entries[0].Action)
+	assert.Equal(t, "bastion", entries[0].Target)
+	assert.Equal(t, ssh.FingerprintSHA256(sshPub), entries[0].Detail["fingerprint"])
+	assert.Equal(t, "job-1", entries[0].Detail["job_id"])
 }
