@@ -18,10 +18,11 @@ import (
 	"github.com/netauto/netauto/internal/sshexec"
 )
 
-// memAnswers is an in-memory bulk.AnswerStore.
+// memAnswers is an in-memory bulk.AnswerStore; its next failDeletes deletions fail.
 type memAnswers struct {
-	mu sync.Mutex
-	m  map[string][]string
+	mu          sync.Mutex
+	m           map[string][]string
+	failDeletes int
 }
 
 func (a *memAnswers) PutAnswers(_ context.Context, jobID string, answers []string) error {
@@ -47,6 +48,10 @@ func (a *memAnswers) GetAnswers(_ context.Context, jobID string) ([]string, erro
 func (a *memAnswers) DeleteAnswers(_ context.Context, jobID string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.failDeletes > 0 {
+		a.failDeletes--
+		return errors.New("secret store unavailable")
+	}
 	delete(a.m, jobID)
 	return nil
 }
@@ -211,4 +216,31 @@ func TestExecutorInvocationDeadline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, run.TimedOut, r.Status)
 	assert.Equal(t, "invocation_deadline", r.Reason)
+}
+
+// TestAnswersDeletedByWatchdog: when the deletion of an ended job's secret answers fails, the job
+// stays on the unfinished list and the watchdog's next sweep deletes them before it drops it.
+func TestAnswersDeletedByWatchdog(t *testing.T) {
+	ctx := context.Background()
+	e, _, answers := newSeqEnv(t, "d1")
+	answers.failDeletes = 1
+	acc, err := e.enq.Enqueue(ctx, bulk.Request{Commands: secretSequence("hunter2-scp"), DeviceIDs: []string{"d1"}}, admin)
+	require.NoError(t, err)
+	e.drain(t)
+	require.Equal(t, bulk.JobCompleted, e.job(t, acc.JobID).Status)
+	require.True(t, answers.has(acc.JobID), "the failed deletion left the answers")
+	unfinished, _, err := e.jobs.UnfinishedJobs(ctx, "", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{acc.JobID}, unfinished, "the job stays listed for the watchdog")
+
+	w, err := bulk.NewWatchdog(&bulk.Watchdog{Jobs: e.jobs, Runs: e.runs, Queue: e.queue, Publisher: e.pub, Answers: answers,
+		StaleAfter: testStale, Period: testPeriod, Logger: discardLogger()})
+	require.NoError(t, err)
+	rep, err := w.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Forgotten, "the ended job is dropped from the list")
+	assert.False(t, answers.has(acc.JobID), "the watchdog deleted the answers")
+	unfinished, _, err = e.jobs.UnfinishedJobs(ctx, "", 10)
+	require.NoError(t, err)
+	assert.Empty(t, unfinished, "no job left on the list")
 }

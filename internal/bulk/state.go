@@ -225,14 +225,20 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 	if err != nil {
 		return fmt.Errorf("end job %s: %w", job.ID, err)
 	}
-	// A marker left behind costs nothing: the watchdog drops it when it finds the job ended.
-	if err := m.jobs.ForgetUnfinished(ctx, job.ID); err != nil {
-		m.logger.WarnContext(ctx, "drop ended job from the unfinished list", "job_id", job.ID, "err", err)
-	}
+	// No device of the job runs again: its secret answers have served. Until they are deleted the
+	// job stays on the unfinished list, whose watchdog deletes them when it finds the job ended
+	// (this deletion failed, or the process stopped before it).
+	forget := true
 	if done.SecretAnswers && m.answers != nil {
-		// No device of the job runs again: its secret answers have served.
 		if err := m.answers.DeleteAnswers(context.WithoutCancel(ctx), job.ID); err != nil {
-			m.logger.ErrorContext(ctx, "delete secret answers of an ended job", "job_id", job.ID, "err", err)
+			m.logger.ErrorContext(ctx, "delete secret answers of an ended job; the watchdog will", "job_id", job.ID, "err", err)
+			forget = false
+		}
+	}
+	// A marker left behind costs nothing: the watchdog drops it when it finds the job ended.
+	if forget {
+		if err := m.jobs.ForgetUnfinished(ctx, job.ID); err != nil {
+			m.logger.WarnContext(ctx, "drop ended job from the unfinished list", "job_id", job.ID, "err", err)
 		}
 	}
 	ev := JobDoneEvent(done, at)

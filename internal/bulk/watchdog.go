@@ -258,7 +258,12 @@ func (w *Watchdog) eachJob(ctx context.Context, fn func(context.Context, Job, []
 			}
 			job, err := w.Jobs.GetJob(ctx, id)
 			if errors.Is(err, ErrJobNotFound) || (err == nil && job.Status.Terminal()) {
-				// Expired, or ended after the list was read (its own removal may have failed).
+				// Expired, or ended after the list was read (its own removal may have failed, or
+				// the deletion of its secret answers, which are deleted here before it goes).
+				if err := w.forgetAnswers(ctx, id, err == nil && !job.SecretAnswers); err != nil {
+					fail(id, err)
+					continue
+				}
 				if err := w.Jobs.ForgetUnfinished(ctx, id); err != nil {
 					fail(id, err)
 				} else {
@@ -284,6 +289,18 @@ func (w *Watchdog) eachJob(ctx context.Context, fn func(context.Context, Job, []
 		}
 		cursor = next
 	}
+}
+
+// forgetAnswers deletes the secret answers of ended job jobID, unless none says it had none (an
+// expired job, no longer readable, may have had some).
+func (w *Watchdog) forgetAnswers(ctx context.Context, jobID string, none bool) error {
+	if w.Answers == nil || none {
+		return nil
+	}
+	if err := w.Answers.DeleteAnswers(ctx, jobID); err != nil {
+		return fmt.Errorf("delete secret answers: %w", err)
+	}
+	return nil
 }
 
 // check applies the staleness rule to each batch of one unfinished job.
