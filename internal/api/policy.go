@@ -130,7 +130,7 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 		WriteError(w, http.StatusBadRequest, e)
 		return
 	}
-	req := bulk.Request{Command: in.Command, DeviceIDs: in.DeviceIDs}
+	req := bulk.Request{Command: in.Command, Commands: commandsFromWire(in.Commands), DeviceIDs: in.DeviceIDs}
 	ids, err := req.Normalize()
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
@@ -146,7 +146,7 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 		out.Devices[i] = apiwire.PolicyVerdict{DeviceID: v.DeviceID, Allowed: v.Allowed}
 		if !v.Allowed {
 			out.Allowed = false
-			out.Devices[i].Rule, out.Devices[i].Reason = v.Rule, v.Reason
+			out.Devices[i].Rule, out.Devices[i].Reason, out.Devices[i].Field = v.Rule, v.Reason, v.Field
 		}
 	}
 	WriteJSON(w, http.StatusOK, out)

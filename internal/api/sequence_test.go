@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
+	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/resources"
@@ -121,6 +122,19 @@ func TestSequencePolicy(t *testing.T) {
 			assert.NotContains(t, b.Error.Message, "write erase", "a refused secret answer is not repeated")
 		})
 	}
+	// POST /v1/policy/check decides a sequence the same way, naming the refused item per device.
+	r = e.do(e.tokens[auth.Operator], "POST", "/v1/policy/check", "application/json",
+		[]byte(`{"device_ids":["r1"],"commands":["show clock",{"command":"show version","prompts":[{"expect":"#","answer":"reload","secret":true}]}]}`))
+	require.Equal(t, http.StatusOK, r.Status, "check: %s", r.Body)
+	var check apiwire.PolicyCheck
+	r.JSON(t, &check)
+	require.Len(t, check.Devices, 1)
+	assert.False(t, check.Allowed)
+	assert.Equal(t, "commands[1].prompts[0].answer", check.Devices[0].Field)
+	assert.Equal(t, "deny-reload", check.Devices[0].Rule)
+	r = e.do(e.tokens[auth.Operator], "POST", "/v1/policy/check", "application/json", []byte(`{"device_ids":["r1"],"command":"x","commands":["y"]}`))
+	assert.Equal(t, http.StatusBadRequest, r.Status, "both command and commands: %s", r.Body)
+
 	// A plain dialog reply to an allowed command passes.
 	r = e.do(e.tokens[auth.Operator], "POST", "/v1/runs", "application/json",
 		[]byte(`{"device_id":"r1","commands":["show clock",{"command":"show version","prompts":[{"expect":"[confirm]","answer":"y"}]}]}`))

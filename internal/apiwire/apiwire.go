@@ -457,8 +457,11 @@ type PolicyUpdate struct {
 
 // PolicyCheckRequest is the body of POST /v1/policy/check.
 type PolicyCheckRequest struct {
-	Command   string   `json:"command"`
-	DeviceIDs []string `json:"device_ids"`
+	// Command is one command; Commands a sequence, every item and prompt answer checked
+	// (exactly one of the two).
+	Command   string        `json:"command,omitempty"`
+	Commands  []CommandItem `json:"commands,omitempty"`
+	DeviceIDs []string      `json:"device_ids"`
 }
 
 // PolicyVerdict is the policy's decision for one device; Rule and Reason say why it is refused.
@@ -467,6 +470,8 @@ type PolicyVerdict struct {
 	Allowed  bool   `json:"allowed"`
 	Rule     string `json:"rule,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Field names the refused item of a sequence (commands[1], commands[1].prompts[0].answer).
+	Field string `json:"field,omitempty"`
 }
 
 // PolicyCheck is the answer of POST /v1/policy/check: whether the caller may run the command

@@ -172,14 +172,14 @@ func (a *app) readFileArg(name string) ([]byte, error) {
 }
 
 func (a *app) policyCheckCommand() *cobra.Command {
-	var command string
+	var commands []string
 	var devices []string
 	cmd := &cobra.Command{
-		Use:   "check --command CMD --device ID [--device ID...]",
-		Short: "Whether you may run a command on devices, and which rule decides",
+		Use:   "check --command CMD [--command CMD...] --device ID [--device ID...]",
+		Short: "Whether you may run a command (or a sequence) on devices, and which rule decides",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if strings.TrimSpace(command) == "" {
+			if len(commands) == 0 || strings.TrimSpace(commands[0]) == "" {
 				return fmt.Errorf("--command is required")
 			}
 			if len(devices) == 0 {
@@ -190,7 +190,14 @@ func (a *app) policyCheckCommand() *cobra.Command {
 				return err
 			}
 			var raw json.RawMessage
-			body := apiwire.PolicyCheckRequest{Command: command, DeviceIDs: devices}
+			body := apiwire.PolicyCheckRequest{DeviceIDs: devices}
+			if len(commands) == 1 {
+				body.Command = commands[0]
+			} else {
+				for _, c := range commands {
+					body.Commands = append(body.Commands, apiwire.CommandItem{Command: c})
+				}
+			}
 			if err := c.Do(cmd.Context(), "POST", "/policy/check", nil, body, "", &raw); err != nil {
 				return fmt.Errorf("policy check: %w", err)
 			}
@@ -212,7 +219,7 @@ func (a *app) policyCheckCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&command, "command", "", "the command to check")
+	f.StringArrayVar(&commands, "command", nil, "the command to check (repeat it to check a sequence, every command of it)")
 	f.StringArrayVar(&devices, "device", nil, "a device id (repeatable)")
 	return cmd
 }
@@ -226,7 +233,11 @@ func printPolicyCheck(w io.Writer, pc apiwire.PolicyCheck) error {
 		if !v.Allowed {
 			verdict = "denied"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", terminalSafeString(v.DeviceID), verdict, terminalSafeString(v.Rule), terminalSafeString(v.Reason))
+		reason := v.Reason
+		if v.Field != "" {
+			reason = v.Field + ": " + reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", terminalSafeString(v.DeviceID), verdict, terminalSafeString(v.Rule), terminalSafeString(reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -155,6 +155,18 @@ func TestPolicyCheck(t *testing.T) {
 	assert.Contains(t, stderr, "--device is required")
 }
 
+func TestPolicyCheckSequence(t *testing.T) {
+	api, calls := fakeAPI(t, map[string]func(string) (int, string){
+		"POST /v1/policy/check": func(string) (int, string) {
+			return 200, `{"allowed":false,"version":3,"devices":[{"device_id":"r1","allowed":false,"rule":"deny-clear","reason":"clears counters","field":"commands[1]"}]}`
+		},
+	})
+	out, _, code := runMain(t, api, "", "policy", "check", "--command", "show clock", "--command", "clear counters", "--device", "r1")
+	assert.Equal(t, ExitFailed, code)
+	assert.JSONEq(t, `{"commands":[{"command":"show clock"},{"command":"clear counters"}],"device_ids":["r1"]}`, (*calls)[0].body)
+	assert.Regexp(t, `r1\s+denied\s+deny-clear\s+commands\[1\]: clears counters`, out)
+}
+
 func TestCommandDeniedError(t *testing.T) {
 	api, _ := fakeAPI(t, map[string]func(string) (int, string){
 		"POST /v1/runs": func(string) (int, string) {
