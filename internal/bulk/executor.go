@@ -1127,7 +1127,10 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	r.Reason, r.Message, r.ExitStatus = string(res.Reason), res.Message, res.ExitStatus
 	r.Truncated = res.Truncated
 	r.Bytes, r.Chunks, r.OutputDigest = sink.Bytes(), sink.Chunks(), sink.Digest()
-	r.Commands = commandResults(bd.cmds, res.Commands, sink)
+	if m.Commands != nil {
+		// A one-command run keeps no list: its one result is the run's own (run.Run.Results).
+		r.Commands = commandResults(bd.cmds, res.Commands, sink)
+	}
 	r.ContentSHA256 = sink.ContentSHA256()
 	if r.Status == run.Succeeded {
 		r.FilteredDigest = sink.FilteredDigest()
