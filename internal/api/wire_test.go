@@ -114,6 +114,7 @@ func TestCommandsOnTheWire(t *testing.T) {
 		{name: "queued run", got: runToWire(run.Run{Status: run.Queued}).Commands, want: `[]`},
 		{name: "old finished run", got: runToWire(run.Run{Command: "show clock", Status: run.Failed, Reason: "command_error", ExitStatus: &exit, Bytes: 9}).Commands,
 			want: `[{"command":"show clock","status":"failed","reason":"command_error","exit_status":1,"bytes":9}]`},
+		{name: "listed sequence run without its results", got: runToWire(run.Run{Command: "show clock (+2 more)", Status: run.Succeeded, Bytes: 9}).Commands, want: `[]`},
 		{name: "unreachable run", got: runToWire(run.Run{Command: "show clock", Status: run.Unreachable, Reason: "connection_refused"}).Commands, want: `[]`},
 		{name: "sequence run", got: runToWire(run.Run{Command: "a (+1 more)", Status: run.Succeeded, Commands: []run.CommandResult{
 			{Command: "a", Status: run.Succeeded, Bytes: 3, Offset: 0}, {Command: "b", Status: run.Succeeded, Bytes: 4, Offset: 3}}}).Commands,

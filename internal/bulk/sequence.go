@@ -11,18 +11,18 @@ import (
 
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/policy"
+	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
 
 // Limits of a command sequence.
 const (
-	MaxCommands     = sshexec.MaxCommands
-	MaxPrompts      = sshexec.MaxPrompts
-	MaxExpectLen    = 256
-	MaxAnswerLen    = 1024
-	exactlyOneRule  = "exactly one of command or commands"
-	commandsField   = "commands"
-	summaryMoreForm = " (+%d more)"
+	MaxCommands    = sshexec.MaxCommands
+	MaxPrompts     = sshexec.MaxPrompts
+	MaxExpectLen   = 256
+	MaxAnswerLen   = 1024
+	exactlyOneRule = "exactly one of command or commands"
+	commandsField  = "commands"
 )
 
 // Prompt answers one question a command of a sequence asks: Expect is a literal the device's last
@@ -63,10 +63,7 @@ func Summary(cmds []Command) string {
 	if len(cmds) == 0 {
 		return ""
 	}
-	if len(cmds) == 1 {
-		return cmds[0].Command
-	}
-	return cmds[0].Command + fmt.Sprintf(summaryMoreForm, len(cmds)-1)
+	return run.Summary(cmds[0].Command, len(cmds))
 }
 
 // SecretAnswers returns the answers of cmds' secret prompts, in order.

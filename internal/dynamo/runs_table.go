@@ -74,6 +74,7 @@ const (
 const (
 	tailAttr     = "tail"
 	tailSizeAttr = "tail_size"
+	cmdsAttr     = "cmds"
 )
 
 // runItem is a run's META item.

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"hash"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netauto/netauto/internal/fault"
@@ -107,7 +109,9 @@ type CommandResult struct {
 // none (one stored before runs kept them) one result standing for the whole run when the run got
 // as far as its command (Started).
 func (r Run) Results() []CommandResult {
-	if len(r.Commands) > 0 || !r.Status.Terminal() || !Started(r.Status, r.Reason) {
+	if len(r.Commands) > 0 || !r.Status.Terminal() || !Started(r.Status, r.Reason) || IsSummary(r.Command) {
+		// A sequence's summary stands for several commands: its results are its own list,
+		// or unknown (an index entry without them).
 		return r.Commands
 	}
 	return []CommandResult{{Command: r.Command, Status: r.Status, Reason: r.Reason, ExitStatus: r.ExitStatus, Bytes: r.Bytes}}
@@ -129,6 +133,25 @@ func SameCommands(a, b Run) bool {
 		return out
 	}
 	return slices.Equal(texts(a), texts(b))
+}
+
+// Summary is the one-line form of a sequence whose first command is first and which has n
+// commands: first, plus " (+N more)" when n > 1.
+func Summary(first string, n int) string {
+	if n <= 1 {
+		return first
+	}
+	return first + " (+" + strconv.Itoa(n-1) + " more)"
+}
+
+// IsSummary reports whether command is the Summary of a sequence of several commands.
+func IsSummary(command string) bool {
+	i := strings.LastIndex(command, " (+")
+	if i < 0 || !strings.HasSuffix(command, " more)") {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(command[i+3:], " more)"))
+	return err == nil && n > 0
 }
 
 // Started reports whether a run that ended with status and reason had sent its command: it

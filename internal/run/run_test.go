@@ -105,3 +105,27 @@ func TestSameCommands(t *testing.T) {
 		})
 	}
 }
+
+func TestSummary(t *testing.T) {
+	tests := []struct {
+		name    string
+		first   string
+		n       int
+		want    string
+		summary bool
+	}{
+		{name: "one command", first: "show clock", n: 1, want: "show clock"},
+		{name: "three commands", first: "show clock", n: 3, want: "show clock (+2 more)", summary: true},
+		{name: "twenty", first: "a", n: 20, want: "a (+19 more)", summary: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Summary(tc.first, tc.n)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.summary, IsSummary(got))
+		})
+	}
+	for _, s := range []string{"show (+x more)", "show (+0 more)", "show more)", "(+2 more", "show (+-1 more)"} {
+		assert.False(t, IsSummary(s), "%q is no summary", s)
+	}
+}
