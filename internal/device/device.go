@@ -192,11 +192,11 @@ func ValidID(id string) bool {
 	return len(id) <= MaxIDLen && idPattern.MatchString(id)
 }
 
-// printable rejects control characters, invalid UTF-8 and invisible format characters in free
-// text: bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make a name read
+// Printable reports whether free text s is fit to show: it rejects control characters, invalid
+// UTF-8 and invisible format characters: bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make a name read
 // differently from what it is, zero-width spaces, byte order marks and the like (Unicode category
 // Cf). The zero-width joiner and non-joiner stay allowed: scripts and emoji sequences need them.
-func printable(s string) bool {
+func Printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
@@ -225,7 +225,7 @@ func (d *Device) Validate() error {
 		v.add("name", "is required")
 	case utf8.RuneCountInString(d.Name) > MaxNameLen:
 		v.add("name", "must be at most %d characters", MaxNameLen)
-	case !printable(d.Name):
+	case !Printable(d.Name):
 		v.add("name", "must not contain control characters")
 	}
 	switch {
@@ -247,7 +247,7 @@ func (d *Device) Validate() error {
 		v.add("username", "is required")
 	case len(d.Username) > MaxUsernameLen:
 		v.add("username", "must be at most %d characters", MaxUsernameLen)
-	case !printable(d.Username) || strings.ContainsAny(d.Username, " \t"):
+	case !Printable(d.Username) || strings.ContainsAny(d.Username, " \t"):
 		v.add("username", "must not contain spaces or control characters")
 	}
 	switch d.AuthMethod {
@@ -270,18 +270,18 @@ func (d *Device) Validate() error {
 			v.add("tags", "key %q must be 1-%d characters of letters, digits, '_', ':', '/' or '-'", truncate(k, 80), MaxTagKeyLen)
 		case utf8.RuneCountInString(val) > MaxTagValueLen:
 			v.add("tags."+k, "must be at most %d characters", MaxTagValueLen)
-		case !printable(val):
+		case !Printable(val):
 			v.add("tags."+k, "must not contain control characters")
 		}
 	}
 	switch {
 	case utf8.RuneCountInString(d.Site) > MaxSiteLen:
 		v.add("site", "must be at most %d characters", MaxSiteLen)
-	case !printable(d.Site):
+	case !Printable(d.Site):
 		v.add("site", "must not contain control characters")
 	}
 	if d.HostKey != "" {
-		if len(d.HostKey) > MaxHostKeyLen || !printable(d.HostKey) || !looksLikeAuthorizedKey(d.HostKey) {
+		if len(d.HostKey) > MaxHostKeyLen || !Printable(d.HostKey) || !looksLikeAuthorizedKey(d.HostKey) {
 			v.add("host_key", "must be one public key in authorized_keys form, e.g. \"ssh-ed25519 AAAA...\"")
 		}
 	}

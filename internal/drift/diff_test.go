@@ -236,6 +236,11 @@ func TestValidateFilters(t *testing.T) {
 		{"pattern too long", []platform.NoiseFilter{{Pattern: strings.Repeat("a", MaxFilterPatternLen+1)}}, "filters[0].pattern"},
 		{"command invalid", []platform.NoiseFilter{{Pattern: "a", Command: "[z-a]"}}, "filters[0].command"},
 		{"description too long", []platform.NoiseFilter{{Pattern: "a", Description: strings.Repeat("d", MaxFilterDescriptionLen+1)}}, "filters[0].description"},
+		{"description with a terminal escape", []platform.NoiseFilter{{Pattern: "a", Description: "\x1b[2J banner"}}, "filters[0].description"},
+		{"description with a bidirectional override", []platform.NoiseFilter{{Pattern: "a", Description: "banner \u202e"}}, "filters[0].description"},
+		{"pattern with a control character", []platform.NoiseFilter{{Pattern: "^a\tb"}}, "filters[0].pattern"},
+		{"command with a control character", []platform.NoiseFilter{{Pattern: "a", Command: "^show\x00"}}, "filters[0].command"},
+		{"escapes written as escapes", []platform.NoiseFilter{{Pattern: `^a\tb\x1b`, Command: `^show`}}, ""},
 		{"too many", make([]platform.NoiseFilter, MaxCustomFilters+1), "filters"},
 	}
 	for _, tt := range tests {

@@ -53,6 +53,8 @@ func ValidateFilters(fs []platform.NoiseFilter) error {
 				bad(i, e.field, "is required")
 			case len(e.expr) > MaxFilterPatternLen:
 				bad(i, e.field, "must be at most %d characters", MaxFilterPatternLen)
+			case !device.Printable(e.expr):
+				bad(i, e.field, "must be valid UTF-8 without control or invisible characters (write them as escapes such as \\x1b)")
 			case e.expr != "":
 				re, err := regexp.Compile(e.expr)
 				switch {
@@ -63,8 +65,11 @@ func ValidateFilters(fs []platform.NoiseFilter) error {
 				}
 			}
 		}
-		if len(f.Description) > MaxFilterDescriptionLen {
+		switch {
+		case len(f.Description) > MaxFilterDescriptionLen:
 			bad(i, "description", "must be at most %d characters", MaxFilterDescriptionLen)
+		case !device.Printable(f.Description):
+			bad(i, "description", "must be valid UTF-8 without control or invisible characters")
 		}
 	}
 	if len(errs) > 0 {
