@@ -76,6 +76,8 @@ type Options struct {
 	// MaxJobDevices bounds the devices of one run or bulk job by the caller's role (operator,
 	// admin); a role without an entry has no bound beyond the request limit.
 	MaxJobDevices map[auth.Role]int
+	// SavedJobs serves /v1/saved-jobs; nil answers them 503.
+	SavedJobs SavedJobs
 	// Policy keeps the command policy; nil serves the built-in defaults, which then apply to
 	// every run, and refuses changes.
 	Policy Policies
@@ -140,6 +142,8 @@ func New(opts Options) (*Server, error) {
 	s.route("GET /v1/bulk/{job_id}/devices", auth.Viewer, s.bulkDevices)
 	s.route("GET /v1/bulk/{job_id}/events", auth.Viewer, s.bulkEvents)
 	s.route("POST /v1/bulk/{job_id}/cancel", auth.Operator, s.cancelBulk)
+	s.route("POST /v1/bulk/{job_id}/rerun", auth.Operator, s.rerunBulk)
+	s.routeSavedJobs()
 
 	s.globalRoute("GET /v1/policy", auth.Admin, s.getPolicy)
 	s.globalRoute("PUT /v1/policy", auth.Admin, s.putPolicy)

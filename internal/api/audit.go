@@ -48,6 +48,7 @@ var routeActions = map[string]string{
 	"POST /v1/runs":                    "run.create",
 	"POST /v1/bulk":                    "job.create",
 	"POST /v1/bulk/{job_id}/cancel":    "job.cancel",
+	"POST /v1/bulk/{job_id}/rerun":     "job.rerun",
 	"PUT /v1/platforms/{name}/filters": "noise_filters.update",
 	"PUT /v1/policy":                   "policy.update",
 	"POST /v1/policy/check":            "policy.check",

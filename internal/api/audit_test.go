@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,7 +41,7 @@ func auditRows() map[string]auditRow {
 			}
 		}
 	}
-	return map[string]auditRow{
+	rows := map[string]auditRow{
 		"POST /v1/devices": threeWay("/v1/devices", `{"id":"aud-new","name":"n","host":"192.0.2.10","platform":"cisco_ios","username":"u","password":"p"}`, `{}`),
 		"POST /v1/devices/import": threeWay("/v1/devices/import",
 			`[{"id":"aud-imp","name":"n","host":"192.0.2.11","platform":"cisco_ios","username":"u","password":"p"}]`, `not json`),
@@ -141,6 +142,8 @@ func auditRows() map[string]auditRow {
 			}
 		},
 	}
+	maps.Copy(rows, savedJobAuditRows())
+	return rows
 }
 
 // TestEveryMutatingRouteWritesOneAuditEntry drives every POST, PUT, PATCH and DELETE route of

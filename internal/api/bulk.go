@@ -13,7 +13,6 @@ import (
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
-	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
 
@@ -33,6 +32,8 @@ type Jobs interface {
 	Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error)
 	// JobDevice returns a job and one device's state in it, for runs not stored yet.
 	JobDevice(ctx context.Context, jobID, deviceID string) (bulk.Job, bulk.DeviceState, error)
+	// AddRerun lists rerunID among the job's re-runs.
+	AddRerun(ctx context.Context, jobID, rerunID string) error
 }
 
 // Runs reads runs; the DynamoDB run store implements it.
@@ -383,8 +384,8 @@ func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, caller auth.
 		return
 	}
 	j, err := s.scopedJob(r.Context(), caller, auth.Operator, id)
-	if err == nil && j.RequestedBy != caller.Name() && !caller.Can(auth.Admin) {
-		err = fault.Errorf(fault.Forbidden, "job_id", "only the job's requester (%s) or an admin may cancel it", j.RequestedBy)
+	if err == nil {
+		err = mayActOnJob(caller, j, "cancel")
 	}
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)

@@ -29,6 +29,8 @@ var answers = map[fault.Kind]answer{
 	fault.Unavailable:  {http.StatusServiceUnavailable, "unavailable", "this is not available on this deployment"},
 	fault.Timeout:      {http.StatusServiceUnavailable, "timeout", "the request took too long; try again"},
 	fault.OverLimit:    {http.StatusTooManyRequests, "too_many_running_jobs", "too many jobs are running; wait for one to finish"},
+	fault.NoMatch:      {http.StatusUnprocessableEntity, "no_devices", "the selection matches no device; nothing was started"},
+	fault.NotFinished:  {http.StatusConflict, "job_not_finished", "the job has not finished yet"},
 	fault.Internal:     {http.StatusInternalServerError, "internal", "internal error; it has been logged"},
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/netauto/netauto/internal/jumphost"
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/savedjob"
 	"github.com/netauto/netauto/internal/secrets"
 )
 
@@ -173,7 +174,13 @@ func newEnv(t *testing.T) *env {
 	rec := &audittest.Recorder{}
 	filters, err := dynamo.NewFilterStore(ddb, st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
-	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters,
+	savedStore, err := dynamo.NewSavedJobStore(ddb, st.Names.Tables[resources.SavedJobsTable])
+	require.NoError(t, err)
+	savedAnswers, err := secrets.NewSavedJobAnswers(sec)
+	require.NoError(t, err)
+	saved, err := savedjob.New(savedStore, savedAnswers, inv)
+	require.NoError(t, err)
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters, SavedJobs: saved,
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")

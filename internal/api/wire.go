@@ -194,6 +194,7 @@ func jobToWire(j bulk.Job) apiwire.Job {
 		Status: string(j.Status), Options: optionsToWire(j.Options), Counts: countsToWire(j.Counts), Seq: j.Seq,
 		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, CancelRequested: j.CancelRequested,
 		StopStatus: string(j.StopStatus), BatchesDone: j.BatchesDone, Sites: j.Sites,
+		SavedJobID: j.SavedJobID, RerunOf: j.RerunOf, Reruns: j.Reruns,
 	}
 }
 

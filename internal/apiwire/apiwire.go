@@ -317,6 +317,11 @@ type Job struct {
 	BatchesDone     int        `json:"batches_done"`
 	// Sites are the sites of the job's devices ("" for devices without a site).
 	Sites []string `json:"sites,omitempty"`
+	// SavedJobID is the saved job that started it; RerunOf the job it ran again; Reruns the jobs
+	// that ran it again, oldest first.
+	SavedJobID string   `json:"saved_job_id,omitempty"`
+	RerunOf    string   `json:"rerun_of,omitempty"`
+	Reruns     []string `json:"reruns,omitempty"`
 }
 
 // JobSummary is one job of GET /v1/bulk.

@@ -76,6 +76,12 @@ var schemaTypes = map[string]reflect.Type{
 	"RunCommand":             reflect.TypeFor[apiwire.RunCommand](),
 	"CommandSpec":            reflect.TypeFor[apiwire.CommandItem](),
 	"Prompt":                 reflect.TypeFor[apiwire.Prompt](),
+	"Selector":               reflect.TypeFor[apiwire.Selector](),
+	"SavedJob":               reflect.TypeFor[apiwire.SavedJob](),
+	"SavedJobInput":          reflect.TypeFor[apiwire.SavedJobInput](),
+	"SavedJobPatch":          reflect.TypeFor[apiwire.SavedJobPatch](),
+	"SavedJobList":           reflect.TypeFor[apiwire.SavedJobList](),
+	"RerunRequest":           reflect.TypeFor[apiwire.RerunRequest](),
 }
 
 // inlineTypes names the Go type of every body declared inline (not as a $ref), by
@@ -91,6 +97,8 @@ var inlineTypes = map[string]reflect.Type{
 	"POST /v1/runs 202":                    reflect.TypeFor[apiwire.RunAccepted](),
 	"GET /v1/bulk 200":                     reflect.TypeFor[apiwire.JobList](),
 	"POST /v1/bulk 202":                    reflect.TypeFor[apiwire.BulkAccepted](),
+	"POST /v1/bulk/{job_id}/rerun 202":     reflect.TypeFor[apiwire.BulkAccepted](),
+	"POST /v1/saved-jobs/{id}/run 202":     reflect.TypeFor[apiwire.BulkAccepted](),
 	"GET /v1/bulk/{job_id}/devices 200":    reflect.TypeFor[apiwire.JobDeviceList](),
 	"GET /v1/bulk/{job_id}/events 200":     reflect.TypeFor[apiwire.EventList](),
 	"responses/UnknownDevices":             reflect.TypeFor[apiwire.UnknownDevicesBody](),

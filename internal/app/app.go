@@ -31,6 +31,7 @@ import (
 	"github.com/netauto/netauto/internal/jumphost"
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/savedjob"
 	"github.com/netauto/netauto/internal/secrets"
 )
 
@@ -135,6 +136,24 @@ func JobAnswers(cfg config.Config, awsCfg aws.Config) (*secrets.JobAnswers, erro
 	return secrets.NewJobAnswers(sec)
 }
 
+// SavedJobs builds the saved job registry: saved jobs in their table, their secret answers in the
+// configured secret store, selectors evaluated over inv.
+func SavedJobs(cfg config.Config, awsCfg aws.Config, db dynamo.API, inv savedjob.Devices) (*savedjob.Registry, error) {
+	store, err := dynamo.NewSavedJobStore(db, cfg.Tables[resources.SavedJobsTable])
+	if err != nil {
+		return nil, err
+	}
+	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	answers, err := secrets.NewSavedJobAnswers(sec)
+	if err != nil {
+		return nil, err
+	}
+	return savedjob.New(store, answers, inv)
+}
+
 // secretStore is the file store in dev (cfg.SecretsDir) and Secrets Manager in AWS.
 func secretStore(cfg config.Config, awsCfg aws.Config) (device.SecretStore, error) {
 	if cfg.SecretsDir != "" {
@@ -220,7 +239,11 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies, Filters: filters,
+	saved, err := SavedJobs(cfg, awsCfg, db, inv)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies, Filters: filters, SavedJobs: saved,
 		MaxJobDevices: map[auth.Role]int{auth.Operator: cfg.MaxJobDevicesOperator, auth.Admin: cfg.MaxJobDevicesAdmin}})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)

@@ -97,6 +97,22 @@ func (o Options) ErrorLimit(n int) int {
 	return v
 }
 
+// Validate checks the options, naming the field of each rule broken.
+func (o Options) Validate() error {
+	if o.TimeoutS < 0 || time.Duration(o.TimeoutS)*time.Second > MaxTimeout {
+		return fieldErr("options.timeout_s", "must be from 1 to %d seconds (the executor's invocation budget)", int(MaxTimeout/time.Second))
+	}
+	if o.MaxConcurrency < 0 || o.MaxConcurrency > MaxDevices {
+		return fieldErr("options.max_concurrency", "must be from 1 to %d", MaxDevices)
+	}
+	if s := strings.TrimSpace(o.MaxErrors); s != "" {
+		if len(s) > maxErrorsMaxLen || !validMaxErrors(s) {
+			return fieldErr("options.max_errors", "must be a whole number of devices (\"10\") or a percentage (\"5%%\")")
+		}
+	}
+	return nil
+}
+
 // Request is a bulk request as the API receives it.
 type Request struct {
 	// Command is one command; Commands a sequence of them (exactly one of the two is given).
@@ -106,6 +122,10 @@ type Request struct {
 	DeviceIDs   []string  `json:"device_ids"`
 	RequestedBy string    `json:"requested_by,omitempty"`
 	Options     Options   `json:"options"`
+	// SavedJobID names the saved job this job starts, RerunOf the job it runs again; the job
+	// records them.
+	SavedJobID string `json:"-"`
+	RerunOf    string `json:"-"`
 }
 
 // Grants are the roles a job's requester held when it was accepted, everywhere and on single
@@ -175,49 +195,55 @@ func sequenceOf(command string, cmds []Command) []Command {
 // Normalize validates req, trims the command, and de-duplicates device ids in their first-seen
 // order. It returns the devices to run on.
 func (req *Request) Normalize() ([]string, error) {
+	if err := req.NormalizeCommands(); err != nil {
+		return nil, err
+	}
+	return NormalizeDeviceIDs("device_ids", req.DeviceIDs, true)
+}
+
+// NormalizeCommands validates and trims what req runs and how: its command or commands, its
+// options and requested_by. A saved job keeps exactly these, and its devices are chosen later.
+func (req *Request) NormalizeCommands() error {
 	if req.Commands != nil {
 		if req.Command != "" {
-			return nil, fieldErr(commandsField, exactlyOneRule)
+			return fieldErr(commandsField, exactlyOneRule)
 		}
 		if err := normalizeCommands(req.Commands, false); err != nil {
-			return nil, err
+			return err
 		}
 		req.Command = Summary(req.Commands)
 	} else {
 		req.Command = strings.TrimRight(strings.TrimLeft(req.Command, " \t"), " \t\n")
 		if strings.TrimSpace(req.Command) == "" {
-			return nil, fieldErr(commandsField, exactlyOneRule)
+			return fieldErr(commandsField, exactlyOneRule)
 		}
 		if err := ValidateCommand(req.Command); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	o := req.Options
-	if o.TimeoutS < 0 || time.Duration(o.TimeoutS)*time.Second > MaxTimeout {
-		return nil, fieldErr("options.timeout_s", "must be from 1 to %d seconds (the executor's invocation budget)", int(MaxTimeout/time.Second))
-	}
-	if o.MaxConcurrency < 0 || o.MaxConcurrency > MaxDevices {
-		return nil, fieldErr("options.max_concurrency", "must be from 1 to %d", MaxDevices)
-	}
-	if s := strings.TrimSpace(o.MaxErrors); s != "" {
-		if len(s) > maxErrorsMaxLen || !validMaxErrors(s) {
-			return nil, fieldErr("options.max_errors", "must be a whole number of devices (\"10\") or a percentage (\"5%%\")")
-		}
+	if err := req.Options.Validate(); err != nil {
+		return err
 	}
 	if len(req.RequestedBy) > MaxRequestedBy || strings.ContainsFunc(req.RequestedBy, unicode.IsControl) {
-		return nil, fieldErr("requested_by", "must be at most %d characters without control characters", MaxRequestedBy)
+		return fieldErr("requested_by", "must be at most %d characters without control characters", MaxRequestedBy)
 	}
-	if len(req.DeviceIDs) == 0 {
-		return nil, fieldErr("device_ids", "must name at least one device")
+	return nil
+}
+
+// NormalizeDeviceIDs checks a list of device ids named field (at most MaxDevices, each a valid
+// id; at least one when required) and returns them de-duplicated in their first-seen order.
+func NormalizeDeviceIDs(field string, list []string, required bool) ([]string, error) {
+	if len(list) == 0 && required {
+		return nil, fieldErr(field, "must name at least one device")
 	}
-	if len(req.DeviceIDs) > MaxDevices {
-		return nil, fieldErr("device_ids", "must name at most %d devices", MaxDevices)
+	if len(list) > MaxDevices {
+		return nil, fieldErr(field, "must name at most %d devices", MaxDevices)
 	}
-	seen := make(map[string]bool, len(req.DeviceIDs))
-	ids := make([]string, 0, len(req.DeviceIDs))
-	for i, id := range req.DeviceIDs {
+	seen := make(map[string]bool, len(list))
+	ids := make([]string, 0, len(list))
+	for i, id := range list {
 		if !device.ValidID(id) {
-			return nil, fieldErr(fmt.Sprintf("device_ids[%d]", i), "is not a valid device id")
+			return nil, fieldErr(fmt.Sprintf("%s[%d]", field, i), "is not a valid device id")
 		}
 		if !seen[id] {
 			seen[id] = true
@@ -284,6 +310,11 @@ type Job struct {
 	Sites []string `json:"sites,omitempty"`
 	// Grants are the requester's roles when the job was accepted.
 	Grants Grants `json:"-"`
+	// SavedJobID is the saved job that started this job; RerunOf the job it runs again on some
+	// of its devices; Reruns the jobs that ran this one again, oldest first.
+	SavedJobID string   `json:"saved_job_id,omitempty"`
+	RerunOf    string   `json:"rerun_of,omitempty"`
+	Reruns     []string `json:"reruns,omitempty"`
 }
 
 // JobSummary is a job as the job list shows it: what ran, by whom, on how many devices, and how

@@ -151,10 +151,10 @@ func TestSequenceSummaryAndSecrets(t *testing.T) {
 	assert.Empty(t, red[1].Prompts[0].Answer, "secret answer removed")
 	assert.Equal(t, "y", red[1].Prompts[1].Answer, "plain answer kept")
 	assert.Equal(t, "s3cret", req.Commands[1].Prompts[0].Answer, "Redacted copies")
-	back, err := withAnswers(red, []string{"s3cret"})
+	back, err := WithAnswers(red, []string{"s3cret"})
 	require.NoError(t, err)
 	assert.Equal(t, req.Commands, back)
-	_, err = withAnswers(red, nil)
+	_, err = WithAnswers(red, nil)
 	assert.Error(t, err, "too few answers")
 	m := Message{JobID: "j", DeviceIDs: []string{"a"}, Command: req.Command, Commands: red, SecretAnswers: true}
 	require.NoError(t, m.Validate(), "a redacted sequence is a valid message")

@@ -221,11 +221,12 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 		ID: NewID(now), Command: req.Command, Commands: Redacted(req.Commands), RequestedBy: req.RequestedBy, DeviceCount: len(ids),
 		Batches: len(batches), Status: JobQueued, Options: req.Options, CreatedAt: now,
 		Counts: map[run.Status]int{run.Queued: len(ids)}, Sites: JobSites(sites), Grants: GrantsOf(by),
+		SavedJobID: req.SavedJobID, RerunOf: req.RerunOf,
 	}
 	if e.JobTTL > 0 {
 		job.ExpiresAt = now.Add(e.JobTTL)
 	}
-	if hasSecrets(req.Commands) {
+	if HasSecrets(req.Commands) {
 		// Stored before the job exists, so every executor of it finds them; removed when it ends.
 		if e.Answers == nil {
 			return Accepted{}, fault.New(fault.Unavailable, "commands", "this deployment has no store for secret answers")

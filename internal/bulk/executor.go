@@ -729,7 +729,7 @@ func (x *Executor) readAnswers(ctx context.Context, m Message, bd *batchDevices)
 	if err != nil {
 		return fmt.Errorf("read secret answers of job %s: %w", m.JobID, err)
 	}
-	cmds, err := withAnswers(m.Commands, answers)
+	cmds, err := WithAnswers(m.Commands, answers)
 	if err != nil {
 		bd.answersErr = err
 		return nil

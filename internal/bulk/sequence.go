@@ -100,8 +100,8 @@ func Redacted(cmds []Command) []Command {
 	return out
 }
 
-// withAnswers returns a copy of the redacted cmds with the secret answers put back in order.
-func withAnswers(cmds []Command, answers []string) ([]Command, error) {
+// WithAnswers returns a copy of the redacted cmds with the secret answers put back in order.
+func WithAnswers(cmds []Command, answers []string) ([]Command, error) {
 	out := Redacted(cmds)
 	n := 0
 	for i := range out {
@@ -122,8 +122,8 @@ func withAnswers(cmds []Command, answers []string) ([]Command, error) {
 	return out, nil
 }
 
-// hasSecrets reports whether any prompt of cmds is secret.
-func hasSecrets(cmds []Command) bool {
+// HasSecrets reports whether any prompt of cmds is secret.
+func HasSecrets(cmds []Command) bool {
 	for _, c := range cmds {
 		for _, p := range c.Prompts {
 			if p.Secret {

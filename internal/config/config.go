@@ -129,7 +129,7 @@ func Vars(fn Function) []Var {
 	var vs []Var
 	switch fn {
 	case API:
-		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), queue(resources.BulkQueue),
+		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.SavedJobsTable), queue(resources.BulkQueue),
 			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar,
 			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-10000 (default 1000)"},
 			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"},

@@ -255,31 +255,8 @@ func (d *Device) Validate() error {
 	default:
 		v.add("auth_method", "must be one of password, keyboard-interactive, private-key")
 	}
-	if len(d.Tags) > MaxTags {
-		v.add("tags", "must have at most %d tags", MaxTags)
-	}
-	keys := make([]string, 0, len(d.Tags))
-	for k := range d.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		val := d.Tags[k]
-		switch {
-		case len(k) > MaxTagKeyLen || !tagKeyPattern.MatchString(k):
-			v.add("tags", "key %q must be 1-%d characters of letters, digits, '_', ':', '/' or '-'", truncate(k, 80), MaxTagKeyLen)
-		case utf8.RuneCountInString(val) > MaxTagValueLen:
-			v.add("tags."+k, "must be at most %d characters", MaxTagValueLen)
-		case !Printable(val):
-			v.add("tags."+k, "must not contain control characters")
-		}
-	}
-	switch {
-	case utf8.RuneCountInString(d.Site) > MaxSiteLen:
-		v.add("site", "must be at most %d characters", MaxSiteLen)
-	case !Printable(d.Site):
-		v.add("site", "must not contain control characters")
-	}
+	validateTags(v, "tags", d.Tags)
+	validateSite(v, "site", d.Site)
 	if d.HostKey != "" {
 		if len(d.HostKey) > MaxHostKeyLen || !Printable(d.HostKey) || !looksLikeAuthorizedKey(d.HostKey) {
 			v.add("host_key", "must be one public key in authorized_keys form, e.g. \"ssh-ed25519 AAAA...\"")
@@ -288,6 +265,53 @@ func (d *Device) Validate() error {
 	validateChain(v, d.JumpHostIDs)
 	if d.CredentialProfile != "" && (len(d.CredentialProfile) > MaxProfileLen || !profilePattern.MatchString(d.CredentialProfile)) {
 		v.add("credential_profile", "must be 1-%d characters of letters, digits, '.', '_' or '-'", MaxProfileLen)
+	}
+	return v.orNil()
+}
+
+// validateTags checks a tag map named field: at most MaxTags, keys of the tag key alphabet,
+// values printable and bounded.
+func validateTags(v *ValidationError, field string, tags map[string]string) {
+	if len(tags) > MaxTags {
+		v.add(field, "must have at most %d tags", MaxTags)
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		val := tags[k]
+		switch {
+		case len(k) > MaxTagKeyLen || !tagKeyPattern.MatchString(k):
+			v.add(field, "key %q must be 1-%d characters of letters, digits, '_', ':', '/' or '-'", truncate(k, 80), MaxTagKeyLen)
+		case utf8.RuneCountInString(val) > MaxTagValueLen:
+			v.add(field+"."+k, "must be at most %d characters", MaxTagValueLen)
+		case !Printable(val):
+			v.add(field+"."+k, "must not contain control characters")
+		}
+	}
+}
+
+// validateSite checks a site named field.
+func validateSite(v *ValidationError, field, site string) {
+	switch {
+	case utf8.RuneCountInString(site) > MaxSiteLen:
+		v.add(field, "must be at most %d characters", MaxSiteLen)
+	case !Printable(site):
+		v.add(field, "must not contain control characters")
+	}
+}
+
+// ValidateTerms checks the terms a device selection names by the rules of the device fields they
+// match (tags, site, platform; an empty site or platform is no term), each field named under
+// prefix ("selector.tags.role").
+func ValidateTerms(prefix string, tags map[string]string, site, platformName string) error {
+	v := &ValidationError{}
+	validateTags(v, prefix+"tags", tags)
+	validateSite(v, prefix+"site", site)
+	if platformName != "" && !platform.IsKnown(platformName) {
+		v.add(prefix+"platform", "must be one of %s", strings.Join(platform.Known(), ", "))
 	}
 	return v.orNil()
 }

@@ -93,7 +93,11 @@ type jobItem struct {
 	// answer store until the job ends.
 	Commands      []bulk.Command `dynamodbav:"commands,omitempty"`
 	SecretAnswers bool           `dynamodbav:"secret_answers,omitempty"`
-	Counts        map[string]int `dynamodbav:"-"`
+	SavedJobID    string         `dynamodbav:"saved_job_id,omitempty"`
+	RerunOf       string         `dynamodbav:"rerun_of,omitempty"`
+	// Reruns is appended to by AddRerun, once per re-run.
+	Reruns []string       `dynamodbav:"reruns,omitempty"`
+	Counts map[string]int `dynamodbav:"-"`
 }
 
 func countAttr(s run.Status) string { return "c_" + string(s) }
@@ -116,7 +120,7 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 		Batches: it.Batches, Status: bulk.JobStatus(it.Status), Options: it.Options, Seq: it.Seq,
 		Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, CancelRequested: it.CancelRequested,
 		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{}, Sites: it.Sites, Grants: it.Grants,
-		Commands: it.Commands, SecretAnswers: it.SecretAnswers,
+		Commands: it.Commands, SecretAnswers: it.SecretAnswers, SavedJobID: it.SavedJobID, RerunOf: it.RerunOf, Reruns: it.Reruns,
 	}
 	for _, s := range run.Statuses() {
 		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
@@ -211,7 +215,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		PK: jobPrefix + j.ID, SK: jobMetaSK, GSI1PK: jobListPK, GSI1SK: j.CreatedAt.UTC().Format(timeLayout) + "#" + j.ID, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
 		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
 		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt), Sites: j.Sites, Grants: j.Grants,
-		Commands: bulk.Redacted(j.Commands), SecretAnswers: j.SecretAnswers,
+		Commands: bulk.Redacted(j.Commands), SecretAnswers: j.SecretAnswers, SavedJobID: j.SavedJobID, RerunOf: j.RerunOf,
 	}
 	meta, err := attributevalue.MarshalMap(it)
 	if err != nil {
@@ -292,6 +296,26 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
 	return decodeJob(out.Item)
+}
+
+// AddRerun appends rerunID to the job's list of re-runs; bulk.ErrJobNotFound when there is no job.
+func (s *JobStore) AddRerun(ctx context.Context, jobID, rerunID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: jobKey(jobID),
+		UpdateExpression:    aws.String("SET reruns = list_append(if_not_exists(reruns, :empty), :id)"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+			":id":    &types.AttributeValueMemberL{Value: []types.AttributeValue{sv(rerunID)}},
+		},
+	})
+	if isConditionFailed(err) {
+		return bulk.ErrJobNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("add re-run %s to job %s: %w", rerunID, jobID, err)
+	}
+	return nil
 }
 
 // MarkRunning moves a queued job to running; a job in any other state is left alone.

@@ -43,12 +43,18 @@ const (
 	// OverLimit is a request that would take the caller over a limit on what they may have in
 	// flight at once (unfinished jobs); it may succeed once some of it has ended.
 	OverLimit
+	// NoMatch is a request whose selection matches nothing to act on (a saved job's selector, a
+	// re-run's statuses): nothing was done.
+	NoMatch
+	// NotFinished is a request that needs something to have ended first (a re-run of a running job).
+	NotFinished
 )
 
 var kindNames = [...]string{
 	Internal: "internal", Invalid: "invalid", NotFound: "not found", Exists: "exists", Conflict: "conflict",
 	Finished: "finished", Unresolved: "unresolved", Rejected: "rejected", Unauthorized: "unauthorized",
 	Forbidden: "forbidden", Unavailable: "unavailable", Timeout: "timeout", OverLimit: "over limit",
+	NoMatch: "no match", NotFinished: "not finished",
 }
 
 // String names the kind.

@@ -143,8 +143,11 @@ const (
 	// AuditTable is the append-only audit trail: every function may put entries, none may update
 	// or delete one (infra/templatecheck enforces it on template.yaml).
 	AuditTable = "AuditTable"
-	BulkQueue  = "BulkQueue"
-	BulkDLQ    = "BulkDeadLetterQueue"
+	// SavedJobsTable keeps saved jobs (one partition, by id); their secret answers are in the
+	// secret store.
+	SavedJobsTable = "SavedJobsTable"
+	BulkQueue      = "BulkQueue"
+	BulkDLQ        = "BulkDeadLetterQueue"
 )
 
 // ExecutorTimeoutSeconds is the executor function's timeout; the bulk queue's visibility timeout
@@ -199,6 +202,10 @@ func Tables() []Table {
 				{Name: IndexAuditByActor, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}},
 				{Name: IndexAuditByTarget, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}},
 			},
+		},
+		{
+			LogicalID: SavedJobsTable, EnvVar: "NET_AUTO_SAVED_JOBS_TABLE", Suffix: "saved-jobs",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
 		},
 	}
 }

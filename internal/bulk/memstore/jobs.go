@@ -104,7 +104,20 @@ func (jb *job) snapshot() bulk.Job {
 		at := *jb.j.FinishedAt
 		j.FinishedAt = &at
 	}
+	j.Reruns = slices.Clone(jb.j.Reruns)
 	return j
+}
+
+// AddRerun appends rerunID to the job's list of re-runs; bulk.ErrJobNotFound when there is no job.
+func (s *Jobs) AddRerun(_ context.Context, jobID, rerunID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jb, err := s.get(jobID)
+	if err != nil {
+		return err
+	}
+	jb.j.Reruns = append(jb.j.Reruns, rerunID)
+	return nil
 }
 
 func (b *batch) states() map[string]bulk.DeviceState {
