@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/gateway"
+	"github.com/netauto/netauto/infra/stack"
 	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/app"
@@ -28,6 +30,7 @@ import (
 	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -41,7 +44,9 @@ type apiClient struct {
 
 func (e *bulkEnv) serveAPI(t *testing.T) *apiClient {
 	t.Helper()
-	srv, err := api.New(api.Options{Devices: e.inv, Bulk: e.enq, Jobs: e.jobs, Runs: e.runs})
+	saved, err := app.SavedJobs(config.Config{Tables: e.st.Names.Tables, SecretsDir: e.secrets}, aws.Config{}, stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.inv)
+	require.NoError(t, err)
+	srv, err := api.New(api.Options{Devices: e.inv, Bulk: e.enq, Jobs: e.jobs, Runs: e.runs, SavedJobs: saved})
 	require.NoError(t, err)
 	gw, err := gateway.New(gateway.Options{
 		API:      app.WithIdentity(httpadapter.NewV2(srv).ProxyWithContext),
