@@ -230,6 +230,31 @@ func (s *Server) diffSide(w http.ResponseWriter, r *http.Request, caller auth.Id
 	return side, true
 }
 
+// maxJSONDiffBytes bounds a JSON diff's body: a Lambda response carries at most 6 MB, and the
+// gateway's envelope escapes the body's quotes once more. Two unrelated outputs of short lines
+// reach several times the outputs' size in JSON (tens of MB for 1 MiB outputs).
+const maxJSONDiffBytes = 4 << 20
+
+// jsonDiffSize is the size of hunks' lines in apiwire.Diff's JSON form, escapes counted.
+func jsonDiffSize(hunks []drift.Hunk) int {
+	n := 0
+	for _, h := range hunks {
+		n += 100 // the hunk's numbers and keys
+		for _, l := range h.Lines {
+			n += len(`{"op":"context","text":""},`) + len(l.Text)
+			for i := 0; i < len(l.Text); i++ {
+				switch c := l.Text[i]; {
+				case c == '"' || c == '\\':
+					n++
+				case c < 0x20:
+					n += 5 // \u00XX
+				}
+			}
+		}
+	}
+	return n
+}
+
 // errOverCap is what a cappedBuffer answers a write past its limit with.
 var errOverCap = errors.New("output over the diff's limit")
 
@@ -290,6 +315,11 @@ func (s *Server) runDiff(w http.ResponseWriter, r *http.Request, caller auth.Ide
 	h.Set("X-Diff-Against", q.against)
 	h.Set("X-Diff-Changed", strconv.FormatBool(len(hunks) > 0))
 	if q.json {
+		if n := jsonDiffSize(hunks); n > maxJSONDiffBytes {
+			WriteError(w, http.StatusUnprocessableEntity, &Error{Code: "diff_too_large", Field: "format",
+				Message: fmt.Sprintf("this diff's JSON form is about %d bytes, over the %d a response carries; ask for format=text (unified), which is smaller", n, maxJSONDiffBytes)})
+			return
+		}
 		out := apiwire.Diff{RunID: id, Against: q.against, Raw: q.raw, Changed: len(hunks) > 0, Hunks: make([]apiwire.DiffHunk, len(hunks))}
 		for i, hk := range hunks {
 			wh := apiwire.DiffHunk{OldStart: hk.OldStart, OldLines: hk.OldLines, NewStart: hk.NewStart, NewLines: hk.NewLines, Lines: make([]apiwire.DiffLine, len(hk.Lines))}

@@ -33,7 +33,21 @@ func storeRun(t *testing.T, e *env, id, device, command string, status run.Statu
 	if mutate != nil {
 		mutate(&r)
 	}
-	require.NoError(t, runs.FinishNew(context.Background(), r, []byte(output)), "store run %s", id)
+	ctx := context.Background()
+	if len(output) <= run.ChunkSize {
+		require.NoError(t, runs.FinishNew(ctx, r, []byte(output)), "store run %s", id)
+		return r
+	}
+	// A longer output goes out in chunks while the run is running, as the executor's does.
+	running := r
+	running.Status, running.FinishedAt = run.Running, nil
+	_, err = runs.Start(ctx, running)
+	require.NoError(t, err, "start run %s", id)
+	w := run.NewChunkWriter(ctx, runs, r)
+	_, err = w.Write([]byte(output))
+	require.NoError(t, err, "write output of run %s", id)
+	r.Chunks = w.Chunks()
+	require.NoError(t, runs.Finish(ctx, r, w.Pending()), "finish run %s", id)
 	return r
 }
 
@@ -125,6 +139,9 @@ func TestRunDiff(t *testing.T) {
 	first := storeRun(t, e, "jd1.drift-r1", "drift-r1", cmd, run.Succeeded, night1, nil)
 	second := storeRun(t, e, "jd2.drift-r1", "drift-r1", cmd, run.Succeeded, night2, func(r *run.Run) { r.PreviousRunID = first.ID })
 	big := storeRun(t, e, "jd4.drift-r1", "drift-r1", cmd, run.Succeeded, "x\n", func(r *run.Run) { r.Bytes = drift.MaxOutputBytes + 1 })
+	// Two unrelated outputs of 300,000 short lines: 600 KB each, tens of MB as JSON hunks.
+	shortA := storeRun(t, e, "jd5.drift-r1", "drift-r1", cmd, run.Succeeded, strings.Repeat("a\n", 300_000), nil)
+	shortB := storeRun(t, e, "jd6.drift-r1", "drift-r1", cmd, run.Succeeded, strings.Repeat("b\n", 300_000), nil)
 
 	get := func(t *testing.T, token, path string) response {
 		t.Helper()
@@ -159,6 +176,17 @@ func TestRunDiff(t *testing.T) {
 		r.JSON(t, &d)
 		assert.True(t, d.Raw, "raw")
 		assert.Contains(t, string(r.Body), "! Last configuration change at 02:14:09", "noise lines show raw")
+	})
+	t.Run("unrelated short lines: text, but not JSON, fits a response", func(t *testing.T) {
+		r := get(t, viewer, "/v1/runs/"+shortB.ID+"/diff?against="+shortA.ID)
+		require.Equal(t, http.StatusOK, r.Status, "text diff: %.200s", r.Body)
+		assert.Equal(t, 300_000, strings.Count(string(r.Body), "\n+b"), "every line added")
+		r = get(t, viewer, "/v1/runs/"+shortB.ID+"/diff?against="+shortA.ID+"&format=json")
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status, "json diff: %.200s", r.Body)
+		var eb errorBody
+		r.JSON(t, &eb)
+		assert.Equal(t, "diff_too_large", eb.Error.Code, "code")
+		assert.Equal(t, "format", eb.Error.Field, "field")
 	})
 	t.Run("against itself", func(t *testing.T) {
 		r := get(t, viewer, "/v1/runs/"+second.ID+"/diff?against="+second.ID)

@@ -105,6 +105,7 @@ const DIFF_ERRORS = {
   no_previous_run: "There is no earlier successful run of this command on this device to compare with.",
   run_not_finished: "A run that has not finished cannot be compared yet.",
   output_too_large: "An output is over 1 MiB, more than a diff is made for; download both outputs instead.",
+  diff_too_large: "This diff is too large to show here (its lines would not fit one response); read it with netauto diff, which fetches the unified text.",
 };
 
 /** DiffPage shows GET /v1/runs/{runId}/diff as a table, side by side (default) or unified. */
