@@ -551,7 +551,7 @@ func (a *app) jobCommand() *cobra.Command {
 	}
 	wait.Flags().StringVar(&rf.out, "out", "", "write each device's output to DIR/<device>.txt")
 	wait.Flags().BoolVarP(&a.yes, "yes", "y", false, "on Ctrl-C cancel the job without asking")
-	cmd.AddCommand(list, show, cancel, wait)
+	cmd.AddCommand(list, show, cancel, wait, a.rerunCommand())
 	return cmd
 }
 
@@ -576,6 +576,15 @@ func (a *app) printJob(j apiwire.Job) error {
 	}
 	if j.Error != "" {
 		rows = append(rows, [2]string{"error", j.Error})
+	}
+	if j.SavedJobID != "" {
+		rows = append(rows, [2]string{"saved_job", j.SavedJobID})
+	}
+	if j.RerunOf != "" {
+		rows = append(rows, [2]string{"rerun_of", j.RerunOf})
+	}
+	if len(j.Reruns) > 0 {
+		rows = append(rows, [2]string{"reruns", strings.Join(j.Reruns, ", ")})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])

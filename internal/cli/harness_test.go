@@ -41,6 +41,7 @@ import (
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/retention"
+	"github.com/netauto/netauto/internal/savedjob"
 	"github.com/netauto/netauto/internal/secrets"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -132,8 +133,14 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	require.NoError(t, err)
 	answers, err := secrets.NewJobAnswers(sec)
 	require.NoError(t, err)
+	savedStore, err := dynamo.NewSavedJobStore(ddb, st.Names.Tables[resources.SavedJobsTable])
+	require.NoError(t, err)
+	savedAnswers, err := secrets.NewSavedJobAnswers(sec)
+	require.NoError(t, err)
+	saved, err := savedjob.New(savedStore, savedAnswers, inv)
+	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50, Answers: answers},
-		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters})
+		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters, SavedJobs: saved})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)
