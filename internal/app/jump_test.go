@@ -83,7 +83,8 @@ func (e *jumpEnv) job(t *testing.T, command string) (bulk.Accepted, map[string]b
 }
 
 // TestJobThroughBastion: every device's output, run through an OpenSSH bastion, is stored exactly
-// as the device prints it directly; the bastion sees one login per executor batch; a changed
+// as the device prints it directly; the batches share one bastion login (never more than one per
+// batch); a changed
 // bastion key refuses every device (host_key_mismatch, jump_host_key_mismatch) with nothing sent
 // to any, is recorded as the jump host's pending key, and once accepted the devices run again.
 func TestJobThroughBastion(t *testing.T) {
@@ -104,8 +105,8 @@ func TestJobThroughBastion(t *testing.T) {
 		assert.True(t, bytes.Equal(ref, got), "%s: output through the bastion (%d bytes) differs from the device's (%d bytes)", id, len(got), len(ref))
 	}
 	logins := e.bastion.Count("Accepted password for")
-	assert.Equal(t, acc.Batches, logins, "the bastion sees one login per executor batch")
-	assert.LessOrEqual(t, e.bastion.Count("Connection from"), acc.Batches, "and one connection per batch")
+	assert.Equal(t, 1, logins, "the batches, run at the same time, share one bastion login")
+	assert.Equal(t, 1, e.bastion.Count("Connection from"), "and one connection")
 
 	// The bastion's pinned key changes (as if the bastion was replaced): nothing goes through it.
 	ctx := context.Background()
@@ -162,8 +163,8 @@ func (g gatedTunnels) NewTunnels(maxChannelsPerHop int) *sshexec.Tunnels {
 
 // TestJobThroughBastionWarmsWaitingBatch: with one batch slot (MaxBatches 1) and two
 // invocations, the batch waiting for the slot logs in to the bastion while the other one holds
-// the slot, and runs its devices over that same connection once its turn comes: one login per
-// batch, the second one made before the first batch's sessions ended.
+// the slot (whose runs have not reached the bastion yet), and both batches run their devices over
+// that one connection: one login for the job.
 func TestJobThroughBastionWarmsWaitingBatch(t *testing.T) {
 	t.Parallel()
 	e := newJumpEnv(t, devicesim.Spec{Count: 100, Seed: 53, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}})
@@ -188,8 +189,8 @@ func TestJobThroughBastionWarmsWaitingBatch(t *testing.T) {
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
 	require.Equal(t, 100, j.Counts[run.Succeeded], "job %s: %v", j.ID, j.Counts)
-	assert.Equal(t, acc.Batches, e.bastion.Count("Accepted password for"), "one login per batch: the warmed connection served its batch")
-	assert.Equal(t, acc.Batches, e.bastion.Count("Connection from"), "one connection per batch")
+	assert.Equal(t, 1, e.bastion.Count("Accepted password for"), "one login: the warmed connection served both batches")
+	assert.Equal(t, 1, e.bastion.Count("Connection from"), "one connection")
 }
 
 // BenchmarkBulkThroughBastion1000 runs one 1,000-device job through one OpenSSH bastion and the
@@ -238,11 +239,11 @@ func BenchmarkBulkThroughBastion1000(b *testing.B) {
 				login0, conn0 := e.bastion.Count("Accepted password for"), e.bastion.Count("Connection from")
 				cpu0, sshd0 := readCPU(b, e.st.Endpoints.DynamoDB), sshdCPU()
 				took, nb := job()
-				// The batches' bastion connections have closed; sshd counts a connection's CPU
-				// once it has reaped its process.
+				// The bastion connection has closed (idle after the job); sshd counts a
+				// connection's CPU once it has reaped its process.
 				require.Eventually(b, func() bool {
 					return e.bastion.Count("Transferred: sent") >= e.bastion.Count("Accepted password for")
-				}, 10*time.Second, 10*time.Millisecond, "bastion connections closed")
+				}, 60*time.Second, 10*time.Millisecond, "bastion connections closed")
 				d := readCPU(b, e.st.Endpoints.DynamoDB).sub(cpu0)
 				c := cpu[mode]
 				cpu[mode] = cpuSplit{c.ddb + d.ddb, c.self + d.self, c.all + d.all}

@@ -196,10 +196,13 @@ type batchDevices struct {
 	answersErr error
 	mu         sync.Mutex
 	shared     map[string]device.Credential
-	// hops are the batch's jump hosts, read once each; tunnels carries the batch's connections
-	// through them (nil when no device of the batch has a chain or the engine cannot share).
+	// hops are the batch's jump hosts, read once each; tunnels carries the connections through
+	// them, the process's shared set (nil when no device of the batch has a chain or the engine
+	// cannot share).
 	hops    *hops
 	tunnels *sshexec.Tunnels
+	// releaseTunnels lets go of tunnels (safe to call more than once).
+	releaseTunnels func()
 	// mismatched are the jump host keys refused in this batch, recorded once each.
 	mismatched map[string]bool
 }
@@ -355,6 +358,8 @@ type Executor struct {
 	jobChains jobChains
 	// parked holds what batches handed on for want of a slot had warmed, for their continuations.
 	parked parkedWarm
+	// share is the jump host connections the process's batches share.
+	share tunnelShare
 	// function names the Lambda function in metrics when it is not the executor (the watchdog).
 	function string
 	// actor names the function in audit entries when it is not the executor (the watchdog).
@@ -576,14 +581,14 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		x.jobChains.note(m.JobID, distinctChains(devs))
 	}
 	if tm, ok := x.Engine.(TunnelMaker); ok && anyChain(devs) {
-		// One set of hop connections for the whole batch, closed when its last session ends:
-		// the ones it opened while it waited for its slot, or new ones.
+		// The process's hop connections, held until the batch's last session ends: taken over
+		// from what the batch warmed while it waited for its slot, or held now.
 		if warm != nil {
-			bd.hops, bd.tunnels = warm.hops, warm.tunnels
+			bd.hops, bd.tunnels, bd.releaseTunnels = warm.hops, warm.tunnels, warm.release
 		} else {
-			bd.tunnels = tm.NewTunnels(x.JumpMaxChannels)
+			bd.tunnels, bd.releaseTunnels = x.share.acquire(tm, x.JumpMaxChannels)
 		}
-		defer bd.tunnels.Close()
+		defer bd.releaseTunnels()
 	} else {
 		warm.close() // the chains changed while the batch waited
 	}
@@ -674,8 +679,8 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// runs are still being stored.
 	go func() {
 		sessions.Wait()
-		if bd.tunnels != nil {
-			_ = bd.tunnels.Close()
+		if bd.releaseTunnels != nil {
+			bd.releaseTunnels()
 		}
 		freeSlot()
 	}()

@@ -231,32 +231,127 @@ func (x *Executor) auditPins(ctx context.Context, log *slog.Logger, jobID string
 }
 
 // warmed is what a batch prepared while it waited for its slot: its jump hosts, resolved once,
-// and its connections through them, opening.
+// and its hold on the process's connections through them (tunnelShare), opening.
 type warmed struct {
 	hops    *hops
 	tunnels *sshexec.Tunnels
+	// release lets go of tunnels (safe to call more than once).
+	release func()
+	// attempts end when the connection attempts this batch started have ended.
+	attempts []<-chan struct{}
 	// closed audits the keys the connections pinned on first use that no run reported (the
 	// batch never took them over, or none of its devices ran): a pin is a change either way.
 	closed func()
 }
 
-// newWarmed is a batch's warmed connections through h, over tunnels, for m's job.
-func (x *Executor) newWarmed(ctx context.Context, log *slog.Logger, m Message, h *hops, tunnels *sshexec.Tunnels) *warmed {
-	w := &warmed{hops: h, tunnels: tunnels}
+// newWarmed is a batch's warmed connections through h, over tunnels (released by release), for
+// m's job.
+func (x *Executor) newWarmed(ctx context.Context, log *slog.Logger, m Message, h *hops, tunnels *sshexec.Tunnels, release func()) *warmed {
+	w := &warmed{hops: h, tunnels: tunnels, release: release}
 	w.closed = func() { x.auditPins(context.WithoutCancel(ctx), log, m.JobID, h) }
 	return w
 }
 
-// close closes the connections of a batch that did not take them over (or that is done with
-// them), then audits what they pinned; nil does nothing.
+// close waits for the connection attempts the batch started (and so for their pins), audits what
+// they pinned, and lets go of the connections; nil does nothing. The batch calls it when it is
+// done with them, also when it took them over.
 func (w *warmed) close() {
 	if w == nil {
 		return
 	}
-	_ = w.tunnels.Close() // waits for the connection attempts, and so for their pins
+	for _, done := range w.attempts {
+		<-done
+	}
 	if w.closed != nil {
 		w.closed()
 	}
+	if w.release != nil {
+		w.release()
+	}
+}
+
+// shareIdle is how long the process keeps its jump host connections with no batch using them,
+// for the next batch.
+const shareIdle = 5 * time.Second
+
+// tunnelShare is the process's one set of jump host connections (one sshexec.Tunnels), shared by
+// the batches that run at the same time or one after another, so a jump host sees one login per
+// process and busy spell rather than one per batch. A set in which a hop failed goes to no new
+// batch (the next one gets a fresh set, which tries the hop again); a set no batch has held for
+// idle (shareIdle when zero) closes, and is never reused after that time even before its timer
+// fires (a Lambda instance frozen between invocations: its connections may be gone).
+type tunnelShare struct {
+	idle time.Duration
+	mu   sync.Mutex
+	cur  *sharedTunnels
+}
+
+// sharedTunnels is one set and the batches holding it.
+type sharedTunnels struct {
+	tn       *sshexec.Tunnels
+	holders  int
+	timer    *time.Timer
+	released time.Time // when the last holder let go
+	detached bool      // no longer handed out: closed when its last holder lets go
+}
+
+// acquire returns the process's set (made with tm when there is none to share) and its release,
+// which is safe to call more than once.
+func (s *tunnelShare) acquire(tm TunnelMaker, maxChannels int) (*sshexec.Tunnels, func()) {
+	s.mu.Lock()
+	var stale *sshexec.Tunnels
+	idle := cmp.Or(s.idle, shareIdle)
+	st := s.cur
+	if st != nil && (st.tn.Failed() || st.holders == 0 && time.Since(st.released) > idle) {
+		st.detached, s.cur = true, nil
+		if st.holders == 0 {
+			stale = st.tn
+		}
+		st = nil
+	}
+	if st == nil {
+		st = &sharedTunnels{tn: tm.NewTunnels(maxChannels)}
+		s.cur = st
+	}
+	if st.timer != nil {
+		st.timer.Stop()
+		st.timer = nil
+	}
+	st.holders++
+	s.mu.Unlock()
+	if stale != nil {
+		_ = stale.Close()
+	}
+	return st.tn, sync.OnceFunc(func() { s.release(st) })
+}
+
+func (s *tunnelShare) release(st *sharedTunnels) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.holders--
+	if st.holders > 0 {
+		return
+	}
+	if st.detached || st.tn.Failed() {
+		if s.cur == st {
+			s.cur = nil
+		}
+		go func() { _ = st.tn.Close() }()
+		return
+	}
+	st.released = time.Now()
+	st.timer = time.AfterFunc(cmp.Or(s.idle, shareIdle), func() {
+		s.mu.Lock()
+		if st.holders > 0 { // held again while this fired
+			s.mu.Unlock()
+			return
+		}
+		if s.cur == st {
+			s.cur = nil
+		}
+		s.mu.Unlock()
+		_ = st.tn.Close()
+	})
 }
 
 // warm starts opening the jump host connections of m's devices, each distinct chain once, and
@@ -283,10 +378,11 @@ func (x *Executor) warm(ctx context.Context, log *slog.Logger, m Message) *warme
 	if len(chains) == 0 {
 		return nil
 	}
-	w := x.newWarmed(ctx, log, m, &hops{src: x.JumpHosts}, tm.NewTunnels(x.JumpMaxChannels))
+	tn, release := x.share.acquire(tm, x.JumpMaxChannels)
+	w := x.newWarmed(ctx, log, m, &hops{src: x.JumpHosts}, tn, release)
 	for _, ids := range chains {
 		if chain, failed, err := w.hops.chain(ctx, ids); err == nil && failed == nil {
-			w.tunnels.Warm(chain)
+			w.attempts = append(w.attempts, w.tunnels.Warm(chain))
 		}
 	}
 	return w

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +23,10 @@ import (
 func TestParkedWarm(t *testing.T) {
 	r, err := sshexec.New(sshexec.Options{})
 	require.NoError(t, err)
-	newWarm := func() *warmed { return &warmed{hops: &hops{}, tunnels: r.NewTunnels(1)} }
+	newWarm := func() *warmed {
+		tn := r.NewTunnels(1)
+		return &warmed{hops: &hops{}, tunnels: tn, release: func() { _ = tn.Close() }}
+	}
 	p := &parkedWarm{ttl: time.Hour}
 
 	assert.Nil(t, p.take("job", 1), "nothing parked")
@@ -75,16 +80,62 @@ func TestWarmedPinsAudited(t *testing.T) {
 	x := &Executor{Audit: rec}
 	pin := &hopPin{src: pinSource{}, id: "bastion"}
 	h := &hops{got: map[string]hopEntry{"bastion": {pin: pin}}}
-	w := x.newWarmed(ctx, slog.New(slog.DiscardHandler), Message{JobID: "job-1"}, h, r.NewTunnels(1))
+	tn := r.NewTunnels(1)
+	released := 0
+	w := x.newWarmed(ctx, slog.New(slog.DiscardHandler), Message{JobID: "job-1"}, h, tn, func() { released++ })
 	_, err = pin.PinHostKey(ctx, key)
 	require.NoError(t, err)
 	w.close()
 	w.close()
 
+	assert.Equal(t, 2, released, "each close lets go (the share's release is itself once only)")
 	entries := rec.Entries()
 	require.Len(t, entries, 1, "one audit entry for the pin")
 	assert.Equal(t, "jump_host.host_key_pin", entries[0].Action)
 	assert.Equal(t, "bastion", entries[0].Target)
 	assert.Equal(t, ssh.FingerprintSHA256(sshPub), entries[0].Detail["fingerprint"])
 	assert.Equal(t, "job-1", entries[0].Detail["job_id"])
+}
+
+// TestTunnelShare: batches holding the process's jump host connections at the same time, or one
+// soon after another, get the same set; a set nobody holds for the idle time closes and the next
+// batch gets a new one; a set in which a hop failed goes to no new batch.
+func TestTunnelShare(t *testing.T) {
+	r, err := sshexec.New(sshexec.Options{})
+	require.NoError(t, err)
+	s := &tunnelShare{idle: time.Hour}
+	a, releaseA := s.acquire(r, 4)
+	b, releaseB := s.acquire(r, 4)
+	assert.Same(t, a, b, "held at the same time: one set")
+	releaseA()
+	releaseA() // a second release is harmless
+	releaseB()
+	c, releaseC := s.acquire(r, 4)
+	assert.Same(t, a, c, "held again within the idle time: the same set")
+	releaseC()
+
+	// A hop that refuses the connection: the set remembers the failure.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	d, releaseD := s.acquire(r, 4)
+	d.Warm([]sshexec.Hop{{ID: "gone", Host: "127.0.0.1", Port: port, Username: "u", Password: "p", HostKey: ""}})
+	require.Eventually(t, d.Failed, 10*time.Second, 5*time.Millisecond, "the hop at "+strconv.Itoa(port)+" failed")
+	e, releaseE := s.acquire(r, 4)
+	assert.NotSame(t, d, e, "a failed set goes to no new batch")
+	releaseD()
+	releaseE()
+
+	short := &tunnelShare{idle: 10 * time.Millisecond}
+	f, releaseF := short.acquire(r, 4)
+	releaseF()
+	require.Eventually(t, func() bool {
+		short.mu.Lock()
+		defer short.mu.Unlock()
+		return short.cur == nil
+	}, 5*time.Second, 5*time.Millisecond, "an idle set closes")
+	g, releaseG := short.acquire(r, 4)
+	assert.NotSame(t, f, g, "after the idle time: a new set")
+	releaseG()
 }

@@ -296,6 +296,7 @@ func TestTunnelsShareOneConnection(t *testing.T) {
 		requireOutcome(t, res, StatusSucceeded, "", outs[i].String())
 		assert.Contains(t, outs[i].String(), inv[i%len(inv)].Name+" uptime is", "output of run %d", i)
 	}
+	assert.False(t, tn.Failed(), "no hop failed")
 	require.NoError(t, tn.Close(), "close tunnels")
 	assert.Equal(t, 1, bastion.Count("Connection from"), "connections to the bastion")
 	assert.Equal(t, 1, bastion.Count("Accepted password for"), "logins on the bastion")
@@ -329,6 +330,7 @@ func TestTunnelsShareOneConnection(t *testing.T) {
 		}
 		assert.Equal(t, 1, bastion.Count("Connection from")-before, "connection attempts to the failing bastion")
 		assert.Equal(t, TunnelStats{Attempts: 1}, bad.Stats(), "tunnel stats")
+		assert.True(t, bad.Failed(), "the Tunnels remembers a failed hop")
 	})
 }
 

@@ -112,25 +112,49 @@ func chainKey(hops []Hop) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// Failed reports whether a hop connection attempt of tn failed: a failure tn remembers for its
+// lifetime, so a caller that shares one Tunnels between batches hands a failed one to no new batch
+// (it makes a fresh one, which tries the hop again).
+func (tn *Tunnels) Failed() bool {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	for _, hc := range tn.conns {
+		select {
+		case <-hc.ready:
+			if hc.fail.Status != "" {
+				return true
+			}
+		default:
+		}
+	}
+	return false
+}
+
 // Warm starts connecting the chain hops in the background, as the first run through it would,
 // and returns at once: runs that come later find the connections open (or their attempt under
 // way, or its failure remembered). A batch warms its chains while it waits for its turn, so the
-// jump host's handshake overlaps the previous batch's sessions. It does nothing after Close or
-// for an invalid chain (the runs report that).
-func (tn *Tunnels) Warm(hops []Hop) {
+// jump host's handshake overlaps the previous batch's sessions. done is closed when the attempt
+// has ended (connected, failed, or the Tunnels closed). It does nothing after Close or for an
+// invalid chain (the runs report that): done is closed already.
+func (tn *Tunnels) Warm(hops []Hop) (done <-chan struct{}) {
+	ended := make(chan struct{})
 	if len(hops) == 0 || checkJumpHosts(hops) != nil {
-		return
+		close(ended)
+		return ended
 	}
 	tn.mu.Lock()
 	defer tn.mu.Unlock()
 	if tn.closed {
-		return
+		close(ended)
+		return ended
 	}
 	tn.wg.Add(1)
 	go func() {
 		defer tn.wg.Done()
+		defer close(ended)
 		_, _ = tn.acquire(tn.ctx, hops)
 	}()
+	return ended
 }
 
 // acquire returns the open connections of hops, in order, opening the missing ones. It fails
