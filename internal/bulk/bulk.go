@@ -400,6 +400,10 @@ func (m Message) Validate() error {
 		return fmt.Errorf("message has batch %d", m.Batch)
 	}
 	if m.Commands != nil {
+		if HasSecrets(m.Commands) && !m.SecretAnswers {
+			// Run as it is, its secret prompts would be answered with an empty line.
+			return errors.New("message has secret prompts but does not say their answers are stored")
+		}
 		return normalizeCommands(slices.Clone(m.Commands), true)
 	}
 	return ValidateCommand(m.Command)

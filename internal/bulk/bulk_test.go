@@ -160,4 +160,6 @@ func TestSequenceSummaryAndSecrets(t *testing.T) {
 	require.NoError(t, m.Validate(), "a redacted sequence is a valid message")
 	m.Commands = req.Commands
 	assert.Error(t, m.Validate(), "a message with a secret answer in clear is refused")
+	m.Commands, m.SecretAnswers = red, false
+	assert.Error(t, m.Validate(), "a message with secret prompts whose answers it does not say are stored is refused")
 }
