@@ -191,6 +191,18 @@ func TestUITrust(t *testing.T) {
 	node(t, "e2e/trust.test.mjs", "BASE_URL="+url)
 }
 
+// TestUISavedJobs saves a job in the Saved jobs editor, runs it now on a fleet with one
+// unreachable device, and re-runs that device from the finished job's page, links both ways.
+func TestUISavedJobs(t *testing.T) {
+	needBrowser(t)
+	const size = 3
+	url := startSystem(t, &devicesim.Spec{
+		Count: size, Seed: 17, Platforms: []devicesim.Weighted{{Name: "cisco_ios", Weight: 1}},
+		Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}},
+	}, "ui-saved-stack.log", nil)
+	node(t, "e2e/saved.test.mjs", "BASE_URL="+url, "FLEET_SIZE="+strconv.Itoa(size))
+}
+
 // TestUIReach drives the Jump hosts page (create with a field error, the in-use refusal on delete,
 // a credential dropped by a new address) and the device form's ordered jump chain and enable
 // secret.

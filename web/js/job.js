@@ -12,7 +12,8 @@ import { JobFeed } from "./live.js";
 import { commandTabs, commandText } from "./commands.js";
 import { readOutput } from "./run.js";
 import { diffHref } from "./diff.js";
-import { StatusBadge, ChangedBadge, Link, Tabs, useVirtual, fmtDuration, fmtTime, fmtBytes, STATUSES } from "./ui.js";
+import { StatusBadge, ChangedBadge, Link, Tabs, useVirtual, fmtDuration, fmtTime, fmtBytes, STATUSES, navigate } from "./ui.js";
+import { RerunDialog } from "./saved.js";
 
 const ROW = 34;
 const JOB_STATUS_TEXT = { queued: "queued", running: "running", finishing: "finishing…", cancelling: "cancelling…", completed: "completed", cancelled: "cancelled", stopped: "stopped (max errors)", failed: "failed" };
@@ -24,6 +25,7 @@ export function JobPage({ jobId, flash }) {
   const [statusFilter, setStatusFilter] = useState("");
   const [changedOnly, setChangedOnly] = useState(false);
   const [cancelling, setCancelling] = useState(false);
+  const [rerunning, setRerunning] = useState(false);
   const feedRef = useRef(null);
 
   useEffect(() => {
@@ -75,6 +77,7 @@ export function JobPage({ jobId, flash }) {
         <div class="actions">
           ${canSomewhere("operator") && !finished && html`<button class="danger" id="cancel-job" onClick=${cancel}
             disabled=${cancelling || job.cancel_requested}>${job.cancel_requested ? "Cancel requested" : "Cancel job"}</button>`}
+          ${canSomewhere("operator") && finished && html`<button id="rerun-job" onClick=${() => setRerunning(true)}>Re-run failed…</button>`}
         </div>
       </div>
       <dl class="summary">
@@ -83,6 +86,9 @@ export function JobPage({ jobId, flash }) {
             c.prompts && c.prompts.length ? html` <span class="small muted">(${c.prompts.length} prompt answer${c.prompts.length === 1 ? "" : "s"})</span>` : ""}</li>`)}</ol></dd></div>`
           : html`<div><dt>Command</dt><dd><code>${job.command}</code></dd></div>`}
         <div><dt>Requested by</dt><dd>${job.requested_by}</dd></div>
+        ${job.saved_job_id && html`<div><dt>Saved job</dt><dd><${Link} to="?page=saved" id="job-saved-link">${job.saved_job_id}</${Link}></dd></div>`}
+        ${job.rerun_of && html`<div><dt>Re-run of</dt><dd><${Link} to=${"?job=" + encodeURIComponent(job.rerun_of)} id="job-rerun-of">${job.rerun_of}</${Link}></dd></div>`}
+        ${job.reruns && job.reruns.length > 0 && html`<div><dt>Re-runs</dt><dd><ul class="inline-list" id="job-reruns">${job.reruns.map((id) => html`<li><${Link} to=${"?job=" + encodeURIComponent(id)}>${id}</${Link}></li>`)}</ul></dd></div>`}
         <div><dt>Started</dt><dd>${fmtTime(job.created_at)}</dd></div>
         ${job.finished_at && html`<div><dt>Finished</dt><dd>${fmtTime(job.finished_at)}</dd></div>`}
         <div><dt>Status</dt><dd><span class=${"job-status j-" + jobStatus} id="job-status">${JOB_STATUS_TEXT[jobStatus] || jobStatus}</span></dd></div>
@@ -108,6 +114,8 @@ export function JobPage({ jobId, flash }) {
       ${view === "devices" ? html`<${DeviceList} feed=${feed} statusFilter=${statusFilter} clearFilter=${() => setStatusFilter("")}
           changedOnly=${changedOnly} setChangedOnly=${setChangedOnly} />`
         : html`<${OutputGroups} feed=${feed} finished=${finished} />`}
+      ${rerunning && html`<${RerunDialog} job=${job} counts=${feed.counts} onClose=${() => setRerunning(false)} flash=${flash}
+        onStarted=${(id) => navigate("?job=" + encodeURIComponent(id))} />`}
     </main>`;
 }
 

@@ -1,4 +1,4 @@
-// NetAuto's UI: one page, routed by the query string (?job=, ?run=, ?diff=, ?device=[&command=], ?page=retention),
+// NetAuto's UI: one page, routed by the query string (?job=, ?run=, ?diff=, ?device=[&command=], ?page=saved, ?page=retention),
 // so any static host (S3 + CloudFront, the local gateway) serves it without rewrite rules.
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -17,6 +17,7 @@ import { ProfilesPage } from "./credprofiles.js";
 import { JumpHostsPage } from "./jumphosts.js";
 import { AuditPage } from "./audit.js";
 import { PlatformsPage } from "./platforms.js";
+import { SavedJobsPage } from "./saved.js";
 import { Me } from "./whoami.js";
 
 function useRoute() {
@@ -106,6 +107,9 @@ function App({ initialMessage }) {
   } else if (route.get("page") === "audit") {
     page = html`<${AuditPage} />`;
     title = "Audit trail";
+  } else if (route.get("page") === "saved") {
+    page = html`<${SavedJobsPage} flash=${showFlash} />`;
+    title = "Saved jobs";
   } else if (route.get("page") === "platforms") {
     page = html`<${PlatformsPage} flash=${showFlash} />`;
     title = "Platforms";
@@ -135,6 +139,7 @@ function App({ initialMessage }) {
       <${Link} to="?" class="brand">NetAuto</${Link}>
       <nav aria-label="Main">
         <${Link} to="?" aria-current=${here === "devices" ? "page" : undefined}>Devices</${Link}>
+        <${Link} to="?page=saved" aria-current=${here === "saved" ? "page" : undefined}>Saved jobs</${Link}>
         <${Link} to="?page=platforms" aria-current=${here === "platforms" ? "page" : undefined}>Platforms</${Link}>
         ${can("admin") && html`<${Link} to="?page=retention" aria-current=${here === "retention" ? "page" : undefined}>Retention</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
