@@ -540,3 +540,51 @@ func init() {
 		wantStatus(t, f.call(t, role, "POST", "/v1/bulk/"+acc.JobID+"/rerun", body), http.StatusAccepted, "", "its own finished job")
 	}
 }
+
+// TestRerunSecretAnswers: a job deletes its secret answers when it ends, so its re-run reads them
+// again from the saved job that started it (while it holds the same sequence), and is refused
+// naming job_id when there is none to read them from.
+func TestRerunSecretAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedAt(e, "rs-1", "ams1", "cisco_ios", nil)
+	admin := e.tokens[auth.Admin]
+	const secret = "rerun-s3cret"
+	commands := []any{map[string]any{"command": "copy scp: flash:", "prompts": []any{map[string]any{"expect": "Password:", "answer": secret, "secret": true}}}}
+	rerun := func(jobID string) response {
+		t.Helper()
+		return e.do(admin, "POST", "/v1/bulk/"+jobID+"/rerun", "application/json", []byte(`{"statuses":["failed"]}`))
+	}
+	end := func(jobID string) {
+		t.Helper()
+		finishJob(e, jobID, map[string]run.Status{"rs-1": run.Failed})
+		require.NoError(t, e.enq.Answers.DeleteAnswers(context.Background(), jobID), "the job's end deletes its answers")
+	}
+
+	r := e.do(admin, "POST", "/v1/bulk", "application/json", mustJSON(t, map[string]any{"commands": commands, "device_ids": []string{"rs-1"}}))
+	require.Equal(t, http.StatusAccepted, r.Status, "bulk: %s", r.Body)
+	var plain apiwire.BulkAccepted
+	r.JSON(t, &plain)
+	end(plain.JobID)
+	r = rerun(plain.JobID)
+	wantStatus(t, r, http.StatusBadRequest, "invalid", "a plain job's answers are gone")
+	var eb errorBody
+	r.JSON(t, &eb)
+	assert.Equal(t, "job_id", eb.Error.Field)
+
+	sj := savedJob(e, admin, map[string]any{"name": "copy", "commands": commands, "selector": map[string]any{"device_ids": []string{"rs-1"}}})
+	first, _ := runSaved(e, admin, sj.ID)
+	end(first.JobID)
+	r = rerun(first.JobID)
+	require.Equal(t, http.StatusAccepted, r.Status, "re-run of a saved job's job: %s", r.Body)
+	var acc apiwire.BulkAccepted
+	r.JSON(t, &acc)
+	answers, err := e.enq.Answers.GetAnswers(context.Background(), acc.JobID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{secret}, answers, "the saved job's answers, copied to the re-run")
+
+	r = e.do(admin, "PATCH", "/v1/saved-jobs/"+sj.ID, "application/json", []byte(`{"command":"show version"}`))
+	require.Equal(t, http.StatusOK, r.Status, "change the saved job's commands: %s", r.Body)
+	wantStatus(t, rerun(first.JobID), http.StatusBadRequest, "invalid", "the saved job no longer runs that sequence")
+	e.assertNoSecrets(secret)
+}
