@@ -220,7 +220,7 @@ func (s *Server) diffSide(w http.ResponseWriter, r *http.Request, caller auth.Id
 			s.fail(w, r, err)
 			return diffSide{}, false
 		}
-		nz, err := noises.For(plat, rn.Command)
+		nz, err := noises.ForCommands(plat, rn.CommandTexts())
 		if err != nil {
 			s.fail(w, r, err)
 			return diffSide{}, false

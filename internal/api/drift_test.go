@@ -234,6 +234,39 @@ func TestRunDiff(t *testing.T) {
 	})
 }
 
+// TestRunDiffSequenceNoise: a sequence's diff leaves out the noise of each of its commands: an
+// admin filter for show running-config applies after a show version too.
+func TestRunDiffSequenceNoise(t *testing.T) {
+	e := newEnv(t)
+	viewer, admin := e.tokens[auth.Viewer], e.tokens[auth.Admin]
+	seedDevice(e, "drift-s1")
+	r := e.do(admin, "PUT", "/v1/platforms/cisco_ios/filters", "application/json", []byte(`{"filters":[{"pattern":"^! Site banner \\d+$","command":"^show run"}]}`))
+	require.Equal(t, http.StatusOK, r.Status, "put filters: %s", r.Body)
+	sequence := func(version, config string) func(*run.Run) {
+		return func(r *run.Run) {
+			r.Command = run.Summary("show version", 2)
+			r.Commands = []run.CommandResult{
+				{Command: "show version", Status: run.Succeeded, Bytes: int64(len(version))},
+				{Command: "show running-config", Status: run.Succeeded, Offset: int64(len(version)), Bytes: int64(len(config))},
+			}
+		}
+	}
+	const version = "Cisco IOS Software, Version 17.9\n"
+	config1 := "hostname drift-s1\ninterface Gi1\n shutdown\n! Site banner 1\nend\n"
+	config2 := "hostname drift-s1\ninterface Gi1\n no shutdown\n! Site banner 2\nend\n"
+	first := storeRun(t, e, "js1.drift-s1", "drift-s1", "", run.Succeeded, version+config1, sequence(version, config1))
+	second := storeRun(t, e, "js2.drift-s1", "drift-s1", "", run.Succeeded, version+config2, sequence(version, config2))
+
+	r = e.do(viewer, "GET", "/v1/runs/"+second.ID+"/diff?against="+first.ID+"&format=json&context=0", "", nil)
+	require.Equal(t, http.StatusOK, r.Status, "diff: %s", r.Body)
+	var d apiwire.Diff
+	r.JSON(t, &d)
+	assert.Equal(t, []apiwire.DiffHunk{{
+		OldStart: 4, OldLines: 1, NewStart: 4, NewLines: 1,
+		Lines: []apiwire.DiffLine{{Op: "delete", Text: " shutdown"}, {Op: "add", Text: " no shutdown"}},
+	}}, d.Hunks, "only the real change: the banner is show running-config's noise")
+}
+
 func TestDeviceHistory(t *testing.T) {
 	e := newEnv(t)
 	viewer := e.tokens[auth.Viewer]

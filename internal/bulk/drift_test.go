@@ -194,3 +194,62 @@ func TestExecutorChangedSequence(t *testing.T) {
 		})
 	}
 }
+
+// seqConfigEngine runs sequences: show running-config prints the configuration of the moment,
+// any other command one fixed line.
+type seqConfigEngine struct {
+	mu     sync.Mutex
+	config string
+}
+
+func (c *seqConfigEngine) Run(context.Context, sshexec.Target, string, sshexec.Sink) sshexec.Result {
+	return sshexec.Result{Status: sshexec.StatusFailed, Reason: sshexec.ReasonSinkError}
+}
+
+func (c *seqConfigEngine) RunSequence(_ context.Context, _ sshexec.Target, seq sshexec.Sequence, sink sshexec.SequenceSink) sshexec.Result {
+	res := sshexec.Result{Status: sshexec.StatusSucceeded}
+	for i, cmd := range seq.Commands {
+		if err := sink.StartCommand(i); err != nil {
+			return sshexec.Result{Status: sshexec.StatusFailed, Reason: sshexec.ReasonSinkError}
+		}
+		out := "Cisco IOS Software, Version 17.9\r\n"
+		if cmd.Text == "show running-config" {
+			c.mu.Lock()
+			out = c.config
+			c.mu.Unlock()
+		}
+		n, _ := fmt.Fprint(sink, out)
+		res.Bytes += int64(n)
+		res.Commands = append(res.Commands, sshexec.CommandResult{Status: sshexec.StatusSucceeded, Bytes: int64(n)})
+	}
+	return res
+}
+
+// TestExecutorChangedSequenceNoise: a sequence's filtered digest leaves out the noise of each of
+// its commands, not only of its first: show running-config's noise (the admin's banner filter)
+// changes nothing after a show version.
+func TestExecutorChangedSequenceNoise(t *testing.T) {
+	e, _, _ := newSeqEnv(t, "d1")
+	eng := &seqConfigEngine{}
+	e.exec.Engine = eng
+	e.exec.Noise = noiseSource{filters: map[string][]platform.NoiseFilter{"cisco_ios": {{Pattern: `^banner motd \d+$`, Command: `^show run`}}}}
+	night := func(body string) run.Run {
+		t.Helper()
+		eng.mu.Lock()
+		eng.config = body
+		eng.mu.Unlock()
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{DeviceIDs: []string{"d1"},
+			Commands: []bulk.Command{{Command: "show version"}, {Command: "show running-config"}}}, admin)
+		require.NoError(t, err)
+		e.drain(t)
+		r, err := e.runs.Get(context.Background(), bulk.RunID(acc.JobID, "d1"))
+		require.NoError(t, err)
+		require.Equal(t, run.Succeeded, r.Status)
+		return r
+	}
+	night("hostname d1\r\nbanner motd 1\r\nend\r\n")
+	noise := night("hostname d1\r\nbanner motd 2\r\nend\r\n")
+	assert.Equal(t, ptr(false), noise.Changed, "only show running-config's noise changed")
+	real := night("hostname d1-new\r\nbanner motd 3\r\nend\r\n")
+	assert.Equal(t, ptr(true), real.Changed, "a real change")
+}

@@ -1108,7 +1108,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	// The engine enforces the output cap: past it the session is closed and Truncated set.
 	sink := run.NewChunkWriter(ctx, store, r)
-	noise, err := bd.noises.For(d.Platform, r.Command)
+	noise, err := bd.noises.ForCommands(d.Platform, commandTexts(bd.cmds))
 	if err != nil {
 		log.Error("compile noise filters", "err", err)
 		return finished{retry: true}

@@ -122,6 +122,15 @@ func WithAnswers(cmds []Command, answers []string) ([]Command, error) {
 	return out, nil
 }
 
+// commandTexts returns the texts of cmds, in order.
+func commandTexts(cmds []Command) []string {
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.Command
+	}
+	return out
+}
+
 // HasSecrets reports whether any prompt of cmds is secret.
 func HasSecrets(cmds []Command) bool {
 	for _, c := range cmds {

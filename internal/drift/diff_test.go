@@ -276,6 +276,35 @@ func TestFiltersAndNoises(t *testing.T) {
 	assert.True(t, nz.Noise([]byte("r1 uptime is 2 days")), "built-ins apply to every command")
 }
 
+// TestNoisesForCommands: a sequence's noise is every one of its commands' noise, whichever
+// command comes first.
+func TestNoisesForCommands(t *testing.T) {
+	n := NewNoises(map[string][]platform.NoiseFilter{"cisco_ios": {
+		{Pattern: `^! Site banner \d+$`, Command: `^show run`},
+		{Pattern: `^Clock: `, Command: `^show clock`},
+	}})
+	tests := []struct {
+		name     string
+		commands []string
+		line     string
+		noise    bool
+	}{
+		{"one command, its filter", []string{"show running-config"}, "! Site banner 42", true},
+		{"one command, another's filter", []string{"show version"}, "! Site banner 42", false},
+		{"a later command's filter", []string{"show clock", "show running-config"}, "! Site banner 42", true},
+		{"the first command's filter", []string{"show clock", "show running-config"}, "Clock: 12:00:00", true},
+		{"a real line", []string{"show clock", "show running-config"}, "interface Gi1", false},
+		{"a command twice", []string{"show clock", "show clock"}, "Clock: 12:00:00", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nz, err := n.ForCommands("cisco_ios", tt.commands)
+			require.NoError(t, err, "noise")
+			assert.Equal(t, tt.noise, nz.Noise([]byte(tt.line)), "is %q noise", tt.line)
+		})
+	}
+}
+
 // BenchmarkDiff1MiB diffs two 1 MiB configurations that differ in noise lines throughout and in
 // 2% of their interface blocks, with the noise filtered and raw. Besides wall time it reports the
 // process's CPU time per diff, which a busy machine inflates less.

@@ -10,6 +10,7 @@ import (
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/platform"
+	"github.com/netauto/netauto/internal/run"
 )
 
 // Limits of the filters admins add.
@@ -123,4 +124,42 @@ func (n *Noises) For(platformName, command string) (*platform.Noise, error) {
 	}
 	n.byKey[key] = nz
 	return nz, nil
+}
+
+// ForCommands returns the noise of a run of commands (a sequence, or one command) on
+// platformName: a line is noise when it is noise for any of them. A sequence's output is one
+// stream, and each command's filters are anchored to lines of its own output, so they seldom
+// meet another command's lines; filtering by the first command alone (the run's summary) would
+// leave the noise of every later command in its digest and diffs.
+func (n *Noises) ForCommands(platformName string, commands []string) (run.LineFilter, error) {
+	var fs anyNoise
+	seen := map[string]bool{}
+	for _, c := range commands {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		nz, err := n.For(platformName, c)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, nz)
+	}
+	if len(fs) == 1 {
+		return fs[0], nil
+	}
+	return fs, nil
+}
+
+// anyNoise calls a line noise when any of its filters does.
+type anyNoise []*platform.Noise
+
+// Noise implements run.LineFilter.
+func (a anyNoise) Noise(line []byte) bool {
+	for _, nz := range a {
+		if nz.Noise(line) {
+			return true
+		}
+	}
+	return false
 }

@@ -117,23 +117,23 @@ func (r Run) Results() []CommandResult {
 	return []CommandResult{{Command: r.Command, Status: r.Status, Reason: r.Reason, ExitStatus: r.ExitStatus, Bytes: r.Bytes}}
 }
 
-// SameCommands reports whether runs a and b ran the same commands in the same order: the texts
-// of their Commands, or their one Command when they keep none. A sequence's Command is only its
-// Summary, which two different sequences can share ("show run (+1 more)"), so drift compares a
-// run only with one that SameCommands.
-func SameCommands(a, b Run) bool {
-	texts := func(r Run) []string {
-		if len(r.Commands) == 0 {
-			return []string{r.Command}
-		}
-		out := make([]string, len(r.Commands))
-		for i, c := range r.Commands {
-			out[i] = c.Command
-		}
-		return out
+// CommandTexts returns the commands r ran (or runs), in order: the texts of its Commands, or its
+// one Command when it keeps none.
+func (r Run) CommandTexts() []string {
+	if len(r.Commands) == 0 {
+		return []string{r.Command}
 	}
-	return slices.Equal(texts(a), texts(b))
+	out := make([]string, len(r.Commands))
+	for i, c := range r.Commands {
+		out[i] = c.Command
+	}
+	return out
 }
+
+// SameCommands reports whether runs a and b ran the same commands in the same order
+// (CommandTexts). A sequence's Command is only its Summary, which two different sequences can
+// share ("show run (+1 more)"), so drift compares a run only with one that SameCommands.
+func SameCommands(a, b Run) bool { return slices.Equal(a.CommandTexts(), b.CommandTexts()) }
 
 // Summary is the one-line form of a sequence whose first command is first and which has n
 // commands: first, plus " (+N more)" when n > 1.
