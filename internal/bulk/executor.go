@@ -309,8 +309,9 @@ type Executor struct {
 	// chain ends unreachable, jump_host_failed).
 	JumpHosts JumpHostSource
 	// JumpMaxChannels bounds the device connections a batch runs at once through one jump host
-	// (default sshexec's); the batch opens each distinct hop once when the Engine is a
-	// TunnelMaker.
+	// (default sshexec's). When the Engine is a TunnelMaker the process's batches share their hop
+	// connections, bounded by JumpMaxChannels for each batch that may run at once (MaxBatches,
+	// one when unbounded).
 	JumpMaxChannels int
 	// Metrics receives one EMF line per device outcome and per finished job (optional).
 	Metrics *metrics.Emitter
@@ -586,7 +587,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		if warm != nil {
 			bd.hops, bd.tunnels, bd.releaseTunnels = warm.hops, warm.tunnels, warm.release
 		} else {
-			bd.tunnels, bd.releaseTunnels = x.share.acquire(tm, x.JumpMaxChannels)
+			bd.tunnels, bd.releaseTunnels = x.share.acquire(tm, x.sharedChannels())
 		}
 		defer bd.releaseTunnels()
 	} else {

@@ -270,6 +270,16 @@ func (w *warmed) close() {
 	}
 }
 
+// sharedChannels is the channel bound per hop of the process's shared connections: JumpMaxChannels
+// for each batch that may run its sessions at once (MaxBatches; one when unbounded, as a Lambda
+// instance runs one batch at a time), so batches sharing a hop do not share one batch's bound.
+func (x *Executor) sharedChannels() int {
+	if x.JumpMaxChannels <= 0 {
+		return 0 // the engine's default
+	}
+	return x.JumpMaxChannels * max(1, x.MaxBatches)
+}
+
 // shareIdle is how long the process keeps its jump host connections with no batch using them,
 // for the next batch.
 const shareIdle = 5 * time.Second
@@ -378,7 +388,7 @@ func (x *Executor) warm(ctx context.Context, log *slog.Logger, m Message) *warme
 	if len(chains) == 0 {
 		return nil
 	}
-	tn, release := x.share.acquire(tm, x.JumpMaxChannels)
+	tn, release := x.share.acquire(tm, x.sharedChannels())
 	w := x.newWarmed(ctx, log, m, &hops{src: x.JumpHosts}, tn, release)
 	for _, ids := range chains {
 		if chain, failed, err := w.hops.chain(ctx, ids); err == nil && failed == nil {

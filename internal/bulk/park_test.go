@@ -139,3 +139,23 @@ func TestTunnelShare(t *testing.T) {
 	assert.NotSame(t, f, g, "after the idle time: a new set")
 	releaseG()
 }
+
+// TestSharedChannels: the shared connections allow JumpMaxChannels per batch that may run at once.
+func TestSharedChannels(t *testing.T) {
+	tests := []struct {
+		name              string
+		channels, batches int
+		want              int
+	}{
+		{"engine default", 0, 2, 0},
+		{"one batch at a time (a Lambda instance)", 10, 0, 10},
+		{"one slot", 10, 1, 10},
+		{"three slots", 10, 3, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := &Executor{JumpMaxChannels: tt.channels, MaxBatches: tt.batches}
+			assert.Equal(t, tt.want, x.sharedChannels())
+		})
+	}
+}
