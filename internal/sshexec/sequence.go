@@ -175,9 +175,13 @@ func (r *run) startCommand(i int) error {
 	if s := r.t.EnableSecret; s != "" {
 		secrets = append(secrets, s)
 	}
-	for _, p := range r.seq.Commands[i].Prompts {
-		if p.Secret && p.Answer != "" {
-			secrets = append(secrets, p.Answer)
+	// The secret answers of this command and of every one before it: a later command may print
+	// what an earlier one was told (a shell variable, a device's log).
+	for _, c := range r.seq.Commands[:i+1] {
+		for _, p := range c.Prompts {
+			if p.Secret && p.Answer != "" {
+				secrets = append(secrets, p.Answer)
+			}
 		}
 	}
 	r.out.setSecrets(secrets)

@@ -219,6 +219,18 @@ func TestOpenSSHSequence(t *testing.T) {
 		assert.Equal(t, "Token: \ngot .\n", sink.of(2), "output of command 2 (echoed secret removed)")
 		assert.NotContains(t, sink.all.String(), token, "secret in the output")
 	})
+	t.Run("shell, a later command prints an earlier secret answer", func(t *testing.T) {
+		tg := srv.target()
+		tg.Platform = "generic"
+		seq := Sequence{Commands: []Command{
+			{Text: `read -s -p 'Token: ' t; echo`, Prompts: []Prompt{secret}},
+			{Text: `echo "later: $t."`},
+		}}
+		res, sink := runSeq(t, r, tg, seq)
+		requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
+		assert.Equal(t, "later: .\n", sink.of(1), "output of command 1 (the secret it printed removed)")
+		assert.NotContains(t, sink.all.String(), token, "secret in the output")
+	})
 	t.Run("shell unanswered", func(t *testing.T) {
 		tg := srv.target()
 		tg.Platform = "generic"
