@@ -211,6 +211,13 @@ func (s *Server) diffSide(w http.ResponseWriter, r *http.Request, caller auth.Id
 			return diffSide{}, false
 		}
 		side.output = buf.Bytes()
+		if int64(len(side.output)) != rn.Bytes {
+			// A purge removes a run's chunks one by one: comparing what is left would show
+			// deletions that never happened on the device.
+			WriteError(w, http.StatusConflict, &Error{Code: "output_incomplete", Field: field,
+				Message: fmt.Sprintf("run %s's stored output is %d of its %d bytes (it is being purged); a diff compares whole outputs", rn.ID, len(side.output), rn.Bytes)})
+			return diffSide{}, false
+		}
 	}
 	if !raw {
 		plat := ""

@@ -142,6 +142,8 @@ func TestRunDiff(t *testing.T) {
 	// Two unrelated outputs of 300,000 short lines: 600 KB each, tens of MB as JSON hunks.
 	shortA := storeRun(t, e, "jd5.drift-r1", "drift-r1", cmd, run.Succeeded, strings.Repeat("a\n", 300_000), nil)
 	shortB := storeRun(t, e, "jd6.drift-r1", "drift-r1", cmd, run.Succeeded, strings.Repeat("b\n", 300_000), nil)
+	// A run whose counter says more than its chunks hold: what a purge leaves half way through.
+	purging := storeRun(t, e, "jd7.drift-r1", "drift-r1", cmd, run.Succeeded, night2[:40], func(r *run.Run) { r.Bytes = int64(len(night2)) })
 
 	get := func(t *testing.T, token, path string) response {
 		t.Helper()
@@ -209,6 +211,8 @@ func TestRunDiff(t *testing.T) {
 		{"too large", "/v1/runs/" + big.ID + "/diff?against=" + first.ID, http.StatusUnprocessableEntity, "output_too_large", "id"},
 		{"too large against", "/v1/runs/" + first.ID + "/diff?against=" + big.ID, http.StatusUnprocessableEntity, "output_too_large", "against"},
 		{"unknown run", "/v1/runs/jnone.drift-r1/diff", http.StatusNotFound, "not_found", "id"},
+		{"output being purged", "/v1/runs/" + purging.ID + "/diff?against=" + first.ID, http.StatusConflict, "output_incomplete", "id"},
+		{"against being purged", "/v1/runs/" + first.ID + "/diff?against=" + purging.ID, http.StatusConflict, "output_incomplete", "against"},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
