@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/fault"
@@ -37,33 +39,52 @@ func NewSavedJobStore(db API, table string) (*SavedJobStore, error) {
 }
 
 type savedJobItem struct {
-	PK         string            `dynamodbav:"pk"`
-	SK         string            `dynamodbav:"sk"`
-	ID         string            `dynamodbav:"id"`
-	Name       string            `dynamodbav:"name"`
-	Command    string            `dynamodbav:"command"`
-	Commands   []bulk.Command    `dynamodbav:"commands,omitempty"`
-	Options    bulk.Options      `dynamodbav:"options"`
-	Selector   savedjob.Selector `dynamodbav:"selector"`
-	Owner      string            `dynamodbav:"owner"`
-	Grants     bulk.Grants       `dynamodbav:"grants"`
-	AnswersKey string            `dynamodbav:"answers_key,omitempty"`
-	Version    int64             `dynamodbav:"version"`
-	CreatedAt  time.Time         `dynamodbav:"created_at"`
-	UpdatedAt  time.Time         `dynamodbav:"updated_at"`
+	PK         string             `dynamodbav:"pk"`
+	SK         string             `dynamodbav:"sk"`
+	ID         string             `dynamodbav:"id"`
+	Name       string             `dynamodbav:"name"`
+	Command    string             `dynamodbav:"command"`
+	Commands   []bulk.Command     `dynamodbav:"commands,omitempty"`
+	Options    bulk.Options       `dynamodbav:"options"`
+	Selector   savedjob.Selector  `dynamodbav:"selector"`
+	Owner      string             `dynamodbav:"owner"`
+	Grants     bulk.Grants        `dynamodbav:"grants"`
+	AnswersKey string             `dynamodbav:"answers_key,omitempty"`
+	Schedule   *savedjob.Schedule `dynamodbav:"schedule,omitempty"`
+	// NextDue and the by_due index's keys are set only while the schedule is enabled: the
+	// index is sparse, so the scheduler reads only what is due.
+	NextDue   string    `dynamodbav:"next_due,omitempty"`
+	DuePK     string    `dynamodbav:"gsi1pk,omitempty"`
+	DueSK     string    `dynamodbav:"gsi1sk,omitempty"`
+	Version   int64     `dynamodbav:"version"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	UpdatedAt time.Time `dynamodbav:"updated_at"`
 }
 
 func savedJobToItem(j savedjob.SavedJob) savedJobItem {
-	return savedJobItem{
+	it := savedJobItem{
 		PK: savedJobPK, SK: j.ID, ID: j.ID, Name: j.Name, Command: j.Command, Commands: bulk.Redacted(j.Commands), Options: j.Options,
-		Selector: j.Selector, Owner: j.Owner, Grants: j.Grants, AnswersKey: j.AnswersKey, Version: j.Version, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		Selector: j.Selector, Owner: j.Owner, Grants: j.Grants, AnswersKey: j.AnswersKey, Schedule: j.Schedule,
+		Version: j.Version, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
+	if !j.NextDue.IsZero() {
+		it.NextDue = dueKey(j.NextDue)
+		it.DuePK, it.DueSK = duePK, it.NextDue+"#"+j.ID
+	}
+	return it
 }
+
+// duePK is the by_due index's one partition: schedules change at the pace of people, and a
+// fire reads only the due ones.
+const duePK = "DUE"
+
+// dueKey writes a due time so that keys sort as times: UTC, whole seconds.
+func dueKey(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 func (it savedJobItem) savedJob() savedjob.SavedJob {
 	return savedjob.SavedJob{
 		ID: it.ID, Name: it.Name, Command: it.Command, Commands: it.Commands, Options: it.Options, Selector: it.Selector,
-		Owner: it.Owner, Grants: it.Grants, AnswersKey: it.AnswersKey, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		Owner: it.Owner, Grants: it.Grants, AnswersKey: it.AnswersKey, Schedule: it.Schedule, NextDue: parseDue(it.NextDue), Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 	}
 }
 
@@ -125,4 +146,101 @@ func (s *SavedJobStore) List(ctx context.Context, cursor string, limit int) ([]s
 	}
 	next, err := encodeCursor(res.LastEvaluatedKey)
 	return out, next, err
+}
+
+func parseDue(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339, s)
+	return t
+}
+
+// claimTTL is how long a claim of a due time is kept: far longer than LateGrace, after which
+// the due time can no longer be started anyway.
+const claimTTL = 7 * 24 * time.Hour
+
+// Due implements savedjob.DueStore: one Query of the sparse by_due index up to now.
+func (s *SavedJobStore) Due(ctx context.Context, now time.Time) ([]savedjob.SavedJob, error) {
+	key := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(duePK)).
+		And(expression.Key(resources.AttrGSI1SK).LessThanEqual(expression.Value(dueKey(now) + "#~")))
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build key condition: %w", err)
+	}
+	var out []savedjob.SavedJob
+	var start map[string]types.AttributeValue
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(s.table), IndexName: aws.String(resources.IndexSavedJobsByDue), KeyConditionExpression: expr.KeyCondition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ExclusiveStartKey: start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query due saved jobs: %w", err)
+		}
+		var items []savedJobItem
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
+			return nil, fmt.Errorf("unmarshal due saved jobs: %w", err)
+		}
+		for _, it := range items {
+			out = append(out, it.savedJob())
+		}
+		if start = res.LastEvaluatedKey; len(start) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// Claim implements savedjob.DueStore: a put of (saved job, due time) that only the first
+// scheduler's succeeds.
+func (s *SavedJobStore) Claim(ctx context.Context, id string, due time.Time) (bool, error) {
+	item := map[string]types.AttributeValue{
+		resources.AttrPK:       &types.AttributeValueMemberS{Value: "FIRE#" + id},
+		resources.AttrSK:       &types.AttributeValueMemberS{Value: dueKey(due)},
+		resources.TTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(due.Add(claimTTL).Unix(), 10)},
+	}
+	cond, err := buildCondition(itemAbsent())
+	if err != nil {
+		return false, err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case isConditionFailed(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("claim saved job %s at %s: %w", id, dueKey(due), err)
+}
+
+// Advance implements savedjob.DueStore. A pause is a visible change and takes a new version;
+// moving the due time on does not (it would fail every If-Match of a minute-ly schedule).
+func (s *SavedJobStore) Advance(ctx context.Context, id string, prev, next time.Time, pausedReason string) error {
+	var upd expression.UpdateBuilder
+	if pausedReason != "" {
+		upd = expression.Set(expression.Name("schedule.enabled"), expression.Value(false)).
+			Set(expression.Name("schedule.paused_reason"), expression.Value(pausedReason)).
+			Add(expression.Name("version"), expression.Value(1)).
+			Remove(expression.Name("next_due")).Remove(expression.Name(resources.AttrGSI1PK)).Remove(expression.Name(resources.AttrGSI1SK))
+	} else {
+		n := dueKey(next)
+		upd = expression.Set(expression.Name("next_due"), expression.Value(n)).
+			Set(expression.Name(resources.AttrGSI1PK), expression.Value(duePK)).
+			Set(expression.Name(resources.AttrGSI1SK), expression.Value(n+"#"+id))
+	}
+	cond := expression.Name("next_due").Equal(expression.Value(dueKey(prev)))
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return fmt.Errorf("build saved job advance: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: itemKey(savedJobPK, id), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	switch {
+	case err == nil:
+		return nil
+	case isConditionFailed(err):
+		return savedjob.ErrConflict
+	}
+	return fmt.Errorf("advance saved job %s: %w", id, err)
 }

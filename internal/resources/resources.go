@@ -123,6 +123,9 @@ const (
 	// IndexJobsByCreated lists bulk jobs newest first (one partition: jobs are created at the
 	// pace of people and scripts, far below a partition's 1,000 writes a second).
 	IndexJobsByCreated = "by_created"
+	// IndexSavedJobsByDue lists saved jobs with an enabled schedule by their next due time
+	// (sparse: only those carry its keys), so a scheduler fire reads only what is due.
+	IndexSavedJobsByDue = "by_due"
 	// IndexAuditByActor lists one actor's audit entries newest first.
 	IndexAuditByActor = "by_actor"
 	// IndexAuditByTarget lists the audit entries of one target (a device, job, run) newest first.
@@ -204,8 +207,13 @@ func Tables() []Table {
 			},
 		},
 		{
+			// Besides the saved jobs (pk SAVED), it keeps the scheduler's claims of due times
+			// (pk FIRE#<id>, expiring a week on).
 			LogicalID: SavedJobsTable, EnvVar: "NET_AUTO_SAVED_JOBS_TABLE", Suffix: "saved-jobs",
 			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+			Indexes: []Index{
+				{Name: IndexSavedJobsByDue, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}},
+			},
 		},
 	}
 }

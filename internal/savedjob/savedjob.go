@@ -102,9 +102,22 @@ type SavedJob struct {
 	// changes with every change of the answers, so a write that loses a race never leaves the
 	// stored job with another write's answers.
 	AnswersKey string
+	// Schedule runs it on a cron (nil: only when started by hand); NextDue is its next due
+	// time while the schedule is enabled, zero otherwise (the scheduler finds due jobs by it).
+	Schedule   *Schedule
+	NextDue    time.Time
 	Version    int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+}
+
+// NextRuns are the saved job's next due times (none when it has no enabled schedule).
+func (j SavedJob) NextRuns(after time.Time) []time.Time {
+	if j.Schedule == nil || !j.Schedule.Enabled {
+		return nil
+	}
+	runs, _ := j.Schedule.NextRuns(after, NextRunsShown)
+	return runs
 }
 
 // OwnerIdentity is the owner as the requester of the saved job's jobs, with the roles recorded.
@@ -142,6 +155,9 @@ type Input struct {
 	Commands []bulk.Command
 	Options  *bulk.Options
 	Selector *Selector
+	// Schedule, when given, replaces the schedule; enabling it (again) makes the next due
+	// time the first after now, so times missed while paused are skipped.
+	Schedule *Schedule
 }
 
 // Store keeps saved jobs.
@@ -232,7 +248,7 @@ func (r *Registry) List(ctx context.Context, cursor string, limit int, caller au
 
 // apply validates in onto j (a create when j.ID is empty) and returns the full sequence with its
 // secret answers when in gives one.
-func apply(j *SavedJob, in Input, create bool) (answers []string, newCommands bool, err error) {
+func apply(j *SavedJob, in Input, create bool, now time.Time) (answers []string, newCommands bool, err error) {
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		switch {
@@ -280,6 +296,21 @@ func apply(j *SavedJob, in Input, create bool) (answers []string, newCommands bo
 	} else if create {
 		return nil, false, fault.New(fault.Invalid, "selector", "is required")
 	}
+	if in.Schedule != nil {
+		sched := *in.Schedule
+		sched.PausedReason = ""
+		if err := sched.Normalize(); err != nil {
+			return nil, false, err
+		}
+		j.Schedule, j.NextDue = &sched, time.Time{}
+		if sched.Enabled {
+			next, err := sched.Next(now)
+			if err != nil {
+				return nil, false, fault.Errorf(fault.Invalid, "schedule.cron", "%v", err)
+			}
+			j.NextDue = next
+		}
+	}
 	return answers, newCommands, nil
 }
 
@@ -287,7 +318,7 @@ func apply(j *SavedJob, in Input, create bool) (answers []string, newCommands bo
 func (r *Registry) Create(ctx context.Context, in Input, by auth.Identity) (SavedJob, error) {
 	now := r.now()
 	j := SavedJob{ID: bulk.NewID(now), Owner: by.Name(), Grants: bulk.GrantsOf(by), Version: 1, CreatedAt: now, UpdatedAt: now}
-	answers, _, err := apply(&j, in, true)
+	answers, _, err := apply(&j, in, true, now)
 	if err != nil {
 		return SavedJob{}, err
 	}
@@ -327,7 +358,7 @@ func (r *Registry) Update(ctx context.Context, id string, in Input, version int6
 	}
 	j := old
 	j.Commands = slices.Clone(old.Commands)
-	answers, newCommands, err := apply(&j, in, false)
+	answers, newCommands, err := apply(&j, in, false, r.now())
 	if err != nil {
 		return SavedJob{}, err
 	}
