@@ -104,11 +104,11 @@ type SavedJob struct {
 	AnswersKey string
 	// Schedule runs it on a cron (nil: only when started by hand); NextDue is its next due
 	// time while the schedule is enabled, zero otherwise (the scheduler finds due jobs by it).
-	Schedule   *Schedule
-	NextDue    time.Time
-	Version    int64
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	Schedule  *Schedule
+	NextDue   time.Time
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // NextRuns are the saved job's next due times (none when it has no enabled schedule).
