@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
@@ -64,8 +65,24 @@ func savedJobToWire(j savedjob.SavedJob) apiwire.SavedJob {
 		ID: j.ID, Name: j.Name, Command: j.Command, Commands: commandsToWire(j.Commands), Options: optionsToWire(j.Options),
 		Selector: apiwire.Selector{DeviceIDs: sel.DeviceIDs, Tags: sel.Tags, Site: sel.Site, Platform: sel.Platform},
 		Owner:    j.Owner, OwnerRoles: whoAmIToWire(j.OwnerIdentity()).Roles, Sites: j.Sites(),
+		Schedule: scheduleToWire(j.Schedule), NextRuns: j.NextRuns(time.Now()),
 		Version: j.Version, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
+}
+
+func scheduleToWire(s *savedjob.Schedule) *apiwire.Schedule {
+	if s == nil {
+		return nil
+	}
+	return &apiwire.Schedule{Cron: s.Cron, TimeZone: s.TimeZone, Enabled: s.Enabled, PausedReason: s.PausedReason}
+}
+
+// scheduleFromWire takes a schedule as given; its paused reason is the system's, never the caller's.
+func scheduleFromWire(s *apiwire.Schedule) *savedjob.Schedule {
+	if s == nil {
+		return nil
+	}
+	return &savedjob.Schedule{Cron: s.Cron, TimeZone: s.TimeZone, Enabled: s.Enabled}
 }
 
 func selectorFromWire(sel *apiwire.Selector) *savedjob.Selector {
@@ -138,7 +155,7 @@ func (s *Server) createSavedJob(w http.ResponseWriter, r *http.Request, caller a
 		err = refuse(w, http.StatusBadRequest, e)
 		return
 	}
-	input := savedjob.Input{Name: &in.Name, Command: &in.Command, Commands: commandsFromWire(in.Commands), Selector: selectorFromWire(in.Selector)}
+	input := savedjob.Input{Name: &in.Name, Command: &in.Command, Commands: commandsFromWire(in.Commands), Selector: selectorFromWire(in.Selector), Schedule: scheduleFromWire(in.Schedule)}
 	opts := optionsFromWire(in.Options)
 	input.Options = &opts
 	if in.Commands != nil && in.Command == "" {
@@ -182,7 +199,7 @@ func (s *Server) updateSavedJob(w http.ResponseWriter, r *http.Request, caller a
 		err = refuse(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "commands", Message: "exactly one of command or commands"})
 		return
 	}
-	input := savedjob.Input{Name: p.Name, Command: p.Command, Commands: commandsFromWire(p.Commands), Selector: selectorFromWire(p.Selector)}
+	input := savedjob.Input{Name: p.Name, Command: p.Command, Commands: commandsFromWire(p.Commands), Selector: selectorFromWire(p.Selector), Schedule: scheduleFromWire(p.Schedule)}
 	if p.Options != nil {
 		opts := optionsFromWire(*p.Options)
 		input.Options = &opts

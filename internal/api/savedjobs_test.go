@@ -236,6 +236,9 @@ func TestSavedJobBadInput(t *testing.T) {
 		{"bad prompt", op, map[string]any{"name": "n", "selector": map[string]any{"site": "ams1"},
 			"commands": []any{map[string]any{"command": "copy", "prompts": []any{map[string]any{"expect": "", "answer": "y"}}}}}, http.StatusBadRequest, "commands[0].prompts[0].expect"},
 		{"bad timeout", op, with("options", map[string]any{"timeout_s": 9999}), http.StatusBadRequest, "options.timeout_s"},
+		{"unknown time zone", op, with("schedule", map[string]any{"cron": "@daily", "time_zone": "Mars/Olympus", "enabled": true}), http.StatusBadRequest, "schedule.time_zone"},
+		{"bad cron", op, with("schedule", map[string]any{"cron": "0 25 * * *", "enabled": true}), http.StatusBadRequest, "schedule.cron"},
+		{"interval cron", op, with("schedule", map[string]any{"cron": "@every 5m", "enabled": true}), http.StatusBadRequest, "schedule.cron"},
 		{"site out of the saver's scope", scoped, with("selector", map[string]any{"site": "fra1"}), http.StatusForbidden, "selector.site"},
 	}
 	for _, tt := range tests {
@@ -587,4 +590,34 @@ func TestRerunSecretAnswers(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status, "change the saved job's commands: %s", r.Body)
 	wantStatus(t, rerun(first.JobID), http.StatusBadRequest, "invalid", "the saved job no longer runs that sequence")
 	e.assertNoSecrets(secret)
+}
+
+// TestSavedJobSchedule: a schedule is stored with its time zone and GET shows the next 5 due
+// times while it is enabled, none once it is paused.
+func TestSavedJobSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	op := e.tokens[auth.Operator]
+	sj := savedJob(e, op, map[string]any{"name": "nightly", "command": "show version", "selector": map[string]any{"site": "ams1"},
+		"schedule": map[string]any{"cron": "30 2 * * *", "time_zone": "Europe/Berlin", "enabled": true}})
+	require.NotNil(t, sj.Schedule)
+	assert.Equal(t, apiwire.Schedule{Cron: "30 2 * * *", TimeZone: "Europe/Berlin", Enabled: true}, *sj.Schedule)
+	require.Len(t, sj.NextRuns, 5)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	for i, at := range sj.NextRuns {
+		assert.True(t, at.After(time.Now()), "next run %d is to come", i)
+		if local := at.In(berlin); local.Day() != 29 || local.Month() != time.March { // 02:30 that day does not exist
+			assert.Equal(t, "02:30", local.Format("15:04"), "next run %d in Berlin", i)
+		}
+	}
+	r := e.do(op, "PATCH", "/v1/saved-jobs/"+sj.ID, "application/json", mustJSON(t, map[string]any{"schedule": map[string]any{"cron": "@hourly", "enabled": false}}))
+	require.Equal(t, http.StatusOK, r.Status, "pause: %s", r.Body)
+	r = e.do(op, "GET", "/v1/saved-jobs/"+sj.ID, "", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	var got apiwire.SavedJob
+	r.JSON(t, &got)
+	require.NotNil(t, got.Schedule)
+	assert.Equal(t, apiwire.Schedule{Cron: "@hourly", TimeZone: "UTC", Enabled: false}, *got.Schedule)
+	assert.Empty(t, got.NextRuns, "a paused schedule has no next runs")
 }

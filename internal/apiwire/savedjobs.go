@@ -24,10 +24,13 @@ type SavedJob struct {
 	Owner      string      `json:"owner"`
 	OwnerRoles []RoleGrant `json:"owner_roles"`
 	// Sites are the sites a caller needs a role on to see it (none: everywhere).
-	Sites     []string  `json:"sites,omitempty"`
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Sites []string `json:"sites,omitempty"`
+	// Schedule is its cron schedule, if it has one; NextRuns its next 5 due times while enabled.
+	Schedule  *Schedule   `json:"schedule,omitempty"`
+	NextRuns  []time.Time `json:"next_runs,omitempty"`
+	Version   int64       `json:"version"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // SavedJobInput is the body of POST /v1/saved-jobs: exactly one of command and commands, as
@@ -38,6 +41,16 @@ type SavedJobInput struct {
 	Commands []CommandItem `json:"commands,omitempty"`
 	Options  BulkOptions   `json:"options,omitzero"`
 	Selector *Selector     `json:"selector"`
+	Schedule *Schedule     `json:"schedule,omitempty"`
+}
+
+// Schedule runs a saved job on a 5-field cron or @daily/@hourly in an IANA time zone (default
+// UTC) while enabled. PausedReason (read-only) says why the system paused it.
+type Schedule struct {
+	Cron         string `json:"cron"`
+	TimeZone     string `json:"time_zone,omitempty"`
+	Enabled      bool   `json:"enabled"`
+	PausedReason string `json:"paused_reason,omitempty"`
 }
 
 // SavedJobPatch is the body of PATCH /v1/saved-jobs/{id}: fields left out stay; command or
@@ -49,6 +62,7 @@ type SavedJobPatch struct {
 	Commands []CommandItem `json:"commands,omitempty"`
 	Options  *BulkOptions  `json:"options,omitempty"`
 	Selector *Selector     `json:"selector,omitempty"`
+	Schedule *Schedule     `json:"schedule,omitempty"`
 	Version  *int64        `json:"version,omitempty"`
 }
 

@@ -34,6 +34,12 @@ type Schedule struct {
 // descriptor such as @daily or @hourly (cronexpr's rules, without @every: an interval has no due
 // times of its own), and an IANA time zone (default UTC).
 func (s *Schedule) Normalize() error {
+	if len(s.Cron) > 256 {
+		return fault.New(fault.Invalid, "schedule.cron", "must be at most 256 characters")
+	}
+	if len(s.TimeZone) > 64 {
+		return fault.New(fault.Invalid, "schedule.time_zone", "must be at most 64 characters")
+	}
 	s.Cron = strings.Join(strings.Fields(s.Cron), " ")
 	if s.Cron == "" {
 		return fault.New(fault.Invalid, "schedule.cron", "is required: 5 fields (minute hour day-of-month month day-of-week) or @daily/@hourly")
