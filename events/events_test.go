@@ -126,6 +126,15 @@ func TestEvents(t *testing.T) {
 			require.Len(t, e.Resources, 1, "scheduled event's resources: the watchdog rule's ARN")
 			assert.Contains(t, e.Resources[0], "WatchdogFunction", "the watchdog rule's ARN")
 		}},
+		{"schedule-scheduler.json", func(t *testing.T, file string) {
+			var e events.EventBridgeEvent
+			load(t, file, &e)
+			expect(t, "source", e.Source, "aws.events")
+			expect(t, "detail-type", e.DetailType, "Scheduled Event")
+			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
+			require.Len(t, e.Resources, 1, "scheduled event's resources: the scheduler rule's ARN")
+			assert.Contains(t, e.Resources[0], "SchedulerFunction", "the scheduler rule's ARN")
+		}},
 		{"dynamodb-ttl-delete.json", func(t *testing.T, file string) {
 			var e events.DynamoDBEvent
 			load(t, file, &e)
@@ -149,7 +158,7 @@ func TestEveryEventFileIsTested(t *testing.T) {
 	require.NoError(t, err)
 	tested := map[string]bool{"env.json": true, "http-health.json": true, "http-bulk-post.json": true,
 		"ws-connect.json": true, "ws-disconnect.json": true, "ws-subscribe.json": true,
-		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "schedule-watchdog.json": true, "dynamodb-ttl-delete.json": true}
+		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "schedule-watchdog.json": true, "schedule-scheduler.json": true, "dynamodb-ttl-delete.json": true}
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".json") {
 			assert.True(t, tested[e.Name()], "%s has no test in TestEvents", e.Name())

@@ -219,6 +219,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return err
 	}
 	defer stopWatchdog()
+	stopScheduler, err := startScheduler(ctx, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopScheduler()
 	// The queue stand-in keeps nothing across a restart: every sent but unfinished batch of an
 	// unfinished job goes again. A device that already ran is not run again (the executor runs
 	// each device once). A failure is not fatal: the watchdog's sweeps re-send stale batches too.
@@ -369,6 +374,28 @@ func startWatchdog(ctx context.Context, logger *slog.Logger) (func(), *bulk.Watc
 		return nil, nil, fmt.Errorf("watchdog schedule: %w", err)
 	}
 	return sched.Stop, w, nil
+}
+
+// startScheduler ticks the saved job scheduler at the start of every minute, as its EventBridge
+// rule (resources.SchedulerSchedule) runs the scheduler function in AWS.
+func startScheduler(ctx context.Context, logger *slog.Logger) (func(), error) {
+	cfg, err := config.Load(config.Scheduler, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	_, s, err := app.NewScheduler(ctx, cfg, app.SchedulerOptions{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	sched, err := schedule.Start(ctx, "* * * * *", func(ctx context.Context) {
+		if _, err := s.Tick(ctx); err != nil {
+			logger.Error("scheduler tick", "err", err)
+		}
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler schedule: %w", err)
+	}
+	return sched.Stop, nil
 }
 
 // uiOrigin returns the listener of the UI's own origin (Options.UIListener, or one on

@@ -55,7 +55,7 @@ func DefaultFunctionNames() map[string]config.Function {
 	return map[string]config.Function{
 		"ApiFunction": config.API, "WsFunction": config.WS,
 		"ExecutorFunction": config.Executor, "RetentionFunction": config.Retention,
-		"WatchdogFunction": config.Watchdog,
+		"WatchdogFunction": config.Watchdog, "SchedulerFunction": config.Scheduler,
 	}
 }
 

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netauto/netauto/internal/apiwire"
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/fault"
@@ -246,20 +249,35 @@ func (s *Server) deleteSavedJob(w http.ResponseWriter, r *http.Request, caller a
 // requested by its owner and checked against the current policy with the owner's roles, and
 // answered as POST /v1/bulk answers.
 func (s *Server) runSavedJob(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
-	var err error
+	id, err := s.savedJobID(w, r)
+	if err != nil {
+		s.record(r, caller, "saved_job.run", r.PathValue("id"), err, map[string]string{"devices": "0"})
+		return
+	}
+	acc, err := s.startSavedJob(r, id, caller, nil)
+	if err != nil {
+		s.failFor(w, r, err, "id", nil)
+		return
+	}
+	w.Header().Set("Location", "/v1/bulk/"+acc.JobID)
+	WriteJSON(w, http.StatusAccepted, apiwire.BulkAccepted{JobID: acc.JobID, DeviceCount: acc.DeviceCount, Batches: acc.Batches})
+}
+
+// startSavedJob starts saved job id at caller's request and writes its one audit entry, with
+// extra detail.
+func (s *Server) startSavedJob(r *http.Request, id string, caller auth.Identity, extra map[string]string) (acc bulk.Accepted, err error) {
 	var req bulk.Request
 	var owner auth.Identity
-	var acc bulk.Accepted
 	defer func() {
 		detail := map[string]string{"devices": strconv.Itoa(len(req.DeviceIDs))}
+		maps.Copy(detail, extra)
 		if acc.JobID != "" {
 			detail["job_id"], detail["owner"] = acc.JobID, owner.Name()
 		}
-		s.record(r, caller, "saved_job.run", r.PathValue("id"), err, commandDetail(req, detail))
+		s.record(r, caller, "saved_job.run", id, err, commandDetail(req, detail))
 	}()
-	var id string
-	if id, err = s.savedJobID(w, r); err != nil {
-		return
+	if s.opts.SavedJobs == nil {
+		return acc, errNoSavedJobs
 	}
 	req, owner, err = s.opts.SavedJobs.Start(r.Context(), id, caller)
 	if err == nil {
@@ -268,12 +286,20 @@ func (s *Server) runSavedJob(w http.ResponseWriter, r *http.Request, caller auth
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, owner)
 	}
+	return acc, err
+}
+
+// RunScheduled starts saved job id for its schedule's due time as caller (its owner), exactly
+// as POST /v1/saved-jobs/{id}/run does (ownership, scope, policy, limits, one audit entry from
+// source "scheduler"), and returns the new job's id.
+func (s *Server) RunScheduled(ctx context.Context, id string, caller auth.Identity, due time.Time) (string, error) {
+	ctx = audit.WithRequest(ctx, audit.Request{ID: "scheduled-" + id + "-" + due.UTC().Format("20060102T150405Z"), Source: "scheduler"})
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/v1/saved-jobs/"+id+"/run", nil)
 	if err != nil {
-		s.failFor(w, r, err, "id", nil)
-		return
+		return "", fmt.Errorf("start saved job %s: %w", id, err)
 	}
-	w.Header().Set("Location", "/v1/bulk/"+acc.JobID)
-	WriteJSON(w, http.StatusAccepted, apiwire.BulkAccepted{JobID: acc.JobID, DeviceCount: acc.DeviceCount, Batches: acc.Batches})
+	acc, err := s.startSavedJob(r, id, caller, map[string]string{"due": due.UTC().Format(time.RFC3339)})
+	return acc.JobID, err
 }
 
 // rerunStatuses are the device statuses a re-run may pick: the terminal ones.

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -164,6 +165,17 @@ func secretStore(cfg config.Config, awsCfg aws.Config) (device.SecretStore, erro
 
 // NewAPI builds the api function's handler from its configuration.
 func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandler, error) {
+	srv, err := newAPIServer(ctx, cfg, &opts)
+	if err != nil {
+		return nil, err
+	}
+	return flushHTTP(WithIdentity(httpadapter.NewV2(srv).ProxyWithContext), opts.Publisher, opts.Logger), nil
+}
+
+// newAPIServer builds the API server over the configured stores; it sets opts.Publisher when the
+// configuration has a push endpoint.
+func newAPIServer(ctx context.Context, cfg config.Config, opts *APIOptions) (*api.Server, error) {
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	if opts.Health == nil {
 		opts.Health = map[string]any{"runtime": "aws-lambda", "region": os.Getenv("AWS_REGION")}
 	}
@@ -248,7 +260,7 @@ func NewAPI(ctx context.Context, cfg config.Config, opts APIOptions) (HTTPHandle
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}
-	return flushHTTP(WithIdentity(httpadapter.NewV2(srv).ProxyWithContext), opts.Publisher, opts.Logger), nil
+	return srv, nil
 }
 
 // WithIdentity puts the caller's identity, from the claims API Gateway's JWT authorizer validated,

@@ -26,10 +26,12 @@ const (
 	Retention Function = "retention"
 	// Watchdog ends bulk jobs whose queue messages were lost (EventBridge, every 5 minutes).
 	Watchdog Function = "watchdog"
+	// Scheduler starts saved jobs whose schedules are due (EventBridge, every minute).
+	Scheduler Function = "scheduler"
 )
 
 // Functions lists every function.
-func Functions() []Function { return []Function{API, WS, Executor, Retention, Watchdog} }
+func Functions() []Function { return []Function{API, WS, Executor, Retention, Watchdog, Scheduler} }
 
 // Variable names that are not resource names.
 const (
@@ -128,7 +130,7 @@ func Vars(fn Function) []Var {
 		{Name: EnvAuditMaxDays, Doc: "days an audit entry is kept; 0 or infinity keeps entries forever (default 365)"}}
 	var vs []Var
 	switch fn {
-	case API:
+	case API, Scheduler: // the scheduler starts saved jobs through the API server's own start
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.SavedJobsTable), queue(resources.BulkQueue),
 			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar,
 			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-10000 (default 1000)"},
@@ -136,7 +138,9 @@ func Vars(fn Function) []Var {
 			{Name: EnvMaxRunningJobsOperator, Doc: "most unfinished jobs (runs included) one requester may have when an operator asks, 1-1000 (default 10)"},
 			{Name: EnvMaxRunningJobsAdmin, Doc: "the same when an admin asks, 1-1000 (default 50)"}}
 		vs = append(vs, retention...)
-		vs = append(vs, apiPushVars()...)
+		if fn == API {
+			vs = append(vs, apiPushVars()...)
+		}
 	case WS:
 		vs = []Var{table(resources.ConnectionsTable), table(resources.JobsTable)}
 		vs = append(vs, liveVars...)

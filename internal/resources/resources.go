@@ -169,6 +169,13 @@ const WatchdogPeriod = 5 * time.Minute
 // WatchdogSchedule is WatchdogPeriod as an EventBridge schedule expression.
 const WatchdogSchedule = "rate(5 minutes)"
 
+// SchedulerPeriod is how often the scheduler function runs (its EventBridge rule in
+// template.yaml is SchedulerSchedule; the local stack ticks it as often).
+const SchedulerPeriod = time.Minute
+
+// SchedulerSchedule is SchedulerPeriod as an EventBridge schedule expression.
+const SchedulerSchedule = "rate(1 minute)"
+
 // Tables returns every DynamoDB table NetAuto uses.
 func Tables() []Table {
 	return []Table{
