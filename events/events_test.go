@@ -117,24 +117,8 @@ func TestEvents(t *testing.T) {
 			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
 			assert.Len(t, e.Resources, 1, "scheduled event's resources: its rule ARN")
 		}},
-		{"schedule-watchdog.json", func(t *testing.T, file string) {
-			var e events.EventBridgeEvent
-			load(t, file, &e)
-			expect(t, "source", e.Source, "aws.events")
-			expect(t, "detail-type", e.DetailType, "Scheduled Event")
-			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
-			require.Len(t, e.Resources, 1, "scheduled event's resources: the watchdog rule's ARN")
-			assert.Contains(t, e.Resources[0], "WatchdogFunction", "the watchdog rule's ARN")
-		}},
-		{"schedule-scheduler.json", func(t *testing.T, file string) {
-			var e events.EventBridgeEvent
-			load(t, file, &e)
-			expect(t, "source", e.Source, "aws.events")
-			expect(t, "detail-type", e.DetailType, "Scheduled Event")
-			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
-			require.Len(t, e.Resources, 1, "scheduled event's resources: the scheduler rule's ARN")
-			assert.Contains(t, e.Resources[0], "SchedulerFunction", "the scheduler rule's ARN")
-		}},
+		{"schedule-watchdog.json", ruleEvent("WatchdogFunction")},
+		{"schedule-scheduler.json", ruleEvent("SchedulerFunction")},
 		{"dynamodb-ttl-delete.json", func(t *testing.T, file string) {
 			var e events.DynamoDBEvent
 			load(t, file, &e)
@@ -150,6 +134,19 @@ func TestEvents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) { tc.check(t, tc.file) })
+	}
+}
+
+// ruleEvent checks a scheduled event of the EventBridge rule of function fnID.
+func ruleEvent(fnID string) func(t *testing.T, file string) {
+	return func(t *testing.T, file string) {
+		var e events.EventBridgeEvent
+		load(t, file, &e)
+		expect(t, "source", e.Source, "aws.events")
+		expect(t, "detail-type", e.DetailType, "Scheduled Event")
+		assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
+		require.Len(t, e.Resources, 1, "scheduled event's resources: the rule's ARN")
+		assert.Contains(t, e.Resources[0], fnID, "the rule's ARN names its function")
 	}
 }
 
