@@ -248,30 +248,56 @@ func (s *Server) HostKeyLine() string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostKey)))
 }
 
-// CPUTime returns the CPU time (user and system) sshd has used so far: the listener's own and
-// that of every connection process that has ended (the kernel adds a reaped child's time to its
-// parent's). A connection still open is not counted yet.
+// CPUTime returns the CPU time (user and system) sshd has used so far: the listener's own, that
+// of every connection process still running (found through /proc's children lists), and that of
+// every one that has ended (the kernel adds a reaped child's time to its parent's).
 func (s *Server) CPUTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+	ticks, err := treeTicks(s.pid)
 	if err != nil {
 		return 0, fmt.Errorf("read sshd's CPU time: %w", err)
 	}
+	return time.Duration(ticks) * (time.Second / 100), nil
+}
+
+// treeTicks sums utime, stime, cutime and cstime (clock ticks, 100 a second) of pid and of its
+// live descendants; a process that ends while it is read counts through its parent's cutime.
+func treeTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
 	// The fields after the command name (which may hold spaces) start at state, field 3;
-	// utime, stime, cutime and cstime are fields 14 to 17, in clock ticks (100 a second).
+	// utime, stime, cutime and cstime are fields 14 to 17.
 	_, rest, ok := strings.Cut(string(b), ") ")
 	f := strings.Fields(rest)
 	if !ok || len(f) < 15 {
-		return 0, fmt.Errorf("read sshd's CPU time: unexpected /proc stat %q", b)
+		return 0, fmt.Errorf("unexpected /proc stat %q", b)
 	}
 	var ticks int64
 	for _, v := range f[11:15] {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("read sshd's CPU time: %w", err)
+			return 0, err
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * (time.Second / 100), nil
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		kids, err := os.ReadFile(t)
+		if err != nil {
+			continue // the task ended
+		}
+		for _, k := range strings.Fields(string(kids)) {
+			child, err := strconv.Atoi(k)
+			if err != nil {
+				continue
+			}
+			if n, err := treeTicks(child); err == nil {
+				ticks += n
+			}
+		}
+	}
+	return ticks, nil
 }
 
 // Lines returns sshd's log so far.
