@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,72 @@ func (f *selectorFlags) selector() (*apiwire.Selector, error) {
 	return sel, nil
 }
 
+// scheduleFlags set a saved job's schedule: --cron, --time-zone, and --enable or --pause.
+type scheduleFlags struct {
+	cron, tz      string
+	enable, pause bool
+}
+
+func (f *scheduleFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.cron, "cron", "", "run on this schedule: 5 fields (minute hour day-of-month month day-of-week) or @daily/@hourly")
+	cmd.Flags().StringVar(&f.tz, "time-zone", "", "IANA time zone the cron is read in, e.g. Europe/Berlin (default UTC)")
+	cmd.Flags().BoolVar(&f.enable, "enable", false, "enable the schedule (times missed while paused are skipped)")
+	cmd.Flags().BoolVar(&f.pause, "pause", false, "pause the schedule")
+	cmd.MarkFlagsMutuallyExclusive("enable", "pause")
+}
+
+// changed reports whether any schedule flag was given.
+func (f *scheduleFlags) changed(cmd *cobra.Command) bool {
+	for _, n := range []string{"cron", "time-zone", "enable", "pause"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply returns cur (nil: none yet) changed by the flags; a new schedule is enabled unless
+// --pause is given.
+func (f *scheduleFlags) apply(cmd *cobra.Command, cur *apiwire.Schedule) (*apiwire.Schedule, error) {
+	s := apiwire.Schedule{Enabled: true}
+	if cur != nil {
+		s = *cur
+		s.PausedReason = ""
+	}
+	fl := cmd.Flags()
+	if fl.Changed("cron") {
+		s.Cron = f.cron
+	}
+	if fl.Changed("time-zone") {
+		s.TimeZone = f.tz
+	}
+	if f.enable {
+		s.Enabled = true
+	}
+	if f.pause {
+		s.Enabled = false
+	}
+	if s.Cron == "" {
+		return nil, errors.New("the saved job has no schedule yet: give --cron")
+	}
+	return &s, nil
+}
+
+// scheduleString is a schedule as the CLI prints it.
+func scheduleString(s *apiwire.Schedule) string {
+	if s == nil {
+		return ""
+	}
+	state := "enabled"
+	if !s.Enabled {
+		state = "paused"
+		if s.PausedReason != "" {
+			state += ": " + s.PausedReason
+		}
+	}
+	return fmt.Sprintf("%s %s (%s)", s.Cron, s.TimeZone, state)
+}
+
 // selectorString prints a selector as its AND-ed terms.
 func selectorString(s apiwire.Selector) string {
 	var terms []string
@@ -110,10 +177,14 @@ func (a *app) savedCommand() *cobra.Command {
 				return a.printJSON(items)
 			}
 			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSELECTOR\tCOMMAND")
+			fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSELECTOR\tSCHEDULE\tNEXT RUN\tCOMMAND")
 			for _, s := range items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, terminalSafeString(s.Name), terminalSafeString(s.Owner),
-					terminalSafeString(selectorString(s.Selector)), terminalSafeString(s.Command))
+				next := "-"
+				if len(s.NextRuns) > 0 {
+					next = s.NextRuns[0].Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, terminalSafeString(s.Name), terminalSafeString(s.Owner),
+					terminalSafeString(selectorString(s.Selector)), terminalSafeString(cmp.Or(scheduleString(s.Schedule), "-")), next, terminalSafeString(s.Command))
 			}
 			return tw.Flush()
 		},
@@ -134,6 +205,7 @@ func (a *app) savedCommand() *cobra.Command {
 	var (
 		name string
 		sel  selectorFlags
+		schf scheduleFlags
 		jf   jobFlags
 		sf   sequenceFlags
 	)
@@ -160,6 +232,11 @@ are read from stdin and stored write-only.`,
 			if in.Selector, err = sel.selector(); err != nil {
 				return err
 			}
+			if schf.changed(cmd) {
+				if in.Schedule, err = schf.apply(cmd, nil); err != nil {
+					return err
+				}
+			}
 			var raw json.RawMessage
 			if err := a.call(cmd, "POST", "/saved-jobs", in, &raw); err != nil {
 				return fmt.Errorf("save job: %w", err)
@@ -169,17 +246,19 @@ are read from stdin and stored write-only.`,
 	}
 	create.Flags().StringVar(&name, "name", "", "the saved job's name")
 	sel.add(create)
+	schf.add(create)
 	jf.add(create, true)
 	sf.add(create)
 	var (
 		uname    string
 		usel     selectorFlags
+		usch     scheduleFlags
 		ujf      jobFlags
 		usf      sequenceFlags
 		uversion int64
 	)
 	update := &cobra.Command{
-		Use:   "update ID [--name N] [selector flags] [--timeout D] [-- COMMAND | --command C ...] [--version V]",
+		Use:   "update ID [--name N] [selector flags] [--cron C --time-zone Z --enable|--pause] [--timeout D] [-- COMMAND | --command C ...] [--version V]",
 		Short: "Change a saved job (yours, or any as an admin); selector flags replace the whole selector",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -212,8 +291,22 @@ are read from stdin and stored write-only.`,
 			if fl.Changed("version") {
 				p.Version = &uversion
 			}
-			if p.Name == nil && p.Selector == nil && p.Options == nil && p.Commands == nil && p.Command == nil {
-				return errors.New("nothing to change: give --name, selector flags, options or a command")
+			if usch.changed(cmd) {
+				// A schedule is replaced whole: read the current one, change what the flags say,
+				// and send it at the version read.
+				var cur apiwire.SavedJob
+				if err := a.call(cmd, "GET", "/saved-jobs/"+url.PathEscape(args[0]), nil, &cur); err != nil {
+					return fmt.Errorf("read saved job %s: %w", args[0], err)
+				}
+				if p.Schedule, err = usch.apply(cmd, cur.Schedule); err != nil {
+					return err
+				}
+				if p.Version == nil {
+					p.Version = &cur.Version
+				}
+			}
+			if p.Name == nil && p.Selector == nil && p.Options == nil && p.Commands == nil && p.Command == nil && p.Schedule == nil {
+				return errors.New("nothing to change: give --name, selector flags, options, a command or schedule flags")
 			}
 			var raw json.RawMessage
 			if err := a.call(cmd, "PATCH", "/saved-jobs/"+url.PathEscape(args[0]), p, &raw); err != nil {
@@ -224,6 +317,7 @@ are read from stdin and stored write-only.`,
 	}
 	update.Flags().StringVar(&uname, "name", "", "a new name")
 	usel.add(update)
+	usch.add(update)
 	ujf.add(update, true)
 	usf.add(update)
 	update.Flags().Int64Var(&uversion, "version", 0, "fail if the saved job is no longer at this version")
@@ -318,6 +412,12 @@ func (a *app) printSaved(raw json.RawMessage) error {
 	rows := [][2]string{
 		{"id", s.ID}, {"name", s.Name}, {"command", s.Command}, {"selector", selectorString(s.Selector)},
 		{"owner", s.Owner}, {"version", strconv.FormatInt(s.Version, 10)}, {"updated", s.UpdatedAt.Format(time.RFC3339)},
+	}
+	if s.Schedule != nil {
+		rows = append(rows, [2]string{"schedule", scheduleString(s.Schedule)})
+	}
+	for i, t := range s.NextRuns {
+		rows = append(rows, [2]string{fmt.Sprintf("next_runs[%d]", i), t.Format(time.RFC3339)})
 	}
 	for i, c := range s.Commands {
 		line := c.Command

@@ -88,3 +88,44 @@ func TestCLISavedJobs(t *testing.T) {
 	assert.Equal(t, cli.ExitError, r.code)
 	assert.Contains(t, r.stderr, "not_found")
 }
+
+// TestCLISavedJobSchedule sets, pauses and resumes a saved job's schedule with netauto saved
+// update, against the real API.
+func TestCLISavedJobSchedule(t *testing.T) {
+	t.Parallel()
+	e := newStack(t, devicesim.Spec{Seed: 74, Devices: []devicesim.DeviceSpec{{Platform: "cisco_ios"}}})
+	r := e.run(t, cmd{args: []string{"saved", "create", "--name", "nightly", "--platform", "cisco_ios", "--cron", "30 2 * * *", "--time-zone", "Europe/Berlin", "--json", "--", "show", "version"}})
+	require.Equal(t, 0, r.code, "create: %s", r.stderr)
+	var sj apiwire.SavedJob
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sj), "%s", r.stdout)
+	require.NotNil(t, sj.Schedule)
+	assert.Equal(t, apiwire.Schedule{Cron: "30 2 * * *", TimeZone: "Europe/Berlin", Enabled: true}, *sj.Schedule)
+	assert.Len(t, sj.NextRuns, 5)
+
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		want    []string
+		wantErr string
+	}{
+		{name: "pause", args: []string{"--pause"}, want: []string{"schedule:", "30 2 * * * Europe/Berlin (paused)"}},
+		{name: "new cron keeps the zone and the pause", args: []string{"--cron", "@hourly"}, want: []string{"@hourly Europe/Berlin (paused)"}},
+		{name: "enable shows the next runs", args: []string{"--enable", "--time-zone", "UTC"}, want: []string{"@hourly UTC (enabled)", "next_runs[4]:"}},
+		{name: "unknown zone", args: []string{"--time-zone", "Mars/Olympus"}, code: cli.ExitError, wantErr: "schedule.time_zone"},
+		{name: "enable and pause", args: []string{"--enable", "--pause"}, code: cli.ExitError, wantErr: "none of the others can be"},
+	}
+	for _, tc := range cases {
+		r := e.run(t, cmd{args: append([]string{"saved", "update", sj.ID}, tc.args...)})
+		require.Equal(t, tc.code, r.code, "%s: %s %s", tc.name, r.stdout, r.stderr)
+		for _, w := range tc.want {
+			assert.Contains(t, r.stdout, w, tc.name)
+		}
+		if tc.wantErr != "" {
+			assert.Contains(t, r.stderr, tc.wantErr, tc.name)
+		}
+	}
+	r = e.run(t, cmd{args: []string{"saved", "list"}})
+	require.Equal(t, 0, r.code, "list: %s", r.stderr)
+	assert.Contains(t, r.stdout, "@hourly UTC (enabled)")
+}
