@@ -1,6 +1,7 @@
 // End-to-end test of saved jobs and re-runs in the UI (run by web/e2e_test.go, TestUISavedJobs): an
 // operator saves a job with a platform selector in the editor (a missing name and an unknown
-// platform shown in place), runs it now, opens the finished job, re-runs its unreachable device
+// platform shown in place), schedules it (an unknown time zone shown in place, the next runs in the
+// list and the editor, paused and resumed from the list), runs it now, opens the finished job, re-runs its unreachable device
 // from the job page and follows the links between the two jobs both ways.
 import { BASE_URL, script, newPage, signIn, shot, step, assert } from "./lib.mjs";
 
@@ -30,6 +31,34 @@ await script(async (browser, problems) => {
     const row = await page.locator("#saved-jobs tr[data-saved]").innerText();
     assert(row.includes("platform cisco_ios") && row.includes("show version"), "the list shows the selector and command: " + row);
     await shot(page, "s2-saved-list");
+  });
+
+  await step(page, "schedule it, pause and resume", async () => {
+    await page.getByRole("button", { name: "Edit e2e versions" }).click();
+    await page.locator("#saved-cron").fill("0 3 * * *");
+    await page.locator("#saved-tz").fill("Mars/Olympus");
+    await page.locator("#saved-submit").click();
+    await page.locator("#saved-tz-error").waitFor();
+    assert((await page.locator("#saved-tz").getAttribute("aria-invalid")) === "true", "the time zone is marked invalid");
+    await page.locator("#saved-tz").fill("Europe/Berlin");
+    await page.locator("#saved-submit").click();
+    const cell = page.locator("#saved-jobs tr[data-saved] td[data-schedule]");
+    await cell.locator("time").waitFor();
+    let text = await cell.innerText();
+    assert(text.includes("0 3 * * * (Europe/Berlin)") && text.includes("next"), "the list shows the schedule and its next run: " + text);
+    await shot(page, "s2b-saved-scheduled");
+    await page.getByRole("button", { name: "Pause schedule: e2e versions" }).click();
+    await page.getByRole("button", { name: "Resume schedule: e2e versions" }).waitFor();
+    text = await cell.innerText();
+    assert(text.includes("paused") && !text.includes("next"), "a paused schedule shows no next run: " + text);
+    await page.getByRole("button", { name: "Resume schedule: e2e versions" }).click();
+    await page.getByRole("button", { name: "Pause schedule: e2e versions" }).waitFor();
+    await page.getByRole("button", { name: "Edit e2e versions" }).click();
+    await page.locator("#saved-next-runs li").nth(4).waitFor();
+    assert((await page.locator("#saved-next-runs li").count()) === 5, "the editor shows the next 5 runs");
+    assert(await page.locator("#saved-enabled").isChecked(), "the schedule is enabled again");
+    await shot(page, "s2c-saved-next-runs");
+    await page.getByRole("button", { name: "Cancel" }).click();
   });
 
   await step(page, "run it now and open the finished job", async () => {

@@ -19,6 +19,15 @@ export function selectorText(s) {
   return terms.join(" AND ");
 }
 
+/** scheduleText is a schedule as the list shows it: cron, zone and state. */
+export function scheduleText(sc) {
+  if (!sc) return "";
+  return `${sc.cron} (${sc.time_zone || "UTC"})`;
+}
+
+// fmtWhen is a due time in the browser's own time zone, minutes precision.
+const fmtWhen = (t) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+
 /** mayChange mirrors the API's rule: the owner (an operator) or an admin everywhere. */
 function mayChange(sj) {
   const me = identity();
@@ -63,6 +72,22 @@ export function SavedJobsPage({ flash }) {
     }
   }
 
+  // toggle pauses or resumes a schedule: the schedule is sent whole, at the version shown.
+  async function toggle(sj) {
+    const sc = sj.schedule;
+    setBusy(sj.id);
+    try {
+      const body = { schedule: { cron: sc.cron, time_zone: sc.time_zone, enabled: !sc.enabled }, version: sj.version };
+      await request("PATCH", `/v1/saved-jobs/${encodeURIComponent(sj.id)}`, { body });
+      flash({ kind: "ok", text: `${sj.name}: schedule ${sc.enabled ? "paused" : "resumed; times missed while paused are skipped"}.` });
+      load();
+    } catch (e) {
+      flash({ kind: "error", text: `${sc.enabled ? "Pause" : "Resume"} ${sj.name}: ${e.text || e.message}` });
+    } finally {
+      setBusy("");
+    }
+  }
+
   async function remove(sj) {
     if (!confirm(`Delete the saved job "${sj.name}"? Its secret answers are deleted with it.`)) return;
     try {
@@ -84,15 +109,20 @@ export function SavedJobsPage({ flash }) {
     </div>
     ${!items ? html`<p aria-busy="true">Loading…</p>` : !items.length ? html`<p class="muted" id="saved-empty">No saved jobs yet.</p>` : html`
     <div class="table-scroll"><table class="plain" id="saved-jobs">
-      <thead><tr><th scope="col">Name</th><th scope="col">Selector</th><th scope="col">Command</th><th scope="col">Owner</th><th scope="col">Changed</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+      <thead><tr><th scope="col">Name</th><th scope="col">Selector</th><th scope="col">Command</th><th scope="col">Schedule</th><th scope="col">Owner</th><th scope="col">Changed</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${items.map((sj) => html`<tr key=${sj.id} data-saved=${sj.id}>
         <td>${sj.name}</td>
         <td class="small">${selectorText(sj.selector)}</td>
         <td><code>${sj.command}</code></td>
+        <td class="small" data-schedule>${sj.schedule ? html`<code>${scheduleText(sj.schedule)}</code>
+          ${sj.schedule.enabled ? html`<br />next <time datetime=${sj.next_runs && sj.next_runs[0]}>${sj.next_runs && sj.next_runs.length ? fmtWhen(sj.next_runs[0]) : "—"}</time>`
+            : html`<br /><span class="badge">paused</span>${sj.schedule.paused_reason && html` <span class="error">${sj.schedule.paused_reason}</span>`}`}` : html`<span class="muted">by hand</span>`}</td>
         <td class="small">${sj.owner}</td>
         <td class="small">${fmtAgo(sj.updated_at)}</td>
         <td class="row-actions">${mayChange(sj) && html`
           <button class="small primary" onClick=${() => runNow(sj)} disabled=${busy === sj.id} aria-label=${"Run now: " + sj.name}>Run now</button>
+          ${sj.schedule && html`<button class="small" onClick=${() => toggle(sj)} disabled=${busy === sj.id} aria-pressed=${sj.schedule.enabled ? "false" : "true"}
+            aria-label=${(sj.schedule.enabled ? "Pause schedule: " : "Resume schedule: ") + sj.name}>${sj.schedule.enabled ? "Pause" : "Resume"}</button>`}
           <button class="small" onClick=${() => setEditing(sj)} aria-label=${"Edit " + sj.name}>Edit</button>
           <button class="small danger" onClick=${() => remove(sj)} aria-label=${"Delete " + sj.name}>Delete</button>`}</td>
       </tr>`)}</tbody></table></div>`}
@@ -133,6 +163,8 @@ function SavedEditor({ saved, onClose, onSaved }) {
     name: saved ? saved.name : "", ids: (sel.device_ids || []).join(", "), tags: tagsText(sel.tags), site: sel.site || "",
     platform: sel.platform || "", timeout_s: saved && saved.options.timeout_s ? String(saved.options.timeout_s) : "",
     stop_on_error: !!(saved && saved.options.stop_on_error),
+    cron: saved && saved.schedule ? saved.schedule.cron : "", time_zone: saved && saved.schedule ? saved.schedule.time_zone : "UTC",
+    enabled: saved && saved.schedule ? saved.schedule.enabled : true,
   });
   const [rows, setRowsRaw] = useState(() => rowsOf(saved));
   const [commandsChanged, setCommandsChanged] = useState(!saved);
@@ -166,11 +198,14 @@ function SavedEditor({ saved, onClose, onSaved }) {
       else problems.push({ field: "options.timeout_s", message: "must be a whole number of seconds, at least 1" });
     }
     if (f.stop_on_error) options.stop_on_error = true;
+    const hadSchedule = !!(saved && saved.schedule);
+    if (!f.cron.trim() && hadSchedule) problems.push({ field: "schedule.cron", message: "is required: pause the schedule rather than clear it" });
     if (problems.length) {
       setErrors(placeErrors(problems, sent));
       return;
     }
     const body = { name: f.name.trim(), selector, options };
+    if (f.cron.trim()) body.schedule = { cron: f.cron.trim(), time_zone: f.time_zone.trim() || "UTC", enabled: f.enabled };
     if (commandsChanged) Object.assign(body, cmd);
     if (saved) body.version = saved.version;
     setBusy(true);
@@ -180,7 +215,7 @@ function SavedEditor({ saved, onClose, onSaved }) {
     } catch (e) {
       const errs = placeErrors(e.details && e.details.length ? e.details : [{ field: e.field || "", message: e.message }], sent);
       if (e.code === "command_denied") errs["cmd:" + sent[0].key] = html`<${Denied} error=${e} />`;
-      const placed = Object.keys(errs).some((k) => k.includes(":") || ["name", "selector", "commands", "options.timeout_s"].includes(k) || k.startsWith("selector."));
+      const placed = Object.keys(errs).some((k) => k.includes(":") || ["name", "selector", "commands", "options.timeout_s"].includes(k) || k.startsWith("selector.") || k.startsWith("schedule."));
       if (!placed) setGeneral(e.text || e.message);
       setErrors(errs);
       setTimeout(() => {
@@ -222,6 +257,17 @@ function SavedEditor({ saved, onClose, onSaved }) {
           inputmode="numeric" value=${f.timeout_s} onInput=${set("timeout_s")} placeholder="60" size="6" />`, "per device")}
         <div class="field check"><label><input type="checkbox" id="saved-stop-on-error" checked=${f.stop_on_error} onChange=${set("stop_on_error")} /> Stop at the first error</label></div>
       </fieldset>
+      <fieldset class="options">
+        <legend>Schedule</legend>
+        ${field("schedule.cron", "saved-cron", "Cron", html`<input ...${attrs("saved-cron", errors["schedule.cron"])} value=${f.cron} onInput=${set("cron")} placeholder="30 2 * * *" size="16" />`,
+          "minute hour day-of-month month day-of-week, or @daily / @hourly; empty: only by hand")}
+        ${field("schedule.time_zone", "saved-tz", "Time zone", html`<input ...${attrs("saved-tz", errors["schedule.time_zone"])} value=${f.time_zone} onInput=${set("time_zone")} placeholder="Europe/Berlin" size="18" list="saved-tz-list" />
+          <datalist id="saved-tz-list">${timeZones().map((z) => html`<option value=${z} />`)}</datalist>`, "IANA name; the cron is read on this zone's clock")}
+        <div class="field check"><label><input type="checkbox" id="saved-enabled" checked=${f.enabled} onChange=${set("enabled")} /> Enabled</label></div>
+        ${saved && saved.schedule && saved.schedule.paused_reason && html`<p class="error" id="saved-paused-reason">${saved.schedule.paused_reason}</p>`}
+        ${saved && saved.next_runs && saved.next_runs.length > 0 && html`<div class="hint" id="saved-next-runs">Next runs (your clock):
+          <ol>${saved.next_runs.map((t) => html`<li><time datetime=${t}>${fmtWhen(t)}</time></li>`)}</ol></div>`}
+      </fieldset>
       ${general && html`<p class="error" role="alert" id="saved-error">${general}</p>`}
       <div class="modal-actions">
         <button type="button" onClick=${onClose}>Cancel</button>
@@ -229,6 +275,15 @@ function SavedEditor({ saved, onClose, onSaved }) {
       </div>
     </form>
   </${Modal}>`;
+}
+
+// timeZones are the IANA names the browser knows, for the time zone field's suggestions.
+function timeZones() {
+  try {
+    return Intl.supportedValuesOf("timeZone");
+  } catch {
+    return ["UTC"];
+  }
 }
 
 /** RerunDialog asks which statuses to run again and starts the re-run of a finished job. */
