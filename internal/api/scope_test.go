@@ -71,7 +71,7 @@ func newScopeFixture(t *testing.T) *scopeFixture {
 			RequestedBy: "admin@example.com", Status: run.Running, Attempt: 1, CreatedAt: at, StartedAt: &at}
 		started, err := runs.Start(context.Background(), rr)
 		require.NoError(t, err, "start %s", rr.ID)
-		started.Status, started.FinishedAt = run.Succeeded, &at
+		started.Status, started.FinishedAt, started.Bytes = run.Succeeded, &at, int64(len(output))
 		require.NoError(t, runs.Finish(context.Background(), started, []byte(output)), "finish %s", rr.ID)
 		return rr.ID
 	}
