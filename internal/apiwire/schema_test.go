@@ -80,6 +80,7 @@ var schemaTypes = map[string]reflect.Type{
 	"SavedJob":               reflect.TypeFor[apiwire.SavedJob](),
 	"SavedJobInput":          reflect.TypeFor[apiwire.SavedJobInput](),
 	"SavedJobPatch":          reflect.TypeFor[apiwire.SavedJobPatch](),
+	"Schedule":               reflect.TypeFor[apiwire.Schedule](),
 	"SavedJobList":           reflect.TypeFor[apiwire.SavedJobList](),
 	"RerunRequest":           reflect.TypeFor[apiwire.RerunRequest](),
 }
