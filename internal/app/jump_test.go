@@ -25,6 +25,7 @@ import (
 	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/jumphost"
@@ -67,7 +68,7 @@ func newJumpEnv(t testing.TB, spec devicesim.Spec) *jumpEnv {
 		require.NoError(t, err, "put %s behind the bastion", id)
 	}
 	rec := &audittest.Recorder{}
-	e.exec.JumpHosts, e.exec.JumpMaxChannels, e.exec.Audit = hosts, 10, rec
+	e.exec.JumpHosts, e.exec.JumpMaxChannels, e.exec.Audit = hosts, config.DefaultJumpMaxChannels, rec
 	return &jumpEnv{bulkEnv: e, bastion: bastion, hosts: hosts, audit: rec}
 }
 

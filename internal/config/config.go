@@ -82,7 +82,7 @@ const (
 	MaxBatchSize                  = 50
 	DefaultOutputCapBytes         = 1 << 20
 	// DefaultJumpMaxChannels bounds the device connections one batch runs through one jump host.
-	DefaultJumpMaxChannels = 10
+	DefaultJumpMaxChannels = 50
 	// MaxJumpMaxChannels is as many as a batch has devices.
 	MaxJumpMaxChannels = MaxBatchSize
 	// DefaultSecretsPrefix is the Secrets Manager name prefix when NET_AUTO_SECRETS_PREFIX is unset.
@@ -149,7 +149,7 @@ func Vars(fn Function) []Var {
 			queue(resources.BulkQueue), queue(resources.BulkDLQ),
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
 			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
-			{Name: EnvJumpMaxChannels, Doc: "device connections a batch runs at once through one jump host (default 10)"},
+			{Name: EnvJumpMaxChannels, Doc: "device connections a batch runs at once through one jump host (default 50)"},
 			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar, secretsPrefixVar}
 	case Retention:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
