@@ -61,14 +61,9 @@ func idChars(s string) bool {
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		WriteError(w, status, e)
-		return
-	}
 	var in apiwire.RunRequest
-	if e := decodeStrict(body, &in); e != nil {
-		WriteError(w, http.StatusBadRequest, e)
+	if err := decodeBody(r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if in.DeviceID == "" {

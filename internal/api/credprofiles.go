@@ -153,14 +153,9 @@ func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, id auth.I
 		s.fail(w, r, err)
 		return
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		err = refuse(w, status, e)
-		return
-	}
 	var in apiwire.CredentialProfileInput
-	if e := decodeStrict(body, &in); e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	if err = decodeBody(r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	target = in.ID
@@ -185,20 +180,16 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.I
 	if pid, err = s.profileTarget(w, r, id); err != nil {
 		return
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		err = refuse(w, status, e)
-		return
-	}
 	var wp apiwire.CredentialProfilePatch
-	if e := decodeStrict(body, &wp); e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	if err = decodeBody(r, &wp); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	pa := credprofile.Patch{
 		Username: wp.Username, AllowedSites: wp.AllowedSites, AllowedTags: wp.AllowedTags,
 		Password: wp.Password, PrivateKey: wp.PrivateKey, Passphrase: wp.Passphrase, EnableSecret: wp.EnableSecret, Version: wp.Version,
 	}
+	var e *Error
 	if pa.Version, e = ifMatch(r, pa.Version, "profile"); e != nil {
 		err = refuse(w, http.StatusBadRequest, e)
 		return

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/netauto/netauto/internal/apiwire"
+	"github.com/netauto/netauto/internal/fault"
 )
 
 // Body size limits per kind of request.
@@ -230,4 +231,28 @@ func describeType(t reflect.Type) string {
 	default:
 		return "another JSON type"
 	}
+}
+
+// refusedBody is a request refused before it reached a store, with its answer (failFor writes
+// it as it is); the audit trail records it as invalid input.
+type refusedBody struct {
+	status int
+	body   *Error
+}
+
+func (e *refusedBody) Error() string    { return e.body.Error() }
+func (e *refusedBody) Kind() fault.Kind { return fault.Invalid }
+func (e *refusedBody) Field() string    { return e.body.Field }
+func (e *refusedBody) Public() string   { return e.body.Message }
+
+// decodeBody reads a JSON body into v; the error is the answer.
+func decodeBody(r *http.Request, v any) error {
+	body, e, status := readBody(r, maxBodyBytes)
+	if e != nil {
+		return &refusedBody{status, e}
+	}
+	if e := decodeStrict(body, v); e != nil {
+		return &refusedBody{http.StatusBadRequest, e}
+	}
+	return nil
 }

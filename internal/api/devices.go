@@ -125,17 +125,13 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, caller aut
 		WriteError(w, http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"})
 		return
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		WriteError(w, status, e)
-		return
-	}
 	var wp apiwire.DevicePatch
-	if e := decodeStrict(body, &wp); e != nil {
-		WriteError(w, http.StatusBadRequest, e)
+	if err := decodeBody(r, &wp); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	p := patchFromWire(wp)
+	var e *Error
 	if p.Version, e = ifMatch(r, p.Version, "device"); e != nil {
 		WriteError(w, http.StatusBadRequest, e)
 		return
@@ -402,14 +398,9 @@ func csvReason(err error) string {
 // named in a 400, unknown_ids, as ids that do not exist: scope reveals nothing), and one audit
 // entry records the request.
 func (s *Server) bulkUpdateDevices(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		WriteError(w, status, e)
-		return
-	}
 	var in apiwire.DeviceBulkUpdate
-	if e := decodeStrict(body, &in); e != nil {
-		WriteError(w, http.StatusBadRequest, e)
+	if err := decodeBody(r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	set := device.BulkSet{JumpHostIDs: in.Set.JumpHostIDs}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/netauto/netauto/internal/device"
@@ -99,6 +100,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // errors are logged: they never hold secrets, as stores and secret stores keep values out of
 // their errors.
 func (s *Server) failFor(w http.ResponseWriter, r *http.Request, err error, field string, extra map[string]any) {
+	if refused, ok := errors.AsType[*refusedBody](err); ok {
+		WriteError(w, refused.status, refused.body)
+		return
+	}
 	status, body := failure(err, field, extra)
 	if status == http.StatusInternalServerError {
 		s.opts.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

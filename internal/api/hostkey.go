@@ -11,18 +11,6 @@ import (
 	"github.com/netauto/netauto/internal/fault"
 )
 
-// refusedBody is a request body refused before it reached the inventory, with its answer; the
-// audit trail records it as invalid input.
-type refusedBody struct {
-	status int
-	body   *Error
-}
-
-func (e *refusedBody) Error() string    { return e.body.Error() }
-func (e *refusedBody) Kind() fault.Kind { return fault.Invalid }
-func (e *refusedBody) Field() string    { return e.body.Field }
-func (e *refusedBody) Public() string   { return e.body.Message }
-
 // acceptHostKey makes a device's pending host key its pinned one. The body names the key by its
 // fingerprint, so an admin accepts exactly the key they were shown; a key offered since does not
 // match and is answered 409.
@@ -31,10 +19,7 @@ func (s *Server) acceptHostKey(w http.ResponseWriter, r *http.Request, id auth.I
 	var in apiwire.HostKeyAccept
 	d, err := s.acceptHostKeyRequest(r, deviceID, &in)
 	s.record(r, id, "host_key.accept", deviceID, err, map[string]string{"fingerprint": in.Fingerprint})
-	var refused *refusedBody
 	switch {
-	case errors.As(err, &refused):
-		WriteError(w, refused.status, refused.body)
 	case errors.Is(err, device.ErrHostKeyNotPending):
 		WriteError(w, http.StatusConflict, &Error{Code: "host_key_not_pending", Field: "fingerprint",
 			Message: "the device has no pending host key with this fingerprint; read the device again"})
@@ -50,12 +35,8 @@ func (s *Server) acceptHostKeyRequest(r *http.Request, deviceID string, in *apiw
 	if !device.ValidID(deviceID) {
 		return device.Device{}, &refusedBody{http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid device id"}}
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		return device.Device{}, &refusedBody{status, e}
-	}
-	if e := decodeStrict(body, in); e != nil {
-		return device.Device{}, &refusedBody{http.StatusBadRequest, e}
+	if err := decodeBody(r, in); err != nil {
+		return device.Device{}, err
 	}
 	if in.Fingerprint == "" {
 		return device.Device{}, fault.New(fault.Invalid, "fingerprint", `is required: the pending key's "SHA256:..." fingerprint`)

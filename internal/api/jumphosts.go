@@ -67,11 +67,8 @@ func (s *Server) jumpHostID(r *http.Request) (string, error) {
 
 // answerJumpHost writes h with its ETag, or err.
 func (s *Server) answerJumpHost(w http.ResponseWriter, r *http.Request, status int, h jumphost.JumpHost, err error) {
-	var refused *refusedBody
 	var inUse *jumphost.InUseError
 	switch {
-	case errors.As(err, &refused):
-		WriteError(w, refused.status, refused.body)
 	case errors.As(err, &inUse):
 		WriteJSON(w, http.StatusConflict, apiwire.JumpHostInUseBody{
 			Error:       apiwire.Error{Code: "jump_host_in_use", Field: "id", Message: inUse.Public()},
@@ -91,18 +88,6 @@ func (s *Server) answerJumpHost(w http.ResponseWriter, r *http.Request, status i
 		w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(h.Version, 10)))
 		WriteJSON(w, status, jumpHostToWire(h))
 	}
-}
-
-// decodeBody reads a JSON body into v; the error is the answer.
-func decodeBody(r *http.Request, v any) error {
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		return &refusedBody{status, e}
-	}
-	if e := decodeStrict(body, v); e != nil {
-		return &refusedBody{http.StatusBadRequest, e}
-	}
-	return nil
 }
 
 func (s *Server) listJumpHosts(w http.ResponseWriter, r *http.Request, _ auth.Identity) {

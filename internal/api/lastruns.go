@@ -22,14 +22,9 @@ const lastRunsParallel = 16
 // instead of one per device. Devices without runs, unknown ids and devices out of the caller's
 // scope are absent from the answer.
 func (s *Server) lastRuns(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		WriteError(w, status, e)
-		return
-	}
 	var in apiwire.LastRunsRequest
-	if e := decodeStrict(body, &in); e != nil {
-		WriteError(w, http.StatusBadRequest, e)
+	if err := decodeBody(r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	switch {

@@ -148,14 +148,9 @@ func (s *Server) createSavedJob(w http.ResponseWriter, r *http.Request, caller a
 		s.fail(w, r, err)
 		return
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		err = refuse(w, status, e)
-		return
-	}
 	var in apiwire.SavedJobInput
-	if e := decodeStrict(body, &in); e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	if err = decodeBody(r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	input := savedjob.Input{Name: &in.Name, Command: &in.Command, Commands: commandsFromWire(in.Commands), Selector: selectorFromWire(in.Selector), Schedule: scheduleFromWire(in.Schedule)}
@@ -183,14 +178,9 @@ func (s *Server) updateSavedJob(w http.ResponseWriter, r *http.Request, caller a
 	if id, err = s.savedJobID(w, r); err != nil {
 		return
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		err = refuse(w, status, e)
-		return
-	}
 	var p apiwire.SavedJobPatch
-	if e := decodeStrict(body, &p); e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	if err = decodeBody(r, &p); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	version, e := ifMatch(r, p.Version, "saved job")
@@ -353,14 +343,9 @@ func (s *Server) rerunBulk(w http.ResponseWriter, r *http.Request, caller auth.I
 		err = fault.New(fault.Invalid, "job_id", "is not a valid job id")
 		return
 	}
-	body, e, status := readBody(r, maxBodyBytes)
-	if e != nil {
-		err = refuse(w, status, e)
-		return
-	}
 	var in apiwire.RerunRequest
-	if e := decodeStrict(body, &in); e != nil {
-		err = refuse(w, http.StatusBadRequest, e)
+	if err = decodeBody(r, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	req, err = s.rerunRequest(r.Context(), id, in.Statuses, caller)
