@@ -153,3 +153,37 @@ func TestRunStorePreviousSequence(t *testing.T) {
 		})
 	}
 }
+
+// TestRunStoreListByDeviceDrift: a device's run list carries what drift adds to a run (changed,
+// previous_run_id, content_sha256, filtered_digest) and a sequence's per-command results, all from
+// the by_device index's projection.
+func TestRunStoreListByDeviceDrift(t *testing.T) {
+	ctx := context.Background()
+	rt := newRunStore(t)
+	base := rt.clock.now()
+	changed := true
+	first := testRun("ld-1", "dev-list")
+	first.Command, first.Status, first.CreatedAt = "show running-config", run.Succeeded, base
+	second := first
+	second.ID, second.CreatedAt = "ld-2", base.Add(time.Second)
+	second.Changed, second.PreviousRunID = &changed, first.ID
+	second.ContentSHA256, second.FilteredDigest = fmt.Sprintf("%064d", 2), fmt.Sprintf("%032d", 2)
+	seq := testRun("ld-3", "dev-list")
+	seq.Command, seq.Status, seq.CreatedAt = "show run (+1 more)", run.Succeeded, base.Add(2*time.Second)
+	seq.Commands = []run.CommandResult{{Command: "show run", Status: run.Succeeded, Bytes: 2}, {Command: "show clock", Status: run.Succeeded, Bytes: 1, Offset: 2}}
+	for _, r := range []run.Run{first, second, seq} {
+		require.NoError(t, rt.FinishNew(ctx, r, []byte("out")))
+	}
+	runs, _, err := rt.ListByDevice(ctx, "dev-list", "", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 3)
+	got := runs[1]
+	require.Equal(t, "ld-2", got.ID, "newest first")
+	require.NotNil(t, got.Changed, "changed is listed")
+	assert.True(t, *got.Changed, "changed")
+	assert.Equal(t, "ld-1", got.PreviousRunID, "previous run id")
+	assert.Equal(t, second.ContentSHA256, got.ContentSHA256, "content hash")
+	assert.Equal(t, second.FilteredDigest, got.FilteredDigest, "filtered digest")
+	assert.Nil(t, runs[2].Changed, "a first run's changed is null")
+	assert.Equal(t, seq.Commands, runs[0].Commands, "a sequence's per-command results are listed")
+}

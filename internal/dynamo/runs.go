@@ -593,58 +593,15 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 	return nil
 }
 
-// ListByDevice returns a device's runs, newest first, at most limit, after cursor.
+// ListByDevice returns a device's runs, newest first, at most limit, after cursor (GSI by_device,
+// which carries every attribute of a run but its inline output).
 func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
 	items, next, err := newestFirst[runItem](ctx, s.db, s.table, resources.IndexRunsByDevice, devIndexPrefix+deviceID, runPrefix, runMetaSK,
 		cursor, limit, fault.ErrBadCursor, "runs of device "+deviceID)
 	if err != nil {
 		return nil, "", err
 	}
-	runs := s.unexpired(items)
-	if err := s.withCommands(ctx, runs); err != nil {
-		return nil, "", err
-	}
-	return runs, next, nil
-}
-
-// withCommands reads the per-command results of the listed runs that are sequences of several
-// commands (run.IsSummary): the indexes carry a run's other attributes but not those (by_device
-// predates them and a projection cannot change in place), so those runs' items are read, by
-// BatchGetItem, projected to their results. Runs of one command cost nothing more.
-func (s *RunStore) withCommands(ctx context.Context, runs []run.Run) error {
-	at := map[string]int{}
-	var keys []map[string]types.AttributeValue
-	for i, r := range runs {
-		if run.IsSummary(r.Command) && len(r.Commands) == 0 {
-			at[r.ID] = i
-			keys = append(keys, runKey(r.ID))
-		}
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("id"), expression.Name(cmdsAttr))).Build()
-	if err != nil {
-		return fmt.Errorf("build projection: %w", err)
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), maxBatchGetKeys)
-		items, err := batchGet(ctx, s.db, s.table, keys[:n], &proj)
-		if err != nil {
-			return fmt.Errorf("per-command results of %d runs: %w", n, err)
-		}
-		keys = keys[n:]
-		var got []runItem
-		if err := attributevalue.UnmarshalListOfMaps(items, &got); err != nil {
-			return fmt.Errorf("unmarshal per-command results: %w", err)
-		}
-		for _, it := range got {
-			if i, ok := at[it.ID]; ok {
-				runs[i].Commands = it.run().Commands
-			}
-		}
-	}
-	return nil
+	return s.unexpired(items), next, nil
 }
 
 // unexpired returns the runs of items that have not expired (expired ones wait for TTL).
@@ -691,11 +648,7 @@ func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string
 	if err != nil {
 		return nil, "", err
 	}
-	runs := s.unexpired(items)
-	if err := s.withCommands(ctx, runs); err != nil {
-		return nil, "", err
-	}
-	return runs, next, nil
+	return s.unexpired(items), next, nil
 }
 
 // previousPages bounds how many index pages Previous reads past runs that did not succeed or

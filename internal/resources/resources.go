@@ -48,10 +48,10 @@ var runAttributes = []string{
 	"finished_at", "connect_ms", "auth_ms", "first_byte_ms", "total_ms", "expires_at", "tail_size",
 }
 
-// historyAttributes are what the by_command index carries: a run's fields, what drift adds and
-// the per-command results (cmds: a sequence's Command is only its summary, so drift tells two
-// sequences apart by them). The by_device index predates those and keeps its projection:
-// changing a projection means replacing the index.
+// historyAttributes are what the by_device and by_command indexes carry: a run's fields, what
+// drift adds and the per-command results (cmds: a sequence's Command is only its summary, so
+// drift tells two sequences apart by them). Changing a projection means replacing the index
+// (docs/deploy.md).
 var historyAttributes = append(append([]string(nil), runAttributes...), "content_sha256", "filtered_digest", "changed", "previous_run_id", "cmds")
 
 // jobListAttributes are a job's fields the job list shows: none that change with progress, so
@@ -187,7 +187,7 @@ func Tables() []Table {
 			LogicalID: RunsTable, EnvVar: "NET_AUTO_RUNS_TABLE", Suffix: "runs",
 			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute, Stream: true,
 			Indexes: []Index{
-				{Name: IndexRunsByDevice, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}, Include: runAttributes},
+				{Name: IndexRunsByDevice, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}, Include: historyAttributes},
 				{Name: IndexRunsByDay, PartitionKey: Attribute{AttrGSI2PK, String}, SortKey: Attribute{AttrGSI2SK, String}, Include: purgeAttributes},
 				{Name: IndexRunsByCommand, PartitionKey: Attribute{AttrGSI3PK, String}, SortKey: Attribute{AttrGSI3SK, String}, Include: historyAttributes},
 			},
