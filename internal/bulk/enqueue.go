@@ -157,6 +157,8 @@ type Enqueuer struct {
 	// Answers keeps the secret prompt answers of jobs until they end (nil: a job with a secret
 	// answer is refused).
 	Answers AnswerStore
+	// Notices sends the events of the jobs a cancel or a failed enqueue ends (optional).
+	Notices *Notices
 	Now     func() time.Time
 }
 
@@ -323,7 +325,7 @@ func (e *Enqueuer) now() time.Time {
 
 // machine is the state machine over the enqueuer's job store, publishing to its publisher.
 func (e *Enqueuer) machine() machine {
-	return machine{jobs: e.Jobs, publish: e.publish, now: e.now, logger: slog.Default(), answers: e.Answers}
+	return machine{jobs: e.Jobs, publish: e.publish, now: e.now, logger: slog.Default(), answers: e.Answers, notices: e.Notices}
 }
 
 func (e *Enqueuer) publish(ctx context.Context, events []Event) {

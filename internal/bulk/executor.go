@@ -161,7 +161,7 @@ func (x *Executor) failBatch(ctx context.Context, runs RunAbandoner, job Job, ba
 
 // machine is the state machine over the executor's job store, publishing as the executor does.
 func (x *Executor) machine() machine {
-	return machine{jobs: x.Jobs, publish: x.publish, now: x.now, logger: x.logger(), answers: x.Answers}
+	return machine{jobs: x.Jobs, publish: x.publish, now: x.now, logger: x.logger(), answers: x.Answers, notices: x.Notices}
 }
 
 // DeviceSource resolves devices and their credentials.
@@ -320,6 +320,9 @@ type Executor struct {
 	// not one entry per device run, whose record is the run itself: a 100,000-device job writes
 	// a handful of entries, not 100,000.
 	Audit audit.Recorder
+	// Notices sends a job's events when it ends and a host key's when it does not match
+	// (optional).
+	Notices *Notices
 	// Concurrency bounds devices run at once per batch (default 50).
 	Concurrency int
 	// BatchLease is how long an invocation holds its batch: longer than the function timeout,
@@ -1123,8 +1126,8 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	} else {
 		return fail(run.Failed, "sequence_unsupported", "this executor's engine cannot run command sequences")
 	}
-	x.hostKeyOutcome(ctx, log, m, id, pin, res)
-	x.hopOutcome(ctx, log, m, bd, res)
+	x.hostKeyOutcome(ctx, log, m, d, pin, res)
+	x.hopOutcome(ctx, log, m, bd, id, res)
 	end := x.now()
 	r.Status = run.Status(res.Status)
 	if res.Status == sshexec.StatusCancelled {

@@ -43,7 +43,8 @@ func (p *hostKeyPin) pinned() string {
 // hostKeyOutcome audits a key this run pinned, and records the key a device offered instead of
 // its pinned one as the device's pending host key, audited too. A failure to record is logged:
 // the run has ended host_key_mismatch either way, and nothing was sent to the device.
-func (x *Executor) hostKeyOutcome(ctx context.Context, log *slog.Logger, m Message, id string, pin *hostKeyPin, res sshexec.Result) {
+func (x *Executor) hostKeyOutcome(ctx context.Context, log *slog.Logger, m Message, d device.Device, pin *hostKeyPin, res sshexec.Result) {
+	id := d.ID
 	if key := pin.pinned(); key != "" {
 		fp := device.HostKeyFingerprint(key)
 		log.Info("host key pinned on first use", "fingerprint", fp)
@@ -59,6 +60,9 @@ func (x *Executor) hostKeyOutcome(ctx context.Context, log *slog.Logger, m Messa
 		return // the device offered no key of the pinned type: nothing to accept
 	}
 	log.Warn("host key refused; recorded as pending", "reason", res.Reason, "fingerprint", fp)
+	if d.HostKey != "" { // a key pinned by a concurrent first use is not known here
+		x.Notices.hostKeyMismatch(ctx, x.noticeExpiry(), hostKeyNotice(m, d, res.OfferedHostKey, x.now()))
+	}
 	if err := x.Devices.RecordPendingHostKey(context.WithoutCancel(ctx), id, res.OfferedHostKey); err != nil {
 		log.Error("record pending host key", "err", err)
 	}

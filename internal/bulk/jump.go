@@ -15,6 +15,7 @@ import (
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/jumphost"
+	"github.com/netauto/netauto/internal/notify"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -118,6 +119,17 @@ func (h *hops) entry(ctx context.Context, id string) (hopEntry, error) {
 	return e, nil
 }
 
+// hop returns jump host id as this batch resolved it.
+func (h *hops) hop(id string) (sshexec.Hop, bool) {
+	if h == nil {
+		return sshexec.Hop{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.got[id]
+	return e.hop, ok && e.fail == nil
+}
+
 // pinned returns the hops whose key this batch pinned on first use, each once.
 func (h *hops) pinned() map[string]string {
 	if h == nil {
@@ -204,7 +216,7 @@ func hopFailed(f *hopFailure) (run.Status, string, string) {
 // host offered instead of its pinned one as its pending host key, audited too. The engine ends
 // every device behind that hop host_key_mismatch; the key is recorded once per batch and offered
 // key. A failure to record is logged: nothing was sent through the hop either way.
-func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, bd *batchDevices, res sshexec.Result) {
+func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, bd *batchDevices, deviceID string, res sshexec.Result) {
 	x.auditPins(ctx, log, m.JobID, bd.hops)
 	if res.Reason != sshexec.ReasonJumpHostKeyMismatch || res.JumpHostID == "" || res.OfferedHostKey == "" {
 		return
@@ -216,6 +228,13 @@ func (x *Executor) hopOutcome(ctx context.Context, log *slog.Logger, m Message, 
 	x.audit(ctx, audit.Entry{Action: "jump_host.host_key_mismatch", Target: res.JumpHostID, Outcome: audit.OutcomeDenied, Reason: string(res.Reason),
 		Detail: map[string]string{"fingerprint": fp, "job_id": m.JobID}})
 	log.Warn("jump host key refused; recorded as pending", "jump_host_id", res.JumpHostID, "fingerprint", fp)
+	if hop, ok := bd.hops.hop(res.JumpHostID); ok && hop.HostKey != "" {
+		x.Notices.hostKeyMismatch(ctx, x.noticeExpiry(), notify.HostKeyMismatch{
+			Kind: notify.KindJumpHost, ID: hop.ID, Name: hop.ID, Host: hop.Host, Port: cmp.Or(hop.Port, device.DefaultPort),
+			PresentedFingerprint: fp, PinnedFingerprint: device.HostKeyFingerprint(hop.HostKey),
+			JobID: m.JobID, RunID: RunID(m.JobID, deviceID), SeenAt: x.now(),
+		})
+	}
 	if err := bd.hops.src.RecordPendingHostKey(context.WithoutCancel(ctx), res.JumpHostID, res.OfferedHostKey); err != nil {
 		log.Error("record pending host key of jump host", "jump_host_id", res.JumpHostID, "err", err)
 	}

@@ -88,6 +88,8 @@ type machine struct {
 	logger  *slog.Logger
 	// answers, when set, loses a job's secret answers when the job ends.
 	answers AnswerStore
+	// notices, when set, sends the events of an ended job.
+	notices *Notices
 }
 
 // ending says how the unfinished devices of a batch end.
@@ -234,6 +236,11 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 			m.logger.ErrorContext(ctx, "delete secret answers of an ended job; the watchdog will", "job_id", job.ID, "err", err)
 			forget = false
 		}
+	}
+	// The job's events go once (a claim decides); a claim that could not be written keeps the
+	// job on the list, so the watchdog sends them.
+	if !m.notices.jobEnded(ctx, m.jobs, done) {
+		forget = false
 	}
 	// A marker left behind costs nothing: the watchdog drops it when it finds the job ended.
 	if forget {

@@ -100,6 +100,9 @@ type Watchdog struct {
 	Audit audit.Recorder
 	// Answers loses the secret prompt answers of the jobs the watchdog ends (optional).
 	Answers AnswerStore
+	// Notices sends the events of the jobs the watchdog ends, and of ended jobs whose events
+	// were never claimed (their ender stopped half way) (optional).
+	Notices *Notices
 	Now     func() time.Time
 
 	exec *Executor
@@ -133,7 +136,7 @@ func NewWatchdog(w *Watchdog) (*Watchdog, error) {
 	case w.Period < 0:
 		return nil, errors.New("new watchdog: Period must not be negative")
 	}
-	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, Audit: w.Audit, Answers: w.Answers, function: "watchdog", actor: audit.ActorWatchdog}
+	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, Audit: w.Audit, Answers: w.Answers, Notices: w.Notices, function: "watchdog", actor: audit.ActorWatchdog}
 	return w, nil
 }
 
@@ -262,6 +265,10 @@ func (w *Watchdog) eachJob(ctx context.Context, fn func(context.Context, Job, []
 				// the deletion of its secret answers, which are deleted here before it goes).
 				if err := w.forgetAnswers(ctx, id, err == nil && !job.SecretAnswers); err != nil {
 					fail(id, err)
+					continue
+				}
+				if err == nil && !w.Notices.jobEnded(ctx, w.Jobs, job) {
+					fail(id, errors.New("the job's finished notice could not be claimed"))
 					continue
 				}
 				if err := w.Jobs.ForgetUnfinished(ctx, id); err != nil {

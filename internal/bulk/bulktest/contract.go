@@ -41,6 +41,7 @@ func JobStoreContract(t *testing.T, store bulk.WatchStore) {
 		{"running jobs: counted per requester until forgotten", testRunningJobs},
 		{"mark running: only a queued job", testMarkRunning},
 		{"deliveries: re-send, touch and stale claim", testDeliveries},
+		{"notice claims: one winner of many", testNoticeClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -497,4 +498,44 @@ func testDeliveries(t *testing.T, s bulk.WatchStore) {
 	claim, err := s.ClaimBatch(ctx, j.ID, 0, "executor", now.Add(time.Minute))
 	require.NoError(t, err, "a claim after the watchdog let go")
 	assert.False(t, claim.First, "the watchdog's claim counts")
+}
+
+func testNoticeClaims(t *testing.T, s bulk.WatchStore) {
+	c, ok := s.(bulk.NoticeClaimer)
+	require.True(t, ok, "the job store claims notices")
+	ctx := context.Background()
+	j, _ := newJob(t, s, []int{1}, 1)
+	const callers = 8
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins int
+	)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			won, err := c.ClaimNotice(ctx, j.ID, "finished", time.Now().Add(time.Hour))
+			assert.NoError(t, err)
+			if won {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, wins, "exactly one of %d concurrent claims wins", callers)
+	won, err := c.ClaimNotice(ctx, j.ID, "host-key:device:d1", time.Time{})
+	require.NoError(t, err)
+	assert.True(t, won, "another notice of the same job is its own claim")
+	won, err = c.ClaimNotice(ctx, j.ID, "host-key:device:d1", time.Time{})
+	require.NoError(t, err)
+	assert.False(t, won)
+	states, err := s.BatchStates(ctx, j.ID, 0)
+	require.NoError(t, err)
+	assert.Len(t, states, 1, "claims are not batches")
+	devs, _, err := s.Devices(ctx, j.ID, "", 100)
+	require.NoError(t, err)
+	assert.Len(t, devs, 1, "claims are not devices")
 }

@@ -31,11 +31,14 @@ type Jobs struct {
 	// unfinished maps each job that has not ended to its requester, as the DynamoDB store's
 	// UNFINISHED items do.
 	unfinished map[string]string
+	// notices are the claimed notices, by job id and name.
+	notices map[[2]string]bool
 }
 
 var (
 	_ bulk.WatchStore      = (*Jobs)(nil)
 	_ bulk.JobDeviceReader = (*Jobs)(nil)
+	_ bulk.NoticeClaimer   = (*Jobs)(nil)
 )
 
 type job struct {
@@ -547,4 +550,19 @@ func (s *Jobs) SetBatchTimes(jobID string, i int, updated, resent time.Time) err
 		b.updatedAt = time.Time{}
 	}
 	return nil
+}
+
+// ClaimNotice records notice name of job jobID as sent unless it already is.
+func (s *Jobs) ClaimNotice(_ context.Context, jobID, name string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.notices == nil {
+		s.notices = map[[2]string]bool{}
+	}
+	k := [2]string{jobID, name}
+	if s.notices[k] {
+		return false, nil
+	}
+	s.notices[k] = true
+	return true, nil
 }
