@@ -41,6 +41,10 @@ type fieldLister interface{ FieldErrors() []device.FieldError }
 // idLister is an error naming the ids a request gave that do not exist (bulk.UnknownDevicesError).
 type idLister interface{ UnknownIDs() []string }
 
+// coded is an error with its own error code in place of its kind's (savedjob.OwnerError:
+// owner_disabled, ...).
+type coded interface{ Code() string }
+
 // refusal is an error of a rule that refused the request on some devices (policy.DeniedError):
 // it has its own error code, and names the rule and the devices.
 type refusal interface {
@@ -80,6 +84,9 @@ func failure(err error, field string, extra map[string]any) (int, map[string]any
 	}
 	if l, ok := d.(idLister); ok {
 		body["unknown_ids"] = l.UnknownIDs()
+	}
+	if c, ok := d.(coded); ok && c.Code() != "" {
+		e.Code = c.Code()
 	}
 	if rf, ok := d.(refusal); ok {
 		e.Code, e.Rule, e.Devices = rf.Code(), rf.RuleID(), rf.DeniedIDs()

@@ -167,6 +167,7 @@ func TestSavedJobOwnership(t *testing.T) {
 		{"a stale version is refused", op, "PATCH", path, `{"name":"x","version":1}`, http.StatusConflict, "version_conflict"},
 		{"an admin changes it", admin, "PATCH", path, `{"options":{"timeout_s":30}}`, http.StatusOK, ""},
 		{"an admin starts it", admin, "POST", path + "/run", "", http.StatusAccepted, ""},
+		{"an admin pauses its schedule", admin, "PATCH", path, `{"schedule":{"cron":"@daily","enabled":false}}`, http.StatusOK, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +186,9 @@ func TestSavedJobOwnership(t *testing.T) {
 	assert.Equal(t, "nightly backup", got.Name, "the owner's change")
 	assert.Equal(t, 30, got.Options.TimeoutS, "the admin's change")
 	assert.Equal(t, "operator@example.com", got.Owner, "an admin's change keeps the owner")
-	assert.Equal(t, int64(3), got.Version, "two changes")
+	assert.Equal(t, int64(4), got.Version, "three changes")
+	require.NotNil(t, got.Schedule, "the admin's schedule")
+	assert.False(t, got.Schedule.Enabled, "paused by the admin")
 	r = e.do(e.tokens[auth.Viewer], "GET", "/v1/saved-jobs", "", nil)
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.Equal(t, []string{sj.ID}, listedIDs(t, r, "id"), "the list")

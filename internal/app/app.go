@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -25,6 +26,7 @@ import (
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/cognito"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/credprofile"
 	"github.com/netauto/netauto/internal/device"
@@ -152,7 +154,23 @@ func SavedJobs(cfg config.Config, awsCfg aws.Config, db dynamo.API, inv savedjob
 	if err != nil {
 		return nil, err
 	}
-	return savedjob.New(store, answers, inv)
+	reg, err := savedjob.New(store, answers, inv)
+	if err != nil {
+		return nil, err
+	}
+	if reg.Owners, err = Owners(cfg, awsCfg); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// Owners is the identity provider asked about saved jobs' owners: the Cognito user pool
+// cfg.UserPoolID, or nil when none is configured.
+func Owners(cfg config.Config, awsCfg aws.Config) (savedjob.Owners, error) {
+	if cfg.UserPoolID == "" {
+		return nil, nil
+	}
+	return cognito.NewUsers(cognitoidentityprovider.NewFromConfig(awsCfg), cfg.UserPoolID)
 }
 
 // secretStore is the file store in dev (cfg.SecretsDir) and Secrets Manager in AWS.

@@ -44,7 +44,14 @@ type apiClient struct {
 
 func (e *bulkEnv) serveAPI(t *testing.T) *apiClient {
 	t.Helper()
-	saved, err := app.SavedJobs(config.Config{Tables: e.st.Names.Tables, SecretsDir: e.secrets}, aws.Config{}, stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.inv)
+	return e.serveAPIWith(t, "", aws.Config{})
+}
+
+// serveAPIWith serves the API with saved jobs whose owners are looked up in user pool pool
+// (none: not looked up) through awsCfg.
+func (e *bulkEnv) serveAPIWith(t *testing.T, pool string, awsCfg aws.Config) *apiClient {
+	t.Helper()
+	saved, err := app.SavedJobs(config.Config{Tables: e.st.Names.Tables, SecretsDir: e.secrets, UserPoolID: pool}, awsCfg, stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.inv)
 	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: e.inv, Bulk: e.enq, Jobs: e.jobs, Runs: e.runs, SavedJobs: saved})
 	require.NoError(t, err)

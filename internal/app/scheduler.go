@@ -45,7 +45,11 @@ func NewScheduler(ctx context.Context, cfg config.Config, opts SchedulerOptions)
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &savedjob.Scheduler{Store: store, Start: srv.RunScheduled, Now: opts.Now, Logger: opts.Logger}
+	owners, err := Owners(cfg, awsCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &savedjob.Scheduler{Store: store, Start: srv.RunScheduled, Owners: owners, Now: opts.Now, Logger: opts.Logger}
 	return func(ctx context.Context, _ events.EventBridgeEvent) (savedjob.TickReport, error) {
 		rep, err := s.Tick(ctx)
 		if err != nil {

@@ -30,10 +30,7 @@ import (
 func TestSchedulerFunctionStartsDueSavedJob(t *testing.T) {
 	e := newBulkEnv(t, devicesim.Spec{Count: 3, Seed: 31})
 	ctx := context.Background()
-	e.st.Setenv(t)
-	t.Setenv(config.EnvSecrets, "file:"+e.secrets)
-	cfg, err := config.Load(config.Scheduler, os.Getenv)
-	require.NoError(t, err)
+	cfg := e.schedulerConfig(t)
 
 	store, err := dynamo.NewSavedJobStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.SavedJobsTable])
 	require.NoError(t, err)
@@ -81,4 +78,15 @@ func TestSchedulerFunctionStartsDueSavedJob(t *testing.T) {
 	got, err := store.Get(ctx, sj.ID)
 	require.NoError(t, err)
 	assert.Equal(t, base.Add(10*time.Minute), got.NextDue)
+}
+
+// schedulerConfig sets the environment the scheduler function reads on the test's stack and
+// loads it as the function does.
+func (e *bulkEnv) schedulerConfig(t *testing.T) config.Config {
+	t.Helper()
+	e.st.Setenv(t)
+	t.Setenv(config.EnvSecrets, "file:"+e.secrets)
+	cfg, err := config.Load(config.Scheduler, os.Getenv)
+	require.NoError(t, err)
+	return cfg
 }

@@ -150,7 +150,16 @@ func FromClaims(claims map[string]string) (Identity, error) {
 	if strings.EqualFold(strings.TrimSpace(claims["email_verified"]), "true") {
 		id.Email = claims["email"]
 	}
-	for _, g := range splitGroups(claims[GroupsClaim]) {
+	return id.WithGroups(splitGroups(claims[GroupsClaim])), nil
+}
+
+// WithGroups returns id holding exactly the roles groups grant: a group named like a role grants
+// it everywhere, "<role>:<site>" on that site; other groups grant nothing. It is the one mapping
+// from groups to roles, for the token's groups claim and for groups read from the identity
+// provider.
+func (id Identity) WithGroups(groups []string) Identity {
+	id.Role, id.Sites = "", nil
+	for _, g := range groups {
 		role, site, scoped := strings.Cut(g, ":")
 		r, ok := ParseRole(role)
 		switch {
@@ -176,7 +185,7 @@ func FromClaims(claims map[string]string) (Identity, error) {
 	if len(id.Sites) == 0 {
 		id.Sites = nil
 	}
-	return id, nil
+	return id
 }
 
 // Groups returns the groups that grant exactly id's roles: the plain role, then one

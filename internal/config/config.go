@@ -61,6 +61,9 @@ const (
 	EnvJWTIssuer   = "NET_AUTO_JWT_ISSUER"
 	EnvJWTAudience = "NET_AUTO_JWT_AUDIENCE"
 	EnvJWKSURL     = "NET_AUTO_JWKS_URL"
+	// EnvUserPoolID is the Cognito user pool asked about saved jobs' owners before each start;
+	// unset: no identity provider is asked.
+	EnvUserPoolID = "NET_AUTO_USER_POOL_ID"
 )
 
 // Defaults.
@@ -94,6 +97,9 @@ const (
 
 // secretsPrefixPattern is one or more Secrets Manager name segments, each followed by a slash.
 var secretsPrefixPattern = regexp.MustCompile(`^([A-Za-z0-9_+=.@-]+/)+$`)
+
+// userPoolPattern is a Cognito user pool id: <region>_<id>.
+var userPoolPattern = regexp.MustCompile(`^[\w-]+_[0-9a-zA-Z]+$`)
 
 // Var describes one environment variable a function reads.
 type Var struct {
@@ -136,7 +142,8 @@ func Vars(fn Function) []Var {
 			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-10000 (default 1000)"},
 			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"},
 			{Name: EnvMaxRunningJobsOperator, Doc: "most unfinished jobs (runs included) one requester may have when an operator asks, 1-1000 (default 10)"},
-			{Name: EnvMaxRunningJobsAdmin, Doc: "the same when an admin asks, 1-1000 (default 50)"}}
+			{Name: EnvMaxRunningJobsAdmin, Doc: "the same when an admin asks, 1-1000 (default 50)"},
+			{Name: EnvUserPoolID, Doc: "Cognito user pool (<region>_<id>) asked whether a saved job's owner is still enabled and holds their roles before each start; unset: not asked"}}
 		vs = append(vs, retention...)
 		if fn == API {
 			vs = append(vs, apiPushVars()...)
@@ -218,6 +225,8 @@ type Config struct {
 	SecretsDir string
 	// SecretsPrefix starts every Secrets Manager name of the credentials (ends with a slash).
 	SecretsPrefix string
+	// UserPoolID is the Cognito user pool asked about saved jobs' owners; empty: none is.
+	UserPoolID string
 }
 
 // Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
@@ -316,6 +325,12 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, fmt.Sprintf("must be Secrets Manager name segments (letters, digits, _+=.@-) each ending in a slash, e.g. netauto/<stack>/, at most %d characters", MaxSecretsPrefixLen))
 			} else {
 				c.SecretsPrefix = raw
+			}
+		case EnvUserPoolID:
+			if !userPoolPattern.MatchString(raw) {
+				bad(v.Name, raw, "must be a Cognito user pool id, <region>_<id> (unset: no owner check)")
+			} else {
+				c.UserPoolID = raw
 			}
 		case EnvJWTIssuer:
 			c.JWTIssuer = raw

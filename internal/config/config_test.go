@@ -207,3 +207,37 @@ func TestLoadMaxRunningJobs(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadUserPoolID: the api and the scheduler take a Cognito user pool id, unset means no
+// owner check, and anything else is refused naming the variable.
+func TestLoadUserPoolID(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		want    string
+		wantErr bool
+	}{
+		{name: "unset: no owner check"},
+		{name: "a pool id", value: "eu-west-1_AbC123", want: "eu-west-1_AbC123"},
+		{name: "no underscore", value: "eu-west-1", wantErr: true},
+		{name: "an ARN", value: "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, fn := range []Function{API, Scheduler} {
+				env := map[string]string{
+					"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_SAVED_JOBS_TABLE": "s",
+					"NET_AUTO_AUDIT_TABLE": "a", "NET_AUTO_BULK_QUEUE_URL": "q", EnvUserPoolID: tc.value,
+				}
+				c, err := Load(fn, func(k string) string { return env[k] })
+				if tc.wantErr {
+					require.Error(t, err, fn)
+					assert.ErrorContains(t, err, EnvUserPoolID, fn)
+					continue
+				}
+				require.NoError(t, err, fn)
+				assert.Equal(t, tc.want, c.UserPoolID, fn)
+			}
+		})
+	}
+}

@@ -189,6 +189,8 @@ type Registry struct {
 	devices Devices
 	// Now is the registry's clock (default: the wall clock, UTC).
 	Now func() time.Time
+	// Owners, when set, is asked about a saved job's owner before every start (CheckOwner).
+	Owners Owners
 }
 
 // New returns a registry; answers may be nil (a saved job with a secret answer is then refused).
@@ -440,6 +442,9 @@ func (r *Registry) Start(ctx context.Context, id string, caller auth.Identity) (
 		return bulk.Request{}, auth.Identity{}, err
 	}
 	if err := mayChange(caller, j); err != nil {
+		return bulk.Request{}, auth.Identity{}, err
+	}
+	if err := CheckOwner(ctx, r.Owners, j); err != nil {
 		return bulk.Request{}, auth.Identity{}, err
 	}
 	req, err := r.Request(ctx, j)

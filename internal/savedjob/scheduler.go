@@ -34,6 +34,10 @@ type Starter func(ctx context.Context, id string, owner auth.Identity, due time.
 type Scheduler struct {
 	Store DueStore
 	Start Starter
+	// Owners, when set, is asked about each due job's owner before its due time is claimed
+	// (CheckOwner): a disabled, deleted or demoted owner pauses the schedule with the reason; a
+	// provider that cannot be asked leaves the due time for the next fire.
+	Owners Owners
 	// Now is the clock (default: the wall clock); Logger the log (default: slog's).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -49,6 +53,9 @@ type TickReport struct {
 	Skipped int `json:"skipped"`
 	Paused  int `json:"paused"`
 	Failed  int `json:"failed"`
+	// Retried are due times left for the next fire because the identity provider could not be
+	// asked about the owner.
+	Retried int `json:"retried"`
 }
 
 // Tick is one scheduler fire: every due saved job starts at most once per due time; the next due
@@ -98,6 +105,18 @@ func (s *Scheduler) fire(ctx context.Context, j SavedJob, now time.Time, rep *Ti
 		rep.Skipped++
 		logger.WarnContext(ctx, "scheduled run skipped: missed by more than the late grace", "saved_job_id", j.ID, "due", j.NextDue, "grace", LateGrace)
 	default:
+		if err := CheckOwner(ctx, s.Owners, j); err != nil {
+			if paused = pauseReason(err); paused == "" {
+				// Nothing is decided: no claim and no new due time, so the next fire asks again
+				// (within LateGrace of the due time).
+				rep.Retried++
+				logger.WarnContext(ctx, "scheduled run waits: the identity provider could not be asked", "saved_job_id", j.ID, "due", at, "err", err)
+				return nil
+			}
+			rep.Paused++
+			logger.WarnContext(ctx, "schedule paused", "saved_job_id", j.ID, "owner", j.Owner, "reason", paused, "err", err)
+			break
+		}
 		claimed, err := s.Store.Claim(ctx, j.ID, at)
 		if err != nil {
 			return fmt.Errorf("claim saved job %s at %s: %w", j.ID, at.Format(time.RFC3339), err)
@@ -107,15 +126,16 @@ func (s *Scheduler) fire(ctx context.Context, j SavedJob, now time.Time, rep *Ti
 			break
 		}
 		jobID, err := s.Start(ctx, j.ID, j.OwnerIdentity(), at)
-		switch kind := fault.KindOf(err); {
+		switch reason := pauseReason(err); {
 		case err == nil:
 			rep.Started++
 			logger.InfoContext(ctx, "scheduled run started", "saved_job_id", j.ID, "due", at, "job_id", jobID, "owner", j.Owner)
-		case kind == fault.Forbidden || kind == fault.NotFound:
-			// The owner may no longer start it (demoted, out of scope): pause with the reason.
+		case reason != "":
+			// The owner may no longer start it (disabled, demoted, out of scope): pause with
+			// the reason.
 			rep.Paused++
-			paused = fmt.Sprintf("paused at %s: its owner %s may no longer start it: %v", now.Format(time.RFC3339), j.Owner, err)
-			logger.WarnContext(ctx, "schedule paused", "saved_job_id", j.ID, "owner", j.Owner, "err", err)
+			paused = reason
+			logger.WarnContext(ctx, "schedule paused", "saved_job_id", j.ID, "owner", j.Owner, "reason", reason, "err", err)
 		default:
 			rep.Failed++
 			logger.ErrorContext(ctx, "scheduled run not started", "saved_job_id", j.ID, "due", at, "err", err)
@@ -125,4 +145,30 @@ func (s *Scheduler) fire(ctx context.Context, j SavedJob, now time.Time, rep *Ti
 		return fmt.Errorf("advance saved job %s: %w", j.ID, err)
 	}
 	return nil
+}
+
+// ruleRefusal is a refusal by a rule of the command policy (policy.DeniedError).
+type ruleRefusal interface {
+	error
+	RuleID() string
+}
+
+// pauseReason is the paused_reason a failed start pauses its schedule with, or "" when it does
+// not: the identity provider's verdict on the owner, or a refusal of the owner's recorded roles
+// (forbidden, or the saved job out of their sight). A policy refusal, which names its rule, and
+// every other failure leave the schedule running.
+func pauseReason(err error) string {
+	if oe, ok := errors.AsType[*OwnerError](err); ok {
+		return oe.Reason
+	}
+	if _, ok := errors.AsType[ruleRefusal](err); ok {
+		return ""
+	}
+	if _, ok := errors.AsType[*IdentityProviderError](err); ok {
+		return ""
+	}
+	if kind := fault.KindOf(err); err != nil && (kind == fault.Forbidden || kind == fault.NotFound) {
+		return ReasonOwnerForbidden
+	}
+	return ""
 }

@@ -25,6 +25,19 @@ export function scheduleText(sc) {
   return `${sc.cron} (${sc.time_zone || "UTC"})`;
 }
 
+// pausedReasons say in words why the system paused a schedule (schedule.paused_reason).
+const pausedReasons = {
+  owner_disabled: "its owner's account is disabled in the identity provider",
+  owner_deleted: "its owner no longer exists in the identity provider",
+  owner_demoted: "its owner no longer holds the roles it was saved with",
+  owner_forbidden: "its owner's recorded roles no longer allow starting it",
+};
+
+/** pausedText is a paused reason in words, with its token. */
+export function pausedText(reason) {
+  return pausedReasons[reason] ? `${pausedReasons[reason]} (${reason})` : reason;
+}
+
 // fmtWhen is a due time in the browser's own time zone, minutes precision.
 const fmtWhen = (t) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 
@@ -116,7 +129,7 @@ export function SavedJobsPage({ flash }) {
         <td><code>${sj.command}</code></td>
         <td class="small" data-schedule>${sj.schedule ? html`<code>${scheduleText(sj.schedule)}</code>
           ${sj.schedule.enabled ? html`<br />next <time datetime=${sj.next_runs && sj.next_runs[0]}>${sj.next_runs && sj.next_runs.length ? fmtWhen(sj.next_runs[0]) : "—"}</time>`
-            : html`<br /><span class="badge">paused</span>${sj.schedule.paused_reason && html` <span class="error">${sj.schedule.paused_reason}</span>`}`}` : html`<span class="muted">by hand</span>`}</td>
+            : html`<br /><span class="badge">paused</span>${sj.schedule.paused_reason && html` <span class="error" data-paused-reason=${sj.schedule.paused_reason}>${pausedText(sj.schedule.paused_reason)}</span>`}`}` : html`<span class="muted">by hand</span>`}</td>
         <td class="small">${sj.owner}</td>
         <td class="small">${fmtAgo(sj.updated_at)}</td>
         <td class="row-actions">${mayChange(sj) && html`
@@ -264,7 +277,7 @@ function SavedEditor({ saved, onClose, onSaved }) {
         ${field("schedule.time_zone", "saved-tz", "Time zone", html`<input ...${attrs("saved-tz", errors["schedule.time_zone"])} value=${f.time_zone} onInput=${set("time_zone")} placeholder="Europe/Berlin" size="18" list="saved-tz-list" />
           <datalist id="saved-tz-list">${timeZones().map((z) => html`<option value=${z} />`)}</datalist>`, "IANA name; the cron is read on this zone's clock")}
         <div class="field check"><label><input type="checkbox" id="saved-enabled" checked=${f.enabled} onChange=${set("enabled")} /> Enabled</label></div>
-        ${saved && saved.schedule && saved.schedule.paused_reason && html`<p class="error" id="saved-paused-reason">${saved.schedule.paused_reason}</p>`}
+        ${saved && saved.schedule && saved.schedule.paused_reason && html`<p class="error" id="saved-paused-reason">Paused by the system: ${pausedText(saved.schedule.paused_reason)}. Enabling it again clears this.</p>`}
         ${saved && saved.next_runs && saved.next_runs.length > 0 && html`<div class="hint" id="saved-next-runs">Next runs (your clock):
           <ol>${saved.next_runs.map((t) => html`<li><time datetime=${t}>${fmtWhen(t)}</time></li>`)}</ol></div>`}
       </fieldset>
