@@ -778,6 +778,15 @@ func referencedIDs(v any, out map[string]bool) {
 // sensitivePrefixes are IAM action prefixes that must never be granted on Resource "*".
 var sensitivePrefixes = []string{"dynamodb:", "sqs:", "secretsmanager:", "execute-api:", "s3:", "lambda:"}
 
+// unscopedActions are the exceptions: actions that IAM cannot scope to a resource (AWS documents
+// them on Resource "*") and whose service checks another, scoped action on each resource they
+// touch. secretsmanager:BatchGetSecretValue reads only secrets the caller may GetSecretValue.
+var unscopedActions = []string{"secretsmanager:BatchGetSecretValue"}
+
+func unscoped(action string) bool {
+	return slices.ContainsFunc(unscopedActions, func(u string) bool { return strings.EqualFold(u, action) })
+}
+
 func checkPolicies(t *Template, opts Options) []Problem {
 	var ps []Problem
 	bad := func(path, format string, args ...any) {
@@ -819,6 +828,9 @@ func checkPolicies(t *Template, opts Options) []Problem {
 				continue
 			}
 			for _, a := range toStrings(st["Action"]) {
+				if unscoped(a) {
+					continue
+				}
 				for _, p := range sensitivePrefixes {
 					if strings.HasPrefix(a, p) {
 						bad(path, "action %s is granted on Resource \"*\"", a)

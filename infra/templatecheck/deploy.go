@@ -294,6 +294,9 @@ func checkSecrets(t *Template, opts Options) []Problem {
 				continue
 			}
 			sid, _ := st["Sid"].(string)
+			if onlyUnscoped(st) {
+				continue
+			}
 			if !prefixOK {
 				bad(policyPath, "statement %q grants Secrets Manager actions, but the function sets no stack-scoped %s to confine them to", sid, config.EnvSecretsPrefix)
 				continue
@@ -312,6 +315,13 @@ func checkSecrets(t *Template, opts Options) []Problem {
 		}
 	}
 	return ps
+}
+
+// onlyUnscoped reports whether a statement grants unscopedActions and nothing else: they cannot
+// be confined to this stack's ARNs, and the scoped statements decide which secrets they reach.
+func onlyUnscoped(st map[string]any) bool {
+	actions := toStrings(st["Action"])
+	return len(actions) > 0 && !slices.ContainsFunc(actions, func(a string) bool { return !unscoped(a) })
 }
 
 // stackPrefix returns the Sub string of a NET_AUTO_SECRETS_PREFIX value and whether it names the

@@ -83,6 +83,8 @@ func TestDeployChecksCatch(t *testing.T) {
 			templatecheck.CheckSecrets, `want !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/..."`},
 		{"any secret", []mutation{{`Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:netauto/${AWS::StackName}/devices/*"`, `Resource: "*"`}},
 			templatecheck.CheckSecrets, `grants Secrets Manager actions on *`},
+		{"another action beside the batch read on any secret", []mutation{{"Action: secretsmanager:BatchGetSecretValue", "Action: [secretsmanager:BatchGetSecretValue, secretsmanager:GetSecretValue]"}},
+			templatecheck.CheckSecrets, `statement "DeviceCredentialsBatchRead" grants Secrets Manager actions on *`},
 		{"prefix shared by every stack", []mutation{{`NET_AUTO_SECRETS_PREFIX: !Sub "netauto/${AWS::StackName}/"`, `NET_AUTO_SECRETS_PREFIX: netauto/`}},
 			templatecheck.CheckSecrets, `NET_AUTO_SECRETS_PREFIX: is netauto/, want !Sub "netauto/${AWS::StackName}/"`},
 		{"prefix without its slash", []mutation{{`NET_AUTO_SECRETS_PREFIX: !Sub "netauto/${AWS::StackName}/"`, `NET_AUTO_SECRETS_PREFIX: !Sub "netauto/${AWS::StackName}"`}},

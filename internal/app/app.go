@@ -77,11 +77,31 @@ func HTTPClient() *awshttp.BuildableClient {
 // Inventory builds the device inventory over DynamoDB and the configured secret store, with the
 // credential profile registry checking which devices may use which profile.
 func Inventory(ctx context.Context, cfg config.Config, awsCfg aws.Config) (*device.Inventory, error) {
-	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	sec, err := secretStore(cfg, awsCfg)
 	if err != nil {
 		return nil, err
 	}
+	return inventory(cfg, awsCfg, sec)
+}
+
+// executorInventory is the inventory the executor reads devices and credentials through: its
+// devices' and profiles' secrets are kept in a bounded cache (secrets.Cache), so a batch's own
+// secrets are read together and each is read once per executor instance and TTL, not once per
+// run.
+func executorInventory(cfg config.Config, awsCfg aws.Config) (*device.Inventory, error) {
 	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := secrets.NewCache(sec, secrets.DefaultCacheSize, secrets.DefaultCacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	return inventory(cfg, awsCfg, cache)
+}
+
+func inventory(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*device.Inventory, error) {
+	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +109,7 @@ func Inventory(ctx context.Context, cfg config.Config, awsCfg aws.Config) (*devi
 	if err != nil {
 		return nil, err
 	}
-	profiles, err := CredentialProfiles(cfg, awsCfg)
+	profiles, err := credentialProfiles(cfg, awsCfg, sec)
 	if err != nil {
 		return nil, err
 	}
@@ -119,11 +139,15 @@ func JumpHosts(cfg config.Config, awsCfg aws.Config) (*jumphost.Registry, error)
 // CredentialProfiles builds the credential profile registry: metadata in the devices table,
 // secrets in the configured secret store.
 func CredentialProfiles(cfg config.Config, awsCfg aws.Config) (*credprofile.Registry, error) {
-	store, err := dynamo.NewProfileStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	sec, err := secretStore(cfg, awsCfg)
 	if err != nil {
 		return nil, err
 	}
-	sec, err := secretStore(cfg, awsCfg)
+	return credentialProfiles(cfg, awsCfg, sec)
+}
+
+func credentialProfiles(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*credprofile.Registry, error) {
+	store, err := dynamo.NewProfileStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}

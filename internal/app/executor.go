@@ -65,7 +65,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
-	inv, err := Inventory(ctx, cfg, awsCfg)
+	inv, err := executorInventory(cfg, awsCfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -247,6 +247,77 @@ func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.
 	return c, nil
 }
 
+// CredentialCache is a DeviceSource whose credentials may come from a cache (device.Inventory
+// over a secrets.Cache): a batch's are read ahead together, and a device that refuses a kept
+// credential has its credential read again.
+type CredentialCache interface {
+	// PrefetchCredentials reads ahead the credentials of ds in as few calls as the store allows.
+	PrefetchCredentials(ctx context.Context, ds []device.Device) error
+	// RefreshCredential reads d's credential again, not from the cache; refreshed is false when
+	// nothing was cached (the credential read before was the stored one).
+	RefreshCredential(ctx context.Context, d device.Device) (c device.Credential, refreshed bool, err error)
+}
+
+// prefetchCredentials reads the batch's credentials ahead when the source caches them; a failure
+// only costs each device its own read.
+func (b *batchDevices) prefetchCredentials(ctx context.Context, log *slog.Logger) {
+	cc, ok := b.src.(CredentialCache)
+	if !ok {
+		return
+	}
+	ds := make([]device.Device, 0, len(b.devices))
+	for _, d := range b.devices {
+		ds = append(ds, d)
+	}
+	if err := cc.PrefetchCredentials(ctx, ds); err != nil {
+		log.Warn("prefetch credentials", "err", err)
+	}
+}
+
+// refreshCredential returns d's credential read again when it may have come from a cache and
+// differs from used; the batch's devices sharing a profile credential get it too.
+func (b *batchDevices) refreshCredential(ctx context.Context, log *slog.Logger, d device.Device, used device.Credential) (device.Credential, bool) {
+	cc, ok := b.src.(CredentialCache)
+	if !ok {
+		return device.Credential{}, false
+	}
+	c, refreshed, err := cc.RefreshCredential(ctx, d)
+	if err != nil {
+		log.Warn("read credential again after an auth failure", "err", err)
+		return device.Credential{}, false
+	}
+	if !refreshed || c == used {
+		return device.Credential{}, false
+	}
+	if d.CredentialProfile != "" && !d.HasEnableSecret {
+		b.mu.Lock()
+		b.shared[profileKey(d)] = c
+		b.mu.Unlock()
+	}
+	return c, true
+}
+
+// useCredential sets the target's login and secrets from c (its login, else the device's user).
+func useCredential(t *sshexec.Target, d device.Device, c device.Credential) {
+	t.Username = d.Username
+	if c.Login != "" {
+		t.Username = c.Login
+	}
+	t.Password, t.PrivateKeyPEM, t.Passphrase, t.EnableSecret = c.Password, []byte(c.PrivateKey), c.Passphrase, c.EnableSecret
+}
+
+// runEngine runs the batch's command or sequence on target; false when the engine cannot run a
+// sequence.
+func (x *Executor) runEngine(ctx context.Context, target sshexec.Target, m Message, bd *batchDevices, sink *run.ChunkWriter) (sshexec.Result, bool) {
+	if se, ok := x.Engine.(SequenceEngine); ok {
+		return se.RunSequence(ctx, target, engineSequence(bd.cmds, m.Options.StopOnError), sink), true
+	}
+	if m.Commands == nil {
+		return x.Engine.Run(ctx, target, m.Command, sink), true
+	}
+	return sshexec.Result{}, false
+}
+
 // profileKey is what a profile's credential is shared by within a batch: the profile, the
 // device's site and its tags.
 func profileKey(d device.Device) string {
@@ -576,6 +647,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	}
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
 		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence(), noises: drift.NewNoises(custom)}
+	bd.prefetchCredentials(ctx, log)
 	if m.SecretAnswers {
 		if err := x.readAnswers(ctx, m, bd); err != nil {
 			return Outcome{Retry: true}, err
@@ -1075,16 +1147,11 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		log.Error("get credential", "err", err)
 		return finished{retry: true}
 	}
-	user := d.Username
-	if cred.Login != "" {
-		user = cred.Login
-	}
 	target := sshexec.Target{
-		Host: d.Host, Port: d.Port, Platform: d.Platform, Username: user,
-		Password: cred.Password, PrivateKeyPEM: []byte(cred.PrivateKey), Passphrase: cred.Passphrase,
+		Host: d.Host, Port: d.Port, Platform: d.Platform,
 		HostKey: d.HostKey, TrustOnFirstUse: d.TrustOnFirstUse, LegacyAlgorithms: d.LegacyAlgorithms,
-		EnableSecret: cred.EnableSecret,
 	}
+	useCredential(&target, d, cred)
 	pin := &hostKeyPin{src: bd.src, deviceID: id}
 	if d.TrustOnFirstUse && d.HostKey == "" {
 		target.Pinner = pin
@@ -1118,13 +1185,17 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		return finished{retry: true}
 	}
 	sink.FilterNoise(noise)
-	var res sshexec.Result
-	if se, ok := x.Engine.(SequenceEngine); ok {
-		res = se.RunSequence(rctx, target, engineSequence(bd.cmds, m.Options.StopOnError), sink)
-	} else if m.Commands == nil {
-		res = x.Engine.Run(rctx, target, m.Command, sink)
-	} else {
+	res, ok := x.runEngine(rctx, target, m, bd, sink)
+	if !ok {
 		return fail(run.Failed, "sequence_unsupported", "this executor's engine cannot run command sequences")
+	}
+	if res.Status == sshexec.StatusAuthFailed {
+		// A credential kept from an earlier read may have been rotated since: the one stored
+		// now is tried once. An auth failure ends a run before any output, so the sink is empty.
+		if fresh, ok := bd.refreshCredential(ctx, log, d, cred); ok {
+			useCredential(&target, d, fresh)
+			res, _ = x.runEngine(rctx, target, m, bd, sink)
+		}
 	}
 	x.hostKeyOutcome(ctx, log, m, d, pin, res)
 	x.hopOutcome(ctx, log, m, bd, id, res)

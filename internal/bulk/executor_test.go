@@ -30,16 +30,22 @@ type fakeEngine struct {
 	runs map[string]int
 	// before, when set, is called before each run's result.
 	before func(ctx context.Context, id string)
+	// password, when it names a device, is the only password the device accepts (auth_failed
+	// otherwise).
+	password map[string]string
 }
 
 func newFakeEngine() *fakeEngine {
-	return &fakeEngine{fail: map[string]sshexec.Status{}, runs: map[string]int{}}
+	return &fakeEngine{fail: map[string]sshexec.Status{}, runs: map[string]int{}, password: map[string]string{}}
 }
 
 func (f *fakeEngine) Run(ctx context.Context, t sshexec.Target, _ string, sink sshexec.Sink) sshexec.Result {
 	f.mu.Lock()
 	f.runs[t.Host]++
 	status, before := f.fail[t.Host], f.before
+	if want, ok := f.password[t.Host]; ok && t.Password != want {
+		status = sshexec.StatusAuthFailed
+	}
 	f.mu.Unlock()
 	if before != nil {
 		before(ctx, t.Host)

@@ -34,6 +34,33 @@ type SecretStore interface {
 	Delete(ctx context.Context, name string) error
 }
 
+// SecretBatchReader is a SecretStore that reads many secrets in few calls.
+type SecretBatchReader interface {
+	// GetMany returns the stored secrets among names, by name; a name without a secret is absent.
+	// failed holds the names whose secret could not be read, each with why (never the secret);
+	// err is set when the read as a whole failed.
+	GetMany(ctx context.Context, names []string) (found map[string]Credential, failed map[string]error, err error)
+}
+
+// SecretCache is a SecretStore that keeps the secrets it reads for a while (secrets.Cache), so an
+// executor that runs batch after batch reads each device's secret once, not once per run.
+type SecretCache interface {
+	SecretStore
+	// Prefetch reads ahead, in as few calls as its store allows, each secret of want that it
+	// does not keep or kept from a read before the time want gives it (name -> not before).
+	// Secrets that fail to read are left for GetFresh, which reports their error.
+	Prefetch(ctx context.Context, want map[string]time.Time) error
+	// GetFresh is Get, reading the secret again when what is kept was read before notBefore.
+	GetFresh(ctx context.Context, name string, notBefore time.Time) (Credential, error)
+	// Forget drops what is kept of name.
+	Forget(name string)
+}
+
+// secretSlack is how long after a device's last update its kept secret is not trusted: the
+// inventory stamps the update before it stores the new secret, and the executor's clock may
+// differ from the API's.
+const secretSlack = time.Minute
+
 // Filter narrows a listing; empty fields match everything.
 type Filter struct {
 	Platform string
@@ -567,7 +594,7 @@ func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, 
 			return Credential{}, fmt.Errorf("credential of device %s: %w", d.ID, err)
 		}
 		if d.HasEnableSecret { // the device's own enable secret wins over its profile's
-			own, err := inv.secrets.Get(ctx, SecretName(d.ID))
+			own, err := inv.ownSecret(ctx, d)
 			if err != nil {
 				return Credential{}, fmt.Errorf("enable secret of device %s: %w", d.ID, err)
 			}
@@ -578,11 +605,61 @@ func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, 
 	if !d.HasCredential {
 		return Credential{}, fmt.Errorf("credential of device %s: none stored: %w", d.ID, ErrNotFound)
 	}
-	c, err := inv.secrets.Get(ctx, SecretName(d.ID))
+	c, err := inv.ownSecret(ctx, d)
 	if err != nil {
 		return Credential{}, fmt.Errorf("credential of device %s: %w", d.ID, err)
 	}
 	return c, nil
+}
+
+// ownSecret reads the device's own secret; from a secret cache, only what it read after the
+// device's last update (with secretSlack): a credential kept from before a change of host must
+// not reach the new host.
+func (inv *Inventory) ownSecret(ctx context.Context, d Device) (Credential, error) {
+	if sc, ok := inv.secrets.(SecretCache); ok {
+		return sc.GetFresh(ctx, SecretName(d.ID), d.UpdatedAt.Add(secretSlack))
+	}
+	return inv.secrets.Get(ctx, SecretName(d.ID))
+}
+
+// PrefetchCredentials reads ahead, in as few calls as the secret store allows, the devices' own
+// secrets that CredentialFor will read, when the store is a SecretCache (otherwise it does
+// nothing). A secret that fails to read is left to CredentialFor, which reports its error.
+func (inv *Inventory) PrefetchCredentials(ctx context.Context, ds []Device) error {
+	sc, ok := inv.secrets.(SecretCache)
+	if !ok {
+		return nil
+	}
+	want := map[string]time.Time{}
+	for _, d := range ds {
+		if (d.CredentialProfile == "" && d.HasCredential) || (d.CredentialProfile != "" && d.HasEnableSecret) {
+			want[SecretName(d.ID)] = d.UpdatedAt.Add(secretSlack)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	if err := sc.Prefetch(ctx, want); err != nil {
+		return fmt.Errorf("prefetch credentials: %w", err)
+	}
+	return nil
+}
+
+// RefreshCredential is CredentialFor reading the device's secrets again, not from what the
+// secret store kept: for a device that refused a kept credential, which may have been rotated
+// since it was read. refreshed is false, and nothing is read, when the store keeps nothing (it
+// is no SecretCache): the credential read before was the stored one.
+func (inv *Inventory) RefreshCredential(ctx context.Context, d Device) (c Credential, refreshed bool, err error) {
+	sc, ok := inv.secrets.(SecretCache)
+	if !ok {
+		return Credential{}, false, nil
+	}
+	sc.Forget(SecretName(d.ID))
+	if d.CredentialProfile != "" {
+		sc.Forget(ProfileSecretName(d.CredentialProfile))
+	}
+	c, err = inv.CredentialFor(ctx, d)
+	return c, err == nil, err
 }
 
 // checkImportChains refuses the still-valid rows whose chains name jump hosts that do not exist,

@@ -99,6 +99,28 @@ func (s *FileStore) Get(_ context.Context, name string) (device.Credential, erro
 	return c, nil
 }
 
+// GetMany reads each of names (device.SecretBatchReader): a missing secret is absent, one that
+// cannot be read is in failed.
+func (s *FileStore) GetMany(ctx context.Context, names []string) (map[string]device.Credential, map[string]error, error) {
+	found, failed := map[string]device.Credential{}, map[string]error{}
+	getEach(ctx, s.Get, names, found, failed)
+	return found, failed, nil
+}
+
+// getEach reads names one by one with get into found (a missing secret is left out) and failed.
+func getEach(ctx context.Context, get func(context.Context, string) (device.Credential, error), names []string, found map[string]device.Credential, failed map[string]error) {
+	for _, name := range names {
+		c, err := get(ctx, name)
+		switch {
+		case errors.Is(err, device.ErrNotFound):
+		case err != nil:
+			failed[name] = err
+		default:
+			found[name] = c
+		}
+	}
+}
+
 // Delete removes a secret; a missing one is not an error.
 func (s *FileStore) Delete(_ context.Context, name string) error {
 	if err := checkName(name); err != nil {
@@ -119,6 +141,7 @@ type SecretsManagerAPI interface {
 	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	BatchGetSecretValue(ctx context.Context, in *secretsmanager.BatchGetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.BatchGetSecretValueOutput, error)
 	DeleteSecret(ctx context.Context, in *secretsmanager.DeleteSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	RestoreSecret(ctx context.Context, in *secretsmanager.RestoreSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.RestoreSecretOutput, error)
@@ -224,6 +247,72 @@ func (s *SecretsManagerStore) Get(ctx context.Context, name string) (device.Cred
 		return device.Credential{}, fmt.Errorf("secret %s is not valid JSON", id)
 	}
 	return c, nil
+}
+
+// BatchGetMax is how many secrets one BatchGetSecretValue call reads at most (Secrets Manager's
+// limit for a SecretIdList).
+const BatchGetMax = 20
+
+// GetMany reads names' current versions with BatchGetSecretValue, BatchGetMax at a time
+// (device.SecretBatchReader). A secret Secrets Manager does not find is absent. A secret it
+// refuses with InvalidRequestException (as it does for one pending deletion, and for other
+// reasons) is read again with Get, which tells the two apart; any other refusal of one secret
+// (such as DecryptionFailure or AccessDeniedException) is in failed.
+func (s *SecretsManagerStore) GetMany(ctx context.Context, names []string) (map[string]device.Credential, map[string]error, error) {
+	found, failed := map[string]device.Credential{}, map[string]error{}
+	byID := map[string]string{}
+	var ids []string
+	for _, name := range names {
+		if err := checkName(name); err != nil {
+			failed[name] = err
+			continue
+		}
+		if _, dup := byID[s.prefix+name]; !dup {
+			byID[s.prefix+name] = name
+			ids = append(ids, s.prefix+name)
+		}
+	}
+	var again []string
+	for start := 0; start < len(ids); start += BatchGetMax {
+		in := &secretsmanager.BatchGetSecretValueInput{SecretIdList: ids[start:min(start+BatchGetMax, len(ids))]}
+		for {
+			out, err := s.client.BatchGetSecretValue(ctx, in)
+			if err != nil {
+				return found, failed, fmt.Errorf("read %d secrets: %w", len(in.SecretIdList), err)
+			}
+			for _, v := range out.SecretValues {
+				name, ok := byID[aws.ToString(v.Name)]
+				if !ok {
+					continue
+				}
+				var c device.Credential
+				if err := json.Unmarshal([]byte(aws.ToString(v.SecretString)), &c); err != nil {
+					failed[name] = fmt.Errorf("secret %s is not valid JSON", s.prefix+name)
+					continue
+				}
+				found[name] = c
+			}
+			for _, e := range out.Errors {
+				name, ok := byID[aws.ToString(e.SecretId)]
+				if !ok {
+					continue
+				}
+				switch code := aws.ToString(e.ErrorCode); code {
+				case "ResourceNotFoundException":
+				case "InvalidRequestException":
+					again = append(again, name)
+				default:
+					failed[name] = fmt.Errorf("read secret %s: %s: %s", s.prefix+name, code, aws.ToString(e.Message))
+				}
+			}
+			if aws.ToString(out.NextToken) == "" {
+				break
+			}
+			in.NextToken = out.NextToken
+		}
+	}
+	getEach(ctx, s.Get, again, found, failed)
+	return found, failed, nil
 }
 
 // Delete schedules a secret's deletion after RecoveryWindowDays, never at once, so a credential

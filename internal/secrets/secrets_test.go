@@ -33,6 +33,10 @@ type fakeSecretsManager struct {
 	refuse  map[string]bool
 	calls   []string
 	deletes []map[string]any
+	// decryptFails makes BatchGetSecretValue report DecryptionFailure for these secret IDs.
+	decryptFails map[string]bool
+	// batchSizes are the number of ids of each BatchGetSecretValue call.
+	batchSizes []int
 }
 
 func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +63,10 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply := func(v any) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		_ = json.NewEncoder(w).Encode(v)
+	}
+	if target == "BatchGetSecretValue" {
+		f.batchGet(in, reply, fail)
+		return
 	}
 	id, _ := in["SecretId"].(string)
 	if name, ok := in["Name"].(string); ok {
@@ -129,9 +137,40 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newSMStore(t *testing.T, prefix string) (*SecretsManagerStore, *fakeSecretsManager) {
+// batchGet answers BatchGetSecretValue for a SecretIdList as Secrets Manager does: at most 20
+// ids, each secret's value or an error of its own (ResourceNotFoundException for a missing
+// secret, InvalidRequestException for one pending deletion or refused). Names only: the store
+// never asks by ARN or filter.
+func (f *fakeSecretsManager) batchGet(in map[string]any, reply func(any), fail func(typ, msg string)) {
+	ids, _ := in["SecretIdList"].([]any)
+	if len(ids) == 0 || len(ids) > 20 || in["Filters"] != nil {
+		fail("InvalidParameterException", "SecretIdList must hold 1 to 20 ids")
+		return
+	}
+	f.batchSizes = append(f.batchSizes, len(ids))
+	values, errs := []map[string]any{}, []map[string]any{}
+	for _, v := range ids {
+		id := v.(string)
+		secret, exists := f.secrets[id]
+		switch {
+		case f.refuse[id]:
+			errs = append(errs, map[string]any{"SecretId": id, "ErrorCode": "InvalidRequestException", "Message": "the KMS key is disabled"})
+		case f.deleted[id]:
+			errs = append(errs, map[string]any{"SecretId": id, "ErrorCode": "InvalidRequestException", "Message": "marked for deletion"})
+		case f.decryptFails[id]:
+			errs = append(errs, map[string]any{"SecretId": id, "ErrorCode": "DecryptionFailure", "Message": "the KMS key cannot decrypt the secret"})
+		case !exists:
+			errs = append(errs, map[string]any{"SecretId": id, "ErrorCode": "ResourceNotFoundException", "Message": "Secrets Manager can't find the specified secret."})
+		default:
+			values = append(values, map[string]any{"ARN": "arn:aws:secretsmanager:us-east-1:0:secret:" + id, "Name": id, "SecretString": secret})
+		}
+	}
+	reply(map[string]any{"SecretValues": values, "Errors": errs})
+}
+
+func newSMStore(t testing.TB, prefix string) (*SecretsManagerStore, *fakeSecretsManager) {
 	t.Helper()
-	fake := &fakeSecretsManager{secrets: map[string]string{}, deleted: map[string]bool{}, refuse: map[string]bool{}}
+	fake := &fakeSecretsManager{secrets: map[string]string{}, deleted: map[string]bool{}, refuse: map[string]bool{}, decryptFails: map[string]bool{}}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	client := secretsmanager.New(secretsmanager.Options{
@@ -143,7 +182,7 @@ func newSMStore(t *testing.T, prefix string) (*SecretsManagerStore, *fakeSecrets
 	return store, fake
 }
 
-func newFileStore(t *testing.T) *FileStore {
+func newFileStore(t testing.TB) *FileStore {
 	t.Helper()
 	s, err := NewFileStore(t.TempDir() + "/secrets")
 	require.NoError(t, err, "new file store")
