@@ -1,0 +1,162 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/fault"
+	"github.com/netauto/netauto/internal/webhook"
+)
+
+func TestCreateValidation(t *testing.T) {
+	const secretPath = "/services/T000/B000/XXXXsecret"
+	for _, tc := range []struct {
+		name  string
+		in    webhook.Input
+		field string
+		msg   string
+	}{
+		{"no name", webhook.Input{URL: "https://h.example.com" + secretPath}, "name", "is required"},
+		{"control character in the name", webhook.Input{Name: "a\x07b", URL: "https://h.example.com"}, "name", "control"},
+		{"no url", webhook.Input{Name: "n"}, "url", "is required"},
+		{"not a URL", webhook.Input{Name: "n", URL: "hooks.example.com" + secretPath}, "url", "absolute http(s) URL"},
+		{"ftp", webhook.Input{Name: "n", URL: "ftp://h.example.com" + secretPath}, "url", "must use https"},
+		{"http without an allowed range", webhook.Input{Name: "n", URL: "http://h.example.com" + secretPath}, "url", "must use https"},
+		{"loopback literal", webhook.Input{Name: "n", URL: "https://127.0.0.1" + secretPath}, "url", "loopback"},
+		{"metadata literal", webhook.Input{Name: "n", URL: "https://169.254.169.254" + secretPath}, "url", "cloud metadata"},
+		{"private literal outside the allowed range", webhook.Input{Name: "n", URL: "https://10.0.0.1" + secretPath, AllowPrivateCIDRs: []string{"192.168.0.0/16"}}, "url", "private"},
+		{"unknown event", webhook.Input{Name: "n", URL: "https://h.example.com", Events: []string{"Job Finished", "Job Started"}}, "events[1]", "must be one of"},
+		{"unknown format", webhook.Input{Name: "n", URL: "https://h.example.com", Format: "xml"}, "format", `"json" or "slack"`},
+		{"bad range", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"10.0.0.0/33"}}, "allow_private_cidrs[0]", "CIDR"},
+		{"a range with the metadata address", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"169.254.0.0/16"}}, "allow_private_cidrs[0]", "metadata"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			_, _, err := r.registry.Create(context.Background(), tc.in)
+			require.Error(t, err)
+			d, ok := fault.As(err)
+			require.True(t, ok, "%v is not a described fault", err)
+			assert.Equal(t, fault.Invalid, d.Kind())
+			assert.Equal(t, tc.field, d.Field())
+			assert.Contains(t, d.Public(), tc.msg)
+			assert.NotContains(t, err.Error(), "XXXXsecret", "the URL is a secret")
+			hs, _ := r.store.List(context.Background())
+			assert.Empty(t, hs, "nothing is stored")
+			assert.Empty(t, r.secrets.m, "no secret is stored")
+		})
+	}
+}
+
+func TestCreateShowsOnlyTheEndpoint(t *testing.T) {
+	r := newRig(t)
+	h, secret, err := r.registry.Create(context.Background(), webhook.Input{
+		Name: " ops ", URL: "https://user:pw@hooks.example.com:8443/services/T0/B0/abc?x=1", Events: []string{"Job Finished", "Job Finished"},
+		AllowPrivateCIDRs: []string{"10.1.2.3/24"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "ops", h.Name)
+	assert.Equal(t, "https://hooks.example.com:8443", h.Endpoint)
+	assert.Equal(t, []string{"Job Finished"}, h.Events)
+	assert.Equal(t, webhook.FormatJSON, h.Format)
+	assert.Equal(t, []string{"10.1.2.0/24"}, h.AllowPrivateCIDRs)
+	assert.True(t, h.Enabled)
+	sec, err := r.secrets.GetWebhookSecret(context.Background(), h.ID)
+	require.NoError(t, err)
+	assert.Equal(t, secret, sec.SigningSecret)
+	assert.Len(t, secret, len("whsec_")+64)
+}
+
+func TestUpdateAndRotate(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	h, secret, err := r.registry.Create(ctx, webhook.Input{Name: "n", URL: "https://a.example.com/1"})
+	require.NoError(t, err)
+
+	url := "https://b.example.com/2"
+	slack := webhook.FormatSlack
+	off := false
+	got, err := r.registry.Update(ctx, h.ID, webhook.Patch{URL: &url, Format: &slack, Enabled: &off})
+	require.NoError(t, err)
+	assert.Equal(t, "https://b.example.com", got.Endpoint)
+	assert.Equal(t, webhook.FormatSlack, got.Format)
+	assert.False(t, got.Enabled)
+	assert.Equal(t, "disabled by an admin", got.DisabledReason)
+	assert.Equal(t, int64(2), got.Version)
+	sec, _ := r.secrets.GetWebhookSecret(ctx, h.ID)
+	assert.Equal(t, webhook.Secret{URL: url, SigningSecret: secret}, sec, "a new URL keeps the signing secret")
+
+	stale := int64(1)
+	_, err = r.registry.Update(ctx, h.ID, webhook.Patch{Version: &stale})
+	assert.ErrorIs(t, err, webhook.ErrConflict)
+
+	none := []string{}
+	_, err = r.registry.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &none})
+	require.NoError(t, err, "an https webhook needs no range")
+
+	_, rotated, err := r.registry.RotateSecret(ctx, h.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, secret, rotated)
+	sec, _ = r.secrets.GetWebhookSecret(ctx, h.ID)
+	assert.Equal(t, webhook.Secret{URL: url, SigningSecret: rotated}, sec)
+
+	require.NoError(t, r.registry.Delete(ctx, h.ID))
+	_, err = r.registry.Get(ctx, h.ID)
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+	assert.Empty(t, r.secrets.m, "the secret goes with the webhook")
+}
+
+func TestHTTPNeedsItsRange(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	h, _, err := r.registry.Create(ctx, webhook.Input{Name: "n", URL: "http://10.1.2.3:8080/hook", AllowPrivateCIDRs: []string{"10.1.2.0/24"}})
+	require.NoError(t, err)
+	none := []string{}
+	_, err = r.registry.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &none})
+	d, ok := fault.As(err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, "allow_private_cidrs", d.Field())
+}
+
+func TestBlocked(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		blocked bool
+	}{
+		{"127.0.0.1", true}, {"127.255.0.9", true}, {"::1", true}, {"::ffff:127.0.0.1", true},
+		{"10.0.0.1", true}, {"172.16.0.1", true}, {"172.31.255.255", true}, {"192.168.1.1", true},
+		{"169.254.169.254", true}, {"169.254.1.1", true}, {"fd00:ec2::254", true}, {"fe80::1", true},
+		{"fc00::1", true}, {"fd12::1", true}, {"100.64.0.1", true}, {"100.127.255.254", true},
+		{"0.0.0.0", true}, {"::", true}, {"224.0.0.1", true}, {"ff02::1", true}, {"255.255.255.255", true},
+		{"::ffff:10.0.0.1", true}, {"::ffff:169.254.169.254", true}, {"64:ff9b::a00:1", true},
+		{"8.8.8.8", false}, {"172.32.0.1", false}, {"100.128.0.1", false}, {"2606:4700::1111", false}, {"::ffff:8.8.8.8", false},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			_, blocked := webhook.Blocked(netip.MustParseAddr(tc.addr))
+			assert.Equal(t, tc.blocked, blocked)
+		})
+	}
+}
+
+func TestSlackText(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ev     webhook.Event
+		uiURL  string
+		expect string
+	}{
+		{"output changed", webhook.Event{DetailType: "Output Changed", Detail: json.RawMessage(`{"job_id":"j2","command":"show run","changed_count":7,"changed":[{"device_id":"a","name":"edge-1"},{"device_id":"b"}],"ui_path":"/?job=j2"}`)},
+			"https://ui.example.com/", "NetAuto job j2: the output of `show run` changed on 7 device(s): edge-1, b and 5 more <https://ui.example.com/?job=j2|open in NetAuto>"},
+		{"host key mismatch escapes and names the jump host", webhook.Event{DetailType: "Host Key Mismatch", Detail: json.RawMessage(`{"kind":"jump_host","id":"bastion","name":"<b>&","host":"10.0.0.1","presented_fingerprint":"SHA256:new","pinned_fingerprint":"SHA256:old","job_id":"j3"}`)},
+			"", "NetAuto: jump host &lt;b&gt;&amp; (10.0.0.1) presented SSH host key SHA256:new instead of its pinned SHA256:old; an admin must accept it or investigate /?job=j3"},
+		{"an unknown type", webhook.Event{ID: "e9", DetailType: "Other"}, "", `NetAuto event "Other" (e9)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.expect, webhook.SlackText(tc.ev, tc.uiURL))
+		})
+	}
+}
