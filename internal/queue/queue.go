@@ -1,5 +1,6 @@
-// Package queue sends NetAuto's bulk batch messages to SQS: SendMessageBatch with ten entries a
-// call, several calls at once, and retries of the entries SQS did not take.
+// Package queue sends NetAuto's bulk batch messages to SQS (SendMessageBatch with ten entries a
+// call, several calls at once, and retries of the entries SQS did not take) and webhook
+// deliveries, each delayed by its backoff.
 package queue
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/webhook"
 )
 
 // API is the part of the SQS client the sender uses.
@@ -115,17 +117,46 @@ func (s *Sender) send(ctx context.Context, idx []int, bodies []string) []int {
 // SendDelayed sends one message that becomes visible after delay (rounded up to whole seconds,
 // at most 15 minutes, as SQS allows).
 func (s *Sender) SendDelayed(ctx context.Context, m bulk.Message, delay time.Duration) error {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	secs := int32(min((delay+time.Second-1)/time.Second, 900))
-	if _, err := s.client.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl: aws.String(s.url), MessageBody: aws.String(string(body)), DelaySeconds: secs,
-	}); err != nil {
+	if err := sendJSON(ctx, s.client, s.url, m, delay); err != nil {
 		return fmt.Errorf("send continuation of job %s batch %d: %w", m.JobID, m.Batch, err)
 	}
 	return nil
 }
+
+// sendJSON sends v as one JSON message visible after delay (rounded up to whole seconds, at most
+// SQS's 15 minutes).
+func sendJSON(ctx context.Context, client API, url string, v any, delay time.Duration) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	secs := int32(min((delay+time.Second-1)/time.Second, 900))
+	_, err = client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(body)), DelaySeconds: secs})
+	return err
+}
+
+// Deliveries sends webhook deliveries to the webhook queue; it implements webhook.Queue.
+type Deliveries struct {
+	client API
+	url    string
+}
+
+// NewDeliveries returns the delivery sender to the queue at url.
+func NewDeliveries(client API, url string) (*Deliveries, error) {
+	if client == nil || url == "" {
+		return nil, errors.New("new delivery sender: client and queue URL are required")
+	}
+	return &Deliveries{client: client, url: url}, nil
+}
+
+// Send implements webhook.Queue: the delivery becomes visible after delay (at most 15 minutes).
+func (d *Deliveries) Send(ctx context.Context, m webhook.Delivery, delay time.Duration) error {
+	if err := sendJSON(ctx, d.client, d.url, m, delay); err != nil {
+		return fmt.Errorf("send delivery %s attempt %d: %w", m.ID, m.Attempt, err)
+	}
+	return nil
+}
+
+var _ webhook.Queue = (*Deliveries)(nil)
 
 var _ bulk.DelayedQueue = (*Sender)(nil)

@@ -149,6 +149,13 @@ const (
 	// SavedJobsTable keeps saved jobs (one partition, by id); their secret answers are in the
 	// secret store.
 	SavedJobsTable = "SavedJobsTable"
+	// WebhooksTable keeps webhooks (one partition) and each one's delivery log (a partition per
+	// webhook, expiring by TTL); URLs and signing secrets are in the secret store.
+	WebhooksTable = "WebhooksTable"
+	// WebhookQueue carries webhook deliveries, retries delayed by their backoff; WebhookDLQ
+	// keeps the messages the notifier failed on (its own services down) five times.
+	WebhookQueue = "WebhookQueue"
+	WebhookDLQ   = "WebhookDeadLetterQueue"
 	BulkQueue      = "BulkQueue"
 	BulkDLQ        = "BulkDeadLetterQueue"
 )
@@ -156,6 +163,11 @@ const (
 // ExecutorTimeoutSeconds is the executor function's timeout; the bulk queue's visibility timeout
 // is six times this, as AWS recommends for SQS event sources.
 const ExecutorTimeoutSeconds = 300
+
+// NotifierTimeoutSeconds is the notifier function's timeout: a batch of 10 deliveries of at
+// most 10 s each, one after another, with room to log them. The webhook queue's visibility
+// timeout is six times this.
+const NotifierTimeoutSeconds = 120
 
 // ExecutorMaxConcurrency is how many executor invocations the bulk queue's event source runs at
 // once by default (template parameter ExecutorMaxConcurrency; the local gateway's poller uses it
@@ -222,6 +234,10 @@ func Tables() []Table {
 				{Name: IndexSavedJobsByDue, PartitionKey: Attribute{AttrGSI1PK, String}, SortKey: Attribute{AttrGSI1SK, String}},
 			},
 		},
+		{
+			LogicalID: WebhooksTable, EnvVar: "NET_AUTO_WEBHOOKS_TABLE", Suffix: "webhooks",
+			PartitionKey: pk, SortKey: sk, TTLAttribute: TTLAttribute,
+		},
 	}
 }
 
@@ -239,6 +255,17 @@ func Queues() []Queue {
 			VisibilityTimeoutSeconds: 6 * ExecutorTimeoutSeconds,
 			MessageRetentionSeconds:  4 * 24 * 3600,
 			DeadLetter:               BulkDLQ, MaxReceiveCount: 5,
+		},
+		{
+			LogicalID: WebhookDLQ, EnvVar: "NET_AUTO_WEBHOOK_DLQ_URL", Suffix: "webhook-dlq",
+			VisibilityTimeoutSeconds: 6 * NotifierTimeoutSeconds,
+			MessageRetentionSeconds:  14 * 24 * 3600,
+		},
+		{
+			LogicalID: WebhookQueue, EnvVar: "NET_AUTO_WEBHOOK_QUEUE_URL", Suffix: "webhooks",
+			VisibilityTimeoutSeconds: 6 * NotifierTimeoutSeconds,
+			MessageRetentionSeconds:  24 * 3600,
+			DeadLetter:               WebhookDLQ, MaxReceiveCount: 5,
 		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/webhook"
 )
 
 // fakeSecretsManager speaks the Secrets Manager JSON 1.1 protocol (X-Amz-Target dispatch) for
@@ -334,4 +335,22 @@ func TestFileStorePermissions(t *testing.T) {
 	di, err := os.Stat(s.dir)
 	require.NoError(t, err, "stat the secret folder")
 	assert.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "secret folder mode")
+}
+
+func TestWebhookSecrets(t *testing.T) {
+	ctx := context.Background()
+	fs, err := NewFileStore(t.TempDir())
+	require.NoError(t, err)
+	w, err := NewWebhooks(fs)
+	require.NoError(t, err)
+	_, err = w.GetWebhookSecret(ctx, "h1")
+	require.ErrorIs(t, err, webhook.ErrNotFound)
+	want := webhook.Secret{URL: "https://hooks.example.com/T0/B0/x", SigningSecret: "whsec_1"}
+	require.NoError(t, w.PutWebhookSecret(ctx, "h1", want))
+	got, err := w.GetWebhookSecret(ctx, "h1")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	require.NoError(t, w.DeleteWebhookSecret(ctx, "h1"))
+	_, err = w.GetWebhookSecret(ctx, "h1")
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
 }

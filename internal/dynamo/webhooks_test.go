@@ -1,0 +1,132 @@
+package dynamo
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netauto/netauto/internal/fault"
+	"github.com/netauto/netauto/internal/resources"
+	"github.com/netauto/netauto/internal/webhook"
+)
+
+func testWebhook(id string) webhook.Webhook {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return webhook.Webhook{ID: id, Name: "ops " + id, Endpoint: "https://hooks.example.com", Events: []string{"Job Finished"},
+		Format: webhook.FormatSlack, Enabled: true, AllowPrivateCIDRs: []string{"10.1.0.0/16"}, Version: 1, CreatedAt: now, UpdatedAt: now}
+}
+
+// TestWebhookStore runs the webhook store against DynamoDB Local: create, get, list, versioned
+// update and delete, the atomic failure count, the conditional disable.
+func TestWebhookStore(t *testing.T) {
+	db, table := newTable(t, resources.WebhooksTable)
+	s, err := NewWebhookStore(db, table)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	h := testWebhook("h1")
+	require.NoError(t, s.Create(ctx, h))
+	require.ErrorIs(t, s.Create(ctx, h), webhook.ErrExists)
+	require.NoError(t, s.Create(ctx, testWebhook("h2")))
+	got, err := s.Get(ctx, "h1")
+	require.NoError(t, err)
+	assert.Equal(t, h, got)
+	_, err = s.Get(ctx, "nope")
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+
+	// A delivery log in the same table is not a webhook.
+	require.NoError(t, s.PutAttempt(ctx, webhook.Attempt{ID: "a1", WebhookID: "h1", Outcome: webhook.OutcomeDelivered, At: time.Now()}, time.Now().Add(time.Hour)))
+	list, err := s.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, []string{"h1", "h2"}, []string{list[0].ID, list[1].ID})
+
+	// Concurrent failures each count.
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.AddFailure(ctx, "h1")
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	n, err := s.AddFailure(ctx, "h1")
+	require.NoError(t, err)
+	assert.Equal(t, 6, n)
+	_, err = s.AddFailure(ctx, "nope")
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, s.Disable(ctx, "h1", "too many failures", at))
+	require.NoError(t, s.Disable(ctx, "h1", "again", at), "disabling a disabled webhook is no error")
+	got, err = s.Get(ctx, "h1")
+	require.NoError(t, err)
+	assert.False(t, got.Enabled)
+	assert.Equal(t, "too many failures", got.DisabledReason, "the first reason stays")
+	assert.Equal(t, int64(2), got.Version)
+	assert.Equal(t, at, got.UpdatedAt)
+	assert.ErrorIs(t, s.Disable(ctx, "nope", "x", at), webhook.ErrNotFound)
+
+	require.NoError(t, s.ResetFailures(ctx, "h1"))
+	got, _ = s.Get(ctx, "h1")
+	assert.Zero(t, got.FailedDeliveries)
+
+	h.Name, h.Version = "renamed", 3
+	assert.ErrorIs(t, s.Update(ctx, h, 1), webhook.ErrConflict, "the disable made a new version")
+	require.NoError(t, s.Update(ctx, h, 2))
+	assert.ErrorIs(t, s.Delete(ctx, "h1", 2), webhook.ErrConflict)
+	require.NoError(t, s.Delete(ctx, "h1", 3))
+	assert.ErrorIs(t, s.Delete(ctx, "h1", 3), webhook.ErrNotFound)
+}
+
+// TestWebhookDeliveryLog: newest first, paged by cursor, expired attempts left out, a cursor of
+// another webhook's log refused.
+func TestWebhookDeliveryLog(t *testing.T) {
+	db, table := newTable(t, resources.WebhooksTable)
+	s, err := NewWebhookStore(db, table)
+	require.NoError(t, err)
+	ctx := context.Background()
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	next := base.Add(10 * time.Second)
+	for i := range 5 {
+		a := webhook.Attempt{ID: "a" + string(rune('0'+i)), WebhookID: "h1", DeliveryID: "d1", EventID: "e1", DetailType: "Job Finished",
+			Attempt: i + 1, StatusCode: 500, Outcome: webhook.OutcomeRetrying, Duration: 42 * time.Millisecond, At: base.Add(time.Duration(i) * time.Second), NextAttemptAt: &next}
+		require.NoError(t, s.PutAttempt(ctx, a, base.Add(time.Hour)))
+	}
+	require.NoError(t, s.PutAttempt(ctx, webhook.Attempt{ID: "a9", WebhookID: "h1", Outcome: webhook.OutcomeFailed, Error: "old", At: base}, base.Add(-time.Hour)))
+	require.NoError(t, s.PutAttempt(ctx, webhook.Attempt{ID: "b0", WebhookID: "h2", Outcome: webhook.OutcomeDelivered, At: base}, base.Add(time.Hour)))
+
+	page, cursor, err := s.Attempts(ctx, "h1", "", 3)
+	require.NoError(t, err)
+	var ids []string
+	for _, a := range page {
+		ids = append(ids, a.ID)
+	}
+	assert.Equal(t, []string{"a4", "a3"}, ids, "newest first; the expired a9 is left out of its page")
+	require.NotEmpty(t, cursor)
+	assert.Equal(t, webhook.Attempt{ID: "a4", WebhookID: "h1", DeliveryID: "d1", EventID: "e1", DetailType: "Job Finished", Attempt: 5, StatusCode: 500,
+		Outcome: webhook.OutcomeRetrying, Duration: 42 * time.Millisecond, At: base.Add(4 * time.Second), NextAttemptAt: &next}, page[0])
+	page, cursor, err = s.Attempts(ctx, "h1", cursor, 3)
+	require.NoError(t, err)
+	ids = nil
+	for _, a := range page {
+		ids = append(ids, a.ID)
+	}
+	assert.Equal(t, []string{"a2", "a1", "a0"}, ids)
+	if cursor != "" {
+		page, _, err = s.Attempts(ctx, "h1", cursor, 3)
+		require.NoError(t, err)
+		assert.Empty(t, page)
+	}
+
+	_, _, err = s.Attempts(ctx, "h2", mustCursor(t, map[string]string{"pk": "LOG#h1", "sk": "a3"}), 3)
+	assert.ErrorIs(t, err, fault.ErrBadCursor, "a cursor into another webhook's log")
+	_, _, err = s.Attempts(ctx, "h1", "garbage!", 3)
+	assert.ErrorIs(t, err, fault.ErrBadCursor)
+}
