@@ -84,6 +84,9 @@ type Options struct {
 	// Filters keeps the admins' noise filters per platform; nil serves the built-in filters
 	// alone and refuses changes.
 	Filters drift.FilterStore
+	// Webhooks serves /v1/webhooks and WebhookTester their test deliveries; nil answers them 503.
+	Webhooks      Webhooks
+	WebhookTester WebhookTester
 }
 
 // errNoToken answers a request that reached an authenticated route without an identity.
@@ -150,6 +153,7 @@ func New(opts Options) (*Server, error) {
 	s.route("POST /v1/policy/check", auth.Operator, s.checkPolicy)
 
 	s.globalRoute("GET /v1/audit", auth.Admin, s.listAudit)
+	s.routeWebhooks()
 
 	s.globalRoute("GET /v1/retention", auth.Viewer, s.getRetention)
 	s.globalRoute("POST /v1/retention/purge", auth.Admin, s.purgeRetention)

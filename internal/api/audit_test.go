@@ -143,6 +143,7 @@ func auditRows() map[string]auditRow {
 		},
 	}
 	maps.Copy(rows, savedJobAuditRows())
+	maps.Copy(rows, webhookAuditRows())
 	return rows
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/savedjob"
 	"github.com/netauto/netauto/internal/secrets"
+	"github.com/netauto/netauto/internal/webhook"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
@@ -180,7 +181,14 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	saved, err := savedjob.New(savedStore, savedAnswers, inv)
 	require.NoError(t, err)
+	hookStore, err := dynamo.NewWebhookStore(ddb, st.Names.Tables[resources.WebhooksTable])
+	require.NoError(t, err)
+	hookSecrets, err := secrets.NewWebhooks(sec)
+	require.NoError(t, err)
+	hooks, err := webhook.NewRegistry(hookStore, hookSecrets)
+	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters, SavedJobs: saved,
+		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, Logger: logger},
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")

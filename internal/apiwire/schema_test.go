@@ -83,6 +83,13 @@ var schemaTypes = map[string]reflect.Type{
 	"Schedule":               reflect.TypeFor[apiwire.Schedule](),
 	"SavedJobList":           reflect.TypeFor[apiwire.SavedJobList](),
 	"RerunRequest":           reflect.TypeFor[apiwire.RerunRequest](),
+	"Webhook":                reflect.TypeFor[apiwire.Webhook](),
+	"WebhookCreated":         reflect.TypeFor[apiwire.WebhookCreated](),
+	"WebhookInput":           reflect.TypeFor[apiwire.WebhookInput](),
+	"WebhookPatch":           reflect.TypeFor[apiwire.WebhookPatch](),
+	"WebhookList":            reflect.TypeFor[apiwire.WebhookList](),
+	"WebhookDelivery":        reflect.TypeFor[apiwire.WebhookDelivery](),
+	"WebhookDeliveryList":    reflect.TypeFor[apiwire.WebhookDeliveryList](),
 }
 
 // inlineTypes names the Go type of every body declared inline (not as a $ref), by

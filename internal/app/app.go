@@ -36,6 +36,7 @@ import (
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/savedjob"
 	"github.com/netauto/netauto/internal/secrets"
+	"github.com/netauto/netauto/internal/webhook"
 )
 
 // HTTPHandler is the signature of the api function's Lambda handler (API Gateway HTTP API,
@@ -49,6 +50,8 @@ type APIOptions struct {
 	Logger *slog.Logger
 	// Publisher pushes the progress events the API itself records (a failed enqueue, a cancel).
 	Publisher bulk.Publisher
+	// WebhookResolver replaces the DNS resolver of webhook hosts for test deliveries (tests).
+	WebhookResolver webhook.Resolver
 }
 
 // AWSConfig loads the SDK configuration the standard way (environment, shared config, the
@@ -297,12 +300,39 @@ func newAPIServer(ctx context.Context, cfg config.Config, opts *APIOptions) (*ap
 	if err != nil {
 		return nil, err
 	}
+	hooks, tester, err := webhooks(cfg, awsCfg, db, opts)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies, Filters: filters, SavedJobs: saved,
+		Webhooks: hooks, WebhookTester: tester,
 		MaxJobDevices: map[auth.Role]int{auth.Operator: cfg.MaxJobDevicesOperator, auth.Admin: cfg.MaxJobDevicesAdmin}})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}
 	return srv, nil
+}
+
+// webhooks builds the API's webhook registry and the notifier that makes its test deliveries
+// (in the request: no queue). The scheduler's API server has no webhooks table and serves none.
+func webhooks(cfg config.Config, awsCfg aws.Config, db dynamo.API, opts *APIOptions) (api.Webhooks, api.WebhookTester, error) {
+	table := cfg.Tables[resources.WebhooksTable]
+	if table == "" {
+		return nil, nil, nil
+	}
+	store, err := dynamo.NewWebhookStore(db, table)
+	if err != nil {
+		return nil, nil, err
+	}
+	sec, err := WebhookSecrets(cfg, awsCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := webhook.NewRegistry(store, sec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, &webhook.Notifier{Store: store, Secrets: sec, UIURL: cfg.UIURL, Resolver: opts.WebhookResolver, Logger: opts.Logger}, nil
 }
 
 // WithIdentity puts the caller's identity, from the claims API Gateway's JWT authorizer validated,

@@ -18,6 +18,8 @@ const (
 	ActorWatchdog = "system:watchdog"
 	// ActorRetention is the scheduled retention purge.
 	ActorRetention = "system:retention"
+	// ActorNotifier is the notifier function (webhooks it disables after failed deliveries).
+	ActorNotifier = "system:notifier"
 	// RoleSystem is the role of the system actors.
 	RoleSystem = "system"
 )

@@ -28,10 +28,13 @@ const (
 	Watchdog Function = "watchdog"
 	// Scheduler starts saved jobs whose schedules are due (EventBridge, every minute).
 	Scheduler Function = "scheduler"
+	// Notifier fans NetAuto's EventBridge events out to webhooks and delivers them (EventBridge
+	// rule and the webhook queue).
+	Notifier Function = "notifier"
 )
 
 // Functions lists every function.
-func Functions() []Function { return []Function{API, WS, Executor, Retention, Watchdog, Scheduler} }
+func Functions() []Function { return []Function{API, WS, Executor, Retention, Watchdog, Scheduler, Notifier} }
 
 // Variable names that are not resource names.
 const (
@@ -64,6 +67,8 @@ const (
 	// EnvUserPoolID is the Cognito user pool asked about saved jobs' owners before each start;
 	// unset: no identity provider is asked.
 	EnvUserPoolID = "NET_AUTO_USER_POOL_ID"
+	// EnvUIURL is the UI's origin, which Slack-format webhook messages link to.
+	EnvUIURL = "NET_AUTO_UI_URL"
 )
 
 // Defaults.
@@ -113,6 +118,8 @@ var (
 	secretsPrefixVar = Var{Name: EnvSecretsPrefix, Doc: "Secrets Manager name prefix of the credentials, e.g. netauto/<stack>/ (default netauto/)"}
 )
 
+var uiURLVar = Var{Name: EnvUIURL, Doc: "the UI's origin (https://...), which Slack-format webhook messages link to; unset shows the page's path only"}
+
 var common = []Var{
 	{Name: EnvLogLevel, Doc: "log level: debug, info, warn or error (default info)"},
 }
@@ -147,7 +154,10 @@ func Vars(fn Function) []Var {
 		vs = append(vs, retention...)
 		if fn == API {
 			vs = append(vs, apiPushVars()...)
+			vs = append(vs, table(resources.WebhooksTable), uiURLVar) // webhooks: their registry and test deliveries
 		}
+	case Notifier:
+		vs = []Var{table(resources.WebhooksTable), queue(resources.WebhookQueue), secretsVar, secretsPrefixVar, uiURLVar}
 	case WS:
 		vs = []Var{table(resources.ConnectionsTable), table(resources.JobsTable)}
 		vs = append(vs, liveVars...)
@@ -227,6 +237,8 @@ type Config struct {
 	SecretsPrefix string
 	// UserPoolID is the Cognito user pool asked about saved jobs' owners; empty: none is.
 	UserPoolID string
+	// UIURL is the UI's origin, for links in webhook messages; empty when unknown.
+	UIURL string
 }
 
 // Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
@@ -341,6 +353,11 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, "must be an http(s) URL")
 			}
 			c.JWKSURL = raw
+		case EnvUIURL:
+			if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {
+				bad(v.Name, raw, "must be an http(s) URL")
+			}
+			c.UIURL = strings.TrimSuffix(raw, "/")
 		case EnvWSEndpoint:
 			if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {
 				bad(v.Name, raw, "must be an http(s) URL")

@@ -88,7 +88,7 @@ func TestEveryFunctionHasVars(t *testing.T) {
 func TestLoadSecretsPrefix(t *testing.T) {
 	executorEnv := func(prefix string) map[string]string {
 		m := map[string]string{
-			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_SAVED_JOBS_TABLE": "s", "NET_AUTO_AUDIT_TABLE": "a",
+			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_SAVED_JOBS_TABLE": "s", "NET_AUTO_WEBHOOKS_TABLE": "w", "NET_AUTO_AUDIT_TABLE": "a",
 			"NET_AUTO_CONNECTIONS_TABLE": "c", "NET_AUTO_BULK_QUEUE_URL": "q", "NET_AUTO_BULK_DLQ_URL": "dlq",
 		}
 		if prefix != "" {
@@ -165,7 +165,7 @@ func TestLoadAuditMaxDays(t *testing.T) {
 func TestLoadMaxRunningJobs(t *testing.T) {
 	apiEnv := func(extra map[string]string) map[string]string {
 		m := map[string]string{
-			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_SAVED_JOBS_TABLE": "s", "NET_AUTO_AUDIT_TABLE": "a",
+			"NET_AUTO_DEVICES_TABLE": "d", "NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_SAVED_JOBS_TABLE": "s", "NET_AUTO_WEBHOOKS_TABLE": "w", "NET_AUTO_AUDIT_TABLE": "a",
 			"NET_AUTO_BULK_QUEUE_URL": "q",
 		}
 		for k, v := range extra {

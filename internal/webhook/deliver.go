@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/bulk"
 )
 
@@ -121,7 +122,9 @@ type Notifier struct {
 	// LogTTL is how long an attempt stays in the delivery log (default DefaultLogTTL).
 	LogTTL time.Duration
 	// UIURL is the UI's origin, which Slack bodies link to (the event's ui_path appended).
-	UIURL  string
+	UIURL string
+	// Audit, when set, records each webhook the notifier disables.
+	Audit  audit.Recorder
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -241,6 +244,13 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 				return fmt.Errorf("deliver %s: %w", d.ID, err)
 			}
 			n.logger().Warn("webhook disabled after failed deliveries", "webhook_id", h.ID, "failed_deliveries", count)
+			if n.Audit != nil {
+				e := audit.Entry{Actor: audit.ActorNotifier, Role: audit.RoleSystem, Action: "webhook.disable", Target: h.ID, Outcome: audit.OutcomeOK,
+					Detail: map[string]string{"failed_deliveries": strconv.Itoa(count)}}
+				if err := n.Audit.Record(ctx, e); err != nil {
+					n.logger().Error("audit record failed", "action", e.Action, "target", e.Target, "err", err)
+				}
+			}
 		}
 	}
 	return nil

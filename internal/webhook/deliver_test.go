@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netauto/netauto/internal/audit"
+	"github.com/netauto/netauto/internal/audit/audittest"
 	"github.com/netauto/netauto/internal/webhook"
 )
 
@@ -239,6 +241,8 @@ func TestGiveUpAndDisable(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	r.notifier.DisableAfter = 3
+	rec := &audittest.Recorder{}
+	r.notifier.Audit = rec
 	rcv := newReceiver(t, http.StatusInternalServerError)
 	h, _ := r.loopback(t, rcv.URL, webhook.Input{})
 	for i, id := range []string{"ev-a", "ev-b", "ev-c"} {
@@ -255,6 +259,9 @@ func TestGiveUpAndDisable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, got.DisabledReason, "disabled after 3 deliveries in a row failed; the last: HTTP 500")
 	assert.Len(t, rcv.requests(), 15, "3 deliveries of 5 attempts each")
+	require.Len(t, rec.Entries(), 1, "the disable is audited once")
+	assert.Equal(t, audit.Entry{Actor: audit.ActorNotifier, Role: audit.RoleSystem, Action: "webhook.disable", Target: h.ID, Outcome: audit.OutcomeOK,
+		Detail: map[string]string{"failed_deliveries": "3"}}, rec.Entries()[0])
 
 	n, err := r.notifier.Publish(ctx, jobFinished("ev-d"))
 	require.NoError(t, err)
