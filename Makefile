@@ -7,7 +7,7 @@ CACHE := $(CURDIR)/.cache
 GOBIN_CACHE := $(CACHE)/bin
 export PATH := $(GOBIN_CACHE):$(PATH)
 
-FUNCTIONS := api ws executor retention watchdog scheduler
+FUNCTIONS := api ws executor retention watchdog scheduler notifier
 
 .PHONY: dev dev-reset test deps web-deps lint unit build deploy deploy-ui bench rie-smoke token clean fmt
 .DEFAULT_GOAL := help
@@ -111,8 +111,9 @@ build-ExecutorFunction: ; $(call build_function,executor)
 build-RetentionFunction: ; $(call build_function,retention)
 build-WatchdogFunction: ; $(call build_function,watchdog)
 build-SchedulerFunction: ; $(call build_function,scheduler)
+build-NotifierFunction: ; $(call build_function,notifier)
 
-build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction build-WatchdogFunction build-SchedulerFunction
+build: build-ApiFunction build-WsFunction build-ExecutorFunction build-RetentionFunction build-WatchdogFunction build-SchedulerFunction build-NotifierFunction
 
 ## deploy: sam build + sam deploy. The retention schedule comes from NET_AUTO_RETENTION_CRON (default
 ## @daily), translated to an EventBridge expression into a copy of samconfig.toml under .aws-sam/

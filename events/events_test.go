@@ -18,6 +18,7 @@ import (
 	"github.com/netauto/netauto/infra/templatecheck"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/webhook"
 )
 
 // decodeStrict decodes data into v, rejecting unknown fields and trailing data.
@@ -117,6 +118,30 @@ func TestEvents(t *testing.T) {
 			assert.False(t, e.Time.IsZero(), "scheduled event lacks time")
 			assert.Len(t, e.Resources, 1, "scheduled event's resources: its rule ARN")
 		}},
+		{"sqs-webhook-delivery.json", func(t *testing.T, file string) {
+			var e events.SQSEvent
+			load(t, file, &e)
+			require.NotEmpty(t, e.Records, "no records")
+			r := e.Records[0]
+			expect(t, "eventSource", r.EventSource, "aws:sqs")
+			assert.Contains(t, r.EventSourceARN, "WebhookQueue", "the record comes from the webhook queue")
+			var d webhook.Delivery
+			decodeStrict(t, []byte(r.Body), &d)
+			assert.NotEmpty(t, d.ID, "delivery id")
+			assert.NotEmpty(t, d.WebhookID, "webhook id")
+			assert.Equal(t, 1, d.Attempt)
+			expect(t, "event.source", d.Event.Source, "netauto")
+		}},
+		{"eventbridge-job-finished.json", func(t *testing.T, file string) {
+			var e events.CloudWatchEvent
+			load(t, file, &e)
+			expect(t, "source", e.Source, "netauto")
+			expect(t, "detail-type", e.DetailType, "Job Finished")
+			assert.False(t, e.Time.IsZero(), "event lacks time")
+			var detail map[string]any
+			require.NoError(t, json.Unmarshal(e.Detail, &detail))
+			assert.NotEmpty(t, detail["job_id"], "detail lacks job_id")
+		}},
 		{"schedule-watchdog.json", ruleEvent("WatchdogFunction")},
 		{"schedule-scheduler.json", ruleEvent("SchedulerFunction")},
 		{"dynamodb-ttl-delete.json", func(t *testing.T, file string) {
@@ -155,7 +180,8 @@ func TestEveryEventFileIsTested(t *testing.T) {
 	require.NoError(t, err)
 	tested := map[string]bool{"env.json": true, "http-health.json": true, "http-bulk-post.json": true,
 		"ws-connect.json": true, "ws-disconnect.json": true, "ws-subscribe.json": true,
-		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "schedule-watchdog.json": true, "schedule-scheduler.json": true, "dynamodb-ttl-delete.json": true}
+		"sqs-bulk-batch.json": true, "schedule-retention.json": true, "schedule-watchdog.json": true, "schedule-scheduler.json": true, "dynamodb-ttl-delete.json": true,
+		"sqs-webhook-delivery.json": true, "eventbridge-job-finished.json": true}
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".json") {
 			assert.True(t, tested[e.Name()], "%s has no test in TestEvents", e.Name())

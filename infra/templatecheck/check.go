@@ -56,6 +56,7 @@ func DefaultFunctionNames() map[string]config.Function {
 		"ApiFunction": config.API, "WsFunction": config.WS,
 		"ExecutorFunction": config.Executor, "RetentionFunction": config.Retention,
 		"WatchdogFunction": config.Watchdog, "SchedulerFunction": config.Scheduler,
+		"NotifierFunction": config.Notifier,
 	}
 }
 
