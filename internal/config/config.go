@@ -34,7 +34,9 @@ const (
 )
 
 // Functions lists every function.
-func Functions() []Function { return []Function{API, WS, Executor, Retention, Watchdog, Scheduler, Notifier} }
+func Functions() []Function {
+	return []Function{API, WS, Executor, Retention, Watchdog, Scheduler, Notifier}
+}
 
 // Variable names that are not resource names.
 const (

@@ -156,8 +156,8 @@ const (
 	// keeps the messages the notifier failed on (its own services down) five times.
 	WebhookQueue = "WebhookQueue"
 	WebhookDLQ   = "WebhookDeadLetterQueue"
-	BulkQueue      = "BulkQueue"
-	BulkDLQ        = "BulkDeadLetterQueue"
+	BulkQueue    = "BulkQueue"
+	BulkDLQ      = "BulkDeadLetterQueue"
 )
 
 // ExecutorTimeoutSeconds is the executor function's timeout; the bulk queue's visibility timeout
