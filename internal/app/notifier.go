@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +29,8 @@ type NotifierOptions struct {
 	Logger *slog.Logger
 	// Resolver replaces the DNS resolver of webhook hosts (tests).
 	Resolver webhook.Resolver
+	// Backoff replaces the retry schedule (tests, which cannot wait minutes).
+	Backoff []time.Duration
 }
 
 // Notifier is the notifier function: EventBridge events from source netauto fan out to the
@@ -65,7 +68,7 @@ func NewNotifier(ctx context.Context, cfg config.Config, opts NotifierOptions) (
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{&webhook.Notifier{Store: store, Secrets: sec, Queue: q, Resolver: opts.Resolver, UIURL: cfg.UIURL, Audit: trail, Logger: opts.Logger}}, nil
+	return &Notifier{&webhook.Notifier{Store: store, Secrets: sec, Queue: q, Resolver: opts.Resolver, Backoff: opts.Backoff, UIURL: cfg.UIURL, Audit: trail, Logger: opts.Logger}}, nil
 }
 
 // WebhookSecrets builds the store of webhooks' URLs and signing secrets over the configured
