@@ -156,7 +156,7 @@ func Vars(fn Function) []Var {
 		vs = append(vs, retention...)
 		if fn == API {
 			vs = append(vs, apiPushVars()...)
-			vs = append(vs, table(resources.WebhooksTable), uiURLVar) // webhooks: their registry and test deliveries
+			vs = append(vs, webhooksVar(), uiURLVar)
 		}
 	case Notifier:
 		vs = []Var{table(resources.WebhooksTable), queue(resources.WebhookQueue), secretsVar, secretsPrefixVar, uiURLVar}
@@ -189,6 +189,12 @@ var liveVars = []Var{
 	{Name: EnvJWTAudience, Required: true, Doc: "audience (client ID) the ws function requires of a $connect token"},
 	{Name: EnvJWKSURL, Doc: "where the issuer's signing keys are (default: the issuer's /.well-known/jwks.json)"},
 	{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint (default: https://<domainName>/<stage> of the event)"},
+}
+
+// webhooksVar is the api function's webhooks table: their registry and test deliveries.
+func webhooksVar() Var {
+	t, _ := resources.TableByID(resources.WebhooksTable)
+	return Var{Name: t.EnvVar, Doc: "name of the WebhooksTable; unset: /v1/webhooks answers 503"}
 }
 
 // apiPushVars let the api function push the progress it records itself (cancel, failed
