@@ -25,7 +25,8 @@ import (
 // configurations' noise lines (change and save times, ntp clock-period, the byte count) change
 // at every showing and which really changes on 2% of the devices each night: every night the
 // runs' changed must be true exactly for those devices. It reports the DynamoDB write and read
-// units per device-run of a steady night (the second, counted: counting slows DynamoDB Local).
+// units per device-run of a steady night (the second, counted: counting slows DynamoDB Local),
+// and, at the end, the bytes charged to the devices against the bytes stored (outputs stored once).
 // NET_AUTO_DRIFT_DEVICES and NET_AUTO_DRIFT_NIGHTS set the fleet's size (default 1,000) and the
 // nights (default 30).
 func BenchmarkDriftNights(b *testing.B) {
@@ -91,6 +92,23 @@ func BenchmarkDriftNights(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(nights), "nights")
+	// What the nights stored: every device's charged bytes (its runs' exact outputs) against the
+	// bytes actually stored (what the runs keep themselves, and each shared body once).
+	var use run.Usage
+	for _, id := range e.ids {
+		u, err := e.runs.DeviceUsage(ctx, id)
+		require.NoError(b, err)
+		use.ChargedBytes += u.ChargedBytes
+		use.StoredBytes += u.StoredBytes
+	}
+	shared, err := e.runs.SharedBytes(ctx)
+	require.NoError(b, err)
+	use.StoredBytes += shared
+	b.Logf("after %d nights: charged %d bytes, stored %d bytes (%d in shared bodies): stored/charged %.4f",
+		nights, use.ChargedBytes, use.StoredBytes, shared, float64(use.StoredBytes)/float64(use.ChargedBytes))
+	b.ReportMetric(float64(use.ChargedBytes), "charged-bytes")
+	b.ReportMetric(float64(use.StoredBytes), "stored-bytes")
+	b.ReportMetric(float64(use.StoredBytes)/float64(use.ChargedBytes), "stored/charged")
 }
 
 // envInt reads a positive whole number from the environment, def when unset.

@@ -131,10 +131,14 @@ func NewRetention(ctx context.Context, cfg config.Config, opts RetentionOptions)
 	}, nil
 }
 
-// TTLForgetter subtracts TTL-deleted chunks from byte counters; *dynamo.RetentionStore
-// implements it.
+// TTLForgetter subtracts TTL-deleted chunks from byte counters and drops what TTL-deleted items
+// held of outputs stored once; *dynamo.RetentionStore implements it.
 type TTLForgetter interface {
 	ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error)
+	// ForgetTTLReference drops a TTL-deleted run item's reference to its output stored once.
+	ForgetTTLReference(ctx context.Context, blob, runID string) error
+	// ForgetTTLBlob handles a TTL-deleted head or reference item of an output stored once.
+	ForgetTTLBlob(ctx context.Context, pk, sk, gen string, size int64) (bool, error)
 }
 
 // StreamHandler handles runs-table stream records: for every chunk, and every run item with an
@@ -158,6 +162,13 @@ func StreamHandler(store TTLForgetter, logger *slog.Logger) func(context.Context
 					chunks++
 					bytes += size
 				}
+				if blob := oldString(r, "blob"); err == nil && blob != "" {
+					err = store.ForgetTTLReference(ctx, blob, strings.TrimPrefix(pk, "RUN#"))
+				}
+			}
+			if err == nil && strings.HasPrefix(oldString(r, resources.AttrPK), "BLOB#") && isTTLRemove(r) {
+				size, _ := strconv.ParseInt(oldNumber(r, "size"), 10, 64)
+				_, err = store.ForgetTTLBlob(ctx, oldString(r, resources.AttrPK), oldString(r, resources.AttrSK), oldString(r, "gen"), size)
 			}
 			if err != nil {
 				logger.ErrorContext(ctx, "retention.ttl_record", "index", i, "event_id", r.EventID, "err", err)
@@ -172,11 +183,31 @@ func StreamHandler(store TTLForgetter, logger *slog.Logger) func(context.Context
 	}
 }
 
+// isTTLRemove reports whether a stream record is a deletion by DynamoDB TTL.
+func isTTLRemove(r events.DynamoDBEventRecord) bool {
+	return r.EventName == string(events.DynamoDBOperationTypeRemove) && r.UserIdentity != nil &&
+		r.UserIdentity.Type == "Service" && r.UserIdentity.PrincipalID == ttlPrincipal
+}
+
+// oldString and oldNumber read an attribute of a record's old image ("" when absent).
+func oldString(r events.DynamoDBEventRecord, name string) string {
+	if v, found := r.Change.OldImage[name]; found && v.DataType() == events.DataTypeString {
+		return v.String()
+	}
+	return ""
+}
+
+func oldNumber(r events.DynamoDBEventRecord, name string) string {
+	if v, found := r.Change.OldImage[name]; found && v.DataType() == events.DataTypeNumber {
+		return v.Number()
+	}
+	return ""
+}
+
 // ttlChunk extracts a TTL-deleted chunk from a stream record; ok is false for records that are
 // not one (and need nothing), err set for a chunk record it cannot read.
 func ttlChunk(r events.DynamoDBEventRecord) (pk, sk, dev string, size int64, ok bool, err error) {
-	if r.EventName != string(events.DynamoDBOperationTypeRemove) || r.UserIdentity == nil ||
-		r.UserIdentity.Type != "Service" || r.UserIdentity.PrincipalID != ttlPrincipal {
+	if !isTTLRemove(r) {
 		return "", "", "", 0, false, nil
 	}
 	img := r.Change.OldImage

@@ -1212,6 +1212,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		r.Commands = commandResults(bd.cmds, res.Commands, sink)
 	}
 	r.ContentSHA256 = sink.ContentSHA256()
+	r.NoiseLines, r.NoiseOK = sink.NoiseLines()
 	if r.Status == run.Succeeded {
 		r.FilteredDigest = sink.FilteredDigest()
 	}

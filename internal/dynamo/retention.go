@@ -25,10 +25,11 @@ import (
 // see them (runs_table.go holds the runs table's layout); it implements retention.Store and
 // retention.Jobs.
 type RetentionStore struct {
-	db   API
-	runs string
-	jobs string
-	now  func() time.Time
+	db    API
+	runs  string
+	jobs  string
+	now   func() time.Time
+	blobs *blobStore
 }
 
 // NewRetentionStore returns a store over the named runs and jobs tables.
@@ -36,7 +37,7 @@ func NewRetentionStore(db API, runsTable, jobsTable string) (*RetentionStore, er
 	if db == nil || runsTable == "" || jobsTable == "" {
 		return nil, errors.New("new retention store: client, runs and jobs table names are required")
 	}
-	return &RetentionStore{db: db, runs: runsTable, jobs: jobsTable, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &RetentionStore{db: db, runs: runsTable, jobs: jobsTable, now: func() time.Time { return time.Now().UTC() }, blobs: newBlobStore(db, runsTable)}, nil
 }
 
 var (
@@ -173,6 +174,18 @@ const deleteGroupChunks = maxTransactItems - 3
 // last, so a purge that dies half way finds the run again.
 func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (retention.Deleted, error) {
 	var del retention.Deleted
+	if c.InlineBytes >= run.MinSharedBytes && c.Bytes == c.InlineBytes {
+		// The output may be stored once: then the run's reference goes with the run item.
+		it, found, err := getItem[struct {
+			Blob string `dynamodbav:"blob"`
+		}](ctx, s.db, s.runs, runKey(c.ID), "run "+c.ID)
+		if err != nil || !found {
+			return del, err
+		}
+		if it.Blob != "" {
+			return s.deleteSharedRun(ctx, c, it.Blob)
+		}
+	}
 	// Read the chunks unless the whole output is the inline tail (a finished run whose writer
 	// stored nothing else; a run that took over a dead attempt deleted that attempt's chunks
 	// first). Otherwise the run's own chunk count is only what its writer said (an abandoned run
@@ -252,6 +265,55 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 		}
 	}
 	return del, nil
+}
+
+// deleteSharedRun deletes a run whose output is stored once under key: the run item, its ledger
+// item and its reference to the body in one transaction (with the body's head put in the check
+// set), then the body if that was its last reference. A run deleted by someone else first is
+// left to them.
+func (s *RetentionStore) deleteSharedRun(ctx context.Context, c retention.Candidate, key string) (retention.Deleted, error) {
+	var del retention.Deleted
+	meta, err := s.metaDelete(c)
+	if err != nil {
+		return del, err
+	}
+	unref, err := s.blobs.unrefItems(key, c.ID)
+	if err != nil {
+		return del, err
+	}
+	items := append([]types.TransactWriteItem{{Delete: meta}, s.tailDelete(c)}, unref...)
+	err = transact(ctx, s.db, items...)
+	checked := err == nil
+	if onlyConditionFailed(err) && failedConditionIndex(err) != 0 {
+		// The run is as read but the body has no head (a writer died creating it): drop the
+		// reference alone.
+		err = transact(ctx, s.db, items[:3]...)
+	}
+	if onlyConditionFailed(err) {
+		return del, nil // another purge, or TTL, deleted the run
+	}
+	if err != nil {
+		return del, fmt.Errorf("delete run %s: %w", c.ID, err)
+	}
+	del.Run, del.Chunks, del.Bytes = true, 1, c.InlineBytes
+	if checked {
+		if _, err := s.blobs.checkUnreferenced(ctx, key); err != nil {
+			return del, err
+		}
+	}
+	return del, nil
+}
+
+// SweepOutputs implements retention.Store: bodies stored once that a deleter left in the check
+// set (it stopped between dropping a reference and checking the body) are deleted when no
+// reference is left.
+func (s *RetentionStore) SweepOutputs(ctx context.Context) (bodies, bytes int64, err error) {
+	return s.blobs.sweep(ctx)
+}
+
+// StoredBytes implements retention.Store: the bytes of every body stored once.
+func (s *RetentionStore) StoredBytes(ctx context.Context) (int64, error) {
+	return s.blobs.storedBytes(ctx)
 }
 
 // tailDelete deletes the ledger item that counts a run's inline tail (there may be none: a
@@ -515,4 +577,33 @@ func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID st
 		return false, fmt.Errorf("forget TTL chunk %s/%s: %w", pk, sk, err)
 	}
 	return true, nil
+}
+
+// ForgetTTLReference drops the reference a run item that DynamoDB TTL removed held to its output
+// stored once (the key is the old image's blob), deleting the body if that was the last: both
+// steps are idempotent, so a redelivered stream record changes nothing more.
+func (s *RetentionStore) ForgetTTLReference(ctx context.Context, blob, runID string) error {
+	if blob == "" || runID == "" {
+		return errors.New("forget TTL reference: output key and run id are required")
+	}
+	return s.blobs.unref(ctx, blob, runID)
+}
+
+// ForgetTTLBlob handles an item of an output stored once that DynamoDB TTL removed: a head
+// (every reference had expired before it) takes its body's data and stored bytes with it,
+// exactly once; a reference (its run is gone, or a writer died before writing it) has the body
+// checked for other references. It reports whether it freed a body.
+func (s *RetentionStore) ForgetTTLBlob(ctx context.Context, pk, sk, gen string, size int64) (bool, error) {
+	key, ok := blobKeyFromPK(pk)
+	if !ok || key == "" {
+		return false, fmt.Errorf("forget TTL output %s/%s: not an output stored once", pk, sk)
+	}
+	switch {
+	case sk == blobHeadSK:
+		return s.blobs.forgetTTLHead(ctx, key, gen, size)
+	case strings.HasPrefix(sk, blobRefPrefix):
+		freed, err := s.blobs.checkUnreferenced(ctx, key)
+		return freed > 0, err
+	}
+	return false, nil
 }

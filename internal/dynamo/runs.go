@@ -28,6 +28,8 @@ type RunStore struct {
 	Lease time.Duration
 	now   func() time.Time
 
+	blobs *blobStore
+
 	starts      *coalescer[*startReq]
 	newStarts   *coalescer[*startReq]
 	finishes    *coalescer[*finishReq]
@@ -42,7 +44,7 @@ func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
 	if lease <= 0 {
 		return nil, errors.New("new run store: lease must be positive")
 	}
-	s := &RunStore{db: db, table: table, Lease: lease, now: func() time.Time { return time.Now().UTC() }}
+	s := &RunStore{db: db, table: table, Lease: lease, now: func() time.Time { return time.Now().UTC() }, blobs: newBlobStore(db, table)}
 	s.starts = newCoalescer(5*time.Millisecond, 50, s.startMany)
 	s.newStarts = newCoalescer(5*time.Millisecond, 50, s.startNewMany)
 	s.finishes = newCoalescer(10*time.Millisecond, 33, s.finishMany)
@@ -257,27 +259,79 @@ func (s *RunStore) AppendChunk(ctx context.Context, r run.Run, seq int, data []b
 }
 
 // Finish stores the run's terminal state together with its last, partial chunk (if any) and the
-// counter increment, in one transaction. Finishes that arrive together share transactions.
+// counter increment, in one transaction. Finishes that arrive together share transactions. An
+// output whose whole is data is stored once (share) before.
 func (s *RunStore) Finish(ctx context.Context, r run.Run, data []byte) error {
 	if !r.Status.Terminal() {
 		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
 	}
-	return s.finishes.do(ctx, &finishReq{r: r, data: append([]byte(nil), data...)})
+	req, err := s.finishRequest(ctx, r, data)
+	if err != nil {
+		return err
+	}
+	err = s.finishes.do(ctx, req)
+	if req.ref != nil && errors.Is(err, run.ErrFinished) {
+		// Another attempt finished the run: drop this attempt's reference unless the run
+		// references the same body.
+		if derr := s.dropStaleRef(ctx, r.ID, req.ref.Key); derr != nil {
+			return errors.Join(err, derr)
+		}
+	}
+	return err
 }
 
 type finishReq struct {
 	r    run.Run
 	data []byte
+	ref  *sharedRef
+}
+
+// finishRequest is the finish of r with output data, the output stored once first when that is
+// the store's rule for it (run.Share): its whole is data (no chunk was stored) and it is large
+// enough.
+func (s *RunStore) finishRequest(ctx context.Context, r run.Run, data []byte) (*finishReq, error) {
+	req := &finishReq{r: r, data: append([]byte(nil), data...)}
+	if r.Chunks > 1 || int64(len(data)) != r.Bytes {
+		return req, nil
+	}
+	sh, ok := run.Share(req.data, r.NoiseLines, r.NoiseOK)
+	if !ok {
+		return req, nil
+	}
+	ref, err := s.blobs.reference(ctx, r, sh)
+	if err != nil {
+		return nil, fmt.Errorf("finish run %s: %w", r.ID, err)
+	}
+	req.ref = &ref
+	return req, nil
+}
+
+// dropStaleRef drops run runID's reference to body key unless the stored run references it.
+func (s *RunStore) dropStaleRef(ctx context.Context, runID, key string) error {
+	it, found, err := getItem[runItem](ctx, s.db, s.table, runKey(runID), "run "+runID)
+	if err != nil {
+		return err
+	}
+	if found && it.Blob == key {
+		return nil
+	}
+	return s.blobs.unref(ctx, key, runID)
 }
 
 // finishedItems are the items of a finished run: the run item, carrying the output's last piece
-// inline, and, when there is one, the tail ledger item that counts it in the device's bytes.
-func finishedItems(r run.Run, data []byte) (item, tail map[string]types.AttributeValue, err error) {
-	if item, err = finishedRunItem(r, data); err != nil {
+// inline (or the reference to its body stored once), and, when there is output, the tail ledger
+// item that counts it in the device's bytes.
+func finishedItems(req *finishReq) (item, tail map[string]types.AttributeValue, err error) {
+	r, data := req.r, req.data
+	if item, err = finishedRunItem(r, data, req.ref); err != nil {
 		return nil, nil, err
 	}
 	if len(data) > 0 {
-		if tail, err = tailItem(r.DeviceID, r.ID, int64(len(data))); err != nil {
+		kept := int64(len(data))
+		if req.ref != nil {
+			kept = req.ref.Kept
+		}
+		if tail, err = tailItem(r.DeviceID, r.ID, int64(len(data)), kept); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -286,8 +340,9 @@ func finishedItems(r run.Run, data []byte) (item, tail map[string]types.Attribut
 
 // finishItems are the transaction items of one finish (finishedItems), the run item conditioned
 // on this attempt.
-func (s *RunStore) finishItems(r run.Run, data []byte) ([]types.TransactWriteItem, error) {
-	item, tail, err := finishedItems(r, data)
+func (s *RunStore) finishItems(req *finishReq) ([]types.TransactWriteItem, error) {
+	r := req.r
+	item, tail, err := finishedItems(req)
 	if err != nil {
 		return nil, err
 	}
@@ -329,14 +384,18 @@ func (s *RunStore) FinishNew(ctx context.Context, r run.Run, data []byte) error 
 	if !r.Status.Terminal() {
 		return fmt.Errorf("finish run %s: status %q is not terminal", r.ID, r.Status)
 	}
-	return s.newFinishes.do(ctx, &finishReq{r: r, data: append([]byte(nil), data...)})
+	req, err := s.finishRequest(ctx, r, data)
+	if err != nil {
+		return err
+	}
+	return s.newFinishes.do(ctx, req)
 }
 
 func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error {
 	errs := make([]error, len(reqs))
 	var writes []types.WriteRequest
 	for i, req := range reqs {
-		item, tail, err := finishedItems(req.r, req.data)
+		item, tail, err := finishedItems(req)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -358,7 +417,8 @@ func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error
 // ledger item whose run does not exist is deleted. Each write is conditioned on the run item as
 // it was read, so a concurrent purge or attempt is never undone.
 func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error {
-	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("status"), expression.Name(tailSizeAttr))).Build()
+	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("status"), expression.Name(tailSizeAttr),
+		expression.Name(blobAttr), expression.Name(noiseAttr))).Build()
 	if err != nil {
 		return fmt.Errorf("build projection: %w", err)
 	}
@@ -370,8 +430,10 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
 	var it struct {
-		Status   string `dynamodbav:"status"`
-		TailSize int64  `dynamodbav:"tail_size"`
+		Status   string      `dynamodbav:"status"`
+		TailSize int64       `dynamodbav:"tail_size"`
+		Blob     string      `dynamodbav:"blob"`
+		Noise    []noiseItem `dynamodbav:"noise"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
@@ -387,7 +449,11 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 	case run.Status(it.Status).Terminal() && it.TailSize > 0:
 		asRead = expression.Name("status").Equal(expression.Value(it.Status)).
 			And(expression.Name(tailSizeAttr).Equal(expression.Value(it.TailSize)))
-		tail, err := tailItem(deviceID, runID, it.TailSize)
+		kept := it.TailSize
+		if it.Blob != "" {
+			kept = run.Shared{Noise: fromNoiseItems(it.Noise)}.NoiseBytes()
+		}
+		tail, err := tailItem(deviceID, runID, it.TailSize, kept)
 		if err != nil {
 			return err
 		}
@@ -441,13 +507,13 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 		}
 		if len(group) == 1 || err != nil {
 			for _, i := range group {
-				errs[i] = s.finishOne(ctx, reqs[i].r, reqs[i].data)
+				errs[i] = s.finishOne(ctx, reqs[i])
 			}
 		}
 		group, items, size, devices = nil, nil, 0, map[string]bool{}
 	}
 	for i, req := range reqs {
-		its, err := s.finishItems(req.r, req.data)
+		its, err := s.finishItems(req)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -465,8 +531,9 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 }
 
 // finishOne stores one run's terminal state with its last chunk in one transaction.
-func (s *RunStore) finishOne(ctx context.Context, r run.Run, data []byte) error {
-	items, err := s.finishItems(r, data)
+func (s *RunStore) finishOne(ctx context.Context, req *finishReq) error {
+	r := req.r
+	items, err := s.finishItems(req)
 	if err != nil {
 		return err
 	}
@@ -498,11 +565,24 @@ func (s *RunStore) Get(ctx context.Context, id string) (run.Run, error) {
 	return it.run(), nil
 }
 
-// DeviceBytes returns the device's stored output bytes: its counter and its tail items.
+// DeviceBytes returns the device's output bytes: its counter and its tail items.
 func (s *RunStore) DeviceBytes(ctx context.Context, deviceID string) (int64, error) {
 	l, err := readByteLedger(ctx, s.db, s.table, deviceID)
 	return l.Total, err
 }
+
+// DeviceUsage returns what a device's runs are charged and what they store themselves (all but
+// the bodies of outputs stored once, which are shared), strongly consistent.
+func (s *RunStore) DeviceUsage(ctx context.Context, deviceID string) (run.Usage, error) {
+	l, err := readByteLedger(ctx, s.db, s.table, deviceID)
+	if err != nil {
+		return run.Usage{}, err
+	}
+	return run.Usage{ChargedBytes: l.Total, StoredBytes: l.Kept}, nil
+}
+
+// SharedBytes returns the bytes of every body of an output stored once.
+func (s *RunStore) SharedBytes(ctx context.Context) (int64, error) { return s.blobs.storedBytes(ctx) }
 
 // WriteOutput streams a run's stored output, in order, to w: its chunks, then the tail kept in
 // the run item (which sorts after them).
@@ -552,9 +632,12 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 			return fmt.Errorf("query output of %s: %w", id, err)
 		}
 		var pieces []struct {
-			SK   string `dynamodbav:"sk"`
-			Data []byte `dynamodbav:"data"`
-			Tail []byte `dynamodbav:"tail"`
+			SK      string      `dynamodbav:"sk"`
+			Data    []byte      `dynamodbav:"data"`
+			Tail    []byte      `dynamodbav:"tail"`
+			Blob    string      `dynamodbav:"blob"`
+			BlobGen string      `dynamodbav:"blob_gen"`
+			Noise   []noiseItem `dynamodbav:"noise"`
 		}
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &pieces); err != nil {
 			return fmt.Errorf("unmarshal output of %s: %w", id, err)
@@ -565,6 +648,15 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 			case strings.HasPrefix(it.SK, chunkPrefix):
 				if piece = it.Data; piece == nil {
 					return fmt.Errorf("output chunk %s of %s has no data", it.SK, id)
+				}
+			case it.SK == runMetaSK && it.Blob != "":
+				// The whole output, stored once: its body and the run's noise lines.
+				body, err := s.blobs.body(ctx, it.Blob, it.BlobGen)
+				if err != nil {
+					return fmt.Errorf("output of %s: %w", id, err)
+				}
+				if piece, err = run.Join(body, fromNoiseItems(it.Noise)); err != nil {
+					return fmt.Errorf("output of %s: %w", id, err)
 				}
 			case it.SK == runMetaSK:
 				if piece = it.Tail; piece == nil {

@@ -121,6 +121,11 @@ type runItem struct {
 	// Cmds are the per-command results of a finished run (run.CommandResult), with short
 	// attribute names: the run item is written once per run.
 	Cmds []cmdItem `dynamodbav:"cmds,omitempty"`
+	// Blob and BlobGen name the body of an output stored once (blobs.go), which Noise rebuilds
+	// the exact output from; such a run has no Tail, and TailSize is its output's size.
+	Blob    string      `dynamodbav:"blob,omitempty"`
+	BlobGen string      `dynamodbav:"blob_gen,omitempty"`
+	Noise   []noiseItem `dynamodbav:"noise,omitempty"`
 }
 
 // cmdItem is one command's result in a run item: its output is the Bytes bytes from Offset of
@@ -183,11 +188,15 @@ func (it runItem) run() run.Run {
 	return r
 }
 
-// finishedRunItem is the META item of a finished run, carrying the output's last piece inline.
-func finishedRunItem(r run.Run, tail []byte) (map[string]types.AttributeValue, error) {
+// finishedRunItem is the META item of a finished run, carrying the output's last piece inline,
+// or, for an output stored once (ref), the body's key and the run's noise lines.
+func finishedRunItem(r run.Run, tail []byte, ref *sharedRef) (map[string]types.AttributeValue, error) {
 	it := toRunItem(r, time.Time{})
 	if len(tail) > 0 {
 		it.Tail, it.TailSize = tail, int64(len(tail))
+	}
+	if ref != nil {
+		it.Tail, it.Blob, it.BlobGen, it.Noise = nil, ref.Key, ref.Gen, toNoiseItems(ref.Noise)
 	}
 	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
@@ -247,19 +256,22 @@ func tailKey(deviceID, runID string) map[string]types.AttributeValue {
 // ledgerItem is a tail ledger item: the bytes of a run's inline tail, counted in its device's
 // bytes, and its place in the changed set while the byte-cap purge has not looked.
 type ledgerItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
-	DeviceID  string `dynamodbav:"device_id"`
-	Bytes     int64  `dynamodbav:"bytes"`
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	DeviceID string `dynamodbav:"device_id"`
+	Bytes    int64  `dynamodbav:"bytes"`
+	// Kept is what of Bytes the run stores itself: all of them, or, for an output stored once,
+	// its noise lines (an item written before outputs were stored once has none: all).
+	Kept      int64  `dynamodbav:"kept"`
 	ChangedPK string `dynamodbav:"gsi2pk,omitempty"`
 	ChangedSK string `dynamodbav:"gsi2sk,omitempty"`
 }
 
 // tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
-// marked changed for the byte-cap purge.
-func tailItem(deviceID, runID string, n int64) (map[string]types.AttributeValue, error) {
+// of which the run keeps kept itself, marked changed for the byte-cap purge.
+func tailItem(deviceID, runID string, n, kept int64) (map[string]types.AttributeValue, error) {
 	item, err := attributevalue.MarshalMap(ledgerItem{
-		PK: counterPrefix + deviceID, SK: tailPrefix + runID, DeviceID: deviceID, Bytes: n,
+		PK: counterPrefix + deviceID, SK: tailPrefix + runID, DeviceID: deviceID, Bytes: n, Kept: kept,
 		ChangedPK: changedShardKey(deviceID), ChangedSK: deviceID + "#" + runID,
 	})
 	if err != nil {
@@ -335,8 +347,10 @@ var candidateAttrs = []string{"id", "device_id", "job_id", "status", "created_at
 
 // byteLedger is what a device's stored bytes are made of.
 type byteLedger struct {
-	// Total is the counter plus every tail item: the device's stored output bytes.
+	// Total is the counter plus every tail item: the device's output bytes, charged to it.
 	Total int64
+	// Kept is what of Total its runs store themselves: all but the bodies stored once.
+	Kept int64
 	// Counter is the counter item's bytes; CounterMarked says it is in the changed set.
 	Counter       int64
 	CounterMarked bool
@@ -347,7 +361,7 @@ type byteLedger struct {
 // readByteLedger reads a device's counter and tail items, strongly consistent.
 func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLedger, error) {
 	kc := expression.Key(resources.AttrPK).Equal(expression.Value(counterPrefix + deviceID))
-	proj := expression.NamesList(expression.Name(resources.AttrSK), expression.Name("bytes"), expression.Name(resources.AttrGSI2PK))
+	proj := expression.NamesList(expression.Name(resources.AttrSK), expression.Name("bytes"), expression.Name("kept"), expression.Name(resources.AttrGSI2PK))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).WithProjection(proj).Build()
 	if err != nil {
 		return byteLedger{}, fmt.Errorf("build query: %w", err)
@@ -355,6 +369,7 @@ func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLe
 	items, err := queryAll[struct {
 		SK     string `dynamodbav:"sk"`
 		Bytes  int64  `dynamodbav:"bytes"`
+		Kept   *int64 `dynamodbav:"kept"`
 		Marked string `dynamodbav:"gsi2pk"`
 	}](ctx, db, &dynamodb.QueryInput{
 		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
@@ -377,6 +392,11 @@ func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLe
 			continue
 		}
 		l.Total += it.Bytes
+		if it.Kept != nil {
+			l.Kept += *it.Kept
+		} else {
+			l.Kept += it.Bytes
+		}
 	}
 	return l, nil
 }

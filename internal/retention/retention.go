@@ -94,6 +94,9 @@ type Store interface {
 	DeviceBytes(ctx context.Context, deviceID string) (int64, error)
 	// ClearChanged removes a device from the changed set if its bytes still equal seen.
 	ClearChanged(ctx context.Context, deviceID string, seen int64) error
+	// SweepOutputs deletes the outputs stored once that a deleter that stopped half way left
+	// without a reference, and returns how many it deleted and their bytes.
+	SweepOutputs(ctx context.Context) (outputs, bytes int64, err error)
 	// SaveReport stores the last report; LastReport reads it (ErrNoReport when none).
 	SaveReport(ctx context.Context, r Report) error
 	LastReport(ctx context.Context) (Report, error)
@@ -252,6 +255,11 @@ func (p *Purger) Purge(ctx context.Context, trigger string) (Report, error) {
 	if err == nil && p.Settings.MaxBytes > 0 {
 		rep.Bytes, err = st.bytes(ctx)
 		st.emit(ctx, rep.Bytes)
+	}
+	if err == nil && st.timeLeft() {
+		var outputs, bytes int64
+		outputs, bytes, err = p.Store.SweepOutputs(ctx)
+		st.log.InfoContext(ctx, "retention.sweep", "outputs_deleted", outputs, "bytes_freed", bytes)
 	}
 	for _, s := range []*Stats{rep.Age, rep.Bytes} {
 		if s != nil && !s.Complete {

@@ -28,7 +28,15 @@ type LineDigest struct {
 	line   []byte
 	long   bool // the current line outgrew MaxLineBytes and is being hashed as it comes
 	cr     bool // a long line's last byte so far is a "\r", held back in case the line ends
+	// n is the index of the current line; noise the indexes of the noise lines so far, up to
+	// MaxNoiseLines (overflow says there were more).
+	n        int
+	noise    []int
+	overflow bool
 }
+
+// MaxNoiseLines is the most noise lines a LineDigest remembers the places of (NoiseLines).
+const MaxNoiseLines = 256
 
 // NewLineDigest returns a LineDigest that skips the lines filter calls noise (none for nil).
 func NewLineDigest(filter LineFilter) *LineDigest {
@@ -89,9 +97,28 @@ func (d *LineDigest) end() {
 		if d.filter == nil || !d.filter.Noise(line) {
 			d.h.Write(line)
 			d.h.Write([]byte{'\n'})
+		} else if len(d.noise) < MaxNoiseLines {
+			d.noise = append(d.noise, d.n)
+		} else {
+			d.overflow = true
 		}
 	}
 	d.line, d.long, d.cr = d.line[:0], false, false
+	d.n++
+}
+
+// NoiseLines returns the indexes (from 0, in the order Lines cuts the stream without a filter)
+// of the noise lines written so far, a last line without a line ending included; ok is false
+// when there were more than MaxNoiseLines.
+func (d *LineDigest) NoiseLines() (lines []int, ok bool) {
+	c := *d
+	c.h = sha256.New() // Sum's copy of the state is not needed: only the places are read
+	c.noise = append([]int(nil), d.noise...)
+	c.line = append([]byte(nil), d.line...)
+	if len(c.line) > 0 || c.long {
+		c.end()
+	}
+	return c.noise, !c.overflow
 }
 
 // Sum returns the first 128 bits of the digest, in hex; a last line without a line ending counts

@@ -87,6 +87,11 @@ type Run struct {
 	Timings       Timings    `json:"timings"`
 	// ExpiresAt is when DynamoDB TTL may delete the run (zero: never).
 	ExpiresAt time.Time `json:"-"`
+	// NoiseLines are the places of the output's noise lines (LineDigest.NoiseLines) as its
+	// writer found them, for a store that keeps outputs once (Share); NoiseOK is false when
+	// they are not all known. Set when the run finishes; never stored as such.
+	NoiseLines []int `json:"-"`
+	NoiseOK    bool  `json:"-"`
 	// LeaseUntil is when a running attempt's hold on the run ends (zero when not running).
 	LeaseUntil time.Time `json:"-"`
 	// Commands has one result per command of the run's sequence that started, set when the run
@@ -334,6 +339,9 @@ func (w *ChunkWriter) ContentSHA256() string {
 
 // FilteredDigest returns the digest of the output's lines without noise (see LineDigest).
 func (w *ChunkWriter) FilteredDigest() string { return w.filtered.Sum() }
+
+// NoiseLines returns the places of the output's noise lines (see LineDigest.NoiseLines).
+func (w *ChunkWriter) NoiseLines() ([]int, bool) { return w.filtered.NoiseLines() }
 
 // OutputDigest returns the first 128 bits of the SHA-256 of output, in hex, after turning every
 // run of whitespace into one space and dropping leading and trailing whitespace: outputs that

@@ -1,0 +1,95 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// prefixNoise calls lines that begin with "! Last" or "ntp clock-period" noise.
+type prefixNoise struct{}
+
+func (prefixNoise) Noise(line []byte) bool {
+	return bytes.HasPrefix(line, []byte("! Last")) || bytes.HasPrefix(line, []byte("ntp clock-period"))
+}
+
+// config is a configuration of about n bytes whose lines end in eol, with noise lines at the top,
+// in the middle and (unless last is false) as its last line.
+func config(n int, eol string, last bool) string {
+	var b strings.Builder
+	b.WriteString("! Last configuration change at 02:14:07 UTC Mon Dec 7 2026 by admin" + eol)
+	for i := 0; b.Len() < n; i++ {
+		b.WriteString("interface GigabitEthernet" + strings.Repeat("1", i%7+1) + eol + " no shutdown" + eol)
+		if i == 20 {
+			b.WriteString("ntp clock-period 36028797018963968" + eol)
+		}
+	}
+	if last {
+		b.WriteString("ntp clock-period 17179869184")
+	} else {
+		b.WriteString("end" + eol)
+	}
+	return b.String()
+}
+
+// TestShareJoin: an output split into its body and noise lines (with the places a ChunkWriter
+// finds, fed in odd pieces) is rebuilt byte for byte, and outputs that differ only in noise share
+// one body key; the store-once rules (size, noise share, lost places) hold.
+func TestShareJoin(t *testing.T) {
+	tests := []struct {
+		name      string
+		output    string
+		shared    bool // stored once at all
+		keepNoise bool // the body leaves noise lines out
+	}{
+		{name: "LF configuration", output: config(4000, "\n", false), shared: true, keepNoise: true},
+		{name: "CRLF configuration", output: config(4000, "\r\n", false), shared: true, keepNoise: true},
+		{name: "last line is noise without a line ending", output: config(4000, "\n", true), shared: true, keepNoise: true},
+		{name: "no noise lines", output: strings.Repeat("hostname r1\n", 400), shared: true},
+		{name: "noise is most of it", output: strings.Repeat("ntp clock-period 36028797018963968\nx\n", 100), shared: true},
+		{name: "too small to share", output: config(500, "\n", false)},
+		{name: "empty", output: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := NewChunkWriter(context.Background(), &nopStore{}, Run{ID: "r"})
+			w.FilterNoise(prefixNoise{})
+			for p := []byte(tt.output); len(p) > 0; {
+				n := min(len(p), 37)
+				_, err := w.Write(p[:n])
+				require.NoError(t, err)
+				p = p[n:]
+			}
+			places, ok := w.NoiseLines()
+			require.True(t, ok, "every noise line's place is known")
+			sh, shared := Share([]byte(tt.output), places, ok)
+			require.Equal(t, tt.shared, shared, "stored once")
+			if !shared {
+				return
+			}
+			assert.Equal(t, tt.keepNoise, len(sh.Noise) > 0, "noise lines kept with the run")
+			got, err := Join(sh.Body, sh.Noise)
+			require.NoError(t, err)
+			assert.Equal(t, tt.output, string(got), "rebuilt byte for byte")
+			if !tt.keepNoise {
+				assert.Equal(t, tt.output, string(sh.Body), "the body is the exact bytes")
+				return
+			}
+			// The same configuration with other noise values shares the body.
+			other := strings.ReplaceAll(strings.ReplaceAll(tt.output, "02:14:07", "03:15:08"), "36028797018963968", "36028797018963969")
+			again, _ := Share([]byte(other), places, true)
+			assert.Equal(t, sh.Key, again.Key, "other noise, same body key")
+			assert.NotEqual(t, sh.NoiseBytes(), 0, "noise bytes counted")
+		})
+	}
+	_, ok := Share([]byte(config(4000, "\n", false)), []int{0}, false)
+	assert.True(t, ok, "lost places still share, keyed by the exact bytes")
+	sh, _ := Share([]byte(config(4000, "\n", false)), []int{0}, false)
+	assert.Empty(t, sh.Noise, "lost places keep no noise line")
+	_, err := Join([]byte("a\n"), []NoiseLine{{Index: 5, Text: []byte("x\n")}})
+	assert.Error(t, err, "a noise line past the body's end")
+}
