@@ -14,7 +14,7 @@ import (
 const (
 	// MinSharedBytes is the smallest output stored once: a smaller one stays in its run item,
 	// where it costs no write of its own.
-	MinSharedBytes = 2 << 10
+	MinSharedBytes = 1 << 10
 	// MaxKeptNoiseBytes bounds the noise lines a run keeps itself; with more (or with more than a
 	// quarter of the output in noise, or over MaxNoiseLines of them) the body is the exact bytes
 	// and the run keeps no line.
