@@ -49,9 +49,15 @@ type Target struct {
 // Options configures New.
 type Options struct {
 	// Buses are the names of the buses that exist besides "default".
-	Buses  []string
+	Buses []string
+	// Keep is how many accepted events are kept for Events and GET / (default DefaultKeep); the
+	// oldest go first.
+	Keep   int
 	Logger *slog.Logger
 }
+
+// DefaultKeep is how many accepted events a stand-in keeps by default.
+const DefaultKeep = 10000
 
 // Server is a running PutEvents stand-in.
 type Server struct {
@@ -67,13 +73,17 @@ type Server struct {
 	recorded []events.CloudWatchEvent
 	targets  []Target
 	failNext []string // error codes the next entries fail with, one entry each
+	keep     int
 	calls    int
 	inflight sync.WaitGroup
 }
 
 // New returns a stand-in that is not listening yet (Start, or Handler to mount it yourself).
 func New(opts Options) *Server {
-	s := &Server{logger: opts.Logger, buses: map[string]bool{"default": true}, changed: make(chan struct{})}
+	s := &Server{logger: opts.Logger, buses: map[string]bool{"default": true}, changed: make(chan struct{}), keep: opts.Keep}
+	if s.keep <= 0 {
+		s.keep = DefaultKeep
+	}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -164,7 +174,8 @@ func (s *Server) WaitFor(ctx context.Context, ok func([]events.CloudWatchEvent) 
 	}
 }
 
-// Handler serves PutEvents; any other target is answered UnknownOperationException.
+// Handler serves PutEvents (POST; any other target is answered UnknownOperationException) and,
+// on GET, the events kept so far as a JSON array, oldest first, for a developer to look at.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 // putRequest is PutEvents' input on the wire.
@@ -189,6 +200,13 @@ type resultEntry struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(append([]events.CloudWatchEvent{}, s.Events()...))
+		return
+	}
 	if r.Method != http.MethodPost {
 		awsError(w, http.StatusMethodNotAllowed, "UnknownOperationException", "only POST is served")
 		return
@@ -256,6 +274,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		accepted = append(accepted, ev)
 	}
 	s.recorded = append(s.recorded, accepted...)
+	if over := len(s.recorded) - s.keep; over > 0 {
+		s.recorded = slices.Delete(s.recorded, 0, over)
+	}
 	if len(accepted) > 0 {
 		close(s.changed)
 		s.changed = make(chan struct{})

@@ -115,3 +115,28 @@ func TestWaitForSeesLaterEvents(t *testing.T) {
 	_, err = srv.WaitFor(ctx, func(e []events.CloudWatchEvent) bool { return len(e) > 5 })
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+func TestGetListsTheKeptEvents(t *testing.T) {
+	srv, err := eventbus.Start(context.Background(), "127.0.0.1:0", eventbus.Options{Keep: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	list := func() []events.CloudWatchEvent {
+		t.Helper()
+		resp, err := http.Get(srv.URL())
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var got []events.CloudWatchEvent
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+		return got
+	}
+	assert.NotNil(t, list(), "an empty list, not null")
+	for i := range 3 {
+		status, out := put(t, srv.URL(), "AWSEvents.PutEvents", `{"Entries":[`+entry("netauto", fmt.Sprint("t", i), `{}`)+`]}`)
+		require.Equal(t, 200, status, "%v", out)
+	}
+	got := list()
+	require.Len(t, got, 2, "only the newest Keep")
+	assert.Equal(t, "t1", got[0].DetailType)
+	assert.Equal(t, "t2", got[1].DetailType)
+}

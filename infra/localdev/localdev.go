@@ -20,7 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/netauto/netauto/infra/devicesim"
+	"github.com/netauto/netauto/infra/eventbus"
 	"github.com/netauto/netauto/infra/eventsource"
 	"github.com/netauto/netauto/infra/gateway"
 	"github.com/netauto/netauto/infra/schedule"
@@ -30,6 +33,7 @@ import (
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/notify"
 	"github.com/netauto/netauto/internal/resources"
 )
 
@@ -92,6 +96,9 @@ type Options struct {
 	UIListener net.Listener
 	// CORSOrigins are further origins the gateway allows; nil reads $NET_AUTO_CORS_ORIGINS.
 	CORSOrigins []string
+	// EventBus, when set, is the EventBridge stand-in the functions publish to (tests read what
+	// it received); otherwise Run starts one on a free loopback port.
+	EventBus *eventbus.Server
 }
 
 // Run starts the stand-ins, provisions resources and serves the gateway until ctx ends, then
@@ -161,6 +168,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		os.Setenv(k, v)
 	}
 	os.Setenv(config.EnvSecrets, "file:"+filepath.Join(StateDir(), "secrets"))
+	bus, stopBus, err := startEventBus(ctx, opts.EventBus, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopBus()
 	// Live progress: the executor and the api push to this gateway's management endpoint; the ws
 	// function checks tokens of the local issuer.
 	os.Setenv(config.EnvWSEndpoint, "http://"+ln.Addr().String())
@@ -180,6 +192,8 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		"stand_ins": map[string]any{
 			"dynamodb": map[string]string{"version": versions["dynamodb"], "endpoint": ep.DynamoDB},
 			"sqs":      map[string]string{"version": versions["sqs"], "endpoint": ep.SQS},
+			"eventbridge": map[string]string{"version": "local PutEvents stand-in (infra/eventbus)", "endpoint": bus.URL(),
+				"bus": os.Getenv(config.EnvEventBus)},
 		},
 		"tables": names.Tables,
 		"queues": names.Queues,
@@ -290,6 +304,34 @@ func Exec(ctx context.Context, logger *slog.Logger, argv []string) (int, error) 
 		return 1, fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	return 0, nil
+}
+
+// EnvEventBridgeEndpoint is the AWS SDK's endpoint override of EventBridge clients.
+const EnvEventBridgeEndpoint = "AWS_ENDPOINT_URL_EVENTBRIDGE"
+
+// startEventBus points the functions' EventBridge clients at bus, or at a stand-in it starts on
+// a free loopback port, and publishes on its default bus unless NET_AUTO_EVENT_BUS says
+// otherwise (off sends nothing). Every event the stand-in accepts is logged, as a rule with a
+// target would see it; GET on its URL lists them.
+func startEventBus(ctx context.Context, bus *eventbus.Server, logger *slog.Logger) (*eventbus.Server, func(), error) {
+	stop := func() {}
+	if bus == nil {
+		var err error
+		if bus, err = eventbus.Start(ctx, "127.0.0.1:0", eventbus.Options{Logger: logger}); err != nil {
+			return nil, nil, err
+		}
+		stop = func() { _ = bus.Close() }
+	}
+	os.Setenv(EnvEventBridgeEndpoint, bus.URL())
+	if os.Getenv(config.EnvEventBus) == "" {
+		os.Setenv(config.EnvEventBus, "default")
+	}
+	bus.AddTarget(func(source, _ string) bool { return source == notify.Source }, func(ctx context.Context, e events.CloudWatchEvent) error {
+		logger.InfoContext(ctx, "event", "detail_type", e.DetailType, "id", e.ID, "detail", string(e.Detail))
+		return nil
+	})
+	logger.Info("EventBridge stand-in", "url", bus.URL(), "bus", os.Getenv(config.EnvEventBus))
+	return bus, stop, nil
 }
 
 // startExecutor runs the executor function behind local event source mappings on the bulk queue

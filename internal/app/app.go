@@ -270,7 +270,12 @@ func newAPIServer(ctx context.Context, cfg config.Config, opts *APIOptions) (*ap
 	if err != nil {
 		return nil, err
 	}
+	events, err := EventPublisher(cfg, awsCfg, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	enq := &bulk.Enqueuer{Inventory: devices, Jobs: jobs, Queue: sender, BatchSize: cfg.BatchSize, Publisher: opts.Publisher, Answers: answers,
+		Notices: newNotices(events, jobs, runs, devices, opts.Logger, nil, config.API),
 		MaxRunning: map[auth.Role]bulk.RunningLimit{
 			auth.Operator: {Max: cfg.MaxRunningJobsOperator, Setting: config.EnvMaxRunningJobsOperator},
 			auth.Admin:    {Max: cfg.MaxRunningJobsAdmin, Setting: config.EnvMaxRunningJobsAdmin},

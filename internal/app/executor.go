@@ -112,8 +112,13 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
+	events, err := EventPublisher(cfg, awsCfg, opts.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	x := &bulk.Executor{
 		Jobs: jobs, Runs: runs, Devices: inv, Engine: engine, Queue: q, Publisher: opts.Publisher, Policy: policies, Answers: answers, Noise: filters,
+		Notices:   newNotices(events, jobs, runs, inv, opts.Logger, opts.Metrics, config.Executor),
 		JumpHosts: jumpHosts, JumpMaxChannels: cfg.JumpMaxChannels,
 		Logger: opts.Logger, Metrics: opts.Metrics, Concurrency: opts.Concurrency, DeadlineMargin: opts.DeadlineMargin, MaxBatches: opts.MaxBatches, Audit: trail, BatchLease: lease, RunTTL: time.Duration(cfg.RunMaxDays) * 24 * time.Hour,
 	}

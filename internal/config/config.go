@@ -59,6 +59,9 @@ const (
 	EnvJumpMaxChannels        = "NET_AUTO_JUMP_MAX_CHANNELS"
 	EnvWSEndpoint             = "NET_AUTO_WS_ENDPOINT"
 	EnvSecrets                = "NET_AUTO_SECRETS"
+	// EnvEventBus names the EventBridge bus NetAuto's events go to (internal/notify); unset or
+	// "off" sends none.
+	EnvEventBus = "NET_AUTO_EVENT_BUS"
 	// EnvSecretsPrefix is the Secrets Manager name prefix of the stack's credentials; the template
 	// sets it to netauto/<stack name>/ and grants the functions that prefix only.
 	EnvSecretsPrefix = "NET_AUTO_SECRETS_PREFIX"
@@ -115,7 +118,11 @@ type Var struct {
 	Doc      string
 }
 
+// eventBusPattern is an EventBridge bus name, or a bus's ARN (another account's bus).
+var eventBusPattern = regexp.MustCompile(`^([/.\-_A-Za-z0-9]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[/.\-_A-Za-z0-9]{1,256})$`)
+
 var (
+	eventBusVar      = Var{Name: EnvEventBus, Doc: "EventBridge bus (name or ARN) of the Job Finished, Output Changed and Host Key Mismatch events (docs/events.md); unset or off sends none"}
 	secretsVar       = Var{Name: EnvSecrets, Doc: "where device credentials live: secretsmanager (default) or file:DIR (local development)"}
 	secretsPrefixVar = Var{Name: EnvSecretsPrefix, Doc: "Secrets Manager name prefix of the credentials, e.g. netauto/<stack>/ (default netauto/)"}
 )
@@ -152,7 +159,8 @@ func Vars(fn Function) []Var {
 			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"},
 			{Name: EnvMaxRunningJobsOperator, Doc: "most unfinished jobs (runs included) one requester may have when an operator asks, 1-1000 (default 10)"},
 			{Name: EnvMaxRunningJobsAdmin, Doc: "the same when an admin asks, 1-1000 (default 50)"},
-			{Name: EnvUserPoolID, Doc: "Cognito user pool (<region>_<id>) asked whether a saved job's owner is still enabled and holds their roles before each start; unset: not asked"}}
+			{Name: EnvUserPoolID, Doc: "Cognito user pool (<region>_<id>) asked whether a saved job's owner is still enabled and holds their roles before each start; unset: not asked"},
+			eventBusVar}
 		vs = append(vs, retention...)
 		if fn == API {
 			vs = append(vs, apiPushVars()...)
@@ -169,13 +177,13 @@ func Vars(fn Function) []Var {
 			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"},
 			{Name: EnvOutputCapBytes, Doc: "output bytes stored per run before it is truncated (default 1048576)"},
 			{Name: EnvJumpMaxChannels, Doc: "device connections a batch runs at once through one jump host (default 50)"},
-			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar, secretsPrefixVar}
+			{Name: EnvRunMaxDays, Doc: "days a run is kept, for its TTL attribute (default 30)"}, secretsVar, secretsPrefixVar, eventBusVar}
 	case Retention:
 		vs = []Var{table(resources.RunsTable), table(resources.JobsTable)}
 		vs = append(vs, retention...)
 	case Watchdog:
-		vs = []Var{table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable), queue(resources.BulkQueue),
-			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"}, secretsVar, secretsPrefixVar}
+		vs = []Var{table(resources.RunsTable), table(resources.JobsTable), table(resources.ConnectionsTable), table(resources.DevicesTable), queue(resources.BulkQueue),
+			{Name: EnvWSEndpoint, Doc: "the WebSocket API's management endpoint for PostToConnection"}, secretsVar, secretsPrefixVar, eventBusVar}
 	}
 	if fn != WS { // every function that acts writes the audit trail
 		vs = append(vs, auditVars...)
@@ -247,6 +255,8 @@ type Config struct {
 	UserPoolID string
 	// UIURL is the UI's origin, for links in webhook messages; empty when unknown.
 	UIURL string
+	// EventBus is the EventBridge bus events go to; empty sends none.
+	EventBus string
 }
 
 // Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
@@ -351,6 +361,14 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 				bad(v.Name, raw, "must be a Cognito user pool id, <region>_<id> (unset: no owner check)")
 			} else {
 				c.UserPoolID = raw
+			}
+		case EnvEventBus:
+			switch {
+			case raw == "off":
+			case eventBusPattern.MatchString(raw):
+				c.EventBus = raw
+			default:
+				bad(v.Name, raw, "must be off, an EventBridge bus name (1-256 of letters, digits, /._-) or a bus ARN")
 			}
 		case EnvJWTIssuer:
 			c.JWTIssuer = raw

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -239,5 +240,45 @@ func TestLoadUserPoolID(t *testing.T) {
 				assert.Equal(t, tc.want, c.UserPoolID, fn)
 			}
 		})
+	}
+}
+
+func TestLoadEventBus(t *testing.T) {
+	watchdogEnv := func(bus string) map[string]string {
+		m := map[string]string{"NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_AUDIT_TABLE": "a", "NET_AUTO_BULK_QUEUE_URL": "q", "NET_AUTO_CONNECTIONS_TABLE": "c", "NET_AUTO_DEVICES_TABLE": "d"}
+		if bus != "" {
+			m[EnvEventBus] = bus
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		value   string
+		want    string
+		wantErr bool
+	}{
+		{name: "unset sends nothing", value: "", want: ""},
+		{name: "off sends nothing", value: "off", want: ""},
+		{name: "the default bus", value: "default", want: "default"},
+		{name: "a custom bus", value: "netauto-prod.events", want: "netauto-prod.events"},
+		{name: "another account's bus", value: "arn:aws:events:eu-west-1:123456789012:event-bus/central", want: "arn:aws:events:eu-west-1:123456789012:event-bus/central"},
+		{name: "spaces", value: "my bus", wantErr: true},
+		{name: "not an events ARN", value: "arn:aws:sqs:eu-west-1:123456789012:q", wantErr: true},
+		{name: "too long", value: strings.Repeat("b", 257), wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(Watchdog, env(watchdogEnv(tc.value)))
+			if tc.wantErr {
+				require.ErrorContains(t, err, EnvEventBus)
+				assert.ErrorContains(t, err, "must be off, an EventBridge bus name")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, c.EventBus)
+		})
+	}
+	for _, fn := range []Function{API, Scheduler, Executor, Watchdog} {
+		assert.True(t, slices.ContainsFunc(Vars(fn), func(v Var) bool { return v.Name == EnvEventBus }), "the %s function ends jobs or meets host keys: it sends events", fn)
 	}
 }
