@@ -82,6 +82,7 @@ func Check(t *Template, opts Options) error {
 	ps = append(ps, checkRetain(t)...)
 	ps = append(ps, checkStreams(t)...)
 	ps = append(ps, checkSecrets(t, opts)...)
+	ps = append(ps, checkEventBus(t, opts)...)
 	ps = append(ps, checkSamconfig(t, opts)...)
 	ps = append(ps, checkCORS(t)...)
 	if len(ps) == 0 {
