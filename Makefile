@@ -91,13 +91,15 @@ token:
 rie-smoke:
 	$(GO) test -count=1 -run TestRIE -v ./infra/rie/
 
-## bench: the SSH engine fan-out and memory benchmarks, then the ones on the local stack: device
-## import, and a 1,000-device bulk job against parallel-ssh, pdsh and a raw Go fan-out.
+## bench: the SSH engine fan-out and memory benchmarks, Secrets Manager calls per 1,000 devices,
+## then the ones on the local stack: device import, a 1,000-device bulk job against parallel-ssh,
+## pdsh and a raw Go fan-out, and the writes per partition key of a 10,000-device job.
 bench: DEBIAN_PACKAGES += parallel-ssh:pssh pdsh:pdsh
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./internal/sshexec/
+	$(GO) test -run '^$$' -bench CredentialReads -benchtime 1x -count 1 ./internal/secrets/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/api/
-	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./internal/app/
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 45m ./internal/app/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench Purge -benchtime 1x -count 1 -timeout 40m ./internal/retention/
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -run '^$$' -bench DevicesPage -benchtime 1x -count 1 ./web/
 

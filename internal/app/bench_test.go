@@ -47,7 +47,7 @@ type benchFleet struct {
 	hostsTxt string
 }
 
-func newBenchFleet(b *testing.B, n int) *benchFleet {
+func newBenchFleet(b testing.TB, n int, opts ...envOption) *benchFleet {
 	b.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(b, err)
@@ -59,7 +59,7 @@ func newBenchFleet(b *testing.B, n int) *benchFleet {
 	signer, err := ssh.NewSignerFromKey(priv)
 	require.NoError(b, err)
 	env := newBulkEnv(b, devicesim.Spec{Count: n, Seed: 21, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
-		AuthorizedKeys: []ssh.PublicKey{sshPub}}, withClientKey(keyPEM))
+		AuthorizedKeys: []ssh.PublicKey{sshPub}}, append([]envOption{withClientKey(keyPEM)}, opts...)...)
 	f := &benchFleet{env: env, dir: b.TempDir(), keyPEM: keyPEM, signer: signer}
 
 	// An OpenSSH client configuration naming every device, for parallel-ssh and pdsh.

@@ -88,7 +88,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	ddb := dynamodb.New(dynamodb.Options{
 		Region: stack.Region, BaseEndpoint: aws.String(e.st.Endpoints.DynamoDB),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient:  app.HTTPClient(), APIOptions: []func(*middleware.Stack) error{e.writes.count},
+		HTTPClient:  app.HTTPClient(), APIOptions: append([]func(*middleware.Stack) error{e.writes.count}, o.ddbOptions...),
 	})
 	e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
@@ -285,6 +285,8 @@ func runMapping(ctx context.Context, ep stack.Endpoints, cfg config.Config, hand
 // envOptions tune newBulkEnv.
 type envOptions struct {
 	clientKeyPEM string
+	// ddbOptions are more middlewares on the DynamoDB client (after the write counter).
+	ddbOptions []func(*middleware.Stack) error
 }
 
 type envOption func(*envOptions)
@@ -292,6 +294,11 @@ type envOption func(*envOptions)
 // withClientKey makes every device authenticate NetAuto by this private key.
 func withClientKey(pem string) envOption {
 	return func(o *envOptions) { o.clientKeyPEM = pem }
+}
+
+// withDynamoDBMiddleware adds a middleware to the stores' DynamoDB client.
+func withDynamoDBMiddleware(m func(*middleware.Stack) error) envOption {
+	return func(o *envOptions) { o.ddbOptions = append(o.ddbOptions, m) }
 }
 
 // writeCounter counts every DynamoDB operation's calls, items (of transactions and batch writes;
