@@ -65,6 +65,9 @@ type Options struct {
 	Runs Runs
 	// Retention serves GET /v1/retention and POST /v1/retention/purge; nil answers them 503.
 	Retention Retention
+	// Usage counts output bytes for GET /v1/retention and GET /v1/devices/{id}; nil leaves the
+	// counts out.
+	Usage Usage
 	// Profiles serves /v1/credential-profiles; nil answers them 503.
 	Profiles CredentialProfiles
 	// JumpHosts serves /v1/jump-hosts; nil answers them 503.

@@ -54,8 +54,17 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, caller auth.I
 		s.fail(w, r, err)
 		return
 	}
+	out := deviceToWire(d)
+	if s.opts.Usage != nil {
+		u, err := s.opts.Usage.DeviceUsage(r.Context(), d.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out.ChargedBytes, out.StoredBytes = &u.ChargedBytes, &u.StoredBytes
+	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(d.Version, 10)))
-	WriteJSON(w, http.StatusOK, deviceToWire(d))
+	WriteJSON(w, http.StatusOK, out)
 }
 
 var listParams = map[string]bool{"platform": true, "site": true, "tag": true, "limit": true, "cursor": true}

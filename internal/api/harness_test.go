@@ -187,7 +187,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hooks, err := webhook.NewRegistry(hookStore, hookSecrets)
 	require.NoError(t, err)
-	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters, SavedJobs: saved,
+	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters, SavedJobs: saved,
 		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, Logger: logger},
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)

@@ -3,12 +3,16 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/retention"
+	"github.com/netauto/netauto/internal/run"
 )
 
 // Retention serves the retention routes; *retention.Purger implements it.
@@ -19,6 +23,67 @@ type Retention interface {
 	LastReport(ctx context.Context) (retention.Report, error)
 	// Purge runs a purge now and returns its report.
 	Purge(ctx context.Context, trigger string) (retention.Report, error)
+}
+
+// Usage counts output bytes (run.Usage); the DynamoDB run store implements it.
+type Usage interface {
+	// DeviceUsage returns what a device's runs are charged and store themselves.
+	DeviceUsage(ctx context.Context, deviceID string) (run.Usage, error)
+	// SharedBytes returns the bytes of every output stored once.
+	SharedBytes(ctx context.Context) (int64, error)
+}
+
+// usageWorkers bounds the devices whose bytes GET /v1/retention reads at once.
+const usageWorkers = 16
+
+// totalUsage sums every inventory device's usage and the outputs stored once: one consistent
+// query per device, usageWorkers at a time.
+func (s *Server) totalUsage(ctx context.Context) (run.Usage, error) {
+	var (
+		total run.Usage
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		errs  []error
+	)
+	slots := make(chan struct{}, usageWorkers)
+	cursor := ""
+	for {
+		devs, next, err := s.opts.Devices.List(ctx, device.Filter{}, device.Page{Limit: device.MaxPageSize, Cursor: cursor})
+		if err != nil {
+			wg.Wait()
+			return run.Usage{}, fmt.Errorf("list devices: %w", err)
+		}
+		for _, d := range devs {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				u, err := s.opts.Usage.DeviceUsage(ctx, d.ID)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				total.ChargedBytes += u.ChargedBytes
+				total.StoredBytes += u.StoredBytes
+			}()
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return run.Usage{}, err
+	}
+	shared, err := s.opts.Usage.SharedBytes(ctx)
+	if err != nil {
+		return run.Usage{}, err
+	}
+	total.StoredBytes += shared
+	return total, nil
 }
 
 // errNoRetention answers the retention routes on a deployment without retention.
@@ -45,6 +110,14 @@ func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, _ auth.Ide
 	case !errors.Is(err, retention.ErrNoReport):
 		s.fail(w, r, err)
 		return
+	}
+	if s.opts.Usage != nil {
+		u, err := s.totalUsage(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		view.ChargedBytes, view.StoredBytes = &u.ChargedBytes, &u.StoredBytes
 	}
 	WriteJSON(w, http.StatusOK, view)
 }

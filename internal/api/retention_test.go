@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +95,46 @@ func TestRetentionRoutes(t *testing.T) {
 	if assert.NotNil(t, view.LastReport.Age, "last report's age part: %s", res.Body) {
 		assert.EqualValues(t, 1, view.LastReport.Age.RunsDeleted, "last report (the refused POST ran none): %s", res.Body)
 	}
+}
+
+// TestRetentionByteTotals: two devices whose runs printed the same output are each charged its
+// bytes, while the output is stored once: GET /v1/retention reports the totals and
+// GET /v1/devices/{id} a device's own.
+func TestRetentionByteTotals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	runs, err := dynamo.NewRunStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.RunsTable], time.Minute)
+	require.NoError(t, err)
+	output := []byte(strings.Repeat("interface GigabitEthernet1\r\n no shutdown\r\n", 60))
+	small := []byte("12:00:00 UTC\n")
+	for i, dev := range []string{"tot-1", "tot-2"} {
+		res := e.do(e.tokens[auth.Admin], http.MethodPost, "/v1/devices", "application/json", mustJSON(t, deviceJSON(dev, nil)))
+		require.Equal(t, http.StatusCreated, res.Status, "create %s: %s", dev, res.Body)
+		for j, out := range [][]byte{output, small} {
+			r := run.Run{ID: fmt.Sprintf("tot-run-%d-%d", i, j), DeviceID: dev, Command: "show running-config", RequestedBy: "t",
+				CreatedAt: time.Now().UTC(), Status: run.Succeeded, Bytes: int64(len(out)), Chunks: 1, NoiseOK: true}
+			require.NoError(t, runs.FinishNew(ctx, r, out))
+		}
+	}
+	res := e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/retention", "", nil)
+	require.Equal(t, http.StatusOK, res.Status, "GET /v1/retention: %s", res.Body)
+	var view struct {
+		ChargedBytes *int64 `json:"charged_bytes"`
+		StoredBytes  *int64 `json:"stored_bytes"`
+	}
+	res.JSON(t, &view)
+	each := int64(len(output) + len(small))
+	require.NotNil(t, view.ChargedBytes, "charged_bytes: %s", res.Body)
+	require.NotNil(t, view.StoredBytes, "stored_bytes: %s", res.Body)
+	assert.Equal(t, 2*each, *view.ChargedBytes, "charged: both devices' exact outputs")
+	assert.Equal(t, int64(len(output)+2*len(small)), *view.StoredBytes, "stored: the shared output once, the small ones each")
+
+	res = e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/devices/tot-1", "", nil)
+	require.Equal(t, http.StatusOK, res.Status, "GET device: %s", res.Body)
+	res.JSON(t, &view)
+	require.NotNil(t, view.ChargedBytes, "device charged_bytes: %s", res.Body)
+	require.NotNil(t, view.StoredBytes, "device stored_bytes: %s", res.Body)
+	assert.Equal(t, each, *view.ChargedBytes, "the device is charged its exact outputs")
+	assert.Equal(t, int64(len(small)), *view.StoredBytes, "the device alone keeps its small output")
 }

@@ -76,9 +76,14 @@ type Device struct {
 	JumpHostIDs       []string        `json:"jump_host_ids,omitempty"`
 	HasEnableSecret   bool            `json:"has_enable_secret"`
 	HasCredential     bool            `json:"has_credential"`
-	Version           int64           `json:"version"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
+	// ChargedBytes and StoredBytes are the device's output bytes (GET /v1/devices/{id} only):
+	// its runs' exact outputs, which NET_AUTO_RUN_MAX_BYTES caps, and what its runs store
+	// themselves (outputs stored once are shared and counted in the retention totals).
+	ChargedBytes *int64    `json:"charged_bytes,omitempty"`
+	StoredBytes  *int64    `json:"stored_bytes,omitempty"`
+	Version      int64     `json:"version"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // PendingHostKey is a host key a device offered that was refused.
@@ -431,6 +436,11 @@ type RetentionReport struct {
 type RetentionView struct {
 	Settings   RetentionSettings `json:"settings"`
 	LastReport *RetentionReport  `json:"last_report"`
+	// ChargedBytes is the output bytes of every inventory device's runs (exact outputs);
+	// StoredBytes what is stored for them, each output stored once counted once. Absent on a
+	// deployment that does not count them.
+	ChargedBytes *int64 `json:"charged_bytes,omitempty"`
+	StoredBytes  *int64 `json:"stored_bytes,omitempty"`
 }
 
 // PolicyRule is one rule of the command policy (see docs/policy.md).

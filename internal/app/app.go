@@ -309,7 +309,7 @@ func newAPIServer(ctx context.Context, cfg config.Config, opts *APIOptions) (*ap
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Retention: purger, Policy: policies, Filters: filters, SavedJobs: saved,
+	srv, err := api.New(api.Options{Audit: trail, AuditLog: auditLog, Logger: opts.Logger, Health: opts.Health, Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Policy: policies, Filters: filters, SavedJobs: saved,
 		Webhooks: hooks, WebhookTester: tester,
 		MaxJobDevices: map[auth.Role]int{auth.Operator: cfg.MaxJobDevicesOperator, auth.Admin: cfg.MaxJobDevicesAdmin}})
 	if err != nil {

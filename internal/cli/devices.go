@@ -148,6 +148,9 @@ func (a *app) devicesGet() *cobra.Command {
 			if p := d.PendingHostKey; p != nil {
 				fmt.Fprintf(tw, "pending_host_key:\t%s (seen %s)\n", terminalSafeString(p.Fingerprint), p.SeenAt.Format(timeLayout))
 			}
+			if d.ChargedBytes != nil && d.StoredBytes != nil {
+				fmt.Fprintf(tw, "charged_bytes:\t%d\nstored_bytes:\t%d\n", *d.ChargedBytes, *d.StoredBytes)
+			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}

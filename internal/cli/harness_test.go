@@ -140,7 +140,7 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	saved, err := savedjob.New(savedStore, savedAnswers, inv)
 	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50, Answers: answers},
-		Jobs: jobs, Runs: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters, SavedJobs: saved})
+		Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters, SavedJobs: saved})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)

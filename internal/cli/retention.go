@@ -35,6 +35,9 @@ func (a *app) retentionCommand() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "max_days:\t%d\nmax_bytes:\t%d\ncron:\t%s\nschedule:\t%s\n", v.Settings.MaxDays, v.Settings.MaxBytes, v.Settings.Cron, v.Settings.Schedule)
+			if v.ChargedBytes != nil && v.StoredBytes != nil {
+				fmt.Fprintf(tw, "charged_bytes:\t%d\nstored_bytes:\t%d\n", *v.ChargedBytes, *v.StoredBytes)
+			}
 			if v.LastReport == nil {
 				fmt.Fprintln(tw, "last purge:\tnone yet")
 			} else {

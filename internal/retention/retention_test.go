@@ -665,3 +665,54 @@ func TestRetentionHandlerDispatch(t *testing.T) {
 		assert.Equal(t, "1", entries[0].Detail["age_runs_deleted"])
 	}
 }
+
+// TestTTLStreamConsumerSharedOutput: the stream consumer's part in outputs stored once: a run
+// item TTL deleted names its body in its old image, and its reference goes (the body with it,
+// as it was the last), once however often the record comes; a head's record of a body already
+// gone changes nothing.
+func TestTTLStreamConsumerSharedOutput(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	table := f.st.Names.Tables[resources.RunsTable]
+	runs, err := dynamo.NewRunStore(f.db, table, time.Minute)
+	require.NoError(t, err)
+	output := []byte(strings.Repeat("interface GigabitEthernet1\n no shutdown\n", 40))
+	r := run.Run{ID: "ttl-shared", DeviceID: "dev-s", Command: "show running-config", RequestedBy: "t", CreatedAt: f.now.Add(-40 * 24 * time.Hour),
+		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true}
+	require.NoError(t, runs.FinishNew(ctx, r, output))
+	shared, err := runs.SharedBytes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(output)), shared, "the output is stored once")
+	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#ttl-shared"}, "sk": &types.AttributeValueMemberS{Value: "META"}}
+	item, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key})
+	require.NoError(t, err)
+	blob := item.Item["blob"].(*types.AttributeValueMemberS).Value
+	_, err = f.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key}) // TTL's deletion
+	require.NoError(t, err)
+
+	meta := streamRecord("1", "RUN#ttl-shared", "META", "dev-s", 0, "dynamodb.amazonaws.com")
+	delete(meta.Change.OldImage, "size")
+	meta.Change.OldImage["tail_size"] = events.NewNumberAttribute(strconv.Itoa(len(output)))
+	meta.Change.OldImage["blob"] = events.NewStringAttribute(blob)
+	head := streamRecord("2", "BLOB#"+blob, "HEAD", "", len(output), "dynamodb.amazonaws.com")
+	head.Change.OldImage["gen"] = events.NewStringAttribute("0000000000000000")
+	cfg := config.Config{Tables: map[string]string{
+		resources.RunsTable: table, resources.JobsTable: f.st.Names.Tables[resources.JobsTable], resources.AuditTable: f.st.Names.Tables[resources.AuditTable]},
+		RunMaxDays: 30, RetentionCron: "@daily"}
+	h, err := app.NewRetention(ctx, cfg, app.RetentionOptions{DB: f.db, Metrics: metrics.New(&bytes.Buffer{}), Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))})
+	require.NoError(t, err)
+	raw, err := json.Marshal(events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{meta, head}})
+	require.NoError(t, err)
+	for i := range 2 {
+		out, err := h(ctx, raw)
+		require.NoError(t, err, "delivery %d", i)
+		require.Empty(t, out.(events.DynamoDBEventResponse).BatchItemFailures, "batch item failures of delivery %d", i)
+	}
+	shared, err = runs.SharedBytes(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, shared, "the body went with its last reference")
+	use, err := runs.DeviceUsage(ctx, "dev-s")
+	require.NoError(t, err)
+	assert.Equal(t, run.Usage{}, use, "the device's bytes after TTL")
+}

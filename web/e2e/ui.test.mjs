@@ -313,6 +313,9 @@ await script(async (browser, problems) => {
   await step(page, "retention page and purge now", async () => {
     await page.getByRole("link", { name: "Retention" }).click();
     await page.locator("#retention-settings").waitFor();
+    // Runs have stored output by now: the byte totals show.
+    await page.locator("#charged-bytes", { hasText: /[1-9]/ }).waitFor();
+    await page.locator("#stored-bytes", { hasText: /[1-9]/ }).waitFor();
     await shot(page, "18-retention");
     await page.locator("#purge-now").click();
     await page.getByText(/Purge finished/).waitFor({ timeout: 30000 });

@@ -56,6 +56,11 @@ export function RetentionPage({ flash }) {
       <tr><th scope="row">Output per device</th><td>${s.max_bytes ? fmtBytes(s.max_bytes) : "no cap"} <span class="muted small">NET_AUTO_RUN_MAX_BYTES</span></td></tr>
       <tr><th scope="row">Schedule</th><td><code>${s.cron}</code>${s.schedule ? html` <span class="muted small">(${s.schedule})</span>` : ""}</td></tr>
     </tbody></table>
+    ${view.charged_bytes != null && html`<h2>Output bytes</h2>
+    <table class="plain kv" id="retention-bytes"><tbody>
+      <tr><th scope="row">Charged to devices</th><td id="charged-bytes">${fmtBytes(view.charged_bytes)} <span class="muted small">the exact outputs of every device's runs, what the cap counts</span></td></tr>
+      <tr><th scope="row">Stored</th><td id="stored-bytes">${fmtBytes(view.stored_bytes)} <span class="muted small">outputs that differ only in noise lines are stored once${view.charged_bytes > 0 ? ` (${(100 * view.stored_bytes / view.charged_bytes).toFixed(1)}% of charged)` : ""}</span></td></tr>
+    </tbody></table>`}
     <h2>Last purge</h2>
     <${Report} report=${view.last_report} />
   </main>`;
