@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/stack"
@@ -521,4 +522,53 @@ func valueSize(v types.AttributeValue) int {
 		return n
 	}
 	return 0
+}
+
+// TestKeyCounter holds the partition counter to DynamoDB's rules for what a write touches: the
+// item's table partition, and the index entries an item has or gets.
+func TestKeyCounter(t *testing.T) {
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	run := map[string]types.AttributeValue{"pk": s("RUN#r1"), "sk": s("META"), "gsi1pk": s("DEV#d1"), "gsi2pk": s("DAY#1"), "status": s("running")}
+	key := map[string]types.AttributeValue{"pk": s("RUN#r1"), "sk": s("META")}
+	put := &dynamodb.PutItemInput{TableName: aws.String("runs"), Item: run}
+	update := func(expr string, names map[string]string, values map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
+		return &dynamodb.UpdateItemInput{TableName: aws.String("runs"), Key: key, UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+	}
+	tests := []struct {
+		name  string
+		calls []any
+		want  map[string]int64
+	}{
+		{"a put writes its partition and the index entries its keys make", []any{put},
+			map[string]int64{"RunsTable RUN#r1": 1, "RunsTable/by_device DEV#d1": 1, "RunsTable/by_day DAY#1": 1}},
+		{"an update that sets an index key moves the entry", []any{put, update("SET #0 = :0", map[string]string{"#0": "gsi2pk"}, map[string]types.AttributeValue{":0": s("DAY#2")})},
+			map[string]int64{"RunsTable RUN#r1": 2, "RunsTable/by_device DEV#d1": 1, "RunsTable/by_day DAY#1": 2, "RunsTable/by_day DAY#2": 1}},
+		{"an update of an attribute the indexes carry writes their entries", []any{put, update("SET #0 = :0", map[string]string{"#0": "status"}, map[string]types.AttributeValue{":0": s("succeeded")})},
+			map[string]int64{"RunsTable RUN#r1": 2, "RunsTable/by_device DEV#d1": 2, "RunsTable/by_day DAY#1": 2}},
+		{"an update of an attribute no index carries writes the item only", []any{put, update("SET #0 = :0", map[string]string{"#0": "tail"}, map[string]types.AttributeValue{":0": s("output")})},
+			map[string]int64{"RunsTable RUN#r1": 2, "RunsTable/by_device DEV#d1": 1, "RunsTable/by_day DAY#1": 1}},
+		{"removing an index key removes the entry", []any{put, update("REMOVE #0", map[string]string{"#0": "gsi2pk"}, nil)},
+			map[string]int64{"RunsTable RUN#r1": 2, "RunsTable/by_device DEV#d1": 1, "RunsTable/by_day DAY#1": 2}},
+		{"a delete removes every entry", []any{put, &dynamodb.DeleteItemInput{TableName: aws.String("runs"), Key: key}},
+			map[string]int64{"RunsTable RUN#r1": 2, "RunsTable/by_device DEV#d1": 2, "RunsTable/by_day DAY#1": 2}},
+		{"a transaction's items and condition checks count on their partitions", []any{&dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: aws.String("jobs"), Item: map[string]types.AttributeValue{"pk": s("JOB#j"), "sk": s("BATCH#0")}}},
+			{ConditionCheck: &types.ConditionCheck{TableName: aws.String("jobs"), Key: map[string]types.AttributeValue{"pk": s("JOB#j"), "sk": s("META")}}},
+		}}}, map[string]int64{"JobsTable JOB#j": 2}},
+		{"a batch write's puts and deletes count on their partitions", []any{&dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
+			"jobs": {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"pk": s("JOB#j"), "sk": s("EV#0")}}}},
+			"runs": {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"pk": s("RUN#r2"), "sk": s("META")}}}},
+		}}}, map[string]int64{"JobsTable JOB#j": 1, "RunsTable RUN#r2": 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKeyCounter()
+			k.setTables(map[string]string{resources.RunsTable: "runs", resources.JobsTable: "jobs"})
+			k.reset()
+			for _, c := range tc.calls {
+				k.observe(c)
+			}
+			assert.Equal(t, tc.want, k.counts)
+		})
+	}
 }
