@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +31,10 @@ const (
 	noticeFinished = "finished"
 	noticeHostKey  = "host-key:"
 )
+
+// noticePage is how many device states one read of an ended job's devices returns: a
+// 10,000-device job is read in two pages of batch queries, not a read per batch.
+const noticePage = 5000
 
 // noticeTimeout bounds a publish: a slow bus never holds up the job path that ends a job.
 const noticeTimeout = 10 * time.Second
@@ -83,16 +86,15 @@ func (n *Notices) jobEnded(ctx context.Context, jobs JobStore, job Job) bool {
 func (n *Notices) jobEvents(ctx context.Context, jobs JobStore, job Job) []notify.Event {
 	var failed, changed []DeviceState
 	complete := true
-	for b := range job.Batches {
-		states, err := jobs.BatchStates(ctx, job.ID, b)
+	for cursor := ""; ; {
+		page, next, err := jobs.Devices(ctx, job.ID, cursor, noticePage)
 		if err != nil {
 			// The counts are the job's own; the lists say they are incomplete.
-			n.logger().ErrorContext(ctx, "read a batch for the job's notices", "job_id", job.ID, "batch", b, "err", err)
+			n.logger().ErrorContext(ctx, "read the job's devices for its notices", "job_id", job.ID, "err", err)
 			complete = false
-			continue
+			break
 		}
-		for _, id := range slices.Sorted(maps.Keys(states)) {
-			st := states[id]
+		for _, st := range page {
 			if st.Status != run.Succeeded && st.Status != "" {
 				failed = append(failed, st)
 			}
@@ -100,6 +102,10 @@ func (n *Notices) jobEvents(ctx context.Context, jobs JobStore, job Job) []notif
 				changed = append(changed, st)
 			}
 		}
+		if next == "" {
+			break
+		}
+		cursor = next
 	}
 	listed := func(list []DeviceState) []DeviceState { return list[:min(len(list), notify.MaxListed)] }
 	names := n.names(ctx, append(slices.Clone(listed(failed)), listed(changed)...))

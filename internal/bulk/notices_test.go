@@ -325,9 +325,9 @@ func TestOutputChangedListsTheChangedDevices(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, second, d.JobID)
 	assert.Equal(t, 2, d.ChangedCount)
-	assert.Equal(t, []notify.ChangedDevice{
-		{DeviceID: "also", Name: "also", RunID: bulk.RunID(second, "also"), PreviousRunID: bulk.RunID(first, "also")},
+	assert.Equal(t, []notify.ChangedDevice{ // in the job's order
 		{DeviceID: "real", Name: "real", RunID: bulk.RunID(second, "real"), PreviousRunID: bulk.RunID(first, "real")},
+		{DeviceID: "also", Name: "also", RunID: bulk.RunID(second, "also"), PreviousRunID: bulk.RunID(first, "also")},
 	}, d.Changed)
 	assert.Len(t, sink.of(t, notify.DetailTypeJobFinished), 2, "one Job Finished for each night")
 }
