@@ -232,6 +232,30 @@ func TestNewCacheRefusesBadBounds(t *testing.T) {
 	}
 }
 
+// TestThrottledBatchReadFallsBackAtOnce: a throttled BatchGetSecretValue is not retried; the
+// cache's prefetch reports it and each secret is then read with GetSecretValue.
+func TestThrottledBatchReadFallsBackAtOnce(t *testing.T) {
+	ctx := context.Background()
+	s, fake := newSMStore(t, "netauto/s1/")
+	names := []string{"devices/a", "devices/b"}
+	for _, name := range names {
+		require.NoError(t, s.Put(ctx, name, device.Credential{Password: "pw"}))
+	}
+	fake.throttleBatch = true
+	fake.calls = nil
+	c, err := NewCache(s, 10, DefaultCacheTTL)
+	require.NoError(t, err)
+	err = c.Prefetch(ctx, map[string]time.Time{"devices/a": {}, "devices/b": {}})
+	require.Error(t, err, "a throttled batch read")
+	assert.Equal(t, []string{"BatchGetSecretValue"}, fake.calls, "calls: the batch read once, not retried")
+	for _, name := range names {
+		got, err := c.Get(ctx, name)
+		require.NoError(t, err)
+		assert.Equal(t, "pw", got.Password)
+	}
+	assert.Equal(t, []string{"BatchGetSecretValue", "GetSecretValue", "GetSecretValue"}, fake.calls, "calls")
+}
+
 // BenchmarkCredentialReads1000 counts the Secrets Manager calls that 1,000 devices with their own
 // secret cost, in batches of 50 as the executor runs them: one GetSecretValue per device run
 // before the cache; with it, the batch's secrets read together (BatchGetSecretValue, 20 at a

@@ -253,11 +253,17 @@ func (s *SecretsManagerStore) Get(ctx context.Context, name string) (device.Cred
 // limit for a SecretIdList).
 const BatchGetMax = 20
 
+// noRetry makes a call fail at its first error. A batch read is an optimisation: when it is
+// throttled (BatchGetSecretValue allows 100 calls a second per Region, GetSecretValue 10,000) its
+// secrets are read one by one at once rather than after the SDK's backoff.
+func noRetry(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 }
+
 // GetMany reads names' current versions with BatchGetSecretValue, BatchGetMax at a time
 // (device.SecretBatchReader). A secret Secrets Manager does not find is absent. A secret it
 // refuses with InvalidRequestException (as it does for one pending deletion, and for other
 // reasons) is read again with Get, which tells the two apart; any other refusal of one secret
-// (such as DecryptionFailure or AccessDeniedException) is in failed.
+// (such as DecryptionFailure or AccessDeniedException) is in failed. A failed call (throttled,
+// say) is not retried: err says so and found holds what the calls before it read.
 func (s *SecretsManagerStore) GetMany(ctx context.Context, names []string) (map[string]device.Credential, map[string]error, error) {
 	found, failed := map[string]device.Credential{}, map[string]error{}
 	byID := map[string]string{}
@@ -276,7 +282,7 @@ func (s *SecretsManagerStore) GetMany(ctx context.Context, names []string) (map[
 	for start := 0; start < len(ids); start += BatchGetMax {
 		in := &secretsmanager.BatchGetSecretValueInput{SecretIdList: ids[start:min(start+BatchGetMax, len(ids))]}
 		for {
-			out, err := s.client.BatchGetSecretValue(ctx, in)
+			out, err := s.client.BatchGetSecretValue(ctx, in, noRetry)
 			if err != nil {
 				return found, failed, fmt.Errorf("read %d secrets: %w", len(in.SecretIdList), err)
 			}

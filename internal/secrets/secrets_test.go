@@ -38,6 +38,8 @@ type fakeSecretsManager struct {
 	decryptFails map[string]bool
 	// batchSizes are the number of ids of each BatchGetSecretValue call.
 	batchSizes []int
+	// throttleBatch makes every BatchGetSecretValue call fail with ThrottlingException.
+	throttleBatch bool
 }
 
 func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +68,10 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(v)
 	}
 	if target == "BatchGetSecretValue" {
+		if f.throttleBatch {
+			fail("ThrottlingException", "Rate exceeded")
+			return
+		}
 		f.batchGet(in, reply, fail)
 		return
 	}
