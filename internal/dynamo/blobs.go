@@ -56,28 +56,6 @@ const (
 	noiseAttr   = "noise"
 )
 
-// noiseItem is one noise line kept in a run item (run.NoiseLine).
-type noiseItem struct {
-	Index int    `dynamodbav:"i"`
-	Text  []byte `dynamodbav:"t"`
-}
-
-func toNoiseItems(ls []run.NoiseLine) []noiseItem {
-	out := make([]noiseItem, len(ls))
-	for i, l := range ls {
-		out[i] = noiseItem{Index: l.Index, Text: l.Text}
-	}
-	return out
-}
-
-func fromNoiseItems(ls []noiseItem) []run.NoiseLine {
-	out := make([]run.NoiseLine, len(ls))
-	for i, l := range ls {
-		out[i] = run.NoiseLine{Index: l.Index, Text: l.Text}
-	}
-	return out
-}
-
 // blobHead is a body's head item.
 type blobHead struct {
 	Gen       string `dynamodbav:"gen"`
@@ -91,8 +69,8 @@ type blobHead struct {
 type sharedRef struct {
 	Key   string
 	Gen   string
-	Noise []run.NoiseLine
-	Kept  int64 // bytes the run keeps itself: its noise lines
+	Noise []byte // the run's noise lines, run.EncodeNoise
+	Kept  int64  // bytes the run keeps itself: its encoded noise lines
 }
 
 // blobStore runs the store-once protocol on the runs table.
@@ -150,7 +128,8 @@ func refExpiry(r run.Run) int64 {
 // has marked the head dying before the reference was written, so this writer sees the mark and
 // revives the head (or, if the deleter won, creates the body anew).
 func (b *blobStore) reference(ctx context.Context, r run.Run, sh run.Shared) (sharedRef, error) {
-	ref := sharedRef{Key: sh.Key, Noise: sh.Noise, Kept: sh.NoiseBytes()}
+	noise := run.EncodeNoise(sh.Noise)
+	ref := sharedRef{Key: sh.Key, Noise: noise, Kept: int64(len(noise))}
 	item, err := attributevalue.MarshalMap(struct {
 		PK        string `dynamodbav:"pk"`
 		SK        string `dynamodbav:"sk"`

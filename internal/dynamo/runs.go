@@ -430,10 +430,10 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
 	var it struct {
-		Status   string      `dynamodbav:"status"`
-		TailSize int64       `dynamodbav:"tail_size"`
-		Blob     string      `dynamodbav:"blob"`
-		Noise    []noiseItem `dynamodbav:"noise"`
+		Status   string `dynamodbav:"status"`
+		TailSize int64  `dynamodbav:"tail_size"`
+		Blob     string `dynamodbav:"blob"`
+		Noise    []byte `dynamodbav:"noise"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
@@ -451,7 +451,7 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 			And(expression.Name(tailSizeAttr).Equal(expression.Value(it.TailSize)))
 		kept := it.TailSize
 		if it.Blob != "" {
-			kept = run.Shared{Noise: fromNoiseItems(it.Noise)}.NoiseBytes()
+			kept = int64(len(it.Noise))
 		}
 		tail, err := tailItem(deviceID, runID, it.TailSize, kept)
 		if err != nil {
@@ -632,12 +632,12 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 			return fmt.Errorf("query output of %s: %w", id, err)
 		}
 		var pieces []struct {
-			SK      string      `dynamodbav:"sk"`
-			Data    []byte      `dynamodbav:"data"`
-			Tail    []byte      `dynamodbav:"tail"`
-			Blob    string      `dynamodbav:"blob"`
-			BlobGen string      `dynamodbav:"blob_gen"`
-			Noise   []noiseItem `dynamodbav:"noise"`
+			SK      string `dynamodbav:"sk"`
+			Data    []byte `dynamodbav:"data"`
+			Tail    []byte `dynamodbav:"tail"`
+			Blob    string `dynamodbav:"blob"`
+			BlobGen string `dynamodbav:"blob_gen"`
+			Noise   []byte `dynamodbav:"noise"`
 		}
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &pieces); err != nil {
 			return fmt.Errorf("unmarshal output of %s: %w", id, err)
@@ -655,7 +655,11 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 				if err != nil {
 					return fmt.Errorf("output of %s: %w", id, err)
 				}
-				if piece, err = run.Join(body, fromNoiseItems(it.Noise)); err != nil {
+				noise, err := run.DecodeNoise(it.Noise)
+				if err != nil {
+					return fmt.Errorf("output of %s: %w", id, err)
+				}
+				if piece, err = run.Join(body, noise); err != nil {
 					return fmt.Errorf("output of %s: %w", id, err)
 				}
 			case it.SK == runMetaSK:

@@ -123,9 +123,9 @@ type runItem struct {
 	Cmds []cmdItem `dynamodbav:"cmds,omitempty"`
 	// Blob and BlobGen name the body of an output stored once (blobs.go), which Noise rebuilds
 	// the exact output from; such a run has no Tail, and TailSize is its output's size.
-	Blob    string      `dynamodbav:"blob,omitempty"`
-	BlobGen string      `dynamodbav:"blob_gen,omitempty"`
-	Noise   []noiseItem `dynamodbav:"noise,omitempty"`
+	Blob    string `dynamodbav:"blob,omitempty"`
+	BlobGen string `dynamodbav:"blob_gen,omitempty"`
+	Noise   []byte `dynamodbav:"noise,omitempty"`
 }
 
 // cmdItem is one command's result in a run item: its output is the Bytes bytes from Offset of
@@ -196,7 +196,7 @@ func finishedRunItem(r run.Run, tail []byte, ref *sharedRef) (map[string]types.A
 		it.Tail, it.TailSize = tail, int64(len(tail))
 	}
 	if ref != nil {
-		it.Tail, it.Blob, it.BlobGen, it.Noise = nil, ref.Key, ref.Gen, toNoiseItems(ref.Noise)
+		it.Tail, it.Blob, it.BlobGen, it.Noise = nil, ref.Key, ref.Gen, ref.Noise
 	}
 	item, err := attributevalue.MarshalMap(it)
 	if err != nil {

@@ -2,9 +2,13 @@ package run
 
 import (
 	"bytes"
+	"compress/flate"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 )
 
 // Store-once rules: a run's output is kept as a body stored once under its SHA-256 (shared by
@@ -120,4 +124,66 @@ func Join(body []byte, noise []NoiseLine) ([]byte, error) {
 type Usage struct {
 	ChargedBytes int64 `json:"charged_bytes"`
 	StoredBytes  int64 `json:"stored_bytes"`
+}
+
+// EncodeNoise packs a run's noise lines for keeping with the run: each line's index and length
+// as varints, then its bytes, deflated when that is smaller (noise lines repeat their timestamps
+// and words). The first byte says which (0 raw, 1 deflated).
+func EncodeNoise(lines []NoiseLine) []byte {
+	if len(lines) == 0 {
+		return nil
+	}
+	raw := []byte{0}
+	for _, l := range lines {
+		raw = binary.AppendUvarint(raw, uint64(l.Index))
+		raw = binary.AppendUvarint(raw, uint64(len(l.Text)))
+		raw = append(raw, l.Text...)
+	}
+	var z bytes.Buffer
+	z.WriteByte(1)
+	fw, err := flate.NewWriter(&z, flate.BestCompression)
+	if err == nil {
+		_, err = fw.Write(raw[1:])
+	}
+	if err == nil {
+		err = fw.Close()
+	}
+	if err == nil && z.Len() < len(raw) {
+		return z.Bytes()
+	}
+	return raw
+}
+
+// DecodeNoise unpacks EncodeNoise's bytes.
+func DecodeNoise(b []byte) ([]NoiseLine, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	body := b[1:]
+	switch b[0] {
+	case 0:
+	case 1:
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(body)), ChunkSize)); err != nil {
+			return nil, fmt.Errorf("decode noise lines: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("decode noise lines: unknown encoding %d", b[0])
+	}
+	var out []NoiseLine
+	for len(body) > 0 {
+		idx, n := binary.Uvarint(body)
+		if n <= 0 {
+			return nil, errors.New("decode noise lines: bad index")
+		}
+		body = body[n:]
+		size, n := binary.Uvarint(body)
+		if n <= 0 || uint64(len(body)-n) < size {
+			return nil, errors.New("decode noise lines: bad length")
+		}
+		body = body[n:]
+		out = append(out, NoiseLine{Index: int(idx), Text: body[:size:size]})
+		body = body[size:]
+	}
+	return out, nil
 }

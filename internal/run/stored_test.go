@@ -75,6 +75,11 @@ func TestShareJoin(t *testing.T) {
 			got, err := Join(sh.Body, sh.Noise)
 			require.NoError(t, err)
 			assert.Equal(t, tt.output, string(got), "rebuilt byte for byte")
+			kept, err := DecodeNoise(EncodeNoise(sh.Noise))
+			require.NoError(t, err)
+			got, err = Join(sh.Body, kept)
+			require.NoError(t, err)
+			assert.Equal(t, tt.output, string(got), "rebuilt byte for byte from the packed noise lines")
 			if !tt.keepNoise {
 				assert.Equal(t, tt.output, string(sh.Body), "the body is the exact bytes")
 				return
@@ -92,4 +97,8 @@ func TestShareJoin(t *testing.T) {
 	assert.Empty(t, sh.Noise, "lost places keep no noise line")
 	_, err := Join([]byte("a\n"), []NoiseLine{{Index: 5, Text: []byte("x\n")}})
 	assert.Error(t, err, "a noise line past the body's end")
+	for _, bad := range [][]byte{{7}, {0, 1}, {0, 1, 9, 'x'}, {1, 0xff, 0xff}} {
+		_, err := DecodeNoise(bad)
+		assert.Error(t, err, "packed noise lines %v", bad)
+	}
 }
