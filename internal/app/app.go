@@ -173,11 +173,7 @@ func SavedJobs(cfg config.Config, awsCfg aws.Config, db dynamo.API, inv savedjob
 	if err != nil {
 		return nil, err
 	}
-	sec, err := secretStore(cfg, awsCfg)
-	if err != nil {
-		return nil, err
-	}
-	answers, err := secrets.NewSavedJobAnswers(sec)
+	answers, err := SavedJobAnswers(cfg, awsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +184,21 @@ func SavedJobs(cfg config.Config, awsCfg aws.Config, db dynamo.API, inv savedjob
 	if reg.Owners, err = Owners(cfg, awsCfg); err != nil {
 		return nil, err
 	}
+	// Answers a change replaced, or a deletion left, are listed in the jobs table until their
+	// delete succeeds; the watchdog retries the failed ones.
+	if reg.Dropped, err = dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable]); err != nil {
+		return nil, err
+	}
 	return reg, nil
+}
+
+// SavedJobAnswers is the store of saved jobs' secret answers in the configured secret store.
+func SavedJobAnswers(cfg config.Config, awsCfg aws.Config) (*secrets.JobAnswers, error) {
+	sec, err := secretStore(cfg, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	return secrets.NewSavedJobAnswers(sec)
 }
 
 // Owners is the identity provider asked about saved jobs' owners: the Cognito user pool

@@ -94,9 +94,14 @@ func NewWatchdog(ctx context.Context, cfg config.Config, opts WatchdogOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
+	savedAnswers, err := SavedJobAnswers(cfg, awsCfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	w, err := bulk.NewWatchdog(&bulk.Watchdog{
 		Jobs: jobs, Runs: runs, Queue: sender, Publisher: opts.Publisher, Logger: opts.Logger, Metrics: opts.Metrics, Audit: trail, Answers: answers,
-		Notices:    newNotices(events, jobs, runs, devices, opts.Logger, opts.Metrics, config.Watchdog),
+		Notices: newNotices(events, jobs, runs, devices, opts.Logger, opts.Metrics, config.Watchdog),
+		Dropped: jobs, DroppedAnswers: savedAnswers,
 		StaleAfter: cmp.Or(opts.StaleAfter, BulkStaleAfter()), Period: cmp.Or(opts.Period, resources.WatchdogPeriod), Now: opts.Now,
 	})
 	if err != nil {

@@ -100,6 +100,11 @@ type Watchdog struct {
 	Audit audit.Recorder
 	// Answers loses the secret prompt answers of the jobs the watchdog ends (optional).
 	Answers AnswerStore
+	// Dropped lists answers nothing names any more whose delete has not succeeded yet, and
+	// DroppedAnswers is the store they are in (saved jobs' answers): each sweep deletes them
+	// (optional, both or neither).
+	Dropped        AnswerLedger
+	DroppedAnswers AnswerStore
 	// Notices sends the events of the jobs the watchdog ends, and of ended jobs whose events
 	// were never claimed (their ender stopped half way) (optional).
 	Notices *Notices
@@ -122,7 +127,10 @@ type SweepReport struct {
 	Kicked int `json:"kicked"`
 	// Forgotten counts ended jobs dropped from the unfinished list.
 	Forgotten int `json:"forgotten"`
-	// Errors counts jobs the sweep could not handle; the next sweep tries again.
+	// AnswersDropped counts listed dropped answers deleted (AnswerLedger).
+	AnswersDropped int `json:"answers_dropped"`
+	// Errors counts jobs (and dropped answers) the sweep could not handle; the next sweep tries
+	// again.
 	Errors int `json:"errors"`
 }
 
@@ -135,6 +143,8 @@ func NewWatchdog(w *Watchdog) (*Watchdog, error) {
 		return nil, errors.New("new watchdog: StaleAfter must be positive")
 	case w.Period < 0:
 		return nil, errors.New("new watchdog: Period must not be negative")
+	case (w.Dropped == nil) != (w.DroppedAnswers == nil):
+		return nil, errors.New("new watchdog: Dropped and DroppedAnswers go together")
 	}
 	w.exec = &Executor{Jobs: w.Jobs, Queue: w.Queue, Publisher: w.Publisher, Logger: w.Logger, Metrics: w.Metrics, Now: w.Now, Audit: w.Audit, Answers: w.Answers, Notices: w.Notices, function: "watchdog", actor: audit.ActorWatchdog}
 	return w, nil
@@ -188,8 +198,16 @@ func (w *Watchdog) Sweep(ctx context.Context) (SweepReport, error) {
 	rep, err := w.eachJob(ctx, func(ctx context.Context, job Job, batches []Delivery, rep *SweepReport) error {
 		return w.check(ctx, job, batches, now, rep)
 	})
+	dropped, errs := w.sweepDropped(ctx)
+	rep.AnswersDropped, rep.Errors = dropped, rep.Errors+len(errs)
+	for _, e := range errs {
+		w.logger().ErrorContext(ctx, "watchdog dropped answers", "err", e)
+	}
+	if len(errs) > 0 {
+		err = errors.Join(err, errs[0])
+	}
 	w.logger().InfoContext(ctx, "watchdog sweep", "jobs", rep.Jobs, "resent", rep.Resent, "lost", rep.Lost,
-		"devices_lost", rep.DevicesLost, "kicked", rep.Kicked, "forgotten", rep.Forgotten, "errors", rep.Errors)
+		"devices_lost", rep.DevicesLost, "kicked", rep.Kicked, "forgotten", rep.Forgotten, "answers_dropped", rep.AnswersDropped, "errors", rep.Errors)
 	if w.Metrics != nil {
 		_ = w.Metrics.Emit(map[string]string{"Function": "watchdog"}, nil,
 			metrics.Metric{Name: "WatchdogUnfinishedJobs", Value: float64(rep.Jobs), Unit: metrics.Count},

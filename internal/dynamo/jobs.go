@@ -36,6 +36,8 @@ import (
 //	                         ends), with the job's requested_by: the watchdog lists unfinished
 //	                         jobs from this partition and the enqueuer counts a requester's, so
 //	                         their cost follows the unfinished jobs, not the history
+//	DROPPED_ANSWERS ANS#<key> secret answers nothing names any more whose delete has not
+//	                         succeeded yet (dropped.go); the watchdog deletes them
 //	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
 //	                         for clients catching up
 //

@@ -9,6 +9,7 @@ package savedjob
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -191,6 +192,9 @@ type Registry struct {
 	Now func() time.Time
 	// Owners, when set, is asked about a saved job's owner before every start (CheckOwner).
 	Owners Owners
+	// Dropped lists replaced and deleted answers until their delete succeeds, for the watchdog to
+	// retry (bulk.DropAnswers); nil: a failed delete leaves the secret behind.
+	Dropped bulk.AnswerLedger
 }
 
 // New returns a registry; answers may be nil (a saved job with a secret answer is then refused).
@@ -424,13 +428,13 @@ func (r *Registry) putAnswers(ctx context.Context, j *SavedJob, answers []string
 	return nil
 }
 
-// dropAnswers deletes answers no stored job names; a failure leaves an orphan secret, not a wrong
-// answer, so it is not the caller's error.
+// dropAnswers deletes answers no stored job names, listed in r.Dropped until the delete succeeds
+// so that the watchdog retries a failed one (bulk.DropAnswers). A failure leaves a secret to
+// delete, not a wrong answer, so it is not the caller's error; it is logged (names, no values).
 func (r *Registry) dropAnswers(ctx context.Context, key string) {
-	if key == "" || r.answers == nil {
-		return
+	if err := bulk.DropAnswers(ctx, r.answers, r.Dropped, key); err != nil {
+		slog.Default().WarnContext(ctx, "saved job answers not deleted yet", "key", key, "err", err)
 	}
-	_ = r.answers.DeleteAnswers(context.WithoutCancel(ctx), key)
 }
 
 // Start prepares saved job id to run now at caller's request: it checks the caller may start it,
