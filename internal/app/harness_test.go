@@ -415,27 +415,34 @@ func (c *writeCounter) count(stack *middleware.Stack) error {
 	}), middleware.After)
 }
 
-// consumedUnits sums the capacity units an output reports: its ConsumedCapacity field is one
-// *types.ConsumedCapacity or, for batch and transaction calls, a slice of them.
+// consumedUnits sums the capacity units an output reports.
 func consumedUnits(result any) float64 {
+	var cu float64
+	for _, c := range consumedCapacities(result) {
+		cu += aws.ToFloat64(c.CapacityUnits)
+	}
+	return cu
+}
+
+// consumedCapacities returns the consumed capacity an output reports: its ConsumedCapacity field
+// is one *types.ConsumedCapacity or, for batch and transaction calls, a slice of them (one per
+// table).
+func consumedCapacities(result any) []types.ConsumedCapacity {
 	v := reflect.ValueOf(result)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return 0
+		return nil
 	}
 	field := v.Elem().FieldByName("ConsumedCapacity")
 	if !field.IsValid() {
-		return 0
+		return nil
 	}
-	var cu float64
 	switch f := field.Interface().(type) {
 	case *types.ConsumedCapacity:
 		if f != nil {
-			cu = aws.ToFloat64(f.CapacityUnits)
+			return []types.ConsumedCapacity{*f}
 		}
 	case []types.ConsumedCapacity:
-		for _, c := range f {
-			cu += aws.ToFloat64(c.CapacityUnits)
-		}
+		return f
 	}
-	return cu
+	return nil
 }

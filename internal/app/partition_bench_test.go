@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"runtime"
 	"sort"
@@ -147,23 +146,7 @@ func (k *keyCounter) middleware(st *middleware.Stack) error {
 
 // addUnits adds a write's consumed capacity (asked for by the write counter) to its tables'.
 func (k *keyCounter) addUnits(result any) {
-	v := reflect.ValueOf(result)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return
-	}
-	field := v.Elem().FieldByName("ConsumedCapacity")
-	if !field.IsValid() {
-		return
-	}
-	var ccs []types.ConsumedCapacity
-	switch f := field.Interface().(type) {
-	case *types.ConsumedCapacity:
-		if f != nil {
-			ccs = append(ccs, *f)
-		}
-	case []types.ConsumedCapacity:
-		ccs = f
-	}
+	ccs := consumedCapacities(result)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, cc := range ccs {
