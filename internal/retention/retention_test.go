@@ -212,18 +212,25 @@ func (f *fixture) scan() tableState {
 		}
 		return 0
 	}
+	bodies, referenced := map[string]bool{}, map[string]string{} // stored once: key/gen stored; run -> key/gen
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
 		require.NoError(f.t, err, "scan the runs table")
 		for _, it := range page.Items {
 			pk, sk := str(it, "pk"), str(it, "sk")
+			_, inline := it["tail"]
 			switch {
 			case strings.HasPrefix(pk, "RUN#") && sk == "META":
 				s.runs[strings.TrimPrefix(pk, "RUN#")] = true
-				if _, ok := it["tail"]; ok { // the output's last piece, kept inline: counted as a chunk
+				if blob := str(it, "blob"); blob != "" {
+					referenced[pk] = blob + "/" + str(it, "blob_gen")
+				}
+				if inline || str(it, "blob") != "" { // the output's last piece, inline or stored once: counted as a chunk
 					s.chunks[strings.TrimPrefix(pk, "RUN#")]++
 					s.recount[str(it, "device_id")] += num(it, "tail_size")
 				}
+			case strings.HasPrefix(pk, "BLOB#") && strings.HasPrefix(sk, "DATA#"):
+				bodies[strings.TrimPrefix(pk, "BLOB#")+"/"+strings.TrimPrefix(sk, "DATA#")] = true
 			case strings.HasPrefix(pk, "RUN#") && strings.HasPrefix(sk, "CHUNK#"):
 				s.chunks[strings.TrimPrefix(pk, "RUN#")]++
 				s.recount[str(it, "device_id")] += num(it, "size")
@@ -231,6 +238,9 @@ func (f *fixture) scan() tableState {
 				s.counters[strings.TrimPrefix(pk, "DEVBYTES#")] += num(it, "bytes")
 			}
 		}
+	}
+	for run, body := range referenced {
+		assert.True(f.t, bodies[body], "%s references output %s, which is not stored", run, body)
 	}
 	for _, m := range []map[string]int64{s.recount, s.counters} {
 		for d, n := range m {
