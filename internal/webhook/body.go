@@ -6,12 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/netauto/netauto/internal/notify"
 )
 
-// EventTypes are the detail types a webhook's filter may name.
-func EventTypes() []string {
-	return []string{"Job Finished", "Output Changed", "Host Key Mismatch"}
-}
+// EventTypes are the detail types a webhook's filter may name: those NetAuto sends.
+func EventTypes() []string { return notify.DetailTypes() }
 
 // Body returns what a webhook of format f posts for ev: the event itself (json) or a Slack
 // message (slack) whose link starts with uiURL.
@@ -28,67 +28,61 @@ func Body(f Format, ev Event, uiURL string) ([]byte, error) {
 	return json.Marshal(ev)
 }
 
-// summaryDetail holds the detail fields a Slack summary reads, of any of the detail types.
-type summaryDetail struct {
-	JobID        string         `json:"job_id"`
-	Status       string         `json:"status"`
-	Command      string         `json:"command"`
-	Counts       map[string]int `json:"counts"`
-	Failed       []namedDevice  `json:"failed"`
-	ChangedCount int            `json:"changed_count"`
-	Changed      []namedDevice  `json:"changed"`
-	Kind         string         `json:"kind"`
-	ID           string         `json:"id"`
-	Name         string         `json:"name"`
-	Host         string         `json:"host"`
-	Presented    string         `json:"presented_fingerprint"`
-	Pinned       string         `json:"pinned_fingerprint"`
-	UIPath       string         `json:"ui_path"`
-	WebhookName  string         `json:"webhook_name"`
-}
-
-type namedDevice struct {
-	DeviceID string `json:"device_id"`
-	Name     string `json:"name"`
-}
-
 // maxNamed is how many devices a Slack summary names before "and N more".
 const maxNamed = 5
 
 // SlackText is the one-line summary of ev with a link to its page in the UI (uiURL + ui_path),
 // escaped as Slack's message text wants (&, <, >).
 func SlackText(ev Event, uiURL string) string {
-	var d summaryDetail
-	_ = json.Unmarshal(ev.Detail, &d)
-	var text string
+	var text, uiPath string
 	switch ev.DetailType {
-	case "Job Finished":
+	case notify.DetailTypeJobFinished:
+		var d notify.JobFinished
+		_ = json.Unmarshal(ev.Detail, &d)
 		text = fmt.Sprintf("NetAuto job %s %s: %s — %s", d.JobID, d.Status, quote(d.Command), counts(d.Counts))
 		if len(d.Failed) > 0 {
-			text += "; not succeeded: " + names(d.Failed, sum(d.Counts)-d.Counts["succeeded"])
+			names := make([]string, len(d.Failed))
+			for i, f := range d.Failed {
+				names[i] = cmpOr(f.Name, f.DeviceID)
+			}
+			text += "; not succeeded: " + listed(names, sum(d.Counts)-d.Counts["succeeded"])
 		}
-	case "Output Changed":
-		text = fmt.Sprintf("NetAuto job %s: the output of %s changed on %d device(s): %s", d.JobID, quote(d.Command), d.ChangedCount, names(d.Changed, d.ChangedCount))
-	case "Host Key Mismatch":
+		uiPath = d.UIPath
+	case notify.DetailTypeOutputChanged:
+		var d notify.OutputChanged
+		_ = json.Unmarshal(ev.Detail, &d)
+		names := make([]string, len(d.Changed))
+		for i, c := range d.Changed {
+			names[i] = cmpOr(c.Name, c.DeviceID)
+		}
+		text = fmt.Sprintf("NetAuto job %s: the output of %s changed on %d device(s): %s", d.JobID, quote(d.Command), d.ChangedCount, listed(names, d.ChangedCount))
+		uiPath = d.UIPath
+	case notify.DetailTypeHostKeyMismatch:
+		var d notify.HostKeyMismatch
+		_ = json.Unmarshal(ev.Detail, &d)
 		what := "device"
-		if d.Kind == "jump_host" {
+		if d.Kind == notify.KindJumpHost {
 			what = "jump host"
 		}
-		text = fmt.Sprintf("NetAuto: %s %s (%s) presented SSH host key %s instead of its pinned %s; an admin must accept it or investigate", what, cmpOr(d.Name, d.ID), d.Host, d.Presented, d.Pinned)
-		if d.UIPath == "" && d.JobID != "" {
-			d.UIPath = "/?job=" + d.JobID
+		text = fmt.Sprintf("NetAuto: %s %s (%s) presented SSH host key %s instead of its pinned %s; an admin must accept it or investigate", what, cmpOr(d.Name, d.ID), d.Host, d.PresentedFingerprint, d.PinnedFingerprint)
+		if d.JobID != "" {
+			uiPath = notify.JobUIPath(d.JobID)
 		}
 	case DetailTypeTest:
+		var d struct {
+			WebhookName string `json:"webhook_name"`
+		}
+		_ = json.Unmarshal(ev.Detail, &d)
 		text = fmt.Sprintf("NetAuto: a test delivery to webhook %q", d.WebhookName)
 	default:
 		text = fmt.Sprintf("NetAuto event %q (%s)", ev.DetailType, ev.ID)
 	}
 	text = slackEscape(text)
-	if d.UIPath != "" {
+	if uiPath != "" {
 		if uiURL == "" {
-			text += " " + slackEscape(d.UIPath)
+			text += " " + slackEscape(uiPath)
 		} else {
-			text += " <" + slackEscape(strings.TrimSuffix(uiURL, "/")+d.UIPath) + "|open in NetAuto>"
+			text += " <" + slackEscape(strings.TrimSuffix(uiURL, "/")+uiPath) + "|open in NetAuto>"
 		}
 	}
 	return text
@@ -132,14 +126,11 @@ func counts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// names lists up to maxNamed devices by name and counts the rest of total.
-func names(ds []namedDevice, total int) string {
-	var parts []string
-	for _, d := range ds[:min(len(ds), maxNamed)] {
-		parts = append(parts, cmpOr(d.Name, d.DeviceID))
-	}
-	out := strings.Join(parts, ", ")
-	if rest := max(total, len(ds)) - len(parts); rest > 0 {
+// listed names up to maxNamed devices and counts the rest of total.
+func listed(names []string, total int) string {
+	shown := names[:min(len(names), maxNamed)]
+	out := strings.Join(shown, ", ")
+	if rest := max(total, len(names)) - len(shown); rest > 0 {
 		out += fmt.Sprintf(" and %d more", rest)
 	}
 	return out

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/notify"
 )
 
 // Headers of a delivery.
@@ -269,7 +270,7 @@ func (n *Notifier) Test(ctx context.Context, id string) (Attempt, error) {
 	}
 	now := n.now()
 	detail, _ := json.Marshal(map[string]any{"version": 1, "webhook_id": h.ID, "webhook_name": h.Name, "message": "a test delivery from NetAuto"})
-	ev := Event{Version: "0", ID: bulk.NewID(now), DetailType: DetailTypeTest, Source: "netauto", Time: now, Resources: []string{}, Detail: detail}
+	ev := Event{Version: "0", ID: bulk.NewID(now), DetailType: DetailTypeTest, Source: notify.Source, Time: now, Resources: []string{}, Detail: detail}
 	a, _ := n.attempt(ctx, h, sec, Delivery{ID: DeliveryID(ev.ID, h.ID), WebhookID: h.ID, Attempt: 1, Event: ev})
 	if a.Outcome != OutcomeDelivered {
 		a.Outcome = OutcomeFailed
