@@ -44,6 +44,7 @@ import (
 	"github.com/netauto/netauto/internal/savedjob"
 	"github.com/netauto/netauto/internal/secrets"
 	"github.com/netauto/netauto/internal/sshexec"
+	"github.com/netauto/netauto/internal/webhook"
 )
 
 // binary is the netauto command built once by TestMain; empty under -short, where every test
@@ -139,8 +140,15 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	require.NoError(t, err)
 	saved, err := savedjob.New(savedStore, savedAnswers, inv)
 	require.NoError(t, err)
+	hookStore, err := dynamo.NewWebhookStore(ddb, st.Names.Tables[resources.WebhooksTable])
+	require.NoError(t, err)
+	hookSecrets, err := secrets.NewWebhooks(sec)
+	require.NoError(t, err)
+	hooks, err := webhook.NewRegistry(hookStore, hookSecrets)
+	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50, Answers: answers},
-		Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters, SavedJobs: saved})
+		Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters, SavedJobs: saved,
+		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, Logger: logger}})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)

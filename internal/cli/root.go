@@ -91,7 +91,7 @@ func (a *app) command() *cobra.Command {
 	pf.StringVar(&a.token, "token", "", "bearer token (env NET_AUTO_TOKEN, or stored by `netauto login`)")
 	pf.StringVar(&a.ws, "ws", "", "WebSocket API URL for live progress (env NET_AUTO_WS_URL, config file; default: the local gateway's /ws for an API on loopback, else polling)")
 	pf.BoolVar(&a.json, "json", false, "print JSON (JSON lines for bulk and job wait)")
-	root.AddCommand(a.loginCommand(), a.devicesCommand(), a.runCommand(), a.runOutputCommand(), a.bulkCommand(), a.jobCommand(), a.retentionCommand(), a.auditCommand(), a.policyCommand(), a.credentialProfilesCommand(), a.whoamiCommand(), a.jumpHostsCommand(), a.savedCommand(),
+	root.AddCommand(a.loginCommand(), a.devicesCommand(), a.runCommand(), a.runOutputCommand(), a.bulkCommand(), a.jobCommand(), a.retentionCommand(), a.auditCommand(), a.policyCommand(), a.credentialProfilesCommand(), a.whoamiCommand(), a.jumpHostsCommand(), a.savedCommand(), a.webhooksCommand(),
 		a.diffCommand(), a.historyCommand(), a.platformsCommand())
 	return root
 }
