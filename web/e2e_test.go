@@ -212,6 +212,15 @@ func TestUIReach(t *testing.T) {
 	node(t, "e2e/reach.test.mjs", "BASE_URL="+url)
 }
 
+// TestUIWebhooks drives the Webhooks page against a receiver the script serves on loopback:
+// create (the signing secret shown once, the URL never), a test delivery whose signature the
+// secret verifies, the delivery log, disable with its reason and enable, a failing receiver.
+func TestUIWebhooks(t *testing.T) {
+	needBrowser(t)
+	url := startSystem(t, &devicesim.Spec{Count: 1, Seed: 18, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}}, "ui-webhooks-stack.log", nil)
+	node(t, "e2e/webhooks.test.mjs", "BASE_URL="+url)
+}
+
 // TestCommandsForm runs the unit tests of the run form's command logic (web/e2e/commands.unit.mjs,
 // node's test runner; no browser): the request body, the checks that mirror the API's rules and
 // where the API's field errors land.

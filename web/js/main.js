@@ -15,6 +15,7 @@ import { RetentionPage } from "./retention.js";
 import { PolicyPage } from "./policy.js";
 import { ProfilesPage } from "./credprofiles.js";
 import { JumpHostsPage } from "./jumphosts.js";
+import { WebhooksPage } from "./webhooks.js";
 import { AuditPage } from "./audit.js";
 import { PlatformsPage } from "./platforms.js";
 import { SavedJobsPage } from "./saved.js";
@@ -122,6 +123,9 @@ function App({ initialMessage }) {
   } else if (route.get("page") === "jump-hosts") {
     page = html`<${JumpHostsPage} flash=${showFlash} />`;
     title = "Jump hosts";
+  } else if (route.get("page") === "webhooks") {
+    page = html`<${WebhooksPage} flash=${showFlash} />`;
+    title = "Webhooks";
   } else if (route.get("page") === "credentials") {
     page = html`<${ProfilesPage} flash=${showFlash} />`;
     title = "Credential profiles";
@@ -145,6 +149,7 @@ function App({ initialMessage }) {
         ${can("admin") && html`<${Link} to="?page=policy" aria-current=${here === "policy" ? "page" : undefined}>Policy</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=credentials" aria-current=${here === "credentials" ? "page" : undefined}>Credentials</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=jump-hosts" aria-current=${here === "jump-hosts" ? "page" : undefined}>Jump hosts</${Link}>`}
+        ${can("admin") && html`<${Link} to="?page=webhooks" aria-current=${here === "webhooks" ? "page" : undefined}>Webhooks</${Link}>`}
         ${can("admin") && html`<${Link} to="?page=audit" aria-current=${here === "audit" ? "page" : undefined}>Audit</${Link}>`}
       </nav>
       <${RecentJobs} />
