@@ -238,6 +238,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 		return err
 	}
 	defer stopScheduler()
+	stopNotifier, err := startNotifier(ctx, ep, names, bus, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer stopNotifier()
 	// The queue stand-in keeps nothing across a restart: every sent but unfinished batch of an
 	// unfinished job goes again. A device that already ran is not run again (the executor runs
 	// each device once). A failure is not fatal: the watchdog's sweeps re-send stale batches too.
@@ -332,6 +337,34 @@ func startEventBus(ctx context.Context, bus *eventbus.Server, logger *slog.Logge
 	})
 	logger.Info("EventBridge stand-in", "url", bus.URL(), "bus", os.Getenv(config.EnvEventBus))
 	return bus, stop, nil
+}
+
+// startNotifier runs the notifier function as its EventBridge rule and event source do in AWS:
+// the stand-in bus hands it every event of source netauto (fan-out to the webhooks), and a local
+// event source mapping on the webhook queue hands it the deliveries, retries included (their
+// backoff is the messages' delay, as in AWS).
+func startNotifier(ctx context.Context, ep stack.Endpoints, names stack.Names, bus *eventbus.Server, logger *slog.Logger) (func(), error) {
+	cfg, err := config.Load(config.Notifier, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	n, err := app.NewNotifier(ctx, cfg, app.NotifierOptions{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	bus.AddTarget(func(source, _ string) bool { return source == notify.Source }, n.HandleEvent)
+	m := &eventsource.Mapping{
+		Client: stack.SQSClient(ep.SQS), QueueURL: names.Queues[resources.WebhookQueue], QueueARN: names.QueueARNs[resources.WebhookQueue],
+		Handler: n.HandleSQS, BatchSize: 10, Concurrency: 2, Logger: logger, RetryDelay: 2 * time.Second,
+		Timeout: time.Duration(resources.NotifierTimeoutSeconds) * time.Second,
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = m.Run(wctx)
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // startExecutor runs the executor function behind local event source mappings on the bulk queue
