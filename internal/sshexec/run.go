@@ -804,7 +804,18 @@ func (r *run) idleCause() *abortCause {
 	return &abortCause{StatusTimedOut, ReasonIdleTimeout, fmt.Sprintf("no output for %s", r.opts.IdleTimeout)}
 }
 
-// redact removes the target's secrets from the result's texts.
+// MinMaskedSecret is the length from which a secret is masked where it occurs in a result's
+// texts. A shorter one (1-2 bytes) cannot be: masking every "a" or "1" would wreck the text, and
+// leaving it would echo the secret, so a text that contains a shorter secret is withheld whole.
+const MinMaskedSecret = 3
+
+// withheldText replaces a message or error that contains a secret shorter than MinMaskedSecret;
+// the result's status and reason still say what happened.
+const withheldText = "message withheld: it contains text equal to a secret too short to mask (under 3 bytes); the status and reason still apply"
+
+// redact removes the target's secrets from the result's texts: a secret of MinMaskedSecret bytes
+// or more is replaced by [redacted] where it occurs, and a text that contains a shorter one is
+// withheld whole (the device's own output, echoed into a message, could hold it anywhere).
 func redact(res Result, t Target, seq Sequence) Result {
 	secrets := []string{t.Password, t.Passphrase, t.EnableSecret}
 	for _, h := range t.JumpHosts {
@@ -819,7 +830,12 @@ func redact(res Result, t Target, seq Sequence) Result {
 	}
 	clean := func(s string) string {
 		for _, sec := range secrets {
-			if len(sec) >= 3 {
+			if sec != "" && len(sec) < MinMaskedSecret && strings.Contains(s, sec) {
+				return withheldText
+			}
+		}
+		for _, sec := range secrets {
+			if len(sec) >= MinMaskedSecret {
 				s = strings.ReplaceAll(s, sec, "[redacted]")
 			}
 		}

@@ -273,7 +273,8 @@ func TestSlowOutputIsNotAQuestion(t *testing.T) {
 // TestSequenceValidation: a sequence outside its limits is refused before connecting.
 func TestSequenceValidation(t *testing.T) {
 	r := newRunner(t, fastOpts)
-	tg := Target{Host: "127.0.0.1", Port: 1, Platform: "cisco_ios", Username: "u", Password: "p"}
+	// A password of 3 bytes or more: a shorter one would withhold every message holding its letter.
+	tg := Target{Host: "127.0.0.1", Port: 1, Platform: "cisco_ios", Username: "u", Password: "pw-long"}
 	many := make([]Command, MaxCommands+1)
 	for i := range many {
 		many[i] = Command{Text: "show clock"}
