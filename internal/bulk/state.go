@@ -237,6 +237,10 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 			forget = false
 		}
 	}
+	// Subscribers hear of the end first; the job's events (read from its devices) come after.
+	ev := JobDoneEvent(done, at)
+	m.publish(ctx, []Event{ev})
+	logErr := m.jobs.LogEvents(ctx, job.ID, []Event{ev}, done.ExpiresAt)
 	// The job's events go once (a claim decides); a claim that could not be written keeps the
 	// job on the list, so the watchdog sends them.
 	if !m.notices.jobEnded(ctx, m.jobs, done) {
@@ -248,10 +252,8 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 			m.logger.WarnContext(ctx, "drop ended job from the unfinished list", "job_id", job.ID, "err", err)
 		}
 	}
-	ev := JobDoneEvent(done, at)
-	m.publish(ctx, []Event{ev})
-	if err := m.jobs.LogEvents(ctx, job.ID, []Event{ev}, done.ExpiresAt); err != nil {
-		return fmt.Errorf("log job_done of job %s: %w", job.ID, err)
+	if logErr != nil {
+		return fmt.Errorf("log job_done of job %s: %w", job.ID, logErr)
 	}
 	return nil
 }
