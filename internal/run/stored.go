@@ -126,22 +126,44 @@ type Usage struct {
 	StoredBytes  int64 `json:"stored_bytes"`
 }
 
+// Encodings of packed noise lines (the first byte of EncodeNoise's output). A written encoding
+// is never changed: stored runs are read with it.
+const (
+	noiseRaw      = 0
+	noiseDeflate  = 1 // deflate without a dictionary (the first runs stored once)
+	noiseDeflate2 = 2 // deflate with noiseDictV2
+)
+
+// noiseDictV2 is the preset dictionary packed noise lines are deflated with: the words and
+// shapes the platforms' noise lines share (the built-in filters' lines, dates and times), so
+// that even a run's first line is mostly back-references. Never change it: add a new encoding.
+const noiseDictV2 = "System uptime is  days  hours  minutes\nKernel uptime is  day(s),  hour(s),  minute(s),  second(s)\n" +
+	" up  days, 1 users, load averages: 0.00, 0.00, 0.00\nLast login: from \nUptime: weeks, days, hours and minutes\n" +
+	"Free memory: kB\nTimezone: UTC\n## Last commit: 2026-01-01 00:00:00 UTC by admin\n## Last changed: 2026-01-01 00:00:00 UTC\n" +
+	"Current time: 2026-01-01 00:00:00 UTC\nSystem booted: 2026-01-01 00:00:00 UTC (ago)\n" +
+	"!Time: Mon Tue Wed Thu Fri Sat Sun Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec  2026\n" +
+	"!Running configuration last done at: \n! Startup-config last modified at  by admin\n" +
+	"!! Last configuration change at  by admin\nntp clock-period 360287970189639\n" +
+	"Current configuration : 8123 bytes\n! No configuration change since last restart\n" +
+	"! NVRAM config last updated at 00:00:00 UTC Mon Dec 7 2026 by netauto\n" +
+	"! Last configuration change at 00:00:00 UTC Mon Dec 7 2026 by netauto\n"
+
 // EncodeNoise packs a run's noise lines for keeping with the run: each line's index and length
-// as varints, then its bytes, deflated when that is smaller (noise lines repeat their timestamps
-// and words). The first byte says which (0 raw, 1 deflated).
+// as varints, then its bytes, deflated with noiseDictV2 when that is smaller (noise lines share
+// their words and timestamps' shapes). The first byte says which encoding.
 func EncodeNoise(lines []NoiseLine) []byte {
 	if len(lines) == 0 {
 		return nil
 	}
-	raw := []byte{0}
+	raw := []byte{noiseRaw}
 	for _, l := range lines {
 		raw = binary.AppendUvarint(raw, uint64(l.Index))
 		raw = binary.AppendUvarint(raw, uint64(len(l.Text)))
 		raw = append(raw, l.Text...)
 	}
 	var z bytes.Buffer
-	z.WriteByte(1)
-	fw, err := flate.NewWriter(&z, flate.BestCompression)
+	z.WriteByte(noiseDeflate2)
+	fw, err := flate.NewWriterDict(&z, flate.BestCompression, []byte(noiseDictV2))
 	if err == nil {
 		_, err = fw.Write(raw[1:])
 	}
@@ -160,15 +182,21 @@ func DecodeNoise(b []byte) ([]NoiseLine, error) {
 		return nil, nil
 	}
 	body := b[1:]
+	var r io.ReadCloser
 	switch b[0] {
-	case 0:
-	case 1:
-		var err error
-		if body, err = io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(body)), ChunkSize)); err != nil {
-			return nil, fmt.Errorf("decode noise lines: %w", err)
-		}
+	case noiseRaw:
+	case noiseDeflate:
+		r = flate.NewReader(bytes.NewReader(body))
+	case noiseDeflate2:
+		r = flate.NewReaderDict(bytes.NewReader(body), []byte(noiseDictV2))
 	default:
 		return nil, fmt.Errorf("decode noise lines: unknown encoding %d", b[0])
+	}
+	if r != nil {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(r, ChunkSize)); err != nil {
+			return nil, fmt.Errorf("decode noise lines: %w", err)
+		}
 	}
 	var out []NoiseLine
 	for len(body) > 0 {

@@ -2,7 +2,9 @@ package run
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -97,6 +99,31 @@ func TestShareJoin(t *testing.T) {
 	assert.Empty(t, sh.Noise, "lost places keep no noise line")
 	_, err := Join([]byte("a\n"), []NoiseLine{{Index: 5, Text: []byte("x\n")}})
 	assert.Error(t, err, "a noise line past the body's end")
+	// Every encoding ever written still decodes.
+	lines := []NoiseLine{{Index: 2, Text: []byte("! Last configuration change at 02:14:07 UTC Mon Dec 7 2026 by admin\n")}, {Index: 9, Text: []byte("ntp clock-period 17179869184")}}
+	packed := EncodeNoise(lines)
+	assert.Equal(t, byte(noiseDeflate2), packed[0], "packed with the dictionary")
+	assert.Less(t, len(packed), 60, "the dictionary makes noise lines small: %d bytes", len(packed))
+	var z bytes.Buffer
+	fw, err := flate.NewWriter(&z, flate.BestCompression)
+	require.NoError(t, err)
+	_, err = fw.Write(EncodeNoise(nil))
+	require.NoError(t, err)
+	raw := []byte{noiseRaw}
+	for _, l := range lines {
+		raw = binary.AppendUvarint(binary.AppendUvarint(raw, uint64(l.Index)), uint64(len(l.Text)))
+		raw = append(raw, l.Text...)
+	}
+	z.Reset()
+	fw.Reset(&z)
+	_, err = fw.Write(raw[1:])
+	require.NoError(t, err)
+	require.NoError(t, fw.Close())
+	for name, enc := range map[string][]byte{"raw": raw, "deflate": append([]byte{noiseDeflate}, z.Bytes()...), "deflate with the dictionary": packed} {
+		got, err := DecodeNoise(enc)
+		require.NoError(t, err, name)
+		assert.Equal(t, lines, got, name)
+	}
 	for _, bad := range [][]byte{{7}, {0, 1}, {0, 1, 9, 'x'}, {1, 0xff, 0xff}} {
 		_, err := DecodeNoise(bad)
 		assert.Error(t, err, "packed noise lines %v", bad)
