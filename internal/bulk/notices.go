@@ -36,8 +36,8 @@ const (
 // 10,000-device job is read in two pages of batch queries, not a read per batch.
 const noticePage = 5000
 
-// noticeTimeout bounds a publish: a slow bus never holds up the job path that ends a job.
-const noticeTimeout = 10 * time.Second
+// defaultNoticeTimeout bounds a publish (Notices.Timeout).
+const defaultNoticeTimeout = 10 * time.Second
 
 // Notices sends the events of internal/notify when jobs end (Job Finished and, when some device's
 // output changed, Output Changed) and when a host key does not match, each exactly once: a
@@ -55,6 +55,9 @@ type Notices struct {
 	// Metrics counts EventsPublished and EventsFailed (optional), with the Function dimension.
 	Metrics  *metrics.Emitter
 	Function string
+	// Timeout bounds one publish (default 10 s): a bus that does not answer never holds up the
+	// function that ended the job for longer.
+	Timeout time.Duration
 }
 
 func (n *Notices) enabled() bool { return n != nil && n.Publisher != nil && n.Claims != nil }
@@ -222,12 +225,12 @@ func (n *Notices) hostKeyMismatch(ctx context.Context, expiresAt time.Time, d no
 	n.publish(ctx, d.JobID, notify.NewHostKeyMismatch(d))
 }
 
-// publish sends events within noticeTimeout, logging and counting a failure.
+// publish sends events within Timeout, logging and counting a failure.
 func (n *Notices) publish(ctx context.Context, jobID string, events ...notify.Event) {
 	if len(events) == 0 {
 		return
 	}
-	pctx, cancel := context.WithTimeout(ctx, noticeTimeout)
+	pctx, cancel := context.WithTimeout(ctx, cmp.Or(n.Timeout, defaultNoticeTimeout))
 	defer cancel()
 	types := make([]string, len(events))
 	for i, e := range events {

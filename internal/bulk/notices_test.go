@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,6 +262,31 @@ func TestPublishFailureNeverFailsAJob(t *testing.T) {
 	unfinished, _, err := e.jobs.UnfinishedJobs(context.Background(), "", 10)
 	require.NoError(t, err)
 	assert.Empty(t, unfinished, "the job is not kept for another try: the claim was taken")
+}
+
+// hangingBus is a publisher that never answers: it waits for its context to end.
+type hangingBus struct{ calls atomic.Int32 }
+
+func (h *hangingBus) Publish(ctx context.Context, _ ...notify.Event) error {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestHangingBusNeverStallsAJob: a bus that never answers holds the job's end up for the
+// publish timeout at most, and the job ends as without events.
+func TestHangingBusNeverStallsAJob(t *testing.T) {
+	ids := deviceIDs("r", 3)
+	e := newEnv(t, ids...)
+	_, n := withNotices(e)
+	bus := &hangingBus{}
+	n.Publisher, n.Timeout = bus, 50*time.Millisecond
+	acc := e.enqueue(t, ids, bulk.Options{TimeoutS: 5})
+	e.drain(t)
+	j := e.job(t, acc.JobID)
+	assert.Equal(t, bulk.JobCompleted, j.Status)
+	e.checkAccounting(t, j)
+	assert.EqualValues(t, 1, bus.calls.Load(), "the bus was asked once")
 }
 
 // TestCancelledJobFinished: a job a cancel ends before any batch ran sends its Job Finished from
