@@ -174,13 +174,13 @@ func (s *WebhookStore) ResetFailures(ctx context.Context, id string) error {
 
 // Disable implements webhook.Store: conditional on the webhook being enabled, and a new version,
 // so an admin's edit based on the enabled webhook conflicts rather than enabling it again.
-func (s *WebhookStore) Disable(ctx context.Context, id, reason string, at time.Time) error {
+func (s *WebhookStore) Disable(ctx context.Context, id, reason string, at time.Time) (bool, error) {
 	upd := expression.Set(expression.Name("enabled"), expression.Value(false)).
 		Set(expression.Name("disabled_reason"), expression.Value(reason)).
 		Set(expression.Name("updated_at"), expression.Value(at.UTC().Format(time.RFC3339Nano))).
 		Add(expression.Name("version"), expression.Value(1))
-	_, _, err := s.update(ctx, id, upd, itemExists().And(expression.Name("enabled").Equal(expression.Value(true))), "disable")
-	return err
+	_, done, err := s.update(ctx, id, upd, itemExists().And(expression.Name("enabled").Equal(expression.Value(true))), "disable")
+	return done, err
 }
 
 type attemptItem struct {

@@ -204,6 +204,10 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 		return nil
 	}
 	sec, err := n.Secrets.GetWebhookSecret(ctx, h.ID)
+	if errors.Is(err, ErrNotFound) {
+		n.logger().Info("webhook delivery dropped: the webhook is being deleted", "webhook_id", d.WebhookID, "delivery_id", d.ID)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("deliver %s: secret of webhook %s: %w", d.ID, h.ID, err)
 	}
@@ -241,8 +245,12 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 		}
 		if limit := orDefault(n.DisableAfter, DefaultDisableAfter); count >= limit {
 			reason := fmt.Sprintf("disabled after %d deliveries in a row failed; the last: %s (%s); enable it again once the receiver works", count, a.summary(), a.At.Format(time.RFC3339))
-			if err := n.Store.Disable(ctx, h.ID, reason, n.now()); err != nil {
+			disabled, err := n.Store.Disable(ctx, h.ID, reason, n.now())
+			if err != nil {
 				return fmt.Errorf("deliver %s: %w", d.ID, err)
+			}
+			if !disabled {
+				return nil // another delivery's give-up disabled it (and audited that)
 			}
 			n.logger().Warn("webhook disabled after failed deliveries", "webhook_id", h.ID, "failed_deliveries", count)
 			if n.Audit != nil {

@@ -100,15 +100,16 @@ func (s *memStore) ResetFailures(_ context.Context, id string) error {
 	return nil
 }
 
-func (s *memStore) Disable(_ context.Context, id, reason string, at time.Time) error {
+func (s *memStore) Disable(_ context.Context, id, reason string, at time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.hooks[id]
-	if h.Enabled {
-		h.Enabled, h.DisabledReason, h.Version, h.UpdatedAt = false, reason, h.Version+1, at
-		s.hooks[id] = h
+	if !h.Enabled {
+		return false, nil
 	}
-	return nil
+	h.Enabled, h.DisabledReason, h.Version, h.UpdatedAt = false, reason, h.Version+1, at
+	s.hooks[id] = h
+	return true, nil
 }
 
 func (s *memStore) PutAttempt(_ context.Context, a webhook.Attempt, _ time.Time) error {

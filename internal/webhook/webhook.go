@@ -123,8 +123,9 @@ type Store interface {
 	AddFailure(ctx context.Context, id string) (int, error)
 	// ResetFailures sets the count of deliveries given up in a row to zero.
 	ResetFailures(ctx context.Context, id string) error
-	// Disable disables an enabled webhook with reason; a disabled one stays as it is.
-	Disable(ctx context.Context, id, reason string, at time.Time) error
+	// Disable disables an enabled webhook with reason and reports whether this call did; a
+	// disabled one stays as it is.
+	Disable(ctx context.Context, id, reason string, at time.Time) (bool, error)
 	// PutAttempt logs one delivery attempt, kept until expires.
 	PutAttempt(ctx context.Context, a Attempt, expires time.Time) error
 	// Attempts returns at most limit attempts of webhook id, newest first, after cursor, and
