@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -47,40 +44,11 @@ func TestBulkJobEventsOnTheLocalStack(t *testing.T) {
 		return nil
 	})
 
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "localdev.log"))
-	require.NoError(t, err)
-	fleetc := make(chan *devicesim.Fleet, 1)
-	addrc := make(chan string, 1)
-	errc := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		errc <- localdev.Run(ctx, localdev.Options{
-			Addr: "127.0.0.1:0", Memory: true, EventBus: bus,
-			Fleet: &devicesim.Spec{Count: 5, Seed: 5, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}},
-				Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultChangedHostKey, Count: 1}}},
-			FleetReady: func(f *devicesim.Fleet) { fleetc <- f },
-			Logger:     slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		}, func(addr string) { addrc <- addr })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-errc, "local system")
-		logFile.Close()
-		if t.Failed() {
-			t.Logf("end of the local system's log %s:\n%s", logFile.Name(), tail(logFile.Name(), 40))
-		}
+	base, fleet := runLocal(t, localdev.Options{
+		EventBus: bus,
+		Fleet: &devicesim.Spec{Count: 5, Seed: 5, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}},
+			Faults: []devicesim.FaultCount{{Fault: devicesim.FaultRefuse, Count: 1}, {Fault: devicesim.FaultChangedHostKey, Count: 1}}},
 	})
-	var base string
-	select {
-	case addr := <-addrc:
-		base = "http://" + addr
-	case err := <-errc:
-		errc <- err
-		require.FailNow(t, "local system did not start", "%v", err)
-	case <-time.After(3 * time.Minute):
-		require.FailNow(t, "local system not ready within 3 minutes")
-	}
-	fleet := <-fleetc
 
 	var ids []string
 	var refused, changedKey, healthy string

@@ -54,39 +54,7 @@ func TestWebhookDeliveryOnTheLocalStack(t *testing.T) {
 	}))
 	defer rcv.Close()
 
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "localdev.log"))
-	require.NoError(t, err)
-	fleetc := make(chan *devicesim.Fleet, 1)
-	addrc := make(chan string, 1)
-	errc := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		errc <- localdev.Run(ctx, localdev.Options{
-			Addr: "127.0.0.1:0", Memory: true,
-			Fleet:      &devicesim.Spec{Count: 2, Seed: 7, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}}},
-			FleetReady: func(f *devicesim.Fleet) { fleetc <- f },
-			Logger:     slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		}, func(addr string) { addrc <- addr })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-errc, "local system")
-		logFile.Close()
-		if t.Failed() {
-			t.Logf("end of the local system's log %s:\n%s", logFile.Name(), tail(logFile.Name(), 40))
-		}
-	})
-	var base string
-	select {
-	case addr := <-addrc:
-		base = "http://" + addr
-	case err := <-errc:
-		errc <- err
-		require.FailNow(t, "local system did not start", "%v", err)
-	case <-time.After(3 * time.Minute):
-		require.FailNow(t, "local system not ready within 3 minutes")
-	}
-	fleet := <-fleetc
+	base, fleet := runLocal(t, localdev.Options{Fleet: &devicesim.Spec{Count: 2, Seed: 7, Platforms: []devicesim.Weighted{{Name: "cisco_iosxe", Weight: 1}}}})
 	var ids []string
 	for _, d := range fleet.Inventory() {
 		ids = append(ids, d.ID)
@@ -143,4 +111,39 @@ func roleToken(t *testing.T, base, role string) string {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return out.Token
+}
+
+// runLocal runs the whole local system (in memory, on a free port) with opts' fleet and event
+// bus until the test ends, and returns the gateway's URL and the fleet; the end of the system's
+// log is shown when the test failed.
+func runLocal(t *testing.T, opts localdev.Options) (string, *devicesim.Fleet) {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "localdev.log"))
+	require.NoError(t, err)
+	fleetc := make(chan *devicesim.Fleet, 1)
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	opts.Addr, opts.Memory = "127.0.0.1:0", true
+	opts.FleetReady = func(f *devicesim.Fleet) { fleetc <- f }
+	opts.Logger = slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	go func() { errc <- localdev.Run(ctx, opts, func(addr string) { addrc <- addr }) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-errc, "local system")
+		logFile.Close()
+		if t.Failed() {
+			t.Logf("end of the local system's log %s:\n%s", logFile.Name(), tail(logFile.Name(), 40))
+		}
+	})
+	select {
+	case addr := <-addrc:
+		return "http://" + addr, <-fleetc
+	case err := <-errc:
+		errc <- err
+		require.FailNow(t, "local system did not start", "%v", err)
+	case <-time.After(3 * time.Minute):
+		require.FailNow(t, "local system not ready within 3 minutes")
+	}
+	return "", nil
 }
