@@ -288,3 +288,12 @@ func TestUIDrift(t *testing.T) {
 	}, "ui-drift-stack.log")
 	node(t, "e2e/drift.test.mjs", "BASE_URL="+url, "CONTROL_URL="+control.URL)
 }
+
+// TestUIDiffTooLarge drives the diff page on one simulated Linux device through a diff whose JSON
+// form the API refuses (422 diff_too_large): the page says why and offers the unified diff and
+// both outputs as downloads, whose contents the script checks.
+func TestUIDiffTooLarge(t *testing.T) {
+	needBrowser(t)
+	url := startSystem(t, &devicesim.Spec{Count: 1, Seed: 19, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}}, "ui-bigdiff-stack.log", nil)
+	node(t, "e2e/bigdiff.test.mjs", "BASE_URL="+url)
+}

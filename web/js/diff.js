@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, request } from "./api.js";
-import { Link, navigate, fmtTime, StatusBadge } from "./ui.js";
+import { Link, navigate, fmtTime, StatusBadge, saveFile } from "./ui.js";
 
 // MAX_ROWS bounds what is put in the DOM; the whole diff stays downloadable.
 const MAX_ROWS = 5000;
@@ -104,9 +104,56 @@ function SplitTable({ hunks, oldLabel, newLabel }) {
 const DIFF_ERRORS = {
   no_previous_run: "There is no earlier successful run of this command on this device to compare with.",
   run_not_finished: "A run that has not finished cannot be compared yet.",
-  output_too_large: "An output is over 1 MiB, more than a diff is made for; download both outputs instead.",
-  diff_too_large: "This diff is too large to show here (its lines would not fit one response); read it with netauto diff, which fetches the unified text.",
 };
+
+// TOO_LARGE are the 422 refusals of a diff too large for this page, with what can be downloaded
+// instead: both outputs always, the unified diff when the API makes it (its text form is about the
+// outputs' size; only the JSON form this page lays out is too large).
+const TOO_LARGE = {
+  output_too_large: { text: "An output is over 1 MiB, more than a diff is made for. Download both outputs to compare them with a tool of your own.", diff: false },
+  diff_too_large: { text: "This diff is too large to show here: laid out for this page its lines would not fit one response. Download the unified diff (the same changes as plain text, about the size of the outputs) or both outputs.", diff: true },
+};
+
+/** downloadDiff saves the unified diff of runId against against (its previous run when empty). */
+async function downloadDiff(runId, against, raw) {
+  const q = new URLSearchParams();
+  if (against) q.set("against", against);
+  if (raw) q.set("raw", "1");
+  const resp = await request("GET", `/v1/runs/${encodeURIComponent(runId)}/diff?${q}`, { raw: true });
+  saveFile(`${against || "previous"}..${runId}.diff`, await resp.text(), "text/x-diff");
+}
+
+/** downloadOutput saves run id's whole output. */
+async function downloadOutput(id) {
+  const resp = await request("GET", `/v1/runs/${encodeURIComponent(id)}/output`, { raw: true });
+  saveFile(`${id}.txt`, await resp.blob());
+}
+
+/** TooLarge says why the diff is not shown and offers the downloads that stand in for it. */
+function TooLarge({ runId, against, raw, code, flash }) {
+  const what = TOO_LARGE[code];
+  const [old, setOld] = useState(against || "");
+  useEffect(() => {
+    if (against) return undefined;
+    let live = true; // the API's default: the run's previous run
+    get(`/v1/runs/${encodeURIComponent(runId)}`).then((r) => live && setOld(r.previous_run_id || ""), () => {});
+    return () => { live = false; };
+  }, [runId, against]);
+  const run = (label, fn) => async () => {
+    try {
+      await fn();
+    } catch (e) {
+      flash({ kind: "error", text: `${label}: ${e.text || e.message}` });
+    }
+  };
+  return html`<section id="diff-too-large" data-code=${code} aria-labelledby="diff-error">
+    <p class="warn" role="alert" id="diff-error">${what.text}</p>
+    <p class="row-actions">
+      <button id="download-old-output" disabled=${!old} onClick=${run("Old output", () => downloadOutput(old))}>Download old output${old ? html` <span class="muted small">(${old})</span>` : ""}</button>
+      <button id="download-new-output" onClick=${run("New output", () => downloadOutput(runId))}>Download new output <span class="muted small">(${runId})</span></button>
+      ${what.diff && html`<button id="download-diff" onClick=${run("Download", () => downloadDiff(runId, old, raw))}>Download unified .diff</button>`}
+    </p></section>`;
+}
 
 /** DiffPage shows GET /v1/runs/{runId}/diff as a table, side by side (default) or unified. */
 export function DiffPage({ runId, against, view, raw, flash }) {
@@ -132,7 +179,8 @@ export function DiffPage({ runId, against, view, raw, flash }) {
   const here = (extra) => diffHref(runId, against, { view: view === "unified" ? "unified" : "", raw: raw ? "1" : "", ...extra });
   if (error) {
     return html`<main id="main"><p class="crumbs"><${Link} to="?">Devices</${Link}> / <${Link} to=${"?run=" + encodeURIComponent(runId)}>run</${Link}> / diff</p>
-      <h1>Diff</h1><p class="error" role="alert" id="diff-error">${DIFF_ERRORS[error.code] || (error.status === 404 ? "No such run (it may have been purged)." : error.text || error.message)}</p></main>`;
+      <h1>Diff</h1>${TOO_LARGE[error.code] ? html`<${TooLarge} runId=${runId} against=${against} raw=${raw} code=${error.code} flash=${flash} />`
+        : html`<p class="error" role="alert" id="diff-error">${DIFF_ERRORS[error.code] || (error.status === 404 ? "No such run (it may have been purged)." : error.text || error.message)}</p>`}</main>`;
   }
   if (!diff) return html`<main id="main"><h1>Diff</h1><p aria-busy="true">Comparing…</p></main>`;
 
@@ -144,15 +192,7 @@ export function DiffPage({ runId, against, view, raw, flash }) {
 
   async function download() {
     try {
-      const q = new URLSearchParams({ against: diff.against });
-      if (raw) q.set("raw", "1");
-      const resp = await request("GET", `/v1/runs/${encodeURIComponent(runId)}/diff?${q}`, { raw: true });
-      const url = URL.createObjectURL(new Blob([await resp.text()], { type: "text/x-diff" }));
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = `${diff.against}..${diff.run_id}.diff`;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
+      await downloadDiff(runId, diff.against, raw);
     } catch (e) {
       flash({ kind: "error", text: `Download: ${e.text || e.message}` });
     }

@@ -9,7 +9,7 @@ import { RunModal } from "./bulk.js";
 import { commandTabs, commandText } from "./commands.js";
 import { diffHref } from "./diff.js";
 import { CommandHistoryForm } from "./history.js";
-import { StatusBadge, ChangedBadge, Link, Tabs, fmtTime, fmtDuration, fmtBytes } from "./ui.js";
+import { StatusBadge, ChangedBadge, Link, Tabs, fmtTime, fmtDuration, fmtBytes, saveFile } from "./ui.js";
 
 /** readOutput reads a run's output, or with command >= 0 that command's alone. */
 export async function readOutput(runId, command = -1) {
@@ -73,12 +73,7 @@ export function RunPage({ runId, flash }) {
     }
   }
   function download() {
-    const url = URL.createObjectURL(new Blob([out.text], { type: "text/plain" }));
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = out.command >= 0 ? `${run.id}.command-${out.command + 1}.txt` : `${run.id}.txt`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    saveFile(out.command >= 0 ? `${run.id}.command-${out.command + 1}.txt` : `${run.id}.txt`, out.text);
   }
 
   const running = run.status === "running" || run.status === "queued";

@@ -183,3 +183,13 @@ export function Tabs({ label, tabs, selected, onSelect, panelId, className }) {
       aria-controls=${panelId} tabindex=${t.id === selected ? "0" : "-1"} onClick=${() => onSelect(t.id)}>${t.label}</button>`)}
   </div>`;
 }
+
+/** saveFile hands the browser a file to download: name, contents (a string or a Blob) and type. */
+export function saveFile(name, contents, type = "text/plain") {
+  const url = URL.createObjectURL(contents instanceof Blob ? contents : new Blob([contents], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
