@@ -4,19 +4,9 @@
 // answers (422 diff_too_large). The page says so and offers the unified diff and both outputs as
 // downloads, each checked by its contents.
 import { readFileSync } from "node:fs";
-import { script, newPage, signIn, shot, step, assert } from "./lib.mjs";
+import { script, newPage, signIn, shot, step, assert, api } from "./lib.mjs";
 
 const BIG = 160000;
-
-/** api calls the API from the page with its signed-in token. */
-function api(page, method, path, body) {
-  return page.evaluate(async ({ method, path, body }) => {
-    const cfg = await (await fetch("config.json")).json();
-    const headers = { Authorization: "Bearer " + sessionStorage.getItem("netauto.token"), "Content-Type": "application/json" };
-    const r = await fetch((cfg.api_url || "").replace(/\/$/, "") + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: r.status === 204 ? null : await r.json() };
-  }, { method, path, body });
-}
 
 /** runOn runs command on device and waits until the run has succeeded; it returns the run id. */
 async function runOn(page, device, command) {

@@ -99,6 +99,16 @@ export async function step(page, name, fn) {
   }
 }
 
+/** api calls the API from the page with its signed-in token; the answer's status and JSON body (null for a 204). */
+export function api(page, method, path, body) {
+  return page.evaluate(async ({ method, path, body }) => {
+    const cfg = await (await fetch("config.json")).json();
+    const headers = { Authorization: "Bearer " + sessionStorage.getItem("netauto.token"), "Content-Type": "application/json" };
+    const r = await fetch((cfg.api_url || "").replace(/\/$/, "") + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: r.status, body: r.status === 204 ? null : await r.json() };
+  }, { method, path, body });
+}
+
 export function assert(cond, msg) {
   if (!cond) throw new Error("assertion failed: " + msg);
 }

@@ -3,17 +3,7 @@
 // puts a device behind two of them in order with an enable secret in the device form, meets the
 // in-use refusal when deleting one, sees a changed address drop a credential, takes the device
 // back to a direct connection, and sets one chain on every selected device at once, then clears it.
-import { script, newPage, signIn, shot, step, assert } from "./lib.mjs";
-
-/** api calls the API from the page with its signed-in token. */
-function api(page, method, path, body) {
-  return page.evaluate(async ({ method, path, body }) => {
-    const cfg = await (await fetch("config.json")).json();
-    const headers = { Authorization: "Bearer " + sessionStorage.getItem("netauto.token"), "Content-Type": "application/json" };
-    const r = await fetch((cfg.api_url || "").replace(/\/$/, "") + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: r.status === 204 ? null : await r.json() };
-  }, { method, path, body });
-}
+import { script, newPage, signIn, shot, step, assert, api } from "./lib.mjs";
 
 async function createJumpHost(page, id, host) {
   await page.locator("#jump-new").click();

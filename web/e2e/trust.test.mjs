@@ -4,17 +4,7 @@
 // keys as pending. The device page warns with the offered fingerprint; an operator sees no Accept
 // button; an admin's Accept pins the key (the API then shows it); an Accept over a key that is no
 // longer pending shows the 409 in place. The header shows the roles the API sees, with their sites.
-import { BASE_URL, script, newPage, signIn, shot, step, assert } from "./lib.mjs";
-
-/** api calls the API from the page with its signed-in token. */
-function api(page, method, path, body) {
-  return page.evaluate(async ({ method, path, body }) => {
-    const cfg = await (await fetch("config.json")).json();
-    const headers = { Authorization: "Bearer " + sessionStorage.getItem("netauto.token"), "Content-Type": "application/json" };
-    const r = await fetch((cfg.api_url || "").replace(/\/$/, "") + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: await r.json() };
-  }, { method, path, body });
-}
+import { BASE_URL, script, newPage, signIn, shot, step, assert, api } from "./lib.mjs";
 
 await script(async (browser, problems) => {
   const page = await newPage(browser, problems);
