@@ -11,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
+	"github.com/netauto/netauto/internal/api"
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/auth"
@@ -241,4 +243,18 @@ func webhookAuditRows() map[string]auditRow {
 		"POST /v1/webhooks/{id}/rotate-secret": byID("/rotate-secret", "", false),
 		"POST /v1/webhooks/{id}/test":          byID("/test", "", false),
 	}
+}
+
+// TestWebhookEventTypesInOpenAPI holds the document's WebhookEventType enum to the detail types
+// a webhook's filter takes.
+func TestWebhookEventTypesInOpenAPI(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Enum []string `yaml:"enum"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	require.NoError(t, yaml.Unmarshal(api.OpenAPIYAML(), &doc))
+	assert.Equal(t, webhook.EventTypes(), doc.Components.Schemas["WebhookEventType"].Enum)
 }

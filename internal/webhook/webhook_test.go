@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/internal/fault"
+	"github.com/netauto/netauto/internal/notify"
 	"github.com/netauto/netauto/internal/webhook"
 )
 
@@ -159,4 +161,30 @@ func TestSlackText(t *testing.T) {
 			assert.Equal(t, tc.expect, webhook.SlackText(tc.ev, tc.uiURL))
 		})
 	}
+}
+
+// TestSlackTextOfNotifyEvents summarises events as the notify package builds them.
+func TestSlackTextOfNotifyEvents(t *testing.T) {
+	at := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		ev     notify.Event
+		expect string
+	}{
+		{"job finished", notify.NewJobFinished(notify.JobFinished{JobID: "j1", Status: "completed", Command: "show clock", FinishedAt: at,
+			Counts: map[string]int{"succeeded": 1, "unreachable": 1}, Failed: []notify.FailedDevice{{DeviceID: "r2", Status: "unreachable"}}}),
+			"NetAuto job j1 completed: `show clock` — 1 succeeded, 1 unreachable; not succeeded: r2 <https://ui.example.com/?job=j1|open in NetAuto>"},
+		{"output changed", notify.NewOutputChanged(notify.OutputChanged{JobID: "j2", Command: "show run", Changed: []notify.ChangedDevice{{DeviceID: "r1", Name: "core-1"}}}, at),
+			"NetAuto job j2: the output of `show run` changed on 1 device(s): core-1 <https://ui.example.com/?job=j2|open in NetAuto>"},
+		{"host key mismatch", notify.NewHostKeyMismatch(notify.HostKeyMismatch{Kind: notify.KindDevice, ID: "r3", Host: "192.0.2.3", PresentedFingerprint: "SHA256:new", PinnedFingerprint: "SHA256:old", JobID: "j3", SeenAt: at}),
+			"NetAuto: device r3 (192.0.2.3) presented SSH host key SHA256:new instead of its pinned SHA256:old; an admin must accept it or investigate <https://ui.example.com/?job=j3|open in NetAuto>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			detail, err := tc.ev.DetailJSON()
+			require.NoError(t, err)
+			ev := webhook.Event{ID: "e1", DetailType: tc.ev.DetailType, Source: notify.Source, Time: tc.ev.Time, Detail: detail}
+			assert.Equal(t, tc.expect, webhook.SlackText(ev, "https://ui.example.com"))
+		})
+	}
+	assert.Equal(t, notify.DetailTypes(), webhook.EventTypes(), "a filter takes exactly the detail types NetAuto sends")
 }
