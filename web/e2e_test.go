@@ -231,6 +231,10 @@ func TestCommandsForm(t *testing.T) { nodeUnit(t, "e2e/commands.unit.mjs") }
 // interleaved lines, several hunks).
 func TestDiffLayout(t *testing.T) { nodeUnit(t, "e2e/diff.unit.mjs") }
 
+// TestSavedTexts runs the unit tests of the saved jobs page's texts (web/e2e/saved.unit.mjs): each
+// paused reason the scheduler sets, in words with its token, and an unknown one as it is.
+func TestSavedTexts(t *testing.T) { nodeUnit(t, "e2e/saved.unit.mjs") }
+
 // nodeUnit runs one file of UI unit tests under node's test runner (no browser).
 func nodeUnit(tb testing.TB, script string) {
 	tb.Helper()
