@@ -6,14 +6,16 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/config"
+	"github.com/netauto/netauto/internal/metrics"
 )
 
 func main() {
 	app.Start(config.Notifier, func(ctx context.Context, cfg config.Config, logger *slog.Logger) (app.NotifierHandler, error) {
-		n, err := app.NewNotifier(ctx, cfg, app.NotifierOptions{Logger: logger})
+		n, err := app.NewNotifier(ctx, cfg, app.NotifierOptions{Logger: logger, Metrics: metrics.New(os.Stdout)})
 		if err != nil {
 			return nil, err
 		}

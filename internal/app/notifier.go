@@ -17,6 +17,7 @@ import (
 
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/queue"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/secrets"
@@ -31,6 +32,8 @@ type NotifierOptions struct {
 	Resolver webhook.Resolver
 	// Backoff replaces the retry schedule (tests, which cannot wait minutes).
 	Backoff []time.Duration
+	// Metrics receives the delivery metrics (EMF on stdout in a Lambda function); nil emits none.
+	Metrics *metrics.Emitter
 }
 
 // Notifier is the notifier function: EventBridge events from source netauto fan out to the
@@ -68,7 +71,7 @@ func NewNotifier(ctx context.Context, cfg config.Config, opts NotifierOptions) (
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{&webhook.Notifier{Store: store, Secrets: sec, Queue: q, Resolver: opts.Resolver, Backoff: opts.Backoff, UIURL: cfg.UIURL, Audit: trail, Logger: opts.Logger}}, nil
+	return &Notifier{&webhook.Notifier{Store: store, Secrets: sec, Queue: q, Resolver: opts.Resolver, Backoff: opts.Backoff, UIURL: cfg.UIURL, Audit: trail, Metrics: opts.Metrics, Logger: opts.Logger}}, nil
 }
 
 // WebhookSecrets builds the store of webhooks' URLs and signing secrets over the configured

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/notify"
 )
 
@@ -125,9 +126,12 @@ type Notifier struct {
 	// UIURL is the UI's origin, which Slack bodies link to (the event's ui_path appended).
 	UIURL string
 	// Audit, when set, records each webhook the notifier disables.
-	Audit  audit.Recorder
-	Now    func() time.Time
-	Logger *slog.Logger
+	Audit audit.Recorder
+	// Metrics, when set, receives one EMF line per attempt of a queued delivery (WebhookAttempts,
+	// WebhookAttemptMs by Outcome) and per webhook disabled (WebhookDisabled).
+	Metrics *metrics.Emitter
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 func (n *Notifier) now() time.Time {
@@ -225,6 +229,9 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 	if err := n.log(ctx, a); err != nil {
 		return err
 	}
+	n.emit(map[string]string{"Function": "notifier", "Outcome": string(a.Outcome)},
+		metrics.Metric{Name: "WebhookAttempts", Value: 1, Unit: metrics.Count},
+		metrics.Metric{Name: "WebhookAttemptMs", Value: float64(a.Duration.Milliseconds()), Unit: metrics.Milliseconds})
 	switch a.Outcome {
 	case OutcomeDelivered:
 		if h.FailedDeliveries > 0 {
@@ -253,6 +260,7 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 				return nil // another delivery's give-up disabled it (and audited that)
 			}
 			n.logger().Warn("webhook disabled after failed deliveries", "webhook_id", h.ID, "failed_deliveries", count)
+			n.emit(map[string]string{"Function": "notifier"}, metrics.Metric{Name: "WebhookDisabled", Value: 1, Unit: metrics.Count})
 			if n.Audit != nil {
 				e := audit.Entry{Actor: audit.ActorNotifier, Role: audit.RoleSystem, Action: "webhook.disable", Target: h.ID, Outcome: audit.OutcomeOK,
 					Detail: map[string]string{"failed_deliveries": strconv.Itoa(count)}}
@@ -287,6 +295,14 @@ func (n *Notifier) Test(ctx context.Context, id string) (Attempt, error) {
 		return Attempt{}, err
 	}
 	return a, nil
+}
+
+// emit writes metrics when the notifier has an emitter; a failure to write them is no failure of
+// the delivery.
+func (n *Notifier) emit(dims map[string]string, ms ...metrics.Metric) {
+	if n.Metrics != nil {
+		_ = n.Metrics.Emit(dims, nil, ms...)
+	}
 }
 
 func (n *Notifier) log(ctx context.Context, a Attempt) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/audit/audittest"
+	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/webhook"
 )
 
@@ -243,6 +244,8 @@ func TestGiveUpAndDisable(t *testing.T) {
 	r.notifier.DisableAfter = 3
 	rec := &audittest.Recorder{}
 	r.notifier.Audit = rec
+	var emf bytes.Buffer
+	r.notifier.Metrics = metrics.New(&emf)
 	rcv := newReceiver(t, http.StatusInternalServerError)
 	h, _ := r.loopback(t, rcv.URL, webhook.Input{})
 	for i, id := range []string{"ev-a", "ev-b", "ev-c"} {
@@ -260,6 +263,15 @@ func TestGiveUpAndDisable(t *testing.T) {
 	assert.Contains(t, got.DisabledReason, "disabled after 3 deliveries in a row failed; the last: HTTP 500")
 	assert.Len(t, rcv.requests(), 15, "3 deliveries of 5 attempts each")
 	require.Len(t, rec.Entries(), 1, "the disable is audited once")
+	lines := strings.Split(strings.TrimSpace(emf.String()), "\n")
+	require.Len(t, lines, 16, "a metrics line per attempt and one for the disable")
+	var last map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[15]), &last))
+	assert.Equal(t, 1.0, last["WebhookDisabled"])
+	var first map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	assert.Equal(t, "retrying", first["Outcome"])
+	assert.Equal(t, 1.0, first["WebhookAttempts"])
 	assert.Equal(t, audit.Entry{Actor: audit.ActorNotifier, Role: audit.RoleSystem, Action: "webhook.disable", Target: h.ID, Outcome: audit.OutcomeOK,
 		Detail: map[string]string{"failed_deliveries": "3"}}, rec.Entries()[0])
 
