@@ -215,6 +215,21 @@ func TestRIESmoke(t *testing.T) {
 		assert.Equal(t, "ok", health.Status, "status in the body %s", resp.Body)
 	})
 
+	t.Run("notifier takes an SQS batch", func(t *testing.T) {
+		// One function answers two kinds of invocation (its EventBridge rule, its webhook queue) and
+		// tells them apart by shape. A record that is no delivery is dropped without touching AWS,
+		// and the answer is the partial batch response SQS reads.
+		emu := startRIE(t, rie, buildBootstrap(t, ctx, dir, config.Notifier), dummyEnv(config.Notifier))
+		event := filepath.Join(t.TempDir(), "sqs.json")
+		require.NoError(t, os.WriteFile(event, []byte(`{"Records":[{"messageId":"m1","body":"not a delivery","eventSource":"aws:sqs"}]}`), 0o600))
+		payload := emu.invoke(t, ctx, event)
+		var resp events.SQSEventResponse
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(&resp), "response is no SQS batch response:\n%s", payload)
+		assert.Empty(t, resp.BatchItemFailures, "a record no retry can make a delivery is not handed out again")
+	})
+
 	t.Run("ws refuses the sample's unsigned token", func(t *testing.T) {
 		// The sample $connect carries a token of no known issuer: the function answers 401
 		// itself (no key set is fetched, no table touched), so API Gateway refuses the upgrade.
