@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,4 +491,24 @@ func TestTestDelivery(t *testing.T) {
 	assert.Equal(t, webhook.DetailTypeTest, got[0].header.Get(webhook.HeaderEvent))
 	assert.NoError(t, webhook.Verify(secret, got[0].header.Get(webhook.HeaderTimestamp), got[0].header.Get(webhook.HeaderSignature), got[0].body, time.Now(), time.Minute))
 	assert.Empty(t, r.queue.all, "a test is never retried")
+}
+
+// TestHTTPSGoesThroughTheGuard posts to a TLS receiver on loopback: the guarded dialer hands the
+// connection to the TLS handshake, which checks the receiver's certificate (a test server's is
+// trusted by no one, so the attempt fails on it and is retried) and never reaches the handler.
+func TestHTTPSGoesThroughTheGuard(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	var got atomic.Int32
+	tlsRcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { got.Add(1) }))
+	t.Cleanup(tlsRcv.Close)
+	h, _ := r.loopback(t, tlsRcv.URL+"/hook", webhook.Input{})
+	require.True(t, strings.HasPrefix(h.Endpoint, "https://127.0.0.1:"))
+	require.NoError(t, r.notifier.Deliver(ctx, webhook.Delivery{ID: "d1", WebhookID: h.ID, Attempt: 1, Event: jobFinished("ev-tls")}))
+	log, _, err := r.registry.Attempts(ctx, h.ID, "", 10)
+	require.NoError(t, err)
+	require.Len(t, log, 1)
+	assert.Equal(t, webhook.OutcomeRetrying, log[0].Outcome)
+	assert.Contains(t, log[0].Error, "certificate")
+	assert.Zero(t, got.Load(), "the handler got a request over an unverified connection")
 }
