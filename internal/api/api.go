@@ -207,6 +207,15 @@ func WriteError(w http.ResponseWriter, status int, e *Error) {
 	WriteJSON(w, status, map[string]*Error{"error": e})
 }
 
+// noQuery refuses any query parameter of a route that takes none; false when it answered.
+func noQuery(w http.ResponseWriter, r *http.Request) bool {
+	for k := range r.URL.Query() {
+		WriteError(w, http.StatusBadRequest, &Error{Code: "unknown_parameter", Field: k, Message: "is not a known query parameter (none are)"})
+		return false
+	}
+	return true
+}
+
 // WriteJSON writes v as a JSON body with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -108,22 +108,15 @@ func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request, id auth.Id
 		s.fail(w, r, err)
 		return
 	}
-	if len(r.URL.Query()) > 0 {
-		for k := range r.URL.Query() {
-			WriteError(w, http.StatusBadRequest, &Error{Code: "unknown_parameter", Field: k, Message: "is not a known query parameter (none are)"})
-			return
-		}
+	if !noQuery(w, r) {
+		return
 	}
 	ps, err := s.opts.Profiles.List(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	list := apiwire.CredentialProfileList{Items: convertAll(ps, profileToWire)}
-	if list.Items == nil {
-		list.Items = []apiwire.CredentialProfile{}
-	}
-	WriteJSON(w, http.StatusOK, list)
+	WriteJSON(w, http.StatusOK, apiwire.CredentialProfileList{Items: listed(ps, profileToWire)})
 }
 
 func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {

@@ -95,8 +95,7 @@ func (s *Server) listJumpHosts(w http.ResponseWriter, r *http.Request, _ auth.Id
 		s.fail(w, r, errNoJumpHosts)
 		return
 	}
-	for k := range r.URL.Query() {
-		WriteError(w, http.StatusBadRequest, &Error{Code: "unknown_parameter", Field: k, Message: "is not a known query parameter (none are)"})
+	if !noQuery(w, r) {
 		return
 	}
 	hs, err := s.opts.JumpHosts.List(r.Context())
@@ -104,11 +103,7 @@ func (s *Server) listJumpHosts(w http.ResponseWriter, r *http.Request, _ auth.Id
 		s.fail(w, r, err)
 		return
 	}
-	list := apiwire.JumpHostList{Items: convertAll(hs, jumpHostToWire)}
-	if list.Items == nil {
-		list.Items = []apiwire.JumpHost{}
-	}
-	WriteJSON(w, http.StatusOK, list)
+	WriteJSON(w, http.StatusOK, apiwire.JumpHostList{Items: listed(hs, jumpHostToWire)})
 }
 
 func (s *Server) getJumpHost(w http.ResponseWriter, r *http.Request, _ auth.Identity) {

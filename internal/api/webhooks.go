@@ -110,8 +110,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		s.fail(w, r, errNoWebhooks)
 		return
 	}
-	for k := range r.URL.Query() {
-		WriteError(w, http.StatusBadRequest, &Error{Code: "unknown_parameter", Field: k, Message: "is not a known query parameter (none are)"})
+	if !noQuery(w, r) {
 		return
 	}
 	hs, err := s.opts.Webhooks.List(r.Context())
@@ -119,11 +118,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		s.fail(w, r, err)
 		return
 	}
-	list := apiwire.WebhookList{Items: convertAll(hs, webhookToWire)}
-	if list.Items == nil {
-		list.Items = []apiwire.Webhook{}
-	}
-	WriteJSON(w, http.StatusOK, list)
+	WriteJSON(w, http.StatusOK, apiwire.WebhookList{Items: listed(hs, webhookToWire)})
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -266,9 +261,5 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request, _ aut
 		s.fail(w, r, err)
 		return
 	}
-	out := apiwire.WebhookDeliveryList{Items: convertAll(as, attemptToWire), Next: next}
-	if out.Items == nil {
-		out.Items = []apiwire.WebhookDelivery{}
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, apiwire.WebhookDeliveryList{Items: listed(as, attemptToWire), Next: next})
 }

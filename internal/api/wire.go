@@ -257,6 +257,14 @@ func retentionReportToWire(r retention.Report) apiwire.RetentionReport {
 }
 
 // convertAll converts each element; nil stays nil.
+// listed converts the items of a list answer, which is never null: none is [].
+func listed[S ~[]E, E, W any](s S, conv func(E) W) []W {
+	if out := convertAll(s, conv); out != nil {
+		return out
+	}
+	return []W{}
+}
+
 func convertAll[S ~[]E, E, W any](s S, conv func(E) W) []W {
 	if s == nil {
 		return nil
