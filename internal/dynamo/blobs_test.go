@@ -585,3 +585,73 @@ func TestSharedOutputTTL(t *testing.T) {
 	assert.Zero(t, stored, "stored bytes")
 	assert.Empty(t, blobItems(t, f.db, f.runs.table)["DATA"], "the data went with its head")
 }
+
+// hookAPI passes calls to the client and runs before, once, just before its at-th write (from 1).
+type hookAPI struct {
+	crashingAPI
+	at     int64
+	before func()
+}
+
+func (h *hookAPI) step() {
+	if n := h.writes.Add(1); n == h.at && h.before != nil {
+		h.before()
+	}
+}
+
+func (h *hookAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	h.step()
+	return h.API.PutItem(ctx, in, o...)
+}
+
+func (h *hookAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	h.step()
+	return h.API.UpdateItem(ctx, in, o...)
+}
+
+func (h *hookAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	h.step()
+	return h.API.DeleteItem(ctx, in, o...)
+}
+
+func (h *hookAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	h.step()
+	return h.API.TransactWriteItems(ctx, in, o...)
+}
+
+func (h *hookAPI) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	h.step()
+	return h.API.BatchWriteItem(ctx, in, o...)
+}
+
+// TestSharedOutputLastReferenceRace: a new run references a body at each point of the purge
+// that drops the body's last reference (before the purge's writes, between them): the new run's
+// output is never lost, and the body goes only when the new run goes too.
+func TestSharedOutputLastReferenceRace(t *testing.T) {
+	ctx := context.Background()
+	// The purge's writes: 1 the run with its reference (a transaction), 2 the dying mark, 3 the
+	// body's deletion (a transaction); past 3 the purge is over before the writer starts.
+	for at := int64(1); at <= 4; at++ {
+		t.Run(fmt.Sprintf("writer before purge write %d", at), func(t *testing.T) {
+			f := newSharedFleet(t)
+			devices := []string{"race-1", "race-2"}
+			require.NoError(t, f.add(t, nil, "race-old", "race-1", 1))
+			h := &hookAPI{crashingAPI: crashingAPI{API: f.db}, at: at}
+			h.before = func() { assert.NoError(t, f.add(t, nil, "race-new", "race-2", 2), "the new run finishes") }
+			s, err := NewRetentionStore(h, f.runs.table, "jobs")
+			require.NoError(t, err)
+			del, err := s.DeleteRun(ctx, f.candidate(t, "race-1", "race-old"))
+			require.NoError(t, err)
+			require.True(t, del.Run, "the old run is deleted")
+			f.forget("race-old")
+			if at == 4 {
+				require.NoError(t, f.add(t, nil, "race-new", "race-2", 2), "the new run finishes after the purge")
+			}
+			f.check(t, devices)
+			f.purgeAll(t, f.RetentionStore, devices, 1, nil)
+			_, _, err = f.SweepOutputs(ctx)
+			require.NoError(t, err)
+			f.check(t, devices)
+		})
+	}
+}
