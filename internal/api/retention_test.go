@@ -137,4 +137,11 @@ func TestRetentionByteTotals(t *testing.T) {
 	require.NotNil(t, view.StoredBytes, "device stored_bytes: %s", res.Body)
 	assert.Equal(t, each, *view.ChargedBytes, "the device is charged its exact outputs")
 	assert.Equal(t, int64(len(small)), *view.StoredBytes, "the device alone keeps its small output")
+
+	// The output stored once reads back byte for byte, CRLF and all, whole and as command 0.
+	for _, path := range []string{"/v1/runs/tot-run-1-0/output", "/v1/runs/tot-run-1-0/output?command=0"} {
+		res = e.do(e.tokens[auth.Viewer], http.MethodGet, path, "", nil)
+		require.Equal(t, http.StatusOK, res.Status, "GET %s: %s", path, res.Body)
+		assert.Equal(t, string(output), string(res.Body), "GET %s", path)
+	}
 }
