@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -113,6 +114,9 @@ type Notifier struct {
 	Queue   Queue
 	// Resolver looks up webhook hosts (default net.DefaultResolver).
 	Resolver Resolver
+	// TLSConfig, when set, replaces the TLS client configuration (tests trust their receiver's
+	// certificate with it); nil verifies receivers against the system's roots.
+	TLSConfig *tls.Config
 	// Timeout bounds one attempt (default DefaultTimeout).
 	Timeout time.Duration
 	// Backoff is the wait before each retry; MaxAttempts bounds the attempts of a delivery and
@@ -357,7 +361,7 @@ func (n *Notifier) attempt(ctx context.Context, h Webhook, sec Secret, d Deliver
 	if n.Resolver != nil {
 		resolver = n.Resolver
 	}
-	client := newClient(dialPolicy{allowed: allowed, plainHTTP: u.Scheme == "http"}, resolver, timeout)
+	client := newClient(dialPolicy{allowed: allowed, plainHTTP: u.Scheme == "http"}, resolver, timeout, n.TLSConfig)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sec.URL, bytes.NewReader(body))
 	if err != nil {
 		return fail("the stored URL is not usable", false)

@@ -3,6 +3,8 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -511,4 +513,18 @@ func TestHTTPSGoesThroughTheGuard(t *testing.T) {
 	assert.Equal(t, webhook.OutcomeRetrying, log[0].Outcome)
 	assert.Contains(t, log[0].Error, "certificate")
 	assert.Zero(t, got.Load(), "the handler got a request over an unverified connection")
+
+	// A receiver whose certificate is trusted takes the delivery, resolved by name through the
+	// guard, and the certificate is checked against that name.
+	r.notifier.TLSConfig = &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}
+	r.notifier.TLSConfig.RootCAs.AddCert(tlsRcv.Certificate())
+	port := tlsRcv.Listener.Addr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port()
+	r.notifier.Resolver = fakeResolver{"example.com": {netip.MustParseAddr("127.0.0.1")}}
+	byName, _ := r.loopback(t, "https://example.com:"+itoa(port)+"/hook", webhook.Input{Name: "by name"})
+	require.NoError(t, r.notifier.Deliver(ctx, webhook.Delivery{ID: "d2", WebhookID: byName.ID, Attempt: 1, Event: jobFinished("ev-tls2")}))
+	log, _, err = r.registry.Attempts(ctx, byName.ID, "", 10)
+	require.NoError(t, err)
+	require.Len(t, log, 1)
+	assert.Equal(t, webhook.OutcomeDelivered, log[0].Outcome, "error: %s", log[0].Error)
+	assert.Equal(t, int32(1), got.Load())
 }

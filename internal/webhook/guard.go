@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -170,9 +171,10 @@ const maxResponseHeaderBytes = 16 << 10
 // newClient returns the HTTP client of one webhook: dials guarded by p, no proxy (a proxy would
 // dial for us, unchecked), no redirects followed, bounded times and header sizes, and no
 // connection kept (each delivery is one request).
-func newClient(p dialPolicy, resolver Resolver, timeout time.Duration) *http.Client {
+func newClient(p dialPolicy, resolver Resolver, timeout time.Duration, tlsConfig *tls.Config) *http.Client {
 	tr := &http.Transport{
 		Proxy:                  nil,
+		TLSClientConfig:        tlsConfig,
 		DialContext:            p.dialContext(resolver, timeout),
 		TLSHandshakeTimeout:    timeout,
 		ResponseHeaderTimeout:  timeout,
