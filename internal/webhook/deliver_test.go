@@ -336,6 +336,7 @@ func TestNoDeliveryToBlockedAddresses(t *testing.T) {
 		"mapped.example.com":   {netip.MustParseAddr("::ffff:127.0.0.1")},
 		"v6local.example.com":  {netip.MustParseAddr("::1")},
 		"ula.example.com":      {netip.MustParseAddr("fd12:3456::1")},
+		"zoned.example.com":    {netip.MustParseAddr("::1%lo")},
 	}
 	for _, tc := range []struct {
 		name    string
@@ -353,6 +354,9 @@ func TestNoDeliveryToBlockedAddresses(t *testing.T) {
 		{"a name resolving to an IPv4-mapped loopback", at("mapped.example.com"), nil, "loopback"},
 		{"a name resolving to IPv6 loopback", at("v6local.example.com"), nil, "loopback"},
 		{"a name resolving to a unique local address", at("ula.example.com"), nil, "unique local"},
+		{"IPv6 loopback literal with a zone", at("[::1%25lo]"), nil, "loopback"},
+		{"IPv6 metadata literal with a zone", "https://[fd00:ec2::254%25eth0]/hook/tok3n", []string{"fd12::/16"}, "cloud metadata"},
+		{"a name resolving to IPv6 loopback with a zone", at("zoned.example.com"), nil, "loopback"},
 		{"loopback while another range is allowed", "http://rebind.example.com:" + itoa(port) + "/hook/tok3n", []string{"10.0.0.0/8"}, "loopback"},
 		{"plain http to a public address", "http://93.184.215.14:" + itoa(port) + "/hook/tok3n", []string{"10.0.0.0/8"}, "http is only allowed"},
 	} {

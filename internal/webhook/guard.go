@@ -59,9 +59,10 @@ func (e *BlockedError) Error() string {
 }
 
 // Blocked reports whether a is an address no webhook may reach on its own, and why. IPv4-mapped
-// IPv6 addresses (::ffff:10.0.0.1) are judged as the IPv4 address they carry.
+// IPv6 addresses (::ffff:10.0.0.1) are judged as the IPv4 address they carry, and an IPv6 zone
+// (fe80::1%eth0) is ignored.
 func Blocked(a netip.Addr) (string, bool) {
-	a = a.Unmap()
+	a = bare(a)
 	if a == metadataV4 || a == metadataV6 {
 		return "cloud metadata", true
 	}
@@ -82,9 +83,15 @@ type dialPolicy struct {
 	plainHTTP bool
 }
 
+// bare is a without an IPv4 mapping or an IPv6 zone: the address ranges are matched against.
+// netip.Prefix.Contains never matches a zoned address, so [::1%25lo] would pass every range.
+func bare(a netip.Addr) netip.Addr {
+	return a.Unmap().WithZone("")
+}
+
 // check refuses an address the webhook may not reach.
 func (p dialPolicy) check(a netip.Addr) error {
-	a = a.Unmap()
+	a = bare(a)
 	if !a.IsValid() {
 		return &BlockedError{Addr: a, Reason: "not an IP address"}
 	}

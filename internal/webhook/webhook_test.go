@@ -31,6 +31,9 @@ func TestCreateValidation(t *testing.T) {
 		{"http without an allowed range", webhook.Input{Name: "n", URL: "http://h.example.com" + secretPath}, "url", "must use https"},
 		{"loopback literal", webhook.Input{Name: "n", URL: "https://127.0.0.1" + secretPath}, "url", "loopback"},
 		{"metadata literal", webhook.Input{Name: "n", URL: "https://169.254.169.254" + secretPath}, "url", "cloud metadata"},
+		{"IPv6 loopback literal with a zone", webhook.Input{Name: "n", URL: "https://[::1%25lo]" + secretPath}, "url", "loopback"},
+		{"IPv6 metadata literal with a zone", webhook.Input{Name: "n", URL: "https://[fd00:ec2::254%25eth0]" + secretPath}, "url", "cloud metadata"},
+		{"link-local literal with a zone", webhook.Input{Name: "n", URL: "https://[fe80::1%25eth0]" + secretPath}, "url", "link-local"},
 		{"private literal outside the allowed range", webhook.Input{Name: "n", URL: "https://10.0.0.1" + secretPath, AllowPrivateCIDRs: []string{"192.168.0.0/16"}}, "url", "private"},
 		{"unknown event", webhook.Input{Name: "n", URL: "https://h.example.com", Events: []string{"Job Finished", "Job Started"}}, "events[1]", "must be one of"},
 		{"unknown format", webhook.Input{Name: "n", URL: "https://h.example.com", Format: "xml"}, "format", `"json" or "slack"`},
@@ -135,6 +138,7 @@ func TestBlocked(t *testing.T) {
 		{"fc00::1", true}, {"fd12::1", true}, {"100.64.0.1", true}, {"100.127.255.254", true},
 		{"0.0.0.0", true}, {"::", true}, {"224.0.0.1", true}, {"ff02::1", true}, {"255.255.255.255", true},
 		{"::ffff:10.0.0.1", true}, {"::ffff:169.254.169.254", true}, {"64:ff9b::a00:1", true},
+		{"::1%lo", true}, {"fe80::1%eth0", true}, {"fd00:ec2::254%eth0", true}, {"fd12::1%eth0", true},
 		{"8.8.8.8", false}, {"172.32.0.1", false}, {"100.128.0.1", false}, {"2606:4700::1111", false}, {"::ffff:8.8.8.8", false},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
