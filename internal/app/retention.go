@@ -136,7 +136,8 @@ func NewRetention(ctx context.Context, cfg config.Config, opts RetentionOptions)
 type TTLForgetter interface {
 	ForgetTTLChunk(ctx context.Context, pk, sk, deviceID string, size int64) (bool, error)
 	// ForgetTTLReference drops a TTL-deleted run item's reference to its output stored once.
-	ForgetTTLReference(ctx context.Context, blob, runID string) error
+	// attempt is the run item's: each attempt references the body under its own item.
+	ForgetTTLReference(ctx context.Context, blob, runID string, attempt int) error
 	// ForgetTTLBlob handles a TTL-deleted head or reference item of an output stored once.
 	ForgetTTLBlob(ctx context.Context, pk, sk, gen string, size int64) (bool, error)
 }
@@ -163,7 +164,8 @@ func StreamHandler(store TTLForgetter, logger *slog.Logger) func(context.Context
 					bytes += size
 				}
 				if blob := oldString(r, "blob"); err == nil && blob != "" {
-					err = store.ForgetTTLReference(ctx, blob, strings.TrimPrefix(pk, "RUN#"))
+					attempt, _ := strconv.Atoi(oldNumber(r, "attempt"))
+					err = store.ForgetTTLReference(ctx, blob, strings.TrimPrefix(pk, "RUN#"), attempt)
 				}
 			}
 			if err == nil && strings.HasPrefix(oldString(r, resources.AttrPK), "BLOB#") && isTTLRemove(r) {

@@ -30,7 +30,10 @@ import (
 //	                           gsi2sk=<key> while a deleter may have left it unreferenced)
 //	BLOB#<key>   DATA#<gen>    {data}: the body; never expires by TTL (the HEAD's TTL deletion
 //	                           takes it, see ForgetTTLBlob)
-//	BLOB#<key>   REF#<run id>  {device_id, expires_at}: run <run id> references the body
+//	BLOB#<key>   REF#<run id>#<attempt>
+//	                           {device_id, expires_at}: that attempt of run <run id> references
+//	                           the body (per attempt: an attempt that lost its run drops its own
+//	                           reference, never the one of the attempt holding the run)
 //	STORED#<nn>  BLOBS         {bytes}: bytes of bodies stored, in blobShards shards
 const (
 	blobPrefix     = "BLOB#"
@@ -94,6 +97,11 @@ func randomToken() string {
 
 func blobKeyOf(key, sk string) map[string]types.AttributeValue { return itemKey(blobPrefix+key, sk) }
 
+// refSK is the sort key of the reference attempt makes of run runID to a body.
+func refSK(runID string, attempt int) string {
+	return fmt.Sprintf("%s%s#%d", blobRefPrefix, runID, attempt)
+}
+
 // blobShard is the shard of the stored-bytes counter and of the check set a body belongs to.
 func blobShard(key string) int {
 	h := fnv.New32a()
@@ -123,7 +131,7 @@ func refExpiry(r run.Run) int64 {
 	return r.ExpiresAt.Add(blobGrace).Unix()
 }
 
-// reference makes run r reference the body sh: its reference item first, then a live head (one
+// reference makes run r (its attempt) reference the body sh: its reference item first, then a live head (one
 // found, revived from a deleter, or created with the body). A deleter that misses the reference
 // has marked the head dying before the reference was written, so this writer sees the mark and
 // revives the head (or, if the deleter won, creates the body anew).
@@ -135,7 +143,7 @@ func (b *blobStore) reference(ctx context.Context, r run.Run, sh run.Shared) (sh
 		SK        string `dynamodbav:"sk"`
 		DeviceID  string `dynamodbav:"device_id"`
 		ExpiresAt int64  `dynamodbav:"expires_at,omitempty"`
-	}{blobPrefix + sh.Key, blobRefPrefix + r.ID, r.DeviceID, refExpiry(r)})
+	}{blobPrefix + sh.Key, refSK(r.ID, r.Attempt), r.DeviceID, refExpiry(r)})
 	if err != nil {
 		return ref, fmt.Errorf("marshal reference of run %s: %w", r.ID, err)
 	}
@@ -279,9 +287,10 @@ func (b *blobStore) body(ctx context.Context, key, gen string) ([]byte, error) {
 	return it.Data, nil
 }
 
-// unrefItems are the transaction items that drop run runID's reference to body key and put the
-// head in the check set (so that a crash before checkUnreferenced leaves it findable).
-func (b *blobStore) unrefItems(key, runID string) ([]types.TransactWriteItem, error) {
+// unrefItems are the transaction items that drop the reference attempt made of run runID to body
+// key and put the head in the check set (so that a crash before checkUnreferenced leaves it
+// findable).
+func (b *blobStore) unrefItems(key, runID string, attempt int) ([]types.TransactWriteItem, error) {
 	upd := expression.Set(expression.Name(resources.AttrGSI2PK), expression.Value(blobCheckShard(blobShard(key)))).
 		Set(expression.Name(resources.AttrGSI2SK), expression.Value(key)).
 		Set(expression.Name("chk"), expression.Value(b.token()))
@@ -290,17 +299,17 @@ func (b *blobStore) unrefItems(key, runID string) ([]types.TransactWriteItem, er
 		return nil, fmt.Errorf("build update: %w", err)
 	}
 	return []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: aws.String(b.table), Key: blobKeyOf(key, blobRefPrefix+runID)}},
+		{Delete: &types.Delete{TableName: aws.String(b.table), Key: blobKeyOf(key, refSK(runID, attempt))}},
 		{Update: &types.Update{TableName: aws.String(b.table), Key: blobKeyOf(key, blobHeadSK),
 			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}},
 	}, nil
 }
 
-// unref drops run runID's reference to body key (when its run item is gone already or never
-// was written) and deletes the body if that was the last.
-func (b *blobStore) unref(ctx context.Context, key, runID string) error {
-	items, err := b.unrefItems(key, runID)
+// unref drops the reference attempt made of run runID to body key (when its run item is gone
+// already or never named it) and deletes the body if that was the last.
+func (b *blobStore) unref(ctx context.Context, key, runID string, attempt int) error {
+	items, err := b.unrefItems(key, runID, attempt)
 	if err != nil {
 		return err
 	}
@@ -309,7 +318,7 @@ func (b *blobStore) unref(ctx context.Context, key, runID string) error {
 			return fmt.Errorf("drop reference of run %s to output %s: %w", runID, key, err)
 		}
 		// No head: the reference is all there is to drop.
-		if _, err := b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(b.table), Key: blobKeyOf(key, blobRefPrefix+runID)}); err != nil {
+		if _, err := b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(b.table), Key: blobKeyOf(key, refSK(runID, attempt))}); err != nil {
 			return fmt.Errorf("drop reference of run %s to output %s: %w", runID, key, err)
 		}
 		return nil

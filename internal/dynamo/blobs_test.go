@@ -553,7 +553,7 @@ func TestSharedOutputTTL(t *testing.T) {
 	for range 2 {
 		_, err = f.ForgetTTLChunk(ctx, runPrefix+"t1", runMetaSK, "ttl-1", it.TailSize)
 		require.NoError(t, err)
-		require.NoError(t, f.ForgetTTLReference(ctx, it.Blob, "t1"))
+		require.NoError(t, f.ForgetTTLReference(ctx, it.Blob, "t1", it.Attempt))
 	}
 	f.forget("t1")
 	f.check(t, devices)
@@ -652,6 +652,47 @@ func TestSharedOutputLastReferenceRace(t *testing.T) {
 			_, _, err = f.SweepOutputs(ctx)
 			require.NoError(t, err)
 			f.check(t, devices)
+		})
+	}
+}
+
+// TestSharedOutputStaleAttempt: an attempt that lost its run's lease finishes the same output as
+// the attempt holding the run, between the holder's reference and its run item: the stale
+// attempt is refused and drops only its own reference, so the holder's output is not lost; and
+// a stale attempt with other output leaves no body behind.
+func TestSharedOutputStaleAttempt(t *testing.T) {
+	for _, same := range []bool{true, false} {
+		t.Run(map[bool]string{true: "same output", false: "other output"}[same], func(t *testing.T) {
+			ctx := context.Background()
+			f := newSharedFleet(t)
+			rt := f.runs
+			r := testRun("stale", "st-1")
+			r.Command, r.ExpiresAt = "show running-config", r.CreatedAt.Add(30*24*time.Hour)
+			first, err := rt.Start(ctx, r)
+			require.NoError(t, err)
+			rt.clock.advance(2 * rt.Lease)
+			second, err := rt.Start(ctx, r)
+			require.NoError(t, err)
+			require.Equal(t, first.Attempt+1, second.Attempt, "the second attempt took the run over")
+			output := []byte(noisyConfig("cisco_iosxe", 1, 4500, "\n"))
+			stale := output
+			if !same {
+				stale = []byte(noisyConfig("cisco_iosxe", 1, 3000, "\n"))
+			}
+			// The holder's writes: 1 its reference, 2 the body's creation, 3 its run item.
+			h := &hookAPI{crashingAPI: crashingAPI{API: f.db}, at: 3}
+			h.before = func() {
+				_, err := sharedFinish(t, rt.RunStore, first, "cisco_iosxe", stale, false)
+				assert.ErrorIs(t, err, run.ErrFinished, "the stale attempt is refused")
+			}
+			holder, err := NewRunStore(h, rt.table, rt.Lease)
+			require.NoError(t, err)
+			_, err = sharedFinish(t, holder, second, "cisco_iosxe", output, false)
+			require.NoError(t, err)
+			f.bytes[r.ID], f.out[r.ID] = int64(len(output)), output
+			f.check(t, []string{"st-1"})
+			f.purgeAll(t, f.RetentionStore, []string{"st-1"}, 1, nil)
+			f.check(t, []string{"st-1"})
 		})
 	}
 }

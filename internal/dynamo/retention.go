@@ -177,13 +177,14 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 	if c.InlineBytes >= run.MinSharedBytes && c.Bytes == c.InlineBytes {
 		// The output may be stored once: then the run's reference goes with the run item.
 		it, found, err := getItem[struct {
-			Blob string `dynamodbav:"blob"`
+			Blob    string `dynamodbav:"blob"`
+			Attempt int    `dynamodbav:"attempt"`
 		}](ctx, s.db, s.runs, runKey(c.ID), "run "+c.ID)
 		if err != nil || !found {
 			return del, err
 		}
 		if it.Blob != "" {
-			return s.deleteSharedRun(ctx, c, it.Blob)
+			return s.deleteSharedRun(ctx, c, it.Blob, it.Attempt)
 		}
 	}
 	// Read the chunks unless the whole output is the inline tail (a finished run whose writer
@@ -267,17 +268,17 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 	return del, nil
 }
 
-// deleteSharedRun deletes a run whose output is stored once under key: the run item, its ledger
-// item and its reference to the body in one transaction (with the body's head put in the check
+// deleteSharedRun deletes a run whose output is stored once under key by its attempt: the run
+// item, its ledger item and its reference to the body in one transaction (with the body's head put in the check
 // set), then the body if that was its last reference. A run deleted by someone else first is
 // left to them.
-func (s *RetentionStore) deleteSharedRun(ctx context.Context, c retention.Candidate, key string) (retention.Deleted, error) {
+func (s *RetentionStore) deleteSharedRun(ctx context.Context, c retention.Candidate, key string, attempt int) (retention.Deleted, error) {
 	var del retention.Deleted
 	meta, err := s.metaDelete(c)
 	if err != nil {
 		return del, err
 	}
-	unref, err := s.blobs.unrefItems(key, c.ID)
+	unref, err := s.blobs.unrefItems(key, c.ID, attempt)
 	if err != nil {
 		return del, err
 	}
@@ -580,13 +581,14 @@ func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID st
 }
 
 // ForgetTTLReference drops the reference a run item that DynamoDB TTL removed held to its output
-// stored once (the key is the old image's blob), deleting the body if that was the last: both
-// steps are idempotent, so a redelivered stream record changes nothing more.
-func (s *RetentionStore) ForgetTTLReference(ctx context.Context, blob, runID string) error {
+// stored once (the key and the attempt are the old image's blob and attempt), deleting the body
+// if that was the last: both steps are idempotent, so a redelivered stream record changes
+// nothing more.
+func (s *RetentionStore) ForgetTTLReference(ctx context.Context, blob, runID string, attempt int) error {
 	if blob == "" || runID == "" {
 		return errors.New("forget TTL reference: output key and run id are required")
 	}
-	return s.blobs.unref(ctx, blob, runID)
+	return s.blobs.unref(ctx, blob, runID, attempt)
 }
 
 // ForgetTTLBlob handles an item of an output stored once that DynamoDB TTL removed: a head

@@ -271,9 +271,9 @@ func (s *RunStore) Finish(ctx context.Context, r run.Run, data []byte) error {
 	}
 	err = s.finishes.do(ctx, req)
 	if req.ref != nil && errors.Is(err, run.ErrFinished) {
-		// Another attempt finished the run: drop this attempt's reference unless the run
-		// references the same body.
-		if derr := s.dropStaleRef(ctx, r.ID, req.ref.Key); derr != nil {
+		// Another attempt holds or finished the run: drop this attempt's reference unless this
+		// attempt's finish is the one stored (a finish retried after it was written).
+		if derr := s.dropStaleRef(ctx, r, req.ref.Key); derr != nil {
 			return errors.Join(err, derr)
 		}
 	}
@@ -306,16 +306,18 @@ func (s *RunStore) finishRequest(ctx context.Context, r run.Run, data []byte) (*
 	return req, nil
 }
 
-// dropStaleRef drops run runID's reference to body key unless the stored run references it.
-func (s *RunStore) dropStaleRef(ctx context.Context, runID, key string) error {
-	it, found, err := getItem[runItem](ctx, s.db, s.table, runKey(runID), "run "+runID)
+// dropStaleRef drops attempt r's reference to body key unless the stored run is that attempt's,
+// naming the body. The reference is the attempt's own: another attempt's, holding the run and
+// about to write it, is never touched.
+func (s *RunStore) dropStaleRef(ctx context.Context, r run.Run, key string) error {
+	it, found, err := getItem[runItem](ctx, s.db, s.table, runKey(r.ID), "run "+r.ID)
 	if err != nil {
 		return err
 	}
-	if found && it.Blob == key {
+	if found && it.Blob == key && it.Attempt == r.Attempt {
 		return nil
 	}
-	return s.blobs.unref(ctx, key, runID)
+	return s.blobs.unref(ctx, key, r.ID, r.Attempt)
 }
 
 // finishedItems are the items of a finished run: the run item, carrying the output's last piece

@@ -689,7 +689,7 @@ func TestTTLStreamConsumerSharedOutput(t *testing.T) {
 	require.NoError(t, err)
 	output := []byte(strings.Repeat("interface GigabitEthernet1\n no shutdown\n", 40))
 	r := run.Run{ID: "ttl-shared", DeviceID: "dev-s", Command: "show running-config", RequestedBy: "t", CreatedAt: f.now.Add(-40 * 24 * time.Hour),
-		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true}
+		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true, Attempt: 2}
 	require.NoError(t, runs.FinishNew(ctx, r, output))
 	shared, err := runs.SharedBytes(ctx)
 	require.NoError(t, err)
@@ -705,6 +705,7 @@ func TestTTLStreamConsumerSharedOutput(t *testing.T) {
 	delete(meta.Change.OldImage, "size")
 	meta.Change.OldImage["tail_size"] = events.NewNumberAttribute(strconv.Itoa(len(output)))
 	meta.Change.OldImage["blob"] = events.NewStringAttribute(blob)
+	meta.Change.OldImage["attempt"] = events.NewNumberAttribute("2") // each attempt references under its own item
 	head := streamRecord("2", "BLOB#"+blob, "HEAD", "", len(output), "dynamodb.amazonaws.com")
 	head.Change.OldImage["gen"] = events.NewStringAttribute("0000000000000000")
 	cfg := config.Config{Tables: map[string]string{
