@@ -32,6 +32,8 @@ func TestRedact(t *testing.T) {
 		{name: "short secret absent: kept", target: Target{Password: "Zq"}, message: "connection refused", want: "connection refused"},
 		{name: "a plain answer is no secret", seq: Sequence{Commands: []Command{{Text: "reload", Prompts: []Prompt{{Expect: "[confirm]", Answer: "y"}}}}}, message: "yes", want: "yes"},
 		{name: "no secrets", message: "timed out", want: "timed out"},
+		{name: "a secret inside a longer one: the longer is masked whole", target: Target{Password: "cisco", EnableSecret: "cisco123"}, message: "% Bad secrets cisco123", want: "% Bad secrets [redacted]"},
+		{name: "a secret inside a longer one, listed last", target: Target{Password: "cisco123", EnableSecret: "cisco"}, message: "% Bad secrets cisco123 cisco", want: "% Bad secrets [redacted] [redacted]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

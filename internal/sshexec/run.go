@@ -2,6 +2,7 @@ package sshexec
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -828,6 +829,9 @@ func redact(res Result, t Target, seq Sequence) Result {
 			}
 		}
 	}
+	// Longest first: a secret inside a longer one (password "cisco", enable secret "cisco123")
+	// would otherwise be masked first and leave the longer one's rest ("[redacted]123").
+	slices.SortStableFunc(secrets, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	clean := func(s string) string {
 		for _, sec := range secrets {
 			if sec != "" && len(sec) < MinMaskedSecret && strings.Contains(s, sec) {
