@@ -199,6 +199,8 @@ func (n *Notifier) Publish(ctx context.Context, ev Event) (int, error) {
 // is gone or disabled is dropped. The error is for failures of NetAuto's own services (store,
 // queue), when the message should be received again; the receiver's failures are in the log.
 func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
+	// Attempts count from 1; a message that says otherwise (edited by hand) is the first.
+	d.Attempt = max(d.Attempt, 1)
 	h, err := n.Store.Get(ctx, d.WebhookID)
 	if errors.Is(err, ErrNotFound) {
 		n.logger().Info("webhook delivery dropped: the webhook is gone", "webhook_id", d.WebhookID, "delivery_id", d.ID)

@@ -532,3 +532,27 @@ func TestHTTPSGoesThroughTheGuard(t *testing.T) {
 	assert.Equal(t, webhook.OutcomeDelivered, log[0].Outcome, "error: %s", log[0].Error)
 	assert.Equal(t, int32(1), got.Load())
 }
+
+// TestAttemptNumberOutOfRange delivers messages whose attempt number no notifier wrote (0, or
+// negative: a message edited by hand on its way back from the dead-letter queue): each is made
+// as the first attempt, its retry as the second, instead of indexing the backoff out of range.
+func TestAttemptNumberOutOfRange(t *testing.T) {
+	for _, attempt := range []int{0, -3} {
+		t.Run(strconv.Itoa(attempt), func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t)
+			rcv := newReceiver(t, http.StatusInternalServerError)
+			h, _ := r.loopback(t, rcv.URL, webhook.Input{})
+			require.NotPanics(t, func() {
+				require.NoError(t, r.notifier.Deliver(ctx, webhook.Delivery{ID: "d0", WebhookID: h.ID, Attempt: attempt, Event: jobFinished("ev-0")}))
+			})
+			log, _, err := r.registry.Attempts(ctx, h.ID, "", 10)
+			require.NoError(t, err)
+			require.Len(t, log, 1)
+			assert.Equal(t, 1, log[0].Attempt)
+			require.Len(t, r.queue.all, 1, "the retry is queued")
+			assert.Equal(t, 2, r.queue.all[0].d.Attempt)
+			assert.Equal(t, 10*time.Second, r.queue.all[0].delay)
+		})
+	}
+}
