@@ -357,6 +357,8 @@ func TestNoDeliveryToBlockedAddresses(t *testing.T) {
 		{"IPv6 loopback literal with a zone", at("[::1%25lo]"), nil, "loopback"},
 		{"IPv6 metadata literal with a zone", "https://[fd00:ec2::254%25eth0]/hook/tok3n", []string{"fd12::/16"}, "cloud metadata"},
 		{"a name resolving to IPv6 loopback with a zone", at("zoned.example.com"), nil, "loopback"},
+		{"the metadata address's NAT64 form, NAT64 allowed", "https://[64:ff9b::a9fe:a9fe]/hook/tok3n", []string{"64:ff9b::/96"}, "cloud metadata"},
+		{"the metadata address's 6to4 form, 6to4 allowed", "https://[2002:a9fe:a9fe::1]/hook/tok3n", []string{"2002::/16"}, "cloud metadata"},
 		{"loopback while another range is allowed", "http://rebind.example.com:" + itoa(port) + "/hook/tok3n", []string{"10.0.0.0/8"}, "loopback"},
 		{"plain http to a public address", "http://93.184.215.14:" + itoa(port) + "/hook/tok3n", []string{"10.0.0.0/8"}, "http is only allowed"},
 	} {

@@ -17,7 +17,22 @@ import (
 var (
 	metadataV4 = netip.MustParseAddr("169.254.169.254")
 	metadataV6 = netip.MustParseAddr("fd00:ec2::254")
+	// metadataNAT64 and metadata6to4 carry the IPv4 metadata address through a translator: its
+	// NAT64 form and the 6to4 prefix of 169.254.169.254.
+	metadataNAT64 = netip.MustParseAddr("64:ff9b::a9fe:a9fe")
+	metadata6to4  = netip.MustParsePrefix("2002:a9fe:a9fe::/48")
 )
+
+// isMetadata reports whether a (without mapping or zone) is the cloud metadata address or a form
+// that carries it.
+func isMetadata(a netip.Addr) bool {
+	return a == metadataV4 || a == metadataV6 || a == metadataNAT64 || metadata6to4.Contains(a)
+}
+
+// holdsMetadata reports whether range p contains the cloud metadata address in any of its forms.
+func holdsMetadata(p netip.Prefix) bool {
+	return p.Contains(metadataV4) || p.Contains(metadataV6) || p.Contains(metadataNAT64) || p.Overlaps(metadata6to4)
+}
 
 // blockedRanges are the address ranges no webhook may reach unless an admin allows a range that
 // contains the address, with the reason a refusal names.
@@ -63,7 +78,7 @@ func (e *BlockedError) Error() string {
 // (fe80::1%eth0) is ignored.
 func Blocked(a netip.Addr) (string, bool) {
 	a = bare(a)
-	if a == metadataV4 || a == metadataV6 {
+	if isMetadata(a) {
 		return "cloud metadata", true
 	}
 	for _, r := range blockedRanges {
@@ -95,7 +110,7 @@ func (p dialPolicy) check(a netip.Addr) error {
 	if !a.IsValid() {
 		return &BlockedError{Addr: a, Reason: "not an IP address"}
 	}
-	if a == metadataV4 || a == metadataV6 {
+	if isMetadata(a) {
 		return &BlockedError{Addr: a, Reason: "cloud metadata"}
 	}
 	for _, pr := range p.allowed {

@@ -238,8 +238,8 @@ func checkCIDRs(cidrs []string) ([]string, []netip.Prefix, error) {
 			return nil, nil, fault.Errorf(fault.Invalid, fmt.Sprintf("allow_private_cidrs[%d]", i), "must be a CIDR range such as 10.1.2.0/24 or fd00:1::/64")
 		}
 		p = p.Masked()
-		if p.Contains(metadataV4) || p.Contains(metadataV6) {
-			return nil, nil, fault.Errorf(fault.Invalid, fmt.Sprintf("allow_private_cidrs[%d]", i), "must not contain the cloud metadata address (%s, %s): it is never allowed", metadataV4, metadataV6)
+		if holdsMetadata(p) {
+			return nil, nil, fault.Errorf(fault.Invalid, fmt.Sprintf("allow_private_cidrs[%d]", i), "must not contain the cloud metadata address (%s, %s, or its NAT64 and 6to4 forms %s, %s): it is never allowed", metadataV4, metadataV6, metadataNAT64, metadata6to4)
 		}
 		if !slices.Contains(out, p.String()) {
 			out, prefixes = append(out, p.String()), append(prefixes, p)

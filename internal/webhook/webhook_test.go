@@ -39,6 +39,9 @@ func TestCreateValidation(t *testing.T) {
 		{"unknown format", webhook.Input{Name: "n", URL: "https://h.example.com", Format: "xml"}, "format", `"json" or "slack"`},
 		{"bad range", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"10.0.0.0/33"}}, "allow_private_cidrs[0]", "CIDR"},
 		{"a range with the metadata address", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"169.254.0.0/16"}}, "allow_private_cidrs[0]", "metadata"},
+		{"a NAT64 range (it holds the metadata address's NAT64 form)", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"10.0.0.0/8", "64:ff9b::/96"}}, "allow_private_cidrs[1]", "metadata"},
+		{"a 6to4 range holding the metadata address's 6to4 form", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"2002:a9fe::/32"}}, "allow_private_cidrs[0]", "metadata"},
+		{"the metadata address's NAT64 form as a literal", webhook.Input{Name: "n", URL: "https://[64:ff9b::a9fe:a9fe]" + secretPath, AllowPrivateCIDRs: []string{"64:ff9b::a00:0/104"}}, "url", "cloud metadata"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
