@@ -71,6 +71,8 @@ func TestEventsMatchTheirSchemas(t *testing.T) {
 			Changed: []notify.ChangedDevice{{DeviceID: "d1", Name: "core-1", RunID: "job1.d1", PreviousRunID: "job0.d1"}}}, t0)},
 		{"output changed on too many", notify.NewOutputChanged(notify.OutputChanged{JobID: "job1", Command: "show run",
 			Changed: manyChanged(101)}, t0)},
+		{"output changed, the previous run not read (bulk.Notices sends it without)", notify.NewOutputChanged(notify.OutputChanged{JobID: "job1", Command: "show run",
+			Changed: []notify.ChangedDevice{{DeviceID: "d1", Name: "core-1", RunID: "job1.d1"}}}, t0)},
 		{"device host key mismatch", notify.NewHostKeyMismatch(hostKey())},
 		{"jump host key mismatch without a run", notify.NewHostKeyMismatch(func() notify.HostKeyMismatch {
 			d := hostKey()
