@@ -129,3 +129,53 @@ func TestShareJoin(t *testing.T) {
 		assert.Error(t, err, "packed noise lines %v", bad)
 	}
 }
+
+// TestShareJoinAnyLines: outputs built at random from awkward lines (empty, CRLF mixed with LF, a
+// lone "\r", noise first, last, back to back, a last line without a line ending, a line longer
+// than MaxLineBytes), fed to a LineDigest in odd pieces, are rebuilt byte for byte, and the body
+// leaves out exactly the noise lines it kept.
+func TestShareJoinAnyLines(t *testing.T) {
+	shapes := []string{"", "hostname r1", "ntp clock-period 1", "! Last change", " x\r", strings.Repeat("y", MaxLineBytes+1)}
+	eols := []string{"\n", "\r\n", "\r\r\n"}
+	seed := uint32(1)
+	next := func(n int) int { // a small deterministic generator: the same cases every run
+		seed = seed*1664525 + 1013904223
+		return int(seed>>8) % n
+	}
+	kept := 0
+	for c := range 300 {
+		var b strings.Builder
+		for b.Len() < MinSharedBytes || next(4) != 0 {
+			shape := shapes[next(len(shapes))]
+			if shape == shapes[5] && next(8) != 0 {
+				shape = shapes[1] // long lines now and then
+			}
+			b.WriteString(shape + eols[next(len(eols))])
+		}
+		if next(2) == 0 {
+			b.WriteString([]string{"ntp clock-period 2", "end", ""}[next(3)]) // no line ending
+		}
+		output := []byte(b.String())
+		d := NewLineDigest(prefixNoise{})
+		for p := output; len(p) > 0; {
+			n := min(len(p), 1+next(700))
+			_, _ = d.Write(p[:n])
+			p = p[n:]
+		}
+		places, ok := d.NoiseLines()
+		sh, shared := Share(output, places, ok)
+		require.True(t, shared, "case %d is stored once", c)
+		packed, err := DecodeNoise(EncodeNoise(sh.Noise))
+		require.NoError(t, err, "case %d", c)
+		got, err := Join(sh.Body, packed)
+		require.NoError(t, err, "case %d", c)
+		require.Equal(t, string(output), string(got), "case %d is rebuilt byte for byte", c)
+		if len(sh.Noise) > 0 {
+			kept++
+			assert.Equal(t, len(output), len(sh.Body)+int(sh.NoiseBytes()), "case %d: the body is the output without the lines kept", c)
+			assert.Equal(t, Lines(output, prefixNoise{}), Lines(sh.Body, prefixNoise{}), "case %d: the body has every line but the noise", c)
+		}
+	}
+	t.Logf("%d of 300 cases kept noise lines", kept)
+	assert.Greater(t, kept, 100, "most cases keep noise lines apart from the body")
+}
