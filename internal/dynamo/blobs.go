@@ -181,6 +181,20 @@ func (b *blobStore) reference(ctx context.Context, r run.Run, sh run.Shared) (sh
 	return ref, fmt.Errorf("reference output %s from run %s: still contended after %d attempts", sh.Key, r.ID, blobAttempts)
 }
 
+// dropEarlierRefs deletes the references earlier attempts of run r made to body key: an attempt
+// that took the run over holds it, so none of them can write the run item any more, and one that
+// died between its reference and its finish (or whose finish failed) would keep the body until
+// the reference's TTL, for good when runs never expire. It needs no check of the body: r's own
+// reference is written.
+func (b *blobStore) dropEarlierRefs(ctx context.Context, key string, r run.Run) error {
+	for a := 1; a < r.Attempt; a++ {
+		if _, err := b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(b.table), Key: blobKeyOf(key, refSK(r.ID, a))}); err != nil {
+			return fmt.Errorf("drop reference of attempt %d of run %s to output %s: %w", a, r.ID, key, err)
+		}
+	}
+	return nil
+}
+
 // short reports whether a head expires before want (0: the referencing run never expires).
 func short(head blobHead, want int64) bool {
 	return head.ExpiresAt != 0 && (want == 0 || want > head.ExpiresAt)

@@ -696,3 +696,33 @@ func TestSharedOutputStaleAttempt(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedOutputTakeoverDropsEarlierReferences: an attempt that stopped after referencing its
+// output and before writing its run leaves a reference; the attempt that takes the run over and
+// finishes the same output drops it, so the body goes with the run and not only with the
+// reference's TTL (never, when runs do not expire).
+func TestSharedOutputTakeoverDropsEarlierReferences(t *testing.T) {
+	ctx := context.Background()
+	f := newSharedFleet(t)
+	rt := f.runs
+	r := testRun("takeover", "to-1")
+	r.Command = "show running-config" // no expiry: nothing but the run's deletion removes its references
+	first, err := rt.Start(ctx, r)
+	require.NoError(t, err)
+	output := []byte(noisyConfig("cisco_iosxe", 1, 4500, "\n"))
+	// The first attempt's writes: 1 its reference, 2 the body's creation, 3 its run item.
+	crashing, err := NewRunStore(&crashingAPI{API: f.db, failAt: 3}, rt.table, rt.Lease)
+	require.NoError(t, err)
+	_, err = sharedFinish(t, crashing, first, "cisco_iosxe", output, false)
+	require.ErrorIs(t, err, errCrash, "the first attempt stops before its run item")
+	rt.clock.advance(2 * rt.Lease)
+	second, err := rt.Start(ctx, r)
+	require.NoError(t, err)
+	require.Equal(t, 2, second.Attempt, "the second attempt took the run over")
+	_, err = sharedFinish(t, rt.RunStore, second, "cisco_iosxe", output, false)
+	require.NoError(t, err)
+	f.bytes[r.ID], f.out[r.ID] = int64(len(output)), output
+	f.check(t, []string{"to-1"})
+	f.purgeAll(t, f.RetentionStore, []string{"to-1"}, 1, nil)
+	f.check(t, []string{"to-1"})
+}

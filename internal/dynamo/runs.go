@@ -302,6 +302,9 @@ func (s *RunStore) finishRequest(ctx context.Context, r run.Run, data []byte) (*
 	if err != nil {
 		return nil, fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
+	if err := s.blobs.dropEarlierRefs(ctx, sh.Key, r); err != nil {
+		return nil, fmt.Errorf("finish run %s: %w", r.ID, err)
+	}
 	req.ref = &ref
 	return req, nil
 }
