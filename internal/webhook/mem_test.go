@@ -135,6 +135,8 @@ func (s *memStore) Attempts(_ context.Context, id, _ string, _ int) ([]webhook.A
 type memSecrets struct {
 	mu sync.Mutex
 	m  map[string]webhook.Secret
+	// failDelete, when set, is what DeleteWebhookSecret fails with.
+	failDelete error
 }
 
 func newMemSecrets() *memSecrets { return &memSecrets{m: map[string]webhook.Secret{}} }
@@ -159,6 +161,9 @@ func (s *memSecrets) GetWebhookSecret(_ context.Context, id string) (webhook.Sec
 func (s *memSecrets) DeleteWebhookSecret(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failDelete != nil {
+		return s.failDelete
+	}
 	delete(s.m, id)
 	return nil
 }

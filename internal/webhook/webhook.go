@@ -419,17 +419,20 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (Webhook, string
 	return h, sec.SigningSecret, nil
 }
 
-// Delete removes a webhook and its secret. Its delivery log expires on its own.
+// Delete removes a webhook and its secret. Its delivery log expires on its own. The secret goes
+// first: when its delete fails the webhook stays for the delete to be tried again, rather than
+// the URL staying in the secret store with nothing left to name it; a webhook whose secret is gone
+// has its deliveries dropped.
 func (r *Registry) Delete(ctx context.Context, id string) error {
 	cur, err := r.store.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete webhook %s: %w", id, err)
 	}
-	if err := r.store.Delete(ctx, id, cur.Version); err != nil {
-		return fmt.Errorf("delete webhook %s: %w", id, err)
-	}
 	if err := r.secrets.DeleteWebhookSecret(ctx, id); err != nil {
 		return fmt.Errorf("delete secret of webhook %s: %w", id, err)
+	}
+	if err := r.store.Delete(ctx, id, cur.Version); err != nil {
+		return fmt.Errorf("delete webhook %s: %w", id, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -194,4 +195,24 @@ func TestSlackTextOfNotifyEvents(t *testing.T) {
 		})
 	}
 	assert.Equal(t, notify.DetailTypes(), webhook.EventTypes(), "a filter takes exactly the detail types NetAuto sends")
+}
+
+// TestDeleteLeavesNoOrphanURL: when the secret store fails to delete a webhook's URL and signing
+// secret, the webhook stays, so the delete can be tried again and takes the secret with it; it
+// never answers 404 to that retry with the URL (a bearer secret) left in the store.
+func TestDeleteLeavesNoOrphanURL(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	h, _, err := r.registry.Create(ctx, webhook.Input{Name: "n", URL: "https://hooks.example.com/services/T0/B0/tok"})
+	require.NoError(t, err)
+	r.secrets.failDelete = errors.New("secret store unavailable")
+	require.Error(t, r.registry.Delete(ctx, h.ID))
+	_, err = r.registry.Get(ctx, h.ID)
+	require.NoError(t, err, "the webhook stays while its secret does")
+
+	r.secrets.failDelete = nil
+	require.NoError(t, r.registry.Delete(ctx, h.ID), "the delete is tried again")
+	_, err = r.registry.Get(ctx, h.ID)
+	assert.ErrorIs(t, err, webhook.ErrNotFound)
+	assert.Empty(t, r.secrets.m, "no URL is left in the secret store")
 }
