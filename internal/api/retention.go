@@ -37,34 +37,43 @@ type Usage interface {
 const usageWorkers = 16
 
 // totalUsage sums every inventory device's usage and the outputs stored once: one consistent
-// query per device, usageWorkers at a time.
+// query per device, usageWorkers at a time. The first read that fails ends the sum: the reads
+// under way are cancelled and no more start (under throttling, thousands more would only add to
+// it).
 func (s *Server) totalUsage(ctx context.Context) (run.Usage, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var (
 		total run.Usage
 		mu    sync.Mutex
 		wg    sync.WaitGroup
-		errs  []error
 	)
 	slots := make(chan struct{}, usageWorkers)
 	cursor := ""
-	for {
+	for ctx.Err() == nil {
 		devs, next, err := s.opts.Devices.List(ctx, device.Filter{}, device.Page{Limit: device.MaxPageSize, Cursor: cursor})
 		if err != nil {
-			wg.Wait()
-			return run.Usage{}, fmt.Errorf("list devices: %w", err)
+			cancel(fmt.Errorf("list devices: %w", err))
+			break
 		}
 		for _, d := range devs {
-			slots <- struct{}{}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				break
+			}
 			wg.Add(1)
 			go func() {
 				defer func() { <-slots; wg.Done() }()
 				u, err := s.opts.Usage.DeviceUsage(ctx, d.ID)
-				mu.Lock()
-				defer mu.Unlock()
 				if err != nil {
-					errs = append(errs, err)
+					cancel(fmt.Errorf("usage of device %s: %w", d.ID, err)) // only the first cause stays
 					return
 				}
+				mu.Lock()
+				defer mu.Unlock()
 				total.ChargedBytes += u.ChargedBytes
 				total.StoredBytes += u.StoredBytes
 			}()
@@ -75,12 +84,12 @@ func (s *Server) totalUsage(ctx context.Context) (run.Usage, error) {
 		cursor = next
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return run.Usage{}, err
+	if ctx.Err() != nil {
+		return run.Usage{}, context.Cause(ctx)
 	}
 	shared, err := s.opts.Usage.SharedBytes(ctx)
 	if err != nil {
-		return run.Usage{}, err
+		return run.Usage{}, fmt.Errorf("stored once bytes: %w", err)
 	}
 	total.StoredBytes += shared
 	return total, nil
