@@ -136,6 +136,8 @@ var knownAttrs = map[string][]string{
 	"AWS::ApiGatewayV2::Route":             {"RouteId"},
 	"AWS::ApiGatewayV2::Deployment":        {"DeploymentId"},
 	"AWS::CloudWatch::Alarm":               {"Arn"},
+	"AWS::Events::EventBus":                {"Arn", "Name", "Policy"},
+	"AWS::Events::Rule":                    {"Arn"},
 }
 
 // samGenerated returns the logical IDs the SAM transform adds that a template may reference:

@@ -175,16 +175,12 @@ func checkBusPolicy(t *Template, busID string, senders []string) []Problem {
 	}
 	var got []string
 	for _, v := range exempt {
-		fn, arg, _ := intrinsic(v)
-		parts := toStrings(arg)
-		if s, ok := arg.(string); ok {
-			parts = strings.SplitN(s, ".", 2)
-		}
-		if fn != "Fn::GetAtt" || len(parts) != 2 || parts[1] != "Arn" {
+		res, attr, ok := getAtt(v)
+		if !ok || attr != "Arn" {
 			bad("the deny exempts %v, want only !GetAtt <Function>Role.Arn of the functions that publish", v)
 			continue
 		}
-		got = append(got, parts[0])
+		got = append(got, res)
 	}
 	for _, id := range senders {
 		if !slices.Contains(got, id+"Role") {
@@ -222,12 +218,7 @@ func checkNotifierRules(t *Template, busID, busCond string, notifiers []string) 
 				r.Properties["EventBusName"], busCond, busID, EventBusParameter, notify.Source)
 		}
 		for _, tg := range toSlice(r.Properties["Targets"]) {
-			fn, arg, _ := intrinsic(asMap(tg)["Arn"])
-			parts := toStrings(arg)
-			if s, ok := arg.(string); ok {
-				parts = strings.SplitN(s, ".", 2)
-			}
-			if fn == "Fn::GetAtt" && len(parts) == 2 && slices.Contains(notifiers, parts[0]) {
+			if res, attr, ok := getAtt(asMap(tg)["Arn"]); ok && attr == "Arn" && slices.Contains(notifiers, res) {
 				toNotifier = true
 			}
 		}
@@ -253,18 +244,16 @@ func matchesNetAuto(pattern any) bool {
 
 // isBusChoice reports whether v is !If [cond, !Ref busID, !Ref EventBusParameter].
 func isBusChoice(v any, cond, busID string) bool {
-	fn, arg, _ := intrinsic(v)
-	a := toSlice(arg)
-	if fn != "Fn::If" || len(a) != 3 || a[0] != cond {
-		return false
-	}
-	f1, x1, _ := intrinsic(a[1])
-	f2, x2, _ := intrinsic(a[2])
-	return f1 == "Ref" && x1 == busID && f2 == "Ref" && x2 == EventBusParameter
+	return isChoice(v, cond, "Ref", busID, "Ref", EventBusParameter)
 }
 
 // isBusARNChoice reports whether v is !If [cond, !Sub ownBusARN, !Sub eventBusARN].
 func isBusARNChoice(v any, cond string) bool {
+	return isChoice(v, cond, "Fn::Sub", ownBusARN, "Fn::Sub", eventBusARN)
+}
+
+// isChoice reports whether v is !If [cond, {fn1: arg1}, {fn2: arg2}].
+func isChoice(v any, cond, fn1 string, arg1 any, fn2 string, arg2 any) bool {
 	fn, arg, _ := intrinsic(v)
 	a := toSlice(arg)
 	if fn != "Fn::If" || len(a) != 3 || a[0] != cond {
@@ -272,7 +261,23 @@ func isBusARNChoice(v any, cond string) bool {
 	}
 	f1, x1, _ := intrinsic(a[1])
 	f2, x2, _ := intrinsic(a[2])
-	return f1 == "Fn::Sub" && x1 == ownBusARN && f2 == "Fn::Sub" && x2 == eventBusARN
+	return f1 == fn1 && x1 == arg1 && f2 == fn2 && x2 == arg2
+}
+
+// getAtt returns the resource and attribute of a Fn::GetAtt in either form.
+func getAtt(v any) (res, attr string, ok bool) {
+	fn, arg, _ := intrinsic(v)
+	if fn != "Fn::GetAtt" {
+		return "", "", false
+	}
+	parts := toStrings(arg)
+	if s, isString := arg.(string); isString {
+		parts = strings.SplitN(s, ".", 2)
+	}
+	if len(parts) != 2 {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
 
 // equalsParam reports whether a condition is !Equals [!Ref EventBusParameter, value] (either order).
