@@ -26,6 +26,7 @@ const profilePK = "CPROF"
 type ProfileStore struct {
 	db    API
 	table string
+	recs  records[credprofile.Profile, profileItem]
 }
 
 // NewProfileStore returns a store over the named devices table.
@@ -33,7 +34,10 @@ func NewProfileStore(db API, table string) (*ProfileStore, error) {
 	if db == nil || table == "" {
 		return nil, errors.New("new profile store: client and table name are required")
 	}
-	return &ProfileStore{db: db, table: table}, nil
+	return &ProfileStore{db: db, table: table, recs: records[credprofile.Profile, profileItem]{
+		db: db, table: table, pk: profilePK, noun: "credential profile", toItem: profileToItem, fromItem: profileItem.profile,
+		id: func(r credprofile.Profile) string { return r.ID }, exists: credprofile.ErrExists, notFound: credprofile.ErrNotFound, conflict: credprofile.ErrConflict,
+	}}, nil
 }
 
 type profileItem struct {
@@ -80,62 +84,27 @@ func (it profileItem) profile() credprofile.Profile {
 
 // Create stores a new profile; credprofile.ErrExists when the id is taken.
 func (s *ProfileStore) Create(ctx context.Context, p credprofile.Profile) error {
-	return putNew(ctx, s.db, s.table, profileToItem(p), credprofile.ErrExists, "credential profile "+p.ID)
+	return s.recs.create(ctx, p)
 }
 
 // Get returns one profile; credprofile.ErrNotFound when there is none.
 func (s *ProfileStore) Get(ctx context.Context, id string) (credprofile.Profile, error) {
-	it, found, err := getItem[profileItem](ctx, s.db, s.table, itemKey(profilePK, id), "credential profile "+id)
-	if err != nil {
-		return credprofile.Profile{}, err
-	}
-	if !found {
-		return credprofile.Profile{}, credprofile.ErrNotFound
-	}
-	return it.profile(), nil
+	return s.recs.get(ctx, id)
 }
 
 // Update replaces a profile if its stored version is prevVersion.
 func (s *ProfileStore) Update(ctx context.Context, p credprofile.Profile, prevVersion int64) error {
-	item, err := attributevalue.MarshalMap(profileToItem(p))
-	if err != nil {
-		return fmt.Errorf("marshal credential profile %s: %w", p.ID, err)
-	}
-	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), credprofile.ErrNotFound, credprofile.ErrConflict, "update credential profile "+p.ID)
+	return s.recs.update(ctx, p, prevVersion)
 }
 
 // Delete removes a profile if its stored version is version.
 func (s *ProfileStore) Delete(ctx context.Context, id string, version int64) error {
-	return versioned(deleteIfVersion(ctx, s.db, s.table, itemKey(profilePK, id), version), credprofile.ErrNotFound, credprofile.ErrConflict, "delete credential profile "+id)
+	return s.recs.delete(ctx, id, version)
 }
 
 // List returns every profile by id: one Query of the profiles' partition.
 func (s *ProfileStore) List(ctx context.Context) ([]credprofile.Profile, error) {
-	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(profilePK))).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build key condition: %w", err)
-	}
-	var out []credprofile.Profile
-	var start map[string]types.AttributeValue
-	for {
-		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(), ExclusiveStartKey: start,
-			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("query credential profiles: %w", err)
-		}
-		var items []profileItem
-		if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
-			return nil, fmt.Errorf("unmarshal credential profiles: %w", err)
-		}
-		for _, it := range items {
-			out = append(out, it.profile())
-		}
-		if start = res.LastEvaluatedKey; len(start) == 0 {
-			return out, nil
-		}
-	}
+	return s.recs.list(ctx)
 }
 
 // UsedBy returns up to limit ids of devices naming profile id (see scanDeviceIDs).

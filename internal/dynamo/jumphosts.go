@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/jumphost"
-	"github.com/netauto/netauto/internal/resources"
 )
 
 // jumpHostPK is the one partition of the devices table that holds every jump host: they are few,
@@ -26,6 +23,7 @@ const jumpHostPK = "JUMP"
 type JumpHostStore struct {
 	db    API
 	table string
+	recs  records[jumphost.JumpHost, jumpHostItem]
 }
 
 // NewJumpHostStore returns a store over the named devices table.
@@ -33,7 +31,10 @@ func NewJumpHostStore(db API, table string) (*JumpHostStore, error) {
 	if db == nil || table == "" {
 		return nil, errors.New("new jump host store: client and table name are required")
 	}
-	return &JumpHostStore{db: db, table: table}, nil
+	return &JumpHostStore{db: db, table: table, recs: records[jumphost.JumpHost, jumpHostItem]{
+		db: db, table: table, pk: jumpHostPK, noun: "jump host", toItem: jumpHostToItem, fromItem: jumpHostItem.jumpHost,
+		id: func(r jumphost.JumpHost) string { return r.ID }, exists: jumphost.ErrExists, notFound: jumphost.ErrNotFound, conflict: jumphost.ErrConflict,
+	}}, nil
 }
 
 type jumpHostItem struct {
@@ -74,53 +75,27 @@ func (it jumpHostItem) jumpHost() jumphost.JumpHost {
 
 // Create stores a new jump host; jumphost.ErrExists when the id is taken.
 func (s *JumpHostStore) Create(ctx context.Context, h jumphost.JumpHost) error {
-	return putNew(ctx, s.db, s.table, jumpHostToItem(h), jumphost.ErrExists, "jump host "+h.ID)
+	return s.recs.create(ctx, h)
 }
 
 // Get returns one jump host; jumphost.ErrNotFound when there is none.
 func (s *JumpHostStore) Get(ctx context.Context, id string) (jumphost.JumpHost, error) {
-	it, found, err := getItem[jumpHostItem](ctx, s.db, s.table, jumpHostKey(id), "jump host "+id)
-	if err != nil {
-		return jumphost.JumpHost{}, err
-	}
-	if !found {
-		return jumphost.JumpHost{}, jumphost.ErrNotFound
-	}
-	return it.jumpHost(), nil
+	return s.recs.get(ctx, id)
 }
 
 // Update replaces a jump host if its stored version is prevVersion.
 func (s *JumpHostStore) Update(ctx context.Context, h jumphost.JumpHost, prevVersion int64) error {
-	item, err := attributevalue.MarshalMap(jumpHostToItem(h))
-	if err != nil {
-		return fmt.Errorf("marshal jump host %s: %w", h.ID, err)
-	}
-	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), jumphost.ErrNotFound, jumphost.ErrConflict, "update jump host "+h.ID)
+	return s.recs.update(ctx, h, prevVersion)
 }
 
 // Delete removes a jump host if its stored version is version.
 func (s *JumpHostStore) Delete(ctx context.Context, id string, version int64) error {
-	return versioned(deleteIfVersion(ctx, s.db, s.table, jumpHostKey(id), version), jumphost.ErrNotFound, jumphost.ErrConflict, "delete jump host "+id)
+	return s.recs.delete(ctx, id, version)
 }
 
 // List returns every jump host by id: one Query of the jump hosts' partition.
 func (s *JumpHostStore) List(ctx context.Context) ([]jumphost.JumpHost, error) {
-	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(jumpHostPK))).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build key condition: %w", err)
-	}
-	items, err := queryAll[jumpHostItem](ctx, s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-	}, "jump hosts")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]jumphost.JumpHost, len(items))
-	for i, it := range items {
-		out[i] = it.jumpHost()
-	}
-	return out, nil
+	return s.recs.list(ctx)
 }
 
 // UsedBy counts the devices whose chain names id and returns up to limit of their ids (see

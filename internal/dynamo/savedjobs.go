@@ -28,6 +28,7 @@ const savedJobPK = "SAVED"
 type SavedJobStore struct {
 	db    API
 	table string
+	recs  records[savedjob.SavedJob, savedJobItem]
 }
 
 // NewSavedJobStore returns a store over the named saved jobs table.
@@ -35,7 +36,10 @@ func NewSavedJobStore(db API, table string) (*SavedJobStore, error) {
 	if db == nil || table == "" {
 		return nil, errors.New("new saved job store: client and table name are required")
 	}
-	return &SavedJobStore{db: db, table: table}, nil
+	return &SavedJobStore{db: db, table: table, recs: records[savedjob.SavedJob, savedJobItem]{
+		db: db, table: table, pk: savedJobPK, noun: "saved job", toItem: savedJobToItem, fromItem: savedJobItem.savedJob,
+		id: func(r savedjob.SavedJob) string { return r.ID }, exists: savedjob.ErrExists, notFound: savedjob.ErrNotFound, conflict: savedjob.ErrConflict,
+	}}, nil
 }
 
 type savedJobItem struct {
@@ -90,33 +94,22 @@ func (it savedJobItem) savedJob() savedjob.SavedJob {
 
 // Create implements savedjob.Store.
 func (s *SavedJobStore) Create(ctx context.Context, j savedjob.SavedJob) error {
-	return putNew(ctx, s.db, s.table, savedJobToItem(j), savedjob.ErrExists, "saved job "+j.ID)
+	return s.recs.create(ctx, j)
 }
 
 // Get implements savedjob.Store.
 func (s *SavedJobStore) Get(ctx context.Context, id string) (savedjob.SavedJob, error) {
-	it, found, err := getItem[savedJobItem](ctx, s.db, s.table, itemKey(savedJobPK, id), "saved job "+id)
-	if err != nil {
-		return savedjob.SavedJob{}, err
-	}
-	if !found {
-		return savedjob.SavedJob{}, savedjob.ErrNotFound
-	}
-	return it.savedJob(), nil
+	return s.recs.get(ctx, id)
 }
 
 // Update implements savedjob.Store.
 func (s *SavedJobStore) Update(ctx context.Context, j savedjob.SavedJob, prevVersion int64) error {
-	item, err := attributevalue.MarshalMap(savedJobToItem(j))
-	if err != nil {
-		return fmt.Errorf("marshal saved job %s: %w", j.ID, err)
-	}
-	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), savedjob.ErrNotFound, savedjob.ErrConflict, "update saved job "+j.ID)
+	return s.recs.update(ctx, j, prevVersion)
 }
 
 // Delete implements savedjob.Store.
 func (s *SavedJobStore) Delete(ctx context.Context, id string, version int64) error {
-	return versioned(deleteIfVersion(ctx, s.db, s.table, itemKey(savedJobPK, id), version), savedjob.ErrNotFound, savedjob.ErrConflict, "delete saved job "+id)
+	return s.recs.delete(ctx, id, version)
 }
 
 // List implements savedjob.Store: one page of the saved jobs' partition.
@@ -125,14 +118,12 @@ func (s *SavedJobStore) List(ctx context.Context, cursor string, limit int) ([]s
 	if !ok {
 		return nil, "", fault.ErrBadCursor
 	}
-	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(savedJobPK))).Build()
+	in, err := s.recs.partitionQuery()
 	if err != nil {
-		return nil, "", fmt.Errorf("build key condition: %w", err)
+		return nil, "", err
 	}
-	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(), ExclusiveStartKey: start, Limit: aws.Int32(int32(limit)),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-	})
+	in.ExclusiveStartKey, in.Limit = start, aws.Int32(int32(limit))
+	res, err := s.db.Query(ctx, in)
 	if err != nil {
 		return nil, "", fmt.Errorf("query saved jobs: %w", err)
 	}

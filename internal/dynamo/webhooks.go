@@ -31,6 +31,7 @@ const (
 type WebhookStore struct {
 	db    API
 	table string
+	recs  records[webhook.Webhook, webhookItem]
 }
 
 // NewWebhookStore returns a store over the named webhooks table.
@@ -38,7 +39,10 @@ func NewWebhookStore(db API, table string) (*WebhookStore, error) {
 	if db == nil || table == "" {
 		return nil, errors.New("new webhook store: client and table name are required")
 	}
-	return &WebhookStore{db: db, table: table}, nil
+	return &WebhookStore{db: db, table: table, recs: records[webhook.Webhook, webhookItem]{
+		db: db, table: table, pk: webhookPK, noun: "webhook", toItem: webhookToItem, fromItem: webhookItem.webhook,
+		id: func(r webhook.Webhook) string { return r.ID }, exists: webhook.ErrExists, notFound: webhook.ErrNotFound, conflict: webhook.ErrConflict,
+	}}, nil
 }
 
 type webhookItem struct {
@@ -78,53 +82,27 @@ func webhookKey(id string) map[string]types.AttributeValue { return itemKey(webh
 
 // Create implements webhook.Store.
 func (s *WebhookStore) Create(ctx context.Context, h webhook.Webhook) error {
-	return putNew(ctx, s.db, s.table, webhookToItem(h), webhook.ErrExists, "webhook "+h.ID)
+	return s.recs.create(ctx, h)
 }
 
 // Get implements webhook.Store.
 func (s *WebhookStore) Get(ctx context.Context, id string) (webhook.Webhook, error) {
-	it, found, err := getItem[webhookItem](ctx, s.db, s.table, webhookKey(id), "webhook "+id)
-	if err != nil {
-		return webhook.Webhook{}, err
-	}
-	if !found {
-		return webhook.Webhook{}, webhook.ErrNotFound
-	}
-	return it.webhook(), nil
+	return s.recs.get(ctx, id)
 }
 
 // Update implements webhook.Store.
 func (s *WebhookStore) Update(ctx context.Context, h webhook.Webhook, prevVersion int64) error {
-	item, err := attributevalue.MarshalMap(webhookToItem(h))
-	if err != nil {
-		return fmt.Errorf("marshal webhook %s: %w", h.ID, err)
-	}
-	return versioned(putIfVersion(ctx, s.db, s.table, item, prevVersion), webhook.ErrNotFound, webhook.ErrConflict, "update webhook "+h.ID)
+	return s.recs.update(ctx, h, prevVersion)
 }
 
 // Delete implements webhook.Store.
 func (s *WebhookStore) Delete(ctx context.Context, id string, version int64) error {
-	return versioned(deleteIfVersion(ctx, s.db, s.table, webhookKey(id), version), webhook.ErrNotFound, webhook.ErrConflict, "delete webhook "+id)
+	return s.recs.delete(ctx, id, version)
 }
 
 // List implements webhook.Store: one Query of the webhooks' partition.
 func (s *WebhookStore) List(ctx context.Context) ([]webhook.Webhook, error) {
-	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(resources.AttrPK).Equal(expression.Value(webhookPK))).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build key condition: %w", err)
-	}
-	items, err := queryAll[webhookItem](ctx, s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-	}, "webhooks")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]webhook.Webhook, len(items))
-	for i, it := range items {
-		out[i] = it.webhook()
-	}
-	return out, nil
+	return s.recs.list(ctx)
 }
 
 // update runs one conditional UpdateItem on webhook id; ok is false when the condition failed
