@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -103,11 +102,7 @@ func refSK(runID string, attempt int) string {
 }
 
 // blobShard is the shard of the stored-bytes counter and of the check set a body belongs to.
-func blobShard(key string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return int(h.Sum32() % blobShards)
-}
+func blobShard(key string) int { return shardOf(key, blobShards) }
 
 func storedKey(shard int) map[string]types.AttributeValue {
 	return itemKey(fmt.Sprintf("%s%02d", storedPrefix, shard), storedSK)

@@ -129,16 +129,36 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiS
 	return cands, next, nil
 }
 
-// RunsOfDay implements retention.Store with the by_day index, stopping at `before` by sort key.
+// RunsOfDay implements retention.Store with the by_day index: every shard of the day, then its
+// legacy partition (runs written before the day was sharded), each oldest first and stopping at
+// `before` by sort key. A page fills up across partitions; the cursor names the partition and the
+// position in it.
 func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, cursor string, limit int) ([]retention.Candidate, string, error) {
 	d := day.UTC().Format(time.DateOnly)
-	kc := expression.Key(resources.AttrGSI2PK).Equal(expression.Value(dayIndexPrefix + d)).
-		And(expression.Key(resources.AttrGSI2SK).LessThan(expression.Value(before.UTC().Format(timeLayout))))
-	cands, next, err := s.queryCandidates(ctx, resources.IndexRunsByDay, resources.AttrGSI2PK, resources.AttrGSI2SK, kc, cursor, limit)
+	cur, err := decodeShardCursor(cursor, dayShards+1)
 	if err != nil {
-		return nil, "", fmt.Errorf("query runs of day %s: %w", d, err)
+		return nil, "", err
 	}
-	return cands, next, nil
+	var cands []retention.Candidate
+	for cur.Shard <= dayShards && len(cands) < limit {
+		kc := expression.Key(resources.AttrGSI2PK).Equal(expression.Value(dayPartition(d, cur.Shard))).
+			And(expression.Key(resources.AttrGSI2SK).LessThan(expression.Value(before.UTC().Format(timeLayout))))
+		page, next, err := s.queryCandidates(ctx, resources.IndexRunsByDay, resources.AttrGSI2PK, resources.AttrGSI2SK, kc, cur.Key, limit-len(cands))
+		if err != nil {
+			return nil, "", fmt.Errorf("query runs of day %s: %w", d, err)
+		}
+		cands = append(cands, page...)
+		if next != "" {
+			cur.Key = next
+		} else {
+			cur.Shard, cur.Key = cur.Shard+1, ""
+		}
+	}
+	if cur.Shard > dayShards {
+		return cands, "", nil
+	}
+	next, err := cur.encode()
+	return cands, next, err
 }
 
 // RunsOfDevice implements retention.Store with the by_device index, oldest first.
@@ -354,21 +374,38 @@ func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, 
 	return del, nil
 }
 
-// changedCursor is a position in the changed set: a shard and a cursor within it.
-type changedCursor struct {
+// shardCursor is a position in a set of sharded partitions: a shard and a cursor within it.
+type shardCursor struct {
 	Shard int    `json:"s"`
 	Key   string `json:"k,omitempty"`
+}
+
+// decodeShardCursor reads a cursor over shards 0..shards-1 ("" is the start).
+func decodeShardCursor(cursor string, shards int) (shardCursor, error) {
+	var cur shardCursor
+	if cursor != "" {
+		if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Shard < 0 || cur.Shard >= shards {
+			return shardCursor{}, fault.ErrBadCursor
+		}
+	}
+	return cur, nil
+}
+
+func (c shardCursor) encode() (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return string(b), nil
 }
 
 // ChangedDevices implements retention.Store: the devices whose counter grew, or that got a tail
 // ledger item, since the byte purge last cleared them, read from the changed set's shards of
 // GSI by_day.
 func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	var cur changedCursor
-	if cursor != "" {
-		if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Shard < 0 || cur.Shard >= changedShards {
-			return nil, "", fault.ErrBadCursor
-		}
+	cur, err := decodeShardCursor(cursor, changedShards)
+	if err != nil {
+		return nil, "", err
 	}
 	for cur.Shard < changedShards {
 		start, ok := decodeCursor(cur.Key, resources.AttrPK, resources.AttrSK, resources.AttrGSI2PK, resources.AttrGSI2SK)
@@ -405,11 +442,9 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 		}
 		next := ""
 		if cur.Shard < changedShards {
-			b, err := json.Marshal(cur)
-			if err != nil {
-				return nil, "", fmt.Errorf("encode cursor: %w", err)
+			if next, err = cur.encode(); err != nil {
+				return nil, "", err
 			}
-			next = string(b)
 		}
 		if len(items) > 0 || next == "" {
 			// A device is in a shard once for its counter and once per tail item: list it once.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -160,43 +161,93 @@ func TestRetentionStoreDeleteRun(t *testing.T) {
 	})
 }
 
+// asLegacyDayRun moves run id's by_day entry to its day's unsharded partition, as runs were
+// written before the day was sharded.
+func asLegacyDayRun(t *testing.T, db API, table, id string, created time.Time) {
+	t.Helper()
+	_, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(table), Key: runKey(id), UpdateExpression: aws.String("SET #pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": resources.AttrGSI2PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "DAY#" + created.UTC().Format(time.DateOnly)}},
+	})
+	require.NoError(t, err, "move run %s to the legacy day partition", id)
+}
+
+func TestDayPartition(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shard int
+		want  string
+	}{
+		{"first shard", 0, "DAY#2026-03-14#00"},
+		{"last shard", dayShards - 1, "DAY#2026-03-14#31"},
+		{"legacy partition", dayShards, "DAY#2026-03-14"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, dayPartition("2026-03-14", tc.shard))
+		})
+	}
+}
+
 func TestRetentionStoreRunsOfDay(t *testing.T) {
 	ctx := context.Background()
 	rs := newRetentionStore(t)
 	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
 	var want []string
-	for i := range 9 {
-		r := testRun(fmt.Sprintf("day-%d", i), fmt.Sprintf("dev-%d", i%2))
-		r.CreatedAt, r.Status = day.Add(time.Duration(i)*time.Hour), run.Succeeded
+	partitions := map[string]int{}
+	for i := range 90 {
+		r := testRun(fmt.Sprintf("day-%02d", i), fmt.Sprintf("dev-%d", i%2))
+		r.CreatedAt, r.Status = day.Add(time.Duration(i)*6*time.Minute), run.Succeeded
 		require.NoError(t, rs.runs.FinishNew(ctx, r, []byte("out")))
-		if i < 6 {
+		if i%10 == 3 { // written before the day was sharded
+			asLegacyDayRun(t, rs.runs.db, rs.runs.table, r.ID, r.CreatedAt)
+		}
+		if r.CreatedAt.Before(day.Add(6 * time.Hour)) {
 			want = append(want, r.ID)
 		}
+		it, found, err := getItem[runItem](ctx, rs.runs.db, rs.runs.table, runKey(r.ID), "run "+r.ID)
+		require.NoError(t, err)
+		require.True(t, found, "run %s stored", r.ID)
+		partitions[it.GSI2PK]++
 	}
 	next := testRun("next-day", "dev-0")
 	next.CreatedAt, next.Status = day.Add(24*time.Hour), run.Succeeded
 	require.NoError(t, rs.runs.FinishNew(ctx, next, nil))
-
-	var got []string
-	cursor := ""
-	for pages := 0; ; pages++ {
-		require.Less(t, pages, 10, "paging ends")
-		cands, n, err := rs.RunsOfDay(ctx, day, day.Add(6*time.Hour), cursor, 2)
-		require.NoError(t, err)
-		for _, c := range cands {
-			got = append(got, c.ID)
-			assert.Equalf(t, int64(3), c.InlineBytes, "inline bytes of run %s", c.ID)
-			assert.Equalf(t, run.Succeeded, c.Status, "status of run %s", c.ID)
-		}
-		if n == "" {
-			break
-		}
-		cursor = n
+	assert.Equal(t, 9, partitions["DAY#2026-03-14"], "runs in the legacy partition")
+	assert.Greater(t, len(partitions), dayShards/2, "partitions the day's runs are in: %v", partitions)
+	for p, n := range partitions {
+		assert.LessOrEqual(t, n, 9, "runs in partition %s", p)
 	}
-	assert.Equal(t, want, got, "runs of the day created before 06:00, oldest first")
-	_, _, err := rs.RunsOfDay(ctx, day, day.Add(time.Hour), "garbage", 2)
-	assert.ErrorIs(t, err, fault.ErrBadCursor)
-	_, _, err = rs.RunsOfDevice(ctx, "dev-0", "garbage", 2)
+
+	for _, limit := range []int{1, 7, 100} {
+		t.Run(fmt.Sprintf("pages of %d", limit), func(t *testing.T) {
+			var got []string
+			cursor := ""
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 200, "paging ends")
+				cands, n, err := rs.RunsOfDay(ctx, day, day.Add(6*time.Hour), cursor, limit)
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(cands), limit, "page size")
+				for _, c := range cands {
+					got = append(got, c.ID)
+					assert.Equalf(t, int64(3), c.InlineBytes, "inline bytes of run %s", c.ID)
+					assert.Equalf(t, run.Succeeded, c.Status, "status of run %s", c.ID)
+				}
+				if n == "" {
+					break
+				}
+				cursor = n
+			}
+			assert.ElementsMatch(t, want, got, "runs of the day created before 06:00, every shard and the legacy partition, each once")
+		})
+	}
+	for name, cursor := range map[string]string{"not JSON": "garbage", "no such partition": `{"s":33}`, "negative": `{"s":-1}`, "bad key": `{"s":3,"k":"%%"}`} {
+		t.Run("bad cursor: "+name, func(t *testing.T) {
+			_, _, err := rs.RunsOfDay(ctx, day, day.Add(time.Hour), cursor, 2)
+			assert.ErrorIs(t, err, fault.ErrBadCursor)
+		})
+	}
+	_, _, err := rs.RunsOfDevice(ctx, "dev-0", "garbage", 2)
 	assert.ErrorIs(t, err, fault.ErrBadCursor)
 }
 

@@ -23,7 +23,10 @@ import (
 // retention store (the purges and the TTL stream consumer behind it) read and write:
 //
 //	RUN#<id>        META            the run (GSI by_device: DEV#<device> / <created>#<id>;
-//	                                GSI by_day: DAY#<yyyy-mm-dd> / <created>#<id>)
+//	                                GSI by_day: DAY#<yyyy-mm-dd>#<nn> / <created>#<id>, nn the
+//	                                run's day shard: a day's runs spread over dayShards
+//	                                partitions. Items written before the shards carry the
+//	                                legacy DAY#<yyyy-mm-dd>, which the age purge still reads)
 //	                                The output's last piece (under ChunkSize) is kept inline in
 //	                                META (tail, tail_size): a short output costs no extra item.
 //	                                A finished run is also in GSI by_command:
@@ -63,6 +66,7 @@ const (
 	dayIndexPrefix  = "DAY#"
 	changedPrefix   = "DEVCHG#"
 	changedShards   = 16
+	dayShards       = 32
 	retentionPK     = "RETENTION"
 	watermarkSK     = "AGE_WATERMARK"
 	reportSK        = "REPORT"
@@ -145,7 +149,7 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 	it := runItem{
 		PK: runPrefix + r.ID, SK: runMetaSK,
 		GSI1PK: devIndexPrefix + r.DeviceID, GSI1SK: created,
-		GSI2PK: dayIndexPrefix + r.CreatedAt.UTC().Format(time.DateOnly), GSI2SK: created,
+		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created,
 		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
 		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: r.OutputDigest, Attempt: r.Attempt,
@@ -280,14 +284,29 @@ func tailItem(deviceID, runID string, n, kept int64) (map[string]types.Attribute
 	return item, nil
 }
 
+// shardOf is the shard, of n, that key s falls in.
+func shardOf(s string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return int(h.Sum32() % uint32(n))
+}
+
+// dayPartition is the by_day partition of shard i of a UTC day (yyyy-mm-dd), and i == dayShards
+// the day's legacy partition, which runs written before the day was sharded are in. One day's
+// runs of the whole account would otherwise share one index partition, about 1,000 writes/s.
+func dayPartition(day string, i int) string {
+	if i == dayShards {
+		return dayIndexPrefix + day
+	}
+	return fmt.Sprintf("%s%s#%02d", dayIndexPrefix, day, i)
+}
+
 // changedShard is the partition of GSI by_day that holds changed-set shard i.
 func changedShard(i int) string { return fmt.Sprintf("%s%02d", changedPrefix, i) }
 
 // changedShardKey is the changed-set shard of a device's byte items.
 func changedShardKey(deviceID string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(deviceID))
-	return changedShard(int(h.Sum32() % changedShards))
+	return changedShard(shardOf(deviceID, changedShards))
 }
 
 // counterAdd adds delta to a device's byte counter. A growing counter (delta > 0) also puts the

@@ -35,7 +35,8 @@ const (
 	DefaultWorkers = 8
 	// DefaultLookback is how far before the age cutoff the first age purge looks for runs, when
 	// no watermark says where an earlier purge stopped (the by_day index cannot be asked for its
-	// oldest day). Each empty day costs one query that reads no item, once.
+	// oldest day). Each empty day costs the store's queries of one day (one per partition of
+	// the day) that read no item, once.
 	DefaultLookback = 3 * 365 * 24 * time.Hour
 	// DefaultMargin is kept free before the invocation's deadline to save the report.
 	DefaultMargin = 20 * time.Second
@@ -79,8 +80,9 @@ type Store interface {
 	// SetAgeWatermark records that every run created on or before day is deleted (never moves it
 	// backwards).
 	SetAgeWatermark(ctx context.Context, day time.Time) error
-	// RunsOfDay lists runs created on the UTC day of day and before `before`, oldest first, a
-	// page at a time; cursor "" starts, a returned "" ends.
+	// RunsOfDay lists runs created on the UTC day of day and before `before`, a page at a time
+	// (in no order the purge relies on: the store may read the day from several partitions);
+	// cursor "" starts, a returned "" ends.
 	RunsOfDay(ctx context.Context, day, before time.Time, cursor string, limit int) ([]Candidate, string, error)
 	// RunsOfDevice lists a device's runs oldest first, a page at a time.
 	RunsOfDevice(ctx context.Context, deviceID, cursor string, limit int) ([]Candidate, string, error)

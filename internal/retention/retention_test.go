@@ -394,6 +394,95 @@ func TestPurgeByAge(t *testing.T) {
 	f.checkExact(gone)
 }
 
+// asLegacyDayRun moves run id's by_day entry to its day's unsharded partition (DAY#<date>), as
+// every run was written before the day's runs were spread over shards.
+func (f *fixture) asLegacyDayRun(id string) {
+	f.t.Helper()
+	_, err := f.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.st.Names.Tables[resources.RunsTable]),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "RUN#" + id}, "sk": &types.AttributeValueMemberS{Value: "META"},
+		},
+		UpdateExpression:          aws.String("SET gsi2pk = :pk"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "DAY#" + f.seeded[id].CreatedAt.UTC().Format(time.DateOnly)}},
+	})
+	require.NoError(f.t, err, "move run %s to the legacy day partition", id)
+}
+
+// finishSeeded finishes a seeded running run (it moves to its day's shard, as on AWS), then
+// back to the legacy partition when legacy.
+func (f *fixture) finishSeeded(id string, legacy bool) {
+	f.t.Helper()
+	r := f.seeded[id]
+	r.Status = run.Succeeded
+	require.NoError(f.t, f.runs.Finish(context.Background(), r.Run, nil), "finish run %s", id)
+	f.seeded[id] = r
+	if legacy {
+		f.asLegacyDayRun(id)
+	}
+}
+
+// TestPurgeByAgeShardsAndLegacy purges days whose runs are spread over the by_day shards and,
+// for runs written before the shards, in the day's legacy partition: every due run is found,
+// and a run skipped in either kind of partition holds the watermark back until it is deleted.
+func TestPurgeByAgeShardsAndLegacy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const maxDays = 30
+	days := []time.Time{ // due days, oldest first
+		f.now.Add(-45 * 24 * time.Hour).Truncate(24 * time.Hour),
+		f.now.Add(-40 * 24 * time.Hour).Truncate(24 * time.Hour),
+		f.now.Add(-35 * 24 * time.Hour).Truncate(24 * time.Hour),
+	}
+	for d, day := range days {
+		for i := range 40 {
+			id := fmt.Sprintf("d%d.r%02d", d, i)
+			var chunks []int
+			if i%2 == 0 {
+				chunks = []int{100 + i}
+			}
+			f.seedRun(id, fmt.Sprintf("dev-%d", i%5), day.Add(time.Duration(i)*30*time.Minute+time.Minute), run.Succeeded, "", chunks...)
+			if i%4 == 1 {
+				f.asLegacyDayRun(id)
+			}
+		}
+	}
+	// Still running: one in the second day's legacy partition, one in a shard of the third day.
+	f.seedRun("stuck-legacy", "dev-x", days[1].Add(23*time.Hour), run.Running, "", 50)
+	f.asLegacyDayRun("stuck-legacy")
+	f.seedRun("stuck-shard", "dev-x", days[2].Add(23*time.Hour), run.Running, "", 60)
+	f.seedRun("recent", "dev-x", f.now.Add(-time.Hour), run.Succeeded, "", 70)
+	f.asLegacyDayRun("recent") // not due: the cutoff stops the legacy partition's query too
+
+	purge := func(name string) *retention.Stats {
+		t.Helper()
+		rep, err := f.purger(retention.Settings{MaxDays: maxDays}, &bytes.Buffer{}).Purge(context.Background(), "test")
+		require.NoError(t, err, "%s purge", name)
+		require.True(t, rep.Complete, "%s purge Complete", name)
+		gone, skipped, _ := f.dueByAge(maxDays)
+		f.checkExact(gone)
+		assert.Equal(t, skipped, rep.Age.RunsSkipped, "%s purge RunsSkipped", name)
+		return rep.Age
+	}
+	dayBefore := func(d time.Time) string { return d.Add(-24 * time.Hour).Format(time.DateOnly) }
+
+	a := purge("first")
+	assert.Equal(t, int64(3*40), a.RunsDeleted, "first purge RunsDeleted: every due run of every shard and legacy partition")
+	assert.Equal(t, dayBefore(days[1]), a.PurgedThrough, "first purge: a running run in the legacy partition holds the watermark")
+
+	f.finishSeeded("stuck-legacy", true)
+	a = purge("second")
+	assert.Equal(t, int64(1), a.RunsDeleted, "second purge RunsDeleted: the finished legacy run")
+	assert.Equal(t, dayBefore(days[2]), a.PurgedThrough, "second purge: a running run in a shard holds the watermark")
+
+	f.finishSeeded("stuck-shard", false)
+	a = purge("third")
+	assert.Equal(t, int64(1), a.RunsDeleted, "third purge RunsDeleted: the finished sharded run")
+	cutoff := f.now.Add(-maxDays * 24 * time.Hour)
+	assert.Equal(t, dayBefore(cutoff.Truncate(24*time.Hour)), a.PurgedThrough, "third purge: the watermark reaches the day before the cutoff's")
+}
+
 // dueByBytes is the oracle of the byte purge: per device, its oldest runs that are terminal and
 // not in the live job, until the device's total is at or below the cap.
 func (f *fixture) dueByBytes(limit int64) (gone map[string]bool, stillOver int) {
