@@ -115,7 +115,8 @@ const (
 	// IndexRunsByDevice lists a device's runs by creation time (newest first, or oldest first for
 	// the byte-cap purge).
 	IndexRunsByDevice = "by_device"
-	// IndexRunsByDay lists runs created on one UTC day, so the age purge reads only what is due.
+	// IndexRunsByDay lists runs created on one UTC day (spread over shards of the day), so the age
+	// purge reads only what is due.
 	IndexRunsByDay = "by_day"
 	// IndexRunsByCommand lists the finished runs of one command on one device by creation time:
 	// a device's history of that command, and the previous run its output is compared with.
