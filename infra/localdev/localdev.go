@@ -178,6 +178,8 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) error {
 	os.Setenv(config.EnvWSEndpoint, "http://"+ln.Addr().String())
 	os.Setenv(config.EnvJWTIssuer, auth.LocalIssuer)
 	os.Setenv(config.EnvJWTAudience, auth.LocalAudience)
+	// Local receivers listen on loopback; only a local stack may let webhooks reach it.
+	os.Setenv(config.EnvWebhookAllowLoopback, "1")
 	signer, err := Signer()
 	if err != nil {
 		return err

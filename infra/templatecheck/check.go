@@ -500,12 +500,19 @@ func checkEnv(t *Template, opts Options) []Problem {
 		ps = append(ps, Problem{Check: CheckEnv, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, id := range functionIDs(t) {
+		path := "Resources." + id + ".Properties.Environment.Variables"
+		env := functionEnv(t, t.Resources[id])
+		// A local-only switch in AWS would open what it guards: NET_AUTO_WEBHOOK_ALLOW_LOOPBACK
+		// lets webhooks reach loopback, the Lambda sandbox's Runtime API.
+		for _, k := range config.LocalOnlyVars() {
+			if _, set := env[k]; set {
+				bad(path+"."+k, "is for a local stack only (it lets webhooks reach loopback: in AWS the Lambda Runtime API and the sandbox's own services); never set it in the template")
+			}
+		}
 		name, ok := opts.FunctionNames[id]
 		if !ok {
 			continue // reported by the build check
 		}
-		path := "Resources." + id + ".Properties.Environment.Variables"
-		env := functionEnv(t, t.Resources[id])
 		reads := map[string]bool{}
 		for _, v := range config.Vars(name) {
 			reads[v.Name] = true
@@ -521,7 +528,7 @@ func checkEnv(t *Template, opts Options) []Problem {
 			}
 		}
 		for _, k := range sortedKeys(env) {
-			if strings.HasPrefix(k, "NET_AUTO_") && !reads[k] {
+			if strings.HasPrefix(k, "NET_AUTO_") && !reads[k] && !slices.Contains(config.LocalOnlyVars(), k) {
 				bad(path+"."+k, "the %s function does not read %s (config.Vars)", name, k)
 			}
 		}

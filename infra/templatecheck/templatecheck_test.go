@@ -98,6 +98,8 @@ func TestCheckerCatches(t *testing.T) {
 			templatecheck.CheckEnv, "NET_AUTO_CONNECTIONS_TABLE is read by the api function (config.Vars) but not set"},
 		{"unknown env var", []mutation{{"          NET_AUTO_SECRETS: secretsmanager\n", "          NET_AUTO_SECRETS: secretsmanager\n          NET_AUTO_BOGUS: x\n"}},
 			templatecheck.CheckEnv, "the api function does not read NET_AUTO_BOGUS"},
+		{"local-only webhook loopback switch", []mutation{{"          NET_AUTO_SECRETS: secretsmanager\n", "          NET_AUTO_SECRETS: secretsmanager\n          NET_AUTO_WEBHOOK_ALLOW_LOOPBACK: \"1\"\n"}},
+			templatecheck.CheckEnv, "NET_AUTO_WEBHOOK_ALLOW_LOOPBACK: is for a local stack only"},
 		{"env var names the wrong table", []mutation{{"NET_AUTO_JOBS_TABLE: !Ref JobsTable", "NET_AUTO_JOBS_TABLE: !Ref RunsTable"}},
 			templatecheck.CheckEnv, "want !Ref JobsTable"},
 		{"wrong TTL attribute", []mutation{{"TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}", "TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}"}},

@@ -185,10 +185,10 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	hookSecrets, err := secrets.NewWebhooks(sec)
 	require.NoError(t, err)
-	hooks, err := webhook.NewRegistry(hookStore, hookSecrets)
+	hooks, err := webhook.NewRegistry(hookStore, hookSecrets, webhook.AllowLoopback())
 	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: enq, Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Logger: logger, Health: map[string]any{"runtime": "test"}, Policy: policies, Filters: filters, SavedJobs: saved,
-		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, Logger: logger},
+		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, AllowLoopback: true, Logger: logger},
 		Audit: teeRecorder{rec, audit.NewTrail(auditStore, logger)}, AuditLog: auditStore})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(t.TempDir() + "/key.pem")

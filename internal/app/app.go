@@ -343,11 +343,15 @@ func webhooks(cfg config.Config, awsCfg aws.Config, db dynamo.API, opts *APIOpti
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := webhook.NewRegistry(store, sec)
+	var regOpts []webhook.RegistryOption
+	if cfg.WebhookAllowLoopback {
+		regOpts = append(regOpts, webhook.AllowLoopback())
+	}
+	reg, err := webhook.NewRegistry(store, sec, regOpts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return reg, &webhook.Notifier{Store: store, Secrets: sec, UIURL: cfg.UIURL, Resolver: opts.WebhookResolver, Logger: opts.Logger}, nil
+	return reg, &webhook.Notifier{Store: store, Secrets: sec, UIURL: cfg.UIURL, Resolver: opts.WebhookResolver, AllowLoopback: cfg.WebhookAllowLoopback, Logger: opts.Logger}, nil
 }
 
 // WithIdentity puts the caller's identity, from the claims API Gateway's JWT authorizer validated,

@@ -71,7 +71,7 @@ func NewNotifier(ctx context.Context, cfg config.Config, opts NotifierOptions) (
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{&webhook.Notifier{Store: store, Secrets: sec, Queue: q, Resolver: opts.Resolver, Backoff: opts.Backoff, UIURL: cfg.UIURL, Audit: trail, Metrics: opts.Metrics, Logger: opts.Logger}}, nil
+	return &Notifier{&webhook.Notifier{Store: store, Secrets: sec, Queue: q, Resolver: opts.Resolver, Backoff: opts.Backoff, UIURL: cfg.UIURL, AllowLoopback: cfg.WebhookAllowLoopback, Audit: trail, Metrics: opts.Metrics, Logger: opts.Logger}}, nil
 }
 
 // WebhookSecrets builds the store of webhooks' URLs and signing secrets over the configured

@@ -32,6 +32,7 @@ func TestNotifierFunctionDeliversEvents(t *testing.T) {
 	st := stacktest.New(t)
 	st.Setenv(t)
 	t.Setenv(config.EnvSecrets, "file:"+t.TempDir())
+	t.Setenv(config.EnvWebhookAllowLoopback, "1") // the receiver is on loopback
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg, err := config.Load(config.Notifier, os.Getenv)
@@ -65,7 +66,7 @@ func TestNotifierFunctionDeliversEvents(t *testing.T) {
 	require.NoError(t, err)
 	sec, err := app.WebhookSecrets(cfg, awsCfg)
 	require.NoError(t, err)
-	reg, err := webhook.NewRegistry(store, sec)
+	reg, err := webhook.NewRegistry(store, sec, webhook.AllowLoopback())
 	require.NoError(t, err)
 	h, secret, err := reg.Create(ctx, webhook.Input{Name: "local", URL: rcv.URL + "/hook", AllowPrivateCIDRs: []string{"127.0.0.0/8"}})
 	require.NoError(t, err)
@@ -120,6 +121,7 @@ func TestNotifierHandlerDropsDeliveriesOfGoneWebhooks(t *testing.T) {
 	st := stacktest.New(t)
 	st.Setenv(t)
 	t.Setenv(config.EnvSecrets, "file:"+t.TempDir())
+	t.Setenv(config.EnvWebhookAllowLoopback, "1") // the receiver is on loopback
 	ctx := context.Background()
 	cfg, err := config.Load(config.Notifier, os.Getenv)
 	require.NoError(t, err)

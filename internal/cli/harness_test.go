@@ -144,11 +144,11 @@ func newStack(t *testing.T, spec devicesim.Spec) *stackEnv {
 	require.NoError(t, err)
 	hookSecrets, err := secrets.NewWebhooks(sec)
 	require.NoError(t, err)
-	hooks, err := webhook.NewRegistry(hookStore, hookSecrets)
+	hooks, err := webhook.NewRegistry(hookStore, hookSecrets, webhook.AllowLoopback())
 	require.NoError(t, err)
 	srv, err := api.New(api.Options{Devices: inv, Profiles: profiles, JumpHosts: jumpHosts, Bulk: &bulk.Enqueuer{Inventory: store, Jobs: jobs, Queue: sender, BatchSize: 50, Answers: answers},
 		Jobs: jobs, Runs: runs, Usage: runs, Retention: purger, Logger: logger, Audit: audit.NewTrail(auditStore, logger), AuditLog: auditStore, Policy: policies, Filters: filters, SavedJobs: saved,
-		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, Logger: logger}})
+		Webhooks: hooks, WebhookTester: &webhook.Notifier{Store: hookStore, Secrets: hookSecrets, AllowLoopback: true, Logger: logger}})
 	require.NoError(t, err)
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "key.pem"))
 	require.NoError(t, err)

@@ -74,7 +74,15 @@ const (
 	EnvUserPoolID = "NET_AUTO_USER_POOL_ID"
 	// EnvUIURL is the UI's origin, which Slack-format webhook messages link to.
 	EnvUIURL = "NET_AUTO_UI_URL"
+	// EnvWebhookAllowLoopback, "1" on a local stack only, lets webhooks allow and reach loopback
+	// ranges; in AWS loopback is the Lambda sandbox's Runtime API. The template never sets it
+	// (LocalOnlyVars), so it is not among any function's Vars.
+	EnvWebhookAllowLoopback = "NET_AUTO_WEBHOOK_ALLOW_LOOPBACK"
 )
+
+// LocalOnlyVars are variables the api and notifier functions read that only a local stack may
+// set: the template check refuses them in template.yaml.
+func LocalOnlyVars() []string { return []string{EnvWebhookAllowLoopback} }
 
 // Defaults.
 const (
@@ -257,6 +265,9 @@ type Config struct {
 	UIURL string
 	// EventBus is the EventBridge bus events go to; empty sends none.
 	EventBus string
+	// WebhookAllowLoopback is set on a local stack only (NET_AUTO_WEBHOOK_ALLOW_LOOPBACK=1):
+	// webhooks may allow and reach loopback ranges.
+	WebhookAllowLoopback bool
 }
 
 // Load reads fn's variables through getenv (os.Getenv in production) and validates them, joining
@@ -393,6 +404,15 @@ func Load(fn Function, getenv func(string) string) (Config, error) {
 			if !resourceVar(v.Name, raw, &c) {
 				bad(v.Name, raw, "unknown variable")
 			}
+		}
+	}
+	if fn == API || fn == Notifier {
+		switch raw := strings.TrimSpace(getenv(EnvWebhookAllowLoopback)); raw {
+		case "", "0":
+		case "1":
+			c.WebhookAllowLoopback = true
+		default:
+			bad(EnvWebhookAllowLoopback, raw, "must be 1 (a local stack only) or unset")
 		}
 	}
 	if len(errs) > 0 {

@@ -243,6 +243,40 @@ func TestLoadUserPoolID(t *testing.T) {
 	}
 }
 
+// TestLoadWebhookAllowLoopback: only the api and the notifier read the local-only switch, only
+// "1" sets it, and no function declares it among the variables the template must set.
+func TestLoadWebhookAllowLoopback(t *testing.T) {
+	notifierEnv := func(v string) map[string]string {
+		return map[string]string{"NET_AUTO_WEBHOOKS_TABLE": "w", "NET_AUTO_WEBHOOK_QUEUE_URL": "q", "NET_AUTO_AUDIT_TABLE": "a", EnvWebhookAllowLoopback: v}
+	}
+	for _, tc := range []struct {
+		name    string
+		value   string
+		want    bool
+		wantErr bool
+	}{
+		{name: "unset: as in AWS", value: "", want: false},
+		{name: "0", value: "0", want: false},
+		{name: "1: a local stack", value: "1", want: true},
+		{name: "anything else", value: "yes", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(Notifier, env(notifierEnv(tc.value)))
+			if tc.wantErr {
+				require.ErrorContains(t, err, EnvWebhookAllowLoopback)
+				assert.ErrorContains(t, err, "must be 1 (a local stack only) or unset")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, c.WebhookAllowLoopback)
+		})
+	}
+	for _, fn := range Functions() {
+		assert.False(t, slices.ContainsFunc(Vars(fn), func(v Var) bool { return slices.Contains(LocalOnlyVars(), v.Name) }),
+			"the %s function declares a local-only variable, which the template would have to set", fn)
+	}
+}
+
 func TestLoadEventBus(t *testing.T) {
 	watchdogEnv := func(bus string) map[string]string {
 		m := map[string]string{"NET_AUTO_RUNS_TABLE": "r", "NET_AUTO_JOBS_TABLE": "j", "NET_AUTO_AUDIT_TABLE": "a", "NET_AUTO_BULK_QUEUE_URL": "q", "NET_AUTO_CONNECTIONS_TABLE": "c", "NET_AUTO_DEVICES_TABLE": "d"}

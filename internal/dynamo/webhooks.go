@@ -90,9 +90,37 @@ func (s *WebhookStore) Get(ctx context.Context, id string) (webhook.Webhook, err
 	return s.recs.get(ctx, id)
 }
 
-// Update implements webhook.Store.
-func (s *WebhookStore) Update(ctx context.Context, h webhook.Webhook, prevVersion int64) error {
-	return s.recs.update(ctx, h, prevVersion)
+// webhookAdminAttrs are the attributes an admin's update writes. failed_deliveries is not one
+// of them: the notifier counts it with atomic updates that a full-item write would overwrite.
+var webhookAdminAttrs = []string{"name", "endpoint", "events", "format", "enabled", "disabled_reason", "allow_private_cidrs", "version", "updated_at"}
+
+// Update implements webhook.Store: one UpdateItem that sets the admin's attributes (an absent
+// one is removed) on the stored version prevVersion, and resets the failure count only when
+// asked, so a failure counted meanwhile is kept.
+func (s *WebhookStore) Update(ctx context.Context, h webhook.Webhook, prevVersion int64, resetFailures bool) error {
+	item, err := attributevalue.MarshalMap(webhookToItem(h))
+	if err != nil {
+		return fmt.Errorf("marshal webhook %s: %w", h.ID, err)
+	}
+	var upd expression.UpdateBuilder
+	for _, a := range webhookAdminAttrs {
+		if v, ok := item[a]; ok {
+			upd = upd.Set(expression.Name(a), expression.Value(v))
+		} else {
+			upd = upd.Remove(expression.Name(a))
+		}
+	}
+	if resetFailures {
+		upd = upd.Set(expression.Name("failed_deliveries"), expression.Value(0))
+	}
+	_, done, err := s.update(ctx, h.ID, upd, itemExists().And(expression.Name("version").Equal(expression.Value(prevVersion))), "update")
+	if err != nil {
+		return err
+	}
+	if !done {
+		return webhook.ErrConflict
+	}
+	return nil
 }
 
 // Delete implements webhook.Store.
@@ -144,9 +172,11 @@ func (s *WebhookStore) AddFailure(ctx context.Context, id string) (int, error) {
 	return out.N, nil
 }
 
-// ResetFailures implements webhook.Store.
+// ResetFailures implements webhook.Store: a conditional SET, so a webhook with no failures is
+// not written, and a failure counted after the caller read the webhook is still reset.
 func (s *WebhookStore) ResetFailures(ctx context.Context, id string) error {
-	_, _, err := s.update(ctx, id, expression.Set(expression.Name("failed_deliveries"), expression.Value(0)), itemExists(), "reset failed deliveries")
+	_, _, err := s.update(ctx, id, expression.Set(expression.Name("failed_deliveries"), expression.Value(0)),
+		itemExists().And(expression.Name("failed_deliveries").GreaterThan(expression.Value(0))), "reset failed deliveries")
 	return err
 }
 

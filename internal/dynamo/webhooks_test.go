@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -83,8 +85,8 @@ func TestWebhookStore(t *testing.T) {
 	assert.Zero(t, got.FailedDeliveries)
 
 	h.Name, h.Version = "renamed", 3
-	assert.ErrorIs(t, s.Update(ctx, h, 1), webhook.ErrConflict, "the disable made a new version")
-	require.NoError(t, s.Update(ctx, h, 2))
+	assert.ErrorIs(t, s.Update(ctx, h, 1, false), webhook.ErrConflict, "the disable made a new version")
+	require.NoError(t, s.Update(ctx, h, 2, false))
 	assert.ErrorIs(t, s.Delete(ctx, "h1", 2), webhook.ErrConflict)
 	require.NoError(t, s.Delete(ctx, "h1", 3))
 	assert.ErrorIs(t, s.Delete(ctx, "h1", 3), webhook.ErrNotFound)
@@ -134,4 +136,138 @@ func TestWebhookDeliveryLog(t *testing.T) {
 	assert.ErrorIs(t, err, fault.ErrBadCursor, "a cursor into another webhook's log")
 	_, _, err = s.Attempts(ctx, "h1", "garbage!", 3)
 	assert.ErrorIs(t, err, fault.ErrBadCursor)
+}
+
+// hookedWebhooks is the DynamoDB webhook store with a hook run just after Get has read a
+// webhook: where a concurrent writer gets in between a caller's read and its write.
+type hookedWebhooks struct {
+	*WebhookStore
+	afterGet func()
+}
+
+func (s hookedWebhooks) Get(ctx context.Context, id string) (webhook.Webhook, error) {
+	h, err := s.WebhookStore.Get(ctx, id)
+	if s.afterGet != nil {
+		s.afterGet()
+	}
+	return h, err
+}
+
+// mapSecrets is a webhook secret store in a map (the tests here use it from one goroutine).
+type mapSecrets map[string]webhook.Secret
+
+func (m mapSecrets) PutWebhookSecret(_ context.Context, id string, s webhook.Secret) error {
+	m[id] = s
+	return nil
+}
+
+func (m mapSecrets) GetWebhookSecret(_ context.Context, id string) (webhook.Secret, error) {
+	s, ok := m[id]
+	if !ok {
+		return webhook.Secret{}, webhook.ErrNotFound
+	}
+	return s, nil
+}
+
+func (m mapSecrets) DeleteWebhookSecret(_ context.Context, id string) error {
+	delete(m, id)
+	return nil
+}
+
+// TestWebhookFailureCountRaces interleaves the notifier's atomic failure count with an admin's
+// update and with a successful delivery on DynamoDB Local: a give-up counted after the webhook
+// was read is neither overwritten by the admin's write nor left standing after a success.
+func TestWebhookFailureCountRaces(t *testing.T) {
+	db, table := newTable(t, resources.WebhooksTable)
+	base, err := NewWebhookStore(db, table)
+	require.NoError(t, err)
+	ctx := context.Background()
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(receiver.Close)
+
+	// newHook creates an enabled webhook posting to the receiver with before failures counted
+	// (and disabled by the notifier first when disabled), and returns the store with its hook.
+	newHook := func(t *testing.T, before int, disabled bool) (*webhook.Registry, *hookedWebhooks, mapSecrets, string) {
+		t.Helper()
+		s := &hookedWebhooks{WebhookStore: base}
+		secrets := mapSecrets{}
+		reg, err := webhook.NewRegistry(s, secrets, webhook.AllowLoopback())
+		require.NoError(t, err)
+		h, _, err := reg.Create(ctx, webhook.Input{Name: "race", URL: receiver.URL + "/hook", AllowPrivateCIDRs: []string{"127.0.0.0/8"}})
+		require.NoError(t, err)
+		for range before {
+			_, err := base.AddFailure(ctx, h.ID)
+			require.NoError(t, err)
+		}
+		if disabled {
+			done, err := base.Disable(ctx, h.ID, "disabled after failures", time.Now())
+			require.NoError(t, err)
+			require.True(t, done)
+		}
+		return reg, s, secrets, h.ID
+	}
+	giveUp := func(t *testing.T, id string) func() {
+		return func() {
+			_, err := base.AddFailure(ctx, id)
+			require.NoError(t, err)
+		}
+	}
+
+	t.Run("admin update", func(t *testing.T) {
+		name, on, off := "renamed", true, false
+		for _, tc := range []struct {
+			name     string
+			disabled bool
+			patch    webhook.Patch
+			want     int
+		}{
+			{"a rename keeps a failure counted meanwhile", false, webhook.Patch{Name: &name}, 2},
+			{"an admin's disable keeps it", false, webhook.Patch{Enabled: &off}, 2},
+			{"enabling resets the count, as it says", true, webhook.Patch{Enabled: &on}, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				reg, s, _, id := newHook(t, 1, tc.disabled)
+				s.afterGet = giveUp(t, id) // the registry has read the webhook; a give-up lands
+				_, err := reg.Update(ctx, id, tc.patch)
+				require.NoError(t, err)
+				got, err := base.Get(ctx, id)
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, got.FailedDeliveries)
+				if tc.patch.Name != nil {
+					assert.Equal(t, name, got.Name, "the admin's change is written")
+				}
+			})
+		}
+	})
+
+	t.Run("success after a concurrent give-up", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			before int
+		}{
+			{"read with no failures", 0},
+			{"read with failures", 2},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, s, secrets, id := newHook(t, tc.before, false)
+				n := &webhook.Notifier{Store: s, Secrets: secrets, Timeout: 5 * time.Second, AllowLoopback: true}
+				s.afterGet = giveUp(t, id) // the notifier has read the webhook; another delivery gives up
+				require.NoError(t, n.Deliver(ctx, webhook.Delivery{ID: "d-" + id, WebhookID: id, Attempt: 1,
+					Event: webhook.Event{Version: "0", ID: "ev-" + id, DetailType: "Job Finished", Source: "netauto", Detail: []byte(`{}`)}}))
+				got, err := base.Get(ctx, id)
+				require.NoError(t, err)
+				assert.Zero(t, got.FailedDeliveries, "the success after the give-up resets the count")
+				as, _, err := base.Attempts(ctx, id, "", 10)
+				require.NoError(t, err)
+				require.Len(t, as, 1)
+				assert.Equal(t, webhook.OutcomeDelivered, as[0].Outcome, "the receiver took it")
+			})
+		}
+	})
+
+	t.Run("reset", func(t *testing.T) {
+		_, _, _, id := newHook(t, 0, false)
+		require.NoError(t, base.ResetFailures(ctx, id), "nothing to reset is no error")
+		assert.ErrorIs(t, base.ResetFailures(ctx, "nope"), webhook.ErrNotFound)
+	})
 }

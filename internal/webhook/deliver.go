@@ -117,6 +117,10 @@ type Notifier struct {
 	// TLSConfig, when set, replaces the TLS client configuration (tests trust their receiver's
 	// certificate with it); nil verifies receivers against the system's roots.
 	TLSConfig *tls.Config
+	// AllowLoopback lets deliveries reach loopback addresses in a webhook's allowed ranges. Only
+	// a local stack sets it (NET_AUTO_WEBHOOK_ALLOW_LOOPBACK=1): in AWS loopback is the Lambda
+	// sandbox's Runtime API.
+	AllowLoopback bool
 	// Timeout bounds one attempt (default DefaultTimeout).
 	Timeout time.Duration
 	// Backoff is the wait before each retry; MaxAttempts bounds the attempts of a delivery and
@@ -240,10 +244,10 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 		metrics.Metric{Name: "WebhookAttemptMs", Value: float64(a.Duration.Milliseconds()), Unit: metrics.Milliseconds})
 	switch a.Outcome {
 	case OutcomeDelivered:
-		if h.FailedDeliveries > 0 {
-			if err := n.Store.ResetFailures(ctx, h.ID); err != nil {
-				return fmt.Errorf("deliver %s: %w", d.ID, err)
-			}
+		// Always: a give-up counted after h was read must be reset too (the store skips the
+		// write when there is nothing to reset).
+		if err := n.Store.ResetFailures(ctx, h.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
 	case OutcomeRetrying:
 		next := d
@@ -347,7 +351,9 @@ func (n *Notifier) attempt(ctx context.Context, h Webhook, sec Secret, d Deliver
 	if err != nil {
 		return fail("could not build the body: "+err.Error(), false)
 	}
-	_, allowed, err := checkCIDRs(h.AllowPrivateCIDRs)
+	// Stored ranges are parsed as they were saved; a loopback address in them is refused by the
+	// dial policy below unless this is a local stack.
+	_, allowed, err := checkCIDRs(h.AllowPrivateCIDRs, true)
 	if err != nil {
 		return fail("allow_private_cidrs: "+err.Error(), false)
 	}
@@ -363,7 +369,7 @@ func (n *Notifier) attempt(ctx context.Context, h Webhook, sec Secret, d Deliver
 	if n.Resolver != nil {
 		resolver = n.Resolver
 	}
-	client := newClient(dialPolicy{allowed: allowed, plainHTTP: u.Scheme == "http"}, resolver, timeout, n.TLSConfig)
+	client := newClient(dialPolicy{allowed: allowed, plainHTTP: u.Scheme == "http", loopback: n.AllowLoopback}, resolver, timeout, n.TLSConfig)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sec.URL, bytes.NewReader(body))
 	if err != nil {
 		return fail("the stored URL is not usable", false)

@@ -34,6 +34,47 @@ func holdsMetadata(p netip.Prefix) bool {
 	return p.Contains(metadataV4) || p.Contains(metadataV6) || p.Contains(metadataNAT64) || p.Overlaps(metadata6to4)
 }
 
+// loopbackRanges are the addresses that reach the host's own services: loopback, the
+// unspecified addresses (a connection to 0.0.0.0 or :: goes to the host itself) and the forms that
+// carry them (IPv4-mapped, NAT64, 6to4). In AWS that is the Lambda sandbox: its Runtime API
+// (127.0.0.1:9001) and extensions, so no webhook reaches them unless the process runs on a local
+// stack (AllowLoopback).
+var loopbackRanges = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("::/128"),
+	netip.MustParsePrefix("::ffff:127.0.0.0/104"),
+	netip.MustParsePrefix("::ffff:0.0.0.0/104"),
+	netip.MustParsePrefix("64:ff9b::7f00:0/104"),
+	netip.MustParsePrefix("64:ff9b::/104"),
+	netip.MustParsePrefix("2002:7f00::/24"),
+	netip.MustParsePrefix("2002::/24"),
+}
+
+// loopbackRule is what a refusal of a loopback range or address says.
+const loopbackRule = "loopback and unspecified addresses (127.0.0.0/8, ::1, 0.0.0.0/8, ::, and their IPv4-mapped, NAT64 and 6to4 forms) are reachable only from a local stack (NET_AUTO_WEBHOOK_ALLOW_LOOPBACK=1): in AWS they reach the Lambda Runtime API and the sandbox's own services"
+
+// isLoopback reports whether a (without mapping or zone) reaches the host itself.
+func isLoopback(a netip.Addr) bool {
+	for _, p := range loopbackRanges {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsLoopback reports whether range p contains any address that reaches the host itself.
+func holdsLoopback(p netip.Prefix) bool {
+	for _, l := range loopbackRanges {
+		if p.Overlaps(l) {
+			return true
+		}
+	}
+	return false
+}
+
 // blockedRanges are the address ranges no webhook may reach unless an admin allows a range that
 // contains the address, with the reason a refusal names.
 var blockedRanges = []struct {
@@ -96,6 +137,8 @@ type dialPolicy struct {
 	// plainHTTP is set for an http URL: only allowed ranges are reachable, so a webhook never
 	// sends an unencrypted request over the internet.
 	plainHTTP bool
+	// loopback is set on a local stack only: loopback addresses in allowed ranges are reachable.
+	loopback bool
 }
 
 // bare is a without an IPv4 mapping or an IPv6 zone: the address ranges are matched against.
@@ -112,6 +155,9 @@ func (p dialPolicy) check(a netip.Addr) error {
 	}
 	if isMetadata(a) {
 		return &BlockedError{Addr: a, Reason: "cloud metadata"}
+	}
+	if !p.loopback && isLoopback(a) {
+		return &BlockedError{Addr: a, Reason: loopbackRule}
 	}
 	for _, pr := range p.allowed {
 		if pr.Contains(a) {

@@ -40,7 +40,7 @@ func (s *memStore) Get(_ context.Context, id string) (webhook.Webhook, error) {
 	return h, nil
 }
 
-func (s *memStore) Update(_ context.Context, h webhook.Webhook, prev int64) error {
+func (s *memStore) Update(_ context.Context, h webhook.Webhook, prev int64, resetFailures bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.hooks[h.ID]
@@ -49,6 +49,9 @@ func (s *memStore) Update(_ context.Context, h webhook.Webhook, prev int64) erro
 	}
 	if cur.Version != prev {
 		return webhook.ErrConflict
+	}
+	if !resetFailures {
+		h.FailedDeliveries = cur.FailedDeliveries
 	}
 	s.hooks[h.ID] = h
 	return nil
@@ -94,7 +97,10 @@ func (s *memStore) AddFailure(_ context.Context, id string) (int, error) {
 func (s *memStore) ResetFailures(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.hooks[id]
+	h, ok := s.hooks[id]
+	if !ok {
+		return webhook.ErrNotFound
+	}
 	h.FailedDeliveries = 0
 	s.hooks[id] = h
 	return nil

@@ -115,13 +115,16 @@ var (
 type Store interface {
 	Create(ctx context.Context, h Webhook) error
 	Get(ctx context.Context, id string) (Webhook, error)
-	Update(ctx context.Context, h Webhook, prevVersion int64) error
+	// Update writes the admin's fields of h, never FailedDeliveries (the notifier's atomic
+	// AddFailure and ResetFailures own it), unless resetFailures sets it to zero.
+	Update(ctx context.Context, h Webhook, prevVersion int64, resetFailures bool) error
 	Delete(ctx context.Context, id string, version int64) error
 	// List returns every webhook by id.
 	List(ctx context.Context) ([]Webhook, error)
 	// AddFailure counts one more delivery given up in a row and returns the count.
 	AddFailure(ctx context.Context, id string) (int, error)
-	// ResetFailures sets the count of deliveries given up in a row to zero.
+	// ResetFailures sets the count of deliveries given up in a row to zero, whatever the caller
+	// last read of it.
 	ResetFailures(ctx context.Context, id string) error
 	// Disable disables an enabled webhook with reason and reports whether this call did; a
 	// disabled one stays as it is.
@@ -168,14 +171,30 @@ type Registry struct {
 	store   Store
 	secrets Secrets
 	now     func() time.Time
+	// loopback allows loopback ranges in allow_private_cidrs (a local stack only).
+	loopback bool
+}
+
+// RegistryOption configures a Registry.
+type RegistryOption func(*Registry)
+
+// AllowLoopback lets admins allow loopback ranges (127.0.0.0/8, ::1) in allow_private_cidrs and
+// URLs with loopback address literals. Only a local stack sets it
+// (NET_AUTO_WEBHOOK_ALLOW_LOOPBACK=1): in AWS loopback is the Lambda sandbox's Runtime API.
+func AllowLoopback() RegistryOption {
+	return func(r *Registry) { r.loopback = true }
 }
 
 // NewRegistry returns a registry over store and secrets.
-func NewRegistry(store Store, secrets Secrets) (*Registry, error) {
+func NewRegistry(store Store, secrets Secrets, opts ...RegistryOption) (*Registry, error) {
 	if store == nil || secrets == nil {
 		return nil, errors.New("new webhook registry: store and secret store are required")
 	}
-	return &Registry{store: store, secrets: secrets, now: func() time.Time { return time.Now().UTC() }}, nil
+	r := &Registry{store: store, secrets: secrets, now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // NewSigningSecret returns a fresh random signing secret, "whsec_" and 64 hex digits.
@@ -225,8 +244,9 @@ func checkFormat(f Format) (Format, error) {
 	return "", fault.New(fault.Invalid, "format", `must be "json" or "slack"`)
 }
 
-// checkCIDRs parses an admin's allowed ranges into their canonical (masked) form.
-func checkCIDRs(cidrs []string) ([]string, []netip.Prefix, error) {
+// checkCIDRs parses an admin's allowed ranges into their canonical (masked) form; a range that
+// holds a loopback address is refused unless loopback is set (a local stack).
+func checkCIDRs(cidrs []string, loopback bool) ([]string, []netip.Prefix, error) {
 	if len(cidrs) > MaxCIDRs {
 		return nil, nil, fault.Errorf(fault.Invalid, "allow_private_cidrs", "must have at most %d ranges", MaxCIDRs)
 	}
@@ -241,6 +261,9 @@ func checkCIDRs(cidrs []string) ([]string, []netip.Prefix, error) {
 		if holdsMetadata(p) {
 			return nil, nil, fault.Errorf(fault.Invalid, fmt.Sprintf("allow_private_cidrs[%d]", i), "must not contain the cloud metadata address (%s, %s, or its NAT64 and 6to4 forms %s, %s): it is never allowed", metadataV4, metadataV6, metadataNAT64, metadata6to4)
 		}
+		if !loopback && holdsLoopback(p) {
+			return nil, nil, fault.Errorf(fault.Invalid, fmt.Sprintf("allow_private_cidrs[%d]", i), "must not contain a loopback address: %s", loopbackRule)
+		}
 		if !slices.Contains(out, p.String()) {
 			out, prefixes = append(out, p.String()), append(prefixes, p)
 		}
@@ -250,7 +273,7 @@ func checkCIDRs(cidrs []string) ([]string, []netip.Prefix, error) {
 
 // checkURL validates a webhook URL under the webhook's allowed ranges and returns its endpoint
 // (scheme://host). Errors never repeat the URL: it is a secret.
-func checkURL(raw string, allowed []netip.Prefix) (string, error) {
+func checkURL(raw string, allowed []netip.Prefix, loopback bool) (string, error) {
 	if raw == "" {
 		return "", fault.New(fault.Invalid, "url", "is required")
 	}
@@ -275,7 +298,7 @@ func checkURL(raw string, allowed []netip.Prefix) (string, error) {
 	}
 	// An address given as a literal is checked now; a name is checked on every connection.
 	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
-		if err := (dialPolicy{allowed: allowed, plainHTTP: u.Scheme == "http"}).check(a); err != nil {
+		if err := (dialPolicy{allowed: allowed, plainHTTP: u.Scheme == "http", loopback: loopback}).check(a); err != nil {
 			return "", fault.Errorf(fault.Invalid, "url", "%s", err.Error())
 		}
 	}
@@ -298,10 +321,10 @@ func (r *Registry) Create(ctx context.Context, in Input) (Webhook, string, error
 		return Webhook{}, "", err
 	}
 	var allowed []netip.Prefix
-	if h.AllowPrivateCIDRs, allowed, err = checkCIDRs(in.AllowPrivateCIDRs); err != nil {
+	if h.AllowPrivateCIDRs, allowed, err = checkCIDRs(in.AllowPrivateCIDRs, r.loopback); err != nil {
 		return Webhook{}, "", err
 	}
-	if h.Endpoint, err = checkURL(in.URL, allowed); err != nil {
+	if h.Endpoint, err = checkURL(in.URL, allowed, r.loopback); err != nil {
 		return Webhook{}, "", err
 	}
 	if in.Enabled != nil {
@@ -364,14 +387,15 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Webhook, er
 		}
 	}
 	if pa.AllowPrivateCIDRs != nil {
-		if h.AllowPrivateCIDRs, _, err = checkCIDRs(*pa.AllowPrivateCIDRs); err != nil {
+		if h.AllowPrivateCIDRs, _, err = checkCIDRs(*pa.AllowPrivateCIDRs, r.loopback); err != nil {
 			return Webhook{}, err
 		}
 	}
-	_, allowed, _ := checkCIDRs(h.AllowPrivateCIDRs)
+	// The stored ranges, parsed as saved; a new URL's loopback literal is still refused below.
+	_, allowed, _ := checkCIDRs(h.AllowPrivateCIDRs, true)
 	var sec Secret
 	if pa.URL != nil {
-		if h.Endpoint, err = checkURL(*pa.URL, allowed); err != nil {
+		if h.Endpoint, err = checkURL(*pa.URL, allowed, r.loopback); err != nil {
 			return Webhook{}, err
 		}
 		if sec, err = r.secrets.GetWebhookSecret(ctx, id); err != nil {
@@ -381,16 +405,18 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Webhook, er
 	} else if strings.HasPrefix(h.Endpoint, "http://") && len(allowed) == 0 {
 		return Webhook{}, fault.New(fault.Invalid, "allow_private_cidrs", "must not be emptied while the url uses http (give an https url too)")
 	}
+	reset := false
 	if pa.Enabled != nil && *pa.Enabled != cur.Enabled {
 		h.Enabled = *pa.Enabled
 		if h.Enabled {
+			reset = true
 			h.DisabledReason, h.FailedDeliveries = "", 0
 		} else {
 			h.DisabledReason = "disabled by an admin"
 		}
 	}
 	h.Version, h.UpdatedAt = cur.Version+1, r.now()
-	if err := r.store.Update(ctx, h, cur.Version); err != nil {
+	if err := r.store.Update(ctx, h, cur.Version, reset); err != nil {
 		return Webhook{}, fmt.Errorf("update webhook %s: %w", id, err)
 	}
 	if pa.URL != nil {

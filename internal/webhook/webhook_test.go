@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/netip"
 	"testing"
 	"time"
@@ -215,4 +216,79 @@ func TestDeleteLeavesNoOrphanURL(t *testing.T) {
 	_, err = r.registry.Get(ctx, h.ID)
 	assert.ErrorIs(t, err, webhook.ErrNotFound)
 	assert.Empty(t, r.secrets.m, "no URL is left in the secret store")
+}
+
+// TestLoopbackOnlyOnALocalStack: outside a local stack no allowed range may hold a loopback (or
+// unspecified) address in any form, no URL may name one, and a webhook saved with such a range
+// (on a local stack, or before the rule) reaches no loopback address when delivered.
+func TestLoopbackOnlyOnALocalStack(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		in    webhook.Input
+		field string
+	}{
+		{"IPv4 loopback range", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"10.0.0.0/8", "127.0.0.0/8"}}, "allow_private_cidrs[1]"},
+		{"one loopback address", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"127.0.0.1/32"}}, "allow_private_cidrs[0]"},
+		{"a range around the Runtime API", webhook.Input{Name: "n", URL: "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", AllowPrivateCIDRs: []string{"127.0.0.0/24"}}, "allow_private_cidrs[0]"},
+		{"IPv6 loopback", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"::1/128"}}, "allow_private_cidrs[0]"},
+		{"the unspecified range (0.0.0.0 reaches the host)", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"0.0.0.0/8"}}, "allow_private_cidrs[0]"},
+		{"IPv6 unspecified", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"::/128"}}, "allow_private_cidrs[0]"},
+		{"IPv4-mapped loopback", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"::ffff:127.0.0.0/104"}}, "allow_private_cidrs[0]"},
+		{"NAT64 loopback", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"64:ff9b::7f00:0/120"}}, "allow_private_cidrs[0]"},
+		{"6to4 loopback", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"2002:7f00::/32"}}, "allow_private_cidrs[0]"},
+		{"a wide range holding loopback", webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"64.0.0.0/2"}}, "allow_private_cidrs[0]"},
+		{"a loopback literal", webhook.Input{Name: "n", URL: "https://127.0.0.1/hook"}, "url"},
+		{"an unspecified literal", webhook.Input{Name: "n", URL: "https://0.0.0.0/hook"}, "url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, secrets := newMemStore(), newMemSecrets()
+			reg, err := webhook.NewRegistry(store, secrets)
+			require.NoError(t, err)
+			_, _, err = reg.Create(ctx, tc.in)
+			d, ok := fault.As(err)
+			require.True(t, ok, "%v is not a described fault", err)
+			assert.Equal(t, fault.Invalid, d.Kind())
+			assert.Equal(t, tc.field, d.Field())
+			assert.Contains(t, d.Public(), "Lambda Runtime API", "the rule is named")
+			hs, _ := store.List(ctx)
+			assert.Empty(t, hs, "nothing is stored")
+		})
+	}
+
+	t.Run("an update is refused too", func(t *testing.T) {
+		store, secrets := newMemStore(), newMemSecrets()
+		reg, err := webhook.NewRegistry(store, secrets)
+		require.NoError(t, err)
+		h, _, err := reg.Create(ctx, webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"10.0.0.0/8"}})
+		require.NoError(t, err)
+		ranges := []string{"127.0.0.0/8"}
+		_, err = reg.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &ranges})
+		d, ok := fault.As(err)
+		require.True(t, ok, "%v is not a described fault", err)
+		assert.Equal(t, "allow_private_cidrs[0]", d.Field())
+		got, _ := reg.Get(ctx, h.ID)
+		assert.Equal(t, []string{"10.0.0.0/8"}, got.AllowPrivateCIDRs, "nothing changed")
+	})
+
+	t.Run("a local stack allows it", func(t *testing.T) {
+		reg, err := webhook.NewRegistry(newMemStore(), newMemSecrets(), webhook.AllowLoopback())
+		require.NoError(t, err)
+		_, _, err = reg.Create(ctx, webhook.Input{Name: "n", URL: "http://127.0.0.1:9000/hook", AllowPrivateCIDRs: []string{"127.0.0.0/8", "::1/128"}})
+		require.NoError(t, err)
+	})
+
+	t.Run("a stored loopback range reaches nothing from AWS", func(t *testing.T) {
+		r := newRig(t)
+		rcv := newReceiver(t, http.StatusOK)
+		h, _ := r.loopback(t, rcv.URL+"/hook", webhook.Input{}) // saved on a local stack
+		r.notifier.AllowLoopback = false                        // delivered by a notifier in AWS
+		require.NoError(t, r.notifier.Deliver(ctx, webhook.Delivery{ID: "d1", WebhookID: h.ID, Attempt: 1, Event: jobFinished("ev-1")}))
+		assert.Empty(t, rcv.requests(), "the receiver on loopback got nothing")
+		as, _, err := r.store.Attempts(ctx, h.ID, "", 10)
+		require.NoError(t, err)
+		require.Len(t, as, 1)
+		assert.Equal(t, webhook.OutcomeFailed, as[0].Outcome, "refused, not retried")
+		assert.Contains(t, as[0].Error, "Lambda Runtime API")
+	})
 }
