@@ -17,7 +17,7 @@ type Webhooks interface {
 	Create(ctx context.Context, in webhook.Input) (webhook.Webhook, string, error)
 	Get(ctx context.Context, id string) (webhook.Webhook, error)
 	List(ctx context.Context) ([]webhook.Webhook, error)
-	Update(ctx context.Context, id string, p webhook.Patch) (webhook.Webhook, error)
+	Update(ctx context.Context, id string, p webhook.Patch) (webhook.Webhook, string, error)
 	Delete(ctx context.Context, id string) error
 	RotateSecret(ctx context.Context, id string) (webhook.Webhook, string, error)
 	Attempts(ctx context.Context, id, cursor string, limit int) ([]webhook.Attempt, string, error)
@@ -159,9 +159,12 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, caller au
 	s.answerWebhook(w, r, http.StatusCreated, h, secret, err)
 }
 
+// updateWebhook changes a webhook; with rotate_secret (which a new URL needs) the answer has its
+// new signing secret, shown this once.
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, caller auth.Identity) {
 	var wp apiwire.WebhookPatch
 	var h webhook.Webhook
+	var secret string
 	err := func() error {
 		id, err := s.webhookID(r)
 		if err != nil {
@@ -170,7 +173,8 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, caller au
 		if err := decodeBody(r, &wp); err != nil {
 			return err
 		}
-		pa := webhook.Patch{Name: wp.Name, URL: wp.URL, Events: wp.Events, Enabled: wp.Enabled, AllowPrivateCIDRs: wp.AllowPrivateCIDRs, Version: wp.Version}
+		pa := webhook.Patch{Name: wp.Name, URL: wp.URL, Events: wp.Events, Enabled: wp.Enabled, AllowPrivateCIDRs: wp.AllowPrivateCIDRs, Version: wp.Version,
+			RotateSecret: wp.RotateSecret != nil && *wp.RotateSecret}
 		if wp.Format != nil {
 			f := webhook.Format(*wp.Format)
 			pa.Format = &f
@@ -179,11 +183,11 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, caller au
 		if pa.Version, e = ifMatch(r, pa.Version, "webhook"); e != nil {
 			return &refusedBody{http.StatusBadRequest, e}
 		}
-		h, err = s.opts.Webhooks.Update(r.Context(), id, pa)
+		h, secret, err = s.opts.Webhooks.Update(r.Context(), id, pa)
 		return err
 	}()
 	s.record(r, caller, "webhook.update", r.PathValue("id"), err, patchFields(wp))
-	s.answerWebhook(w, r, http.StatusOK, h, "", err)
+	s.answerWebhook(w, r, http.StatusOK, h, secret, err)
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, caller auth.Identity) {

@@ -36,6 +36,7 @@ type hookReceiver struct {
 	mu      sync.Mutex
 	headers []http.Header
 	bodies  [][]byte
+	paths   []string
 	status  int
 }
 
@@ -45,7 +46,7 @@ func newHookReceiver(t *testing.T, status int) *hookReceiver {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.headers, r.bodies = append(r.headers, req.Header.Clone()), append(r.bodies, b)
+		r.headers, r.bodies, r.paths = append(r.headers, req.Header.Clone()), append(r.bodies, b), append(r.paths, req.URL.Path)
 		r.mu.Unlock()
 		w.WriteHeader(r.status)
 	}))
@@ -142,6 +143,40 @@ func TestWebhookLifecycle(t *testing.T) {
 	assert.NoError(t, webhook.Verify(rotated.SigningSecret, h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature), body, time.Now(), 5*time.Minute))
 	assert.Error(t, webhook.Verify(secret, h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature), body, time.Now(), 5*time.Minute))
 
+	// A new URL needs a new secret (the old receiver knows the current one): refused without
+	// rotate_secret, nothing changed; with it the new secret is in the answer and signs.
+	const token2 = "N3W-p4th-s3cret"
+	moved := mustJSON(t, map[string]any{"url": rcv.URL + "/services/" + token2})
+	r = e.do(admin, "PATCH", "/v1/webhooks/"+created.ID, "application/json", moved)
+	require.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
+	var eb errorBody
+	r.JSON(t, &eb)
+	assert.Equal(t, "rotate_secret", eb.Error.Field)
+	assert.Contains(t, eb.Error.Message, "must be true when url changes")
+	assert.NotContains(t, string(r.Body), token2, "the refusal does not echo the URL")
+	r = e.do(admin, "GET", "/v1/webhooks/"+created.ID, "", nil)
+	assert.Equal(t, `"3"`, r.Header.Get("ETag"), "nothing changed")
+	moved = mustJSON(t, map[string]any{"url": rcv.URL + "/services/" + token2, "rotate_secret": true})
+	r = e.do(admin, "PATCH", "/v1/webhooks/"+created.ID, "application/json", moved)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	var movedHook apiwire.WebhookCreated
+	r.JSON(t, &movedHook)
+	assert.True(t, strings.HasPrefix(movedHook.SigningSecret, "whsec_"))
+	assert.NotEqual(t, rotated.SigningSecret, movedHook.SigningSecret)
+	assert.NotContains(t, string(r.Body), token2)
+	r = e.do(admin, "GET", "/v1/webhooks/"+created.ID, "", nil)
+	assert.NotContains(t, string(r.Body), movedHook.SigningSecret, "shown once")
+	r = e.do(admin, "POST", "/v1/webhooks/"+created.ID+"/test", "", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	rcv.mu.Lock()
+	require.Len(t, rcv.paths, 3)
+	h, body, path := rcv.headers[2], rcv.bodies[2], rcv.paths[2]
+	rcv.mu.Unlock()
+	assert.Equal(t, "/services/"+token2, path, "delivered to the new URL")
+	assert.NoError(t, webhook.Verify(movedHook.SigningSecret, h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature), body, time.Now(), 5*time.Minute))
+	assert.Error(t, webhook.Verify(rotated.SigningSecret, h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature), body, time.Now(), 5*time.Minute),
+		"the old receiver's secret signs nothing sent to the new one")
+
 	r = e.do(admin, "DELETE", "/v1/webhooks/"+created.ID, "", nil)
 	require.Equal(t, http.StatusNoContent, r.Status)
 	r = e.do(admin, "GET", "/v1/webhooks/"+created.ID, "", nil)
@@ -150,9 +185,11 @@ func TestWebhookLifecycle(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, r.Status)
 
 	e.assertNoSecrets(token, secret)
+	e.assertNoSecrets(token2)
 	for _, entry := range e.audit.Entries() {
 		for _, v := range entry.Detail {
 			assert.NotContains(t, v, token, "an audit entry holds the URL")
+			assert.NotContains(t, v, token2, "an audit entry holds the URL")
 		}
 	}
 }

@@ -24,8 +24,8 @@ type Webhook struct {
 	UpdatedAt        time.Time `json:"updated_at"`
 }
 
-// WebhookCreated is the answer of POST /v1/webhooks and POST /v1/webhooks/{id}/rotate-secret:
-// the webhook and its signing secret, shown this once.
+// WebhookCreated is the answer of POST /v1/webhooks, POST /v1/webhooks/{id}/rotate-secret and a
+// PATCH with rotate_secret: the webhook and its signing secret, shown this once.
 type WebhookCreated struct {
 	Webhook
 	SigningSecret string `json:"signing_secret"`
@@ -42,7 +42,8 @@ type WebhookInput struct {
 }
 
 // WebhookPatch is the body of PATCH /v1/webhooks/{id}: nil fields stay. Enabling clears the
-// disabled reason and the failure count.
+// disabled reason and the failure count. A new URL needs RotateSecret true: the answer then has
+// the new signing secret (WebhookCreated), shown this once.
 type WebhookPatch struct {
 	Name              *string   `json:"name,omitempty"`
 	URL               *string   `json:"url,omitempty"`
@@ -51,6 +52,7 @@ type WebhookPatch struct {
 	Enabled           *bool     `json:"enabled,omitempty"`
 	AllowPrivateCIDRs *[]string `json:"allow_private_cidrs,omitempty"`
 	Version           *int64    `json:"version,omitempty"`
+	RotateSecret      *bool     `json:"rotate_secret,omitempty"`
 }
 
 // WebhookList is the body of GET /v1/webhooks: every webhook, by id.

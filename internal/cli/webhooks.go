@@ -116,11 +116,13 @@ func (a *app) webhooksCommand() *cobra.Command {
 	create.Flags().BoolVar(&disabled, "disabled", false, "create it disabled")
 	var uf webhookFlags
 	var version int64
-	var enable, disable, noEvents, noCIDRs bool
+	var enable, disable, noEvents, noCIDRs, rotateSecret bool
 	update := &cobra.Command{
-		Use:   "update ID [--name N] [--url-stdin | --url URL] [--event E... | --all-events] [--format F] [--allow-cidr C... | --no-allow-cidr] [--enable | --disable]",
+		Use:   "update ID [--name N] [(--url-stdin | --url URL) --rotate-secret] [--event E... | --all-events] [--format F] [--allow-cidr C... | --no-allow-cidr] [--enable | --disable] [--rotate-secret]",
 		Short: "Change a webhook; --enable clears its disabled reason and failure count",
-		Args:  cobra.ExactArgs(1),
+		Long: `Change a webhook. A new URL needs --rotate-secret: the receiver at the old URL knows the
+signing secret, so the new URL gets a new one, printed this once for the new receiver.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
 			var patch apiwire.WebhookPatch
@@ -162,8 +164,11 @@ func (a *app) webhooksCommand() *cobra.Command {
 			if fl.Changed("version") {
 				patch.Version = &version
 			}
+			if rotateSecret {
+				patch.RotateSecret = &rotateSecret
+			}
 			if patch == (apiwire.WebhookPatch{Version: patch.Version}) {
-				return fmt.Errorf("nothing to change: give --name, --url(-stdin), --event, --all-events, --format, --allow-cidr, --no-allow-cidr, --enable or --disable")
+				return fmt.Errorf("nothing to change: give --name, --url(-stdin), --event, --all-events, --format, --allow-cidr, --no-allow-cidr, --enable, --disable or --rotate-secret")
 			}
 			var raw json.RawMessage
 			if err := a.call(cmd, "PATCH", "/webhooks/"+url.PathEscape(args[0]), patch, &raw); err != nil {
@@ -179,6 +184,7 @@ func (a *app) webhooksCommand() *cobra.Command {
 	fu.BoolVar(&disable, "disable", false, "disable it")
 	fu.BoolVar(&noEvents, "all-events", false, "deliver every event (clear the filter)")
 	fu.BoolVar(&noCIDRs, "no-allow-cidr", false, "allow no private range")
+	fu.BoolVar(&rotateSecret, "rotate-secret", false, "give it a new signing secret, printed this once (required with a new URL)")
 	del := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a webhook, its URL and its signing secret",
@@ -302,7 +308,8 @@ func attemptResult(d apiwire.WebhookDelivery) string {
 }
 
 // printWebhook prints one webhook answer, as JSON with --json, and its signing secret when the
-// answer carries one (create, rotate-secret), with a note that it is shown once.
+// answer carries one (create, rotate-secret, update --rotate-secret), with a note that it is shown
+// once.
 func (a *app) printWebhook(raw json.RawMessage) error {
 	if a.json {
 		return a.printJSON(raw)

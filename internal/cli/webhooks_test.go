@@ -51,6 +51,10 @@ func TestCLIWebhooks(t *testing.T) {
 		{name: "nothing to change", args: []string{"update", hook}, token: auth.Admin, code: cli.ExitError, stderr: "nothing to change"},
 		{name: "show", args: []string{"show", hook}, token: auth.Admin, stdout: []string{"id:                   " + hook}, notStdout: "signing secret"},
 		{name: "rotate", args: []string{"rotate-secret", hook}, token: auth.Admin, stdout: []string{"signing secret (shown this once"}},
+		{name: "a new URL without a new secret", args: []string{"update", hook, "--url-stdin"}, stdin: hookURL + "/moved\n", token: auth.Admin, code: cli.ExitError,
+			stderr: "rotate_secret: must be true when url changes"},
+		{name: "a new URL with a new secret", args: []string{"update", hook, "--url-stdin", "--rotate-secret"}, stdin: hookURL + "/moved\n", token: auth.Admin,
+			stdout: []string{"endpoint:             " + rcv.URL, "signing secret (shown this once"}},
 	} {
 		r := e.check(t, "webhooks", tc)
 		printed.WriteString(r.stdout + r.stderr)

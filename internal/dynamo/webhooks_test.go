@@ -228,7 +228,7 @@ func TestWebhookFailureCountRaces(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				reg, s, _, id := newHook(t, 1, tc.disabled)
 				s.afterGet = giveUp(t, id) // the registry has read the webhook; a give-up lands
-				_, err := reg.Update(ctx, id, tc.patch)
+				_, _, err := reg.Update(ctx, id, tc.patch)
 				require.NoError(t, err)
 				got, err := base.Get(ctx, id)
 				require.NoError(t, err)

@@ -289,7 +289,7 @@ func TestGiveUpAndDisable(t *testing.T) {
 
 	// Enabling it again resets the reason and the count.
 	on := true
-	got, err = r.registry.Update(ctx, h.ID, webhook.Patch{Enabled: &on})
+	got, _, err = r.registry.Update(ctx, h.ID, webhook.Patch{Enabled: &on})
 	require.NoError(t, err)
 	assert.True(t, got.Enabled)
 	assert.Empty(t, got.DisabledReason)

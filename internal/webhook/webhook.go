@@ -157,13 +157,17 @@ type Input struct {
 // Patch changes some fields of a webhook; nil fields stay. Enabling a webhook clears its
 // disabled reason and failure count. Version, when given, must match the stored one.
 type Patch struct {
-	Name              *string
-	URL               *string
-	Events            *[]string
-	Format            *Format
+	Name   *string
+	URL    *string
+	Events *[]string
+	Format *Format
+	// Enabled, when set, enables or disables the webhook.
 	Enabled           *bool
 	AllowPrivateCIDRs *[]string
 	Version           *int64
+	// RotateSecret gives the webhook a new signing secret, which Update returns. A new URL needs
+	// it: the old receiver knows the old secret and could sign deliveries to the new one.
+	RotateSecret bool
 }
 
 // Registry is the webhook service the API uses.
@@ -359,36 +363,41 @@ func (r *Registry) List(ctx context.Context) ([]Webhook, error) {
 	return hs, nil
 }
 
-// Update applies pa to webhook id. A new URL replaces the stored one (the signing secret stays);
-// enabling clears the disabled reason and the failure count; disabling by hand records that an
-// admin did.
-func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Webhook, error) {
+// Update applies pa to webhook id and returns it with its new signing secret when pa rotated
+// it (the only time that secret is shown; "" otherwise). A new URL replaces the stored one and
+// needs RotateSecret: the receiver at the old URL knows the old secret, so keeping it would let
+// that receiver forge deliveries to the new one. Enabling clears the disabled reason and the
+// failure count; disabling by hand records that an admin did.
+func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Webhook, string, error) {
+	if pa.URL != nil && !pa.RotateSecret {
+		return Webhook{}, "", fault.New(fault.Invalid, "rotate_secret", "must be true when url changes: the receiver at the old URL knows the signing secret, so a new URL gets a new one (shown in this answer only)")
+	}
 	cur, err := r.store.Get(ctx, id)
 	if err != nil {
-		return Webhook{}, fmt.Errorf("update webhook %s: %w", id, err)
+		return Webhook{}, "", fmt.Errorf("update webhook %s: %w", id, err)
 	}
 	if pa.Version != nil && *pa.Version != cur.Version {
-		return Webhook{}, fmt.Errorf("update webhook %s: version %d given, stored version is %d: %w", id, *pa.Version, cur.Version, ErrConflict)
+		return Webhook{}, "", fmt.Errorf("update webhook %s: version %d given, stored version is %d: %w", id, *pa.Version, cur.Version, ErrConflict)
 	}
 	h := cur
 	if pa.Name != nil {
 		if h.Name, err = checkName(*pa.Name); err != nil {
-			return Webhook{}, err
+			return Webhook{}, "", err
 		}
 	}
 	if pa.Events != nil {
 		if h.Events, err = checkEvents(*pa.Events); err != nil {
-			return Webhook{}, err
+			return Webhook{}, "", err
 		}
 	}
 	if pa.Format != nil {
 		if h.Format, err = checkFormat(*pa.Format); err != nil {
-			return Webhook{}, err
+			return Webhook{}, "", err
 		}
 	}
 	if pa.AllowPrivateCIDRs != nil {
 		if h.AllowPrivateCIDRs, _, err = checkCIDRs(*pa.AllowPrivateCIDRs, r.loopback); err != nil {
-			return Webhook{}, err
+			return Webhook{}, "", err
 		}
 	}
 	// The stored ranges, parsed as saved; a new URL's loopback literal is still refused below.
@@ -396,14 +405,20 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Webhook, er
 	var sec Secret
 	if pa.URL != nil {
 		if h.Endpoint, err = checkURL(*pa.URL, allowed, r.loopback); err != nil {
-			return Webhook{}, err
+			return Webhook{}, "", err
 		}
+	}
+	if pa.URL != nil || pa.RotateSecret {
 		if sec, err = r.secrets.GetWebhookSecret(ctx, id); err != nil {
-			return Webhook{}, fmt.Errorf("update webhook %s: read its secret: %w", id, err)
+			return Webhook{}, "", fmt.Errorf("update webhook %s: read its secret: %w", id, err)
 		}
-		sec.URL = *pa.URL
-	} else if strings.HasPrefix(h.Endpoint, "http://") && len(allowed) == 0 {
-		return Webhook{}, fault.New(fault.Invalid, "allow_private_cidrs", "must not be emptied while the url uses http (give an https url too)")
+		if pa.URL != nil {
+			sec.URL = *pa.URL
+		}
+		sec.SigningSecret = NewSigningSecret()
+	}
+	if pa.URL == nil && strings.HasPrefix(h.Endpoint, "http://") && len(allowed) == 0 {
+		return Webhook{}, "", fault.New(fault.Invalid, "allow_private_cidrs", "must not be emptied while the url uses http (give an https url too)")
 	}
 	reset := false
 	if pa.Enabled != nil && *pa.Enabled != cur.Enabled {
@@ -417,14 +432,15 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Webhook, er
 	}
 	h.Version, h.UpdatedAt = cur.Version+1, r.now()
 	if err := r.store.Update(ctx, h, cur.Version, reset); err != nil {
-		return Webhook{}, fmt.Errorf("update webhook %s: %w", id, err)
+		return Webhook{}, "", fmt.Errorf("update webhook %s: %w", id, err)
 	}
-	if pa.URL != nil {
-		if err := r.secrets.PutWebhookSecret(ctx, id, sec); err != nil {
-			return Webhook{}, fmt.Errorf("store secret of webhook %s: %w", id, err)
-		}
+	if !pa.RotateSecret {
+		return h, "", nil
 	}
-	return h, nil
+	if err := r.secrets.PutWebhookSecret(ctx, id, sec); err != nil {
+		return Webhook{}, "", fmt.Errorf("store secret of webhook %s: %w", id, err)
+	}
+	return h, sec.SigningSecret, nil
 }
 
 // RotateSecret gives webhook id a new signing secret and returns it: the only time it is shown.

@@ -90,23 +90,29 @@ func TestUpdateAndRotate(t *testing.T) {
 	url := "https://b.example.com/2"
 	slack := webhook.FormatSlack
 	off := false
-	got, err := r.registry.Update(ctx, h.ID, webhook.Patch{URL: &url, Format: &slack, Enabled: &off})
+	got, newSecret, err := r.registry.Update(ctx, h.ID, webhook.Patch{URL: &url, Format: &slack, Enabled: &off, RotateSecret: true})
 	require.NoError(t, err)
 	assert.Equal(t, "https://b.example.com", got.Endpoint)
 	assert.Equal(t, webhook.FormatSlack, got.Format)
 	assert.False(t, got.Enabled)
 	assert.Equal(t, "disabled by an admin", got.DisabledReason)
 	assert.Equal(t, int64(2), got.Version)
+	assert.Len(t, newSecret, len("whsec_")+64)
+	assert.NotEqual(t, secret, newSecret, "a new URL gets a new signing secret: the old receiver knows the old one")
 	sec, _ := r.secrets.GetWebhookSecret(ctx, h.ID)
-	assert.Equal(t, webhook.Secret{URL: url, SigningSecret: secret}, sec, "a new URL keeps the signing secret")
+	assert.Equal(t, webhook.Secret{URL: url, SigningSecret: newSecret}, sec)
+	secret = newSecret
 
 	stale := int64(1)
-	_, err = r.registry.Update(ctx, h.ID, webhook.Patch{Version: &stale})
+	_, _, err = r.registry.Update(ctx, h.ID, webhook.Patch{Version: &stale})
 	assert.ErrorIs(t, err, webhook.ErrConflict)
 
 	none := []string{}
-	_, err = r.registry.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &none})
+	_, noSecret, err := r.registry.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &none})
 	require.NoError(t, err, "an https webhook needs no range")
+	assert.Empty(t, noSecret, "no rotation asked for, no secret shown")
+	sec, _ = r.secrets.GetWebhookSecret(ctx, h.ID)
+	assert.Equal(t, secret, sec.SigningSecret, "and the secret stays")
 
 	_, rotated, err := r.registry.RotateSecret(ctx, h.ID)
 	require.NoError(t, err)
@@ -120,13 +126,43 @@ func TestUpdateAndRotate(t *testing.T) {
 	assert.Empty(t, r.secrets.m, "the secret goes with the webhook")
 }
 
+// TestURLChangeNeedsRotation: a new URL without rotate_secret is refused with 400 naming
+// rotate_secret, nothing changed; rotate_secret alone rotates like rotate-secret.
+func TestURLChangeNeedsRotation(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	h, secret, err := r.registry.Create(ctx, webhook.Input{Name: "n", URL: "https://a.example.com/1"})
+	require.NoError(t, err)
+
+	url, name := "https://b.example.com/XXXXsecret", "renamed"
+	_, _, err = r.registry.Update(ctx, h.ID, webhook.Patch{URL: &url, Name: &name})
+	d, ok := fault.As(err)
+	require.True(t, ok, "%v is not a described fault", err)
+	assert.Equal(t, fault.Invalid, d.Kind())
+	assert.Equal(t, "rotate_secret", d.Field())
+	assert.Contains(t, d.Public(), "must be true when url changes")
+	assert.NotContains(t, err.Error(), "XXXXsecret", "the URL is a secret")
+	got, err := r.registry.Get(ctx, h.ID)
+	require.NoError(t, err)
+	assert.Equal(t, h, got, "nothing changed")
+	sec, _ := r.secrets.GetWebhookSecret(ctx, h.ID)
+	assert.Equal(t, webhook.Secret{URL: "https://a.example.com/1", SigningSecret: secret}, sec, "nor the secret")
+
+	got, rotated, err := r.registry.Update(ctx, h.ID, webhook.Patch{RotateSecret: true})
+	require.NoError(t, err)
+	assert.NotEqual(t, secret, rotated)
+	assert.Equal(t, h.Version+1, got.Version)
+	sec, _ = r.secrets.GetWebhookSecret(ctx, h.ID)
+	assert.Equal(t, webhook.Secret{URL: "https://a.example.com/1", SigningSecret: rotated}, sec, "the URL stays")
+}
+
 func TestHTTPNeedsItsRange(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	h, _, err := r.registry.Create(ctx, webhook.Input{Name: "n", URL: "http://10.1.2.3:8080/hook", AllowPrivateCIDRs: []string{"10.1.2.0/24"}})
 	require.NoError(t, err)
 	none := []string{}
-	_, err = r.registry.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &none})
+	_, _, err = r.registry.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &none})
 	d, ok := fault.As(err)
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, "allow_private_cidrs", d.Field())
@@ -263,7 +299,7 @@ func TestLoopbackOnlyOnALocalStack(t *testing.T) {
 		h, _, err := reg.Create(ctx, webhook.Input{Name: "n", URL: "https://h.example.com", AllowPrivateCIDRs: []string{"10.0.0.0/8"}})
 		require.NoError(t, err)
 		ranges := []string{"127.0.0.0/8"}
-		_, err = reg.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &ranges})
+		_, _, err = reg.Update(ctx, h.ID, webhook.Patch{AllowPrivateCIDRs: &ranges})
 		d, ok := fault.As(err)
 		require.True(t, ok, "%v is not a described fault", err)
 		assert.Equal(t, "allow_private_cidrs[0]", d.Field())

@@ -2,7 +2,8 @@
 // receiver this script serves on loopback: a missing URL is named under its field; a created
 // webhook shows its signing secret once and never its URL; Test reaches the receiver with a
 // signature the secret verifies; the delivery log lists the attempt; Disable shows the reason and
-// Enable clears it; a failing receiver's answer is in the log. Every page shown is checked with
+// Enable clears it; a new URL shows a new signing secret once, which signs the next delivery; a
+// failing receiver's answer is in the log. Every page shown is checked with
 // axe-core.
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
@@ -14,7 +15,7 @@ const receiver = createServer((req, res) => {
   let body = "";
   req.on("data", (c) => (body += c));
   req.on("end", () => {
-    received.push({ headers: req.headers, body });
+    received.push({ headers: req.headers, body, path: req.url });
     res.writeHead(status).end();
   });
 });
@@ -83,6 +84,27 @@ await script(async (browser, problems) => {
     await page.locator("#webhooks tr[data-enabled=true]").waitFor();
   });
 
+  await step(page, "a new URL gets a new signing secret, shown once, which signs from then on", async () => {
+    await page.getByRole("button", { name: "Edit ops chat" }).click();
+    await page.locator("#hook-url-hint", { hasText: "A new URL gets a new signing secret" }).waitFor();
+    await page.locator("#hook-url").fill(hookURL + "/moved");
+    await page.locator("#hook-save").click();
+    await page.locator("#hook-secret-panel").waitFor();
+    const moved = await page.locator("#hook-secret").innerText();
+    assert(/^whsec_[0-9a-f]{64}$/.test(moved) && moved !== secret, "a new signing secret: " + moved);
+    assert(!(await page.content()).includes(TOKEN), "the URL is not on the page");
+    await shot(page, "w6-webhook-new-url-secret");
+    await page.locator("#hook-secret-done").click();
+    assert(!(await page.content()).includes(moved), "the secret is gone once dismissed");
+    await page.getByRole("button", { name: "Test ops chat" }).click();
+    await page.locator("#flash", { hasText: "delivered (HTTP 200" }).waitFor();
+    const r = received[received.length - 1];
+    assert(r.path === `/hooks/${TOKEN}/moved`, "delivered to the new URL: " + r.path);
+    const sign = (key) => "sha256=" + createHmac("sha256", key).update(`${r.headers["x-netauto-timestamp"]}.${r.body}`).digest("hex");
+    assert(r.headers["x-netauto-signature"] === sign(moved), "the new secret signs");
+    assert(r.headers["x-netauto-signature"] !== sign(secret), "the old receiver's secret does not");
+  });
+
   await step(page, "a failing receiver's answer is in the log", async () => {
     status = 500;
     await page.getByRole("button", { name: "Test ops chat" }).click();
@@ -90,6 +112,6 @@ await script(async (browser, problems) => {
     const row = await page.locator("#hook-log tr[data-outcome=failed]").innerText();
     assert(row.includes("HTTP 500"), "the failed row: " + row);
     assert(!(await page.content()).includes(TOKEN), "the URL is not on the page");
-    await shot(page, "w6-webhook-failed-test");
+    await shot(page, "w7-webhook-failed-test");
   });
 });

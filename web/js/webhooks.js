@@ -1,7 +1,8 @@
 // Webhooks (admins): where NetAuto's events are POSTed, signed. Listed without their URLs (only
 // scheme and host) and signing secrets; created (the signing secret is shown once, then never
-// again), edited (filter, format, allowed ranges, a new URL), enabled or disabled with a visible
-// reason, tested, their secret rotated, and each one's delivery log read newest first.
+// again), edited (filter, format, allowed ranges, a new URL, which gets a new signing secret shown
+// once: the old receiver knows the old one), enabled or disabled with a visible reason, tested,
+// their secret rotated, and each one's delivery log read newest first.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, post, request } from "./api.js";
@@ -47,8 +48,11 @@ export function WebhooksPage({ flash }) {
     if (form.url.trim()) body.url = form.url.trim();
     try {
       if (form.editing) {
-        await request("PATCH", `/v1/webhooks/${encodeURIComponent(form.editing.id)}`, { body: { ...body, version: form.editing.version } });
-        flash({ kind: "ok", text: `Webhook ${body.name} saved${body.url ? " (new URL)" : ""}.` });
+        // A new URL gets a new signing secret (the API refuses one without): shown once, like a rotation.
+        const patch = { ...body, version: form.editing.version, ...(body.url ? { rotate_secret: true } : {}) };
+        const h = await request("PATCH", `/v1/webhooks/${encodeURIComponent(form.editing.id)}`, { body: patch });
+        if (h && h.signing_secret) setSecret({ name: h.name, value: h.signing_secret });
+        flash({ kind: "ok", text: `Webhook ${body.name} saved${body.url ? " (new URL and a new signing secret)" : ""}.` });
       } else {
         const h = await post("/v1/webhooks", body);
         setSecret({ name: h.name, value: h.signing_secret });
@@ -147,7 +151,8 @@ export function WebhooksPage({ flash }) {
       ${field("name", "name", "Name", html`<input id="hook-name" value=${form.name} onInput=${set("name")} />`)}
       ${field("url", "url", form.editing ? `New URL (leave empty to keep ${form.editing.endpoint}/…)` : "URL",
         html`<input id="hook-url" type="password" autocomplete="off" spellcheck="false" value=${form.url} onInput=${set("url")} aria-describedby="hook-url-hint" />`,
-        "https; a write-only secret (it often carries a token), shown afterwards as scheme and host only")}
+        form.editing ? "https; a write-only secret, shown afterwards as scheme and host only. A new URL gets a new signing secret, shown once after saving: the receiver at the old URL knows the current one"
+          : "https; a write-only secret (it often carries a token), shown afterwards as scheme and host only")}
       <fieldset class="field" aria-describedby="hook-events-hint"><legend>Events</legend>
         ${EVENTS.map((name, i) => html`<label class="check"><input type="checkbox" id=${"hook-event-" + i} checked=${form.events.includes(name)} onChange=${toggleEvent(name)} /> ${name}</label>`)}
         <p class="hint" id="hook-events-hint">none ticked: every event</p>
