@@ -85,6 +85,7 @@ var schemaTypes = map[string]reflect.Type{
 	"RerunRequest":           reflect.TypeFor[apiwire.RerunRequest](),
 	"Webhook":                reflect.TypeFor[apiwire.Webhook](),
 	"WebhookCreated":         reflect.TypeFor[apiwire.WebhookCreated](),
+	"WebhookUpdated":         reflect.TypeFor[apiwire.WebhookUpdated](),
 	"WebhookInput":           reflect.TypeFor[apiwire.WebhookInput](),
 	"WebhookPatch":           reflect.TypeFor[apiwire.WebhookPatch](),
 	"WebhookList":            reflect.TypeFor[apiwire.WebhookList](),

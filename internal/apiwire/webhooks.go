@@ -24,11 +24,18 @@ type Webhook struct {
 	UpdatedAt        time.Time `json:"updated_at"`
 }
 
-// WebhookCreated is the answer of POST /v1/webhooks, POST /v1/webhooks/{id}/rotate-secret and a
-// PATCH with rotate_secret: the webhook and its signing secret, shown this once.
+// WebhookCreated is the answer of POST /v1/webhooks and POST /v1/webhooks/{id}/rotate-secret:
+// the webhook and its signing secret, shown this once.
 type WebhookCreated struct {
 	Webhook
 	SigningSecret string `json:"signing_secret"`
+}
+
+// WebhookUpdated is the answer of PATCH /v1/webhooks/{id}: the webhook, and its new signing
+// secret (shown this once) when the PATCH had rotate_secret.
+type WebhookUpdated struct {
+	Webhook
+	SigningSecret string `json:"signing_secret,omitempty"`
 }
 
 // WebhookInput is the body of POST /v1/webhooks. Enabled defaults to true, Format to "json".
