@@ -3,13 +3,11 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"sync"
+	"time"
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
-	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/retention"
 	"github.com/netauto/netauto/internal/run"
@@ -29,70 +27,10 @@ type Retention interface {
 type Usage interface {
 	// DeviceUsage returns what a device's runs are charged and store themselves.
 	DeviceUsage(ctx context.Context, deviceID string) (run.Usage, error)
-	// SharedBytes returns the bytes of every output stored once.
-	SharedBytes(ctx context.Context) (int64, error)
-}
-
-// usageWorkers bounds the devices whose bytes GET /v1/retention reads at once.
-const usageWorkers = 16
-
-// totalUsage sums every inventory device's usage and the outputs stored once: one consistent
-// query per device, usageWorkers at a time. The first read that fails ends the sum: the reads
-// under way are cancelled and no more start (under throttling, thousands more would only add to
-// it).
-func (s *Server) totalUsage(ctx context.Context) (run.Usage, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		total run.Usage
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-	)
-	slots := make(chan struct{}, usageWorkers)
-	cursor := ""
-	for ctx.Err() == nil {
-		devs, next, err := s.opts.Devices.List(ctx, device.Filter{}, device.Page{Limit: device.MaxPageSize, Cursor: cursor})
-		if err != nil {
-			cancel(fmt.Errorf("list devices: %w", err))
-			break
-		}
-		for _, d := range devs {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-			}
-			if ctx.Err() != nil {
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer func() { <-slots; wg.Done() }()
-				u, err := s.opts.Usage.DeviceUsage(ctx, d.ID)
-				if err != nil {
-					cancel(fmt.Errorf("usage of device %s: %w", d.ID, err)) // only the first cause stays
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				total.ChargedBytes += u.ChargedBytes
-				total.StoredBytes += u.StoredBytes
-			}()
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return run.Usage{}, context.Cause(ctx)
-	}
-	shared, err := s.opts.Usage.SharedBytes(ctx)
-	if err != nil {
-		return run.Usage{}, fmt.Errorf("stored once bytes: %w", err)
-	}
-	total.StoredBytes += shared
-	return total, nil
+	// FleetTotals returns every device's bytes as the retention purge last folded them (with
+	// the outputs stored once) and the time they are exact as of (zero before the first fold):
+	// a fixed number of reads, whatever the fleet's size.
+	FleetTotals(ctx context.Context) (run.Usage, time.Time, error)
 }
 
 // errNoRetention answers the retention routes on a deployment without retention.
@@ -121,12 +59,15 @@ func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		return
 	}
 	if s.opts.Usage != nil {
-		u, err := s.totalUsage(r.Context())
+		u, asOf, err := s.opts.Usage.FleetTotals(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		view.ChargedBytes, view.StoredBytes = &u.ChargedBytes, &u.StoredBytes
+		if !asOf.IsZero() {
+			view.TotalsAsOf = &asOf
+		}
 	}
 	WriteJSON(w, http.StatusOK, view)
 }

@@ -117,21 +117,41 @@ func TestRetentionByteTotals(t *testing.T) {
 			require.NoError(t, runs.FinishNew(ctx, r, out))
 		}
 	}
+	var view struct {
+		ChargedBytes *int64     `json:"charged_bytes"`
+		StoredBytes  *int64     `json:"stored_bytes"`
+		TotalsAsOf   *time.Time `json:"totals_as_of"`
+	}
 	res := e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/retention", "", nil)
 	require.Equal(t, http.StatusOK, res.Status, "GET /v1/retention: %s", res.Body)
-	var view struct {
-		ChargedBytes *int64 `json:"charged_bytes"`
-		StoredBytes  *int64 `json:"stored_bytes"`
-	}
 	res.JSON(t, &view)
+	assert.Nil(t, view.TotalsAsOf, "no purge has folded the totals yet: %s", res.Body)
+	if assert.NotNil(t, view.ChargedBytes, "charged_bytes: %s", res.Body) {
+		assert.Zero(t, *view.ChargedBytes, "charged before the first purge folds it: %s", res.Body)
+	}
+
+	// The purge folds the devices' bytes; a device deleted from the inventory still counts.
+	res = e.do(e.tokens[auth.Admin], http.MethodDelete, "/v1/devices/tot-2", "", nil)
+	require.Equal(t, http.StatusNoContent, res.Status, "delete tot-2: %s", res.Body)
+	before := time.Now().UTC()
+	res = e.do(e.tokens[auth.Admin], http.MethodPost, "/v1/retention/purge", "", nil)
+	require.Equal(t, http.StatusOK, res.Status, "purge: %s", res.Body)
+	res = e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/retention", "", nil)
+	require.Equal(t, http.StatusOK, res.Status, "GET /v1/retention: %s", res.Body)
+	view.TotalsAsOf = nil
+	res.JSON(t, &view)
+	if assert.NotNil(t, view.TotalsAsOf, "totals_as_of: %s", res.Body) {
+		assert.WithinDuration(t, before, *view.TotalsAsOf, time.Minute, "totals_as_of is the purge's")
+	}
 	each := int64(len(output) + len(small))
 	require.NotNil(t, view.ChargedBytes, "charged_bytes: %s", res.Body)
 	require.NotNil(t, view.StoredBytes, "stored_bytes: %s", res.Body)
-	assert.Equal(t, 2*each, *view.ChargedBytes, "charged: both devices' exact outputs")
+	assert.Equal(t, 2*each, *view.ChargedBytes, "charged: both devices' exact outputs (tot-2 deleted from the inventory, its runs not)")
 	assert.Equal(t, int64(len(output)+2*len(small)), *view.StoredBytes, "stored: the shared output once, the small ones each")
 
 	res = e.do(e.tokens[auth.Viewer], http.MethodGet, "/v1/devices/tot-1", "", nil)
 	require.Equal(t, http.StatusOK, res.Status, "GET device: %s", res.Body)
+	view.ChargedBytes, view.StoredBytes = nil, nil
 	res.JSON(t, &view)
 	require.NotNil(t, view.ChargedBytes, "device charged_bytes: %s", res.Body)
 	require.NotNil(t, view.StoredBytes, "device stored_bytes: %s", res.Body)
@@ -139,7 +159,7 @@ func TestRetentionByteTotals(t *testing.T) {
 	assert.Equal(t, int64(len(small)), *view.StoredBytes, "the device alone keeps its small output")
 
 	// The output stored once reads back byte for byte, CRLF and all, whole and as command 0.
-	for _, path := range []string{"/v1/runs/tot-run-1-0/output", "/v1/runs/tot-run-1-0/output?command=0"} {
+	for _, path := range []string{"/v1/runs/tot-run-0-0/output", "/v1/runs/tot-run-0-0/output?command=0"} {
 		res = e.do(e.tokens[auth.Viewer], http.MethodGet, path, "", nil)
 		require.Equal(t, http.StatusOK, res.Status, "GET %s: %s", path, res.Body)
 		assert.Equal(t, string(output), string(res.Body), "GET %s", path)

@@ -436,11 +436,13 @@ type RetentionReport struct {
 type RetentionView struct {
 	Settings   RetentionSettings `json:"settings"`
 	LastReport *RetentionReport  `json:"last_report"`
-	// ChargedBytes is the output bytes of every inventory device's runs (exact outputs);
-	// StoredBytes what is stored for them, each output stored once counted once. Absent on a
+	// ChargedBytes is the output bytes of every device's runs (exact outputs); StoredBytes what
+	// is stored for them, each output stored once counted once. Both are as the retention purge
+	// last folded them, exact as of TotalsAsOf (absent before the first purge). Absent on a
 	// deployment that does not count them.
-	ChargedBytes *int64 `json:"charged_bytes,omitempty"`
-	StoredBytes  *int64 `json:"stored_bytes,omitempty"`
+	ChargedBytes *int64     `json:"charged_bytes,omitempty"`
+	StoredBytes  *int64     `json:"stored_bytes,omitempty"`
+	TotalsAsOf   *time.Time `json:"totals_as_of,omitempty"`
 }
 
 // PolicyRule is one rule of the command policy (see docs/policy.md).

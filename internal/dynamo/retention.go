@@ -243,6 +243,13 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 		if last {
 			if c.InlineBytes > 0 { // the run item's inline tail goes with it, and so does its ledger item
 				items = append(items, s.tailDelete(c))
+				if size == 0 { // no counter update marks the device changed: its totals moved
+					mark, err := counterMark(s.runs, c.DeviceID)
+					if err != nil {
+						return del, err
+					}
+					items = append(items, mark)
+				}
 				size += c.InlineBytes
 			}
 			meta, err := s.metaDelete(c)
@@ -302,13 +309,17 @@ func (s *RetentionStore) deleteSharedRun(ctx context.Context, c retention.Candid
 	if err != nil {
 		return del, err
 	}
-	items := append([]types.TransactWriteItem{{Delete: meta}, s.tailDelete(c)}, unref...)
+	mark, err := counterMark(s.runs, c.DeviceID)
+	if err != nil {
+		return del, err
+	}
+	items := append([]types.TransactWriteItem{{Delete: meta}, s.tailDelete(c), mark}, unref...)
 	err = transact(ctx, s.db, items...)
 	checked := err == nil
 	if onlyConditionFailed(err) && failedConditionIndex(err) != 0 {
 		// The run is as read but the body has no head (a writer died creating it): drop the
 		// reference alone.
-		err = transact(ctx, s.db, items[:3]...)
+		err = transact(ctx, s.db, items[:4]...)
 	}
 	if onlyConditionFailed(err) {
 		return del, nil // another purge, or TTL, deleted the run
@@ -350,7 +361,11 @@ func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, 
 		return del, err
 	}
 	if c.InlineBytes > 0 {
-		err = transact(ctx, s.db, types.TransactWriteItem{Delete: d}, s.tailDelete(c))
+		mark, merr := counterMark(s.runs, c.DeviceID)
+		if merr != nil {
+			return del, merr
+		}
+		err = transact(ctx, s.db, types.TransactWriteItem{Delete: d}, s.tailDelete(c), mark)
 		if onlyConditionFailed(err) {
 			return del, nil
 		}
@@ -468,13 +483,18 @@ func (s *RetentionStore) DeviceBytes(ctx context.Context, deviceID string) (int6
 	return l.Total, err
 }
 
-// ClearChanged implements retention.Store: when the device's bytes still equal seen, its counter
-// (on condition that it did not move) and the tail items that made up seen leave the changed set.
-// A tail item written since is another item and stays in it.
+// ClearChanged implements retention.Store: when the device's bytes still equal seen and are
+// what FoldTotals last folded, its counter (on condition that it did not change since: ver) and
+// the tail items that made up seen leave the changed set. A tail item written since is another
+// item and stays in it; a ledger item deleted since changed the counter's ver.
 func (s *RetentionStore) ClearChanged(ctx context.Context, deviceID string, seen int64) error {
 	l, err := readByteLedger(ctx, s.db, s.runs, deviceID)
-	if err != nil || l.Total != seen {
+	if err != nil || l.Total != seen || l.Folded != (run.Usage{ChargedBytes: l.Total, StoredBytes: l.Kept}) {
 		return err
+	}
+	ver := expression.Name(counterVerAttr).Equal(expression.Value(l.Ver))
+	if l.Ver == 0 {
+		ver = expression.Name(counterVerAttr).AttributeNotExists()
 	}
 	// unmark removes the changed-set pair from one byte item, on condition cond.
 	unmark := func(sk string, cond expression.ConditionBuilder) error {
@@ -494,7 +514,11 @@ func (s *RetentionStore) ClearChanged(ctx context.Context, deviceID string, seen
 		return nil
 	}
 	if l.CounterMarked {
-		if err := unmark(counterSK, expression.Name("bytes").Equal(expression.Value(l.Counter))); err != nil {
+		bytes := expression.Name("bytes").Equal(expression.Value(l.Counter))
+		if l.Counter == 0 {
+			bytes = bytes.Or(expression.Name("bytes").AttributeNotExists())
+		}
+		if err := unmark(counterSK, bytes.And(ver)); err != nil {
 			return err
 		}
 	}
@@ -585,6 +609,18 @@ func (s *RetentionStore) ForgetTTLChunk(ctx context.Context, pk, sk, deviceID st
 		})
 		if err != nil {
 			return false, fmt.Errorf("forget TTL tail of %s: %w", pk, err)
+		}
+		// The device's totals moved: mark it changed, also when a redelivered record finds the
+		// ledger item gone (the mark is idempotent).
+		mark, err := counterMark(s.runs, deviceID)
+		if err != nil {
+			return false, err
+		}
+		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: mark.Update.TableName, Key: mark.Update.Key, UpdateExpression: mark.Update.UpdateExpression,
+			ExpressionAttributeNames: mark.Update.ExpressionAttributeNames, ExpressionAttributeValues: mark.Update.ExpressionAttributeValues,
+		}); err != nil {
+			return false, fmt.Errorf("mark %s changed: %w", deviceID, err)
 		}
 		return len(out.Attributes) > 0, nil
 	}

@@ -285,6 +285,13 @@ func TestRetentionStoreChangedDevices(t *testing.T) {
 	seen := rs.runs.deviceBytes(t, "dev-ch-00")
 	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-00", seen-1), "with a stale total")
 	assert.True(t, changed()["dev-ch-00"], "dev-ch-00 stays changed when its bytes moved")
+	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-00", seen), "before its bytes are folded")
+	assert.True(t, changed()["dev-ch-00"], "dev-ch-00 stays changed until its bytes are folded into the totals")
+	for _, d := range []string{"dev-ch-00", "dev-ch-01"} {
+		folded, err := rs.FoldTotals(ctx, d)
+		require.NoError(t, err, "fold %s", d)
+		assert.Equal(t, rs.runs.deviceBytes(t, d), folded, "fold %s: its bytes", d)
+	}
 	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-00", seen))
 	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-01", rs.runs.deviceBytes(t, "dev-ch-01")))
 	delete(want, "dev-ch-00")

@@ -480,7 +480,15 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		TableName: aws.String(s.table), Key: runKey(runID),
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	}}
-	if err := transact(ctx, s.db, check, write); err != nil && !onlyConditionFailed(err) {
+	items := []types.TransactWriteItem{check, write}
+	if write.Delete != nil { // the device's totals move: mark it changed
+		mark, err := counterMark(s.table, deviceID)
+		if err != nil {
+			return err
+		}
+		items = append(items, mark)
+	}
+	if err := transact(ctx, s.db, items...); err != nil && !onlyConditionFailed(err) {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
 	return nil

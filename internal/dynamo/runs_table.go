@@ -76,9 +76,12 @@ const (
 
 // Attributes of the runs table's items that the stores name in expressions.
 const (
-	tailAttr     = "tail"
-	tailSizeAttr = "tail_size"
-	cmdsAttr     = "cmds"
+	counterVerAttr    = "ver"
+	foldedChargedAttr = "folded_charged"
+	foldedStoredAttr  = "folded_stored"
+	tailAttr          = "tail"
+	tailSizeAttr      = "tail_size"
+	cmdsAttr          = "cmds"
 )
 
 // runItem is a run's META item.
@@ -309,15 +312,25 @@ func changedShardKey(deviceID string) string {
 	return changedShard(shardOf(deviceID, changedShards))
 }
 
-// counterAdd adds delta to a device's byte counter. A growing counter (delta > 0) also puts the
-// device in the changed set the byte-cap purge reads, so the purge never scans for counters.
+// counterAdd adds delta to a device's byte counter and puts the device in the changed set the
+// byte purge reads (growth for the cap, any change for the fleet totals it folds), so the purge
+// never scans for counters. ver counts the counter's changes: the purge clears the mark only when
+// ver is still what it folded.
 func counterAdd(table, deviceID string, delta int64) (types.TransactWriteItem, error) {
-	upd := expression.Add(expression.Name("bytes"), expression.Value(delta)).
-		Set(expression.Name("device_id"), expression.Value(deviceID))
-	if delta > 0 {
-		upd = upd.Set(expression.Name(resources.AttrGSI2PK), expression.Value(changedShardKey(deviceID))).
-			Set(expression.Name(resources.AttrGSI2SK), expression.Value(deviceID))
-	}
+	return counterUpdate(table, deviceID, expression.Add(expression.Name("bytes"), expression.Value(delta)))
+}
+
+// counterMark puts a device in the changed set without changing its counter: a tail ledger item
+// was deleted, so its totals moved.
+func counterMark(table, deviceID string) (types.TransactWriteItem, error) {
+	return counterUpdate(table, deviceID, expression.UpdateBuilder{})
+}
+
+func counterUpdate(table, deviceID string, upd expression.UpdateBuilder) (types.TransactWriteItem, error) {
+	upd = upd.Set(expression.Name("device_id"), expression.Value(deviceID)).
+		Add(expression.Name(counterVerAttr), expression.Value(1)).
+		Set(expression.Name(resources.AttrGSI2PK), expression.Value(changedShardKey(deviceID))).
+		Set(expression.Name(resources.AttrGSI2SK), expression.Value(deviceID))
 	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
 	if err != nil {
 		return types.TransactWriteItem{}, fmt.Errorf("build counter update: %w", err)
@@ -370,9 +383,14 @@ type byteLedger struct {
 	Total int64
 	// Kept is what of Total its runs store themselves: all but the bodies stored once.
 	Kept int64
-	// Counter is the counter item's bytes; CounterMarked says it is in the changed set.
+	// Counter is the counter item's bytes; CounterMarked says it is in the changed set; Ver
+	// counts the counter's changes.
 	Counter       int64
 	CounterMarked bool
+	Ver           int64
+	// Folded is what the byte purge last added of this device to the fleet totals (zero before
+	// the first fold).
+	Folded run.Usage
 	// MarkedTails are the sort keys of the tail items still in the changed set.
 	MarkedTails []string
 }
@@ -380,7 +398,8 @@ type byteLedger struct {
 // readByteLedger reads a device's counter and tail items, strongly consistent.
 func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLedger, error) {
 	kc := expression.Key(resources.AttrPK).Equal(expression.Value(counterPrefix + deviceID))
-	proj := expression.NamesList(expression.Name(resources.AttrSK), expression.Name("bytes"), expression.Name("kept"), expression.Name(resources.AttrGSI2PK))
+	proj := expression.NamesList(expression.Name(resources.AttrSK), expression.Name("bytes"), expression.Name("kept"), expression.Name(resources.AttrGSI2PK),
+		expression.Name(counterVerAttr), expression.Name(foldedChargedAttr), expression.Name(foldedStoredAttr))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).WithProjection(proj).Build()
 	if err != nil {
 		return byteLedger{}, fmt.Errorf("build query: %w", err)
@@ -390,6 +409,9 @@ func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLe
 		Bytes  int64  `dynamodbav:"bytes"`
 		Kept   *int64 `dynamodbav:"kept"`
 		Marked string `dynamodbav:"gsi2pk"`
+		Ver    int64  `dynamodbav:"ver"`
+		FoldC  int64  `dynamodbav:"folded_charged"`
+		FoldS  int64  `dynamodbav:"folded_stored"`
 	}](ctx, db, &dynamodb.QueryInput{
 		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
@@ -402,7 +424,8 @@ func readByteLedger(ctx context.Context, db API, table, deviceID string) (byteLe
 	for _, it := range items {
 		switch {
 		case it.SK == counterSK:
-			l.Counter, l.CounterMarked = it.Bytes, it.Marked != ""
+			l.Counter, l.CounterMarked, l.Ver = it.Bytes, it.Marked != "", it.Ver
+			l.Folded = run.Usage{ChargedBytes: it.FoldC, StoredBytes: it.FoldS}
 		case strings.HasPrefix(it.SK, tailPrefix):
 			if it.Marked != "" {
 				l.MarkedTails = append(l.MarkedTails, it.SK)

@@ -94,7 +94,14 @@ type Store interface {
 	ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error)
 	// DeviceBytes returns a device's stored output bytes (strongly consistent).
 	DeviceBytes(ctx context.Context, deviceID string) (int64, error)
-	// ClearChanged removes a device from the changed set if its bytes still equal seen.
+	// FoldTotals adds what a device's bytes moved since it was last folded to the fleet totals,
+	// exactly once however many purges fold it at once, and returns the device's bytes it folded.
+	FoldTotals(ctx context.Context, deviceID string) (int64, error)
+	// SetTotalsAsOf records that the fleet totals hold every change made before t (never moves
+	// it backwards).
+	SetTotalsAsOf(ctx context.Context, t time.Time) error
+	// ClearChanged removes a device from the changed set if its bytes still equal seen and are
+	// folded into the totals.
 	ClearChanged(ctx context.Context, deviceID string, seen int64) error
 	// SweepOutputs deletes the outputs stored once that a deleter that stopped half way left
 	// without a reference, and returns how many it deleted and their bytes.
@@ -147,6 +154,8 @@ type Stats struct {
 	// DevicesStillOver counts devices left over the cap because their remaining runs still run.
 	DevicesStillOver int64 `json:"devices_still_over,omitempty"`
 	DurationMS       int64 `json:"duration_ms"`
+	// started is when the pass began: a complete byte pass folded every change made before it.
+	started time.Time
 }
 
 // Report is one purge's outcome.
@@ -254,9 +263,20 @@ func (p *Purger) Purge(ctx context.Context, trigger string) (Report, error) {
 		rep.Age, err = st.age(ctx)
 		st.emit(ctx, rep.Age)
 	}
-	if err == nil && p.Settings.MaxBytes > 0 {
-		rep.Bytes, err = st.bytes(ctx)
-		st.emit(ctx, rep.Bytes)
+	if err == nil {
+		// The changed set is walked also without a cap: it folds every changed device's bytes
+		// into the fleet totals.
+		var s *Stats
+		s, err = st.bytes(ctx)
+		if p.Settings.MaxBytes > 0 {
+			rep.Bytes = s
+			st.emit(ctx, s)
+		} else if !s.Complete {
+			rep.Complete = false
+		}
+		if err == nil && s.Complete {
+			err = p.Store.SetTotalsAsOf(ctx, s.started)
+		}
 	}
 	if err == nil && st.timeLeft() {
 		var outputs, bytes int64
@@ -515,7 +535,7 @@ func (st *purge) purgeDay(ctx context.Context, d, cutoff time.Time, c *counts) (
 // bytes brings every changed device at or below MaxBytes.
 func (st *purge) bytes(ctx context.Context) (*Stats, error) {
 	start := st.now()
-	s := &Stats{Type: TypeBytes, Complete: true}
+	s := &Stats{Type: TypeBytes, Complete: true, started: start}
 	var c counts
 	defer func() {
 		c.into(s)
@@ -559,14 +579,18 @@ func (st *purge) bytes(ctx context.Context) (*Stats, error) {
 	}
 }
 
-// capDevice deletes a device's oldest eligible runs until its counter is at or below the cap.
-// over reports the device was over the cap, stillOver that it still is (its remaining runs still
-// run); done is false when the deadline stopped it.
+// capDevice deletes a device's oldest eligible runs until its counter is at or below the cap (no
+// cap: none), then folds its bytes into the fleet totals. over reports the device was over the
+// cap, stillOver that it still is (its remaining runs still run); done is false when the deadline
+// stopped it.
 func (st *purge) capDevice(ctx context.Context, deviceID string, c *counts) (over, stillOver, done bool, err error) {
 	limit := st.Settings.MaxBytes
 	total, err := st.Store.DeviceBytes(ctx, deviceID)
 	if err != nil {
 		return false, false, false, err
+	}
+	if limit == 0 {
+		limit = total // no cap: nothing to delete
 	}
 	over = total > limit
 	cursor := ""
@@ -598,9 +622,16 @@ func (st *purge) capDevice(ctx context.Context, deviceID string, c *counts) (ove
 		cursor = next
 		more = total > limit && next != ""
 	}
+	folded, err := st.Store.FoldTotals(ctx, deviceID)
+	if err != nil {
+		return over, false, false, err
+	}
 	if total > limit {
 		st.log.InfoContext(ctx, "retention.device_over_cap", "device_id", deviceID, "bytes", total, "cap", limit)
 		return over, true, true, nil // stays in the changed set for the next purge
 	}
-	return over, false, true, st.Store.ClearChanged(ctx, deviceID, total)
+	if folded > limit && st.Settings.MaxBytes > 0 {
+		return over, false, true, nil // grew since: the next purge caps it
+	}
+	return over, false, true, st.Store.ClearChanged(ctx, deviceID, folded)
 }
