@@ -272,15 +272,16 @@ func TestCLI(t *testing.T) {
 		if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &v), "retention show --json: %s", r.stdout) {
 			assert.Equal(t, 30, v.Settings.MaxDays, "retention show: max_days")
 		}
-		r = e.run(t, cmd{args: []string{"retention", "show"}})
-		assert.Equal(t, 0, r.code, "retention show: %s", r.stderr)
-		assert.Regexp(t, `(?m)^charged_bytes:\s+[1-9][0-9]*\n^stored_bytes:\s+[1-9][0-9]*$`, r.stdout, "retention show prints the byte totals (runs ran above)")
 		r = e.run(t, cmd{args: []string{"devices", "show", healthy[0]}})
 		assert.Equal(t, 0, r.code, "devices show: %s", r.stderr)
 		assert.Regexp(t, `(?m)^charged_bytes:\s+[1-9][0-9]*\n^stored_bytes:\s+[0-9]+$`, r.stdout, "devices show prints the device's bytes")
 		r = e.run(t, cmd{args: []string{"retention", "purge"}})
 		assert.Equal(t, 0, r.code, "retention purge: %s", r.stderr)
 		assert.Contains(t, r.stdout, "(api), complete true", "retention purge")
+		r = e.run(t, cmd{args: []string{"retention", "show"}})
+		assert.Equal(t, 0, r.code, "retention show: %s", r.stderr)
+		assert.Regexp(t, `(?m)^charged_bytes:\s+[1-9][0-9]*\n^stored_bytes:\s+[1-9][0-9]*\n^totals_as_of:\s+20\d\d-\S+ \(the last purge`, r.stdout,
+			"retention show prints the byte totals the purge folded (runs ran above)")
 		r = e.run(t, cmd{args: []string{"retention", "purge"}, env: map[string]string{"NET_AUTO_TOKEN": e.tokens[auth.Viewer]}})
 		assert.Equal(t, cli.ExitError, r.code, "purge as viewer: exit code")
 		assert.Contains(t, r.stderr, "(forbidden)", "purge as viewer")

@@ -37,6 +37,11 @@ func (a *app) retentionCommand() *cobra.Command {
 			fmt.Fprintf(tw, "max_days:\t%d\nmax_bytes:\t%d\ncron:\t%s\nschedule:\t%s\n", v.Settings.MaxDays, v.Settings.MaxBytes, v.Settings.Cron, v.Settings.Schedule)
 			if v.ChargedBytes != nil && v.StoredBytes != nil {
 				fmt.Fprintf(tw, "charged_bytes:\t%d\nstored_bytes:\t%d\n", *v.ChargedBytes, *v.StoredBytes)
+				if v.TotalsAsOf != nil {
+					fmt.Fprintf(tw, "totals_as_of:\t%s (the last purge; runs since are not in the totals)\n", v.TotalsAsOf.UTC().Format(time.RFC3339))
+				} else {
+					fmt.Fprintln(tw, "totals_as_of:\tnone yet (the first purge folds the totals)")
+				}
 			}
 			if v.LastReport == nil {
 				fmt.Fprintln(tw, "last purge:\tnone yet")

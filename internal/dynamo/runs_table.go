@@ -32,8 +32,11 @@ import (
 //	                                A finished run is also in GSI by_command:
 //	                                CMD#<device>#<command hash> / <created>#<id>
 //	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
-//	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes); while it has grown
-//	                                since the byte-cap purge last looked, it is in the changed set
+//	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes), a count of its
+//	                                changes (ver) and what the purge last folded of the device into
+//	                                the fleet totals (folded_charged, folded_stored; totals.go);
+//	                                while it has changed since the byte purge last looked, it is in
+//	                                the changed set
 //	DEVBYTES#<dev>  TAIL#<run id>   the run's inline tail bytes (bytes): the ledger item that
 //	                                counts them, living exactly as long as the run item, in the
 //	                                changed set until the byte-cap purge has looked. A device's
@@ -49,7 +52,7 @@ import (
 //	                                a tail_size). A run item's inline tail needs no marker: the
 //	                                consumer deletes its ledger item.
 //
-// The changed set: a byte counter that grows gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device>, and a
+// The changed set: a byte counter that changes (or whose device lost a tail item) gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device>, and a
 // tail ledger item is written with gsi2pk=DEVCHG#<shard>, gsi2sk=<device>#<run>: sparse entries
 // in GSI by_day, spread over changedShards shards so a busy fleet never makes one hot GSI
 // partition. The byte purge reads those partitions and removes the pairs once the device is at

@@ -33,7 +33,9 @@ export function RetentionPage({ flash }) {
     setBusy(true);
     try {
       const report = await post("/v1/retention/purge");
-      setView((v) => ({ ...v, last_report: report }));
+      // The purge folded the byte totals too: read them again (the report alone if that fails).
+      const fresh = await get("/v1/retention").catch(() => null);
+      setView((v) => fresh || { ...v, last_report: report });
       const n = (report.age ? report.age.runs_deleted : 0) + (report.bytes ? report.bytes.runs_deleted : 0);
       flash({ kind: "ok", text: `Purge finished: ${n} run${n === 1 ? "" : "s"} deleted.` });
     } catch (e) {
@@ -60,7 +62,10 @@ export function RetentionPage({ flash }) {
     <table class="plain kv" id="retention-bytes"><tbody>
       <tr><th scope="row">Charged to devices</th><td id="charged-bytes">${fmtBytes(view.charged_bytes)} <span class="muted small">the exact outputs of every device's runs, what the cap counts</span></td></tr>
       <tr><th scope="row">Stored</th><td id="stored-bytes">${fmtBytes(view.stored_bytes)} <span class="muted small">outputs that differ only in noise lines are stored once${view.charged_bytes > 0 ? ` (${(100 * view.stored_bytes / view.charged_bytes).toFixed(1)}% of charged)` : ""}</span></td></tr>
-    </tbody></table>`}
+    </tbody></table>
+    <p class="muted small" id="totals-as-of">${view.totals_as_of
+      ? `As of ${fmtTime(view.totals_as_of)} (the last purge); runs since then are not in these totals yet.`
+      : "Not counted yet: the first purge adds up every device's output."}</p>`}
     <h2>Last purge</h2>
     <${Report} report=${view.last_report} />
   </main>`;
