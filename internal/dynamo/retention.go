@@ -69,21 +69,26 @@ func (s *RetentionStore) AgeWatermark(ctx context.Context) (time.Time, error) {
 
 // SetAgeWatermark implements retention.Store; it never moves the watermark backwards.
 func (s *RetentionStore) SetAgeWatermark(ctx context.Context, day time.Time) error {
-	d := day.UTC().Format(time.DateOnly)
-	dayAttr := expression.Name("day")
+	return s.setForward(ctx, watermarkSK, "day", day.UTC().Format(time.DateOnly), "age watermark")
+}
+
+// setForward sets attr of the retention item sk to v unless it holds a value not before v
+// (values that sort as they compare: dates and timeLayout times).
+func (s *RetentionStore) setForward(ctx context.Context, sk, attr, v, what string) error {
+	name := expression.Name(attr)
 	expr, err := expression.NewBuilder().
-		WithUpdate(expression.Set(dayAttr, expression.Value(d))).
-		WithCondition(expression.AttributeNotExists(dayAttr).Or(dayAttr.LessThan(expression.Value(d)))).Build()
+		WithUpdate(expression.Set(name, expression.Value(v))).
+		WithCondition(expression.AttributeNotExists(name).Or(name.LessThan(expression.Value(v)))).Build()
 	if err != nil {
 		return fmt.Errorf("build update: %w", err)
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.runs), Key: retentionKey(watermarkSK),
+		TableName: aws.String(s.runs), Key: retentionKey(sk),
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	})
 	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("set age watermark %s: %w", d, err)
+		return fmt.Errorf("set %s %s: %w", what, v, err)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/netauto/netauto/internal/run"
@@ -95,23 +94,7 @@ func (s *RetentionStore) FoldTotals(ctx context.Context, deviceID string) (int64
 
 // SetTotalsAsOf implements retention.Store; it never moves the time backwards.
 func (s *RetentionStore) SetTotalsAsOf(ctx context.Context, t time.Time) error {
-	at := t.UTC().Format(timeLayout)
-	attr := expression.Name("as_of")
-	expr, err := expression.NewBuilder().
-		WithUpdate(expression.Set(attr, expression.Value(at))).
-		WithCondition(expression.AttributeNotExists(attr).Or(attr.LessThan(expression.Value(at)))).Build()
-	if err != nil {
-		return fmt.Errorf("build update: %w", err)
-	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.runs), Key: retentionKey(totalsAsOfSK),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("set totals as of %s: %w", at, err)
-	}
-	return nil
+	return s.setForward(ctx, totalsAsOfSK, "as_of", t.UTC().Format(timeLayout), "totals as of")
 }
 
 // fleetTotals reads the fleet's totals: the 16 totals shards, the time they are exact as of and
