@@ -318,6 +318,15 @@ await script(async (browser, problems) => {
     await page.locator("#purge-now").click();
     await page.getByText(/Purge finished/).waitFor({ timeout: 30000 });
     await page.locator("#retention-report", { hasText: "triggered by" }).waitFor();
+    // A first purge may stop at its 20 s budget before it folds the byte totals (its age pass
+    // looks back three years on a loaded machine): purge again, as the report says, until it has.
+    for (let i = 0; !(await page.locator("#totals-as-of").textContent()).startsWith("As of"); i++) {
+      assert(i < 5, "the byte totals are folded within five purges");
+      const reread = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith("/v1/retention") && r.request().method() === "GET", { timeout: 60000 });
+      await page.locator("#purge-now").click();
+      await reread;
+      await page.waitForFunction(() => !document.querySelector("#purge-now").disabled);
+    }
     // Runs have stored output by now: the purge folded the byte totals, shown as of it.
     await page.locator("#charged-bytes", { hasText: /[1-9]/ }).waitFor();
     await page.locator("#stored-bytes", { hasText: /[1-9]/ }).waitFor();
