@@ -48,8 +48,15 @@ func unfinishedItem(jobID, requestedBy string, expires int64) map[string]types.A
 
 // UnfinishedJobs returns a page of the ids of jobs that have not ended (see bulk.WatchStore).
 func (s *JobStore) UnfinishedJobs(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	return s.suffixPage(ctx, unfinishedPK, jobPrefix, cursor, limit, false, "unfinished jobs")
+}
+
+// suffixPage reads a page (limit items, 100 when <= 0) of partition pk of the jobs table and
+// returns the sort keys that start with prefix, without it, and the cursor of the next page;
+// fault.ErrBadCursor when cursor is not a position in that partition.
+func (s *JobStore) suffixPage(ctx context.Context, pk, prefix, cursor string, limit int, consistent bool, what string) ([]string, string, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK)
-	if !ok || (start != nil && !isUnfinishedKey(start)) {
+	if !ok || (start != nil && !isSuffixKey(start, pk, prefix)) {
 		return nil, "", fault.ErrBadCursor
 	}
 	if limit <= 0 {
@@ -59,29 +66,31 @@ func (s *JobStore) UnfinishedJobs(ctx context.Context, cursor string, limit int)
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": resources.AttrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(unfinishedPK)},
-		Limit:                     aws.Int32(int32(limit)), ExclusiveStartKey: start,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(pk)},
+		Limit:                     aws.Int32(int32(limit)), ExclusiveStartKey: start, ConsistentRead: aws.Bool(consistent),
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("query unfinished jobs: %w", err)
+		return nil, "", fmt.Errorf("query %s: %w", what, err)
 	}
-	ids := make([]string, 0, len(out.Items))
+	suffixes := make([]string, 0, len(out.Items))
 	for _, item := range out.Items {
-		if v, ok := item[resources.AttrSK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(v.Value, jobPrefix) {
-			ids = append(ids, strings.TrimPrefix(v.Value, jobPrefix))
+		if v, ok := item[resources.AttrSK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(v.Value, prefix) {
+			suffixes = append(suffixes, strings.TrimPrefix(v.Value, prefix))
 		}
 	}
 	next, err := encodeCursor(out.LastEvaluatedKey)
 	if err != nil {
 		return nil, "", err
 	}
-	return ids, next, nil
+	return suffixes, next, nil
 }
 
-func isUnfinishedKey(key map[string]types.AttributeValue) bool {
-	pk, _ := key[resources.AttrPK].(*types.AttributeValueMemberS)
+// isSuffixKey reports whether key is a primary key in partition pk whose sort key starts with
+// prefix.
+func isSuffixKey(key map[string]types.AttributeValue, pk, prefix string) bool {
+	p, _ := key[resources.AttrPK].(*types.AttributeValueMemberS)
 	sk, _ := key[resources.AttrSK].(*types.AttributeValueMemberS)
-	return len(key) == 2 && pk != nil && pk.Value == unfinishedPK && sk != nil && strings.HasPrefix(sk.Value, jobPrefix)
+	return len(key) == 2 && p != nil && p.Value == pk && sk != nil && strings.HasPrefix(sk.Value, prefix)
 }
 
 // RunningJobs counts the unfinished jobs requested by requestedBy with a filtered, strongly
