@@ -417,8 +417,9 @@ type Executor struct {
 	// record is written (default DefaultStartDelay); a shorter run is written once, finished.
 	StartDelay time.Duration
 	// MaxBatches bounds the batches whose SSH sessions run at once in this process (0: no
-	// bound). A batch gives its slot up when its last session ends, so the next batch's sessions
-	// run while its results are still being stored. A Lambda instance runs one invocation, so one
+	// bound). A batch gives its slot up when all but the last tenth of its sessions have ended
+	// (sessionTail), so the next batch's sessions run beside its slowest devices and while its
+	// results are still being stored. A Lambda instance runs one invocation, so one
 	// batch, at a time; the local event source runs its invocations in one process, which sets
 	// this to the cores it can give them.
 	MaxBatches int
@@ -683,6 +684,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		outMu     sync.Mutex
 		wg        sync.WaitGroup
 		sessions  sync.WaitGroup // devices whose SSH session has not ended yet
+		tail      = newSessionTail(concurrency, freeSlot)
 		sem       = make(chan struct{}, concurrency)
 		later     []string  // devices left for a later invocation
 		holdUntil time.Time // when the last of their runs' holds ends
@@ -736,10 +738,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		}
 		wg.Add(1)
 		sessions.Add(1)
+		tail.open()
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res := x.device(ctx, log, m, id, rec, bd, sync.OnceFunc(sessions.Done))
+			res := x.device(ctx, log, m, id, rec, bd, sync.OnceFunc(func() { tail.end(); sessions.Done() }))
 			if res.later {
 				leave(id, res.holdUntil)
 			}
@@ -751,8 +754,10 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			outMu.Unlock()
 		}(id)
 	}
-	// Every device has started: the batch slot is free once their sessions end, while their
-	// runs are still being stored.
+	// Every device has started: the batch slot is free once all but the last few of their
+	// sessions have ended (the next batch's sessions start beside this batch's slowest
+	// devices), and the tunnels once all have, while their runs are still being stored.
+	tail.allStarted()
 	go func() {
 		sessions.Wait()
 		if bd.releaseTunnels != nil {
@@ -1307,4 +1312,53 @@ func changeCommands(m Message, results []run.CommandResult) []run.CommandResult 
 		out[i] = run.CommandResult{Status: c.Status, Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes}
 	}
 	return out
+}
+
+// sessionTail frees a batch's slot early: once every device of the batch has started and no more
+// than a tenth of the batch's concurrency (at least one) of its sessions is still open. A batch
+// ends when its slowest device does; without this, the process's MaxBatches slots would sit
+// waiting on a few slow devices (a device far behind a jump host, one that answers late) while
+// the next batch could already run.
+type sessionTail struct {
+	mu      sync.Mutex
+	left    int // sessions still open
+	started bool
+	limit   int
+	free    func()
+}
+
+func newSessionTail(concurrency int, free func()) *sessionTail {
+	return &sessionTail{limit: max(1, concurrency/10), free: free}
+}
+
+// open counts a session that starts.
+func (t *sessionTail) open() {
+	t.mu.Lock()
+	t.left++
+	t.mu.Unlock()
+}
+
+// end counts a session that ended, freeing the slot when the batch is in its tail.
+func (t *sessionTail) end() {
+	t.mu.Lock()
+	t.left--
+	t.mu.Unlock()
+	t.check()
+}
+
+// allStarted says every session of the batch has been opened.
+func (t *sessionTail) allStarted() {
+	t.mu.Lock()
+	t.started = true
+	t.mu.Unlock()
+	t.check()
+}
+
+func (t *sessionTail) check() {
+	t.mu.Lock()
+	inTail := t.started && t.left <= t.limit
+	t.mu.Unlock()
+	if inTail {
+		t.free()
+	}
 }

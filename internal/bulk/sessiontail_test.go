@@ -1,0 +1,48 @@
+package bulk
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestSessionTailFreesTheSlotInTheTail(t *testing.T) {
+	tests := []struct {
+		name        string
+		concurrency int
+		sessions    int
+		ended       int
+		allStarted  bool
+		want        int // times the slot was freed (at most once: free is the caller's OnceFunc)
+	}{
+		{name: "still starting devices", concurrency: 50, sessions: 50, ended: 50, allStarted: false, want: 0},
+		{name: "more than a tenth open", concurrency: 50, sessions: 50, ended: 44, allStarted: true, want: 0},
+		{name: "a tenth open", concurrency: 50, sessions: 50, ended: 45, allStarted: true, want: 1},
+		{name: "all ended", concurrency: 50, sessions: 50, ended: 50, allStarted: true, want: 1},
+		{name: "small batch waits for its last session", concurrency: 5, sessions: 5, ended: 3, allStarted: true, want: 0},
+		{name: "small batch frees with one open", concurrency: 5, sessions: 5, ended: 4, allStarted: true, want: 1},
+		{name: "no sessions at all", concurrency: 50, sessions: 0, ended: 0, allStarted: true, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			freed := 0
+			once := false
+			tail := newSessionTail(tt.concurrency, func() {
+				if !once {
+					once = true
+					freed++
+				}
+			})
+			for range tt.sessions {
+				tail.open()
+			}
+			for range tt.ended {
+				tail.end()
+			}
+			if tt.allStarted {
+				tail.allStarted()
+			}
+			assert.Equal(t, tt.want, freed)
+		})
+	}
+}
