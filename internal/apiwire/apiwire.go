@@ -372,8 +372,8 @@ type JobDeviceList struct {
 	Next  string      `json:"next,omitempty"`
 }
 
-// ProgressEvent is one entry of a job's event log: a device's change (bulk_progress) or the
-// job's end (job_done).
+// ProgressEvent is a job's progress event: a device's change (bulk_progress) or the job's end
+// (job_done, the only one with Counts).
 type ProgressEvent struct {
 	Type         string         `json:"type"`
 	JobID        string         `json:"job_id"`
@@ -385,14 +385,16 @@ type ProgressEvent struct {
 	OutputDigest string         `json:"output_digest,omitempty"`
 	Changed      *bool          `json:"changed,omitempty"`
 	Seq          int64          `json:"seq"`
-	Counts       map[string]int `json:"counts"`
+	Counts       map[string]int `json:"counts,omitempty"`
 	At           time.Time      `json:"at"`
 }
 
-// EventList is the body of GET /v1/bulk/{job_id}/events: the events after a sequence number, in
-// order.
+// EventList is the body of GET /v1/bulk/{job_id}/events: the latest state of each device that
+// moved since a sequence number (docs/websocket.md, "Catch-up after a reconnect"), a page of the
+// job's batches at a time; Next, when set, is the cursor of the next page.
 type EventList struct {
 	Items []ProgressEvent `json:"items"`
+	Next  string          `json:"next,omitempty"`
 }
 
 // RetentionSettings are the retention limits as configured.
