@@ -37,11 +37,11 @@ func (a *app) wsURL(apiBase string) string {
 	return scheme + "://" + u.Host + "/ws"
 }
 
-// listen subscribes to the job over the WebSocket API and signals on the returned channel each
-// time a message arrives (the snapshot, a device's progress, job_done). The watcher then reads
-// the event log in seq order, so a message lost or reordered on the socket costs nothing. It
-// returns nil when no socket could be opened; the watcher then polls.
-func (w *watcher) listen(ctx context.Context, rawURL, token string) <-chan struct{} {
+// listen subscribes to the job over the WebSocket API and delivers its messages (the snapshot,
+// devices' progress, job_done) on the returned channel, which closes when the socket does or
+// the subscription is refused. It returns nil when no socket could be opened; the watcher then
+// polls.
+func (w *watcher) listen(ctx context.Context, rawURL, token string) <-chan wsMessage {
 	if rawURL == "" {
 		return nil
 	}
@@ -64,26 +64,28 @@ func (w *watcher) listen(ctx context.Context, rawURL, token string) <-chan struc
 		conn.CloseNow()
 		return nil
 	}
-	kick := make(chan struct{}, 1)
+	msgs := make(chan wsMessage, 64)
 	go func() {
-		defer close(kick)
+		defer close(msgs)
 		defer conn.CloseNow()
 		for {
 			_, data, err := conn.Read(ctx)
 			if err != nil {
 				return
 			}
-			var head struct {
-				Type string `json:"type"`
+			var m wsMessage
+			if json.Unmarshal(data, &m) != nil {
+				continue // not a message of the contract (API Gateway's own "Forbidden", say)
 			}
-			if json.Unmarshal(data, &head) == nil && strings.EqualFold(head.Type, "error") {
+			if strings.EqualFold(m.Type, "error") {
 				return // refused (no right to see the job, say): polling takes over
 			}
 			select {
-			case kick <- struct{}{}:
-			default:
+			case msgs <- m:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}()
-	return kick
+	return msgs
 }

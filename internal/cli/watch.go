@@ -30,20 +30,21 @@ func (osSignals) Notify() (<-chan os.Signal, func()) {
 	return ch, func() { signal.Stop(ch) }
 }
 
-// watcher follows a job until it ends: it polls the job's event log (GET /v1/bulk/{id}/events
-// ?since=SEQ) and, when no event arrived, the job itself; it draws a progress bar when asked and
-// offers to cancel the job on Ctrl-C.
+// watcher follows a job until it ends (progress contract version 2, docs/websocket.md): it
+// counts the job's devices itself from their events, reading them pushed over the WebSocket API
+// or polled from GET /v1/bulk/{id}/events; it draws a progress bar when asked and offers to
+// cancel the job on Ctrl-C.
 type watcher struct {
 	a     *app
 	c     *Client
 	jobID string
 	// sigs delivers Ctrl-C; nil never does.
-	sigs  <-chan os.Signal
-	total int
-	bar   *progressbar.ProgressBar
-	// seq is the last event applied; counts are those of the event with the highest seq.
-	seq       int64
-	counts    map[string]int
+	sigs <-chan os.Signal
+	bar  *progressbar.ProgressBar
+	// tally holds each device's latest state and counts them.
+	tally *tally
+	// since is the highest seq the event polls returned: the next poll's since.
+	since     int64
 	cancelled bool
 	// live is how progress arrived: LiveWebSocket or LivePolling.
 	live string
@@ -51,10 +52,20 @@ type watcher struct {
 	ws string
 }
 
+// Polling cadence: every pollFast while devices move, backing off to pollSlow; with a live
+// socket a poll runs only after wsQuiet without a message (a push is best effort).
+const (
+	pollFast = 200 * time.Millisecond
+	pollSlow = time.Second
+	wsQuiet  = 3 * time.Second
+	// eventsPageLimit is the limit of an events page (the API's maximum).
+	eventsPageLimit = 1000
+)
+
 // newWatcher returns a watcher of job; showBar draws a progress bar on standard error; sigs
 // (optional) delivers Ctrl-C.
 func (a *app) newWatcher(c *Client, jobID string, total int, showBar bool, sigs <-chan os.Signal) *watcher {
-	w := &watcher{a: a, c: c, jobID: jobID, total: total, counts: map[string]int{}, sigs: sigs}
+	w := &watcher{a: a, c: c, jobID: jobID, tally: newTally(total), sigs: sigs}
 	if showBar && total > 0 {
 		w.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(a.io.Err),
@@ -81,14 +92,12 @@ func formatCounts(counts map[string]int) string {
 	return strings.Join(parts, " · ")
 }
 
-func (w *watcher) update(counts map[string]int) {
-	if counts == nil {
-		return
-	}
-	w.counts = counts
+// redraw shows the tally's counts on the progress bar.
+func (w *watcher) redraw() {
 	if w.bar == nil {
 		return
 	}
+	counts := w.tally.counts()
 	done := 0
 	for s, n := range counts {
 		if terminalRun(s) {
@@ -99,49 +108,67 @@ func (w *watcher) update(counts map[string]int) {
 	w.bar.Describe(formatCounts(counts))
 }
 
-// poll applies new events and reports whether the job_done event was among them.
-func (w *watcher) poll(ctx context.Context) (bool, bool, error) {
-	got := false
+// poll reads the devices that moved since the last poll, every page of them, and reports
+// whether job_done was among them and whether any item applied (items the watcher already
+// holds come back inside the API's 30-second window and do not count as progress).
+func (w *watcher) poll(ctx context.Context) (done, applied bool, err error) {
+	q := url.Values{"since": {strconv.FormatInt(w.since, 10)}, "limit": {strconv.Itoa(eventsPageLimit)}}
 	for {
 		var page apiwire.EventList
-		q := url.Values{"since": {strconv.FormatInt(w.seq, 10)}, "limit": {"1000"}}
 		if err := w.c.Do(ctx, "GET", "/bulk/"+url.PathEscape(w.jobID)+"/events", q, nil, "", &page); err != nil {
-			return false, got, fmt.Errorf("job %s events: %w", w.jobID, err)
+			return false, applied, fmt.Errorf("job %s events: %w", w.jobID, err)
 		}
+		from := w.since
 		for _, ev := range page.Items {
-			if ev.Seq <= w.seq {
-				continue
+			w.since = max(w.since, ev.Seq)
+			if w.tally.event(ev) {
+				applied = true
 			}
-			w.seq = ev.Seq
-			got = true
-			w.update(ev.Counts)
-			if ev.Type == "job_done" {
-				return true, got, nil
-			}
+			done = done || ev.Type == eventJobDone
 		}
-		if len(page.Items) < 1000 {
-			return false, got, nil
+		switch {
+		case done:
+			return true, applied, nil
+		case page.Next != "":
+			q.Set("cursor", page.Next) // the same since, the next page
+		case len(page.Items) >= eventsPageLimit && w.since > from:
+			// A full page without a cursor (an API before version 2 of the contract, whose
+			// log pages by seq): read on after its last event.
+			q.Del("cursor")
+			q.Set("since", strconv.FormatInt(w.since, 10))
+		default:
+			return false, applied, nil
 		}
 	}
 }
 
 // wait follows the job until it ends and returns its final summary. With a WebSocket
-// subscription every pushed message triggers a read of the event log at once, and polling only
-// backs it up (every few seconds); without one it polls.
+// subscription the pushed snapshot and events are applied as they arrive, and a poll runs
+// only when the socket has been quiet for wsQuiet; without one (or once it closes) it polls.
+// Either way GET /v1/bulk/{id} confirms the end, and is read whenever a poll brought nothing.
 func (w *watcher) wait(ctx context.Context) (apiwire.Job, error) {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
-	kick := w.listen(lctx, w.ws, w.c.Token)
+	msgs := w.listen(lctx, w.ws, w.c.Token)
 	w.live = LivePolling
-	maxInterval := time.Second
-	if kick != nil {
+	interval := time.Duration(0)
+	if msgs != nil {
 		w.live = LiveWebSocket
-		maxInterval = 3 * time.Second
+		interval = wsQuiet // the snapshot is the complete state: no catch-up before it
 	}
-	interval := 200 * time.Millisecond
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(interval)
 	defer timer.Stop()
+	reset := func(d time.Duration) {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(d)
+	}
 	for {
+		var done, applied bool
 		select {
 		case <-ctx.Done():
 			return apiwire.Job{}, ctx.Err()
@@ -150,41 +177,48 @@ func (w *watcher) wait(ctx context.Context) (apiwire.Job, error) {
 				return apiwire.Job{}, err
 			}
 			continue
-		case _, ok := <-kick:
+		case m, ok := <-msgs:
 			if !ok {
-				kick, maxInterval = nil, time.Second // the socket closed: poll from here on
+				msgs, interval = nil, 0 // the socket closed: poll from here on
+				reset(0)
+				continue
+			}
+			done = w.tally.message(m, w.jobID)
+			w.redraw()
+			if !done {
+				reset(wsQuiet)
+				continue
 			}
 		case <-timer.C:
+			var err error
+			if done, applied, err = w.poll(ctx); err != nil {
+				return apiwire.Job{}, err
+			}
+			w.redraw()
 		}
-		done, got, err := w.poll(ctx)
-		if err != nil {
-			return apiwire.Job{}, err
-		}
-		if done || !got {
+		if done || !applied {
 			j, err := w.job(ctx)
 			if err != nil {
 				return apiwire.Job{}, err
 			}
-			w.update(j.Counts)
 			if terminalJob(j.Status) {
+				w.tally.finish(j.Counts)
+				w.redraw()
 				if w.bar != nil {
 					_ = w.bar.Finish()
 				}
 				return j, nil
 			}
 		}
-		if got && kick == nil {
-			interval = 200 * time.Millisecond
-		} else if interval < maxInterval {
-			interval = min(interval+interval/2, maxInterval)
+		switch {
+		case msgs != nil:
+			interval = wsQuiet
+		case applied:
+			interval = pollFast
+		default:
+			interval = min(max(interval+interval/2, pollFast), pollSlow)
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(interval)
+		reset(interval)
 	}
 }
 
