@@ -2,9 +2,63 @@
 // under `make test`; BASE_URL names the gateway). The fleet: linux devices in two software
 // versions, one refusing connections and one printing slowly (one line per 150 ms), so a job's
 // progress is observably partial for a few seconds. Screenshots go to ARTIFACTS.
-import { BASE_URL, script, newPage, signIn, shot, step, assert, tabTo } from "./lib.mjs";
+import { BASE_URL, script, newPage, signIn, shot, step, assert, tabTo, api } from "./lib.mjs";
 
 const FLEET = Number(process.env.FLEET_SIZE || 10);
+
+/**
+ * watchCounts checks the job page on every change of the DOM while its job runs: each status
+ * chip's count equals the device rows in that status (the job's devices without a row count as
+ * queued), the chips add up to the job's devices and the progress bar's done to the terminal ones.
+ * What it found is in window.e2eCounts ({checks, mismatches}).
+ */
+async function watchCounts(page) {
+  await page.evaluate(() => {
+    if (window.e2eCounts) return;
+    const seen = (window.e2eCounts = { checks: 0, mismatches: [] });
+    const terminal = ["succeeded", "failed", "timed_out", "unreachable", "auth_failed", "host_key_mismatch", "cancelled"];
+    const check = () => {
+      const feed = window.netautoFeed, bar = document.querySelector("#job-progress");
+      // Only the whole, unfiltered device list of a running job: an ended job shows its final counts.
+      if (!feed || !bar || feed.state === "done" || document.querySelector(".count-chip.active") ||
+        document.querySelector("#changed-only:checked") || !document.querySelector("#tab-devices[aria-selected=true]")) return;
+      const total = Number(bar.dataset.total), rows = document.querySelectorAll("tr[data-device]");
+      const held = { queued: total - rows.length };
+      for (const r of rows) held[r.dataset.status] = (held[r.dataset.status] || 0) + 1;
+      const shown = {};
+      let sum = 0, done = 0;
+      for (const el of document.querySelectorAll("[data-count]")) {
+        const n = Number(el.textContent);
+        shown[el.dataset.count] = n;
+        sum += n;
+        if (terminal.includes(el.dataset.count)) done += n;
+      }
+      seen.checks++;
+      const wrong = Object.keys(shown).filter((s) => shown[s] !== (held[s] || 0));
+      if (wrong.length || sum !== total || done !== Number(bar.dataset.done)) {
+        seen.mismatches.push(JSON.stringify({ shown, held, total, done: bar.dataset.done }));
+      }
+    };
+    new MutationObserver(check).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+}
+
+/** countsChecked asserts that watchCounts checked the page at least min times and found it right. */
+async function countsChecked(page, min) {
+  const seen = await page.evaluate(() => {
+    const s = window.e2eCounts, taken = { checks: s.checks, mismatches: s.mismatches.splice(0) };
+    s.checks = 0;
+    return taken;
+  });
+  assert(seen.mismatches.length === 0, `counts shown differ from the devices' statuses:\n${seen.mismatches.slice(0, 5).join("\n")}`);
+  assert(seen.checks >= min, `the counts were checked ${seen.checks} times while the job ran, want ${min} or more`);
+}
+
+/** chipsMatchRows waits until every status chip counts the device rows in its status. */
+async function chipsMatchRows(page) {
+  await page.waitForFunction(() => [...document.querySelectorAll("[data-count]")].every((el) =>
+    Number(el.textContent) === document.querySelectorAll(`tr[data-device][data-status=${el.dataset.count}]`).length));
+}
 await script(async (browser, problems) => {
   const page = await newPage(browser, problems);
   page.on("dialog", (d) => d.accept());
@@ -61,6 +115,7 @@ await script(async (browser, problems) => {
 
   await step(page, "watch the job progress live, survive a dropped socket, reach completion", async () => {
     await page.evaluate(() => { window.e2eNoReload = true; });
+    await watchCounts(page);
     await page.locator("#flash-job-link").click();
     await page.locator("#job-progress").waitFor();
     // Intermediate progress, pushed over the WebSocket: some but not all devices done.
@@ -83,6 +138,9 @@ await script(async (browser, problems) => {
     assert(ok === String(FLEET - 1) && unreachable === "1", `counts: ${ok} succeeded, ${unreachable} unreachable`);
     // Every device row agrees with the counts: no event was lost.
     await page.waitForFunction((n) => document.querySelectorAll("tr[data-device][data-status=succeeded]").length === n, FLEET - 1);
+    await chipsMatchRows(page);
+    // While the job ran the counts shown were its devices' statuses, on every change.
+    await countsChecked(page, 3);
     await shot(page, "07-job-completed");
     // One group of 40-line outputs, taller than its box: it must scroll from the keyboard too.
     await page.locator("#tab-groups").click();
@@ -90,6 +148,72 @@ await script(async (browser, problems) => {
     assert(await page.locator("[data-group=output] pre.group-output").first().evaluate((e) => e.scrollHeight > e.clientHeight), "the group's output scrolls");
     await shot(page, "07b-job-groups-scrolling");
     await page.locator("#tab-devices").click();
+  });
+
+  await step(page, "catch up from paged events while the WebSocket is blocked", async () => {
+    const p = await newPage(browser, problems);
+    // The WebSocket passes through until blocked; then every connection attempt is refused at once.
+    let blocked = false;
+    await p.routeWebSocket(/\/ws\?/, (ws) => {
+      if (blocked) ws.close({ code: 1011, reason: "blocked by the test" });
+      else ws.connectToServer();
+    });
+    await signIn(p);
+    const ids = (await api(p, "GET", "/v1/devices?limit=100")).body.items.map((d) => d.id);
+    assert(ids.length === FLEET, `${ids.length} devices`);
+    // The slow device prints 60 lines, one per 150 ms: 9 s of a partly done job.
+    const job = await api(p, "POST", "/v1/bulk", { command: "seq 60", device_ids: ids, options: { max_errors: "50%" } });
+    assert(job.status === 202, "bulk accepted: " + JSON.stringify(job));
+    // The catch-up's reads as sent, and the pages that named a next.
+    const catchUps = [], nexts = [];
+    const isEvents = (url) => new URL(url).pathname.endsWith("/events");
+    p.on("request", (r) => {
+      if (isEvents(r.url())) catchUps.push(Object.fromEntries(new URL(r.url()).searchParams));
+    });
+    p.on("response", async (r) => {
+      if (!isEvents(r.url()) || !r.ok()) return;
+      const next = (await r.json()).next;
+      if (next) nexts.push({ since: new URL(r.url()).searchParams.get("since"), next });
+    });
+    await p.goto(`${BASE_URL}/?job=${encodeURIComponent(job.body.job_id)}`);
+    await watchCounts(p);
+    await p.waitForFunction(() => {
+      const b = document.querySelector("#job-progress");
+      return b && Number(b.dataset.done) > 0 && Number(b.dataset.done) < Number(b.dataset.total) && window.netautoFeed.state === "live";
+    }, null, { timeout: 15000 });
+    // Hold the device list the page reads once the job ended, so what it shows then came from the catch-up alone.
+    let release;
+    const held = new Promise((r) => { release = r; });
+    await p.route((u) => /\/v1\/bulk\/[^/]+\/devices$/.test(u.pathname), async (r) => { await held; await r.continue(); });
+    blocked = true;
+    const dropped = await p.evaluate(() => {
+      const f = window.netautoFeed;
+      f.catchUpLimit = 1; // a page per device: the catch-up must follow its pages to the end
+      f.dropConnection();
+      return { done: f.doneCount(), total: f.job.device_count, state: f.state };
+    });
+    assert(dropped.done < dropped.total, `the job was still running when the socket dropped: ${JSON.stringify(dropped)}`);
+    await p.locator("#connection-state", { hasText: "reconnecting" }).waitFor();
+    await p.waitForFunction(() => document.querySelector("#job-status").textContent === "completed", null, { timeout: 30000 });
+    const seen = await p.evaluate(() => ({
+      rows: [...document.querySelectorAll("tr[data-device]")].map((r) => r.dataset.status),
+      pages: window.netautoFeed.catchUpPages, connects: window.netautoFeed.connects, events: window.netautoFeed.events,
+    }));
+    const succeeded = seen.rows.filter((s) => s === "succeeded").length, unreachable = seen.rows.filter((s) => s === "unreachable").length;
+    assert(succeeded === FLEET - 1 && unreachable === 1, `before the final read the rows say ${succeeded} succeeded and ${unreachable} unreachable: ${JSON.stringify(seen)}`);
+    assert(seen.pages >= 2, `a catch-up read ${seen.pages} page(s), want several`);
+    assert(seen.connects >= 2, `the page tried to reconnect: ${JSON.stringify(seen)}`);
+    // Every page with a next was followed by a read of it with the same since.
+    for (const c of nexts) {
+      assert(catchUps.some((d) => d.cursor === c.next && d.since === c.since), `next ${c.next} (since ${c.since}) was not read: ${JSON.stringify(catchUps)}`);
+    }
+    assert(await p.locator("[data-count=succeeded]").innerText() === String(FLEET - 1), "succeeded count");
+    await countsChecked(p, 2);
+    await shot(p, "07c-job-caught-up");
+    release();
+    await chipsMatchRows(p);
+    console.log(`     catch-up: ${catchUps.length} reads, ${catchUps.filter((c) => c.cursor).length} by cursor, at most ${seen.pages} pages in one`);
+    await p.context().close();
   });
 
   await step(page, "open a device's output", async () => {
@@ -172,6 +296,8 @@ await script(async (browser, problems) => {
     await page.waitForFunction(() => document.querySelector("#job-status")?.textContent === "cancelled", null, { timeout: 30000 });
     const cancelled = Number(await page.locator("[data-count=cancelled]").innerText());
     assert(cancelled >= 1, `${cancelled} devices cancelled`);
+    await chipsMatchRows(page);
+    await countsChecked(page, 1);
     await shot(page, "12-job-cancelled");
   });
 

@@ -1,5 +1,4 @@
 // The job page: live progress over the WebSocket API (JobFeed), counts per status, the per-device
-// The job page: live progress over the WebSocket API (JobFeed), counts per status, the per-device
 // list (with whether each device's output changed since its previous run, and a "changed only"
 // filter), cancel, and "group by identical output": devices whose outputs match after normalising
 // whitespace (same output_digest) form one group, so the odd ones out are visible at once, each

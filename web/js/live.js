@@ -1,24 +1,28 @@
-// JobFeed keeps one job's state live: it reads the job and its devices over HTTP, subscribes over
-// the WebSocket API, applies snapshots and bulk_progress events by per-device seq (so duplicates
-// and out-of-order delivery are harmless), reconnects with backoff when the socket drops, and
-// catches up on missed events from GET /v1/bulk/{id}/events — also while no socket is open at
-// all, so progress keeps coming when WebSockets are blocked.
+// JobFeed keeps one job's state live (progress contract version 2, docs/websocket.md): it reads
+// the job and its devices over HTTP, subscribes over the WebSocket API, applies snapshots and
+// events to a device only when their seq is above the one held (so duplicates, late and
+// out-of-order delivery are harmless), counts the devices it holds by status, reconnects with
+// backoff when the socket drops and, while no socket is open, catches up from
+// GET /v1/bulk/{id}/events, so progress keeps coming when WebSockets are blocked.
 import { get, getConfig, getToken } from "./api.js";
 import { TERMINAL } from "./ui.js";
 
 /** JOB_DONE are the job statuses after which nothing changes. */
 export const JOB_DONE = ["completed", "cancelled", "stopped", "failed"];
 
+// Fields of an event that are not the device's state.
+const EVENT_ONLY = new Set(["type", "job_id", "at", "counts"]);
+
 export class JobFeed {
   constructor(jobId, onChange) {
     this.jobId = jobId;
     this.onChange = onChange;
     this.job = null;
-    this.devices = new Map(); // device_id -> {device_id, status, run_id, reason, duration_ms, seq, output_digest}
-    this.counts = {};
-    this.countsSeq = -1;
-    this.contig = 0; // every event with seq <= contig has been applied (or is covered by a snapshot)
-    this.pending = new Set(); // applied seqs above contig
+    this.devices = new Map(); // device_id -> {device_id, status, run_id, reason, duration_ms, seq, output_digest, changed, …}
+    this.tally = null; // the devices held counted by status (null: to be counted again)
+    this.finalCounts = null; // the job's final counts, once it ended
+    this.finalFromEvent = false; // finalCounts came from job_done, which wins over any read
+    this.seq = 0; // the highest seq applied: where a catch-up starts
     this.state = "connecting"; // connecting | live | reconnecting | polling | done | closed
     this.ws = null;
     this.attempt = 0;
@@ -27,6 +31,24 @@ export class JobFeed {
     this.lastMessage = 0;
     this.closed = false;
     this.events = 0; // pushed messages received (for tests and the status line)
+    this.catchUpLimit = 500; // the page size of a catch-up read (the tests lower it to make pages)
+    this.catchUpPages = 0; // the most pages one catch-up read (for the tests)
+  }
+
+  /**
+   * counts are the devices per status: the job's final counts once it ended (job_done's win);
+   * before that the devices held counted by status, the job's devices not held counted queued.
+   */
+  get counts() {
+    if (this.finalCounts) return this.finalCounts;
+    if (!this.tally) {
+      const c = {};
+      for (const d of this.devices.values()) c[d.status] = (c[d.status] || 0) + 1;
+      const unknown = (this.job ? this.job.device_count : 0) - this.devices.size;
+      if (unknown > 0) c.queued = (c.queued || 0) + unknown;
+      this.tally = c;
+    }
+    return this.tally;
   }
 
   /** emit tells the page once per animation frame, however many events arrived in it. */
@@ -43,8 +65,8 @@ export class JobFeed {
       get(`/v1/bulk/${encodeURIComponent(this.jobId)}`),
       this.loadDevices(),
     ]);
-    this.applyJob(job);
     for (const d of devices) this.applyDevice(d);
+    this.applyJob(job);
     this.emit();
     if (JOB_DONE.includes(this.job.status)) {
       this.state = "done";
@@ -52,13 +74,12 @@ export class JobFeed {
       return;
     }
     this.connect();
-    // A quiet watchdog: when nothing has arrived for a while, read the event log (cheap, and it
-    // fills any gap a lost push left).
+    // While no socket is open, read what moved every 2 s. While live, pushes are best effort: when
+    // every device is done and job_done has not come for 2 s, read the job to see whether it ended.
     this.pollTimer = setInterval(() => {
       if (this.closed || this.state === "done") return;
-      // Every device is done but job_done has not come: the job's end is being recorded.
-      const quiet = this.isDone() ? 1000 : 5000;
-      if (this.state !== "live" || Date.now() - this.lastMessage > quiet) this.catchUp();
+      if (this.state !== "live") this.catchUp();
+      else if (this.isDone() && Date.now() - this.lastMessage > 2000) this.checkEnded();
     }, 2000);
   }
 
@@ -110,6 +131,7 @@ export class JobFeed {
       if (this.closed || this.state === "done") return;
       this.state = "reconnecting";
       this.emit();
+      // What moved while the socket was down; the next snapshot brings the whole state again.
       this.catchUp();
       const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
       this.attempt++;
@@ -120,10 +142,11 @@ export class JobFeed {
   onMessage(m) {
     switch (m.type) {
       case "snapshot": {
-        if (m.job) this.applyJob(m.job);
         // Snapshot entries carry each device's status, duration and output digest.
         for (const d of m.devices || []) this.applyDevice(d);
-        if (m.seq > this.contig && (!m.parts || m.part === m.parts)) this.advanceTo(m.seq);
+        if (m.job) this.applyJob(m.job);
+        // The snapshot's seq is its highest device seq: a catch-up may start there once every part is in.
+        if (!m.parts || m.part === m.parts) this.advance(m.seq);
         if (this.state !== "done") this.state = "live";
         if (m.job && JOB_DONE.includes(m.job.status)) this.finish(m.job.status);
         break;
@@ -134,7 +157,6 @@ export class JobFeed {
         break;
       case "job_done":
         this.applyEvent(m);
-        this.finish(m.status);
         break;
       case "error":
         this.error = m.message;
@@ -145,21 +167,40 @@ export class JobFeed {
     this.emit();
   }
 
-  /** catchUp reads the events after the last contiguous seq from the API. */
+  /**
+   * catchUp reads the latest state of the devices that moved since the highest seq applied, page
+   * by page (cursor=next, the same since), and applies it by the device rule. A server of
+   * contract version 1 answers without next, its events after since in seq order: a full page of
+   * it is followed by reading after its last seq.
+   */
   async catchUp() {
-    if (this.catching || this.closed) return;
+    if (this.catching || this.closed || this.state === "done") return;
     this.catching = true;
     try {
-      for (;;) {
-        const since = this.contig;
-        const page = await get(`/v1/bulk/${encodeURIComponent(this.jobId)}/events?since=${since}&limit=500`);
-        for (const e of page.items) this.applyEvent(e);
-        if (page.items.length) this.advanceTo(page.items[page.items.length - 1].seq);
-        const done = page.items.find((e) => e.type === "job_done");
-        if (done) this.finish(done.status);
-        if (page.items.length < 500) break;
+      let since = this.seq;
+      let cursor = "";
+      const limit = this.catchUpLimit;
+      for (let pages = 1; ; pages++) {
+        const q = new URLSearchParams({ since: String(since), limit: String(limit) });
+        if (cursor) q.set("cursor", cursor);
+        const page = await get(`/v1/bulk/${encodeURIComponent(this.jobId)}/events?${q}`);
+        if (this.closed) return;
+        this.catchUpPages = Math.max(this.catchUpPages, pages);
+        const items = page.items || [];
+        let top = since;
+        for (const e of items) {
+          this.applyEvent(e);
+          if (e.seq > top) top = e.seq;
+        }
+        this.emit();
+        if (page.next) {
+          cursor = page.next;
+        } else if (!cursor && items.length >= limit && top > since) {
+          since = top;
+        } else {
+          break;
+        }
       }
-      this.emit();
     } catch {
       // The next tick tries again.
     } finally {
@@ -167,47 +208,63 @@ export class JobFeed {
     }
   }
 
-  applyJob(job) {
-    if (!this.job || job.seq >= (this.job.seq || 0)) this.job = { ...this.job, ...job };
-    this.setCounts(job.counts, job.seq);
-  }
-
-  setCounts(counts, seq) {
-    if (counts && seq >= this.countsSeq) {
-      this.counts = counts;
-      this.countsSeq = seq;
+  /** checkEnded reads the job and finishes when it has ended (its job_done push was lost). */
+  async checkEnded() {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const job = await get(`/v1/bulk/${encodeURIComponent(this.jobId)}`);
+      if (this.closed || this.state === "done") return;
+      this.applyJob(job);
+      if (JOB_DONE.includes(job.status)) this.finish(job.status);
+    } catch {
+      // The next tick tries again.
+    } finally {
+      this.checking = false;
     }
   }
 
+  /** applyJob takes a summary of the job; an ended job's counts are final (job_done's win). */
+  applyJob(job) {
+    if (!this.job || !(job.seq < this.job.seq)) this.job = { ...this.job, ...job };
+    this.tally = null;
+    if (JOB_DONE.includes(job.status) && job.counts && !this.finalFromEvent) this.finalCounts = job.counts;
+  }
+
+  /** applyDevice applies a device's state if its seq is above the one held; it reports whether it did. */
   applyDevice(d) {
     const held = this.devices.get(d.device_id);
-    if (held && held.seq >= d.seq) return false;
+    if (held && !(d.seq > held.seq)) return false;
     this.devices.set(d.device_id, { ...held, ...d });
+    this.tally = null;
+    this.advance(d.seq);
     return true;
   }
 
+  /** applyEvent applies a bulk_progress event to its device, or ends the job on job_done. */
   applyEvent(e) {
-    if (e.seq > this.contig) this.pending.add(e.seq);
-    this.advanceTo(this.contig);
-    this.setCounts(e.counts, e.seq);
-    if (this.job && e.seq > (this.job.seq || 0)) this.job.seq = e.seq;
-    if (e.type === "bulk_progress" && e.device_id) {
-      const d = { device_id: e.device_id, status: e.status, run_id: e.run_id, seq: e.seq };
-      if (e.reason !== undefined) d.reason = e.reason;
-      if (e.duration_ms !== undefined) d.duration_ms = e.duration_ms;
-      if (e.output_digest !== undefined) d.output_digest = e.output_digest;
-      this.applyDevice(d);
+    if (e.type === "job_done") {
+      if (e.counts) {
+        this.finalCounts = e.counts;
+        this.finalFromEvent = true;
+      }
+      this.advance(e.seq);
+      this.finish(e.status);
+      return;
     }
+    if (e.type !== "bulk_progress" || !e.device_id) return;
+    const d = {};
+    for (const [k, v] of Object.entries(e)) if (!EVENT_ONLY.has(k)) d[k] = v;
+    this.applyDevice(d);
   }
 
-  advanceTo(seq) {
-    if (seq > this.contig) this.contig = seq;
-    for (const s of this.pending) if (s <= this.contig) this.pending.delete(s);
-    while (this.pending.has(this.contig + 1)) this.pending.delete(++this.contig);
+  advance(seq) {
+    if (seq > this.seq) this.seq = seq;
   }
 
   doneCount() {
-    return TERMINAL.reduce((n, s) => n + (this.counts[s] || 0), 0);
+    const counts = this.counts;
+    return TERMINAL.reduce((n, s) => n + (counts[s] || 0), 0);
   }
 
   isDone() {
@@ -233,15 +290,16 @@ export class JobFeed {
       if (status) this.job.status = status;
       for (const d of devices) {
         const held = this.devices.get(d.device_id);
-        this.devices.set(d.device_id, { ...held, ...d });
+        if (!held || !(d.seq < held.seq)) this.devices.set(d.device_id, { ...held, ...d });
       }
+      this.tally = null;
       this.emit();
     } catch {
       // The pushed state stands.
     }
   }
 
-  /** reconnectNow drops the socket as a network failure would (used by the tests). */
+  /** dropConnection drops the socket as a network failure would (used by the tests). */
   dropConnection() {
     if (this.ws) this.ws.close();
   }
