@@ -117,8 +117,9 @@ func node(tb testing.TB, script string, env ...string) string {
 
 // TestUI drives the UI through every page against a fleet of linux devices in two software
 // versions, one of which refuses connections and one of which prints slowly: sign in, filter and
-// select, a bulk command watched live, a device's output, validation errors, group by output,
-// cancel, retention, and the bulk flow by keyboard only.
+// select, a bulk command watched live (its counts always its devices' statuses) and caught up by
+// pages with the WebSocket blocked, a device's output, validation errors, group by output, cancel,
+// retention, and the bulk flow by keyboard only.
 func TestUI(t *testing.T) {
 	needBrowser(t)
 	const size = 10
@@ -234,6 +235,11 @@ func TestDiffLayout(t *testing.T) { nodeUnit(t, "e2e/diff.unit.mjs") }
 // TestSavedTexts runs the unit tests of the saved jobs page's texts (web/e2e/saved.unit.mjs): each
 // paused reason the scheduler sets, in words with its token, and an unknown one as it is.
 func TestSavedTexts(t *testing.T) { nodeUnit(t, "e2e/saved.unit.mjs") }
+
+// TestJobFeed runs the unit tests of the job page's live state (web/e2e/live.unit.mjs) against an
+// API answered in memory: counts from the devices held, the device rule, job_done's final counts,
+// and a catch-up that follows next page by page (and pages a server of contract version 1 by seq).
+func TestJobFeed(t *testing.T) { nodeUnit(t, "e2e/live.unit.mjs") }
 
 // nodeUnit runs one file of UI unit tests under node's test runner (no browser).
 func nodeUnit(tb testing.TB, script string) {

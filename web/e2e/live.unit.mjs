@@ -1,0 +1,155 @@
+// Unit tests of the job page's live state (web/js/live.js, JobFeed) under node's test runner, run
+// by web/e2e_test.go (TestJobFeed): progress contract version 2 (docs/websocket.md) against an
+// API answered in memory — counts from the devices held, the device rule, job_done's final
+// counts, and a catch-up that follows next page by page (and pages a version-1 server by seq).
+// The browser tests (ui.test.mjs) drive the same code against the local stack.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { loadConfig } from "../js/api.js";
+import { JobFeed } from "../js/live.js";
+
+globalThis.requestAnimationFrame = (fn) => setTimeout(fn, 0);
+globalThis.cancelAnimationFrame = (id) => clearTimeout(id);
+
+// The API in memory: routes maps a path to a function of the request's URL that returns the body.
+let routes = {};
+const requests = [];
+globalThis.fetch = async (url) => {
+  const u = new URL(url, "http://api.test/");
+  requests.push(u);
+  if (u.pathname === "/config.json") return Response.json({ api_url: "http://api.test", ws_url: "" });
+  const route = routes[u.pathname];
+  if (!route) return Response.json({ error: { code: "not_found", message: "no route " + u.pathname } }, { status: 404 });
+  return Response.json(route(u));
+};
+await loadConfig();
+
+const JOB = "job1";
+const job = (over = {}) => ({ job_id: JOB, status: "running", device_count: 4, counts: { queued: 4 }, seq: 0, ...over });
+const dev = (id, status, seq, over = {}) => ({ device_id: id, status, seq, run_id: `${JOB}.${id}`, ...over });
+const ev = (id, status, seq, over = {}) => ({ type: "bulk_progress", job_id: JOB, ...dev(id, status, seq), at: "2026-12-07T00:00:00Z", ...over });
+const done = (seq, counts) => ({ type: "job_done", job_id: JOB, status: "completed", seq, counts, at: "2026-12-07T00:00:01Z" });
+
+/** feedOf is a feed holding the job and devices, as start() leaves it, without timers or a socket. */
+function feedOf(j, devices) {
+  routes = {
+    [`/v1/bulk/${JOB}`]: () => j,
+    [`/v1/bulk/${JOB}/devices`]: () => ({ items: devices }),
+  };
+  requests.length = 0;
+  const feed = new JobFeed(JOB, () => {});
+  feed.applyJob(j);
+  for (const d of devices) feed.applyDevice(d);
+  feed.state = "reconnecting";
+  return feed;
+}
+
+test("counts are the devices held by status", async (t) => {
+  const cases = [
+    { name: "no device held: all queued", devices: [], want: { queued: 4 } },
+    { name: "devices not held count queued", devices: [dev("a", "running", 5 << 20), dev("b", "succeeded", 9 << 20)], want: { queued: 2, running: 1, succeeded: 1 } },
+    {
+      name: "every device held",
+      devices: [dev("a", "succeeded", 1), dev("b", "failed", 2), dev("c", "queued", 0), dev("d", "running", 3)],
+      want: { succeeded: 1, failed: 1, queued: 1, running: 1 },
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      // The job's own counts (as of some read) never stand in for the devices while it runs.
+      const feed = feedOf(job({ counts: { queued: 1, succeeded: 3 } }), c.devices);
+      assert.deepEqual(feed.counts, c.want);
+      feed.close();
+    });
+  }
+});
+
+test("the device rule: only a higher seq moves a device", async (t) => {
+  const cases = [
+    { name: "higher seq applies", event: ev("a", "succeeded", 7 << 20), want: "succeeded" },
+    { name: "equal seq is a duplicate", event: ev("a", "failed", 5 << 20), want: "running" },
+    { name: "lower seq arrived late", event: ev("a", "queued", 3), want: "running" },
+    { name: "a gap in seq means nothing", event: ev("a", "timed_out", (5 << 20) + 1000000), want: "timed_out" },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const feed = feedOf(job(), [dev("a", "running", 5 << 20)]);
+      feed.onMessage(c.event);
+      assert.equal(feed.devices.get("a").status, c.want);
+      assert.equal(feed.counts[c.want], 1);
+      assert.equal(feed.state, "live", "an event means the socket is live");
+      feed.close();
+    });
+  }
+});
+
+test("an event's counts are ignored; job_done's win", () => {
+  const feed = feedOf(job(), [dev("a", "running", 1), dev("b", "running", 2)]);
+  // A version-1 server still sends counts on bulk_progress: they are not the devices held.
+  feed.onMessage(ev("a", "succeeded", 10, { counts: { succeeded: 4 } }));
+  assert.deepEqual(feed.counts, { queued: 2, running: 1, succeeded: 1 });
+  feed.onMessage(done(20, { succeeded: 3, unreachable: 1 }));
+  assert.equal(feed.state, "done");
+  assert.deepEqual(feed.counts, { succeeded: 3, unreachable: 1 });
+  assert.equal(feed.doneCount(), 4);
+  feed.close();
+});
+
+test("a snapshot's seq is where a catch-up starts, once every part is in", () => {
+  const feed = feedOf(job(), []);
+  feed.onMessage({ type: "snapshot", job_id: JOB, seq: 90 << 20, part: 1, parts: 2, job: job(), devices: [dev("a", "running", 40 << 20)] });
+  assert.equal(feed.seq, 40 << 20, "part 1 of 2 moves since to its devices only");
+  feed.onMessage({ type: "snapshot", job_id: JOB, seq: 90 << 20, part: 2, parts: 2, devices: [dev("b", "succeeded", 90 << 20)] });
+  assert.equal(feed.seq, 90 << 20);
+  assert.deepEqual(feed.counts, { queued: 2, running: 1, succeeded: 1 });
+  feed.close();
+});
+
+test("catch-up follows next with the same since", async () => {
+  const since = 50 << 20;
+  const feed = feedOf(job(), [dev("a", "running", since), dev("b", "running", 30 << 20)]);
+  // Pages by batch, fewer items than the limit and a next; a device already held comes again.
+  const pages = {
+    "": { items: [ev("b", "running", 30 << 20)], next: "p2" },
+    p2: { items: [ev("a", "succeeded", 60 << 20), ev("c", "running", 61 << 20)], next: "p3" },
+    p3: { items: [ev("c", "failed", 62 << 20, { reason: "exit_status" })], next: "p4" },
+    p4: { items: [ev("d", "succeeded", 63 << 20, { changed: true, output_digest: "5d41402abc4b2a76b9719d911017c592" }), ev("b", "succeeded", 64 << 20), done(65 << 20, { succeeded: 3, failed: 1 })] },
+  };
+  routes[`/v1/bulk/${JOB}/events`] = (u) => pages[u.searchParams.get("cursor") || ""];
+  await feed.catchUp();
+  const reads = requests.filter((u) => u.pathname.endsWith("/events"));
+  assert.deepEqual(reads.map((u) => [u.searchParams.get("since"), u.searchParams.get("cursor"), u.searchParams.get("limit")]),
+    [[String(since), null, "500"], [String(since), "p2", "500"], [String(since), "p3", "500"], [String(since), "p4", "500"]]);
+  assert.equal(feed.catchUpPages, 4);
+  assert.deepEqual(Object.fromEntries([...feed.devices].map(([id, d]) => [id, d.status])), { a: "succeeded", b: "succeeded", c: "failed", d: "succeeded" });
+  assert.equal(feed.devices.get("c").reason, "exit_status");
+  assert.equal(feed.devices.get("d").changed, true, "every field of the event reaches the device");
+  assert.equal(feed.devices.get("d").type, undefined, "the event's own fields do not");
+  assert.equal(feed.state, "done");
+  assert.deepEqual(feed.counts, { succeeded: 3, failed: 1 });
+  feed.close();
+});
+
+test("catch-up pages a version-1 server by seq", async (t) => {
+  const log = [ev("a", "running", 1), ev("b", "running", 2), ev("a", "succeeded", 3), ev("b", "succeeded", 4), ev("c", "running", 5)];
+  const cases = [
+    { name: "full pages continue after their last seq", limit: 2, want: [["0", "2"], ["2", "2"], ["4", "2"]] },
+    { name: "a short page is the last", limit: 10, want: [["0", "10"]] },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const feed = feedOf(job(), []);
+      feed.catchUpLimit = c.limit;
+      routes[`/v1/bulk/${JOB}/events`] = (u) => {
+        const after = Number(u.searchParams.get("since"));
+        return { items: log.filter((e) => e.seq > after).slice(0, Number(u.searchParams.get("limit"))) };
+      };
+      await feed.catchUp();
+      const reads = requests.filter((u) => u.pathname.endsWith("/events"));
+      assert.deepEqual(reads.map((u) => [u.searchParams.get("since"), u.searchParams.get("limit")]), c.want);
+      assert.deepEqual(feed.counts, { succeeded: 2, running: 1, queued: 1 });
+      assert.equal(feed.seq, 5, "the next catch-up starts at the highest seq applied");
+      feed.close();
+    });
+  }
+});
