@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -29,7 +28,10 @@ type Jobs interface {
 	// ListJobs returns jobs newest first, at most limit, after cursor.
 	ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error)
 	Devices(ctx context.Context, jobID, cursor string, limit int) ([]bulk.DeviceState, string, error)
-	Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error)
+	// Events returns a page of the job's catch-up from since (docs/websocket.md): the latest
+	// state of each device that moved, and the job_done event on the last page; next is the
+	// cursor of the next page ("" on the last).
+	Events(ctx context.Context, jobID string, since int64, cursor string, limit int) (events []bulk.Event, next string, err error)
 	// JobDevice returns a job and one device's state in it, for runs not stored yet.
 	JobDevice(ctx context.Context, jobID, deviceID string) (bulk.Job, bulk.DeviceState, error)
 	// AddRerun lists rerunID among the job's re-runs.
@@ -360,17 +362,12 @@ func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, caller auth.
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
-	events, err := s.opts.Jobs.Events(r.Context(), id, since, limit)
+	events, next, err := s.opts.Jobs.Events(r.Context(), id, since, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		s.failFor(w, r, err, "", nil)
+		s.failFor(w, r, err, "cursor", nil)
 		return
 	}
-	items, err := eventsToWire(events)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, apiwire.EventList{Items: items})
+	WriteJSON(w, http.StatusOK, apiwire.EventList{Items: eventsToWire(events), Next: next})
 }
 
 func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, caller auth.Identity) {

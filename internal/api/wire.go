@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/bulk"
@@ -217,19 +216,20 @@ func jobDeviceToWire(d bulk.DeviceState, j bulk.Job) apiwire.JobDevice {
 	return out
 }
 
-// eventsToWire reads the stored events (the executor writes them as bulk.Event, which has the
-// ProgressEvent shape) into the wire type.
-func eventsToWire(events []json.RawMessage) ([]apiwire.ProgressEvent, error) {
-	if events == nil {
-		return nil, nil
-	}
+// eventsToWire is the wire form of progress events; a bulk_progress event carries no counts
+// (progress contract version 2).
+func eventsToWire(events []bulk.Event) []apiwire.ProgressEvent {
 	out := make([]apiwire.ProgressEvent, len(events))
-	for i, raw := range events {
-		if err := json.Unmarshal(raw, &out[i]); err != nil {
-			return nil, fmt.Errorf("decode stored event %d: %w", i, err)
+	for i, e := range events {
+		out[i] = apiwire.ProgressEvent{
+			Type: e.Type, JobID: e.JobID, DeviceID: e.DeviceID, Status: e.Status, RunID: e.RunID, Reason: e.Reason,
+			DurationMS: e.DurationMS, OutputDigest: e.OutputDigest, Changed: e.Changed, Seq: e.Seq, At: e.At,
+		}
+		if e.Type == bulk.EventJobDone {
+			out[i].Counts = countsToWire(e.Counts)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func retentionSettingsToWire(s retention.Settings) apiwire.RetentionSettings {

@@ -154,12 +154,12 @@ func TestAnswersKeepTheirBytes(t *testing.T) {
 			})
 		}},
 		{name: "progress event", check: func(t *testing.T) {
-			sameJSON(t, func(ev bulk.Event) apiwire.ProgressEvent {
-				got, err := eventsToWire([]json.RawMessage{json.RawMessage(marshal(t, ev))})
-				require.NoError(t, err)
+			// Counts are job_done's alone (TestEventCounts).
+			sameJSONBut(t, func(ev bulk.Event) apiwire.ProgressEvent {
+				got := eventsToWire([]bulk.Event{ev})
 				require.Len(t, got, 1)
 				return got[0]
-			})
+			}, "counts")
 		}},
 	}
 	for _, tc := range tests {
@@ -216,13 +216,26 @@ func TestRequestsReachTheDomain(t *testing.T) {
 	}
 }
 
-// TestEventsKeepNil: no stored events answer "items": null, as before the wire types.
-func TestEventsKeepNil(t *testing.T) {
-	got, err := eventsToWire(nil)
-	require.NoError(t, err)
-	assert.Nil(t, got)
-	_, err = eventsToWire([]json.RawMessage{json.RawMessage(`{"seq":"x"}`)})
-	assert.Error(t, err, "a stored event of the wrong shape")
+// TestEventCounts: a job_done event carries the job's counts, a bulk_progress event none
+// (progress contract version 2), and an empty page answers "items": [].
+func TestEventCounts(t *testing.T) {
+	counts := map[run.Status]int{run.Succeeded: 3, run.Failed: 1}
+	tests := []struct {
+		name string
+		ev   bulk.Event
+		want map[string]int
+	}{
+		{name: "job done", ev: bulk.Event{Type: bulk.EventJobDone, Counts: counts}, want: map[string]int{"succeeded": 3, "failed": 1}},
+		{name: "progress", ev: bulk.Event{Type: bulk.EventProgress, DeviceID: "r1", Counts: counts}, want: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := eventsToWire([]bulk.Event{tc.ev})
+			require.Len(t, got, 1)
+			assert.Equal(t, tc.want, got[0].Counts)
+		})
+	}
+	assert.JSONEq(t, `{"items":[]}`, marshal(t, apiwire.EventList{Items: eventsToWire(nil)}))
 }
 
 // TestDecodeDeviceInputPort: an explicit port 0 is refused, naming the field; a missing or null

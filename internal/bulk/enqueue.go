@@ -74,8 +74,11 @@ type JobStore interface {
 	// are sent later, as running batches finish, to honour max_concurrency). The job is listed
 	// as unfinished until ForgetUnfinished.
 	CreateJob(ctx context.Context, j Job, batches [][]string, sent int) error
-	// GetJob returns a job's summary; ErrJobNotFound when there is none.
+	// GetJob returns a job's summary with its counts; ErrJobNotFound when there is none.
 	GetJob(ctx context.Context, id string) (Job, error)
+	// JobControl returns the job without reading its counts (its Counts are the ones it was
+	// created with): status, stop request, options and batches done, in one small read.
+	JobControl(ctx context.Context, id string) (Job, error)
 	// RequestStop flags the job so executors start no more devices and records the status it
 	// ends with (the first request's status wins) and, unless message is empty, message as the
 	// job's error. It returns the job as flagged; ErrJobFinished if it has ended.
@@ -89,17 +92,14 @@ type JobStore interface {
 	BatchStates(ctx context.Context, jobID string, batch int) (map[string]DeviceState, error)
 	// Record applies changes to one batch in one conditional write: every change's From must be
 	// the device's stored state, else ErrStateChanged and nothing is applied. It moves the job's
-	// counts with the changes and returns one progress event per change, numbered with the job's
-	// next sequence numbers. The events reach the job's event log with LogEvents.
+	// counts with the changes and returns one progress event per change, numbered with the
+	// change's Seq, which it stores as the device's. Catch-up reads those states (Events).
 	Record(ctx context.Context, jobID string, batch int, changes []Change) ([]Event, error)
-	// LogEvents appends recorded events to the job's event log, which catch-up reads; the log
-	// expires with the job.
-	LogEvents(ctx context.Context, jobID string, events []Event, expires time.Time) error
 	// FinishBatch marks a batch done (counting it in the job's BatchesDone once, however often it
-	// is called) and returns the job as it stands after.
+	// is called) and returns the job as it stands after, as JobControl reads it.
 	FinishBatch(ctx context.Context, jobID string, batch int) (Job, error)
-	// EndJob sets the job's final status and finish time and takes the next sequence number (the
-	// job_done event's), unless the job has ended: ErrJobFinished. It returns the ended job.
+	// EndJob sets the job's final status and finish time and its job_done event's seq
+	// (JobDoneSeq), unless the job has ended: ErrJobFinished. It returns the ended job.
 	EndJob(ctx context.Context, jobID string, status JobStatus, at time.Time) (Job, error)
 	// ForgetUnfinished drops the job from the list of unfinished jobs.
 	ForgetUnfinished(ctx context.Context, jobID string) error

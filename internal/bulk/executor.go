@@ -38,6 +38,8 @@ type Change struct {
 	Commands []run.CommandResult
 	// Changed is the finished run's drift flag (run.Run.Changed).
 	Changed *bool
+	// Seq numbers the change's event (progressseq.go); the recording side sets it.
+	Seq int64
 }
 
 // ErrStateChanged means a device's stored state was not the one a Change starts from: someone
@@ -669,7 +671,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	} else {
 		warm.close() // the chains changed while the batch waited
 	}
-	rec := newRecorder(x, m, claim.States, job.ExpiresAt)
+	rec := newRecorder(x, m, claim.States, job.CreatedAt)
 	view := &jobView{x: x, job: job, at: jobReadAt} // stale once the batch waited for its slot
 
 	concurrency := x.Concurrency
@@ -1253,7 +1255,12 @@ func (v *jobView) stopping(ctx context.Context) (bool, string) {
 	stale := v.x.now().Sub(v.at) >= refresh
 	v.mu.Unlock()
 	if stale {
-		if j, err := v.x.Jobs.GetJob(ctx, v.job.ID); err == nil {
+		// The job's counts matter only to its error limit: without one, the small read does.
+		read := v.x.Jobs.JobControl
+		if v.job.Options.ErrorLimit(v.job.DeviceCount) >= 0 {
+			read = v.x.Jobs.GetJob
+		}
+		if j, err := read(ctx, v.job.ID); err == nil {
 			v.mu.Lock()
 			v.job, v.at = j, v.x.now()
 			v.mu.Unlock()

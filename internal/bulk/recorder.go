@@ -16,7 +16,7 @@ import (
 type recorder struct {
 	x       *Executor
 	m       Message
-	expires time.Time // the job's, for its event log
+	clock   *seqClock // numbers the batch's events; used by flush alone
 	mu      sync.Mutex
 	states  map[string]DeviceState
 	pending []Change
@@ -26,11 +26,11 @@ type recorder struct {
 	err     error
 }
 
-func newRecorder(x *Executor, m Message, states map[string]DeviceState, expires time.Time) *recorder {
+func newRecorder(x *Executor, m Message, states map[string]DeviceState, created time.Time) *recorder {
 	if states == nil {
 		states = map[string]DeviceState{}
 	}
-	r := &recorder{x: x, m: m, expires: expires, states: states, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	r := &recorder{x: x, m: m, clock: newSeqClock(created, m.Batch, states), states: states, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -106,6 +106,7 @@ func (r *recorder) flush(ctx context.Context) error {
 	var events []Event
 	var err error
 	for attempt := 0; ; attempt++ {
+		r.clock.number(round, r.x.now())
 		events, err = r.x.Jobs.Record(ctx, r.m.JobID, r.m.Batch, round)
 		if err == nil || attempt >= 5 {
 			break
@@ -115,6 +116,9 @@ func (r *recorder) flush(ctx context.Context) error {
 			if lerr != nil {
 				err = lerr
 				continue
+			}
+			for _, st := range stored {
+				r.clock.seen(st.Seq)
 			}
 			if round = rebase(round, stored); len(round) == 0 {
 				return nil
@@ -129,20 +133,8 @@ func (r *recorder) flush(ctx context.Context) error {
 		r.mu.Unlock()
 		return fmt.Errorf("record %d changes: %w", len(round), err)
 	}
-	// Pushed first, logged after: the log only serves catch-up, and a client that reconnects
-	// before the write lands still gets every device's state from its snapshot.
+	// Catch-up reads the devices' states the write stored: there is no event log to write.
 	r.x.publish(ctx, events)
-	for attempt := 0; ; attempt++ {
-		err := r.x.Jobs.LogEvents(ctx, r.m.JobID, events, r.expires)
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			r.x.logger().Error("write progress events to the job's event log", "job_id", r.m.JobID, "events", len(events), "err", err)
-			break
-		}
-		time.Sleep(time.Duration(20<<attempt) * time.Millisecond) // back off a failing store
-	}
 	return nil
 }
 

@@ -153,6 +153,7 @@ func (m machine) endDevices(ctx context.Context, job Job, batch int, e ending) (
 			return 0, fmt.Errorf("read batch %d of job %s: %w", batch, job.ID, err)
 		}
 		changes := endChanges(job.ID, states, e)
+		newSeqClock(job.CreatedAt, batch, states).number(changes, m.now())
 		if e.runs != nil {
 			for _, c := range changes {
 				if err := e.runs.Abandon(ctx, c.RunID, e.reason); err != nil {
@@ -171,11 +172,6 @@ func (m machine) endDevices(ctx context.Context, job Job, batch int, e ending) (
 			return 0, fmt.Errorf("end devices of batch %d of job %s: %w", batch, job.ID, err)
 		}
 		m.publish(ctx, events)
-		if len(events) > 0 {
-			if err := m.jobs.LogEvents(ctx, job.ID, events, job.ExpiresAt); err != nil {
-				return len(changes), fmt.Errorf("log events of job %s: %w", job.ID, err)
-			}
-		}
 		return len(changes), nil
 	}
 }
@@ -238,9 +234,7 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 		}
 	}
 	// Subscribers hear of the end first; the job's events (read from its devices) come after.
-	ev := JobDoneEvent(done, at)
-	m.publish(ctx, []Event{ev})
-	logErr := m.jobs.LogEvents(ctx, job.ID, []Event{ev}, done.ExpiresAt)
+	m.publish(ctx, []Event{JobDoneEvent(done, at)})
 	// The job's events go once (a claim decides); a claim that could not be written keeps the
 	// job on the list, so the watchdog sends them.
 	if !m.notices.jobEnded(ctx, m.jobs, done) {
@@ -251,9 +245,6 @@ func (m machine) endIfDone(ctx context.Context, job Job) error {
 		if err := m.jobs.ForgetUnfinished(ctx, job.ID); err != nil {
 			m.logger.WarnContext(ctx, "drop ended job from the unfinished list", "job_id", job.ID, "err", err)
 		}
-	}
-	if logErr != nil {
-		return fmt.Errorf("log job_done of job %s: %w", job.ID, logErr)
 	}
 	return nil
 }

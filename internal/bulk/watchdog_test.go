@@ -298,3 +298,15 @@ func countEvents(p *memstore.Publisher, typ string) int {
 	}
 	return n
 }
+
+// publishedJobDone is the job_done event published for job.
+func publishedJobDone(tb testing.TB, p *memstore.Publisher, job string) bulk.Event {
+	tb.Helper()
+	for _, e := range p.Events() {
+		if e.Type == bulk.EventJobDone && e.JobID == job {
+			return e
+		}
+	}
+	require.Fail(tb, "no job_done published", "job %s", job)
+	return bulk.Event{}
+}

@@ -1,11 +1,12 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +25,17 @@ import (
 
 // Item layout of the jobs table:
 //
-//	JOB#<id>  META           the job: command, options, status, counts (c_<status>), seq,
-//	                         batches_done, cancel_requested, stop_status
+//	JOB#<id>  META           the job: command, options, status, batches_done,
+//	                         cancel_requested, stop_status, and the counts it was created with
+//	                         (c_<status>: every device queued). No progress write touches it.
+//	JOB#<id>#C<nn> COUNTS    one of the job's countShards count shards (c_<status>): the
+//	                         moves of the batches b with b % countShards == nn. A job's counts
+//	                         are META's plus every shard's, read together (GetJob). Each shard
+//	                         has its own partition key, so no partition takes every progress
+//	                         write of a job
 //	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
-//	                         device id to {s: status, why: reason, ms, q: seq, h: output digest};
+//	                         device id to {s: status, why: reason, ms, q: the seq of the event
+//	                         that last moved it (bulk's progressseq.go), h: output digest};
 //	                         the run id is bulk.RunID(job, device), never stored), updated_at
 //	                         (epoch ms of its last change: every write to it sets it) and
 //	                         resent_at (epoch ms of the watchdog's re-send, if any)
@@ -38,8 +46,8 @@ import (
 //	                         their cost follows the unfinished jobs, not the history
 //	DROPPED_ANSWERS ANS#<key> secret answers nothing names any more whose delete has not
 //	                         succeeded yet (dropped.go); the watchdog deletes them
-//	JOB#<id>  EVT#<seq>      the progress events recorded together, up to this seq (a JSON array),
-//	                         for clients catching up
+//	JOB#<id>  EVT#<seq>      written before the progress contract's version 2 (an event log);
+//	                         nothing reads them, and they expire with their job
 //
 // Device ids may contain dots, so device paths in update expressions use placeholders written
 // here rather than the expression builder (which splits names on dots).
@@ -47,7 +55,8 @@ const (
 	jobPrefix   = "JOB#"
 	jobMetaSK   = "META"
 	batchPrefix = "BATCH#"
-	eventPrefix = "EVT#"
+	countsSK    = "COUNTS"
+	countShards = 16
 
 	batchPending = "pending"
 	batchSent    = "sent"
@@ -106,6 +115,30 @@ func countAttr(s run.Status) string { return "c_" + string(s) }
 
 func jobKey(id string) map[string]types.AttributeValue { return itemKey(jobPrefix+id, jobMetaSK) }
 
+// countsKey is the key of the job's count shard that batch's moves go to.
+func countsKey(jobID string, batch int) map[string]types.AttributeValue {
+	return itemKey(fmt.Sprintf("%s%s#C%02d", jobPrefix, jobID, batch%countShards), countsSK)
+}
+
+// jobKeys are the keys GetJob reads: the job's META and its count shards.
+func jobKeys(id string) []map[string]types.AttributeValue {
+	keys := []map[string]types.AttributeValue{jobKey(id)}
+	for i := range countShards {
+		keys = append(keys, countsKey(id, i))
+	}
+	return keys
+}
+
+// addCounts adds the c_<status> attributes of a count shard (or META) to counts.
+func addCounts(counts map[run.Status]int, item map[string]types.AttributeValue) {
+	for _, s := range run.Statuses() {
+		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
+			n, _ := strconv.Atoi(v.Value)
+			counts[s] += n
+		}
+	}
+}
+
 func batchKey(jobID string, batch int) map[string]types.AttributeValue {
 	return itemKey(jobPrefix+jobID, batchSK(batch))
 }
@@ -125,12 +158,13 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 		Commands: it.Commands, SecretAnswers: it.SecretAnswers, SavedJobID: it.SavedJobID, RerunOf: it.RerunOf, Reruns: it.Reruns,
 	}
 	for _, s := range run.Statuses() {
-		if v, ok := item[countAttr(s)].(*types.AttributeValueMemberN); ok {
-			n, _ := strconv.Atoi(v.Value)
-			j.Counts[s] = n
-		} else {
-			j.Counts[s] = 0
-		}
+		j.Counts[s] = 0
+	}
+	addCounts(j.Counts, item)
+	// The job's one sequence number is its job_done event's, derived from its times.
+	j.Seq = 0
+	if it.FinishedAt != nil {
+		j.Seq = bulk.JobDoneSeq(it.CreatedAt, *it.FinishedAt)
 	}
 	if it.ExpiresAt > 0 {
 		j.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
@@ -258,6 +292,14 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		}
 		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
+	// The count shards exist from the start, so they expire with the job.
+	for i := range countShards {
+		item := countsKey(j.ID, i)
+		if x := expiry(j.ExpiresAt); x > 0 {
+			item[resources.TTLAttribute] = nv(x)
+		}
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
 	if loc, ok, err := locatorWrite(j.ID, batches, expiry(j.ExpiresAt)); err != nil {
 		return err
 	} else if ok {
@@ -288,8 +330,37 @@ func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bu
 	return jobs, next, nil
 }
 
-// GetJob returns a job's summary; bulk.ErrJobNotFound when there is none.
+// GetJob returns a job's summary, its counts summed over its count shards, in one BatchGetItem;
+// bulk.ErrJobNotFound when there is none.
 func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
+	items, err := batchGet(ctx, s.db, s.table, jobKeys(id), nil)
+	if err != nil {
+		return bulk.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	var meta map[string]types.AttributeValue
+	for _, it := range items {
+		if sk, ok := it[resources.AttrSK].(*types.AttributeValueMemberS); ok && sk.Value == jobMetaSK {
+			meta = it
+		}
+	}
+	if meta == nil {
+		return bulk.Job{}, bulk.ErrJobNotFound
+	}
+	j, err := decodeJob(meta)
+	if err != nil {
+		return bulk.Job{}, err
+	}
+	for _, it := range items {
+		if sk, ok := it[resources.AttrSK].(*types.AttributeValueMemberS); ok && sk.Value == countsSK {
+			addCounts(j.Counts, it)
+		}
+	}
+	return j, nil
+}
+
+// JobControl returns the job as its META item holds it, one small read: status, stop request,
+// options, batches done; its Counts are the ones it was created with (bulk.JobStore).
+func (s *JobStore) JobControl(ctx context.Context, id string) (bulk.Job, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: jobKey(id), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return bulk.Job{}, fmt.Errorf("get job %s: %w", id, err)
@@ -413,32 +484,12 @@ func (s *JobStore) ReleaseBatch(ctx context.Context, jobID string, batch int, ho
 	return nil
 }
 
-// Record applies changes to a batch atomically with the job's counts (see bulk.ExecStore).
+// Record applies changes to a batch atomically with the counts of the batch's count shard (see
+// bulk.ExecStore): one transaction of two items, neither of them one every batch of the job writes.
 func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes []bulk.Change) ([]bulk.Event, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	// Reserve one sequence number per change; a crash after this leaves a gap, never a repeat.
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: jobKey(jobID),
-		UpdateExpression:          aws.String("ADD #seq :k"),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeNames:  map[string]string{"#seq": "seq"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":k": nv(int64(len(changes)))},
-		ReturnValues:              types.ReturnValueAllNew,
-	})
-	if isConditionFailed(err) {
-		return nil, bulk.ErrJobNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reserve event numbers of job %s: %w", jobID, err)
-	}
-	job, err := decodeJob(out.Attributes)
-	if err != nil {
-		return nil, err
-	}
-	first := job.Seq - int64(len(changes)) + 1
-
 	names := map[string]string{"#devs": "devs", "#s": "s", "#ua": attrUpdatedAt}
 	values := map[string]types.AttributeValue{}
 	sets := []string{"#ua = :ua"}
@@ -448,10 +499,9 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	now := s.now()
 	values[":ua"] = nv(now.UnixMilli())
 	for i, c := range changes {
-		seq := first + int64(i)
 		d := fmt.Sprintf("#d%d", i)
 		names[d] = c.DeviceID
-		st, err := attributevalue.MarshalMap(devState{S: string(c.To), Why: c.Reason, MS: c.DurationMS, Q: seq, H: packDigest(c.OutputDigest), C: packCommands(c.Commands), Chg: c.Changed})
+		st, err := attributevalue.MarshalMap(devState{S: string(c.To), Why: c.Reason, MS: c.DurationMS, Q: c.Seq, H: packDigest(c.OutputDigest), C: packCommands(c.Commands), Chg: c.Changed})
 		if err != nil {
 			return nil, fmt.Errorf("marshal device state: %w", err)
 		}
@@ -463,131 +513,122 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		deltas[c.To]++
 		events[i] = bulk.Event{
 			Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
-			Reason: c.Reason, DurationMS: c.DurationMS, Seq: seq, At: now,
+			Reason: c.Reason, DurationMS: c.DurationMS, Seq: c.Seq, At: now,
 			OutputDigest: hex.EncodeToString(packDigest(c.OutputDigest)), Changed: c.Changed,
 		}
 	}
 	var adds []string
-	metaValues := map[string]types.AttributeValue{}
-	metaNames := map[string]string{}
+	shardNames := map[string]string{}
+	shardValues := map[string]types.AttributeValue{}
 	for st, n := range deltas {
 		if n == 0 {
 			continue
 		}
 		k := "#c_" + string(st)
-		metaNames[k] = countAttr(st)
-		metaValues[":n_"+string(st)] = nv(int64(n))
+		shardNames[k] = countAttr(st)
+		shardValues[":n_"+string(st)] = nv(int64(n))
 		adds = append(adds, fmt.Sprintf("%s :n_%s", k, st))
 	}
-	items := []types.TransactWriteItem{{Update: &types.Update{
+	update := &types.Update{
 		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
 		UpdateExpression:          aws.String("SET " + strings.Join(sets, ", ")),
 		ConditionExpression:       aws.String(strings.Join(conds, " AND ")),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-	}}}
-	if len(adds) > 0 {
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: jobKey(jobID),
-			UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ")),
-			ExpressionAttributeNames:  metaNames,
-			ExpressionAttributeValues: metaValues,
-		}})
 	}
-	// A transaction that met another on the same items (a duplicate delivery recording at the
-	// same moment) is retried; then its conditions tell whether the device moved.
-	if err := transact(ctx, s.db, items...); err != nil {
-		if onlyConditionFailed(err) {
-			return nil, bulk.ErrStateChanged
+	var err error
+	if len(adds) == 0 {
+		// Nothing to count (a running device recorded again): the batch alone, no transaction.
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: update.TableName, Key: update.Key, UpdateExpression: update.UpdateExpression,
+			ConditionExpression: update.ConditionExpression, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		})
+		if isConditionFailed(err) {
+			return nil, s.stateChanged(ctx, jobID, batch)
 		}
+	} else {
+		// A transaction that met another on the same items (a duplicate delivery recording at
+		// the same moment) is retried; then its conditions tell whether the device moved.
+		err = transact(ctx, s.db, types.TransactWriteItem{Update: update}, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: countsKey(jobID, batch),
+			UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ")),
+			ExpressionAttributeNames:  shardNames,
+			ExpressionAttributeValues: shardValues,
+		}})
+		if err != nil && onlyConditionFailed(err) {
+			return nil, s.stateChanged(ctx, jobID, batch)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("record %d changes of job %s: %w", len(changes), jobID, err)
 	}
-	// The counts in the events are the job's as of this write (others may be in flight).
-	counts := map[run.Status]int{}
-	for st, n := range job.Counts {
-		counts[st] = n + deltas[st]
-	}
-	for i := range events {
-		events[i].Counts = counts
-	}
 	return events, nil
 }
 
-// LogEvents appends recorded events to the job's event log (see bulk.ExecStore).
-func (s *JobStore) LogEvents(ctx context.Context, jobID string, events []bulk.Event, expires time.Time) error {
-	return s.putEvents(ctx, jobID, events, expires)
-}
-
-// eventsPerItem bounds the events one event-log item holds, so an item stays far under
-// DynamoDB's item size limit.
-const eventsPerItem = 500
-
-// putEvents appends events (in seq order, as Record numbers them) to the job's event log: one
-// item per group, keyed by the group's last seq, so a group of changes costs one write.
-func (s *JobStore) putEvents(ctx context.Context, jobID string, events []bulk.Event, expires time.Time) error {
-	var writes []types.WriteRequest
-	for len(events) > 0 {
-		group := events[:min(eventsPerItem, len(events))]
-		events = events[len(group):]
-		body, err := json.Marshal(group)
-		if err != nil {
-			return fmt.Errorf("encode events: %w", err)
-		}
-		item := map[string]types.AttributeValue{
-			resources.AttrPK: sv(jobPrefix + jobID),
-			resources.AttrSK: sv(fmt.Sprintf("%s%012d", eventPrefix, group[len(group)-1].Seq)),
-			"first":          nv(group[0].Seq),
-			"events":         sv(string(body)),
-		}
-		if x := expiry(expires); x > 0 {
-			item[resources.TTLAttribute] = nv(x)
-		}
-		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-	}
-	return batchWrite(ctx, s.db, s.table, writes)
-}
-
-// Events returns up to limit of the job's events with a sequence number above since, in order.
-func (s *JobStore) Events(ctx context.Context, jobID string, since int64, limit int) ([]json.RawMessage, error) {
-	// Items are keyed by their last seq: every item with a last seq above since holds events
-	// the caller has not seen.
-	kc := expression.Key(resources.AttrPK).Equal(expression.Value(jobPrefix + jobID)).
-		And(expression.Key(resources.AttrSK).Between(expression.Value(fmt.Sprintf("%s%012d", eventPrefix, since+1)), expression.Value(eventPrefix+"~")))
-	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build query: %w", err)
-	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+// stateChanged is the error of a record whose condition failed: bulk.ErrStateChanged when the
+// batch exists (a device moved), bulk.ErrJobNotFound when it does not.
+func (s *JobStore) stateChanged(ctx context.Context, jobID string, batch int) error {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: batchKey(jobID, batch), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK},
 	})
-	events := make([]json.RawMessage, 0, min(limit, 1024))
-	for p.HasMorePages() && len(events) < limit {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query events of job %s: %w", jobID, err)
-		}
-		for _, item := range page.Items {
-			v, ok := item["events"].(*types.AttributeValueMemberS)
-			if !ok {
+	switch {
+	case err != nil:
+		return fmt.Errorf("read batch %d of job %s: %w", batch, jobID, err)
+	case out.Item == nil:
+		return bulk.ErrJobNotFound
+	default:
+		return bulk.ErrStateChanged
+	}
+}
+
+// Events returns a page of the job's catch-up (see api.Jobs): the latest state of every device
+// whose seq is above bulk.CatchUpFloor(since), as progress events in seq order within the page,
+// a page of whole batches from the cursor's; the last page ends with the job_done event when the
+// job has ended. next is the cursor of the next page ("" on the last).
+func (s *JobStore) Events(ctx context.Context, jobID string, since int64, cursor string, limit int) ([]bulk.Event, string, error) {
+	j, err := s.GetJob(ctx, jobID)
+	if err != nil {
+		return nil, "", err
+	}
+	start, err := bulk.ParseDevicesCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	floor := bulk.CatchUpFloor(since)
+	var out []bulk.Event
+	next, err := s.eachBatch(ctx, jobID, start, func(int) int32 { return eventBatchesPerRead }, func(it batchItem) bool {
+		var moved []bulk.Event
+		for _, id := range it.DeviceIDs {
+			d := it.Devs[id]
+			if d.Q <= floor || d.Q == 0 {
 				continue
 			}
-			var group []json.RawMessage
-			if err := json.Unmarshal([]byte(v.Value), &group); err != nil {
-				return nil, fmt.Errorf("decode events of job %s: %w", jobID, err)
-			}
-			for _, raw := range group {
-				var head struct {
-					Seq int64 `json:"seq"`
-				}
-				if json.Unmarshal(raw, &head) == nil && head.Seq > since && len(events) < limit {
-					events = append(events, raw)
-				}
-			}
+			st := d.state(jobID, id, it.Batch)
+			moved = append(moved, bulk.Event{
+				Type: bulk.EventProgress, JobID: jobID, DeviceID: id, Status: string(st.Status), RunID: st.RunID,
+				Reason: st.Reason, DurationMS: st.DurationMS, OutputDigest: st.OutputDigest, Changed: st.Changed, Seq: st.Seq,
+				At: time.UnixMilli(j.CreatedAt.UnixMilli() + st.Seq>>bulk.SeqBatchBits).UTC(),
+			})
 		}
+		if len(out) > 0 && len(out)+len(moved) > limit {
+			return false
+		}
+		out = append(out, moved...)
+		return true
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	return events, nil
+	slices.SortFunc(out, func(a, b bulk.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	if next == "" && j.Status.Terminal() && j.FinishedAt != nil && j.Seq > floor {
+		out = append(out, bulk.JobDoneEvent(j, *j.FinishedAt))
+	}
+	return out, next, nil
 }
+
+// eventBatchesPerRead is how many batch items one query of a catch-up page reads.
+const eventBatchesPerRead = 20
 
 // FinishBatch marks a batch done, counting it in the job's batches_done once, and returns the job
 // as it stands after (see bulk.JobStore).
@@ -610,7 +651,7 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bu
 	if err != nil && !onlyConditionFailed(err) {
 		return bulk.Job{}, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
 	}
-	return s.GetJob(ctx, jobID)
+	return s.JobControl(ctx, jobID)
 }
 
 // notEnded is the condition that a job item's status (#st) is not one of an ended job's, with
@@ -626,24 +667,24 @@ func notEnded() (string, map[string]types.AttributeValue) {
 	return "NOT (#st IN (" + strings.Join(keys, ", ") + "))", values
 }
 
-// EndJob sets the job's final status and finish time and takes the next sequence number, unless
-// the job has ended (see bulk.JobStore).
+// EndJob sets the job's final status and finish time, unless the job has ended (see
+// bulk.JobStore); its job_done seq follows from its times (decodeJob).
 func (s *JobStore) EndJob(ctx context.Context, jobID string, status bulk.JobStatus, at time.Time) (bulk.Job, error) {
 	cond, values := notEnded()
-	values[":final"], values[":at"], values[":one"] = sv(string(status)), sv(at.UTC().Format(time.RFC3339Nano)), nv(1)
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	values[":final"], values[":at"] = sv(string(status)), sv(at.UTC().Format(time.RFC3339Nano))
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: jobKey(jobID),
-		UpdateExpression:                    aws.String("SET #st = :final, finished_at = :at ADD #seq :one"),
+		UpdateExpression:                    aws.String("SET #st = :final, finished_at = :at"),
 		ConditionExpression:                 aws.String("attribute_exists(pk) AND " + cond),
-		ExpressionAttributeNames:            map[string]string{"#st": "status", "#seq": "seq"},
+		ExpressionAttributeNames:            map[string]string{"#st": "status"},
 		ExpressionAttributeValues:           values,
-		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err := stopFailure(err); err != nil {
 		return bulk.Job{}, fmt.Errorf("end job %s: %w", jobID, err)
 	}
-	return decodeJob(out.Attributes)
+	// Read back with the counts: the job_done event and the job's notices carry them.
+	return s.GetJob(ctx, jobID)
 }
 
 // stopFailure turns a failed condition of an update conditioned on a job existing and not having
@@ -685,7 +726,10 @@ func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.Jo
 		}
 		return bulk.Job{}, fmt.Errorf("stop job %s: %w", jobID, err)
 	}
-	return decodeJob(out.Attributes)
+	if _, err := decodeJob(out.Attributes); err != nil {
+		return bulk.Job{}, err
+	}
+	return s.GetJob(ctx, jobID)
 }
 
 // PendingBatches lists the job's never-sent batches in order.
@@ -771,7 +815,7 @@ func (s *JobStore) batchQuery(jobID, startSK string, onlyState bool) (*dynamodb.
 // reads the batches the page needs and one more (to know where the next page starts), never the
 // rest of the job: a page of a 20,000-device job costs what its devices cost.
 func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, limit int) ([]bulk.DeviceState, string, error) {
-	j, err := s.GetJob(ctx, jobID)
+	j, err := s.JobControl(ctx, jobID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -782,10 +826,6 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 	if limit <= 0 {
 		limit = bulk.DefaultDevicesPage
 	}
-	in, err := s.batchQuery(jobID, batchSK(start), false)
-	if err != nil {
-		return nil, "", err
-	}
 	// Batches are the same size but the last, so the job's mean batch size says how many
 	// batches the rest of the page takes.
 	perBatch := 1
@@ -793,31 +833,56 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 		perBatch = (j.DeviceCount + j.Batches - 1) / j.Batches
 	}
 	var out []bulk.DeviceState
-	for {
-		// The batches that fit whole (the first always does), and one to see past the page.
+	// The batches that fit whole (the first always does), and one to see past the page.
+	want := func(int) int32 {
 		n := (limit - len(out)) / perBatch
 		if len(out) == 0 {
 			n = max(n, 1)
 		}
-		in.Limit = aws.Int32(int32(min(n+1, maxBatchesPerRead)))
+		return int32(min(n+1, maxBatchesPerRead))
+	}
+	next, err := s.eachBatch(ctx, jobID, start, want, func(it batchItem) bool {
+		if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
+			return false
+		}
+		for _, id := range it.DeviceIDs {
+			out = append(out, it.Devs[id].state(jobID, id, it.Batch))
+		}
+		return true
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// eachBatch hands the job's batch items from batch start on, in order, to take until take
+// refuses one (the page is full: that batch is the next page's cursor, returned) or none is left
+// ("" returned). want says how many batch items the next query reads, given the items taken.
+func (s *JobStore) eachBatch(ctx context.Context, jobID string, start int, want func(taken int) int32, take func(batchItem) bool) (string, error) {
+	in, err := s.batchQuery(jobID, batchSK(start), false)
+	if err != nil {
+		return "", err
+	}
+	taken := 0
+	for {
+		in.Limit = aws.Int32(want(taken))
 		page, err := s.db.Query(ctx, in)
 		if err != nil {
-			return nil, "", fmt.Errorf("query batches of job %s: %w", jobID, err)
+			return "", fmt.Errorf("query batches of job %s: %w", jobID, err)
 		}
 		var items []batchItem
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, "", fmt.Errorf("unmarshal batches of job %s: %w", jobID, err)
+			return "", fmt.Errorf("unmarshal batches of job %s: %w", jobID, err)
 		}
 		for _, it := range items {
-			if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
-				return out, bulk.DevicesCursor(it.Batch), nil
+			if !take(it) {
+				return bulk.DevicesCursor(it.Batch), nil
 			}
-			for _, id := range it.DeviceIDs {
-				out = append(out, it.Devs[id].state(jobID, id, it.Batch))
-			}
+			taken++
 		}
 		if len(page.LastEvaluatedKey) == 0 {
-			return out, "", nil
+			return "", nil
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}

@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -41,52 +40,90 @@ func createJob(t *testing.T, s *JobStore, batches [][]string, created time.Time)
 	return j
 }
 
+// TestJobStoreEvents: catch-up returns the latest state of each device that moved since a seq
+// (less the window for events stored late), in seq order within a page of whole batches, with
+// job_done on the last page once the job ended.
 func TestJobStoreEvents(t *testing.T) {
 	ctx := context.Background()
 	s := newJobStore(t)
-	j := createJob(t, s, [][]string{{"a", "b", "c"}}, time.Now().UTC())
-	// Three groups of events, logged as the state machine logs them: each group in one item.
-	var logged []bulk.Event
-	for _, group := range [][]bulk.Change{
-		{{DeviceID: "a", From: run.Queued, To: run.Running}, {DeviceID: "b", From: run.Queued, To: run.Running}},
-		{{DeviceID: "a", From: run.Running, To: run.Succeeded}, {DeviceID: "b", From: run.Running, To: run.Failed, Reason: "exit_status"}},
-		{{DeviceID: "c", From: run.Queued, To: run.Cancelled, Reason: "cancelled"}},
-	} {
-		events, err := s.Record(ctx, j.ID, 0, group)
+	created := time.Now().UTC().Add(-time.Hour)
+	j := createJob(t, s, [][]string{{"a", "b"}, {"c", "d"}, {"e"}}, created)
+	window := bulk.CatchUpWindow.Milliseconds()
+	seq := func(ms int64, batch int) int64 { return ms<<bulk.SeqBatchBits | int64(batch) }
+	record := func(batch int, changes ...bulk.Change) {
+		t.Helper()
+		_, err := s.Record(ctx, j.ID, batch, changes)
 		require.NoError(t, err)
-		require.NoError(t, s.LogEvents(ctx, j.ID, events, time.Now().Add(time.Hour)))
-		logged = append(logged, events...)
+	}
+	record(0, bulk.Change{DeviceID: "a", From: run.Queued, To: run.Running, Seq: seq(1_000, 0)}, bulk.Change{DeviceID: "b", From: run.Queued, To: run.Running, Seq: seq(1_001, 0)})
+	record(1, bulk.Change{DeviceID: "c", From: run.Queued, To: run.Succeeded, Seq: seq(1_500, 1)})
+	// a moved twice: catch-up returns its latest state alone.
+	record(0, bulk.Change{DeviceID: "a", From: run.Running, To: run.Succeeded, Seq: seq(100_000, 0)}, bulk.Change{DeviceID: "b", From: run.Running, To: run.Failed, Reason: "exit_status", Seq: seq(90_000, 0)})
+	record(2, bulk.Change{DeviceID: "e", From: run.Queued, To: run.Cancelled, Reason: "cancelled", Seq: seq(200_000, 2)})
+	type moved struct {
+		device, status string
 	}
 	tests := []struct {
 		name  string
 		since int64
 		limit int
-		want  []bulk.Event
+		want  [][]moved // pages
 	}{
-		{name: "all", since: 0, limit: 100, want: logged},
-		{name: "after the first", since: logged[0].Seq, limit: 100, want: logged[1:]},
-		{name: "mid-group, limited", since: logged[2].Seq, limit: 1, want: logged[3:4]},
-		{name: "none after the last", since: logged[4].Seq, limit: 100, want: nil},
+		{name: "all, one page", since: 0, limit: 100, want: [][]moved{{{"c", "succeeded"}, {"b", "failed"}, {"a", "succeeded"}, {"e", "cancelled"}}}},
+		{name: "since within the window of b and a keeps them", since: seq(90_000+window, 0), limit: 100, want: [][]moved{{{"a", "succeeded"}, {"e", "cancelled"}}}},
+		{name: "past the window of a", since: seq(100_000+window, 0), limit: 100, want: [][]moved{{{"e", "cancelled"}}}},
+		{name: "past everything", since: seq(200_000+window, 2), limit: 100, want: [][]moved{nil}},
+		{name: "pages of whole batches", since: 0, limit: 2, want: [][]moved{{{"b", "failed"}, {"a", "succeeded"}}, {{"c", "succeeded"}, {"e", "cancelled"}}}},
+		{name: "a page holds at least one batch", since: 0, limit: 1, want: [][]moved{{{"b", "failed"}, {"a", "succeeded"}}, {{"c", "succeeded"}}, {{"e", "cancelled"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := s.Events(ctx, j.ID, tc.since, tc.limit)
-			require.NoError(t, err)
-			var got []bulk.Event
-			for _, r := range raw {
-				var e bulk.Event
-				require.NoError(t, json.Unmarshal(r, &e))
-				got = append(got, e)
-			}
-			require.Len(t, got, len(tc.want))
-			for i := range got {
-				assert.Equal(t, tc.want[i].Seq, got[i].Seq, "event %d seq", i)
-				assert.Equal(t, tc.want[i].DeviceID, got[i].DeviceID, "event %d device", i)
-				assert.Equal(t, tc.want[i].Status, got[i].Status, "event %d status", i)
-				assert.Equal(t, tc.want[i].Reason, got[i].Reason, "event %d reason", i)
+			cursor := ""
+			for i, want := range tc.want {
+				events, next, err := s.Events(ctx, j.ID, tc.since, cursor, tc.limit)
+				require.NoError(t, err)
+				var got []moved
+				for _, e := range events {
+					assert.Equal(t, bulk.EventProgress, e.Type)
+					assert.Greater(t, e.Seq, bulk.CatchUpFloor(tc.since), "device %s above the floor", e.DeviceID)
+					got = append(got, moved{e.DeviceID, e.Status})
+				}
+				assert.Equal(t, want, got, "page %d", i)
+				if i == len(tc.want)-1 {
+					assert.Empty(t, next, "page %d is the last", i)
+				} else {
+					require.NotEmpty(t, next, "page %d has a next", i)
+				}
+				cursor = next
 			}
 		})
 	}
+	// Once the job ended, its last page ends with job_done and its counts.
+	_, err := s.FinishBatch(ctx, j.ID, 0)
+	require.NoError(t, err)
+	done, err := s.EndJob(ctx, j.ID, bulk.JobCompleted, time.Now().UTC())
+	require.NoError(t, err)
+	events, next, err := s.Events(ctx, j.ID, seq(200_000+window, 2), "", 100)
+	require.NoError(t, err)
+	assert.Empty(t, next)
+	require.Len(t, events, 1)
+	assert.Equal(t, bulk.EventJobDone, events[0].Type)
+	assert.Equal(t, done.Seq, events[0].Seq)
+	assert.Equal(t, map[run.Status]int{run.Succeeded: 2, run.Failed: 1, run.Cancelled: 1, run.Queued: 1}, nonZeroCounts(done.Counts), "the job's counts from its shards")
+	assert.Equal(t, done.Counts, events[0].Counts)
+	_, _, err = s.Events(ctx, j.ID, 0, "not-a-cursor", 100)
+	require.Error(t, err, "a bad cursor")
+}
+
+// nonZeroCounts drops the statuses no device is in.
+func nonZeroCounts(counts map[run.Status]int) map[run.Status]int {
+	out := map[run.Status]int{}
+	for s, n := range counts {
+		if n != 0 {
+			out[s] = n
+		}
+	}
+	return out
 }
 
 func TestJobStoreJobDevice(t *testing.T) {

@@ -30,7 +30,7 @@ func JobStoreContract(t *testing.T, store bulk.WatchStore) {
 		{"create and get", testCreateAndGet},
 		{"record: of two writers from one state, exactly one wins", testRecordOneWriterWins},
 		{"record: all changes or none", testRecordAllOrNothing},
-		{"record: events numbered in order", testRecordEvents},
+		{"record: events carry the changes' seqs, no counts", testRecordEvents},
 		{"finish batch: counted once", testFinishBatchOnce},
 		{"end job: once", testEndJob},
 		{"request stop: the first status wins", testRequestStop},
@@ -207,13 +207,16 @@ func testRecordEvents(t *testing.T, s bulk.WatchStore) {
 	j, batches := newJob(t, s, []int{2, 2}, 2)
 	a, b, c := batches[0][0], batches[0][1], batches[1][0]
 	digest := "0123456789abcdef0123456789abcdef"
+	// The recording side numbers the changes (bulk's seq clock); the store keeps and reports them.
+	running := change(j, a, run.Queued, run.Running)
+	running.Seq = 5<<bulk.SeqBatchBits | 0
 	first, err := s.Record(ctx, j.ID, 0, []bulk.Change{
-		change(j, a, run.Queued, run.Running),
-		{DeviceID: b, From: run.Queued, To: run.Succeeded, RunID: bulk.RunID(j.ID, b), Reason: "", DurationMS: 42, OutputDigest: digest},
+		running,
+		{DeviceID: b, From: run.Queued, To: run.Succeeded, RunID: bulk.RunID(j.ID, b), Reason: "", DurationMS: 42, OutputDigest: digest, Seq: 6<<bulk.SeqBatchBits | 0},
 	})
 	require.NoError(t, err)
 	require.Len(t, first, 2)
-	second, err := s.Record(ctx, j.ID, 1, []bulk.Change{{DeviceID: c, From: run.Queued, To: run.Failed, RunID: bulk.RunID(j.ID, c), Reason: "device_deleted"}})
+	second, err := s.Record(ctx, j.ID, 1, []bulk.Change{{DeviceID: c, From: run.Queued, To: run.Failed, RunID: bulk.RunID(j.ID, c), Reason: "device_deleted", Seq: 6<<bulk.SeqBatchBits | 1}})
 	require.NoError(t, err)
 	require.Len(t, second, 1)
 	events := append(first, second...)
@@ -231,14 +234,16 @@ func testRecordEvents(t *testing.T, s bulk.WatchStore) {
 	assert.Equal(t, int64(42), events[1].DurationMS, "duration of %s", b)
 	assert.Equal(t, digest, events[1].OutputDigest, "digest of %s", b)
 	assert.Equal(t, "device_deleted", events[2].Reason, "reason of %s", c)
-	assert.Equal(t, 1, events[2].Counts[run.Failed], "failed count carried by the event")
-	assert.Equal(t, 1, events[2].Counts[run.Succeeded], "succeeded count carried by the event")
+	assert.Equal(t, []int64{5 << bulk.SeqBatchBits, 6 << bulk.SeqBatchBits, 6<<bulk.SeqBatchBits | 1}, []int64{events[0].Seq, events[1].Seq, events[2].Seq}, "the changes' seqs")
+	for i, e := range events {
+		assert.Empty(t, nonZero(e.Counts), "event %d carries no counts (progress contract version 2)", i)
+	}
 	states, err := s.BatchStates(ctx, j.ID, 0)
 	require.NoError(t, err)
 	assert.Equal(t, bulk.DeviceState{DeviceID: b, Status: run.Succeeded, RunID: bulk.RunID(j.ID, b), DurationMS: 42, OutputDigest: digest,
 		Seq: events[1].Seq, Batch: 0}, states[b], "device %s", b)
 	got := getJob(t, s, j.ID)
-	assert.GreaterOrEqual(t, got.Seq, events[2].Seq, "job seq")
+	assert.Zero(t, got.Seq, "a running job's seq (its job_done's once it ends)")
 	assert.Equal(t, map[run.Status]int{run.Queued: 1, run.Running: 1, run.Succeeded: 1, run.Failed: 1}, nonZero(got.Counts), "counts")
 }
 
@@ -280,7 +285,7 @@ func testEndJob(t *testing.T, s bulk.WatchStore) {
 	assert.Equal(t, bulk.JobStopped, done.Status)
 	require.NotNil(t, done.FinishedAt, "finished at")
 	assert.True(t, at.Equal(*done.FinishedAt), "finished at %s, want %s", *done.FinishedAt, at)
-	assert.Equal(t, before.Seq+1, done.Seq, "seq of the job_done event")
+	assert.Equal(t, bulk.JobDoneSeq(before.CreatedAt, at), done.Seq, "seq of the job_done event")
 	assert.Equal(t, done, getJob(t, s, j.ID), "the stored job")
 	_, err = s.EndJob(ctx, j.ID, bulk.JobCompleted, at)
 	require.ErrorIs(t, err, bulk.ErrJobFinished, "a second end")

@@ -44,7 +44,6 @@ var (
 type job struct {
 	j       bulk.Job
 	batches []*batch
-	log     []bulk.Event
 }
 
 type batch struct {
@@ -166,6 +165,11 @@ func (s *Jobs) GetJob(_ context.Context, id string) (bulk.Job, error) {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
 	return jb.snapshot(), nil
+}
+
+// JobControl returns the job (this store reads its counts at no cost).
+func (s *Jobs) JobControl(ctx context.Context, id string) (bulk.Job, error) {
+	return s.GetJob(ctx, id)
 }
 
 // MarkRunning moves a queued job to running; a job in any other state is left alone.
@@ -356,43 +360,16 @@ func (s *Jobs) Record(_ context.Context, jobID string, i int, changes []bulk.Cha
 	now := s.now()
 	events := make([]bulk.Event, len(changes))
 	for k, c := range changes {
-		jb.j.Seq++
 		digest := normDigest(c.OutputDigest)
 		b.devs[c.DeviceID] = bulk.DeviceState{DeviceID: c.DeviceID, Status: c.To, RunID: bulk.RunID(jobID, c.DeviceID), Reason: c.Reason,
-			DurationMS: c.DurationMS, OutputDigest: digest, Seq: jb.j.Seq, Batch: i, Commands: slices.Clone(c.Commands), Changed: c.Changed}
+			DurationMS: c.DurationMS, OutputDigest: digest, Seq: c.Seq, Batch: i, Commands: slices.Clone(c.Commands), Changed: c.Changed}
 		jb.j.Counts[c.From]--
 		jb.j.Counts[c.To]++
 		events[k] = bulk.Event{Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
-			Reason: c.Reason, DurationMS: c.DurationMS, OutputDigest: digest, Changed: c.Changed, Seq: jb.j.Seq, At: now}
+			Reason: c.Reason, DurationMS: c.DurationMS, OutputDigest: digest, Changed: c.Changed, Seq: c.Seq, At: now}
 	}
 	b.updatedAt = ms(now)
-	counts := jb.snapshot().Counts
-	for k := range events {
-		events[k].Counts = counts
-	}
 	return events, nil
-}
-
-// LogEvents appends events to the job's event log.
-func (s *Jobs) LogEvents(_ context.Context, jobID string, events []bulk.Event, _ time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	jb, err := s.get(jobID)
-	if err != nil {
-		return err
-	}
-	jb.log = append(jb.log, events...)
-	return nil
-}
-
-// EventLog returns the job's logged events in order.
-func (s *Jobs) EventLog(jobID string) []bulk.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if jb, ok := s.jobs[jobID]; ok {
-		return slices.Clone(jb.log)
-	}
-	return nil
 }
 
 // FinishBatch marks a batch done once and returns the job after.
@@ -422,7 +399,7 @@ func (s *Jobs) EndJob(_ context.Context, jobID string, status bulk.JobStatus, at
 		return bulk.Job{}, bulk.ErrJobFinished
 	}
 	jb.j.Status, jb.j.FinishedAt = status, &at
-	jb.j.Seq++
+	jb.j.Seq = bulk.JobDoneSeq(jb.j.CreatedAt, at)
 	return jb.snapshot(), nil
 }
 
