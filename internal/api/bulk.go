@@ -24,7 +24,9 @@ type Bulk interface {
 
 // Jobs reads jobs; the DynamoDB job store implements it.
 type Jobs interface {
+	// GetJob returns the job with its counts; JobControl without them, in one small read.
 	GetJob(ctx context.Context, id string) (bulk.Job, error)
+	JobControl(ctx context.Context, id string) (bulk.Job, error)
 	// ListJobs returns jobs newest first, at most limit, after cursor.
 	ListJobs(ctx context.Context, cursor string, limit int) ([]bulk.JobSummary, string, error)
 	Devices(ctx context.Context, jobID, cursor string, limit int) ([]bulk.DeviceState, string, error)
@@ -267,7 +269,7 @@ func (s *Server) getBulk(w http.ResponseWriter, r *http.Request, caller auth.Ide
 	if !ok {
 		return
 	}
-	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id)
+	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id, true)
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
@@ -319,7 +321,7 @@ func (s *Server) bulkDevices(w http.ResponseWriter, r *http.Request, caller auth
 	}
 	// The job names the commands of its devices' per-command results (and holds a scoped
 	// caller's scope).
-	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id)
+	j, err := s.scopedJob(r.Context(), caller, auth.Viewer, id, false)
 	if err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
@@ -358,7 +360,7 @@ func (s *Server) bulkEvents(w http.ResponseWriter, r *http.Request, caller auth.
 	if !ok {
 		return
 	}
-	if _, err := s.scopedJob(r.Context(), caller, auth.Viewer, id); err != nil {
+	if _, err := s.scopedJob(r.Context(), caller, auth.Viewer, id, false); err != nil {
 		s.failFor(w, r, err, "job_id", nil)
 		return
 	}
@@ -375,7 +377,7 @@ func (s *Server) cancelBulk(w http.ResponseWriter, r *http.Request, caller auth.
 	if !ok {
 		return
 	}
-	j, err := s.scopedJob(r.Context(), caller, auth.Operator, id)
+	j, err := s.scopedJob(r.Context(), caller, auth.Operator, id, false)
 	if err == nil {
 		err = mayActOnJob(caller, j, "cancel")
 	}

@@ -373,7 +373,7 @@ func (s *Server) rerunRequest(ctx context.Context, id string, statuses []string,
 	if err != nil {
 		return bulk.Request{}, err
 	}
-	j, err := s.scopedJob(ctx, caller, auth.Operator, id)
+	j, err := s.scopedJob(ctx, caller, auth.Operator, id, true)
 	if err != nil {
 		return bulk.Request{}, err
 	}

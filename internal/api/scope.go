@@ -66,10 +66,15 @@ func (s *Server) scopedDevice(ctx context.Context, id auth.Identity, need auth.R
 	return d, nil
 }
 
-// scopedJob reads job jobID for a caller who needs role need on every one of its sites; a job
-// out of scope is bulk.ErrJobNotFound.
-func (s *Server) scopedJob(ctx context.Context, id auth.Identity, need auth.Role, jobID string) (bulk.Job, error) {
-	j, err := s.opts.Jobs.GetJob(ctx, jobID)
+// scopedJob reads job jobID for a caller who needs role need on every one of its sites, with its
+// counts when counts is set (they cost a read of each count shard); a job out of scope is
+// bulk.ErrJobNotFound.
+func (s *Server) scopedJob(ctx context.Context, id auth.Identity, need auth.Role, jobID string, counts bool) (bulk.Job, error) {
+	read := s.opts.Jobs.JobControl
+	if counts {
+		read = s.opts.Jobs.GetJob
+	}
+	j, err := read(ctx, jobID)
 	if err != nil {
 		return bulk.Job{}, err
 	}

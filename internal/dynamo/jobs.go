@@ -587,7 +587,7 @@ func (s *JobStore) stateChanged(ctx context.Context, jobID string, batch int) er
 // a page of whole batches from the cursor's; the last page ends with the job_done event when the
 // job has ended. next is the cursor of the next page ("" on the last).
 func (s *JobStore) Events(ctx context.Context, jobID string, since int64, cursor string, limit int) ([]bulk.Event, string, error) {
-	j, err := s.GetJob(ctx, jobID)
+	j, err := s.JobControl(ctx, jobID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -622,6 +622,10 @@ func (s *JobStore) Events(ctx context.Context, jobID string, since int64, cursor
 	}
 	slices.SortFunc(out, func(a, b bulk.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	if next == "" && j.Status.Terminal() && j.FinishedAt != nil && j.Seq > floor {
+		// The job_done event carries the counts: read them now.
+		if j, err = s.GetJob(ctx, jobID); err != nil {
+			return nil, "", err
+		}
 		out = append(out, bulk.JobDoneEvent(j, *j.FinishedAt))
 	}
 	return out, next, nil

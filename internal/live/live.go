@@ -316,7 +316,7 @@ type DeviceEntry struct {
 type SnapshotPart struct {
 	Type  string `json:"type"`
 	JobID string `json:"job_id"`
-	// Seq is the job's sequence number when the snapshot was read.
+	// Seq is the highest seq the snapshot holds (docs/websocket.md).
 	Seq     int64         `json:"seq"`
 	Part    int           `json:"part"`
 	Parts   int           `json:"parts"`
@@ -367,9 +367,15 @@ func encodeSnapshot(j bulk.Job, devs []DeviceEntry) ([][]byte, error) {
 		size += len(b) + 1
 	}
 	groups = append(groups, cur)
+	// The snapshot's seq is the highest it holds (a catch-up can start from it): its devices',
+	// or its job_done's once the job ended.
+	seq := j.Seq
+	for _, d := range devs {
+		seq = max(seq, d.Seq)
+	}
 	out := make([][]byte, 0, len(groups))
 	for i, g := range groups {
-		p := SnapshotPart{Type: TypeSnapshot, JobID: j.ID, Seq: j.Seq, Part: i + 1, Parts: len(groups), Devices: g}
+		p := SnapshotPart{Type: TypeSnapshot, JobID: j.ID, Seq: seq, Part: i + 1, Parts: len(groups), Devices: g}
 		if p.Devices == nil {
 			p.Devices = []DeviceEntry{}
 		}
