@@ -209,10 +209,10 @@ func testRecordEvents(t *testing.T, s bulk.WatchStore) {
 	digest := "0123456789abcdef0123456789abcdef"
 	// The recording side numbers the changes (bulk's seq clock); the store keeps and reports them.
 	running := change(j, a, run.Queued, run.Running)
-	running.Seq = 5<<bulk.SeqBatchBits | 0
+	running.Seq = 5 << bulk.SeqBatchBits
 	first, err := s.Record(ctx, j.ID, 0, []bulk.Change{
 		running,
-		{DeviceID: b, From: run.Queued, To: run.Succeeded, RunID: bulk.RunID(j.ID, b), Reason: "", DurationMS: 42, OutputDigest: digest, Seq: 6<<bulk.SeqBatchBits | 0},
+		{DeviceID: b, From: run.Queued, To: run.Succeeded, RunID: bulk.RunID(j.ID, b), Reason: "", DurationMS: 42, OutputDigest: digest, Seq: 6 << bulk.SeqBatchBits},
 	})
 	require.NoError(t, err)
 	require.Len(t, first, 2)
