@@ -419,6 +419,11 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 		require.NoError(tb, err)
 		fmt.Fprintf(&lines, "job item %s: %d bytes\n", sk, itemSize(out.Item))
 	}
+	// A run item: what its put (and each of its index entries) costs.
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(e.st.Names.Tables[resources.RunsTable]),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#" + bulk.RunID(j.ID, e.ids[0])}, "sk": &types.AttributeValueMemberS{Value: "META"}}})
+	require.NoError(tb, err)
+	fmt.Fprintf(&lines, "run item: %d bytes\n", itemSize(out.Item))
 	// The runs' day partitions: a day's runs spread over shards of by_day (DAY#<date>#<nn>).
 	dayParts, dayTop := keys.largestOf(resources.RunsTable + "/" + resources.IndexRunsByDay + " DAY#")
 	fmt.Fprintf(&lines, "runs' day partitions (by_day DAY#...): %d written, the largest %s %d writes %.2f%%\n", dayParts, dayTop.Key, dayTop.Writes, 100*dayTop.Share)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netauto/netauto/internal/auth"
@@ -357,6 +358,28 @@ const DefaultDevicesPage = 500
 
 // DevicesCursor is the cursor of the page of a job's devices that starts at batch.
 func DevicesCursor(batch int) string { return strconv.Itoa(batch) }
+
+// EventsCursor is the cursor of a catch-up page that starts at the device at index i of batch's
+// devices.
+func EventsCursor(batch, i int) string {
+	if i == 0 {
+		return DevicesCursor(batch)
+	}
+	return strconv.Itoa(batch) + "." + strconv.Itoa(i)
+}
+
+// ParseEventsCursor returns the batch and device index a catch-up cursor starts at, and
+// fault.ErrBadCursor for any cursor EventsCursor did not make.
+func ParseEventsCursor(cursor string) (batch, i int, err error) {
+	b, d, found := strings.Cut(cursor, ".")
+	if batch, err = ParseDevicesCursor(b); err != nil || !found {
+		return batch, 0, err
+	}
+	if i, err = strconv.Atoi(d); err != nil || i <= 0 {
+		return 0, 0, fault.ErrBadCursor
+	}
+	return batch, i, nil
+}
 
 // ParseDevicesCursor returns the batch a devices cursor starts at ("" is the first batch), and
 // fault.ErrBadCursor for any cursor DevicesCursor did not make.

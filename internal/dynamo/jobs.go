@@ -583,42 +583,50 @@ func (s *JobStore) stateChanged(ctx context.Context, jobID string, batch int) er
 }
 
 // Events returns a page of the job's catch-up (see api.Jobs): the latest state of every device
-// whose seq is above bulk.CatchUpFloor(since), as progress events in seq order within the page,
-// a page of whole batches from the cursor's; the last page ends with the job_done event when the
-// job has ended. next is the cursor of the next page ("" on the last).
+// whose seq is above bulk.CatchUpFloor(since), at most limit of them, in seq order within the
+// page, read in batch order from the cursor's batch and device; the last page ends with the
+// job_done event when the job has ended. next is the cursor of the next page ("" on the last).
 func (s *JobStore) Events(ctx context.Context, jobID string, since int64, cursor string, limit int) ([]bulk.Event, string, error) {
 	j, err := s.JobControl(ctx, jobID)
 	if err != nil {
 		return nil, "", err
 	}
-	start, err := bulk.ParseDevicesCursor(cursor)
+	start, from, err := bulk.ParseEventsCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
 	floor := bulk.CatchUpFloor(since)
 	var out []bulk.Event
+	resume := ""
 	next, err := s.eachBatch(ctx, jobID, start, func(int) int32 { return eventBatchesPerRead }, func(it batchItem) bool {
-		var moved []bulk.Event
-		for _, id := range it.DeviceIDs {
+		first := 0
+		if it.Batch == start {
+			first = min(from, len(it.DeviceIDs))
+		}
+		for i := first; i < len(it.DeviceIDs); i++ {
+			id := it.DeviceIDs[i]
 			d := it.Devs[id]
-			if d.Q <= floor || d.Q == 0 {
+			if d.Q <= floor {
 				continue
 			}
+			if len(out) == limit {
+				resume = bulk.EventsCursor(it.Batch, i)
+				return false
+			}
 			st := d.state(jobID, id, it.Batch)
-			moved = append(moved, bulk.Event{
+			out = append(out, bulk.Event{
 				Type: bulk.EventProgress, JobID: jobID, DeviceID: id, Status: string(st.Status), RunID: st.RunID,
 				Reason: st.Reason, DurationMS: st.DurationMS, OutputDigest: st.OutputDigest, Changed: st.Changed, Seq: st.Seq,
 				At: time.UnixMilli(j.CreatedAt.UnixMilli() + st.Seq>>bulk.SeqBatchBits).UTC(),
 			})
 		}
-		if len(out) > 0 && len(out)+len(moved) > limit {
-			return false
-		}
-		out = append(out, moved...)
 		return true
 	})
 	if err != nil {
 		return nil, "", err
+	}
+	if resume != "" {
+		next = resume
 	}
 	slices.SortFunc(out, func(a, b bulk.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	if next == "" && j.Status.Terminal() && j.FinishedAt != nil && j.Seq > floor {

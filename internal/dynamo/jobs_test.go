@@ -73,8 +73,9 @@ func TestJobStoreEvents(t *testing.T) {
 		{name: "since within the window of b and a keeps them", since: seq(90_000+window, 0), limit: 100, want: [][]moved{{{"a", "succeeded"}, {"e", "cancelled"}}}},
 		{name: "past the window of a", since: seq(100_000+window, 0), limit: 100, want: [][]moved{{{"e", "cancelled"}}}},
 		{name: "past everything", since: seq(200_000+window, 2), limit: 100, want: [][]moved{nil}},
-		{name: "pages of whole batches", since: 0, limit: 2, want: [][]moved{{{"b", "failed"}, {"a", "succeeded"}}, {{"c", "succeeded"}, {"e", "cancelled"}}}},
-		{name: "a page holds at least one batch", since: 0, limit: 1, want: [][]moved{{{"b", "failed"}, {"a", "succeeded"}}, {{"c", "succeeded"}}, {{"e", "cancelled"}}}},
+		{name: "pages of two", since: 0, limit: 2, want: [][]moved{{{"b", "failed"}, {"a", "succeeded"}}, {{"c", "succeeded"}, {"e", "cancelled"}}}},
+		{name: "pages of one, within a batch", since: 0, limit: 1, want: [][]moved{{{"a", "succeeded"}}, {{"b", "failed"}}, {{"c", "succeeded"}}, {{"e", "cancelled"}}}},
+		{name: "pages of three, across batches", since: 0, limit: 3, want: [][]moved{{{"c", "succeeded"}, {"b", "failed"}, {"a", "succeeded"}}, {{"e", "cancelled"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,8 +112,10 @@ func TestJobStoreEvents(t *testing.T) {
 	assert.Equal(t, done.Seq, events[0].Seq)
 	assert.Equal(t, map[run.Status]int{run.Succeeded: 2, run.Failed: 1, run.Cancelled: 1, run.Queued: 1}, nonZeroCounts(done.Counts), "the job's counts from its shards")
 	assert.Equal(t, done.Counts, events[0].Counts)
-	_, _, err = s.Events(ctx, j.ID, 0, "not-a-cursor", 100)
-	require.Error(t, err, "a bad cursor")
+	for _, bad := range []string{"not-a-cursor", "1.", "1.0", "1.x", "-1"} {
+		_, _, err = s.Events(ctx, j.ID, 0, bad, 100)
+		require.ErrorIs(t, err, fault.ErrBadCursor, "cursor %q", bad)
+	}
 }
 
 // nonZeroCounts drops the statuses no device is in.
