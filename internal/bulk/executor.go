@@ -127,7 +127,7 @@ func (x *Executor) DeadLetter(ctx context.Context, m Message) error {
 	if m.JobID == "" {
 		return errors.New("dead letter without job_id")
 	}
-	job, err := x.Jobs.GetJob(ctx, m.JobID)
+	job, err := x.Jobs.JobControl(ctx, m.JobID)
 	if errors.Is(err, ErrJobNotFound) {
 		return nil // expired or never stored: nothing to end
 	}
@@ -153,7 +153,7 @@ func (x *Executor) failBatch(ctx context.Context, runs RunAbandoner, job Job, ba
 	}
 	// A job that sends its batches one after another (max_concurrency) would otherwise wait
 	// forever for this batch to send the next.
-	if job, err := x.Jobs.GetJob(ctx, job.ID); err == nil && !job.Status.Terminal() {
+	if job, err := x.viewedJob(ctx, job.ID); err == nil && !job.Status.Terminal() {
 		if err := x.sendNext(ctx, job.ID, &jobView{x: x, job: job, at: x.now()}); err != nil {
 			x.logger().Error("send next pending batch", "job_id", job.ID, "err", err)
 		}
@@ -572,7 +572,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("invalid batch message: %w", err)
 	}
 	log := x.logger().With("job_id", m.JobID, "batch", m.Batch)
-	job, err := x.Jobs.GetJob(ctx, m.JobID)
+	job, err := x.viewedJob(ctx, m.JobID)
 	jobReadAt := x.now()
 	if errors.Is(err, ErrJobNotFound) {
 		log.Warn("batch of an unknown job dropped")
@@ -1231,6 +1231,16 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	return finished{run: r, pending: sink.Pending()}
 }
 
+// viewedJob reads the job as the executor's view of it needs it: its counts matter only to its
+// error limit, so a job without one is read without them (JobStore.JobControl, one small read).
+func (x *Executor) viewedJob(ctx context.Context, id string) (Job, error) {
+	j, err := x.Jobs.JobControl(ctx, id)
+	if err != nil || j.Options.ErrorLimit(j.DeviceCount) < 0 {
+		return j, err
+	}
+	return x.Jobs.GetJob(ctx, id)
+}
+
 // jobView is the executor's cached view of its job: cancel requests and failures.
 type jobView struct {
 	x   *Executor
@@ -1255,12 +1265,7 @@ func (v *jobView) stopping(ctx context.Context) (bool, string) {
 	stale := v.x.now().Sub(v.at) >= refresh
 	v.mu.Unlock()
 	if stale {
-		// The job's counts matter only to its error limit: without one, the small read does.
-		read := v.x.Jobs.JobControl
-		if v.job.Options.ErrorLimit(v.job.DeviceCount) >= 0 {
-			read = v.x.Jobs.GetJob
-		}
-		if j, err := read(ctx, v.job.ID); err == nil {
+		if j, err := v.x.viewedJob(ctx, v.job.ID); err == nil {
 			v.mu.Lock()
 			v.job, v.at = j, v.x.now()
 			v.mu.Unlock()
