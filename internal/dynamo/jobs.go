@@ -56,7 +56,7 @@ const (
 	jobMetaSK   = "META"
 	batchPrefix = "BATCH#"
 	countsSK    = "COUNTS"
-	countShards = 16
+	countShards = 8
 
 	batchPending = "pending"
 	batchSent    = "sent"

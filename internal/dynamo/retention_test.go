@@ -302,7 +302,7 @@ func TestRetentionStoreChangedDevices(t *testing.T) {
 	rs.runs.finish(t, testRun("ch-later", "dev-ch-01"), randomOutput(9))
 	assert.True(t, changed()["dev-ch-01"], "a new tail puts dev-ch-01 back")
 
-	for name, cursor := range map[string]string{"not JSON": "{", "no such shard": `{"s":16}`, "bad key": `{"s":1,"k":"%%"}`} {
+	for name, cursor := range map[string]string{"not JSON": "{", "no such shard": `{"s":32}`, "bad key": `{"s":1,"k":"%%"}`} {
 		t.Run("bad cursor: "+name, func(t *testing.T) {
 			_, _, err := rs.ChangedDevices(ctx, cursor, 3)
 			assert.ErrorIs(t, err, fault.ErrBadCursor)

@@ -68,7 +68,7 @@ const (
 	cmdIndexPrefix  = "CMD#"
 	dayIndexPrefix  = "DAY#"
 	changedPrefix   = "DEVCHG#"
-	changedShards   = 16
+	changedShards   = 32
 	dayShards       = 32
 	retentionPK     = "RETENTION"
 	watermarkSK     = "AGE_WATERMARK"

@@ -97,7 +97,7 @@ func (s *RetentionStore) SetTotalsAsOf(ctx context.Context, t time.Time) error {
 	return s.setForward(ctx, totalsAsOfSK, "as_of", t.UTC().Format(timeLayout), "totals as of")
 }
 
-// fleetTotals reads the fleet's totals: the 16 totals shards, the time they are exact as of and
+// fleetTotals reads the fleet's totals: the changedShards totals shards, the time they are exact as of and
 // the 16 stored-bytes shards of outputs stored once, in one consistent BatchGetItem. asOf is zero
 // before the first purge that folded the whole changed set.
 func fleetTotals(ctx context.Context, db API, table string) (run.Usage, time.Time, error) {

@@ -54,7 +54,7 @@ func TestSnapshotLinear(t *testing.T) {
 	}
 	assert.Equal(t, ids, got, "the snapshot holds every device once, in order")
 	pages := int64(len(ids)+999) / 1000
-	// The job's META and its 16 count shards (its exact counts), each page's batches and one
+	// The job's META and its 8 count shards (its exact counts), each page's batches and one
 	// batch past the page, and the META once more per page (Devices).
-	assert.LessOrEqual(t, reads, int64(len(batches))+2*pages+17, "items read for a snapshot of %d devices in %d batches", len(ids), len(batches))
+	assert.LessOrEqual(t, reads, int64(len(batches))+2*pages+9, "items read for a snapshot of %d devices in %d batches", len(ids), len(batches))
 }
