@@ -413,11 +413,11 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 	// The job's own items' sizes at the end: what one write of them costs (1 WRU per KB, twice in
 	// a transaction).
 	db := stack.DynamoDBClient(e.st.Endpoints.DynamoDB)
-	for _, sk := range []string{"META", "BATCH#00000"} {
+	for _, key := range [][2]string{{"JOB#" + j.ID, "META"}, {"JOB#" + j.ID + "#B00000", "BATCH#00000"}} {
 		out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(e.st.Names.Tables[resources.JobsTable]),
-			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "JOB#" + j.ID}, "sk": &types.AttributeValueMemberS{Value: sk}}})
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key[0]}, "sk": &types.AttributeValueMemberS{Value: key[1]}}})
 		require.NoError(tb, err)
-		fmt.Fprintf(&lines, "job item %s: %d bytes\n", sk, itemSize(out.Item))
+		fmt.Fprintf(&lines, "job item %s: %d bytes\n", key[1], itemSize(out.Item))
 	}
 	// A run item: what its put (and each of its index entries) costs.
 	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(e.st.Names.Tables[resources.RunsTable]),

@@ -95,10 +95,7 @@ func batchTimes(t *testing.T, e *bulkEnv, jobID string, batch int) (updated, res
 	t.Helper()
 	out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(e.st.Names.Tables[resources.JobsTable]), ConsistentRead: aws.Bool(true),
-		Key: map[string]dtypes.AttributeValue{
-			resources.AttrPK: &dtypes.AttributeValueMemberS{Value: "JOB#" + jobID},
-			resources.AttrSK: &dtypes.AttributeValueMemberS{Value: batchKeySK(batch)},
-		},
+		Key: batchItemKey(jobID, batch),
 	})
 	require.NoError(t, err)
 	require.NotEmpty(t, out.Item, "batch %d of job %s", batch, jobID)
@@ -114,17 +111,21 @@ func batchTimes(t *testing.T, e *bulkEnv, jobID string, batch int) (updated, res
 	return num("updated_at"), num("resent_at")
 }
 
-func batchKeySK(batch int) string { return fmt.Sprintf("BATCH#%05d", batch) }
+// batchItemKey is the key of a batch item of a job created by this code (the jobs table's layout:
+// each batch under a partition key of its own).
+func batchItemKey(jobID string, batch int) map[string]dtypes.AttributeValue {
+	return map[string]dtypes.AttributeValue{
+		resources.AttrPK: &dtypes.AttributeValueMemberS{Value: fmt.Sprintf("JOB#%s#B%05d", jobID, batch)},
+		resources.AttrSK: &dtypes.AttributeValueMemberS{Value: fmt.Sprintf("BATCH#%05d", batch)},
+	}
+}
 
 // setUpdatedAt stands in for an executor recording progress at at.
 func setUpdatedAt(t *testing.T, e *bulkEnv, jobID string, batch int, at time.Time) {
 	t.Helper()
 	_, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-		TableName: aws.String(e.st.Names.Tables[resources.JobsTable]),
-		Key: map[string]dtypes.AttributeValue{
-			resources.AttrPK: &dtypes.AttributeValueMemberS{Value: "JOB#" + jobID},
-			resources.AttrSK: &dtypes.AttributeValueMemberS{Value: batchKeySK(batch)},
-		},
+		TableName:                 aws.String(e.st.Names.Tables[resources.JobsTable]),
+		Key:                       batchItemKey(jobID, batch),
 		UpdateExpression:          aws.String("SET updated_at = :at"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
 		ExpressionAttributeValues: map[string]dtypes.AttributeValue{":at": &dtypes.AttributeValueMemberN{Value: strconv.FormatInt(at.UnixMilli(), 10)}},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -33,7 +32,8 @@ import (
 //	                         are META's plus every shard's, read together (GetJob). Each shard
 //	                         has its own partition key, so no partition takes every progress
 //	                         write of a job
-//	JOB#<id>  BATCH#<00000>  one batch: device_ids, state (pending|sent|done), devs (a map from
+//	JOB#<id>#B<00000> BATCH#<00000>
+//	                         one batch (jobs_batches.go: before 2026-12-07 under JOB#<id>): device_ids, state (pending|sent|done), devs (a map from
 //	                         device id to {s: status, why: reason, ms, q: the seq of the event
 //	                         that last moved it (bulk's progressseq.go), h: output digest};
 //	                         the run id is bulk.RunID(job, device), never stored), updated_at
@@ -65,9 +65,13 @@ const (
 
 // JobStore keeps bulk jobs in the jobs table; it implements bulk.ExecStore.
 type JobStore struct {
-	db    API
-	table string
-	now   func() time.Time
+	db      API
+	table   string
+	now     func() time.Time
+	layouts *batchLayouts
+	// sharedBatches makes CreateJob write jobs as the code before 2026-12-07 did, batches in the
+	// job's partition: the tests hold jobs in flight across that upgrade to the same contract.
+	sharedBatches bool
 }
 
 // NewJobStore returns a store over the named jobs table.
@@ -75,7 +79,7 @@ func NewJobStore(db API, table string) (*JobStore, error) {
 	if db == nil || table == "" {
 		return nil, errors.New("new job store: client and table name are required")
 	}
-	return &JobStore{db: db, table: table, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &JobStore{db: db, table: table, now: func() time.Time { return time.Now().UTC() }, layouts: newBatchLayouts()}, nil
 }
 
 type jobItem struct {
@@ -137,10 +141,6 @@ func addCounts(counts map[run.Status]int, item map[string]types.AttributeValue) 
 			counts[s] += n
 		}
 	}
-}
-
-func batchKey(jobID string, batch int) map[string]types.AttributeValue {
-	return itemKey(jobPrefix+jobID, batchSK(batch))
 }
 
 func batchSK(i int) string { return fmt.Sprintf("%s%05d", batchPrefix, i) }
@@ -236,11 +236,11 @@ type batchItem struct {
 	ResentAt  int64 `dynamodbav:"resent_at,omitempty"`
 }
 
-// states returns the stored state of each device of the batch.
-func (it batchItem) states() map[string]bulk.DeviceState {
+// states returns the stored state of each device of the batch of job jobID.
+func (it batchItem) states(jobID string) map[string]bulk.DeviceState {
 	states := make(map[string]bulk.DeviceState, len(it.Devs))
 	for id, d := range it.Devs {
-		states[id] = d.state(strings.TrimPrefix(it.PK, jobPrefix), id, it.Batch)
+		states[id] = d.state(jobID, id, it.Batch)
 	}
 	return states
 }
@@ -261,6 +261,9 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		meta[countAttr(st)] = nv(0)
 	}
 	meta[countAttr(run.Queued)] = nv(int64(j.DeviceCount))
+	if !s.sharedBatches {
+		meta[batchKeysAttr] = nv(batchOwnKeys)
+	}
 	cond, err := buildCondition(itemAbsent())
 	if err != nil {
 		return err
@@ -272,6 +275,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	); err != nil {
 		return fmt.Errorf("put job %s: %w", j.ID, err)
 	}
+	s.layouts.Add(j.ID, !s.sharedBatches)
 	createdMS := s.now().UnixMilli()
 	var writes []types.WriteRequest
 	for i, ids := range batches {
@@ -283,9 +287,13 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		for _, id := range ids {
 			devs[id] = devState{S: string(run.Queued)}
 		}
+		key := ownBatchKey(j.ID, i)
+		if s.sharedBatches {
+			key = sharedBatchKey(j.ID, i)
+		}
 		item, err := attributevalue.MarshalMap(batchItem{
-			PK: jobPrefix + j.ID, SK: batchSK(i), Batch: i, DeviceIDs: ids, State: state, Devs: devs, ExpiresAt: expiry(j.ExpiresAt),
-			UpdatedAt: createdMS,
+			PK: key[resources.AttrPK].(*types.AttributeValueMemberS).Value, SK: batchSK(i), Batch: i, DeviceIDs: ids, State: state, Devs: devs,
+			ExpiresAt: expiry(j.ExpiresAt), UpdatedAt: createdMS,
 		})
 		if err != nil {
 			return fmt.Errorf("marshal batch %d: %w", i, err)
@@ -346,6 +354,7 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	if meta == nil {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
+	s.remember(id, meta)
 	j, err := decodeJob(meta)
 	if err != nil {
 		return bulk.Job{}, err
@@ -368,6 +377,7 @@ func (s *JobStore) JobControl(ctx context.Context, id string) (bulk.Job, error) 
 	if out.Item == nil {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
+	s.remember(id, out.Item)
 	return decodeJob(out.Item)
 }
 
@@ -413,7 +423,11 @@ func nv(n int64) types.AttributeValue {
 
 // BatchStates returns the stored state of each device of a batch.
 func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (map[string]bulk.DeviceState, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: batchKey(jobID, batch), ConsistentRead: aws.Bool(true)})
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("get batch %d of job %s: %w", batch, jobID, err)
 	}
@@ -424,15 +438,19 @@ func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (ma
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return nil, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
 	}
-	return it.states(), nil
+	return it.states(jobID), nil
 }
 
 // ClaimBatch takes the batch's lease until until for holder (see bulk.ExecStore): one
 // conditional write that also returns the devices' stored states.
 func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, holder string, until time.Time) (bulk.Claim, error) {
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return bulk.Claim{}, err
+	}
 	now := s.now()
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:    aws.String("SET #lu = :until, #lb = :me, #ua = :now ADD #claims :one"),
 		ConditionExpression: aws.String("attribute_exists(pk) AND (attribute_not_exists(#lu) OR #lu <= :now)"),
 		ExpressionAttributeNames: map[string]string{
@@ -466,13 +484,17 @@ func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, hold
 	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
 		return bulk.Claim{}, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
 	}
-	return bulk.Claim{States: it.states(), First: it.Claims == 1}, nil
+	return bulk.Claim{States: it.states(jobID), First: it.Claims == 1}, nil
 }
 
 // ReleaseBatch ends holder's lease on the batch, if it still holds it.
 func (s *JobStore) ReleaseBatch(ctx context.Context, jobID string, batch int, holder string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:          aws.String("SET #lu = :zero, #ua = :now"),
 		ConditionExpression:       aws.String("#lb = :me"),
 		ExpressionAttributeNames:  map[string]string{"#lu": "lease_until", "#lb": "lease_by", "#ua": attrUpdatedAt},
@@ -489,6 +511,10 @@ func (s *JobStore) ReleaseBatch(ctx context.Context, jobID string, batch int, ho
 func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes []bulk.Change) ([]bulk.Event, error) {
 	if len(changes) == 0 {
 		return nil, nil
+	}
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return nil, err
 	}
 	names := map[string]string{"#devs": "devs", "#s": "s", "#ua": attrUpdatedAt}
 	values := map[string]types.AttributeValue{}
@@ -530,13 +556,12 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		adds = append(adds, fmt.Sprintf("%s :n_%s", k, st))
 	}
 	update := &types.Update{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:          aws.String("SET " + strings.Join(sets, ", ")),
 		ConditionExpression:       aws.String(strings.Join(conds, " AND ")),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	}
-	var err error
 	if len(adds) == 0 {
 		// Nothing to count (a running device recorded again): the batch alone, no transaction.
 		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -568,8 +593,12 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 // stateChanged is the error of a record whose condition failed: bulk.ErrStateChanged when the
 // batch exists (a device moved), bulk.ErrJobNotFound when it does not.
 func (s *JobStore) stateChanged(ctx context.Context, jobID string, batch int) error {
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return err
+	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true),
 		ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK},
 	})
 	switch {
@@ -598,7 +627,7 @@ func (s *JobStore) Events(ctx context.Context, jobID string, since int64, cursor
 	floor := bulk.CatchUpFloor(since)
 	var out []bulk.Event
 	resume := ""
-	next, err := s.eachBatch(ctx, jobID, start, func(int) int32 { return eventBatchesPerRead }, func(it batchItem) bool {
+	next, err := s.eachBatch(ctx, j, start, func(int) int { return eventBatchesPerRead }, func(it batchItem) bool {
 		first := 0
 		if it.Batch == start {
 			first = min(from, len(it.DeviceIDs))
@@ -645,9 +674,13 @@ const eventBatchesPerRead = 20
 // FinishBatch marks a batch done, counting it in the job's batches_done once, and returns the job
 // as it stands after (see bulk.JobStore).
 func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bulk.Job, error) {
-	err := transact(ctx, s.db,
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return bulk.Job{}, err
+	}
+	err = transact(ctx, s.db,
 		types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+			TableName: aws.String(s.table), Key: key,
 			UpdateExpression:          aws.String("SET #state = :done, #ua = :now"),
 			ConditionExpression:       aws.String("attribute_exists(pk) AND #state <> :done"),
 			ExpressionAttributeNames:  map[string]string{"#state": "state", "#ua": attrUpdatedAt},
@@ -746,7 +779,7 @@ func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.Jo
 
 // PendingBatches lists the job's never-sent batches in order.
 func (s *JobStore) PendingBatches(ctx context.Context, jobID string) ([]int, error) {
-	items, err := s.queryBatches(ctx, jobID, "", true)
+	items, err := s.allBatches(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -761,7 +794,7 @@ func (s *JobStore) PendingBatches(ctx context.Context, jobID string) ([]int, err
 
 // ClaimPendingBatch marks the first pending batch sent and returns it.
 func (s *JobStore) ClaimPendingBatch(ctx context.Context, jobID string) (int, []string, bool, error) {
-	items, err := s.queryBatches(ctx, jobID, "", true)
+	items, err := s.allBatches(ctx, jobID)
 	if err != nil {
 		return 0, nil, false, err
 	}
@@ -769,8 +802,12 @@ func (s *JobStore) ClaimPendingBatch(ctx context.Context, jobID string) (int, []
 		if it.State != batchPending {
 			continue
 		}
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: batchKey(jobID, it.Batch),
+		key, err := s.batchKey(ctx, jobID, it.Batch)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: key,
 			UpdateExpression:          aws.String("SET #state = :sent, #ua = :now"),
 			ConditionExpression:       aws.String("#state = :pending"),
 			ExpressionAttributeNames:  map[string]string{"#state": "state", "#ua": attrUpdatedAt},
@@ -785,42 +822,6 @@ func (s *JobStore) ClaimPendingBatch(ctx context.Context, jobID string) (int, []
 		return it.Batch, it.DeviceIDs, true, nil
 	}
 	return 0, nil, false, nil
-}
-
-// queryBatches reads the job's batch items from startSK on (all when empty).
-func (s *JobStore) queryBatches(ctx context.Context, jobID, startSK string, onlyState bool) ([]batchItem, error) {
-	in, err := s.batchQuery(jobID, startSK, onlyState)
-	if err != nil {
-		return nil, err
-	}
-	return queryAll[batchItem](ctx, s.db, in, "batches of job "+jobID)
-}
-
-// batchQuery is the query of the job's batch items from startSK on (all when empty), in order;
-// onlyState projects each to its number, state and device ids.
-func (s *JobStore) batchQuery(jobID, startSK string, onlyState bool) (*dynamodb.QueryInput, error) {
-	lower := batchPrefix
-	if startSK != "" {
-		lower = startSK
-	}
-	kc := expression.Key(resources.AttrPK).Equal(expression.Value(jobPrefix + jobID)).
-		And(expression.Key(resources.AttrSK).Between(expression.Value(lower), expression.Value(batchPrefix+"~")))
-	b := expression.NewBuilder().WithKeyCondition(kc)
-	if onlyState {
-		b = b.WithProjection(expression.NamesList(expression.Name("batch"), expression.Name("state"), expression.Name("device_ids")))
-	}
-	expr, err := b.Build()
-	if err != nil {
-		return nil, fmt.Errorf("build query: %w", err)
-	}
-	in := &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-	}
-	if onlyState {
-		in.ProjectionExpression = expr.Projection()
-	}
-	return in, nil
 }
 
 // Devices returns a page of the job's devices in batch order; the cursor is the next batch. It
@@ -846,14 +847,14 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 	}
 	var out []bulk.DeviceState
 	// The batches that fit whole (the first always does), and one to see past the page.
-	want := func(int) int32 {
+	want := func(int) int {
 		n := (limit - len(out)) / perBatch
 		if len(out) == 0 {
 			n = max(n, 1)
 		}
-		return int32(min(n+1, maxBatchesPerRead))
+		return min(n+1, maxBatchesPerRead)
 	}
-	next, err := s.eachBatch(ctx, jobID, start, want, func(it batchItem) bool {
+	next, err := s.eachBatch(ctx, j, start, want, func(it batchItem) bool {
 		if len(out) > 0 && len(out)+len(it.DeviceIDs) > limit {
 			return false
 		}
@@ -866,38 +867,6 @@ func (s *JobStore) Devices(ctx context.Context, jobID string, cursor string, lim
 		return nil, "", err
 	}
 	return out, next, nil
-}
-
-// eachBatch hands the job's batch items from batch start on, in order, to take until take
-// refuses one (the page is full: that batch is the next page's cursor, returned) or none is left
-// ("" returned). want says how many batch items the next query reads, given the items taken.
-func (s *JobStore) eachBatch(ctx context.Context, jobID string, start int, want func(taken int) int32, take func(batchItem) bool) (string, error) {
-	in, err := s.batchQuery(jobID, batchSK(start), false)
-	if err != nil {
-		return "", err
-	}
-	taken := 0
-	for {
-		in.Limit = aws.Int32(want(taken))
-		page, err := s.db.Query(ctx, in)
-		if err != nil {
-			return "", fmt.Errorf("query batches of job %s: %w", jobID, err)
-		}
-		var items []batchItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return "", fmt.Errorf("unmarshal batches of job %s: %w", jobID, err)
-		}
-		for _, it := range items {
-			if !take(it) {
-				return bulk.DevicesCursor(it.Batch), nil
-			}
-			taken++
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return "", nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
 }
 
 // maxBatchesPerRead bounds one query of a page of devices (a page holds at most a few thousand

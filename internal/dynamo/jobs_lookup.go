@@ -136,7 +136,7 @@ func (s *JobStore) deviceBatches(ctx context.Context, job bulk.Job, deviceID str
 // scanBatches finds the device's batch by reading the device ids of every batch: for jobs
 // without a locator.
 func (s *JobStore) scanBatches(ctx context.Context, jobID, deviceID string) ([]int, error) {
-	items, err := s.queryBatches(ctx, jobID, "", true)
+	items, err := s.allBatches(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +151,12 @@ func (s *JobStore) scanBatches(ctx context.Context, jobID, deviceID string) ([]i
 // batchDevice reads one device's entry of a batch item; ok is false when the batch does not
 // hold it.
 func (s *JobStore) batchDevice(ctx context.Context, jobID string, batch int, deviceID string) (bulk.DeviceState, bool, error) {
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return bulk.DeviceState{}, false, err
+	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true),
 		// Placeholders, not the expression builder: device ids may contain dots.
 		ProjectionExpression:     aws.String("#devs.#d"),
 		ExpressionAttributeNames: map[string]string{"#devs": "devs", "#d": deviceID},

@@ -132,20 +132,7 @@ func (s *JobStore) ForgetUnfinished(ctx context.Context, jobID string) error {
 
 // Deliveries returns every batch of the job in order, with its delivery times.
 func (s *JobStore) Deliveries(ctx context.Context, jobID string) ([]bulk.Delivery, error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ProjectionExpression:   aws.String("#b, #state, #ids, #ua, #ra"),
-		ExpressionAttributeNames: map[string]string{
-			"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#b": "batch", "#state": "state", "#ids": "device_ids",
-			"#ua": attrUpdatedAt, "#ra": attrResentAt,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": sv(jobPrefix + jobID), ":lo": sv(batchPrefix), ":hi": sv(batchPrefix + "~"),
-		},
-		ConsistentRead: aws.Bool(true),
-	}
-	items, err := queryAll[batchItem](ctx, s.db, in, "batches of job "+jobID)
+	items, err := s.allBatches(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +154,12 @@ func msTime(ms int64) time.Time {
 // MarkResent records the watchdog's re-send of a sent batch unchanged since seen and not re-sent
 // since; bulk.ErrBatchChanged otherwise.
 func (s *JobStore) MarkResent(ctx context.Context, jobID string, batch int, seen, at time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:          aws.String("SET #ra = :at"),
 		ConditionExpression:       aws.String("#state = :sent AND #ua = :seen AND (attribute_not_exists(#ra) OR #ra < :seen)"),
 		ExpressionAttributeNames:  map[string]string{"#ra": attrResentAt, "#ua": attrUpdatedAt, "#state": "state"},
@@ -185,8 +176,12 @@ func (s *JobStore) MarkResent(ctx context.Context, jobID string, batch int, seen
 
 // UnmarkResent takes back MarkResent(at), if it is still the batch's latest re-send.
 func (s *JobStore) UnmarkResent(ctx context.Context, jobID string, batch int, at time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:          aws.String("REMOVE #ra"),
 		ConditionExpression:       aws.String("#ra = :at"),
 		ExpressionAttributeNames:  map[string]string{"#ra": attrResentAt},
@@ -202,8 +197,12 @@ func (s *JobStore) UnmarkResent(ctx context.Context, jobID string, batch int, at
 // since seen and no other lease runs; bulk.ErrBatchChanged otherwise. The claim counts as one, so
 // no later executor takes the batch for never claimed.
 func (s *JobStore) ClaimStale(ctx context.Context, jobID string, batch int, seen time.Time, holder string, until, now time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:    aws.String("SET #lu = :until, #lb = :me, #ua = :now ADD #claims :one"),
 		ConditionExpression: aws.String("#state = :sent AND #ua = :seen AND (attribute_not_exists(#lu) OR #lu <= :now)"),
 		ExpressionAttributeNames: map[string]string{
@@ -226,8 +225,12 @@ func (s *JobStore) ClaimStale(ctx context.Context, jobID string, batch int, seen
 // Touch restarts a sent batch's staleness clock at at (a fresh delivery); other batches are left
 // alone.
 func (s *JobStore) Touch(ctx context.Context, jobID string, batch int, at time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: batchKey(jobID, batch),
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key,
 		UpdateExpression:          aws.String("SET #ua = :at REMOVE #ra"),
 		ConditionExpression:       aws.String("#state = :sent"),
 		ExpressionAttributeNames:  map[string]string{"#ua": attrUpdatedAt, "#ra": attrResentAt, "#state": "state"},
