@@ -76,6 +76,7 @@ lint: deps
 ## test: lint, then every package's tests with -race against one shared local stack.
 test: lint
 	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) run ./infra/cmd/localdev exec -- $(GO) test -count=1 -timeout 10m -run '^TestPartitionWriteShare$$' ./internal/app/
 
 ## unit: the fast tests only; under -short every test that needs the stack, sshd or Chromium skips,
 ## so nothing from `make deps` is needed.
