@@ -14,6 +14,7 @@ import (
 
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/bulk/bulktest"
 	"github.com/netauto/netauto/internal/bulk/memstore"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/run"
@@ -349,28 +350,18 @@ func TestDeadLetterEndsRunningRuns(t *testing.T) {
 	}
 	j := e.job(t, acc.JobID)
 	assert.Equal(t, 1, j.BatchesDone, "batches done after the first dead letter")
-	assert.Equal(t, map[run.Status]int{run.Succeeded: 1, run.Failed: 2, run.Queued: 2}, nonZero(j.Counts), "counts")
+	assert.Equal(t, map[run.Status]int{run.Succeeded: 1, run.Failed: 2, run.Queued: 2}, bulktest.NonZero(j.Counts), "counts")
 	assert.False(t, j.Status.Terminal(), "job ended with a batch left: %s", j.Status)
 
 	// The last batch dies before any run: the job ends.
 	require.NoError(t, e.exec.DeadLetter(ctx, sent[1].Message))
 	j = e.job(t, acc.JobID)
 	assert.Equal(t, bulk.JobCompleted, j.Status)
-	assert.Equal(t, map[run.Status]int{run.Succeeded: 1, run.Failed: 4}, nonZero(j.Counts), "counts")
+	assert.Equal(t, map[run.Status]int{run.Succeeded: 1, run.Failed: 4}, bulktest.NonZero(j.Counts), "counts")
 	e.checkAccounting(t, j)
 	// A dead letter delivered twice changes nothing.
 	require.NoError(t, e.exec.DeadLetter(ctx, sent[1].Message))
 	assert.Equal(t, j, e.job(t, acc.JobID))
-}
-
-func nonZero(counts map[run.Status]int) map[run.Status]int {
-	out := map[run.Status]int{}
-	for s, n := range counts {
-		if n != 0 {
-			out[s] = n
-		}
-	}
-	return out
 }
 
 func TestCancel(t *testing.T) {

@@ -146,7 +146,7 @@ func TestJobStoreEvents(t *testing.T) {
 	require.Len(t, events, 1)
 	assert.Equal(t, bulk.EventJobDone, events[0].Type)
 	assert.Equal(t, done.Seq, events[0].Seq)
-	assert.Equal(t, map[run.Status]int{run.Succeeded: 2, run.Failed: 1, run.Cancelled: 1, run.Queued: 1}, nonZeroCounts(done.Counts), "the job's counts from its shards")
+	assert.Equal(t, map[run.Status]int{run.Succeeded: 2, run.Failed: 1, run.Cancelled: 1, run.Queued: 1}, bulktest.NonZero(done.Counts), "the job's counts from its shards")
 	assert.Equal(t, done.Counts, events[0].Counts)
 	for _, bad := range []string{"not-a-cursor", "1.", "1.0", "1.x", "-1"} {
 		_, _, err = s.Events(ctx, j.ID, 0, bad, 100)
@@ -154,16 +154,6 @@ func TestJobStoreEvents(t *testing.T) {
 	}
 }
 
-// nonZeroCounts drops the statuses no device is in.
-func nonZeroCounts(counts map[run.Status]int) map[run.Status]int {
-	out := map[run.Status]int{}
-	for s, n := range counts {
-		if n != 0 {
-			out[s] = n
-		}
-	}
-	return out
-}
 
 func TestJobStoreJobDevice(t *testing.T) {
 	ctx := context.Background()

@@ -236,7 +236,7 @@ func testRecordEvents(t *testing.T, s bulk.WatchStore) {
 	assert.Equal(t, "device_deleted", events[2].Reason, "reason of %s", c)
 	assert.Equal(t, []int64{5 << bulk.SeqBatchBits, 6 << bulk.SeqBatchBits, 6<<bulk.SeqBatchBits | 1}, []int64{events[0].Seq, events[1].Seq, events[2].Seq}, "the changes' seqs")
 	for i, e := range events {
-		assert.Empty(t, nonZero(e.Counts), "event %d carries no counts (progress contract version 2)", i)
+		assert.Empty(t, NonZero(e.Counts), "event %d carries no counts (progress contract version 2)", i)
 	}
 	states, err := s.BatchStates(ctx, j.ID, 0)
 	require.NoError(t, err)
@@ -244,10 +244,11 @@ func testRecordEvents(t *testing.T, s bulk.WatchStore) {
 		Seq: events[1].Seq, Batch: 0}, states[b], "device %s", b)
 	got := getJob(t, s, j.ID)
 	assert.Zero(t, got.Seq, "a running job's seq (its job_done's once it ends)")
-	assert.Equal(t, map[run.Status]int{run.Queued: 1, run.Running: 1, run.Succeeded: 1, run.Failed: 1}, nonZero(got.Counts), "counts")
+	assert.Equal(t, map[run.Status]int{run.Queued: 1, run.Running: 1, run.Succeeded: 1, run.Failed: 1}, NonZero(got.Counts), "counts")
 }
 
-func nonZero(counts map[run.Status]int) map[run.Status]int {
+// NonZero drops the statuses no device is in from counts, for comparing a job's counts.
+func NonZero(counts map[run.Status]int) map[run.Status]int {
 	out := map[run.Status]int{}
 	for s, n := range counts {
 		if n != 0 {
