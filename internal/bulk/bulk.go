@@ -25,7 +25,7 @@ import (
 // Limits of a bulk request.
 const (
 	MaxCommandLen = 4096
-	MaxDevices    = 10000
+	MaxDevices    = 20000
 	MaxBatchSize  = 50
 	// MaxTimeout is the executor's invocation budget: its five minutes
 	// (resources.ExecutorTimeoutSeconds) less the deadline margin it keeps to store results. A

@@ -94,7 +94,7 @@ const (
 	// of a job; MaxJobDevices is the most any request may name.
 	DefaultMaxJobDevicesOperator = 1000
 	DefaultMaxJobDevicesAdmin    = 10000
-	MaxJobDevices                = 10000
+	MaxJobDevices                = 20000
 	// DefaultMaxRunningJobsOperator and DefaultMaxRunningJobsAdmin are the per-role limits of
 	// unfinished jobs per requester; MaxRunningJobs is the highest either may be set to.
 	DefaultMaxRunningJobsOperator = 10
@@ -163,8 +163,8 @@ func Vars(fn Function) []Var {
 	case API, Scheduler: // the scheduler starts saved jobs through the API server's own start
 		vs = []Var{table(resources.DevicesTable), table(resources.RunsTable), table(resources.JobsTable), table(resources.SavedJobsTable), queue(resources.BulkQueue),
 			{Name: EnvBatchSize, Doc: "devices per bulk batch message, 1-50 (default 50)"}, secretsVar, secretsPrefixVar,
-			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-10000 (default 1000)"},
-			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-10000 (default 10000)"},
+			{Name: EnvMaxJobDevicesOperator, Doc: "most devices in one job requested by an operator, 1-20000 (default 1000)"},
+			{Name: EnvMaxJobDevicesAdmin, Doc: "most devices in one job requested by an admin, 1-20000 (default 10000)"},
 			{Name: EnvMaxRunningJobsOperator, Doc: "most unfinished jobs (runs included) one requester may have when an operator asks, 1-1000 (default 10)"},
 			{Name: EnvMaxRunningJobsAdmin, Doc: "the same when an admin asks, 1-1000 (default 50)"},
 			{Name: EnvUserPoolID, Doc: "Cognito user pool (<region>_<id>) asked whether a saved job's owner is still enabled and holds their roles before each start; unset: not asked"},
