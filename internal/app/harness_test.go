@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChildExecutor())
 	}
+	if os.Getenv(fleetChildEnv) != "" {
+		os.Exit(runChildFleet())
+	}
 	stacktest.Main(m)
 }
 
@@ -80,16 +83,26 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	e := &bulkEnv{st: stacktest.New(t), devs: map[string]devicesim.InventoryDevice{}, secrets: t.TempDir(), writes: &writeCounter{}}
+	st := stacktest.New(t)
 	fleet, err := devicesim.Start(spec)
 	require.NoError(t, err, "start fleet")
 	t.Cleanup(func() { fleet.Close() })
+	e := newInventoryEnv(t, st, fleet.Inventory(), o)
 	e.fleet = fleet
+	return e
+}
+
+// newInventoryEnv is newBulkEnv on devices served elsewhere (the fleet processes of a scale
+// benchmark): the stores, the inventory with these devices imported, the enqueuer and executor.
+func newInventoryEnv(t testing.TB, st *stacktest.Env, devs []devicesim.InventoryDevice, o envOptions) *bulkEnv {
+	t.Helper()
+	e := &bulkEnv{st: st, devs: map[string]devicesim.InventoryDevice{}, secrets: t.TempDir(), writes: &writeCounter{}}
 	ddb := dynamodb.New(dynamodb.Options{
 		Region: stack.Region, BaseEndpoint: aws.String(e.st.Endpoints.DynamoDB),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		HTTPClient:  app.HTTPClient(), APIOptions: append([]func(*middleware.Stack) error{e.writes.count}, o.ddbOptions...),
 	})
+	var err error
 	e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)
 	e.jobs, err = dynamo.NewJobStore(ddb, e.st.Names.Tables[resources.JobsTable])
@@ -102,7 +115,7 @@ func newBulkEnv(t testing.TB, spec devicesim.Spec, opts ...envOption) *bulkEnv {
 	e.inv, err = device.NewInventory(e.devices, sec)
 	require.NoError(t, err)
 	rows := make([]device.Input, 0)
-	for _, d := range fleet.Inventory() {
+	for _, d := range devs {
 		e.devs[d.ID] = d
 		e.ids = append(e.ids, d.ID)
 		in := api.DeviceInputFromWire(d.DeviceInput)
