@@ -94,7 +94,8 @@ rie-smoke:
 
 ## bench: the SSH engine fan-out and memory benchmarks, Secrets Manager calls per 1,000 devices,
 ## then the ones on the local stack: device import, a 1,000-device bulk job against parallel-ssh,
-## pdsh and a raw Go fan-out, and the writes per partition key of a 10,000-device job.
+## pdsh and a raw Go fan-out, the writes per partition key of a 10,000-device job, and a
+## 20,000-device job against a 1,000-device one.
 bench: DEBIAN_PACKAGES += parallel-ssh:pssh pdsh:pdsh
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./internal/sshexec/
