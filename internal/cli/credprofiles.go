@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -77,6 +76,37 @@ func (p *secretFlags) secret(a *app) (password, key, passphrase string, set bool
 	return "", "", "", false, nil
 }
 
+// requiredSecret is secret for create, where a password or private key must be given.
+func (p *secretFlags) requiredSecret(a *app) (password, key, passphrase string, err error) {
+	password, key, passphrase, set, err := p.secret(a)
+	if err != nil {
+		return "", "", "", err
+	}
+	if !set {
+		return "", "", "", fmt.Errorf("a secret is required: --password-stdin or --private-key-file")
+	}
+	return password, key, passphrase, nil
+}
+
+// patchSecret is secret for update: it sets the patch's private key (and passphrase, if given) or
+// its password, and leaves all three nil when no secret was asked for.
+func (p *secretFlags) patchSecret(a *app, password, key, passphrase **string) error {
+	pw, k, pass, set, err := p.secret(a)
+	switch {
+	case err != nil:
+		return err
+	case !set:
+	case k != "":
+		*key = &k
+		if pass != "" {
+			*passphrase = &pass
+		}
+	default:
+		*password = &pw
+	}
+	return nil
+}
+
 // readSecretLine reads stdin and drops one trailing newline; an empty secret is an error.
 func readSecretLine(r io.Reader) (string, error) {
 	data, err := readAll(r)
@@ -112,43 +142,15 @@ func parseAllowedTags(vals []string) ([]map[string]string, error) {
 // devices allowed to use them (admin).
 func (a *app) credentialProfilesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "credential-profiles", Aliases: []string{"profiles"}, Short: "Manage credential profiles (admin)"}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "Every credential profile",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var raw json.RawMessage
-			if err := a.call(cmd, "GET", "/credential-profiles", nil, &raw); err != nil {
-				return fmt.Errorf("credential profiles: %w", err)
-			}
-			if a.json {
-				return a.printJSON(raw)
-			}
-			var l apiwire.CredentialProfileList
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return fmt.Errorf("decode credential profiles: %w", err)
-			}
-			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSERNAME\tALLOWED SITES\tALLOWED TAGS\tSECRET\tVERSION")
+	r := resource{path: "/credential-profiles", noun: "credential profile", plural: "credential profiles"}
+	list := listCommand(a, r, "Every credential profile", "ID\tUSERNAME\tALLOWED SITES\tALLOWED TAGS\tSECRET\tVERSION",
+		func(tw io.Writer, l apiwire.CredentialProfileList) {
 			for _, p := range l.Items {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", terminalSafeString(p.ID), terminalSafeString(p.Username),
 					terminalSafeString(strings.Join(p.AllowedSites, ",")), terminalSafeString(tagSetsString(p.AllowedTags)), secretState(p.HasSecret), p.Version)
 			}
-			return tw.Flush()
-		},
-	}
-	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "One credential profile (never its secret)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var raw json.RawMessage
-			if err := a.call(cmd, "GET", "/credential-profiles/"+url.PathEscape(args[0]), nil, &raw); err != nil {
-				return fmt.Errorf("credential profile %s: %w", args[0], err)
-			}
-			return a.printProfile(raw)
-		},
-	}
+		})
+	show := a.showCommand(r, "One credential profile (never its secret)", a.printProfile)
 	var cf profileFlags
 	create := &cobra.Command{
 		Use:   "create ID --username U (--password-stdin | --private-key-file PATH) [--allowed-site S...] [--allowed-tag k=v...]",
@@ -163,24 +165,15 @@ func (a *app) credentialProfilesCommand() *cobra.Command {
 			if len(tags) > 0 {
 				in.AllowedTags = tags
 			}
-			var set bool
-			if in.Password, in.PrivateKey, in.Passphrase, set, err = cf.secret(a); err != nil {
+			if in.Password, in.PrivateKey, in.Passphrase, err = cf.requiredSecret(a); err != nil {
 				return err
 			}
-			if !set {
-				return fmt.Errorf("a secret is required: --password-stdin or --private-key-file")
-			}
-			var raw json.RawMessage
-			if err := a.call(cmd, "POST", "/credential-profiles", in, &raw); err != nil {
-				return fmt.Errorf("create credential profile %s: %w", args[0], err)
-			}
-			return a.printProfile(raw)
+			return a.send(cmd, "POST", r.path, in, "create credential profile "+args[0], a.printProfile)
 		},
 	}
 	cf.register(create)
 	var uf profileFlags
 	var clearSites, clearTags bool
-	var version int64
 	update := &cobra.Command{
 		Use:   "update ID [--username U] [--allowed-site S...] [--allowed-tag k=v...] [--password-stdin | --private-key-file PATH]",
 		Short: "Change a credential profile; a new password or key replaces the secret",
@@ -205,49 +198,21 @@ func (a *app) credentialProfilesCommand() *cobra.Command {
 				}
 				patch.AllowedTags = &tags
 			}
-			pw, key, pass, set, err := uf.secret(a)
-			if err != nil {
+			if err := uf.patchSecret(a, &patch.Password, &patch.PrivateKey, &patch.Passphrase); err != nil {
 				return err
 			}
-			if set {
-				if key != "" {
-					patch.PrivateKey = &key
-					if pass != "" {
-						patch.Passphrase = &pass
-					}
-				} else {
-					patch.Password = &pw
-				}
-			}
-			if fl.Changed("version") {
-				patch.Version = &version
-			}
+			patch.Version = patchVersion(cmd)
 			if patch == (apiwire.CredentialProfilePatch{Version: patch.Version}) {
 				return fmt.Errorf("nothing to change: give --username, --allowed-site, --allowed-tag, --clear-sites, --clear-tags or a new secret")
 			}
-			var raw json.RawMessage
-			if err := a.call(cmd, "PATCH", "/credential-profiles/"+url.PathEscape(args[0]), patch, &raw); err != nil {
-				return fmt.Errorf("update credential profile %s: %w", args[0], err)
-			}
-			return a.printProfile(raw)
+			return a.send(cmd, "PATCH", r.itemPath(args[0]), patch, "update credential profile "+args[0], a.printProfile)
 		},
 	}
 	uf.register(update)
 	update.Flags().BoolVar(&clearSites, "clear-sites", false, "allow no site (with no --allowed-site)")
 	update.Flags().BoolVar(&clearTags, "clear-tags", false, "allow no tag set (with no --allowed-tag)")
-	update.Flags().Int64Var(&version, "version", 0, "fail if the profile is no longer at this version")
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a credential profile no device uses",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.call(cmd, "DELETE", "/credential-profiles/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("delete credential profile %s: %w", args[0], err)
-			}
-			fmt.Fprintf(a.io.Out, "deleted credential profile %s\n", terminalSafeString(args[0]))
-			return nil
-		},
-	}
+	update.Flags().Int64("version", 0, "fail if the profile is no longer at this version")
+	del := a.deleteCommand(r, "Delete a credential profile no device uses")
 	cmd.AddCommand(list, show, create, update, del)
 	return cmd
 }

@@ -133,7 +133,7 @@ func (a *app) devicesGet() *cobra.Command {
 				return a.printJSON(d)
 			}
 			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-			for _, kv := range [][2]string{
+			printFields(tw, [][2]string{
 				{"id", d.ID}, {"name", d.Name}, {"host", d.Host}, {"port", strconv.Itoa(d.Port)}, {"platform", d.Platform},
 				{"username", d.Username}, {"auth_method", d.AuthMethod}, {"site", d.Site}, {"tags", formatTags(d.Tags)},
 				{"credential_profile", d.CredentialProfile}, {"has_credential", strconv.FormatBool(d.HasCredential)},
@@ -142,9 +142,7 @@ func (a *app) devicesGet() *cobra.Command {
 				{"host_key", d.HostKey}, {"host_key_fingerprint", d.HostKeyFingerprint}, {"host_key_learned_at", formatTime(d.HostKeyLearnedAt)},
 				{"version", strconv.FormatInt(d.Version, 10)},
 				{"created_at", d.CreatedAt.Format(timeLayout)}, {"updated_at", d.UpdatedAt.Format(timeLayout)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], terminalSafeString(kv[1]))
-			}
+			})
 			if p := d.PendingHostKey; p != nil {
 				fmt.Fprintf(tw, "pending_host_key:\t%s (seen %s)\n", terminalSafeString(p.Fingerprint), p.SeenAt.Format(timeLayout))
 			}

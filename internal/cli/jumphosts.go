@@ -3,8 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,24 +36,9 @@ func (j *jumpHostFlags) register(cmd *cobra.Command) {
 // jumpHostsCommand is `netauto jump-hosts`: the SSH bastions devices are reached through (admin).
 func (a *app) jumpHostsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "jump-hosts", Aliases: []string{"jump-host"}, Short: "Manage jump hosts, the bastions devices are reached through (admin)"}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "Every jump host",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var raw json.RawMessage
-			if err := a.call(cmd, "GET", "/jump-hosts", nil, &raw); err != nil {
-				return fmt.Errorf("jump hosts: %w", err)
-			}
-			if a.json {
-				return a.printJSON(raw)
-			}
-			var l apiwire.JumpHostList
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return fmt.Errorf("decode jump hosts: %w", err)
-			}
-			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tHOST\tPORT\tUSERNAME\tHOST KEY\tCREDENTIAL\tVERSION")
+	r := resource{path: "/jump-hosts", noun: "jump host", plural: "jump hosts"}
+	list := listCommand(a, r, "Every jump host", "ID\tHOST\tPORT\tUSERNAME\tHOST KEY\tCREDENTIAL\tVERSION",
+		func(tw io.Writer, l apiwire.JumpHostList) {
 			for _, h := range l.Items {
 				key := h.HostKeyFingerprint
 				switch {
@@ -67,21 +52,8 @@ func (a *app) jumpHostsCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\n", terminalSafeString(h.ID), terminalSafeString(h.Host), h.Port,
 					terminalSafeString(h.Username), terminalSafeString(key), secretState(h.HasCredential), h.Version)
 			}
-			return tw.Flush()
-		},
-	}
-	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "One jump host (never its credential), with its pinned and any pending host key",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var raw json.RawMessage
-			if err := a.call(cmd, "GET", "/jump-hosts/"+url.PathEscape(args[0]), nil, &raw); err != nil {
-				return fmt.Errorf("jump host %s: %w", args[0], err)
-			}
-			return a.printJumpHost(raw)
-		},
-	}
+		})
+	show := a.showCommand(r, "One jump host (never its credential), with its pinned and any pending host key", a.printJumpHost)
 	var cf jumpHostFlags
 	create := &cobra.Command{
 		Use:   "create ID --host HOST --username U (--password-stdin | --private-key-file PATH) [--host-key KEY | --trust-on-first-use]",
@@ -90,24 +62,15 @@ func (a *app) jumpHostsCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := apiwire.JumpHostInput{ID: args[0], Host: cf.host, Port: cf.port, Username: cf.username, AuthMethod: cf.authMethod,
 				HostKey: cf.hostKey, TrustOnFirstUse: cf.tofu}
-			var set bool
 			var err error
-			if in.Password, in.PrivateKey, in.Passphrase, set, err = cf.secret(a); err != nil {
+			if in.Password, in.PrivateKey, in.Passphrase, err = cf.requiredSecret(a); err != nil {
 				return err
 			}
-			if !set {
-				return fmt.Errorf("a secret is required: --password-stdin or --private-key-file")
-			}
-			var raw json.RawMessage
-			if err := a.call(cmd, "POST", "/jump-hosts", in, &raw); err != nil {
-				return fmt.Errorf("create jump host %s: %w", args[0], err)
-			}
-			return a.printJumpHost(raw)
+			return a.send(cmd, "POST", r.path, in, "create jump host "+args[0], a.printJumpHost)
 		},
 	}
 	cf.register(create)
 	var uf jumpHostFlags
-	var version int64
 	update := &cobra.Command{
 		Use:   "update ID [--host H] [--port N] [--username U] [--host-key KEY] [--password-stdin | --private-key-file PATH]",
 		Short: "Change a jump host; a new password or key replaces its credential, a new host or port drops it",
@@ -127,47 +90,19 @@ func (a *app) jumpHostsCommand() *cobra.Command {
 			if fl.Changed("trust-on-first-use") {
 				patch.TrustOnFirstUse = &uf.tofu
 			}
-			pw, key, pass, set, err := uf.secret(a)
-			if err != nil {
+			if err := uf.patchSecret(a, &patch.Password, &patch.PrivateKey, &patch.Passphrase); err != nil {
 				return err
 			}
-			if set {
-				if key != "" {
-					patch.PrivateKey = &key
-					if pass != "" {
-						patch.Passphrase = &pass
-					}
-				} else {
-					patch.Password = &pw
-				}
-			}
-			if fl.Changed("version") {
-				patch.Version = &version
-			}
+			patch.Version = patchVersion(cmd)
 			if patch == (apiwire.JumpHostPatch{Version: patch.Version}) {
 				return fmt.Errorf("nothing to change: give --host, --port, --username, --auth-method, --host-key, --trust-on-first-use or a new secret")
 			}
-			var raw json.RawMessage
-			if err := a.call(cmd, "PATCH", "/jump-hosts/"+url.PathEscape(args[0]), patch, &raw); err != nil {
-				return fmt.Errorf("update jump host %s: %w", args[0], err)
-			}
-			return a.printJumpHost(raw)
+			return a.send(cmd, "PATCH", r.itemPath(args[0]), patch, "update jump host "+args[0], a.printJumpHost)
 		},
 	}
 	uf.register(update)
-	update.Flags().Int64Var(&version, "version", 0, "fail if the jump host is no longer at this version")
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a jump host no device's chain names",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.call(cmd, "DELETE", "/jump-hosts/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("delete jump host %s: %w", args[0], err)
-			}
-			fmt.Fprintf(a.io.Out, "deleted jump host %s\n", terminalSafeString(args[0]))
-			return nil
-		},
-	}
+	update.Flags().Int64("version", 0, "fail if the jump host is no longer at this version")
+	del := a.deleteCommand(r, "Delete a jump host no device's chain names")
 	var fingerprint string
 	accept := &cobra.Command{
 		Use:   "accept-host-key ID --fingerprint SHA256:...",
@@ -182,7 +117,7 @@ func (a *app) jumpHostsCommand() *cobra.Command {
 				return fmt.Errorf("--fingerprint is required: the pending key's SHA256:... fingerprint, as `netauto jump-hosts show %s` prints it", args[0])
 			}
 			var raw json.RawMessage
-			err := a.call(cmd, "POST", "/jump-hosts/"+url.PathEscape(args[0])+"/host-key/accept", apiwire.HostKeyAccept{Fingerprint: fingerprint}, &raw)
+			err := a.call(cmd, "POST", r.itemPath(args[0])+"/host-key/accept", apiwire.HostKeyAccept{Fingerprint: fingerprint}, &raw)
 			if isStatus(err, http.StatusConflict) {
 				return fmt.Errorf("accept host key of jump host %s: %w\n  run `netauto jump-hosts show %s` to see the pending key", args[0], err, args[0])
 			}
@@ -207,14 +142,12 @@ func (a *app) printJumpHost(raw json.RawMessage) error {
 		return fmt.Errorf("decode jump host: %w", err)
 	}
 	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-	for _, kv := range [][2]string{
+	printFields(tw, [][2]string{
 		{"id", h.ID}, {"host", h.Host}, {"port", strconv.Itoa(h.Port)}, {"username", h.Username}, {"auth_method", h.AuthMethod},
 		{"credential", secretState(h.HasCredential)}, {"trust_on_first_use", strconv.FormatBool(h.TrustOnFirstUse)},
 		{"host_key_fingerprint", h.HostKeyFingerprint}, {"host_key_learned_at", formatTime(h.HostKeyLearnedAt)},
 		{"version", strconv.FormatInt(h.Version, 10)}, {"updated_at", h.UpdatedAt.Format(timeLayout)},
-	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], terminalSafeString(kv[1]))
-	}
+	})
 	if p := h.PendingHostKey; p != nil {
 		fmt.Fprintf(tw, "pending_host_key:\t%s (seen %s)\n", terminalSafeString(p.Fingerprint), p.SeenAt.Format(timeLayout))
 	}

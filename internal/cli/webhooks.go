@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -49,43 +50,15 @@ func (w *webhookFlags) readURL(a *app) (string, error) {
 // webhooksCommand is `netauto webhooks`: where NetAuto's events are POSTed (admin).
 func (a *app) webhooksCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "webhooks", Aliases: []string{"webhook"}, Short: "Manage webhooks: signed HTTP POSTs of NetAuto's events (admin)"}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "Every webhook (never its URL or signing secret)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var raw json.RawMessage
-			if err := a.call(cmd, "GET", "/webhooks", nil, &raw); err != nil {
-				return fmt.Errorf("webhooks: %w", err)
-			}
-			if a.json {
-				return a.printJSON(raw)
-			}
-			var l apiwire.WebhookList
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return fmt.Errorf("decode webhooks: %w", err)
-			}
-			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tENDPOINT\tEVENTS\tFORMAT\tSTATE")
+	r := resource{path: "/webhooks", noun: "webhook", plural: "webhooks"}
+	list := listCommand(a, r, "Every webhook (never its URL or signing secret)", "ID\tNAME\tENDPOINT\tEVENTS\tFORMAT\tSTATE",
+		func(tw io.Writer, l apiwire.WebhookList) {
 			for _, h := range l.Items {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", terminalSafeString(h.ID), terminalSafeString(h.Name), terminalSafeString(h.Endpoint),
 					terminalSafeString(eventsText(h.Events)), h.Format, terminalSafeString(webhookState(h)))
 			}
-			return tw.Flush()
-		},
-	}
-	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "One webhook",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var raw json.RawMessage
-			if err := a.call(cmd, "GET", "/webhooks/"+url.PathEscape(args[0]), nil, &raw); err != nil {
-				return fmt.Errorf("webhook %s: %w", args[0], err)
-			}
-			return a.printWebhook(raw)
-		},
-	}
+		})
+	show := a.showCommand(r, "One webhook", a.printWebhook)
 	var cf webhookFlags
 	var disabled bool
 	create := &cobra.Command{
@@ -105,17 +78,12 @@ func (a *app) webhooksCommand() *cobra.Command {
 				off := false
 				in.Enabled = &off
 			}
-			var raw json.RawMessage
-			if err := a.call(cmd, "POST", "/webhooks", in, &raw); err != nil {
-				return fmt.Errorf("create webhook: %w", err)
-			}
-			return a.printWebhook(raw)
+			return a.send(cmd, "POST", r.path, in, "create webhook", a.printWebhook)
 		},
 	}
 	cf.register(create)
 	create.Flags().BoolVar(&disabled, "disabled", false, "create it disabled")
 	var uf webhookFlags
-	var version int64
 	var enable, disable, noEvents, noCIDRs, rotateSecret bool
 	update := &cobra.Command{
 		Use:   "update ID [--name N] [(--url-stdin | --url URL) --rotate-secret] [--event E... | --all-events] [--format F] [--allow-cidr C... | --no-allow-cidr] [--enable | --disable] [--rotate-secret]",
@@ -161,49 +129,32 @@ signing secret, so the new URL gets a new one, printed this once for the new rec
 			case enable || disable:
 				patch.Enabled = &enable
 			}
-			if fl.Changed("version") {
-				patch.Version = &version
-			}
+			patch.Version = patchVersion(cmd)
 			if rotateSecret {
 				patch.RotateSecret = &rotateSecret
 			}
 			if patch == (apiwire.WebhookPatch{Version: patch.Version}) {
 				return fmt.Errorf("nothing to change: give --name, --url(-stdin), --event, --all-events, --format, --allow-cidr, --no-allow-cidr, --enable, --disable or --rotate-secret")
 			}
-			var raw json.RawMessage
-			if err := a.call(cmd, "PATCH", "/webhooks/"+url.PathEscape(args[0]), patch, &raw); err != nil {
-				return fmt.Errorf("update webhook %s: %w", args[0], err)
-			}
-			return a.printWebhook(raw)
+			return a.send(cmd, "PATCH", r.itemPath(args[0]), patch, "update webhook "+args[0], a.printWebhook)
 		},
 	}
 	uf.register(update)
 	fu := update.Flags()
-	fu.Int64Var(&version, "version", 0, "fail if the webhook is no longer at this version")
+	fu.Int64("version", 0, "fail if the webhook is no longer at this version")
 	fu.BoolVar(&enable, "enable", false, "enable it (clears the disabled reason and the failure count)")
 	fu.BoolVar(&disable, "disable", false, "disable it")
 	fu.BoolVar(&noEvents, "all-events", false, "deliver every event (clear the filter)")
 	fu.BoolVar(&noCIDRs, "no-allow-cidr", false, "allow no private range")
 	fu.BoolVar(&rotateSecret, "rotate-secret", false, "give it a new signing secret, printed this once (required with a new URL)")
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a webhook, its URL and its signing secret",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.call(cmd, "DELETE", "/webhooks/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("delete webhook %s: %w", args[0], err)
-			}
-			fmt.Fprintf(a.io.Out, "deleted webhook %s\n", terminalSafeString(args[0]))
-			return nil
-		},
-	}
+	del := a.deleteCommand(r, "Delete a webhook, its URL and its signing secret")
 	rotate := &cobra.Command{
 		Use:   "rotate-secret ID",
 		Short: "Give a webhook a new signing secret; prints it, this once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var raw json.RawMessage
-			if err := a.call(cmd, "POST", "/webhooks/"+url.PathEscape(args[0])+"/rotate-secret", nil, &raw); err != nil {
+			if err := a.call(cmd, "POST", r.itemPath(args[0])+"/rotate-secret", nil, &raw); err != nil {
 				return fmt.Errorf("rotate secret of webhook %s: %w", args[0], err)
 			}
 			return a.printWebhook(raw)
@@ -215,7 +166,7 @@ signing secret, so the new URL gets a new one, printed this once for the new rec
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var raw json.RawMessage
-			if err := a.call(cmd, "POST", "/webhooks/"+url.PathEscape(args[0])+"/test", nil, &raw); err != nil {
+			if err := a.call(cmd, "POST", r.itemPath(args[0])+"/test", nil, &raw); err != nil {
 				return fmt.Errorf("test webhook %s: %w", args[0], err)
 			}
 			if a.json {
@@ -246,7 +197,7 @@ signing secret, so the new URL gets a new one, printed this once for the new rec
 			if cursor != "" {
 				q.Set("cursor", cursor)
 			}
-			path := "/webhooks/" + url.PathEscape(args[0]) + "/deliveries"
+			path := r.itemPath(args[0]) + "/deliveries"
 			if len(q) > 0 {
 				path += "?" + q.Encode()
 			}
@@ -319,13 +270,11 @@ func (a *app) printWebhook(raw json.RawMessage) error {
 		return fmt.Errorf("decode webhook: %w", err)
 	}
 	tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
-	for _, kv := range [][2]string{
+	printFields(tw, [][2]string{
 		{"id", h.ID}, {"name", h.Name}, {"endpoint", h.Endpoint}, {"events", eventsText(h.Events)}, {"format", h.Format},
 		{"state", webhookState(h.Webhook)}, {"allow_private_cidrs", strings.Join(h.AllowPrivateCIDRs, ", ")},
 		{"failed_deliveries", strconv.Itoa(h.FailedDeliveries)}, {"version", strconv.FormatInt(h.Version, 10)}, {"updated_at", h.UpdatedAt.Format(timeLayout)},
-	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], terminalSafeString(kv[1]))
-	}
+	})
 	if err := tw.Flush(); err != nil {
 		return err
 	}
