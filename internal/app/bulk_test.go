@@ -579,7 +579,8 @@ func (h heldFinishes) FinishNew(ctx context.Context, r run.Run, data []byte) err
 
 // TestBulkBatchSlotFreedWhenSessionsEnd holds every run's finish, with MaxBatches 1 and two
 // batches: the second batch's sessions still run, because a batch gives its slot up when its
-// sessions end rather than when its runs are stored.
+// sessions end rather than when its runs are stored (and a slot allows two batches' worth of
+// devices not yet stored).
 func TestBulkBatchSlotFreedWhenSessionsEnd(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 17})

@@ -429,6 +429,9 @@ type Executor struct {
 
 	batchesOnce sync.Once
 	batches     chan struct{}
+	// unstored holds a token per device started and not yet stored, when MaxBatches is set
+	// (unstoredPerSlot per slot).
+	unstored chan struct{}
 	// inLine holds the batches (2×MaxBatches) that wait for a slot with their jump host
 	// connections opening.
 	inLine chan struct{}
@@ -451,10 +454,20 @@ func (x *Executor) batchSlots() (run, line chan struct{}) {
 		if x.MaxBatches > 0 {
 			x.batches = make(chan struct{}, x.MaxBatches)
 			x.inLine = make(chan struct{}, 2*x.MaxBatches)
+			x.unstored = make(chan struct{}, unstoredPerSlot*x.MaxBatches)
 		}
 	})
 	return x.batches, x.inLine
 }
+
+// unstoredPerSlot bounds, per batch slot, the devices of a process that started and are not yet
+// stored (with MaxBatches set: locally). The batch slot frees as sessions end, so that the next
+// batch's sessions run while results are stored; where the stores answer slower than sessions
+// end (one DynamoDB Local for every invocation on two cores), results would queue without bound
+// and reach browsers seconds after their devices finished. Two batches' worth keeps the next
+// batch's sessions running while one batch's results are stored, and the queue short (measured:
+// docs/performance.md).
+const unstoredPerSlot = 2 * MaxBatchSize
 
 // takeBatchSlot takes one of the process's MaxBatches slots for m, waiting for one until until
 // (zero: as long as ctx lasts); a free slot is taken even when until has passed. It returns the
@@ -485,6 +498,21 @@ func (x *Executor) takeBatchSlot(ctx context.Context, log *slog.Logger, m Messag
 		return nil, nil, false
 	}
 	return free, w, true
+}
+
+// takeUnstored takes a token for a device about to start, waiting while the process has
+// unstoredPerSlot devices per slot started and not yet stored. It returns the token's release
+// (safe to call once, a no-op without a bound), or false when ctx ended first.
+func (x *Executor) takeUnstored(ctx context.Context) (func(), bool) {
+	if x.unstored == nil {
+		return func() {}, true
+	}
+	select {
+	case x.unstored <- struct{}{}:
+		return sync.OnceFunc(func() { <-x.unstored }), true
+	case <-ctx.Done():
+		return func() {}, false
+	}
 }
 
 // takeSlot takes a token of slots, at once or, when wait is set, waiting for one until until
@@ -713,7 +741,9 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			continue
 		}
 		sem <- struct{}{}
-		if ctx.Err() != nil {
+		stored, ok := x.takeUnstored(ctx)
+		if !ok || ctx.Err() != nil {
+			stored()
 			<-sem
 			leave(id, time.Time{}) // the invocation is ending: a later one will run this device
 			continue
@@ -721,12 +751,14 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		// A stopping job's devices not started are cancelled once the others are stored (below),
 		// never handed on.
 		if stop, reason := view.stopping(ctx); stop {
+			stored()
 			<-sem
 			notStarted = append(notStarted, id)
 			stopReason = reason
 			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < startNeed+margin {
+			stored()
 			<-sem
 			if !short {
 				// Logged once: a device timeout longer than the whole invocation would
@@ -744,6 +776,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer stored()
 			res := x.device(ctx, log, m, id, rec, bd, sync.OnceFunc(func() { tail.end(); sessions.Done() }))
 			if res.later {
 				leave(id, res.holdUntil)

@@ -1,6 +1,7 @@
 package bulk
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,5 +45,31 @@ func TestSessionTailFreesTheSlotInTheTail(t *testing.T) {
 			}
 			assert.Equal(t, tt.want, freed)
 		})
+	}
+}
+
+func TestTakeUnstoredBoundsDevicesNotYetStored(t *testing.T) {
+	x := &Executor{MaxBatches: 1}
+	x.batchSlots()
+	var release []func()
+	for range unstoredPerSlot {
+		r, ok := x.takeUnstored(context.Background())
+		assert.True(t, ok)
+		release = append(release, r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, ok := x.takeUnstored(ctx)
+	assert.False(t, ok, "a device past the bound waits, here until its context ends")
+	release[0]()
+	release[0]() // a second release is a no-op
+	r, ok := x.takeUnstored(context.Background())
+	assert.True(t, ok, "a stored device frees its place")
+	r()
+	unbounded := &Executor{}
+	unbounded.batchSlots()
+	for range 3 * unstoredPerSlot {
+		_, ok := unbounded.takeUnstored(ctx)
+		assert.True(t, ok, "no bound without MaxBatches (a Lambda instance)")
 	}
 }
