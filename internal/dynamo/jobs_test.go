@@ -154,7 +154,6 @@ func TestJobStoreEvents(t *testing.T) {
 	}
 }
 
-
 func TestJobStoreJobDevice(t *testing.T) {
 	ctx := context.Background()
 	s := newJobStore(t)
