@@ -108,15 +108,9 @@ func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request, id auth.Id
 		s.fail(w, r, err)
 		return
 	}
-	if !noQuery(w, r) {
-		return
+	if ps, ok := listRecords(s, w, r, s.opts.Profiles.List, profileToWire); ok {
+		WriteJSON(w, http.StatusOK, apiwire.CredentialProfileList{Items: ps})
 	}
-	ps, err := s.opts.Profiles.List(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, apiwire.CredentialProfileList{Items: listed(ps, profileToWire)})
 }
 
 func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {
@@ -134,8 +128,7 @@ func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, id auth.Iden
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(p.Version, 10)))
-	WriteJSON(w, http.StatusOK, profileToWire(p))
+	writeRecord(w, http.StatusOK, "", p.Version, profileToWire(p))
 }
 
 func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {
@@ -161,9 +154,7 @@ func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, id auth.I
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/v1/credential-profiles/"+p.ID)
-	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(p.Version, 10)))
-	WriteJSON(w, http.StatusCreated, profileToWire(p))
+	writeRecord(w, http.StatusCreated, "/v1/credential-profiles/"+p.ID, p.Version, profileToWire(p))
 }
 
 func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {
@@ -193,8 +184,7 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, id auth.I
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(p.Version, 10)))
-	WriteJSON(w, http.StatusOK, profileToWire(p))
+	writeRecord(w, http.StatusOK, "", p.Version, profileToWire(p))
 }
 
 func (s *Server) deleteProfile(w http.ResponseWriter, r *http.Request, id auth.Identity) {

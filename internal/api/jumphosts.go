@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
@@ -58,11 +57,7 @@ func (s *Server) jumpHostID(r *http.Request) (string, error) {
 	if s.opts.JumpHosts == nil {
 		return "", errNoJumpHosts
 	}
-	id := r.PathValue("id")
-	if !device.ValidID(id) {
-		return "", &refusedBody{http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid jump host id"}}
-	}
-	return id, nil
+	return pathRecordID(r, "jump host")
 }
 
 // answerJumpHost writes h with its ETag, or err.
@@ -79,14 +74,8 @@ func (s *Server) answerJumpHost(w http.ResponseWriter, r *http.Request, status i
 			Message: "the jump host has no pending host key with this fingerprint; read it again"})
 	case err != nil:
 		s.fail(w, r, err)
-	case status == http.StatusNoContent:
-		w.WriteHeader(status)
 	default:
-		if status == http.StatusCreated {
-			w.Header().Set("Location", "/v1/jump-hosts/"+h.ID)
-		}
-		w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(h.Version, 10)))
-		WriteJSON(w, status, jumpHostToWire(h))
+		writeRecord(w, status, "/v1/jump-hosts/"+h.ID, h.Version, jumpHostToWire(h))
 	}
 }
 
@@ -95,15 +84,9 @@ func (s *Server) listJumpHosts(w http.ResponseWriter, r *http.Request, _ auth.Id
 		s.fail(w, r, errNoJumpHosts)
 		return
 	}
-	if !noQuery(w, r) {
-		return
+	if hs, ok := listRecords(s, w, r, s.opts.JumpHosts.List, jumpHostToWire); ok {
+		WriteJSON(w, http.StatusOK, apiwire.JumpHostList{Items: hs})
 	}
-	hs, err := s.opts.JumpHosts.List(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, apiwire.JumpHostList{Items: listed(hs, jumpHostToWire)})
 }
 
 func (s *Server) getJumpHost(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -159,9 +142,8 @@ func (s *Server) updateJumpHost(w http.ResponseWriter, r *http.Request, caller a
 			Host: wp.Host, Port: wp.Port, Username: wp.Username, AuthMethod: am, HostKey: wp.HostKey, TrustOnFirstUse: wp.TrustOnFirstUse,
 			Password: wp.Password, PrivateKey: wp.PrivateKey, Passphrase: wp.Passphrase, Version: wp.Version,
 		}
-		var e *Error
-		if pa.Version, e = ifMatch(r, pa.Version, "jump host"); e != nil {
-			return &refusedBody{http.StatusBadRequest, e}
+		if pa.Version, err = patchBase(r, pa.Version, "jump host"); err != nil {
+			return err
 		}
 		h, err = s.opts.JumpHosts.Update(r.Context(), id, pa)
 		return err

@@ -7,7 +7,6 @@ import (
 
 	"github.com/netauto/netauto/internal/apiwire"
 	"github.com/netauto/netauto/internal/auth"
-	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/webhook"
 )
@@ -78,31 +77,20 @@ func (s *Server) webhookID(r *http.Request) (string, error) {
 	if s.opts.Webhooks == nil {
 		return "", errNoWebhooks
 	}
-	id := r.PathValue("id")
-	if !device.ValidID(id) {
-		return "", &refusedBody{http.StatusBadRequest, &Error{Code: "invalid", Field: "id", Message: "is not a valid webhook id"}}
-	}
-	return id, nil
+	return pathRecordID(r, "webhook")
 }
 
 // answerWebhook writes h with its ETag (and secret, when one was made), or err.
 func (s *Server) answerWebhook(w http.ResponseWriter, r *http.Request, status int, h webhook.Webhook, secret string, err error) {
-	switch {
-	case err != nil:
+	if err != nil {
 		s.fail(w, r, err)
-	case status == http.StatusNoContent:
-		w.WriteHeader(status)
-	default:
-		if status == http.StatusCreated {
-			w.Header().Set("Location", "/v1/webhooks/"+h.ID)
-		}
-		w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(h.Version, 10)))
-		if secret != "" {
-			WriteJSON(w, status, apiwire.WebhookCreated{Webhook: webhookToWire(h), SigningSecret: secret})
-			return
-		}
-		WriteJSON(w, status, webhookToWire(h))
+		return
 	}
+	var body any = webhookToWire(h)
+	if secret != "" {
+		body = apiwire.WebhookCreated{Webhook: webhookToWire(h), SigningSecret: secret}
+	}
+	writeRecord(w, status, "/v1/webhooks/"+h.ID, h.Version, body)
 }
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -110,15 +98,9 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ auth.Ide
 		s.fail(w, r, errNoWebhooks)
 		return
 	}
-	if !noQuery(w, r) {
-		return
+	if hs, ok := listRecords(s, w, r, s.opts.Webhooks.List, webhookToWire); ok {
+		WriteJSON(w, http.StatusOK, apiwire.WebhookList{Items: hs})
 	}
-	hs, err := s.opts.Webhooks.List(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, apiwire.WebhookList{Items: listed(hs, webhookToWire)})
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
@@ -179,9 +161,8 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, caller au
 			f := webhook.Format(*wp.Format)
 			pa.Format = &f
 		}
-		var e *Error
-		if pa.Version, e = ifMatch(r, pa.Version, "webhook"); e != nil {
-			return &refusedBody{http.StatusBadRequest, e}
+		if pa.Version, err = patchBase(r, pa.Version, "webhook"); err != nil {
+			return err
 		}
 		h, secret, err = s.opts.Webhooks.Update(r.Context(), id, pa)
 		return err
