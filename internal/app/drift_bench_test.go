@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
@@ -89,6 +92,14 @@ func BenchmarkDriftNights(b *testing.B) {
 			}
 			require.Zero(b, wrong, "night %d: devices whose changed is wrong", night)
 			b.Logf("night %d: %d devices in %v, %d changed, all flagged exactly", night, n, took.Round(time.Millisecond), len(changed))
+			if count {
+				// What one unchanged run's item costs to write (1 WRU per KB).
+				out, err := stack.DynamoDBClient(e.st.Endpoints.DynamoDB).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(e.st.Names.Tables[resources.RunsTable]),
+					Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#" + bulk.RunID(acc.JobID, e.ids[0])}, "sk": &types.AttributeValueMemberS{Value: "META"}}})
+				require.NoError(b, err)
+				b.Logf("night %d: a run item is %d bytes", night, itemSize(out.Item))
+				b.ReportMetric(float64(itemSize(out.Item)), "run-item-bytes")
+			}
 		}
 	}
 	b.ReportMetric(float64(nights), "nights")
