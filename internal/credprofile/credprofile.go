@@ -273,13 +273,6 @@ func validateSecret(c device.Credential) []device.FieldError {
 	return fs
 }
 
-func invalid(fs []device.FieldError) error {
-	if len(fs) == 0 {
-		return nil
-	}
-	return &device.ValidationError{Fields: fs}
-}
-
 func normalize(p *Profile) {
 	if p.AllowedSites == nil {
 		p.AllowedSites = []string{}
@@ -293,7 +286,7 @@ func normalize(p *Profile) {
 func (r *Registry) Create(ctx context.Context, in Input) (Profile, error) {
 	p := in.Profile
 	normalize(&p)
-	if err := invalid(append(validate(p), validateSecret(in.Secret)...)); err != nil {
+	if err := device.Invalid(append(validate(p), validateSecret(in.Secret)...)); err != nil {
 		return Profile{}, err
 	}
 	now := r.now()
@@ -352,14 +345,8 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Profile, er
 	}
 	normalize(&p)
 	fs := validate(p)
-	var secret device.Credential
-	rotate := pa.Password != nil || pa.PrivateKey != nil || pa.Passphrase != nil
+	secret, rotate := device.PatchCredential(pa.Password, pa.PrivateKey, pa.Passphrase)
 	if rotate {
-		for _, f := range []struct{ src, dst *string }{{pa.Password, &secret.Password}, {pa.PrivateKey, &secret.PrivateKey}, {pa.Passphrase, &secret.Passphrase}} {
-			if f.src != nil {
-				*f.dst = *f.src
-			}
-		}
 		fs = append(fs, validateSecret(secret)...)
 	}
 	if pa.EnableSecret != nil {
@@ -367,7 +354,7 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (Profile, er
 			fs = append(fs, err.(*device.ValidationError).Fields...)
 		}
 	}
-	if err := invalid(fs); err != nil {
+	if err := device.Invalid(fs); err != nil {
 		return Profile{}, err
 	}
 	p.Version, p.UpdatedAt = cur.Version+1, r.now()

@@ -362,18 +362,30 @@ type Patch struct {
 }
 
 func (p Patch) credential() (Credential, bool) {
+	return PatchCredential(p.Password, p.PrivateKey, p.Passphrase)
+}
+
+// PatchCredential is the login credential a patch's password, private key and passphrase give
+// (nil: not given), and whether it gives any of them: the patches of devices, credential profiles
+// and jump hosts replace a stored login only when one is given.
+func PatchCredential(password, privateKey, passphrase *string) (Credential, bool) {
 	var c Credential
 	set := false
-	for _, f := range []struct {
-		src *string
-		dst *string
-	}{{p.Password, &c.Password}, {p.PrivateKey, &c.PrivateKey}, {p.Passphrase, &c.Passphrase}} {
+	for _, f := range []struct{ src, dst *string }{{password, &c.Password}, {privateKey, &c.PrivateKey}, {passphrase, &c.Passphrase}} {
 		if f.src != nil {
 			*f.dst = *f.src
 			set = true
 		}
 	}
 	return c, set
+}
+
+// Invalid is a *ValidationError of fs, nil when fs is empty.
+func Invalid(fs []FieldError) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: fs}
 }
 
 // Update applies p to device id and returns the stored result.

@@ -191,18 +191,11 @@ func validateCredential(method device.AuthMethod, c device.Credential) []device.
 	return fs
 }
 
-func invalid(fs []device.FieldError) error {
-	if len(fs) == 0 {
-		return nil
-	}
-	return &device.ValidationError{Fields: fs}
-}
-
 // Create validates and stores a new jump host and its credential.
 func (r *Registry) Create(ctx context.Context, in Input) (JumpHost, error) {
 	h := in.JumpHost
 	normalize(&h, in.Credential)
-	if err := invalid(append(probe(h), validateCredential(h.AuthMethod, in.Credential)...)); err != nil {
+	if err := device.Invalid(append(probe(h), validateCredential(h.AuthMethod, in.Credential)...)); err != nil {
 		return JumpHost{}, err
 	}
 	now := r.now()
@@ -261,13 +254,7 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (JumpHost, e
 		// A key set by hand was not learned, and supersedes any key waiting for acceptance.
 		h.HostKeyLearnedAt, h.PendingHostKey = nil, nil
 	}
-	var cred device.Credential
-	newCred := false
-	for _, f := range []struct{ src, dst *string }{{pa.Password, &cred.Password}, {pa.PrivateKey, &cred.PrivateKey}, {pa.Passphrase, &cred.Passphrase}} {
-		if f.src != nil {
-			*f.dst, newCred = *f.src, true
-		}
-	}
+	cred, newCred := device.PatchCredential(pa.Password, pa.PrivateKey, pa.Passphrase)
 	moved := h.Host != cur.Host || h.Port != cur.Port
 	if moved && cred.Password == "" && cred.PrivateKey == "" {
 		// A passphrase alone is no credential for the new address.
@@ -278,7 +265,7 @@ func (r *Registry) Update(ctx context.Context, id string, pa Patch) (JumpHost, e
 		fs = append(fs, validateCredential(h.AuthMethod, cred)...)
 		h.HasCredential = true
 	}
-	if err := invalid(fs); err != nil {
+	if err := device.Invalid(fs); err != nil {
 		return JumpHost{}, err
 	}
 	h.Version, h.UpdatedAt = cur.Version+1, r.now()
