@@ -109,10 +109,10 @@ type runItem struct {
 	Bytes       int64  `dynamodbav:"bytes"`
 	Chunks      int    `dynamodbav:"chunks"`
 	Truncated   bool   `dynamodbav:"truncated"`
-	Digest      string `dynamodbav:"digest,omitempty"`
+	Digest      hexBytes `dynamodbav:"digest,omitempty"`
 	// ContentSHA256, FilteredDigest, Changed and PreviousRunID are drift's (run.Run).
-	ContentSHA256  string     `dynamodbav:"content_sha256,omitempty"`
-	FilteredDigest string     `dynamodbav:"filtered_digest,omitempty"`
+	ContentSHA256  hexBytes   `dynamodbav:"content_sha256,omitempty"`
+	FilteredDigest hexBytes   `dynamodbav:"filtered_digest,omitempty"`
 	Changed        *bool      `dynamodbav:"changed,omitempty"`
 	PreviousRunID  string     `dynamodbav:"previous_run_id,omitempty"`
 	Attempt        int        `dynamodbav:"attempt"`
@@ -138,6 +138,35 @@ type runItem struct {
 	Noise   []byte `dynamodbav:"noise,omitempty"`
 }
 
+// hexBytes is a hex digest a run item stores as its raw bytes, half the size of the hex (a run item
+// written once per run costs a write unit per KB, and three digests in hex took 160 bytes). Items
+// written before hold the hex string, which reads the same; a value that is not hex is stored as
+// it is.
+type hexBytes string
+
+// MarshalDynamoDBAttributeValue stores the digest as binary.
+func (h hexBytes) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+	if b, err := hex.DecodeString(string(h)); err == nil && len(b) > 0 && hex.EncodeToString(b) == string(h) {
+		return &types.AttributeValueMemberB{Value: b}, nil
+	}
+	return &types.AttributeValueMemberS{Value: string(h)}, nil
+}
+
+// UnmarshalDynamoDBAttributeValue reads a digest stored as binary or, before, as hex.
+func (h *hexBytes) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberB:
+		*h = hexBytes(hex.EncodeToString(v.Value))
+	case *types.AttributeValueMemberS:
+		*h = hexBytes(v.Value)
+	case *types.AttributeValueMemberNULL:
+		*h = ""
+	default:
+		return fmt.Errorf("digest stored as %T", av)
+	}
+	return nil
+}
+
 // cmdItem is one command's result in a run item: its output is the Bytes bytes from Offset of
 // the run's output (chunks and tail), so reading one command reads only the chunks holding it.
 type cmdItem struct {
@@ -158,11 +187,11 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created,
 		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
-		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: r.OutputDigest, Attempt: r.Attempt,
+		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: hexBytes(r.OutputDigest), Attempt: r.Attempt,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
 		ExpiresAt:     expiry(r.ExpiresAt),
-		ContentSHA256: r.ContentSHA256, FilteredDigest: r.FilteredDigest, Changed: r.Changed, PreviousRunID: r.PreviousRunID,
+		ContentSHA256: hexBytes(r.ContentSHA256), FilteredDigest: hexBytes(r.FilteredDigest), Changed: r.Changed, PreviousRunID: r.PreviousRunID,
 	}
 	if r.Status.Terminal() {
 		it.GSI3PK, it.GSI3SK = commandPartition(r.DeviceID, r.Command), created
@@ -181,10 +210,10 @@ func (it runItem) run() run.Run {
 	r := run.Run{
 		ID: it.ID, DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
 		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
-		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: it.Digest, Attempt: it.Attempt,
+		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: string(it.Digest), Attempt: it.Attempt,
 		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
 		Timings:       run.Timings{ConnectMS: it.ConnectMS, AuthMS: it.AuthMS, FirstByteMS: it.FirstByteMS, TotalMS: it.TotalMS},
-		ContentSHA256: it.ContentSHA256, FilteredDigest: it.FilteredDigest, Changed: it.Changed, PreviousRunID: it.PreviousRunID,
+		ContentSHA256: string(it.ContentSHA256), FilteredDigest: string(it.FilteredDigest), Changed: it.Changed, PreviousRunID: it.PreviousRunID,
 	}
 	if it.ExpiresAt > 0 {
 		r.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
