@@ -89,26 +89,26 @@ const (
 
 // runItem is a run's META item.
 type runItem struct {
-	PK          string `dynamodbav:"pk"`
-	SK          string `dynamodbav:"sk"`
-	GSI1PK      string `dynamodbav:"gsi1pk"`
-	GSI1SK      string `dynamodbav:"gsi1sk"`
-	GSI2PK      string `dynamodbav:"gsi2pk"`
-	GSI2SK      string `dynamodbav:"gsi2sk"`
-	GSI3PK      string `dynamodbav:"gsi3pk,omitempty"`
-	GSI3SK      string `dynamodbav:"gsi3sk,omitempty"`
-	ID          string `dynamodbav:"id"`
-	DeviceID    string `dynamodbav:"device_id"`
-	Command     string `dynamodbav:"command"`
-	JobID       string `dynamodbav:"job_id,omitempty"`
-	RequestedBy string `dynamodbav:"requested_by"`
-	Status      string `dynamodbav:"status"`
-	Reason      string `dynamodbav:"reason,omitempty"`
-	Message     string `dynamodbav:"message,omitempty"`
-	ExitStatus  *int   `dynamodbav:"exit_status,omitempty"`
-	Bytes       int64  `dynamodbav:"bytes"`
-	Chunks      int    `dynamodbav:"chunks"`
-	Truncated   bool   `dynamodbav:"truncated"`
+	PK          string   `dynamodbav:"pk"`
+	SK          string   `dynamodbav:"sk"`
+	GSI1PK      string   `dynamodbav:"gsi1pk"`
+	GSI1SK      string   `dynamodbav:"gsi1sk"`
+	GSI2PK      string   `dynamodbav:"gsi2pk"`
+	GSI2SK      string   `dynamodbav:"gsi2sk"`
+	GSI3PK      string   `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK      string   `dynamodbav:"gsi3sk,omitempty"`
+	ID          string   `dynamodbav:"id"`
+	DeviceID    string   `dynamodbav:"device_id"`
+	Command     string   `dynamodbav:"command"`
+	JobID       string   `dynamodbav:"job_id,omitempty"`
+	RequestedBy string   `dynamodbav:"requested_by"`
+	Status      string   `dynamodbav:"status"`
+	Reason      string   `dynamodbav:"reason,omitempty"`
+	Message     string   `dynamodbav:"message,omitempty"`
+	ExitStatus  *int     `dynamodbav:"exit_status,omitempty"`
+	Bytes       int64    `dynamodbav:"bytes"`
+	Chunks      int      `dynamodbav:"chunks"`
+	Truncated   bool     `dynamodbav:"truncated"`
 	Digest      hexBytes `dynamodbav:"digest,omitempty"`
 	// ContentSHA256, FilteredDigest, Changed and PreviousRunID are drift's (run.Run).
 	ContentSHA256  hexBytes   `dynamodbav:"content_sha256,omitempty"`
