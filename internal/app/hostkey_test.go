@@ -229,5 +229,5 @@ func TestTrustOnFirstUseEndToEnd(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, mismatches, "the refused run is audited")
-	assert.False(t, strings.Contains(e.logs.String(), e.devs[id].Password), "no password in the executor's logs")
+	assert.False(t, strings.Contains(e.logText(), e.devs[id].Password), "no password in the executor's logs")
 }

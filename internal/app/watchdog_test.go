@@ -212,7 +212,7 @@ func TestWatchdogResendsThenFailsLostBatches(t *testing.T) {
 	}
 	assert.Equal(t, 6, lost, "one delivery_lost event per device")
 	assert.Equal(t, 1, done, "one job_done event")
-	assert.Contains(t, e.logs.String(), `"reason":"delivery_lost"`, "the loss is logged")
+	assert.Contains(t, e.logText(), `"reason":"delivery_lost"`, "the loss is logged")
 	assert.Contains(t, emf.String(), `"DevicesLost":3`, "the loss is measured")
 
 	// Exactly once: later sweeps find nothing left to do, and no message was sent.
