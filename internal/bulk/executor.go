@@ -710,11 +710,17 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		concurrency = mc
 	}
 	var (
-		out       Outcome
-		outMu     sync.Mutex
-		wg        sync.WaitGroup
-		sessions  sync.WaitGroup // devices whose SSH session has not ended yet
-		tail      = newSessionTail(concurrency, freeSlot)
+		out   Outcome
+		outMu sync.Mutex
+		wg    sync.WaitGroup
+		// tail frees the batch slot once the batch is in its last few sessions, and the
+		// tunnels (then the slot, if still held) once every session has ended.
+		tail = newSessionTail(concurrency, freeSlot, func() {
+			if bd.releaseTunnels != nil {
+				bd.releaseTunnels()
+			}
+			freeSlot()
+		})
 		sem       = make(chan struct{}, concurrency)
 		later     []string  // devices left for a later invocation
 		holdUntil time.Time // when the last of their runs' holds ends
@@ -771,13 +777,12 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			continue
 		}
 		wg.Add(1)
-		sessions.Add(1)
 		tail.open()
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			defer stored()
-			res := x.device(ctx, log, m, id, rec, bd, sync.OnceFunc(func() { tail.end(); sessions.Done() }))
+			res := x.device(ctx, log, m, id, rec, bd, sync.OnceFunc(tail.end))
 			if res.later {
 				leave(id, res.holdUntil)
 			}
@@ -793,13 +798,6 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// sessions have ended (the next batch's sessions start beside this batch's slowest
 	// devices), and the tunnels once all have, while their runs are still being stored.
 	tail.allStarted()
-	go func() {
-		sessions.Wait()
-		if bd.releaseTunnels != nil {
-			bd.releaseTunnels()
-		}
-		freeSlot()
-	}()
 	wg.Wait()
 	if err := rec.close(ctx); err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
@@ -1298,7 +1296,12 @@ func (v *jobView) stopping(ctx context.Context) (bool, string) {
 	stale := v.x.now().Sub(v.at) >= refresh
 	v.mu.Unlock()
 	if stale {
-		if j, err := v.x.viewedJob(ctx, v.job.ID); err == nil {
+		// The counts matter only to an error limit, which a job's options never change.
+		read := v.x.Jobs.JobControl
+		if v.job.Options.ErrorLimit(v.job.DeviceCount) >= 0 {
+			read = v.x.Jobs.GetJob
+		}
+		if j, err := read(ctx, v.job.ID); err == nil {
 			v.mu.Lock()
 			v.job, v.at = j, v.x.now()
 			v.mu.Unlock()
@@ -1359,51 +1362,45 @@ func changeCommands(m Message, results []run.CommandResult) []run.CommandResult 
 	return out
 }
 
-// sessionTail frees a batch's slot early: once every device of the batch has started and no more
-// than a tenth of the batch's concurrency (at least one) of its sessions is still open. A batch
-// ends when its slowest device does; without this, the process's MaxBatches slots would sit
-// waiting on a few slow devices (a device far behind a jump host, one that answers late) while
-// the next batch could already run.
+// sessionTail follows a batch's SSH sessions: it calls inTail once every device of the batch has
+// started and no more than a tenth of the batch's concurrency (at least one) of its sessions is
+// still open, and ended once none is. A batch ends when its slowest device does; freeing its slot
+// in the tail keeps the process's MaxBatches slots from waiting on a few slow devices (far behind
+// a jump host, answering late) while the next batch could already run. Both callbacks must be
+// safe to call more than once.
 type sessionTail struct {
 	mu      sync.Mutex
 	left    int // sessions still open
 	started bool
 	limit   int
-	free    func()
+	inTail  func()
+	ended   func()
 }
 
-func newSessionTail(concurrency int, free func()) *sessionTail {
-	return &sessionTail{limit: max(1, concurrency/10), free: free}
+func newSessionTail(concurrency int, inTail, ended func()) *sessionTail {
+	return &sessionTail{limit: max(1, concurrency/10), inTail: inTail, ended: ended}
 }
 
 // open counts a session that starts.
-func (t *sessionTail) open() {
-	t.mu.Lock()
-	t.left++
-	t.mu.Unlock()
-}
+func (t *sessionTail) open() { t.update(1, false) }
 
-// end counts a session that ended, freeing the slot when the batch is in its tail.
-func (t *sessionTail) end() {
-	t.mu.Lock()
-	t.left--
-	t.mu.Unlock()
-	t.check()
-}
+// end counts a session that ended.
+func (t *sessionTail) end() { t.update(-1, false) }
 
 // allStarted says every session of the batch has been opened.
-func (t *sessionTail) allStarted() {
-	t.mu.Lock()
-	t.started = true
-	t.mu.Unlock()
-	t.check()
-}
+func (t *sessionTail) allStarted() { t.update(0, true) }
 
-func (t *sessionTail) check() {
+func (t *sessionTail) update(delta int, started bool) {
 	t.mu.Lock()
-	inTail := t.started && t.left <= t.limit
+	t.left += delta
+	t.started = t.started || started
+	inTail, ended := t.started && t.left <= t.limit, t.started && t.left == 0
 	t.mu.Unlock()
 	if inTail {
-		t.free()
+		t.inTail()
+	}
+	if ended {
+		// The hop connections' release may wait on the network: off the last device's path.
+		go t.ended()
 	}
 }

@@ -2,7 +2,9 @@ package bulk
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -14,36 +16,49 @@ func TestSessionTailFreesTheSlotInTheTail(t *testing.T) {
 		sessions    int
 		ended       int
 		allStarted  bool
-		want        int // times the slot was freed (at most once: free is the caller's OnceFunc)
+		wantTail    bool // the slot was freed
+		wantEnded   bool // every session ended: the tunnels go
 	}{
-		{name: "still starting devices", concurrency: 50, sessions: 50, ended: 50, allStarted: false, want: 0},
-		{name: "more than a tenth open", concurrency: 50, sessions: 50, ended: 44, allStarted: true, want: 0},
-		{name: "a tenth open", concurrency: 50, sessions: 50, ended: 45, allStarted: true, want: 1},
-		{name: "all ended", concurrency: 50, sessions: 50, ended: 50, allStarted: true, want: 1},
-		{name: "small batch waits for its last session", concurrency: 5, sessions: 5, ended: 3, allStarted: true, want: 0},
-		{name: "small batch frees with one open", concurrency: 5, sessions: 5, ended: 4, allStarted: true, want: 1},
-		{name: "no sessions at all", concurrency: 50, sessions: 0, ended: 0, allStarted: true, want: 1},
+		{name: "still starting devices", concurrency: 50, sessions: 50, ended: 50, allStarted: false},
+		{name: "more than a tenth open", concurrency: 50, sessions: 50, ended: 44, allStarted: true},
+		{name: "a tenth open", concurrency: 50, sessions: 50, ended: 45, allStarted: true, wantTail: true},
+		{name: "all ended", concurrency: 50, sessions: 50, ended: 50, allStarted: true, wantTail: true, wantEnded: true},
+		{name: "small batch waits for its last session", concurrency: 5, sessions: 5, ended: 3, allStarted: true},
+		{name: "small batch frees with one open", concurrency: 5, sessions: 5, ended: 4, allStarted: true, wantTail: true},
+		{name: "no sessions at all", concurrency: 50, sessions: 0, ended: 0, allStarted: true, wantTail: true, wantEnded: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			freed := 0
-			once := false
-			tail := newSessionTail(tt.concurrency, func() {
-				if !once {
-					once = true
-					freed++
+			var tail atomic.Bool
+			endedCh := make(chan struct{}, 1)
+			st := newSessionTail(tt.concurrency, func() { tail.Store(true) }, func() {
+				select {
+				case endedCh <- struct{}{}:
+				default:
 				}
 			})
 			for range tt.sessions {
-				tail.open()
+				st.open()
 			}
 			for range tt.ended {
-				tail.end()
+				st.end()
 			}
 			if tt.allStarted {
-				tail.allStarted()
+				st.allStarted()
 			}
-			assert.Equal(t, tt.want, freed)
+			assert.Equal(t, tt.wantTail, tail.Load(), "slot freed")
+			if tt.wantEnded {
+				select {
+				case <-endedCh:
+				case <-time.After(5 * time.Second):
+					assert.Fail(t, "ended was not called")
+				}
+			} else {
+				st.mu.Lock()
+				ended := st.started && st.left == 0
+				st.mu.Unlock()
+				assert.False(t, ended, "sessions still open")
+			}
 		})
 	}
 }
