@@ -70,7 +70,10 @@ await script(async (browser, problems) => {
     await page.locator("#jump-port").fill("2222");
     await page.locator("#jump-save").click();
     await page.getByText(/its address changed, so its credential was dropped/).waitFor();
-    const row = await page.locator("#jump-hosts tr[data-id='bastion']").innerText();
+    // The message can show before the table has re-rendered the row: wait for the new address.
+    const moved = page.locator("#jump-hosts tr[data-id='bastion']").filter({ hasText: "192.0.2.50:2222" });
+    await moved.waitFor();
+    const row = await moved.innerText();
     assert(row.includes("192.0.2.50:2222") && row.includes("none"), "no credential after the move: " + row);
   });
 
