@@ -526,8 +526,9 @@ func spannedJob(t *testing.T, e *bulkEnv, invocations int) (*spanEngine, bulk.Ac
 }
 
 // TestBulkMaxBatchesRunsOneBatchAtATime runs a 4-batch job with four invocations at once and
-// MaxBatches 1 (what the local executor uses on two cores): no two batches' devices ever run at
-// the same time, and the job completes.
+// MaxBatches 1 (what the local executor uses on two cores): a batch's devices start only once the
+// batch before is in its tail, so when a batch's first device starts, at most a tenth of a batch's
+// concurrency (5 of the default 50) of other batches' devices are still running.
 func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 160, Seed: 13})
@@ -535,29 +536,31 @@ func TestBulkMaxBatchesRunsOneBatchAtATime(t *testing.T) {
 	j := e.waitJob(t, acc.JobID, 60*time.Second)
 	require.Equal(t, bulk.JobCompleted, j.Status, "job %s ended with %v", j.ID, j.Counts)
 	require.Equal(t, 160, j.Counts[run.Succeeded], "job %s: succeeded devices (counts %v)", j.ID, j.Counts)
-	// Each batch's devices run within [first start, last end]; those windows must not overlap.
-	windows := map[int][2]time.Time{}
+	type running struct {
+		batch      int
+		start, end time.Time
+	}
+	var runs []running
+	first := map[int]time.Time{} // each batch's first device start
 	for id, st := range e.allDevices(t, acc.JobID) {
 		d := e.devs[id]
 		span, ok := spans.spans[net.JoinHostPort(d.Host, strconv.Itoa(d.Port))]
 		require.True(t, ok, "device %s never ran", id)
-		w, seen := windows[st.Batch]
-		if !seen || span[0].Before(w[0]) {
-			w[0] = span[0]
+		runs = append(runs, running{st.Batch, span[0], span[1]})
+		if f, seen := first[st.Batch]; !seen || span[0].Before(f) {
+			first[st.Batch] = span[0]
 		}
-		if !seen || span[1].After(w[1]) {
-			w[1] = span[1]
-		}
-		windows[st.Batch] = w
 	}
-	require.Len(t, windows, 4, "batches that ran")
-	for a, wa := range windows {
-		for b, wb := range windows {
-			if a < b {
-				assert.False(t, wa[0].Before(wb[1]) && wb[0].Before(wa[1]), "batches %d (%s–%s) and %d (%s–%s) ran at the same time",
-					a, wa[0].Format("15:04:05.000"), wa[1].Format("15:04:05.000"), b, wb[0].Format("15:04:05.000"), wb[1].Format("15:04:05.000"))
+	require.Len(t, first, 4, "batches that ran")
+	const tail = bulk.MaxBatchSize / 10 // the sessions a batch may still have open when the next starts
+	for b, at := range first {
+		open := 0
+		for _, r := range runs {
+			if r.batch != b && !r.start.After(at) && r.end.After(at) {
+				open++
 			}
 		}
+		assert.LessOrEqual(t, open, tail, "devices of other batches still running when batch %d started at %s", b, at.Format("15:04:05.000"))
 	}
 }
 
