@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -419,21 +420,26 @@ func (c shardCursor) encode() (string, error) {
 	return string(b), nil
 }
 
-// ChangedDevices implements retention.Store: the devices whose counter grew, or that got a tail
-// ledger item, since the byte purge last cleared them, read from the changed set's shards of
-// GSI by_day.
+// ChangedDevices implements retention.Store: the devices whose bytes moved since the byte purge
+// last folded them (runs_table.go, "The changed set"): first those marked in the changed set's
+// shards of GSI by_day, then those with a run created since the last full fold less changedLag,
+// from the runs' day shards of GSI by_day. A device may be listed more than once.
 func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	cur, err := decodeShardCursor(cursor, changedShards)
+	cur, err := s.changedCursor(ctx, cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	for cur.Shard < changedShards {
+	for !cur.done() {
 		start, ok := decodeCursor(cur.Key, resources.AttrPK, resources.AttrSK, resources.AttrGSI2PK, resources.AttrGSI2SK)
 		if !ok {
 			return nil, "", fault.ErrBadCursor
 		}
-		expr, err := expression.NewBuilder().
-			WithKeyCondition(expression.Key(resources.AttrGSI2PK).Equal(expression.Value(changedShard(cur.Shard)))).
+		pk, since := cur.partition()
+		kc := expression.Key(resources.AttrGSI2PK).Equal(expression.Value(pk))
+		if since != "" {
+			kc = kc.And(expression.Key(resources.AttrGSI2SK).GreaterThanEqual(expression.Value(since)))
+		}
+		expr, err := expression.NewBuilder().WithKeyCondition(kc).
 			WithProjection(expression.NamesList(expression.Name("device_id"))).Build()
 		if err != nil {
 			return nil, "", fmt.Errorf("build query: %w", err)
@@ -458,20 +464,20 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 				return nil, "", err
 			}
 		} else {
-			cur.Shard, cur.Key = cur.Shard+1, ""
+			cur.Part, cur.Key = cur.Part+1, ""
 		}
 		next := ""
-		if cur.Shard < changedShards {
+		if !cur.done() {
 			if next, err = cur.encode(); err != nil {
 				return nil, "", err
 			}
 		}
 		if len(items) > 0 || next == "" {
-			// A device is in a shard once for its counter and once per tail item: list it once.
+			// A device is in a partition once per marked item or run: list it once a page.
 			devs := make([]string, 0, len(items))
 			seen := map[string]bool{}
 			for _, it := range items {
-				if !seen[it.DeviceID] {
+				if it.DeviceID != "" && !seen[it.DeviceID] {
 					seen[it.DeviceID] = true
 					devs = append(devs, it.DeviceID)
 				}
@@ -480,6 +486,87 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 		}
 	}
 	return nil, "", nil
+}
+
+// changedCursor is a position in the walk of the changed set: Part counts the changed set's
+// shards, then dayShards partitions for each day from Since's to Until. Since and Until are fixed
+// when the walk starts (Since empty: no run needs looking at by day).
+type changedCursor struct {
+	Part  int    `json:"p"`
+	Key   string `json:"k,omitempty"`
+	Since string `json:"since,omitempty"`
+	Until string `json:"until,omitempty"`
+	days  int
+}
+
+// changedCursor decodes cursor, or starts a walk: runs are looked at from the later of the last
+// full fold and UNMARKED_SINCE, less changedLag, to today.
+func (s *RetentionStore) changedCursor(ctx context.Context, cursor string) (changedCursor, error) {
+	var cur changedCursor
+	if cursor != "" {
+		if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Part < 0 {
+			return changedCursor{}, fault.ErrBadCursor
+		}
+	} else {
+		items, err := batchGet(ctx, s.db, s.runs, []map[string]types.AttributeValue{retentionKey(unmarkedSK), retentionKey(totalsAsOfSK)}, nil)
+		if err != nil {
+			return changedCursor{}, fmt.Errorf("read changed set bounds: %w", err)
+		}
+		var unmarked, asOf string
+		for _, item := range items {
+			var it struct {
+				SK   string `dynamodbav:"sk"`
+				At   string `dynamodbav:"at"`
+				AsOf string `dynamodbav:"as_of"`
+			}
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return changedCursor{}, fmt.Errorf("unmarshal changed set bounds: %w", err)
+			}
+			unmarked, asOf = cmp.Or(it.At, unmarked), cmp.Or(it.AsOf, asOf)
+		}
+		if unmarked != "" {
+			since, err := time.Parse(timeLayout, max(unmarked, asOf))
+			if err != nil {
+				return changedCursor{}, fmt.Errorf("parse changed set bound %q: %w", max(unmarked, asOf), err)
+			}
+			cur.Since = since.Add(-changedLag).UTC().Format(timeLayout)
+			cur.Until = s.now().UTC().Format(time.DateOnly)
+		}
+	}
+	if cur.Since != "" {
+		since, err1 := time.Parse(timeLayout, cur.Since)
+		until, err2 := time.Parse(time.DateOnly, cur.Until)
+		if err1 != nil || err2 != nil {
+			return changedCursor{}, fault.ErrBadCursor
+		}
+		cur.days = int(until.Sub(since.Truncate(24*time.Hour))/(24*time.Hour)) + 1
+	}
+	if cur.Part > changedShards+cur.days*dayShards {
+		return changedCursor{}, fault.ErrBadCursor
+	}
+	return cur, nil
+}
+
+func (c changedCursor) done() bool { return c.Part >= changedShards+c.days*dayShards }
+
+// partition is the GSI by_day partition at the cursor's part and, for a day's runs, the sort key
+// they are read from.
+func (c changedCursor) partition() (pk, since string) {
+	if c.Part < changedShards {
+		return changedShard(c.Part), ""
+	}
+	k := c.Part - changedShards
+	first, _ := time.Parse(timeLayout, c.Since)
+	day := first.Truncate(24*time.Hour).AddDate(0, 0, k/dayShards).Format(time.DateOnly)
+	return dayPartition(day, k%dayShards), c.Since
+}
+
+func (c changedCursor) encode() (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return string(b), nil
 }
 
 // DeviceBytes implements retention.Store: the device's counter and tail items.

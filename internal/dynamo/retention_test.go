@@ -268,7 +268,7 @@ func TestRetentionStoreChangedDevices(t *testing.T) {
 		got := map[string]bool{}
 		cursor := ""
 		for pages := 0; ; pages++ {
-			require.Less(t, pages, 100, "paging ends")
+			require.Less(t, pages, 400, "paging ends")
 			devs, next, err := rs.ChangedDevices(ctx, cursor, 3)
 			require.NoError(t, err)
 			for _, d := range devs {
@@ -280,29 +280,46 @@ func TestRetentionStoreChangedDevices(t *testing.T) {
 			cursor = next
 		}
 	}
-	assert.Equal(t, want, changed(), "every device that stored output")
+	assert.Equal(t, want, changed(), "every device that stored output: before any fold, by its runs since the tail items left the changed set")
+
+	// A full fold as of now leaves the runs created in the last changedLag in the set.
+	require.NoError(t, rs.SetTotalsAsOf(ctx, time.Now()))
+	assert.Equal(t, want, changed(), "runs created within changedLag of the last full fold")
+
+	// A fold as of a time past every run's creation plus changedLag leaves only marked devices:
+	// the counters that chunks moved.
+	require.NoError(t, rs.SetTotalsAsOf(ctx, time.Now().Add(changedLag+time.Minute)))
+	marked := map[string]bool{}
+	for i := 0; i < 20; i += 2 {
+		marked[fmt.Sprintf("dev-ch-%02d", i)] = true
+	}
+	assert.Equal(t, marked, changed(), "only the marked counters once their runs are older than the fold less changedLag")
 
 	seen := rs.runs.deviceBytes(t, "dev-ch-00")
 	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-00", seen-1), "with a stale total")
 	assert.True(t, changed()["dev-ch-00"], "dev-ch-00 stays changed when its bytes moved")
 	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-00", seen), "before its bytes are folded")
 	assert.True(t, changed()["dev-ch-00"], "dev-ch-00 stays changed until its bytes are folded into the totals")
-	for _, d := range []string{"dev-ch-00", "dev-ch-01"} {
-		folded, err := rs.FoldTotals(ctx, d)
-		require.NoError(t, err, "fold %s", d)
-		assert.Equal(t, rs.runs.deviceBytes(t, d), folded, "fold %s: its bytes", d)
-	}
+	folded, err := rs.FoldTotals(ctx, "dev-ch-00")
+	require.NoError(t, err)
+	assert.Equal(t, seen, folded, "fold dev-ch-00: its bytes")
 	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-00", seen))
-	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-01", rs.runs.deviceBytes(t, "dev-ch-01")))
-	delete(want, "dev-ch-00")
-	delete(want, "dev-ch-01")
-	assert.Equal(t, want, changed(), "dev-ch-00 and dev-ch-01 cleared")
+	delete(marked, "dev-ch-00")
+	assert.Equal(t, marked, changed(), "dev-ch-00 cleared")
 	assert.Equal(t, seen, rs.runs.deviceBytes(t, "dev-ch-00"), "clearing keeps the bytes")
 
-	rs.runs.finish(t, testRun("ch-later", "dev-ch-01"), randomOutput(9))
-	assert.True(t, changed()["dev-ch-01"], "a new tail puts dev-ch-01 back")
+	// A tail written longer than half changedLag after its run began marks itself.
+	late := testRun("ch-late", "dev-ch-01")
+	late.CreatedAt = time.Now().Add(-changedLag).UTC().Truncate(time.Millisecond)
+	rs.runs.finish(t, late, randomOutput(9))
+	assert.True(t, changed()["dev-ch-01"], "a late tail puts dev-ch-01 back")
+	folded, err = rs.FoldTotals(ctx, "dev-ch-01")
+	require.NoError(t, err)
+	require.NoError(t, rs.ClearChanged(ctx, "dev-ch-01", folded))
+	assert.False(t, changed()["dev-ch-01"], "dev-ch-01 cleared with its late tail")
 
-	for name, cursor := range map[string]string{"not JSON": "{", "no such shard": `{"s":32}`, "bad key": `{"s":1,"k":"%%"}`} {
+	for name, cursor := range map[string]string{"not JSON": "{", "no such part": `{"p":33}`, "negative": `{"p":-1}`, "bad key": `{"p":1,"k":"%%"}`,
+		"bad since": `{"p":40,"since":"yesterday","until":"2026-01-01"}`} {
 		t.Run("bad cursor: "+name, func(t *testing.T) {
 			_, _, err := rs.ChangedDevices(ctx, cursor, 3)
 			assert.ErrorIs(t, err, fault.ErrBadCursor)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,6 +35,10 @@ type RunStore struct {
 	newStarts   *coalescer[*startReq]
 	finishes    *coalescer[*finishReq]
 	newFinishes *coalescer[*finishReq]
+
+	// unmarked is set once UNMARKED_SINCE is known to be stored (markUnmarkedSince).
+	unmarkedMu sync.Mutex
+	unmarked   bool
 }
 
 // NewRunStore returns a store over the named runs table.
@@ -326,7 +331,7 @@ func (s *RunStore) dropStaleRef(ctx context.Context, r run.Run, key string) erro
 // finishedItems are the items of a finished run: the run item, carrying the output's last piece
 // inline (or the reference to its body stored once), and, when there is output, the tail ledger
 // item that counts it in the device's bytes.
-func finishedItems(req *finishReq) (item, tail map[string]types.AttributeValue, err error) {
+func finishedItems(req *finishReq, now time.Time) (item, tail map[string]types.AttributeValue, err error) {
 	r, data := req.r, req.data
 	if item, err = finishedRunItem(r, data, req.ref); err != nil {
 		return nil, nil, err
@@ -336,7 +341,10 @@ func finishedItems(req *finishReq) (item, tail map[string]types.AttributeValue, 
 		if req.ref != nil {
 			kept = req.ref.Kept
 		}
-		if tail, err = tailItem(r.DeviceID, r.ID, int64(len(data)), kept); err != nil {
+		// The run's by_day entry puts its device in the changed set, unless it is written too
+		// long after the run began for the purge's look back.
+		late := now.Sub(r.CreatedAt) > changedLag/2
+		if tail, err = tailItem(r.DeviceID, r.ID, int64(len(data)), kept, late); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -347,7 +355,7 @@ func finishedItems(req *finishReq) (item, tail map[string]types.AttributeValue, 
 // on this attempt.
 func (s *RunStore) finishItems(req *finishReq) ([]types.TransactWriteItem, error) {
 	r := req.r
-	item, tail, err := finishedItems(req)
+	item, tail, err := finishedItems(req, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -398,9 +406,16 @@ func (s *RunStore) FinishNew(ctx context.Context, r run.Run, data []byte) error 
 
 func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error {
 	errs := make([]error, len(reqs))
+	if err := s.markUnmarkedSince(ctx); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	now := s.now()
 	var writes []types.WriteRequest
 	for i, req := range reqs {
-		item, tail, err := finishedItems(req)
+		item, tail, err := finishedItems(req, now)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -458,7 +473,7 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		if it.Blob != "" {
 			kept = int64(len(it.Noise))
 		}
-		tail, err := tailItem(deviceID, runID, it.TailSize, kept)
+		tail, err := tailItem(deviceID, runID, it.TailSize, kept, true)
 		if err != nil {
 			return err
 		}
@@ -506,6 +521,12 @@ const (
 // updates of one device in one transaction); a transaction that fails is redone finish by finish.
 func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 	errs := make([]error, len(reqs))
+	if err := s.markUnmarkedSince(ctx); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	var group []int
 	var items []types.TransactWriteItem
 	size := 0
@@ -541,6 +562,30 @@ func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 	}
 	flush()
 	return errs
+}
+
+// markUnmarkedSince stores, before this store writes its first tail item outside the changed set,
+// the time since when such items exist (UNMARKED_SINCE), unless an earlier time is stored: the
+// byte purge never looks for runs before it. One conditional put per store.
+func (s *RunStore) markUnmarkedSince(ctx context.Context) error {
+	s.unmarkedMu.Lock()
+	defer s.unmarkedMu.Unlock()
+	if s.unmarked {
+		return nil
+	}
+	cond, err := buildCondition(itemAbsent())
+	if err != nil {
+		return err
+	}
+	item := retentionKey(unmarkedSK)
+	item["at"] = &types.AttributeValueMemberS{Value: s.now().Format(timeLayout)}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("store when tail items left the changed set: %w", err)
+	}
+	s.unmarked = true
+	return nil
 }
 
 // finishOne stores one run's terminal state with its last chunk in one transaction.

@@ -38,12 +38,13 @@ import (
 //	                                while it has changed since the byte purge last looked, it is in
 //	                                the changed set
 //	DEVBYTES#<dev>  TAIL#<run id>   the run's inline tail bytes (bytes): the ledger item that
-//	                                counts them, living exactly as long as the run item, in the
-//	                                changed set until the byte-cap purge has looked. A device's
-//	                                stored bytes are its COUNTER plus its TAIL# items
+//	                                counts them, living exactly as long as the run item. A
+//	                                device's stored bytes are its COUNTER plus its TAIL# items
 //	                                (readByteLedger), so a run can be finished with a plain batch
 //	                                write of two puts instead of a transaction.
 //	RETENTION       AGE_WATERMARK   {day}: every run created on or before day is gone
+//	RETENTION       UNMARKED_SINCE  {at}: since when finished runs' tail items may be outside the
+//	                                changed set (see changedLag); written once, never moved
 //	RETENTION       REPORT          {report}: the last purge report, as JSON
 //	TTLDEL#RUN#<id> TTLDEL#CHUNK#<n> a chunk TTL deleted whose size the stream consumer has
 //	                                subtracted, so a redelivered stream record never subtracts
@@ -52,11 +53,16 @@ import (
 //	                                a tail_size). A run item's inline tail needs no marker: the
 //	                                consumer deletes its ledger item.
 //
-// The changed set: a byte counter that changes (or whose device lost a tail item) gets gsi2pk=DEVCHG#<shard>, gsi2sk=<device>, and a
-// tail ledger item is written with gsi2pk=DEVCHG#<shard>, gsi2sk=<device>#<run>: sparse entries
-// in GSI by_day, spread over changedShards shards so a busy fleet never makes one hot GSI
-// partition. The byte purge reads those partitions and removes the pairs once the device is at
-// or below the cap, on condition that its bytes did not move meanwhile.
+// The changed set: the devices whose bytes moved since the byte purge last folded them. It has two
+// parts. A byte counter that changes (or whose device lost a tail item) gets
+// gsi2pk=DEVCHG#<shard>, gsi2sk=<device>: sparse entries in GSI by_day, spread over changedShards
+// shards so a busy fleet never makes one hot GSI partition; the byte purge removes them once the
+// device is at or below the cap, on condition that its bytes did not move meanwhile. A finished
+// run's tail ledger item is in no index: the run's own by_day entry (DAY#<date>#<nn>, sorted by
+// creation) is what puts its device in the changed set, as the purge reads the runs created since
+// the last full fold (TOTALS_AS_OF) less changedLag. A tail written more than half changedLag after
+// its run was created (a reconciled or very late finish) carries the pair gsi2pk=DEVCHG#<shard>,
+// gsi2sk=<device>#<run> instead, as every tail item did before UNMARKED_SINCE.
 const (
 	runPrefix       = "RUN#"
 	runMetaSK       = "META"
@@ -75,6 +81,12 @@ const (
 	reportSK        = "REPORT"
 	ttlMarkerPrefix = "TTLDEL#"
 	ttlMarkerKeep   = 7 * 24 * time.Hour
+	unmarkedSK      = "UNMARKED_SINCE"
+	// changedLag bounds how long after its run's creation a tail item may be written outside the
+	// changed set: far more than a run lives (the executor's five-minute budget, a single run's
+	// API timeout) and than GSI by_day lags behind the table. The byte purge reads the runs created
+	// since its last full fold less changedLag.
+	changedLag = time.Hour
 )
 
 // Attributes of the runs table's items that the stores name in expressions.
@@ -293,7 +305,7 @@ func tailKey(deviceID, runID string) map[string]types.AttributeValue {
 }
 
 // ledgerItem is a tail ledger item: the bytes of a run's inline tail, counted in its device's
-// bytes, and its place in the changed set while the byte-cap purge has not looked.
+// bytes, and, when marked, its place in the changed set while the byte-cap purge has not looked.
 type ledgerItem struct {
 	PK       string `dynamodbav:"pk"`
 	SK       string `dynamodbav:"sk"`
@@ -307,12 +319,13 @@ type ledgerItem struct {
 }
 
 // tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
-// of which the run keeps kept itself, marked changed for the byte-cap purge.
-func tailItem(deviceID, runID string, n, kept int64) (map[string]types.AttributeValue, error) {
-	item, err := attributevalue.MarshalMap(ledgerItem{
-		PK: counterPrefix + deviceID, SK: tailPrefix + runID, DeviceID: deviceID, Bytes: n, Kept: kept,
-		ChangedPK: changedShardKey(deviceID), ChangedSK: deviceID + "#" + runID,
-	})
+// of which the run keeps kept itself; marked puts it in the changed set itself (see changedLag).
+func tailItem(deviceID, runID string, n, kept int64, marked bool) (map[string]types.AttributeValue, error) {
+	it := ledgerItem{PK: counterPrefix + deviceID, SK: tailPrefix + runID, DeviceID: deviceID, Bytes: n, Kept: kept}
+	if marked {
+		it.ChangedPK, it.ChangedSK = changedShardKey(deviceID), deviceID+"#"+runID
+	}
+	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return nil, fmt.Errorf("marshal tail ledger item of run %s: %w", runID, err)
 	}

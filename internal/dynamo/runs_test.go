@@ -391,7 +391,7 @@ func TestRunStoreReconcile(t *testing.T) {
 		{"whole", func(dev, id string) { finished(id, dev) }, int64(len(tail))},
 		{"ledger item lost", func(dev, id string) { finished(id, dev); deleteLedger(dev, id) }, int64(len(tail))},
 		{"run item lost", func(dev, id string) {
-			item, err := tailItem(dev, id, 40, 40)
+			item, err := tailItem(dev, id, 40, 40, false)
 			require.NoError(t, err)
 			_, err = rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: item})
 			require.NoError(t, err)

@@ -89,8 +89,8 @@ type Store interface {
 	// DeleteRun deletes a run's chunks and then the run, decrementing the device's byte counter
 	// atomically with each chunk deletion and idempotently.
 	DeleteRun(ctx context.Context, c Candidate) (Deleted, error)
-	// ChangedDevices lists the IDs of devices whose stored bytes grew since the byte purge last
-	// cleared them, a page at a time.
+	// ChangedDevices lists the IDs of devices whose stored bytes moved since the byte purge last
+	// cleared them, a page at a time; a device may be listed more than once.
 	ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error)
 	// DeviceBytes returns a device's stored output bytes (strongly consistent).
 	DeviceBytes(ctx context.Context, deviceID string) (int64, error)
@@ -547,6 +547,9 @@ func (st *purge) bytes(ctx context.Context) (*Stats, error) {
 		s.DurationMS = st.now().Sub(start).Milliseconds()
 	}()
 	cursor := ""
+	// A device is listed once per change the store found (a run, a mark): it is checked once a
+	// pass, and what changes after its check is in the next pass's set.
+	checked := map[string]bool{}
 	for {
 		if !st.timeLeft() {
 			s.Complete = false
@@ -557,6 +560,10 @@ func (st *purge) bytes(ctx context.Context) (*Stats, error) {
 			return s, err
 		}
 		for _, d := range devs {
+			if checked[d] {
+				continue
+			}
+			checked[d] = true
 			if !st.timeLeft() {
 				s.Complete = false
 				return s, nil
