@@ -693,6 +693,8 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 			SK      string `dynamodbav:"sk"`
 			Data    []byte `dynamodbav:"data"`
 			Tail    []byte `dynamodbav:"tail"`
+			Packed  []byte `dynamodbav:"tail_z"`
+			Size    int64  `dynamodbav:"tail_size"`
 			Blob    string `dynamodbav:"blob"`
 			BlobGen string `dynamodbav:"blob_gen"`
 			Noise   []byte `dynamodbav:"noise"`
@@ -718,6 +720,10 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 					return fmt.Errorf("output of %s: %w", id, err)
 				}
 				if piece, err = run.Join(body, noise); err != nil {
+					return fmt.Errorf("output of %s: %w", id, err)
+				}
+			case it.SK == runMetaSK && it.Packed != nil:
+				if piece, err = unpackTail(it.Packed, it.Size); err != nil {
 					return fmt.Errorf("output of %s: %w", id, err)
 				}
 			case it.SK == runMetaSK:

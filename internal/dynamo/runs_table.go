@@ -1,12 +1,16 @@
 package dynamo
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -138,8 +142,10 @@ type runItem struct {
 	TotalMS        int64      `dynamodbav:"total_ms"`
 	ExpiresAt      int64      `dynamodbav:"expires_at,omitempty"`
 	// Tail is the output's last piece, kept inline in a finished run; TailSize its length.
-	Tail     []byte `dynamodbav:"tail,omitempty"`
-	TailSize int64  `dynamodbav:"tail_size,omitempty"`
+	// PackedTail holds it deflated instead when that is much smaller (packTail).
+	Tail       []byte `dynamodbav:"tail,omitempty"`
+	PackedTail []byte `dynamodbav:"tail_z,omitempty"`
+	TailSize   int64  `dynamodbav:"tail_size,omitempty"`
 	// Cmds are the per-command results of a finished run (run.CommandResult), with short
 	// attribute names: the run item is written once per run.
 	Cmds []cmdItem `dynamodbav:"cmds,omitempty"`
@@ -245,15 +251,63 @@ func finishedRunItem(r run.Run, tail []byte, ref *sharedRef) (map[string]types.A
 	it := toRunItem(r, time.Time{})
 	if len(tail) > 0 {
 		it.Tail, it.TailSize = tail, int64(len(tail))
+		if z, ok := packTail(tail); ok {
+			it.Tail, it.PackedTail = nil, z
+		}
 	}
 	if ref != nil {
-		it.Tail, it.Blob, it.BlobGen, it.Noise = nil, ref.Key, ref.Gen, ref.Noise
+		it.Tail, it.PackedTail, it.Blob, it.BlobGen, it.Noise = nil, nil, ref.Key, ref.Gen, ref.Noise
 	}
 	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
 	return item, nil
+}
+
+// An inline tail of at least packMinBytes is stored deflated when that takes at most
+// packMaxShare of its size: a run item costs a write unit per KB, and CLI output deflates 3-5
+// times, so a 1 KB output fits a one-unit run item instead of two.
+const (
+	packMinBytes = 256
+	packMaxShare = 0.8
+)
+
+// tailWriters keeps deflate writers: a new one allocates about a megabyte of tables.
+var tailWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed) // BestSpeed is a valid level: never fails
+	return w
+}}
+
+// packTail deflates an inline tail; false when it is short or does not shrink enough.
+func packTail(tail []byte) ([]byte, bool) {
+	if len(tail) < packMinBytes {
+		return nil, false
+	}
+	var b bytes.Buffer
+	w := tailWriters.Get().(*flate.Writer)
+	w.Reset(&b)
+	// Writes to a bytes.Buffer never fail.
+	_, _ = w.Write(tail)
+	_ = w.Close()
+	tailWriters.Put(w)
+	if float64(b.Len()) > packMaxShare*float64(len(tail)) {
+		return nil, false
+	}
+	return b.Bytes(), true
+}
+
+// unpackTail inflates a tail packTail stored, which must be size bytes long.
+func unpackTail(z []byte, size int64) ([]byte, error) {
+	out := bytes.NewBuffer(make([]byte, 0, size))
+	n, err := io.Copy(out, io.LimitReader(flate.NewReader(bytes.NewReader(z)), size+1))
+	if err != nil {
+		return nil, fmt.Errorf("inflate tail: %w", err)
+	}
+	if n != size {
+		return nil, fmt.Errorf("inflate tail: %d bytes, want %d", n, size)
+	}
+	return out.Bytes(), nil
 }
 
 // commandPartition is the by_command partition of a device's runs of command: the command's

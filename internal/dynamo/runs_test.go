@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -531,4 +532,56 @@ func TestRunStoreAbandon(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cliText is n bytes of interface status lines, as compressible as real CLI output.
+func cliText(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "GigabitEthernet0/%d is up, line protocol is up\n  Hardware is iGbE, address is 5254.00%02x.%04x\n  MTU 1500 bytes, BW 1000000 Kbit/sec, DLY 10 usec,\n", i, i%256, i*7)
+	}
+	return b.Bytes()[:n]
+}
+
+func TestRunStorePackedTail(t *testing.T) {
+	rt := newRunStore(t)
+	tests := []struct {
+		name   string
+		output []byte
+		packed bool
+	}{
+		{"short text stays as it is", cliText(packMinBytes - 1), false},
+		{"1,000 bytes of CLI text are deflated", cliText(1000), true},
+		{"random bytes do not shrink", randomOutput(900), false},
+		{"an output stored once keeps no tail", cliText(run.MinSharedBytes), false},
+		{"text after full chunks: the tail is deflated", cliText(2*run.ChunkSize + 3000), true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rt.finish(t, testRun(fmt.Sprintf("packed-%d", i), "dev-packed"), tt.output)
+			out, err := rt.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(rt.table), Key: runKey(r.ID)})
+			require.NoError(t, err)
+			z, packed := out.Item["tail_z"].(*types.AttributeValueMemberB)
+			_, raw := out.Item["tail"]
+			_, shared := out.Item["blob"]
+			require.Equal(t, tt.packed, packed, "tail_z stored")
+			assert.Equal(t, !tt.packed && !shared, raw, "tail stored as it is")
+			if packed {
+				tail := len(tt.output) % run.ChunkSize
+				assert.Less(t, len(z.Value), tail/2, "deflated tail of %d bytes", tail)
+			}
+			sameBytes(t, tt.output, rt.output(t, r.ID), "whole output")
+			// A range that ends inside the tail, as a command's output is read.
+			from := int64(len(tt.output)) - int64(len(tt.output)%run.ChunkSize)/2 - 10
+			var part bytes.Buffer
+			require.NoError(t, rt.WriteOutputRange(context.Background(), r, from, 20, &part))
+			sameBytes(t, tt.output[from:from+20], part.Bytes(), "range in the tail")
+		})
+	}
+	_, err := unpackTail([]byte("not deflate"), 10)
+	assert.Error(t, err, "a tail that does not inflate")
+	z, ok := packTail(cliText(1000))
+	require.True(t, ok)
+	_, err = unpackTail(z, 999)
+	assert.ErrorContains(t, err, "1000 bytes, want 999", "a tail of another size")
 }

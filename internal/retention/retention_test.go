@@ -219,6 +219,9 @@ func (f *fixture) scan() tableState {
 		for _, it := range page.Items {
 			pk, sk := str(it, "pk"), str(it, "sk")
 			_, inline := it["tail"]
+			if _, packed := it["tail_z"]; packed {
+				inline = true
+			}
 			switch {
 			case strings.HasPrefix(pk, "RUN#") && sk == "META":
 				s.runs[strings.TrimPrefix(pk, "RUN#")] = true
