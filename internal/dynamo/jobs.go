@@ -69,9 +69,11 @@ type JobStore struct {
 	table   string
 	now     func() time.Time
 	layouts *batchLayouts
-	// sharedBatches makes CreateJob write jobs as the code before 2026-12-07 did, batches in the
-	// job's partition: the tests hold jobs in flight across that upgrade to the same contract.
-	sharedBatches bool
+	ids     *batchIDCache
+	// layout is the batch layout CreateJob writes (jobs_batches.go): layoutSlim but in tests,
+	// which hold jobs created by earlier code and in flight across the upgrade to the same
+	// contract.
+	layout int
 }
 
 // NewJobStore returns a store over the named jobs table.
@@ -79,7 +81,7 @@ func NewJobStore(db API, table string) (*JobStore, error) {
 	if db == nil || table == "" {
 		return nil, errors.New("new job store: client and table name are required")
 	}
-	return &JobStore{db: db, table: table, now: func() time.Time { return time.Now().UTC() }, layouts: newBatchLayouts()}, nil
+	return &JobStore{db: db, table: table, now: func() time.Time { return time.Now().UTC() }, layouts: newBatchLayouts(), ids: newBatchIDCache(), layout: layoutSlim}, nil
 }
 
 type jobItem struct {
@@ -261,8 +263,8 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		meta[countAttr(st)] = nv(0)
 	}
 	meta[countAttr(run.Queued)] = nv(int64(j.DeviceCount))
-	if !s.sharedBatches {
-		meta[batchKeysAttr] = nv(batchOwnKeys)
+	if s.layout != layoutShared {
+		meta[batchKeysAttr] = nv(int64(s.layout))
 	}
 	cond, err := buildCondition(itemAbsent())
 	if err != nil {
@@ -275,7 +277,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	); err != nil {
 		return fmt.Errorf("put job %s: %w", j.ID, err)
 	}
-	s.layouts.Add(j.ID, !s.sharedBatches)
+	s.layouts.Add(j.ID, s.layout)
 	createdMS := s.now().UnixMilli()
 	var writes []types.WriteRequest
 	for i, ids := range batches {
@@ -283,12 +285,20 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		if i >= sent {
 			state = batchPending
 		}
+		if s.layout == layoutSlim {
+			w, err := slimBatchWrites(j.ID, i, ids, state, expiry(j.ExpiresAt), createdMS)
+			if err != nil {
+				return err
+			}
+			writes = append(writes, w...)
+			continue
+		}
 		devs := make(map[string]devState, len(ids))
 		for _, id := range ids {
 			devs[id] = devState{S: string(run.Queued)}
 		}
 		key := ownBatchKey(j.ID, i)
-		if s.sharedBatches {
+		if s.layout == layoutShared {
 			key = sharedBatchKey(j.ID, i)
 		}
 		item, err := attributevalue.MarshalMap(batchItem{
@@ -364,6 +374,9 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	}
 	for _, it := range shards {
 		addCounts(j.Counts, it)
+		if err := addCountEntries(j.Counts, it); err != nil {
+			return bulk.Job{}, fmt.Errorf("job %s: %w", id, err)
+		}
 	}
 	return j, nil
 }
@@ -424,6 +437,20 @@ func nv(n int64) types.AttributeValue {
 
 // BatchStates returns the stored state of each device of a batch.
 func (s *JobStore) BatchStates(ctx context.Context, jobID string, batch int) (map[string]bulk.DeviceState, error) {
+	layout, err := s.batchLayout(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if layout == layoutSlim {
+		it, ok, err := s.slimBatchRead(ctx, jobID, batch)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("batch %d of job %s: %w", batch, jobID, bulk.ErrJobNotFound)
+		}
+		return it.states(jobID), nil
+	}
 	key, err := s.batchKey(ctx, jobID, batch)
 	if err != nil {
 		return nil, err
@@ -485,6 +512,17 @@ func (s *JobStore) ClaimBatch(ctx context.Context, jobID string, batch int, hold
 	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
 		return bulk.Claim{}, fmt.Errorf("unmarshal batch %d of job %s: %w", batch, jobID, err)
 	}
+	if layout, err := s.batchLayout(ctx, jobID); err != nil {
+		return bulk.Claim{}, err
+	} else if layout == layoutSlim {
+		ids, err := s.batchIDs(ctx, jobID, batch)
+		if err != nil {
+			return bulk.Claim{}, err
+		}
+		if it.batchItem, err = slimBatch(out.Attributes, ids); err != nil {
+			return bulk.Claim{}, fmt.Errorf("job %s: %w", jobID, err)
+		}
+	}
 	return bulk.Claim{States: it.states(jobID), First: it.Claims == 1}, nil
 }
 
@@ -513,6 +551,18 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	if len(changes) == 0 {
 		return nil, nil
 	}
+	layout, err := s.batchLayout(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	events := progressEvents(jobID, changes, now)
+	if layout == layoutSlim {
+		if err := s.recordSlim(ctx, jobID, batch, changes, now); err != nil {
+			return nil, err
+		}
+		return events, nil
+	}
 	key, err := s.batchKey(ctx, jobID, batch)
 	if err != nil {
 		return nil, err
@@ -522,8 +572,6 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	sets := []string{"#ua = :ua"}
 	var conds []string
 	deltas := map[run.Status]int{}
-	events := make([]bulk.Event, len(changes))
-	now := s.now()
 	values[":ua"] = nv(now.UnixMilli())
 	for i, c := range changes {
 		d := fmt.Sprintf("#d%d", i)
@@ -538,11 +586,6 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 		conds = append(conds, fmt.Sprintf("#devs.%s.#s = :f%d", d, i))
 		deltas[c.From]--
 		deltas[c.To]++
-		events[i] = bulk.Event{
-			Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
-			Reason: c.Reason, DurationMS: c.DurationMS, Seq: c.Seq, At: now,
-			OutputDigest: hex.EncodeToString(packDigest(c.OutputDigest)), Changed: c.Changed,
-		}
 	}
 	var adds []string
 	shardNames := map[string]string{}
@@ -591,25 +634,49 @@ func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes 
 	return events, nil
 }
 
+// progressEvents are the progress events of changes recorded at now.
+func progressEvents(jobID string, changes []bulk.Change, now time.Time) []bulk.Event {
+	events := make([]bulk.Event, len(changes))
+	for i, c := range changes {
+		events[i] = bulk.Event{
+			Type: bulk.EventProgress, JobID: jobID, DeviceID: c.DeviceID, Status: string(c.To), RunID: c.RunID,
+			Reason: c.Reason, DurationMS: c.DurationMS, Seq: c.Seq, At: now,
+			OutputDigest: hex.EncodeToString(packDigest(c.OutputDigest)), Changed: c.Changed,
+		}
+	}
+	return events
+}
+
 // stateChanged is the error of a record whose condition failed: bulk.ErrStateChanged when the
-// batch exists (a device moved), bulk.ErrJobNotFound when it does not.
+// batch exists (a device moved), bulk.ErrJobNotFound when it does not. A slim batch's counts
+// are written again from what it holds (syncCounts): the failed record may be the retry of one
+// whose counts were lost.
 func (s *JobStore) stateChanged(ctx context.Context, jobID string, batch int) error {
+	layout, err := s.batchLayout(ctx, jobID)
+	if err != nil {
+		return err
+	}
 	key, err := s.batchKey(ctx, jobID, batch)
 	if err != nil {
 		return err
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK},
-	})
+	in := &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)}
+	if layout != layoutSlim {
+		in.ProjectionExpression, in.ExpressionAttributeNames = aws.String("#pk"), map[string]string{"#pk": resources.AttrPK}
+	}
+	out, err := s.db.GetItem(ctx, in)
 	switch {
 	case err != nil:
 		return fmt.Errorf("read batch %d of job %s: %w", batch, jobID, err)
 	case out.Item == nil:
 		return bulk.ErrJobNotFound
-	default:
-		return bulk.ErrStateChanged
 	}
+	if layout == layoutSlim {
+		if err := s.syncCounts(ctx, jobID, batch, out.Item); err != nil {
+			return err
+		}
+	}
+	return bulk.ErrStateChanged
 }
 
 // Events returns a page of the job's catch-up (see api.Jobs): the latest state of every device
@@ -679,6 +746,9 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bu
 	if err != nil {
 		return bulk.Job{}, err
 	}
+	if err := s.finishCounts(ctx, jobID, batch); err != nil {
+		return bulk.Job{}, err
+	}
 	err = transact(ctx, s.db,
 		types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table), Key: key,
@@ -698,6 +768,22 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bu
 		return bulk.Job{}, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
 	}
 	return s.JobControl(ctx, jobID)
+}
+
+// finishCounts writes a slim batch's counts to its count shard once more before the batch is
+// counted done (syncCounts): the job's end reads them.
+func (s *JobStore) finishCounts(ctx context.Context, jobID string, batch int) error {
+	if layout, err := s.batchLayout(ctx, jobID); err != nil || layout != layoutSlim {
+		return err
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ownBatchKey(jobID, batch), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("get batch %d of job %s: %w", batch, jobID, err)
+	}
+	if out.Item == nil {
+		return nil // the transaction's condition finds it missing
+	}
+	return s.syncCounts(ctx, jobID, batch, out.Item)
 }
 
 // notEnded is the condition that a job item's status (#st) is not one of an ended job's, with

@@ -151,6 +151,21 @@ func (s *JobStore) scanBatches(ctx context.Context, jobID, deviceID string) ([]i
 // batchDevice reads one device's entry of a batch item; ok is false when the batch does not
 // hold it.
 func (s *JobStore) batchDevice(ctx context.Context, jobID string, batch int, deviceID string) (bulk.DeviceState, bool, error) {
+	layout, err := s.batchLayout(ctx, jobID)
+	if err != nil {
+		return bulk.DeviceState{}, false, err
+	}
+	if layout == layoutSlim {
+		it, ok, err := s.slimBatchRead(ctx, jobID, batch)
+		if err != nil || !ok {
+			return bulk.DeviceState{}, false, err
+		}
+		d, ok := it.Devs[deviceID]
+		if !ok {
+			return bulk.DeviceState{}, false, nil
+		}
+		return d.state(jobID, deviceID, batch), true, nil
+	}
 	key, err := s.batchKey(ctx, jobID, batch)
 	if err != nil {
 		return bulk.DeviceState{}, false, err

@@ -28,36 +28,42 @@ func TestJobStoreContract(t *testing.T) {
 	bulktest.JobStoreContract(t, newJobStore(t))
 }
 
+// TestJobStoreContractOwnKeys holds jobs created with each batch one item under a partition key
+// of its own (layout 2, recorded in transactions with their count shards) to the same contract.
+func TestJobStoreContractOwnKeys(t *testing.T) {
+	s := newJobStore(t)
+	s.layout = layoutOwnKeys
+	bulktest.JobStoreContract(t, s)
+}
+
 // TestJobStoreContractSharedBatches holds jobs created before each batch had a partition key of
 // its own (batches in the job's partition, read with a Query) to the same contract.
 func TestJobStoreContractSharedBatches(t *testing.T) {
 	s := newJobStore(t)
-	s.sharedBatches = true
+	s.layout = layoutShared
 	bulktest.JobStoreContract(t, s)
 }
 
 // TestJobStoreRemembersBatchLayouts: a store that did not create a job learns its layout from
-// its META, once, for either layout.
+// its META, once, for every layout.
 func TestJobStoreRemembersBatchLayouts(t *testing.T) {
 	ctx := context.Background()
 	writer := newJobStore(t)
-	own := createJob(t, writer, [][]string{{"a"}, {"b"}}, time.Now().UTC())
-	writer.sharedBatches = true
-	shared := createJob(t, writer, [][]string{{"a"}, {"b"}}, time.Now().UTC())
 	reader, err := NewJobStore(writer.db, writer.table)
 	require.NoError(t, err)
 	for _, tc := range []struct {
-		name string
-		job  bulk.Job
-		own  bool
-	}{{"own partition keys", own, true}, {"the job's partition", shared, false}} {
+		name   string
+		layout int
+	}{{"slim batches", layoutSlim}, {"own partition keys", layoutOwnKeys}, {"the job's partition", layoutShared}} {
 		t.Run(tc.name, func(t *testing.T) {
-			states, err := reader.BatchStates(ctx, tc.job.ID, 1)
+			writer.layout = tc.layout
+			job := createJob(t, writer, [][]string{{"a"}, {"b"}}, time.Now().UTC())
+			states, err := reader.BatchStates(ctx, job.ID, 1)
 			require.NoError(t, err)
 			assert.Equal(t, run.Queued, states["b"].Status)
-			got, ok := reader.layouts.Get(tc.job.ID)
+			got, ok := reader.layouts.Get(job.ID)
 			require.True(t, ok, "remembered")
-			assert.Equal(t, tc.own, got)
+			assert.Equal(t, tc.layout, got)
 		})
 	}
 	_, err = reader.BatchStates(ctx, bulk.NewID(time.Now()), 0)
