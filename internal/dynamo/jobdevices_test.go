@@ -16,8 +16,9 @@ import (
 )
 
 // TestJobStoreDevicesReadsOnlyThePage pages through a 20-batch job and counts the items each
-// page reads: the job and the batches the page returns (two items each: their states and their
-// device ids), plus at most one to find the next page, whatever is left of the job.
+// page reads: the job (its META and its set of done batches) and the batches the page returns
+// (two items each: their states and their device ids), plus at most one to find the next page,
+// whatever is left of the job.
 func TestJobStoreDevicesReadsOnlyThePage(t *testing.T) {
 	ctx := context.Background()
 	db, name := newTable(t, resources.JobsTable)
@@ -39,13 +40,13 @@ func TestJobStoreDevicesReadsOnlyThePage(t *testing.T) {
 		wantFirst string
 		wantCount int
 		wantNext  string
-		maxReads  int64 // the job item, the page's batches and one look-ahead, two items a batch
+		maxReads  int64 // the job (META and its done set), the page's batches and one look-ahead, two items a batch
 	}{
-		{"limit 1 reads one batch and the next", "", 1, "d0000", 50, "1", 1 + 2*2},
-		{"limit 120 reads three batches", "", 120, "d0000", 100, "2", 1 + 2*3},
-		{"limit 500 reads eleven batches", "", 500, "d0000", 500, "10", 1 + 2*11},
-		{"from the middle", "10", 100, "d0500", 100, "12", 1 + 2*3},
-		{"last page", "18", 500, "d0900", 100, "", 1 + 2*2},
+		{"limit 1 reads one batch and the next", "", 1, "d0000", 50, "1", 2 + 2*2},
+		{"limit 120 reads three batches", "", 120, "d0000", 100, "2", 2 + 2*3},
+		{"limit 500 reads eleven batches", "", 500, "d0000", 500, "10", 2 + 2*11},
+		{"from the middle", "10", 100, "d0500", 100, "12", 2 + 2*3},
+		{"last page", "18", 500, "d0900", 100, "", 2 + 2*2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,21 +24,32 @@ import (
 
 // Item layout of the jobs table:
 //
-//	JOB#<id>  META           the job: command, options, status, batches_done,
-//	                         cancel_requested, stop_status, and the counts it was created with
-//	                         (c_<status>: every device queued). No progress write touches it.
-//	JOB#<id>#C<nn> COUNTS    one of the job's countShards count shards (c_<status>): the
-//	                         moves of the batches b with b % countShards == nn. A job's counts
-//	                         are META's plus every shard's, read together (GetJob). Each shard
-//	                         has its own partition key, so no partition takes every progress
-//	                         write of a job
+//	JOB#<id>  META           the job: command, options, status, batches_done (jobs before
+//	                         2026-12-07), cancel_requested, stop_status, bk (the batch layout,
+//	                         jobs_batches.go) and the counts it was created with (c_<status>:
+//	                         every device queued). No progress write touches it.
+//	JOB#<id>  META#DONE      a slim job's (bk 3) done batches, a number set that FinishBatch
+//	                         adds each batch to (counted once however often it is added);
+//	                         JobControl reads it with META in one Query
+//	JOB#<id>#C<nn> COUNTS    one of the job's countShards count shards: the moves of the batches
+//	                         b with b % countShards == nn, as c_<status> sums (bk 2 and before,
+//	                         added to in the record's transaction) or, for slim batches, as one
+//	                         entry k<b> per batch (its counts at its latest version, see
+//	                         syncCounts). A job's counts are META's plus every shard's, read
+//	                         together (GetJob). Each shard has its own partition key, so no
+//	                         partition takes every progress write of a job
 //	JOB#<id>#B<00000> BATCH#<00000>
-//	                         one batch (jobs_batches.go: before 2026-12-07 under JOB#<id>): device_ids, state (pending|sent|done), devs (a map from
-//	                         device id to {s: status, why: reason, ms, q: the seq of the event
-//	                         that last moved it (bulk's progressseq.go), h: output digest};
-//	                         the run id is bulk.RunID(job, device), never stored), updated_at
-//	                         (epoch ms of its last change: every write to it sets it) and
-//	                         resent_at (epoch ms of the watchdog's re-send, if any)
+//	                         one batch: state (pending|sent|done), lease, updated_at (epoch ms of
+//	                         its last change: every write to it sets it), resent_at (epoch ms of
+//	                         the watchdog's re-send, if any) and its devices' states (before
+//	                         2026-12-07 under JOB#<id>). A slim batch (bk 3) holds each device's
+//	                         state by its position in IDS (s<i>: status code, d<i>: the rest
+//	                         packed, jobs_pack.go) and a version v; earlier ones hold device_ids
+//	                         and devs, a map from device id to {s: status, why: reason, ms, q:
+//	                         the seq of the event that last moved it (bulk's progressseq.go), h:
+//	                         output digest, c: per-command results, chg: drift flag}. The run id
+//	                         is bulk.RunID(job, device), never stored
+//	JOB#<id>#B<00000> IDS    a slim batch's device_ids, written once
 //	JOB#<id>  LOC            which batch holds each device, by fingerprint (jobs_lookup.go)
 //	UNFINISHED JOB#<id>      one per job until it ends (written with the job, deleted when it
 //	                         ends), with the job's requested_by: the watchdog lists unfinished
@@ -126,9 +137,10 @@ func countsKey(jobID string, batch int) map[string]types.AttributeValue {
 	return itemKey(fmt.Sprintf("%s%s#C%02d", jobPrefix, jobID, batch%countShards), countsSK)
 }
 
-// jobKeys are the keys GetJob reads: the job's META and its count shards.
+// jobKeys are the keys GetJob reads: the job's META, its set of done batches (slim jobs have
+// one) and its count shards.
 func jobKeys(id string) []map[string]types.AttributeValue {
-	keys := []map[string]types.AttributeValue{jobKey(id)}
+	keys := []map[string]types.AttributeValue{jobKey(id), doneKey(id)}
 	for i := range countShards {
 		keys = append(keys, countsKey(id, i))
 	}
@@ -174,9 +186,9 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 	return j, nil
 }
 
-// devState is one device's entry in its batch item, kept small because each progress record
-// rewrites the whole item (see docs/performance.md). Its run's ID is not stored: it is always
-// bulk.RunID(job, device).
+// devState is one device's state in its batch item (a slim batch packs it, jobs_pack.go), kept
+// small because each progress record rewrites the whole item (see docs/performance.md). Its
+// run's ID is not stored: it is always bulk.RunID(job, device).
 type devState struct {
 	S   string `dynamodbav:"s"`
 	Why string `dynamodbav:"why,omitempty"`
@@ -310,6 +322,13 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		}
 		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
+	if s.layout == layoutSlim {
+		done := doneKey(j.ID)
+		if x := expiry(j.ExpiresAt); x > 0 {
+			done[resources.TTLAttribute] = nv(x)
+		}
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: done}})
+	}
 	// The count shards exist from the start, so they expire with the job.
 	for i := range countShards {
 		item := countsKey(j.ID, i)
@@ -355,12 +374,16 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	if err != nil {
 		return bulk.Job{}, fmt.Errorf("get job %s: %w", id, err)
 	}
-	var meta map[string]types.AttributeValue
+	var meta, done map[string]types.AttributeValue
 	shards := make([]map[string]types.AttributeValue, 0, countShards)
 	for _, it := range items {
-		if sk, _ := it[resources.AttrSK].(*types.AttributeValueMemberS); sk != nil && sk.Value == jobMetaSK {
+		sk, _ := it[resources.AttrSK].(*types.AttributeValueMemberS)
+		switch {
+		case sk != nil && sk.Value == jobMetaSK:
 			meta = it
-		} else {
+		case sk != nil && sk.Value == doneSK:
+			done = it
+		default:
 			shards = append(shards, it)
 		}
 	}
@@ -372,6 +395,7 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	if err != nil {
 		return bulk.Job{}, err
 	}
+	addDone(&j, done)
 	for _, it := range shards {
 		addCounts(j.Counts, it)
 		if err := addCountEntries(j.Counts, it); err != nil {
@@ -381,18 +405,39 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	return j, nil
 }
 
-// JobControl returns the job as its META item holds it, one small read: status, stop request,
-// options, batches done; its Counts are the ones it was created with (bulk.JobStore).
+// JobControl returns the job as its META item (and a slim job's set of done batches) holds it,
+// one small read: status, stop request, options, batches done; its Counts are the ones it was
+// created with (bulk.JobStore).
 func (s *JobStore) JobControl(ctx context.Context, id string) (bulk.Job, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: jobKey(id), ConsistentRead: aws.Bool(true)})
+	// The sort keys that start with META's: the job and a slim job's set of done batches.
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :meta)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sv(jobPrefix + id), ":meta": sv(jobMetaSK)},
+	})
 	if err != nil {
 		return bulk.Job{}, fmt.Errorf("get job %s: %w", id, err)
 	}
-	if out.Item == nil {
+	var meta, done map[string]types.AttributeValue
+	for _, it := range out.Items {
+		switch sk, _ := it[resources.AttrSK].(*types.AttributeValueMemberS); {
+		case sk != nil && sk.Value == jobMetaSK:
+			meta = it
+		case sk != nil && sk.Value == doneSK:
+			done = it
+		}
+	}
+	if meta == nil {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
-	s.remember(id, out.Item)
-	return decodeJob(out.Item)
+	s.remember(id, meta)
+	j, err := decodeJob(meta)
+	if err != nil {
+		return bulk.Job{}, err
+	}
+	addDone(&j, done)
+	return j, nil
 }
 
 // AddRerun appends rerunID to the job's list of re-runs; bulk.ErrJobNotFound when there is no job.
@@ -545,8 +590,9 @@ func (s *JobStore) ReleaseBatch(ctx context.Context, jobID string, batch int, ho
 	return nil
 }
 
-// Record applies changes to a batch atomically with the counts of the batch's count shard (see
-// bulk.ExecStore): one transaction of two items, neither of them one every batch of the job writes.
+// Record applies changes to a batch (see bulk.ExecStore): for a slim batch one conditional
+// update of its item, then its counts to its count shard (recordSlim); for earlier layouts one
+// transaction of the batch item and its count shard. No item every batch of the job writes.
 func (s *JobStore) Record(ctx context.Context, jobID string, batch int, changes []bulk.Change) ([]bulk.Event, error) {
 	if len(changes) == 0 {
 		return nil, nil
@@ -739,14 +785,22 @@ func (s *JobStore) Events(ctx context.Context, jobID string, since int64, cursor
 // eventBatchesPerRead is how many batch items one query of a catch-up page reads.
 const eventBatchesPerRead = 20
 
-// FinishBatch marks a batch done, counting it in the job's batches_done once, and returns the job
-// as it stands after (see bulk.JobStore).
+// FinishBatch marks a batch done, counting it in the job's batches done once, and returns the job
+// as it stands after (see bulk.JobStore): a slim batch in writes that need no transaction
+// (finishSlim), earlier ones in a transaction with META's batches_done.
 func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bulk.Job, error) {
-	key, err := s.batchKey(ctx, jobID, batch)
+	layout, err := s.batchLayout(ctx, jobID)
 	if err != nil {
 		return bulk.Job{}, err
 	}
-	if err := s.finishCounts(ctx, jobID, batch); err != nil {
+	if layout == layoutSlim {
+		if err := s.finishSlim(ctx, jobID, batch); err != nil {
+			return bulk.Job{}, err
+		}
+		return s.JobControl(ctx, jobID)
+	}
+	key, err := s.batchKey(ctx, jobID, batch)
+	if err != nil {
 		return bulk.Job{}, err
 	}
 	err = transact(ctx, s.db,
@@ -768,22 +822,6 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bu
 		return bulk.Job{}, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
 	}
 	return s.JobControl(ctx, jobID)
-}
-
-// finishCounts writes a slim batch's counts to its count shard once more before the batch is
-// counted done (syncCounts): the job's end reads them.
-func (s *JobStore) finishCounts(ctx context.Context, jobID string, batch int) error {
-	if layout, err := s.batchLayout(ctx, jobID); err != nil || layout != layoutSlim {
-		return err
-	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ownBatchKey(jobID, batch), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return fmt.Errorf("get batch %d of job %s: %w", batch, jobID, err)
-	}
-	if out.Item == nil {
-		return nil // the transaction's condition finds it missing
-	}
-	return s.syncCounts(ctx, jobID, batch, out.Item)
 }
 
 // notEnded is the condition that a job item's status (#st) is not one of an ended job's, with

@@ -54,6 +54,10 @@ const (
 	idsSK = "IDS"
 	// attrVersion is a slim batch item's version.
 	attrVersion = "v"
+	// doneSK is the sort key, in the job's partition, of a slim job's set of done batches
+	// (attrDone, a number set): it starts with the META's, so that one Query reads both.
+	doneSK   = jobMetaSK + "#DONE"
+	attrDone = "done"
 )
 
 // batchLayouts remembers the batch layout of jobs.
@@ -572,4 +576,53 @@ func addCountEntries(counts map[run.Status]int, item map[string]types.AttributeV
 		}
 	}
 	return nil
+}
+
+// doneKey is the key of a slim job's set of done batches (doneSK).
+func doneKey(jobID string) map[string]types.AttributeValue { return itemKey(jobPrefix+jobID, doneSK) }
+
+// finishSlim is FinishBatch for a slim batch, in three writes that need no transaction, each of
+// which may be repeated: the batch's counts to its count shard once more (syncCounts: the job's
+// end reads them), the batch into the job's set of done batches (a set counts it once), and the
+// batch item's state. A finish cut short after the set (a crash) is done again by the batch's
+// next delivery.
+func (s *JobStore) finishSlim(ctx context.Context, jobID string, batch int) error {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ownBatchKey(jobID, batch), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("get batch %d of job %s: %w", batch, jobID, err)
+	}
+	if out.Item == nil {
+		return nil // the job expired: JobControl says so
+	}
+	if err := s.syncCounts(ctx, jobID, batch, out.Item); err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: doneKey(jobID),
+		UpdateExpression:          aws.String("ADD #done :b"),
+		ConditionExpression:       aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames:  map[string]string{"#done": attrDone, "#pk": resources.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":b": &types.AttributeValueMemberNS{Value: []string{strconv.Itoa(batch)}}},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("count batch %d of job %s done: %w", batch, jobID, err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: ownBatchKey(jobID, batch),
+		UpdateExpression:          aws.String("SET #state = :done, #ua = :now"),
+		ConditionExpression:       aws.String("attribute_exists(#pk) AND #state <> :done"),
+		ExpressionAttributeNames:  map[string]string{"#state": "state", "#ua": attrUpdatedAt, "#pk": resources.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":done": sv(batchDone), ":now": nv(s.now().UnixMilli())},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
+	}
+	return nil
+}
+
+// addDone adds the batches in a slim job's set of done batches (its DONE item) to j.
+func addDone(j *bulk.Job, item map[string]types.AttributeValue) {
+	if set, ok := item[attrDone].(*types.AttributeValueMemberNS); ok {
+		j.BatchesDone += len(set.Value)
+	}
 }

@@ -150,3 +150,35 @@ func TestJobStoreSlimCountsHeal(t *testing.T) {
 	require.ErrorIs(t, err, bulk.ErrStateChanged)
 	assert.Equal(t, map[run.Status]int{run.Queued: 1, run.Succeeded: 1, run.Failed: 1, run.Cancelled: 1}, getJobCounts(t, s, j.ID), "made good by the retry")
 }
+
+// TestJobStoreSlimFinishRepeats: a slim batch's finish cut short after counting it done (the
+// batch item still sent) is finished by the next delivery's, and the batch is counted once.
+func TestJobStoreSlimFinishRepeats(t *testing.T) {
+	ctx := context.Background()
+	s := newJobStore(t)
+	j := createJob(t, s, [][]string{{"a"}, {"b"}}, time.Now().UTC())
+	_, err := s.Record(ctx, j.ID, 1, []bulk.Change{{DeviceID: "b", From: run.Queued, To: run.Succeeded, RunID: bulk.RunID(j.ID, "b")}})
+	require.NoError(t, err)
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: doneKey(j.ID), UpdateExpression: aws.String("ADD #done :b"),
+		ExpressionAttributeNames:  map[string]string{"#done": attrDone},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":b": &types.AttributeValueMemberNS{Value: []string{"1"}}},
+	})
+	require.NoError(t, err)
+	before, err := s.Deliveries(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, bulk.BatchState(batchSent), before[1].State, "the cut-short finish left the batch sent")
+	for range 2 {
+		got, err := s.FinishBatch(ctx, j.ID, 1)
+		require.NoError(t, err)
+		assert.Equal(t, 1, got.BatchesDone, "batches done")
+	}
+	after, err := s.Deliveries(ctx, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, bulk.BatchState(batchDone), after[1].State, "batch 1")
+	got, err := s.GetJob(ctx, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.BatchesDone, "batches done, read with the counts")
+	_, err = s.FinishBatch(ctx, bulk.NewID(time.Now()), 0)
+	require.ErrorIs(t, err, bulk.ErrJobNotFound, "an unknown job")
+}
