@@ -527,6 +527,9 @@ func (s *JobStore) recordSlim(ctx context.Context, jobID string, batch int, chan
 	if err != nil {
 		return fmt.Errorf("record %d changes of job %s: %w", len(changes), jobID, err)
 	}
+	if !slices.ContainsFunc(changes, func(c bulk.Change) bool { return c.From != c.To }) {
+		return nil // nothing to count (a running device recorded again)
+	}
 	return s.syncCounts(ctx, jobID, batch, out.Attributes)
 }
 

@@ -188,18 +188,12 @@ type packReader struct {
 	err error
 }
 
-func (r *packReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err, r.b = errBadPacking, nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *packReader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
+func (r *packReader) varint() int64   { return readVarint(r, binary.Varint) }
 
-func (r *packReader) varint() int64 {
-	v, n := binary.Varint(r.b)
+// readVarint reads one varint with read (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](r *packReader, read func([]byte) (T, int)) T {
+	v, n := read(r.b)
 	if n <= 0 {
 		r.err, r.b = errBadPacking, nil
 		return 0
