@@ -57,7 +57,7 @@ func BenchmarkDriftNights(b *testing.B) {
 			if count {
 				e.writes.units.Store(true)
 			}
-			before := e.writes.snapshot()
+			before, tablesBefore := e.writes.snapshot(), e.writes.tableUnits()
 			start := time.Now()
 			acc, err := e.enq.Enqueue(ctx, bulk.Request{Command: "show running-config", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 10}},
 				auth.Identity{Subject: "nightly@example.com", Role: auth.Operator})
@@ -75,6 +75,11 @@ func BenchmarkDriftNights(b *testing.B) {
 				b.ReportMetric((wu-wu0)/float64(n), "ddb-wru/device-run")
 				b.ReportMetric(ru/float64(n), "ddb-rru/device-run")
 				b.ReportMetric((after["Query"].Units-before["Query"].Units)/float64(n), "ddb-query-rru/device-run")
+				tables := e.writes.tableUnits()
+				for _, t := range []struct{ id, metric string }{{resources.RunsTable, "runs-table-wru/device-run"}, {resources.JobsTable, "jobs-table-wru/device-run"}} {
+					name := e.st.Names.Tables[t.id]
+					b.ReportMetric((tables[name]-tablesBefore[name])/float64(n), t.metric)
+				}
 			}
 			if j.Counts[run.Succeeded] != n {
 				st := e.allDevices(b, acc.JobID)[e.ids[0]]

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -321,6 +322,8 @@ type writeCounter struct {
 	ops map[string]*opStat
 	// units asks DynamoDB Local for each call's consumed capacity.
 	units atomic.Bool
+	// tables are the write units each table consumed (by physical name), indexes included.
+	tables map[string]float64
 }
 
 // writeOps are the DynamoDB operations that write.
@@ -360,6 +363,30 @@ func (c *writeCounter) record(op string, items int64, units float64, wait time.D
 	s.Items += items
 	s.Units += units
 	s.Wait += wait
+}
+
+// addTableUnits adds a write's consumed capacity to its tables'.
+func (c *writeCounter) addTableUnits(result any) {
+	ccs := consumedCapacities(result)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tables == nil {
+		c.tables = map[string]float64{}
+	}
+	for _, cc := range ccs {
+		c.tables[aws.ToString(cc.TableName)] += aws.ToFloat64(cc.CapacityUnits)
+	}
+}
+
+// tableUnits returns a copy of the write units per table (physical name).
+func (c *writeCounter) tableUnits() map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]float64, len(c.tables))
+	for k, v := range c.tables {
+		out[k] = v
+	}
+	return out
 }
 
 // snapshot returns a copy of the per-operation totals.
@@ -423,7 +450,11 @@ func (c *writeCounter) count(stack *middleware.Stack) error {
 		}
 		start := time.Now()
 		out, md, err := next.HandleInitialize(ctx, in)
-		c.record(middleware.GetOperationName(ctx), int64(n), consumedUnits(out.Result), time.Since(start))
+		op := middleware.GetOperationName(ctx)
+		c.record(op, int64(n), consumedUnits(out.Result), time.Since(start))
+		if slices.Contains(writeOps, op) {
+			c.addTableUnits(out.Result)
+		}
 		return out, md, err
 	}), middleware.After)
 }
