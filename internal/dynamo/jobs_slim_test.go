@@ -182,3 +182,36 @@ func TestJobStoreSlimFinishRepeats(t *testing.T) {
 	_, err = s.FinishBatch(ctx, bulk.NewID(time.Now()), 0)
 	require.ErrorIs(t, err, bulk.ErrJobNotFound, "an unknown job")
 }
+
+// TestJobStoreSlimRecordsWholeBatch: one record may move every device of a full batch at once
+// (a stopping job's batch ended), within DynamoDB's expression limits, and counts them all.
+func TestJobStoreSlimRecordsWholeBatch(t *testing.T) {
+	ctx := context.Background()
+	s := newJobStore(t)
+	ids := make([]string, bulk.MaxBatchSize)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("core-%02d.fra1.example.net", i)
+	}
+	j := createJob(t, s, [][]string{ids}, time.Now().UTC())
+	var changes []bulk.Change
+	for i, id := range ids {
+		from := run.Queued
+		if i%2 == 1 {
+			from = run.Running
+			_, err := s.Record(ctx, j.ID, 0, []bulk.Change{{DeviceID: id, From: run.Queued, To: run.Running, RunID: bulk.RunID(j.ID, id)}})
+			require.NoError(t, err)
+		}
+		changes = append(changes, bulk.Change{DeviceID: id, From: from, To: run.Cancelled, RunID: bulk.RunID(j.ID, id), Reason: "cancelled",
+			Seq: int64(5000+i) << bulk.SeqBatchBits})
+	}
+	events, err := s.Record(ctx, j.ID, 0, changes)
+	require.NoError(t, err)
+	assert.Len(t, events, len(ids), "events")
+	assert.Equal(t, map[run.Status]int{run.Cancelled: len(ids)}, getJobCounts(t, s, j.ID))
+	states, err := s.BatchStates(ctx, j.ID, 0)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, run.Cancelled, states[id].Status, "device %s", id)
+		assert.Equal(t, "cancelled", states[id].Reason, "device %s", id)
+	}
+}
