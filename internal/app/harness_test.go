@@ -61,6 +61,7 @@ var engineOptions = sshexec.Options{
 // in the inventory, the enqueuer, and the executor behind local event source mappings.
 type bulkEnv struct {
 	st      *stacktest.Env
+	ddb     *dynamodb.Client // the stores' client, its writes counted
 	fleet   *devicesim.Fleet
 	devs    map[string]devicesim.InventoryDevice
 	ids     []string
@@ -103,6 +104,7 @@ func newInventoryEnv(t testing.TB, st *stacktest.Env, devs []devicesim.Inventory
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		HTTPClient:  app.HTTPClient(), APIOptions: append([]func(*middleware.Stack) error{e.writes.count}, o.ddbOptions...),
 	})
+	e.ddb = ddb
 	var err error
 	e.devices, err = dynamo.NewDeviceStore(ddb, e.st.Names.Tables[resources.DevicesTable])
 	require.NoError(t, err)

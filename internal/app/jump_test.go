@@ -286,7 +286,7 @@ func BenchmarkBulkThroughBastion1000(b *testing.B) {
 					return ended >= e.bastion.Count("Accepted password for")
 				}, 60*time.Second, 10*time.Millisecond, "bastion connections closed")
 				c := cpu[mode]
-				cpu[mode] = cpuSplit{c.ddb + d.ddb, c.self + d.self, c.all + d.all}
+				cpu[mode] = cpuSplit{c.ddb + d.ddb, c.self + d.self, c.fleet + d.fleet, c.all + d.all}
 				sshd[mode] += sshdCPU() - sshd0
 				jobs[mode]++
 				if mode == "bastion" {

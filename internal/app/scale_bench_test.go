@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/stack"
@@ -29,15 +30,16 @@ import (
 	"github.com/netauto/netauto/internal/run"
 )
 
-// fleetChildEnv makes the test binary a fleet process: "<address>,<count>,<seed>,<state file>".
-// It prints the fleet's inventory on stdout and serves until its stdin closes.
+// fleetChildEnv makes the test binary a fleet process: "<address>,<count>,<seed>,<state file>"
+// and optionally ",<authorized keys file>" (client keys every device accepts besides the
+// password). It prints the fleet's inventory on stdout and serves until its stdin closes.
 const fleetChildEnv = "NET_AUTO_TEST_CHILD_FLEET"
 
 // runChildFleet serves one fleet of linux devices as fleetChildEnv describes.
 func runChildFleet() int {
 	f := strings.Split(os.Getenv(fleetChildEnv), ",")
-	if len(f) != 4 {
-		fmt.Fprintf(os.Stderr, "%s: want address,count,seed,state file\n", fleetChildEnv)
+	if len(f) != 4 && len(f) != 5 {
+		fmt.Fprintf(os.Stderr, "%s: want address,count,seed,state file[,authorized keys file]\n", fleetChildEnv)
 		return 2
 	}
 	count, err1 := strconv.Atoi(f[1])
@@ -46,8 +48,22 @@ func runChildFleet() int {
 		fmt.Fprintf(os.Stderr, "%s: bad count or seed in %q\n", fleetChildEnv, os.Getenv(fleetChildEnv))
 		return 2
 	}
+	var keys []ssh.PublicKey
+	if len(f) == 5 {
+		rest, err := os.ReadFile(f[4])
+		for err == nil && len(bytes.TrimSpace(rest)) > 0 {
+			var k ssh.PublicKey
+			if k, _, _, rest, err = ssh.ParseAuthorizedKey(rest); err == nil {
+				keys = append(keys, k)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "authorized keys:", err)
+			return 2
+		}
+	}
 	fleet, err := devicesim.Start(devicesim.Spec{Count: count, Seed: seed, Address: f[0], StateFile: f[3],
-		Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}})
+		Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}}, AuthorizedKeys: keys})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start fleet:", err)
 		return 1
@@ -61,13 +77,14 @@ func runChildFleet() int {
 	return 0
 }
 
-// startFleets starts one fleet process per address, each serving per devices, and returns their
-// inventory with ids made unique across fleets ("f<i>-sim-0001"). A process holds one listening
+// startFleets starts one fleet process per address, each serving per devices (accepting keys
+// besides the password), and returns their inventory with ids made unique across fleets
+// ("f<i>-sim-0001"). A process holds one listening
 // socket per device, and the open-file limit here is 20,000 a process, so 20,000 devices and
 // the executor's connections cannot share one process. Each fleet takes its ports from below the
 // ephemeral range (its state file), so the 20,000 listening ports leave the ephemeral ports to
 // the connections.
-func startFleets(tb testing.TB, addrs []string, per int) []devicesim.InventoryDevice {
+func startFleets(tb testing.TB, addrs []string, per int, keys ...ssh.PublicKey) []devicesim.InventoryDevice {
 	tb.Helper()
 	type result struct {
 		devs []devicesim.InventoryDevice
@@ -76,9 +93,18 @@ func startFleets(tb testing.TB, addrs []string, per int) []devicesim.InventoryDe
 	results := make([]result, len(addrs))
 	var wg sync.WaitGroup
 	dir := tb.TempDir()
+	authorized := ""
+	if len(keys) > 0 {
+		var b []byte
+		for _, k := range keys {
+			b = append(b, ssh.MarshalAuthorizedKey(k)...)
+		}
+		authorized = "," + filepath.Join(dir, "authorized_keys")
+		require.NoError(tb, os.WriteFile(authorized[1:], b, 0o600))
+	}
 	for i, addr := range addrs {
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%s", fleetChildEnv, addr, per, 21+i, filepath.Join(dir, fmt.Sprintf("fleet%d.json", i))))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%s%s", fleetChildEnv, addr, per, 21+i, filepath.Join(dir, fmt.Sprintf("fleet%d.json", i)), authorized))
 		stdin, err := cmd.StdinPipe()
 		require.NoError(tb, err)
 		stdout, err := cmd.StdoutPipe()

@@ -68,7 +68,13 @@ type wsEnv struct {
 
 func newWSEnv(t testing.TB, spec devicesim.Spec) *wsEnv {
 	t.Helper()
-	e := &wsEnv{bulkEnv: newBulkEnv(t, spec)}
+	return withWS(t, newBulkEnv(t, spec))
+}
+
+// withWS adds the WebSocket side to a bulk pipeline.
+func withWS(t testing.TB, be *bulkEnv) *wsEnv {
+	t.Helper()
+	e := &wsEnv{bulkEnv: be}
 	var err error
 	e.conns, err = dynamo.NewConnectionStore(stack.DynamoDBClient(e.st.Endpoints.DynamoDB), e.st.Names.Tables[resources.ConnectionsTable])
 	require.NoError(t, err)
