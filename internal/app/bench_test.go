@@ -37,6 +37,7 @@ import (
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
+	"github.com/netauto/netauto/internal/secrets"
 )
 
 // benchFleet is the fleet every tool of the fan-out benchmark runs on: linux devices answering
@@ -286,9 +287,16 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 }
 
 // switchOn turns on in the executor what a deployed one runs with: the audit trail, the policy
-// and noise filters read from the devices table, and live progress pushed (no subscribers).
+// and noise filters read from the devices table, live progress pushed (no subscribers), and
+// credentials read through the executor's secret cache (app.NewExecutor's inventory).
 func switchOn(tb testing.TB, e *wsEnv) {
 	tb.Helper()
+	sec, err := secrets.NewFileStore(e.secrets)
+	require.NoError(tb, err)
+	cache, err := secrets.NewCache(sec, secrets.DefaultCacheSize, secrets.DefaultCacheTTL)
+	require.NoError(tb, err)
+	e.exec.Devices, err = device.NewInventory(e.devices, cache)
+	require.NoError(tb, err)
 	store, err := dynamo.NewAuditStore(e.ddb, e.st.Names.Tables[resources.AuditTable], 0)
 	require.NoError(tb, err)
 	e.exec.Audit = audit.NewTrail(store, e.exec.Logger)
