@@ -285,8 +285,7 @@ func BenchmarkBulkThroughBastion1000(b *testing.B) {
 					ended := e.bastion.Count("Transferred: sent") + e.bastion.Count("Read error from remote host") + e.bastion.Count("Connection reset by")
 					return ended >= e.bastion.Count("Accepted password for")
 				}, 60*time.Second, 10*time.Millisecond, "bastion connections closed")
-				c := cpu[mode]
-				cpu[mode] = cpuSplit{c.ddb + d.ddb, c.self + d.self, c.fleet + d.fleet, c.all + d.all}
+				cpu[mode] = cpu[mode].add(d)
 				sshd[mode] += sshdCPU() - sshd0
 				jobs[mode]++
 				if mode == "bastion" {
