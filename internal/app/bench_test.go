@@ -35,6 +35,7 @@ import (
 	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/dynamo"
+	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/secrets"
@@ -186,7 +187,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	// As many invocations at once as the deployed event source runs (ScalingConfig), running as
 	// many batches at once as the local executor does (stack.ExecutorBatches).
 	e.exec.MaxBatches = stack.ExecutorBatches()
-	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], nil, nil), resources.ExecutorMaxConcurrency)
+	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], e.exec.Logger, e.exec.Metrics), resources.ExecutorMaxConcurrency)
 	type jobRun struct {
 		took time.Duration
 		cpu  cpuSplit
@@ -292,10 +293,12 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 }
 
 // switchOn turns on in the executor what a deployed one runs with: the audit trail, the policy
-// and noise filters read from the devices table, live progress pushed (no subscribers), and
-// credentials read through the executor's secret cache (app.NewExecutor's inventory).
+// and noise filters read from the devices table, live progress pushed (no subscribers),
+// credentials read through the executor's secret cache (app.NewExecutor's inventory), and its
+// metrics written beside its log.
 func switchOn(tb testing.TB, e *wsEnv) {
 	tb.Helper()
+	e.exec.Metrics = metrics.New(e.logw)
 	sec, err := secrets.NewFileStore(e.secrets)
 	require.NoError(tb, err)
 	cache, err := secrets.NewCache(sec, secrets.DefaultCacheSize, secrets.DefaultCacheTTL)
