@@ -439,6 +439,8 @@ type Executor struct {
 	jobChains jobChains
 	// parked holds what batches handed on for want of a slot had warmed, for their continuations.
 	parked parkedWarm
+	// stacks runs devices and their previous-run lookups on goroutines whose stacks have grown.
+	stacks warmGoroutines
 	// share is the jump host connections the process's batches share.
 	share tunnelShare
 	// function names the Lambda function in metrics when it is not the executor (the watchdog).
@@ -778,7 +780,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		}
 		wg.Add(1)
 		tail.open()
-		go func(id string) {
+		x.stacks.Go(func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			defer stored()
@@ -792,7 +794,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			}
 			out.Retry = out.Retry || res.retry
 			outMu.Unlock()
-		}(id)
+		})
 	}
 	// Every device has started: the batch slot is free once all but the last few of their
 	// sessions have ended (the next batch's sessions start beside this batch's slowest
@@ -1112,10 +1114,10 @@ func (x *Executor) previous(ctx context.Context, r run.Run) func() (run.Run, err
 		err error
 	}
 	ch := make(chan answer, 1)
-	go func() {
+	x.stacks.Go(func() {
 		p, err := x.Runs.Previous(ctx, r)
 		ch <- answer{p, err}
-	}()
+	})
 	return sync.OnceValues(func() (run.Run, error) {
 		a := <-ch
 		return a.r, a.err
