@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,11 +184,18 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	}
 	f := newBenchFleet(b, n)
 	e := f.env
-	switchOn(b, withWS(b, e))
+	// The goroutines NetAuto and the raw fan-out start carry a profiler label ("part": netauto
+	// or raw), so that a -cpuprofile of the bench splits by part (docs/fanout.md).
+	netauto := func(f func()) {
+		pprof.Do(context.Background(), pprof.Labels("part", "netauto"), func(context.Context) { f() })
+	}
+	netauto(func() { switchOn(b, withWS(b, e)) })
 	// As many invocations at once as the deployed event source runs (ScalingConfig), running as
 	// many batches at once as the local executor does (stack.ExecutorBatches).
 	e.exec.MaxBatches = stack.ExecutorBatches()
-	e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], e.exec.Logger, e.exec.Metrics), resources.ExecutorMaxConcurrency)
+	netauto(func() {
+		e.startWorkers(b, app.ExecutorHandler(e.exec, e.st.Names.Queues["BulkDeadLetterQueue"], e.exec.Logger, e.exec.Metrics), resources.ExecutorMaxConcurrency)
+	})
 	type jobRun struct {
 		took time.Duration
 		cpu  cpuSplit
@@ -249,7 +257,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 		slices.Sort(jobs)
 		for range 3 {
 			r := jobRun{cpu: readCPU(b, e.st.Endpoints.DynamoDB)}
-			r.took = f.rawFanout(b, 256)
+			pprof.Do(context.Background(), pprof.Labels("part", "raw"), func(context.Context) { r.took = f.rawFanout(b, 256) })
 			r.cpu = readCPU(b, e.st.Endpoints.DynamoDB).sub(r.cpu)
 			keep("raw", r.took)
 			rawCPU = rawCPU.add(r.cpu)
