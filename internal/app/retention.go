@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,7 +164,7 @@ func StreamHandler(store TTLForgetter, logger *slog.Logger) func(context.Context
 					chunks++
 					bytes += size
 				}
-				if blob := oldString(r, "blob"); err == nil && blob != "" {
+				if blob := oldHex(r, "blob"); err == nil && blob != "" {
 					attempt, _ := strconv.Atoi(oldNumber(r, "attempt"))
 					err = store.ForgetTTLReference(ctx, blob, strings.TrimPrefix(pk, "RUN#"), attempt)
 				}
@@ -197,6 +198,14 @@ func oldString(r events.DynamoDBEventRecord, name string) string {
 		return v.String()
 	}
 	return ""
+}
+
+// oldHex reads a digest of the old image that the store keeps as raw bytes (as hex before).
+func oldHex(r events.DynamoDBEventRecord, name string) string {
+	if v, found := r.Change.OldImage[name]; found && v.DataType() == events.DataTypeBinary {
+		return hex.EncodeToString(v.Binary())
+	}
+	return oldString(r, name)
 }
 
 func oldNumber(r events.DynamoDBEventRecord, name string) string {

@@ -62,6 +62,9 @@ func sharedFinish(t *testing.T, s *RunStore, r run.Run, p string, output []byte,
 	require.True(t, ok, "platform %s", p)
 	noise, err := platform.CompileNoise("show running-config", prof.NoiseFilters())
 	require.NoError(t, err)
+	if r.PreviousRunID == "" {
+		r.PreviousRunID = "before-" + r.ID // a command that ran before: its output is stored once
+	}
 	w := run.NewChunkWriter(ctx, s, r)
 	w.FilterNoise(noise)
 	for q := output; len(q) > 0; {
@@ -182,6 +185,21 @@ func TestRunStoreSharedOutputExact(t *testing.T) {
 		assert.Equal(t, strings.Join(parts, ""), string(readOutput(t, rs.runs.RunStore, r.ID)), "whole output")
 	})
 
+	t.Run("a first run stays inline", func(t *testing.T) {
+		before := blobItems(t, rs.db, rs.runs.table)
+		first := testRun("exact-first", "dev-first")
+		first.PreviousRunID = "none"
+		output := cliText(2000)
+		require.GreaterOrEqual(t, len(output), run.MinSharedBytes)
+		w := run.NewChunkWriter(context.Background(), rs.runs.RunStore, first)
+		_, err := w.Write(output)
+		require.NoError(t, err)
+		first.Status, first.Bytes, first.Chunks, first.PreviousRunID = run.Succeeded, w.Bytes(), w.Chunks(), ""
+		require.NoError(t, rs.runs.Finish(context.Background(), first, w.Pending()))
+		assert.Equal(t, output, readOutput(t, rs.runs.RunStore, first.ID))
+		assert.Equal(t, len(before["REF"]), len(blobItems(t, rs.db, rs.runs.table)["REF"]), "no reference for the output of a run with no previous run")
+	})
+
 	t.Run("small output stays inline", func(t *testing.T) {
 		before := blobItems(t, rs.db, rs.runs.table)
 		r, err := sharedFinish(t, rs.runs.RunStore, testRun("exact-small", "dev-small"), "cisco_iosxe", []byte("hostname r1\r\n"), false)
@@ -261,7 +279,7 @@ func (f *sharedFleet) check(t *testing.T, devices []string) {
 	for id := range f.out {
 		it, _, err := getItem[runItem](ctx, f.db, f.runs.table, runKey(id), "run")
 		require.NoError(t, err)
-		data, err := f.runs.blobs.body(ctx, it.Blob, it.BlobGen)
+		data, err := f.runs.blobs.body(ctx, string(it.Blob), string(it.BlobGen))
 		require.NoError(t, err)
 		assert.Equal(t, int64(len(data)), stored, "stored bytes are the one body's")
 		return
@@ -545,15 +563,16 @@ func TestSharedOutputTTL(t *testing.T) {
 	require.NoError(t, f.add(t, nil, "t1", "ttl-1", 1))
 	require.NoError(t, f.add(t, nil, "t2", "ttl-2", 2))
 	it, _, err := getItem[runItem](ctx, f.db, f.runs.table, runKey("t1"), "run")
+	blob := string(it.Blob)
 	require.NoError(t, err)
-	require.NotEmpty(t, it.Blob)
+	require.NotEmpty(t, blob)
 	// TTL deletes t1's run item: the consumer forgets its tail and its reference.
 	_, err = f.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.runs.table), Key: runKey("t1")})
 	require.NoError(t, err)
 	for range 2 {
 		_, err = f.ForgetTTLChunk(ctx, runPrefix+"t1", runMetaSK, "ttl-1", it.TailSize)
 		require.NoError(t, err)
-		require.NoError(t, f.ForgetTTLReference(ctx, it.Blob, "t1", it.Attempt))
+		require.NoError(t, f.ForgetTTLReference(ctx, blob, "t1", it.Attempt))
 	}
 	f.forget("t1")
 	f.check(t, devices)
@@ -565,15 +584,15 @@ func TestSharedOutputTTL(t *testing.T) {
 	_, err = crashing.DeleteRun(ctx, f.candidate(t, "ttl-2", "t2"))
 	require.ErrorIs(t, err, errCrash, "the purge stops after deleting the run")
 	f.forget("t2")
-	head, found, err := getItem[blobHead](ctx, f.db, f.runs.table, blobKeyOf(it.Blob, blobHeadSK), "head")
+	head, found, err := getItem[blobHead](ctx, f.db, f.runs.table, blobKeyOf(blob, blobHeadSK), "head")
 	require.NoError(t, err)
 	require.True(t, found)
 	assert.Greater(t, head.ExpiresAt, it.ExpiresAt, "the head outlives its runs")
-	_, err = f.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.runs.table), Key: blobKeyOf(it.Blob, blobHeadSK)})
+	_, err = f.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.runs.table), Key: blobKeyOf(blob, blobHeadSK)})
 	require.NoError(t, err)
 	freed := 0
 	for range 2 {
-		did, err := f.ForgetTTLBlob(ctx, blobPrefix+it.Blob, blobHeadSK, head.Gen, head.Size)
+		did, err := f.ForgetTTLBlob(ctx, blobPrefix+blob, blobHeadSK, head.Gen, head.Size)
 		require.NoError(t, err)
 		if did {
 			freed++

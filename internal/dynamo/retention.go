@@ -203,14 +203,14 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 	if c.InlineBytes >= run.MinSharedBytes && c.Bytes == c.InlineBytes {
 		// The output may be stored once: then the run's reference goes with the run item.
 		it, found, err := getItem[struct {
-			Blob    string `dynamodbav:"blob"`
-			Attempt int    `dynamodbav:"attempt"`
+			Blob    hexBytes `dynamodbav:"blob"`
+			Attempt int      `dynamodbav:"attempt"`
 		}](ctx, s.db, s.runs, runKey(c.ID), "run "+c.ID)
 		if err != nil || !found {
 			return del, err
 		}
 		if it.Blob != "" {
-			return s.deleteSharedRun(ctx, c, it.Blob, it.Attempt)
+			return s.deleteSharedRun(ctx, c, string(it.Blob), it.Attempt)
 		}
 	}
 	// Read the chunks unless the whole output is the inline tail (a finished run whose writer

@@ -292,11 +292,14 @@ type finishReq struct {
 }
 
 // finishRequest is the finish of r with output data, the output stored once first when that is
-// the store's rule for it (run.Share): its whole is data (no chunk was stored) and it is large
-// enough.
+// the store's rule for it (run.Share): its whole is data (no chunk was stored), it is large
+// enough, and r has a previous run to compare with.
 func (s *RunStore) finishRequest(ctx context.Context, r run.Run, data []byte) (*finishReq, error) {
 	req := &finishReq{r: r, data: append([]byte(nil), data...)}
-	if r.Chunks > 1 || int64(len(data)) != r.Bytes {
+	// Only a command that ran on the device before is stored once: a body pays for itself from
+	// its second use, and a first or one-off output (a fleet's show version, unique per device)
+	// costs less inline, deflated, than a new body written in a transaction.
+	if r.Chunks > 1 || int64(len(data)) != r.Bytes || r.PreviousRunID == "" {
 		return req, nil
 	}
 	sh, ok := run.Share(req.data, r.NoiseLines, r.NoiseOK)
@@ -322,7 +325,7 @@ func (s *RunStore) dropStaleRef(ctx context.Context, r run.Run, key string) erro
 	if err != nil {
 		return err
 	}
-	if found && it.Blob == key && it.Attempt == r.Attempt {
+	if found && string(it.Blob) == key && it.Attempt == r.Attempt {
 		return nil
 	}
 	return s.blobs.unref(ctx, key, r.ID, r.Attempt)
@@ -450,10 +453,10 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
 	var it struct {
-		Status   string `dynamodbav:"status"`
-		TailSize int64  `dynamodbav:"tail_size"`
-		Blob     string `dynamodbav:"blob"`
-		Noise    []byte `dynamodbav:"noise"`
+		Status   string   `dynamodbav:"status"`
+		TailSize int64    `dynamodbav:"tail_size"`
+		Blob     hexBytes `dynamodbav:"blob"`
+		Noise    []byte   `dynamodbav:"noise"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
@@ -690,14 +693,14 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 			return fmt.Errorf("query output of %s: %w", id, err)
 		}
 		var pieces []struct {
-			SK      string `dynamodbav:"sk"`
-			Data    []byte `dynamodbav:"data"`
-			Tail    []byte `dynamodbav:"tail"`
-			Packed  []byte `dynamodbav:"tail_z"`
-			Size    int64  `dynamodbav:"tail_size"`
-			Blob    string `dynamodbav:"blob"`
-			BlobGen string `dynamodbav:"blob_gen"`
-			Noise   []byte `dynamodbav:"noise"`
+			SK      string   `dynamodbav:"sk"`
+			Data    []byte   `dynamodbav:"data"`
+			Tail    []byte   `dynamodbav:"tail"`
+			Packed  []byte   `dynamodbav:"tail_z"`
+			Size    int64    `dynamodbav:"tail_size"`
+			Blob    hexBytes `dynamodbav:"blob"`
+			BlobGen hexBytes `dynamodbav:"blob_gen"`
+			Noise   []byte   `dynamodbav:"noise"`
 		}
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &pieces); err != nil {
 			return fmt.Errorf("unmarshal output of %s: %w", id, err)
@@ -711,7 +714,7 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 				}
 			case it.SK == runMetaSK && it.Blob != "":
 				// The whole output, stored once: its body and the run's noise lines.
-				body, err := s.blobs.body(ctx, it.Blob, it.BlobGen)
+				body, err := s.blobs.body(ctx, string(it.Blob), string(it.BlobGen))
 				if err != nil {
 					return fmt.Errorf("output of %s: %w", id, err)
 				}

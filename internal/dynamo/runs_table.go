@@ -151,9 +151,11 @@ type runItem struct {
 	Cmds []cmdItem `dynamodbav:"cmds,omitempty"`
 	// Blob and BlobGen name the body of an output stored once (blobs.go), which Noise rebuilds
 	// the exact output from; such a run has no Tail, and TailSize is its output's size.
-	Blob    string `dynamodbav:"blob,omitempty"`
-	BlobGen string `dynamodbav:"blob_gen,omitempty"`
-	Noise   []byte `dynamodbav:"noise,omitempty"`
+	// Both are hex stored as their raw bytes (hexBytes: 40 bytes less of a run item written
+	// every night); items written before hold the hex.
+	Blob    hexBytes `dynamodbav:"blob,omitempty"`
+	BlobGen hexBytes `dynamodbav:"blob_gen,omitempty"`
+	Noise   []byte   `dynamodbav:"noise,omitempty"`
 }
 
 // hexBytes is a hex digest a run item stores as its raw bytes, half the size of the hex (a run item
@@ -256,7 +258,7 @@ func finishedRunItem(r run.Run, tail []byte, ref *sharedRef) (map[string]types.A
 		}
 	}
 	if ref != nil {
-		it.Tail, it.PackedTail, it.Blob, it.BlobGen, it.Noise = nil, nil, ref.Key, ref.Gen, ref.Noise
+		it.Tail, it.PackedTail, it.Blob, it.BlobGen, it.Noise = nil, nil, hexBytes(ref.Key), hexBytes(ref.Gen), ref.Noise
 	}
 	item, err := attributevalue.MarshalMap(it)
 	if err != nil {

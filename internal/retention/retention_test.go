@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -200,8 +201,11 @@ func (f *fixture) scan() tableState {
 	s := tableState{runs: map[string]bool{}, chunks: map[string]int{}, recount: map[string]int64{}, counters: map[string]int64{}}
 	p := dynamodb.NewScanPaginator(f.db, &dynamodb.ScanInput{TableName: aws.String(f.st.Names.Tables[resources.RunsTable]), ConsistentRead: aws.Bool(true)})
 	str := func(it map[string]types.AttributeValue, k string) string {
-		if v, ok := it[k].(*types.AttributeValueMemberS); ok {
+		switch v := it[k].(type) {
+		case *types.AttributeValueMemberS:
 			return v.Value
+		case *types.AttributeValueMemberB: // a digest kept as its raw bytes
+			return hex.EncodeToString(v.Value)
 		}
 		return ""
 	}
@@ -781,7 +785,7 @@ func TestTTLStreamConsumerSharedOutput(t *testing.T) {
 	require.NoError(t, err)
 	output := []byte(strings.Repeat("interface GigabitEthernet1\n no shutdown\n", 40))
 	r := run.Run{ID: "ttl-shared", DeviceID: "dev-s", Command: "show running-config", RequestedBy: "t", CreatedAt: f.now.Add(-40 * 24 * time.Hour),
-		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true, Attempt: 2}
+		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true, Attempt: 2, PreviousRunID: "ttl-before"}
 	require.NoError(t, runs.FinishNew(ctx, r, output))
 	shared, err := runs.SharedBytes(ctx)
 	require.NoError(t, err)
@@ -789,14 +793,15 @@ func TestTTLStreamConsumerSharedOutput(t *testing.T) {
 	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#ttl-shared"}, "sk": &types.AttributeValueMemberS{Value: "META"}}
 	item, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key})
 	require.NoError(t, err)
-	blob := item.Item["blob"].(*types.AttributeValueMemberS).Value
+	key32 := item.Item["blob"].(*types.AttributeValueMemberB).Value // the body's key, as its raw bytes
+	blob := hex.EncodeToString(key32)
 	_, err = f.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key}) // TTL's deletion
 	require.NoError(t, err)
 
 	meta := streamRecord("1", "RUN#ttl-shared", "META", "dev-s", 0, "dynamodb.amazonaws.com")
 	delete(meta.Change.OldImage, "size")
 	meta.Change.OldImage["tail_size"] = events.NewNumberAttribute(strconv.Itoa(len(output)))
-	meta.Change.OldImage["blob"] = events.NewStringAttribute(blob)
+	meta.Change.OldImage["blob"] = events.NewBinaryAttribute(key32)
 	meta.Change.OldImage["attempt"] = events.NewNumberAttribute("2") // each attempt references under its own item
 	head := streamRecord("2", "BLOB#"+blob, "HEAD", "", len(output), "dynamodb.amazonaws.com")
 	head.Change.OldImage["gen"] = events.NewStringAttribute("0000000000000000")
