@@ -824,15 +824,15 @@ const previousPages = 4
 // yet); run.ErrNotFound when there is none among the runs it reads. The first page asks for one
 // item, which is the answer nearly always: half a read unit.
 func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
-	kc := expression.Key(resources.AttrGSI3PK).Equal(expression.Value(commandPartition(r.DeviceID, r.Command))).
-		And(expression.Key(resources.AttrGSI3SK).LessThan(expression.Value(r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID)))
-	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
-	if err != nil {
-		return run.Run{}, fmt.Errorf("build query: %w", err)
-	}
+	// Written out rather than built (expression.Builder): every device-run asks this once.
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexRunsByCommand),
-		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		KeyConditionExpression:   aws.String("#p = :p AND #s < :s"),
+		ExpressionAttributeNames: map[string]string{"#p": resources.AttrGSI3PK, "#s": resources.AttrGSI3SK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: commandPartition(r.DeviceID, r.Command)},
+			":s": &types.AttributeValueMemberS{Value: r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID},
+		},
 		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(1),
 	}
 	now := s.now().Unix()
