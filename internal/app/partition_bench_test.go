@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -359,8 +358,7 @@ func (q *countingQueue) SendAll(ctx context.Context, msgs []bulk.Message) ([]int
 // readOps are the DynamoDB operations that read.
 var readOps = []string{"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
-// partitionJob runs one bulk job over n simulated devices on the local stack (the command
-// uname -a, about 90 bytes of output, or NET_AUTO_PARTITION_COMMAND: seq 280 prints 1,012) with every
+// partitionJob runs one bulk job over n simulated devices on the local stack with every
 // DynamoDB write's partition counted, and reports the largest share any one partition key (of a
 // table or of an index) received, the top five, and the requests per device a capacity model
 // needs (docs/scale.md).
@@ -385,8 +383,7 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 	ops0 := e.writes.snapshot()
 	keys.reset()
 	start := time.Now()
-	command := cmp.Or(os.Getenv("NET_AUTO_PARTITION_COMMAND"), "uname -a")
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: command, DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
 	require.NoError(tb, err)
 	j := e.waitJob(tb, acc.JobID, 30*time.Minute)
 	took := time.Since(start)
