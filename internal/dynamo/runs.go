@@ -336,14 +336,11 @@ func (s *RunStore) dropStaleRef(ctx context.Context, r run.Run, key string) erro
 // item that counts it in the device's bytes.
 func finishedItems(req *finishReq, now time.Time) (item, tail map[string]types.AttributeValue, err error) {
 	r, data := req.r, req.data
-	if item, err = finishedRunItem(r, data, req.ref); err != nil {
+	item, kept, err := finishedRunItem(r, data, req.ref)
+	if err != nil {
 		return nil, nil, err
 	}
 	if len(data) > 0 {
-		kept := int64(len(data))
-		if req.ref != nil {
-			kept = req.ref.Kept
-		}
 		// The run's by_day entry puts its device in the changed set, unless it is written too
 		// long after the run began for the purge's look back.
 		late := now.Sub(r.CreatedAt) > changedLag/2
@@ -441,7 +438,7 @@ func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error
 // it was read, so a concurrent purge or attempt is never undone.
 func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error {
 	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("status"), expression.Name(tailSizeAttr),
-		expression.Name(blobAttr), expression.Name(noiseAttr))).Build()
+		expression.Name(blobAttr), expression.Name(noiseAttr), expression.Name(packedTailAttr))).Build()
 	if err != nil {
 		return fmt.Errorf("build projection: %w", err)
 	}
@@ -457,6 +454,7 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		TailSize int64    `dynamodbav:"tail_size"`
 		Blob     hexBytes `dynamodbav:"blob"`
 		Noise    []byte   `dynamodbav:"noise"`
+		Packed   []byte   `dynamodbav:"tail_z"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
@@ -473,8 +471,11 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		asRead = expression.Name("status").Equal(expression.Value(it.Status)).
 			And(expression.Name(tailSizeAttr).Equal(expression.Value(it.TailSize)))
 		kept := it.TailSize
-		if it.Blob != "" {
+		switch {
+		case it.Blob != "":
 			kept = int64(len(it.Noise))
+		case it.Packed != nil:
+			kept = int64(len(it.Packed))
 		}
 		tail, err := tailItem(deviceID, runID, it.TailSize, kept, true)
 		if err != nil {

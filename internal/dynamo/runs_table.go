@@ -99,6 +99,7 @@ const (
 	foldedChargedAttr = "folded_charged"
 	foldedStoredAttr  = "folded_stored"
 	tailAttr          = "tail"
+	packedTailAttr    = "tail_z"
 	tailSizeAttr      = "tail_size"
 	cmdsAttr          = "cmds"
 )
@@ -248,23 +249,24 @@ func (it runItem) run() run.Run {
 }
 
 // finishedRunItem is the META item of a finished run, carrying the output's last piece inline,
-// or, for an output stored once (ref), the body's key and the run's noise lines.
-func finishedRunItem(r run.Run, tail []byte, ref *sharedRef) (map[string]types.AttributeValue, error) {
+// or, for an output stored once (ref), the body's key and the run's noise lines; kept is what of
+// the tail the item stores itself: the tail, deflated or not, or the noise lines.
+func finishedRunItem(r run.Run, tail []byte, ref *sharedRef) (item map[string]types.AttributeValue, kept int64, err error) {
 	it := toRunItem(r, time.Time{})
 	if len(tail) > 0 {
-		it.Tail, it.TailSize = tail, int64(len(tail))
+		it.Tail, it.TailSize, kept = tail, int64(len(tail)), int64(len(tail))
 		if z, ok := packTail(tail); ok {
-			it.Tail, it.PackedTail = nil, z
+			it.Tail, it.PackedTail, kept = nil, z, int64(len(z))
 		}
 	}
 	if ref != nil {
 		it.Tail, it.PackedTail, it.Blob, it.BlobGen, it.Noise = nil, nil, hexBytes(ref.Key), hexBytes(ref.Gen), ref.Noise
+		kept = ref.Kept
 	}
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return nil, fmt.Errorf("marshal run %s: %w", r.ID, err)
+	if item, err = attributevalue.MarshalMap(it); err != nil {
+		return nil, 0, fmt.Errorf("marshal run %s: %w", r.ID, err)
 	}
-	return item, nil
+	return item, kept, nil
 }
 
 // An inline tail of at least packMinBytes is stored deflated when that takes at most
@@ -367,8 +369,9 @@ type ledgerItem struct {
 	SK       string `dynamodbav:"sk"`
 	DeviceID string `dynamodbav:"device_id"`
 	Bytes    int64  `dynamodbav:"bytes"`
-	// Kept is what of Bytes the run stores itself: all of them, or, for an output stored once,
-	// its noise lines (an item written before outputs were stored once has none: all).
+	// Kept is what of Bytes the run stores itself: all of them, their deflated form (tail_z), or,
+	// for an output stored once, its noise lines (an item written before outputs were stored once
+	// has none: all).
 	Kept      int64  `dynamodbav:"kept"`
 	ChangedPK string `dynamodbav:"gsi2pk,omitempty"`
 	ChangedSK string `dynamodbav:"gsi2sk,omitempty"`

@@ -558,9 +558,13 @@ func TestRunStorePackedTail(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := testRun(fmt.Sprintf("packed-%d", i), "dev-packed")
+			dev := fmt.Sprintf("dev-packed-%d", i)
+			r := testRun(fmt.Sprintf("packed-%d", i), dev)
 			r.PreviousRunID = "before" // a repeated command: a whole output of 1 KB or more is stored once
 			r = rt.finish(t, r, tt.output)
+			use, err := rt.DeviceUsage(context.Background(), dev)
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(tt.output)), use.ChargedBytes, "charged: the output's bytes")
 			out, err := rt.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(rt.table), Key: runKey(r.ID)})
 			require.NoError(t, err)
 			z, packed := out.Item["tail_z"].(*types.AttributeValueMemberB)
@@ -571,6 +575,9 @@ func TestRunStorePackedTail(t *testing.T) {
 			if packed {
 				tail := len(tt.output) % run.ChunkSize
 				assert.Less(t, len(z.Value), tail/2, "deflated tail of %d bytes", tail)
+				assert.Equal(t, int64(len(tt.output)-tail+len(z.Value)), use.StoredBytes, "stored: the chunks and the deflated tail")
+			} else if !shared {
+				assert.Equal(t, int64(len(tt.output)), use.StoredBytes, "stored: the output as it is")
 			}
 			sameBytes(t, tt.output, rt.output(t, r.ID), "whole output")
 			// A range that ends inside the tail, as a command's output is read.
