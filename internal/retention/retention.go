@@ -597,12 +597,11 @@ func (st *purge) bytes(ctx context.Context) (*Stats, error) {
 // stopped it.
 func (st *purge) capDevice(ctx context.Context, deviceID string, c *counts) (over, stillOver, done bool, err error) {
 	limit := st.Settings.MaxBytes
-	total, err := st.Store.DeviceBytes(ctx, deviceID)
-	if err != nil {
-		return false, false, false, err
-	}
-	if limit == 0 {
-		limit = total // no cap: nothing to delete
+	var total int64
+	if limit > 0 { // no cap: nothing to delete, and FoldTotals reads the device's bytes itself
+		if total, err = st.Store.DeviceBytes(ctx, deviceID); err != nil {
+			return false, false, false, err
+		}
 	}
 	over = total > limit
 	cursor := ""
