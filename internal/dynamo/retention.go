@@ -496,6 +496,8 @@ type changedCursor struct {
 	Key   string `json:"k,omitempty"`
 	Since string `json:"since,omitempty"`
 	Until string `json:"until,omitempty"`
+	// first and days are Since's day and how many days the walk reads, from Since and Until.
+	first time.Time
 	days  int
 }
 
@@ -539,7 +541,8 @@ func (s *RetentionStore) changedCursor(ctx context.Context, cursor string) (chan
 		if err1 != nil || err2 != nil {
 			return changedCursor{}, fault.ErrBadCursor
 		}
-		cur.days = int(until.Sub(since.Truncate(24*time.Hour))/(24*time.Hour)) + 1
+		cur.first = since.Truncate(24 * time.Hour)
+		cur.days = int(until.Sub(cur.first)/(24*time.Hour)) + 1
 	}
 	if cur.Part > changedShards+cur.days*dayShards {
 		return changedCursor{}, fault.ErrBadCursor
@@ -556,8 +559,7 @@ func (c changedCursor) partition() (pk, since string) {
 		return changedShard(c.Part), ""
 	}
 	k := c.Part - changedShards
-	first, _ := time.Parse(timeLayout, c.Since)
-	day := first.Truncate(24*time.Hour).AddDate(0, 0, k/dayShards).Format(time.DateOnly)
+	day := c.first.AddDate(0, 0, k/dayShards).Format(time.DateOnly)
 	return dayPartition(day, k%dayShards), c.Since
 }
 

@@ -295,6 +295,11 @@ type finishReq struct {
 // the store's rule for it (run.Share): its whole is data (no chunk was stored), it is large
 // enough, and r has a previous run to compare with.
 func (s *RunStore) finishRequest(ctx context.Context, r run.Run, data []byte) (*finishReq, error) {
+	// The time since when tail items may be left out of the changed set is stored before this
+	// store writes its first one.
+	if err := s.markUnmarkedSince(ctx); err != nil {
+		return nil, fmt.Errorf("finish run %s: %w", r.ID, err)
+	}
 	req := &finishReq{r: r, data: append([]byte(nil), data...)}
 	// Only a command that ran on the device before is stored once: a body pays for itself from
 	// its second use, and a first or one-off output (a fleet's show version, unique per device)
@@ -406,12 +411,6 @@ func (s *RunStore) FinishNew(ctx context.Context, r run.Run, data []byte) error 
 
 func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error {
 	errs := make([]error, len(reqs))
-	if err := s.markUnmarkedSince(ctx); err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
 	now := s.now()
 	var writes []types.WriteRequest
 	for i, req := range reqs {
@@ -525,12 +524,6 @@ const (
 // updates of one device in one transaction); a transaction that fails is redone finish by finish.
 func (s *RunStore) finishMany(ctx context.Context, reqs []*finishReq) []error {
 	errs := make([]error, len(reqs))
-	if err := s.markUnmarkedSince(ctx); err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
 	var group []int
 	var items []types.TransactWriteItem
 	size := 0
