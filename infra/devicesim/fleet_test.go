@@ -352,6 +352,8 @@ func TestExecChannel(t *testing.T) {
 		exit     int
 	}{
 		{"uname -a", "Linux srv1 ", 0},
+		{"ip addr", "1: lo: <LOOPBACK,UP,LOWER_UP>", 0},
+		{"ip route", "", 1},
 		{"hostname", "srv1\n", 0},
 		{"echo a  b", "a b\n", 0},
 		{"cat /etc/hostname", "srv1\n", 0},

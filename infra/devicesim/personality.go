@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // personality is how one platform looks and behaves on the wire. The simulator's sessions read
@@ -610,6 +611,37 @@ func junosRoutes(f *facts, emit func(string) bool, _ int) {
 			return
 		}
 		if !emit(fmt.Sprintf("                    >  to 10.%d.0.%d via ge-0/0/%d.0", f.octet2, i%254+1, i%f.interfaces)) {
+			return
+		}
+	}
+}
+
+// ipAddr is Linux's `ip addr` (about 1.2 KB): the loopback and two Ethernet interfaces with the
+// device's own MAC and addresses, and DHCP lease times that count down as on a real host.
+func ipAddr(f *facts, emit func(string) bool) {
+	lease := 86400 - int(time.Now().Unix()%86400)
+	ls := []string{
+		"1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000",
+		"    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00",
+		"    inet 127.0.0.1/8 scope host lo",
+		"       valid_lft forever preferred_lft forever",
+		"    inet6 ::1/128 scope host noprefixroute",
+		"       valid_lft forever preferred_lft forever",
+	}
+	for i := range 2 {
+		mac := fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", i, f.mac[0]&0xff, f.mac[1]&0xff, f.mac[2]&0xff)
+		ls = append(ls,
+			fmt.Sprintf("%d: eth%d: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000", i+2, i),
+			"    link/ether "+mac+" brd ff:ff:ff:ff:ff:ff",
+			fmt.Sprintf("    altname enp0s%d", i+3),
+			fmt.Sprintf("    inet 10.%d.%d.%d/24 brd 10.%d.%d.255 scope global dynamic eth%d", f.octet2, f.octet3+i, 10+f.mac[2]%200, f.octet2, f.octet3+i, i),
+			fmt.Sprintf("       valid_lft %dsec preferred_lft %dsec", lease, lease),
+			fmt.Sprintf("    inet6 fe80::5054:%xff:fe%02x:%02x%02x/64 scope link", i, f.mac[0]&0xff, f.mac[1]&0xff, f.mac[2]&0xff),
+			"       valid_lft forever preferred_lft forever",
+		)
+	}
+	for _, l := range ls {
+		if !emit(l) {
 			return
 		}
 	}

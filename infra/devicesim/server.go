@@ -685,6 +685,13 @@ func (s *simSession) linux(w *writer, cmdline string) int {
 		return lines("Linux")
 	case "hostname":
 		return lines(f.hostname)
+	case "ip":
+		if len(fields) == 2 && (fields[1] == "addr" || fields[1] == "a") {
+			ipAddr(f, w.line)
+			return 0
+		}
+		stderr(`Object "` + strings.Join(fields[1:], " ") + `" is unknown, try "ip help".`)
+		return 1
 	case "true":
 		return 0
 	case "false":

@@ -114,7 +114,7 @@ func TestRetentionByteTotals(t *testing.T) {
 		for j, out := range [][]byte{output, small} {
 			r := run.Run{ID: fmt.Sprintf("tot-run-%d-%d", i, j), DeviceID: dev, Command: "show running-config", RequestedBy: "t",
 				CreatedAt: time.Now().UTC(), Status: run.Succeeded, Bytes: int64(len(out)), Chunks: 1, NoiseOK: true,
-				PreviousRunID: "before"} // a repeated command: its output is stored once
+				PreviousRunID: "before", Changed: new(bool)} // a repeated, unchanged output: stored once
 			require.NoError(t, runs.FinishNew(ctx, r, out))
 		}
 	}

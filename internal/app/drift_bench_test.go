@@ -71,11 +71,11 @@ func BenchmarkDriftNights(b *testing.B) {
 				after := e.writes.snapshot()
 				_, _, wu := writes(after)
 				_, _, wu0 := writes(before)
-				ru := (after["Query"].Units - before["Query"].Units) + (after["GetItem"].Units - before["GetItem"].Units) +
-					(after["BatchGetItem"].Units - before["BatchGetItem"].Units)
+				ru, pollRU := readUnits(before, after)
 				b.Logf("night %d DynamoDB requests:\n%s", night, e.writes.report(before, n))
 				b.ReportMetric((wu-wu0)/float64(n), "ddb-wru/device-run")
 				b.ReportMetric(ru/float64(n), "ddb-rru/device-run")
+				b.ReportMetric(pollRU/float64(n), "poll-rru/device-run")
 				b.ReportMetric((after["Query"].Units-before["Query"].Units)/float64(n), "ddb-query-rru/device-run")
 				tables := e.writes.tableUnits()
 				for _, t := range []struct{ id, metric string }{{resources.RunsTable, "runs-table-wru/device-run"}, {resources.JobsTable, "jobs-table-wru/device-run"}} {

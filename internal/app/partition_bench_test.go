@@ -358,11 +358,27 @@ func (q *countingQueue) SendAll(ctx context.Context, msgs []bulk.Message) ([]int
 // readOps are the DynamoDB operations that read.
 var readOps = []string{"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
+// readUnits are the read units consumed between two snapshots: by the system (the executor, the
+// enqueue, push), and by the test's own polling for the job's end (polling), apart.
+func readUnits(before, after map[string]opStat) (system, poll float64) {
+	for _, op := range readOps {
+		system += after[op].Units - before[op].Units
+		poll += after[pollOp(op)].Units - before[pollOp(op)].Units
+	}
+	return system, poll
+}
+
 // partitionJob runs one bulk job over n simulated devices on the local stack with every
 // DynamoDB write's partition counted, and reports the largest share any one partition key (of a
 // table or of an index) received, the top five, and the requests per device a capacity model
 // needs (docs/scale.md).
 func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
+	return partitionJobs(tb, n, "uname -a", 1)
+}
+
+// partitionJobs is partitionJob for command, run in jobs jobs over the same fleet, of which the
+// last is counted: a command's first run keeps its output inline and a repeat stores it once.
+func partitionJobs(tb testing.TB, n int, command string, jobs int) (total int64, top []keyShare) {
 	var b *testing.B
 	if bb, ok := tb.(*testing.B); ok {
 		b = bb
@@ -379,11 +395,18 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 	// that slot hand 200 batches on until some reach the dead-letter queue. The writes per
 	// partition do not depend on how many invocations wait.
 	e.startWorkers(tb, app.ExecutorHandler(e.exec, e.st.Names.Queues[resources.BulkDLQ], nil, nil), 4)
+	for i := 1; i < jobs; i++ {
+		acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: command, DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
+		require.NoError(tb, err)
+		j := e.waitJob(tb, acc.JobID, 30*time.Minute)
+		require.Equal(tb, n, j.Counts[run.Succeeded], "uncounted job %d of %s ended %s with %v: succeeded", i, j.ID, j.Status, j.Counts)
+	}
 	e.writes.units.Store(true)
 	ops0 := e.writes.snapshot()
+	msgs0, sends0 := q.msgs.Load(), q.calls.Load()
 	keys.reset()
 	start := time.Now()
-	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: "uname -a", DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
+	acc, err := e.enq.Enqueue(context.Background(), bulk.Request{Command: command, DeviceIDs: e.ids, Options: bulk.Options{TimeoutS: 20}}, auth.Identity{Subject: "bench@example.com", Role: auth.Operator})
 	require.NoError(tb, err)
 	j := e.waitJob(tb, acc.JobID, 30*time.Minute)
 	took := time.Since(start)
@@ -394,13 +417,11 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 	}
 	total, top = keys.top(5)
 	ops := e.writes.snapshot()
-	var wru, rru float64
+	var wru float64
 	for _, op := range writeOps {
 		wru += ops[op].Units - ops0[op].Units
 	}
-	for _, op := range readOps {
-		rru += ops[op].Units - ops0[op].Units
-	}
+	rru, pollRRU := readUnits(ops0, ops)
 	itemTotal, topItems := keys.topItems(5)
 	var lines strings.Builder
 	for i, t := range top {
@@ -423,7 +444,7 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(e.st.Names.Tables[resources.RunsTable]),
 		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#" + bulk.RunID(j.ID, e.ids[0])}, "sk": &types.AttributeValueMemberS{Value: "META"}}})
 	require.NoError(tb, err)
-	fmt.Fprintf(&lines, "run item: %d bytes\n", itemSize(out.Item))
+	fmt.Fprintf(&lines, "run item: %d bytes (output %s bytes)\n", itemSize(out.Item), attrNumber(out.Item, "bytes"))
 	// The runs' day partitions: a day's runs spread over shards of by_day (DAY#<date>#<nn>).
 	dayParts, dayTop := keys.largestOf(resources.RunsTable + "/" + resources.IndexRunsByDay + " DAY#")
 	fmt.Fprintf(&lines, "runs' day partitions (by_day DAY#...): %d written, the largest %s %d writes %.2f%%\n", dayParts, dayTop.Key, dayTop.Writes, 100*dayTop.Share)
@@ -434,7 +455,7 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	report := fmt.Sprintf("%d-device job %s in %v (%.0f devices/s, %d CPUs, load %s): %d item and index-entry writes, largest partition share %.2f%%; top partitions:\n%sDynamoDB requests of the job:\n%sSQS: %d messages in %d sends for %d batches\n",
 		n, j.ID, took.Round(time.Millisecond), float64(n)/took.Seconds(), runtime.NumCPU(), strings.TrimSpace(string(load)), total, 100*top[0].Share, lines.String(), e.writes.report(ops0, n),
-		q.msgs.Load(), q.calls.Load(), acc.Batches)
+		q.msgs.Load()-msgs0, q.calls.Load()-sends0, acc.Batches)
 	if b != nil {
 		fmt.Print(report) // b.Log keeps only a benchmark's first lines
 	} else {
@@ -450,7 +471,8 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 		b.ReportMetric(units[resources.RunsTable]/float64(n), "runs-table-wru/device")
 		b.ReportMetric(units[resources.JobsTable]/float64(n), "jobs-table-wru/device")
 		b.ReportMetric(rru/float64(n), "ddb-rru/device")
-		b.ReportMetric(float64(q.msgs.Load())/float64(acc.Batches), "sqs-messages/batch")
+		b.ReportMetric(pollRRU/float64(n), "poll-rru/device")
+		b.ReportMetric(float64(q.msgs.Load()-msgs0)/float64(acc.Batches), "sqs-messages/batch")
 		b.ReportMetric(float64(n)/took.Seconds(), "devices/s")
 	}
 	return total, top
@@ -465,6 +487,16 @@ func partitionJob(tb testing.TB, n int) (total int64, top []keyShare) {
 func BenchmarkPartitionWrites10000(b *testing.B) {
 	for b.Loop() {
 		partitionJob(b, 10000)
+	}
+}
+
+// BenchmarkOutputKB1000 counts what a device-run of a 1 KB output costs: `ip addr` (about
+// 1.2 KB, each device's own addresses, lease times that change between runs) on 1,000 devices,
+// the third job of three counted, when the command has run on each device before (its output
+// is then stored once, store-once's rule) and `changed` compares with the previous run.
+func BenchmarkOutputKB1000(b *testing.B) {
+	for b.Loop() {
+		partitionJobs(b, 1000, "ip addr", 3)
 	}
 }
 
@@ -582,4 +614,12 @@ func TestKeyCounter(t *testing.T) {
 			assert.Equal(t, tc.want, k.counts)
 		})
 	}
+}
+
+// attrNumber is a number attribute's value as stored, or "?".
+func attrNumber(item map[string]types.AttributeValue, name string) string {
+	if n, ok := item[name].(*types.AttributeValueMemberN); ok {
+		return n.Value
+	}
+	return "?"
 }

@@ -63,7 +63,8 @@ func sharedFinish(t *testing.T, s *RunStore, r run.Run, p string, output []byte,
 	noise, err := platform.CompileNoise("show running-config", prof.NoiseFilters())
 	require.NoError(t, err)
 	if r.PreviousRunID == "" {
-		r.PreviousRunID = "before-" + r.ID // a command that ran before: its output is stored once
+		// A command that ran before with the same output: its output is stored once.
+		r.PreviousRunID, r.Changed = "before-"+r.ID, new(bool)
 	}
 	w := run.NewChunkWriter(ctx, s, r)
 	w.FilterNoise(noise)
@@ -185,20 +186,38 @@ func TestRunStoreSharedOutputExact(t *testing.T) {
 		assert.Equal(t, strings.Join(parts, ""), string(readOutput(t, rs.runs.RunStore, r.ID)), "whole output")
 	})
 
-	t.Run("a first run stays inline", func(t *testing.T) {
-		before := blobItems(t, rs.db, rs.runs.table)
-		first := testRun("exact-first", "dev-first")
-		first.PreviousRunID = "none"
-		output := cliText(2000)
-		require.GreaterOrEqual(t, len(output), run.MinSharedBytes)
-		w := run.NewChunkWriter(context.Background(), rs.runs.RunStore, first)
-		_, err := w.Write(output)
-		require.NoError(t, err)
-		first.Status, first.Bytes, first.Chunks, first.PreviousRunID = run.Succeeded, w.Bytes(), w.Chunks(), ""
-		require.NoError(t, rs.runs.Finish(context.Background(), first, w.Pending()))
-		assert.Equal(t, output, readOutput(t, rs.runs.RunStore, first.ID))
-		assert.Equal(t, len(before["REF"]), len(blobItems(t, rs.db, rs.runs.table)["REF"]), "no reference for the output of a run with no previous run")
-	})
+	// Outputs that are not stored once, however large: a body pays for itself only when the next
+	// run gives the same output.
+	changed, unchanged := true, false
+	for _, tc := range []struct {
+		name     string
+		previous string
+		changed  *bool
+	}{
+		{name: "a first run stays inline"},
+		{name: "a changed output stays inline", previous: "before", changed: &changed},
+		{name: "an output not compared stays inline", previous: "before"},
+		{name: "an unchanged output is stored once", previous: "before", changed: &unchanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := blobItems(t, rs.db, rs.runs.table)
+			r := testRun("exact-"+strings.ReplaceAll(tc.name, " ", "-"), "dev-inline")
+			output := cliText(2000)
+			require.GreaterOrEqual(t, len(output), run.MinSharedBytes)
+			w := run.NewChunkWriter(context.Background(), rs.runs.RunStore, r)
+			_, err := w.Write(output)
+			require.NoError(t, err)
+			r.Status, r.Bytes, r.Chunks, r.PreviousRunID, r.Changed = run.Succeeded, w.Bytes(), w.Chunks(), tc.previous, tc.changed
+			require.NoError(t, rs.runs.Finish(context.Background(), r, w.Pending()))
+			assert.Equal(t, output, readOutput(t, rs.runs.RunStore, r.ID))
+			refs := len(blobItems(t, rs.db, rs.runs.table)["REF"]) - len(before["REF"])
+			if tc.changed != nil && !*tc.changed {
+				assert.Equal(t, 1, refs, "references to the output's body")
+				return
+			}
+			assert.Zero(t, refs, "references to the output's body")
+		})
+	}
 
 	t.Run("small output stays inline", func(t *testing.T) {
 		before := blobItems(t, rs.db, rs.runs.table)

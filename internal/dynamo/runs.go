@@ -301,10 +301,11 @@ func (s *RunStore) finishRequest(ctx context.Context, r run.Run, data []byte) (*
 		return nil, fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
 	req := &finishReq{r: r, data: append([]byte(nil), data...)}
-	// Only a command that ran on the device before is stored once: a body pays for itself from
-	// its second use, and a first or one-off output (a fleet's show version, unique per device)
-	// costs less inline, deflated, than a new body written in a transaction.
-	if r.Chunks > 1 || int64(len(data)) != r.Bytes || r.PreviousRunID == "" {
+	// Only an output the device gave before is stored once: a body pays for itself from its
+	// second use, and a first, one-off or changed output (a fleet's show version, an interface
+	// list with lease times) costs less inline, deflated, than a new body written in a
+	// transaction. Unchanged means equal, noise filtered, to the previous run's (compare).
+	if r.Chunks > 1 || int64(len(data)) != r.Bytes || r.PreviousRunID == "" || r.Changed == nil || *r.Changed {
 		return req, nil
 	}
 	sh, ok := run.Share(req.data, r.NoiseLines, r.NoiseOK)

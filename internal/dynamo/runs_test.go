@@ -560,7 +560,7 @@ func TestRunStorePackedTail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := fmt.Sprintf("dev-packed-%d", i)
 			r := testRun(fmt.Sprintf("packed-%d", i), dev)
-			r.PreviousRunID = "before" // a repeated command: a whole output of 1 KB or more is stored once
+			r.PreviousRunID, r.Changed = "before", new(bool) // a repeated, unchanged output of 1 KB or more is stored once
 			r = rt.finish(t, r, tt.output)
 			use, err := rt.DeviceUsage(context.Background(), dev)
 			require.NoError(t, err)

@@ -785,7 +785,7 @@ func TestTTLStreamConsumerSharedOutput(t *testing.T) {
 	require.NoError(t, err)
 	output := []byte(strings.Repeat("interface GigabitEthernet1\n no shutdown\n", 40))
 	r := run.Run{ID: "ttl-shared", DeviceID: "dev-s", Command: "show running-config", RequestedBy: "t", CreatedAt: f.now.Add(-40 * 24 * time.Hour),
-		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true, Attempt: 2, PreviousRunID: "ttl-before"}
+		Status: run.Succeeded, Bytes: int64(len(output)), Chunks: 1, NoiseOK: true, Attempt: 2, PreviousRunID: "ttl-before", Changed: new(bool)}
 	require.NoError(t, runs.FinishNew(ctx, r, output))
 	shared, err := runs.SharedBytes(ctx)
 	require.NoError(t, err)
