@@ -444,7 +444,7 @@ func partitionJobs(tb testing.TB, n int, command string, jobs int) (total int64,
 	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(e.st.Names.Tables[resources.RunsTable]),
 		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "RUN#" + bulk.RunID(j.ID, e.ids[0])}, "sk": &types.AttributeValueMemberS{Value: "META"}}})
 	require.NoError(tb, err)
-	fmt.Fprintf(&lines, "run item: %d bytes (output %s bytes)\n", itemSize(out.Item), attrNumber(out.Item, "bytes"))
+	fmt.Fprintf(&lines, "run item: %d bytes (output %s bytes), its largest attributes:%s\n", itemSize(out.Item), attrNumber(out.Item, "bytes"), largestAttrs(out.Item, 10))
 	// The runs' day partitions: a day's runs spread over shards of by_day (DAY#<date>#<nn>).
 	dayParts, dayTop := keys.largestOf(resources.RunsTable + "/" + resources.IndexRunsByDay + " DAY#")
 	fmt.Fprintf(&lines, "runs' day partitions (by_day DAY#...): %d written, the largest %s %d writes %.2f%%\n", dayParts, dayTop.Key, dayTop.Writes, 100*dayTop.Share)
@@ -622,4 +622,25 @@ func attrNumber(item map[string]types.AttributeValue, name string) string {
 		return n.Value
 	}
 	return "?"
+}
+
+// largestAttrs lists an item's n largest attributes with their sizes (name and value, as a
+// write unit counts them).
+func largestAttrs(item map[string]types.AttributeValue, n int) string {
+	type attr struct {
+		name string
+		size int
+	}
+	var all []attr
+	for name, v := range item {
+		all = append(all, attr{name, len(name) + valueSize(v)})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		return all[i].size > all[j].size || all[i].size == all[j].size && all[i].name < all[j].name
+	})
+	var b strings.Builder
+	for _, a := range all[:min(n, len(all))] {
+		fmt.Fprintf(&b, " %s %d", a.name, a.size)
+	}
+	return b.String()
 }

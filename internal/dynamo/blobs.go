@@ -51,13 +51,6 @@ const (
 	blobAttempts = 8
 )
 
-// Attributes of a run item that holds an output stored once.
-const (
-	blobAttr    = "blob"
-	blobGenAttr = "blob_gen"
-	noiseAttr   = "noise"
-)
-
 // blobHead is a body's head item.
 type blobHead struct {
 	Gen       string `dynamodbav:"gen"`

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -81,7 +84,7 @@ func TestRunStoreHistoryAndPrevious(t *testing.T) {
 	}{
 		{"after failures", run.Run{ID: "n6", CreatedAt: base.Add(6 * time.Second)}, "h3"},
 		{"the run itself is skipped", run.Run{ID: "h3", CreatedAt: base.Add(3 * time.Second)}, "h1"},
-		{"created between", run.Run{ID: "zz", CreatedAt: base.Add(1500 * time.Millisecond)}, "h1"},
+		{"of a job in between", run.Run{ID: "h2", CreatedAt: base.Add(2 * time.Second)}, "h1"},
 		{"first run", run.Run{ID: "h0", CreatedAt: base}, ""},
 		{"other command", run.Run{ID: "n7", Command: "show clock", CreatedAt: base.Add(time.Hour)}, ""},
 	}
@@ -186,4 +189,90 @@ func TestRunStoreListByDeviceDrift(t *testing.T) {
 	assert.Equal(t, second.FilteredDigest, got.FilteredDigest, "filtered digest")
 	assert.Nil(t, runs[2].Changed, "a first run's changed is null")
 	assert.Equal(t, seq.Commands, runs[0].Commands, "a sequence's per-command results are listed")
+}
+
+// TestRunItemCompact: a run item is written without what it can be read from (its id, from its
+// key; a single command's result, from the run; the run id in by_device's and by_command's sort
+// keys), and reads back the same through Get, ListByDevice, History and Previous, beside items
+// written the older way, which sort among them by creation.
+func TestRunItemCompact(t *testing.T) {
+	ctx := context.Background()
+	rt := newRunStore(t)
+	base := rt.clock.now()
+	exit0 := 0
+	newRun := func(id string, at time.Duration, cmds ...run.CommandResult) run.Run {
+		r := testRun(id, "dev-compact")
+		r.Command, r.Status, r.ExitStatus, r.Bytes = "show clock", run.Succeeded, &exit0, 3
+		r.CreatedAt, r.FilteredDigest, r.Commands = base.Add(at), fmt.Sprintf("%032d", at/time.Second), cmds
+		return r
+	}
+	one := run.CommandResult{Command: "show clock", Status: run.Succeeded, ExitStatus: &exit0, Bytes: 3}
+	otherExit := 1
+	tests := []struct {
+		name     string
+		r        run.Run
+		wantOne  bool
+		wantCmds int
+	}{
+		{name: "one command, the run's own result", r: newRun("c2-one", 2*time.Second, one), wantOne: true},
+		{name: "one command, another exit status", r: newRun("c3-exit", 3*time.Second, run.CommandResult{Command: "show clock", Status: run.Succeeded, ExitStatus: &otherExit, Bytes: 3}), wantCmds: 1},
+		{name: "no command results", r: newRun("c4-none", 4*time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, rt.FinishNew(ctx, tt.r, []byte("12\n")))
+			raw, err := rt.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(rt.table), Key: runKey(tt.r.ID)})
+			require.NoError(t, err)
+			assert.NotContains(t, raw.Item, "id", "the id is read from the key")
+			assert.Equal(t, tt.wantOne, raw.Item["c1"] != nil, "c1")
+			if cmds, ok := raw.Item["cmds"].(*types.AttributeValueMemberL); ok {
+				assert.Len(t, cmds.Value, tt.wantCmds, "cmds")
+			} else {
+				assert.Zero(t, tt.wantCmds, "cmds")
+			}
+			assert.Equal(t, &types.AttributeValueMemberS{Value: tt.r.CreatedAt.Format(timeLayout)}, raw.Item["gsi1sk"], "by_device sort key")
+			got, err := rt.Get(ctx, tt.r.ID)
+			require.NoError(t, err)
+			assert.Equal(t, tt.r.ID, got.ID)
+			assert.Equal(t, tt.r.Commands, got.Commands, "commands")
+			assert.Equal(t, tt.r.Results(), got.Results(), "results")
+		})
+	}
+	// An item written before: its id and its results stored, the run id in its sort keys, in GSI
+	// by_command, without an entry.
+	legacy := newRun("c1-legacy", time.Second, one)
+	item, _, err := finishedRunItem(legacy, nil, nil)
+	require.NoError(t, err)
+	created := legacy.CreatedAt.Format(timeLayout) + "#" + legacy.ID
+	item["id"], item["gsi1sk"], item["gsi3sk"] = &types.AttributeValueMemberS{Value: legacy.ID}, &types.AttributeValueMemberS{Value: created}, &types.AttributeValueMemberS{Value: created}
+	item["gsi3pk"] = &types.AttributeValueMemberS{Value: commandPartition(legacy.DeviceID, legacy.Command)}
+	item["cmds"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+		"c": &types.AttributeValueMemberS{Value: "show clock"}, "s": &types.AttributeValueMemberS{Value: "succeeded"},
+		"x": &types.AttributeValueMemberN{Value: "0"}, "b": &types.AttributeValueMemberN{Value: "3"}, "o": &types.AttributeValueMemberN{Value: "0"}}}}}
+	delete(item, "c1")
+	_, err = rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: item})
+	require.NoError(t, err)
+
+	listed, _, err := rt.ListByDevice(ctx, "dev-compact", "", 10)
+	require.NoError(t, err)
+	history, _, err := rt.History(ctx, "dev-compact", "show clock", "", 10)
+	require.NoError(t, err)
+	for what, runs := range map[string][]run.Run{"by device": listed, "history": history} {
+		var ids []string
+		for _, r := range runs {
+			ids = append(ids, r.ID)
+			assert.Len(t, r.Results(), 1, "%s: results of %s", what, r.ID)
+		}
+		assert.Equal(t, []string{"c4-none", "c3-exit", "c2-one", "c1-legacy"}, ids, "%s: newest first, the item written before last", what)
+	}
+	prev, err := rt.Previous(ctx, newRun("c5-next", 5*time.Second, one))
+	require.NoError(t, err)
+	assert.Equal(t, "c4-none", prev.ID, "previous of a later run")
+	prev, err = rt.Previous(ctx, newRun("c1b-after-legacy", 1500*time.Millisecond, one))
+	require.NoError(t, err)
+	assert.Equal(t, "c1-legacy", prev.ID, "previous of a run created after the item written before")
+	got, err := rt.Get(ctx, "c1-legacy")
+	require.NoError(t, err)
+	assert.Equal(t, "c1-legacy", got.ID)
+	assert.Equal(t, legacy.Commands, got.Commands, "the item written before keeps its results")
 }

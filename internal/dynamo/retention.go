@@ -125,7 +125,7 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiS
 	}
 	cands := make([]retention.Candidate, len(items))
 	for i, it := range items {
-		cands[i] = retention.Candidate{ID: it.ID, DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
+		cands[i] = retention.Candidate{ID: runID(it.PK, it.ID), DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
 			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
 	}
 	next, err := encodeCursor(out.LastEvaluatedKey)
@@ -190,7 +190,8 @@ func (s *RetentionStore) metaDelete(c retention.Candidate) (*types.Delete, error
 }
 
 // deleteGroupChunks is the most chunks one transaction of DeleteRun deletes: the rest of the
-// transaction is the counter update, and in the last one the tail ledger item and the run item.
+// transaction is the counter update, and in the last one the run's entry (its tail ledger item)
+// and the run item.
 const deleteGroupChunks = maxTransactItems - 3
 
 // DeleteRun implements retention.Store. The run's chunks and the counter decrement go in as few
@@ -257,6 +258,8 @@ func (s *RetentionStore) DeleteRun(ctx context.Context, c retention.Candidate) (
 					items = append(items, mark)
 				}
 				size += c.InlineBytes
+			} else if len(group) > 0 { // its entry, which counts no bytes, goes with it
+				items = append(items, s.tailDelete(c))
 			}
 			meta, err := s.metaDelete(c)
 			if err != nil {
@@ -360,7 +363,7 @@ func (s *RetentionStore) tailDelete(c retention.Candidate) types.TransactWriteIt
 	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.runs), Key: tailKey(c.DeviceID, c.ID)}}
 }
 
-// deleteMeta deletes the run item, with its inline tail's ledger item when it has one.
+// deleteMeta deletes the run item and its entry (with its inline tail's bytes when it has one).
 func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, del retention.Deleted) (retention.Deleted, error) {
 	d, err := s.metaDelete(c)
 	if err != nil {
@@ -382,6 +385,10 @@ func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, 
 		})
 		if isConditionFailed(err) {
 			return del, nil
+		}
+		if err == nil {
+			// Its entry counts no bytes and expires with it: a purge that dies here leaves it to TTL.
+			_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.runs), Key: tailKey(c.DeviceID, c.ID)})
 		}
 	}
 	if err != nil {

@@ -120,6 +120,9 @@ func TestRetentionStoreDeleteRun(t *testing.T) {
 			_, err = rs.runs.Get(ctx, id)
 			assert.ErrorIsf(t, err, run.ErrNotFound, "run %s gone", id)
 			assert.Emptyf(t, rs.runs.output(t, id), "output of run %s gone", id)
+			entry, err := rs.runs.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(rs.runs.table), Key: tailKey(dev, id), ConsistentRead: aws.Bool(true)})
+			require.NoError(t, err)
+			assert.Emptyf(t, entry.Item, "entry of run %s gone", id)
 
 			again, err := rs.DeleteRun(ctx, c)
 			require.NoErrorf(t, err, "delete run %s again", id)

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,6 +40,8 @@ type RunStore struct {
 	// unmarked is set once UNMARKED_SINCE is known to be stored (markUnmarkedSince).
 	unmarkedMu sync.Mutex
 	unmarked   bool
+	// legacyCmds is whether GSI by_command may hold runs (entries.go).
+	legacyCmds legacyCommands
 }
 
 // NewRunStore returns a store over the named runs table.
@@ -196,7 +199,7 @@ func (s *RunStore) startOne(ctx context.Context, r run.Run) (run.Run, error) {
 		return old.run(), run.ErrLeased
 	}
 	// The previous attempt died: drop its partial output, then take the run over.
-	if err := s.deleteChunks(ctx, old.ID, old.DeviceID); err != nil {
+	if err := s.deleteChunks(ctx, old.id(), old.DeviceID); err != nil {
 		return run.Run{}, err
 	}
 	r.Attempt = old.Attempt + 1
@@ -338,21 +341,19 @@ func (s *RunStore) dropStaleRef(ctx context.Context, r run.Run, key string) erro
 }
 
 // finishedItems are the items of a finished run: the run item, carrying the output's last piece
-// inline (or the reference to its body stored once), and, when there is output, the tail ledger
-// item that counts it in the device's bytes.
+// inline (or the reference to its body stored once), and its entry (entries.go): the tail ledger
+// item that counts that piece in the device's bytes.
 func finishedItems(req *finishReq, now time.Time) (item, tail map[string]types.AttributeValue, err error) {
 	r, data := req.r, req.data
 	item, kept, err := finishedRunItem(r, data, req.ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(data) > 0 {
-		// The run's by_day entry puts its device in the changed set, unless it is written too
-		// long after the run began for the purge's look back.
-		late := now.Sub(r.CreatedAt) > changedLag/2
-		if tail, err = tailItem(r.DeviceID, r.ID, int64(len(data)), kept, late); err != nil {
-			return nil, nil, err
-		}
+	// The run's by_day entry puts its device in the changed set, unless it is written too long
+	// after the run began for the purge's look back.
+	late := len(data) > 0 && now.Sub(r.CreatedAt) > changedLag/2
+	if tail, err = runEntry(r, int64(len(data)), kept, late); err != nil {
+		return nil, nil, err
 	}
 	return item, tail, nil
 }
@@ -432,30 +433,16 @@ func (s *RunStore) finishNewMany(ctx context.Context, reqs []*finishReq) []error
 	return errs
 }
 
-// Reconcile makes a run's tail ledger item agree with the run item after a FinishNew that a
-// crash may have cut in half: a finished run with an inline tail gets its ledger item back, and a
-// ledger item whose run does not exist is deleted. Each write is conditioned on the run item as
+// Reconcile makes a run's entry (its tail ledger item) agree with the run item after a FinishNew
+// that a crash may have cut in half: a finished run gets its entry back, and an entry whose run
+// does not exist is deleted. Each write is conditioned on the run item as
 // it was read, so a concurrent purge or attempt is never undone.
 func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error {
-	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("status"), expression.Name(tailSizeAttr),
-		expression.Name(blobAttr), expression.Name(noiseAttr), expression.Name(packedTailAttr))).Build()
-	if err != nil {
-		return fmt.Errorf("build projection: %w", err)
-	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: runKey(runID), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(),
-	})
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: runKey(runID), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
-	var it struct {
-		Status   string   `dynamodbav:"status"`
-		TailSize int64    `dynamodbav:"tail_size"`
-		Blob     hexBytes `dynamodbav:"blob"`
-		Noise    []byte   `dynamodbav:"noise"`
-		Packed   []byte   `dynamodbav:"tail_z"`
-	}
+	var it runItem
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return fmt.Errorf("reconcile run %s: %w", runID, err)
 	}
@@ -467,17 +454,21 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 	case len(out.Item) == 0:
 		asRead = itemAbsent()
 		write = types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: tailKey(deviceID, runID)}}
-	case run.Status(it.Status).Terminal() && it.TailSize > 0:
-		asRead = expression.Name("status").Equal(expression.Value(it.Status)).
-			And(expression.Name(tailSizeAttr).Equal(expression.Value(it.TailSize)))
+	case run.Status(it.Status).Terminal():
+		asRead = expression.Name("status").Equal(expression.Value(it.Status))
 		kept := it.TailSize
 		switch {
+		case it.TailSize == 0:
+			asRead = asRead.And(expression.AttributeNotExists(expression.Name(tailSizeAttr)))
 		case it.Blob != "":
 			kept = int64(len(it.Noise))
-		case it.Packed != nil:
-			kept = int64(len(it.Packed))
+		case it.PackedTail != nil:
+			kept = int64(len(it.PackedTail))
 		}
-		tail, err := tailItem(deviceID, runID, it.TailSize, kept, true)
+		if it.TailSize > 0 {
+			asRead = asRead.And(expression.Name(tailSizeAttr).Equal(expression.Value(it.TailSize)))
+		}
+		entry, err := runEntry(it.run(), it.TailSize, kept, it.TailSize > 0)
 		if err != nil {
 			return err
 		}
@@ -486,10 +477,10 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		if err != nil {
 			return err
 		}
-		write = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: tail,
+		write = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: entry,
 			ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names()}}
 	default:
-		return nil // running, or finished without a tail: no ledger item belongs to it
+		return nil // running: no entry belongs to it yet
 	}
 	cond, err := buildCondition(asRead)
 	if err != nil {
@@ -798,27 +789,28 @@ func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
 	return nil
 }
 
-// History returns the finished runs of command on a device, newest first, at most limit, after
-// cursor (GSI by_command).
-func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
+// historyIndexed is History's part in GSI by_command (runs finished before entries), newest
+// first, after cursor (the index's page cursor).
+func (s *RunStore) historyIndexed(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
 	items, next, err := newestFirstOn[runItem](ctx, s.db, s.table, resources.IndexRunsByCommand, resources.AttrGSI3PK, resources.AttrGSI3SK,
 		commandPartition(deviceID, command), runPrefix, runMetaSK, cursor, limit, fault.ErrBadCursor, "history of device "+deviceID)
 	if err != nil {
 		return nil, "", err
 	}
+	if next != "" {
+		b, err := json.Marshal(historyCursor{Index: true, G: next})
+		if err != nil {
+			return nil, "", fmt.Errorf("encode cursor: %w", err)
+		}
+		next = encodeOpaque(b)
+	}
 	return s.unexpired(items), next, nil
 }
 
-// previousPages bounds how many index pages Previous reads past runs that did not succeed or
-// ran other commands.
-const previousPages = 4
-
-// Previous returns the newest succeeded run of r's command on r's device created before r that
-// ran the same commands (run.SameCommands: sequences sharing a summary share the partition) (GSI
-// by_command, eventually consistent: a run that finished within the last second may not show
-// yet); run.ErrNotFound when there is none among the runs it reads. The first page asks for one
-// item, which is the answer nearly always: half a read unit.
-func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
+// previousIndexed is Previous among the runs finished before entries, in GSI by_command: the
+// newest succeeded run of r's command on r's device created before r that ran the same commands
+// (run.SameCommands: sequences sharing a summary share the partition), eventually consistent.
+func (s *RunStore) previousIndexed(ctx context.Context, r run.Run) (run.Run, error) {
 	// Written out rather than built (expression.Builder): every device-run asks this once.
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(resources.IndexRunsByCommand),
@@ -826,7 +818,8 @@ func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
 		ExpressionAttributeNames: map[string]string{"#p": resources.AttrGSI3PK, "#s": resources.AttrGSI3SK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":p": &types.AttributeValueMemberS{Value: commandPartition(r.DeviceID, r.Command)},
-			":s": &types.AttributeValueMemberS{Value: r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID},
+			// Created before r: sort keys are the creation time, after which older items add "#<id>".
+			":s": &types.AttributeValueMemberS{Value: r.CreatedAt.UTC().Format(timeLayout)},
 		},
 		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(1),
 	}
@@ -834,14 +827,14 @@ func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
 	for range previousPages {
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
-			return run.Run{}, fmt.Errorf("query previous run of %s: %w", r.ID, err)
+			return run.Run{}, fmt.Errorf("query previous indexed run of %s: %w", r.ID, err)
 		}
 		var items []runItem
 		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
 			return run.Run{}, fmt.Errorf("unmarshal previous run of %s: %w", r.ID, err)
 		}
 		for _, it := range items {
-			if run.Status(it.Status) != run.Succeeded || it.ID == r.ID || it.ExpiresAt > 0 && it.ExpiresAt <= now {
+			if run.Status(it.Status) != run.Succeeded || it.id() == r.ID || it.ExpiresAt > 0 && it.ExpiresAt <= now {
 				continue
 			}
 			if prev := it.run(); run.SameCommands(prev, r) {

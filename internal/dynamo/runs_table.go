@@ -33,23 +33,30 @@ import (
 //	                                legacy DAY#<yyyy-mm-dd>, which the age purge still reads)
 //	                                The output's last piece (under ChunkSize) is kept inline in
 //	                                META (tail, tail_size): a short output costs no extra item.
-//	                                A finished run is also in GSI by_command:
-//	                                CMD#<device>#<command hash> / <created>#<id>
+//	                                A run finished before 2026-12-07 is also in GSI by_command:
+//	                                CMD#<device>#<command hash> / <created>#<id> (since, its
+//	                                entry below stands for it: entries.go)
 //	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
 //	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes), a count of its
 //	                                changes (ver) and what the purge last folded of the device into
 //	                                the fleet totals (folded_charged, folded_stored; totals.go);
 //	                                while it has changed since the byte purge last looked, it is in
 //	                                the changed set
-//	DEVBYTES#<dev>  TAIL#<run id>   the run's inline tail bytes (bytes): the ledger item that
-//	                                counts them, living exactly as long as the run item. A
-//	                                device's stored bytes are its COUNTER plus its TAIL# items
-//	                                (readByteLedger), so a run can be finished with a plain batch
-//	                                write of two puts instead of a transaction.
+//	DEVBYTES#<dev>  TAIL#<run id>   the run's entry: its inline tail bytes (bytes), the ledger
+//	                                item that counts them, living exactly as long as the run item,
+//	                                and its place in its device's history of its command (command
+//	                                hash, status, filtered digest: entries.go). A device's stored
+//	                                bytes are its COUNTER plus its TAIL# items (readByteLedger), so
+//	                                a run can be finished with a plain batch write of two puts
+//	                                instead of a transaction. Every run finished since 2026-12-07
+//	                                has one; without an inline tail it counts 0 bytes and expires
+//	                                with the run (expires_at)
 //	RETENTION       AGE_WATERMARK   {day}: every run created on or before day is gone
 //	RETENTION       UNMARKED_SINCE  {at}: since when finished runs' tail items may be outside the
 //	                                changed set (see changedLag); written once, never moved
 //	RETENTION       REPORT          {report}: the last purge report, as JSON
+//	RETENTION       COMMAND_ENTRIES {at, legacy}: since when finished runs have entries, and
+//	                                whether GSI by_command still held runs (entries.go)
 //	TTLDEL#RUN#<id> TTLDEL#CHUNK#<n> a chunk TTL deleted whose size the stream consumer has
 //	                                subtracted, so a redelivered stream record never subtracts
 //	                                twice; it expires after ttlMarkerKeep, and its own TTL deletion
@@ -106,15 +113,17 @@ const (
 
 // runItem is a run's META item.
 type runItem struct {
-	PK          string   `dynamodbav:"pk"`
-	SK          string   `dynamodbav:"sk"`
-	GSI1PK      string   `dynamodbav:"gsi1pk"`
-	GSI1SK      string   `dynamodbav:"gsi1sk"`
-	GSI2PK      string   `dynamodbav:"gsi2pk"`
-	GSI2SK      string   `dynamodbav:"gsi2sk"`
-	GSI3PK      string   `dynamodbav:"gsi3pk,omitempty"`
-	GSI3SK      string   `dynamodbav:"gsi3sk,omitempty"`
-	ID          string   `dynamodbav:"id"`
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	GSI1PK string `dynamodbav:"gsi1pk"`
+	GSI1SK string `dynamodbav:"gsi1sk"`
+	GSI2PK string `dynamodbav:"gsi2pk"`
+	GSI2SK string `dynamodbav:"gsi2sk"`
+	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
+	// ID is the run's id; items written since 2026-12-07 leave it out and it is read from the key
+	// (runID): a run item costs a write unit per KB.
+	ID          string   `dynamodbav:"id,omitempty"`
 	DeviceID    string   `dynamodbav:"device_id"`
 	Command     string   `dynamodbav:"command"`
 	JobID       string   `dynamodbav:"job_id,omitempty"`
@@ -150,6 +159,10 @@ type runItem struct {
 	// Cmds are the per-command results of a finished run (run.CommandResult), with short
 	// attribute names: the run item is written once per run.
 	Cmds []cmdItem `dynamodbav:"cmds,omitempty"`
+	// OneCmd stands for Cmds when the run ran one command whose result is the run's own (its
+	// command, status, reason, exit status and bytes, from offset 0): the usual case, written
+	// without repeating them.
+	OneCmd bool `dynamodbav:"c1,omitempty"`
 	// Blob and BlobGen name the body of an output stored once (blobs.go), which Noise rebuilds
 	// the exact output from; such a run has no Tail, and TailSize is its output's size.
 	// Both are hex stored as their raw bytes (hexBytes: 40 bytes less of a run item written
@@ -199,14 +212,16 @@ type cmdItem struct {
 	Offset     int64  `dynamodbav:"o"`
 }
 
-// toRunItem is r's META item, leased until leaseUntil (none for the zero time).
+// toRunItem is r's META item, leased until leaseUntil (none for the zero time). Its by_device
+// and by_command sort keys are the creation time alone (index keys need not be unique, and a
+// page's cursor holds the table's key too); by_day's keeps the run's id after it.
 func toRunItem(r run.Run, leaseUntil time.Time) runItem {
-	created := r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID
+	created := r.CreatedAt.UTC().Format(timeLayout)
 	it := runItem{
 		PK: runPrefix + r.ID, SK: runMetaSK,
 		GSI1PK: devIndexPrefix + r.DeviceID, GSI1SK: created,
-		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created,
-		ID: r.ID, DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
+		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created + "#" + r.ID,
+		DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
 		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: hexBytes(r.OutputDigest), Attempt: r.Attempt,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
@@ -214,11 +229,12 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		ExpiresAt:     expiry(r.ExpiresAt),
 		ContentSHA256: hexBytes(r.ContentSHA256), FilteredDigest: hexBytes(r.FilteredDigest), Changed: r.Changed, PreviousRunID: r.PreviousRunID,
 	}
-	if r.Status.Terminal() {
-		it.GSI3PK, it.GSI3SK = commandPartition(r.DeviceID, r.Command), created
-	}
-	for _, c := range r.Commands {
-		it.Cmds = append(it.Cmds, cmdItem{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes, Offset: c.Offset})
+	if mirrorsRun(r) {
+		it.OneCmd = true
+	} else {
+		for _, c := range r.Commands {
+			it.Cmds = append(it.Cmds, cmdItem{Command: c.Command, Status: string(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes, Offset: c.Offset})
+		}
 	}
 	if !leaseUntil.IsZero() {
 		it.LeaseUntil = leaseUntil.UnixMilli()
@@ -229,7 +245,7 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 // run is the run the item holds.
 func (it runItem) run() run.Run {
 	r := run.Run{
-		ID: it.ID, DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
+		ID: it.id(), DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
 		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
 		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: string(it.Digest), Attempt: it.Attempt,
 		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
@@ -241,6 +257,9 @@ func (it runItem) run() run.Run {
 	}
 	for _, c := range it.Cmds {
 		r.Commands = append(r.Commands, run.CommandResult{Command: c.Command, Status: run.Status(c.Status), Reason: c.Reason, ExitStatus: c.ExitStatus, Bytes: c.Bytes, Offset: c.Offset})
+	}
+	if it.OneCmd {
+		r.Commands = []run.CommandResult{wholeRun(r)}
 	}
 	if it.LeaseUntil > 0 && run.Status(it.Status) == run.Running {
 		r.LeaseUntil = time.UnixMilli(it.LeaseUntil).UTC()
@@ -377,20 +396,6 @@ type ledgerItem struct {
 	ChangedSK string `dynamodbav:"gsi2sk,omitempty"`
 }
 
-// tailItem is the ledger item counting n bytes of run runID's inline tail in its device's bytes,
-// of which the run keeps kept itself; marked puts it in the changed set itself (see changedLag).
-func tailItem(deviceID, runID string, n, kept int64, marked bool) (map[string]types.AttributeValue, error) {
-	it := ledgerItem{PK: counterPrefix + deviceID, SK: tailPrefix + runID, DeviceID: deviceID, Bytes: n, Kept: kept}
-	if marked {
-		it.ChangedPK, it.ChangedSK = changedShardKey(deviceID), deviceID+"#"+runID
-	}
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return nil, fmt.Errorf("marshal tail ledger item of run %s: %w", runID, err)
-	}
-	return item, nil
-}
-
 // shardOf is the shard, of n, that key s falls in.
 func shardOf(s string, n int) int {
 	h := fnv.New32a()
@@ -463,8 +468,37 @@ type ttlMarker struct {
 	ExpiresAt int64  `dynamodbav:"expires_at"`
 }
 
+// wholeRun is the result of r's one command when it is r's own.
+func wholeRun(r run.Run) run.CommandResult {
+	return run.CommandResult{Command: r.Command, Status: r.Status, Reason: r.Reason, ExitStatus: r.ExitStatus, Bytes: r.Bytes}
+}
+
+// mirrorsRun reports whether r ran one command whose result is r's own (wholeRun), which a run
+// item then stores as OneCmd: only where run.Results derives that same result from a run without
+// Commands, as the indexes, which do not carry OneCmd, return it.
+func mirrorsRun(r run.Run) bool {
+	if len(r.Commands) != 1 || !r.Status.Terminal() || !run.Started(r.Status, r.Reason) || run.IsSummary(r.Command) {
+		return false
+	}
+	c, w := r.Commands[0], wholeRun(r)
+	sameExit := (c.ExitStatus == nil) == (w.ExitStatus == nil) && (c.ExitStatus == nil || *c.ExitStatus == *w.ExitStatus)
+	return sameExit && c.Command == w.Command && c.Status == w.Status && c.Reason == w.Reason && c.Bytes == w.Bytes && c.Offset == 0
+}
+
+// id is the run's id.
+func (it runItem) id() string { return runID(it.PK, it.ID) }
+
+// runID is the id of the run item keyed pk, which holds id unless it was written without it.
+func runID(pk, id string) string {
+	if id != "" {
+		return id
+	}
+	return strings.TrimPrefix(pk, runPrefix)
+}
+
 // candidateItem is the part of a run item the purges read from the indexes.
 type candidateItem struct {
+	PK        string    `dynamodbav:"pk"`
 	ID        string    `dynamodbav:"id"`
 	DeviceID  string    `dynamodbav:"device_id"`
 	JobID     string    `dynamodbav:"job_id"`

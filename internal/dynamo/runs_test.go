@@ -388,24 +388,32 @@ func TestRunStoreReconcile(t *testing.T) {
 		name    string
 		prepare func(dev, id string)
 		want    int64
+		// entry: the run's entry exists after reconciling.
+		entry bool
 	}{
-		{"whole", func(dev, id string) { finished(id, dev) }, int64(len(tail))},
-		{"ledger item lost", func(dev, id string) { finished(id, dev); deleteLedger(dev, id) }, int64(len(tail))},
+		{"whole", func(dev, id string) { finished(id, dev) }, int64(len(tail)), true},
+		{"ledger item lost", func(dev, id string) { finished(id, dev); deleteLedger(dev, id) }, int64(len(tail)), true},
 		{"run item lost", func(dev, id string) {
-			item, err := tailItem(dev, id, 40, 40, false)
+			item, err := runEntry(run.Run{ID: id, DeviceID: dev, Command: "show version", Status: run.Succeeded}, 40, 40, false)
 			require.NoError(t, err)
 			_, err = rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: item})
 			require.NoError(t, err)
-		}, 0},
+		}, 0, false},
 		{"running", func(dev, id string) {
 			_, err := rt.Start(ctx, testRun(id, dev))
 			require.NoError(t, err)
-		}, 0},
+		}, 0, false},
 		{"finished without output", func(dev, id string) {
 			r := testRun(id, dev)
 			r.Status = run.Failed
 			require.NoError(t, rt.FinishNew(ctx, r, nil))
-		}, 0},
+		}, 0, true},
+		{"finished without output, entry lost", func(dev, id string) {
+			r := testRun(id, dev)
+			r.Status = run.Failed
+			require.NoError(t, rt.FinishNew(ctx, r, nil))
+			deleteLedger(dev, id)
+		}, 0, true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,6 +423,9 @@ func TestRunStoreReconcile(t *testing.T) {
 			assert.Equalf(t, tt.want, rt.deviceBytes(t, dev), "bytes of device %s", dev)
 			require.NoError(t, rt.Reconcile(ctx, dev, id), "again")
 			assert.Equalf(t, tt.want, rt.deviceBytes(t, dev), "bytes of device %s after a second reconcile", dev)
+			out, err := rt.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(rt.table), Key: tailKey(dev, id), ConsistentRead: aws.Bool(true)})
+			require.NoError(t, err)
+			assert.Equal(t, tt.entry, len(out.Item) > 0, "the run's entry exists")
 		})
 	}
 }
