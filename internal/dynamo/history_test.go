@@ -276,3 +276,55 @@ func TestRunItemCompact(t *testing.T) {
 	assert.Equal(t, "c1-legacy", got.ID)
 	assert.Equal(t, legacy.Commands, got.Commands, "the item written before keeps its results")
 }
+
+// TestRunStoreLegacyCommands: a table whose GSI by_command held runs when entries began is read
+// there too, until the index empties (checked again after legacyRecheck, then stored); a fresh
+// table never reads it.
+func TestRunStoreLegacyCommands(t *testing.T) {
+	ctx := context.Background()
+	marker := func(t *testing.T, rt runTable) map[string]types.AttributeValue {
+		t.Helper()
+		out, err := rt.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(rt.table), Key: retentionKey(commandEntriesSK), ConsistentRead: aws.Bool(true)})
+		require.NoError(t, err)
+		return out.Item
+	}
+	t.Run("fresh table", func(t *testing.T) {
+		rt := newRunStore(t)
+		legacy, err := rt.legacy(ctx)
+		require.NoError(t, err)
+		assert.False(t, legacy, "a fresh table holds no indexed runs")
+		assert.Equal(t, &types.AttributeValueMemberBOOL{Value: false}, marker(t, rt)["legacy"], "stored")
+	})
+	t.Run("indexed runs until they are gone", func(t *testing.T) {
+		rt := newRunStore(t)
+		r := testRun("old-run", "dev-legacy")
+		r.Status = run.Succeeded
+		item, _, err := finishedRunItem(r, nil, nil)
+		require.NoError(t, err)
+		item["gsi3pk"] = &types.AttributeValueMemberS{Value: commandPartition(r.DeviceID, r.Command)}
+		item["gsi3sk"] = &types.AttributeValueMemberS{Value: r.CreatedAt.Format(timeLayout) + "#" + r.ID}
+		_, err = rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: item})
+		require.NoError(t, err)
+
+		legacy, err := rt.legacy(ctx)
+		require.NoError(t, err)
+		assert.True(t, legacy, "the index holds a run")
+		// A second store (another executor) reads the stored answer.
+		other, err := NewRunStore(rt.db, rt.table, time.Minute)
+		require.NoError(t, err)
+		legacy, err = other.legacy(ctx)
+		require.NoError(t, err)
+		assert.True(t, legacy, "another store reads the marker")
+
+		_, err = rt.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(rt.table), Key: runKey(r.ID)})
+		require.NoError(t, err)
+		legacy, err = rt.legacy(ctx)
+		require.NoError(t, err)
+		assert.True(t, legacy, "kept for legacyRecheck")
+		rt.clock.advance(legacyRecheck + time.Minute)
+		legacy, err = rt.legacy(ctx)
+		require.NoError(t, err)
+		assert.False(t, legacy, "the index is empty")
+		assert.Equal(t, &types.AttributeValueMemberBOOL{Value: false}, marker(t, rt)["legacy"], "stored")
+	})
+}
