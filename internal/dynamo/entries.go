@@ -112,61 +112,66 @@ type legacyCommands struct {
 // by_command held runs then.
 const commandEntriesSK = "COMMAND_ENTRIES"
 
-// legacy returns whether Previous and History must also read GSI by_command. The first call
+// legacy returns whether Previous, History and the device listings must also read the indexes
+// that held runs before entries (GSI by_command; by_device's DEV# partitions). The first call
 // reads (and, on a table without it, writes) RETENTION/COMMAND_ENTRIES; a store keeps a false
 // answer for good and a true one for legacyRecheck, then scans the index again and stores false
 // once it is empty.
 func (s *RunStore) legacy(ctx context.Context) (bool, error) {
-	l := &s.legacyCmds
+	return s.legacyCmds.get(ctx, s.db, s.table, s.now())
+}
+
+// get is legacy for the runs table table, at now.
+func (l *legacyCommands) get(ctx context.Context, db API, table string, now time.Time) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.known && (!l.legacy || s.now().Sub(l.at) < legacyRecheck):
+	case l.known && (!l.legacy || now.Sub(l.at) < legacyRecheck):
 		return l.legacy, nil
 	case l.known:
 		// The index may have emptied since (its runs purged or expired): then it is never read
 		// again.
-		held, err := indexHolds(ctx, s.db, s.table, resources.IndexRunsByCommand)
+		held, err := indexHolds(ctx, db, table, resources.IndexRunsByCommand)
 		if err != nil {
 			return true, err
 		}
 		if !held {
 			item := retentionKey(commandEntriesSK)
-			item["at"] = &types.AttributeValueMemberS{Value: s.now().Format(timeLayout)}
+			item["at"] = &types.AttributeValueMemberS{Value: now.Format(timeLayout)}
 			item["legacy"] = &types.AttributeValueMemberBOOL{Value: false}
-			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
+			if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
 				return true, fmt.Errorf("store that GSI by_command is empty: %w", err)
 			}
 		}
-		l.legacy, l.at = held, s.now()
+		l.legacy, l.at = held, now
 		return held, nil
 	}
 	for attempt := 0; ; attempt++ {
 		it, found, err := getItem[struct {
 			Legacy *bool `dynamodbav:"legacy"`
-		}](ctx, s.db, s.table, retentionKey(commandEntriesSK), "command entries marker")
+		}](ctx, db, table, retentionKey(commandEntriesSK), "command entries marker")
 		if err != nil {
 			return true, err
 		}
 		if found && it.Legacy != nil {
-			l.known, l.legacy, l.at = true, *it.Legacy, s.now()
+			l.known, l.legacy, l.at = true, *it.Legacy, now
 			return l.legacy, nil
 		}
 		if attempt > 0 {
 			return true, errors.New("command entries marker: written and not read back")
 		}
-		held, err := indexHolds(ctx, s.db, s.table, resources.IndexRunsByCommand)
+		held, err := indexHolds(ctx, db, table, resources.IndexRunsByCommand)
 		if err != nil {
 			return true, err
 		}
 		item := retentionKey(commandEntriesSK)
-		item["at"] = &types.AttributeValueMemberS{Value: s.now().Format(timeLayout)}
+		item["at"] = &types.AttributeValueMemberS{Value: now.Format(timeLayout)}
 		item["legacy"] = &types.AttributeValueMemberBOOL{Value: held}
 		cond, err := buildCondition(itemAbsent())
 		if err != nil {
 			return true, err
 		}
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item,
+		_, err = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item,
 			ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()})
 		if err != nil && !isConditionFailed(err) {
 			return true, fmt.Errorf("store when command entries began: %w", err)
@@ -285,112 +290,241 @@ func textsOnly(r run.Run) []run.CommandResult {
 	return out
 }
 
-// historyCursor is a position in a device's history of a command: in its entries (E, the sort
-// key of the last entry returned) or, once they are read, in GSI by_command (G, a page cursor).
-type historyCursor struct {
-	E string `json:"e,omitempty"`
-	G string `json:"g,omitempty"`
-	// Index says the entries are read and the index is next.
-	Index bool `json:"i,omitempty"`
+// pagedCursor is a position in a listing read in phases (History: entries, then GSI by_command;
+// ListByDevice: unfinished runs, entries, then by_device's runs from before; RunsOfDevice: those,
+// then entries): the phase, and in it the sort key of the last entry read or an index's page
+// cursor.
+type pagedCursor struct {
+	Phase int    `json:"p,omitempty"`
+	Key   string `json:"k,omitempty"`
+	// Dev is deviceTag of the listing's device: another device's cursor is refused.
+	Dev string `json:"d"`
 }
 
-// historyReads bounds the entry pages one History page reads while it fills up, each of at
-// least historyMinRead entries.
+// deviceTag is a short tag of a device id for its listings' cursors.
+func deviceTag(deviceID string) string {
+	sum := sha256.Sum256([]byte(deviceID))
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
+}
+
+// decodePaged reads a cursor of a listing of device's runs in phases 0..phases-1 ("" is the
+// start); kind tells the listings' cursors apart.
+func decodePaged(kind, cursor, deviceID string, phases int) (pagedCursor, error) {
+	cur := pagedCursor{Dev: deviceTag(deviceID)}
+	if cursor == "" {
+		return cur, nil
+	}
+	b, err := decodeOpaque(kind, cursor)
+	if err != nil || json.Unmarshal(b, &cur) != nil || cur.Phase < 0 || cur.Phase >= phases || cur.Dev != deviceTag(deviceID) {
+		return pagedCursor{}, fault.ErrBadCursor
+	}
+	return cur, nil
+}
+
+// encode is the cursor c of a listing of kind.
+func (c pagedCursor) encode(kind string) (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return encodeOpaque(kind, b), nil
+}
+
+// Cursor kinds.
 const (
-	historyReads   = 8
-	historyMinRead = 25
+	historyKind = "h"
+	devRunsKind = "l"
+	capRunsKind = "r"
 )
 
-// History returns the finished runs of command on a device, newest job first, at most limit,
-// after cursor: from the device's entries, then (runs finished before entries) GSI by_command.
-// A page may hold fewer than limit runs and still have a next cursor.
-func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
-	var cur historyCursor
-	if cursor != "" {
-		b, err := decodeOpaque(cursor)
-		if err != nil || json.Unmarshal(b, &cur) != nil || cur.E != "" && !strings.HasPrefix(cur.E, tailPrefix) {
-			return nil, "", fault.ErrBadCursor
-		}
+// entryReads bounds the pages one listing page reads of a device's entries while it fills up,
+// each of at least entryMinRead entries.
+const (
+	entryReads   = 8
+	entryMinRead = 25
+)
+
+// readEntries reads up to limit entries of query in (its ExclusiveStartKey the position to go on
+// from), returning their runs' ids, the sort key to go on from and whether none is left.
+func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit int, what string) (ids []string, last string, done bool, err error) {
+	if key, ok := in.ExclusiveStartKey[resources.AttrSK].(*types.AttributeValueMemberS); ok {
+		last = key.Value
 	}
-	if cur.Index {
-		return s.historyIndexed(ctx, deviceID, command, cur.G, limit)
-	}
-	in := entryQuery(s.table, deviceID, command, nil, cur.E, false)
-	if cur.E != "" {
-		in.ExclusiveStartKey = bytesKey(deviceID, cur.E)
-	}
-	var ids []string
-	last := ""
-	done := false
-	for reads := 0; len(ids) < limit && reads < historyReads; reads++ {
-		in.Limit = aws.Int32(int32(max(limit-len(ids), historyMinRead)))
-		out, err := s.db.Query(ctx, in)
+	for reads := 0; len(ids) < limit && reads < entryReads; reads++ {
+		in.Limit = aws.Int32(int32(max(limit-len(ids), entryMinRead)))
+		out, err := db.Query(ctx, in)
 		if err != nil {
-			return nil, "", fmt.Errorf("query history of device %s: %w", deviceID, err)
+			return nil, "", false, fmt.Errorf("query %s: %w", what, err)
 		}
-		full := false
 		for _, item := range out.Items {
 			if len(ids) == limit {
-				full = true
-				break
+				return ids, last, false, nil
 			}
 			if sk, ok := item[resources.AttrSK].(*types.AttributeValueMemberS); ok {
 				ids, last = append(ids, entryRunID(sk.Value)), sk.Value
 			}
 		}
-		if full {
-			break
-		}
 		if len(out.LastEvaluatedKey) == 0 {
-			done = true
-			break
+			return ids, last, true, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 		if sk, ok := out.LastEvaluatedKey[resources.AttrSK].(*types.AttributeValueMemberS); ok {
 			last = sk.Value
 		}
 	}
-	runs, err := s.getRuns(ctx, ids)
-	if err != nil {
-		return nil, "", err
+	return ids, last, false, nil
+}
+
+// deviceEntriesQuery is the query of a device's entries (not the ledger items of runs finished
+// before entries, which carry no command hash), newest job first or, forward, oldest first, after
+// sort key after ("" for the start).
+func deviceEntriesQuery(table, deviceID, after string, forward bool) *dynamodb.QueryInput {
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :t)"),
+		FilterExpression:         aws.String("attribute_exists(#h)"),
+		ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#h": entryCmdAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
+			":t":  &types.AttributeValueMemberS{Value: tailPrefix},
+		},
+		ScanIndexForward: aws.Bool(forward),
 	}
-	next := historyCursor{E: last}
-	if done {
-		legacy, err := s.legacy(ctx)
+	if after != "" {
+		in.ExclusiveStartKey = bytesKey(deviceID, after)
+	}
+	return in
+}
+
+// History returns the finished runs of command on a device, newest job first, at most limit,
+// after cursor: from the device's entries, then (runs finished before entries) GSI by_command.
+// A page may hold fewer than limit runs and still have a next cursor.
+func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
+	cur, err := decodePaged(historyKind, cursor, deviceID, 2)
+	if err != nil || cur.Phase == 0 && cur.Key != "" && !strings.HasPrefix(cur.Key, tailPrefix) {
+		return nil, "", fault.ErrBadCursor
+	}
+	var runs []run.Run
+	if cur.Phase == 0 {
+		in := entryQuery(s.table, deviceID, command, nil, "", false)
+		if cur.Key != "" {
+			in.ExclusiveStartKey = bytesKey(deviceID, cur.Key)
+		}
+		ids, last, done, err := readEntries(ctx, s.db, in, limit, "history of device "+deviceID)
 		if err != nil {
 			return nil, "", err
 		}
-		if !legacy {
-			return runs, "", nil
+		if runs, err = s.getRuns(ctx, ids); err != nil {
+			return nil, "", err
 		}
-		if len(runs) < limit { // the page goes on with the runs finished before entries
-			more, next, err := s.historyIndexed(ctx, deviceID, command, "", limit-len(runs))
+		if !done {
+			next, err := pagedCursor{Key: last, Dev: cur.Dev}.encode(historyKind)
+			return runs, next, err
+		}
+		if legacy, err := s.legacy(ctx); err != nil || !legacy {
+			return runs, "", err
+		}
+		if len(runs) == limit {
+			next, err := pagedCursor{Phase: 1, Dev: cur.Dev}.encode(historyKind)
+			return runs, next, err
+		}
+		cur = pagedCursor{Phase: 1, Dev: cur.Dev}
+	}
+	items, next, err := newestFirstOn[runItem](ctx, s.db, s.table, resources.IndexRunsByCommand, resources.AttrGSI3PK, resources.AttrGSI3SK,
+		commandPartition(deviceID, command), runPrefix, runMetaSK, cur.Key, limit-len(runs), fault.ErrBadCursor, "history of device "+deviceID)
+	if err != nil {
+		return nil, "", err
+	}
+	runs = append(runs, s.unexpired(items)...)
+	if next == "" {
+		return runs, "", nil
+	}
+	next, err = pagedCursor{Phase: 1, Key: next, Dev: cur.Dev}.encode(historyKind)
+	return runs, next, err
+}
+
+// Phases of ListByDevice.
+const (
+	listUnfinished = iota
+	listEntries
+	listLegacy
+	listPhases
+)
+
+// ListByDevice returns a device's runs, at most limit, after cursor: its unfinished runs (GSI
+// by_device, ACTIVE#<device>), newest first; then its finished runs, newest job first (its
+// entries, each run read by key); then, while the table may hold them, the runs written before
+// entries (by_device, DEV#<device>), newest first. A page may hold fewer than limit runs and
+// still have a next cursor.
+func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
+	cur, err := decodePaged(devRunsKind, cursor, deviceID, listPhases)
+	if err != nil {
+		return nil, "", err
+	}
+	runs := []run.Run{}
+	for len(runs) < limit {
+		switch cur.Phase {
+		case listUnfinished, listLegacy:
+			partition := activeIndexPrefix + deviceID
+			if cur.Phase == listLegacy {
+				if legacy, err := s.legacy(ctx); err != nil || !legacy {
+					return runs, "", err
+				}
+				partition = devIndexPrefix + deviceID
+			}
+			items, next, err := newestFirst[runItem](ctx, s.db, s.table, resources.IndexRunsByDevice, partition, runPrefix, runMetaSK,
+				cur.Key, limit-len(runs), fault.ErrBadCursor, "runs of device "+deviceID)
 			if err != nil {
 				return nil, "", err
 			}
-			return append(runs, more...), next, nil
+			runs = append(runs, s.unexpired(items)...)
+			switch {
+			case next != "":
+				next, err := pagedCursor{Phase: cur.Phase, Key: next, Dev: cur.Dev}.encode(devRunsKind)
+				return runs, next, err
+			case cur.Phase == listLegacy:
+				return runs, "", nil
+			}
+			cur = pagedCursor{Phase: listEntries, Dev: cur.Dev}
+		case listEntries:
+			ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.table, deviceID, cur.Key, false), limit-len(runs), "runs of device "+deviceID)
+			if err != nil {
+				return nil, "", err
+			}
+			got, err := s.getRuns(ctx, ids)
+			if err != nil {
+				return nil, "", err
+			}
+			runs = append(runs, got...)
+			if !done {
+				next, err := pagedCursor{Phase: listEntries, Key: last, Dev: cur.Dev}.encode(devRunsKind)
+				return runs, next, err
+			}
+			cur = pagedCursor{Phase: listLegacy, Dev: cur.Dev}
 		}
-		next = historyCursor{Index: true}
 	}
-	b, err := json.Marshal(next)
-	if err != nil {
-		return nil, "", fmt.Errorf("encode cursor: %w", err)
-	}
-	return runs, encodeOpaque(b), nil
+	next, err := cur.encode(devRunsKind)
+	return runs, next, err
 }
 
 // getRuns reads the runs of ids, in that order, leaving out those gone or expired.
 func (s *RunStore) getRuns(ctx context.Context, ids []string) ([]run.Run, error) {
-	if len(ids) == 0 {
-		return []run.Run{}, nil
+	items, err := readRunItems(ctx, s.db, s.table, ids)
+	if err != nil {
+		return nil, err
 	}
+	return s.unexpired(items), nil
+}
+
+// readRunItems reads the run items of ids, in that order, leaving out those gone.
+func readRunItems(ctx context.Context, db API, table string, ids []string) ([]runItem, error) {
 	keys := make([]map[string]types.AttributeValue, len(ids))
 	for i, id := range ids {
 		keys[i] = runKey(id)
 	}
 	var items []map[string]types.AttributeValue
 	for start := 0; start < len(keys); start += maxBatchGetKeys {
-		got, err := batchGet(ctx, s.db, s.table, keys[start:min(start+maxBatchGetKeys, len(keys))], nil)
+		got, err := batchGet(ctx, db, table, keys[start:min(start+maxBatchGetKeys, len(keys))], nil)
 		if err != nil {
 			return nil, fmt.Errorf("read runs: %w", err)
 		}
@@ -410,17 +544,19 @@ func (s *RunStore) getRuns(ctx context.Context, ids []string) ([]run.Run, error)
 			ordered = append(ordered, it)
 		}
 	}
-	return s.unexpired(ordered), nil
+	return ordered, nil
 }
 
-// encodeOpaque and decodeOpaque make a history cursor opaque to clients ("h" tells it from a
-// cursor of the index alone, which history pages had before entries).
-func encodeOpaque(b []byte) string { return "h" + base64.RawURLEncoding.EncodeToString(b) }
+// encodeOpaque and decodeOpaque make a listing's cursor opaque to clients; kind tells listings'
+// cursors apart, and from the index-only cursors these listings had before entries.
+func encodeOpaque(kind string, b []byte) string {
+	return kind + base64.RawURLEncoding.EncodeToString(b)
+}
 
-func decodeOpaque(cursor string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(cursor, "h")
+func decodeOpaque(kind, cursor string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(cursor, kind)
 	if !ok || len(cursor) > maxCursorLen {
-		return nil, errors.New("not a history cursor")
+		return nil, errors.New("not a cursor of this listing")
 	}
 	return base64.RawURLEncoding.DecodeString(rest)
 }

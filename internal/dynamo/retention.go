@@ -31,6 +31,8 @@ type RetentionStore struct {
 	jobs  string
 	now   func() time.Time
 	blobs *blobStore
+	// legacyCmds is whether the indexes may hold runs from before entries (entries.go).
+	legacyCmds legacyCommands
 }
 
 // NewRetentionStore returns a store over the named runs and jobs tables.
@@ -167,14 +169,52 @@ func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, c
 	return cands, next, err
 }
 
-// RunsOfDevice implements retention.Store with the by_device index, oldest first.
+// RunsOfDevice implements retention.Store, oldest first: while the table may hold them, the runs
+// written before entries (GSI by_device, DEV#<device>), then the device's finished runs by their
+// entries, oldest job first, each read by key. Unfinished runs are not listed: the byte purge
+// deletes finished runs only.
 func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor string, limit int) ([]retention.Candidate, string, error) {
-	kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
-	cands, next, err := s.queryCandidates(ctx, resources.IndexRunsByDevice, resources.AttrGSI1PK, resources.AttrGSI1SK, kc, cursor, limit)
+	cur, err := decodePaged(capRunsKind, cursor, deviceID, 2)
 	if err != nil {
-		return nil, "", fmt.Errorf("query runs of device %s: %w", deviceID, err)
+		return nil, "", err
 	}
-	return cands, next, nil
+	if cur.Phase == 0 {
+		legacy, err := s.legacyCmds.get(ctx, s.db, s.runs, s.now())
+		if err != nil {
+			return nil, "", err
+		}
+		if legacy {
+			kc := expression.Key(resources.AttrGSI1PK).Equal(expression.Value(devIndexPrefix + deviceID))
+			cands, next, err := s.queryCandidates(ctx, resources.IndexRunsByDevice, resources.AttrGSI1PK, resources.AttrGSI1SK, kc, cur.Key, limit)
+			if err != nil || next != "" {
+				if next != "" {
+					next, err = pagedCursor{Key: next, Dev: cur.Dev}.encode(capRunsKind)
+				}
+				return cands, next, err
+			}
+			next, err = pagedCursor{Phase: 1, Dev: cur.Dev}.encode(capRunsKind)
+			return cands, next, err
+		}
+		cur = pagedCursor{Phase: 1, Dev: cur.Dev}
+	}
+	ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.runs, deviceID, cur.Key, true), limit, "runs of device "+deviceID)
+	if err != nil {
+		return nil, "", err
+	}
+	items, err := readRunItems(ctx, s.db, s.runs, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	cands := make([]retention.Candidate, len(items))
+	for i, it := range items {
+		cands[i] = retention.Candidate{ID: it.id(), DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
+			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
+	}
+	if done {
+		return cands, "", nil
+	}
+	next, err := pagedCursor{Phase: 1, Key: last, Dev: cur.Dev}.encode(capRunsKind)
+	return cands, next, err
 }
 
 // metaDelete deletes the run item on condition that it is still as the candidate says.

@@ -38,13 +38,23 @@ func newRetentionStore(t *testing.T) retentionTable {
 	return retentionTable{RetentionStore: s, runs: rt, jobsDB: jobsDB}
 }
 
-// candidate reads run id back as the purge sees it, from the by_device index.
+// candidate reads run id back as the purges see it: a finished run as the byte purge lists its
+// device's runs, an unfinished one as the age purge lists today's.
 func (rs retentionTable) candidate(t *testing.T, deviceID, id string) retention.Candidate {
 	t.Helper()
-	cands, _, err := rs.RunsOfDevice(context.Background(), deviceID, "", 1000)
+	ctx := context.Background()
+	cands, _, err := rs.RunsOfDevice(ctx, deviceID, "", 1000)
 	require.NoError(t, err)
+	for cursor := ""; ; {
+		day, next, err := rs.RunsOfDay(ctx, time.Now().UTC(), time.Now().Add(time.Hour), cursor, 1000)
+		require.NoError(t, err)
+		cands = append(cands, day...)
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
 	for _, c := range cands {
-		if c.ID == id {
+		if c.ID == id && c.DeviceID == deviceID {
 			return c
 		}
 	}

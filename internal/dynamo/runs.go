@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -742,17 +740,6 @@ func (s *RunStore) writeOutput(ctx context.Context, id string, from, to, total i
 	return nil
 }
 
-// ListByDevice returns a device's runs, newest first, at most limit, after cursor (GSI by_device,
-// which carries every attribute of a run but its inline output).
-func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
-	items, next, err := newestFirst[runItem](ctx, s.db, s.table, resources.IndexRunsByDevice, devIndexPrefix+deviceID, runPrefix, runMetaSK,
-		cursor, limit, fault.ErrBadCursor, "runs of device "+deviceID)
-	if err != nil {
-		return nil, "", err
-	}
-	return s.unexpired(items), next, nil
-}
-
 // unexpired returns the runs of items that have not expired (expired ones wait for TTL).
 func (s *RunStore) unexpired(items []runItem) []run.Run {
 	now := s.now().Unix()
@@ -767,44 +754,42 @@ func (s *RunStore) unexpired(items []runItem) []run.Run {
 }
 
 // Abandon marks a run that will never finish (its batch went to the dead-letter queue) as
-// failed with reason; a terminal or missing run is left alone.
+// failed with reason, with its entry (entries.go), in one transaction conditioned on the run as
+// read; a terminal or missing run is left alone.
 func (s *RunStore) Abandon(ctx context.Context, id, reason string) error {
+	it, found, err := getItem[runItem](ctx, s.db, s.table, runKey(id), "run "+id)
+	if err != nil || !found || run.Status(it.Status) != run.Running {
+		return err
+	}
+	now := s.now()
+	r := it.run()
+	r.Status, r.Reason, r.FinishedAt = run.Failed, reason, &now
+	entry, err := runEntry(r, 0, 0, false)
+	if err != nil {
+		return err
+	}
 	upd := expression.Set(expression.Name("status"), expression.Value(string(run.Failed))).
 		Set(expression.Name("reason"), expression.Value(reason)).
-		Set(expression.Name("finished_at"), expression.Value(s.now())).
-		Remove(expression.Name("lease_until"))
+		Set(expression.Name("finished_at"), expression.Value(now)).
+		Remove(expression.Name("lease_until")).
+		Remove(expression.Name(resources.AttrGSI1PK)).Remove(expression.Name(resources.AttrGSI1SK))
 	expr, err := expression.NewBuilder().WithUpdate(upd).
-		WithCondition(expression.Name("status").Equal(expression.Value(string(run.Running)))).Build()
+		WithCondition(expression.Name("status").Equal(expression.Value(string(run.Running))).
+			And(expression.Name("attempt").Equal(expression.Value(it.Attempt)))).Build()
 	if err != nil {
 		return fmt.Errorf("build update: %w", err)
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: runKey(id),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	if err != nil && !isConditionFailed(err) {
+	err = transact(ctx, s.db,
+		types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: runKey(id),
+			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		}},
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: entry}})
+	if err != nil && !onlyConditionFailed(err) {
 		return fmt.Errorf("abandon run %s: %w", id, err)
 	}
 	return nil
-}
-
-// historyIndexed is History's part in GSI by_command (runs finished before entries), newest
-// first, after cursor (the index's page cursor).
-func (s *RunStore) historyIndexed(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
-	items, next, err := newestFirstOn[runItem](ctx, s.db, s.table, resources.IndexRunsByCommand, resources.AttrGSI3PK, resources.AttrGSI3SK,
-		commandPartition(deviceID, command), runPrefix, runMetaSK, cursor, limit, fault.ErrBadCursor, "history of device "+deviceID)
-	if err != nil {
-		return nil, "", err
-	}
-	if next != "" {
-		b, err := json.Marshal(historyCursor{Index: true, G: next})
-		if err != nil {
-			return nil, "", fmt.Errorf("encode cursor: %w", err)
-		}
-		next = encodeOpaque(b)
-	}
-	return s.unexpired(items), next, nil
 }
 
 // previousIndexed is Previous among the runs finished before entries, in GSI by_command: the

@@ -75,24 +75,25 @@ import (
 // its run was created (a reconciled or very late finish) carries the pair gsi2pk=DEVCHG#<shard>,
 // gsi2sk=<device>#<run> instead, as every tail item did before UNMARKED_SINCE.
 const (
-	runPrefix       = "RUN#"
-	runMetaSK       = "META"
-	chunkPrefix     = "CHUNK#"
-	counterPrefix   = "DEVBYTES#"
-	counterSK       = "COUNTER"
-	tailPrefix      = "TAIL#"
-	devIndexPrefix  = "DEV#"
-	cmdIndexPrefix  = "CMD#"
-	dayIndexPrefix  = "DAY#"
-	changedPrefix   = "DEVCHG#"
-	changedShards   = 32
-	dayShards       = 32
-	retentionPK     = "RETENTION"
-	watermarkSK     = "AGE_WATERMARK"
-	reportSK        = "REPORT"
-	ttlMarkerPrefix = "TTLDEL#"
-	ttlMarkerKeep   = 7 * 24 * time.Hour
-	unmarkedSK      = "UNMARKED_SINCE"
+	runPrefix         = "RUN#"
+	runMetaSK         = "META"
+	chunkPrefix       = "CHUNK#"
+	counterPrefix     = "DEVBYTES#"
+	counterSK         = "COUNTER"
+	tailPrefix        = "TAIL#"
+	devIndexPrefix    = "DEV#"
+	activeIndexPrefix = "ACTIVE#"
+	cmdIndexPrefix    = "CMD#"
+	dayIndexPrefix    = "DAY#"
+	changedPrefix     = "DEVCHG#"
+	changedShards     = 32
+	dayShards         = 32
+	retentionPK       = "RETENTION"
+	watermarkSK       = "AGE_WATERMARK"
+	reportSK          = "REPORT"
+	ttlMarkerPrefix   = "TTLDEL#"
+	ttlMarkerKeep     = 7 * 24 * time.Hour
+	unmarkedSK        = "UNMARKED_SINCE"
 	// changedLag bounds how long after its run's creation a tail item may be written outside the
 	// changed set: far more than a run lives (the executor's five-minute budget, a single run's
 	// API timeout) and than GSI by_day lags behind the table. The byte purge reads the runs created
@@ -115,8 +116,8 @@ const (
 type runItem struct {
 	PK     string `dynamodbav:"pk"`
 	SK     string `dynamodbav:"sk"`
-	GSI1PK string `dynamodbav:"gsi1pk"`
-	GSI1SK string `dynamodbav:"gsi1sk"`
+	GSI1PK string `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK string `dynamodbav:"gsi1sk,omitempty"`
 	GSI2PK string `dynamodbav:"gsi2pk"`
 	GSI2SK string `dynamodbav:"gsi2sk"`
 	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
@@ -212,14 +213,14 @@ type cmdItem struct {
 	Offset     int64  `dynamodbav:"o"`
 }
 
-// toRunItem is r's META item, leased until leaseUntil (none for the zero time). Its by_device
-// and by_command sort keys are the creation time alone (index keys need not be unique, and a
-// page's cursor holds the table's key too); by_day's keeps the run's id after it.
+// toRunItem is r's META item, leased until leaseUntil (none for the zero time). An unfinished run
+// is in GSI by_device under ACTIVE#<device>, sorted by the creation time alone (index keys need
+// not be unique, and a page's cursor holds the table's key too); a finished one is listed by its
+// entry (entries.go). by_day's sort key keeps the run's id after the time.
 func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 	created := r.CreatedAt.UTC().Format(timeLayout)
 	it := runItem{
 		PK: runPrefix + r.ID, SK: runMetaSK,
-		GSI1PK: devIndexPrefix + r.DeviceID, GSI1SK: created,
 		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created + "#" + r.ID,
 		DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
@@ -228,6 +229,9 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
 		ExpiresAt:     expiry(r.ExpiresAt),
 		ContentSHA256: hexBytes(r.ContentSHA256), FilteredDigest: hexBytes(r.FilteredDigest), Changed: r.Changed, PreviousRunID: r.PreviousRunID,
+	}
+	if !r.Status.Terminal() { // a finished run is listed by its entry instead
+		it.GSI1PK, it.GSI1SK = activeIndexPrefix+r.DeviceID, created
 	}
 	if mirrorsRun(r) {
 		it.OneCmd = true

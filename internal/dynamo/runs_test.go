@@ -468,6 +468,12 @@ func TestRunStoreListByDevice(t *testing.T) {
 	other := testRun("o1", "dev-other")
 	other.Status = run.Succeeded
 	require.NoError(t, rt.FinishNew(ctx, other, nil))
+	// An unfinished run is listed first (GSI by_device), then the finished ones by their entries.
+	running := testRun("l9-running", "dev-list")
+	running.CreatedAt = base.Add(time.Minute)
+	_, err := rt.Start(ctx, running)
+	require.NoError(t, err)
+	want = append([]string{running.ID}, want...)
 
 	var got []string
 	cursor := ""
@@ -483,7 +489,7 @@ func TestRunStoreListByDevice(t *testing.T) {
 		}
 		cursor = next
 	}
-	assert.Equal(t, want, got, "runs of dev-list, newest first")
+	assert.Equal(t, want, got, "runs of dev-list: unfinished, then newest job first")
 
 	_, otherCursor, err := rt.ListByDevice(ctx, "dev-list", "", 1)
 	require.NoError(t, err)
@@ -541,6 +547,16 @@ func TestRunStoreAbandon(t *testing.T) {
 				assert.Equalf(t, rt.clock.now(), *got.FinishedAt, "finish time of run %s", id)
 				assert.Truef(t, got.LeaseUntil.IsZero(), "run %s holds no lease", id)
 			}
+			// Listed once, finished, by its entry.
+			listed, _, err := rt.ListByDevice(ctx, "dev-ab", "", 100)
+			require.NoError(t, err)
+			var statuses []run.Status
+			for _, r := range listed {
+				if r.ID == id {
+					statuses = append(statuses, r.Status)
+				}
+			}
+			assert.Equalf(t, []run.Status{tt.status}, statuses, "run %s as its device's runs list it", id)
 		})
 	}
 }

@@ -137,7 +137,10 @@ func (f *fixture) seedFleet(devices, perDevice int) {
 		dev := fmt.Sprintf("dev-%02d", d)
 		for i := range perDevice {
 			age := time.Duration((i*7+d*3)%61)*24*time.Hour + time.Duration(d*13+i)*time.Minute + time.Hour
-			s := spec{id: fmt.Sprintf("%s.r%03d", dev, i), dev: dev, created: f.now.Add(-age), status: run.Succeeded}
+			// Run ids begin with their job's time, as the executor's do: a device's runs by id are
+			// its runs by age.
+			created := f.now.Add(-age)
+			s := spec{id: fmt.Sprintf("%s.%s.r%03d", created.UTC().Format("20060102T150405"), dev, i), dev: dev, created: created, status: run.Succeeded}
 			switch {
 			case i%7 == 6:
 				s.status = run.Running
