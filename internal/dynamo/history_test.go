@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -328,4 +329,41 @@ func TestRunStoreLegacyCommands(t *testing.T) {
 		assert.False(t, legacy, "the index is empty")
 		assert.Equal(t, &types.AttributeValueMemberBOOL{Value: false}, marker(t, rt)["legacy"], "stored")
 	})
+}
+
+// TestRunItemJobID: a run item leaves out the job id its run id says (<job>.<device>) and reads
+// it back; any other job id, and none, round-trip as they are, through Get and the by_day index.
+func TestRunItemJobID(t *testing.T) {
+	ctx := context.Background()
+	rs := newRetentionStore(t)
+	rt := rs.runs
+	tests := []struct {
+		name, id, job string
+		stored        bool // job_id is in the item
+	}{
+		{name: "a job's run", id: "06h4job.dev-j", job: "06h4job"},
+		{name: "another job", id: "06h4job.dev-j2", job: "06h4other", stored: true},
+		{name: "no job, an id like a job's run", id: "06h4x.dev-j3"},
+		{name: "no job", id: "plain-run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := tt.id[strings.LastIndex(tt.id, ".")+1:]
+			if tt.id == "plain-run" {
+				dev = "dev-plain"
+			}
+			r := testRun(tt.id, dev)
+			r.JobID, r.Status = tt.job, run.Succeeded
+			require.NoError(t, rt.FinishNew(ctx, r, []byte("x")))
+			raw, err := rt.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(rt.table), Key: runKey(tt.id)})
+			require.NoError(t, err)
+			_, stored := raw.Item["job_id"]
+			assert.Equal(t, tt.stored, stored, "job_id stored")
+			got, err := rt.Get(ctx, tt.id)
+			require.NoError(t, err)
+			assert.Equal(t, tt.job, got.JobID, "job id read back")
+			c := rs.candidate(t, dev, tt.id)
+			assert.Equal(t, tt.job, c.JobID, "job id as the purges read it")
+		})
+	}
 }

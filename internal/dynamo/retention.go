@@ -127,7 +127,8 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiS
 	}
 	cands := make([]retention.Candidate, len(items))
 	for i, it := range items {
-		cands[i] = retention.Candidate{ID: runID(it.PK, it.ID), DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
+		id := runID(it.PK, it.ID)
+		cands[i] = retention.Candidate{ID: id, DeviceID: it.DeviceID, JobID: jobIDOf(it.JobID, id, it.DeviceID), Status: run.Status(it.Status),
 			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
 	}
 	next, err := encodeCursor(out.LastEvaluatedKey)
@@ -207,7 +208,7 @@ func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor stri
 	}
 	cands := make([]retention.Candidate, len(items))
 	for i, it := range items {
-		cands[i] = retention.Candidate{ID: it.id(), DeviceID: it.DeviceID, JobID: it.JobID, Status: run.Status(it.Status),
+		cands[i] = retention.Candidate{ID: it.id(), DeviceID: it.DeviceID, JobID: it.jobID(), Status: run.Status(it.Status),
 			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
 	}
 	if done {

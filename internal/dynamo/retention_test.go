@@ -193,7 +193,7 @@ func TestDayPartition(t *testing.T) {
 		want  string
 	}{
 		{"first shard", 0, "DAY#2026-03-14#00"},
-		{"last shard", dayShards - 1, "DAY#2026-03-14#31"},
+		{"last shard", dayShards - 1, "DAY#2026-03-14#63"},
 		{"legacy partition", dayShards, "DAY#2026-03-14"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestRetentionStoreRunsOfDay(t *testing.T) {
 			assert.ElementsMatch(t, want, got, "runs of the day created before 06:00, every shard and the legacy partition, each once")
 		})
 	}
-	for name, cursor := range map[string]string{"not JSON": "garbage", "no such partition": `{"s":33}`, "negative": `{"s":-1}`, "bad key": `{"s":3,"k":"%%"}`} {
+	for name, cursor := range map[string]string{"not JSON": "garbage", "no such partition": `{"s":65}`, "negative": `{"s":-1}`, "bad key": `{"s":3,"k":"%%"}`} {
 		t.Run("bad cursor: "+name, func(t *testing.T) {
 			_, _, err := rs.RunsOfDay(ctx, day, day.Add(time.Hour), cursor, 2)
 			assert.ErrorIs(t, err, fault.ErrBadCursor)

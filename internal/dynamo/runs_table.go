@@ -87,7 +87,7 @@ const (
 	dayIndexPrefix    = "DAY#"
 	changedPrefix     = "DEVCHG#"
 	changedShards     = 32
-	dayShards         = 32
+	dayShards         = 64
 	retentionPK       = "RETENTION"
 	watermarkSK       = "AGE_WATERMARK"
 	reportSK          = "REPORT"
@@ -124,10 +124,13 @@ type runItem struct {
 	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
 	// ID is the run's id; items written since 2026-12-07 leave it out and it is read from the key
 	// (runID): a run item costs a write unit per KB.
-	ID          string   `dynamodbav:"id,omitempty"`
-	DeviceID    string   `dynamodbav:"device_id"`
-	Command     string   `dynamodbav:"command"`
+	ID       string `dynamodbav:"id,omitempty"`
+	DeviceID string `dynamodbav:"device_id"`
+	Command  string `dynamodbav:"command"`
+	// JobID is left out when the run's id says it (jobOf): read it with jobID. NoJob says a run
+	// whose id looks like a job's run has none.
 	JobID       string   `dynamodbav:"job_id,omitempty"`
+	NoJob       bool     `dynamodbav:"nj,omitempty"`
 	RequestedBy string   `dynamodbav:"requested_by"`
 	Status      string   `dynamodbav:"status"`
 	Reason      string   `dynamodbav:"reason,omitempty"`
@@ -221,14 +224,20 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 	created := r.CreatedAt.UTC().Format(timeLayout)
 	it := runItem{
 		PK: runPrefix + r.ID, SK: runMetaSK,
-		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created + "#" + r.ID,
-		DeviceID: r.DeviceID, Command: r.Command, JobID: r.JobID, RequestedBy: r.RequestedBy,
+		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created,
+		DeviceID: r.DeviceID, Command: r.Command, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
 		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: hexBytes(r.OutputDigest), Attempt: r.Attempt,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ConnectMS: r.Timings.ConnectMS, AuthMS: r.Timings.AuthMS, FirstByteMS: r.Timings.FirstByteMS, TotalMS: r.Timings.TotalMS,
 		ExpiresAt:     expiry(r.ExpiresAt),
 		ContentSHA256: hexBytes(r.ContentSHA256), FilteredDigest: hexBytes(r.FilteredDigest), Changed: r.Changed, PreviousRunID: r.PreviousRunID,
+	}
+	switch job := jobOf(r.ID, r.DeviceID); {
+	case r.JobID == "" && job != "":
+		it.NoJob = true
+	case r.JobID != job:
+		it.JobID = r.JobID
 	}
 	if !r.Status.Terminal() { // a finished run is listed by its entry instead
 		it.GSI1PK, it.GSI1SK = activeIndexPrefix+r.DeviceID, created
@@ -249,7 +258,7 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 // run is the run the item holds.
 func (it runItem) run() run.Run {
 	r := run.Run{
-		ID: it.id(), DeviceID: it.DeviceID, Command: it.Command, JobID: it.JobID, RequestedBy: it.RequestedBy,
+		ID: it.id(), DeviceID: it.DeviceID, Command: it.Command, JobID: it.jobID(), RequestedBy: it.RequestedBy,
 		Status: run.Status(it.Status), Reason: it.Reason, Message: it.Message, ExitStatus: it.ExitStatus,
 		Bytes: it.Bytes, Chunks: it.Chunks, Truncated: it.Truncated, OutputDigest: string(it.Digest), Attempt: it.Attempt,
 		CreatedAt: it.CreatedAt, StartedAt: it.StartedAt, FinishedAt: it.FinishedAt,
@@ -491,6 +500,32 @@ func mirrorsRun(r run.Run) bool {
 
 // id is the run's id.
 func (it runItem) id() string { return runID(it.PK, it.ID) }
+
+// jobID is the run's job's id.
+func (it runItem) jobID() string {
+	if it.NoJob {
+		return ""
+	}
+	return jobIDOf(it.JobID, it.id(), it.DeviceID)
+}
+
+// jobOf is the job of run id on device when the id says it (a job's run of a device is
+// <job id>.<device id>), else "".
+func jobOf(id, deviceID string) string {
+	job, ok := strings.CutSuffix(id, "."+deviceID)
+	if !ok || job == "" {
+		return ""
+	}
+	return job
+}
+
+// jobIDOf is the job id an item stores (jobID), or, left out as its run id says it (jobOf).
+func jobIDOf(jobID, id, deviceID string) string {
+	if jobID != "" {
+		return jobID
+	}
+	return jobOf(id, deviceID)
+}
 
 // runID is the id of the run item keyed pk, which holds id unless it was written without it.
 func runID(pk, id string) string {
