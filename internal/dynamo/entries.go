@@ -337,21 +337,22 @@ const (
 	capRunsKind = "r"
 )
 
-// entryReads bounds the pages one listing page reads of a device's entries while it fills up,
-// each of at least entryMinRead entries.
+// entryReads bounds the pages one listing page reads of a device's entries while it fills up;
+// historyMinRead is the least a History page reads, past other commands' entries.
 const (
-	entryReads   = 8
-	entryMinRead = 25
+	entryReads     = 8
+	historyMinRead = 25
 )
 
 // readEntries reads up to limit entries of query in (its ExclusiveStartKey the position to go on
-// from), returning their runs' ids, the sort key to go on from and whether none is left.
-func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit int, what string) (ids []string, last string, done bool, err error) {
+// from), each page at least minRead of them (more than limit when a filter skips many), returning
+// their runs' ids, the sort key to go on from and whether none is left.
+func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit, minRead int, what string) (ids []string, last string, done bool, err error) {
 	if key, ok := in.ExclusiveStartKey[resources.AttrSK].(*types.AttributeValueMemberS); ok {
 		last = key.Value
 	}
 	for reads := 0; len(ids) < limit && reads < entryReads; reads++ {
-		in.Limit = aws.Int32(int32(max(limit-len(ids), entryMinRead)))
+		in.Limit = aws.Int32(int32(max(limit-len(ids), minRead)))
 		out, err := db.Query(ctx, in)
 		if err != nil {
 			return nil, "", false, fmt.Errorf("query %s: %w", what, err)
@@ -410,7 +411,7 @@ func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string
 		if cur.Key != "" {
 			in.ExclusiveStartKey = bytesKey(deviceID, cur.Key)
 		}
-		ids, last, done, err := readEntries(ctx, s.db, in, limit, "history of device "+deviceID)
+		ids, last, done, err := readEntries(ctx, s.db, in, limit, historyMinRead, "history of device "+deviceID)
 		if err != nil {
 			return nil, "", err
 		}
@@ -487,7 +488,7 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 			}
 			cur = pagedCursor{Phase: listEntries, Dev: cur.Dev}
 		case listEntries:
-			ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.table, deviceID, cur.Key, false), limit-len(runs), "runs of device "+deviceID)
+			ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.table, deviceID, cur.Key, false), limit-len(runs), 1, "runs of device "+deviceID)
 			if err != nil {
 				return nil, "", err
 			}

@@ -198,7 +198,7 @@ func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor stri
 		}
 		cur = pagedCursor{Phase: 1, Dev: cur.Dev}
 	}
-	ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.runs, deviceID, cur.Key, true), limit, "runs of device "+deviceID)
+	ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.runs, deviceID, cur.Key, true), limit, 1, "runs of device "+deviceID)
 	if err != nil {
 		return nil, "", err
 	}
