@@ -6,7 +6,9 @@ package bulk
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -315,6 +317,10 @@ type Job struct {
 	SavedJobID string   `json:"saved_job_id,omitempty"`
 	RerunOf    string   `json:"rerun_of,omitempty"`
 	Reruns     []string `json:"reruns,omitempty"`
+	// PreviousJob is the newest job accepted before this one that ran the same commands, when
+	// the enqueue knew it: a device's previous run of them is its run in that job, when that run
+	// succeeded (Executor.previous reads all of a batch's at once).
+	PreviousJob string `json:"-"`
 }
 
 // JobSummary is a job as the job list shows it: what ran, by whom, on how many devices, and how
@@ -387,6 +393,8 @@ type Message struct {
 	SecretAnswers bool    `json:"secret_answers,omitempty"`
 	RequestedBy   string  `json:"requested_by"`
 	Options       Options `json:"options"`
+	// PreviousJob is the job's Job.PreviousJob.
+	PreviousJob string `json:"previous_job,omitempty"`
 }
 
 // Validate checks a message read off the queue.
@@ -428,4 +436,15 @@ func NewID(now time.Time) string {
 	}
 	_, _ = rand.Read(b[6:])
 	return idEncoding.EncodeToString(b[:])
+}
+
+// CommandsKey identifies what a job runs, for finding the job before it that ran the same
+// (JobStore.SwapLastJob): the SHA-256, in hex, of its command texts in order.
+func CommandsKey(command string, commands []Command) string {
+	h := sha256.New()
+	for _, c := range sequenceOf(command, commands) {
+		h.Write([]byte(c.Command))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

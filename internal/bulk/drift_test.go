@@ -103,7 +103,11 @@ func TestExecutorChanged(t *testing.T) {
 	eng.mu.Lock()
 	eng.fail["down"] = true
 	eng.mu.Unlock()
+	in0, one0 := e.runs.PreviousLookups()
 	second := night("02:00:00 UTC Tue Dec 8 2026", next) // every noise line differs
+	in1, one1 := e.runs.PreviousLookups()
+	assert.Equal(t, len(ids), in1-in0, "night 2 looks every device's previous run up in night 1's job (Job.PreviousJob)")
+	assert.Zero(t, one1-one0, "none one by one: every device's run of night 1 succeeded")
 
 	tests := []struct {
 		id      string
@@ -133,6 +137,19 @@ func TestExecutorChanged(t *testing.T) {
 	assert.Equal(t, ptr(true), states["real"].Changed, "the job's device state carries changed")
 	assert.Equal(t, ptr(false), states["noise"].Changed, "the job's device state carries changed")
 	assert.Nil(t, states["down"].Changed, "a failed device has none")
+
+	// Night 3: "down" failed in night 2's job, so its previous run is looked up one by one and is
+	// night 1's.
+	eng.mu.Lock()
+	eng.fail["down"] = false
+	eng.mu.Unlock()
+	in2, one2 := e.runs.PreviousLookups()
+	third := night("03:00:00 UTC Wed Dec 9 2026", next)
+	in3, one3 := e.runs.PreviousLookups()
+	assert.Equal(t, len(ids), in3-in2, "night 3 looks every device up in night 2's job")
+	assert.Equal(t, 1, one3-one2, "and the one that failed there one by one")
+	assert.Equal(t, first["down"].ID, third["down"].PreviousRunID, "down compared with its last succeeded run")
+	assert.Equal(t, second["same"].ID, third["same"].PreviousRunID, "same compared with night 2's run")
 
 	t.Run("noise filters unreadable", func(t *testing.T) {
 		e.exec.Noise = noiseSource{err: errors.New("table unavailable")}

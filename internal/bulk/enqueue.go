@@ -71,6 +71,10 @@ type Queue interface {
 // nothing: which devices end, how and when a job ends, and the events that tell of it are the
 // state machine's (state.go).
 type JobStore interface {
+	// SwapLastJob records jobID as the newest job that ran the commands key names
+	// (CommandsKey), kept until expires (zero: for good), and returns the one it replaces: ""
+	// when there was none, or when a newer job is recorded already (jobID is then left out).
+	SwapLastJob(ctx context.Context, key, jobID string, expires time.Time) (string, error)
 	// CreateJob stores a new job and its batches; batches from index sent on are pending (they
 	// are sent later, as running batches finish, to honour max_concurrency). The job is listed
 	// as unfinished until ForgetUnfinished.
@@ -239,6 +243,13 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 		}
 		job.SecretAnswers = true
 	}
+	// The job before this one that ran the same commands holds most devices' previous runs.
+	// Knowing it is a saving, never a need: a failure leaves each device to look its own up.
+	if prev, err := e.Jobs.SwapLastJob(ctx, CommandsKey(job.Command, job.Commands), job.ID, job.ExpiresAt); err != nil {
+		slog.Default().WarnContext(ctx, "record the job's commands' last job; devices look their previous runs up one by one", "job_id", job.ID, "err", err)
+	} else {
+		job.PreviousJob = prev
+	}
 	if err := e.Jobs.CreateJob(ctx, job, batches, sent); err != nil {
 		if job.SecretAnswers {
 			if derr := e.Answers.DeleteAnswers(context.WithoutCancel(ctx), job.ID); derr != nil {
@@ -314,7 +325,7 @@ func JobSites(sites map[string]string) []string {
 // MessageFor builds the message of batch i of job j.
 func MessageFor(j Job, i int, ids []string) Message {
 	return Message{JobID: j.ID, Batch: i, DeviceIDs: ids, Command: j.Command, Commands: Redacted(j.Commands), SecretAnswers: j.SecretAnswers,
-		RequestedBy: j.RequestedBy, Options: j.Options}
+		RequestedBy: j.RequestedBy, Options: j.Options, PreviousJob: j.PreviousJob}
 }
 
 func (e *Enqueuer) now() time.Time {

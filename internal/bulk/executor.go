@@ -95,6 +95,11 @@ type RunStore interface {
 	// Previous returns the newest succeeded run of r's command on r's device created before r
 	// that ran the same commands (run.SameCommands); run.ErrNotFound when there is none.
 	Previous(ctx context.Context, r run.Run) (run.Run, error)
+	// PreviousIn returns r's device's run in job when it succeeded running r's commands: r's
+	// previous run when job is the newest job before r's that ran them (Job.PreviousJob); false
+	// when it is not there (the caller then asks Previous). Lookups that arrive together share
+	// one read.
+	PreviousIn(ctx context.Context, job string, r run.Run) (run.Run, bool, error)
 }
 
 // NoiseSource reads the noise filters admins added per platform; *dynamo.FilterStore
@@ -1049,7 +1054,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		store = lazyChunks{RunStore: x.Runs, l: lazy}
 	}
 	// The run to compare with is looked up while the device runs, off the device's path.
-	previous := x.previous(context.WithoutCancel(ctx), withCommandTexts(started, m))
+	previous := x.previous(context.WithoutCancel(ctx), withCommandTexts(started, m), m.PreviousJob)
 	final := x.execute(ctx, log, m, id, started, bd, store)
 	sessionOver()
 	finish := x.Runs.Finish
@@ -1107,14 +1112,22 @@ func withCommandTexts(r run.Run, m Message) run.Run {
 }
 
 // previous starts looking up the previous succeeded run of r's command on r's device and returns
-// a function that waits for the answer.
-func (x *Executor) previous(ctx context.Context, r run.Run) func() (run.Run, error) {
+// a function that waits for the answer: its run in job, the newest job before r's that ran r's
+// commands, when it succeeded there (read with the batch's other devices'), else by Previous.
+func (x *Executor) previous(ctx context.Context, r run.Run, job string) func() (run.Run, error) {
 	type answer struct {
 		r   run.Run
 		err error
 	}
 	ch := make(chan answer, 1)
 	x.stacks.Go(func() {
+		if job != "" {
+			p, ok, err := x.Runs.PreviousIn(ctx, job, r)
+			if err == nil && ok {
+				ch <- answer{p, nil}
+				return
+			}
+		}
 		p, err := x.Runs.Previous(ctx, r)
 		ch <- answer{p, err}
 	})

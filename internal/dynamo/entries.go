@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/resources"
 	"github.com/netauto/netauto/internal/run"
@@ -275,6 +277,69 @@ func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
 		return run.Run{}, run.ErrNotFound
 	}
 	return s.previousIndexed(ctx, r)
+}
+
+// previousInReq is one PreviousIn lookup and its answer.
+type previousInReq struct {
+	job string
+	r   run.Run
+	out run.Run
+	ok  bool
+}
+
+// PreviousIn returns r's device's run in job when its entry says it succeeded running r's
+// commands and has not expired (see bulk.RunStore): lookups that arrive together share one
+// BatchGetItem of their entries, eventually consistent (half a read unit each).
+func (s *RunStore) PreviousIn(ctx context.Context, job string, r run.Run) (run.Run, bool, error) {
+	req := &previousInReq{job: job, r: r}
+	if err := s.previousIns.do(ctx, req); err != nil {
+		return run.Run{}, false, err
+	}
+	return req.out, req.ok, nil
+}
+
+// previousInMany answers PreviousIn lookups with one read of their entries.
+func (s *RunStore) previousInMany(ctx context.Context, reqs []*previousInReq) []error {
+	errs := make([]error, len(reqs))
+	var keys []map[string]types.AttributeValue
+	seen := map[string]bool{}
+	for _, req := range reqs {
+		sk := tailPrefix + bulk.RunID(req.job, req.r.DeviceID)
+		if k := req.r.DeviceID + "\x00" + sk; !seen[k] {
+			seen[k] = true
+			keys = append(keys, bytesKey(req.r.DeviceID, sk))
+		}
+	}
+	items, err := batchGetWith(ctx, s.db, s.table, keys, nil, false)
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("read previous runs' entries: %w", err)
+		}
+		return errs
+	}
+	entries := make(map[string]entryItem, len(items))
+	for _, item := range items {
+		var e entryItem
+		if err := attributevalue.UnmarshalMap(item, &e); err != nil {
+			for i := range errs {
+				errs[i] = fmt.Errorf("unmarshal entry: %w", err)
+			}
+			return errs
+		}
+		entries[e.PK+"\x00"+e.SK] = e
+	}
+	now := s.now().Unix()
+	for _, req := range reqs {
+		r, id := req.r, bulk.RunID(req.job, req.r.DeviceID)
+		e, found := entries[counterPrefix+r.DeviceID+"\x00"+tailPrefix+id]
+		if !found || id == r.ID || e.Status != string(run.Succeeded) || e.Exp > 0 && e.Exp <= now ||
+			!bytes.Equal(e.Cmd, commandHash(r.Command)) || !bytes.Equal(e.Seq, sequenceHash(r)) {
+			continue
+		}
+		req.out = run.Run{ID: id, DeviceID: r.DeviceID, Command: r.Command, Status: run.Succeeded, FilteredDigest: string(e.Digest), Commands: textsOnly(r)}
+		req.ok = true
+	}
+	return errs
 }
 
 // textsOnly is r's commands without their results: what a previous run found by its sequence

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,5 +366,68 @@ func TestRunItemJobID(t *testing.T) {
 			c := rs.candidate(t, dev, tt.id)
 			assert.Equal(t, tt.job, c.JobID, "job id as the purges read it")
 		})
+	}
+}
+
+// TestRunStorePreviousIn: a device's run in a given job is its previous run when it succeeded
+// running the same commands and has not expired; lookups that arrive together share one read.
+func TestRunStorePreviousIn(t *testing.T) {
+	ctx := context.Background()
+	rt := newRunStore(t)
+	finished := func(job, dev, command string, st run.Status, cmds ...string) {
+		r := testRun(job+"."+dev, dev)
+		r.JobID, r.Command, r.Status, r.FilteredDigest = job, command, st, fmt.Sprintf("%032d", len(dev))
+		for _, c := range cmds {
+			r.Commands = append(r.Commands, run.CommandResult{Command: c, Status: st})
+		}
+		if dev == "dev-expired" {
+			r.ExpiresAt = rt.clock.now().Add(-time.Minute)
+		}
+		require.NoError(t, rt.FinishNew(ctx, r, []byte("out")))
+	}
+	finished("j1", "dev-ok", "show run", run.Succeeded)
+	finished("j1", "dev-failed", "show run", run.Failed)
+	finished("j1", "dev-other", "show version", run.Succeeded)
+	finished("j1", "dev-seq", "show run (+1 more)", run.Succeeded, "show run", "show clock")
+	finished("j1", "dev-expired", "show run", run.Succeeded)
+	tests := []struct {
+		name, dev string
+		cmds      []string
+		want      bool
+	}{
+		{name: "succeeded", dev: "dev-ok", want: true},
+		{name: "failed there", dev: "dev-failed"},
+		{name: "another command there", dev: "dev-other"},
+		{name: "another sequence under the same summary", dev: "dev-seq", cmds: []string{"show run", "show version"}},
+		{name: "the same sequence", dev: "dev-seq", cmds: []string{"show run", "show clock"}, want: true},
+		{name: "expired", dev: "dev-expired"},
+		{name: "not in that job", dev: "dev-absent"},
+	}
+	results := make([]bool, len(tests))
+	var wg sync.WaitGroup
+	for i, tt := range tests {
+		wg.Add(1)
+		go func() { // together: one read
+			defer wg.Done()
+			r := testRun("j2."+tt.dev, tt.dev)
+			r.JobID, r.Command = "j2", "show run"
+			for _, c := range tt.cmds {
+				r.Commands = append(r.Commands, run.CommandResult{Command: c})
+			}
+			if len(tt.cmds) > 1 {
+				r.Command = "show run (+1 more)"
+			}
+			prev, ok, err := rt.PreviousIn(ctx, "j1", r)
+			assert.NoError(t, err, tt.name)
+			if ok {
+				assert.Equal(t, "j1."+tt.dev, prev.ID, tt.name)
+				assert.Equal(t, fmt.Sprintf("%032d", len(tt.dev)), prev.FilteredDigest, tt.name)
+			}
+			results[i] = ok
+		}()
+	}
+	wg.Wait()
+	for i, tt := range tests {
+		assert.Equal(t, tt.want, results[i], tt.name)
 	}
 }

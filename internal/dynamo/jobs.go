@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -51,6 +52,9 @@ import (
 //	                         is bulk.RunID(job, device), never stored
 //	JOB#<id>#B<00000> IDS    a slim batch's device_ids, written once
 //	JOB#<id>  LOC            which batch holds each device, by fingerprint (jobs_lookup.go)
+//	CMDJOB#<key> LAST        {job}: the newest job that ran the commands key names
+//	                         (bulk.CommandsKey), swapped in by each enqueue (SwapLastJob); it
+//	                         expires with that job
 //	UNFINISHED JOB#<id>      one per job until it ends (written with the job, deleted when it
 //	                         ends), with the job's requested_by: the watchdog lists unfinished
 //	                         jobs from this partition and the enqueuer counts a requester's, so
@@ -123,6 +127,7 @@ type jobItem struct {
 	SecretAnswers bool           `dynamodbav:"secret_answers,omitempty"`
 	SavedJobID    string         `dynamodbav:"saved_job_id,omitempty"`
 	RerunOf       string         `dynamodbav:"rerun_of,omitempty"`
+	PreviousJob   string         `dynamodbav:"prev_job,omitempty"`
 	// Reruns is appended to by AddRerun, once per re-run.
 	Reruns []string       `dynamodbav:"reruns,omitempty"`
 	Counts map[string]int `dynamodbav:"-"`
@@ -170,6 +175,7 @@ func decodeJob(item map[string]types.AttributeValue) (bulk.Job, error) {
 		Error: it.Error, CreatedAt: it.CreatedAt, FinishedAt: it.FinishedAt, CancelRequested: it.CancelRequested,
 		StopStatus: bulk.JobStatus(it.StopStatus), BatchesDone: it.BatchesDone, Counts: map[run.Status]int{}, Sites: it.Sites, Grants: it.Grants,
 		Commands: it.Commands, SecretAnswers: it.SecretAnswers, SavedJobID: it.SavedJobID, RerunOf: it.RerunOf, Reruns: it.Reruns,
+		PreviousJob: it.PreviousJob,
 	}
 	for _, s := range run.Statuses() {
 		j.Counts[s] = 0
@@ -259,6 +265,45 @@ func (it batchItem) states(jobID string) map[string]bulk.DeviceState {
 	return states
 }
 
+// SwapLastJob implements bulk.JobStore: one conditional update of CMDJOB#<key>/LAST that
+// returns the job it replaces.
+func (s *JobStore) SwapLastJob(ctx context.Context, key, jobID string, expires time.Time) (string, error) {
+	upd := expression.Set(expression.Name("job"), expression.Value(jobID))
+	if exp := expiry(expires); exp > 0 {
+		upd = upd.Set(expression.Name("expires_at"), expression.Value(exp))
+	} else {
+		upd = upd.Remove(expression.Name("expires_at"))
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).
+		WithCondition(expression.Or(expression.AttributeNotExists(expression.Name("job")), expression.Name("job").LessThan(expression.Value(jobID)))).Build()
+	if err != nil {
+		return "", fmt.Errorf("build update: %w", err)
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: itemKey(cmdJobPrefix+key, cmdJobSK),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues: types.ReturnValueUpdatedOld,
+	})
+	if isConditionFailed(err) {
+		return "", nil // a newer job is recorded
+	}
+	if err != nil {
+		return "", fmt.Errorf("record job %s as its commands' last: %w", jobID, err)
+	}
+	prev, _ := out.Attributes["job"].(*types.AttributeValueMemberS)
+	if prev == nil {
+		return "", nil
+	}
+	return prev.Value, nil
+}
+
+// The item that names the newest job of some commands (SwapLastJob).
+const (
+	cmdJobPrefix = "CMDJOB#"
+	cmdJobSK     = "LAST"
+)
+
 // CreateJob writes the job and its batch items (BatchWriteItem, 25 a call).
 func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string, sent int) error {
 	it := jobItem{
@@ -266,6 +311,7 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 		DeviceCount: j.DeviceCount, Batches: j.Batches, Status: string(j.Status), Options: j.Options,
 		CreatedAt: j.CreatedAt, ExpiresAt: expiry(j.ExpiresAt), Sites: j.Sites, Grants: j.Grants,
 		Commands: bulk.Redacted(j.Commands), SecretAnswers: j.SecretAnswers, SavedJobID: j.SavedJobID, RerunOf: j.RerunOf,
+		PreviousJob: j.PreviousJob,
 	}
 	meta, err := attributevalue.MarshalMap(it)
 	if err != nil {

@@ -227,3 +227,24 @@ func TestJobStoreListJobs(t *testing.T) {
 	_, _, err := s.ListJobs(ctx, "not-a-cursor", 2)
 	require.ErrorIs(t, err, fault.ErrBadCursor)
 }
+
+// TestJobStoreSwapLastJob: each job recorded as its commands' newest returns the one before;
+// a job older than the one recorded is not recorded and gets none; other commands keep theirs.
+func TestJobStoreSwapLastJob(t *testing.T) {
+	ctx := context.Background()
+	s := newJobStore(t)
+	steps := []struct {
+		name, key, job, want string
+	}{
+		{name: "first job of its commands", key: "k1", job: "06h2", want: ""},
+		{name: "the next returns the first", key: "k1", job: "06h3", want: "06h2"},
+		{name: "other commands have their own", key: "k2", job: "06h4", want: ""},
+		{name: "an older job is not recorded", key: "k1", job: "06h1", want: ""},
+		{name: "the newest is still the second", key: "k1", job: "06h5", want: "06h3"},
+	}
+	for _, st := range steps {
+		prev, err := s.SwapLastJob(ctx, st.key, st.job, time.Now().Add(time.Hour))
+		require.NoError(t, err, st.name)
+		assert.Equal(t, st.want, prev, st.name)
+	}
+}

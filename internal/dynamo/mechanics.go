@@ -156,13 +156,18 @@ func batchWriteParallel(ctx context.Context, db API, table string, reqs []types.
 // batchGet reads the items of keys (at most maxBatchGetKeys, no duplicates) from table with
 // BatchGetItem, strongly consistent and projected when proj is set, retrying unprocessed keys.
 func batchGet(ctx context.Context, db API, table string, keys []map[string]types.AttributeValue, proj *expression.Expression) ([]map[string]types.AttributeValue, error) {
+	return batchGetWith(ctx, db, table, keys, proj, true)
+}
+
+// batchGetWith is batchGet, strongly consistent or (half the read units) not.
+func batchGetWith(ctx context.Context, db API, table string, keys []map[string]types.AttributeValue, proj *expression.Expression, consistent bool) ([]map[string]types.AttributeValue, error) {
 	if len(keys) > maxBatchGetKeys {
 		return nil, fmt.Errorf("batch get of %d keys: at most %d", len(keys), maxBatchGetKeys)
 	}
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
+	ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(consistent)}
 	if proj != nil {
 		ka.ProjectionExpression, ka.ExpressionAttributeNames = proj.Projection(), proj.Names()
 	}

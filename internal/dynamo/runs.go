@@ -34,6 +34,7 @@ type RunStore struct {
 	newStarts   *coalescer[*startReq]
 	finishes    *coalescer[*finishReq]
 	newFinishes *coalescer[*finishReq]
+	previousIns *coalescer[*previousInReq]
 
 	// unmarked is set once UNMARKED_SINCE is known to be stored (markUnmarkedSince).
 	unmarkedMu sync.Mutex
@@ -55,6 +56,7 @@ func NewRunStore(db API, table string, lease time.Duration) (*RunStore, error) {
 	s.newStarts = newCoalescer(5*time.Millisecond, 50, s.startNewMany)
 	s.finishes = newCoalescer(10*time.Millisecond, 33, s.finishMany)
 	s.newFinishes = newCoalescer(10*time.Millisecond, 50, s.finishNewMany)
+	s.previousIns = newCoalescer(5*time.Millisecond, maxBatchGetKeys, s.previousInMany)
 	return s, nil
 }
 

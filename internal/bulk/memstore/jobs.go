@@ -33,6 +33,24 @@ type Jobs struct {
 	unfinished map[string]string
 	// notices are the claimed notices, by job id and name.
 	notices map[[2]string]bool
+	// last is the newest job per commands key (SwapLastJob).
+	last map[string]string
+}
+
+// SwapLastJob records jobID as the newest job of the commands key names and returns the one
+// before it ("" when none, or when a newer one is recorded).
+func (s *Jobs) SwapLastJob(_ context.Context, key, jobID string, _ time.Time) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		s.last = map[string]string{}
+	}
+	prev := s.last[key]
+	if prev >= jobID {
+		return "", nil
+	}
+	s.last[key] = jobID
+	return prev, nil
 }
 
 var (

@@ -29,6 +29,8 @@ type Runs struct {
 	chunks map[string]map[int][]byte
 	// starts counts, per run, the running records written (Start, StartNew, a takeover).
 	starts map[string]int
+	// previousIn and previous count the lookups of previous runs by job and one by one.
+	previousIn, previous int
 }
 
 var (
@@ -215,6 +217,7 @@ func (s *Runs) Put(r run.Run) {
 func (s *Runs) Previous(_ context.Context, r run.Run) (run.Run, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.previous++
 	before := func(a, b run.Run) bool {
 		return a.CreatedAt.Before(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID
 	}
@@ -235,4 +238,24 @@ func (s *Runs) Previous(_ context.Context, r run.Run) (run.Run, error) {
 		return run.Run{}, run.ErrNotFound
 	}
 	return *best, nil
+}
+
+// PreviousIn returns r's device's run in job when it succeeded running r's commands.
+func (s *Runs) PreviousIn(_ context.Context, job string, r run.Run) (run.Run, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previousIn++
+	st, ok := s.runs[bulk.RunID(job, r.DeviceID)]
+	if !ok || st.r.ID == r.ID || st.r.Status != run.Succeeded || st.r.Command != r.Command || !run.SameCommands(st.r, r) {
+		return run.Run{}, false, nil
+	}
+	return st.r, true, nil
+}
+
+// PreviousLookups returns how many previous runs were looked up in a job (PreviousIn) and one by
+// one (Previous).
+func (s *Runs) PreviousLookups() (inJob, oneByOne int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.previousIn, s.previous
 }
