@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -47,6 +49,9 @@ type entryItem struct {
 	Exp       int64 `dynamodbav:"exp,omitempty"`
 	ExpiresAt int64 `dynamodbav:"expires_at,omitempty"`
 }
+
+// entriesEnd sorts after every entry's sort key (tailPrefix is "TAIL#").
+const entriesEnd = "TAIL$"
 
 // Entry attribute names that queries filter on.
 const (
@@ -100,25 +105,33 @@ func runEntry(r run.Run, n, kept int64, marked bool) (map[string]types.Attribute
 // entryRunID is the run id of an entry's sort key.
 func entryRunID(sk string) string { return strings.TrimPrefix(sk, tailPrefix) }
 
-// legacyCommands is what a run store knows of whether GSI by_command may hold runs: it did when
-// the table's first entry was written (stored then, RETENTION/COMMAND_ENTRIES, and cleared once
-// the index is empty). A fresh table never reads the index.
+// legacyCommands is what a store knows of whether the runs table may hold runs from before
+// entries (in GSI by_command, or in by_device's DEV#<device> partitions): RETENTION/
+// COMMAND_ENTRIES holds when entries began and the last check's answer. A fresh table answers
+// false from the start and for good once legacyGrace has passed (old code finishing runs during
+// a deploy writes the indexes a while after entries began); any other answer is checked again
+// every legacyRecheck.
 type legacyCommands struct {
 	mu     sync.Mutex
 	known  bool
 	legacy bool
+	began  time.Time
 	at     time.Time
 }
 
-// commandEntriesSK is the retention item that records when entries began and whether GSI
-// by_command held runs then.
+// commandEntriesSK is the retention item that records when entries began and whether the
+// indexes held runs from before them.
 const commandEntriesSK = "COMMAND_ENTRIES"
 
+// legacyRecheck is how long a store keeps an answer before it looks at the indexes again;
+// legacyGrace is how long after entries began a false answer is still checked.
+const (
+	legacyRecheck = 5 * time.Minute
+	legacyGrace   = 24 * time.Hour
+)
+
 // legacy returns whether Previous, History and the device listings must also read the indexes
-// that held runs before entries (GSI by_command; by_device's DEV# partitions). The first call
-// reads (and, on a table without it, writes) RETENTION/COMMAND_ENTRIES; a store keeps a false
-// answer for good and a true one for legacyRecheck, then scans the index again and stores false
-// once it is empty.
+// that held runs before entries (legacyCommands).
 func (s *RunStore) legacy(ctx context.Context) (bool, error) {
 	return s.legacyCmds.get(ctx, s.db, s.table, s.now())
 }
@@ -127,72 +140,104 @@ func (s *RunStore) legacy(ctx context.Context) (bool, error) {
 func (l *legacyCommands) get(ctx context.Context, db API, table string, now time.Time) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case l.known && (!l.legacy || now.Sub(l.at) < legacyRecheck):
-		return l.legacy, nil
-	case l.known:
-		// The index may have emptied since (its runs purged or expired): then it is never read
-		// again.
-		held, err := indexHolds(ctx, db, table, resources.IndexRunsByCommand)
-		if err != nil {
+	if !l.known {
+		if err := l.load(ctx, db, table, now); err != nil {
 			return true, err
 		}
-		if !held {
-			item := retentionKey(commandEntriesSK)
-			item["at"] = &types.AttributeValueMemberS{Value: now.Format(timeLayout)}
-			item["legacy"] = &types.AttributeValueMemberBOOL{Value: false}
-			if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
-				return true, fmt.Errorf("store that GSI by_command is empty: %w", err)
-			}
-		}
-		l.legacy, l.at = held, now
-		return held, nil
 	}
+	switch {
+	case !l.legacy && now.Sub(l.began) > legacyGrace:
+		return false, nil
+	case now.Sub(l.at) < legacyRecheck:
+		return l.legacy, nil
+	}
+	held, err := legacyHeld(ctx, db, table)
+	if err != nil {
+		return true, err
+	}
+	if held != l.legacy {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: markerItem(l.began, held)}); err != nil {
+			return true, fmt.Errorf("store whether runs from before entries are left: %w", err)
+		}
+	}
+	l.legacy, l.at = held, now
+	return held, nil
+}
+
+// load reads the marker, writing it first on a table without one.
+func (l *legacyCommands) load(ctx context.Context, db API, table string, now time.Time) error {
 	for attempt := 0; ; attempt++ {
 		it, found, err := getItem[struct {
-			Legacy *bool `dynamodbav:"legacy"`
+			At     string `dynamodbav:"at"`
+			Legacy *bool  `dynamodbav:"legacy"`
 		}](ctx, db, table, retentionKey(commandEntriesSK), "command entries marker")
 		if err != nil {
-			return true, err
+			return err
 		}
 		if found && it.Legacy != nil {
-			l.known, l.legacy, l.at = true, *it.Legacy, now
-			return l.legacy, nil
+			began, err := time.Parse(timeLayout, it.At)
+			if err != nil {
+				return fmt.Errorf("command entries marker: %w", err)
+			}
+			l.known, l.legacy, l.began, l.at = true, *it.Legacy, began, now
+			return nil
 		}
 		if attempt > 0 {
-			return true, errors.New("command entries marker: written and not read back")
+			return errors.New("command entries marker: written and not read back")
 		}
-		held, err := indexHolds(ctx, db, table, resources.IndexRunsByCommand)
+		held, err := legacyHeld(ctx, db, table)
 		if err != nil {
-			return true, err
+			return err
 		}
-		item := retentionKey(commandEntriesSK)
-		item["at"] = &types.AttributeValueMemberS{Value: now.Format(timeLayout)}
-		item["legacy"] = &types.AttributeValueMemberBOOL{Value: held}
 		cond, err := buildCondition(itemAbsent())
 		if err != nil {
-			return true, err
+			return err
 		}
-		_, err = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item,
+		_, err = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: markerItem(now, held),
 			ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()})
 		if err != nil && !isConditionFailed(err) {
-			return true, fmt.Errorf("store when command entries began: %w", err)
+			return fmt.Errorf("store when command entries began: %w", err)
 		}
 		// Stored, or by another store meanwhile: read it back.
 	}
 }
 
-// legacyRecheck is how long a store keeps its answer that GSI by_command may hold runs before it
-// reads the marker again (the purge clears it).
-const legacyRecheck = time.Hour
+// markerItem is RETENTION/COMMAND_ENTRIES: entries began at began; legacy says runs from before
+// them were left at the last check.
+func markerItem(began time.Time, legacy bool) map[string]types.AttributeValue {
+	item := retentionKey(commandEntriesSK)
+	item["at"] = &types.AttributeValueMemberS{Value: began.UTC().Format(timeLayout)}
+	item["legacy"] = &types.AttributeValueMemberBOOL{Value: legacy}
+	return item
+}
 
-// indexHolds reports whether a sparse index holds any item: a one-item scan.
-func indexHolds(ctx context.Context, db API, table, index string) (bool, error) {
-	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), IndexName: aws.String(index), Limit: aws.Int32(1)})
+// legacyHeld reports whether the indexes hold runs from before entries: any item in GSI
+// by_command, or in a DEV#<device> partition of by_device (unfinished runs are under ACTIVE#).
+func legacyHeld(ctx context.Context, db API, table string) (bool, error) {
+	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), IndexName: aws.String(resources.IndexRunsByCommand), Limit: aws.Int32(1)})
 	if err != nil {
-		return true, fmt.Errorf("scan index %s: %w", index, err)
+		return true, fmt.Errorf("scan index %s: %w", resources.IndexRunsByCommand, err)
 	}
-	return len(out.Items) > 0 || len(out.LastEvaluatedKey) > 0, nil
+	if len(out.Items) > 0 || len(out.LastEvaluatedKey) > 0 {
+		return true, nil
+	}
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
+		TableName: aws.String(table), IndexName: aws.String(resources.IndexRunsByDevice),
+		FilterExpression:          aws.String("begins_with(#p, :dev)"),
+		ProjectionExpression:      aws.String("#p"),
+		ExpressionAttributeNames:  map[string]string{"#p": resources.AttrGSI1PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":dev": &types.AttributeValueMemberS{Value: devIndexPrefix}},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return true, fmt.Errorf("scan index %s: %w", resources.IndexRunsByDevice, err)
+		}
+		if len(page.Items) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // entryQuery is the query of device's entries for command (and, for several commands, their
@@ -200,7 +245,7 @@ func indexHolds(ctx context.Context, db API, table, index string) (bool, error) 
 // runs when succeeded.
 func entryQuery(table, deviceID, command string, seq []byte, before string, succeeded bool) *dynamodb.QueryInput {
 	if before == "" {
-		before = tailPrefix + "\xff"
+		before = entriesEnd
 	}
 	filter := "#h = :h"
 	names := map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#h": entryCmdAttr}
@@ -265,18 +310,19 @@ func (s *RunStore) Previous(ctx context.Context, r run.Run) (run.Run, error) {
 			return run.Run{ID: id, DeviceID: r.DeviceID, Command: r.Command, Status: run.Succeeded, FilteredDigest: string(e.Digest), Commands: textsOnly(r)}, nil
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			break
+			// Every entry read: the previous run, if any, is from before entries.
+			legacy, err := s.legacy(ctx)
+			if err != nil {
+				return run.Run{}, err
+			}
+			if !legacy {
+				return run.Run{}, run.ErrNotFound
+			}
+			return s.previousIndexed(ctx, r)
 		}
 		in.ExclusiveStartKey, in.Limit = out.LastEvaluatedKey, aws.Int32(previousNext)
 	}
-	legacy, err := s.legacy(ctx)
-	if err != nil {
-		return run.Run{}, err
-	}
-	if !legacy {
-		return run.Run{}, run.ErrNotFound
-	}
-	return s.previousIndexed(ctx, r)
+	return run.Run{}, run.ErrNotFound
 }
 
 // previousInReq is one PreviousIn lookup and its answer.
@@ -411,8 +457,10 @@ const (
 
 // readEntries reads up to limit entries of query in (its ExclusiveStartKey the position to go on
 // from), each page at least minRead of them (more than limit when a filter skips many), returning
-// their runs' ids, the sort key to go on from and whether none is left.
-func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit, minRead int, what string) (ids []string, last string, done bool, err error) {
+// their runs' ids, the sort key to go on from and whether none is left. With stopAtLedger, a
+// ledger item of a run from before entries (no command hash) ends the read, as done: newest job
+// first, every entry sorts before them.
+func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit, minRead int, stopAtLedger bool, what string) (ids []string, last string, done bool, err error) {
 	if key, ok := in.ExclusiveStartKey[resources.AttrSK].(*types.AttributeValueMemberS); ok {
 		last = key.Value
 	}
@@ -425,6 +473,9 @@ func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit, mi
 		for _, item := range out.Items {
 			if len(ids) == limit {
 				return ids, last, false, nil
+			}
+			if _, entry := item[entryCmdAttr]; stopAtLedger && !entry {
+				return ids, last, true, nil
 			}
 			if sk, ok := item[resources.AttrSK].(*types.AttributeValueMemberS); ok {
 				ids, last = append(ids, entryRunID(sk.Value)), sk.Value
@@ -441,20 +492,23 @@ func readEntries(ctx context.Context, db API, in *dynamodb.QueryInput, limit, mi
 	return ids, last, false, nil
 }
 
-// deviceEntriesQuery is the query of a device's entries (not the ledger items of runs finished
-// before entries, which carry no command hash), newest job first or, forward, oldest first, after
-// sort key after ("" for the start).
-func deviceEntriesQuery(table, deviceID, after string, forward bool) *dynamodb.QueryInput {
+// deviceEntriesQuery is the query of a device's entries, newest job first or, forward, oldest
+// first, after sort key after ("" for the start): only entries, or (withLedger) the ledger items
+// of runs from before entries too.
+func deviceEntriesQuery(table, deviceID, after string, forward, withLedger bool) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		TableName:                aws.String(table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :t)"),
-		FilterExpression:         aws.String("attribute_exists(#h)"),
-		ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK, "#h": entryCmdAttr},
+		ExpressionAttributeNames: map[string]string{"#pk": resources.AttrPK, "#sk": resources.AttrSK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: counterPrefix + deviceID},
 			":t":  &types.AttributeValueMemberS{Value: tailPrefix},
 		},
 		ScanIndexForward: aws.Bool(forward),
+	}
+	if !withLedger {
+		in.FilterExpression = aws.String("attribute_exists(#h)")
+		in.ExpressionAttributeNames["#h"] = entryCmdAttr
 	}
 	if after != "" {
 		in.ExclusiveStartKey = bytesKey(deviceID, after)
@@ -462,12 +516,18 @@ func deviceEntriesQuery(table, deviceID, after string, forward bool) *dynamodb.Q
 	return in
 }
 
+// entryPosition reports whether key is a position among entries (a cursor's, checked before it
+// goes to DynamoDB as a start key).
+func entryPosition(key string) bool {
+	return strings.HasPrefix(key, tailPrefix) && len(key) > len(tailPrefix) && key < entriesEnd
+}
+
 // History returns the finished runs of command on a device, newest job first, at most limit,
 // after cursor: from the device's entries, then (runs finished before entries) GSI by_command.
 // A page may hold fewer than limit runs and still have a next cursor.
 func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string, limit int) ([]run.Run, string, error) {
 	cur, err := decodePaged(historyKind, cursor, deviceID, 2)
-	if err != nil || cur.Phase == 0 && cur.Key != "" && !strings.HasPrefix(cur.Key, tailPrefix) {
+	if err != nil || cur.Phase == 0 && cur.Key != "" && !entryPosition(cur.Key) {
 		return nil, "", fault.ErrBadCursor
 	}
 	var runs []run.Run
@@ -476,7 +536,7 @@ func (s *RunStore) History(ctx context.Context, deviceID, command, cursor string
 		if cur.Key != "" {
 			in.ExclusiveStartKey = bytesKey(deviceID, cur.Key)
 		}
-		ids, last, done, err := readEntries(ctx, s.db, in, limit, historyMinRead, "history of device "+deviceID)
+		ids, last, done, err := readEntries(ctx, s.db, in, limit, historyMinRead, false, "history of device "+deviceID)
 		if err != nil {
 			return nil, "", err
 		}
@@ -524,8 +584,8 @@ const (
 // still have a next cursor.
 func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, limit int) ([]run.Run, string, error) {
 	cur, err := decodePaged(devRunsKind, cursor, deviceID, listPhases)
-	if err != nil {
-		return nil, "", err
+	if err != nil || cur.Phase == listEntries && cur.Key != "" && !entryPosition(cur.Key) {
+		return nil, "", fault.ErrBadCursor
 	}
 	runs := []run.Run{}
 	for len(runs) < limit {
@@ -553,7 +613,13 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 			}
 			cur = pagedCursor{Phase: listEntries, Dev: cur.Dev}
 		case listEntries:
-			ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.table, deviceID, cur.Key, false), limit-len(runs), 1, "runs of device "+deviceID)
+			// While runs from before entries are left, the first of their ledger items ends the
+			// entries (they sort after every entry) and the index lists the rest.
+			legacy, err := s.legacy(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.table, deviceID, cur.Key, false, legacy), limit-len(runs), 1, legacy, "runs of device "+deviceID)
 			if err != nil {
 				return nil, "", err
 			}
@@ -561,7 +627,7 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 			if err != nil {
 				return nil, "", err
 			}
-			runs = append(runs, got...)
+			runs = finishedOnce(runs, got)
 			if !done {
 				next, err := pagedCursor{Phase: listEntries, Key: last, Dev: cur.Dev}.encode(devRunsKind)
 				return runs, next, err
@@ -573,6 +639,17 @@ func (s *RunStore) ListByDevice(ctx context.Context, deviceID, cursor string, li
 	return runs, next, err
 }
 
+// finishedOnce appends finished to runs, leaving out of runs any that finished meanwhile: the
+// index of unfinished runs lags the table, and a run just finished is read by key among them.
+func finishedOnce(runs, finished []run.Run) []run.Run {
+	ids := make(map[string]bool, len(finished))
+	for _, r := range finished {
+		ids[r.ID] = true
+	}
+	runs = slices.DeleteFunc(runs, func(r run.Run) bool { return ids[r.ID] })
+	return append(runs, finished...)
+}
+
 // getRuns reads the runs of ids, in that order, leaving out those gone or expired.
 func (s *RunStore) getRuns(ctx context.Context, ids []string) ([]run.Run, error) {
 	items, err := readRunItems(ctx, s.db, s.table, ids)
@@ -582,15 +659,40 @@ func (s *RunStore) getRuns(ctx context.Context, ids []string) ([]run.Run, error)
 	return s.unexpired(items), nil
 }
 
-// readRunItems reads the run items of ids, in that order, leaving out those gone.
+// listedRunAttrs are a run item's attributes but its inline output (tail, tail_z) and noise
+// lines: what a listing reads of a run (TestListedRunAttrs keeps it whole).
+var listedRunAttrs = []string{"pk", "sk", "id", "device_id", "command", "job_id", "nj", "requested_by", "status", "reason", "message",
+	"exit_status", "bytes", "chunks", "truncated", "digest", "content_sha256", "filtered_digest", "changed", "previous_run_id", "attempt",
+	"lease_until", "created_at", "started_at", "finished_at", "connect_ms", "auth_ms", "first_byte_ms", "total_ms", "expires_at",
+	"tail_size", "cmds", "c1", "blob", "blob_gen", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"}
+
+// listedRunProjection is the projection of listedRunAttrs.
+var listedRunProjection = sync.OnceValues(func() (expression.Expression, error) {
+	names := expression.NamesList(expression.Name(listedRunAttrs[0]))
+	for _, n := range listedRunAttrs[1:] {
+		names = names.AddNames(expression.Name(n))
+	}
+	expr, err := expression.NewBuilder().WithProjection(names).Build()
+	if err != nil {
+		return expression.Expression{}, fmt.Errorf("build projection: %w", err)
+	}
+	return expr, nil
+})
+
+// readRunItems reads the run items of ids, in that order, leaving out those gone: eventually
+// consistent, without their inline output (listedRunAttrs).
 func readRunItems(ctx context.Context, db API, table string, ids []string) ([]runItem, error) {
 	keys := make([]map[string]types.AttributeValue, len(ids))
 	for i, id := range ids {
 		keys[i] = runKey(id)
 	}
+	proj, err := listedRunProjection()
+	if err != nil {
+		return nil, err
+	}
 	var items []map[string]types.AttributeValue
 	for start := 0; start < len(keys); start += maxBatchGetKeys {
-		got, err := batchGet(ctx, db, table, keys[start:min(start+maxBatchGetKeys, len(keys))], nil)
+		got, err := batchGetWith(ctx, db, table, keys[start:min(start+maxBatchGetKeys, len(keys))], &proj, false)
 		if err != nil {
 			return nil, fmt.Errorf("read runs: %w", err)
 		}

@@ -3,12 +3,14 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
@@ -430,4 +432,124 @@ func TestRunStorePreviousIn(t *testing.T) {
 	for i, tt := range tests {
 		assert.Equal(t, tt.want, results[i], tt.name)
 	}
+}
+
+// putLegacyRun writes finished run r as the code before entries did: id and job_id stored, in
+// by_device (DEV#<device>) and by_command with <created>#<id> sort keys, and, with output, a
+// ledger item without a command hash.
+func putLegacyRun(t *testing.T, rt runTable, r run.Run, output []byte) {
+	t.Helper()
+	ctx := context.Background()
+	item, kept, err := finishedRunItem(r, output, nil)
+	require.NoError(t, err)
+	created := r.CreatedAt.UTC().Format(timeLayout) + "#" + r.ID
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	item["id"], item["gsi1pk"], item["gsi1sk"] = str(r.ID), str(devIndexPrefix+r.DeviceID), str(created)
+	item["gsi3pk"], item["gsi3sk"], item["gsi2sk"] = str(commandPartition(r.DeviceID, r.Command)), str(created), str(created)
+	_, err = rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: item})
+	require.NoError(t, err)
+	if len(output) > 0 {
+		ledger, err := attributevalue.MarshalMap(ledgerItem{PK: counterPrefix + r.DeviceID, SK: tailPrefix + r.ID, DeviceID: r.DeviceID, Bytes: int64(len(output)), Kept: kept})
+		require.NoError(t, err)
+		_, err = rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: ledger})
+		require.NoError(t, err)
+	}
+}
+
+// TestRunStoreUpgrade: on a table with runs from before entries, a device's newest run is found
+// with a page of one (its ledger items do not hide the index), a run from before reconciled gets
+// its entry and leaves the indexes (listed once), and forged cursors are refused.
+func TestRunStoreUpgrade(t *testing.T) {
+	ctx := context.Background()
+	rt := newRunStore(t)
+	base := rt.clock.now().Add(-time.Hour)
+	old := func(i int, dev string, output []byte) run.Run {
+		r := testRun(fmt.Sprintf("06h0%02d.%s", i, dev), dev)
+		r.Command, r.Status, r.CreatedAt = "show clock", run.Succeeded, base.Add(time.Duration(i)*time.Minute)
+		if output == nil {
+			r.Status, r.Reason = run.Unreachable, "connection_refused"
+		}
+		putLegacyRun(t, rt, r, output)
+		return r
+	}
+	for i := range 12 {
+		old(i, "dev-up", []byte("12:00:00 UTC\n"))
+	}
+	newest := old(12, "dev-up", []byte("12:01:00 UTC\n"))
+
+	t.Run("a page of one", func(t *testing.T) {
+		runs, _, err := rt.ListByDevice(ctx, "dev-up", "", 1)
+		require.NoError(t, err)
+		require.Len(t, runs, 1, "the device's last run")
+		assert.Equal(t, newest.ID, runs[0].ID)
+		after := testRun("06h9.dev-up", "dev-up")
+		after.Command, after.Status = "show clock", run.Succeeded
+		require.NoError(t, rt.FinishNew(ctx, after, []byte("12:02:00 UTC\n")))
+		runs, _, err = rt.ListByDevice(ctx, "dev-up", "", 1)
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		assert.Equal(t, after.ID, runs[0].ID, "a run since: by its entry")
+		var all []string
+		for cursor := ""; ; {
+			page, next, err := rt.ListByDevice(ctx, "dev-up", cursor, 5)
+			require.NoError(t, err)
+			for _, r := range page {
+				all = append(all, r.ID)
+			}
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		assert.Len(t, all, 14, "every run once: %v", all)
+	})
+	t.Run("reconciled, listed once", func(t *testing.T) {
+		failed := old(1, "dev-rec", nil)
+		require.NoError(t, rt.Reconcile(ctx, "dev-rec", failed.ID))
+		list, _, err := rt.ListByDevice(ctx, "dev-rec", "", 10)
+		require.NoError(t, err)
+		hist, _, err := rt.History(ctx, "dev-rec", "show clock", "", 10)
+		require.NoError(t, err)
+		for what, runs := range map[string][]run.Run{"list": list, "history": hist} {
+			var ids []string
+			for _, r := range runs {
+				ids = append(ids, r.ID)
+			}
+			assert.Equal(t, []string{failed.ID}, ids, what)
+		}
+	})
+	t.Run("forged cursors", func(t *testing.T) {
+		tag := deviceTag("dev-up")
+		for name, c := range map[string]pagedCursor{
+			"the counter":      {Phase: listEntries, Key: counterSK, Dev: tag},
+			"past the entries": {Phase: listEntries, Key: "ZZZ", Dev: tag},
+		} {
+			cursor, err := c.encode(devRunsKind)
+			require.NoError(t, err)
+			_, _, err = rt.ListByDevice(ctx, "dev-up", cursor, 5)
+			assert.ErrorIs(t, err, fault.ErrBadCursor, name)
+		}
+		cursor, err := pagedCursor{Key: counterSK, Dev: tag}.encode(historyKind)
+		require.NoError(t, err)
+		_, _, err = rt.History(ctx, "dev-up", "show clock", cursor, 5)
+		assert.ErrorIs(t, err, fault.ErrBadCursor, "a history cursor at the counter")
+		// Any position among entries is one DynamoDB takes.
+		cursor, err = pagedCursor{Key: tailPrefix + "\U0010FFFF", Dev: tag}.encode(historyKind)
+		require.NoError(t, err)
+		_, _, err = rt.History(ctx, "dev-up", "show clock", cursor, 5)
+		assert.NoError(t, err, "a history cursor at the end of the entries")
+	})
+}
+
+// TestListedRunAttrs: a listing reads every attribute of a run item but its inline output and
+// noise lines.
+func TestListedRunAttrs(t *testing.T) {
+	var want []string
+	rt := reflect.TypeFor[runItem]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("dynamodbav"), ",")
+		if name != tailAttr && name != packedTailAttr && name != "noise" {
+			want = append(want, name)
+		}
+	}
+	assert.ElementsMatch(t, want, listedRunAttrs)
 }

@@ -176,8 +176,8 @@ func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, c
 // deletes finished runs only.
 func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor string, limit int) ([]retention.Candidate, string, error) {
 	cur, err := decodePaged(capRunsKind, cursor, deviceID, 2)
-	if err != nil {
-		return nil, "", err
+	if err != nil || cur.Phase == 1 && cur.Key != "" && !entryPosition(cur.Key) {
+		return nil, "", fault.ErrBadCursor
 	}
 	if cur.Phase == 0 {
 		legacy, err := s.legacyCmds.get(ctx, s.db, s.runs, s.now())
@@ -198,7 +198,7 @@ func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor stri
 		}
 		cur = pagedCursor{Phase: 1, Dev: cur.Dev}
 	}
-	ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.runs, deviceID, cur.Key, true), limit, 1, "runs of device "+deviceID)
+	ids, last, done, err := readEntries(ctx, s.db, deviceEntriesQuery(s.runs, deviceID, cur.Key, true, false), limit, historyMinRead, false, "runs of device "+deviceID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -410,27 +410,19 @@ func (s *RetentionStore) deleteMeta(ctx context.Context, c retention.Candidate, 
 	if err != nil {
 		return del, err
 	}
+	// The run item and its entry together: an entry left behind would still name the run as a
+	// previous run.
+	items := []types.TransactWriteItem{{Delete: d}, s.tailDelete(c)}
 	if c.InlineBytes > 0 {
 		mark, merr := counterMark(s.runs, c.DeviceID)
 		if merr != nil {
 			return del, merr
 		}
-		err = transact(ctx, s.db, types.TransactWriteItem{Delete: d}, s.tailDelete(c), mark)
-		if onlyConditionFailed(err) {
-			return del, nil
-		}
-	} else {
-		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName: d.TableName, Key: d.Key, ConditionExpression: d.ConditionExpression,
-			ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues,
-		})
-		if isConditionFailed(err) {
-			return del, nil
-		}
-		if err == nil {
-			// Its entry counts no bytes and expires with it: a purge that dies here leaves it to TTL.
-			_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.runs), Key: tailKey(c.DeviceID, c.ID)})
-		}
+		items = append(items, mark)
+	}
+	err = transact(ctx, s.db, items...)
+	if onlyConditionFailed(err) {
+		return del, nil
 	}
 	if err != nil {
 		return del, fmt.Errorf("delete run %s: %w", c.ID, err)

@@ -490,6 +490,20 @@ func (s *RunStore) Reconcile(ctx context.Context, deviceID, runID string) error 
 		TableName: aws.String(s.table), Key: runKey(runID),
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	}}
+	if write.Put != nil && (it.GSI3PK != "" || it.GSI1PK != "") {
+		// A run from before entries, in GSI by_command and by_device's DEV#<device>: with its
+		// entry it leaves them, or it would be listed twice.
+		upd, err := expression.NewBuilder().WithCondition(asRead).WithUpdate(
+			expression.Remove(expression.Name(resources.AttrGSI1PK)).Remove(expression.Name(resources.AttrGSI1SK)).
+				Remove(expression.Name(resources.AttrGSI3PK)).Remove(expression.Name(resources.AttrGSI3SK))).Build()
+		if err != nil {
+			return fmt.Errorf("build update: %w", err)
+		}
+		check = types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: runKey(runID), UpdateExpression: upd.Update(),
+			ConditionExpression: upd.Condition(), ExpressionAttributeNames: upd.Names(), ExpressionAttributeValues: upd.Values(),
+		}}
+	}
 	items := []types.TransactWriteItem{check, write}
 	if write.Delete != nil { // the device's totals move: mark it changed
 		mark, err := counterMark(s.table, deviceID)
