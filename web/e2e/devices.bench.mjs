@@ -7,7 +7,8 @@
 //   filter_ms        typing a search → the filtered table painted
 //   scroll_end_ms    jump to the table's end → the last rows painted
 // It prints "METRIC <name> <median>" lines, which BenchmarkDevicesPage (web/e2e_test.go) reports.
-import { BASE_URL, launch, newPage } from "./lib.mjs";
+import { join } from "node:path";
+import { ARTIFACTS, BASE_URL, launch, newPage } from "./lib.mjs";
 
 const N = Number(process.env.DEVICES || 2000);
 const RUNS = Number(process.env.RUNS || 3);
@@ -20,6 +21,12 @@ async function token(role) {
 
 const seedStart = performance.now();
 const admin = await token("admin");
+const asAdmin = { "Content-Type": "application/json", Authorization: "Bearer " + admin };
+// The devices log in with the shared profile "lab", which must exist before a device may name it.
+const profile = await fetch(BASE_URL + "/v1/credential-profiles", {
+  method: "POST", headers: asAdmin, body: JSON.stringify({ id: "lab", username: "netops", allowed_sites: ["*"], password: crypto.randomUUID() }),
+});
+if (!profile.ok && profile.status !== 409) throw new Error(`credential profile: ${profile.status} ${(await profile.text()).slice(0, 300)}`);
 const rows = [];
 for (let i = 0; i < N; i++) {
   rows.push({
@@ -29,10 +36,15 @@ for (let i = 0; i < N; i++) {
   });
 }
 for (let i = 0; i < rows.length; i += 5000) {
-  const r = await fetch(BASE_URL + "/v1/devices/import?mode=per-row", {
-    method: "POST", headers: { "Content-Type": "application/json", Authorization: "Bearer " + admin }, body: JSON.stringify(rows.slice(i, i + 5000)),
-  });
+  const chunk = rows.slice(i, i + 5000);
+  const r = await fetch(BASE_URL + "/v1/devices/import?mode=per-row", { method: "POST", headers: asAdmin, body: JSON.stringify(chunk) });
   if (!r.ok) throw new Error(`import: ${r.status} ${(await r.text()).slice(0, 300)}`);
+  // A per-row import answers 200 when rows fail: the page would then wait for devices that are not there.
+  const res = await r.json();
+  if (res.created !== chunk.length) {
+    const bad = res.rows.find((x) => x.status !== "created");
+    throw new Error(`import created ${res.created} of ${chunk.length} devices; row ${bad?.row}: ${JSON.stringify(bad?.errors)}`);
+  }
 }
 
 const problems = [];
@@ -53,7 +65,13 @@ try {
       }).observe(document, { childList: true, subtree: true });
     }, operator);
     await page.goto(BASE_URL + "/");
-    await page.waitForFunction((n) => document.querySelector(".selection-bar")?.textContent.includes(`${n} of ${n} devices match`), N, { timeout: 60000 });
+    try {
+      await page.waitForFunction((n) => document.querySelector(".selection-bar")?.textContent.includes(`${n} of ${n} devices match`), N, { timeout: 60000 });
+    } catch (e) {
+      await page.screenshot({ path: join(ARTIFACTS, "FAILED-devices-bench.png") }).catch(() => {});
+      console.error("browser problems:\n" + problems.join("\n"));
+      throw e;
+    }
     results.first_render_ms.push(await page.evaluate(() => window.firstRowsAt));
     // Of which: fetching the inventory (two pages of 1,000) and rendering once it is in.
     results.render_ms.push(await page.evaluate(() => window.firstRowsAt - performance.getEntriesByName("netauto:devices-loaded")[0].startTime));
