@@ -77,7 +77,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, id auth.Ident
 	req := bulk.Request{
 		Command: in.Command, Commands: commandsFromWire(in.Commands), DeviceIDs: []string{in.DeviceID}, RequestedBy: in.RequestedBy, Options: optionsFromWire(in.Options),
 	}
-	err := s.admit(r.Context(), req, id)
+	err := s.admit(r.Context(), &req, id)
 	var acc bulk.Accepted
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, id)
@@ -241,7 +241,7 @@ func (s *Server) createBulk(w http.ResponseWriter, r *http.Request, id auth.Iden
 		return
 	}
 	breq := bulkRequestFromWire(req)
-	err := s.admit(r.Context(), breq, id)
+	err := s.admit(r.Context(), &breq, id)
 	var acc bulk.Accepted
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), breq, id)

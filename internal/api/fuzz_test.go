@@ -103,6 +103,10 @@ func (m *memStore) List(_ context.Context, _ device.Filter, p device.Page) ([]de
 	return out[:min(len(out), p.Limit)], "", nil
 }
 
+func (m *memStore) Lookup(ctx context.Context, ids []string) (map[string]device.Device, error) {
+	return m.GetMany(ctx, ids)
+}
+
 func (m *memStore) GetMany(_ context.Context, ids []string) (map[string]device.Device, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

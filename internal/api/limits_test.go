@@ -9,6 +9,7 @@ import (
 
 	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/bulk"
+	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
 )
 
@@ -27,7 +28,7 @@ func TestJobDeviceLimitByRole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.admit(context.Background(), req, tt.id)
+			err := s.admit(context.Background(), &req, tt.id)
 			require.Error(t, err)
 			assert.Equal(t, fault.Forbidden, fault.KindOf(err))
 			d, ok := fault.As(err)
@@ -37,7 +38,62 @@ func TestJobDeviceLimitByRole(t *testing.T) {
 		})
 	}
 	four := bulk.Request{Command: "show version", DeviceIDs: []string{"a", "b", "c", "d"}}
-	err := s.admit(context.Background(), four, auth.Identity{Subject: "a", Role: auth.Admin})
+	err := s.admit(context.Background(), &four, auth.Identity{Subject: "a", Role: auth.Admin})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the admin role's limit of 3")
+}
+
+// siteDevices is an inventory of devices by id that counts its reads.
+type siteDevices struct {
+	Devices
+	devs  map[string]device.Device
+	reads int
+}
+
+func (s *siteDevices) GetMany(_ context.Context, ids []string) (map[string]device.Device, error) {
+	s.reads++
+	out := map[string]device.Device{}
+	for _, id := range ids {
+		if d, ok := s.devs[id]; ok {
+			out[id] = d
+		}
+	}
+	return out, nil
+}
+
+// TestAdmitHandsSites: an admitted request carries the sites of the devices the policy check
+// read, so the enqueue does not read them again; a request with unknown devices, or refused,
+// carries none (the enqueue reads and answers for itself).
+func TestAdmitHandsSites(t *testing.T) {
+	inv := &siteDevices{devs: map[string]device.Device{
+		"r1": {ID: "r1", Site: "ams1", Platform: "cisco_ios"},
+		"r2": {ID: "r2", Platform: "cisco_ios"},
+	}}
+	s := &Server{opts: Options{Devices: inv}}
+	op := auth.Identity{Subject: "o", Role: auth.Operator}
+	tests := []struct {
+		name      string
+		req       bulk.Request
+		wantErr   string
+		wantSites map[string]string
+	}{
+		{name: "admitted", req: bulk.Request{Command: " show version", DeviceIDs: []string{"r1", "r2", "r1"}}, wantSites: map[string]string{"r1": "ams1", "r2": ""}},
+		{name: "unknown device left to the enqueue", req: bulk.Request{Command: "show version", DeviceIDs: []string{"r1", "zz"}}},
+		{name: "refused by the policy", req: bulk.Request{Command: "reload", DeviceIDs: []string{"r1"}}, wantErr: "reload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, reads := tt.req, inv.reads
+			err := s.admit(context.Background(), &req, op)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.wantSites, req.Sites, "sites handed to the enqueue")
+			assert.Equal(t, reads+1, inv.reads, "the devices are read once")
+			assert.Equal(t, tt.req.Command, req.Command, "the request is left for the enqueue to normalise")
+		})
+	}
 }

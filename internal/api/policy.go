@@ -156,13 +156,19 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 // answer) for each of ids with the caller's role on each device's site. Devices that do not
 // exist, or lie out of the caller's operator scope, answer bulk.UnknownDevicesError.
 func (s *Server) verdicts(ctx context.Context, req bulk.Request, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, error) {
+	p, verdicts, _, err := s.verdictsOf(ctx, req, ids, id)
+	return p, verdicts, err
+}
+
+// verdictsOf is verdicts that also returns the devices it read.
+func (s *Server) verdictsOf(ctx context.Context, req bulk.Request, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, map[string]device.Device, error) {
 	p, set, err := policy.Current(ctx, s.opts.Policy)
 	if err != nil {
-		return policy.Policy{}, nil, err
+		return policy.Policy{}, nil, nil, err
 	}
 	found, err := s.opts.Devices.GetMany(ctx, ids)
 	if err != nil {
-		return policy.Policy{}, nil, fmt.Errorf("get devices: %w", err)
+		return policy.Policy{}, nil, nil, fmt.Errorf("get devices: %w", err)
 	}
 	devs := make([]device.Device, 0, len(ids))
 	var unknown []string
@@ -176,7 +182,7 @@ func (s *Server) verdicts(ctx context.Context, req bulk.Request, ids []string, i
 		devs = append(devs, d)
 	}
 	if len(unknown) > 0 {
-		return policy.Policy{}, nil, &bulk.UnknownDevicesError{IDs: unknown}
+		return policy.Policy{}, nil, nil, &bulk.UnknownDevicesError{IDs: unknown}
 	}
 	seq, single := req.Sequence(), req.Commands == nil
 	verdicts := make([]policy.Verdict, len(devs))
@@ -184,16 +190,18 @@ func (s *Server) verdicts(ctx context.Context, req bulk.Request, ids []string, i
 		dec, field := bulk.CheckSequence(set, seq, single, d.Platform, id.RoleOn(d.Site))
 		verdicts[i] = policy.Verdict{DeviceID: d.ID, Decision: dec, Field: field}
 	}
-	return p, verdicts, nil
+	return p, verdicts, found, nil
 }
 
 // admit checks a run or bulk request against the caller's role's device limit and the command
 // policy before it is enqueued: nil when
 // the caller may run it on every device, a policy.DeniedError naming the rule and the refused
 // devices otherwise. A request the enqueuer will reject as invalid, or that names unknown
-// devices, is left for it to answer.
-func (s *Server) admit(ctx context.Context, req bulk.Request, id auth.Identity) error {
-	ids, err := req.Normalize()
+// devices, is left for it to answer. An admitted request carries the sites of the devices the
+// check read (req.Sites), so the enqueue does not read them again.
+func (s *Server) admit(ctx context.Context, req *bulk.Request, id auth.Identity) error {
+	norm := *req // the enqueue normalises the request itself, once
+	ids, err := norm.Normalize()
 	if err != nil {
 		return nil
 	}
@@ -204,7 +212,7 @@ func (s *Server) admit(ctx context.Context, req bulk.Request, id auth.Identity) 
 	if limit := s.opts.MaxJobDevices[role]; limit > 0 && len(ids) > limit {
 		return fault.Errorf(fault.Forbidden, "device_ids", "a job of %d devices is over the %s role's limit of %d devices per job", len(ids), role, limit)
 	}
-	_, verdicts, err := s.verdicts(ctx, req, ids, id)
+	_, verdicts, found, err := s.verdictsOf(ctx, norm, ids, id)
 	var unknown *bulk.UnknownDevicesError
 	if errors.As(err, &unknown) {
 		return nil
@@ -212,5 +220,12 @@ func (s *Server) admit(ctx context.Context, req bulk.Request, id auth.Identity) 
 	if err != nil {
 		return err
 	}
-	return policy.Refusal(verdicts)
+	if err := policy.Refusal(verdicts); err != nil {
+		return err
+	}
+	req.Sites = make(map[string]string, len(found))
+	for _, d := range found {
+		req.Sites[d.ID] = d.Site
+	}
+	return nil
 }

@@ -271,7 +271,7 @@ func (s *Server) startSavedJob(r *http.Request, id string, caller auth.Identity,
 	}
 	req, owner, err = s.opts.SavedJobs.Start(r.Context(), id, caller)
 	if err == nil {
-		err = s.admit(r.Context(), req, owner)
+		err = s.admit(r.Context(), &req, owner)
 	}
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, owner)
@@ -350,7 +350,7 @@ func (s *Server) rerunBulk(w http.ResponseWriter, r *http.Request, caller auth.I
 	}
 	req, err = s.rerunRequest(r.Context(), id, in.Statuses, caller)
 	if err == nil {
-		err = s.admit(r.Context(), req, caller)
+		err = s.admit(r.Context(), &req, caller)
 	}
 	if err == nil {
 		acc, err = s.opts.Bulk.Enqueue(r.Context(), req, caller)

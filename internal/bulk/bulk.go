@@ -128,6 +128,10 @@ type Request struct {
 	// records them.
 	SavedJobID string `json:"-"`
 	RerunOf    string `json:"-"`
+	// Sites, when set, is the site of each device the caller read just before (the API's policy
+	// check reads every device): the enqueue takes it instead of reading the devices again, and a
+	// device missing from it is unknown.
+	Sites map[string]string `json:"-"`
 }
 
 // Grants are the roles a job's requester held when it was accepted, everywhere and on single

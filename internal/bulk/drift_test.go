@@ -60,8 +60,14 @@ func TestExecutorChanged(t *testing.T) {
 	eng := &configEngine{configs: map[string]string{}, fail: map[string]bool{}}
 	e.exec.Engine = eng
 	e.exec.Noise = noiseSource{filters: map[string][]platform.NoiseFilter{"cisco_ios": {{Pattern: `^banner motd \d+$`, Command: `^show run`}}}}
+	nights := 0
 	night := func(stamp string, bodies map[string]string) map[string]run.Run {
 		t.Helper()
+		// Each night's job a night later: jobs made in one millisecond are not ordered, and the
+		// newest job of a command is recorded only over an older one.
+		nights++
+		at := time.Date(2026, 12, 6+nights, 1, 0, 0, 0, time.UTC)
+		e.enq.Now = func() time.Time { return at }
 		eng.mu.Lock()
 		for id, b := range bodies {
 			eng.configs[id] = config(stamp, b)

@@ -197,9 +197,11 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 	if req.RequestedBy == "" || !mayOverride {
 		req.RequestedBy = requestedBy
 	}
-	sites, err := e.Inventory.Sites(ctx, ids)
-	if err != nil {
-		return Accepted{}, fmt.Errorf("check devices: %w", err)
+	sites := req.Sites
+	if sites == nil {
+		if sites, err = e.Inventory.Sites(ctx, ids); err != nil {
+			return Accepted{}, fmt.Errorf("check devices: %w", err)
+		}
 	}
 	var unknown []string
 	for _, id := range ids {

@@ -21,8 +21,11 @@ type Store interface {
 	List(ctx context.Context, f Filter, p Page) ([]Device, string, error)
 	// Existing returns the subset of ids that are taken.
 	Existing(ctx context.Context, ids []string) (map[string]bool, error)
-	// GetMany returns the devices among ids that exist.
+	// GetMany returns the devices among ids that exist, as a read before a write needs them.
 	GetMany(ctx context.Context, ids []string) (map[string]Device, error)
+	// Lookup returns the devices among ids that exist, where a change of the last second or
+	// so may not show yet (a cheaper read); a device created before the call is found.
+	Lookup(ctx context.Context, ids []string) (map[string]Device, error)
 	HostKeyStore
 }
 
@@ -304,9 +307,11 @@ func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
 	return d, nil
 }
 
-// GetMany returns the devices among ids that exist, keyed by id.
+// GetMany returns the devices among ids that exist, keyed by id, read with the store's Lookup:
+// runs, policy checks and listings read many devices and change none, so a change of the last
+// second or so may not show yet.
 func (inv *Inventory) GetMany(ctx context.Context, ids []string) (map[string]Device, error) {
-	ds, err := inv.store.GetMany(ctx, ids)
+	ds, err := inv.store.Lookup(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d devices: %w", len(ids), err)
 	}

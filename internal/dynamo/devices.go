@@ -309,7 +309,7 @@ func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bo
 	if err != nil {
 		return nil, fmt.Errorf("build projection: %w", err)
 	}
-	err = s.getDevices(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
+	err = s.getDevices(ctx, ids, &proj, true, func(item map[string]types.AttributeValue) error {
 		var it struct {
 			ID string `dynamodbav:"id"`
 		}
@@ -323,14 +323,14 @@ func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bo
 }
 
 // Sites returns the site of each of ids that exists ("" for a device without one), with
-// BatchGetItem; it implements bulk.Inventory.
+// BatchGetItem read as Lookup reads; it implements bulk.Inventory.
 func (s *DeviceStore) Sites(ctx context.Context, ids []string) (map[string]string, error) {
 	out := make(map[string]string, len(ids))
 	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("id"), expression.Name("site"))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build projection: %w", err)
 	}
-	err = s.getDevices(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
+	err = s.getDevicesSettled(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
 		var it struct {
 			ID   string `dynamodbav:"id"`
 			Site string `dynamodbav:"site"`
@@ -344,26 +344,63 @@ func (s *DeviceStore) Sites(ctx context.Context, ids []string) (map[string]strin
 	return out, err
 }
 
-// GetMany returns the devices among ids that exist, with BatchGetItem.
+// GetMany returns the devices among ids that exist, with strongly consistent BatchGetItem: what
+// a read before a write needs.
 func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]device.Device, error) {
 	out := make(map[string]device.Device, len(ids))
-	err := s.getDevices(ctx, ids, nil, func(item map[string]types.AttributeValue) error {
+	return out, s.getDevices(ctx, ids, nil, true, collectDevices(out))
+}
+
+// Lookup returns the devices among ids that exist, read eventually consistent (half the read
+// units of GetMany), so a change made within about a second may not show yet; the ids not
+// found are read again strongly consistent, so a device created a moment ago is found.
+func (s *DeviceStore) Lookup(ctx context.Context, ids []string) (map[string]device.Device, error) {
+	out := make(map[string]device.Device, len(ids))
+	return out, s.getDevicesSettled(ctx, ids, nil, collectDevices(out))
+}
+
+// collectDevices is a getDevices callback that adds each device read to out.
+func collectDevices(out map[string]device.Device) func(map[string]types.AttributeValue) error {
+	return func(item map[string]types.AttributeValue) error {
 		var it deviceItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("unmarshal device: %w", err)
 		}
 		out[it.ID] = it.device()
 		return nil
+	}
+}
+
+// getDevicesSettled is getDevices read eventually consistent, then strongly consistent for the
+// ids that read found nothing for: a device is missed only when it is really gone. A projection
+// must include the item's id.
+func (s *DeviceStore) getDevicesSettled(ctx context.Context, ids []string, proj *expression.Expression, each func(map[string]types.AttributeValue) error) error {
+	found := make(map[string]bool, len(ids))
+	err := s.getDevices(ctx, ids, proj, false, func(item map[string]types.AttributeValue) error {
+		if id, ok := item["id"].(*types.AttributeValueMemberS); ok {
+			found[id.Value] = true
+		}
+		return each(item)
 	})
-	return out, err
+	if err != nil {
+		return err
+	}
+	var missed []string
+	for _, id := range ids {
+		if !found[id] {
+			missed = append(missed, id)
+		}
+	}
+	return s.getDevices(ctx, missed, proj, true, each)
 }
 
 // batchGetParallel bounds the BatchGetItem calls of one getDevices in flight at once.
 const batchGetParallel = 32
 
-// getDevices reads the devices of ids (projected when proj is set), maxBatchGetKeys a call,
-// several calls at once; each is called for every item, one at a time.
-func (s *DeviceStore) getDevices(ctx context.Context, ids []string, proj *expression.Expression, each func(map[string]types.AttributeValue) error) error {
+// getDevices reads the devices of ids (projected when proj is set), strongly consistent or
+// not, maxBatchGetKeys a call, several calls at once; each is called for every item, one at a
+// time.
+func (s *DeviceStore) getDevices(ctx context.Context, ids []string, proj *expression.Expression, consistent bool, each func(map[string]types.AttributeValue) error) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -392,7 +429,7 @@ func (s *DeviceStore) getDevices(ctx context.Context, ids []string, proj *expres
 					keys = append(keys, deviceKey(id))
 				}
 			}
-			items, err := batchGet(ctx, s.db, s.table, keys, proj)
+			items, err := batchGetWith(ctx, s.db, s.table, keys, proj, consistent)
 			if err != nil {
 				fail(fmt.Errorf("get devices: %w", err))
 				return

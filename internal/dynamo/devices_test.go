@@ -3,10 +3,15 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -291,4 +296,82 @@ func TestDeviceStoreExistingGetMany(t *testing.T) {
 	none, err := s.GetMany(ctx, nil)
 	require.NoError(t, err)
 	assert.Empty(t, none)
+}
+
+// readLog records each BatchGetItem's consistency and how many keys it asked for.
+type readLog struct {
+	API
+	mu    sync.Mutex
+	reads []string // "consistent 3", "eventual 100", ...
+}
+
+func (r *readLog) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	r.mu.Lock()
+	for _, ka := range in.RequestItems {
+		kind := "eventual"
+		if aws.ToBool(ka.ConsistentRead) {
+			kind = "consistent"
+		}
+		r.reads = append(r.reads, fmt.Sprintf("%s %d", kind, len(ka.Keys)))
+	}
+	r.mu.Unlock()
+	return r.API.BatchGetItem(ctx, in, o...)
+}
+
+func (r *readLog) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reads
+	r.reads = nil
+	slices.Sort(out)
+	return out
+}
+
+// TestDeviceStoreLookup: Lookup and Sites read eventually consistent (half the read units) and
+// read again, strongly, only the ids the first read did not find; GetMany and Existing, which
+// come before writes, read strongly.
+func TestDeviceStoreLookup(t *testing.T) {
+	db, table := newTable(t, resources.DevicesTable)
+	log := &readLog{API: db}
+	s, err := NewDeviceStore(log, table)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, id := range []string{"l1", "l2", "l3"} {
+		d := testDevice(id)
+		d.Site = "site-" + id
+		require.NoError(t, s.Create(ctx, d))
+	}
+	tests := []struct {
+		name      string
+		ids       []string
+		wantFound []string
+		wantReads []string
+	}{
+		{name: "all found by the eventual read", ids: []string{"l1", "l2", "l3"}, wantFound: []string{"l1", "l2", "l3"}, wantReads: []string{"eventual 3"}},
+		{name: "the misses read again strongly", ids: []string{"l1", "gone", "l3", "nope"}, wantFound: []string{"l1", "l3"}, wantReads: []string{"consistent 2", "eventual 4"}},
+		{name: "nothing asked, nothing read", ids: nil, wantFound: nil, wantReads: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log.take()
+			devs, err := s.Lookup(ctx, tt.ids)
+			require.NoError(t, err)
+			assert.ElementsMatch(t, tt.wantFound, slices.Collect(maps.Keys(devs)), "devices looked up")
+			for _, id := range tt.wantFound {
+				assert.Equal(t, "name of "+id, devs[id].Name, "device %s", id)
+			}
+			assert.Equal(t, tt.wantReads, log.take(), "reads of Lookup")
+
+			sites, err := s.Sites(ctx, tt.ids)
+			require.NoError(t, err)
+			assert.ElementsMatch(t, tt.wantFound, slices.Collect(maps.Keys(sites)), "sites read")
+			for _, id := range tt.wantFound {
+				assert.Equal(t, "site-"+id, sites[id], "site of %s", id)
+			}
+			assert.Equal(t, tt.wantReads, log.take(), "reads of Sites")
+		})
+	}
+	_, err = s.GetMany(ctx, []string{"l1", "gone"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"consistent 2"}, log.take(), "GetMany reads strongly, once")
 }
