@@ -95,10 +95,12 @@ func TestExecutorChanged(t *testing.T) {
 		assert.Len(t, r.ContentSHA256, 64, "content hash of %s", id)
 		assert.Len(t, r.FilteredDigest, 32, "filtered digest of %s", id)
 	}
-	// "legacy"'s first run looks stored before drift: no filtered digest to compare with.
+	// "legacy"'s first run looks stored before drift: no filtered digest to compare with; and
+	// night 1's job before batch digests were kept, so night 2 reads each device's run there.
 	legacy := first["legacy"]
 	legacy.FilteredDigest = ""
 	e.runs.Put(legacy)
+	e.runs.DropDigests(legacy.JobID)
 
 	next := map[string]string{}
 	for id, b := range base {
@@ -150,10 +152,19 @@ func TestExecutorChanged(t *testing.T) {
 	eng.fail["down"] = false
 	eng.mu.Unlock()
 	in2, one2 := e.runs.PreviousLookups()
+	reads2 := e.runs.DigestReads()
 	third := night("03:00:00 UTC Wed Dec 9 2026", next)
 	in3, one3 := e.runs.PreviousLookups()
-	assert.Equal(t, len(ids), in3-in2, "night 3 looks every device up in night 2's job")
-	assert.Equal(t, 1, one3-one2, "and the one that failed there one by one")
+	assert.Equal(t, 1, e.runs.DigestReads()-reads2, "night 3 reads its batch's digests of night 2 once")
+	assert.Equal(t, 1, in3-in2, "only the device without a digest there (it failed) is looked up in night 2's job")
+	assert.Equal(t, 1, one3-one2, "and then one by one")
+	for _, id := range ids {
+		if id != "down" {
+			assert.Equal(t, second[id].ID, third[id].PreviousRunID, "%s compared with night 2's run", id)
+			require.NotNil(t, third[id].Changed, "changed of %s", id)
+			assert.Equal(t, second[id].FilteredDigest != third[id].FilteredDigest, *third[id].Changed, "changed of %s against night 2's digest", id)
+		}
+	}
 	assert.Equal(t, first["down"].ID, third["down"].PreviousRunID, "down compared with its last succeeded run")
 	assert.Equal(t, second["same"].ID, third["same"].PreviousRunID, "same compared with night 2's run")
 

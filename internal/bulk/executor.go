@@ -100,6 +100,12 @@ type RunStore interface {
 	// when it is not there (the caller then asks Previous). Lookups that arrive together share
 	// one read.
 	PreviousIn(ctx context.Context, job string, r run.Run) (run.Run, bool, error)
+	// RecordDigests keeps the filtered digests (by device) of batch's runs in job that succeeded
+	// running r's commands, until expires (zero: until deleted), beside those kept before.
+	RecordDigests(ctx context.Context, job string, batch int, r run.Run, digests map[string]string, expires time.Time) error
+	// DigestsIn returns the digests RecordDigests kept for batch of job when its runs ran r's
+	// commands; empty otherwise. One read for the whole batch.
+	DigestsIn(ctx context.Context, job string, batch int, r run.Run) (map[string]string, error)
 }
 
 // NoiseSource reads the noise filters admins added per platform; *dynamo.FilterStore
@@ -212,6 +218,21 @@ type batchDevices struct {
 	releaseTunnels func()
 	// mismatched are the jump host keys refused in this batch, recorded once each.
 	mismatched map[string]bool
+	// prevDigests are the filtered digests of this batch's runs in the job before that ran
+	// its commands (Message.PreviousJob), by device; digests those of the runs that succeeded
+	// here, kept for the next job.
+	prevDigests map[string]string
+	digests     map[string]string
+}
+
+// keepDigest notes the filtered digest of device id's succeeded run.
+func (b *batchDevices) keepDigest(id, digest string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.digests == nil {
+		b.digests = map[string]string{}
+	}
+	b.digests[id] = digest
 }
 
 // firstMismatch reports whether key, offered by jump host id, is refused for the first time in
@@ -686,6 +707,16 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
 		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence(), noises: drift.NewNoises(custom)}
 	bd.prefetchCredentials(ctx, log)
+	cmdsOf := withCommandTexts(run.Run{Command: m.Command}, m)
+	if m.PreviousJob != "" && m.PreviousJob != m.JobID {
+		// The previous job's digests of the same batch: most devices of a repeated job ran there
+		// in this batch, and are compared without a read of their own.
+		digests, err := x.Runs.DigestsIn(ctx, m.PreviousJob, m.Batch, cmdsOf)
+		if err != nil {
+			log.Warn("read the previous job's digests; its runs are looked up one device at a time", "previous_job", m.PreviousJob, "err", err)
+		}
+		bd.prevDigests = digests
+	}
 	if m.SecretAnswers {
 		if err := x.readAnswers(ctx, m, bd); err != nil {
 			return Outcome{Retry: true}, err
@@ -806,6 +837,15 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// devices), and the tunnels once all have, while their runs are still being stored.
 	tail.allStarted()
 	wg.Wait()
+	if len(bd.digests) > 0 {
+		var expires time.Time
+		if x.RunTTL > 0 {
+			expires = x.now().Add(x.RunTTL)
+		}
+		if err := x.Runs.RecordDigests(ctx, m.JobID, m.Batch, cmdsOf, bd.digests, expires); err != nil {
+			log.Warn("keep the batch's digests; the next job looks its runs up one device at a time", "err", err)
+		}
+	}
 	if err := rec.close(ctx); err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
 	}
@@ -1054,7 +1094,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		store = lazyChunks{RunStore: x.Runs, l: lazy}
 	}
 	// The run to compare with is looked up while the device runs, off the device's path.
-	previous := x.previous(context.WithoutCancel(ctx), withCommandTexts(started, m), m.PreviousJob)
+	previous := x.previous(context.WithoutCancel(ctx), withCommandTexts(started, m), m.PreviousJob, bd.prevDigests)
 	final := x.execute(ctx, log, m, id, started, bd, store)
 	sessionOver()
 	finish := x.Runs.Finish
@@ -1086,6 +1126,9 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 	}
 	rec.add(Change{DeviceID: id, From: run.Running, To: final.run.Status, RunID: runID, Reason: final.run.Reason, DurationMS: final.run.Timings.TotalMS, OutputDigest: final.run.OutputDigest,
 		Commands: changeCommands(m, final.run.Commands), Changed: final.run.Changed})
+	if final.run.Status == run.Succeeded && final.run.FilteredDigest != "" {
+		bd.keepDigest(id, final.run.FilteredDigest)
+	}
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
 	if x.Metrics != nil {
 		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(final.run.Status)},
@@ -1113,8 +1156,13 @@ func withCommandTexts(r run.Run, m Message) run.Run {
 
 // previous starts looking up the previous succeeded run of r's command on r's device and returns
 // a function that waits for the answer: its run in job, the newest job before r's that ran r's
-// commands, when it succeeded there (read with the batch's other devices'), else by Previous.
-func (x *Executor) previous(ctx context.Context, r run.Run, job string) func() (run.Run, error) {
+// commands, when it succeeded there (in digests, that job's digests of r's batch, else read with
+// the batch's other devices'), else by Previous.
+func (x *Executor) previous(ctx context.Context, r run.Run, job string, digests map[string]string) func() (run.Run, error) {
+	if d, ok := digests[r.DeviceID]; ok {
+		prev := run.Run{ID: RunID(job, r.DeviceID), DeviceID: r.DeviceID, JobID: job, Command: r.Command, Status: run.Succeeded, FilteredDigest: d, Commands: r.Commands}
+		return func() (run.Run, error) { return prev, nil }
+	}
 	type answer struct {
 		r   run.Run
 		err error

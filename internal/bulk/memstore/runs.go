@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +31,17 @@ type Runs struct {
 	chunks map[string]map[int][]byte
 	// starts counts, per run, the running records written (Start, StartNew, a takeover).
 	starts map[string]int
-	// previousIn and previous count the lookups of previous runs by job and one by one.
-	previousIn, previous int
+	// previousIn and previous count the lookups of previous runs by job and one by one,
+	// digestReads the reads of a batch's digests.
+	previousIn, previous, digestReads int
+	// digests are the batches' digests (RecordDigests) by job and batch.
+	digests map[string]batchDigests
+}
+
+// batchDigests is one batch's kept digests and the commands they are of.
+type batchDigests struct {
+	of      run.Run
+	devices map[string]string
 }
 
 var (
@@ -250,6 +261,56 @@ func (s *Runs) PreviousIn(_ context.Context, job string, r run.Run) (run.Run, bo
 		return run.Run{}, false, nil
 	}
 	return st.r, true, nil
+}
+
+// RecordDigests keeps the digests of batch of job.
+func (s *Runs) RecordDigests(_ context.Context, job string, batch int, r run.Run, digests map[string]string, _ time.Time) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.digests == nil {
+		s.digests = map[string]batchDigests{}
+	}
+	key := fmt.Sprintf("%s#%d", job, batch)
+	b, ok := s.digests[key]
+	if !ok {
+		b = batchDigests{of: r, devices: map[string]string{}}
+	}
+	maps.Copy(b.devices, digests)
+	s.digests[key] = b
+	return nil
+}
+
+// DigestsIn returns the digests kept for batch of job when its runs ran r's commands.
+func (s *Runs) DigestsIn(_ context.Context, job string, batch int, r run.Run) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.digestReads++
+	b, ok := s.digests[fmt.Sprintf("%s#%d", job, batch)]
+	if !ok || b.of.Command != r.Command || !run.SameCommands(b.of, r) {
+		return map[string]string{}, nil
+	}
+	return maps.Clone(b.devices), nil
+}
+
+// DropDigests forgets every batch digest of job, as if it ran before digests were kept.
+func (s *Runs) DropDigests(job string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key := range s.digests {
+		if strings.HasPrefix(key, job+"#") {
+			delete(s.digests, key)
+		}
+	}
+}
+
+// DigestReads returns how many times a batch's digests were read.
+func (s *Runs) DigestReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.digestReads
 }
 
 // PreviousLookups returns how many previous runs were looked up in a job (PreviousIn) and one by
