@@ -61,10 +61,10 @@ func (s *siteDevices) GetMany(_ context.Context, ids []string) (map[string]devic
 	return out, nil
 }
 
-// TestAdmitHandsSites: an admitted request carries the sites of the devices the policy check
-// read, so the enqueue does not read them again; a request with unknown devices, or refused,
-// carries none (the enqueue reads and answers for itself).
-func TestAdmitHandsSites(t *testing.T) {
+// TestAdmitHandsDevices: an admitted request carries the devices the policy check read, so the
+// enqueue does not read them again; a request with unknown devices, or refused, carries none (the
+// enqueue reads and answers for itself).
+func TestAdmitHandsDevices(t *testing.T) {
 	inv := &siteDevices{devs: map[string]device.Device{
 		"r1": {ID: "r1", Site: "ams1", Platform: "cisco_ios"},
 		"r2": {ID: "r2", Platform: "cisco_ios"},
@@ -91,7 +91,15 @@ func TestAdmitHandsSites(t *testing.T) {
 			} else {
 				require.NoError(t, err)
 			}
-			assert.Equal(t, tt.wantSites, req.Sites, "sites handed to the enqueue")
+			var sites map[string]string
+			if req.Devices != nil {
+				sites = map[string]string{}
+				for id, d := range req.Devices {
+					assert.Equal(t, id, d.ID, "device handed under its id")
+					sites[id] = d.Site
+				}
+			}
+			assert.Equal(t, tt.wantSites, sites, "devices handed to the enqueue, by their sites")
 			assert.Equal(t, reads+1, inv.reads, "the devices are read once")
 			assert.Equal(t, tt.req.Command, req.Command, "the request is left for the enqueue to normalise")
 		})

@@ -197,8 +197,8 @@ func (s *Server) verdictsOf(ctx context.Context, req bulk.Request, ids []string,
 // policy before it is enqueued: nil when
 // the caller may run it on every device, a policy.DeniedError naming the rule and the refused
 // devices otherwise. A request the enqueuer will reject as invalid, or that names unknown
-// devices, is left for it to answer. An admitted request carries the sites of the devices the
-// check read (req.Sites), so the enqueue does not read them again.
+// devices, is left for it to answer. An admitted request carries the devices the check read
+// (req.Devices), so the enqueue does not read them again.
 func (s *Server) admit(ctx context.Context, req *bulk.Request, id auth.Identity) error {
 	norm := *req // the enqueue normalises the request itself, once
 	ids, err := norm.Normalize()
@@ -223,9 +223,6 @@ func (s *Server) admit(ctx context.Context, req *bulk.Request, id auth.Identity)
 	if err := policy.Refusal(verdicts); err != nil {
 		return err
 	}
-	req.Sites = make(map[string]string, len(found))
-	for _, d := range found {
-		req.Sites[d.ID] = d.Site
-	}
+	req.Devices = found
 	return nil
 }

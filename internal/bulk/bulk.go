@@ -128,10 +128,10 @@ type Request struct {
 	// records them.
 	SavedJobID string `json:"-"`
 	RerunOf    string `json:"-"`
-	// Sites, when set, is the site of each device the caller read just before (the API's policy
-	// check reads every device): the enqueue takes it instead of reading the devices again, and a
-	// device missing from it is unknown.
-	Sites map[string]string `json:"-"`
+	// Devices, when set, are the devices the caller read just before (the API's policy check
+	// reads every device): the enqueue takes them instead of reading the devices again, and a
+	// device missing from them is unknown.
+	Devices map[string]device.Device `json:"-"`
 }
 
 // Grants are the roles a job's requester held when it was accepted, everywhere and on single
@@ -399,6 +399,12 @@ type Message struct {
 	Options       Options `json:"options"`
 	// PreviousJob is the job's Job.PreviousJob.
 	PreviousJob string `json:"previous_job,omitempty"`
+	// Devices are the batch's devices as the enqueue read them at DevicesAt, in DeviceIDs'
+	// order: a batch that starts within SnapshotMaxAge of it runs on them instead of reading
+	// them again. Empty when the enqueue left them out (MaxSnapshotBytes) or the message was
+	// made later (a pending batch sent as another ends).
+	Devices   []device.Device `json:"devices,omitempty"`
+	DevicesAt time.Time       `json:"devices_at,omitzero"`
 }
 
 // Validate checks a message read off the queue.

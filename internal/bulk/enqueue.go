@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netauto/netauto/internal/auth"
+	"github.com/netauto/netauto/internal/device"
 	"github.com/netauto/netauto/internal/fault"
 	"github.com/netauto/netauto/internal/run"
 )
@@ -54,11 +56,11 @@ func (e *UnknownDevicesError) Public() string {
 // UnknownIDs returns the ids that are not in the inventory.
 func (e *UnknownDevicesError) UnknownIDs() []string { return e.IDs }
 
-// Inventory tells which devices exist and where they are.
+// Inventory tells which devices exist and what they are.
 type Inventory interface {
-	// Sites returns the site of each of ids that exists ("" for a device without a site);
-	// unknown ids are absent.
-	Sites(ctx context.Context, ids []string) (map[string]string, error)
+	// Lookup returns the devices among ids that exist (a change of the last second or so may
+	// not show yet); unknown ids are absent.
+	Lookup(ctx context.Context, ids []string) (map[string]device.Device, error)
 }
 
 // Queue sends batch messages. SendAll returns the indexes of the messages it could not send
@@ -197,17 +199,21 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 	if req.RequestedBy == "" || !mayOverride {
 		req.RequestedBy = requestedBy
 	}
-	sites := req.Sites
-	if sites == nil {
-		if sites, err = e.Inventory.Sites(ctx, ids); err != nil {
+	devs := req.Devices
+	if devs == nil {
+		if devs, err = e.Inventory.Lookup(ctx, ids); err != nil {
 			return Accepted{}, fmt.Errorf("check devices: %w", err)
 		}
 	}
+	sites := make(map[string]string, len(ids))
 	var unknown []string
 	for _, id := range ids {
-		if site, ok := sites[id]; !ok || !by.CanOn(auth.Operator, site) {
+		d, ok := devs[id]
+		if !ok || !by.CanOn(auth.Operator, d.Site) {
 			unknown = append(unknown, id)
+			continue
 		}
+		sites[id] = d.Site
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
@@ -263,6 +269,8 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 	msgs := make([]Message, sent)
 	for i := range sent {
 		msgs[i] = MessageFor(job, i, batches[i])
+		msgs[i].Devices = snapshotOf(devs, batches[i])
+		msgs[i].DevicesAt = now
 	}
 	failed, err := e.Queue.SendAll(ctx, msgs)
 	if err != nil || len(failed) > 0 {
@@ -287,6 +295,25 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 		return Accepted{}, fmt.Errorf("enqueue job %s: %w", job.ID, err)
 	}
 	return Accepted{JobID: job.ID, DeviceCount: len(ids), Batches: len(batches)}, nil
+}
+
+// MaxSnapshotBytes bounds the devices a batch message carries (Message.Devices), as JSON: a
+// batch whose devices take more is sent without them and its executor reads them. A message
+// stays well under SQS's 256 KiB (the sender groups messages by size as well as by ten).
+const MaxSnapshotBytes = 96 << 10
+
+// snapshotOf is the devices of ids from devs as a batch message carries them; nil when they
+// would make the message too large (MaxSnapshotBytes).
+func snapshotOf(devs map[string]device.Device, ids []string) []device.Device {
+	out := make([]device.Device, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, devs[id])
+	}
+	b, err := json.Marshal(out)
+	if err != nil || len(b) > MaxSnapshotBytes {
+		return nil
+	}
+	return out
 }
 
 // checkRunning refuses a job that would give requestedBy more unfinished jobs than by's role

@@ -197,8 +197,10 @@ type DeviceSource interface {
 type batchDevices struct {
 	src     DeviceSource
 	devices map[string]device.Device
-	policy  *policy.Set
-	grants  Grants
+	// snapshot is set when devices are the ones the batch's message carries.
+	snapshot bool
+	policy   *policy.Set
+	grants   Grants
 	// noises are the batch's noise filters, read once per batch like the policy.
 	noises *drift.Noises
 	// first is set when this invocation holds the batch's first lease: no run exists yet.
@@ -223,6 +225,31 @@ type batchDevices struct {
 	// here, kept for the next job.
 	prevDigests map[string]string
 	digests     map[string]string
+}
+
+// SnapshotMaxAge is how long after the enqueue read them a batch runs on the devices its
+// message carries (Message.Devices); a batch that starts later reads them again. An edit in that
+// time applies from the next job, as it would had the batch already started.
+const SnapshotMaxAge = time.Minute
+
+// devicesOf returns the devices among m's that exist: the message's own while they are fresh
+// (SnapshotMaxAge, snapshot set), else read.
+func (x *Executor) devicesOf(ctx context.Context, m Message) (devs map[string]device.Device, snapshot bool, err error) {
+	if age := x.now().Sub(m.DevicesAt); len(m.Devices) == len(m.DeviceIDs) && age < SnapshotMaxAge && age > -SnapshotMaxAge {
+		devs := make(map[string]device.Device, len(m.Devices))
+		for i, d := range m.Devices {
+			if d.ID != m.DeviceIDs[i] {
+				devs = nil // not the batch's devices: read them
+				break
+			}
+			devs[d.ID] = d
+		}
+		if devs != nil {
+			return devs, true, nil
+		}
+	}
+	devs, err = x.Devices.GetMany(ctx, m.DeviceIDs)
+	return devs, false, err
 }
 
 // keepDigest notes the filtered digest of device id's succeeded run.
@@ -690,7 +717,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	freeSlot = sync.OnceFunc(freeSlot)
 	defer freeSlot()
 	defer warm.close() // unless the batch took its connections over
-	devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
+	devs, snapshot, err := x.devicesOf(ctx, m)
 	if err != nil {
 		return Outcome{Retry: true}, fmt.Errorf("get devices: %w", err)
 	}
@@ -704,7 +731,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 			return Outcome{Retry: true}, fmt.Errorf("read noise filters: %w", err)
 		}
 	}
-	bd := &batchDevices{src: x.Devices, devices: devs, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
+	bd := &batchDevices{src: x.Devices, devices: devs, snapshot: snapshot, shared: map[string]device.Credential{}, first: claim.First, policy: set, grants: job.Grants,
 		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence(), noises: drift.NewNoises(custom)}
 	bd.prefetchCredentials(ctx, log)
 	cmdsOf := withCommandTexts(run.Run{Command: m.Command}, m)
@@ -1238,6 +1265,12 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses %s: %s (rule %s)", what, dec.Reason, dec.Rule))
 	}
 	cred, err := bd.credential(ctx, d)
+	if errors.Is(err, device.ErrNotFound) && bd.snapshot {
+		// The device may have been deleted, its credential with it, since the enqueue read it.
+		if now, rerr := x.Devices.GetMany(ctx, []string{id}); rerr == nil && len(now) == 0 {
+			return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+		}
+	}
 	if errors.Is(err, device.ErrNotFound) {
 		return fail(run.AuthFailed, "credential_unavailable", "the device has no stored credential (a new host or port drops it): give it a password, a key or a credential profile")
 	}

@@ -575,3 +575,47 @@ func TestDeadlineHandsTheRestOn(t *testing.T) {
 		})
 	}
 }
+
+// TestExecutorDeviceSnapshot: a batch that starts within SnapshotMaxAge of its enqueue runs on
+// the devices its message carries, without reading them (but for one whose credential is gone,
+// to tell a deleted device); later, or without them, it reads them. A device deleted meanwhile
+// fails device_deleted either way.
+func TestExecutorDeviceSnapshot(t *testing.T) {
+	tests := []struct {
+		name      string
+		edit      func(m *bulk.Message)
+		wantReads int
+		wantHost  string // where d01 was reached
+	}{
+		{name: "fresh: the enqueue's devices", edit: func(*bulk.Message) {}, wantReads: 1, wantHost: "d01"},
+		{name: "stale: read again", edit: func(m *bulk.Message) { m.DevicesAt = m.DevicesAt.Add(-bulk.SnapshotMaxAge - time.Second) }, wantReads: 2, wantHost: "d01-new"},
+		{name: "none carried: read", edit: func(m *bulk.Message) { m.Devices = nil }, wantReads: 2, wantHost: "d01-new"},
+		{name: "not the batch's devices: read", edit: func(m *bulk.Message) { m.Devices[0], m.Devices[1] = m.Devices[1], m.Devices[0] }, wantReads: 2, wantHost: "d01-new"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, "d01", "d02")
+			acc := e.enqueue(t, []string{"d01", "d02"}, bulk.Options{})
+			sent := e.queue.Take()
+			require.Len(t, sent, 1)
+			m := sent[0].Message
+			require.Len(t, m.Devices, 2, "the message carries its devices")
+			// After the enqueue: d01 moves, d02 is deleted.
+			moved, ok := e.devices.Get("d01")
+			require.True(t, ok)
+			moved.Host = "d01-new"
+			e.devices.Put(moved, device.Credential{Password: "secret"})
+			e.devices.Delete("d02")
+			tt.edit(&m)
+
+			reads := e.devices.Reads()
+			e.handle(t, m)
+			assert.Equal(t, tt.wantReads, e.devices.Reads()-reads, "devices read")
+			assert.Equal(t, map[string]int{tt.wantHost: 1}, e.engine.ranTimes(), "d01 reached at %s, d02 never", tt.wantHost)
+			states := allDevices(t, e.jobs, acc.JobID)
+			assert.Equal(t, run.Succeeded, states["d01"].Status, "d01")
+			assert.Equal(t, run.Failed, states["d02"].Status, "d02")
+			assert.Equal(t, "device_deleted", states["d02"].Reason, "d02")
+		})
+	}
+}

@@ -396,7 +396,7 @@ func (x *Executor) warm(ctx context.Context, log *slog.Logger, m Message) *warme
 	}
 	chains, known := x.jobChains.get(m.JobID)
 	if !known {
-		devs, err := x.Devices.GetMany(ctx, m.DeviceIDs)
+		devs, _, err := x.devicesOf(ctx, m)
 		if err != nil {
 			log.Warn("read devices to open their jump host connections early", "err", err)
 			return nil

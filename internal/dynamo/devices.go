@@ -322,28 +322,6 @@ func (s *DeviceStore) Existing(ctx context.Context, ids []string) (map[string]bo
 	return found, err
 }
 
-// Sites returns the site of each of ids that exists ("" for a device without one), with
-// BatchGetItem read as Lookup reads; it implements bulk.Inventory.
-func (s *DeviceStore) Sites(ctx context.Context, ids []string) (map[string]string, error) {
-	out := make(map[string]string, len(ids))
-	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("id"), expression.Name("site"))).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build projection: %w", err)
-	}
-	err = s.getDevicesSettled(ctx, ids, &proj, func(item map[string]types.AttributeValue) error {
-		var it struct {
-			ID   string `dynamodbav:"id"`
-			Site string `dynamodbav:"site"`
-		}
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return fmt.Errorf("unmarshal device site: %w", err)
-		}
-		out[it.ID] = it.Site
-		return nil
-	})
-	return out, err
-}
-
 // GetMany returns the devices among ids that exist, with strongly consistent BatchGetItem: what
 // a read before a write needs.
 func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]device.Device, error) {
@@ -353,7 +331,8 @@ func (s *DeviceStore) GetMany(ctx context.Context, ids []string) (map[string]dev
 
 // Lookup returns the devices among ids that exist, read eventually consistent (half the read
 // units of GetMany), so a change made within about a second may not show yet; the ids not
-// found are read again strongly consistent, so a device created a moment ago is found.
+// found are read again strongly consistent, so a device created a moment ago is found. It
+// implements bulk.Inventory.
 func (s *DeviceStore) Lookup(ctx context.Context, ids []string) (map[string]device.Device, error) {
 	out := make(map[string]device.Device, len(ids))
 	return out, s.getDevicesSettled(ctx, ids, nil, collectDevices(out))

@@ -327,9 +327,9 @@ func (r *readLog) take() []string {
 	return out
 }
 
-// TestDeviceStoreLookup: Lookup and Sites read eventually consistent (half the read units) and
-// read again, strongly, only the ids the first read did not find; GetMany and Existing, which
-// come before writes, read strongly.
+// TestDeviceStoreLookup: Lookup reads eventually consistent (half the read units) and reads
+// again, strongly, only the ids the first read did not find; GetMany, which comes before
+// writes, reads strongly.
 func TestDeviceStoreLookup(t *testing.T) {
 	db, table := newTable(t, resources.DevicesTable)
 	log := &readLog{API: db}
@@ -359,16 +359,10 @@ func TestDeviceStoreLookup(t *testing.T) {
 			assert.ElementsMatch(t, tt.wantFound, slices.Collect(maps.Keys(devs)), "devices looked up")
 			for _, id := range tt.wantFound {
 				assert.Equal(t, "name of "+id, devs[id].Name, "device %s", id)
+				assert.Equal(t, "site-"+id, devs[id].Site, "device %s", id)
 			}
 			assert.Equal(t, tt.wantReads, log.take(), "reads of Lookup")
 
-			sites, err := s.Sites(ctx, tt.ids)
-			require.NoError(t, err)
-			assert.ElementsMatch(t, tt.wantFound, slices.Collect(maps.Keys(sites)), "sites read")
-			for _, id := range tt.wantFound {
-				assert.Equal(t, "site-"+id, sites[id], "site of %s", id)
-			}
-			assert.Equal(t, tt.wantReads, log.take(), "reads of Sites")
 		})
 	}
 	_, err = s.GetMany(ctx, []string{"l1", "gone"})

@@ -23,8 +23,12 @@ func TestDeviceStoreScope(t *testing.T) {
 		d.Site = site
 		require.NoError(t, s.Create(ctx, d))
 	}
-	sites, err := s.Sites(ctx, []string{"a1", "f1", "n1", "missing"})
+	devs, err := s.Lookup(ctx, []string{"a1", "f1", "n1", "missing"})
 	require.NoError(t, err)
+	sites := map[string]string{}
+	for id, d := range devs {
+		sites[id] = d.Site
+	}
 	assert.Equal(t, map[string]string{"a1": "ams1", "f1": "fra1", "n1": ""}, sites, "sites of existing devices")
 
 	tests := []struct {

@@ -60,11 +60,7 @@ func (s *Sender) SendAll(ctx context.Context, msgs []bulk.Message) ([]int, error
 		wg     sync.WaitGroup
 		sem    = make(chan struct{}, max(1, s.Parallel))
 	)
-	for start := 0; start < len(msgs); start += 10 {
-		idx := make([]int, 0, 10)
-		for i := start; i < min(start+10, len(msgs)); i++ {
-			idx = append(idx, i)
-		}
+	for _, idx := range groups(bodies) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(idx []int) {
@@ -79,6 +75,33 @@ func (s *Sender) SendAll(ctx context.Context, msgs []bulk.Message) ([]int, error
 	}
 	wg.Wait()
 	return failed, nil
+}
+
+// SQS's SendMessageBatch takes at most ten messages of at most 256 KiB together.
+const (
+	maxBatchEntries = 10
+	maxBatchBytes   = 256 << 10
+)
+
+// groups splits the indexes of bodies, in order, into SendMessageBatch calls' worth: at most ten
+// and at most maxBatchBytes each (a body larger than that alone, for SQS to refuse).
+func groups(bodies []string) [][]int {
+	var (
+		out   [][]int
+		cur   []int
+		bytes int
+	)
+	for i, b := range bodies {
+		if len(cur) == maxBatchEntries || len(cur) > 0 && bytes+len(b) > maxBatchBytes {
+			out, cur, bytes = append(out, cur), nil, 0
+		}
+		cur = append(cur, i)
+		bytes += len(b)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // send sends one group of at most ten messages, retrying the entries that fail.

@@ -95,6 +95,7 @@ func (q *Queue) SentCount() int {
 // bulk.Inventory.
 type Devices struct {
 	mu    sync.Mutex
+	reads int
 	devs  map[string]device.Device
 	creds map[string]device.Credential
 }
@@ -127,17 +128,31 @@ func (d *Devices) Delete(id string) {
 	delete(d.creds, id)
 }
 
-// GetMany returns the devices among ids that exist.
+// GetMany returns the devices among ids that exist, as executors read them (each id counted:
+// Reads).
 func (d *Devices) GetMany(_ context.Context, ids []string) (map[string]device.Device, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.reads += len(ids)
+	return d.pick(ids), nil
+}
+
+// Reads is how many devices GetMany was asked for.
+func (d *Devices) Reads() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reads
+}
+
+// pick returns the devices among ids that exist; the caller holds mu.
+func (d *Devices) pick(ids []string) map[string]device.Device {
 	out := map[string]device.Device{}
 	for _, id := range ids {
 		if dev, ok := d.devs[id]; ok {
 			out[id] = dev
 		}
 	}
-	return out, nil
+	return out
 }
 
 // CredentialFor returns the device's credential; device.ErrNotFound when none is stored.
@@ -151,17 +166,11 @@ func (d *Devices) CredentialFor(_ context.Context, dev device.Device) (device.Cr
 	return c, nil
 }
 
-// Sites returns the site of each of ids that exists.
-func (d *Devices) Sites(_ context.Context, ids []string) (map[string]string, error) {
+// Lookup returns the devices among ids that exist, as the enqueue reads them.
+func (d *Devices) Lookup(_ context.Context, ids []string) (map[string]device.Device, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[string]string, len(ids))
-	for _, id := range ids {
-		if dev, ok := d.devs[id]; ok {
-			out[id] = dev.Site
-		}
-	}
-	return out, nil
+	return d.pick(ids), nil
 }
 
 // PinHostKey pins key as the device's host key unless one is pinned, and returns the pinned key
