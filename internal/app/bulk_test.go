@@ -582,11 +582,12 @@ func (h heldFinishes) FinishNew(ctx context.Context, r run.Run, data []byte) err
 
 // TestBulkBatchSlotFreedWhenSessionsEnd holds every run's finish, with MaxBatches 1 and two
 // batches: the second batch's sessions still run, because a batch gives its slot up when its
-// sessions end rather than when its runs are stored (and a slot allows two batches' worth of
-// devices not yet stored).
+// sessions end rather than when its runs are stored (the slot here allowing two batches' worth
+// of devices not yet stored; one by default).
 func TestBulkBatchSlotFreedWhenSessionsEnd(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, devicesim.Spec{Count: 100, Seed: 17})
+	e.exec.UnstoredPerSlot = 2 * bulk.MaxBatchSize
 	held := heldFinishes{RunStore: e.exec.Runs, release: make(chan struct{})}
 	e.exec.Runs = held
 	spans, acc := spannedJob(t, e, 2)

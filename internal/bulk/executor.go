@@ -478,7 +478,10 @@ type Executor struct {
 	// batch, at a time; the local event source runs its invocations in one process, which sets
 	// this to the cores it can give them.
 	MaxBatches int
-	Now        func() time.Time
+	// UnstoredPerSlot bounds, with MaxBatches, the devices per batch slot that started and are
+	// not yet stored (default unstoredPerSlot).
+	UnstoredPerSlot int
+	Now             func() time.Time
 
 	batchesOnce sync.Once
 	batches     chan struct{}
@@ -509,7 +512,7 @@ func (x *Executor) batchSlots() (run, line chan struct{}) {
 		if x.MaxBatches > 0 {
 			x.batches = make(chan struct{}, x.MaxBatches)
 			x.inLine = make(chan struct{}, 2*x.MaxBatches)
-			x.unstored = make(chan struct{}, unstoredPerSlot*x.MaxBatches)
+			x.unstored = make(chan struct{}, cmp.Or(x.UnstoredPerSlot, unstoredPerSlot)*x.MaxBatches)
 		}
 	})
 	return x.batches, x.inLine
@@ -519,10 +522,11 @@ func (x *Executor) batchSlots() (run, line chan struct{}) {
 // stored (with MaxBatches set: locally). The batch slot frees as sessions end, so that the next
 // batch's sessions run while results are stored; where the stores answer slower than sessions
 // end (one DynamoDB Local for every invocation on two cores), results would queue without bound
-// and reach browsers seconds after their devices finished. Two batches' worth keeps the next
-// batch's sessions running while one batch's results are stored, and the queue short (measured:
-// docs/performance.md).
-const unstoredPerSlot = 2 * MaxBatchSize
+// and reach browsers seconds after their devices finished. One batch's worth keeps the queue
+// short now that a batch starts without reading its devices (Message.Devices): two batches'
+// worth, enough while that read held each batch back, doubled the time from a device's end to
+// its browser (measured: docs/performance.md).
+const unstoredPerSlot = MaxBatchSize
 
 // takeBatchSlot takes one of the process's MaxBatches slots for m, waiting for one until until
 // (zero: as long as ctx lasts); a free slot is taken even when until has passed. It returns the
@@ -864,7 +868,11 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// devices), and the tunnels once all have, while their runs are still being stored.
 	tail.allStarted()
 	wg.Wait()
+	if err := rec.close(ctx); err != nil {
+		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
+	}
 	if len(bd.digests) > 0 {
+		// After the progress: the batch's last results reach their subscribers first.
 		var expires time.Time
 		if x.RunTTL > 0 {
 			expires = x.now().Add(x.RunTTL)
@@ -872,9 +880,6 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		if err := x.Runs.RecordDigests(ctx, m.JobID, m.Batch, cmdsOf, bd.digests, expires); err != nil {
 			log.Warn("keep the batch's digests; the next job looks its runs up one device at a time", "err", err)
 		}
-	}
-	if err := rec.close(ctx); err != nil {
-		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
 	}
 	if len(notStarted) > 0 {
 		// Still under the batch's lease, so no other invocation starts them meanwhile.
