@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +227,8 @@ type batchDevices struct {
 	// here, kept for the next job.
 	prevDigests map[string]string
 	digests     map[string]string
+	// outcomes are the batch's device outcomes by status, emitted as metrics once it ends.
+	outcomes map[run.Status]*outcomes
 }
 
 // SnapshotMaxAge is how long after the enqueue read them a batch runs on the devices its
@@ -250,6 +254,27 @@ func (x *Executor) devicesOf(ctx context.Context, m Message) (devs map[string]de
 	}
 	devs, err = x.Devices.GetMany(ctx, m.DeviceIDs)
 	return devs, false, err
+}
+
+// outcomes are a batch's device outcomes of one status, for its metrics.
+type outcomes struct {
+	durations, bytes []float64
+}
+
+// noteOutcome notes a device's outcome for the batch's metrics.
+func (b *batchDevices) noteOutcome(st run.Status, durationMS, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.outcomes == nil {
+		b.outcomes = map[run.Status]*outcomes{}
+	}
+	o := b.outcomes[st]
+	if o == nil {
+		o = &outcomes{}
+		b.outcomes[st] = o
+	}
+	o.durations = append(o.durations, float64(durationMS))
+	o.bytes = append(o.bytes, float64(bytes))
 }
 
 // keepDigest notes the filtered digest of device id's succeeded run.
@@ -439,7 +464,7 @@ type Executor struct {
 	// connections, bounded by JumpMaxChannels for each batch that may run at once (MaxBatches,
 	// one when unbounded).
 	JumpMaxChannels int
-	// Metrics receives one EMF line per device outcome and per finished job (optional).
+	// Metrics receives one EMF line per batch and device status, and per finished job (optional).
 	Metrics *metrics.Emitter
 	// Audit receives the executor's audit entries (optional): a job's start and finish and
 	// every refusal before a device runs (a denied command, a host key that does not match) —
@@ -868,6 +893,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	// devices), and the tunnels once all have, while their runs are still being stored.
 	tail.allStarted()
 	wg.Wait()
+	x.emitOutcomes(m, bd)
 	if err := rec.close(ctx); err != nil {
 		return Outcome{Retry: true, Ran: out.Ran}, fmt.Errorf("record progress: %w", err)
 	}
@@ -1162,14 +1188,28 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		bd.keepDigest(id, final.run.FilteredDigest)
 	}
 	log.Info("device finished", "status", final.run.Status, "reason", final.run.Reason, "bytes", final.run.Bytes, "duration_ms", final.run.Timings.TotalMS)
-	if x.Metrics != nil {
-		_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(final.run.Status)},
-			map[string]any{"job_id": m.JobID, "device_id": id, "run_id": runID, "reason": final.run.Reason},
-			metrics.Metric{Name: "DeviceRuns", Value: 1, Unit: metrics.Count},
-			metrics.Metric{Name: "DeviceDuration", Value: float64(final.run.Timings.TotalMS), Unit: metrics.Milliseconds},
-			metrics.Metric{Name: "OutputBytes", Value: float64(final.run.Bytes), Unit: metrics.Bytes})
-	}
+	bd.noteOutcome(final.run.Status, final.run.Timings.TotalMS, final.run.Bytes)
 	return deviceResult{ran: true}
+}
+
+// emitOutcomes writes the batch's device outcomes as metrics: one EMF line per status, each
+// device a data point of DeviceDuration and OutputBytes (the device's own ids are in its "device
+// finished" log line), where a line per device cost about as much again in logs.
+func (x *Executor) emitOutcomes(m Message, bd *batchDevices) {
+	if x.Metrics == nil {
+		return
+	}
+	for _, st := range slices.Sorted(maps.Keys(bd.outcomes)) {
+		o := bd.outcomes[st]
+		for i := 0; i < len(o.durations); i += metrics.MaxValues {
+			end := min(i+metrics.MaxValues, len(o.durations))
+			_ = x.Metrics.Emit(map[string]string{"Function": "executor", "Status": string(st)},
+				map[string]any{"job_id": m.JobID, "batch": m.Batch},
+				metrics.Metric{Name: "DeviceRuns", Value: float64(end - i), Unit: metrics.Count},
+				metrics.Metric{Name: "DeviceDuration", Values: o.durations[i:end], Unit: metrics.Milliseconds},
+				metrics.Metric{Name: "OutputBytes", Values: o.bytes[i:end], Unit: metrics.Bytes})
+		}
+	}
 }
 
 // withCommandTexts is r carrying the texts of m's sequence as its Commands, before it has run

@@ -1,10 +1,13 @@
 package bulk_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/netauto/netauto/internal/bulk/bulktest"
 	"github.com/netauto/netauto/internal/bulk/memstore"
 	"github.com/netauto/netauto/internal/device"
+	"github.com/netauto/netauto/internal/metrics"
 	"github.com/netauto/netauto/internal/run"
 	"github.com/netauto/netauto/internal/sshexec"
 )
@@ -618,4 +622,61 @@ func TestExecutorDeviceSnapshot(t *testing.T) {
 			assert.Equal(t, "device_deleted", states["d02"].Reason, "d02")
 		})
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the executor's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
+}
+
+// TestExecutorOutcomeMetrics: a batch writes one metrics line per device status, each device a
+// data point, rather than a line per device.
+func TestExecutorOutcomeMetrics(t *testing.T) {
+	ids := deviceIDs("m", 5)
+	e := newEnv(t, ids...)
+	var buf syncBuffer
+	e.exec.Metrics = metrics.New(&buf)
+	e.engine.fail["m03"] = sshexec.StatusUnreachable
+	e.enqueue(t, ids, bulk.Options{})
+	e.drain(t)
+
+	type line struct {
+		Status         string    `json:"Status"`
+		Batch          *int      `json:"batch"`
+		DeviceRuns     float64   `json:"DeviceRuns"`
+		DeviceDuration []float64 `json:"DeviceDuration"`
+		OutputBytes    []float64 `json:"OutputBytes"`
+	}
+	got := map[string]line{}
+	for _, l := range buf.lines() {
+		var doc line
+		require.NoError(t, json.Unmarshal([]byte(l), &doc), "line %q", l)
+		if doc.DeviceRuns == 0 {
+			continue // the job's own line
+		}
+		_, dup := got[doc.Status]
+		require.False(t, dup, "a second line for %s: %q", doc.Status, l)
+		got[doc.Status] = doc
+	}
+	require.Len(t, got, 2, "one line per status: %v", buf.lines())
+	ok, down := got[string(run.Succeeded)], got[string(run.Unreachable)]
+	assert.Equal(t, float64(4), ok.DeviceRuns, "succeeded devices")
+	assert.Len(t, ok.DeviceDuration, 4, "a duration per succeeded device")
+	assert.Equal(t, []float64{14, 14, 14, 14}, ok.OutputBytes, `"output of mNN\n" per succeeded device`)
+	require.NotNil(t, ok.Batch, "the batch is named")
+	assert.Equal(t, float64(1), down.DeviceRuns, "unreachable devices")
+	assert.Equal(t, []float64{0}, down.OutputBytes, "no output from the unreachable device")
 }

@@ -25,12 +25,17 @@ const (
 	Milliseconds Unit = "Milliseconds"
 )
 
-// Metric is one named value.
+// Metric is one named value, or several data points of one metric (Values, in place of Value:
+// EMF takes an array of up to MaxValues, each a data point).
 type Metric struct {
-	Name  string
-	Value float64
-	Unit  Unit
+	Name   string
+	Value  float64
+	Values []float64
+	Unit   Unit
 }
+
+// MaxValues is the most data points one EMF line may carry for a metric.
+const MaxValues = 100
 
 // Emitter writes EMF lines to w; it is safe for concurrent use.
 type Emitter struct {
@@ -60,7 +65,14 @@ func (e *Emitter) Emit(dimensions map[string]string, properties map[string]any, 
 	}
 	defs := make([]map[string]string, 0, len(ms))
 	for _, m := range ms {
-		doc[m.Name] = m.Value
+		switch {
+		case len(m.Values) > MaxValues:
+			return fmt.Errorf("emit metrics: %s has %d values, at most %d", m.Name, len(m.Values), MaxValues)
+		case m.Values != nil:
+			doc[m.Name] = m.Values
+		default:
+			doc[m.Name] = m.Value
+		}
 		defs = append(defs, map[string]string{"Name": m.Name, "Unit": string(m.Unit)})
 	}
 	if dimNames == nil {

@@ -51,3 +51,37 @@ func TestEmitWritesEMF(t *testing.T) {
 func TestEmitWithoutMetricsFails(t *testing.T) {
 	require.Error(t, New(&bytes.Buffer{}).Emit(nil, nil), "Emit with no metric")
 }
+
+// TestEmitValues: a metric's data points go out as one array, up to MaxValues of them.
+func TestEmitValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		values  []float64
+		wantErr string
+	}{
+		{name: "several", values: []float64{12, 40, 7}},
+		{name: "the most", values: make([]float64, MaxValues)},
+		{name: "too many", values: make([]float64, MaxValues+1), wantErr: "DeviceDuration has 101 values, at most 100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := New(&buf).Emit(map[string]string{"Status": "succeeded"}, nil,
+				Metric{Name: "DeviceRuns", Value: float64(len(tt.values)), Unit: Count},
+				Metric{Name: "DeviceDuration", Values: tt.values, Unit: Milliseconds})
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				assert.Zero(t, buf.Len(), "nothing written")
+				return
+			}
+			require.NoError(t, err)
+			var doc struct {
+				DeviceRuns     float64   `json:"DeviceRuns"`
+				DeviceDuration []float64 `json:"DeviceDuration"`
+			}
+			require.NoError(t, json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &doc), "line %q", buf.String())
+			assert.Equal(t, tt.values, doc.DeviceDuration, "data points")
+			assert.Equal(t, float64(len(tt.values)), doc.DeviceRuns, "count")
+		})
+	}
+}
