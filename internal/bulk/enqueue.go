@@ -269,8 +269,9 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 	msgs := make([]Message, sent)
 	for i := range sent {
 		msgs[i] = MessageFor(job, i, batches[i])
-		msgs[i].Devices = snapshotOf(devs, batches[i])
-		msgs[i].DevicesAt = now
+		if msgs[i].Devices = snapshotOf(devs, batches[i], msgs[i]); msgs[i].Devices != nil {
+			msgs[i].DevicesAt = now
+		}
 	}
 	failed, err := e.Queue.SendAll(ctx, msgs)
 	if err != nil || len(failed) > 0 {
@@ -298,19 +299,30 @@ func (e *Enqueuer) Enqueue(ctx context.Context, req Request, by auth.Identity) (
 }
 
 // MaxSnapshotBytes bounds the devices a batch message carries (Message.Devices), as JSON: a
-// batch whose devices take more is sent without them and its executor reads them. A message
-// stays well under SQS's 256 KiB (the sender groups messages by size as well as by ten).
+// batch whose devices take more, or would take the message past maxMessageBytes, is sent
+// without them and its executor reads them. The sender groups messages by SQS's 256 KiB as well
+// as by ten.
 const MaxSnapshotBytes = 96 << 10
 
-// snapshotOf is the devices of ids from devs as a batch message carries them; nil when they
-// would make the message too large (MaxSnapshotBytes).
-func snapshotOf(devs map[string]device.Device, ids []string) []device.Device {
+// maxMessageBytes is SQS's classic bound on a message (1 MiB since 2025), less room for its
+// envelope.
+const maxMessageBytes = 256<<10 - 4<<10
+
+// snapshotOf is the devices of ids from devs as batch message m carries them (without a pending
+// host key, which the executor does not use); nil when they would make it too large.
+func snapshotOf(devs map[string]device.Device, ids []string, m Message) []device.Device {
 	out := make([]device.Device, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, devs[id])
+		d := devs[id]
+		d.PendingHostKey = nil
+		out = append(out, d)
 	}
-	b, err := json.Marshal(out)
-	if err != nil || len(b) > MaxSnapshotBytes {
+	snap, err := json.Marshal(out)
+	if err != nil || len(snap) > MaxSnapshotBytes {
+		return nil
+	}
+	base, err := json.Marshal(m)
+	if err != nil || len(base)+len(snap) > maxMessageBytes {
 		return nil
 	}
 	return out

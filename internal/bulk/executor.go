@@ -184,6 +184,9 @@ type DeviceSource interface {
 	// GetMany returns the devices among ids that exist.
 	GetMany(ctx context.Context, ids []string) (map[string]device.Device, error)
 	CredentialFor(ctx context.Context, d device.Device) (device.Credential, error)
+	// Current returns device id as stored now (strongly consistent); device.ErrNotFound when it
+	// is gone.
+	Current(ctx context.Context, id string) (device.Device, error)
 	// PinHostKey pins key as the host key of device id unless one is pinned already, and
 	// returns the pinned key afterwards (a conditional write: one of concurrent pins wins, and
 	// only it gets won set, even when the others offered the same key).
@@ -354,8 +357,49 @@ func (b *batchDevices) prefetchCredentials(ctx context.Context, log *slog.Logger
 	}
 }
 
+var (
+	errDeviceGone          = errors.New("device deleted")
+	errCredentialElsewhere = errors.New("credential stored for another address")
+)
+
+// credentialFor returns d's credential and the device it goes to. The device may have been read
+// before a change (carried in the batch's message, or read eventually consistent): it is read
+// again, strongly, when its own credential was stored for another address than d's, when that
+// credential names no address and d came with the message (a credential stored before
+// addresses were kept), or when its credential is gone (errDeviceGone if the device is too). A
+// device's own credential is never sent to an address it was not stored for
+// (errCredentialElsewhere).
+func (x *Executor) credentialFor(ctx context.Context, bd *batchDevices, d device.Device) (device.Device, device.Credential, error) {
+	cred, err := bd.credential(ctx, d)
+	own := d.CredentialProfile == "" || d.HasEnableSecret
+	switch {
+	case errors.Is(err, device.ErrNotFound):
+	case err != nil:
+		return d, device.Credential{}, err
+	case own && cred.For != "" && cred.For != device.Address(d):
+	case own && cred.For == "" && bd.snapshot:
+	default:
+		return d, cred, nil
+	}
+	cur, cerr := bd.src.Current(ctx, d.ID)
+	if errors.Is(cerr, device.ErrNotFound) {
+		return d, device.Credential{}, errDeviceGone
+	}
+	if cerr != nil {
+		return d, device.Credential{}, fmt.Errorf("read device %s again: %w", d.ID, cerr)
+	}
+	if cred, err = bd.credential(ctx, cur); err != nil {
+		return cur, device.Credential{}, err
+	}
+	if (cur.CredentialProfile == "" || cur.HasEnableSecret) && cred.For != "" && cred.For != device.Address(cur) {
+		return cur, device.Credential{}, errCredentialElsewhere
+	}
+	return cur, cred, nil
+}
+
 // refreshCredential returns d's credential read again when it may have come from a cache and
-// differs from used; the batch's devices sharing a profile credential get it too.
+// differs from used; the batch's devices sharing a profile credential get it too. A device's own
+// credential stored since for another address is not returned.
 func (b *batchDevices) refreshCredential(ctx context.Context, log *slog.Logger, d device.Device, used device.Credential) (device.Credential, bool) {
 	cc, ok := b.src.(CredentialCache)
 	if !ok {
@@ -366,7 +410,7 @@ func (b *batchDevices) refreshCredential(ctx context.Context, log *slog.Logger, 
 		log.Warn("read credential again after an auth failure", "err", err)
 		return device.Credential{}, false
 	}
-	if !refreshed || c == used {
+	if !refreshed || c == used || c.For != "" && c.For != device.Address(d) {
 		return device.Credential{}, false
 	}
 	if d.CredentialProfile != "" && !d.HasEnableSecret {
@@ -764,6 +808,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence(), noises: drift.NewNoises(custom)}
 	bd.prefetchCredentials(ctx, log)
 	cmdsOf := withCommandTexts(run.Run{Command: m.Command}, m)
+	batchStart := x.now() // before any of its runs is created: the digests expire no later
 	if m.PreviousJob != "" && m.PreviousJob != m.JobID {
 		// The previous job's digests of the same batch: most devices of a repeated job ran there
 		// in this batch, and are compared without a read of their own.
@@ -901,7 +946,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		// After the progress: the batch's last results reach their subscribers first.
 		var expires time.Time
 		if x.RunTTL > 0 {
-			expires = x.now().Add(x.RunTTL)
+			expires = batchStart.Add(x.RunTTL)
 		}
 		if err := x.Runs.RecordDigests(ctx, m.JobID, m.Batch, cmdsOf, bd.digests, expires); err != nil {
 			log.Warn("keep the batch's digests; the next job looks its runs up one device at a time", "err", err)
@@ -997,6 +1042,7 @@ func (x *Executor) continueLater(ctx context.Context, log *slog.Logger, m Messag
 	delay := min(max(time.Until(holdUntil), 0), maxContinuationDelay)
 	next := m
 	next.DeviceIDs = later
+	next.Devices, next.DevicesAt = nil, time.Time{} // a continuation reads its devices
 	if err := dq.SendDelayed(context.WithoutCancel(ctx), next, delay); err != nil {
 		log.Error("send continuation", "devices", len(later), "err", err)
 		out.Retry = true
@@ -1300,21 +1346,36 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 	}
 	// The policy may have changed since the job was accepted: check every command and answer
 	// again before anything, the credential included, is read or sent.
-	if dec, field := CheckSequence(bd.policy, bd.cmds, m.Commands == nil, d.Platform, bd.grants.RoleOn(d.Site)); !dec.Allowed {
+	refused := func(d device.Device) (finished, bool) {
+		dec, field := CheckSequence(bd.policy, bd.cmds, m.Commands == nil, d.Platform, bd.grants.RoleOn(d.Site))
+		if dec.Allowed {
+			return finished{}, false
+		}
 		log.Warn("command refused by the policy", "rule", dec.Rule, "field", field)
 		x.audit(ctx, audit.Entry{Action: "run.command_denied", Target: r.ID, Outcome: audit.OutcomeDenied, Reason: dec.Rule, Detail: map[string]string{"command": m.Command, "device_id": id, "job_id": m.JobID, "rule": dec.Rule, "field": field}})
 		what := "this command"
 		if field != "" {
 			what = field
 		}
-		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses %s: %s (rule %s)", what, dec.Reason, dec.Rule))
+		return fail(run.Failed, ReasonCommandDenied, fmt.Sprintf("the command policy refuses %s: %s (rule %s)", what, dec.Reason, dec.Rule)), true
 	}
-	cred, err := bd.credential(ctx, d)
-	if errors.Is(err, device.ErrNotFound) && bd.snapshot {
-		// The device may have been deleted, its credential with it, since the enqueue read it.
-		if now, rerr := x.Devices.GetMany(ctx, []string{id}); rerr == nil && len(now) == 0 {
-			return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+	if f, ok := refused(d); ok {
+		return f
+	}
+	read := d
+	d, cred, err := x.credentialFor(ctx, bd, d)
+	if err == nil && (d.Site != read.Site || d.Platform != read.Platform) {
+		// Read again: the device moved or changed platform since; the policy decides anew.
+		if f, ok := refused(d); ok {
+			return f
 		}
+	}
+	if errors.Is(err, errDeviceGone) {
+		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+	}
+	if errors.Is(err, errCredentialElsewhere) {
+		log.Warn("the device's credential is stored for another address than the device has")
+		return fail(run.AuthFailed, "credential_unavailable", "the device's stored credential is for another host or port: give it a password, a key or a credential profile again")
 	}
 	if errors.Is(err, device.ErrNotFound) {
 		return fail(run.AuthFailed, "credential_unavailable", "the device has no stored credential (a new host or port drops it): give it a password, a key or a credential profile")

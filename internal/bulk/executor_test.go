@@ -581,47 +581,72 @@ func TestDeadlineHandsTheRestOn(t *testing.T) {
 }
 
 // TestExecutorDeviceSnapshot: a batch that starts within SnapshotMaxAge of its enqueue runs on
-// the devices its message carries, without reading them (but for one whose credential is gone,
-// to tell a deleted device); later, or without them, it reads them. A device deleted meanwhile
-// fails device_deleted either way.
+// the devices its message carries, without reading them, unless a device's own credential says
+// the device changed: stored for another address (d01, moved with a new password), gone with a
+// deleted device (d02), or stored before addresses were kept (d04), each read again. Later, or
+// without them, a batch reads its devices. A device's credential reaches only the address it
+// was stored for, and a device deleted meanwhile fails device_deleted either way.
 func TestExecutorDeviceSnapshot(t *testing.T) {
 	tests := []struct {
 		name      string
 		edit      func(m *bulk.Message)
 		wantReads int
-		wantHost  string // where d01 was reached
 	}{
-		{name: "fresh: the enqueue's devices", edit: func(*bulk.Message) {}, wantReads: 1, wantHost: "d01"},
-		{name: "stale: read again", edit: func(m *bulk.Message) { m.DevicesAt = m.DevicesAt.Add(-bulk.SnapshotMaxAge - time.Second) }, wantReads: 2, wantHost: "d01-new"},
-		{name: "none carried: read", edit: func(m *bulk.Message) { m.Devices = nil }, wantReads: 2, wantHost: "d01-new"},
-		{name: "not the batch's devices: read", edit: func(m *bulk.Message) { m.Devices[0], m.Devices[1] = m.Devices[1], m.Devices[0] }, wantReads: 2, wantHost: "d01-new"},
+		{name: "fresh: the enqueue's devices", edit: func(*bulk.Message) {}, wantReads: 3},
+		{name: "stale: read again", edit: func(m *bulk.Message) { m.DevicesAt = m.DevicesAt.Add(-bulk.SnapshotMaxAge - time.Second) }, wantReads: 4},
+		{name: "none carried: read", edit: func(m *bulk.Message) { m.Devices = nil }, wantReads: 4},
+		{name: "not the batch's devices: read", edit: func(m *bulk.Message) { m.Devices[0], m.Devices[1] = m.Devices[1], m.Devices[0] }, wantReads: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, "d01", "d02")
-			acc := e.enqueue(t, []string{"d01", "d02"}, bulk.Options{})
+			ids := []string{"d01", "d02", "d03", "d04"}
+			e := newEnv(t, ids...)
+			for _, id := range ids[:3] {
+				d, ok := e.devices.Get(id)
+				require.True(t, ok)
+				e.devices.Put(d, device.Credential{Password: "secret", For: device.Address(d)})
+			}
+			e.engine.password["d01-new"] = "n3w" // d01's old password would not do there
+			acc := e.enqueue(t, ids, bulk.Options{})
 			sent := e.queue.Take()
 			require.Len(t, sent, 1)
 			m := sent[0].Message
-			require.Len(t, m.Devices, 2, "the message carries its devices")
-			// After the enqueue: d01 moves, d02 is deleted.
+			require.Len(t, m.Devices, len(ids), "the message carries its devices")
+			// After the enqueue: d01 moves, with a new password; d02 is deleted.
 			moved, ok := e.devices.Get("d01")
 			require.True(t, ok)
 			moved.Host = "d01-new"
-			e.devices.Put(moved, device.Credential{Password: "secret"})
+			e.devices.Put(moved, device.Credential{Password: "n3w", For: device.Address(moved)})
 			e.devices.Delete("d02")
 			tt.edit(&m)
 
 			reads := e.devices.Reads()
 			e.handle(t, m)
 			assert.Equal(t, tt.wantReads, e.devices.Reads()-reads, "devices read")
-			assert.Equal(t, map[string]int{tt.wantHost: 1}, e.engine.ranTimes(), "d01 reached at %s, d02 never", tt.wantHost)
+			assert.Equal(t, map[string]int{"d01-new": 1, "d03": 1, "d04": 1}, e.engine.ranTimes(), "d01 reached at its new address only, d02 never")
 			states := allDevices(t, e.jobs, acc.JobID)
-			assert.Equal(t, run.Succeeded, states["d01"].Status, "d01")
+			for _, id := range []string{"d01", "d03", "d04"} {
+				assert.Equal(t, run.Succeeded, states[id].Status, id)
+			}
 			assert.Equal(t, run.Failed, states["d02"].Status, "d02")
 			assert.Equal(t, "device_deleted", states["d02"].Reason, "d02")
 		})
 	}
+}
+
+// TestExecutorCredentialElsewhere: a device's own credential stored for another address than
+// the device has now is never sent; the run ends credential_unavailable.
+func TestExecutorCredentialElsewhere(t *testing.T) {
+	e := newEnv(t, "c01")
+	d, ok := e.devices.Get("c01")
+	require.True(t, ok)
+	e.devices.Put(d, device.Credential{Password: "secret", For: "10.9.9.9:22"})
+	acc := e.enqueue(t, []string{"c01"}, bulk.Options{})
+	e.drain(t)
+	assert.Empty(t, e.engine.ranTimes(), "no session opened")
+	st := allDevices(t, e.jobs, acc.JobID)["c01"]
+	assert.Equal(t, run.AuthFailed, st.Status)
+	assert.Equal(t, "credential_unavailable", st.Reason)
 }
 
 // syncBuffer is a bytes.Buffer safe for the executor's goroutines.
@@ -679,4 +704,46 @@ func TestExecutorOutcomeMetrics(t *testing.T) {
 	require.NotNil(t, ok.Batch, "the batch is named")
 	assert.Equal(t, float64(1), down.DeviceRuns, "unreachable devices")
 	assert.Equal(t, []float64{0}, down.OutputBytes, "no output from the unreachable device")
+}
+
+// TestEnqueueSnapshotBound: a batch message carries its devices only while they stay under
+// MaxSnapshotBytes; larger ones are left for the executor to read, and the job still runs.
+func TestEnqueueSnapshotBound(t *testing.T) {
+	tests := []struct {
+		name      string
+		tagBytes  int
+		wantCarry bool
+	}{
+		{name: "small devices carried", tagBytes: 10, wantCarry: true},
+		{name: "large devices left out", tagBytes: bulk.MaxSnapshotBytes / 40, wantCarry: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ids := deviceIDs("s", 50)
+			e := newEnv(t, ids...)
+			for _, id := range ids {
+				d, ok := e.devices.Get(id)
+				require.True(t, ok)
+				d.Tags = map[string]string{"note": strings.Repeat("n", tt.tagBytes)}
+				d.PendingHostKey = &device.PendingHostKey{Key: "ssh-ed25519 AAAA"}
+				e.devices.Put(d, device.Credential{Password: "secret", For: device.Address(d)})
+			}
+			acc := e.enqueue(t, ids, bulk.Options{})
+			sent := e.queue.Take()
+			require.Len(t, sent, 1)
+			m := sent[0].Message
+			if tt.wantCarry {
+				require.Len(t, m.Devices, 50, "devices carried")
+				assert.Nil(t, m.Devices[0].PendingHostKey, "a pending host key is not carried")
+				assert.False(t, m.DevicesAt.IsZero(), "when they were read")
+			} else {
+				assert.Empty(t, m.Devices, "devices left out")
+				assert.True(t, m.DevicesAt.IsZero(), "no snapshot time without devices")
+			}
+			reads := e.devices.Reads()
+			e.handle(t, m)
+			assert.Equal(t, map[bool]int{true: 0, false: 50}[tt.wantCarry], e.devices.Reads()-reads, "devices read by the executor")
+			assert.Equal(t, 50, e.job(t, acc.JobID).Counts[run.Succeeded], "every device ran")
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -99,7 +100,14 @@ type Credential struct {
 	// EnableSecret is what the device's privileged mode asks for (Cisco's `enable`). It is no
 	// login: Empty ignores it.
 	EnableSecret string `json:"enable_secret,omitempty"`
+	// For is the address (Address) of the device a device's own credential was stored for, so
+	// that a device read before a change of host or port is never sent the credential stored
+	// after it; empty for a profile's credential and for one stored before addresses were kept.
+	For string `json:"for,omitempty"`
 }
+
+// Address is d's host and port as a credential is bound to them (Credential.For).
+func Address(d Device) string { return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) }
 
 // Empty reports whether c holds no login secret (password, key or passphrase).
 func (c Credential) Empty() bool {

@@ -296,13 +296,24 @@ func (inv *Inventory) Create(ctx context.Context, in Input) (Device, error) {
 		return Device{}, fmt.Errorf("create device %s: %w", d.ID, err)
 	}
 	if d.HasCredential || d.HasEnableSecret {
-		if err := inv.secrets.Put(ctx, SecretName(d.ID), in.Credential); err != nil {
+		cred := in.Credential
+		cred.For = Address(d)
+		if err := inv.secrets.Put(ctx, SecretName(d.ID), cred); err != nil {
 			// Roll back so no device is left pointing at a credential that was never stored.
 			if derr := inv.store.Delete(ctx, d.ID, d.Version); derr != nil {
 				return Device{}, fmt.Errorf("store credential of %s: %w (and roll back the device: %v)", d.ID, err, derr)
 			}
 			return Device{}, fmt.Errorf("store credential of %s: %w", d.ID, err)
 		}
+	}
+	return d, nil
+}
+
+// Current returns device id as stored now (strongly consistent); ErrNotFound when it is gone.
+func (inv *Inventory) Current(ctx context.Context, id string) (Device, error) {
+	d, err := inv.store.Get(ctx, id)
+	if err != nil {
+		return Device{}, fmt.Errorf("read device %s: %w", id, err)
 	}
 	return d, nil
 }
@@ -521,7 +532,7 @@ func (inv *Inventory) storeSecret(ctx context.Context, cur, d Device, cred Crede
 	case d.HasCredential:
 		out = old
 	}
-	out.Login, out.EnableSecret = "", ""
+	out.Login, out.EnableSecret, out.For = "", "", Address(d)
 	if newEnable {
 		out.EnableSecret = enable
 	} else if d.HasEnableSecret {
@@ -564,7 +575,9 @@ func (inv *Inventory) createBatch(ctx context.Context, bc BatchCreator, rows []I
 			record(i, nil)
 			continue
 		}
-		if err := inv.secrets.Put(ctx, SecretName(ds[k].ID), rows[i].Credential); err != nil {
+		cred := rows[i].Credential
+		cred.For = Address(ds[k])
+		if err := inv.secrets.Put(ctx, SecretName(ds[k].ID), cred); err != nil {
 			// As in Create: no device is left pointing at a credential that was never stored.
 			if derr := inv.store.Delete(ctx, ds[k].ID, ds[k].Version); derr != nil {
 				err = fmt.Errorf("%w (and roll back the device: %v)", err, derr)

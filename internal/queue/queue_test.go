@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +46,30 @@ func TestGroups(t *testing.T) {
 	}
 }
 
+// callSizes records the bytes of message bodies in each SendMessageBatch call.
+type callSizes struct {
+	API
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *callSizes) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	n := 0
+	for _, e := range in.Entries {
+		n += len(aws.ToString(e.MessageBody))
+	}
+	c.mu.Lock()
+	c.sizes = append(c.sizes, n)
+	c.mu.Unlock()
+	return c.API.SendMessageBatch(ctx, in, opts...)
+}
+
+func (c *callSizes) get() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sizes)
+}
+
 // TestSenderLargeMessages sends batch messages that carry their devices, too large for ten in
 // one call, to the SQS-compatible server, and receives every one whole.
 func TestSenderLargeMessages(t *testing.T) {
@@ -54,7 +80,8 @@ func TestSenderLargeMessages(t *testing.T) {
 	require.NoError(t, err)
 	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("t" + hex.EncodeToString(b[:]) + "-bulk")})
 	require.NoError(t, err)
-	s, err := NewSender(client, aws.ToString(q.QueueUrl))
+	sizes := &callSizes{API: client}
+	s, err := NewSender(sizes, aws.ToString(q.QueueUrl))
 	require.NoError(t, err)
 
 	const n = 12
@@ -73,6 +100,11 @@ func TestSenderLargeMessages(t *testing.T) {
 	failed, err := s.SendAll(ctx, msgs)
 	require.NoError(t, err)
 	require.Empty(t, failed, "messages not sent")
+	// The stand-in takes up to 1 MiB a call; SQS's classic bound is what the sender keeps to.
+	require.Greater(t, len(sizes.get()), 2, "calls: %v bytes", sizes.get())
+	for _, n := range sizes.get() {
+		assert.LessOrEqual(t, n, 262144, "bytes in one SendMessageBatch (SQS: 256 KiB)")
+	}
 
 	got := map[int]bulk.Message{}
 	for len(got) < n {

@@ -137,7 +137,7 @@ func (d *Devices) GetMany(_ context.Context, ids []string) (map[string]device.De
 	return d.pick(ids), nil
 }
 
-// Reads is how many devices GetMany was asked for.
+// Reads is how many devices GetMany and Current were asked for.
 func (d *Devices) Reads() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -164,6 +164,18 @@ func (d *Devices) CredentialFor(_ context.Context, dev device.Device) (device.Cr
 		return device.Credential{}, fmt.Errorf("credential of %s: %w", dev.ID, device.ErrNotFound)
 	}
 	return c, nil
+}
+
+// Current returns device id as stored now (counted: Reads).
+func (d *Devices) Current(_ context.Context, id string) (device.Device, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reads++
+	dev, ok := d.devs[id]
+	if !ok {
+		return device.Device{}, fmt.Errorf("device %s: %w", id, device.ErrNotFound)
+	}
+	return dev, nil
 }
 
 // Lookup returns the devices among ids that exist, as the enqueue reads them.
