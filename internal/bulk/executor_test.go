@@ -649,30 +649,12 @@ func TestExecutorCredentialElsewhere(t *testing.T) {
 	assert.Equal(t, "credential_unavailable", st.Reason)
 }
 
-// syncBuffer is a bytes.Buffer safe for the executor's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
-
 // TestExecutorOutcomeMetrics: a batch writes one metrics line per device status, each device a
 // data point, rather than a line per device.
 func TestExecutorOutcomeMetrics(t *testing.T) {
 	ids := deviceIDs("m", 5)
 	e := newEnv(t, ids...)
-	var buf syncBuffer
+	var buf bytes.Buffer // the emitter writes one line at a time; read once the batch is done
 	e.exec.Metrics = metrics.New(&buf)
 	e.engine.fail["m03"] = sshexec.StatusUnreachable
 	e.enqueue(t, ids, bulk.Options{})
@@ -686,7 +668,8 @@ func TestExecutorOutcomeMetrics(t *testing.T) {
 		OutputBytes    []float64 `json:"OutputBytes"`
 	}
 	got := map[string]line{}
-	for _, l := range buf.lines() {
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for _, l := range lines {
 		var doc line
 		require.NoError(t, json.Unmarshal([]byte(l), &doc), "line %q", l)
 		if doc.DeviceRuns == 0 {
@@ -696,7 +679,7 @@ func TestExecutorOutcomeMetrics(t *testing.T) {
 		require.False(t, dup, "a second line for %s: %q", doc.Status, l)
 		got[doc.Status] = doc
 	}
-	require.Len(t, got, 2, "one line per status: %v", buf.lines())
+	require.Len(t, got, 2, "one line per status: %v", lines)
 	ok, down := got[string(run.Succeeded)], got[string(run.Unreachable)]
 	assert.Equal(t, float64(4), ok.DeviceRuns, "succeeded devices")
 	assert.Len(t, ok.DeviceDuration, 4, "a duration per succeeded device")
