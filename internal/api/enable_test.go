@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,20 +39,22 @@ func TestDeviceEnableSecret(t *testing.T) {
 	d := dev(e.do(admin, "POST", "/v1/devices", "application/json", mustJSON(t, deviceJSON("en1", map[string]any{"enable_secret": "enable-one"}))))
 	assert.True(t, d.HasEnableSecret)
 	assert.True(t, d.HasCredential)
+	at := net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) // the address the secret is for
+	assert.Equal(t, at, stored("en1").For)
 	assert.Equal(t, "enable-one", stored("en1").EnableSecret)
 	assert.Equal(t, "s3cret-en1", stored("en1").Password)
 
 	d = dev(e.do(admin, "PATCH", "/v1/devices/en1", "application/json", []byte(`{"password":"login-two"}`)))
 	assert.True(t, d.HasEnableSecret, "a new login keeps the enable secret")
-	assert.Equal(t, device.Credential{Password: "login-two", EnableSecret: "enable-one"}, stored("en1"))
+	assert.Equal(t, device.Credential{Password: "login-two", EnableSecret: "enable-one", For: at}, stored("en1"))
 
 	d = dev(e.do(admin, "PATCH", "/v1/devices/en1", "application/json", []byte(`{"enable_secret":"enable-three"}`)))
 	assert.True(t, d.HasCredential, "a new enable secret keeps the login")
-	assert.Equal(t, device.Credential{Password: "login-two", EnableSecret: "enable-three"}, stored("en1"))
+	assert.Equal(t, device.Credential{Password: "login-two", EnableSecret: "enable-three", For: at}, stored("en1"))
 
 	d = dev(e.do(admin, "PATCH", "/v1/devices/en1", "application/json", []byte(`{"enable_secret":""}`)))
 	assert.False(t, d.HasEnableSecret, "an empty enable secret removes it")
-	assert.Equal(t, device.Credential{Password: "login-two"}, stored("en1"))
+	assert.Equal(t, device.Credential{Password: "login-two", For: at}, stored("en1"))
 
 	dev(e.do(admin, "PATCH", "/v1/devices/en1", "application/json", []byte(`{"enable_secret":"enable-four"}`)))
 	d = dev(e.do(admin, "PATCH", "/v1/devices/en1", "application/json", []byte(`{"host":"192.0.2.77"}`)))
@@ -64,7 +68,8 @@ func TestDeviceEnableSecret(t *testing.T) {
 		"password": nil, "credential_profile": "lab", "enable_secret": "own-enable"}))))
 	assert.False(t, d.HasCredential)
 	assert.True(t, d.HasEnableSecret)
-	assert.Equal(t, device.Credential{EnableSecret: "own-enable"}, stored("en2"))
+	at2 := net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
+	assert.Equal(t, device.Credential{EnableSecret: "own-enable", For: at2}, stored("en2"))
 	d = dev(e.do(admin, "PATCH", "/v1/devices/en2", "application/json", []byte(`{"site":"fra1"}`)))
 	assert.True(t, d.HasEnableSecret, "an unrelated change keeps it")
 
@@ -73,7 +78,7 @@ func TestDeviceEnableSecret(t *testing.T) {
 	var eb errorBody
 	r.JSON(t, &eb)
 	assert.Equal(t, "enable_secret", eb.Error.Field)
-	assert.Equal(t, device.Credential{EnableSecret: "own-enable"}, stored("en2"), "a refused change changes nothing")
+	assert.Equal(t, device.Credential{EnableSecret: "own-enable", For: at2}, stored("en2"), "a refused change changes nothing")
 
 	e.assertNoSecrets("enable-one", "login-two", "enable-three", "enable-four", "own-enable")
 }
