@@ -71,20 +71,24 @@ func TestAdmitHandsDevices(t *testing.T) {
 	}}
 	s := &Server{opts: Options{Devices: inv}}
 	op := auth.Identity{Subject: "o", Role: auth.Operator}
+	ams := auth.Identity{Subject: "a", Sites: map[string]auth.Role{"ams1": auth.Operator}}
 	tests := []struct {
 		name      string
+		id        auth.Identity
 		req       bulk.Request
 		wantErr   string
 		wantSites map[string]string
 	}{
-		{name: "admitted", req: bulk.Request{Command: " show version", DeviceIDs: []string{"r1", "r2", "r1"}}, wantSites: map[string]string{"r1": "ams1", "r2": ""}},
-		{name: "unknown device left to the enqueue", req: bulk.Request{Command: "show version", DeviceIDs: []string{"r1", "zz"}}},
-		{name: "refused by the policy", req: bulk.Request{Command: "reload", DeviceIDs: []string{"r1"}}, wantErr: "reload"},
+		{name: "admitted", id: op, req: bulk.Request{Command: " show version", DeviceIDs: []string{"r1", "r2", "r1"}}, wantSites: map[string]string{"r1": "ams1", "r2": ""}},
+		{name: "admitted on its site", id: ams, req: bulk.Request{Command: "show version", DeviceIDs: []string{"r1"}}, wantSites: map[string]string{"r1": "ams1"}},
+		{name: "a device out of scope left to the enqueue", id: ams, req: bulk.Request{Command: "show version", DeviceIDs: []string{"r1", "r2"}}},
+		{name: "unknown device left to the enqueue", id: op, req: bulk.Request{Command: "show version", DeviceIDs: []string{"r1", "zz"}}},
+		{name: "refused by the policy", id: op, req: bulk.Request{Command: "reload", DeviceIDs: []string{"r1"}}, wantErr: "reload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, reads := tt.req, inv.reads
-			err := s.admit(context.Background(), &req, op)
+			err := s.admit(context.Background(), &req, tt.id)
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)
