@@ -307,7 +307,7 @@ func (b *batchDevices) firstMismatch(id, key string) bool {
 }
 
 func (b *batchDevices) credential(ctx context.Context, d device.Device) (device.Credential, error) {
-	if d.CredentialProfile == "" || d.HasEnableSecret {
+	if d.OwnSecret() {
 		// A device's own enable secret makes its credential its own, shared with no other.
 		return b.src.CredentialFor(ctx, d)
 	}
@@ -371,13 +371,12 @@ var (
 // (errCredentialElsewhere).
 func (x *Executor) credentialFor(ctx context.Context, bd *batchDevices, d device.Device) (device.Device, device.Credential, error) {
 	cred, err := bd.credential(ctx, d)
-	own := d.CredentialProfile == "" || d.HasEnableSecret
 	switch {
 	case errors.Is(err, device.ErrNotFound):
 	case err != nil:
 		return d, device.Credential{}, err
-	case own && cred.For != "" && cred.For != device.Address(d):
-	case own && cred.For == "" && bd.snapshot:
+	case d.OwnSecret() && cred.ForOther(d):
+	case d.OwnSecret() && cred.For == "" && bd.snapshot:
 	default:
 		return d, cred, nil
 	}
@@ -391,7 +390,7 @@ func (x *Executor) credentialFor(ctx context.Context, bd *batchDevices, d device
 	if cred, err = bd.credential(ctx, cur); err != nil {
 		return cur, device.Credential{}, err
 	}
-	if (cur.CredentialProfile == "" || cur.HasEnableSecret) && cred.For != "" && cred.For != device.Address(cur) {
+	if cur.OwnSecret() && cred.ForOther(cur) {
 		return cur, device.Credential{}, errCredentialElsewhere
 	}
 	return cur, cred, nil
@@ -410,10 +409,10 @@ func (b *batchDevices) refreshCredential(ctx context.Context, log *slog.Logger, 
 		log.Warn("read credential again after an auth failure", "err", err)
 		return device.Credential{}, false
 	}
-	if !refreshed || c == used || c.For != "" && c.For != device.Address(d) {
+	if !refreshed || c == used || c.ForOther(d) {
 		return device.Credential{}, false
 	}
-	if d.CredentialProfile != "" && !d.HasEnableSecret {
+	if !d.OwnSecret() {
 		b.mu.Lock()
 		b.shared[profileKey(d)] = c
 		b.mu.Unlock()

@@ -109,6 +109,14 @@ type Credential struct {
 // Address is d's host and port as a credential is bound to them (Credential.For).
 func Address(d Device) string { return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) }
 
+// OwnSecret reports whether d's credential holds a secret of its own (its login, or an enable
+// secret beside a profile's login), shared with no other device.
+func (d Device) OwnSecret() bool { return d.CredentialProfile == "" || d.HasEnableSecret }
+
+// ForOther reports whether c, d's credential, was stored for another address than d's: d was
+// read before a change of host or port, and c must not be sent to it.
+func (c Credential) ForOther(d Device) bool { return c.For != "" && c.For != Address(d) }
+
 // Empty reports whether c holds no login secret (password, key or passphrase).
 func (c Credential) Empty() bool {
 	return c.Password == "" && c.PrivateKey == "" && c.Passphrase == ""

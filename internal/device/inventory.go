@@ -628,7 +628,7 @@ func (inv *Inventory) CredentialFor(ctx context.Context, d Device) (Credential, 
 			if err != nil {
 				return Credential{}, fmt.Errorf("enable secret of device %s: %w", d.ID, err)
 			}
-			c.EnableSecret = own.EnableSecret
+			c.EnableSecret, c.For = own.EnableSecret, own.For
 		}
 		return c, nil
 	}

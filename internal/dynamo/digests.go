@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -75,30 +76,26 @@ func (s *RunStore) DigestsIn(ctx context.Context, job string, batch int, r run.R
 	if err != nil {
 		return nil, fmt.Errorf("read digests of job %s batch %d: %w", job, batch, err)
 	}
-	item := out.Item
-	if item == nil || !bytes.Equal(binaryAttr(item, entryCmdAttr), commandHash(r.Command)) || !bytes.Equal(binaryAttr(item, entrySeqAttr), sequenceHash(r)) {
+	var head struct {
+		Cmd []byte `dynamodbav:"h"`
+		Seq []byte `dynamodbav:"hs"`
+		Exp int64  `dynamodbav:"expires_at"`
+	}
+	if out.Item == nil {
 		return map[string]string{}, nil
 	}
-	if n, ok := item["expires_at"].(*types.AttributeValueMemberN); ok {
-		var exp int64
-		if _, err := fmt.Sscan(n.Value, &exp); err == nil && exp > 0 && exp <= s.now().Unix() {
-			return map[string]string{}, nil
-		}
+	if err := attributevalue.UnmarshalMap(out.Item, &head); err != nil {
+		return nil, fmt.Errorf("unmarshal digests of job %s batch %d: %w", job, batch, err)
 	}
-	digests := make(map[string]string, len(item))
-	for name, v := range item {
+	if !bytes.Equal(head.Cmd, commandHash(r.Command)) || !bytes.Equal(head.Seq, sequenceHash(r)) || head.Exp > 0 && head.Exp <= s.now().Unix() {
+		return map[string]string{}, nil
+	}
+	digests := make(map[string]string, len(out.Item))
+	for name, v := range out.Item {
 		b, ok := v.(*types.AttributeValueMemberB)
 		if dev, found := strings.CutPrefix(name, digestDevicePrefix); found && ok {
 			digests[dev] = hex.EncodeToString(b.Value)
 		}
 	}
 	return digests, nil
-}
-
-// binaryAttr is item's binary attribute name, nil when absent or of another type.
-func binaryAttr(item map[string]types.AttributeValue, name string) []byte {
-	if b, ok := item[name].(*types.AttributeValueMemberB); ok {
-		return b.Value
-	}
-	return nil
 }
