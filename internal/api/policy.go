@@ -136,7 +136,7 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 		s.failFor(w, r, err, "device_ids", nil)
 		return
 	}
-	p, verdicts, err := s.verdicts(r.Context(), req, ids, id)
+	p, verdicts, _, err := s.verdicts(r.Context(), req, ids, id)
 	if err != nil {
 		s.failFor(w, r, err, "device_ids", nil)
 		return
@@ -154,14 +154,9 @@ func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, id auth.Ide
 
 // verdicts decides the normalised request's command or sequence (every command and prompt
 // answer) for each of ids with the caller's role on each device's site. Devices that do not
-// exist, or lie out of the caller's operator scope, answer bulk.UnknownDevicesError.
-func (s *Server) verdicts(ctx context.Context, req bulk.Request, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, error) {
-	p, verdicts, _, err := s.verdictsOf(ctx, req, ids, id)
-	return p, verdicts, err
-}
-
-// verdictsOf is verdicts that also returns the devices it read.
-func (s *Server) verdictsOf(ctx context.Context, req bulk.Request, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, map[string]device.Device, error) {
+// exist, or lie out of the caller's operator scope, answer bulk.UnknownDevicesError. It also
+// returns the devices it read.
+func (s *Server) verdicts(ctx context.Context, req bulk.Request, ids []string, id auth.Identity) (policy.Policy, []policy.Verdict, map[string]device.Device, error) {
 	p, set, err := policy.Current(ctx, s.opts.Policy)
 	if err != nil {
 		return policy.Policy{}, nil, nil, err
@@ -212,7 +207,7 @@ func (s *Server) admit(ctx context.Context, req *bulk.Request, id auth.Identity)
 	if limit := s.opts.MaxJobDevices[role]; limit > 0 && len(ids) > limit {
 		return fault.Errorf(fault.Forbidden, "device_ids", "a job of %d devices is over the %s role's limit of %d devices per job", len(ids), role, limit)
 	}
-	_, verdicts, found, err := s.verdictsOf(ctx, norm, ids, id)
+	_, verdicts, found, err := s.verdicts(ctx, norm, ids, id)
 	var unknown *bulk.UnknownDevicesError
 	if errors.As(err, &unknown) {
 		return nil

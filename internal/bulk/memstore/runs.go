@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +33,14 @@ type Runs struct {
 	// previousIn and previous count the lookups of previous runs by job and one by one,
 	// digestReads the reads of a batch's digests.
 	previousIn, previous, digestReads int
-	// digests are the batches' digests (RecordDigests) by job and batch.
-	digests map[string]batchDigests
+	// digests are the batches' digests (RecordDigests).
+	digests map[batchKey]batchDigests
+}
+
+// batchKey names a batch of a job.
+type batchKey struct {
+	job   string
+	batch int
 }
 
 // batchDigests is one batch's kept digests and the commands they are of.
@@ -271,9 +276,9 @@ func (s *Runs) RecordDigests(_ context.Context, job string, batch int, r run.Run
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.digests == nil {
-		s.digests = map[string]batchDigests{}
+		s.digests = map[batchKey]batchDigests{}
 	}
-	key := fmt.Sprintf("%s#%d", job, batch)
+	key := batchKey{job, batch}
 	b, ok := s.digests[key]
 	if !ok {
 		b = batchDigests{of: r, devices: map[string]string{}}
@@ -288,7 +293,7 @@ func (s *Runs) DigestsIn(_ context.Context, job string, batch int, r run.Run) (m
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.digestReads++
-	b, ok := s.digests[fmt.Sprintf("%s#%d", job, batch)]
+	b, ok := s.digests[batchKey{job, batch}]
 	if !ok || b.of.Command != r.Command || !run.SameCommands(b.of, r) {
 		return map[string]string{}, nil
 	}
@@ -300,7 +305,7 @@ func (s *Runs) DropDigests(job string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key := range s.digests {
-		if strings.HasPrefix(key, job+"#") {
+		if key.job == job {
 			delete(s.digests, key)
 		}
 	}
