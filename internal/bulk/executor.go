@@ -102,6 +102,11 @@ type RunStore interface {
 	// when it is not there (the caller then asks Previous). Lookups that arrive together share
 	// one read.
 	PreviousIn(ctx context.Context, job string, r run.Run) (run.Run, bool, error)
+	// ListRuns lists, for the purges, the runs of batch of job on devices (RunID) that the
+	// batch's first invocation is about to write, created at or after at, until a while after
+	// expires (zero: until deleted). Runs written after it carry run.Listed: the store lists none
+	// of them by itself.
+	ListRuns(ctx context.Context, job string, batch int, devices []string, at, expires time.Time) error
 	// RecordDigests keeps the filtered digests (by device) of batch's runs in job that succeeded
 	// running r's commands, until expires (zero: until deleted), beside those kept before.
 	RecordDigests(ctx context.Context, job string, batch int, r run.Run, digests map[string]string, expires time.Time) error
@@ -210,6 +215,8 @@ type batchDevices struct {
 	noises *drift.Noises
 	// first is set when this invocation holds the batch's first lease: no run exists yet.
 	first bool
+	// listed is set when the batch's runs were listed for the purges (RunStore.ListRuns).
+	listed bool
 	// cmds are the batch's commands with their secret answers; answersErr, when set, is why
 	// they could not be read (its devices fail, reason answers_unavailable).
 	cmds       []Command
@@ -808,6 +815,19 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	bd.prefetchCredentials(ctx, log)
 	cmdsOf := withCommandTexts(run.Run{Command: m.Command}, m)
 	batchStart := x.now() // before any of its runs is created: the digests expire no later
+	if claim.First {
+		// One list of the batch's runs, written before any of them, lists them all for the
+		// purges; when it cannot be written, each run lists itself.
+		var expires time.Time
+		if x.RunTTL > 0 {
+			expires = batchStart.Add(x.RunTTL)
+		}
+		if err := x.Runs.ListRuns(ctx, m.JobID, m.Batch, m.DeviceIDs, batchStart, expires); err != nil {
+			log.Warn("list the batch's runs; each run is listed by its day instead", "err", err)
+		} else {
+			bd.listed = true
+		}
+	}
 	if m.PreviousJob != "" && m.PreviousJob != m.JobID {
 		// The previous job's digests of the same batch: most devices of a repeated job ran there
 		// in this batch, and are compared without a read of their own.
@@ -1153,7 +1173,7 @@ func (x *Executor) device(ctx context.Context, log *slog.Logger, m Message, id s
 		}
 	}()
 	now := x.now()
-	r := run.Run{ID: runID, DeviceID: id, Command: m.Command, JobID: m.JobID, RequestedBy: m.RequestedBy, CreatedAt: now}
+	r := run.Run{ID: runID, DeviceID: id, Command: m.Command, JobID: m.JobID, RequestedBy: m.RequestedBy, CreatedAt: now, Listed: bd.listed}
 	if x.RunTTL > 0 {
 		r.ExpiresAt = now.Add(x.RunTTL)
 	}

@@ -211,6 +211,40 @@ func TestExecutorRunsAJob(t *testing.T) {
 	}
 }
 
+// TestExecutorListsBatchRuns: a batch's first invocation lists its runs before writing any, and
+// the runs say so; a store that cannot list them gets runs that list themselves. The memory store
+// refuses a run that says it is listed when no list names it.
+func TestExecutorListsBatchRuns(t *testing.T) {
+	tests := []struct {
+		name       string
+		listErr    error
+		wantListed bool
+	}{
+		{name: "listed", wantListed: true},
+		{name: "the list cannot be written", listErr: errors.New("throttled"), wantListed: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ids := deviceIDs("l", 5)
+			e := newEnv(t, ids...)
+			e.enq.BatchSize = 3
+			e.runs.ListErr = tc.listErr
+			acc := e.enqueue(t, ids, bulk.Options{TimeoutS: 5})
+			e.drain(t)
+			j := e.job(t, acc.JobID)
+			assert.Equal(t, bulk.JobCompleted, j.Status)
+			assert.Equal(t, 5, j.Counts[run.Succeeded], "succeeded")
+			for _, id := range ids {
+				runID := bulk.RunID(acc.JobID, id)
+				r, err := e.runs.Get(context.Background(), runID)
+				require.NoError(t, err, "run of %s", id)
+				assert.Equal(t, tc.wantListed, r.Listed, "run of %s says it is listed", id)
+				assert.Equal(t, tc.wantListed, e.runs.Listed(runID), "a list names the run of %s", id)
+			}
+		})
+	}
+}
+
 func TestRedeliveredBatchRunsNoDeviceAgain(t *testing.T) {
 	ids := deviceIDs("r", 4)
 	tests := []struct {

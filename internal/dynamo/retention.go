@@ -98,9 +98,30 @@ func (s *RetentionStore) setForward(ctx context.Context, sk, attr, v, what strin
 
 // queryCandidates reads one page of runs from an index, keyed by gsiPK and gsiSK, after cursor.
 func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiSK string, kc expression.KeyConditionBuilder, cursor string, limit int) ([]retention.Candidate, string, error) {
+	items, last, err := s.queryIndexed(ctx, index, gsiPK, gsiSK, kc, cursor, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	cands := make([]retention.Candidate, 0, len(items))
+	for _, raw := range items {
+		c, err := candidateOf(raw)
+		if err != nil {
+			return nil, "", err
+		}
+		cands = append(cands, c)
+	}
+	next, err := encodeCursor(last)
+	if err != nil {
+		return nil, "", err
+	}
+	return cands, next, nil
+}
+
+// queryIndexed reads a page of an index's items with the purges' attributes, oldest first.
+func (s *RetentionStore) queryIndexed(ctx context.Context, index, gsiPK, gsiSK string, kc expression.KeyConditionBuilder, cursor string, limit int) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
 	start, ok := decodeCursor(cursor, resources.AttrPK, resources.AttrSK, gsiPK, gsiSK)
 	if !ok {
-		return nil, "", fault.ErrBadCursor
+		return nil, nil, fault.ErrBadCursor
 	}
 	// Each index carries only its own keys besides the table's: the projection names those.
 	names := []string{resources.AttrPK, resources.AttrSK, gsiPK, gsiSK}
@@ -110,7 +131,7 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiS
 	}
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).WithProjection(proj).Build()
 	if err != nil {
-		return nil, "", fmt.Errorf("build query: %w", err)
+		return nil, nil, fmt.Errorf("build query: %w", err)
 	}
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.runs), IndexName: aws.String(index),
@@ -119,19 +140,83 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiS
 		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	var items []candidateItem
-	if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
-		return nil, "", fmt.Errorf("unmarshal runs: %w", err)
+	return out.Items, out.LastEvaluatedKey, nil
+}
+
+// candidateOf is the purge candidate an index item describes.
+func candidateOf(raw map[string]types.AttributeValue) (retention.Candidate, error) {
+	var it candidateItem
+	if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+		return retention.Candidate{}, fmt.Errorf("unmarshal run: %w", err)
+	}
+	id := runID(it.PK, it.ID)
+	return retention.Candidate{ID: id, DeviceID: it.DeviceID, JobID: jobIDOf(it.JobID, id, it.DeviceID), Status: run.Status(it.Status),
+		CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}, nil
+}
+
+// runItemCandidate is the purge candidate a run item read by key describes.
+func runItemCandidate(it runItem) retention.Candidate {
+	return retention.Candidate{ID: it.id(), DeviceID: it.DeviceID, JobID: it.jobID(), Status: run.Status(it.Status),
+		CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
+}
+
+// listedCandidates reads the run list with table key pk, then the runs it names that exist.
+func (s *RetentionStore) listedCandidates(ctx context.Context, pk string) ([]retention.Candidate, error) {
+	lists, err := readRunLists(ctx, s.db, s.runs, []map[string]types.AttributeValue{itemKey(pk, runListSK)})
+	if err != nil {
+		return nil, err
+	}
+	listed := lists[pk]
+	ids := make([]string, len(listed))
+	for i, r := range listed {
+		ids[i] = r.ID
+	}
+	items, err := readRunItems(ctx, s.db, s.runs, ids)
+	if err != nil {
+		return nil, err
 	}
 	cands := make([]retention.Candidate, len(items))
 	for i, it := range items {
-		id := runID(it.PK, it.ID)
-		cands[i] = retention.Candidate{ID: id, DeviceID: it.DeviceID, JobID: jobIDOf(it.JobID, id, it.DeviceID), Status: run.Status(it.Status),
-			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
+		cands[i] = runItemCandidate(it)
 	}
-	next, err := encodeCursor(out.LastEvaluatedKey)
+	return cands, nil
+}
+
+// dayPage reads a page of a by_day partition from cursor: its runs, and the runs of its run lists
+// (runlists.go), each list read with its runs. The page ends after the item that brings it to
+// limit candidates: a list of up to a batch of runs may take it past limit.
+func (s *RetentionStore) dayPage(ctx context.Context, kc expression.KeyConditionBuilder, cursor string, limit int) ([]retention.Candidate, string, error) {
+	items, last, err := s.queryIndexed(ctx, resources.IndexRunsByDay, resources.AttrGSI2PK, resources.AttrGSI2SK, kc, cursor, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	var cands []retention.Candidate
+	for i, raw := range items {
+		pk, _ := raw[resources.AttrPK].(*types.AttributeValueMemberS)
+		if pk != nil && isRunList(pk.Value) {
+			listed, err := s.listedCandidates(ctx, pk.Value)
+			if err != nil {
+				return nil, "", err
+			}
+			cands = append(cands, listed...)
+		} else {
+			c, err := candidateOf(raw)
+			if err != nil {
+				return nil, "", err
+			}
+			cands = append(cands, c)
+		}
+		if len(cands) >= limit && i < len(items)-1 {
+			last = map[string]types.AttributeValue{}
+			for _, k := range []string{resources.AttrPK, resources.AttrSK, resources.AttrGSI2PK, resources.AttrGSI2SK} {
+				last[k] = raw[k]
+			}
+			break
+		}
+	}
+	next, err := encodeCursor(last)
 	if err != nil {
 		return nil, "", err
 	}
@@ -140,8 +225,9 @@ func (s *RetentionStore) queryCandidates(ctx context.Context, index, gsiPK, gsiS
 
 // RunsOfDay implements retention.Store with the by_day index: every shard of the day, then its
 // legacy partition (runs written before the day was sharded), each oldest first and stopping at
-// `before` by sort key. A page fills up across partitions; the cursor names the partition and the
-// position in it.
+// `before` by sort key. A run list there stands for its runs, which may have been created after
+// `before` or on the next day, as they are created after it. A page fills up across partitions;
+// the cursor names the partition and the position in it.
 func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, cursor string, limit int) ([]retention.Candidate, string, error) {
 	d := day.UTC().Format(time.DateOnly)
 	cur, err := decodeShardCursor(cursor, dayShards+1)
@@ -152,7 +238,7 @@ func (s *RetentionStore) RunsOfDay(ctx context.Context, day, before time.Time, c
 	for cur.Shard <= dayShards && len(cands) < limit {
 		kc := expression.Key(resources.AttrGSI2PK).Equal(expression.Value(dayPartition(d, cur.Shard))).
 			And(expression.Key(resources.AttrGSI2SK).LessThan(expression.Value(before.UTC().Format(timeLayout))))
-		page, next, err := s.queryCandidates(ctx, resources.IndexRunsByDay, resources.AttrGSI2PK, resources.AttrGSI2SK, kc, cur.Key, limit-len(cands))
+		page, next, err := s.dayPage(ctx, kc, cur.Key, limit-len(cands))
 		if err != nil {
 			return nil, "", fmt.Errorf("query runs of day %s: %w", d, err)
 		}
@@ -208,8 +294,7 @@ func (s *RetentionStore) RunsOfDevice(ctx context.Context, deviceID, cursor stri
 	}
 	cands := make([]retention.Candidate, len(items))
 	for i, it := range items {
-		cands[i] = retention.Candidate{ID: it.id(), DeviceID: it.DeviceID, JobID: it.jobID(), Status: run.Status(it.Status),
-			CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
+		cands[i] = runItemCandidate(it)
 	}
 	if done {
 		return cands, "", nil
@@ -463,7 +548,8 @@ func (c shardCursor) encode() (string, error) {
 // ChangedDevices implements retention.Store: the devices whose bytes moved since the byte purge
 // last folded them (runs_table.go, "The changed set"): first those marked in the changed set's
 // shards of GSI by_day, then those with a run created since the last full fold less changedLag,
-// from the runs' day shards of GSI by_day. A device may be listed more than once.
+// from the runs' day shards of GSI by_day, where a batch's run list names its runs' devices. A
+// device may be listed more than once.
 func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limit int) ([]string, string, error) {
 	cur, err := s.changedCursor(ctx, cursor)
 	if err != nil {
@@ -480,7 +566,7 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 			kc = kc.And(expression.Key(resources.AttrGSI2SK).GreaterThanEqual(expression.Value(since)))
 		}
 		expr, err := expression.NewBuilder().WithKeyCondition(kc).
-			WithProjection(expression.NamesList(expression.Name("device_id"))).Build()
+			WithProjection(expression.NamesList(expression.Name("device_id"), expression.Name(resources.AttrPK))).Build()
 		if err != nil {
 			return nil, "", fmt.Errorf("build query: %w", err)
 		}
@@ -494,10 +580,22 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 			return nil, "", fmt.Errorf("query changed devices: %w", err)
 		}
 		var items []struct {
+			PK       string `dynamodbav:"pk"`
 			DeviceID string `dynamodbav:"device_id"`
 		}
 		if err := attributevalue.UnmarshalListOfMaps(out.Items, &items); err != nil {
 			return nil, "", fmt.Errorf("unmarshal changed devices: %w", err)
+		}
+		// A run list in a day's partition stands for its runs' devices.
+		var lists []map[string]types.AttributeValue
+		for _, it := range items {
+			if isRunList(it.PK) {
+				lists = append(lists, itemKey(it.PK, runListSK))
+			}
+		}
+		listed, err := readRunLists(ctx, s.db, s.runs, lists)
+		if err != nil {
+			return nil, "", err
 		}
 		if len(out.LastEvaluatedKey) > 0 {
 			if cur.Key, err = encodeCursor(out.LastEvaluatedKey); err != nil {
@@ -516,10 +614,16 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 			// A device is in a partition once per marked item or run: list it once a page.
 			devs := make([]string, 0, len(items))
 			seen := map[string]bool{}
+			add := func(d string) {
+				if d != "" && !seen[d] {
+					seen[d] = true
+					devs = append(devs, d)
+				}
+			}
 			for _, it := range items {
-				if it.DeviceID != "" && !seen[it.DeviceID] {
-					seen[it.DeviceID] = true
-					devs = append(devs, it.DeviceID)
+				add(it.DeviceID)
+				for _, r := range listed[it.PK] {
+					add(r.DeviceID)
 				}
 			}
 			return devs, next, nil

@@ -118,8 +118,8 @@ type runItem struct {
 	SK     string `dynamodbav:"sk"`
 	GSI1PK string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK string `dynamodbav:"gsi1sk,omitempty"`
-	GSI2PK string `dynamodbav:"gsi2pk"`
-	GSI2SK string `dynamodbav:"gsi2sk"`
+	GSI2PK string `dynamodbav:"gsi2pk,omitempty"`
+	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
 	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
 	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
 	// ID is the run's id; items written since 2026-12-07 leave it out and it is read from the key
@@ -224,7 +224,6 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 	created := r.CreatedAt.UTC().Format(timeLayout)
 	it := runItem{
 		PK: runPrefix + r.ID, SK: runMetaSK,
-		GSI2PK: dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), GSI2SK: created,
 		DeviceID: r.DeviceID, Command: r.Command, RequestedBy: r.RequestedBy,
 		Status: string(r.Status), Reason: r.Reason, Message: r.Message, ExitStatus: r.ExitStatus,
 		Bytes: r.Bytes, Chunks: r.Chunks, Truncated: r.Truncated, Digest: hexBytes(r.OutputDigest), Attempt: r.Attempt,
@@ -238,6 +237,9 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 		it.NoJob = true
 	case r.JobID != job:
 		it.JobID = r.JobID
+	}
+	if !r.Listed { // a listed run's batch item puts it in its day (runlists.go)
+		it.GSI2PK, it.GSI2SK = dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), created
 	}
 	if !r.Status.Terminal() { // a finished run is listed by its entry instead
 		it.GSI1PK, it.GSI1SK = activeIndexPrefix+r.DeviceID, created

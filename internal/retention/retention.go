@@ -82,7 +82,8 @@ type Store interface {
 	SetAgeWatermark(ctx context.Context, day time.Time) error
 	// RunsOfDay lists runs created on the UTC day of day and before `before`, a page at a time
 	// (in no order the purge relies on: the store may read the day from several partitions);
-	// cursor "" starts, a returned "" ends.
+	// cursor "" starts, a returned "" ends. It may also list runs created a little later (up
+	// to an invocation's length) that a record of the day stands for.
 	RunsOfDay(ctx context.Context, day, before time.Time, cursor string, limit int) ([]Candidate, string, error)
 	// RunsOfDevice lists a device's runs oldest first, a page at a time.
 	RunsOfDevice(ctx context.Context, deviceID, cursor string, limit int) ([]Candidate, string, error)
@@ -523,7 +524,19 @@ func (st *purge) purgeDay(ctx context.Context, d, cutoff time.Time, c *counts) (
 		if err != nil {
 			return res, err
 		}
-		skipped, err := st.deleteAll(ctx, cands, c)
+		// A store may list a run with a record of the day it was listed on, made before the run
+		// was created: one created at or after the cutoff is not due yet, and its day is
+		// purged again next time.
+		due := cands[:0:0]
+		for _, cand := range cands {
+			if cand.CreatedAt.Before(cutoff) {
+				due = append(due, cand)
+			} else {
+				c.skipped.Add(1)
+				res = daySkipped
+			}
+		}
+		skipped, err := st.deleteAll(ctx, due, c)
 		if err != nil {
 			return res, err
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/netauto/netauto/internal/app"
 	"github.com/netauto/netauto/internal/audit"
 	"github.com/netauto/netauto/internal/audit/audittest"
+	"github.com/netauto/netauto/internal/bulk"
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/dynamo"
 	"github.com/netauto/netauto/internal/metrics"
@@ -94,8 +95,15 @@ func newFixture(t *testing.T) *fixture {
 // last, Finish with the last (or Start only when status is running).
 func (f *fixture) seedRun(id, device string, created time.Time, status run.Status, job string, chunks ...int) {
 	f.t.Helper()
+	f.seed(run.Run{ID: id, DeviceID: device, Command: "show version", JobID: job, RequestedBy: "seed", CreatedAt: created}, status, chunks...)
+}
+
+// seed stores run r as seedRun does.
+func (f *fixture) seed(r run.Run, status run.Status, chunks ...int) {
+	f.t.Helper()
 	ctx := context.Background()
-	r, err := f.runs.Start(ctx, run.Run{ID: id, DeviceID: device, Command: "show version", JobID: job, RequestedBy: "seed", CreatedAt: created})
+	id := r.ID
+	r, err := f.runs.Start(ctx, r)
 	require.NoError(f.t, err, "start run %s", id)
 	for i := 0; i < len(chunks)-1; i++ {
 		require.NoError(f.t, f.runs.AppendChunk(ctx, r, i, bytes.Repeat([]byte{'x'}, chunks[i])), "append chunk %d of run %s", i, id)
@@ -491,6 +499,68 @@ func TestPurgeByAgeShardsAndLegacy(t *testing.T) {
 	assert.Equal(t, int64(1), a.RunsDeleted, "third purge RunsDeleted: the finished sharded run")
 	cutoff := f.now.Add(-maxDays * 24 * time.Hour)
 	assert.Equal(t, dayBefore(cutoff.Truncate(24*time.Hour)), a.PurgedThrough, "third purge: the watermark reaches the day before the cutoff's")
+}
+
+// TestPurgeByAgeListedRuns purges runs that a batch's run list lists for them: each is deleted
+// once due with exact counters, and one created after the cutoff by a list made before it is
+// skipped and holds the watermark back until it is due.
+func TestPurgeByAgeListedRuns(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const maxDays = 30
+	// Twenty seconds past midnight: the cutoff falls just after the list of a batch that began
+	// the day before.
+	f.now = f.now.Truncate(24 * time.Hour).Add(20 * time.Second)
+	cutoff := f.now.Add(-maxDays * 24 * time.Hour)
+	type list struct {
+		batch   int
+		at      time.Time
+		created []time.Duration // after at, one run each
+	}
+	lists := []list{
+		{batch: 0, at: cutoff.Add(-5 * 24 * time.Hour).Add(10 * time.Hour), created: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}},
+		// Its runs begin the next day: listed on the day before theirs, all due.
+		{batch: 1, at: cutoff.Add(-2*24*time.Hour - 30*time.Second), created: []time.Duration{20 * time.Second, 40 * time.Second}},
+		// Begun ten seconds before midnight, the day before the cutoff's: one run due, two not.
+		{batch: 2, at: cutoff.Add(-30 * time.Second), created: []time.Duration{20 * time.Second, 40 * time.Second, 50 * time.Second}},
+	}
+	for _, l := range lists {
+		var devs []string
+		for i := range l.created {
+			devs = append(devs, fmt.Sprintf("dev-l%d-%d", l.batch, i))
+		}
+		require.NoError(t, f.runs.ListRuns(context.Background(), jobDone, l.batch, devs, l.at, time.Time{}), "list batch %d", l.batch)
+		for i, d := range devs {
+			var chunks []int
+			if i%2 == 0 {
+				chunks = []int{run.ChunkSize, 100 + i}
+			}
+			f.seed(run.Run{ID: bulk.RunID(jobDone, d), DeviceID: d, Command: "show version", JobID: jobDone, RequestedBy: "seed",
+				CreatedAt: l.at.Add(l.created[i]), Listed: true}, run.Succeeded, chunks...)
+		}
+	}
+	f.seedRun("own-due", "dev-own", cutoff.Add(-3*24*time.Hour), run.Succeeded, "", 70)
+
+	purge := func(name string) *retention.Stats {
+		t.Helper()
+		rep, err := f.purger(retention.Settings{MaxDays: maxDays}, &bytes.Buffer{}).Purge(context.Background(), "test")
+		require.NoError(t, err, "%s purge", name)
+		require.True(t, rep.Complete, "%s purge Complete", name)
+		gone, _, _ := f.dueByAge(maxDays)
+		f.checkExact(gone)
+		return rep.Age
+	}
+	a := purge("first")
+	assert.Equal(t, int64(4+2+1+1), a.RunsDeleted, "first purge RunsDeleted: every listed run created before the cutoff, and the run listed by its day")
+	assert.Equal(t, int64(2), a.RunsSkipped, "first purge RunsSkipped: the two listed runs created after the cutoff")
+	assert.Equal(t, cutoff.Add(-2*24*time.Hour).Format(time.DateOnly), a.PurgedThrough,
+		"first purge: the day of a list whose runs are not all due is purged again")
+
+	f.now = f.now.Add(time.Minute)
+	a = purge("second")
+	assert.Equal(t, int64(2), a.RunsDeleted, "second purge RunsDeleted: the rest of the midnight batch")
+	assert.Zero(t, a.RunsSkipped, "second purge RunsSkipped")
+	assert.Equal(t, cutoff.Add(-24*time.Hour).Format(time.DateOnly), a.PurgedThrough, "second purge: through the day before the cutoff's")
 }
 
 // dueByBytes is the oracle of the byte purge: per device, its oldest runs that are terminal and

@@ -94,6 +94,10 @@ type Run struct {
 	NoiseOK    bool  `json:"-"`
 	// LeaseUntil is when a running attempt's hold on the run ends (zero when not running).
 	LeaseUntil time.Time `json:"-"`
+	// Listed says the run's batch was listed for the purges before the run was first written
+	// (bulk.RunStore.ListRuns), so the store need not list the run by its day itself. Never
+	// stored as such.
+	Listed bool `json:"-"`
 	// Commands has one result per command of the run's sequence that started, set when the run
 	// finishes; a run stored before runs kept them has none (Results makes one up).
 	Commands []CommandResult `json:"commands,omitempty"`

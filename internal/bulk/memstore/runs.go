@@ -35,6 +35,11 @@ type Runs struct {
 	previousIn, previous, digestReads int
 	// digests are the batches' digests (RecordDigests).
 	digests map[batchKey]batchDigests
+	// listed holds the ids of the runs the batches' run lists name (ListRuns).
+	listed map[string]bool
+
+	// ListErr, when set, is what ListRuns returns: a store that cannot write run lists.
+	ListErr error
 }
 
 // batchKey names a batch of a job.
@@ -84,6 +89,9 @@ func (s *Runs) lease() time.Duration {
 func (s *Runs) Start(_ context.Context, r run.Run) (run.Run, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkListed(r); err != nil {
+		return run.Run{}, err
+	}
 	now := s.now()
 	r.Status = run.Running
 	if r.Attempt == 0 {
@@ -111,6 +119,9 @@ func (s *Runs) Start(_ context.Context, r run.Run) (run.Run, error) {
 func (s *Runs) StartNew(_ context.Context, r run.Run) (run.Run, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkListed(r); err != nil {
+		return run.Run{}, err
+	}
 	now := s.now()
 	r.Status, r.LeaseUntil, r.Attempt = run.Running, now.Add(s.lease()), 1
 	if r.StartedAt == nil {
@@ -144,6 +155,9 @@ func (s *Runs) Finish(_ context.Context, r run.Run, tail []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkListed(r); err != nil {
+		return err
+	}
 	if old, ok := s.runs[r.ID]; ok && (old.r.Attempt != r.Attempt || old.r.Status != run.Running) {
 		return fmt.Errorf("finish run %s: %w", r.ID, run.ErrFinished)
 	}
@@ -158,7 +172,42 @@ func (s *Runs) FinishNew(_ context.Context, r run.Run, tail []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkListed(r); err != nil {
+		return err
+	}
 	s.store(r, tail)
+	return nil
+}
+
+// ListRuns records that the runs of batch of job on devices are listed for the purges.
+func (s *Runs) ListRuns(_ context.Context, job string, _ int, devices []string, _, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ListErr != nil {
+		return s.ListErr
+	}
+	if s.listed == nil {
+		s.listed = map[string]bool{}
+	}
+	for _, d := range devices {
+		s.listed[bulk.RunID(job, d)] = true
+	}
+	return nil
+}
+
+// Listed reports whether a run list names run id.
+func (s *Runs) Listed(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listed[id]
+}
+
+// checkListed refuses a run that says it is listed when no run list names it: the DynamoDB store
+// would write it where no purge finds it. The caller holds s.mu.
+func (s *Runs) checkListed(r run.Run) error {
+	if r.Listed && !s.listed[r.ID] {
+		return fmt.Errorf("write run %s: it says it is listed, but no run list names it", r.ID)
+	}
 	return nil
 }
 
