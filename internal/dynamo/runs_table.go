@@ -30,7 +30,12 @@ import (
 //	                                GSI by_day: DAY#<yyyy-mm-dd>#<nn> / <created>#<id>, nn the
 //	                                run's day shard: a day's runs spread over dayShards
 //	                                partitions. Items written before the shards carry the
-//	                                legacy DAY#<yyyy-mm-dd>, which the age purge still reads)
+//	                                legacy DAY#<yyyy-mm-dd>, which the age purge still reads.
+//	                                A run its batch's run list names (run.Listed) has no
+//	                                by_day entry: the list's entry stands for it)
+//	RUNLIST#<job>#<batch> LIST      the runs a batch's first invocation writes (devs), listed
+//	                                before any of them in GSI by_day at the batch's start
+//	                                (runlists.go)
 //	                                The output's last piece (under ChunkSize) is kept inline in
 //	                                META (tail, tail_size): a short output costs no extra item.
 //	                                A run finished before 2026-12-07 is also in GSI by_command:
@@ -70,7 +75,7 @@ import (
 // shards so a busy fleet never makes one hot GSI partition; the byte purge removes them once the
 // device is at or below the cap, on condition that its bytes did not move meanwhile. A finished
 // run's tail ledger item is in no index: the run's own by_day entry (DAY#<date>#<nn>, sorted by
-// creation) is what puts its device in the changed set, as the purge reads the runs created since
+// creation), or its batch's run list's, is what puts its device in the changed set, as the purge reads the runs created since
 // the last full fold (TOTALS_AS_OF) less changedLag. A tail written more than half changedLag after
 // its run was created (a reconciled or very late finish) carries the pair gsi2pk=DEVCHG#<shard>,
 // gsi2sk=<device>#<run> instead, as every tail item did before UNMARKED_SINCE.
