@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/netauto/netauto/internal/config"
@@ -512,6 +513,12 @@ func checkEnv(t *Template, opts Options) []Problem {
 		name, ok := opts.FunctionNames[id]
 		if !ok {
 			continue // reported by the build check
+		}
+		if name == config.Executor {
+			// The benchmarks measure the executor with this collector setting.
+			if gc := fmt.Sprint(env["GOGC"]); gc != strconv.Itoa(resources.ExecutorGCPercent) {
+				bad(path+".GOGC", "is %q, want %d (resources.ExecutorGCPercent)", gc, resources.ExecutorGCPercent)
+			}
 		}
 		reads := map[string]bool{}
 		for _, v := range config.Vars(name) {

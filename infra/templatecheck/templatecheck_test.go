@@ -118,6 +118,8 @@ func TestCheckerCatches(t *testing.T) {
 			templatecheck.CheckTables, "StreamViewType is KEYS_ONLY"},
 		{"executor concurrency default", []mutation{{"  ExecutorMaxConcurrency:\n    Type: Number\n    Default: 20", "  ExecutorMaxConcurrency:\n    Type: Number\n    Default: 5"}},
 			templatecheck.CheckQueues, "want resources.ExecutorMaxConcurrency (20)"},
+		{"executor GOGC", []mutation{{`GOGC: "400"`, `GOGC: "100"`}},
+			templatecheck.CheckEnv, `GOGC: is "100", want 400 (resources.ExecutorGCPercent)`},
 		{"wrong visibility timeout", []mutation{{"VisibilityTimeout: 1800 # 6 x ExecutorTimeoutSeconds (300), as", "VisibilityTimeout: 120 # as"}},
 			templatecheck.CheckQueues, "VisibilityTimeout: is 120, want 1800"},
 		{"wrong maxReceiveCount", []mutation{{"maxReceiveCount: 5", "maxReceiveCount: 3"}},

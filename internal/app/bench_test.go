@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -176,8 +177,41 @@ func tail(s string) string {
 // (enqueue, SQS, executor, SSH, every run and its output stored, progress recorded) against
 // parallel-ssh, pdsh and a raw Go fan-out that stores nothing, on the same fleet in the same run;
 // each is reported by its best of three.
+// warmUp runs untimed jobs (job runs one over devices) until DynamoDB Local's CPU per device
+// stops falling: it is a JVM whose JIT compiler keeps compiling for several thousand requests
+// (docs/fanout.md has the curve), and the benchmarks measure the steady state an operator's stack
+// reaches, not the stand-in's warm-up. Warm means two jobs in a row that did not beat the lowest
+// so far by 10%. It returns each job's DynamoDB Local CPU per device, in ms.
+func warmUp(b *testing.B, endpoint string, devices int, job func()) []string {
+	b.Helper()
+	var warm []string
+	for low, flat := math.Inf(1), 0; flat < 2 && len(warm) < 12; {
+		before := readCPU(b, endpoint)
+		job()
+		cur := float64(readCPU(b, endpoint).sub(before).ddb.Microseconds()) / 1000 / float64(devices)
+		warm = append(warm, fmt.Sprintf("%.1f", cur))
+		if cur < 0.9*low {
+			flat = 0
+		} else {
+			flat++
+		}
+		low = min(low, cur)
+	}
+	return warm
+}
+
+// asExecutor runs the rest of a benchmark with the executor function's collector setting
+// (resources.ExecutorGCPercent, template.yaml's GOGC), restored when it ends. The process holds
+// many invocations at once, so it gets no memory limit of one function's size.
+func asExecutor(tb testing.TB) {
+	tb.Helper()
+	old := debug.SetGCPercent(resources.ExecutorGCPercent)
+	tb.Cleanup(func() { debug.SetGCPercent(old) })
+}
+
 func BenchmarkBulkFanout1000(b *testing.B) {
 	const n = 1000
+	asExecutor(b)
 	for _, tool := range []string{"parallel-ssh", "pdsh"} {
 		_, err := exec.LookPath(tool)
 		require.NoError(b, err, "%s is not installed (make bench installs pssh and pdsh)", tool)
@@ -212,22 +246,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 		require.Equal(b, n, j.Counts[run.Succeeded], "job %s ended %s with %v: succeeded", j.ID, j.Status, j.Counts)
 		return r
 	}
-	perDevice := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
-	// Untimed jobs first, until DynamoDB Local's CPU per device stops falling: it is a JVM whose
-	// JIT compiler keeps compiling for several thousand requests (docs/fanout.md has the curve),
-	// and the benchmark measures the steady state an operator's stack reaches, not the stand-in's
-	// warm-up. Warm means two jobs in a row that did not beat the lowest so far by 10%.
-	var warm []string
-	for low, flat := math.Inf(1), 0; flat < 2 && len(warm) < 12; {
-		cur := perDevice(job().cpu.ddb)
-		warm = append(warm, fmt.Sprintf("%.1f", cur))
-		if cur < 0.9*low {
-			flat = 0
-		} else {
-			flat++
-		}
-		low = min(low, cur)
-	}
+	warm := warmUp(b, e.st.Endpoints.DynamoDB, n, func() { job() })
 	var best = map[string]time.Duration{}
 	keep := func(k string, d time.Duration) bool {
 		if cur, ok := best[k]; !ok || d < cur {
@@ -288,7 +307,7 @@ func BenchmarkBulkFanout1000(b *testing.B) {
 	// Where the timed jobs' CPU went, per device: DynamoDB Local, the fleet process, and this
 	// process (the executor, push and the clients' ends of the SSH sessions); the raw runs' for
 	// comparison, whose own CPU is the bar's unit.
-	perRun := func(d time.Duration, runs int) float64 { return perDevice(d) / float64(runs) }
+	perRun := func(d time.Duration, runs int) float64 { return float64(d.Microseconds()) / 1000 / n / float64(runs) }
 	b.ReportMetric(perRun(jobsCPU.ddb, timed), "ddb-local-cpu-ms/device")
 	b.ReportMetric(perRun(jobsCPU.fleet, timed), "fleet-cpu-ms/device")
 	b.ReportMetric(perRun(rawCPU.fleet, 3*b.N), "raw-fleet-cpu-ms/device")
