@@ -80,6 +80,10 @@ type ExecStore interface {
 	ClaimPendingBatch(ctx context.Context, jobID string) (int, []string, bool, error)
 }
 
+// listRunsFrom is the fewest devices a batch lists its runs for (RunStore.ListRuns): a list and
+// its index entry cost about two write units, which two runs' own index entries would cost too.
+const listRunsFrom = 3
+
 // RunStore is what the executor needs of the run store.
 type RunStore interface {
 	run.Store
@@ -815,7 +819,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	bd.prefetchCredentials(ctx, log)
 	cmdsOf := withCommandTexts(run.Run{Command: m.Command}, m)
 	batchStart := x.now() // before any of its runs is created: the digests expire no later
-	if claim.First {
+	if claim.First && len(m.DeviceIDs) >= listRunsFrom {
 		// One list of the batch's runs, written before any of them, lists them all for the
 		// purges; when it cannot be written, each run lists itself.
 		var expires time.Time

@@ -217,23 +217,25 @@ func TestExecutorRunsAJob(t *testing.T) {
 func TestExecutorListsBatchRuns(t *testing.T) {
 	tests := []struct {
 		name       string
+		devices    int
 		listErr    error
 		wantListed bool
 	}{
-		{name: "listed", wantListed: true},
-		{name: "the list cannot be written", listErr: errors.New("throttled"), wantListed: false},
+		{name: "listed", devices: 5, wantListed: true},
+		{name: "the list cannot be written", devices: 5, listErr: errors.New("throttled"), wantListed: false},
+		{name: "two devices: their own index entries cost no more than a list", devices: 2, wantListed: false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ids := deviceIDs("l", 5)
+			ids := deviceIDs("l", tc.devices)
 			e := newEnv(t, ids...)
-			e.enq.BatchSize = 3
+			e.enq.BatchSize = 5
 			e.runs.ListErr = tc.listErr
 			acc := e.enqueue(t, ids, bulk.Options{TimeoutS: 5})
 			e.drain(t)
 			j := e.job(t, acc.JobID)
 			assert.Equal(t, bulk.JobCompleted, j.Status)
-			assert.Equal(t, 5, j.Counts[run.Succeeded], "succeeded")
+			assert.Equal(t, tc.devices, j.Counts[run.Succeeded], "succeeded")
 			for _, id := range ids {
 				runID := bulk.RunID(acc.JobID, id)
 				r, err := e.runs.Get(context.Background(), runID)

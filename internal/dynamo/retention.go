@@ -162,45 +162,40 @@ func runItemCandidate(it runItem) retention.Candidate {
 		CreatedAt: it.CreatedAt, Bytes: it.Bytes, Chunks: it.Chunks, InlineBytes: it.TailSize}
 }
 
-// listedCandidates reads the run list with table key pk, then the runs it names that exist.
-func (s *RetentionStore) listedCandidates(ctx context.Context, pk string) ([]retention.Candidate, error) {
-	lists, err := readRunLists(ctx, s.db, s.runs, []map[string]types.AttributeValue{itemKey(pk, runListSK)})
-	if err != nil {
-		return nil, err
-	}
-	listed := lists[pk]
-	ids := make([]string, len(listed))
-	for i, r := range listed {
-		ids[i] = r.ID
-	}
-	items, err := readRunItems(ctx, s.db, s.runs, ids)
-	if err != nil {
-		return nil, err
-	}
-	cands := make([]retention.Candidate, len(items))
-	for i, it := range items {
-		cands[i] = runItemCandidate(it)
-	}
-	return cands, nil
-}
-
 // dayPage reads a page of a by_day partition from cursor: its runs, and the runs of its run lists
-// (runlists.go), each list read with its runs. The page ends after the item that brings it to
-// limit candidates: a list of up to a batch of runs may take it past limit.
+// (runlists.go), the page's lists read in one call and the runs they name in as few as
+// BatchGetItem allows. The page ends after the item that brings it to limit runs: a list of up to
+// a batch of runs may take it past limit.
 func (s *RetentionStore) dayPage(ctx context.Context, kc expression.KeyConditionBuilder, cursor string, limit int) ([]retention.Candidate, string, error) {
 	items, last, err := s.queryIndexed(ctx, resources.IndexRunsByDay, resources.AttrGSI2PK, resources.AttrGSI2SK, kc, cursor, limit)
 	if err != nil {
 		return nil, "", err
 	}
-	var cands []retention.Candidate
+	listPK := func(raw map[string]types.AttributeValue) string {
+		if pk, ok := raw[resources.AttrPK].(*types.AttributeValueMemberS); ok && isRunList(pk.Value) {
+			return pk.Value
+		}
+		return ""
+	}
+	var keys []map[string]types.AttributeValue
+	for _, raw := range items {
+		if pk := listPK(raw); pk != "" {
+			keys = append(keys, itemKey(pk, runListSK))
+		}
+	}
+	lists, err := readRunLists(ctx, s.db, s.runs, keys)
+	if err != nil {
+		return nil, "", err
+	}
+	var (
+		cands []retention.Candidate
+		ids   []string // the listed runs to read
+	)
 	for i, raw := range items {
-		pk, _ := raw[resources.AttrPK].(*types.AttributeValueMemberS)
-		if pk != nil && isRunList(pk.Value) {
-			listed, err := s.listedCandidates(ctx, pk.Value)
-			if err != nil {
-				return nil, "", err
+		if pk := listPK(raw); pk != "" {
+			for _, r := range lists[pk] {
+				ids = append(ids, r.ID)
 			}
-			cands = append(cands, listed...)
 		} else {
 			c, err := candidateOf(raw)
 			if err != nil {
@@ -208,13 +203,20 @@ func (s *RetentionStore) dayPage(ctx context.Context, kc expression.KeyCondition
 			}
 			cands = append(cands, c)
 		}
-		if len(cands) >= limit && i < len(items)-1 {
+		if len(cands)+len(ids) >= limit && i < len(items)-1 {
 			last = map[string]types.AttributeValue{}
 			for _, k := range []string{resources.AttrPK, resources.AttrSK, resources.AttrGSI2PK, resources.AttrGSI2SK} {
 				last[k] = raw[k]
 			}
 			break
 		}
+	}
+	listed, err := readRunItems(ctx, s.db, s.runs, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, it := range listed {
+		cands = append(cands, runItemCandidate(it))
 	}
 	next, err := encodeCursor(last)
 	if err != nil {
