@@ -475,13 +475,9 @@ func TestPurgeByAgeShardsAndLegacy(t *testing.T) {
 
 	purge := func(name string) *retention.Stats {
 		t.Helper()
-		rep, err := f.purger(retention.Settings{MaxDays: maxDays}, &bytes.Buffer{}).Purge(context.Background(), "test")
-		require.NoError(t, err, "%s purge", name)
-		require.True(t, rep.Complete, "%s purge Complete", name)
-		gone, skipped, _ := f.dueByAge(maxDays)
-		f.checkExact(gone)
-		assert.Equal(t, skipped, rep.Age.RunsSkipped, "%s purge RunsSkipped", name)
-		return rep.Age
+		a, skipped := f.agePurge(name, maxDays)
+		assert.Equal(t, skipped, a.RunsSkipped, "%s purge RunsSkipped", name)
+		return a
 	}
 	dayBefore := func(d time.Time) string { return d.Add(-24 * time.Hour).Format(time.DateOnly) }
 
@@ -543,12 +539,8 @@ func TestPurgeByAgeListedRuns(t *testing.T) {
 
 	purge := func(name string) *retention.Stats {
 		t.Helper()
-		rep, err := f.purger(retention.Settings{MaxDays: maxDays}, &bytes.Buffer{}).Purge(context.Background(), "test")
-		require.NoError(t, err, "%s purge", name)
-		require.True(t, rep.Complete, "%s purge Complete", name)
-		gone, _, _ := f.dueByAge(maxDays)
-		f.checkExact(gone)
-		return rep.Age
+		a, _ := f.agePurge(name, maxDays)
+		return a
 	}
 	a := purge("first")
 	assert.Equal(t, int64(4+2+1+1), a.RunsDeleted, "first purge RunsDeleted: every listed run created before the cutoff, and the run listed by its day")
@@ -561,6 +553,18 @@ func TestPurgeByAgeListedRuns(t *testing.T) {
 	assert.Equal(t, int64(2), a.RunsDeleted, "second purge RunsDeleted: the rest of the midnight batch")
 	assert.Zero(t, a.RunsSkipped, "second purge RunsSkipped")
 	assert.Equal(t, cutoff.Add(-24*time.Hour).Format(time.DateOnly), a.PurgedThrough, "second purge: through the day before the cutoff's")
+}
+
+// agePurge runs a complete age purge of runs older than maxDays and holds the store to the oracle
+// (dueByAge); it returns the purge's age stats and the runs the oracle skips.
+func (f *fixture) agePurge(name string, maxDays int) (*retention.Stats, int64) {
+	f.t.Helper()
+	rep, err := f.purger(retention.Settings{MaxDays: maxDays}, &bytes.Buffer{}).Purge(context.Background(), "test")
+	require.NoError(f.t, err, "%s purge", name)
+	require.True(f.t, rep.Complete, "%s purge Complete", name)
+	gone, skipped, _ := f.dueByAge(maxDays)
+	f.checkExact(gone)
+	return rep.Age, skipped
 }
 
 // dueByBytes is the oracle of the byte purge: per device, its oldest runs that are terminal and
