@@ -17,7 +17,8 @@ import (
 )
 
 // A batch's run list (RUNLIST#<job>#<batch>, sk LIST) names the devices whose runs the batch's
-// first invocation writes, and is written before any of them. It stands in GSI by_day for all of
+// first invocation writes, and is written before any of them (by a batch of three devices or
+// more: bulk.RunStore.ListRuns). It stands in GSI by_day for all of
 // them: one entry in a day shard, sorted by the batch's start, where each run would otherwise
 // write an entry of its own (a write unit a run). The purges read the list's entry, then the list
 // and the runs it names by key (listedRuns). The runs it names carry no by_day entry (run.Listed).

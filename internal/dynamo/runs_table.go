@@ -33,15 +33,15 @@ import (
 //	                                legacy DAY#<yyyy-mm-dd>, which the age purge still reads.
 //	                                A run its batch's run list names (run.Listed) has no
 //	                                by_day entry: the list's entry stands for it)
-//	RUNLIST#<job>#<batch> LIST      the runs a batch's first invocation writes (devs), listed
-//	                                before any of them in GSI by_day at the batch's start
-//	                                (runlists.go)
 //	                                The output's last piece (under ChunkSize) is kept inline in
 //	                                META (tail, tail_size): a short output costs no extra item.
 //	                                A run finished before 2026-12-07 is also in GSI by_command:
 //	                                CMD#<device>#<command hash> / <created>#<id> (since, its
 //	                                entry below stands for it: entries.go)
 //	RUN#<id>        CHUNK#<000000>  one full output chunk (ChunkSize bytes), in order
+//	RUNLIST#<job>#<batch> LIST      the runs a batch's first invocation writes (devs), listed
+//	                                before any of them in GSI by_day at the batch's start
+//	                                (runlists.go)
 //	DEVBYTES#<dev>  COUNTER         the device's stored chunk bytes (bytes), a count of its
 //	                                changes (ver) and what the purge last folded of the device into
 //	                                the fleet totals (folded_charged, folded_stored; totals.go);
@@ -75,8 +75,8 @@ import (
 // shards so a busy fleet never makes one hot GSI partition; the byte purge removes them once the
 // device is at or below the cap, on condition that its bytes did not move meanwhile. A finished
 // run's tail ledger item is in no index: the run's own by_day entry (DAY#<date>#<nn>, sorted by
-// creation), or its batch's run list's, is what puts its device in the changed set, as the purge reads the runs created since
-// the last full fold (TOTALS_AS_OF) less changedLag. A tail written more than half changedLag after
+// creation), or its batch's run list's, is what puts its device in the changed set, as the purge
+// reads the runs created since the last full fold (TOTALS_AS_OF) less changedLag. A tail written more than half changedLag after
 // its run was created (a reconciled or very late finish) carries the pair gsi2pk=DEVCHG#<shard>,
 // gsi2sk=<device>#<run> instead, as every tail item did before UNMARKED_SINCE.
 const (
@@ -243,7 +243,7 @@ func toRunItem(r run.Run, leaseUntil time.Time) runItem {
 	case r.JobID != job:
 		it.JobID = r.JobID
 	}
-	if !r.Listed { // a listed run's batch item puts it in its day (runlists.go)
+	if !r.Listed { // a listed run's day entry is its batch's run list's (runlists.go)
 		it.GSI2PK, it.GSI2SK = dayPartition(r.CreatedAt.UTC().Format(time.DateOnly), shardOf(r.ID, dayShards)), created
 	}
 	if !r.Status.Terminal() { // a finished run is listed by its entry instead
