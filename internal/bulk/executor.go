@@ -818,15 +818,16 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 		hops: &hops{src: x.JumpHosts}, cmds: m.Sequence(), noises: drift.NewNoises(custom)}
 	bd.prefetchCredentials(ctx, log)
 	cmdsOf := withCommandTexts(run.Run{Command: m.Command}, m)
-	batchStart := x.now() // before any of its runs is created: the digests expire no later
+	// Before any of the batch's runs is created: its run list and digests expire no later.
+	batchStart := x.now()
+	var runsExpire time.Time
+	if x.RunTTL > 0 {
+		runsExpire = batchStart.Add(x.RunTTL)
+	}
 	if claim.First && len(m.DeviceIDs) >= listRunsFrom {
 		// One list of the batch's runs, written before any of them, lists them all for the
 		// purges; when it cannot be written, each run lists itself.
-		var expires time.Time
-		if x.RunTTL > 0 {
-			expires = batchStart.Add(x.RunTTL)
-		}
-		if err := x.Runs.ListRuns(ctx, m.JobID, m.Batch, m.DeviceIDs, batchStart, expires); err != nil {
+		if err := x.Runs.ListRuns(ctx, m.JobID, m.Batch, m.DeviceIDs, batchStart, runsExpire); err != nil {
 			log.Warn("list the batch's runs; each run is listed by its day instead", "err", err)
 		} else {
 			bd.listed = true
@@ -967,11 +968,7 @@ func (x *Executor) Handle(ctx context.Context, m Message) (Outcome, error) {
 	}
 	if len(bd.digests) > 0 {
 		// After the progress: the batch's last results reach their subscribers first.
-		var expires time.Time
-		if x.RunTTL > 0 {
-			expires = batchStart.Add(x.RunTTL)
-		}
-		if err := x.Runs.RecordDigests(ctx, m.JobID, m.Batch, cmdsOf, bd.digests, expires); err != nil {
+		if err := x.Runs.RecordDigests(ctx, m.JobID, m.Batch, cmdsOf, bd.digests, runsExpire); err != nil {
 			log.Warn("keep the batch's digests; the next job looks its runs up one device at a time", "err", err)
 		}
 	}
@@ -1359,9 +1356,12 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		r.Status, r.Reason, r.Message, r.FinishedAt = status, reason, msg, &end
 		return finished{run: r}
 	}
+	deleted := func() finished {
+		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+	}
 	d, ok := bd.devices[id]
 	if !ok {
-		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+		return deleted()
 	}
 	if bd.answersErr != nil {
 		log.Warn("secret answers unavailable", "err", bd.answersErr)
@@ -1394,7 +1394,7 @@ func (x *Executor) execute(ctx context.Context, log *slog.Logger, m Message, id 
 		}
 	}
 	if errors.Is(err, errDeviceGone) {
-		return fail(run.Failed, "device_deleted", "the device was deleted after the job was accepted")
+		return deleted()
 	}
 	if errors.Is(err, errCredentialElsewhere) {
 		log.Warn("the device's credential is stored for another address than the device has")

@@ -30,7 +30,13 @@ const (
 
 // digestsKey is the key of batch's digests item in job.
 func digestsKey(job string, batch int) map[string]types.AttributeValue {
-	return itemKey(fmt.Sprintf("%s%s#%05d", digestsPrefix, job, batch), digestsSK)
+	return itemKey(batchPK(digestsPrefix, job, batch), digestsSK)
+}
+
+// batchPK is the partition key of a batch's item of the runs table (its digests, its run list):
+// prefix, then the job and the batch's number.
+func batchPK(prefix, job string, batch int) string {
+	return fmt.Sprintf("%s%s#%05d", prefix, job, batch)
 }
 
 // RecordDigests adds the filtered digests (by device, in hex) of batch's runs in job that

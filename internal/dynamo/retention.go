@@ -171,19 +171,16 @@ func (s *RetentionStore) dayPage(ctx context.Context, kc expression.KeyCondition
 	if err != nil {
 		return nil, "", err
 	}
-	listPK := func(raw map[string]types.AttributeValue) string {
+	// listPKs[i] is item i's partition key when it is a run list.
+	listPKs := make([]string, len(items))
+	var pks []string
+	for i, raw := range items {
 		if pk, ok := raw[resources.AttrPK].(*types.AttributeValueMemberS); ok && isRunList(pk.Value) {
-			return pk.Value
-		}
-		return ""
-	}
-	var keys []map[string]types.AttributeValue
-	for _, raw := range items {
-		if pk := listPK(raw); pk != "" {
-			keys = append(keys, itemKey(pk, runListSK))
+			listPKs[i] = pk.Value
+			pks = append(pks, pk.Value)
 		}
 	}
-	lists, err := readRunLists(ctx, s.db, s.runs, keys)
+	lists, err := readRunLists(ctx, s.db, s.runs, pks)
 	if err != nil {
 		return nil, "", err
 	}
@@ -192,7 +189,7 @@ func (s *RetentionStore) dayPage(ctx context.Context, kc expression.KeyCondition
 		ids   []string // the listed runs to read
 	)
 	for i, raw := range items {
-		if pk := listPK(raw); pk != "" {
+		if pk := listPKs[i]; pk != "" {
 			for _, r := range lists[pk] {
 				ids = append(ids, r.ID)
 			}
@@ -589,10 +586,10 @@ func (s *RetentionStore) ChangedDevices(ctx context.Context, cursor string, limi
 			return nil, "", fmt.Errorf("unmarshal changed devices: %w", err)
 		}
 		// A run list in a day's partition stands for its runs' devices.
-		var lists []map[string]types.AttributeValue
+		var lists []string
 		for _, it := range items {
 			if isRunList(it.PK) {
-				lists = append(lists, itemKey(it.PK, runListSK))
+				lists = append(lists, it.PK)
 			}
 		}
 		listed, err := readRunLists(ctx, s.db, s.runs, lists)

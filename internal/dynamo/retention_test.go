@@ -45,14 +45,7 @@ func (rs retentionTable) candidate(t *testing.T, deviceID, id string) retention.
 	ctx := context.Background()
 	cands, _, err := rs.RunsOfDevice(ctx, deviceID, "", 1000)
 	require.NoError(t, err)
-	for cursor := ""; ; {
-		day, next, err := rs.RunsOfDay(ctx, time.Now().UTC(), time.Now().Add(time.Hour), cursor, 1000)
-		require.NoError(t, err)
-		cands = append(cands, day...)
-		if cursor = next; cursor == "" {
-			break
-		}
-	}
+	cands = append(cands, rs.runsOfDay(t, time.Now().UTC(), time.Now().Add(time.Hour), 1000, 1100)...)
 	for _, c := range cands {
 		if c.ID == id && c.DeviceID == deviceID {
 			return c
@@ -60,6 +53,25 @@ func (rs retentionTable) candidate(t *testing.T, deviceID, id string) retention.
 	}
 	require.Failf(t, "no candidate", "run %s of device %s not listed", id, deviceID)
 	return retention.Candidate{}
+}
+
+// runsOfDay reads every page of RunsOfDay(day, before), limit runs a page asked, and holds each
+// page to at most maxPage runs.
+func (rs retentionTable) runsOfDay(t *testing.T, day, before time.Time, limit, maxPage int) []retention.Candidate {
+	t.Helper()
+	var all []retention.Candidate
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 200, "paging ends")
+		cands, next, err := rs.RunsOfDay(context.Background(), day, before, cursor, limit)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(cands), maxPage, "page size")
+		all = append(all, cands...)
+		if next == "" {
+			return all
+		}
+		cursor = next
+	}
 }
 
 // smallChunks stores run id with n chunks of 10 bytes and a tail of tail bytes, finished.
@@ -235,21 +247,10 @@ func TestRetentionStoreRunsOfDay(t *testing.T) {
 	for _, limit := range []int{1, 7, 100} {
 		t.Run(fmt.Sprintf("pages of %d", limit), func(t *testing.T) {
 			var got []string
-			cursor := ""
-			for pages := 0; ; pages++ {
-				require.Less(t, pages, 200, "paging ends")
-				cands, n, err := rs.RunsOfDay(ctx, day, day.Add(6*time.Hour), cursor, limit)
-				require.NoError(t, err)
-				require.LessOrEqual(t, len(cands), limit, "page size")
-				for _, c := range cands {
-					got = append(got, c.ID)
-					assert.Equalf(t, int64(3), c.InlineBytes, "inline bytes of run %s", c.ID)
-					assert.Equalf(t, run.Succeeded, c.Status, "status of run %s", c.ID)
-				}
-				if n == "" {
-					break
-				}
-				cursor = n
+			for _, c := range rs.runsOfDay(t, day, day.Add(6*time.Hour), limit, limit) {
+				got = append(got, c.ID)
+				assert.Equalf(t, int64(3), c.InlineBytes, "inline bytes of run %s", c.ID)
+				assert.Equalf(t, run.Succeeded, c.Status, "status of run %s", c.ID)
 			}
 			assert.ElementsMatch(t, want, got, "runs of the day created before 06:00, every shard and the legacy partition, each once")
 		})

@@ -18,15 +18,14 @@ import (
 
 // A batch's run list (RUNLIST#<job>#<batch>, sk LIST) names the devices whose runs the batch's
 // first invocation writes, and is written before any of them (by a batch of three devices or
-// more: bulk.RunStore.ListRuns). It stands in GSI by_day for all of
-// them: one entry in a day shard, sorted by the batch's start, where each run would otherwise
-// write an entry of its own (a write unit a run). The purges read the list's entry, then the list
-// and the runs it names by key (listedRuns). The runs it names carry no by_day entry (run.Listed).
-// A run is created after its list, within its invocation: the age purge skips a listed run not
-// yet due and leaves its day for the next purge; the byte purge's window starts changedLag
-// before the last full fold, far earlier than any run of a list it must see. The list expires a
-// day after its runs, and its deletion touches no byte count (the stream filter passes only
-// output items).
+// more: bulk.RunStore.ListRuns). It stands in GSI by_day for all of them: one entry in a day
+// shard, sorted by the batch's start, where each run would otherwise write an entry of its own
+// (a write unit a run). The purges read the list's entry, then the list and the runs it names by
+// key (readRunLists). The runs it names carry no by_day entry (run.Listed). A run is created
+// after its list, within its invocation: the age purge skips a listed run not yet due and leaves
+// its day for the next purge; the byte purge's window starts changedLag before the last full
+// fold, far earlier than any run of a list it must see. The list expires a day after its runs,
+// and its deletion touches no byte count (the stream filter passes only output items).
 const (
 	runListPrefix = "RUNLIST#"
 	runListSK     = "LIST"
@@ -46,11 +45,6 @@ type runListItem struct {
 	ExpiresAt int64    `dynamodbav:"expires_at,omitempty"`
 }
 
-// runListKey is the key of batch's run list in job.
-func runListKey(job string, batch int) map[string]types.AttributeValue {
-	return itemKey(fmt.Sprintf("%s%s#%05d", runListPrefix, job, batch), runListSK)
-}
-
 // isRunList reports whether an item of GSI by_day, by its table key, is a batch's run list.
 func isRunList(pk string) bool { return strings.HasPrefix(pk, runListPrefix) }
 
@@ -60,8 +54,7 @@ func (s *RunStore) ListRuns(ctx context.Context, job string, batch int, devices 
 	if len(devices) == 0 {
 		return nil
 	}
-	key := runListKey(job, batch)
-	pk := key[resources.AttrPK].(*types.AttributeValueMemberS).Value
+	pk := batchPK(runListPrefix, job, batch)
 	it := runListItem{
 		PK: pk, SK: runListSK,
 		GSI2PK: dayPartition(at.UTC().Format(time.DateOnly), shardOf(pk, dayShards)), GSI2SK: at.UTC().Format(timeLayout),
@@ -80,10 +73,14 @@ func (s *RunStore) ListRuns(ctx context.Context, job string, batch int, devices 
 	return nil
 }
 
-// readRunLists reads the run lists with the given table keys (eventually consistent: a list is
-// written once, before its runs) and returns, list by list, the ids of the runs each names and
-// their devices. A list that expired is absent.
-func readRunLists(ctx context.Context, db API, table string, keys []map[string]types.AttributeValue) (map[string][]listedRun, error) {
+// readRunLists reads the run lists with the given partition keys (eventually consistent: a list
+// is written once, before its runs) and returns, by partition key, the ids of the runs each names
+// and their devices. A list that expired is absent.
+func readRunLists(ctx context.Context, db API, table string, pks []string) (map[string][]listedRun, error) {
+	keys := make([]map[string]types.AttributeValue, len(pks))
+	for i, pk := range pks {
+		keys[i] = itemKey(pk, runListSK)
+	}
 	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name(resources.AttrPK),
 		expression.Name("job"), expression.Name("devs"))).Build()
 	if err != nil {

@@ -64,23 +64,12 @@ func TestRunLists(t *testing.T) {
 	for _, limit := range []int{1, 7, 100} {
 		t.Run(fmt.Sprintf("runs of the day in pages of %d", limit), func(t *testing.T) {
 			var got []string
-			cursor := ""
-			for pages := 0; ; pages++ {
-				require.Less(t, pages, 200, "paging ends")
-				cands, next, err := rs.RunsOfDay(ctx, day, day.Add(24*time.Hour), cursor, limit)
-				require.NoError(t, err)
-				// A page ends after the item that fills it: one list may take it past limit.
-				require.LessOrEqual(t, len(cands), limit+60, "page size")
-				for _, c := range cands {
-					got = append(got, c.ID)
-					assert.Equalf(t, run.Succeeded, c.Status, "status of run %s", c.ID)
-					assert.Equalf(t, int64(3), c.InlineBytes, "inline bytes of run %s", c.ID)
-					assert.Truef(t, c.CreatedAt.Equal(created[c.ID]), "created_at of run %s: %s", c.ID, c.CreatedAt)
-				}
-				if next == "" {
-					break
-				}
-				cursor = next
+			// A page ends after the item that fills it: one list may take it past limit.
+			for _, c := range rs.runsOfDay(t, day, day.Add(24*time.Hour), limit, limit+60) {
+				got = append(got, c.ID)
+				assert.Equalf(t, run.Succeeded, c.Status, "status of run %s", c.ID)
+				assert.Equalf(t, int64(3), c.InlineBytes, "inline bytes of run %s", c.ID)
+				assert.Truef(t, c.CreatedAt.Equal(created[c.ID]), "created_at of run %s: %s", c.ID, c.CreatedAt)
 			}
 			assert.ElementsMatch(t, want, got, "every run of the day, listed or not, each once; the late list's runs too, though created the next day")
 		})
@@ -114,9 +103,7 @@ func TestRunLists(t *testing.T) {
 		assert.True(t, d.Run, "run deleted")
 		assert.Equal(t, int64(3), d.Bytes, "bytes freed")
 		assert.Equal(t, int64(0), rs.runs.deviceBytes(t, "job-morning-dev-07"), "bytes after")
-		cands, _, err := rs.RunsOfDay(ctx, day, day.Add(24*time.Hour), "", 1000)
-		require.NoError(t, err)
-		for _, c := range cands {
+		for _, c := range rs.runsOfDay(t, day, day.Add(24*time.Hour), 1000, 1100) {
 			assert.NotEqual(t, id, c.ID, "a deleted run is no longer listed")
 		}
 	})
