@@ -206,7 +206,9 @@ func TestExecutorInvocationDeadline(t *testing.T) {
 	require.NoError(t, err)
 	sent := e.queue.Take()
 	require.Len(t, sent, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	// The invocation leaves far more than LongRunStart after the batch's own work, even on a
+	// loaded machine, so the device is always started; its run then ends at the margin.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	out, err := e.exec.Handle(ctx, sent[0].Message)
 	require.NoError(t, err)
