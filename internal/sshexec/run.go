@@ -295,7 +295,7 @@ func (r *run) handshake(conn net.Conn, addr string, cfg *ssh.ClientConfig, start
 	remaining := r.opts.ConnectTimeout - time.Since(start)
 	r.phase(max(remaining, time.Millisecond), &abortCause{StatusTimedOut, ReasonBannerTimeout,
 		fmt.Sprintf("no SSH key exchange with %s within the connect timeout (%s)", addr, r.opts.ConnectTimeout)}, false)
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(newReadAhead(conn), addr, cfg)
 	r.stopPhase()
 	if err != nil {
 		_ = conn.Close()
