@@ -36,14 +36,14 @@ func TestCORSCheckCatches(t *testing.T) {
 		mutations []mutation
 		want      string
 	}{
-		{"a header the UI sends is not allowed", []mutation{{"AllowHeaders: [authorization, content-type]", "AllowHeaders: [authorization]"}},
-			"AllowHeaders: is [authorization], want [authorization content-type]"},
-		{"an extra allowed header", []mutation{{"AllowHeaders: [authorization, content-type]", "AllowHeaders: [authorization, content-type, x-debug]"}},
+		{"a header the UI sends is not allowed", []mutation{{"AllowHeaders: [authorization, content-type, if-match]", "AllowHeaders: [authorization, if-match]"}},
+			"AllowHeaders: is [authorization if-match], want [authorization content-type if-match]"},
+		{"an extra allowed header", []mutation{{"AllowHeaders: [authorization, content-type, if-match]", "AllowHeaders: [authorization, content-type, if-match, x-debug]"}},
 			"not in the data [x-debug]"},
-		{"headers compare without case", []mutation{{"AllowHeaders: [authorization, content-type]", "AllowHeaders: [Authorization, Content-Type]"}},
+		{"headers compare without case", []mutation{{"AllowHeaders: [authorization, content-type, if-match]", "AllowHeaders: [Authorization, Content-Type, If-Match]"}},
 			""},
-		{"a method the UI uses is not allowed", []mutation{{"AllowMethods: [GET, POST, PATCH, DELETE, OPTIONS]", "AllowMethods: [GET, POST, DELETE, OPTIONS]"}},
-			"missing [PATCH]"},
+		{"a method the UI uses is not allowed", []mutation{{"AllowMethods: [GET, POST, PUT, PATCH, DELETE, OPTIONS]", "AllowMethods: [GET, POST, PATCH, DELETE, OPTIONS]"}},
+			"missing [PUT]"},
 		{"a header the UI reads is not exposed", []mutation{{"ExposeHeaders: [location, etag, x-output-truncated, x-output-bytes, x-run-status]", "ExposeHeaders: [location, etag, x-output-bytes, x-run-status]"}},
 			"missing [x-output-truncated]"},
 		{"max age", []mutation{{"        MaxAge: 600\n", "        MaxAge: 60\n"}},

@@ -20,14 +20,15 @@ type CORS struct {
 	MaxAgeSeconds int
 }
 
-// HTTPAPICORS returns the HTTP API's CORS configuration. The UI sends the bearer token and JSON
-// or CSV bodies (every call is preflighted), uses GET, POST, PATCH and DELETE, and reads a run
-// output's X-Output-Truncated and X-Output-Bytes; the other exposed headers are for other
-// browser clients of the API.
+// HTTPAPICORS returns the HTTP API's CORS configuration: every method and request header
+// openapi.yaml documents (the API's tests hold it to the document). The UI sends the bearer
+// token and JSON or CSV bodies (every call is preflighted), uses GET, POST, PUT (the policy and
+// a platform's noise filters), PATCH and DELETE, and reads a run output's X-Output-Truncated and
+// X-Output-Bytes; If-Match and the other exposed headers are for other browser clients.
 func HTTPAPICORS() CORS {
 	return CORS{
-		AllowMethods:  []string{"GET", "POST", "PATCH", "DELETE", "OPTIONS"},
-		AllowHeaders:  []string{"authorization", "content-type"},
+		AllowMethods:  []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+		AllowHeaders:  []string{"authorization", "content-type", "if-match"},
 		ExposeHeaders: []string{"location", "etag", "x-output-truncated", "x-output-bytes", "x-run-status"},
 		MaxAgeSeconds: 600,
 	}
