@@ -154,7 +154,7 @@ func Vars(fn Function) []Var {
 	retention := []Var{
 		{Name: EnvRunMaxDays, Doc: "days a run is kept; 0 or infinity keeps runs forever (default 30)"},
 		{Name: EnvRunMaxBytes, Doc: "bytes of output kept per device; unset means no cap"},
-		{Name: EnvRetentionCron, Doc: "purge schedule: 5-field cron or @daily/@hourly (default @daily)"},
+		{Name: EnvRetentionCron, Doc: "purge schedule (UTC): 5-field cron, @daily, @hourly, @weekly, @monthly or @every <minutes> (default @daily)"},
 	}
 	auditVars := []Var{table(resources.AuditTable),
 		{Name: EnvAuditMaxDays, Doc: "days an audit entry is kept; 0 or infinity keeps entries forever (default 365)"}}
