@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,8 +18,8 @@ import (
 )
 
 func (a *app) devicesCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "devices", Aliases: []string{"device"}, Short: "List, show, add, remove and import devices"}
-	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesAdd(), a.devicesUpdate(), a.devicesSetJumpChain(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
+	cmd := &cobra.Command{Use: "devices", Aliases: []string{"device"}, Short: "List, show, add, change, remove and import devices, and list a device's runs"}
+	cmd.AddCommand(a.devicesList(), a.devicesGet(), a.devicesRuns(), a.devicesAdd(), a.devicesUpdate(), a.devicesSetJumpChain(), a.devicesRm(), a.devicesImport(), a.devicesAcceptHostKey())
 	return cmd
 }
 
@@ -162,6 +163,34 @@ func (a *app) devicesGet() *cobra.Command {
 	}
 }
 
+// devicesRuns is `netauto devices runs`: a device's runs of every command, newest first.
+func (a *app) devicesRuns() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "runs ID [--limit N]",
+		Short: "A device's runs, every command, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			runs, err := a.runPages(cmd.Context(), "/devices/"+url.PathEscape(args[0])+"/runs", url.Values{}, limit, 200)
+			if err != nil {
+				return fmt.Errorf("runs of %s: %w", args[0], err)
+			}
+			if a.json {
+				return a.printJSON(runs)
+			}
+			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tCREATED\tSTATUS\tREASON\tCHANGED\tBYTES\tJOB\tCOMMAND")
+			for _, r := range runs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.CreatedAt.Format(time.RFC3339), r.Status, r.Reason,
+					formatChanged(r.Changed), r.Bytes, r.JobID, terminalSafeString(r.Command))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs to list")
+	return cmd
+}
+
 func (a *app) devicesAdd() *cobra.Command {
 	var in apiwire.DeviceInput
 	var tags []string
@@ -213,25 +242,49 @@ func (a *app) devicesAdd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&in.ID, "id", "", "device id (letters, digits, . _ -)")
-	fl.StringVar(&in.Name, "name", "", "display name")
-	fl.StringVar(&in.Host, "host", "", "address or DNS name")
+	for _, f := range deviceStringFlags {
+		fl.StringVar(f.input(&in), f.name, "", f.usage)
+	}
+	for _, f := range deviceBoolFlags {
+		fl.BoolVar(f.input(&in), f.name, false, f.usage)
+	}
 	fl.IntVar(&in.Port, "port", 0, "SSH port (default 22)")
-	fl.StringVar(&in.Platform, "platform", "", "platform, e.g. cisco_iosxe, arista_eos, linux")
-	fl.StringVar(&in.Username, "username", "", "SSH user")
-	fl.StringVar(&in.AuthMethod, "auth-method", "", "password, keyboard-interactive or private-key")
-	fl.StringVar(&in.Password, "password", "", "SSH password (prefer --password-stdin)")
 	fl.BoolVar(&passwordStdin, "password-stdin", false, "read the SSH password from standard input")
 	fl.StringVar(&keyFile, "private-key-file", "", "file with the SSH private key (PEM)")
-	fl.StringVar(&in.Passphrase, "passphrase", "", "the private key's passphrase")
-	fl.StringVar(&in.CredentialProfile, "credential-profile", "", "shared credential set instead of a password or key")
-	fl.StringVar(&in.Site, "site", "", "site")
 	fl.StringArrayVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
-	fl.StringVar(&in.HostKey, "host-key", "", "pinned host key, authorized_keys form")
-	fl.BoolVar(&in.TrustOnFirstUse, "trust-on-first-use", false, "pin the host key seen on first connect")
-	fl.BoolVar(&in.LegacyAlgorithms, "legacy-algorithms", false, "allow legacy SSH algorithms")
 	fl.StringArrayVar(&in.JumpHostIDs, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3)")
 	fl.BoolVar(&enableStdin, "enable-secret-stdin", false, "read the enable (privileged mode) secret from standard input")
 	return cmd
+}
+
+// deviceStringFlags are the device fields `devices add` and `devices update` both take as a
+// string flag of the same name: input is the field when creating, patch when changing.
+var deviceStringFlags = []struct {
+	name, usage string
+	input       func(*apiwire.DeviceInput) *string
+	patch       func(*apiwire.DevicePatch) **string
+}{
+	{"name", "display name", func(in *apiwire.DeviceInput) *string { return &in.Name }, func(p *apiwire.DevicePatch) **string { return &p.Name }},
+	{"host", "address or DNS name", func(in *apiwire.DeviceInput) *string { return &in.Host }, func(p *apiwire.DevicePatch) **string { return &p.Host }},
+	{"platform", "platform, e.g. cisco_iosxe, arista_eos, linux", func(in *apiwire.DeviceInput) *string { return &in.Platform }, func(p *apiwire.DevicePatch) **string { return &p.Platform }},
+	{"username", "SSH user", func(in *apiwire.DeviceInput) *string { return &in.Username }, func(p *apiwire.DevicePatch) **string { return &p.Username }},
+	{"auth-method", "password, keyboard-interactive or private-key", func(in *apiwire.DeviceInput) *string { return &in.AuthMethod }, func(p *apiwire.DevicePatch) **string { return &p.AuthMethod }},
+	{"password", "SSH password (prefer --password-stdin)", func(in *apiwire.DeviceInput) *string { return &in.Password }, func(p *apiwire.DevicePatch) **string { return &p.Password }},
+	{"passphrase", "the private key's passphrase", func(in *apiwire.DeviceInput) *string { return &in.Passphrase }, func(p *apiwire.DevicePatch) **string { return &p.Passphrase }},
+	{"credential-profile", "shared credential set instead of a password or key", func(in *apiwire.DeviceInput) *string { return &in.CredentialProfile }, func(p *apiwire.DevicePatch) **string { return &p.CredentialProfile }},
+	{"site", "site", func(in *apiwire.DeviceInput) *string { return &in.Site }, func(p *apiwire.DevicePatch) **string { return &p.Site }},
+	{"host-key", "pinned host key, authorized_keys form", func(in *apiwire.DeviceInput) *string { return &in.HostKey }, func(p *apiwire.DevicePatch) **string { return &p.HostKey }},
+}
+
+// deviceBoolFlags are the device's switches, taken by `devices add` and `devices update` alike
+// (`--legacy-algorithms=false` turns one off).
+var deviceBoolFlags = []struct {
+	name, usage string
+	input       func(*apiwire.DeviceInput) *bool
+	patch       func(*apiwire.DevicePatch) **bool
+}{
+	{"trust-on-first-use", "pin the host key seen on first connect", func(in *apiwire.DeviceInput) *bool { return &in.TrustOnFirstUse }, func(p *apiwire.DevicePatch) **bool { return &p.TrustOnFirstUse }},
+	{"legacy-algorithms", "allow legacy SSH algorithms", func(in *apiwire.DeviceInput) *bool { return &in.LegacyAlgorithms }, func(p *apiwire.DevicePatch) **bool { return &p.LegacyAlgorithms }},
 }
 
 func parseTags(tags []string) (map[string]string, error) {

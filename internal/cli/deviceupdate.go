@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,26 +11,77 @@ import (
 	"github.com/netauto/netauto/internal/apiwire"
 )
 
-// devicesUpdate is `netauto devices update`: the reach of a device — its jump host chain and its
-// enable secret — changed in place (PATCH), the rest of the device untouched.
+// devicesUpdate is `netauto devices update`: the fields given changed in place (PATCH), the rest
+// of the device untouched: its address, platform, login, credential, tags, site, host key
+// settings, jump host chain and enable secret.
 func (a *app) devicesUpdate() *cobra.Command {
-	var chain []string
-	var direct, enableStdin, clearEnable bool
+	var chain, tags []string
+	var direct, clearTags, passwordStdin, enableStdin, clearEnable bool
+	var keyFile string
+	var port int
 	var version int64
+	strs := make([]string, len(deviceStringFlags))
+	bools := make([]bool, len(deviceBoolFlags))
 	cmd := &cobra.Command{
-		Use:   "update ID [--jump-host J...] [--direct] [--enable-secret-stdin | --clear-enable-secret]",
-		Short: "Change how a device is reached: its jump host chain and enable secret",
+		Use:   "update ID [--name N] [--host H] [--port P] [--password-stdin] [--tag K=V...] [--jump-host J... | --direct] [flags]",
+		Short: "Change a device in place: only the fields given",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
 			var patch apiwire.DevicePatch
+			for i, f := range deviceStringFlags {
+				if fl.Changed(f.name) {
+					*f.patch(&patch) = &strs[i]
+				}
+			}
+			for i, f := range deviceBoolFlags {
+				if fl.Changed(f.name) {
+					*f.patch(&patch) = &bools[i]
+				}
+			}
+			if fl.Changed("port") {
+				patch.Port = &port
+			}
+			switch {
+			case clearTags && len(tags) > 0:
+				return fmt.Errorf("--clear-tags: give either it or --tag")
+			case clearTags:
+				patch.Tags = &map[string]string{}
+			case len(tags) > 0:
+				m, err := parseTags(tags)
+				if err != nil {
+					return err
+				}
+				patch.Tags = &m
+			}
 			var err error
 			if patch.JumpHostIDs, err = chainFlags(chain, direct); err != nil {
 				return err
 			}
 			switch {
+			case passwordStdin && fl.Changed("password"):
+				return fmt.Errorf("--password-stdin: give either it or --password")
+			case passwordStdin && enableStdin:
+				return fmt.Errorf("--enable-secret-stdin: stdin carries one secret; change the password and the enable secret in two updates")
 			case enableStdin && clearEnable:
 				return fmt.Errorf("--clear-enable-secret: give either it or --enable-secret-stdin")
+			}
+			if passwordStdin {
+				pw, err := a.readToken()
+				if err != nil {
+					return fmt.Errorf("password: %w", err)
+				}
+				patch.Password = &pw
+			}
+			if keyFile != "" {
+				data, err := os.ReadFile(keyFile)
+				if err != nil {
+					return fmt.Errorf("read private key: %w", err)
+				}
+				key := string(data)
+				patch.PrivateKey = &key
+			}
+			switch {
 			case enableStdin:
 				s, err := readSecretLine(a.io.In)
 				if err != nil {
@@ -42,8 +94,8 @@ func (a *app) devicesUpdate() *cobra.Command {
 			if fl.Changed("version") {
 				patch.Version = &version
 			}
-			if patch.JumpHostIDs == nil && patch.EnableSecret == nil {
-				return fmt.Errorf("nothing to change: give --jump-host, --direct, --enable-secret-stdin or --clear-enable-secret")
+			if patch == (apiwire.DevicePatch{Version: patch.Version}) {
+				return fmt.Errorf("nothing to change: give the fields to change (see `netauto devices update --help`)")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -61,6 +113,17 @@ func (a *app) devicesUpdate() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
+	for i, f := range deviceStringFlags {
+		fl.StringVar(&strs[i], f.name, "", f.usage)
+	}
+	for i, f := range deviceBoolFlags {
+		fl.BoolVar(&bools[i], f.name, false, f.usage)
+	}
+	fl.IntVar(&port, "port", 0, "SSH port")
+	fl.BoolVar(&passwordStdin, "password-stdin", false, "read the new SSH password from standard input")
+	fl.StringVar(&keyFile, "private-key-file", "", "file with the new SSH private key (PEM)")
+	fl.StringArrayVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable); replaces every tag")
+	fl.BoolVar(&clearTags, "clear-tags", false, "remove every tag")
 	fl.StringArrayVar(&chain, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3); replaces the chain")
 	fl.BoolVar(&direct, "direct", false, "connect directly: clear the jump host chain")
 	fl.BoolVar(&enableStdin, "enable-secret-stdin", false, "read the enable (privileged mode) secret from standard input")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,28 +90,10 @@ func (a *app) historyCommand() *cobra.Command {
 			if command == "" {
 				return errors.New("--command is required: the command whose runs to list")
 			}
-			if limit < 1 {
-				return errors.New("--limit must be at least 1")
-			}
-			c, err := a.client()
+			q := url.Values{"command": {command}}
+			runs, err := a.runPages(cmd.Context(), "/devices/"+url.PathEscape(args[0])+"/history", q, limit, 200)
 			if err != nil {
-				return err
-			}
-			var runs []apiwire.Run
-			cursor := ""
-			for len(runs) < limit {
-				q := url.Values{"command": {command}, "limit": {strconv.Itoa(min(200, limit-len(runs)))}}
-				if cursor != "" {
-					q.Set("cursor", cursor)
-				}
-				var page apiwire.RunList
-				if err := c.Do(cmd.Context(), "GET", "/devices/"+url.PathEscape(args[0])+"/history", q, nil, "", &page); err != nil {
-					return fmt.Errorf("history of %s: %w", args[0], err)
-				}
-				runs = append(runs, page.Items...)
-				if cursor = page.Next; cursor == "" {
-					break
-				}
+				return fmt.Errorf("history of %s: %w", args[0], err)
 			}
 			if a.json {
 				return a.printJSON(runs)
@@ -118,15 +101,11 @@ func (a *app) historyCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(a.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tCREATED\tSTATUS\tCHANGED\tBYTES\tSHA256")
 			for _, r := range runs {
-				changed := "-"
-				if r.Changed != nil {
-					changed = strconv.FormatBool(*r.Changed)
-				}
 				sum := r.ContentSHA256
 				if len(sum) > 12 {
 					sum = sum[:12]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.CreatedAt.Format(time.RFC3339), r.Status, changed, r.Bytes, sum)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.CreatedAt.Format(time.RFC3339), r.Status, formatChanged(r.Changed), r.Bytes, sum)
 			}
 			return tw.Flush()
 		},
@@ -134,6 +113,43 @@ func (a *app) historyCommand() *cobra.Command {
 	cmd.Flags().StringVar(&command, "command", "", "the command, exactly as it was run (required)")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs to list")
 	return cmd
+}
+
+// runPages reads runs from a newest-first run list (GET path with q), page after page of at
+// most pageMax, until it has limit of them or the list ends.
+func (a *app) runPages(ctx context.Context, path string, q url.Values, limit, pageMax int) ([]apiwire.Run, error) {
+	if limit < 1 {
+		return nil, errors.New("--limit must be at least 1")
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	runs := []apiwire.Run{}
+	for cursor := ""; len(runs) < limit; {
+		q.Set("limit", strconv.Itoa(min(pageMax, limit-len(runs))))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page apiwire.RunList
+		if err := c.Do(ctx, "GET", path, q, nil, "", &page); err != nil {
+			return nil, err
+		}
+		runs = append(runs, page.Items...)
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	return runs, nil
+}
+
+// formatChanged is a run's changed flag for a table: "-" when it has none (a first run, or one
+// that did not succeed).
+func formatChanged(changed *bool) string {
+	if changed == nil {
+		return "-"
+	}
+	return strconv.FormatBool(*changed)
 }
 
 func (a *app) platformsCommand() *cobra.Command {

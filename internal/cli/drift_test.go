@@ -58,6 +58,29 @@ func TestCLIDrift(t *testing.T) {
 		assert.Contains(t, r.stderr, "--command is required", "without --command")
 	})
 
+	t.Run("device runs", func(t *testing.T) {
+		r := e.run(t, cmd{args: []string{"run", dev, "--", "show", "version"}})
+		require.Equal(t, 0, r.code, "run: %s", r.stderr)
+		r = e.run(t, cmd{args: []string{"devices", "runs", dev}})
+		require.Equal(t, 0, r.code, "devices runs: %s", r.stderr)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		require.Len(t, lines, 5, "a header and four runs: %s", r.stdout)
+		assert.Regexp(t, `^RUN\s+CREATED\s+STATUS\s+REASON\s+CHANGED\s+BYTES\s+JOB\s+COMMAND`, lines[0], "header")
+		assert.True(t, strings.HasSuffix(lines[1], "show version"), "the newest run, of another command, first: %q", lines[1])
+		for i, id := range []string{third.ID, second.ID, first.ID} {
+			assert.True(t, strings.HasPrefix(lines[i+2], id+" "), "row %d is %s, newest first: %q", i+2, id, lines[i+2])
+		}
+		r = e.run(t, cmd{args: []string{"devices", "runs", dev, "--limit", "2", "--json"}})
+		require.Equal(t, 0, r.code, "devices runs --json: %s", r.stderr)
+		var runs []apiwire.Run
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &runs), "devices runs --json: %s", r.stdout)
+		require.Len(t, runs, 2, "--limit")
+		assert.Equal(t, third.ID, runs[1].ID, "the second newest")
+		r = e.run(t, cmd{args: []string{"devices", "runs", "no-such-device"}})
+		assert.Equal(t, cli.ExitError, r.code, "an unknown device")
+		assert.Contains(t, r.stderr, "runs of no-such-device", "an unknown device")
+	})
+
 	t.Run("diff", func(t *testing.T) {
 		r := e.run(t, cmd{args: []string{"diff", third.ID}})
 		require.Equal(t, 0, r.code, "diff: %s", r.stderr)
