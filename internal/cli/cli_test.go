@@ -39,6 +39,17 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
+// importFleet imports the stack's simulated fleet with `netauto devices import` and returns it.
+func (e *stackEnv) importFleet(t *testing.T) []devicesim.InventoryDevice {
+	t.Helper()
+	inv := e.fleet.Inventory()
+	data, err := json.Marshal(inv)
+	require.NoError(t, err)
+	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", data)}})
+	require.Equal(t, 0, r.code, "import: %s%s", r.stdout, r.stderr)
+	return inv
+}
+
 func inventoryCSV(t *testing.T, devs []devicesim.InventoryDevice) []byte {
 	t.Helper()
 	var b bytes.Buffer

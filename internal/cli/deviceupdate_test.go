@@ -20,11 +20,7 @@ import (
 func TestCLIDevicesUpdate(t *testing.T) {
 	t.Parallel()
 	e := newStack(t, devicesim.Spec{Seed: 31, Devices: []devicesim.DeviceSpec{{Platform: "cisco_ios"}}})
-	inv := e.fleet.Inventory()
-	data, err := json.Marshal(inv)
-	require.NoError(t, err)
-	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", data)}})
-	require.Equal(t, 0, r.code, "import: %s", r.stderr)
+	inv := e.importFleet(t)
 	dev := inv[0].ID
 	show := func(t *testing.T) apiwire.Device {
 		t.Helper()

@@ -18,11 +18,7 @@ import (
 func TestCLIDrift(t *testing.T) {
 	t.Parallel()
 	e := newStack(t, devicesim.Spec{Count: 1, Seed: 11, ConfigNoise: true})
-	inv := e.fleet.Inventory()
-	invJSON, err := json.Marshal(inv)
-	require.NoError(t, err)
-	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", invJSON)}})
-	require.Equal(t, 0, r.code, "import: %s", r.stderr)
+	inv := e.importFleet(t)
 	dev := inv[0].ID
 	runOnce := func() apiwire.Run {
 		t.Helper()

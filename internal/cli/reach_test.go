@@ -1,12 +1,10 @@
 package cli_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/internal/auth"
@@ -18,11 +16,7 @@ import (
 func TestCLIReach(t *testing.T) {
 	t.Parallel()
 	e := newStack(t, devicesim.Spec{Seed: 29, Devices: []devicesim.DeviceSpec{{Platform: "cisco_ios"}}})
-	inv := e.fleet.Inventory()
-	data, err := json.Marshal(inv)
-	require.NoError(t, err)
-	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", data)}})
-	require.Equal(t, 0, r.code, "import: %s", r.stdout)
+	inv := e.importFleet(t)
 	dev := inv[0].ID
 	const jumpSecret, rotated, enable = "jump-pass-3141", "jump-pass-2718", "enable-1618"
 	var printed strings.Builder

@@ -19,11 +19,7 @@ func TestCLISavedJobs(t *testing.T) {
 	t.Parallel()
 	e := newStack(t, devicesim.Spec{Seed: 73, Devices: []devicesim.DeviceSpec{
 		{Platform: "cisco_ios"}, {Platform: "cisco_ios", Fault: devicesim.FaultRefuse}, {Platform: "arista_eos"}}})
-	inv := e.fleet.Inventory()
-	data, err := json.Marshal(inv)
-	require.NoError(t, err)
-	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", data)}})
-	require.Equal(t, 0, r.code, "import: %s", r.stdout)
+	inv := e.importFleet(t)
 	var down string
 	for _, d := range inv {
 		if d.Fault == devicesim.FaultRefuse {
@@ -31,7 +27,7 @@ func TestCLISavedJobs(t *testing.T) {
 		}
 	}
 
-	r = e.run(t, cmd{args: []string{"saved", "create", "--name", "ios version", "--platform", "cisco_ios", "--timeout", "10s", "--json", "--", "show", "version"}})
+	r := e.run(t, cmd{args: []string{"saved", "create", "--name", "ios version", "--platform", "cisco_ios", "--timeout", "10s", "--json", "--", "show", "version"}})
 	require.Equal(t, 0, r.code, "create: %s", r.stderr)
 	var sj apiwire.SavedJob
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sj), "%s", r.stdout)

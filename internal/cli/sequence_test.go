@@ -18,11 +18,7 @@ import (
 func TestCLISequence(t *testing.T) {
 	t.Parallel()
 	e := newStack(t, devicesim.Spec{Seed: 71, Devices: []devicesim.DeviceSpec{{Platform: "cisco_ios"}, {Platform: "cisco_iosxe"}}})
-	inv := e.fleet.Inventory()
-	data, err := json.Marshal(inv)
-	require.NoError(t, err)
-	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", data)}})
-	require.Equal(t, 0, r.code, "import: %s", r.stdout)
+	inv := e.importFleet(t)
 	dev := inv[0].ID
 
 	t.Run("run prints each command under its line; run-output reads one", func(t *testing.T) {

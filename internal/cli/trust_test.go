@@ -54,11 +54,7 @@ func (e *stackEnv) check(t *testing.T, command string, tc cliCase) result {
 func TestCLITrust(t *testing.T) {
 	t.Parallel()
 	e := newStack(t, devicesim.Spec{Seed: 23, Devices: []devicesim.DeviceSpec{{Platform: "cisco_iosxe"}, {Platform: "cisco_iosxe"}}})
-	inv := e.fleet.Inventory()
-	data, err := json.Marshal(inv)
-	require.NoError(t, err)
-	r := e.run(t, cmd{args: []string{"devices", "import", writeFile(t, "fleet.json", data)}})
-	require.Equal(t, 0, r.code, "import: %s", r.stdout)
+	inv := e.importFleet(t)
 	dev, other := inv[0], inv[1]
 	token := func(t *testing.T, spec auth.TokenSpec) string {
 		t.Helper()
