@@ -18,7 +18,7 @@ func TestAuditTableIsAppendOnly(t *testing.T) {
 	const (
 		apiAppend    = "            - Sid: AuditAppend\n              Effect: Allow\n              Action: dynamodb:PutItem\n              Resource: !GetAtt AuditTable.Arn\n            # GET /v1/audit"
 		execPolicies = "      Policies:\n        # The audit trail is append-only: put entries, never update or delete one.\n        - Statement:\n            - Sid: AuditAppend\n              Effect: Allow\n              Action: dynamodb:PutItem\n              Resource: !GetAtt AuditTable.Arn\n        - DynamoDBReadPolicy: {TableName: !Ref DevicesTable}"
-		watchdogJobs = "Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:BatchWriteItem]\n              Resource: !GetAtt JobsTable.Arn"
+		watchdogJobs = "Action: [dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:BatchWriteItem]\n              Resource: !GetAtt JobsTable.Arn"
 	)
 	grant := func(action, resource string) mutation {
 		return mutation{apiAppend, "            - Sid: AuditAppend\n              Effect: Allow\n              Action: " + action + "\n              Resource: " + resource + "\n            # GET /v1/audit"}
@@ -43,7 +43,7 @@ func TestAuditTableIsAppendOnly(t *testing.T) {
 		{"every table by ARN", grant("dynamodb:DeleteItem", `!Sub "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"`), "which may be the audit table"},
 		{"every resource", grant("dynamodb:DeleteItem", `"*"`), "grants dynamodb:DeleteItem on *"},
 		{"NotAction", mutation{apiAppend, "            - Sid: AuditAppend\n              Effect: Allow\n              NotAction: dynamodb:Scan\n              Resource: !GetAtt AuditTable.Arn\n            # GET /v1/audit"}, "grants dynamodb:UpdateItem"},
-		{"another function's wildcard on every table", mutation{watchdogJobs, "Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:BatchWriteItem]\n              Resource: \"arn:aws:dynamodb:*:*:table/*\""}, "WatchdogFunction"},
+		{"another function's wildcard on every table", mutation{watchdogJobs, "Action: [dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:BatchWriteItem]\n              Resource: \"arn:aws:dynamodb:*:*:table/*\""}, "WatchdogFunction"},
 		{"CRUD policy template", execExtra("DynamoDBCrudPolicy: {TableName: !Ref AuditTable}"), "SAM policy DynamoDBCrudPolicy"},
 		{"write policy template", execExtra("DynamoDBWritePolicy: {TableName: !Ref AuditTable}"), "SAM policy DynamoDBWritePolicy"},
 		{"CRUD policy template on any table", execExtra(`DynamoDBCrudPolicy: {TableName: "*"}`), "SAM policy DynamoDBCrudPolicy"},
