@@ -76,6 +76,7 @@ func Check(t *Template, opts Options) error {
 	ps = append(ps, checkQueues(t)...)
 	ps = append(ps, checkEvents(t)...)
 	ps = append(ps, checkPolicies(t, opts)...)
+	ps = append(ps, checkGrants(t, opts)...)
 	ps = append(ps, checkAudit(t, opts)...)
 	ps = append(ps, checkSchema(t)...)
 	ps = append(ps, checkRoutes(t)...)

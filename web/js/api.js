@@ -61,8 +61,9 @@ const SITE_BAD = /[\s,:[\]"]/;
 
 /**
  * identity of the signed-in user from the token, for display and to hide what the API would refuse:
- * {email, role (held everywhere), sites ({site: role} from "<role>:<site>" groups), exp}, or null.
- * The API's own view is GET /v1/whoami.
+ * {name, role (held everywhere), sites ({site: role} from "<role>:<site>" groups), exp}, or null.
+ * name is as the API reads it (the email once verified, else the subject), but the API's own view
+ * is GET /v1/whoami (whoami.js): compare owners and requesters with its name.
  */
 export function identity() {
   if (!token) return null;
@@ -84,7 +85,8 @@ export function identity() {
     if (site && !SITE_BAD.test(site) && (!sites[site] || RANK[r] > RANK[sites[site]])) sites[site] = r;
   }
   for (const [site, r] of Object.entries(sites)) if (RANK[r] <= (RANK[role] || 0)) delete sites[site];
-  return { email: c.email || c.sub || "", role, sites, exp: c.exp || 0 };
+  const verified = String(c.email_verified).trim().toLowerCase() === "true";
+  return { name: (verified && c.email) || c.sub || "", role, sites, exp: c.exp || 0 };
 }
 
 /** can reports whether the signed-in user holds at least role need everywhere. */
@@ -178,3 +180,40 @@ export async function request(method, path, { body, contentType, raw, signal } =
 
 export const get = (path, opts) => request("GET", path, opts);
 export const post = (path, body, opts) => request("POST", path, { ...opts, body });
+
+/**
+ * formErrors splits an API error between a form's inputs and its general message. A detail whose
+ * field, through key, names one of inputs (the inputs on screen) goes under that input
+ * ({input: message}); the others, and an error naming no input, make the general message. A 409
+ * version conflict says conflict.
+ */
+export function formErrors(e, inputs, { key = (f) => f, message = (d) => d.message, conflict = "" } = {}) {
+  const fields = {};
+  const rest = [];
+  for (const d of e.details || []) {
+    const k = key(d.field || "");
+    if (d.field && inputs.includes(k)) fields[k] = message(d);
+    else rest.push(d.field ? `${d.field}: ${d.message}` : d.message);
+  }
+  let general = "";
+  if (e.status === 409 && e.code === "version_conflict") general = conflict || "Changed by someone else meanwhile: reload and try again.";
+  else if (rest.length) general = rest.join("; ");
+  else if (!Object.keys(fields).length) general = e.text || e.message;
+  return { fields, general };
+}
+
+/**
+ * collect reads pages of path (a list answering {items, next}) by its cursor until it holds want
+ * items or the list ends, reading at most maxPages: a page may hold fewer items than asked, none
+ * at all, and still have a next. It returns {items, next} (next: where to go on, "" at the end).
+ */
+export async function collect(path, want, maxPages = 10, cursor = "") {
+  const items = [];
+  for (let n = 0; n < maxPages; n++) {
+    const page = await get(path + (cursor ? (path.includes("?") ? "&" : "?") + "cursor=" + encodeURIComponent(cursor) : ""));
+    items.push(...(page.items || []));
+    cursor = page.next || "";
+    if (!cursor || items.length >= want) break;
+  }
+  return { items, next: cursor };
+}
