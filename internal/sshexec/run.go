@@ -586,14 +586,11 @@ func (o *output) write(p []byte) error {
 	return o.writeLocked(o.secrets.filter(p))
 }
 
-// setSecrets makes the output drop these strings from now on.
+// setSecrets makes the output replace these strings by redactedMark from now on.
 func (o *output) setSecrets(secrets []string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.secrets.secrets = o.secrets.secrets[:0]
-	for _, s := range secrets {
-		o.secrets.secrets = append(o.secrets.secrets, []byte(s))
-	}
+	o.secrets.set(secrets)
 }
 
 // release passes on what the secret filter holds back; it is called where a
@@ -601,12 +598,7 @@ func (o *output) setSecrets(secrets []string) {
 func (o *output) release() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	held := o.secrets.held
-	o.secrets.held = nil
-	if len(held) == 0 {
-		return nil
-	}
-	return o.writeLocked(held)
+	return o.writeLocked(o.secrets.flush())
 }
 
 func (o *output) writeLocked(p []byte) error {

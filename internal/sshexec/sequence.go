@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -226,32 +227,65 @@ func (r *run) sequenceResult() Result {
 	return res
 }
 
-// secretFilter removes secrets from a byte stream, holding back a tail that
-// could be the start of one until more arrives or release is called.
+// redactedMark stands in the output where a secret was: a secret cut out without a mark could
+// leave its two sides to join into it again ("aabcbc" without "abc" is "abc").
+const redactedMark = "[redacted]"
+
+// secretFilter replaces secrets in a byte stream by redactedMark, holding back a tail that could
+// be the start of one until more arrives or the stream is flushed. Where two secrets start at
+// the same byte the longer is replaced, so a secret that begins another leaves none of it.
 type secretFilter struct {
-	secrets [][]byte
+	secrets [][]byte // longest first
 	held    []byte
 }
 
+// set makes the filter replace these secrets from now on (empty ones and repeats ignored).
+func (f *secretFilter) set(secrets []string) {
+	f.secrets = f.secrets[:0]
+	for _, s := range secrets {
+		if s != "" && !slices.ContainsFunc(f.secrets, func(b []byte) bool { return string(b) == s }) {
+			f.secrets = append(f.secrets, []byte(s))
+		}
+	}
+	slices.SortStableFunc(f.secrets, func(a, b []byte) int { return len(b) - len(a) })
+}
+
 // filter returns the bytes of p (after any held ones) that are safe to pass on.
-func (f *secretFilter) filter(p []byte) []byte {
-	if len(f.secrets) == 0 {
+func (f *secretFilter) filter(p []byte) []byte { return f.scan(p, false) }
+
+// flush returns what the filter holds back, its secrets replaced: the stream has ended here.
+func (f *secretFilter) flush() []byte { return f.scan(nil, true) }
+
+func (f *secretFilter) scan(p []byte, final bool) []byte {
+	if len(f.secrets) == 0 && len(f.held) == 0 {
 		return p
 	}
 	buf := append(f.held, p...)
-	for _, s := range f.secrets {
-		buf = bytes.ReplaceAll(buf, s, nil)
+	f.held = nil
+	var out []byte
+	for len(buf) > 0 {
+		// The earliest secret in buf; at a tie the longer, as the list is longest first.
+		at, n := -1, 0
+		for _, s := range f.secrets {
+			if j := bytes.Index(buf, s); j >= 0 && (at < 0 || j < at) {
+				at, n = j, len(s)
+			}
+		}
+		if at < 0 {
+			break
+		}
+		out = append(append(out, buf[:at]...), redactedMark...)
+		buf = buf[at+n:]
 	}
-	hold := 0
-	for _, s := range f.secrets {
-		for n := min(len(s)-1, len(buf)); n > hold; n-- {
-			if bytes.HasSuffix(buf, s[:n]) {
-				hold = n
+	if !final && len(f.secrets) > 0 {
+		// Hold from the first byte where a secret could begin and go on past the end.
+		for i := max(0, len(buf)-len(f.secrets[0])+1); i < len(buf); i++ {
+			if slices.ContainsFunc(f.secrets, func(s []byte) bool { return bytes.HasPrefix(s, buf[i:]) }) {
+				f.held = append([]byte(nil), buf[i:]...)
+				buf = buf[:i]
 				break
 			}
 		}
 	}
-	out := buf[:len(buf)-hold]
-	f.held = append([]byte(nil), buf[len(buf)-hold:]...)
-	return out
+	return append(out, buf...)
 }

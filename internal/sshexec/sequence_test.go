@@ -401,24 +401,35 @@ func TestInvocationDeadline(t *testing.T) {
 
 func TestSecretFilter(t *testing.T) {
 	tests := []struct {
-		name   string
-		chunks []string
-		want   string
+		name    string
+		secrets []string
+		chunks  []string
+		want    string
 	}{
-		{"whole", []string{"Password: hunter2\n"}, "Password: \n"},
-		{"split", []string{"Password: hun", "ter2\nok"}, "Password: \nok"},
-		{"prefix only", []string{"hun", "gry\n"}, "hungry\n"},
-		{"held to the end", []string{"a hunt"}, "a hunt"},
+		{"whole", []string{"hunter2"}, []string{"Password: hunter2\n"}, "Password: [redacted]\n"},
+		{"split", []string{"hunter2"}, []string{"Password: hun", "ter2\nok"}, "Password: [redacted]\nok"},
+		{"prefix only", []string{"hunter2"}, []string{"hun", "gry\n"}, "hungry\n"},
+		{"held to the end", []string{"hunter2"}, []string{"a hunt"}, "a hunt"},
+		{"a secret that begins a longer one", []string{"cisco", "cisco123"}, []string{"scp pw cisco123, enable cisco\n"},
+			"scp pw [redacted], enable [redacted]\n"},
+		{"the sides of a secret do not join into it", []string{"abc"}, []string{"aabcbc"}, "a[redacted]bc"},
+		{"a shorter secret in a held tail", []string{"abcdef", "cd"}, []string{"xxabcd"}, "xxab[redacted]"},
+		{"split over three chunks", []string{"s3cr3t-pass"}, []string{"echo s3c", "r3t-p", "ass done"}, "echo [redacted] done"},
+		{"no secret", nil, []string{"plain ", "output"}, "plain output"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := secretFilter{secrets: [][]byte{[]byte("hunter2")}}
+			var f secretFilter
+			f.set(tt.secrets)
 			var got strings.Builder
 			for _, c := range tt.chunks {
 				got.Write(f.filter([]byte(c)))
 			}
-			got.Write(f.held)
+			got.Write(f.flush())
 			assert.Equal(t, tt.want, got.String(), "filtered stream")
+			for _, s := range tt.secrets {
+				assert.NotContains(t, got.String(), s, "a secret in the filtered stream")
+			}
 		})
 	}
 }

@@ -202,7 +202,7 @@ func TestOpenSSHSequence(t *testing.T) {
 		requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
 		assert.Equal(t, "one\n", sink.of(0), "output of command 0")
 		assert.Equal(t, "Proceed? [y/N] answer=y\n", sink.of(1), "output of command 1")
-		assert.Equal(t, "Token: got  and again .\n", sink.of(2), "output of command 2 (secret removed)")
+		assert.Equal(t, "Token: got [redacted] and again [redacted].\n", sink.of(2), "output of command 2 (secret replaced)")
 	})
 	t.Run("shell", func(t *testing.T) {
 		tg := srv.target()
@@ -216,7 +216,7 @@ func TestOpenSSHSequence(t *testing.T) {
 		requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
 		assert.Equal(t, "one\n", sink.of(0), "output of command 0")
 		assert.Equal(t, "Proceed? [y/N] y\nanswer=y\n", sink.of(1), "output of command 1")
-		assert.Equal(t, "Token: \ngot .\n", sink.of(2), "output of command 2 (echoed secret removed)")
+		assert.Equal(t, "Token: [redacted]\ngot [redacted].\n", sink.of(2), "output of command 2 (echoed secret replaced)")
 		assert.NotContains(t, sink.all.String(), token, "secret in the output")
 	})
 	t.Run("shell, a later command prints an earlier secret answer", func(t *testing.T) {
@@ -228,7 +228,7 @@ func TestOpenSSHSequence(t *testing.T) {
 		}}
 		res, sink := runSeq(t, r, tg, seq)
 		requireOutcome(t, res, StatusSucceeded, "", sink.all.String())
-		assert.Equal(t, "later: .\n", sink.of(1), "output of command 1 (the secret it printed removed)")
+		assert.Equal(t, "later: [redacted].\n", sink.of(1), "output of command 1 (the secret it printed replaced)")
 		assert.NotContains(t, sink.all.String(), token, "secret in the output")
 	})
 	t.Run("shell unanswered", func(t *testing.T) {
