@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,18 +146,11 @@ are printed.`,
 }
 
 func (a *app) readToken() (string, error) {
-	if isTerminal(a.io.In) {
-		fmt.Fprint(a.io.Err, "Token: ")
+	token, err := a.readSecret("token")
+	if err != nil {
+		return "", err
 	}
-	line, err := bufio.NewReader(a.io.In).ReadString('\n')
-	line = strings.TrimSpace(line)
-	if line == "" {
-		if err != nil {
-			return "", fmt.Errorf("read token from stdin: %w", err)
-		}
-		return "", errors.New("empty token")
-	}
-	return line, nil
+	return strings.TrimSpace(token), nil
 }
 
 func localToken(ctx context.Context, role string) (string, error) {

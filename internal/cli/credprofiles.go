@@ -2,14 +2,17 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/netauto/netauto/internal/apiwire"
 )
@@ -56,7 +59,7 @@ func (p *secretFlags) secret(a *app) (password, key, passphrase string, set bool
 	}
 	switch {
 	case p.passwordStdin:
-		pw, err := readSecretLine(a.io.In)
+		pw, err := a.readSecret("password")
 		if err != nil {
 			return "", "", "", false, fmt.Errorf("--password-stdin: %w", err)
 		}
@@ -67,13 +70,21 @@ func (p *secretFlags) secret(a *app) (password, key, passphrase string, set bool
 			return "", "", "", false, fmt.Errorf("--private-key-file: %w", err)
 		}
 		if p.passphraseStdn {
-			if passphrase, err = readSecretLine(a.io.In); err != nil {
+			if passphrase, err = a.readSecret("passphrase"); err != nil {
 				return "", "", "", false, fmt.Errorf("--passphrase-stdin: %w", err)
 			}
 		}
 		return "", string(data), passphrase, true, nil
 	}
 	return "", "", "", false, nil
+}
+
+// oneOnStdin refuses a second secret on stdin beside the enable secret: stdin carries one.
+func (p *secretFlags) oneOnStdin(enableStdin bool) error {
+	if enableStdin && (p.passwordStdin || p.passphraseStdn) {
+		return fmt.Errorf("--enable-secret-stdin: stdin carries one secret; set the enable secret in a second `netauto devices update`")
+	}
+	return nil
 }
 
 // requiredSecret is secret for create, where a password or private key must be given.
@@ -107,15 +118,29 @@ func (p *secretFlags) patchSecret(a *app, password, key, passphrase **string) er
 	return nil
 }
 
-// readSecretLine reads stdin and drops one trailing newline; an empty secret is an error.
-func readSecretLine(r io.Reader) (string, error) {
-	data, err := readAll(r)
+// readSecret reads a secret from stdin: at a terminal after asking for what on stderr, without
+// echo; otherwise the whole of stdin less one trailing newline (spaces are the secret's own). An
+// empty secret is an error.
+func (a *app) readSecret(what string) (string, error) {
+	if f, ok := a.io.In.(*os.File); ok && isTerminal(f) {
+		fmt.Fprintf(a.io.Err, "%s: ", what)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.io.Err)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", what, err)
+		}
+		if len(b) == 0 {
+			return "", fmt.Errorf("the %s is empty", what)
+		}
+		return string(b), nil
+	}
+	data, err := readAll(a.io.In)
 	if err != nil {
 		return "", fmt.Errorf("read stdin: %w", err)
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 	if s == "" {
-		return "", fmt.Errorf("stdin is empty")
+		return "", errors.New("stdin is empty")
 	}
 	return s, nil
 }

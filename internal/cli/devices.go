@@ -194,8 +194,8 @@ func (a *app) devicesRuns() *cobra.Command {
 func (a *app) devicesAdd() *cobra.Command {
 	var in apiwire.DeviceInput
 	var tags []string
-	var passwordStdin, enableStdin bool
-	var keyFile string
+	var sec secretFlags
+	var enableStdin bool
 	cmd := &cobra.Command{
 		Use:   "add --id ID --name NAME --host HOST --username USER [flags]",
 		Short: "Create a device",
@@ -205,25 +205,16 @@ func (a *app) devicesAdd() *cobra.Command {
 			if in.Tags, err = parseTags(tags); err != nil {
 				return err
 			}
-			if passwordStdin && enableStdin {
-				return fmt.Errorf("--enable-secret-stdin: stdin carries one secret; give the password with --credential-profile or add the enable secret later with `netauto devices update`")
+			if err := sec.oneOnStdin(enableStdin); err != nil {
+				return err
 			}
-			if passwordStdin {
-				if in.Password, err = a.readToken(); err != nil {
-					return fmt.Errorf("password: %w", err)
-				}
+			if in.Password, in.PrivateKey, in.Passphrase, _, err = sec.secret(a); err != nil {
+				return err
 			}
 			if enableStdin {
-				if in.EnableSecret, err = readSecretLine(a.io.In); err != nil {
+				if in.EnableSecret, err = a.readSecret("enable secret"); err != nil {
 					return fmt.Errorf("--enable-secret-stdin: %w", err)
 				}
-			}
-			if keyFile != "" {
-				data, err := os.ReadFile(keyFile)
-				if err != nil {
-					return fmt.Errorf("read private key: %w", err)
-				}
-				in.PrivateKey = string(data)
 			}
 			c, err := a.client()
 			if err != nil {
@@ -249,8 +240,7 @@ func (a *app) devicesAdd() *cobra.Command {
 		fl.BoolVar(f.input(&in), f.name, false, f.usage)
 	}
 	fl.IntVar(&in.Port, "port", 0, "SSH port (default 22)")
-	fl.BoolVar(&passwordStdin, "password-stdin", false, "read the SSH password from standard input")
-	fl.StringVar(&keyFile, "private-key-file", "", "file with the SSH private key (PEM)")
+	sec.registerSecret(cmd)
 	fl.StringArrayVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
 	fl.StringArrayVar(&in.JumpHostIDs, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3)")
 	fl.BoolVar(&enableStdin, "enable-secret-stdin", false, "read the enable (privileged mode) secret from standard input")
@@ -258,7 +248,8 @@ func (a *app) devicesAdd() *cobra.Command {
 }
 
 // deviceStringFlags are the device fields `devices add` and `devices update` both take as a
-// string flag of the same name: input is the field when creating, patch when changing.
+// string flag of the same name: input is the field when creating, patch when changing. Secrets
+// are not among them: they come from stdin or a file (secretFlags), never from an argument.
 var deviceStringFlags = []struct {
 	name, usage string
 	input       func(*apiwire.DeviceInput) *string
@@ -269,8 +260,6 @@ var deviceStringFlags = []struct {
 	{"platform", "platform, e.g. cisco_iosxe, arista_eos, linux", func(in *apiwire.DeviceInput) *string { return &in.Platform }, func(p *apiwire.DevicePatch) **string { return &p.Platform }},
 	{"username", "SSH user", func(in *apiwire.DeviceInput) *string { return &in.Username }, func(p *apiwire.DevicePatch) **string { return &p.Username }},
 	{"auth-method", "password, keyboard-interactive or private-key", func(in *apiwire.DeviceInput) *string { return &in.AuthMethod }, func(p *apiwire.DevicePatch) **string { return &p.AuthMethod }},
-	{"password", "SSH password (prefer --password-stdin)", func(in *apiwire.DeviceInput) *string { return &in.Password }, func(p *apiwire.DevicePatch) **string { return &p.Password }},
-	{"passphrase", "the private key's passphrase", func(in *apiwire.DeviceInput) *string { return &in.Passphrase }, func(p *apiwire.DevicePatch) **string { return &p.Passphrase }},
 	{"credential-profile", "shared credential set instead of a password or key", func(in *apiwire.DeviceInput) *string { return &in.CredentialProfile }, func(p *apiwire.DevicePatch) **string { return &p.CredentialProfile }},
 	{"site", "site", func(in *apiwire.DeviceInput) *string { return &in.Site }, func(p *apiwire.DevicePatch) **string { return &p.Site }},
 	{"host-key", "pinned host key, authorized_keys form", func(in *apiwire.DeviceInput) *string { return &in.HostKey }, func(p *apiwire.DevicePatch) **string { return &p.HostKey }},

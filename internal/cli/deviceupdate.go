@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,14 +15,14 @@ import (
 // settings, jump host chain and enable secret.
 func (a *app) devicesUpdate() *cobra.Command {
 	var chain, tags []string
-	var direct, clearTags, passwordStdin, enableStdin, clearEnable bool
-	var keyFile string
+	var direct, clearTags, enableStdin, clearEnable bool
+	var sec secretFlags
 	var port int
 	var version int64
 	strs := make([]string, len(deviceStringFlags))
 	bools := make([]bool, len(deviceBoolFlags))
 	cmd := &cobra.Command{
-		Use:   "update ID [--name N] [--host H] [--port P] [--password-stdin] [--tag K=V...] [--jump-host J... | --direct] [flags]",
+		Use:   "update ID [--name N] [--host H] [--port P] [--password-stdin | --private-key-file F] [--tag K=V...] [--jump-host J... | --direct] [flags]",
 		Short: "Change a device in place: only the fields given",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,32 +57,18 @@ func (a *app) devicesUpdate() *cobra.Command {
 			if patch.JumpHostIDs, err = chainFlags(chain, direct); err != nil {
 				return err
 			}
-			switch {
-			case passwordStdin && fl.Changed("password"):
-				return fmt.Errorf("--password-stdin: give either it or --password")
-			case passwordStdin && enableStdin:
-				return fmt.Errorf("--enable-secret-stdin: stdin carries one secret; change the password and the enable secret in two updates")
-			case enableStdin && clearEnable:
+			if enableStdin && clearEnable {
 				return fmt.Errorf("--clear-enable-secret: give either it or --enable-secret-stdin")
 			}
-			if passwordStdin {
-				pw, err := a.readToken()
-				if err != nil {
-					return fmt.Errorf("password: %w", err)
-				}
-				patch.Password = &pw
+			if err := sec.oneOnStdin(enableStdin); err != nil {
+				return err
 			}
-			if keyFile != "" {
-				data, err := os.ReadFile(keyFile)
-				if err != nil {
-					return fmt.Errorf("read private key: %w", err)
-				}
-				key := string(data)
-				patch.PrivateKey = &key
+			if err := sec.patchSecret(a, &patch.Password, &patch.PrivateKey, &patch.Passphrase); err != nil {
+				return err
 			}
 			switch {
 			case enableStdin:
-				s, err := readSecretLine(a.io.In)
+				s, err := a.readSecret("enable secret")
 				if err != nil {
 					return fmt.Errorf("--enable-secret-stdin: %w", err)
 				}
@@ -120,8 +105,7 @@ func (a *app) devicesUpdate() *cobra.Command {
 		fl.BoolVar(&bools[i], f.name, false, f.usage)
 	}
 	fl.IntVar(&port, "port", 0, "SSH port")
-	fl.BoolVar(&passwordStdin, "password-stdin", false, "read the new SSH password from standard input")
-	fl.StringVar(&keyFile, "private-key-file", "", "file with the new SSH private key (PEM)")
+	sec.registerSecret(cmd)
 	fl.StringArrayVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable); replaces every tag")
 	fl.BoolVar(&clearTags, "clear-tags", false, "remove every tag")
 	fl.StringArrayVar(&chain, "jump-host", nil, "a jump host to go through, in order (repeatable, at most 3); replaces the chain")

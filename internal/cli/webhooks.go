@@ -38,7 +38,7 @@ func (w *webhookFlags) readURL(a *app) (string, error) {
 		return "", fmt.Errorf("--url-stdin: give the URL either way, not both")
 	}
 	if w.urlStdin {
-		u, err := readSecretLine(a.io.In)
+		u, err := a.readSecret("webhook URL")
 		if err != nil {
 			return "", fmt.Errorf("--url-stdin: %w", err)
 		}

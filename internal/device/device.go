@@ -6,6 +6,7 @@ package device
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"sort"
@@ -127,6 +128,9 @@ func (c Credential) String() string { return "[credential redacted]" }
 
 // GoString hides the secret in %#v formatting.
 func (c Credential) GoString() string { return "device.Credential{redacted}" }
+
+// LogValue hides the secret from log/slog, whose JSON handler would otherwise marshal the fields.
+func (c Credential) LogValue() slog.Value { return slog.StringValue("[credential redacted]") }
 
 // FieldError is one rejected field: the field's JSON name and the rule it broke.
 type FieldError struct {

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 )
 
@@ -151,6 +152,17 @@ type Target struct {
 	// Tunnels, when set, shares the jump host connections with the other runs that use it;
 	// without it the run opens its own chain and closes it when it ends.
 	Tunnels *Tunnels
+}
+
+// LogValue logs the target without its secrets: where it is and who logs in.
+func (t Target) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("host", t.Host), slog.Int("port", t.Port), slog.String("platform", t.Platform),
+		slog.String("username", t.Username), slog.Int("jump_hosts", len(t.JumpHosts)))
+}
+
+// LogValue logs the hop without its secrets.
+func (h Hop) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", h.ID), slog.String("host", h.Host), slog.Int("port", h.Port), slog.String("username", h.Username))
 }
 
 // MaxJumpHosts is the longest jump host chain a Target may have.

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -99,6 +100,12 @@ type Secret struct {
 	URL           string `json:"url"`
 	SigningSecret string `json:"signing_secret"`
 }
+
+// LogValue hides both halves from log/slog; the JSON form is what the secret store keeps.
+func (s Secret) LogValue() slog.Value { return slog.StringValue("[webhook secret redacted]") }
+
+// String hides both halves in any accidental formatting.
+func (s Secret) String() string { return "[webhook secret redacted]" }
 
 // Errors of the store and the registry.
 var (
