@@ -304,7 +304,7 @@ const (
 	cmdJobSK     = "LAST"
 )
 
-// CreateJob writes the job and its batch items (BatchWriteItem, 25 a call).
+// CreateJob writes the job's batch items (BatchWriteItem, 25 a call), then the job.
 func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string, sent int) error {
 	it := jobItem{
 		PK: jobPrefix + j.ID, SK: jobMetaSK, GSI1PK: jobListPK, GSI1SK: j.CreatedAt.UTC().Format(timeLayout) + "#" + j.ID, ID: j.ID, Command: j.Command, RequestedBy: j.RequestedBy,
@@ -328,14 +328,6 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	if err != nil {
 		return err
 	}
-	// The job and its unfinished marker are written together: the watchdog sees every job.
-	if err := transact(ctx, s.db,
-		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
-		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, j.RequestedBy, expiry(j.ExpiresAt))}},
-	); err != nil {
-		return fmt.Errorf("put job %s: %w", j.ID, err)
-	}
-	s.layouts.Add(j.ID, s.layout)
 	createdMS := s.now().UnixMilli()
 	var writes []types.WriteRequest
 	for i, ids := range batches {
@@ -388,7 +380,34 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	} else if ok {
 		writes = append(writes, loc)
 	}
-	return batchWrite(ctx, s.db, s.table, writes)
+	// The batches first, the job and its unfinished marker last and together: a job exists, and
+	// the watchdog sends its batches, only once all of them are stored. A creation that fails
+	// leaves no job to run, only batch items nothing reads, deleted here as far as DynamoDB lets.
+	if err := batchWrite(ctx, s.db, s.table, writes); err != nil {
+		return fmt.Errorf("put batches of job %s: %w", j.ID, s.dropWrites(ctx, writes, err))
+	}
+	if err := transact(ctx, s.db,
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, j.RequestedBy, expiry(j.ExpiresAt))}},
+	); err != nil {
+		return fmt.Errorf("put job %s: %w", j.ID, s.dropWrites(ctx, writes, err))
+	}
+	s.layouts.Add(j.ID, s.layout)
+	return nil
+}
+
+// dropWrites deletes the items of puts, written or not, after err ended a job's creation; it
+// returns err, with the deletion's own error when that failed too (the items then expire).
+func (s *JobStore) dropWrites(ctx context.Context, puts []types.WriteRequest, err error) error {
+	dels := make([]types.WriteRequest, 0, len(puts))
+	for _, w := range puts {
+		key := map[string]types.AttributeValue{resources.AttrPK: w.PutRequest.Item[resources.AttrPK], resources.AttrSK: w.PutRequest.Item[resources.AttrSK]}
+		dels = append(dels, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key}})
+	}
+	if derr := batchWrite(context.WithoutCancel(ctx), s.db, s.table, dels); derr != nil {
+		return fmt.Errorf("%w (and deleting its batch items: %v)", err, derr)
+	}
+	return err
 }
 
 // jobListPK is the by_created index partition of every job.
