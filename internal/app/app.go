@@ -104,7 +104,7 @@ func executorInventory(cfg config.Config, awsCfg aws.Config) (*device.Inventory,
 }
 
 func inventory(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*device.Inventory, error) {
-	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func inventory(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*d
 // JumpHosts builds the jump host registry: metadata in the devices table, credentials in the
 // configured secret store.
 func JumpHosts(cfg config.Config, awsCfg aws.Config) (*jumphost.Registry, error) {
-	store, err := dynamo.NewJumpHostStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	store, err := dynamo.NewJumpHostStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func CredentialProfiles(cfg config.Config, awsCfg aws.Config) (*credprofile.Regi
 }
 
 func credentialProfiles(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*credprofile.Registry, error) {
-	store, err := dynamo.NewProfileStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.DevicesTable])
+	store, err := dynamo.NewProfileStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func newAPIServer(ctx context.Context, cfg config.Config, opts *APIOptions) (*ap
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
 	if err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
 	if err != nil {
 		return nil, nil, err

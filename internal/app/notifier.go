@@ -54,7 +54,7 @@ func NewNotifier(ctx context.Context, cfg config.Config, opts NotifierOptions) (
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	store, err := dynamo.NewWebhookStore(db, cfg.Tables[resources.WebhooksTable])
 	if err != nil {
 		return nil, err

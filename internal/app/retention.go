@@ -55,7 +55,7 @@ func NewPurger(ctx context.Context, cfg config.Config, opts RetentionOptions) (*
 		if err != nil {
 			return nil, nil, err
 		}
-		db = dynamodb.NewFromConfig(awsCfg)
+		db = dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	}
 	store, err := dynamo.NewRetentionStore(db, cfg.Tables[resources.RunsTable], cfg.Tables[resources.JobsTable])
 	if err != nil {
@@ -94,7 +94,7 @@ func NewRetention(ctx context.Context, cfg config.Config, opts RetentionOptions)
 		if err != nil {
 			return nil, err
 		}
-		opts.DB = dynamodb.NewFromConfig(awsCfg)
+		opts.DB = dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	}
 	p, store, err := NewPurger(ctx, cfg, opts)
 	if err != nil {

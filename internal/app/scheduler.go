@@ -41,7 +41,7 @@ func NewScheduler(ctx context.Context, cfg config.Config, opts SchedulerOptions)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := dynamo.NewSavedJobStore(dynamodb.NewFromConfig(awsCfg), cfg.Tables[resources.SavedJobsTable])
+	store, err := dynamo.NewSavedJobStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.SavedJobsTable])
 	if err != nil {
 		return nil, nil, err
 	}

@@ -56,7 +56,7 @@ func NewWatchdog(ctx context.Context, cfg config.Config, opts WatchdogOptions) (
 		return nil, nil, err
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
 	if err != nil {
 		return nil, nil, err

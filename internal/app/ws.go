@@ -53,7 +53,7 @@ func NewWS(ctx context.Context, cfg config.Config, opts WSOptions) (WSHandler, e
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
 	conns, err := dynamo.NewConnectionStore(db, cfg.Tables[resources.ConnectionsTable])
 	if err != nil {
 		return nil, err
@@ -270,7 +270,7 @@ func NewPublisher(cfg config.Config, awsCfg aws.Config, logger *slog.Logger) (*p
 	if table == "" || cfg.WSEndpoint == "" {
 		return nil, nil
 	}
-	conns, err := dynamo.NewConnectionStore(dynamodb.NewFromConfig(awsCfg), table)
+	conns, err := dynamo.NewConnectionStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), table)
 	if err != nil {
 		return nil, err
 	}

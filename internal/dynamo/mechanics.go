@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -48,6 +49,14 @@ const (
 	retryBase     = 10 * time.Millisecond
 	retryMaxWait  = time.Second
 )
+
+// WithConflictRetry is an option of the DynamoDB clients the stores use: the client also retries
+// a write DynamoDB refused because a transaction holds its item (TransactionConflictException),
+// which a plain PutItem, UpdateItem or DeleteItem gets and the SDK's standard retryer does not
+// retry. DynamoDB Local runs one request at a time and never answers it.
+func WithConflictRetry(o *dynamodb.Options) {
+	o.Retryer = awsretry.AddWithErrorCodes(o.Retryer, (&types.TransactionConflictException{}).ErrorCode())
+}
 
 // retry calls op until it reports that nothing is left to redo (again false), at most
 // retryAttempts times, and returns op's last error. When it gives up, or ctx ends while it

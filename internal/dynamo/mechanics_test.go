@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
@@ -272,4 +277,46 @@ func TestBatchWriteRetriesUnprocessed(t *testing.T) {
 	err := batchWrite(context.Background(), f, "t", writes[:1])
 	assert.ErrorContains(t, err, fmt.Sprintf("after %d attempts", retryAttempts), "gives up")
 	assert.Equal(t, retryAttempts, f.batchCalls, "calls")
+}
+
+// TestWithConflictRetry: a write DynamoDB refuses because a transaction holds its item is sent
+// again by a client with WithConflictRetry, and is not by one without (the SDK's standard
+// retryer); the server speaks DynamoDB's JSON protocol over HTTP.
+func TestWithConflictRetry(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  []func(*dynamodb.Options)
+		calls int64
+		ok    bool
+	}{
+		{name: "with the option", opts: []func(*dynamodb.Options){WithConflictRetry}, calls: 2, ok: true},
+		{name: "without it", calls: 1, ok: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+				if calls.Add(1) == 1 {
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}`)
+					return
+				}
+				_, _ = io.WriteString(w, `{}`)
+			}))
+			t.Cleanup(srv.Close)
+			db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+				Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}, tt.opts...)
+			_, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("t"),
+				Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}}, UpdateExpression: aws.String("SET n = :n"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "1"}}})
+			if tt.ok {
+				assert.NoError(t, err)
+			} else {
+				var conflict *types.TransactionConflictException
+				assert.ErrorAs(t, err, &conflict)
+			}
+			assert.Equal(t, tt.calls, calls.Load(), "requests")
+		})
+	}
 }
