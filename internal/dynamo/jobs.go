@@ -433,7 +433,7 @@ func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bu
 }
 
 // GetJob returns a job's summary, its counts summed over its count shards, in one BatchGetItem;
-// bulk.ErrJobNotFound when there is none.
+// bulk.ErrJobNotFound when there is none, or it has expired.
 func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	items, err := batchGet(ctx, s.db, s.table, jobKeys(id), nil)
 	if err != nil {
@@ -460,6 +460,9 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	if err != nil {
 		return bulk.Job{}, err
 	}
+	if s.expired(j) {
+		return bulk.Job{}, bulk.ErrJobNotFound
+	}
 	addDone(&j, done)
 	for _, it := range shards {
 		addCounts(j.Counts, it)
@@ -468,6 +471,12 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 		}
 	}
 	return j, nil
+}
+
+// expired reports whether j is past its expiry: DynamoDB's TTL deletes its items some time
+// after, one by one, so a read before then would show a job losing its parts.
+func (s *JobStore) expired(j bulk.Job) bool {
+	return !j.ExpiresAt.IsZero() && !j.ExpiresAt.After(s.now())
 }
 
 // JobControl returns the job as its META item (and a slim job's set of done batches) holds it,
@@ -500,6 +509,9 @@ func (s *JobStore) JobControl(ctx context.Context, id string) (bulk.Job, error) 
 	j, err := decodeJob(meta)
 	if err != nil {
 		return bulk.Job{}, err
+	}
+	if s.expired(j) {
+		return bulk.Job{}, bulk.ErrJobNotFound
 	}
 	addDone(&j, done)
 	return j, nil

@@ -248,3 +248,35 @@ func TestJobStoreSwapLastJob(t *testing.T) {
 		assert.Equal(t, st.want, prev, st.name)
 	}
 }
+
+// TestExpiredJobIsNotFound: a job past its expiry is not found by GetJob or JobControl, as
+// ListJobs already leaves it out, though DynamoDB's TTL has not deleted its items yet.
+func TestExpiredJobIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	s := newJobStore(t)
+	created := time.Now().UTC().Add(-2 * time.Hour)
+	for _, tc := range []struct {
+		name    string
+		expires time.Time
+		found   bool
+	}{
+		{"expired an hour ago", created.Add(time.Hour), false},
+		{"expires in an hour", created.Add(3 * time.Hour), true},
+		{"kept forever", time.Time{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := bulk.Job{ID: bulk.NewID(created), Command: "show clock", RequestedBy: "op@example.com", DeviceCount: 1, Batches: 1,
+				Status: bulk.JobQueued, CreatedAt: created, ExpiresAt: tc.expires, Counts: map[run.Status]int{run.Queued: 1}}
+			require.NoError(t, s.CreateJob(ctx, j, [][]string{{"a"}}, 1))
+			for name, read := range map[string]func(context.Context, string) (bulk.Job, error){"GetJob": s.GetJob, "JobControl": s.JobControl} {
+				got, err := read(ctx, j.ID)
+				if tc.found {
+					require.NoError(t, err, name)
+					assert.Equal(t, j.ID, got.ID, name)
+					continue
+				}
+				assert.ErrorIs(t, err, bulk.ErrJobNotFound, name)
+			}
+		})
+	}
+}
