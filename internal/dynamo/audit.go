@@ -266,9 +266,13 @@ func (s *AuditStore) readPartition(ctx context.Context, q auditQuery, filter exp
 		if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
 			return nil, false, fmt.Errorf("unmarshal audit entries: %w", err)
 		}
+		now := s.now().Unix()
 		for _, it := range items {
 			if it.ID == before {
 				continue // BETWEEN includes the cursor's own entry
+			}
+			if it.ExpiresAt > 0 && it.ExpiresAt <= now {
+				continue // past NET_AUTO_AUDIT_MAX_DAYS, waiting for TTL
 			}
 			out = append(out, it.entry())
 			if len(out) == limit {

@@ -148,15 +148,29 @@ func TestAuditStoreStopsAtTheRetentionHorizon(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
 	s := newAuditStore(t, 2*24*time.Hour, now)
-	old := now.Add(-5 * 24 * time.Hour)
-	require.NoError(t, s.Record(context.Background(), audit.Entry{ID: audit.NewID(old), Time: old, Action: "device.create", Outcome: audit.OutcomeOK}))
+	// Past the retention: five days old, and one that expired an hour ago, on the horizon's day.
+	for _, at := range []time.Time{now.Add(-5 * 24 * time.Hour), now.Add(-49 * time.Hour)} {
+		require.NoError(t, s.Record(context.Background(), audit.Entry{ID: audit.NewID(at), Time: at, Actor: "ann@example.com",
+			Action: "device.create", Target: "dev-1", Outcome: audit.OutcomeOK}))
+	}
 	fresh := now.Add(-time.Hour)
-	recent := audit.Entry{ID: audit.NewID(fresh), Time: fresh, Action: "device.update", Outcome: audit.OutcomeOK}
+	recent := audit.Entry{ID: audit.NewID(fresh), Time: fresh, Actor: "ann@example.com", Action: "device.update", Target: "dev-1", Outcome: audit.OutcomeOK}
 	require.NoError(t, s.Record(context.Background(), recent))
-	got, next, err := s.List(context.Background(), audit.Filter{}, "", 10)
-	require.NoError(t, err)
-	assert.Equal(t, []string{recent.ID}, ids(got), "an entry past its retention (waiting for TTL) is not walked to")
-	assert.Empty(t, next)
+	for _, tc := range []struct {
+		name   string
+		filter audit.Filter
+	}{
+		{"every entry, by day", audit.Filter{}},
+		{"by actor", audit.Filter{Actor: "ann@example.com"}},
+		{"by target", audit.Filter{Target: "dev-1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, next, err := s.List(context.Background(), tc.filter, "", 10)
+			require.NoError(t, err)
+			assert.Equal(t, []string{recent.ID}, ids(got), "entries past their retention (waiting for TTL) are not listed")
+			assert.Empty(t, next)
+		})
+	}
 }
 
 func TestAuditStoreRefusesForeignCursors(t *testing.T) {
