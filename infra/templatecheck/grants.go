@@ -50,6 +50,8 @@ var requiredGrants = []requiredGrant{
 	{config.Scheduler, "dynamodb:Scan", table(resources.DevicesTable), "savedjob selects devices by site, platform or tags"},
 	{config.Scheduler, "dynamodb:BatchGetItem", table(resources.JobsTable), "a job whose send failed is announced with its devices"},
 	{config.Scheduler, "secretsmanager:DescribeSecret", secret("saved-jobs"), "secrets.Get tells a deleted secret from a refused read"},
+	{config.Scheduler, "dynamodb:ConditionCheckItem", table(resources.SavedJobsTable), "dynamo.SavedJobStore.Claim checks the saved job is still due"},
+	{config.Scheduler, "dynamodb:PutItem", table(resources.SavedJobsTable), "dynamo.SavedJobStore.Claim puts the claim of a due time"},
 	{config.Notifier, "secretsmanager:DescribeSecret", secret("webhooks"), "secrets.Get tells a deleted secret from a refused read"},
 }
 

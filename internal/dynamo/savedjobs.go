@@ -180,25 +180,33 @@ func (s *SavedJobStore) Due(ctx context.Context, now time.Time) ([]savedjob.Save
 }
 
 // Claim implements savedjob.DueStore: a put of (saved job, due time) that only the first
-// scheduler's succeeds.
+// scheduler's succeeds, and only while the saved job is still due then. The by_due index Due
+// reads may lag a change by a moment: a schedule paused or moved just before a fire is not
+// started from the index's stale entry.
 func (s *SavedJobStore) Claim(ctx context.Context, id string, due time.Time) (bool, error) {
 	item := map[string]types.AttributeValue{
 		resources.AttrPK:       &types.AttributeValueMemberS{Value: "FIRE#" + id},
 		resources.AttrSK:       &types.AttributeValueMemberS{Value: dueKey(due)},
 		resources.TTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(due.Add(claimTTL).Unix(), 10)},
 	}
-	cond, err := buildCondition(itemAbsent())
+	absent, err := buildCondition(itemAbsent())
 	if err != nil {
 		return false, err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(),
-	})
+	still, err := expression.NewBuilder().WithCondition(expression.Name("next_due").Equal(expression.Value(dueKey(due)))).Build()
+	if err != nil {
+		return false, fmt.Errorf("build saved job due condition: %w", err)
+	}
+	err = transact(ctx, s.db,
+		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item, ConditionExpression: absent.Condition(), ExpressionAttributeNames: absent.Names()}},
+		types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.table), Key: itemKey(savedJobPK, id),
+			ConditionExpression: still.Condition(), ExpressionAttributeNames: still.Names(), ExpressionAttributeValues: still.Values()}},
+	)
 	switch {
 	case err == nil:
 		return true, nil
-	case isConditionFailed(err):
-		return false, nil
+	case onlyConditionFailed(err):
+		return false, nil // claimed by another scheduler, or no longer due then
 	}
 	return false, fmt.Errorf("claim saved job %s at %s: %w", id, dueKey(due), err)
 }

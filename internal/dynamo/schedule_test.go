@@ -280,3 +280,42 @@ func TestScheduleBadTimeZoneChangesNothing(t *testing.T) {
 	assert.Equal(t, j.Version, got.Version)
 	assert.Equal(t, "@hourly", got.Schedule.Cron)
 }
+
+// TestClaimOnlyWhileStillDue: a due time is claimed once, and only while the saved job is still
+// due then: a schedule paused or moved after the by_due index was read is not claimed from it.
+func TestClaimOnlyWhileStillDue(t *testing.T) {
+	ctx := context.Background()
+	e := newSchedEnv(t, at("2026-12-07T10:01:00Z"))
+	tests := []struct {
+		name   string
+		change func(t *testing.T, j savedjob.SavedJob)
+		claim  func(j savedjob.SavedJob) time.Time
+		want   bool
+	}{
+		{"still due", nil, func(j savedjob.SavedJob) time.Time { return j.NextDue }, true},
+		{"another due time", nil, func(j savedjob.SavedJob) time.Time { return j.NextDue.Add(time.Minute) }, false},
+		{"paused since", func(t *testing.T, j savedjob.SavedJob) {
+			require.NoError(t, e.store.Advance(ctx, j.ID, j.NextDue, time.Time{}, "paused by the test"))
+		}, func(j savedjob.SavedJob) time.Time { return j.NextDue }, false},
+		{"moved since", func(t *testing.T, j savedjob.SavedJob) {
+			require.NoError(t, e.store.Advance(ctx, j.ID, j.NextDue, j.NextDue.Add(time.Hour), ""))
+		}, func(j savedjob.SavedJob) time.Time { return j.NextDue }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := e.create(t, savedjob.Schedule{Cron: "*/15 * * * *", TimeZone: "UTC", Enabled: true})
+			require.False(t, j.NextDue.IsZero(), "the saved job is due")
+			if tt.change != nil {
+				tt.change(t, j)
+			}
+			got, err := e.store.Claim(ctx, j.ID, tt.claim(j))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got, "claimed")
+			if got {
+				again, err := e.store.Claim(ctx, j.ID, tt.claim(j))
+				require.NoError(t, err)
+				assert.False(t, again, "claimed twice")
+			}
+		})
+	}
+}

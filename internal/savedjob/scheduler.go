@@ -17,8 +17,9 @@ type DueStore interface {
 	// Due returns saved jobs with an enabled schedule whose NextDue is at or before now.
 	Due(ctx context.Context, now time.Time) ([]SavedJob, error)
 	// Claim records that saved job id's due time due is being started; false when it was
-	// claimed before (by this or another scheduler): the conditional write that makes each due
-	// time start one job.
+	// claimed before (by this or another scheduler), or the saved job is no longer due then
+	// (paused or moved since Due read it): the conditional write that makes each due time start
+	// one job, and only while it is still due.
 	Claim(ctx context.Context, id string, due time.Time) (bool, error)
 	// Advance sets saved job id's next due time to next if it is still prev (ErrConflict
 	// otherwise: someone changed it meanwhile); a non-empty pausedReason pauses its schedule.
