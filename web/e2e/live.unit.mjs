@@ -1,11 +1,13 @@
 // Unit tests of the job page's live state (web/js/live.js, JobFeed) under node's test runner, run
 // by web/e2e_test.go (TestJobFeed): progress contract version 2 (docs/websocket.md) against an
 // API answered in memory — counts from the devices held, the device rule, job_done's final
-// counts, and a catch-up that follows next page by page (and pages a version-1 server by seq).
-// The browser tests (ui.test.mjs) drive the same code against the local stack.
+// counts, a catch-up that follows next page by page, and the socket's token expiring (the server
+// pushes nothing after its exp: the feed drops the socket and reads over HTTP, whose 401 signs the
+// user out). The browser tests (ui.test.mjs, access.test.mjs) drive the same code against the
+// local stack.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loadConfig } from "../js/api.js";
+import { loadConfig, getConfig, setToken, identity, onAuthChange } from "../js/api.js";
 import { JobFeed } from "../js/live.js";
 
 globalThis.requestAnimationFrame = (fn) => setTimeout(fn, 0);
@@ -20,9 +22,28 @@ globalThis.fetch = async (url) => {
   if (u.pathname === "/config.json") return Response.json({ api_url: "http://api.test", ws_url: "" });
   const route = routes[u.pathname];
   if (!route) return Response.json({ error: { code: "not_found", message: "no route " + u.pathname } }, { status: 404 });
-  return Response.json(route(u));
+  const out = route(u);
+  return out instanceof Response ? out : Response.json(out);
 };
 await loadConfig();
+
+// The tab's token store and a WebSocket that only records what the feed does with it.
+const stored = new Map();
+globalThis.sessionStorage = { getItem: (k) => stored.get(k) ?? null, setItem: (k, v) => stored.set(k, v), removeItem: (k) => stored.delete(k) };
+const sockets = [];
+globalThis.WebSocket = class {
+  constructor(url) {
+    this.url = url;
+    this.sent = [];
+    this.closed = false;
+    sockets.push(this);
+  }
+  send(m) { this.sent.push(JSON.parse(m)); }
+  close() { this.closed = true; }
+};
+const b64url = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+/** jwt is an unsigned token with claims (the UI reads claims only; the API checks signatures). */
+const jwt = (claims) => `${b64url({ alg: "none" })}.${b64url(claims)}.sig`;
 
 const JOB = "job1";
 const job = (over = {}) => ({ job_id: JOB, status: "running", device_count: 4, counts: { queued: 4 }, seq: 0, ...over });
@@ -130,26 +151,92 @@ test("catch-up follows next with the same since", async () => {
   feed.close();
 });
 
-test("catch-up pages a version-1 server by seq", async (t) => {
-  const log = [ev("a", "running", 1), ev("b", "running", 2), ev("a", "succeeded", 3), ev("b", "succeeded", 4), ev("c", "running", 5)];
-  const cases = [
-    { name: "full pages continue after their last seq", limit: 2, want: [["0", "2"], ["2", "2"], ["4", "2"]] },
-    { name: "a short page is the last", limit: 10, want: [["0", "10"]] },
-  ];
-  for (const c of cases) {
-    await t.test(c.name, async () => {
-      const feed = feedOf(job(), []);
-      feed.catchUpLimit = c.limit;
-      routes[`/v1/bulk/${JOB}/events`] = (u) => {
-        const after = Number(u.searchParams.get("since"));
-        return { items: log.filter((e) => e.seq > after).slice(0, Number(u.searchParams.get("limit"))) };
-      };
-      await feed.catchUp();
-      const reads = requests.filter((u) => u.pathname.endsWith("/events"));
-      assert.deepEqual(reads.map((u) => [u.searchParams.get("since"), u.searchParams.get("limit")]), c.want);
-      assert.deepEqual(feed.counts, { succeeded: 2, running: 1, queued: 1 });
-      assert.equal(feed.seq, 5, "the next catch-up starts at the highest seq applied");
-      feed.close();
-    });
+test("a full page without next is the last", async () => {
+  const feed = feedOf(job(), []);
+  feed.catchUpLimit = 2;
+  routes[`/v1/bulk/${JOB}/events`] = () => ({ items: [ev("a", "running", 1), ev("b", "running", 2)] });
+  await feed.catchUp();
+  assert.equal(requests.filter((u) => u.pathname.endsWith("/events")).length, 1, "one read");
+  feed.close();
+});
+
+test("a refused subscribe leaves the progress to the 2 s reads", () => {
+  const feed = feedOf(job(), []);
+  feed.state = "connecting";
+  feed.onMessage({ type: "error", code: "not_found", message: "no such job", action: "subscribe", job_id: JOB });
+  assert.equal(feed.state, "polling");
+  assert.equal(feed.error, "no such job");
+  feed.close();
+});
+
+test("the socket's token expiring", async (t) => {
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const token = (e) => jwt({ sub: "s1", email: "op@netauto.test", email_verified: true, "cognito:groups": ["operator"], exp: e });
+  const unauthorized = () => Response.json({ error: { code: "unauthorized", message: "a valid bearer token is required" } }, { status: 401 });
+  /** live is a started feed whose socket is open with a token expiring at exp, its snapshot in; closed after st. */
+  async function live(st) {
+    setToken(token(exp));
+    const feed = feedOf(job(), [dev("a", "running", 1)]);
+    st.after(() => feed.close());
+    feed.state = "connecting";
+    sockets.length = 0;
+    await feed.start();
+    assert.equal(sockets.length, 1, "a socket is opened");
+    feed.onMessage({ type: "snapshot", job_id: JOB, seq: 1, job: job(), devices: [dev("a", "running", 1)] });
+    assert.equal(feed.state, "live");
+    return feed;
   }
+  getConfig().ws_url = "ws://api.test/ws";
+  t.after(() => {
+    getConfig().ws_url = "";
+    setToken(null);
+  });
+
+  await t.test("at exp the socket goes and the catch-up's 401 signs out", async (st) => {
+    const feed = await live(st);
+    const reads = () => requests.filter((u) => u.pathname.endsWith("/events")).length;
+    await feed.tick(exp * 1000 - 1);
+    assert.equal(feed.state, "live", "before exp nothing changes");
+    assert.equal(reads(), 0, "no read while live");
+    routes[`/v1/bulk/${JOB}/events`] = unauthorized;
+    let signedOut = false;
+    const off = onAuthChange((id) => { signedOut = id === null; });
+    await feed.tick(exp * 1000);
+    off();
+    assert.equal(sockets[0].closed, true, "the socket whose token expired is closed");
+    assert.equal(sockets.length, 1, "no socket with the expired token");
+    assert.equal(feed.state, "expired");
+    assert.equal(reads(), 1, "the feed reads over HTTP");
+    assert.ok(signedOut && identity() === null, "the API's 401 signed the user out");
+    feed.close();
+  });
+
+  await t.test("with a newer token held it connects again", async (st) => {
+    const feed = await live(st);
+    setToken(token(exp + 3600));
+    await feed.tick(exp * 1000);
+    assert.equal(sockets[0].closed, true);
+    assert.equal(sockets.length, 2, "a new socket");
+    assert.ok(sockets[1].url.endsWith("token=" + encodeURIComponent(token(exp + 3600))), "with the newer token");
+    assert.equal(feed.state, "reconnecting");
+    feed.close();
+  });
+
+  await t.test("a refusal is kept for the page; token_expired ends the socket", async (st) => {
+    const feed = await live(st);
+    routes[`/v1/bulk/${JOB}/events`] = () => ({ items: [] });
+    feed.onMessage({ type: "error", code: "forbidden", message: "this needs the viewer role", action: "subscribe", job_id: JOB });
+    assert.equal(feed.error, "this needs the viewer role");
+    assert.equal(feed.errorCode, "forbidden");
+    assert.equal(sockets[0].closed, false, "another refusal keeps the socket");
+    assert.equal(feed.state, "live", "a refusal after the snapshot leaves the feed live");
+    feed.onMessage({ type: "error", code: "token_expired", message: "the token has expired", action: "subscribe", job_id: JOB });
+    assert.equal(feed.errorCode, "token_expired");
+    assert.equal(sockets[0].closed, true);
+    assert.equal(sockets.length, 1, "no reconnect with the same token");
+    assert.equal(feed.state, "expired");
+    feed.onMessage({ type: "snapshot", job_id: JOB, seq: 2, job: job(), devices: [] });
+    assert.equal(feed.error, "", "a snapshot clears the refusal");
+    feed.close();
+  });
 });

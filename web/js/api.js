@@ -184,15 +184,15 @@ export const post = (path, body, opts) => request("POST", path, { ...opts, body 
 /**
  * formErrors splits an API error between a form's inputs and its general message. A detail whose
  * field, through key, names one of inputs (the inputs on screen) goes under that input
- * ({input: message}); the others, and an error naming no input, make the general message. A 409
- * version conflict says conflict.
+ * ({input: message}, the field named when it is not the input's own); the others, and an error
+ * naming no input, make the general message. A 409 version conflict says conflict.
  */
-export function formErrors(e, inputs, { key = (f) => f, message = (d) => d.message, conflict = "" } = {}) {
+export function formErrors(e, inputs, { key = (f) => f, message = (d, k) => (k === d.field ? d.message : `${d.field}: ${d.message}`), conflict = "" } = {}) {
   const fields = {};
   const rest = [];
   for (const d of e.details || []) {
     const k = key(d.field || "");
-    if (d.field && inputs.includes(k)) fields[k] = message(d);
+    if (d.field && inputs.includes(k)) fields[k] = message(d, k);
     else rest.push(d.field ? `${d.field}: ${d.message}` : d.message);
   }
   let general = "";

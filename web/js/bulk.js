@@ -25,7 +25,7 @@ function CommandDialog({ deviceIds, single, onClose, flash, base }) {
   const me = identity();
   const admin = can("admin");
   const [rows, setRows] = useState(() => [newRow()]);
-  const [f, setF] = useState({ requested_by: me ? me.email : "", timeout_s: "", max_concurrency: "", max_errors: "", stop_on_error: false });
+  const [f, setF] = useState({ requested_by: me ? me.name : "", timeout_s: "", max_concurrency: "", max_errors: "", stop_on_error: false });
   const [errors, setErrors] = useState({});
   const [general, setGeneral] = useState("");
   const [busy, setBusy] = useState(false);
@@ -65,7 +65,7 @@ function CommandDialog({ deviceIds, single, onClose, flash, base }) {
     const body = { ...cmd, options };
     if (single) body.device_id = deviceIds[0];
     else body.device_ids = deviceIds;
-    if (admin && f.requested_by && f.requested_by !== (me && me.email)) body.requested_by = f.requested_by;
+    if (admin && f.requested_by && f.requested_by !== (me && me.name)) body.requested_by = f.requested_by;
     setBusy(true);
     try {
       const acc = await post(single ? "/v1/runs" : "/v1/bulk", body);

@@ -6,7 +6,8 @@
 // device's commands at a glance, and its groups (by the whole output) have a tab per command.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, canSomewhere, request } from "./api.js";
+import { get, post, can, canSomewhere, request } from "./api.js";
+import { useWhoami } from "./whoami.js";
 import { JobFeed } from "./live.js";
 import { commandTabs, commandText } from "./commands.js";
 import { readOutput } from "./run.js";
@@ -26,6 +27,7 @@ export function JobPage({ jobId, flash }) {
   const [cancelling, setCancelling] = useState(false);
   const [rerunning, setRerunning] = useState(false);
   const feedRef = useRef(null);
+  const me = useWhoami();
 
   useEffect(() => {
     const feed = new JobFeed(jobId, () => setTick((n) => n + 1));
@@ -44,6 +46,8 @@ export function JobPage({ jobId, flash }) {
   const done = feed.doneCount();
   const pct = total ? Math.round((done / total) * 100) : 0;
   const finished = feed.state === "done";
+  // Cancel and re-run are the requester's, or an admin's everywhere (as the API rules).
+  const mayAct = can("admin") || (canSomewhere("operator") && !!me && me.name === job.requested_by);
   const jobStatus = finished ? job.status : job.cancel_requested ? "cancelling" : total && done >= total ? "finishing" : done > 0 || feed.counts.running ? "running" : job.status;
 
   async function cancel() {
@@ -63,7 +67,7 @@ export function JobPage({ jobId, flash }) {
 
   const connection = {
     connecting: "connecting…", live: "live", reconnecting: "connection lost — reconnecting and catching up…",
-    polling: "no WebSocket — refreshing every 2 s", done: "finished", closed: "",
+    polling: "no WebSocket — refreshing every 2 s", expired: "session expired — no more live progress", done: "finished", closed: "",
   }[feed.state];
 
   return html`
@@ -74,9 +78,9 @@ export function JobPage({ jobId, flash }) {
           <h1>Job <code>${jobId}</code></h1>
         </div>
         <div class="actions">
-          ${canSomewhere("operator") && !finished && html`<button class="danger" id="cancel-job" onClick=${cancel}
+          ${mayAct && !finished && html`<button class="danger" id="cancel-job" onClick=${cancel}
             disabled=${cancelling || job.cancel_requested}>${job.cancel_requested ? "Cancel requested" : "Cancel job"}</button>`}
-          ${canSomewhere("operator") && finished && html`<button id="rerun-job" onClick=${() => setRerunning(true)}>Re-run failed…</button>`}
+          ${mayAct && finished && html`<button id="rerun-job" onClick=${() => setRerunning(true)}>Re-run failed…</button>`}
         </div>
       </div>
       <dl class="summary">
@@ -100,6 +104,8 @@ export function JobPage({ jobId, flash }) {
         </div>
         <p class="progress-text" aria-live="polite" aria-atomic="true"><strong id="progress-text">${done} of ${total} devices done</strong>
           <span class="muted"> (${pct}%)</span> <span class=${"conn c-" + feed.state} id="connection-state">${connection}</span></p>
+        ${feed.error && !finished && html`<p class="error" role="alert" id="feed-error">Live progress refused: ${feed.error}${
+          feed.errorCode ? ` (${feed.errorCode})` : ""}.</p>`}
         <ul class="counts" aria-label="Devices per status">
           ${Object.keys(STATUSES).map((s) => html`<li>
             <button class=${"count-chip" + (statusFilter === s ? " active" : "")} aria-pressed=${statusFilter === s}

@@ -3,8 +3,10 @@
 // events to a device only when their seq is above the one held (so duplicates, late and
 // out-of-order delivery are harmless), counts the devices it holds by status, reconnects with
 // backoff when the socket drops and, while no socket is open, catches up from
-// GET /v1/bulk/{id}/events, so progress keeps coming when WebSockets are blocked.
-import { get, getConfig, getToken } from "./api.js";
+// GET /v1/bulk/{id}/events, so progress keeps coming when WebSockets are blocked. At its token's
+// exp the server stops pushing while the socket stays open: the feed then drops the socket and
+// reads over HTTP, where the API's 401 signs the user out.
+import { get, getConfig, getToken, identity } from "./api.js";
 import { TERMINAL } from "./ui.js";
 
 /** JOB_DONE are the job statuses after which nothing changes. */
@@ -23,7 +25,10 @@ export class JobFeed {
     this.finalCounts = null; // the job's final counts, once it ended
     this.finalFromEvent = false; // finalCounts came from job_done, which wins over any read
     this.seq = 0; // the highest seq applied: where a catch-up starts
-    this.state = "connecting"; // connecting | live | reconnecting | polling | done | closed
+    this.state = "connecting"; // connecting | live | reconnecting | polling | expired | done | closed
+    this.error = ""; // the server's last refusal over the socket (type "error"), until a snapshot comes
+    this.errorCode = "";
+    this.wsExp = 0; // the exp of the token the socket was opened with
     this.ws = null;
     this.attempt = 0;
     this.timer = 0;
@@ -74,13 +79,46 @@ export class JobFeed {
       return;
     }
     this.connect();
-    // While no socket is open, read what moved every 2 s. While live, pushes are best effort: when
-    // every device is done and job_done has not come for 2 s, read the job to see whether it ended.
-    this.pollTimer = setInterval(() => {
-      if (this.closed || this.state === "done") return;
-      if (this.state !== "live") this.catchUp();
-      else if (this.isDone() && Date.now() - this.lastMessage > 2000) this.checkEnded();
-    }, 2000);
+    this.pollTimer = setInterval(() => this.tick(), 2000);
+  }
+
+  /**
+   * tick runs every 2 s. A socket whose token has expired goes (expire). While no socket is open,
+   * it reads what moved. While live, pushes are best effort: when every device is done and
+   * job_done has not come for 2 s, it reads the job to see whether it ended. It returns the read
+   * started, if any.
+   */
+  tick(now = Date.now()) {
+    if (this.closed || this.state === "done") return undefined;
+    if (this.ws && this.wsExp && now >= this.wsExp * 1000) return this.expire(tokenLive(now));
+    if (this.state !== "live") return this.catchUp();
+    if (this.isDone() && now - this.lastMessage > 2000) return this.checkEnded();
+    return undefined;
+  }
+
+  /**
+   * expire drops the socket, whose token has expired: the server pushes nothing after its exp.
+   * With reconnect (a newer token is held) it connects again; else it reads over HTTP, where the
+   * API's 401 signs the user out. It returns the read started, if any.
+   */
+  expire(reconnect) {
+    clearTimeout(this.timer);
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close();
+    }
+    if (this.closed || this.state === "done") return undefined;
+    let read;
+    if (reconnect) {
+      this.state = "reconnecting";
+      this.connect();
+    } else {
+      this.state = "expired";
+      read = this.catchUp();
+    }
+    this.emit();
+    return read;
   }
 
   async loadDevices() {
@@ -103,6 +141,13 @@ export class JobFeed {
       this.emit();
       return;
     }
+    if (!tokenLive()) {
+      // The server would refuse the socket: read over HTTP (its 401 signs the user out).
+      this.state = "expired";
+      this.emit();
+      return;
+    }
+    this.wsExp = identity().exp;
     this.connects = (this.connects || 0) + 1;
     const ws = new WebSocket(cfg.ws_url + (cfg.ws_url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(getToken()));
     this.ws = ws;
@@ -148,6 +193,7 @@ export class JobFeed {
         // The snapshot's seq is its highest device seq: a catch-up may start there once every part is in.
         if (!m.parts || m.part === m.parts) this.advance(m.seq);
         if (this.state !== "done") this.state = "live";
+        this.error = this.errorCode = "";
         if (m.job && JOB_DONE.includes(m.job.status)) this.finish(m.job.status);
         break;
       }
@@ -159,7 +205,12 @@ export class JobFeed {
         this.applyEvent(m);
         break;
       case "error":
-        this.error = m.message;
+        this.error = m.message || m.code || "refused";
+        this.errorCode = m.code || "";
+        // A subscribe after the token's exp: no reconnect with it helps.
+        if (m.code === "token_expired") this.expire(false);
+        // A refused subscribe brings no snapshot: the 2 s reads carry the progress.
+        else if (this.state === "connecting" || this.state === "reconnecting") this.state = "polling";
         break;
       default:
         return;
@@ -169,37 +220,25 @@ export class JobFeed {
 
   /**
    * catchUp reads the latest state of the devices that moved since the highest seq applied, page
-   * by page (cursor=next, the same since), and applies it by the device rule. A server of
-   * contract version 1 answers without next, its events after since in seq order: a full page of
-   * it is followed by reading after its last seq.
+   * by page (cursor=next, the same since) until a page has no next, and applies it by the device
+   * rule.
    */
   async catchUp() {
     if (this.catching || this.closed || this.state === "done") return;
     this.catching = true;
     try {
-      let since = this.seq;
+      const since = this.seq;
       let cursor = "";
-      const limit = this.catchUpLimit;
       for (let pages = 1; ; pages++) {
-        const q = new URLSearchParams({ since: String(since), limit: String(limit) });
+        const q = new URLSearchParams({ since: String(since), limit: String(this.catchUpLimit) });
         if (cursor) q.set("cursor", cursor);
         const page = await get(`/v1/bulk/${encodeURIComponent(this.jobId)}/events?${q}`);
         if (this.closed) return;
         this.catchUpPages = Math.max(this.catchUpPages, pages);
-        const items = page.items || [];
-        let top = since;
-        for (const e of items) {
-          this.applyEvent(e);
-          if (e.seq > top) top = e.seq;
-        }
+        for (const e of page.items || []) this.applyEvent(e);
         this.emit();
-        if (page.next) {
-          cursor = page.next;
-        } else if (!cursor && items.length >= limit && top > since) {
-          since = top;
-        } else {
-          break;
-        }
+        if (!page.next) break;
+        cursor = page.next;
       }
     } catch {
       // The next tick tries again.
@@ -315,4 +354,10 @@ export class JobFeed {
       ws.close();
     }
   }
+}
+
+/** tokenLive reports whether the token held has not expired at now. */
+function tokenLive(now = Date.now()) {
+  const id = identity();
+  return !!id && (!id.exp || now < id.exp * 1000);
 }

@@ -4,7 +4,8 @@
 // for an admin); the editor takes commands as the bulk dialog does (commands.js).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request, identity, can, canSomewhere } from "./api.js";
+import { get, post, request, can, canSomewhere } from "./api.js";
+import { useWhoami } from "./whoami.js";
 import { Modal, FieldError, Link, fmtAgo } from "./ui.js";
 import { CommandsEditor, newRow, newPrompt, commandsBody, checkCommands, placeErrors, commandText } from "./commands.js";
 import { Denied } from "./bulk.js";
@@ -41,10 +42,9 @@ export function pausedText(reason) {
 // fmtWhen is a due time in the browser's own time zone, minutes precision.
 const fmtWhen = (t) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 
-/** mayChange mirrors the API's rule: the owner (an operator) or an admin everywhere. */
-function mayChange(sj) {
-  const me = identity();
-  return can("admin") || (canSomewhere("operator") && me && me.email === sj.owner);
+/** mayChange mirrors the API's rule: the owner (an operator; me is GET /v1/whoami) or an admin everywhere. */
+function mayChange(sj, me) {
+  return can("admin") || (canSomewhere("operator") && !!me && me.name === sj.owner);
 }
 
 /** SavedJobsPage lists the saved jobs in the user's scope, with Run now, Edit and Delete. */
@@ -53,6 +53,7 @@ export function SavedJobsPage({ flash }) {
   const [error, setError] = useState(null);
   const [editing, setEditing] = useState(null); // a saved job, {} for a new one, or null
   const [busy, setBusy] = useState("");
+  const me = useWhoami();
   async function load() {
     try {
       const all = [];
@@ -132,7 +133,7 @@ export function SavedJobsPage({ flash }) {
             : html`<br /><span class="badge">paused</span>${sj.schedule.paused_reason && html` <span class="error" data-paused-reason=${sj.schedule.paused_reason}>${pausedText(sj.schedule.paused_reason)}</span>`}`}` : html`<span class="muted">by hand</span>`}</td>
         <td class="small">${sj.owner}</td>
         <td class="small">${fmtAgo(sj.updated_at)}</td>
-        <td class="row-actions">${mayChange(sj) && html`
+        <td class="row-actions">${mayChange(sj, me) && html`
           <button class="small primary" onClick=${() => runNow(sj)} disabled=${busy === sj.id} aria-label=${"Run now: " + sj.name}>Run now</button>
           ${sj.schedule && html`<button class="small" onClick=${() => toggle(sj)} disabled=${busy === sj.id} aria-pressed=${sj.schedule.enabled ? "false" : "true"}
             aria-label=${(sj.schedule.enabled ? "Pause schedule: " : "Resume schedule: ") + sj.name}>${sj.schedule.enabled ? "Pause" : "Resume"}</button>`}

@@ -1,8 +1,40 @@
-// The signed-in user in the header: the name and roles the API enforces (GET /v1/whoami), e.g.
-// "admin" or "operator on ams1, fra2"; the token's own claims stand in until the answer comes.
+// The signed-in user as the API sees them (GET /v1/whoami, read once per token): the name it
+// records as requester and owner, and the roles it enforces, e.g. "admin" or "operator on ams1,
+// fra2". The header shows them; the token's own claims stand in until the answer comes.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import { get, getToken, identity } from "./api.js";
+
+let asked = { token: null, answer: null };
+
+/**
+ * whoami is GET /v1/whoami for the current token, read once per token (again after a failure).
+ * A token with no role anywhere is refused (403): it holds none, under the token's name.
+ */
+export function whoami() {
+  const token = getToken();
+  if (asked.token !== token || !asked.answer) {
+    const answer = get("/v1/whoami").catch((e) => {
+      if (e.status === 403) return { name: identity() ? identity().name : "", roles: [], role: "" };
+      if (asked.answer === answer) asked.answer = null;
+      throw e;
+    });
+    asked = { token, answer };
+  }
+  return asked.answer;
+}
+
+/** useWhoami is whoami's answer for the current token: null until it comes (or when it failed). */
+export function useWhoami() {
+  const token = getToken();
+  const [got, setGot] = useState({ token: null, who: null });
+  useEffect(() => {
+    let live = true;
+    whoami().then((who) => live && setGot({ token, who }), () => live && setGot({ token, who: null }));
+    return () => { live = false; };
+  }, [token]);
+  return got.token === token ? got.who : null;
+}
 
 /** describeGrants reads grants as "admin" or "operator on ams1, fra2 · viewer". */
 export function describeGrants(grants) {
@@ -25,19 +57,8 @@ function grantsFromClaims(id) {
 /** Me shows who is signed in and their roles with scope. */
 export function Me() {
   const id = identity();
-  const token = getToken();
-  const [who, setWho] = useState(null);
-  useEffect(() => {
-    let live = true;
-    setWho(null);
-    get("/v1/whoami").then(
-      (w) => live && setWho(w),
-      // A token with no role anywhere is refused (403): it holds none.
-      (e) => live && setWho(e.status === 403 ? { name: id.email, roles: [] } : null),
-    );
-    return () => { live = false; };
-  }, [token]);
-  const name = who ? who.name : id.email;
+  const who = useWhoami();
+  const name = who ? who.name : id.name;
   const grants = who ? who.roles : grantsFromClaims(id);
   const top = grants.length ? grants[0].role : "";
   const label = describeGrants(grants);
