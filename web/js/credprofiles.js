@@ -2,7 +2,7 @@
 // whether one is set), created, edited (allowed sites and tags, username), rotated and deleted.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request } from "./api.js";
+import { get, post, request, formErrors } from "./api.js";
 import { FieldError } from "./ui.js";
 import { list } from "./policy.js";
 // Tags edit as "k=v, k2=v2; k=v3": each ";"-separated group is one set of tags a device must all carry.
@@ -54,10 +54,16 @@ export function ProfilesPage({ flash }) {
       setForm(null);
       load();
     } catch (e) {
-      const m = {};
-      for (const d of e.details || []) m[d.field] = d.message;
-      setErrs(m);
-      if (!e.details || !e.details.length) setGeneral(e.status === 409 && form.editing ? "Someone changed this profile meanwhile; close and edit it again." : e.text || e.message);
+      // The inputs on screen, by the API's field names (allowed_tags[1].k falls under allowed_tags).
+      const inputs = [...(form.editing ? [] : ["id"]), "username", "allowed_sites", "allowed_tags", form.kind === "password" ? "password" : "private_key",
+        ...(form.kind === "key" ? ["passphrase"] : [])];
+      const { fields, general } = formErrors(e, inputs, {
+        key: (f) => f.replace(/[[.].*$/, ""),
+        conflict: `Profile ${form.id} was changed by someone else meanwhile. The list now shows the change: close and edit it again.`,
+      });
+      setErrs(fields);
+      setGeneral(general);
+      if (e.status === 409 && e.code === "version_conflict") load();
     }
   }
 

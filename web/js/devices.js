@@ -5,7 +5,7 @@
 // and the bulk command button.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request, can, canSomewhere, ApiError } from "./api.js";
+import { get, post, request, can, canSomewhere, canOn, formErrors, ApiError } from "./api.js";
 import { StatusBadge, Link, Modal, useVirtual, fmtAgo, FieldError } from "./ui.js";
 import { BulkModal } from "./bulk.js";
 import { JumpChainField } from "./jumphosts.js";
@@ -182,8 +182,10 @@ export function DevicesPage({ flash }) {
   }
 
   // Device routes are site-scoped: a role on some site shows the actions, and the list holds that
-  // site's devices only.
+  // site's devices only; a row's Edit and Delete need admin on its site. Jump hosts are listed to
+  // admins everywhere only, so only they set a chain.
   const admin = canSomewhere("admin");
+  const adminAll = can("admin");
   const operator = canSomewhere("operator");
   const selectedIds = useMemo(() => [...selected], [selected]);
 
@@ -197,7 +199,8 @@ export function DevicesPage({ flash }) {
           ${admin && html`
             <button onClick=${() => setModal({ kind: "add" })}>Add device</button>
             <button onClick=${() => fileRef.current.click()}>Import JSON or CSV…</button>
-            <input type="file" ref=${fileRef} accept=".json,.csv,application/json,text/csv" hidden onChange=${importFile} aria-label="Import file" />
+            <input type="file" ref=${fileRef} accept=".json,.csv,application/json,text/csv" hidden onChange=${importFile} aria-label="Import file" />`}
+          ${adminAll && html`
             <button id="set-jump-chain" disabled=${selected.size === 0} onClick=${() => setModal({ kind: "chain" })}
               title=${selected.size === 0 ? "Select devices first" : ""}>Set jump chain…</button>`}
           ${operator && html`
@@ -256,9 +259,9 @@ export function DevicesPage({ flash }) {
                 <td class="tags" title=${tagText(d.tags)}>${tagText(d.tags)}</td>
                 <td>${lr ? html`<${Link} to=${"?run=" + encodeURIComponent(lr.id)} title=${lr.command}><${StatusBadge} status=${lr.status} reason=${lr.reason} /></${Link}>
                   <span class="muted small"> ${fmtAgo(lr.finished_at || lr.created_at)}</span>` : html`<${StatusBadge} />`}</td>
-                ${admin && html`<td class="row-actions">
+                ${admin && html`<td class="row-actions">${canOn("admin", d.site) && html`
                   <button class="small" onClick=${() => setModal({ kind: "edit", device: d })} aria-label=${"Edit " + d.id}>Edit</button>
-                  <button class="small danger" onClick=${() => remove(d)} aria-label=${"Delete " + d.id}>Delete</button></td>`}
+                  <button class="small danger" onClick=${() => remove(d)} aria-label=${"Delete " + d.id}>Delete</button>`}</td>`}
               </tr>`;
             })}
             ${v.after > 0 && html`<tr class="spacer" aria-hidden="true"><td colspan="9" style=${{ height: v.after + "px" }}></td></tr>`}
@@ -268,6 +271,7 @@ export function DevicesPage({ flash }) {
       </div>
       ${modal && modal.kind === "bulk" && html`<${BulkModal} deviceIds=${selectedIds} onClose=${() => setModal(null)} flash=${flash} />`}
       ${modal && (modal.kind === "edit" || modal.kind === "add") && html`<${DeviceForm} device=${modal.device} onClose=${() => setModal(null)}
+        onConflict=${() => setReload((n) => n + 1)}
         onSaved=${(d) => {
           setDevices((all) => (modal.device ? all.map((x) => (x.id === d.id ? d : x)) : [...all, d]));
           setModal(null);
@@ -353,7 +357,7 @@ function parseTags(s) {
 }
 
 /** DeviceForm adds (device undefined) or edits a device; the API's field errors show inline. */
-function DeviceForm({ device, onClose, onSaved }) {
+function DeviceForm({ device, onClose, onSaved, onConflict }) {
   const editing = !!device;
   const [f, setF] = useState(() => ({
     id: device ? device.id : "", name: device ? device.name : "", host: device ? device.host : "",
@@ -386,10 +390,13 @@ function DeviceForm({ device, onClose, onSaved }) {
       else d = await post("/v1/devices", { id: f.id, ...body });
       onSaved(d);
     } catch (e) {
-      const errs = {};
-      for (const x of e.details || []) errs[x.field.split(".")[0]] = x.message;
-      if (!Object.keys(errs).length || !e.field) setGeneral(e.text || e.message);
-      setErrors(errs);
+      const inputs = ["id", "name", "host", "port", "platform", "username", "password", "enable_secret", "site", "tags", "host_key", ...(can("admin") ? ["jump_host_ids"] : [])];
+      const { fields, general } = formErrors(e, inputs, {
+        key: (f) => f.split(".")[0], conflict: `${device ? device.id : "This device"} was changed by someone else meanwhile. The list now shows the change: close and edit it again.`,
+      });
+      if (e.status === 409 && e.code === "version_conflict") onConflict();
+      setErrors(fields);
+      setGeneral(general);
     } finally {
       setBusy(false);
     }

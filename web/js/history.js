@@ -2,7 +2,7 @@
 // which runs changed the output, and any two runs picked to compare on the diff page.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get } from "./api.js";
+import { collect } from "./api.js";
 import { diffHref } from "./diff.js";
 import { StatusBadge, ChangedBadge, Link, navigate, fmtTime, fmtBytes } from "./ui.js";
 
@@ -18,9 +18,9 @@ export function HistoryPage({ deviceId, command }) {
   async function more(cursor) {
     setLoading(true);
     try {
+      // A page may hold no run and still have a next: pages are followed until a run comes (at most 10).
       const q = new URLSearchParams({ command, limit: "50" });
-      if (cursor) q.set("cursor", cursor);
-      const page = await get(`/v1/devices/${encodeURIComponent(deviceId)}/history?${q}`);
+      const page = await collect(`/v1/devices/${encodeURIComponent(deviceId)}/history?${q}`, 1, 10, cursor);
       if (cursor) setRuns((r) => [...r, ...page.items]);
       else {
         setRuns(page.items);
@@ -48,7 +48,7 @@ export function HistoryPage({ deviceId, command }) {
     <p class="crumbs"><${Link} to="?">Devices</${Link}> / ${deviceLink} / history</p>
     <h1>History of <code>${command}</code> on ${deviceId}</h1>
     <p class="lead" id="history-summary">${loading && !runs.length ? "Loading…" : runs.length === 0
-      ? "No finished run of this command on this device."
+      ? (next ? "No finished run of this command on this device in the newest pages." : "No finished run of this command on this device.")
       : `${runs.length}${next ? "+" : ""} run${runs.length === 1 ? "" : "s"}, newest first; ${changes} changed the output (noise lines such as timestamps aside).`}</p>
     ${runs.length > 0 && html`<div class="history-bar">
       <label class="filter-check"><input type="checkbox" id="history-changed-only" checked=${changedOnly}
@@ -73,8 +73,8 @@ export function HistoryPage({ deviceId, command }) {
         <td class="mono small" title=${r.content_sha256 || ""}>${r.content_sha256 ? r.content_sha256.slice(0, 12) + "…" : "—"}</td>
         <td>${r.previous_run_id ? html`<${Link} to=${diffHref(r.id, r.previous_run_id)}>diff<span class="visually-hidden"> of the run at ${fmtTime(r.created_at)} with the previous one</span></${Link}>` : ""}</td>
         <td>${r.requested_by}</td></tr>`)}</tbody>
-    </table></div>
-    ${next && html`<p><button onClick=${() => more(next)} disabled=${loading}>Load more</button></p>`}`}
+    </table></div>`}
+    ${next && html`<p><button id="history-more" onClick=${() => more(next)} disabled=${loading}>Load more</button></p>`}
   </main>`;
 }
 

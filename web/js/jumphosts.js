@@ -4,18 +4,10 @@
 // how many use it). JumpChainField is the device form's ordered pick of 1-3 of them.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request } from "./api.js";
+import { get, post, request, formErrors } from "./api.js";
 import { FieldError, fmtTime } from "./ui.js";
 
 const blank = { id: "", host: "", port: "22", username: "", kind: "password", secret: "", passphrase: "", host_key: "", trust_on_first_use: false };
-
-/** fieldErrors maps an API error to {field: message}, from its details or its one field. */
-function fieldErrors(e) {
-  const m = {};
-  for (const d of e.details || []) m[d.field] = d.message;
-  if (!Object.keys(m).length && e.field) m[e.field] = e.message;
-  return m;
-}
 
 /** JumpHostsPage lists and edits the jump hosts. */
 export function JumpHostsPage({ flash }) {
@@ -43,6 +35,8 @@ export function JumpHostsPage({ flash }) {
     const body = { host: form.host.trim(), port: Number(form.port), username: form.username.trim(), trust_on_first_use: form.trust_on_first_use };
     if (form.host_key.trim() || form.editing) body.host_key = form.host_key.trim();
     if (form.secret) {
+      // The method goes with the secret, so a password can be replaced by a key and back.
+      body.auth_method = form.kind === "password" ? "password" : "private-key";
       if (form.kind === "password") body.password = form.secret;
       else {
         body.private_key = form.secret;
@@ -61,9 +55,13 @@ export function JumpHostsPage({ flash }) {
       setForm(null);
       load();
     } catch (e) {
-      const m = fieldErrors(e);
-      setErrs(m);
-      if (!Object.keys(m).length) setGeneral(e.status === 409 && form.editing ? "Someone changed this jump host meanwhile; close and edit it again." : e.text || e.message);
+      // The inputs on screen, by the API's field names.
+      const inputs = [...(form.editing ? [] : ["id"]), "host", "port", "username", form.kind === "password" ? "password" : "private_key",
+        ...(form.kind === "key" ? ["passphrase"] : []), "host_key"];
+      const { fields, general } = formErrors(e, inputs, { conflict: `Jump host ${form.id} was changed by someone else meanwhile. The list now shows the change: close and edit it again.` });
+      setErrs(fields);
+      setGeneral(general);
+      if (e.status === 409 && e.code === "version_conflict") load();
     }
   }
 

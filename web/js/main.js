@@ -3,7 +3,7 @@
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { loadConfig, restoreToken, identity, onAuthChange, can, get } from "./api.js";
+import { loadConfig, restoreToken, identity, onAuthChange, can, collect } from "./api.js";
 import { SignIn, finishCognito, signOut } from "./auth.js";
 import { Link, navigate, StatusBadge, fmtAgo } from "./ui.js";
 import { DevicesPage } from "./devices.js";
@@ -45,14 +45,20 @@ function Flash({ flash, onDismiss }) {
     <button class="icon" aria-label="Dismiss message" onClick=${onDismiss}>×</button></div>`;
 }
 
+// RECENT is how many jobs Recent jobs lists. The API drops the jobs out of the caller's scope from
+// a page after reading it, so a page may hold fewer, or none, and still have a next: pages are
+// followed until RECENT jobs came, at most RECENT_PAGES of them.
+const RECENT = 15;
+const RECENT_PAGES = 10;
+
 // RecentJobs lists the newest jobs (GET /v1/bulk), whoever started them, read when opened.
 function RecentJobs() {
   const [state, setState] = useState({ jobs: null, error: "" });
   async function load(ev) {
     if (!ev.currentTarget.open) return;
     try {
-      const page = await get("/v1/bulk?limit=15");
-      setState({ jobs: page.items, error: "" });
+      const { items, next } = await collect(`/v1/bulk?limit=${RECENT}`, RECENT, RECENT_PAGES);
+      setState({ jobs: items.slice(0, RECENT), more: !!next && !items.length, error: "" });
     } catch (e) {
       setState({ jobs: null, error: e.message });
     }
@@ -60,7 +66,7 @@ function RecentJobs() {
   return html`<details class="recent" onToggle=${load}><summary>Recent jobs</summary><ul>
     ${state.error && html`<li class="error">${state.error}</li>`}
     ${!state.error && !state.jobs && html`<li class="muted small">Loading…</li>`}
-    ${state.jobs && !state.jobs.length && html`<li class="muted small">No jobs yet.</li>`}
+    ${state.jobs && !state.jobs.length && html`<li class="muted small">${state.more ? "None of the newest jobs is on your sites." : "No jobs yet."}</li>`}
     ${(state.jobs || []).map((j) => html`<li><${Link} to=${"?job=" + encodeURIComponent(j.job_id)}><code>${j.command}</code></${Link}>
       <span class="muted small"> ${j.device_count} devices · ${j.requested_by} · ${fmtAgo(j.created_at)}</span>
       <span class="small"> <${StatusBadge} status=${j.status} /></span></li>`)}</ul></details>`;

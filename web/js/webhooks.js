@@ -5,19 +5,16 @@
 // their secret rotated, and each one's delivery log read newest first.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, request } from "./api.js";
+import { get, post, request, formErrors } from "./api.js";
 import { FieldError, fmtTime } from "./ui.js";
 import { list } from "./policy.js";
 
 const EVENTS = ["Job Finished", "Output Changed", "Host Key Mismatch"];
 const blank = { name: "", url: "", events: [], format: "json", cidrs: "" };
 
-/** fieldErrors maps an API error to {field: message}; events[N] fall under events. */
-function fieldErrors(e) {
-  const m = {};
-  for (const d of e.details || []) m[d.field.replace(/\[\d+\]$/, "")] = `${d.field}: ${d.message}`;
-  return m;
-}
+// INPUTS are the form's inputs by the API's field names; events[N] fall under events.
+const INPUTS = ["name", "url", "events", "format", "allow_private_cidrs"];
+const inputOf = (field) => field.replace(/\[\d+\]$/, "");
 
 /** WebhooksPage lists and edits the webhooks and shows one's delivery log. */
 export function WebhooksPage({ flash }) {
@@ -60,9 +57,13 @@ export function WebhooksPage({ flash }) {
       setForm(null);
       load();
     } catch (e) {
-      const m = fieldErrors(e);
-      setErrs(m);
-      if (!Object.keys(m).length) setGeneral(e.status === 409 && form.editing ? "Someone changed this webhook meanwhile; close and edit it again." : e.text || e.message);
+      const { fields, general } = formErrors(e, INPUTS, {
+        key: inputOf, message: (d) => `${d.field}: ${d.message}`,
+        conflict: `Webhook ${form.editing ? form.editing.name : body.name} was changed by someone else meanwhile. The list now shows the change: close and edit it again.`,
+      });
+      setErrs(fields);
+      setGeneral(general);
+      if (e.status === 409 && e.code === "version_conflict") load();
     }
   }
 
