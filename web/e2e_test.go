@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/netauto/netauto/infra/devicesim"
 	"github.com/netauto/netauto/infra/localdev"
 	"github.com/netauto/netauto/infra/stacktest"
+	"github.com/netauto/netauto/internal/auth"
 	"github.com/netauto/netauto/internal/config"
 )
 
@@ -238,8 +240,60 @@ func TestSavedTexts(t *testing.T) { nodeUnit(t, "e2e/saved.unit.mjs") }
 
 // TestJobFeed runs the unit tests of the job page's live state (web/e2e/live.unit.mjs) against an
 // API answered in memory: counts from the devices held, the device rule, job_done's final counts,
-// and a catch-up that follows next page by page (and pages a server of contract version 1 by seq).
+// a catch-up that follows next page by page, and the socket's token expiring (HTTP reads then,
+// whose 401 signs out; a newer token reconnects; the server's refusals kept for the page).
 func TestJobFeed(t *testing.T) { nodeUnit(t, "e2e/live.unit.mjs") }
+
+// TestAPIHelpers runs the unit tests of the API client's helpers (web/e2e/api.unit.mjs): an API
+// error under the form's inputs on screen and the rest (a 409 version conflict) in its general
+// message, pages followed until enough items came, and the caller's name as the API reads it.
+func TestAPIHelpers(t *testing.T) { nodeUnit(t, "e2e/api.unit.mjs") }
+
+// TestUIAccess drives what the UI offers whom, against the API's rules, on a fleet with one slow
+// device: Cancel and Re-run for a job's requester and admins only; a token whose email is not
+// verified (named by its subject) owning its saved jobs and jobs; a user admin on one site and
+// operator on another (Edit per row, no jump chain); Recent jobs and a device's history following
+// next past pages the API answered empty; a version conflict shown in the device, jump host,
+// webhook and credential profile forms; a jump host's password replaced by a key; the live feed's
+// refusal on the job page; and a token expiring on a live job page, which signs the user out.
+// Tokens the dev sign-in cannot make come from $TOKEN_URL (tokenServer).
+func TestUIAccess(t *testing.T) {
+	needBrowser(t)
+	url := startSystem(t, &devicesim.Spec{
+		Count: 3, Seed: 21, Platforms: []devicesim.Weighted{{Name: "linux", Weight: 1}},
+		Faults:       []devicesim.FaultCount{{Fault: devicesim.FaultSlowDrip, Count: 1}},
+		DripInterval: 150 * time.Millisecond,
+	}, "ui-access-stack.log", nil)
+	node(t, "e2e/access.test.mjs", "BASE_URL="+url, "TOKEN_URL="+tokenServer(t))
+}
+
+// tokenServer serves tokens of the local stack's issuer (started by startSystem, which sets the
+// state folder holding its key) that the dev sign-in does not make: POST /token?sub=&email=
+// &verified=true|false&groups=a,b&ttl_s=N answers the token as text.
+func tokenServer(t *testing.T) string {
+	t.Helper()
+	signer, err := localdev.Signer()
+	require.NoError(t, err, "the local issuer's key")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		ttl, err := strconv.Atoi(q.Get("ttl_s"))
+		if r.Method != http.MethodPost || r.URL.Path != "/token" || q.Get("sub") == "" || err != nil || ttl < 1 {
+			http.Error(w, "POST /token?sub=&email=&verified=true|false&groups=a,b&ttl_s=N", http.StatusBadRequest)
+			return
+		}
+		tok, err := signer.Issue(auth.TokenSpec{
+			Subject: q.Get("sub"), Email: q.Get("email"), EmailUnverified: q.Get("verified") == "false",
+			Groups: strings.Split(q.Get("groups"), ","), TTL: time.Duration(ttl) * time.Second,
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte(tok))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
 
 // nodeUnit runs one file of UI unit tests under node's test runner (no browser).
 func nodeUnit(tb testing.TB, script string) {

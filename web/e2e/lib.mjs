@@ -59,6 +59,19 @@ export async function signIn(page, role = "admin", email = "e2e-admin@netauto.lo
 }
 
 /**
+ * signInWithToken signs in with a token made elsewhere (one the dev sign-in cannot make), as a
+ * restored tab does: the token in the tab's sessionStorage, then a reload. It must have more than
+ * 30 s left, or the UI drops it as about to expire.
+ */
+export async function signInWithToken(page, token) {
+  await page.goto(BASE_URL + "/");
+  await page.getByLabel("Email").waitFor();
+  await page.evaluate((t) => sessionStorage.setItem("netauto.token", t), token);
+  await page.reload();
+  await page.locator("#whoami").waitFor();
+}
+
+/**
  * shot takes a named screenshot and checks the page as shown with axe-core: every violation (all
  * of axe's rules but the experimental ones, best practices included) becomes a problem of the
  * page, which fails the test at its end.
