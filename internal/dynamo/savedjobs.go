@@ -180,10 +180,10 @@ func (s *SavedJobStore) Due(ctx context.Context, now time.Time) ([]savedjob.Save
 }
 
 // Claim implements savedjob.DueStore: a put of (saved job, due time) that only the first
-// scheduler's succeeds, and only while the saved job is still due then. The by_due index Due
-// reads may lag a change by a moment: a schedule paused or moved just before a fire is not
-// started from the index's stale entry.
-func (s *SavedJobStore) Claim(ctx context.Context, id string, due time.Time) (bool, error) {
+// scheduler's succeeds, and only while the saved job's next due time is still read, the one the
+// by_due index gave. The index may lag a change by a moment: a schedule paused or moved just
+// before a fire is not started from its stale entry.
+func (s *SavedJobStore) Claim(ctx context.Context, id string, due, read time.Time) (bool, error) {
 	item := map[string]types.AttributeValue{
 		resources.AttrPK:       &types.AttributeValueMemberS{Value: "FIRE#" + id},
 		resources.AttrSK:       &types.AttributeValueMemberS{Value: dueKey(due)},
@@ -193,7 +193,7 @@ func (s *SavedJobStore) Claim(ctx context.Context, id string, due time.Time) (bo
 	if err != nil {
 		return false, err
 	}
-	still, err := expression.NewBuilder().WithCondition(expression.Name("next_due").Equal(expression.Value(dueKey(due)))).Build()
+	still, err := expression.NewBuilder().WithCondition(expression.Name("next_due").Equal(expression.Value(dueKey(read)))).Build()
 	if err != nil {
 		return false, fmt.Errorf("build saved job due condition: %w", err)
 	}

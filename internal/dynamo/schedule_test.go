@@ -163,6 +163,7 @@ func TestSchedulerLateFire(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
+		cron     string // "0 10 * * *" when empty
 		fireAt   time.Time
 		want     []time.Time
 		wantNext time.Time
@@ -171,13 +172,19 @@ func TestSchedulerLateFire(t *testing.T) {
 		{name: "ten minutes late starts it", fireAt: at("2026-06-01T10:10:00Z"), want: []time.Time{at("2026-06-01T10:00:00Z")}, wantNext: at("2026-06-02T10:00:00Z")},
 		{name: "eleven minutes late skips it", fireAt: at("2026-06-01T10:11:00Z"), wantNext: at("2026-06-02T10:00:00Z")},
 		{name: "three days down skips them all", fireAt: at("2026-06-04T12:00:00Z"), wantNext: at("2026-06-05T10:00:00Z")},
+		{name: "a fire that missed one starts the latest it missed", cron: "*/5 * * * *", fireAt: at("2026-06-01T09:11:00Z"),
+			want: []time.Time{at("2026-06-01T09:10:00Z")}, wantNext: at("2026-06-01T09:15:00Z")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			e := newSchedEnv(t, at("2026-06-01T09:00:00Z"))
-			j := e.create(t, savedjob.Schedule{Cron: "0 10 * * *", Enabled: true})
+			cron := "0 10 * * *"
+			if tc.cron != "" {
+				cron = tc.cron
+			}
+			j := e.create(t, savedjob.Schedule{Cron: cron, Enabled: true})
 			e.clock.Set(tc.fireAt)
 			rep, err := e.scheduler().Tick(ctx)
 			require.NoError(t, err)
@@ -281,25 +288,26 @@ func TestScheduleBadTimeZoneChangesNothing(t *testing.T) {
 	assert.Equal(t, "@hourly", got.Schedule.Cron)
 }
 
-// TestClaimOnlyWhileStillDue: a due time is claimed once, and only while the saved job is still
-// due then: a schedule paused or moved after the by_due index was read is not claimed from it.
+// TestClaimOnlyWhileStillDue: a due time is claimed once, and only while the saved job's next due
+// time is still the one read from the by_due index: a schedule paused or moved after the index
+// was read is not claimed from it; a late fire claims the latest due time it missed.
 func TestClaimOnlyWhileStillDue(t *testing.T) {
 	ctx := context.Background()
 	e := newSchedEnv(t, at("2026-12-07T10:01:00Z"))
 	tests := []struct {
 		name   string
 		change func(t *testing.T, j savedjob.SavedJob)
-		claim  func(j savedjob.SavedJob) time.Time
+		due    time.Duration // after the next due time read
 		want   bool
 	}{
-		{"still due", nil, func(j savedjob.SavedJob) time.Time { return j.NextDue }, true},
-		{"another due time", nil, func(j savedjob.SavedJob) time.Time { return j.NextDue.Add(time.Minute) }, false},
-		{"paused since", func(t *testing.T, j savedjob.SavedJob) {
+		{name: "still due", want: true},
+		{name: "a late fire's latest missed due time", due: 15 * time.Minute, want: true},
+		{name: "paused since", change: func(t *testing.T, j savedjob.SavedJob) {
 			require.NoError(t, e.store.Advance(ctx, j.ID, j.NextDue, time.Time{}, "paused by the test"))
-		}, func(j savedjob.SavedJob) time.Time { return j.NextDue }, false},
-		{"moved since", func(t *testing.T, j savedjob.SavedJob) {
+		}},
+		{name: "moved since", change: func(t *testing.T, j savedjob.SavedJob) {
 			require.NoError(t, e.store.Advance(ctx, j.ID, j.NextDue, j.NextDue.Add(time.Hour), ""))
-		}, func(j savedjob.SavedJob) time.Time { return j.NextDue }, false},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,11 +316,12 @@ func TestClaimOnlyWhileStillDue(t *testing.T) {
 			if tt.change != nil {
 				tt.change(t, j)
 			}
-			got, err := e.store.Claim(ctx, j.ID, tt.claim(j))
+			due := j.NextDue.Add(tt.due)
+			got, err := e.store.Claim(ctx, j.ID, due, j.NextDue)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got, "claimed")
 			if got {
-				again, err := e.store.Claim(ctx, j.ID, tt.claim(j))
+				again, err := e.store.Claim(ctx, j.ID, due, j.NextDue)
 				require.NoError(t, err)
 				assert.False(t, again, "claimed twice")
 			}

@@ -17,10 +17,11 @@ type DueStore interface {
 	// Due returns saved jobs with an enabled schedule whose NextDue is at or before now.
 	Due(ctx context.Context, now time.Time) ([]SavedJob, error)
 	// Claim records that saved job id's due time due is being started; false when it was
-	// claimed before (by this or another scheduler), or the saved job is no longer due then
-	// (paused or moved since Due read it): the conditional write that makes each due time start
-	// one job, and only while it is still due.
-	Claim(ctx context.Context, id string, due time.Time) (bool, error)
+	// claimed before (by this or another scheduler), or the saved job's next due time is no
+	// longer read, the one Due returned (it was paused or moved since): the conditional write
+	// that makes each due time start one job, and only while its schedule stands. due may be
+	// later than read: a fire that comes late starts the latest due time it missed.
+	Claim(ctx context.Context, id string, due, read time.Time) (bool, error)
 	// Advance sets saved job id's next due time to next if it is still prev (ErrConflict
 	// otherwise: someone changed it meanwhile); a non-empty pausedReason pauses its schedule.
 	Advance(ctx context.Context, id string, prev, next time.Time, pausedReason string) error
@@ -118,7 +119,7 @@ func (s *Scheduler) fire(ctx context.Context, j SavedJob, now time.Time, rep *Ti
 			logger.WarnContext(ctx, "schedule paused", "saved_job_id", j.ID, "owner", j.Owner, "reason", paused, "err", err)
 			break
 		}
-		claimed, err := s.Store.Claim(ctx, j.ID, at)
+		claimed, err := s.Store.Claim(ctx, j.ID, at, j.NextDue)
 		if err != nil {
 			return fmt.Errorf("claim saved job %s at %s: %w", j.ID, at.Format(time.RFC3339), err)
 		}
