@@ -262,30 +262,86 @@ func (f *secretFilter) scan(p []byte, final bool) []byte {
 	}
 	buf := append(f.held, p...)
 	f.held = nil
+	// next[i] is where secret i next occurs in buf at or after pos (-1: nowhere); each is
+	// searched again only once a replacement passed it, so a long output costs one pass a secret.
+	next := make([]int, len(f.secrets))
+	for i, s := range f.secrets {
+		next[i] = bytes.Index(buf, s)
+	}
+	hold := len(buf)
+	if !final && len(f.secrets) > 0 {
+		hold = f.holdFrom(buf)
+	}
 	var out []byte
-	for len(buf) > 0 {
-		// The earliest secret in buf; at a tie the longer, as the list is longest first.
+	pos := 0
+	for {
+		// The earliest secret; at a tie the longer, as the list is longest first.
 		at, n := -1, 0
-		for _, s := range f.secrets {
-			if j := bytes.Index(buf, s); j >= 0 && (at < 0 || j < at) {
-				at, n = j, len(s)
+		for i, j := range next {
+			if j >= 0 && (at < 0 || j < at) {
+				at, n = j, len(f.secrets[i])
 			}
 		}
 		if at < 0 {
 			break
 		}
-		out = append(append(out, buf[:at]...), redactedMark...)
-		buf = buf[at+n:]
-	}
-	if !final && len(f.secrets) > 0 {
-		// Hold from the first byte where a secret could begin and go on past the end.
-		for i := max(0, len(buf)-len(f.secrets[0])+1); i < len(buf); i++ {
-			if slices.ContainsFunc(f.secrets, func(s []byte) bool { return bytes.HasPrefix(s, buf[i:]) }) {
-				f.held = append([]byte(nil), buf[i:]...)
-				buf = buf[:i]
-				break
+		end := f.overlapEnd(buf, at, at+n)
+		if hold < end {
+			// A secret that may go on past buf's end begins before this match ends: wait for
+			// the next bytes rather than cut it, or the two, in pieces.
+			hold = min(hold, at)
+			break
+		}
+		out = append(append(out, buf[pos:at]...), redactedMark...)
+		pos = end
+		for i, j := range next {
+			if j >= 0 && j < pos {
+				if k := bytes.Index(buf[pos:], f.secrets[i]); k >= 0 {
+					next[i] = pos + k
+				} else {
+					next[i] = -1
+				}
 			}
 		}
 	}
-	return append(out, buf...)
+	if hold < len(buf) {
+		f.held = append([]byte(nil), buf[hold:]...)
+	}
+	if out == nil {
+		return buf[:hold]
+	}
+	return append(out, buf[pos:hold]...)
+}
+
+// overlapEnd is where a replacement of buf[at:end] must end so that no secret occurring in buf
+// that begins inside it is left in part after it: overlapping secrets are replaced together.
+func (f *secretFilter) overlapEnd(buf []byte, at, end int) int {
+	for grew := true; grew; {
+		grew = false
+		for _, s := range f.secrets {
+			for k := at + 1; k < end; {
+				// An occurrence that begins before end lies within end+len(s)-1.
+				j := bytes.Index(buf[k:min(len(buf), end+len(s)-1)], s)
+				if j < 0 || k+j >= end {
+					break
+				}
+				if k+j+len(s) > end {
+					end, grew = k+j+len(s), true
+				}
+				k += j + 1
+			}
+		}
+	}
+	return end
+}
+
+// holdFrom is the first index of buf from which a secret could begin and go on past buf's end,
+// or len(buf).
+func (f *secretFilter) holdFrom(buf []byte) int {
+	for i := max(0, len(buf)-len(f.secrets[0])+1); i < len(buf); i++ {
+		if slices.ContainsFunc(f.secrets, func(s []byte) bool { return len(s) > len(buf)-i && bytes.HasPrefix(s, buf[i:]) }) {
+			return i
+		}
+	}
+	return len(buf)
 }

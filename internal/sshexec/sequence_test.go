@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -416,6 +417,10 @@ func TestSecretFilter(t *testing.T) {
 		{"a shorter secret in a held tail", []string{"abcdef", "cd"}, []string{"xxabcd"}, "xxab[redacted]"},
 		{"split over three chunks", []string{"s3cr3t-pass"}, []string{"echo s3c", "r3t-p", "ass done"}, "echo [redacted] done"},
 		{"no secret", nil, []string{"plain ", "output"}, "plain output"},
+		{"a longer secret split after a shorter one's end", []string{"cisco", "cisco123"}, []string{"pw cisco1", "23 x"}, "pw [redacted] x"},
+		{"a shorter secret in a held tail, then the longer one's rest", []string{"abcdef", "cd"}, []string{"xxabcd", "ef"}, "xx[redacted]"},
+		{"overlapping secrets are replaced together", []string{"abc", "bcdef"}, []string{"xabcdefy"}, "x[redacted]y"},
+		{"overlapping secrets across chunks", []string{"abc", "cdefgh"}, []string{"xabcdef", "ghy"}, "x[redacted]y"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -431,6 +436,48 @@ func TestSecretFilter(t *testing.T) {
 				assert.NotContains(t, got.String(), s, "a secret in the filtered stream")
 			}
 		})
+	}
+}
+
+// TestSecretFilterChunking streams random outputs over a small alphabet, thick with overlapping
+// secrets, through the filter in random chunks: the result is the same however the stream is
+// cut, and holds no secret.
+func TestSecretFilterChunking(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "xyz"[rng.IntN(3)]
+		}
+		return string(b)
+	}
+	for round := range 2000 {
+		secrets := make([]string, 1+rng.IntN(3))
+		for i := range secrets {
+			secrets[i] = word(3 + rng.IntN(5))
+		}
+		var stream strings.Builder
+		for range 1 + rng.IntN(8) {
+			stream.WriteString(word(rng.IntN(6)))
+			stream.WriteString(secrets[rng.IntN(len(secrets))])
+		}
+		text := stream.String()
+		var whole secretFilter
+		whole.set(secrets)
+		want := string(append(whole.filter([]byte(text)), whole.flush()...))
+		var chunked secretFilter
+		chunked.set(secrets)
+		var got strings.Builder
+		for rest := text; rest != ""; {
+			n := min(len(rest), 1+rng.IntN(4))
+			got.Write(chunked.filter([]byte(rest[:n])))
+			rest = rest[n:]
+		}
+		got.Write(chunked.flush())
+		require.Equal(t, want, got.String(), "round %d: secrets %q in %q", round, secrets, text)
+		for _, s := range secrets {
+			require.NotContains(t, want, s, "round %d: secrets %q in %q", round, secrets, text)
+		}
 	}
 }
 
