@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -85,4 +86,32 @@ func TestCreateJobThatFailsLeavesNothing(t *testing.T) {
 	for _, it := range out.Items {
 		assert.NotContains(t, it[resources.AttrPK].(*types.AttributeValueMemberS).Value, j.ID, "an item of the job left behind")
 	}
+}
+
+// lostReplyAPI writes a transaction and then answers as if the connection dropped.
+type lostReplyAPI struct{ API }
+
+func (l lostReplyAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if _, err := l.API.TransactWriteItems(ctx, in, opts...); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("read tcp: connection reset by peer")
+}
+
+// TestCreateJobWhoseReplyIsLost: a creation whose transaction was written but whose answer never
+// came finds the job written, keeps its batch items and reports success.
+func TestCreateJobWhoseReplyIsLost(t *testing.T) {
+	db, name := newTable(t, resources.JobsTable)
+	s, err := NewJobStore(lostReplyAPI{API: db}, name)
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	j := bulk.Job{ID: bulk.NewID(now), Command: "show clock", RequestedBy: "op@example.com", DeviceCount: 2, Batches: 2,
+		Status: bulk.JobQueued, CreatedAt: now, ExpiresAt: now.Add(time.Hour), Counts: map[run.Status]int{run.Queued: 2}}
+	require.NoError(t, s.CreateJob(context.Background(), j, [][]string{{"a"}, {"b"}}, 2))
+	states, err := s.BatchStates(context.Background(), j.ID, 1)
+	require.NoError(t, err, "the batch items kept")
+	assert.Equal(t, run.Queued, states["b"].Status)
+	unfinished, _, err := s.UnfinishedJobs(context.Background(), "", 100)
+	require.NoError(t, err)
+	assert.Contains(t, unfinished, j.ID, "the watchdog's list")
 }

@@ -386,10 +386,23 @@ func (s *JobStore) CreateJob(ctx context.Context, j bulk.Job, batches [][]string
 	if err := batchWrite(ctx, s.db, s.table, writes); err != nil {
 		return fmt.Errorf("put batches of job %s: %w", j.ID, s.dropWrites(ctx, writes, err))
 	}
-	if err := transact(ctx, s.db,
+	err = transact(ctx, s.db,
 		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: meta, ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()}},
 		types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: unfinishedItem(j.ID, j.RequestedBy, expiry(j.ExpiresAt))}},
-	); err != nil {
+	)
+	var cancelled *types.TransactionCanceledException
+	if err != nil && !errors.As(err, &cancelled) {
+		// No answer (the context ended, the connection dropped): the job may have been written.
+		out, gerr := s.db.GetItem(context.WithoutCancel(ctx), &dynamodb.GetItemInput{TableName: aws.String(s.table),
+			Key: itemKey(jobPrefix+j.ID, jobMetaSK), ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String(resources.AttrPK)})
+		switch {
+		case gerr != nil:
+			return fmt.Errorf("put job %s: %w (and whether it was written is unknown: %v)", j.ID, err, gerr)
+		case len(out.Item) > 0:
+			err = nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("put job %s: %w", j.ID, s.dropWrites(ctx, writes, err))
 	}
 	s.layouts.Add(j.ID, s.layout)
@@ -435,6 +448,12 @@ func (s *JobStore) ListJobs(ctx context.Context, cursor string, limit int) ([]bu
 // GetJob returns a job's summary, its counts summed over its count shards, in one BatchGetItem;
 // bulk.ErrJobNotFound when there is none, or it has expired.
 func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
+	return s.getJob(ctx, id, true)
+}
+
+// getJob is GetJob; a job past its expiry is found too unless unexpired is set (a write's read
+// back of the job it just changed).
+func (s *JobStore) getJob(ctx context.Context, id string, unexpired bool) (bulk.Job, error) {
 	items, err := batchGet(ctx, s.db, s.table, jobKeys(id), nil)
 	if err != nil {
 		return bulk.Job{}, fmt.Errorf("get job %s: %w", id, err)
@@ -460,7 +479,7 @@ func (s *JobStore) GetJob(ctx context.Context, id string) (bulk.Job, error) {
 	if err != nil {
 		return bulk.Job{}, err
 	}
-	if s.expired(j) {
+	if unexpired && s.expired(j) {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
 	addDone(&j, done)
@@ -483,6 +502,11 @@ func (s *JobStore) expired(j bulk.Job) bool {
 // one small read: status, stop request, options, batches done; its Counts are the ones it was
 // created with (bulk.JobStore).
 func (s *JobStore) JobControl(ctx context.Context, id string) (bulk.Job, error) {
+	return s.jobControl(ctx, id, true)
+}
+
+// jobControl is JobControl; a job past its expiry is found too unless unexpired is set.
+func (s *JobStore) jobControl(ctx context.Context, id string, unexpired bool) (bulk.Job, error) {
 	// The sort keys that start with META's: the job and a slim job's set of done batches.
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
@@ -510,7 +534,7 @@ func (s *JobStore) JobControl(ctx context.Context, id string) (bulk.Job, error) 
 	if err != nil {
 		return bulk.Job{}, err
 	}
-	if s.expired(j) {
+	if unexpired && s.expired(j) {
 		return bulk.Job{}, bulk.ErrJobNotFound
 	}
 	addDone(&j, done)
@@ -874,7 +898,7 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bu
 		if err := s.finishSlim(ctx, jobID, batch); err != nil {
 			return bulk.Job{}, err
 		}
-		return s.JobControl(ctx, jobID)
+		return s.jobControl(ctx, jobID, false)
 	}
 	key, err := s.batchKey(ctx, jobID, batch)
 	if err != nil {
@@ -898,7 +922,7 @@ func (s *JobStore) FinishBatch(ctx context.Context, jobID string, batch int) (bu
 	if err != nil && !onlyConditionFailed(err) {
 		return bulk.Job{}, fmt.Errorf("finish batch %d of job %s: %w", batch, jobID, err)
 	}
-	return s.JobControl(ctx, jobID)
+	return s.jobControl(ctx, jobID, false)
 }
 
 // notEnded is the condition that a job item's status (#st) is not one of an ended job's, with
@@ -931,7 +955,7 @@ func (s *JobStore) EndJob(ctx context.Context, jobID string, status bulk.JobStat
 		return bulk.Job{}, fmt.Errorf("end job %s: %w", jobID, err)
 	}
 	// Read back with the counts: the job_done event and the job's notices carry them.
-	return s.GetJob(ctx, jobID)
+	return s.getJob(ctx, jobID, false)
 }
 
 // stopFailure turns a failed condition of an update conditioned on a job existing and not having
@@ -973,7 +997,7 @@ func (s *JobStore) RequestStop(ctx context.Context, jobID string, status bulk.Jo
 		return bulk.Job{}, fmt.Errorf("stop job %s: %w", jobID, err)
 	}
 	// Read back with the counts: the answer to a cancel shows them.
-	return s.GetJob(ctx, jobID)
+	return s.getJob(ctx, jobID, false)
 }
 
 // PendingBatches lists the job's never-sent batches in order.

@@ -250,7 +250,8 @@ func TestJobStoreSwapLastJob(t *testing.T) {
 }
 
 // TestExpiredJobIsNotFound: a job past its expiry is not found by GetJob or JobControl, as
-// ListJobs already leaves it out, though DynamoDB's TTL has not deleted its items yet.
+// ListJobs already leaves it out, though DynamoDB's TTL has not deleted its items yet; a write
+// to it still reads it back.
 func TestExpiredJobIsNotFound(t *testing.T) {
 	ctx := context.Background()
 	s := newJobStore(t)
@@ -277,6 +278,11 @@ func TestExpiredJobIsNotFound(t *testing.T) {
 				}
 				assert.ErrorIs(t, err, bulk.ErrJobNotFound, name)
 			}
+			// A write to the job reads it back whatever its expiry: the executor and the
+			// watchdog end a job that outlived it.
+			got, err := s.EndJob(ctx, j.ID, bulk.JobFailed, created.Add(time.Minute))
+			require.NoError(t, err, "end the job")
+			assert.Equal(t, bulk.JobFailed, got.Status, "the job read back")
 		})
 	}
 }
