@@ -52,10 +52,13 @@ func (p *profileFlags) register(cmd *cobra.Command) {
 // no secret was asked for.
 func (p *secretFlags) secret(a *app) (password, key, passphrase string, set bool, err error) {
 	if p.passwordStdin && (p.keyFile != "" || p.passphraseStdn) {
-		return "", "", "", false, fmt.Errorf("--password-stdin: give either a password or a private key, not both")
+		return "", "", "", false, errors.New("--password-stdin: give either a password or a private key, not both")
 	}
 	if p.passphraseStdn && p.keyFile == "" {
-		return "", "", "", false, fmt.Errorf("--passphrase-stdin: needs --private-key-file")
+		return "", "", "", false, errors.New("--passphrase-stdin: needs --private-key-file")
+	}
+	if p.passphraseStdn && p.keyFile == "-" {
+		return "", "", "", false, errors.New("--passphrase-stdin: stdin carries the key (--private-key-file -); give the key in a file")
 	}
 	switch {
 	case p.passwordStdin:
@@ -81,8 +84,8 @@ func (p *secretFlags) secret(a *app) (password, key, passphrase string, set bool
 
 // oneOnStdin refuses a second secret on stdin beside the enable secret: stdin carries one.
 func (p *secretFlags) oneOnStdin(enableStdin bool) error {
-	if enableStdin && (p.passwordStdin || p.passphraseStdn) {
-		return fmt.Errorf("--enable-secret-stdin: stdin carries one secret; set the enable secret in a second `netauto devices update`")
+	if enableStdin && (p.passwordStdin || p.passphraseStdn || p.keyFile == "-") {
+		return errors.New("--enable-secret-stdin: stdin carries one secret; set the enable secret in a second `netauto devices update`")
 	}
 	return nil
 }
@@ -94,7 +97,7 @@ func (p *secretFlags) requiredSecret(a *app) (password, key, passphrase string, 
 		return "", "", "", err
 	}
 	if !set {
-		return "", "", "", fmt.Errorf("a secret is required: --password-stdin or --private-key-file")
+		return "", "", "", errors.New("a secret is required: --password-stdin or --private-key-file")
 	}
 	return password, key, passphrase, nil
 }
@@ -228,7 +231,7 @@ func (a *app) credentialProfilesCommand() *cobra.Command {
 			}
 			patch.Version = patchVersion(cmd)
 			if patch == (apiwire.CredentialProfilePatch{Version: patch.Version}) {
-				return fmt.Errorf("nothing to change: give --username, --allowed-site, --allowed-tag, --clear-sites, --clear-tags or a new secret")
+				return errors.New("nothing to change: give --username, --allowed-site, --allowed-tag, --clear-sites, --clear-tags or a new secret")
 			}
 			return a.send(cmd, "PATCH", r.itemPath(args[0]), patch, "update credential profile "+args[0], a.printProfile)
 		},

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -43,7 +44,7 @@ func (a *app) devicesUpdate() *cobra.Command {
 			}
 			switch {
 			case clearTags && len(tags) > 0:
-				return fmt.Errorf("--clear-tags: give either it or --tag")
+				return errors.New("--clear-tags: give either it or --tag")
 			case clearTags:
 				patch.Tags = &map[string]string{}
 			case len(tags) > 0:
@@ -58,7 +59,7 @@ func (a *app) devicesUpdate() *cobra.Command {
 				return err
 			}
 			if enableStdin && clearEnable {
-				return fmt.Errorf("--clear-enable-secret: give either it or --enable-secret-stdin")
+				return errors.New("--clear-enable-secret: give either it or --enable-secret-stdin")
 			}
 			if err := sec.oneOnStdin(enableStdin); err != nil {
 				return err
@@ -80,7 +81,7 @@ func (a *app) devicesUpdate() *cobra.Command {
 				patch.Version = &version
 			}
 			if patch == (apiwire.DevicePatch{Version: patch.Version}) {
-				return fmt.Errorf("nothing to change: give the fields to change (see `netauto devices update --help`)")
+				return errors.New("nothing to change: give the fields to change (see `netauto devices update --help`)")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -121,7 +122,7 @@ func (a *app) devicesUpdate() *cobra.Command {
 func chainFlags(chain []string, direct bool) (*[]string, error) {
 	switch {
 	case direct && len(chain) > 0:
-		return nil, fmt.Errorf("--direct: give either --direct or --jump-host, not both")
+		return nil, errors.New("--direct: give either --direct or --jump-host, not both")
 	case direct:
 		return &[]string{}, nil
 	case len(chain) > 0:
@@ -146,7 +147,7 @@ func (a *app) devicesSetJumpChain() *cobra.Command {
 				return err
 			}
 			if set.JumpHostIDs == nil {
-				return fmt.Errorf("nothing to set: give the chain with --jump-host (repeatable, in order) or clear it with --direct")
+				return errors.New("nothing to set: give the chain with --jump-host (repeatable, in order) or clear it with --direct")
 			}
 			c, err := a.client()
 			if err != nil {

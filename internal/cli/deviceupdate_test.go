@@ -19,9 +19,14 @@ import (
 // before anything is sent, and the new password is never printed.
 func TestCLIDevicesUpdate(t *testing.T) {
 	t.Parallel()
-	e := newStack(t, devicesim.Spec{Seed: 31, Devices: []devicesim.DeviceSpec{{Platform: "cisco_ios"}}})
+	e := newStack(t, devicesim.Spec{Seed: 31, Devices: []devicesim.DeviceSpec{{Platform: "cisco_ios"}, {Platform: "cisco_ios"}}})
 	inv := e.importFleet(t)
-	dev := inv[0].ID
+	dev, other := inv[0].ID, inv[1]
+	// runOn runs show version on the other device and returns how it ended.
+	runOn := func(t *testing.T) result {
+		t.Helper()
+		return e.run(t, cmd{args: []string{"run", other.ID, "--", "show", "version"}})
+	}
 	show := func(t *testing.T) apiwire.Device {
 		t.Helper()
 		r := e.run(t, cmd{args: []string{"devices", "show", dev, "--json"}})
@@ -55,12 +60,21 @@ func TestCLIDevicesUpdate(t *testing.T) {
 				assert.Empty(t, d.Tags, "tags")
 				assert.Equal(t, "core-1", d.Name, "name kept")
 			}},
-		{tc: cliCase{name: "a new password from stdin", args: []string{"update", dev, "--password-stdin", "--username", "ops"}, stdin: newPassword + "\n",
-			token: auth.Admin, stdout: []string{"updated " + dev}},
-			check: func(t *testing.T, d apiwire.Device) {
-				assert.Equal(t, "ops", d.Username, "username")
-				assert.True(t, d.HasCredential, "the device keeps a credential of its own")
+		{tc: cliCase{name: "a new password from stdin", args: []string{"update", other.ID, "--password-stdin"}, stdin: newPassword + "\n",
+			token: auth.Admin, stdout: []string{"updated " + other.ID}},
+			check: func(t *testing.T, _ apiwire.Device) {
+				r := runOn(t)
+				assert.NotEqual(t, 0, r.code, "the device refuses the new password: %s%s", r.stdout, r.stderr)
+				assert.Contains(t, r.stdout+r.stderr, "auth", "the device refuses the new password")
 			}},
+		{tc: cliCase{name: "the device's own password again", args: []string{"update", other.ID, "--password-stdin"}, stdin: other.Password + "\n",
+			token: auth.Admin, stdout: []string{"updated " + other.ID}},
+			check: func(t *testing.T, _ apiwire.Device) {
+				r := runOn(t)
+				assert.Equal(t, 0, r.code, "the device takes its password: %s%s", r.stdout, r.stderr)
+			}},
+		{tc: cliCase{name: "a new user name", args: []string{"update", dev, "--username", "ops"}, token: auth.Admin, stdout: []string{"updated " + dev}},
+			check: func(t *testing.T, d apiwire.Device) { assert.Equal(t, "ops", d.Username, "username") }},
 		{tc: cliCase{name: "a stale version", args: []string{"update", dev, "--name", "stale", "--version", "1"}, token: auth.Admin,
 			code: cli.ExitError, stderr: "version"},
 			check: func(t *testing.T, d apiwire.Device) { assert.Equal(t, "core-1", d.Name, "nothing changed") }},
@@ -86,4 +100,5 @@ func TestCLIDevicesUpdate(t *testing.T) {
 		}
 	}
 	assert.NotContains(t, printed.String(), newPassword, "the password was printed")
+	assert.NotContains(t, printed.String(), other.Password, "the password was printed")
 }

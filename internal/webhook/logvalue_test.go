@@ -20,7 +20,7 @@ func TestSecretNeverFormatted(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("json", "secret", s)
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("text", "secret", s)
-	fmt.Fprintf(&buf, "%v %+v %s\n", s, s, s)
+	fmt.Fprintf(&buf, "%v %+v %#v %s\n", s, s, s, s)
 	for _, secret := range []string{"xyz-secret-path", "sig-9876"} {
 		assert.NotContains(t, buf.String(), secret, "a secret in:\n%s", buf.String())
 	}

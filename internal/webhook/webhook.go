@@ -107,6 +107,9 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue("[webhook secret
 // String hides both halves in any accidental formatting.
 func (s Secret) String() string { return "[webhook secret redacted]" }
 
+// GoString hides both halves in %#v formatting.
+func (s Secret) GoString() string { return "webhook.Secret{redacted}" }
+
 // Errors of the store and the registry.
 var (
 	// ErrNotFound means no webhook has the id.
