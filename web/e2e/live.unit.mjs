@@ -139,15 +139,32 @@ test("catch-up follows next with the same since", async () => {
   routes[`/v1/bulk/${JOB}/events`] = (u) => pages[u.searchParams.get("cursor") || ""];
   await feed.catchUp();
   const reads = requests.filter((u) => u.pathname.endsWith("/events"));
-  assert.deepEqual(reads.map((u) => [u.searchParams.get("since"), u.searchParams.get("cursor"), u.searchParams.get("limit")]),
-    [[String(since), null, "500"], [String(since), "p2", "500"], [String(since), "p3", "500"], [String(since), "p4", "500"]]);
-  assert.equal(feed.catchUpPages, 4);
+  const pass = [[String(since), null, "500"], [String(since), "p2", "500"], [String(since), "p3", "500"], [String(since), "p4", "500"]];
+  // The last page ended the job: the pages are read once more before the job is done.
+  assert.deepEqual(reads.map((u) => [u.searchParams.get("since"), u.searchParams.get("cursor"), u.searchParams.get("limit")]), [...pass, ...pass]);
+  assert.equal(feed.catchUpPages, 8);
   assert.deepEqual(Object.fromEntries([...feed.devices].map(([id, d]) => [id, d.status])), { a: "succeeded", b: "succeeded", c: "failed", d: "succeeded" });
   assert.equal(feed.devices.get("c").reason, "exit_status");
   assert.equal(feed.devices.get("d").changed, true, "every field of the event reaches the device");
   assert.equal(feed.devices.get("d").type, undefined, "the event's own fields do not");
   assert.equal(feed.state, "done");
   assert.deepEqual(feed.counts, { succeeded: 3, failed: 1 });
+  feed.close();
+});
+
+test("a job that ends while a catch-up reads its pages is read once more", async () => {
+  const feed = feedOf(job({ device_count: 2 }), [dev("a", "running", 10), dev("b", "running", 11)]);
+  // The first pass reads a's page while a still runs; a finishes, then b's page shows the end.
+  let passes = 0;
+  routes[`/v1/bulk/${JOB}/events`] = (u) => {
+    if (!u.searchParams.get("cursor")) passes++;
+    if (u.searchParams.get("cursor") !== "p2") return { items: [passes === 1 ? ev("a", "running", 12) : ev("a", "succeeded", 14)], next: "p2" };
+    return { items: [ev("b", "succeeded", 13), done(15, { succeeded: 2 })] };
+  };
+  await feed.catchUp();
+  assert.equal(passes, 2, "two passes");
+  assert.equal(feed.devices.get("a").status, "succeeded", "a's state from after the end");
+  assert.equal(feed.state, "done");
   feed.close();
 });
 

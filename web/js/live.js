@@ -229,17 +229,35 @@ export class JobFeed {
     try {
       const since = this.seq;
       let cursor = "";
+      let ended = null;
+      let again = true;
       for (let pages = 1; ; pages++) {
         const q = new URLSearchParams({ since: String(since), limit: String(this.catchUpLimit) });
         if (cursor) q.set("cursor", cursor);
         const page = await get(`/v1/bulk/${encodeURIComponent(this.jobId)}/events?${q}`);
         if (this.closed) return;
         this.catchUpPages = Math.max(this.catchUpPages, pages);
-        for (const e of page.items || []) this.applyEvent(e);
+        for (const e of page.items || []) {
+          if (e.type === "job_done") ended = e;
+          else this.applyEvent(e);
+        }
         this.emit();
-        if (!page.next) break;
-        cursor = page.next;
+        if (page.next) {
+          cursor = page.next;
+          continue;
+        }
+        // The job ended while this pass read its pages: a page read before the end may hold a
+        // device's state from before its last change. Read the pages once more, now that
+        // nothing moves, before the job is done.
+        if (ended && pages > 1 && again) {
+          again = false;
+          ended = null;
+          cursor = "";
+          continue;
+        }
+        break;
       }
+      if (ended) this.applyEvent(ended);
     } catch {
       // The next tick tries again.
     } finally {
