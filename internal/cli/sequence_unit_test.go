@@ -71,3 +71,11 @@ func TestSequenceFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestBulkStdinCarriesOneThing: `netauto bulk --file -` with --secret-prompt is refused before
+// anything is read or sent: stdin cannot carry both the device ids and the answers.
+func TestBulkStdinCarriesOneThing(t *testing.T) {
+	_, stderr, code := runMain(t, "http://127.0.0.1:1", "r1\nr2\nanswer\n", "bulk", "--file", "-", "--command", "copy scp: flash:", "--secret-prompt", "Password:")
+	assert.Equal(t, ExitError, code, "exit code; stderr %s", stderr)
+	assert.Contains(t, stderr, "--file -: stdin carries the --secret-prompt answers")
+}
