@@ -6,7 +6,7 @@
 // device's commands at a glance, and its groups (by the whole output) have a tab per command.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
-import { get, post, can, canSomewhere, request } from "./api.js";
+import { get, post, can, canOn, canSomewhere, request } from "./api.js";
 import { useWhoami } from "./whoami.js";
 import { JobFeed } from "./live.js";
 import { commandTabs, commandText } from "./commands.js";
@@ -46,8 +46,9 @@ export function JobPage({ jobId, flash }) {
   const done = feed.doneCount();
   const pct = total ? Math.round((done / total) * 100) : 0;
   const finished = feed.state === "done";
-  // Cancel and re-run are the requester's, or an admin's everywhere (as the API rules).
-  const mayAct = can("admin") || (canSomewhere("operator") && !!me && me.name === job.requested_by);
+  // Cancel and re-run are the requester's, as an operator on every site of the job, or an admin's
+  // everywhere (as the API rules).
+  const mayAct = can("admin") || (canSomewhere("operator") && (job.sites || []).every((s) => canOn("operator", s)) && !!me && me.name === job.requested_by);
   const jobStatus = finished ? job.status : job.cancel_requested ? "cancelling" : total && done >= total ? "finishing" : done > 0 || feed.counts.running ? "running" : job.status;
 
   async function cancel() {
