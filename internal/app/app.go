@@ -17,7 +17,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -104,7 +103,7 @@ func executorInventory(cfg config.Config, awsCfg aws.Config) (*device.Inventory,
 }
 
 func inventory(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*device.Inventory, error) {
-	store, err := dynamo.NewDeviceStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.DevicesTable])
+	store, err := dynamo.NewDeviceStore(dynamo.NewClient(awsCfg), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +127,7 @@ func inventory(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*d
 // JumpHosts builds the jump host registry: metadata in the devices table, credentials in the
 // configured secret store.
 func JumpHosts(cfg config.Config, awsCfg aws.Config) (*jumphost.Registry, error) {
-	store, err := dynamo.NewJumpHostStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.DevicesTable])
+	store, err := dynamo.NewJumpHostStore(dynamo.NewClient(awsCfg), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +149,7 @@ func CredentialProfiles(cfg config.Config, awsCfg aws.Config) (*credprofile.Regi
 }
 
 func credentialProfiles(cfg config.Config, awsCfg aws.Config, sec device.SecretStore) (*credprofile.Registry, error) {
-	store, err := dynamo.NewProfileStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.DevicesTable])
+	store, err := dynamo.NewProfileStore(dynamo.NewClient(awsCfg), cfg.Tables[resources.DevicesTable])
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +249,7 @@ func newAPIServer(ctx context.Context, cfg config.Config, opts *APIOptions) (*ap
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+	db := dynamo.NewClient(awsCfg)
 	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
 	if err != nil {
 		return nil, err

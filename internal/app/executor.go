@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/netauto/netauto/internal/bulk"
@@ -52,7 +51,7 @@ func NewExecutor(ctx context.Context, cfg config.Config, opts ExecutorOptions) (
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+	db := dynamo.NewClient(awsCfg)
 	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
 	if err != nil {
 		return nil, nil, err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/netauto/netauto/internal/config"
@@ -54,7 +53,7 @@ func NewNotifier(ctx context.Context, cfg config.Config, opts NotifierOptions) (
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+	db := dynamo.NewClient(awsCfg)
 	store, err := dynamo.NewWebhookStore(db, cfg.Tables[resources.WebhooksTable])
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/cronexpr"
@@ -55,7 +54,7 @@ func NewPurger(ctx context.Context, cfg config.Config, opts RetentionOptions) (*
 		if err != nil {
 			return nil, nil, err
 		}
-		db = dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+		db = dynamo.NewClient(awsCfg)
 	}
 	store, err := dynamo.NewRetentionStore(db, cfg.Tables[resources.RunsTable], cfg.Tables[resources.JobsTable])
 	if err != nil {
@@ -94,7 +93,7 @@ func NewRetention(ctx context.Context, cfg config.Config, opts RetentionOptions)
 		if err != nil {
 			return nil, err
 		}
-		opts.DB = dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+		opts.DB = dynamo.NewClient(awsCfg)
 	}
 	p, store, err := NewPurger(ctx, cfg, opts)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/netauto/netauto/internal/config"
 	"github.com/netauto/netauto/internal/dynamo"
@@ -41,7 +40,7 @@ func NewScheduler(ctx context.Context, cfg config.Config, opts SchedulerOptions)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := dynamo.NewSavedJobStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), cfg.Tables[resources.SavedJobsTable])
+	store, err := dynamo.NewSavedJobStore(dynamo.NewClient(awsCfg), cfg.Tables[resources.SavedJobsTable])
 	if err != nil {
 		return nil, nil, err
 	}

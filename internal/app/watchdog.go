@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/netauto/netauto/internal/bulk"
@@ -56,7 +55,7 @@ func NewWatchdog(ctx context.Context, cfg config.Config, opts WatchdogOptions) (
 		return nil, nil, err
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+	db := dynamo.NewClient(awsCfg)
 	jobs, err := dynamo.NewJobStore(db, cfg.Tables[resources.JobsTable])
 	if err != nil {
 		return nil, nil, err

@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/netauto/netauto/internal/auth"
@@ -53,7 +52,7 @@ func NewWS(ctx context.Context, cfg config.Config, opts WSOptions) (WSHandler, e
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry)
+	db := dynamo.NewClient(awsCfg)
 	conns, err := dynamo.NewConnectionStore(db, cfg.Tables[resources.ConnectionsTable])
 	if err != nil {
 		return nil, err
@@ -270,7 +269,7 @@ func NewPublisher(cfg config.Config, awsCfg aws.Config, logger *slog.Logger) (*p
 	if table == "" || cfg.WSEndpoint == "" {
 		return nil, nil
 	}
-	conns, err := dynamo.NewConnectionStore(dynamodb.NewFromConfig(awsCfg, dynamo.WithConflictRetry), table)
+	conns, err := dynamo.NewConnectionStore(dynamo.NewClient(awsCfg), table)
 	if err != nil {
 		return nil, err
 	}

@@ -50,11 +50,17 @@ const (
 	retryMaxWait  = time.Second
 )
 
-// WithConflictRetry is an option of the DynamoDB clients the stores use: the client also retries
-// a write DynamoDB refused because a transaction holds its item (TransactionConflictException),
-// which a plain PutItem, UpdateItem or DeleteItem gets and the SDK's standard retryer does not
-// retry. DynamoDB Local runs one request at a time and never answers it.
-func WithConflictRetry(o *dynamodb.Options) {
+// NewClient returns the DynamoDB client the stores are given on AWS, from cfg, with
+// withConflictRetry.
+func NewClient(cfg aws.Config) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, withConflictRetry)
+}
+
+// withConflictRetry makes a DynamoDB client also retry a write DynamoDB refused because a
+// transaction holds its item (TransactionConflictException), which a plain PutItem, UpdateItem or
+// DeleteItem gets and the SDK's standard retryer does not retry. DynamoDB Local runs one request
+// at a time and never answers it.
+func withConflictRetry(o *dynamodb.Options) {
 	o.Retryer = awsretry.AddWithErrorCodes(o.Retryer, (&types.TransactionConflictException{}).ErrorCode())
 }
 

@@ -279,17 +279,17 @@ func TestBatchWriteRetriesUnprocessed(t *testing.T) {
 	assert.Equal(t, retryAttempts, f.batchCalls, "calls")
 }
 
-// TestWithConflictRetry: a write DynamoDB refuses because a transaction holds its item is sent
-// again by a client with WithConflictRetry, and is not by one without (the SDK's standard
+// TestConflictRetry: a write DynamoDB refuses because a transaction holds its item is sent
+// again by a client with withConflictRetry, and is not by one without (the SDK's standard
 // retryer); the server speaks DynamoDB's JSON protocol over HTTP.
-func TestWithConflictRetry(t *testing.T) {
+func TestConflictRetry(t *testing.T) {
 	tests := []struct {
 		name  string
 		opts  []func(*dynamodb.Options)
 		calls int64
 		ok    bool
 	}{
-		{name: "with the option", opts: []func(*dynamodb.Options){WithConflictRetry}, calls: 2, ok: true},
+		{name: "with the option", opts: []func(*dynamodb.Options){withConflictRetry}, calls: 2, ok: true},
 		{name: "without it", calls: 1, ok: false},
 	}
 	for _, tt := range tests {
