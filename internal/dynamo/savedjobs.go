@@ -179,6 +179,12 @@ func (s *SavedJobStore) Due(ctx context.Context, now time.Time) ([]savedjob.Save
 	}
 }
 
+// dueAt is the condition that a saved job's next due time is still t: it has been neither paused
+// (which removes next_due) nor moved since t was read.
+func dueAt(t time.Time) expression.ConditionBuilder {
+	return expression.Name("next_due").Equal(expression.Value(dueKey(t)))
+}
+
 // Claim implements savedjob.DueStore: a put of (saved job, due time) that only the first
 // scheduler's succeeds, and only while the saved job's next due time is still read, the one the
 // by_due index gave. The index may lag a change by a moment: a schedule paused or moved just
@@ -193,7 +199,7 @@ func (s *SavedJobStore) Claim(ctx context.Context, id string, due, read time.Tim
 	if err != nil {
 		return false, err
 	}
-	still, err := expression.NewBuilder().WithCondition(expression.Name("next_due").Equal(expression.Value(dueKey(read)))).Build()
+	still, err := expression.NewBuilder().WithCondition(dueAt(read)).Build()
 	if err != nil {
 		return false, fmt.Errorf("build saved job due condition: %w", err)
 	}
@@ -226,8 +232,7 @@ func (s *SavedJobStore) Advance(ctx context.Context, id string, prev, next time.
 			Set(expression.Name(resources.AttrGSI1PK), expression.Value(duePK)).
 			Set(expression.Name(resources.AttrGSI1SK), expression.Value(n+"#"+id))
 	}
-	cond := expression.Name("next_due").Equal(expression.Value(dueKey(prev)))
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(dueAt(prev)).Build()
 	if err != nil {
 		return fmt.Errorf("build saved job advance: %w", err)
 	}
