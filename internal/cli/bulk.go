@@ -75,7 +75,7 @@ Ctrl-C asks whether to cancel the job (with --yes, or without a terminal, it can
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			command := commandLine(args)
-			if f, ok := a.io.In.(*os.File); file == "-" && len(sf.secrets) > 0 && !(ok && isTerminal(f)) {
+			if file == "-" && len(sf.secrets) > 0 && !isTerminal(a.io.In) {
 				return errors.New("--file -: stdin carries the --secret-prompt answers; give the device ids in a file")
 			}
 			seq, err := sf.commands(a, args)

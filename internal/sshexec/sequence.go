@@ -260,7 +260,10 @@ func (f *secretFilter) scan(p []byte, final bool) []byte {
 	if len(f.secrets) == 0 && len(f.held) == 0 {
 		return p
 	}
-	buf := append(f.held, p...)
+	buf := p
+	if len(f.held) > 0 {
+		buf = append(f.held, p...)
+	}
 	f.held = nil
 	// next[i] is where secret i next occurs in buf at or after pos (-1: nowhere); each is
 	// searched again only once a replacement passed it, so a long output costs one pass a secret.
