@@ -32,6 +32,8 @@ const rolePublic = "public"
 // authenticated one, how scoped roles apply (x-netauto-scope: site or global).
 type operation struct {
 	method, path, role, scope string
+	// headers are the request headers it documents as parameters.
+	headers []string
 }
 
 func (o operation) String() string { return o.method + " " + o.path }
@@ -54,11 +56,20 @@ func documentedOperations(t testing.TB) []operation {
 				continue
 			}
 			var op struct {
-				Role  string `yaml:"x-netauto-role"`
-				Scope string `yaml:"x-netauto-scope"`
+				Role       string `yaml:"x-netauto-role"`
+				Scope      string `yaml:"x-netauto-scope"`
+				Parameters []struct {
+					Name string `yaml:"name"`
+					In   string `yaml:"in"`
+				} `yaml:"parameters"`
 			}
 			require.NoError(t, node.Decode(&op), "openapi.yaml: %s %s", key, path)
 			o := operation{method: strings.ToUpper(key), path: path, role: op.Role, scope: op.Scope}
+			for _, p := range op.Parameters {
+				if p.In == "header" {
+					o.headers = append(o.headers, p.Name)
+				}
+			}
 			if o.role != rolePublic {
 				_, ok := auth.ParseRole(o.role)
 				require.True(t, ok && o.role == strings.ToLower(o.role),
